@@ -1,0 +1,47 @@
+// FileSystem is the only door from the storage layers to the disk. Everything above `io/` takes
+// one as a parameter so that tests can hand in a fault-injecting implementation instead.
+
+/** OpenMode says how a file is opened. None of the modes follows symlinks specially. */
+export type OpenMode =
+  /** read-only; the file must exist. */
+  | 'read'
+  /** read and write; the file must exist. */
+  | 'readwrite'
+  /** read and write; the file must not exist yet (O_CREAT | O_EXCL). */
+  | 'create';
+
+/** File is an open file. Positions are absolute byte offsets; there is no implicit cursor. */
+export interface File {
+  readonly path: string;
+  /** readSync reads up to `length` bytes at `position` into `buffer[offset..]`; returns bytes read. */
+  readSync(buffer: Uint8Array, offset: number, length: number, position: number): number;
+  /** read is readSync's asynchronous twin, for large sequential reads off the event loop. */
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  /** write writes all of `data` at `position` (a short write is retried, never returned). */
+  write(data: Uint8Array, position: number): Promise<void>;
+  /** datasync flushes the file's data (and the metadata needed to read it back) to stable storage. */
+  datasync(): Promise<void>;
+  /** truncate sets the file's length. */
+  truncate(length: number): Promise<void>;
+  /** size returns the file's current length in bytes. */
+  size(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface FileSystem {
+  open(path: string, mode: OpenMode): Promise<File>;
+  /** readdir lists the names (not paths) in a directory. */
+  readdir(dir: string): Promise<string[]>;
+  /** mkdir creates a directory and its parents; an existing directory is fine. */
+  mkdir(dir: string): Promise<void>;
+  /** rename atomically replaces `to` with `from` (POSIX rename). */
+  rename(from: string, to: string): Promise<void>;
+  /** unlink removes a file; a missing file is fine. */
+  unlink(path: string): Promise<void>;
+  /** syncDir fsyncs a directory so that creations, renames and removals in it are durable. */
+  syncDir(dir: string): Promise<void>;
+  /** exists tells whether a path exists. */
+  exists(path: string): Promise<boolean>;
+  /** readFile reads a whole (small) file. */
+  readFile(path: string): Promise<Uint8Array>;
+}

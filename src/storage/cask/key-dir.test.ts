@@ -1,0 +1,117 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { compareBytes } from '../../stdx/bytes.js';
+import { Prng } from '../../stdx/prng.js';
+import { KeyDir, LEAF_SLOTS_MAX, type Location } from './key-dir.js';
+
+const hex = (k: Uint8Array) => Buffer.from(k).toString('hex');
+
+function entries(dir: KeyDir, from?: Uint8Array, exclusive = false, reverse = false): [string, number][] {
+  const out: [string, number][] = [];
+  dir.walk(from, exclusive, reverse, (key, loc) => {
+    out.push([hex(key), loc.seq]);
+    return true;
+  });
+  return out;
+}
+
+describe('KeyDir', () => {
+  it('stores, replaces and removes locations', () => {
+    const dir = new KeyDir();
+    const k = Buffer.from('alpha');
+    expect(dir.set(k, 1, 100, 5, 7)).toBe(false);
+    expect(dir.get(k)).toEqual({ fileId: 1, valueOffset: 100, valueLen: 5, seq: 7 });
+    expect(dir.set(k, 2, 200, 6, 2 ** 40 + 3)).toBe(true);
+    expect(dir.previous).toEqual({ fileId: 1, valueOffset: 100, valueLen: 5, seq: 7 });
+    expect(dir.get(k)?.seq).toBe(2 ** 40 + 3);
+    expect(dir.remove(k)).toBe(true);
+    expect(dir.remove(k)).toBe(false);
+    expect(dir.get(k)).toBeUndefined();
+    expect(dir.size).toBe(0);
+  });
+
+  it('relocates only from the expected location', () => {
+    const dir = new KeyDir();
+    const k = Buffer.from('k');
+    dir.set(k, 1, 10, 3, 1);
+    expect(dir.relocate(k, 1, 11, 5, 50)).toBe(false);
+    expect(dir.relocate(k, 1, 10, 5, 50)).toBe(true);
+    expect(dir.get(k)).toEqual({ fileId: 5, valueOffset: 50, valueLen: 3, seq: 1 });
+  });
+
+  it('handles sequential loads and walks in both directions', () => {
+    const dir = new KeyDir();
+    const n = LEAF_SLOTS_MAX * 40;
+    for (let i = 0; i < n; i++) dir.set(Buffer.from(`key${String(i).padStart(6, '0')}`), 1, i, 1, i);
+    dir.checkInvariants();
+    expect(dir.size).toBe(n);
+    const fwd = entries(dir);
+    expect(fwd.length).toBe(n);
+    expect(fwd[0]?.[1]).toBe(0);
+    const rev = entries(dir, undefined, false, true);
+    expect(rev.map((e) => e[1])).toEqual(fwd.map((e) => e[1]).reverse());
+    const mid = Buffer.from('key002500');
+    expect(entries(dir, mid)[0]?.[1]).toBe(2500);
+    expect(entries(dir, mid, true)[0]?.[1]).toBe(2501);
+    expect(entries(dir, mid, true, true)[0]?.[1]).toBe(2499);
+    expect(entries(dir, Buffer.from('key0025005'), false, true)[0]?.[1]).toBe(2500);
+    for (let i = 0; i < n; i += 2) dir.remove(Buffer.from(`key${String(i).padStart(6, '0')}`));
+    dir.checkInvariants();
+    expect(dir.size).toBe(n / 2);
+    for (let i = 1; i < n; i += 2) dir.remove(Buffer.from(`key${String(i).padStart(6, '0')}`));
+    dir.checkInvariants();
+    expect(dir.size).toBe(0);
+    expect(entries(dir)).toEqual([]);
+  });
+
+  it('agrees with a sorted-map model under random operations', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2 ** 31 }), (seed) => {
+        const rng = new Prng(seed);
+        const dir = new KeyDir();
+        const model = new Map<string, Location>();
+        const keySpace = rng.pick([50, 500, 5000]);
+        for (let step = 0; step < 3000; step++) {
+          const key = Buffer.from(
+            rng
+              .bytes(rng.range(0, 3))
+              .map((b) => b % 8)
+              .join('') + String(rng.int(keySpace)),
+          );
+          if (rng.chance(0.65)) {
+            const loc = { fileId: rng.int(10), valueOffset: rng.u32(), valueLen: rng.int(1000), seq: step };
+            expect(dir.set(key, loc.fileId, loc.valueOffset, loc.valueLen, loc.seq)).toBe(
+              model.has(hex(key)),
+            );
+            model.set(hex(key), loc);
+          } else {
+            expect(dir.remove(key)).toBe(model.delete(hex(key)));
+          }
+        }
+        dir.checkInvariants();
+        const sorted = [...model.entries()].sort((a, b) =>
+          compareBytes(Buffer.from(a[0], 'hex'), Buffer.from(b[0], 'hex')),
+        );
+        expect(entries(dir)).toEqual(sorted.map(([k, l]) => [k, l.seq]));
+        for (const [k, loc] of sorted) expect(dir.get(Buffer.from(k, 'hex'))).toEqual(loc);
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('keeps its memory per key within budget', () => {
+    const dir = new KeyDir();
+    const n = 200_000;
+    const rng = new Prng(1);
+    global.gc?.();
+    const before = process.memoryUsage();
+    for (let i = 0; i < n; i++) dir.set(Buffer.from(rng.bytes(16)), 1, i, 100, i);
+    global.gc?.();
+    const after = process.memoryUsage();
+    const perKey = (after.heapUsed + after.arrayBuffers - before.heapUsed - before.arrayBuffers) / n;
+    // The budget is 100 bytes per key plus the key (16 bytes here). Without --expose-gc the
+    // figure includes garbage, so this is an upper bound.
+    expect(perKey).toBeLessThan(116);
+    expect(dir.size).toBe(n);
+  });
+});

@@ -1,0 +1,495 @@
+// KeyDir is the cask engine's in-memory ordered key directory: for every live key, where its
+// newest value lives (data file id, value offset, value length) and its sequence number.
+//
+// It is a B+tree whose leaves pack their entries into two typed arrays instead of one object per
+// key: a byte arena holding the keys back to back, and a Uint32Array of fixed-size slots. A JS
+// object per key would cost 100+ bytes before the key itself (an object, a Buffer and its
+// backing store); a packed leaf costs SLOT_WORDS * 4 = 24 bytes plus the key, divided by the fill
+// factor. docs/format.md records the measured budget.
+//
+// Keys compare as unsigned bytes. All operations are synchronous: callers never hold a position
+// across an `await`; scans re-seek by key for each chunk (see `collect`).
+import { assert } from '../../stdx/assert.js';
+import { compareBytes } from '../../stdx/bytes.js';
+
+/** LEAF_SLOTS_MAX: entries per leaf. Larger leaves amortize overhead; inserts shift up to this many. */
+export const LEAF_SLOTS_MAX = 128;
+/** INTERNAL_CHILDREN_MAX: children per internal node. */
+export const INTERNAL_CHILDREN_MAX = 128;
+/** LEAF_MERGE_BELOW: a leaf with fewer entries than this is merged into its right sibling when they fit. */
+const LEAF_MERGE_BELOW = LEAF_SLOTS_MAX / 4;
+const LEAF_MERGE_FILL_MAX = (LEAF_SLOTS_MAX * 3) / 4;
+const ARENA_BYTES_MIN = 64;
+
+// Slot layout, in u32 words.
+const SLOT_WORDS = 6;
+const S_KEY_END = 0;
+const S_FILE = 1;
+const S_OFFSET = 2;
+const S_LENGTH = 3;
+const S_SEQ_LO = 4;
+const S_SEQ_HI = 5;
+const U32 = 0x1_0000_0000;
+
+/** Location is where a key's newest value lives, and the sequence number that wrote it. */
+export interface Location {
+  fileId: number;
+  valueOffset: number;
+  valueLen: number;
+  seq: number;
+}
+
+class Leaf {
+  n = 0;
+  slots = new Uint32Array(LEAF_SLOTS_MAX * SLOT_WORDS);
+  arena: Uint8Array;
+  next: Leaf | null = null;
+  prev: Leaf | null = null;
+
+  constructor(arenaBytes = ARENA_BYTES_MIN) {
+    this.arena = new Uint8Array(arenaBytes);
+  }
+
+  keyStart(i: number): number {
+    return i === 0 ? 0 : (this.slots[(i - 1) * SLOT_WORDS + S_KEY_END] as number);
+  }
+
+  keyEnd(i: number): number {
+    return this.slots[i * SLOT_WORDS + S_KEY_END] as number;
+  }
+
+  used(): number {
+    return this.n === 0 ? 0 : this.keyEnd(this.n - 1);
+  }
+
+  key(i: number): Uint8Array {
+    return this.arena.slice(this.keyStart(i), this.keyEnd(i));
+  }
+
+  /** compareAt compares the key at slot i with `key`. */
+  compareAt(i: number, key: Uint8Array): number {
+    const arena = this.arena;
+    const start = this.keyStart(i);
+    const len = this.keyEnd(i) - start;
+    const n = Math.min(len, key.length);
+    for (let j = 0; j < n; j++) {
+      const d = (arena[start + j] as number) - (key[j] as number);
+      if (d !== 0) return d;
+    }
+    return len - key.length;
+  }
+
+  /** search returns the index of `key` if present, else -(insertion point) - 1. */
+  search(key: Uint8Array): number {
+    let lo = 0;
+    let hi = this.n - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = this.compareAt(mid, key);
+      if (c < 0) lo = mid + 1;
+      else if (c > 0) hi = mid - 1;
+      else return mid;
+    }
+    return -lo - 1;
+  }
+
+  location(i: number): Location {
+    const s = i * SLOT_WORDS;
+    const slots = this.slots;
+    return {
+      fileId: slots[s + S_FILE] as number,
+      valueOffset: slots[s + S_OFFSET] as number,
+      valueLen: slots[s + S_LENGTH] as number,
+      seq: (slots[s + S_SEQ_HI] as number) * U32 + (slots[s + S_SEQ_LO] as number),
+    };
+  }
+
+  setLocation(i: number, fileId: number, valueOffset: number, valueLen: number, seq: number): void {
+    const s = i * SLOT_WORDS;
+    const slots = this.slots;
+    slots[s + S_FILE] = fileId;
+    slots[s + S_OFFSET] = valueOffset;
+    slots[s + S_LENGTH] = valueLen;
+    slots[s + S_SEQ_LO] = seq % U32;
+    slots[s + S_SEQ_HI] = Math.floor(seq / U32);
+  }
+
+  /** insertAt makes room at slot i and stores `key` there (location fields are left to the caller). */
+  insertAt(i: number, key: Uint8Array): void {
+    assert(this.n < LEAF_SLOTS_MAX, 'leaf overflow');
+    const used = this.used();
+    const start = this.keyStart(i);
+    if (used + key.length > this.arena.length) {
+      const grown = new Uint8Array(Math.max(ARENA_BYTES_MIN, (used + key.length) * 1.5) | 0);
+      grown.set(this.arena.subarray(0, used));
+      this.arena = grown;
+    }
+    this.arena.copyWithin(start + key.length, start, used);
+    this.arena.set(key, start);
+    const slots = this.slots;
+    slots.copyWithin((i + 1) * SLOT_WORDS, i * SLOT_WORDS, this.n * SLOT_WORDS);
+    this.n++;
+    slots[i * SLOT_WORDS + S_KEY_END] = start + key.length;
+    for (let j = i + 1; j < this.n; j++) {
+      slots[j * SLOT_WORDS + S_KEY_END] = (slots[j * SLOT_WORDS + S_KEY_END] as number) + key.length;
+    }
+  }
+
+  removeAt(i: number): void {
+    const used = this.used();
+    const start = this.keyStart(i);
+    const len = this.keyEnd(i) - start;
+    this.arena.copyWithin(start, start + len, used);
+    const slots = this.slots;
+    slots.copyWithin(i * SLOT_WORDS, (i + 1) * SLOT_WORDS, this.n * SLOT_WORDS);
+    this.n--;
+    for (let j = i; j < this.n; j++)
+      slots[j * SLOT_WORDS + S_KEY_END] = (slots[j * SLOT_WORDS + S_KEY_END] as number) - len;
+    if (this.arena.length > ARENA_BYTES_MIN && used - len < this.arena.length / 4) {
+      this.arena = this.arena.slice(0, Math.max(ARENA_BYTES_MIN, (used - len) * 2));
+    }
+  }
+
+  /** moveTail moves slots [from, n) to the front of the empty leaf `to`. */
+  moveTail(from: number, to: Leaf): void {
+    assert(to.n === 0, 'moveTail into a non-empty leaf');
+    const base = this.keyStart(from);
+    const used = this.used();
+    to.arena = this.arena.slice(base, Math.max(base + ARENA_BYTES_MIN, used + ((used - base) >> 1)));
+    const count = this.n - from;
+    to.slots.set(this.slots.subarray(from * SLOT_WORDS, this.n * SLOT_WORDS));
+    for (let j = 0; j < count; j++)
+      to.slots[j * SLOT_WORDS + S_KEY_END] = (to.slots[j * SLOT_WORDS + S_KEY_END] as number) - base;
+    to.n = count;
+    this.n = from;
+    this.arena = this.arena.slice(0, Math.max(ARENA_BYTES_MIN, base + (base >> 2)));
+  }
+
+  /** appendAll moves every entry of `other` (all greater than ours) to our end. */
+  appendAll(other: Leaf): void {
+    const used = this.used();
+    const extra = other.used();
+    if (used + extra > this.arena.length) {
+      const grown = new Uint8Array(used + extra + ((used + extra) >> 2));
+      grown.set(this.arena.subarray(0, used));
+      this.arena = grown;
+    }
+    this.arena.set(other.arena.subarray(0, extra), used);
+    this.slots.set(other.slots.subarray(0, other.n * SLOT_WORDS), this.n * SLOT_WORDS);
+    for (let j = this.n; j < this.n + other.n; j++)
+      this.slots[j * SLOT_WORDS + S_KEY_END] = (this.slots[j * SLOT_WORDS + S_KEY_END] as number) + used;
+    this.n += other.n;
+    other.n = 0;
+  }
+}
+
+class Internal {
+  /** keys[i] separates children[i] (keys < keys[i]) from children[i + 1] (keys >= keys[i]). */
+  keys: Uint8Array[] = [];
+  children: Node[] = [];
+
+  /** childIndex returns the child whose range holds `key`. */
+  childIndex(key: Uint8Array): number {
+    let lo = 0;
+    let hi = this.keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compare(this.keys[mid] as Uint8Array, key) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
+type Node = Leaf | Internal;
+
+const compare = compareBytes;
+
+/** Visitor receives each entry of a walk; returning false stops it. The key is a copy. */
+export type Visitor = (key: Uint8Array, location: Location) => boolean;
+
+export class KeyDir {
+  private root: Node = new Leaf();
+  private count = 0;
+  /** The previous location of the key touched by the last `set` or `remove` that found one. */
+  readonly previous: Location = { fileId: 0, valueOffset: 0, valueLen: 0, seq: 0 };
+  // Reused descent path, so that lookups allocate nothing.
+  private readonly pathNodes: Internal[] = [];
+  private readonly pathIndexes: number[] = [];
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** get returns the location of `key`, or undefined. */
+  get(key: Uint8Array): Location | undefined {
+    const leaf = this.findLeaf(key, false);
+    const i = leaf.search(key);
+    return i >= 0 ? leaf.location(i) : undefined;
+  }
+
+  has(key: Uint8Array): boolean {
+    return this.findLeaf(key, false).search(key) >= 0;
+  }
+
+  /**
+   * set stores `key`'s location. It returns true when the key existed, with its old location
+   * in `previous`.
+   */
+  set(key: Uint8Array, fileId: number, valueOffset: number, valueLen: number, seq: number): boolean {
+    const leaf = this.findLeaf(key, true);
+    let i = leaf.search(key);
+    if (i >= 0) {
+      this.copyPrevious(leaf, i);
+      leaf.setLocation(i, fileId, valueOffset, valueLen, seq);
+      return true;
+    }
+    i = -i - 1;
+    if (leaf.n === LEAF_SLOTS_MAX) {
+      const [target, index] = this.split(leaf, i, key);
+      target.insertAt(index, key);
+      target.setLocation(index, fileId, valueOffset, valueLen, seq);
+    } else {
+      leaf.insertAt(i, key);
+      leaf.setLocation(i, fileId, valueOffset, valueLen, seq);
+    }
+    this.count++;
+    return false;
+  }
+
+  /**
+   * relocate moves `key` to a new location only if it still lives at (fileId, valueOffset):
+   * compaction uses it so that a write racing the copy always wins.
+   */
+  relocate(
+    key: Uint8Array,
+    fileId: number,
+    valueOffset: number,
+    newFileId: number,
+    newValueOffset: number,
+  ): boolean {
+    const leaf = this.findLeaf(key, false);
+    const i = leaf.search(key);
+    if (i < 0) return false;
+    const s = i * SLOT_WORDS;
+    if (leaf.slots[s + S_FILE] !== fileId || leaf.slots[s + S_OFFSET] !== valueOffset) return false;
+    leaf.slots[s + S_FILE] = newFileId;
+    leaf.slots[s + S_OFFSET] = newValueOffset;
+    return true;
+  }
+
+  /** remove deletes `key`; it returns true when the key existed, with its old location in `previous`. */
+  remove(key: Uint8Array): boolean {
+    const leaf = this.findLeaf(key, true);
+    const i = leaf.search(key);
+    if (i < 0) return false;
+    this.copyPrevious(leaf, i);
+    leaf.removeAt(i);
+    this.count--;
+    this.rebalance(leaf);
+    return true;
+  }
+
+  /**
+   * walk visits entries in key order starting at `from` (inclusive unless `exclusive`), or at
+   * the first (last, when reverse) key when `from` is undefined, until the visitor returns false.
+   * The visitor must not modify the KeyDir.
+   */
+  walk(from: Uint8Array | undefined, exclusive: boolean, reverse: boolean, visit: Visitor): void {
+    let leaf: Leaf | null;
+    let i: number;
+    if (from === undefined) {
+      leaf = reverse ? this.lastLeaf() : this.firstLeaf();
+      i = reverse ? leaf.n - 1 : 0;
+    } else {
+      leaf = this.findLeaf(from, false);
+      const found = leaf.search(from);
+      if (found >= 0) i = exclusive ? (reverse ? found - 1 : found + 1) : found;
+      else i = reverse ? -found - 2 : -found - 1;
+    }
+    while (leaf !== null) {
+      if (reverse) {
+        for (; i >= 0; i--) if (!visit(leaf.key(i), leaf.location(i))) return;
+        leaf = leaf.prev;
+        i = leaf === null ? 0 : leaf.n - 1;
+      } else {
+        for (; i < leaf.n; i++) if (!visit(leaf.key(i), leaf.location(i))) return;
+        leaf = leaf.next;
+        i = 0;
+      }
+    }
+  }
+
+  /** checkInvariants verifies ordering, counts and links; tests call it after every operation. */
+  checkInvariants(): void {
+    let seen = 0;
+    let prevKey: Uint8Array | undefined;
+    let prevLeaf: Leaf | null = null;
+    for (let leaf: Leaf | null = this.firstLeaf(); leaf !== null; leaf = leaf.next) {
+      assert(leaf.prev === prevLeaf, 'leaf back-link broken');
+      assert(leaf.n > 0 || this.count === 0, 'empty leaf in a non-empty tree');
+      for (let i = 0; i < leaf.n; i++) {
+        const key = leaf.key(i);
+        if (prevKey !== undefined) assert(compare(prevKey, key) < 0, 'keys out of order');
+        prevKey = key;
+        seen++;
+      }
+      prevLeaf = leaf;
+    }
+    assert(seen === this.count, `count ${this.count} but ${seen} entries`);
+    this.checkNode(this.root, undefined, undefined);
+  }
+
+  private checkNode(node: Node, lo: Uint8Array | undefined, hi: Uint8Array | undefined): void {
+    if (node instanceof Leaf) {
+      for (let i = 0; i < node.n; i++) {
+        const key = node.key(i);
+        if (lo !== undefined) assert(compare(key, lo) >= 0, 'key below its separator');
+        if (hi !== undefined) assert(compare(key, hi) < 0, 'key at or above the next separator');
+      }
+      return;
+    }
+    assert(node.children.length === node.keys.length + 1, 'separator count mismatch');
+    assert(node.children.length >= 1, 'internal node without children');
+    for (let c = 0; c < node.children.length; c++) {
+      this.checkNode(
+        node.children[c] as Node,
+        c === 0 ? lo : node.keys[c - 1],
+        c < node.keys.length ? node.keys[c] : hi,
+      );
+    }
+  }
+
+  private copyPrevious(leaf: Leaf, i: number): void {
+    const s = i * SLOT_WORDS;
+    const p = this.previous;
+    p.fileId = leaf.slots[s + S_FILE] as number;
+    p.valueOffset = leaf.slots[s + S_OFFSET] as number;
+    p.valueLen = leaf.slots[s + S_LENGTH] as number;
+    p.seq = (leaf.slots[s + S_SEQ_HI] as number) * U32 + (leaf.slots[s + S_SEQ_LO] as number);
+  }
+
+  /** findLeaf descends to the leaf for `key`, recording the path when `record` is set. */
+  private findLeaf(key: Uint8Array, record: boolean): Leaf {
+    let node = this.root;
+    if (record) {
+      this.pathNodes.length = 0;
+      this.pathIndexes.length = 0;
+    }
+    while (node instanceof Internal) {
+      const i = node.childIndex(key);
+      if (record) {
+        this.pathNodes.push(node);
+        this.pathIndexes.push(i);
+      }
+      node = node.children[i] as Node;
+    }
+    return node;
+  }
+
+  private firstLeaf(): Leaf {
+    let node = this.root;
+    while (node instanceof Internal) node = node.children[0] as Node;
+    return node;
+  }
+
+  private lastLeaf(): Leaf {
+    let node = this.root;
+    while (node instanceof Internal) node = node.children[node.children.length - 1] as Node;
+    return node;
+  }
+
+  /**
+   * split makes room in a full leaf for an insert at `index`, using the path recorded by the
+   * last findLeaf. It returns the leaf and index the insert goes to. An append at the end of the
+   * last leaf starts a fresh leaf instead of halving, so sequential loads fill leaves completely.
+   */
+  private split(leaf: Leaf, index: number, key: Uint8Array): [Leaf, number] {
+    const right = new Leaf();
+    let target: [Leaf, number];
+    let at: number;
+    if (index === leaf.n && leaf.next === null) {
+      at = leaf.n;
+      target = [right, 0];
+    } else {
+      at = leaf.n >>> 1;
+      leaf.moveTail(at, right);
+      target = index <= at ? [leaf, index] : [right, index - at];
+    }
+    right.next = leaf.next;
+    if (right.next !== null) right.next.prev = right;
+    right.prev = leaf;
+    leaf.next = right;
+    // The separator is the right leaf's first key; a fresh append leaf's first key is the one
+    // being inserted.
+    this.insertSeparator(right.n > 0 ? right.key(0) : key.slice(), right);
+    return target;
+  }
+
+  private insertSeparator(separator: Uint8Array, right: Node): void {
+    let depth = this.pathNodes.length - 1;
+    let sep = separator;
+    let child: Node = right;
+    while (depth >= 0) {
+      const parent = this.pathNodes[depth] as Internal;
+      const i = this.pathIndexes[depth] as number;
+      parent.keys.splice(i, 0, sep);
+      parent.children.splice(i + 1, 0, child);
+      if (parent.children.length <= INTERNAL_CHILDREN_MAX) return;
+      // Split the internal node: the middle separator moves up.
+      const mid = parent.keys.length >>> 1;
+      const sibling = new Internal();
+      sep = parent.keys[mid] as Uint8Array;
+      sibling.keys = parent.keys.splice(mid + 1);
+      parent.keys.length = mid;
+      sibling.children = parent.children.splice(mid + 1);
+      child = sibling;
+      depth--;
+    }
+    const newRoot = new Internal();
+    newRoot.keys = [sep];
+    newRoot.children = [this.root, child];
+    this.root = newRoot;
+  }
+
+  /** rebalance removes an empty leaf or merges a sparse one into its right sibling. */
+  private rebalance(leaf: Leaf): void {
+    const depth = this.pathNodes.length - 1;
+    if (depth < 0) return; // the root leaf may be anything
+    const parent = this.pathNodes[depth] as Internal;
+    const i = this.pathIndexes[depth] as number;
+    if (leaf.n === 0) {
+      this.unlinkLeaf(leaf);
+      this.removeChild(depth, i);
+      return;
+    }
+    if (leaf.n >= LEAF_MERGE_BELOW || i + 1 >= parent.children.length) return;
+    const right = parent.children[i + 1] as Leaf;
+    if (leaf.n + right.n > LEAF_MERGE_FILL_MAX) return;
+    leaf.appendAll(right);
+    this.unlinkLeaf(right);
+    this.removeChild(depth, i + 1);
+  }
+
+  private unlinkLeaf(leaf: Leaf): void {
+    if (leaf.prev !== null) leaf.prev.next = leaf.next;
+    if (leaf.next !== null) leaf.next.prev = leaf.prev;
+    leaf.prev = null;
+    leaf.next = null;
+  }
+
+  /** removeChild drops child i of the node at path depth `depth`, collapsing empty ancestors. */
+  private removeChild(depth: number, i: number): void {
+    const parent = this.pathNodes[depth] as Internal;
+    parent.children.splice(i, 1);
+    parent.keys.splice(i === 0 ? 0 : i - 1, 1);
+    if (parent.children.length === 0) {
+      if (depth === 0) this.root = new Leaf();
+      else this.removeChild(depth - 1, this.pathIndexes[depth - 1] as number);
+      return;
+    }
+    if (depth === 0 && parent.children.length === 1) {
+      this.root = parent.children[0] as Node;
+    }
+  }
+}

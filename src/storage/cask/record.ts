@@ -1,0 +1,144 @@
+// The record codec of the cask engine's data files. The grammar is in docs/format.md:
+//
+//   record := crc32c u32 | seq u64 | kind u8 | keyLen u32 | valueLen u32 | key | value
+//
+// all little-endian, the CRC covering every byte after itself. A batch is a BATCH record whose
+// value is the member count (u32), followed by that many PUT/DELETE records with the batch's
+// seq and the BATCH_MEMBER flag set. Every record, batch members included, is verifiable on its
+// own, so a point read checks the CRC of exactly the bytes it returns.
+import { assert } from '../../stdx/assert.js';
+import { crc32c } from '../../stdx/crc32c.js';
+import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../limits.js';
+
+export const RECORD_HEADER_BYTES = 21;
+
+export const Kind = {
+  PUT: 1,
+  DELETE: 2,
+  BATCH: 3,
+} as const;
+export type Kind = (typeof Kind)[keyof typeof Kind];
+
+/** BATCH_MEMBER: flag on the kind byte of records that belong to the preceding BATCH record. */
+export const BATCH_MEMBER = 0x80;
+const KIND_MASK = 0x7f;
+/** SEQ_MAX: sequence numbers are JS numbers, so they stay below 2^53. */
+export const SEQ_MAX = Number.MAX_SAFE_INTEGER;
+
+const U32 = 0x1_0000_0000;
+
+/** recordBytes is the encoded size of a record with these key and value lengths. */
+export function recordBytes(keyLen: number, valueLen: number): number {
+  return RECORD_HEADER_BYTES + keyLen + valueLen;
+}
+
+/**
+ * encodeRecord writes one record into `out` at `pos` and returns the position after it.
+ * `kind` may carry the BATCH_MEMBER flag.
+ */
+export function encodeRecord(
+  out: Buffer,
+  pos: number,
+  seq: number,
+  kind: number,
+  key: Uint8Array,
+  value: Uint8Array | undefined,
+): number {
+  assert(Number.isSafeInteger(seq) && seq >= 0, 'seq must be a safe non-negative integer');
+  const valueLen = value === undefined ? 0 : value.length;
+  out.writeUInt32LE(seq % U32, pos + 4);
+  out.writeUInt32LE(Math.floor(seq / U32), pos + 8);
+  out[pos + 12] = kind;
+  out.writeUInt32LE(key.length, pos + 13);
+  out.writeUInt32LE(valueLen, pos + 17);
+  out.set(key, pos + RECORD_HEADER_BYTES);
+  if (value !== undefined) out.set(value, pos + RECORD_HEADER_BYTES + key.length);
+  const end = pos + RECORD_HEADER_BYTES + key.length + valueLen;
+  out.writeUInt32LE(crc32c(out.subarray(pos + 4, end)), pos);
+  return end;
+}
+
+/** Decoded is one parsed record: offsets are into the buffer it was parsed from. */
+export interface Decoded {
+  seq: number;
+  /** kind: without the BATCH_MEMBER flag. */
+  kind: Kind;
+  member: boolean;
+  keyStart: number;
+  keyLen: number;
+  valueStart: number;
+  valueLen: number;
+  /** end: the offset just past the record. */
+  end: number;
+}
+
+/** Parse outcomes other than a record. */
+export const NEED_MORE = 'need-more' as const;
+export const INVALID = 'invalid' as const;
+
+/**
+ * decodeRecord parses the record at `buf[pos..]`, looking no further than `limit`.
+ * It returns NEED_MORE when the header or body runs past `limit` (the caller may read more, or
+ * treat it as a torn tail at end of file), INVALID when the bytes cannot be a record (bad kind,
+ * lengths over the limits, CRC mismatch), or the record.
+ */
+export function decodeRecord(
+  buf: Buffer,
+  pos: number,
+  limit: number,
+  into?: Decoded,
+): Decoded | typeof NEED_MORE | typeof INVALID {
+  if (limit - pos < RECORD_HEADER_BYTES) return NEED_MORE;
+  const rawKind = buf[pos + 12] as number;
+  const kind = rawKind & KIND_MASK;
+  const member = (rawKind & BATCH_MEMBER) !== 0;
+  if (kind !== Kind.PUT && kind !== Kind.DELETE && kind !== Kind.BATCH) return INVALID;
+  if ((rawKind & ~(KIND_MASK | BATCH_MEMBER)) !== 0 || (member && kind === Kind.BATCH)) return INVALID;
+  const keyLen = buf.readUInt32LE(pos + 13);
+  const valueLen = buf.readUInt32LE(pos + 17);
+  if (keyLen > KEY_BYTES_MAX || valueLen > VALUE_BYTES_MAX) return INVALID;
+  if (kind === Kind.DELETE && valueLen !== 0) return INVALID;
+  if (kind === Kind.BATCH && (keyLen !== 0 || valueLen !== 4)) return INVALID;
+  const end = pos + RECORD_HEADER_BYTES + keyLen + valueLen;
+  if (end > limit) return NEED_MORE;
+  if (crc32c(buf.subarray(pos + 4, end)) !== buf.readUInt32LE(pos)) return INVALID;
+  const hi = buf.readUInt32LE(pos + 8);
+  if (hi >= 2 ** 21) return INVALID;
+  const out = into ?? ({} as Decoded);
+  out.seq = hi * U32 + buf.readUInt32LE(pos + 4);
+  out.kind = kind as Kind;
+  out.member = member;
+  out.keyStart = pos + RECORD_HEADER_BYTES;
+  out.keyLen = keyLen;
+  out.valueStart = pos + RECORD_HEADER_BYTES + keyLen;
+  out.valueLen = valueLen;
+  out.end = end;
+  return out;
+}
+
+/** batchCount reads the member count from a decoded BATCH record. */
+export function batchCount(buf: Buffer, rec: Decoded): number {
+  assert(rec.kind === Kind.BATCH, 'not a batch record');
+  return buf.readUInt32LE(rec.valueStart);
+}
+
+// Data file header: magic "CAIRNDAT" | format u32 | fileId u32 | crc32c u32 (over the first 16).
+export const DATA_MAGIC = Buffer.from('CAIRNDAT', 'latin1');
+export const DATA_HEADER_BYTES = 20;
+
+export function encodeDataHeader(format: number, fileId: number): Buffer {
+  const out = Buffer.alloc(DATA_HEADER_BYTES);
+  DATA_MAGIC.copy(out, 0);
+  out.writeUInt32LE(format, 8);
+  out.writeUInt32LE(fileId, 12);
+  out.writeUInt32LE(crc32c(out.subarray(0, 16)), 16);
+  return out;
+}
+
+/** decodeDataHeader returns the header's fields or a reason it is not a valid header. */
+export function decodeDataHeader(buf: Buffer): { format: number; fileId: number } | string {
+  if (buf.length < DATA_HEADER_BYTES) return 'file shorter than its header';
+  if (!buf.subarray(0, 8).equals(DATA_MAGIC)) return 'bad magic';
+  if (crc32c(buf.subarray(0, 16)) !== buf.readUInt32LE(16)) return 'header checksum mismatch';
+  return { format: buf.readUInt32LE(8), fileId: buf.readUInt32LE(12) };
+}

@@ -1,0 +1,89 @@
+// DirLock keeps a second process out of a data directory.
+//
+// The exclusion itself is held by the kernel: on Linux we bind an abstract-namespace Unix
+// socket whose name is derived from the directory's device and inode. Only one process can bind
+// a name, and the kernel releases it the instant the owner dies, SIGKILL included, so a crashed
+// owner never leaves the directory stuck. The LOCK file beside the data only says who holds it
+// (pid, for the error message and for humans); it is advisory and may be stale.
+//
+// Where abstract sockets do not exist (macOS, Windows) we fall back to the LOCK file created with
+// O_EXCL, treating it as stale when its pid is no longer alive. Caveat (documented in
+// docs/format.md): abstract sockets are scoped to a network namespace, so two containers sharing
+// one volume but not one network namespace are not kept apart.
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { LockedError } from './errors.js';
+
+export const LOCK_FILE = 'LOCK';
+
+export class DirLock {
+  private constructor(
+    private readonly dir: string,
+    private readonly server: net.Server | undefined,
+  ) {}
+
+  /** acquire takes the lock on `dir` or throws LockedError naming the owner's pid. */
+  static async acquire(dir: string): Promise<DirLock> {
+    const lockPath = path.join(dir, LOCK_FILE);
+    if (process.platform === 'linux') {
+      const st = fs.statSync(dir);
+      const id = createHash('sha256').update(`${st.dev}:${st.ino}`).digest('hex').slice(0, 32);
+      const server = net.createServer();
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen({ path: `\0cairn-lock-${id}` }, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE')
+          throw new LockedError(dir, readOwner(lockPath));
+        throw err;
+      }
+      server.unref();
+      fs.writeFileSync(lockPath, `${process.pid}\n`);
+      return new DirLock(dir, server);
+    }
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        fs.writeFileSync(lockPath, `${process.pid}\n`, { flag: 'wx' });
+        return new DirLock(dir, undefined);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const owner = readOwner(lockPath);
+        if (owner !== undefined && isAlive(owner)) throw new LockedError(dir, owner);
+        fs.rmSync(lockPath, { force: true });
+      }
+    }
+    throw new LockedError(dir, readOwner(lockPath));
+  }
+
+  async release(): Promise<void> {
+    const lockPath = path.join(this.dir, LOCK_FILE);
+    if (readOwner(lockPath) === process.pid) fs.rmSync(lockPath, { force: true });
+    const server = this.server;
+    if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+function readOwner(lockPath: string): number | undefined {
+  try {
+    const pid = Number.parseInt(fs.readFileSync(lockPath, 'utf8').trim(), 10);
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

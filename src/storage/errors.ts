@@ -1,0 +1,98 @@
+// Typed operating errors. Each has a stable `code` that the CLI, RESP and HTTP layers map to
+// their own error replies; programmer errors are AssertionErrors instead (src/stdx/assert.ts).
+
+export type ErrorCode =
+  | 'KEY_NOT_FOUND'
+  | 'CORRUPTION'
+  | 'CLOSED'
+  | 'LIMIT'
+  | 'INVALID_ARGUMENT'
+  | 'LOCKED'
+  | 'INCOMPATIBLE'
+  | 'IO'
+  | 'STORE_FAILED';
+
+export class CairnError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** KeyNotFoundError: an API that promises a key (`Db.require`, `kvs rm`) found none. */
+export class KeyNotFoundError extends CairnError {
+  constructor(readonly key: Uint8Array) {
+    super('KEY_NOT_FOUND', 'Key not found');
+  }
+}
+
+/** CorruptionError: bytes on disk failed their checksum or do not parse. */
+export class CorruptionError extends CairnError {
+  constructor(message: string) {
+    super('CORRUPTION', message);
+  }
+}
+
+/** ClosedError: the store was used after close() (or while closing). */
+export class ClosedError extends CairnError {
+  constructor() {
+    super('CLOSED', 'the store is closed');
+  }
+}
+
+/** LimitError: a key, value or batch exceeds a documented limit (see src/storage/limits.ts). */
+export class LimitError extends CairnError {
+  constructor(message: string) {
+    super('LIMIT', message);
+  }
+}
+
+export class InvalidArgumentError extends CairnError {
+  constructor(message: string) {
+    super('INVALID_ARGUMENT', message);
+  }
+}
+
+/** LockedError: another live process has the data directory open. */
+export class LockedError extends CairnError {
+  constructor(
+    readonly dir: string,
+    readonly ownerPid: number | undefined,
+  ) {
+    super(
+      'LOCKED',
+      `data directory ${dir} is in use by another process${ownerPid === undefined ? '' : ` (pid ${ownerPid})`}`,
+    );
+  }
+}
+
+/** IncompatibleError: the directory was written by a newer format or by another engine. */
+export class IncompatibleError extends CairnError {
+  constructor(message: string) {
+    super('INCOMPATIBLE', message);
+  }
+}
+
+/** IoError: a read, write or fsync failed. The operation that saw it did not take effect. */
+export class IoError extends CairnError {
+  constructor(message: string, cause: unknown) {
+    super('IO', message, { cause });
+  }
+}
+
+/**
+ * StoreFailedError: an earlier I/O failure left the write path in a state that could not be
+ * repaired in place; writes are refused until the store is closed and reopened (which runs
+ * recovery). Reads keep working.
+ */
+export class StoreFailedError extends CairnError {
+  constructor(cause: unknown) {
+    super('STORE_FAILED', `writes are disabled after an unrecoverable I/O error: ${String(cause)}`, {
+      cause,
+    });
+  }
+}

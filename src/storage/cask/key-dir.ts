@@ -62,8 +62,10 @@ class Leaf {
     return this.n === 0 ? 0 : this.keyEnd(this.n - 1);
   }
 
-  key(i: number): Uint8Array {
-    return this.arena.slice(this.keyStart(i), this.keyEnd(i));
+  /** key returns a copy of the key at slot i, as a Buffer for the convenience of callers. */
+  key(i: number): Buffer {
+    const start = this.keyStart(i);
+    return Buffer.copyBytesFrom(this.arena, start, this.keyEnd(i) - start);
   }
 
   /** compareAt compares the key at slot i with `key`. */
@@ -238,23 +240,51 @@ export class KeyDir {
    */
   set(key: Uint8Array, fileId: number, valueOffset: number, valueLen: number, seq: number): boolean {
     const leaf = this.findLeaf(key, true);
-    let i = leaf.search(key);
+    const i = leaf.search(key);
     if (i >= 0) {
       this.copyPrevious(leaf, i);
       leaf.setLocation(i, fileId, valueOffset, valueLen, seq);
       return true;
     }
-    i = -i - 1;
-    if (leaf.n === LEAF_SLOTS_MAX) {
-      const [target, index] = this.split(leaf, i, key);
-      target.insertAt(index, key);
-      target.setLocation(index, fileId, valueOffset, valueLen, seq);
-    } else {
-      leaf.insertAt(i, key);
-      leaf.setLocation(i, fileId, valueOffset, valueLen, seq);
-    }
-    this.count++;
+    this.insert(leaf, -i - 1, key, fileId, valueOffset, valueLen, seq);
     return false;
+  }
+
+  /** insert adds a new key at slot i of `leaf` (found by the last recorded findLeaf). */
+  private insert(
+    leaf: Leaf,
+    i: number,
+    key: Uint8Array,
+    fileId: number,
+    valueOffset: number,
+    valueLen: number,
+    seq: number,
+  ): void {
+    let target = leaf;
+    let index = i;
+    if (leaf.n === LEAF_SLOTS_MAX) [target, index] = this.split(leaf, i, key);
+    target.insertAt(index, key);
+    target.setLocation(index, fileId, valueOffset, valueLen, seq);
+    this.count++;
+  }
+
+  /**
+   * setIfNewer stores `key`'s location unless the key already has one with a sequence number at
+   * or above `seq` (recovery applies records from many files in any order this way). It returns
+   * true when it stored the location; `previous` then holds the replaced one if `replaced`.
+   */
+  setIfNewer(key: Uint8Array, fileId: number, valueOffset: number, valueLen: number, seq: number): boolean {
+    const leaf = this.findLeaf(key, true);
+    const i = leaf.search(key);
+    if (i >= 0) {
+      const s = i * SLOT_WORDS;
+      const existing = (leaf.slots[s + S_SEQ_HI] as number) * U32 + (leaf.slots[s + S_SEQ_LO] as number);
+      if (existing >= seq) return false;
+      leaf.setLocation(i, fileId, valueOffset, valueLen, seq);
+      return true;
+    }
+    this.insert(leaf, -i - 1, key, fileId, valueOffset, valueLen, seq);
+    return true;
   }
 
   /**

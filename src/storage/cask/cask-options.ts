@@ -1,0 +1,40 @@
+// Options of the cask engine, with defaults and units. See README.md for the user-facing table.
+import { assert } from '../../stdx/assert.js';
+import type { EngineOptions } from '../engine-options.js';
+import { DATA_FILE_BYTES_MAX, DATA_FILE_BYTES_MIN } from '../limits.js';
+
+export interface CaskEvent {
+  readonly type: 'recovered' | 'compaction-start' | 'compaction-done' | 'compaction-failed' | 'write-failed';
+  readonly detail: Readonly<Record<string, unknown>>;
+}
+
+export interface CaskOptions extends EngineOptions {
+  /** dataFileBytes: a data file is sealed and a new one started past this size. Default 64 MiB. */
+  readonly dataFileBytes?: number;
+  /** autoCompact: compact in the background when the dead-bytes trigger fires. Default true. */
+  readonly autoCompact?: boolean;
+  /** compactionDeadRatio: compact when dead bytes / all bytes reach this. Default 0.5. */
+  readonly compactionDeadRatio?: number;
+  /** compactionMinDeadBytes: ... and dead bytes reach this many. Default 16 MiB. */
+  readonly compactionMinDeadBytes?: number;
+  /** onEvent: receives recovery reports, compaction progress and write failures (for logging). */
+  readonly onEvent?: (event: CaskEvent) => void;
+}
+
+export const DEFAULT_DATA_FILE_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_COMPACTION_DEAD_RATIO = 0.5;
+export const DEFAULT_COMPACTION_MIN_DEAD_BYTES = 16 * 1024 * 1024;
+
+export function validateCaskOptions(options: CaskOptions): void {
+  const bytes = options.dataFileBytes;
+  if (bytes !== undefined) {
+    assert(
+      Number.isInteger(bytes) && bytes >= DATA_FILE_BYTES_MIN && bytes <= DATA_FILE_BYTES_MAX,
+      `dataFileBytes must be an integer in [${DATA_FILE_BYTES_MIN}, ${DATA_FILE_BYTES_MAX}]`,
+    );
+  }
+  const ratio = options.compactionDeadRatio;
+  if (ratio !== undefined) assert(ratio > 0 && ratio <= 1, 'compactionDeadRatio must be in (0, 1]');
+  const interval = options.syncIntervalMs;
+  if (interval !== undefined) assert(interval > 0, 'syncIntervalMs must be positive');
+}

@@ -1,0 +1,87 @@
+// DataFileSet tracks the cask engine's open data files: their handles, sizes and how many of
+// their bytes are still live (referenced by the key directory), which drives compaction.
+import type { File } from '../../io/file-system.js';
+import { assert } from '../../stdx/assert.js';
+import { FILE_ID_MAX } from './file-names.js';
+
+export interface DataFile {
+  readonly id: number;
+  readonly file: File;
+  /** size: bytes in the file (for the active file: bytes written, durable or not). */
+  size: number;
+  /** liveBytes: bytes of records the key directory still points at. */
+  liveBytes: number;
+  /** liveKeys: keys the key directory points into this file; 0 before it may be deleted. */
+  liveKeys: number;
+}
+
+export class DataFileSet {
+  private readonly byId = new Map<number, DataFile>();
+  private nextId = 1;
+
+  get(id: number): DataFile {
+    const f = this.byId.get(id);
+    assert(f !== undefined, `no open data file ${id}`);
+    return f;
+  }
+
+  tryGet(id: number): DataFile | undefined {
+    return this.byId.get(id);
+  }
+
+  add(file: DataFile): void {
+    assert(!this.byId.has(file.id), `data file ${file.id} added twice`);
+    this.byId.set(file.id, file);
+    this.reserve(file.id);
+  }
+
+  remove(id: number): DataFile {
+    const f = this.get(id);
+    this.byId.delete(id);
+    return f;
+  }
+
+  /** reserve makes sure new ids are greater than `id` (ids are never reused). */
+  reserve(id: number): void {
+    if (id >= this.nextId) this.nextId = id + 1;
+  }
+
+  /** allocate returns a fresh file id. */
+  allocate(): number {
+    assert(this.nextId <= FILE_ID_MAX, 'data file ids exhausted');
+    return this.nextId++;
+  }
+
+  ids(): number[] {
+    return [...this.byId.keys()].sort((a, b) => a - b);
+  }
+
+  all(): DataFile[] {
+    return this.ids().map((id) => this.get(id));
+  }
+
+  addLive(id: number, bytes: number): void {
+    const f = this.get(id);
+    f.liveBytes += bytes;
+    f.liveKeys++;
+  }
+
+  removeLive(id: number, bytes: number): void {
+    const f = this.get(id);
+    f.liveBytes -= bytes;
+    f.liveKeys--;
+    assert(f.liveBytes >= 0 && f.liveKeys >= 0, `live accounting of file ${id} went negative`);
+  }
+
+  totalBytes(): number {
+    let n = 0;
+    for (const f of this.byId.values()) n += f.size;
+    return n;
+  }
+
+  liveBytes(): number {
+    let n = 0;
+    for (const f of this.byId.values()) n += f.liveBytes;
+    return n;
+  }
+}

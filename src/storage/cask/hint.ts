@@ -1,0 +1,102 @@
+// Hint files: a compact index of one data file, written by compaction so that start-up reads
+// keys and locations without reading values (Bitcask paper, "hint file"). Grammar (docs/format.md):
+//
+//   hint_file := magic "CAIRNHNT" | format u32 | dataFileId u32 | entry* | trailer
+//   entry     := seq u64 | valueOffset u32 | valueLen u32 | keyLen u32 | key
+//   trailer   := entryCount u32 | dataFileBytes u32 | crc32c u32
+//
+// The CRC covers every byte before it. A hint file that is missing, short, or fails its CRC or
+// its data file's size is ignored and the data file is scanned instead.
+import { crc32c } from '../../stdx/crc32c.js';
+
+export const HINT_MAGIC = Buffer.from('CAIRNHNT', 'latin1');
+const HINT_HEADER_BYTES = 16;
+const HINT_ENTRY_HEADER_BYTES = 20;
+const HINT_TRAILER_BYTES = 12;
+const U32 = 0x1_0000_0000;
+
+export interface HintEntry {
+  readonly key: Uint8Array;
+  readonly seq: number;
+  readonly valueOffset: number;
+  readonly valueLen: number;
+}
+
+/** HintWriter accumulates the entries of one data file in the order they were written. */
+export class HintWriter {
+  private readonly chunks: Buffer[] = [];
+  private count = 0;
+
+  constructor(format: number, dataFileId: number) {
+    const header = Buffer.alloc(HINT_HEADER_BYTES);
+    HINT_MAGIC.copy(header, 0);
+    header.writeUInt32LE(format, 8);
+    header.writeUInt32LE(dataFileId, 12);
+    this.chunks.push(header);
+  }
+
+  add(key: Uint8Array, seq: number, valueOffset: number, valueLen: number): void {
+    const entry = Buffer.allocUnsafe(HINT_ENTRY_HEADER_BYTES + key.length);
+    entry.writeUInt32LE(seq % U32, 0);
+    entry.writeUInt32LE(Math.floor(seq / U32), 4);
+    entry.writeUInt32LE(valueOffset, 8);
+    entry.writeUInt32LE(valueLen, 12);
+    entry.writeUInt32LE(key.length, 16);
+    entry.set(key, HINT_ENTRY_HEADER_BYTES);
+    this.chunks.push(entry);
+    this.count++;
+  }
+
+  /** finish returns the whole hint file for a data file of `dataFileBytes` bytes. */
+  finish(dataFileBytes: number): Buffer {
+    const trailer = Buffer.alloc(HINT_TRAILER_BYTES);
+    trailer.writeUInt32LE(this.count, 0);
+    trailer.writeUInt32LE(dataFileBytes, 4);
+    const body = Buffer.concat([...this.chunks, trailer]);
+    body.writeUInt32LE(crc32c(body.subarray(0, body.length - 4)), body.length - 4);
+    return body;
+  }
+}
+
+/**
+ * decodeHint validates a hint file against its data file and calls `visit` for each entry
+ * (the key is a view into `bytes`). It returns undefined on success or the reason it is unusable;
+ * on failure no entry has been visited.
+ */
+export function decodeHint(
+  bytes: Uint8Array,
+  dataFileId: number,
+  dataFileBytes: number,
+  visit: (key: Uint8Array, seq: number, valueOffset: number, valueLen: number) => void,
+): string | undefined {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf.length < HINT_HEADER_BYTES + HINT_TRAILER_BYTES) return 'too short';
+  if (!buf.subarray(0, 8).equals(HINT_MAGIC)) return 'bad magic';
+  if (crc32c(buf.subarray(0, buf.length - 4)) !== buf.readUInt32LE(buf.length - 4))
+    return 'checksum mismatch';
+  if (buf.readUInt32LE(12) !== dataFileId) return 'written for another data file';
+  const trailer = buf.length - HINT_TRAILER_BYTES;
+  if (buf.readUInt32LE(trailer + 4) !== dataFileBytes) return 'data file size differs from the hint';
+  const count = buf.readUInt32LE(trailer);
+  // Validate the structure fully before visiting, so a bad file visits nothing.
+  let pos = HINT_HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    if (pos + HINT_ENTRY_HEADER_BYTES > trailer) return 'entries overrun the trailer';
+    pos += HINT_ENTRY_HEADER_BYTES + buf.readUInt32LE(pos + 16);
+  }
+  if (pos !== trailer) return 'entry count does not match';
+  pos = HINT_HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    const seq = buf.readUInt32LE(pos + 4) * U32 + buf.readUInt32LE(pos);
+    const keyLen = buf.readUInt32LE(pos + 16);
+    const keyStart = pos + HINT_ENTRY_HEADER_BYTES;
+    visit(
+      buf.subarray(keyStart, keyStart + keyLen),
+      seq,
+      buf.readUInt32LE(pos + 8),
+      buf.readUInt32LE(pos + 12),
+    );
+    pos = keyStart + keyLen;
+  }
+  return undefined;
+}

@@ -1,0 +1,487 @@
+// Recovery rebuilds the key directory from a cask directory's files, and repairs what it can
+// without throwing data away (docs/format.md, "Recovery"):
+//
+// - Every data file is read, through its hint file when one is valid, else record by record.
+// - Records resolve by sequence number, not by file order: the newest put or delete of a key
+//   wins, so compaction outputs and live files may be read in any order.
+// - A damaged range in the middle of a file (bytes that are not a valid record, followed by valid
+//   records) is skipped, reported, and its bytes are copied to `corrupt/` for inspection.
+// - A damaged or incomplete range at the end of a file (a torn write) is copied to `corrupt/`
+//   and truncated, so appends continue after the last valid record.
+// - A batch whose members do not all follow it before the end of the file was never
+//   acknowledged and is dropped (that is atomicity); a batch damaged later, in the middle of a
+//   file, keeps the members that are still valid, and is reported.
+// - Files that a committed compaction retired (listed in the metadata) are deleted.
+//
+// With `repair: false` (the `cairn check` command) nothing is changed: the report says what a
+// repairing open would do.
+import * as path from 'node:path';
+import type { File, FileSystem } from '../../io/file-system.js';
+import { asBuffer } from '../../stdx/bytes.js';
+import { CorruptionError, IncompatibleError } from '../errors.js';
+import { FORMAT_VERSION } from '../meta.js';
+import { type DataFile, DataFileSet } from './data-file-set.js';
+import {
+  CORRUPT_DIR,
+  DATA_SUFFIX,
+  dataFileName,
+  HINT_SUFFIX,
+  hintFileName,
+  parseFileId,
+} from './file-names.js';
+import { decodeHint } from './hint.js';
+import { KeyDir } from './key-dir.js';
+import {
+  batchCount,
+  DATA_HEADER_BYTES,
+  type Decoded,
+  decodeDataHeader,
+  decodeRecord,
+  INVALID,
+  Kind,
+  NEED_MORE,
+  RECORD_HEADER_BYTES,
+  recordBytes,
+} from './record.js';
+
+/** SCAN_CHUNK_BYTES: how much of a data file recovery reads at a time. */
+const SCAN_CHUNK_BYTES = 8 * 1024 * 1024;
+
+export type ProblemKind =
+  | 'torn-tail'
+  | 'corrupt-range'
+  | 'bad-header'
+  | 'short-file'
+  | 'hint-rejected'
+  | 'orphan-hint'
+  | 'torn-batch'
+  | 'damaged-batch'
+  | 'retired-file'
+  | 'leftover-temp';
+
+export interface Problem {
+  readonly kind: ProblemKind;
+  readonly file: string;
+  /** from/to: the byte range concerned, when there is one. */
+  readonly from?: number;
+  readonly to?: number;
+  readonly detail: string;
+  /** action: what recovery did (or, when checking, would do). */
+  readonly action: string;
+}
+
+export interface RecoveryReport {
+  dataFiles: number;
+  hintFilesUsed: number;
+  records: number;
+  keys: number;
+  /** maxSeq: the highest sequence number seen anywhere, including the metadata's floor. */
+  maxSeq: number;
+  problems: Problem[];
+}
+
+export interface Recovered {
+  readonly keyDir: KeyDir;
+  readonly files: DataFileSet;
+  readonly report: RecoveryReport;
+  /** activeId: the data file to keep appending to, or undefined to start a new one. */
+  readonly activeId: number | undefined;
+}
+
+export interface RecoverOptions {
+  readonly fs: FileSystem;
+  readonly dir: string;
+  /** retired: data file ids that a committed compaction replaced (from the metadata). */
+  readonly retired: readonly number[];
+  /** seqFloor: every sequence number used so far is at most this (from the metadata). */
+  readonly seqFloor: number;
+  /** repair: truncate torn tails, save damaged bytes, delete retired files. */
+  readonly repair: boolean;
+  /** dataFileBytes: the rotation size; a last file this large is not appended to. */
+  readonly dataFileBytes: number;
+}
+
+interface PendingBatch {
+  readonly start: number;
+  readonly seq: number;
+  readonly count: number;
+  readonly members: { key: Uint8Array; kind: Kind; valueOffset: number; valueLen: number }[];
+  damaged: boolean;
+}
+
+export async function recover(options: RecoverOptions): Promise<Recovered> {
+  const { fs, dir, repair } = options;
+  const report: RecoveryReport = {
+    dataFiles: 0,
+    hintFilesUsed: 0,
+    records: 0,
+    keys: 0,
+    maxSeq: options.seqFloor,
+    problems: [],
+  };
+  const keyDir = new KeyDir();
+  const files = new DataFileSet();
+  const names = await fs.readdir(dir);
+  const dataIds: number[] = [];
+  const hintIds = new Set<number>();
+  for (const name of names) {
+    const dataId = parseFileId(name, DATA_SUFFIX);
+    if (dataId !== undefined) dataIds.push(dataId);
+    const hintId = parseFileId(name, HINT_SUFFIX);
+    if (hintId !== undefined) hintIds.add(hintId);
+    if (name.endsWith('.tmp')) {
+      report.problems.push({
+        kind: 'leftover-temp',
+        file: name,
+        detail: 'temporary file of an interrupted metadata or compaction step',
+        action: repair ? 'deleted' : 'would delete',
+      });
+      if (repair) await fs.unlink(path.join(dir, name));
+    }
+  }
+  dataIds.sort((a, b) => a - b);
+  const retired = new Set(options.retired);
+  for (const id of options.retired) files.reserve(id);
+
+  const tombstones = new Map<string, number>();
+  const live: number[] = [];
+  for (const id of dataIds) {
+    if (retired.has(id)) {
+      report.problems.push({
+        kind: 'retired-file',
+        file: dataFileName(id),
+        detail: 'replaced by a committed compaction',
+        action: repair ? 'deleted' : 'would delete',
+      });
+      if (repair) {
+        await fs.unlink(path.join(dir, dataFileName(id)));
+        await fs.unlink(path.join(dir, hintFileName(id)));
+      }
+      continue;
+    }
+    live.push(id);
+  }
+  for (const id of hintIds) {
+    if (live.includes(id)) continue;
+    if (retired.has(id)) continue;
+    report.problems.push({
+      kind: 'orphan-hint',
+      file: hintFileName(id),
+      detail: 'hint file without a data file',
+      action: repair ? 'deleted' : 'would delete',
+    });
+    if (repair) await fs.unlink(path.join(dir, hintFileName(id)));
+  }
+
+  const apply = (
+    key: Uint8Array,
+    kind: Kind,
+    fileId: number,
+    valueOffset: number,
+    valueLen: number,
+    seq: number,
+  ) => {
+    report.records++;
+    if (seq > report.maxSeq) report.maxSeq = seq;
+    if (kind === Kind.PUT) {
+      if (tombstones.size > 0) {
+        const dead = tombstones.get(asBuffer(key).toString('latin1'));
+        if (dead !== undefined && dead > seq) return;
+      }
+      keyDir.setIfNewer(key, fileId, valueOffset, valueLen, seq);
+      return;
+    }
+    const existing = keyDir.get(key);
+    if (existing !== undefined && existing.seq < seq) keyDir.remove(key);
+    const name = asBuffer(key).toString('latin1');
+    const dead = tombstones.get(name);
+    if (dead === undefined || dead < seq) tombstones.set(name, seq);
+  };
+
+  let lastId: number | undefined;
+  for (const id of live) {
+    const name = dataFileName(id);
+    const filePath = path.join(dir, name);
+    const file = await fs.open(filePath, repair ? 'readwrite' : 'read');
+    let size = await file.size();
+    if (size < DATA_HEADER_BYTES) {
+      // A crash between creating a file and making its header durable; it holds no records.
+      report.problems.push({
+        kind: 'short-file',
+        file: name,
+        from: 0,
+        to: size,
+        detail: `only ${size} bytes, shorter than the file header`,
+        action: repair ? 'bytes saved to corrupt/, file deleted' : 'would save the bytes and delete the file',
+      });
+      if (repair) {
+        await preserve(fs, dir, file, name, 0, size);
+        await file.close();
+        await fs.unlink(filePath);
+        await fs.unlink(path.join(dir, hintFileName(id)));
+        await fs.syncDir(dir);
+      } else {
+        await file.close();
+      }
+      files.reserve(id);
+      continue;
+    }
+    report.dataFiles++;
+    let usedHint = false;
+    if (hintIds.has(id)) {
+      const hint = await fs.readFile(path.join(dir, hintFileName(id)));
+      const reason = decodeHint(hint, id, size, (key, seq, valueOffset, valueLen) =>
+        apply(key, Kind.PUT, id, valueOffset, valueLen, seq),
+      );
+      if (reason === undefined) {
+        usedHint = true;
+        report.hintFilesUsed++;
+      } else {
+        report.problems.push({
+          kind: 'hint-rejected',
+          file: hintFileName(id),
+          detail: reason,
+          action: 'data file scanned instead',
+        });
+      }
+    }
+    if (!usedHint) {
+      size = await scanFile(fs, dir, file, id, size, repair, report, apply);
+    }
+    files.add({ id, file, size, liveBytes: 0, liveKeys: 0 });
+    lastId = id;
+  }
+
+  // Live-byte accounting in one pass, now that every key has its final location.
+  keyDir.walk(undefined, false, false, (key, loc) => {
+    files.addLive(loc.fileId, recordBytes(key.length, loc.valueLen));
+    return true;
+  });
+  report.keys = keyDir.size;
+
+  let activeId: number | undefined;
+  if (lastId !== undefined && !hintIds.has(lastId) && files.get(lastId).size < options.dataFileBytes) {
+    activeId = lastId;
+  }
+  return { keyDir, files, report, activeId };
+}
+
+type Apply = (
+  key: Uint8Array,
+  kind: Kind,
+  fileId: number,
+  valueOffset: number,
+  valueLen: number,
+  seq: number,
+) => void;
+
+/**
+ * scanFile reads one data file record by record, applying valid records and reporting (and,
+ * when repairing, fixing) damage. It returns the file's size afterwards.
+ */
+async function scanFile(
+  fs: FileSystem,
+  dir: string,
+  file: File,
+  id: number,
+  size: number,
+  repair: boolean,
+  report: RecoveryReport,
+  apply: Apply,
+): Promise<number> {
+  const name = dataFileName(id);
+  const headerBytes = Buffer.alloc(DATA_HEADER_BYTES);
+  file.readSync(headerBytes, 0, DATA_HEADER_BYTES, 0);
+  const header = decodeDataHeader(headerBytes);
+  if (typeof header === 'string') {
+    report.problems.push({
+      kind: 'bad-header',
+      file: name,
+      from: 0,
+      to: DATA_HEADER_BYTES,
+      detail: header,
+      action: 'records after the header are still read',
+    });
+  } else if (header.format > FORMAT_VERSION) {
+    throw new IncompatibleError(`${name} was written by a newer format (${header.format})`);
+  } else if (header.fileId !== id) {
+    throw new CorruptionError(`${name} carries the header of data file ${header.fileId}`);
+  }
+
+  let buf = Buffer.allocUnsafe(Math.min(SCAN_CHUNK_BYTES, Math.max(size, RECORD_HEADER_BYTES)));
+  let bufStart = 0;
+  let bufLen = 0;
+  const fill = async (from: number, atLeast: number) => {
+    const want = Math.min(Math.max(atLeast, SCAN_CHUNK_BYTES), size - from);
+    if (want > buf.length) buf = Buffer.allocUnsafe(want);
+    let got = 0;
+    while (got < want) {
+      const n = await file.read(buf, got, want - got, from + got);
+      if (n === 0) break;
+      got += n;
+    }
+    bufStart = from;
+    bufLen = got;
+  };
+
+  const rec: Decoded = {} as Decoded;
+  let pos = DATA_HEADER_BYTES;
+  let damageStart = -1;
+  let batch: PendingBatch | undefined;
+  // validEnd: just past the last record that will be kept; appends continue here.
+  let validEnd = DATA_HEADER_BYTES;
+  const middleDamage: { from: number; to: number }[] = [];
+
+  const flushBatch = (reason: string | undefined) => {
+    if (batch === undefined) return;
+    for (const m of batch.members) apply(m.key, m.kind, id, m.valueOffset, m.valueLen, batch.seq);
+    if (reason !== undefined || batch.damaged) {
+      report.problems.push({
+        kind: 'damaged-batch',
+        file: name,
+        from: batch.start,
+        detail: `batch seq ${batch.seq}: ${batch.members.length} of ${batch.count} members intact${reason === undefined ? '' : ` (${reason})`}`,
+        action: 'intact members applied',
+      });
+    }
+    batch = undefined;
+  };
+
+  while (pos < size) {
+    if (pos < bufStart || pos + RECORD_HEADER_BYTES > bufStart + bufLen) {
+      if (pos + RECORD_HEADER_BYTES > size) {
+        if (damageStart < 0) damageStart = pos;
+        break;
+      }
+      await fill(pos, RECORD_HEADER_BYTES);
+    }
+    let result = decodeRecord(buf, pos - bufStart, bufLen, rec);
+    if (result === NEED_MORE && bufStart + bufLen < size) {
+      const need = recordBytes(buf.readUInt32LE(pos - bufStart + 13), buf.readUInt32LE(pos - bufStart + 17));
+      if (pos + need <= size) {
+        await fill(pos, need);
+        result = decodeRecord(buf, 0, bufLen, rec);
+      }
+    }
+    if (result === NEED_MORE || result === INVALID) {
+      if (damageStart < 0) damageStart = pos;
+      pos++;
+      continue;
+    }
+    const recStart = pos;
+    const base = bufStart;
+    if (damageStart >= 0) {
+      middleDamage.push({ from: damageStart, to: recStart });
+      if (batch !== undefined) batch.damaged = true;
+      damageStart = -1;
+    }
+    pos = rec.end + base;
+    if (rec.kind === Kind.BATCH) {
+      flushBatch('next batch began before all members');
+      batch = { start: recStart, seq: rec.seq, count: batchCount(buf, rec), members: [], damaged: false };
+      report.records++;
+      if (rec.seq > report.maxSeq) report.maxSeq = rec.seq;
+      if (batch.count === 0) batch = undefined;
+      continue;
+    }
+    const key = buf.subarray(rec.keyStart, rec.keyStart + rec.keyLen);
+    const valueOffset = base + rec.valueStart;
+    if (rec.member) {
+      if (batch !== undefined && batch.seq === rec.seq) {
+        batch.members.push({ key: Buffer.from(key), kind: rec.kind, valueOffset, valueLen: rec.valueLen });
+        if (batch.members.length === batch.count) {
+          flushBatch(undefined);
+          validEnd = pos;
+        }
+        continue;
+      }
+      // The member's batch record was lost to damage: the batch was written whole, keep it.
+      flushBatch('member of another batch follows');
+      report.problems.push({
+        kind: 'damaged-batch',
+        file: name,
+        from: recStart,
+        detail: `member of batch seq ${rec.seq} without its batch record`,
+        action: 'member applied',
+      });
+      apply(key, rec.kind, id, valueOffset, rec.valueLen, rec.seq);
+      validEnd = pos;
+      continue;
+    }
+    flushBatch('a record outside the batch follows');
+    apply(key, rec.kind, id, valueOffset, rec.valueLen, rec.seq);
+    validEnd = pos;
+  }
+
+  // What follows validEnd was never completely written: a torn record, garbage, or a batch
+  // whose members did not all make it. None of it was acknowledged.
+  if (batch !== undefined) {
+    report.problems.push({
+      kind: 'torn-batch',
+      file: name,
+      from: batch.start,
+      detail: `batch seq ${batch.seq} ends the file with ${batch.members.length} of ${batch.count} members`,
+      action: repair ? 'dropped (never acknowledged)' : 'would drop (never acknowledged)',
+    });
+    batch = undefined;
+  }
+  // Damage ranges that start before validEnd were followed by kept records: those are middle
+  // damage; anything at or after validEnd is part of the torn tail.
+  for (const d of middleDamage) {
+    if (d.from >= validEnd) continue;
+    report.problems.push({
+      kind: 'corrupt-range',
+      file: name,
+      from: d.from,
+      to: d.to,
+      detail: `${d.to - d.from} bytes are not valid records`,
+      action: repair ? 'skipped; bytes saved to corrupt/' : 'would skip and save the bytes',
+    });
+    if (repair) await preserve(fs, dir, file, name, d.from, d.to);
+  }
+  if (validEnd < size) {
+    report.problems.push({
+      kind: 'torn-tail',
+      file: name,
+      from: validEnd,
+      to: size,
+      detail: `${size - validEnd} bytes after the last complete record`,
+      action: repair ? 'bytes saved to corrupt/, file truncated' : 'would save the bytes and truncate',
+    });
+    if (repair) {
+      await preserve(fs, dir, file, name, validEnd, size);
+      await file.truncate(validEnd);
+      await file.datasync();
+      return validEnd;
+    }
+  }
+  return size;
+}
+
+/** preserve copies bytes [from, to) of a damaged file to corrupt/<name>.<from>-<to>. */
+async function preserve(
+  fs: FileSystem,
+  dir: string,
+  file: File,
+  name: string,
+  from: number,
+  to: number,
+): Promise<void> {
+  const corruptDir = path.join(dir, CORRUPT_DIR);
+  await fs.mkdir(corruptDir);
+  const target = path.join(corruptDir, `${name}.${from}-${to}`);
+  if (await fs.exists(target)) return;
+  const bytes = Buffer.alloc(to - from);
+  if (bytes.length > 0) await file.read(bytes, 0, bytes.length, from);
+  const out = await fs.open(`${target}.tmp`, 'create');
+  try {
+    await out.write(bytes, 0);
+    await out.datasync();
+  } finally {
+    await out.close();
+  }
+  await fs.rename(`${target}.tmp`, target);
+  await fs.syncDir(corruptDir);
+}
+
+export type { DataFile };

@@ -1,0 +1,43 @@
+// Argument checks shared by every engine: the limits of src/storage/limits.ts, enforced with
+// LimitError before anything is queued, so an oversized request changes nothing.
+import type { BatchOp } from './engine.js';
+import { InvalidArgumentError, LimitError } from './errors.js';
+import { BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from './limits.js';
+
+export function checkKey(key: Uint8Array): void {
+  if (!(key instanceof Uint8Array)) throw new InvalidArgumentError('a key must be a Uint8Array or string');
+  if (key.length > KEY_BYTES_MAX)
+    throw new LimitError(`key is ${key.length} bytes; the limit is ${KEY_BYTES_MAX}`);
+}
+
+export function checkValue(value: Uint8Array): void {
+  if (!(value instanceof Uint8Array))
+    throw new InvalidArgumentError('a value must be a Uint8Array or string');
+  if (value.length > VALUE_BYTES_MAX) {
+    throw new LimitError(`value is ${value.length} bytes; the limit is ${VALUE_BYTES_MAX}`);
+  }
+}
+
+/** checkBatch validates every operation and returns the batch's key-plus-value bytes. */
+export function checkBatch(ops: readonly BatchOp[]): number {
+  if (!Array.isArray(ops)) throw new InvalidArgumentError('a batch must be an array of operations');
+  if (ops.length > BATCH_OPS_MAX) {
+    throw new LimitError(`batch has ${ops.length} operations; the limit is ${BATCH_OPS_MAX}`);
+  }
+  let bytes = 0;
+  for (const op of ops) {
+    checkKey(op.key);
+    bytes += op.key.length;
+    if (op.type === 'put') {
+      checkValue(op.value);
+      bytes += op.value.length;
+    } else if (op.type !== 'delete') {
+      throw new InvalidArgumentError(
+        `unknown batch operation type '${String((op as { type: unknown }).type)}'`,
+      );
+    }
+  }
+  if (bytes > BATCH_BYTES_MAX)
+    throw new LimitError(`batch is ${bytes} bytes; the limit is ${BATCH_BYTES_MAX}`);
+  return bytes;
+}

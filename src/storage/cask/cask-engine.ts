@@ -339,14 +339,18 @@ export class CaskEngine implements Engine {
     this.closing = true;
     this.syncTimer?.cancel();
     // Let compaction stop at its next step, and queued writes finish.
-    await this.compacting?.catch(() => {});
-    while (this.flushing !== undefined) await this.flushing;
-    if (this.failed === undefined && this.durability !== 'always' && this.dirty) {
-      await this.active.file.datasync();
-      this.fsyncs++;
+    try {
+      await this.compacting?.catch(() => {});
+      while (this.flushing !== undefined) await this.flushing;
+      if (this.failed === undefined && this.durability !== 'always' && this.dirty) {
+        await this.active.file.datasync();
+        this.fsyncs++;
+      }
+    } finally {
+      // Whatever happened above, give back the file handles and the directory.
+      for (const f of this.files.all()) await f.file.close().catch(() => {});
+      await this.lock.release();
     }
-    for (const f of this.files.all()) await f.file.close();
-    await this.lock.release();
   }
 
   // ---- the write path ----

@@ -1,0 +1,234 @@
+// FaultyFileSystem wraps a real FileSystem and injects the failures a database must survive:
+// EIO/ENOSPC from any operation, torn writes (a prefix of the bytes lands, then an error), and
+// power loss (`powerLoss()`: every file falls back to what was fsynced, files whose creation
+// was never made durable by a directory fsync disappear, and later operations fail).
+//
+// It is used by tests only, but lives in io/ beside the real implementation so that both are
+// kept in step with the FileSystem interface.
+import * as path from 'node:path';
+import type { File, FileSystem, OpenMode } from './file-system.js';
+
+export type FaultOp =
+  | 'open'
+  | 'write'
+  | 'datasync'
+  | 'truncate'
+  | 'rename'
+  | 'unlink'
+  | 'syncDir'
+  | 'read'
+  | 'mkdir';
+export type FaultCode = 'EIO' | 'ENOSPC';
+
+export interface FaultRule {
+  readonly op: FaultOp;
+  readonly code: FaultCode;
+  /** path: only operations on paths matching this. */
+  readonly path?: RegExp;
+  /** times: how many matching operations fail (default 1); then the rule is spent. */
+  times?: number;
+  /** tornBytes: for writes, how many bytes land before the error. */
+  readonly tornBytes?: number;
+}
+
+export class InjectedFault extends Error {
+  constructor(
+    readonly code: FaultCode,
+    op: FaultOp,
+    target: string,
+  ) {
+    super(`${code}: injected fault in ${op} ${target}`);
+  }
+}
+
+const MUTATING: ReadonlySet<FaultOp> = new Set([
+  'open',
+  'write',
+  'datasync',
+  'truncate',
+  'rename',
+  'unlink',
+  'syncDir',
+  'mkdir',
+]);
+
+interface Tracked {
+  /** syncedSize: the file's size at its last datasync; undefined if never synced. */
+  syncedSize: number | undefined;
+  /** durableEntry: its directory entry survives power loss (dir fsynced since creation/rename). */
+  durableEntry: boolean;
+}
+
+export class FaultyFileSystem implements FileSystem {
+  private rules: FaultRule[] = [];
+  private readonly tracked = new Map<string, Tracked>();
+  /** mutations: mutating operations performed so far (for "fail at the k-th step" tests). */
+  mutations = 0;
+  /** dieAfter: once `mutations` reaches this, every mutating operation fails (a crash point). */
+  dieAfter = Number.POSITIVE_INFINITY;
+
+  constructor(private readonly inner: FileSystem) {}
+
+  /** inject adds a fault rule. */
+  inject(rule: FaultRule): void {
+    this.rules.push({ times: 1, ...rule });
+  }
+
+  clearFaults(): void {
+    this.rules = [];
+    this.dieAfter = Number.POSITIVE_INFINITY;
+  }
+
+  /** check throws the fault that applies to an operation, if any. */
+  check(op: FaultOp, target: string, bytes?: number): { tornBytes: number } | undefined {
+    if (MUTATING.has(op)) {
+      if (this.mutations >= this.dieAfter) throw new InjectedFault('EIO', op, target);
+      this.mutations++;
+    }
+    for (const rule of this.rules) {
+      if (rule.op !== op || (rule.times ?? 1) <= 0) continue;
+      if (rule.path !== undefined && !rule.path.test(target)) continue;
+      rule.times = (rule.times ?? 1) - 1;
+      if (op === 'write' && rule.tornBytes !== undefined && bytes !== undefined && rule.tornBytes < bytes) {
+        return { tornBytes: rule.tornBytes };
+      }
+      throw new InjectedFault(rule.code, op, target);
+    }
+    return undefined;
+  }
+
+  /**
+   * powerLoss reverts the disk to its durable state: unsynced appends are cut off and files
+   * whose directory entry was never fsynced are removed. Call it after abandoning the store.
+   */
+  async powerLoss(): Promise<void> {
+    const fs = await import('node:fs/promises');
+    for (const [file, t] of this.tracked) {
+      if (!t.durableEntry) {
+        await fs.rm(file, { force: true });
+        continue;
+      }
+      try {
+        const size = (await fs.stat(file)).size;
+        const keep = t.syncedSize ?? 0;
+        if (size > keep) await fs.truncate(file, keep);
+      } catch {
+        // The file was removed meanwhile.
+      }
+    }
+    this.tracked.clear();
+  }
+
+  track(file: string): Tracked {
+    let t = this.tracked.get(file);
+    if (t === undefined) {
+      t = { syncedSize: undefined, durableEntry: true };
+      this.tracked.set(file, t);
+    }
+    return t;
+  }
+
+  async open(file: string, mode: OpenMode): Promise<File> {
+    this.check('open', file);
+    const inner = await this.inner.open(file, mode);
+    const t = this.track(file);
+    if (mode === 'create') {
+      t.durableEntry = false;
+      t.syncedSize = 0;
+    } else if (t.syncedSize === undefined) {
+      t.syncedSize = await inner.size();
+    }
+    return new FaultyFile(this, inner, t);
+  }
+
+  readdir(dir: string): Promise<string[]> {
+    return this.inner.readdir(dir);
+  }
+
+  async mkdir(dir: string): Promise<void> {
+    this.check('mkdir', dir);
+    await this.inner.mkdir(dir);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    this.check('rename', to);
+    await this.inner.rename(from, to);
+    const t = this.tracked.get(from);
+    this.tracked.delete(from);
+    // A rename is durable only after the directory is fsynced; until then the old state holds.
+    // We model the common case: the target's content is the source's, and its entry is pending.
+    this.tracked.set(to, { syncedSize: t?.syncedSize, durableEntry: false });
+  }
+
+  async unlink(file: string): Promise<void> {
+    this.check('unlink', file);
+    await this.inner.unlink(file);
+    this.tracked.delete(file);
+  }
+
+  async syncDir(dir: string): Promise<void> {
+    this.check('syncDir', dir);
+    await this.inner.syncDir(dir);
+    for (const [file, t] of this.tracked) if (path.dirname(file) === dir) t.durableEntry = true;
+  }
+
+  exists(file: string): Promise<boolean> {
+    return this.inner.exists(file);
+  }
+
+  async readFile(file: string): Promise<Uint8Array> {
+    this.check('read', file);
+    return this.inner.readFile(file);
+  }
+}
+
+class FaultyFile implements File {
+  constructor(
+    private readonly fs: FaultyFileSystem,
+    private readonly inner: File,
+    private readonly t: Tracked,
+  ) {}
+
+  get path(): string {
+    return this.inner.path;
+  }
+
+  readSync(buffer: Uint8Array, offset: number, length: number, position: number): number {
+    this.fs.check('read', this.path);
+    return this.inner.readSync(buffer, offset, length, position);
+  }
+
+  async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    this.fs.check('read', this.path);
+    return this.inner.read(buffer, offset, length, position);
+  }
+
+  async write(data: Uint8Array, position: number): Promise<void> {
+    const torn = this.fs.check('write', this.path, data.length);
+    if (torn !== undefined) {
+      await this.inner.write(data.subarray(0, torn.tornBytes), position);
+      throw new InjectedFault('EIO', 'write', `${this.path} (torn after ${torn.tornBytes} bytes)`);
+    }
+    await this.inner.write(data, position);
+  }
+
+  async datasync(): Promise<void> {
+    this.fs.check('datasync', this.path);
+    await this.inner.datasync();
+    this.t.syncedSize = await this.inner.size();
+  }
+
+  async truncate(length: number): Promise<void> {
+    this.fs.check('truncate', this.path);
+    await this.inner.truncate(length);
+    if (this.t.syncedSize !== undefined && this.t.syncedSize > length) this.t.syncedSize = length;
+  }
+
+  size(): Promise<number> {
+    return this.inner.size();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}

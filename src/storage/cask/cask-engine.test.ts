@@ -1,0 +1,136 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { dirBytes, tmpDir } from '../../../test/support/tmp-dir.js';
+import { nodeFileSystem } from '../../io/node-file-system.js';
+import { ClosedError, IncompatibleError, LimitError, LockedError } from '../errors.js';
+import { KEY_BYTES_MAX } from '../limits.js';
+import { loadOrCreateMeta } from '../meta.js';
+import { openCask } from './cask-engine.js';
+
+const b = (s: string) => Buffer.from(s);
+
+describe('CaskEngine', () => {
+  it('reads back what it wrote, across reopen', async () => {
+    const dir = tmpDir('cask');
+    let db = await openCask(dir);
+    await db.put(b('a'), b('1'));
+    await db.batch([
+      { type: 'put', key: b('b'), value: b('2') },
+      { type: 'put', key: b('c'), value: b('3') },
+      { type: 'delete', key: b('a') },
+    ]);
+    expect(await db.delete(b('missing'))).toBe(false);
+    await db.close();
+    db = await openCask(dir);
+    expect(await db.get(b('a'))).toBeUndefined();
+    expect(String(await db.get(b('b')))).toBe('2');
+    expect(db.stats().keys).toBe(2);
+    expect(db.recovery.problems).toEqual([]);
+    await db.close();
+  });
+
+  it('does not show a write to readers before it is durable', async () => {
+    const dir = tmpDir('cask');
+    const db = await openCask(dir);
+    const write = db.put(b('k'), b('v'));
+    // The write is queued (and its fsync in flight): readers still see the old state.
+    expect(await db.get(b('k'))).toBeUndefined();
+    expect(await db.has(b('k'))).toBe(false);
+    await write;
+    expect(String(await db.get(b('k')))).toBe('v');
+    await db.close();
+  });
+
+  it('answers delete with the latest queued state', async () => {
+    const dir = tmpDir('cask');
+    const db = await openCask(dir);
+    const put = db.put(b('k'), b('v'));
+    const del = db.delete(b('k'));
+    const del2 = db.delete(b('k'));
+    await put;
+    expect(await del).toBe(true);
+    expect(await del2).toBe(false);
+    expect(await db.get(b('k'))).toBeUndefined();
+    await db.close();
+  });
+
+  it('groups concurrent writers into few fsyncs', async () => {
+    const dir = tmpDir('cask');
+    const db = await openCask(dir);
+    await Promise.all(Array.from({ length: 500 }, (_, i) => db.put(b(`k${i}`), b(`v${i}`))));
+    const stats = db.stats();
+    expect(stats.writes).toBe(500);
+    expect(stats.fsyncs).toBeLessThan(100);
+    await db.close();
+  });
+
+  it('rotates data files at the configured size', async () => {
+    const dir = tmpDir('cask');
+    const db = await openCask(dir, { dataFileBytes: 4096, autoCompact: false });
+    for (let i = 0; i < 200; i++) await db.put(b(`key${i}`), Buffer.alloc(100, i));
+    expect(db.stats().dataFiles).toBeGreaterThan(5);
+    for (const name of fs.readdirSync(dir).filter((n) => n.endsWith('.data'))) {
+      expect(fs.statSync(path.join(dir, name)).size).toBeLessThanOrEqual(4096);
+    }
+    for (let i = 0; i < 200; i++) expect(await db.get(b(`key${i}`))).toEqual(Buffer.alloc(100, i));
+    await db.close();
+  });
+
+  it('enforces limits without changing anything', async () => {
+    const dir = tmpDir('cask');
+    const db = await openCask(dir);
+    await expect(db.put(Buffer.alloc(KEY_BYTES_MAX + 1), b('v'))).rejects.toBeInstanceOf(LimitError);
+    await expect(
+      db.batch([
+        { type: 'put', key: b('ok'), value: b('v') },
+        { type: 'put', key: Buffer.alloc(KEY_BYTES_MAX + 1), value: b('v') },
+      ]),
+    ).rejects.toBeInstanceOf(LimitError);
+    expect(await db.has(b('ok'))).toBe(false);
+    await db.close();
+  });
+
+  it('refuses use after close, a second opener, and a foreign directory', async () => {
+    const dir = tmpDir('cask');
+    const db = await openCask(dir);
+    await expect(openCask(dir)).rejects.toBeInstanceOf(LockedError);
+    await db.close();
+    await expect(db.get(b('k'))).rejects.toBeInstanceOf(ClosedError);
+    await expect(db.put(b('k'), b('v'))).rejects.toBeInstanceOf(ClosedError);
+    const other = tmpDir('lmdbish');
+    await loadOrCreateMeta(nodeFileSystem, other, 'lmdb', Date.now(), true);
+    await expect(openCask(other)).rejects.toBeInstanceOf(IncompatibleError);
+  });
+
+  it('refuses a directory written by a newer format', async () => {
+    const dir = tmpDir('cask');
+    (await openCask(dir)).close();
+    const { readMeta, writeMeta } = await import('../meta.js');
+    const { meta } = await readMeta(nodeFileSystem, dir);
+    await writeMeta(nodeFileSystem, dir, { ...meta!, format: 99, generation: meta!.generation + 1 });
+    await expect(openCask(dir)).rejects.toThrow(/newer Cairn/);
+  });
+
+  it('shrinks the directory under repeated overwrites (talent-plan compaction)', async () => {
+    const dir = tmpDir('cask');
+    const db = await openCask(dir, { dataFileBytes: 64 * 1024, compactionMinDeadBytes: 128 * 1024 });
+    let peak = 0;
+    let shrank = false;
+    for (let iter = 0; iter < 60 && !shrank; iter++) {
+      await Promise.all(Array.from({ length: 1000 }, (_, i) => db.put(b(`key${i}`), b(`value${iter}`))));
+      const size = dirBytes(dir);
+      if (size < peak) shrank = true;
+      peak = Math.max(peak, size);
+      // Give background compaction its turns.
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(shrank).toBe(true);
+    const last = await db.get(b('key999'));
+    await db.close();
+    const again = await openCask(dir);
+    expect(String(await again.get(b('key999')))).toBe(String(last));
+    for (let i = 0; i < 1000; i++) expect(String(await again.get(b(`key${i}`)))).toBe(String(last));
+    await again.close();
+  });
+});

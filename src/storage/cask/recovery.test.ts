@@ -1,0 +1,159 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { tmpDir } from '../../../test/support/tmp-dir.js';
+import { CorruptionError } from '../errors.js';
+import { openCask } from './cask-engine.js';
+import { checkStore } from './check.js';
+
+const b = (s: string) => Buffer.from(s);
+
+function dataFiles(dir: string): string[] {
+  return fs
+    .readdirSync(dir)
+    .filter((n) => n.endsWith('.data'))
+    .sort()
+    .map((n) => path.join(dir, n));
+}
+
+async function fill(dir: string, n: number, options = {}): Promise<void> {
+  const db = await openCask(dir, { autoCompact: false, ...options });
+  for (let i = 0; i < n; i++) await db.put(b(`key${i}`), b(`value${i}`.padEnd(60, '.')));
+  await db.close();
+}
+
+describe('recovery', () => {
+  it('truncates a torn final record, keeps the bytes, and reports it', async () => {
+    const dir = tmpDir('rec');
+    await fill(dir, 10);
+    const file = dataFiles(dir).at(-1)!;
+    const intact = fs.statSync(file).size;
+    // A record whose header promises more bytes than were written.
+    const torn = Buffer.alloc(30, 0);
+    torn.writeUInt32LE(0xdeadbeef, 0);
+    torn[12] = 1;
+    torn.writeUInt32LE(4, 13);
+    torn.writeUInt32LE(100, 17);
+    fs.appendFileSync(file, torn);
+
+    const check = await checkStore(dir);
+    expect(check.ok).toBe(false);
+    expect(check.report?.problems.map((p) => p.kind)).toEqual(['torn-tail']);
+    expect(fs.statSync(file).size).toBe(intact + 30); // check changes nothing
+
+    const db = await openCask(dir);
+    expect(db.recovery.problems).toMatchObject([{ kind: 'torn-tail', from: intact, to: intact + 30 }]);
+    expect(fs.statSync(file).size).toBe(intact);
+    const saved = fs.readdirSync(path.join(dir, 'corrupt'));
+    expect(saved).toHaveLength(1);
+    expect(fs.readFileSync(path.join(dir, 'corrupt', saved[0]!))).toEqual(torn);
+    for (let i = 0; i < 10; i++) expect(String(await db.get(b(`key${i}`)))).toBe(`value${i}`.padEnd(60, '.'));
+    // Appends continue after the last valid record and survive another reopen.
+    await db.put(b('after'), b('crash'));
+    await db.close();
+    const again = await openCask(dir);
+    expect(again.recovery.problems).toEqual([]);
+    expect(String(await again.get(b('after')))).toBe('crash');
+    await again.close();
+  });
+
+  it('skips a flipped bit in an old file, reports it, keeps everything else', async () => {
+    const dir = tmpDir('rec');
+    await fill(dir, 200, { dataFileBytes: 4096 });
+    const files = dataFiles(dir);
+    expect(files.length).toBeGreaterThan(2);
+    const victim = files[0]!;
+    const before = fs.readFileSync(victim);
+    const flipped = Buffer.from(before);
+    const at = 20 + 21 + 2; // inside the first record's key
+    flipped[at] = (flipped[at] as number) ^ 0x10;
+    fs.writeFileSync(victim, flipped);
+
+    const db = await openCask(dir);
+    const problems = db.recovery.problems;
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatchObject({ kind: 'corrupt-range', from: 20 });
+    // The data file itself is not rewritten; the damaged bytes are copied aside.
+    expect(fs.readFileSync(victim)).toEqual(flipped);
+    expect(fs.readdirSync(path.join(dir, 'corrupt'))).toHaveLength(1);
+    // Only the damaged record is gone; every other key reads back.
+    let present = 0;
+    for (let i = 0; i < 200; i++) if ((await db.get(b(`key${i}`))) !== undefined) present++;
+    expect(present).toBe(199);
+    expect(await db.get(b('key0'))).toBeUndefined();
+    await db.close();
+  });
+
+  it('falls back to the data file when a hint file is missing or damaged', async () => {
+    const dir = tmpDir('rec');
+    const db = await openCask(dir, { dataFileBytes: 4096, autoCompact: false });
+    for (let r = 0; r < 3; r++) for (let i = 0; i < 300; i++) await db.put(b(`key${i}`), b(`v${r}-${i}`));
+    await db.compact();
+    await db.close();
+    const hints = fs.readdirSync(dir).filter((n) => n.endsWith('.hint'));
+    expect(hints.length).toBeGreaterThan(1);
+    fs.rmSync(path.join(dir, hints[0]!));
+    const damaged = path.join(dir, hints[1]!);
+    const bytes = fs.readFileSync(damaged);
+    bytes[30] = (bytes[30] as number) ^ 1;
+    fs.writeFileSync(damaged, bytes);
+
+    const again = await openCask(dir);
+    expect(again.recovery.problems.map((p) => p.kind)).toEqual(['hint-rejected']);
+    expect(again.recovery.hintFilesUsed).toBe(hints.length - 2);
+    for (let i = 0; i < 300; i++) expect(String(await again.get(b(`key${i}`)))).toBe(`v2-${i}`);
+    await again.close();
+  });
+
+  it('drops a batch torn at the end of the file, whole', async () => {
+    const dir = tmpDir('rec');
+    const db = await openCask(dir);
+    await db.put(b('before'), b('1'));
+    await db.batch(
+      Array.from({ length: 5 }, (_, i) => ({ type: 'put' as const, key: b(`batch${i}`), value: b('x') })),
+    );
+    await db.close();
+    const file = dataFiles(dir).at(-1)!;
+    const size = fs.statSync(file).size;
+    // Cut the last member off: the batch was never completely written.
+    fs.truncateSync(file, size - 10);
+    const again = await openCask(dir);
+    expect(again.recovery.problems.map((p) => p.kind).sort()).toEqual(['torn-batch', 'torn-tail']);
+    expect(String(await again.get(b('before')))).toBe('1');
+    for (let i = 0; i < 5; i++) expect(await again.get(b(`batch${i}`))).toBeUndefined();
+    await again.close();
+  });
+
+  it('keeps working from one metadata copy and repairs the other', async () => {
+    const dir = tmpDir('rec');
+    await fill(dir, 5);
+    fs.writeFileSync(path.join(dir, 'META-1'), 'garbage');
+    const db = await openCask(dir);
+    expect(db.recovery.problems.some((p) => p.file === 'META-1')).toBe(true);
+    expect(String(await db.get(b('key4')))).toBe('value4'.padEnd(60, '.'));
+    await db.close();
+    expect((await checkStore(dir)).metaProblems).toEqual([]);
+  });
+
+  it('refuses to start empty when every metadata copy is lost', async () => {
+    const dir = tmpDir('rec');
+    await fill(dir, 5);
+    fs.writeFileSync(path.join(dir, 'META-1'), 'garbage');
+    fs.rmSync(path.join(dir, 'META-2'));
+    await expect(openCask(dir)).rejects.toBeInstanceOf(CorruptionError);
+    // Nothing was thrown away.
+    expect(dataFiles(dir).length).toBe(1);
+  });
+
+  it('reports a read of a record damaged after open as corruption', async () => {
+    const dir = tmpDir('rec');
+    const db = await openCask(dir);
+    await db.put(b('k'), b('value'));
+    const file = dataFiles(dir).at(-1)!;
+    const bytes = fs.readFileSync(file);
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 0xff;
+    fs.writeFileSync(file, bytes);
+    await expect(db.get(b('k'))).rejects.toBeInstanceOf(CorruptionError);
+    await db.close();
+  });
+});

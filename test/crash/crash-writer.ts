@@ -1,0 +1,42 @@
+// Child process of the crash test: writes as fast as it can in `always` durability and prints
+// one line per acknowledged write, until its parent SIGKILLs it.
+//
+//   node --import tsx test/crash/crash-writer.ts DIR CYCLE
+//
+// Lines: `ack put KEY VALUE`, `ack batch ID` (its members are ID-0..ID-3 with value ID),
+// `ack hot KEY N` (the hot key's value is now N; overwrites make compaction run).
+import { openCask } from '../../src/storage/cask/cask-engine.js';
+
+const [dir, cycle] = process.argv.slice(2);
+if (dir === undefined || cycle === undefined) throw new Error('usage: crash-writer DIR CYCLE');
+const WRITERS = 8;
+const b = (s: string) => Buffer.from(s);
+
+const db = await openCask(dir, {
+  dataFileBytes: 64 * 1024,
+  compactionMinDeadBytes: 32 * 1024,
+  compactionDeadRatio: 0.3,
+});
+process.stdout.write('ready\n');
+
+async function writer(w: number): Promise<void> {
+  for (let i = 0; ; i++) {
+    const id = `c${cycle}-w${w}-${i}`;
+    if (i % 5 === 0) {
+      await db.batch(
+        Array.from({ length: 4 }, (_, j) => ({ type: 'put' as const, key: b(`${id}-${j}`), value: b(id) })),
+      );
+      process.stdout.write(`ack batch ${id}\n`);
+    } else if (i % 2 === 0) {
+      const key = `hot-w${w}-${i % 10}`;
+      const n = `${cycle.padStart(6, '0')}:${String(i).padStart(9, '0')}`;
+      await db.put(b(key), b(n));
+      process.stdout.write(`ack hot ${key} ${n}\n`);
+    } else {
+      await db.put(b(id), b(`value-${id}`.padEnd(100, '~')));
+      process.stdout.write(`ack put ${id} value-${id}\n`);
+    }
+  }
+}
+
+await Promise.all(Array.from({ length: WRITERS }, (_, w) => writer(w)));

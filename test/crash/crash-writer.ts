@@ -10,6 +10,7 @@ import { openCask } from '../../src/storage/cask/cask-engine.js';
 const [dir, cycle] = process.argv.slice(2);
 if (dir === undefined || cycle === undefined) throw new Error('usage: crash-writer DIR CYCLE');
 const WRITERS = 8;
+const cycleTag = cycle.padStart(6, '0');
 const b = (s: string) => Buffer.from(s);
 
 const db = await openCask(dir, {
@@ -29,7 +30,7 @@ async function writer(w: number): Promise<void> {
       process.stdout.write(`ack batch ${id}\n`);
     } else if (i % 2 === 0) {
       const key = `hot-w${w}-${i % 10}`;
-      const n = `${cycle.padStart(6, '0')}:${String(i).padStart(9, '0')}`;
+      const n = `${cycleTag}:${String(i).padStart(9, '0')}`;
       await db.put(b(key), b(n));
       process.stdout.write(`ack hot ${key} ${n}\n`);
     } else {

@@ -298,7 +298,7 @@ export class CaskEngine implements Engine {
       return Promise.reject(err);
     }
     if (ops.length === 0) return Promise.resolve();
-    return this.enqueueWrite(ops, true);
+    return this.enqueueWrite(lastOpPerKey(ops), true);
   }
 
   async flush(): Promise<void> {
@@ -655,6 +655,25 @@ export class CaskEngine implements Engine {
     this.checkOpen();
     if (this.failed !== undefined) throw this.failed;
   }
+}
+
+/**
+ * lastOpPerKey drops operations that a later operation on the same key in the same batch
+ * overrides. Members of a batch share one sequence number, so on disk "later in the batch"
+ * could not otherwise be told apart from "earlier" once recovery reads them back.
+ */
+function lastOpPerKey(ops: readonly BatchOp[]): readonly BatchOp[] {
+  if (ops.length === 1) return ops;
+  const seen = new Set<string>();
+  const kept: BatchOp[] = [];
+  for (let i = ops.length - 1; i >= 0; i--) {
+    const op = ops[i] as BatchOp;
+    const name = asBuffer(op.key).toString('latin1');
+    if (seen.has(name)) continue;
+    seen.add(name);
+    kept.push(op);
+  }
+  return kept.length === ops.length ? ops : kept.reverse();
 }
 
 /** CaskMetaFields: what the cask engine keeps in the store metadata (docs/format.md). */

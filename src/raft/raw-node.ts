@@ -1,0 +1,190 @@
+// RawNode is the driver-facing API of the core: feed it ticks, messages and proposals; take a
+// Ready; persist, send, apply; advance. It is not thread-safe and has no I/O of its own.
+
+import { assert } from '../stdx/assert.js';
+import { encodeConfChange } from './conf-change.js';
+import type { LogStorage } from './log-storage.js';
+import type { RaftConfig, Status } from './raft.js';
+import { Raft } from './raft.js';
+import type { ConfChange, ConfState, Entry, HardState, Message, NodeId, Ready, SoftState } from './types.js';
+import { hardStateEqual, isEmptySnapshot, LOCAL_MESSAGES, message, RESPONSE_MESSAGES } from './types.js';
+
+export class RawNode {
+  readonly raft: Raft;
+  private prevSoftState: SoftState;
+  private prevHardState: HardState;
+  /** inReady is set between ready() and advance(): the driver must finish one Ready at a time. */
+  private inReady = false;
+
+  constructor(config: RaftConfig) {
+    this.raft = new Raft(config);
+    this.prevSoftState = this.raft.softState();
+    // A bootstrapped node must persist its initial term, so start from the storage's view.
+    this.prevHardState = config.storage.initialState().hardState;
+  }
+
+  /** tick advances the logical clock by one tick (the driver decides how long a tick is). */
+  tick(): void {
+    this.raft.tick();
+  }
+
+  /** campaign makes this node start an election now (with pre-vote if configured). */
+  campaign(): void {
+    this.raft.step(message({ type: 'MsgHup' }));
+  }
+
+  /** propose appends data to the log (or forwards it to the leader). It throws ProposalDroppedError. */
+  propose(data: Uint8Array): void {
+    this.raft.step(
+      message({
+        type: 'MsgProp',
+        from: this.raft.id,
+        entries: [{ term: 0, index: 0, type: 'normal', data }],
+      }),
+    );
+  }
+
+  /** proposeMany appends several entries in one proposal (one append message per follower). */
+  proposeMany(data: readonly Uint8Array[]): void {
+    if (data.length === 0) return;
+    const entries: Entry[] = data.map((d) => ({ term: 0, index: 0, type: 'normal', data: d }));
+    this.raft.step(message({ type: 'MsgProp', from: this.raft.id, entries }));
+  }
+
+  /** proposeConfChange proposes a membership change; it takes effect when applied (applyConfChange). */
+  proposeConfChange(cc: ConfChange): void {
+    const data = encodeConfChange(cc);
+    this.raft.step(
+      message({
+        type: 'MsgProp',
+        from: this.raft.id,
+        entries: [{ term: 0, index: 0, type: 'confChange', data }],
+      }),
+    );
+  }
+
+  /** applyConfChange must be called by the application for every confChange entry it applies. */
+  applyConfChange(cc: ConfChange): ConfState {
+    return this.raft.applyConfChange(cc);
+  }
+
+  /** step feeds a message received from a peer. Local message types are refused. */
+  step(m: Message): void {
+    assert(!LOCAL_MESSAGES.has(m.type), `cannot step local message ${m.type}`);
+    // Responses from nodes we do not know (for example, removed ones) are ignored.
+    if (RESPONSE_MESSAGES.has(m.type) && !this.raft.trk.progress.has(m.from)) return;
+    this.raft.step(m);
+  }
+
+  /** readIndex requests a linearizable read; the answer arrives as a ReadState with ctx. */
+  readIndex(ctx: Uint8Array): void {
+    this.raft.step(message({ type: 'MsgReadIndex', context: ctx }));
+  }
+
+  /** transferLeader asks the leader to hand leadership to transferee. */
+  transferLeader(transferee: NodeId): void {
+    this.raft.step(message({ type: 'MsgTransferLeader', from: transferee }));
+  }
+
+  /** reportUnreachable tells the leader that a message to id could not be delivered. */
+  reportUnreachable(id: NodeId): void {
+    this.raft.step(message({ type: 'MsgUnreachable', from: id }));
+  }
+
+  /** reportSnapshot tells the leader whether the snapshot sent to id was installed. */
+  reportSnapshot(id: NodeId, ok: boolean): void {
+    this.raft.step(message({ type: 'MsgSnapStatus', from: id, reject: !ok }));
+  }
+
+  hasReady(): boolean {
+    const r = this.raft;
+    const ss = r.softState();
+    if (ss.lead !== this.prevSoftState.lead || ss.raftState !== this.prevSoftState.raftState) return true;
+    const hs = r.hardState();
+    if (!hardStateEqual(hs, this.prevHardState)) return true;
+    if (r.raftLog.unstable.snapshot !== undefined) return true;
+    if (r.msgs.length > 0 || r.raftLog.unstableEntries().length > 0 || r.raftLog.hasNextCommittedEnts())
+      return true;
+    return r.readStates.length > 0;
+  }
+
+  /** ready returns the pending work; the driver must handle it and call advance before the next. */
+  ready(): Ready {
+    assert(!this.inReady, 'ready() called twice without advance()');
+    const r = this.raft;
+    const ss = r.softState();
+    const hs = r.hardState();
+    const softChanged = ss.lead !== this.prevSoftState.lead || ss.raftState !== this.prevSoftState.raftState;
+    const hardChanged = !hardStateEqual(hs, this.prevHardState);
+    const entries = r.raftLog.unstableEntries().slice();
+    const snapshot = r.raftLog.unstable.snapshot;
+    const rd: Ready = {
+      softState: softChanged ? ss : undefined,
+      hardState: hardChanged ? hs : undefined,
+      readStates: r.readStates,
+      entries,
+      snapshot,
+      committedEntries: r.raftLog.nextCommittedEnts(),
+      messages: r.msgs,
+      mustSync:
+        entries.length > 0 ||
+        (hardChanged && (hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote)),
+    };
+    // The Ready takes ownership of messages and read states.
+    r.msgs = [];
+    r.readStates = [];
+    if (softChanged) this.prevSoftState = ss;
+    if (hardChanged) this.prevHardState = hs;
+    this.inReady = true;
+    return rd;
+  }
+
+  /** advance acknowledges that rd was persisted, sent and applied. */
+  advance(rd: Ready): void {
+    assert(this.inReady, 'advance() without ready()');
+    this.inReady = false;
+    const r = this.raft;
+    const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1];
+    if (lastCommitted !== undefined) {
+      r.appliedTo(lastCommitted.index);
+      r.reduceUncommittedSize(rd.committedEntries);
+    } else if (rd.snapshot !== undefined && !isEmptySnapshot(rd.snapshot)) {
+      r.appliedTo(rd.snapshot.metadata.index);
+    }
+    const lastEntry = rd.entries[rd.entries.length - 1];
+    if (lastEntry !== undefined) r.raftLog.stableTo(lastEntry.index, lastEntry.term);
+    if (rd.snapshot !== undefined) r.raftLog.stableSnapTo(rd.snapshot.metadata.index);
+  }
+
+  status(): Status {
+    return this.raft.status();
+  }
+}
+
+/**
+ * checkPersistedBeforeSend asserts that a message about to be sent only claims what storage
+ * has made durable: the sender's term, its vote (for a granted vote) and the entries it
+ * acknowledges. Drivers call it after persisting a Ready and before sending its messages.
+ */
+export function checkPersistedBeforeSend(m: Message, storage: LogStorage): void {
+  const { hardState } = storage.initialState();
+  if (m.type === 'MsgVoteResp' && !m.reject) {
+    assert(hardState.term === m.term, `vote for term ${m.term} sent before the term was persisted`);
+    assert(hardState.vote === m.to, `vote for ${m.to} sent before the vote was persisted`);
+    return;
+  }
+  if (m.type === 'MsgPreVote' || m.type === 'MsgPreVoteResp') return; // Pre-votes carry a future term.
+  if (m.type === 'MsgProp' || m.type === 'MsgReadIndex' || m.type === 'MsgTransferLeader') return;
+  assert(m.term <= hardState.term, `${m.type} at term ${m.term} sent before the term was persisted`);
+  if (m.type === 'MsgAppResp' && !m.reject) {
+    const snapIndex = storage.snapshot().metadata.index;
+    assert(
+      m.index <= storage.lastIndex() || m.index <= snapIndex,
+      `MsgAppResp acknowledges ${m.index} beyond the persisted last index ${storage.lastIndex()}`,
+    );
+  }
+  if (m.type === 'MsgApp' && m.entries.length > 0) {
+    const last = m.entries[m.entries.length - 1] as Entry;
+    assert(last.index <= storage.lastIndex(), `MsgApp sends ${last.index} beyond our persisted log`);
+  }
+}

@@ -303,7 +303,10 @@ export class Raft {
       pr.becomeSnapshot(snap.metadata.index);
       return true;
     }
-    const ents = this.raftLog.entries(pr.next, this.maxMsgSize);
+    // A throttled follower (full window) only gets empty appends: if every message in the
+    // window was lost, an empty append still draws an ack or a rejection that clears it.
+    const throttled = pr.state === 'replicate' && pr.inflights.full();
+    const ents = throttled ? [] : this.raftLog.entries(pr.next, this.maxMsgSize);
     if (ents.length === 0 && !sendIfEmpty) return false;
     this.send({
       type: 'MsgApp',

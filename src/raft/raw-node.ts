@@ -169,8 +169,12 @@ export class RawNode {
 export function checkPersistedBeforeSend(m: Message, storage: LogStorage): void {
   const { hardState } = storage.initialState();
   if (m.type === 'MsgVoteResp' && !m.reject) {
-    assert(hardState.term === m.term, `vote for term ${m.term} sent before the term was persisted`);
-    assert(hardState.vote === m.to, `vote for ${m.to} sent before the vote was persisted`);
+    // The node may have moved to a later term in the same Ready; then it can never vote in
+    // m.term again, which is what persisting the vote protects.
+    assert(hardState.term >= m.term, `vote for term ${m.term} sent before the term was persisted`);
+    if (hardState.term === m.term) {
+      assert(hardState.vote === m.to, `vote for ${m.to} sent before the vote was persisted`);
+    }
     return;
   }
   if (m.type === 'MsgPreVote' || m.type === 'MsgPreVoteResp') return; // Pre-votes carry a future term.

@@ -1,0 +1,356 @@
+// LmdbEngine adapts the `lmdb` package (lmdb-js 3, a binding to Symas LMDB) to the Engine
+// interface, so that the same conformance suite, the benchmarks and users who prefer a B+tree can
+// run it in place of our Bitcask engine.
+//
+// How each Engine promise maps onto lmdb-js:
+// - Durability 'always' opens lmdb with `overlappingSync: false`, so every commit fsyncs before
+//   it becomes visible, and a write's promise resolves only after its commit. (lmdb-js's default,
+//   overlappingSync, makes a commit visible first and flushes it afterwards; its write promises
+//   then resolve before the data is durable, which would break "reads never observe a write that
+//   is not durable".) Concurrent writers share commits: lmdb-js puts every write issued in one
+//   event turn into one transaction, which is group commit.
+// - 'never' and 'interval' open with `noSync: true`: a commit is written to the OS, not fsynced.
+//   flush() and close() fsync through lmdb's env sync; 'interval' also does so every
+//   syncIntervalMs on the options' clock.
+// - batch() is one lmdb-js `batch`, one LMDB write transaction: all of it or none of it.
+// - delete() uses lmdb-js's IF_EXISTS condition, checked inside the write transaction at commit,
+//   so it counts writes queued before it.
+// - scan() iterates with `snapshot: false`: the cursor follows the latest committed state as the
+//   read transaction renews between event turns, instead of pinning the snapshot it started on.
+//
+// Keys: LMDB rejects the empty key and keys longer than 1978 bytes (lmdb-js's limit at the default
+// page size). Every key is stored behind a one-byte prefix, which keeps the byte order of the
+// keys (a common prefix does not change memcmp order) and makes the empty key storable. The
+// length limit is a property of LMDB we keep: keys longer than LMDB_KEY_BYTES_MAX fail with
+// LimitError, a documented difference from the cask engine (which takes up to KEY_BYTES_MAX).
+//
+// Caveats: `options.fs` is used for the metadata only; lmdb does its own file I/O, so fault
+// injection does not reach it. compact() is a no-op: LMDB reuses freed pages in place.
+import * as path from 'node:path';
+import { IF_EXISTS, open as openLmdbEnv, type RootDatabase } from 'lmdb';
+import type { Timer } from '../../io/clock.js';
+import { systemClock } from '../../io/clock.js';
+import { nodeFileSystem } from '../../io/node-file-system.js';
+import { compareBytes, prefixEnd } from '../../stdx/bytes.js';
+import { DirLock, LOCK_FILE } from '../dir-lock.js';
+import type { BatchOp, Durability, Engine, EngineStats, Entry, ScanRange } from '../engine.js';
+import { DEFAULT_DURABILITY, DEFAULT_SYNC_INTERVAL_MS, type EngineOptions } from '../engine-options.js';
+import { ClosedError, InvalidArgumentError, LimitError } from '../errors.js';
+import { BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../limits.js';
+import { loadOrCreateMeta } from '../meta.js';
+
+export const LMDB_ENGINE_NAME = 'lmdb';
+/** LMDB_SUBDIR: lmdb's own files (data.mdb, lock.mdb) live in this subdirectory of the store. */
+export const LMDB_SUBDIR = 'lmdb';
+/** KEY_PREFIX: the byte stored before every key (see the header: makes the empty key storable). */
+const KEY_PREFIX = 0x01;
+/** LMDB_STORED_KEY_BYTES_MAX: lmdb-js's longest key at the default page size (its DEFAULT_MAX_KEY_SIZE). */
+const LMDB_STORED_KEY_BYTES_MAX = 1978;
+/** LMDB_KEY_BYTES_MAX: the longest user key this engine takes; the prefix byte uses one. */
+export const LMDB_KEY_BYTES_MAX = LMDB_STORED_KEY_BYTES_MAX - 1;
+/** Stored keys run from [KEY_PREFIX] (the empty user key) up to, excluding, [KEY_PREFIX + 1]. */
+const STORED_KEYS_END = Buffer.from([KEY_PREFIX + 1]);
+
+/** The parts of lmdb-js we use that its type declarations leave out. */
+interface LmdbEnvSync {
+  /** sync runs mdb_env_sync(force) on a worker thread and calls back when done. */
+  sync(callback: (error?: unknown) => void): void;
+}
+
+interface LmdbPageStats {
+  readonly pageSize: number;
+  readonly treeBranchPageCount: number;
+  readonly treeLeafPageCount: number;
+  readonly overflowPages: number;
+  readonly entryCount: number;
+}
+
+interface LmdbEnvStats extends LmdbPageStats {
+  readonly lastPageNumber: number;
+  readonly lastTxnId: number;
+}
+
+type Db = RootDatabase<Buffer, Buffer>;
+
+export async function openLmdb(dir: string, options: EngineOptions = {}): Promise<Engine> {
+  const fs = options.fs ?? nodeFileSystem;
+  const clock = options.clock ?? systemClock;
+  const durability = options.durability ?? DEFAULT_DURABILITY;
+  const syncIntervalMs = options.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS;
+  if (!Number.isFinite(syncIntervalMs) || syncIntervalMs <= 0) {
+    throw new InvalidArgumentError(`syncIntervalMs must be a positive number, got ${syncIntervalMs}`);
+  }
+
+  await fs.mkdir(dir);
+  const lock = await DirLock.acquire(dir);
+  try {
+    const names = await fs.readdir(dir);
+    const isEmpty = names.every((name) => name === LOCK_FILE);
+    await loadOrCreateMeta(fs, dir, LMDB_ENGINE_NAME, clock.nowMs(), isEmpty);
+    const db: Db = openLmdbEnv<Buffer, Buffer>(path.join(dir, LMDB_SUBDIR), {
+      keyEncoding: 'binary',
+      encoding: 'binary',
+      ...(durability === 'always' ? { overlappingSync: false } : { noSync: true }),
+    });
+    return new LmdbEngine(
+      db,
+      lock,
+      durability,
+      durability === 'interval' ? syncIntervalMs : undefined,
+      clock,
+    );
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+}
+
+class LmdbEngine implements Engine {
+  readonly name = LMDB_ENGINE_NAME;
+  private closed = false;
+  private writes = 0;
+  private syncs = 0;
+  /** lastTxnIdAtOpen: to count commits (each one fsynced in 'always' mode) since open. */
+  private readonly lastTxnIdAtOpen: number;
+  private readonly timer: Timer | undefined;
+  /** syncing: the env sync in flight, so that the interval timer never stacks them. */
+  private syncing: Promise<void> | undefined;
+
+  constructor(
+    private readonly db: Db,
+    private readonly lock: DirLock,
+    private readonly durability: Durability,
+    syncIntervalMs: number | undefined,
+    clock: { every(ms: number, fn: () => void): Timer },
+  ) {
+    this.lastTxnIdAtOpen = this.envStats().lastTxnId;
+    this.timer =
+      syncIntervalMs === undefined
+        ? undefined
+        : clock.every(syncIntervalMs, () => {
+            // A failed background sync is retried on the next tick; flush() and close() report.
+            if (this.syncing === undefined) this.sync().catch(() => {});
+          });
+  }
+
+  async get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    this.checkOpen();
+    checkKey(key);
+    // lmdb-js returns a fresh copy for the binary encoding.
+    return this.db.get(storedKey(key));
+  }
+
+  async has(key: Uint8Array): Promise<boolean> {
+    this.checkOpen();
+    checkKey(key);
+    return this.db.doesExist(storedKey(key));
+  }
+
+  async put(key: Uint8Array, value: Uint8Array): Promise<void> {
+    this.checkOpen();
+    checkKey(key);
+    checkValue(value);
+    // Nothing may be awaited before the write is queued: queue order is call order.
+    const done = this.db.put(storedKey(key), copyValue(value));
+    await done;
+    this.writes++;
+  }
+
+  async delete(key: Uint8Array): Promise<boolean> {
+    this.checkOpen();
+    checkKey(key);
+    // IF_EXISTS makes the removal conditional on the key existing at commit; the promise
+    // resolves false when it did not.
+    const existed = await this.db.remove(storedKey(key), IF_EXISTS);
+    this.writes++;
+    return existed;
+  }
+
+  async batch(ops: readonly BatchOp[]): Promise<void> {
+    this.checkOpen();
+    if (ops.length > BATCH_OPS_MAX) {
+      throw new LimitError(
+        `batch has ${ops.length} operations; the limit is ${BATCH_OPS_MAX} (BATCH_OPS_MAX)`,
+      );
+    }
+    let bytes = 0;
+    for (const op of ops) {
+      checkKey(op.key);
+      bytes += op.key.length;
+      if (op.type === 'put') {
+        checkValue(op.value);
+        bytes += op.value.length;
+      }
+    }
+    if (bytes > BATCH_BYTES_MAX) {
+      throw new LimitError(`batch is ${bytes} bytes; the limit is ${BATCH_BYTES_MAX} (BATCH_BYTES_MAX)`);
+    }
+    if (ops.length === 0) return;
+    // The callback runs synchronously and queues every write into one transaction, in order.
+    await this.db.batch(() => {
+      for (const op of ops) {
+        if (op.type === 'put') void this.db.put(storedKey(op.key), copyValue(op.value));
+        else void this.db.remove(storedKey(op.key));
+      }
+    });
+    this.writes++;
+  }
+
+  async *scan(range: ScanRange = {}): AsyncIterableIterator<Entry> {
+    this.checkOpen();
+    const { start, end, limit, reverse = false } = range;
+    if (start !== undefined) checkKeyBound(start);
+    if (end !== undefined) checkKeyBound(end);
+    if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) {
+      throw new InvalidArgumentError(`scan limit must be a non-negative integer, got ${limit}`);
+    }
+    if (limit === 0 || (start !== undefined && end !== undefined && compareBytes(start, end) >= 0)) return;
+    // A bound longer than any storable key cannot go to lmdb as it is (lmdb-js rejects it): the
+    // range is widened to bounds that fit, and the true bound is checked here for each key.
+    const lowExact = start === undefined || start.length <= LMDB_KEY_BYTES_MAX;
+    const highExact = end === undefined || end.length <= LMDB_KEY_BYTES_MAX;
+    const low = storedKey(start === undefined ? new Uint8Array(0) : start.subarray(0, LMDB_KEY_BYTES_MAX));
+    const highKey =
+      end === undefined ? undefined : highExact ? end : prefixEnd(end.subarray(0, LMDB_KEY_BYTES_MAX));
+    const high = highKey === undefined ? STORED_KEYS_END : storedKey(highKey);
+    // lmdb-js ranges run from `start` towards `end`; in reverse that is from the high bound down,
+    // so the bounds swap and their inclusiveness with them.
+    const entries = this.db.getRange(
+      reverse
+        ? { start: high, end: low, reverse: true, exclusiveStart: true, inclusiveEnd: true, snapshot: false }
+        : { start: low, end: high, snapshot: false },
+    );
+    let yielded = 0;
+    // Iterated by hand so that a scan outliving close() fails with ClosedError before lmdb-js
+    // touches the closed environment.
+    const iter = entries[Symbol.iterator]();
+    try {
+      for (;;) {
+        this.checkOpen();
+        const next = iter.next();
+        if (next.done === true) return;
+        const { key: stored, value } = next.value;
+        // Keys and values from a binary lmdb-js range are fresh copies; the key view drops the prefix.
+        const key = stored.subarray(1);
+        if (!lowExact && compareBytes(key, start) < 0) {
+          if (reverse) return;
+          continue;
+        }
+        if (!highExact && compareBytes(key, end) >= 0) {
+          if (reverse) continue;
+          return;
+        }
+        yield [key, value];
+        if (limit !== undefined && ++yielded >= limit) return;
+      }
+    } finally {
+      if (!this.closed) iter.return?.();
+    }
+  }
+
+  async flush(): Promise<void> {
+    this.checkOpen();
+    if (this.durability === 'always') return;
+    await this.sync();
+  }
+
+  async compact(): Promise<void> {
+    this.checkOpen();
+  }
+
+  stats(): EngineStats {
+    this.checkOpen();
+    const env = this.envStats();
+    const used = env.treeBranchPageCount + env.treeLeafPageCount + env.overflowPages;
+    return {
+      engine: this.name,
+      keys: env.entryCount,
+      // The data file holds pages 0..lastPageNumber; the lock file is not data.
+      diskBytes: (env.lastPageNumber + 1) * env.pageSize,
+      liveBytes: used * env.pageSize,
+      writes: this.writes,
+      // In 'always' mode every commit fsyncs; otherwise only our explicit syncs do.
+      fsyncs: this.durability === 'always' ? env.lastTxnId - this.lastTxnIdAtOpen : this.syncs,
+      compactions: 0,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.checkOpen();
+    this.closed = true;
+    this.timer?.cancel();
+    try {
+      // Writes already queued still land; then make them durable before the env goes away.
+      await this.db.committed;
+      if (this.durability !== 'always') await this.sync();
+      await this.db.close();
+    } finally {
+      await this.lock.release();
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new ClosedError();
+  }
+
+  private envStats(): LmdbEnvStats {
+    return this.db.getStats() as LmdbEnvStats;
+  }
+
+  /** sync fsyncs everything committed so far; concurrent callers share one sync in flight. */
+  private sync(): Promise<void> {
+    if (this.syncing !== undefined) {
+      // A sync already running may have started before the caller's writes were committed;
+      // run one more after it.
+      return this.syncing.then(() => this.sync());
+    }
+    const env = this.db as unknown as LmdbEnvSync;
+    const syncing = new Promise<void>((resolve, reject) => {
+      env.sync((error) => (error === undefined || error === null ? resolve() : reject(error)));
+    }).finally(() => {
+      this.syncing = undefined;
+    });
+    this.syncing = syncing;
+    this.syncs++;
+    return syncing;
+  }
+}
+
+function storedKey(key: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(key.length + 1);
+  out[0] = KEY_PREFIX;
+  out.set(key, 1);
+  return out;
+}
+
+/**
+ * copyValue hands lmdb a private copy: lmdb-js reads a value's bytes by address on its write
+ * thread after put() returns, so a caller reusing its buffer must not change what is written.
+ */
+function copyValue(value: Uint8Array): Buffer {
+  return Buffer.from(value);
+}
+
+function checkKey(key: Uint8Array): void {
+  if (!(key instanceof Uint8Array)) throw new InvalidArgumentError('key must be a Uint8Array');
+  if (key.length > KEY_BYTES_MAX) {
+    throw new LimitError(`key is ${key.length} bytes; the limit is ${KEY_BYTES_MAX} (KEY_BYTES_MAX)`);
+  }
+  if (key.length > LMDB_KEY_BYTES_MAX) {
+    throw new LimitError(
+      `key is ${key.length} bytes; the lmdb engine's limit is ${LMDB_KEY_BYTES_MAX} (LMDB_KEY_BYTES_MAX)`,
+    );
+  }
+}
+
+/** checkKeyBound: a scan bound only orders keys, so any length is fine, but it must be bytes. */
+function checkKeyBound(key: Uint8Array): void {
+  if (!(key instanceof Uint8Array)) throw new InvalidArgumentError('scan bound must be a Uint8Array');
+}
+
+function checkValue(value: Uint8Array): void {
+  if (!(value instanceof Uint8Array)) throw new InvalidArgumentError('value must be a Uint8Array');
+  if (value.length > VALUE_BYTES_MAX) {
+    throw new LimitError(`value is ${value.length} bytes; the limit is ${VALUE_BYTES_MAX} (VALUE_BYTES_MAX)`);
+  }
+}

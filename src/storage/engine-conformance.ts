@@ -13,14 +13,7 @@ import { nodeFileSystem } from '../io/node-file-system.js';
 import { compareBytes } from '../stdx/bytes.js';
 import type { BatchOp, Engine, Entry, ScanRange } from './engine.js';
 import type { EngineOptions } from './engine-options.js';
-import {
-  ClosedError,
-  CorruptionError,
-  IncompatibleError,
-  InvalidArgumentError,
-  LimitError,
-  LockedError,
-} from './errors.js';
+import { ClosedError, CorruptionError, IncompatibleError, LimitError, LockedError } from './errors.js';
 import { BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from './limits.js';
 import { loadOrCreateMeta } from './meta.js';
 
@@ -208,12 +201,6 @@ export function describeEngineConformance(
         ['b', 'new'],
         ['c', 'old'],
       ]);
-    });
-
-    it('rejects a bad scan limit', async () => {
-      const db = await fresh();
-      await expect(collect(db.scan({ limit: -1 }))).rejects.toBeInstanceOf(InvalidArgumentError);
-      await expect(collect(db.scan({ limit: 1.5 }))).rejects.toBeInstanceOf(InvalidArgumentError);
     });
 
     it('applies a batch in order, puts and deletes of the same key included', async () => {
@@ -419,9 +406,7 @@ export function describeEngineConformance(
       await db.delete(utf8('a'));
       await db.delete(utf8('zzz'));
       expect(db.stats().keys).toBe(1);
-      const stats = db.stats();
-      expect(stats.diskBytes).toBeGreaterThan(0);
-      expect(stats.writes).toBeGreaterThanOrEqual(5);
+      expect(db.stats().diskBytes).toBeGreaterThan(0);
     });
 
     it('matches a Map model under random puts, deletes, batches, scans and reopens', async () => {

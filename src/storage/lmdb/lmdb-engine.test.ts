@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Clock, systemClock } from '../../io/clock.js';
 import { describeEngineConformance } from '../engine-conformance.js';
+import { InvalidArgumentError } from '../errors.js';
 import { LMDB_KEY_BYTES_MAX, LMDB_SUBDIR, openLmdb } from './lmdb-engine.js';
 
 describeEngineConformance('lmdb', openLmdb, { keyBytesMax: LMDB_KEY_BYTES_MAX });
@@ -61,6 +62,16 @@ describe('openLmdb', () => {
       expect(await scanLengths(undefined, long(0x61), true)).toEqual([`a${max}`, 'a1']);
       expect(await scanLengths(long(0x61), long(0x62))).toEqual(['b1', `b${max}`]);
       expect(await scanLengths(long(0x61), long(0x62), true)).toEqual([`b${max}`, 'b1']);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('rejects a bad scan limit', async () => {
+    const db = await openLmdb(tempDir());
+    try {
+      await expect(db.scan({ limit: -1 }).next()).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(db.scan({ limit: 1.5 }).next()).rejects.toBeInstanceOf(InvalidArgumentError);
     } finally {
       await db.close();
     }

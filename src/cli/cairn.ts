@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+// cairn: the friendly command line over the same engines and directory format as `kvs` and the
+// embedded API. One file per subcommand in ./commands; see docs/cli.md for every flag, output
+// and exit code.
+import { registerCheck } from './commands/check.js';
+import { registerGet } from './commands/get.js';
+import { registerRm } from './commands/rm.js';
+import { registerScan } from './commands/scan.js';
+import { registerSet } from './commands/set.js';
+import { registerStats } from './commands/stats.js';
+import { createProgram, EXIT_ERROR_CAIRN, type ProgramSpec, runProgram } from './program.js';
+
+const spec: ProgramSpec = {
+  name: 'cairn',
+  description: 'Cairn: a durable key-value database. Data commands default to the current directory.',
+  errorExitCode: EXIT_ERROR_CAIRN,
+};
+
+const { program, cli } = createProgram(spec);
+
+// Data commands.
+registerGet(program, cli);
+registerSet(program, cli);
+registerRm(program, cli);
+registerScan(program, cli);
+// Inspection.
+registerStats(program, cli);
+registerCheck(program, cli);
+// Servers: `cairn serve` goes here (src/cli/commands/serve.ts exporting registerServe(program, cli)).
+
+process.exitCode = await runProgram(program, cli, spec, process.argv.slice(2));

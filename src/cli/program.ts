@@ -1,0 +1,104 @@
+// What `kvs` and `cairn` share: a commander program configured the same way, one place that
+// turns errors into a one-line message and an exit code, and the exit codes themselves.
+//
+// Nothing here calls process.exit: the runner returns a code, the entry point stores it in
+// process.exitCode, and Node exits once stdout and stderr are drained.
+import { Command, CommanderError } from 'commander';
+import { CairnError } from '../storage/errors.js';
+import { PipeClosedError } from './output.js';
+import { packageVersion } from './version.js';
+
+/** EXIT_OK: the command did what was asked. */
+export const EXIT_OK = 0;
+/**
+ * EXIT_FAILURE: kvs: any failure (`rm` of a missing key, an operating error). cairn: a negative
+ * answer (key not found, `check` found damage).
+ */
+export const EXIT_FAILURE = 1;
+/** EXIT_USAGE: bad command line (both programs, as clap does); cairn: also operating errors. */
+export const EXIT_USAGE = 2;
+/** EXIT_ERROR_CAIRN: cairn's code for an operating error (grep's convention: 0 yes, 1 no, 2 trouble). */
+export const EXIT_ERROR_CAIRN = 2;
+
+/** CliError: a failure the CLI itself detects, reported as `<program>: <message>`. */
+export class CliError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+/** Cli: what a command's action needs from the program that runs it. */
+export interface Cli {
+  readonly name: string;
+  /** exitCode: what the process exits with when the action returns normally. */
+  exitCode: number;
+}
+
+export interface ProgramSpec {
+  readonly name: string;
+  readonly description: string;
+  /** errorExitCode: the exit code for operating errors (thrown from an action). */
+  readonly errorExitCode: number;
+}
+
+/**
+ * createProgram returns a commander program that: prints `<name> <version>` for -V/--version,
+ * rejects unknown commands, unknown options and excess arguments, prints usage after every
+ * usage error, and throws instead of exiting (runProgram turns that into an exit code).
+ */
+export function createProgram(spec: ProgramSpec): { program: Command; cli: Cli } {
+  const cli: Cli = { name: spec.name, exitCode: EXIT_OK };
+  const program = new Command(spec.name)
+    .description(spec.description)
+    .version(`${spec.name} ${packageVersion()}`, '-V, --version', 'print the version and exit')
+    .helpOption('-h, --help', 'print help and exit')
+    .helpCommand(false)
+    .allowExcessArguments(false)
+    .allowUnknownOption(false)
+    .showHelpAfterError()
+    .exitOverride();
+  return { program, cli };
+}
+
+/** runProgram parses `args` (without node and script) and returns the process's exit code. */
+export async function runProgram(
+  program: Command,
+  cli: Cli,
+  spec: ProgramSpec,
+  args: readonly string[],
+): Promise<number> {
+  try {
+    await program.parseAsync([...args], { from: 'user' });
+    return cli.exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander already printed the message (and the usage) on stderr, or the help/version
+      // on stdout for -h/-V (exit code 0).
+      return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    // The reader of our output went away (`cairn scan | head`): nothing to report.
+    if (err instanceof PipeClosedError) return cli.exitCode;
+    process.stderr.write(`${spec.name}: ${describeError(err)}\n`);
+    if (process.env.CAIRN_DEBUG && err instanceof Error && err.stack !== undefined) {
+      process.stderr.write(`${err.stack}\n`);
+    }
+    return spec.errorExitCode;
+  }
+}
+
+/** describeError renders any thrown value as one line, without a stack trace. */
+export function describeError(err: unknown): string {
+  let message: string;
+  if (err instanceof CairnError || err instanceof CliError) {
+    message = err.message;
+  } else if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // Node system errors already start with their code ("EACCES: permission denied, ...").
+    message = code === undefined || err.message.startsWith(code) ? err.message : `${code}: ${err.message}`;
+    if (err.name !== 'Error' && !message.startsWith(err.name)) message = `${err.name}: ${message}`;
+  } else {
+    message = String(err);
+  }
+  return message.replace(/\s*\n\s*/g, ' ').trim() || 'unknown error';
+}

@@ -1,0 +1,136 @@
+// Helpers for the CLI end-to-end tests: build dist/ once when it is older than the sources, and
+// run the built `kvs` / `cairn` binaries as child processes.
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export const ROOT = path.resolve(import.meta.dirname, '..', '..');
+export const BIN = {
+  kvs: path.join(ROOT, 'dist', 'src', 'cli', 'kvs.js'),
+  cairn: path.join(ROOT, 'dist', 'src', 'cli', 'cairn.js'),
+} as const;
+
+/** BUILD_LOCK_STALE_MS: a build lock older than this was left by a killed test run. */
+const BUILD_LOCK_STALE_MS = 120_000;
+const BUILD_WAIT_STEP_MS = 100;
+/** SOURCE_DEPTH_MAX: bound on directory nesting while collecting source mtimes. */
+const SOURCE_DEPTH_MAX = 16;
+/** RUN_TIMEOUT_MS: a single CLI invocation that takes longer than this has hung. */
+const RUN_TIMEOUT_MS = 20_000;
+
+/**
+ * ensureBuilt compiles src/ into dist/ (tsc -p tsconfig.build.json) unless the CLI's compiled
+ * files are newer than every source file. Test files run in parallel processes, so the build
+ * is serialized by a lock directory; whoever gets it second finds dist/ fresh.
+ */
+export async function ensureBuilt(): Promise<void> {
+  if (isFresh()) return;
+  const lock = path.join(
+    os.tmpdir(),
+    `cairn-cli-build-${createHash('sha256').update(ROOT).digest('hex').slice(0, 16)}.lock`,
+  );
+  for (;;) {
+    try {
+      fs.mkdirSync(lock);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      try {
+        if (Date.now() - fs.statSync(lock).mtimeMs > BUILD_LOCK_STALE_MS)
+          fs.rmSync(lock, { recursive: true });
+      } catch {
+        // Released meanwhile.
+      }
+      await new Promise((resolve) => setTimeout(resolve, BUILD_WAIT_STEP_MS));
+    }
+  }
+  try {
+    if (isFresh()) return;
+    const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    const output = `${result.stdout}${result.stderr}`;
+    // tsc emits even when other parts of src/ have type errors; those belong to their owners'
+    // suites. Errors in the CLI itself, or missing output, fail these tests.
+    if (/^src\/cli\//m.test(output) || !fs.existsSync(BIN.kvs) || !fs.existsSync(BIN.cairn)) {
+      throw new Error(`build failed:\n${output}`);
+    }
+    if (result.status !== 0) console.warn(`tsc reported errors outside src/cli:\n${output}`);
+  } finally {
+    fs.rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function isFresh(): boolean {
+  let built: number;
+  try {
+    built = Math.min(fs.statSync(BIN.kvs).mtimeMs, fs.statSync(BIN.cairn).mtimeMs);
+  } catch {
+    return false;
+  }
+  let newest = 0;
+  for (const name of ['package.json', 'tsconfig.json', 'tsconfig.build.json']) {
+    newest = Math.max(newest, fs.statSync(path.join(ROOT, name)).mtimeMs);
+  }
+  const walk = (dir: string, depth: number) => {
+    if (depth > SOURCE_DEPTH_MAX) return;
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full, depth + 1);
+      else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) {
+        newest = Math.max(newest, fs.statSync(full).mtimeMs);
+      }
+    }
+  };
+  walk(path.join(ROOT, 'src'), 0);
+  return built >= newest;
+}
+
+export interface RunResult {
+  /** code: the exit code (null when killed by a signal). */
+  readonly code: number | null;
+  readonly stdout: Buffer;
+  readonly stderr: string;
+  /** out: stdout decoded as UTF-8. */
+  readonly out: string;
+}
+
+/** run runs a built binary with `args` in `cwd` and collects its output. */
+export function run(bin: keyof typeof BIN, args: readonly string[], cwd: string): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env };
+    delete env.CAIRN_DEBUG;
+    const child = spawn(process.execPath, [BIN[bin], ...args], {
+      cwd,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: RUN_TIMEOUT_MS,
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const stdout = Buffer.concat(out);
+      resolve({ code, stdout, out: stdout.toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+    });
+  });
+}
+
+/** kvs runs `kvs args...` in `cwd`. */
+export function kvs(cwd: string, ...args: string[]): Promise<RunResult> {
+  return run('kvs', args, cwd);
+}
+
+/** cairn runs `cairn args...` in `cwd`. */
+export function cairn(cwd: string, ...args: string[]): Promise<RunResult> {
+  return run('cairn', args, cwd);
+}
+
+/** STACK_FRAME matches a line of a JavaScript stack trace. */
+export const STACK_FRAME = /^\s+at /m;

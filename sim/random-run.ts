@@ -3,7 +3,7 @@
 // links), then a heal phase that must elect a leader and commit within LIVENESS_BOUND_MS.
 // Checkers run throughout. The same seed always replays the same run, event for event.
 
-import type { NodeId } from '../src/raft/index.js';
+import type { ConfChangeSingle, NodeId } from '../src/raft/index.js';
 import { Prng } from '../src/stdx/prng.js';
 import { Cluster, defaultClusterOptions } from './cluster.js';
 import type { NetworkOptions } from './network.js';
@@ -20,6 +20,10 @@ export const LIVENESS_BOUND_MS = 10_000;
 export const LIVENESS_POLL_MS = 50;
 /** CLIENT_BURST_MAX bounds the commands one client burst proposes. */
 export const CLIENT_BURST_MAX = 8;
+/** MEMBERSHIP_RATE is the fraction of seeds that also change membership during the chaos. */
+export const MEMBERSHIP_RATE = 0.4;
+/** SPARE_NODES is how many extra nodes membership seeds have, to add and remove. */
+export const SPARE_NODES = 2;
 
 export interface RunOptions {
   readonly seed: number;
@@ -58,12 +62,14 @@ function randomNetwork(p: Prng): NetworkOptions {
 
 export function runSeed(opts: RunOptions): RunResult {
   const p = new Prng(opts.seed);
-  const ids: NodeId[] = Array.from({ length: opts.nodes }, (_, i) => i + 1);
+  const membership = p.chance(MEMBERSHIP_RATE);
+  const total = opts.nodes + (membership ? SPARE_NODES : 0);
+  const ids: NodeId[] = Array.from({ length: total }, (_, i) => i + 1);
   const c = new Cluster(
     defaultClusterOptions({
       seed: p.u32(),
       nodeIds: ids,
-      initialVoters: ids,
+      initialVoters: ids.slice(0, opts.nodes),
       network: randomNetwork(p),
       diskLatencyMsMax: p.range(0, 3),
       snapshotEvery: p.pick([0, 5, 25, 100]),
@@ -108,6 +114,8 @@ export function runSeed(opts: RunOptions): RunResult {
         c.trace?.(`${c.now}ms heal network`);
       } else if (roll < 0.74) {
         c.net.options = randomNetwork(p);
+      } else if (roll < 0.8 && membership) {
+        changeMembership(c, p, ids);
       }
       c.runFor(p.range(5, 200));
     }
@@ -126,7 +134,9 @@ export function runSeed(opts: RunOptions): RunResult {
         if (probeIndex < 0 && l.proposals.length === 0) c.propose(l.id, encoder.encode(probe));
       }
       if (probeIndex < 0) probeIndex = findProbe(c, probe);
-      if (probeIndex > 0 && ids.every((id) => c.node(id).appliedIndex >= probeIndex)) {
+      // Every member of the leader's configuration must apply the probe; others may not hear of it.
+      const members = l === undefined ? ids : membersOf(c, l.id);
+      if (probeIndex > 0 && members.every((id) => c.node(id).appliedIndex >= probeIndex)) {
         healMs = c.now - healedAt;
         break;
       }
@@ -154,6 +164,40 @@ export function runSeed(opts: RunOptions): RunResult {
     messages: c.net.sent,
     healMs,
   };
+}
+
+function membersOf(c: Cluster, leader: NodeId): NodeId[] {
+  const cs = c.node(leader).rn?.status().confState;
+  if (cs === undefined) return [];
+  return [...new Set([...cs.voters, ...cs.votersOutgoing, ...cs.learners])];
+}
+
+/** changeMembership asks the leader for a random change: add, promote, demote, remove, or a joint swap. */
+function changeMembership(c: Cluster, p: Prng, ids: readonly NodeId[]): void {
+  const l = c.leader();
+  const cs = l?.rn?.status().confState;
+  if (l === undefined || cs === undefined) return;
+  const voters = cs.voters;
+  const nonVoters = ids.filter((id) => !voters.includes(id));
+  const changes: ConfChangeSingle[] = [];
+  const roll = p.float();
+  if (roll < 0.3 && nonVoters.length > 0) {
+    changes.push({ type: 'addNode', nodeId: p.pick(nonVoters) });
+  } else if (roll < 0.5 && nonVoters.length > 0) {
+    changes.push({ type: 'addLearner', nodeId: p.pick(nonVoters) });
+  } else if (roll < 0.75 && voters.length > 2) {
+    changes.push({ type: p.chance(0.5) ? 'removeNode' : 'addLearner', nodeId: p.pick(voters) });
+  } else if (nonVoters.length > 0 && voters.length > 1) {
+    // Swap a voter for a non-voter in one step: this needs a joint configuration.
+    changes.push(
+      { type: 'addNode', nodeId: p.pick(nonVoters) },
+      { type: 'removeNode', nodeId: p.pick(voters) },
+    );
+  }
+  if (changes.length === 0) return;
+  const transition = p.pick(['auto', 'auto', 'jointImplicit'] as const);
+  c.trace?.(`${c.now}ms propose conf change ${JSON.stringify(changes)} ${transition}`);
+  c.proposeConfChange(l.id, { transition, changes, context: new Uint8Array(0) });
 }
 
 function findProbe(c: Cluster, probe: string): number {

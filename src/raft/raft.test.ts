@@ -507,6 +507,36 @@ describe('§7 Log compaction: snapshots', () => {
   });
 });
 
+describe('§7 and §6 together: snapshots and membership', () => {
+  it('a node added after the latest snapshot installs it and learns of its own addition from later entries', () => {
+    const c = cluster(3);
+    elect(c, 1);
+    for (let i = 0; i < 3; i++) c.node(1).rn.propose(enc.encode(`pre${i}`));
+    c.stabilize(undefined, false);
+    const leader = c.node(1);
+    const snapIndex = leader.rn.raft.raftLog.applied;
+    leader.storage.createSnapshot(snapIndex, leader.rn.status().confState, enc.encode('state'));
+    c.add(4, []);
+    c.isolate(4);
+    leader.rn.proposeConfChange({
+      transition: 'auto',
+      changes: [{ type: 'addNode', nodeId: 4 }],
+      context: new Uint8Array(),
+    });
+    c.stabilize(undefined, false);
+    // Compact up to the snapshot: node 4 needs the snapshot, which predates (and excludes) it.
+    leader.storage.compact(snapIndex);
+    c.heal();
+    leader.rn.tick();
+    c.stabilize(undefined, false);
+    expect(c.node(4).storage.snapshot().metadata.confState.voters).toEqual([1, 2, 3]);
+    expect(c.node(4).rn.status().confState.voters).toEqual([1, 2, 3, 4]);
+    leader.rn.propose(enc.encode('post'));
+    c.stabilize(undefined, false);
+    expect(data(c, 4)).toEqual(['post']);
+  });
+});
+
 describe('thesis §6.2 and §9.6: check-quorum and pre-vote', () => {
   it('check-quorum: a leader partitioned from the majority steps down', () => {
     const c = cluster(3);

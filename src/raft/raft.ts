@@ -875,8 +875,10 @@ export class Raft {
     if (s.metadata.index <= this.raftLog.committed) return false;
     assert(this.state === 'follower', 'restore while not a follower');
     const cs = s.metadata.confState;
-    const inConfig = [...cs.voters, ...cs.learners, ...cs.votersOutgoing].includes(this.id);
-    if (!inConfig) return false; // We would be stranded in a configuration that excludes us.
+    // The snapshot's configuration may not include us yet: a node added after the snapshot was
+    // taken learns of its own addition from the entries that follow. Until then it is simply not
+    // promotable, so accepting the snapshot is safe (etcd refuses it, which can strand the node
+    // until the leader happens to take a newer snapshot).
     if (this.raftLog.matchTerm(s.metadata.index, s.metadata.term)) {
       // We already have the snapshot's last entry: fast-forward commit instead.
       this.raftLog.commitTo(s.metadata.index);
@@ -887,9 +889,8 @@ export class Raft {
     this.trk.config = restored.cfg;
     this.trk.progress = restored.prs;
     const pr = restored.prs.get(this.id);
-    assert(pr !== undefined, 'restored config without self');
-    pr.maybeUpdate(pr.next - 1);
-    this.isLearner = pr.isLearner;
+    if (pr !== undefined) pr.maybeUpdate(pr.next - 1);
+    this.isLearner = pr?.isLearner ?? false;
     return true;
   }
 

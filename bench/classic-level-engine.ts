@@ -1,0 +1,139 @@
+// A small Engine adapter over classic-level (LevelDB), for the benchmarks only: enough of the
+// interface to fill, read, scan and reopen a store with the same calls as the other engines.
+//
+// Durability: 'always' writes with `sync: true` (LevelDB fsyncs its log before the write
+// completes); 'never' and 'interval' write without it, and flush() makes everything durable with
+// one synced write (a synced LevelDB write fsyncs the whole log, so all earlier writes with it).
+// 'interval' has no timer here: the benchmarks do not use it.
+//
+// Not for production use, and not run against the conformance suite, because:
+// - delete() checks existence before deleting, in two steps (LevelDB's del does not report);
+// - concurrent writes go through libuv's thread pool, so their order is not call order;
+// - stats().keys is not tracked (LevelDB does not count keys): it is -1.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ClassicLevel } from 'classic-level';
+import type { BatchOp, Engine, EngineStats, Entry, ScanRange } from '../src/storage/engine.js';
+import type { EngineOptions } from '../src/storage/engine-options.js';
+import { ClosedError } from '../src/storage/errors.js';
+
+export const CLASSIC_LEVEL_ENGINE_NAME = 'classic-level';
+/** LEVELDB_SUBDIR: LevelDB's files live here, inside the store directory. */
+const LEVELDB_SUBDIR = 'leveldb';
+/** FLUSH_KEY: the key of the synced delete that flush() uses as a durability barrier. */
+const FLUSH_KEY = Buffer.from('\u0000cairn-bench-flush');
+
+type Db = ClassicLevel<Uint8Array, Uint8Array>;
+
+export async function openClassicLevel(dir: string, options: EngineOptions = {}): Promise<Engine> {
+  const db: Db = new ClassicLevel<Uint8Array, Uint8Array>(path.join(dir, LEVELDB_SUBDIR), {
+    keyEncoding: 'view',
+    valueEncoding: 'view',
+  });
+  await db.open();
+  return new ClassicLevelEngine(db, dir, (options.durability ?? 'always') === 'always');
+}
+
+class ClassicLevelEngine implements Engine {
+  readonly name = CLASSIC_LEVEL_ENGINE_NAME;
+  private closed = false;
+  private writes = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly dir: string,
+    private readonly sync: boolean,
+  ) {}
+
+  async get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    this.checkOpen();
+    // getSync: LevelDB's get from the block cache takes microseconds, less than a round trip
+    // through libuv's thread pool; lmdb and cask read synchronously too.
+    return this.db.getSync(key);
+  }
+
+  async has(key: Uint8Array): Promise<boolean> {
+    this.checkOpen();
+    return this.db.has(key);
+  }
+
+  async put(key: Uint8Array, value: Uint8Array): Promise<void> {
+    this.checkOpen();
+    await this.db.put(key, value, { sync: this.sync });
+    this.writes++;
+  }
+
+  async delete(key: Uint8Array): Promise<boolean> {
+    this.checkOpen();
+    const existed = await this.db.has(key);
+    await this.db.del(key, { sync: this.sync });
+    this.writes++;
+    return existed;
+  }
+
+  async batch(ops: readonly BatchOp[]): Promise<void> {
+    this.checkOpen();
+    await this.db.batch(
+      ops.map((op) =>
+        op.type === 'put'
+          ? { type: 'put' as const, key: op.key, value: op.value }
+          : { type: 'del' as const, key: op.key },
+      ),
+      { sync: this.sync },
+    );
+    this.writes++;
+  }
+
+  async *scan(range: ScanRange = {}): AsyncIterableIterator<Entry> {
+    this.checkOpen();
+    const options = {
+      ...(range.start === undefined ? {} : { gte: range.start }),
+      ...(range.end === undefined ? {} : { lt: range.end }),
+      ...(range.limit === undefined ? {} : { limit: range.limit }),
+      reverse: range.reverse === true,
+    };
+    for await (const [key, value] of this.db.iterator(options)) {
+      this.checkOpen();
+      yield [key, value];
+    }
+  }
+
+  async flush(): Promise<void> {
+    this.checkOpen();
+    if (!this.sync) await this.db.del(FLUSH_KEY, { sync: true });
+  }
+
+  async compact(): Promise<void> {
+    this.checkOpen();
+  }
+
+  stats(): EngineStats {
+    this.checkOpen();
+    return {
+      engine: this.name,
+      keys: -1,
+      diskBytes: dirBytes(path.join(this.dir, LEVELDB_SUBDIR)),
+      liveBytes: 0,
+      writes: this.writes,
+      fsyncs: this.sync ? this.writes : 0,
+      compactions: 0,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.checkOpen();
+    this.closed = true;
+    if (!this.sync) await this.db.del(FLUSH_KEY, { sync: true });
+    await this.db.close();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new ClosedError();
+  }
+}
+
+function dirBytes(dir: string): number {
+  let total = 0;
+  for (const name of fs.readdirSync(dir)) total += fs.statSync(path.join(dir, name)).size;
+  return total;
+}

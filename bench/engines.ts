@@ -1,0 +1,36 @@
+// The engines the benchmarks compare, loaded by name. Each loader imports its engine lazily, so
+// that an engine that is missing or fails to load is skipped with a message instead of stopping
+// the whole run.
+import type { Engine } from '../src/storage/engine.js';
+import type { EngineOptions } from '../src/storage/engine-options.js';
+
+export type OpenEngine = (dir: string, options?: EngineOptions) => Promise<Engine>;
+
+export const ENGINE_NAMES = ['cask', 'lmdb', 'classic-level'] as const;
+export type EngineName = (typeof ENGINE_NAMES)[number];
+
+export function isEngineName(name: string): name is EngineName {
+  return (ENGINE_NAMES as readonly string[]).includes(name);
+}
+
+/** loadEngine returns the engine's open function, or the reason it could not be loaded. */
+export async function loadEngine(name: EngineName): Promise<OpenEngine | Error> {
+  try {
+    switch (name) {
+      case 'cask': {
+        const { openCask } = await import('../src/storage/cask/cask-engine.js');
+        return openCask;
+      }
+      case 'lmdb': {
+        const { openLmdb } = await import('../src/storage/lmdb/lmdb-engine.js');
+        return openLmdb;
+      }
+      case 'classic-level': {
+        const { openClassicLevel } = await import('./classic-level-engine.js');
+        return openClassicLevel;
+      }
+    }
+  } catch (err) {
+    return err instanceof Error ? err : new Error(String(err));
+  }
+}

@@ -5,6 +5,7 @@
 //
 // It is used by tests only, but lives in io/ beside the real implementation so that both are
 // kept in step with the FileSystem interface.
+import { statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { File, FileSystem, OpenMode } from './file-system.js';
 
@@ -210,6 +211,31 @@ class FaultyFile implements File {
       throw new InjectedFault('EIO', 'write', `${this.path} (torn after ${torn.tornBytes} bytes)`);
     }
     await this.inner.write(data, position);
+  }
+
+  writeSync(data: Uint8Array, position: number): void {
+    const torn = this.fs.check('write', this.path, data.length);
+    if (torn !== undefined) {
+      this.inner.writeSync(data.subarray(0, torn.tornBytes), position);
+      throw new InjectedFault('EIO', 'write', `${this.path} (torn after ${torn.tornBytes} bytes)`);
+    }
+    this.inner.writeSync(data, position);
+  }
+
+  datasyncSync(): void {
+    this.fs.check('datasync', this.path);
+    this.inner.datasyncSync();
+    this.t.syncedSize = this.sizeSync();
+  }
+
+  truncateSync(length: number): void {
+    this.fs.check('truncate', this.path);
+    this.inner.truncateSync(length);
+    if (this.t.syncedSize !== undefined && this.t.syncedSize > length) this.t.syncedSize = length;
+  }
+
+  private sizeSync(): number {
+    return statSync(this.path).size;
   }
 
   async datasync(): Promise<void> {

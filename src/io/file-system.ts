@@ -19,8 +19,14 @@ export interface File {
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   /** write writes all of `data` at `position` (a short write is retried, never returned). */
   write(data: Uint8Array, position: number): Promise<void>;
+  /** writeSync is write's synchronous twin (used by the group-commit loop; see cask-engine.ts). */
+  writeSync(data: Uint8Array, position: number): void;
   /** datasync flushes the file's data (and the metadata needed to read it back) to stable storage. */
   datasync(): Promise<void>;
+  /** datasyncSync is datasync's synchronous twin. */
+  datasyncSync(): void;
+  /** truncateSync is truncate's synchronous twin. */
+  truncateSync(length: number): void;
   /** truncate sets the file's length. */
   truncate(length: number): Promise<void>;
   /** size returns the file's current length in bytes. */

@@ -29,8 +29,23 @@ class NodeFile implements File {
     }
   }
 
+  writeSync(data: Uint8Array, position: number): void {
+    let done = 0;
+    while (done < data.length) {
+      done += fs.writeSync(this.handle.fd, data, done, data.length - done, position + done);
+    }
+  }
+
   datasync(): Promise<void> {
     return this.handle.datasync();
+  }
+
+  datasyncSync(): void {
+    fs.fdatasyncSync(this.handle.fd);
+  }
+
+  truncateSync(length: number): void {
+    fs.ftruncateSync(this.handle.fd, length);
   }
 
   truncate(length: number): Promise<void> {

@@ -139,7 +139,7 @@ export async function loadOrCreateMeta(
   if (read.meta === undefined) {
     if (read.copiesFound > 0 || !isEmpty) {
       throw new CorruptionError(
-        `${dir}: no valid metadata copy (${read.problems.join('; ')}) but the directory is not empty; ` +
+        `${dir}: no valid metadata copy (${read.problems.join('; ')}) but the directory holds store files; ` +
           'run `cairn check` to inspect it',
       );
     }

@@ -105,7 +105,7 @@ describe('CaskEngine', () => {
 
   it('refuses a directory written by a newer format', async () => {
     const dir = tmpDir('cask');
-    (await openCask(dir)).close();
+    await (await openCask(dir)).close();
     const { readMeta, writeMeta } = await import('../meta.js');
     const { meta } = await readMeta(nodeFileSystem, dir);
     await writeMeta(nodeFileSystem, dir, { ...meta!, format: 99, generation: meta!.generation + 1 });

@@ -15,14 +15,13 @@ import type { File, FileSystem } from '../../io/file-system.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { assert } from '../../stdx/assert.js';
 import { asBuffer, bytesEqual, compareBytes } from '../../stdx/bytes.js';
-import { DirLock, LOCK_FILE } from '../dir-lock.js';
+import { DirLock } from '../dir-lock.js';
 import type { BatchOp, Durability, Engine, EngineStats, Entry, ScanRange } from '../engine.js';
 import { DEFAULT_DURABILITY, DEFAULT_SYNC_INTERVAL_MS } from '../engine-options.js';
 import { ClosedError, CorruptionError, InvalidArgumentError, IoError, StoreFailedError } from '../errors.js';
 import { FORMAT_VERSION, loadOrCreateMeta, META_FILES, type Meta, writeMeta } from '../meta.js';
 import { checkBatch, checkKey, checkValue } from '../validate.js';
 import {
-  type CaskEvent,
   type CaskOptions,
   DEFAULT_COMPACTION_DEAD_RATIO,
   DEFAULT_COMPACTION_MIN_DEAD_BYTES,
@@ -31,7 +30,7 @@ import {
 } from './cask-options.js';
 import { compact } from './compactor.js';
 import type { DataFile, DataFileSet } from './data-file-set.js';
-import { CORRUPT_DIR, dataPath } from './file-names.js';
+import { DATA_SUFFIX, dataPath, HINT_SUFFIX, parseFileId } from './file-names.js';
 import type { KeyDir, Location } from './key-dir.js';
 import {
   BATCH_MEMBER,
@@ -53,6 +52,15 @@ export const ENGINE_NAME = 'cask';
 const SCAN_CHUNK_ENTRIES = 256;
 /** GROUP_BYTES_MAX: the most bytes one group commit appends; larger queues take several. */
 const GROUP_BYTES_MAX = 32 * 1024 * 1024;
+/**
+ * PREALLOCATE_BYTES: the active file is extended with zeros this far ahead of its appends.
+ * fdatasync of an append that grows a file must also commit the new size to the file system's
+ * journal; overwriting already-allocated zeros does not. Measured on this machine under load:
+ * 3.9 ms per append+fdatasync against 1.0 ms per overwrite+fdatasync. (PostgreSQL pre-zeroes
+ * its WAL segments for the same reason.) Recovery treats a zero tail as unused space.
+ */
+const PREALLOCATE_BYTES = 2 * 1024 * 1024;
+const ZEROS = Buffer.alloc(PREALLOCATE_BYTES);
 
 /** A queued write: its encoded records and what to publish to the key directory once durable. */
 interface PendingWrite {
@@ -100,6 +108,7 @@ export class CaskEngine implements Engine {
   /** @internal */ readonly clock: Clock;
   /** @internal */ readonly durability: Durability;
   /** @internal */ readonly dataFileBytes: number;
+  private readonly syncInline: boolean;
   /** @internal */ meta: Meta;
   /** @internal */ active: DataFile;
   /** @internal */ closing = false;
@@ -116,6 +125,8 @@ export class CaskEngine implements Engine {
   private compacting: Promise<void> | undefined;
   private closed: Promise<void> | undefined;
   private writes = 0;
+  /** publishes: counts writes made visible, so scans can tell whether a chunk went stale. */
+  private publishes = 0;
   private fsyncs = 0;
   private groupCommits = 0;
 
@@ -133,6 +144,7 @@ export class CaskEngine implements Engine {
     this.clock = options.clock ?? systemClock;
     this.durability = options.durability ?? DEFAULT_DURABILITY;
     this.dataFileBytes = options.dataFileBytes ?? DEFAULT_DATA_FILE_BYTES;
+    this.syncInline = options.syncOnEventLoop ?? true;
     this.meta = meta;
     this.active = active;
     this.nextSeq = recovery.maxSeq + 1;
@@ -151,7 +163,11 @@ export class CaskEngine implements Engine {
     const lock = await DirLock.acquire(dir);
     try {
       const names = await fs.readdir(dir);
-      const isEmpty = names.every((n) => n === LOCK_FILE || n === CORRUPT_DIR);
+      // "Empty" means no store files: a directory may hold unrelated files (kvs runs in the
+      // current directory), but data or hint files without metadata must not be started over.
+      const isEmpty = !names.some(
+        (n) => parseFileId(n, DATA_SUFFIX) !== undefined || parseFileId(n, HINT_SUFFIX) !== undefined,
+      );
       const { meta, problems } = await loadOrCreateMeta(fs, dir, ENGINE_NAME, clock.nowMs(), isEmpty);
       const fields = readCaskFields(meta);
       const dataFileBytes = options.dataFileBytes ?? DEFAULT_DATA_FILE_BYTES;
@@ -249,6 +265,7 @@ export class CaskEngine implements Engine {
       const chunk: Entry[] = [];
       const want = Math.min(remaining, SCAN_CHUNK_ENTRIES);
       // Walk and read in one synchronous step, so every location is current when read.
+      const version = this.publishes;
       this.keyDir.walk(cursor, exclusive, reverse, (key, loc) => {
         if (
           reverse
@@ -261,8 +278,20 @@ export class CaskEngine implements Engine {
         return chunk.length < want;
       });
       if (chunk.length === 0) return;
-      for (const entry of chunk) yield entry;
-      remaining -= chunk.length;
+      for (const entry of chunk) {
+        this.checkOpen();
+        if (this.publishes === version) {
+          yield entry;
+          remaining--;
+          continue;
+        }
+        // Writes landed since the chunk was read: yield the key's value as of now (or skip it
+        // if it was deleted), so that every value is the newest when it is yielded.
+        const loc = this.keyDir.get(entry[0]);
+        if (loc === undefined) continue;
+        yield [entry[0], this.readValue(entry[0], loc)];
+        remaining--;
+      }
       if (chunk.length < want) return;
       cursor = (chunk[chunk.length - 1] as Entry)[0];
       exclusive = true;
@@ -313,6 +342,7 @@ export class CaskEngine implements Engine {
   }
 
   stats(): CaskStats {
+    this.checkOpen();
     const total = this.files.totalBytes();
     const live = this.files.liveBytes();
     return {
@@ -342,7 +372,8 @@ export class CaskEngine implements Engine {
     try {
       await this.compacting?.catch(() => {});
       while (this.flushing !== undefined) await this.flushing;
-      if (this.failed === undefined && this.durability !== 'always' && this.dirty) {
+      if (this.failed === undefined) await this.trimActive();
+      if (this.failed === undefined && this.dirty) {
         await this.active.file.datasync();
         this.fsyncs++;
       }
@@ -412,16 +443,24 @@ export class CaskEngine implements Engine {
     return this.enqueueBarrier('rotate');
   }
 
+  /**
+   * kick schedules the flush loop for the check phase of this event-loop turn, so that every
+   * write issued during the turn (and the microtasks it spawns) joins one group commit.
+   */
   private kick(): void {
     if (this.flushing !== undefined) return;
-    this.flushing = this.flushLoop().finally(() => {
-      this.flushing = undefined;
-      if (this.queue.length > 0) this.kick();
-    });
+    this.flushing = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.flushLoop())
+      .finally(() => {
+        this.flushing = undefined;
+        if (this.queue.length > 0) this.kick();
+      });
   }
 
+  /** flushLoop commits what is queued now; writes queued meanwhile wait for the next turn. */
   private async flushLoop(): Promise<void> {
-    while (this.queue.length > 0) {
+    let items = this.queue.length;
+    while (items > 0 && this.queue.length > 0) {
       let bytes = 0;
       let n = 0;
       while (n < this.queue.length && (n === 0 || bytes < GROUP_BYTES_MAX)) {
@@ -434,6 +473,7 @@ export class CaskEngine implements Engine {
         n++;
       }
       const group = this.queue.splice(0, n);
+      items -= n;
       const first = group[0] as QueueItem;
       if ('barrier' in first) await this.runBarrier(first);
       else await this.commitGroup(group as PendingWrite[]);
@@ -507,22 +547,41 @@ export class CaskEngine implements Engine {
             end - start,
           );
     try {
-      await data.file.write(bytes, start);
-      data.size = end;
-      if (this.durability === 'always') {
-        await data.file.datasync();
-        this.fsyncs++;
-      } else {
-        this.dirty = true;
+      // Extend the file with zeros first when the append would pass the allocated end.
+      let zeros: Buffer | undefined;
+      if (end > data.allocated) {
+        const target = Math.max(end, Math.min(data.allocated + PREALLOCATE_BYTES, this.dataFileBytes));
+        zeros = target > end ? ZEROS.subarray(0, target - end) : undefined;
       }
+      if (this.syncInline) {
+        data.file.writeSync(bytes, start);
+        if (zeros !== undefined) data.file.writeSync(zeros, end);
+        data.size = end;
+        data.allocated = Math.max(data.allocated, end + (zeros?.length ?? 0));
+        if (this.durability === 'always') data.file.datasyncSync();
+      } else {
+        await data.file.write(bytes, start);
+        if (zeros !== undefined) await data.file.write(zeros, end);
+        data.size = end;
+        data.allocated = Math.max(data.allocated, end + (zeros?.length ?? 0));
+        if (this.durability === 'always') await data.file.datasync();
+      }
+      if (this.durability === 'always') this.fsyncs++;
+      else this.dirty = true;
       return true;
     } catch (err) {
       // Undo the partial append so that the file ends at its last acknowledged record again;
       // if even that fails the write path cannot be trusted until recovery runs.
       try {
-        await data.file.truncate(start);
-        await data.file.datasync();
+        if (this.syncInline) {
+          data.file.truncateSync(start);
+          data.file.datasyncSync();
+        } else {
+          await data.file.truncate(start);
+          await data.file.datasync();
+        }
         data.size = start;
+        data.allocated = start;
         this.rejectAll(part, new IoError(`write failed: ${String((err as Error).message ?? err)}`, err));
       } catch (repairErr) {
         this.failed = new StoreFailedError(repairErr);
@@ -550,6 +609,7 @@ export class CaskEngine implements Engine {
   private async rotateNow(): Promise<void> {
     const old = this.active;
     if (old.size === DATA_HEADER_BYTES) return; // nothing to seal
+    await this.trimActive();
     if (this.dirty) {
       await old.file.datasync();
       this.fsyncs++;
@@ -558,6 +618,15 @@ export class CaskEngine implements Engine {
     const next = await createDataFile(this.fs, this.dir, this.files.allocate());
     this.files.add(next);
     this.active = next;
+  }
+
+  /** trimActive cuts the active file's preallocated zeros off, for sealing or closing. */
+  private async trimActive(): Promise<void> {
+    const data = this.active;
+    if (data.allocated === data.size) return;
+    await data.file.truncate(data.size);
+    data.allocated = data.size;
+    this.dirty = true;
   }
 
   /** publish makes a durable part visible: key directory, live-byte accounting, promises. */
@@ -577,6 +646,7 @@ export class CaskEngine implements Engine {
       }
       at += w.bytes.length;
       this.writes++;
+      this.publishes++;
       w.resolve();
     }
   }
@@ -701,7 +771,7 @@ export async function createDataFile(fs: FileSystem, dir: string, id: number): P
     await file.write(encodeDataHeader(FORMAT_VERSION, id), 0);
     await file.datasync();
     await fs.syncDir(dir);
-    return { id, file, size: DATA_HEADER_BYTES, liveBytes: 0, liveKeys: 0 };
+    return { id, file, size: DATA_HEADER_BYTES, allocated: DATA_HEADER_BYTES, liveBytes: 0, liveKeys: 0 };
   } catch (err) {
     await file?.close().catch(() => {});
     await fs.unlink(filePath).catch(() => {});

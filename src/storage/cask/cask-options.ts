@@ -17,6 +17,14 @@ export interface CaskOptions extends EngineOptions {
   readonly compactionDeadRatio?: number;
   /** compactionMinDeadBytes: ... and dead bytes reach this many. Default 16 MiB. */
   readonly compactionMinDeadBytes?: number;
+  /**
+   * syncOnEventLoop: the group commit appends and fdatasyncs with synchronous calls on the
+   * event loop (as Redis does with appendfsync always) instead of through libuv's thread pool.
+   * Measured here, a thread-pool round trip costs more than the fsync itself (write + fdatasync:
+   * 0.29 ms inline, 0.86 ms through the pool), so inline commits are ~3x faster; the price is
+   * that the event loop is busy for one fsync per group. Default true.
+   */
+  readonly syncOnEventLoop?: boolean;
   /** onEvent: receives recovery reports, compaction progress and write failures (for logging). */
   readonly onEvent?: (event: CaskEvent) => void;
 }

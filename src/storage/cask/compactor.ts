@@ -130,6 +130,7 @@ export async function compact(engine: CaskEngine): Promise<CompactionResult | un
     if (buffers.length > 0) {
       await target.data.file.write(Buffer.concat(buffers, bytes), target.data.size);
       target.data.size = writeAt;
+      target.data.allocated = writeAt;
       for (const c of copies) {
         if (engine.keyDir.relocate(c.key, c.fromFile, c.fromOffset, target.data.id, c.valueAt)) {
           const size = recordBytes(c.key.length, c.valueLen);

@@ -7,8 +7,13 @@ import { FILE_ID_MAX } from './file-names.js';
 export interface DataFile {
   readonly id: number;
   readonly file: File;
-  /** size: bytes in the file (for the active file: bytes written, durable or not). */
+  /** size: bytes of records (for the active file: bytes written, durable or not). */
   size: number;
+  /**
+   * allocated: the file's length on disk; past `size` it is zeros written ahead of the appends
+   * (see PREALLOCATE_BYTES in cask-engine.ts). Equal to `size` for sealed files.
+   */
+  allocated: number;
   /** liveBytes: bytes of records the key directory still points at. */
   liveBytes: number;
   /** liveKeys: keys the key directory points into this file; 0 before it may be deleted. */

@@ -248,7 +248,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     if (!usedHint) {
       size = await scanFile(fs, dir, file, id, size, repair, report, apply);
     }
-    files.add({ id, file, size, liveBytes: 0, liveKeys: 0 });
+    files.add({ id, file, size, allocated: size, liveBytes: 0, liveKeys: 0 });
     lastId = id;
   }
 
@@ -439,6 +439,16 @@ async function scanFile(
     });
     if (repair) await preserve(fs, dir, file, name, d.from, d.to);
   }
+  if (validEnd < size && (await allZeros(file, validEnd, size))) {
+    // Space the writer allocated ahead of its appends (PREALLOCATE_BYTES in cask-engine.ts)
+    // and never used: nothing was written there, so there is nothing to report or keep.
+    if (repair) {
+      await file.truncate(validEnd);
+      await file.datasync();
+      return validEnd;
+    }
+    return size;
+  }
   if (validEnd < size) {
     report.problems.push({
       kind: 'torn-tail',
@@ -456,6 +466,17 @@ async function scanFile(
     }
   }
   return size;
+}
+
+/** allZeros tells whether bytes [from, to) of a file are all zero. */
+async function allZeros(file: File, from: number, to: number): Promise<boolean> {
+  const chunk = Buffer.allocUnsafe(Math.min(SCAN_CHUNK_BYTES, to - from));
+  for (let pos = from; pos < to; pos += chunk.length) {
+    const n = await file.read(chunk, 0, Math.min(chunk.length, to - pos), pos);
+    for (let i = 0; i < n; i++) if (chunk[i] !== 0) return false;
+    if (n === 0) return true;
+  }
+  return true;
 }
 
 /** preserve copies bytes [from, to) of a damaged file to corrupt/<name>.<from>-<to>. */

@@ -1,0 +1,169 @@
+// Db: the embedded API (`import { open } from 'cairn'`). A thin layer over an Engine that
+// accepts strings as well as bytes (strings are UTF-8 encoded), returns Buffers, and adds
+// prefix scans. Durability is the engine's: every write resolves once durable under the
+// store's durability mode (default 'always': after fdatasync).
+import * as path from 'node:path';
+import { nodeFileSystem } from '../io/node-file-system.js';
+import { asBuffer, compareBytes, prefixEnd, toBytes } from '../stdx/bytes.js';
+import type { CaskOptions } from '../storage/cask/cask-options.js';
+import type { BatchOp, Engine, EngineStats } from '../storage/engine.js';
+import { InvalidArgumentError, KeyNotFoundError } from '../storage/errors.js';
+import { readMeta } from '../storage/meta.js';
+
+export type Key = string | Uint8Array;
+export type Value = string | Uint8Array;
+export type EngineName = 'cask' | 'lmdb';
+export const ENGINE_NAMES: readonly EngineName[] = ['cask', 'lmdb'];
+
+export interface OpenOptions extends CaskOptions {
+  /**
+   * engine: which storage engine. Default: the one recorded in the directory, or 'cask' for a
+   * new directory. Naming a different engine than the recorded one fails with IncompatibleError.
+   */
+  readonly engine?: EngineName;
+}
+
+export type DbBatchOp =
+  | { readonly type: 'set'; readonly key: Key; readonly value: Value }
+  | { readonly type: 'delete'; readonly key: Key };
+
+export interface ScanOptions {
+  /** start: first key included. */
+  readonly start?: Key;
+  /** end: first key excluded. */
+  readonly end?: Key;
+  /** prefix: only keys starting with these bytes (combined with start/end). */
+  readonly prefix?: Key;
+  /** limit: at most this many entries. */
+  readonly limit?: number;
+  /** reverse: descending key order. */
+  readonly reverse?: boolean;
+}
+
+/** open opens (creating if needed) the store in `dir`. */
+export async function open(dir: string, options: OpenOptions = {}): Promise<Db> {
+  const engine = options.engine ?? (await recordedEngine(dir, options)) ?? 'cask';
+  let impl: Engine;
+  if (engine === 'cask') {
+    const { openCask } = await import('../storage/cask/cask-engine.js');
+    impl = await openCask(dir, options);
+  } else if (engine === 'lmdb') {
+    const { openLmdb } = await import('../storage/lmdb/lmdb-engine.js');
+    impl = await openLmdb(dir, options);
+  } else {
+    throw new InvalidArgumentError(
+      `unknown engine '${String(engine)}' (expected ${ENGINE_NAMES.join(' or ')})`,
+    );
+  }
+  return new Db(path.resolve(dir), impl);
+}
+
+/** recordedEngine returns the engine named in a directory's metadata, if it has any. */
+export async function recordedEngine(
+  dir: string,
+  options: OpenOptions = {},
+): Promise<EngineName | undefined> {
+  const fs = options.fs ?? nodeFileSystem;
+  if (!(await fs.exists(dir))) return undefined;
+  const { meta } = await readMeta(fs, dir);
+  const name = meta?.engine;
+  return name === 'cask' || name === 'lmdb' ? name : undefined;
+}
+
+export class Db {
+  constructor(
+    /** dir: the absolute path of the data directory. */
+    readonly dir: string,
+    /** engine: the storage engine underneath (advanced use and benchmarks). */
+    readonly engine: Engine,
+  ) {}
+
+  /** get returns the value of `key`, or undefined when it has none. */
+  async get(key: Key): Promise<Buffer | undefined> {
+    const value = await this.engine.get(toBytes(key));
+    return value === undefined ? undefined : asBuffer(value);
+  }
+
+  /** getString returns the value of `key` decoded as UTF-8, or undefined. */
+  async getString(key: Key): Promise<string | undefined> {
+    return (await this.get(key))?.toString('utf8');
+  }
+
+  /** require returns the value of `key` or throws KeyNotFoundError. */
+  async require(key: Key): Promise<Buffer> {
+    const bytes = toBytes(key);
+    const value = await this.engine.get(bytes);
+    if (value === undefined) throw new KeyNotFoundError(bytes);
+    return asBuffer(value);
+  }
+
+  has(key: Key): Promise<boolean> {
+    return this.engine.has(toBytes(key));
+  }
+
+  /** set stores `value` under `key`; resolves once durable. */
+  set(key: Key, value: Value): Promise<void> {
+    return this.engine.put(toBytes(key), toBytes(value));
+  }
+
+  /** delete removes `key`; resolves to whether it existed, once durable. */
+  delete(key: Key): Promise<boolean> {
+    return this.engine.delete(toBytes(key));
+  }
+
+  /** batch applies all operations atomically, in order; resolves once durable. */
+  batch(ops: readonly DbBatchOp[]): Promise<void> {
+    if (!Array.isArray(ops))
+      return Promise.reject(new InvalidArgumentError('batch takes an array of operations'));
+    const converted: BatchOp[] = ops.map((op) => {
+      if (op.type === 'set') return { type: 'put', key: toBytes(op.key), value: toBytes(op.value) };
+      if (op.type === 'delete') return { type: 'delete', key: toBytes(op.key) };
+      throw new InvalidArgumentError(
+        `unknown batch operation type '${String((op as { type: unknown }).type)}'`,
+      );
+    });
+    return this.engine.batch(converted);
+  }
+
+  /**
+   * scan yields [key, value] pairs in key order. It is not a snapshot: each value is the
+   * newest at the moment it is yielded (use transactions for snapshots).
+   */
+  async *scan(options: ScanOptions = {}): AsyncIterableIterator<[Buffer, Buffer]> {
+    let start = options.start === undefined ? undefined : toBytes(options.start);
+    let end = options.end === undefined ? undefined : toBytes(options.end);
+    if (options.prefix !== undefined) {
+      const prefix = toBytes(options.prefix);
+      if (start === undefined || compareBytes(prefix, start) > 0) start = prefix;
+      const upper = prefixEnd(prefix);
+      if (upper !== undefined && (end === undefined || compareBytes(upper, end) < 0)) end = upper;
+    }
+    for await (const [k, v] of this.engine.scan({
+      start,
+      end,
+      limit: options.limit,
+      reverse: options.reverse,
+    })) {
+      yield [asBuffer(k), asBuffer(v)];
+    }
+  }
+
+  /** flush makes every acknowledged write durable (matters for durability 'interval' and 'never'). */
+  flush(): Promise<void> {
+    return this.engine.flush();
+  }
+
+  /** compact reclaims the space of overwritten and deleted values now. */
+  compact(): Promise<void> {
+    return this.engine.compact();
+  }
+
+  stats(): EngineStats {
+    return this.engine.stats();
+  }
+
+  /** close flushes, fsyncs and releases the directory lock. */
+  close(): Promise<void> {
+    return this.engine.close();
+  }
+}

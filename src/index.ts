@@ -1,0 +1,17 @@
+// The public API of Cairn. Everything a user imports comes from here; nothing else is stable.
+export {
+  Db,
+  type DbBatchOp,
+  ENGINE_NAMES,
+  type EngineName,
+  type Key,
+  type OpenOptions,
+  open,
+  type ScanOptions,
+  type Value,
+} from './db/db.js';
+export * from './db/errors.js';
+export type { CaskEvent } from './storage/cask/cask-options.js';
+export { type CheckResult, checkStore } from './storage/cask/check.js';
+export type { Durability, EngineStats } from './storage/engine.js';
+export { BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from './storage/limits.js';

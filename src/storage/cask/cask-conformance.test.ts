@@ -1,0 +1,4 @@
+import { describeEngineConformance } from '../engine-conformance.js';
+import { openCask } from './cask-engine.js';
+
+describeEngineConformance('cask', openCask);

@@ -248,6 +248,16 @@ export class Cluster {
     return true;
   }
 
+  /** transferLeader asks node id (normally the leader) to hand leadership to transferee. */
+  transferLeader(id: NodeId, transferee: NodeId): boolean {
+    const n = this.node(id);
+    if (n.rn === undefined || n.pending !== undefined) return false;
+    this.log(`transfer leadership from ${id} to ${transferee}`);
+    n.rn.transferLeader(transferee);
+    this.observe(n);
+    return true;
+  }
+
   leaders(): SimNode[] {
     return [...this.nodes.values()].filter((n) => n.rn?.raft.state === 'leader');
   }

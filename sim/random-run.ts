@@ -145,7 +145,13 @@ export function runSeed(opts: RunOptions): RunResult {
     if (healMs < 0) {
       const states = ids.map((id) => {
         const r = c.node(id).rn?.raft;
-        return `${id}:${r?.state}/t${r?.term}/c${r?.raftLog.committed}/a${c.node(id).appliedIndex}`;
+        if (r === undefined) return `${id}:down`;
+        const cs = r.status().confState;
+        const cfg = `${cs.voters.join(',')}${cs.votersOutgoing.length > 0 ? `&&${cs.votersOutgoing.join(',')}` : ''}`;
+        return (
+          `${id}:${r.state}/t${r.term}/v${r.vote}/last${r.raftLog.lastTerm()}@${r.raftLog.lastIndex()}` +
+          `/c${r.raftLog.committed}/a${c.node(id).appliedIndex}/cfg(${cfg})`
+        );
       });
       error = `liveness: no leader and progress within ${LIVENESS_BOUND_MS}ms of healing (${states.join(' ')})`;
     }
@@ -179,6 +185,8 @@ function changeMembership(c: Cluster, p: Prng, ids: readonly NodeId[]): void {
   if (l === undefined || cs === undefined) return;
   const voters = cs.voters;
   const nonVoters = ids.filter((id) => !voters.includes(id));
+  // The leader itself may be removed: the core then hands leadership to a remaining voter.
+  const removable = voters.filter((id) => id !== l.id || p.chance(0.5));
   const changes: ConfChangeSingle[] = [];
   const roll = p.float();
   if (roll < 0.3 && nonVoters.length > 0) {
@@ -186,12 +194,14 @@ function changeMembership(c: Cluster, p: Prng, ids: readonly NodeId[]): void {
   } else if (roll < 0.5 && nonVoters.length > 0) {
     changes.push({ type: 'addLearner', nodeId: p.pick(nonVoters) });
   } else if (roll < 0.75 && voters.length > 2) {
-    changes.push({ type: p.chance(0.5) ? 'removeNode' : 'addLearner', nodeId: p.pick(voters) });
-  } else if (nonVoters.length > 0 && voters.length > 1) {
+    changes.push({ type: p.chance(0.5) ? 'removeNode' : 'addLearner', nodeId: p.pick(removable) });
+  } else if (roll < 0.8 && removable.length > 0) {
+    c.transferLeader(l.id, p.pick(removable));
+  } else if (nonVoters.length > 0 && removable.length > 0) {
     // Swap a voter for a non-voter in one step: this needs a joint configuration.
     changes.push(
       { type: 'addNode', nodeId: p.pick(nonVoters) },
-      { type: 'removeNode', nodeId: p.pick(voters) },
+      { type: 'removeNode', nodeId: p.pick(removable) },
     );
   }
   if (changes.length === 0) return;

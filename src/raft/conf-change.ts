@@ -36,7 +36,7 @@ function copy(cfg: TrackerConfig, prs: ProgressMap): { cfg: MutableConfig; prs: 
       learnersNext: new Set(cfg.learnersNext),
       autoLeave: cfg.autoLeave,
     },
-    // Progress objects are shared: changes only add and remove entries or flip isLearner.
+    // Progress objects are cloned on write (setLearner), so the input map is never altered.
     prs: new Map(prs),
   };
 }
@@ -48,6 +48,15 @@ function freeze(cfg: MutableConfig): TrackerConfig {
     learnersNext: cfg.learnersNext,
     autoLeave: cfg.autoLeave,
   };
+}
+
+/** setLearner sets id's learner flag on a private copy of its progress. */
+function setLearner(prs: ProgressMap, id: NodeId, isLearner: boolean): void {
+  const pr = prs.get(id);
+  if (pr === undefined || pr.isLearner === isLearner) return;
+  const copy = pr.clone();
+  copy.isLearner = isLearner;
+  prs.set(id, copy);
 }
 
 function initProgress(prs: ProgressMap, ctx: ChangeContext, id: NodeId, isLearner: boolean): void {
@@ -72,9 +81,8 @@ function applyChanges(
     if (cc.nodeId === 0) continue; // etcd ignores changes for node 0.
     switch (cc.type) {
       case 'addNode': {
-        const pr = prs.get(cc.nodeId);
-        if (pr === undefined) initProgress(prs, ctx, cc.nodeId, false);
-        else pr.isLearner = false;
+        if (!prs.has(cc.nodeId)) initProgress(prs, ctx, cc.nodeId, false);
+        else setLearner(prs, cc.nodeId, false);
         cfg.learners.delete(cc.nodeId);
         cfg.learnersNext.delete(cc.nodeId);
         cfg.incoming.add(cc.nodeId);
@@ -92,8 +100,7 @@ function applyChanges(
         if (cfg.outgoing.has(cc.nodeId)) {
           cfg.learnersNext.add(cc.nodeId);
         } else {
-          const p = prs.get(cc.nodeId) as Progress;
-          p.isLearner = true;
+          setLearner(prs, cc.nodeId, true);
           cfg.learners.add(cc.nodeId);
         }
         break;
@@ -164,7 +171,7 @@ export function applyConfChange(
     if (!isJoint(cfg)) throw new ConfChangeError('not in a joint config');
     for (const id of c.cfg.learnersNext) {
       c.cfg.learners.add(id);
-      (c.prs.get(id) as Progress).isLearner = true;
+      setLearner(c.prs, id, true);
     }
     c.cfg.learnersNext.clear();
     for (const id of c.cfg.outgoing) {

@@ -91,6 +91,21 @@ export class Progress {
     this.isLearner = isLearner;
   }
 
+  /**
+   * clone copies the progress for a configuration change, so that a change that is only being
+   * checked (or is refused) never alters the live configuration. The window is shared: a
+   * change never touches it, and the old progress is discarded once the change applies.
+   */
+  clone(): Progress {
+    const p = new Progress(this.next, this.inflights, this.isLearner);
+    p.match = this.match;
+    p.state = this.state;
+    p.pendingSnapshot = this.pendingSnapshot;
+    p.recentActive = this.recentActive;
+    p.msgAppFlowPaused = this.msgAppFlowPaused;
+    return p;
+  }
+
   private resetState(state: ProgressState): void {
     this.msgAppFlowPaused = false;
     this.pendingSnapshot = 0;

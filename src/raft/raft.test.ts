@@ -440,7 +440,7 @@ describe('§6 Cluster membership changes (thesis §4)', () => {
     expect(r.raftLog.committed).toBe(2);
   });
 
-  it('a removed leader steps down and the rest elect a new one', () => {
+  it('a removed leader hands leadership to the most up-to-date remaining voter (thesis §4.2.2)', () => {
     const c = cluster(3);
     elect(c, 1);
     c.node(1).rn.proposeConfChange({
@@ -450,11 +450,31 @@ describe('§6 Cluster membership changes (thesis §4)', () => {
     });
     c.stabilize(undefined, false);
     expect(c.node(1).rn.raft.state).toBe('follower');
-    c.isolate(1);
-    tickAll(c, [2, 3], 2 * ELECTION);
     const l = c.leader() as NodeId;
     expect([2, 3]).toContain(l);
     expect(c.node(l).rn.status().confState.voters).toEqual([2, 3]);
+    c.node(l).rn.propose(enc.encode('without-1'));
+    c.stabilize(undefined, false);
+    expect(data(c, l === 2 ? 3 : 2)).toEqual(['without-1']);
+  });
+
+  it('a removed leader does not wedge a two-voter group whose survivor needs its vote', () => {
+    const c = cluster(2);
+    elect(c, 1);
+    // Entries only the leader has: the survivor could never win the old leader's vote.
+    c.isolate(2);
+    c.node(1).rn.propose(enc.encode('only-on-1'));
+    c.stabilize(undefined, false);
+    c.heal();
+    c.node(1).rn.proposeConfChange({
+      transition: 'auto',
+      changes: [{ type: 'removeNode', nodeId: 1 }],
+      context: new Uint8Array(),
+    });
+    c.stabilize(undefined, false);
+    tickAll(c, [1, 2], 4 * ELECTION);
+    expect(c.leader()).toBe(2);
+    expect(c.node(2).rn.status().confState.voters).toEqual([2]);
   });
 
   it('learners receive the log but never vote or campaign; promotion makes them voters', () => {

@@ -165,6 +165,11 @@ export class Raft {
   readonly readOnly = new ReadOnly();
   /** pendingReadIndexMessages wait for the leader to commit an entry of its term (§6.4 step 1). */
   pendingReadIndexMessages: Message[] = [];
+  /**
+   * pendingTransferCampaign is set when a MsgTimeoutNow arrived while a committed conf change
+   * was not yet applied; the campaign starts once it is. False otherwise.
+   */
+  pendingTransferCampaign = false;
   electionElapsed = 0;
   heartbeatElapsed = 0;
   readonly checkQuorum: boolean;
@@ -346,6 +351,9 @@ export class Raft {
 
   private sendTimeoutNow(to: NodeId): void {
     this.send({ type: 'MsgTimeoutNow', to });
+    // A removed leader is done once its successor has the whole log: the successor never
+    // needs this node's vote beyond what its own log already earns it.
+    if (this.state === 'leader' && this.isRemoved()) this.becomeFollower(this.term, NONE);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -374,6 +382,7 @@ export class Raft {
       this.trk.progress.set(id, fresh);
     });
     this.pendingConfIndex = 0;
+    this.pendingTransferCampaign = false;
     this.uncommittedSize = 0;
     this.readOnly.reset();
     this.pendingReadIndexMessages = [];
@@ -448,8 +457,12 @@ export class Raft {
     if (this.electionElapsed >= this.electionTimeout) {
       this.electionElapsed = 0;
       if (this.checkQuorum) this.step(message({ type: 'MsgCheckQuorum', from: this.id }));
-      // A transfer that did not finish within an election timeout is abandoned.
-      if (this.state === 'leader' && this.leadTransferee !== NONE) this.abortLeaderTransfer();
+      // A transfer that did not finish within an election timeout is abandoned; a removed
+      // leader tries again (possibly with another successor) instead.
+      if (this.state === 'leader' && this.leadTransferee !== NONE) {
+        this.abortLeaderTransfer();
+        if (this.isRemoved()) this.transferToSuccessor();
+      }
     }
     if (this.state !== 'leader') return;
     if (this.heartbeatElapsed >= this.heartbeatTimeout) {
@@ -813,8 +826,10 @@ export class Raft {
         this.forward(m, this.lead);
         return;
       case 'MsgTimeoutNow':
-        // Leadership transfers never use pre-vote: the old leader asked us to campaign.
-        this.hup('transfer');
+        // Leadership transfers never use pre-vote: the old leader asked us to campaign. If a
+        // committed conf change is still unapplied, campaign as soon as it is applied.
+        if (this.hasUnappliedConfChanges()) this.pendingTransferCampaign = true;
+        else this.hup('transfer');
         return;
       case 'MsgReadIndex':
         if (this.lead === NONE) throw new ProposalDroppedError('no leader for read index');
@@ -973,8 +988,11 @@ export class Raft {
     const pr = next.prs.get(this.id);
     this.isLearner = pr?.isLearner ?? false;
     if ((pr === undefined || this.isLearner) && this.state === 'leader') {
-      // Removed or demoted: step down; the others elect a leader of the new configuration.
-      this.becomeFollower(this.term, NONE);
+      // Removed or demoted. Stepping down at once can wedge the group: we may hold entries the
+      // others lack, and those still in the old (or joint) configuration may need our vote,
+      // which our longer log would refuse them. So keep leading (without counting ourselves)
+      // and hand leadership to the most up-to-date voter, as the thesis suggests (§4.2.2, §3.10).
+      this.transferToSuccessor();
       return confStateOf(next.cfg);
     }
     if (this.state !== 'leader' || next.cfg.voters.incoming.size === 0) return confStateOf(next.cfg);
@@ -991,9 +1009,44 @@ export class Raft {
     return confStateOf(next.cfg);
   }
 
+  /** isRemoved says whether this node is neither a voter nor in the configuration at all. */
+  private isRemoved(): boolean {
+    const pr = this.trk.progress.get(this.id);
+    return pr === undefined || pr.isLearner;
+  }
+
+  /**
+   * transferToSuccessor starts a leader transfer to the voter with the highest match (lowest id
+   * on ties); with no other voter left it steps down.
+   */
+  private transferToSuccessor(): void {
+    let best: NodeId = NONE;
+    let bestMatch = -1;
+    for (const id of this.trk.voterIds()) {
+      const pr = this.trk.progress.get(id);
+      if (id === this.id || pr === undefined) continue;
+      if (pr.match > bestMatch) {
+        best = id;
+        bestMatch = pr.match;
+      }
+    }
+    if (best === NONE) {
+      this.becomeFollower(this.term, NONE);
+      return;
+    }
+    this.electionElapsed = 0;
+    this.leadTransferee = best;
+    if (bestMatch === this.raftLog.lastIndex()) this.sendTimeoutNow(best);
+    else this.sendAppend(best);
+  }
+
   /** appliedTo records that the application applied up to index; a leader may then leave a joint config. */
   appliedTo(index: number): void {
     this.raftLog.appliedTo(index);
+    if (this.pendingTransferCampaign && this.state === 'follower' && !this.hasUnappliedConfChanges()) {
+      this.pendingTransferCampaign = false;
+      this.hup('transfer');
+    }
     if (
       this.state === 'leader' &&
       this.trk.config.autoLeave &&

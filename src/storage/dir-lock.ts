@@ -28,8 +28,14 @@ export class DirLock {
   static async acquire(dir: string): Promise<DirLock> {
     const lockPath = path.join(dir, LOCK_FILE);
     if (process.platform === 'linux') {
+      // Device and inode name the directory whatever path reaches it; the birth time (statx,
+      // where the file system records it) tells a directory from a later one that reuses a
+      // deleted directory's inode, so a lock leaked on the old one cannot block the new one.
       const st = fs.statSync(dir);
-      const id = createHash('sha256').update(`${st.dev}:${st.ino}`).digest('hex').slice(0, 32);
+      const id = createHash('sha256')
+        .update(`${st.dev}:${st.ino}:${st.birthtimeMs}`)
+        .digest('hex')
+        .slice(0, 32);
       const server = net.createServer();
       try {
         await new Promise<void>((resolve, reject) => {

@@ -313,7 +313,7 @@ export function describeEngineConformance(
       await expect(db.flush()).rejects.toBeInstanceOf(ClosedError);
       await expect(db.compact()).rejects.toBeInstanceOf(ClosedError);
       expect(() => db.stats()).toThrow(ClosedError);
-      await expect(db.close()).rejects.toBeInstanceOf(ClosedError);
+      await expect(db.close()).resolves.toBeUndefined();
     });
 
     it('fails a scan in progress when the store closes', async () => {
@@ -363,10 +363,22 @@ export function describeEngineConformance(
       await expect(openTracked(dir)).rejects.toBeInstanceOf(IncompatibleError);
     });
 
-    it('refuses a non-empty directory without metadata with CorruptionError', async () => {
+    it('refuses a directory holding store files but no metadata with CorruptionError', async () => {
+      const dir = tempDir();
+      const db = await openTracked(dir);
+      await db.put(utf8('k'), utf8('v'));
+      await db.close();
+      for (const copy of ['META-1', 'META-2']) fs.rmSync(path.join(dir, copy));
+      await expect(open(dir)).rejects.toBeInstanceOf(CorruptionError);
+    });
+
+    it('creates a store in a directory that holds only unrelated files', async () => {
       const dir = tempDir();
       fs.writeFileSync(path.join(dir, 'somebody-elses-file'), 'data');
-      await expect(openTracked(dir)).rejects.toBeInstanceOf(CorruptionError);
+      const db = await openTracked(dir);
+      await db.put(utf8('k'), utf8('v'));
+      await db.close();
+      expect(fs.readFileSync(path.join(dir, 'somebody-elses-file'), 'utf8')).toBe('data');
     });
 
     it('lands every write from many concurrent writers', async () => {

@@ -64,6 +64,9 @@ export interface Engine {
   /** compact reclaims space now instead of waiting for the background trigger. */
   compact(): Promise<void>;
   stats(): EngineStats;
-  /** close flushes, fsyncs and releases the directory; further calls fail with ClosedError. */
+  /**
+   * close flushes, fsyncs and releases the directory; every other method fails with
+   * ClosedError afterwards. close itself is idempotent: a second call resolves with the first.
+   */
   close(): Promise<void>;
 }

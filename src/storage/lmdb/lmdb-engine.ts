@@ -32,7 +32,7 @@ import type { Timer } from '../../io/clock.js';
 import { systemClock } from '../../io/clock.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { compareBytes, prefixEnd } from '../../stdx/bytes.js';
-import { DirLock, LOCK_FILE } from '../dir-lock.js';
+import { DirLock } from '../dir-lock.js';
 import type { BatchOp, Durability, Engine, EngineStats, Entry, ScanRange } from '../engine.js';
 import { DEFAULT_DURABILITY, DEFAULT_SYNC_INTERVAL_MS, type EngineOptions } from '../engine-options.js';
 import { ClosedError, InvalidArgumentError, LimitError } from '../errors.js';
@@ -85,7 +85,9 @@ export async function openLmdb(dir: string, options: EngineOptions = {}): Promis
   const lock = await DirLock.acquire(dir);
   try {
     const names = await fs.readdir(dir);
-    const isEmpty = names.every((name) => name === LOCK_FILE);
+    // "Empty" means no lmdb files yet; unrelated files may share the directory (kvs runs in the
+    // current directory), but lmdb files without metadata are never started over.
+    const isEmpty = !names.includes(LMDB_SUBDIR);
     await loadOrCreateMeta(fs, dir, LMDB_ENGINE_NAME, clock.nowMs(), isEmpty);
     const db: Db = openLmdbEnv<Buffer, Buffer>(path.join(dir, LMDB_SUBDIR), {
       keyEncoding: 'binary',
@@ -275,8 +277,15 @@ class LmdbEngine implements Engine {
     };
   }
 
-  async close(): Promise<void> {
-    this.checkOpen();
+  close(): Promise<void> {
+    // Idempotent: a second close waits for the first.
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private closing: Promise<void> | undefined;
+
+  private async shutdown(): Promise<void> {
     this.closed = true;
     this.timer?.cancel();
     try {

@@ -16,7 +16,7 @@ import {
 } from '../src/raft/index.js';
 import { assert } from '../src/stdx/assert.js';
 import { Prng } from '../src/stdx/prng.js';
-import { Checkers } from './checkers.js';
+import { Checkers, SafetyViolation } from './checkers.js';
 import type { NetworkOptions } from './network.js';
 import { RELIABLE, SimNetwork } from './network.js';
 
@@ -248,6 +248,31 @@ export class Cluster {
     return true;
   }
 
+  /**
+   * readIndex issues a linearizable read at node id. The read is checked when its ReadState
+   * comes out: its index must cover every entry applied anywhere before the read was issued.
+   */
+  readIndex(id: NodeId): boolean {
+    const n = this.node(id);
+    if (n.rn === undefined || n.pending !== undefined) return false;
+    const ctx = `read-${this.readSeq++}`;
+    try {
+      n.rn.readIndex(encoder.encode(ctx));
+    } catch (err) {
+      if (err instanceof ProposalDroppedError) return false;
+      throw err;
+    }
+    this.pendingReads.set(ctx, this.checkers.maxCommittedIndex());
+    this.observe(n);
+    return true;
+  }
+
+  private readSeq = 0;
+  /** pendingReads maps a read's context to the highest index applied anywhere when it was issued. */
+  private readonly pendingReads = new Map<string, number>();
+  /** readsServed counts reads answered (and checked). */
+  readsServed = 0;
+
   /** transferLeader asks node id (normally the leader) to hand leadership to transferee. */
   transferLeader(id: NodeId, transferee: NodeId): boolean {
     const n = this.node(id);
@@ -424,6 +449,18 @@ export class Cluster {
       n.confState = rd.snapshot.metadata.confState;
     }
     for (const e of rd.committedEntries) this.apply(n, rn, e);
+    for (const rs of rd.readStates) {
+      const ctx = decoder.decode(rs.requestCtx);
+      const floor = this.pendingReads.get(ctx);
+      if (floor === undefined) continue;
+      this.pendingReads.delete(ctx);
+      this.readsServed++;
+      if (rs.index < floor) {
+        throw new SafetyViolation(
+          `linearizable read ${ctx} at node ${n.id} got index ${rs.index}, but ${floor} was applied before it began`,
+        );
+      }
+    }
     // 4. Advance.
     rn.advance(rd);
     this.maybeSnapshot(n);

@@ -42,6 +42,8 @@ export interface RunResult {
   readonly committed: number;
   readonly leaders: number;
   readonly messages: number;
+  /** reads counts linearizable reads answered and checked. */
+  readonly reads: number;
   /** healToLeaderMs is the time from heal until the probe committed everywhere; -1 on failure. */
   readonly healMs: number;
 }
@@ -90,7 +92,9 @@ export function runSeed(opts: RunOptions): RunResult {
       const roll = p.float();
       const up = ids.filter((id) => c.node(id).up);
       const down = ids.filter((id) => !c.node(id).up);
-      if (roll < 0.35) {
+      if (roll < 0.1) {
+        for (const id of up) c.readIndex(id);
+      } else if (roll < 0.35) {
         const burst = p.range(1, CLIENT_BURST_MAX);
         for (let i = 0; i < burst && up.length > 0; i++)
           c.propose(p.pick(up), encoder.encode(`v${counter++}`));
@@ -168,6 +172,7 @@ export function runSeed(opts: RunOptions): RunResult {
     committed: c.checkers.normalApplied,
     leaders: c.checkers.leaders.size,
     messages: c.net.sent,
+    reads: c.readsServed,
     healMs,
   };
 }

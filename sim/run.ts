@@ -98,7 +98,7 @@ function main(): number {
     const r = runSeed({ seed: args.seed, nodes, chaosMs: args.chaosMs, ...(trace ? { trace } : {}) });
     console.log(
       `seed ${r.seed} (${nodes} nodes): ${r.ok ? 'ok' : `FAILED: ${r.error}`}; ${r.simMs}ms simulated, ` +
-        `${r.committed} entries committed, ${r.leaders} leaders, ${r.messages} messages, healed in ${r.healMs}ms`,
+        `${r.committed} entries committed, ${r.leaders} leaders, ${r.messages} messages, ${r.reads} reads, healed in ${r.healMs}ms`,
     );
     return r.ok ? 0 : 1;
   }

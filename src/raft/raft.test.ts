@@ -244,6 +244,30 @@ describe('§5.3 Log replication', () => {
     expect(c.node(1).rn.raft.raftLog.lastIndex()).toBe(c.node(2).rn.raft.raftLog.lastIndex());
   });
 
+  it('an acknowledgement of entries overwritten in the same Ready is never sent', () => {
+    const storage = new MemoryStorage();
+    const rn = new RawNode(defaultConfig(2, storage, { peers: [1, 2, 3] }));
+    const boot = rn.ready(); // The bootstrap Ready: persist it.
+    storage.append(boot.entries);
+    storage.setHardState(boot.hardState ?? storage.initialState().hardState);
+    rn.advance(boot);
+    rn.step(
+      message({
+        type: 'MsgApp',
+        from: 1,
+        to: 2,
+        term: 2,
+        index: 3,
+        logTerm: 1,
+        entries: [ent(2, 4), ent(2, 5)],
+      }),
+    );
+    rn.step(message({ type: 'MsgApp', from: 3, to: 2, term: 3, index: 3, logTerm: 1, entries: [ent(3, 4)] }));
+    const rd = rn.ready();
+    const acks = rd.messages.filter((m) => m.type === 'MsgAppResp').map((m) => [m.to, m.index]);
+    expect(acks).toEqual([[3, 4]]);
+  });
+
   it('flow control: at most maxInflightMsgs appends are outstanding per follower', () => {
     const c = cluster(3, { maxInflightMsgs: 2 });
     elect(c, 1);

@@ -851,6 +851,10 @@ export class Raft {
       this.send({ type: 'MsgAppResp', to: m.from, index: this.raftLog.committed });
       return;
     }
+    if (this.raftLog.matchTerm(m.index, m.logTerm)) {
+      const ci = this.raftLog.findConflict(m.entries);
+      if (ci !== 0 && ci <= this.raftLog.lastIndex()) this.dropStaleAcks(ci);
+    }
     const mlast = this.raftLog.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
     if (mlast !== undefined) {
       this.send({ type: 'MsgAppResp', to: m.from, index: mlast });
@@ -868,6 +872,15 @@ export class Raft {
       rejectHint: hint.index,
       logTerm: hint.term,
     });
+  }
+
+  /**
+   * dropStaleAcks removes unsent acknowledgements of entries at or after index, which is about
+   * to be overwritten: they would claim entries this node will no longer have once the Ready is
+   * persisted. Dropping a message is always safe (the network may drop it too).
+   */
+  private dropStaleAcks(index: number): void {
+    this.msgs = this.msgs.filter((m) => !(m.type === 'MsgAppResp' && !m.reject && m.index >= index));
   }
 
   private handleHeartbeat(m: Message): void {
@@ -899,6 +912,7 @@ export class Raft {
       this.raftLog.commitTo(s.metadata.index);
       return false;
     }
+    this.dropStaleAcks(s.metadata.index + 1);
     this.raftLog.restore(s);
     const restored = restoreConfState(cs, this.changeContext());
     this.trk.config = restored.cfg;

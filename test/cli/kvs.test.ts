@@ -229,15 +229,27 @@ describe.concurrent('kvs: data and errors', () => {
     for (const name of META_FILES) expect(fs.readFileSync(path.join(dir, name)).equals(meta)).toBe(true);
   });
 
-  it('a non-empty directory that is not a store: one line, non-zero, untouched', async ({ expect }) => {
+  it('a directory with unrelated files: the store is created beside them, untouched', async ({ expect }) => {
     const dir = tmpDir('cli');
     fs.writeFileSync(path.join(dir, 'notes.txt'), 'not a database\n');
-    const r = await kvs(dir, 'set', 'a', 'b');
+    expect((await kvs(dir, 'set', 'a', 'b')).code).toBe(0);
+    const r = await kvs(dir, 'get', 'a');
+    expect(r.code).toBe(0);
+    expect(r.out).toBe('b\n');
+    expect(fs.readFileSync(path.join(dir, 'notes.txt'), 'utf8')).toBe('not a database\n');
+  });
+
+  it('store files without metadata: one line, non-zero, nothing changed', async ({ expect }) => {
+    const dir = tmpDir('cli');
+    expect((await kvs(dir, 'set', 'a', 'b')).code).toBe(0);
+    for (const copy of ['META-1', 'META-2']) fs.rmSync(path.join(dir, copy));
+    const before = fs.readdirSync(dir).sort();
+    const r = await kvs(dir, 'set', 'a', 'c');
     expect(r.code).toBe(1);
     expect(r.out).toBe('');
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/^kvs: .*no valid metadata/);
     expect(r.stderr).not.toMatch(STACK_FRAME);
-    expect(fs.readdirSync(dir).sort()).toEqual(['notes.txt']);
+    expect(fs.readdirSync(dir).sort()).toEqual(before);
   });
 });

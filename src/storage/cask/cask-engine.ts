@@ -764,16 +764,26 @@ function readCaskFields(meta: Meta): CaskMetaFields {
 
 /** createDataFile creates a data file with its header, durably (file and directory entry). */
 export async function createDataFile(fs: FileSystem, dir: string, id: number): Promise<DataFile> {
+  // Written under a temporary name and renamed, so that a crash never leaves a data file
+  // without its header (a `.tmp` leftover is deleted by the next open).
   const filePath = dataPath(dir, id);
+  const tmpPath = `${filePath}.tmp`;
   let file: File | undefined;
   try {
-    file = await fs.open(filePath, 'create');
-    await file.write(encodeDataHeader(FORMAT_VERSION, id), 0);
-    await file.datasync();
+    const tmp = await fs.open(tmpPath, 'create');
+    try {
+      await tmp.write(encodeDataHeader(FORMAT_VERSION, id), 0);
+      await tmp.datasync();
+    } finally {
+      await tmp.close();
+    }
+    await fs.rename(tmpPath, filePath);
     await fs.syncDir(dir);
+    file = await fs.open(filePath, 'readwrite');
     return { id, file, size: DATA_HEADER_BYTES, allocated: DATA_HEADER_BYTES, liveBytes: 0, liveKeys: 0 };
   } catch (err) {
     await file?.close().catch(() => {});
+    await fs.unlink(tmpPath).catch(() => {});
     await fs.unlink(filePath).catch(() => {});
     throw err;
   }

@@ -1,0 +1,91 @@
+// Every limit and tuning constant of the RESP codec, in one place. Units are last in the names.
+// Limits that belong to a connection or to the whole server (query buffer, output buffer, max
+// clients) live in src/server/, not here: the codec only bounds what one frame may claim.
+import { assert } from '../../stdx/assert.js';
+import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../../storage/limits.js';
+
+// ---- Requests (client to server) -------------------------------------------------------------
+
+/**
+ * ARGS_MAX: the most arguments one command may have (`*N` with N above it is
+ * `Protocol error: invalid multibulk length`). Redis used 1024*1024 until 6.x; the largest real
+ * commands (MSET, DEL with many keys) fit easily, and it bounds the `Buffer[]` a header can
+ * make us grow before any argument has arrived.
+ */
+export const ARGS_MAX = 1024 * 1024;
+
+/**
+ * BULK_BYTES_MAX: the longest bulk string in a request (`$N` above it is
+ * `Protocol error: invalid bulk length`). It sits one MiB above the storage layer's
+ * VALUE_BYTES_MAX on purpose: a value a little too large must reach the command handler, which
+ * answers with a normal error reply and keeps the connection, instead of being cut off by the
+ * framing layer. Beyond that margin nothing useful can be sent, so we refuse to buffer it.
+ * (Redis's proto-max-bulk-len is 512 MiB; we store at most 64 MiB, so buffering more is waste.)
+ */
+export const BULK_BYTES_MAX = VALUE_BYTES_MAX + 1024 * 1024;
+
+/**
+ * INLINE_BYTES_MAX: the longest inline command line, without its line ending (Redis's
+ * PROTO_INLINE_MAX_SIZE). Longer is `Protocol error: too big inline request`. Inline commands
+ * are for humans with telnet; real clients send RESP arrays.
+ */
+export const INLINE_BYTES_MAX = 64 * 1024;
+
+// ---- Replies (server to client) --------------------------------------------------------------
+
+/**
+ * NESTING_MAX: how deeply aggregates (arrays, maps, sets, pushes, attributes) may nest in a
+ * reply. The deepest Redis reply (COMMAND DOCS) nests about 6 levels; a bound keeps a broken or
+ * hostile server from growing the parser's stack without limit.
+ */
+export const NESTING_MAX = 64;
+
+/**
+ * REPLY_BULK_BYTES_MAX: the longest bulk string (or bulk error, or verbatim string) in a reply.
+ * The client may also talk to a real Redis, so this is Redis's default proto-max-bulk-len
+ * (512 MiB) rather than our own storage limit.
+ */
+export const REPLY_BULK_BYTES_MAX = 512 * 1024 * 1024;
+
+/**
+ * REPLY_AGGREGATE_LEN_MAX: the most elements (or map/attribute pairs) one reply aggregate may
+ * announce, as hiredis's REDIS_READER_MAX_ARRAY_ELEMENTS; also the largest JS array length.
+ * Nothing is preallocated from the announced count, so this only rejects absurd headers.
+ */
+export const REPLY_AGGREGATE_LEN_MAX = 2 ** 32 - 1;
+
+/**
+ * REPLY_LINE_BYTES_MAX: the longest line-typed reply (simple string, simple error, integer,
+ * double, big number, lengths), without CRLF. Lines are buffered whole before they are parsed,
+ * so they need their own bound; error messages with a Lua traceback are the longest in practice.
+ */
+export const REPLY_LINE_BYTES_MAX = 1024 * 1024;
+
+// ---- Encoder tuning ---------------------------------------------------------------------------
+
+/**
+ * WRITER_SLAB_BYTES: the size of the slabs ReplyWriter encodes into. One slab holds the replies
+ * of a typical pipeline (redis-benchmark -P 16 of GET is ~ 16 * 10 bytes), so a turn of the
+ * event loop usually costs no allocation at all.
+ */
+export const WRITER_SLAB_BYTES = 64 * 1024;
+
+/**
+ * WRITER_COPY_BYTES_MAX: bulk payloads longer than this are not copied into the slab but handed
+ * to the socket by reference (writev). Copying is cheaper than a separate iovec for small
+ * payloads and more expensive for large ones; 16 KiB is where memcpy stops being free.
+ */
+export const WRITER_COPY_BYTES_MAX = 16 * 1024;
+
+/**
+ * WRITER_SLAB_FREE_BYTES_MIN: after a flush, a slab with less free space than this is dropped
+ * (the bytes already handed out stay valid; the GC frees the slab once the socket is done).
+ */
+export const WRITER_SLAB_FREE_BYTES_MIN = 1024;
+
+assert(BULK_BYTES_MAX >= VALUE_BYTES_MAX + KEY_BYTES_MAX, 'a maximal value and key must pass the framing');
+assert(INLINE_BYTES_MAX < BULK_BYTES_MAX, 'inline commands are the small form');
+assert(REPLY_BULK_BYTES_MAX >= BULK_BYTES_MAX, 'a client must read back any value it could write');
+assert(REPLY_LINE_BYTES_MAX >= INLINE_BYTES_MAX, 'an error echoing an inline command must fit a reply line');
+assert(WRITER_COPY_BYTES_MAX < WRITER_SLAB_BYTES, 'a copied payload must fit a fresh slab');
+assert(WRITER_SLAB_FREE_BYTES_MIN < WRITER_SLAB_BYTES, 'a fresh slab must be kept after a flush');

@@ -1,0 +1,358 @@
+// RequestParser: the incremental parser of client requests, what a Redis server reads.
+//
+// Two forms, chosen by the first byte of a command (as Redis does):
+//   - `*`: a RESP array of bulk strings, `*N\r\n` then N times `$len\r\n<len bytes>\r\n`;
+//   - anything else: an inline command, one line split by the quoting rules of inline.ts.
+// The grammar, the limits and the error messages are in docs/resp.md.
+//
+// Incremental: the parser is a state machine over bytes, so a frame may be split at any byte
+// (inside a length, inside `\r\n`, inside a payload) and no byte is ever examined twice. What is
+// kept between chunks is only the state of the one command being parsed: its arguments so far,
+// the pieces of a bulk payload or inline line that spans chunks. Payload pieces are joined once,
+// when complete, so a large payload in many chunks costs one copy (linear, not quadratic).
+//
+// Zero-copy: an argument that lies inside one pushed chunk is a subarray of that chunk; one that
+// spans chunks is a fresh Buffer. The parser never writes into chunks and never reuses them, so
+// arguments stay valid after later pushes, for as long as the caller keeps them. The price:
+// `push` takes ownership of the chunk (the caller must not modify it afterwards), and an argument
+// kept long-term pins its whole chunk in memory; a consumer that stores arguments (a cache, a
+// key directory) should copy them. Socket 'data' chunks are fresh allocations, so this is safe.
+
+import { assert } from '../../stdx/assert.js';
+import { RespProtocolError } from './errors.js';
+import { splitInlineArgs } from './inline.js';
+import { ARGS_MAX, BULK_BYTES_MAX, INLINE_BYTES_MAX } from './limits.js';
+
+const CR = 0x0d;
+const LF = 0x0a;
+const STAR = 0x2a;
+const DOLLAR = 0x24;
+const MINUS = 0x2d;
+const ZERO = 0x30;
+const NINE = 0x39;
+
+// States. Plain numbers rather than an enum: they are compared in the hottest loop.
+/** START: between commands; the next byte picks the form. */
+const START = 0;
+/** MB_LEN: the digits of `*N` (after the `*`). */
+const MB_LEN = 1;
+/** MB_LF: the `\n` after `*N\r`. */
+const MB_LF = 2;
+/** BULK_DOLLAR: the `$` of the next argument. */
+const BULK_DOLLAR = 3;
+/** BULK_LEN: the digits of `$len`. */
+const BULK_LEN = 4;
+/** BULK_LEN_LF: the `\n` after `$len\r`. */
+const BULK_LEN_LF = 5;
+/** BULK_DATA: the payload of an argument. */
+const BULK_DATA = 6;
+/** BULK_CR, BULK_LF: the `\r\n` after a payload. */
+const BULK_CR = 7;
+const BULK_LF = 8;
+/** INLINE: an inline line, up to its `\n`. */
+const INLINE = 9;
+
+export const ERR_MULTIBULK_LENGTH = 'Protocol error: invalid multibulk length';
+export const ERR_BULK_LENGTH = 'Protocol error: invalid bulk length';
+export const ERR_BULK_CRLF = 'Protocol error: expected CRLF after bulk data';
+export const ERR_INLINE_TOO_BIG = 'Protocol error: too big inline request';
+export const ERR_UNBALANCED_QUOTES = 'Protocol error: unbalanced quotes in request';
+/** errExpectedDollar is Redis's message for a missing `$`, naming the byte found instead. */
+export function errExpectedDollar(got: number): string {
+  return `Protocol error: expected '$', got '${String.fromCharCode(got)}'`;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+export class RequestParser {
+  /** buf, pos: the chunk being parsed and the next byte in it. */
+  private buf: Buffer = EMPTY;
+  private pos = 0;
+  /** queue: chunks pushed but not yet reached (only when the caller pushes without draining). */
+  private queue: Buffer[] = [];
+  private queueHead = 0;
+  private queuedBytes = 0;
+
+  private state = START;
+  /** num, digits, negative: the length being read, digit by digit. */
+  private num = 0;
+  private digits = 0;
+  private negative = false;
+  /** argc, args: the announced argument count and the arguments read so far. */
+  private argc = 0;
+  private args: Buffer[] = [];
+  /** need: payload bytes still missing from the current argument. */
+  private need = 0;
+  /** pieces, piecesBytes: parts of a payload or inline line that spans chunks. */
+  private pieces: Buffer[] = [];
+  private piecesBytes = 0;
+  /** arg: the current argument's payload, between its last byte and its `\r\n`. */
+  private arg: Buffer = EMPTY;
+  /** cmdStart, cmdCarried: where the current command began in `buf`, bytes of it in earlier chunks. */
+  private cmdStart = 0;
+  private cmdCarried = 0;
+
+  private poison: RespProtocolError | null = null;
+
+  /**
+   * push hands a chunk of bytes to the parser, which takes ownership of it (see the top of this
+   * file). It never parses; call next() (or iterate) for the commands. Throws the parser's
+   * error if it is poisoned.
+   */
+  push(chunk: Buffer): void {
+    if (this.poison !== null) throw this.poison;
+    if (chunk.length === 0) return;
+    if (this.pos >= this.buf.length && this.queueHead === this.queue.length) {
+      this.carry();
+      this.buf = chunk;
+      this.pos = 0;
+    } else {
+      this.queue.push(chunk);
+      this.queuedBytes += chunk.length;
+    }
+  }
+
+  /**
+   * next returns the next complete command as its arguments (never empty), or null when more
+   * bytes are needed. Throws RespProtocolError on malformed input or an exceeded limit, and
+   * again on every later call (the parser is poisoned).
+   */
+  next(): Buffer[] | null {
+    if (this.poison !== null) throw this.poison;
+    for (;;) {
+      if (this.pos >= this.buf.length) {
+        if (this.queueHead === this.queue.length) {
+          if (this.queue.length > 0) this.queue = [];
+          this.queueHead = 0;
+          return null;
+        }
+        this.carry();
+        const chunk = this.queue[this.queueHead]!;
+        this.queue[this.queueHead++] = EMPTY;
+        this.queuedBytes -= chunk.length;
+        this.buf = chunk;
+        this.pos = 0;
+      }
+      const command = this.parse();
+      if (command !== null) return command;
+    }
+  }
+
+  /** Iterates the complete commands available now (next() until it returns null). */
+  *[Symbol.iterator](): IterableIterator<Buffer[]> {
+    for (let command = this.next(); command !== null; command = this.next()) yield command;
+  }
+
+  /**
+   * bufferedBytes counts the bytes the parser holds: those of the incomplete command so far
+   * (headers included) plus those pushed but not parsed yet. The server compares it with its
+   * query-buffer limit. Zero after every command when the caller drains with next().
+   */
+  get bufferedBytes(): number {
+    const partial = this.state === START ? 0 : this.cmdCarried + (this.pos - this.cmdStart);
+    return partial + (this.buf.length - this.pos) + this.queuedBytes;
+  }
+
+  /** error is the error that poisoned the parser, or null. */
+  get error(): RespProtocolError | null {
+    return this.poison;
+  }
+
+  /** carry notes, before `buf` is replaced, how much of the current command it held. */
+  private carry(): void {
+    if (this.state !== START) {
+      this.cmdCarried += this.buf.length - this.cmdStart;
+      this.cmdStart = 0;
+    }
+  }
+
+  private fail(message: string): never {
+    this.poison = new RespProtocolError(message);
+    // Drop everything: the connection is about to be closed.
+    this.buf = EMPTY;
+    this.pos = 0;
+    this.queue = [];
+    this.queueHead = 0;
+    this.queuedBytes = 0;
+    this.args = [];
+    this.pieces = [];
+    this.arg = EMPTY;
+    throw this.poison;
+  }
+
+  /** parse runs the state machine over `buf` until a command completes or the chunk ends. */
+  private parse(): Buffer[] | null {
+    const buf = this.buf;
+    const end = buf.length;
+    let pos = this.pos;
+    let state = this.state;
+    while (pos < end) {
+      switch (state) {
+        case START: {
+          this.cmdStart = pos;
+          this.cmdCarried = 0;
+          if (buf[pos] === STAR) {
+            pos++;
+            state = MB_LEN;
+            this.num = 0;
+            this.digits = 0;
+            this.negative = false;
+          } else {
+            state = INLINE;
+            this.piecesBytes = 0;
+          }
+          break;
+        }
+        case MB_LEN: {
+          const b = buf[pos++]!;
+          if (b >= ZERO && b <= NINE) {
+            // string2ll rules: no leading zeros, no "-0"; the count may not exceed ARGS_MAX
+            // and the only negative count is the null array, -1.
+            if (this.digits > 0 && this.num === 0) this.fail(ERR_MULTIBULK_LENGTH);
+            this.num = this.num * 10 + (b - ZERO);
+            this.digits++;
+            if (this.negative ? this.num !== 1 : this.num > ARGS_MAX) this.fail(ERR_MULTIBULK_LENGTH);
+          } else if (b === CR && this.digits > 0) {
+            state = MB_LF;
+          } else if (b === MINUS && this.digits === 0 && !this.negative) {
+            this.negative = true;
+          } else {
+            this.fail(ERR_MULTIBULK_LENGTH);
+          }
+          break;
+        }
+        case MB_LF: {
+          if (buf[pos++] !== LF) this.fail(ERR_MULTIBULK_LENGTH);
+          if (this.negative || this.num === 0) {
+            state = START; // `*-1\r\n` and `*0\r\n` are ignored, as in Redis
+          } else {
+            this.argc = this.num;
+            this.args = [];
+            state = BULK_DOLLAR;
+          }
+          break;
+        }
+        case BULK_DOLLAR: {
+          const b = buf[pos++]!;
+          if (b !== DOLLAR) this.fail(errExpectedDollar(b));
+          state = BULK_LEN;
+          this.num = 0;
+          this.digits = 0;
+          break;
+        }
+        case BULK_LEN: {
+          const b = buf[pos++]!;
+          if (b >= ZERO && b <= NINE) {
+            if (this.digits > 0 && this.num === 0) this.fail(ERR_BULK_LENGTH);
+            this.num = this.num * 10 + (b - ZERO);
+            this.digits++;
+            if (this.num > BULK_BYTES_MAX) this.fail(ERR_BULK_LENGTH);
+          } else if (b === CR && this.digits > 0) {
+            state = BULK_LEN_LF;
+          } else {
+            this.fail(ERR_BULK_LENGTH);
+          }
+          break;
+        }
+        case BULK_LEN_LF: {
+          if (buf[pos++] !== LF) this.fail(ERR_BULK_LENGTH);
+          const need = this.num;
+          // Fast path: payload and CRLF all in this chunk, the common case by far.
+          if (end - pos >= need + 2 && buf[pos + need] === CR && buf[pos + need + 1] === LF) {
+            this.args.push(buf.subarray(pos, pos + need));
+            pos += need + 2;
+            if (this.args.length === this.argc) {
+              this.state = START;
+              this.pos = pos;
+              return this.complete();
+            }
+            state = BULK_DOLLAR;
+          } else {
+            this.need = need;
+            this.piecesBytes = 0;
+            state = BULK_DATA;
+          }
+          break;
+        }
+        case BULK_DATA: {
+          const avail = end - pos;
+          if (this.piecesBytes === 0 && avail >= this.need) {
+            this.arg = buf.subarray(pos, pos + this.need);
+            pos += this.need;
+          } else {
+            const take = Math.min(avail, this.need);
+            this.pieces.push(buf.subarray(pos, pos + take));
+            this.piecesBytes += take;
+            this.need -= take;
+            pos += take;
+            if (this.need > 0) break;
+            this.arg = Buffer.concat(this.pieces, this.piecesBytes);
+            this.pieces = [];
+            this.piecesBytes = 0;
+          }
+          state = BULK_CR;
+          break;
+        }
+        case BULK_CR: {
+          if (buf[pos++] !== CR) this.fail(ERR_BULK_CRLF);
+          state = BULK_LF;
+          break;
+        }
+        case BULK_LF: {
+          if (buf[pos++] !== LF) this.fail(ERR_BULK_CRLF);
+          this.args.push(this.arg);
+          this.arg = EMPTY;
+          if (this.args.length === this.argc) {
+            this.state = START;
+            this.pos = pos;
+            return this.complete();
+          }
+          state = BULK_DOLLAR;
+          break;
+        }
+        case INLINE: {
+          const lf = buf.indexOf(LF, pos);
+          if (lf === -1) {
+            this.pieces.push(buf.subarray(pos));
+            this.piecesBytes += end - pos;
+            pos = end;
+            // One extra byte: it may be the `\r` of a `\r\n` split across chunks.
+            if (this.piecesBytes > INLINE_BYTES_MAX + 1) this.fail(ERR_INLINE_TOO_BIG);
+            break;
+          }
+          let line = buf.subarray(pos, lf);
+          if (this.piecesBytes > 0) {
+            this.pieces.push(line);
+            line = Buffer.concat(this.pieces, this.piecesBytes + line.length);
+            this.pieces = [];
+            this.piecesBytes = 0;
+          }
+          pos = lf + 1;
+          if (line.length > 0 && line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
+          if (line.length > INLINE_BYTES_MAX) this.fail(ERR_INLINE_TOO_BIG);
+          const args = splitInlineArgs(line);
+          if (args === null) this.fail(ERR_UNBALANCED_QUOTES);
+          state = START;
+          if (args.length > 0) {
+            this.state = START;
+            this.pos = pos;
+            return args; // empty lines are ignored, as in Redis
+          }
+          break;
+        }
+        default:
+          assert(false, `RequestParser: bad state ${state}`);
+      }
+    }
+    this.pos = pos;
+    this.state = state;
+    return null;
+  }
+
+  private complete(): Buffer[] {
+    const args = this.args;
+    assert(args.length === this.argc && args.length > 0, 'RequestParser: command complete');
+    this.args = [];
+    return args;
+  }
+}

@@ -22,6 +22,14 @@ export function next(id: NodeId, k: number, n: number): NodeId {
   return ((id - 1 + k) % n) + 1;
 }
 
+/** SCENARIO_SEEDS is how many seeds each 6.824 scenario runs with in CI. */
+export const SCENARIO_SEEDS = 3;
+
+/** scenarioSeeds returns the seeds a scenario runs with: base, base+1, ... */
+export function scenarioSeeds(base: number): number[] {
+  return Array.from({ length: SCENARIO_SEEDS }, (_, i) => base + i * 1000);
+}
+
 export class HarnessError extends Error {
   override name = 'HarnessError';
 }
@@ -96,11 +104,10 @@ export class Harness {
 
   private updateNet(): void {
     const base = this.reliable ? RELIABLE : UNRELIABLE;
-    this.c.net.options = {
-      ...base,
-      longDelayRate: this.longReordering ? 0.66 : this.reliable ? 0 : base.longDelayRate,
-      longDelayMsMax: this.longReordering ? 2200 : base.longDelayMsMax,
-    };
+    // labrpc's long reordering delays 600 in 900 replies by 200 + rand(1 + rand(2000)) ms.
+    this.c.net.options = this.longReordering
+      ? { ...base, longDelayRate: 600 / 900, longDelayMsMax: 2000, longDelayResponsesOnly: true }
+      : base;
   }
 
   private liveLeaders(): SimNode[] {

@@ -2,11 +2,11 @@
 // name and structure; server ids are 1-based and time is simulated.
 
 import { describe, expect, it } from 'vitest';
-import { ELECTION_TIMEOUT_MS, Harness, next } from './harness.js';
+import { ELECTION_TIMEOUT_MS, Harness, next, scenarioSeeds } from './harness.js';
 
 describe('6.824 2A: leader election', () => {
-  it('initial election', () => {
-    const h = new Harness(3, 2001);
+  it.each(scenarioSeeds(2001))('initial election (seed %i)', (seed) => {
+    const h = new Harness(3, seed);
     h.checkOneLeader();
     // Everyone agrees on the term, and the term stays put with no failures.
     h.sleep(50);
@@ -18,9 +18,9 @@ describe('6.824 2A: leader election', () => {
     h.checkOneLeader();
   });
 
-  it('re-election', () => {
+  it.each(scenarioSeeds(2002))('re-election (seed %i)', (seed) => {
     const n = 3;
-    const h = new Harness(n, 2002);
+    const h = new Harness(n, seed);
     const leader1 = h.checkOneLeader();
     // If the leader disconnects, a new one is elected.
     h.disconnect(leader1);
@@ -41,9 +41,9 @@ describe('6.824 2A: leader election', () => {
     h.checkOneLeader();
   });
 
-  it('many elections (7 nodes)', () => {
+  it.each(scenarioSeeds(2003))('many elections (7 nodes) (seed %i)', (seed) => {
     const n = 7;
-    const h = new Harness(n, 2003);
+    const h = new Harness(n, seed);
     h.checkOneLeader();
     for (let ii = 1; ii < 10; ii++) {
       const i1 = h.rand(n) + 1;

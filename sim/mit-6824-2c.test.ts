@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import type { Harness as H } from './harness.js';
-import { ELECTION_TIMEOUT_MS, Harness, next } from './harness.js';
+import { ELECTION_TIMEOUT_MS, Harness, next, scenarioSeeds } from './harness.js';
 
 /** restart is the course's start1 on a running server: crash it and boot it from its disk. */
 function restart(h: H, id: number): void {
@@ -88,9 +88,9 @@ function churn(unreliable: boolean, seed: number): void {
 }
 
 describe('6.824 2C: persistence', () => {
-  it('basic persistence (persist 1)', () => {
+  it.each(scenarioSeeds(2201))('basic persistence (persist 1) (seed %i)', (seed) => {
     const n = 3;
-    const h = new Harness(n, 2201);
+    const h = new Harness(n, seed);
     h.one('11', n, true);
     // Crash and restart all.
     for (const id of h.servers) restart(h, id);
@@ -118,9 +118,9 @@ describe('6.824 2C: persistence', () => {
     h.one('16', n, true);
   });
 
-  it('more persistence (persist 2)', () => {
+  it.each(scenarioSeeds(2202))('more persistence (persist 2) (seed %i)', (seed) => {
     const n = 5;
-    const h = new Harness(n, 2202);
+    const h = new Harness(n, seed);
     let index = 1;
     for (let iters = 0; iters < 5; iters++) {
       h.one(String(10 + index++), n, true);
@@ -145,27 +145,30 @@ describe('6.824 2C: persistence', () => {
     h.one('1000', n, true);
   });
 
-  it('partitioned leader and one follower crash, leader restarts (persist 3)', () => {
-    const n = 3;
-    const h = new Harness(n, 2203);
-    h.one('101', 3, true);
-    const leader = h.checkOneLeader();
-    h.disconnect(next(leader, 2, n));
-    h.one('102', 2, true);
-    h.crash(leader);
-    h.crash(next(leader, 1, n));
-    h.connect(next(leader, 2, n));
-    h.start(leader);
-    h.connect(leader);
-    h.one('103', 2, true);
-    h.start(next(leader, 1, n));
-    h.connect(next(leader, 1, n));
-    h.one('104', n, true);
-  });
+  it.each(scenarioSeeds(2203))(
+    'partitioned leader and one follower crash, leader restarts (persist 3) (seed %i)',
+    (seed) => {
+      const n = 3;
+      const h = new Harness(n, seed);
+      h.one('101', 3, true);
+      const leader = h.checkOneLeader();
+      h.disconnect(next(leader, 2, n));
+      h.one('102', 2, true);
+      h.crash(leader);
+      h.crash(next(leader, 1, n));
+      h.connect(next(leader, 2, n));
+      h.start(leader);
+      h.connect(leader);
+      h.one('103', 2, true);
+      h.start(next(leader, 1, n));
+      h.connect(next(leader, 1, n));
+      h.one('104', n, true);
+    },
+  );
 
-  it('Figure 8', () => {
+  it.each(scenarioSeeds(2204))('Figure 8 (seed %i)', (seed) => {
     const n = 5;
-    const h = new Harness(n, 2204);
+    const h = new Harness(n, seed);
     h.one(String(h.rand(1e9)), 1, true);
     let nup = n;
     for (let iters = 0; iters < 1000; iters++) {
@@ -197,9 +200,9 @@ describe('6.824 2C: persistence', () => {
     h.one(String(h.rand(1e9)), n, true);
   });
 
-  it('unreliable agreement', () => {
+  it.each(scenarioSeeds(2205))('unreliable agreement (seed %i)', (seed) => {
     const n = 5;
-    const h = new Harness(n, 2205);
+    const h = new Harness(n, seed);
     h.setUnreliable(true);
     for (let iters = 1; iters < 50; iters++) {
       for (let j = 0; j < 4; j++) h.one(String(100 * iters + j), 1, true);
@@ -209,9 +212,9 @@ describe('6.824 2C: persistence', () => {
     h.one('100', n, true);
   });
 
-  it('Figure 8 (unreliable)', () => {
+  it.each(scenarioSeeds(2206))('Figure 8 (unreliable) (seed %i)', (seed) => {
     const n = 5;
-    const h = new Harness(n, 2206);
+    const h = new Harness(n, seed);
     h.setUnreliable(true);
     h.one(String(h.rand(10000)), 1, true);
     let nup = n;
@@ -239,11 +242,11 @@ describe('6.824 2C: persistence', () => {
     h.one(String(h.rand(10000)), n, true);
   });
 
-  it('reliable churn', () => {
-    churn(false, 2207);
+  it.each(scenarioSeeds(2207))('reliable churn (seed %i)', (seed) => {
+    churn(false, seed);
   });
 
-  it('unreliable churn', () => {
-    churn(true, 2208);
+  it.each(scenarioSeeds(2208))('unreliable churn (seed %i)', (seed) => {
+    churn(true, seed);
   });
 });

@@ -3,7 +3,7 @@
 // InstallSnapshot (MsgSnap).
 
 import { describe, expect, it } from 'vitest';
-import { Harness, next } from './harness.js';
+import { Harness, next, scenarioSeeds } from './harness.js';
 
 /** SNAPSHOT_INTERVAL is the course's snapshot frequency, in applied entries. */
 const SNAPSHOT_INTERVAL = 10;
@@ -59,29 +59,29 @@ function snapCommon(opts: { disconnect: boolean; reliable: boolean; crash: boole
 }
 
 describe('6.824 2D: log compaction', () => {
-  it('snapshots basic', () => {
-    const h = snapCommon({ disconnect: false, reliable: true, crash: false }, 2301);
+  it.each(scenarioSeeds(2301))('snapshots basic (seed %i)', (seed) => {
+    const h = snapCommon({ disconnect: false, reliable: true, crash: false }, seed);
     // Two iterations in three start commands on the leader (the third on a follower, refused).
     expect(h.c.checkers.normalApplied).toBeGreaterThan(150);
   });
 
-  it('install snapshots (disconnect)', () => {
-    const h = snapCommon({ disconnect: true, reliable: true, crash: false }, 2302);
+  it.each(scenarioSeeds(2302))('install snapshots (disconnect) (seed %i)', (seed) => {
+    const h = snapCommon({ disconnect: true, reliable: true, crash: false }, seed);
     expect(h.c.net.snapshots).toBeGreaterThan(0);
   });
 
-  it('install snapshots (disconnect + unreliable)', () => {
-    const h = snapCommon({ disconnect: true, reliable: false, crash: false }, 2303);
+  it.each(scenarioSeeds(2303))('install snapshots (disconnect + unreliable) (seed %i)', (seed) => {
+    const h = snapCommon({ disconnect: true, reliable: false, crash: false }, seed);
     expect(h.c.net.snapshots).toBeGreaterThan(0);
   });
 
-  it('install snapshots (crash)', () => {
-    const h = snapCommon({ disconnect: false, reliable: true, crash: true }, 2304);
+  it.each(scenarioSeeds(2304))('install snapshots (crash) (seed %i)', (seed) => {
+    const h = snapCommon({ disconnect: false, reliable: true, crash: true }, seed);
     expect(h.c.net.snapshots).toBeGreaterThan(0);
   });
 
-  it('install snapshots (unreliable + crash)', () => {
-    const h = snapCommon({ disconnect: false, reliable: false, crash: true }, 2305);
+  it.each(scenarioSeeds(2305))('install snapshots (unreliable + crash) (seed %i)', (seed) => {
+    const h = snapCommon({ disconnect: false, reliable: false, crash: true }, seed);
     expect(h.c.net.snapshots).toBeGreaterThan(0);
   });
 });

@@ -19,6 +19,11 @@ export interface NetworkOptions {
   /** longDelayRate is the probability of a long delay, which reorders messages. */
   readonly longDelayRate: number;
   readonly longDelayMsMax: number;
+  /**
+   * longDelayResponsesOnly limits long delays to responses, with labrpc's skewed distribution
+   * (200 + rand(1 + rand(longDelayMsMax)) ms): the course's "long reordering".
+   */
+  readonly longDelayResponsesOnly: boolean;
 }
 
 export const RELIABLE: NetworkOptions = {
@@ -28,17 +33,22 @@ export const RELIABLE: NetworkOptions = {
   delayMsMax: 5,
   longDelayRate: 0,
   longDelayMsMax: 0,
+  longDelayResponsesOnly: false,
 };
 
-/** UNRELIABLE mirrors the 6.824 labrpc unreliable network: 10% loss, short jitter, long reorders. */
+/** UNRELIABLE mirrors the 6.824 labrpc unreliable network (10% loss, 0-27 ms jitter), plus duplicates. */
 export const UNRELIABLE: NetworkOptions = {
   dropRate: 0.1,
   duplicateRate: 0.05,
   delayMsMin: 1,
   delayMsMax: 27,
-  longDelayRate: 0.1,
-  longDelayMsMax: 2000,
+  longDelayRate: 0,
+  longDelayMsMax: 0,
+  longDelayResponsesOnly: false,
 };
+
+/** LONG_REORDERING_DELAY_MS_MIN is labrpc's floor for a long-delayed reply. */
+export const LONG_REORDERING_DELAY_MS_MIN = 200;
 
 /** MAX_IN_FLIGHT bounds queued deliveries; more means a runaway protocol or simulator bug. */
 export const MAX_IN_FLIGHT = 1_000_000;
@@ -51,6 +61,15 @@ const REQUEST_TYPES = new Set([
   'MsgHeartbeat',
   'MsgSnap',
   'MsgTimeoutNow',
+]);
+
+/** RESPONSE_TYPES are the replies (labrpc's long reordering delays only replies). */
+const RESPONSE_TYPES = new Set([
+  'MsgAppResp',
+  'MsgVoteResp',
+  'MsgPreVoteResp',
+  'MsgHeartbeatResp',
+  'MsgReadIndexResp',
 ]);
 
 /** Delivery is a message due at a time, or a snapshot-status report back to its sender. */
@@ -122,10 +141,17 @@ export class SimNetwork {
     this.cut.clear();
   }
 
-  private delay(): number {
+  private delay(m: Message): number {
     const o = this.options;
-    if (o.longDelayRate > 0 && this.prng.chance(o.longDelayRate))
-      return this.prng.range(o.delayMsMin, o.longDelayMsMax);
+    if (o.longDelayRate > 0) {
+      if (o.longDelayResponsesOnly) {
+        if (RESPONSE_TYPES.has(m.type) && this.prng.chance(o.longDelayRate)) {
+          return LONG_REORDERING_DELAY_MS_MIN + this.prng.int(1 + this.prng.int(o.longDelayMsMax));
+        }
+      } else if (this.prng.chance(o.longDelayRate)) {
+        return this.prng.range(o.delayMsMin, o.longDelayMsMax);
+      }
+    }
     return this.prng.range(o.delayMsMin, o.delayMsMax);
   }
 
@@ -138,10 +164,10 @@ export class SimNetwork {
       this.dropped++;
       return false;
     }
-    this.push({ at: now + this.delay(), seq: this.seq++, kind: 'message', msg: m });
+    this.push({ at: now + this.delay(m), seq: this.seq++, kind: 'message', msg: m });
     if (this.options.duplicateRate > 0 && this.prng.chance(this.options.duplicateRate)) {
       this.duplicated++;
-      this.push({ at: now + this.delay(), seq: this.seq++, kind: 'message', msg: m });
+      this.push({ at: now + this.delay(m), seq: this.seq++, kind: 'message', msg: m });
     }
     return true;
   }

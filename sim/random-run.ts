@@ -59,6 +59,7 @@ function randomNetwork(p: Prng): NetworkOptions {
     delayMsMax,
     longDelayRate: p.pick([0, 0, 0.02, 0.1]),
     longDelayMsMax: delayMsMax + p.range(0, 500),
+    longDelayResponsesOnly: false,
   };
 }
 

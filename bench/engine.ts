@@ -300,9 +300,23 @@ function rowsOf(results: ReadonlyMap<EngineName, EngineResult>, n: number): Row[
   ];
 }
 
+/**
+ * lmdbBest is lmdb's better figure of its two durable configurations (src/storage/lmdb with
+ * `overlappingSync: false`, and bench/lmdb-flushed-engine.ts with put + `flushed`), so that
+ * every cask/lmdb ratio compares against lmdb at its best.
+ */
+function lmdbBest(values: ReadonlyMap<EngineName, number>, lowerIsBetter: boolean): number | undefined {
+  const candidates = [values.get('lmdb'), values.get('lmdb-flushed')].filter(
+    (v): v is number => v !== undefined,
+  );
+  if (candidates.length === 0) return undefined;
+  return lowerIsBetter ? Math.min(...candidates) : Math.max(...candidates);
+}
+
 function ratio(row: Row, other: EngineName): string {
   const cask = row.values.get('cask');
-  const them = row.values.get(other);
+  const them =
+    other === 'lmdb' ? lmdbBest(row.values, row.unit.includes('lower better')) : row.values.get(other);
   if (cask === undefined || them === undefined || them === 0) return '-';
   return `${(cask / them).toFixed(2)}x`;
 }
@@ -319,13 +333,16 @@ function checkTargets(
   quick: boolean,
 ): TargetCheck[] {
   const cask = results.get('cask');
-  const lmdb = results.get('lmdb');
   const vsLmdb = (label: string, f: (r: EngineResult) => number, min: number): TargetCheck => {
-    if (cask === undefined || lmdb === undefined) {
+    const lmdbs = (['lmdb', 'lmdb-flushed'] as const).flatMap((e) => {
+      const r = results.get(e);
+      return r === undefined ? [] : [f(r)];
+    });
+    if (cask === undefined || lmdbs.length === 0) {
       return { target: label, verdict: 'n/a', detail: 'needs cask and lmdb' };
     }
-    const r = f(cask) / f(lmdb);
-    return { target: label, verdict: r >= min ? 'PASS' : 'MISS', detail: `${r.toFixed(2)}x lmdb` };
+    const r = f(cask) / Math.max(...lmdbs);
+    return { target: label, verdict: r >= min ? 'PASS' : 'MISS', detail: `${r.toFixed(2)}x lmdb's best` };
   };
   const caskProbe = cask === undefined || cask.probe instanceof Error ? undefined : cask.probe;
   const checks: TargetCheck[] = [
@@ -388,7 +405,7 @@ function markdown(
       `${CONCURRENT_WRITERS} writers; durability 'always' everywhere`,
     ...skipped.map((s) => `- skipped: ${s}`),
     '',
-    `| workload | unit | ${engines.join(' | ')} | cask/lmdb | cask/classic-level |`,
+    `| workload | unit | ${engines.join(' | ')} | cask/best lmdb | cask/classic-level |`,
     `|---|---|${engines.map(() => '---:|').join('')}---:|---:|`,
     ...rows.map(
       (row) =>
@@ -428,7 +445,7 @@ async function main(): Promise<void> {
   }
   const engines = [...results.keys()];
   const rows = rowsOf(results, n);
-  const table = new Table({ head: ['workload', 'unit', ...engines, 'cask/lmdb', 'cask/classic-level'] });
+  const table = new Table({ head: ['workload', 'unit', ...engines, 'cask/best lmdb', 'cask/classic-level'] });
   for (const row of rows) {
     table.push([
       row.workload,

@@ -6,7 +6,7 @@ import type { EngineOptions } from '../src/storage/engine-options.js';
 
 export type OpenEngine = (dir: string, options?: EngineOptions) => Promise<Engine>;
 
-export const ENGINE_NAMES = ['cask', 'lmdb', 'classic-level'] as const;
+export const ENGINE_NAMES = ['cask', 'lmdb', 'lmdb-flushed', 'classic-level'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
 export function isEngineName(name: string): name is EngineName {
@@ -24,6 +24,10 @@ export async function loadEngine(name: EngineName): Promise<OpenEngine | Error> 
       case 'lmdb': {
         const { openLmdb } = await import('../src/storage/lmdb/lmdb-engine.js');
         return openLmdb;
+      }
+      case 'lmdb-flushed': {
+        const { openLmdbFlushed } = await import('./lmdb-flushed-engine.js');
+        return openLmdbFlushed;
       }
       case 'classic-level': {
         const { openClassicLevel } = await import('./classic-level-engine.js');

@@ -99,6 +99,40 @@ describe('KeyDir', () => {
     );
   });
 
+  it('setIfNewer keeps the highest seq per key, in any load order', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 400 }), fc.integer({ min: 0, max: 1000 })), {
+          maxLength: 2000,
+        }),
+        fc.boolean(),
+        (records, sorted) => {
+          if (sorted) records.sort((a, b) => a[0] - b[0]);
+          const dir = new KeyDir();
+          const model = new Map<number, number>();
+          for (const [k, seq] of records) {
+            const key = Buffer.from(String(k).padStart(4, '0'));
+            const stored = dir.setIfNewer(key, 1, k, 1, seq);
+            const prev = model.get(k);
+            expect(stored).toBe(prev === undefined || prev < seq);
+            if (stored) model.set(k, seq);
+          }
+          dir.checkInvariants();
+          expect(dir.size).toBe(model.size);
+          for (const [k, seq] of model)
+            expect(dir.get(Buffer.from(String(k).padStart(4, '0')))?.seq).toBe(seq);
+          let sizes = 0;
+          dir.forEachSize((keyLen) => {
+            expect(keyLen).toBe(4);
+            sizes++;
+          });
+          expect(sizes).toBe(model.size);
+        },
+      ),
+      { numRuns: 50 },
+    );
+  });
+
   it('keeps its memory per key within budget', () => {
     const dir = new KeyDir();
     const n = 200_000;

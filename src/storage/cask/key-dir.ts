@@ -274,6 +274,13 @@ export class KeyDir {
    * true when it stored the location; `previous` then holds the replaced one if `replaced`.
    */
   setIfNewer(key: Uint8Array, fileId: number, valueOffset: number, valueLen: number, seq: number): boolean {
+    // Fast path for loads in key order (hint files are sorted, compaction outputs are disjoint
+    // key ranges): a key above the last key appends to the last leaf without a search.
+    const tail = this.lastLeafRecorded();
+    if (tail.n === 0 ? this.count === 0 : tail.compareAt(tail.n - 1, key) < 0) {
+      this.insert(tail, tail.n, key, fileId, valueOffset, valueLen, seq);
+      return true;
+    }
     const leaf = this.findLeaf(key, true);
     const i = leaf.search(key);
     if (i >= 0) {
@@ -415,6 +422,37 @@ export class KeyDir {
       node = node.children[i] as Node;
     }
     return node;
+  }
+
+  /** lastLeafRecorded descends to the last leaf, recording the path as findLeaf does. */
+  private lastLeafRecorded(): Leaf {
+    this.pathNodes.length = 0;
+    this.pathIndexes.length = 0;
+    let node = this.root;
+    while (node instanceof Internal) {
+      const i = node.children.length - 1;
+      this.pathNodes.push(node);
+      this.pathIndexes.push(i);
+      node = node.children[i] as Node;
+    }
+    return node;
+  }
+
+  /**
+   * forEachSize visits the key length and location fields of every entry, in key order,
+   * without copying keys (start-up uses it for live-byte accounting).
+   */
+  forEachSize(visit: (keyLen: number, fileId: number, valueLen: number) => void): void {
+    for (let leaf: Leaf | null = this.firstLeaf(); leaf !== null; leaf = leaf.next) {
+      for (let i = 0; i < leaf.n; i++) {
+        const s = i * SLOT_WORDS;
+        visit(
+          leaf.keyEnd(i) - leaf.keyStart(i),
+          leaf.slots[s + S_FILE] as number,
+          leaf.slots[s + S_LENGTH] as number,
+        );
+      }
+    }
   }
 
   private firstLeaf(): Leaf {

@@ -253,10 +253,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   }
 
   // Live-byte accounting in one pass, now that every key has its final location.
-  keyDir.walk(undefined, false, false, (key, loc) => {
-    files.addLive(loc.fileId, recordBytes(key.length, loc.valueLen));
-    return true;
-  });
+  keyDir.forEachSize((keyLen, fileId, valueLen) => files.addLive(fileId, recordBytes(keyLen, valueLen)));
   report.keys = keyDir.size;
 
   let activeId: number | undefined;

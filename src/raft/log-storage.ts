@@ -41,6 +41,7 @@ export class MemoryStorage implements LogStorage {
     return { hardState: this.hardState, confState: this.snap.metadata.confState };
   }
 
+  /** setHardState records the hard state persisted by the driver. */
   setHardState(hs: HardState): void {
     this.hardState = hs;
   }

@@ -70,6 +70,7 @@ export class Inflights {
  */
 export type ProgressState = 'probe' | 'replicate' | 'snapshot';
 
+/** Progress is the leader's view of one follower's log. */
 export class Progress {
   /** match is the highest index known to be replicated on the follower; 0 if none is known. */
   match = 0;

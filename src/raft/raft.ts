@@ -82,6 +82,7 @@ export const DEFAULT_MAX_INFLIGHT_BYTES = 32 * 1024 * 1024;
 export const DEFAULT_MAX_UNCOMMITTED_SIZE = 64 * 1024 * 1024;
 export const DEFAULT_MAX_COMMITTED_SIZE_PER_READY = 64 * 1024 * 1024;
 
+/** defaultConfig returns a config with the DEFAULT_* limits, pre-vote and check-quorum on. */
 export function defaultConfig(
   id: NodeId,
   storage: LogStorage,
@@ -137,6 +138,7 @@ export interface Status {
   readonly leadTransferee: NodeId;
 }
 
+/** Raft is one node's consensus state machine; drive it through RawNode. */
 export class Raft {
   readonly id: NodeId;
   /** term is the current term; it never decreases. */
@@ -247,10 +249,12 @@ export class Raft {
     };
   }
 
+  /** hardState is the state that must be persisted (Figure 2). */
   hardState(): HardState {
     return { term: this.term, vote: this.vote, commit: this.raftLog.committed };
   }
 
+  /** softState is the volatile state reported in Ready. */
   softState(): SoftState {
     return { lead: this.lead, raftState: this.state };
   }
@@ -392,12 +396,14 @@ export class Raft {
     this.randomizedElectionTimeout = this.electionTimeout + this.prng.int(this.electionTimeout);
   }
 
+  /** becomeFollower moves to term (never backwards) following lead (NONE if unknown). */
   becomeFollower(term: number, lead: NodeId): void {
     this.reset(term);
     this.lead = lead;
     this.state = 'follower';
   }
 
+  /** becomeCandidate starts a new term and votes for itself. */
   becomeCandidate(): void {
     assert(this.state !== 'leader', 'invalid transition [leader -> candidate]');
     this.reset(this.term + 1);
@@ -405,6 +411,7 @@ export class Raft {
     this.state = 'candidate';
   }
 
+  /** becomePreCandidate starts a pre-election without touching term or vote. */
   becomePreCandidate(): void {
     assert(this.state !== 'leader', 'invalid transition [leader -> pre-candidate]');
     // A pre-candidate changes neither term nor vote: that is the point of pre-vote.
@@ -413,6 +420,7 @@ export class Raft {
     this.state = 'preCandidate';
   }
 
+  /** becomeLeader takes over the current term and appends the empty entry of §5.4.2. */
   becomeLeader(): void {
     assert(this.state !== 'follower', 'invalid transition [follower -> leader]');
     assert(this.vote === this.id, 'a leader must have voted for itself');
@@ -434,6 +442,7 @@ export class Raft {
   // ---------------------------------------------------------------------------------------
   // Ticks.
 
+  /** tick advances the election or heartbeat clock by one tick. */
   tick(): void {
     if (this.state === 'leader') this.tickHeartbeat();
     else this.tickElection();
@@ -1081,6 +1090,7 @@ export class Raft {
     }
   }
 
+  /** status reports the node's state; progress is filled in on the leader only. */
   status(): Status {
     const progress = new Map<NodeId, { match: number; next: number; state: string }>();
     if (this.state === 'leader') {

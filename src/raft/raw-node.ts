@@ -9,6 +9,7 @@ import { Raft } from './raft.js';
 import type { ConfChange, ConfState, Entry, HardState, Message, NodeId, Ready, SoftState } from './types.js';
 import { hardStateEqual, isEmptySnapshot, LOCAL_MESSAGES, message, RESPONSE_MESSAGES } from './types.js';
 
+/** RawNode wraps Raft with the Ready/advance protocol; see docs/raft.md for the contract. */
 export class RawNode {
   readonly raft: Raft;
   private prevSoftState: SoftState;
@@ -96,6 +97,7 @@ export class RawNode {
     this.raft.step(message({ type: 'MsgSnapStatus', from: id, reject: !ok }));
   }
 
+  /** hasReady says whether ready() would return anything to do. */
   hasReady(): boolean {
     const r = this.raft;
     const ss = r.softState();
@@ -156,6 +158,7 @@ export class RawNode {
     if (rd.snapshot !== undefined) r.raftLog.stableSnapTo(rd.snapshot.metadata.index);
   }
 
+  /** status reports the node's state (progress only on the leader). */
   status(): Status {
     return this.raft.status();
   }

@@ -15,12 +15,14 @@ interface ReadIndexStatus {
   readonly acks: Set<NodeId>;
 }
 
+/** contextKey turns a read context into a map key (one char per byte). */
 export function contextKey(ctx: Uint8Array): string {
   let s = '';
   for (const b of ctx) s += String.fromCharCode(b);
   return s;
 }
 
+/** ReadOnly queues ReadIndex requests until a quorum confirms the leader. */
 export class ReadOnly {
   private pending = new Map<string, ReadIndexStatus>();
   /** queue holds context keys in request order; the oldest is first. */

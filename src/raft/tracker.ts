@@ -29,6 +29,7 @@ export const EMPTY_TRACKER_CONFIG: TrackerConfig = {
 /** ProgressMap maps every member (voters and learners) to its Progress. */
 export type ProgressMap = Map<NodeId, Progress>;
 
+/** confStateOf converts a configuration to the ConfState stored in snapshots. */
 export function confStateOf(cfg: TrackerConfig): ConfState {
   const sorted = (s: ReadonlySet<NodeId>): NodeId[] => [...s].sort((a, b) => a - b);
   return {
@@ -40,10 +41,12 @@ export function confStateOf(cfg: TrackerConfig): ConfState {
   };
 }
 
+/** isJoint says whether cfg is a joint configuration (its outgoing half is not empty). */
 export function isJoint(cfg: TrackerConfig): boolean {
   return cfg.voters.outgoing.size > 0;
 }
 
+/** ProgressTracker tracks the configuration, every member's progress and the current election. */
 export class ProgressTracker {
   config: TrackerConfig = EMPTY_TRACKER_CONFIG;
   progress: ProgressMap = new Map();

@@ -123,10 +123,12 @@ export interface HardState {
 /** EMPTY_HARD_STATE is the hard state of a node that has never run. */
 export const EMPTY_HARD_STATE: HardState = { term: 0, vote: NONE, commit: 0 };
 
+/** hardStateEqual compares two hard states field by field. */
 export function hardStateEqual(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
 }
 
+/** isEmptyHardState says whether hs is the state of a node that never ran. */
 export function isEmptyHardState(hs: HardState): boolean {
   return hardStateEqual(hs, EMPTY_HARD_STATE);
 }
@@ -155,6 +157,7 @@ export interface ConfState {
   readonly autoLeave: boolean;
 }
 
+/** EMPTY_CONF_STATE is the membership of a node that has not joined a group. */
 export const EMPTY_CONF_STATE: ConfState = {
   voters: [],
   learners: [],
@@ -176,11 +179,13 @@ export interface Snapshot {
   readonly data: Uint8Array;
 }
 
+/** EMPTY_SNAPSHOT stands for "no snapshot": its index is 0. */
 export const EMPTY_SNAPSHOT: Snapshot = {
   metadata: { index: 0, term: 0, confState: EMPTY_CONF_STATE },
   data: EMPTY_BYTES,
 };
 
+/** isEmptySnapshot says whether snap is missing or has index 0. */
 export function isEmptySnapshot(snap: Snapshot | undefined): boolean {
   return snap === undefined || snap.metadata.index === 0;
 }
@@ -188,6 +193,7 @@ export function isEmptySnapshot(snap: Snapshot | undefined): boolean {
 /** ConfChangeType is one membership step. */
 export type ConfChangeType = 'addNode' | 'removeNode' | 'addLearner';
 
+/** ConfChangeSingle adds a voter, adds (or demotes to) a learner, or removes a node. */
 export interface ConfChangeSingle {
   readonly type: ConfChangeType;
   readonly nodeId: NodeId;

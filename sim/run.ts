@@ -1,5 +1,5 @@
 // The simulator's command line: `npm run sim -- --seeds N [--seed S] [--nodes 3|5]`.
-//   --seeds N      run N seeds starting at --from (default 1); print failures with replay commands
+//   --seeds N      run N seeds (default DEFAULT_SEEDS) from --from (default 1); print failures with replay commands
 //   --seed S       run exactly seed S (add --trace to print its events)
 //   --nodes 3|5    cluster size; by default odd seeds run 3 nodes and even seeds 5
 //   --chaos-ms M   length of the fault phase of each seed (default CHAOS_MS_DEFAULT)
@@ -12,6 +12,8 @@ import { CHAOS_MS_DEFAULT, runSeed } from './random-run.js';
 
 /** MAX_SEEDS bounds one invocation so a typo cannot run forever. */
 const MAX_SEEDS = 10_000_000;
+/** DEFAULT_SEEDS is how many seeds a bare `npm run sim` runs (about 15 s). */
+const DEFAULT_SEEDS = 5000;
 /** PROGRESS_EVERY is how many seeds pass between progress lines. */
 const PROGRESS_EVERY = 1000;
 
@@ -27,7 +29,7 @@ interface Args {
 
 function parseArgs(argv: readonly string[]): Args {
   const args: Args = {
-    seeds: 1000,
+    seeds: DEFAULT_SEEDS,
     seed: undefined,
     from: 1,
     nodes: undefined,

@@ -64,18 +64,20 @@ export const REPLY_LINE_BYTES_MAX = 1024 * 1024;
 // ---- Encoder tuning ---------------------------------------------------------------------------
 
 /**
- * WRITER_SLAB_BYTES: the size of the slabs ReplyWriter encodes into. One slab holds the replies
- * of a typical pipeline (redis-benchmark -P 16 of GET is ~ 16 * 10 bytes), so a turn of the
- * event loop usually costs no allocation at all.
+ * WRITER_SLAB_BYTES: the size of the slabs ReplyWriter encodes into, Redis's per-client reply
+ * buffer (PROTO_REPLY_CHUNK_BYTES). One slab holds the replies of a typical pipeline
+ * (redis-benchmark -P 16 of GET is ~ 16 * 10 bytes), so most turns of the event loop allocate
+ * nothing; and it is small enough that 10k idle connections holding one cost 160 MiB at worst
+ * (ReplyWriter.release() drops it).
  */
-export const WRITER_SLAB_BYTES = 64 * 1024;
+export const WRITER_SLAB_BYTES = 16 * 1024;
 
 /**
  * WRITER_COPY_BYTES_MAX: bulk payloads longer than this are not copied into the slab but handed
- * to the socket by reference (writev). Copying is cheaper than a separate iovec for small
- * payloads and more expensive for large ones; 16 KiB is where memcpy stops being free.
+ * to the socket by reference (one more chunk in the writev). A chunk costs the stream about a
+ * microsecond, as much as copying several KiB, so small payloads are copied and large ones not.
  */
-export const WRITER_COPY_BYTES_MAX = 16 * 1024;
+export const WRITER_COPY_BYTES_MAX = 8 * 1024;
 
 /**
  * WRITER_SLAB_FREE_BYTES_MIN: after a flush, a slab with less free space than this is dropped

@@ -5,6 +5,9 @@
 //   - anything else: an inline command, one line split by the quoting rules of inline.ts.
 // The grammar, the limits and the error messages are in docs/resp.md.
 //
+// Fast path: complete well-formed arrays are parsed in one go (fastCommand); everything else,
+// including the incomplete command at the end of a chunk, goes through the state machine.
+//
 // Incremental: the parser is a state machine over bytes, so a frame may be split at any byte
 // (inside a length, inside `\r\n`, inside a payload) and no byte is ever examined twice. What is
 // kept between chunks is only the state of the one command being parsed: its arguments so far,
@@ -189,6 +192,10 @@ export class RequestParser {
     while (pos < end) {
       switch (state) {
         case START: {
+          if (buf[pos] === STAR) {
+            const command = this.fastCommand(buf, pos);
+            if (command !== null) return command;
+          }
           this.cmdStart = pos;
           this.cmdCarried = 0;
           if (buf[pos] === STAR) {
@@ -347,6 +354,52 @@ export class RequestParser {
     this.pos = pos;
     this.state = state;
     return null;
+  }
+
+  /**
+   * fastCommand parses a whole well-formed RESP array at `pos` without touching the state
+   * machine, for the common case of complete commands in one chunk. Anything else (an incomplete
+   * or malformed command, `*0`, `*-1`) returns null and the state machine, which is the
+   * authority, parses it from `pos`. So the only bytes ever read twice are those of the one
+   * incomplete command at the end of a chunk.
+   */
+  private fastCommand(buf: Buffer, start: number): Buffer[] | null {
+    const end = buf.length;
+    let pos = start + 1;
+    let argc = 0;
+    let b = 0;
+    // `*N\r\n`, N in 1..ARGS_MAX without a leading zero.
+    if (pos >= end || (b = buf[pos]!) <= ZERO || b > NINE) return null;
+    for (;;) {
+      argc = argc * 10 + (b - ZERO);
+      if (argc > ARGS_MAX || ++pos >= end) return null;
+      b = buf[pos]!;
+      if (b < ZERO || b > NINE) break;
+    }
+    if (b !== CR || pos + 1 >= end || buf[pos + 1] !== LF) return null;
+    pos += 2;
+    const args: Buffer[] = [];
+    for (let i = 0; i < argc; i++) {
+      // `$len\r\n<payload>\r\n`
+      if (pos + 1 >= end || buf[pos] !== DOLLAR) return null;
+      b = buf[++pos]!;
+      if (b < ZERO || b > NINE || (b === ZERO && buf[pos + 1] !== CR)) return null;
+      let len = 0;
+      for (;;) {
+        len = len * 10 + (b - ZERO);
+        if (len > BULK_BYTES_MAX || ++pos >= end) return null;
+        b = buf[pos]!;
+        if (b < ZERO || b > NINE) break;
+      }
+      const data = pos + 2;
+      if (b !== CR || data + len + 2 > end || buf[pos + 1] !== LF) return null;
+      if (buf[data + len] !== CR || buf[data + len + 1] !== LF) return null;
+      args.push(buf.subarray(data, data + len));
+      pos = data + len + 2;
+    }
+    this.pos = pos;
+    this.state = START;
+    return args;
   }
 
   private complete(): Buffer[] {

@@ -16,3 +16,23 @@ describe('crc32c', () => {
     expect(crc32c(bytes)).toBe(crc32c(Buffer.from([1, 2, 3])));
   });
 });
+
+describe('crc32c implementations', () => {
+  it('JS and native agree on every length around the switch-over', async () => {
+    const { crc32c: native } = await import('@node-rs/crc32');
+    const { crc32cRange, CRC_NATIVE_MIN_BYTES } = await import('./crc32c.js');
+    const data = Buffer.from(
+      Array.from({ length: CRC_NATIVE_MIN_BYTES + 50 }, (_, i) => (i * 131 + 7) & 0xff),
+    );
+    for (let len = 0; len <= data.length; len += len < 40 ? 1 : 37) {
+      for (const start of [0, 1, 3]) {
+        if (start + len > data.length) continue;
+        const want = native(data.subarray(start, start + len), 0) >>> 0;
+        expect(crc32cRange(data, start, start + len)).toBe(want);
+        expect(crc32cRange(data, start, start + len, 0x1234)).toBe(
+          native(data.subarray(start, start + len), 0x1234) >>> 0,
+        );
+      }
+    }
+  });
+});

@@ -7,7 +7,7 @@
 // seq and the BATCH_MEMBER flag set. Every record, batch members included, is verifiable on its
 // own, so a point read checks the CRC of exactly the bytes it returns.
 import { assert } from '../../stdx/assert.js';
-import { crc32c } from '../../stdx/crc32c.js';
+import { crc32c, crc32cRange } from '../../stdx/crc32c.js';
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../limits.js';
 
 export const RECORD_HEADER_BYTES = 21;
@@ -54,7 +54,7 @@ export function encodeRecord(
   out.set(key, pos + RECORD_HEADER_BYTES);
   if (value !== undefined) out.set(value, pos + RECORD_HEADER_BYTES + key.length);
   const end = pos + RECORD_HEADER_BYTES + key.length + valueLen;
-  out.writeUInt32LE(crc32c(out.subarray(pos + 4, end)), pos);
+  out.writeUInt32LE(crc32cRange(out, pos + 4, end), pos);
   return end;
 }
 
@@ -101,7 +101,7 @@ export function decodeRecord(
   if (kind === Kind.BATCH && (keyLen !== 0 || valueLen !== 4)) return INVALID;
   const end = pos + RECORD_HEADER_BYTES + keyLen + valueLen;
   if (end > limit) return NEED_MORE;
-  if (crc32c(buf.subarray(pos + 4, end)) !== buf.readUInt32LE(pos)) return INVALID;
+  if (crc32cRange(buf, pos + 4, end) !== buf.readUInt32LE(pos)) return INVALID;
   const hi = buf.readUInt32LE(pos + 8);
   if (hi >= 2 ** 21) return INVALID;
   const out = into ?? ({} as Decoded);

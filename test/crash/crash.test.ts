@@ -58,7 +58,7 @@ function runAndKill(dir: string, cycle: number, killAfterMs: number): Promise<Ac
 
 describe('crash test (SIGKILL)', () => {
   it(`keeps every acknowledged write through ${CYCLES} kills`, {
-    timeout: 60_000 + CYCLES * 3_000,
+    timeout: 60_000 + CYCLES * 5_000,
   }, async () => {
     const dir = tmpDir('crash');
     const rng = new Prng(Number(process.env.CAIRN_CRASH_SEED ?? Date.now() % 1e9));
@@ -75,15 +75,18 @@ describe('crash test (SIGKILL)', () => {
       try {
         const bad = db.recovery.problems.filter((p) => !TOLERATED.has(p.kind));
         expect(bad, `cycle ${cycle}: recovery found damage`).toEqual([]);
-        for (const [k, v] of allPuts) {
+        // Every write acknowledged in this cycle, and (to keep a long run linear) every earlier
+        // one on every tenth cycle and on the last: later crashes and compactions must not lose them.
+        const full = cycle % 10 === 9 || cycle === CYCLES - 1;
+        for (const [k, v] of full ? allPuts : acks.puts) {
           const got = await db.get(Buffer.from(k));
-          expect(got === undefined ? undefined : String(got).replace(/~+$/, ''), `cycle ${cycle}: ${k}`).toBe(
-            v,
-          );
+          const value = got === undefined ? undefined : String(got).replace(/~+$/, '');
+          expect(value, `cycle ${cycle}: ${k}`).toBe(v);
         }
-        for (const id of allBatches) {
-          for (let j = 0; j < 4; j++)
+        for (const id of full ? allBatches : acks.batches) {
+          for (let j = 0; j < 4; j++) {
             expect(String(await db.get(Buffer.from(`${id}-${j}`))), `batch ${id}`).toBe(id);
+          }
         }
         // Batches that were written but not acknowledged must be whole or absent.
         for await (const [key, value] of db.scan({

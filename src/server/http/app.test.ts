@@ -1,0 +1,235 @@
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tmpDir } from '../../../test/support/tmp-dir.js';
+import { type Db, open } from '../../db/db.js';
+import {
+  type CairnError,
+  ClosedError,
+  CorruptionError,
+  IoError,
+  LimitError,
+  StoreFailedError,
+} from '../../storage/errors.js';
+import { KEY_BYTES_MAX } from '../../storage/limits.js';
+import { createMetrics, type Metrics } from '../metrics.js';
+import { createHttpApp } from './app.js';
+import { BODY_BYTES_MAX_DEFAULT } from './limits.js';
+
+let db: Db;
+let metrics: Metrics;
+let app: FastifyInstance;
+
+beforeAll(async () => {
+  db = await open(tmpDir('http-app'));
+  metrics = createMetrics(db);
+  app = createHttpApp({ db, metrics, version: '9.9.9' });
+  await app.ready();
+});
+
+afterAll(async () => {
+  await app.close();
+  await db.close();
+});
+
+/** sample returns the value of one Prometheus sample line (`name{labels} value`). */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+describe('GET /healthz', () => {
+  it('reports ok with the engine and key count', async () => {
+    await db.set('h', '1');
+    const res = await app.inject({ method: 'GET', url: '/healthz' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ status: 'ok', engine: 'cask', keys: db.stats().keys });
+  });
+});
+
+describe('GET /metrics', () => {
+  it('counts requests by route and result and mirrors db.stats()', async () => {
+    await app.inject({ method: 'PUT', url: '/v1/kv/m', payload: 'v' });
+    for (let i = 0; i < 3; i++) await app.inject({ method: 'GET', url: '/v1/kv/m' });
+    await app.inject({ method: 'GET', url: '/v1/kv/absent' }); // a miss is a successful command
+    await app.inject({ method: 'GET', url: '/v1/kv/a?base64' }); // bad base64: an error
+    await app.inject({ method: 'GET', url: '/nowhere' });
+    await db.compact();
+
+    const res = await app.inject({ method: 'GET', url: '/metrics' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe(metrics.contentType);
+    const text = res.body;
+    expect(sample(text, 'cairn_commands_total{command="kv.get",protocol="http",result="ok"}')).toBe(4);
+    expect(sample(text, 'cairn_commands_total{command="kv.get",protocol="http",result="error"}')).toBe(1);
+    expect(sample(text, 'cairn_commands_total{command="kv.put",protocol="http",result="ok"}')).toBe(1);
+    expect(sample(text, 'cairn_commands_total{command="unknown",protocol="http",result="error"}')).toBe(1);
+    expect(sample(text, 'cairn_command_duration_seconds_count{command="kv.get",protocol="http"}')).toBe(5);
+
+    const stats = db.stats();
+    expect(sample(text, 'cairn_keys')).toBe(stats.keys);
+    expect(sample(text, 'cairn_disk_bytes')).toBe(stats.diskBytes);
+    expect(sample(text, 'cairn_live_bytes')).toBe(stats.liveBytes);
+    expect(sample(text, 'cairn_writes_total')).toBe(stats.writes);
+    expect(sample(text, 'cairn_fsyncs_total')).toBe(stats.fsyncs);
+    expect(sample(text, 'cairn_compactions_total')).toBe(stats.compactions);
+    expect(stats.compactions).toBeGreaterThan(0);
+    // prom-client's process metrics, under our prefix.
+    expect(text).toMatch(/^cairn_process_cpu_user_seconds_total /m);
+
+    // INFO (snapshot) and /metrics agree.
+    const snap = metrics.snapshot();
+    const get = snap.commands.find((c) => c.command === 'kv.get' && c.protocol === 'http');
+    expect(get).toMatchObject({ calls: 5, failed: 1 });
+    expect(snap.keys).toBe(stats.keys);
+  });
+});
+
+describe('GET /openapi.json', () => {
+  it('is an OpenAPI 3.1 document describing every route', async () => {
+    const res = await app.inject({ method: 'GET', url: '/openapi.json' });
+    expect(res.statusCode).toBe(200);
+    const doc = res.json();
+    expect(doc.openapi).toBe('3.1.0');
+    expect(doc.info.version).toBe('9.9.9');
+    expect(Object.keys(doc.paths).sort()).toEqual(
+      ['/healthz', '/metrics', '/openapi.json', '/v1/batch', '/v1/kv', '/v1/kv/{key}'].sort(),
+    );
+    expect(Object.keys(doc.paths['/v1/kv/{key}'])).toEqual(expect.arrayContaining(['get', 'put', 'delete']));
+    const listParams = doc.paths['/v1/kv'].get.parameters.map((p: { name: string }) => p.name);
+    expect(listParams).toEqual(
+      expect.arrayContaining(['prefix', 'start', 'end', 'limit', 'reverse', 'cursor', 'base64', 'values']),
+    );
+    // Every $ref resolves.
+    for (const [, ref] of JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/(\w+)"/g)) {
+      expect(doc.components.schemas[ref as string]).toBeDefined();
+    }
+  });
+});
+
+describe('errors', () => {
+  it('answers unknown routes and methods with 404 NOT_FOUND', async () => {
+    for (const [method, url] of [
+      ['GET', '/nowhere'],
+      ['PATCH', '/v1/kv/x'],
+      ['GET', '/v1/kv/a/b'],
+    ] as const) {
+      const res = await app.inject({ method, url });
+      expect(res.statusCode).toBe(404);
+      expect(res.json().error.code).toBe('NOT_FOUND');
+    }
+  });
+
+  it('refuses bodies over the limit with 413 LIMIT', async () => {
+    const small = createHttpApp({
+      db,
+      metrics: createMetrics(db, { defaultMetrics: false }),
+      version: 't',
+      bodyLimitBytes: 1024,
+    });
+    try {
+      const put = await small.inject({ method: 'PUT', url: '/v1/kv/big', payload: Buffer.alloc(1025) });
+      expect(put.statusCode).toBe(413);
+      expect(put.json().error.code).toBe('LIMIT');
+      const batch = await small.inject({
+        method: 'POST',
+        url: '/v1/batch',
+        payload: { ops: [{ op: 'set', key: 'big', value: 'x'.repeat(2000) }] },
+      });
+      expect(batch.statusCode).toBe(413);
+      expect(batch.json().error.code).toBe('LIMIT');
+      expect(
+        (await small.inject({ method: 'PUT', url: '/v1/kv/big', payload: Buffer.alloc(1024) })).statusCode,
+      ).toBe(204);
+    } finally {
+      await small.close();
+    }
+    expect(BODY_BYTES_MAX_DEFAULT).toBeGreaterThan((64 * 1024 * 1024 * 4) / 3);
+  });
+
+  it('maps store errors to statuses with stable codes, and /healthz turns 503 on STORE_FAILED', async () => {
+    let failure: CairnError = new LimitError('x');
+    let statsFailure: CairnError | undefined;
+    const stub = {
+      get: async () => {
+        throw failure;
+      },
+      stats: () => {
+        if (statsFailure !== undefined) throw statsFailure;
+        return { engine: 'stub', keys: 0, diskBytes: 0, liveBytes: 0, writes: 0, fsyncs: 0, compactions: 0 };
+      },
+    } as unknown as Db;
+    const stubApp = createHttpApp({
+      db: stub,
+      metrics: createMetrics(stub, { defaultMetrics: false }),
+      version: 't',
+    });
+    try {
+      const cases: [CairnError, number][] = [
+        [new LimitError('too big'), 413],
+        [new ClosedError(), 503],
+        [new CorruptionError('bad crc'), 500],
+        [new IoError('EIO', new Error('EIO')), 500],
+        [new StoreFailedError(new Error('ENOSPC')), 503],
+      ];
+      for (const [err, status] of cases) {
+        failure = err;
+        const res = await stubApp.inject({ method: 'GET', url: '/v1/kv/x' });
+        expect(res.statusCode, err.code).toBe(status);
+        expect(res.json()).toEqual({ error: { code: err.code, message: err.message } });
+      }
+      failure = new Error('secret internals') as CairnError;
+      const internal = await stubApp.inject({ method: 'GET', url: '/v1/kv/x' });
+      expect(internal.statusCode).toBe(500);
+      expect(internal.json()).toEqual({ error: { code: 'INTERNAL', message: 'internal error' } });
+
+      const health = await stubApp.inject({ method: 'GET', url: '/healthz' });
+      expect(health.statusCode).toBe(503);
+      expect(health.json()).toMatchObject({ status: 'unavailable', error: { code: 'STORE_FAILED' } });
+    } finally {
+      await stubApp.close();
+    }
+  });
+
+  it('answers 503 CLOSED once the store is closed', async () => {
+    const dir = tmpDir('http-closed');
+    const closing = await open(dir);
+    const m = createMetrics(closing, { defaultMetrics: false });
+    const closedApp = createHttpApp({ db: closing, metrics: m, version: 't' });
+    try {
+      await closing.set('k', 'v');
+      await closing.close();
+      const get = await closedApp.inject({ method: 'GET', url: '/v1/kv/k' });
+      expect(get.statusCode).toBe(503);
+      expect(get.json().error.code).toBe('CLOSED');
+      const health = await closedApp.inject({ method: 'GET', url: '/healthz' });
+      expect(health.statusCode).toBe(503);
+      expect(health.json()).toMatchObject({ status: 'unavailable', error: { code: 'CLOSED' } });
+      // /metrics keeps serving the last numbers it saw.
+      const scrape = await closedApp.inject({ method: 'GET', url: '/metrics' });
+      expect(scrape.statusCode).toBe(200);
+    } finally {
+      await closedApp.close();
+    }
+  });
+});
+
+describe('over a real socket', () => {
+  it('counts HTTP connections and accepts a maximal key in the path', async () => {
+    const m = createMetrics(db, { defaultMetrics: false });
+    const live = createHttpApp({ db, metrics: m, version: 't' });
+    try {
+      const address = await live.listen({ host: '127.0.0.1', port: 0 });
+      // 64 KiB of 'é' percent-encoded is ~192 KiB of URL: above Node's default header limit.
+      const key = '\u00e9'.repeat(KEY_BYTES_MAX / 2);
+      const url = `${address}/v1/kv/${encodeURIComponent(key)}`;
+      expect((await fetch(url, { method: 'PUT', body: 'long' })).status).toBe(204);
+      const get = await fetch(url);
+      expect(await get.text()).toBe('long');
+      expect(m.snapshot().totalConnections.http).toBeGreaterThanOrEqual(1);
+      expect(m.snapshot().connectedClients.http).toBeGreaterThanOrEqual(1);
+    } finally {
+      await live.close();
+    }
+    await expect.poll(() => m.snapshot().connectedClients.http).toBe(0);
+  });
+});

@@ -1,0 +1,94 @@
+// createHttpApp: the HTTP API as a fastify instance, ready for `app.listen` (done by the server
+// wiring) or `app.inject` (tests). It owns no store: the caller opens and closes `db`.
+import fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
+import type { Db } from '../../db/db.js';
+import type { Metrics } from '../metrics.js';
+import { HttpError, mapError, sendError } from './errors.js';
+import { BODY_BYTES_MAX_DEFAULT, HEADER_BYTES_MAX, KEY_PATH_CHARS_MAX } from './limits.js';
+import { openApiRoutes } from './openapi.js';
+import { commandOf } from './route-config.js';
+import { batchRoutes } from './routes-batch.js';
+import { healthRoutes, StoreHealth } from './routes-health.js';
+import { kvRoutes } from './routes-kv.js';
+import { listRoutes } from './routes-list.js';
+import { metricsRoutes } from './routes-metrics.js';
+
+export interface HttpAppOptions {
+  readonly db: Db;
+  readonly metrics: Metrics;
+  /** version: the server's version, shown in /openapi.json. */
+  readonly version: string;
+  /** logger: a pino logger (fastify logs route errors through it). Default: silent. */
+  readonly logger?: FastifyBaseLogger;
+  /** bodyLimitBytes: the largest request body. Default BODY_BYTES_MAX_DEFAULT. */
+  readonly bodyLimitBytes?: number;
+}
+
+/** ERROR_URL_CHARS_MAX: how much of a request URL an error message quotes (keys can be 64 KiB). */
+const ERROR_URL_CHARS_MAX = 200;
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+export function createHttpApp(options: HttpAppOptions): FastifyInstance {
+  const { db, metrics } = options;
+  const app: FastifyInstance = fastify({
+    ...(options.logger === undefined ? { logger: false } : { loggerInstance: options.logger }),
+    // Per-request info lines would dwarf a key-value workload's logs; errors are logged below.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimitBytes ?? BODY_BYTES_MAX_DEFAULT,
+    routerOptions: { maxParamLength: KEY_PATH_CHARS_MAX },
+    // Refuse unknown body fields instead of silently dropping them: a misspelt `base64` flag
+    // would otherwise store base64 text as the key.
+    ajv: { customOptions: { removeAdditional: false } },
+    http: { maxHeaderSize: HEADER_BYTES_MAX },
+    // Malformed URLs (e.g. percent-encoding that is not UTF-8) get our error body, not fastify's.
+    frameworkErrors: (err, _request, reply) => {
+      void sendError(reply as FastifyReply, err);
+    },
+  });
+
+  const health = new StoreHealth();
+  // Requests answered "no such key": counted as successful commands, like a Redis GET of nothing.
+  const absent = new WeakSet<FastifyRequest>();
+
+  app.setErrorHandler((err, request, reply) => {
+    const { status, body } = mapError(err);
+    if (status >= 500) request.log.error({ err }, 'request failed');
+    if (body.error.code === 'KEY_NOT_FOUND') absent.add(request);
+    health.note(body.error);
+    return reply.code(status).type(JSON_TYPE).send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const url =
+      request.url.length > ERROR_URL_CHARS_MAX
+        ? `${request.url.slice(0, ERROR_URL_CHARS_MAX)}...`
+        : request.url;
+    return sendError(reply, new HttpError('NOT_FOUND', `no route ${request.method} ${url}`));
+  });
+
+  app.addHook('onResponse', (request, reply, done) => {
+    const ok = reply.statusCode < 400 || absent.has(request);
+    metrics.observe(commandOf(request), 'http', reply.elapsedTime / 1000, ok);
+    done();
+  });
+
+  // Count HTTP connections (the server exists before listen; inject() opens none).
+  app.server.on('connection', (socket) => {
+    metrics.clientConnected('http');
+    socket.once('close', () => metrics.clientDisconnected('http'));
+  });
+
+  void app.register(kvRoutes(db));
+  void app.register(listRoutes(db));
+  void app.register(batchRoutes(db));
+  void app.register(healthRoutes(db, health));
+  void app.register(metricsRoutes(metrics));
+  void app.register(openApiRoutes(options.version));
+  return app;
+}

@@ -1,0 +1,45 @@
+// Every limit of the HTTP API, in one place. Units are last in the names. The storage limits
+// (src/storage/limits.ts) still apply underneath and answer 413 LIMIT.
+import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../../storage/limits.js';
+
+/** base64Chars: the length of the padded base64 text for `bytes` bytes. */
+function base64Chars(bytes: number): number {
+  return 4 * Math.ceil(bytes / 3);
+}
+
+/**
+ * BODY_OVERHEAD_BYTES: room beside the largest value in one request body: a JSON envelope, a
+ * batch's keys and small values (a batch of many small operations is the common case).
+ */
+export const BODY_OVERHEAD_BYTES = 1024 * 1024;
+
+/**
+ * BODY_BYTES_MAX_DEFAULT: the default request body limit. The largest value must fit even when
+ * sent base64 in JSON (`PUT ?base64`, `POST /v1/batch`); a raw body between the value limit and
+ * this is read and then refused by the store with the same 413 LIMIT.
+ */
+export const BODY_BYTES_MAX_DEFAULT = base64Chars(VALUE_BYTES_MAX) + BODY_OVERHEAD_BYTES;
+
+/**
+ * KEY_PATH_CHARS_MAX: the longest key path segment the router accepts. The largest key
+ * percent-encoded takes three characters per byte (base64url takes fewer).
+ */
+export const KEY_PATH_CHARS_MAX = 3 * KEY_BYTES_MAX;
+
+/**
+ * HEADER_BYTES_MAX: Node's limit on the request line plus headers (its default is 16 KiB), raised
+ * so that a maximal key fits in the path. Applies once the app listens.
+ */
+export const HEADER_BYTES_MAX = KEY_PATH_CHARS_MAX + 16 * 1024;
+
+/** LIST_LIMIT_DEFAULT: items per listing page when `limit` is not given. */
+export const LIST_LIMIT_DEFAULT = 100;
+/** LIST_LIMIT_MAX: the largest `limit` a listing accepts. */
+export const LIST_LIMIT_MAX = 1000;
+
+/**
+ * LIST_PAGE_BYTES_MAX: a listing page stops early (with a `next` cursor) once its keys and values
+ * reach this many bytes, so 1000 large values do not become one enormous response. A page always
+ * holds at least one item.
+ */
+export const LIST_PAGE_BYTES_MAX = 8 * 1024 * 1024;

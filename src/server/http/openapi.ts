@@ -1,0 +1,183 @@
+// GET /openapi.json: an OpenAPI 3.1 document of the API, assembled from the same JSON schemas
+// the routes validate with (schemas.ts), so it describes what the server actually enforces.
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import {
+  BATCH_BODY_SCHEMA,
+  BATCH_RESPONSE_SCHEMA,
+  ERROR_SCHEMA,
+  HEALTH_RESPONSE_SCHEMA,
+  KEY_PARAMS_SCHEMA,
+  KV_JSON_SCHEMA,
+  KV_PUT_JSON_SCHEMA,
+  KV_QUERY_SCHEMA,
+  LIST_QUERY_SCHEMA,
+  LIST_RESPONSE_SCHEMA,
+} from './schemas.js';
+
+type JsonObject = Record<string, unknown>;
+
+interface ObjectSchema {
+  readonly properties: Readonly<Record<string, JsonObject>>;
+  readonly required?: readonly string[];
+}
+
+/** parameters turns an object schema (params or querystring) into OpenAPI parameter objects. */
+function parameters(schema: ObjectSchema, where: 'path' | 'query'): JsonObject[] {
+  return Object.entries(schema.properties).map(([name, property]) => {
+    const { description, ...rest } = property;
+    return {
+      name,
+      in: where,
+      required: where === 'path' || (schema.required ?? []).includes(name),
+      ...(description === undefined ? {} : { description }),
+      // Flags may be given bare (`?base64`): an empty value must be allowed.
+      ...(where === 'query' ? { allowEmptyValue: true } : {}),
+      schema: rest,
+    };
+  });
+}
+
+const errorRef = { $ref: '#/components/schemas/Error' };
+
+function errors(...statuses: number[]): JsonObject {
+  const out: JsonObject = {};
+  for (const status of statuses) {
+    out[String(status)] = {
+      description: ERROR_DESCRIPTIONS[status] ?? 'Error',
+      content: { 'application/json': { schema: errorRef } },
+    };
+  }
+  return out;
+}
+
+const ERROR_DESCRIPTIONS: Readonly<Record<number, string>> = {
+  400: 'INVALID_ARGUMENT: malformed parameter, encoding or body',
+  404: 'KEY_NOT_FOUND (or NOT_FOUND for an unknown route)',
+  413: 'LIMIT: body, key, value or batch over a limit',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  500: 'CORRUPTION, IO or INTERNAL',
+  503: 'CLOSED or STORE_FAILED: the store is not serving',
+};
+
+const json = (schema: unknown): JsonObject => ({ 'application/json': { schema } });
+
+/** openApiDocument returns the OpenAPI 3.1 document for a server of this version. */
+export function openApiDocument(version: string): JsonObject {
+  const keyParams = [...parameters(KEY_PARAMS_SCHEMA, 'path'), ...parameters(KV_QUERY_SCHEMA, 'query')];
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Cairn HTTP API',
+      version,
+      description: 'Keys and values are bytes. See docs/http.md for encodings, limits and errors.',
+    },
+    paths: {
+      '/v1/kv/{key}': {
+        parameters: keyParams,
+        get: {
+          operationId: 'getKey',
+          summary: 'Read one key',
+
+          responses: {
+            200: {
+              description: 'The value: raw bytes, or JSON {key, value} in base64 with ?base64',
+              content: {
+                'application/octet-stream': {
+                  schema: { type: 'string', contentMediaType: 'application/octet-stream' },
+                },
+                ...json(KV_JSON_SCHEMA),
+              },
+            },
+            ...errors(400, 404, 500, 503),
+          },
+        },
+        put: {
+          operationId: 'putKey',
+          summary: 'Write one key',
+
+          requestBody: {
+            description: 'The value as raw bytes (any content type), or JSON {value} in base64 with ?base64',
+            content: {
+              '*/*': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } },
+              ...json(KV_PUT_JSON_SCHEMA),
+            },
+          },
+          responses: { 204: { description: 'Stored durably' }, ...errors(400, 413, 500, 503) },
+        },
+        delete: {
+          operationId: 'deleteKey',
+          summary: 'Delete one key',
+
+          responses: { 204: { description: 'Deleted durably' }, ...errors(400, 404, 500, 503) },
+        },
+      },
+      '/v1/kv': {
+        get: {
+          operationId: 'listKeys',
+          summary: 'List keys and values in key order, one page at a time',
+
+          parameters: parameters(LIST_QUERY_SCHEMA, 'query'),
+          responses: {
+            200: { description: 'A page', content: json(LIST_RESPONSE_SCHEMA) },
+            ...errors(400, 500, 503),
+          },
+        },
+      },
+      '/v1/batch': {
+        post: {
+          operationId: 'batch',
+          summary: 'Apply sets and deletes atomically',
+
+          requestBody: { required: true, content: json(BATCH_BODY_SCHEMA) },
+          responses: {
+            200: { description: 'Every operation applied, durably', content: json(BATCH_RESPONSE_SCHEMA) },
+            ...errors(400, 413, 415, 500, 503),
+          },
+        },
+      },
+      '/healthz': {
+        get: {
+          operationId: 'health',
+          summary: 'Liveness and readiness',
+
+          responses: {
+            200: { description: 'Serving', content: json(HEALTH_RESPONSE_SCHEMA) },
+            503: { description: 'Closed or failed', content: json(HEALTH_RESPONSE_SCHEMA) },
+          },
+        },
+      },
+      '/metrics': {
+        get: {
+          operationId: 'metrics',
+          summary: 'Prometheus metrics',
+
+          responses: {
+            200: {
+              description: 'Prometheus text exposition format 0.0.4',
+              content: { 'text/plain': { schema: { type: 'string' } } },
+            },
+          },
+        },
+      },
+      '/openapi.json': {
+        get: {
+          operationId: 'openapi',
+          summary: 'This document',
+
+          responses: { 200: { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } },
+        },
+      },
+    },
+    components: { schemas: { Error: ERROR_SCHEMA } },
+  };
+}
+
+export function openApiRoutes(version: string): FastifyPluginAsync {
+  return async (app: FastifyInstance) => {
+    // Built once: the document depends only on the version.
+    const document = JSON.stringify(openApiDocument(version));
+    app.get('/openapi.json', { config: { command: 'openapi' } }, async (_request, reply) =>
+      reply.type('application/json; charset=utf-8').send(document),
+    );
+  };
+}

@@ -1,0 +1,150 @@
+// JSON schemas of every route: fastify validates requests (and serializes JSON responses) with
+// them, and openapi.ts builds /openapi.json from the same objects, so the document cannot drift
+// from what the server enforces. Kept to keywords that both JSON Schema draft-07 (fastify's
+// validator) and OpenAPI 3.1 (JSON Schema 2020-12) read the same way.
+import { HTTP_ERROR_CODES } from './errors.js';
+import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX } from './limits.js';
+
+const flag = (description: string) =>
+  ({ type: 'string', enum: ['', 'true', 'false', '1', '0'], description }) as const;
+
+export const ERROR_SCHEMA = {
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: {
+        code: { type: 'string', enum: [...HTTP_ERROR_CODES] },
+        message: { type: 'string' },
+      },
+    },
+  },
+} as const;
+
+export const KEY_PARAMS_SCHEMA = {
+  type: 'object',
+  required: ['key'],
+  properties: {
+    key: {
+      type: 'string',
+      description:
+        'The key: percent-encoded UTF-8, or base64url (standard base64 also accepted) with ?base64.',
+    },
+  },
+} as const;
+
+export const KV_QUERY_SCHEMA = {
+  type: 'object',
+  properties: {
+    base64: flag(
+      'The key in the path is base64url; GET answers JSON {key, value} in base64; PUT takes JSON {value} in base64.',
+    ),
+  },
+} as const;
+
+export const KV_JSON_SCHEMA = {
+  type: 'object',
+  required: ['key', 'value'],
+  properties: {
+    key: { type: 'string', description: 'base64' },
+    value: { type: 'string', description: 'base64' },
+  },
+} as const;
+
+export const KV_PUT_JSON_SCHEMA = {
+  type: 'object',
+  required: ['value'],
+  properties: { value: { type: 'string', description: 'base64' } },
+} as const;
+
+export const LIST_QUERY_SCHEMA = {
+  type: 'object',
+  properties: {
+    prefix: { type: 'string', description: 'Only keys starting with this (empty: no restriction).' },
+    start: { type: 'string', description: 'First key included (empty: from the first key).' },
+    end: { type: 'string', description: 'First key excluded (empty: to the last key).' },
+    limit: {
+      type: 'integer',
+      minimum: 1,
+      maximum: LIST_LIMIT_MAX,
+      default: LIST_LIMIT_DEFAULT,
+      description: 'Items per page.',
+    },
+    reverse: flag('Descending key order.'),
+    values: flag('Include values (default true); values=false lists keys only.'),
+    base64: flag('prefix/start/end are base64 and every key and value in the answer is base64.'),
+    cursor: { type: 'string', description: 'The `next` token of the previous page (same other parameters).' },
+  },
+} as const;
+
+export const LIST_ITEM_SCHEMA = {
+  type: 'object',
+  required: ['key'],
+  properties: {
+    key: { type: 'string' },
+    value: { type: 'string' },
+    keyEncoding: {
+      type: 'string',
+      enum: ['base64'],
+      description: 'Present when key is base64 because it is not valid UTF-8 (text mode only).',
+    },
+    valueEncoding: {
+      type: 'string',
+      enum: ['base64'],
+      description: 'Present when value is base64 because it is not valid UTF-8 (text mode only).',
+    },
+  },
+} as const;
+
+export const LIST_RESPONSE_SCHEMA = {
+  type: 'object',
+  required: ['items'],
+  properties: {
+    items: { type: 'array', items: LIST_ITEM_SCHEMA },
+    next: { type: 'string', description: 'Present when more items follow: pass it as cursor.' },
+  },
+} as const;
+
+export const BATCH_OP_SCHEMA = {
+  type: 'object',
+  required: ['op', 'key'],
+  properties: {
+    op: { type: 'string', enum: ['set', 'delete'] },
+    key: { type: 'string' },
+    value: { type: 'string' },
+  },
+  additionalProperties: false,
+  // A set needs a value; a delete ignores one.
+  if: { properties: { op: { const: 'set' } } },
+  // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
+  then: { required: ['value'] },
+} as const;
+
+export const BATCH_BODY_SCHEMA = {
+  type: 'object',
+  required: ['ops'],
+  properties: {
+    ops: { type: 'array', items: BATCH_OP_SCHEMA },
+    base64: { type: 'boolean', default: false, description: 'Keys and values are base64.' },
+  },
+  additionalProperties: false,
+} as const;
+
+export const BATCH_RESPONSE_SCHEMA = {
+  type: 'object',
+  required: ['applied'],
+  properties: { applied: { type: 'integer', description: 'Operations applied (all of them).' } },
+} as const;
+
+export const HEALTH_RESPONSE_SCHEMA = {
+  type: 'object',
+  required: ['status'],
+  properties: {
+    status: { type: 'string', enum: ['ok', 'unavailable'] },
+    engine: { type: 'string' },
+    keys: { type: 'integer' },
+    error: ERROR_SCHEMA.properties.error,
+  },
+} as const;

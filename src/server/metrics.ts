@@ -1,0 +1,395 @@
+// Metrics: the server's counters and gauges, in one prom-client Registry (never the global one,
+// so several servers in one process, and tests, do not share numbers).
+//
+// One source of truth: command counts, connection counts and durations live in plain numbers
+// that the hot paths bump; the Prometheus counters and gauges copy them at scrape time through
+// collect() callbacks, and snapshot() (what RESP `INFO` prints) reads the same numbers. So INFO
+// and /metrics agree by construction, and a RESP command costs a Map lookup, three additions
+// and one histogram observation.
+
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Db } from '../db/db.js';
+import { type Clock, systemClock } from '../io/clock.js';
+
+export type Protocol = 'resp' | 'http';
+export const PROTOCOLS: readonly Protocol[] = ['resp', 'http'];
+
+/** METRIC_PREFIX: every metric this module defines, and the default process metrics, start with it. */
+export const METRIC_PREFIX = 'cairn_';
+
+/**
+ * COMMAND_DURATION_BUCKETS_SECONDS: a cached GET answers in ~10 µs, an fsynced SET in ~0.1-10 ms,
+ * a large batch or scan page in up to a second; roughly 1-2.5-5 steps over that range.
+ */
+export const COMMAND_DURATION_BUCKETS_SECONDS: readonly number[] = [
+  0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+  0.5, 1,
+];
+
+/** UNKNOWN_COMMAND: the label for any command name outside the known set (label values stay bounded). */
+export const UNKNOWN_COMMAND = 'unknown';
+
+/**
+ * COMMAND_ALIASES_MAX: how many distinct spellings ('GET', 'get', 'Get', ...) the lookup cache
+ * remembers per protocol. A client can send endless spellings; past this, lookups lower-case
+ * every time instead of growing the cache.
+ */
+export const COMMAND_ALIASES_MAX = 4096;
+
+/** HTTP_COMMANDS: the command names the HTTP API reports (one per route). */
+export const HTTP_COMMANDS = [
+  'kv.get',
+  'kv.put',
+  'kv.delete',
+  'kv.list',
+  'batch',
+  'healthz',
+  'metrics',
+  'openapi',
+] as const;
+export type HttpCommand = (typeof HTTP_COMMANDS)[number];
+
+/** RESP_COMMANDS: the RESP commands the server implements (lower case, as Redis's INFO prints them). */
+export const RESP_COMMANDS = [
+  'ping',
+  'echo',
+  'hello',
+  'auth',
+  'client',
+  'command',
+  'info',
+  'config',
+  'select',
+  'dbsize',
+  'flushdb',
+  'flushall',
+  'get',
+  'set',
+  'getset',
+  'setnx',
+  'setex',
+  'psetex',
+  'del',
+  'unlink',
+  'exists',
+  'mget',
+  'mset',
+  'msetnx',
+  'incr',
+  'decr',
+  'incrby',
+  'decrby',
+  'append',
+  'strlen',
+  'getrange',
+  'scan',
+  'keys',
+  'type',
+  'quit',
+  'shutdown',
+  'multi',
+  'exec',
+  'discard',
+  'watch',
+  'unwatch',
+  'ttl',
+  'pttl',
+  'expire',
+  'pexpire',
+  'persist',
+] as const;
+
+export interface MetricsOptions {
+  /** commands: further command names to count under their own label (lower-cased). */
+  readonly commands?: Iterable<string>;
+  /** defaultMetrics: also collect prom-client's process metrics (CPU, memory, event loop, GC). Default true. */
+  readonly defaultMetrics?: boolean;
+  /** clock: for uptime. Default: the system clock. */
+  readonly clock?: Clock;
+}
+
+export interface CommandSnapshot {
+  readonly command: string;
+  readonly protocol: Protocol;
+  readonly calls: number;
+  /** failed: calls that ended in an error reply. */
+  readonly failed: number;
+  /** usec: total time spent, in microseconds (rounded). */
+  readonly usec: number;
+}
+
+export interface MetricsSnapshot {
+  /** commandsProcessed: commands over every protocol. */
+  readonly commandsProcessed: number;
+  readonly commandsByProtocol: Readonly<Record<Protocol, number>>;
+  /** commands: one entry per (command, protocol) seen at least once, in first-seen order. */
+  readonly commands: readonly CommandSnapshot[];
+  readonly connectedClients: Readonly<Record<Protocol, number>>;
+  readonly totalConnections: Readonly<Record<Protocol, number>>;
+  readonly rejectedConnections: number;
+  readonly engine: string;
+  readonly keys: number;
+  readonly diskBytes: number;
+  readonly liveBytes: number;
+  readonly writes: number;
+  readonly fsyncs: number;
+  readonly compactions: number;
+  readonly uptimeSeconds: number;
+}
+
+/** The per-(command, protocol) numbers; `observe` bumps them, scrapes and snapshots read them. */
+interface CommandCell {
+  readonly command: string;
+  readonly protocol: Protocol;
+  calls: number;
+  failed: number;
+  seconds: number;
+  readonly histogram: Histogram.Internal<'command' | 'protocol'>;
+}
+
+interface StoreNumbers {
+  engine: string;
+  keys: number;
+  diskBytes: number;
+  liveBytes: number;
+  writes: number;
+  fsyncs: number;
+  compactions: number;
+}
+
+export class Metrics {
+  /** registry: everything this server exports; /metrics renders it. */
+  readonly registry = new Registry();
+
+  private readonly known: ReadonlySet<string>;
+  private readonly clock: Clock;
+  private readonly startedMs: number;
+  /** cells: canonical (command, protocol) cells, in first-seen order. */
+  private readonly cells: CommandCell[] = [];
+  /** lookup: per protocol, the spellings seen so far mapped to their cell. */
+  private readonly lookup: Record<Protocol, Map<string, CommandCell>> = {
+    resp: new Map(),
+    http: new Map(),
+  };
+  private readonly connected: Record<Protocol, number> = { resp: 0, http: 0 };
+  private readonly connections: Record<Protocol, number> = { resp: 0, http: 0 };
+  private rejected = 0;
+  /** lastStore: the last numbers db.stats() gave, served while the store is closed or failing. */
+  private lastStore: StoreNumbers = {
+    engine: 'unknown',
+    keys: 0,
+    diskBytes: 0,
+    liveBytes: 0,
+    writes: 0,
+    fsyncs: 0,
+    compactions: 0,
+  };
+  private readonly histogram: Histogram<'command' | 'protocol'>;
+
+  constructor(
+    private readonly db: Db,
+    options: MetricsOptions = {},
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.startedMs = this.clock.monotonicMs();
+    const known = new Set<string>([...RESP_COMMANDS, ...HTTP_COMMANDS, UNKNOWN_COMMAND]);
+    for (const name of options.commands ?? []) known.add(name.toLowerCase());
+    this.known = known;
+
+    const registers = [this.registry];
+    const self = this;
+
+    new Counter({
+      name: `${METRIC_PREFIX}commands_total`,
+      help: 'Commands processed, by command, protocol and result (ok or error).',
+      labelNames: ['command', 'protocol', 'result'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const cell of self.cells) {
+          const labels = { command: cell.command, protocol: cell.protocol };
+          this.inc({ ...labels, result: 'ok' }, cell.calls - cell.failed);
+          this.inc({ ...labels, result: 'error' }, cell.failed);
+        }
+      },
+    });
+    this.histogram = new Histogram({
+      name: `${METRIC_PREFIX}command_duration_seconds`,
+      help: 'Time to process a command, from parsed request to queued reply.',
+      labelNames: ['command', 'protocol'] as const,
+      buckets: [...COMMAND_DURATION_BUCKETS_SECONDS],
+      registers,
+    });
+
+    const storeGauge = (name: string, help: string, pick: (s: StoreNumbers) => number): void => {
+      new Gauge({
+        name: `${METRIC_PREFIX}${name}`,
+        help,
+        registers,
+        collect() {
+          this.set(pick(self.storeNumbers()));
+        },
+      });
+    };
+    // Counted by the engine since it opened: counters, copied on scrape.
+    const storeCounter = (name: string, help: string, pick: (s: StoreNumbers) => number): void => {
+      new Counter({
+        name: `${METRIC_PREFIX}${name}`,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(pick(self.storeNumbers()));
+        },
+      });
+    };
+    storeGauge('keys', 'Live keys in the store.', (s) => s.keys);
+    storeGauge('disk_bytes', 'Bytes of every file the storage engine owns.', (s) => s.diskBytes);
+    storeGauge('live_bytes', 'Bytes on disk still referenced by live keys.', (s) => s.liveBytes);
+    storeCounter('writes_total', 'Writes (sets, deletes, batches) since the store opened.', (s) => s.writes);
+    storeCounter('fsyncs_total', 'fsync/fdatasync calls since the store opened.', (s) => s.fsyncs);
+    storeCounter('compactions_total', 'Compaction runs since the store opened.', (s) => s.compactions);
+
+    new Gauge({
+      name: `${METRIC_PREFIX}connected_clients`,
+      help: 'Client connections open now, by protocol.',
+      labelNames: ['protocol'] as const,
+      registers,
+      collect() {
+        for (const protocol of PROTOCOLS) this.set({ protocol }, self.connected[protocol]);
+      },
+    });
+    new Counter({
+      name: `${METRIC_PREFIX}connections_total`,
+      help: 'Client connections accepted, by protocol.',
+      labelNames: ['protocol'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const protocol of PROTOCOLS) this.inc({ protocol }, self.connections[protocol]);
+      },
+    });
+    new Counter({
+      name: `${METRIC_PREFIX}rejected_connections_total`,
+      help: 'Client connections refused (the client limit was reached).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(self.rejected);
+      },
+    });
+
+    if (options.defaultMetrics ?? true)
+      collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+  }
+
+  /** contentType: the Content-Type of render()'s output. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** render returns the Prometheus text exposition of every metric. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /**
+   * observe records one command. `command` may be any spelling from the wire: known names are
+   * matched case-insensitively, anything else counts as command="unknown".
+   */
+  observe(command: string, protocol: Protocol, seconds: number, ok: boolean): void {
+    const cell = this.lookup[protocol].get(command) ?? this.resolve(command, protocol);
+    cell.calls++;
+    if (!ok) cell.failed++;
+    cell.seconds += seconds;
+    cell.histogram.observe(seconds);
+  }
+
+  clientConnected(protocol: Protocol): void {
+    this.connected[protocol]++;
+    this.connections[protocol]++;
+  }
+
+  clientDisconnected(protocol: Protocol): void {
+    // A mismatched call must not drive the gauge negative.
+    if (this.connected[protocol] > 0) this.connected[protocol]--;
+  }
+
+  connectionRejected(): void {
+    this.rejected++;
+  }
+
+  /** snapshot returns the numbers INFO prints; /metrics exports the same ones. */
+  snapshot(): MetricsSnapshot {
+    const store = this.storeNumbers();
+    const byProtocol: Record<Protocol, number> = { resp: 0, http: 0 };
+    const commands: CommandSnapshot[] = [];
+    for (const cell of this.cells) {
+      byProtocol[cell.protocol] += cell.calls;
+      commands.push({
+        command: cell.command,
+        protocol: cell.protocol,
+        calls: cell.calls,
+        failed: cell.failed,
+        usec: Math.round(cell.seconds * 1e6),
+      });
+    }
+    return {
+      commandsProcessed: byProtocol.resp + byProtocol.http,
+      commandsByProtocol: byProtocol,
+      commands,
+      connectedClients: { ...this.connected },
+      totalConnections: { ...this.connections },
+      rejectedConnections: this.rejected,
+      ...store,
+      uptimeSeconds: (this.clock.monotonicMs() - this.startedMs) / 1000,
+    };
+  }
+
+  /** resolve is the slow path of observe: first sight of a spelling. */
+  private resolve(command: string, protocol: Protocol): CommandCell {
+    const lower = command.toLowerCase();
+    const name = this.known.has(lower) ? lower : UNKNOWN_COMMAND;
+    const aliases = this.lookup[protocol];
+    let cell = aliases.get(name);
+    if (cell === undefined) {
+      cell = {
+        command: name,
+        protocol,
+        calls: 0,
+        failed: 0,
+        seconds: 0,
+        histogram: this.histogram.labels({ command: name, protocol }),
+      };
+      this.cells.push(cell);
+      aliases.set(name, cell);
+    }
+    // Remember known spellings only: unknown ones are arbitrary client bytes.
+    if (name !== UNKNOWN_COMMAND && aliases.size < COMMAND_ALIASES_MAX) aliases.set(command, cell);
+    return cell;
+  }
+
+  /** storeNumbers reads db.stats(), falling back to the last good reading once the store is closed. */
+  private storeNumbers(): StoreNumbers {
+    try {
+      const s = this.db.stats();
+      this.lastStore = {
+        engine: s.engine,
+        keys: s.keys,
+        diskBytes: s.diskBytes,
+        liveBytes: s.liveBytes,
+        writes: s.writes,
+        fsyncs: s.fsyncs,
+        compactions: s.compactions,
+      };
+    } catch {
+      // Closed (or closing) store: keep reporting the last numbers rather than failing the scrape.
+    }
+    return this.lastStore;
+  }
+}
+
+/** createMetrics returns a fresh Metrics (own Registry) reading store numbers from `db`. */
+export function createMetrics(db: Db, options: MetricsOptions = {}): Metrics {
+  return new Metrics(db, options);
+}

@@ -66,10 +66,14 @@ export async function openLmdbFlushed(dir: string, _options: EngineOptions = {})
     },
     async compact() {},
     stats(): EngineStats {
+      const envDir = path.join(dir, 'lmdb-flushed');
+      const diskBytes = fs
+        .readdirSync(envDir)
+        .reduce((n, f) => n + fs.statSync(path.join(envDir, f)).size, 0);
       return {
         engine: 'lmdb-flushed',
         keys: db.getCount(),
-        diskBytes: 0,
+        diskBytes,
         liveBytes: 0,
         writes,
         fsyncs: 0,

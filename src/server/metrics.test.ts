@@ -71,6 +71,30 @@ describe('Metrics', () => {
     expect(Math.round((sum ?? 0) * 1e6)).toBe(snap.commands[0]?.usec);
   });
 
+  it('exports durations as a Prometheus histogram, +Inf catching the slowest', async () => {
+    const m = createMetrics(db, { defaultMetrics: false });
+    m.observe('set', 'resp', 0.001, true); // exactly on a bound: le is inclusive
+    m.observe('set', 'resp', 2, true);
+    const text = await m.render();
+    expect(text).toMatch(/^# TYPE cairn_command_duration_seconds histogram$/m);
+    expect(
+      sample(text, 'cairn_command_duration_seconds_bucket{le="0.0005",command="set",protocol="resp"}'),
+    ).toBe(0);
+    expect(
+      sample(text, 'cairn_command_duration_seconds_bucket{le="0.001",command="set",protocol="resp"}'),
+    ).toBe(1);
+    expect(sample(text, 'cairn_command_duration_seconds_bucket{le="1",command="set",protocol="resp"}')).toBe(
+      1,
+    );
+    expect(
+      sample(text, 'cairn_command_duration_seconds_bucket{le="+Inf",command="set",protocol="resp"}'),
+    ).toBe(2);
+    expect(sample(text, 'cairn_command_duration_seconds_sum{command="set",protocol="resp"}')).toBe(2.001);
+    expect(sample(text, 'cairn_command_duration_seconds_count{command="set",protocol="resp"}')).toBe(2);
+    const json = await m.registry.getMetricsAsJSON();
+    expect(json.map((metric) => metric.name)).toContain('cairn_command_duration_seconds');
+  });
+
   it('keeps label values bounded: unknown commands count as "unknown"', async () => {
     const m = createMetrics(db, { defaultMetrics: false, commands: ['xadd'] });
     for (let i = 0; i < COMMAND_ALIASES_MAX + 10; i++) m.observe(`junk-${i}`, 'resp', 0.00001, false);

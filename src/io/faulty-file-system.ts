@@ -56,6 +56,8 @@ const MUTATING: ReadonlySet<FaultOp> = new Set([
 interface Tracked {
   /** syncedSize: the file's size at its last datasync; undefined if never synced. */
   syncedSize: number | undefined;
+  /** undo: what unsynced writes overwrote inside the file (oldest first), to put back on power loss. */
+  undo: { position: number; bytes: Buffer }[];
   /** durableEntry: its directory entry survives power loss (dir fsynced since creation/rename). */
   durableEntry: boolean;
 }
@@ -110,6 +112,15 @@ export class FaultyFileSystem implements FileSystem {
         continue;
       }
       try {
+        // Unsynced overwrites never reached the disk: put the old bytes back, newest first.
+        if (t.undo.length > 0) {
+          const handle = await fs.open(file, 'r+');
+          try {
+            for (const u of t.undo.reverse()) await handle.write(u.bytes, 0, u.bytes.length, u.position);
+          } finally {
+            await handle.close();
+          }
+        }
         const size = (await fs.stat(file)).size;
         const keep = t.syncedSize ?? 0;
         if (size > keep) await fs.truncate(file, keep);
@@ -123,7 +134,7 @@ export class FaultyFileSystem implements FileSystem {
   track(file: string): Tracked {
     let t = this.tracked.get(file);
     if (t === undefined) {
-      t = { syncedSize: undefined, durableEntry: true };
+      t = { syncedSize: undefined, durableEntry: true, undo: [] };
       this.tracked.set(file, t);
     }
     return t;
@@ -158,7 +169,7 @@ export class FaultyFileSystem implements FileSystem {
     this.tracked.delete(from);
     // A rename is durable only after the directory is fsynced; until then the old state holds.
     // We model the common case: the target's content is the source's, and its entry is pending.
-    this.tracked.set(to, { syncedSize: t?.syncedSize, durableEntry: false });
+    this.tracked.set(to, { syncedSize: t?.syncedSize, durableEntry: false, undo: t?.undo ?? [] });
   }
 
   async unlink(file: string): Promise<void> {
@@ -206,6 +217,7 @@ class FaultyFile implements File {
 
   async write(data: Uint8Array, position: number): Promise<void> {
     const torn = this.fs.check('write', this.path, data.length);
+    this.remember(position, data.length);
     if (torn !== undefined) {
       await this.inner.write(data.subarray(0, torn.tornBytes), position);
       throw new InjectedFault('EIO', 'write', `${this.path} (torn after ${torn.tornBytes} bytes)`);
@@ -213,8 +225,19 @@ class FaultyFile implements File {
     await this.inner.write(data, position);
   }
 
+  /** remember saves what a write is about to overwrite below the synced length. */
+  private remember(position: number, length: number): void {
+    const synced = this.t.syncedSize ?? 0;
+    const end = Math.min(position + length, synced);
+    if (end <= position) return;
+    const old = Buffer.alloc(end - position);
+    this.inner.readSync(old, 0, old.length, position);
+    this.t.undo.push({ position, bytes: old });
+  }
+
   writeSync(data: Uint8Array, position: number): void {
     const torn = this.fs.check('write', this.path, data.length);
+    this.remember(position, data.length);
     if (torn !== undefined) {
       this.inner.writeSync(data.subarray(0, torn.tornBytes), position);
       throw new InjectedFault('EIO', 'write', `${this.path} (torn after ${torn.tornBytes} bytes)`);
@@ -226,6 +249,7 @@ class FaultyFile implements File {
     this.fs.check('datasync', this.path);
     this.inner.datasyncSync();
     this.t.syncedSize = this.sizeSync();
+    this.t.undo = [];
   }
 
   truncateSync(length: number): void {
@@ -242,6 +266,7 @@ class FaultyFile implements File {
     this.fs.check('datasync', this.path);
     await this.inner.datasync();
     this.t.syncedSize = await this.inner.size();
+    this.t.undo = [];
   }
 
   async truncate(length: number): Promise<void> {

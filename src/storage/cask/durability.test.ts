@@ -1,0 +1,101 @@
+// The three durability modes: what is acknowledged when, and what survives a power cut.
+import { describe, expect, it } from 'vitest';
+import { tmpDir } from '../../../test/support/tmp-dir.js';
+import type { Clock, Timer } from '../../io/clock.js';
+import { FaultyFileSystem } from '../../io/faulty-file-system.js';
+import { nodeFileSystem } from '../../io/node-file-system.js';
+import { type CaskEngine, openCask } from './cask-engine.js';
+
+const b = (s: string) => Buffer.from(s);
+
+/** A clock whose periodic timers fire only when the test says so. */
+class ManualClock implements Clock {
+  private readonly periodic: (() => void)[] = [];
+  nowMs(): number {
+    return 0;
+  }
+  monotonicMs(): number {
+    return 0;
+  }
+  every(_ms: number, fn: () => void): Timer {
+    this.periodic.push(fn);
+    return { cancel: () => this.periodic.splice(this.periodic.indexOf(fn), 1) };
+  }
+  after(_ms: number, fn: () => void): Timer {
+    return this.every(0, fn);
+  }
+  fire(): void {
+    for (const fn of [...this.periodic]) fn();
+  }
+}
+
+async function survivors(dir: string): Promise<string[]> {
+  const db = await openCask(dir);
+  const keys: string[] = [];
+  for await (const [k] of db.scan()) keys.push(String(Buffer.from(k)));
+  await db.close();
+  return keys;
+}
+
+async function cutPower(db: CaskEngine, faulty: FaultyFileSystem): Promise<void> {
+  faulty.dieAfter = faulty.mutations;
+  await db.close().catch(() => {});
+  await faulty.powerLoss();
+}
+
+describe('durability modes', () => {
+  it("'never': acknowledged before fsync; flush() makes everything durable", async () => {
+    const dir = tmpDir('dur');
+    const faulty = new FaultyFileSystem(nodeFileSystem);
+    const db = await openCask(dir, { fs: faulty, durability: 'never' });
+    await db.put(b('a'), b('1'));
+    expect(db.stats().fsyncs).toBe(0);
+    expect(String(await db.get(b('a')))).toBe('1');
+    await db.flush();
+    expect(db.stats().fsyncs).toBe(1);
+    await db.put(b('b'), b('2')); // acknowledged, never fsynced
+    await cutPower(db, faulty);
+    expect(await survivors(dir)).toEqual(['a']);
+  });
+
+  it("'interval': the timer fsyncs what was written since the last sync", async () => {
+    const dir = tmpDir('dur');
+    const faulty = new FaultyFileSystem(nodeFileSystem);
+    const clock = new ManualClock();
+    const db = await openCask(dir, { fs: faulty, clock, durability: 'interval', syncIntervalMs: 50 });
+    await db.put(b('a'), b('1'));
+    expect(db.stats().fsyncs).toBe(0);
+    clock.fire();
+    await new Promise((r) => setTimeout(r, 20)); // the timer's sync runs in the write queue
+    const synced = db.stats().fsyncs;
+    expect(synced).toBe(1);
+    clock.fire(); // nothing new: no fsync
+    await new Promise((r) => setTimeout(r, 10));
+    expect(db.stats().fsyncs).toBe(synced);
+    await db.put(b('b'), b('2'));
+    await cutPower(db, faulty);
+    expect(await survivors(dir)).toEqual(['a']);
+  });
+
+  it("'always': every acknowledged write survives a power cut", async () => {
+    const dir = tmpDir('dur');
+    const faulty = new FaultyFileSystem(nodeFileSystem);
+    const db = await openCask(dir, { fs: faulty });
+    await db.put(b('a'), b('1'));
+    await db.batch([{ type: 'put', key: b('b'), value: b('2') }]);
+    await cutPower(db, faulty);
+    expect(await survivors(dir)).toEqual(['a', 'b']);
+  });
+
+  it('close makes writes of every mode durable', async () => {
+    for (const durability of ['never', 'interval'] as const) {
+      const dir = tmpDir('dur');
+      const faulty = new FaultyFileSystem(nodeFileSystem);
+      const db = await openCask(dir, { fs: faulty, durability, clock: new ManualClock() });
+      await db.put(b('k'), b('v'));
+      await db.close();
+      await faulty.powerLoss();
+      expect(await survivors(dir)).toEqual(['k']);
+    }
+  });
+});

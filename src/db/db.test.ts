@@ -37,6 +37,9 @@ describe('Db (embedded API)', () => {
     expect(await keys({ start: 'user:2', end: 'zzz' })).toEqual(['user:2', 'user:3', 'users']);
     expect(await keys({ prefix: 'user:', start: 'user:2' })).toEqual(['user:2', 'user:3']);
     expect(await keys({})).toHaveLength(5);
+    const prefix = Buffer.from('user:');
+    expect(await keys({ prefix })).toEqual(['user:1', 'user:2', 'user:3']);
+    expect(prefix.toString()).toBe('user:');
     await db.close();
   });
 

@@ -24,6 +24,10 @@ describe('bytes', () => {
       ),
     );
     expect(prefixEnd(new Uint8Array([1, 0xff]))).toEqual(new Uint8Array([2]));
+    // Never modifies its argument, also when it is a Buffer (whose slice is a view).
+    const prefix = Buffer.from('user:');
+    expect(Buffer.from(prefixEnd(prefix)!).toString()).toBe('user;');
+    expect(prefix.toString()).toBe('user:');
   });
   it('toBytes encodes strings as UTF-8', () => {
     expect([...toBytes('é')]).toEqual([0xc3, 0xa9]);

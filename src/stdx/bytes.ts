@@ -38,7 +38,8 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
   for (let i = prefix.length - 1; i >= 0; i--) {
     if (prefix[i] !== 0xff) {
-      const end = prefix.slice(0, i + 1);
+      // A copy: Buffer#slice returns a view, and the caller's prefix must not change.
+      const end = new Uint8Array(prefix.subarray(0, i + 1));
       end[i] = (end[i] as number) + 1;
       return end;
     }

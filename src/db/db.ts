@@ -9,6 +9,7 @@ import type { CaskOptions } from '../storage/cask/cask-options.js';
 import type { BatchOp, Engine, EngineStats } from '../storage/engine.js';
 import { InvalidArgumentError, KeyNotFoundError } from '../storage/errors.js';
 import { readMeta } from '../storage/meta.js';
+import { LatestView } from './latest-view.js';
 
 export type Key = string | Uint8Array;
 export type Value = string | Uint8Array;
@@ -71,12 +72,21 @@ export async function recordedEngine(
 }
 
 export class Db {
+  /**
+   * latest: the linearizable newest-state view (read-modify-write with no lost updates,
+   * read-your-writes before durability; see latest-view.ts). Every write of this Db goes through
+   * it; writing to `engine` directly while the view is in use would bypass its overlay.
+   */
+  readonly latest: LatestView;
+
   constructor(
     /** dir: the absolute path of the data directory. */
     readonly dir: string,
     /** engine: the storage engine underneath (advanced use and benchmarks). */
     readonly engine: Engine,
-  ) {}
+  ) {
+    this.latest = new LatestView(engine);
+  }
 
   /** get returns the value of `key`, or undefined when it has none. */
   async get(key: Key): Promise<Buffer | undefined> {
@@ -103,12 +113,12 @@ export class Db {
 
   /** set stores `value` under `key`; resolves once durable. */
   set(key: Key, value: Value): Promise<void> {
-    return this.engine.put(toBytes(key), toBytes(value));
+    return this.latest.put(toBytes(key), toBytes(value));
   }
 
   /** delete removes `key`; resolves to whether it existed, once durable. */
   delete(key: Key): Promise<boolean> {
-    return this.engine.delete(toBytes(key));
+    return this.latest.delete(toBytes(key));
   }
 
   /** batch applies all operations atomically, in order; resolves once durable. */
@@ -122,7 +132,7 @@ export class Db {
         `unknown batch operation type '${String((op as { type: unknown }).type)}'`,
       );
     });
-    return this.engine.batch(converted);
+    return this.latest.batch(converted);
   }
 
   /**

@@ -1,0 +1,232 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { tmpDir } from '../../test/support/tmp-dir.js';
+import type { BatchOp, Engine, EngineStats, Entry } from '../storage/engine.js';
+import { LimitError } from '../storage/errors.js';
+import { VALUE_BYTES_MAX } from '../storage/limits.js';
+import { open } from './db.js';
+import { LatestView } from './latest-view.js';
+
+const b = (s: string) => Buffer.from(s);
+
+/**
+ * ManualEngine: an in-memory engine whose writes become durable (visible and resolved) only when
+ * the test says so, in order, or fail. Reads see durable state only, like the real engines.
+ */
+class ManualEngine implements Engine {
+  readonly name = 'manual';
+  readonly data = new Map<string, Buffer>();
+  readonly queue: { ops: BatchOp[]; resolve: () => void; reject: (e: Error) => void }[] = [];
+  /** getDelay: turns of the microtask queue a get takes, so writes can race it. */
+  getDelay = 0;
+
+  async get(key: Uint8Array) {
+    for (let i = 0; i < this.getDelay; i++) await Promise.resolve();
+    return this.data.get(Buffer.from(key).toString('latin1'));
+  }
+  async has(key: Uint8Array) {
+    return this.data.has(Buffer.from(key).toString('latin1'));
+  }
+  put(key: Uint8Array, value: Uint8Array) {
+    return this.batch([{ type: 'put', key, value }]);
+  }
+  async delete(key: Uint8Array) {
+    await this.batch([{ type: 'delete', key }]);
+    return true;
+  }
+  batch(ops: readonly BatchOp[]) {
+    return new Promise<void>((resolve, reject) => this.queue.push({ ops: [...ops], resolve, reject }));
+  }
+  /** commit makes the first n queued writes durable. */
+  commit(n = this.queue.length) {
+    for (const w of this.queue.splice(0, n)) {
+      for (const op of w.ops) {
+        const k = Buffer.from(op.key).toString('latin1');
+        if (op.type === 'put') this.data.set(k, Buffer.from(op.value));
+        else this.data.delete(k);
+      }
+      w.resolve();
+    }
+  }
+  /** failNext rejects the first queued write. */
+  failNext() {
+    this.queue.shift()?.reject(new Error('EIO'));
+  }
+  async *scan(): AsyncIterableIterator<Entry> {}
+  async flush() {}
+  async compact() {}
+  stats(): EngineStats {
+    return {
+      engine: 'manual',
+      keys: this.data.size,
+      diskBytes: 0,
+      liveBytes: 0,
+      writes: 0,
+      fsyncs: 0,
+      compactions: 0,
+    };
+  }
+  async close() {}
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+const incr = (view: LatestView, key: string) =>
+  view.update(b(key), (cur) => {
+    const n = cur === undefined ? 1 : Number(cur.toString()) + 1;
+    return { result: n, write: b(String(n)) };
+  });
+
+describe('LatestView', () => {
+  it('reads see queued writes, with the durability to wait for', async () => {
+    const engine = new ManualEngine();
+    const view = new LatestView(engine);
+    const put = view.put(b('k'), b('v1'));
+    const latest = await view.readLatest(b('k'));
+    expect(latest.value).toEqual(b('v1'));
+    expect(latest.durable).toBe(put);
+    expect(await engine.get(b('k'))).toBeUndefined();
+    engine.commit();
+    await put;
+    await tick();
+    const after = await view.readLatest(b('k'));
+    expect(after).toEqual({ value: b('v1'), durable: undefined });
+    expect(view.trackedKeys).toBe(0);
+  });
+
+  it('sees a delete queued after a put as a missing key', async () => {
+    const engine = new ManualEngine();
+    const view = new LatestView(engine);
+    void view.put(b('k'), b('v'));
+    const deleted = view.delete(b('k'));
+    expect((await view.readLatest(b('k'))).value).toBeUndefined();
+    engine.commit();
+    engine.commit();
+    await tick();
+    engine.commit();
+    expect(await deleted).toBe(true);
+    expect(await view.delete(b('k'))).toBe(false);
+  });
+
+  it('never loses an increment, whatever the interleaving of reads, writes and commits', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.constantFrom('incr', 'commit', 'tick'), { minLength: 1, maxLength: 60 }),
+        fc.integer({ min: 0, max: 3 }),
+        async (steps, getDelay) => {
+          const engine = new ManualEngine();
+          engine.getDelay = getDelay;
+          const view = new LatestView(engine);
+          const results: Promise<number>[] = [];
+          for (const step of steps) {
+            if (step === 'incr') {
+              results.push(
+                incr(view, 'n').then(async (u) => {
+                  await u.durable;
+                  return u.result;
+                }),
+              );
+            } else if (step === 'commit') engine.commit();
+            else await Promise.resolve();
+          }
+          // Let every pending update enqueue, then make everything durable.
+          for (let i = 0; i < 20 + getDelay * 4; i++) {
+            await Promise.resolve();
+            engine.commit();
+          }
+          const values = await Promise.all(results);
+          const n = results.length;
+          expect([...values].sort((x, y) => x - y)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+          expect(engine.data.get('n')?.toString()).toBe(n === 0 ? undefined : String(n));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('retries a read that raced a write queued while it awaited the engine', async () => {
+    const engine = new ManualEngine();
+    engine.getDelay = 2;
+    const view = new LatestView(engine);
+    const read = view.readLatest(b('k'));
+    const put = view.put(b('k'), b('new'));
+    const latest = await read;
+    expect(latest.value).toEqual(b('new'));
+    expect(latest.durable).toBe(put);
+  });
+
+  it('rolls a failed write back from the overlay; a value computed from it fails too', async () => {
+    const engine = new ManualEngine();
+    const view = new LatestView(engine);
+    engine.data.set('n', b('5'));
+    const first = await incr(view, 'n');
+    const second = await incr(view, 'n');
+    expect(second.result).toBe(7);
+    engine.failNext();
+    await expect(first.durable).rejects.toThrow('EIO');
+    // The overlay still holds the second (pending) write; its durability includes the failed one.
+    await expect(second.durable).rejects.toThrow('EIO');
+    engine.failNext();
+    await tick();
+    expect(await view.readLatest(b('n'))).toEqual({ value: b('5'), durable: undefined });
+    expect(view.trackedKeys).toBe(0);
+  });
+
+  it('a failed newest write exposes the older pending value again', async () => {
+    const engine = new ManualEngine();
+    const view = new LatestView(engine);
+    const p1 = view.put(b('k'), b('one'));
+    const p2 = view.put(b('k'), b('two'));
+    p2.catch(() => {});
+    // Fail the second write while the first is still queued.
+    engine.queue[1]!.reject(new Error('EIO'));
+    await tick();
+    const latest = await view.readLatest(b('k'));
+    expect(latest.value).toEqual(b('one'));
+    expect(latest.durable).toBe(p1);
+    engine.commit();
+    await p1;
+  });
+
+  it('refuses oversized values before they reach the overlay', async () => {
+    const engine = new ManualEngine();
+    const view = new LatestView(engine);
+    const big = Buffer.alloc(VALUE_BYTES_MAX + 1);
+    await expect(view.put(b('k'), big)).rejects.toBeInstanceOf(LimitError);
+    await expect(view.update(b('k'), () => ({ result: 0, write: big }))).rejects.toBeInstanceOf(LimitError);
+    expect(view.trackedKeys).toBe(0);
+    expect(engine.queue).toHaveLength(0);
+  });
+
+  it('updateMany applies its writes atomically and settled() waits for queued writes', async () => {
+    const engine = new ManualEngine();
+    const view = new LatestView(engine);
+    void view.put(b('a'), b('1'));
+    const u = await view.updateMany([b('a'), b('b')], (vals) => ({
+      result: vals.map((v) => v?.toString() ?? null),
+      writes: [{ key: b('b'), value: b('2') }],
+    }));
+    expect(u.result).toEqual(['1', null]);
+    expect(engine.queue).toHaveLength(2);
+    let settled = false;
+    void view.settled().then(() => (settled = true));
+    engine.commit(1);
+    await tick();
+    expect(settled).toBe(false);
+    engine.commit();
+    await u.durable;
+    await tick();
+    expect(settled).toBe(true);
+  });
+
+  it('runs on the real engine: 2000 concurrent increments give the exact total', async () => {
+    const db = await open(tmpDir('latest'));
+    const updates = Array.from({ length: 2000 }, async () => {
+      const u = await incr(db.latest, 'counter');
+      await u.durable;
+    });
+    await Promise.all(updates);
+    expect(await db.getString('counter')).toBe('2000');
+    await db.close();
+  });
+});

@@ -1,0 +1,370 @@
+// LatestView: a linearizable view of the newest state of every key, for read-modify-write
+// commands (RESP INCR, APPEND, SETNX, MSETNX, DEL counting, ...) and read-your-writes across
+// pipelined commands, without giving up durability.
+//
+// The engine shows a write to readers only once it is durable. A server that reads the engine
+// while its own writes are still queued would therefore lose updates (two INCRs read the same
+// value) and break read-your-writes (SET then GET in one pipeline). Waiting for every write to
+// be durable before running the next command would serialize everything on fsync and defeat
+// group commit. So the view keeps, for each key with queued-but-not-durable writes, the values
+// of those writes (newest last) and the promises of their durability. Readers get the newest
+// value together with the promise of the write that produced it: whoever replies with that value
+// must wait for the promise, so no reply reveals a write before it is durable.
+//
+// Every write must go through the view (Db routes its writes here); it forwards them to the
+// engine synchronously, in call order, so the engine's queue order is the view's order.
+//
+// Failures. A write that fails is removed from the overlay at once, and readers fall back to
+// the older pending value or the engine. A write computed from a pending value (INCR on top of
+// a queued INCR) carries the durability of that value too: if the earlier write fails, the later
+// reply fails as well, because its value includes the failed write (its bytes may still reach
+// the disk: the engine cannot retract a queued write; documented in docs/resp-commands.md).
+//
+// JS is single-threaded: between the last read of a key and the enqueue of the write computed
+// from it there is no `await`, so no other write can slip in between. Reads from the engine are
+// asynchronous, so a read that awaited the engine re-checks the key's version afterwards and
+// starts over when a write was queued meanwhile.
+
+import { assert } from '../stdx/assert.js';
+import { asBuffer } from '../stdx/bytes.js';
+import type { BatchOp, Engine } from '../storage/engine.js';
+import { checkBatch, checkKey, checkValue } from '../storage/validate.js';
+
+/** Latest is the newest value of a key and, when it comes from a queued write, its durability. */
+export interface Latest {
+  /** value: the newest value, or undefined when the key does not exist. */
+  readonly value: Buffer | undefined;
+  /**
+   * durable: undefined when the value is already durable; otherwise the promise of the write(s)
+   * that produced it. A reply revealing the value must wait for it (and fail if it rejects).
+   */
+  readonly durable: Promise<void> | undefined;
+}
+
+/** Change is what an update function decides: its result, and the write to make (if any). */
+export interface Change<T> {
+  readonly result: T;
+  /** write: a Buffer to store, null to delete the key, undefined to leave it alone. */
+  readonly write?: Buffer | null | undefined;
+}
+
+/** ManyChange is Change over several keys: writes are applied as one atomic batch. */
+export interface ManyChange<T> {
+  readonly result: T;
+  readonly writes?: readonly { readonly key: Uint8Array; readonly value: Buffer | null }[] | undefined;
+}
+
+/** Updated is an update's result and the durability its reply must wait for (see Latest). */
+export interface Updated<T> {
+  readonly result: T;
+  readonly durable: Promise<void> | undefined;
+}
+
+/** PendingWrite: one queued write to one key, in a doubly linked list from oldest to newest. */
+interface PendingWrite {
+  readonly version: number;
+  readonly value: Buffer | undefined;
+  /** durable: this write's durability, joined with that of the values it was computed from. */
+  readonly durable: Promise<void>;
+  older: PendingWrite | undefined;
+  newer: PendingWrite | undefined;
+}
+
+/** KeyState exists while a key has pending writes or readers awaiting the engine. */
+interface KeyState {
+  /** version: bumped by every write queued to the key, so engine readers can detect races. */
+  version: number;
+  readers: number;
+  oldest: PendingWrite | undefined;
+  newest: PendingWrite | undefined;
+}
+
+const noop = (): void => {};
+
+function keyOf(key: Uint8Array): string {
+  // latin1 maps every byte to one UTF-16 unit: binary-safe and cheap.
+  return asBuffer(key).toString('latin1');
+}
+
+function joinDurable(deps: readonly Promise<void>[], own: Promise<void>): Promise<void> {
+  if (deps.length === 0) return own;
+  const joined = Promise.all([...deps, own]).then(noop);
+  joined.catch(noop);
+  return joined;
+}
+
+export class LatestView {
+  private readonly states = new Map<string, KeyState>();
+  /** seq, settledSeq: write sequence numbers, for settled() (the engine settles in order). */
+  private seq = 0;
+  private settledSeq = 0;
+  private pendingWrites = 0;
+  private waiters: { seq: number; resolve: () => void }[] = [];
+
+  constructor(readonly engine: Engine) {}
+
+  /** pendingKeys counts keys with queued, not yet settled writes or engine readers (for tests). */
+  get trackedKeys(): number {
+    return this.states.size;
+  }
+
+  /** readLatest returns the newest value of `key`, from the overlay or the engine. */
+  async readLatest(key: Uint8Array): Promise<Latest> {
+    const k = keyOf(key);
+    const peeked = this.states.get(k)?.newest;
+    if (peeked !== undefined) return { value: peeked.value, durable: peeked.durable };
+    const [value] = await this.readRaw([key], [k]);
+    return value!;
+  }
+
+  /** readMany is readLatest for several keys, consistent with one another (one point in time). */
+  async readMany(keys: readonly Uint8Array[]): Promise<Latest[]> {
+    return this.readRaw(
+      keys,
+      keys.map((key) => keyOf(key)),
+    );
+  }
+
+  /**
+   * update reads the newest value of `key`, calls `fn` with it and queues the write `fn` asks for,
+   * with no `await` in between. The result's `durable` covers the write and the value it read.
+   */
+  async update<T>(key: Uint8Array, fn: (current: Buffer | undefined) => Change<T>): Promise<Updated<T>> {
+    checkKey(key);
+    const k = keyOf(key);
+    const latest = await this.readConsistent([key], [k], (values) => {
+      const current = values[0]!;
+      const change = fn(current.value);
+      const deps = current.durable === undefined ? [] : [current.durable];
+      if (change.write === undefined) return { result: change.result, durable: current.durable };
+      if (change.write !== null) checkValue(change.write);
+      const own = this.enqueue([key], [k], [change.write ?? undefined], (e) =>
+        change.write === null ? e.delete(key).then(noop) : e.put(key, change.write!),
+      );
+      return { result: change.result, durable: joinDurable(deps, own) };
+    });
+    return latest;
+  }
+
+  /** updateMany is update over several keys; the writes are queued as one atomic batch. */
+  async updateMany<T>(
+    keys: readonly Uint8Array[],
+    fn: (current: readonly (Buffer | undefined)[]) => ManyChange<T>,
+  ): Promise<Updated<T>> {
+    for (const key of keys) checkKey(key);
+    const ks = keys.map((key) => keyOf(key));
+    return this.readConsistent(keys, ks, (values) => {
+      const change = fn(values.map((v) => v.value));
+      const deps: Promise<void>[] = [];
+      for (const v of values) if (v.durable !== undefined && !deps.includes(v.durable)) deps.push(v.durable);
+      const writes = change.writes ?? [];
+      const readDurable = deps.length === 0 ? undefined : joinDurable(deps.slice(1), deps[0]!);
+      if (writes.length === 0) return { result: change.result, durable: readDurable };
+      const own = this.batchNow(
+        writes.map((w) =>
+          w.value === null ? { type: 'delete', key: w.key } : { type: 'put', key: w.key, value: w.value },
+        ),
+      );
+      return { result: change.result, durable: joinDurable(deps, own) };
+    });
+  }
+
+  /** put queues `value` under `key`; resolves once durable. Throws LimitError synchronously via rejection. */
+  put(key: Uint8Array, value: Uint8Array): Promise<void> {
+    try {
+      checkKey(key);
+      checkValue(value);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.enqueue([key], [keyOf(key)], [asBuffer(value)], (e) => e.put(key, value));
+  }
+
+  /** delete removes `key`; resolves to whether it existed (counting queued writes), once durable. */
+  async delete(key: Uint8Array): Promise<boolean> {
+    const { result, durable } = await this.update(key, (current) => ({
+      result: current !== undefined,
+      write: current === undefined ? undefined : null,
+    }));
+    await durable;
+    return result;
+  }
+
+  /** batch queues all operations as one atomic write; resolves once durable. */
+  batch(ops: readonly BatchOp[]): Promise<void> {
+    try {
+      checkBatch(ops);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (ops.length === 0) return Promise.resolve();
+    return this.batchNow(ops);
+  }
+
+  /** settled resolves once every write queued before the call has settled (durable or failed). */
+  settled(): Promise<void> {
+    if (this.pendingWrites === 0 || this.settledSeq >= this.seq) return Promise.resolve();
+    const seq = this.seq;
+    return new Promise((resolve) => this.waiters.push({ seq, resolve }));
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  private batchNow(ops: readonly BatchOp[]): Promise<void> {
+    return this.enqueue(
+      ops.map((op) => op.key),
+      ops.map((op) => keyOf(op.key)),
+      ops.map((op) => (op.type === 'put' ? asBuffer(op.value) : undefined)),
+      (e) => e.batch(ops),
+    );
+  }
+
+  /**
+   * readRaw reads keys from the overlay or, for those without pending writes, from the engine;
+   * it starts over when a write to a key read from the engine was queued during the await.
+   */
+  private readRaw(keys: readonly Uint8Array[], ks: readonly string[]): Promise<Latest[]> {
+    return this.readConsistent(keys, ks, (values) => values);
+  }
+
+  private async readConsistent<R>(
+    keys: readonly Uint8Array[],
+    ks: readonly string[],
+    then: (values: Latest[]) => R,
+  ): Promise<R> {
+    for (;;) {
+      const values: (Latest | undefined)[] = new Array(keys.length);
+      const fromEngine: number[] = [];
+      for (let i = 0; i < keys.length; i++) {
+        const newest = this.states.get(ks[i]!)?.newest;
+        if (newest !== undefined) values[i] = { value: newest.value, durable: newest.durable };
+        else fromEngine.push(i);
+      }
+      if (fromEngine.length === 0) return then(values as Latest[]);
+      const watched = fromEngine.map((i) => {
+        const k = ks[i]!;
+        let st = this.states.get(k);
+        if (st === undefined) {
+          st = { version: 0, readers: 0, oldest: undefined, newest: undefined };
+          this.states.set(k, st);
+        }
+        st.readers++;
+        return { st, k, version: st.version };
+      });
+      let read: (Uint8Array | undefined)[];
+      try {
+        read =
+          fromEngine.length === 1
+            ? [await this.engine.get(keys[fromEngine[0]!]!)]
+            : await Promise.all(fromEngine.map((i) => this.engine.get(keys[i]!)));
+      } finally {
+        for (const w of watched) {
+          w.st.readers--;
+          this.maybeDrop(w.k, w.st);
+        }
+      }
+      // A write queued to any of these keys during the await may not be in what we read.
+      if (watched.some((w) => w.st.version !== w.version)) continue;
+      for (let j = 0; j < fromEngine.length; j++) {
+        const v = read[j];
+        values[fromEngine[j]!] = { value: v === undefined ? undefined : asBuffer(v), durable: undefined };
+      }
+      return then(values as Latest[]);
+    }
+  }
+
+  /**
+   * enqueue records one write (to one or more keys, values undefined for deletes) in the overlay
+   * and hands it to the engine, synchronously. Returns the write's own durability.
+   */
+  private enqueue(
+    keys: readonly Uint8Array[],
+    ks: readonly string[],
+    values: readonly (Buffer | undefined)[],
+    write: (engine: Engine) => Promise<void>,
+  ): Promise<void> {
+    assert(keys.length === ks.length && ks.length === values.length, 'enqueue: parallel arrays');
+    let own: Promise<void>;
+    try {
+      own = write(this.engine);
+    } catch (err) {
+      own = Promise.reject(err);
+    }
+    own.catch(noop);
+    const seq = ++this.seq;
+    this.pendingWrites++;
+    const nodes: { k: string; st: KeyState; node: PendingWrite }[] = [];
+    for (let i = 0; i < ks.length; i++) {
+      const k = ks[i]!;
+      let st = this.states.get(k);
+      if (st === undefined) {
+        st = { version: 0, readers: 0, oldest: undefined, newest: undefined };
+        this.states.set(k, st);
+      }
+      st.version++;
+      const node: PendingWrite = {
+        version: st.version,
+        value: values[i],
+        durable: own,
+        older: st.newest,
+        newer: undefined,
+      };
+      if (st.newest !== undefined) st.newest.newer = node;
+      else st.oldest = node;
+      st.newest = node;
+      nodes.push({ k, st, node });
+    }
+    own.then(
+      () => this.settle(seq, nodes, true),
+      () => this.settle(seq, nodes, false),
+    );
+    return own;
+  }
+
+  /**
+   * settle drops a settled write from the overlay. Success: the engine now shows it and every
+   * write queued before it (the engine applies writes in order), so those entries go too.
+   * Failure: only this write goes; readers see the older pending value or the engine's.
+   */
+  private settle(
+    seq: number,
+    nodes: readonly { k: string; st: KeyState; node: PendingWrite }[],
+    ok: boolean,
+  ) {
+    this.pendingWrites--;
+    if (seq > this.settledSeq) this.settledSeq = seq;
+    for (const { k, st, node } of nodes) {
+      if (ok) {
+        while (st.oldest !== undefined && st.oldest.version <= node.version) {
+          const next = st.oldest.newer;
+          st.oldest.newer = undefined;
+          st.oldest = next;
+          if (next !== undefined) next.older = undefined;
+        }
+        if (st.oldest === undefined) st.newest = undefined;
+      } else if (node.older !== undefined || node.newer !== undefined || st.oldest === node) {
+        // Unlink, if an earlier success did not already drop it.
+        if (node.older !== undefined) node.older.newer = node.newer;
+        else st.oldest = node.newer;
+        if (node.newer !== undefined) node.newer.older = node.older;
+        else st.newest = node.older;
+        node.older = undefined;
+        node.newer = undefined;
+      }
+      this.maybeDrop(k, st);
+    }
+    if (this.waiters.length > 0) {
+      const all = this.pendingWrites === 0;
+      const keep: typeof this.waiters = [];
+      for (const w of this.waiters) {
+        if (all || w.seq <= this.settledSeq) w.resolve();
+        else keep.push(w);
+      }
+      this.waiters = keep;
+    }
+  }
+
+  private maybeDrop(k: string, st: KeyState): void {
+    if (st.readers === 0 && st.newest === undefined && this.states.get(k) === st) this.states.delete(k);
+  }
+}

@@ -4,29 +4,41 @@ import type { BatchOp } from './engine.js';
 import { InvalidArgumentError, LimitError } from './errors.js';
 import { BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from './limits.js';
 
-export function checkKey(key: Uint8Array): void {
+/**
+ * checkKey enforces KEY_BYTES_MAX, or an engine's own smaller limit (`limit`, called
+ * `limitName` in the message) where its format cannot hold the general one.
+ */
+export function checkKey(key: Uint8Array, limit = KEY_BYTES_MAX, limitName = 'KEY_BYTES_MAX'): void {
   if (!(key instanceof Uint8Array)) throw new InvalidArgumentError('a key must be a Uint8Array or string');
-  if (key.length > KEY_BYTES_MAX)
-    throw new LimitError(`key is ${key.length} bytes; the limit is ${KEY_BYTES_MAX}`);
+  if (key.length > limit) {
+    throw new LimitError(`key is ${key.length} bytes; the limit is ${limit} (${limitName})`);
+  }
 }
 
 export function checkValue(value: Uint8Array): void {
-  if (!(value instanceof Uint8Array))
+  if (!(value instanceof Uint8Array)) {
     throw new InvalidArgumentError('a value must be a Uint8Array or string');
+  }
   if (value.length > VALUE_BYTES_MAX) {
-    throw new LimitError(`value is ${value.length} bytes; the limit is ${VALUE_BYTES_MAX}`);
+    throw new LimitError(`value is ${value.length} bytes; the limit is ${VALUE_BYTES_MAX} (VALUE_BYTES_MAX)`);
   }
 }
 
-/** checkBatch validates every operation and returns the batch's key-plus-value bytes. */
-export function checkBatch(ops: readonly BatchOp[]): number {
+/**
+ * checkBatch validates every operation (keys with `checkOneKey`, so an engine can apply its own
+ * key limit) and returns the batch's key-plus-value bytes.
+ */
+export function checkBatch(
+  ops: readonly BatchOp[],
+  checkOneKey: (key: Uint8Array) => void = (key) => checkKey(key),
+): number {
   if (!Array.isArray(ops)) throw new InvalidArgumentError('a batch must be an array of operations');
   if (ops.length > BATCH_OPS_MAX) {
-    throw new LimitError(`batch has ${ops.length} operations; the limit is ${BATCH_OPS_MAX}`);
+    throw new LimitError(`batch has ${ops.length} operations; the limit is ${BATCH_OPS_MAX} (BATCH_OPS_MAX)`);
   }
   let bytes = 0;
   for (const op of ops) {
-    checkKey(op.key);
+    checkOneKey(op.key);
     bytes += op.key.length;
     if (op.type === 'put') {
       checkValue(op.value);
@@ -37,7 +49,8 @@ export function checkBatch(ops: readonly BatchOp[]): number {
       );
     }
   }
-  if (bytes > BATCH_BYTES_MAX)
-    throw new LimitError(`batch is ${bytes} bytes; the limit is ${BATCH_BYTES_MAX}`);
+  if (bytes > BATCH_BYTES_MAX) {
+    throw new LimitError(`batch is ${bytes} bytes; the limit is ${BATCH_BYTES_MAX} (BATCH_BYTES_MAX)`);
+  }
   return bytes;
 }

@@ -38,6 +38,7 @@ import { DEFAULT_DURABILITY, DEFAULT_SYNC_INTERVAL_MS, type EngineOptions } from
 import { ClosedError, InvalidArgumentError, LimitError } from '../errors.js';
 import { BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../limits.js';
 import { loadOrCreateMeta } from '../meta.js';
+import { checkBatch, checkValue, checkKey as sharedCheckKey } from '../validate.js';
 
 export const LMDB_ENGINE_NAME = 'lmdb';
 /** LMDB_SUBDIR: lmdb's own files (data.mdb, lock.mdb) live in this subdirectory of the store. */
@@ -170,23 +171,7 @@ class LmdbEngine implements Engine {
 
   async batch(ops: readonly BatchOp[]): Promise<void> {
     this.checkOpen();
-    if (ops.length > BATCH_OPS_MAX) {
-      throw new LimitError(
-        `batch has ${ops.length} operations; the limit is ${BATCH_OPS_MAX} (BATCH_OPS_MAX)`,
-      );
-    }
-    let bytes = 0;
-    for (const op of ops) {
-      checkKey(op.key);
-      bytes += op.key.length;
-      if (op.type === 'put') {
-        checkValue(op.value);
-        bytes += op.value.length;
-      }
-    }
-    if (bytes > BATCH_BYTES_MAX) {
-      throw new LimitError(`batch is ${bytes} bytes; the limit is ${BATCH_BYTES_MAX} (BATCH_BYTES_MAX)`);
-    }
+    checkBatch(ops, checkKey);
     if (ops.length === 0) return;
     // The callback runs synchronously and queues every write into one transaction, in order.
     await this.db.batch(() => {
@@ -341,25 +326,9 @@ function copyValue(value: Uint8Array): Buffer {
 }
 
 function checkKey(key: Uint8Array): void {
-  if (!(key instanceof Uint8Array)) throw new InvalidArgumentError('key must be a Uint8Array');
-  if (key.length > KEY_BYTES_MAX) {
-    throw new LimitError(`key is ${key.length} bytes; the limit is ${KEY_BYTES_MAX} (KEY_BYTES_MAX)`);
-  }
-  if (key.length > LMDB_KEY_BYTES_MAX) {
-    throw new LimitError(
-      `key is ${key.length} bytes; the lmdb engine's limit is ${LMDB_KEY_BYTES_MAX} (LMDB_KEY_BYTES_MAX)`,
-    );
-  }
+  sharedCheckKey(key, LMDB_KEY_BYTES_MAX, 'LMDB_KEY_BYTES_MAX');
 }
 
-/** checkKeyBound: a scan bound only orders keys, so any length is fine, but it must be bytes. */
 function checkKeyBound(key: Uint8Array): void {
   if (!(key instanceof Uint8Array)) throw new InvalidArgumentError('scan bound must be a Uint8Array');
-}
-
-function checkValue(value: Uint8Array): void {
-  if (!(value instanceof Uint8Array)) throw new InvalidArgumentError('value must be a Uint8Array');
-  if (value.length > VALUE_BYTES_MAX) {
-    throw new LimitError(`value is ${value.length} bytes; the limit is ${VALUE_BYTES_MAX} (VALUE_BYTES_MAX)`);
-  }
 }

@@ -1,0 +1,64 @@
+// INCR, DECR, INCRBY, DECRBY: 64-bit signed arithmetic on decimal strings, with Redis's rules
+// (the stored value must parse as string2ll does) and error texts.
+import { CommandError, ERR_NOT_INTEGER, ERR_OVERFLOW } from '../errors.js';
+import type { CommandContext, Held } from '../types.js';
+import { held, INT64_MAX, INT64_MIN, int64Arg, parseInt64 } from './args.js';
+import { FIRST_KEY, spec } from './spec.js';
+
+async function incrBy(ctx: CommandContext, key: Buffer, delta: bigint): Promise<Held> {
+  const { result, durable } = await ctx.server.db.latest.update(key, (current) => {
+    let n = 0n;
+    if (current !== undefined) {
+      const parsed = parseInt64(current);
+      if (parsed === undefined) throw new CommandError(ERR_NOT_INTEGER);
+      n = parsed;
+    }
+    const next = n + delta;
+    if (next > INT64_MAX || next < INT64_MIN) throw new CommandError(ERR_OVERFLOW);
+    return { result: next, write: Buffer.from(next.toString(), 'latin1') };
+  });
+  return held(durable, (w) => w.integer(result));
+}
+
+const doc = (since: string, summary: string) => ({ group: 'string', since, summary });
+const FLAGS = ['write', 'denyoom', 'fast'] as const;
+
+export const COUNTER_COMMANDS = [
+  spec(
+    'incr',
+    2,
+    FLAGS,
+    FIRST_KEY,
+    doc('1.0.0', 'Increments the integer value of a key by one.'),
+    (ctx, args) => incrBy(ctx, args[1]!, 1n),
+  ),
+  spec(
+    'decr',
+    2,
+    FLAGS,
+    FIRST_KEY,
+    doc('1.0.0', 'Decrements the integer value of a key by one.'),
+    (ctx, args) => incrBy(ctx, args[1]!, -1n),
+  ),
+  spec(
+    'incrby',
+    3,
+    FLAGS,
+    FIRST_KEY,
+    doc('1.0.0', 'Increments the integer value of a key by a number.'),
+    (ctx, args) => incrBy(ctx, args[1]!, int64Arg(args[2]!)),
+  ),
+  spec(
+    'decrby',
+    3,
+    FLAGS,
+    FIRST_KEY,
+    doc('1.0.0', 'Decrements a number from the integer value of a key.'),
+    (ctx, args) => {
+      const delta = int64Arg(args[2]!);
+      // -INT64_MIN does not fit 64 bits (Redis checks the same).
+      if (delta === INT64_MIN) throw new CommandError('ERR decrement would overflow');
+      return incrBy(ctx, args[1]!, -delta);
+    },
+  ),
+];

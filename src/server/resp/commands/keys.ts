@@ -1,0 +1,186 @@
+// Keyspace commands: DEL, UNLINK, EXISTS, TYPE, DBSIZE, KEYS, SCAN, FLUSHDB.
+//
+// Commands that look at many keys (DBSIZE, KEYS, SCAN, FLUSHDB) first wait until every write
+// queued before them has settled (LatestView.settled()), then read the engine: so they see the
+// connection's own earlier writes (and everyone's queued before), and reveal nothing that is not
+// durable.
+import { asBuffer } from '../../../stdx/bytes.js';
+import { CommandError, ERR_SYNTAX } from '../errors.js';
+import { globMatch, isMatchAll } from '../glob.js';
+import { FLUSH_BATCH_KEYS, SCAN_COUNT_DEFAULT, SCAN_COUNT_MAX } from '../limits.js';
+import type { CommandContext, Held } from '../types.js';
+import { held, intArg, lower } from './args.js';
+import { ALL_KEYS, FIRST_KEY, NO_KEYS, spec } from './spec.js';
+
+const NUL = Buffer.from([0]);
+const generic = (since: string, summary: string) => ({ group: 'generic', since, summary });
+const server = (since: string, summary: string) => ({ group: 'server', since, summary });
+
+async function del(ctx: CommandContext, args: Buffer[]): Promise<Held> {
+  // Each key counts once however often it is named (as Redis).
+  const seen = new Set<string>();
+  const keys: Buffer[] = [];
+  for (let i = 1; i < args.length; i++) {
+    const k = args[i]!.toString('latin1');
+    if (seen.has(k)) continue;
+    seen.add(k);
+    keys.push(args[i]!);
+  }
+  const { result, durable } = await ctx.server.db.latest.updateMany(keys, (current) => {
+    const writes = keys.filter((_, i) => current[i] !== undefined).map((key) => ({ key, value: null }));
+    return { result: writes.length, writes };
+  });
+  return held(durable, (w) => w.integer(result));
+}
+
+async function exists(ctx: CommandContext, args: Buffer[]): Promise<Held> {
+  const values = await ctx.server.db.latest.readMany(args.slice(1));
+  const count = values.filter((v) => v.value !== undefined).length;
+  const durable = values.map((v) => v.durable).filter((d): d is Promise<void> => d !== undefined);
+  return held(durable.length === 0 ? undefined : Promise.all(durable).then(() => undefined), (w) =>
+    w.integer(count),
+  );
+}
+
+async function type(ctx: CommandContext, args: Buffer[]): Promise<Held> {
+  const latest = await ctx.server.db.latest.readLatest(args[1]!);
+  return held(latest.durable, (w) => w.simple(latest.value === undefined ? 'none' : 'string'));
+}
+
+async function dbsize(ctx: CommandContext): Promise<void> {
+  await ctx.server.db.latest.settled();
+  ctx.w.integer(ctx.server.db.engine.stats().keys);
+}
+
+/** keysFrom reads up to `limit` keys after `after` (exclusive), in key order, from the engine. */
+async function keysFrom(ctx: CommandContext, after: Buffer | undefined, limit: number): Promise<Buffer[]> {
+  const start = after === undefined ? undefined : Buffer.concat([after, NUL]);
+  const out: Buffer[] = [];
+  for await (const [k] of ctx.server.db.engine.scan({ start, limit })) out.push(asBuffer(k));
+  return out;
+}
+
+async function keys(ctx: CommandContext, args: Buffer[]): Promise<void> {
+  const pattern = args[1]!;
+  const all = isMatchAll(pattern);
+  await ctx.server.db.latest.settled();
+  const out: Buffer[] = [];
+  for await (const [k] of ctx.server.db.engine.scan()) {
+    const key = asBuffer(k);
+    if (all || globMatch(pattern, key)) out.push(key);
+  }
+  ctx.w.bulkArray(out);
+}
+
+const CURSOR_DIGITS = /^[0-9]+$/;
+
+async function scan(ctx: CommandContext, args: Buffer[]): Promise<void> {
+  const cursor = args[1]!.toString('latin1');
+  if (!CURSOR_DIGITS.test(cursor)) throw new CommandError('ERR invalid cursor');
+  let after: Buffer | undefined;
+  if (cursor !== '0') {
+    after = ctx.server.cursors.get(cursor);
+    if (after === undefined) throw new CommandError('ERR invalid cursor');
+  }
+  let pattern: Buffer | undefined;
+  let count = SCAN_COUNT_DEFAULT;
+  let onlyStrings = true;
+  for (let i = 2; i < args.length; i++) {
+    const opt = lower(args[i]!);
+    if (i + 1 >= args.length) throw new CommandError(ERR_SYNTAX);
+    const value = args[++i]!;
+    if (opt === 'match') pattern = isMatchAll(value) ? undefined : value;
+    else if (opt === 'count') {
+      count = intArg(value);
+      if (count < 1) throw new CommandError(ERR_SYNTAX);
+    } else if (opt === 'type') onlyStrings = lower(value) === 'string';
+    else throw new CommandError(ERR_SYNTAX);
+  }
+  count = Math.min(count, SCAN_COUNT_MAX);
+  await ctx.server.db.latest.settled();
+  const examined = await keysFrom(ctx, after, count);
+  const next = examined.length < count ? '0' : ctx.server.cursors.save(examined[examined.length - 1]!);
+  const matched = examined.filter((k) => onlyStrings && (pattern === undefined || globMatch(pattern, k)));
+  const w = ctx.w;
+  w.arrayHeader(2);
+  w.bulk(next);
+  w.bulkArray(matched);
+}
+
+async function flushdb(ctx: CommandContext, args: Buffer[]): Promise<void> {
+  if (args.length > 2 || (args.length === 2 && !['async', 'sync'].includes(lower(args[1]!))))
+    throw new CommandError(ERR_SYNTAX);
+  // One forward pass in key order: keys written behind the pass while it runs survive
+  // (FLUSHDB is not atomic here, unlike Redis: documented).
+  const latest = ctx.server.db.latest;
+  let after: Buffer | undefined;
+  for (;;) {
+    await latest.settled();
+    const batch = await keysFrom(ctx, after, FLUSH_BATCH_KEYS);
+    if (batch.length === 0) break;
+    await latest.batch(batch.map((key) => ({ type: 'delete' as const, key })));
+    after = batch[batch.length - 1];
+    if (batch.length < FLUSH_BATCH_KEYS) break;
+  }
+  ctx.w.ok();
+}
+
+export const KEY_COMMANDS = [
+  spec('del', -2, ['write'], ALL_KEYS, generic('1.0.0', 'Deletes one or more keys.'), del),
+  spec(
+    'unlink',
+    -2,
+    ['write', 'fast'],
+    ALL_KEYS,
+    generic('4.0.0', 'Asynchronously deletes one or more keys.'),
+    del,
+  ),
+  spec(
+    'exists',
+    -2,
+    ['readonly', 'fast'],
+    ALL_KEYS,
+    generic('1.0.0', 'Determines whether one or more keys exist.'),
+    exists,
+  ),
+  spec(
+    'type',
+    2,
+    ['readonly', 'fast'],
+    FIRST_KEY,
+    generic('1.0.0', 'Determines the type of value stored at a key.'),
+    type,
+  ),
+  spec(
+    'dbsize',
+    1,
+    ['readonly', 'fast'],
+    NO_KEYS,
+    server('1.0.0', 'Returns the number of keys in the database.'),
+    dbsize,
+  ),
+  spec(
+    'keys',
+    2,
+    ['readonly'],
+    NO_KEYS,
+    generic('1.0.0', 'Returns all key names that match a pattern.'),
+    keys,
+  ),
+  spec(
+    'scan',
+    -2,
+    ['readonly'],
+    NO_KEYS,
+    generic('2.8.0', 'Iterates over the key names in the database.'),
+    scan,
+  ),
+  spec(
+    'flushdb',
+    -1,
+    ['write'],
+    NO_KEYS,
+    server('1.0.0', 'Removes all keys from the current database.'),
+    flushdb,
+  ),
+];

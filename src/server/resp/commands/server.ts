@@ -1,0 +1,279 @@
+// Server commands: INFO, CONFIG, COMMAND, SHUTDOWN.
+import * as os from 'node:os';
+import { BULK_BYTES_MAX, type ReplyWriter } from '../../../protocol/resp/index.js';
+import type { CommandSpec } from '../command-table.js';
+import { CommandError, ERR_SYNTAX, unknownSubcommand, wrongArity } from '../errors.js';
+import { globMatch } from '../glob.js';
+import type { CommandContext } from '../types.js';
+import { lower, parseInt64 } from './args.js';
+import { REDIS_COMPAT_VERSION } from './connection.js';
+import { NO_KEYS, spec } from './spec.js';
+
+const server = (since: string, summary: string) => ({ group: 'server', since, summary });
+
+const APPENDFSYNC = { always: 'always', interval: 'everysec', never: 'no' } as const;
+const DEFAULT_SECTIONS = ['server', 'clients', 'memory', 'persistence', 'stats', 'replication', 'keyspace'];
+const ALL_SECTIONS = [...DEFAULT_SECTIONS, 'commandstats'];
+
+function infoSection(ctx: CommandContext, section: string): string[] | undefined {
+  const s = ctx.server;
+  const snap = s.metrics?.snapshot();
+  const uptime = Math.floor((Date.now() - s.startedAt) / 1000);
+  const stats = s.db.engine.stats();
+  switch (section) {
+    case 'server':
+      return [
+        `redis_version:${REDIS_COMPAT_VERSION}`,
+        `cairn_version:${s.version}`,
+        'redis_mode:standalone',
+        `os:${os.type()} ${os.release()} ${os.arch()}`,
+        'arch_bits:64',
+        'multiplexing_api:libuv',
+        `process_id:${process.pid}`,
+        `tcp_port:${s.port()}`,
+        `uptime_in_seconds:${uptime}`,
+        `uptime_in_days:${Math.floor(uptime / 86400)}`,
+        `executable:${process.execPath}`,
+      ];
+    case 'clients':
+      return [
+        `connected_clients:${snap?.connectedClients.resp ?? [...s.clients()].length}`,
+        `maxclients:${s.config.maxClients}`,
+        'blocked_clients:0',
+      ];
+    case 'memory': {
+      const mem = process.memoryUsage();
+      return [`used_memory:${mem.heapUsed}`, `used_memory_rss:${mem.rss}`, 'maxmemory:0', 'mem_allocator:v8'];
+    }
+    case 'persistence':
+      return [
+        'loading:0',
+        'async_loading:0',
+        'rdb_changes_since_last_save:0',
+        'rdb_bgsave_in_progress:0',
+        'aof_enabled:1',
+        'aof_rewrite_in_progress:0',
+        `aof_fsync:${APPENDFSYNC[s.durability]}`,
+        `cairn_engine:${stats.engine}`,
+        `cairn_disk_bytes:${snap?.diskBytes ?? stats.diskBytes}`,
+        `cairn_fsyncs:${snap?.fsyncs ?? stats.fsyncs}`,
+        `cairn_compactions:${snap?.compactions ?? stats.compactions}`,
+      ];
+    case 'stats':
+      return [
+        `total_connections_received:${snap?.totalConnections.resp ?? s.stats.connections}`,
+        `total_commands_processed:${snap?.commandsProcessed ?? s.stats.commands}`,
+        `rejected_connections:${snap?.rejectedConnections ?? s.stats.rejected}`,
+        'expired_keys:0',
+        'evicted_keys:0',
+      ];
+    case 'replication':
+      return ['role:master', 'connected_slaves:0'];
+    case 'keyspace': {
+      const keys = snap?.keys ?? stats.keys;
+      return keys === 0 ? [] : [`db0:keys=${keys},expires=0,avg_ttl=0`];
+    }
+    case 'commandstats':
+      return (snap?.commands ?? [])
+        .filter((c) => c.protocol === 'resp' && c.calls > 0)
+        .map(
+          (c) =>
+            `cmdstat_${c.command}:calls=${c.calls},usec=${c.usec},usec_per_call=${(c.usec / c.calls).toFixed(2)},rejected_calls=0,failed_calls=${c.failed}`,
+        );
+    default:
+      return undefined;
+  }
+}
+
+const TITLES: Record<string, string> = { commandstats: 'Commandstats' };
+
+function info(ctx: CommandContext, args: Buffer[]): void {
+  let sections = DEFAULT_SECTIONS;
+  if (args.length > 1) {
+    const asked = args.slice(1).map(lower);
+    if (asked.includes('all') || asked.includes('everything')) sections = ALL_SECTIONS;
+    else if (!asked.includes('default')) sections = asked;
+  }
+  let text = '';
+  for (const section of sections) {
+    const lines = infoSection(ctx, section);
+    if (lines === undefined) continue;
+    if (text !== '') text += '\r\n';
+    const title = TITLES[section] ?? section[0]!.toUpperCase() + section.slice(1);
+    text += `# ${title}\r\n`;
+    for (const line of lines) text += `${line}\r\n`;
+  }
+  ctx.w.verbatim('txt', text);
+}
+
+/** configValues: every parameter CONFIG GET knows, with its current value. */
+function configValues(ctx: CommandContext): [string, string][] {
+  const s = ctx.server;
+  return [
+    ['save', ''],
+    ['appendonly', 'yes'],
+    ['appendfsync', APPENDFSYNC[s.durability]],
+    ['requirepass', s.config.requirePass ?? ''],
+    ['maxclients', String(s.config.maxClients)],
+    ['databases', '1'],
+    ['port', String(s.port())],
+    ['timeout', '0'],
+    ['maxmemory', '0'],
+    ['proto-max-bulk-len', String(BULK_BYTES_MAX)],
+    ['client-query-buffer-limit', String(s.limits.queryBufferBytes)],
+    ['dir', s.db.dir],
+  ];
+}
+
+function config(ctx: CommandContext, args: Buffer[]): void {
+  const sub = lower(args[1]!);
+  const w: ReplyWriter = ctx.w;
+  if (sub === 'get') {
+    if (args.length < 3) throw wrongArity('config|get');
+    const values = configValues(ctx).filter(([name]) =>
+      args.slice(2).some((p) => globMatch(Buffer.from(lower(p)), Buffer.from(name))),
+    );
+    w.mapHeader(values.length);
+    for (const [name, value] of values) {
+      w.bulk(name);
+      w.bulk(value);
+    }
+  } else if (sub === 'set') {
+    if (args.length < 4 || args.length % 2 !== 0) throw wrongArity('config|set');
+    const changes: (() => void)[] = [];
+    for (let i = 2; i < args.length; i += 2) {
+      const name = lower(args[i]!);
+      const value = args[i + 1]!;
+      if (name === 'requirepass') {
+        const pass = value.toString();
+        changes.push(() => (ctx.server.config.requirePass = pass === '' ? undefined : pass));
+      } else if (name === 'maxclients') {
+        const n = parseInt64(value);
+        if (n === undefined || n < 1n || n > 1_000_000n)
+          throw new CommandError(
+            `ERR CONFIG SET failed (possibly related to argument '${name}') - argument couldn't be parsed into an integer`,
+          );
+        changes.push(() => (ctx.server.config.maxClients = Number(n)));
+      } else {
+        throw new CommandError(
+          `ERR Unknown option or number of arguments for CONFIG SET - '${args[i]!.toString('latin1').slice(0, 128)}'`,
+        );
+      }
+    }
+    // All or nothing, as Redis 7: apply only after every parameter was accepted.
+    for (const change of changes) change();
+    w.ok();
+  } else if (sub === 'resetstat') {
+    w.ok();
+  } else if (sub === 'rewrite') {
+    throw new CommandError('ERR The server is running without a config file');
+  } else {
+    throw unknownSubcommand(args[1]!, 'config');
+  }
+}
+
+function writeInfo(w: ReplyWriter, c: CommandSpec): void {
+  w.arrayHeader(10);
+  w.bulk(c.name);
+  w.integer(c.arity);
+  w.setHeader(c.flags.length);
+  for (const f of c.flags) w.simple(f);
+  w.integer(c.firstKey);
+  w.integer(c.lastKey);
+  w.integer(c.step);
+  w.setHeader(1);
+  w.simple(`@${c.group}`);
+  w.arrayHeader(0);
+  w.arrayHeader(0);
+  w.arrayHeader(0);
+}
+
+function writeDocs(w: ReplyWriter, c: CommandSpec): void {
+  w.mapHeader(3);
+  w.bulk('summary');
+  w.bulk(c.summary);
+  w.bulk('since');
+  w.bulk(c.since);
+  w.bulk('group');
+  w.bulk(c.group);
+}
+
+function command(ctx: CommandContext, args: Buffer[]): void {
+  const table = ctx.server.commands;
+  const w = ctx.w;
+  if (args.length === 1) {
+    w.arrayHeader(table.size);
+    for (const c of table.all()) writeInfo(w, c);
+    return;
+  }
+  const sub = lower(args[1]!);
+  const names = args.slice(2).map(lower);
+  if (sub === 'count') {
+    if (args.length !== 2) throw wrongArity('command|count');
+    w.integer(table.size);
+  } else if (sub === 'info') {
+    const specs = names.length === 0 ? [...table.all()] : names.map((n) => table.get(n));
+    w.arrayHeader(specs.length);
+    for (const c of specs) {
+      if (c === undefined) w.nullArray();
+      else writeInfo(w, c);
+    }
+  } else if (sub === 'docs') {
+    const specs = (names.length === 0 ? [...table.all()] : names.map((n) => table.get(n))).filter(
+      (c): c is CommandSpec => c !== undefined,
+    );
+    w.mapHeader(specs.length);
+    for (const c of specs) {
+      w.bulk(c.name);
+      writeDocs(w, c);
+    }
+  } else if (sub === 'list') {
+    w.bulkArray([...table.all()].map((c) => c.name));
+  } else {
+    throw unknownSubcommand(args[1]!, 'command');
+  }
+}
+
+function shutdown(ctx: CommandContext, args: Buffer[]): void {
+  for (const a of args.slice(1))
+    if (!['nosave', 'save', 'now', 'force', 'abort'].includes(lower(a))) throw new CommandError(ERR_SYNTAX);
+  if (args.slice(1).some((a) => lower(a) === 'abort')) throw new CommandError('ERR No shutdown in progress.');
+  if (!ctx.server.shutdown()) throw new CommandError('ERR Errors trying to SHUTDOWN. Check logs.');
+  // As Redis: no reply; the connection closes with the server.
+  ctx.closeAfterReply();
+}
+
+export const SERVER_COMMANDS = [
+  spec(
+    'info',
+    -1,
+    ['loading', 'stale'],
+    NO_KEYS,
+    server('1.0.0', 'Returns information and statistics about the server.'),
+    info,
+  ),
+  spec(
+    'config',
+    -2,
+    ['admin', 'noscript', 'loading', 'stale'],
+    NO_KEYS,
+    server('2.0.0', 'A container for server configuration commands.'),
+    config,
+  ),
+  spec(
+    'command',
+    -1,
+    ['loading', 'stale'],
+    NO_KEYS,
+    server('2.8.13', 'Returns detailed information about all commands.'),
+    command,
+  ),
+  spec(
+    'shutdown',
+    -1,
+    ['admin', 'noscript', 'loading', 'stale'],
+    NO_KEYS,
+    server('1.0.0', 'Synchronously saves the database(s) to disk and shuts down the Redis server.'),
+    shutdown,
+  ),
+];

@@ -1,0 +1,213 @@
+// String commands: GET, SET, GETSET, SETNX, MGET, MSET, MSETNX, APPEND, STRLEN, GETRANGE.
+// Reads go through the LatestView (src/db/latest-view.ts): a value whose write is not durable yet
+// comes with its durability promise, and the reply is held until it resolves.
+import { CommandError, ERR_SYNTAX, ERR_TTL, wrongArity } from '../errors.js';
+import type { CommandContext, Held } from '../types.js';
+import { held, intArg, lower } from './args.js';
+import { ALL_KEYS, FIRST_KEY, spec } from './spec.js';
+
+const EMPTY = Buffer.alloc(0);
+const string = (since: string, summary: string) => ({ group: 'string', since, summary });
+
+async function get(ctx: CommandContext, args: Buffer[]): Promise<Held> {
+  const latest = await ctx.server.db.latest.readLatest(args[1]!);
+  return held(latest.durable, (w) => w.bulk(latest.value ?? null));
+}
+
+interface SetOptions {
+  nx: boolean;
+  xx: boolean;
+  get: boolean;
+}
+
+function parseSetOptions(args: Buffer[], from: number): SetOptions {
+  const o: SetOptions = { nx: false, xx: false, get: false };
+  for (let i = from; i < args.length; i++) {
+    const a = lower(args[i]!);
+    if (a === 'nx' && !o.xx) o.nx = true;
+    else if (a === 'xx' && !o.nx) o.xx = true;
+    else if (a === 'get') o.get = true;
+    else if (a === 'keepttl') {
+      // No key has a TTL (the engine has none yet), so keeping it is exactly a no-op.
+    } else if (a === 'ex' || a === 'px' || a === 'exat' || a === 'pxat') {
+      if (i + 1 >= args.length) throw new CommandError(ERR_SYNTAX);
+      throw new CommandError(ERR_TTL);
+    } else throw new CommandError(ERR_SYNTAX);
+  }
+  return o;
+}
+
+function set(ctx: CommandContext, args: Buffer[]): Held | Promise<Held> {
+  const key = args[1]!;
+  const value = args[2]!;
+  const latest = ctx.server.db.latest;
+  if (args.length === 3) return held(latest.put(key, value), (w) => w.ok());
+  const o = parseSetOptions(args, 3);
+  return latest
+    .update(key, (current) => {
+      const write = (o.nx && current !== undefined) || (o.xx && current === undefined) ? undefined : value;
+      return { result: { old: current, wrote: write !== undefined }, write };
+    })
+    .then(({ result, durable }) =>
+      held(durable, (w) => {
+        if (o.get) w.bulk(result.old ?? null);
+        else if (result.wrote) w.ok();
+        else w.null();
+      }),
+    );
+}
+
+async function getset(ctx: CommandContext, args: Buffer[]): Promise<Held> {
+  const value = args[2]!;
+  const { result, durable } = await ctx.server.db.latest.update(args[1]!, (current) => ({
+    result: current,
+    write: value,
+  }));
+  return held(durable, (w) => w.bulk(result ?? null));
+}
+
+async function setnx(ctx: CommandContext, args: Buffer[]): Promise<Held> {
+  const value = args[2]!;
+  const { result, durable } = await ctx.server.db.latest.update(args[1]!, (current) =>
+    current === undefined ? { result: 1, write: value } : { result: 0 },
+  );
+  return held(durable, (w) => w.integer(result));
+}
+
+async function mget(ctx: CommandContext, args: Buffer[]): Promise<Held> {
+  const keys = args.slice(1);
+  const values = await ctx.server.db.latest.readMany(keys);
+  const durable = values.map((v) => v.durable).filter((d): d is Promise<void> => d !== undefined);
+  return held(durable.length === 0 ? undefined : Promise.all(durable).then(() => undefined), (w) =>
+    w.bulkArray(values.map((v) => v.value ?? null)),
+  );
+}
+
+function pairs(args: Buffer[], name: string): { key: Buffer; value: Buffer }[] {
+  if ((args.length - 1) % 2 !== 0) throw wrongArity(name);
+  const out: { key: Buffer; value: Buffer }[] = [];
+  for (let i = 1; i < args.length; i += 2) out.push({ key: args[i]!, value: args[i + 1]! });
+  return out;
+}
+
+function mset(ctx: CommandContext, args: Buffer[]): Held {
+  const ops = pairs(args, 'mset').map((p) => ({ type: 'put' as const, key: p.key, value: p.value }));
+  return held(ctx.server.db.latest.batch(ops), (w) => w.ok());
+}
+
+async function msetnx(ctx: CommandContext, args: Buffer[]): Promise<Held> {
+  const ps = pairs(args, 'msetnx');
+  const { result, durable } = await ctx.server.db.latest.updateMany(
+    ps.map((p) => p.key),
+    (current) => (current.some((v) => v !== undefined) ? { result: 0 } : { result: 1, writes: ps }),
+  );
+  return held(durable, (w) => w.integer(result));
+}
+
+async function append(ctx: CommandContext, args: Buffer[]): Promise<Held> {
+  const suffix = args[2]!;
+  const { result, durable } = await ctx.server.db.latest.update(args[1]!, (current) => {
+    const value = current === undefined ? Buffer.from(suffix) : Buffer.concat([current, suffix]);
+    return { result: value.length, write: value };
+  });
+  return held(durable, (w) => w.integer(result));
+}
+
+async function strlen(ctx: CommandContext, args: Buffer[]): Promise<Held> {
+  const latest = await ctx.server.db.latest.readLatest(args[1]!);
+  return held(latest.durable, (w) => w.integer(latest.value?.length ?? 0));
+}
+
+/** substring applies GETRANGE's index rules (Redis t_string.c getrangeCommand). */
+export function substring(value: Buffer, startArg: number, endArg: number): Buffer {
+  let start = startArg;
+  let end = endArg;
+  if (start < 0 && end < 0 && start > end) return EMPTY;
+  const len = value.length;
+  if (start < 0) start = len + start;
+  if (end < 0) end = len + end;
+  if (start < 0) start = 0;
+  if (end < 0) end = 0;
+  if (end >= len) end = len - 1;
+  if (len === 0 || start > end) return EMPTY;
+  return value.subarray(start, end + 1);
+}
+
+async function getrange(ctx: CommandContext, args: Buffer[]): Promise<Held> {
+  const start = intArg(args[2]!);
+  const end = intArg(args[3]!);
+  const latest = await ctx.server.db.latest.readLatest(args[1]!);
+  return held(latest.durable, (w) => w.bulk(substring(latest.value ?? EMPTY, start, end)));
+}
+
+export const STRING_COMMANDS = [
+  spec('get', 2, ['readonly', 'fast'], FIRST_KEY, string('1.0.0', 'Returns the string value of a key.'), get),
+  spec('set', -3, ['write', 'denyoom'], FIRST_KEY, string('1.0.0', 'Sets the string value of a key.'), set),
+  spec(
+    'getset',
+    3,
+    ['write', 'denyoom', 'fast'],
+    FIRST_KEY,
+    string('1.0.0', 'Returns the previous string value of a key after setting it to a new value.'),
+    getset,
+  ),
+  spec(
+    'setnx',
+    3,
+    ['write', 'denyoom', 'fast'],
+    FIRST_KEY,
+    string('1.0.0', "Set the string value of a key only when the key doesn't exist."),
+    setnx,
+  ),
+  spec(
+    'mget',
+    -2,
+    ['readonly', 'fast'],
+    ALL_KEYS,
+    string('1.0.0', 'Atomically returns the string values of one or more keys.'),
+    mget,
+  ),
+  spec(
+    'mset',
+    -3,
+    ['write', 'denyoom'],
+    [1, -1, 2],
+    string('1.0.1', 'Atomically creates or modifies the string values of one or more keys.'),
+    mset,
+  ),
+  spec(
+    'msetnx',
+    -3,
+    ['write', 'denyoom'],
+    [1, -1, 2],
+    string(
+      '1.0.1',
+      "Atomically modifies the string values of one or more keys only when all keys don't exist.",
+    ),
+    msetnx,
+  ),
+  spec(
+    'append',
+    3,
+    ['write', 'denyoom', 'fast'],
+    FIRST_KEY,
+    string('2.0.0', "Appends a string to the value of a key. Creates the key if it doesn't exist."),
+    append,
+  ),
+  spec(
+    'strlen',
+    2,
+    ['readonly', 'fast'],
+    FIRST_KEY,
+    string('2.2.0', 'Returns the length of a string value.'),
+    strlen,
+  ),
+  spec(
+    'getrange',
+    4,
+    ['readonly'],
+    FIRST_KEY,
+    string('2.4.0', 'Returns a substring of the string stored at a key.'),
+    getrange,
+  ),
+];

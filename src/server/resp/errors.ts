@@ -1,0 +1,32 @@
+// CommandError: a command's error reply. Handlers throw it; the connection writes `-<message>`.
+// Messages follow Redis's texts exactly (clients and tests match on them).
+import { CairnError } from '../../storage/errors.js';
+
+export class CommandError extends Error {
+  override name = 'CommandError';
+}
+
+export const ERR_SYNTAX = 'ERR syntax error';
+export const ERR_NOT_INTEGER = 'ERR value is not an integer or out of range';
+export const ERR_OVERFLOW = 'ERR increment or decrement would overflow';
+export const ERR_NOAUTH = 'NOAUTH Authentication required.';
+export const ERR_WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
+export const ERR_TTL = 'ERR TTL options are not supported yet';
+
+export function wrongArity(name: string): CommandError {
+  return new CommandError(`ERR wrong number of arguments for '${name}' command`);
+}
+
+export function unknownSubcommand(sub: Buffer, command: string): CommandError {
+  return new CommandError(
+    `ERR unknown subcommand '${sub.toString('latin1').slice(0, 128)}'. Try ${command.toUpperCase()} HELP.`,
+  );
+}
+
+/** errorReply maps anything a handler threw to the text of an error reply. */
+export function errorReply(err: unknown): string {
+  if (err instanceof CommandError) return err.message;
+  // Storage's operating errors (limits, closed store, I/O) keep their message under ERR.
+  if (err instanceof CairnError) return `ERR ${err.message}`;
+  return 'ERR internal error';
+}

@@ -1,0 +1,84 @@
+// Every limit of the RESP server (per connection and server-wide), in one place. The codec's
+// frame limits (argument count, bulk length, inline length) are in src/protocol/resp/limits.ts.
+import { BULK_BYTES_MAX, INLINE_BYTES_MAX } from '../../protocol/resp/index.js';
+import { assert } from '../../stdx/assert.js';
+import { BATCH_BYTES_MAX, BATCH_OPS_MAX } from '../../storage/limits.js';
+
+/** MAX_CLIENTS: connections beyond this get `-ERR max number of clients reached` (Redis's maxclients). */
+export const MAX_CLIENTS = 10_000;
+
+/**
+ * QUERY_BUFFER_BYTES_MAX: the most bytes one incomplete command may occupy (Redis's
+ * client-query-buffer-limit, 1 GiB there). The largest useful command is an MSET as big as the
+ * largest batch the engine takes, so more than that can never succeed and is not buffered.
+ */
+export const QUERY_BUFFER_BYTES_MAX = BATCH_BYTES_MAX + 1024 * 1024;
+
+/**
+ * READ_AHEAD_BYTES_MAX: complete but not yet executed request bytes a connection may hold before
+ * the server stops reading from its socket. Pipelining needs some read-ahead; unlimited
+ * read-ahead would let one client park any amount of data in the server.
+ */
+export const READ_AHEAD_BYTES_MAX = 1024 * 1024;
+
+/**
+ * OUTPUT_BUFFER_BYTES_MAX: reply bytes waiting for a client (in the socket and in held replies)
+ * above which the server stops reading that client's requests until the socket drains. A
+ * client that never reads its replies therefore costs at most this plus one command's reply.
+ */
+export const OUTPUT_BUFFER_BYTES_MAX = 8 * 1024 * 1024;
+
+/**
+ * INFLIGHT_COMMANDS_MAX: executed commands whose replies are held back waiting for durability,
+ * per connection, before the server stops executing (and reading) more of its commands. Large
+ * enough that a deep pipeline shares one group commit, small enough to bound the memory of a
+ * pipeline of writes that all wait for fsync.
+ */
+export const INFLIGHT_COMMANDS_MAX = 4096;
+
+/** SCAN_COUNT_DEFAULT: keys SCAN examines per call when COUNT is not given (as Redis). */
+export const SCAN_COUNT_DEFAULT = 10;
+
+/** SCAN_COUNT_MAX: COUNT above this is lowered to it, so one SCAN reply stays bounded. */
+export const SCAN_COUNT_MAX = 100_000;
+
+/**
+ * SCAN_CURSORS_MAX: SCAN cursors remembered server-wide (each maps a number to the last key
+ * returned). The oldest is forgotten first; using a forgotten cursor is `ERR invalid cursor`.
+ */
+export const SCAN_CURSORS_MAX = 10_000;
+
+/** FLUSH_BATCH_KEYS: keys FLUSHDB deletes per atomic batch. */
+export const FLUSH_BATCH_KEYS = 10_000;
+
+/** CLOSE_GRACE_MS: how long close() lets connections finish in-flight commands before it cuts them. */
+export const CLOSE_GRACE_MS = 10_000;
+
+/** CLIENT_NAME_BYTES_MAX: the longest CLIENT SETNAME / HELLO SETNAME name. */
+export const CLIENT_NAME_BYTES_MAX = 1024;
+
+/** UNKNOWN_ARGS_ECHO_CHARS: how much of an unknown command's arguments the error repeats (Redis: 128). */
+export const UNKNOWN_ARGS_ECHO_CHARS = 128;
+
+/** RespServerLimits: the limits a server instance uses (tests lower them). */
+export interface RespServerLimits {
+  readonly maxClients: number;
+  readonly queryBufferBytes: number;
+  readonly readAheadBytes: number;
+  readonly outputBufferBytes: number;
+  readonly inflightCommands: number;
+  readonly closeGraceMs: number;
+}
+
+export const DEFAULT_LIMITS: RespServerLimits = Object.freeze({
+  maxClients: MAX_CLIENTS,
+  queryBufferBytes: QUERY_BUFFER_BYTES_MAX,
+  readAheadBytes: READ_AHEAD_BYTES_MAX,
+  outputBufferBytes: OUTPUT_BUFFER_BYTES_MAX,
+  inflightCommands: INFLIGHT_COMMANDS_MAX,
+  closeGraceMs: CLOSE_GRACE_MS,
+});
+
+assert(QUERY_BUFFER_BYTES_MAX >= BULK_BYTES_MAX, 'one maximal argument must fit the query buffer');
+assert(READ_AHEAD_BYTES_MAX >= INLINE_BYTES_MAX, 'read-ahead must hold an inline command');
+assert(FLUSH_BATCH_KEYS <= BATCH_OPS_MAX, 'a FLUSHDB batch must be a legal batch');

@@ -1,0 +1,156 @@
+// createRespServer: the Redis-compatible server over a Db. Process wiring (flags, signals, logs)
+// lives in src/cli; this module is the listener, the connections and the command table.
+import * as net from 'node:net';
+import type { Db } from '../../db/db.js';
+import type { Durability } from '../../storage/engine.js';
+import { CommandTable } from './command-table.js';
+import { allCommands } from './commands/index.js';
+import { Connection } from './connection.js';
+import { DEFAULT_LIMITS, type RespServerLimits, SCAN_CURSORS_MAX } from './limits.js';
+import { ScanCursors } from './scan-cursors.js';
+import type { ClientState, RespLogger, RespMetrics, ServerConfig, ServerContext } from './types.js';
+
+export interface RespServerOptions {
+  readonly db: Db;
+  /** version: Cairn's version (INFO cairn_version, HELLO). */
+  readonly version: string;
+  readonly metrics?: RespMetrics | undefined;
+  readonly logger?: RespLogger | undefined;
+  readonly limits?: Partial<RespServerLimits> | undefined;
+  /** maxClients: shorthand for limits.maxClients (Redis's maxclients). */
+  readonly maxClients?: number | undefined;
+  /** requirePass: when set, clients must AUTH (or HELLO ... AUTH) before other commands. */
+  readonly requirePass?: string | undefined;
+  /** durability: the store's durability mode, for INFO and CONFIG GET appendfsync. Default 'always'. */
+  readonly durability?: Durability | undefined;
+  /** onShutdown: called by the SHUTDOWN command; without it SHUTDOWN is refused. */
+  readonly onShutdown?: (() => void) | undefined;
+}
+
+export interface RespAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface RespServer {
+  /** listen starts accepting connections; resolves once listening. */
+  listen(host: string, port: number): Promise<void>;
+  /** address: where the server listens (after listen). */
+  address(): RespAddress;
+  /** clientCount: connections open now. */
+  readonly clientCount: number;
+  /**
+   * close stops accepting, lets every connection finish its in-flight commands and send their
+   * replies, then closes the sockets (cutting those still open after the grace period). It does
+   * not close the Db.
+   */
+  close(): Promise<void>;
+}
+
+export function createRespServer(options: RespServerOptions): RespServer {
+  const limits: RespServerLimits = {
+    ...DEFAULT_LIMITS,
+    ...(options.maxClients === undefined ? {} : { maxClients: options.maxClients }),
+    ...options.limits,
+  };
+  const table = new CommandTable(allCommands());
+  const connections = new Map<number, Connection>();
+  const config: ServerConfig = { requirePass: options.requirePass, maxClients: limits.maxClients };
+  let nextClientId = 1;
+  let closing: Promise<void> | undefined;
+  const netServer = net.createServer();
+
+  const ctx: ServerContext = {
+    db: options.db,
+    version: options.version,
+    metrics: options.metrics,
+    logger: options.logger,
+    config,
+    limits,
+    durability: options.durability ?? 'always',
+    startedAt: Date.now(),
+    cursors: new ScanCursors(SCAN_CURSORS_MAX),
+    commands: table,
+    port: () => {
+      const a = netServer.address();
+      return a !== null && typeof a === 'object' ? a.port : 0;
+    },
+    clients: () => [...connections.values()].map((c) => c.client),
+    stats: { commands: 0, connections: 0, rejected: 0 },
+    shutdown: () => {
+      if (options.onShutdown === undefined) return false;
+      options.onShutdown();
+      return true;
+    },
+  };
+  netServer.on('connection', (socket) => {
+    if (closing !== undefined || connections.size >= config.maxClients) {
+      ctx.stats.rejected++;
+      options.metrics?.connectionRejected();
+      socket.on('error', () => {});
+      socket.end('-ERR max number of clients reached\r\n');
+      return;
+    }
+    const id = nextClientId++;
+    const client: ClientState = {
+      id,
+      addr: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`,
+      laddr: `${socket.localAddress ?? '?'}:${socket.localPort ?? 0}`,
+      createdAt: Date.now(),
+      name: '',
+      libName: '',
+      libVer: '',
+      protocol: 2,
+      authenticated: config.requirePass === undefined,
+      lastCommandAt: Date.now(),
+      lastCommand: 'NULL',
+    };
+    const conn = new Connection(socket, ctx, table, client);
+    connections.set(id, conn);
+    ctx.stats.connections++;
+    options.metrics?.clientConnected('resp');
+    socket.on('close', () => {
+      connections.delete(id);
+      options.metrics?.clientDisconnected('resp');
+    });
+  });
+
+  return {
+    listen(host, port) {
+      return new Promise((resolve, reject) => {
+        netServer.once('error', reject);
+        netServer.listen(port, host, () => {
+          netServer.off('error', reject);
+          options.logger?.info({ address: netServer.address() }, 'RESP server listening');
+          resolve();
+        });
+      });
+    },
+    address() {
+      const a = netServer.address();
+      if (a === null || typeof a === 'string') throw new Error('the RESP server is not listening on TCP');
+      return { host: a.address, port: a.port };
+    },
+    get clientCount() {
+      return connections.size;
+    },
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        const listenerClosed = new Promise<void>((r) => {
+          if (!netServer.listening) r();
+          else netServer.close(() => r());
+        });
+        for (const conn of connections.values()) conn.shutdown();
+        const grace = setTimeout(() => {
+          for (const conn of connections.values()) conn.destroy();
+        }, limits.closeGraceMs);
+        grace.unref();
+        void listenerClosed.then(() => {
+          clearTimeout(grace);
+          resolve();
+        });
+      });
+      return closing;
+    },
+  };
+}

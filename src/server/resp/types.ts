@@ -1,0 +1,114 @@
+// The shapes shared by the connection, the command table and the command handlers.
+import type { Db } from '../../db/db.js';
+import type { ReplyWriter, RespVersion } from '../../protocol/resp/index.js';
+import type { Durability } from '../../storage/engine.js';
+import type { CommandTable } from './command-table.js';
+import type { RespServerLimits } from './limits.js';
+import type { ScanCursors } from './scan-cursors.js';
+
+/**
+ * Held is a reply that may only be sent once `durable` resolves (it reveals a write that is not
+ * durable yet); if it rejects, the client gets an error reply instead. `durable` undefined means
+ * the reply can go out at once.
+ */
+export interface Held {
+  readonly durable: Promise<void> | undefined;
+  readonly reply: (w: ReplyWriter) => void;
+}
+
+/**
+ * Handler runs one command. It writes an immediate reply into `ctx.w` (read `ctx.w` only after its
+ * last await: the writer behind it changes as held replies are released), or returns a Held.
+ * Errors are thrown as CommandError (or storage errors) and become error replies.
+ */
+// biome-ignore lint/suspicious/noConfusingVoidType: handlers that write their reply return nothing
+export type Outcome = Held | undefined | void;
+export type Handler = (ctx: CommandContext, args: Buffer[]) => Outcome | Promise<Outcome>;
+
+/** ClientState: what the server knows about one connection (CLIENT LIST/INFO print it). */
+export interface ClientState {
+  readonly id: number;
+  readonly addr: string;
+  readonly laddr: string;
+  readonly createdAt: number;
+  name: string;
+  libName: string;
+  libVer: string;
+  protocol: RespVersion;
+  authenticated: boolean;
+  lastCommandAt: number;
+  lastCommand: string;
+}
+
+/** RespMetrics: the part of Metrics (src/server/metrics.ts) the RESP server uses. */
+export interface RespMetrics {
+  observe(command: string, protocol: 'resp', seconds: number, ok: boolean): void;
+  clientConnected(protocol: 'resp'): void;
+  clientDisconnected(protocol: 'resp'): void;
+  connectionRejected(): void;
+  snapshot(): {
+    readonly commandsProcessed: number;
+    readonly connectedClients: Readonly<Record<string, number>>;
+    readonly totalConnections: Readonly<Record<string, number>>;
+    readonly rejectedConnections: number;
+    readonly keys: number;
+    readonly diskBytes: number;
+    readonly fsyncs: number;
+    readonly compactions: number;
+    readonly uptimeSeconds: number;
+    readonly commands: readonly {
+      readonly command: string;
+      readonly protocol: string;
+      readonly calls: number;
+      readonly failed: number;
+      readonly usec: number;
+    }[];
+  };
+}
+
+/** RespLogger: the part of a pino logger the server uses. */
+export interface RespLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** ServerConfig: the settings CONFIG GET/SET read and change at run time. */
+export interface ServerConfig {
+  requirePass: string | undefined;
+  maxClients: number;
+}
+
+/** ServerContext: the server-wide state handlers see. */
+export interface ServerContext {
+  readonly db: Db;
+  readonly version: string;
+  readonly metrics: RespMetrics | undefined;
+  readonly logger: RespLogger | undefined;
+  readonly config: ServerConfig;
+  readonly limits: RespServerLimits;
+  readonly durability: Durability;
+  readonly startedAt: number;
+  readonly cursors: ScanCursors;
+  readonly commands: CommandTable;
+  /** port: the port the server listens on (0 before listen). */
+  port(): number;
+  clients(): Iterable<ClientState>;
+  /** commandStats: calls per command since start (INFO stats when there are no metrics). */
+  readonly stats: { commands: number; connections: number; rejected: number };
+  /** shutdown asks the owner to stop the server (SHUTDOWN); false when no owner listens. */
+  shutdown(): boolean;
+}
+
+/** CommandContext: what one command execution sees. */
+export interface CommandContext {
+  readonly server: ServerContext;
+  readonly client: ClientState;
+  /** w: the writer for an immediate reply, in order after everything before it. */
+  readonly w: ReplyWriter;
+  /** setProtocol switches the connection's RESP version (HELLO); replies after this one use it. */
+  setProtocol(version: RespVersion): void;
+  /** closeAfterReply closes the connection once this command's reply is sent (QUIT). */
+  closeAfterReply(): void;
+}

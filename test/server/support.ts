@@ -1,0 +1,99 @@
+// Test support: a real RESP server in-process on 127.0.0.1, over a fresh store in a temp dir.
+import * as net from 'node:net';
+import { type Db, open } from '../../src/db/db.js';
+import { createRespServer, type RespServer, type RespServerOptions } from '../../src/server/resp/index.js';
+import { tmpDir } from '../support/tmp-dir.js';
+
+export interface Running {
+  readonly server: RespServer;
+  readonly db: Db;
+  readonly dir: string;
+  readonly port: number;
+  /** stop closes the server and the store. */
+  stop(): Promise<void>;
+}
+
+export async function startServer(
+  options: Partial<Omit<RespServerOptions, 'db'>> & { dir?: string } = {},
+): Promise<Running> {
+  const dir = options.dir ?? tmpDir('resp');
+  const db = await open(dir);
+  const server = createRespServer({ version: '0.0.0-test', ...options, db });
+  await server.listen('127.0.0.1', 0);
+  const port = server.address().port;
+  return {
+    server,
+    db,
+    dir,
+    port,
+    async stop() {
+      await server.close();
+      await db.close();
+    },
+  };
+}
+
+/** RawClient: a socket that collects everything the server sends. */
+export class RawClient {
+  readonly socket: net.Socket;
+  private chunks: Buffer[] = [];
+  closed = false;
+  private waiters: (() => void)[] = [];
+
+  private constructor(socket: net.Socket) {
+    this.socket = socket;
+    socket.on('data', (c: Buffer) => {
+      this.chunks.push(c);
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+    socket.on('error', () => {});
+  }
+
+  static connect(port: number): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1', () => resolve(new RawClient(s)));
+      s.once('error', reject);
+    });
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  get received(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+
+  send(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+
+  /** until waits for the received text to satisfy `pred`, or for the socket to close. */
+  async until(pred: (text: string) => boolean, timeoutMs = 5000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const text = this.received.toString('latin1');
+      if (pred(text) || this.closed) return text;
+      if (Date.now() > deadline)
+        throw new Error(`timed out; received so far: ${JSON.stringify(text.slice(0, 500))}`);
+      await new Promise<void>((r) => {
+        this.waiters.push(r);
+        setTimeout(r, 50);
+      });
+    }
+  }
+
+  async waitClosed(timeoutMs = 5000): Promise<string> {
+    return this.until(() => false, timeoutMs).catch(() => {
+      throw new Error('connection not closed');
+    });
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}

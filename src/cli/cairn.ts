@@ -6,6 +6,7 @@ import { registerCheck } from './commands/check.js';
 import { registerGet } from './commands/get.js';
 import { registerRm } from './commands/rm.js';
 import { registerScan } from './commands/scan.js';
+import { registerServe } from './commands/serve.js';
 import { registerSet } from './commands/set.js';
 import { registerStats } from './commands/stats.js';
 import { createProgram, EXIT_ERROR_CAIRN, type ProgramSpec, runProgram } from './program.js';
@@ -26,6 +27,7 @@ registerScan(program, cli);
 // Inspection.
 registerStats(program, cli);
 registerCheck(program, cli);
-// Servers: `cairn serve` goes here (src/cli/commands/serve.ts exporting registerServe(program, cli)).
+// Servers.
+registerServe(program, cli);
 
 process.exitCode = await runProgram(program, cli, spec, process.argv.slice(2));

@@ -10,6 +10,8 @@ export const ROOT = path.resolve(import.meta.dirname, '..', '..');
 export const BIN = {
   kvs: path.join(ROOT, 'dist', 'src', 'cli', 'kvs.js'),
   cairn: path.join(ROOT, 'dist', 'src', 'cli', 'cairn.js'),
+  'kvs-server': path.join(ROOT, 'dist', 'src', 'cli', 'kvs-server.js'),
+  'kvs-client': path.join(ROOT, 'dist', 'src', 'cli', 'kvs-client.js'),
 } as const;
 
 /** BUILD_LOCK_STALE_MS: a build lock older than this was left by a killed test run. */

@@ -1,0 +1,66 @@
+// cairn serve: a Cairn server on one machine: RESP (redis-cli and every Redis client), the
+// HTTP/JSON API with Prometheus metrics, over an embedded data directory.
+import type { Command } from 'commander';
+import {
+  MAX_CLIENTS_DEFAULT,
+  type RawSettings,
+  resolveConfig,
+  type ServerConfig,
+} from '../../server/config.js';
+import type { Cli } from '../program.js';
+import { runServer } from '../run-server.js';
+
+export const SERVE_DEFAULTS: ServerConfig = {
+  dir: 'data',
+  addr: '127.0.0.1:6379',
+  http: '127.0.0.1:8379',
+  engine: undefined,
+  sync: 'always',
+  requirepass: undefined,
+  maxclients: MAX_CLIENTS_DEFAULT,
+  logLevel: 'info',
+};
+
+export function registerServe(program: Command, _cli: Cli): void {
+  program
+    .command('serve')
+    .description('Run a server (RESP and HTTP) over a data directory')
+    .option('--dir <DIR>', `data directory (env CAIRN_DIR; default ${SERVE_DEFAULTS.dir})`)
+    .option('--addr <HOST:PORT>', `RESP address (env CAIRN_ADDR; default ${SERVE_DEFAULTS.addr})`)
+    .option('--http <HOST:PORT>', `HTTP address, or "off" (env CAIRN_HTTP; default ${SERVE_DEFAULTS.http})`)
+    .option(
+      '--engine <kvs|cask|lmdb>',
+      'storage engine (env CAIRN_ENGINE; default: the recorded one, else kvs)',
+    )
+    .option('--sync <always|interval|never>', 'durability (env CAIRN_SYNC; default always)')
+    .option('--requirepass <PASSWORD>', 'require AUTH (env CAIRN_REQUIREPASS)')
+    .option(
+      '--maxclients <N>',
+      `most concurrent RESP clients (env CAIRN_MAXCLIENTS; default ${MAX_CLIENTS_DEFAULT})`,
+    )
+    .option(
+      '--log-level <LEVEL>',
+      'fatal|error|warn|info|debug|trace|silent (env CAIRN_LOG_LEVEL; default info)',
+    )
+    .option('--config <FILE>', 'JSON file with any of these settings (env CAIRN_CONFIG)')
+    .action(async (opts: RawSettings & { config?: string }) => {
+      const config = resolveConfig(opts, process.env, SERVE_DEFAULTS);
+      await runServer('cairn', config, (server) => {
+        const resp = `${server.resp.host}:${server.resp.port}`;
+        const lines = [
+          `Cairn is serving ${server.db.dir}`,
+          `  redis-cli -h ${server.resp.host} -p ${server.resp.port}         (RESP at ${resp})`,
+        ];
+        if (server.http !== undefined) {
+          lines.push(
+            `  curl http://${server.http.host}:${server.http.port}/v1/kv/hello   (HTTP; metrics at /metrics)`,
+          );
+        }
+        lines.push(
+          `  import { CairnClient } from 'cairn/client'; CairnClient.connect('${server.resp.host}', ${server.resp.port})`,
+        );
+        lines.push('Stop with Ctrl-C (SIGINT) or SIGTERM.');
+        process.stderr.write(`${lines.join('\n')}\n`);
+      });
+    });
+}

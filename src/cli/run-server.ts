@@ -1,0 +1,37 @@
+// What `cairn serve` and `kvs-server` share: start the server, log where it listens, and shut
+// down gracefully on SIGTERM/SIGINT (stop accepting, finish in-flight requests, fsync, unlock).
+import type { ServerConfig } from '../server/config.js';
+import { createLogger } from '../server/logger.js';
+import { type RunningServer, startServer } from '../server/server.js';
+import { packageVersion } from './version.js';
+
+export async function runServer(
+  name: string,
+  config: ServerConfig,
+  onListening?: (server: RunningServer) => void,
+): Promise<void> {
+  const logger = createLogger({ level: config.logLevel, name });
+  const version = packageVersion();
+  const server = await startServer(config, logger, version);
+  logger.info(
+    {
+      version,
+      engine: server.db.engine.name === 'cask' ? 'kvs' : server.db.engine.name,
+      addr: `${server.resp.host}:${server.resp.port}`,
+      http: server.http === undefined ? undefined : `${server.http.host}:${server.http.port}`,
+      dir: server.db.dir,
+      sync: config.sync,
+    },
+    `${name} ${version} listening on ${server.resp.host}:${server.resp.port}`,
+  );
+  onListening?.(server);
+  const stop = (signal: string) => {
+    logger.info({ signal }, 'signal received');
+    void server.close();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  await server.closed;
+  process.off('SIGTERM', stop);
+  process.off('SIGINT', stop);
+}

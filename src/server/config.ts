@@ -1,0 +1,117 @@
+// Server configuration: every setting has a command-line flag, an environment variable
+// (CAIRN_<NAME>) and a key in a JSON config file (--config FILE). Precedence: flag, then
+// environment, then config file, then the default. docs/server.md lists them all.
+import * as fs from 'node:fs';
+import type { EngineName } from '../db/db.js';
+import type { Durability } from '../storage/engine.js';
+import { InvalidArgumentError } from '../storage/errors.js';
+import { LOG_LEVELS, type LogLevel } from './logger.js';
+
+/** MAX_CLIENTS_DEFAULT: Redis's default maxclients. */
+export const MAX_CLIENTS_DEFAULT = 10_000;
+
+export interface ServerConfig {
+  /** dir: the data directory. */
+  readonly dir: string;
+  /** addr: where the RESP server listens, HOST:PORT. */
+  readonly addr: string;
+  /** http: where the HTTP API listens, HOST:PORT; undefined for none. */
+  readonly http: string | undefined;
+  /** engine: undefined means the one recorded in `dir` (cask for a new directory). */
+  readonly engine: EngineName | undefined;
+  readonly sync: Durability;
+  readonly requirepass: string | undefined;
+  readonly maxclients: number;
+  readonly logLevel: LogLevel;
+}
+
+/** SETTINGS: name (flag and config key), environment variable, and how to parse it. */
+const SETTINGS = {
+  dir: { env: 'CAIRN_DIR', parse: (v: string) => v },
+  addr: { env: 'CAIRN_ADDR', parse: (v: string) => v },
+  http: { env: 'CAIRN_HTTP', parse: (v: string) => (v === '' || v === 'off' ? undefined : v) },
+  engine: { env: 'CAIRN_ENGINE', parse: parseEngine },
+  sync: { env: 'CAIRN_SYNC', parse: parseSync },
+  requirepass: { env: 'CAIRN_REQUIREPASS', parse: (v: string) => (v === '' ? undefined : v) },
+  maxclients: { env: 'CAIRN_MAXCLIENTS', parse: parsePositiveInt },
+  logLevel: { env: 'CAIRN_LOG_LEVEL', parse: parseLogLevel },
+} as const;
+
+export type SettingName = keyof typeof SETTINGS;
+export type RawSettings = Partial<Record<SettingName, string | undefined>>;
+
+/**
+ * resolveConfig merges flags, environment and the config file over `defaults`. `flags` holds
+ * only flags the user gave; `configFile` comes from --config or CAIRN_CONFIG.
+ */
+export function resolveConfig(
+  flags: RawSettings & { config?: string | undefined },
+  env: NodeJS.ProcessEnv,
+  defaults: ServerConfig,
+): ServerConfig {
+  const configPath = flags.config ?? env.CAIRN_CONFIG;
+  const file = configPath === undefined ? {} : readConfigFile(configPath);
+  const out: Record<string, unknown> = { ...defaults };
+  for (const name of Object.keys(SETTINGS) as SettingName[]) {
+    const setting = SETTINGS[name];
+    const raw = flags[name] ?? env[setting.env] ?? stringOrUndefined(file[name], configPath, name);
+    if (raw !== undefined) out[name] = setting.parse(raw);
+  }
+  return out as unknown as ServerConfig;
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new InvalidArgumentError(`cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new InvalidArgumentError(`config file ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new InvalidArgumentError(`config file ${file} must hold a JSON object`);
+  }
+  const unknown = Object.keys(parsed).filter((k) => !(k in SETTINGS));
+  if (unknown.length > 0) {
+    throw new InvalidArgumentError(
+      `config file ${file}: unknown setting(s) ${unknown.join(', ')} (known: ${Object.keys(SETTINGS).join(', ')})`,
+    );
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function stringOrUndefined(value: unknown, file: string | undefined, name: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  throw new InvalidArgumentError(`config file ${file}: '${name}' must be a string or number`);
+}
+
+export function parseEngine(v: string): EngineName {
+  // 'kvs' is the talent-plan course's name for our own engine.
+  if (v === 'cask' || v === 'kvs') return 'cask';
+  if (v === 'lmdb') return 'lmdb';
+  throw new InvalidArgumentError(`unknown engine '${v}' (expected kvs, cask or lmdb)`);
+}
+
+function parseSync(v: string): Durability {
+  if (v === 'always' || v === 'interval' || v === 'never') return v;
+  throw new InvalidArgumentError(`unknown sync mode '${v}' (expected always, interval or never)`);
+}
+
+function parsePositiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n <= 0)
+    throw new InvalidArgumentError(`expected a positive integer, got '${v}'`);
+  return n;
+}
+
+function parseLogLevel(v: string): LogLevel {
+  if ((LOG_LEVELS as readonly string[]).includes(v)) return v as LogLevel;
+  throw new InvalidArgumentError(`unknown log level '${v}' (expected ${LOG_LEVELS.join(', ')})`);
+}

@@ -1,0 +1,192 @@
+// The talent-plan kvs-server / kvs-client contract, end to end with the built binaries: set,
+// get, overwrite, missing key, rm, SIGKILL and restart, engine recorded and enforced, bad
+// addresses and flags, logs on stderr, listening within a second.
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as net from 'node:net';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { tmpDir } from '../support/tmp-dir.js';
+import { BIN, ensureBuilt, run, STACK_FRAME } from './support.js';
+
+/** LISTEN_DEADLINE_MS: the course requires the server to listen within one second. */
+const LISTEN_DEADLINE_MS = 1_000;
+/** STARTUP_WAIT_MS: how long the test waits for startup at all (slow CI machines). */
+const STARTUP_WAIT_MS = 15_000;
+
+const servers: ChildProcess[] = [];
+
+beforeAll(async () => {
+  await ensureBuilt();
+}, 120_000);
+
+afterAll(() => {
+  for (const s of servers) s.kill('SIGKILL');
+});
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+interface Started {
+  readonly child: ChildProcess;
+  readonly addr: string;
+  readonly stderr: () => string;
+  readonly listenMs: number;
+}
+
+async function startServer(cwd: string, ...args: string[]): Promise<Started> {
+  const port = await freePort();
+  const addr = `127.0.0.1:${port}`;
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [BIN['kvs-server'], '--addr', addr, ...args], {
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  servers.push(child);
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  for (;;) {
+    if (await canConnect(port)) break;
+    if (child.exitCode !== null) throw new Error(`kvs-server exited: ${err}`);
+    if (performance.now() - t0 > STARTUP_WAIT_MS) throw new Error(`kvs-server did not listen: ${err}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { child, addr, stderr: () => err, listenMs: performance.now() - t0 };
+}
+
+async function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill(signal);
+  return exited;
+}
+
+const client = (cwd: string, addr: string, ...args: string[]) =>
+  run('kvs-client', [...args, '--addr', addr], cwd);
+
+describe('kvs-server and kvs-client', () => {
+  it('serve the course scenario, survive SIGKILL, and keep the data', async ({ expect }) => {
+    const dir = tmpDir('kvs-server');
+    const elsewhere = tmpDir('kvs-client');
+    const server = await startServer(dir);
+    // Measured from spawn, so Node's own start-up counts against the course's one second.
+    expect(server.listenMs).toBeLessThan(LISTEN_DEADLINE_MS);
+    const { addr } = server;
+
+    let r = await client(elsewhere, addr, 'set', 'key1', 'value1');
+    expect([r.code, r.out, r.stderr]).toEqual([0, '', '']);
+    r = await client(elsewhere, addr, 'get', 'key1');
+    expect([r.code, r.out]).toEqual([0, 'value1\n']);
+    await client(elsewhere, addr, 'set', 'key1', 'value2');
+    r = await client(elsewhere, addr, 'get', 'key1');
+    expect(r.out).toBe('value2\n');
+    r = await client(elsewhere, addr, 'get', 'missing');
+    expect([r.code, r.out]).toEqual([0, 'Key not found\n']);
+    r = await client(elsewhere, addr, 'rm', 'missing');
+    expect(r.code).not.toBe(0);
+    expect(r.out).toBe('');
+    expect(r.stderr).toBe('Key not found\n');
+    await client(elsewhere, addr, 'set', 'key2', 'value3');
+    r = await client(elsewhere, addr, 'rm', 'key2');
+    expect([r.code, r.out]).toEqual([0, '']);
+    r = await client(elsewhere, addr, 'get', 'key2');
+    expect(r.out).toBe('Key not found\n');
+
+    // Logs go to stderr and name the version, the engine and the address.
+    expect(server.stderr()).toMatch(/0\.1\.0/);
+    expect(server.stderr()).toMatch(/kvs/);
+    expect(server.stderr()).toContain(addr);
+
+    // Every acknowledged write survives kill -9.
+    expect(await stop(server.child, 'SIGKILL')).toBe(null);
+    const again = await startServer(dir);
+    r = await client(elsewhere, again.addr, 'get', 'key1');
+    expect(r.out).toBe('value2\n');
+    r = await client(elsewhere, again.addr, 'get', 'key2');
+    expect(r.out).toBe('Key not found\n');
+    // A graceful stop exits 0.
+    expect(await stop(again.child, 'SIGTERM')).toBe(0);
+  });
+
+  it('records the engine and refuses another one', async ({ expect }) => {
+    const dir = tmpDir('kvs-server');
+    const first = await startServer(dir, '--engine', 'lmdb');
+    await client(dir, first.addr, 'set', 'k', 'v');
+    expect(first.stderr()).toMatch(/lmdb/);
+    await stop(first.child, 'SIGTERM');
+    const port = await freePort();
+    const r = await run('kvs-server', ['--addr', `127.0.0.1:${port}`, '--engine', 'kvs'], dir);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/engine/);
+    expect(r.stderr).not.toMatch(STACK_FRAME);
+    // Without --engine the recorded one is used.
+    const again = await startServer(dir);
+    expect((await client(dir, again.addr, 'get', 'k')).out).toBe('v\n');
+    await stop(again.child, 'SIGTERM');
+  });
+
+  it('rejects bad addresses, unknown engines and a port in use', async ({ expect }) => {
+    const dir = tmpDir('kvs-server');
+    for (const args of [
+      ['--addr', 'nonsense'],
+      ['--addr', '127.0.0.1:99999'],
+      ['--engine', 'rocks'],
+      ['--frob'],
+    ]) {
+      const r = await run('kvs-server', args, dir);
+      expect(r.code, args.join(' ')).not.toBe(0);
+      expect(r.stderr.length).toBeGreaterThan(0);
+      expect(r.stderr).not.toMatch(STACK_FRAME);
+    }
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', () => resolve()));
+    const taken = (holder.address() as net.AddressInfo).port;
+    const r = await run('kvs-server', ['--addr', `127.0.0.1:${taken}`], tmpDir('kvs-server'));
+    holder.close();
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/in use/);
+  });
+
+  it('client: bad arguments, bad address, no server, version', async ({ expect }) => {
+    const dir = tmpDir('kvs-client');
+    for (const args of [
+      [],
+      ['get'],
+      ['set', 'k'],
+      ['frob', 'k'],
+      ['get', 'k', '--addr', 'bad'],
+      ['get', 'k', '--x'],
+    ]) {
+      const r = await run('kvs-client', args, dir);
+      expect(r.code, args.join(' ')).not.toBe(0);
+      expect(r.stderr.length).toBeGreaterThan(0);
+      expect(r.stderr).not.toMatch(STACK_FRAME);
+    }
+    const r = await run('kvs-client', ['get', 'k', '--addr', `127.0.0.1:${await freePort()}`], dir);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/connect/);
+    const v = await run('kvs-client', ['-V'], dir);
+    expect(v.out).toMatch(/^kvs-client \d+\.\d+\.\d+/);
+    const sv = await run('kvs-server', ['-V'], dir);
+    expect(sv.out).toMatch(/^kvs-server \d+\.\d+\.\d+/);
+  });
+});

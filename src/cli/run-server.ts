@@ -16,7 +16,8 @@ export async function runServer(
   logger.info(
     {
       version,
-      engine: server.db.engine.name === 'cask' ? 'kvs' : server.db.engine.name,
+      // kvs-server speaks the course's vocabulary, where our own engine is called 'kvs'.
+      engine: name === 'kvs-server' && server.db.engine.name === 'cask' ? 'kvs' : server.db.engine.name,
       addr: `${server.resp.host}:${server.resp.port}`,
       http: server.http === undefined ? undefined : `${server.http.host}:${server.http.port}`,
       dir: server.db.dir,

@@ -1,0 +1,150 @@
+// cairn serve end to end: configuration from flags, environment and a config file (including
+// the log level), how-to-connect output, RESP and HTTP on the same store, INFO and /metrics
+// agreeing, and a graceful SIGTERM.
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { CairnClient } from '../../src/client/client.js';
+import { tmpDir } from '../support/tmp-dir.js';
+import { BIN, ensureBuilt } from './support.js';
+
+const STARTUP_WAIT_MS = 15_000;
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  await ensureBuilt();
+}, 120_000);
+
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+interface Served {
+  readonly child: ChildProcess;
+  readonly stderr: () => string;
+  readonly exited: Promise<number | null>;
+}
+
+async function serve(args: string[], env: NodeJS.ProcessEnv, readyPattern: RegExp): Promise<Served> {
+  const child = spawn(process.execPath, [BIN.cairn, 'serve', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const t0 = performance.now();
+  while (!readyPattern.test(err)) {
+    if (child.exitCode !== null) throw new Error(`cairn serve exited: ${err}`);
+    if (performance.now() - t0 > STARTUP_WAIT_MS) throw new Error(`cairn serve did not start: ${err}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { child, stderr: () => err, exited };
+}
+
+function infoField(info: string, name: string): number {
+  const m = new RegExp(`^${name}:(\\d+)`, 'm').exec(info);
+  if (m === null) throw new Error(`INFO has no ${name}`);
+  return Number(m[1]);
+}
+
+function metric(text: string, name: string): number {
+  const m = new RegExp(`^${name} (\\d+(?:\\.\\d+)?)$`, 'm').exec(text);
+  if (m === null) throw new Error(`/metrics has no ${name}`);
+  return Number(m[1]);
+}
+
+describe('cairn serve', () => {
+  it('takes its settings from a config file, the environment and flags; serves RESP and HTTP', async ({
+    expect,
+  }) => {
+    const base = tmpDir('serve');
+    const [resp, http] = [await freePort(), await freePort()];
+    const config = path.join(base, 'cairn.json');
+    // The file sets the directory and a log level the environment overrides; flags set the ports.
+    fs.writeFileSync(
+      config,
+      JSON.stringify({ dir: path.join(base, 'store'), logLevel: 'info', sync: 'always' }),
+    );
+    const server = await serve(
+      ['--addr', `127.0.0.1:${resp}`, '--http', `127.0.0.1:${http}`, '--config', config],
+      { CAIRN_LOG_LEVEL: 'silent' },
+      /Stop with Ctrl-C/,
+    );
+    expect(server.stderr()).toContain(`redis-cli -h 127.0.0.1 -p ${resp}`);
+    expect(server.stderr()).toContain(`http://127.0.0.1:${http}/v1/kv/hello`);
+    expect(server.stderr()).not.toMatch(/"level"/); // silent: no log lines at all
+
+    const client = await CairnClient.connect('127.0.0.1', resp);
+    for (let i = 0; i < 20; i++) await client.set(`k${i}`, `v${i}`);
+    await client.del('k0');
+    const body = await (await fetch(`http://127.0.0.1:${http}/v1/kv/k5`)).text();
+    expect(body).toBe('v5');
+
+    // INFO and /metrics read the same numbers.
+    const info = String(await client.call('INFO'));
+    const metrics = await (await fetch(`http://127.0.0.1:${http}/metrics`)).text();
+    expect(infoField(info, 'cairn_fsyncs')).toBe(metric(metrics, 'cairn_fsyncs_total'));
+    expect(/db0:keys=(\d+)/.exec(info)?.[1]).toBe(String(metric(metrics, 'cairn_keys')));
+    expect(metric(metrics, 'cairn_keys')).toBe(19);
+    expect(metrics).toMatch(/cairn_commands_total\{command="set",protocol="resp",result="ok"\} 20/);
+    await client.close();
+
+    // The data directory came from the config file.
+    expect(fs.existsSync(path.join(base, 'store', 'META-1'))).toBe(true);
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+  });
+
+  it('logs JSON lines at the configured level and exits non-zero when the port is taken', async ({
+    expect,
+  }) => {
+    const base = tmpDir('serve');
+    const resp = await freePort();
+    const server = await serve(
+      ['--dir', base, '--addr', `127.0.0.1:${resp}`, '--http', 'off'],
+      { CAIRN_LOG_LEVEL: 'info' },
+      /listening on/,
+    );
+    const line = server
+      .stderr()
+      .split('\n')
+      .find((l) => l.includes('listening on'));
+    const entry = JSON.parse(line ?? '{}') as Record<string, unknown>;
+    expect(entry).toMatchObject({ level: 30, engine: 'cask', addr: `127.0.0.1:${resp}`, sync: 'always' });
+    expect(entry.http).toBeUndefined();
+
+    const second = spawn(
+      process.execPath,
+      [BIN.cairn, 'serve', '--dir', tmpDir('serve'), '--addr', `127.0.0.1:${resp}`, '--http', 'off'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let err = '';
+    second.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => second.once('exit', resolve));
+    expect(code).not.toBe(0);
+    expect(err).toMatch(/address already in use/);
+    server.child.kill('SIGINT');
+    expect(await server.exited).toBe(0);
+  });
+});

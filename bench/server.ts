@@ -1,0 +1,532 @@
+// Server benchmark: `cairn serve` under redis-benchmark, side by side with a real redis-server
+// started by this script with matching persistence, all in one run.
+//
+//   npm run bench:server                   -n 200000 per test
+//   npm run bench:server -- --quick        -n 50000 per test
+//   npm run bench:server -- --out /tmp/results.md
+//
+// Targets (one process each, on a free loopback port, with its own temporary data directory):
+// - cairn always / interval / never: `cairn serve --sync <mode>` from dist/ (run `npm run build`);
+// - redis always: `appendonly yes`, `appendfsync always` (fsync per write batch, compared with our always);
+// - redis everysec: `appendonly yes`, `appendfsync everysec` (compared with our interval; ours fsyncs
+//   every 100 ms, so it does more durable work than Redis here);
+// - redis nopersist: `save ""`, `appendonly no` (compared with our never).
+// Each target gets `redis-benchmark -t set,get -n N -r 100000 -d 100 -c 50` with -P 1, then -P 16.
+// redis-benchmark and the server share the machine's CPUs, so numbers are only comparable
+// within one run on one machine; the recorded block names the machine.
+// Results are printed as a table and appended to --out (default docs/bench-server.md).
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import Table from 'cli-table3';
+
+const REQUESTS_FULL = 200_000;
+const REQUESTS_QUICK = 50_000;
+/** KEYSPACE: redis-benchmark -r, random keys out of this many (the issue's workload). */
+const KEYSPACE = 100_000;
+const VALUE_BYTES = 100;
+const CLIENTS = 50;
+const PIPELINES = [1, 16] as const;
+type Pipeline = (typeof PIPELINES)[number];
+const TESTS = ['SET', 'GET'] as const;
+type Test = (typeof TESTS)[number];
+const HOST = '127.0.0.1';
+/** READY_TIMEOUT_MS: how long a server may take to answer PING after being spawned. */
+const READY_TIMEOUT_MS = 20_000;
+const READY_POLL_MS = 100;
+/** STOP_TIMEOUT_MS: grace after SIGTERM (a server flushes and fsyncs) before SIGKILL. */
+const STOP_TIMEOUT_MS = 10_000;
+/** BENCH_TIMEOUT_MS: a redis-benchmark run that takes longer than this is a hung server. */
+const BENCH_TIMEOUT_MS = 15 * 60_000;
+/** BENCH_MAX_BUFFER: redis-benchmark's CSV output is a few lines; its stderr may carry progress noise. */
+const BENCH_MAX_BUFFER = 16 * 2 ** 20;
+/** Targets (issue 3): ratios of Cairn to the Redis with matching persistence. */
+const TARGET_ALWAYS_SET_VS_REDIS = 1.0;
+const TARGET_NEVER_VS_REDIS: Readonly<Record<Pipeline, number>> = { 1: 0.7, 16: 0.5 };
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const CAIRN_CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'cairn.js');
+const DEFAULT_OUT = path.join(REPO_ROOT, 'docs', 'bench-server.md');
+
+type TargetName =
+  | 'cairn always'
+  | 'cairn interval'
+  | 'cairn never'
+  | 'redis always'
+  | 'redis everysec'
+  | 'redis nopersist';
+
+interface TargetSpec {
+  readonly name: TargetName;
+  readonly command: string;
+  /** args: the command line for a given data directory and port. */
+  readonly args: (dir: string, port: number) => string[];
+}
+
+const cairn = (sync: 'always' | 'interval' | 'never'): TargetSpec => ({
+  name: `cairn ${sync}`,
+  command: process.execPath,
+  args: (dir, port) => [
+    CAIRN_CLI,
+    'serve',
+    '--dir',
+    dir,
+    '--addr',
+    `${HOST}:${port}`,
+    '--http',
+    'off',
+    '--sync',
+    sync,
+    '--log-level',
+    'warn',
+  ],
+});
+
+const redis = (name: TargetName, persistence: readonly string[]): TargetSpec => ({
+  name,
+  command: 'redis-server',
+  // No config file: everything on the command line, so the recorded command is the whole story.
+  args: (dir, port) => [
+    '--bind',
+    HOST,
+    '--port',
+    String(port),
+    '--dir',
+    dir,
+    '--daemonize',
+    'no',
+    '--logfile',
+    '',
+    '--loglevel',
+    'warning',
+    ...persistence,
+  ],
+});
+
+const TARGETS: readonly TargetSpec[] = [
+  cairn('always'),
+  redis('redis always', ['--save', '', '--appendonly', 'yes', '--appendfsync', 'always']),
+  cairn('interval'),
+  redis('redis everysec', ['--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec']),
+  cairn('never'),
+  redis('redis nopersist', ['--save', '', '--appendonly', 'no']),
+];
+
+interface Args {
+  readonly quick: boolean;
+  readonly out: string;
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  let quick = false;
+  let out = DEFAULT_OUT;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--quick') quick = true;
+    else if (arg === '--out') {
+      const value = argv[++i];
+      if (value === undefined) throw new Error('--out needs a value');
+      out = path.resolve(value);
+    } else throw new Error(`unknown argument: ${arg}`);
+  }
+  return { quick, out };
+}
+
+/** Everything started, so that a failure or SIGINT anywhere still stops servers and removes data. */
+const live = new Set<ChildProcess>();
+const tempDirs = new Set<string>();
+
+function cleanupSync(): void {
+  for (const child of live) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  live.clear();
+  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+  tempDirs.clear();
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping servers and removing their data`);
+    cleanupSync();
+    process.exit(130);
+  });
+}
+process.once('exit', cleanupSync);
+
+/** A free loopback port: bind to 0, read the port, release it (a race, but only with ourselves). */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, HOST, () => {
+      const addr = srv.address();
+      if (addr === null || typeof addr === 'string') {
+        srv.close();
+        reject(new Error('no port'));
+        return;
+      }
+      srv.close(() => resolve(addr.port));
+    });
+  });
+}
+
+/** One PING over a fresh connection; true on +PONG. */
+async function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, HOST);
+    let buf = '';
+    const done = (ok: boolean): void => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(READY_POLL_MS * 10, () => done(false));
+    sock.once('error', () => done(false));
+    sock.once('connect', () => sock.write('PING\r\n'));
+    sock.on('data', (chunk: Buffer) => {
+      buf += chunk.toString('latin1');
+      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
+    });
+  });
+}
+
+interface Running {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly dir: string;
+  readonly commandLine: string;
+  readonly stderr: () => string;
+}
+
+async function startTarget(spec: TargetSpec): Promise<Running> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `cairn-bench-${spec.name.replace(' ', '-')}-`));
+  tempDirs.add(dir);
+  const port = await freePort();
+  const args = spec.args(dir, port);
+  const child = spawn(spec.command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  live.add(child);
+  // Keep the tail of stderr for error messages only; servers log at warn level.
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString('utf8')).slice(-4096);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let spawnError: Error | undefined;
+  child.once('error', (err) => {
+    spawnError = err;
+  });
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    if (spawnError !== undefined)
+      throw new Error(`${spec.name}: cannot start ${spec.command}: ${spawnError.message}`);
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(
+        `${spec.name}: exited during startup (${child.exitCode ?? child.signalCode}): ${stderr}`,
+      );
+    }
+    if (await ping(port)) break;
+    if (Date.now() > deadline)
+      throw new Error(`${spec.name}: no PONG within ${READY_TIMEOUT_MS} ms: ${stderr}`);
+    await Promise.race([exited, new Promise((r) => setTimeout(r, READY_POLL_MS))]);
+  }
+  // The recorded command line, with placeholders for what changes from run to run.
+  const shown = args.map((a) =>
+    a === CAIRN_CLI
+      ? path.relative(REPO_ROOT, CAIRN_CLI)
+      : a === dir
+        ? 'DIR'
+        : a === String(port)
+          ? 'PORT'
+          : a === `${HOST}:${port}`
+            ? `${HOST}:PORT`
+            : a === ''
+              ? '""'
+              : a,
+  );
+  const commandLine = [spec.command === process.execPath ? 'node' : spec.command, ...shown].join(' ');
+  return { child, port, dir, commandLine, stderr: () => stderr };
+}
+
+async function stopTarget(run: Running): Promise<void> {
+  const { child } = run;
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      exited.then(() => false),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(true), STOP_TIMEOUT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      console.error(`  did not stop within ${STOP_TIMEOUT_MS} ms of SIGTERM; SIGKILL`);
+      child.kill('SIGKILL');
+      await exited;
+    }
+  }
+  live.delete(child);
+  fs.rmSync(run.dir, { recursive: true, force: true });
+  tempDirs.delete(run.dir);
+}
+
+function benchArgs(port: number, requests: number, pipeline: Pipeline): string[] {
+  return [
+    '-h',
+    HOST,
+    '-p',
+    String(port),
+    '-t',
+    'set,get',
+    '-n',
+    String(requests),
+    '-r',
+    String(KEYSPACE),
+    '-d',
+    String(VALUE_BYTES),
+    '-c',
+    String(CLIENTS),
+    '-P',
+    String(pipeline),
+    '--csv',
+  ];
+}
+
+/** Parses redis-benchmark --csv: a header line, then `"SET","12345.67",...` per test. */
+function parseCsv(stdout: string): Map<Test, number> {
+  const out = new Map<Test, number>();
+  for (const line of stdout.split('\n')) {
+    const cells = line.split(',').map((c) => c.trim().replace(/^"|"$/g, ''));
+    const test = TESTS.find((t) => t === cells[0]);
+    const rps = Number(cells[1]);
+    if (test !== undefined && Number.isFinite(rps)) out.set(test, rps);
+  }
+  return out;
+}
+
+type Key = `${TargetName}|${Test}|${Pipeline}`;
+const key = (t: TargetName, test: Test, p: Pipeline): Key => `${t}|${test}|${p}`;
+
+async function benchTarget(
+  spec: TargetSpec,
+  requests: number,
+  results: Map<Key, number>,
+  commands: Map<TargetName, string>,
+): Promise<void> {
+  const run = await startTarget(spec);
+  try {
+    commands.set(spec.name, run.commandLine);
+    for (const pipeline of PIPELINES) {
+      const { stdout } = await promisify(execFile)(
+        'redis-benchmark',
+        benchArgs(run.port, requests, pipeline),
+        {
+          timeout: BENCH_TIMEOUT_MS,
+          maxBuffer: BENCH_MAX_BUFFER,
+        },
+      );
+      const parsed = parseCsv(stdout);
+      for (const test of TESTS) {
+        const rps = parsed.get(test);
+        if (rps === undefined)
+          throw new Error(`${spec.name}: no ${test} line in redis-benchmark output:\n${stdout}`);
+        results.set(key(spec.name, test, pipeline), rps);
+      }
+      console.error(
+        `  -P ${pipeline}: ${TESTS.map((t) => `${t} ${fmt(results.get(key(spec.name, t, pipeline)) ?? 0)}/s`).join(', ')}`,
+      );
+      if (run.child.exitCode !== null || run.child.signalCode !== null) {
+        throw new Error(`${spec.name}: server exited during the benchmark: ${run.stderr()}`);
+      }
+    }
+  } finally {
+    await stopTarget(run);
+  }
+}
+
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+interface Comparison {
+  readonly label: string;
+  readonly test: Test;
+  readonly pipeline: Pipeline;
+  readonly ours: TargetName;
+  readonly theirs: TargetName;
+  /** target: the ratio to reach, or undefined for an informative comparison. */
+  readonly target: number | undefined;
+}
+
+const COMPARISONS: readonly Comparison[] = [
+  ...PIPELINES.map(
+    (p): Comparison => ({
+      label: `cairn always / redis always, SET -P ${p}`,
+      test: 'SET',
+      pipeline: p,
+      ours: 'cairn always',
+      theirs: 'redis always',
+      target: TARGET_ALWAYS_SET_VS_REDIS,
+    }),
+  ),
+  ...PIPELINES.flatMap((p) =>
+    TESTS.map(
+      (test): Comparison => ({
+        label: `cairn never / redis nopersist, ${test} -P ${p}`,
+        test,
+        pipeline: p,
+        ours: 'cairn never',
+        theirs: 'redis nopersist',
+        target: TARGET_NEVER_VS_REDIS[p],
+      }),
+    ),
+  ),
+  ...PIPELINES.flatMap((p) =>
+    TESTS.map(
+      (test): Comparison => ({
+        label: `cairn interval / redis everysec, ${test} -P ${p}`,
+        test,
+        pipeline: p,
+        ours: 'cairn interval',
+        theirs: 'redis everysec',
+        target: undefined,
+      }),
+    ),
+  ),
+  ...PIPELINES.map(
+    (p): Comparison => ({
+      label: `cairn always / redis always, GET -P ${p}`,
+      test: 'GET',
+      pipeline: p,
+      ours: 'cairn always',
+      theirs: 'redis always',
+      target: undefined,
+    }),
+  ),
+];
+
+interface Checked {
+  readonly label: string;
+  readonly ratio: string;
+  readonly target: string;
+  readonly verdict: 'PASS' | 'MISS' | 'info' | 'n/a';
+}
+
+function check(results: ReadonlyMap<Key, number>): Checked[] {
+  return COMPARISONS.map((c) => {
+    const ours = results.get(key(c.ours, c.test, c.pipeline));
+    const theirs = results.get(key(c.theirs, c.test, c.pipeline));
+    if (ours === undefined || theirs === undefined || theirs === 0) {
+      return {
+        label: c.label,
+        ratio: '-',
+        target: c.target === undefined ? '-' : `>= ${c.target}x`,
+        verdict: 'n/a',
+      };
+    }
+    const r = ours / theirs;
+    return {
+      label: c.label,
+      ratio: `${r.toFixed(2)}x`,
+      target: c.target === undefined ? '-' : `>= ${c.target.toFixed(1)}x`,
+      verdict: c.target === undefined ? 'info' : r >= c.target ? 'PASS' : 'MISS',
+    };
+  });
+}
+
+async function versionOf(command: string): Promise<string> {
+  try {
+    const { stdout } = await promisify(execFile)(command, ['--version']);
+    return stdout.trim();
+  } catch (err) {
+    return `unknown (${err instanceof Error ? err.message : String(err)})`;
+  }
+}
+
+const cell = (results: ReadonlyMap<Key, number>, t: TargetName, test: Test, p: Pipeline): string => {
+  const v = results.get(key(t, test, p));
+  return v === undefined ? '-' : fmt(v);
+};
+
+const COLUMNS: readonly [Test, Pipeline][] = PIPELINES.flatMap((p) =>
+  TESTS.map((t): [Test, Pipeline] => [t, p]),
+);
+const columnHead = ([t, p]: [Test, Pipeline]): string => `${t} -P ${p}`;
+
+async function markdown(
+  args: Args,
+  requests: number,
+  results: ReadonlyMap<Key, number>,
+  checked: readonly Checked[],
+  commands: ReadonlyMap<TargetName, string>,
+  skipped: readonly string[],
+): Promise<string> {
+  const cpus = os.cpus();
+  const targets = TARGETS.map((t) => t.name).filter((t) => commands.has(t));
+  const lines = [
+    `## ${new Date().toISOString()} server benchmark ${args.quick ? '(quick)' : '(full)'}`,
+    '',
+    `- command: \`${['npm run bench:server --', ...process.argv.slice(2)].join(' ')}\``,
+    `- machine: ${os.availableParallelism()} CPUs (nproc), ${cpus[0]?.model ?? 'unknown CPU'}, ` +
+      `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.platform()} ${os.release()}; ` +
+      'redis-benchmark runs on the same CPUs as the server under test',
+    `- node ${process.version}; ${await versionOf('redis-server')}; ${await versionOf('redis-benchmark')}`,
+    `- load: \`redis-benchmark -h ${HOST} -p PORT ${benchArgs(0, requests, 1).slice(4, -3).join(' ')} -P {${PIPELINES.join(',')}} --csv\``,
+    '- servers (DIR: a fresh temporary directory each, PORT: a free loopback port):',
+    ...targets.map((t) => `  - ${t}: \`${commands.get(t)}\``),
+    ...skipped.map((s) => `- skipped: ${s}`),
+    '',
+    `| target | ${COLUMNS.map(columnHead).join(' | ')} |`,
+    `|---|${COLUMNS.map(() => '---:|').join('')}`,
+    ...targets.map((t) => `| ${t} | ${COLUMNS.map(([test, p]) => cell(results, t, test, p)).join(' | ')} |`),
+    '',
+    '| comparison (requests/s ratio) | ratio | target | result |',
+    '|---|---:|---:|---|',
+    ...checked.map((c) => `| ${c.label} | ${c.ratio} | ${c.target} | ${c.verdict} |`),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const requests = args.quick ? REQUESTS_QUICK : REQUESTS_FULL;
+  if (!fs.existsSync(CAIRN_CLI)) throw new Error(`${CAIRN_CLI} not found: run \`npm run build\` first`);
+  const results = new Map<Key, number>();
+  const commands = new Map<TargetName, string>();
+  const skipped: string[] = [];
+  for (const spec of TARGETS) {
+    console.error(`${spec.name}: redis-benchmark -n ${fmt(requests)}, -P ${PIPELINES.join(' and -P ')}`);
+    try {
+      await benchTarget(spec, requests, results, commands);
+    } catch (err) {
+      const why = `${spec.name} (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`;
+      console.error(`skipping ${why}`);
+      skipped.push(why);
+      commands.delete(spec.name);
+    }
+  }
+
+  const targets = TARGETS.map((t) => t.name).filter((t) => commands.has(t));
+  const table = new Table({ head: ['requests/s', ...COLUMNS.map(columnHead)] });
+  for (const t of targets) table.push([t, ...COLUMNS.map(([test, p]) => cell(results, t, test, p))]);
+  console.log(table.toString());
+  const checked = check(results);
+  const ratios = new Table({ head: ['comparison', 'ratio', 'target', 'result'] });
+  for (const c of checked) ratios.push([c.label, c.ratio, c.target, c.verdict]);
+  console.log(ratios.toString());
+  console.log(`note: ${os.availableParallelism()} CPUs shared by redis-benchmark and the server under test`);
+
+  fs.mkdirSync(path.dirname(args.out), { recursive: true });
+  fs.appendFileSync(args.out, `${await markdown(args, requests, results, checked, commands, skipped)}\n`);
+  console.log(`results appended to ${path.relative(process.cwd(), args.out) || args.out}`);
+}
+
+try {
+  await main();
+} finally {
+  cleanupSync();
+}

@@ -23,6 +23,7 @@ import { FORMAT_VERSION, loadOrCreateMeta, META_FILES, type Meta, writeMeta } fr
 import { checkBatch, checkKey, checkValue } from '../validate.js';
 import {
   type CaskOptions,
+  DEFAULT_CACHE_BYTES,
   DEFAULT_COMPACTION_DEAD_RATIO,
   DEFAULT_COMPACTION_MIN_DEAD_BYTES,
   DEFAULT_DATA_FILE_BYTES,
@@ -46,6 +47,7 @@ import {
   SEQ_MAX,
 } from './record.js';
 import { type RecoveryReport, recover } from './recovery.js';
+import { ValueCache } from './value-cache.js';
 
 export const ENGINE_NAME = 'cask';
 /** SCAN_CHUNK_ENTRIES: entries a scan reads per turn of the event loop. */
@@ -109,6 +111,7 @@ export class CaskEngine implements Engine {
   /** @internal */ readonly durability: Durability;
   /** @internal */ readonly dataFileBytes: number;
   private readonly syncInline: boolean;
+  private readonly cache: ValueCache;
   /** @internal */ meta: Meta;
   /** @internal */ active: DataFile;
   /** @internal */ closing = false;
@@ -145,6 +148,7 @@ export class CaskEngine implements Engine {
     this.durability = options.durability ?? DEFAULT_DURABILITY;
     this.dataFileBytes = options.dataFileBytes ?? DEFAULT_DATA_FILE_BYTES;
     this.syncInline = options.syncOnEventLoop ?? true;
+    this.cache = new ValueCache(options.cacheBytes ?? DEFAULT_CACHE_BYTES);
     this.meta = meta;
     this.active = active;
     this.nextSeq = recovery.maxSeq + 1;
@@ -218,8 +222,18 @@ export class CaskEngine implements Engine {
   async get(key: Uint8Array): Promise<Uint8Array | undefined> {
     this.checkOpen();
     checkKey(key);
+    if (!this.cache.enabled) {
+      const loc = this.keyDir.get(key);
+      return loc === undefined ? undefined : this.readValue(key, loc);
+    }
+    const name = asBuffer(key).toString('latin1');
+    const cached = this.cache.get(name);
+    if (cached !== undefined) return cached;
     const loc = this.keyDir.get(key);
-    return loc === undefined ? undefined : this.readValue(key, loc);
+    if (loc === undefined) return undefined;
+    const value = this.readValue(key, loc);
+    this.cache.set(name, value);
+    return Buffer.from(value);
   }
 
   async has(key: Uint8Array): Promise<boolean> {
@@ -636,11 +650,14 @@ export class CaskEngine implements Engine {
     for (const w of part) {
       for (const op of w.ops) {
         if (op.kind === Kind.PUT) {
-          if (this.keyDir.set(op.key, fileId, at + op.valueAt, op.valueLen, w.seq))
+          if (this.keyDir.set(op.key, fileId, at + op.valueAt, op.valueLen, w.seq)) {
             this.dropPrevious(op.key.length);
+          }
           this.files.addLive(fileId, recordBytes(op.key.length, op.valueLen));
-        } else if (this.keyDir.remove(op.key)) {
-          this.dropPrevious(op.key.length);
+          this.cache.set(op.overlayKey, w.bytes.subarray(op.valueAt, op.valueAt + op.valueLen));
+        } else {
+          if (this.keyDir.remove(op.key)) this.dropPrevious(op.key.length);
+          this.cache.delete(op.overlayKey);
         }
         this.releaseOverlay(op.overlayKey);
       }

@@ -25,6 +25,11 @@ export interface CaskOptions extends EngineOptions {
    * that the event loop is busy for one fsync per group. Default true.
    */
   readonly syncOnEventLoop?: boolean;
+  /**
+   * cacheBytes: memory for recently written and read values (LRU), so hot keys are served
+   * without a key-directory search and a disk read. 0 disables it. Default 64 MiB.
+   */
+  readonly cacheBytes?: number;
   /** onEvent: receives recovery reports, compaction progress and write failures (for logging). */
   readonly onEvent?: (event: CaskEvent) => void;
 }
@@ -32,6 +37,7 @@ export interface CaskOptions extends EngineOptions {
 export const DEFAULT_DATA_FILE_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_COMPACTION_DEAD_RATIO = 0.5;
 export const DEFAULT_COMPACTION_MIN_DEAD_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 
 export function validateCaskOptions(options: CaskOptions): void {
   const bytes = options.dataFileBytes;

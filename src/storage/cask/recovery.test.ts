@@ -167,7 +167,8 @@ describe('recovery', () => {
 
   it('reports a read of a record damaged after open as corruption', async () => {
     const dir = tmpDir('rec');
-    const db = await openCask(dir);
+    // Without the value cache, so that the read goes to the damaged bytes on disk.
+    const db = await openCask(dir, { cacheBytes: 0 });
     await db.put(b('k'), b('value'));
     const file = dataFiles(dir).at(-1)!;
     const bytes = fs.readFileSync(file);

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { tmpDir } from '../../../test/support/tmp-dir.js';
+import { openCask } from './cask-engine.js';
+import { ValueCache } from './value-cache.js';
+
+describe('ValueCache', () => {
+  it('evicts the least recently used entries past its capacity', () => {
+    const cache = new ValueCache(1000);
+    for (let i = 0; i < 10; i++) cache.set(`k${i}`, Buffer.alloc(40, i));
+    expect(cache.sizeBytes).toBeLessThanOrEqual(1000);
+    expect(cache.get('k0')).toBeUndefined();
+    expect(cache.get('k9')).toEqual(Buffer.alloc(40, 9));
+    // A hit makes an entry the most recently used one.
+    const survivor = [...Array(10).keys()].find((i) => cache.get(`k${i}`) !== undefined)!;
+    for (let i = 10; i < 13; i++) cache.set(`k${i}`, Buffer.alloc(40, i));
+    expect(cache.get(`k${survivor}`)).toBeDefined();
+  });
+
+  it('hands out copies and copies views into large buffers', () => {
+    const cache = new ValueCache(1 << 20);
+    const big = Buffer.alloc(100_000, 7);
+    cache.set('k', big.subarray(10, 20));
+    const got = cache.get('k')!;
+    got[0] = 99;
+    expect(cache.get('k')![0]).toBe(7);
+    expect(cache.sizeBytes).toBeLessThan(1000); // did not pin the 100 kB buffer
+    cache.set('huge', Buffer.alloc(1 << 19)); // over a sixteenth of the capacity: not cached
+    expect(cache.get('huge')).toBeUndefined();
+  });
+
+  it('never serves a value the engine no longer holds', async () => {
+    const db = await openCask(tmpDir('cache'), { cacheBytes: 4096 });
+    const b = (s: string) => Buffer.from(s);
+    await db.put(b('a'), b('1'));
+    expect(String(await db.get(b('a')))).toBe('1');
+    await db.put(b('a'), b('2'));
+    expect(String(await db.get(b('a')))).toBe('2');
+    await db.batch([
+      { type: 'delete', key: b('a') },
+      { type: 'put', key: b('c'), value: b('3') },
+    ]);
+    expect(await db.get(b('a'))).toBeUndefined();
+    // Values returned from the cache may be modified by the caller without harm.
+    const c = (await db.get(b('c'))) as Buffer;
+    c[0] = 0x78;
+    expect(String(await db.get(b('c')))).toBe('3');
+    // Many keys through a small cache: evictions fall back to disk reads.
+    for (let i = 0; i < 200; i++) await db.put(b(`k${i}`), b(`v${i}`.repeat(10)));
+    for (let i = 0; i < 200; i++) expect(String(await db.get(b(`k${i}`)))).toBe(`v${i}`.repeat(10));
+    await db.compact();
+    for (let i = 0; i < 200; i++) expect(String(await db.get(b(`k${i}`)))).toBe(`v${i}`.repeat(10));
+    await db.close();
+  });
+});

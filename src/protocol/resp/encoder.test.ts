@@ -137,10 +137,14 @@ describe('ReplyWriter', () => {
   it('release drops the slab of an idle writer', () => {
     const w = new ReplyWriter();
     w.ok();
-    const first = w.take();
+    w.take();
+    expect(w.heldBytes).toBeGreaterThan(0);
     w.release();
+    // Asserted on the writer itself: whether two slabs share an ArrayBuffer depends on the
+    // Node version's Buffer pool (Node 24 pools 16 KiB allocations, Node 20 does not).
+    expect(w.heldBytes).toBe(0);
     w.ok();
-    expect(w.take().buffer).not.toBe(first.buffer);
+    expect(w.take().toString()).toBe('+OK\r\n');
     w.ok();
     expect(() => w.release()).toThrow('bytes pending');
   });

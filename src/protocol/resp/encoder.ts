@@ -131,6 +131,11 @@ export class ReplyWriter {
     return chunks.length === 0 ? EMPTY : Buffer.concat(chunks);
   }
 
+  /** heldBytes is the size of the slab the writer holds (0 after release), for tests and metrics. */
+  get heldBytes(): number {
+    return this.slab.length;
+  }
+
   /** release drops the slab (when nothing is pending), so an idle connection holds no memory. */
   release(): void {
     assert(this.pos === this.start, 'ReplyWriter.release: bytes pending');

@@ -6,14 +6,29 @@
 // value the key directory points at. Buffers handed out are copies: callers may modify them.
 import { assert } from '../../stdx/assert.js';
 
-/** ENTRY_OVERHEAD_BYTES: estimated cost of one entry beyond key and value (Map slot, Buffer object). */
-const ENTRY_OVERHEAD_BYTES = 96;
+/**
+ * ENTRY_OVERHEAD_BYTES: estimated cost of one entry beyond key and value bytes: the Map slot,
+ * the list node, the Buffer object and the key string's header.
+ */
+const ENTRY_OVERHEAD_BYTES = 160;
 /** VALUE_SHARE_MAX: a value larger than this share of the capacity is never cached. */
 const VALUE_SHARE_MAX = 1 / 16;
 
+/** Node: one cached value in the recency list (most recent at the head). */
+interface Node {
+  readonly key: string;
+  readonly value: Buffer;
+  newer: Node | undefined;
+  older: Node | undefined;
+}
+
 export class ValueCache {
-  // A Map iterates in insertion order: re-inserting on a hit makes the first entry the LRU one.
-  private readonly entries = new Map<string, Buffer>();
+  // A Map for lookup and a doubly linked list for recency. (Evicting through a Map's insertion
+  // order instead was quadratic: V8 keeps deleted slots until a rehash, and every new iterator
+  // walks over them; measured 78 s for 1M inserts into a full 64 MiB cache.)
+  private readonly entries = new Map<string, Node>();
+  private newest: Node | undefined;
+  private oldest: Node | undefined;
   private bytes = 0;
   hits = 0;
   misses = 0;
@@ -32,15 +47,17 @@ export class ValueCache {
 
   /** get returns a copy of the cached value of `key` (a latin1 string), or undefined. */
   get(key: string): Buffer | undefined {
-    const value = this.entries.get(key);
-    if (value === undefined) {
+    const node = this.entries.get(key);
+    if (node === undefined) {
       this.misses++;
       return undefined;
     }
     this.hits++;
-    this.entries.delete(key);
-    this.entries.set(key, value);
-    return Buffer.from(value);
+    if (node !== this.newest) {
+      this.unlink(node);
+      this.pushNewest(node);
+    }
+    return Buffer.from(node.value);
   }
 
   /** set caches `value` (copied when it is a view into a much larger buffer). */
@@ -52,20 +69,36 @@ export class ValueCache {
       value.byteLength * 2 + ENTRY_OVERHEAD_BYTES < value.buffer.byteLength
         ? Buffer.from(value)
         : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-    this.entries.set(key, own);
+    const node: Node = { key, value: own, newer: undefined, older: undefined };
+    this.entries.set(key, node);
+    this.pushNewest(node);
     this.bytes += cost(key, own);
-    while (this.bytes > this.capacityBytes) {
-      const oldest = this.entries.keys().next();
-      if (oldest.done === true) break;
-      this.delete(oldest.value);
-    }
+    while (this.bytes > this.capacityBytes && this.oldest !== undefined) this.delete(this.oldest.key);
   }
 
   delete(key: string): void {
-    const old = this.entries.get(key);
-    if (old === undefined) return;
+    const node = this.entries.get(key);
+    if (node === undefined) return;
     this.entries.delete(key);
-    this.bytes -= cost(key, old);
+    this.unlink(node);
+    this.bytes -= cost(key, node.value);
+  }
+
+  private pushNewest(node: Node): void {
+    node.older = this.newest;
+    node.newer = undefined;
+    if (this.newest !== undefined) this.newest.newer = node;
+    this.newest = node;
+    this.oldest ??= node;
+  }
+
+  private unlink(node: Node): void {
+    if (node.newer !== undefined) node.newer.older = node.older;
+    else this.newest = node.older;
+    if (node.older !== undefined) node.older.newer = node.newer;
+    else this.oldest = node.newer;
+    node.newer = undefined;
+    node.older = undefined;
   }
 }
 

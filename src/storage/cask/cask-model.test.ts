@@ -47,7 +47,13 @@ describe('cask engine against a Map model', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 80 }), async (ops) => {
         const dir = tmpDir('model');
-        const options = { dataFileBytes: 4096, compactionMinDeadBytes: 2048, compactionDeadRatio: 0.3 };
+        // A small value cache, so that hits, misses and evictions are checked against the model too.
+        const options = {
+          dataFileBytes: 4096,
+          compactionMinDeadBytes: 2048,
+          compactionDeadRatio: 0.3,
+          cacheBytes: 4096,
+        };
         let db: CaskEngine = await openCask(dir, options);
         const model = new Map<string, Buffer>();
         try {

@@ -27,7 +27,9 @@ export interface CaskOptions extends EngineOptions {
   readonly syncOnEventLoop?: boolean;
   /**
    * cacheBytes: memory for recently written and read values (LRU), so hot keys are served
-   * without a key-directory search and a disk read. 0 disables it. Default 64 MiB.
+   * without a key-directory search and a disk read. Default 0 (off): measured with 500k keys it
+   * cost fills ~30% (330-390k -> 238-245k puts/s) and did not speed up uniform random reads;
+   * it pays off when the hot set fits (100k keys: random reads 1.0x lmdb instead of ~0.55x).
    */
   readonly cacheBytes?: number;
   /** onEvent: receives recovery reports, compaction progress and write failures (for logging). */
@@ -37,7 +39,7 @@ export interface CaskOptions extends EngineOptions {
 export const DEFAULT_DATA_FILE_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_COMPACTION_DEAD_RATIO = 0.5;
 export const DEFAULT_COMPACTION_MIN_DEAD_BYTES = 16 * 1024 * 1024;
-export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_CACHE_BYTES = 0;
 
 export function validateCaskOptions(options: CaskOptions): void {
   const bytes = options.dataFileBytes;

@@ -5,7 +5,7 @@
 // Logs go to stderr; the startup log names the version, the engine and the address. The engine
 // is recorded in the data directory; a later start with another --engine fails.
 import { recordedEngine } from '../db/db.js';
-import { MAX_CLIENTS_DEFAULT, parseEngine } from '../server/config.js';
+import { MAX_CLIENTS_DEFAULT, parseEngine, SERVER_CACHE_BYTES_DEFAULT } from '../server/config.js';
 import { DEFAULT_KVS_ADDR, parseAddress } from './address.js';
 import { CliError, createProgram, EXIT_FAILURE, type ProgramSpec, runProgram } from './program.js';
 import { runServer } from './run-server.js';
@@ -39,6 +39,7 @@ program
       requirepass: undefined,
       maxclients: MAX_CLIENTS_DEFAULT,
       logLevel: 'info',
+      cacheBytes: SERVER_CACHE_BYTES_DEFAULT,
     });
   });
 

@@ -14,6 +14,7 @@ const defaults: ServerConfig = {
   requirepass: undefined,
   maxclients: 10_000,
   logLevel: 'info',
+  cacheBytes: 1024,
 };
 
 function configFile(contents: unknown): string {

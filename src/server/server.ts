@@ -47,6 +47,7 @@ export async function startServer(
   const db = await open(config.dir, {
     ...(config.engine === undefined ? {} : { engine: config.engine }),
     durability: config.sync,
+    cacheBytes: config.cacheBytes,
     onEvent: (event) => {
       if (event.type === 'recovered') {
         const problems = (event.detail.problems as unknown[] | undefined)?.length ?? 0;

@@ -5,6 +5,7 @@ import {
   MAX_CLIENTS_DEFAULT,
   type RawSettings,
   resolveConfig,
+  SERVER_CACHE_BYTES_DEFAULT,
   type ServerConfig,
 } from '../../server/config.js';
 import type { Cli } from '../program.js';
@@ -19,6 +20,7 @@ export const SERVE_DEFAULTS: ServerConfig = {
   requirepass: undefined,
   maxclients: MAX_CLIENTS_DEFAULT,
   logLevel: 'info',
+  cacheBytes: SERVER_CACHE_BYTES_DEFAULT,
 };
 
 export function registerServe(program: Command, _cli: Cli): void {
@@ -41,6 +43,10 @@ export function registerServe(program: Command, _cli: Cli): void {
     .option(
       '--log-level <LEVEL>',
       'fatal|error|warn|info|debug|trace|silent (env CAIRN_LOG_LEVEL; default info)',
+    )
+    .option(
+      '--cache-bytes <N>',
+      `value cache size, 0 for none (env CAIRN_CACHE_BYTES; default ${SERVER_CACHE_BYTES_DEFAULT})`,
     )
     .option('--config <FILE>', 'JSON file with any of these settings (env CAIRN_CONFIG)')
     .action(async (opts: RawSettings & { config?: string }) => {

@@ -52,6 +52,8 @@ const DEFAULT_OUT = path.join(REPO_ROOT, 'docs', 'bench-engine.md');
 
 interface Args {
   readonly quick: boolean;
+  /** cacheBytes: the cask engine's value cache for this run (default: the engine's default, off). */
+  readonly cacheBytes: number | undefined;
   readonly engines: readonly EngineName[];
   readonly out: string;
 }
@@ -60,10 +62,15 @@ function parseArgs(argv: readonly string[]): Args {
   let quick = false;
   let engines: EngineName[] = [...ENGINE_NAMES];
   let out = DEFAULT_OUT;
+  let cacheBytes: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--quick') quick = true;
-    else if (arg === '--engines' || arg === '--out') {
+    else if (arg === '--cache-bytes') {
+      cacheBytes = Number(argv[++i]);
+      if (!Number.isSafeInteger(cacheBytes) || cacheBytes < 0)
+        throw new Error('--cache-bytes needs a byte count');
+    } else if (arg === '--engines' || arg === '--out') {
       const value = argv[++i];
       if (value === undefined) throw new Error(`${arg} needs a value`);
       if (arg === '--out') out = path.resolve(value);
@@ -76,7 +83,7 @@ function parseArgs(argv: readonly string[]): Args {
       }
     } else throw new Error(`unknown argument: ${arg}`);
   }
-  return { quick, engines, out };
+  return { quick, engines, out, cacheBytes };
 }
 
 function keyOf(index: number): Buffer {
@@ -149,15 +156,21 @@ async function benchEngine(
   open: OpenEngine,
   n: number,
   writes: number,
+  cacheBytes: number | undefined,
 ): Promise<EngineResult> {
   const values = valuePool(new Prng(SEED));
+  // Every engine is durable ('always'); the cache option only means something to cask.
+  const engineOptions =
+    name === 'cask' && cacheBytes !== undefined
+      ? { durability: 'always' as const, cacheBytes }
+      : { durability: 'always' as const };
   const log = (what: string): void => console.error(`  ${name}: ${what}`);
 
   // Fill sequential, in a store of its own that is thrown away afterwards.
   const seqDir = tempStore(name);
   let fillSeq: number;
   try {
-    const engine = await open(seqDir, { durability: 'always' });
+    const engine = await open(seqDir, engineOptions);
     const seconds = await timed(() => fill(engine, (i) => i, n, values));
     await engine.close();
     fillSeq = n / seconds;
@@ -171,7 +184,7 @@ async function benchEngine(
   try {
     const prng = new Prng(SEED + 1);
     const order = shuffled(n, prng);
-    let engine = await open(dir, { durability: 'always' });
+    let engine = await open(dir, engineOptions);
     const fillRandom = n / (await timed(() => fill(engine, (i) => order[i] as number, n, values)));
     log(`fill random ${fmt(fillRandom)} ops/s`);
 
@@ -225,7 +238,7 @@ async function benchEngine(
     if (probe instanceof Error) log(`open probe failed: ${probe.message}`);
     else log(`open ${probe.openMs.toFixed(0)} ms, heap ${fmt(probe.heapBytes / n)} B/key`);
     // Reopen here too, as a check that the probe's process left the store closed and intact.
-    engine = await open(dir, { durability: 'always' });
+    engine = await open(dir, engineOptions);
     await engine.close();
     return { fillSeq, fillRandom, durableWrites, randomReads, scan, compactMs, probe, diskBytes };
   } finally {
@@ -436,7 +449,7 @@ async function main(): Promise<void> {
     }
     console.error(`${name}: ${fmt(n)} keys`);
     try {
-      results.set(name, await benchEngine(name, open, n, writes));
+      results.set(name, await benchEngine(name, open, n, writes, args.cacheBytes));
     } catch (err) {
       const why = `${name} (failed: ${err instanceof Error ? err.message : String(err)})`;
       console.error(`skipping ${why}`);

@@ -4,6 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, it } from 'vitest';
+import { canConnect, freePort } from '../support/ports.js';
 import { tmpDir } from '../support/tmp-dir.js';
 import { BIN, ensureBuilt, run, STACK_FRAME } from './support.js';
 
@@ -21,28 +22,6 @@ beforeAll(async () => {
 afterAll(() => {
   for (const s of servers) s.kill('SIGKILL');
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 interface Started {
   readonly child: ChildProcess;

@@ -3,10 +3,10 @@
 // agreeing, and a graceful SIGTERM.
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { CairnClient } from '../../src/client/client.js';
+import { freePort } from '../support/ports.js';
 import { tmpDir } from '../support/tmp-dir.js';
 import { BIN, ensureBuilt } from './support.js';
 
@@ -20,17 +20,6 @@ beforeAll(async () => {
 afterAll(() => {
   for (const c of children) c.kill('SIGKILL');
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 interface Served {
   readonly child: ChildProcess;

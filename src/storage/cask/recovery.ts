@@ -173,14 +173,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     if (repair) await fs.unlink(path.join(dir, hintFileName(id)));
   }
 
-  const apply = (
-    key: Uint8Array,
-    kind: Kind,
-    fileId: number,
-    valueOffset: number,
-    valueLen: number,
-    seq: number,
-  ) => {
+  const apply: Apply = (key, kind, fileId, valueOffset, valueLen, seq) => {
     report.records++;
     if (seq > report.maxSeq) report.maxSeq = seq;
     if (kind === Kind.PUT) {

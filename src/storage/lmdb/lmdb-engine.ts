@@ -35,8 +35,7 @@ import { compareBytes, prefixEnd } from '../../stdx/bytes.js';
 import { DirLock } from '../dir-lock.js';
 import type { BatchOp, Durability, Engine, EngineStats, Entry, ScanRange } from '../engine.js';
 import { DEFAULT_DURABILITY, DEFAULT_SYNC_INTERVAL_MS, type EngineOptions } from '../engine-options.js';
-import { ClosedError, InvalidArgumentError, LimitError } from '../errors.js';
-import { BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../limits.js';
+import { ClosedError, InvalidArgumentError } from '../errors.js';
 import { loadOrCreateMeta } from '../meta.js';
 import { checkBatch, checkValue, checkKey as sharedCheckKey } from '../validate.js';
 

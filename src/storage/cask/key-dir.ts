@@ -21,6 +21,14 @@ const LEAF_MERGE_BELOW = LEAF_SLOTS_MAX / 4;
 const LEAF_MERGE_FILL_MAX = (LEAF_SLOTS_MAX * 3) / 4;
 const ARENA_BYTES_MIN = 64;
 
+// Allowances for memoryBytes(), from V8's object layouts on 64-bit (pointer compression off):
+// a leaf is 3 objects (Leaf, Uint32Array, Uint8Array) plus 2 ArrayBuffers; an internal node is an
+// object and 2 arrays; a separator is a Buffer object with its own backing store.
+const LEAF_OBJECTS_BYTES = 400;
+const INTERNAL_OBJECTS_BYTES = 160;
+const BUFFER_OBJECT_BYTES = 160;
+const POINTER_BYTES = 8;
+
 // Slot layout, in u32 words.
 const SLOT_WORDS = 6;
 const S_KEY_END = 0;
@@ -355,6 +363,26 @@ export class KeyDir {
         i = 0;
       }
     }
+  }
+
+  /**
+   * memoryBytes estimates the key directory's footprint from its structure: typed-array bytes
+   * plus an allowance for each JS object and array slot. Deterministic, unlike heap deltas, so
+   * tests can hold it to the budget; the benchmark measures the real heap in a fresh process.
+   */
+  memoryBytes(): number {
+    let bytes = 0;
+    const visit = (node: Node): void => {
+      if (node instanceof Leaf) {
+        bytes += node.slots.byteLength + node.arena.byteLength + LEAF_OBJECTS_BYTES;
+        return;
+      }
+      bytes += INTERNAL_OBJECTS_BYTES + node.children.length * POINTER_BYTES * 2;
+      for (const key of node.keys) bytes += key.length + BUFFER_OBJECT_BYTES;
+      for (const child of node.children) visit(child);
+    };
+    visit(this.root);
+    return bytes;
   }
 
   /** checkInvariants verifies ordering, counts and links; tests call it after every operation. */

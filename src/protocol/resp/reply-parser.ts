@@ -11,6 +11,7 @@
 // the parser; error *replies* (`-ERR ...`) are values (RespError), not exceptions.
 
 import { assert } from '../../stdx/assert.js';
+import { ChunkFeed, EMPTY } from './chunk-feed.js';
 import { RespProtocolError } from './errors.js';
 import {
   NESTING_MAX,
@@ -77,8 +78,6 @@ const SAFE_MIN = BigInt(Number.MIN_SAFE_INTEGER);
 const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 const DOUBLE_TEXT = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 const BIG_NUMBER_TEXT = /^[+-]?\d+$/;
-const EMPTY = Buffer.alloc(0);
-
 /** Frame: an aggregate being filled. Maps and attributes count keys and values separately. */
 interface Frame {
   type: number;
@@ -88,13 +87,7 @@ interface Frame {
   attrs: Map<RespValue, RespValue> | null;
 }
 
-export class ReplyParser {
-  private buf: Buffer = EMPTY;
-  private pos = 0;
-  private queue: Buffer[] = [];
-  private queueHead = 0;
-  private queuedBytes = 0;
-
+export class ReplyParser extends ChunkFeed {
   private state = S_TYPE;
   /** type: the type byte of the value being read. */
   private type = 0;
@@ -110,22 +103,6 @@ export class ReplyParser {
   private replyCarried = 0;
   private inReply = false;
 
-  private poison: RespProtocolError | null = null;
-
-  /** push hands a chunk to the parser, which takes ownership of it. Throws if poisoned. */
-  push(chunk: Buffer): void {
-    if (this.poison !== null) throw this.poison;
-    if (chunk.length === 0) return;
-    if (this.pos >= this.buf.length && this.queueHead === this.queue.length) {
-      this.carry();
-      this.buf = chunk;
-      this.pos = 0;
-    } else {
-      this.queue.push(chunk);
-      this.queuedBytes += chunk.length;
-    }
-  }
-
   /**
    * next returns the next complete reply, or INCOMPLETE when more bytes are needed. Throws
    * RespProtocolError on malformed input, and again on every later call (poisoned).
@@ -133,19 +110,7 @@ export class ReplyParser {
   next(): RespValue | typeof INCOMPLETE {
     if (this.poison !== null) throw this.poison;
     for (;;) {
-      if (this.pos >= this.buf.length) {
-        if (this.queueHead === this.queue.length) {
-          if (this.queue.length > 0) this.queue = [];
-          this.queueHead = 0;
-          return INCOMPLETE;
-        }
-        this.carry();
-        const chunk = this.queue[this.queueHead]!;
-        this.queue[this.queueHead++] = EMPTY;
-        this.queuedBytes -= chunk.length;
-        this.buf = chunk;
-        this.pos = 0;
-      }
+      if (this.pos >= this.buf.length && !this.advance()) return INCOMPLETE;
       const reply = this.parse();
       if (reply !== NONE) return reply;
     }
@@ -162,12 +127,7 @@ export class ReplyParser {
     return partial + (this.buf.length - this.pos) + this.queuedBytes;
   }
 
-  /** error is the error that poisoned the parser, or null. */
-  get error(): RespProtocolError | null {
-    return this.poison;
-  }
-
-  private carry(): void {
+  protected carry(): void {
     if (this.inReply) {
       this.replyCarried += this.buf.length - this.replyStart;
       this.replyStart = 0;
@@ -175,16 +135,11 @@ export class ReplyParser {
   }
 
   private fail(message: string): never {
-    this.poison = new RespProtocolError(message);
-    this.buf = EMPTY;
-    this.pos = 0;
-    this.queue = [];
-    this.queueHead = 0;
-    this.queuedBytes = 0;
+    const error = this.poisonWith(new RespProtocolError(message));
     this.stack = [];
     this.pieces = [];
     this.payload = EMPTY;
-    throw this.poison;
+    throw error;
   }
 
   private parse(): RespValue | typeof NONE {

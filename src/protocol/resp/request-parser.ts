@@ -22,6 +22,7 @@
 // key directory) should copy them. Socket 'data' chunks are fresh allocations, so this is safe.
 
 import { assert } from '../../stdx/assert.js';
+import { ChunkFeed, EMPTY } from './chunk-feed.js';
 import { RespProtocolError } from './errors.js';
 import { splitInlineArgs } from './inline.js';
 import { ARGS_MAX, BULK_BYTES_MAX, INLINE_BYTES_MAX } from './limits.js';
@@ -65,17 +66,7 @@ export function errExpectedDollar(got: number): string {
   return `Protocol error: expected '$', got '${String.fromCharCode(got)}'`;
 }
 
-const EMPTY = Buffer.alloc(0);
-
-export class RequestParser {
-  /** buf, pos: the chunk being parsed and the next byte in it. */
-  private buf: Buffer = EMPTY;
-  private pos = 0;
-  /** queue: chunks pushed but not yet reached (only when the caller pushes without draining). */
-  private queue: Buffer[] = [];
-  private queueHead = 0;
-  private queuedBytes = 0;
-
+export class RequestParser extends ChunkFeed {
   private state = START;
   /** num, digits, negative: the length being read, digit by digit. */
   private num = 0;
@@ -95,26 +86,6 @@ export class RequestParser {
   private cmdStart = 0;
   private cmdCarried = 0;
 
-  private poison: RespProtocolError | null = null;
-
-  /**
-   * push hands a chunk of bytes to the parser, which takes ownership of it (see the top of this
-   * file). It never parses; call next() (or iterate) for the commands. Throws the parser's
-   * error if it is poisoned.
-   */
-  push(chunk: Buffer): void {
-    if (this.poison !== null) throw this.poison;
-    if (chunk.length === 0) return;
-    if (this.pos >= this.buf.length && this.queueHead === this.queue.length) {
-      this.carry();
-      this.buf = chunk;
-      this.pos = 0;
-    } else {
-      this.queue.push(chunk);
-      this.queuedBytes += chunk.length;
-    }
-  }
-
   /**
    * next returns the next complete command as its arguments (never empty), or null when more
    * bytes are needed. Throws RespProtocolError on malformed input or an exceeded limit, and
@@ -123,19 +94,7 @@ export class RequestParser {
   next(): Buffer[] | null {
     if (this.poison !== null) throw this.poison;
     for (;;) {
-      if (this.pos >= this.buf.length) {
-        if (this.queueHead === this.queue.length) {
-          if (this.queue.length > 0) this.queue = [];
-          this.queueHead = 0;
-          return null;
-        }
-        this.carry();
-        const chunk = this.queue[this.queueHead]!;
-        this.queue[this.queueHead++] = EMPTY;
-        this.queuedBytes -= chunk.length;
-        this.buf = chunk;
-        this.pos = 0;
-      }
+      if (this.pos >= this.buf.length && !this.advance()) return null;
       const command = this.parse();
       if (command !== null) return command;
     }
@@ -156,13 +115,8 @@ export class RequestParser {
     return partial + (this.buf.length - this.pos) + this.queuedBytes;
   }
 
-  /** error is the error that poisoned the parser, or null. */
-  get error(): RespProtocolError | null {
-    return this.poison;
-  }
-
   /** carry notes, before `buf` is replaced, how much of the current command it held. */
-  private carry(): void {
+  protected carry(): void {
     if (this.state !== START) {
       this.cmdCarried += this.buf.length - this.cmdStart;
       this.cmdStart = 0;
@@ -170,17 +124,12 @@ export class RequestParser {
   }
 
   private fail(message: string): never {
-    this.poison = new RespProtocolError(message);
     // Drop everything: the connection is about to be closed.
-    this.buf = EMPTY;
-    this.pos = 0;
-    this.queue = [];
-    this.queueHead = 0;
-    this.queuedBytes = 0;
+    const error = this.poisonWith(new RespProtocolError(message));
     this.args = [];
     this.pieces = [];
     this.arg = EMPTY;
-    throw this.poison;
+    throw error;
   }
 
   /** parse runs the state machine over `buf` until a command completes or the chunk ends. */

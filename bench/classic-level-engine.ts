@@ -46,6 +46,10 @@ class ClassicLevelEngine implements Engine {
   ) {}
 
   async get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.getSync(key);
+  }
+
+  getSync(key: Uint8Array): Uint8Array | undefined {
     this.checkOpen();
     // getSync: LevelDB's get from the block cache takes microseconds, less than a round trip
     // through libuv's thread pool; lmdb and cask read synchronously too.

@@ -30,6 +30,9 @@ export async function openLmdbFlushed(dir: string, _options: EngineOptions = {})
   const engine: Engine = {
     name: 'lmdb-flushed',
     async get(key) {
+      return this.getSync(key);
+    },
+    getSync(key) {
       const v = db.getBinary(withPrefix(key));
       return v === undefined ? undefined : Buffer.from(v);
     },

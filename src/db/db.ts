@@ -9,6 +9,10 @@ import type { CaskOptions } from '../storage/cask/cask-options.js';
 import type { BatchOp, Engine, EngineStats } from '../storage/engine.js';
 import { InvalidArgumentError, KeyNotFoundError } from '../storage/errors.js';
 import { readMeta } from '../storage/meta.js';
+import { type CasRequest, type CasResult, compareAndSwap } from '../txn/compare-and-swap.js';
+import { TxnConflictError } from '../txn/errors.js';
+import { DEFAULT_ISOLATION, ISOLATION_LEVELS, type Isolation, Mvcc, type MvccStats } from '../txn/mvcc.js';
+import { Snapshot, Transaction } from '../txn/transaction.js';
 import { LatestView } from './latest-view.js';
 
 export type Key = string | Uint8Array;
@@ -22,7 +26,34 @@ export interface OpenOptions extends CaskOptions {
    * new directory. Naming a different engine than the recorded one fails with IncompatibleError.
    */
   readonly engine?: EngineName;
+  /**
+   * versionRetentionMs: keep overwritten versions in memory at least this many milliseconds, so
+   * `snapshot({ at })` can read that far back. Default 0: versions live only while a snapshot or
+   * transaction that may read them is open.
+   */
+  readonly versionRetentionMs?: number;
 }
+
+export interface TransactionOptions {
+  /** isolation: 'serializable' (default) or 'snapshot' (see docs/transactions.md). */
+  readonly isolation?: Isolation;
+}
+
+export interface ManagedTransactionOptions extends TransactionOptions {
+  /** maxAttempts: runs of the callback before a conflict is given up on. Default 10. */
+  readonly maxAttempts?: number;
+}
+
+export interface SnapshotOptions {
+  /** at: read as of this commit timestamp (time travel); default: now. */
+  readonly at?: number;
+}
+
+/** DEFAULT_TXN_ATTEMPTS: how often db.transaction runs a callback that keeps conflicting. */
+export const DEFAULT_TXN_ATTEMPTS = 10;
+/** TXN_BACKOFF_BASE_MS, TXN_BACKOFF_MAX_MS: bounds of the jittered exponential retry backoff. */
+export const TXN_BACKOFF_BASE_MS = 1;
+export const TXN_BACKOFF_MAX_MS = 100;
 
 export type DbBatchOp =
   | { readonly type: 'set'; readonly key: Key; readonly value: Value }
@@ -56,7 +87,7 @@ export async function open(dir: string, options: OpenOptions = {}): Promise<Db> 
       `unknown engine '${String(engine)}' (expected ${ENGINE_NAMES.join(' or ')})`,
     );
   }
-  return new Db(path.resolve(dir), impl);
+  return new Db(path.resolve(dir), impl, options);
 }
 
 /** recordedEngine returns the engine named in a directory's metadata, if it has any. */
@@ -79,13 +110,81 @@ export class Db {
    */
   readonly latest: LatestView;
 
+  /** mvcc: commit timestamps, snapshots and validation (src/txn/mvcc.ts). */
+  readonly mvcc: Mvcc;
+
   constructor(
     /** dir: the absolute path of the data directory. */
     readonly dir: string,
     /** engine: the storage engine underneath (advanced use and benchmarks). */
     readonly engine: Engine,
+    options: Pick<OpenOptions, 'clock' | 'versionRetentionMs'> = {},
   ) {
-    this.latest = new LatestView(engine);
+    this.mvcc = new Mvcc(engine, { clock: options.clock, versionRetentionMs: options.versionRetentionMs });
+    this.latest = new LatestView(engine, this.mvcc);
+  }
+
+  /**
+   * begin starts a read-write transaction on a snapshot of now. Its writes take effect at
+   * `commit()` (TxnConflictError if a concurrent commit interfered) or never (`rollback()`).
+   */
+  async begin(options: TransactionOptions = {}): Promise<Transaction> {
+    const isolation = options.isolation ?? DEFAULT_ISOLATION;
+    if (!ISOLATION_LEVELS.includes(isolation)) {
+      throw new InvalidArgumentError(
+        `unknown isolation '${String(isolation)}' (expected ${ISOLATION_LEVELS.join(' or ')})`,
+      );
+    }
+    const reg = this.mvcc.register('transaction');
+    // Wait for every write before the snapshot to settle: it then shows them only if durable.
+    await this.latest.settled();
+    return new Transaction(this.mvcc, reg, this.latest, isolation);
+  }
+
+  /** snapshot opens a read-only view as of now (or `at`); release() it when done. */
+  async snapshot(options: SnapshotOptions = {}): Promise<Snapshot> {
+    const reg = this.mvcc.register('snapshot', options.at);
+    // Wait for every write before the snapshot to settle: it then shows them only if durable.
+    await this.latest.settled();
+    return new Snapshot(this.mvcc, reg);
+  }
+
+  /**
+   * transaction runs `fn` in a transaction and commits when it returns; a throw rolls back.
+   * Conflicts are retried with jittered exponential backoff, up to `maxAttempts` runs: `fn` may
+   * run more than once and must not have effects outside the transaction.
+   */
+  async transaction<T>(
+    fn: (tx: Transaction) => Promise<T>,
+    options: ManagedTransactionOptions = {},
+  ): Promise<T> {
+    const maxAttempts = options.maxAttempts ?? DEFAULT_TXN_ATTEMPTS;
+    if (!(Number.isSafeInteger(maxAttempts) && maxAttempts >= 1)) {
+      throw new InvalidArgumentError(`maxAttempts must be a positive integer, got ${maxAttempts}`);
+    }
+    for (let attempt = 1; ; attempt++) {
+      const tx = await this.begin(options);
+      try {
+        const result = await fn(tx);
+        await tx.commit();
+        return result;
+      } catch (err) {
+        tx.rollback();
+        if (!(err instanceof TxnConflictError) || attempt >= maxAttempts) throw err;
+      }
+      const cap = Math.min(TXN_BACKOFF_MAX_MS, TXN_BACKOFF_BASE_MS * 2 ** (attempt - 1));
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * cap));
+    }
+  }
+
+  /** compareAndSwap runs an etcd-style compare/then/else transaction in one atomic step. */
+  compareAndSwap(request: CasRequest): Promise<CasResult> {
+    return compareAndSwap(this.latest, request);
+  }
+
+  /** txnStats: timestamps, open readers and the versions they retain. */
+  txnStats(): MvccStats {
+    return this.mvcc.stats();
   }
 
   /** get returns the value of `key`, or undefined when it has none. */

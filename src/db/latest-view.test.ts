@@ -1,73 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { tmpDir } from '../../test/support/tmp-dir.js';
-import type { BatchOp, Engine, EngineStats, Entry } from '../storage/engine.js';
 import { LimitError } from '../storage/errors.js';
 import { VALUE_BYTES_MAX } from '../storage/limits.js';
 import { open } from './db.js';
 import { LatestView } from './latest-view.js';
+import { ManualEngine } from './manual-engine.js';
 
 const b = (s: string) => Buffer.from(s);
-
-/**
- * ManualEngine: an in-memory engine whose writes become durable (visible and resolved) only when
- * the test says so, in order, or fail. Reads see durable state only, like the real engines.
- */
-class ManualEngine implements Engine {
-  readonly name = 'manual';
-  readonly data = new Map<string, Buffer>();
-  readonly queue: { ops: BatchOp[]; resolve: () => void; reject: (e: Error) => void }[] = [];
-  /** getDelay: turns of the microtask queue a get takes, so writes can race it. */
-  getDelay = 0;
-
-  async get(key: Uint8Array) {
-    for (let i = 0; i < this.getDelay; i++) await Promise.resolve();
-    return this.data.get(Buffer.from(key).toString('latin1'));
-  }
-  async has(key: Uint8Array) {
-    return this.data.has(Buffer.from(key).toString('latin1'));
-  }
-  put(key: Uint8Array, value: Uint8Array) {
-    return this.batch([{ type: 'put', key, value }]);
-  }
-  async delete(key: Uint8Array) {
-    await this.batch([{ type: 'delete', key }]);
-    return true;
-  }
-  batch(ops: readonly BatchOp[]) {
-    return new Promise<void>((resolve, reject) => this.queue.push({ ops: [...ops], resolve, reject }));
-  }
-  /** commit makes the first n queued writes durable. */
-  commit(n = this.queue.length) {
-    for (const w of this.queue.splice(0, n)) {
-      for (const op of w.ops) {
-        const k = Buffer.from(op.key).toString('latin1');
-        if (op.type === 'put') this.data.set(k, Buffer.from(op.value));
-        else this.data.delete(k);
-      }
-      w.resolve();
-    }
-  }
-  /** failNext rejects the first queued write. */
-  failNext() {
-    this.queue.shift()?.reject(new Error('EIO'));
-  }
-  async *scan(): AsyncIterableIterator<Entry> {}
-  async flush() {}
-  async compact() {}
-  stats(): EngineStats {
-    return {
-      engine: 'manual',
-      keys: this.data.size,
-      diskBytes: 0,
-      liveBytes: 0,
-      writes: 0,
-      fsyncs: 0,
-      compactions: 0,
-    };
-  }
-  async close() {}
-}
 
 const tick = () => new Promise((r) => setImmediate(r));
 

@@ -29,6 +29,7 @@ import { assert } from '../stdx/assert.js';
 import { asBuffer } from '../stdx/bytes.js';
 import type { BatchOp, Engine } from '../storage/engine.js';
 import { checkBatch, checkKey, checkValue } from '../storage/validate.js';
+import type { Prior } from '../txn/mvcc.js';
 
 /** Latest is the newest value of a key and, when it comes from a queued write, its durability. */
 export interface Latest {
@@ -60,9 +61,26 @@ export interface Updated<T> {
   readonly durable: Promise<void> | undefined;
 }
 
+/**
+ * WriteObserver is told of every write synchronously, before the engine sees it (the MVCC layer,
+ * src/txn/mvcc.ts: commit timestamps and the versions snapshots may still read).
+ */
+export interface WriteObserver {
+  /**
+   * written returns the write's commit timestamp. `prior(i)` is the value `ks[i]` has before the
+   * write (the newest pending value, or the durable one) and the timestamp that wrote it. Throwing
+   * refuses the write.
+   */
+  written(ks: readonly string[], prior: (i: number) => Prior): number;
+  /** failed: the write at `ts` failed; `durableNow(i)` reads `ks[i]`'s durable value. */
+  failed(ts: number, ks: readonly string[], durableNow: (i: number) => Buffer | undefined): void;
+}
+
 /** PendingWrite: one queued write to one key, in a doubly linked list from oldest to newest. */
 interface PendingWrite {
   readonly version: number;
+  /** ts: the write's commit timestamp (0 without an observer). */
+  readonly ts: number;
   readonly value: Buffer | undefined;
   /** durable: this write's durability, joined with that of the values it was computed from. */
   readonly durable: Promise<void>;
@@ -101,7 +119,10 @@ export class LatestView {
   private pendingWrites = 0;
   private waiters: { seq: number; resolve: () => void }[] = [];
 
-  constructor(readonly engine: Engine) {}
+  constructor(
+    readonly engine: Engine,
+    private readonly observer?: WriteObserver,
+  ) {}
 
   /** pendingKeys counts keys with queued, not yet settled writes or engine readers (for tests). */
   get trackedKeys(): number {
@@ -284,6 +305,14 @@ export class LatestView {
     write: (engine: Engine) => Promise<void>,
   ): Promise<void> {
     assert(keys.length === ks.length && ks.length === values.length, 'enqueue: parallel arrays');
+    let ts = 0;
+    if (this.observer !== undefined) {
+      try {
+        ts = this.observer.written(ks, (i) => this.prior(keys[i]!, ks[i]!));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
     let own: Promise<void>;
     try {
       own = write(this.engine);
@@ -304,6 +333,7 @@ export class LatestView {
       st.version++;
       const node: PendingWrite = {
         version: st.version,
+        ts,
         value: values[i],
         durable: own,
         older: st.newest,
@@ -316,9 +346,31 @@ export class LatestView {
     }
     own.then(
       () => this.settle(seq, nodes, true),
-      () => this.settle(seq, nodes, false),
+      () => {
+        this.settle(seq, nodes, false);
+        if (this.observer !== undefined)
+          this.observer.failed(ts, ks, (i) => this.durableOrUndefined(keys[i]!));
+      },
     );
     return own;
+  }
+
+  /** prior is the value `key` has before a write now being queued: pending, else durable. */
+  private prior(key: Uint8Array, k: string): Prior {
+    const newest = this.states.get(k)?.newest;
+    if (newest !== undefined) return { value: newest.value, fromTs: newest.ts };
+    const value = this.engine.getSync(key);
+    return { value: value === undefined ? undefined : asBuffer(value), fromTs: 0 };
+  }
+
+  private durableOrUndefined(key: Uint8Array): Buffer | undefined {
+    try {
+      const value = this.engine.getSync(key);
+      return value === undefined ? undefined : asBuffer(value);
+    } catch {
+      // A store that cannot be read any more serves no snapshot either.
+      return undefined;
+    }
   }
 
   /**

@@ -52,6 +52,12 @@ export interface EngineStats {
 export interface Engine {
   readonly name: string;
   get(key: Uint8Array): Promise<Uint8Array | undefined>;
+  /**
+   * getSync is `get` done synchronously: the durable state at this instant. Transactions need it
+   * to read a snapshot and to capture the version a write replaces in one synchronous step
+   * (docs/transactions.md).
+   */
+  getSync(key: Uint8Array): Uint8Array | undefined;
   has(key: Uint8Array): Promise<boolean>;
   put(key: Uint8Array, value: Uint8Array): Promise<void>;
   /** delete removes a key; resolves true when the key existed (counting writes queued before it). */

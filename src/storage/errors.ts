@@ -10,7 +10,10 @@ export type ErrorCode =
   | 'LOCKED'
   | 'INCOMPATIBLE'
   | 'IO'
-  | 'STORE_FAILED';
+  | 'STORE_FAILED'
+  | 'TXN_CONFLICT'
+  | 'TXN_FINISHED'
+  | 'SNAPSHOT_TOO_OLD';
 
 export class CairnError extends Error {
   constructor(

@@ -19,6 +19,9 @@ export const HTTP_ERROR_CODES: readonly HttpErrorCode[] = [
   'INCOMPATIBLE',
   'CORRUPTION',
   'IO',
+  'TXN_CONFLICT',
+  'TXN_FINISHED',
+  'SNAPSHOT_TOO_OLD',
   'INTERNAL',
 ];
 
@@ -36,6 +39,10 @@ export const STATUS_BY_CODE: Readonly<Record<HttpErrorCode, number>> = {
   INCOMPATIBLE: 500,
   CORRUPTION: 500,
   IO: 500,
+  // A transaction conflict is retryable: the client runs the transaction again.
+  TXN_CONFLICT: 409,
+  TXN_FINISHED: 400,
+  SNAPSHOT_TOO_OLD: 410,
   INTERNAL: 500,
 };
 

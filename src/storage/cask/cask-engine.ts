@@ -220,6 +220,10 @@ export class CaskEngine implements Engine {
   // ---- reads ----
 
   async get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.getSync(key);
+  }
+
+  getSync(key: Uint8Array): Uint8Array | undefined {
     this.checkOpen();
     checkKey(key);
     if (!this.cache.enabled) {

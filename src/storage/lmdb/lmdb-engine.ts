@@ -136,6 +136,10 @@ class LmdbEngine implements Engine {
   }
 
   async get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.getSync(key);
+  }
+
+  getSync(key: Uint8Array): Uint8Array | undefined {
     this.checkOpen();
     checkKey(key);
     // lmdb-js returns a fresh copy for the binary encoding.

@@ -1,0 +1,355 @@
+// Mvcc: commit timestamps, registered readers, the version history and commit validation for one
+// store. docs/transactions.md has the model, the invariants and the failure cases; in short:
+//
+// - Every write is reported here synchronously by the LatestView, before the engine sees it
+//   (`written`): it gets its commit timestamp, and while anyone may read older versions the
+//   value it replaces is captured in the history (invariant H).
+// - Readers (snapshots, transactions, WATCH) register at a start timestamp `s`; reads at `s` are
+//   synchronous: the history, else the engine's durable value.
+// - Commit validation (`validate`) is synchronous too, and the caller enqueues the commit in the
+//   same turn of the event loop, so nothing can commit in between.
+import { type Clock, systemClock } from '../io/clock.js';
+import { assert } from '../stdx/assert.js';
+import { asBuffer } from '../stdx/bytes.js';
+import type { Engine, ScanRange } from '../storage/engine.js';
+import { InvalidArgumentError } from '../storage/errors.js';
+import { SnapshotTooOldError, TxnConflictError } from './errors.js';
+import { VersionHistory } from './version-history.js';
+
+/** PRUNE_EVERY_CAPTURES: with a retention window, prune the history after this many captures. */
+const PRUNE_EVERY_CAPTURES = 4096;
+/** US_PER_MS: commit timestamps count microseconds. */
+const US_PER_MS = 1000;
+
+export type Isolation = 'snapshot' | 'serializable';
+export const ISOLATION_LEVELS: readonly Isolation[] = ['snapshot', 'serializable'];
+export const DEFAULT_ISOLATION: Isolation = 'serializable';
+
+/** Registration: one reader pinning the versions it may read. */
+export interface Registration {
+  readonly id: number;
+  readonly startTs: number;
+  readonly kind: 'snapshot' | 'transaction' | 'watch';
+}
+
+/** KeyRange: [start, end) of latin1 key strings; undefined bounds are open. */
+export interface KeyRange {
+  readonly start: string | undefined;
+  readonly end: string | undefined;
+}
+
+/** ReadSet: what a serializable transaction read, for validation. */
+export interface ReadSet {
+  readonly keys: Iterable<string>;
+  readonly ranges: readonly KeyRange[];
+}
+
+export interface MvccStats {
+  /** lastTs: the newest commit timestamp handed out. */
+  readonly lastTs: number;
+  /** readers: registered snapshots, transactions and watches. */
+  readonly readers: number;
+  /** oldestReaderTs: the start of the oldest registered reader, or undefined. */
+  readonly oldestReaderTs: number | undefined;
+  /** versionsRetained: overwritten versions kept in memory for readers and retention. */
+  readonly versionsRetained: number;
+  /** horizonTs: time-travel reads below this timestamp fail. */
+  readonly horizonTs: number;
+  readonly commits: number;
+  readonly conflicts: number;
+}
+
+/** Prior: the value a write replaces and the timestamp that wrote it (0: durable before open). */
+export interface Prior {
+  readonly value: Buffer | undefined;
+  readonly fromTs: number;
+}
+
+/** keyOf maps key bytes to the latin1 string used as a map key (binary-safe, byte-ordered). */
+export function keyOf(key: Uint8Array): string {
+  return asBuffer(key).toString('latin1');
+}
+
+export function keyBytes(k: string): Buffer {
+  return Buffer.from(k, 'latin1');
+}
+
+export interface MvccOptions {
+  readonly clock?: Clock | undefined;
+  /**
+   * versionRetentionMs: keep overwritten versions at least this long, so that time-travel reads
+   * (`db.snapshot({ at })`) can reach that far back. Default 0: keep versions only while a
+   * registered reader needs them.
+   */
+  readonly versionRetentionMs?: number | undefined;
+}
+
+export class Mvcc {
+  private ts = 0;
+  private nextId = 1;
+  private readonly readers = new Map<number, Registration>();
+  readonly history = new VersionHistory();
+  /** horizon: versions replaced at or before it may be gone (see docs/transactions.md). */
+  private horizon = 0;
+  /** lastWrite: key -> ts of its newest write, while readers are registered (for validation). */
+  private readonly lastWrite = new Map<string, number>();
+  /** commitLog: writes in ts order with their keys, while readers are registered (for ranges). */
+  private commitLog: { readonly ts: number; readonly keys: readonly string[] }[] = [];
+  private capturesSincePrune = 0;
+  private commits = 0;
+  private conflicts = 0;
+  private readonly clock: Clock;
+  private readonly retentionMs: number;
+
+  constructor(
+    private readonly engine: Engine,
+    options: MvccOptions = {},
+  ) {
+    this.clock = options.clock ?? systemClock;
+    const retention = options.versionRetentionMs ?? 0;
+    if (!(Number.isFinite(retention) && retention >= 0)) {
+      throw new InvalidArgumentError(`versionRetentionMs must be a non-negative number, got ${retention}`);
+    }
+    this.retentionMs = retention;
+    this.ts = this.clock.nowMs() * US_PER_MS;
+    this.horizon = this.ts;
+  }
+
+  /** lastTs: the newest commit timestamp handed out (every write before it has a smaller one). */
+  get lastTs(): number {
+    return this.ts;
+  }
+
+  get horizonTs(): number {
+    return this.horizon;
+  }
+
+  // ---- writes (called by the LatestView) ---------------------------------------------------------
+
+  /**
+   * written assigns the commit timestamp of a write to `ks` (called synchronously before the
+   * engine sees the write) and captures the values it replaces when someone may read them.
+   */
+  written(ks: readonly string[], prior: (i: number) => Prior): number {
+    const capture = this.readers.size > 0 || this.retentionMs > 0;
+    // Read what the write replaces before anything changes: reading may throw (a closed or
+    // damaged store), and then the write is refused whole.
+    let unique: readonly string[] = ks;
+    let priors: Prior[] = [];
+    if (capture) {
+      unique = ks.length === 1 ? ks : [...new Set(ks)];
+      // A batch may name a key twice; the value it replaces is the one before the batch.
+      priors = unique.map((k) => prior(ks.indexOf(k)));
+    }
+    const ts = Math.max(this.ts + 1, Math.floor(this.clock.nowMs() * US_PER_MS));
+    assert(Number.isSafeInteger(ts), 'commit timestamps must stay below 2^53');
+    this.ts = ts;
+    this.commits++;
+    if (!capture) {
+      // Nobody can read below this write any more: time travel stops here.
+      this.horizon = ts;
+      return ts;
+    }
+    const nowMs = this.clock.nowMs();
+    const tracking = this.readers.size > 0;
+    for (let i = 0; i < unique.length; i++) {
+      const k = unique[i]!;
+      const p = priors[i]!;
+      this.history.add(k, ts, p.value, p.fromTs, nowMs);
+      if (tracking) this.lastWrite.set(k, ts);
+    }
+    if (tracking) this.commitLog.push({ ts, keys: unique });
+    if (this.retentionMs > 0 && ++this.capturesSincePrune >= PRUNE_EVERY_CAPTURES) this.prune();
+    return ts;
+  }
+
+  /** failed undoes what `written` recorded for a write that never reached the engine. */
+  failed(ts: number, ks: readonly string[], durableNow: (i: number) => Buffer | undefined): void {
+    for (let i = 0; i < ks.length; i++) this.history.failed(ks[i]!, ts, () => durableNow(i));
+  }
+
+  // ---- readers -----------------------------------------------------------------------------------
+
+  /** register pins the versions visible at `at` (default: now) until `release`. */
+  register(kind: Registration['kind'], at?: number): Registration {
+    const startTs = at ?? this.ts;
+    if (at !== undefined) {
+      if (!Number.isSafeInteger(at) || at < 0) {
+        throw new InvalidArgumentError(`a snapshot timestamp must be a non-negative integer, got ${at}`);
+      }
+      if (at < this.horizon) throw new SnapshotTooOldError(at, this.horizon);
+      if (at > this.ts) {
+        throw new InvalidArgumentError(`cannot read as of ${at}: the newest commit is ${this.ts}`);
+      }
+    }
+    const reg: Registration = { id: this.nextId++, startTs, kind };
+    this.readers.set(reg.id, reg);
+    return reg;
+  }
+
+  release(reg: Registration): void {
+    if (!this.readers.has(reg.id)) return;
+    // Only the oldest reader holds back pruning; releasing a younger one frees nothing that the
+    // oldest does not still pin (apart from history between them, pruned with the oldest).
+    const wasOldest = this.oldestStart() === reg.startTs;
+    this.readers.delete(reg.id);
+    if (wasOldest || this.readers.size === 0) this.prune();
+  }
+
+  isRegistered(reg: Registration): boolean {
+    return this.readers.has(reg.id);
+  }
+
+  /** read returns the value of `key` as of `s`; synchronous, so it is one point in time. */
+  read(key: Uint8Array, k: string, s: number): Buffer | undefined {
+    const entry = this.history.lookup(k, s);
+    if (entry !== undefined) return entry.value;
+    return this.durable(key);
+  }
+
+  /** durable reads the engine's current (durable) value. */
+  durable(key: Uint8Array): Buffer | undefined {
+    const value = this.engine.getSync(key);
+    return value === undefined ? undefined : asBuffer(value);
+  }
+
+  /**
+   * scanAt yields the entries of `range` as of `s`: the engine's scan (the newest durable state)
+   * merged key by key with the history, which holds every key changed after `s` (docs).
+   */
+  async *scanAt(s: number, range: ScanRange): AsyncGenerator<[string, Buffer]> {
+    const reverse = range.reverse === true;
+    const startK = range.start === undefined ? undefined : keyOf(range.start);
+    const endK = range.end === undefined ? undefined : keyOf(range.end);
+    const limit = range.limit ?? Number.POSITIVE_INFINITY;
+    if (limit <= 0 || (startK !== undefined && endK !== undefined && startK >= endK)) return;
+    const iter = this.engine.scan({ start: range.start, end: range.end, reverse });
+    let next = await iter.next();
+    let cursor: string | undefined;
+    let yielded = 0;
+    try {
+      while (yielded < limit) {
+        const ek = next.done === true ? undefined : keyOf(next.value[0]);
+        const hk =
+          cursor === undefined
+            ? this.history.nextKey(reverse ? endK : startK, !reverse, reverse ? startK : endK, reverse)
+            : this.history.nextKey(cursor, false, reverse ? startK : endK, reverse);
+        if (ek === undefined && hk === undefined) return;
+        let k: string;
+        let fromEngine: Buffer | undefined;
+        const engineFirst = ek !== undefined && (hk === undefined || (reverse ? ek >= hk : ek <= hk));
+        if (engineFirst) {
+          k = ek;
+          fromEngine = asBuffer(next.done === true ? new Uint8Array(0) : next.value[1]);
+        } else k = hk!;
+        cursor = k;
+        // Resolve after the engine's read: a write since then has left its entry in history.
+        const entry = this.history.lookup(k, s);
+        const value =
+          entry !== undefined
+            ? entry.value
+            : fromEngine !== undefined
+              ? fromEngine
+              : this.durable(keyBytes(k));
+        if (engineFirst || ek === k) next = await iter.next();
+        if (value === undefined) continue;
+        yielded++;
+        yield [k, value];
+      }
+    } finally {
+      await iter.return?.();
+    }
+  }
+
+  // ---- validation --------------------------------------------------------------------------------
+
+  /**
+   * validate throws TxnConflictError when a commit after `s` wrote a key in `writes` (snapshot
+   * and serializable) or in `reads` (serializable). Synchronous: enqueue the commit right after.
+   */
+  validate(s: number, isolation: Isolation, writes: Iterable<string>, reads: ReadSet | undefined): void {
+    for (const k of writes) {
+      const t = this.lastWrite.get(k);
+      if (t !== undefined && t > s) this.conflict(`write-write conflict on key ${printable(k)}`, k);
+    }
+    if (isolation !== 'serializable' || reads === undefined) return;
+    for (const k of reads.keys) {
+      const t = this.lastWrite.get(k);
+      if (t !== undefined && t > s) this.conflict(`key ${printable(k)} read by the transaction changed`, k);
+    }
+    if (reads.ranges.length === 0) return;
+    for (let i = this.commitLog.length - 1; i >= 0; i--) {
+      const c = this.commitLog[i]!;
+      if (c.ts <= s) break;
+      for (const k of c.keys) {
+        for (const r of reads.ranges) {
+          if ((r.start === undefined || k >= r.start) && (r.end === undefined || k < r.end)) {
+            this.conflict(`a write to ${printable(k)} falls in a range scanned by the transaction`, k);
+          }
+        }
+      }
+    }
+  }
+
+  /** changedSince reports whether `k` was written after `s` (WATCH). */
+  changedSince(k: string, s: number): boolean {
+    const t = this.lastWrite.get(k);
+    return t !== undefined && t > s;
+  }
+
+  stats(): MvccStats {
+    return {
+      lastTs: this.ts,
+      readers: this.readers.size,
+      oldestReaderTs: this.oldestStart(),
+      versionsRetained: this.history.size,
+      horizonTs: this.horizon,
+      commits: this.commits,
+      conflicts: this.conflicts,
+    };
+  }
+
+  // ---- internals ---------------------------------------------------------------------------------
+
+  private conflict(message: string, k: string): never {
+    this.conflicts++;
+    throw new TxnConflictError(message, keyBytes(k));
+  }
+
+  private oldestStart(): number | undefined {
+    let oldest: number | undefined;
+    for (const r of this.readers.values()) if (oldest === undefined || r.startTs < oldest) oldest = r.startTs;
+    return oldest;
+  }
+
+  /** prune drops what no registered reader and no retention window needs any more. */
+  prune(): void {
+    this.capturesSincePrune = 0;
+    const oldest = this.oldestStart();
+    if (oldest === undefined) {
+      this.lastWrite.clear();
+      this.commitLog = [];
+    } else {
+      for (const [k, t] of this.lastWrite) if (t <= oldest) this.lastWrite.delete(k);
+      const firstKept = this.commitLog.findIndex((c) => c.ts > oldest);
+      this.commitLog = firstKept < 0 ? [] : this.commitLog.slice(firstKept);
+    }
+    if (this.history.size === 0) return;
+    const starts = [...this.readers.values()].map((r) => r.startTs);
+    const keepSinceMs = this.clock.nowMs() - this.retentionMs;
+    const dropped = this.history.prune(
+      (e) =>
+        (this.retentionMs > 0 && e.capturedAtMs >= keepSinceMs) ||
+        starts.some((s) => e.fromTs <= s && s < e.validTo),
+    );
+    if (dropped > this.horizon) this.horizon = dropped;
+  }
+}
+
+function printable(k: string): string {
+  const bytes = keyBytes(k);
+  const text = bytes.toString('utf8');
+  return /^[\x20-\x7e]*$/.test(text) && text.length <= 64
+    ? `'${text}'`
+    : `0x${bytes.toString('hex').slice(0, 64)}`;
+}

@@ -1,0 +1,282 @@
+// Snapshot and Transaction: the read-only view and the read-write transaction of
+// docs/transactions.md. A Snapshot reads the store as of its start timestamp; a Transaction adds
+// buffered writes (read back by its own reads and scans) and, at commit, validation plus one
+// atomic batch.
+import type { LatestView } from '../db/latest-view.js';
+import { asBuffer, compareBytes, prefixEnd, toBytes } from '../stdx/bytes.js';
+import type { BatchOp } from '../storage/engine.js';
+import { InvalidArgumentError } from '../storage/errors.js';
+import { checkKey, checkValue } from '../storage/validate.js';
+import { TxnFinishedError } from './errors.js';
+import { type Isolation, type KeyRange, keyBytes, keyOf, type Mvcc, type Registration } from './mvcc.js';
+
+export type TxnKey = string | Uint8Array;
+export type TxnValue = string | Uint8Array;
+
+export interface TxnScanOptions {
+  /** start: first key included. */
+  readonly start?: TxnKey;
+  /** end: first key excluded. */
+  readonly end?: TxnKey;
+  /** prefix: only keys starting with these bytes (combined with start/end). */
+  readonly prefix?: TxnKey;
+  /** limit: at most this many entries. */
+  readonly limit?: number;
+  /** reverse: descending key order. */
+  readonly reverse?: boolean;
+}
+
+/** CommitResult: the commit timestamp (the snapshot's own for a transaction that wrote nothing). */
+export interface CommitResult {
+  readonly ts: number;
+}
+
+interface Bounds {
+  readonly start: Buffer | undefined;
+  readonly end: Buffer | undefined;
+}
+
+function bounds(options: TxnScanOptions): Bounds {
+  let start = options.start === undefined ? undefined : asBuffer(toBytes(options.start));
+  let end = options.end === undefined ? undefined : asBuffer(toBytes(options.end));
+  if (options.prefix !== undefined) {
+    const prefix = asBuffer(toBytes(options.prefix));
+    if (start === undefined || compareBytes(prefix, start) > 0) start = prefix;
+    const upper = prefixEnd(prefix);
+    if (upper !== undefined && (end === undefined || compareBytes(upper, end) < 0)) end = asBuffer(upper);
+  }
+  return { start, end };
+}
+
+function checkLimit(limit: number | undefined): void {
+  if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) {
+    throw new InvalidArgumentError(`scan limit must be a non-negative integer, got ${limit}`);
+  }
+}
+
+/** Snapshot: a read-only view of the store as of `ts`. Release it when done (it pins versions). */
+export class Snapshot {
+  protected done = false;
+
+  constructor(
+    protected readonly mvcc: Mvcc,
+    protected readonly reg: Registration,
+    private readonly what = 'snapshot',
+  ) {}
+
+  /** ts: the snapshot's timestamp: it sees exactly the commits at or before it. */
+  get ts(): number {
+    return this.reg.startTs;
+  }
+
+  get finished(): boolean {
+    return this.done;
+  }
+
+  async get(key: TxnKey): Promise<Buffer | undefined> {
+    this.checkActive();
+    const bytes = toBytes(key);
+    checkKey(bytes);
+    return this.readKey(bytes, keyOf(bytes));
+  }
+
+  async getString(key: TxnKey): Promise<string | undefined> {
+    return (await this.get(key))?.toString('utf8');
+  }
+
+  async has(key: TxnKey): Promise<boolean> {
+    return (await this.get(key)) !== undefined;
+  }
+
+  /** scan yields [key, value] pairs in key order, as of the snapshot. */
+  async *scan(options: TxnScanOptions = {}): AsyncIterableIterator<[Buffer, Buffer]> {
+    this.checkActive();
+    checkLimit(options.limit);
+    const { start, end } = bounds(options);
+    for await (const [k, v] of this.mvcc.scanAt(this.reg.startTs, {
+      start,
+      end,
+      limit: options.limit,
+      reverse: options.reverse,
+    })) {
+      this.checkActive();
+      yield [keyBytes(k), v];
+    }
+  }
+
+  /** release unpins the versions this snapshot reads; using it afterwards fails. */
+  release(): void {
+    if (this.done) return;
+    this.done = true;
+    this.mvcc.release(this.reg);
+  }
+
+  protected readKey(key: Uint8Array, k: string): Buffer | undefined {
+    return this.mvcc.read(key, k, this.reg.startTs);
+  }
+
+  protected checkActive(): void {
+    if (this.done) throw new TxnFinishedError(this.what);
+  }
+}
+
+/** Transaction: reads at its snapshot, buffers writes, validates and commits atomically. */
+export class Transaction extends Snapshot {
+  /** writes: buffered writes by key (undefined value: delete), in first-write order. */
+  private readonly writes = new Map<string, { readonly key: Buffer; value: Buffer | undefined }>();
+  /** reads: keys read from the snapshot (present or absent), for serializable validation. */
+  private readonly reads = new Set<string>();
+  private readonly ranges: KeyRange[] = [];
+
+  constructor(
+    mvcc: Mvcc,
+    reg: Registration,
+    private readonly latest: LatestView,
+    readonly isolation: Isolation,
+  ) {
+    super(mvcc, reg, 'transaction');
+  }
+
+  /** writeCount: buffered writes (distinct keys). */
+  get writeCount(): number {
+    return this.writes.size;
+  }
+
+  /** set buffers a write; it takes effect at commit. */
+  set(key: TxnKey, value: TxnValue): void {
+    this.checkActive();
+    const k = asBuffer(toBytes(key));
+    const v = asBuffer(toBytes(value));
+    checkKey(k);
+    checkValue(v);
+    // Copy: the caller may reuse its buffers before commit.
+    this.buffer(k, Buffer.from(v));
+  }
+
+  /** delete buffers the removal of `key`. */
+  delete(key: TxnKey): void {
+    this.checkActive();
+    const k = asBuffer(toBytes(key));
+    checkKey(k);
+    this.buffer(k, undefined);
+  }
+
+  override async *scan(options: TxnScanOptions = {}): AsyncIterableIterator<[Buffer, Buffer]> {
+    this.checkActive();
+    checkLimit(options.limit);
+    const { start, end } = bounds(options);
+    const reverse = options.reverse === true;
+    const limit = options.limit ?? Number.POSITIVE_INFINITY;
+    const startK = start === undefined ? undefined : keyOf(start);
+    const endK = end === undefined ? undefined : keyOf(end);
+    // Own writes in range, in scan order (writes made while the scan runs are not seen by it).
+    const own = [...this.writes.keys()]
+      .filter((k) => (startK === undefined || k >= startK) && (endK === undefined || k < endK))
+      .sort();
+    if (reverse) own.reverse();
+    let i = 0;
+    let yielded = 0;
+    let last: string | undefined;
+    let complete = false;
+    const snapshot = this.mvcc.scanAt(this.reg.startTs, { start, end, reverse });
+    try {
+      let next = await snapshot.next();
+      while (yielded < limit) {
+        const sk = next.done === true ? undefined : next.value[0];
+        const ok = own[i];
+        if (sk === undefined && ok === undefined) {
+          complete = true;
+          break;
+        }
+        const ownFirst = ok !== undefined && (sk === undefined || (reverse ? ok >= sk : ok <= sk));
+        let k: string;
+        let value: Buffer | undefined;
+        if (ownFirst) {
+          k = ok;
+          value = this.writes.get(ok)?.value;
+          i++;
+          if (sk === ok) next = await snapshot.next();
+        } else {
+          k = sk!;
+          value = next.done === true ? undefined : next.value[1];
+          next = await snapshot.next();
+        }
+        this.checkActive();
+        last = k;
+        if (value === undefined) continue;
+        yielded++;
+        yield [keyBytes(k), value];
+      }
+    } finally {
+      await snapshot.return(undefined);
+      if (!this.done) this.recordRange(startK, endK, reverse, complete ? undefined : last);
+    }
+  }
+
+  /**
+   * commit validates against commits after the snapshot and writes everything as one atomic
+   * batch; resolves once durable. Conflicts reject with TxnConflictError (nothing written).
+   */
+  async commit(): Promise<CommitResult> {
+    this.checkActive();
+    this.done = true;
+    try {
+      if (this.writes.size === 0) return { ts: this.reg.startTs };
+      // From here to the enqueue nothing is awaited: no other commit can slip in between.
+      this.mvcc.validate(
+        this.reg.startTs,
+        this.isolation,
+        this.writes.keys(),
+        this.isolation === 'serializable' ? { keys: this.reads, ranges: this.ranges } : undefined,
+      );
+      const ops: BatchOp[] = [];
+      for (const { key, value } of this.writes.values()) {
+        ops.push(value === undefined ? { type: 'delete', key } : { type: 'put', key, value });
+      }
+      const durable = this.latest.batch(ops);
+      // The batch was enqueued (and got lastTs) unless it was refused, and then `durable` rejects.
+      const ts = this.mvcc.lastTs;
+      // Released once enqueued: the commit no longer reads anything.
+      this.mvcc.release(this.reg);
+      await durable;
+      return { ts };
+    } finally {
+      this.mvcc.release(this.reg);
+    }
+  }
+
+  /** rollback discards the buffered writes. Idempotent; a no-op after commit. */
+  rollback(): void {
+    this.release();
+  }
+
+  protected override readKey(key: Uint8Array, k: string): Buffer | undefined {
+    const own = this.writes.get(k);
+    if (own !== undefined) return own.value;
+    this.reads.add(k);
+    return super.readKey(key, k);
+  }
+
+  private buffer(key: Buffer, value: Buffer | undefined): void {
+    const k = keyOf(key);
+    const existing = this.writes.get(k);
+    if (existing !== undefined) existing.value = value;
+    else this.writes.set(k, { key, value });
+  }
+
+  /** recordRange remembers the part of a scan the caller consumed (predicate read). */
+  private recordRange(
+    startK: string | undefined,
+    endK: string | undefined,
+    reverse: boolean,
+    stoppedAt: string | undefined,
+  ): void {
+    if (stoppedAt === undefined) {
+      this.ranges.push({ start: startK, end: endK });
+      return;
+    }
+    // Stopped early: forward scans read [start, stoppedAt], reverse ones [stoppedAt, end).
+    if (!reverse) this.ranges.push({ start: startK, end: `${stoppedAt}\u0000` });
+    else this.ranges.push({ start: stoppedAt, end: endK });
+  }
+}

@@ -1,0 +1,151 @@
+// VersionHistory: the overwritten versions of keys that registered snapshots (or the retention
+// window) may still read. The grammar and invariant H are in docs/transactions.md:
+//
+//   history[key] := entry*   ordered by validTo, ascending
+//   entry        := { validTo, value, fromTs }   -- `value` (written at fromTs) held until validTo
+//
+// Keys are latin1 strings of their bytes (binary-safe; JS string order is then byte order), kept
+// in a sorted index so snapshot scans can merge them with the engine's scan.
+import { assert } from '../stdx/assert.js';
+
+export interface VersionEntry {
+  readonly validTo: number;
+  value: Buffer | undefined;
+  fromTs: number;
+  /** capturedAtMs: wall time of the capture, for the retention window. */
+  readonly capturedAtMs: number;
+}
+
+/** lowerBound returns the first index of `sorted` whose element is >= `k`. */
+function lowerBound(sorted: readonly string[], k: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < k) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export class VersionHistory {
+  private readonly byKey = new Map<string, VersionEntry[]>();
+  /** sortedKeys: the keys of byKey in byte order. */
+  private sortedKeys: string[] = [];
+  private entries = 0;
+
+  /** size: entries retained (the cost of open snapshots, exported as a metric). */
+  get size(): number {
+    return this.entries;
+  }
+
+  get keyCount(): number {
+    return this.byKey.size;
+  }
+
+  /** add records that `value` (written at fromTs) was replaced by the write at `validTo`. */
+  add(k: string, validTo: number, value: Buffer | undefined, fromTs: number, nowMs: number): void {
+    let list = this.byKey.get(k);
+    if (list === undefined) {
+      list = [];
+      this.byKey.set(k, list);
+      const at = lowerBound(this.sortedKeys, k);
+      this.sortedKeys.splice(at, 0, k);
+    }
+    const last = list[list.length - 1];
+    assert(last === undefined || last.validTo < validTo, 'history entries must be added in ts order');
+    list.push({ validTo, value, fromTs, capturedAtMs: nowMs });
+    this.entries++;
+  }
+
+  /** lookup returns the entry holding the value of `k` at `s`, if the key changed after `s`. */
+  lookup(k: string, s: number): VersionEntry | undefined {
+    const list = this.byKey.get(k);
+    if (list === undefined) return undefined;
+    // Lists are short (one entry per overwrite while a reader is open); newest-first search
+    // would be wrong: the first entry with validTo > s is the one that covers s.
+    for (const e of list) if (e.validTo > s) return e;
+    return undefined;
+  }
+
+  /**
+   * nextKey returns the smallest key in history that is > `after` (or >= `from` when `after` is
+   * undefined) and < `end`, in the given direction; undefined when there is none.
+   */
+  nextKey(
+    bound: string | undefined,
+    inclusive: boolean,
+    limit: string | undefined,
+    reverse: boolean,
+  ): string | undefined {
+    const keys = this.sortedKeys;
+    if (!reverse) {
+      let i = bound === undefined ? 0 : lowerBound(keys, bound);
+      if (!inclusive && bound !== undefined && keys[i] === bound) i++;
+      const k = keys[i];
+      return k !== undefined && (limit === undefined || k < limit) ? k : undefined;
+    }
+    // Reverse: the largest key < bound (or <= bound when inclusive) and >= limit.
+    let i = bound === undefined ? keys.length - 1 : lowerBound(keys, bound) - 1;
+    if (inclusive && bound !== undefined && keys[i + 1] === bound) i++;
+    const k = i >= 0 ? keys[i] : undefined;
+    return k !== undefined && (limit === undefined || k >= limit) ? k : undefined;
+  }
+
+  /**
+   * failed rewrites the entries of `k` whose value came from the failed write at `ts` to the value
+   * that write replaced, so no reader ever sees a write that never reached the engine. That value
+   * is the failed write's own entry when it was captured, else `durableNow()`: the engine's
+   * current value, which the failed write never replaced (the engine applies writes in order and
+   * reports a failure before it publishes anything queued after it).
+   */
+  failed(k: string, ts: number, durableNow: () => Buffer | undefined): void {
+    const list = this.byKey.get(k);
+    if (list === undefined) return;
+    const own = list.find((e) => e.validTo === ts);
+    for (const e of list) {
+      if (e.fromTs !== ts) continue;
+      if (own !== undefined) {
+        e.value = own.value;
+        e.fromTs = own.fromTs;
+      } else {
+        e.value = durableNow();
+        e.fromTs = 0;
+      }
+    }
+  }
+
+  /** hasEntryFrom reports whether some entry of `k` holds the value written at `ts`. */
+  hasEntryFrom(k: string, ts: number): boolean {
+    return this.byKey.get(k)?.some((e) => e.fromTs === ts) ?? false;
+  }
+
+  /**
+   * prune drops every entry `keep` rejects and returns the largest validTo dropped (0 if none):
+   * reads below it may have lost their version (the caller's horizon).
+   */
+  prune(keep: (e: VersionEntry) => boolean): number {
+    let dropped = 0;
+    let emptied = false;
+    for (const [k, list] of this.byKey) {
+      const kept = list.filter((e) => {
+        if (keep(e)) return true;
+        if (e.validTo > dropped) dropped = e.validTo;
+        return false;
+      });
+      this.entries -= list.length - kept.length;
+      if (kept.length === 0) {
+        this.byKey.delete(k);
+        emptied = true;
+      } else if (kept.length !== list.length) this.byKey.set(k, kept);
+    }
+    if (emptied) this.sortedKeys = this.sortedKeys.filter((k) => this.byKey.has(k));
+    return dropped;
+  }
+
+  clear(): void {
+    this.byKey.clear();
+    this.sortedKeys = [];
+    this.entries = 0;
+  }
+}

@@ -29,8 +29,12 @@ export class ManualEngine implements Engine {
     await this.batch([{ type: 'delete', key }]);
     return true;
   }
+  /** autoCommit: make every write durable on the next microtask turn instead of on command. */
+  autoCommit = false;
   batch(ops: readonly BatchOp[]) {
-    return new Promise<void>((resolve, reject) => this.queue.push({ ops: [...ops], resolve, reject }));
+    const done = new Promise<void>((resolve, reject) => this.queue.push({ ops: [...ops], resolve, reject }));
+    if (this.autoCommit) queueMicrotask(() => this.commit());
+    return done;
   }
   /** commit makes the first n queued writes durable. */
   commit(n = this.queue.length) {

@@ -2,9 +2,9 @@
 // (ManualEngine): snapshots never show non-durable or failed writes, versions are captured at
 // enqueue and pruned after, time travel stops at the horizon, scans merge history correctly.
 import { describe, expect, it } from 'vitest';
-import type { Clock } from '../io/clock.js';
 import { Db } from '../db/db.js';
 import { ManualEngine } from '../db/manual-engine.js';
+import type { Clock } from '../io/clock.js';
 import { SnapshotTooOldError, TxnConflictError, TxnFinishedError } from './errors.js';
 
 const b = (s: string) => Buffer.from(s);
@@ -21,6 +21,12 @@ function manualClock(): Clock & { advance(ms: number): void } {
       now += ms;
     },
   };
+}
+
+/** commitNow makes a queued write durable and waits for its acknowledgement. */
+async function commitNow(engine: ManualEngine, write: Promise<void>): Promise<void> {
+  engine.commit();
+  await write;
 }
 
 function setup(options: { versionRetentionMs?: number } = {}) {
@@ -71,7 +77,7 @@ describe('Mvcc', () => {
 
   it('a failed write is never visible, also through the versions captured after it', async () => {
     const { engine, db } = setup();
-    await Promise.all([db.set('k', 'base'), engine.commit()]);
+    await commitNow(engine, db.set('k', 'base'));
     const failing = db.set('k', 'lost'); // ts1, will fail
     const reader = db.snapshot(); // s >= ts1: wants k as of after the failed write
     const later = db.set('k', 'newer'); // captures prior = 'lost' (pending)
@@ -86,7 +92,7 @@ describe('Mvcc', () => {
 
   it('read-only snapshots never abort and never block writers', async () => {
     const { engine, db } = setup();
-    await Promise.all([db.set('x', '1'), engine.commit()]);
+    await commitNow(engine, db.set('x', '1'));
     const s = await db.snapshot();
     const w = db.set('x', '2');
     engine.commit();
@@ -142,10 +148,10 @@ describe('Mvcc', () => {
 
   it('time travel reads an earlier timestamp within the retention window, and refuses one beyond', async () => {
     const { engine, db, clock } = setup({ versionRetentionMs: 60_000 });
-    await Promise.all([db.set('k', 'v1'), engine.commit()]);
+    await commitNow(engine, db.set('k', 'v1'));
     const t1 = db.mvcc.lastTs;
     clock.advance(10);
-    await Promise.all([db.set('k', 'v2'), engine.commit()]);
+    await commitNow(engine, db.set('k', 'v2'));
     const s = await db.snapshot({ at: t1 });
     expect((await s.get('k'))?.toString()).toBe('v1');
     s.release();
@@ -157,14 +163,14 @@ describe('Mvcc', () => {
 
   it('without retention, time travel is refused below the last write no reader pinned', async () => {
     const { engine, db } = setup();
-    await Promise.all([db.set('k', 'v1'), engine.commit()]);
+    await commitNow(engine, db.set('k', 'v1'));
     const before = db.mvcc.lastTs - 1;
     await expect(db.snapshot({ at: before })).rejects.toBeInstanceOf(SnapshotTooOldError);
   });
 
   it('a long-lived snapshot retains one version per key it can see, and frees them on release', async () => {
     const { engine, db } = setup();
-    await Promise.all([db.set('k', 'v0'), engine.commit()]);
+    await commitNow(engine, db.set('k', 'v0'));
     const s = await db.snapshot();
     for (let i = 1; i <= 50; i++) {
       const w = db.set('k', `v${i}`);

@@ -31,7 +31,9 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ t: fc.constant('del' as const), k: fc.constantFrom(...KEYS) }),
   fc
     .tuple(fc.constantFrom(...KEYS), fc.constantFrom(...KEYS))
-    .map(([x, y]) => ({ t: 'scan' as const, from: x < y ? x : y, to: x < y ? y : `${x}~` })),
+    .map(([x, y]) =>
+      x < y ? { t: 'scan' as const, from: x, to: y } : { t: 'scan' as const, from: y, to: `${x}~` },
+    ),
 );
 
 interface Run {
@@ -150,7 +152,8 @@ describe('transactions against a serial model', () => {
           }
           expect(r.ops.map((op) => applyModel(model, op))).toEqual(r.reads);
         }
-        const writes = (r: Run) => new Set(r.ops.filter((o) => o.t === 'set' || o.t === 'del').map((o) => o.k));
+        const writes = (r: Run) =>
+          new Set(r.ops.filter((o) => o.t === 'set' || o.t === 'del').map((o) => o.k));
         for (const x of committed) {
           for (const y of committed) {
             if (x === y || !(y.startTs! < x.commitTs! && x.startTs! < y.commitTs!)) continue;

@@ -132,6 +132,28 @@ describe('Metrics', () => {
     expect(snap.rejectedConnections).toBe(1);
   });
 
+  it('exports what open snapshots retain and how many transactions conflicted', async () => {
+    const m = createMetrics(db, { defaultMetrics: false });
+    await db.set('t', '0');
+    const snap = await db.snapshot();
+    const loser = await db.begin();
+    await loser.get('t');
+    loser.set('t', 'lost');
+    await db.set('t', '1');
+    await db.set('t', '2');
+    await expect(loser.commit()).rejects.toThrow(/conflict/);
+    let text = await m.render();
+    expect(sample(text, 'cairn_txn_open_readers')).toBe(1);
+    expect(sample(text, 'cairn_txn_versions_retained')).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'cairn_txn_conflicts_total')).toBe(1);
+    expect(sample(text, 'cairn_txn_oldest_reader_age_seconds')).toBeGreaterThan(0);
+    snap.release();
+    text = await m.render();
+    expect(sample(text, 'cairn_txn_open_readers')).toBe(0);
+    expect(sample(text, 'cairn_txn_versions_retained')).toBe(0);
+    expect(sample(text, 'cairn_txn_oldest_reader_age_seconds')).toBe(0);
+  });
+
   it('reads store gauges from db.stats() at scrape time', async () => {
     const m = createMetrics(db, { defaultMetrics: false });
     await db.batch([

@@ -18,12 +18,15 @@ import {
 } from 'prom-client';
 import type { Db } from '../db/db.js';
 import { type Clock, systemClock } from '../io/clock.js';
+import type { MvccStats } from '../txn/mvcc.js';
 
 export type Protocol = 'resp' | 'http';
 export const PROTOCOLS: readonly Protocol[] = ['resp', 'http'];
 
 /** METRIC_PREFIX: every metric this module defines, and the default process metrics, start with it. */
 export const METRIC_PREFIX = 'cairn_';
+/** US_PER_SECOND: commit timestamps count microseconds. */
+const US_PER_SECOND = 1_000_000;
 
 /**
  * COMMAND_DURATION_BUCKETS_SECONDS: a cached GET answers in ~10 µs, an fsynced SET in ~0.1-10 ms,
@@ -252,6 +255,38 @@ export class Metrics {
     storeCounter('writes_total', 'Writes (sets, deletes, batches) since the store opened.', (s) => s.writes);
     storeCounter('fsyncs_total', 'fsync/fdatasync calls since the store opened.', (s) => s.fsyncs);
     storeCounter('compactions_total', 'Compaction runs since the store opened.', (s) => s.compactions);
+
+    // Transactions (src/txn/mvcc.ts): what open snapshots cost, and how often commits conflict.
+    const txnGauge = (name: string, help: string, pick: (s: MvccStats) => number): void => {
+      new Gauge({
+        name: `${METRIC_PREFIX}${name}`,
+        help,
+        registers,
+        collect() {
+          this.set(pick(self.db.txnStats()));
+        },
+      });
+    };
+    txnGauge('txn_open_readers', 'Open snapshots, transactions and WATCHes.', (s) => s.readers);
+    txnGauge(
+      'txn_versions_retained',
+      'Overwritten versions kept in memory for open snapshots and the retention window.',
+      (s) => s.versionsRetained,
+    );
+    txnGauge(
+      'txn_oldest_reader_age_seconds',
+      'Age of the oldest open snapshot or transaction, by commit timestamps (0 when none).',
+      (s) => (s.oldestReaderTs === undefined ? 0 : (s.lastTs - s.oldestReaderTs) / US_PER_SECOND),
+    );
+    new Counter({
+      name: `${METRIC_PREFIX}txn_conflicts_total`,
+      help: 'Transactions aborted by a conflict since the store opened (each attempt counts).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(self.db.txnStats().conflicts);
+      },
+    });
 
     new Gauge({
       name: `${METRIC_PREFIX}connected_clients`,

@@ -163,6 +163,29 @@ for (const isolation of ['snapshot', 'serializable'] as Isolation[]) {
       expect(await committed(t1)).toBe(false);
     });
 
+    it('G-single with predicate dependencies: a predicate read after a commit still sees the snapshot', async () => {
+      const t1 = await begin();
+      const t2 = await begin();
+      expect(await values(t1, (v) => v % 5 === 0)).toEqual(['x=10', 'y=20']);
+      for await (const [k, v] of t2.scan()) if (v.toString() === '10') t2.set(k, '12');
+      expect(await committed(t2)).toBe(true);
+      expect(await values(t1, (v) => v % 3 === 0)).toEqual([]);
+      expect(await committed(t1)).toBe(true);
+    });
+
+    it('G-single with a write predicate: deleting by a stale predicate aborts', async () => {
+      const t1 = await begin();
+      const t2 = await begin();
+      expect(await str(t1, 'x')).toBe('10');
+      expect(await values(t2, () => true)).toEqual(['x=10', 'y=20']);
+      t2.set('x', '12');
+      t2.set('y', '18');
+      expect(await committed(t2)).toBe(true);
+      for await (const [k, v] of t1.scan()) if (v.toString() === '20') t1.delete(k);
+      expect(await committed(t1)).toBe(false);
+      expect(await state()).toEqual({ x: '12', y: '18' });
+    });
+
     it(`G2-item (write skew): ${isolation === 'snapshot' ? 'allowed' : 'prevented'}`, async () => {
       const t1 = await begin();
       const t2 = await begin();

@@ -2,17 +2,19 @@
 // levels on a real cask store. Each test interleaves transactions step by step, like the
 // Hermitage sessions, and states what `snapshot` allows and what `serializable` prevents.
 // Hermitage's setup: keys 1 and 2 with values 10 and 20 (here `x` = 1, `y` = 2).
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { tmpDir } from '../../test/support/tmp-dir.js';
-import { type Db, open } from '../db/db.js';
+import { type Db, type EngineName, open } from '../db/db.js';
 import { TxnConflictError } from './errors.js';
 import type { Isolation } from './mvcc.js';
 import type { Transaction } from './transaction.js';
 
 let db: Db;
+let engine: EngineName = 'cask';
 
 beforeEach(async () => {
-  db = await open(tmpDir('anomaly'), { durability: 'never' });
+  db = await open(tmpDir('anomaly'), { durability: 'never', engine });
+  expect(db.engine.name).toBe(engine);
   await db.batch([
     { type: 'set', key: 'x', value: '10' },
     { type: 'set', key: 'y', value: '20' },
@@ -40,8 +42,16 @@ const committed = async (tx: Transaction): Promise<boolean> => {
 };
 const state = async () => ({ x: await db.getString('x'), y: await db.getString('y') });
 
-for (const isolation of ['snapshot', 'serializable'] as Isolation[]) {
-  describe(`anomalies under ${isolation} isolation`, () => {
+for (const [engineName, isolation] of [
+  ['cask', 'snapshot'],
+  ['cask', 'serializable'],
+  ['lmdb', 'snapshot'],
+  ['lmdb', 'serializable'],
+] as [EngineName, Isolation][]) {
+  describe(`anomalies under ${isolation} isolation (${engineName})`, () => {
+    beforeAll(() => {
+      engine = engineName;
+    });
     const begin = () => db.begin({ isolation });
 
     it('G0 (write cycles): the second writer of overlapping keys aborts', async () => {

@@ -211,15 +211,19 @@ export class LatestView {
     return result;
   }
 
-  /** batch queues all operations as one atomic write; resolves once durable. */
-  batch(ops: readonly BatchOp[]): Promise<void> {
+  /**
+   * batch queues all operations as one atomic write; resolves once durable. `knownPrior` may
+   * name the durable value a key has now (a transaction that read it at a snapshot nobody wrote
+   * after), which spares the observer a read of it.
+   */
+  batch(ops: readonly BatchOp[], knownPrior?: (k: string) => Prior | undefined): Promise<void> {
     try {
       checkBatch(ops);
     } catch (err) {
       return Promise.reject(err);
     }
     if (ops.length === 0) return Promise.resolve();
-    return this.batchNow(ops);
+    return this.batchNow(ops, knownPrior);
   }
 
   /** settled resolves once every write queued before the call has settled (durable or failed). */
@@ -231,12 +235,13 @@ export class LatestView {
 
   // ---- internals -------------------------------------------------------------------------------
 
-  private batchNow(ops: readonly BatchOp[]): Promise<void> {
+  private batchNow(ops: readonly BatchOp[], knownPrior?: (k: string) => Prior | undefined): Promise<void> {
     return this.enqueue(
       ops.map((op) => op.key),
       ops.map((op) => keyOf(op.key)),
       ops.map((op) => (op.type === 'put' ? asBuffer(op.value) : undefined)),
       (e) => e.batch(ops),
+      knownPrior,
     );
   }
 
@@ -303,12 +308,13 @@ export class LatestView {
     ks: readonly string[],
     values: readonly (Buffer | undefined)[],
     write: (engine: Engine) => Promise<void>,
+    knownPrior?: (k: string) => Prior | undefined,
   ): Promise<void> {
     assert(keys.length === ks.length && ks.length === values.length, 'enqueue: parallel arrays');
     let ts = 0;
     if (this.observer !== undefined) {
       try {
-        ts = this.observer.written(ks, (i) => this.prior(keys[i]!, ks[i]!));
+        ts = this.observer.written(ks, (i) => this.prior(keys[i]!, ks[i]!, knownPrior));
       } catch (err) {
         return Promise.reject(err);
       }
@@ -356,9 +362,15 @@ export class LatestView {
   }
 
   /** prior is the value `key` has before a write now being queued: pending, else durable. */
-  private prior(key: Uint8Array, k: string): Prior {
+  private prior(
+    key: Uint8Array,
+    k: string,
+    knownPrior: ((k: string) => Prior | undefined) | undefined,
+  ): Prior {
     const newest = this.states.get(k)?.newest;
     if (newest !== undefined) return { value: newest.value, fromTs: newest.ts };
+    const known = knownPrior?.(k);
+    if (known !== undefined) return known;
     const value = this.engine.getSync(key);
     return { value: value === undefined ? undefined : asBuffer(value), fromTs: 0 };
   }

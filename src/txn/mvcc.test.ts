@@ -185,6 +185,21 @@ describe('Mvcc', () => {
     expect(db.txnStats().versionsRetained).toBe(0);
   });
 
+  it('a long-lived snapshot under heavy overwrites keeps bounded versions and reads right', async () => {
+    const { engine, db } = setup();
+    engine.autoCommit = true;
+    await db.set('hot', 'v0');
+    const s = await db.snapshot();
+    for (let i = 1; i <= 100_000; i++) void db.set('hot', `v${i}`);
+    await db.set('cold', 'x');
+    // The full prune keeps only what some reader can see: one version of 'hot' for `s`.
+    expect(db.txnStats().versionsRetained).toBeLessThan(70_000);
+    expect((await s.get('hot'))?.toString()).toBe('v0');
+    expect(await s.get('cold')).toBeUndefined();
+    s.release();
+    expect(db.txnStats().versionsRetained).toBe(0);
+  });
+
   it('first committer wins, and a finished transaction refuses further use', async () => {
     const { engine, db } = setup();
     const t1 = await db.begin({ isolation: 'snapshot' });

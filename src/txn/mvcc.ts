@@ -14,10 +14,17 @@ import { asBuffer } from '../stdx/bytes.js';
 import type { Engine, ScanRange } from '../storage/engine.js';
 import { InvalidArgumentError } from '../storage/errors.js';
 import { SnapshotTooOldError, TxnConflictError } from './errors.js';
-import { VersionHistory } from './version-history.js';
+import { type VersionEntry, VersionHistory } from './version-history.js';
 
 /** PRUNE_EVERY_CAPTURES: with a retention window, prune the history after this many captures. */
 const PRUNE_EVERY_CAPTURES = 4096;
+/**
+ * FULL_PRUNE_MIN_ENTRIES: the cheap prune drops versions from the oldest end only, so a
+ * long-lived snapshot keeps every version captured after it. Once the history holds this many
+ * entries (and twice as many as after the last full prune) a full prune keeps only the versions
+ * some reader can actually see: at most one per key per reader.
+ */
+const FULL_PRUNE_MIN_ENTRIES = 65_536;
 /** US_PER_MS: commit timestamps count microseconds. */
 const US_PER_MS = 1000;
 
@@ -87,7 +94,13 @@ export interface MvccOptions {
 export class Mvcc {
   private ts = 0;
   private nextId = 1;
+  /**
+   * readers: registrations at "now", in registration order, which is startTs order (timestamps
+   * only grow): the first is the oldest. pinned: time-travel registrations (`at` in the past).
+   */
   private readonly readers = new Map<number, Registration>();
+  private readonly pinned = new Map<number, Registration>();
+  private fullPruneAt = FULL_PRUNE_MIN_ENTRIES;
   readonly history = new VersionHistory();
   /** horizon: versions replaced at or before it may be gone (see docs/transactions.md). */
   private horizon = 0;
@@ -95,6 +108,8 @@ export class Mvcc {
   private readonly lastWrite = new Map<string, number>();
   /** commitLog: writes in ts order with their keys, while readers are registered (for ranges). */
   private commitLog: { readonly ts: number; readonly keys: readonly string[] }[] = [];
+  /** logHead: commitLog entries before it are trimmed (kept as an index to make trimming O(1)). */
+  private logHead = 0;
   private capturesSincePrune = 0;
   private commits = 0;
   private conflicts = 0;
@@ -131,15 +146,27 @@ export class Mvcc {
    * engine sees the write) and captures the values it replaces when someone may read them.
    */
   written(ks: readonly string[], prior: (i: number) => Prior): number {
-    const capture = this.readers.size > 0 || this.retentionMs > 0;
+    const tracking = this.readerCount() > 0;
+    const capture = tracking || this.retentionMs > 0;
     // Read what the write replaces before anything changes: reading may throw (a closed or
     // damaged store), and then the write is refused whole.
     let unique: readonly string[] = ks;
     let priors: Prior[] = [];
     if (capture) {
-      unique = ks.length === 1 ? ks : [...new Set(ks)];
-      // A batch may name a key twice; the value it replaces is the one before the batch.
-      priors = unique.map((k) => prior(ks.indexOf(k)));
+      if (ks.length === 1) priors = [prior(0)];
+      else {
+        // A batch may name a key twice; the value it replaces is the one before the batch.
+        const seen = new Set<string>();
+        const keys: string[] = [];
+        for (let i = 0; i < ks.length; i++) {
+          const k = ks[i]!;
+          if (seen.has(k)) continue;
+          seen.add(k);
+          keys.push(k);
+          priors.push(prior(i));
+        }
+        unique = keys;
+      }
     }
     const ts = Math.max(this.ts + 1, Math.floor(this.clock.nowMs() * US_PER_MS));
     assert(Number.isSafeInteger(ts), 'commit timestamps must stay below 2^53');
@@ -151,7 +178,6 @@ export class Mvcc {
       return ts;
     }
     const nowMs = this.clock.nowMs();
-    const tracking = this.readers.size > 0;
     for (let i = 0; i < unique.length; i++) {
       const k = unique[i]!;
       const p = priors[i]!;
@@ -159,7 +185,8 @@ export class Mvcc {
       if (tracking) this.lastWrite.set(k, ts);
     }
     if (tracking) this.commitLog.push({ ts, keys: unique });
-    if (this.retentionMs > 0 && ++this.capturesSincePrune >= PRUNE_EVERY_CAPTURES) this.prune();
+    if (this.history.size >= this.fullPruneAt) this.prune();
+    else if (this.retentionMs > 0 && ++this.capturesSincePrune >= PRUNE_EVERY_CAPTURES) this.prune();
     return ts;
   }
 
@@ -172,7 +199,6 @@ export class Mvcc {
 
   /** register pins the versions visible at `at` (default: now) until `release`. */
   register(kind: Registration['kind'], at?: number): Registration {
-    const startTs = at ?? this.ts;
     if (at !== undefined) {
       if (!Number.isSafeInteger(at) || at < 0) {
         throw new InvalidArgumentError(`a snapshot timestamp must be a non-negative integer, got ${at}`);
@@ -182,22 +208,21 @@ export class Mvcc {
         throw new InvalidArgumentError(`cannot read as of ${at}: the newest commit is ${this.ts}`);
       }
     }
-    const reg: Registration = { id: this.nextId++, startTs, kind };
-    this.readers.set(reg.id, reg);
+    const reg: Registration = { id: this.nextId++, startTs: at ?? this.ts, kind };
+    if (at === undefined || at === this.ts) this.readers.set(reg.id, reg);
+    else this.pinned.set(reg.id, reg);
     return reg;
   }
 
   release(reg: Registration): void {
-    if (!this.readers.has(reg.id)) return;
-    // Only the oldest reader holds back pruning; releasing a younger one frees nothing that the
-    // oldest does not still pin (apart from history between them, pruned with the oldest).
-    const wasOldest = this.oldestStart() === reg.startTs;
-    this.readers.delete(reg.id);
-    if (wasOldest || this.readers.size === 0) this.prune();
+    const oldest = this.oldestStart();
+    if (!this.readers.delete(reg.id) && !this.pinned.delete(reg.id)) return;
+    // Only the oldest reader holds back pruning.
+    if (reg.startTs === oldest) this.prune();
   }
 
   isRegistered(reg: Registration): boolean {
-    return this.readers.has(reg.id);
+    return this.readers.has(reg.id) || this.pinned.has(reg.id);
   }
 
   /** read returns the value of `key` as of `s`; synchronous, so it is one point in time. */
@@ -247,7 +272,7 @@ export class Mvcc {
         const entry = this.history.lookup(k, s);
         const value =
           entry !== undefined
-            ? entry.value
+            ? entry.value && Buffer.from(entry.value)
             : fromEngine !== undefined
               ? fromEngine
               : this.durable(keyBytes(k));
@@ -278,7 +303,7 @@ export class Mvcc {
       if (t !== undefined && t > s) this.conflict(`key ${printable(k)} read by the transaction changed`, k);
     }
     if (reads.ranges.length === 0) return;
-    for (let i = this.commitLog.length - 1; i >= 0; i--) {
+    for (let i = this.commitLog.length - 1; i >= this.logHead; i--) {
       const c = this.commitLog[i]!;
       if (c.ts <= s) break;
       for (const k of c.keys) {
@@ -300,7 +325,7 @@ export class Mvcc {
   stats(): MvccStats {
     return {
       lastTs: this.ts,
-      readers: this.readers.size,
+      readers: this.readerCount(),
       oldestReaderTs: this.oldestStart(),
       versionsRetained: this.history.size,
       horizonTs: this.horizon,
@@ -316,32 +341,51 @@ export class Mvcc {
     throw new TxnConflictError(message, keyBytes(k));
   }
 
+  private readerCount(): number {
+    return this.readers.size + this.pinned.size;
+  }
+
   private oldestStart(): number | undefined {
-    let oldest: number | undefined;
-    for (const r of this.readers.values()) if (oldest === undefined || r.startTs < oldest) oldest = r.startTs;
+    let oldest = this.readers.values().next().value?.startTs;
+    for (const r of this.pinned.values()) if (oldest === undefined || r.startTs < oldest) oldest = r.startTs;
     return oldest;
   }
 
-  /** prune drops what no registered reader and no retention window needs any more. */
+  /**
+   * prune drops what no registered reader and no retention window needs any more: validation
+   * state up to the oldest reader's start, and versions from the oldest end (every version
+   * replaced at or before the oldest start is invisible to all readers). When the history has
+   * grown large, a full pass also drops versions in the middle that no reader can see.
+   */
   prune(): void {
     this.capturesSincePrune = 0;
     const oldest = this.oldestStart();
-    if (oldest === undefined) {
-      this.lastWrite.clear();
+    const log = this.commitLog;
+    while (this.logHead < log.length && (oldest === undefined || log[this.logHead]!.ts <= oldest)) {
+      const c = log[this.logHead++]!;
+      for (const k of c.keys) if (this.lastWrite.get(k) === c.ts) this.lastWrite.delete(k);
+    }
+    if (this.logHead === log.length) {
       this.commitLog = [];
-    } else {
-      for (const [k, t] of this.lastWrite) if (t <= oldest) this.lastWrite.delete(k);
-      const firstKept = this.commitLog.findIndex((c) => c.ts > oldest);
-      this.commitLog = firstKept < 0 ? [] : this.commitLog.slice(firstKept);
+      this.logHead = 0;
+    } else if (this.logHead > 1024 && this.logHead * 2 > log.length) {
+      this.commitLog = log.slice(this.logHead);
+      this.logHead = 0;
     }
     if (this.history.size === 0) return;
-    const starts = [...this.readers.values()].map((r) => r.startTs);
     const keepSinceMs = this.clock.nowMs() - this.retentionMs;
-    const dropped = this.history.prune(
-      (e) =>
-        (this.retentionMs > 0 && e.capturedAtMs >= keepSinceMs) ||
-        starts.some((s) => e.fromTs <= s && s < e.validTo),
+    const retained = (e: VersionEntry) => this.retentionMs > 0 && e.capturedAtMs >= keepSinceMs;
+    let dropped = this.history.dropOldest(
+      (e) => (oldest === undefined || e.validTo <= oldest) && !retained(e),
     );
+    if (this.history.size >= this.fullPruneAt) {
+      const starts = [...this.readers.values(), ...this.pinned.values()].map((r) => r.startTs);
+      dropped = Math.max(
+        dropped,
+        this.history.prune((e) => retained(e) || starts.some((s) => e.fromTs <= s && s < e.validTo)),
+      );
+      this.fullPruneAt = Math.max(FULL_PRUNE_MIN_ENTRIES, 2 * this.history.size);
+    }
     if (dropped > this.horizon) this.horizon = dropped;
   }
 }

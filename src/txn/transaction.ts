@@ -48,6 +48,10 @@ function bounds(options: TxnScanOptions): Bounds {
   return { start, end };
 }
 
+function copy(value: Buffer | undefined): Buffer | undefined {
+  return value === undefined ? undefined : Buffer.from(value);
+}
+
 function checkLimit(limit: number | undefined): void {
   if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) {
     throw new InvalidArgumentError(`scan limit must be a non-negative integer, got ${limit}`);
@@ -124,8 +128,11 @@ export class Snapshot {
 export class Transaction extends Snapshot {
   /** writes: buffered writes by key (undefined value: delete), in first-write order. */
   private readonly writes = new Map<string, { readonly key: Buffer; value: Buffer | undefined }>();
-  /** reads: keys read from the snapshot (present or absent), for serializable validation. */
-  private readonly reads = new Set<string>();
+  /**
+   * reads: keys read from the snapshot (present or absent) and what was read: serializable
+   * validation checks the keys; repeated reads and the commit's version capture reuse the values.
+   */
+  private readonly reads = new Map<string, Buffer | undefined>();
   private readonly ranges: KeyRange[] = [];
 
   constructor(
@@ -193,7 +200,7 @@ export class Transaction extends Snapshot {
         let value: Buffer | undefined;
         if (ownFirst) {
           k = ok;
-          value = this.writes.get(ok)?.value;
+          value = copy(this.writes.get(ok)?.value);
           i++;
           if (sk === ok) next = await snapshot.next();
         } else {
@@ -227,13 +234,17 @@ export class Transaction extends Snapshot {
         this.reg.startTs,
         this.isolation,
         this.writes.keys(),
-        this.isolation === 'serializable' ? { keys: this.reads, ranges: this.ranges } : undefined,
+        this.isolation === 'serializable' ? { keys: this.reads.keys(), ranges: this.ranges } : undefined,
       );
       const ops: BatchOp[] = [];
       for (const { key, value } of this.writes.values()) {
         ops.push(value === undefined ? { type: 'delete', key } : { type: 'put', key, value });
       }
-      const durable = this.latest.batch(ops);
+      // Validation proved no write after the snapshot touched the written keys, and every
+      // write before it has settled: a written key's current durable value is what was read.
+      const durable = this.latest.batch(ops, (k) =>
+        this.reads.has(k) ? { value: this.reads.get(k), fromTs: 0 } : undefined,
+      );
       // The batch was enqueued (and got lastTs) unless it was refused, and then `durable` rejects.
       const ts = this.mvcc.lastTs;
       // Released once enqueued: the commit no longer reads anything.
@@ -251,10 +262,11 @@ export class Transaction extends Snapshot {
   }
 
   protected override readKey(key: Uint8Array, k: string): Buffer | undefined {
+    // Callers get copies: the buffered and remembered values must not change under us.
     const own = this.writes.get(k);
-    if (own !== undefined) return own.value;
-    this.reads.add(k);
-    return super.readKey(key, k);
+    if (own !== undefined) return copy(own.value);
+    if (!this.reads.has(k)) this.reads.set(k, super.readKey(key, k));
+    return copy(this.reads.get(k));
   }
 
   private buffer(key: Buffer, value: Buffer | undefined): void {

@@ -9,6 +9,7 @@
 import { assert } from '../stdx/assert.js';
 
 export interface VersionEntry {
+  readonly k: string;
   readonly validTo: number;
   value: Buffer | undefined;
   fromTs: number;
@@ -33,6 +34,12 @@ export class VersionHistory {
   /** sortedKeys: the keys of byKey in byte order. */
   private sortedKeys: string[] = [];
   private entries = 0;
+  /**
+   * fifo: every entry in capture order, which is validTo order (timestamps only grow); `head`
+   * indexes the oldest still held. Dropping from the front is O(1) per entry.
+   */
+  private fifo: VersionEntry[] = [];
+  private head = 0;
 
   /** size: entries retained (the cost of open snapshots, exported as a metric). */
   get size(): number {
@@ -54,7 +61,9 @@ export class VersionHistory {
     }
     const last = list[list.length - 1];
     assert(last === undefined || last.validTo < validTo, 'history entries must be added in ts order');
-    list.push({ validTo, value, fromTs, capturedAtMs: nowMs });
+    const entry: VersionEntry = { k, validTo, value, fromTs, capturedAtMs: nowMs };
+    list.push(entry);
+    this.fifo.push(entry);
     this.entries++;
   }
 
@@ -115,14 +124,40 @@ export class VersionHistory {
     }
   }
 
-  /** hasEntryFrom reports whether some entry of `k` holds the value written at `ts`. */
-  hasEntryFrom(k: string, ts: number): boolean {
-    return this.byKey.get(k)?.some((e) => e.fromTs === ts) ?? false;
+  /**
+   * dropOldest drops entries from the front of the capture order while `drop` accepts them (each
+   * is then the oldest of its key too) and returns the largest validTo dropped (0 if none).
+   */
+  dropOldest(drop: (e: VersionEntry) => boolean): number {
+    let dropped = 0;
+    let emptied = false;
+    while (this.head < this.fifo.length) {
+      const e = this.fifo[this.head]!;
+      const list = this.byKey.get(e.k);
+      if (list === undefined || list[0] !== e) {
+        // Already removed by a full prune.
+        this.head++;
+        continue;
+      }
+      if (!drop(e)) break;
+      list.shift();
+      if (list.length === 0) {
+        this.byKey.delete(e.k);
+        emptied = true;
+      }
+      this.entries--;
+      this.head++;
+      dropped = e.validTo;
+    }
+    this.compactFifo();
+    if (emptied) this.sortedKeys = this.sortedKeys.filter((k) => this.byKey.has(k));
+    return dropped;
   }
 
   /**
-   * prune drops every entry `keep` rejects and returns the largest validTo dropped (0 if none):
-   * reads below it may have lost their version (the caller's horizon).
+   * prune drops every entry `keep` rejects, wherever it is, and returns the largest validTo
+   * dropped (0 if none): reads below it may have lost their version (the caller's horizon).
+   * O(entries): for occasional use; dropOldest is the cheap, frequent one.
    */
   prune(keep: (e: VersionEntry) => boolean): number {
     let dropped = 0;
@@ -140,12 +175,27 @@ export class VersionHistory {
       } else if (kept.length !== list.length) this.byKey.set(k, kept);
     }
     if (emptied) this.sortedKeys = this.sortedKeys.filter((k) => this.byKey.has(k));
+    this.fifo = this.fifo.slice(this.head).filter((e) => this.byKey.get(e.k)?.includes(e) === true);
+    this.head = 0;
     return dropped;
+  }
+
+  /** compactFifo reclaims the dropped front of the queue once it is most of the array. */
+  private compactFifo(): void {
+    if (this.head === this.fifo.length) {
+      this.fifo = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.fifo.length) {
+      this.fifo = this.fifo.slice(this.head);
+      this.head = 0;
+    }
   }
 
   clear(): void {
     this.byKey.clear();
     this.sortedKeys = [];
     this.entries = 0;
+    this.fifo = [];
+    this.head = 0;
   }
 }

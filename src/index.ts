@@ -2,9 +2,9 @@
 export {
   Db,
   type DbBatchOp,
+  DEFAULT_TXN_ATTEMPTS,
   ENGINE_NAMES,
   type EngineName,
-  DEFAULT_TXN_ATTEMPTS,
   type Key,
   type ManagedTransactionOptions,
   type OpenOptions,
@@ -19,7 +19,7 @@ export type { CaskEvent } from './storage/cask/cask-options.js';
 export { type CheckResult, checkStore } from './storage/cask/check.js';
 export type { Durability, EngineStats } from './storage/engine.js';
 export { BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from './storage/limits.js';
-export type { CasOp, CasRequest, CasResult, Comparison, CompareOp } from './txn/compare-and-swap.js';
+export type { CasOp, CasRequest, CasResult, CompareOp, Comparison } from './txn/compare-and-swap.js';
 export { SnapshotTooOldError, TxnConflictError, TxnFinishedError } from './txn/errors.js';
 export type { Isolation, MvccStats } from './txn/mvcc.js';
 export type { CommitResult, Snapshot, Transaction, TxnScanOptions } from './txn/transaction.js';

@@ -27,6 +27,7 @@ import {
 import { assert } from '../../stdx/assert.js';
 import { arityOk, type CommandSpec, type CommandTable } from './command-table.js';
 import { CommandError, ERR_NOAUTH, errorReply, wrongArity } from './errors.js';
+import type { KeyStore } from './key-store.js';
 import { UNKNOWN_ARGS_ECHO_CHARS } from './limits.js';
 import type { ClientState, CommandContext, Held, Outcome, ServerContext } from './types.js';
 
@@ -95,6 +96,10 @@ export class Connection implements CommandContext {
   }
 
   // ---- CommandContext --------------------------------------------------------------------------
+
+  get store(): KeyStore {
+    return this.server.store;
+  }
 
   get w(): ReplyWriter {
     return this.head < this.segments.length ? this.segments[this.segments.length - 1]!.tail : this.main;

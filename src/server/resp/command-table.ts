@@ -12,7 +12,9 @@ export type CommandFlag =
   | 'stale'
   | 'fast'
   | 'no_auth'
-  | 'allow_busy';
+  | 'allow_busy'
+  | 'no_multi'
+  | 'movablekeys';
 
 export interface CommandSpec {
   /** name: lower case, as Redis prints it. */

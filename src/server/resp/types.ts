@@ -6,6 +6,7 @@ import type { CommandTable } from './command-table.js';
 import type { KeyStore } from './key-store.js';
 import type { RespServerLimits } from './limits.js';
 import type { ScanCursors } from './scan-cursors.js';
+import type { Session } from './session.js';
 
 /**
  * Held is a reply that may only be sent once `durable` resolves (it reveals a write that is not
@@ -113,6 +114,8 @@ export interface CommandContext {
    * (inside EXEC, or after TXN.BEGIN).
    */
   readonly store: KeyStore;
+  /** session: the connection's MULTI queue, watched keys and interactive transaction. */
+  readonly session: Session;
   /** w: the writer for an immediate reply, in order after everything before it. */
   readonly w: ReplyWriter;
   /** setProtocol switches the connection's RESP version (HELLO); replies after this one use it. */

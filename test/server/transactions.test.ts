@@ -1,7 +1,10 @@
 // Transactions over RESP against a real server: MULTI/EXEC/DISCARD/WATCH with Redis's semantics
 // and texts (ioredis and raw RESP), the interactive TXN.* commands and TXN.CAS.
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { EXEC_ATTEMPTS_MAX } from '../../src/server/resp/limits.js';
+import { TxnConflictError } from '../../src/txn/errors.js';
+import { Transaction } from '../../src/txn/transaction.js';
 import { RawClient, type Running, startServer } from './support.js';
 
 let r: Running;
@@ -34,6 +37,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
+  vi.restoreAllMocks();
   for (const c of clients.splice(0)) c.disconnect();
   for (const c of raws.splice(0)) c.close();
   await r.db.latest.settled();
@@ -135,6 +139,42 @@ describe('MULTI / EXEC / DISCARD', () => {
     stop = true;
     await read;
     expect(torn).toEqual([]);
+  });
+});
+
+describe('EXEC conflicts', () => {
+  /** conflictOnce makes the next `n` commits fail validation without writing anything. */
+  function conflicting(n: number) {
+    const commit = Transaction.prototype.commit;
+    let left = n;
+    return vi.spyOn(Transaction.prototype, 'commit').mockImplementation(function (this: Transaction) {
+      if (left-- > 0) {
+        this.rollback();
+        return Promise.reject(new TxnConflictError('injected conflict'));
+      }
+      return commit.call(this);
+    });
+  }
+
+  it('re-runs the queued commands on a fresh snapshot; the client sees one EXEC', async () => {
+    const io = await client();
+    await io.set('x:n', '5');
+    const spy = conflicting(2);
+    expect(await io.multi().incr('x:n').get('x:n').exec()).toEqual([
+      [null, 6],
+      [null, '6'],
+    ]);
+    expect(spy).toHaveBeenCalledTimes(3);
+    expect(await io.get('x:n')).toBe('6');
+  });
+
+  it('gives up with a CONFLICT error after EXEC_ATTEMPTS_MAX runs, writing nothing', async () => {
+    const io = await client();
+    const spy = conflicting(Number.POSITIVE_INFINITY);
+    await expect(io.multi().set('x:never', '1').exec()).rejects.toThrow(/CONFLICT/);
+    expect(spy).toHaveBeenCalledTimes(EXEC_ATTEMPTS_MAX);
+    spy.mockRestore();
+    expect(await io.exists('x:never')).toBe(0);
   });
 });
 

@@ -1,6 +1,7 @@
 // Transactions over RESP against a real server: MULTI/EXEC/DISCARD/WATCH with Redis's semantics
 // and texts (ioredis and raw RESP), the interactive TXN.* commands and TXN.CAS.
 import { Redis } from 'ioredis';
+import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EXEC_ATTEMPTS_MAX } from '../../src/server/resp/limits.js';
 import { TxnConflictError } from '../../src/txn/errors.js';
@@ -315,6 +316,59 @@ describe('TXN.BEGIN / TXN.COMMIT / TXN.ROLLBACK', () => {
     await expect.poll(() => r.db.txnStats().readers).toBe(before);
     const other = await client();
     expect(await other.get('t:dropped')).toBeNull();
+  });
+});
+
+describe('keyspace commands inside a transaction', () => {
+  it('KEYS, SCAN, DBSIZE and FLUSHDB see the snapshot plus own writes; others see nothing', async () => {
+    const io = await client();
+    const other = await client();
+    await io.flushdb();
+    await io.mset('ks:a', '1', 'ks:b', '2');
+    await io.call('txn.begin');
+    await io.set('ks:c', '3');
+    await io.del('ks:a');
+    expect(await io.dbsize()).toBe(2);
+    expect((await io.keys('ks:*')).sort()).toEqual(['ks:b', 'ks:c']);
+    const [cursor, found] = await io.scan('0', 'MATCH', 'ks:*', 'COUNT', '100');
+    expect(cursor).toBe('0');
+    expect(found.sort()).toEqual(['ks:b', 'ks:c']);
+    expect(await io.flushdb()).toBe('OK');
+    expect(await io.dbsize()).toBe(0);
+    expect(await other.dbsize()).toBe(2);
+    expect(await io.call('txn.rollback')).toBe('OK');
+    expect((await io.keys('ks:*')).sort()).toEqual(['ks:a', 'ks:b']);
+  });
+
+  it('FLUSHDB inside EXEC is atomic', async () => {
+    const io = await client();
+    await io.mset('kf:a', '1', 'kf:b', '2');
+    expect(await io.multi().flushdb().set('kf:after', 'x').dbsize().exec()).toEqual([
+      [null, 'OK'],
+      [null, 'OK'],
+      [null, 1],
+    ]);
+    expect(await io.keys('kf:*')).toEqual(['kf:after']);
+  });
+});
+
+describe('RESP3 via node-redis', () => {
+  it('MULTI/EXEC and WATCH', async () => {
+    const c = createClient({ socket: { port: r.port, host: '127.0.0.1' }, RESP: 3 });
+    await c.connect();
+    const other = await client();
+    try {
+      expect(await c.multi().set('n:a', '1').incr('n:a').get('n:a').exec()).toEqual(['OK', 2, '2']);
+      await c.watch('n:a');
+      await other.set('n:a', 'theirs');
+      await expect(c.multi().set('n:a', 'mine').exec()).rejects.toThrow();
+      expect(await c.get('n:a')).toBe('theirs');
+      await c.watch('n:a');
+      expect(await c.multi().set('n:a', 'mine').exec()).toEqual(['OK']);
+      expect(await c.get('n:a')).toBe('mine');
+    } finally {
+      await c.quit();
+    }
   });
 });
 

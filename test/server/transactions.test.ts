@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EXEC_ATTEMPTS_MAX } from '../../src/server/resp/limits.js';
+import type { RespMetrics } from '../../src/server/resp/types.js';
 import { TxnConflictError } from '../../src/txn/errors.js';
 import { Transaction } from '../../src/txn/transaction.js';
 import { RawClient, type Running, startServer } from './support.js';
@@ -176,6 +177,41 @@ describe('EXEC conflicts', () => {
     expect(spy).toHaveBeenCalledTimes(EXEC_ATTEMPTS_MAX);
     spy.mockRestore();
     expect(await io.exists('x:never')).toBe(0);
+  });
+});
+
+describe('EXEC metrics', () => {
+  it('counts the queued commands once, when their EXEC commits', async () => {
+    const observed: string[] = [];
+    const metrics = {
+      observe: (command: string) => observed.push(command),
+      clientConnected: () => {},
+      clientDisconnected: () => {},
+      connectionRejected: () => {},
+      // INFO (ioredis's ready check) falls back to the server's own counters without a snapshot.
+      snapshot: () => undefined,
+    } as unknown as RespMetrics;
+    const own = await startServer({ metrics });
+    const io = new Redis({ port: own.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+    try {
+      await io.connect();
+      await io.multi().incr('em:a').get('em:a').exec();
+      expect(observed.filter((c) => c !== 'client' && c !== 'info')).toEqual([
+        'multi',
+        'incr',
+        'get',
+        'exec',
+      ]);
+      observed.length = 0;
+      await io.watch('em:a');
+      await io.set('em:a', '9');
+      expect(await io.multi().set('em:a', 'x').exec()).toBeNull();
+      // Not executed: SET counts once (the plain one), not for the discarded EXEC.
+      expect(observed.filter((c) => c === 'set')).toEqual(['set']);
+    } finally {
+      io.disconnect();
+      await own.stop();
+    }
   });
 });
 
@@ -445,5 +481,7 @@ describe('TXN.CAS', () => {
     const info = (await io.call('command', 'info', 'txn.cas', 'multi', 'txn.begin')) as unknown[][];
     expect(info.map((i) => i[0])).toEqual(['txn.cas', 'multi', 'txn.begin']);
     expect(info[0]![2]).toContain('movablekeys');
+    expect(info[1]![2]).toEqual(['noscript', 'loading', 'stale', 'fast', 'allow_busy']);
+    expect(info[2]![2]).toContain('no_multi');
   });
 });

@@ -14,6 +14,7 @@ export type CommandFlag =
   | 'no_auth'
   | 'allow_busy'
   | 'no_multi'
+  | 'skip_slowlog'
   | 'movablekeys';
 
 export interface CommandSpec {

@@ -222,8 +222,8 @@ export class Connection implements CommandContext {
         this.fail(spec, err, started);
         return;
       }
+      // Not observed here: EXEC counts the command when it runs it (as Redis's commandstats).
       this.w.simple('QUEUED');
-      this.observe(spec.name, started, true);
       return;
     }
     let outcome: Outcome | Promise<Outcome>;

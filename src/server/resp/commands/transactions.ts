@@ -7,6 +7,7 @@
 // and enqueue happen in one synchronous step: nothing is awaited between them, so no write can
 // slip in between. A conflict of the transaction's own reads (a key it read changed before the
 // commit) re-runs the queued commands on a fresh snapshot; clients cannot tell.
+import { performance } from 'node:perf_hooks';
 import { ReplyWriter } from '../../../protocol/resp/index.js';
 import { TxnConflictError } from '../../../txn/errors.js';
 import { ISOLATION_LEVELS, type Isolation } from '../../../txn/mvcc.js';
@@ -43,6 +44,13 @@ function unwatch(ctx: CommandContext): void {
   ctx.w.ok();
 }
 
+/** Ran: one queued command's outcome, counted in the metrics once its EXEC commits. */
+interface Ran {
+  readonly command: string;
+  readonly seconds: number;
+  readonly ok: boolean;
+}
+
 /**
  * runQueued runs the queued commands against `tx` and returns the EXEC reply body. A command's
  * error becomes its element of the reply; the others still run (as Redis).
@@ -51,6 +59,7 @@ async function runQueued(
   ctx: CommandContext,
   tx: Transaction,
   commands: readonly QueuedCommand[],
+  ran: Ran[],
 ): Promise<Buffer> {
   const w = new ReplyWriter(ctx.client.protocol);
   const inner: CommandContext = {
@@ -66,6 +75,8 @@ async function runQueued(
     closeAfterReply: () => ctx.closeAfterReply(),
   };
   for (const { spec: command, args } of commands) {
+    const started = performance.now();
+    let ok = true;
     try {
       const outcome = await command.handler(inner, args);
       if (outcome !== undefined && outcome !== null) {
@@ -74,8 +85,10 @@ async function runQueued(
         outcome.reply(w);
       }
     } catch (err) {
+      ok = false;
       w.error(errorReply(err));
     }
+    ran.push({ command: command.name, seconds: (performance.now() - started) / 1000, ok });
   }
   return w.take();
 }
@@ -90,9 +103,10 @@ async function exec(ctx: CommandContext): Promise<Held> {
     const db = ctx.server.db;
     for (let attempt = 1; ; attempt++) {
       const tx = await db.begin({ isolation: 'serializable' });
+      const ran: Ran[] = [];
       let body: Buffer;
       try {
-        body = await runQueued(ctx, tx, commands);
+        body = await runQueued(ctx, tx, commands, ran);
       } catch (err) {
         tx.rollback();
         throw err;
@@ -107,6 +121,8 @@ async function exec(ctx: CommandContext): Promise<Held> {
       const before = db.mvcc.lastTs;
       const committing = tx.commit();
       const reply = (w: ReplyWriter): void => {
+        // The queued commands count as executed (metrics, INFO commandstats) once EXEC replies.
+        for (const r of ran) ctx.server.metrics?.observe(r.command, 'resp', r.seconds, r.ok);
         w.arrayHeader(commands.length);
         w.raw(body);
       };
@@ -176,22 +192,24 @@ function txnStatus(ctx: CommandContext): void {
 }
 
 const TXN_FLAGS = ['no_multi', 'fast'] as const;
+/** QUEUE_FLAGS: Redis 7's flags of MULTI, DISCARD, WATCH and UNWATCH (COMMAND INFO). */
+const QUEUE_FLAGS = ['noscript', 'loading', 'stale', 'fast', 'allow_busy'] as const;
 
 export const TRANSACTION_COMMANDS = [
-  spec('multi', 1, ['fast', 'allow_busy'], NO_KEYS, doc('1.2.0', 'Starts a transaction.'), multi),
+  spec('multi', 1, QUEUE_FLAGS, NO_KEYS, doc('1.2.0', 'Starts a transaction.'), multi),
   spec(
     'exec',
     1,
-    ['noscript', 'loading', 'stale'],
+    ['noscript', 'loading', 'stale', 'skip_slowlog'],
     NO_KEYS,
     doc('1.2.0', 'Executes all commands in a transaction.'),
     exec,
   ),
-  spec('discard', 1, ['fast', 'allow_busy'], NO_KEYS, doc('2.0.0', 'Discards a transaction.'), discard),
+  spec('discard', 1, QUEUE_FLAGS, NO_KEYS, doc('2.0.0', 'Discards a transaction.'), discard),
   spec(
     'watch',
     -2,
-    ['fast', 'allow_busy'],
+    QUEUE_FLAGS,
     ALL_KEYS,
     doc('2.2.0', 'Monitors changes to keys to determine the execution of a transaction.'),
     watch,
@@ -199,7 +217,7 @@ export const TRANSACTION_COMMANDS = [
   spec(
     'unwatch',
     1,
-    ['fast', 'allow_busy'],
+    QUEUE_FLAGS,
     NO_KEYS,
     doc('2.2.0', 'Forgets about watched keys of a transaction.'),
     unwatch,

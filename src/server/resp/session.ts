@@ -67,6 +67,8 @@ export class Session {
   private aborted = false;
   private watching: Watch | undefined;
   private interactive: TxnKeyStore | undefined;
+  /** closed: the connection is gone; nothing may be opened (or pinned) any more. */
+  private closed = false;
 
   constructor(private readonly db: Db) {}
 
@@ -141,6 +143,7 @@ export class Session {
 
   watch(keys: readonly Buffer[]): void {
     if (this.queue !== undefined) throw new CommandError('ERR WATCH inside MULTI is not allowed');
+    if (this.closed) throw new CommandError('ERR connection closed');
     const watching = (this.watching ??= new Watch(this.db.mvcc, this.db.mvcc.register('watch')));
     for (const key of keys) {
       if (watching.size >= WATCHED_KEYS_MAX) {
@@ -163,6 +166,12 @@ export class Session {
   }
 
   begin(store: TxnKeyStore): void {
+    // TXN.BEGIN awaits the snapshot; the client may have disconnected meanwhile, and then nobody
+    // would ever end this transaction (it would pin old versions forever).
+    if (this.closed) {
+      store.tx.rollback();
+      throw new CommandError('ERR connection closed');
+    }
     if (this.interactive !== undefined) {
       store.tx.rollback();
       throw new CommandError('ERR a transaction is already open on this connection');
@@ -180,6 +189,7 @@ export class Session {
 
   /** close: the connection is gone: roll back, unwatch, forget the queue. */
   close(): void {
+    this.closed = true;
     this.interactive?.tx.rollback();
     this.interactive = undefined;
     this.unwatch();

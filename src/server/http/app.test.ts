@@ -92,7 +92,7 @@ describe('GET /openapi.json', () => {
     expect(doc.openapi).toBe('3.1.0');
     expect(doc.info.version).toBe('9.9.9');
     expect(Object.keys(doc.paths).sort()).toEqual(
-      ['/healthz', '/metrics', '/openapi.json', '/v1/batch', '/v1/kv', '/v1/kv/{key}'].sort(),
+      ['/healthz', '/metrics', '/openapi.json', '/v1/batch', '/v1/kv', '/v1/kv/{key}', '/v1/txn'].sort(),
     );
     expect(Object.keys(doc.paths['/v1/kv/{key}'])).toEqual(expect.arrayContaining(['get', 'put', 'delete']));
     const listParams = doc.paths['/v1/kv'].get.parameters.map((p: { name: string }) => p.name);

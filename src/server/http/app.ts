@@ -18,6 +18,7 @@ import { healthRoutes, StoreHealth } from './routes-health.js';
 import { kvRoutes } from './routes-kv.js';
 import { listRoutes } from './routes-list.js';
 import { metricsRoutes } from './routes-metrics.js';
+import { txnRoutes } from './routes-txn.js';
 
 export interface HttpAppOptions {
   readonly db: Db;
@@ -87,6 +88,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   void app.register(kvRoutes(db));
   void app.register(listRoutes(db));
   void app.register(batchRoutes(db));
+  void app.register(txnRoutes(db));
   void app.register(healthRoutes(db, health));
   void app.register(metricsRoutes(metrics));
   void app.register(openApiRoutes(options.version));

@@ -43,3 +43,9 @@ export const LIST_LIMIT_MAX = 1000;
  * holds at least one item.
  */
 export const LIST_PAGE_BYTES_MAX = 8 * 1024 * 1024;
+
+/**
+ * TXN_OPS_MAX: operations (and comparisons) per list in one POST /v1/txn. The transaction's
+ * writes are one batch, so the storage batch limit applies as well (413 LIMIT).
+ */
+export const TXN_OPS_MAX = 10_000;

@@ -12,6 +12,8 @@ import {
   KV_QUERY_SCHEMA,
   LIST_QUERY_SCHEMA,
   LIST_RESPONSE_SCHEMA,
+  TXN_BODY_SCHEMA,
+  TXN_RESPONSE_SCHEMA,
 } from './schemas.js';
 
 type JsonObject = Record<string, unknown>;
@@ -53,6 +55,7 @@ function errors(...statuses: number[]): JsonObject {
 const ERROR_DESCRIPTIONS: Readonly<Record<number, string>> = {
   400: 'INVALID_ARGUMENT: malformed parameter, encoding or body',
   404: 'KEY_NOT_FOUND (or NOT_FOUND for an unknown route)',
+  409: 'TXN_CONFLICT: concurrent transactions kept conflicting; run it again',
   413: 'LIMIT: body, key, value or batch over a limit',
   415: 'UNSUPPORTED_MEDIA_TYPE',
   500: 'CORRUPTION, IO or INTERNAL',
@@ -132,6 +135,18 @@ export function openApiDocument(version: string): JsonObject {
           responses: {
             200: { description: 'Every operation applied, durably', content: json(BATCH_RESPONSE_SCHEMA) },
             ...errors(400, 413, 415, 500, 503),
+          },
+        },
+      },
+      '/v1/txn': {
+        post: {
+          operationId: 'txn',
+          summary: 'Run a compare-and-swap or a one-shot transaction atomically',
+
+          requestBody: { required: true, content: json(TXN_BODY_SCHEMA) },
+          responses: {
+            200: { description: 'Committed, durably', content: json(TXN_RESPONSE_SCHEMA) },
+            ...errors(400, 409, 413, 415, 500, 503),
           },
         },
       },

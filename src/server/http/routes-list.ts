@@ -39,7 +39,8 @@ export interface ListPage {
   next?: string;
 }
 
-function item(key: Buffer, value: Buffer | undefined, base64: boolean): ListItem {
+/** item renders one key (and value) for JSON, in the text or the base64 scheme (also used by /v1/txn). */
+export function item(key: Buffer, value: Buffer | undefined, base64: boolean): ListItem {
   if (base64) {
     return value === undefined
       ? { key: encodeBase64(key) }

@@ -3,7 +3,7 @@
 // from what the server enforces. Kept to keywords that both JSON Schema draft-07 (fastify's
 // validator) and OpenAPI 3.1 (JSON Schema 2020-12) read the same way.
 import { HTTP_ERROR_CODES } from './errors.js';
-import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX } from './limits.js';
+import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, TXN_OPS_MAX } from './limits.js';
 
 const flag = (description: string) =>
   ({ type: 'string', enum: ['', 'true', 'false', '1', '0'], description }) as const;
@@ -146,5 +146,116 @@ export const HEALTH_RESPONSE_SCHEMA = {
     engine: { type: 'string' },
     keys: { type: 'integer' },
     error: ERROR_SCHEMA.properties.error,
+  },
+} as const;
+
+/** A key or value in a /v1/txn body: UTF-8 text, or base64 with `base64: true`. */
+const BYTES = { type: 'string' } as const;
+
+export const TXN_COMPARE_SCHEMA = {
+  type: 'object',
+  required: ['key', 'target'],
+  properties: {
+    key: BYTES,
+    target: { type: 'string', enum: ['value', 'exists'] },
+    op: { type: 'string', enum: ['=', '!=', '<', '>'], description: "For target 'value'." },
+    value: { ...BYTES, description: "The operand of target 'value' (bytes, compared bytewise)." },
+    exists: { type: 'boolean', description: "For target 'exists'." },
+  },
+  additionalProperties: false,
+  allOf: [
+    // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
+    { if: { properties: { target: { const: 'value' } } }, then: { required: ['op', 'value'] } },
+    // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
+    { if: { properties: { target: { const: 'exists' } } }, then: { required: ['exists'] } },
+  ],
+} as const;
+
+export const TXN_CAS_OP_SCHEMA = {
+  type: 'object',
+  required: ['op', 'key'],
+  properties: {
+    op: { type: 'string', enum: ['get', 'set', 'delete'] },
+    key: BYTES,
+    value: BYTES,
+  },
+  additionalProperties: false,
+  if: { properties: { op: { const: 'set' } } },
+  // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
+  then: { required: ['value'] },
+} as const;
+
+export const TXN_OP_SCHEMA = {
+  type: 'object',
+  required: ['op'],
+  properties: {
+    op: { type: 'string', enum: ['get', 'set', 'delete', 'scan'] },
+    key: BYTES,
+    value: BYTES,
+    prefix: { ...BYTES, description: 'scan: only keys starting with this.' },
+    start: { ...BYTES, description: 'scan: first key included.' },
+    end: { ...BYTES, description: 'scan: first key excluded.' },
+    limit: {
+      type: 'integer',
+      minimum: 1,
+      maximum: LIST_LIMIT_MAX,
+      description: `scan: at most this many items (default ${LIST_LIMIT_DEFAULT}).`,
+    },
+    reverse: { type: 'boolean', description: 'scan: descending key order.' },
+  },
+  additionalProperties: false,
+  allOf: [
+    // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
+    { if: { properties: { op: { const: 'set' } } }, then: { required: ['key', 'value'] } },
+    // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
+    { if: { properties: { op: { enum: ['get', 'delete'] } } }, then: { required: ['key'] } },
+  ],
+} as const;
+
+export const TXN_BODY_SCHEMA = {
+  type: 'object',
+  description:
+    'Either a compare-and-swap (`compare`, `success`, `failure`) or a one-shot transaction (`isolation`, `ops`).',
+  properties: {
+    compare: { type: 'array', maxItems: TXN_OPS_MAX, items: TXN_COMPARE_SCHEMA },
+    success: { type: 'array', maxItems: TXN_OPS_MAX, items: TXN_CAS_OP_SCHEMA },
+    failure: { type: 'array', maxItems: TXN_OPS_MAX, items: TXN_CAS_OP_SCHEMA },
+    isolation: { type: 'string', enum: ['serializable', 'snapshot'], description: 'Default serializable.' },
+    ops: { type: 'array', maxItems: TXN_OPS_MAX, items: TXN_OP_SCHEMA },
+    base64: { type: 'boolean', description: 'Every key, value and operand is base64 (so are the answers).' },
+  },
+  additionalProperties: false,
+  oneOf: [
+    { required: ['compare'], not: { anyOf: [{ required: ['ops'] }, { required: ['isolation'] }] } },
+    {
+      required: ['ops'],
+      not: { anyOf: [{ required: ['compare'] }, { required: ['success'] }, { required: ['failure'] }] },
+    },
+  ],
+} as const;
+
+export const TXN_RESULT_SCHEMA = {
+  type: 'object',
+  required: ['op'],
+  properties: {
+    op: { type: 'string', enum: ['get', 'set', 'delete', 'scan'] },
+    found: { type: 'boolean', description: 'get: whether the key had a value.' },
+    value: { type: 'string', description: 'get: the value, when found.' },
+    valueEncoding: LIST_ITEM_SCHEMA.properties.valueEncoding,
+    items: { type: 'array', items: LIST_ITEM_SCHEMA, description: 'scan: the entries, in order.' },
+    truncated: {
+      type: 'boolean',
+      description: 'scan: present (true) when the page byte cap stopped it before `limit`.',
+    },
+  },
+} as const;
+
+export const TXN_RESPONSE_SCHEMA = {
+  type: 'object',
+  required: ['results'],
+  properties: {
+    succeeded: { type: 'boolean', description: 'Compare-and-swap: whether every comparison held.' },
+    ts: { type: 'integer', description: 'One-shot transaction: the commit timestamp.' },
+    results: { type: 'array', items: TXN_RESULT_SCHEMA, description: 'One per operation run.' },
   },
 } as const;

@@ -12,7 +12,10 @@ export type CommandFlag =
   | 'stale'
   | 'fast'
   | 'no_auth'
-  | 'allow_busy';
+  | 'allow_busy'
+  | 'no_multi'
+  | 'skip_slowlog'
+  | 'movablekeys';
 
 export interface CommandSpec {
   /** name: lower case, as Redis prints it. */

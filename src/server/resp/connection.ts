@@ -27,7 +27,9 @@ import {
 import { assert } from '../../stdx/assert.js';
 import { arityOk, type CommandSpec, type CommandTable } from './command-table.js';
 import { CommandError, ERR_NOAUTH, errorReply, wrongArity } from './errors.js';
+import type { KeyStore } from './key-store.js';
 import { UNKNOWN_ARGS_ECHO_CHARS } from './limits.js';
+import { RUN_WHILE_QUEUING, Session } from './session.js';
 import type { ClientState, CommandContext, Held, Outcome, ServerContext } from './types.js';
 
 /** Segment: a held reply and the replies of the commands executed after it (its tail). */
@@ -76,6 +78,7 @@ export class Connection implements CommandContext {
   private closed = false;
   private flushScheduled = false;
   private readonly flushNow = (): void => this.flush();
+  readonly session: Session;
 
   constructor(
     private readonly socket: Socket,
@@ -84,6 +87,7 @@ export class Connection implements CommandContext {
     readonly client: ClientState,
   ) {
     this.main = new ReplyWriter(client.protocol);
+    this.session = new Session(server.db);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.pump());
@@ -91,10 +95,16 @@ export class Connection implements CommandContext {
     socket.on('close', () => {
       this.closed = true;
       this.closing = true;
+      // Roll back the open transaction and release watches: nobody can commit them any more.
+      this.session.close();
     });
   }
 
   // ---- CommandContext --------------------------------------------------------------------------
+
+  get store(): KeyStore {
+    return this.session.store ?? this.server.store;
+  }
 
   get w(): ReplyWriter {
     return this.head < this.segments.length ? this.segments[this.segments.length - 1]!.tail : this.main;
@@ -189,16 +199,31 @@ export class Connection implements CommandContext {
     this.client.lastCommandAt = Date.now();
     if (spec === undefined) {
       this.client.lastCommand = 'unknown';
+      this.session.reject();
       this.fail(undefined, new CommandError(unknownCommand(args)), started);
       return;
     }
     this.client.lastCommand = spec.name;
     if (!arityOk(spec, args.length)) {
+      this.session.reject();
       this.fail(spec, wrongArity(spec.name), started);
       return;
     }
     if (!this.client.authenticated && !spec.flags.includes('no_auth')) {
+      this.session.reject();
       this.fail(spec, new CommandError(ERR_NOAUTH), started);
+      return;
+    }
+    if (this.session.queuing && !RUN_WHILE_QUEUING.has(spec.name)) {
+      // After MULTI: queue for EXEC (a refusal makes EXEC fail with EXECABORT).
+      try {
+        this.session.enqueue(spec, args);
+      } catch (err) {
+        this.fail(spec, err, started);
+        return;
+      }
+      // Not observed here: EXEC counts the command when it runs it (as Redis's commandstats).
+      this.w.simple('QUEUED');
       return;
     }
     let outcome: Outcome | Promise<Outcome>;

@@ -1,6 +1,7 @@
 // CommandError: a command's error reply. Handlers throw it; the connection writes `-<message>`.
 // Messages follow Redis's texts exactly (clients and tests match on them).
 import { CairnError } from '../../storage/errors.js';
+import { TxnConflictError } from '../../txn/errors.js';
 
 export class CommandError extends Error {
   override name = 'CommandError';
@@ -26,6 +27,8 @@ export function unknownSubcommand(sub: Buffer, command: string): CommandError {
 /** errorReply maps anything a handler threw to the text of an error reply. */
 export function errorReply(err: unknown): string {
   if (err instanceof CommandError) return err.message;
+  // Conflicts get their own error code: clients retry on it (as on Redis's EXECABORT or nil).
+  if (err instanceof TxnConflictError) return `CONFLICT ${err.message}`;
   // Storage's operating errors (limits, closed store, I/O) keep their message under ERR.
   if (err instanceof CairnError) return `ERR ${err.message}`;
   return 'ERR internal error';

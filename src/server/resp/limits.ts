@@ -60,6 +60,24 @@ export const CLIENT_NAME_BYTES_MAX = 1024;
 /** UNKNOWN_ARGS_ECHO_CHARS: how much of an unknown command's arguments the error repeats (Redis: 128). */
 export const UNKNOWN_ARGS_ECHO_CHARS = 128;
 
+/** MULTI_QUEUE_COMMANDS_MAX: commands one MULTI may queue; more abort the transaction (EXECABORT). */
+export const MULTI_QUEUE_COMMANDS_MAX = 100_000;
+
+/** MULTI_QUEUE_BYTES_MAX: argument bytes one MULTI may queue (the queue holds them until EXEC). */
+export const MULTI_QUEUE_BYTES_MAX = 64 * 1024 * 1024;
+
+/** WATCHED_KEYS_MAX: keys one connection may WATCH at a time (each is checked at EXEC). */
+export const WATCHED_KEYS_MAX = 100_000;
+
+/**
+ * EXEC_ATTEMPTS_MAX: runs of one EXEC whose transaction keeps conflicting (a key it read changed
+ * before its commit) before it gives up with a CONFLICT error. Clients cannot see the retries.
+ */
+export const EXEC_ATTEMPTS_MAX = 10;
+/** EXEC_BACKOFF_BASE_MS, EXEC_BACKOFF_MAX_MS: bounds of the jittered backoff between EXEC retries. */
+export const EXEC_BACKOFF_BASE_MS = 1;
+export const EXEC_BACKOFF_MAX_MS = 50;
+
 /** RespServerLimits: the limits a server instance uses (tests lower them). */
 export interface RespServerLimits {
   readonly maxClients: number;

@@ -6,6 +6,7 @@ import type { Durability } from '../../storage/engine.js';
 import { CommandTable } from './command-table.js';
 import { allCommands } from './commands/index.js';
 import { Connection } from './connection.js';
+import { LatestKeyStore } from './key-store.js';
 import { DEFAULT_LIMITS, type RespServerLimits, SCAN_CURSORS_MAX } from './limits.js';
 import { ScanCursors } from './scan-cursors.js';
 import type { ClientState, RespLogger, RespMetrics, ServerConfig, ServerContext } from './types.js';
@@ -62,6 +63,7 @@ export function createRespServer(options: RespServerOptions): RespServer {
 
   const ctx: ServerContext = {
     db: options.db,
+    store: new LatestKeyStore(options.db),
     version: options.version,
     metrics: options.metrics,
     logger: options.logger,

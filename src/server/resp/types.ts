@@ -3,8 +3,10 @@ import type { Db } from '../../db/db.js';
 import type { ReplyWriter, RespVersion } from '../../protocol/resp/index.js';
 import type { Durability } from '../../storage/engine.js';
 import type { CommandTable } from './command-table.js';
+import type { KeyStore } from './key-store.js';
 import type { RespServerLimits } from './limits.js';
 import type { ScanCursors } from './scan-cursors.js';
+import type { Session } from './session.js';
 
 /**
  * Held is a reply that may only be sent once `durable` resolves (it reveals a write that is not
@@ -83,6 +85,8 @@ export interface ServerConfig {
 /** ServerContext: the server-wide state handlers see. */
 export interface ServerContext {
   readonly db: Db;
+  /** store: the newest state of `db`, the KeyStore of commands outside transactions. */
+  readonly store: KeyStore;
   readonly version: string;
   readonly metrics: RespMetrics | undefined;
   readonly logger: RespLogger | undefined;
@@ -105,6 +109,13 @@ export interface ServerContext {
 export interface CommandContext {
   readonly server: ServerContext;
   readonly client: ClientState;
+  /**
+   * store: where data commands read and write: `server.store`, or the open transaction's view
+   * (inside EXEC, or after TXN.BEGIN).
+   */
+  readonly store: KeyStore;
+  /** session: the connection's MULTI queue, watched keys and interactive transaction. */
+  readonly session: Session;
   /** w: the writer for an immediate reply, in order after everything before it. */
   readonly w: ReplyWriter;
   /** setProtocol switches the connection's RESP version (HELLO); replies after this one use it. */

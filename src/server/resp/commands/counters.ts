@@ -6,7 +6,7 @@ import { held, INT64_MAX, INT64_MIN, int64Arg, parseInt64 } from './args.js';
 import { FIRST_KEY, spec } from './spec.js';
 
 async function incrBy(ctx: CommandContext, key: Buffer, delta: bigint): Promise<Held> {
-  const { result, durable } = await ctx.server.db.latest.update(key, (current) => {
+  const { result, durable } = await ctx.store.update(key, (current) => {
     let n = 0n;
     if (current !== undefined) {
       const parsed = parseInt64(current);

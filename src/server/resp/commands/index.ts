@@ -5,6 +5,7 @@ import { COUNTER_COMMANDS } from './counters.js';
 import { KEY_COMMANDS } from './keys.js';
 import { SERVER_COMMANDS } from './server.js';
 import { STRING_COMMANDS } from './strings.js';
+import { TRANSACTION_COMMANDS } from './transactions.js';
 
 export function allCommands(): CommandSpec[] {
   return [
@@ -13,5 +14,6 @@ export function allCommands(): CommandSpec[] {
     ...STRING_COMMANDS,
     ...COUNTER_COMMANDS,
     ...KEY_COMMANDS,
+    ...TRANSACTION_COMMANDS,
   ];
 }

@@ -1,10 +1,9 @@
 // Keyspace commands: DEL, UNLINK, EXISTS, TYPE, DBSIZE, KEYS, SCAN, FLUSHDB.
 //
-// Commands that look at many keys (DBSIZE, KEYS, SCAN, FLUSHDB) first wait until every write
-// queued before them has settled (LatestView.settled()), then read the engine: so they see the
-// connection's own earlier writes (and everyone's queued before), and reveal nothing that is not
-// durable.
-import { asBuffer } from '../../../stdx/bytes.js';
+// Commands that look at many keys (DBSIZE, KEYS, SCAN, FLUSHDB) read through the KeyStore's
+// keysAfter/countKeys: outside a transaction they see the connection's own earlier writes (and
+// everyone's queued before) and reveal nothing that is not durable (src/server/resp/key-store.ts);
+// inside one they see its snapshot and own writes.
 import { CommandError, ERR_SYNTAX } from '../errors.js';
 import { globMatch, isMatchAll } from '../glob.js';
 import { FLUSH_BATCH_KEYS, SCAN_COUNT_DEFAULT, SCAN_COUNT_MAX } from '../limits.js';
@@ -12,7 +11,6 @@ import type { CommandContext, Held } from '../types.js';
 import { held, intArg, lower } from './args.js';
 import { ALL_KEYS, FIRST_KEY, NO_KEYS, spec } from './spec.js';
 
-const NUL = Buffer.from([0]);
 const generic = (since: string, summary: string) => ({ group: 'generic', since, summary });
 const server = (since: string, summary: string) => ({ group: 'server', since, summary });
 
@@ -26,7 +24,7 @@ async function del(ctx: CommandContext, args: Buffer[]): Promise<Held> {
     seen.add(k);
     keys.push(args[i]!);
   }
-  const { result, durable } = await ctx.server.db.latest.updateMany(keys, (current) => {
+  const { result, durable } = await ctx.store.updateMany(keys, (current) => {
     const writes = keys.filter((_, i) => current[i] !== undefined).map((key) => ({ key, value: null }));
     return { result: writes.length, writes };
   });
@@ -34,7 +32,7 @@ async function del(ctx: CommandContext, args: Buffer[]): Promise<Held> {
 }
 
 async function exists(ctx: CommandContext, args: Buffer[]): Promise<Held> {
-  const values = await ctx.server.db.latest.readMany(args.slice(1));
+  const values = await ctx.store.readMany(args.slice(1));
   const count = values.filter((v) => v.value !== undefined).length;
   const durable = values.map((v) => v.durable).filter((d): d is Promise<void> => d !== undefined);
   return held(durable.length === 0 ? undefined : Promise.all(durable).then(() => undefined), (w) =>
@@ -43,30 +41,27 @@ async function exists(ctx: CommandContext, args: Buffer[]): Promise<Held> {
 }
 
 async function type(ctx: CommandContext, args: Buffer[]): Promise<Held> {
-  const latest = await ctx.server.db.latest.readLatest(args[1]!);
+  const latest = await ctx.store.readLatest(args[1]!);
   return held(latest.durable, (w) => w.simple(latest.value === undefined ? 'none' : 'string'));
 }
 
 async function dbsize(ctx: CommandContext): Promise<void> {
-  await ctx.server.db.latest.settled();
-  ctx.w.integer(ctx.server.db.engine.stats().keys);
+  const n = await ctx.store.countKeys();
+  ctx.w.integer(n);
 }
 
-/** keysFrom reads up to `limit` keys after `after` (exclusive), in key order, from the engine. */
+/** keysFrom reads up to `limit` keys after `after` (exclusive), in key order. */
 async function keysFrom(ctx: CommandContext, after: Buffer | undefined, limit: number): Promise<Buffer[]> {
-  const start = after === undefined ? undefined : Buffer.concat([after, NUL]);
   const out: Buffer[] = [];
-  for await (const [k] of ctx.server.db.engine.scan({ start, limit })) out.push(asBuffer(k));
+  for await (const key of ctx.store.keysAfter(after, limit)) out.push(key);
   return out;
 }
 
 async function keys(ctx: CommandContext, args: Buffer[]): Promise<void> {
   const pattern = args[1]!;
   const all = isMatchAll(pattern);
-  await ctx.server.db.latest.settled();
   const out: Buffer[] = [];
-  for await (const [k] of ctx.server.db.engine.scan()) {
-    const key = asBuffer(k);
+  for await (const key of ctx.store.keysAfter(undefined)) {
     if (all || globMatch(pattern, key)) out.push(key);
   }
   ctx.w.bulkArray(out);
@@ -97,7 +92,6 @@ async function scan(ctx: CommandContext, args: Buffer[]): Promise<void> {
     else throw new CommandError(ERR_SYNTAX);
   }
   count = Math.min(count, SCAN_COUNT_MAX);
-  await ctx.server.db.latest.settled();
   const examined = await keysFrom(ctx, after, count);
   const next = examined.length < count ? '0' : ctx.server.cursors.save(examined[examined.length - 1]!);
   const matched = examined.filter((k) => onlyStrings && (pattern === undefined || globMatch(pattern, k)));
@@ -112,13 +106,12 @@ async function flushdb(ctx: CommandContext, args: Buffer[]): Promise<void> {
     throw new CommandError(ERR_SYNTAX);
   // One forward pass in key order: keys written behind the pass while it runs survive
   // (FLUSHDB is not atomic here, unlike Redis: documented).
-  const latest = ctx.server.db.latest;
+  const store = ctx.store;
   let after: Buffer | undefined;
   for (;;) {
-    await latest.settled();
     const batch = await keysFrom(ctx, after, FLUSH_BATCH_KEYS);
     if (batch.length === 0) break;
-    await latest.batch(batch.map((key) => ({ type: 'delete' as const, key })));
+    await store.batch(batch.map((key) => ({ type: 'delete' as const, key })));
     after = batch[batch.length - 1];
     if (batch.length < FLUSH_BATCH_KEYS) break;
   }

@@ -10,7 +10,7 @@ const EMPTY = Buffer.alloc(0);
 const string = (since: string, summary: string) => ({ group: 'string', since, summary });
 
 async function get(ctx: CommandContext, args: Buffer[]): Promise<Held> {
-  const latest = await ctx.server.db.latest.readLatest(args[1]!);
+  const latest = await ctx.store.readLatest(args[1]!);
   return held(latest.durable, (w) => w.bulk(latest.value ?? null));
 }
 
@@ -40,7 +40,7 @@ function parseSetOptions(args: Buffer[], from: number): SetOptions {
 function set(ctx: CommandContext, args: Buffer[]): Held | Promise<Held> {
   const key = args[1]!;
   const value = args[2]!;
-  const latest = ctx.server.db.latest;
+  const latest = ctx.store;
   if (args.length === 3) return held(latest.put(key, value), (w) => w.ok());
   const o = parseSetOptions(args, 3);
   return latest
@@ -59,7 +59,7 @@ function set(ctx: CommandContext, args: Buffer[]): Held | Promise<Held> {
 
 async function getset(ctx: CommandContext, args: Buffer[]): Promise<Held> {
   const value = args[2]!;
-  const { result, durable } = await ctx.server.db.latest.update(args[1]!, (current) => ({
+  const { result, durable } = await ctx.store.update(args[1]!, (current) => ({
     result: current,
     write: value,
   }));
@@ -68,7 +68,7 @@ async function getset(ctx: CommandContext, args: Buffer[]): Promise<Held> {
 
 async function setnx(ctx: CommandContext, args: Buffer[]): Promise<Held> {
   const value = args[2]!;
-  const { result, durable } = await ctx.server.db.latest.update(args[1]!, (current) =>
+  const { result, durable } = await ctx.store.update(args[1]!, (current) =>
     current === undefined ? { result: 1, write: value } : { result: 0 },
   );
   return held(durable, (w) => w.integer(result));
@@ -76,7 +76,7 @@ async function setnx(ctx: CommandContext, args: Buffer[]): Promise<Held> {
 
 async function mget(ctx: CommandContext, args: Buffer[]): Promise<Held> {
   const keys = args.slice(1);
-  const values = await ctx.server.db.latest.readMany(keys);
+  const values = await ctx.store.readMany(keys);
   const durable = values.map((v) => v.durable).filter((d): d is Promise<void> => d !== undefined);
   return held(durable.length === 0 ? undefined : Promise.all(durable).then(() => undefined), (w) =>
     w.bulkArray(values.map((v) => v.value ?? null)),
@@ -92,12 +92,12 @@ function pairs(args: Buffer[], name: string): { key: Buffer; value: Buffer }[] {
 
 function mset(ctx: CommandContext, args: Buffer[]): Held {
   const ops = pairs(args, 'mset').map((p) => ({ type: 'put' as const, key: p.key, value: p.value }));
-  return held(ctx.server.db.latest.batch(ops), (w) => w.ok());
+  return held(ctx.store.batch(ops), (w) => w.ok());
 }
 
 async function msetnx(ctx: CommandContext, args: Buffer[]): Promise<Held> {
   const ps = pairs(args, 'msetnx');
-  const { result, durable } = await ctx.server.db.latest.updateMany(
+  const { result, durable } = await ctx.store.updateMany(
     ps.map((p) => p.key),
     (current) => (current.some((v) => v !== undefined) ? { result: 0 } : { result: 1, writes: ps }),
   );
@@ -106,7 +106,7 @@ async function msetnx(ctx: CommandContext, args: Buffer[]): Promise<Held> {
 
 async function append(ctx: CommandContext, args: Buffer[]): Promise<Held> {
   const suffix = args[2]!;
-  const { result, durable } = await ctx.server.db.latest.update(args[1]!, (current) => {
+  const { result, durable } = await ctx.store.update(args[1]!, (current) => {
     const value = current === undefined ? Buffer.from(suffix) : Buffer.concat([current, suffix]);
     return { result: value.length, write: value };
   });
@@ -114,7 +114,7 @@ async function append(ctx: CommandContext, args: Buffer[]): Promise<Held> {
 }
 
 async function strlen(ctx: CommandContext, args: Buffer[]): Promise<Held> {
-  const latest = await ctx.server.db.latest.readLatest(args[1]!);
+  const latest = await ctx.store.readLatest(args[1]!);
   return held(latest.durable, (w) => w.integer(latest.value?.length ?? 0));
 }
 
@@ -136,7 +136,7 @@ export function substring(value: Buffer, startArg: number, endArg: number): Buff
 async function getrange(ctx: CommandContext, args: Buffer[]): Promise<Held> {
   const start = intArg(args[2]!);
   const end = intArg(args[3]!);
-  const latest = await ctx.server.db.latest.readLatest(args[1]!);
+  const latest = await ctx.store.readLatest(args[1]!);
   return held(latest.durable, (w) => w.bulk(substring(latest.value ?? EMPTY, start, end)));
 }
 

@@ -1,0 +1,210 @@
+// POST /v1/txn: transactions over HTTP, in one of two forms (docs/http.md):
+// - compare-and-swap `{ compare, success, failure }`: db.compareAndSwap, one atomic,
+//   linearizable step on the newest state;
+// - one-shot `{ isolation, ops }`: the operations in order inside one transaction (reads see the
+//   snapshot plus earlier writes of the same request), committed atomically; conflicts are
+//   retried on a fresh snapshot, and answered 409 TXN_CONFLICT once the attempts run out.
+// JSON only, like /v1/batch; keys and values follow the batch's text/base64 convention.
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { type Db, DEFAULT_TXN_ATTEMPTS, TXN_BACKOFF_BASE_MS, TXN_BACKOFF_MAX_MS } from '../../db/db.js';
+import type { CasOp, CasResult, CompareOp, Comparison } from '../../txn/compare-and-swap.js';
+import { TxnConflictError } from '../../txn/errors.js';
+import type { Isolation } from '../../txn/mvcc.js';
+import type { Transaction } from '../../txn/transaction.js';
+import { decodeBase64, encodeBase64, jsonBytes } from './encoding.js';
+import { LIST_LIMIT_DEFAULT, LIST_PAGE_BYTES_MAX } from './limits.js';
+import { item, type ListItem } from './routes-list.js';
+import { TXN_BODY_SCHEMA, TXN_RESPONSE_SCHEMA } from './schemas.js';
+
+interface CompareBody {
+  key: string;
+  target: 'value' | 'exists';
+  op?: CompareOp;
+  value?: string;
+  exists?: boolean;
+}
+
+interface OpBody {
+  op: 'get' | 'set' | 'delete' | 'scan';
+  key?: string;
+  value?: string;
+  prefix?: string;
+  start?: string;
+  end?: string;
+  limit?: number;
+  reverse?: boolean;
+}
+
+interface TxnBody {
+  compare?: CompareBody[];
+  success?: OpBody[];
+  failure?: OpBody[];
+  isolation?: Isolation;
+  ops?: OpBody[];
+  base64?: boolean;
+}
+
+interface TxnResult {
+  op: OpBody['op'];
+  found?: boolean;
+  value?: string;
+  valueEncoding?: 'base64';
+  items?: ListItem[];
+  truncated?: boolean;
+}
+
+/** Op: a decoded one-shot operation (the schema guarantees the fields its kind needs). */
+type Op =
+  | { readonly op: 'get'; readonly key: Buffer }
+  | { readonly op: 'delete'; readonly key: Buffer }
+  | { readonly op: 'set'; readonly key: Buffer; readonly value: Buffer }
+  | {
+      readonly op: 'scan';
+      readonly prefix: Buffer | undefined;
+      readonly start: Buffer | undefined;
+      readonly end: Buffer | undefined;
+      readonly limit: number;
+      readonly reverse: boolean;
+    };
+
+type Decode = (text: string, what: string) => Buffer;
+
+function decoder(base64: boolean): Decode {
+  return (text, what) => (base64 ? decodeBase64(text, what) : Buffer.from(text, 'utf8'));
+}
+
+function getResult(value: Buffer | undefined, base64: boolean): TxnResult {
+  if (value === undefined) return { op: 'get', found: false };
+  if (base64) return { op: 'get', found: true, value: encodeBase64(value) };
+  const v = jsonBytes(value);
+  return v.base64
+    ? { op: 'get', found: true, value: v.text, valueEncoding: 'base64' }
+    : { op: 'get', found: true, value: v.text };
+}
+
+function decodeOps(ops: readonly OpBody[], bytes: Decode): Op[] {
+  return ops.map((op, i): Op => {
+    const at = `ops[${i}]`;
+    const opt = (text: string | undefined, what: string) =>
+      text === undefined ? undefined : bytes(text, `${at}.${what}`);
+    switch (op.op) {
+      case 'set':
+        return {
+          op: 'set',
+          key: bytes(op.key ?? '', `${at}.key`),
+          value: bytes(op.value ?? '', `${at}.value`),
+        };
+      case 'get':
+        return { op: 'get', key: bytes(op.key ?? '', `${at}.key`) };
+      case 'delete':
+        return { op: 'delete', key: bytes(op.key ?? '', `${at}.key`) };
+      default:
+        return {
+          op: 'scan',
+          prefix: opt(op.prefix, 'prefix'),
+          start: opt(op.start, 'start'),
+          end: opt(op.end, 'end'),
+          limit: op.limit ?? LIST_LIMIT_DEFAULT,
+          reverse: op.reverse === true,
+        };
+    }
+  });
+}
+
+async function runOps(tx: Transaction, ops: readonly Op[], base64: boolean): Promise<TxnResult[]> {
+  const results: TxnResult[] = [];
+  for (const op of ops) {
+    if (op.op === 'get') results.push(getResult(await tx.get(op.key), base64));
+    else if (op.op === 'set') {
+      tx.set(op.key, op.value);
+      results.push({ op: 'set' });
+    } else if (op.op === 'delete') {
+      tx.delete(op.key);
+      results.push({ op: 'delete' });
+    } else {
+      // Stop early at the listing's byte cap too, so 1000 large values are not one huge answer.
+      const items: ListItem[] = [];
+      let bytes = 0;
+      let truncated = false;
+      for await (const [k, v] of tx.scan(op)) {
+        if (items.length > 0 && bytes + k.length + v.length > LIST_PAGE_BYTES_MAX) {
+          truncated = true;
+          break;
+        }
+        bytes += k.length + v.length;
+        items.push(item(k, v, base64));
+      }
+      results.push(truncated ? { op: 'scan', items, truncated } : { op: 'scan', items });
+    }
+  }
+  return results;
+}
+
+/** oneShot runs `ops` in a transaction, retrying conflicts like db.transaction (which hides the ts). */
+async function oneShot(
+  db: Db,
+  isolation: Isolation,
+  ops: readonly Op[],
+  base64: boolean,
+): Promise<{ ts: number; results: TxnResult[] }> {
+  for (let attempt = 1; ; attempt++) {
+    const tx = await db.begin({ isolation });
+    try {
+      const results = await runOps(tx, ops, base64);
+      const { ts } = await tx.commit();
+      return { ts, results };
+    } catch (err) {
+      tx.rollback();
+      if (!(err instanceof TxnConflictError) || attempt >= DEFAULT_TXN_ATTEMPTS) throw err;
+    }
+    const cap = Math.min(TXN_BACKOFF_MAX_MS, TXN_BACKOFF_BASE_MS * 2 ** (attempt - 1));
+    await new Promise((resolve) => setTimeout(resolve, Math.random() * cap));
+  }
+}
+
+function casRequest(body: TxnBody, bytes: Decode) {
+  const compare = (body.compare ?? []).map((c, i): Comparison => {
+    const key = bytes(c.key, `compare[${i}].key`);
+    // The schema guarantees op/value for 'value' and exists for 'exists'.
+    return c.target === 'exists'
+      ? { key, target: 'exists', exists: c.exists === true }
+      : { key, target: 'value', op: c.op ?? '=', value: bytes(c.value ?? '', `compare[${i}].value`) };
+  });
+  const branch = (list: readonly OpBody[] | undefined, name: string): CasOp[] =>
+    (list ?? []).map((op, i): CasOp => {
+      const key = bytes(op.key ?? '', `${name}[${i}].key`);
+      if (op.op === 'set') return { type: 'set', key, value: bytes(op.value ?? '', `${name}[${i}].value`) };
+      return { type: op.op === 'delete' ? 'delete' : 'get', key };
+    });
+  return { compare, success: branch(body.success, 'success'), failure: branch(body.failure, 'failure') };
+}
+
+function casResults(result: CasResult, base64: boolean): TxnResult[] {
+  return result.results.map((r) => (r.type === 'get' ? getResult(r.value, base64) : { op: r.type }));
+}
+
+export function txnRoutes(db: Db): FastifyPluginAsync {
+  return async (app: FastifyInstance) => {
+    app.removeContentTypeParser('text/plain');
+
+    app.post<{ Body: TxnBody }>(
+      '/v1/txn',
+      {
+        config: { command: 'txn' },
+        schema: { body: TXN_BODY_SCHEMA, response: { 200: TXN_RESPONSE_SCHEMA } },
+      },
+      async (request) => {
+        const body = request.body;
+        const base64 = body.base64 === true;
+        const bytes = decoder(base64);
+        // Decode everything first: a bad encoding anywhere is a 400 before anything runs.
+        if (body.ops !== undefined) {
+          const ops = decodeOps(body.ops, bytes);
+          return oneShot(db, body.isolation ?? 'serializable', ops, base64);
+        }
+        const result = await db.compareAndSwap(casRequest(body, bytes));
+        return { succeeded: result.succeeded, results: casResults(result, base64) };
+      },
+    );
+  };
+}

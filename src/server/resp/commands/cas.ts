@@ -1,0 +1,117 @@
+// TXN.CAS: compare-and-swap (src/txn/compare-and-swap.ts) as one RESP command:
+//
+//   TXN.CAS <ncompares> <comparison>... THEN <nops> <op>... [ELSE <nops> <op>...]
+//   comparison := <key> VALUE <=|!=|<|>> <operand> | <key> EXISTS <0|1>
+//   op         := SET <key> <value> | DEL <key> | GET <key>
+//
+// Reply: [succeeded (1 or 0), [one element per operation of the branch that ran: the value (or
+// null) for GET, OK for SET and DEL]]. Counts come first so that keys and values may be any bytes,
+// including the words THEN and ELSE.
+import { type CasOp, COMPARE_OPS, type CompareOp, type Comparison } from '../../../txn/compare-and-swap.js';
+import type { CommandSpec } from '../command-table.js';
+import { CommandError, ERR_SYNTAX } from '../errors.js';
+import type { CommandContext } from '../types.js';
+import { intArg, lower } from './args.js';
+import { spec } from './spec.js';
+
+/** MOVABLE_KEYS: TXN.CAS names keys at positions only its parser knows (as Redis's movablekeys). */
+const MOVABLE_KEYS = [0, 0, 0] as const;
+
+class Cursor {
+  private i = 1;
+  constructor(private readonly args: Buffer[]) {}
+
+  get done(): boolean {
+    return this.i >= this.args.length;
+  }
+
+  next(): Buffer {
+    const a = this.args[this.i++];
+    if (a === undefined) throw new CommandError(ERR_SYNTAX);
+    return a;
+  }
+
+  count(): number {
+    const n = intArg(this.next());
+    // Each item takes at least two arguments: a count beyond what is left cannot be right.
+    if (n < 0 || n > this.args.length) throw new CommandError('ERR TXN.CAS count out of range');
+    return n;
+  }
+
+  word(expected: string): void {
+    if (lower(this.next()) !== expected) throw new CommandError(ERR_SYNTAX);
+  }
+}
+
+function comparison(c: Cursor): Comparison {
+  const key = c.next();
+  const target = lower(c.next());
+  if (target === 'exists') {
+    const flag = c.next().toString('latin1');
+    if (flag !== '0' && flag !== '1') throw new CommandError('ERR TXN.CAS EXISTS takes 0 or 1');
+    return { key, target: 'exists', exists: flag === '1' };
+  }
+  if (target === 'value') {
+    const op = c.next().toString('latin1') as CompareOp;
+    if (!COMPARE_OPS.includes(op)) {
+      throw new CommandError(`ERR TXN.CAS comparison must be one of ${COMPARE_OPS.join(' ')}`);
+    }
+    return { key, target: 'value', op, value: c.next() };
+  }
+  throw new CommandError('ERR TXN.CAS compares VALUE or EXISTS');
+}
+
+function operation(c: Cursor): CasOp {
+  const type = lower(c.next());
+  if (type === 'set') return { type: 'set', key: c.next(), value: c.next() };
+  if (type === 'del') return { type: 'delete', key: c.next() };
+  if (type === 'get') return { type: 'get', key: c.next() };
+  throw new CommandError('ERR TXN.CAS operations are SET, DEL or GET');
+}
+
+function repeat<T>(n: number, f: () => T): T[] {
+  const out: T[] = [];
+  for (let i = 0; i < n; i++) out.push(f());
+  return out;
+}
+
+async function cas(ctx: CommandContext, args: Buffer[]): Promise<void> {
+  if (ctx.session.txn !== undefined) {
+    throw new CommandError('ERR TXN.CAS cannot run inside a TXN.BEGIN transaction');
+  }
+  const c = new Cursor(args);
+  const compare = repeat(c.count(), () => comparison(c));
+  c.word('then');
+  const success = repeat(c.count(), () => operation(c));
+  let failure: CasOp[] = [];
+  if (!c.done) {
+    c.word('else');
+    failure = repeat(c.count(), () => operation(c));
+  }
+  if (!c.done) throw new CommandError(ERR_SYNTAX);
+  const result = await ctx.server.db.compareAndSwap({ compare, success, failure });
+  const w = ctx.w;
+  w.arrayHeader(2);
+  w.integer(result.succeeded ? 1 : 0);
+  w.arrayHeader(result.results.length);
+  for (const r of result.results) {
+    if (r.type === 'get') w.bulk(r.value ?? null);
+    else w.ok();
+  }
+}
+
+export function casCommand(
+  doc: (since: string, summary: string) => Pick<CommandSpec, 'group' | 'since' | 'summary'>,
+): CommandSpec {
+  return spec(
+    'txn.cas',
+    -4,
+    ['write', 'denyoom', 'no_multi', 'movablekeys'],
+    MOVABLE_KEYS,
+    doc(
+      'cairn',
+      'Compare-and-swap: runs one list of operations if every comparison holds, another otherwise.',
+    ),
+    cas,
+  );
+}

@@ -1,0 +1,258 @@
+// Transactions over RESP: Redis's MULTI / EXEC / DISCARD / WATCH / UNWATCH, and Cairn's
+// interactive TXN.BEGIN / TXN.COMMIT / TXN.ROLLBACK / TXN.STATUS and TXN.CAS (docs/resp-commands.md).
+//
+// EXEC runs the queued commands inside a serializable Db transaction (src/txn/): they read its
+// snapshot plus their own writes, and their writes reach the store as one atomic batch at commit,
+// so other clients see all of an EXEC or none of it. The WATCH check and the commit's validation
+// and enqueue happen in one synchronous step: nothing is awaited between them, so no write can
+// slip in between. A conflict of the transaction's own reads (a key it read changed before the
+// commit) re-runs the queued commands on a fresh snapshot; clients cannot tell.
+import { performance } from 'node:perf_hooks';
+import { ReplyWriter } from '../../../protocol/resp/index.js';
+import { TxnConflictError } from '../../../txn/errors.js';
+import { ISOLATION_LEVELS, type Isolation } from '../../../txn/mvcc.js';
+import type { Transaction } from '../../../txn/transaction.js';
+import { CommandError, ERR_SYNTAX, errorReply } from '../errors.js';
+import { EXEC_ATTEMPTS_MAX, EXEC_BACKOFF_BASE_MS, EXEC_BACKOFF_MAX_MS } from '../limits.js';
+import { ERR_EXECABORT, type QueuedCommand, type Watch } from '../session.js';
+import { TxnKeyStore } from '../txn-key-store.js';
+import type { CommandContext, Held } from '../types.js';
+import { held, lower } from './args.js';
+import { casCommand } from './cas.js';
+import { ALL_KEYS, NO_KEYS, spec } from './spec.js';
+
+const doc = (since: string, summary: string) => ({ group: 'transactions', since, summary });
+const noop = (): void => {};
+
+function multi(ctx: CommandContext): void {
+  ctx.session.multi();
+  ctx.w.ok();
+}
+
+function discard(ctx: CommandContext): void {
+  ctx.session.discard();
+  ctx.w.ok();
+}
+
+function watch(ctx: CommandContext, args: Buffer[]): void {
+  ctx.session.watch(args.slice(1));
+  ctx.w.ok();
+}
+
+function unwatch(ctx: CommandContext): void {
+  ctx.session.unwatch();
+  ctx.w.ok();
+}
+
+/** Ran: one queued command's outcome, counted in the metrics once its EXEC commits. */
+interface Ran {
+  readonly command: string;
+  readonly seconds: number;
+  readonly ok: boolean;
+}
+
+/**
+ * runQueued runs the queued commands against `tx` and returns the EXEC reply body. A command's
+ * error becomes its element of the reply; the others still run (as Redis).
+ */
+async function runQueued(
+  ctx: CommandContext,
+  tx: Transaction,
+  commands: readonly QueuedCommand[],
+  ran: Ran[],
+): Promise<Buffer> {
+  const w = new ReplyWriter(ctx.client.protocol);
+  const inner: CommandContext = {
+    server: ctx.server,
+    client: ctx.client,
+    session: ctx.session,
+    store: new TxnKeyStore(tx),
+    w,
+    setProtocol: (version) => {
+      ctx.setProtocol(version);
+      w.protocol = version;
+    },
+    closeAfterReply: () => ctx.closeAfterReply(),
+  };
+  for (const { spec: command, args } of commands) {
+    const started = performance.now();
+    let ok = true;
+    try {
+      const outcome = await command.handler(inner, args);
+      if (outcome !== undefined && outcome !== null) {
+        // Commands reading through the transaction never wait; others (none today) might.
+        if (outcome.durable !== undefined) await outcome.durable;
+        outcome.reply(w);
+      }
+    } catch (err) {
+      ok = false;
+      w.error(errorReply(err));
+    }
+    ran.push({ command: command.name, seconds: (performance.now() - started) / 1000, ok });
+  }
+  return w.take();
+}
+
+async function exec(ctx: CommandContext): Promise<Held> {
+  const session = ctx.session;
+  const { commands, aborted } = session.takeQueue();
+  // The watch belongs to this EXEC now: a queued UNWATCH cannot cancel its check.
+  const watching: Watch | undefined = session.takeWatch();
+  try {
+    if (aborted) throw new CommandError(ERR_EXECABORT);
+    const db = ctx.server.db;
+    for (let attempt = 1; ; attempt++) {
+      const tx = await db.begin({ isolation: 'serializable' });
+      const ran: Ran[] = [];
+      let body: Buffer;
+      try {
+        body = await runQueued(ctx, tx, commands, ran);
+      } catch (err) {
+        tx.rollback();
+        throw err;
+      }
+      // From the watch check to tx.commit()'s enqueue nothing is awaited (commit validates and
+      // enqueues synchronously before its first await): no write can come in between.
+      if (watching?.changed() === true) {
+        tx.rollback();
+        return held(undefined, (w) => w.nullArray());
+      }
+      const writes = tx.writeCount;
+      const before = db.mvcc.lastTs;
+      const committing = tx.commit();
+      const reply = (w: ReplyWriter): void => {
+        // The queued commands count as executed (metrics, INFO commandstats) once EXEC replies.
+        for (const r of ran) ctx.server.metrics?.observe(r.command, 'resp', r.seconds, r.ok);
+        w.arrayHeader(commands.length);
+        w.raw(body);
+      };
+      // Enqueued (it took a commit timestamp): the reply waits for durability, later commands
+      // of this connection already see the writes.
+      if (writes === 0) return held(undefined, reply);
+      if (db.mvcc.lastTs !== before) return held(committing.then(noop), reply);
+      // Not enqueued: validation failed or the store refused the batch; find out which.
+      try {
+        await committing;
+      } catch (err) {
+        if (!(err instanceof TxnConflictError) || attempt >= EXEC_ATTEMPTS_MAX) throw err;
+      }
+      const cap = Math.min(EXEC_BACKOFF_MAX_MS, EXEC_BACKOFF_BASE_MS * 2 ** (attempt - 1));
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * cap));
+    }
+  } finally {
+    watching?.release();
+  }
+}
+
+function parseIsolation(args: Buffer[]): Isolation {
+  if (args.length === 1) return 'serializable';
+  if (args.length !== 3 || lower(args[1]!) !== 'isolation') throw new CommandError(ERR_SYNTAX);
+  const level = lower(args[2]!) as Isolation;
+  if (!ISOLATION_LEVELS.includes(level)) {
+    throw new CommandError(`ERR unknown isolation level (expected ${ISOLATION_LEVELS.join(' or ')})`);
+  }
+  return level;
+}
+
+async function txnBegin(ctx: CommandContext, args: Buffer[]): Promise<void> {
+  const isolation = parseIsolation(args);
+  if (ctx.session.txn !== undefined) {
+    throw new CommandError('ERR a transaction is already open on this connection');
+  }
+  const tx = await ctx.server.db.begin({ isolation });
+  // The connection runs one command at a time, so nothing opened another meanwhile; begin()
+  // checks again all the same (and rolls `tx` back).
+  ctx.session.begin(new TxnKeyStore(tx));
+  ctx.w.ok();
+}
+
+async function txnCommit(ctx: CommandContext): Promise<void> {
+  const { tx } = ctx.session.endTxn('TXN.COMMIT');
+  const { ts } = await tx.commit();
+  ctx.w.integer(ts);
+}
+
+function txnRollback(ctx: CommandContext): void {
+  ctx.session.endTxn('TXN.ROLLBACK').tx.rollback();
+  ctx.w.ok();
+}
+
+function txnStatus(ctx: CommandContext): void {
+  const store = ctx.session.txn;
+  const w = ctx.w;
+  if (store === undefined) {
+    w.null();
+    return;
+  }
+  w.map([
+    ['isolation', store.tx.isolation],
+    ['snapshot', store.tx.ts],
+    ['writes', store.tx.writeCount],
+  ]);
+}
+
+const TXN_FLAGS = ['no_multi', 'fast'] as const;
+/** QUEUE_FLAGS: Redis 7's flags of MULTI, DISCARD, WATCH and UNWATCH (COMMAND INFO). */
+const QUEUE_FLAGS = ['noscript', 'loading', 'stale', 'fast', 'allow_busy'] as const;
+
+export const TRANSACTION_COMMANDS = [
+  spec('multi', 1, QUEUE_FLAGS, NO_KEYS, doc('1.2.0', 'Starts a transaction.'), multi),
+  spec(
+    'exec',
+    1,
+    ['noscript', 'loading', 'stale', 'skip_slowlog'],
+    NO_KEYS,
+    doc('1.2.0', 'Executes all commands in a transaction.'),
+    exec,
+  ),
+  spec('discard', 1, QUEUE_FLAGS, NO_KEYS, doc('2.0.0', 'Discards a transaction.'), discard),
+  spec(
+    'watch',
+    -2,
+    QUEUE_FLAGS,
+    ALL_KEYS,
+    doc('2.2.0', 'Monitors changes to keys to determine the execution of a transaction.'),
+    watch,
+  ),
+  spec(
+    'unwatch',
+    1,
+    QUEUE_FLAGS,
+    NO_KEYS,
+    doc('2.2.0', 'Forgets about watched keys of a transaction.'),
+    unwatch,
+  ),
+  spec(
+    'txn.begin',
+    -1,
+    TXN_FLAGS,
+    NO_KEYS,
+    doc('cairn', 'Opens an interactive transaction: later data commands run inside it.'),
+    txnBegin,
+  ),
+  spec(
+    'txn.commit',
+    1,
+    TXN_FLAGS,
+    NO_KEYS,
+    doc('cairn', "Commits the connection's transaction; replies with its commit timestamp."),
+    txnCommit,
+  ),
+  spec(
+    'txn.rollback',
+    1,
+    TXN_FLAGS,
+    NO_KEYS,
+    doc('cairn', "Rolls back the connection's transaction."),
+    txnRollback,
+  ),
+  spec(
+    'txn.status',
+    1,
+    TXN_FLAGS,
+    NO_KEYS,
+    doc('cairn', "Describes the connection's open transaction (null when none)."),
+    txnStatus,
+  ),
+  casCommand(doc),
+];

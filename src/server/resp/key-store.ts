@@ -1,0 +1,90 @@
+// KeyStore: the data access the command handlers need. Normally it is the store's newest state
+// (LatestKeyStore over the LatestView, linearizable, replies held until durable); inside a
+// transaction (EXEC, TXN.BEGIN) it is TxnKeyStore (src/server/resp/txn-key-store.ts): reads from
+// the transaction's snapshot plus its own writes, writes buffered until commit. Handlers never
+// reach for `db.latest` or `db.engine` themselves, so the same handler runs in both worlds.
+import type { Db } from '../../db/db.js';
+import type { Change, Latest, ManyChange, Updated } from '../../db/latest-view.js';
+import { asBuffer } from '../../stdx/bytes.js';
+import type { BatchOp } from '../../storage/engine.js';
+
+const NUL = Buffer.from([0]);
+
+export interface KeyStore {
+  /** readLatest: the key's value and the durability a reply revealing it must wait for. */
+  readLatest(key: Uint8Array): Promise<Latest>;
+  /** readMany: readLatest for several keys, consistent with one another. */
+  readMany(keys: readonly Uint8Array[]): Promise<Latest[]>;
+  /** update: read-modify-write of one key with nothing in between (see LatestView.update). */
+  update<T>(key: Uint8Array, fn: (current: Buffer | undefined) => Change<T>): Promise<Updated<T>>;
+  /** updateMany: update over several keys; the writes are atomic. */
+  updateMany<T>(
+    keys: readonly Uint8Array[],
+    fn: (current: readonly (Buffer | undefined)[]) => ManyChange<T>,
+  ): Promise<Updated<T>>;
+  /**
+   * put and batch write; the result is the durability to wait for before replying (undefined
+   * inside a transaction: the write is buffered and only the commit reply waits).
+   */
+  put(key: Uint8Array, value: Uint8Array): Promise<void> | undefined;
+  batch(ops: readonly BatchOp[]): Promise<void> | undefined;
+  /**
+   * keysAfter yields up to `limit` keys strictly after `after` (all keys when undefined), in key
+   * order, including every write queued before the call.
+   */
+  keysAfter(after: Buffer | undefined, limit?: number): AsyncIterable<Buffer>;
+  /** countKeys: how many keys exist. */
+  countKeys(): Promise<number>;
+}
+
+/** keyAfter: the smallest key greater than `key` (a scan's inclusive start after `key`). */
+export function keyAfter(key: Buffer): Buffer {
+  return Buffer.concat([key, NUL]);
+}
+
+/**
+ * LatestKeyStore: the newest state. Whole-keyspace reads first wait until every write queued
+ * before them has settled (LatestView.settled()), then read the engine: they see the
+ * connection's own earlier writes and reveal nothing that is not durable.
+ */
+export class LatestKeyStore implements KeyStore {
+  constructor(private readonly db: Db) {}
+
+  readLatest(key: Uint8Array): Promise<Latest> {
+    return this.db.latest.readLatest(key);
+  }
+
+  readMany(keys: readonly Uint8Array[]): Promise<Latest[]> {
+    return this.db.latest.readMany(keys);
+  }
+
+  update<T>(key: Uint8Array, fn: (current: Buffer | undefined) => Change<T>): Promise<Updated<T>> {
+    return this.db.latest.update(key, fn);
+  }
+
+  updateMany<T>(
+    keys: readonly Uint8Array[],
+    fn: (current: readonly (Buffer | undefined)[]) => ManyChange<T>,
+  ): Promise<Updated<T>> {
+    return this.db.latest.updateMany(keys, fn);
+  }
+
+  put(key: Uint8Array, value: Uint8Array): Promise<void> {
+    return this.db.latest.put(key, value);
+  }
+
+  batch(ops: readonly BatchOp[]): Promise<void> {
+    return this.db.latest.batch(ops);
+  }
+
+  async *keysAfter(after: Buffer | undefined, limit?: number): AsyncIterable<Buffer> {
+    await this.db.latest.settled();
+    const start = after === undefined ? undefined : keyAfter(after);
+    for await (const [k] of this.db.engine.scan({ start, limit })) yield asBuffer(k);
+  }
+
+  async countKeys(): Promise<number> {
+    await this.db.latest.settled();
+    return this.db.engine.stats().keys;
+  }
+}

@@ -1,0 +1,71 @@
+// TxnKeyStore: the KeyStore of a transaction (EXEC, TXN.BEGIN). Reads see the snapshot plus the
+// transaction's own writes; writes are buffered in the transaction and take effect at commit.
+// Nothing it returns waits for durability: the snapshot holds only durable data, and buffered
+// writes are not written yet (the commit's reply is the one that waits).
+import type { Change, Latest, ManyChange, Updated } from '../../db/latest-view.js';
+import type { BatchOp } from '../../storage/engine.js';
+import { checkBatch } from '../../storage/validate.js';
+import type { Transaction } from '../../txn/transaction.js';
+import { type KeyStore, keyAfter } from './key-store.js';
+
+export class TxnKeyStore implements KeyStore {
+  constructor(readonly tx: Transaction) {}
+
+  async readLatest(key: Uint8Array): Promise<Latest> {
+    return { value: await this.tx.get(key), durable: undefined };
+  }
+
+  async readMany(keys: readonly Uint8Array[]): Promise<Latest[]> {
+    const out: Latest[] = [];
+    for (const key of keys) out.push({ value: await this.tx.get(key), durable: undefined });
+    return out;
+  }
+
+  async update<T>(key: Uint8Array, fn: (current: Buffer | undefined) => Change<T>): Promise<Updated<T>> {
+    const change = fn(await this.tx.get(key));
+    if (change.write === null) this.tx.delete(key);
+    else if (change.write !== undefined) this.tx.set(key, change.write);
+    return { result: change.result, durable: undefined };
+  }
+
+  async updateMany<T>(
+    keys: readonly Uint8Array[],
+    fn: (current: readonly (Buffer | undefined)[]) => ManyChange<T>,
+  ): Promise<Updated<T>> {
+    const current: (Buffer | undefined)[] = [];
+    for (const key of keys) current.push(await this.tx.get(key));
+    const change = fn(current);
+    for (const w of change.writes ?? []) {
+      if (w.value === null) this.tx.delete(w.key);
+      else this.tx.set(w.key, w.value);
+    }
+    return { result: change.result, durable: undefined };
+  }
+
+  put(key: Uint8Array, value: Uint8Array): undefined {
+    this.tx.set(key, value);
+    return undefined;
+  }
+
+  batch(ops: readonly BatchOp[]): undefined {
+    // Check the whole batch first: a bad operation leaves none of it buffered (atomic like MSET).
+    checkBatch(ops);
+    for (const op of ops) {
+      if (op.type === 'put') this.tx.set(op.key, op.value);
+      else this.tx.delete(op.key);
+    }
+    return undefined;
+  }
+
+  async *keysAfter(after: Buffer | undefined, limit?: number): AsyncIterable<Buffer> {
+    const start = after === undefined ? undefined : keyAfter(after);
+    for await (const [k] of this.tx.scan({ start, limit })) yield k;
+  }
+
+  async countKeys(): Promise<number> {
+    // The snapshot has no key count; counting is linear (documented for DBSIZE in a transaction).
+    let n = 0;
+    for await (const _ of this.tx.scan()) n++;
+    return n;
+  }
+}

@@ -4,10 +4,12 @@ export {
   type DbBatchOp,
   ENGINE_NAMES,
   type EngineName,
+  type ExpiryOptions,
   type Key,
   type OpenOptions,
   open,
   type ScanOptions,
+  type SetOptions,
   type Value,
 } from './db/db.js';
 export * from './db/errors.js';

@@ -2,6 +2,7 @@
 import type { CommandSpec } from '../command-table.js';
 import { CONNECTION_COMMANDS } from './connection.js';
 import { COUNTER_COMMANDS } from './counters.js';
+import { EXPIRE_COMMANDS } from './expire.js';
 import { KEY_COMMANDS } from './keys.js';
 import { SERVER_COMMANDS } from './server.js';
 import { STRING_COMMANDS } from './strings.js';
@@ -13,5 +14,6 @@ export function allCommands(): CommandSpec[] {
     ...STRING_COMMANDS,
     ...COUNTER_COMMANDS,
     ...KEY_COMMANDS,
+    ...EXPIRE_COMMANDS,
   ];
 }

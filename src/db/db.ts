@@ -117,6 +117,12 @@ export class Db {
     return value === undefined ? undefined : asBuffer(value);
   }
 
+  /** getWithExpiry returns the value of `key` and its expiry (undefined: none) in one consistent read. */
+  async getWithExpiry(key: Key): Promise<{ value: Buffer; expiresAt: number | undefined } | undefined> {
+    const stored = await this.engine.getStored(toBytes(key));
+    return stored === undefined ? undefined : { value: asBuffer(stored.value), expiresAt: stored.expiresAt };
+  }
+
   /** getString returns the value of `key` decoded as UTF-8, or undefined. */
   async getString(key: Key): Promise<string | undefined> {
     return (await this.get(key))?.toString('utf8');

@@ -281,11 +281,11 @@ export class CaskEngine implements Engine {
   async getStored(key: Uint8Array): Promise<Stored | undefined> {
     this.checkOpen();
     checkKey(key);
-    const loc = this.keyDir.get(key);
-    if (loc === undefined) return undefined;
     const expiresAt = this.expiryOf(key);
     if (expiresAt !== undefined && isExpired(expiresAt, this.clock.nowMs())) return undefined;
-    return { value: this.readValue(key, loc, expiresAt !== undefined), expiresAt };
+    // The same value cache as get(): the server reads through getStored (LatestView).
+    const value = await this.get(key);
+    return value === undefined ? undefined : { value, expiresAt };
   }
 
   async expiry(key: Uint8Array): Promise<number | null | undefined> {

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../io/manual-clock.js';
-import type { Engine, Entry } from './engine.js';
+import type { BatchOp, Engine, Entry } from './engine.js';
 import type { EngineOptions } from './engine-options.js';
 import { InvalidArgumentError } from './errors.js';
 import { EXPIRY_CYCLE_INTERVAL_MS } from './expiry-index.js';
@@ -127,6 +127,32 @@ export function describeExpiryConformance(name: string, open: OpenEngineForExpir
       expect(db.stats().keys).toBe(1);
     });
 
+    it('applies writes with and without expiry in call order when issued together', async () => {
+      const clock = new ManualClock();
+      const db = await openTracked(tempDir(), clock);
+      const far = clock.nowMs() + 60_000;
+      const writes = [
+        db.put(utf8('k'), utf8('1'), { expiresAt: far }),
+        db.delete(utf8('k')),
+        db.put(utf8('j'), utf8('2'), { expiresAt: far }),
+        db.put(utf8('j'), utf8('3')),
+        db.batch([{ type: 'put', key: utf8('m'), value: utf8('4'), expiresAt: far }]),
+        db.delete(utf8('m')),
+        db.put(utf8('n'), utf8('5')),
+        db.put(utf8('n'), utf8('6'), { expiresAt: far }),
+      ];
+      const results = await Promise.all(writes);
+      expect(results[1]).toBe(true);
+      expect(results[5]).toBe(true);
+      expect(await db.has(utf8('k'))).toBe(false);
+      expect(str(await db.get(utf8('j')))).toBe('3');
+      expect(await db.expiry(utf8('j'))).toBeNull();
+      expect(await db.has(utf8('m'))).toBe(false);
+      expect(await db.expiry(utf8('n'))).toBe(far);
+      expect(db.stats().keys).toBe(2);
+      expect(db.stats().expires).toBe(1);
+    });
+
     it('rejects an expiresAt that is not a non-negative safe integer', async () => {
       const db = await openTracked(tempDir(), new ManualClock());
       for (const bad of [-1, 1.5, Number.NaN, 2 ** 53]) {
@@ -177,6 +203,27 @@ export function describeExpiryConformance(name: string, open: OpenEngineForExpir
       expect(again.stats().keys).toBe(2);
     });
 
+    it('never lets the cycle delete a value written while it runs', async () => {
+      const dir = tempDir();
+      const clock = new ManualClock();
+      const t0 = clock.nowMs();
+      const db = await openTracked(dir, clock);
+      await db.put(utf8('k'), utf8('old'), { expiresAt: t0 + 10 });
+      await db.put(utf8('j'), utf8('old'), { expiresAt: t0 + 10 });
+      const write = db.put(utf8('k'), utf8('new')); // queued, not committed yet
+      clock.advance(EXPIRY_CYCLE_INTERVAL_MS); // the cycle runs with the write in flight
+      const after = db.put(utf8('j'), utf8('new'), { expiresAt: t0 + 60_000 }); // queued after the cycle
+      await Promise.all([write, after]);
+      expect(str(await db.get(utf8('k')))).toBe('new');
+      expect(str(await db.get(utf8('j')))).toBe('new');
+      await db.close();
+      clock.set(t0);
+      const again = await openTracked(dir, clock);
+      expect(str(await again.get(utf8('k')))).toBe('new');
+      expect(await again.expiry(utf8('k'))).toBeNull();
+      expect(await again.expiry(utf8('j'))).toBe(t0 + 60_000);
+    });
+
     it('leaves an expired key alone until the cycle runs (lazy expiry writes nothing)', async () => {
       const dir = tempDir();
       const clock = new ManualClock();
@@ -191,7 +238,7 @@ export function describeExpiryConformance(name: string, open: OpenEngineForExpir
       expect(str(await again.get(utf8('short')))).toBe('1');
     });
 
-    it('matches a model with expiry under random writes, clock moves, cycles and reopens', async () => {
+    it('matches a model with expiry under random writes, batches, clock moves, cycles, compactions and reopens', async () => {
       const keyArb = fc.constantFrom('a', 'b', 'c', 'd');
       const ttlArb = fc.option(fc.integer({ min: 0, max: 300 }), { nil: undefined });
       const opArb = fc.oneof(
@@ -204,6 +251,14 @@ export function describeExpiryConformance(name: string, open: OpenEngineForExpir
         fc.record({ t: fc.constant('delete' as const), key: keyArb }),
         fc.record({ t: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 250 }) }),
         fc.record({ t: fc.constant('reopen' as const) }),
+        fc.record({ t: fc.constant('compact' as const) }),
+        fc.record({
+          t: fc.constant('batch' as const),
+          puts: fc.array(fc.record({ key: keyArb, value: fc.string({ maxLength: 3 }), ttl: ttlArb }), {
+            maxLength: 3,
+          }),
+          del: fc.option(keyArb, { nil: undefined }),
+        }),
       );
       await fc.assert(
         fc.asyncProperty(fc.array(opArb, { maxLength: 30 }), async (ops) => {
@@ -226,6 +281,23 @@ export function describeExpiryConformance(name: string, open: OpenEngineForExpir
               model.delete(op.key);
             } else if (op.t === 'tick') {
               clock.advance(op.ms);
+            } else if (op.t === 'compact') {
+              await db.compact();
+            } else if (op.t === 'batch') {
+              const nowMs = clock.nowMs();
+              const ops: BatchOp[] = op.puts.map((p) => ({
+                type: 'put',
+                key: utf8(p.key),
+                value: utf8(p.value),
+                expiresAt: p.ttl === undefined ? undefined : nowMs + p.ttl,
+              }));
+              if (op.del !== undefined) ops.push({ type: 'delete', key: utf8(op.del) });
+              await db.batch(ops);
+              for (const o of ops) {
+                const k = str(o.key) as string;
+                if (o.type === 'put') model.set(k, { value: str(o.value) as string, expiresAt: o.expiresAt });
+                else model.delete(k);
+              }
             } else {
               await db.close();
               db = await openTracked(dir, clock);

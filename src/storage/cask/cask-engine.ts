@@ -39,7 +39,14 @@ import {
   type ExpiryIndex,
   isExpired,
 } from '../expiry-index.js';
-import { FORMAT_VERSION, loadOrCreateMeta, META_FILES, type Meta, writeMeta } from '../meta.js';
+import {
+  FORMAT_EXPIRY,
+  FORMAT_VERSION,
+  loadOrCreateMeta,
+  META_FILES,
+  type Meta,
+  writeMeta,
+} from '../meta.js';
 import { checkBatch, checkExpiresAt, checkKey, checkValue } from '../validate.js';
 import {
   type CaskOptions,
@@ -89,6 +96,8 @@ const ZEROS = Buffer.alloc(PREALLOCATE_BYTES);
 interface PendingWrite {
   readonly bytes: Buffer;
   readonly seq: number;
+  /** expires: some record of the write carries an expiry (needs format FORMAT_EXPIRY). */
+  readonly expires: boolean;
   readonly ops: readonly PendingOp[];
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
@@ -150,6 +159,8 @@ export class CaskEngine implements Engine {
     { exists: boolean; expiresAt: number | undefined; refs: number }
   >();
   private expiryTimer: Timer | undefined;
+  /** metaWrites: the metadata update in progress; the next one waits for it. */
+  private metaWrites: Promise<void> = Promise.resolve();
   /** expiring: the active expiry cycle's batch of tombstones in flight, if any. */
   private expiring: Promise<void> | undefined;
   private dirty = false;
@@ -534,8 +545,9 @@ export class CaskEngine implements Engine {
       pending.push({ key, kind, valueAt, valueLen: value?.length ?? 0, overlayKey, expiresAt });
     }
     assert(pos === size, 'encoded size mismatch');
+    const expires = pending.some((op) => op.expiresAt !== undefined);
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ bytes, seq, ops: pending, resolve, reject });
+      this.queue.push({ bytes, seq, ops: pending, expires, resolve, reject });
       this.kick();
     });
   }
@@ -611,6 +623,16 @@ export class CaskEngine implements Engine {
     if (this.failed !== undefined) {
       this.rejectAll(group, this.failed);
       return;
+    }
+    // A store of format 1 is raised to FORMAT_EXPIRY before its first record with an expiry is
+    // written, so that a build reading only format 1 refuses it rather than "repair" the record.
+    if (this.meta.format < FORMAT_EXPIRY && group.some((w) => w.expires)) {
+      try {
+        await this.upgradeFormat(FORMAT_EXPIRY);
+      } catch (err) {
+        this.rejectAll(group, new IoError(`could not raise the store format: ${String(err)}`, err));
+        return;
+      }
     }
     // Writes that do not fit the active file go to a fresh one; a group never straddles files
     // except by sealing the first file durably before the rest is written.
@@ -875,10 +897,31 @@ export class CaskEngine implements Engine {
   }
 
   /** @internal commitMeta writes new engine fields to both metadata copies. */
-  async commitMeta(fields: CaskMetaFields): Promise<void> {
-    const next: Meta = { ...this.meta, generation: this.meta.generation + 1, fields: { ...fields } };
-    await writeMeta(this.fs, this.dir, next);
-    this.meta = next;
+  commitMeta(fields: CaskMetaFields): Promise<void> {
+    return this.updateMeta((meta) => ({ ...meta, generation: meta.generation + 1, fields: { ...fields } }));
+  }
+
+  /** upgradeFormat raises the metadata's format (compaction may be writing it too: serialized). */
+  private upgradeFormat(format: number): Promise<void> {
+    return this.updateMeta((meta) =>
+      meta.format >= format ? meta : { ...meta, format, generation: meta.generation + 1 },
+    );
+  }
+
+  /**
+   * updateMeta applies `change` to the newest metadata and writes it; updates run one at a time
+   * (compaction's commit and the format upgrade of the write path may overlap otherwise, and
+   * both write the same temporary files).
+   */
+  private updateMeta(change: (meta: Meta) => Meta): Promise<void> {
+    const run = this.metaWrites.then(async () => {
+      const next = change(this.meta);
+      if (next === this.meta) return;
+      await writeMeta(this.fs, this.dir, next);
+      this.meta = next;
+    });
+    this.metaWrites = run.catch(() => {});
+    return run;
   }
 
   /** @internal */

@@ -7,7 +7,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { ManualClock } from '../../io/manual-clock.js';
+import { nodeFileSystem } from '../../io/node-file-system.js';
 import { EXPIRY_CYCLE_INTERVAL_MS, EXPIRY_CYCLE_KEYS_MAX } from '../expiry-index.js';
+import { openLmdb } from '../lmdb/lmdb-engine.js';
+import { FORMAT_EXPIRY, FORMAT_VERSION, readMeta, writeMeta } from '../meta.js';
 import { openCask } from './cask-engine.js';
 import { dataFileName } from './file-names.js';
 import { decodeHint, HintWriter } from './hint.js';
@@ -261,6 +264,55 @@ describe('CaskEngine expiry', () => {
     db = await openCask(dir, { clock });
     expect(String(await db.get(b('k')))).toBe('new');
     expect(await db.expiry(b('k'))).toBeNull();
+    await db.close();
+  });
+});
+
+describe('store format and expiry', () => {
+  /** downgrade rewrites a store's metadata as format 1, as a build from before TTLs left it. */
+  async function downgrade(dir: string): Promise<void> {
+    const { meta } = await readMeta(nodeFileSystem, dir);
+    await writeMeta(nodeFileSystem, dir, { ...meta!, format: 1, generation: meta!.generation + 1 });
+  }
+
+  it('creates stores at FORMAT_VERSION, which includes expiry', async () => {
+    const dir = tmpDir('cask-ttl');
+    const db = await openCask(dir);
+    await db.close();
+    expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(FORMAT_VERSION);
+    expect(FORMAT_VERSION).toBeGreaterThanOrEqual(FORMAT_EXPIRY);
+  });
+
+  it('raises a format-1 cask store to FORMAT_EXPIRY before its first record with an expiry', async () => {
+    const dir = tmpDir('cask-ttl');
+    let db = await openCask(dir);
+    await db.close();
+    await downgrade(dir);
+    db = await openCask(dir);
+    await db.put(b('plain'), b('v'));
+    await db.batch([{ type: 'put', key: b('b'), value: b('v') }]);
+    expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(1);
+    await db.put(b('ttl'), b('v'), { expiresAt: Date.now() + 60_000 });
+    expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(FORMAT_EXPIRY);
+    // The upgrade and a compaction's metadata commit do not trample each other.
+    await Promise.all([db.compact(), db.put(b('ttl2'), b('v'), { expiresAt: Date.now() + 60_000 })]);
+    await db.close();
+    const read = await readMeta(nodeFileSystem, dir);
+    expect(read.problems).toEqual([]);
+    expect(read.meta?.format).toBe(FORMAT_EXPIRY);
+    db = await openCask(dir);
+    expect(db.stats().keys).toBe(4);
+    await db.close();
+  });
+
+  it('raises a format-1 lmdb store at open (it creates the expiry database)', async () => {
+    const dir = tmpDir('lmdb-ttl');
+    let db = await openLmdb(dir);
+    await db.close();
+    await downgrade(dir);
+    expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(1);
+    db = await openLmdb(dir);
+    expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(FORMAT_EXPIRY);
     await db.close();
   });
 });

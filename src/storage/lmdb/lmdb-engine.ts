@@ -61,7 +61,7 @@ import {
   ExpiryIndex,
   isExpired,
 } from '../expiry-index.js';
-import { loadOrCreateMeta } from '../meta.js';
+import { FORMAT_EXPIRY, loadOrCreateMeta, writeMeta } from '../meta.js';
 import { checkBatch, checkExpiresAt, checkValue, checkKey as sharedCheckKey } from '../validate.js';
 
 export const LMDB_ENGINE_NAME = 'lmdb';
@@ -119,7 +119,12 @@ export async function openLmdb(dir: string, options: EngineOptions = {}): Promis
     // "Empty" means no lmdb files yet; unrelated files may share the directory (kvs runs in the
     // current directory), but lmdb files without metadata are never started over.
     const isEmpty = !names.includes(LMDB_SUBDIR);
-    await loadOrCreateMeta(fs, dir, LMDB_ENGINE_NAME, clock.nowMs(), isEmpty);
+    const { meta } = await loadOrCreateMeta(fs, dir, LMDB_ENGINE_NAME, clock.nowMs(), isEmpty);
+    // Opening creates the expiry database (a record of the root database that a format-1 build
+    // would count as a key), so the store is raised to FORMAT_EXPIRY first.
+    if (meta.format < FORMAT_EXPIRY) {
+      await writeMeta(fs, dir, { ...meta, format: FORMAT_EXPIRY, generation: meta.generation + 1 });
+    }
     const db: Db = openLmdbEnv<Buffer, Buffer>(path.join(dir, LMDB_SUBDIR), {
       keyEncoding: 'binary',
       encoding: 'binary',

@@ -13,7 +13,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ClassicLevel } from 'classic-level';
-import type { BatchOp, Engine, EngineStats, Entry, ScanRange } from '../src/storage/engine.js';
+import type {
+  BatchOp,
+  Engine,
+  EngineStats,
+  Entry,
+  PutOptions,
+  ScanRange,
+  Stored,
+} from '../src/storage/engine.js';
 import type { EngineOptions } from '../src/storage/engine-options.js';
 import { ClosedError } from '../src/storage/errors.js';
 
@@ -61,8 +69,19 @@ class ClassicLevelEngine implements Engine {
     return this.db.has(key);
   }
 
-  async put(key: Uint8Array, value: Uint8Array): Promise<void> {
+  // This benchmark-only adapter has no expiry: every key lives until deleted.
+  async getStored(key: Uint8Array): Promise<Stored | undefined> {
+    const value = await this.get(key);
+    return value === undefined ? undefined : { value, expiresAt: undefined };
+  }
+
+  async expiry(key: Uint8Array): Promise<number | null | undefined> {
+    return (await this.has(key)) ? null : undefined;
+  }
+
+  async put(key: Uint8Array, value: Uint8Array, options?: PutOptions): Promise<void> {
     this.checkOpen();
+    if (options?.expiresAt !== undefined) throw new Error('classic-level: no expiry support');
     await this.db.put(key, value, { sync: this.sync });
     this.writes++;
   }
@@ -116,6 +135,7 @@ class ClassicLevelEngine implements Engine {
     return {
       engine: this.name,
       keys: -1,
+      expires: 0,
       diskBytes: dirBytes(path.join(this.dir, LEVELDB_SUBDIR)),
       liveBytes: 0,
       writes: this.writes,

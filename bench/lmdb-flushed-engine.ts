@@ -39,7 +39,17 @@ export async function openLmdbFlushed(dir: string, _options: EngineOptions = {})
     async has(key) {
       return db.doesExist(withPrefix(key));
     },
-    put(key, value) {
+    // This benchmark-only adapter has no expiry: every key lives until deleted.
+    async getStored(key) {
+      const v = db.getBinary(withPrefix(key));
+      return v === undefined ? undefined : { value: Buffer.from(v), expiresAt: undefined };
+    },
+    async expiry(key) {
+      return db.doesExist(withPrefix(key)) ? null : undefined;
+    },
+    put(key, value, options) {
+      if (options?.expiresAt !== undefined)
+        return Promise.reject(new Error('lmdb-flushed: no expiry support'));
       return durable(db.put(withPrefix(key), Buffer.from(value)));
     },
     async delete(key) {
@@ -76,6 +86,7 @@ export async function openLmdbFlushed(dir: string, _options: EngineOptions = {})
       return {
         engine: 'lmdb-flushed',
         keys: db.getCount(),
+        expires: 0,
         diskBytes,
         liveBytes: 0,
         writes,

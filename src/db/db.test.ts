@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { tmpDir } from '../../test/support/tmp-dir.js';
-import { IncompatibleError, KeyNotFoundError } from '../storage/errors.js';
+import { ManualClock } from '../io/manual-clock.js';
+import { IncompatibleError, InvalidArgumentError, KeyNotFoundError } from '../storage/errors.js';
 import { open } from './db.js';
 
 describe('Db (embedded API)', () => {
@@ -52,5 +53,63 @@ describe('Db (embedded API)', () => {
     const again = await open(dir);
     expect(again.engine.name).toBe('cask');
     await again.close();
+  });
+});
+
+describe('Db expiry', () => {
+  it('sets with ttlMs or expiresAt, reads ttl/expiry, expires, persists', async () => {
+    const clock = new ManualClock();
+    const t0 = clock.nowMs();
+    const db = await open(tmpDir('db'), { clock });
+    await db.set('a', '1', { ttlMs: 1000 });
+    await db.set('b', '2', { expiresAt: t0 + 2000 });
+    await db.set('c', '3');
+    expect(await db.ttl('a')).toBe(1000);
+    expect(await db.expiry('b')).toBe(t0 + 2000);
+    expect(await db.ttl('c')).toBeNull();
+    expect(await db.ttl('missing')).toBeUndefined();
+    clock.set(t0 + 400);
+    expect(await db.ttl('a')).toBe(600);
+    expect(await db.expire('c', { ttlMs: 100 })).toBe(true);
+    expect(await db.expire('missing', { ttlMs: 100 })).toBe(false);
+    expect(await db.getString('c')).toBe('3');
+    expect(await db.persist('b')).toBe(true);
+    expect(await db.persist('b')).toBe(false);
+    expect(await db.ttl('b')).toBeNull();
+    clock.set(t0 + 1001);
+    expect(await db.get('a')).toBeUndefined();
+    expect(await db.has('c')).toBe(false);
+    expect(await db.getString('b')).toBe('2');
+    // A time already past deletes the key, as Redis's EXPIRE does.
+    expect(await db.expire('b', { expiresAt: t0 })).toBe(true);
+    expect(await db.has('b')).toBe(false);
+    // A set without options clears an expiry.
+    await db.set('d', '4', { ttlMs: 10 });
+    await db.set('d', '5');
+    expect(await db.ttl('d')).toBeNull();
+    await db.close();
+  });
+
+  it('sets with expiry in batches and rejects bad options', async () => {
+    const clock = new ManualClock();
+    const db = await open(tmpDir('db'), { clock });
+    await db.batch([
+      { type: 'set', key: 'x', value: '1', ttlMs: 50 },
+      { type: 'set', key: 'y', value: '2' },
+    ]);
+    expect(await db.ttl('x')).toBe(50);
+    await expect(db.set('k', 'v', { ttlMs: 0 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(db.set('k', 'v', { ttlMs: 1.5 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(db.set('k', 'v', { ttlMs: 1, expiresAt: 5 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(db.set('k', 'v', { expiresAt: -1 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(db.batch([{ type: 'set', key: 'k', value: 'v', ttlMs: -5 }])).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
+    await expect(db.expire('x', {})).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(await db.has('k')).toBe(false);
+    clock.set(clock.nowMs() + 51);
+    expect(await db.has('x')).toBe(false);
+    expect(db.stats().keys).toBe(1);
+    await db.close();
   });
 });

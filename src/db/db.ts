@@ -2,13 +2,20 @@
 // accepts strings as well as bytes (strings are UTF-8 encoded), returns Buffers, and adds
 // prefix scans. Durability is the engine's: every write resolves once durable under the
 // store's durability mode (default 'always': after fdatasync).
+//
+// Expiry: `set` and batch `set` operations take `ttlMs` (relative to now on the store's clock)
+// or `expiresAt` (ms since the Unix epoch); `expire`, `persist`, `expiry` and `ttl` change and
+// read a key's expiry. Expired keys read as absent at once and are deleted in the background.
 import * as path from 'node:path';
+import { type Clock, systemClock } from '../io/clock.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { asBuffer, compareBytes, prefixEnd, toBytes } from '../stdx/bytes.js';
 import type { CaskOptions } from '../storage/cask/cask-options.js';
 import type { BatchOp, Engine, EngineStats } from '../storage/engine.js';
 import { InvalidArgumentError, KeyNotFoundError } from '../storage/errors.js';
+import { isExpired } from '../storage/expiry-index.js';
 import { readMeta } from '../storage/meta.js';
+import { checkExpiresAt } from '../storage/validate.js';
 import { type CasRequest, type CasResult, compareAndSwap } from '../txn/compare-and-swap.js';
 import { TxnConflictError } from '../txn/errors.js';
 import { DEFAULT_ISOLATION, ISOLATION_LEVELS, type Isolation, Mvcc, type MvccStats } from '../txn/mvcc.js';
@@ -55,8 +62,22 @@ export const DEFAULT_TXN_ATTEMPTS = 10;
 export const TXN_BACKOFF_BASE_MS = 1;
 export const TXN_BACKOFF_MAX_MS = 100;
 
+/**
+ * ExpiryOptions: when a key expires. At most one of the two; neither means the key never
+ * expires (and a set clears any expiry the key had).
+ */
+export interface ExpiryOptions {
+  /** ttlMs: expire this many milliseconds from now (a positive integer). */
+  readonly ttlMs?: number | undefined;
+  /** expiresAt: expire at this time, in ms since the Unix epoch (a non-negative integer). */
+  readonly expiresAt?: number | undefined;
+}
+
+/** SetOptions: options of Db.set and batch 'set' operations. */
+export type SetOptions = ExpiryOptions;
+
 export type DbBatchOp =
-  | { readonly type: 'set'; readonly key: Key; readonly value: Value }
+  | ({ readonly type: 'set'; readonly key: Key; readonly value: Value } & SetOptions)
   | { readonly type: 'delete'; readonly key: Key };
 
 export interface ScanOptions {
@@ -112,6 +133,8 @@ export class Db {
 
   /** mvcc: commit timestamps, snapshots and validation (src/txn/mvcc.ts). */
   readonly mvcc: Mvcc;
+  /** clock: the store's time source; ttlMs counts from its now, expiry is decided by it. */
+  readonly clock: Clock;
 
   constructor(
     /** dir: the absolute path of the data directory. */
@@ -120,8 +143,9 @@ export class Db {
     readonly engine: Engine,
     options: Pick<OpenOptions, 'clock' | 'versionRetentionMs'> = {},
   ) {
-    this.mvcc = new Mvcc(engine, { clock: options.clock, versionRetentionMs: options.versionRetentionMs });
-    this.latest = new LatestView(engine, this.mvcc);
+    this.clock = options.clock ?? systemClock;
+    this.mvcc = new Mvcc(engine, { clock: this.clock, versionRetentionMs: options.versionRetentionMs });
+    this.latest = new LatestView(engine, this.clock, this.mvcc);
   }
 
   /**
@@ -193,6 +217,12 @@ export class Db {
     return value === undefined ? undefined : asBuffer(value);
   }
 
+  /** getWithExpiry returns the value of `key` and its expiry (undefined: none) in one consistent read. */
+  async getWithExpiry(key: Key): Promise<{ value: Buffer; expiresAt: number | undefined } | undefined> {
+    const stored = await this.engine.getStored(toBytes(key));
+    return stored === undefined ? undefined : { value: asBuffer(stored.value), expiresAt: stored.expiresAt };
+  }
+
   /** getString returns the value of `key` decoded as UTF-8, or undefined. */
   async getString(key: Key): Promise<string | undefined> {
     return (await this.get(key))?.toString('utf8');
@@ -210,9 +240,55 @@ export class Db {
     return this.engine.has(toBytes(key));
   }
 
-  /** set stores `value` under `key`; resolves once durable. */
-  set(key: Key, value: Value): Promise<void> {
-    return this.latest.put(toBytes(key), toBytes(value));
+  /** set stores `value` under `key`, with an expiry if `options` give one; resolves once durable. */
+  set(key: Key, value: Value, options?: SetOptions): Promise<void> {
+    let expiresAt: number | undefined;
+    try {
+      expiresAt = this.expiresAtOf(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.latest.put(toBytes(key), toBytes(value), expiresAt);
+  }
+
+  /**
+   * expire gives an existing key a new expiry (`options` must name one; a time already past
+   * deletes the key). Resolves to whether the key existed, once durable. The value is
+   * rewritten with its new expiry: an expiry change costs one write of the value.
+   */
+  async expire(key: Key, options: ExpiryOptions): Promise<boolean> {
+    const expiresAt = this.expiresAtOf(options);
+    if (expiresAt === undefined) throw new InvalidArgumentError('expire needs ttlMs or expiresAt');
+    const past = isExpired(expiresAt, this.clock.nowMs());
+    const { result, durable } = await this.latest.update(toBytes(key), (current) => {
+      if (current === undefined) return { result: false };
+      return past ? { result: true, write: null } : { result: true, write: current, expiresAt };
+    });
+    await durable;
+    return result;
+  }
+
+  /** persist removes a key's expiry; resolves to whether it had one, once durable. */
+  async persist(key: Key): Promise<boolean> {
+    const { result, durable } = await this.latest.update(toBytes(key), (current, expiresAt) =>
+      current === undefined || expiresAt === undefined ? { result: false } : { result: true, write: current },
+    );
+    await durable;
+    return result;
+  }
+
+  /** expiry returns when `key` expires (ms since the epoch), null if never, undefined if it does not exist. */
+  async expiry(key: Key): Promise<number | null | undefined> {
+    const latest = await this.latest.readLatest(toBytes(key));
+    await latest.durable;
+    if (latest.value === undefined) return undefined;
+    return latest.expiresAt ?? null;
+  }
+
+  /** ttl returns the milliseconds `key` has left, null if it never expires, undefined if it does not exist. */
+  async ttl(key: Key): Promise<number | null | undefined> {
+    const at = await this.expiry(key);
+    return at === undefined || at === null ? at : Math.max(0, at - this.clock.nowMs());
   }
 
   /** delete removes `key`; resolves to whether it existed, once durable. */
@@ -224,14 +300,43 @@ export class Db {
   batch(ops: readonly DbBatchOp[]): Promise<void> {
     if (!Array.isArray(ops))
       return Promise.reject(new InvalidArgumentError('batch takes an array of operations'));
-    const converted: BatchOp[] = ops.map((op) => {
-      if (op.type === 'set') return { type: 'put', key: toBytes(op.key), value: toBytes(op.value) };
-      if (op.type === 'delete') return { type: 'delete', key: toBytes(op.key) };
-      throw new InvalidArgumentError(
-        `unknown batch operation type '${String((op as { type: unknown }).type)}'`,
-      );
-    });
+    let converted: BatchOp[];
+    try {
+      converted = ops.map((op) => this.toBatchOp(op));
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.latest.batch(converted);
+  }
+
+  private toBatchOp(op: DbBatchOp): BatchOp {
+    if (op.type === 'set') {
+      const expiresAt = this.expiresAtOf(op);
+      return expiresAt === undefined
+        ? { type: 'put', key: toBytes(op.key), value: toBytes(op.value) }
+        : { type: 'put', key: toBytes(op.key), value: toBytes(op.value), expiresAt };
+    }
+    if (op.type === 'delete') return { type: 'delete', key: toBytes(op.key) };
+    throw new InvalidArgumentError(
+      `unknown batch operation type '${String((op as { type: unknown }).type)}'`,
+    );
+  }
+
+  /** expiresAtOf turns ExpiryOptions into an absolute time, validating them. */
+  private expiresAtOf(options: ExpiryOptions | undefined): number | undefined {
+    if (options === undefined) return undefined;
+    const { ttlMs, expiresAt } = options;
+    if (ttlMs !== undefined && expiresAt !== undefined) {
+      throw new InvalidArgumentError('give ttlMs or expiresAt, not both');
+    }
+    if (ttlMs !== undefined) {
+      if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) {
+        throw new InvalidArgumentError(`ttlMs must be a positive integer, got ${String(ttlMs)}`);
+      }
+      return this.clock.nowMs() + ttlMs;
+    }
+    checkExpiresAt(expiresAt);
+    return expiresAt;
   }
 
   /**

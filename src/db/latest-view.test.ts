@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { tmpDir } from '../../test/support/tmp-dir.js';
+import { ManualClock } from '../io/manual-clock.js';
 import { LimitError } from '../storage/errors.js';
 import { VALUE_BYTES_MAX } from '../storage/limits.js';
 import { open } from './db.js';
@@ -168,5 +169,56 @@ describe('LatestView', () => {
     await Promise.all(updates);
     expect(await db.getString('counter')).toBe('2000');
     await db.close();
+  });
+});
+
+describe('LatestView expiry', () => {
+  it('carries the expiry of pending values and reads them as absent once it passes', async () => {
+    const engine = new ManualEngine();
+    const clock = new ManualClock();
+    const t0 = clock.nowMs();
+    const view = new LatestView(engine, clock);
+    const put = view.put(b('k'), b('v'), t0 + 100);
+    expect(engine.queue[0]?.ops[0]).toMatchObject({ type: 'put', expiresAt: t0 + 100 });
+    expect(await view.readLatest(b('k'))).toMatchObject({ value: b('v'), expiresAt: t0 + 100, durable: put });
+    clock.set(t0 + 101);
+    const expired = await view.readLatest(b('k'));
+    expect(expired.value).toBeUndefined();
+    expect(expired.expiresAt).toBeUndefined();
+    // An update sees the expired pending value as absent too.
+    const { result } = await view.update(b('k'), (current, expiresAt) => ({ result: [current, expiresAt] }));
+    expect(result).toEqual([undefined, undefined]);
+    engine.commit();
+    await put;
+  });
+
+  it('hands update functions the current expiry, and stores what they return with the write', async () => {
+    const engine = new ManualEngine();
+    const clock = new ManualClock();
+    const t0 = clock.nowMs();
+    const view = new LatestView(engine, clock);
+    engine.data.set('k', b('1'));
+    engine.expiries.set('k', t0 + 500);
+    // Keep the expiry (as INCR does): the pending value and the engine write both carry it.
+    const kept = await view.update(b('k'), (current, expiresAt) => ({
+      result: expiresAt,
+      write: b(String(Number(current) + 1)),
+      expiresAt,
+    }));
+    expect(kept.result).toBe(t0 + 500);
+    expect((await view.readLatest(b('k'))).expiresAt).toBe(t0 + 500);
+    // Write without one (as SET does): cleared.
+    const cleared = await view.update(b('k'), () => ({ result: null, write: b('x') }));
+    expect((await view.readLatest(b('k'))).expiresAt).toBeUndefined();
+    const many = await view.updateMany([b('a'), b('k')], (_values, expiries) => ({
+      result: expiries,
+      writes: [{ key: b('a'), value: b('1'), expiresAt: t0 + 900 }],
+    }));
+    expect(many.result).toEqual([undefined, undefined]);
+    expect((await view.readLatest(b('a'))).expiresAt).toBe(t0 + 900);
+    engine.commit();
+    await Promise.all([kept.durable, cleared.durable, many.durable]);
+    expect(engine.expiries.get('k')).toBeUndefined();
+    expect(engine.expiries.get('a')).toBe(t0 + 900);
   });
 });

@@ -24,17 +24,26 @@
 // from it there is no `await`, so no other write can slip in between. Reads from the engine are
 // asynchronous, so a read that awaited the engine re-checks the key's version afterwards and
 // starts over when a write was queued meanwhile.
+//
+// Expiry. Every pending value carries the expiry it was written with (undefined: none), and a
+// pending value whose expiry has passed on the view's clock reads as absent, as the engine would
+// show it. Update functions receive the current expiry so that a read-modify-write can keep it
+// (Redis: INCR and APPEND keep a key's TTL; SET and GETSET clear it unless told otherwise).
 
+import { type Clock, systemClock } from '../io/clock.js';
 import { assert } from '../stdx/assert.js';
 import { asBuffer } from '../stdx/bytes.js';
-import type { BatchOp, Engine } from '../storage/engine.js';
-import { checkBatch, checkKey, checkValue } from '../storage/validate.js';
+import type { BatchOp, Engine, Stored } from '../storage/engine.js';
+import { isExpired } from '../storage/expiry-index.js';
+import { checkBatch, checkExpiresAt, checkKey, checkValue } from '../storage/validate.js';
 import type { Prior } from '../txn/mvcc.js';
 
 /** Latest is the newest value of a key and, when it comes from a queued write, its durability. */
 export interface Latest {
   /** value: the newest value, or undefined when the key does not exist. */
   readonly value: Buffer | undefined;
+  /** expiresAt: the value's expiry (ms since the epoch), undefined when it has none or is absent. */
+  readonly expiresAt: number | undefined;
   /**
    * durable: undefined when the value is already durable; otherwise the promise of the write(s)
    * that produced it. A reply revealing the value must wait for it (and fail if it rejects).
@@ -47,12 +56,20 @@ export interface Change<T> {
   readonly result: T;
   /** write: a Buffer to store, null to delete the key, undefined to leave it alone. */
   readonly write?: Buffer | null | undefined;
+  /** expiresAt: the expiry to store with `write`; undefined stores it without one (clears a TTL). */
+  readonly expiresAt?: number | undefined;
 }
 
 /** ManyChange is Change over several keys: writes are applied as one atomic batch. */
 export interface ManyChange<T> {
   readonly result: T;
-  readonly writes?: readonly { readonly key: Uint8Array; readonly value: Buffer | null }[] | undefined;
+  readonly writes?:
+    | readonly {
+        readonly key: Uint8Array;
+        readonly value: Buffer | null;
+        readonly expiresAt?: number | undefined;
+      }[]
+    | undefined;
 }
 
 /** Updated is an update's result and the durability its reply must wait for (see Latest). */
@@ -82,6 +99,7 @@ interface PendingWrite {
   /** ts: the write's commit timestamp (0 without an observer). */
   readonly ts: number;
   readonly value: Buffer | undefined;
+  readonly expiresAt: number | undefined;
   /** durable: this write's durability, joined with that of the values it was computed from. */
   readonly durable: Promise<void>;
   older: PendingWrite | undefined;
@@ -121,6 +139,9 @@ export class LatestView {
 
   constructor(
     readonly engine: Engine,
+    /** clock: decides when a pending value has expired; the engine's own clock. */
+    readonly clock: Clock = systemClock,
+    /** observer: told of every write before the engine sees it (the MVCC layer). */
     private readonly observer?: WriteObserver,
   ) {}
 
@@ -133,7 +154,7 @@ export class LatestView {
   async readLatest(key: Uint8Array): Promise<Latest> {
     const k = keyOf(key);
     const peeked = this.states.get(k)?.newest;
-    if (peeked !== undefined) return { value: peeked.value, durable: peeked.durable };
+    if (peeked !== undefined) return this.latestOf(peeked);
     const [value] = await this.readRaw([key], [k]);
     return value!;
   }
@@ -150,17 +171,28 @@ export class LatestView {
    * update reads the newest value of `key`, calls `fn` with it and queues the write `fn` asks for,
    * with no `await` in between. The result's `durable` covers the write and the value it read.
    */
-  async update<T>(key: Uint8Array, fn: (current: Buffer | undefined) => Change<T>): Promise<Updated<T>> {
+  async update<T>(
+    key: Uint8Array,
+    fn: (current: Buffer | undefined, expiresAt: number | undefined) => Change<T>,
+  ): Promise<Updated<T>> {
     checkKey(key);
     const k = keyOf(key);
     const latest = await this.readConsistent([key], [k], (values) => {
       const current = values[0]!;
-      const change = fn(current.value);
+      const change = fn(current.value, current.expiresAt);
       const deps = current.durable === undefined ? [] : [current.durable];
       if (change.write === undefined) return { result: change.result, durable: current.durable };
-      if (change.write !== null) checkValue(change.write);
-      const own = this.enqueue([key], [k], [change.write ?? undefined], (e) =>
-        change.write === null ? e.delete(key).then(noop) : e.put(key, change.write!),
+      const expiresAt = change.write === null ? undefined : change.expiresAt;
+      if (change.write !== null) {
+        checkValue(change.write);
+        checkExpiresAt(expiresAt);
+      }
+      const own = this.enqueue(
+        [key],
+        [k],
+        [change.write ?? undefined],
+        (e) => (change.write === null ? e.delete(key).then(noop) : e.put(key, change.write!, { expiresAt })),
+        [expiresAt],
       );
       return { result: change.result, durable: joinDurable(deps, own) };
     });
@@ -170,12 +202,18 @@ export class LatestView {
   /** updateMany is update over several keys; the writes are queued as one atomic batch. */
   async updateMany<T>(
     keys: readonly Uint8Array[],
-    fn: (current: readonly (Buffer | undefined)[]) => ManyChange<T>,
+    fn: (
+      current: readonly (Buffer | undefined)[],
+      expiresAt: readonly (number | undefined)[],
+    ) => ManyChange<T>,
   ): Promise<Updated<T>> {
     for (const key of keys) checkKey(key);
     const ks = keys.map((key) => keyOf(key));
     return this.readConsistent(keys, ks, (values) => {
-      const change = fn(values.map((v) => v.value));
+      const change = fn(
+        values.map((v) => v.value),
+        values.map((v) => v.expiresAt),
+      );
       const deps: Promise<void>[] = [];
       for (const v of values) if (v.durable !== undefined && !deps.includes(v.durable)) deps.push(v.durable);
       const writes = change.writes ?? [];
@@ -183,22 +221,34 @@ export class LatestView {
       if (writes.length === 0) return { result: change.result, durable: readDurable };
       const own = this.batchNow(
         writes.map((w) =>
-          w.value === null ? { type: 'delete', key: w.key } : { type: 'put', key: w.key, value: w.value },
+          w.value === null
+            ? { type: 'delete', key: w.key }
+            : { type: 'put', key: w.key, value: w.value, expiresAt: w.expiresAt },
         ),
       );
       return { result: change.result, durable: joinDurable(deps, own) };
     });
   }
 
-  /** put queues `value` under `key`; resolves once durable. Throws LimitError synchronously via rejection. */
-  put(key: Uint8Array, value: Uint8Array): Promise<void> {
+  /**
+   * put queues `value` under `key` (with `expiresAt`, or clearing any expiry); resolves once
+   * durable. Invalid arguments (LimitError, ...) reject.
+   */
+  put(key: Uint8Array, value: Uint8Array, expiresAt?: number): Promise<void> {
     try {
       checkKey(key);
       checkValue(value);
+      checkExpiresAt(expiresAt);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.enqueue([key], [keyOf(key)], [asBuffer(value)], (e) => e.put(key, value));
+    return this.enqueue(
+      [key],
+      [keyOf(key)],
+      [asBuffer(value)],
+      (e) => (expiresAt === undefined ? e.put(key, value) : e.put(key, value, { expiresAt })),
+      [expiresAt],
+    );
   }
 
   /** delete removes `key`; resolves to whether it existed (counting queued writes), once durable. */
@@ -241,6 +291,7 @@ export class LatestView {
       ops.map((op) => keyOf(op.key)),
       ops.map((op) => (op.type === 'put' ? asBuffer(op.value) : undefined)),
       (e) => e.batch(ops),
+      ops.map((op) => (op.type === 'put' ? op.expiresAt : undefined)),
       knownPrior,
     );
   }
@@ -263,7 +314,7 @@ export class LatestView {
       const fromEngine: number[] = [];
       for (let i = 0; i < keys.length; i++) {
         const newest = this.states.get(ks[i]!)?.newest;
-        if (newest !== undefined) values[i] = { value: newest.value, durable: newest.durable };
+        if (newest !== undefined) values[i] = this.latestOf(newest);
         else fromEngine.push(i);
       }
       if (fromEngine.length === 0) return then(values as Latest[]);
@@ -277,12 +328,12 @@ export class LatestView {
         st.readers++;
         return { st, k, version: st.version };
       });
-      let read: (Uint8Array | undefined)[];
+      let read: (Stored | undefined)[];
       try {
         read =
           fromEngine.length === 1
-            ? [await this.engine.get(keys[fromEngine[0]!]!)]
-            : await Promise.all(fromEngine.map((i) => this.engine.get(keys[i]!)));
+            ? [await this.engine.getStored(keys[fromEngine[0]!]!)]
+            : await Promise.all(fromEngine.map((i) => this.engine.getStored(keys[i]!)));
       } finally {
         for (const w of watched) {
           w.st.readers--;
@@ -293,21 +344,34 @@ export class LatestView {
       if (watched.some((w) => w.st.version !== w.version)) continue;
       for (let j = 0; j < fromEngine.length; j++) {
         const v = read[j];
-        values[fromEngine[j]!] = { value: v === undefined ? undefined : asBuffer(v), durable: undefined };
+        values[fromEngine[j]!] =
+          v === undefined
+            ? { value: undefined, expiresAt: undefined, durable: undefined }
+            : { value: asBuffer(v.value), expiresAt: v.expiresAt, durable: undefined };
       }
       return then(values as Latest[]);
     }
   }
 
+  /** latestOf is what readers see of a pending write: absent once its expiry has passed. */
+  private latestOf(node: PendingWrite): Latest {
+    if (node.expiresAt !== undefined && isExpired(node.expiresAt, this.clock.nowMs())) {
+      return { value: undefined, expiresAt: undefined, durable: node.durable };
+    }
+    return { value: node.value, expiresAt: node.expiresAt, durable: node.durable };
+  }
+
   /**
-   * enqueue records one write (to one or more keys, values undefined for deletes) in the overlay
-   * and hands it to the engine, synchronously. Returns the write's own durability.
+   * enqueue records one write (to one or more keys, values undefined for deletes, with their
+   * expiries, all undefined when omitted) in the overlay and hands it to the engine,
+   * synchronously. Returns the write's own durability.
    */
   private enqueue(
     keys: readonly Uint8Array[],
     ks: readonly string[],
     values: readonly (Buffer | undefined)[],
     write: (engine: Engine) => Promise<void>,
+    expiries?: readonly (number | undefined)[],
     knownPrior?: (k: string) => Prior | undefined,
   ): Promise<void> {
     assert(keys.length === ks.length && ks.length === values.length, 'enqueue: parallel arrays');
@@ -341,6 +405,7 @@ export class LatestView {
         version: st.version,
         ts,
         value: values[i],
+        expiresAt: expiries?.[i],
         durable: own,
         older: st.newest,
         newer: undefined,

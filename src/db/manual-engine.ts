@@ -8,6 +8,7 @@ import type { BatchOp, Engine, EngineStats, Entry, ScanRange } from '../storage/
 export class ManualEngine implements Engine {
   readonly name = 'manual';
   readonly data = new Map<string, Buffer>();
+  readonly expiries = new Map<string, number>();
   readonly queue: { ops: BatchOp[]; resolve: () => void; reject: (e: Error) => void }[] = [];
   /** getDelay: turns of the microtask queue a get takes, so writes can race it. */
   getDelay = 0;
@@ -22,8 +23,17 @@ export class ManualEngine implements Engine {
   async has(key: Uint8Array) {
     return this.data.has(Buffer.from(key).toString('latin1'));
   }
-  put(key: Uint8Array, value: Uint8Array) {
-    return this.batch([{ type: 'put', key, value }]);
+  async getStored(key: Uint8Array) {
+    const value = await this.get(key);
+    const expiresAt = this.expiries.get(Buffer.from(key).toString('latin1'));
+    return value === undefined ? undefined : { value, expiresAt };
+  }
+  async expiry(key: Uint8Array) {
+    const k = Buffer.from(key).toString('latin1');
+    return this.data.has(k) ? (this.expiries.get(k) ?? null) : undefined;
+  }
+  put(key: Uint8Array, value: Uint8Array, options?: { expiresAt?: number | undefined }) {
+    return this.batch([{ type: 'put', key, value, expiresAt: options?.expiresAt }]);
   }
   async delete(key: Uint8Array) {
     await this.batch([{ type: 'delete', key }]);
@@ -43,6 +53,8 @@ export class ManualEngine implements Engine {
         const k = Buffer.from(op.key).toString('latin1');
         if (op.type === 'put') this.data.set(k, Buffer.from(op.value));
         else this.data.delete(k);
+        if (op.type === 'put' && op.expiresAt !== undefined) this.expiries.set(k, op.expiresAt);
+        else this.expiries.delete(k);
       }
       w.resolve();
     }
@@ -77,6 +89,7 @@ export class ManualEngine implements Engine {
     return {
       engine: 'manual',
       keys: this.data.size,
+      expires: this.expiries.size,
       diskBytes: 0,
       liveBytes: 0,
       writes: 0,

@@ -8,10 +8,34 @@
 //   durability mode; a batch is atomic (all of it or none of it, also after a crash).
 // - Reads never observe a write that has not resolved durable in `always` mode.
 // - Writes from one caller are applied in call order.
+// - Expiry (TTL): a put may carry `expiresAt`, an absolute time in ms since the Unix epoch, read
+//   from the engine's Clock. A key whose expiresAt is below the clock's now (Redis's rule: alive
+//   while now <= expiresAt) reads as absent: get, has, scan, expiry and stats().keys all skip
+//   it at once (lazy expiry). An active expiry cycle, bounded per run, then deletes expired keys
+//   with ordinary tombstones, so their space is reclaimed by normal compaction and an expired
+//   key can never come back after a restart. A put without expiresAt clears any expiry.
 
 export type BatchOp =
-  | { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
+  | {
+      readonly type: 'put';
+      readonly key: Uint8Array;
+      readonly value: Uint8Array;
+      /** expiresAt: ms since the Unix epoch after which the key reads as absent; undefined: never. */
+      readonly expiresAt?: number | undefined;
+    }
   | { readonly type: 'delete'; readonly key: Uint8Array };
+
+/** PutOptions: per-write options of put(). */
+export interface PutOptions {
+  /** expiresAt: ms since the Unix epoch after which the key reads as absent; undefined: never. */
+  readonly expiresAt?: number | undefined;
+}
+
+/** Stored is a live value with its expiry (undefined when the key never expires). */
+export interface Stored {
+  readonly value: Uint8Array;
+  readonly expiresAt: number | undefined;
+}
 
 /** ScanRange selects keys in [start, end) (both optional), in ascending or descending order. */
 export interface ScanRange {
@@ -38,8 +62,10 @@ export type Durability =
 
 export interface EngineStats {
   readonly engine: string;
-  /** keys: live keys. */
+  /** keys: live keys (expired keys not counted, even before the expiry cycle deletes them). */
   readonly keys: number;
+  /** expires: live keys that carry an expiry (INFO's `expires=`). */
+  readonly expires: number;
   /** diskBytes: bytes of all files the engine owns. */
   readonly diskBytes: number;
   /** liveBytes: bytes on disk still referenced by live keys, where the engine knows it. */
@@ -59,7 +85,15 @@ export interface Engine {
    */
   getSync(key: Uint8Array): Uint8Array | undefined;
   has(key: Uint8Array): Promise<boolean>;
-  put(key: Uint8Array, value: Uint8Array): Promise<void>;
+  /** getStored returns the value and expiry of a live key in one consistent read. */
+  getStored(key: Uint8Array): Promise<Stored | undefined>;
+  /**
+   * expiry returns a live key's expiresAt, null when the key exists without an expiry, and
+   * undefined when the key does not exist (or has expired): Redis's PTTL cases.
+   */
+  expiry(key: Uint8Array): Promise<number | null | undefined>;
+  /** put stores a value; without `options.expiresAt` any earlier expiry of the key is cleared. */
+  put(key: Uint8Array, value: Uint8Array, options?: PutOptions): Promise<void>;
   /** delete removes a key; resolves true when the key existed (counting writes queued before it). */
   delete(key: Uint8Array): Promise<boolean>;
   batch(ops: readonly BatchOp[]): Promise<void>;

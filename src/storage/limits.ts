@@ -16,3 +16,8 @@ export const DATA_FILE_BYTES_MIN = 4096;
 
 assert(KEY_BYTES_MAX + VALUE_BYTES_MAX < DATA_FILE_BYTES_MAX, 'a maximal record must fit a data file');
 assert(BATCH_BYTES_MAX < DATA_FILE_BYTES_MAX, 'a maximal batch must fit a data file');
+/**
+ * EXPIRES_AT_MAX: the latest expiry time a key may carry, in ms since the Unix epoch. Times are
+ * JS numbers, so they stay integers below 2^53 (year 287,396); on disk they take a u64.
+ */
+export const EXPIRES_AT_MAX = Number.MAX_SAFE_INTEGER;

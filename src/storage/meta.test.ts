@@ -4,7 +4,15 @@ import { describe, expect, it } from 'vitest';
 import { tmpDir } from '../../test/support/tmp-dir.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { CorruptionError, IncompatibleError } from './errors.js';
-import { decodeMeta, encodeMeta, loadOrCreateMeta, type Meta, readMeta, writeMeta } from './meta.js';
+import {
+  decodeMeta,
+  encodeMeta,
+  FORMAT_VERSION,
+  loadOrCreateMeta,
+  type Meta,
+  readMeta,
+  writeMeta,
+} from './meta.js';
 
 const meta: Meta = { format: 1, engine: 'cask', generation: 3, createdAtMs: 1, fields: { retired: [1, 2] } };
 
@@ -33,7 +41,7 @@ describe('metadata', () => {
   it('creates, repairs, and refuses what it cannot trust', async () => {
     const dir = tmpDir('meta');
     const created = await loadOrCreateMeta(nodeFileSystem, dir, 'cask', 5, true);
-    expect(created.meta).toMatchObject({ format: 1, engine: 'cask', generation: 1 });
+    expect(created.meta).toMatchObject({ format: FORMAT_VERSION, engine: 'cask', generation: 1 });
     fs.rmSync(path.join(dir, 'META-1'));
     const repaired = await loadOrCreateMeta(nodeFileSystem, dir, 'cask', 6, false);
     expect(repaired.problems).toEqual(['META-1: missing']);

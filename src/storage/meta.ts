@@ -10,8 +10,16 @@ import type { FileSystem } from '../io/file-system.js';
 import { crc32c } from '../stdx/crc32c.js';
 import { CorruptionError, IncompatibleError } from './errors.js';
 
-/** FORMAT_VERSION: the on-disk format this build writes and the newest it can read. */
-export const FORMAT_VERSION = 1;
+/**
+ * FORMAT_VERSION: the on-disk format this build writes and the newest it can read.
+ * 1: the original format. 2: records and hint entries may carry an expiry (docs/format.md); an
+ * lmdb store holds the expiry database. A store stays at 1 until it may hold an expiry (a cask
+ * store at its first write with one, an lmdb store at its first open by this build), so builds
+ * that read only format 1 refuse it instead of taking expiry fields for damage.
+ */
+export const FORMAT_VERSION = 2;
+/** FORMAT_EXPIRY: the first format whose stores may hold expiry times. */
+export const FORMAT_EXPIRY = 2;
 export const META_FILES = ['META-1', 'META-2'] as const;
 const META_HEADER_BYTES = 8;
 /** META_BYTES_MAX: a sanity bound on a metadata copy, far above any real one. */

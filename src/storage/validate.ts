@@ -2,7 +2,7 @@
 // LimitError before anything is queued, so an oversized request changes nothing.
 import type { BatchOp } from './engine.js';
 import { InvalidArgumentError, LimitError } from './errors.js';
-import { BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from './limits.js';
+import { BATCH_BYTES_MAX, BATCH_OPS_MAX, EXPIRES_AT_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from './limits.js';
 
 /**
  * checkKey enforces KEY_BYTES_MAX, or an engine's own smaller limit (`limit`, called
@@ -24,6 +24,16 @@ export function checkValue(value: Uint8Array): void {
   }
 }
 
+/** checkExpiresAt accepts undefined (no expiry) or an integer time in [0, EXPIRES_AT_MAX]. */
+export function checkExpiresAt(expiresAt: number | undefined): void {
+  if (expiresAt === undefined) return;
+  if (!Number.isSafeInteger(expiresAt) || expiresAt < 0 || expiresAt > EXPIRES_AT_MAX) {
+    throw new InvalidArgumentError(
+      `expiresAt must be an integer number of ms since the epoch in [0, ${EXPIRES_AT_MAX}], got ${String(expiresAt)}`,
+    );
+  }
+}
+
 /**
  * checkBatch validates every operation (keys with `checkOneKey`, so an engine can apply its own
  * key limit) and returns the batch's key-plus-value bytes.
@@ -42,6 +52,7 @@ export function checkBatch(
     bytes += op.key.length;
     if (op.type === 'put') {
       checkValue(op.value);
+      checkExpiresAt(op.expiresAt);
       bytes += op.value.length;
     } else if (op.type !== 'delete') {
       throw new InvalidArgumentError(

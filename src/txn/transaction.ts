@@ -6,7 +6,7 @@ import type { LatestView } from '../db/latest-view.js';
 import { asBuffer, compareBytes, prefixEnd, toBytes } from '../stdx/bytes.js';
 import type { BatchOp } from '../storage/engine.js';
 import { InvalidArgumentError } from '../storage/errors.js';
-import { checkKey, checkValue } from '../storage/validate.js';
+import { checkExpiresAt, checkKey, checkValue } from '../storage/validate.js';
 import { TxnFinishedError } from './errors.js';
 import { type Isolation, type KeyRange, keyBytes, keyOf, type Mvcc, type Registration } from './mvcc.js';
 
@@ -127,7 +127,10 @@ export class Snapshot {
 /** Transaction: reads at its snapshot, buffers writes, validates and commits atomically. */
 export class Transaction extends Snapshot {
   /** writes: buffered writes by key (undefined value: delete), in first-write order. */
-  private readonly writes = new Map<string, { readonly key: Buffer; value: Buffer | undefined }>();
+  private readonly writes = new Map<
+    string,
+    { readonly key: Buffer; value: Buffer | undefined; expiresAt: number | undefined }
+  >();
   /**
    * reads: keys read from the snapshot (present or absent) and what was read: serializable
    * validation checks the keys; repeated reads and the commit's version capture reuse the values.
@@ -149,15 +152,27 @@ export class Transaction extends Snapshot {
     return this.writes.size;
   }
 
-  /** set buffers a write; it takes effect at commit. */
-  set(key: TxnKey, value: TxnValue): void {
+  /**
+   * set buffers a write; it takes effect at commit. `expiresAt` (ms since the epoch) gives the
+   * key an expiry; without it the key has none (like Db.set).
+   */
+  set(key: TxnKey, value: TxnValue, expiresAt?: number): void {
     this.checkActive();
     const k = asBuffer(toBytes(key));
     const v = asBuffer(toBytes(value));
     checkKey(k);
     checkValue(v);
+    checkExpiresAt(expiresAt);
     // Copy: the caller may reuse its buffers before commit.
-    this.buffer(k, Buffer.from(v));
+    this.buffer(k, Buffer.from(v), expiresAt);
+  }
+
+  /**
+   * ownExpiry: the expiry of a key this transaction wrote (undefined: none, or not written by
+   * it). Versions read from the snapshot carry no expiry (docs/transactions.md).
+   */
+  ownExpiry(key: TxnKey): number | undefined {
+    return this.writes.get(keyOf(toBytes(key)))?.expiresAt;
   }
 
   /** delete buffers the removal of `key`. */
@@ -165,7 +180,7 @@ export class Transaction extends Snapshot {
     this.checkActive();
     const k = asBuffer(toBytes(key));
     checkKey(k);
-    this.buffer(k, undefined);
+    this.buffer(k, undefined, undefined);
   }
 
   override async *scan(options: TxnScanOptions = {}): AsyncIterableIterator<[Buffer, Buffer]> {
@@ -237,8 +252,8 @@ export class Transaction extends Snapshot {
         this.isolation === 'serializable' ? { keys: this.reads.keys(), ranges: this.ranges } : undefined,
       );
       const ops: BatchOp[] = [];
-      for (const { key, value } of this.writes.values()) {
-        ops.push(value === undefined ? { type: 'delete', key } : { type: 'put', key, value });
+      for (const { key, value, expiresAt } of this.writes.values()) {
+        ops.push(value === undefined ? { type: 'delete', key } : { type: 'put', key, value, expiresAt });
       }
       // Validation proved no write after the snapshot touched the written keys, and every
       // write before it has settled: a written key's current durable value is what was read.
@@ -269,11 +284,13 @@ export class Transaction extends Snapshot {
     return copy(this.reads.get(k));
   }
 
-  private buffer(key: Buffer, value: Buffer | undefined): void {
+  private buffer(key: Buffer, value: Buffer | undefined, expiresAt: number | undefined): void {
     const k = keyOf(key);
     const existing = this.writes.get(k);
-    if (existing !== undefined) existing.value = value;
-    else this.writes.set(k, { key, value });
+    if (existing !== undefined) {
+      existing.value = value;
+      existing.expiresAt = expiresAt;
+    } else this.writes.set(k, { key, value, expiresAt });
   }
 
   /** recordRange remembers the part of a scan the caller consumed (predicate read). */

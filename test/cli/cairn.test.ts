@@ -221,7 +221,7 @@ describe.concurrent('cairn check', () => {
     const before = snapshot(dir);
     const r = await cairn(ROOT, 'check', dir);
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/^metadata: +generation \d+, engine cask, format 1$/m);
+    expect(r.out).toMatch(/^metadata: +generation \d+, engine cask, format 2$/m);
     expect(r.out).toMatch(/^data files: +1$/m);
     expect(r.out).toMatch(/^hint files used: +0$/m);
     expect(r.out).toMatch(/^records: +3$/m); // one batch record and its two members

@@ -4,7 +4,8 @@
 //   node --import tsx test/crash/crash-writer.ts DIR CYCLE
 //
 // Lines: `ack put KEY VALUE`, `ack batch ID` (its members are ID-0..ID-3 with value ID),
-// `ack hot KEY N` (the hot key's value is now N; overwrites make compaction run).
+// `ack hot KEY N` (the hot key's value is now N; overwrites make compaction run),
+// `ack ttl KEY VALUE` (a put with expiresAt FAR_EXPIRES_AT; every other hot write has it too).
 import { openCask } from '../../src/storage/cask/cask-engine.js';
 
 const [dir, cycle] = process.argv.slice(2);
@@ -12,6 +13,8 @@ if (dir === undefined || cycle === undefined) throw new Error('usage: crash-writ
 const WRITERS = 8;
 const cycleTag = cycle.padStart(6, '0');
 const b = (s: string) => Buffer.from(s);
+/** FAR_EXPIRES_AT: an expiry that never passes during the test (the parent checks it too). */
+const FAR_EXPIRES_AT = Date.UTC(2100, 0, 1);
 
 const db = await openCask(dir, {
   dataFileBytes: 64 * 1024,
@@ -31,8 +34,12 @@ async function writer(w: number): Promise<void> {
     } else if (i % 2 === 0) {
       const key = `hot-w${w}-${i % 10}`;
       const n = `${cycleTag}:${String(i).padStart(9, '0')}`;
-      await db.put(b(key), b(n));
+      // Every other hot write carries an expiry, so compaction copies records with and without.
+      await db.put(b(key), b(n), i % 4 === 0 ? { expiresAt: FAR_EXPIRES_AT } : undefined);
       process.stdout.write(`ack hot ${key} ${n}\n`);
+    } else if (i % 4 === 1) {
+      await db.put(b(id), b(`value-${id}`), { expiresAt: FAR_EXPIRES_AT });
+      process.stdout.write(`ack ttl ${id} value-${id}\n`);
     } else {
       await db.put(b(id), b(`value-${id}`.padEnd(100, '~')));
       process.stdout.write(`ack put ${id} value-${id}\n`);

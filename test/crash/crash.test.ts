@@ -13,8 +13,12 @@ const CYCLES = Number(process.env.CAIRN_CRASH_CYCLES ?? 20);
 const CHILD = path.join(import.meta.dirname, 'crash-writer.ts');
 const TOLERATED = new Set(['torn-tail', 'torn-batch', 'leftover-temp', 'retired-file', 'orphan-hint']);
 
+/** FAR_EXPIRES_AT: crash-writer.ts's expiry for `ttl` puts (a copy: importing would run the writer). */
+const FAR_EXPIRES_AT = Date.UTC(2100, 0, 1);
+
 interface Acks {
   puts: Map<string, string>;
+  ttl: Map<string, string>;
   batches: string[];
   hot: Map<string, string>;
 }
@@ -24,7 +28,7 @@ function runAndKill(dir: string, cycle: number, killAfterMs: number): Promise<Ac
     const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dir, String(cycle)], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const acks: Acks = { puts: new Map(), batches: [], hot: new Map() };
+    const acks: Acks = { puts: new Map(), ttl: new Map(), batches: [], hot: new Map() };
     let buffered = '';
     let stderr = '';
     let killed = false;
@@ -43,6 +47,7 @@ function runAndKill(dir: string, cycle: number, killAfterMs: number): Promise<Ac
             child.kill('SIGKILL');
           }, killAfterMs);
         else if (kind === 'put') acks.puts.set(a!, c!);
+        else if (kind === 'ttl') acks.ttl.set(a!, c!);
         else if (kind === 'batch') acks.batches.push(a!);
         else if (kind === 'hot') acks.hot.set(a!, c!);
       }
@@ -63,11 +68,13 @@ describe('crash test (SIGKILL)', () => {
     const dir = tmpDir('crash');
     const rng = new Prng(Number(process.env.CAIRN_CRASH_SEED ?? Date.now() % 1e9));
     const allPuts = new Map<string, string>();
+    const allTtl = new Map<string, string>();
     const allBatches: string[] = [];
     const hot = new Map<string, string>();
     for (let cycle = 0; cycle < CYCLES; cycle++) {
       const acks = await runAndKill(dir, cycle, rng.range(20, 300));
       for (const [k, v] of acks.puts) allPuts.set(k, v);
+      for (const [k, v] of acks.ttl) allTtl.set(k, v);
       allBatches.push(...acks.batches);
       for (const [k, v] of acks.hot) hot.set(k, v);
 
@@ -82,6 +89,11 @@ describe('crash test (SIGKILL)', () => {
           const got = await db.get(Buffer.from(k));
           const value = got === undefined ? undefined : String(got).replace(/~+$/, '');
           expect(value, `cycle ${cycle}: ${k}`).toBe(v);
+        }
+        // Puts with an expiry keep both their value and their expiry.
+        for (const [k, v] of full ? allTtl : acks.ttl) {
+          expect(String(await db.get(Buffer.from(k))), `cycle ${cycle}: ${k}`).toBe(v);
+          expect(await db.expiry(Buffer.from(k)), `cycle ${cycle}: expiry of ${k}`).toBe(FAR_EXPIRES_AT);
         }
         for (const id of full ? allBatches : acks.batches) {
           for (let j = 0; j < 4; j++) {
@@ -110,5 +122,6 @@ describe('crash test (SIGKILL)', () => {
       }
     }
     expect(allPuts.size).toBeGreaterThan(CYCLES);
+    expect(allTtl.size).toBeGreaterThan(0);
   });
 });

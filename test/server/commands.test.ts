@@ -57,7 +57,8 @@ describe('RESP commands via ioredis', () => {
     expect(await io.set('s', 'z', 'GET')).toBe('w');
     expect(await io.call('set', 's', 'q', 'NX', 'GET')).toBe('z');
     expect(await io.call('set', 's', 'k', 'KEEPTTL')).toBe('OK');
-    await expect(io.set('s', 'v', 'EX', 10)).rejects.toThrow('ERR TTL options are not supported yet');
+    expect(await io.set('s-ex', 'v', 'EX', 10)).toBe('OK');
+    expect(await io.ttl('s-ex')).toBe(10);
     await expect(io.call('set', 's', 'v', 'NX', 'XX')).rejects.toThrow('ERR syntax error');
     expect(await io.getset('s', 'n')).toBe('k');
     expect(await io.setnx('s', 'x')).toBe(0);

@@ -153,6 +153,9 @@ describe('errors', () => {
       get: async () => {
         throw failure;
       },
+      getWithExpiry: async () => {
+        throw failure;
+      },
       stats: () => {
         if (statsFailure !== undefined) throw statsFailure;
         return { engine: 'stub', keys: 0, diskBytes: 0, liveBytes: 0, writes: 0, fsyncs: 0, compactions: 0 };

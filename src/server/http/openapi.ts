@@ -9,6 +9,7 @@ import {
   KEY_PARAMS_SCHEMA,
   KV_JSON_SCHEMA,
   KV_PUT_JSON_SCHEMA,
+  KV_PUT_QUERY_SCHEMA,
   KV_QUERY_SCHEMA,
   LIST_QUERY_SCHEMA,
   LIST_RESPONSE_SCHEMA,
@@ -83,7 +84,14 @@ export function openApiDocument(version: string): JsonObject {
 
           responses: {
             200: {
-              description: 'The value: raw bytes, or JSON {key, value} in base64 with ?base64',
+              description:
+                'The value: raw bytes (with a Cairn-Expires-At header, ms since the epoch, when the key expires), or JSON {key, value, expiresAt?} in base64 with ?base64',
+              headers: {
+                'Cairn-Expires-At': {
+                  description: 'When the key expires, in ms since the Unix epoch; absent when it never does.',
+                  schema: { type: 'integer' },
+                },
+              },
               content: {
                 'application/octet-stream': {
                   schema: { type: 'string', contentMediaType: 'application/octet-stream' },
@@ -97,6 +105,7 @@ export function openApiDocument(version: string): JsonObject {
         put: {
           operationId: 'putKey',
           summary: 'Write one key',
+          parameters: parameters(KV_PUT_QUERY_SCHEMA, 'query').filter((p) => p.name === 'ttlMs'),
 
           requestBody: {
             description: 'The value as raw bytes (any content type), or JSON {value} in base64 with ?base64',

@@ -158,3 +158,45 @@ describe('/v1/kv/:key?base64', () => {
     expect(await db.has('hi')).toBe(false);
   });
 });
+
+describe('PUT /v1/kv/:key?ttlMs and expiry on GET', () => {
+  it('stores an expiry, shows it on GET (header, or expiresAt with ?base64), clears it on a plain PUT', async () => {
+    const before = Date.now();
+    const put = await app.inject({ method: 'PUT', url: '/v1/kv/ttl-key?ttlMs=60000', payload: 'v' });
+    expect(put.statusCode).toBe(204);
+    const get = await app.inject({ method: 'GET', url: '/v1/kv/ttl-key' });
+    expect(get.statusCode).toBe(200);
+    expect(get.body).toBe('v');
+    const expiresAt = Number(get.headers['cairn-expires-at']);
+    expect(expiresAt).toBeGreaterThanOrEqual(before + 60_000);
+    expect(expiresAt).toBeLessThanOrEqual(Date.now() + 60_000);
+    const json = await app.inject({ method: 'GET', url: `/v1/kv/${b64url('ttl-key')}?base64` });
+    expect(json.json()).toEqual({ key: Buffer.from('ttl-key').toString('base64'), value: 'dg==', expiresAt });
+    await app.inject({ method: 'PUT', url: '/v1/kv/ttl-key', payload: 'w' });
+    const plain = await app.inject({ method: 'GET', url: '/v1/kv/ttl-key' });
+    expect(plain.headers['cairn-expires-at']).toBeUndefined();
+    expect(
+      (await app.inject({ method: 'GET', url: `/v1/kv/${b64url('ttl-key')}?base64` })).json(),
+    ).not.toHaveProperty('expiresAt');
+  });
+
+  it('expires the key (polled with a deadline)', async () => {
+    await app.inject({ method: 'PUT', url: '/v1/kv/short?ttlMs=20', payload: 'v' });
+    const deadline = Date.now() + 5000;
+    let status = 200;
+    while (status === 200 && Date.now() < deadline) {
+      status = (await app.inject({ method: 'GET', url: '/v1/kv/short' })).statusCode;
+      if (status === 200) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(status).toBe(404);
+  });
+
+  it('rejects a ttlMs that is not a positive integer with 400 INVALID_ARGUMENT', async () => {
+    for (const bad of ['0', '-1', '1.5', 'abc', '', '99999999999999999']) {
+      const res = await app.inject({ method: 'PUT', url: `/v1/kv/bad-ttl?ttlMs=${bad}`, payload: 'v' });
+      expect(res.statusCode, bad).toBe(400);
+      expect(res.json().error.code).toBe('INVALID_ARGUMENT');
+    }
+    expect(await db.has('bad-ttl')).toBe(false);
+  });
+});

@@ -5,11 +5,22 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Db } from '../../db/db.js';
 import { decodeBase64, encodeBase64, parseFlag } from './encoding.js';
 import { HttpError, invalidArgument } from './errors.js';
-import { KEY_PARAMS_SCHEMA, KV_QUERY_SCHEMA } from './schemas.js';
+import { KEY_PARAMS_SCHEMA, KV_PUT_QUERY_SCHEMA, KV_QUERY_SCHEMA } from './schemas.js';
 
 interface KvRoute {
   Params: { key: string };
   Querystring: { base64?: string };
+}
+
+/** EXPIRES_AT_HEADER: carries a key's expiry (ms since the epoch) on a raw GET. */
+const EXPIRES_AT_HEADER = 'cairn-expires-at';
+
+/** ttlMsOf reads PUT's ?ttlMs (the schema admits only positive digit strings). */
+function ttlMsOf(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const ttlMs = Number(text);
+  if (!Number.isSafeInteger(ttlMs)) throw invalidArgument('ttlMs must be a positive integer below 2^53');
+  return ttlMs;
 }
 
 /** keyOf returns the key a path names: its UTF-8 bytes, or the decoded base64url with ?base64. */
@@ -54,29 +65,36 @@ export function kvRoutes(db: Db): FastifyPluginAsync {
       async (request, reply) => {
         const base64 = parseFlag(request.query.base64, 'base64');
         const key = keyOf(request.params.key, base64);
-        const value = await db.get(key);
-        if (value === undefined) throw keyNotFound();
+        // Value and expiry in one consistent read.
+        const stored = await db.getWithExpiry(key);
+        if (stored === undefined) throw keyNotFound();
+        const { value, expiresAt } = stored;
         if (base64)
           return reply.type('application/json; charset=utf-8').send({
             key: encodeBase64(key),
             value: encodeBase64(value),
+            ...(expiresAt === undefined ? {} : { expiresAt }),
           });
-        return reply.type('application/octet-stream').send(value);
+        if (expiresAt !== undefined) reply.header(EXPIRES_AT_HEADER, String(expiresAt));
+        return reply
+          .type('application/octet-stream')
+          .send(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
       },
     );
 
-    app.put<KvRoute & { Body: Buffer | undefined }>(
+    app.put<KvRoute & { Querystring: { ttlMs?: string }; Body: Buffer | undefined }>(
       '/v1/kv/:key',
       {
         config: { command: 'kv.put' },
-        schema: { params: KEY_PARAMS_SCHEMA, querystring: KV_QUERY_SCHEMA },
+        schema: { params: KEY_PARAMS_SCHEMA, querystring: KV_PUT_QUERY_SCHEMA },
       },
       async (request, reply) => {
         const base64 = parseFlag(request.query.base64, 'base64');
         const key = keyOf(request.params.key, base64);
         // No body at all is the empty value (like `SET k ""`).
         const value = base64 ? valueOfJson(request.body) : (request.body ?? Buffer.alloc(0));
-        await db.set(key, value);
+        const ttlMs = ttlMsOf(request.query.ttlMs);
+        await db.set(key, value, ttlMs === undefined ? undefined : { ttlMs });
         return reply.code(204).send();
       },
     );

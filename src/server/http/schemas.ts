@@ -44,12 +44,30 @@ export const KV_QUERY_SCHEMA = {
   },
 } as const;
 
+/** KV_PUT_QUERY_SCHEMA: PUT's query; ttlMs is digits (at most 2^53 - 1, checked by the route). */
+export const KV_PUT_QUERY_SCHEMA = {
+  type: 'object',
+  properties: {
+    ...KV_QUERY_SCHEMA.properties,
+    ttlMs: {
+      type: 'string',
+      pattern: '^[1-9][0-9]{0,15}$',
+      description:
+        'Expire the key this many milliseconds from now (a positive integer). Without it the key never expires.',
+    },
+  },
+} as const;
+
 export const KV_JSON_SCHEMA = {
   type: 'object',
   required: ['key', 'value'],
   properties: {
     key: { type: 'string', description: 'base64' },
     value: { type: 'string', description: 'base64' },
+    expiresAt: {
+      type: 'integer',
+      description: 'When the key expires, in ms since the Unix epoch; absent when it never does.',
+    },
   },
 } as const;
 

@@ -12,7 +12,6 @@ export const ERR_NOT_INTEGER = 'ERR value is not an integer or out of range';
 export const ERR_OVERFLOW = 'ERR increment or decrement would overflow';
 export const ERR_NOAUTH = 'NOAUTH Authentication required.';
 export const ERR_WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
-export const ERR_TTL = 'ERR TTL options are not supported yet';
 
 export function wrongArity(name: string): CommandError {
   return new CommandError(`ERR wrong number of arguments for '${name}' command`);

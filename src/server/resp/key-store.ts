@@ -15,18 +15,27 @@ export interface KeyStore {
   readLatest(key: Uint8Array): Promise<Latest>;
   /** readMany: readLatest for several keys, consistent with one another. */
   readMany(keys: readonly Uint8Array[]): Promise<Latest[]>;
-  /** update: read-modify-write of one key with nothing in between (see LatestView.update). */
-  update<T>(key: Uint8Array, fn: (current: Buffer | undefined) => Change<T>): Promise<Updated<T>>;
+  /**
+   * update: read-modify-write of one key with nothing in between (see LatestView.update); `fn`
+   * also gets the key's expiry so that a rewrite can keep it.
+   */
+  update<T>(
+    key: Uint8Array,
+    fn: (current: Buffer | undefined, expiresAt: number | undefined) => Change<T>,
+  ): Promise<Updated<T>>;
   /** updateMany: update over several keys; the writes are atomic. */
   updateMany<T>(
     keys: readonly Uint8Array[],
-    fn: (current: readonly (Buffer | undefined)[]) => ManyChange<T>,
+    fn: (
+      current: readonly (Buffer | undefined)[],
+      expiresAt: readonly (number | undefined)[],
+    ) => ManyChange<T>,
   ): Promise<Updated<T>>;
   /**
    * put and batch write; the result is the durability to wait for before replying (undefined
    * inside a transaction: the write is buffered and only the commit reply waits).
    */
-  put(key: Uint8Array, value: Uint8Array): Promise<void> | undefined;
+  put(key: Uint8Array, value: Uint8Array, expiresAt?: number): Promise<void> | undefined;
   batch(ops: readonly BatchOp[]): Promise<void> | undefined;
   /**
    * keysAfter yields up to `limit` keys strictly after `after` (all keys when undefined), in key
@@ -58,19 +67,25 @@ export class LatestKeyStore implements KeyStore {
     return this.db.latest.readMany(keys);
   }
 
-  update<T>(key: Uint8Array, fn: (current: Buffer | undefined) => Change<T>): Promise<Updated<T>> {
+  update<T>(
+    key: Uint8Array,
+    fn: (current: Buffer | undefined, expiresAt: number | undefined) => Change<T>,
+  ): Promise<Updated<T>> {
     return this.db.latest.update(key, fn);
   }
 
   updateMany<T>(
     keys: readonly Uint8Array[],
-    fn: (current: readonly (Buffer | undefined)[]) => ManyChange<T>,
+    fn: (
+      current: readonly (Buffer | undefined)[],
+      expiresAt: readonly (number | undefined)[],
+    ) => ManyChange<T>,
   ): Promise<Updated<T>> {
     return this.db.latest.updateMany(keys, fn);
   }
 
-  put(key: Uint8Array, value: Uint8Array): Promise<void> {
-    return this.db.latest.put(key, value);
+  put(key: Uint8Array, value: Uint8Array, expiresAt?: number): Promise<void> {
+    return this.db.latest.put(key, value, expiresAt);
   }
 
   batch(ops: readonly BatchOp[]): Promise<void> {

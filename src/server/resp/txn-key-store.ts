@@ -2,6 +2,11 @@
 // transaction's own writes; writes are buffered in the transaction and take effect at commit.
 // Nothing it returns waits for durability: the snapshot holds only durable data, and buffered
 // writes are not written yet (the commit's reply is the one that waits).
+//
+// Expiry: versions read from the snapshot carry no expiry (the version history does not keep
+// one), so inside a transaction a key the transaction did not write reads as having none: TTL
+// replies -1 for it, and INCR/APPEND/SET KEEPTTL/EXPIRE rewrite it without its old expiry.
+// Documented in docs/resp-commands.md. Keys the transaction wrote keep the expiry it gave them.
 import type { Change, Latest, ManyChange, Updated } from '../../db/latest-view.js';
 import type { BatchOp } from '../../storage/engine.js';
 import { checkBatch } from '../../storage/validate.js';
@@ -12,46 +17,61 @@ export class TxnKeyStore implements KeyStore {
   constructor(readonly tx: Transaction) {}
 
   async readLatest(key: Uint8Array): Promise<Latest> {
-    return { value: await this.tx.get(key), durable: undefined };
+    const value = await this.tx.get(key);
+    return { value, expiresAt: this.expiry(key, value), durable: undefined };
   }
 
   async readMany(keys: readonly Uint8Array[]): Promise<Latest[]> {
     const out: Latest[] = [];
-    for (const key of keys) out.push({ value: await this.tx.get(key), durable: undefined });
+    for (const key of keys) out.push(await this.readLatest(key));
     return out;
   }
 
-  async update<T>(key: Uint8Array, fn: (current: Buffer | undefined) => Change<T>): Promise<Updated<T>> {
-    const change = fn(await this.tx.get(key));
+  async update<T>(
+    key: Uint8Array,
+    fn: (current: Buffer | undefined, expiresAt: number | undefined) => Change<T>,
+  ): Promise<Updated<T>> {
+    const current = await this.tx.get(key);
+    const change = fn(current, this.expiry(key, current));
     if (change.write === null) this.tx.delete(key);
-    else if (change.write !== undefined) this.tx.set(key, change.write);
+    else if (change.write !== undefined) this.tx.set(key, change.write, change.expiresAt);
     return { result: change.result, durable: undefined };
   }
 
   async updateMany<T>(
     keys: readonly Uint8Array[],
-    fn: (current: readonly (Buffer | undefined)[]) => ManyChange<T>,
+    fn: (
+      current: readonly (Buffer | undefined)[],
+      expiresAt: readonly (number | undefined)[],
+    ) => ManyChange<T>,
   ): Promise<Updated<T>> {
     const current: (Buffer | undefined)[] = [];
     for (const key of keys) current.push(await this.tx.get(key));
-    const change = fn(current);
+    const change = fn(
+      current,
+      keys.map((key, i) => this.expiry(key, current[i])),
+    );
     for (const w of change.writes ?? []) {
       if (w.value === null) this.tx.delete(w.key);
-      else this.tx.set(w.key, w.value);
+      else this.tx.set(w.key, w.value, w.expiresAt);
     }
     return { result: change.result, durable: undefined };
   }
 
-  put(key: Uint8Array, value: Uint8Array): undefined {
-    this.tx.set(key, value);
+  put(key: Uint8Array, value: Uint8Array, expiresAt?: number): undefined {
+    this.tx.set(key, value, expiresAt);
     return undefined;
+  }
+
+  private expiry(key: Uint8Array, value: Buffer | undefined): number | undefined {
+    return value === undefined ? undefined : this.tx.ownExpiry(key);
   }
 
   batch(ops: readonly BatchOp[]): undefined {
     // Check the whole batch first: a bad operation leaves none of it buffered (atomic like MSET).
     checkBatch(ops);
     for (const op of ops) {
-      if (op.type === 'put') this.tx.set(op.key, op.value);
+      if (op.type === 'put') this.tx.set(op.key, op.value, op.expiresAt);
       else this.tx.delete(op.key);
     }
     return undefined;

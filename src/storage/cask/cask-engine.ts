@@ -9,6 +9,10 @@
 // synchronous pread, verifying its CRC: from the page cache that costs a few microseconds,
 // where a trip through libuv's thread pool costs tens. The cost: a read that misses the page
 // cache blocks the event loop for one disk read (lmdb-js makes the same choice with mmap).
+//
+// Expiry: keys with a TTL are listed in an ExpiryIndex beside the key directory (the key
+// directory itself stays 24 bytes per key); reads treat an expired key as absent, and an active
+// cycle on the clock deletes expired keys with ordinary tombstones, through the write queue.
 import * as path from 'node:path';
 import { type Clock, systemClock, type Timer } from '../../io/clock.js';
 import type { File, FileSystem } from '../../io/file-system.js';
@@ -16,11 +20,34 @@ import { nodeFileSystem } from '../../io/node-file-system.js';
 import { assert } from '../../stdx/assert.js';
 import { asBuffer, bytesEqual, compareBytes } from '../../stdx/bytes.js';
 import { DirLock } from '../dir-lock.js';
-import type { BatchOp, Durability, Engine, EngineStats, Entry, ScanRange } from '../engine.js';
+import type {
+  BatchOp,
+  Durability,
+  Engine,
+  EngineStats,
+  Entry,
+  PutOptions,
+  ScanRange,
+  Stored,
+} from '../engine.js';
 import { DEFAULT_DURABILITY, DEFAULT_SYNC_INTERVAL_MS } from '../engine-options.js';
 import { ClosedError, CorruptionError, InvalidArgumentError, IoError, StoreFailedError } from '../errors.js';
-import { FORMAT_VERSION, loadOrCreateMeta, META_FILES, type Meta, writeMeta } from '../meta.js';
-import { checkBatch, checkKey, checkValue } from '../validate.js';
+import {
+  EXPIRY_CYCLE_INTERVAL_MS,
+  EXPIRY_CYCLE_KEYS_MAX,
+  type ExpiryEntry,
+  type ExpiryIndex,
+  isExpired,
+} from '../expiry-index.js';
+import {
+  FORMAT_EXPIRY,
+  FORMAT_VERSION,
+  loadOrCreateMeta,
+  META_FILES,
+  type Meta,
+  writeMeta,
+} from '../meta.js';
+import { checkBatch, checkExpiresAt, checkKey, checkValue } from '../validate.js';
 import {
   type CaskOptions,
   DEFAULT_CACHE_BYTES,
@@ -37,6 +64,7 @@ import {
   BATCH_MEMBER,
   DATA_HEADER_BYTES,
   decodeRecord,
+  EXPIRY_BYTES,
   encodeDataHeader,
   encodeRecord,
   INVALID,
@@ -68,6 +96,8 @@ const ZEROS = Buffer.alloc(PREALLOCATE_BYTES);
 interface PendingWrite {
   readonly bytes: Buffer;
   readonly seq: number;
+  /** expires: some record of the write carries an expiry (needs format FORMAT_EXPIRY). */
+  readonly expires: boolean;
   readonly ops: readonly PendingOp[];
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
@@ -81,6 +111,8 @@ interface PendingOp {
   readonly valueLen: number;
   /** overlayKey: the key as a latin1 string, for the pending-existence overlay. */
   readonly overlayKey: string;
+  /** expiresAt: a PUT's expiry, undefined for none. */
+  readonly expiresAt: number | undefined;
 }
 
 /** A queued request for the flush loop other than a write. */
@@ -121,8 +153,16 @@ export class CaskEngine implements Engine {
   private flushing: Promise<void> | undefined;
   private failed: StoreFailedError | undefined;
   private nextSeq: number;
-  /** Keys with queued, not yet durable writes: their latest queued existence and queue count. */
-  private readonly overlay = new Map<string, { exists: boolean; refs: number }>();
+  /** Keys with queued, not yet durable writes: their latest queued existence, expiry and queue count. */
+  private readonly overlay = new Map<
+    string,
+    { exists: boolean; expiresAt: number | undefined; refs: number }
+  >();
+  private expiryTimer: Timer | undefined;
+  /** metaWrites: the metadata update in progress; the next one waits for it. */
+  private metaWrites: Promise<void> = Promise.resolve();
+  /** expiring: the active expiry cycle's batch of tombstones in flight, if any. */
+  private expiring: Promise<void> | undefined;
   private dirty = false;
   private syncTimer: Timer | undefined;
   private compacting: Promise<void> | undefined;
@@ -138,6 +178,7 @@ export class CaskEngine implements Engine {
     private readonly options: CaskOptions,
     private readonly lock: DirLock,
     /** @internal */ readonly keyDir: KeyDir,
+    /** @internal */ readonly expiries: ExpiryIndex,
     /** @internal */ readonly files: DataFileSet,
     readonly recovery: RecoveryReport,
     meta: Meta,
@@ -157,6 +198,7 @@ export class CaskEngine implements Engine {
         if (this.dirty) this.enqueueBarrier('sync').catch(() => {});
       });
     }
+    if (expiries.size > 0) this.startExpiring();
   }
 
   static async open(dir: string, options: CaskOptions = {}): Promise<CaskEngine> {
@@ -203,6 +245,7 @@ export class CaskEngine implements Engine {
         options,
         lock,
         recovered.keyDir,
+        recovered.expiries,
         recovered.files,
         recovered.report,
         meta,
@@ -226,6 +269,10 @@ export class CaskEngine implements Engine {
   getSync(key: Uint8Array): Uint8Array | undefined {
     this.checkOpen();
     checkKey(key);
+    if (this.expiries.size > 0) {
+      const expiresAt = this.expiryOf(key);
+      if (expiresAt !== undefined && isExpired(expiresAt, this.clock.nowMs())) return undefined;
+    }
     if (!this.cache.enabled) {
       const loc = this.keyDir.get(key);
       return loc === undefined ? undefined : this.readValue(key, loc);
@@ -243,14 +290,46 @@ export class CaskEngine implements Engine {
   async has(key: Uint8Array): Promise<boolean> {
     this.checkOpen();
     checkKey(key);
-    return this.keyDir.has(key);
+    return this.keyDir.has(key) && !this.expired(key);
   }
 
-  /** @internal readValue reads and verifies the record that `loc` points at. */
-  readValue(key: Uint8Array, loc: Location): Buffer {
+  async getStored(key: Uint8Array): Promise<Stored | undefined> {
+    this.checkOpen();
+    checkKey(key);
+    const expiresAt = this.expiryOf(key);
+    if (expiresAt !== undefined && isExpired(expiresAt, this.clock.nowMs())) return undefined;
+    // The same value cache as get(): the server reads through getStored (LatestView).
+    const value = await this.get(key);
+    return value === undefined ? undefined : { value, expiresAt };
+  }
+
+  async expiry(key: Uint8Array): Promise<number | null | undefined> {
+    this.checkOpen();
+    checkKey(key);
+    if (!this.keyDir.has(key)) return undefined;
+    const expiresAt = this.expiryOf(key);
+    if (expiresAt === undefined) return null;
+    return isExpired(expiresAt, this.clock.nowMs()) ? undefined : expiresAt;
+  }
+
+  /** @internal expiryOf returns the expiry the key's current record carries, if any. */
+  expiryOf(key: Uint8Array): number | undefined {
+    return this.expiries.size === 0 ? undefined : this.expiries.get(asBuffer(key).toString('latin1'));
+  }
+
+  private expired(key: Uint8Array): boolean {
+    const expiresAt = this.expiryOf(key);
+    return expiresAt !== undefined && isExpired(expiresAt, this.clock.nowMs());
+  }
+
+  /**
+   * @internal readValue reads and verifies the record that `loc` points at; `expires` says
+   * whether that record carries an expiry field (it moves the key and value by EXPIRY_BYTES).
+   */
+  readValue(key: Uint8Array, loc: Location, expires = this.expiryOf(key) !== undefined): Buffer {
     const data = this.files.get(loc.fileId);
-    const length = recordBytes(key.length, loc.valueLen);
-    const start = loc.valueOffset - key.length - RECORD_HEADER_BYTES;
+    const length = recordBytes(key.length, loc.valueLen, expires);
+    const start = loc.valueOffset - key.length - RECORD_HEADER_BYTES - (expires ? EXPIRY_BYTES : 0);
     const buf = Buffer.allocUnsafe(length);
     const n = data.file.readSync(buf, 0, length, start);
     const rec = n === length ? decodeRecord(buf, 0, length) : NEED_MORE;
@@ -258,6 +337,7 @@ export class CaskEngine implements Engine {
       rec === NEED_MORE ||
       rec === INVALID ||
       rec.kind !== Kind.PUT ||
+      (rec.expiresAt !== undefined) !== expires ||
       !bytesEqual(buf.subarray(rec.keyStart, rec.keyStart + rec.keyLen), key)
     ) {
       throw new CorruptionError(
@@ -284,6 +364,8 @@ export class CaskEngine implements Engine {
       const want = Math.min(remaining, SCAN_CHUNK_ENTRIES);
       // Walk and read in one synchronous step, so every location is current when read.
       const version = this.publishes;
+      const nowMs = this.clock.nowMs();
+      let last: Uint8Array | undefined;
       this.keyDir.walk(cursor, exclusive, reverse, (key, loc) => {
         if (
           reverse
@@ -292,10 +374,13 @@ export class CaskEngine implements Engine {
         ) {
           return false;
         }
-        chunk.push([key, this.readValue(key, loc)]);
+        last = key;
+        const expiresAt = this.expiryOf(key);
+        if (expiresAt !== undefined && isExpired(expiresAt, nowMs)) return true;
+        chunk.push([key, this.readValue(key, loc, expiresAt !== undefined)]);
         return chunk.length < want;
       });
-      if (chunk.length === 0) return;
+      if (last === undefined) return;
       for (const entry of chunk) {
         this.checkOpen();
         if (this.publishes === version) {
@@ -306,27 +391,30 @@ export class CaskEngine implements Engine {
         // Writes landed since the chunk was read: yield the key's value as of now (or skip it
         // if it was deleted), so that every value is the newest when it is yielded.
         const loc = this.keyDir.get(entry[0]);
-        if (loc === undefined) continue;
+        if (loc === undefined || this.expired(entry[0])) continue;
         yield [entry[0], this.readValue(entry[0], loc)];
         remaining--;
       }
       if (chunk.length < want) return;
-      cursor = (chunk[chunk.length - 1] as Entry)[0];
+      cursor = last;
       exclusive = true;
     }
   }
 
   // ---- writes ----
 
-  put(key: Uint8Array, value: Uint8Array): Promise<void> {
+  put(key: Uint8Array, value: Uint8Array, options?: PutOptions): Promise<void> {
+    const expiresAt = options?.expiresAt;
     try {
       this.checkWritable();
       checkKey(key);
       checkValue(value);
+      checkExpiresAt(expiresAt);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.enqueueWrite([{ type: 'put', key, value }], false);
+    if (expiresAt !== undefined) this.startExpiring();
+    return this.enqueueWrite([{ type: 'put', key, value, expiresAt }], false);
   }
 
   async delete(key: Uint8Array): Promise<boolean> {
@@ -345,6 +433,7 @@ export class CaskEngine implements Engine {
       return Promise.reject(err);
     }
     if (ops.length === 0) return Promise.resolve();
+    if (ops.some((op) => op.type === 'put' && op.expiresAt !== undefined)) this.startExpiring();
     return this.enqueueWrite(lastOpPerKey(ops), true);
   }
 
@@ -363,9 +452,11 @@ export class CaskEngine implements Engine {
     this.checkOpen();
     const total = this.files.totalBytes();
     const live = this.files.liveBytes();
+    const expired = this.expiries.size === 0 ? 0 : this.expiries.expiredCount(this.clock.nowMs());
     return {
       engine: ENGINE_NAME,
-      keys: this.keyDir.size,
+      keys: this.keyDir.size - expired,
+      expires: this.expiries.size - expired,
       diskBytes: total,
       liveBytes: live,
       deadBytes: total - live,
@@ -386,6 +477,7 @@ export class CaskEngine implements Engine {
   private async shutdown(): Promise<void> {
     this.closing = true;
     this.syncTimer?.cancel();
+    this.expiryTimer?.cancel();
     // Let compaction stop at its next step, and queued writes finish.
     try {
       await this.compacting?.catch(() => {});
@@ -408,16 +500,26 @@ export class CaskEngine implements Engine {
   private existsLatest(key: Uint8Array): boolean {
     if (this.overlay.size > 0) {
       const pending = this.overlay.get(asBuffer(key).toString('latin1'));
-      if (pending !== undefined) return pending.exists;
+      if (pending !== undefined) {
+        return (
+          pending.exists &&
+          (pending.expiresAt === undefined || !isExpired(pending.expiresAt, this.clock.nowMs()))
+        );
+      }
     }
-    return this.keyDir.has(key);
+    return this.keyDir.has(key) && !this.expired(key);
   }
 
   private enqueueWrite(ops: readonly BatchOp[], asBatch: boolean): Promise<void> {
     assert(this.nextSeq < SEQ_MAX, 'sequence numbers exhausted');
     const seq = this.nextSeq++;
     let size = asBatch ? recordBytes(0, 4) : 0;
-    for (const op of ops) size += recordBytes(op.key.length, op.type === 'put' ? op.value.length : 0);
+    for (const op of ops) {
+      size +=
+        op.type === 'put'
+          ? recordBytes(op.key.length, op.value.length, op.expiresAt !== undefined)
+          : recordBytes(op.key.length, 0);
+    }
     const bytes = Buffer.allocUnsafe(size);
     let pos = 0;
     if (asBatch) {
@@ -429,22 +531,27 @@ export class CaskEngine implements Engine {
     for (const op of ops) {
       const kind = op.type === 'put' ? Kind.PUT : Kind.DELETE;
       const value = op.type === 'put' ? op.value : undefined;
-      const valueAt = pos + RECORD_HEADER_BYTES + op.key.length;
-      pos = encodeRecord(bytes, pos, seq, asBatch ? kind | BATCH_MEMBER : kind, op.key, value);
+      const expiresAt = op.type === 'put' ? op.expiresAt : undefined;
+      const valueAt =
+        pos + RECORD_HEADER_BYTES + (expiresAt === undefined ? 0 : EXPIRY_BYTES) + op.key.length;
+      pos = encodeRecord(bytes, pos, seq, asBatch ? kind | BATCH_MEMBER : kind, op.key, value, expiresAt);
       const overlayKey = asBuffer(op.key).toString('latin1');
       const entry = this.overlay.get(overlayKey);
-      if (entry === undefined) this.overlay.set(overlayKey, { exists: kind === Kind.PUT, refs: 1 });
+      if (entry === undefined)
+        this.overlay.set(overlayKey, { exists: kind === Kind.PUT, expiresAt, refs: 1 });
       else {
         entry.exists = kind === Kind.PUT;
+        entry.expiresAt = expiresAt;
         entry.refs++;
       }
       // The key is read back from `bytes`, so the caller may reuse its buffer at once.
       const key = bytes.subarray(valueAt - op.key.length, valueAt);
-      pending.push({ key, kind, valueAt, valueLen: value?.length ?? 0, overlayKey });
+      pending.push({ key, kind, valueAt, valueLen: value?.length ?? 0, overlayKey, expiresAt });
     }
     assert(pos === size, 'encoded size mismatch');
+    const expires = pending.some((op) => op.expiresAt !== undefined);
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ bytes, seq, ops: pending, resolve, reject });
+      this.queue.push({ bytes, seq, ops: pending, expires, resolve, reject });
       this.kick();
     });
   }
@@ -520,6 +627,16 @@ export class CaskEngine implements Engine {
     if (this.failed !== undefined) {
       this.rejectAll(group, this.failed);
       return;
+    }
+    // A store of format 1 is raised to FORMAT_EXPIRY before its first record with an expiry is
+    // written, so that a build reading only format 1 refuses it rather than "repair" the record.
+    if (this.meta.format < FORMAT_EXPIRY && group.some((w) => w.expires)) {
+      try {
+        await this.upgradeFormat(FORMAT_EXPIRY);
+      } catch (err) {
+        this.rejectAll(group, new IoError(`could not raise the store format: ${String(err)}`, err));
+        return;
+      }
     }
     // Writes that do not fit the active file go to a fresh one; a group never straddles files
     // except by sealing the first file durably before the rest is written.
@@ -653,14 +770,20 @@ export class CaskEngine implements Engine {
     const fileId = this.active.id;
     for (const w of part) {
       for (const op of w.ops) {
+        // The expiry index changes together with the key directory, in this synchronous step:
+        // readValue relies on it to know whether the current record has an expiry field.
+        const hadExpiry = this.expiries.size > 0 && this.expiries.has(op.overlayKey);
         if (op.kind === Kind.PUT) {
+          const expires = op.expiresAt !== undefined;
           if (this.keyDir.set(op.key, fileId, at + op.valueAt, op.valueLen, w.seq)) {
-            this.dropPrevious(op.key.length);
+            this.dropPrevious(op.key.length, hadExpiry);
           }
-          this.files.addLive(fileId, recordBytes(op.key.length, op.valueLen));
+          if (expires || hadExpiry) this.expiries.set(op.overlayKey, op.expiresAt);
+          this.files.addLive(fileId, recordBytes(op.key.length, op.valueLen, expires));
           this.cache.set(op.overlayKey, w.bytes.subarray(op.valueAt, op.valueAt + op.valueLen));
         } else {
-          if (this.keyDir.remove(op.key)) this.dropPrevious(op.key.length);
+          if (this.keyDir.remove(op.key)) this.dropPrevious(op.key.length, hadExpiry);
+          if (hadExpiry) this.expiries.delete(op.overlayKey);
           this.cache.delete(op.overlayKey);
         }
         this.releaseOverlay(op.overlayKey);
@@ -672,9 +795,9 @@ export class CaskEngine implements Engine {
     }
   }
 
-  private dropPrevious(keyLen: number): void {
+  private dropPrevious(keyLen: number, expires: boolean): void {
     const prev = this.keyDir.previous;
-    this.files.removeLive(prev.fileId, recordBytes(keyLen, prev.valueLen));
+    this.files.removeLive(prev.fileId, recordBytes(keyLen, prev.valueLen, expires));
   }
 
   private releaseOverlay(overlayKey: string): void {
@@ -688,6 +811,57 @@ export class CaskEngine implements Engine {
       for (const op of w.ops) this.releaseOverlay(op.overlayKey);
       w.reject(err);
     }
+  }
+
+  // ---- active expiry ----
+
+  /**
+   * expireCycle deletes up to EXPIRY_CYCLE_KEYS_MAX expired keys with one batch of tombstones,
+   * queued like any write (Redis propagates a DEL for the same reason: a tombstone shadows every
+   * older version of the key, in any file, so nothing expired can come back at recovery).
+   * Keys with queued writes are left to those writes, which are ordered before any tombstone
+   * queued now and would otherwise be overwritten by it.
+   */
+  /** startExpiring starts the active expiry cycle, once the store holds (or gets) an expiry. */
+  private startExpiring(): void {
+    this.expiryTimer ??= this.clock.every(EXPIRY_CYCLE_INTERVAL_MS, () => this.expireCycle());
+  }
+
+  private expireCycle(): void {
+    if (
+      this.expiring !== undefined ||
+      this.closing ||
+      this.failed !== undefined ||
+      this.expiries.size === 0
+    ) {
+      return;
+    }
+    const due = this.expiries.takeDue(this.clock.nowMs(), EXPIRY_CYCLE_KEYS_MAX);
+    if (due.length === 0) return;
+    const ops: BatchOp[] = [];
+    const taken: ExpiryEntry[] = [];
+    for (const entry of due) {
+      if (this.overlay.has(entry.name)) {
+        this.expiries.requeue(entry);
+        continue;
+      }
+      ops.push({ type: 'delete', key: Buffer.from(entry.name, 'latin1') });
+      taken.push(entry);
+    }
+    if (ops.length === 0) return;
+    const again = due.length === EXPIRY_CYCLE_KEYS_MAX;
+    this.expiring = this.enqueueWrite(ops, ops.length > 1).then(
+      () => {
+        for (const entry of taken) this.expiries.done(entry);
+        this.expiring = undefined;
+        if (again) this.expireCycle();
+      },
+      (err: unknown) => {
+        for (const entry of taken) this.expiries.requeue(entry);
+        this.expiring = undefined;
+        this.options.onEvent?.({ type: 'write-failed', detail: { error: String(err), expiry: true } });
+      },
+    );
   }
 
   // ---- compaction ----
@@ -727,10 +901,31 @@ export class CaskEngine implements Engine {
   }
 
   /** @internal commitMeta writes new engine fields to both metadata copies. */
-  async commitMeta(fields: CaskMetaFields): Promise<void> {
-    const next: Meta = { ...this.meta, generation: this.meta.generation + 1, fields: { ...fields } };
-    await writeMeta(this.fs, this.dir, next);
-    this.meta = next;
+  commitMeta(fields: CaskMetaFields): Promise<void> {
+    return this.updateMeta((meta) => ({ ...meta, generation: meta.generation + 1, fields: { ...fields } }));
+  }
+
+  /** upgradeFormat raises the metadata's format (compaction may be writing it too: serialized). */
+  private upgradeFormat(format: number): Promise<void> {
+    return this.updateMeta((meta) =>
+      meta.format >= format ? meta : { ...meta, format, generation: meta.generation + 1 },
+    );
+  }
+
+  /**
+   * updateMeta applies `change` to the newest metadata and writes it; updates run one at a time
+   * (compaction's commit and the format upgrade of the write path may overlap otherwise, and
+   * both write the same temporary files).
+   */
+  private updateMeta(change: (meta: Meta) => Meta): Promise<void> {
+    const run = this.metaWrites.then(async () => {
+      const next = change(this.meta);
+      if (next === this.meta) return;
+      await writeMeta(this.fs, this.dir, next);
+      this.meta = next;
+    });
+    this.metaWrites = run.catch(() => {});
+    return run;
   }
 
   /** @internal */

@@ -7,7 +7,10 @@
 //    key that lives in an input, append its record (same seq) to an output file; once written,
 //    move the key to the copy only if it still points at the original (`relocate`), so a write
 //    that raced the copy always wins. Tombstones are not copied: every older put they shadow is
-//    in an input too, and all inputs go away together.
+//    in an input too, and all inputs go away together. A record with an expiry is copied with it,
+//    expired or not: dropping an expired PUT here could let an older version of the key in a
+//    file outside this compaction come back at recovery. Expired keys are removed by the active
+//    expiry cycle's tombstones instead, and those shadow every older version.
 // 3. Finish the outputs: hint file, fdatasync both, fsync the directory.
 // 4. Commit: write the input ids into the metadata's `retired` list (both copies, atomically).
 //    Before this point a crash leaves the inputs intact and the outputs as harmless duplicates
@@ -22,7 +25,14 @@ import { createDataFile } from './cask-engine.js';
 import type { DataFile } from './data-file-set.js';
 import { dataPath, hintPath } from './file-names.js';
 import { HintWriter } from './hint.js';
-import { DATA_HEADER_BYTES, encodeRecord, Kind, RECORD_HEADER_BYTES, recordBytes } from './record.js';
+import {
+  DATA_HEADER_BYTES,
+  EXPIRY_BYTES,
+  encodeRecord,
+  Kind,
+  RECORD_HEADER_BYTES,
+  recordBytes,
+} from './record.js';
 
 /** CHUNK_BYTES: bytes copied per step; between steps reads and writes run. */
 const CHUNK_BYTES = 1024 * 1024;
@@ -48,6 +58,7 @@ interface Copy {
   readonly fromOffset: number;
   readonly valueAt: number;
   readonly valueLen: number;
+  readonly expires: boolean;
 }
 
 /** compact runs one compaction; it returns undefined when there was nothing to compact or it stopped for close. */
@@ -98,23 +109,26 @@ export async function compact(engine: CaskEngine): Promise<CompactionResult | un
     engine.keyDir.walk(cursor, exclusive, false, (key, loc) => {
       visits++;
       if (inputSet.has(loc.fileId)) {
-        const size = recordBytes(key.length, loc.valueLen);
+        const expiresAt = engine.expiryOf(key);
+        const expires = expiresAt !== undefined;
+        const size = recordBytes(key.length, loc.valueLen, expires);
         if (writeAt + size > engine.dataFileBytes && writeAt > DATA_HEADER_BYTES) {
           full = true;
           done = false;
           return false;
         }
-        const value = engine.readValue(key, loc);
+        const value = engine.readValue(key, loc, expires);
         const buf = Buffer.allocUnsafe(size);
-        encodeRecord(buf, 0, loc.seq, Kind.PUT, key, value);
-        const valueAt = writeAt + RECORD_HEADER_BYTES + key.length;
-        target.hint.add(key, loc.seq, valueAt, loc.valueLen);
+        encodeRecord(buf, 0, loc.seq, Kind.PUT, key, value, expiresAt);
+        const valueAt = writeAt + RECORD_HEADER_BYTES + (expires ? EXPIRY_BYTES : 0) + key.length;
+        target.hint.add(key, loc.seq, valueAt, loc.valueLen, expiresAt);
         copies.push({
           key,
           fromFile: loc.fileId,
           fromOffset: loc.valueOffset,
           valueAt,
           valueLen: loc.valueLen,
+          expires,
         });
         buffers.push(buf);
         writeAt += size;
@@ -133,7 +147,7 @@ export async function compact(engine: CaskEngine): Promise<CompactionResult | un
       target.data.allocated = writeAt;
       for (const c of copies) {
         if (engine.keyDir.relocate(c.key, c.fromFile, c.fromOffset, target.data.id, c.valueAt)) {
-          const size = recordBytes(c.key.length, c.valueLen);
+          const size = recordBytes(c.key.length, c.valueLen, c.expires);
           engine.files.removeLive(c.fromFile, size);
           engine.files.addLive(target.data.id, size);
           keysCopied++;

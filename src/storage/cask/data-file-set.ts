@@ -71,6 +71,11 @@ export class DataFileSet {
     f.liveKeys++;
   }
 
+  /** addLiveBytes adds bytes to a file's live bytes without counting a key (an expiry's field). */
+  addLiveBytes(id: number, bytes: number): void {
+    this.get(id).liveBytes += bytes;
+  }
+
   removeLive(id: number, bytes: number): void {
     const f = this.get(id);
     f.liveBytes -= bytes;

@@ -2,9 +2,11 @@
 // keys and locations without reading values (Bitcask paper, "hint file"). Grammar (docs/format.md):
 //
 //   hint_file := magic "CAIRNHNT" | format u32 | dataFileId u32 | entry* | trailer
-//   entry     := seq u64 | valueOffset u32 | valueLen u32 | keyLen u32 | key
+//   entry     := seq u64 | valueOffset u32 | valueLen u32 | keyLenAndFlag u32 | [expiresAt u64] | key
 //   trailer   := entryCount u32 | dataFileBytes u32 | crc32c u32
 //
+// keyLenAndFlag is the key length, with bit 31 (HINT_EXPIRES) set when an expiresAt follows:
+// key lengths stay far below 2^31, so hint files written before TTLs existed read unchanged.
 // The CRC covers every byte before it. A hint file that is missing, short, or fails its CRC or
 // its data file's size is ignored and the data file is scanned instead.
 import { crc32c } from '../../stdx/crc32c.js';
@@ -13,6 +15,9 @@ export const HINT_MAGIC = Buffer.from('CAIRNHNT', 'latin1');
 const HINT_HEADER_BYTES = 16;
 const HINT_ENTRY_HEADER_BYTES = 20;
 const HINT_TRAILER_BYTES = 12;
+/** HINT_EXPIRES: bit of keyLenAndFlag saying an expiresAt u64 follows. */
+const HINT_EXPIRES = 0x8000_0000;
+const HINT_EXPIRY_BYTES = 8;
 const U32 = 0x1_0000_0000;
 
 export interface HintEntry {
@@ -20,6 +25,7 @@ export interface HintEntry {
   readonly seq: number;
   readonly valueOffset: number;
   readonly valueLen: number;
+  readonly expiresAt: number | undefined;
 }
 
 /** HintWriter accumulates the entries of one data file in the order they were written. */
@@ -35,14 +41,19 @@ export class HintWriter {
     this.chunks.push(header);
   }
 
-  add(key: Uint8Array, seq: number, valueOffset: number, valueLen: number): void {
-    const entry = Buffer.allocUnsafe(HINT_ENTRY_HEADER_BYTES + key.length);
+  add(key: Uint8Array, seq: number, valueOffset: number, valueLen: number, expiresAt?: number): void {
+    const extra = expiresAt === undefined ? 0 : HINT_EXPIRY_BYTES;
+    const entry = Buffer.allocUnsafe(HINT_ENTRY_HEADER_BYTES + extra + key.length);
     entry.writeUInt32LE(seq % U32, 0);
     entry.writeUInt32LE(Math.floor(seq / U32), 4);
     entry.writeUInt32LE(valueOffset, 8);
     entry.writeUInt32LE(valueLen, 12);
-    entry.writeUInt32LE(key.length, 16);
-    entry.set(key, HINT_ENTRY_HEADER_BYTES);
+    entry.writeUInt32LE((key.length | (expiresAt === undefined ? 0 : HINT_EXPIRES)) >>> 0, 16);
+    if (expiresAt !== undefined) {
+      entry.writeUInt32LE(expiresAt % U32, HINT_ENTRY_HEADER_BYTES);
+      entry.writeUInt32LE(Math.floor(expiresAt / U32), HINT_ENTRY_HEADER_BYTES + 4);
+    }
+    entry.set(key, HINT_ENTRY_HEADER_BYTES + extra);
     this.chunks.push(entry);
     this.count++;
   }
@@ -67,7 +78,13 @@ export function decodeHint(
   bytes: Uint8Array,
   dataFileId: number,
   dataFileBytes: number,
-  visit: (key: Uint8Array, seq: number, valueOffset: number, valueLen: number) => void,
+  visit: (
+    key: Uint8Array,
+    seq: number,
+    valueOffset: number,
+    valueLen: number,
+    expiresAt: number | undefined,
+  ) => void,
 ): string | undefined {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf.length < HINT_HEADER_BYTES + HINT_TRAILER_BYTES) return 'too short';
@@ -82,19 +99,32 @@ export function decodeHint(
   let pos = HINT_HEADER_BYTES;
   for (let i = 0; i < count; i++) {
     if (pos + HINT_ENTRY_HEADER_BYTES > trailer) return 'entries overrun the trailer';
-    pos += HINT_ENTRY_HEADER_BYTES + buf.readUInt32LE(pos + 16);
+    const word = buf.readUInt32LE(pos + 16);
+    const expires = (word & HINT_EXPIRES) !== 0;
+    if (expires && pos + HINT_ENTRY_HEADER_BYTES + HINT_EXPIRY_BYTES > trailer)
+      return 'entries overrun the trailer';
+    if (expires && buf.readUInt32LE(pos + HINT_ENTRY_HEADER_BYTES + 4) >= 2 ** 21)
+      return 'expiry out of range';
+    pos += HINT_ENTRY_HEADER_BYTES + (expires ? HINT_EXPIRY_BYTES : 0) + (word & ~HINT_EXPIRES);
   }
   if (pos !== trailer) return 'entry count does not match';
   pos = HINT_HEADER_BYTES;
   for (let i = 0; i < count; i++) {
     const seq = buf.readUInt32LE(pos + 4) * U32 + buf.readUInt32LE(pos);
-    const keyLen = buf.readUInt32LE(pos + 16);
-    const keyStart = pos + HINT_ENTRY_HEADER_BYTES;
+    const word = buf.readUInt32LE(pos + 16);
+    const keyLen = word & ~HINT_EXPIRES;
+    let keyStart = pos + HINT_ENTRY_HEADER_BYTES;
+    let expiresAt: number | undefined;
+    if ((word & HINT_EXPIRES) !== 0) {
+      expiresAt = buf.readUInt32LE(keyStart + 4) * U32 + buf.readUInt32LE(keyStart);
+      keyStart += HINT_EXPIRY_BYTES;
+    }
     visit(
       buf.subarray(keyStart, keyStart + keyLen),
       seq,
       buf.readUInt32LE(pos + 8),
       buf.readUInt32LE(pos + 12),
+      expiresAt,
     );
     pos = keyStart + keyLen;
   }

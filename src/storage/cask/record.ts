@@ -6,6 +6,10 @@
 // value is the member count (u32), followed by that many PUT/DELETE records with the batch's
 // seq and the BATCH_MEMBER flag set. Every record, batch members included, is verifiable on its
 // own, so a point read checks the CRC of exactly the bytes it returns.
+//
+// A PUT whose kind carries the EXPIRES flag has an `expiresAt u64` (ms since the Unix epoch)
+// between the header and the key, covered by the CRC like everything else. Records without the
+// flag are exactly the original format, so files written before TTLs existed read unchanged.
 import { assert } from '../../stdx/assert.js';
 import { crc32c, crc32cRange } from '../../stdx/crc32c.js';
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../limits.js';
@@ -21,20 +25,30 @@ export type Kind = (typeof Kind)[keyof typeof Kind];
 
 /** BATCH_MEMBER: flag on the kind byte of records that belong to the preceding BATCH record. */
 export const BATCH_MEMBER = 0x80;
-const KIND_MASK = 0x7f;
+/** EXPIRES: flag on the kind byte of a PUT followed by its expiresAt u64 (docs/format.md). */
+export const EXPIRES = 0x40;
+/** EXPIRY_BYTES: the size of the expiresAt field of an EXPIRES record. */
+export const EXPIRY_BYTES = 8;
+const KIND_MASK = 0x3f;
 /** SEQ_MAX: sequence numbers are JS numbers, so they stay below 2^53. */
 export const SEQ_MAX = Number.MAX_SAFE_INTEGER;
 
 const U32 = 0x1_0000_0000;
 
 /** recordBytes is the encoded size of a record with these key and value lengths. */
-export function recordBytes(keyLen: number, valueLen: number): number {
-  return RECORD_HEADER_BYTES + keyLen + valueLen;
+export function recordBytes(keyLen: number, valueLen: number, expires = false): number {
+  return RECORD_HEADER_BYTES + (expires ? EXPIRY_BYTES : 0) + keyLen + valueLen;
+}
+
+/** recordBytesAt is the size the record header at `buf[pos..]` claims (the header must be there). */
+export function recordBytesAt(buf: Buffer, pos: number): number {
+  const expires = ((buf[pos + 12] as number) & EXPIRES) !== 0;
+  return recordBytes(buf.readUInt32LE(pos + 13), buf.readUInt32LE(pos + 17), expires);
 }
 
 /**
  * encodeRecord writes one record into `out` at `pos` and returns the position after it.
- * `kind` may carry the BATCH_MEMBER flag.
+ * `kind` may carry the BATCH_MEMBER flag; a PUT with `expiresAt` gets the EXPIRES flag and field.
  */
 export function encodeRecord(
   out: Buffer,
@@ -43,17 +57,31 @@ export function encodeRecord(
   kind: number,
   key: Uint8Array,
   value: Uint8Array | undefined,
+  expiresAt?: number,
 ): number {
   assert(Number.isSafeInteger(seq) && seq >= 0, 'seq must be a safe non-negative integer');
   const valueLen = value === undefined ? 0 : value.length;
+  let header = RECORD_HEADER_BYTES;
+  let rawKind = kind;
+  if (expiresAt !== undefined) {
+    assert((kind & KIND_MASK) === Kind.PUT, 'only a PUT carries an expiry');
+    assert(
+      Number.isSafeInteger(expiresAt) && expiresAt >= 0,
+      'expiresAt must be a safe non-negative integer',
+    );
+    rawKind |= EXPIRES;
+    out.writeUInt32LE(expiresAt % U32, pos + RECORD_HEADER_BYTES);
+    out.writeUInt32LE(Math.floor(expiresAt / U32), pos + RECORD_HEADER_BYTES + 4);
+    header += EXPIRY_BYTES;
+  }
   out.writeUInt32LE(seq % U32, pos + 4);
   out.writeUInt32LE(Math.floor(seq / U32), pos + 8);
-  out[pos + 12] = kind;
+  out[pos + 12] = rawKind;
   out.writeUInt32LE(key.length, pos + 13);
   out.writeUInt32LE(valueLen, pos + 17);
-  out.set(key, pos + RECORD_HEADER_BYTES);
-  if (value !== undefined) out.set(value, pos + RECORD_HEADER_BYTES + key.length);
-  const end = pos + RECORD_HEADER_BYTES + key.length + valueLen;
+  out.set(key, pos + header);
+  if (value !== undefined) out.set(value, pos + header + key.length);
+  const end = pos + header + key.length + valueLen;
   out.writeUInt32LE(crc32cRange(out, pos + 4, end), pos);
   return end;
 }
@@ -64,6 +92,8 @@ export interface Decoded {
   /** kind: without the BATCH_MEMBER flag. */
   kind: Kind;
   member: boolean;
+  /** expiresAt: the PUT's expiry time, undefined without the EXPIRES flag. */
+  expiresAt: number | undefined;
   keyStart: number;
   keyLen: number;
   valueStart: number;
@@ -92,25 +122,36 @@ export function decodeRecord(
   const rawKind = buf[pos + 12] as number;
   const kind = rawKind & KIND_MASK;
   const member = (rawKind & BATCH_MEMBER) !== 0;
+  const expires = (rawKind & EXPIRES) !== 0;
   if (kind !== Kind.PUT && kind !== Kind.DELETE && kind !== Kind.BATCH) return INVALID;
-  if ((rawKind & ~(KIND_MASK | BATCH_MEMBER)) !== 0 || (member && kind === Kind.BATCH)) return INVALID;
+  if ((rawKind & ~(KIND_MASK | BATCH_MEMBER | EXPIRES)) !== 0 || (member && kind === Kind.BATCH))
+    return INVALID;
+  if (expires && kind !== Kind.PUT) return INVALID;
   const keyLen = buf.readUInt32LE(pos + 13);
   const valueLen = buf.readUInt32LE(pos + 17);
   if (keyLen > KEY_BYTES_MAX || valueLen > VALUE_BYTES_MAX) return INVALID;
   if (kind === Kind.DELETE && valueLen !== 0) return INVALID;
   if (kind === Kind.BATCH && (keyLen !== 0 || valueLen !== 4)) return INVALID;
-  const end = pos + RECORD_HEADER_BYTES + keyLen + valueLen;
+  const header = RECORD_HEADER_BYTES + (expires ? EXPIRY_BYTES : 0);
+  const end = pos + header + keyLen + valueLen;
   if (end > limit) return NEED_MORE;
   if (crc32cRange(buf, pos + 4, end) !== buf.readUInt32LE(pos)) return INVALID;
   const hi = buf.readUInt32LE(pos + 8);
   if (hi >= 2 ** 21) return INVALID;
+  let expiresAt: number | undefined;
+  if (expires) {
+    const expHi = buf.readUInt32LE(pos + RECORD_HEADER_BYTES + 4);
+    if (expHi >= 2 ** 21) return INVALID;
+    expiresAt = expHi * U32 + buf.readUInt32LE(pos + RECORD_HEADER_BYTES);
+  }
   const out = into ?? ({} as Decoded);
   out.seq = hi * U32 + buf.readUInt32LE(pos + 4);
   out.kind = kind as Kind;
   out.member = member;
-  out.keyStart = pos + RECORD_HEADER_BYTES;
+  out.expiresAt = expiresAt;
+  out.keyStart = pos + header;
   out.keyLen = keyLen;
-  out.valueStart = pos + RECORD_HEADER_BYTES + keyLen;
+  out.valueStart = pos + header + keyLen;
   out.valueLen = valueLen;
   out.end = end;
   return out;

@@ -19,6 +19,7 @@ import * as path from 'node:path';
 import type { File, FileSystem } from '../../io/file-system.js';
 import { asBuffer } from '../../stdx/bytes.js';
 import { CorruptionError, IncompatibleError } from '../errors.js';
+import { ExpiryIndex } from '../expiry-index.js';
 import { FORMAT_VERSION } from '../meta.js';
 import { type DataFile, DataFileSet } from './data-file-set.js';
 import {
@@ -37,11 +38,13 @@ import {
   type Decoded,
   decodeDataHeader,
   decodeRecord,
+  EXPIRY_BYTES,
   INVALID,
   Kind,
   NEED_MORE,
   RECORD_HEADER_BYTES,
   recordBytes,
+  recordBytesAt,
 } from './record.js';
 
 /** SCAN_CHUNK_BYTES: how much of a data file recovery reads at a time. */
@@ -82,6 +85,8 @@ export interface RecoveryReport {
 
 export interface Recovered {
   readonly keyDir: KeyDir;
+  /** expiries: the expiry of every live key that has one (from its newest PUT). */
+  readonly expiries: ExpiryIndex;
   readonly files: DataFileSet;
   readonly report: RecoveryReport;
   /** activeId: the data file to keep appending to, or undefined to start a new one. */
@@ -105,7 +110,13 @@ interface PendingBatch {
   readonly start: number;
   readonly seq: number;
   readonly count: number;
-  readonly members: { key: Uint8Array; kind: Kind; valueOffset: number; valueLen: number }[];
+  readonly members: {
+    key: Uint8Array;
+    kind: Kind;
+    valueOffset: number;
+    valueLen: number;
+    expiresAt: number | undefined;
+  }[];
   damaged: boolean;
 }
 
@@ -120,6 +131,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     problems: [],
   };
   const keyDir = new KeyDir();
+  const expiries = new ExpiryIndex();
   const files = new DataFileSet();
   const names = await fs.readdir(dir);
   const dataIds: number[] = [];
@@ -173,7 +185,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     if (repair) await fs.unlink(path.join(dir, hintFileName(id)));
   }
 
-  const apply: Apply = (key, kind, fileId, valueOffset, valueLen, seq) => {
+  const apply: Apply = (key, kind, fileId, valueOffset, valueLen, seq, expiresAt) => {
     report.records++;
     if (seq > report.maxSeq) report.maxSeq = seq;
     if (kind === Kind.PUT) {
@@ -181,12 +193,21 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
         const dead = tombstones.get(asBuffer(key).toString('latin1'));
         if (dead !== undefined && dead > seq) return;
       }
-      keyDir.setIfNewer(key, fileId, valueOffset, valueLen, seq);
+      // The expiry follows the PUT that wins; stores without TTLs skip the name entirely.
+      if (
+        keyDir.setIfNewer(key, fileId, valueOffset, valueLen, seq) &&
+        (expiresAt !== undefined || expiries.size > 0)
+      ) {
+        expiries.set(asBuffer(key).toString('latin1'), expiresAt);
+      }
       return;
     }
     const existing = keyDir.get(key);
-    if (existing !== undefined && existing.seq < seq) keyDir.remove(key);
     const name = asBuffer(key).toString('latin1');
+    if (existing !== undefined && existing.seq < seq) {
+      keyDir.remove(key);
+      if (expiries.size > 0) expiries.delete(name);
+    }
     const dead = tombstones.get(name);
     if (dead === undefined || dead < seq) tombstones.set(name, seq);
   };
@@ -223,8 +244,8 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     let usedHint = false;
     if (hintIds.has(id)) {
       const hint = await fs.readFile(path.join(dir, hintFileName(id)));
-      const reason = decodeHint(hint, id, size, (key, seq, valueOffset, valueLen) =>
-        apply(key, Kind.PUT, id, valueOffset, valueLen, seq),
+      const reason = decodeHint(hint, id, size, (key, seq, valueOffset, valueLen, expiresAt) =>
+        apply(key, Kind.PUT, id, valueOffset, valueLen, seq, expiresAt),
       );
       if (reason === undefined) {
         usedHint = true;
@@ -247,13 +268,18 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
 
   // Live-byte accounting in one pass, now that every key has its final location.
   keyDir.forEachSize((keyLen, fileId, valueLen) => files.addLive(fileId, recordBytes(keyLen, valueLen)));
+  // Records with an expiry are EXPIRY_BYTES longer; their keys are few enough to look up again.
+  for (const name of expiries.names()) {
+    const loc = keyDir.get(Buffer.from(name, 'latin1'));
+    if (loc !== undefined) files.addLiveBytes(loc.fileId, EXPIRY_BYTES);
+  }
   report.keys = keyDir.size;
 
   let activeId: number | undefined;
   if (lastId !== undefined && !hintIds.has(lastId) && files.get(lastId).size < options.dataFileBytes) {
     activeId = lastId;
   }
-  return { keyDir, files, report, activeId };
+  return { keyDir, expiries, files, report, activeId };
 }
 
 type Apply = (
@@ -263,6 +289,7 @@ type Apply = (
   valueOffset: number,
   valueLen: number,
   seq: number,
+  expiresAt: number | undefined,
 ) => void;
 
 /**
@@ -324,7 +351,8 @@ async function scanFile(
 
   const flushBatch = (reason: string | undefined) => {
     if (batch === undefined) return;
-    for (const m of batch.members) apply(m.key, m.kind, id, m.valueOffset, m.valueLen, batch.seq);
+    for (const m of batch.members)
+      apply(m.key, m.kind, id, m.valueOffset, m.valueLen, batch.seq, m.expiresAt);
     if (reason !== undefined || batch.damaged) {
       report.problems.push({
         kind: 'damaged-batch',
@@ -347,7 +375,7 @@ async function scanFile(
     }
     let result = decodeRecord(buf, pos - bufStart, bufLen, rec);
     if (result === NEED_MORE && bufStart + bufLen < size) {
-      const need = recordBytes(buf.readUInt32LE(pos - bufStart + 13), buf.readUInt32LE(pos - bufStart + 17));
+      const need = recordBytesAt(buf, pos - bufStart);
       if (pos + need <= size) {
         await fill(pos, need);
         result = decodeRecord(buf, 0, bufLen, rec);
@@ -378,7 +406,13 @@ async function scanFile(
     const valueOffset = base + rec.valueStart;
     if (rec.member) {
       if (batch !== undefined && batch.seq === rec.seq) {
-        batch.members.push({ key: Buffer.from(key), kind: rec.kind, valueOffset, valueLen: rec.valueLen });
+        batch.members.push({
+          key: Buffer.from(key),
+          kind: rec.kind,
+          valueOffset,
+          valueLen: rec.valueLen,
+          expiresAt: rec.expiresAt,
+        });
         if (batch.members.length === batch.count) {
           flushBatch(undefined);
           validEnd = pos;
@@ -394,12 +428,12 @@ async function scanFile(
         detail: `member of batch seq ${rec.seq} without its batch record`,
         action: 'member applied',
       });
-      apply(key, rec.kind, id, valueOffset, rec.valueLen, rec.seq);
+      apply(key, rec.kind, id, valueOffset, rec.valueLen, rec.seq, rec.expiresAt);
       validEnd = pos;
       continue;
     }
     flushBatch('a record outside the batch follows');
-    apply(key, rec.kind, id, valueOffset, rec.valueLen, rec.seq);
+    apply(key, rec.kind, id, valueOffset, rec.valueLen, rec.seq, rec.expiresAt);
     validEnd = pos;
   }
 

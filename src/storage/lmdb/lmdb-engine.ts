@@ -24,20 +24,45 @@
 // length limit is a property of LMDB we keep: keys longer than LMDB_KEY_BYTES_MAX fail with
 // LimitError, a documented difference from the cask engine (which takes up to KEY_BYTES_MAX).
 //
+// Expiry: a second lmdb database (EXPIRY_DB_NAME) maps the same stored keys to their expiresAt
+// (u64 little-endian), written in the same transaction as the value (one lmdb-js `batch`). Reads
+// consult it only once the store has ever held an expiry, so stores without TTLs pay nothing. An
+// in-memory ExpiryIndex, loaded at open and updated as writes commit, drives the active expiry
+// cycle and the expired-key count of stats(); the cycle re-checks every key's expiry inside its
+// own write transaction before deleting, so a lagging index can never delete a newer write.
+// delete() of a key that expired but was not yet removed reports false when the committed state
+// at call time says so (the conditional removal itself is checked at commit, as before).
+//
 // Caveats: `options.fs` is used for the metadata only; lmdb does its own file I/O, so fault
 // injection does not reach it. compact() is a no-op: LMDB reuses freed pages in place.
 import * as path from 'node:path';
-import { IF_EXISTS, open as openLmdbEnv, type RootDatabase } from 'lmdb';
-import type { Timer } from '../../io/clock.js';
+import { type Database, IF_EXISTS, open as openLmdbEnv, type RootDatabase } from 'lmdb';
+import type { Clock, Timer } from '../../io/clock.js';
 import { systemClock } from '../../io/clock.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { compareBytes, prefixEnd } from '../../stdx/bytes.js';
 import { DirLock } from '../dir-lock.js';
-import type { BatchOp, Durability, Engine, EngineStats, Entry, ScanRange } from '../engine.js';
+import type {
+  BatchOp,
+  Durability,
+  Engine,
+  EngineStats,
+  Entry,
+  PutOptions,
+  ScanRange,
+  Stored,
+} from '../engine.js';
 import { DEFAULT_DURABILITY, DEFAULT_SYNC_INTERVAL_MS, type EngineOptions } from '../engine-options.js';
 import { ClosedError, InvalidArgumentError } from '../errors.js';
-import { loadOrCreateMeta } from '../meta.js';
-import { checkBatch, checkValue, checkKey as sharedCheckKey } from '../validate.js';
+import {
+  EXPIRY_CYCLE_INTERVAL_MS,
+  EXPIRY_CYCLE_KEYS_MAX,
+  type ExpiryEntry,
+  ExpiryIndex,
+  isExpired,
+} from '../expiry-index.js';
+import { FORMAT_EXPIRY, loadOrCreateMeta, writeMeta } from '../meta.js';
+import { checkBatch, checkExpiresAt, checkValue, checkKey as sharedCheckKey } from '../validate.js';
 
 export const LMDB_ENGINE_NAME = 'lmdb';
 /** LMDB_SUBDIR: lmdb's own files (data.mdb, lock.mdb) live in this subdirectory of the store. */
@@ -50,6 +75,11 @@ const LMDB_STORED_KEY_BYTES_MAX = 1978;
 export const LMDB_KEY_BYTES_MAX = LMDB_STORED_KEY_BYTES_MAX - 1;
 /** Stored keys run from [KEY_PREFIX] (the empty user key) up to, excluding, [KEY_PREFIX + 1]. */
 const STORED_KEYS_END = Buffer.from([KEY_PREFIX + 1]);
+/** EXPIRY_DB_NAME: the named lmdb database of expiry times; it is one record of the root database. */
+const EXPIRY_DB_NAME = 'cairn-expiry';
+/** NAMED_DBS: records of the root database that are named databases, not keys (stats() subtracts them). */
+const NAMED_DBS = 1;
+const U32 = 0x1_0000_0000;
 
 /** The parts of lmdb-js we use that its type declarations leave out. */
 interface LmdbEnvSync {
@@ -71,6 +101,7 @@ interface LmdbEnvStats extends LmdbPageStats {
 }
 
 type Db = RootDatabase<Buffer, Buffer>;
+type ExpiryDb = Database<Buffer, Buffer>;
 
 export async function openLmdb(dir: string, options: EngineOptions = {}): Promise<Engine> {
   const fs = options.fs ?? nodeFileSystem;
@@ -88,14 +119,24 @@ export async function openLmdb(dir: string, options: EngineOptions = {}): Promis
     // "Empty" means no lmdb files yet; unrelated files may share the directory (kvs runs in the
     // current directory), but lmdb files without metadata are never started over.
     const isEmpty = !names.includes(LMDB_SUBDIR);
-    await loadOrCreateMeta(fs, dir, LMDB_ENGINE_NAME, clock.nowMs(), isEmpty);
+    const { meta } = await loadOrCreateMeta(fs, dir, LMDB_ENGINE_NAME, clock.nowMs(), isEmpty);
+    // Opening creates the expiry database (a record of the root database that a format-1 build
+    // would count as a key), so the store is raised to FORMAT_EXPIRY first.
+    if (meta.format < FORMAT_EXPIRY) {
+      await writeMeta(fs, dir, { ...meta, format: FORMAT_EXPIRY, generation: meta.generation + 1 });
+    }
     const db: Db = openLmdbEnv<Buffer, Buffer>(path.join(dir, LMDB_SUBDIR), {
       keyEncoding: 'binary',
       encoding: 'binary',
       ...(durability === 'always' ? { overlappingSync: false } : { noSync: true }),
     });
+    const expiryDb: ExpiryDb = db.openDB<Buffer, Buffer>(EXPIRY_DB_NAME, {
+      keyEncoding: 'binary',
+      encoding: 'binary',
+    });
     return new LmdbEngine(
       db,
+      expiryDb,
       lock,
       durability,
       durability === 'interval' ? syncIntervalMs : undefined,
@@ -117,15 +158,29 @@ class LmdbEngine implements Engine {
   private readonly timer: Timer | undefined;
   /** syncing: the env sync in flight, so that the interval timer never stacks them. */
   private syncing: Promise<void> | undefined;
+  /** expiries: committed expiry times, for the active cycle and stats (reads use expiryDb). */
+  private readonly expiries = new ExpiryIndex();
+  /** mayExpire: the store has held an expiry since open; until then reads skip expiryDb. */
+  private mayExpire: boolean;
+  /** expiryTimer: runs the active expiry cycle; started once the store holds an expiry. */
+  private expiryTimer: Timer | undefined;
+  /** expiring: the active expiry cycle's transaction in flight, if any. */
+  private expiring: Promise<void> | undefined;
 
   constructor(
     private readonly db: Db,
+    private readonly expiryDb: ExpiryDb,
     private readonly lock: DirLock,
     private readonly durability: Durability,
     syncIntervalMs: number | undefined,
-    clock: { every(ms: number, fn: () => void): Timer },
+    private readonly clock: Clock,
   ) {
     this.lastTxnIdAtOpen = this.envStats().lastTxnId;
+    for (const { key, value } of expiryDb.getRange({ snapshot: false })) {
+      this.expiries.set(nameOf(key.subarray(1)), decodeExpiry(value));
+    }
+    this.mayExpire = false;
+    if (this.expiries.size > 0) this.startExpiring();
     this.timer =
       syncIntervalMs === undefined
         ? undefined
@@ -142,48 +197,161 @@ class LmdbEngine implements Engine {
   getSync(key: Uint8Array): Uint8Array | undefined {
     this.checkOpen();
     checkKey(key);
-    // lmdb-js returns a fresh copy for the binary encoding.
-    return this.db.get(storedKey(key));
+    const stored = storedKey(key);
+    // lmdb-js returns a fresh copy for the binary encoding. Both reads run in this one
+    // synchronous step, so they see the same committed state.
+    const value = this.db.get(stored);
+    if (value === undefined || this.expiredNow(stored)) return undefined;
+    return value;
   }
 
   async has(key: Uint8Array): Promise<boolean> {
     this.checkOpen();
     checkKey(key);
-    return this.db.doesExist(storedKey(key));
+    const stored = storedKey(key);
+    return this.db.doesExist(stored) && !this.expiredNow(stored);
   }
 
-  async put(key: Uint8Array, value: Uint8Array): Promise<void> {
+  async getStored(key: Uint8Array): Promise<Stored | undefined> {
+    this.checkOpen();
+    checkKey(key);
+    const stored = storedKey(key);
+    const value = this.db.get(stored);
+    if (value === undefined) return undefined;
+    const expiresAt = this.readExpiry(stored);
+    if (expiresAt !== undefined && isExpired(expiresAt, this.clock.nowMs())) return undefined;
+    return { value, expiresAt };
+  }
+
+  async expiry(key: Uint8Array): Promise<number | null | undefined> {
+    this.checkOpen();
+    checkKey(key);
+    const stored = storedKey(key);
+    if (!this.db.doesExist(stored)) return undefined;
+    const expiresAt = this.readExpiry(stored);
+    if (expiresAt === undefined) return null;
+    return isExpired(expiresAt, this.clock.nowMs()) ? undefined : expiresAt;
+  }
+
+  async put(key: Uint8Array, value: Uint8Array, options?: PutOptions): Promise<void> {
     this.checkOpen();
     checkKey(key);
     checkValue(value);
+    const expiresAt = options?.expiresAt;
+    checkExpiresAt(expiresAt);
+    const stored = storedKey(key);
     // Nothing may be awaited before the write is queued: queue order is call order.
-    const done = this.db.put(storedKey(key), copyValue(value));
-    await done;
+    if (expiresAt === undefined && !this.mayExpire) {
+      await this.db.put(stored, copyValue(value));
+    } else {
+      this.startExpiring();
+      await this.db.batch(() => this.queuePut(stored, value, expiresAt));
+      this.expiries.set(nameOf(key), expiresAt);
+    }
     this.writes++;
   }
 
   async delete(key: Uint8Array): Promise<boolean> {
     this.checkOpen();
     checkKey(key);
+    const stored = storedKey(key);
+    const expiredAtCall = this.expiredNow(stored);
     // IF_EXISTS makes the removal conditional on the key existing at commit; the promise
-    // resolves false when it did not.
-    const existed = await this.db.remove(storedKey(key), IF_EXISTS);
+    // resolves false when it did not. The expiry goes after the value in the same event turn
+    // (lmdb-js commits both in one transaction; were they ever split, an expiry left without
+    // its key is harmless, the reverse would make the key permanent).
+    const existed = this.db.remove(stored, IF_EXISTS);
+    const expiryGone = this.mayExpire ? this.expiryDb.remove(stored) : undefined;
+    const result = await existed;
+    if (expiryGone !== undefined) {
+      await expiryGone;
+      this.expiries.delete(nameOf(key));
+    }
     this.writes++;
-    return existed;
+    return result && !expiredAtCall;
   }
 
   async batch(ops: readonly BatchOp[]): Promise<void> {
     this.checkOpen();
     checkBatch(ops, checkKey);
     if (ops.length === 0) return;
+    if (ops.some((op) => op.type === 'put' && op.expiresAt !== undefined)) this.startExpiring();
     // The callback runs synchronously and queues every write into one transaction, in order.
     await this.db.batch(() => {
       for (const op of ops) {
-        if (op.type === 'put') void this.db.put(storedKey(op.key), copyValue(op.value));
-        else void this.db.remove(storedKey(op.key));
+        if (op.type === 'put') this.queuePut(storedKey(op.key), op.value, op.expiresAt);
+        else {
+          void this.db.remove(storedKey(op.key));
+          if (this.mayExpire) void this.expiryDb.remove(storedKey(op.key));
+        }
       }
     });
+    if (this.mayExpire) {
+      for (const op of ops) this.expiries.set(nameOf(op.key), op.type === 'put' ? op.expiresAt : undefined);
+    }
     this.writes++;
+  }
+
+  /** startExpiring turns on expiry reads and the active cycle (from the first expiry on). */
+  private startExpiring(): void {
+    this.mayExpire = true;
+    this.expiryTimer ??= this.clock.every(EXPIRY_CYCLE_INTERVAL_MS, () => this.expireCycle());
+  }
+
+  /** queuePut queues a value and its expiry (or the removal of an old one); call inside a batch. */
+  private queuePut(stored: Buffer, value: Uint8Array, expiresAt: number | undefined): void {
+    void this.db.put(stored, copyValue(value));
+    if (expiresAt !== undefined) void this.expiryDb.put(stored, encodeExpiry(expiresAt));
+    else if (this.mayExpire) void this.expiryDb.remove(stored);
+  }
+
+  /** readExpiry reads a stored key's committed expiry (undefined: none). */
+  private readExpiry(stored: Buffer): number | undefined {
+    if (!this.mayExpire) return undefined;
+    const raw = this.expiryDb.get(stored);
+    return raw === undefined ? undefined : decodeExpiry(raw);
+  }
+
+  private expiredNow(stored: Buffer): boolean {
+    const expiresAt = this.readExpiry(stored);
+    return expiresAt !== undefined && isExpired(expiresAt, this.clock.nowMs());
+  }
+
+  /**
+   * expireCycle deletes up to EXPIRY_CYCLE_KEYS_MAX expired keys in one write transaction,
+   * checking inside it that each key still carries the expiry the index says (a write that
+   * committed meanwhile wins).
+   */
+  private expireCycle(): void {
+    if (this.expiring !== undefined || this.closed || this.expiries.size === 0) return;
+    const nowMs = this.clock.nowMs();
+    const due = this.expiries.takeDue(nowMs, EXPIRY_CYCLE_KEYS_MAX);
+    if (due.length === 0) return;
+    const removed: ExpiryEntry[] = [];
+    this.expiring = this.db
+      .transaction(() => {
+        for (const entry of due) {
+          const stored = storedKey(Buffer.from(entry.name, 'latin1'));
+          const raw = this.expiryDb.get(stored);
+          if (raw === undefined || decodeExpiry(raw) !== entry.expiresAt) continue;
+          void this.db.remove(stored);
+          void this.expiryDb.remove(stored);
+          removed.push(entry);
+        }
+      })
+      .then(
+        () => {
+          for (const entry of due) this.expiries.done(entry);
+          for (const entry of removed) this.expiries.deleteEntry(entry);
+          this.expiring = undefined;
+          if (due.length === EXPIRY_CYCLE_KEYS_MAX && !this.closed) this.expireCycle();
+        },
+        () => {
+          // Retried by the next cycle; close() and writes report I/O failures themselves.
+          for (const entry of due) this.expiries.requeue(entry);
+          this.expiring = undefined;
+        },
+      );
   }
 
   async *scan(range: ScanRange = {}): AsyncIterableIterator<Entry> {
@@ -222,6 +390,7 @@ class LmdbEngine implements Engine {
         const { key: stored, value } = next.value;
         // Keys and values from a binary lmdb-js range are fresh copies; the key view drops the prefix.
         const key = stored.subarray(1);
+        if (this.expiredNow(stored)) continue;
         if (!lowExact && compareBytes(key, start) < 0) {
           if (reverse) return;
           continue;
@@ -252,9 +421,11 @@ class LmdbEngine implements Engine {
     this.checkOpen();
     const env = this.envStats();
     const used = env.treeBranchPageCount + env.treeLeafPageCount + env.overflowPages;
+    const expired = this.expiries.size === 0 ? 0 : this.expiries.expiredCount(this.clock.nowMs());
     return {
       engine: this.name,
-      keys: env.entryCount,
+      keys: env.entryCount - NAMED_DBS - expired,
+      expires: this.expiries.size - expired,
       // The data file holds pages 0..lastPageNumber; the lock file is not data.
       diskBytes: (env.lastPageNumber + 1) * env.pageSize,
       liveBytes: used * env.pageSize,
@@ -276,7 +447,9 @@ class LmdbEngine implements Engine {
   private async shutdown(): Promise<void> {
     this.closed = true;
     this.timer?.cancel();
+    this.expiryTimer?.cancel();
     try {
+      await this.expiring;
       // Writes already queued still land; then make them durable before the env goes away.
       await this.db.committed;
       if (this.durability !== 'always') await this.sync();
@@ -311,6 +484,22 @@ class LmdbEngine implements Engine {
     this.syncs++;
     return syncing;
   }
+}
+
+/** nameOf is a user key as a latin1 string (one UTF-16 unit per byte), the ExpiryIndex's key. */
+function nameOf(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+}
+
+function encodeExpiry(expiresAt: number): Buffer {
+  const out = Buffer.allocUnsafe(8);
+  out.writeUInt32LE(expiresAt % U32, 0);
+  out.writeUInt32LE(Math.floor(expiresAt / U32), 4);
+  return out;
+}
+
+function decodeExpiry(raw: Buffer): number {
+  return raw.readUInt32LE(4) * U32 + raw.readUInt32LE(0);
 }
 
 function storedKey(key: Uint8Array): Buffer {

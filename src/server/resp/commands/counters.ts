@@ -6,7 +6,8 @@ import { held, INT64_MAX, INT64_MIN, int64Arg, parseInt64 } from './args.js';
 import { FIRST_KEY, spec } from './spec.js';
 
 async function incrBy(ctx: CommandContext, key: Buffer, delta: bigint): Promise<Held> {
-  const { result, durable } = await ctx.store.update(key, (current) => {
+  // The result keeps the key's TTL, as in Redis.
+  const { result, durable } = await ctx.store.update(key, (current, expiresAt) => {
     let n = 0n;
     if (current !== undefined) {
       const parsed = parseInt64(current);
@@ -15,7 +16,7 @@ async function incrBy(ctx: CommandContext, key: Buffer, delta: bigint): Promise<
     }
     const next = n + delta;
     if (next > INT64_MAX || next < INT64_MIN) throw new CommandError(ERR_OVERFLOW);
-    return { result: next, write: Buffer.from(next.toString(), 'latin1') };
+    return { result: next, write: Buffer.from(next.toString(), 'latin1'), expiresAt };
   });
   return held(durable, (w) => w.integer(result));
 }

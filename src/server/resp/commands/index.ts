@@ -2,6 +2,7 @@
 import type { CommandSpec } from '../command-table.js';
 import { CONNECTION_COMMANDS } from './connection.js';
 import { COUNTER_COMMANDS } from './counters.js';
+import { EXPIRE_COMMANDS } from './expire.js';
 import { KEY_COMMANDS } from './keys.js';
 import { SERVER_COMMANDS } from './server.js';
 import { STRING_COMMANDS } from './strings.js';
@@ -15,5 +16,6 @@ export function allCommands(): CommandSpec[] {
     ...COUNTER_COMMANDS,
     ...KEY_COMMANDS,
     ...TRANSACTION_COMMANDS,
+    ...EXPIRE_COMMANDS,
   ];
 }

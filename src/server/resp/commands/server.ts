@@ -71,7 +71,8 @@ function infoSection(ctx: CommandContext, section: string): string[] | undefined
       return ['role:master', 'connected_slaves:0'];
     case 'keyspace': {
       const keys = snap?.keys ?? stats.keys;
-      return keys === 0 ? [] : [`db0:keys=${keys},expires=0,avg_ttl=0`];
+      // avg_ttl is Redis's sampled estimate; we do not sample, so it stays 0 (documented).
+      return keys === 0 ? [] : [`db0:keys=${keys},expires=${stats.expires},avg_ttl=0`];
     }
     case 'commandstats':
       return (snap?.commands ?? [])

@@ -1,9 +1,12 @@
-// String commands: GET, SET, GETSET, SETNX, MGET, MSET, MSETNX, APPEND, STRLEN, GETRANGE.
+// String commands: GET, SET, SETEX, PSETEX, GETEX, GETDEL, GETSET, SETNX, MGET, MSET, MSETNX,
+// APPEND, STRLEN, GETRANGE.
 // Reads go through the LatestView (src/db/latest-view.ts): a value whose write is not durable yet
 // comes with its durability promise, and the reply is held until it resolves.
-import { CommandError, ERR_SYNTAX, ERR_TTL, wrongArity } from '../errors.js';
+// Expiry follows Redis: SET (without KEEPTTL), GETSET and MSET clear a key's TTL; APPEND keeps it.
+import { CommandError, ERR_SYNTAX, wrongArity } from '../errors.js';
 import type { CommandContext, Held } from '../types.js';
 import { held, intArg, lower } from './args.js';
+import { alreadyExpired, type ExpireUnit, setExpireAt } from './expire-args.js';
 import { ALL_KEYS, FIRST_KEY, spec } from './spec.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -14,24 +17,51 @@ async function get(ctx: CommandContext, args: Buffer[]): Promise<Held> {
   return held(latest.durable, (w) => w.bulk(latest.value ?? null));
 }
 
+/** SetOptions: SET's and GETEX's options (Redis parseExtendedStringArgumentsOrReply). */
 interface SetOptions {
   nx: boolean;
   xx: boolean;
   get: boolean;
+  keepTtl: boolean;
+  persist: boolean;
+  unit: ExpireUnit | undefined;
+  expire: Buffer | undefined;
 }
 
-function parseSetOptions(args: Buffer[], from: number): SetOptions {
-  const o: SetOptions = { nx: false, xx: false, get: false };
+const EXPIRE_UNITS: readonly string[] = ['ex', 'px', 'exat', 'pxat'];
+
+/**
+ * parseSetOptions parses SET's options (`forGetex` false) or GETEX's (true) with Redis's
+ * rules: NX/XX exclude each other, one kind of expiry at most (the same one may repeat),
+ * KEEPTTL and PERSIST exclude any expiry, and anything else is a syntax error.
+ */
+function parseSetOptions(args: Buffer[], from: number, forGetex: boolean): SetOptions {
+  const o: SetOptions = {
+    nx: false,
+    xx: false,
+    get: false,
+    keepTtl: false,
+    persist: false,
+    unit: undefined,
+    expire: undefined,
+  };
   for (let i = from; i < args.length; i++) {
     const a = lower(args[i]!);
-    if (a === 'nx' && !o.xx) o.nx = true;
-    else if (a === 'xx' && !o.nx) o.xx = true;
-    else if (a === 'get') o.get = true;
-    else if (a === 'keepttl') {
-      // No key has a TTL (the engine has none yet), so keeping it is exactly a no-op.
-    } else if (a === 'ex' || a === 'px' || a === 'exat' || a === 'pxat') {
-      if (i + 1 >= args.length) throw new CommandError(ERR_SYNTAX);
-      throw new CommandError(ERR_TTL);
+    const hasNext = i + 1 < args.length;
+    if (a === 'nx' && !o.xx && !forGetex) o.nx = true;
+    else if (a === 'xx' && !o.nx && !forGetex) o.xx = true;
+    else if (a === 'get' && !forGetex) o.get = true;
+    else if (a === 'keepttl' && !forGetex && o.unit === undefined) o.keepTtl = true;
+    else if (a === 'persist' && forGetex && o.unit === undefined) o.persist = true;
+    else if (
+      EXPIRE_UNITS.includes(a) &&
+      !o.keepTtl &&
+      !o.persist &&
+      (o.unit === undefined || o.unit === a) &&
+      hasNext
+    ) {
+      o.unit = a as ExpireUnit;
+      o.expire = args[++i]!;
     } else throw new CommandError(ERR_SYNTAX);
   }
   return o;
@@ -40,13 +70,23 @@ function parseSetOptions(args: Buffer[], from: number): SetOptions {
 function set(ctx: CommandContext, args: Buffer[]): Held | Promise<Held> {
   const key = args[1]!;
   const value = args[2]!;
+  const db = ctx.server.db;
   const latest = ctx.store;
   if (args.length === 3) return held(latest.put(key, value), (w) => w.ok());
-  const o = parseSetOptions(args, 3);
+  const o = parseSetOptions(args, 3, false);
+  const nowMs = db.clock.nowMs();
+  const expiresAt = o.unit === undefined ? undefined : setExpireAt(o.expire!, o.unit, nowMs, 'set');
   return latest
-    .update(key, (current) => {
-      const write = (o.nx && current !== undefined) || (o.xx && current === undefined) ? undefined : value;
-      return { result: { old: current, wrote: write !== undefined }, write };
+    .update(key, (current, currentExpiry) => {
+      if ((o.nx && current !== undefined) || (o.xx && current === undefined)) {
+        return { result: { old: current, wrote: false } };
+      }
+      const result = { old: current, wrote: true };
+      // A time already past (EXAT/PXAT) leaves nothing to store: the key is deleted.
+      if (expiresAt !== undefined && alreadyExpired(expiresAt, nowMs)) {
+        return { result, write: current === undefined ? undefined : null };
+      }
+      return { result, write: value, expiresAt: o.keepTtl ? currentExpiry : expiresAt };
     })
     .then(({ result, durable }) =>
       held(durable, (w) => {
@@ -55,6 +95,41 @@ function set(ctx: CommandContext, args: Buffer[]): Held | Promise<Held> {
         else w.null();
       }),
     );
+}
+
+/** setex is SETEX (seconds) and PSETEX (milliseconds): SET key value EX/PX ttl. */
+function setex(unit: 'ex' | 'px', command: string) {
+  return (ctx: CommandContext, args: Buffer[]): Held => {
+    const db = ctx.server.db;
+    const expiresAt = setExpireAt(args[2]!, unit, db.clock.nowMs(), command);
+    return held(ctx.store.put(args[1]!, args[3]!, expiresAt), (w) => w.ok());
+  };
+}
+
+async function getex(ctx: CommandContext, args: Buffer[]): Promise<Held> {
+  const o = parseSetOptions(args, 2, true);
+  const db = ctx.server.db;
+  const nowMs = db.clock.nowMs();
+  const expiresAt = o.unit === undefined ? undefined : setExpireAt(o.expire!, o.unit, nowMs, 'getex');
+  const { result, durable } = await ctx.store.update(args[1]!, (current, currentExpiry) => {
+    if (current === undefined) return { result: current };
+    if (expiresAt !== undefined) {
+      if (alreadyExpired(expiresAt, nowMs)) return { result: current, write: null };
+      return { result: current, write: current, expiresAt };
+    }
+    // PERSIST rewrites the value only when there is an expiry to remove.
+    if (o.persist && currentExpiry !== undefined) return { result: current, write: current };
+    return { result: current };
+  });
+  return held(durable, (w) => w.bulk(result ?? null));
+}
+
+async function getdel(ctx: CommandContext, args: Buffer[]): Promise<Held> {
+  const { result, durable } = await ctx.store.update(args[1]!, (current) => ({
+    result: current,
+    write: current === undefined ? undefined : null,
+  }));
+  return held(durable, (w) => w.bulk(result ?? null));
 }
 
 async function getset(ctx: CommandContext, args: Buffer[]): Promise<Held> {
@@ -106,9 +181,9 @@ async function msetnx(ctx: CommandContext, args: Buffer[]): Promise<Held> {
 
 async function append(ctx: CommandContext, args: Buffer[]): Promise<Held> {
   const suffix = args[2]!;
-  const { result, durable } = await ctx.store.update(args[1]!, (current) => {
+  const { result, durable } = await ctx.store.update(args[1]!, (current, expiresAt) => {
     const value = current === undefined ? Buffer.from(suffix) : Buffer.concat([current, suffix]);
-    return { result: value.length, write: value };
+    return { result: value.length, write: value, expiresAt };
   });
   return held(durable, (w) => w.integer(result));
 }
@@ -143,6 +218,44 @@ async function getrange(ctx: CommandContext, args: Buffer[]): Promise<Held> {
 export const STRING_COMMANDS = [
   spec('get', 2, ['readonly', 'fast'], FIRST_KEY, string('1.0.0', 'Returns the string value of a key.'), get),
   spec('set', -3, ['write', 'denyoom'], FIRST_KEY, string('1.0.0', 'Sets the string value of a key.'), set),
+  spec(
+    'setex',
+    4,
+    ['write', 'denyoom'],
+    FIRST_KEY,
+    string(
+      '2.0.0',
+      "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
+    ),
+    setex('ex', 'setex'),
+  ),
+  spec(
+    'psetex',
+    4,
+    ['write', 'denyoom'],
+    FIRST_KEY,
+    string(
+      '2.6.0',
+      "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.",
+    ),
+    setex('px', 'psetex'),
+  ),
+  spec(
+    'getex',
+    -2,
+    ['write', 'fast'],
+    FIRST_KEY,
+    string('6.2.0', 'Returns the string value of a key after setting its expiration time.'),
+    getex,
+  ),
+  spec(
+    'getdel',
+    2,
+    ['write', 'fast'],
+    FIRST_KEY,
+    string('6.2.0', 'Returns the string value of a key after deleting the key.'),
+    getdel,
+  ),
   spec(
     'getset',
     3,

@@ -144,6 +144,40 @@ describe('MULTI / EXEC / DISCARD', () => {
   });
 });
 
+describe('expiry inside transactions', () => {
+  it('SET EX, SETEX and EXPIRE commit their TTLs with the transaction', async () => {
+    const io = await client();
+    const result = await io
+      .multi()
+      .set('e:a', '1', 'EX', 100)
+      .setex('e:b', 200, '2')
+      .set('e:c', '3')
+      .expire('e:c', 300)
+      .ttl('e:a')
+      .exec();
+    expect(result).toEqual([
+      [null, 'OK'],
+      [null, 'OK'],
+      [null, 'OK'],
+      [null, 1],
+      [null, 100],
+    ]);
+    expect(await io.ttl('e:a')).toBe(100);
+    expect(await io.ttl('e:b')).toBe(200);
+    expect(await io.ttl('e:c')).toBe(300);
+    await io.call('TXN.BEGIN');
+    expect(await io.set('e:d', 'x', 'PX', 50_000)).toBe('OK');
+    const inside = await io.pttl('e:d');
+    expect(inside).toBeGreaterThan(40_000);
+    expect(inside).toBeLessThanOrEqual(50_000);
+    expect(await io.pttl('e:d-outside')).toBe(-2);
+    await io.call('TXN.COMMIT');
+    const pttl = await io.pttl('e:d');
+    expect(pttl).toBeGreaterThan(40_000);
+    expect(pttl).toBeLessThanOrEqual(50_000);
+  });
+});
+
 describe('EXEC conflicts', () => {
   /** conflictOnce makes the next `n` commits fail validation without writing anything. */
   function conflicting(n: number) {

@@ -29,6 +29,10 @@
 // pending value whose expiry has passed on the view's clock reads as absent, as the engine would
 // show it. Update functions receive the current expiry so that a read-modify-write can keep it
 // (Redis: INCR and APPEND keep a key's TTL; SET and GETSET clear it unless told otherwise).
+// The engine's active expiry cycle deletes expired keys without going through the view; that is
+// safe because such a key already reads as absent before its tombstone and after it, and a
+// cycle's tombstone only ever removes a value whose own expiry has passed (never one queued
+// after the cycle looked, nor one with a later expiry).
 
 import { type Clock, systemClock } from '../io/clock.js';
 import { assert } from '../stdx/assert.js';

@@ -153,6 +153,27 @@ export function describeExpiryConformance(name: string, open: OpenEngineForExpir
       expect(db.stats().expires).toBe(1);
     });
 
+    it('scans past long runs of expired keys, forward and reverse', async () => {
+      const clock = new ManualClock();
+      const t0 = clock.nowMs();
+      const db = await openTracked(tempDir(), clock);
+      const n = 6000;
+      await db.batch(
+        Array.from({ length: n }, (_, i) => ({
+          type: 'put' as const,
+          key: utf8(`k${String(i).padStart(5, '0')}`),
+          value: utf8('v'),
+          expiresAt: i % 2000 === 1999 ? undefined : t0 + 1,
+        })),
+      );
+      clock.set(t0 + 2);
+      const alive = ['k01999', 'k03999', 'k05999'];
+      expect(await keysOf(db.scan())).toEqual(alive);
+      expect(await keysOf(db.scan({ reverse: true }))).toEqual([...alive].reverse());
+      expect(await keysOf(db.scan({ start: utf8('k02000'), limit: 1 }))).toEqual(['k03999']);
+      expect(db.stats().keys).toBe(3);
+    });
+
     it('rejects an expiresAt that is not a non-negative safe integer', async () => {
       const db = await openTracked(tempDir(), new ManualClock());
       for (const bad of [-1, 1.5, Number.NaN, 2 ** 53]) {

@@ -53,6 +53,32 @@ describe('POST /v1/batch', () => {
     expect((await db.get(key))?.equals(value)).toBe(true);
   });
 
+  it('sets an expiry with ttlMs, and refuses a bad one with 400 applying nothing', async () => {
+    const before = Date.now();
+    const res = await post({
+      ops: [
+        { op: 'set', key: 'ttl-a', value: '1', ttlMs: 60_000 },
+        { op: 'set', key: 'ttl-b', value: '2' },
+      ],
+    });
+    expect(res.statusCode).toBe(200);
+    const at = await db.expiry('ttl-a');
+    expect(at).toBeGreaterThanOrEqual(before + 60_000);
+    expect(at).toBeLessThanOrEqual(Date.now() + 60_000);
+    expect(await db.expiry('ttl-b')).toBeNull();
+    for (const ttlMs of [0, -1, 1.5, 2 ** 53, 'soon']) {
+      const bad = await post({ ops: [{ op: 'set', key: 'ttl-bad', value: '1', ttlMs }] });
+      expect(bad.statusCode, String(ttlMs)).toBe(400);
+      expect(bad.json().error.code).toBe('INVALID_ARGUMENT');
+    }
+    expect(await db.has('ttl-bad')).toBe(false);
+    // Leave the store as the other tests expect it.
+    await db.batch([
+      { type: 'delete', key: 'ttl-a' },
+      { type: 'delete', key: 'ttl-b' },
+    ]);
+  });
+
   it('accepts an empty batch', async () => {
     expect((await post({ ops: [] })).json()).toEqual({ applied: 0 });
   });

@@ -1,4 +1,5 @@
-// POST /v1/batch: several sets and deletes applied atomically (all or none) by Db.batch.
+// POST /v1/batch: several sets (each with an optional ttlMs) and deletes applied atomically
+// (all or none) by Db.batch.
 // JSON only: the plugin scope drops fastify's text/plain parser so other bodies get 415.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Db, DbBatchOp } from '../../db/db.js';
@@ -6,7 +7,7 @@ import { decodeBase64 } from './encoding.js';
 import { BATCH_BODY_SCHEMA, BATCH_RESPONSE_SCHEMA } from './schemas.js';
 
 interface BatchBody {
-  ops: { op: 'set' | 'delete'; key: string; value?: string }[];
+  ops: { op: 'set' | 'delete'; key: string; value?: string; ttlMs?: number }[];
   base64?: boolean;
 }
 
@@ -32,7 +33,7 @@ export function batchRoutes(db: Db): FastifyPluginAsync {
           const key = bytes(op.key, i, 'key');
           // The schema guarantees a set has a value.
           return op.op === 'set'
-            ? { type: 'set', key, value: bytes(op.value ?? '', i, 'value') }
+            ? { type: 'set', key, value: bytes(op.value ?? '', i, 'value'), ttlMs: op.ttlMs }
             : { type: 'delete', key };
         });
         await db.batch(converted);

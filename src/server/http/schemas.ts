@@ -132,6 +132,12 @@ export const BATCH_OP_SCHEMA = {
     op: { type: 'string', enum: ['set', 'delete'] },
     key: { type: 'string' },
     value: { type: 'string' },
+    ttlMs: {
+      type: 'integer',
+      minimum: 1,
+      maximum: Number.MAX_SAFE_INTEGER,
+      description: 'A set only: expire the key this many milliseconds from now.',
+    },
   },
   additionalProperties: false,
   // A set needs a value; a delete ignores one.

@@ -80,6 +80,11 @@ import { ValueCache } from './value-cache.js';
 export const ENGINE_NAME = 'cask';
 /** SCAN_CHUNK_ENTRIES: entries a scan reads per turn of the event loop. */
 const SCAN_CHUNK_ENTRIES = 256;
+/**
+ * SCAN_CHUNK_VISITS_MAX: key-directory entries a scan examines per turn, yielded or skipped as
+ * expired, so a long run of expired keys does not hold the event loop.
+ */
+const SCAN_CHUNK_VISITS_MAX = 16 * SCAN_CHUNK_ENTRIES;
 /** GROUP_BYTES_MAX: the most bytes one group commit appends; larger queues take several. */
 const GROUP_BYTES_MAX = 32 * 1024 * 1024;
 /**
@@ -366,6 +371,8 @@ export class CaskEngine implements Engine {
       const version = this.publishes;
       const nowMs = this.clock.nowMs();
       let last: Uint8Array | undefined;
+      let visits = 0;
+      let cut = false;
       this.keyDir.walk(cursor, exclusive, reverse, (key, loc) => {
         if (
           reverse
@@ -376,9 +383,12 @@ export class CaskEngine implements Engine {
         }
         last = key;
         const expiresAt = this.expiryOf(key);
-        if (expiresAt !== undefined && isExpired(expiresAt, nowMs)) return true;
-        chunk.push([key, this.readValue(key, loc, expiresAt !== undefined)]);
-        return chunk.length < want;
+        if (expiresAt === undefined || !isExpired(expiresAt, nowMs)) {
+          chunk.push([key, this.readValue(key, loc, expiresAt !== undefined)]);
+          if (chunk.length >= want) return false;
+        }
+        cut = ++visits >= SCAN_CHUNK_VISITS_MAX;
+        return !cut;
       });
       if (last === undefined) return;
       for (const entry of chunk) {
@@ -395,7 +405,7 @@ export class CaskEngine implements Engine {
         yield [entry[0], this.readValue(entry[0], loc)];
         remaining--;
       }
-      if (chunk.length < want) return;
+      if (chunk.length < want && !cut) return;
       cursor = last;
       exclusive = true;
     }

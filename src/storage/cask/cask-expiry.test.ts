@@ -316,3 +316,34 @@ describe('store format and expiry', () => {
     await db.close();
   });
 });
+
+describe('CaskEngine scans over expired keys', () => {
+  it('skips long runs of expired keys across chunks, forward and reverse, with limits', async () => {
+    const clock = new ManualClock();
+    const t0 = clock.nowMs();
+    const db = await openCask(tmpDir('cask-ttl'), { clock, autoCompact: false });
+    const n = 10_000; // far more than one chunk's visits
+    await db.batch(
+      Array.from({ length: n }, (_, i) => ({
+        type: 'put' as const,
+        key: b(`k${String(i).padStart(5, '0')}`),
+        value: b('v'),
+        // Every key expires except one in a thousand.
+        expiresAt: i % 1000 === 999 ? undefined : t0 + 1,
+      })),
+    );
+    clock.set(t0 + 2); // lazily expired: nothing was deleted
+    const keys = async (range: Parameters<typeof db.scan>[0]) => {
+      const out: string[] = [];
+      for await (const [k] of db.scan(range)) out.push(String(k));
+      return out;
+    };
+    const alive = Array.from({ length: 10 }, (_, j) => `k${String(j * 1000 + 999).padStart(5, '0')}`);
+    expect(await keys({})).toEqual(alive);
+    expect(await keys({ reverse: true })).toEqual([...alive].reverse());
+    expect(await keys({ limit: 3 })).toEqual(alive.slice(0, 3));
+    expect(await keys({ start: b('k05000'), end: b('k08000') })).toEqual(alive.slice(5, 8));
+    expect(db.stats().keys).toBe(10);
+    await db.close();
+  });
+});

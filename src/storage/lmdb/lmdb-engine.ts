@@ -80,6 +80,8 @@ const EXPIRY_DB_NAME = 'cairn-expiry';
 /** NAMED_DBS: records of the root database that are named databases, not keys (stats() subtracts them). */
 const NAMED_DBS = 1;
 const U32 = 0x1_0000_0000;
+/** SCAN_SKIPS_PER_TURN: expired entries a scan skips before it lets the event loop run. */
+const SCAN_SKIPS_PER_TURN = 4096;
 
 /** The parts of lmdb-js we use that its type declarations leave out. */
 interface LmdbEnvSync {
@@ -379,6 +381,7 @@ class LmdbEngine implements Engine {
         : { start: low, end: high, snapshot: false },
     );
     let yielded = 0;
+    let skipped = 0;
     // Iterated by hand so that a scan outliving close() fails with ClosedError before lmdb-js
     // touches the closed environment.
     const iter = entries[Symbol.iterator]();
@@ -390,7 +393,12 @@ class LmdbEngine implements Engine {
         const { key: stored, value } = next.value;
         // Keys and values from a binary lmdb-js range are fresh copies; the key view drops the prefix.
         const key = stored.subarray(1);
-        if (this.expiredNow(stored)) continue;
+        if (this.expiredNow(stored)) {
+          // A long run of expired keys must not hold the event loop for the whole run.
+          if (++skipped % SCAN_SKIPS_PER_TURN === 0)
+            await new Promise<void>((resolve) => setImmediate(resolve));
+          continue;
+        }
         if (!lowExact && compareBytes(key, start) < 0) {
           if (reverse) return;
           continue;

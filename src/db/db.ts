@@ -161,7 +161,7 @@ export class Db {
     }
     const reg = this.mvcc.register('transaction');
     // Wait for every write before the snapshot to settle: it then shows them only if durable.
-    await this.latest.settled();
+    if (!reg.settled) await this.latest.settled();
     return new Transaction(this.mvcc, reg, this.latest, isolation);
   }
 
@@ -169,7 +169,7 @@ export class Db {
   async snapshot(options: SnapshotOptions = {}): Promise<Snapshot> {
     const reg = this.mvcc.register('snapshot', options.at);
     // Wait for every write before the snapshot to settle: it then shows them only if durable.
-    await this.latest.settled();
+    if (!reg.settled) await this.latest.settled();
     return new Snapshot(this.mvcc, reg);
   }
 

@@ -95,6 +95,8 @@ export interface WriteObserver {
   written(ks: readonly string[], prior: (i: number) => Prior): number;
   /** failed: the write at `ts` failed; `durableNow(i)` reads `ks[i]`'s durable value. */
   failed(ts: number, ks: readonly string[], durableNow: (i: number) => Buffer | undefined): void;
+  /** settled: the write at `ts` settled, durable or failed (after `failed` for a failure). */
+  settled(ts: number): void;
 }
 
 /** PendingWrite: one queued write to one key, in a doubly linked list from oldest to newest. */
@@ -420,11 +422,16 @@ export class LatestView {
       nodes.push({ k, st, node });
     }
     own.then(
-      () => this.settle(seq, nodes, true),
+      () => {
+        this.settle(seq, nodes, true);
+        this.observer?.settled(ts);
+      },
       () => {
         this.settle(seq, nodes, false);
-        if (this.observer !== undefined)
+        if (this.observer !== undefined) {
           this.observer.failed(ts, ks, (i) => this.durableOrUndefined(keys[i]!));
+          this.observer.settled(ts);
+        }
       },
     );
     return own;

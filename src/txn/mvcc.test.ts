@@ -75,6 +75,28 @@ describe('Mvcc', () => {
     expect(db.txnStats().readers).toBe(0);
   });
 
+  it('while readers are open, a new transaction starts at the settled watermark without waiting', async () => {
+    const { engine, db } = setup();
+    await commitNow(engine, db.set('a', '0'));
+    const pin = await db.snapshot(); // keeps every later write tracked and captured
+    const pending = db.set('a', '1'); // not durable yet
+    let started = false;
+    const txp = db.begin().then((t) => {
+      started = true;
+      return t;
+    });
+    await tick();
+    expect(started).toBe(true); // no group commit was waited for
+    const tx = await txp;
+    expect((await tx.get('a'))?.toString()).toBe('0'); // the durable state only
+    tx.set('a', '2');
+    engine.commit();
+    await pending;
+    // The pending write (after the snapshot) conflicts with the transaction's read and write.
+    await expect(tx.commit()).rejects.toBeInstanceOf(TxnConflictError);
+    pin.release();
+  });
+
   it('a failed write is never visible, also through the versions captured after it', async () => {
     const { engine, db } = setup();
     await commitNow(engine, db.set('k', 'base'));

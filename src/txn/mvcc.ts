@@ -37,6 +37,11 @@ export interface Registration {
   readonly id: number;
   readonly startTs: number;
   readonly kind: 'snapshot' | 'transaction' | 'watch';
+  /**
+   * settled: every write at or before startTs had settled at registration, so reads may start at
+   * once; otherwise the caller waits for the LatestView to settle them first.
+   */
+  readonly settled: boolean;
 }
 
 /** KeyRange: [start, end) of latin1 key strings; undefined bounds are open. */
@@ -95,8 +100,9 @@ export class Mvcc {
   private ts = 0;
   private nextId = 1;
   /**
-   * readers: registrations at "now", in registration order, which is startTs order (timestamps
-   * only grow): the first is the oldest. pinned: time-travel registrations (`at` in the past).
+   * readers: registrations at the settled watermark, in registration order, which is startTs
+   * order (the watermark only grows): the first is the oldest. pinned: every other registration
+   * (watches and fallbacks at lastTs, time travel at `at`); few, scanned for the minimum.
    */
   private readonly readers = new Map<number, Registration>();
   private readonly pinned = new Map<number, Registration>();
@@ -111,6 +117,13 @@ export class Mvcc {
   /** logHead: commitLog entries before it are trimmed (kept as an index to make trimming O(1)). */
   private logHead = 0;
   private capturesSincePrune = 0;
+  /** settledTs: every write at or before it has settled (durable or failed). */
+  private settledTs: number;
+  /**
+   * untrackedTs: the newest write whose key is not (or no longer) in lastWrite/commitLog. A
+   * reader may start at the watermark only above it: validation must see every later write.
+   */
+  private untrackedTs = 0;
   private commits = 0;
   private conflicts = 0;
   private readonly clock: Clock;
@@ -128,6 +141,7 @@ export class Mvcc {
     this.retentionMs = retention;
     this.ts = this.clock.nowMs() * US_PER_MS;
     this.horizon = this.ts;
+    this.settledTs = this.ts;
   }
 
   /** lastTs: the newest commit timestamp handed out (every write before it has a smaller one). */
@@ -172,6 +186,7 @@ export class Mvcc {
     assert(Number.isSafeInteger(ts), 'commit timestamps must stay below 2^53');
     this.ts = ts;
     this.commits++;
+    if (!tracking) this.untrackedTs = ts;
     if (!capture) {
       // Nobody can read below this write any more: time travel stops here.
       this.horizon = ts;
@@ -188,6 +203,11 @@ export class Mvcc {
     if (this.history.size >= this.fullPruneAt) this.prune();
     else if (this.retentionMs > 0 && ++this.capturesSincePrune >= PRUNE_EVERY_CAPTURES) this.prune();
     return ts;
+  }
+
+  /** settled: the write at `ts` settled (the engine settles writes in order). */
+  settled(ts: number): void {
+    if (ts > this.settledTs) this.settledTs = ts;
   }
 
   /** failed undoes what `written` recorded for a write that never reached the engine. */
@@ -208,9 +228,19 @@ export class Mvcc {
         throw new InvalidArgumentError(`cannot read as of ${at}: the newest commit is ${this.ts}`);
       }
     }
-    const reg: Registration = { id: this.nextId++, startTs: at ?? this.ts, kind };
-    if (at === undefined || at === this.ts) this.readers.set(reg.id, reg);
-    else this.pinned.set(reg.id, reg);
+    // Snapshots and transactions start at the settled watermark when every later write is
+    // tracked and captured: they read durable data at once, without waiting for a group commit
+    // (which also keeps their conflict window short). WATCH must start at lastTs: only writes
+    // after it count.
+    const W = this.settledTs;
+    if (at === undefined && kind !== 'watch' && this.untrackedTs <= W && this.horizon <= W) {
+      const reg: Registration = { id: this.nextId++, startTs: W, kind, settled: true };
+      this.readers.set(reg.id, reg);
+      return reg;
+    }
+    const startTs = at ?? this.ts;
+    const reg: Registration = { id: this.nextId++, startTs, kind, settled: startTs <= W };
+    this.pinned.set(reg.id, reg);
     return reg;
   }
 
@@ -364,6 +394,8 @@ export class Mvcc {
     while (this.logHead < log.length && (oldest === undefined || log[this.logHead]!.ts <= oldest)) {
       const c = log[this.logHead++]!;
       for (const k of c.keys) if (this.lastWrite.get(k) === c.ts) this.lastWrite.delete(k);
+      // Validation can no longer see this write: no reader may start below it.
+      if (c.ts > this.untrackedTs) this.untrackedTs = c.ts;
     }
     if (this.logHead === log.length) {
       this.commitLog = [];

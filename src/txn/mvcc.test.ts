@@ -97,6 +97,39 @@ describe('Mvcc', () => {
     pin.release();
   });
 
+  it('a write refused at once does not move the watermark past writes still in flight', async () => {
+    const { engine, db } = setup();
+    const refuse = engine.batch.bind(engine);
+    engine.batch = (ops) =>
+      ops.some((op) => Buffer.from(op.key).toString() === 'bad')
+        ? Promise.reject(new Error('refused'))
+        : refuse(ops);
+    await commitNow(engine, db.set('a', '0'));
+    const pin = await db.snapshot();
+    const inFlight = db.set('a', '1');
+    await expect(db.set('bad', 'x')).rejects.toThrow('refused');
+    // A snapshot (no read cache, unlike a transaction) opened while 'a' = '1' is in flight.
+    const snapp = db.snapshot();
+    await tick();
+    let first: string | undefined;
+    void snapp.then(async (t) => {
+      first = (await t.get('a'))?.toString(); // before 'a' = '1' is durable, if it started
+    });
+    await tick();
+    engine.commit();
+    await inFlight;
+    const snap = await snapp;
+    first ??= (await snap.get('a'))?.toString();
+    await commitNow(engine, db.set('a', '2'));
+    // Whatever its timestamp, it is a snapshot: the same read gives the same answer.
+    expect((await snap.get('a'))?.toString()).toBe(first);
+    const s2 = await db.snapshot();
+    expect((await s2.get('a'))?.toString()).toBe('2');
+    snap.release();
+    s2.release();
+    pin.release();
+  });
+
   it('a failed write is never visible, also through the versions captured after it', async () => {
     const { engine, db } = setup();
     await commitNow(engine, db.set('k', 'base'));

@@ -120,6 +120,15 @@ export class Mvcc {
   /** settledTs: every write at or before it has settled (durable or failed). */
   private settledTs: number;
   /**
+   * unsettled: timestamps of writes not settled yet, in ts order (from `unsettledHead`), and
+   * settledEarly: those among them that settled before an older one did (a write the engine
+   * refuses at once, e.g. on a closed store, settles before the writes queued ahead of it).
+   * settledTs advances only over a settled prefix.
+   */
+  private unsettled: number[] = [];
+  private unsettledHead = 0;
+  private readonly settledEarly = new Set<number>();
+  /**
    * untrackedTs: the newest write whose key is not (or no longer) in lastWrite/commitLog. A
    * reader may start at the watermark only above it: validation must see every later write.
    */
@@ -186,6 +195,7 @@ export class Mvcc {
     assert(Number.isSafeInteger(ts), 'commit timestamps must stay below 2^53');
     this.ts = ts;
     this.commits++;
+    this.unsettled.push(ts);
     if (!tracking) this.untrackedTs = ts;
     if (!capture) {
       // Nobody can read below this write any more: time travel stops here.
@@ -205,9 +215,20 @@ export class Mvcc {
     return ts;
   }
 
-  /** settled: the write at `ts` settled (the engine settles writes in order). */
+  /** settled: the write at `ts` settled (durable or failed), in whatever order they settle. */
   settled(ts: number): void {
-    if (ts > this.settledTs) this.settledTs = ts;
+    this.settledEarly.add(ts);
+    const q = this.unsettled;
+    while (this.unsettledHead < q.length && this.settledEarly.delete(q[this.unsettledHead]!)) {
+      this.settledTs = q[this.unsettledHead++]!;
+    }
+    if (this.unsettledHead === q.length) {
+      this.unsettled = [];
+      this.unsettledHead = 0;
+    } else if (this.unsettledHead > 1024 && this.unsettledHead * 2 > q.length) {
+      this.unsettled = q.slice(this.unsettledHead);
+      this.unsettledHead = 0;
+    }
   }
 
   /** failed undoes what `written` recorded for a write that never reached the engine. */

@@ -2,9 +2,9 @@
 // WATCH/MULTI/EXEC retry loops and with TXN.BEGIN/TXN.COMMIT, while auditors sum every account
 // inside a snapshot (TXN.BEGIN ISOLATION SNAPSHOT + one GET per account, and MULTI + MGET + EXEC). Money is
 // never created or destroyed, so every audit and the final state must show the initial total.
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Running, startServer } from './support.js';
+import { connectIoredis, type Running, startServer } from './support.js';
 
 const ACCOUNTS = 100;
 const INITIAL_BALANCE = 1000;
@@ -21,8 +21,7 @@ let r: Running;
 const clients: Redis[] = [];
 
 async function connect(): Promise<Redis> {
-  const c = new Redis({ port: r.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
-  await c.connect();
+  const c = await connectIoredis(r.port);
   clients.push(c);
   return c;
 }

@@ -1,16 +1,15 @@
 // Round trips of every command through real clients: ioredis (RESP2) and node-redis (RESP3).
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RawClient, type Running, startServer } from './support.js';
+import { connectIoredis, RawClient, type Running, startServer } from './support.js';
 
 let r: Running;
 let io: Redis;
 
 beforeAll(async () => {
   r = await startServer();
-  io = new Redis({ port: r.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
-  await io.connect();
+  io = await connectIoredis(r.port);
 });
 
 afterAll(async () => {

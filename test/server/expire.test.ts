@@ -2,10 +2,10 @@
 // options, SETEX/PSETEX, GETEX, GETDEL, the EXPIRE family with NX/XX/GT/LT, TTL/PTTL,
 // EXPIRETIME/PEXPIRETIME, PERSIST, and which commands keep or clear a TTL (Redis 7 semantics).
 // Expiry uses the server's real clock: short TTLs are observed by polling with a deadline.
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Running, startServer } from './support.js';
+import { connectIoredis, type Running, startServer } from './support.js';
 
 /** POLL_DEADLINE_MS, POLL_INTERVAL_MS: how long and how often to wait for a key to expire. */
 const POLL_DEADLINE_MS = 5000;
@@ -16,8 +16,7 @@ let io: Redis;
 
 beforeAll(async () => {
   r = await startServer();
-  io = new Redis({ port: r.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
-  await io.connect();
+  io = await connectIoredis(r.port);
 });
 
 afterAll(async () => {

@@ -1,5 +1,6 @@
 // Test support: a real RESP server in-process on 127.0.0.1, over a fresh store in a temp dir.
 import * as net from 'node:net';
+import { Redis } from 'ioredis';
 import { type Db, open } from '../../src/db/db.js';
 import { createRespServer, type RespServer, type RespServerOptions } from '../../src/server/resp/index.js';
 import { tmpDir } from '../support/tmp-dir.js';
@@ -11,6 +12,13 @@ export interface Running {
   readonly port: number;
   /** stop closes the server and the store. */
   stop(): Promise<void>;
+}
+
+/** connectIoredis opens an ioredis client to 127.0.0.1:`port` that fails fast instead of retrying. */
+export async function connectIoredis(port: number): Promise<Redis> {
+  const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+  await c.connect();
+  return c;
 }
 
 export async function startServer(

@@ -1,21 +1,20 @@
 // Transactions over RESP against a real server: MULTI/EXEC/DISCARD/WATCH with Redis's semantics
 // and texts (ioredis and raw RESP), the interactive TXN.* commands and TXN.CAS.
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EXEC_ATTEMPTS_MAX } from '../../src/server/resp/limits.js';
 import type { RespMetrics } from '../../src/server/resp/types.js';
 import { TxnConflictError } from '../../src/txn/errors.js';
 import { Transaction } from '../../src/txn/transaction.js';
-import { RawClient, type Running, startServer } from './support.js';
+import { connectIoredis, RawClient, type Running, startServer } from './support.js';
 
 let r: Running;
 const clients: Redis[] = [];
 const raws: RawClient[] = [];
 
 async function client(): Promise<Redis> {
-  const c = new Redis({ port: r.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
-  await c.connect();
+  const c = await connectIoredis(r.port);
   clients.push(c);
   return c;
 }
@@ -226,9 +225,8 @@ describe('EXEC metrics', () => {
       snapshot: () => undefined,
     } as unknown as RespMetrics;
     const own = await startServer({ metrics });
-    const io = new Redis({ port: own.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+    const io = await connectIoredis(own.port);
     try {
-      await io.connect();
       await io.multi().incr('em:a').get('em:a').exec();
       expect(observed.filter((c) => c !== 'client' && c !== 'info')).toEqual([
         'multi',

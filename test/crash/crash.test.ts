@@ -2,12 +2,12 @@
 // acknowledged write; we SIGKILL it at random moments, reopen the store and check that every
 // acknowledged write survived, every batch is all there or not there, and recovery found
 // nothing worse than a torn tail. CAIRN_CRASH_CYCLES sets the number of cycles (CI: 20).
-import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Prng } from '../../src/stdx/prng.js';
 import { openCask } from '../../src/storage/cask/cask-engine.js';
 import { tmpDir } from '../support/tmp-dir.js';
+import { killAfterReady } from './kill-child.js';
 
 const CYCLES = Number(process.env.CAIRN_CRASH_CYCLES ?? 20);
 const CHILD = path.join(import.meta.dirname, 'crash-writer.ts');
@@ -23,42 +23,16 @@ interface Acks {
   hot: Map<string, string>;
 }
 
-function runAndKill(dir: string, cycle: number, killAfterMs: number): Promise<Acks> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dir, String(cycle)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const acks: Acks = { puts: new Map(), ttl: new Map(), batches: [], hot: new Map() };
-    let buffered = '';
-    let stderr = '';
-    let killed = false;
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.stdout.on('data', (d: Buffer) => {
-      buffered += d.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) {
-        const [, kind, a, c] = line.split(' ');
-        if (line === 'ready')
-          setTimeout(() => {
-            killed = true;
-            child.kill('SIGKILL');
-          }, killAfterMs);
-        else if (kind === 'put') acks.puts.set(a!, c!);
-        else if (kind === 'ttl') acks.ttl.set(a!, c!);
-        else if (kind === 'batch') acks.batches.push(a!);
-        else if (kind === 'hot') acks.hot.set(a!, c!);
-      }
-    });
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      if (!killed || signal !== 'SIGKILL')
-        reject(new Error(`writer exited on its own (${code}/${signal}): ${stderr}`));
-      else resolve(acks);
-    });
+async function runAndKill(dir: string, cycle: number, killAfterMs: number): Promise<Acks> {
+  const acks: Acks = { puts: new Map(), ttl: new Map(), batches: [], hot: new Map() };
+  await killAfterReady(CHILD, [dir, String(cycle)], killAfterMs, (line) => {
+    const [, kind, a, c] = line.split(' ');
+    if (kind === 'put') acks.puts.set(a!, c!);
+    else if (kind === 'ttl') acks.ttl.set(a!, c!);
+    else if (kind === 'batch') acks.batches.push(a!);
+    else if (kind === 'hot') acks.hot.set(a!, c!);
   });
+  return acks;
 }
 
 describe('crash test (SIGKILL)', () => {

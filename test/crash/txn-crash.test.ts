@@ -3,49 +3,23 @@
 // SIGKILL it at random moments and reopen. Every acknowledged transaction must be there whole,
 // every other one whole or absent, and the accounts' total unchanged. CAIRN_TXN_CRASH_CYCLES
 // sets the number of cycles (CI: 6).
-import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { open } from '../../src/db/db.js';
 import { Prng } from '../../src/stdx/prng.js';
 import { tmpDir } from '../support/tmp-dir.js';
+import { killAfterReady } from './kill-child.js';
 import { ACCOUNTS, account, INITIAL, TXN_KEYS, txnKey, txnValue } from './txn-shape.js';
 
 const CYCLES = Number(process.env.CAIRN_TXN_CRASH_CYCLES ?? 6);
 const CHILD = path.join(import.meta.dirname, 'txn-writer.ts');
 
-function runAndKill(dir: string, cycle: number, killAfterMs: number): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dir, String(cycle)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const acks: string[] = [];
-    let buffered = '';
-    let stderr = '';
-    let killed = false;
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.stdout.on('data', (d: Buffer) => {
-      buffered += d.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) {
-        if (line === 'ready') {
-          setTimeout(() => {
-            killed = true;
-            child.kill('SIGKILL');
-          }, killAfterMs);
-        } else if (line.startsWith('ack ')) acks.push(line.slice(4));
-      }
-    });
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      if (!killed || signal !== 'SIGKILL')
-        reject(new Error(`writer exited on its own (${code}/${signal}): ${stderr}`));
-      else resolve(acks);
-    });
+async function runAndKill(dir: string, cycle: number, killAfterMs: number): Promise<string[]> {
+  const acks: string[] = [];
+  await killAfterReady(CHILD, [dir, String(cycle)], killAfterMs, (line) => {
+    if (line.startsWith('ack ')) acks.push(line.slice(4));
   });
+  return acks;
 }
 
 describe('transaction crash test (SIGKILL)', () => {

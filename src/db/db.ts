@@ -17,8 +17,8 @@ import { isExpired } from '../storage/expiry-index.js';
 import { readMeta } from '../storage/meta.js';
 import { checkExpiresAt } from '../storage/validate.js';
 import { type CasRequest, type CasResult, compareAndSwap } from '../txn/compare-and-swap.js';
-import { TxnConflictError } from '../txn/errors.js';
 import { DEFAULT_ISOLATION, ISOLATION_LEVELS, type Isolation, Mvcc, type MvccStats } from '../txn/mvcc.js';
+import { DEFAULT_TXN_ATTEMPTS, retryAfterConflict } from '../txn/retry.js';
 import { Snapshot, Transaction } from '../txn/transaction.js';
 import { LatestView } from './latest-view.js';
 
@@ -56,11 +56,7 @@ export interface SnapshotOptions {
   readonly at?: number;
 }
 
-/** DEFAULT_TXN_ATTEMPTS: how often db.transaction runs a callback that keeps conflicting. */
-export const DEFAULT_TXN_ATTEMPTS = 10;
-/** TXN_BACKOFF_BASE_MS, TXN_BACKOFF_MAX_MS: bounds of the jittered exponential retry backoff. */
-export const TXN_BACKOFF_BASE_MS = 1;
-export const TXN_BACKOFF_MAX_MS = 100;
+export { DEFAULT_TXN_ATTEMPTS } from '../txn/retry.js';
 
 /**
  * ExpiryOptions: when a key expires. At most one of the two; neither means the key never
@@ -182,6 +178,14 @@ export class Db {
     fn: (tx: Transaction) => Promise<T>,
     options: ManagedTransactionOptions = {},
   ): Promise<T> {
+    return (await this.runTransaction(fn, options)).value;
+  }
+
+  /** runTransaction is `transaction` that also returns the commit timestamp. */
+  async runTransaction<T>(
+    fn: (tx: Transaction) => Promise<T>,
+    options: ManagedTransactionOptions = {},
+  ): Promise<{ readonly value: T; readonly ts: number }> {
     const maxAttempts = options.maxAttempts ?? DEFAULT_TXN_ATTEMPTS;
     if (!(Number.isSafeInteger(maxAttempts) && maxAttempts >= 1)) {
       throw new InvalidArgumentError(`maxAttempts must be a positive integer, got ${maxAttempts}`);
@@ -189,15 +193,13 @@ export class Db {
     for (let attempt = 1; ; attempt++) {
       const tx = await this.begin(options);
       try {
-        const result = await fn(tx);
-        await tx.commit();
-        return result;
+        const value = await fn(tx);
+        const { ts } = await tx.commit();
+        return { value, ts };
       } catch (err) {
         tx.rollback();
-        if (!(err instanceof TxnConflictError) || attempt >= maxAttempts) throw err;
+        await retryAfterConflict(err, attempt, maxAttempts);
       }
-      const cap = Math.min(TXN_BACKOFF_MAX_MS, TXN_BACKOFF_BASE_MS * 2 ** (attempt - 1));
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * cap));
     }
   }
 

@@ -147,6 +147,17 @@ export class Transaction extends Snapshot {
     super(mvcc, reg, 'transaction');
   }
 
+  private enqueuedTs: number | undefined;
+
+  /**
+   * committedTs: set synchronously by `commit()` once its batch is enqueued (the snapshot's ts
+   * for a transaction that wrote nothing): from then on later commands see its writes, and only
+   * durability is pending. Undefined while validation failed or the store refused the batch.
+   */
+  get committedTs(): number | undefined {
+    return this.enqueuedTs;
+  }
+
   /** writeCount: buffered writes (distinct keys). */
   get writeCount(): number {
     return this.writes.size;
@@ -243,7 +254,10 @@ export class Transaction extends Snapshot {
     this.checkActive();
     this.done = true;
     try {
-      if (this.writes.size === 0) return { ts: this.reg.startTs };
+      if (this.writes.size === 0) {
+        this.enqueuedTs = this.reg.startTs;
+        return { ts: this.reg.startTs };
+      }
       // From here to the enqueue nothing is awaited: no other commit can slip in between.
       this.mvcc.validate(
         this.reg.startTs,
@@ -257,15 +271,16 @@ export class Transaction extends Snapshot {
       }
       // Validation proved no write after the snapshot touched the written keys, and every
       // write before it has settled: a written key's current durable value is what was read.
+      const before = this.mvcc.lastTs;
       const durable = this.latest.batch(ops, (k) =>
         this.reads.has(k) ? { value: this.reads.get(k), fromTs: 0 } : undefined,
       );
-      // The batch was enqueued (and got lastTs) unless it was refused, and then `durable` rejects.
-      const ts = this.mvcc.lastTs;
+      // Enqueued iff it took a timestamp; a refused batch rejects `durable` instead.
+      if (this.mvcc.lastTs !== before) this.enqueuedTs = this.mvcc.lastTs;
       // Released once enqueued: the commit no longer reads anything.
       this.mvcc.release(this.reg);
       await durable;
-      return { ts };
+      return { ts: this.enqueuedTs! };
     } finally {
       this.mvcc.release(this.reg);
     }

@@ -6,9 +6,8 @@
 //   retried on a fresh snapshot, and answered 409 TXN_CONFLICT once the attempts run out.
 // JSON only, like /v1/batch; keys and values follow the batch's text/base64 convention.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import { type Db, DEFAULT_TXN_ATTEMPTS, TXN_BACKOFF_BASE_MS, TXN_BACKOFF_MAX_MS } from '../../db/db.js';
+import type { Db } from '../../db/db.js';
 import type { CasOp, CasResult, CompareOp, Comparison } from '../../txn/compare-and-swap.js';
-import { TxnConflictError } from '../../txn/errors.js';
 import type { Isolation } from '../../txn/mvcc.js';
 import type { Transaction } from '../../txn/transaction.js';
 import { decodeBase64, encodeBase64, jsonBytes } from './encoding.js';
@@ -140,26 +139,15 @@ async function runOps(tx: Transaction, ops: readonly Op[], base64: boolean): Pro
   return results;
 }
 
-/** oneShot runs `ops` in a transaction, retrying conflicts like db.transaction (which hides the ts). */
+/** oneShot runs `ops` in a managed transaction (conflicts retried) and returns the commit ts. */
 async function oneShot(
   db: Db,
   isolation: Isolation,
   ops: readonly Op[],
   base64: boolean,
 ): Promise<{ ts: number; results: TxnResult[] }> {
-  for (let attempt = 1; ; attempt++) {
-    const tx = await db.begin({ isolation });
-    try {
-      const results = await runOps(tx, ops, base64);
-      const { ts } = await tx.commit();
-      return { ts, results };
-    } catch (err) {
-      tx.rollback();
-      if (!(err instanceof TxnConflictError) || attempt >= DEFAULT_TXN_ATTEMPTS) throw err;
-    }
-    const cap = Math.min(TXN_BACKOFF_MAX_MS, TXN_BACKOFF_BASE_MS * 2 ** (attempt - 1));
-    await new Promise((resolve) => setTimeout(resolve, Math.random() * cap));
-  }
+  const { value, ts } = await db.runTransaction((tx) => runOps(tx, ops, base64), { isolation });
+  return { ts, results: value };
 }
 
 function casRequest(body: TxnBody, bytes: Decode) {

@@ -74,8 +74,7 @@ export const WATCHED_KEYS_MAX = 100_000;
  * before its commit) before it gives up with a CONFLICT error. Clients cannot see the retries.
  */
 export const EXEC_ATTEMPTS_MAX = 10;
-/** EXEC_BACKOFF_BASE_MS, EXEC_BACKOFF_MAX_MS: bounds of the jittered backoff between EXEC retries. */
-export const EXEC_BACKOFF_BASE_MS = 1;
+/** EXEC_BACKOFF_MAX_MS: cap of the jittered backoff between EXEC retries (src/txn/retry.ts). */
 export const EXEC_BACKOFF_MAX_MS = 50;
 
 /** RespServerLimits: the limits a server instance uses (tests lower them). */

@@ -9,11 +9,11 @@
 // commit) re-runs the queued commands on a fresh snapshot; clients cannot tell.
 import { performance } from 'node:perf_hooks';
 import { ReplyWriter } from '../../../protocol/resp/index.js';
-import { TxnConflictError } from '../../../txn/errors.js';
 import { ISOLATION_LEVELS, type Isolation } from '../../../txn/mvcc.js';
+import { retryAfterConflict } from '../../../txn/retry.js';
 import type { Transaction } from '../../../txn/transaction.js';
 import { CommandError, ERR_SYNTAX, errorReply } from '../errors.js';
-import { EXEC_ATTEMPTS_MAX, EXEC_BACKOFF_BASE_MS, EXEC_BACKOFF_MAX_MS } from '../limits.js';
+import { EXEC_ATTEMPTS_MAX, EXEC_BACKOFF_MAX_MS } from '../limits.js';
 import { ERR_EXECABORT, type QueuedCommand, type Watch } from '../session.js';
 import { TxnKeyStore } from '../txn-key-store.js';
 import type { CommandContext, Held } from '../types.js';
@@ -117,8 +117,6 @@ async function exec(ctx: CommandContext): Promise<Held> {
         tx.rollback();
         return held(undefined, (w) => w.nullArray());
       }
-      const writes = tx.writeCount;
-      const before = db.mvcc.lastTs;
       const committing = tx.commit();
       const reply = (w: ReplyWriter): void => {
         // The queued commands count as executed (metrics, INFO commandstats) once EXEC replies.
@@ -128,16 +126,13 @@ async function exec(ctx: CommandContext): Promise<Held> {
       };
       // Enqueued (it took a commit timestamp): the reply waits for durability, later commands
       // of this connection already see the writes.
-      if (writes === 0) return held(undefined, reply);
-      if (db.mvcc.lastTs !== before) return held(committing.then(noop), reply);
+      if (tx.committedTs !== undefined) return held(committing.then(noop), reply);
       // Not enqueued: validation failed or the store refused the batch; find out which.
       try {
         await committing;
       } catch (err) {
-        if (!(err instanceof TxnConflictError) || attempt >= EXEC_ATTEMPTS_MAX) throw err;
+        await retryAfterConflict(err, attempt, EXEC_ATTEMPTS_MAX, EXEC_BACKOFF_MAX_MS);
       }
-      const cap = Math.min(EXEC_BACKOFF_MAX_MS, EXEC_BACKOFF_BASE_MS * 2 ** (attempt - 1));
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * cap));
     }
   } finally {
     watching?.release();

@@ -19,6 +19,7 @@ import type {
   EngineStats,
   Entry,
   PutOptions,
+  Revision,
   ScanRange,
   Stored,
 } from '../src/storage/engine.js';
@@ -69,10 +70,18 @@ class ClassicLevelEngine implements Engine {
     return this.db.has(key);
   }
 
-  // This benchmark-only adapter has no expiry: every key lives until deleted.
-  async getStored(key: Uint8Array): Promise<Stored | undefined> {
-    const value = await this.get(key);
-    return value === undefined ? undefined : { value, expiresAt: undefined };
+  // This benchmark-only adapter has neither expiry nor revisions: it measures raw reads and
+  // writes, and refuses what it cannot do rather than answer wrongly.
+  async getStored(_key: Uint8Array): Promise<Stored | undefined> {
+    throw new Error('classic-level (benchmark adapter): no revisions, use get');
+  }
+
+  revisionSync(_key: Uint8Array): Revision | undefined {
+    throw new Error('classic-level (benchmark adapter): no revisions');
+  }
+
+  lastTs(): number {
+    throw new Error('classic-level (benchmark adapter): no revisions');
   }
 
   async expiry(key: Uint8Array): Promise<number | null | undefined> {
@@ -82,6 +91,8 @@ class ClassicLevelEngine implements Engine {
   async put(key: Uint8Array, value: Uint8Array, options?: PutOptions): Promise<void> {
     this.checkOpen();
     if (options?.expiresAt !== undefined) throw new Error('classic-level: no expiry support');
+    if (options?.ts !== undefined || options?.version !== undefined)
+      throw new Error('classic-level: no revision support');
     await this.db.put(key, value, { sync: this.sync });
     this.writes++;
   }

@@ -39,10 +39,16 @@ export async function openLmdbFlushed(dir: string, _options: EngineOptions = {})
     async has(key) {
       return db.doesExist(withPrefix(key));
     },
-    // This benchmark-only adapter has no expiry: every key lives until deleted.
-    async getStored(key) {
-      const v = db.getBinary(withPrefix(key));
-      return v === undefined ? undefined : { value: Buffer.from(v), expiresAt: undefined };
+    // This benchmark-only adapter has neither expiry nor revisions: it measures raw reads and
+    // writes, and refuses what it cannot do rather than answer wrongly.
+    async getStored() {
+      throw new Error('lmdb-flushed (benchmark adapter): no revisions, use get');
+    },
+    revisionSync() {
+      throw new Error('lmdb-flushed (benchmark adapter): no revisions');
+    },
+    lastTs() {
+      throw new Error('lmdb-flushed (benchmark adapter): no revisions');
     },
     async expiry(key) {
       return db.doesExist(withPrefix(key)) ? null : undefined;
@@ -50,6 +56,8 @@ export async function openLmdbFlushed(dir: string, _options: EngineOptions = {})
     put(key, value, options) {
       if (options?.expiresAt !== undefined)
         return Promise.reject(new Error('lmdb-flushed: no expiry support'));
+      if (options?.ts !== undefined || options?.version !== undefined)
+        return Promise.reject(new Error('lmdb-flushed: no revision support'));
       return durable(db.put(withPrefix(key), Buffer.from(value)));
     },
     async delete(key) {

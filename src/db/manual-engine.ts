@@ -1,5 +1,15 @@
 // ManualEngine: a test double of the Engine interface (tests only; excluded from the build).
-import type { BatchOp, Engine, EngineStats, Entry, ScanRange } from '../storage/engine.js';
+import type {
+  BatchOp,
+  Engine,
+  EngineStats,
+  Entry,
+  PutOptions,
+  Revision,
+  ScanRange,
+  WriteOptions,
+} from '../storage/engine.js';
+import { checkKeyVersion, revisionOfPut, writeTs } from '../storage/revision.js';
 
 /**
  * ManualEngine: an in-memory engine whose writes become durable (visible and resolved) only when
@@ -9,7 +19,16 @@ export class ManualEngine implements Engine {
   readonly name = 'manual';
   readonly data = new Map<string, Buffer>();
   readonly expiries = new Map<string, number>();
-  readonly queue: { ops: BatchOp[]; resolve: () => void; reject: (e: Error) => void }[] = [];
+  readonly revisions = new Map<string, Revision>();
+  /** queued: each key's revision counting queued writes (null: deleted), as the engines keep it. */
+  private readonly queued = new Map<string, Revision | null>();
+  private last = 0;
+  readonly queue: {
+    ops: BatchOp[];
+    revs: (Revision | undefined)[];
+    resolve: () => void;
+    reject: (e: Error) => void;
+  }[] = [];
   /** getDelay: turns of the microtask queue a get takes, so writes can race it. */
   getDelay = 0;
 
@@ -26,42 +45,85 @@ export class ManualEngine implements Engine {
   async getStored(key: Uint8Array) {
     const value = await this.get(key);
     const expiresAt = this.expiries.get(Buffer.from(key).toString('latin1'));
-    return value === undefined ? undefined : { value, expiresAt };
+    const revision = this.revisions.get(Buffer.from(key).toString('latin1'));
+    return value === undefined || revision === undefined ? undefined : { value, expiresAt, revision };
+  }
+  revisionSync(key: Uint8Array) {
+    return this.revisions.get(Buffer.from(key).toString('latin1'));
+  }
+  lastTs() {
+    return this.last;
   }
   async expiry(key: Uint8Array) {
     const k = Buffer.from(key).toString('latin1');
     return this.data.has(k) ? (this.expiries.get(k) ?? null) : undefined;
   }
-  put(key: Uint8Array, value: Uint8Array, options?: { expiresAt?: number | undefined }) {
-    return this.batch([{ type: 'put', key, value, expiresAt: options?.expiresAt }]);
+  put(key: Uint8Array, value: Uint8Array, options?: PutOptions) {
+    const { expiresAt, create, version, ts } = options ?? {};
+    return this.batch([{ type: 'put', key, value, expiresAt, create, version }], { ts });
   }
-  async delete(key: Uint8Array) {
-    await this.batch([{ type: 'delete', key }]);
+  async delete(key: Uint8Array, options?: WriteOptions) {
+    await this.batch([{ type: 'delete', key }], options);
     return true;
   }
   /** autoCommit: make every write durable on the next microtask turn instead of on command. */
   autoCommit = false;
-  batch(ops: readonly BatchOp[]) {
-    const done = new Promise<void>((resolve, reject) => this.queue.push({ ops: [...ops], resolve, reject }));
+  batch(ops: readonly BatchOp[], options?: WriteOptions) {
+    let ts: number;
+    let revs: (Revision | undefined)[];
+    try {
+      ts = writeTs(options?.ts, this.last);
+      revs = ops.map((op) => {
+        if (op.type !== 'put') return undefined;
+        checkKeyVersion(op, ts);
+        const k = Buffer.from(op.key).toString('latin1');
+        const latest = this.queued.has(k) ? this.queued.get(k) : this.revisions.get(k);
+        return revisionOfPut(latest ?? undefined, ts, op);
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.last = ts;
+    ops.forEach((op, i) => {
+      this.queued.set(Buffer.from(op.key).toString('latin1'), revs[i] ?? null);
+    });
+    const done = new Promise<void>((resolve, reject) =>
+      this.queue.push({ ops: [...ops], revs, resolve, reject }),
+    );
     if (this.autoCommit) queueMicrotask(() => this.commit());
     return done;
   }
   /** commit makes the first n queued writes durable. */
   commit(n = this.queue.length) {
     for (const w of this.queue.splice(0, n)) {
-      for (const op of w.ops) {
+      w.ops.forEach((op, i) => {
         const k = Buffer.from(op.key).toString('latin1');
-        if (op.type === 'put') this.data.set(k, Buffer.from(op.value));
-        else this.data.delete(k);
+        const rev = w.revs[i];
+        if (op.type === 'put' && rev !== undefined) {
+          this.data.set(k, Buffer.from(op.value));
+          this.revisions.set(k, rev);
+        } else {
+          this.data.delete(k);
+          this.revisions.delete(k);
+        }
+        if (this.queue.every((q) => !q.ops.some((o) => Buffer.from(o.key).toString('latin1') === k)))
+          this.queued.delete(k);
         if (op.type === 'put' && op.expiresAt !== undefined) this.expiries.set(k, op.expiresAt);
         else this.expiries.delete(k);
-      }
+      });
       w.resolve();
     }
   }
   /** failNext rejects the first queued write. */
   failNext() {
-    this.queue.shift()?.reject(new Error('EIO'));
+    const failed = this.queue.shift();
+    if (failed === undefined) return;
+    for (const op of failed.ops) {
+      const k = Buffer.from(op.key).toString('latin1');
+      if (this.queue.every((q) => !q.ops.some((o) => Buffer.from(o.key).toString('latin1') === k)))
+        this.queued.delete(k);
+    }
+    failed.reject(new Error('EIO'));
   }
   /** scan walks the durable state in key order, one await per entry, so writes can interleave. */
   async *scan(range: ScanRange = {}): AsyncIterableIterator<Entry> {

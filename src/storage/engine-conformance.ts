@@ -13,6 +13,7 @@ import { nodeFileSystem } from '../io/node-file-system.js';
 import { compareBytes } from '../stdx/bytes.js';
 import type { BatchOp, Engine, Entry, ScanRange } from './engine.js';
 import { describeExpiryConformance } from './engine-conformance-expiry.js';
+import { describeRevisionConformance } from './engine-conformance-revision.js';
 import type { EngineOptions } from './engine-options.js';
 import { ClosedError, CorruptionError, IncompatibleError, LimitError, LockedError } from './errors.js';
 import { BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from './limits.js';
@@ -524,4 +525,5 @@ export function describeEngineConformance(
   });
 
   describeExpiryConformance(name, open);
+  describeRevisionConformance(name, open);
 }

@@ -14,27 +14,69 @@
 //   it at once (lazy expiry). An active expiry cycle, bounded per run, then deletes expired keys
 //   with ordinary tombstones, so their space is reclaimed by normal compaction and an expired
 //   key can never come back after a restart. A put without expiresAt clears any expiry.
+// - Revisions (etcd's mod_revision, create_revision, version): every write has a commit
+//   timestamp `ts`, strictly increasing over the life of the store (also across restarts and for
+//   the engine's own writes, such as expiry tombstones); the members of a batch share one. Every
+//   live key carries a Revision: `mod`, the ts of its newest put; `create`, the ts of the put that
+//   created it (after it was absent, deleted or expired); `version`, the puts since then (1 for
+//   the first). A caller may pass ts, create and version (the Db does: its MVCC layer assigns
+//   timestamps and keeps the pending state); without them the engine assigns ts = lastTs() + 1
+//   and derives create and version from the newest state it has queued. The revision is stored
+//   with the value and survives restarts, compaction and recovery.
+
+/**
+ * Revision: the commit timestamps and version count of a live key (etcd's mod_revision,
+ * create_revision and version). A key written before revisions were stored (format < 3) reads
+ * as `{ mod: its sequence number, create: mod, version: 1 }` until its next write.
+ */
+export interface Revision {
+  /** mod: the commit timestamp of the key's newest put. */
+  readonly mod: number;
+  /** create: the commit timestamp of the put that created the key. */
+  readonly create: number;
+  /** version: puts since the key was created; 1 for the creating put. */
+  readonly version: number;
+}
+
+/**
+ * KeyVersion: the creation timestamp and version count a caller assigns to a put (see the module
+ * comment); both or neither.
+ */
+export interface KeyVersion {
+  readonly create?: number | undefined;
+  readonly version?: number | undefined;
+}
 
 export type BatchOp =
-  | {
+  | ({
       readonly type: 'put';
       readonly key: Uint8Array;
       readonly value: Uint8Array;
       /** expiresAt: ms since the Unix epoch after which the key reads as absent; undefined: never. */
       readonly expiresAt?: number | undefined;
-    }
+    } & KeyVersion)
   | { readonly type: 'delete'; readonly key: Uint8Array };
 
+/** WriteOptions: options every write takes. */
+export interface WriteOptions {
+  /**
+   * ts: the write's commit timestamp, a safe integer above lastTs(); undefined: lastTs() + 1.
+   * A ts at or below lastTs() fails with InvalidArgumentError.
+   */
+  readonly ts?: number | undefined;
+}
+
 /** PutOptions: per-write options of put(). */
-export interface PutOptions {
+export interface PutOptions extends WriteOptions, KeyVersion {
   /** expiresAt: ms since the Unix epoch after which the key reads as absent; undefined: never. */
   readonly expiresAt?: number | undefined;
 }
 
-/** Stored is a live value with its expiry (undefined when the key never expires). */
+/** Stored is a live value with its expiry (undefined when the key never expires) and revision. */
 export interface Stored {
   readonly value: Uint8Array;
   readonly expiresAt: number | undefined;
+  readonly revision: Revision;
 }
 
 /** ScanRange selects keys in [start, end) (both optional), in ascending or descending order. */
@@ -92,11 +134,22 @@ export interface Engine {
    * undefined when the key does not exist (or has expired): Redis's PTTL cases.
    */
   expiry(key: Uint8Array): Promise<number | null | undefined>;
+  /**
+   * revisionSync returns a live key's revision in the durable state at this instant (undefined
+   * when the key does not exist or has expired), synchronously like getSync.
+   */
+  revisionSync(key: Uint8Array): Revision | undefined;
+  /**
+   * lastTs is the highest commit timestamp given to any write so far, queued or durable, and at
+   * open the highest any earlier process gave to a write that survived: never below the mod of a
+   * stored key. The next write's ts must exceed it.
+   */
+  lastTs(): number;
   /** put stores a value; without `options.expiresAt` any earlier expiry of the key is cleared. */
   put(key: Uint8Array, value: Uint8Array, options?: PutOptions): Promise<void>;
   /** delete removes a key; resolves true when the key existed (counting writes queued before it). */
-  delete(key: Uint8Array): Promise<boolean>;
-  batch(ops: readonly BatchOp[]): Promise<void>;
+  delete(key: Uint8Array, options?: WriteOptions): Promise<boolean>;
+  batch(ops: readonly BatchOp[], options?: WriteOptions): Promise<void>;
   /** scan yields entries in key order; it is not a snapshot: each value is the latest when yielded. */
   scan(range?: ScanRange): AsyncIterableIterator<Entry>;
   /** flush makes every acknowledged write durable (a no-op in `always` mode). */

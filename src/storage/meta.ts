@@ -16,10 +16,15 @@ import { CorruptionError, IncompatibleError } from './errors.js';
  * lmdb store holds the expiry database. A store stays at 1 until it may hold an expiry (a cask
  * store at its first write with one, an lmdb store at its first open by this build), so builds
  * that read only format 1 refuse it instead of taking expiry fields for damage.
+ * 3: records and hint entries carry revisions (a key's creation timestamp and version count);
+ * an lmdb store holds the revision database. A store is raised to 3 the same way: a cask store
+ * before its first write (every write now carries a revision), an lmdb store at open.
  */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 /** FORMAT_EXPIRY: the first format whose stores may hold expiry times. */
 export const FORMAT_EXPIRY = 2;
+/** FORMAT_REVISION: the first format whose stores hold revisions (docs/format.md). */
+export const FORMAT_REVISION = 3;
 export const META_FILES = ['META-1', 'META-2'] as const;
 const META_HEADER_BYTES = 8;
 /** META_BYTES_MAX: a sanity bound on a metadata copy, far above any real one. */

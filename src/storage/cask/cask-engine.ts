@@ -11,8 +11,14 @@
 // cache blocks the event loop for one disk read (lmdb-js makes the same choice with mmap).
 //
 // Expiry: keys with a TTL are listed in an ExpiryIndex beside the key directory (the key
-// directory itself stays 24 bytes per key); reads treat an expired key as absent, and an active
+// directory itself stays 36 bytes per key); reads treat an expired key as absent, and an active
 // cycle on the clock deletes expired keys with ordinary tombstones, through the write queue.
+//
+// Revisions (engine.ts): a write's commit timestamp is its sequence number, so the key
+// directory's seq is a key's mod timestamp; its create timestamp and version count live in the
+// key directory slot beside it and in the record. Timestamps are assigned at enqueue, in queue
+// order (the caller's ts, or the next seq), and create/version are derived then from the newest
+// queued state (the overlay) or the key directory.
 import * as path from 'node:path';
 import { type Clock, systemClock, type Timer } from '../../io/clock.js';
 import type { File, FileSystem } from '../../io/file-system.js';
@@ -26,9 +32,12 @@ import type {
   Engine,
   EngineStats,
   Entry,
+  KeyVersion,
   PutOptions,
+  Revision,
   ScanRange,
   Stored,
+  WriteOptions,
 } from '../engine.js';
 import { DEFAULT_DURABILITY, DEFAULT_SYNC_INTERVAL_MS } from '../engine-options.js';
 import { ClosedError, CorruptionError, InvalidArgumentError, IoError, StoreFailedError } from '../errors.js';
@@ -40,13 +49,14 @@ import {
   isExpired,
 } from '../expiry-index.js';
 import {
-  FORMAT_EXPIRY,
+  FORMAT_REVISION,
   FORMAT_VERSION,
   loadOrCreateMeta,
   META_FILES,
   type Meta,
   writeMeta,
 } from '../meta.js';
+import { checkKeyVersion, legacyRevision, revisionOfPut, writeTs } from '../revision.js';
 import { checkBatch, checkExpiresAt, checkKey, checkValue } from '../validate.js';
 import {
   type CaskOptions,
@@ -64,9 +74,9 @@ import {
   BATCH_MEMBER,
   DATA_HEADER_BYTES,
   decodeRecord,
-  EXPIRY_BYTES,
   encodeDataHeader,
   encodeRecord,
+  extraBytes,
   INVALID,
   Kind,
   NEED_MORE,
@@ -101,8 +111,6 @@ const ZEROS = Buffer.alloc(PREALLOCATE_BYTES);
 interface PendingWrite {
   readonly bytes: Buffer;
   readonly seq: number;
-  /** expires: some record of the write carries an expiry (needs format FORMAT_EXPIRY). */
-  readonly expires: boolean;
   readonly ops: readonly PendingOp[];
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
@@ -118,6 +126,9 @@ interface PendingOp {
   readonly overlayKey: string;
   /** expiresAt: a PUT's expiry, undefined for none. */
   readonly expiresAt: number | undefined;
+  /** create, version: a PUT's revision (the seq is its mod); 0 for a DELETE. */
+  readonly create: number;
+  readonly version: number;
 }
 
 /** A queued request for the flush loop other than a write. */
@@ -158,10 +169,20 @@ export class CaskEngine implements Engine {
   private flushing: Promise<void> | undefined;
   private failed: StoreFailedError | undefined;
   private nextSeq: number;
-  /** Keys with queued, not yet durable writes: their latest queued existence, expiry and queue count. */
+  /**
+   * Keys with queued, not yet durable writes: their latest queued existence, expiry, revision
+   * (mod 0 when deleted) and queue count.
+   */
   private readonly overlay = new Map<
     string,
-    { exists: boolean; expiresAt: number | undefined; refs: number }
+    {
+      exists: boolean;
+      expiresAt: number | undefined;
+      mod: number;
+      create: number;
+      version: number;
+      refs: number;
+    }
   >();
   private expiryTimer: Timer | undefined;
   /** metaWrites: the metadata update in progress; the next one waits for it. */
@@ -303,9 +324,25 @@ export class CaskEngine implements Engine {
     checkKey(key);
     const expiresAt = this.expiryOf(key);
     if (expiresAt !== undefined && isExpired(expiresAt, this.clock.nowMs())) return undefined;
-    // The same value cache as get(): the server reads through getStored (LatestView).
-    const value = await this.get(key);
-    return value === undefined ? undefined : { value, expiresAt };
+    // The same value cache as get(): the server reads through getStored (LatestView). The value
+    // and the revision are read in one synchronous step, so they belong together.
+    const value = this.getSync(key);
+    if (value === undefined) return undefined;
+    const loc = this.keyDir.get(key);
+    assert(loc !== undefined, 'a key with a value has a location');
+    return { value, expiresAt, revision: revisionOf(loc) };
+  }
+
+  revisionSync(key: Uint8Array): Revision | undefined {
+    this.checkOpen();
+    checkKey(key);
+    if (this.expired(key)) return undefined;
+    const loc = this.keyDir.get(key);
+    return loc === undefined ? undefined : revisionOf(loc);
+  }
+
+  lastTs(): number {
+    return this.nextSeq - 1;
   }
 
   async expiry(key: Uint8Array): Promise<number | null | undefined> {
@@ -333,8 +370,9 @@ export class CaskEngine implements Engine {
    */
   readValue(key: Uint8Array, loc: Location, expires = this.expiryOf(key) !== undefined): Buffer {
     const data = this.files.get(loc.fileId);
-    const length = recordBytes(key.length, loc.valueLen, expires);
-    const start = loc.valueOffset - key.length - RECORD_HEADER_BYTES - (expires ? EXPIRY_BYTES : 0);
+    const revision = loc.version !== 0;
+    const length = recordBytes(key.length, loc.valueLen, expires, revision);
+    const start = loc.valueOffset - key.length - RECORD_HEADER_BYTES - extraBytes(expires, revision);
     const buf = Buffer.allocUnsafe(length);
     const n = data.file.readSync(buf, 0, length, start);
     const rec = n === length ? decodeRecord(buf, 0, length) : NEED_MORE;
@@ -343,6 +381,8 @@ export class CaskEngine implements Engine {
       rec === INVALID ||
       rec.kind !== Kind.PUT ||
       (rec.expiresAt !== undefined) !== expires ||
+      rec.version !== loc.version ||
+      rec.seq !== loc.seq ||
       !bytesEqual(buf.subarray(rec.keyStart, rec.keyStart + rec.keyLen), key)
     ) {
       throw new CorruptionError(
@@ -420,31 +460,43 @@ export class CaskEngine implements Engine {
       checkKey(key);
       checkValue(value);
       checkExpiresAt(expiresAt);
+      const op: BatchOp = {
+        type: 'put',
+        key,
+        value,
+        expiresAt,
+        create: options?.create,
+        version: options?.version,
+      };
+      const written = this.enqueueWrite([op], false, options?.ts);
+      if (expiresAt !== undefined) this.startExpiring();
+      return written;
     } catch (err) {
       return Promise.reject(err);
     }
-    if (expiresAt !== undefined) this.startExpiring();
-    return this.enqueueWrite([{ type: 'put', key, value, expiresAt }], false);
   }
 
-  async delete(key: Uint8Array): Promise<boolean> {
+  async delete(key: Uint8Array, options?: WriteOptions): Promise<boolean> {
     this.checkWritable();
     checkKey(key);
+    writeTs(options?.ts, this.lastTs());
     if (!this.existsLatest(key)) return false;
-    await this.enqueueWrite([{ type: 'delete', key }], false);
+    await this.enqueueWrite([{ type: 'delete', key }], false, options?.ts);
     return true;
   }
 
-  batch(ops: readonly BatchOp[]): Promise<void> {
+  batch(ops: readonly BatchOp[], options?: WriteOptions): Promise<void> {
     try {
       this.checkWritable();
       checkBatch(ops);
+      writeTs(options?.ts, this.lastTs());
+      if (ops.length === 0) return Promise.resolve();
+      const written = this.enqueueWrite(lastOpPerKey(ops), true, options?.ts);
+      if (ops.some((op) => op.type === 'put' && op.expiresAt !== undefined)) this.startExpiring();
+      return written;
     } catch (err) {
       return Promise.reject(err);
     }
-    if (ops.length === 0) return Promise.resolve();
-    if (ops.some((op) => op.type === 'put' && op.expiresAt !== undefined)) this.startExpiring();
-    return this.enqueueWrite(lastOpPerKey(ops), true);
   }
 
   async flush(): Promise<void> {
@@ -520,14 +572,26 @@ export class CaskEngine implements Engine {
     return this.keyDir.has(key) && !this.expired(key);
   }
 
-  private enqueueWrite(ops: readonly BatchOp[], asBatch: boolean): Promise<void> {
-    assert(this.nextSeq < SEQ_MAX, 'sequence numbers exhausted');
-    const seq = this.nextSeq++;
+  /**
+   * enqueueWrite assigns the write's seq (its commit timestamp: `ts`, or the next one) and every
+   * put's revision, encodes the records and queues them. It throws, changing nothing, when `ts`
+   * or a caller-assigned revision is invalid.
+   */
+  private enqueueWrite(ops: readonly BatchOp[], asBatch: boolean, ts?: number): Promise<void> {
+    const seq = writeTs(ts, this.lastTs());
+    assert(seq < SEQ_MAX, 'sequence numbers exhausted');
+    // Revisions first, so that a refused one leaves nothing behind.
+    const revisions: (Revision | undefined)[] = ops.map((op) => {
+      if (op.type !== 'put') return undefined;
+      checkKeyVersion(op, seq);
+      return revisionOfPut(op.create === undefined ? this.revisionLatest(op.key) : undefined, seq, op);
+    });
+    this.nextSeq = seq + 1;
     let size = asBatch ? recordBytes(0, 4) : 0;
     for (const op of ops) {
       size +=
         op.type === 'put'
-          ? recordBytes(op.key.length, op.value.length, op.expiresAt !== undefined)
+          ? recordBytes(op.key.length, op.value.length, op.expiresAt !== undefined, true)
           : recordBytes(op.key.length, 0);
     }
     const bytes = Buffer.allocUnsafe(size);
@@ -538,32 +602,65 @@ export class CaskEngine implements Engine {
       pos = encodeRecord(bytes, pos, seq, Kind.BATCH, new Uint8Array(0), count);
     }
     const pending: PendingOp[] = [];
-    for (const op of ops) {
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i] as BatchOp;
       const kind = op.type === 'put' ? Kind.PUT : Kind.DELETE;
       const value = op.type === 'put' ? op.value : undefined;
       const expiresAt = op.type === 'put' ? op.expiresAt : undefined;
+      const create = revisions[i]?.create ?? 0;
+      const version = revisions[i]?.version ?? 0;
       const valueAt =
-        pos + RECORD_HEADER_BYTES + (expiresAt === undefined ? 0 : EXPIRY_BYTES) + op.key.length;
-      pos = encodeRecord(bytes, pos, seq, asBatch ? kind | BATCH_MEMBER : kind, op.key, value, expiresAt);
+        pos + RECORD_HEADER_BYTES + extraBytes(expiresAt !== undefined, version !== 0) + op.key.length;
+      const rawKind = asBatch ? kind | BATCH_MEMBER : kind;
+      pos = encodeRecord(bytes, pos, seq, rawKind, op.key, value, expiresAt, create, version);
       const overlayKey = asBuffer(op.key).toString('latin1');
+      const exists = kind === Kind.PUT;
+      const mod = exists ? seq : 0;
       const entry = this.overlay.get(overlayKey);
       if (entry === undefined)
-        this.overlay.set(overlayKey, { exists: kind === Kind.PUT, expiresAt, refs: 1 });
+        this.overlay.set(overlayKey, { exists, expiresAt, mod, create, version, refs: 1 });
       else {
-        entry.exists = kind === Kind.PUT;
+        entry.exists = exists;
         entry.expiresAt = expiresAt;
+        entry.mod = mod;
+        entry.create = create;
+        entry.version = version;
         entry.refs++;
       }
       // The key is read back from `bytes`, so the caller may reuse its buffer at once.
       const key = bytes.subarray(valueAt - op.key.length, valueAt);
-      pending.push({ key, kind, valueAt, valueLen: value?.length ?? 0, overlayKey, expiresAt });
+      pending.push({
+        key,
+        kind,
+        valueAt,
+        valueLen: value?.length ?? 0,
+        overlayKey,
+        expiresAt,
+        create,
+        version,
+      });
     }
     assert(pos === size, 'encoded size mismatch');
-    const expires = pending.some((op) => op.expiresAt !== undefined);
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ bytes, seq, ops: pending, expires, resolve, reject });
+      this.queue.push({ bytes, seq, ops: pending, resolve, reject });
       this.kick();
     });
+  }
+
+  /** revisionLatest is a key's revision counting queued writes; undefined when absent or expired. */
+  private revisionLatest(key: Uint8Array): Revision | undefined {
+    if (this.overlay.size > 0) {
+      const pending = this.overlay.get(asBuffer(key).toString('latin1'));
+      if (pending !== undefined) {
+        if (!pending.exists) return undefined;
+        if (pending.expiresAt !== undefined && isExpired(pending.expiresAt, this.clock.nowMs()))
+          return undefined;
+        return { mod: pending.mod, create: pending.create, version: pending.version };
+      }
+    }
+    if (this.expired(key)) return undefined;
+    const loc = this.keyDir.get(key);
+    return loc === undefined ? undefined : revisionOf(loc);
   }
 
   private enqueueBarrier(barrier: Barrier['barrier']): Promise<void> {
@@ -638,11 +735,12 @@ export class CaskEngine implements Engine {
       this.rejectAll(group, this.failed);
       return;
     }
-    // A store of format 1 is raised to FORMAT_EXPIRY before its first record with an expiry is
-    // written, so that a build reading only format 1 refuses it rather than "repair" the record.
-    if (this.meta.format < FORMAT_EXPIRY && group.some((w) => w.expires)) {
+    // A store of an older format is raised to FORMAT_REVISION before its first write by this
+    // build (every PUT carries a revision field), so that an older build refuses the store
+    // rather than "repair" records it cannot read.
+    if (this.meta.format < FORMAT_REVISION) {
       try {
-        await this.upgradeFormat(FORMAT_EXPIRY);
+        await this.upgradeFormat(FORMAT_REVISION);
       } catch (err) {
         this.rejectAll(group, new IoError(`could not raise the store format: ${String(err)}`, err));
         return;
@@ -785,11 +883,11 @@ export class CaskEngine implements Engine {
         const hadExpiry = this.expiries.size > 0 && this.expiries.has(op.overlayKey);
         if (op.kind === Kind.PUT) {
           const expires = op.expiresAt !== undefined;
-          if (this.keyDir.set(op.key, fileId, at + op.valueAt, op.valueLen, w.seq)) {
+          if (this.keyDir.set(op.key, fileId, at + op.valueAt, op.valueLen, w.seq, op.create, op.version)) {
             this.dropPrevious(op.key.length, hadExpiry);
           }
           if (expires || hadExpiry) this.expiries.set(op.overlayKey, op.expiresAt);
-          this.files.addLive(fileId, recordBytes(op.key.length, op.valueLen, expires));
+          this.files.addLive(fileId, recordBytes(op.key.length, op.valueLen, expires, op.version !== 0));
           this.cache.set(op.overlayKey, w.bytes.subarray(op.valueAt, op.valueAt + op.valueLen));
         } else {
           if (this.keyDir.remove(op.key)) this.dropPrevious(op.key.length, hadExpiry);
@@ -807,7 +905,7 @@ export class CaskEngine implements Engine {
 
   private dropPrevious(keyLen: number, expires: boolean): void {
     const prev = this.keyDir.previous;
-    this.files.removeLive(prev.fileId, recordBytes(keyLen, prev.valueLen, expires));
+    this.files.removeLive(prev.fileId, recordBytes(keyLen, prev.valueLen, expires, prev.version !== 0));
   }
 
   private releaseOverlay(overlayKey: string): void {
@@ -951,6 +1049,13 @@ export class CaskEngine implements Engine {
     this.checkOpen();
     if (this.failed !== undefined) throw this.failed;
   }
+}
+
+/** revisionOf is the revision a key directory location records. */
+function revisionOf(loc: Location): Revision {
+  return loc.version === 0
+    ? legacyRevision(loc.seq)
+    : { mod: loc.seq, create: loc.create, version: loc.version };
 }
 
 /**

@@ -10,7 +10,7 @@ import { ManualClock } from '../../io/manual-clock.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { EXPIRY_CYCLE_INTERVAL_MS, EXPIRY_CYCLE_KEYS_MAX } from '../expiry-index.js';
 import { openLmdb } from '../lmdb/lmdb-engine.js';
-import { FORMAT_EXPIRY, FORMAT_VERSION, readMeta, writeMeta } from '../meta.js';
+import { FORMAT_EXPIRY, FORMAT_REVISION, FORMAT_VERSION, readMeta, writeMeta } from '../meta.js';
 import { openCask } from './cask-engine.js';
 import { dataFileName } from './file-names.js';
 import { decodeHint, HintWriter } from './hint.js';
@@ -108,9 +108,9 @@ describe('record codec with expiry', () => {
 describe('hint entries with expiry', () => {
   it('round-trip mixed with entries without one, and reject a truncated expiry', () => {
     const w = new HintWriter(1, 3);
-    w.add(b('a'), 1, 100, 5);
-    w.add(b('b'), 2, 200, 6, 1_900_000_000_123);
-    w.add(b(''), 3, 300, 7, 0);
+    w.add(b('a'), 1, 100, 5, undefined, 0, 0);
+    w.add(b('b'), 2, 200, 6, 1_900_000_000_123, 0, 0);
+    w.add(b(''), 3, 300, 7, 0, 0, 0);
     const bytes = w.finish(4096);
     const seen: unknown[] = [];
     expect(
@@ -188,9 +188,9 @@ describe('CaskEngine expiry', () => {
     let db = await openCask(dir, { clock, autoCompact: false });
     await db.put(b('k'), b('v'), { expiresAt: t0 + 1000 });
     const one = db.stats().liveBytes;
-    expect(one).toBe(recordBytes(1, 1, true));
+    expect(one).toBe(recordBytes(1, 1, true, true));
     await db.put(b('k'), b('v'));
-    expect(db.stats().liveBytes).toBe(recordBytes(1, 1));
+    expect(db.stats().liveBytes).toBe(recordBytes(1, 1, false, true));
     await db.put(b('k'), b('v'), { expiresAt: t0 + 1000 });
     await db.close();
     db = await openCask(dir, { clock, autoCompact: false });
@@ -217,7 +217,7 @@ describe('CaskEngine expiry', () => {
     expect(db.recovery.problems.map((p) => p.kind)).toEqual(['torn-tail']);
     expect(await db.expiry(b('a'))).toBe(t0 + 100);
     expect(await db.has(b('b'))).toBe(false);
-    expect(fs.statSync(file).size).toBe(DATA_HEADER_BYTES + recordBytes(1, 1, true));
+    expect(fs.statSync(file).size).toBe(DATA_HEADER_BYTES + recordBytes(1, 1, true, true));
     await db.close();
   });
 
@@ -283,23 +283,28 @@ describe('store format and expiry', () => {
     expect(FORMAT_VERSION).toBeGreaterThanOrEqual(FORMAT_EXPIRY);
   });
 
-  it('raises a format-1 cask store to FORMAT_EXPIRY before its first record with an expiry', async () => {
+  it('raises a format-1 cask store to FORMAT_REVISION before its first write, not before', async () => {
     const dir = tmpDir('cask-ttl');
     let db = await openCask(dir);
     await db.close();
     await downgrade(dir);
     db = await openCask(dir);
-    await db.put(b('plain'), b('v'));
-    await db.batch([{ type: 'put', key: b('b'), value: b('v') }]);
+    expect(db.stats().keys).toBe(0);
     expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(1);
+    // Every record this build writes carries a revision, which a format-1 or 2 build cannot read.
+    await db.put(b('plain'), b('v'));
+    expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(FORMAT_REVISION);
+    await db.batch([{ type: 'put', key: b('b'), value: b('v') }]);
     await db.put(b('ttl'), b('v'), { expiresAt: Date.now() + 60_000 });
-    expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(FORMAT_EXPIRY);
+    await db.close();
     // The upgrade and a compaction's metadata commit do not trample each other.
+    await downgrade(dir);
+    db = await openCask(dir);
     await Promise.all([db.compact(), db.put(b('ttl2'), b('v'), { expiresAt: Date.now() + 60_000 })]);
     await db.close();
     const read = await readMeta(nodeFileSystem, dir);
     expect(read.problems).toEqual([]);
-    expect(read.meta?.format).toBe(FORMAT_EXPIRY);
+    expect(read.meta?.format).toBe(FORMAT_REVISION);
     db = await openCask(dir);
     expect(db.stats().keys).toBe(4);
     await db.close();
@@ -312,7 +317,7 @@ describe('store format and expiry', () => {
     await downgrade(dir);
     expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(1);
     db = await openLmdb(dir);
-    expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(FORMAT_EXPIRY);
+    expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(FORMAT_REVISION);
     await db.close();
   });
 });

@@ -27,8 +27,8 @@ import { dataPath, hintPath } from './file-names.js';
 import { HintWriter } from './hint.js';
 import {
   DATA_HEADER_BYTES,
-  EXPIRY_BYTES,
   encodeRecord,
+  extraBytes,
   Kind,
   RECORD_HEADER_BYTES,
   recordBytes,
@@ -59,6 +59,7 @@ interface Copy {
   readonly valueAt: number;
   readonly valueLen: number;
   readonly expires: boolean;
+  readonly revision: boolean;
 }
 
 /** compact runs one compaction; it returns undefined when there was nothing to compact or it stopped for close. */
@@ -111,7 +112,10 @@ export async function compact(engine: CaskEngine): Promise<CompactionResult | un
       if (inputSet.has(loc.fileId)) {
         const expiresAt = engine.expiryOf(key);
         const expires = expiresAt !== undefined;
-        const size = recordBytes(key.length, loc.valueLen, expires);
+        // The revision travels with the record (a record without one, from before format 3,
+        // stays without one: version 0).
+        const revision = loc.version !== 0;
+        const size = recordBytes(key.length, loc.valueLen, expires, revision);
         if (writeAt + size > engine.dataFileBytes && writeAt > DATA_HEADER_BYTES) {
           full = true;
           done = false;
@@ -119,9 +123,9 @@ export async function compact(engine: CaskEngine): Promise<CompactionResult | un
         }
         const value = engine.readValue(key, loc, expires);
         const buf = Buffer.allocUnsafe(size);
-        encodeRecord(buf, 0, loc.seq, Kind.PUT, key, value, expiresAt);
-        const valueAt = writeAt + RECORD_HEADER_BYTES + (expires ? EXPIRY_BYTES : 0) + key.length;
-        target.hint.add(key, loc.seq, valueAt, loc.valueLen, expiresAt);
+        encodeRecord(buf, 0, loc.seq, Kind.PUT, key, value, expiresAt, loc.create, loc.version);
+        const valueAt = writeAt + RECORD_HEADER_BYTES + extraBytes(expires, revision) + key.length;
+        target.hint.add(key, loc.seq, valueAt, loc.valueLen, expiresAt, loc.create, loc.version);
         copies.push({
           key,
           fromFile: loc.fileId,
@@ -129,6 +133,7 @@ export async function compact(engine: CaskEngine): Promise<CompactionResult | un
           valueAt,
           valueLen: loc.valueLen,
           expires,
+          revision,
         });
         buffers.push(buf);
         writeAt += size;
@@ -147,7 +152,7 @@ export async function compact(engine: CaskEngine): Promise<CompactionResult | un
       target.data.allocated = writeAt;
       for (const c of copies) {
         if (engine.keyDir.relocate(c.key, c.fromFile, c.fromOffset, target.data.id, c.valueAt)) {
-          const size = recordBytes(c.key.length, c.valueLen, c.expires);
+          const size = recordBytes(c.key.length, c.valueLen, c.expires, c.revision);
           engine.files.removeLive(c.fromFile, size);
           engine.files.addLive(target.data.id, size);
           keysCopied++;

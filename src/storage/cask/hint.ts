@@ -2,11 +2,13 @@
 // keys and locations without reading values (Bitcask paper, "hint file"). Grammar (docs/format.md):
 //
 //   hint_file := magic "CAIRNHNT" | format u32 | dataFileId u32 | entry* | trailer
-//   entry     := seq u64 | valueOffset u32 | valueLen u32 | keyLenAndFlag u32 | [expiresAt u64] | key
+//   entry     := seq u64 | valueOffset u32 | valueLen u32 | keyLenAndFlag u32 | [expiresAt u64]
+//                | [create u64 | version u32] | key
 //   trailer   := entryCount u32 | dataFileBytes u32 | crc32c u32
 //
 // keyLenAndFlag is the key length, with bit 31 (HINT_EXPIRES) set when an expiresAt follows:
-// key lengths stay far below 2^31, so hint files written before TTLs existed read unchanged.
+// key lengths stay far below 2^30, so hint files written before TTLs existed read unchanged.
+// Bit 30 (HINT_REVISION) says the record's create and version follow (records of format 3).
 // The CRC covers every byte before it. A hint file that is missing, short, or fails its CRC or
 // its data file's size is ignored and the data file is scanned instead.
 import { crc32c } from '../../stdx/crc32c.js';
@@ -18,6 +20,10 @@ const HINT_TRAILER_BYTES = 12;
 /** HINT_EXPIRES: bit of keyLenAndFlag saying an expiresAt u64 follows. */
 const HINT_EXPIRES = 0x8000_0000;
 const HINT_EXPIRY_BYTES = 8;
+/** HINT_REVISION: bit of keyLenAndFlag saying create u64 and version u32 follow. */
+const HINT_REVISION = 0x4000_0000;
+const HINT_REVISION_BYTES = 12;
+const HINT_KEY_LEN_MASK = 0x3fff_ffff;
 const U32 = 0x1_0000_0000;
 
 export interface HintEntry {
@@ -26,6 +32,9 @@ export interface HintEntry {
   readonly valueOffset: number;
   readonly valueLen: number;
   readonly expiresAt: number | undefined;
+  /** create, version: the record's revision fields, 0 for a record without them. */
+  readonly create: number;
+  readonly version: number;
 }
 
 /** HintWriter accumulates the entries of one data file in the order they were written. */
@@ -41,19 +50,37 @@ export class HintWriter {
     this.chunks.push(header);
   }
 
-  add(key: Uint8Array, seq: number, valueOffset: number, valueLen: number, expiresAt?: number): void {
-    const extra = expiresAt === undefined ? 0 : HINT_EXPIRY_BYTES;
+  add(
+    key: Uint8Array,
+    seq: number,
+    valueOffset: number,
+    valueLen: number,
+    expiresAt: number | undefined,
+    create: number,
+    version: number,
+  ): void {
+    const revision = version !== 0;
+    const extra = (expiresAt === undefined ? 0 : HINT_EXPIRY_BYTES) + (revision ? HINT_REVISION_BYTES : 0);
     const entry = Buffer.allocUnsafe(HINT_ENTRY_HEADER_BYTES + extra + key.length);
     entry.writeUInt32LE(seq % U32, 0);
     entry.writeUInt32LE(Math.floor(seq / U32), 4);
     entry.writeUInt32LE(valueOffset, 8);
     entry.writeUInt32LE(valueLen, 12);
-    entry.writeUInt32LE((key.length | (expiresAt === undefined ? 0 : HINT_EXPIRES)) >>> 0, 16);
+    const flags = (expiresAt === undefined ? 0 : HINT_EXPIRES) | (revision ? HINT_REVISION : 0);
+    entry.writeUInt32LE((key.length | flags) >>> 0, 16);
+    let at = HINT_ENTRY_HEADER_BYTES;
     if (expiresAt !== undefined) {
-      entry.writeUInt32LE(expiresAt % U32, HINT_ENTRY_HEADER_BYTES);
-      entry.writeUInt32LE(Math.floor(expiresAt / U32), HINT_ENTRY_HEADER_BYTES + 4);
+      entry.writeUInt32LE(expiresAt % U32, at);
+      entry.writeUInt32LE(Math.floor(expiresAt / U32), at + 4);
+      at += HINT_EXPIRY_BYTES;
     }
-    entry.set(key, HINT_ENTRY_HEADER_BYTES + extra);
+    if (revision) {
+      entry.writeUInt32LE(create % U32, at);
+      entry.writeUInt32LE(Math.floor(create / U32), at + 4);
+      entry.writeUInt32LE(version, at + 8);
+      at += HINT_REVISION_BYTES;
+    }
+    entry.set(key, at);
     this.chunks.push(entry);
     this.count++;
   }
@@ -84,6 +111,8 @@ export function decodeHint(
     valueOffset: number,
     valueLen: number,
     expiresAt: number | undefined,
+    create: number,
+    version: number,
   ) => void,
 ): string | undefined {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -101,23 +130,36 @@ export function decodeHint(
     if (pos + HINT_ENTRY_HEADER_BYTES > trailer) return 'entries overrun the trailer';
     const word = buf.readUInt32LE(pos + 16);
     const expires = (word & HINT_EXPIRES) !== 0;
-    if (expires && pos + HINT_ENTRY_HEADER_BYTES + HINT_EXPIRY_BYTES > trailer)
-      return 'entries overrun the trailer';
+    const revision = (word & HINT_REVISION) !== 0;
+    const extra = (expires ? HINT_EXPIRY_BYTES : 0) + (revision ? HINT_REVISION_BYTES : 0);
+    if (pos + HINT_ENTRY_HEADER_BYTES + extra > trailer) return 'entries overrun the trailer';
     if (expires && buf.readUInt32LE(pos + HINT_ENTRY_HEADER_BYTES + 4) >= 2 ** 21)
       return 'expiry out of range';
-    pos += HINT_ENTRY_HEADER_BYTES + (expires ? HINT_EXPIRY_BYTES : 0) + (word & ~HINT_EXPIRES);
+    if (revision) {
+      const at = pos + HINT_ENTRY_HEADER_BYTES + (expires ? HINT_EXPIRY_BYTES : 0);
+      if (buf.readUInt32LE(at + 4) >= 2 ** 21) return 'revision out of range';
+      if (buf.readUInt32LE(at + 8) === 0) return 'revision out of range';
+    }
+    pos += HINT_ENTRY_HEADER_BYTES + extra + (word & HINT_KEY_LEN_MASK);
   }
   if (pos !== trailer) return 'entry count does not match';
   pos = HINT_HEADER_BYTES;
   for (let i = 0; i < count; i++) {
     const seq = buf.readUInt32LE(pos + 4) * U32 + buf.readUInt32LE(pos);
     const word = buf.readUInt32LE(pos + 16);
-    const keyLen = word & ~HINT_EXPIRES;
+    const keyLen = word & HINT_KEY_LEN_MASK;
     let keyStart = pos + HINT_ENTRY_HEADER_BYTES;
     let expiresAt: number | undefined;
     if ((word & HINT_EXPIRES) !== 0) {
       expiresAt = buf.readUInt32LE(keyStart + 4) * U32 + buf.readUInt32LE(keyStart);
       keyStart += HINT_EXPIRY_BYTES;
+    }
+    let create = 0;
+    let version = 0;
+    if ((word & HINT_REVISION) !== 0) {
+      create = buf.readUInt32LE(keyStart + 4) * U32 + buf.readUInt32LE(keyStart);
+      version = buf.readUInt32LE(keyStart + 8);
+      keyStart += HINT_REVISION_BYTES;
     }
     visit(
       buf.subarray(keyStart, keyStart + keyLen),
@@ -125,6 +167,8 @@ export function decodeHint(
       buf.readUInt32LE(pos + 8),
       buf.readUInt32LE(pos + 12),
       expiresAt,
+      create,
+      version,
     );
     pos = keyStart + keyLen;
   }

@@ -19,11 +19,13 @@ describe('KeyDir', () => {
   it('stores, replaces and removes locations', () => {
     const dir = new KeyDir();
     const k = Buffer.from('alpha');
-    expect(dir.set(k, 1, 100, 5, 7)).toBe(false);
-    expect(dir.get(k)).toEqual({ fileId: 1, valueOffset: 100, valueLen: 5, seq: 7 });
-    expect(dir.set(k, 2, 200, 6, 2 ** 40 + 3)).toBe(true);
-    expect(dir.previous).toEqual({ fileId: 1, valueOffset: 100, valueLen: 5, seq: 7 });
+    expect(dir.set(k, 1, 100, 5, 7, 7, 1)).toBe(false);
+    expect(dir.get(k)).toEqual({ fileId: 1, valueOffset: 100, valueLen: 5, seq: 7, create: 7, version: 1 });
+    expect(dir.set(k, 2, 200, 6, 2 ** 40 + 3, 2 ** 40 + 1, 0xffff_ffff)).toBe(true);
+    expect(dir.previous).toEqual({ fileId: 1, valueOffset: 100, valueLen: 5, seq: 7, create: 7, version: 1 });
     expect(dir.get(k)?.seq).toBe(2 ** 40 + 3);
+    expect(dir.get(k)?.create).toBe(2 ** 40 + 1);
+    expect(dir.get(k)?.version).toBe(0xffff_ffff);
     expect(dir.remove(k)).toBe(true);
     expect(dir.remove(k)).toBe(false);
     expect(dir.get(k)).toBeUndefined();
@@ -33,16 +35,16 @@ describe('KeyDir', () => {
   it('relocates only from the expected location', () => {
     const dir = new KeyDir();
     const k = Buffer.from('k');
-    dir.set(k, 1, 10, 3, 1);
+    dir.set(k, 1, 10, 3, 1, 1, 1);
     expect(dir.relocate(k, 1, 11, 5, 50)).toBe(false);
     expect(dir.relocate(k, 1, 10, 5, 50)).toBe(true);
-    expect(dir.get(k)).toEqual({ fileId: 5, valueOffset: 50, valueLen: 3, seq: 1 });
+    expect(dir.get(k)).toEqual({ fileId: 5, valueOffset: 50, valueLen: 3, seq: 1, create: 1, version: 1 });
   });
 
   it('handles sequential loads and walks in both directions', () => {
     const dir = new KeyDir();
     const n = LEAF_SLOTS_MAX * 40;
-    for (let i = 0; i < n; i++) dir.set(Buffer.from(`key${String(i).padStart(6, '0')}`), 1, i, 1, i);
+    for (let i = 0; i < n; i++) dir.set(Buffer.from(`key${String(i).padStart(6, '0')}`), 1, i, 1, i, i, 1);
     dir.checkInvariants();
     expect(dir.size).toBe(n);
     const fwd = entries(dir);
@@ -79,10 +81,17 @@ describe('KeyDir', () => {
               .join('') + String(rng.int(keySpace)),
           );
           if (rng.chance(0.65)) {
-            const loc = { fileId: rng.int(10), valueOffset: rng.u32(), valueLen: rng.int(1000), seq: step };
-            expect(dir.set(key, loc.fileId, loc.valueOffset, loc.valueLen, loc.seq)).toBe(
-              model.has(hex(key)),
-            );
+            const loc = {
+              fileId: rng.int(10),
+              valueOffset: rng.u32(),
+              valueLen: rng.int(1000),
+              seq: step,
+              create: rng.int(step + 1),
+              version: rng.u32(),
+            };
+            expect(
+              dir.set(key, loc.fileId, loc.valueOffset, loc.valueLen, loc.seq, loc.create, loc.version),
+            ).toBe(model.has(hex(key)));
             model.set(hex(key), loc);
           } else {
             expect(dir.remove(key)).toBe(model.delete(hex(key)));
@@ -112,7 +121,7 @@ describe('KeyDir', () => {
           const model = new Map<number, number>();
           for (const [k, seq] of records) {
             const key = Buffer.from(String(k).padStart(4, '0'));
-            const stored = dir.setIfNewer(key, 1, k, 1, seq);
+            const stored = dir.setIfNewer(key, 1, k, 1, seq, seq, 1);
             const prev = model.get(k);
             expect(stored).toBe(prev === undefined || prev < seq);
             if (stored) model.set(k, seq);
@@ -142,7 +151,7 @@ describe('KeyDir', () => {
     const n = 200_000;
     const keyBytes = 16;
     const rng = new Prng(1);
-    for (let i = 0; i < n; i++) dir.set(Buffer.from(rng.bytes(keyBytes)), 1, i, 100, i);
+    for (let i = 0; i < n; i++) dir.set(Buffer.from(rng.bytes(keyBytes)), 1, i, 100, i, i, 1);
     expect(dir.size).toBe(n);
     const perKey = dir.memoryBytes() / n;
     expect(perKey).toBeLessThan(100 + keyBytes);

@@ -4,7 +4,7 @@
 // It is a B+tree whose leaves pack their entries into two typed arrays instead of one object per
 // key: a byte arena holding the keys back to back, and a Uint32Array of fixed-size slots. A JS
 // object per key would cost 100+ bytes before the key itself (an object, a Buffer and its
-// backing store); a packed leaf costs SLOT_WORDS * 4 = 24 bytes plus the key, divided by the fill
+// backing store); a packed leaf costs SLOT_WORDS * 4 = 36 bytes plus the key, divided by the fill
 // factor. docs/format.md records the measured budget.
 //
 // Keys compare as unsigned bytes. All operations are synchronous: callers never hold a position
@@ -30,21 +30,31 @@ const BUFFER_OBJECT_BYTES = 160;
 const POINTER_BYTES = 8;
 
 // Slot layout, in u32 words.
-const SLOT_WORDS = 6;
+const SLOT_WORDS = 9;
 const S_KEY_END = 0;
 const S_FILE = 1;
 const S_OFFSET = 2;
 const S_LENGTH = 3;
 const S_SEQ_LO = 4;
 const S_SEQ_HI = 5;
+// The revision (engine.ts): the seq is the key's mod timestamp; these are the rest of it.
+const S_CREATE_LO = 6;
+const S_CREATE_HI = 7;
+const S_VERSION = 8;
 const U32 = 0x1_0000_0000;
 
-/** Location is where a key's newest value lives, and the sequence number that wrote it. */
+/**
+ * Location is where a key's newest value lives, the sequence number (commit timestamp) that
+ * wrote it, and the rest of its revision: `version` 0 marks a record written before revisions
+ * were stored (format < 3), whose record has no revision field.
+ */
 export interface Location {
   fileId: number;
   valueOffset: number;
   valueLen: number;
   seq: number;
+  create: number;
+  version: number;
 }
 
 class Leaf {
@@ -111,10 +121,20 @@ class Leaf {
       valueOffset: slots[s + S_OFFSET] as number,
       valueLen: slots[s + S_LENGTH] as number,
       seq: (slots[s + S_SEQ_HI] as number) * U32 + (slots[s + S_SEQ_LO] as number),
+      create: (slots[s + S_CREATE_HI] as number) * U32 + (slots[s + S_CREATE_LO] as number),
+      version: slots[s + S_VERSION] as number,
     };
   }
 
-  setLocation(i: number, fileId: number, valueOffset: number, valueLen: number, seq: number): void {
+  setLocation(
+    i: number,
+    fileId: number,
+    valueOffset: number,
+    valueLen: number,
+    seq: number,
+    create: number,
+    version: number,
+  ): void {
     const s = i * SLOT_WORDS;
     const slots = this.slots;
     slots[s + S_FILE] = fileId;
@@ -122,6 +142,9 @@ class Leaf {
     slots[s + S_LENGTH] = valueLen;
     slots[s + S_SEQ_LO] = seq % U32;
     slots[s + S_SEQ_HI] = Math.floor(seq / U32);
+    slots[s + S_CREATE_LO] = create % U32;
+    slots[s + S_CREATE_HI] = Math.floor(create / U32);
+    slots[s + S_VERSION] = version;
   }
 
   /** insertAt makes room at slot i and stores `key` there (location fields are left to the caller). */
@@ -222,7 +245,7 @@ export class KeyDir {
   private root: Node = new Leaf();
   private count = 0;
   /** The previous location of the key touched by the last `set` or `remove` that found one. */
-  readonly previous: Location = { fileId: 0, valueOffset: 0, valueLen: 0, seq: 0 };
+  readonly previous: Location = { fileId: 0, valueOffset: 0, valueLen: 0, seq: 0, create: 0, version: 0 };
   // Reused descent path, so that lookups allocate nothing.
   private readonly pathNodes: Internal[] = [];
   private readonly pathIndexes: number[] = [];
@@ -246,15 +269,23 @@ export class KeyDir {
    * set stores `key`'s location. It returns true when the key existed, with its old location
    * in `previous`.
    */
-  set(key: Uint8Array, fileId: number, valueOffset: number, valueLen: number, seq: number): boolean {
+  set(
+    key: Uint8Array,
+    fileId: number,
+    valueOffset: number,
+    valueLen: number,
+    seq: number,
+    create: number,
+    version: number,
+  ): boolean {
     const leaf = this.findLeaf(key, true);
     const i = leaf.search(key);
     if (i >= 0) {
       this.copyPrevious(leaf, i);
-      leaf.setLocation(i, fileId, valueOffset, valueLen, seq);
+      leaf.setLocation(i, fileId, valueOffset, valueLen, seq, create, version);
       return true;
     }
-    this.insert(leaf, -i - 1, key, fileId, valueOffset, valueLen, seq);
+    this.insert(leaf, -i - 1, key, fileId, valueOffset, valueLen, seq, create, version);
     return false;
   }
 
@@ -267,12 +298,14 @@ export class KeyDir {
     valueOffset: number,
     valueLen: number,
     seq: number,
+    create: number,
+    version: number,
   ): void {
     let target = leaf;
     let index = i;
     if (leaf.n === LEAF_SLOTS_MAX) [target, index] = this.split(leaf, i, key);
     target.insertAt(index, key);
-    target.setLocation(index, fileId, valueOffset, valueLen, seq);
+    target.setLocation(index, fileId, valueOffset, valueLen, seq, create, version);
     this.count++;
   }
 
@@ -281,12 +314,20 @@ export class KeyDir {
    * or above `seq` (recovery applies records from many files in any order this way). It returns
    * true when it stored the location; `previous` then holds the replaced one if `replaced`.
    */
-  setIfNewer(key: Uint8Array, fileId: number, valueOffset: number, valueLen: number, seq: number): boolean {
+  setIfNewer(
+    key: Uint8Array,
+    fileId: number,
+    valueOffset: number,
+    valueLen: number,
+    seq: number,
+    create: number,
+    version: number,
+  ): boolean {
     // Fast path for loads in key order (hint files are sorted, compaction outputs are disjoint
     // key ranges): a key above the last key appends to the last leaf without a search.
     const tail = this.lastLeafRecorded();
     if (tail.n === 0 ? this.count === 0 : tail.compareAt(tail.n - 1, key) < 0) {
-      this.insert(tail, tail.n, key, fileId, valueOffset, valueLen, seq);
+      this.insert(tail, tail.n, key, fileId, valueOffset, valueLen, seq, create, version);
       return true;
     }
     const leaf = this.findLeaf(key, true);
@@ -295,10 +336,10 @@ export class KeyDir {
       const s = i * SLOT_WORDS;
       const existing = (leaf.slots[s + S_SEQ_HI] as number) * U32 + (leaf.slots[s + S_SEQ_LO] as number);
       if (existing >= seq) return false;
-      leaf.setLocation(i, fileId, valueOffset, valueLen, seq);
+      leaf.setLocation(i, fileId, valueOffset, valueLen, seq, create, version);
       return true;
     }
-    this.insert(leaf, -i - 1, key, fileId, valueOffset, valueLen, seq);
+    this.insert(leaf, -i - 1, key, fileId, valueOffset, valueLen, seq, create, version);
     return true;
   }
 
@@ -432,6 +473,8 @@ export class KeyDir {
     p.valueOffset = leaf.slots[s + S_OFFSET] as number;
     p.valueLen = leaf.slots[s + S_LENGTH] as number;
     p.seq = (leaf.slots[s + S_SEQ_HI] as number) * U32 + (leaf.slots[s + S_SEQ_LO] as number);
+    p.create = (leaf.slots[s + S_CREATE_HI] as number) * U32 + (leaf.slots[s + S_CREATE_LO] as number);
+    p.version = leaf.slots[s + S_VERSION] as number;
   }
 
   /** findLeaf descends to the leaf for `key`, recording the path when `record` is set. */
@@ -470,7 +513,7 @@ export class KeyDir {
    * forEachSize visits the key length and location fields of every entry, in key order,
    * without copying keys (start-up uses it for live-byte accounting).
    */
-  forEachSize(visit: (keyLen: number, fileId: number, valueLen: number) => void): void {
+  forEachSize(visit: (keyLen: number, fileId: number, valueLen: number, version: number) => void): void {
     for (let leaf: Leaf | null = this.firstLeaf(); leaf !== null; leaf = leaf.next) {
       for (let i = 0; i < leaf.n; i++) {
         const s = i * SLOT_WORDS;
@@ -478,6 +521,7 @@ export class KeyDir {
           leaf.keyEnd(i) - leaf.keyStart(i),
           leaf.slots[s + S_FILE] as number,
           leaf.slots[s + S_LENGTH] as number,
+          leaf.slots[s + S_VERSION] as number,
         );
       }
     }

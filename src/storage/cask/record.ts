@@ -10,6 +10,10 @@
 // A PUT whose kind carries the EXPIRES flag has an `expiresAt u64` (ms since the Unix epoch)
 // between the header and the key, covered by the CRC like everything else. Records without the
 // flag are exactly the original format, so files written before TTLs existed read unchanged.
+//
+// A PUT whose kind carries the REVISION flag has `create u64 | version u32` next (after the
+// expiry, if any): the commit timestamp that created the key and its version count; the seq is
+// the key's mod timestamp (engine.ts, "Revisions"). Every PUT this build writes has it.
 import { assert } from '../../stdx/assert.js';
 import { crc32c, crc32cRange } from '../../stdx/crc32c.js';
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../limits.js';
@@ -29,26 +33,41 @@ export const BATCH_MEMBER = 0x80;
 export const EXPIRES = 0x40;
 /** EXPIRY_BYTES: the size of the expiresAt field of an EXPIRES record. */
 export const EXPIRY_BYTES = 8;
-const KIND_MASK = 0x3f;
+/** REVISION: flag on the kind byte of a PUT followed by its create u64 and version u32. */
+export const REVISION = 0x20;
+/** REVISION_BYTES: the size of the create and version fields of a REVISION record. */
+export const REVISION_BYTES = 12;
+const KIND_MASK = 0x1f;
 /** SEQ_MAX: sequence numbers are JS numbers, so they stay below 2^53. */
 export const SEQ_MAX = Number.MAX_SAFE_INTEGER;
 
 const U32 = 0x1_0000_0000;
 
 /** recordBytes is the encoded size of a record with these key and value lengths. */
-export function recordBytes(keyLen: number, valueLen: number, expires = false): number {
-  return RECORD_HEADER_BYTES + (expires ? EXPIRY_BYTES : 0) + keyLen + valueLen;
+export function recordBytes(keyLen: number, valueLen: number, expires = false, revision = false): number {
+  return extraBytes(expires, revision) + RECORD_HEADER_BYTES + keyLen + valueLen;
+}
+
+/** extraBytes: the optional fields between the fixed header and the key. */
+export function extraBytes(expires: boolean, revision: boolean): number {
+  return (expires ? EXPIRY_BYTES : 0) + (revision ? REVISION_BYTES : 0);
 }
 
 /** recordBytesAt is the size the record header at `buf[pos..]` claims (the header must be there). */
 export function recordBytesAt(buf: Buffer, pos: number): number {
-  const expires = ((buf[pos + 12] as number) & EXPIRES) !== 0;
-  return recordBytes(buf.readUInt32LE(pos + 13), buf.readUInt32LE(pos + 17), expires);
+  const kind = buf[pos + 12] as number;
+  return recordBytes(
+    buf.readUInt32LE(pos + 13),
+    buf.readUInt32LE(pos + 17),
+    (kind & EXPIRES) !== 0,
+    (kind & REVISION) !== 0,
+  );
 }
 
 /**
  * encodeRecord writes one record into `out` at `pos` and returns the position after it.
- * `kind` may carry the BATCH_MEMBER flag; a PUT with `expiresAt` gets the EXPIRES flag and field.
+ * `kind` may carry the BATCH_MEMBER flag; a PUT with `expiresAt` gets the EXPIRES flag and field,
+ * one with `version` (>= 1) the REVISION flag and the create and version fields.
  */
 export function encodeRecord(
   out: Buffer,
@@ -58,6 +77,8 @@ export function encodeRecord(
   key: Uint8Array,
   value: Uint8Array | undefined,
   expiresAt?: number,
+  create = 0,
+  version = 0,
 ): number {
   assert(Number.isSafeInteger(seq) && seq >= 0, 'seq must be a safe non-negative integer');
   const valueLen = value === undefined ? 0 : value.length;
@@ -73,6 +94,18 @@ export function encodeRecord(
     out.writeUInt32LE(expiresAt % U32, pos + RECORD_HEADER_BYTES);
     out.writeUInt32LE(Math.floor(expiresAt / U32), pos + RECORD_HEADER_BYTES + 4);
     header += EXPIRY_BYTES;
+  }
+  if (version !== 0) {
+    assert((kind & KIND_MASK) === Kind.PUT, 'only a PUT carries a revision');
+    assert(
+      Number.isSafeInteger(create) && create >= 1 && create <= seq && version >= 1 && version <= 0xffff_ffff,
+      'revision out of range',
+    );
+    rawKind |= REVISION;
+    out.writeUInt32LE(create % U32, pos + header);
+    out.writeUInt32LE(Math.floor(create / U32), pos + header + 4);
+    out.writeUInt32LE(version, pos + header + 8);
+    header += REVISION_BYTES;
   }
   out.writeUInt32LE(seq % U32, pos + 4);
   out.writeUInt32LE(Math.floor(seq / U32), pos + 8);
@@ -94,6 +127,9 @@ export interface Decoded {
   member: boolean;
   /** expiresAt: the PUT's expiry time, undefined without the EXPIRES flag. */
   expiresAt: number | undefined;
+  /** create, version: the PUT's revision fields; both 0 without the REVISION flag. */
+  create: number;
+  version: number;
   keyStart: number;
   keyLen: number;
   valueStart: number;
@@ -123,16 +159,17 @@ export function decodeRecord(
   const kind = rawKind & KIND_MASK;
   const member = (rawKind & BATCH_MEMBER) !== 0;
   const expires = (rawKind & EXPIRES) !== 0;
+  const revision = (rawKind & REVISION) !== 0;
   if (kind !== Kind.PUT && kind !== Kind.DELETE && kind !== Kind.BATCH) return INVALID;
-  if ((rawKind & ~(KIND_MASK | BATCH_MEMBER | EXPIRES)) !== 0 || (member && kind === Kind.BATCH))
+  if ((rawKind & ~(KIND_MASK | BATCH_MEMBER | EXPIRES | REVISION)) !== 0 || (member && kind === Kind.BATCH))
     return INVALID;
-  if (expires && kind !== Kind.PUT) return INVALID;
+  if ((expires || revision) && kind !== Kind.PUT) return INVALID;
   const keyLen = buf.readUInt32LE(pos + 13);
   const valueLen = buf.readUInt32LE(pos + 17);
   if (keyLen > KEY_BYTES_MAX || valueLen > VALUE_BYTES_MAX) return INVALID;
   if (kind === Kind.DELETE && valueLen !== 0) return INVALID;
   if (kind === Kind.BATCH && (keyLen !== 0 || valueLen !== 4)) return INVALID;
-  const header = RECORD_HEADER_BYTES + (expires ? EXPIRY_BYTES : 0);
+  const header = RECORD_HEADER_BYTES + extraBytes(expires, revision);
   const end = pos + header + keyLen + valueLen;
   if (end > limit) return NEED_MORE;
   if (crc32cRange(buf, pos + 4, end) !== buf.readUInt32LE(pos)) return INVALID;
@@ -144,11 +181,23 @@ export function decodeRecord(
     if (expHi >= 2 ** 21) return INVALID;
     expiresAt = expHi * U32 + buf.readUInt32LE(pos + RECORD_HEADER_BYTES);
   }
+  let create = 0;
+  let version = 0;
+  if (revision) {
+    const at = pos + RECORD_HEADER_BYTES + (expires ? EXPIRY_BYTES : 0);
+    const createHi = buf.readUInt32LE(at + 4);
+    if (createHi >= 2 ** 21) return INVALID;
+    create = createHi * U32 + buf.readUInt32LE(at);
+    version = buf.readUInt32LE(at + 8);
+    if (version === 0 || create === 0) return INVALID;
+  }
   const out = into ?? ({} as Decoded);
   out.seq = hi * U32 + buf.readUInt32LE(pos + 4);
   out.kind = kind as Kind;
   out.member = member;
   out.expiresAt = expiresAt;
+  out.create = create;
+  out.version = version;
   out.keyStart = pos + header;
   out.keyLen = keyLen;
   out.valueStart = pos + header + keyLen;

@@ -116,6 +116,8 @@ interface PendingBatch {
     valueOffset: number;
     valueLen: number;
     expiresAt: number | undefined;
+    create: number;
+    version: number;
   }[];
   damaged: boolean;
 }
@@ -185,7 +187,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     if (repair) await fs.unlink(path.join(dir, hintFileName(id)));
   }
 
-  const apply: Apply = (key, kind, fileId, valueOffset, valueLen, seq, expiresAt) => {
+  const apply: Apply = (key, kind, fileId, valueOffset, valueLen, seq, expiresAt, create, version) => {
     report.records++;
     if (seq > report.maxSeq) report.maxSeq = seq;
     if (kind === Kind.PUT) {
@@ -195,7 +197,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
       }
       // The expiry follows the PUT that wins; stores without TTLs skip the name entirely.
       if (
-        keyDir.setIfNewer(key, fileId, valueOffset, valueLen, seq) &&
+        keyDir.setIfNewer(key, fileId, valueOffset, valueLen, seq, create, version) &&
         (expiresAt !== undefined || expiries.size > 0)
       ) {
         expiries.set(asBuffer(key).toString('latin1'), expiresAt);
@@ -244,8 +246,12 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     let usedHint = false;
     if (hintIds.has(id)) {
       const hint = await fs.readFile(path.join(dir, hintFileName(id)));
-      const reason = decodeHint(hint, id, size, (key, seq, valueOffset, valueLen, expiresAt) =>
-        apply(key, Kind.PUT, id, valueOffset, valueLen, seq, expiresAt),
+      const reason = decodeHint(
+        hint,
+        id,
+        size,
+        (key, seq, valueOffset, valueLen, expiresAt, create, version) =>
+          apply(key, Kind.PUT, id, valueOffset, valueLen, seq, expiresAt, create, version),
       );
       if (reason === undefined) {
         usedHint = true;
@@ -267,7 +273,9 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   }
 
   // Live-byte accounting in one pass, now that every key has its final location.
-  keyDir.forEachSize((keyLen, fileId, valueLen) => files.addLive(fileId, recordBytes(keyLen, valueLen)));
+  keyDir.forEachSize((keyLen, fileId, valueLen, version) =>
+    files.addLive(fileId, recordBytes(keyLen, valueLen, false, version !== 0)),
+  );
   // Records with an expiry are EXPIRY_BYTES longer; their keys are few enough to look up again.
   for (const name of expiries.names()) {
     const loc = keyDir.get(Buffer.from(name, 'latin1'));
@@ -290,6 +298,8 @@ type Apply = (
   valueLen: number,
   seq: number,
   expiresAt: number | undefined,
+  create: number,
+  version: number,
 ) => void;
 
 /**
@@ -352,7 +362,7 @@ async function scanFile(
   const flushBatch = (reason: string | undefined) => {
     if (batch === undefined) return;
     for (const m of batch.members)
-      apply(m.key, m.kind, id, m.valueOffset, m.valueLen, batch.seq, m.expiresAt);
+      apply(m.key, m.kind, id, m.valueOffset, m.valueLen, batch.seq, m.expiresAt, m.create, m.version);
     if (reason !== undefined || batch.damaged) {
       report.problems.push({
         kind: 'damaged-batch',
@@ -412,6 +422,8 @@ async function scanFile(
           valueOffset,
           valueLen: rec.valueLen,
           expiresAt: rec.expiresAt,
+          create: rec.create,
+          version: rec.version,
         });
         if (batch.members.length === batch.count) {
           flushBatch(undefined);
@@ -428,12 +440,12 @@ async function scanFile(
         detail: `member of batch seq ${rec.seq} without its batch record`,
         action: 'member applied',
       });
-      apply(key, rec.kind, id, valueOffset, rec.valueLen, rec.seq, rec.expiresAt);
+      apply(key, rec.kind, id, valueOffset, rec.valueLen, rec.seq, rec.expiresAt, rec.create, rec.version);
       validEnd = pos;
       continue;
     }
     flushBatch('a record outside the batch follows');
-    apply(key, rec.kind, id, valueOffset, rec.valueLen, rec.seq, rec.expiresAt);
+    apply(key, rec.kind, id, valueOffset, rec.valueLen, rec.seq, rec.expiresAt, rec.create, rec.version);
     validEnd = pos;
   }
 

@@ -19,9 +19,16 @@ export {
 export * from './db/errors.js';
 export type { CaskEvent } from './storage/cask/cask-options.js';
 export { type CheckResult, checkStore } from './storage/cask/check.js';
-export type { Durability, EngineStats } from './storage/engine.js';
+export type { Durability, EngineStats, Revision } from './storage/engine.js';
 export { BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from './storage/limits.js';
-export type { CasOp, CasRequest, CasResult, CompareOp, Comparison } from './txn/compare-and-swap.js';
+export type {
+  CasOp,
+  CasRequest,
+  CasResult,
+  CompareOp,
+  Comparison,
+  RevisionTarget,
+} from './txn/compare-and-swap.js';
 export { SnapshotTooOldError, TxnConflictError, TxnFinishedError } from './txn/errors.js';
 export type { Isolation, MvccStats } from './txn/mvcc.js';
 export type { CommitResult, Snapshot, Transaction, TxnScanOptions } from './txn/transaction.js';

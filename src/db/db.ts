@@ -11,7 +11,7 @@ import { type Clock, systemClock } from '../io/clock.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { asBuffer, compareBytes, prefixEnd, toBytes } from '../stdx/bytes.js';
 import type { CaskOptions } from '../storage/cask/cask-options.js';
-import type { BatchOp, Engine, EngineStats } from '../storage/engine.js';
+import type { BatchOp, Engine, EngineStats, Revision } from '../storage/engine.js';
 import { InvalidArgumentError, KeyNotFoundError } from '../storage/errors.js';
 import { isExpired } from '../storage/expiry-index.js';
 import { readMeta } from '../storage/meta.js';
@@ -219,10 +219,27 @@ export class Db {
     return value === undefined ? undefined : asBuffer(value);
   }
 
-  /** getWithExpiry returns the value of `key` and its expiry (undefined: none) in one consistent read. */
-  async getWithExpiry(key: Key): Promise<{ value: Buffer; expiresAt: number | undefined } | undefined> {
+  /**
+   * getWithExpiry returns the value of `key`, its expiry (undefined: none) and its revision
+   * (commit timestamps and version count, see `revision`) in one consistent read.
+   */
+  async getWithExpiry(
+    key: Key,
+  ): Promise<{ value: Buffer; expiresAt: number | undefined; revision: Revision } | undefined> {
     const stored = await this.engine.getStored(toBytes(key));
-    return stored === undefined ? undefined : { value: asBuffer(stored.value), expiresAt: stored.expiresAt };
+    return stored === undefined
+      ? undefined
+      : { value: asBuffer(stored.value), expiresAt: stored.expiresAt, revision: stored.revision };
+  }
+
+  /**
+   * revision returns `key`'s revision, etcd style: `mod`, the commit timestamp of its newest
+   * write (transactions' commit timestamps are the same clock); `create`, that of the write that
+   * created it; `version`, its writes since. Undefined when the key does not exist. Like get, it
+   * reads durable state.
+   */
+  async revision(key: Key): Promise<Revision | undefined> {
+    return this.engine.revisionSync(toBytes(key));
   }
 
   /** getString returns the value of `key` decoded as UTF-8, or undefined. */

@@ -4,6 +4,7 @@ import { tmpDir } from '../../test/support/tmp-dir.js';
 import { ManualClock } from '../io/manual-clock.js';
 import { LimitError } from '../storage/errors.js';
 import { VALUE_BYTES_MAX } from '../storage/limits.js';
+import { legacyRevision } from '../storage/revision.js';
 import { open } from './db.js';
 import { LatestView } from './latest-view.js';
 import { ManualEngine } from './manual-engine.js';
@@ -31,7 +32,12 @@ describe('LatestView', () => {
     await put;
     await tick();
     const after = await view.readLatest(b('k'));
-    expect(after).toEqual({ value: b('v1'), durable: undefined });
+    const ts = engine.lastTs();
+    expect(after).toEqual({
+      value: b('v1'),
+      revision: { mod: ts, create: ts, version: 1 },
+      durable: undefined,
+    });
     expect(view.trackedKeys).toBe(0);
   });
 
@@ -109,7 +115,11 @@ describe('LatestView', () => {
     await expect(second.durable).rejects.toThrow('EIO');
     engine.failNext();
     await tick();
-    expect(await view.readLatest(b('n'))).toEqual({ value: b('5'), durable: undefined });
+    expect(await view.readLatest(b('n'))).toEqual({
+      value: b('5'),
+      revision: legacyRevision(1),
+      durable: undefined,
+    });
     expect(view.trackedKeys).toBe(0);
   });
 

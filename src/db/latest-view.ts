@@ -33,12 +33,19 @@
 // safe because such a key already reads as absent before its tombstone and after it, and a
 // cycle's tombstone only ever removes a value whose own expiry has passed (never one queued
 // after the cycle looked, nor one with a later expiry).
+//
+// Revisions. The view assigns every write's commit timestamp (the observer's, else the engine's
+// next) and every put's creation timestamp and version count from the newest state it knows
+// (pending, else durable), and hands all three to the engine, which stores them; so a reader of
+// a pending value sees the revision the engine will store. A write queued on top of one that
+// then fails keeps the count it was given (the engine cannot retract a queued write either).
 
 import { type Clock, systemClock } from '../io/clock.js';
 import { assert } from '../stdx/assert.js';
 import { asBuffer } from '../stdx/bytes.js';
-import type { BatchOp, Engine, Stored } from '../storage/engine.js';
+import type { BatchOp, Engine, Revision, Stored } from '../storage/engine.js';
 import { isExpired } from '../storage/expiry-index.js';
+import { revisionOfPut, writeTs } from '../storage/revision.js';
 import { checkBatch, checkExpiresAt, checkKey, checkValue } from '../storage/validate.js';
 import type { Prior } from '../txn/mvcc.js';
 
@@ -48,6 +55,11 @@ export interface Latest {
   readonly value: Buffer | undefined;
   /** expiresAt: the value's expiry (ms since the epoch), undefined when it has none or is absent. */
   readonly expiresAt: number | undefined;
+  /**
+   * revision: the value's revision, undefined when the key does not exist (and from a
+   * transaction's KeyStore, whose snapshot versions keep none).
+   */
+  readonly revision: Revision | undefined;
   /**
    * durable: undefined when the value is already durable; otherwise the promise of the write(s)
    * that produced it. A reply revealing the value must wait for it (and fail if it rejects).
@@ -80,6 +92,8 @@ export interface ManyChange<T> {
 export interface Updated<T> {
   readonly result: T;
   readonly durable: Promise<void> | undefined;
+  /** ts: the commit timestamp of the write the update queued; undefined when it wrote nothing. */
+  readonly ts?: number | undefined;
 }
 
 /**
@@ -106,6 +120,8 @@ interface PendingWrite {
   readonly ts: number;
   readonly value: Buffer | undefined;
   readonly expiresAt: number | undefined;
+  /** revision: a put's revision; undefined for a delete. */
+  readonly revision: Revision | undefined;
   /** durable: this write's durability, joined with that of the values it was computed from. */
   readonly durable: Promise<void>;
   older: PendingWrite | undefined;
@@ -141,6 +157,8 @@ export class LatestView {
   private seq = 0;
   private settledSeq = 0;
   private pendingWrites = 0;
+  /** enqueuedTs: the commit timestamp of the newest write queued (read in the same step). */
+  private enqueuedTs = 0;
   private waiters: { seq: number; resolve: () => void }[] = [];
 
   constructor(
@@ -197,7 +215,15 @@ export class LatestView {
         [key],
         [k],
         [change.write ?? undefined],
-        (e) => (change.write === null ? e.delete(key).then(noop) : e.put(key, change.write!, { expiresAt })),
+        (e, ts, revs) =>
+          change.write === null
+            ? e.delete(key, { ts }).then(noop)
+            : e.put(key, change.write!, {
+                expiresAt,
+                ts,
+                create: revs[0]?.create,
+                version: revs[0]?.version,
+              }),
         [expiresAt],
       );
       return { result: change.result, durable: joinDurable(deps, own) };
@@ -211,6 +237,7 @@ export class LatestView {
     fn: (
       current: readonly (Buffer | undefined)[],
       expiresAt: readonly (number | undefined)[],
+      revisions: readonly (Revision | undefined)[],
     ) => ManyChange<T>,
   ): Promise<Updated<T>> {
     for (const key of keys) checkKey(key);
@@ -219,6 +246,7 @@ export class LatestView {
       const change = fn(
         values.map((v) => v.value),
         values.map((v) => v.expiresAt),
+        values.map((v) => v.revision),
       );
       const deps: Promise<void>[] = [];
       for (const v of values) if (v.durable !== undefined && !deps.includes(v.durable)) deps.push(v.durable);
@@ -232,7 +260,7 @@ export class LatestView {
             : { type: 'put', key: w.key, value: w.value, expiresAt: w.expiresAt },
         ),
       );
-      return { result: change.result, durable: joinDurable(deps, own) };
+      return { result: change.result, durable: joinDurable(deps, own), ts: this.enqueuedTs };
     });
   }
 
@@ -252,7 +280,8 @@ export class LatestView {
       [key],
       [keyOf(key)],
       [asBuffer(value)],
-      (e) => (expiresAt === undefined ? e.put(key, value) : e.put(key, value, { expiresAt })),
+      (e, ts, revs) =>
+        e.put(key, value, { expiresAt, ts, create: revs[0]?.create, version: revs[0]?.version }),
       [expiresAt],
     );
   }
@@ -296,7 +325,13 @@ export class LatestView {
       ops.map((op) => op.key),
       ops.map((op) => keyOf(op.key)),
       ops.map((op) => (op.type === 'put' ? asBuffer(op.value) : undefined)),
-      (e) => e.batch(ops),
+      (e, ts, revs) =>
+        e.batch(
+          ops.map((op, i) =>
+            op.type === 'put' ? { ...op, create: revs[i]?.create, version: revs[i]?.version } : op,
+          ),
+          { ts },
+        ),
       ops.map((op) => (op.type === 'put' ? op.expiresAt : undefined)),
       knownPrior,
     );
@@ -352,8 +387,8 @@ export class LatestView {
         const v = read[j];
         values[fromEngine[j]!] =
           v === undefined
-            ? { value: undefined, expiresAt: undefined, durable: undefined }
-            : { value: asBuffer(v.value), expiresAt: v.expiresAt, durable: undefined };
+            ? { value: undefined, expiresAt: undefined, revision: undefined, durable: undefined }
+            : { value: asBuffer(v.value), expiresAt: v.expiresAt, revision: v.revision, durable: undefined };
       }
       return then(values as Latest[]);
     }
@@ -362,9 +397,9 @@ export class LatestView {
   /** latestOf is what readers see of a pending write: absent once its expiry has passed. */
   private latestOf(node: PendingWrite): Latest {
     if (node.expiresAt !== undefined && isExpired(node.expiresAt, this.clock.nowMs())) {
-      return { value: undefined, expiresAt: undefined, durable: node.durable };
+      return { value: undefined, expiresAt: undefined, revision: undefined, durable: node.durable };
     }
-    return { value: node.value, expiresAt: node.expiresAt, durable: node.durable };
+    return { value: node.value, expiresAt: node.expiresAt, revision: node.revision, durable: node.durable };
   }
 
   /**
@@ -376,22 +411,30 @@ export class LatestView {
     keys: readonly Uint8Array[],
     ks: readonly string[],
     values: readonly (Buffer | undefined)[],
-    write: (engine: Engine) => Promise<void>,
+    write: (engine: Engine, ts: number, revisions: readonly (Revision | undefined)[]) => Promise<void>,
     expiries?: readonly (number | undefined)[],
     knownPrior?: (k: string) => Prior | undefined,
   ): Promise<void> {
     assert(keys.length === ks.length && ks.length === values.length, 'enqueue: parallel arrays');
-    let ts = 0;
-    if (this.observer !== undefined) {
-      try {
-        ts = this.observer.written(ks, (i) => this.prior(keys[i]!, ks[i]!, knownPrior));
-      } catch (err) {
-        return Promise.reject(err);
-      }
+    let ts: number;
+    let revisions: (Revision | undefined)[];
+    try {
+      ts =
+        this.observer === undefined
+          ? writeTs(undefined, this.engine.lastTs())
+          : this.observer.written(ks, (i) => this.prior(keys[i]!, ks[i]!, knownPrior));
+      // Every put's revision, from the state before this write (a batch naming a key twice
+      // keeps its last operation, which counts once).
+      revisions = values.map((value, i) =>
+        value === undefined ? undefined : revisionOfPut(this.revisionBefore(keys[i]!, ks[i]!), ts, {}),
+      );
+    } catch (err) {
+      return Promise.reject(err);
     }
+    this.enqueuedTs = ts;
     let own: Promise<void>;
     try {
-      own = write(this.engine);
+      own = write(this.engine, ts, revisions);
     } catch (err) {
       own = Promise.reject(err);
     }
@@ -412,6 +455,7 @@ export class LatestView {
         ts,
         value: values[i],
         expiresAt: expiries?.[i],
+        revision: revisions[i],
         durable: own,
         older: st.newest,
         newer: undefined,
@@ -449,6 +493,13 @@ export class LatestView {
     if (known !== undefined) return known;
     const value = this.engine.getSync(key);
     return { value: value === undefined ? undefined : asBuffer(value), fromTs: 0 };
+  }
+
+  /** revisionBefore is `key`'s revision before a write now being queued: pending, else durable. */
+  private revisionBefore(key: Uint8Array, k: string): Revision | undefined {
+    const newest = this.states.get(k)?.newest;
+    if (newest !== undefined) return this.latestOf(newest).revision;
+    return this.engine.revisionSync(key);
   }
 
   private durableOrUndefined(key: Uint8Array): Buffer | undefined {

@@ -9,7 +9,7 @@ import type {
   ScanRange,
   WriteOptions,
 } from '../storage/engine.js';
-import { checkKeyVersion, revisionOfPut, writeTs } from '../storage/revision.js';
+import { checkKeyVersion, legacyRevision, revisionOfPut, writeTs } from '../storage/revision.js';
 
 /**
  * ManualEngine: an in-memory engine whose writes become durable (visible and resolved) only when
@@ -45,11 +45,14 @@ export class ManualEngine implements Engine {
   async getStored(key: Uint8Array) {
     const value = await this.get(key);
     const expiresAt = this.expiries.get(Buffer.from(key).toString('latin1'));
-    const revision = this.revisions.get(Buffer.from(key).toString('latin1'));
+    const revision = this.revisionSync(key);
     return value === undefined || revision === undefined ? undefined : { value, expiresAt, revision };
   }
+  /** revisionSync: a key a test put into `data` directly reads as a legacy record of ts 1. */
   revisionSync(key: Uint8Array) {
-    return this.revisions.get(Buffer.from(key).toString('latin1'));
+    const k = Buffer.from(key).toString('latin1');
+    if (!this.data.has(k)) return undefined;
+    return this.revisions.get(k) ?? legacyRevision(1);
   }
   lastTs() {
     return this.last;
@@ -77,7 +80,7 @@ export class ManualEngine implements Engine {
         if (op.type !== 'put') return undefined;
         checkKeyVersion(op, ts);
         const k = Buffer.from(op.key).toString('latin1');
-        const latest = this.queued.has(k) ? this.queued.get(k) : this.revisions.get(k);
+        const latest = this.queued.has(k) ? this.queued.get(k) : this.revisionSync(op.key);
         return revisionOfPut(latest ?? undefined, ts, op);
       });
     } catch (err) {

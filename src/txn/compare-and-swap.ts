@@ -3,10 +3,18 @@
 // docs/transactions.md. It runs as one LatestView update over every key it names: the
 // comparisons see the newest state (pending writes included) and the writes are queued as one
 // batch in the same synchronous step, so nothing can change in between.
+//
+// Revision comparisons (`version`, `create`, `mod`) compare a key's revision (storage/engine.ts:
+// its version count, creation and newest commit timestamps) with an integer; an absent key has
+// all three 0, as in etcd. Each `get` reports the revision it read, and the result carries the
+// commit timestamp of the branch's writes (etcd's header revision), which is the `mod` of every
+// key they set.
 import type { LatestView } from '../db/latest-view.js';
 import { asBuffer, compareBytes, toBytes } from '../stdx/bytes.js';
+import type { Revision } from '../storage/engine.js';
 import { InvalidArgumentError } from '../storage/errors.js';
 import { BATCH_OPS_MAX } from '../storage/limits.js';
+import { revisionOfPut } from '../storage/revision.js';
 import { checkKey, checkValue } from '../storage/validate.js';
 import { keyOf } from './mvcc.js';
 
@@ -15,10 +23,18 @@ type Bytes = string | Uint8Array;
 export type CompareOp = '=' | '!=' | '<' | '>';
 export const COMPARE_OPS: readonly CompareOp[] = ['=', '!=', '<', '>'];
 
-/** Comparison: `value` compares bytes (an absent key only satisfies '!='); `exists` a boolean. */
+/** RevisionTarget: the revision fields a comparison can name. */
+export type RevisionTarget = 'version' | 'create' | 'mod';
+export const REVISION_TARGETS: readonly RevisionTarget[] = ['version', 'create', 'mod'];
+
+/**
+ * Comparison: `value` compares bytes (an absent key only satisfies '!='); `exists` a boolean;
+ * `version`, `create` and `mod` compare the key's revision with an integer (0 when absent).
+ */
 export type Comparison =
   | { readonly key: Bytes; readonly target: 'value'; readonly op: CompareOp; readonly value: Bytes }
-  | { readonly key: Bytes; readonly target: 'exists'; readonly exists: boolean };
+  | { readonly key: Bytes; readonly target: 'exists'; readonly exists: boolean }
+  | { readonly key: Bytes; readonly target: RevisionTarget; readonly op: CompareOp; readonly value: number };
 
 export type CasOp =
   | { readonly type: 'get'; readonly key: Bytes }
@@ -31,19 +47,29 @@ export interface CasRequest {
   readonly failure?: readonly CasOp[];
 }
 
-/** CasResult: which branch ran, and one entry per operation of it (the value for `get`). */
+/**
+ * CasResult: which branch ran, one entry per operation of it (the value and revision for
+ * `get`), and the commit timestamp of its writes (undefined when it wrote nothing).
+ */
 export interface CasResult {
   readonly succeeded: boolean;
   readonly results: readonly (
-    | { readonly type: 'get'; readonly value: Buffer | undefined }
+    | { readonly type: 'get'; readonly value: Buffer | undefined; readonly revision: Revision | undefined }
     | { readonly type: 'set' | 'delete' }
   )[];
+  readonly ts: number | undefined;
+}
+
+/** Cell: what a comparison or a get sees of a key. */
+interface Cell {
+  readonly value: Buffer | undefined;
+  readonly revision: Revision | undefined;
 }
 
 interface Prepared {
   readonly keys: Buffer[];
   readonly index: Map<string, number>;
-  readonly compare: readonly { readonly at: number; readonly test: (v: Buffer | undefined) => boolean }[];
+  readonly compare: readonly { readonly at: number; readonly test: (cell: Cell) => boolean }[];
   readonly success: readonly PreparedOp[];
   readonly failure: readonly PreparedOp[];
 }
@@ -81,27 +107,35 @@ function prepare(req: CasRequest): Prepared {
       if (typeof c.exists !== 'boolean')
         throw new InvalidArgumentError("an 'exists' comparison needs `exists`");
       const want = c.exists;
-      return { at, test: (v: Buffer | undefined) => (v !== undefined) === want };
+      return { at, test: (cell: Cell) => (cell.value !== undefined) === want };
     }
-    if (c.target === 'value') {
+    if (c.target === 'value' || REVISION_TARGETS.includes(c.target)) {
       if (!COMPARE_OPS.includes(c.op)) {
         throw new InvalidArgumentError(
           `unknown comparison '${String(c.op)}' (expected ${COMPARE_OPS.join(' ')})`,
         );
       }
+    }
+    if (c.target === 'value') {
       const operand = asBuffer(toBytes(c.value));
       const op = c.op;
       return {
         at,
-        test: (v: Buffer | undefined) => {
-          if (v === undefined) return op === '!=';
-          const d = compareBytes(v, operand);
-          return op === '=' ? d === 0 : op === '!=' ? d !== 0 : op === '<' ? d < 0 : d > 0;
-        },
+        test: (cell: Cell) =>
+          cell.value === undefined ? op === '!=' : holds(op, compareBytes(cell.value, operand)),
       };
     }
+    if (c.target === 'version' || c.target === 'create' || c.target === 'mod') {
+      if (!Number.isSafeInteger(c.value) || c.value < 0) {
+        throw new InvalidArgumentError(`a '${c.target}' comparison needs a non-negative integer`);
+      }
+      const target: RevisionTarget = c.target;
+      const op: CompareOp = c.op;
+      const value: number = c.value;
+      return { at, test: (cell: Cell) => holds(op, Math.sign((cell.revision?.[target] ?? 0) - value)) };
+    }
     throw new InvalidArgumentError(
-      `unknown comparison target '${String((c as { target: unknown }).target)}' (expected value or exists)`,
+      `unknown comparison target '${String((c as { target: unknown }).target)}' (expected value, exists, ${REVISION_TARGETS.join(', ')})`,
     );
   });
   const ops = (list: readonly CasOp[] | undefined, name: string): PreparedOp[] => {
@@ -123,27 +157,51 @@ function prepare(req: CasRequest): Prepared {
   return { keys, index, compare, success: ops(req.success, 'success'), failure: ops(req.failure, 'failure') };
 }
 
+/** holds: whether comparison `op` holds for a difference of sign `d` (left minus right). */
+function holds(op: CompareOp, d: number): boolean {
+  return op === '=' ? d === 0 : op === '!=' ? d !== 0 : op === '<' ? d < 0 : d > 0;
+}
+
 /** compareAndSwap runs `req` atomically on the newest state; resolves once its writes are durable. */
 export async function compareAndSwap(latest: LatestView, req: CasRequest): Promise<CasResult> {
   const p = prepare(req);
-  const { result, durable } = await latest.updateMany(p.keys, (current) => {
-    const succeeded = p.compare.every((c) => c.test(current[c.at]));
+  const { result, durable, ts } = await latest.updateMany(p.keys, (current, _expiries, revisions) => {
+    const cells: Cell[] = current.map((value, i) => ({ value, revision: revisions[i] }));
+    const succeeded = p.compare.every((c) => c.test(cells[c.at]!));
     const branch = succeeded ? p.success : p.failure;
-    // Operations run in order: a get sees the branch's earlier writes.
+    // Operations run in order: a get sees the branch's earlier writes, whose revision is known
+    // only once the batch has its timestamp (see below).
     const state = [...current];
     const touched = new Set<number>();
+    const gets: { readonly at: number; readonly written: boolean; readonly index: number }[] = [];
     const results: CasResult['results'][number][] = [];
     for (const op of branch) {
-      if (op.type === 'get') results.push({ type: 'get', value: state[op.at] });
-      else {
+      if (op.type === 'get') {
+        gets.push({ at: op.at, written: touched.has(op.at), index: results.length });
+        results.push({ type: 'get', value: state[op.at], revision: cells[op.at]!.revision });
+      } else {
         state[op.at] = op.value;
         touched.add(op.at);
         results.push({ type: op.type });
       }
     }
     const writes = [...touched].map((at) => ({ key: p.keys[at]!, value: state[at] ?? null }));
-    return { result: { succeeded, results }, writes };
+    return { result: { succeeded, results, gets, cells, state }, writes };
   });
+  // A get after a set in the same branch reads a value of the batch: if it is the one the batch
+  // stores, its revision is the one the view gives it at `ts` (counted from the key's state
+  // before); a value a later operation of the branch replaces is never stored and has none.
+  const results = [...result.results];
+  for (const g of result.gets) {
+    if (!g.written) continue;
+    const got = results[g.index] as { readonly value: Buffer | undefined };
+    const stored = got.value !== undefined && got.value === result.state[g.at] && ts !== undefined;
+    results[g.index] = {
+      type: 'get',
+      value: got.value,
+      revision: stored ? revisionOfPut(result.cells[g.at]!.revision, ts, {}) : undefined,
+    };
+  }
   await durable;
-  return result;
+  return { succeeded: result.succeeded, results, ts };
 }

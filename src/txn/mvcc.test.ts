@@ -100,10 +100,10 @@ describe('Mvcc', () => {
   it('a write refused at once does not move the watermark past writes still in flight', async () => {
     const { engine, db } = setup();
     const refuse = engine.batch.bind(engine);
-    engine.batch = (ops) =>
+    engine.batch = (ops, options) =>
       ops.some((op) => Buffer.from(op.key).toString() === 'bad')
         ? Promise.reject(new Error('refused'))
-        : refuse(ops);
+        : refuse(ops, options);
     await commitNow(engine, db.set('a', '0'));
     const pin = await db.snapshot();
     const inFlight = db.set('a', '1');
@@ -347,7 +347,11 @@ describe('Mvcc', () => {
       const [a, c] = await Promise.all([take(), take()]);
       expect([a.succeeded, c.succeeded].sort()).toEqual([false, true]);
       const winner = a.succeeded ? a : c;
-      expect(winner.results).toEqual([{ type: 'set' }, { type: 'get', value: b('taken') }]);
+      const created = (await db.revision('lock'))!.create;
+      expect(winner.results).toEqual([
+        { type: 'set' },
+        { type: 'get', value: b('taken'), revision: { mod: winner.ts, create: created, version: 2 } },
+      ]);
       const missing = await db.compareAndSwap({
         compare: [{ key: 'nope', target: 'exists', exists: false }],
         success: [{ type: 'delete', key: 'lock' }],

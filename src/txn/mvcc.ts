@@ -148,7 +148,9 @@ export class Mvcc {
       throw new InvalidArgumentError(`versionRetentionMs must be a non-negative number, got ${retention}`);
     }
     this.retentionMs = retention;
-    this.ts = this.clock.nowMs() * US_PER_MS;
+    // Commit timestamps are the engine's revisions and persist: start above every stored one,
+    // even if the wall clock went back across a restart.
+    this.ts = Math.max(this.clock.nowMs() * US_PER_MS, engine.lastTs());
     this.horizon = this.ts;
     this.settledTs = this.ts;
   }
@@ -191,7 +193,8 @@ export class Mvcc {
         unique = keys;
       }
     }
-    const ts = Math.max(this.ts + 1, Math.floor(this.clock.nowMs() * US_PER_MS));
+    // Above the engine's last timestamp too: its own writes (expiry tombstones) take some.
+    const ts = Math.max(this.ts + 1, this.engine.lastTs() + 1, Math.floor(this.clock.nowMs() * US_PER_MS));
     assert(Number.isSafeInteger(ts), 'commit timestamps must stay below 2^53');
     this.ts = ts;
     this.commits++;

@@ -18,7 +18,8 @@ export class TxnKeyStore implements KeyStore {
 
   async readLatest(key: Uint8Array): Promise<Latest> {
     const value = await this.tx.get(key);
-    return { value, expiresAt: this.expiry(key, value), durable: undefined };
+    // Snapshot versions keep no revision (docs/transactions.md), so none is reported here.
+    return { value, expiresAt: this.expiry(key, value), revision: undefined, durable: undefined };
   }
 
   async readMany(keys: readonly Uint8Array[]): Promise<Latest[]> {

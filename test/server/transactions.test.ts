@@ -508,6 +508,68 @@ describe('TXN.CAS', () => {
     await expect(io.call('txn.cas', 'x', 'then', '0')).rejects.toThrow('not an integer');
   });
 
+  it('compares revisions: TXN.REVISION reads them with the value, VERSION/CREATE/MOD compare them', async () => {
+    const io = await client();
+    expect(await io.call('txn.revision', 'r:k')).toBeNull();
+    await io.set('r:k', 'v1');
+    const [value, mod, create, version] = (await io.call('txn.revision', 'r:k')) as [
+      string,
+      number,
+      number,
+      number,
+    ];
+    expect([value, create, version]).toEqual(['v1', mod, 1]);
+    // An optimistic update that holds, then the same one again, which no longer does.
+    const update = () =>
+      io.call(
+        'txn.cas',
+        '1',
+        'r:k',
+        'mod',
+        '=',
+        String(mod),
+        'then',
+        '1',
+        'set',
+        'r:k',
+        'v2',
+        'else',
+        '1',
+        'get',
+        'r:k',
+      );
+    expect(await update()).toEqual([1, ['OK']]);
+    expect(await update()).toEqual([0, ['v2']]);
+    const after = (await io.call('txn.revision', 'r:k')) as [string, number, number, number];
+    expect(after[0]).toBe('v2');
+    expect(after[1]).toBeGreaterThan(mod);
+    expect(after.slice(2)).toEqual([create, 2]);
+    const holds = async (target: string, op: string, operand: number | string) =>
+      ((await io.call('txn.cas', '1', 'r:k', target, op, String(operand), 'then', '0')) as [number])[0];
+    expect(await holds('version', '=', 2)).toBe(1);
+    expect(await holds('version', '<', 2)).toBe(0);
+    expect(await holds('create', '=', create)).toBe(1);
+    expect(await holds('mod', '>', mod)).toBe(1);
+    // etcd's lock recipe: create = 0 holds only for a key that does not exist.
+    expect(await holds('create', '=', 0)).toBe(0);
+    expect(((await io.call('txn.cas', '1', 'r:none', 'create', '=', '0', 'then', '0')) as [number])[0]).toBe(
+      1,
+    );
+    await expect(io.call('txn.cas', '1', 'r:k', 'version', '=', '-1', 'then', '0')).rejects.toThrow(
+      'non-negative integer',
+    );
+    await expect(io.call('txn.cas', '1', 'r:k', 'version', '=', 'x', 'then', '0')).rejects.toThrow(
+      'not an integer',
+    );
+    await expect(io.call('txn.cas', '1', 'r:k', 'size', '=', '1', 'then', '0')).rejects.toThrow(
+      'VALUE, EXISTS, VERSION, CREATE or MOD',
+    );
+    // Inside an interactive transaction the snapshot keeps no revisions: refused, not guessed.
+    await io.call('txn.begin');
+    await expect(io.call('txn.revision', 'r:k')).rejects.toThrow('inside a TXN.BEGIN');
+    await io.call('txn.rollback');
+  });
+
   it('appears in COMMAND INFO', async () => {
     const io = await client();
     const info = (await io.call('command', 'info', 'txn.cas', 'multi', 'txn.begin')) as unknown[][];

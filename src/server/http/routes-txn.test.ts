@@ -45,12 +45,21 @@ describe('POST /v1/txn: compare-and-swap', () => {
       failure: [{ op: 'get', key: 'cas:k' }],
     });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({
+    const body = res.json();
+    const ts = body.ts as number;
+    const created = (await db.revision('cas:k'))!.create;
+    expect(body).toEqual({
       succeeded: true,
-      results: [{ op: 'set' }, { op: 'get', found: true, value: 'v2' }, { op: 'set' }],
+      ts,
+      results: [
+        { op: 'set' },
+        { op: 'get', found: true, value: 'v2', revision: { mod: ts, create: created, version: 2 } },
+        { op: 'set' },
+      ],
     });
     expect(await db.getString('cas:k')).toBe('v2');
     expect(await db.getString('cas:new')).toBe('n');
+    expect(await db.revision('cas:new')).toEqual({ mod: ts, create: ts, version: 1 });
   });
 
   it('runs failure otherwise, and writes nothing of success', async () => {
@@ -66,11 +75,32 @@ describe('POST /v1/txn: compare-and-swap', () => {
     expect(res.json()).toEqual({
       succeeded: false,
       results: [
-        { op: 'get', found: true, value: 'v2' },
+        { op: 'get', found: true, value: 'v2', revision: await db.revision('cas:k') },
         { op: 'get', found: false },
       ],
     });
     expect(await db.getString('cas:k')).toBe('v2');
+  });
+
+  it('compares version, create and mod', async () => {
+    await db.set('rev:k', 'a');
+    const rev = (await db.revision('rev:k'))!;
+    const holds = async (target: string, op: string, number: number) => {
+      const res = await post({ compare: [{ key: 'rev:k', target, op, number }] });
+      expect(res.statusCode).toBe(200);
+      return res.json().succeeded as boolean;
+    };
+    expect(await holds('version', '=', 1)).toBe(true);
+    expect(await holds('create', '=', rev.create)).toBe(true);
+    expect(await holds('mod', '<', rev.mod)).toBe(false);
+    const update = await post({
+      compare: [{ key: 'rev:k', target: 'mod', op: '=', number: rev.mod }],
+      success: [{ op: 'set', key: 'rev:k', value: 'b' }],
+    });
+    expect(update.json()).toEqual({ succeeded: true, ts: update.json().ts, results: [{ op: 'set' }] });
+    expect(update.json().ts).toBeGreaterThan(rev.mod);
+    expect(await holds('mod', '=', rev.mod)).toBe(false);
+    expect(await holds('version', '=', 2)).toBe(true);
   });
 
   it('takes and gives base64 with base64: true', async () => {
@@ -86,7 +116,12 @@ describe('POST /v1/txn: compare-and-swap', () => {
       ],
     });
     expect(res.statusCode).toBe(200);
-    expect(res.json().results[1]).toEqual({ op: 'get', found: true, value: b64(value) });
+    expect(res.json().results[1]).toEqual({
+      op: 'get',
+      found: true,
+      value: b64(value),
+      revision: await db.revision(key),
+    });
     expect(await db.get(key)).toEqual(value);
   });
 });
@@ -212,6 +247,10 @@ describe('POST /v1/txn: bad requests', () => {
     ['value comparison without op', { compare: [{ key: 'k', target: 'value', value: 'v' }] }],
     ['exists comparison without exists', { compare: [{ key: 'k', target: 'exists' }] }],
     ['unknown comparison', { compare: [{ key: 'k', target: 'value', op: '~', value: 'v' }] }],
+    ['version comparison without number', { compare: [{ key: 'k', target: 'version', op: '=' }] }],
+    ['negative mod', { compare: [{ key: 'k', target: 'mod', op: '=', number: -1 }] }],
+    ['fractional create', { compare: [{ key: 'k', target: 'create', op: '>', number: 1.5 }] }],
+    ['unknown target', { compare: [{ key: 'k', target: 'size', op: '=', number: 1 }] }],
     ['bad base64', { base64: true, ops: [{ op: 'get', key: '***' }] }],
   ];
   it.each(bad)('%s: 400 INVALID_ARGUMENT', async (_name, payload) => {

@@ -7,7 +7,8 @@
 // JSON only, like /v1/batch; keys and values follow the batch's text/base64 convention.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Db } from '../../db/db.js';
-import type { CasOp, CasResult, CompareOp, Comparison } from '../../txn/compare-and-swap.js';
+import type { Revision } from '../../storage/engine.js';
+import type { CasOp, CasResult, CompareOp, Comparison, RevisionTarget } from '../../txn/compare-and-swap.js';
 import type { Isolation } from '../../txn/mvcc.js';
 import type { Transaction } from '../../txn/transaction.js';
 import { decodeBase64, encodeBase64, jsonBytes } from './encoding.js';
@@ -17,9 +18,10 @@ import { TXN_BODY_SCHEMA, TXN_RESPONSE_SCHEMA } from './schemas.js';
 
 interface CompareBody {
   key: string;
-  target: 'value' | 'exists';
+  target: 'value' | 'exists' | RevisionTarget;
   op?: CompareOp;
   value?: string;
+  number?: number;
   exists?: boolean;
 }
 
@@ -50,6 +52,7 @@ interface TxnResult {
   valueEncoding?: 'base64';
   items?: ListItem[];
   truncated?: boolean;
+  revision?: Revision;
 }
 
 /** Op: a decoded one-shot operation (the schema guarantees the fields its kind needs). */
@@ -153,10 +156,12 @@ async function oneShot(
 function casRequest(body: TxnBody, bytes: Decode) {
   const compare = (body.compare ?? []).map((c, i): Comparison => {
     const key = bytes(c.key, `compare[${i}].key`);
-    // The schema guarantees op/value for 'value' and exists for 'exists'.
-    return c.target === 'exists'
-      ? { key, target: 'exists', exists: c.exists === true }
-      : { key, target: 'value', op: c.op ?? '=', value: bytes(c.value ?? '', `compare[${i}].value`) };
+    // The schema guarantees op/value for 'value', op/number for revisions, exists for 'exists'.
+    if (c.target === 'exists') return { key, target: 'exists', exists: c.exists === true };
+    if (c.target === 'value') {
+      return { key, target: 'value', op: c.op ?? '=', value: bytes(c.value ?? '', `compare[${i}].value`) };
+    }
+    return { key, target: c.target, op: c.op ?? '=', value: c.number ?? 0 };
   });
   const branch = (list: readonly OpBody[] | undefined, name: string): CasOp[] =>
     (list ?? []).map((op, i): CasOp => {
@@ -168,7 +173,13 @@ function casRequest(body: TxnBody, bytes: Decode) {
 }
 
 function casResults(result: CasResult, base64: boolean): TxnResult[] {
-  return result.results.map((r) => (r.type === 'get' ? getResult(r.value, base64) : { op: r.type }));
+  return result.results.map((r) =>
+    r.type === 'get'
+      ? r.revision === undefined
+        ? getResult(r.value, base64)
+        : { ...getResult(r.value, base64), revision: r.revision }
+      : { op: r.type },
+  );
 }
 
 export function txnRoutes(db: Db): FastifyPluginAsync {
@@ -191,7 +202,7 @@ export function txnRoutes(db: Db): FastifyPluginAsync {
           return oneShot(db, body.isolation ?? 'serializable', ops, base64);
         }
         const result = await db.compareAndSwap(casRequest(body, bytes));
-        return { succeeded: result.succeeded, results: casResults(result, base64) };
+        return { succeeded: result.succeeded, ts: result.ts, results: casResults(result, base64) };
       },
     );
   };

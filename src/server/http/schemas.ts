@@ -181,9 +181,20 @@ export const TXN_COMPARE_SCHEMA = {
   required: ['key', 'target'],
   properties: {
     key: BYTES,
-    target: { type: 'string', enum: ['value', 'exists'] },
-    op: { type: 'string', enum: ['=', '!=', '<', '>'], description: "For target 'value'." },
+    target: {
+      type: 'string',
+      enum: ['value', 'exists', 'version', 'create', 'mod'],
+      description:
+        "'version', 'create' and 'mod' compare the key's revision: its version count, creation and last commit timestamps (0 when the key does not exist).",
+    },
+    op: { type: 'string', enum: ['=', '!=', '<', '>'], description: "For every target but 'exists'." },
     value: { ...BYTES, description: "The operand of target 'value' (bytes, compared bytewise)." },
+    number: {
+      type: 'integer',
+      minimum: 0,
+      maximum: Number.MAX_SAFE_INTEGER,
+      description: "The operand of targets 'version', 'create' and 'mod'.",
+    },
     exists: { type: 'boolean', description: "For target 'exists'." },
   },
   additionalProperties: false,
@@ -192,6 +203,11 @@ export const TXN_COMPARE_SCHEMA = {
     { if: { properties: { target: { const: 'value' } } }, then: { required: ['op', 'value'] } },
     // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
     { if: { properties: { target: { const: 'exists' } } }, then: { required: ['exists'] } },
+    {
+      if: { properties: { target: { enum: ['version', 'create', 'mod'] } } },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
+      then: { required: ['op', 'number'] },
+    },
   ],
 } as const;
 
@@ -266,6 +282,13 @@ export const TXN_RESULT_SCHEMA = {
     found: { type: 'boolean', description: 'get: whether the key had a value.' },
     value: { type: 'string', description: 'get: the value, when found.' },
     valueEncoding: LIST_ITEM_SCHEMA.properties.valueEncoding,
+    revision: {
+      type: 'object',
+      description:
+        'Compare-and-swap get, when found: the commit timestamp of the newest write (mod), of the creating write (create), and the writes since creation (version).',
+      required: ['mod', 'create', 'version'],
+      properties: { mod: { type: 'integer' }, create: { type: 'integer' }, version: { type: 'integer' } },
+    },
     items: { type: 'array', items: LIST_ITEM_SCHEMA, description: 'scan: the entries, in order.' },
     truncated: {
       type: 'boolean',
@@ -279,7 +302,11 @@ export const TXN_RESPONSE_SCHEMA = {
   required: ['results'],
   properties: {
     succeeded: { type: 'boolean', description: 'Compare-and-swap: whether every comparison held.' },
-    ts: { type: 'integer', description: 'One-shot transaction: the commit timestamp.' },
+    ts: {
+      type: 'integer',
+      description:
+        'The commit timestamp: of a one-shot transaction, or of the writes of the compare-and-swap branch that ran (absent when it wrote nothing).',
+    },
     results: { type: 'array', items: TXN_RESULT_SCHEMA, description: 'One per operation run.' },
   },
 } as const;

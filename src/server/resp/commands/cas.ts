@@ -2,17 +2,28 @@
 //
 //   TXN.CAS <ncompares> <comparison>... THEN <nops> <op>... [ELSE <nops> <op>...]
 //   comparison := <key> VALUE <=|!=|<|>> <operand> | <key> EXISTS <0|1>
+//               | <key> VERSION|CREATE|MOD <=|!=|<|>> <integer>
 //   op         := SET <key> <value> | DEL <key> | GET <key>
 //
 // Reply: [succeeded (1 or 0), [one element per operation of the branch that ran: the value (or
 // null) for GET, OK for SET and DEL]]. Counts come first so that keys and values may be any bytes,
-// including the words THEN and ELSE.
-import { type CasOp, COMPARE_OPS, type CompareOp, type Comparison } from '../../../txn/compare-and-swap.js';
+// including the words THEN and ELSE. VERSION, CREATE and MOD compare the key's revision (0 for
+// an absent key), which TXN.REVISION reads together with the value:
+//
+//   TXN.REVISION <key>  ->  [value, mod, create, version], or null when the key does not exist
+import {
+  type CasOp,
+  COMPARE_OPS,
+  type CompareOp,
+  type Comparison,
+  REVISION_TARGETS,
+  type RevisionTarget,
+} from '../../../txn/compare-and-swap.js';
 import type { CommandSpec } from '../command-table.js';
 import { CommandError, ERR_SYNTAX } from '../errors.js';
-import type { CommandContext } from '../types.js';
-import { intArg, lower } from './args.js';
-import { spec } from './spec.js';
+import type { CommandContext, Held } from '../types.js';
+import { held, intArg, lower } from './args.js';
+import { FIRST_KEY, spec } from './spec.js';
 
 /** MOVABLE_KEYS: TXN.CAS names keys at positions only its parser knows (as Redis's movablekeys). */
 const MOVABLE_KEYS = [0, 0, 0] as const;
@@ -51,14 +62,18 @@ function comparison(c: Cursor): Comparison {
     if (flag !== '0' && flag !== '1') throw new CommandError('ERR TXN.CAS EXISTS takes 0 or 1');
     return { key, target: 'exists', exists: flag === '1' };
   }
-  if (target === 'value') {
+  if (target === 'value' || REVISION_TARGETS.includes(target as RevisionTarget)) {
     const op = c.next().toString('latin1') as CompareOp;
     if (!COMPARE_OPS.includes(op)) {
       throw new CommandError(`ERR TXN.CAS comparison must be one of ${COMPARE_OPS.join(' ')}`);
     }
-    return { key, target: 'value', op, value: c.next() };
+    if (target === 'value') return { key, target: 'value', op, value: c.next() };
+    const operand = c.next();
+    const value = intArg(operand);
+    if (value < 0) throw new CommandError('ERR TXN.CAS revision operand must be a non-negative integer');
+    return { key, target: target as RevisionTarget, op, value };
   }
-  throw new CommandError('ERR TXN.CAS compares VALUE or EXISTS');
+  throw new CommandError('ERR TXN.CAS compares VALUE, EXISTS, VERSION, CREATE or MOD');
 }
 
 function operation(c: Cursor): CasOp {
@@ -100,6 +115,27 @@ async function cas(ctx: CommandContext, args: Buffer[]): Promise<void> {
   }
 }
 
+/** revision: TXN.REVISION, a key's value and revision in one linearizable read. */
+async function revision(ctx: CommandContext, args: Buffer[]): Promise<Held> {
+  if (ctx.session.txn !== undefined) {
+    // The transaction's snapshot versions keep no revision (docs/transactions.md).
+    throw new CommandError('ERR TXN.REVISION cannot run inside a TXN.BEGIN transaction');
+  }
+  const latest = await ctx.server.db.latest.readLatest(args[1]!);
+  return held(latest.durable, (w) => {
+    const rev = latest.revision;
+    if (latest.value === undefined || rev === undefined) {
+      w.nullArray();
+      return;
+    }
+    w.arrayHeader(4);
+    w.bulk(latest.value);
+    w.integer(rev.mod);
+    w.integer(rev.create);
+    w.integer(rev.version);
+  });
+}
+
 export function casCommand(
   doc: (since: string, summary: string) => Pick<CommandSpec, 'group' | 'since' | 'summary'>,
 ): CommandSpec {
@@ -113,5 +149,18 @@ export function casCommand(
       'Compare-and-swap: runs one list of operations if every comparison holds, another otherwise.',
     ),
     cas,
+  );
+}
+
+export function revisionCommand(
+  doc: (since: string, summary: string) => Pick<CommandSpec, 'group' | 'since' | 'summary'>,
+): CommandSpec {
+  return spec(
+    'txn.revision',
+    2,
+    ['readonly', 'fast', 'no_multi'],
+    FIRST_KEY,
+    doc('cairn', "Returns a key's value with its mod and create timestamps and version, or null."),
+    revision,
   );
 }

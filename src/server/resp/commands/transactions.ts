@@ -18,7 +18,7 @@ import { ERR_EXECABORT, type QueuedCommand, type Watch } from '../session.js';
 import { TxnKeyStore } from '../txn-key-store.js';
 import type { CommandContext, Held } from '../types.js';
 import { held, lower } from './args.js';
-import { casCommand } from './cas.js';
+import { casCommand, revisionCommand } from './cas.js';
 import { ALL_KEYS, NO_KEYS, spec } from './spec.js';
 
 const doc = (since: string, summary: string) => ({ group: 'transactions', since, summary });
@@ -250,4 +250,5 @@ export const TRANSACTION_COMMANDS = [
     txnStatus,
   ),
   casCommand(doc),
+  revisionCommand(doc),
 ];

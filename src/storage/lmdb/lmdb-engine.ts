@@ -33,6 +33,39 @@
 // delete() of a key that expired but was not yet removed reports false when the committed state
 // at call time says so (the conditional removal itself is checked at commit, as before).
 //
+// Revisions: a third lmdb database (REVISION_DB_NAME) maps the same stored keys to each key's
+// revision (REVISION_BYTES: mod u64 | create u64 | version u32, little-endian). A put queues it in
+// the same synchronous step as the value, so lmdb-js's event-turn batch commits both in one
+// transaction; delete, batch and the expiry cycle remove it with the key. Plain reads (get,
+// getSync, has, scan) never touch it; revisionSync and getStored read it.
+// - Timestamps are assigned when a write is queued, synchronously and in call order (writeTs),
+//   so a write refused for any reason changes nothing, lastTs included. Every put, delete (also
+//   of a missing key: simpler than predicting the commit-time IF_EXISTS check) and non-empty
+//   batch takes one, and so does each run of the expiry cycle that deletes keys.
+// - The last timestamp survives restarts in one more entry of the revision database, under
+//   LAST_TS_KEY (0x00: every stored key starts with KEY_PREFIX 0x01, so it cannot collide and
+//   sorts before them all). A `beforecommit` listener, which lmdb-js runs as the last step of
+//   every batched write transaction (its documented use: "a global version stamp based on all
+//   previous writes"), writes the in-memory lastTs there when it moved: one extra put per
+//   transaction rather than per write, in the same transaction as the writes it covers, and
+//   never below the ts of any write committed with it or before it. Open reads it back (0 for a
+//   fresh store).
+// - create and version: a put that carries them (the Db's MVCC layer) stores them as given. For
+//   any other put they are derived (revisionOfPut) from the key's newest queued state: first
+//   `queued`, an in-memory map of the writes queued but not yet committed (an entry is dropped
+//   when its write settles, unless a later write of the key replaced it), else the committed
+//   revision entry, one read of the revision database that only this path pays. An expired state
+//   counts as absent. We keep this overlay rather than derive inside the write transaction
+//   (lmdb-js `transaction` callbacks) so that writes stay on lmdb-js's fast path, where the
+//   write thread commits without calling back into the JS thread. Should a commit fail, writes
+//   queued behind it keep the create/version they derived from it (a version one too high).
+// - Stores written before format 3 have keys without a revision entry. lmdb kept no sequence
+//   number for them, so they report legacyRevision(LEGACY_TS = 1): written at ts 1, before every
+//   write that carries a revision; an upgraded store with no write since opens with lastTs 1, so
+//   no later ts can fall at or below theirs. Their next put keeps create 1 and counts version 2.
+//   At open, comparing the entry counts of the two databases tells whether any such key can
+//   exist; when none can, a lookup that misses the revision database skips the existence check.
+//
 // Caveats: `options.fs` is used for the metadata only; lmdb does its own file I/O, so fault
 // injection does not reach it. compact() is a no-op: LMDB reuses freed pages in place.
 import * as path from 'node:path';
@@ -48,12 +81,15 @@ import type {
   Engine,
   EngineStats,
   Entry,
+  KeyVersion,
   PutOptions,
+  Revision,
   ScanRange,
   Stored,
+  WriteOptions,
 } from '../engine.js';
 import { DEFAULT_DURABILITY, DEFAULT_SYNC_INTERVAL_MS, type EngineOptions } from '../engine-options.js';
-import { ClosedError, InvalidArgumentError } from '../errors.js';
+import { ClosedError, CorruptionError, InvalidArgumentError } from '../errors.js';
 import {
   EXPIRY_CYCLE_INTERVAL_MS,
   EXPIRY_CYCLE_KEYS_MAX,
@@ -61,7 +97,8 @@ import {
   ExpiryIndex,
   isExpired,
 } from '../expiry-index.js';
-import { FORMAT_EXPIRY, loadOrCreateMeta, writeMeta } from '../meta.js';
+import { FORMAT_REVISION, loadOrCreateMeta, writeMeta } from '../meta.js';
+import { checkKeyVersion, legacyRevision, revisionOfPut, TS_MAX, writeTs } from '../revision.js';
 import { checkBatch, checkExpiresAt, checkValue, checkKey as sharedCheckKey } from '../validate.js';
 
 export const LMDB_ENGINE_NAME = 'lmdb';
@@ -77,8 +114,18 @@ export const LMDB_KEY_BYTES_MAX = LMDB_STORED_KEY_BYTES_MAX - 1;
 const STORED_KEYS_END = Buffer.from([KEY_PREFIX + 1]);
 /** EXPIRY_DB_NAME: the named lmdb database of expiry times; it is one record of the root database. */
 const EXPIRY_DB_NAME = 'cairn-expiry';
+/** REVISION_DB_NAME: the named lmdb database of revisions and the last timestamp. */
+const REVISION_DB_NAME = 'cairn-revision';
+/** LAST_TS_KEY: the revision database's entry holding lastTs (stored keys all start with KEY_PREFIX). */
+const LAST_TS_KEY = Buffer.from([0x00]);
+/** REVISION_BYTES: an encoded revision, mod u64 | create u64 | version u32. */
+const REVISION_BYTES = 20;
+/** LEGACY_TS: the mod and create of keys written before revisions were stored (see the header). */
+const LEGACY_TS = 1;
+const LEGACY_REVISION = legacyRevision(LEGACY_TS);
+const NO_KEY_VERSION: KeyVersion = {};
 /** NAMED_DBS: records of the root database that are named databases, not keys (stats() subtracts them). */
-const NAMED_DBS = 1;
+const NAMED_DBS = 2;
 const U32 = 0x1_0000_0000;
 /** SCAN_SKIPS_PER_TURN: expired entries a scan skips before it lets the event loop run. */
 const SCAN_SKIPS_PER_TURN = 4096;
@@ -103,7 +150,24 @@ interface LmdbEnvStats extends LmdbPageStats {
 }
 
 type Db = RootDatabase<Buffer, Buffer>;
-type ExpiryDb = Database<Buffer, Buffer>;
+type SubDb = Database<Buffer, Buffer>;
+
+/** BatchMember: a key's last operation in a batch, with the revision a put stores. */
+interface BatchMember {
+  readonly name: string;
+  readonly stored: Buffer;
+  readonly op: BatchOp;
+  readonly revision: Revision | undefined;
+}
+
+/** Queued: the newest state of a key among the writes queued but not yet committed. */
+interface Queued {
+  /** ts: the write's commit timestamp, which identifies it among the key's queued writes. */
+  readonly ts: number;
+  /** revision: undefined when the write deletes the key. */
+  readonly revision: Revision | undefined;
+  readonly expiresAt: number | undefined;
+}
 
 export async function openLmdb(dir: string, options: EngineOptions = {}): Promise<Engine> {
   const fs = options.fs ?? nodeFileSystem;
@@ -122,23 +186,29 @@ export async function openLmdb(dir: string, options: EngineOptions = {}): Promis
     // current directory), but lmdb files without metadata are never started over.
     const isEmpty = !names.includes(LMDB_SUBDIR);
     const { meta } = await loadOrCreateMeta(fs, dir, LMDB_ENGINE_NAME, clock.nowMs(), isEmpty);
-    // Opening creates the expiry database (a record of the root database that a format-1 build
-    // would count as a key), so the store is raised to FORMAT_EXPIRY first.
-    if (meta.format < FORMAT_EXPIRY) {
-      await writeMeta(fs, dir, { ...meta, format: FORMAT_EXPIRY, generation: meta.generation + 1 });
+    // Opening creates the expiry and revision databases (records of the root database that
+    // older builds would count as keys), and from then on every put stores a revision that a
+    // format-2 build would not maintain, so the store is raised to FORMAT_REVISION first.
+    if (meta.format < FORMAT_REVISION) {
+      await writeMeta(fs, dir, { ...meta, format: FORMAT_REVISION, generation: meta.generation + 1 });
     }
     const db: Db = openLmdbEnv<Buffer, Buffer>(path.join(dir, LMDB_SUBDIR), {
       keyEncoding: 'binary',
       encoding: 'binary',
       ...(durability === 'always' ? { overlappingSync: false } : { noSync: true }),
     });
-    const expiryDb: ExpiryDb = db.openDB<Buffer, Buffer>(EXPIRY_DB_NAME, {
+    const expiryDb: SubDb = db.openDB<Buffer, Buffer>(EXPIRY_DB_NAME, {
+      keyEncoding: 'binary',
+      encoding: 'binary',
+    });
+    const revisionDb: SubDb = db.openDB<Buffer, Buffer>(REVISION_DB_NAME, {
       keyEncoding: 'binary',
       encoding: 'binary',
     });
     return new LmdbEngine(
       db,
       expiryDb,
+      revisionDb,
       lock,
       durability,
       durability === 'interval' ? syncIntervalMs : undefined,
@@ -168,10 +238,19 @@ class LmdbEngine implements Engine {
   private expiryTimer: Timer | undefined;
   /** expiring: the active expiry cycle's transaction in flight, if any. */
   private expiring: Promise<void> | undefined;
+  /** last: the highest commit timestamp given to a write, queued or committed (lastTs()). */
+  private last: number;
+  /** lastQueued: the last value of `last` queued to LAST_TS_KEY (see persistLastTs). */
+  private lastQueued: number;
+  /** queued: each key's newest state among writes not yet committed, by nameOf (see the header). */
+  private readonly queued = new Map<string, Queued>();
+  /** mayHaveLegacy: the store may hold keys without a revision entry (written before format 3). */
+  private readonly mayHaveLegacy: boolean;
 
   constructor(
     private readonly db: Db,
-    private readonly expiryDb: ExpiryDb,
+    private readonly expiryDb: SubDb,
+    private readonly revisionDb: SubDb,
     private readonly lock: DirLock,
     private readonly durability: Durability,
     syncIntervalMs: number | undefined,
@@ -183,6 +262,17 @@ class LmdbEngine implements Engine {
     }
     this.mayExpire = false;
     if (this.expiries.size > 0) this.startExpiring();
+    const rawLast = revisionDb.get(LAST_TS_KEY);
+    const persisted = rawLast === undefined ? undefined : decodeU64(rawLast, 0);
+    // Every revision entry belongs to a key (they are written and removed together), so the
+    // keys beyond the revision entries are keys written before format 3.
+    const keys = this.envStats().entryCount - NAMED_DBS;
+    const revised = (revisionDb.getStats() as LmdbPageStats).entryCount - (rawLast === undefined ? 0 : 1);
+    this.mayHaveLegacy = keys > revised;
+    this.last = Math.max(persisted ?? 0, this.mayHaveLegacy ? LEGACY_TS : 0);
+    this.lastQueued = this.last;
+    // Runs as the last step of every write transaction lmdb-js batches; see the header.
+    db.on('beforecommit', () => this.persistLastTs());
     this.timer =
       syncIntervalMs === undefined
         ? undefined
@@ -222,7 +312,19 @@ class LmdbEngine implements Engine {
     if (value === undefined) return undefined;
     const expiresAt = this.readExpiry(stored);
     if (expiresAt !== undefined && isExpired(expiresAt, this.clock.nowMs())) return undefined;
-    return { value, expiresAt };
+    // getBinaryFast: a view of lmdb-js's shared read buffer, decoded at once, saves a copy.
+    const raw = this.revisionDb.getBinaryFast(stored);
+    return { value, expiresAt, revision: raw === undefined ? LEGACY_REVISION : decodeRevision(raw) };
+  }
+
+  revisionSync(key: Uint8Array): Revision | undefined {
+    this.checkOpen();
+    checkKey(key);
+    return this.readRevision(storedKey(key));
+  }
+
+  lastTs(): number {
+    return this.last;
   }
 
   async expiry(key: Uint8Array): Promise<number | null | undefined> {
@@ -241,55 +343,115 @@ class LmdbEngine implements Engine {
     checkValue(value);
     const expiresAt = options?.expiresAt;
     checkExpiresAt(expiresAt);
+    // Nothing may be awaited before the write is queued: queue order is call order, and the
+    // timestamp is assigned in the same synchronous step.
+    const ts = writeTs(options?.ts, this.last);
+    const given: KeyVersion = options ?? NO_KEY_VERSION;
+    checkKeyVersion(given, ts);
     const stored = storedKey(key);
-    // Nothing may be awaited before the write is queued: queue order is call order.
-    if (expiresAt === undefined && !this.mayExpire) {
-      await this.db.put(stored, copyValue(value));
+    const name = nameOf(key);
+    const nowMs = this.clock.nowMs();
+    const revision = revisionOfPut(
+      given.create === undefined ? this.newestRevision(name, stored, nowMs) : undefined,
+      ts,
+      given,
+    );
+    let committed: Promise<unknown>;
+    const withExpiry = expiresAt !== undefined || this.mayExpire;
+    if (!withExpiry) {
+      // Both puts are queued in this synchronous step, so one transaction commits them.
+      void this.db.put(stored, copyValue(value));
+      committed = this.revisionDb.put(stored, encodeRevision(revision));
     } else {
       this.startExpiring();
-      await this.db.batch(() => this.queuePut(stored, value, expiresAt));
-      this.expiries.set(nameOf(key), expiresAt);
+      committed = this.db.batch(() => this.queuePut(stored, value, expiresAt, revision));
     }
+    this.last = ts;
+    this.queued.set(name, { ts, revision, expiresAt });
+    try {
+      await committed;
+    } finally {
+      this.settled(name, ts);
+    }
+    if (withExpiry) this.expiries.set(name, expiresAt);
     this.writes++;
   }
 
-  async delete(key: Uint8Array): Promise<boolean> {
+  async delete(key: Uint8Array, options?: WriteOptions): Promise<boolean> {
     this.checkOpen();
     checkKey(key);
+    const ts = writeTs(options?.ts, this.last);
     const stored = storedKey(key);
+    const name = nameOf(key);
     const expiredAtCall = this.expiredNow(stored);
     // IF_EXISTS makes the removal conditional on the key existing at commit; the promise
-    // resolves false when it did not. The expiry goes after the value in the same event turn
-    // (lmdb-js commits both in one transaction; were they ever split, an expiry left without
-    // its key is harmless, the reverse would make the key permanent).
+    // resolves false when it did not. The revision and expiry go after the value in the same
+    // synchronous step (lmdb-js commits them in one transaction; were they ever split, a
+    // revision or expiry left without its key is harmless, the reverse would make the key
+    // permanent). Removing either where there is none changes nothing.
     const existed = this.db.remove(stored, IF_EXISTS);
+    const revisionGone = this.revisionDb.remove(stored);
     const expiryGone = this.mayExpire ? this.expiryDb.remove(stored) : undefined;
-    const result = await existed;
-    if (expiryGone !== undefined) {
-      await expiryGone;
-      this.expiries.delete(nameOf(key));
+    this.last = ts;
+    this.queued.set(name, { ts, revision: undefined, expiresAt: undefined });
+    let result: boolean;
+    try {
+      [result] = await Promise.all([existed, revisionGone, expiryGone]);
+    } finally {
+      this.settled(name, ts);
     }
+    if (expiryGone !== undefined) this.expiries.delete(name);
     this.writes++;
     return result && !expiredAtCall;
   }
 
-  async batch(ops: readonly BatchOp[]): Promise<void> {
+  async batch(ops: readonly BatchOp[], options?: WriteOptions): Promise<void> {
     this.checkOpen();
     checkBatch(ops, checkKey);
+    const ts = writeTs(options?.ts, this.last);
     if (ops.length === 0) return;
+    // Members share the ts, so a key's last operation in the batch is the one that counts (as
+    // in the cask engine, whose records could not order two members of one key).
+    const last = new Map<string, BatchOp>();
+    for (const op of ops) {
+      if (op.type === 'put') checkKeyVersion(op, ts);
+      last.set(nameOf(op.key), op);
+    }
+    const nowMs = this.clock.nowMs();
+    const members: BatchMember[] = [];
+    for (const [name, op] of last) {
+      const stored = storedKey(op.key);
+      const revision =
+        op.type === 'put'
+          ? revisionOfPut(
+              op.create === undefined ? this.newestRevision(name, stored, nowMs) : undefined,
+              ts,
+              op,
+            )
+          : undefined;
+      members.push({ name, stored, op, revision });
+    }
     if (ops.some((op) => op.type === 'put' && op.expiresAt !== undefined)) this.startExpiring();
-    // The callback runs synchronously and queues every write into one transaction, in order.
-    await this.db.batch(() => {
-      for (const op of ops) {
-        if (op.type === 'put') this.queuePut(storedKey(op.key), op.value, op.expiresAt);
-        else {
-          void this.db.remove(storedKey(op.key));
-          if (this.mayExpire) void this.expiryDb.remove(storedKey(op.key));
-        }
+    // The callback runs synchronously and queues every write into one transaction.
+    const committed = this.db.batch(() => {
+      for (const { stored, op, revision } of members) {
+        if (op.type === 'put' && revision !== undefined)
+          this.queuePut(stored, op.value, op.expiresAt, revision);
+        else this.queueDelete(stored);
       }
     });
+    this.last = ts;
+    for (const { name, op, revision } of members) {
+      this.queued.set(name, { ts, revision, expiresAt: op.type === 'put' ? op.expiresAt : undefined });
+    }
+    try {
+      await committed;
+    } finally {
+      for (const { name } of members) this.settled(name, ts);
+    }
     if (this.mayExpire) {
-      for (const op of ops) this.expiries.set(nameOf(op.key), op.type === 'put' ? op.expiresAt : undefined);
+      for (const { name, op } of members)
+        this.expiries.set(name, op.type === 'put' ? op.expiresAt : undefined);
     }
     this.writes++;
   }
@@ -300,17 +462,74 @@ class LmdbEngine implements Engine {
     this.expiryTimer ??= this.clock.every(EXPIRY_CYCLE_INTERVAL_MS, () => this.expireCycle());
   }
 
-  /** queuePut queues a value and its expiry (or the removal of an old one); call inside a batch. */
-  private queuePut(stored: Buffer, value: Uint8Array, expiresAt: number | undefined): void {
+  /**
+   * queuePut queues a value, its revision and its expiry (or the removal of an old one); call
+   * inside a batch.
+   */
+  private queuePut(
+    stored: Buffer,
+    value: Uint8Array,
+    expiresAt: number | undefined,
+    revision: Revision,
+  ): void {
     void this.db.put(stored, copyValue(value));
+    void this.revisionDb.put(stored, encodeRevision(revision));
     if (expiresAt !== undefined) void this.expiryDb.put(stored, encodeExpiry(expiresAt));
     else if (this.mayExpire) void this.expiryDb.remove(stored);
+  }
+
+  /** queueDelete queues the removal of a key with its revision and expiry; call inside a batch. */
+  private queueDelete(stored: Buffer): void {
+    void this.db.remove(stored);
+    void this.revisionDb.remove(stored);
+    if (this.mayExpire) void this.expiryDb.remove(stored);
+  }
+
+  /** settled drops a key's entry from `queued` once the write at `ts` settled, unless a later write replaced it. */
+  private settled(name: string, ts: number): void {
+    if (this.queued.get(name)?.ts === ts) this.queued.delete(name);
+  }
+
+  /**
+   * newestRevision is a key's revision in the newest state queued (undefined: absent, deleted or
+   * expired at nowMs), from which a put derives create and version.
+   */
+  private newestRevision(name: string, stored: Buffer, nowMs: number): Revision | undefined {
+    const queued = this.queued.size === 0 ? undefined : this.queued.get(name);
+    if (queued === undefined) return this.readRevision(stored, nowMs);
+    if (queued.expiresAt !== undefined && isExpired(queued.expiresAt, nowMs)) return undefined;
+    return queued.revision;
+  }
+
+  /** readRevision reads a live key's committed revision (undefined: absent or expired). */
+  private readRevision(stored: Buffer, nowMs = this.clock.nowMs()): Revision | undefined {
+    const raw = this.revisionDb.getBinaryFast(stored); // decoded before the next read reuses it
+    let revision: Revision;
+    if (raw !== undefined) revision = decodeRevision(raw);
+    else if (this.mayHaveLegacy && this.db.doesExist(stored)) revision = LEGACY_REVISION;
+    else return undefined;
+    const expiresAt = this.readExpiry(stored);
+    return expiresAt !== undefined && isExpired(expiresAt, nowMs) ? undefined : revision;
+  }
+
+  /**
+   * persistLastTs queues lastTs to LAST_TS_KEY when it moved since last queued. It is lmdb-js's
+   * `beforecommit` listener: it runs as the last step of a write transaction, whose writes all
+   * took their timestamps (at most lastTs) before it.
+   */
+  private persistLastTs(): void {
+    if (this.last === this.lastQueued) return;
+    this.lastQueued = this.last;
+    this.revisionDb.put(LAST_TS_KEY, encodeU64(this.last)).then(undefined, () => {
+      // The writes of the failed transaction report the failure; queue lastTs again next time.
+      this.lastQueued = -1;
+    });
   }
 
   /** readExpiry reads a stored key's committed expiry (undefined: none). */
   private readExpiry(stored: Buffer): number | undefined {
     if (!this.mayExpire) return undefined;
-    const raw = this.expiryDb.get(stored);
+    const raw = this.expiryDb.getBinaryFast(stored); // decoded before the next read reuses it
     return raw === undefined ? undefined : decodeExpiry(raw);
   }
 
@@ -327,8 +546,11 @@ class LmdbEngine implements Engine {
   private expireCycle(): void {
     if (this.expiring !== undefined || this.closed || this.expiries.size === 0) return;
     const nowMs = this.clock.nowMs();
+    // The cycle's deletes take a timestamp like any write (assigned when queued, in call order).
+    if (this.last >= TS_MAX) return;
     const due = this.expiries.takeDue(nowMs, EXPIRY_CYCLE_KEYS_MAX);
     if (due.length === 0) return;
+    this.last = writeTs(undefined, this.last);
     const removed: ExpiryEntry[] = [];
     this.expiring = this.db
       .transaction(() => {
@@ -337,6 +559,7 @@ class LmdbEngine implements Engine {
           const raw = this.expiryDb.get(stored);
           if (raw === undefined || decodeExpiry(raw) !== entry.expiresAt) continue;
           void this.db.remove(stored);
+          void this.revisionDb.remove(stored);
           void this.expiryDb.remove(stored);
           removed.push(entry);
         }
@@ -500,14 +723,38 @@ function nameOf(key: Uint8Array): string {
 }
 
 function encodeExpiry(expiresAt: number): Buffer {
-  const out = Buffer.allocUnsafe(8);
-  out.writeUInt32LE(expiresAt % U32, 0);
-  out.writeUInt32LE(Math.floor(expiresAt / U32), 4);
-  return out;
+  return encodeU64(expiresAt);
 }
 
 function decodeExpiry(raw: Buffer): number {
-  return raw.readUInt32LE(4) * U32 + raw.readUInt32LE(0);
+  return decodeU64(raw, 0);
+}
+
+/** encodeU64 writes a safe integer as a u64 little-endian (two u32 halves). */
+function encodeU64(n: number, out = Buffer.allocUnsafe(8), at = 0): Buffer {
+  out.writeUInt32LE(n % U32, at);
+  out.writeUInt32LE(Math.floor(n / U32), at + 4);
+  return out;
+}
+
+function decodeU64(raw: Buffer, at: number): number {
+  return raw.readUInt32LE(at + 4) * U32 + raw.readUInt32LE(at);
+}
+
+/** encodeRevision: mod u64 | create u64 | version u32, little-endian (REVISION_BYTES). */
+function encodeRevision(revision: Revision): Buffer {
+  const out = Buffer.allocUnsafe(REVISION_BYTES);
+  encodeU64(revision.mod, out, 0);
+  encodeU64(revision.create, out, 8);
+  out.writeUInt32LE(revision.version, 16);
+  return out;
+}
+
+function decodeRevision(raw: Buffer): Revision {
+  if (raw.length !== REVISION_BYTES) {
+    throw new CorruptionError(`lmdb revision entry is ${raw.length} bytes, not ${REVISION_BYTES}`);
+  }
+  return { mod: decodeU64(raw, 0), create: decodeU64(raw, 8), version: raw.readUInt32LE(16) };
 }
 
 function storedKey(key: Uint8Array): Buffer {

@@ -1,8 +1,10 @@
 // Crash test for transactions with real processes: a child commits large multi-key transactions
 // (TXN_KEYS keys plus a transfer between accounts) and reports each acknowledged commit; we
 // SIGKILL it at random moments and reopen. Every acknowledged transaction must be there whole,
-// every other one whole or absent, and the accounts' total unchanged. CAIRN_TXN_CRASH_CYCLES
-// sets the number of cycles (CI: 6).
+// every other one whole or absent, and the accounts' total unchanged. Revisions too: every key of
+// a transaction has its commit timestamp as mod (the one acknowledged, for acknowledged ones),
+// timestamps keep increasing across restarts, and the accounts' version counts add up to the
+// transfers on disk. CAIRN_TXN_CRASH_CYCLES sets the number of cycles (CI: 6).
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { open } from '../../src/db/db.js';
@@ -14,10 +16,13 @@ import { ACCOUNTS, account, INITIAL, TXN_KEYS, txnKey, txnValue } from './txn-sh
 const CYCLES = Number(process.env.CAIRN_TXN_CRASH_CYCLES ?? 6);
 const CHILD = path.join(import.meta.dirname, 'txn-writer.ts');
 
-async function runAndKill(dir: string, cycle: number, killAfterMs: number): Promise<string[]> {
-  const acks: string[] = [];
+/** runAndKill runs the writer until killed; returns the acknowledged transaction ids and timestamps. */
+async function runAndKill(dir: string, cycle: number, killAfterMs: number): Promise<[string, number][]> {
+  const acks: [string, number][] = [];
   await killAfterReady(CHILD, [dir, String(cycle)], killAfterMs, (line) => {
-    if (line.startsWith('ack ')) acks.push(line.slice(4));
+    if (!line.startsWith('ack ')) return;
+    const [id, ts] = line.slice(4).split(' ');
+    acks.push([id!, Number(ts)]);
   });
   return acks;
 }
@@ -33,31 +38,53 @@ describe('transaction crash test (SIGKILL)', () => {
     );
     await setup.close();
     const rng = new Prng(Number(process.env.CAIRN_CRASH_SEED ?? Date.now() % 1e9));
-    const acked: string[] = [];
+    const acked = new Map<string, number>();
     let seenTotal = 0;
+    /** mods: each transaction's commit timestamp as found on disk, from earlier cycles. */
+    const mods = new Map<string, number>();
     for (let cycle = 0; cycle < CYCLES; cycle++) {
-      acked.push(...(await runAndKill(dir, cycle, rng.range(50, 400))));
+      for (const [id, ts] of await runAndKill(dir, cycle, rng.range(50, 400))) acked.set(id, ts);
       const db = await open(dir);
       try {
-        // Every transaction on disk is whole: count keys per transaction id.
+        // Every transaction on disk is whole: count keys per transaction id, and every key of it
+        // carries the transaction's commit timestamp as its mod.
         const counts = new Map<string, number>();
+        const before = Math.max(0, ...mods.values());
         for await (const [k, v] of db.scan({ start: 'c', end: 'd' })) {
           const id = k.toString().split('/')[0]!;
           expect(v.toString(), `value of ${k}`).toBe(txnValue(id));
           counts.set(id, (counts.get(id) ?? 0) + 1);
+          const rev = (await db.revision(k))!;
+          expect(rev.create, `revision of ${k}`).toBe(rev.mod);
+          expect(rev.version, `revision of ${k}`).toBe(1);
+          const mod = mods.get(id);
+          if (mod === undefined) {
+            mods.set(id, rev.mod);
+            // Written after the previous restart: above every timestamp from before it.
+            if (id.startsWith(`c${cycle}-`)) expect(rev.mod).toBeGreaterThan(before);
+          } else expect(rev.mod, `mod of ${k}`).toBe(mod);
         }
         for (const [id, n] of counts) expect(n, `transaction ${id} is torn`).toBe(TXN_KEYS);
-        for (const id of acked) expect(counts.get(id), `acknowledged transaction ${id} lost`).toBe(TXN_KEYS);
-        expect(await db.get(txnKey(acked[0] ?? 'none', 0))).toBeDefined();
+        for (const [id, ts] of acked) {
+          expect(counts.get(id), `acknowledged transaction ${id} lost`).toBe(TXN_KEYS);
+          expect(mods.get(id), `commit timestamp of ${id}`).toBe(ts);
+        }
+        expect(await db.get(txnKey([...acked.keys()][0] ?? 'none', 0))).toBeDefined();
         let total = 0;
-        for (let i = 0; i < ACCOUNTS; i++) total += Number((await db.getString(account(i)))!);
+        let transfers = 0;
+        for (let i = 0; i < ACCOUNTS; i++) {
+          total += Number((await db.getString(account(i)))!);
+          transfers += (await db.revision(account(i)))!.version - 1;
+        }
         expect(total).toBe(ACCOUNTS * INITIAL);
+        // Each transaction on disk moved money between two accounts: two writes.
+        expect(transfers).toBe(2 * counts.size);
         seenTotal = counts.size;
       } finally {
         await db.close();
       }
     }
-    expect(acked.length).toBeGreaterThan(0);
-    expect(seenTotal).toBeGreaterThanOrEqual(acked.length);
+    expect(acked.size).toBeGreaterThan(0);
+    expect(seenTotal).toBeGreaterThanOrEqual(acked.size);
   });
 });

@@ -5,7 +5,7 @@
 //
 // Transaction `cC-wW-I` writes TXN_KEYS keys `cC-wW-I/NNN` (value: its id, padded) and moves
 // money between two of ACCOUNTS accounts (read-modify-write under serializable isolation).
-// Lines: `ready`, `ack ID`.
+// Lines: `ready`, `ack ID TS` (TS: the commit timestamp, which is every written key's mod).
 import { open } from '../../src/db/db.js';
 import { ACCOUNTS, account, TXN_KEYS, txnKey, txnValue } from './txn-shape.js';
 
@@ -21,7 +21,7 @@ async function writer(w: number): Promise<void> {
     const id = `c${cycle}-w${w}-${i}`;
     const from = (i * 7 + w) % ACCOUNTS;
     const to = (from + 1 + (i % (ACCOUNTS - 1))) % ACCOUNTS;
-    await db.transaction(
+    const { ts } = await db.runTransaction(
       async (tx) => {
         for (let j = 0; j < TXN_KEYS; j++) tx.set(txnKey(id, j), txnValue(id));
         const a = Number((await tx.get(account(from)))!.toString());
@@ -31,7 +31,7 @@ async function writer(w: number): Promise<void> {
       },
       { maxAttempts: 1000 },
     );
-    process.stdout.write(`ack ${id}\n`);
+    process.stdout.write(`ack ${id} ${ts}\n`);
   }
 }
 

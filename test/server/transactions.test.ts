@@ -579,3 +579,37 @@ describe('TXN.CAS', () => {
     expect(info[2]![2]).toContain('no_multi');
   });
 });
+
+describe('idle transactions and watches', () => {
+  it('rolls back an idle TXN.BEGIN and refuses its commands until TXN.ROLLBACK; drops an idle WATCH', async () => {
+    const idle = await startServer({ limits: { txnIdleMs: 100 } });
+    const c = await connectIoredis(idle.port);
+    try {
+      await c.call('txn.begin');
+      await c.set('idle:k', 'buffered');
+      await c.watch('idle:w');
+      const readers = idle.db.txnStats().readers;
+      expect(readers).toBe(2);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(idle.db.txnStats().readers).toBe(0);
+      // Nothing meant for the transaction runs outside it.
+      await expect(c.get('idle:k')).rejects.toThrow('rolled back after 100 ms idle');
+      await expect(c.set('idle:k', 'outside')).rejects.toThrow('rolled back after 100 ms idle');
+      await expect(c.call('txn.commit')).rejects.toThrow('rolled back after 100 ms idle');
+      expect(await c.get('idle:k')).toBeNull();
+      // The watch was dropped: EXEC replies nil, as when a watched key changed.
+      await c.watch('idle:w2');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await c.multi().set('idle:w2', 'x').exec()).toBeNull();
+      expect(await c.get('idle:w2')).toBeNull();
+      // TXN.ROLLBACK also ends the rolled-back state.
+      await c.call('txn.begin');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await c.call('txn.rollback')).toBe('OK');
+      expect(await c.set('idle:k', 'after')).toBe('OK');
+    } finally {
+      c.disconnect();
+      await idle.stop();
+    }
+  });
+});

@@ -29,7 +29,7 @@ import { arityOk, type CommandSpec, type CommandTable } from './command-table.js
 import { CommandError, ERR_NOAUTH, errorReply, wrongArity } from './errors.js';
 import type { KeyStore } from './key-store.js';
 import { UNKNOWN_ARGS_ECHO_CHARS } from './limits.js';
-import { RUN_WHILE_QUEUING, Session } from './session.js';
+import { RUN_WHEN_TXN_IDLE, RUN_WHILE_QUEUING, Session } from './session.js';
 import type { ClientState, CommandContext, Held, Outcome, ServerContext } from './types.js';
 
 /** Segment: a held reply and the replies of the commands executed after it (its tail). */
@@ -87,7 +87,7 @@ export class Connection implements CommandContext {
     readonly client: ClientState,
   ) {
     this.main = new ReplyWriter(client.protocol);
-    this.session = new Session(server.db);
+    this.session = new Session(server.db, server.limits.txnIdleMs);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.pump());
@@ -197,6 +197,7 @@ export class Connection implements CommandContext {
     const spec = this.table.lookup(args[0]!);
     this.server.stats.commands++;
     this.client.lastCommandAt = Date.now();
+    this.session.touch();
     if (spec === undefined) {
       this.client.lastCommand = 'unknown';
       this.session.reject();
@@ -212,6 +213,13 @@ export class Connection implements CommandContext {
     if (!this.client.authenticated && !spec.flags.includes('no_auth')) {
       this.session.reject();
       this.fail(spec, new CommandError(ERR_NOAUTH), started);
+      return;
+    }
+    const idleError = this.session.rolledBackForIdleness;
+    if (idleError !== undefined && !RUN_WHEN_TXN_IDLE.has(spec.name)) {
+      // Not run outside the transaction it was meant for (see session.ts).
+      this.session.reject();
+      this.fail(spec, new CommandError(idleError), started);
       return;
     }
     if (this.session.queuing && !RUN_WHILE_QUEUING.has(spec.name)) {
@@ -235,14 +243,19 @@ export class Connection implements CommandContext {
     }
     if (outcome instanceof Promise) {
       this.busy = true;
+      this.session.busy = true;
       outcome.then(
         (o) => {
           this.busy = false;
+          this.session.busy = false;
+          this.session.touch(); // a long command is not idleness
           this.complete(spec, o, started);
           this.pump();
         },
         (err: unknown) => {
           this.busy = false;
+          this.session.busy = false;
+          this.session.touch();
           this.fail(spec, err, started);
           this.pump();
         },

@@ -77,6 +77,16 @@ export const EXEC_ATTEMPTS_MAX = 10;
 /** EXEC_BACKOFF_MAX_MS: cap of the jittered backoff between EXEC retries (src/txn/retry.ts). */
 export const EXEC_BACKOFF_MAX_MS = 50;
 
+/**
+ * TXN_IDLE_MS: how long a connection may sit idle holding an open TXN.BEGIN transaction or a
+ * WATCH. Either pins old versions and the commit log in memory (docs/transactions.md), so an
+ * abandoned one would grow the server without bound; after this long without a command the
+ * transaction is rolled back (its later commands fail until TXN.ROLLBACK) and the watch is
+ * dropped (its EXEC replies nil, as when a watched key changed). PostgreSQL's
+ * idle_in_transaction_session_timeout plays the same part. 0 turns it off.
+ */
+export const TXN_IDLE_MS = 60_000;
+
 /** RespServerLimits: the limits a server instance uses (tests lower them). */
 export interface RespServerLimits {
   readonly maxClients: number;
@@ -85,6 +95,7 @@ export interface RespServerLimits {
   readonly outputBufferBytes: number;
   readonly inflightCommands: number;
   readonly closeGraceMs: number;
+  readonly txnIdleMs: number;
 }
 
 export const DEFAULT_LIMITS: RespServerLimits = Object.freeze({
@@ -94,6 +105,7 @@ export const DEFAULT_LIMITS: RespServerLimits = Object.freeze({
   outputBufferBytes: OUTPUT_BUFFER_BYTES_MAX,
   inflightCommands: INFLIGHT_COMMANDS_MAX,
   closeGraceMs: CLOSE_GRACE_MS,
+  txnIdleMs: TXN_IDLE_MS,
 });
 
 assert(QUERY_BUFFER_BYTES_MAX >= BULK_BYTES_MAX, 'one maximal argument must fit the query buffer');

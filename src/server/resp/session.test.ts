@@ -37,6 +37,46 @@ describe('Session', () => {
     expect(db.txnStats().readers).toBe(before);
   });
 
+  it('drops an idle watch and rolls back an idle transaction, releasing their versions', async () => {
+    const idleMs = 50;
+    const session = new Session(db, idleMs);
+    const before = db.txnStats().readers;
+    session.watch([Buffer.from('idle:w')]);
+    const tx = await db.begin();
+    session.begin(new TxnKeyStore(tx));
+    expect(db.txnStats().readers).toBe(before + 2);
+    await new Promise((r) => setTimeout(r, idleMs * 3));
+    expect(db.txnStats().readers).toBe(before);
+    expect(tx.finished).toBe(true);
+    expect(session.txn).toBeUndefined();
+    expect(session.rolledBackForIdleness).toMatch(/rolled back after 50 ms idle/);
+    // The dropped watch fails its EXEC; TXN.COMMIT reports the rollback and ends the state.
+    expect(session.takeWatch()?.changed()).toBe(true);
+    expect(() => session.endTxn('TXN.COMMIT')).toThrow(/rolled back after 50 ms idle/);
+    expect(session.rolledBackForIdleness).toBeUndefined();
+    session.close();
+  });
+
+  it('keeps a watch and a transaction of a connection that stays active, or busy', async () => {
+    const idleMs = 60;
+    const session = new Session(db, idleMs);
+    session.watch([Buffer.from('idle:a')]);
+    session.begin(new TxnKeyStore(await db.begin()));
+    for (let i = 0; i < 6; i++) {
+      await new Promise((r) => setTimeout(r, idleMs / 3));
+      session.touch();
+    }
+    session.busy = true; // a command running longer than idleMs
+    await new Promise((r) => setTimeout(r, idleMs * 3));
+    session.busy = false;
+    session.touch();
+    expect(session.txn).toBeDefined();
+    expect(session.rolledBackForIdleness).toBeUndefined();
+    expect(session.takeWatch()?.changed()).toBe(false);
+    session.endTxn('TXN.ROLLBACK')?.tx.rollback();
+    session.close();
+  });
+
   it('a second WATCH of a key keeps the first watch', async () => {
     const session = new Session(db);
     session.watch([Buffer.from('w')]);

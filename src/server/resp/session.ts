@@ -2,6 +2,12 @@
 // open interactive transaction (TXN.BEGIN). The commands that use it live in
 // commands/transactions.ts; the connection asks it whether to queue a command instead of running
 // it, and closes it on disconnect (which releases the watch and rolls back the transaction).
+//
+// Idleness: a watch or an open transaction pins versions in memory, so a connection that holds
+// one and sends nothing for `idleMs` (limits.ts, TXN_IDLE_MS) loses it: the transaction is
+// rolled back and every later command but TXN.ROLLBACK / TXN.COMMIT (which both end it, COMMIT
+// with the error) fails with ERR_TXN_IDLE, so that no command meant for the transaction runs
+// outside it by mistake; the watch counts as changed, so EXEC replies nil.
 import type { Db } from '../../db/db.js';
 import { keyOf, type Mvcc, type Registration } from '../../txn/mvcc.js';
 import type { CommandSpec } from './command-table.js';
@@ -15,6 +21,13 @@ export const RUN_WHILE_QUEUING: ReadonlySet<string> = new Set(['exec', 'discard'
 
 export const ERR_EXECABORT = 'EXECABORT Transaction discarded because of previous errors.';
 export const ERR_NOT_IN_MULTI_ALLOWED = 'ERR Command not allowed inside a transaction';
+
+/** RUN_WHEN_TXN_IDLE: the commands that still run after an idle transaction was rolled back. */
+export const RUN_WHEN_TXN_IDLE: ReadonlySet<string> = new Set(['txn.rollback', 'txn.commit', 'quit']);
+
+function errTxnIdle(idleMs: number): string {
+  return `ERR the transaction was rolled back after ${idleMs} ms idle; TXN.ROLLBACK ends it`;
+}
 
 export interface QueuedCommand {
   readonly spec: CommandSpec;
@@ -34,6 +47,8 @@ export interface Queued {
  */
 export class Watch {
   private readonly keys = new Map<string, number>();
+  /** dropped: released for idleness; EXEC must fail as if a key had changed. */
+  private dropped = false;
 
   constructor(
     private readonly mvcc: Mvcc,
@@ -52,12 +67,19 @@ export class Watch {
 
   /** changed: was any watched key written since it was watched? Synchronous (see EXEC). */
   changed(): boolean {
+    if (this.dropped) return true;
     for (const [k, ts] of this.keys) if (this.mvcc.changedSince(k, ts)) return true;
     return false;
   }
 
   release(): void {
     this.mvcc.release(this.reg);
+  }
+
+  /** drop releases the watch early (idleness); it then always reports a change. */
+  drop(): void {
+    this.dropped = true;
+    this.release();
   }
 }
 
@@ -69,8 +91,53 @@ export class Session {
   private interactive: TxnKeyStore | undefined;
   /** closed: the connection is gone; nothing may be opened (or pinned) any more. */
   private closed = false;
+  /** idleError: set when an idle transaction was rolled back, until TXN.ROLLBACK/COMMIT. */
+  private idleError: string | undefined;
+  private lastActive = performance.now();
+  private idleTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** idleMs: see the module comment; 0 never drops anything. */
+    private readonly idleMs = 0,
+  ) {}
+
+  /** busy: the connection is running a command (never idle then, however long it takes). */
+  busy = false;
+
+  /** touch: the connection runs (or finished) a command now. */
+  touch(): void {
+    this.lastActive = performance.now();
+  }
+
+  /** rolledBackForIdleness: the error every command but RUN_WHEN_TXN_IDLE gets, if any. */
+  get rolledBackForIdleness(): string | undefined {
+    return this.idleError;
+  }
+
+  private armIdle(): void {
+    if (this.idleMs <= 0 || this.idleTimer !== undefined) return;
+    this.idleTimer = setTimeout(() => this.onIdleTimer(), this.idleMs);
+    this.idleTimer.unref();
+  }
+
+  private onIdleTimer(): void {
+    this.idleTimer = undefined;
+    if (this.watching === undefined && this.interactive === undefined) return;
+    const idle = this.busy ? 0 : performance.now() - this.lastActive;
+    if (idle < this.idleMs) {
+      this.idleTimer = setTimeout(() => this.onIdleTimer(), this.idleMs - idle);
+      this.idleTimer.unref();
+      return;
+    }
+    if (this.interactive !== undefined) {
+      this.interactive.tx.rollback();
+      this.interactive = undefined;
+      this.idleError = errTxnIdle(this.idleMs);
+    }
+    // The Watch object stays, dropped: its EXEC must fail (Redis clients retry on nil).
+    this.watching?.drop();
+  }
 
   /** queuing: between MULTI and EXEC/DISCARD. */
   get queuing(): boolean {
@@ -145,6 +212,7 @@ export class Session {
     if (this.queue !== undefined) throw new CommandError('ERR WATCH inside MULTI is not allowed');
     if (this.closed) throw new CommandError('ERR connection closed');
     const watching = (this.watching ??= new Watch(this.db.mvcc, this.db.mvcc.register('watch')));
+    this.armIdle();
     for (const key of keys) {
       if (watching.size >= WATCHED_KEYS_MAX) {
         throw new CommandError(`ERR too many watched keys (at most ${WATCHED_KEYS_MAX})`);
@@ -177,10 +245,20 @@ export class Session {
       throw new CommandError('ERR a transaction is already open on this connection');
     }
     this.interactive = store;
+    this.armIdle();
   }
 
-  /** endTxn detaches the interactive transaction (for TXN.COMMIT / TXN.ROLLBACK). */
-  endTxn(command: string): TxnKeyStore {
+  /**
+   * endTxn detaches the interactive transaction (for TXN.COMMIT / TXN.ROLLBACK); undefined when
+   * it was already rolled back for idleness and this is TXN.ROLLBACK (TXN.COMMIT gets the error).
+   */
+  endTxn(command: 'TXN.COMMIT' | 'TXN.ROLLBACK'): TxnKeyStore | undefined {
+    const idleError = this.idleError;
+    if (idleError !== undefined) {
+      this.idleError = undefined;
+      if (command === 'TXN.COMMIT') throw new CommandError(idleError);
+      return undefined;
+    }
     const store = this.interactive;
     if (store === undefined) throw new CommandError(`ERR ${command} without TXN.BEGIN`);
     this.interactive = undefined;
@@ -190,6 +268,8 @@ export class Session {
   /** close: the connection is gone: roll back, unwatch, forget the queue. */
   close(): void {
     this.closed = true;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     this.interactive?.tx.rollback();
     this.interactive = undefined;
     this.unwatch();

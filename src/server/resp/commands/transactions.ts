@@ -9,6 +9,7 @@
 // commit) re-runs the queued commands on a fresh snapshot; clients cannot tell.
 import { performance } from 'node:perf_hooks';
 import { ReplyWriter } from '../../../protocol/resp/index.js';
+import { assert } from '../../../stdx/assert.js';
 import { ISOLATION_LEVELS, type Isolation } from '../../../txn/mvcc.js';
 import { retryAfterConflict } from '../../../txn/retry.js';
 import type { Transaction } from '../../../txn/transaction.js';
@@ -162,13 +163,14 @@ async function txnBegin(ctx: CommandContext, args: Buffer[]): Promise<void> {
 }
 
 async function txnCommit(ctx: CommandContext): Promise<void> {
-  const { tx } = ctx.session.endTxn('TXN.COMMIT');
-  const { ts } = await tx.commit();
+  const store = ctx.session.endTxn('TXN.COMMIT');
+  assert(store !== undefined, 'endTxn returns the transaction to commit, or throws');
+  const { ts } = await store.tx.commit();
   ctx.w.integer(ts);
 }
 
 function txnRollback(ctx: CommandContext): void {
-  ctx.session.endTxn('TXN.ROLLBACK').tx.rollback();
+  ctx.session.endTxn('TXN.ROLLBACK')?.tx.rollback();
   ctx.w.ok();
 }
 

@@ -906,7 +906,7 @@ export class CaskEngine implements Engine {
           }
           if (expires || hadExpiry) this.expiries.set(op.overlayKey, op.expiresAt);
           this.files.addLive(fileId, recordBytes(op.key.length, op.valueLen, expires, op.version !== 0));
-          this.cache.update(
+          this.cache.set(
             op.overlayKey,
             w.bytes.subarray(op.valueAt, op.valueAt + op.valueLen),
             w.seq,

@@ -1,6 +1,6 @@
-// ValueCache keeps recently read values in memory, with their revisions, so that a hot key is
-// served without a key-directory search and a pread (reads, getStored, revisionSync). Bounded
-// by bytes. Reads admit values; writes only update entries that are already cached.
+// ValueCache keeps recently written and read values in memory, with their revisions, so that a
+// hot key is served without a key-directory search and a pread (reads, getStored, revisionSync).
+// Bounded by bytes.
 //
 // Correctness: the engine updates the cache only where it updates the key directory (publish,
 // after a write is durable) and on reads of durable records, so a cached value and revision are
@@ -121,15 +121,6 @@ export class ValueCache {
       this.bytes += cost(key, own);
     }
     this.evict();
-  }
-
-  /**
-   * update replaces the value and revision of `key` if it is cached and leaves the cache alone
-   * otherwise: writes keep cached entries current without filling the cache (values are
-   * admitted by reads; a write-heavy load does not pay for copies nobody reads).
-   */
-  update(key: string, value: Uint8Array, seq: number, create: number, version: number): void {
-    if (this.entries.has(key)) this.set(key, value, seq, create, version);
   }
 
   delete(key: string): void {

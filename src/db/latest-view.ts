@@ -321,18 +321,41 @@ export class LatestView {
   // ---- internals -------------------------------------------------------------------------------
 
   private batchNow(ops: readonly BatchOp[], knownPrior?: (k: string) => Prior | undefined): Promise<void> {
+    const n = ops.length;
+    const keys: Uint8Array[] = new Array(n);
+    const ks: string[] = new Array(n);
+    const values: (Buffer | undefined)[] = new Array(n);
+    const expiries: (number | undefined)[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const op = ops[i]!;
+      keys[i] = op.key;
+      ks[i] = keyOf(op.key);
+      values[i] = op.type === 'put' ? asBuffer(op.value) : undefined;
+      expiries[i] = op.type === 'put' ? op.expiresAt : undefined;
+    }
     return this.enqueue(
-      ops.map((op) => op.key),
-      ops.map((op) => keyOf(op.key)),
-      ops.map((op) => (op.type === 'put' ? asBuffer(op.value) : undefined)),
-      (e, ts, revs) =>
-        e.batch(
-          ops.map((op, i) =>
-            op.type === 'put' ? { ...op, create: revs[i]?.create, version: revs[i]?.version } : op,
-          ),
-          { ts },
-        ),
-      ops.map((op) => (op.type === 'put' ? op.expiresAt : undefined)),
+      keys,
+      ks,
+      values,
+      (e, ts, revs) => {
+        const withRevisions: BatchOp[] = new Array(n);
+        for (let i = 0; i < n; i++) {
+          const op = ops[i]!;
+          withRevisions[i] =
+            op.type === 'put'
+              ? {
+                  type: 'put',
+                  key: op.key,
+                  value: op.value,
+                  expiresAt: op.expiresAt,
+                  create: revs[i]?.create,
+                  version: revs[i]?.version,
+                }
+              : op;
+        }
+        return e.batch(withRevisions, { ts });
+      },
+      expiries,
       knownPrior,
     );
   }

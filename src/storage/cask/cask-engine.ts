@@ -85,7 +85,7 @@ import {
   SEQ_MAX,
 } from './record.js';
 import { type RecoveryReport, recover } from './recovery.js';
-import { ValueCache } from './value-cache.js';
+import { copyOf, ValueCache } from './value-cache.js';
 
 export const ENGINE_NAME = 'cask';
 /** SCAN_CHUNK_ENTRIES: entries a scan reads per turn of the event loop. */
@@ -295,22 +295,21 @@ export class CaskEngine implements Engine {
   getSync(key: Uint8Array): Uint8Array | undefined {
     this.checkOpen();
     checkKey(key);
-    if (this.expiries.size > 0) {
-      const expiresAt = this.expiryOf(key);
-      if (expiresAt !== undefined && isExpired(expiresAt, this.clock.nowMs())) return undefined;
-    }
+    const expiresAt = this.expiryOf(key);
+    if (expiresAt !== undefined && isExpired(expiresAt, this.clock.nowMs())) return undefined;
     if (!this.cache.enabled) {
       const loc = this.keyDir.get(key);
-      return loc === undefined ? undefined : this.readValue(key, loc);
+      return loc === undefined ? undefined : this.readValue(key, loc, expiresAt !== undefined);
     }
     const name = asBuffer(key).toString('latin1');
-    const cached = this.cache.get(name);
-    if (cached !== undefined) return cached;
+    const cached = this.cache.lookup(name);
+    if (cached !== undefined) return copyOf(cached.value);
     const loc = this.keyDir.get(key);
     if (loc === undefined) return undefined;
-    const value = this.readValue(key, loc);
-    this.cache.set(name, value);
-    return Buffer.from(value);
+    // readValue's buffer is this call's own: the cache keeps a copy, the caller gets it.
+    const value = this.readValue(key, loc, expiresAt !== undefined);
+    this.cache.set(name, value, loc.seq, loc.create, loc.version);
+    return value;
   }
 
   async has(key: Uint8Array): Promise<boolean> {
@@ -325,11 +324,19 @@ export class CaskEngine implements Engine {
     const expiresAt = this.expiryOf(key);
     if (expiresAt !== undefined && isExpired(expiresAt, this.clock.nowMs())) return undefined;
     // The same value cache as get(): the server reads through getStored (LatestView). The value
-    // and the revision are read in one synchronous step, so they belong together.
-    const value = this.getSync(key);
-    if (value === undefined) return undefined;
+    // and the revision are read in one synchronous step, from one key-directory lookup (or one
+    // cache entry), so they belong together.
+    const name = this.cache.enabled ? asBuffer(key).toString('latin1') : undefined;
+    if (name !== undefined) {
+      const cached = this.cache.lookup(name);
+      if (cached !== undefined) {
+        return { value: copyOf(cached.value), expiresAt, revision: revisionOf(cached) };
+      }
+    }
     const loc = this.keyDir.get(key);
-    assert(loc !== undefined, 'a key with a value has a location');
+    if (loc === undefined) return undefined;
+    const value = this.readValue(key, loc, expiresAt !== undefined);
+    if (name !== undefined) this.cache.set(name, value, loc.seq, loc.create, loc.version);
     return { value, expiresAt, revision: revisionOf(loc) };
   }
 
@@ -337,6 +344,10 @@ export class CaskEngine implements Engine {
     this.checkOpen();
     checkKey(key);
     if (this.expired(key)) return undefined;
+    if (this.cache.enabled) {
+      const cached = this.cache.lookup(asBuffer(key).toString('latin1'));
+      if (cached !== undefined) return revisionOf(cached);
+    }
     const loc = this.keyDir.get(key);
     return loc === undefined ? undefined : revisionOf(loc);
   }
@@ -491,7 +502,8 @@ export class CaskEngine implements Engine {
       checkBatch(ops);
       writeTs(options?.ts, this.lastTs());
       if (ops.length === 0) return Promise.resolve();
-      const written = this.enqueueWrite(lastOpPerKey(ops), true, options?.ts);
+      const last = lastOpPerKey(ops);
+      const written = this.enqueueWrite(last.ops, true, options?.ts, last.names);
       if (ops.some((op) => op.type === 'put' && op.expiresAt !== undefined)) this.startExpiring();
       return written;
     } catch (err) {
@@ -577,7 +589,13 @@ export class CaskEngine implements Engine {
    * put's revision, encodes the records and queues them. It throws, changing nothing, when `ts`
    * or a caller-assigned revision is invalid.
    */
-  private enqueueWrite(ops: readonly BatchOp[], asBatch: boolean, ts?: number): Promise<void> {
+  private enqueueWrite(
+    ops: readonly BatchOp[],
+    asBatch: boolean,
+    ts?: number,
+    /** names: the keys as latin1 strings, when the caller has them already. */
+    names?: readonly string[],
+  ): Promise<void> {
     const seq = writeTs(ts, this.lastTs());
     assert(seq < SEQ_MAX, 'sequence numbers exhausted');
     // Revisions first, so that a refused one leaves nothing behind.
@@ -613,7 +631,7 @@ export class CaskEngine implements Engine {
         pos + RECORD_HEADER_BYTES + extraBytes(expiresAt !== undefined, version !== 0) + op.key.length;
       const rawKind = asBatch ? kind | BATCH_MEMBER : kind;
       pos = encodeRecord(bytes, pos, seq, rawKind, op.key, value, expiresAt, create, version);
-      const overlayKey = asBuffer(op.key).toString('latin1');
+      const overlayKey = names?.[i] ?? asBuffer(op.key).toString('latin1');
       const exists = kind === Kind.PUT;
       const mod = exists ? seq : 0;
       const entry = this.overlay.get(overlayKey);
@@ -888,7 +906,13 @@ export class CaskEngine implements Engine {
           }
           if (expires || hadExpiry) this.expiries.set(op.overlayKey, op.expiresAt);
           this.files.addLive(fileId, recordBytes(op.key.length, op.valueLen, expires, op.version !== 0));
-          this.cache.set(op.overlayKey, w.bytes.subarray(op.valueAt, op.valueAt + op.valueLen));
+          this.cache.set(
+            op.overlayKey,
+            w.bytes.subarray(op.valueAt, op.valueAt + op.valueLen),
+            w.seq,
+            op.create,
+            op.version,
+          );
         } else {
           if (this.keyDir.remove(op.key)) this.dropPrevious(op.key.length, hadExpiry);
           if (hadExpiry) this.expiries.delete(op.overlayKey);
@@ -1051,8 +1075,8 @@ export class CaskEngine implements Engine {
   }
 }
 
-/** revisionOf is the revision a key directory location records. */
-function revisionOf(loc: Location): Revision {
+/** revisionOf is the revision a key directory location (or a cache entry copied from one) records. */
+function revisionOf(loc: Pick<Location, 'seq' | 'create' | 'version'>): Revision {
   return loc.version === 0
     ? legacyRevision(loc.seq)
     : { mod: loc.seq, create: loc.create, version: loc.version };
@@ -1063,18 +1087,20 @@ function revisionOf(loc: Location): Revision {
  * overrides. Members of a batch share one sequence number, so on disk "later in the batch"
  * could not otherwise be told apart from "earlier" once recovery reads them back.
  */
-function lastOpPerKey(ops: readonly BatchOp[]): readonly BatchOp[] {
-  if (ops.length === 1) return ops;
+function lastOpPerKey(ops: readonly BatchOp[]): { ops: readonly BatchOp[]; names: readonly string[] } {
+  const names = ops.map((op) => asBuffer(op.key).toString('latin1'));
+  if (ops.length === 1) return { ops, names };
   const seen = new Set<string>();
   const kept: BatchOp[] = [];
+  const keptNames: string[] = [];
   for (let i = ops.length - 1; i >= 0; i--) {
-    const op = ops[i] as BatchOp;
-    const name = asBuffer(op.key).toString('latin1');
+    const name = names[i] as string;
     if (seen.has(name)) continue;
     seen.add(name);
-    kept.push(op);
+    kept.push(ops[i] as BatchOp);
+    keptNames.push(name);
   }
-  return kept.length === ops.length ? ops : kept.reverse();
+  return kept.length === ops.length ? { ops, names } : { ops: kept.reverse(), names: keptNames.reverse() };
 }
 
 /** CaskMetaFields: what the cask engine keeps in the store metadata (docs/format.md). */

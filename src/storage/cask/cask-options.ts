@@ -26,7 +26,7 @@ export interface CaskOptions extends EngineOptions {
    */
   readonly syncOnEventLoop?: boolean;
   /**
-   * cacheBytes: memory for recently written and read values (LRU), so hot keys are served
+   * cacheBytes: memory for recently written and read values (second-chance FIFO, value-cache.ts), so hot keys are served
    * without a key-directory search and a disk read. Default 0 (off): measured with 500k keys it
    * cost fills ~30% (330-390k -> 238-245k puts/s) and did not speed up uniform random reads;
    * it pays off when the hot set fits (100k keys: random reads 1.0x lmdb instead of ~0.55x).

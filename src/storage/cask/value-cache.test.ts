@@ -51,4 +51,46 @@ describe('ValueCache', () => {
     for (let i = 0; i < 200; i++) expect(String(await db.get(b(`k${i}`)))).toBe(`v${i}`.repeat(10));
     await db.close();
   });
+
+  it('serves revisions and values that match the key directory, through writes and compaction', async () => {
+    const dir = tmpDir('cache-revision');
+    const cached = await openCask(dir, { cacheBytes: 1 << 20 });
+    const b = (s: string) => Buffer.from(s);
+    const check = async (key: string) => {
+      // The cache's answer must be the one the key directory and the disk give.
+      const fromCache = await cached.getStored(b(key));
+      const loc = cached.keyDir.get(b(key));
+      if (loc === undefined) {
+        expect(fromCache).toBeUndefined();
+        expect(cached.revisionSync(b(key))).toBeUndefined();
+        return;
+      }
+      expect(fromCache?.value).toEqual(cached.readValue(b(key), loc));
+      expect(fromCache?.revision).toEqual({ mod: loc.seq, create: loc.create, version: loc.version });
+      expect(cached.revisionSync(b(key))).toEqual(fromCache?.revision);
+    };
+    await cached.put(b('a'), b('1'));
+    await check('a');
+    await cached.put(b('a'), b('2'));
+    await check('a');
+    expect(cached.revisionSync(b('a'))?.version).toBe(2);
+    // A value too large for the cache replaces a cached one: the old one must not be served.
+    await cached.put(b('a'), Buffer.alloc(1 << 17, 3));
+    await check('a');
+    expect((await cached.getStored(b('a')))?.value.length).toBe(1 << 17);
+    await cached.batch([
+      { type: 'delete', key: b('a') },
+      { type: 'put', key: b('c'), value: b('3') },
+    ]);
+    await check('a');
+    await check('c');
+    for (let i = 0; i < 50; i++) await cached.put(b(`k${i % 5}`), b(`v${i}`));
+    await cached.compact();
+    for (let i = 0; i < 5; i++) await check(`k${i}`);
+    // A hit hands out a copy of the value; modifying it changes nothing.
+    const got = (await cached.getStored(b('c')))!.value as Buffer;
+    got[0] = 0x78;
+    expect(String(await cached.get(b('c')))).toBe('3');
+    await cached.close();
+  });
 });

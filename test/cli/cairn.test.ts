@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, it } from 'vitest';
 import { open } from '../../src/db/db.js';
+import { FORMAT_VERSION } from '../../src/storage/meta.js';
 import { tmpDir } from '../support/tmp-dir.js';
 import { cairn, ensureBuilt, kvs, ROOT, STACK_FRAME } from './support.js';
 
@@ -221,7 +222,9 @@ describe.concurrent('cairn check', () => {
     const before = snapshot(dir);
     const r = await cairn(ROOT, 'check', dir);
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/^metadata: +generation \d+, engine cask, format 2$/m);
+    expect(r.out).toMatch(
+      new RegExp(`^metadata: +generation \\d+, engine cask, format ${FORMAT_VERSION}$`, 'm'),
+    );
     expect(r.out).toMatch(/^data files: +1$/m);
     expect(r.out).toMatch(/^hint files used: +0$/m);
     expect(r.out).toMatch(/^records: +3$/m); // one batch record and its two members

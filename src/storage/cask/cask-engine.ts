@@ -32,7 +32,6 @@ import type {
   Engine,
   EngineStats,
   Entry,
-  KeyVersion,
   PutOptions,
   Revision,
   ScanRange,

@@ -402,6 +402,30 @@ describe('openLmdb', () => {
     await db.close();
   });
 
+  it('keeps revisions of values of 16 MiB and more (lmdb-js returns them as memory-map views)', async () => {
+    const dir = tempDir();
+    let db = await openLmdb(dir, { durability: 'never' });
+    const big = new Uint8Array(17 * 1024 * 1024).fill(5);
+    big[big.length - 1] = 6;
+    await db.put(utf8('big'), big);
+    await db.put(utf8('big'), big);
+    const check = async (): Promise<void> => {
+      expect(db.revisionSync(utf8('big'))).toEqual({ mod: 2, create: 1, version: 2 });
+      const stored = await db.getStored(utf8('big'));
+      expect(stored?.revision).toEqual({ mod: 2, create: 1, version: 2 });
+      for (const value of [stored?.value, db.getSync(utf8('big')), (await db.scan().next()).value?.[1]]) {
+        expect(value?.length).toBe(big.length);
+        expect(value?.[0]).toBe(5);
+        expect(value?.[big.length - 1]).toBe(6);
+      }
+    };
+    await check();
+    await db.close();
+    db = await openLmdb(dir, { durability: 'never' });
+    await check();
+    await db.close();
+  });
+
   it('returns values the caller may keep while later reads and writes run', async () => {
     const db = await openLmdb(tempDir());
     await db.put(utf8('a'), utf8('first'));

@@ -350,6 +350,11 @@ describe('openLmdb', () => {
   it('migrates a store left by the unreleased revision-database build and drops that database', async () => {
     const dir = tempDir();
     await writeLegacyStore(dir, 'dev', legacyValues);
+    // Interrupted once, after a chunk of two keys: the revision database stays until the end.
+    await expect(openLmdb(dir, {}, { migrationChunkKeys: 2, migrationChunksMax: 1 })).rejects.toThrow(
+      'test hook',
+    );
+    expect((await metaEntry(dir, 'migration'))?.toString('latin1')).toBe('\x01b');
     const db = await openLmdb(dir);
     for (const [key, value] of legacyValues) {
       expect(Buffer.from(db.getSync(utf8(key)) ?? [0xff])).toEqual(Buffer.from(value));

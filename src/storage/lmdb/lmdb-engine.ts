@@ -39,9 +39,9 @@
 // does: get, getSync and getStored copy the bytes past the prefix out of lmdb-js's reused read
 // buffer (getBinaryFast), scan returns a view past the prefix of the fresh copy its range hands
 // out; revisionSync and getStored decode the prefix.
-// (Measured against a first design that kept revisions in a second named database written in the
-// same transaction: that one dirtied a second B-tree on every put and cost -58% of write
-// throughput with durability 'never', -38% with 'always'; the prefix costs -23% and -13%.)
+// (A first design kept revisions in a second named database written in the same transaction.
+// Dirtying a second B-tree on every put cost it about half the write throughput in A/B runs
+// against storing no revisions at all; the prefix costs 5-25%.)
 // - Timestamps are assigned when a write is queued, synchronously and in call order (writeTs),
 //   so a write refused for any reason changes nothing, lastTs included. Every put, delete (also
 //   of a missing key: simpler than predicting the commit-time IF_EXISTS check) and non-empty
@@ -72,9 +72,10 @@
 //   transaction each, which also moves the marker to the chunk's last key. A crash resumes after
 //   the marker, so no value is prefixed twice; the marker goes once no key follows it. A store
 //   at FORMAT_REVISION without a marker holds only prefixed values. (The format-3 development
-//   build that kept revisions in a `cairn-revision` database was never released; a store it left
-//   is recognised by that database without ours, migrated the same way, and the database
-//   dropped.)
+//   build that kept revisions in a `cairn-revision` database was never released. A store it left
+//   is recognised by that database, migrated the same way, and the database dropped in the
+//   transaction that removes the marker, so while it exists without a marker no value has a
+//   prefix.)
 //
 // Caveats: `options.fs` is used for the metadata only; lmdb does its own file I/O, so fault
 // injection does not reach it. compact() is a no-op: LMDB reuses freed pages in place.
@@ -236,8 +237,12 @@ export async function openLmdb(
       keyEncoding: 'binary',
       encoding: 'binary',
     });
-    const devStore =
-      dbNames.includes(DEV_REVISION_DB_NAME) && !dbNames.includes(META_DB_NAME) && hasStoredKeys(db);
+    // A development store's values are unprefixed until the transaction that ends its migration
+    // drops the revision database; before that, a marker says how far the migration got.
+    const devDb: SubDb | undefined = dbNames.includes(DEV_REVISION_DB_NAME)
+      ? db.openDB<Buffer, Buffer>(DEV_REVISION_DB_NAME, { keyEncoding: 'binary', encoding: 'binary' })
+      : undefined;
+    const devStore = devDb !== undefined && metaDb.get(MIGRATION_KEY) === undefined;
     if (meta.format < FORMAT_REVISION || devStore) {
       // Values without a prefix. Nothing is prefixed before the metadata says FORMAT_REVISION,
       // so a marker left by an interrupted earlier attempt is simply started over. (Until the
@@ -253,12 +258,7 @@ export async function openLmdb(
         await writeMeta(fs, dir, { ...meta, format: FORMAT_REVISION, generation: meta.generation + 1 });
       }
     }
-    if (metaDb.get(MIGRATION_KEY) !== undefined) await migrateValues(db, metaDb, hooks);
-    if (dbNames.includes(DEV_REVISION_DB_NAME)) {
-      await db
-        .openDB<Buffer, Buffer>(DEV_REVISION_DB_NAME, { keyEncoding: 'binary', encoding: 'binary' })
-        .drop();
-    }
+    if (metaDb.get(MIGRATION_KEY) !== undefined) await migrateValues(db, metaDb, devDb, hooks);
     return new LmdbEngine(
       db,
       expiryDb,
@@ -297,10 +297,16 @@ function hasStoredKeys(db: Db): boolean {
 
 /**
  * migrateValues prefixes every value after the migration marker with LEGACY_REVISION, one chunk
- * per write transaction that also moves the marker, and removes the marker at the end (see the
- * header). Open runs it before the engine exists, so nothing else writes meanwhile.
+ * per write transaction that also moves the marker, and at the end removes the marker (and drops
+ * a development store's revision database) in one more (see the header). Open runs it before the
+ * engine exists, so nothing else writes meanwhile.
  */
-async function migrateValues(db: Db, metaDb: SubDb, hooks: LmdbOpenHooks): Promise<void> {
+async function migrateValues(
+  db: Db,
+  metaDb: SubDb,
+  devDb: SubDb | undefined,
+  hooks: LmdbOpenHooks,
+): Promise<void> {
   const chunkKeys = hooks.migrationChunkKeys ?? MIGRATION_CHUNK_KEYS;
   for (let chunks = 0; ; chunks++) {
     if (hooks.migrationChunksMax !== undefined && chunks >= hooks.migrationChunksMax) {
@@ -325,8 +331,11 @@ async function migrateValues(db: Db, metaDb: SubDb, hooks: LmdbOpenHooks): Promi
     const last = chunk.at(-1);
     await db.batch(() => {
       for (const { key, value } of chunk) void db.put(key, value);
-      if (last === undefined) void metaDb.remove(MIGRATION_KEY);
-      else void metaDb.put(MIGRATION_KEY, last.key);
+      if (last !== undefined) void metaDb.put(MIGRATION_KEY, last.key);
+      else {
+        void metaDb.remove(MIGRATION_KEY);
+        if (devDb !== undefined) void devDb.drop();
+      }
     });
     if (last === undefined) {
       await syncEnv(db);

@@ -24,37 +24,103 @@ function rawEnv(dir: string) {
   });
 }
 
-/** revisionKeys lists the keys of a closed store's revision database, as latin1 strings. */
-async function revisionKeys(dir: string): Promise<string[]> {
+/** StoredRecord: a main-database entry of a closed store, its key without the one-byte prefix. */
+interface StoredRecord {
+  readonly key: string;
+  readonly value: Buffer;
+}
+
+/** storedRecords lists the main database of a closed store as it is on disk (values with prefixes). */
+async function storedRecords(dir: string): Promise<StoredRecord[]> {
   const env = rawEnv(dir);
   try {
-    const revisions = env.openDB<Buffer, Buffer>('cairn-revision', {
-      keyEncoding: 'binary',
-      encoding: 'binary',
-    });
-    return [...revisions.getKeys({ snapshot: false })].map((key) => Buffer.from(key).toString('latin1'));
+    return [...env.getRange({ start: Buffer.from([1]), end: Buffer.from([2]), snapshot: false })].map(
+      ({ key, value }) => ({
+        key: Buffer.from(key).subarray(1).toString('latin1'),
+        value: Buffer.from(value),
+      }),
+    );
+  } finally {
+    await env.close();
+  }
+}
+
+/** prefixOf decodes a stored value's revision prefix (mod u64 | create u64 | version u32). */
+function prefixOf(value: Buffer): { mod: number; create: number; version: number } {
+  const u64 = (at: number): number => value.readUInt32LE(at + 4) * 0x1_0000_0000 + value.readUInt32LE(at);
+  return { mod: u64(0), create: u64(8), version: value.readUInt32LE(16) };
+}
+
+/** metaEntry reads an entry of a closed store's meta database (undefined: none). */
+async function metaEntry(dir: string, key: string): Promise<Buffer | undefined> {
+  const env = rawEnv(dir);
+  try {
+    const metaDb = env.openDB<Buffer, Buffer>('cairn-meta', { keyEncoding: 'binary', encoding: 'binary' });
+    const raw = metaDb.get(Buffer.from(key));
+    return raw === undefined ? undefined : Buffer.from(raw);
   } finally {
     await env.close();
   }
 }
 
 /**
- * ageStore turns a closed store into one as an older build left it: format 2 (no revision
- * database) or format 1 (no expiry database either).
+ * writeLegacyStore writes a store as an older build left it: values without a revision prefix,
+ * format 1 (no expiry database) or 2 (an expiry database, with `expiries`); with `dev`, as the
+ * unreleased development build left it (format 3 and a `cairn-revision` database).
  */
-async function ageStore(dir: string, format: 1 | 2): Promise<void> {
+async function writeLegacyStore(
+  dir: string,
+  format: 1 | 2 | 'dev',
+  values: ReadonlyMap<string, Uint8Array>,
+  expiries: ReadonlyMap<string, number> = new Map(),
+): Promise<void> {
+  fs.mkdirSync(dir, { recursive: true });
+  const stored = (key: string): Buffer => Buffer.concat([Buffer.of(1), Buffer.from(key, 'latin1')]);
   const env = rawEnv(dir);
   try {
-    const names = format === 1 ? ['cairn-revision', 'cairn-expiry'] : ['cairn-revision'];
-    for (const name of names) {
-      await env.openDB<Buffer, Buffer>(name, { keyEncoding: 'binary', encoding: 'binary' }).drop();
+    await env.batch(() => {
+      for (const [key, value] of values) void env.put(stored(key), Buffer.from(value));
+    });
+    if (format !== 1) {
+      const expiryDb = env.openDB<Buffer, Buffer>('cairn-expiry', {
+        keyEncoding: 'binary',
+        encoding: 'binary',
+      });
+      await expiryDb.batch(() => {
+        for (const [key, at] of expiries) {
+          const raw = Buffer.alloc(8);
+          raw.writeUInt32LE(at % 0x1_0000_0000, 0);
+          raw.writeUInt32LE(Math.floor(at / 0x1_0000_0000), 4);
+          void expiryDb.put(stored(key), raw);
+        }
+      });
+    }
+    if (format === 'dev') {
+      const revisionDb = env.openDB<Buffer, Buffer>('cairn-revision', {
+        keyEncoding: 'binary',
+        encoding: 'binary',
+      });
+      await revisionDb.put(Buffer.of(0), Buffer.alloc(8, 0));
     }
   } finally {
     await env.close();
   }
-  const { meta } = await readMeta(nodeFileSystem, dir);
-  if (meta === undefined) throw new Error('no metadata');
-  await writeMeta(nodeFileSystem, dir, { ...meta, format, generation: meta.generation + 1 });
+  await writeMeta(nodeFileSystem, dir, {
+    format: format === 'dev' ? 3 : format,
+    engine: 'lmdb',
+    generation: 1,
+    createdAtMs: 0,
+    fields: {},
+  });
+}
+
+/** scanAll reads every live entry of an engine, keys and values as latin1 strings. */
+async function scanAll(db: { scan(): AsyncIterableIterator<readonly [Uint8Array, Uint8Array]> }) {
+  const out: [string, string][] = [];
+  for await (const [k, v] of db.scan()) {
+    out.push([Buffer.from(k).toString('latin1'), Buffer.from(v).toString('latin1')]);
+  }
+  return out;
 }
 
 describe('openLmdb', () => {
@@ -145,39 +211,242 @@ describe('openLmdb', () => {
     expect(ticks).toHaveLength(0);
   });
 
-  for (const format of [2, 1] as const) {
-    it(`raises a format-${format} store to format 3 and reports its keys' legacy revisions`, async () => {
-      const dir = tempDir();
-      let db = await openLmdb(dir);
-      await db.put(utf8('a'), utf8('1'));
-      await db.put(utf8('b'), utf8('1'));
-      await db.close();
-      await ageStore(dir, format);
+  const legacy = { mod: 1, create: 1, version: 1 };
+  const prefixBytes = 20;
+  /** legacyValues: an empty value, one exactly as long as the prefix, and ordinary ones. */
+  const legacyValues = new Map<string, Uint8Array>([
+    ['a', utf8('1')],
+    ['b', utf8('1')],
+    ['empty', new Uint8Array(0)],
+    ['twenty', new Uint8Array(prefixBytes).fill(7)],
+  ]);
 
-      db = await openLmdb(dir);
+  for (const format of [2, 1] as const) {
+    it(`migrates a format-${format} store to prefixed values with legacy revisions`, async () => {
+      const dir = tempDir();
+      await writeLegacyStore(dir, format, legacyValues);
+
+      let db = await openLmdb(dir);
       expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(FORMAT_REVISION);
-      const legacy = { mod: 1, create: 1, version: 1 };
       expect(db.lastTs()).toBe(1);
-      expect(db.revisionSync(utf8('a'))).toEqual(legacy);
+      for (const [key, value] of legacyValues) {
+        expect(Buffer.from(db.getSync(utf8(key)) ?? [0xff])).toEqual(Buffer.from(value));
+        expect(db.revisionSync(utf8(key))).toEqual(legacy);
+      }
       expect((await db.getStored(utf8('b')))?.revision).toEqual(legacy);
+      expect(await scanAll(db)).toEqual(
+        [...legacyValues].map(([k, v]) => [k, Buffer.from(v).toString('latin1')]).sort(),
+      );
       expect(db.revisionSync(utf8('c'))).toBeUndefined();
-      expect(db.stats().keys).toBe(2);
+      expect(db.stats().keys).toBe(4);
       await db.put(utf8('a'), utf8('2'));
       expect(db.revisionSync(utf8('a'))).toEqual({ mod: 2, create: 1, version: 2 });
       await db.put(utf8('c'), utf8('1'));
       expect(db.revisionSync(utf8('c'))).toEqual({ mod: 3, create: 3, version: 1 });
-      expect(db.stats().keys).toBe(3);
+      expect(db.stats().keys).toBe(5);
       await db.close();
+
+      // Every value carries exactly one prefix; the marker is gone.
+      for (const { key, value } of await storedRecords(dir)) {
+        const original = key === 'a' ? utf8('2') : key === 'c' ? utf8('1') : legacyValues.get(key);
+        expect(value.length).toBe(prefixBytes + (original?.length ?? -1));
+        expect(value.subarray(prefixBytes)).toEqual(Buffer.from(original ?? []));
+      }
+      expect(await metaEntry(dir, 'migration')).toBeUndefined();
 
       db = await openLmdb(dir);
       expect(db.lastTs()).toBe(3);
       expect(db.revisionSync(utf8('a'))).toEqual({ mod: 2, create: 1, version: 2 });
       expect(db.revisionSync(utf8('b'))).toEqual(legacy);
+      expect(Buffer.from(db.getSync(utf8('twenty')) ?? [])).toEqual(Buffer.alloc(prefixBytes, 7));
       expect(await db.delete(utf8('b'))).toBe(true);
       expect(db.revisionSync(utf8('b'))).toBeUndefined();
       await db.close();
     });
   }
+
+  it('keeps the expiries of a migrated format-2 store', async () => {
+    const dir = tempDir();
+    const clock = new ManualClock();
+    const at = clock.nowMs() + 1_000;
+    await writeLegacyStore(dir, 2, legacyValues, new Map([['a', at]]));
+    const db = await openLmdb(dir, { clock });
+    expect(await db.expiry(utf8('a'))).toBe(at);
+    expect((await db.getStored(utf8('a')))?.expiresAt).toBe(at);
+    expect(db.stats().expires).toBe(1);
+    clock.advance(2_000);
+    expect(db.getSync(utf8('a'))).toBeUndefined();
+    expect(db.revisionSync(utf8('a'))).toBeUndefined();
+    await db.close();
+  });
+
+  it('migrates an empty format-2 store and starts it at timestamp 0', async () => {
+    const dir = tempDir();
+    await writeLegacyStore(dir, 2, new Map());
+    const db = await openLmdb(dir);
+    expect(db.lastTs()).toBe(0);
+    expect(db.stats().keys).toBe(0);
+    await db.close();
+    expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(FORMAT_REVISION);
+  });
+
+  it('resumes an interrupted migration after its last chunk, prefixing no value twice', async () => {
+    const dir = tempDir();
+    const values = new Map<string, Uint8Array>();
+    for (let i = 0; i < 25; i++) values.set(`k${String(i).padStart(2, '0')}`, utf8(`v${i}`));
+    values.set('k99', new Uint8Array(prefixBytes).fill(9));
+    await writeLegacyStore(dir, 2, values);
+
+    // The first open stops after one chunk of 10 keys, as a crash would.
+    await expect(openLmdb(dir, {}, { migrationChunkKeys: 10, migrationChunksMax: 1 })).rejects.toThrow(
+      'test hook',
+    );
+    // The metadata was raised before the first prefixed value: older builds refuse the store.
+    expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(FORMAT_REVISION);
+    const records = await storedRecords(dir);
+    const prefixed = records.filter(
+      ({ key, value }) => value.length === prefixBytes + (values.get(key)?.length ?? 0),
+    );
+    expect(prefixed.map(({ key }) => key)).toEqual([...values.keys()].slice(0, 10));
+    for (const { value } of prefixed) expect(prefixOf(value)).toEqual(legacy);
+    expect((await metaEntry(dir, 'migration'))?.toString('latin1')).toBe('\x01k09');
+
+    // A second interrupted open moves on by one more chunk.
+    await expect(openLmdb(dir, {}, { migrationChunkKeys: 10, migrationChunksMax: 1 })).rejects.toThrow(
+      'test hook',
+    );
+    expect((await metaEntry(dir, 'migration'))?.toString('latin1')).toBe('\x01k19');
+
+    const db = await openLmdb(dir, {}, { migrationChunkKeys: 10 });
+    expect(db.lastTs()).toBe(1);
+    expect(await scanAll(db)).toEqual([...values].map(([k, v]) => [k, Buffer.from(v).toString('latin1')]));
+    for (const key of values.keys()) expect(db.revisionSync(utf8(key))).toEqual(legacy);
+    await db.put(utf8('k00'), utf8('new'));
+    expect(db.revisionSync(utf8('k00'))).toEqual({ mod: 2, create: 1, version: 2 });
+    await db.close();
+    for (const { key, value } of await storedRecords(dir)) {
+      if (key === 'k00') continue;
+      expect(value.length).toBe(prefixBytes + (values.get(key)?.length ?? -1));
+    }
+    expect(await metaEntry(dir, 'migration')).toBeUndefined();
+  });
+
+  it('starts over a migration whose marker was written before the metadata was raised', async () => {
+    const dir = tempDir();
+    await writeLegacyStore(dir, 2, legacyValues);
+    // As if the first open crashed between its durable marker and raising the metadata.
+    const env = rawEnv(dir);
+    const metaDb = env.openDB<Buffer, Buffer>('cairn-meta', { keyEncoding: 'binary', encoding: 'binary' });
+    await metaDb.put(Buffer.from('migration'), Buffer.of(0));
+    await env.close();
+    expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(2);
+    const db = await openLmdb(dir);
+    for (const [key, value] of legacyValues) {
+      expect(Buffer.from(db.getSync(utf8(key)) ?? [0xff])).toEqual(Buffer.from(value));
+    }
+    await db.close();
+  });
+
+  it('migrates a store left by the unreleased revision-database build and drops that database', async () => {
+    const dir = tempDir();
+    await writeLegacyStore(dir, 'dev', legacyValues);
+    // Interrupted once, after a chunk of two keys: the revision database stays until the end.
+    await expect(openLmdb(dir, {}, { migrationChunkKeys: 2, migrationChunksMax: 1 })).rejects.toThrow(
+      'test hook',
+    );
+    expect((await metaEntry(dir, 'migration'))?.toString('latin1')).toBe('\x01b');
+    const db = await openLmdb(dir);
+    for (const [key, value] of legacyValues) {
+      expect(Buffer.from(db.getSync(utf8(key)) ?? [0xff])).toEqual(Buffer.from(value));
+      expect(db.revisionSync(utf8(key))).toEqual(legacy);
+    }
+    expect(db.stats().keys).toBe(legacyValues.size);
+    await db.close();
+    const env = rawEnv(dir);
+    const names = [...env.getKeys({ start: Buffer.from([2]), snapshot: false })].map((k) =>
+      Buffer.from(k).toString(),
+    );
+    await env.close();
+    // lmdb-js keys a named database by its name and a NUL byte.
+    expect(names.sort()).toEqual(['cairn-expiry\0', 'cairn-meta\0']);
+  });
+
+  it('stores empty values and values exactly as long as the revision prefix', async () => {
+    const dir = tempDir();
+    let db = await openLmdb(dir);
+    const twenty = new Uint8Array(prefixBytes).fill(0xab);
+    await db.put(utf8('empty'), new Uint8Array(0));
+    await db.put(utf8('twenty'), twenty);
+    await db.batch([
+      { type: 'put', key: utf8('b-empty'), value: new Uint8Array(0) },
+      { type: 'put', key: utf8('b-twenty'), value: twenty },
+    ]);
+    const check = async (): Promise<void> => {
+      for (const key of ['empty', 'b-empty']) {
+        expect(db.getSync(utf8(key))?.length).toBe(0);
+        expect(await db.has(utf8(key))).toBe(true);
+        expect((await db.getStored(utf8(key)))?.value.length).toBe(0);
+      }
+      for (const key of ['twenty', 'b-twenty']) {
+        expect(Buffer.from((await db.get(utf8(key))) ?? [])).toEqual(Buffer.from(twenty));
+      }
+      expect(db.revisionSync(utf8('empty'))).toEqual({ mod: 1, create: 1, version: 1 });
+      expect(db.revisionSync(utf8('twenty'))).toEqual({ mod: 2, create: 2, version: 1 });
+      expect(db.revisionSync(utf8('b-twenty'))).toEqual({ mod: 3, create: 3, version: 1 });
+      expect((await scanAll(db)).map(([k, v]) => [k, v.length])).toEqual([
+        ['b-empty', 0],
+        ['b-twenty', prefixBytes],
+        ['empty', 0],
+        ['twenty', prefixBytes],
+      ]);
+    };
+    await check();
+    await db.close();
+    db = await openLmdb(dir);
+    await check();
+    await db.close();
+  });
+
+  it('keeps revisions of values of 16 MiB and more (lmdb-js returns them as memory-map views)', async () => {
+    const dir = tempDir();
+    let db = await openLmdb(dir, { durability: 'never' });
+    const big = new Uint8Array(17 * 1024 * 1024).fill(5);
+    big[big.length - 1] = 6;
+    await db.put(utf8('big'), big);
+    await db.put(utf8('big'), big);
+    const check = async (): Promise<void> => {
+      expect(db.revisionSync(utf8('big'))).toEqual({ mod: 2, create: 1, version: 2 });
+      const stored = await db.getStored(utf8('big'));
+      expect(stored?.revision).toEqual({ mod: 2, create: 1, version: 2 });
+      for (const value of [stored?.value, db.getSync(utf8('big')), (await db.scan().next()).value?.[1]]) {
+        expect(value?.length).toBe(big.length);
+        expect(value?.[0]).toBe(5);
+        expect(value?.[big.length - 1]).toBe(6);
+      }
+    };
+    await check();
+    await db.close();
+    db = await openLmdb(dir, { durability: 'never' });
+    await check();
+    await db.close();
+  });
+
+  it('returns values the caller may keep while later reads and writes run', async () => {
+    const db = await openLmdb(tempDir());
+    await db.put(utf8('a'), utf8('first'));
+    await db.put(utf8('b'), utf8('second'));
+    const a = db.getSync(utf8('a'));
+    const stored = await db.getStored(utf8('a'));
+    const scanned = (await db.scan().next()).value as readonly [Uint8Array, Uint8Array];
+    db.revisionSync(utf8('b'));
+    db.getSync(utf8('b'));
+    await db.put(utf8('a'), utf8('third'));
+    await db.put(utf8('c'), utf8('fourth-value'));
+    expect(Buffer.from(a ?? []).toString()).toBe('first');
+    expect(Buffer.from(stored?.value ?? []).toString()).toBe('first');
+    expect(Buffer.from(scanned[1]).toString()).toBe('first');
+    await db.close();
+  });
 
   it('starts a fresh store at timestamp 0', async () => {
     const db = await openLmdb(tempDir());
@@ -187,7 +456,7 @@ describe('openLmdb', () => {
     await db.close();
   });
 
-  it('removes revision entries with their keys: delete, batch and the expiry cycle', async () => {
+  it('stores revisions with values and removes them with keys: delete, batch and the expiry cycle', async () => {
     const dir = tempDir();
     const clock = new ManualClock();
     const db = await openLmdb(dir, { clock });
@@ -198,16 +467,28 @@ describe('openLmdb', () => {
       { type: 'delete', key: utf8('b') },
       { type: 'put', key: utf8('f'), value: utf8('1') },
     ]);
+    await db.put(utf8('c'), utf8('2'));
     clock.advance(EXPIRY_CYCLE_INTERVAL_MS * 2);
     await db.flush();
     const last = db.lastTs();
+    const revisions = new Map(['c', 'd', 'e', 'f'].map((k) => [k, db.revisionSync(utf8(k))]));
     await db.close();
-    // The last timestamp lives under 0x00, before every stored key (prefix 0x01).
-    expect(await revisionKeys(dir)).toEqual(['\x00', '\x01c', '\x01d', '\x01e', '\x01f']);
+    const records = await storedRecords(dir);
+    expect(records.map(({ key }) => key)).toEqual(['c', 'd', 'e', 'f']);
+    for (const { key, value } of records) {
+      expect(prefixOf(value)).toEqual(revisions.get(key));
+      expect(value.subarray(prefixBytes).toString()).toBe(key === 'c' ? '2' : '1');
+    }
+    expect(prefixOf(records[0]?.value ?? Buffer.alloc(prefixBytes))).toEqual({
+      mod: 9,
+      create: 3,
+      version: 2,
+    });
     const again = await openLmdb(dir, { clock });
     // The expiry cycle's deletes took a timestamp too.
     expect(again.lastTs()).toBe(last);
-    expect(last).toBeGreaterThan(again.revisionSync(utf8('f'))?.mod ?? Number.POSITIVE_INFINITY);
+    expect(last).toBeGreaterThan(again.revisionSync(utf8('c'))?.mod ?? Number.POSITIVE_INFINITY);
+    expect(again.stats().keys).toBe(4);
     await again.close();
   });
 

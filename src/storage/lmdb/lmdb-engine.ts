@@ -33,38 +33,49 @@
 // delete() of a key that expired but was not yet removed reports false when the committed state
 // at call time says so (the conditional removal itself is checked at commit, as before).
 //
-// Revisions: a third lmdb database (REVISION_DB_NAME) maps the same stored keys to each key's
-// revision (REVISION_BYTES: mod u64 | create u64 | version u32, little-endian). A put queues it in
-// the same synchronous step as the value, so lmdb-js's event-turn batch commits both in one
-// transaction; delete, batch and the expiry cycle remove it with the key. Plain reads (get,
-// getSync, has, scan) never touch it; revisionSync and getStored read it.
+// Revisions: every value is stored behind a fixed-size prefix holding the key's revision
+// (VALUE_PREFIX_BYTES: mod u64 | create u64 | version u32, little-endian), so a put writes one
+// record of one B-tree, as it did before revisions. Reads make one copy, as lmdb-js's own `get`
+// does: get, getSync and getStored copy the bytes past the prefix out of lmdb-js's reused read
+// buffer (getBinaryFast), scan returns a view past the prefix of the fresh copy its range hands
+// out; revisionSync and getStored decode the prefix.
+// (A first design kept revisions in a second named database written in the same transaction.
+// Dirtying a second B-tree on every put cost it about half the write throughput in A/B runs
+// against storing no revisions at all; the prefix costs 5-25%.)
 // - Timestamps are assigned when a write is queued, synchronously and in call order (writeTs),
 //   so a write refused for any reason changes nothing, lastTs included. Every put, delete (also
 //   of a missing key: simpler than predicting the commit-time IF_EXISTS check) and non-empty
 //   batch takes one, and so does each run of the expiry cycle that deletes keys.
-// - The last timestamp survives restarts in one more entry of the revision database, under
-//   LAST_TS_KEY (0x00: every stored key starts with KEY_PREFIX 0x01, so it cannot collide and
-//   sorts before them all). A `beforecommit` listener, which lmdb-js runs as the last step of
-//   every batched write transaction (its documented use: "a global version stamp based on all
-//   previous writes"), writes the in-memory lastTs there when it moved: one extra put per
-//   transaction rather than per write, in the same transaction as the writes it covers, and
-//   never below the ts of any write committed with it or before it. Open reads it back (0 for a
-//   fresh store).
+// - The last timestamp survives restarts in a small named database (META_DB_NAME), under
+//   LAST_TS_KEY. A `beforecommit` listener, which lmdb-js runs as the last step of every batched
+//   write transaction (its documented use: "a global version stamp based on all previous
+//   writes"), writes the in-memory lastTs there when it moved: one extra put per transaction
+//   rather than per write, in the same transaction as the writes it covers, and never below the
+//   ts of any write committed with it or before it. Open reads it back (0 for a fresh store).
 // - create and version: a put that carries them (the Db's MVCC layer) stores them as given. For
 //   any other put they are derived (revisionOfPut) from the key's newest queued state: first
 //   `queued`, an in-memory map of the writes queued but not yet committed (an entry is dropped
-//   when its write settles, unless a later write of the key replaced it), else the committed
-//   revision entry, one read of the revision database that only this path pays. An expired state
-//   counts as absent. We keep this overlay rather than derive inside the write transaction
-//   (lmdb-js `transaction` callbacks) so that writes stay on lmdb-js's fast path, where the
-//   write thread commits without calling back into the JS thread. Should a commit fail, writes
-//   queued behind it keep the create/version they derived from it (a version one too high).
-// - Stores written before format 3 have keys without a revision entry. lmdb kept no sequence
-//   number for them, so they report legacyRevision(LEGACY_TS = 1): written at ts 1, before every
-//   write that carries a revision; an upgraded store with no write since opens with lastTs 1, so
-//   no later ts can fall at or below theirs. Their next put keeps create 1 and counts version 2.
-//   At open, comparing the entry counts of the two databases tells whether any such key can
-//   exist; when none can, a lookup that misses the revision database skips the existence check.
+//   when its write settles, unless a later write of the key replaced it), else the prefix of the
+//   committed value, one read that only this path pays. An expired state counts as absent. We
+//   keep this overlay rather than derive inside the write transaction (lmdb-js `transaction`
+//   callbacks) so that writes stay on lmdb-js's fast path, where the write thread commits
+//   without calling back into the JS thread. Should a commit fail, writes queued behind it keep
+//   the create/version they derived from it (a version one too high).
+// - Stores written before format 3 hold values without a prefix. Open migrates them before it
+//   serves anything (migrateValues): lmdb kept no sequence number for their keys, so each value
+//   gets the prefix of legacyRevision(LEGACY_TS = 1), written at ts 1, before every write that
+//   carries a revision, and lastTs starts at 1 (so no later ts can fall at or below theirs);
+//   their next put keeps create 1 and counts version 2. The migration first records a progress
+//   marker (MIGRATION_KEY in the meta database) and makes it durable, then raises the metadata to
+//   FORMAT_REVISION (so older builds refuse the store from then on), then rewrites the values in
+//   chunks of at most MIGRATION_CHUNK_KEYS keys or MIGRATION_CHUNK_BYTES bytes, one write
+//   transaction each, which also moves the marker to the chunk's last key. A crash resumes after
+//   the marker, so no value is prefixed twice; the marker goes once no key follows it. A store
+//   at FORMAT_REVISION without a marker holds only prefixed values. (The format-3 development
+//   build that kept revisions in a `cairn-revision` database was never released. A store it left
+//   is recognised by that database, migrated the same way, and the database dropped in the
+//   transaction that removes the marker, so while it exists without a marker no value has a
+//   prefix.)
 //
 // Caveats: `options.fs` is used for the metadata only; lmdb does its own file I/O, so fault
 // injection does not reach it. compact() is a no-op: LMDB reuses freed pages in place.
@@ -111,22 +122,34 @@ const LMDB_STORED_KEY_BYTES_MAX = 1978;
 /** LMDB_KEY_BYTES_MAX: the longest user key this engine takes; the prefix byte uses one. */
 export const LMDB_KEY_BYTES_MAX = LMDB_STORED_KEY_BYTES_MAX - 1;
 /** Stored keys run from [KEY_PREFIX] (the empty user key) up to, excluding, [KEY_PREFIX + 1]. */
+const STORED_KEYS_START = Buffer.from([KEY_PREFIX]);
 const STORED_KEYS_END = Buffer.from([KEY_PREFIX + 1]);
 /** EXPIRY_DB_NAME: the named lmdb database of expiry times; it is one record of the root database. */
 const EXPIRY_DB_NAME = 'cairn-expiry';
-/** REVISION_DB_NAME: the named lmdb database of revisions and the last timestamp. */
-const REVISION_DB_NAME = 'cairn-revision';
-/** LAST_TS_KEY: the revision database's entry holding lastTs (stored keys all start with KEY_PREFIX). */
-const LAST_TS_KEY = Buffer.from([0x00]);
-/** REVISION_BYTES: an encoded revision, mod u64 | create u64 | version u32. */
-const REVISION_BYTES = 20;
+/** META_DB_NAME: the named lmdb database of the engine's own entries (lastTs, migration progress). */
+const META_DB_NAME = 'cairn-meta';
+/** LAST_TS_KEY: the meta database's entry holding lastTs, a u64. */
+const LAST_TS_KEY = Buffer.from('lastTs');
+/**
+ * MIGRATION_KEY: the meta database's entry present while values written before format 3 are
+ * being prefixed: MIGRATION_NOT_STARTED, or the stored key of the last value prefixed.
+ */
+const MIGRATION_KEY = Buffer.from('migration');
+/** MIGRATION_NOT_STARTED: the marker before the first chunk (stored keys all start with KEY_PREFIX). */
+const MIGRATION_NOT_STARTED = Buffer.from([0x00]);
+/** MIGRATION_CHUNK_KEYS, MIGRATION_CHUNK_BYTES: bounds of one migration write transaction. */
+const MIGRATION_CHUNK_KEYS = 10_000;
+const MIGRATION_CHUNK_BYTES = 4 * 1024 * 1024;
+/** DEV_REVISION_DB_NAME: the revision database of an unreleased development build (see the header). */
+const DEV_REVISION_DB_NAME = 'cairn-revision';
+/** VALUE_PREFIX_BYTES: the revision before every stored value, mod u64 | create u64 | version u32. */
+const VALUE_PREFIX_BYTES = 20;
 /** LEGACY_TS: the mod and create of keys written before revisions were stored (see the header). */
 const LEGACY_TS = 1;
 const LEGACY_REVISION = legacyRevision(LEGACY_TS);
 const NO_KEY_VERSION: KeyVersion = {};
-/** NAMED_DBS: records of the root database that are named databases, not keys (stats() subtracts them). */
-const NAMED_DBS = 2;
 const U32 = 0x1_0000_0000;
+const sliceBytes = Uint8Array.prototype.slice;
 /** SCAN_SKIPS_PER_TURN: expired entries a scan skips before it lets the event loop run. */
 const SCAN_SKIPS_PER_TURN = 4096;
 
@@ -169,7 +192,20 @@ interface Queued {
   readonly expiresAt: number | undefined;
 }
 
-export async function openLmdb(dir: string, options: EngineOptions = {}): Promise<Engine> {
+/**
+ * LmdbOpenHooks: for tests only. migrationChunkKeys overrides MIGRATION_CHUNK_KEYS;
+ * migrationChunksMax makes open fail after that many migration chunks, as a crash would.
+ */
+export interface LmdbOpenHooks {
+  readonly migrationChunkKeys?: number;
+  readonly migrationChunksMax?: number;
+}
+
+export async function openLmdb(
+  dir: string,
+  options: EngineOptions = {},
+  hooks: LmdbOpenHooks = {},
+): Promise<Engine> {
   const fs = options.fs ?? nodeFileSystem;
   const clock = options.clock ?? systemClock;
   const durability = options.durability ?? DEFAULT_DURABILITY;
@@ -180,44 +216,140 @@ export async function openLmdb(dir: string, options: EngineOptions = {}): Promis
 
   await fs.mkdir(dir);
   const lock = await DirLock.acquire(dir);
+  let db: Db | undefined;
   try {
     const names = await fs.readdir(dir);
     // "Empty" means no lmdb files yet; unrelated files may share the directory (kvs runs in the
     // current directory), but lmdb files without metadata are never started over.
     const isEmpty = !names.includes(LMDB_SUBDIR);
     const { meta } = await loadOrCreateMeta(fs, dir, LMDB_ENGINE_NAME, clock.nowMs(), isEmpty);
-    // Opening creates the expiry and revision databases (records of the root database that
-    // older builds would count as keys), and from then on every put stores a revision that a
-    // format-2 build would not maintain, so the store is raised to FORMAT_REVISION first.
-    if (meta.format < FORMAT_REVISION) {
-      await writeMeta(fs, dir, { ...meta, format: FORMAT_REVISION, generation: meta.generation + 1 });
-    }
-    const db: Db = openLmdbEnv<Buffer, Buffer>(path.join(dir, LMDB_SUBDIR), {
+    db = openLmdbEnv<Buffer, Buffer>(path.join(dir, LMDB_SUBDIR), {
       keyEncoding: 'binary',
       encoding: 'binary',
       ...(durability === 'always' ? { overlappingSync: false } : { noSync: true }),
     });
+    const dbNames = namedDbs(db);
     const expiryDb: SubDb = db.openDB<Buffer, Buffer>(EXPIRY_DB_NAME, {
       keyEncoding: 'binary',
       encoding: 'binary',
     });
-    const revisionDb: SubDb = db.openDB<Buffer, Buffer>(REVISION_DB_NAME, {
+    const metaDb: SubDb = db.openDB<Buffer, Buffer>(META_DB_NAME, {
       keyEncoding: 'binary',
       encoding: 'binary',
     });
+    // A development store's values are unprefixed until the transaction that ends its migration
+    // drops the revision database; before that, a marker says how far the migration got.
+    const devDb: SubDb | undefined = dbNames.includes(DEV_REVISION_DB_NAME)
+      ? db.openDB<Buffer, Buffer>(DEV_REVISION_DB_NAME, { keyEncoding: 'binary', encoding: 'binary' })
+      : undefined;
+    const devStore = devDb !== undefined && metaDb.get(MIGRATION_KEY) === undefined;
+    if (meta.format < FORMAT_REVISION || devStore) {
+      // Values without a prefix. Nothing is prefixed before the metadata says FORMAT_REVISION,
+      // so a marker left by an interrupted earlier attempt is simply started over. (Until the
+      // metadata is raised, an older build would count the meta database as a key in stats.)
+      const legacyKeys = hasStoredKeys(db);
+      await metaDb.batch(() => {
+        void metaDb.put(MIGRATION_KEY, MIGRATION_NOT_STARTED);
+        if (legacyKeys) void metaDb.put(LAST_TS_KEY, encodeU64(LEGACY_TS));
+      });
+      // The marker must be durable before the raised metadata can be.
+      await syncEnv(db);
+      if (meta.format < FORMAT_REVISION) {
+        await writeMeta(fs, dir, { ...meta, format: FORMAT_REVISION, generation: meta.generation + 1 });
+      }
+    }
+    if (metaDb.get(MIGRATION_KEY) !== undefined) await migrateValues(db, metaDb, devDb, hooks);
     return new LmdbEngine(
       db,
       expiryDb,
-      revisionDb,
+      metaDb,
       lock,
       durability,
       durability === 'interval' ? syncIntervalMs : undefined,
       clock,
     );
   } catch (err) {
+    try {
+      await db?.close();
+    } catch {
+      // The error that made open fail is the one to report.
+    }
     await lock.release();
     throw err;
   }
+}
+
+/**
+ * namedDbs lists the names of the named databases: records of the root database that sort after
+ * every stored key, keyed by the name and a NUL byte (lmdb-js's convention).
+ */
+function namedDbs(db: Db): string[] {
+  return [...db.getKeys({ start: STORED_KEYS_END, snapshot: false })].map((key) =>
+    Buffer.from(key).toString('latin1').replace(/\0$/, ''),
+  );
+}
+
+function hasStoredKeys(db: Db): boolean {
+  for (const _ of db.getKeys({ start: STORED_KEYS_START, end: STORED_KEYS_END, limit: 1, snapshot: false }))
+    return true;
+  return false;
+}
+
+/**
+ * migrateValues prefixes every value after the migration marker with LEGACY_REVISION, one chunk
+ * per write transaction that also moves the marker, and at the end removes the marker (and drops
+ * a development store's revision database) in one more (see the header). Open runs it before the
+ * engine exists, so nothing else writes meanwhile.
+ */
+async function migrateValues(
+  db: Db,
+  metaDb: SubDb,
+  devDb: SubDb | undefined,
+  hooks: LmdbOpenHooks,
+): Promise<void> {
+  const chunkKeys = hooks.migrationChunkKeys ?? MIGRATION_CHUNK_KEYS;
+  for (let chunks = 0; ; chunks++) {
+    if (hooks.migrationChunksMax !== undefined && chunks >= hooks.migrationChunksMax) {
+      throw new Error('migration stopped by a test hook');
+    }
+    const marker = metaDb.getBinary(MIGRATION_KEY);
+    if (marker === undefined) return;
+    const started = marker[0] === KEY_PREFIX;
+    const chunk: { key: Buffer; value: Buffer }[] = [];
+    let bytes = 0;
+    for (const { key, value } of db.getRange({
+      start: started ? Buffer.from(marker) : STORED_KEYS_START,
+      end: STORED_KEYS_END,
+      exclusiveStart: started,
+      snapshot: false,
+    })) {
+      // Keys and values from a binary lmdb-js range are fresh copies.
+      chunk.push({ key, value: encodeStoredValue(LEGACY_REVISION, value) });
+      bytes += key.length + value.length;
+      if (chunk.length >= chunkKeys || bytes >= MIGRATION_CHUNK_BYTES) break;
+    }
+    const last = chunk.at(-1);
+    await db.batch(() => {
+      for (const { key, value } of chunk) void db.put(key, value);
+      if (last !== undefined) void metaDb.put(MIGRATION_KEY, last.key);
+      else {
+        void metaDb.remove(MIGRATION_KEY);
+        if (devDb !== undefined) void devDb.drop();
+      }
+    });
+    if (last === undefined) {
+      await syncEnv(db);
+      return;
+    }
+  }
+}
+
+/** syncEnv fsyncs everything committed so far (lmdb's env sync). */
+function syncEnv(db: Db): Promise<void> {
+  const env = db as unknown as LmdbEnvSync;
+  return new Promise<void>((resolve, reject) => {
+    env.sync((error) => (error === undefined || error === null ? resolve() : reject(error)));
+  });
 }
 
 class LmdbEngine implements Engine {
@@ -244,13 +376,13 @@ class LmdbEngine implements Engine {
   private lastQueued: number;
   /** queued: each key's newest state among writes not yet committed, by nameOf (see the header). */
   private readonly queued = new Map<string, Queued>();
-  /** mayHaveLegacy: the store may hold keys without a revision entry (written before format 3). */
-  private readonly mayHaveLegacy: boolean;
+  /** namedDbs: records of the root database that are named databases, not keys (stats() subtracts them). */
+  private readonly namedDbs: number;
 
   constructor(
     private readonly db: Db,
     private readonly expiryDb: SubDb,
-    private readonly revisionDb: SubDb,
+    private readonly metaDb: SubDb,
     private readonly lock: DirLock,
     private readonly durability: Durability,
     syncIntervalMs: number | undefined,
@@ -262,14 +394,9 @@ class LmdbEngine implements Engine {
     }
     this.mayExpire = false;
     if (this.expiries.size > 0) this.startExpiring();
-    const rawLast = revisionDb.get(LAST_TS_KEY);
-    const persisted = rawLast === undefined ? undefined : decodeU64(rawLast, 0);
-    // Every revision entry belongs to a key (they are written and removed together), so the
-    // keys beyond the revision entries are keys written before format 3.
-    const keys = this.envStats().entryCount - NAMED_DBS;
-    const revised = (revisionDb.getStats() as LmdbPageStats).entryCount - (rawLast === undefined ? 0 : 1);
-    this.mayHaveLegacy = keys > revised;
-    this.last = Math.max(persisted ?? 0, this.mayHaveLegacy ? LEGACY_TS : 0);
+    this.namedDbs = namedDbs(db).length;
+    const rawLast = metaDb.get(LAST_TS_KEY);
+    this.last = rawLast === undefined ? 0 : decodeU64(rawLast, 0);
     this.lastQueued = this.last;
     // Runs as the last step of every write transaction lmdb-js batches; see the header.
     db.on('beforecommit', () => this.persistLastTs());
@@ -290,11 +417,12 @@ class LmdbEngine implements Engine {
     this.checkOpen();
     checkKey(key);
     const stored = storedKey(key);
-    // lmdb-js returns a fresh copy for the binary encoding. Both reads run in this one
-    // synchronous step, so they see the same committed state.
-    const value = this.db.get(stored);
-    if (value === undefined || this.expiredNow(stored)) return undefined;
-    return value;
+    // Both reads run in this one synchronous step, so they see the same committed state. The
+    // value is copied out before the expiry read reuses lmdb-js's read buffer.
+    const raw = this.db.getBinaryFast(stored);
+    if (raw === undefined) return undefined;
+    const value = userValue(raw);
+    return this.expiredNow(stored) ? undefined : value;
   }
 
   async has(key: Uint8Array): Promise<boolean> {
@@ -308,13 +436,14 @@ class LmdbEngine implements Engine {
     this.checkOpen();
     checkKey(key);
     const stored = storedKey(key);
-    const value = this.db.get(stored);
-    if (value === undefined) return undefined;
+    const raw = this.db.getBinaryFast(stored);
+    if (raw === undefined) return undefined;
+    // Decoded and copied before the expiry read reuses lmdb-js's read buffer.
+    const revision = decodeRevision(raw);
+    const value = userValue(raw);
     const expiresAt = this.readExpiry(stored);
     if (expiresAt !== undefined && isExpired(expiresAt, this.clock.nowMs())) return undefined;
-    // getBinaryFast: a view of lmdb-js's shared read buffer, decoded at once, saves a copy.
-    const raw = this.revisionDb.getBinaryFast(stored);
-    return { value, expiresAt, revision: raw === undefined ? LEGACY_REVISION : decodeRevision(raw) };
+    return { value, expiresAt, revision };
   }
 
   revisionSync(key: Uint8Array): Revision | undefined {
@@ -359,9 +488,7 @@ class LmdbEngine implements Engine {
     let committed: Promise<unknown>;
     const withExpiry = expiresAt !== undefined || this.mayExpire;
     if (!withExpiry) {
-      // Both puts are queued in this synchronous step, so one transaction commits them.
-      void this.db.put(stored, copyValue(value));
-      committed = this.revisionDb.put(stored, encodeRevision(revision));
+      committed = this.db.put(stored, encodeStoredValue(revision, value));
     } else {
       this.startExpiring();
       committed = this.db.batch(() => this.queuePut(stored, value, expiresAt, revision));
@@ -385,18 +512,17 @@ class LmdbEngine implements Engine {
     const name = nameOf(key);
     const expiredAtCall = this.expiredNow(stored);
     // IF_EXISTS makes the removal conditional on the key existing at commit; the promise
-    // resolves false when it did not. The revision and expiry go after the value in the same
-    // synchronous step (lmdb-js commits them in one transaction; were they ever split, a
-    // revision or expiry left without its key is harmless, the reverse would make the key
-    // permanent). Removing either where there is none changes nothing.
+    // resolves false when it did not. The expiry goes after the value in the same synchronous
+    // step (lmdb-js commits them in one transaction; were they ever split, an expiry left
+    // without its key is harmless, the reverse would make the key permanent). Removing one
+    // where there is none changes nothing.
     const existed = this.db.remove(stored, IF_EXISTS);
-    const revisionGone = this.revisionDb.remove(stored);
     const expiryGone = this.mayExpire ? this.expiryDb.remove(stored) : undefined;
     this.last = ts;
     this.queued.set(name, { ts, revision: undefined, expiresAt: undefined });
     let result: boolean;
     try {
-      [result] = await Promise.all([existed, revisionGone, expiryGone]);
+      [result] = await Promise.all([existed, expiryGone]);
     } finally {
       this.settled(name, ts);
     }
@@ -463,8 +589,8 @@ class LmdbEngine implements Engine {
   }
 
   /**
-   * queuePut queues a value, its revision and its expiry (or the removal of an old one); call
-   * inside a batch.
+   * queuePut queues a value behind its revision, and its expiry (or the removal of an old one);
+   * call inside a batch.
    */
   private queuePut(
     stored: Buffer,
@@ -472,16 +598,14 @@ class LmdbEngine implements Engine {
     expiresAt: number | undefined,
     revision: Revision,
   ): void {
-    void this.db.put(stored, copyValue(value));
-    void this.revisionDb.put(stored, encodeRevision(revision));
+    void this.db.put(stored, encodeStoredValue(revision, value));
     if (expiresAt !== undefined) void this.expiryDb.put(stored, encodeExpiry(expiresAt));
     else if (this.mayExpire) void this.expiryDb.remove(stored);
   }
 
-  /** queueDelete queues the removal of a key with its revision and expiry; call inside a batch. */
+  /** queueDelete queues the removal of a key with its expiry; call inside a batch. */
   private queueDelete(stored: Buffer): void {
     void this.db.remove(stored);
-    void this.revisionDb.remove(stored);
     if (this.mayExpire) void this.expiryDb.remove(stored);
   }
 
@@ -503,11 +627,9 @@ class LmdbEngine implements Engine {
 
   /** readRevision reads a live key's committed revision (undefined: absent or expired). */
   private readRevision(stored: Buffer, nowMs = this.clock.nowMs()): Revision | undefined {
-    const raw = this.revisionDb.getBinaryFast(stored); // decoded before the next read reuses it
-    let revision: Revision;
-    if (raw !== undefined) revision = decodeRevision(raw);
-    else if (this.mayHaveLegacy && this.db.doesExist(stored)) revision = LEGACY_REVISION;
-    else return undefined;
+    const raw = this.db.getBinaryFast(stored); // decoded before the next read reuses it
+    if (raw === undefined) return undefined;
+    const revision = decodeRevision(raw);
     const expiresAt = this.readExpiry(stored);
     return expiresAt !== undefined && isExpired(expiresAt, nowMs) ? undefined : revision;
   }
@@ -520,7 +642,7 @@ class LmdbEngine implements Engine {
   private persistLastTs(): void {
     if (this.last === this.lastQueued) return;
     this.lastQueued = this.last;
-    this.revisionDb.put(LAST_TS_KEY, encodeU64(this.last)).then(undefined, () => {
+    this.metaDb.put(LAST_TS_KEY, encodeU64(this.last)).then(undefined, () => {
       // The writes of the failed transaction report the failure; queue lastTs again next time.
       this.lastQueued = -1;
     });
@@ -559,7 +681,6 @@ class LmdbEngine implements Engine {
           const raw = this.expiryDb.get(stored);
           if (raw === undefined || decodeExpiry(raw) !== entry.expiresAt) continue;
           void this.db.remove(stored);
-          void this.revisionDb.remove(stored);
           void this.expiryDb.remove(stored);
           removed.push(entry);
         }
@@ -614,7 +735,7 @@ class LmdbEngine implements Engine {
         const next = iter.next();
         if (next.done === true) return;
         const { key: stored, value } = next.value;
-        // Keys and values from a binary lmdb-js range are fresh copies; the key view drops the prefix.
+        // Keys and values from a binary lmdb-js range are fresh copies; the views drop the prefixes.
         const key = stored.subarray(1);
         if (this.expiredNow(stored)) {
           // A long run of expired keys must not hold the event loop for the whole run.
@@ -630,7 +751,7 @@ class LmdbEngine implements Engine {
           if (reverse) continue;
           return;
         }
-        yield [key, value];
+        yield [key, userValueView(value)];
         if (limit !== undefined && ++yielded >= limit) return;
       }
     } finally {
@@ -655,7 +776,7 @@ class LmdbEngine implements Engine {
     const expired = this.expiries.size === 0 ? 0 : this.expiries.expiredCount(this.clock.nowMs());
     return {
       engine: this.name,
-      keys: env.entryCount - NAMED_DBS - expired,
+      keys: env.entryCount - this.namedDbs - expired,
       expires: this.expiries.size - expired,
       // The data file holds pages 0..lastPageNumber; the lock file is not data.
       diskBytes: (env.lastPageNumber + 1) * env.pageSize,
@@ -726,7 +847,7 @@ function encodeExpiry(expiresAt: number): Buffer {
   return encodeU64(expiresAt);
 }
 
-function decodeExpiry(raw: Buffer): number {
+function decodeExpiry(raw: Uint8Array): number {
   return decodeU64(raw, 0);
 }
 
@@ -737,24 +858,66 @@ function encodeU64(n: number, out = Buffer.allocUnsafe(8), at = 0): Buffer {
   return out;
 }
 
-function decodeU64(raw: Buffer, at: number): number {
-  return raw.readUInt32LE(at + 4) * U32 + raw.readUInt32LE(at);
+/**
+ * decodeU64 reads a u64 written by encodeU64. `raw` may be a plain Uint8Array: lmdb-js returns a
+ * value of 16 MiB or more (SHARED_BUFFER_THRESHOLD) from getBinaryFast as a view of its memory
+ * map, not a Buffer.
+ */
+function decodeU64(raw: Uint8Array, at: number): number {
+  return decodeU32(raw, at + 4) * U32 + decodeU32(raw, at);
 }
 
-/** encodeRevision: mod u64 | create u64 | version u32, little-endian (REVISION_BYTES). */
-function encodeRevision(revision: Revision): Buffer {
-  const out = Buffer.allocUnsafe(REVISION_BYTES);
+function decodeU32(raw: Uint8Array, at: number): number {
+  return (
+    ((raw[at] as number) | ((raw[at + 1] as number) << 8) | ((raw[at + 2] as number) << 16)) +
+    (raw[at + 3] as number) * 0x100_0000
+  );
+}
+
+/**
+ * encodeStoredValue is what lmdb stores for a value: its revision, mod u64 | create u64 |
+ * version u32 (VALUE_PREFIX_BYTES), then the value. It is also the private copy lmdb-js needs:
+ * it reads a value's bytes by address on its write thread after put() returns, so a caller
+ * reusing its buffer must not change what is written.
+ */
+function encodeStoredValue(revision: Revision, value: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(VALUE_PREFIX_BYTES + value.length);
   encodeU64(revision.mod, out, 0);
   encodeU64(revision.create, out, 8);
   out.writeUInt32LE(revision.version, 16);
+  out.set(value, VALUE_PREFIX_BYTES);
   return out;
 }
 
-function decodeRevision(raw: Buffer): Revision {
-  if (raw.length !== REVISION_BYTES) {
-    throw new CorruptionError(`lmdb revision entry is ${raw.length} bytes, not ${REVISION_BYTES}`);
+function checkStoredValue(raw: Uint8Array): void {
+  if (raw.length < VALUE_PREFIX_BYTES) {
+    throw new CorruptionError(
+      `lmdb value is ${raw.length} bytes, shorter than its ${VALUE_PREFIX_BYTES}-byte revision`,
+    );
   }
-  return { mod: decodeU64(raw, 0), create: decodeU64(raw, 8), version: raw.readUInt32LE(16) };
+}
+
+/** decodeRevision reads a stored value's revision prefix (a Buffer or a plain Uint8Array). */
+function decodeRevision(raw: Uint8Array): Revision {
+  checkStoredValue(raw);
+  return { mod: decodeU64(raw, 0), create: decodeU64(raw, 8), version: decodeU32(raw, 16) };
+}
+
+/**
+ * userValue copies a stored value past its revision prefix out of what getBinaryFast returned
+ * (lmdb-js's reused read buffer, whose `length` it sets to the value's, or a view of its memory
+ * map): one copy of the user's bytes, as lmdb-js's own `get` makes of the whole value.
+ */
+function userValue(raw: Uint8Array): Buffer {
+  checkStoredValue(raw);
+  if (raw instanceof Buffer) return sliceBytes.call(raw, VALUE_PREFIX_BYTES, raw.length) as Buffer;
+  return Buffer.from(raw.subarray(VALUE_PREFIX_BYTES));
+}
+
+/** userValueView is a stored value past its prefix, a view: for values that are fresh copies. */
+function userValueView(raw: Buffer): Buffer {
+  checkStoredValue(raw);
+  return raw.subarray(VALUE_PREFIX_BYTES);
 }
 
 function storedKey(key: Uint8Array): Buffer {
@@ -762,14 +925,6 @@ function storedKey(key: Uint8Array): Buffer {
   out[0] = KEY_PREFIX;
   out.set(key, 1);
   return out;
-}
-
-/**
- * copyValue hands lmdb a private copy: lmdb-js reads a value's bytes by address on its write
- * thread after put() returns, so a caller reusing its buffer must not change what is written.
- */
-function copyValue(value: Uint8Array): Buffer {
-  return Buffer.from(value);
 }
 
 function checkKey(key: Uint8Array): void {

@@ -76,6 +76,10 @@ class ClassicLevelEngine implements Engine {
     throw new Error('classic-level (benchmark adapter): no revisions, use get');
   }
 
+  getStoredSync(_key: Uint8Array): Stored | undefined {
+    throw new Error('classic-level (benchmark adapter): no revisions, use getSync');
+  }
+
   revisionSync(_key: Uint8Array): Revision | undefined {
     throw new Error('classic-level (benchmark adapter): no revisions');
   }

@@ -44,6 +44,9 @@ export async function openLmdbFlushed(dir: string, _options: EngineOptions = {})
     async getStored() {
       throw new Error('lmdb-flushed (benchmark adapter): no revisions, use get');
     },
+    getStoredSync() {
+      throw new Error('lmdb-flushed (benchmark adapter): no revisions, use getSync');
+    },
     revisionSync() {
       throw new Error('lmdb-flushed (benchmark adapter): no revisions');
     },

@@ -449,7 +449,9 @@ export class LatestView {
       // Every put's revision, from the state before this write (a batch naming a key twice
       // keeps its last operation, which counts once).
       revisions = values.map((value, i) =>
-        value === undefined ? undefined : revisionOfPut(this.revisionBefore(keys[i]!, ks[i]!), ts, {}),
+        value === undefined
+          ? undefined
+          : revisionOfPut(this.revisionBefore(keys[i]!, ks[i]!, knownPrior), ts, {}),
       );
     } catch (err) {
       return Promise.reject(err);
@@ -518,10 +520,20 @@ export class LatestView {
     return { value: value === undefined ? undefined : asBuffer(value), fromTs: 0 };
   }
 
-  /** revisionBefore is `key`'s revision before a write now being queued: pending, else durable. */
-  private revisionBefore(key: Uint8Array, k: string): Revision | undefined {
+  /**
+   * revisionBefore is `key`'s revision before a write now being queued: pending, else durable
+   * (as `knownPrior` names it: a transaction that read the key at a snapshot nobody wrote after,
+   * without an expiry that could have lapsed since, knows it; else looked up).
+   */
+  private revisionBefore(
+    key: Uint8Array,
+    k: string,
+    knownPrior?: (k: string) => Prior | undefined,
+  ): Revision | undefined {
     const newest = this.states.get(k)?.newest;
     if (newest !== undefined) return this.latestOf(newest).revision;
+    const known = knownPrior?.(k);
+    if (known !== undefined && known.revision !== undefined) return known.revision;
     return this.engine.revisionSync(key);
   }
 

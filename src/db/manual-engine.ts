@@ -43,7 +43,11 @@ export class ManualEngine implements Engine {
     return this.data.has(Buffer.from(key).toString('latin1'));
   }
   async getStored(key: Uint8Array) {
-    const value = await this.get(key);
+    for (let i = 0; i < this.getDelay; i++) await Promise.resolve();
+    return this.getStoredSync(key);
+  }
+  getStoredSync(key: Uint8Array) {
+    const value = this.getSync(key);
     const expiresAt = this.expiries.get(Buffer.from(key).toString('latin1'));
     const revision = this.revisionSync(key);
     return value === undefined || revision === undefined ? undefined : { value, expiresAt, revision };

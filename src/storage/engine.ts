@@ -127,8 +127,14 @@ export interface Engine {
    */
   getSync(key: Uint8Array): Uint8Array | undefined;
   has(key: Uint8Array): Promise<boolean>;
-  /** getStored returns the value and expiry of a live key in one consistent read. */
+  /** getStored returns the value, expiry and revision of a live key in one consistent read. */
   getStored(key: Uint8Array): Promise<Stored | undefined>;
+  /**
+   * getStoredSync is getStored done synchronously (the durable state at this instant), as
+   * getSync is get: a transaction's snapshot read takes the revision with the value, so that
+   * its commit need not look the key up again.
+   */
+  getStoredSync(key: Uint8Array): Stored | undefined;
   /**
    * expiry returns a live key's expiresAt, null when the key exists without an expiry, and
    * undefined when the key does not exist (or has expired): Redis's PTTL cases.

@@ -11,7 +11,7 @@
 import { type Clock, systemClock } from '../io/clock.js';
 import { assert } from '../stdx/assert.js';
 import { asBuffer } from '../stdx/bytes.js';
-import type { Engine, ScanRange } from '../storage/engine.js';
+import type { Engine, Revision, ScanRange } from '../storage/engine.js';
 import { InvalidArgumentError } from '../storage/errors.js';
 import { SnapshotTooOldError, TxnConflictError } from './errors.js';
 import { type VersionEntry, VersionHistory } from './version-history.js';
@@ -75,6 +75,19 @@ export interface MvccStats {
 export interface Prior {
   readonly value: Buffer | undefined;
   readonly fromTs: number;
+  /** revision: the key's revision with that value, when the caller knows it (see LatestView). */
+  readonly revision?: Revision | undefined;
+}
+
+/** SnapshotRead: a value read at a snapshot, with its revision when the engine supplied it. */
+export interface SnapshotRead {
+  readonly value: Buffer | undefined;
+  /**
+   * revision: the key's durable revision when the value came from the engine and carries no
+   * expiry (undefined from the history, or for a key with an expiry, which may lapse before a
+   * commit: then nobody may rely on it).
+   */
+  readonly revision: Revision | undefined;
 }
 
 /** keyOf maps key bytes to the latin1 string used as a map key (binary-safe, byte-ordered). */
@@ -284,6 +297,18 @@ export class Mvcc {
     const entry = this.history.lookup(k, s);
     if (entry !== undefined) return entry.value;
     return this.durable(key);
+  }
+
+  /** readWithRevision is `read`, with the revision of a value that came from the engine. */
+  readWithRevision(key: Uint8Array, k: string, s: number): SnapshotRead {
+    const entry = this.history.lookup(k, s);
+    if (entry !== undefined) return { value: entry.value, revision: undefined };
+    const stored = this.engine.getStoredSync(key);
+    if (stored === undefined) return { value: undefined, revision: undefined };
+    return {
+      value: asBuffer(stored.value),
+      revision: stored.expiresAt === undefined ? stored.revision : undefined,
+    };
   }
 
   /** durable reads the engine's current (durable) value. */

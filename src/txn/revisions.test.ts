@@ -42,6 +42,30 @@ describe.each(['cask', 'lmdb'] as const)('revisions through the Db (%s)', (engin
     expect((await db.revision('b'))!.mod).toBeGreaterThan(ts);
   });
 
+  it('counts on from what a read-modify-write transaction read, and starts over for a key that expired meanwhile', async () => {
+    const clock = new ManualClock();
+    const db = await openTracked(tmpDir('rev'), { engine, clock });
+    await db.set('n', '1');
+    await db.set('n', '2');
+    const { ts } = await db.runTransaction(async (tx) => {
+      tx.set('n', String(Number(await tx.getString('n')) + 1));
+      tx.set('fresh', String(await tx.getString('missing')));
+    });
+    const created = (await db.revision('n'))!.create;
+    expect(await db.revision('n')).toEqual({ mod: ts, create: created, version: 3 });
+    expect(await db.revision('fresh')).toEqual({ mod: ts, create: ts, version: 1 });
+    // The transaction reads a key with a TTL that lapses before it commits: the key it writes is
+    // a new one (version 1), not the expired one's next version.
+    await db.set('lease', 'a', { ttlMs: 1000 });
+    await db.set('lease', 'b', { ttlMs: 1000 });
+    const tx = await db.begin();
+    expect(await tx.getString('lease')).toBe('b');
+    tx.set('lease', 'c');
+    clock.advance(2000);
+    const { ts: ts2 } = await tx.commit();
+    expect(await db.revision('lease')).toEqual({ mod: ts2, create: ts2, version: 1 });
+  });
+
   it('keeps revisions across a restart and commits above them even when the clock went back', async () => {
     const dir = tmpDir('rev');
     const clock = new ManualClock();

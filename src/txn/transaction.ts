@@ -4,7 +4,7 @@
 // atomic batch.
 import type { LatestView } from '../db/latest-view.js';
 import { asBuffer, compareBytes, prefixEnd, toBytes } from '../stdx/bytes.js';
-import type { BatchOp } from '../storage/engine.js';
+import type { BatchOp, Revision } from '../storage/engine.js';
 import { InvalidArgumentError } from '../storage/errors.js';
 import { checkExpiresAt, checkKey, checkValue } from '../storage/validate.js';
 import { TxnFinishedError } from './errors.js';
@@ -136,6 +136,11 @@ export class Transaction extends Snapshot {
    * validation checks the keys; repeated reads and the commit's version capture reuse the values.
    */
   private readonly reads = new Map<string, Buffer | undefined>();
+  /**
+   * readRevisions: the revisions of keys read from the engine without an expiry; the commit
+   * hands them on with the values, sparing the LatestView a lookup per written key.
+   */
+  private readonly readRevisions = new Map<string, Revision>();
   private readonly ranges: KeyRange[] = [];
 
   constructor(
@@ -273,7 +278,9 @@ export class Transaction extends Snapshot {
       // write before it has settled: a written key's current durable value is what was read.
       const before = this.mvcc.lastTs;
       const durable = this.latest.batch(ops, (k) =>
-        this.reads.has(k) ? { value: this.reads.get(k), fromTs: 0 } : undefined,
+        this.reads.has(k)
+          ? { value: this.reads.get(k), fromTs: 0, revision: this.readRevisions.get(k) }
+          : undefined,
       );
       // Enqueued iff it took a timestamp; a refused batch rejects `durable` instead.
       if (this.mvcc.lastTs !== before) this.enqueuedTs = this.mvcc.lastTs;
@@ -295,7 +302,11 @@ export class Transaction extends Snapshot {
     // Callers get copies: the buffered and remembered values must not change under us.
     const own = this.writes.get(k);
     if (own !== undefined) return copy(own.value);
-    if (!this.reads.has(k)) this.reads.set(k, super.readKey(key, k));
+    if (!this.reads.has(k)) {
+      const read = this.mvcc.readWithRevision(key, k, this.reg.startTs);
+      this.reads.set(k, read.value);
+      if (read.revision !== undefined) this.readRevisions.set(k, read.revision);
+    }
     return copy(this.reads.get(k));
   }
 

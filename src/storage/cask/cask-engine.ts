@@ -318,6 +318,10 @@ export class CaskEngine implements Engine {
   }
 
   async getStored(key: Uint8Array): Promise<Stored | undefined> {
+    return this.getStoredSync(key);
+  }
+
+  getStoredSync(key: Uint8Array): Stored | undefined {
     this.checkOpen();
     checkKey(key);
     const expiresAt = this.expiryOf(key);

@@ -433,6 +433,10 @@ class LmdbEngine implements Engine {
   }
 
   async getStored(key: Uint8Array): Promise<Stored | undefined> {
+    return this.getStoredSync(key);
+  }
+
+  getStoredSync(key: Uint8Array): Stored | undefined {
     this.checkOpen();
     checkKey(key);
     const stored = storedKey(key);

@@ -6,6 +6,7 @@
 // is recorded in the data directory; a later start with another --engine fails.
 import { recordedEngine } from '../db/db.js';
 import { MAX_CLIENTS_DEFAULT, parseEngine, SERVER_CACHE_BYTES_DEFAULT } from '../server/config.js';
+import { TXN_IDLE_MS } from '../server/resp/limits.js';
 import { DEFAULT_KVS_ADDR, parseAddress } from './address.js';
 import { CliError, createProgram, EXIT_FAILURE, type ProgramSpec, runProgram } from './program.js';
 import { runServer } from './run-server.js';
@@ -40,6 +41,7 @@ program
       maxclients: MAX_CLIENTS_DEFAULT,
       logLevel: 'info',
       cacheBytes: SERVER_CACHE_BYTES_DEFAULT,
+      txnIdleMs: TXN_IDLE_MS,
     });
   });
 

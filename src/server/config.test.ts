@@ -15,6 +15,7 @@ const defaults: ServerConfig = {
   maxclients: 10_000,
   logLevel: 'info',
   cacheBytes: 1024,
+  txnIdleMs: 60_000,
 };
 
 function configFile(contents: unknown): string {
@@ -54,6 +55,8 @@ describe('resolveConfig', () => {
     expect(config.engine).toBe('cask');
     expect(config.requirepass).toBe('secret');
     expect(resolveConfig({ engine: 'lmdb' }, {}, defaults).engine).toBe('lmdb');
+    expect(resolveConfig({}, { CAIRN_TXN_IDLE_MS: '0' }, defaults).txnIdleMs).toBe(0);
+    expect(resolveConfig({ txnIdleMs: '1500' }, {}, defaults).txnIdleMs).toBe(1500);
   });
 
   it('rejects bad values, unknown settings and unreadable files with clear errors', () => {
@@ -62,6 +65,7 @@ describe('resolveConfig', () => {
       [{ engine: 'rocks' }, {}, /unknown engine 'rocks'/],
       [{}, { CAIRN_MAXCLIENTS: '0' }, /positive integer/],
       [{}, { CAIRN_LOG_LEVEL: 'loud' }, /unknown log level/],
+      [{}, { CAIRN_TXN_IDLE_MS: '-5' }, /expected milliseconds/],
       [{ config: configFile({ colour: 'blue' }) }, {}, /unknown setting\(s\) colour/],
       [{ config: configFile('{ not json') }, {}, /not valid JSON/],
       [{ config: configFile([1, 2]) }, {}, /JSON object/],

@@ -30,6 +30,11 @@ export interface ServerConfig {
   readonly logLevel: LogLevel;
   /** cacheBytes: the cask engine's value cache (see CaskOptions.cacheBytes); 0 turns it off. */
   readonly cacheBytes: number;
+  /**
+   * txnIdleMs: how long a RESP connection may hold an open TXN.BEGIN transaction or a WATCH
+   * without sending a command (src/server/resp/limits.ts, TXN_IDLE_MS); 0 turns the limit off.
+   */
+  readonly txnIdleMs: number;
 }
 
 /** SETTINGS: name (flag and config key), environment variable, and how to parse it. */
@@ -43,6 +48,7 @@ const SETTINGS = {
   maxclients: { env: 'CAIRN_MAXCLIENTS', parse: parsePositiveInt },
   logLevel: { env: 'CAIRN_LOG_LEVEL', parse: parseLogLevel },
   cacheBytes: { env: 'CAIRN_CACHE_BYTES', parse: parseByteCount },
+  txnIdleMs: { env: 'CAIRN_TXN_IDLE_MS', parse: parseMs },
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -116,6 +122,13 @@ function parsePositiveInt(v: string): number {
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n <= 0)
     throw new InvalidArgumentError(`expected a positive integer, got '${v}'`);
+  return n;
+}
+
+function parseMs(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new InvalidArgumentError(`expected milliseconds (an integer >= 0), got '${v}'`);
   return n;
 }
 

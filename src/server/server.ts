@@ -88,6 +88,7 @@ export async function startServer(
     logger: logger.child({ component: 'resp' }),
     requirePass: config.requirepass,
     maxClients: config.maxclients,
+    limits: { txnIdleMs: config.txnIdleMs },
     version,
     onShutdown: () => {
       void close();

@@ -72,7 +72,16 @@ describe('cairn serve', () => {
       JSON.stringify({ dir: path.join(base, 'store'), logLevel: 'info', sync: 'always' }),
     );
     const server = await serve(
-      ['--addr', `127.0.0.1:${resp}`, '--http', `127.0.0.1:${http}`, '--config', config],
+      [
+        '--addr',
+        `127.0.0.1:${resp}`,
+        '--http',
+        `127.0.0.1:${http}`,
+        '--config',
+        config,
+        '--txn-idle-ms',
+        '200',
+      ],
       { CAIRN_LOG_LEVEL: 'silent' },
       /Stop with Ctrl-C/,
     );
@@ -93,6 +102,11 @@ describe('cairn serve', () => {
     expect(/db0:keys=(\d+)/.exec(info)?.[1]).toBe(String(metric(metrics, 'cairn_keys')));
     expect(metric(metrics, 'cairn_keys')).toBe(19);
     expect(metrics).toMatch(/cairn_commands_total\{command="set",protocol="resp",result="ok"\} 20/);
+    // --txn-idle-ms reaches the RESP server: an idle transaction is rolled back.
+    expect(await client.call('TXN.BEGIN')).toBe('OK');
+    await new Promise((r) => setTimeout(r, 500));
+    await expect(client.call('GET', 'k1')).rejects.toThrow(/rolled back after 200 ms idle/);
+    expect(await client.call('TXN.ROLLBACK')).toBe('OK');
     await client.close();
 
     // The data directory came from the config file.

@@ -8,6 +8,7 @@ import {
   SERVER_CACHE_BYTES_DEFAULT,
   type ServerConfig,
 } from '../../server/config.js';
+import { TXN_IDLE_MS } from '../../server/resp/limits.js';
 import type { Cli } from '../program.js';
 import { runServer } from '../run-server.js';
 
@@ -21,6 +22,7 @@ export const SERVE_DEFAULTS: ServerConfig = {
   maxclients: MAX_CLIENTS_DEFAULT,
   logLevel: 'info',
   cacheBytes: SERVER_CACHE_BYTES_DEFAULT,
+  txnIdleMs: TXN_IDLE_MS,
 };
 
 export function registerServe(program: Command, _cli: Cli): void {
@@ -47,6 +49,10 @@ export function registerServe(program: Command, _cli: Cli): void {
     .option(
       '--cache-bytes <N>',
       `value cache size, 0 for none (env CAIRN_CACHE_BYTES; default ${SERVER_CACHE_BYTES_DEFAULT})`,
+    )
+    .option(
+      '--txn-idle-ms <MS>',
+      `roll back a TXN.BEGIN transaction or drop a WATCH idle this long, 0 never (env CAIRN_TXN_IDLE_MS; default ${TXN_IDLE_MS})`,
     )
     .option('--config <FILE>', 'JSON file with any of these settings (env CAIRN_CONFIG)')
     .action(async (opts: RawSettings & { config?: string }) => {

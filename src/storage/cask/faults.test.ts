@@ -5,6 +5,7 @@ import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { FaultyFileSystem } from '../../io/faulty-file-system.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { Prng } from '../../stdx/prng.js';
+import type { Revision } from '../engine.js';
 import { IoError, StoreFailedError } from '../errors.js';
 import { type CaskEngine, openCask } from './cask-engine.js';
 
@@ -101,7 +102,10 @@ describe('write-path faults', () => {
 });
 
 describe('crash during compaction', () => {
-  async function build(dir: string): Promise<Map<string, string>> {
+  /** build writes the same store every time; returns its contents and every key's revision. */
+  async function build(
+    dir: string,
+  ): Promise<{ model: Map<string, string>; revisions: Map<string, Revision> }> {
     const rng = new Prng(7);
     const model = new Map<string, string>();
     const db = await openCask(dir, { dataFileBytes: 4096, autoCompact: false });
@@ -116,8 +120,15 @@ describe('crash during compaction', () => {
         model.set(key, value);
       }
     }
+    const revisions = new Map<string, Revision>();
+    for (const key of model.keys()) revisions.set(key, db.revisionSync(b(key))!);
     await db.close();
-    return model;
+    return { model, revisions };
+  }
+
+  /** expectRevisions: compaction and recovery keep every key's revision exactly. */
+  function expectRevisions(db: CaskEngine, revisions: Map<string, Revision>): void {
+    for (const [key, rev] of revisions) expect(db.revisionSync(b(key)), key).toEqual(rev);
   }
 
   it('leaves a correct store when the machine dies at any step', async () => {
@@ -134,7 +145,7 @@ describe('crash during compaction', () => {
 
     for (let k = 0; k <= steps; k++) {
       const dir = tmpDir('compact-crash');
-      const model = await build(dir);
+      const { model, revisions } = await build(dir);
       const faulty = new FaultyFileSystem(nodeFileSystem);
       const db = await openCask(dir, { fs: faulty, dataFileBytes: 4096, autoCompact: false });
       faulty.dieAfter = faulty.mutations + k;
@@ -147,6 +158,7 @@ describe('crash during compaction', () => {
       const again = await openCask(dir, { dataFileBytes: 4096 });
       try {
         await expectContents(again, model);
+        expectRevisions(again, revisions);
         if (outcome === 'done') expect(k).toBe(steps);
       } catch (err) {
         throw new Error(`crash after compaction step ${k} of ${steps}: ${String(err)}`);
@@ -154,6 +166,7 @@ describe('crash during compaction', () => {
       // And the store keeps working: a second compaction cleans up after the first.
       await again.compact();
       await expectContents(again, model);
+      expectRevisions(again, revisions);
       await again.close();
     }
   });

@@ -151,6 +151,8 @@ class ClassicLevelEngine implements Engine {
       engine: this.name,
       keys: -1,
       expires: 0,
+      expiredKeys: 0,
+      avgTtlMs: 0,
       diskBytes: dirBytes(path.join(this.dir, LEVELDB_SUBDIR)),
       liveBytes: 0,
       writes: this.writes,

@@ -98,6 +98,8 @@ export async function openLmdbFlushed(dir: string, _options: EngineOptions = {})
         engine: 'lmdb-flushed',
         keys: db.getCount(),
         expires: 0,
+        expiredKeys: 0,
+        avgTtlMs: 0,
         diskBytes,
         liveBytes: 0,
         writes,

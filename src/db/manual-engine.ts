@@ -159,6 +159,8 @@ export class ManualEngine implements Engine {
       engine: 'manual',
       keys: this.data.size,
       expires: this.expiries.size,
+      expiredKeys: 0,
+      avgTtlMs: 0,
       diskBytes: 0,
       liveBytes: 0,
       writes: 0,

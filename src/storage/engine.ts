@@ -108,6 +108,10 @@ export interface EngineStats {
   readonly keys: number;
   /** expires: live keys that carry an expiry (INFO's `expires=`). */
   readonly expires: number;
+  /** expiredKeys: keys the active expiry cycle deleted since open (INFO's `expired_keys`). */
+  readonly expiredKeys: number;
+  /** avgTtlMs: mean time to expiry of the keys that carry one (INFO's `avg_ttl`), 0 for none. */
+  readonly avgTtlMs: number;
   /** diskBytes: bytes of all files the engine owns. */
   readonly diskBytes: number;
   /** liveBytes: bytes on disk still referenced by live keys, where the engine knows it. */

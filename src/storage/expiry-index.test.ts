@@ -73,4 +73,22 @@ describe('ExpiryIndex', () => {
       Array.from({ length: 10 }, (_, i) => 99_990 + i),
     );
   });
+
+  it('keeps the mean time to expiry exact through sets, replacements and deletes', () => {
+    const index = new ExpiryIndex();
+    const now = 1_800_000_000_000;
+    expect(index.avgTtlMs(now)).toBe(0);
+    index.set('a', now + 1_000);
+    index.set('b', now + 3_000);
+    expect(index.avgTtlMs(now)).toBe(2_000);
+    index.set('a', now + 5_000); // replaced, not added
+    expect(index.avgTtlMs(now)).toBe(4_000);
+    index.delete('b');
+    expect(index.avgTtlMs(now)).toBe(5_000);
+    expect(index.avgTtlMs(now + 6_000)).toBe(0); // never negative
+    index.delete('a');
+    expect(index.avgTtlMs(now)).toBe(0);
+    index.set('c', now + 10);
+    expect(index.avgTtlMs(now)).toBe(10);
+  });
 });

@@ -44,6 +44,12 @@ export class ExpiryIndex {
   private heap: ExpiryEntry[] = [];
   /** taken: entries handed out by takeDue whose deletes are not settled yet. */
   private readonly taken = new Set<ExpiryEntry>();
+  /**
+   * offsetSum: the sum of (expiresAt - base) over current entries, for avgTtlMs. The base (the
+   * first expiry seen) keeps the terms small, so a float sum stays exact far longer.
+   */
+  private offsetSum = 0;
+  private base: number | undefined;
 
   /** size: keys with an expiry, expired or not. */
   get size(): number {
@@ -61,11 +67,16 @@ export class ExpiryIndex {
 
   /** set gives `name` an expiry, replacing any earlier one; undefined removes it. */
   set(name: string, expiresAt: number | undefined): void {
+    const old = this.byName.get(name);
+    if (old !== undefined) this.offsetSum -= old.expiresAt - (this.base as number);
     if (expiresAt === undefined) {
       this.byName.delete(name);
+      if (this.byName.size === 0) this.offsetSum = 0;
       this.maybeRebuild();
       return;
     }
+    this.base ??= expiresAt;
+    this.offsetSum += expiresAt - this.base;
     const entry: ExpiryEntry = { name, expiresAt };
     this.byName.set(name, entry);
     this.push(entry);
@@ -135,6 +146,15 @@ export class ExpiryIndex {
     // Entries taken by takeDue whose tombstones are still on their way are out of the heap.
     for (const e of this.taken) if (this.byName.get(e.name) === e && isExpired(e.expiresAt, nowMs)) count++;
     return count;
+  }
+
+  /**
+   * avgTtlMs: the mean time to expiry of the keys that carry one, in ms (0 when none, never
+   * negative): INFO's avg_ttl, exact rather than Redis's sampled estimate.
+   */
+  avgTtlMs(nowMs: number): number {
+    if (this.byName.size === 0 || this.base === undefined) return 0;
+    return Math.max(0, Math.round(this.base + this.offsetSum / this.byName.size - nowMs));
   }
 
   /** names iterates the keys that carry an expiry. */

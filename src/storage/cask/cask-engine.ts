@@ -197,6 +197,8 @@ export class CaskEngine implements Engine {
   private publishes = 0;
   private fsyncs = 0;
   private groupCommits = 0;
+  /** expiredKeys: keys the active expiry cycle deleted since open. */
+  private expiredKeys = 0;
 
   private constructor(
     readonly dir: string,
@@ -534,6 +536,8 @@ export class CaskEngine implements Engine {
       engine: ENGINE_NAME,
       keys: this.keyDir.size - expired,
       expires: this.expiries.size - expired,
+      expiredKeys: this.expiredKeys,
+      avgTtlMs: this.expiries.avgTtlMs(this.clock.nowMs()),
       diskBytes: total,
       liveBytes: live,
       deadBytes: total - live,
@@ -988,6 +992,7 @@ export class CaskEngine implements Engine {
     this.expiring = this.enqueueWrite(ops, ops.length > 1).then(
       () => {
         for (const entry of taken) this.expiries.done(entry);
+        this.expiredKeys += taken.length;
         this.expiring = undefined;
         if (again) this.expireCycle();
       },

@@ -356,6 +356,8 @@ class LmdbEngine implements Engine {
   readonly name = LMDB_ENGINE_NAME;
   private closed = false;
   private writes = 0;
+  /** expiredKeys: keys the active expiry cycle deleted since open. */
+  private expiredKeys = 0;
   private syncs = 0;
   /** lastTxnIdAtOpen: to count commits (each one fsynced in 'always' mode) since open. */
   private readonly lastTxnIdAtOpen: number;
@@ -693,6 +695,7 @@ class LmdbEngine implements Engine {
         () => {
           for (const entry of due) this.expiries.done(entry);
           for (const entry of removed) this.expiries.deleteEntry(entry);
+          this.expiredKeys += removed.length;
           this.expiring = undefined;
           if (due.length === EXPIRY_CYCLE_KEYS_MAX && !this.closed) this.expireCycle();
         },
@@ -782,6 +785,8 @@ class LmdbEngine implements Engine {
       engine: this.name,
       keys: env.entryCount - this.namedDbs - expired,
       expires: this.expiries.size - expired,
+      expiredKeys: this.expiredKeys,
+      avgTtlMs: this.expiries.avgTtlMs(this.clock.nowMs()),
       // The data file holds pages 0..lastPageNumber; the lock file is not data.
       diskBytes: (env.lastPageNumber + 1) * env.pageSize,
       liveBytes: used * env.pageSize,

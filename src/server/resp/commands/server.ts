@@ -64,15 +64,15 @@ function infoSection(ctx: CommandContext, section: string): string[] | undefined
         `total_connections_received:${snap?.totalConnections.resp ?? s.stats.connections}`,
         `total_commands_processed:${snap?.commandsProcessed ?? s.stats.commands}`,
         `rejected_connections:${snap?.rejectedConnections ?? s.stats.rejected}`,
-        'expired_keys:0',
+        `expired_keys:${stats.expiredKeys}`,
         'evicted_keys:0',
       ];
     case 'replication':
       return ['role:master', 'connected_slaves:0'];
     case 'keyspace': {
       const keys = snap?.keys ?? stats.keys;
-      // avg_ttl is Redis's sampled estimate; we do not sample, so it stays 0 (documented).
-      return keys === 0 ? [] : [`db0:keys=${keys},expires=${stats.expires},avg_ttl=0`];
+      // avg_ttl: Redis samples it; ours is the exact mean over the keys with an expiry.
+      return keys === 0 ? [] : [`db0:keys=${keys},expires=${stats.expires},avg_ttl=${stats.avgTtlMs}`];
     }
     case 'commandstats':
       return (snap?.commands ?? [])

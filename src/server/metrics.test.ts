@@ -159,9 +159,15 @@ describe('Metrics', () => {
     await db.batch([
       { type: 'set', key: 'a', value: 'x'.repeat(100) },
       { type: 'set', key: 'b', value: 'y' },
+      { type: 'set', key: 'ttl', value: 'z', ttlMs: 60_000 },
+      { type: 'set', key: 'gone', value: 'z', ttlMs: 1 },
     ]);
     await db.delete('b');
+    // Wait for the expiry cycle to delete 'gone'.
+    for (let i = 0; i < 100 && db.stats().expiredKeys === 0; i++) await new Promise((r) => setTimeout(r, 20));
     const stats = db.stats();
+    expect(stats.expires).toBe(1);
+    expect(stats.expiredKeys).toBe(1);
     const text = await m.render();
     expect(sample(text, 'cairn_keys')).toBe(stats.keys);
     expect(sample(text, 'cairn_disk_bytes')).toBe(stats.diskBytes);
@@ -169,6 +175,8 @@ describe('Metrics', () => {
     expect(sample(text, 'cairn_writes_total')).toBe(stats.writes);
     expect(sample(text, 'cairn_fsyncs_total')).toBe(stats.fsyncs);
     expect(sample(text, 'cairn_compactions_total')).toBe(stats.compactions);
+    expect(sample(text, 'cairn_expiring_keys')).toBe(stats.expires);
+    expect(sample(text, 'cairn_expired_keys_total')).toBe(stats.expiredKeys);
     expect(text).toMatch(/# TYPE cairn_fsyncs_total counter/);
     expect(text).toMatch(/# TYPE cairn_keys gauge/);
     const snap = m.snapshot();

@@ -168,6 +168,8 @@ interface CommandCell {
 interface StoreNumbers {
   engine: string;
   keys: number;
+  expires: number;
+  expiredKeys: number;
   diskBytes: number;
   liveBytes: number;
   writes: number;
@@ -196,6 +198,8 @@ export class Metrics {
   private lastStore: StoreNumbers = {
     engine: 'unknown',
     keys: 0,
+    expires: 0,
+    expiredKeys: 0,
     diskBytes: 0,
     liveBytes: 0,
     writes: 0,
@@ -256,6 +260,12 @@ export class Metrics {
       });
     };
     storeGauge('keys', 'Live keys in the store.', (s) => s.keys);
+    storeGauge('expiring_keys', 'Live keys that carry an expiry (TTL).', (s) => s.expires);
+    storeCounter(
+      'expired_keys_total',
+      'Keys the expiry cycle deleted since the store opened (INFO expired_keys).',
+      (s) => s.expiredKeys,
+    );
     storeGauge('disk_bytes', 'Bytes of every file the storage engine owns.', (s) => s.diskBytes);
     storeGauge('live_bytes', 'Bytes on disk still referenced by live keys.', (s) => s.liveBytes);
     storeCounter('writes_total', 'Writes (sets, deletes, batches) since the store opened.', (s) => s.writes);
@@ -425,6 +435,8 @@ export class Metrics {
       this.lastStore = {
         engine: s.engine,
         keys: s.keys,
+        expires: s.expires,
+        expiredKeys: s.expiredKeys,
         diskBytes: s.diskBytes,
         liveBytes: s.liveBytes,
         writes: s.writes,

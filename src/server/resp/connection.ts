@@ -87,7 +87,7 @@ export class Connection implements CommandContext {
     readonly client: ClientState,
   ) {
     this.main = new ReplyWriter(client.protocol);
-    this.session = new Session(server.db, server.limits.txnIdleMs);
+    this.session = new Session(server.db, server.limits.txnIdleMs, () => this.busy);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.pump());
@@ -243,18 +243,15 @@ export class Connection implements CommandContext {
     }
     if (outcome instanceof Promise) {
       this.busy = true;
-      this.session.busy = true;
       outcome.then(
         (o) => {
           this.busy = false;
-          this.session.busy = false;
           this.session.touch(); // a long command is not idleness
           this.complete(spec, o, started);
           this.pump();
         },
         (err: unknown) => {
           this.busy = false;
-          this.session.busy = false;
           this.session.touch();
           this.fail(spec, err, started);
           this.pump();

@@ -59,16 +59,17 @@ describe('Session', () => {
 
   it('keeps a watch and a transaction of a connection that stays active, or busy', async () => {
     const idleMs = 60;
-    const session = new Session(db, idleMs);
+    let busy = false;
+    const session = new Session(db, idleMs, () => busy);
     session.watch([Buffer.from('idle:a')]);
     session.begin(new TxnKeyStore(await db.begin()));
     for (let i = 0; i < 6; i++) {
       await new Promise((r) => setTimeout(r, idleMs / 3));
       session.touch();
     }
-    session.busy = true; // a command running longer than idleMs
+    busy = true; // a command running longer than idleMs
     await new Promise((r) => setTimeout(r, idleMs * 3));
-    session.busy = false;
+    busy = false;
     session.touch();
     expect(session.txn).toBeDefined();
     expect(session.rolledBackForIdleness).toBeUndefined();

@@ -100,10 +100,9 @@ export class Session {
     private readonly db: Db,
     /** idleMs: see the module comment; 0 never drops anything. */
     private readonly idleMs = 0,
+    /** busy: whether the connection is running a command (never idle then, however long). */
+    private readonly busy: () => boolean = () => false,
   ) {}
-
-  /** busy: the connection is running a command (never idle then, however long it takes). */
-  busy = false;
 
   /** touch: the connection runs (or finished) a command now. */
   touch(): void {
@@ -124,7 +123,7 @@ export class Session {
   private onIdleTimer(): void {
     this.idleTimer = undefined;
     if (this.watching === undefined && this.interactive === undefined) return;
-    const idle = this.busy ? 0 : performance.now() - this.lastActive;
+    const idle = this.busy() ? 0 : performance.now() - this.lastActive;
     if (idle < this.idleMs) {
       this.idleTimer = setTimeout(() => this.onIdleTimer(), this.idleMs - idle);
       this.idleTimer.unref();

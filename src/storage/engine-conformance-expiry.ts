@@ -1,14 +1,8 @@
-// The expiry (TTL) part of the engine conformance suite (engine-conformance.ts runs it for every
-// engine). Time comes from a ManualClock: tests move it instead of sleeping. Whether the active
-// expiry cycle wrote tombstones is observed by reopening the store with the clock set back to
-// before the expiry: a key that was only lazily expired is alive again then, a deleted one is not.
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../io/manual-clock.js';
 import type { BatchOp, Engine, Entry } from './engine.js';
+import { engineHarness } from './engine-conformance-harness.js';
 import type { EngineOptions } from './engine-options.js';
 import { InvalidArgumentError } from './errors.js';
 import { EXPIRY_CYCLE_INTERVAL_MS } from './expiry-index.js';
@@ -30,25 +24,10 @@ async function keysOf(iter: AsyncIterableIterator<Entry>): Promise<string[]> {
 
 export function describeExpiryConformance(name: string, open: OpenEngineForExpiry): void {
   describe(`Engine conformance, expiry: ${name}`, () => {
-    const dirs: string[] = [];
-    const engines: Engine[] = [];
-
-    function tempDir(): string {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-ttl-'));
-      dirs.push(dir);
-      return dir;
-    }
-
-    async function openTracked(dir: string, clock: ManualClock): Promise<Engine> {
-      const engine = await open(dir, { clock });
-      engines.push(engine);
-      return engine;
-    }
-
-    afterEach(async () => {
-      for (const engine of engines.splice(0)) await engine.close().catch(() => {});
-      for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-    });
+    const harness = engineHarness(open, 'cairn-ttl-');
+    const tempDir = harness.tempDir;
+    const openTracked = (dir: string, clock: ManualClock): Promise<Engine> =>
+      harness.openTracked(dir, { clock });
 
     it('reads an expired key as absent everywhere, and alive up to its expiresAt inclusive', async () => {
       const clock = new ManualClock();

@@ -1,13 +1,8 @@
-// The revision part of the engine conformance suite (engine-conformance.ts runs it for every
-// engine): commit timestamps, creation timestamps and version counts (engine.ts), assigned by the
-// engine or by the caller, across overwrites, deletes, expiry, batches, reopen and compaction.
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../io/manual-clock.js';
 import type { Engine, Revision } from './engine.js';
+import { engineHarness } from './engine-conformance-harness.js';
 import type { EngineOptions } from './engine-options.js';
 import { InvalidArgumentError } from './errors.js';
 import { EXPIRY_CYCLE_INTERVAL_MS } from './expiry-index.js';
@@ -21,25 +16,7 @@ const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 export function describeRevisionConformance(name: string, open: OpenEngineForRevision): void {
   describe(`Engine conformance, revisions: ${name}`, () => {
-    const dirs: string[] = [];
-    const engines: Engine[] = [];
-
-    function tempDir(): string {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-rev-'));
-      dirs.push(dir);
-      return dir;
-    }
-
-    async function openTracked(dir: string, options?: EngineOptions): Promise<Engine> {
-      const engine = await open(dir, options);
-      engines.push(engine);
-      return engine;
-    }
-
-    afterEach(async () => {
-      for (const engine of engines.splice(0)) await engine.close().catch(() => {});
-      for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-    });
+    const { tempDir, openTracked } = engineHarness(open, 'cairn-rev-');
 
     it('assigns increasing timestamps and counts versions from creation', async () => {
       const db = await openTracked(tempDir());

@@ -8,11 +8,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { compareBytes } from '../stdx/bytes.js';
 import type { BatchOp, Engine, Entry, ScanRange } from './engine.js';
 import { describeExpiryConformance } from './engine-conformance-expiry.js';
+import { engineHarness } from './engine-conformance-harness.js';
 import { describeRevisionConformance } from './engine-conformance-revision.js';
 import type { EngineOptions } from './engine-options.js';
 import { ClosedError, CorruptionError, IncompatibleError, LimitError, LockedError } from './errors.js';
@@ -68,32 +69,11 @@ export function describeEngineConformance(
   const keyBytesMax = conformance.keyBytesMax ?? KEY_BYTES_MAX;
 
   describe(`Engine conformance: ${name}`, () => {
-    const dirs: string[] = [];
-    const engines: Engine[] = [];
-
-    function tempDir(): string {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-'));
-      dirs.push(dir);
-      return dir;
-    }
-
-    // Every engine a test opens is closed after it, also one opened by mistake where a test expects
-    // open to fail: a leaked engine keeps its directory lock, and the lock outlives the removed
-    // directory (it is keyed by inode, which a later temp directory may reuse).
-    async function openTracked(dir: string, options?: EngineOptions): Promise<Engine> {
-      const engine = await open(dir, options);
-      engines.push(engine);
-      return engine;
-    }
+    const { tempDir, openTracked } = engineHarness(open, 'cairn-');
 
     async function fresh(options?: EngineOptions): Promise<Engine> {
       return openTracked(tempDir(), options);
     }
-
-    afterEach(async () => {
-      for (const engine of engines.splice(0)) await engine.close().catch(() => {});
-      for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-    });
 
     it('reports its name', async () => {
       const db = await fresh();

@@ -9,6 +9,10 @@
 //
 // Keys compare as unsigned bytes. All operations are synchronous: callers never hold a position
 // across an `await`; scans re-seek by key for each chunk (see `collect`).
+//
+// Buffer ownership (docs/ARCHITECTURE.md, "Who owns a buffer"): every key passed in is borrowed.
+// The directory copies what it keeps (key bytes into a leaf's arena, separators into arrays of
+// their own) and hands out copies (`walk`'s keys), so no caller can change the tree's order.
 import { assert } from '../../stdx/assert.js';
 import { compareBytes } from '../../stdx/bytes.js';
 
@@ -561,8 +565,10 @@ export class KeyDir {
     right.prev = leaf;
     leaf.next = right;
     // The separator is the right leaf's first key; a fresh append leaf's first key is the one
-    // being inserted.
-    this.insertSeparator(right.n > 0 ? right.key(0) : key.slice(), right);
+    // being inserted. Both are copies the tree owns: `key` is borrowed (recovery hands in views
+    // of a read buffer it refills, callers may reuse theirs), and a separator that changes
+    // under the tree misroutes lookups. (`key.slice()` would not do: Buffer#slice is a view.)
+    this.insertSeparator(right.n > 0 ? right.key(0) : new Uint8Array(key), right);
     return target;
   }
 

@@ -10,6 +10,19 @@ export function toBytes(input: string | Uint8Array): Uint8Array {
   return typeof input === 'string' ? encoder.encode(input) : input;
 }
 
+/**
+ * copyBytes returns a Buffer of its own holding the bytes of `bytes`: for whatever is kept past
+ * the call that lent them (docs/ARCHITECTURE.md, "Who owns a buffer"). Buffer#slice and
+ * subarray return views, not copies. Small copies come from Node's buffer pool, like any
+ * Buffer.allocUnsafe: for a copy kept for the life of a structure (an index key), prefer
+ * `new Uint8Array(bytes)`, whose memory is its own and is freed with it.
+ */
+export function copyBytes(bytes: Uint8Array): Buffer {
+  const copy = Buffer.allocUnsafe(bytes.length);
+  copy.set(bytes);
+  return copy;
+}
+
 /** asBuffer views bytes as a Buffer without copying. */
 export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

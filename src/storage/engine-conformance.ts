@@ -28,6 +28,11 @@ export interface ConformanceOptions {
    * adapter's is, see LMDB_KEY_BYTES_MAX). Longer keys must fail with LimitError.
    */
   readonly keyBytesMax?: number;
+  /**
+   * variant: names a second run of the suites over a wrapped engine (e.g. one whose callers'
+   * buffers are poisoned after each call); `name` stays the engine's own name.
+   */
+  readonly variant?: string;
 }
 
 /** PROPERTY_RUNS, PROPERTY_OPS_MAX: sized so the property test stays within a few seconds. */
@@ -67,8 +72,9 @@ export function describeEngineConformance(
   conformance: ConformanceOptions = {},
 ): void {
   const keyBytesMax = conformance.keyBytesMax ?? KEY_BYTES_MAX;
+  const title = conformance.variant === undefined ? name : `${name}, ${conformance.variant}`;
 
-  describe(`Engine conformance: ${name}`, () => {
+  describe(`Engine conformance: ${title}`, () => {
     const { tempDir, openTracked } = engineHarness(open, 'cairn-');
 
     async function fresh(options?: EngineOptions): Promise<Engine> {
@@ -504,6 +510,6 @@ export function describeEngineConformance(
     });
   });
 
-  describeExpiryConformance(name, open);
-  describeRevisionConformance(name, open);
+  describeExpiryConformance(title, open);
+  describeRevisionConformance(title, open);
 }

@@ -24,7 +24,7 @@ import { type Clock, systemClock, type Timer } from '../../io/clock.js';
 import type { File, FileSystem } from '../../io/file-system.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { assert } from '../../stdx/assert.js';
-import { asBuffer, bytesEqual, compareBytes } from '../../stdx/bytes.js';
+import { asBuffer, bytesEqual, compareBytes, copyBytes } from '../../stdx/bytes.js';
 import { DirLock } from '../dir-lock.js';
 import type {
   BatchOp,
@@ -84,7 +84,7 @@ import {
   SEQ_MAX,
 } from './record.js';
 import { type RecoveryReport, recover } from './recovery.js';
-import { copyOf, ValueCache } from './value-cache.js';
+import { ValueCache } from './value-cache.js';
 
 export const ENGINE_NAME = 'cask';
 /** SCAN_CHUNK_ENTRIES: entries a scan reads per turn of the event loop. */
@@ -304,7 +304,7 @@ export class CaskEngine implements Engine {
     }
     const name = asBuffer(key).toString('latin1');
     const cached = this.cache.lookup(name);
-    if (cached !== undefined) return copyOf(cached.value);
+    if (cached !== undefined) return copyBytes(cached.value);
     const loc = this.keyDir.get(key);
     if (loc === undefined) return undefined;
     // readValue's buffer is this call's own: the cache keeps a copy, the caller gets it.
@@ -335,7 +335,7 @@ export class CaskEngine implements Engine {
     if (name !== undefined) {
       const cached = this.cache.lookup(name);
       if (cached !== undefined) {
-        return { value: copyOf(cached.value), expiresAt, revision: revisionOf(cached) };
+        return { value: copyBytes(cached.value), expiresAt, revision: revisionOf(cached) };
       }
     }
     const loc = this.keyDir.get(key);
@@ -402,13 +402,19 @@ export class CaskEngine implements Engine {
       !bytesEqual(buf.subarray(rec.keyStart, rec.keyStart + rec.keyLen), key)
     ) {
       throw new CorruptionError(
-        `record at ${path.basename(data.file.path)}:${start} (key ${asBuffer(key).toString('hex').slice(0, 64)}) failed verification`,
+        `record at ${path.basename(data.file.path)}:${start} (key ${hexPrefix(key)}) failed verification`,
       );
     }
     return buf.subarray(rec.valueStart, rec.valueStart + rec.valueLen);
   }
 
-  async *scan(range: ScanRange = {}): AsyncIterableIterator<Entry> {
+  scan(range: ScanRange = {}): AsyncIterableIterator<Entry> {
+    // The bounds are borrowed and the generator's body runs only at the first next(): copy them
+    // now, while the caller's buffers still hold them.
+    return this.scanFrom({ ...range, start: copyBound(range.start), end: copyBound(range.end) });
+  }
+
+  private async *scanFrom(range: ScanRange): AsyncIterableIterator<Entry> {
     this.checkOpen();
     const { start, end, reverse = false } = range;
     let remaining = range.limit ?? Number.POSITIVE_INFINITY;
@@ -419,6 +425,10 @@ export class CaskEngine implements Engine {
     let cursor = reverse ? end : start;
     // Forward scans start inclusive at `start`; reverse scans start exclusive at `end`.
     let exclusive = reverse && end !== undefined;
+    // previous: the last key walked, across chunks. Keys must strictly increase (decrease in
+    // reverse); a key directory whose order is broken would otherwise make a scan repeat keys
+    // or cycle forever (issue 10), so that is reported as corruption instead.
+    let previous: Uint8Array | undefined;
     while (remaining > 0) {
       this.checkOpen();
       const chunk: Entry[] = [];
@@ -437,6 +447,15 @@ export class CaskEngine implements Engine {
         ) {
           return false;
         }
+        if (
+          previous !== undefined &&
+          (reverse ? compareBytes(key, previous) >= 0 : compareBytes(key, previous) <= 0)
+        ) {
+          throw new CorruptionError(
+            `key directory out of order: scan went from ${hexPrefix(previous)} to ${hexPrefix(key)}; run \`cairn check\``,
+          );
+        }
+        previous = key;
         last = key;
         const expiresAt = this.expiryOf(key);
         if (expiresAt === undefined || !isExpired(expiresAt, nowMs)) {
@@ -1081,6 +1100,16 @@ export class CaskEngine implements Engine {
     this.checkOpen();
     if (this.failed !== undefined) throw this.failed;
   }
+}
+
+/** copyBound copies a scan bound the caller lent us (anything else is left for validation). */
+function copyBound(bound: Uint8Array | undefined): Uint8Array | undefined {
+  return bound instanceof Uint8Array ? copyBytes(bound) : bound;
+}
+
+/** hexPrefix names a key in an error message: its first bytes, in hex. */
+function hexPrefix(key: Uint8Array): string {
+  return asBuffer(key).toString('hex').slice(0, 64);
 }
 
 /** revisionOf is the revision a key directory location (or a cache entry copied from one) records. */

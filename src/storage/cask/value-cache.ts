@@ -13,6 +13,7 @@
 // thus touches one object instead of relinking three (measured: moving every hit to the front
 // of an LRU list cost about as much as the pread it saved, at 100k keys under load).
 import { assert } from '../../stdx/assert.js';
+import { copyBytes } from '../../stdx/bytes.js';
 
 /**
  * ENTRY_OVERHEAD_BYTES: estimated cost of one entry beyond key and value bytes: the Map slot,
@@ -83,7 +84,7 @@ export class ValueCache {
   /** get returns a copy of the cached value of `key`, or undefined. */
   get(key: string): Buffer | undefined {
     const node = this.lookup(key);
-    return node === undefined ? undefined : copyOf(node.value);
+    return node === undefined ? undefined : copyBytes(node.value);
   }
 
   /**
@@ -96,7 +97,7 @@ export class ValueCache {
       this.delete(key);
       return;
     }
-    const own = copyOf(value);
+    const own = copyBytes(value);
     const node = this.entries.get(key);
     if (node !== undefined) {
       // In place: the entry keeps its age (a write is not a reason to keep a key longer).
@@ -162,13 +163,6 @@ export class ValueCache {
     node.newer = undefined;
     node.older = undefined;
   }
-}
-
-/** copyOf returns a Buffer of its own with the bytes of `value`. */
-export function copyOf(value: Uint8Array): Buffer {
-  const copy = Buffer.allocUnsafe(value.length);
-  copy.set(value);
-  return copy;
 }
 
 function cost(key: string, value: Buffer): number {

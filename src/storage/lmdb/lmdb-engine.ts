@@ -84,7 +84,7 @@ import { type Database, IF_EXISTS, open as openLmdbEnv, type RootDatabase } from
 import type { Clock, Timer } from '../../io/clock.js';
 import { systemClock } from '../../io/clock.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
-import { compareBytes, prefixEnd } from '../../stdx/bytes.js';
+import { compareBytes, copyBytes, prefixEnd } from '../../stdx/bytes.js';
 import { DirLock } from '../dir-lock.js';
 import type {
   BatchOp,
@@ -707,7 +707,14 @@ class LmdbEngine implements Engine {
       );
   }
 
-  async *scan(range: ScanRange = {}): AsyncIterableIterator<Entry> {
+  scan(range: ScanRange = {}): AsyncIterableIterator<Entry> {
+    // The bounds are borrowed and the generator's body runs only at the first next(): copy them
+    // now. (lmdb-js itself reads a range's bounds lazily, at the first next() and again whenever
+    // a `snapshot: false` range renews its read transaction: it only ever gets our own copies.)
+    return this.scanFrom({ ...range, start: copyBound(range.start), end: copyBound(range.end) });
+  }
+
+  private async *scanFrom(range: ScanRange): AsyncIterableIterator<Entry> {
     this.checkOpen();
     const { start, end, limit, reverse = false } = range;
     if (start !== undefined) checkKeyBound(start);
@@ -733,6 +740,9 @@ class LmdbEngine implements Engine {
     );
     let yielded = 0;
     let skipped = 0;
+    // previous: keys must strictly increase (decrease in reverse); anything else is reported as
+    // corruption rather than yielded (a broken order could repeat keys or never end).
+    let previous: Buffer | undefined;
     // Iterated by hand so that a scan outliving close() fails with ClosedError before lmdb-js
     // touches the closed environment.
     const iter = entries[Symbol.iterator]();
@@ -744,6 +754,13 @@ class LmdbEngine implements Engine {
         const { key: stored, value } = next.value;
         // Keys and values from a binary lmdb-js range are fresh copies; the views drop the prefixes.
         const key = stored.subarray(1);
+        if (
+          previous !== undefined &&
+          (reverse ? compareBytes(stored, previous) >= 0 : compareBytes(stored, previous) <= 0)
+        ) {
+          throw new CorruptionError('lmdb returned keys out of order during a scan');
+        }
+        previous = stored;
         if (this.expiredNow(stored)) {
           // A long run of expired keys must not hold the event loop for the whole run.
           if (++skipped % SCAN_SKIPS_PER_TURN === 0)
@@ -929,6 +946,12 @@ function userValueView(raw: Buffer): Buffer {
   return raw.subarray(VALUE_PREFIX_BYTES);
 }
 
+/** copyBound copies a scan bound the caller lent us (anything else is left for validation). */
+function copyBound(bound: Uint8Array | undefined): Uint8Array | undefined {
+  return bound instanceof Uint8Array ? copyBytes(bound) : bound;
+}
+
+/** storedKey is `key` behind KEY_PREFIX, in a buffer of its own (so also a copy of the borrowed key). */
 function storedKey(key: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(key.length + 1);
   out[0] = KEY_PREFIX;

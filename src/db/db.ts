@@ -11,7 +11,7 @@ import { type Clock, systemClock } from '../io/clock.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { asBuffer, compareBytes, prefixEnd, toBytes } from '../stdx/bytes.js';
 import type { CaskOptions } from '../storage/cask/cask-options.js';
-import type { BatchOp, Engine, EngineStats, Revision } from '../storage/engine.js';
+import type { BatchOp, Engine, EngineStats, Entry, Revision } from '../storage/engine.js';
 import { InvalidArgumentError, KeyNotFoundError } from '../storage/errors.js';
 import { isExpired } from '../storage/expiry-index.js';
 import { readMeta } from '../storage/meta.js';
@@ -362,7 +362,7 @@ export class Db {
    * scan yields [key, value] pairs in key order. It is not a snapshot: each value is the
    * newest at the moment it is yielded (use transactions for snapshots).
    */
-  async *scan(options: ScanOptions = {}): AsyncIterableIterator<[Buffer, Buffer]> {
+  scan(options: ScanOptions = {}): AsyncIterableIterator<[Buffer, Buffer]> {
     let start = options.start === undefined ? undefined : toBytes(options.start);
     let end = options.end === undefined ? undefined : toBytes(options.end);
     if (options.prefix !== undefined) {
@@ -371,14 +371,16 @@ export class Db {
       const upper = prefixEnd(prefix);
       if (upper !== undefined && (end === undefined || compareBytes(upper, end) < 0)) end = upper;
     }
-    for await (const [k, v] of this.engine.scan({
-      start,
-      end,
-      limit: options.limit,
-      reverse: options.reverse,
-    })) {
-      yield [asBuffer(k), asBuffer(v)];
-    }
+    // The engine's scan copies its (borrowed) bounds at this call, not at the first next().
+    return this.yieldBuffers(
+      this.engine.scan({ start, end, limit: options.limit, reverse: options.reverse }),
+    );
+  }
+
+  private async *yieldBuffers(
+    entries: AsyncIterableIterator<Entry>,
+  ): AsyncIterableIterator<[Buffer, Buffer]> {
+    for await (const [k, v] of entries) yield [asBuffer(k), asBuffer(v)];
   }
 
   /** flush makes every acknowledged write durable (matters for durability 'interval' and 'never'). */

@@ -39,10 +39,19 @@
 // (pending, else durable), and hands all three to the engine, which stores them; so a reader of
 // a pending value sees the revision the engine will store. A write queued on top of one that
 // then fails keeps the count it was given (the engine cannot retract a queued write either).
+//
+// Buffers (docs/ARCHITECTURE.md, "Who owns a buffer"). Keys and values passed in are borrowed:
+// the view keeps only copies. Keys become latin1 strings at once (the overlay's map keys); a key
+// needed again after an `await` (update's write, an engine read retried, a failure's lookup) is
+// a copy made at the call or rebuilt from that string. Values kept as pending writes are copies
+// made when the write is queued, so a caller reusing its buffer cannot change what readers,
+// snapshots (the MVCC history captures pending values) or the engine see. Values handed out
+// (Latest.value) are the view's own or the engine's fresh copies: callers treat them as
+// read-only, and copy before giving them to code that might write to them.
 
 import { type Clock, systemClock } from '../io/clock.js';
 import { assert } from '../stdx/assert.js';
-import { asBuffer } from '../stdx/bytes.js';
+import { asBuffer, copyBytes } from '../stdx/bytes.js';
 import type { BatchOp, Engine, Revision, Stored } from '../storage/engine.js';
 import { isExpired } from '../storage/expiry-index.js';
 import { revisionOfPut, writeTs } from '../storage/revision.js';
@@ -144,6 +153,16 @@ function keyOf(key: Uint8Array): string {
   return asBuffer(key).toString('latin1');
 }
 
+/** keyBytesOf turns a keyOf string back into bytes of their own. */
+function keyBytesOf(k: string): Buffer {
+  return Buffer.from(k, 'latin1');
+}
+
+/** ownCopy copies a value the view keeps (undefined stays undefined). */
+function ownCopy(value: Uint8Array | undefined): Buffer | undefined {
+  return value === undefined ? undefined : copyBytes(value);
+}
+
 function joinDurable(deps: readonly Promise<void>[], own: Promise<void>): Promise<void> {
   if (deps.length === 0) return own;
   const joined = Promise.all([...deps, own]).then(noop);
@@ -200,8 +219,10 @@ export class LatestView {
     fn: (current: Buffer | undefined, expiresAt: number | undefined) => Change<T>,
   ): Promise<Updated<T>> {
     checkKey(key);
-    const k = keyOf(key);
-    const latest = await this.readConsistent([key], [k], (values) => {
+    // The key is used again after the engine read below: a copy, since the caller's is borrowed.
+    const own = copyBytes(key);
+    const k = keyOf(own);
+    const latest = await this.readConsistent([own], [k], (values) => {
       const current = values[0]!;
       const change = fn(current.value, current.expiresAt);
       const deps = current.durable === undefined ? [] : [current.durable];
@@ -211,14 +232,16 @@ export class LatestView {
         checkValue(change.write);
         checkExpiresAt(expiresAt);
       }
-      const own = this.enqueue(
-        [key],
+      // The value to write may be the caller's (a command's argument): the overlay keeps a copy.
+      const value = change.write === null ? undefined : copyBytes(change.write);
+      const written = this.enqueue(
+        [own],
         [k],
-        [change.write ?? undefined],
+        [value],
         (e, ts, revs) =>
-          change.write === null
-            ? e.delete(key, { ts }).then(noop)
-            : e.put(key, change.write!, {
+          value === undefined
+            ? e.delete(own, { ts }).then(noop)
+            : e.put(own, value, {
                 expiresAt,
                 ts,
                 create: revs[0]?.create,
@@ -226,7 +249,7 @@ export class LatestView {
               }),
         [expiresAt],
       );
-      return { result: change.result, durable: joinDurable(deps, own) };
+      return { result: change.result, durable: joinDurable(deps, written) };
     });
     return latest;
   }
@@ -241,8 +264,10 @@ export class LatestView {
     ) => ManyChange<T>,
   ): Promise<Updated<T>> {
     for (const key of keys) checkKey(key);
-    const ks = keys.map((key) => keyOf(key));
-    return this.readConsistent(keys, ks, (values) => {
+    // Borrowed keys, read again if the engine read below is retried: copies.
+    const own = keys.map((key) => copyBytes(key));
+    const ks = own.map((key) => keyOf(key));
+    return this.readConsistent(own, ks, (values) => {
       const change = fn(
         values.map((v) => v.value),
         values.map((v) => v.expiresAt),
@@ -276,10 +301,11 @@ export class LatestView {
     } catch (err) {
       return Promise.reject(err);
     }
+    // The engine copies what it queues in this same synchronous step; the overlay keeps a copy.
     return this.enqueue(
       [key],
       [keyOf(key)],
-      [asBuffer(value)],
+      [copyBytes(value)],
       (e, ts, revs) =>
         e.put(key, value, { expiresAt, ts, create: revs[0]?.create, version: revs[0]?.version }),
       [expiresAt],
@@ -330,7 +356,8 @@ export class LatestView {
       const op = ops[i]!;
       keys[i] = op.key;
       ks[i] = keyOf(op.key);
-      values[i] = op.type === 'put' ? asBuffer(op.value) : undefined;
+      // The overlay keeps copies; the engine copies the ops in the synchronous call below.
+      values[i] = op.type === 'put' ? ownCopy(op.value) : undefined;
       expiries[i] = op.type === 'put' ? op.expiresAt : undefined;
     }
     return this.enqueue(
@@ -369,11 +396,15 @@ export class LatestView {
   }
 
   private async readConsistent<R>(
-    keys: readonly Uint8Array[],
+    borrowed: readonly Uint8Array[],
     ks: readonly string[],
     then: (values: Latest[]) => R,
   ): Promise<R> {
-    for (;;) {
+    // The first engine read happens within the call; a retry comes after an await, when the
+    // caller's keys may hold other bytes: it reads keys rebuilt from their strings.
+    let keys = borrowed;
+    for (let attempt = 0; ; attempt++) {
+      if (attempt === 1) keys = ks.map(keyBytesOf);
       const values: (Latest | undefined)[] = new Array(keys.length);
       const fromEngine: number[] = [];
       for (let i = 0; i < keys.length; i++) {
@@ -498,7 +529,8 @@ export class LatestView {
       () => {
         this.settle(seq, nodes, false);
         if (this.observer !== undefined) {
-          this.observer.failed(ts, ks, (i) => this.durableOrUndefined(keys[i]!));
+          // Later than the call: the key's bytes from its string, not the borrowed buffer.
+          this.observer.failed(ts, ks, (i) => this.durableOrUndefined(keyBytesOf(ks[i]!)));
           this.observer.settled(ts);
         }
       },

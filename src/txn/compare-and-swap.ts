@@ -10,7 +10,7 @@
 // commit timestamp of the branch's writes (etcd's header revision), which is the `mod` of every
 // key they set.
 import type { LatestView } from '../db/latest-view.js';
-import { asBuffer, compareBytes, toBytes } from '../stdx/bytes.js';
+import { compareBytes, copyBytes, toBytes } from '../stdx/bytes.js';
 import type { Revision } from '../storage/engine.js';
 import { InvalidArgumentError } from '../storage/errors.js';
 import { BATCH_OPS_MAX } from '../storage/limits.js';
@@ -90,7 +90,8 @@ function prepare(req: CasRequest): Prepared {
     if (typeof key !== 'string' && !(key instanceof Uint8Array)) {
       throw new InvalidArgumentError('every key must be a string or bytes');
     }
-    const bytes = asBuffer(toBytes(key));
+    // A copy: the request's buffers are borrowed, and the keys are used after the read awaits.
+    const bytes = copyBytes(toBytes(key));
     checkKey(bytes);
     const k = keyOf(bytes);
     let at = index.get(k);
@@ -117,7 +118,8 @@ function prepare(req: CasRequest): Prepared {
       }
     }
     if (c.target === 'value') {
-      const operand = asBuffer(toBytes(c.value));
+      // A copy, like the keys: compared after the read awaits.
+      const operand = copyBytes(toBytes(c.value));
       const op = c.op;
       return {
         at,
@@ -147,7 +149,8 @@ function prepare(req: CasRequest): Prepared {
       const at = slot(op.key);
       if (op.type === 'get' || op.type === 'delete') return { type: op.type, at, value: undefined };
       if (op.type === 'set') {
-        const value = Buffer.from(toBytes(op.value));
+        // A copy: the caller may reuse its buffer before the write is queued.
+        const value = copyBytes(toBytes(op.value));
         checkValue(value);
         return { type: 'set', at, value };
       }
@@ -203,5 +206,11 @@ export async function compareAndSwap(latest: LatestView, req: CasRequest): Promi
     };
   }
   await durable;
+  // Values read are the LatestView's own pending values (shared with its other readers and the
+  // version history) or the branch's own: the caller gets copies it may write into.
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i]!;
+    if (r.type === 'get' && r.value !== undefined) results[i] = { ...r, value: copyBytes(r.value) };
+  }
   return { succeeded: result.succeeded, results, ts };
 }

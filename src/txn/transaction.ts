@@ -2,8 +2,13 @@
 // docs/transactions.md. A Snapshot reads the store as of its start timestamp; a Transaction adds
 // buffered writes (read back by its own reads and scans) and, at commit, validation plus one
 // atomic batch.
+//
+// Buffers (docs/ARCHITECTURE.md, "Who owns a buffer"): keys, values and scan bounds passed in
+// are borrowed; the buffered writes and the scan bounds are copies made at the call (a scan's
+// body runs only at its first next()). Values handed out are copies too: the buffered writes,
+// the remembered reads and the version history are never given to a caller to write into.
 import type { LatestView } from '../db/latest-view.js';
-import { asBuffer, compareBytes, prefixEnd, toBytes } from '../stdx/bytes.js';
+import { asBuffer, compareBytes, copyBytes, prefixEnd, toBytes } from '../stdx/bytes.js';
 import type { BatchOp, Revision } from '../storage/engine.js';
 import { InvalidArgumentError } from '../storage/errors.js';
 import { checkExpiresAt, checkKey, checkValue } from '../storage/validate.js';
@@ -36,11 +41,12 @@ interface Bounds {
   readonly end: Buffer | undefined;
 }
 
+/** bounds computes a scan's [start, end) from its options, as copies of the borrowed bytes. */
 function bounds(options: TxnScanOptions): Bounds {
-  let start = options.start === undefined ? undefined : asBuffer(toBytes(options.start));
-  let end = options.end === undefined ? undefined : asBuffer(toBytes(options.end));
+  let start = options.start === undefined ? undefined : copyBytes(toBytes(options.start));
+  let end = options.end === undefined ? undefined : copyBytes(toBytes(options.end));
   if (options.prefix !== undefined) {
-    const prefix = asBuffer(toBytes(options.prefix));
+    const prefix = copyBytes(toBytes(options.prefix));
     if (start === undefined || compareBytes(prefix, start) > 0) start = prefix;
     const upper = prefixEnd(prefix);
     if (upper !== undefined && (end === undefined || compareBytes(upper, end) < 0)) end = asBuffer(upper);
@@ -93,10 +99,17 @@ export class Snapshot {
   }
 
   /** scan yields [key, value] pairs in key order, as of the snapshot. */
-  async *scan(options: TxnScanOptions = {}): AsyncIterableIterator<[Buffer, Buffer]> {
+  scan(options: TxnScanOptions = {}): AsyncIterableIterator<[Buffer, Buffer]> {
+    // Bounds are copied now: the generator's body runs only at the first next().
+    return this.scanBounded(options, bounds(options));
+  }
+
+  protected async *scanBounded(
+    options: TxnScanOptions,
+    { start, end }: Bounds,
+  ): AsyncIterableIterator<[Buffer, Buffer]> {
     this.checkActive();
     checkLimit(options.limit);
-    const { start, end } = bounds(options);
     for await (const [k, v] of this.mvcc.scanAt(this.reg.startTs, {
       start,
       end,
@@ -116,7 +129,8 @@ export class Snapshot {
   }
 
   protected readKey(key: Uint8Array, k: string): Buffer | undefined {
-    return this.mvcc.read(key, k, this.reg.startTs);
+    // A copy: a value from the version history is shared with every other reader.
+    return copy(this.mvcc.read(key, k, this.reg.startTs));
   }
 
   protected checkActive(): void {
@@ -174,13 +188,13 @@ export class Transaction extends Snapshot {
    */
   set(key: TxnKey, value: TxnValue, expiresAt?: number): void {
     this.checkActive();
-    const k = asBuffer(toBytes(key));
-    const v = asBuffer(toBytes(value));
+    const k = toBytes(key);
+    const v = toBytes(value);
     checkKey(k);
     checkValue(v);
     checkExpiresAt(expiresAt);
-    // Copy: the caller may reuse its buffers before commit.
-    this.buffer(k, Buffer.from(v), expiresAt);
+    // Copies: the caller may reuse its buffers before commit.
+    this.buffer(copyBytes(k), copyBytes(v), expiresAt);
   }
 
   /**
@@ -194,15 +208,18 @@ export class Transaction extends Snapshot {
   /** delete buffers the removal of `key`. */
   delete(key: TxnKey): void {
     this.checkActive();
-    const k = asBuffer(toBytes(key));
+    const k = toBytes(key);
     checkKey(k);
-    this.buffer(k, undefined, undefined);
+    // A copy: the caller may reuse its buffer before commit.
+    this.buffer(copyBytes(k), undefined, undefined);
   }
 
-  override async *scan(options: TxnScanOptions = {}): AsyncIterableIterator<[Buffer, Buffer]> {
+  protected override async *scanBounded(
+    options: TxnScanOptions,
+    { start, end }: Bounds,
+  ): AsyncIterableIterator<[Buffer, Buffer]> {
     this.checkActive();
     checkLimit(options.limit);
-    const { start, end } = bounds(options);
     const reverse = options.reverse === true;
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     const startK = start === undefined ? undefined : keyOf(start);

@@ -25,6 +25,11 @@ export interface PoisonOptions {
    * transaction), so that objects handed out (transactions, snapshots) are poisoned too.
    */
   readonly wrap?: (value: unknown) => unknown;
+  /**
+   * property: applied once to each property that is not a method, when first read (a server
+   * reaches `db.latest`: wrapping it poisons the buffers the server lends the view).
+   */
+  readonly property?: (name: PropertyKey, value: unknown) => unknown;
 }
 
 const rng = new Prng(Number(process.env.CAIRN_POISON_SEED ?? 0x5eed));
@@ -142,10 +147,19 @@ function afterwards(result: unknown, backings: Backings, options: PoisonOptions)
  */
 export function poisoned<T extends object>(target: T, options: PoisonOptions = {}): T {
   const methods = new Map<PropertyKey, unknown>();
+  const properties = new Map<PropertyKey, { raw: unknown; wrapped: unknown }>();
   return new Proxy(target, {
     get(obj, prop) {
       const value = Reflect.get(obj, prop, obj) as unknown;
-      if (typeof value !== 'function') return value;
+      if (typeof value !== 'function') {
+        if (options.property === undefined) return value;
+        let known = properties.get(prop);
+        if (known === undefined || known.raw !== value) {
+          known = { raw: value, wrapped: options.property(prop, value) };
+          properties.set(prop, known);
+        }
+        return known.wrapped;
+      }
       let wrapped = methods.get(prop);
       if (wrapped === undefined) {
         const fn = value as (...args: unknown[]) => unknown;

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { type Db, open } from '../../db/db.js';
+import { CommandTable } from './command-table.js';
+import { allCommands } from './commands/index.js';
 import { Session } from './session.js';
 import { TxnKeyStore } from './txn-key-store.js';
 
@@ -15,6 +17,23 @@ afterAll(async () => {
 });
 
 describe('Session', () => {
+  it('queues copies of the arguments, not views that pin the socket chunk', () => {
+    const session = new Session(db);
+    const spec = new CommandTable(allCommands()).get('set')!;
+    // As the parser hands them out: views into one large chunk.
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    const args = [chunk.subarray(0, 3), chunk.subarray(3, 4), chunk.subarray(4, 9)];
+    session.multi();
+    session.enqueue(spec, args);
+    chunk.fill(0x7a);
+    const [queued] = session.takeQueue().commands;
+    expect(queued!.args.map((a) => a.toString())).toEqual(['aaa', 'a', 'aaaaa']);
+    for (const a of queued!.args) expect(a.buffer).not.toBe(chunk.buffer);
+    // One allocation of exactly the argument bytes.
+    expect(queued!.args[0]!.buffer.byteLength).toBe(9);
+    session.close();
+  });
+
   it('close releases the watch and rolls back the open transaction', async () => {
     const session = new Session(db);
     const before = db.txnStats().readers;

@@ -180,7 +180,7 @@ export class Session {
       );
     }
     this.queueBytes += bytes;
-    queue.push({ spec, args });
+    queue.push({ spec, args: copyArgs(args, bytes) });
   }
 
   /** reject notes a command refused while queuing (unknown, wrong arity, NOAUTH): EXEC aborts. */
@@ -274,4 +274,24 @@ export class Session {
     this.unwatch();
     this.queue = undefined;
   }
+}
+
+/**
+ * copyArgs copies a queued command's arguments into one buffer of their own (views into it).
+ * The parser's arguments are views of the socket chunk they arrived in: kept until EXEC, each
+ * would pin its whole chunk (up to 64 KiB) in memory while the queue limit counts only the
+ * argument bytes, so a client could hold thousands of times MULTI_QUEUE_BYTES_MAX. One copy
+ * also makes the queue independent of how the connection manages its chunks.
+ */
+function copyArgs(args: readonly Buffer[], bytes: number): Buffer[] {
+  const own = Buffer.allocUnsafeSlow(bytes);
+  const out: Buffer[] = new Array(args.length);
+  let at = 0;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    own.set(a, at);
+    out[i] = own.subarray(at, at + a.length);
+    at += a.length;
+  }
+  return out;
 }

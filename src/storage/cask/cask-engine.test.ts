@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { dirBytes, tmpDir } from '../../../test/support/tmp-dir.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
-import { ClosedError, IncompatibleError, LimitError, LockedError } from '../errors.js';
+import { ClosedError, CorruptionError, IncompatibleError, LimitError, LockedError } from '../errors.js';
 import { KEY_BYTES_MAX } from '../limits.js';
 import { loadOrCreateMeta } from '../meta.js';
 import { openCask } from './cask-engine.js';
@@ -132,5 +132,29 @@ describe('CaskEngine', () => {
     expect(String(await again.get(b('key999')))).toBe(String(last));
     for (let i = 0; i < 1000; i++) expect(String(await again.get(b(`key${i}`)))).toBe(String(last));
     await again.close();
+  });
+
+  it('fails a scan whose key directory repeats keys with CorruptionError instead of cycling', async () => {
+    const dir = tmpDir('cask');
+    const db = await openCask(dir);
+    try {
+      const n = 2000;
+      await Promise.all(
+        Array.from({ length: n }, (_, i) => db.put(b(`k${String(i).padStart(5, '0')}`), b('v'))),
+      );
+      // Damage the directory as the aliasing bug did: separators rewritten in place, here so
+      // that every descent goes to the first leaf. A scan re-seeks by key after each chunk of
+      // 256 entries, so its second chunk starts over near the beginning.
+      const root = (db.keyDir as unknown as { root: { keys: Uint8Array[] } }).root;
+      for (const sep of root.keys) sep.fill(0xff);
+      let yielded = 0;
+      const scan = async () => {
+        for await (const _ of db.scan()) yielded++;
+      };
+      await expect(scan()).rejects.toBeInstanceOf(CorruptionError);
+      expect(yielded).toBeLessThan(n);
+    } finally {
+      await db.close();
+    }
   });
 });

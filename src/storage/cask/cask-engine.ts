@@ -63,6 +63,7 @@ import {
   DEFAULT_COMPACTION_DEAD_RATIO,
   DEFAULT_COMPACTION_MIN_DEAD_BYTES,
   DEFAULT_DATA_FILE_BYTES,
+  debugChecksOn,
   validateCaskOptions,
 } from './cask-options.js';
 import { compact } from './compactor.js';
@@ -267,6 +268,7 @@ export class CaskEngine implements Engine {
         active = await createDataFile(fs, dir, recovered.files.allocate());
         recovered.files.add(active);
       }
+      if (debugChecksOn(options)) checkIndexes(recovered.keyDir, recovered.expiries, 'recovery');
       const engine = new CaskEngine(
         dir,
         options,
@@ -1042,6 +1044,7 @@ export class CaskEngine implements Engine {
     try {
       onEvent?.({ type: 'compaction-start', detail: { diskBytes: this.files.totalBytes() } });
       const result = await compact(this);
+      if (debugChecksOn(this.options)) checkIndexes(this.keyDir, this.expiries, 'compaction');
       if (result !== undefined) {
         this.compactions++;
         onEvent?.({ type: 'compaction-done', detail: { ...result } });
@@ -1099,6 +1102,24 @@ export class CaskEngine implements Engine {
   private checkWritable(): void {
     this.checkOpen();
     if (this.failed !== undefined) throw this.failed;
+  }
+}
+
+/**
+ * checkIndexes is the debug check (CaskOptions.debugChecks): the key directory and the expiry
+ * index verified whole. A failure is a bug in this engine (both are rebuilt from the files at
+ * every open), so it is an assertion: loud, never a silently wrong answer.
+ */
+function checkIndexes(keyDir: KeyDir, expiries: ExpiryIndex, after: string): void {
+  const problems = keyDir.verify();
+  assert(problems.length === 0, `key directory damaged after ${after}: ${problems.join('; ')}`);
+  expiries.checkInvariants();
+  // The two change in one synchronous step: an expiry belongs to a live key.
+  for (const name of expiries.names()) {
+    assert(
+      keyDir.has(Buffer.from(name, 'latin1')),
+      `expiry of a key not in the key directory after ${after}`,
+    );
   }
 }
 

@@ -34,6 +34,20 @@ export interface CaskOptions extends EngineOptions {
   readonly cacheBytes?: number;
   /** onEvent: receives recovery reports, compaction progress and write failures (for logging). */
   readonly onEvent?: (event: CaskEvent) => void;
+  /**
+   * debugChecks: after recovery and after every compaction, verify the whole key directory and
+   * expiry index (O(keys)) and fail loudly on a broken invariant. Default: on when the
+   * environment has CAIRN_DEBUG_CHECKS=1 (the test suites set it), else off.
+   */
+  readonly debugChecks?: boolean;
+}
+
+/** DEBUG_CHECKS_ENV: the environment variable that turns debugChecks on by default. */
+export const DEBUG_CHECKS_ENV = 'CAIRN_DEBUG_CHECKS';
+
+/** debugChecksOn resolves the debugChecks option against its environment default. */
+export function debugChecksOn(options: CaskOptions): boolean {
+  return options.debugChecks ?? process.env[DEBUG_CHECKS_ENV] === '1';
 }
 
 export const DEFAULT_DATA_FILE_BYTES = 64 * 1024 * 1024;

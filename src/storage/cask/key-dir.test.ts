@@ -174,6 +174,21 @@ describe('KeyDir', () => {
     }
   }
 
+  it('verify reports a separator that changed under the tree, and stays silent on a sound one', () => {
+    const dir = new KeyDir();
+    const name = (i: number) => Buffer.from(`key${String(i).padStart(6, '0')}`);
+    for (let i = 0; i < LEAF_SLOTS_MAX * 8; i++) dir.set(name(i), 1, i, 1, i, i, 1);
+    expect(dir.verify()).toEqual([]);
+    // What the aliasing bug did: a separator's bytes rewritten in place. Lookups now descend to
+    // the wrong leaf, which only a whole-structure check can see.
+    const root = (dir as unknown as { root: { keys: Uint8Array[] } }).root;
+    root.keys[2]!.fill(0x30);
+    const problems = dir.verify();
+    expect(problems.length).toBeGreaterThan(0);
+    expect(problems.join('\n')).toMatch(/separator .* out of order|at or above the next separator/);
+    expect(() => dir.checkInvariants()).toThrow(/key directory damaged/);
+  });
+
   it('keeps its memory per key within budget', () => {
     // The budget is 100 bytes per key plus the key itself. Random inserts leave leaves about
     // 70% full, the worst ordinary case; the structural estimate is deterministic (heap deltas

@@ -242,6 +242,15 @@ type Node = Leaf | Internal;
 
 const compare = compareBytes;
 
+/** VERIFY_PROBLEMS_MAX: verify() stops after reporting this many problems. */
+const VERIFY_PROBLEMS_MAX = 20;
+
+/** hexOf names a key in a problem report: its first bytes, in hex. */
+function hexOf(key: Uint8Array): string {
+  const hex = Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex');
+  return hex.length > 64 ? `${hex.slice(0, 64)}...` : hex;
+}
+
 /** Visitor receives each entry of a walk; returning false stops it. The key is a copy. */
 export type Visitor = (key: Uint8Array, location: Location) => boolean;
 
@@ -430,44 +439,114 @@ export class KeyDir {
     return bytes;
   }
 
-  /** checkInvariants verifies ordering, counts and links; tests call it after every operation. */
-  checkInvariants(): void {
+  /**
+   * verify checks the whole structure and returns what is wrong with it (empty: sound). It is
+   * O(n), for `cairn check`, for the engine's debug checks after recovery and compaction, and
+   * for tests. A damaged directory is a bug, never a disk problem (it is rebuilt at every open),
+   * but its symptoms are silent: lookups that miss keys a walk still finds, walks that repeat
+   * keys. What it checks:
+   * - every internal node has one more child than separators, its separators strictly increase,
+   *   and all leaves are at the same depth;
+   * - every key of a leaf lies within the separators above it (so a lookup descends to it);
+   * - the leaves' next/prev links visit exactly the tree's leaves, in the tree's order;
+   * - keys strictly increase across the whole walk, slot offsets stay inside their arenas, only
+   *   a root leaf may be empty, and the count matches the entries.
+   * It stops after VERIFY_PROBLEMS_MAX problems.
+   */
+  verify(): string[] {
+    const problems: string[] = [];
+    const report = (problem: string): boolean => {
+      if (problems.length < VERIFY_PROBLEMS_MAX) problems.push(problem);
+      return problems.length < VERIFY_PROBLEMS_MAX;
+    };
+    // The tree's leaves in order, with the bounds their ancestors' separators give them.
+    const leaves: Leaf[] = [];
+    let leafDepth = -1;
+    const visit = (
+      node: Node,
+      lo: Uint8Array | undefined,
+      hi: Uint8Array | undefined,
+      depth: number,
+    ): void => {
+      if (node instanceof Leaf) {
+        if (leafDepth === -1) leafDepth = depth;
+        else if (depth !== leafDepth) report(`a leaf at depth ${depth}, others at ${leafDepth}`);
+        leaves.push(node);
+        if (node.n === 0 && node !== this.root) report('an empty leaf below the root');
+        let end = 0;
+        for (let i = 0; i < node.n; i++) {
+          const keyEnd = node.keyEnd(i);
+          if (keyEnd < end || keyEnd > node.arena.length) {
+            report(`leaf slot ${i} ends its key at ${keyEnd}, outside [${end}, ${node.arena.length}]`);
+            return;
+          }
+          end = keyEnd;
+          const key = node.key(i);
+          if (lo !== undefined && compare(key, lo) < 0)
+            report(`key ${hexOf(key)} below its separator ${hexOf(lo)}`);
+          if (hi !== undefined && compare(key, hi) >= 0)
+            report(`key ${hexOf(key)} at or above the next separator ${hexOf(hi)}`);
+        }
+        return;
+      }
+      if (node.children.length !== node.keys.length + 1 || node.children.length === 0) {
+        report(`an internal node with ${node.children.length} children and ${node.keys.length} separators`);
+        return;
+      }
+      for (let c = 0; c < node.keys.length; c++) {
+        const sep = node.keys[c] as Uint8Array;
+        if (
+          (c > 0 && compare(node.keys[c - 1] as Uint8Array, sep) >= 0) ||
+          (lo !== undefined && compare(sep, lo) < 0) ||
+          (hi !== undefined && compare(sep, hi) >= 0)
+        ) {
+          report(`separator ${hexOf(sep)} out of order`);
+        }
+      }
+      for (let c = 0; c < node.children.length; c++) {
+        visit(
+          node.children[c] as Node,
+          c === 0 ? lo : node.keys[c - 1],
+          c < node.keys.length ? node.keys[c] : hi,
+          depth + 1,
+        );
+      }
+    };
+    visit(this.root, undefined, undefined, 0);
+    // The linked list must be the same leaves in the same order, linked both ways.
+    let prevLeaf: Leaf | null = null;
+    let index = 0;
     let seen = 0;
     let prevKey: Uint8Array | undefined;
-    let prevLeaf: Leaf | null = null;
-    for (let leaf: Leaf | null = this.firstLeaf(); leaf !== null; leaf = leaf.next) {
-      assert(leaf.prev === prevLeaf, 'leaf back-link broken');
-      assert(leaf.n > 0 || this.count === 0, 'empty leaf in a non-empty tree');
+    for (let leaf: Leaf | null = leaves[0] ?? null; leaf !== null; leaf = leaf.next) {
+      if (index >= leaves.length) {
+        report(`the linked list of leaves runs past the tree's ${leaves.length} leaves`);
+        break;
+      }
+      if (leaf !== leaves[index]) {
+        report(`leaf ${index} of the linked list is not the tree's leaf ${index}`);
+        break;
+      }
+      if (leaf.prev !== prevLeaf) report(`leaf ${index} links back to the wrong leaf`);
       for (let i = 0; i < leaf.n; i++) {
         const key = leaf.key(i);
-        if (prevKey !== undefined) assert(compare(prevKey, key) < 0, 'keys out of order');
+        if (prevKey !== undefined && compare(prevKey, key) >= 0)
+          report(`key ${hexOf(key)} follows ${hexOf(prevKey)}`);
         prevKey = key;
         seen++;
       }
       prevLeaf = leaf;
+      index++;
     }
-    assert(seen === this.count, `count ${this.count} but ${seen} entries`);
-    this.checkNode(this.root, undefined, undefined);
+    if (index !== leaves.length) report(`the linked list has ${index} leaves, the tree ${leaves.length}`);
+    if (seen !== this.count) report(`count ${this.count} but ${seen} entries`);
+    return problems;
   }
 
-  private checkNode(node: Node, lo: Uint8Array | undefined, hi: Uint8Array | undefined): void {
-    if (node instanceof Leaf) {
-      for (let i = 0; i < node.n; i++) {
-        const key = node.key(i);
-        if (lo !== undefined) assert(compare(key, lo) >= 0, 'key below its separator');
-        if (hi !== undefined) assert(compare(key, hi) < 0, 'key at or above the next separator');
-      }
-      return;
-    }
-    assert(node.children.length === node.keys.length + 1, 'separator count mismatch');
-    assert(node.children.length >= 1, 'internal node without children');
-    for (let c = 0; c < node.children.length; c++) {
-      this.checkNode(
-        node.children[c] as Node,
-        c === 0 ? lo : node.keys[c - 1],
-        c < node.keys.length ? node.keys[c] : hi,
-      );
-    }
+  /** checkInvariants asserts that verify() finds nothing (tests and debug checks). */
+  checkInvariants(): void {
+    const problems = this.verify();
+    assert(problems.length === 0, `key directory damaged: ${problems.join('; ')}`);
   }
 
   private copyPrevious(leaf: Leaf, i: number): void {

@@ -3,8 +3,10 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { CorruptionError } from '../errors.js';
+import { ExpiryIndex } from '../expiry-index.js';
 import { openCask } from './cask-engine.js';
-import { checkStore } from './check.js';
+import { checkStore, indexProblems } from './check.js';
+import { KeyDir } from './key-dir.js';
 
 const b = (s: string) => Buffer.from(s);
 
@@ -229,4 +231,23 @@ describe('recovery of keys in order from a file larger than its read buffer', ()
       }
     },
   );
+});
+
+describe('cairn check of the index recovery builds', () => {
+  it('reports a damaged key directory and an orphaned expiry, and nothing for a sound one', () => {
+    const keyDir = new KeyDir();
+    const expiries = new ExpiryIndex();
+    for (let i = 0; i < 2000; i++) keyDir.set(b(`k${String(i).padStart(5, '0')}`), 1, i, 1, i + 1, i + 1, 1);
+    expiries.set('k00001', 10);
+    expect(indexProblems(keyDir, expiries)).toEqual([]);
+    // A separator rewritten in place (the aliasing bug's damage) and an expiry without its key.
+    (keyDir as unknown as { root: { keys: Uint8Array[] } }).root.keys[3]!.fill(0x20);
+    expiries.set('gone', 10);
+    const problems = indexProblems(keyDir, expiries);
+    expect(new Set(problems.map((p) => p.kind))).toEqual(new Set(['damaged-index']));
+    const details = problems.map((p) => p.detail).join('\n');
+    expect(details).toMatch(/separator/);
+    expect(details).toMatch(/lookup of key .* misses it/);
+    expect(details).toMatch(/expiry is recorded for a key/);
+  });
 });

@@ -60,7 +60,9 @@ export type ProblemKind =
   | 'torn-batch'
   | 'damaged-batch'
   | 'retired-file'
-  | 'leftover-temp';
+  | 'leftover-temp'
+  /** damaged-index: the in-memory index built from the files is inconsistent (a bug; check only). */
+  | 'damaged-index';
 
 export interface Problem {
   readonly kind: ProblemKind;

@@ -1,6 +1,7 @@
 // killAfterReady: the process side of the crash tests. Runs a writer child script with tsx,
 // hands every stdout line to `onLine`, and SIGKILLs the child `killAfterMs` after it prints
-// `ready`. Resolves once the child died of that SIGKILL; rejects if it exited on its own.
+// `ready`. Resolves once the child died of that SIGKILL and all its output was handed on;
+// rejects if it exited on its own.
 import { spawn } from 'node:child_process';
 
 export function killAfterReady(
@@ -33,7 +34,9 @@ export function killAfterReady(
       }
     });
     child.on('error', reject);
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': 'exit' may come before the last of the child's output has been read
+    // from the pipe, and a line lost there is an acknowledgement the test never checks.
+    child.on('close', (code, signal) => {
       if (!killed || signal !== 'SIGKILL')
         reject(new Error(`writer exited on its own (${code}/${signal}): ${stderr}`));
       else resolve();

@@ -1,6 +1,11 @@
 // CairnClient: a small RESP client over one TCP connection, used by kvs-client and the tests.
 // It speaks plain RESP2, so it works against Cairn and against any Redis. Commands are
 // pipelined: each call writes at once and its reply is matched in order.
+//
+// Buffers: arguments are copied into the request frame in the call (encodeCommand), so callers
+// may reuse theirs at once. Bulk replies are views into the socket chunk they arrived in (fresh
+// allocations nobody reuses): they stay valid, but each keeps its chunk (up to 64 KiB) alive, so
+// copy a small value that is to be kept for long (a cache).
 import * as net from 'node:net';
 import { encodeCommand, INCOMPLETE, ReplyParser, RespError, type RespValue } from '../protocol/resp/index.js';
 

@@ -3,6 +3,11 @@
 // prefix scans. Durability is the engine's: every write resolves once durable under the
 // store's durability mode (default 'always': after fdatasync).
 //
+// Buffers (docs/ARCHITECTURE.md, "Who owns a buffer"): keys, values and scan bounds are
+// borrowed for the call only: a caller may reuse its buffers as soon as a method returns, before
+// its promise settles. Every layer below copies what it keeps. Values returned are the caller's
+// to keep and to change.
+//
 // Expiry: `set` and batch `set` operations take `ttlMs` (relative to now on the store's clock)
 // or `expiresAt` (ms since the Unix epoch); `expire`, `persist`, `expiry` and `ttl` change and
 // read a key's expiry. Expired keys read as absent at once and are deleted in the background.

@@ -11,6 +11,9 @@
 //   rebuilt when stale entries outnumber live ones, so it stays within a constant factor of the
 //   keys with an expiry.
 //
+// Buffers: keys are held as latin1 strings, which are copies by construction; no byte array
+// passed in is kept.
+//
 // Memory per key with an expiry: the Map entry and the key string, one small entry object and
 // one heap slot (roughly 100 bytes plus the key; stores without TTLs pay nothing).
 import { assert } from '../stdx/assert.js';

@@ -6,6 +6,9 @@
 //   value it replaces is captured in the history (invariant H).
 // - Readers (snapshots, transactions, WATCH) register at a start timestamp `s`; reads at `s` are
 //   synchronous: the history, else the engine's durable value.
+// - Buffers: keys are tracked as latin1 strings; the values captured (see version-history.ts)
+//   are the LatestView's own or fresh engine reads, never a caller's, and `read` returns them
+//   shared: its callers copy before handing them out.
 // - Commit validation (`validate`) is synchronous too, and the caller enqueues the commit in the
 //   same turn of the event loop, so nothing can commit in between.
 import { type Clock, systemClock } from '../io/clock.js';

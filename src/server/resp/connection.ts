@@ -154,6 +154,11 @@ export class Connection implements CommandContext {
   private onData(chunk: Buffer): void {
     if (this.closing) return;
     try {
+      // The parser takes the chunk over: its arguments are views into it. That is safe because a
+      // socket 'data' chunk is a fresh allocation nobody writes to again (no `onread` buffer, no
+      // pool), and what outlives a command copies its arguments (the MULTI queue, the store's
+      // overlay and index, SCAN cursors). Reading into a reused buffer would need all of them
+      // (and replies over 8 KiB that reference an argument) to be revisited.
       this.parser.push(chunk);
     } catch (err) {
       this.protocolError(err);

@@ -3,6 +3,8 @@
 // transaction (EXEC, TXN.BEGIN) it is TxnKeyStore (src/server/resp/txn-key-store.ts): reads from
 // the transaction's snapshot plus its own writes, writes buffered until commit. Handlers never
 // reach for `db.latest` or `db.engine` themselves, so the same handler runs in both worlds.
+// Buffers: both pass the handlers' arguments (views into socket chunks) straight on; the
+// LatestView and the Transaction copy what they keep.
 import type { Db } from '../../db/db.js';
 import type { Change, Latest, ManyChange, Updated } from '../../db/latest-view.js';
 import { asBuffer } from '../../stdx/bytes.js';

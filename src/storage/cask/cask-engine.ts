@@ -14,6 +14,13 @@
 // directory itself stays 36 bytes per key); reads treat an expired key as absent, and an active
 // cycle on the clock deletes expired keys with ordinary tombstones, through the write queue.
 //
+// Buffers (docs/ARCHITECTURE.md, "Who owns a buffer"): keys, values and scan bounds passed in
+// are borrowed. A write copies them into its encoded records in the call (nothing is awaited
+// first), and everything queued refers to those records: the key directory gets views into
+// them at publish and copies them (key-dir.ts), the value cache copies the value, the pending
+// overlay is keyed by latin1 strings. Scans copy their bounds at the call. Values handed out are
+// fresh reads or copies of the cache's; keys handed out are the key directory's copies.
+//
 // Revisions (engine.ts): a write's commit timestamp is its sequence number, so the key
 // directory's seq is a key's mod timestamp; its create timestamp and version count live in the
 // key directory slot beside it and in the record. Timestamps are assigned at enqueue, in queue
@@ -673,7 +680,9 @@ export class CaskEngine implements Engine {
         entry.version = version;
         entry.refs++;
       }
-      // The key is read back from `bytes`, so the caller may reuse its buffer at once.
+      // The key is read back from `bytes`, so the caller may reuse its buffer at once. This view
+      // keeps the whole write's buffer alive while queued; publish's key-directory insert copies
+      // it, so nothing keeps the buffer afterwards but the value cache's own copy.
       const key = bytes.subarray(valueAt - op.key.length, valueAt);
       pending.push({
         key,

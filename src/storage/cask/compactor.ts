@@ -18,6 +18,10 @@
 // 5. Close and delete the inputs. Reads are synchronous and the key directory no longer points
 //    at any input, so nothing can be reading them.
 
+//
+// Buffers: the keys it copies come from KeyDir.walk, which hands out copies, so keeping them in
+// `copies` across the chunk's write is safe; HintWriter.add copies each key into its entry.
+
 import { assert } from '../../stdx/assert.js';
 import { FORMAT_VERSION } from '../meta.js';
 import type { CaskEngine } from './cask-engine.js';

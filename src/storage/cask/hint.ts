@@ -98,7 +98,7 @@ export class HintWriter {
 
 /**
  * decodeHint validates a hint file against its data file and calls `visit` for each entry
- * (the key is a view into `bytes`). It returns undefined on success or the reason it is unusable;
+ * (the key is a view into `bytes`, lent for the call: `visit` copies what it keeps). It returns undefined on success or the reason it is unusable;
  * on failure no entry has been visited.
  */
 export function decodeHint(

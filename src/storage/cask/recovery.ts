@@ -15,6 +15,11 @@
 //
 // With `repair: false` (the `cairn check` command) nothing is changed: the report says what a
 // repairing open would do.
+//
+// Buffers: records are decoded in place from a read buffer that the next chunk of the file
+// overwrites (and from a hint file's bytes). Keys reach the key directory as views into it,
+// which the directory copies (key-dir.ts); the tombstone and expiry maps take latin1 strings
+// (copies); a batch's members wait for the rest of the batch, so their keys are copied.
 import * as path from 'node:path';
 import type { File, FileSystem } from '../../io/file-system.js';
 import { asBuffer } from '../../stdx/bytes.js';
@@ -419,6 +424,7 @@ async function scanFile(
     if (rec.member) {
       if (batch !== undefined && batch.seq === rec.seq) {
         batch.members.push({
+          // A copy: `key` is a view into `buf`, which the next fill overwrites.
           key: Buffer.from(key),
           kind: rec.kind,
           valueOffset,

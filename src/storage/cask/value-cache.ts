@@ -8,6 +8,10 @@
 // changing value or revision, so it leaves the cache alone.) Values handed out by the engine are
 // copies: callers may modify them.
 //
+// Buffers: `set` copies the value it is given (publish passes a view into the write's record
+// buffer, a read its own buffer); `lookup` returns the cache's own copy, which callers copy
+// again before handing it out; `get` copies. The cache never shares a buffer with anyone.
+//
 // Eviction is second-chance FIFO (CLOCK): a hit only marks its entry as referenced; eviction
 // takes entries from the old end and gives referenced ones one more round at the new end. A hit
 // thus touches one object instead of relinking three (measured: moving every hit to the front

@@ -77,6 +77,17 @@
 //   transaction that removes the marker, so while it exists without a marker no value has a
 //   prefix.)
 //
+// Buffers (docs/ARCHITECTURE.md, "Who owns a buffer"). lmdb-js copies a key into its write
+// instructions when put()/remove() is called, but keeps only the address of a value and reads it
+// on its write thread when the transaction runs, after put() has returned; it reads a range's
+// bounds at its first next() and again whenever a `snapshot: false` range renews its read
+// transaction. So everything this adapter hands lmdb-js is its own: stored keys (storedKey),
+// stored values (encodeStoredValue: prefix and value in one new buffer), expiries and counters
+// are fresh buffers built in the call, and scans copy their bounds before the generator runs.
+// The caller's keys and values are read only within the call. Out of lmdb-js: getBinaryFast's
+// buffer is reused by the next read of any database, so it is decoded or copied at once;
+// getRange entries are fresh copies, handed out as they are (values as views past the prefix).
+//
 // Caveats: `options.fs` is used for the metadata only; lmdb does its own file I/O, so fault
 // injection does not reach it. compact() is a no-op: LMDB reuses freed pages in place.
 import * as path from 'node:path';

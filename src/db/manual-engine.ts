@@ -94,9 +94,14 @@ export class ManualEngine implements Engine {
     ops.forEach((op, i) => {
       this.queued.set(Buffer.from(op.key).toString('latin1'), revs[i] ?? null);
     });
-    const done = new Promise<void>((resolve, reject) =>
-      this.queue.push({ ops: [...ops], revs, resolve, reject }),
+    // Copies, as every engine keeps (docs/ARCHITECTURE.md, "Who owns a buffer"): the ops wait in
+    // the queue until a test commits them, and the caller's buffers are borrowed.
+    const own: BatchOp[] = ops.map((op) =>
+      op.type === 'put'
+        ? { ...op, key: Buffer.from(op.key), value: Buffer.from(op.value) }
+        : { ...op, key: Buffer.from(op.key) },
     );
+    const done = new Promise<void>((resolve, reject) => this.queue.push({ ops: own, revs, resolve, reject }));
     if (this.autoCommit) queueMicrotask(() => this.commit());
     return done;
   }

@@ -34,21 +34,25 @@ export class RawNode {
     this.raft.step(message({ type: 'MsgHup' }));
   }
 
-  /** propose appends data to the log (or forwards it to the leader). It throws ProposalDroppedError. */
+  /**
+   * propose appends data to the log (or forwards it to the leader). It throws
+   * ProposalDroppedError. The log keeps the entry until it is compacted away, so it keeps a copy
+   * of `data`: the caller's buffer is borrowed (docs/ARCHITECTURE.md, "Who owns a buffer").
+   */
   propose(data: Uint8Array): void {
     this.raft.step(
       message({
         type: 'MsgProp',
         from: this.raft.id,
-        entries: [{ term: 0, index: 0, type: 'normal', data }],
+        entries: [{ term: 0, index: 0, type: 'normal', data: copyOf(data) }],
       }),
     );
   }
 
-  /** proposeMany appends several entries in one proposal (one append message per follower). */
+  /** proposeMany appends several entries in one proposal (one append message per follower); copies as propose. */
   proposeMany(data: readonly Uint8Array[]): void {
     if (data.length === 0) return;
-    const entries: Entry[] = data.map((d) => ({ term: 0, index: 0, type: 'normal', data: d }));
+    const entries: Entry[] = data.map((d) => ({ term: 0, index: 0, type: 'normal', data: copyOf(d) }));
     this.raft.step(message({ type: 'MsgProp', from: this.raft.id, entries }));
   }
 
@@ -194,4 +198,9 @@ export function checkPersistedBeforeSend(m: Message, storage: LogStorage): void 
     const last = m.entries[m.entries.length - 1] as Entry;
     assert(last.index <= storage.lastIndex(), `MsgApp sends ${last.index} beyond our persisted log`);
   }
+}
+
+/** copyOf: a Uint8Array of its own with the bytes of `data` (the core stays free of Buffer). */
+function copyOf(data: Uint8Array): Uint8Array {
+  return new Uint8Array(data);
 }

@@ -9,7 +9,11 @@
 // Not for production use, and not run against the conformance suite, because:
 // - delete() checks existence before deleting, in two steps (LevelDB's del does not report);
 // - concurrent writes go through libuv's thread pool, so their order is not call order;
-// - stats().keys is not tracked (LevelDB does not count keys): it is -1.
+// - stats().keys is not tracked (LevelDB does not count keys): it is -1;
+// - it does not keep the buffer rule (docs/ARCHITECTURE.md, "Who owns a buffer"): keys and values
+//   go to LevelDB as they are, and its binding may read them on a worker thread after the call
+//   returns, so a caller must not reuse them until the write resolves (the benchmarks never do;
+//   copying here would charge LevelDB a cost the measurements should not include).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ClassicLevel } from 'classic-level';

@@ -41,7 +41,7 @@ export function keyName(order: KeyOrder, cycle: number, n: number): string {
   return `crash:${String(number).padStart(10, '0')}`;
 }
 
-export function valueOf(key: string, gen: number): string {
+export function valueFor(key: string, gen: number): string {
   return `${key}@${gen}`.padEnd(VALUE_BYTES, '~');
 }
 

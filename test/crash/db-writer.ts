@@ -8,13 +8,13 @@
 // whole or missing when the process dies, and an intent reaches the pipe before its write is
 // issued):
 //   `ready`
-//   `i W set KEY GEN`               intent: writer W is about to set KEY to valueOf(KEY, GEN)
+//   `i W set KEY GEN`               intent: writer W is about to set KEY to valueFor(KEY, GEN)
 //   `i W del KEY`                   intent: writer W is about to delete KEY
 //   `i W batch K1:G1,K2:G2,.. DEL`  intent: one atomic batch setting those keys, deleting DEL (or -)
 //   `a W`                           the intent of writer W was acknowledged
 import { open } from '../../src/db/db.js';
 import { Prng } from '../../src/stdx/prng.js';
-import { type KeyOrder, keyName, STORE_OPTIONS, valueOf } from './db-shape.js';
+import { type KeyOrder, keyName, STORE_OPTIONS, valueFor } from './db-shape.js';
 
 const [dir, cycleArg, order, seedArg] = process.argv.slice(2);
 if (dir === undefined || cycleArg === undefined || order === undefined || seedArg === undefined) {
@@ -53,7 +53,7 @@ async function writer(w: number): Promise<void> {
       const key = keyName(order as KeyOrder, cycle, nextKey++);
       const g = ++gen;
       await say(`i ${w} set ${key} ${g}`);
-      await db.set(Buffer.from(key), Buffer.from(valueOf(key, g)));
+      await db.set(Buffer.from(key), Buffer.from(valueFor(key, g)));
       void say(`a ${w}`);
       live.push(key);
     } else if (roll < 65 && live.length > 0) {
@@ -61,7 +61,7 @@ async function writer(w: number): Promise<void> {
       const key = live[rng.int(live.length)] as string;
       const g = ++gen;
       await say(`i ${w} set ${key} ${g}`);
-      await db.set(Buffer.from(key), Buffer.from(valueOf(key, g)));
+      await db.set(Buffer.from(key), Buffer.from(valueFor(key, g)));
       void say(`a ${w}`);
     } else if (roll < 80 && live.length > 0) {
       const key = takeLive() as string;
@@ -79,7 +79,7 @@ async function writer(w: number): Promise<void> {
         ...sets.map((s) => ({
           type: 'set' as const,
           key: Buffer.from(s.key),
-          value: Buffer.from(valueOf(s.key, s.gen)),
+          value: Buffer.from(valueFor(s.key, s.gen)),
         })),
         ...(del === undefined ? [] : [{ type: 'delete' as const, key: Buffer.from(del) }]),
       ]);

@@ -1,8 +1,9 @@
 // Crash test of the embedded API with real processes, the test that would have caught issue 10
 // (acknowledged writes lost after a restart): a child (db-writer.ts) runs 16 concurrent writers
 // doing set, delete and batch on keys in ascending, descending or random order; we SIGKILL it
-// at a random moment; a separate process (db-verify.ts) checks the store read-only, reopens it
-// and reads every key back by get and by a full scan. Each cycle checks:
+// at a random moment; the next child, a separate process, first checks the store read-only,
+// reopens it and reads every key back by get and by a full scan (db-verify.ts) before it writes
+// in turn. Each cycle checks:
 // - recovery and `cairn check` found nothing worse than a torn tail (no damaged index);
 // - the scan ends, its keys strictly increase, and get agrees with it on every key;
 // - every key holds its last acknowledged state, or the state of the one write of its writer
@@ -24,7 +25,6 @@ import { killAfterReady } from './kill-child.js';
 const CYCLES = Number(process.env.CAIRN_DB_CRASH_CYCLES ?? 20);
 const ORDERS = (process.env.CAIRN_DB_CRASH_ORDERS ?? 'ascending,random').split(',') as KeyOrder[];
 const WRITER = path.join(import.meta.dirname, 'db-writer.ts');
-const VERIFIER = path.join(import.meta.dirname, 'db-verify.ts');
 /** TOLERATED: what a crash legitimately leaves for recovery (a write that was never acknowledged). */
 const TOLERATED = new Set(['torn-tail', 'torn-batch', 'leftover-temp', 'retired-file', 'orphan-hint']);
 /** KILL_AFTER_MS_MIN, KILL_AFTER_MS_MAX: the writer runs this long after it is ready. */
@@ -56,34 +56,33 @@ function parseIntent(words: readonly string[]): Intent {
   return intent;
 }
 
-/** runWriter runs one writer cycle; returns the writes in flight at the kill, by writer. */
-async function runWriter(
+/** runCycle runs one child: it verifies the store, then (unless `verifyOnly`) writes until killed. */
+async function runCycle(
   dir: string,
-  cycle: number,
-  order: KeyOrder,
-  seed: number,
-  killAfterMs: number,
-  acked: Map<string, State>,
-): Promise<Map<string, Intent>> {
-  const inFlight = new Map<string, Intent>();
-  await killAfterReady(WRITER, [dir, String(cycle), order, String(seed)], killAfterMs, (line) => {
-    const words = line.split(' ');
-    if (words[0] === 'i') inFlight.set(words[1]!, parseIntent(words));
-    else if (words[0] === 'a') {
-      const intent = inFlight.get(words[1]!);
-      if (intent === undefined) throw new Error(`ack without intent: ${line}`);
-      for (const [k, s] of intent) acked.set(k, s);
-      inFlight.delete(words[1]!);
-    }
-  });
-  return inFlight;
-}
-
-/** runVerifier reopens the store in a fresh process and returns what it read. */
-async function runVerifier(dir: string, keys: readonly string[]): Promise<Verified> {
+  args: readonly string[],
+  keys: readonly string[],
+  killAfterMs: number | undefined,
+): Promise<{ verified: Verified; lines: string[] }> {
   const keysFile = path.join(path.dirname(dir), `${path.basename(dir)}.keys.json`);
   fs.writeFileSync(keysFile, JSON.stringify(keys));
-  const child = spawn(process.execPath, ['--import', 'tsx', VERIFIER, dir, keysFile], {
+  const lines: string[] = [];
+  try {
+    if (killAfterMs !== undefined) {
+      await killAfterReady(WRITER, [dir, ...args, keysFile], killAfterMs, (line) => lines.push(line));
+    } else {
+      await runToEnd([dir, ...args, keysFile, 'verify-only'], lines);
+    }
+  } finally {
+    fs.rmSync(keysFile, { force: true });
+  }
+  const first = lines.shift();
+  if (first === undefined || !first.startsWith('verified ')) throw new Error(`no verification: ${first}`);
+  return { verified: JSON.parse(first.slice('verified '.length)) as Verified, lines };
+}
+
+/** runToEnd runs the child to its own exit (verify-only), collecting its lines. */
+async function runToEnd(args: readonly string[], lines: string[]): Promise<void> {
+  const child = spawn(process.execPath, ['--import', 'tsx', WRITER, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -94,82 +93,100 @@ async function runVerifier(dir: string, keys: readonly string[]): Promise<Verifi
   child.stderr.on('data', (d: Buffer) => {
     err += d.toString();
   });
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  fs.rmSync(keysFile, { force: true });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   if (code !== 0) throw new Error(`verifier exited with ${code}: ${err}`);
-  return JSON.parse(out) as Verified;
+  lines.push(...out.split('\n').filter((l) => l !== ''));
 }
 
-describe.each(ORDERS)('Db crash test (SIGKILL), %s keys', (order) => {
-  it(`keeps every acknowledged set, delete and batch through ${CYCLES} kills, by get and by scan`, {
-    timeout: 60_000 + CYCLES * 10_000,
-  }, async () => {
-    const dir = tmpDir(`db-crash-${order}`);
-    const seed = Number(process.env.CAIRN_CRASH_SEED ?? Date.now() % 1e9);
-    const rng = new Prng(seed);
-    const acked = new Map<string, State>();
-    let sawKeys = 0;
-    for (let cycle = 0; cycle < CYCLES; cycle++) {
-      const label = `${order} keys, seed ${seed}, cycle ${cycle}`;
-      const inFlight = await runWriter(
-        dir,
-        cycle,
-        order,
-        seed + cycle,
-        rng.range(KILL_AFTER_MS_MIN, KILL_AFTER_MS_MAX),
-        acked,
+/**
+ * check holds what a fresh process read (`v`) against the model: the acknowledged state of
+ * every key and the writes in flight at the last kill. It then records in `acked` what the
+ * store decided for those writes, which later cycles must keep.
+ */
+function check(v: Verified, acked: Map<string, State>, inFlight: Map<string, Intent>, label: string): void {
+  const known = new Set(acked.keys());
+  for (const intent of inFlight.values()) for (const k of intent.keys()) known.add(k);
+  expect(
+    v.check.problems.filter((p) => !TOLERATED.has(p.kind)),
+    `${label}: cairn check`,
+  ).toEqual([]);
+  expect(
+    v.recovery.filter((p) => !TOLERATED.has(p.kind)),
+    `${label}: recovery`,
+  ).toEqual([]);
+  expect(v.scanError, `${label}: scan`).toBeUndefined();
+  for (let j = 1; j < v.scan.length; j++) {
+    const [prev, next] = [v.scan[j - 1]![0], v.scan[j]![0]];
+    if (!(prev < next)) expect.fail(`${label}: scan went from ${prev} to ${next}`);
+  }
+  const scanned = new Map(v.scan);
+  for (const [k, value] of scanned) {
+    if (!known.has(k)) expect.fail(`${label}: scan returned ${k}, which no writer wrote`);
+    if (v.gets[k] !== value) expect.fail(`${label}: get ${k} = ${v.gets[k]}, scan = ${value}`);
+  }
+  // Every key: its acknowledged state, or the state its writer's write in flight gives it.
+  const inFlightState = new Map<string, State>();
+  for (const intent of inFlight.values()) for (const [k, s] of intent) inFlightState.set(k, s);
+  for (const k of known) {
+    const got = v.gets[k] ?? null;
+    if ((got !== null) !== scanned.has(k)) expect.fail(`${label}: get ${k} = ${got}, scan disagrees`);
+    const before = acked.get(k) ?? null;
+    const after = inFlightState.has(k) ? inFlightState.get(k)! : before;
+    if (got !== before && got !== after) {
+      expect.fail(
+        `${label}: ${k} = ${got}; acknowledged ${before}${after !== before ? `, in flight ${after}` : ''}`,
       );
-      const known = new Set(acked.keys());
-      for (const intent of inFlight.values()) for (const k of intent.keys()) known.add(k);
-      const v = await runVerifier(dir, [...known]);
-
-      expect(
-        v.check.problems.filter((p) => !TOLERATED.has(p.kind)),
-        `${label}: cairn check`,
-      ).toEqual([]);
-      expect(
-        v.recovery.filter((p) => !TOLERATED.has(p.kind)),
-        `${label}: recovery`,
-      ).toEqual([]);
-      expect(v.scanError, `${label}: scan`).toBeUndefined();
-      for (let j = 1; j < v.scan.length; j++) {
-        const [prev, next] = [v.scan[j - 1]![0], v.scan[j]![0]];
-        if (!(prev < next)) expect.fail(`${label}: scan went from ${prev} to ${next}`);
-      }
-      const scanned = new Map(v.scan);
-      for (const [k, value] of scanned) {
-        if (!known.has(k)) expect.fail(`${label}: scan returned ${k}, which no writer wrote`);
-        if (v.gets[k] !== value) expect.fail(`${label}: get ${k} = ${v.gets[k]}, scan = ${value}`);
-      }
-      // Every key: its acknowledged state, or the state its writer's write in flight gives it.
-      const inFlightState = new Map<string, State>();
-      for (const intent of inFlight.values()) for (const [k, s] of intent) inFlightState.set(k, s);
-      for (const k of known) {
-        const got = v.gets[k] ?? null;
-        if ((got !== null) !== scanned.has(k)) expect.fail(`${label}: get ${k} = ${got}, scan disagrees`);
-        const before = acked.get(k) ?? null;
-        const after = inFlightState.has(k) ? inFlightState.get(k)! : before;
-        if (got !== before && got !== after) {
-          expect.fail(
-            `${label}: ${k} = ${got}; acknowledged ${before}${after !== before ? `, in flight ${after}` : ''}`,
-          );
-        }
-      }
-      // A write in flight took effect whole or not at all; the store now says which, and that
-      // is what later cycles must keep.
-      for (const [w, intent] of inFlight) {
-        const applied = [...intent].map(
-          ([k, s]) => (v.gets[k] ?? null) === s && s !== (acked.get(k) ?? null),
-        );
-        const unapplied = [...intent].map(([k, s]) => (v.gets[k] ?? null) !== s);
-        if (applied.some((x) => x) && unapplied.some((x) => x)) {
-          expect.fail(`${label}: writer ${w}'s batch is torn: ${JSON.stringify([...intent])}`);
-        }
-        if (applied.some((x) => x)) for (const [k, s] of intent) acked.set(k, s);
-      }
-      sawKeys = scanned.size;
     }
-    expect(acked.size).toBeGreaterThan(CYCLES * 16);
-    expect(sawKeys).toBeGreaterThan(0);
-  });
+  }
+  // A write in flight took effect whole or not at all; the store now says which.
+  for (const [w, intent] of inFlight) {
+    const applied = [...intent].map(([k, s]) => (v.gets[k] ?? null) === s && s !== (acked.get(k) ?? null));
+    const unapplied = [...intent].map(([k, s]) => (v.gets[k] ?? null) !== s);
+    if (applied.some((x) => x) && unapplied.some((x) => x)) {
+      expect.fail(`${label}: writer ${w}'s batch is torn: ${JSON.stringify([...intent])}`);
+    }
+    if (applied.some((x) => x)) for (const [k, s] of intent) acked.set(k, s);
+  }
+}
+
+describe.concurrent('Db crash test (SIGKILL)', () => {
+  it.each(ORDERS)(
+    `keeps every acknowledged set, delete and batch of %s keys through ${CYCLES} kills, by get and by scan`,
+    { timeout: 60_000 + CYCLES * 10_000 },
+    async (order) => {
+      const dir = tmpDir(`db-crash-${order}`);
+      const seed = Number(process.env.CAIRN_CRASH_SEED ?? Date.now() % 1e9);
+      const rng = new Prng(seed);
+      const acked = new Map<string, State>();
+      let inFlight = new Map<string, Intent>();
+      let keysSeen = 0;
+      // Process c verifies what process c - 1 left, then writes until killed; a last one only verifies.
+      for (let cycle = 0; cycle <= CYCLES; cycle++) {
+        const known = new Set(acked.keys());
+        for (const intent of inFlight.values()) for (const k of intent.keys()) known.add(k);
+        const last = cycle === CYCLES;
+        const { verified, lines } = await runCycle(
+          dir,
+          [String(cycle), order, String(seed + cycle)],
+          [...known],
+          last ? undefined : rng.range(KILL_AFTER_MS_MIN, KILL_AFTER_MS_MAX),
+        );
+        check(verified, acked, inFlight, `${order} keys, seed ${seed}, after cycle ${cycle - 1}`);
+        keysSeen = verified.scan.length;
+        inFlight = new Map();
+        for (const line of lines) {
+          const words = line.split(' ');
+          if (words[0] === 'i') inFlight.set(words[1]!, parseIntent(words));
+          else if (words[0] === 'a') {
+            const intent = inFlight.get(words[1]!);
+            if (intent === undefined) throw new Error(`ack without intent: ${line}`);
+            for (const [k, s] of intent) acked.set(k, s);
+            inFlight.delete(words[1]!);
+          }
+        }
+      }
+      expect(acked.size).toBeGreaterThan(CYCLES * 16);
+      expect(keysSeen).toBeGreaterThan(0);
+    },
+  );
 });

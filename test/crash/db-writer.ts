@@ -1,31 +1,47 @@
-// Child process of the Db crash test: WRITERS concurrent writers doing set, delete and batch
-// through the embedded API (durability 'always') until the parent SIGKILLs it.
+// Child process of the Db crash test (db-crash.test.ts). First it verifies the store its killed
+// predecessor left (db-verify.ts: a separate process reopening it, reading every key by get and
+// by scan), then WRITERS concurrent writers do set, delete and batch through the embedded API
+// (durability 'always') until the parent SIGKILLs it. With VERIFY_ONLY it stops after verifying.
 //
-//   node --import tsx test/crash/db-writer.ts DIR CYCLE ORDER SEED
+//   node --import tsx test/crash/db-writer.ts DIR CYCLE ORDER SEED KEYS_FILE [VERIFY_ONLY]
 //
 // Every writer touches only keys it created itself and has one operation in flight at a time,
 // so the parent can tell exactly what each key may hold. Lines (one write each, so a line is
 // whole or missing when the process dies, and an intent reaches the pipe before its write is
 // issued):
-//   `ready`
+//   `verified JSON`                 what the verification read (db-verify.ts, Verified)
+//   `ready`                         writing starts
 //   `i W set KEY GEN`               intent: writer W is about to set KEY to valueFor(KEY, GEN)
 //   `i W del KEY`                   intent: writer W is about to delete KEY
 //   `i W batch K1:G1,K2:G2,.. DEL`  intent: one atomic batch setting those keys, deleting DEL (or -)
 //   `a W`                           the intent of writer W was acknowledged
-import { open } from '../../src/db/db.js';
 import { Prng } from '../../src/stdx/prng.js';
-import { type KeyOrder, keyName, STORE_OPTIONS, valueFor } from './db-shape.js';
+import { type KeyOrder, keyName, valueFor } from './db-shape.js';
+import { openVerified } from './db-verify.js';
 
-const [dir, cycleArg, order, seedArg] = process.argv.slice(2);
-if (dir === undefined || cycleArg === undefined || order === undefined || seedArg === undefined) {
-  throw new Error('usage: db-writer DIR CYCLE ORDER SEED');
+const [dir, cycleArg, order, seedArg, keysFile, verifyOnly] = process.argv.slice(2);
+if (
+  dir === undefined ||
+  cycleArg === undefined ||
+  order === undefined ||
+  seedArg === undefined ||
+  keysFile === undefined
+) {
+  throw new Error('usage: db-writer DIR CYCLE ORDER SEED KEYS_FILE [VERIFY_ONLY]');
 }
 const cycle = Number(cycleArg);
 const WRITERS = 16;
 /** BATCH_SETS: new keys a batch sets (it also deletes one older key of the writer, if any). */
 const BATCH_SETS = 3;
 
-const db = await open(dir, STORE_OPTIONS);
+const { db, verified } = await openVerified(dir, keysFile);
+await new Promise<void>((resolve, reject) =>
+  process.stdout.write(`verified ${JSON.stringify(verified)}\n`, (err) => (err ? reject(err) : resolve())),
+);
+if (verifyOnly !== undefined) {
+  await db.close();
+  process.exit(0);
+}
 process.stdout.write('ready\n');
 
 let nextKey = 0;

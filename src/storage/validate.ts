@@ -1,6 +1,7 @@
 // Argument checks shared by every engine: the limits of src/storage/limits.ts, enforced with
 // LimitError before anything is queued, so an oversized request changes nothing.
-import type { BatchOp } from './engine.js';
+import { copyBytes } from '../stdx/bytes.js';
+import type { BatchOp, ScanRange } from './engine.js';
 import { InvalidArgumentError, LimitError } from './errors.js';
 import { BATCH_BYTES_MAX, BATCH_OPS_MAX, EXPIRES_AT_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from './limits.js';
 
@@ -64,4 +65,14 @@ export function checkBatch(
     throw new LimitError(`batch is ${bytes} bytes; the limit is ${BATCH_BYTES_MAX} (BATCH_BYTES_MAX)`);
   }
   return bytes;
+}
+
+/**
+ * ownScanRange copies a scan's bounds, which the caller only lends for the call: an engine's scan
+ * is a generator whose body runs at the first next(), so it takes this copy first. A bound that
+ * is not bytes is left for the scan's own validation to refuse.
+ */
+export function ownScanRange(range: ScanRange): ScanRange {
+  const own = (bound: Uint8Array | undefined) => (bound instanceof Uint8Array ? copyBytes(bound) : bound);
+  return { ...range, start: own(range.start), end: own(range.end) };
 }

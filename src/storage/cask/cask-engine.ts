@@ -63,7 +63,7 @@ import {
   writeMeta,
 } from '../meta.js';
 import { checkKeyVersion, legacyRevision, revisionOfPut, writeTs } from '../revision.js';
-import { checkBatch, checkExpiresAt, checkKey, checkValue } from '../validate.js';
+import { checkBatch, checkExpiresAt, checkKey, checkValue, ownScanRange } from '../validate.js';
 import {
   type CaskOptions,
   DEFAULT_CACHE_BYTES,
@@ -420,7 +420,7 @@ export class CaskEngine implements Engine {
   scan(range: ScanRange = {}): AsyncIterableIterator<Entry> {
     // The bounds are borrowed and the generator's body runs only at the first next(): copy them
     // now, while the caller's buffers still hold them.
-    return this.scanFrom({ ...range, start: copyBound(range.start), end: copyBound(range.end) });
+    return this.scanFrom(ownScanRange(range));
   }
 
   private async *scanFrom(range: ScanRange): AsyncIterableIterator<Entry> {
@@ -1130,11 +1130,6 @@ function checkIndexes(keyDir: KeyDir, expiries: ExpiryIndex, after: string): voi
       `expiry of a key not in the key directory after ${after}`,
     );
   }
-}
-
-/** copyBound copies a scan bound the caller lent us (anything else is left for validation). */
-function copyBound(bound: Uint8Array | undefined): Uint8Array | undefined {
-  return bound instanceof Uint8Array ? copyBytes(bound) : bound;
 }
 
 /** hexPrefix names a key in an error message: its first bytes, in hex. */

@@ -95,7 +95,7 @@ import { type Database, IF_EXISTS, open as openLmdbEnv, type RootDatabase } from
 import type { Clock, Timer } from '../../io/clock.js';
 import { systemClock } from '../../io/clock.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
-import { compareBytes, copyBytes, prefixEnd } from '../../stdx/bytes.js';
+import { compareBytes, prefixEnd } from '../../stdx/bytes.js';
 import { DirLock } from '../dir-lock.js';
 import type {
   BatchOp,
@@ -121,7 +121,13 @@ import {
 } from '../expiry-index.js';
 import { FORMAT_REVISION, loadOrCreateMeta, writeMeta } from '../meta.js';
 import { checkKeyVersion, legacyRevision, revisionOfPut, TS_MAX, writeTs } from '../revision.js';
-import { checkBatch, checkExpiresAt, checkValue, checkKey as sharedCheckKey } from '../validate.js';
+import {
+  checkBatch,
+  checkExpiresAt,
+  checkValue,
+  ownScanRange,
+  checkKey as sharedCheckKey,
+} from '../validate.js';
 
 export const LMDB_ENGINE_NAME = 'lmdb';
 /** LMDB_SUBDIR: lmdb's own files (data.mdb, lock.mdb) live in this subdirectory of the store. */
@@ -722,7 +728,7 @@ class LmdbEngine implements Engine {
     // The bounds are borrowed and the generator's body runs only at the first next(): copy them
     // now. (lmdb-js itself reads a range's bounds lazily, at the first next() and again whenever
     // a `snapshot: false` range renews its read transaction: it only ever gets our own copies.)
-    return this.scanFrom({ ...range, start: copyBound(range.start), end: copyBound(range.end) });
+    return this.scanFrom(ownScanRange(range));
   }
 
   private async *scanFrom(range: ScanRange): AsyncIterableIterator<Entry> {
@@ -955,11 +961,6 @@ function userValue(raw: Uint8Array): Buffer {
 function userValueView(raw: Buffer): Buffer {
   checkStoredValue(raw);
   return raw.subarray(VALUE_PREFIX_BYTES);
-}
-
-/** copyBound copies a scan bound the caller lent us (anything else is left for validation). */
-function copyBound(bound: Uint8Array | undefined): Uint8Array | undefined {
-  return bound instanceof Uint8Array ? copyBytes(bound) : bound;
 }
 
 /** storedKey is `key` behind KEY_PREFIX, in a buffer of its own (so also a copy of the borrowed key). */

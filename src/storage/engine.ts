@@ -4,6 +4,11 @@
 //
 // Semantics every implementation must keep:
 // - Keys and values are bytes. Keys order lexicographically by unsigned byte.
+// - Buffers are borrowed (docs/ARCHITECTURE.md, "Who owns a buffer"): a key, value or scan bound
+//   passed in may be reused by the caller as soon as the call returns, before its promise
+//   settles, so an engine copies whatever it keeps (also a scan's bounds, before the generator's
+//   body runs). Values and keys handed out are the caller's to keep and change. The conformance
+//   suites run a second time with every caller buffer overwritten after each call.
 // - A write (put, delete, batch) resolves only once it is durable under the engine's
 //   durability mode; a batch is atomic (all of it or none of it, also after a crash).
 // - Reads never observe a write that has not resolved durable in `always` mode.

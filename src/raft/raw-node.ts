@@ -73,7 +73,13 @@ export class RawNode {
     return this.raft.applyConfChange(cc);
   }
 
-  /** step feeds a message received from a peer. Local message types are refused. */
+  /**
+   * step feeds a message received from a peer. Local message types are refused. The message, its
+   * entries' data and its snapshot are kept by reference (the log holds them until compacted):
+   * the caller hands over buffers it owns, so a transport that decodes into views of a reused
+   * receive buffer must copy first (msgpackr, for one, decodes binary as views of its input
+   * unless told to copy).
+   */
   step(m: Message): void {
     assert(!LOCAL_MESSAGES.has(m.type), `cannot step local message ${m.type}`);
     // Responses from nodes we do not know (for example, removed ones) are ignored.

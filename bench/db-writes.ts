@@ -24,9 +24,11 @@ function argValue(name: string): string | undefined {
 
 const n = Number(argValue('--keys') ?? KEYS_DEFAULT);
 const dist = argValue('--dist');
-const api = (dist === undefined
-  ? await import('../src/index.js')
-  : await import(pathToFileURL(path.resolve(dist, 'dist/src/index.js')).href)) as typeof Api;
+const api = (
+  dist === undefined
+    ? await import('../src/index.js')
+    : await import(pathToFileURL(path.resolve(dist, 'dist/src/index.js')).href)
+) as typeof Api;
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-db-writes-'));
 const db = await api.open(dir, { durability: 'never', autoCompact: false });

@@ -257,6 +257,7 @@ export class CaskEngine implements Engine {
         dir,
         retired: fields.retired,
         seqFloor: fields.seqFloor,
+        syncedEnd: fields.syncedEnd,
         repair: true,
         dataFileBytes,
       });
@@ -596,10 +597,27 @@ export class CaskEngine implements Engine {
         await this.active.file.datasync();
         this.fsyncs++;
       }
+      if (this.failed === undefined) await this.recordSyncedEnd();
     } finally {
       // Whatever happened above, give back the file handles and the directory.
       for (const f of this.files.all()) await f.file.close().catch(() => {});
       await this.lock.release();
+    }
+  }
+
+  /**
+   * recordSyncedEnd notes in the metadata how far the active file is durable at a clean close
+   * (CaskMetaFields.syncedEnd), unless it says so already. Best effort: the data is durable
+   * either way, and without the note recovery only knows less about where a torn write can be.
+   */
+  private async recordSyncedEnd(): Promise<void> {
+    const syncedEnd: SyncedEnd = { file: this.active.id, bytes: this.active.size };
+    const known = readCaskFields(this.meta).syncedEnd;
+    if (known?.file === syncedEnd.file && known.bytes === syncedEnd.bytes) return;
+    try {
+      await this.commitMeta({ syncedEnd });
+    } catch (err) {
+      this.options.onEvent?.({ type: 'write-failed', detail: { error: String(err), metadata: true } });
     }
   }
 
@@ -1071,9 +1089,13 @@ export class CaskEngine implements Engine {
     return this.nextSeq - 1;
   }
 
-  /** @internal commitMeta writes new engine fields to both metadata copies. */
-  commitMeta(fields: CaskMetaFields): Promise<void> {
-    return this.updateMeta((meta) => ({ ...meta, generation: meta.generation + 1, fields: { ...fields } }));
+  /** @internal commitMeta writes new engine fields to both metadata copies (others are kept). */
+  commitMeta(fields: Partial<CaskMetaFields>): Promise<void> {
+    return this.updateMeta((meta) => ({
+      ...meta,
+      generation: meta.generation + 1,
+      fields: { ...meta.fields, ...fields },
+    }));
   }
 
   /** upgradeFormat raises the metadata's format (compaction may be writing it too: serialized). */
@@ -1171,14 +1193,34 @@ export interface CaskMetaFields {
   readonly retired: readonly number[];
   /** seqFloor: every sequence number used before the last compaction is at most this. */
   readonly seqFloor: number;
+  /**
+   * syncedEnd: at the last clean close, data file `file` (then the active one) was fdatasynced
+   * through byte `bytes`. Recovery knows from it that damage before that byte cannot be a torn
+   * write (docs/hardening.md, rule 6).
+   */
+  readonly syncedEnd?: SyncedEnd | undefined;
 }
 
-function readCaskFields(meta: Meta): CaskMetaFields {
+export interface SyncedEnd {
+  readonly file: number;
+  readonly bytes: number;
+}
+
+/** readCaskFields reads the cask engine's fields of the metadata, ignoring malformed ones. */
+export function readCaskFields(meta: Meta): CaskMetaFields {
   const retired = Array.isArray(meta.fields.retired)
     ? meta.fields.retired.filter((x): x is number => Number.isInteger(x))
     : [];
   const seqFloor = typeof meta.fields.seqFloor === 'number' ? meta.fields.seqFloor : 0;
-  return { retired, seqFloor };
+  const raw = meta.fields.syncedEnd as { file?: unknown; bytes?: unknown } | undefined;
+  const syncedEnd =
+    raw !== null &&
+    typeof raw === 'object' &&
+    Number.isSafeInteger(raw.file) &&
+    Number.isSafeInteger(raw.bytes)
+      ? { file: raw.file as number, bytes: raw.bytes as number }
+      : undefined;
+  return { retired, seqFloor, syncedEnd };
 }
 
 /** createDataFile creates a data file with its header, durably (file and directory entry). */

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
+import { FaultyFileSystem } from '../../io/faulty-file-system.js';
 import { ManualClock } from '../../io/manual-clock.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { EXPIRY_CYCLE_INTERVAL_MS, EXPIRY_CYCLE_KEYS_MAX } from '../expiry-index.js';
@@ -206,12 +207,16 @@ describe('CaskEngine expiry', () => {
     const dir = tmpDir('cask-ttl');
     const clock = new ManualClock();
     const t0 = clock.nowMs();
-    let db = await openCask(dir, { clock });
+    // The writer crashes (every file operation fails from then on, as if killed): its close
+    // leaves no note that the active file was durable, so its tail may be a torn write.
+    const faulty = new FaultyFileSystem(nodeFileSystem);
+    let db = await openCask(dir, { clock, fs: faulty });
     await db.put(b('a'), b('1'), { expiresAt: t0 + 100 });
     await db.put(b('b'), b('2'), { expiresAt: t0 + 100 });
-    await db.close();
+    const size = db.active.size; // the end of the records; preallocated zeros follow
+    faulty.dieAfter = faulty.mutations;
+    await db.close().catch(() => {});
     const file = path.join(dir, dataFileName(1));
-    const size = fs.statSync(file).size;
     fs.truncateSync(file, size - 3);
     db = await openCask(dir, { clock });
     expect(db.recovery.problems.map((p) => p.kind)).toEqual(['torn-tail']);

@@ -9,6 +9,38 @@ export const DATA_SUFFIX = '.data';
 export const HINT_SUFFIX = '.hint';
 /** CORRUPT_DIR: where recovery preserves damaged bytes it skipped or truncated. */
 export const CORRUPT_DIR = 'corrupt';
+/** TEMP_SUFFIX: a file being written under a temporary name, renamed once complete and synced. */
+export const TEMP_SUFFIX = '.tmp';
+/**
+ * COMPACTING_SUFFIX: a compaction output being written (`NNNNNNNNNN.data.compacting`); renamed
+ * to its `.data` name once its data and hint file are durable (docs/hardening.md).
+ */
+export const COMPACTING_SUFFIX = '.compacting';
+
+/**
+ * LEFTOVER: the names of the temporary files Cairn writes in a data directory, exactly: metadata
+ * copies, data files being created, hint files and compaction outputs being written. Recovery
+ * removes these and nothing else (docs/format.md, "Directory layout"): a user's `notes.tmp`
+ * in the same directory is not ours.
+ */
+const LEFTOVER = /^(?:META-[12]\.tmp|\d{10}\.data\.tmp|\d{10}\.hint\.tmp|\d{10}\.data\.compacting)$/;
+/** CORRUPT_LEFTOVER: a copy into CORRUPT_DIR that was interrupted (`NNNNNNNNNN.data.FROM-TO.tmp`). */
+const CORRUPT_LEFTOVER = /^\d{10}\.data\.\d+-\d+\.tmp$/;
+
+/** isLeftover tells whether `name` (in the data directory) is a temporary file of Cairn's. */
+export function isLeftover(name: string): boolean {
+  return LEFTOVER.test(name);
+}
+
+/** isCorruptLeftover tells whether `name` (in CORRUPT_DIR) is an interrupted copy of Cairn's. */
+export function isCorruptLeftover(name: string): boolean {
+  return CORRUPT_LEFTOVER.test(name);
+}
+
+/** compactingPath is where compaction writes output `id` until it is complete. */
+export function compactingPath(dir: string, id: number): string {
+  return `${dataPath(dir, id)}${COMPACTING_SUFFIX}`;
+}
 
 export function dataFileName(id: number): string {
   return `${String(id).padStart(ID_DIGITS, '0')}${DATA_SUFFIX}`;

@@ -33,7 +33,10 @@ import {
   dataFileName,
   HINT_SUFFIX,
   hintFileName,
+  isCorruptLeftover,
+  isLeftover,
   parseFileId,
+  TEMP_SUFFIX,
 } from './file-names.js';
 import { decodeHint } from './hint.js';
 import { KeyDir } from './key-dir.js';
@@ -54,6 +57,8 @@ import {
 
 /** SCAN_CHUNK_BYTES: how much of a data file recovery reads at a time. */
 const SCAN_CHUNK_BYTES = 8 * 1024 * 1024;
+/** PRESERVE_CHUNK_BYTES: how much of a damaged range is copied to corrupt/ at a time. */
+const PRESERVE_CHUNK_BYTES = 1024 * 1024;
 
 export type ProblemKind =
   | 'torn-tail'
@@ -76,8 +81,8 @@ export interface Problem {
   readonly from?: number;
   readonly to?: number;
   readonly detail: string;
-  /** action: what recovery did (or, when checking, would do). */
-  readonly action: string;
+  /** action: what recovery did (or, when checking, would do); settled once the step is done. */
+  action: string;
 }
 
 export interface RecoveryReport {
@@ -107,10 +112,18 @@ export interface RecoverOptions {
   readonly retired: readonly number[];
   /** seqFloor: every sequence number used so far is at most this (from the metadata). */
   readonly seqFloor: number;
+  /** syncedEnd: how far the active file was durable at the last clean close (from the metadata). */
+  readonly syncedEnd?: { readonly file: number; readonly bytes: number } | undefined;
   /** repair: truncate torn tails, save damaged bytes, delete retired files. */
   readonly repair: boolean;
   /** dataFileBytes: the rotation size; a last file this large is not appended to. */
   readonly dataFileBytes: number;
+  /**
+   * trustHints: read a file that has a valid hint file through the hint alone (default, for
+   * open). `cairn check` passes false, so that every record's checksum is verified: a hint file
+   * says where values are, not that they are intact.
+   */
+  readonly trustHints?: boolean;
 }
 
 interface PendingBatch {
@@ -150,14 +163,30 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     if (dataId !== undefined) dataIds.push(dataId);
     const hintId = parseFileId(name, HINT_SUFFIX);
     if (hintId !== undefined) hintIds.add(hintId);
-    if (name.endsWith('.tmp')) {
+    // Only Cairn's own temporary files, by exact name: the directory may hold a user's files.
+    if (isLeftover(name)) {
       report.problems.push({
         kind: 'leftover-temp',
         file: name,
-        detail: 'temporary file of an interrupted metadata or compaction step',
+        detail: 'temporary file of an interrupted metadata, rotation or compaction step',
         action: repair ? 'deleted' : 'would delete',
       });
       if (repair) await fs.unlink(path.join(dir, name));
+    }
+  }
+  // An interrupted copy into corrupt/ (a crash or a full disk during an earlier recovery); the
+  // copy is made again below if the damage is still there.
+  const corruptDir = path.join(dir, CORRUPT_DIR);
+  if (names.includes(CORRUPT_DIR) && (await fs.exists(corruptDir))) {
+    for (const name of await fs.readdir(corruptDir)) {
+      if (!isCorruptLeftover(name)) continue;
+      report.problems.push({
+        kind: 'leftover-temp',
+        file: `${CORRUPT_DIR}/${name}`,
+        detail: 'interrupted copy of damaged bytes',
+        action: repair ? 'deleted' : 'would delete',
+      });
+      if (repair) await fs.unlink(path.join(corruptDir, name));
     }
   }
   dataIds.sort((a, b) => a - b);
@@ -221,6 +250,14 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     if (dead === undefined || dead < seq) tombstones.set(name, seq);
   };
 
+  // The active file: the newest data file without a hint file (compaction outputs have one).
+  // Only it can end in a torn write; every other file was fdatasynced before the next one was
+  // started, so damage at its end is corruption (docs/hardening.md, rule 6).
+  let activeCandidate: number | undefined;
+  for (const id of live) if (!hintIds.has(id)) activeCandidate = id;
+  /** uncut: the active file's damaged tail could not be saved, so it was left and not appended to. */
+  let uncut = false;
+
   let lastId: number | undefined;
   for (const id of live) {
     const name = dataFileName(id);
@@ -238,11 +275,15 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
         action: repair ? 'bytes saved to corrupt/, file deleted' : 'would save the bytes and delete the file',
       });
       if (repair) {
-        await preserve(fs, dir, file, name, 0, size);
+        const failed = await preserve(fs, dir, file, name, 0, size);
         await file.close();
-        await fs.unlink(filePath);
-        await fs.unlink(path.join(dir, hintFileName(id)));
-        await fs.syncDir(dir);
+        if (failed === undefined) {
+          await fs.unlink(filePath);
+          await fs.unlink(path.join(dir, hintFileName(id)));
+          await fs.syncDir(dir);
+        } else {
+          report.problems.at(-1)!.action = `left in place: the bytes could not be saved (${failed})`;
+        }
       } else {
         await file.close();
       }
@@ -251,7 +292,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     }
     report.dataFiles++;
     let usedHint = false;
-    if (hintIds.has(id)) {
+    if (hintIds.has(id) && options.trustHints !== false) {
       const hint = await fs.readFile(path.join(dir, hintFileName(id)));
       const reason = decodeHint(
         hint,
@@ -273,8 +314,20 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
       }
     }
     if (!usedHint) {
-      size = await scanFile(fs, dir, file, id, size, repair, report, apply);
+      // In the active file a torn write can only follow what was durable at the last clean close.
+      const tornFrom =
+        id !== activeCandidate
+          ? Number.POSITIVE_INFINITY
+          : options.syncedEnd?.file === id
+            ? options.syncedEnd.bytes
+            : DATA_HEADER_BYTES;
+      const scanned = await scanFile(fs, dir, file, id, size, repair, tornFrom, report, apply);
+      size = scanned.size;
+      if (scanned.uncut) uncut = true;
     }
+    // The active file may hold bytes the crashed writer wrote but never fdatasynced: readers will
+    // see them from now on, so they must be durable first.
+    if (repair && id === activeCandidate) await file.datasync();
     files.add({ id, file, size, allocated: size, liveBytes: 0, liveKeys: 0 });
     lastId = id;
   }
@@ -291,7 +344,12 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   report.keys = keyDir.size;
 
   let activeId: number | undefined;
-  if (lastId !== undefined && !hintIds.has(lastId) && files.get(lastId).size < options.dataFileBytes) {
+  if (
+    lastId !== undefined &&
+    !uncut &&
+    !hintIds.has(lastId) &&
+    files.get(lastId).size < options.dataFileBytes
+  ) {
     activeId = lastId;
   }
   return { keyDir, expiries, files, report, activeId };
@@ -320,9 +378,14 @@ async function scanFile(
   id: number,
   size: number,
   repair: boolean,
+  /**
+   * tornFrom: where a torn write may begin: in the active file, past what the last clean close
+   * made durable; Infinity in every other file (docs/hardening.md, rule 6).
+   */
+  tornFrom: number,
   report: RecoveryReport,
   apply: Apply,
-): Promise<number> {
+): Promise<{ size: number; uncut: boolean }> {
   const name = dataFileName(id);
   const headerBytes = Buffer.alloc(DATA_HEADER_BYTES);
   file.readSync(headerBytes, 0, DATA_HEADER_BYTES, 0);
@@ -457,59 +520,96 @@ async function scanFile(
     validEnd = pos;
   }
 
-  // What follows validEnd was never completely written: a torn record, garbage, or a batch
-  // whose members did not all make it. None of it was acknowledged.
+  // A batch cut off at the end of the active file is one that was being written when the
+  // writer stopped: never acknowledged, so it is dropped whole (atomicity). At the end of any
+  // other file the batch was complete once, so its damage is corruption: the intact members
+  // are applied, as for damage in the middle of a file.
   if (batch !== undefined) {
-    report.problems.push({
-      kind: 'torn-batch',
-      file: name,
-      from: batch.start,
-      detail: `batch seq ${batch.seq} ends the file with ${batch.members.length} of ${batch.count} members`,
-      action: repair ? 'dropped (never acknowledged)' : 'would drop (never acknowledged)',
-    });
-    batch = undefined;
+    if (batch.start >= tornFrom) {
+      report.problems.push({
+        kind: 'torn-batch',
+        file: name,
+        from: batch.start,
+        detail: `batch seq ${batch.seq} ends the active file with ${batch.members.length} of ${batch.count} members`,
+        action: repair
+          ? 'dropped (a write cut off by the crash)'
+          : 'would drop (a write cut off by the crash)',
+      });
+      batch = undefined;
+    } else {
+      flushBatch('the file ends before all members');
+    }
   }
   // Damage ranges that start before validEnd were followed by kept records: those are middle
-  // damage; anything at or after validEnd is part of the torn tail.
+  // damage; anything at or after validEnd is the file's tail, handled below.
   for (const d of middleDamage) {
     if (d.from >= validEnd) continue;
-    report.problems.push({
+    const problem: Problem = {
       kind: 'corrupt-range',
       file: name,
       from: d.from,
       to: d.to,
       detail: `${d.to - d.from} bytes are not valid records`,
       action: repair ? 'skipped; bytes saved to corrupt/' : 'would skip and save the bytes',
-    });
-    if (repair) await preserve(fs, dir, file, name, d.from, d.to);
+    };
+    report.problems.push(problem);
+    if (repair) {
+      const failed = await preserve(fs, dir, file, name, d.from, d.to);
+      if (failed !== undefined)
+        problem.action = `skipped; the bytes could not be saved (${failed}), left in place`;
+    }
   }
-  if (validEnd < size && (await allZeros(file, validEnd, size))) {
+  if (validEnd === size) return { size, uncut: false };
+  if (validEnd < tornFrom) {
+    // A sealed file, or the part of the active file that was durable at the last clean close:
+    // whatever is there, a torn write it is not. Kept where it is (the file is not appended to
+    // again) and reported until compaction replaces the file.
+    const problem: Problem = {
+      kind: 'corrupt-range',
+      file: name,
+      from: validEnd,
+      to: size,
+      detail: `${size - validEnd} bytes at the end of ${Number.isFinite(tornFrom) ? 'the durable part of the active file' : 'a sealed file'} are not valid records`,
+      action: repair ? 'kept in place; bytes saved to corrupt/' : 'would keep them and save a copy',
+    };
+    report.problems.push(problem);
+    if (repair) {
+      const failed = await preserve(fs, dir, file, name, validEnd, size);
+      if (failed !== undefined) problem.action = `kept in place; the bytes could not be saved (${failed})`;
+    }
+    return { size, uncut: Number.isFinite(tornFrom) };
+  }
+  if (await allZeros(file, validEnd, size)) {
     // Space the writer allocated ahead of its appends (PREALLOCATE_BYTES in cask-engine.ts)
     // and never used: nothing was written there, so there is nothing to report or keep.
     if (repair) {
       await file.truncate(validEnd);
       await file.datasync();
-      return validEnd;
+      return { size: validEnd, uncut: false };
     }
-    return size;
+    return { size, uncut: false };
   }
-  if (validEnd < size) {
-    report.problems.push({
-      kind: 'torn-tail',
-      file: name,
-      from: validEnd,
-      to: size,
-      detail: `${size - validEnd} bytes after the last complete record`,
-      action: repair ? 'bytes saved to corrupt/, file truncated' : 'would save the bytes and truncate',
-    });
-    if (repair) {
-      await preserve(fs, dir, file, name, validEnd, size);
-      await file.truncate(validEnd);
-      await file.datasync();
-      return validEnd;
-    }
+  // The active file's tail: a torn write, cut so that appends continue after the last record.
+  // (Bit rot in its last records would look the same; the bytes are saved either way.)
+  const problem: Problem = {
+    kind: 'torn-tail',
+    file: name,
+    from: validEnd,
+    to: size,
+    detail: `${size - validEnd} bytes after the last complete record of the active file`,
+    action: repair ? 'bytes saved to corrupt/, file truncated' : 'would save the bytes and truncate',
+  };
+  report.problems.push(problem);
+  if (!repair) return { size, uncut: false };
+  const failed = await preserve(fs, dir, file, name, validEnd, size);
+  if (failed !== undefined) {
+    // Never cut what could not be saved: the tail stays, and writes go to a new file.
+    problem.action = `left in place: the bytes could not be saved (${failed}); writes go to a new file`;
+    return { size, uncut: true };
   }
-  return size;
+  await file.truncate(validEnd);
+  await file.datasync();
+  return { size: validEnd, uncut: false };
 }
 
 /** allZeros tells whether bytes [from, to) of a file are all zero. */
@@ -523,7 +623,12 @@ async function allZeros(file: File, from: number, to: number): Promise<boolean> 
   return true;
 }
 
-/** preserve copies bytes [from, to) of a damaged file to corrupt/<name>.<from>-<to>. */
+/**
+ * preserve copies bytes [from, to) of a damaged file to corrupt/<name>.<from>-<to> (through a
+ * `.tmp` name, fsynced, renamed), PRESERVE_CHUNK_BYTES at a time. It returns undefined once the
+ * copy is durable, or why it could not be made (a full disk): the caller then leaves the bytes
+ * where they are. An earlier interrupted copy's `.tmp` is replaced, so opens stay idempotent.
+ */
 async function preserve(
   fs: FileSystem,
   dir: string,
@@ -531,22 +636,34 @@ async function preserve(
   name: string,
   from: number,
   to: number,
-): Promise<void> {
+): Promise<string | undefined> {
   const corruptDir = path.join(dir, CORRUPT_DIR);
-  await fs.mkdir(corruptDir);
   const target = path.join(corruptDir, `${name}.${from}-${to}`);
-  if (await fs.exists(target)) return;
-  const bytes = Buffer.alloc(to - from);
-  if (bytes.length > 0) await file.read(bytes, 0, bytes.length, from);
-  const out = await fs.open(`${target}.tmp`, 'create');
+  const tmp = `${target}${TEMP_SUFFIX}`;
   try {
-    await out.write(bytes, 0);
-    await out.datasync();
-  } finally {
-    await out.close();
+    await fs.mkdir(corruptDir);
+    if (await fs.exists(target)) return undefined;
+    await fs.unlink(tmp);
+    const out = await fs.open(tmp, 'create');
+    try {
+      const chunk = Buffer.allocUnsafe(Math.min(PRESERVE_CHUNK_BYTES, Math.max(to - from, 1)));
+      for (let at = from; at < to; ) {
+        const n = await file.read(chunk, 0, Math.min(chunk.length, to - at), at);
+        if (n === 0) break;
+        await out.write(chunk.subarray(0, n), at - from);
+        at += n;
+      }
+      await out.datasync();
+    } finally {
+      await out.close();
+    }
+    await fs.rename(tmp, target);
+    await fs.syncDir(corruptDir);
+    return undefined;
+  } catch (err) {
+    await fs.unlink(tmp).catch(() => {});
+    return err instanceof Error ? err.message : String(err);
   }
-  await fs.rename(`${target}.tmp`, target);
-  await fs.syncDir(corruptDir);
 }
 
 export type { DataFile };

@@ -28,6 +28,8 @@ export interface FaultRule {
   readonly path?: RegExp;
   /** times: how many matching operations fail (default 1); then the rule is spent. */
   times?: number;
+  /** skip: let this many matching operations through before the first failure (default 0). */
+  skip?: number;
   /** tornBytes: for writes, how many bytes land before the error. */
   readonly tornBytes?: number;
 }
@@ -91,6 +93,10 @@ export class FaultyFileSystem implements FileSystem {
     for (const rule of this.rules) {
       if (rule.op !== op || (rule.times ?? 1) <= 0) continue;
       if (rule.path !== undefined && !rule.path.test(target)) continue;
+      if ((rule.skip ?? 0) > 0) {
+        rule.skip = (rule.skip ?? 0) - 1;
+        continue;
+      }
       rule.times = (rule.times ?? 1) - 1;
       if (op === 'write' && rule.tornBytes !== undefined && bytes !== undefined && rule.tornBytes < bytes) {
         return { tornBytes: rule.tornBytes };

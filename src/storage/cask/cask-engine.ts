@@ -30,7 +30,7 @@ import * as path from 'node:path';
 import { type Clock, systemClock, type Timer } from '../../io/clock.js';
 import type { File, FileSystem } from '../../io/file-system.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
-import { assert } from '../../stdx/assert.js';
+import { AssertionError, assert } from '../../stdx/assert.js';
 import { asBuffer, bytesEqual, compareBytes, copyBytes } from '../../stdx/bytes.js';
 import { DirLock } from '../dir-lock.js';
 import type {
@@ -102,6 +102,12 @@ const SCAN_CHUNK_ENTRIES = 256;
  * expired, so a long run of expired keys does not hold the event loop.
  */
 const SCAN_CHUNK_VISITS_MAX = 16 * SCAN_CHUNK_ENTRIES;
+/**
+ * COMPACTION_RETRY_MS_MIN, COMPACTION_RETRY_MS_MAX: after a failed background compaction the next
+ * waits this long, doubling from the minimum to the maximum while failures repeat.
+ */
+const COMPACTION_RETRY_MS_MIN = 1_000;
+const COMPACTION_RETRY_MS_MAX = 60_000;
 /** GROUP_BYTES_MAX: the most bytes one group commit appends; larger queues take several. */
 const GROUP_BYTES_MAX = 32 * 1024 * 1024;
 /**
@@ -199,6 +205,12 @@ export class CaskEngine implements Engine {
   private dirty = false;
   private syncTimer: Timer | undefined;
   private compacting: Promise<void> | undefined;
+  /** compactionRetryAtMs: after a failed background compaction, no new one before this time. */
+  private compactionRetryAtMs: number | undefined;
+  /** preallocateOff: the id of the data file where preallocation failed (and is not tried again). */
+  private preallocateOff: number | undefined;
+  /** compactionBackoffMs: the wait after the last failure (0: the last run succeeded). */
+  private compactionBackoffMs = 0;
   private closed: Promise<void> | undefined;
   private writes = 0;
   /** publishes: counts writes made visible, so scans can tell whether a chunk went stale. */
@@ -863,23 +875,24 @@ export class CaskEngine implements Engine {
             end - start,
           );
     try {
-      // Extend the file with zeros first when the append would pass the allocated end.
+      // Extend the file with zeros when the append passes the allocated end (best effort: see
+      // preallocate).
       let zeros: Buffer | undefined;
-      if (end > data.allocated) {
+      if (end > data.allocated && this.preallocateOff !== data.id) {
         const target = Math.max(end, Math.min(data.allocated + PREALLOCATE_BYTES, this.dataFileBytes));
         zeros = target > end ? ZEROS.subarray(0, target - end) : undefined;
       }
       if (this.syncInline) {
         data.file.writeSync(bytes, start);
-        if (zeros !== undefined) data.file.writeSync(zeros, end);
         data.size = end;
-        data.allocated = Math.max(data.allocated, end + (zeros?.length ?? 0));
+        data.allocated = Math.max(data.allocated, end);
+        if (zeros !== undefined) this.preallocateSync(data, zeros, end);
         if (this.durability === 'always') data.file.datasyncSync();
       } else {
         await data.file.write(bytes, start);
-        if (zeros !== undefined) await data.file.write(zeros, end);
         data.size = end;
-        data.allocated = Math.max(data.allocated, end + (zeros?.length ?? 0));
+        data.allocated = Math.max(data.allocated, end);
+        if (zeros !== undefined) await this.preallocate(data, zeros, end);
         if (this.durability === 'always') await data.file.datasync();
       }
       if (this.durability === 'always') this.fsyncs++;
@@ -909,6 +922,42 @@ export class CaskEngine implements Engine {
         detail: { error: String(err), failed: this.failed !== undefined },
       });
       return false;
+    }
+  }
+
+  /**
+   * preallocateSync writes `zeros` past the data at `end`. It is an optimization (an fdatasync
+   * that need not commit a new file size is ~4x cheaper), so a failure (a disk with less than
+   * PREALLOCATE_BYTES free) must not fail the write: the zeros are cut off again and the file
+   * grows append by append until it is sealed.
+   */
+  private preallocateSync(data: DataFile, zeros: Buffer, end: number): void {
+    try {
+      data.file.writeSync(zeros, end);
+      data.allocated = Math.max(data.allocated, end + zeros.length);
+    } catch {
+      this.preallocateOff = data.id;
+      try {
+        data.file.truncateSync(end);
+      } catch {
+        // Some zeros may remain past `end`: free space to recovery, cut at sealing.
+        data.allocated = Math.max(data.allocated, end + zeros.length);
+      }
+    }
+  }
+
+  /** preallocate is preallocateSync through the thread pool. */
+  private async preallocate(data: DataFile, zeros: Buffer, end: number): Promise<void> {
+    try {
+      await data.file.write(zeros, end);
+      data.allocated = Math.max(data.allocated, end + zeros.length);
+    } catch {
+      this.preallocateOff = data.id;
+      try {
+        await data.file.truncate(end);
+      } catch {
+        data.allocated = Math.max(data.allocated, end + zeros.length);
+      }
     }
   }
 
@@ -1054,16 +1103,33 @@ export class CaskEngine implements Engine {
 
   // ---- compaction ----
 
-  /** maybeCompact starts a background compaction when dead bytes pass the trigger. */
+  /**
+   * maybeCompact starts a background compaction when dead bytes pass the trigger. A background
+   * run that fails is reported (`compaction-failed`) and never rejects into the void: the store
+   * keeps serving, and the next attempt waits COMPACTION_RETRY_MS_MIN, doubling after each
+   * failure up to COMPACTION_RETRY_MS_MAX (a full disk does not free itself at once).
+   */
   private maybeCompact(): void {
     if (this.options.autoCompact === false || this.compacting !== undefined || this.closing) return;
     if (this.failed !== undefined) return;
+    if (this.compactionRetryAtMs !== undefined && this.clock.nowMs() < this.compactionRetryAtMs) return;
     const total = this.files.totalBytes();
     const dead = total - this.files.liveBytes();
     const ratio = this.options.compactionDeadRatio ?? DEFAULT_COMPACTION_DEAD_RATIO;
     const minDead = this.options.compactionMinDeadBytes ?? DEFAULT_COMPACTION_MIN_DEAD_BYTES;
     if (dead < minDead || dead < ratio * total) return;
-    this.compacting = this.runCompaction();
+    const run = this.runCompaction();
+    this.compacting = run;
+    run.catch((err: unknown) => {
+      // A broken invariant is a bug: loud (crash on programmer error). I/O is reported by
+      // runCompaction's event; here only the back-off.
+      if (err instanceof AssertionError) throw err;
+      this.compactionBackoffMs = Math.min(
+        COMPACTION_RETRY_MS_MAX,
+        Math.max(COMPACTION_RETRY_MS_MIN, this.compactionBackoffMs * 2),
+      );
+      this.compactionRetryAtMs = this.clock.nowMs() + this.compactionBackoffMs;
+    });
   }
 
   private async runCompaction(): Promise<void> {
@@ -1072,6 +1138,8 @@ export class CaskEngine implements Engine {
       onEvent?.({ type: 'compaction-start', detail: { diskBytes: this.files.totalBytes() } });
       const result = await compact(this);
       if (debugChecksOn(this.options)) checkIndexes(this.keyDir, this.expiries, 'compaction');
+      this.compactionBackoffMs = 0;
+      this.compactionRetryAtMs = undefined;
       if (result !== undefined) {
         this.compactions++;
         onEvent?.({ type: 'compaction-done', detail: { ...result } });

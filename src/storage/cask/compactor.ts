@@ -1,36 +1,45 @@
 // Compaction (Bitcask's "merge"): copy the live records of every sealed data file into fresh
 // files with hint files, then retire the old files. docs/format.md, "Compaction", states the
-// protocol and why each crash point is safe; in short:
+// protocol and why each crash point is safe; docs/hardening.md what a failure at each step does.
+// In short:
 //
 // 1. Seal the active file, so every record older than now lives in a sealed file: the inputs.
 // 2. Walk the key directory in key order, a bounded chunk per turn of the event loop. For each
-//    key that lives in an input, append its record (same seq) to an output file; once written,
-//    move the key to the copy only if it still points at the original (`relocate`), so a write
-//    that raced the copy always wins. Tombstones are not copied: every older put they shadow is
-//    in an input too, and all inputs go away together. A record with an expiry is copied with it,
-//    expired or not: dropping an expired PUT here could let an older version of the key in a
-//    file outside this compaction come back at recovery. Expired keys are removed by the active
-//    expiry cycle's tombstones instead, and those shadow every older version.
-// 3. Finish the outputs: hint file, fdatasync both, fsync the directory.
+//    key that lives in an input, append its record (same seq) to the output being written,
+//    `NNNNNNNNNN.data.compacting`. Nothing points into it yet: keys keep reading the inputs.
+//    Tombstones are not copied: every older put they shadow is in an input too, and all inputs
+//    go away together. A record with an expiry is copied with it, expired or not: dropping an
+//    expired PUT here could let an older version of the key in a file outside this compaction
+//    come back at recovery. Expired keys are removed by the active expiry cycle's tombstones.
+// 3. Finish an output when it is full and at the end: fdatasync it, write its hint file
+//    (`.hint.tmp`, fdatasync, rename), rename it to `NNNNNNNNNN.data`, fsync the directory. Only
+//    then are its keys moved to it, each only if it still points at the record copied
+//    (`relocate`), so a write that raced the copy always wins; in chunks, between which the
+//    event loop runs.
 // 4. Commit: write the input ids into the metadata's `retired` list (both copies, atomically).
-//    Before this point a crash leaves the inputs intact and the outputs as harmless duplicates
-//    (same records, same seqs); after it, recovery deletes any input still on disk.
+//    Before this point a crash leaves the inputs intact and the finished outputs as harmless
+//    duplicates (same records, same seqs); after it, recovery deletes any input still on disk.
 // 5. Close and delete the inputs. Reads are synchronous and the key directory no longer points
 //    at any input, so nothing can be reading them.
-
 //
-// Buffers: the keys it copies come from KeyDir.walk, which hands out copies, so keeping them in
-// `copies` across the chunk's write is safe; HintWriter.add copies each key into its entry.
+// Failure (ENOSPC, EIO): the unfinished output is deleted (nothing points into it), finished
+// outputs stay (complete, hinted copies), the inputs are not retired, and the error is an
+// IoError. A crash leaves the unfinished output as a `.compacting` file, which recovery removes.
+//
+// Buffers: the keys it copies come from KeyDir.walk, which hands out copies; HintWriter.add
+// copies each key into its entry; relocation reads the keys back from the finished hint file.
 
+import type { File } from '../../io/file-system.js';
 import { assert } from '../../stdx/assert.js';
+import { CairnError, IoError } from '../errors.js';
 import { FORMAT_VERSION } from '../meta.js';
 import type { CaskEngine } from './cask-engine.js';
-import { createDataFile } from './cask-engine.js';
 import type { DataFile } from './data-file-set.js';
-import { dataPath, hintPath } from './file-names.js';
-import { HintWriter } from './hint.js';
+import { compactingPath, dataPath, hintPath, TEMP_SUFFIX } from './file-names.js';
+import { decodeHint, HintWriter } from './hint.js';
 import {
   DATA_HEADER_BYTES,
+  encodeDataHeader,
   encodeRecord,
   extraBytes,
   Kind,
@@ -40,8 +49,12 @@ import {
 
 /** CHUNK_BYTES: bytes copied per step; between steps reads and writes run. */
 const CHUNK_BYTES = 1024 * 1024;
-/** CHUNK_VISITS: key directory entries examined per step, copied or not. */
+/** CHUNK_VISITS: key directory entries examined (or relocated) per step. */
 const CHUNK_VISITS = 8192;
+/** FROM_WORDS: words per copied record in Output.from: source file id, source value offset. */
+const FROM_WORDS = 2;
+/** MOVE_WORDS: words per key in relocate: key offset and length in the hint, value offset, record size. */
+const MOVE_WORDS = 4;
 
 export interface CompactionResult {
   readonly inputs: number;
@@ -51,23 +64,29 @@ export interface CompactionResult {
   readonly keysCopied: number;
 }
 
+/** Output: a compaction output being written, not yet visible to readers. */
 interface Output {
-  readonly data: DataFile;
+  readonly id: number;
+  readonly file: File;
+  size: number;
   readonly hint: HintWriter;
-}
-
-interface Copy {
-  readonly key: Uint8Array;
-  readonly fromFile: number;
-  readonly fromOffset: number;
-  readonly valueAt: number;
-  readonly valueLen: number;
-  readonly expires: boolean;
-  readonly revision: boolean;
+  /** from: for each record copied, in order, where it came from (FROM_WORDS words each). */
+  from: Uint32Array;
+  count: number;
+  /** named: it has its final `.data` name (with its hint file): complete, never to be discarded. */
+  named: boolean;
 }
 
 /** compact runs one compaction; it returns undefined when there was nothing to compact or it stopped for close. */
 export async function compact(engine: CaskEngine): Promise<CompactionResult | undefined> {
+  try {
+    return await compactInputs(engine);
+  } catch (err) {
+    throw err instanceof CairnError ? err : new IoError(`compaction failed: ${messageOf(err)}`, err);
+  }
+}
+
+async function compactInputs(engine: CaskEngine): Promise<CompactionResult | undefined> {
   await engine.rotate();
   const activeId = engine.active.id;
   const inputs = engine.files.ids().filter((id) => id < activeId);
@@ -75,117 +94,91 @@ export async function compact(engine: CaskEngine): Promise<CompactionResult | un
   const inputSet = new Set(inputs);
   const bytesBefore = inputs.reduce((n, id) => n + engine.files.get(id).size, 0);
   const seqFloor = engine.seqFloor();
-  const outputs: Output[] = [];
+  const finished: DataFile[] = [];
   let out: Output | undefined;
   let keysCopied = 0;
 
-  const finish = async (o: Output) => {
-    await o.data.file.datasync();
-    const hintBytes = o.hint.finish(o.data.size);
-    const hintFile = await engine.fs.open(`${hintPath(engine.dir, o.data.id)}.tmp`, 'create');
-    try {
-      await hintFile.write(hintBytes, 0);
-      await hintFile.datasync();
-    } finally {
-      await hintFile.close();
-    }
-    await engine.fs.rename(`${hintPath(engine.dir, o.data.id)}.tmp`, hintPath(engine.dir, o.data.id));
-  };
-
-  let cursor: Uint8Array | undefined;
-  let exclusive = false;
-  for (;;) {
-    if (engine.closing) return undefined;
-    const copies: Copy[] = [];
-    const buffers: Buffer[] = [];
-    let bytes = 0;
-    let visits = 0;
-    let done = true;
-    let last: Uint8Array | undefined;
-    if (out === undefined) {
-      const data = await createDataFile(engine.fs, engine.dir, engine.files.allocate());
-      out = { data, hint: new HintWriter(FORMAT_VERSION, data.id) };
-      engine.files.add(out.data);
-      outputs.push(out);
-    }
-    const target = out;
-    let writeAt = target.data.size;
-    let full = false;
-    engine.keyDir.walk(cursor, exclusive, false, (key, loc) => {
-      visits++;
-      if (inputSet.has(loc.fileId)) {
-        const expiresAt = engine.expiryOf(key);
-        const expires = expiresAt !== undefined;
-        // The revision travels with the record (a record without one, from before format 3,
-        // stays without one: version 0).
-        const revision = loc.version !== 0;
-        const size = recordBytes(key.length, loc.valueLen, expires, revision);
-        if (writeAt + size > engine.dataFileBytes && writeAt > DATA_HEADER_BYTES) {
-          full = true;
+  try {
+    let cursor: Uint8Array | undefined;
+    let exclusive = false;
+    for (;;) {
+      if (engine.closing) return undefined;
+      const buffers: Buffer[] = [];
+      let bytes = 0;
+      let visits = 0;
+      let done = true;
+      let last: Uint8Array | undefined;
+      out ??= await startOutput(engine);
+      const target = out;
+      let writeAt = target.size;
+      let full = false;
+      engine.keyDir.walk(cursor, exclusive, false, (key, loc) => {
+        visits++;
+        if (inputSet.has(loc.fileId)) {
+          const expiresAt = engine.expiryOf(key);
+          const expires = expiresAt !== undefined;
+          // The revision travels with the record (a record without one, from before format 3,
+          // stays without one: version 0).
+          const revision = loc.version !== 0;
+          const size = recordBytes(key.length, loc.valueLen, expires, revision);
+          if (writeAt + size > engine.dataFileBytes && writeAt > DATA_HEADER_BYTES) {
+            full = true;
+            done = false;
+            return false;
+          }
+          const value = engine.readValue(key, loc, expires);
+          const buf = Buffer.allocUnsafe(size);
+          encodeRecord(buf, 0, loc.seq, Kind.PUT, key, value, expiresAt, loc.create, loc.version);
+          const valueAt = writeAt + RECORD_HEADER_BYTES + extraBytes(expires, revision) + key.length;
+          target.hint.add(key, loc.seq, valueAt, loc.valueLen, expiresAt, loc.create, loc.version);
+          noteSource(target, loc.fileId, loc.valueOffset);
+          buffers.push(buf);
+          writeAt += size;
+          bytes += size;
+        }
+        last = key;
+        if (bytes >= CHUNK_BYTES || visits >= CHUNK_VISITS) {
           done = false;
           return false;
         }
-        const value = engine.readValue(key, loc, expires);
-        const buf = Buffer.allocUnsafe(size);
-        encodeRecord(buf, 0, loc.seq, Kind.PUT, key, value, expiresAt, loc.create, loc.version);
-        const valueAt = writeAt + RECORD_HEADER_BYTES + extraBytes(expires, revision) + key.length;
-        target.hint.add(key, loc.seq, valueAt, loc.valueLen, expiresAt, loc.create, loc.version);
-        copies.push({
-          key,
-          fromFile: loc.fileId,
-          fromOffset: loc.valueOffset,
-          valueAt,
-          valueLen: loc.valueLen,
-          expires,
-          revision,
-        });
-        buffers.push(buf);
-        writeAt += size;
-        bytes += size;
+        return true;
+      });
+      if (buffers.length > 0) {
+        await target.file.write(Buffer.concat(buffers, bytes), target.size);
+        target.size = writeAt;
       }
-      last = key;
-      if (bytes >= CHUNK_BYTES || visits >= CHUNK_VISITS) {
-        done = false;
-        return false;
+      if (full) {
+        const { data, hint } = await finishOutput(engine, target);
+        out = undefined;
+        finished.push(data);
+        keysCopied += await relocate(engine, target, data, hint);
       }
-      return true;
-    });
-    if (buffers.length > 0) {
-      await target.data.file.write(Buffer.concat(buffers, bytes), target.data.size);
-      target.data.size = writeAt;
-      target.data.allocated = writeAt;
-      for (const c of copies) {
-        if (engine.keyDir.relocate(c.key, c.fromFile, c.fromOffset, target.data.id, c.valueAt)) {
-          const size = recordBytes(c.key.length, c.valueLen, c.expires, c.revision);
-          engine.files.removeLive(c.fromFile, size);
-          engine.files.addLive(target.data.id, size);
-          keysCopied++;
-        }
+      if (done) break;
+      if (last !== undefined) {
+        cursor = last;
+        exclusive = true;
+      }
+      // Yield to the event loop between chunks so reads and writes are not stalled.
+      await nextTurn();
+    }
+    if (out !== undefined) {
+      const target = out;
+      if (target.count > 0) {
+        const { data, hint } = await finishOutput(engine, target);
+        out = undefined;
+        finished.push(data);
+        keysCopied += await relocate(engine, target, data, hint);
+      } else {
+        // Nothing was left to copy into the last output: drop it rather than keep an empty file.
+        out = undefined;
+        await discardOutput(engine, target);
       }
     }
-    if (full) {
-      await finish(target);
-      out = undefined;
-    }
-    if (done) break;
-    if (last !== undefined) {
-      cursor = last;
-      exclusive = true;
-    }
-    // Yield to the event loop between chunks so reads and writes are not stalled.
-    await new Promise<void>((resolve) => setImmediate(resolve));
+  } finally {
+    // Stopped for close, or failed: nothing points into the unfinished output.
+    if (out !== undefined) await discardOutput(engine, out);
   }
-  if (out !== undefined) {
-    if (out.data.size > DATA_HEADER_BYTES) await finish(out);
-    else {
-      // Nothing was left to copy into the last output: drop it rather than keep an empty file.
-      engine.files.remove(out.data.id);
-      outputs.pop();
-      await out.data.file.close();
-      await engine.fs.unlink(dataPath(engine.dir, out.data.id));
-    }
-  }
-  await engine.fs.syncDir(engine.dir);
+  if (engine.closing) return undefined;
 
   // Commit point: the inputs are retired in the metadata.
   const previous = engine.metaFields();
@@ -197,19 +190,155 @@ export async function compact(engine: CaskEngine): Promise<CompactionResult | un
     seqFloor: Math.max(previous.seqFloor, seqFloor),
   });
 
+  // Retired: from here a failure to delete an input only leaves it for the next open to delete.
   for (const id of inputs) {
     const input = engine.files.remove(id);
     assert(input.liveKeys === 0, `compacted input ${id} still holds ${input.liveKeys} live keys`);
-    await input.file.close();
+    await input.file.close().catch(() => {});
+  }
+  for (const id of inputs) {
     await engine.fs.unlink(dataPath(engine.dir, id));
     await engine.fs.unlink(hintPath(engine.dir, id));
   }
   await engine.fs.syncDir(engine.dir);
   return {
     inputs: inputs.length,
-    outputs: outputs.length,
+    outputs: finished.length,
     bytesBefore,
-    bytesAfter: outputs.reduce((n, o) => n + o.data.size, 0),
+    bytesAfter: finished.reduce((n, o) => n + o.size, 0),
     keysCopied,
   };
+}
+
+/** startOutput creates the next output under its `.compacting` name, with its header. */
+async function startOutput(engine: CaskEngine): Promise<Output> {
+  const id = engine.files.allocate();
+  const filePath = compactingPath(engine.dir, id);
+  await engine.fs.unlink(filePath);
+  const file = await engine.fs.open(filePath, 'create');
+  try {
+    await file.write(encodeDataHeader(FORMAT_VERSION, id), 0);
+  } catch (err) {
+    await file.close().catch(() => {});
+    await engine.fs.unlink(filePath).catch(() => {});
+    throw err;
+  }
+  return {
+    id,
+    file,
+    size: DATA_HEADER_BYTES,
+    hint: new HintWriter(FORMAT_VERSION, id),
+    from: new Uint32Array(1024 * FROM_WORDS),
+    count: 0,
+    named: false,
+  };
+}
+
+/** noteSource records where the record just added to `out` was copied from. */
+function noteSource(out: Output, fileId: number, valueOffset: number): void {
+  if ((out.count + 1) * FROM_WORDS > out.from.length) {
+    const grown = new Uint32Array(out.from.length * 2);
+    grown.set(out.from);
+    out.from = grown;
+  }
+  out.from[out.count * FROM_WORDS] = fileId;
+  out.from[out.count * FROM_WORDS + 1] = valueOffset;
+  out.count++;
+}
+
+/**
+ * finishOutput makes an output durable and gives it its final name: data fdatasynced, hint file
+ * written beside it, renamed to `.data`, directory fsynced; then it joins the engine's files,
+ * read-only. Keys do not point into it yet (see relocate). Returns it with its hint file's bytes.
+ */
+async function finishOutput(engine: CaskEngine, out: Output): Promise<{ data: DataFile; hint: Buffer }> {
+  const { fs, dir } = engine;
+  await out.file.datasync();
+  const hintFile = hintPath(dir, out.id);
+  const hintTmp = `${hintFile}${TEMP_SUFFIX}`;
+  const hintBytes = out.hint.finish(out.size);
+  await fs.unlink(hintTmp);
+  const hint = await fs.open(hintTmp, 'create');
+  try {
+    await hint.write(hintBytes, 0);
+    await hint.datasync();
+  } finally {
+    await hint.close();
+  }
+  await fs.rename(hintTmp, hintFile);
+  await fs.rename(compactingPath(dir, out.id), dataPath(dir, out.id));
+  out.named = true;
+  await fs.syncDir(dir);
+  // The handle was opened under the temporary name: reopen by the final one (for its path in
+  // messages), read-only, as every sealed file is read.
+  await out.file.close();
+  const file = await fs.open(dataPath(dir, out.id), 'read');
+  const data: DataFile = { id: out.id, file, size: out.size, allocated: out.size, liveBytes: 0, liveKeys: 0 };
+  engine.files.add(data);
+  return { data, hint: hintBytes };
+}
+
+/**
+ * relocate points every key copied into a finished output at its copy, if the key still points
+ * at the record that was copied (a write since then wins), CHUNK_VISITS keys per turn of the
+ * event loop. The keys are read from the output's hint file bytes, entry i being the i-th
+ * record copied; only their offsets are collected (MOVE_WORDS words a key), not copies.
+ */
+async function relocate(engine: CaskEngine, out: Output, data: DataFile, hint: Buffer): Promise<number> {
+  const moves = new Uint32Array(out.count * MOVE_WORDS);
+  let n = 0;
+  const reason = decodeHint(
+    hint,
+    out.id,
+    out.size,
+    (key, _seq, valueAt, valueLen, expiresAt, _create, version) => {
+      const at = n++ * MOVE_WORDS;
+      moves[at] = key.byteOffset - hint.byteOffset;
+      moves[at + 1] = key.length;
+      moves[at + 2] = valueAt;
+      moves[at + 3] = recordBytes(key.length, valueLen, expiresAt !== undefined, version !== 0);
+    },
+  );
+  assert(
+    reason === undefined && n === out.count,
+    `output ${out.id}: its own hint does not decode (${reason})`,
+  );
+  let moved = 0;
+  for (let i = 0; i < n; i++) {
+    const at = i * MOVE_WORDS;
+    const keyAt = moves[at] as number;
+    const key = hint.subarray(keyAt, keyAt + (moves[at + 1] as number));
+    const fromFile = out.from[i * FROM_WORDS] as number;
+    const fromOffset = out.from[i * FROM_WORDS + 1] as number;
+    const size = moves[at + 3] as number;
+    if (engine.keyDir.relocate(key, fromFile, fromOffset, data.id, moves[at + 2] as number)) {
+      engine.files.removeLive(fromFile, size);
+      engine.files.addLive(data.id, size);
+      moved++;
+    }
+    if ((i + 1) % CHUNK_VISITS === 0) await nextTurn();
+  }
+  return moved;
+}
+
+/**
+ * discardOutput closes and deletes an unfinished output and its hint file; nothing points into
+ * it. One that already has its final name is complete (a valid copy of input records, like a
+ * finished output) and is left for the next compaction. Failures here are left to recovery,
+ * which removes these names at the next open.
+ */
+async function discardOutput(engine: CaskEngine, out: Output): Promise<void> {
+  await out.file.close().catch(() => {});
+  if (out.named) return;
+  await engine.fs.unlink(compactingPath(engine.dir, out.id)).catch(() => {});
+  await engine.fs.unlink(`${hintPath(engine.dir, out.id)}${TEMP_SUFFIX}`).catch(() => {});
+  await engine.fs.unlink(hintPath(engine.dir, out.id)).catch(() => {});
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

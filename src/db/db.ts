@@ -16,11 +16,13 @@ import { type Clock, systemClock } from '../io/clock.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { asBuffer, compareBytes, prefixEnd, toBytes } from '../stdx/bytes.js';
 import type { CaskOptions } from '../storage/cask/cask-options.js';
+import { CASK_OPTION_NAMES, validateCaskOptions } from '../storage/cask/cask-options.js';
 import type { BatchOp, Engine, EngineStats, Entry, Revision } from '../storage/engine.js';
+import { checkKnown, checkOneOf, checkOptionsObject, optionError } from '../storage/engine-options.js';
 import { InvalidArgumentError, KeyNotFoundError } from '../storage/errors.js';
 import { isExpired } from '../storage/expiry-index.js';
 import { readMeta } from '../storage/meta.js';
-import { checkExpiresAt } from '../storage/validate.js';
+import { checkDataDir, checkExpiresAt } from '../storage/validate.js';
 import { type CasRequest, type CasResult, compareAndSwap } from '../txn/compare-and-swap.js';
 import { DEFAULT_ISOLATION, ISOLATION_LEVELS, type Isolation, Mvcc, type MvccStats } from '../txn/mvcc.js';
 import { DEFAULT_TXN_ATTEMPTS, retryAfterConflict } from '../txn/retry.js';
@@ -94,22 +96,48 @@ export interface ScanOptions {
   readonly reverse?: boolean;
 }
 
+/** OPEN_OPTION_NAMES: every option `open` takes (a misspelt one is refused, not ignored). */
+export const OPEN_OPTION_NAMES: readonly string[] = [...CASK_OPTION_NAMES, 'engine', 'versionRetentionMs'];
+
+/**
+ * validateOpenOptions checks every option of `open` (InvalidArgumentError naming the option),
+ * before anything is opened: a refused open leaves no lock and no file handle behind. The cask
+ * engine's options are checked whichever engine is used (lmdb ignores those it has no use for).
+ */
+export function validateOpenOptions(options: OpenOptions): void {
+  checkOptionsObject(options);
+  checkKnown(options, OPEN_OPTION_NAMES);
+  checkOneOf('engine', options.engine, ENGINE_NAMES);
+  const retention = options.versionRetentionMs;
+  if (
+    retention !== undefined &&
+    !(typeof retention === 'number' && Number.isFinite(retention) && retention >= 0)
+  ) {
+    throw optionError('versionRetentionMs', 'a non-negative number of milliseconds', retention);
+  }
+  validateCaskOptions(options);
+}
+
 /** open opens (creating if needed) the store in `dir`. */
 export async function open(dir: string, options: OpenOptions = {}): Promise<Db> {
+  validateOpenOptions(options);
+  await checkDataDir(options.fs ?? nodeFileSystem, dir);
   const engine = options.engine ?? (await recordedEngine(dir, options)) ?? 'cask';
   let impl: Engine;
   if (engine === 'cask') {
     const { openCask } = await import('../storage/cask/cask-engine.js');
     impl = await openCask(dir, options);
-  } else if (engine === 'lmdb') {
+  } else {
     const { openLmdb } = await import('../storage/lmdb/lmdb-engine.js');
     impl = await openLmdb(dir, options);
-  } else {
-    throw new InvalidArgumentError(
-      `unknown engine '${String(engine)}' (expected ${ENGINE_NAMES.join(' or ')})`,
-    );
   }
-  return new Db(path.resolve(dir), impl, options);
+  try {
+    return new Db(path.resolve(dir), impl, options);
+  } catch (err) {
+    // Whatever failed, the engine is open: give back its lock and files.
+    await impl.close().catch(() => {});
+    throw err;
+  }
 }
 
 /** recordedEngine returns the engine named in a directory's metadata, if it has any. */

@@ -7,7 +7,7 @@
 // kept in step with the FileSystem interface.
 import { statSync } from 'node:fs';
 import * as path from 'node:path';
-import type { File, FileSystem, OpenMode } from './file-system.js';
+import type { File, FileSystem, OpenMode, PathKind } from './file-system.js';
 
 export type FaultOp =
   | 'open'
@@ -188,6 +188,10 @@ export class FaultyFileSystem implements FileSystem {
     this.check('syncDir', dir);
     await this.inner.syncDir(dir);
     for (const [file, t] of this.tracked) if (path.dirname(file) === dir) t.durableEntry = true;
+  }
+
+  kind(file: string): Promise<PathKind | undefined> {
+    return this.inner.kind(file);
   }
 
   exists(file: string): Promise<boolean> {

@@ -34,6 +34,8 @@ export interface File {
   close(): Promise<void>;
 }
 
+export type PathKind = 'directory' | 'file' | 'other';
+
 export interface FileSystem {
   open(path: string, mode: OpenMode): Promise<File>;
   /** readdir lists the names (not paths) in a directory. */
@@ -48,6 +50,8 @@ export interface FileSystem {
   syncDir(dir: string): Promise<void>;
   /** exists tells whether a path exists. */
   exists(path: string): Promise<boolean>;
+  /** kind tells what a path is: 'directory', 'file', 'other', or undefined when nothing is there. */
+  kind(path: string): Promise<PathKind | undefined>;
   /** readFile reads a whole (small) file. */
   readFile(path: string): Promise<Uint8Array>;
 }

@@ -2,7 +2,7 @@
 // page-cached data costs a few microseconds while a trip through libuv's thread pool costs tens.
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
-import type { File, FileSystem, OpenMode } from './file-system.js';
+import type { File, FileSystem, OpenMode, PathKind } from './file-system.js';
 
 const FLAGS: Record<OpenMode, string> = { read: 'r', readwrite: 'r+', create: 'wx+' };
 
@@ -97,6 +97,16 @@ export class NodeFileSystem implements FileSystem {
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  async kind(path: string): Promise<PathKind | undefined> {
+    try {
+      const st = await fsp.stat(path);
+      return st.isDirectory() ? 'directory' : st.isFile() ? 'file' : 'other';
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
   }

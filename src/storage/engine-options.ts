@@ -1,8 +1,14 @@
-// Options shared by every engine, with their defaults and units. The embedded API, the server's
-// flags and the CLI all pass these through unchanged.
+// Options shared by every engine, with their defaults, units and validation. The embedded API,
+// the server's flags and the CLI all pass these through unchanged.
+//
+// Validation (docs/hardening.md, rule 7): a value of the wrong type or out of range is an
+// InvalidArgumentError that names the option, what it accepts and what it got, raised before
+// anything is opened. JavaScript callers and options built from configuration are not protected
+// by the TypeScript types: `durability: 'Always'` must not quietly mean "no fsync".
 import type { Clock } from '../io/clock.js';
 import type { FileSystem } from '../io/file-system.js';
 import type { Durability } from './engine.js';
+import { InvalidArgumentError } from './errors.js';
 
 export interface EngineOptions {
   /** durability: when a write is acknowledged. Default 'always' (after fdatasync). */
@@ -17,3 +23,83 @@ export interface EngineOptions {
 
 export const DEFAULT_DURABILITY: Durability = 'always';
 export const DEFAULT_SYNC_INTERVAL_MS = 100;
+/** DURABILITIES: every durability mode (engine.ts, Durability). */
+export const DURABILITIES: readonly Durability[] = ['always', 'interval', 'never'];
+/** SYNC_INTERVAL_MS_MAX: the longest interval a timer takes (setInterval's limit, about 24.8 days). */
+export const SYNC_INTERVAL_MS_MAX = 2 ** 31 - 1;
+/** ENGINE_OPTION_NAMES: the options every engine takes. */
+export const ENGINE_OPTION_NAMES: readonly string[] = ['durability', 'syncIntervalMs', 'fs', 'clock'];
+
+/** shown renders a value for an error message, so that `'5'` and `5` read differently. */
+export function shown(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return String(value);
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : typeof value;
+}
+
+/** optionError: `option NAME must be ACCEPTED, got VALUE`. */
+export function optionError(name: string, accepted: string, got: unknown): InvalidArgumentError {
+  return new InvalidArgumentError(`option ${name} must be ${accepted}, got ${shown(got)}`);
+}
+
+/** checkOneOf accepts undefined or one of `choices`. */
+export function checkOneOf(name: string, value: unknown, choices: readonly string[]): void {
+  if (value !== undefined && !(typeof value === 'string' && choices.includes(value))) {
+    throw optionError(name, `one of ${choices.map((c) => `'${c}'`).join(', ')}`, value);
+  }
+}
+
+/** checkBoolean accepts undefined, true or false. */
+export function checkBoolean(name: string, value: unknown): void {
+  if (value !== undefined && typeof value !== 'boolean') throw optionError(name, 'true or false', value);
+}
+
+/** checkInteger accepts undefined or a safe integer in [min, max]. */
+export function checkInteger(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw optionError(name, `an integer in [${min}, ${max}]`, value);
+  }
+}
+
+/** checkObject accepts undefined or an object (an injected file system, clock, ...). */
+export function checkObject(name: string, value: unknown): void {
+  if (value !== undefined && (value === null || typeof value !== 'object'))
+    throw optionError(name, 'an object', value);
+}
+
+/** checkKnown refuses option names outside `known` (a misspelt option would otherwise be ignored). */
+export function checkKnown(options: object, known: readonly string[]): void {
+  for (const name of Object.keys(options)) {
+    if (!known.includes(name)) {
+      throw new InvalidArgumentError(
+        `unknown option ${name}; the options are ${[...known].sort().join(', ')}`,
+      );
+    }
+  }
+}
+
+/** checkOptionsObject: options are an object (or undefined). */
+export function checkOptionsObject(options: unknown): void {
+  if (options !== undefined && (options === null || typeof options !== 'object' || Array.isArray(options))) {
+    throw new InvalidArgumentError(`options must be an object, got ${shown(options)}`);
+  }
+}
+
+/** validateEngineOptions checks the options every engine takes. */
+export function validateEngineOptions(options: EngineOptions): void {
+  checkOptionsObject(options);
+  checkOneOf('durability', options.durability, DURABILITIES);
+  const interval = options.syncIntervalMs;
+  if (
+    interval !== undefined &&
+    !(typeof interval === 'number' && interval > 0 && interval <= SYNC_INTERVAL_MS_MAX)
+  ) {
+    throw optionError('syncIntervalMs', `a number of milliseconds in (0, ${SYNC_INTERVAL_MS_MAX}]`, interval);
+  }
+  checkObject('fs', options.fs);
+  checkObject('clock', options.clock);
+}

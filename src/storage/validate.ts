@@ -1,5 +1,6 @@
 // Argument checks shared by every engine: the limits of src/storage/limits.ts, enforced with
 // LimitError before anything is queued, so an oversized request changes nothing.
+import type { FileSystem } from '../io/file-system.js';
 import { copyBytes } from '../stdx/bytes.js';
 import type { BatchOp, ScanRange } from './engine.js';
 import { InvalidArgumentError, LimitError } from './errors.js';
@@ -75,4 +76,21 @@ export function checkBatch(
 export function ownScanRange(range: ScanRange): ScanRange {
   const own = (bound: Uint8Array | undefined) => (bound instanceof Uint8Array ? copyBytes(bound) : bound);
   return { ...range, start: own(range.start), end: own(range.end) };
+}
+
+/**
+ * checkDataDir refuses a data directory path that is not one: empty, or naming a file. (A
+ * missing one is fine: open creates it.) Without this the first file operation inside it fails
+ * with a raw ENOTDIR or ENOENT that names META-1 rather than the user's mistake.
+ */
+export async function checkDataDir(fs: FileSystem, dir: string): Promise<void> {
+  if (typeof dir !== 'string' || dir === '') {
+    throw new InvalidArgumentError(`the data directory must be a non-empty path, got ${JSON.stringify(dir)}`);
+  }
+  const kind = await fs.kind(dir);
+  if (kind !== undefined && kind !== 'directory') {
+    throw new InvalidArgumentError(
+      `${dir} is not a directory (it is a ${kind}); give the path of a data directory`,
+    );
+  }
 }

@@ -63,7 +63,7 @@ import {
   writeMeta,
 } from '../meta.js';
 import { checkKeyVersion, legacyRevision, revisionOfPut, writeTs } from '../revision.js';
-import { checkBatch, checkExpiresAt, checkKey, checkValue, ownScanRange } from '../validate.js';
+import { checkBatch, checkDataDir, checkExpiresAt, checkKey, checkValue, ownScanRange } from '../validate.js';
 import {
   type CaskOptions,
   DEFAULT_CACHE_BYTES,
@@ -252,6 +252,7 @@ export class CaskEngine implements Engine {
     validateCaskOptions(options);
     const fs = options.fs ?? nodeFileSystem;
     const clock = options.clock ?? systemClock;
+    await checkDataDir(fs, dir);
     await fs.mkdir(dir);
     const lock = await DirLock.acquire(dir);
     try {

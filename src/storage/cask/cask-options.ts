@@ -1,6 +1,12 @@
 // Options of the cask engine, with defaults and units. See README.md for the user-facing table.
-import { assert } from '../../stdx/assert.js';
-import type { EngineOptions } from '../engine-options.js';
+import {
+  checkBoolean,
+  checkInteger,
+  ENGINE_OPTION_NAMES,
+  type EngineOptions,
+  optionError,
+  validateEngineOptions,
+} from '../engine-options.js';
 import { DATA_FILE_BYTES_MAX, DATA_FILE_BYTES_MIN } from '../limits.js';
 
 export interface CaskEvent {
@@ -55,16 +61,36 @@ export const DEFAULT_COMPACTION_DEAD_RATIO = 0.5;
 export const DEFAULT_COMPACTION_MIN_DEAD_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_CACHE_BYTES = 0;
 
+/** CASK_OPTION_NAMES: every option the cask engine takes. */
+export const CASK_OPTION_NAMES: readonly string[] = [
+  ...ENGINE_OPTION_NAMES,
+  'dataFileBytes',
+  'autoCompact',
+  'compactionDeadRatio',
+  'compactionMinDeadBytes',
+  'syncOnEventLoop',
+  'cacheBytes',
+  'onEvent',
+  'debugChecks',
+];
+
+/**
+ * validateCaskOptions checks every cask option (engine-options.ts: InvalidArgumentError naming
+ * the option). Unknown option names are left to the caller: Db.open passes its own as well.
+ */
 export function validateCaskOptions(options: CaskOptions): void {
-  const bytes = options.dataFileBytes;
-  if (bytes !== undefined) {
-    assert(
-      Number.isInteger(bytes) && bytes >= DATA_FILE_BYTES_MIN && bytes <= DATA_FILE_BYTES_MAX,
-      `dataFileBytes must be an integer in [${DATA_FILE_BYTES_MIN}, ${DATA_FILE_BYTES_MAX}]`,
-    );
-  }
+  validateEngineOptions(options);
+  checkInteger('dataFileBytes', options.dataFileBytes, DATA_FILE_BYTES_MIN, DATA_FILE_BYTES_MAX);
+  checkBoolean('autoCompact', options.autoCompact);
   const ratio = options.compactionDeadRatio;
-  if (ratio !== undefined) assert(ratio > 0 && ratio <= 1, 'compactionDeadRatio must be in (0, 1]');
-  const interval = options.syncIntervalMs;
-  if (interval !== undefined) assert(interval > 0, 'syncIntervalMs must be positive');
+  if (ratio !== undefined && !(typeof ratio === 'number' && ratio > 0 && ratio <= 1)) {
+    throw optionError('compactionDeadRatio', 'a number in (0, 1]', ratio);
+  }
+  checkInteger('compactionMinDeadBytes', options.compactionMinDeadBytes, 0);
+  checkBoolean('syncOnEventLoop', options.syncOnEventLoop);
+  checkInteger('cacheBytes', options.cacheBytes, 0);
+  if (options.onEvent !== undefined && typeof options.onEvent !== 'function') {
+    throw optionError('onEvent', 'a function', options.onEvent);
+  }
+  checkBoolean('debugChecks', options.debugChecks);
 }

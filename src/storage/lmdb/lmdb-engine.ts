@@ -110,7 +110,12 @@ import type {
   Stored,
   WriteOptions,
 } from '../engine.js';
-import { DEFAULT_DURABILITY, DEFAULT_SYNC_INTERVAL_MS, type EngineOptions } from '../engine-options.js';
+import {
+  DEFAULT_DURABILITY,
+  DEFAULT_SYNC_INTERVAL_MS,
+  type EngineOptions,
+  validateEngineOptions,
+} from '../engine-options.js';
 import { ClosedError, CorruptionError, InvalidArgumentError } from '../errors.js';
 import {
   EXPIRY_CYCLE_INTERVAL_MS,
@@ -123,6 +128,7 @@ import { FORMAT_REVISION, loadOrCreateMeta, writeMeta } from '../meta.js';
 import { checkKeyVersion, legacyRevision, revisionOfPut, TS_MAX, writeTs } from '../revision.js';
 import {
   checkBatch,
+  checkDataDir,
   checkExpiresAt,
   checkValue,
   ownScanRange,
@@ -226,10 +232,9 @@ export async function openLmdb(
   const fs = options.fs ?? nodeFileSystem;
   const clock = options.clock ?? systemClock;
   const durability = options.durability ?? DEFAULT_DURABILITY;
+  validateEngineOptions(options);
   const syncIntervalMs = options.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS;
-  if (!Number.isFinite(syncIntervalMs) || syncIntervalMs <= 0) {
-    throw new InvalidArgumentError(`syncIntervalMs must be a positive number, got ${syncIntervalMs}`);
-  }
+  await checkDataDir(fs, dir);
 
   await fs.mkdir(dir);
   const lock = await DirLock.acquire(dir);

@@ -1,0 +1,67 @@
+// Options are validated at the embedded entry point before anything is opened (defects-2026-12.md
+// entries 4, 6 and 15; docs/hardening.md, rule 7): a wrong value is an InvalidArgumentError that
+// names the option and what it accepts, never a silent default (`durability: 'Always'` used to
+// turn fsync off) and never a bare AssertionError; a refused open leaves no lock behind.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { tmpDir } from '../../test/support/tmp-dir.js';
+import { InvalidArgumentError } from '../storage/errors.js';
+import { type OpenOptions, open } from './db.js';
+
+async function refused(dir: string, options: unknown): Promise<InvalidArgumentError> {
+  const err = await open(dir, options as OpenOptions).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(InvalidArgumentError);
+  return err as InvalidArgumentError;
+}
+
+describe('open() validates its options', () => {
+  for (const engine of ['cask', 'lmdb'] as const) {
+    it(`refuses a durability it does not know, naming the accepted ones (${engine})`, async () => {
+      const dir = tmpDir('opt');
+      for (const durability of ['Always', 'sync', 'fsync', '', 1, null]) {
+        const err = await refused(dir, { engine, durability });
+        expect(err.message).toMatch(/option durability must be one of 'always', 'interval', 'never', got/);
+      }
+      // Nothing was opened: the directory is free, and a good open fsyncs every write.
+      const db = await open(dir, { engine, durability: 'always' });
+      await db.set('k', 'v');
+      expect(db.stats().fsyncs).toBeGreaterThan(0);
+      await db.close();
+    });
+  }
+
+  it('refuses out-of-range values with InvalidArgumentError naming the option, not an AssertionError', async () => {
+    const dir = tmpDir('opt');
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ dataFileBytes: 1 }, /option dataFileBytes must be an integer in \[4096, 2147483648\], got 1/],
+      [{ syncIntervalMs: 0 }, /option syncIntervalMs must be a number of milliseconds in \(0, /],
+      [{ compactionDeadRatio: 2 }, /option compactionDeadRatio must be a number in \(0, 1\], got 2/],
+      [{ cacheBytes: -1 }, /option cacheBytes must be an integer in \[0, /],
+      [{ compactionMinDeadBytes: '1' }, /option compactionMinDeadBytes .* got "1"/],
+      [{ autoCompact: 'yes' }, /option autoCompact must be true or false, got "yes"/],
+      [{ versionRetentionMs: -5 }, /option versionRetentionMs must be a non-negative number/],
+      [{ engine: 'leveldb' }, /option engine must be one of 'cask', 'lmdb', got "leveldb"/],
+      [{ onEvent: 'log' }, /option onEvent must be a function/],
+      [{ durabilty: 'never' }, /unknown option durabilty; the options are .*durability/],
+    ];
+    for (const [options, message] of cases) expect((await refused(dir, options)).message).toMatch(message);
+    expect((await refused(dir, 'fast')).message).toMatch(/options must be an object, got "fast"/);
+  });
+
+  it('leaves no lock or file handle behind when it refuses (entry 6)', async () => {
+    const dir = tmpDir('opt');
+    await refused(dir, { versionRetentionMs: -5 });
+    const db = await open(dir); // not LockedError
+    await db.set('k', 'v');
+    await db.close();
+  });
+
+  it('refuses a path that is not a directory, or none, with a clear error', async () => {
+    const dir = tmpDir('opt');
+    const file = path.join(dir, 'afile');
+    fs.writeFileSync(file, 'x');
+    expect((await refused(file, {})).message).toMatch(/afile is not a directory \(it is a file\)/);
+    expect((await refused('', {})).message).toMatch(/the data directory must be a non-empty path/);
+  });
+});

@@ -82,4 +82,26 @@ describe('resolveConfig', () => {
       expect(String((caught as Error).message)).toMatch(message);
     }
   });
+
+  it('names the setting and where a bad value came from, and takes only plain decimal numbers', () => {
+    const bad = (flags: Record<string, string>, env: Record<string, string>, file?: unknown) => {
+      const config = file === undefined ? {} : { config: configFile(file) };
+      try {
+        resolveConfig({ ...flags, ...config }, env, defaults);
+      } catch (err) {
+        expect(err).toBeInstanceOf(InvalidArgumentError);
+        return (err as Error).message;
+      }
+      throw new Error('accepted');
+    };
+    expect(bad({ sync: 'Always' }, {})).toMatch(/^--sync: unknown sync mode 'Always'/);
+    expect(bad({ logLevel: 'loud' }, {})).toMatch(/^--log-level: unknown log level 'loud'/);
+    expect(bad({}, { CAIRN_MAXCLIENTS: '0x10' })).toMatch(
+      /^environment variable CAIRN_MAXCLIENTS: expected a positive integer, got '0x10'/,
+    );
+    expect(bad({}, {}, { cacheBytes: '1e3' })).toMatch(
+      /^'cacheBytes' in config file .*: expected a byte count/,
+    );
+    for (const v of [' 12', '', '1.5', '-1']) expect(bad({ txnIdleMs: v }, {})).toMatch(/^--txn-idle-ms: /);
+  });
 });

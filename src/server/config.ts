@@ -68,10 +68,28 @@ export function resolveConfig(
   const out: Record<string, unknown> = { ...defaults };
   for (const name of Object.keys(SETTINGS) as SettingName[]) {
     const setting = SETTINGS[name];
-    const raw = flags[name] ?? env[setting.env] ?? stringOrUndefined(file[name], configPath, name);
-    if (raw !== undefined) out[name] = setting.parse(raw);
+    const fromFile = stringOrUndefined(file[name], configPath, name);
+    const raw = flags[name] ?? env[setting.env] ?? fromFile;
+    if (raw === undefined) continue;
+    try {
+      out[name] = setting.parse(raw);
+    } catch (err) {
+      // Say which setting, and where its value came from: a flag, the environment or the file.
+      const source =
+        flags[name] !== undefined
+          ? `--${flagName(name)}`
+          : env[setting.env] !== undefined
+            ? `environment variable ${setting.env}`
+            : `'${name}' in config file ${configPath}`;
+      throw new InvalidArgumentError(`${source}: ${(err as Error).message}`);
+    }
   }
   return out as unknown as ServerConfig;
+}
+
+/** flagName: a setting's command-line flag (camelCase to kebab-case: logLevel, --log-level). */
+function flagName(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
 function readConfigFile(file: string): Record<string, unknown> {
@@ -118,23 +136,27 @@ function parseSync(v: string): Durability {
   throw new InvalidArgumentError(`unknown sync mode '${v}' (expected always, interval or never)`);
 }
 
+/** DECIMAL: digits only: `Number` would also take ' 12 ', '0x10', '1e3' and ''. */
+const DECIMAL = /^\d+$/;
+
 function parsePositiveInt(v: string): number {
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n <= 0)
+  if (!DECIMAL.test(v) || !Number.isSafeInteger(n) || n <= 0)
     throw new InvalidArgumentError(`expected a positive integer, got '${v}'`);
   return n;
 }
 
 function parseMs(v: string): number {
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0)
+  if (!DECIMAL.test(v) || !Number.isSafeInteger(n))
     throw new InvalidArgumentError(`expected milliseconds (an integer >= 0), got '${v}'`);
   return n;
 }
 
 function parseByteCount(v: string): number {
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`expected a byte count, got '${v}'`);
+  if (!DECIMAL.test(v) || !Number.isSafeInteger(n))
+    throw new InvalidArgumentError(`expected a byte count (an integer >= 0), got '${v}'`);
   return n;
 }
 

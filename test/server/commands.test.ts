@@ -167,6 +167,18 @@ describe('RESP commands via ioredis', () => {
     expect(await io.config('SET', 'maxclients', '100')).toBe('OK');
     expect(await io.config('GET', 'maxclients')).toEqual(['maxclients', '100']);
     await expect(io.config('SET', 'nope', '1')).rejects.toThrow('ERR Unknown option');
+    // As Redis 7: a parameter named twice, or out of range, is refused and nothing changes.
+    await expect(io.call('config', 'set', 'maxclients', '5', 'maxclients', '6')).rejects.toThrow(
+      "ERR CONFIG SET failed (possibly related to argument 'maxclients') - duplicate parameter",
+    );
+    await expect(io.call('config', 'set', 'maxclients', '0')).rejects.toThrow(
+      "ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument must be between 1 and",
+    );
+    await expect(io.call('config', 'set', 'maxclients', 'x')).rejects.toThrow(
+      "couldn't be parsed into an integer",
+    );
+    expect(await io.config('GET', 'maxclients')).toEqual(['maxclients', '100']);
+    expect(((await io.call('config', 'help')) as string[])[0]).toMatch(/^CONFIG <subcommand>/);
     await io.config('SET', 'maxclients', '10000');
     const count = (await io.command('COUNT')) as unknown as number;
     expect(count).toBeGreaterThan(30);

@@ -126,6 +126,27 @@ function configValues(ctx: CommandContext): [string, string][] {
   ];
 }
 
+/** MAX_CLIENTS_MAX: the most clients CONFIG SET maxclients takes. */
+const MAX_CLIENTS_MAX = 1_000_000;
+
+/** CONFIG_HELP: CONFIG HELP's lines (Redis's, less what Cairn does not do). */
+const CONFIG_HELP = [
+  'CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
+  'GET <pattern>',
+  '    Return parameters matching the glob-like <pattern> and their values.',
+  'SET <directive> <value>',
+  '    Set the configuration <directive> to <value> (requirepass, maxclients).',
+  'RESETSTAT',
+  '    Reset statistics reported by the INFO command.',
+  'HELP',
+  '    Print this help.',
+];
+
+/** configSetFailed: Redis's reply for a CONFIG SET parameter it refuses. */
+function configSetFailed(name: string, why: string): CommandError {
+  return new CommandError(`ERR CONFIG SET failed (possibly related to argument '${name}') - ${why}`);
+}
+
 function config(ctx: CommandContext, args: Buffer[]): void {
   const sub = lower(args[1]!);
   const w: ReplyWriter = ctx.w;
@@ -142,18 +163,21 @@ function config(ctx: CommandContext, args: Buffer[]): void {
   } else if (sub === 'set') {
     if (args.length < 4 || args.length % 2 !== 0) throw wrongArity('config|set');
     const changes: (() => void)[] = [];
+    const seen = new Set<string>();
     for (let i = 2; i < args.length; i += 2) {
       const name = lower(args[i]!);
       const value = args[i + 1]!;
+      if (seen.has(name)) throw configSetFailed(name, 'duplicate parameter');
+      seen.add(name);
       if (name === 'requirepass') {
         const pass = value.toString();
         changes.push(() => (ctx.server.config.requirePass = pass === '' ? undefined : pass));
       } else if (name === 'maxclients') {
         const n = parseInt64(value);
-        if (n === undefined || n < 1n || n > 1_000_000n)
-          throw new CommandError(
-            `ERR CONFIG SET failed (possibly related to argument '${name}') - argument couldn't be parsed into an integer`,
-          );
+        if (n === undefined) throw configSetFailed(name, "argument couldn't be parsed into an integer");
+        if (n < 1n || n > BigInt(MAX_CLIENTS_MAX)) {
+          throw configSetFailed(name, `argument must be between 1 and ${MAX_CLIENTS_MAX} inclusive`);
+        }
         changes.push(() => (ctx.server.config.maxClients = Number(n)));
       } else {
         throw new CommandError(
@@ -168,6 +192,8 @@ function config(ctx: CommandContext, args: Buffer[]): void {
     w.ok();
   } else if (sub === 'rewrite') {
     throw new CommandError('ERR The server is running without a config file');
+  } else if (sub === 'help') {
+    w.array(CONFIG_HELP);
   } else {
     throw unknownSubcommand(args[1]!, 'config');
   }

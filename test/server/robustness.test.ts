@@ -105,6 +105,36 @@ describe('RESP server robustness', () => {
     await s.stop();
   });
 
+  it('refuses to buffer large requests before AUTH, and takes them after it (entry 7)', async () => {
+    const s = await startServer({ requirePass: 'sekret' });
+    // A header announcing a big argument, or many, is refused at once and the client cut off,
+    // before any payload arrives (as Redis since 6.2.6).
+    for (const [header, error] of [
+      ['*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000\r\n', 'unauthenticated bulk length'],
+      ['*1000\r\n', 'unauthenticated multibulk length'],
+    ] as const) {
+      const c = await RawClient.connect(s.port);
+      c.send(header);
+      expect(await c.waitClosed()).toBe(`-ERR Protocol error: ${error}\r\n`);
+    }
+    // Small commands before AUTH get NOAUTH; after AUTH, in the same chunk, big ones are fine.
+    const c = await RawClient.connect(s.port);
+    const big = 'v'.repeat(100_000);
+    c.send(
+      Buffer.concat([
+        encodeCommand(['GET', 'x']),
+        encodeCommand(['AUTH', 'sekret']),
+        encodeCommand(['SET', 'big', big]),
+        encodeCommand(['STRLEN', 'big']),
+      ]),
+    );
+    expect(await c.until((t) => t.endsWith(':100000\r\n'))).toBe(
+      '-NOAUTH Authentication required.\r\n+OK\r\n+OK\r\n:100000\r\n',
+    );
+    c.close();
+    await s.stop();
+  });
+
   it('keeps acknowledged data across close and reopen', async () => {
     const dir = tmpDir('resp-restart');
     const s1 = await startServer({ dir });

@@ -31,6 +31,16 @@ export const BULK_BYTES_MAX = VALUE_BYTES_MAX + 1024 * 1024;
  */
 export const INLINE_BYTES_MAX = 64 * 1024;
 
+/**
+ * UNAUTHENTICATED_ARGS_MAX, UNAUTHENTICATED_BULK_BYTES_MAX: the limits for a client that has not
+ * authenticated on a server that requires it (Redis 6.2.6+, the fix for CVE-2021-32675): enough
+ * for AUTH and HELLO ... AUTH, and nothing that would make the server buffer much for a client
+ * it does not know. Above them: `Protocol error: unauthenticated multibulk length` (or `bulk
+ * length`), and the connection is closed.
+ */
+export const UNAUTHENTICATED_ARGS_MAX = 10;
+export const UNAUTHENTICATED_BULK_BYTES_MAX = 16 * 1024;
+
 // ---- Replies (server to client) --------------------------------------------------------------
 
 /**

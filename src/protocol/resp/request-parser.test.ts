@@ -79,6 +79,34 @@ const MIXED_COMMANDS = [
 ];
 
 describe('RequestParser', () => {
+  it('holds a client that has not authenticated to small requests, on both paths', () => {
+    const cmd = (...args: string[]) =>
+      Buffer.from(`*${args.length}\r\n${args.map((a) => `$${a.length}\r\n${a}\r\n`).join('')}`);
+    const limited = () => {
+      const p = new RequestParser();
+      p.restrict(true);
+      return p;
+    };
+    const ten = cmd(...Array.from({ length: 10 }, () => 'a'));
+    const small = cmd('AUTH', 'x'.repeat(16 * 1024));
+    // Whole (the fast path) and byte by byte (the state machine) agree.
+    for (const split of [false, true]) {
+      const chunks = (b: Buffer) => (split ? [...b].map((x) => Buffer.from([x])) : [b]);
+      expect(feed(chunks(ten), limited()).commands).toHaveLength(1);
+      expect(feed(chunks(small), limited()).commands).toHaveLength(1);
+      expect(feed(chunks(cmd(...Array.from({ length: 11 }, () => 'a'))), limited()).error).toBe(
+        'Protocol error: unauthenticated multibulk length',
+      );
+      expect(feed(chunks(cmd('SET', 'k', 'v'.repeat(16 * 1024 + 1))), limited()).error).toBe(
+        'Protocol error: unauthenticated bulk length',
+      );
+    }
+    // Lifted: the normal limits again.
+    const p = limited();
+    p.restrict(false);
+    expect(feed([cmd('SET', 'k', 'v'.repeat(100_000))], p).commands).toHaveLength(1);
+  });
+
   it('parses every request form', () => {
     expect(feed([MIXED])).toEqual({ commands: MIXED_COMMANDS, error: null });
   });

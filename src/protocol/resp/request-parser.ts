@@ -25,7 +25,13 @@ import { assert } from '../../stdx/assert.js';
 import { ChunkFeed, EMPTY } from './chunk-feed.js';
 import { RespProtocolError } from './errors.js';
 import { splitInlineArgs } from './inline.js';
-import { ARGS_MAX, BULK_BYTES_MAX, INLINE_BYTES_MAX } from './limits.js';
+import {
+  ARGS_MAX,
+  BULK_BYTES_MAX,
+  INLINE_BYTES_MAX,
+  UNAUTHENTICATED_ARGS_MAX,
+  UNAUTHENTICATED_BULK_BYTES_MAX,
+} from './limits.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -58,6 +64,8 @@ const INLINE = 9;
 
 export const ERR_MULTIBULK_LENGTH = 'Protocol error: invalid multibulk length';
 export const ERR_BULK_LENGTH = 'Protocol error: invalid bulk length';
+export const ERR_UNAUTHENTICATED_MULTIBULK_LENGTH = 'Protocol error: unauthenticated multibulk length';
+export const ERR_UNAUTHENTICATED_BULK_LENGTH = 'Protocol error: unauthenticated bulk length';
 export const ERR_BULK_CRLF = 'Protocol error: expected CRLF after bulk data';
 export const ERR_INLINE_TOO_BIG = 'Protocol error: too big inline request';
 export const ERR_UNBALANCED_QUOTES = 'Protocol error: unbalanced quotes in request';
@@ -85,6 +93,23 @@ export class RequestParser extends ChunkFeed {
   /** cmdStart, cmdCarried: where the current command began in `buf`, bytes of it in earlier chunks. */
   private cmdStart = 0;
   private cmdCarried = 0;
+  /** argsMax, bulkBytesMax: the limits in force (see restrict), with their errors. */
+  private argsMax = ARGS_MAX;
+  private bulkBytesMax = BULK_BYTES_MAX;
+  private errArgs = ERR_MULTIBULK_LENGTH;
+  private errBulk = ERR_BULK_LENGTH;
+
+  /**
+   * restrict switches to the limits for a client that has not authenticated (true) or back to
+   * the normal ones (false). The server calls it before each command it parses, so a command
+   * after a successful AUTH in the same chunk is held to the normal limits.
+   */
+  restrict(unauthenticated: boolean): void {
+    this.argsMax = unauthenticated ? UNAUTHENTICATED_ARGS_MAX : ARGS_MAX;
+    this.bulkBytesMax = unauthenticated ? UNAUTHENTICATED_BULK_BYTES_MAX : BULK_BYTES_MAX;
+    this.errArgs = unauthenticated ? ERR_UNAUTHENTICATED_MULTIBULK_LENGTH : ERR_MULTIBULK_LENGTH;
+    this.errBulk = unauthenticated ? ERR_UNAUTHENTICATED_BULK_LENGTH : ERR_BULK_LENGTH;
+  }
 
   /**
    * next returns the next complete command as its arguments (never empty), or null when more
@@ -167,7 +192,8 @@ export class RequestParser extends ChunkFeed {
             if (this.digits > 0 && this.num === 0) this.fail(ERR_MULTIBULK_LENGTH);
             this.num = this.num * 10 + (b - ZERO);
             this.digits++;
-            if (this.negative ? this.num !== 1 : this.num > ARGS_MAX) this.fail(ERR_MULTIBULK_LENGTH);
+            if (this.negative && this.num !== 1) this.fail(ERR_MULTIBULK_LENGTH);
+            if (!this.negative && this.num > this.argsMax) this.fail(this.errArgs);
           } else if (b === CR && this.digits > 0) {
             state = MB_LF;
           } else if (b === MINUS && this.digits === 0 && !this.negative) {
@@ -202,7 +228,7 @@ export class RequestParser extends ChunkFeed {
             if (this.digits > 0 && this.num === 0) this.fail(ERR_BULK_LENGTH);
             this.num = this.num * 10 + (b - ZERO);
             this.digits++;
-            if (this.num > BULK_BYTES_MAX) this.fail(ERR_BULK_LENGTH);
+            if (this.num > this.bulkBytesMax) this.fail(this.errBulk);
           } else if (b === CR && this.digits > 0) {
             state = BULK_LEN_LF;
           } else {
@@ -321,7 +347,7 @@ export class RequestParser extends ChunkFeed {
     if (pos >= end || (b = buf[pos]!) <= ZERO || b > NINE) return null;
     for (;;) {
       argc = argc * 10 + (b - ZERO);
-      if (argc > ARGS_MAX || ++pos >= end) return null;
+      if (argc > this.argsMax || ++pos >= end) return null;
       b = buf[pos]!;
       if (b < ZERO || b > NINE) break;
     }
@@ -336,7 +362,7 @@ export class RequestParser extends ChunkFeed {
       let len = 0;
       for (;;) {
         len = len * 10 + (b - ZERO);
-        if (len > BULK_BYTES_MAX || ++pos >= end) return null;
+        if (len > this.bulkBytesMax || ++pos >= end) return null;
         b = buf[pos]!;
         if (b < ZERO || b > NINE) break;
       }

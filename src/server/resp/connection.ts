@@ -174,6 +174,9 @@ export class Connection implements CommandContext {
       if (this.inflight >= limits.inflightCommands || this.outputBytes > limits.outputBufferBytes) break;
       let args: Buffer[] | null;
       try {
+        // Before AUTH, a client may not announce more than a few small arguments (entry 7 of
+        // defects-2026-12.md; Redis's CVE-2021-32675 fix): nothing big is buffered for strangers.
+        this.parser.restrict(!this.client.authenticated);
         args = this.parser.next();
       } catch (err) {
         this.protocolError(err);

@@ -90,6 +90,13 @@ describe('MULTI / EXEC / DISCARD', () => {
     await exchange(c, 'TXN.BEGIN\r\n', '-ERR Command not allowed inside a transaction\r\n');
     await exchange(c, 'EXEC\r\n', '-EXECABORT Transaction discarded because of previous errors.\r\n');
     await exchange(c, 'EXISTS m:never\r\n', ':0\r\n');
+    // SHUTDOWN is refused while queuing, as in Redis 7: EXEC must not stop the server with a
+    // queue half run and no reply (entry 10 of defects-2026-12.md).
+    await exchange(c, 'MULTI\r\n', '+OK\r\n');
+    await exchange(c, 'SET m:never 1\r\n', '+QUEUED\r\n');
+    await exchange(c, 'SHUTDOWN\r\n', '-ERR Command not allowed inside a transaction\r\n');
+    await exchange(c, 'EXEC\r\n', '-EXECABORT Transaction discarded because of previous errors.\r\n');
+    await exchange(c, 'EXISTS m:never\r\n', ':0\r\n');
   });
 
   it('a runtime error inside EXEC is one element; the other commands still run', async () => {

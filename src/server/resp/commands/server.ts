@@ -298,7 +298,7 @@ export const SERVER_COMMANDS = [
   spec(
     'shutdown',
     -1,
-    ['admin', 'noscript', 'loading', 'stale'],
+    ['admin', 'noscript', 'loading', 'stale', 'no_multi'],
     NO_KEYS,
     server('1.0.0', 'Synchronously saves the database(s) to disk and shuts down the Redis server.'),
     shutdown,

@@ -18,9 +18,10 @@ import { asBuffer, compareBytes, prefixEnd, toBytes } from '../stdx/bytes.js';
 import type { CaskOptions } from '../storage/cask/cask-options.js';
 import { CASK_OPTION_NAMES, validateCaskOptions } from '../storage/cask/cask-options.js';
 import type { BatchOp, Engine, EngineStats, Entry, Revision } from '../storage/engine.js';
-import { checkKnown, checkOneOf, checkOptionsObject, optionError } from '../storage/engine-options.js';
+import { checkKnown, checkOneOf, checkOptionsObject, optionError, shown } from '../storage/engine-options.js';
 import { InvalidArgumentError, KeyNotFoundError } from '../storage/errors.js';
 import { isExpired } from '../storage/expiry-index.js';
+import { EXPIRES_AT_MAX } from '../storage/limits.js';
 import { readMeta } from '../storage/meta.js';
 import { checkDataDir, checkExpiresAt } from '../storage/validate.js';
 import { type CasRequest, type CasResult, compareAndSwap } from '../txn/compare-and-swap.js';
@@ -383,9 +384,16 @@ export class Db {
     }
     if (ttlMs !== undefined) {
       if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) {
-        throw new InvalidArgumentError(`ttlMs must be a positive integer, got ${String(ttlMs)}`);
+        throw new InvalidArgumentError(`ttlMs must be a positive integer, got ${shown(ttlMs)}`);
       }
-      return this.clock.nowMs() + ttlMs;
+      const nowMs = this.clock.nowMs();
+      if (ttlMs > EXPIRES_AT_MAX - nowMs) {
+        // Said in terms of what the caller sent, not of the expiresAt it would make.
+        throw new InvalidArgumentError(
+          `ttlMs ${ttlMs} is too large: an expiry can be at most ${EXPIRES_AT_MAX} ms since the epoch, so ttlMs at most ${EXPIRES_AT_MAX - nowMs} now`,
+        );
+      }
+      return nowMs + ttlMs;
     }
     checkExpiresAt(expiresAt);
     return expiresAt;

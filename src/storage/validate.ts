@@ -3,6 +3,7 @@
 import type { FileSystem } from '../io/file-system.js';
 import { copyBytes } from '../stdx/bytes.js';
 import type { BatchOp, ScanRange } from './engine.js';
+import { shown } from './engine-options.js';
 import { InvalidArgumentError, LimitError } from './errors.js';
 import { BATCH_BYTES_MAX, BATCH_OPS_MAX, EXPIRES_AT_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from './limits.js';
 
@@ -31,7 +32,7 @@ export function checkExpiresAt(expiresAt: number | undefined): void {
   if (expiresAt === undefined) return;
   if (!Number.isSafeInteger(expiresAt) || expiresAt < 0 || expiresAt > EXPIRES_AT_MAX) {
     throw new InvalidArgumentError(
-      `expiresAt must be an integer number of ms since the epoch in [0, ${EXPIRES_AT_MAX}], got ${String(expiresAt)}`,
+      `expiresAt must be an integer number of ms since the epoch in [0, ${EXPIRES_AT_MAX}], got ${shown(expiresAt)}`,
     );
   }
 }

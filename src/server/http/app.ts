@@ -9,7 +9,7 @@ import fastify, {
 } from 'fastify';
 import type { Db } from '../../db/db.js';
 import type { Metrics } from '../metrics.js';
-import { HttpError, mapError, sendError } from './errors.js';
+import { answerClientError, HttpError, invalidArgument, mapError, sendError } from './errors.js';
 import { BODY_BYTES_MAX_DEFAULT, HEADER_BYTES_MAX, KEY_PATH_CHARS_MAX } from './limits.js';
 import { openApiRoutes } from './openapi.js';
 import { commandOf } from './route-config.js';
@@ -45,13 +45,34 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     bodyLimit: options.bodyLimitBytes ?? BODY_BYTES_MAX_DEFAULT,
     routerOptions: { maxParamLength: KEY_PATH_CHARS_MAX },
     // Refuse unknown body fields instead of silently dropping them: a misspelt `base64` flag
-    // would otherwise store base64 text as the key.
-    ajv: { customOptions: { removeAdditional: false } },
+    // would otherwise store base64 text as the key. And no type coercion: `"value": null` or
+    // `"key": 123` is a client bug to answer with 400, not a value to store as "" or "123"
+    // (query strings are strings, and the schemas say so).
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    // Errors from Node's HTTP parser (bad framing, oversized headers) in our error shape too.
+    clientErrorHandler: answerClientError,
     http: { maxHeaderSize: HEADER_BYTES_MAX },
     // Malformed URLs (e.g. percent-encoding that is not UTF-8) get our error body, not fastify's.
     frameworkErrors: (err, _request, reply) => {
       void sendError(reply as FastifyReply, err);
     },
+  });
+
+  // Our own JSON parser: a syntax error says where it is, and a `__proto__` key is parsed as the
+  // plain property JSON.parse makes of it (never touching a prototype) and then refused by the
+  // closed schemas like any unknown field, instead of "Body is not valid JSON".
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = body as string;
+    if (text.length === 0) {
+      done(invalidArgument('the body is empty; send a JSON object'), undefined);
+      return;
+    }
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(invalidArgument(`the body is not valid JSON: ${(err as Error).message}`), undefined);
+    }
   });
 
   const health = new StoreHealth();

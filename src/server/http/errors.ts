@@ -1,6 +1,8 @@
 // The HTTP API's error model: every error is JSON `{ error: { code, message } }` with a stable
 // `code`. Store errors keep their CairnError code; fastify's own errors (bad JSON, body too
 // large, failed schema validation, unknown route) are mapped onto the same small vocabulary.
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyReply } from 'fastify';
 import { CairnError, type ErrorCode } from '../../storage/errors.js';
 
@@ -114,4 +116,29 @@ export function mapError(err: unknown): MappedError {
 export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   const { status, body } = mapError(err);
   return reply.code(status).type('application/json; charset=utf-8').send(body);
+}
+
+/**
+ * answerClientError answers an error of Node's HTTP parser (a malformed request line, bad
+ * Content-Length or chunked framing, headers past the size limit) with the same JSON error body
+ * as every other error, then closes the connection: fastify's default answers in a shape of its
+ * own. (fastify's `clientErrorHandler`.)
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+  const status = tooLarge ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const body = JSON.stringify({
+    error: {
+      code: tooLarge ? 'LIMIT' : 'INVALID_ARGUMENT',
+      message: tooLarge ? 'request headers too large' : `malformed HTTP request (${err.code ?? err.message})`,
+    },
+  });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }

@@ -13,14 +13,15 @@ import {
   keyAfter,
   parseFlag,
 } from './encoding.js';
-import { LIST_LIMIT_DEFAULT, LIST_PAGE_BYTES_MAX } from './limits.js';
+import { invalidArgument } from './errors.js';
+import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, LIST_PAGE_BYTES_MAX } from './limits.js';
 import { LIST_QUERY_SCHEMA, LIST_RESPONSE_SCHEMA } from './schemas.js';
 
 interface ListQuery {
   prefix?: string;
   start?: string;
   end?: string;
-  limit?: number;
+  limit?: string;
   reverse?: string;
   values?: string;
   base64?: string;
@@ -73,7 +74,9 @@ export function listRoutes(db: Db): FastifyPluginAsync {
         const base64 = parseFlag(q.base64, 'base64');
         const reverse = parseFlag(q.reverse, 'reverse');
         const withValues = q.values === undefined || parseFlag(q.values, 'values');
-        const limit = q.limit ?? LIST_LIMIT_DEFAULT;
+        const limit = q.limit === undefined ? LIST_LIMIT_DEFAULT : Number(q.limit);
+        if (limit > LIST_LIMIT_MAX)
+          throw invalidArgument(`limit must be at most ${LIST_LIMIT_MAX}, got ${limit}`);
         // An empty bound means no bound (an empty `end` would otherwise select nothing).
         const bound = (text: string | undefined, name: string): Buffer | undefined => {
           if (text === undefined || text === '') return undefined;

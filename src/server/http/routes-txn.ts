@@ -12,6 +12,7 @@ import type { CasOp, CasResult, CompareOp, Comparison, RevisionTarget } from '..
 import type { Isolation } from '../../txn/mvcc.js';
 import type { Transaction } from '../../txn/transaction.js';
 import { decodeBase64, encodeBase64, jsonBytes } from './encoding.js';
+import { invalidArgument } from './errors.js';
 import { LIST_LIMIT_DEFAULT, LIST_PAGE_BYTES_MAX } from './limits.js';
 import { item, type ListItem } from './routes-list.js';
 import { TXN_BODY_SCHEMA, TXN_RESPONSE_SCHEMA } from './schemas.js';
@@ -194,6 +195,19 @@ export function txnRoutes(db: Db): FastifyPluginAsync {
       },
       async (request) => {
         const body = request.body;
+        const cas = body.compare !== undefined || body.success !== undefined || body.failure !== undefined;
+        const oneShotForm = body.ops !== undefined || body.isolation !== undefined;
+        if (cas === oneShotForm) {
+          throw invalidArgument(
+            cas
+              ? 'a transaction body is either a compare-and-swap (compare, success, failure) or a one-shot transaction (isolation, ops), not both'
+              : 'a transaction body needs `compare` (a compare-and-swap) or `ops` (a one-shot transaction)',
+          );
+        }
+        if (cas && body.compare === undefined)
+          throw invalidArgument('a compare-and-swap needs a `compare` array');
+        if (oneShotForm && body.ops === undefined)
+          throw invalidArgument('a one-shot transaction needs an `ops` array');
         const base64 = body.base64 === true;
         const bytes = decoder(base64);
         // Decode everything first: a bad encoding anywhere is a 400 before anything runs.

@@ -84,11 +84,10 @@ export const LIST_QUERY_SCHEMA = {
     start: { type: 'string', description: 'First key included (empty: from the first key).' },
     end: { type: 'string', description: 'First key excluded (empty: to the last key).' },
     limit: {
-      type: 'integer',
-      minimum: 1,
-      maximum: LIST_LIMIT_MAX,
-      default: LIST_LIMIT_DEFAULT,
-      description: 'Items per page.',
+      // A query string is a string: digits, range-checked by the route (no type coercion).
+      type: 'string',
+      pattern: '^[1-9][0-9]{0,9}$',
+      description: `Items per page: 1 to ${LIST_LIMIT_MAX} (default ${LIST_LIMIT_DEFAULT}).`,
     },
     reverse: flag('Descending key order.'),
     values: flag('Include values (default true); values=false lists keys only.'),
@@ -140,10 +139,11 @@ export const BATCH_OP_SCHEMA = {
     },
   },
   additionalProperties: false,
-  // A set needs a value; a delete ignores one.
+  // A set needs a value; a delete takes neither a value nor a ttlMs (one there is a client bug).
   if: { properties: { op: { const: 'set' } } },
   // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
   then: { required: ['value'] },
+  else: { not: { anyOf: [{ required: ['value'] }, { required: ['ttlMs'] }] } },
 } as const;
 
 export const BATCH_BODY_SCHEMA = {
@@ -220,10 +220,15 @@ export const TXN_CAS_OP_SCHEMA = {
     value: BYTES,
   },
   additionalProperties: false,
+  // A set needs a value; get and delete take none.
   if: { properties: { op: { const: 'set' } } },
   // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
   then: { required: ['value'] },
+  else: { not: { required: ['value'] } },
 } as const;
+
+/** SCAN_FIELDS: the fields only a scan operation takes. */
+const SCAN_FIELDS = ['prefix', 'start', 'end', 'limit', 'reverse'] as const;
 
 export const TXN_OP_SCHEMA = {
   type: 'object',
@@ -247,8 +252,18 @@ export const TXN_OP_SCHEMA = {
   allOf: [
     // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
     { if: { properties: { op: { const: 'set' } } }, then: { required: ['key', 'value'] } },
-    // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
-    { if: { properties: { op: { enum: ['get', 'delete'] } } }, then: { required: ['key'] } },
+    {
+      if: { properties: { op: { enum: ['get', 'delete'] } } },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
+      then: { required: ['key'], not: { required: ['value'] } },
+    },
+    // Only a scan takes the scan fields; a scan takes neither key nor value.
+    {
+      if: { properties: { op: { const: 'scan' } } },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
+      then: { not: { anyOf: [{ required: ['key'] }, { required: ['value'] }] } },
+      else: { not: { anyOf: SCAN_FIELDS.map((f) => ({ required: [f] })) } },
+    },
   ],
 } as const;
 
@@ -265,13 +280,8 @@ export const TXN_BODY_SCHEMA = {
     base64: { type: 'boolean', description: 'Every key, value and operand is base64 (so are the answers).' },
   },
   additionalProperties: false,
-  oneOf: [
-    { required: ['compare'], not: { anyOf: [{ required: ['ops'] }, { required: ['isolation'] }] } },
-    {
-      required: ['ops'],
-      not: { anyOf: [{ required: ['compare'] }, { required: ['success'] }, { required: ['failure'] }] },
-    },
-  ],
+  // Which of the two forms a body is (one, not both, not neither) is checked by the route, whose
+  // message says so; a `oneOf` here reported "must match exactly one schema in oneOf".
 } as const;
 
 export const TXN_RESULT_SCHEMA = {

@@ -1,0 +1,143 @@
+// The HTTP API takes what it documents and nothing else (defects-2026-12.md entries 11, 15 and
+// 17): JSON types are not coerced, operations refuse fields that do not belong to them, and every
+// error, Node's HTTP parser's included, is `{"error":{"code","message"}}` with a message that
+// says what was wrong in the caller's terms.
+import * as net from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tmpDir } from '../../../test/support/tmp-dir.js';
+import { type Db, open } from '../../db/db.js';
+import { EXPIRES_AT_MAX } from '../../storage/limits.js';
+import { createMetrics } from '../metrics.js';
+import { createHttpApp } from './app.js';
+import { HEADER_BYTES_MAX, LIST_LIMIT_MAX } from './limits.js';
+
+let db: Db;
+let app: FastifyInstance;
+
+beforeAll(async () => {
+  db = await open(tmpDir('http-strict'));
+  app = createHttpApp({ db, metrics: createMetrics(db), version: '0.0.0' });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+});
+
+afterAll(async () => {
+  await app.close();
+  await db.close();
+});
+
+async function post(url: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await app.inject({
+    method: 'POST',
+    url,
+    headers: { 'content-type': 'application/json' },
+    payload: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  return { status: res.statusCode, json: res.json() };
+}
+
+function messageOf(json: Record<string, unknown>): string {
+  return String((json.error as { message: unknown }).message);
+}
+
+describe('JSON bodies are not coerced (entry 11)', () => {
+  const refusedBatches: [string, unknown][] = [
+    ['a null value', { ops: [{ op: 'set', key: 'nv', value: null }] }],
+    ['a numeric key and a boolean value', { ops: [{ op: 'set', key: 123, value: true }] }],
+    ['a key in an array', { ops: [{ op: 'set', key: ['x'], value: 'arr' }] }],
+    ['base64 as a string', { ops: [{ op: 'set', key: 'YQ', value: 'MQ' }], base64: 'false' }],
+    ['ttlMs as a string', { ops: [{ op: 'set', key: 'k', value: 'v', ttlMs: '100' }] }],
+    ['a value on a delete', { ops: [{ op: 'delete', key: 'k', value: 'v' }] }],
+    ['a ttlMs on a delete', { ops: [{ op: 'delete', key: 'k', ttlMs: 5 }] }],
+  ];
+  for (const [what, body] of refusedBatches) {
+    it(`POST /v1/batch refuses ${what} with 400 and stores nothing`, async () => {
+      const before = db.stats().keys;
+      const { status, json } = await post('/v1/batch', body);
+      expect(status).toBe(400);
+      expect((json.error as { code: unknown }).code).toBe('INVALID_ARGUMENT');
+      expect(db.stats().keys).toBe(before);
+      expect(await db.get('nv')).toBeUndefined();
+      expect(await db.get('123')).toBeUndefined();
+    });
+  }
+
+  it('POST /v1/txn refuses a value on get and delete, and scan fields elsewhere', async () => {
+    for (const op of [
+      { op: 'get', key: 'k', value: 'v' },
+      { op: 'delete', key: 'k', value: 'v' },
+      { op: 'get', key: 'k', limit: 3 },
+      { op: 'scan', key: 'k' },
+    ]) {
+      expect((await post('/v1/txn', { ops: [op] })).status, JSON.stringify(op)).toBe(400);
+    }
+    const cas = await post('/v1/txn', { compare: [], success: [{ op: 'get', key: 'k', value: 'v' }] });
+    expect(cas.status).toBe(400);
+  });
+
+  it('GET /v1/kv takes limit as digits and says its range', async () => {
+    await db.set('l1', '1');
+    await db.set('l2', '2');
+    const ok = await app.inject({ method: 'GET', url: '/v1/kv?prefix=l&limit=1' });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json().items).toHaveLength(1);
+    for (const limit of ['0', 'x', '1.5', '-1']) {
+      expect((await app.inject({ method: 'GET', url: `/v1/kv?limit=${limit}` })).statusCode, limit).toBe(400);
+    }
+    const big = await app.inject({ method: 'GET', url: `/v1/kv?limit=${LIST_LIMIT_MAX + 1}` });
+    expect(big.statusCode).toBe(400);
+    expect(messageOf(big.json())).toBe(`limit must be at most ${LIST_LIMIT_MAX}, got ${LIST_LIMIT_MAX + 1}`);
+  });
+});
+
+describe('clear errors (entry 15)', () => {
+  it('says that a transaction body mixes the two forms, or has neither', async () => {
+    const both = await post('/v1/txn', { compare: [], ops: [] });
+    expect(both.status).toBe(400);
+    expect(messageOf(both.json)).toMatch(/either a compare-and-swap .* or a one-shot transaction .*not both/);
+    const neither = await post('/v1/txn', { base64: false });
+    expect(messageOf(neither.json)).toMatch(/needs `compare` .* or `ops`/);
+  });
+
+  it('speaks of ttlMs when a ttlMs is too large, not of an expiresAt the caller never sent', async () => {
+    const res = await app.inject({ method: 'PUT', url: '/v1/kv/t?ttlMs=9007199254740990', payload: 'v' });
+    expect(res.statusCode).toBe(400);
+    expect(messageOf(res.json())).toMatch(/^ttlMs 9007199254740990 is too large: .* at most \d+ now$/);
+    await expect(db.set('t', 'v', { ttlMs: Number.MAX_SAFE_INTEGER })).rejects.toThrow(/ttlMs .* too large/);
+    await expect(db.set('t', 'v', { expiresAt: '5' as unknown as number })).rejects.toThrow(/got "5"$/);
+    expect(EXPIRES_AT_MAX).toBe(Number.MAX_SAFE_INTEGER);
+  });
+
+  it('refuses a __proto__ key as an unknown field, and says where JSON is broken', async () => {
+    const proto = await post('/v1/batch', '{"ops":[],"__proto__":{"x":1}}');
+    expect(proto.status).toBe(400);
+    expect(messageOf(proto.json)).toMatch(/additional properties/);
+    const broken = await post('/v1/batch', '{"ops":[}');
+    expect(broken.status).toBe(400);
+    expect(messageOf(broken.json)).toMatch(/^the body is not valid JSON: /);
+  });
+
+  it("answers Node's HTTP parser errors in the API's error shape", async () => {
+    const { port } = app.server.address() as net.AddressInfo;
+    const raw = (request: string) =>
+      new Promise<string>((resolve, reject) => {
+        const s = net.connect(port, '127.0.0.1', () => s.write(request));
+        let got = '';
+        s.on('data', (d) => {
+          got += d.toString();
+        });
+        s.on('end', () => resolve(got));
+        s.on('error', reject);
+      });
+    const bad = await raw('POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n');
+    expect(bad).toMatch(/^HTTP\/1.1 400 Bad Request\r\n/);
+    expect(JSON.parse(bad.slice(bad.indexOf('\r\n\r\n') + 4))).toEqual({
+      error: { code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^malformed HTTP request/) },
+    });
+    const huge = await raw(
+      `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(HEADER_BYTES_MAX + 10)}\r\n\r\n`,
+    );
+    expect(huge).toMatch(/^HTTP\/1.1 431 Request Header Fields Too Large\r\n/);
+    expect(JSON.parse(huge.slice(huge.indexOf('\r\n\r\n') + 4)).error.code).toBe('LIMIT');
+  });
+});

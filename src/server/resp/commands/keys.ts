@@ -93,7 +93,10 @@ async function scan(ctx: CommandContext, args: Buffer[]): Promise<void> {
   }
   count = Math.min(count, SCAN_COUNT_MAX);
   const examined = await keysFrom(ctx, after, count);
-  const next = examined.length < count ? '0' : ctx.server.cursors.save(examined[examined.length - 1]!);
+  const next =
+    examined.length < count
+      ? '0'
+      : ctx.server.cursors.save(examined[examined.length - 1]!, cursor === '0' ? undefined : cursor);
   const matched = examined.filter((k) => onlyStrings && (pattern === undefined || globMatch(pattern, k)));
   const w = ctx.w;
   w.arrayHeader(2);

@@ -1,3 +1,4 @@
+import * as net from 'node:net';
 // The server under stress and abuse: deep pipelines, oversized frames, slow readers, too many
 // clients, passwords, restarts, concurrent increments, and protocol fuzzing.
 import { Redis } from 'ioredis';
@@ -133,6 +134,28 @@ describe('RESP server robustness', () => {
     );
     c.close();
     await s.stop();
+  });
+
+  it('closes idle connections at once on shutdown instead of waiting out the grace period (entry 14)', async () => {
+    // A grace period far longer than the test's timeout: only connections with commands in
+    // flight may use it.
+    const s = await startServer({ limits: { closeGraceMs: 120_000 } });
+    // An idle client that does not close its side when the server does (as redis-cli blocked on
+    // its input, or a pool that only notices at its next use).
+    const idle = net.connect({ port: s.port, host: '127.0.0.1', allowHalfOpen: true });
+    let got = '';
+    idle.on('data', (d: Buffer) => {
+      got += d.toString();
+    });
+    const ended = new Promise<void>((resolve) => idle.on('end', () => resolve()));
+    idle.write(encodeCommand(['SET', 'k', 'v']));
+    while (got !== '+OK\r\n') await new Promise((r) => setTimeout(r, 10));
+    // close() resolves once every connection is gone, which the client did not wait for.
+    await s.server.close();
+    await ended;
+    expect(got).toBe('+OK\r\n');
+    idle.destroy();
+    await s.db.close();
   });
 
   it('keeps acknowledged data across close and reopen', async () => {

@@ -430,6 +430,10 @@ export class Connection implements CommandContext {
       return;
     }
     this.closed = true;
-    this.socket.end();
+    // Close, not only half-close, once the last reply is handed to the kernel: a client that
+    // keeps its side open (an idle pool connection, redis-cli waiting on stdin) would otherwise
+    // hold the server's shutdown for the whole grace period (defects-2026-12.md, entry 14).
+    // Redis closes the descriptor too.
+    this.socket.end(() => this.socket.destroy());
   }
 }

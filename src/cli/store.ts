@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Command, Option } from 'commander';
 import { type Db, ENGINE_NAMES, type EngineName, open } from '../db/db.js';
+import { ReadOnlyError } from '../storage/errors.js';
 import { CliError } from './program.js';
 
 export interface StoreOptions {
@@ -41,9 +42,20 @@ export async function withDb<T>(
   options: StoreOptions,
   mustExist: boolean,
   fn: (db: Db) => Promise<T>,
+  /** readsOnly: `fn` only reads, so a directory that cannot be written is opened read-only. */
+  readsOnly = false,
 ): Promise<T> {
   if (mustExist) requireDirectory(options.dir);
-  const db = await open(options.dir, options.engine === undefined ? {} : { engine: options.engine });
+  const base = options.engine === undefined ? {} : { engine: options.engine };
+  let db: Db;
+  try {
+    db = await open(options.dir, base);
+  } catch (err) {
+    // A command that only reads (get, scan, stats) works on a directory it may not write: a
+    // read-only file system, a backup, a snapshot.
+    if (!(readsOnly && err instanceof ReadOnlyError)) throw err;
+    db = await open(options.dir, { ...base, readOnly: true });
+  }
   let result: T;
   try {
     result = await fn(db);

@@ -19,13 +19,24 @@ import { LockedError } from './errors.js';
 export const LOCK_FILE = 'LOCK';
 
 export class DirLock {
+  /** held: the kernel lock names this process holds, to name it as the owner when it is. */
+  private static readonly held = new Set<string>();
+
   private constructor(
     private readonly dir: string,
     private readonly server: net.Server | undefined,
+    /** wroteLockFile: the LOCK file is ours to remove at release. */
+    private readonly wroteLockFile: boolean,
+    /** name: the kernel lock's name (Linux), undefined elsewhere. */
+    private readonly name: string | undefined,
   ) {}
 
-  /** acquire takes the lock on `dir` or throws LockedError naming the owner's pid. */
-  static async acquire(dir: string): Promise<DirLock> {
+  /**
+   * acquire takes the lock on `dir` or throws LockedError naming the owner's pid. With
+   * `readOnly` nothing is written (no LOCK file): on Linux the kernel lock still keeps writers
+   * out; elsewhere a read-only open takes no lock at all.
+   */
+  static async acquire(dir: string, readOnly = false): Promise<DirLock> {
     const lockPath = path.join(dir, LOCK_FILE);
     if (process.platform === 'linux') {
       // Device and inode name the directory whatever path reaches it; the birth time (statx,
@@ -36,11 +47,13 @@ export class DirLock {
         .update(`${st.dev}:${st.ino}:${st.birthtimeMs}`)
         .digest('hex')
         .slice(0, 32);
+      const name = `\0cairn-lock-${id}`;
+      if (DirLock.held.has(name)) throw new LockedError(dir, process.pid);
       const server = net.createServer();
       try {
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);
-          server.listen({ path: `\0cairn-lock-${id}` }, () => {
+          server.listen({ path: name }, () => {
             server.off('error', reject);
             resolve();
           });
@@ -51,13 +64,23 @@ export class DirLock {
         throw err;
       }
       server.unref();
-      fs.writeFileSync(lockPath, `${process.pid}\n`);
-      return new DirLock(dir, server);
+      DirLock.held.add(name);
+      if (readOnly) return new DirLock(dir, server, false, name);
+      try {
+        fs.writeFileSync(lockPath, `${process.pid}\n`);
+      } catch (err) {
+        // A directory we may not write (EROFS, EACCES): give the kernel lock back.
+        DirLock.held.delete(name);
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        throw err;
+      }
+      return new DirLock(dir, server, true, name);
     }
+    if (readOnly) return new DirLock(dir, undefined, false, undefined);
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         fs.writeFileSync(lockPath, `${process.pid}\n`, { flag: 'wx' });
-        return new DirLock(dir, undefined);
+        return new DirLock(dir, undefined, true, undefined);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         const owner = readOwner(lockPath);
@@ -70,9 +93,10 @@ export class DirLock {
 
   async release(): Promise<void> {
     const lockPath = path.join(this.dir, LOCK_FILE);
-    if (readOwner(lockPath) === process.pid) fs.rmSync(lockPath, { force: true });
+    if (this.wroteLockFile && readOwner(lockPath) === process.pid) fs.rmSync(lockPath, { force: true });
     const server = this.server;
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (this.name !== undefined) DirLock.held.delete(this.name);
   }
 }
 

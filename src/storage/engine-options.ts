@@ -19,6 +19,12 @@ export interface EngineOptions {
   readonly fs?: FileSystem;
   /** clock: the time source; tests pass their own. Default: the system clock. */
   readonly clock?: Clock;
+  /**
+   * readOnly: open an existing store for reading only: nothing in the directory is created,
+   * changed or repaired (recovery only reports), and every write fails with ReadOnlyError. For a
+   * read-only file system, a backup or a snapshot. The cask engine only. Default false.
+   */
+  readonly readOnly?: boolean;
 }
 
 export const DEFAULT_DURABILITY: Durability = 'always';
@@ -28,7 +34,13 @@ export const DURABILITIES: readonly Durability[] = ['always', 'interval', 'never
 /** SYNC_INTERVAL_MS_MAX: the longest interval a timer takes (setInterval's limit, about 24.8 days). */
 export const SYNC_INTERVAL_MS_MAX = 2 ** 31 - 1;
 /** ENGINE_OPTION_NAMES: the options every engine takes. */
-export const ENGINE_OPTION_NAMES: readonly string[] = ['durability', 'syncIntervalMs', 'fs', 'clock'];
+export const ENGINE_OPTION_NAMES: readonly string[] = [
+  'durability',
+  'syncIntervalMs',
+  'fs',
+  'clock',
+  'readOnly',
+];
 
 /** shown renders a value for an error message, so that `'5'` and `5` read differently. */
 export function shown(value: unknown): string {
@@ -102,4 +114,5 @@ export function validateEngineOptions(options: EngineOptions): void {
   }
   checkObject('fs', options.fs);
   checkObject('clock', options.clock);
+  checkBoolean('readOnly', options.readOnly);
 }

@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'STORE_FAILED'
   | 'TXN_CONFLICT'
   | 'TXN_FINISHED'
-  | 'SNAPSHOT_TOO_OLD';
+  | 'SNAPSHOT_TOO_OLD'
+  | 'READ_ONLY';
 
 export class CairnError extends Error {
   constructor(
@@ -68,7 +69,9 @@ export class LockedError extends CairnError {
   ) {
     super(
       'LOCKED',
-      `data directory ${dir} is in use by another process${ownerPid === undefined ? '' : ` (pid ${ownerPid})`}`,
+      ownerPid === process.pid
+        ? `data directory ${dir} is already open in this process (close it first)`
+        : `data directory ${dir} is in use by another process${ownerPid === undefined ? '' : ` (pid ${ownerPid})`}`,
     );
   }
 }
@@ -98,4 +101,36 @@ export class StoreFailedError extends CairnError {
       cause,
     });
   }
+}
+
+/**
+ * ReadOnlyError: a write to a store opened with `readOnly`, or an open for writing of a data
+ * directory the process may not write (a read-only file system or permissions): open it with
+ * `{ readOnly: true }` to read it.
+ */
+export class ReadOnlyError extends CairnError {
+  constructor(message: string) {
+    super('READ_ONLY', message);
+  }
+}
+
+/** READ_ONLY_ERRNOS: the errno codes that say a path may be read but not written. */
+const READ_ONLY_ERRNOS = new Set(['EROFS', 'EACCES', 'EPERM']);
+
+/**
+ * openFailure turns what an open threw into a Cairn error: its own errors unchanged, a file
+ * system that refuses writes into ReadOnlyError, any other errno error into IoError naming the
+ * directory (a raw `ENOTDIR ... stat '.../META-1'` says little to whoever typed the path).
+ */
+export function openFailure(dir: string, err: unknown): Error {
+  if (err instanceof CairnError) return err;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  if (code !== undefined && READ_ONLY_ERRNOS.has(code)) {
+    return new ReadOnlyError(
+      `the data directory ${dir} cannot be written (${message}); open it with { readOnly: true } to read it`,
+    );
+  }
+  if (typeof code === 'string') return new IoError(`could not open the store in ${dir}: ${message}`, err);
+  return err instanceof Error ? err : new Error(message);
 }

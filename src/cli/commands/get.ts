@@ -9,7 +9,7 @@ export function registerGet(program: Command, cli: Cli): void {
   addStoreOptions(
     program.command('get').description('print the value of a key').argument('<key>', 'the key (UTF-8)'),
   ).action(async (key: string, options: Record<string, unknown>) => {
-    const value = await withDb(storeOptions(options), true, (db) => db.get(key));
+    const value = await withDb(storeOptions(options), true, (db) => db.get(key), true);
     if (value === undefined) {
       process.stderr.write(`${cli.name}: key not found: ${key}\n`);
       cli.exitCode = EXIT_FAILURE;

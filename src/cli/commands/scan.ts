@@ -29,34 +29,39 @@ export function registerScan(program: Command, _cli: Cli): void {
       typeof options[name] === 'string' ? (options[name] as string) : undefined;
     const limit = typeof options.limit === 'number' ? options.limit : undefined;
     const json = options.json === true;
-    await withDb(storeOptions(options), true, async (db) => {
-      let pending: Buffer[] = [];
-      let pendingBytes = 0;
-      const flush = async () => {
-        if (pending.length === 0) return;
-        const chunk = Buffer.concat(pending, pendingBytes);
-        pending = [];
-        pendingBytes = 0;
-        await write(chunk);
-      };
-      for await (const [key, value] of db.scan({
-        prefix: str('prefix'),
-        start: str('start'),
-        end: str('end'),
-        limit,
-        reverse: options.reverse === true,
-      })) {
-        const line = json
-          ? [Buffer.from(`${jsonLine(key, value)}\n`, 'utf8')]
-          : [Buffer.from(key), TAB, Buffer.from(value), NEWLINE];
-        for (const part of line) {
-          pending.push(part);
-          pendingBytes += part.length;
+    await withDb(
+      storeOptions(options),
+      true,
+      async (db) => {
+        let pending: Buffer[] = [];
+        let pendingBytes = 0;
+        const flush = async () => {
+          if (pending.length === 0) return;
+          const chunk = Buffer.concat(pending, pendingBytes);
+          pending = [];
+          pendingBytes = 0;
+          await write(chunk);
+        };
+        for await (const [key, value] of db.scan({
+          prefix: str('prefix'),
+          start: str('start'),
+          end: str('end'),
+          limit,
+          reverse: options.reverse === true,
+        })) {
+          const line = json
+            ? [Buffer.from(`${jsonLine(key, value)}\n`, 'utf8')]
+            : [Buffer.from(key), TAB, Buffer.from(value), NEWLINE];
+          for (const part of line) {
+            pending.push(part);
+            pendingBytes += part.length;
+          }
+          if (pendingBytes >= OUTPUT_CHUNK_BYTES) await flush();
         }
-        if (pendingBytes >= OUTPUT_CHUNK_BYTES) await flush();
-      }
-      await flush();
-    });
+        await flush();
+      },
+      true,
+    );
   });
 }
 

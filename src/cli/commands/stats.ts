@@ -13,7 +13,7 @@ export function registerStats(program: Command, _cli: Cli): void {
       .option('--json', 'print one JSON object'),
   ).action(async (options: Record<string, unknown>) => {
     const store = storeOptions(options);
-    const stats = await withDb(store, true, async (db) => db.stats());
+    const stats = await withDb(store, true, async (db) => db.stats(), true);
     const summary = {
       dir: path.resolve(store.dir),
       engine: stats.engine,

@@ -24,6 +24,7 @@ export const HTTP_ERROR_CODES: readonly HttpErrorCode[] = [
   'TXN_CONFLICT',
   'TXN_FINISHED',
   'SNAPSHOT_TOO_OLD',
+  'READ_ONLY',
   'INTERNAL',
 ];
 
@@ -45,6 +46,8 @@ export const STATUS_BY_CODE: Readonly<Record<HttpErrorCode, number>> = {
   TXN_CONFLICT: 409,
   TXN_FINISHED: 400,
   SNAPSHOT_TOO_OLD: 410,
+  // The store refuses writes (opened read-only): the request cannot succeed as sent.
+  READ_ONLY: 405,
   INTERNAL: 500,
 };
 

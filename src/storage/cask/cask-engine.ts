@@ -46,7 +46,15 @@ import type {
   WriteOptions,
 } from '../engine.js';
 import { DEFAULT_DURABILITY, DEFAULT_SYNC_INTERVAL_MS } from '../engine-options.js';
-import { ClosedError, CorruptionError, InvalidArgumentError, IoError, StoreFailedError } from '../errors.js';
+import {
+  ClosedError,
+  CorruptionError,
+  InvalidArgumentError,
+  IoError,
+  openFailure,
+  ReadOnlyError,
+  StoreFailedError,
+} from '../errors.js';
 import {
   EXPIRY_CYCLE_INTERVAL_MS,
   EXPIRY_CYCLE_KEYS_MAX,
@@ -55,11 +63,13 @@ import {
   isExpired,
 } from '../expiry-index.js';
 import {
+  checkCompatible,
   FORMAT_REVISION,
   FORMAT_VERSION,
   loadOrCreateMeta,
   META_FILES,
   type Meta,
+  readMeta,
   writeMeta,
 } from '../meta.js';
 import { checkKeyVersion, legacyRevision, revisionOfPut, writeTs } from '../revision.js';
@@ -230,6 +240,8 @@ export class CaskEngine implements Engine {
     readonly recovery: RecoveryReport,
     meta: Meta,
     active: DataFile,
+    /** readOnly: opened with `readOnly` (CaskEngine.openReadOnly): every write is refused. */
+    private readonly readOnly = false,
   ) {
     this.fs = options.fs ?? nodeFileSystem;
     this.clock = options.clock ?? systemClock;
@@ -240,21 +252,85 @@ export class CaskEngine implements Engine {
     this.meta = meta;
     this.active = active;
     this.nextSeq = recovery.maxSeq + 1;
-    if (this.durability === 'interval') {
+    if (this.durability === 'interval' && !readOnly) {
       this.syncTimer = this.clock.every(options.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS, () => {
         if (this.dirty) this.enqueueBarrier('sync').catch(() => {});
       });
     }
-    if (expiries.size > 0) this.startExpiring();
+    if (expiries.size > 0 && !readOnly) this.startExpiring();
   }
 
   static async open(dir: string, options: CaskOptions = {}): Promise<CaskEngine> {
     validateCaskOptions(options);
+    try {
+      return options.readOnly === true
+        ? await CaskEngine.openReadOnly(dir, options)
+        : await CaskEngine.openWritable(dir, options);
+    } catch (err) {
+      throw openFailure(dir, err);
+    }
+  }
+
+  /**
+   * openReadOnly opens an existing store without writing anything: no LOCK file, no metadata
+   * written or repaired, recovery only reporting (a torn tail stays, and its record is not
+   * read), no compaction, no expiry cycle; every write fails with ReadOnlyError.
+   */
+  private static async openReadOnly(dir: string, options: CaskOptions): Promise<CaskEngine> {
+    const fs = options.fs ?? nodeFileSystem;
+    await checkDataDir(fs, dir);
+    if ((await fs.kind(dir)) === undefined)
+      throw new InvalidArgumentError(`no store at ${dir} (it does not exist)`);
+    const lock = await DirLock.acquire(dir, true);
+    let files: DataFileSet | undefined;
+    try {
+      const { meta } = await readMeta(fs, dir);
+      if (meta === undefined)
+        throw new CorruptionError(`${dir} holds no valid Cairn metadata; run \`cairn check\``);
+      checkCompatible(meta, ENGINE_NAME, dir);
+      const fields = readCaskFields(meta);
+      const recovered = await recover({
+        fs,
+        dir,
+        retired: fields.retired,
+        seqFloor: fields.seqFloor,
+        syncedEnd: fields.syncedEnd,
+        repair: false,
+        dataFileBytes: options.dataFileBytes ?? DEFAULT_DATA_FILE_BYTES,
+      });
+      files = recovered.files;
+      const ids = files.ids();
+      // Nothing is appended: `active` is only a place holder (the newest file, if any).
+      const newest = ids.length === 0 ? undefined : files.get(Math.max(...ids));
+      if (debugChecksOn(options)) checkIndexes(recovered.keyDir, recovered.expiries, 'recovery');
+      const engine = new CaskEngine(
+        dir,
+        options,
+        lock,
+        recovered.keyDir,
+        recovered.expiries,
+        files,
+        recovered.report,
+        meta,
+        newest ?? NO_DATA_FILE,
+        true,
+      );
+      options.onEvent?.({ type: 'recovered', detail: { ...recovered.report } });
+      return engine;
+    } catch (err) {
+      for (const f of files?.all() ?? []) await f.file.close().catch(() => {});
+      await lock.release();
+      throw err;
+    }
+  }
+
+  private static async openWritable(dir: string, options: CaskOptions): Promise<CaskEngine> {
     const fs = options.fs ?? nodeFileSystem;
     const clock = options.clock ?? systemClock;
     await checkDataDir(fs, dir);
     await fs.mkdir(dir);
     const lock = await DirLock.acquire(dir);
+    let opened: DataFileSet | undefined;
     try {
       const names = await fs.readdir(dir);
       // "Empty" means no store files: a directory may hold unrelated files (kvs runs in the
@@ -274,6 +350,7 @@ export class CaskEngine implements Engine {
         repair: true,
         dataFileBytes,
       });
+      opened = recovered.files;
       for (const p of problems) {
         recovered.report.problems.push({
           kind: 'corrupt-range',
@@ -305,6 +382,8 @@ export class CaskEngine implements Engine {
       engine.maybeCompact();
       return engine;
     } catch (err) {
+      // Give back every file handle and the directory: a failed open leaves nothing held.
+      for (const f of opened?.all() ?? []) await f.file.close().catch(() => {});
       await lock.release();
       throw err;
     }
@@ -560,6 +639,7 @@ export class CaskEngine implements Engine {
 
   async flush(): Promise<void> {
     this.checkOpen();
+    if (this.readOnly) return; // nothing was written
     if (this.durability !== 'always' || this.flushing !== undefined) await this.enqueueBarrier('sync');
   }
 
@@ -605,6 +685,7 @@ export class CaskEngine implements Engine {
     try {
       await this.compacting?.catch(() => {});
       while (this.flushing !== undefined) await this.flushing;
+      if (this.readOnly) return; // the finally below closes the files; nothing to write
       if (this.failed === undefined) await this.trimActive();
       if (this.failed === undefined && this.dirty) {
         await this.active.file.datasync();
@@ -1112,6 +1193,7 @@ export class CaskEngine implements Engine {
    */
   private maybeCompact(): void {
     if (this.options.autoCompact === false || this.compacting !== undefined || this.closing) return;
+    if (this.readOnly) return;
     if (this.failed !== undefined) return;
     if (this.compactionRetryAtMs !== undefined && this.clock.nowMs() < this.compactionRetryAtMs) return;
     const total = this.files.totalBytes();
@@ -1201,6 +1283,7 @@ export class CaskEngine implements Engine {
 
   private checkWritable(): void {
     this.checkOpen();
+    if (this.readOnly) throw new ReadOnlyError(`the store in ${this.dir} was opened read-only`);
     if (this.failed !== undefined) throw this.failed;
   }
 }
@@ -1227,6 +1310,28 @@ function checkIndexes(keyDir: KeyDir, expiries: ExpiryIndex, after: string): voi
 function hexPrefix(key: Uint8Array): string {
   return asBuffer(key).toString('hex').slice(0, 64);
 }
+
+/**
+ * NO_DATA_FILE: the place holder `active` of a read-only store without data files. Nothing is
+ * ever appended in read-only mode, so any use of its file is a bug.
+ */
+const NO_DATA_FILE: DataFile = {
+  id: 0,
+  file: new Proxy({} as File, {
+    get(_target, prop) {
+      if (prop === 'path') return '(no data file)';
+      return () => {
+        throw new AssertionError(
+          `a read-only store without data files used its active file (${String(prop)})`,
+        );
+      };
+    },
+  }),
+  size: DATA_HEADER_BYTES,
+  allocated: DATA_HEADER_BYTES,
+  liveBytes: 0,
+  liveKeys: 0,
+};
 
 /** revisionOf is the revision a key directory location (or a cache entry copied from one) records. */
 function revisionOf(loc: Pick<Location, 'seq' | 'create' | 'version'>): Revision {

@@ -94,7 +94,8 @@ async function compactInputs(engine: CaskEngine): Promise<CompactionResult | und
   const inputSet = new Set(inputs);
   const bytesBefore = inputs.reduce((n, id) => n + engine.files.get(id).size, 0);
   const seqFloor = engine.seqFloor();
-  const finished: DataFile[] = [];
+  /** finished: the outputs completed so far, with where their records came from (for undo). */
+  const finished: { readonly data: DataFile; readonly from: Uint32Array }[] = [];
   let out: Output | undefined;
   let keysCopied = 0;
 
@@ -150,7 +151,7 @@ async function compactInputs(engine: CaskEngine): Promise<CompactionResult | und
       if (full) {
         const { data, hint } = await finishOutput(engine, target);
         out = undefined;
-        finished.push(data);
+        finished.push({ data, from: target.from });
         keysCopied += await relocate(engine, target, data, hint);
       }
       if (done) break;
@@ -166,7 +167,7 @@ async function compactInputs(engine: CaskEngine): Promise<CompactionResult | und
       if (target.count > 0) {
         const { data, hint } = await finishOutput(engine, target);
         out = undefined;
-        finished.push(data);
+        finished.push({ data, from: target.from });
         keysCopied += await relocate(engine, target, data, hint);
       } else {
         // Nothing was left to copy into the last output: drop it rather than keep an empty file.
@@ -174,8 +175,17 @@ async function compactInputs(engine: CaskEngine): Promise<CompactionResult | und
         await discardOutput(engine, target);
       }
     }
+  } catch (err) {
+    // Failed (a full disk, EIO): nothing points into the unfinished output, and the finished
+    // ones are undone, so that a compaction that cannot complete leaves the disk as it found it
+    // instead of a little fuller after every attempt.
+    if (out !== undefined) await discardOutput(engine, out);
+    out = undefined;
+    await undoFinished(engine, finished);
+    throw err;
   } finally {
-    // Stopped for close, or failed: nothing points into the unfinished output.
+    // Stopped for close: nothing points into the unfinished output (finished ones stay: valid
+    // copies, compacted next time).
     if (out !== undefined) await discardOutput(engine, out);
   }
   if (engine.closing) return undefined;
@@ -205,7 +215,7 @@ async function compactInputs(engine: CaskEngine): Promise<CompactionResult | und
     inputs: inputs.length,
     outputs: finished.length,
     bytesBefore,
-    bytesAfter: finished.reduce((n, o) => n + o.size, 0),
+    bytesAfter: finished.reduce((n, o) => n + o.data.size, 0),
     keysCopied,
   };
 }
@@ -319,6 +329,54 @@ async function relocate(engine: CaskEngine, out: Output, data: DataFile, hint: B
     if ((i + 1) % CHUNK_VISITS === 0) await nextTurn();
   }
   return moved;
+}
+
+/**
+ * undoFinished moves every key of the finished outputs back to the record it was copied from
+ * (only a key that still points at its copy: a later write wins), then deletes the outputs. The
+ * inputs are intact (nothing was retired). Best effort: an output whose hint file cannot be read
+ * back stays, as the valid copy it is, for the next compaction.
+ */
+async function undoFinished(
+  engine: CaskEngine,
+  finished: readonly { readonly data: DataFile; readonly from: Uint32Array }[],
+): Promise<void> {
+  for (const { data, from } of [...finished].reverse()) {
+    let hint: Buffer;
+    try {
+      hint = Buffer.from(await engine.fs.readFile(hintPath(engine.dir, data.id)));
+    } catch {
+      continue;
+    }
+    const back: { key: Buffer; valueAt: number; size: number }[] = [];
+    const reason = decodeHint(
+      hint,
+      data.id,
+      data.size,
+      (key, _seq, valueAt, valueLen, expiresAt, _create, version) => {
+        back.push({
+          key: Buffer.from(key),
+          valueAt,
+          size: recordBytes(key.length, valueLen, expiresAt !== undefined, version !== 0),
+        });
+      },
+    );
+    if (reason !== undefined) continue;
+    for (let i = 0; i < back.length; i++) {
+      const m = back[i]!;
+      const fromFile = from[i * FROM_WORDS] as number;
+      if (engine.keyDir.relocate(m.key, data.id, m.valueAt, fromFile, from[i * FROM_WORDS + 1] as number)) {
+        engine.files.removeLive(data.id, m.size);
+        engine.files.addLive(fromFile, m.size);
+      }
+      if ((i + 1) % CHUNK_VISITS === 0) await nextTurn();
+    }
+    if (data.liveKeys !== 0) continue; // cannot happen: every key it held went back or was overwritten
+    engine.files.remove(data.id);
+    await data.file.close().catch(() => {});
+    await engine.fs.unlink(dataPath(engine.dir, data.id)).catch(() => {});
+    await engine.fs.unlink(hintPath(engine.dir, data.id)).catch(() => {});
+  }
 }
 
 /**

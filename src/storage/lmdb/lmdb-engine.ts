@@ -233,6 +233,10 @@ export async function openLmdb(
   const clock = options.clock ?? systemClock;
   const durability = options.durability ?? DEFAULT_DURABILITY;
   validateEngineOptions(options);
+  if (options.readOnly === true) {
+    // lmdb keeps its reader table in lock.mdb, which it must write even to read.
+    throw new InvalidArgumentError('option readOnly is supported by the cask engine only');
+  }
   const syncIntervalMs = options.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS;
   await checkDataDir(fs, dir);
 

@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Db } from '../../db/db.js';
 import { compareBytes } from '../../stdx/bytes.js';
 import {
+  type CursorScope,
   decodeBase64,
   decodeCursor,
   encodeBase64,
@@ -88,8 +89,10 @@ export function listRoutes(db: Db): FastifyPluginAsync {
         const prefix = prefixBytes === undefined ? undefined : Uint8Array.from(prefixBytes);
         let start = bound(q.start, 'start');
         let end = bound(q.end, 'end');
+        // The listing a cursor belongs to: the bounds as the client gave them.
+        const scope: CursorScope = [prefixBytes, start, end];
         if (q.cursor !== undefined) {
-          const last = decodeCursor(q.cursor, reverse);
+          const last = decodeCursor(q.cursor, reverse, scope);
           if (reverse) {
             if (end === undefined || compareBytes(last, end) < 0) end = last;
           } else {
@@ -112,7 +115,9 @@ export function listRoutes(db: Db): FastifyPluginAsync {
           bytes += key.length + (withValues ? value.length : 0);
           lastKey = key;
         }
-        return more && lastKey !== undefined ? { items, next: encodeCursor(lastKey, reverse) } : { items };
+        return more && lastKey !== undefined
+          ? { items, next: encodeCursor(lastKey, reverse, scope) }
+          : { items };
       },
     );
   };

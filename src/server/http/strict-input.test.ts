@@ -140,4 +140,23 @@ describe('clear errors (entry 15)', () => {
     expect(huge).toMatch(/^HTTP\/1.1 431 Request Header Fields Too Large\r\n/);
     expect(JSON.parse(huge.slice(huge.indexOf('\r\n\r\n') + 4)).error.code).toBe('LIMIT');
   });
+
+  it('refuses a cursor it did not issue, or issued for another listing, and ambiguous base64 (entry 17)', async () => {
+    for (let i = 0; i < 5; i++) await db.set(`cur:${i}`, String(i));
+    const first = await app.inject({ method: 'GET', url: '/v1/kv?prefix=cur:&limit=2' });
+    const next = first.json().next as string;
+    const page2 = await app.inject({ method: 'GET', url: `/v1/kv?prefix=cur:&limit=2&cursor=${next}` });
+    expect(page2.json().items.map((i: { key: string }) => i.key)).toEqual(['cur:2', 'cur:3']);
+    const other = await app.inject({ method: 'GET', url: `/v1/kv?prefix=cu&limit=2&cursor=${next}` });
+    expect(other.statusCode).toBe(400);
+    expect(messageOf(other.json())).toMatch(/not issued for this listing/);
+    // A well-formed token of the old kind, naming key "zz".
+    const forged = await app.inject({ method: 'GET', url: '/v1/kv?cursor=AQB6eg' });
+    expect(forged.statusCode).toBe(400);
+    // Two spellings of one key: only the canonical one is taken.
+    expect((await app.inject({ method: 'GET', url: '/v1/kv/Y2Fmww?base64' })).statusCode).toBe(404);
+    const loose = await app.inject({ method: 'GET', url: '/v1/kv/Y2Fmw6?base64' });
+    expect(loose.statusCode).toBe(400);
+    expect(messageOf(loose.json())).toMatch(/bits set past its last byte/);
+  });
 });

@@ -4,6 +4,7 @@
 // Nothing here calls process.exit: the runner returns a code, the entry point stores it in
 // process.exitCode, and Node exits once stdout and stderr are drained.
 import { Command, CommanderError } from 'commander';
+import { ClientError } from '../client/client.js';
 import { CairnError } from '../storage/errors.js';
 import { PipeClosedError } from './output.js';
 import { packageVersion } from './version.js';
@@ -90,7 +91,8 @@ export async function runProgram(
 /** describeError renders any thrown value as one line, without a stack trace. */
 export function describeError(err: unknown): string {
   let message: string;
-  if (err instanceof CairnError || err instanceof CliError) {
+  if (err instanceof CairnError || err instanceof CliError || err instanceof ClientError) {
+    // Our own errors say what happened in their message; their class names are noise.
     message = err.message;
   } else if (err instanceof Error) {
     const code = (err as NodeJS.ErrnoException).code;

@@ -65,3 +65,29 @@ describe('open() validates its options', () => {
     expect((await refused('', {})).message).toMatch(/the data directory must be a non-empty path/);
   });
 });
+
+describe('inputs are taken as they are, or refused (entry 17)', () => {
+  it('refuses a scan limit that is not a non-negative integer, as transactions do', async () => {
+    const db = await open(tmpDir('inputs'));
+    await db.set('a', '1');
+    await db.set('b', '2');
+    for (const limit of [1.5, -1, '2', Number.NaN]) {
+      const scan = async () => {
+        for await (const _ of db.scan({ limit: limit as number }));
+      };
+      await expect(scan(), String(limit)).rejects.toThrow(/scan limit must be a non-negative integer/);
+    }
+    await db.close();
+  });
+
+  it('refuses strings with a lone surrogate instead of storing U+FFFD for them', async () => {
+    const db = await open(tmpDir('inputs'));
+    await expect(db.set('\ud800', 'x')).rejects.toThrow(/lone surrogate/);
+    await expect(db.set('k', 'a\udc00b')).rejects.toThrow(/lone surrogate/);
+    await expect(db.get('\udc00')).rejects.toBeInstanceOf(InvalidArgumentError);
+    await db.set('\ud83d\ude00', 'pair'); // a well-formed pair is fine
+    expect((await db.get('\u{1F600}'))?.toString()).toBe('pair');
+    expect(await db.get('\ufffd')).toBeUndefined();
+    await db.close();
+  });
+});

@@ -14,7 +14,7 @@
 import * as path from 'node:path';
 import { type Clock, systemClock } from '../io/clock.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
-import { asBuffer, compareBytes, prefixEnd, toBytes } from '../stdx/bytes.js';
+import { asBuffer, compareBytes, prefixEnd } from '../stdx/bytes.js';
 import type { CaskOptions } from '../storage/cask/cask-options.js';
 import { CASK_OPTION_NAMES, validateCaskOptions } from '../storage/cask/cask-options.js';
 import type { BatchOp, Engine, EngineStats, Entry, Revision } from '../storage/engine.js';
@@ -23,7 +23,7 @@ import { InvalidArgumentError, KeyNotFoundError } from '../storage/errors.js';
 import { isExpired } from '../storage/expiry-index.js';
 import { EXPIRES_AT_MAX } from '../storage/limits.js';
 import { readMeta } from '../storage/meta.js';
-import { checkDataDir, checkExpiresAt } from '../storage/validate.js';
+import { checkDataDir, checkExpiresAt, textBytes } from '../storage/validate.js';
 import { type CasRequest, type CasResult, compareAndSwap } from '../txn/compare-and-swap.js';
 import { DEFAULT_ISOLATION, ISOLATION_LEVELS, type Isolation, Mvcc, type MvccStats } from '../txn/mvcc.js';
 import { DEFAULT_TXN_ATTEMPTS, retryAfterConflict } from '../txn/retry.js';
@@ -249,7 +249,7 @@ export class Db {
 
   /** get returns the value of `key`, or undefined when it has none. */
   async get(key: Key): Promise<Buffer | undefined> {
-    const value = await this.engine.get(toBytes(key));
+    const value = await this.engine.get(textBytes(key));
     return value === undefined ? undefined : asBuffer(value);
   }
 
@@ -260,7 +260,7 @@ export class Db {
   async getWithExpiry(
     key: Key,
   ): Promise<{ value: Buffer; expiresAt: number | undefined; revision: Revision } | undefined> {
-    const stored = await this.engine.getStored(toBytes(key));
+    const stored = await this.engine.getStored(textBytes(key));
     return stored === undefined
       ? undefined
       : { value: asBuffer(stored.value), expiresAt: stored.expiresAt, revision: stored.revision };
@@ -273,7 +273,7 @@ export class Db {
    * reads durable state.
    */
   async revision(key: Key): Promise<Revision | undefined> {
-    return this.engine.revisionSync(toBytes(key));
+    return this.engine.revisionSync(textBytes(key));
   }
 
   /** getString returns the value of `key` decoded as UTF-8, or undefined. */
@@ -283,25 +283,33 @@ export class Db {
 
   /** require returns the value of `key` or throws KeyNotFoundError. */
   async require(key: Key): Promise<Buffer> {
-    const bytes = toBytes(key);
+    const bytes = textBytes(key);
     const value = await this.engine.get(bytes);
     if (value === undefined) throw new KeyNotFoundError(bytes);
     return asBuffer(value);
   }
 
   has(key: Key): Promise<boolean> {
-    return this.engine.has(toBytes(key));
+    try {
+      return this.engine.has(textBytes(key));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** set stores `value` under `key`, with an expiry if `options` give one; resolves once durable. */
   set(key: Key, value: Value, options?: SetOptions): Promise<void> {
     let expiresAt: number | undefined;
+    let k: Uint8Array;
+    let v: Uint8Array;
     try {
       expiresAt = this.expiresAtOf(options);
+      k = textBytes(key);
+      v = textBytes(value);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.latest.put(toBytes(key), toBytes(value), expiresAt);
+    return this.latest.put(k, v, expiresAt);
   }
 
   /**
@@ -313,7 +321,7 @@ export class Db {
     const expiresAt = this.expiresAtOf(options);
     if (expiresAt === undefined) throw new InvalidArgumentError('expire needs ttlMs or expiresAt');
     const past = isExpired(expiresAt, this.clock.nowMs());
-    const { result, durable } = await this.latest.update(toBytes(key), (current) => {
+    const { result, durable } = await this.latest.update(textBytes(key), (current) => {
       if (current === undefined) return { result: false };
       return past ? { result: true, write: null } : { result: true, write: current, expiresAt };
     });
@@ -323,7 +331,7 @@ export class Db {
 
   /** persist removes a key's expiry; resolves to whether it had one, once durable. */
   async persist(key: Key): Promise<boolean> {
-    const { result, durable } = await this.latest.update(toBytes(key), (current, expiresAt) =>
+    const { result, durable } = await this.latest.update(textBytes(key), (current, expiresAt) =>
       current === undefined || expiresAt === undefined ? { result: false } : { result: true, write: current },
     );
     await durable;
@@ -332,7 +340,7 @@ export class Db {
 
   /** expiry returns when `key` expires (ms since the epoch), null if never, undefined if it does not exist. */
   async expiry(key: Key): Promise<number | null | undefined> {
-    const latest = await this.latest.readLatest(toBytes(key));
+    const latest = await this.latest.readLatest(textBytes(key));
     await latest.durable;
     if (latest.value === undefined) return undefined;
     return latest.expiresAt ?? null;
@@ -346,7 +354,11 @@ export class Db {
 
   /** delete removes `key`; resolves to whether it existed, once durable. */
   delete(key: Key): Promise<boolean> {
-    return this.latest.delete(toBytes(key));
+    try {
+      return this.latest.delete(textBytes(key));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** batch applies all operations atomically, in order; resolves once durable. */
@@ -366,10 +378,10 @@ export class Db {
     if (op.type === 'set') {
       const expiresAt = this.expiresAtOf(op);
       return expiresAt === undefined
-        ? { type: 'put', key: toBytes(op.key), value: toBytes(op.value) }
-        : { type: 'put', key: toBytes(op.key), value: toBytes(op.value), expiresAt };
+        ? { type: 'put', key: textBytes(op.key), value: textBytes(op.value) }
+        : { type: 'put', key: textBytes(op.key), value: textBytes(op.value), expiresAt };
     }
-    if (op.type === 'delete') return { type: 'delete', key: toBytes(op.key) };
+    if (op.type === 'delete') return { type: 'delete', key: textBytes(op.key) };
     throw new InvalidArgumentError(
       `unknown batch operation type '${String((op as { type: unknown }).type)}'`,
     );
@@ -404,10 +416,10 @@ export class Db {
    * newest at the moment it is yielded (use transactions for snapshots).
    */
   scan(options: ScanOptions = {}): AsyncIterableIterator<[Buffer, Buffer]> {
-    let start = options.start === undefined ? undefined : toBytes(options.start);
-    let end = options.end === undefined ? undefined : toBytes(options.end);
+    let start = options.start === undefined ? undefined : textBytes(options.start);
+    let end = options.end === undefined ? undefined : textBytes(options.end);
     if (options.prefix !== undefined) {
-      const prefix = toBytes(options.prefix);
+      const prefix = textBytes(options.prefix);
       if (start === undefined || compareBytes(prefix, start) > 0) start = prefix;
       const upper = prefixEnd(prefix);
       if (upper !== undefined && (end === undefined || compareBytes(upper, end) < 0)) end = upper;

@@ -1,7 +1,7 @@
 // Argument checks shared by every engine: the limits of src/storage/limits.ts, enforced with
 // LimitError before anything is queued, so an oversized request changes nothing.
 import type { FileSystem } from '../io/file-system.js';
-import { copyBytes } from '../stdx/bytes.js';
+import { copyBytes, toBytes } from '../stdx/bytes.js';
 import type { BatchOp, ScanRange } from './engine.js';
 import { shown } from './engine-options.js';
 import { InvalidArgumentError, LimitError } from './errors.js';
@@ -94,4 +94,22 @@ export async function checkDataDir(fs: FileSystem, dir: string): Promise<void> {
       `${dir} is not a directory (it is a ${kind}); give the path of a data directory`,
     );
   }
+}
+
+/** LONE_SURROGATE: a UTF-16 surrogate without its pair, which UTF-8 cannot encode. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * textBytes turns a key or value given as a string into its UTF-8 bytes (bytes pass through).
+ * A string with a lone surrogate is refused: UTF-8 has no encoding for it, and TextEncoder would
+ * write U+FFFD instead, so '\ud800' and '\udc00' would silently name one key
+ * (defects-2026-12.md, entry 17).
+ */
+export function textBytes(input: string | Uint8Array): Uint8Array {
+  if (typeof input === 'string' && LONE_SURROGATE.test(input)) {
+    throw new InvalidArgumentError(
+      'a string key or value must be well-formed UTF-16: this one has a lone surrogate, which UTF-8 cannot encode; pass bytes instead',
+    );
+  }
+  return toBytes(input);
 }

@@ -10,12 +10,12 @@
 // commit timestamp of the branch's writes (etcd's header revision), which is the `mod` of every
 // key they set.
 import type { LatestView } from '../db/latest-view.js';
-import { compareBytes, copyBytes, toBytes } from '../stdx/bytes.js';
+import { compareBytes, copyBytes } from '../stdx/bytes.js';
 import type { Revision } from '../storage/engine.js';
 import { InvalidArgumentError } from '../storage/errors.js';
 import { BATCH_OPS_MAX } from '../storage/limits.js';
 import { revisionOfPut } from '../storage/revision.js';
-import { checkKey, checkValue } from '../storage/validate.js';
+import { checkKey, checkValue, textBytes } from '../storage/validate.js';
 import { keyOf } from './mvcc.js';
 
 type Bytes = string | Uint8Array;
@@ -91,7 +91,7 @@ function prepare(req: CasRequest): Prepared {
       throw new InvalidArgumentError('every key must be a string or bytes');
     }
     // A copy: the request's buffers are borrowed, and the keys are used after the read awaits.
-    const bytes = copyBytes(toBytes(key));
+    const bytes = copyBytes(textBytes(key));
     checkKey(bytes);
     const k = keyOf(bytes);
     let at = index.get(k);
@@ -119,7 +119,7 @@ function prepare(req: CasRequest): Prepared {
     }
     if (c.target === 'value') {
       // A copy, like the keys: compared after the read awaits.
-      const operand = copyBytes(toBytes(c.value));
+      const operand = copyBytes(textBytes(c.value));
       const op = c.op;
       return {
         at,
@@ -150,7 +150,7 @@ function prepare(req: CasRequest): Prepared {
       if (op.type === 'get' || op.type === 'delete') return { type: op.type, at, value: undefined };
       if (op.type === 'set') {
         // A copy: the caller may reuse its buffer before the write is queued.
-        const value = copyBytes(toBytes(op.value));
+        const value = copyBytes(textBytes(op.value));
         checkValue(value);
         return { type: 'set', at, value };
       }

@@ -8,10 +8,10 @@
 // body runs only at its first next()). Values handed out are copies too: the buffered writes,
 // the remembered reads and the version history are never given to a caller to write into.
 import type { LatestView } from '../db/latest-view.js';
-import { asBuffer, compareBytes, copyBytes, prefixEnd, toBytes } from '../stdx/bytes.js';
+import { asBuffer, compareBytes, copyBytes, prefixEnd } from '../stdx/bytes.js';
 import type { BatchOp, Revision } from '../storage/engine.js';
 import { InvalidArgumentError } from '../storage/errors.js';
-import { checkExpiresAt, checkKey, checkValue } from '../storage/validate.js';
+import { checkExpiresAt, checkKey, checkValue, textBytes } from '../storage/validate.js';
 import { TxnFinishedError } from './errors.js';
 import { type Isolation, type KeyRange, keyBytes, keyOf, type Mvcc, type Registration } from './mvcc.js';
 
@@ -43,10 +43,10 @@ interface Bounds {
 
 /** bounds computes a scan's [start, end) from its options, as copies of the borrowed bytes. */
 function bounds(options: TxnScanOptions): Bounds {
-  let start = options.start === undefined ? undefined : copyBytes(toBytes(options.start));
-  let end = options.end === undefined ? undefined : copyBytes(toBytes(options.end));
+  let start = options.start === undefined ? undefined : copyBytes(textBytes(options.start));
+  let end = options.end === undefined ? undefined : copyBytes(textBytes(options.end));
   if (options.prefix !== undefined) {
-    const prefix = copyBytes(toBytes(options.prefix));
+    const prefix = copyBytes(textBytes(options.prefix));
     if (start === undefined || compareBytes(prefix, start) > 0) start = prefix;
     const upper = prefixEnd(prefix);
     if (upper !== undefined && (end === undefined || compareBytes(upper, end) < 0)) end = asBuffer(upper);
@@ -85,7 +85,7 @@ export class Snapshot {
 
   async get(key: TxnKey): Promise<Buffer | undefined> {
     this.checkActive();
-    const bytes = toBytes(key);
+    const bytes = textBytes(key);
     checkKey(bytes);
     return this.readKey(bytes, keyOf(bytes));
   }
@@ -188,8 +188,8 @@ export class Transaction extends Snapshot {
    */
   set(key: TxnKey, value: TxnValue, expiresAt?: number): void {
     this.checkActive();
-    const k = toBytes(key);
-    const v = toBytes(value);
+    const k = textBytes(key);
+    const v = textBytes(value);
     checkKey(k);
     checkValue(v);
     checkExpiresAt(expiresAt);
@@ -202,13 +202,13 @@ export class Transaction extends Snapshot {
    * it). Versions read from the snapshot carry no expiry (docs/transactions.md).
    */
   ownExpiry(key: TxnKey): number | undefined {
-    return this.writes.get(keyOf(toBytes(key)))?.expiresAt;
+    return this.writes.get(keyOf(textBytes(key)))?.expiresAt;
   }
 
   /** delete buffers the removal of `key`. */
   delete(key: TxnKey): void {
     this.checkActive();
-    const k = toBytes(key);
+    const k = textBytes(key);
     checkKey(k);
     // A copy: the caller may reuse its buffer before commit.
     this.buffer(copyBytes(k), undefined, undefined);

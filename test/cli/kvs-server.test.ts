@@ -165,7 +165,8 @@ describe('kvs-server and kvs-client', () => {
     }
     const r = await run('kvs-client', ['get', 'k', '--addr', `127.0.0.1:${await freePort()}`], dir);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/connect/);
+    // As docs/cli.md says: the message, not the class name (entry 17 of defects-2026-12.md).
+    expect(r.stderr).toMatch(/^kvs-client: could not connect to 127\.0\.0\.1:\d+/);
     const v = await run('kvs-client', ['-V'], dir);
     expect(v.out).toMatch(/^kvs-client \d+\.\d+\.\d+/);
     const sv = await run('kvs-server', ['-V'], dir);

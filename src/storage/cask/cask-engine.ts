@@ -45,7 +45,7 @@ import type {
   Stored,
   WriteOptions,
 } from '../engine.js';
-import { DEFAULT_DURABILITY, DEFAULT_SYNC_INTERVAL_MS } from '../engine-options.js';
+import { DEFAULT_DURABILITY, DEFAULT_SYNC_INTERVAL_MS, shown } from '../engine-options.js';
 import {
   ClosedError,
   CorruptionError,
@@ -519,8 +519,12 @@ export class CaskEngine implements Engine {
   private async *scanFrom(range: ScanRange): AsyncIterableIterator<Entry> {
     this.checkOpen();
     const { start, end, reverse = false } = range;
-    let remaining = range.limit ?? Number.POSITIVE_INFINITY;
-    if (!(remaining >= 0)) throw new InvalidArgumentError('scan limit must be a non-negative number');
+    const limit = range.limit;
+    if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) {
+      // As the lmdb engine and transactions: 1.5 or '2' is a caller's bug, not a limit.
+      throw new InvalidArgumentError(`scan limit must be a non-negative integer, got ${shown(limit)}`);
+    }
+    let remaining = limit ?? Number.POSITIVE_INFINITY;
     if (start !== undefined) checkKey(start);
     if (end !== undefined) checkKey(end);
     if (start !== undefined && end !== undefined && compareBytes(start, end) >= 0) return;

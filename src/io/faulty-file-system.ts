@@ -30,6 +30,11 @@ export interface FaultRule {
   times?: number;
   /** skip: let this many matching operations through before the first failure (default 0). */
   skip?: number;
+  /**
+   * crash: the matching operation is where the machine dies: it and every later mutating
+   * operation fail (as after `dieAfter`), so that `powerLoss()` can follow.
+   */
+  readonly crash?: boolean;
   /** tornBytes: for writes, how many bytes land before the error. */
   readonly tornBytes?: number;
 }
@@ -69,6 +74,8 @@ export class FaultyFileSystem implements FileSystem {
   private readonly tracked = new Map<string, Tracked>();
   /** mutations: mutating operations performed so far (for "fail at the k-th step" tests). */
   mutations = 0;
+  /** fired: how many times an injected rule has failed an operation (tests check theirs did). */
+  fired = 0;
   /** dieAfter: once `mutations` reaches this, every mutating operation fails (a crash point). */
   dieAfter = Number.POSITIVE_INFINITY;
 
@@ -98,6 +105,11 @@ export class FaultyFileSystem implements FileSystem {
         continue;
       }
       rule.times = (rule.times ?? 1) - 1;
+      this.fired++;
+      if (rule.crash === true) {
+        this.dieAfter = this.mutations;
+        throw new InjectedFault('EIO', op, target);
+      }
       if (op === 'write' && rule.tornBytes !== undefined && bytes !== undefined && rule.tornBytes < bytes) {
         return { tornBytes: rule.tornBytes };
       }

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { FaultyFileSystem } from '../../io/faulty-file-system.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
+import { IoError } from '../errors.js';
 import { type CaskEngine, openCask } from './cask-engine.js';
 import { checkStore } from './check.js';
 import { CORRUPT_DIR, dataFileName } from './file-names.js';
@@ -80,7 +81,7 @@ describe('the copy of damaged bytes to corrupt/', () => {
     expect(fs.readdirSync(path.join(dir, CORRUPT_DIR))).toEqual([`${dataFileName(1)}.${size}-${size + 12}`]);
   });
 
-  it('cuts nothing it could not save: with corrupt/ on a full disk the tail stays and writes go to a new file', async () => {
+  it('cuts nothing it could not save: with corrupt/ on a full disk the open stops, changing nothing, until there is room', async () => {
     const dir = tmpDir('cfull');
     const faulty = new FaultyFileSystem(nodeFileSystem);
     const db = await openCask(dir, { fs: faulty });
@@ -93,21 +94,23 @@ describe('the copy of damaged bytes to corrupt/', () => {
     fs.truncateSync(file, end);
     fs.appendFileSync(file, 'torn-write');
     faulty.inject({ op: 'write', code: 'ENOSPC', path: /corrupt/, times: 100 });
-    const full = await openCask(dir, { fs: faulty });
-    const torn = full.recovery.problems.find((p) => p.kind === 'torn-tail');
-    expect(torn?.action).toMatch(
-      /left in place: the bytes could not be saved .*ENOSPC.*; writes go to a new file/,
+    const err = await openCask(dir, { fs: faulty }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IoError);
+    expect((err as Error).message).toMatch(
+      /could not save the torn tail .*ENOSPC.*nothing was changed: free some space and open again .*readOnly: true/,
     );
     expect(fs.statSync(file).size).toBe(end + 10);
-    expect(String(await full.get(b('a')))).toBe('1');
-    await full.put(b('b'), b('2'));
-    expect(dataFiles(dir)).toHaveLength(2);
-    await full.close();
+    expect(fs.readdirSync(path.join(dir, CORRUPT_DIR))).toEqual([]);
+    // Meanwhile it can be read.
+    const ro = await openCask(dir, { readOnly: true });
+    expect(String(await ro.get(b('a')))).toBe('1');
+    await ro.close();
+    // With space again the tail is saved and cut, as after any crash.
     faulty.clearFaults();
-    // With space again the bytes are saved; they stay in the (now sealed) file, reported.
     const later = await openCask(dir);
-    expect(later.recovery.problems.map((p) => p.kind)).toEqual(['corrupt-range']);
-    expect(await values(later, ['a', 'b'])).toEqual(['1', '2']);
+    expect(later.recovery.problems.map((p) => p.kind)).toEqual(['torn-tail']);
+    expect(fs.statSync(file).size).toBe(end);
+    expect(await values(later, ['a'])).toEqual(['1']);
     await later.close();
     expect(fs.readdirSync(path.join(dir, CORRUPT_DIR))).toEqual([`${dataFileName(1)}.${end}-${end + 10}`]);
   });

@@ -23,7 +23,7 @@
 import * as path from 'node:path';
 import type { File, FileSystem } from '../../io/file-system.js';
 import { asBuffer } from '../../stdx/bytes.js';
-import { CorruptionError, IncompatibleError } from '../errors.js';
+import { CorruptionError, IncompatibleError, IoError } from '../errors.js';
 import { ExpiryIndex } from '../expiry-index.js';
 import { FORMAT_VERSION } from '../meta.js';
 import { type DataFile, DataFileSet } from './data-file-set.js';
@@ -255,7 +255,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   // started, so damage at its end is corruption (docs/hardening.md, rule 6).
   let activeCandidate: number | undefined;
   for (const id of live) if (!hintIds.has(id)) activeCandidate = id;
-  /** uncut: the active file's damaged tail could not be saved, so it was left and not appended to. */
+  /** uncut: the active file ends in damage that is kept in place, so writes go to a new file. */
   let uncut = false;
 
   let lastId: number | undefined;
@@ -603,9 +603,13 @@ async function scanFile(
   if (!repair) return { size, uncut: false };
   const failed = await preserve(fs, dir, file, name, validEnd, size);
   if (failed !== undefined) {
-    // Never cut what could not be saved: the tail stays, and writes go to a new file.
-    problem.action = `left in place: the bytes could not be saved (${failed}); writes go to a new file`;
-    return { size, uncut: true };
+    // Never cut what could not be saved, and never leave a torn write where it would later
+    // pass for damage: this open stops, having changed nothing, until there is room.
+    throw new IoError(
+      `recovery could not save the torn tail of ${name} (bytes ${validEnd}..${size}) to ${CORRUPT_DIR}/ (${failed}); ` +
+        'nothing was changed: free some space and open again (a read-only open, { readOnly: true }, reads the store meanwhile)',
+      undefined,
+    );
   }
   await file.truncate(validEnd);
   await file.datasync();

@@ -101,7 +101,7 @@ import {
   recordBytes,
   SEQ_MAX,
 } from './record.js';
-import { type RecoveryReport, recover } from './recovery.js';
+import { type Recovered, type RecoveryReport, recover } from './recovery.js';
 import { ValueCache } from './value-cache.js';
 
 export const ENGINE_NAME = 'cask';
@@ -302,26 +302,39 @@ export class CaskEngine implements Engine {
       const ids = files.ids();
       // Nothing is appended: `active` is only a place holder (the newest file, if any).
       const newest = ids.length === 0 ? undefined : files.get(Math.max(...ids));
-      if (debugChecksOn(options)) checkIndexes(recovered.keyDir, recovered.expiries, 'recovery');
-      const engine = new CaskEngine(
-        dir,
-        options,
-        lock,
-        recovered.keyDir,
-        recovered.expiries,
-        files,
-        recovered.report,
-        meta,
-        newest ?? NO_DATA_FILE,
-        true,
-      );
-      options.onEvent?.({ type: 'recovered', detail: { ...recovered.report } });
-      return engine;
+      return CaskEngine.recovered(dir, options, lock, recovered, meta, newest ?? NO_DATA_FILE, true);
     } catch (err) {
       for (const f of files?.all() ?? []) await f.file.close().catch(() => {});
       await lock.release();
       throw err;
     }
+  }
+
+  /** recovered builds the engine from what recovery found (debug checks first), and reports it. */
+  private static recovered(
+    dir: string,
+    options: CaskOptions,
+    lock: DirLock,
+    recovered: Recovered,
+    meta: Meta,
+    active: DataFile,
+    readOnly: boolean,
+  ): CaskEngine {
+    if (debugChecksOn(options)) checkIndexes(recovered.keyDir, recovered.expiries, 'recovery');
+    const engine = new CaskEngine(
+      dir,
+      options,
+      lock,
+      recovered.keyDir,
+      recovered.expiries,
+      recovered.files,
+      recovered.report,
+      meta,
+      active,
+      readOnly,
+    );
+    options.onEvent?.({ type: 'recovered', detail: { ...recovered.report } });
+    return engine;
   }
 
   private static async openWritable(dir: string, options: CaskOptions): Promise<CaskEngine> {
@@ -366,19 +379,7 @@ export class CaskEngine implements Engine {
         active = await createDataFile(fs, dir, recovered.files.allocate());
         recovered.files.add(active);
       }
-      if (debugChecksOn(options)) checkIndexes(recovered.keyDir, recovered.expiries, 'recovery');
-      const engine = new CaskEngine(
-        dir,
-        options,
-        lock,
-        recovered.keyDir,
-        recovered.expiries,
-        recovered.files,
-        recovered.report,
-        meta,
-        active,
-      );
-      options.onEvent?.({ type: 'recovered', detail: { ...recovered.report } });
+      const engine = CaskEngine.recovered(dir, options, lock, recovered, meta, active, false);
       engine.maybeCompact();
       return engine;
     } catch (err) {

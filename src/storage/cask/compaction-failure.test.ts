@@ -3,8 +3,9 @@
 // unfinished output is deleted rather than left for the next open to call damage, and a full
 // disk does not stop small writes.
 import * as fs from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
+import { trackUnhandledRejections } from '../../../test/support/unhandled.js';
 import { FaultyFileSystem } from '../../io/faulty-file-system.js';
 import { ManualClock } from '../../io/manual-clock.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
@@ -14,16 +15,8 @@ import type { CaskEvent } from './cask-options.js';
 
 const b = (s: string) => Buffer.from(s);
 
-/** unhandled: rejections nobody handled while a test ran (each one would end a server). */
-let unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
-beforeEach(() => {
-  unhandled = [];
-  process.on('unhandledRejection', onUnhandled);
-});
-afterEach(() => {
-  process.off('unhandledRejection', onUnhandled);
-});
+/** unhandled: rejections nobody handled in the current test (each would end a server). */
+const unhandled = trackUnhandledRejections();
 
 async function contents(db: CaskEngine): Promise<Map<string, string>> {
   const seen = new Map<string, string>();
@@ -67,7 +60,7 @@ describe('a compaction that fails', () => {
       expect(again.recovery.problems).toEqual([]);
       expect(await contents(again)).toEqual(model);
       await again.close();
-      expect(unhandled).toEqual([]);
+      expect(unhandled()).toEqual([]);
     });
   }
 
@@ -145,7 +138,7 @@ describe('a compaction that fails', () => {
     expect(events.filter((e) => e.type === 'compaction-done').length).toBeGreaterThan(0);
     expect(await contents(db)).toEqual(model);
     await db.close();
-    expect(unhandled).toEqual([]);
+    expect(unhandled()).toEqual([]);
   });
 });
 

@@ -9,8 +9,9 @@
 // 4. the next open succeeds without help, finding nothing worse than what a crash leaves.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
+import { trackUnhandledRejections } from '../../../test/support/unhandled.js';
 import { type FaultOp, FaultyFileSystem } from '../../io/faulty-file-system.js';
 import { ManualClock } from '../../io/manual-clock.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
@@ -188,15 +189,8 @@ const STEPS: Step[] = [
   },
 ];
 
-let unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
-beforeEach(() => {
-  unhandled = [];
-  process.on('unhandledRejection', onUnhandled);
-});
-afterEach(() => {
-  process.off('unhandledRejection', onUnhandled);
-});
+/** unhandled: rejections nobody handled in the current test (each would end a server). */
+const unhandled = trackUnhandledRejections();
 
 async function check(
   dir: string,
@@ -294,7 +288,7 @@ describe('fault matrix: every step, ENOSPC, EIO and a crash', () => {
           await faulty.powerLoss();
         }
         // Rule 1: still here, and nothing rejected into the void.
-        expect(unhandled, label).toEqual([]);
+        expect(unhandled(), label).toEqual([]);
         // Rules 3 and 4.
         await check(dir, ctx.acked, ctx.clock.nowMs(), label);
         expect(

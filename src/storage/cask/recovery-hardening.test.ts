@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { dataFiles } from '../../../test/support/data-files.js';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { FaultyFileSystem } from '../../io/faulty-file-system.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
@@ -14,14 +15,6 @@ import { checkStore } from './check.js';
 import { CORRUPT_DIR, dataFileName } from './file-names.js';
 
 const b = (s: string) => Buffer.from(s);
-
-function dataFiles(dir: string): string[] {
-  return fs
-    .readdirSync(dir)
-    .filter((n) => n.endsWith('.data'))
-    .sort()
-    .map((n) => path.join(dir, n));
-}
 
 /** flipByte inverts one byte of a file. */
 function flipByte(file: string, at: number): void {

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { dataFiles } from '../../../test/support/data-files.js';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { FaultyFileSystem } from '../../io/faulty-file-system.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
@@ -11,14 +12,6 @@ import { checkStore, indexProblems } from './check.js';
 import { KeyDir } from './key-dir.js';
 
 const b = (s: string) => Buffer.from(s);
-
-function dataFiles(dir: string): string[] {
-  return fs
-    .readdirSync(dir)
-    .filter((n) => n.endsWith('.data'))
-    .sort()
-    .map((n) => path.join(dir, n));
-}
 
 /**
  * crash stops an engine as SIGKILL would: nothing it would do on close reaches the disk (no

@@ -96,9 +96,6 @@ export async function checkDataDir(fs: FileSystem, dir: string): Promise<void> {
   }
 }
 
-/** LONE_SURROGATE: a UTF-16 surrogate without its pair, which UTF-8 cannot encode. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
 /**
  * textBytes turns a key or value given as a string into its UTF-8 bytes (bytes pass through).
  * A string with a lone surrogate is refused: UTF-8 has no encoding for it, and TextEncoder would
@@ -106,7 +103,8 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * (defects-2026-12.md, entry 17).
  */
 export function textBytes(input: string | Uint8Array): Uint8Array {
-  if (typeof input === 'string' && LONE_SURROGATE.test(input)) {
+  // isWellFormed (ES2024, in Node 20) is a native scan: this runs for every string key and value.
+  if (typeof input === 'string' && !(input as string & { isWellFormed(): boolean }).isWellFormed()) {
     throw new InvalidArgumentError(
       'a string key or value must be well-formed UTF-16: this one has a lone surrogate, which UTF-8 cannot encode; pass bytes instead',
     );

@@ -101,7 +101,7 @@ import {
   recordBytes,
   SEQ_MAX,
 } from './record.js';
-import { type Recovered, type RecoveryReport, recover } from './recovery.js';
+import { type Recovered, type RecoverOptions, type RecoveryReport, recover } from './recovery.js';
 import { ValueCache } from './value-cache.js';
 
 export const ENGINE_NAME = 'cask';
@@ -288,13 +288,7 @@ export class CaskEngine implements Engine {
       if (meta === undefined)
         throw new CorruptionError(`${dir} holds no valid Cairn metadata; run \`cairn check\``);
       checkCompatible(meta, ENGINE_NAME, dir);
-      const fields = readCaskFields(meta);
-      const recovered = await recover({
-        fs,
-        dir,
-        retired: fields.retired,
-        seqFloor: fields.seqFloor,
-        syncedEnd: fields.syncedEnd,
+      const recovered = await recoverStore(fs, dir, meta, {
         repair: false,
         dataFileBytes: options.dataFileBytes ?? DEFAULT_DATA_FILE_BYTES,
       });
@@ -352,16 +346,9 @@ export class CaskEngine implements Engine {
         (n) => parseFileId(n, DATA_SUFFIX) !== undefined || parseFileId(n, HINT_SUFFIX) !== undefined,
       );
       const { meta, problems } = await loadOrCreateMeta(fs, dir, ENGINE_NAME, clock.nowMs(), isEmpty);
-      const fields = readCaskFields(meta);
-      const dataFileBytes = options.dataFileBytes ?? DEFAULT_DATA_FILE_BYTES;
-      const recovered = await recover({
-        fs,
-        dir,
-        retired: fields.retired,
-        seqFloor: fields.seqFloor,
-        syncedEnd: fields.syncedEnd,
+      const recovered = await recoverStore(fs, dir, meta, {
         repair: true,
-        dataFileBytes,
+        dataFileBytes: options.dataFileBytes ?? DEFAULT_DATA_FILE_BYTES,
       });
       opened = recovered.files;
       for (const p of problems) {
@@ -1383,6 +1370,20 @@ export interface CaskMetaFields {
 export interface SyncedEnd {
   readonly file: number;
   readonly bytes: number;
+}
+
+/**
+ * recoverStore runs recovery as the metadata directs it (retired files, the sequence floor, how
+ * far the active file was durable at the last clean close): open, read-only open and check.
+ */
+export function recoverStore(
+  fs: FileSystem,
+  dir: string,
+  meta: Meta,
+  options: Pick<RecoverOptions, 'repair' | 'dataFileBytes' | 'trustHints'>,
+): Promise<Recovered> {
+  const { retired, seqFloor, syncedEnd } = readCaskFields(meta);
+  return recover({ fs, dir, retired, seqFloor, syncedEnd, ...options });
 }
 
 /** readCaskFields reads the cask engine's fields of the metadata, ignoring malformed ones. */

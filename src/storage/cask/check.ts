@@ -5,10 +5,10 @@ import type { FileSystem } from '../../io/file-system.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import type { ExpiryIndex } from '../expiry-index.js';
 import { type Meta, readMeta } from '../meta.js';
-import { readCaskFields } from './cask-engine.js';
+import { recoverStore } from './cask-engine.js';
 import { DEFAULT_DATA_FILE_BYTES } from './cask-options.js';
 import type { KeyDir } from './key-dir.js';
-import { type Problem, type RecoveryReport, recover } from './recovery.js';
+import type { Problem, RecoveryReport } from './recovery.js';
 
 export interface CheckResult {
   readonly meta: Meta | undefined;
@@ -78,13 +78,7 @@ export async function checkStore(dir: string, options: CheckOptions = {}): Promi
       ok: meta !== undefined && problems.length === 0,
     };
   }
-  const { retired, seqFloor, syncedEnd } = readCaskFields(meta);
-  const { report, files, keyDir, expiries } = await recover({
-    fs,
-    dir,
-    retired,
-    seqFloor,
-    syncedEnd,
+  const { report, files, keyDir, expiries } = await recoverStore(fs, dir, meta, {
     repair: false,
     dataFileBytes: DEFAULT_DATA_FILE_BYTES,
     trustHints: options.fast === true,

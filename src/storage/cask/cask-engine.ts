@@ -1387,7 +1387,7 @@ export function recoverStore(
 }
 
 /** readCaskFields reads the cask engine's fields of the metadata, ignoring malformed ones. */
-export function readCaskFields(meta: Meta): CaskMetaFields {
+function readCaskFields(meta: Meta): CaskMetaFields {
   const retired = Array.isArray(meta.fields.retired)
     ? meta.fields.retired.filter((x): x is number => Number.isInteger(x))
     : [];

@@ -17,7 +17,7 @@ import { nodeFileSystem } from '../io/node-file-system.js';
 import { asBuffer, compareBytes, prefixEnd } from '../stdx/bytes.js';
 import type { CaskOptions } from '../storage/cask/cask-options.js';
 import { CASK_OPTION_NAMES, validateCaskOptions } from '../storage/cask/cask-options.js';
-import type { BatchOp, Engine, EngineStats, Entry, Revision } from '../storage/engine.js';
+import type { Engine, EngineStats, Entry, Revision } from '../storage/engine.js';
 import { checkKnown, checkOneOf, checkOptionsObject, optionError, shown } from '../storage/engine-options.js';
 import { InvalidArgumentError, KeyNotFoundError } from '../storage/errors.js';
 import { isExpired } from '../storage/expiry-index.js';
@@ -25,10 +25,16 @@ import { EXPIRES_AT_MAX } from '../storage/limits.js';
 import { readMeta } from '../storage/meta.js';
 import { checkDataDir, checkExpiresAt, textBytes } from '../storage/validate.js';
 import { type CasRequest, type CasResult, compareAndSwap } from '../txn/compare-and-swap.js';
-import { DEFAULT_ISOLATION, ISOLATION_LEVELS, type Isolation, Mvcc, type MvccStats } from '../txn/mvcc.js';
+import {
+  DEFAULT_ISOLATION,
+  ISOLATION_LEVELS,
+  type Isolation,
+  type Mvcc,
+  type MvccStats,
+} from '../txn/mvcc.js';
 import { DEFAULT_TXN_ATTEMPTS, retryAfterConflict } from '../txn/retry.js';
 import { Snapshot, Transaction } from '../txn/transaction.js';
-import { LatestView } from './latest-view.js';
+import { type BatchOp, WritePipeline } from '../txn/write-pipeline.js';
 
 export type Key = string | Uint8Array;
 export type Value = string | Uint8Array;
@@ -153,29 +159,48 @@ export async function recordedEngine(
   return name === 'cask' || name === 'lmdb' ? name : undefined;
 }
 
-export class Db {
-  /**
-   * latest: the linearizable newest-state view (read-modify-write with no lost updates,
-   * read-your-writes before durability; see latest-view.ts). Every write of this Db goes through
-   * it; writing to `engine` directly while the view is in use would bypass its overlay.
-   */
-  readonly latest: LatestView;
+/** DbStats: the engine's statistics and the expiry cycle's (one cycle for every engine). */
+export interface DbStats extends EngineStats {
+  /** expiredKeys: keys the active expiry cycle deleted since open (INFO's `expired_keys`). */
+  readonly expiredKeys: number;
+}
 
-  /** mvcc: commit timestamps, snapshots and validation (src/txn/mvcc.ts). */
-  readonly mvcc: Mvcc;
+export class Db {
   /** clock: the store's time source; ttlMs counts from its now, expiry is decided by it. */
   readonly clock: Clock;
+  private readonly engine: Engine;
+  private readonly mvcc: Mvcc;
+  /**
+   * writes: the write pipeline (src/txn/write-pipeline.ts): every write of this Db goes through
+   * it; it keeps the pending state and assigns timestamps and revisions.
+   */
+  private readonly writes: WritePipeline;
 
   constructor(
     /** dir: the absolute path of the data directory. */
     readonly dir: string,
-    /** engine: the storage engine underneath (advanced use and benchmarks). */
-    readonly engine: Engine,
-    options: Pick<OpenOptions, 'clock' | 'versionRetentionMs'> = {},
+    engine: Engine,
+    options: Pick<OpenOptions, 'clock' | 'versionRetentionMs' | 'onEvent'> = {},
   ) {
     this.clock = options.clock ?? systemClock;
-    this.mvcc = new Mvcc(engine, { clock: this.clock, versionRetentionMs: options.versionRetentionMs });
-    this.latest = new LatestView(engine, this.clock, this.mvcc);
+    this.engine = engine;
+    const onEvent = options.onEvent;
+    this.writes = new WritePipeline(engine, this.clock, {
+      versionRetentionMs: options.versionRetentionMs,
+      onExpiryFailure:
+        onEvent === undefined
+          ? undefined
+          : (err) => onEvent({ type: 'write-failed', detail: { error: String(err), expiry: true } }),
+    });
+    this.mvcc = this.writes.mvcc;
+  }
+
+  /**
+   * pipeline: the write pipeline underneath, for the servers (RESP and HTTP run their commands
+   * on it: read-modify-write without lost updates, read-your-writes before durability).
+   */
+  get pipeline(): WritePipeline {
+    return this.writes;
   }
 
   /**
@@ -191,15 +216,15 @@ export class Db {
     }
     const reg = this.mvcc.register('transaction');
     // Wait for every write before the snapshot to settle: it then shows them only if durable.
-    if (!reg.settled) await this.latest.settled();
-    return new Transaction(this.mvcc, reg, this.latest, isolation);
+    if (!reg.settled) await this.writes.settled();
+    return new Transaction(this.mvcc, reg, this.writes, isolation);
   }
 
   /** snapshot opens a read-only view as of now (or `at`); release() it when done. */
   async snapshot(options: SnapshotOptions = {}): Promise<Snapshot> {
     const reg = this.mvcc.register('snapshot', options.at);
     // Wait for every write before the snapshot to settle: it then shows them only if durable.
-    if (!reg.settled) await this.latest.settled();
+    if (!reg.settled) await this.writes.settled();
     return new Snapshot(this.mvcc, reg);
   }
 
@@ -239,7 +264,7 @@ export class Db {
 
   /** compareAndSwap runs an etcd-style compare/then/else transaction in one atomic step. */
   compareAndSwap(request: CasRequest): Promise<CasResult> {
-    return compareAndSwap(this.latest, request);
+    return compareAndSwap(this.writes, request);
   }
 
   /** txnStats: timestamps, open readers and the versions they retain. */
@@ -309,7 +334,7 @@ export class Db {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.latest.put(k, v, expiresAt);
+    return this.writes.put(k, v, expiresAt);
   }
 
   /**
@@ -321,7 +346,7 @@ export class Db {
     const expiresAt = this.expiresAtOf(options);
     if (expiresAt === undefined) throw new InvalidArgumentError('expire needs ttlMs or expiresAt');
     const past = isExpired(expiresAt, this.clock.nowMs());
-    const { result, durable } = await this.latest.update(textBytes(key), (current) => {
+    const { result, durable } = this.writes.update(textBytes(key), (current) => {
       if (current === undefined) return { result: false };
       return past ? { result: true, write: null } : { result: true, write: current, expiresAt };
     });
@@ -331,7 +356,7 @@ export class Db {
 
   /** persist removes a key's expiry; resolves to whether it had one, once durable. */
   async persist(key: Key): Promise<boolean> {
-    const { result, durable } = await this.latest.update(textBytes(key), (current, expiresAt) =>
+    const { result, durable } = this.writes.update(textBytes(key), (current, expiresAt) =>
       current === undefined || expiresAt === undefined ? { result: false } : { result: true, write: current },
     );
     await durable;
@@ -340,7 +365,7 @@ export class Db {
 
   /** expiry returns when `key` expires (ms since the epoch), null if never, undefined if it does not exist. */
   async expiry(key: Key): Promise<number | null | undefined> {
-    const latest = await this.latest.readLatest(textBytes(key));
+    const latest = this.writes.readLatest(textBytes(key));
     await latest.durable;
     if (latest.value === undefined) return undefined;
     return latest.expiresAt ?? null;
@@ -355,7 +380,7 @@ export class Db {
   /** delete removes `key`; resolves to whether it existed, once durable. */
   delete(key: Key): Promise<boolean> {
     try {
-      return this.latest.delete(textBytes(key));
+      return this.writes.delete(textBytes(key));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -371,7 +396,7 @@ export class Db {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.latest.batch(converted);
+    return this.writes.batch(converted);
   }
 
   private toBatchOp(op: DbBatchOp): BatchOp {
@@ -446,12 +471,13 @@ export class Db {
     return this.engine.compact();
   }
 
-  stats(): EngineStats {
-    return this.engine.stats();
+  stats(): DbStats {
+    return { ...this.engine.stats(), expiredKeys: this.writes.stats().expiredKeys };
   }
 
   /** close flushes, fsyncs and releases the directory lock. */
   close(): Promise<void> {
+    this.writes.close();
     return this.engine.close();
   }
 }

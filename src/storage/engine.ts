@@ -9,25 +9,34 @@
 //   settles, so an engine copies whatever it keeps (also a scan's bounds, before the generator's
 //   body runs). Values and keys handed out are the caller's to keep and change. The conformance
 //   suites run a second time with every caller buffer overwritten after each call.
-// - A write (put, delete, batch) resolves only once it is durable under the engine's
-//   durability mode; a batch is atomic (all of it or none of it, also after a crash).
-// - Reads never observe a write that has not resolved durable in `always` mode.
-// - Writes from one caller are applied in call order.
+// - The engine is the bottom of the write pipeline (src/txn/write-pipeline.ts), which is the
+//   only keeper of writes queued but not yet durable and the only place commit timestamps and
+//   revisions are assigned. An engine takes writes already stamped: `write(ts, ops)` with the
+//   commit timestamp and, for every put, its `create` and `version`. It derives nothing and keeps
+//   no overlay of queued writes; it checks the stamps (InvalidArgumentError) and the limits
+//   (LimitError) and stores them.
+// - A write resolves only once it is durable under the engine's durability mode; it is atomic
+//   (all of its ops or none, also after a crash); writes are applied in call order (nothing is
+//   awaited before a write is queued), and a write that settles (resolves or rejects) has every
+//   write queued before it settled too.
+// - Reads (get, getStored, scan, ...) return the durable state: never a write that has not
+//   resolved durable in `always` mode. The synchronous reads (getSync, getStoredSync,
+//   revisionSync) are the state at this instant, which the pipeline combines with its pending
+//   writes into the newest state.
 // - Expiry (TTL): a put may carry `expiresAt`, an absolute time in ms since the Unix epoch, read
 //   from the engine's Clock. A key whose expiresAt is below the clock's now (Redis's rule: alive
 //   while now <= expiresAt) reads as absent: get, has, scan, expiry and stats().keys all skip
-//   it at once (lazy expiry). An active expiry cycle, bounded per run, then deletes expired keys
-//   with ordinary tombstones, so their space is reclaimed by normal compaction and an expired
-//   key can never come back after a restart. A put without expiresAt clears any expiry.
+//   it at once (lazy expiry). The engine lists due keys (`dueExpiries`); the pipeline's one
+//   expiry cycle deletes them with ordinary tombstones, so their space is reclaimed by normal
+//   compaction and an expired key can never come back after a restart. A put without
+//   expiresAt clears any expiry.
 // - Revisions (etcd's mod_revision, create_revision, version): every write has a commit
-//   timestamp `ts`, strictly increasing over the life of the store (also across restarts and for
-//   the engine's own writes, such as expiry tombstones); the members of a batch share one. Every
-//   live key carries a Revision: `mod`, the ts of its newest put; `create`, the ts of the put that
-//   created it (after it was absent, deleted or expired); `version`, the puts since then (1 for
-//   the first). A caller may pass ts, create and version (the Db does: its MVCC layer assigns
-//   timestamps and keeps the pending state); without them the engine assigns ts = lastTs() + 1
-//   and derives create and version from the newest state it has queued. The revision is stored
-//   with the value and survives restarts, compaction and recovery.
+//   timestamp `ts`, strictly increasing over the life of the store (also across restarts); the
+//   ops of one write share it. Every live key carries a Revision: `mod`, the ts of its newest
+//   put; `create`, the ts of the put that created it (after it was absent, deleted or expired);
+//   `version`, the puts since then (1 for the first). The pipeline assigns all three
+//   (storage/revision.ts has the rules); the engine stores them with the value, and they survive
+//   restarts, compaction and recovery.
 
 /**
  * Revision: the commit timestamps and version count of a live key (etcd's mod_revision,
@@ -44,38 +53,20 @@ export interface Revision {
 }
 
 /**
- * KeyVersion: the creation timestamp and version count a caller assigns to a put (see the module
- * comment); both or neither.
+ * WriteOp: one operation of a stamped write. A put carries the revision the write pipeline gave
+ * it: `create` in [1, ts] and `version` >= 1 (the write's ts is its `mod`).
  */
-export interface KeyVersion {
-  readonly create?: number | undefined;
-  readonly version?: number | undefined;
-}
-
-export type BatchOp =
-  | ({
+export type WriteOp =
+  | {
       readonly type: 'put';
       readonly key: Uint8Array;
       readonly value: Uint8Array;
       /** expiresAt: ms since the Unix epoch after which the key reads as absent; undefined: never. */
       readonly expiresAt?: number | undefined;
-    } & KeyVersion)
+      readonly create: number;
+      readonly version: number;
+    }
   | { readonly type: 'delete'; readonly key: Uint8Array };
-
-/** WriteOptions: options every write takes. */
-export interface WriteOptions {
-  /**
-   * ts: the write's commit timestamp, a safe integer above lastTs(); undefined: lastTs() + 1.
-   * A ts at or below lastTs() fails with InvalidArgumentError.
-   */
-  readonly ts?: number | undefined;
-}
-
-/** PutOptions: per-write options of put(). */
-export interface PutOptions extends WriteOptions, KeyVersion {
-  /** expiresAt: ms since the Unix epoch after which the key reads as absent; undefined: never. */
-  readonly expiresAt?: number | undefined;
-}
 
 /** Stored is a live value with its expiry (undefined when the key never expires) and revision. */
 export interface Stored {
@@ -113,8 +104,6 @@ export interface EngineStats {
   readonly keys: number;
   /** expires: live keys that carry an expiry (INFO's `expires=`). */
   readonly expires: number;
-  /** expiredKeys: keys the active expiry cycle deleted since open (INFO's `expired_keys`). */
-  readonly expiredKeys: number;
   /** avgTtlMs: mean time to expiry of the keys that carry one (INFO's `avg_ttl`), 0 for none. */
   readonly avgTtlMs: number;
   /** diskBytes: bytes of all files the engine owns. */
@@ -155,16 +144,24 @@ export interface Engine {
    */
   revisionSync(key: Uint8Array): Revision | undefined;
   /**
-   * lastTs is the highest commit timestamp given to any write so far, queued or durable, and at
-   * open the highest any earlier process gave to a write that survived: never below the mod of a
-   * stored key. The next write's ts must exceed it.
+   * lastTs is the highest commit timestamp of any write handed to `write` so far, and at open the
+   * highest any earlier process gave to a write that survived: never below the mod of a stored
+   * key. The next write's ts must exceed it.
    */
   lastTs(): number;
-  /** put stores a value; without `options.expiresAt` any earlier expiry of the key is cleared. */
-  put(key: Uint8Array, value: Uint8Array, options?: PutOptions): Promise<void>;
-  /** delete removes a key; resolves true when the key existed (counting writes queued before it). */
-  delete(key: Uint8Array, options?: WriteOptions): Promise<boolean>;
-  batch(ops: readonly BatchOp[], options?: WriteOptions): Promise<void>;
+  /**
+   * write applies `ops` as one atomic write at commit timestamp `ts` (a safe integer above
+   * lastTs(), else InvalidArgumentError) and resolves once it is durable. The write is queued
+   * (and lastTs() moves) before the call returns; a write refused (bad stamps, limits, a closed
+   * or failed store) throws or rejects and changes nothing. An empty `ops` is refused.
+   */
+  write(ts: number, ops: readonly WriteOp[]): Promise<void>;
+  /**
+   * dueExpiries returns up to `max` keys (copies) whose expiry has passed at `nowMs` in the
+   * state at this instant, soonest expiry first; it changes nothing. A read-only engine returns
+   * none. The write pipeline's expiry cycle deletes them.
+   */
+  dueExpiries(nowMs: number, max: number): Uint8Array[];
   /** scan yields entries in key order; it is not a snapshot: each value is the latest when yielded. */
   scan(range?: ScanRange): AsyncIterableIterator<Entry>;
   /** flush makes every acknowledged write durable (a no-op in `always` mode). */

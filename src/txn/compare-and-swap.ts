@@ -1,6 +1,6 @@
 // Compare-and-swap transactions in the style of etcd's Txn: a list of comparisons, the operations
 // to run if all hold, the ones to run otherwise; one atomic, linearizable step. Grammar in
-// docs/transactions.md. It runs as one LatestView update over every key it names: the
+// docs/transactions.md. It runs as one write pipeline update over every key it names: the
 // comparisons see the newest state (pending writes included) and the writes are queued as one
 // batch in the same synchronous step, so nothing can change in between.
 //
@@ -9,7 +9,6 @@
 // all three 0, as in etcd. Each `get` reports the revision it read, and the result carries the
 // commit timestamp of the branch's writes (etcd's header revision), which is the `mod` of every
 // key they set.
-import type { LatestView } from '../db/latest-view.js';
 import { compareBytes, copyBytes } from '../stdx/bytes.js';
 import type { Revision } from '../storage/engine.js';
 import { InvalidArgumentError } from '../storage/errors.js';
@@ -17,6 +16,7 @@ import { BATCH_OPS_MAX } from '../storage/limits.js';
 import { revisionOfPut } from '../storage/revision.js';
 import { checkKey, checkValue, textBytes } from '../storage/validate.js';
 import { keyOf } from './mvcc.js';
+import type { WritePipeline } from './write-pipeline.js';
 
 type Bytes = string | Uint8Array;
 
@@ -166,9 +166,9 @@ function holds(op: CompareOp, d: number): boolean {
 }
 
 /** compareAndSwap runs `req` atomically on the newest state; resolves once its writes are durable. */
-export async function compareAndSwap(latest: LatestView, req: CasRequest): Promise<CasResult> {
+export async function compareAndSwap(pipeline: WritePipeline, req: CasRequest): Promise<CasResult> {
   const p = prepare(req);
-  const { result, durable, ts } = await latest.updateMany(p.keys, (current, _expiries, revisions) => {
+  const { result, durable, ts } = pipeline.updateMany(p.keys, (current, _expiries, revisions) => {
     const cells: Cell[] = current.map((value, i) => ({ value, revision: revisions[i] }));
     const succeeded = p.compare.every((c) => c.test(cells[c.at]!));
     const branch = succeeded ? p.success : p.failure;
@@ -202,11 +202,11 @@ export async function compareAndSwap(latest: LatestView, req: CasRequest): Promi
     results[g.index] = {
       type: 'get',
       value: got.value,
-      revision: stored ? revisionOfPut(result.cells[g.at]!.revision, ts, {}) : undefined,
+      revision: stored ? revisionOfPut(result.cells[g.at]!.revision, ts) : undefined,
     };
   }
   await durable;
-  // Values read are the LatestView's own pending values (shared with its other readers and the
+  // Values read are the write pipeline's own pending values (shared with its other readers and the
   // version history) or the branch's own: the caller gets copies it may write into.
   for (let i = 0; i < results.length; i++) {
     const r = results[i]!;

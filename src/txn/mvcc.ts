@@ -1,7 +1,7 @@
 // Mvcc: commit timestamps, registered readers, the version history and commit validation for one
 // store. docs/transactions.md has the model, the invariants and the failure cases; in short:
 //
-// - Every write is reported here synchronously by the LatestView, before the engine sees it
+// - Every write is reported here synchronously by the write pipeline, before the engine sees it
 //   (`written`): it gets its commit timestamp, and while anyone may read older versions the
 //   value it replaces is captured in the history (invariant H).
 // - Readers (snapshots, transactions, WATCH) register at a start timestamp `s`; reads at `s` are
@@ -180,7 +180,28 @@ export class Mvcc {
     return this.horizon;
   }
 
-  // ---- writes (called by the LatestView) ---------------------------------------------------------
+  // ---- writes (called by the write pipeline) ---------------------------------------------------------
+
+  /**
+   * unseen assigns the commit timestamp of a write no reader can tell happened: the expiry
+   * cycle's tombstones, which delete values that already read as absent at every timestamp
+   * (the engine hides an expired value by the clock, not by a reader's timestamp). Nothing is
+   * captured or tracked for validation, so a transaction that read such a key as absent does
+   * not conflict with its tombstone; the write still settles like any other.
+   */
+  unseen(): number {
+    const ts = this.nextTs();
+    this.unsettled.push(ts);
+    return ts;
+  }
+
+  /** nextTs is the next commit timestamp: above the last, microseconds of the clock when ahead. */
+  private nextTs(): number {
+    const ts = Math.max(this.ts + 1, this.engine.lastTs() + 1, Math.floor(this.clock.nowMs() * US_PER_MS));
+    assert(Number.isSafeInteger(ts), 'commit timestamps must stay below 2^53');
+    this.ts = ts;
+    return ts;
+  }
 
   /**
    * written assigns the commit timestamp of a write to `ks` (called synchronously before the
@@ -209,10 +230,7 @@ export class Mvcc {
         unique = keys;
       }
     }
-    // Above the engine's last timestamp too: its own writes (expiry tombstones) take some.
-    const ts = Math.max(this.ts + 1, this.engine.lastTs() + 1, Math.floor(this.clock.nowMs() * US_PER_MS));
-    assert(Number.isSafeInteger(ts), 'commit timestamps must stay below 2^53');
-    this.ts = ts;
+    const ts = this.nextTs();
     this.commits++;
     this.unsettled.push(ts);
     if (!tracking) this.untrackedTs = ts;

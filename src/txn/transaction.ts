@@ -7,13 +7,13 @@
 // are borrowed; the buffered writes and the scan bounds are copies made at the call (a scan's
 // body runs only at its first next()). Values handed out are copies too: the buffered writes,
 // the remembered reads and the version history are never given to a caller to write into.
-import type { LatestView } from '../db/latest-view.js';
 import { asBuffer, compareBytes, copyBytes, prefixEnd } from '../stdx/bytes.js';
-import type { BatchOp, Revision } from '../storage/engine.js';
+import type { Revision } from '../storage/engine.js';
 import { InvalidArgumentError } from '../storage/errors.js';
 import { checkExpiresAt, checkKey, checkValue, textBytes } from '../storage/validate.js';
 import { TxnFinishedError } from './errors.js';
 import { type Isolation, type KeyRange, keyBytes, keyOf, type Mvcc, type Registration } from './mvcc.js';
+import type { BatchOp, WritePipeline } from './write-pipeline.js';
 
 export type TxnKey = string | Uint8Array;
 export type TxnValue = string | Uint8Array;
@@ -152,7 +152,7 @@ export class Transaction extends Snapshot {
   private readonly reads = new Map<string, Buffer | undefined>();
   /**
    * readRevisions: the revisions of keys read from the engine without an expiry; the commit
-   * hands them on with the values, sparing the LatestView a lookup per written key.
+   * hands them on with the values, sparing the write pipeline a lookup per written key.
    */
   private readonly readRevisions = new Map<string, Revision>();
   private readonly ranges: KeyRange[] = [];
@@ -160,7 +160,7 @@ export class Transaction extends Snapshot {
   constructor(
     mvcc: Mvcc,
     reg: Registration,
-    private readonly latest: LatestView,
+    private readonly pipeline: WritePipeline,
     readonly isolation: Isolation,
   ) {
     super(mvcc, reg, 'transaction');
@@ -294,7 +294,7 @@ export class Transaction extends Snapshot {
       // Validation proved no write after the snapshot touched the written keys, and every
       // write before it has settled: a written key's current durable value is what was read.
       const before = this.mvcc.lastTs;
-      const durable = this.latest.batch(ops, (k) =>
+      const durable = this.pipeline.batch(ops, (k) =>
         this.reads.has(k)
           ? { value: this.reads.get(k), fromTs: 0, revision: this.readRevisions.get(k) }
           : undefined,

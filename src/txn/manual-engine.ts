@@ -1,15 +1,7 @@
 // ManualEngine: a test double of the Engine interface (tests only; excluded from the build).
-import type {
-  BatchOp,
-  Engine,
-  EngineStats,
-  Entry,
-  PutOptions,
-  Revision,
-  ScanRange,
-  WriteOptions,
-} from '../storage/engine.js';
-import { checkKeyVersion, legacyRevision, revisionOfPut, writeTs } from '../storage/revision.js';
+import type { Engine, EngineStats, Entry, Revision, ScanRange, WriteOp } from '../storage/engine.js';
+import { InvalidArgumentError } from '../storage/errors.js';
+import { checkKeyVersion, checkTs, legacyRevision } from '../storage/revision.js';
 
 /**
  * ManualEngine: an in-memory engine whose writes become durable (visible and resolved) only when
@@ -20,11 +12,9 @@ export class ManualEngine implements Engine {
   readonly data = new Map<string, Buffer>();
   readonly expiries = new Map<string, number>();
   readonly revisions = new Map<string, Revision>();
-  /** queued: each key's revision counting queued writes (null: deleted), as the engines keep it. */
-  private readonly queued = new Map<string, Revision | null>();
   private last = 0;
   readonly queue: {
-    ops: BatchOp[];
+    ops: WriteOp[];
     revs: (Revision | undefined)[];
     resolve: () => void;
     reject: (e: Error) => void;
@@ -65,38 +55,23 @@ export class ManualEngine implements Engine {
     const k = Buffer.from(key).toString('latin1');
     return this.data.has(k) ? (this.expiries.get(k) ?? null) : undefined;
   }
-  put(key: Uint8Array, value: Uint8Array, options?: PutOptions) {
-    const { expiresAt, create, version, ts } = options ?? {};
-    return this.batch([{ type: 'put', key, value, expiresAt, create, version }], { ts });
-  }
-  async delete(key: Uint8Array, options?: WriteOptions) {
-    await this.batch([{ type: 'delete', key }], options);
-    return true;
-  }
   /** autoCommit: make every write durable on the next microtask turn instead of on command. */
   autoCommit = false;
-  batch(ops: readonly BatchOp[], options?: WriteOptions) {
-    let ts: number;
-    let revs: (Revision | undefined)[];
+  write(ts: number, ops: readonly WriteOp[]) {
     try {
-      ts = writeTs(options?.ts, this.last);
-      revs = ops.map((op) => {
-        if (op.type !== 'put') return undefined;
-        checkKeyVersion(op, ts);
-        const k = Buffer.from(op.key).toString('latin1');
-        const latest = this.queued.has(k) ? this.queued.get(k) : this.revisionSync(op.key);
-        return revisionOfPut(latest ?? undefined, ts, op);
-      });
+      if (ops.length === 0) throw new InvalidArgumentError('a write needs at least one operation');
+      checkTs(ts, this.last);
+      for (const op of ops) if (op.type === 'put') checkKeyVersion(op.create, op.version, ts);
     } catch (err) {
       return Promise.reject(err);
     }
     this.last = ts;
-    ops.forEach((op, i) => {
-      this.queued.set(Buffer.from(op.key).toString('latin1'), revs[i] ?? null);
-    });
+    const revs = ops.map((op) =>
+      op.type === 'put' ? { mod: ts, create: op.create, version: op.version } : undefined,
+    );
     // Copies, as every engine keeps (docs/ARCHITECTURE.md, "Who owns a buffer"): the ops wait in
     // the queue until a test commits them, and the caller's buffers are borrowed.
-    const own: BatchOp[] = ops.map((op) =>
+    const own: WriteOp[] = ops.map((op) =>
       op.type === 'put'
         ? { ...op, key: Buffer.from(op.key), value: Buffer.from(op.value) }
         : { ...op, key: Buffer.from(op.key) },
@@ -104,6 +79,15 @@ export class ManualEngine implements Engine {
     const done = new Promise<void>((resolve, reject) => this.queue.push({ ops: own, revs, resolve, reject }));
     if (this.autoCommit) queueMicrotask(() => this.commit());
     return done;
+  }
+  /** dueExpiries: keys whose expiry passed (tests that use it set expiries in the past). */
+  dueExpiries(nowMs: number, max: number) {
+    const due: Uint8Array[] = [];
+    for (const [k, at] of this.expiries) {
+      if (due.length >= max) break;
+      if (nowMs > at && this.data.has(k)) due.push(Buffer.from(k, 'latin1'));
+    }
+    return due;
   }
   /** commit makes the first n queued writes durable. */
   commit(n = this.queue.length) {
@@ -118,8 +102,6 @@ export class ManualEngine implements Engine {
           this.data.delete(k);
           this.revisions.delete(k);
         }
-        if (this.queue.every((q) => !q.ops.some((o) => Buffer.from(o.key).toString('latin1') === k)))
-          this.queued.delete(k);
         if (op.type === 'put' && op.expiresAt !== undefined) this.expiries.set(k, op.expiresAt);
         else this.expiries.delete(k);
       });
@@ -130,11 +112,6 @@ export class ManualEngine implements Engine {
   failNext() {
     const failed = this.queue.shift();
     if (failed === undefined) return;
-    for (const op of failed.ops) {
-      const k = Buffer.from(op.key).toString('latin1');
-      if (this.queue.every((q) => !q.ops.some((o) => Buffer.from(o.key).toString('latin1') === k)))
-        this.queued.delete(k);
-    }
     failed.reject(new Error('EIO'));
   }
   /** scan walks the durable state in key order, one await per entry, so writes can interleave. */
@@ -164,7 +141,6 @@ export class ManualEngine implements Engine {
       engine: 'manual',
       keys: this.data.size,
       expires: this.expiries.size,
-      expiredKeys: 0,
       avgTtlMs: 0,
       diskBytes: 0,
       liveBytes: 0,

@@ -1,0 +1,483 @@
+// WritePipeline: the one way a write reaches the engine, and the newest state of every key
+// (docs/ARCHITECTURE.md, "A SET from socket to disk"). Every write of the embedded API, the
+// servers, transactions, compare-and-swap and the expiry cycle passes through it, in one
+// downward pass and one synchronous step:
+//
+//   validate -> look the key up once (pending write, else the engine's state now) -> decide
+//   (the caller's update function) -> stamp (Mvcc gives the commit timestamp and captures the
+//   replaced value for open snapshots; the revision follows from the one lookup) -> record as
+//   pending -> hand the stamped write to the engine (engine.write), which queues it for its group
+//   commit.
+//
+// It is the only keeper of pending state (writes queued, not yet durable: pending-writes.ts)
+// and the only place commit timestamps and revisions are assigned; the engines store what they
+// are given. No `await` between the lookup and the enqueue, so no other write can slip in
+// between (read-modify-write commands such as INCR need nothing more), and writes reach the
+// engine in call order.
+//
+// Durability. The engine shows a write to readers only once it is durable. Readers of the
+// newest state get a pending value together with the promise of the write that produced it:
+// whoever replies with that value must wait for the promise, so no reply reveals a write before
+// it is durable, while every pipelined write of every client shares one fsync.
+//
+// Failures. A write that fails is removed from the pending state at once, and readers fall back
+// to the older pending value or the engine. A write computed from a pending value (INCR on top
+// of a queued INCR) carries the durability of that value too: if the earlier write fails, the
+// later reply fails as well, because its value includes the failed write (its bytes may still
+// reach the disk: the engine cannot retract a queued write; documented in docs/resp-commands.md).
+//
+// Expiry. Every pending value carries the expiry it was written with, and a pending value whose
+// expiry has passed reads as absent, as the engine would show it. Update functions receive the
+// current expiry so that a read-modify-write can keep it (Redis: INCR and APPEND keep a key's
+// TTL; SET and GETSET clear it unless told otherwise). The one active expiry cycle
+// (expiry-cycle.ts) deletes expired keys through this pipeline, skipping keys with pending
+// writes (those writes decide); its tombstones change nothing anyone can read (the keys already
+// read as absent), so they take a timestamp but are neither pending nor tracked by Mvcc.
+//
+// Buffers (docs/ARCHITECTURE.md, "Who owns a buffer"). Keys and values passed in are borrowed.
+// Everything here happens within the call, so keys are used only in it (the pending state keys
+// by latin1 strings, copies by construction); values kept as pending writes are copies, so a
+// caller reusing its buffer cannot change what readers, snapshots (the MVCC history captures
+// pending values) or the engine see. The engine copies what it queues in the call. Values handed
+// out (Latest.value) are the pipeline's own or the engine's fresh copies: callers treat them as
+// read-only and copy before giving them to code that might write to them.
+
+import { type Clock, systemClock } from '../io/clock.js';
+import { asBuffer, copyBytes } from '../stdx/bytes.js';
+import type { Engine, Revision, Stored, WriteOp } from '../storage/engine.js';
+import { isExpired } from '../storage/expiry-index.js';
+import { revisionOfPut } from '../storage/revision.js';
+import { checkBatch, checkExpiresAt, checkKey, checkValue } from '../storage/validate.js';
+import { ExpiryCycle, type ExpiryCycleStats } from './expiry-cycle.js';
+import { keyBytes, keyOf, Mvcc, type MvccOptions, type Prior } from './mvcc.js';
+import { type PendingWrite, PendingWrites } from './pending-writes.js';
+
+/** BatchOp: one operation of a write a caller asks for (the pipeline stamps it: WriteOp). */
+export type BatchOp =
+  | {
+      readonly type: 'put';
+      readonly key: Uint8Array;
+      readonly value: Uint8Array;
+      /** expiresAt: ms since the Unix epoch after which the key reads as absent; undefined: never. */
+      readonly expiresAt?: number | undefined;
+    }
+  | { readonly type: 'delete'; readonly key: Uint8Array };
+
+/** Latest is the newest value of a key and, when it comes from a pending write, its durability. */
+export interface Latest {
+  /** value: the newest value, or undefined when the key does not exist. */
+  readonly value: Buffer | undefined;
+  /** expiresAt: the value's expiry (ms since the epoch), undefined when it has none or is absent. */
+  readonly expiresAt: number | undefined;
+  /**
+   * revision: the value's revision, undefined when the key does not exist (and from a
+   * transaction's KeyStore, whose snapshot versions keep none).
+   */
+  readonly revision: Revision | undefined;
+  /**
+   * durable: undefined when the value is already durable; otherwise the promise of the write(s)
+   * that produced it. A reply revealing the value must wait for it (and fail if it rejects).
+   */
+  readonly durable: Promise<void> | undefined;
+}
+
+/** Change is what an update function decides: its result, and the write to make (if any). */
+export interface Change<T> {
+  readonly result: T;
+  /** write: a Buffer to store, null to delete the key, undefined to leave it alone. */
+  readonly write?: Buffer | null | undefined;
+  /** expiresAt: the expiry to store with `write`; undefined stores it without one (clears a TTL). */
+  readonly expiresAt?: number | undefined;
+}
+
+/** ManyChange is Change over several keys: writes are applied as one atomic batch. */
+export interface ManyChange<T> {
+  readonly result: T;
+  readonly writes?:
+    | readonly {
+        readonly key: Uint8Array;
+        readonly value: Buffer | null;
+        readonly expiresAt?: number | undefined;
+      }[]
+    | undefined;
+}
+
+/** Updated is an update's result and the durability its reply must wait for (see Latest). */
+export interface Updated<T> {
+  readonly result: T;
+  readonly durable: Promise<void> | undefined;
+  /** ts: the commit timestamp of the write the update queued; undefined when it wrote nothing. */
+  readonly ts?: number | undefined;
+}
+
+export interface WritePipelineOptions extends MvccOptions {
+  /** onExpiryFailure: told when the expiry cycle's delete fails (for logging). */
+  readonly onExpiryFailure?: ((err: unknown) => void) | undefined;
+}
+
+export interface PipelineStats extends ExpiryCycleStats {
+  /** pendingKeys: keys with writes queued but not yet settled. */
+  readonly pendingKeys: number;
+}
+
+/** KnownPrior names the durable state a caller already read for a key (see `batch`). */
+export type KnownPrior = (k: string) => Prior | undefined;
+
+const noop = (): void => {};
+const ABSENT: Latest = { value: undefined, expiresAt: undefined, revision: undefined, durable: undefined };
+
+function joinDurable(deps: readonly Promise<void>[], own: Promise<void>): Promise<void> {
+  if (deps.length === 0) return own;
+  const joined = Promise.all([...deps, own]).then(noop);
+  joined.catch(noop);
+  return joined;
+}
+
+function latestOfStored(stored: Stored | undefined): Latest {
+  if (stored === undefined) return ABSENT;
+  return {
+    value: asBuffer(stored.value),
+    expiresAt: stored.expiresAt,
+    revision: stored.revision,
+    durable: undefined,
+  };
+}
+
+/**
+ * Lookup: what one lookup of a key found before a write, reused for the update function, the
+ * MVCC capture and the revision, so the key is looked up once.
+ */
+interface Lookup {
+  readonly latest: Latest;
+  /** prior: the value the write replaces and the timestamp that wrote it (0: durable). */
+  readonly prior: Prior;
+}
+
+export class WritePipeline {
+  /** mvcc: commit timestamps, readers and the version history (mvcc.ts). */
+  readonly mvcc: Mvcc;
+  private readonly pending = new PendingWrites();
+  private readonly expiry: ExpiryCycle;
+  /** lastQueuedTs: the commit timestamp of the newest write queued (read in the same step). */
+  private lastQueuedTs = 0;
+
+  constructor(
+    readonly engine: Engine,
+    /** clock: decides when a pending value has expired and runs the expiry cycle. */
+    readonly clock: Clock = systemClock,
+    options: WritePipelineOptions = {},
+  ) {
+    this.mvcc = new Mvcc(engine, { clock, versionRetentionMs: options.versionRetentionMs });
+    this.expiry = new ExpiryCycle(engine, clock, {
+      isPending: (k) => this.pending.has(k),
+      deleteKeys: (keys) => this.expire(keys),
+      onFailure: options.onExpiryFailure,
+    });
+  }
+
+  /** pendingKeys counts keys with writes queued but not yet settled (for tests). */
+  get trackedKeys(): number {
+    return this.pending.keys;
+  }
+
+  stats(): PipelineStats {
+    return { ...this.expiry.stats(), pendingKeys: this.pending.keys };
+  }
+
+  /** readLatest returns the newest value of `key`: its newest pending write, else the engine's. */
+  readLatest(key: Uint8Array): Latest {
+    return this.lookup(key, keyOf(key)).latest;
+  }
+
+  /** readMany is readLatest for several keys, consistent with one another (one point in time). */
+  readMany(keys: readonly Uint8Array[]): Latest[] {
+    return keys.map((key) => this.lookup(key, keyOf(key)).latest);
+  }
+
+  /**
+   * update reads the newest value of `key`, calls `fn` with it and queues the write `fn` asks
+   * for, in one synchronous step. The result's `durable` covers the write and the value it read.
+   * Invalid keys, values and expiries throw.
+   */
+  update<T>(
+    key: Uint8Array,
+    fn: (current: Buffer | undefined, expiresAt: number | undefined) => Change<T>,
+  ): Updated<T> {
+    checkKey(key);
+    const k = keyOf(key);
+    const found = this.lookup(key, k);
+    const current = found.latest;
+    const change = fn(current.value, current.expiresAt);
+    if (change.write === undefined) return { result: change.result, durable: current.durable };
+    const expiresAt = change.write === null ? undefined : change.expiresAt;
+    if (change.write !== null) {
+      checkValue(change.write);
+      checkExpiresAt(expiresAt);
+    }
+    // The value may be the caller's (a command's argument): the pending state keeps a copy.
+    const value = change.write === null ? undefined : copyBytes(change.write);
+    const written = this.enqueue([key], [k], [value], [expiresAt], [found]);
+    const deps = current.durable === undefined ? [] : [current.durable];
+    return { result: change.result, durable: joinDurable(deps, written), ts: this.lastQueuedTs };
+  }
+
+  /** updateMany is update over several keys; the writes are queued as one atomic batch. */
+  updateMany<T>(
+    keys: readonly Uint8Array[],
+    fn: (
+      current: readonly (Buffer | undefined)[],
+      expiresAt: readonly (number | undefined)[],
+      revisions: readonly (Revision | undefined)[],
+    ) => ManyChange<T>,
+  ): Updated<T> {
+    for (const key of keys) checkKey(key);
+    const values = keys.map((key) => this.lookup(key, keyOf(key)).latest);
+    const change = fn(
+      values.map((v) => v.value),
+      values.map((v) => v.expiresAt),
+      values.map((v) => v.revision),
+    );
+    const deps: Promise<void>[] = [];
+    for (const v of values) if (v.durable !== undefined && !deps.includes(v.durable)) deps.push(v.durable);
+    const writes = change.writes ?? [];
+    const readDurable = deps.length === 0 ? undefined : joinDurable(deps.slice(1), deps[0]!);
+    if (writes.length === 0) return { result: change.result, durable: readDurable };
+    const ops: BatchOp[] = writes.map((w) =>
+      w.value === null
+        ? { type: 'delete', key: w.key }
+        : { type: 'put', key: w.key, value: w.value, expiresAt: w.expiresAt },
+    );
+    checkBatch(ops);
+    const own = this.batchNow(ops);
+    return { result: change.result, durable: joinDurable(deps, own), ts: this.lastQueuedTs };
+  }
+
+  /**
+   * put queues `value` under `key` (with `expiresAt`, or clearing any expiry); resolves once
+   * durable. Invalid arguments (LimitError, ...) reject.
+   */
+  put(key: Uint8Array, value: Uint8Array, expiresAt?: number): Promise<void> {
+    try {
+      checkKey(key);
+      checkValue(value);
+      checkExpiresAt(expiresAt);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.enqueue([key], [keyOf(key)], [copyBytes(value)], [expiresAt]);
+  }
+
+  /** delete removes `key`; resolves to whether it existed (counting pending writes), once durable. */
+  async delete(key: Uint8Array): Promise<boolean> {
+    const { result, durable } = this.update(key, (current) => ({
+      result: current !== undefined,
+      write: current === undefined ? undefined : null,
+    }));
+    await durable;
+    return result;
+  }
+
+  /**
+   * batch queues all operations as one atomic write; resolves once durable. `knownPrior` may
+   * name the durable state a key has now (a transaction that read it at a snapshot nobody wrote
+   * after), which spares a lookup of it.
+   */
+  batch(ops: readonly BatchOp[], knownPrior?: KnownPrior): Promise<void> {
+    try {
+      checkBatch(ops);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (ops.length === 0) return Promise.resolve();
+    return this.batchNow(ops, knownPrior);
+  }
+
+  /** settled resolves once every write queued before the call has settled (durable or failed). */
+  settled(): Promise<void> {
+    return this.pending.settled();
+  }
+
+  /** close stops the expiry cycle; the engine's close then makes every queued write durable. */
+  close(): void {
+    this.expiry.stop();
+  }
+
+  /**
+   * expire queues the expiry cycle's tombstones for keys without pending writes whose values
+   * have expired: a write nobody can see (Mvcc.unseen), so it conflicts with no transaction.
+   */
+  private expire(keys: readonly Uint8Array[]): Promise<void> {
+    const ks = keys.map((key) => keyOf(key));
+    const none = keys.map(() => undefined);
+    return this.enqueue(keys, ks, none, none, undefined, false);
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  private batchNow(ops: readonly BatchOp[], knownPrior?: KnownPrior): Promise<void> {
+    const n = ops.length;
+    const keys: Uint8Array[] = new Array(n);
+    const ks: string[] = new Array(n);
+    const values: (Buffer | undefined)[] = new Array(n);
+    const expiries: (number | undefined)[] = new Array(n);
+    const found: (Lookup | undefined)[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const op = ops[i]!;
+      keys[i] = op.key;
+      ks[i] = keyOf(op.key);
+      // The pending state keeps copies; the engine copies the ops in the synchronous call.
+      values[i] = op.type === 'put' ? copyBytes(op.value) : undefined;
+      expiries[i] = op.type === 'put' ? op.expiresAt : undefined;
+      if (knownPrior !== undefined) found[i] = this.known(ks[i]!, knownPrior);
+    }
+    return this.enqueue(keys, ks, values, expiries, found);
+  }
+
+  /**
+   * known is the state `knownPrior` names for a key without pending writes, when it names one
+   * with a revision (a key without an expiry that could have lapsed since it was read).
+   */
+  private known(k: string, knownPrior: KnownPrior): Lookup | undefined {
+    if (this.pending.has(k)) return undefined;
+    const known = knownPrior(k);
+    if (known === undefined || known.revision === undefined) return undefined;
+    return {
+      latest: { value: known.value, expiresAt: undefined, revision: known.revision, durable: undefined },
+      prior: known,
+    };
+  }
+
+  /** lookup is the key's newest state: its newest pending write, else the engine's now. */
+  private lookup(key: Uint8Array, k: string): Lookup {
+    const newest = this.pending.newest(k);
+    if (newest !== undefined) return this.lookupPending(newest);
+    const latest = latestOfStored(this.engine.getStoredSync(key));
+    return { latest, prior: { value: latest.value, fromTs: 0, revision: latest.revision } };
+  }
+
+  private lookupPending(newest: PendingWrite): Lookup {
+    // The value replaced is the pending one even when it has expired: a snapshot between the two
+    // writes reads it (and sees it expired by its own clock).
+    const prior: Prior = { value: newest.value, fromTs: newest.ts };
+    if (newest.expiresAt !== undefined && isExpired(newest.expiresAt, this.clock.nowMs())) {
+      return { latest: { ...ABSENT, durable: newest.durable }, prior };
+    }
+    return {
+      latest: {
+        value: newest.value,
+        expiresAt: newest.expiresAt,
+        revision: newest.revision,
+        durable: newest.durable,
+      },
+      prior,
+    };
+  }
+
+  /**
+   * enqueue stamps one write (to one or more keys; values undefined for deletes) and hands it to
+   * the engine, synchronously: the commit timestamp from Mvcc (which captures the replaced
+   * values), each put's revision from the state `found` looked up, then the pending state.
+   * Returns the write's own durability.
+   */
+  private enqueue(
+    keys: readonly Uint8Array[],
+    ks: readonly string[],
+    values: readonly (Buffer | undefined)[],
+    expiries: readonly (number | undefined)[],
+    found?: readonly (Lookup | undefined)[],
+    seen = true,
+  ): Promise<void> {
+    const n = keys.length;
+    let ts: number;
+    try {
+      // Mvcc asks for the replaced values only while someone may read them (an open snapshot,
+      // a retention window): a plain write looks up just the revision below.
+      ts = seen
+        ? this.mvcc.written(ks, (i) => found?.[i]?.prior ?? this.priorOf(keys[i]!, ks[i]!))
+        : this.mvcc.unseen();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // Every put's revision, from the state before this write (a batch naming a key twice keeps
+    // its last operation, which counts once: both derive from the state before the batch).
+    const revisions: (Revision | undefined)[] = new Array(n);
+    const ops: WriteOp[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const value = values[i];
+      if (value === undefined) {
+        ops[i] = { type: 'delete', key: keys[i]! };
+        continue;
+      }
+      const before = found?.[i];
+      const revision = revisionOfPut(
+        before === undefined ? this.revisionOf(keys[i]!, ks[i]!) : before.latest.revision,
+        ts,
+      );
+      revisions[i] = revision;
+      ops[i] = {
+        type: 'put',
+        key: keys[i]!,
+        value,
+        expiresAt: expiries[i],
+        create: revision.create,
+        version: revision.version,
+      };
+    }
+    this.lastQueuedTs = ts;
+    let own: Promise<void>;
+    try {
+      own = this.engine.write(ts, ops);
+    } catch (err) {
+      own = Promise.reject(err);
+    }
+    own.catch(noop);
+    if (!seen) {
+      // Not pending: readers already see these keys as absent (expired) in the engine, and a
+      // write after the tombstone must take the engine's state (absent since time 0) as prior.
+      own.then(
+        () => this.mvcc.settled(ts),
+        () => this.mvcc.settled(ts),
+      );
+      return own;
+    }
+    const { seq, nodes } = this.pending.add(ks, ts, values, expiries, revisions, own);
+    own.then(
+      () => {
+        this.pending.settle(seq, nodes, true);
+        this.mvcc.settled(ts);
+      },
+      () => {
+        this.pending.settle(seq, nodes, false);
+        // The history captured values this write replaced; undo with the durable state now.
+        this.mvcc.failed(ts, ks, (i) => this.durableOrUndefined(ks[i]!));
+        this.mvcc.settled(ts);
+      },
+    );
+    return own;
+  }
+
+  /** priorOf is the value a write now replaces: the newest pending, else the engine's. */
+  private priorOf(key: Uint8Array, k: string): Prior {
+    const newest = this.pending.newest(k);
+    if (newest !== undefined) return { value: newest.value, fromTs: newest.ts };
+    const value = this.engine.getSync(key);
+    return { value: value === undefined ? undefined : asBuffer(value), fromTs: 0 };
+  }
+
+  /** revisionOf is the revision a key has before a write now queued: pending, else the engine's. */
+  private revisionOf(key: Uint8Array, k: string): Revision | undefined {
+    const newest = this.pending.newest(k);
+    if (newest === undefined) return this.engine.revisionSync(key);
+    return this.lookupPending(newest).latest.revision;
+  }
+
+  private durableOrUndefined(k: string): Buffer | undefined {
+    try {
+      const value = this.engine.getSync(keyBytes(k));
+      return value === undefined ? undefined : asBuffer(value);
+    } catch {
+      // A store that cannot be read any more serves no snapshot either.
+      return undefined;
+    }
+  }
+}

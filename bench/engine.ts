@@ -23,7 +23,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import Table from 'cli-table3';
 import { Prng } from '../src/stdx/prng.js';
-import type { BatchOp, Engine } from '../src/storage/engine.js';
+import type { PipelinedEngine as Engine } from '../src/txn/pipelined-engine.js';
+import type { BatchOp } from '../src/txn/write-pipeline.js';
 import { ENGINE_NAMES, type EngineName, isEngineName, loadEngine, type OpenEngine } from './engines.js';
 import type { ProbeResult } from './memory-probe.js';
 

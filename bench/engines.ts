@@ -3,8 +3,19 @@
 // the whole run.
 import type { Engine } from '../src/storage/engine.js';
 import type { EngineOptions } from '../src/storage/engine-options.js';
+import { type PipelinedEngine, pipelined } from '../src/txn/pipelined-engine.js';
 
-export type OpenEngine = (dir: string, options?: EngineOptions) => Promise<Engine>;
+/**
+ * OpenEngine opens an engine behind a write pipeline, as the Db runs every engine: each engine's
+ * writes are stamped (timestamps, revisions) by the same code, so the comparison is of engines.
+ */
+export type OpenEngine = (dir: string, options?: EngineOptions) => Promise<PipelinedEngine>;
+
+type OpenRaw = (dir: string, options?: EngineOptions) => Promise<Engine>;
+
+function behindPipeline(open: OpenRaw): OpenEngine {
+  return async (dir, options) => pipelined(await open(dir, options), options?.clock);
+}
 
 export const ENGINE_NAMES = ['cask', 'lmdb', 'lmdb-flushed', 'classic-level'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
@@ -19,19 +30,19 @@ export async function loadEngine(name: EngineName): Promise<OpenEngine | Error> 
     switch (name) {
       case 'cask': {
         const { openCask } = await import('../src/storage/cask/cask-engine.js');
-        return openCask;
+        return behindPipeline(openCask);
       }
       case 'lmdb': {
         const { openLmdb } = await import('../src/storage/lmdb/lmdb-engine.js');
-        return openLmdb;
+        return behindPipeline(openLmdb);
       }
       case 'lmdb-flushed': {
         const { openLmdbFlushed } = await import('./lmdb-flushed-engine.js');
-        return openLmdbFlushed;
+        return behindPipeline(openLmdbFlushed);
       }
       case 'classic-level': {
         const { openClassicLevel } = await import('./classic-level-engine.js');
-        return openClassicLevel;
+        return behindPipeline(openClassicLevel);
       }
     }
   } catch (err) {

@@ -17,7 +17,7 @@ export async function runServer(
     {
       version,
       // kvs-server speaks the course's vocabulary, where our own engine is called 'kvs'.
-      engine: name === 'kvs-server' && server.db.engine.name === 'cask' ? 'kvs' : server.db.engine.name,
+      engine: name === 'kvs-server' && server.db.engineName === 'cask' ? 'kvs' : server.db.engineName,
       addr: `${server.resp.host}:${server.resp.port}`,
       http: server.http === undefined ? undefined : `${server.http.host}:${server.http.port}`,
       dir: server.db.dir,

@@ -104,7 +104,7 @@ describe.each(['cask', 'lmdb'] as const)('buffers reused after the call returns 
     const written = db.set('k', value);
     value.write('XXXXX');
     // Read through the view while the write is still queued, then once durable.
-    const { value: pending } = await db.latest.readLatest(b('k'));
+    const { value: pending } = await db.pipeline.readLatest(b('k'));
     expect(pending?.toString()).toBe('first');
     await written;
     expect(await db.getString('k')).toBe('first');
@@ -220,7 +220,7 @@ async function checkAgainst(db: Db, model: Map<string, string>, label: string): 
   for await (const [k, v] of db.scan()) scanned.push([k.toString(), v.toString()]);
   const expected = [...model.entries()].sort((x, y) => Buffer.compare(b(x[0]), b(y[0])));
   expect(scanned, `${label}: scan`).toEqual(expected);
-  if (db.engine.name === 'cask') (db.engine as CaskEngine).keyDir.checkInvariants();
+  if (db.engineName === 'cask') (db.pipeline.engine as unknown as CaskEngine).keyDir.checkInvariants();
 }
 
 describe.each(['cask', 'lmdb'] as const)('Db under poisoned buffers (%s)', (engine) => {

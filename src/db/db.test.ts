@@ -47,11 +47,11 @@ describe('Db (embedded API)', () => {
   it('remembers its engine and refuses another', async () => {
     const dir = tmpDir('db');
     const db = await open(dir);
-    expect(db.engine.name).toBe('cask');
+    expect(db.engineName).toBe('cask');
     await db.close();
     await expect(open(dir, { engine: 'lmdb' })).rejects.toBeInstanceOf(IncompatibleError);
     const again = await open(dir);
-    expect(again.engine.name).toBe('cask');
+    expect(again.engineName).toBe('cask');
     await again.close();
   });
 });

@@ -195,6 +195,11 @@ export class Db {
     this.mvcc = this.writes.mvcc;
   }
 
+  /** engineName: the storage engine underneath ('cask', 'lmdb'). */
+  get engineName(): string {
+    return this.engine.name;
+  }
+
   /**
    * pipeline: the write pipeline underneath, for the servers (RESP and HTTP run their commands
    * on it: read-modify-write without lost updates, read-your-writes before durability).

@@ -2,7 +2,18 @@
 // LimitError before anything is queued, so an oversized request changes nothing.
 import type { FileSystem } from '../io/file-system.js';
 import { copyBytes, toBytes } from '../stdx/bytes.js';
-import type { BatchOp, ScanRange } from './engine.js';
+import type { ScanRange } from './engine.js';
+
+/** CheckedOp: what checkBatch reads of an operation (a caller's request or a stamped WriteOp). */
+export type CheckedOp =
+  | {
+      readonly type: 'put';
+      readonly key: Uint8Array;
+      readonly value: Uint8Array;
+      readonly expiresAt?: number | undefined;
+    }
+  | { readonly type: 'delete'; readonly key: Uint8Array };
+
 import { shown } from './engine-options.js';
 import { InvalidArgumentError, LimitError } from './errors.js';
 import { BATCH_BYTES_MAX, BATCH_OPS_MAX, EXPIRES_AT_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from './limits.js';
@@ -42,7 +53,7 @@ export function checkExpiresAt(expiresAt: number | undefined): void {
  * key limit) and returns the batch's key-plus-value bytes.
  */
 export function checkBatch(
-  ops: readonly BatchOp[],
+  ops: readonly CheckedOp[],
   checkOneKey: (key: Uint8Array) => void = (key) => checkKey(key),
 ): number {
   if (!Array.isArray(ops)) throw new InvalidArgumentError('a batch must be an array of operations');

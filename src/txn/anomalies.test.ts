@@ -14,7 +14,7 @@ let engine: EngineName = 'cask';
 
 beforeEach(async () => {
   db = await open(tmpDir('anomaly'), { durability: 'never', engine });
-  expect(db.engine.name).toBe(engine);
+  expect(db.engineName).toBe(engine);
   await db.batch([
     { type: 'set', key: 'x', value: '10' },
     { type: 'set', key: 'y', value: '20' },

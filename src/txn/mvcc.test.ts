@@ -3,9 +3,9 @@
 // enqueue and pruned after, time travel stops at the horizon, scans merge history correctly.
 import { describe, expect, it } from 'vitest';
 import { Db } from '../db/db.js';
-import { ManualEngine } from '../db/manual-engine.js';
 import type { Clock } from '../io/clock.js';
 import { SnapshotTooOldError, TxnConflictError, TxnFinishedError } from './errors.js';
+import { ManualEngine } from './manual-engine.js';
 
 const b = (s: string) => Buffer.from(s);
 const tick = () => new Promise((r) => setImmediate(r));
@@ -48,7 +48,7 @@ describe('Mvcc', () => {
     const seen: number[] = [];
     for (let i = 0; i < 5; i++) {
       void db.set('k', String(i));
-      seen.push(db.mvcc.lastTs);
+      seen.push(db.pipeline.mvcc.lastTs);
       if (i === 2) clock.advance(-1000);
     }
     for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThan(seen[i - 1]!);
@@ -99,11 +99,11 @@ describe('Mvcc', () => {
 
   it('a write refused at once does not move the watermark past writes still in flight', async () => {
     const { engine, db } = setup();
-    const refuse = engine.batch.bind(engine);
-    engine.batch = (ops, options) =>
+    const refuse = engine.write.bind(engine);
+    engine.write = (ts, ops) =>
       ops.some((op) => Buffer.from(op.key).toString() === 'bad')
         ? Promise.reject(new Error('refused'))
-        : refuse(ops, options);
+        : refuse(ts, ops);
     await commitNow(engine, db.set('a', '0'));
     const pin = await db.snapshot();
     const inFlight = db.set('a', '1');
@@ -204,22 +204,22 @@ describe('Mvcc', () => {
   it('time travel reads an earlier timestamp within the retention window, and refuses one beyond', async () => {
     const { engine, db, clock } = setup({ versionRetentionMs: 60_000 });
     await commitNow(engine, db.set('k', 'v1'));
-    const t1 = db.mvcc.lastTs;
+    const t1 = db.pipeline.mvcc.lastTs;
     clock.advance(10);
     await commitNow(engine, db.set('k', 'v2'));
     const s = await db.snapshot({ at: t1 });
     expect((await s.get('k'))?.toString()).toBe('v1');
     s.release();
     clock.advance(120_000);
-    db.mvcc.prune();
+    db.pipeline.mvcc.prune();
     await expect(db.snapshot({ at: t1 })).rejects.toBeInstanceOf(SnapshotTooOldError);
-    await expect(db.snapshot({ at: db.mvcc.lastTs + 1 })).rejects.toThrow(/newest commit/);
+    await expect(db.snapshot({ at: db.pipeline.mvcc.lastTs + 1 })).rejects.toThrow(/newest commit/);
   });
 
   it('without retention, time travel is refused below the last write no reader pinned', async () => {
     const { engine, db } = setup();
     await commitNow(engine, db.set('k', 'v1'));
-    const before = db.mvcc.lastTs - 1;
+    const before = db.pipeline.mvcc.lastTs - 1;
     await expect(db.snapshot({ at: before })).rejects.toBeInstanceOf(SnapshotTooOldError);
   });
 

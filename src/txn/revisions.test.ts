@@ -5,9 +5,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { tmpDir } from '../../test/support/tmp-dir.js';
 import { type Db, Db as DbClass, open } from '../db/db.js';
-import { ManualEngine } from '../db/manual-engine.js';
 import { ManualClock } from '../io/manual-clock.js';
 import type { Revision } from '../storage/engine.js';
+import { ManualEngine } from './manual-engine.js';
 
 const b = (s: string) => Buffer.from(s);
 
@@ -206,6 +206,6 @@ describe('revisions of pending writes', () => {
     const stored = engine.revisionSync(b('k'))!;
     expect(stored.version).toBe(2);
     expect(result.results).toEqual([{ type: 'get', value: b('b'), revision: stored }]);
-    expect(stored.mod).toBe(db.mvcc.lastTs);
+    expect(stored.mod).toBe(db.pipeline.mvcc.lastTs);
   });
 });

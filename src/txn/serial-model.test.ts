@@ -10,8 +10,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Db } from '../db/db.js';
-import { ManualEngine } from '../db/manual-engine.js';
 import { TxnConflictError } from './errors.js';
+import { ManualEngine } from './manual-engine.js';
 import type { Isolation } from './mvcc.js';
 import type { Transaction } from './transaction.js';
 

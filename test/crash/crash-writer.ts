@@ -7,6 +7,7 @@
 // `ack hot KEY N` (the hot key's value is now N; overwrites make compaction run),
 // `ack ttl KEY VALUE` (a put with expiresAt FAR_EXPIRES_AT; every other hot write has it too).
 import { openCask } from '../../src/storage/cask/cask-engine.js';
+import { pipelined } from '../../src/txn/pipelined-engine.js';
 
 const [dir, cycle] = process.argv.slice(2);
 if (dir === undefined || cycle === undefined) throw new Error('usage: crash-writer DIR CYCLE');
@@ -16,11 +17,14 @@ const b = (s: string) => Buffer.from(s);
 /** FAR_EXPIRES_AT: an expiry that never passes during the test (the parent checks it too). */
 const FAR_EXPIRES_AT = Date.UTC(2100, 0, 1);
 
-const db = await openCask(dir, {
-  dataFileBytes: 64 * 1024,
-  compactionMinDeadBytes: 32 * 1024,
-  compactionDeadRatio: 0.3,
-});
+// Behind a write pipeline, as the Db runs it: the pipeline stamps each write.
+const db = pipelined(
+  await openCask(dir, {
+    dataFileBytes: 64 * 1024,
+    compactionMinDeadBytes: 32 * 1024,
+    compactionDeadRatio: 0.3,
+  }),
+);
 process.stdout.write('ready\n');
 
 async function writer(w: number): Promise<void> {

@@ -57,7 +57,10 @@ export async function openVerified(dir: string, keysFile: string): Promise<{ db:
       ok: checked.ok,
       problems: (checked.report?.problems ?? []).map((p) => ({ kind: p.kind, detail: p.detail })),
     },
-    recovery: (db.engine as CaskEngine).recovery.problems.map((p) => ({ kind: p.kind, detail: p.detail })),
+    recovery: (db.pipeline.engine as unknown as CaskEngine).recovery.problems.map((p) => ({
+      kind: p.kind,
+      detail: p.detail,
+    })),
     scan,
     scanError,
     gets,

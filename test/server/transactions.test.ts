@@ -41,7 +41,7 @@ afterEach(async () => {
   vi.restoreAllMocks();
   for (const c of clients.splice(0)) c.disconnect();
   for (const c of raws.splice(0)) c.close();
-  await r.db.latest.settled();
+  await r.db.pipeline.settled();
 });
 
 afterAll(async () => {

@@ -103,7 +103,7 @@ describe.skipIf(!canMount)('a full disk (tmpfs)', () => {
     await db.close();
     db = await open(dir, options);
     const damage = (
-      db.engine as unknown as { recovery: { problems: { kind: string }[] } }
+      db.pipeline.engine as unknown as { recovery: { problems: { kind: string }[] } }
     ).recovery.problems.filter((p) => !['leftover-temp', 'retired-file', 'orphan-hint'].includes(p.kind));
     expect(damage).toEqual([]);
     for (const [key, fill] of acked) expect((await db.get(key))?.[0], key).toBe(fill);

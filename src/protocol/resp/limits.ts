@@ -2,7 +2,6 @@
 // Limits that belong to a connection or to the whole server (query buffer, output buffer, max
 // clients) live in src/server/, not here: the codec only bounds what one frame may claim.
 import { assert } from '../../stdx/assert.js';
-import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../../storage/limits.js';
 
 // ---- Requests (client to server) -------------------------------------------------------------
 
@@ -16,13 +15,14 @@ export const ARGS_MAX = 1024 * 1024;
 
 /**
  * BULK_BYTES_MAX: the longest bulk string in a request (`$N` above it is
- * `Protocol error: invalid bulk length`). It sits one MiB above the storage layer's
- * VALUE_BYTES_MAX on purpose: a value a little too large must reach the command handler, which
- * answers with a normal error reply and keeps the connection, instead of being cut off by the
- * framing layer. Beyond that margin nothing useful can be sent, so we refuse to buffer it.
- * (Redis's proto-max-bulk-len is 512 MiB; we store at most 64 MiB, so buffering more is waste.)
+ * `Protocol error: invalid bulk length`): 65 MiB, one MiB above the 64 MiB the storage layer
+ * stores (its VALUE_BYTES_MAX), on purpose: a value a little too large must reach the command
+ * handler, which answers with a normal error reply and keeps the connection, instead of being
+ * cut off by the framing layer. Beyond that margin nothing useful can be sent, so we refuse to
+ * buffer it. (Redis's proto-max-bulk-len is 512 MiB.) The codec knows no storage limit (it sits
+ * below the storage layer's users, not on it): src/server/resp/limits.ts asserts that the two agree.
  */
-export const BULK_BYTES_MAX = VALUE_BYTES_MAX + 1024 * 1024;
+export const BULK_BYTES_MAX = 65 * 1024 * 1024;
 
 /**
  * INLINE_BYTES_MAX: the longest inline command line, without its line ending (Redis's
@@ -95,7 +95,6 @@ export const WRITER_COPY_BYTES_MAX = 8 * 1024;
  */
 export const WRITER_SLAB_FREE_BYTES_MIN = 1024;
 
-assert(BULK_BYTES_MAX >= VALUE_BYTES_MAX + KEY_BYTES_MAX, 'a maximal value and key must pass the framing');
 assert(INLINE_BYTES_MAX < BULK_BYTES_MAX, 'inline commands are the small form');
 assert(REPLY_BULK_BYTES_MAX >= BULK_BYTES_MAX, 'a client must read back any value it could write');
 assert(REPLY_LINE_BYTES_MAX >= INLINE_BYTES_MAX, 'an error echoing an inline command must fit a reply line');

@@ -2,7 +2,7 @@
 // frame limits (argument count, bulk length, inline length) are in src/protocol/resp/limits.ts.
 import { BULK_BYTES_MAX, INLINE_BYTES_MAX } from '../../protocol/resp/index.js';
 import { assert } from '../../stdx/assert.js';
-import { BATCH_BYTES_MAX, BATCH_OPS_MAX } from '../../storage/limits.js';
+import { BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../../storage/limits.js';
 
 /** MAX_CLIENTS: connections beyond this get `-ERR max number of clients reached` (Redis's maxclients). */
 export const MAX_CLIENTS = 10_000;
@@ -108,6 +108,7 @@ export const DEFAULT_LIMITS: RespServerLimits = Object.freeze({
   txnIdleMs: TXN_IDLE_MS,
 });
 
+assert(BULK_BYTES_MAX >= VALUE_BYTES_MAX + KEY_BYTES_MAX, 'a maximal value and key must pass the framing');
 assert(QUERY_BUFFER_BYTES_MAX >= BULK_BYTES_MAX, 'one maximal argument must fit the query buffer');
 assert(READ_AHEAD_BYTES_MAX >= INLINE_BYTES_MAX, 'read-ahead must hold an inline command');
 assert(FLUSH_BATCH_KEYS <= BATCH_OPS_MAX, 'a FLUSHDB batch must be a legal batch');

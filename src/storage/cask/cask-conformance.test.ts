@@ -1,5 +1,5 @@
 import { poisoned } from '../../../test/support/poison.js';
-import { describeEngineConformance } from '../engine-conformance.js';
+import { describeEngineConformance } from '../../txn/engine-conformance.js';
 import { openCask } from './cask-engine.js';
 
 describeEngineConformance('cask', openCask);

@@ -48,7 +48,7 @@ describe('readOnly', () => {
     for await (const _ of db.scan()) n++;
     expect(n).toBe(100);
     expect(db.stats().keys).toBe(100);
-    const recovery = (db.engine as unknown as { recovery: { problems: { kind: string; action: string }[] } })
+    const recovery = (db.pipeline.engine as unknown as { recovery: { problems: { kind: string; action: string }[] } })
       .recovery;
     expect(recovery.problems.map((p) => p.kind)).toEqual(['torn-tail']);
     expect(recovery.problems[0]?.action).toMatch(/^would /);

@@ -7,7 +7,7 @@ import { poisoned } from '../../../test/support/poison.js';
 import { type Clock, systemClock } from '../../io/clock.js';
 import { ManualClock } from '../../io/manual-clock.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
-import { describeEngineConformance } from '../engine-conformance.js';
+import { describeEngineConformance } from '../../txn/engine-conformance.js';
 import { InvalidArgumentError } from '../errors.js';
 import { EXPIRY_CYCLE_INTERVAL_MS } from '../expiry-index.js';
 import { FORMAT_REVISION, readMeta, writeMeta } from '../meta.js';

@@ -1,13 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../io/manual-clock.js';
-import type { BatchOp, Engine, Entry } from './engine.js';
+import type { Entry, Engine as StorageEngine } from '../storage/engine.js';
+import type { EngineOptions } from '../storage/engine-options.js';
+import { InvalidArgumentError } from '../storage/errors.js';
+import { EXPIRY_CYCLE_INTERVAL_MS } from '../storage/expiry-index.js';
 import { engineHarness } from './engine-conformance-harness.js';
-import type { EngineOptions } from './engine-options.js';
-import { InvalidArgumentError } from './errors.js';
-import { EXPIRY_CYCLE_INTERVAL_MS } from './expiry-index.js';
+import type { PipelinedEngine as Engine } from './pipelined-engine.js';
+import type { BatchOp } from './write-pipeline.js';
 
-export type OpenEngineForExpiry = (dir: string, options?: EngineOptions) => Promise<Engine>;
+export type OpenEngineForExpiry = (dir: string, options?: EngineOptions) => Promise<StorageEngine>;
 
 /** EXPIRY_PROPERTY_RUNS: sized so the property test stays within a few seconds per engine. */
 const EXPIRY_PROPERTY_RUNS = 25;

@@ -1,13 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../io/manual-clock.js';
-import type { Engine, Revision } from './engine.js';
+import type { Revision, Engine as StorageEngine, WriteOp } from '../storage/engine.js';
+import type { EngineOptions } from '../storage/engine-options.js';
+import { InvalidArgumentError } from '../storage/errors.js';
+import { EXPIRY_CYCLE_INTERVAL_MS } from '../storage/expiry-index.js';
 import { engineHarness } from './engine-conformance-harness.js';
-import type { EngineOptions } from './engine-options.js';
-import { InvalidArgumentError } from './errors.js';
-import { EXPIRY_CYCLE_INTERVAL_MS } from './expiry-index.js';
+import type { PipelinedEngine as Engine } from './pipelined-engine.js';
 
-export type OpenEngineForRevision = (dir: string, options?: EngineOptions) => Promise<Engine>;
+export type OpenEngineForRevision = (dir: string, options?: EngineOptions) => Promise<StorageEngine>;
 
 /** REVISION_PROPERTY_RUNS: sized so the property test stays within a few seconds per engine. */
 const REVISION_PROPERTY_RUNS = 25;
@@ -45,7 +46,8 @@ export function describeRevisionConformance(name: string, open: OpenEngineForRev
     });
 
     it('derives revisions from writes still queued, not only durable ones', async () => {
-      const db = await openTracked(tempDir());
+      // A clock that stands still: the pipeline's timestamps are then consecutive.
+      const db = await openTracked(tempDir(), { clock: new ManualClock() });
       const writes = [
         db.put(utf8('q'), utf8('1')),
         db.put(utf8('q'), utf8('2')),
@@ -73,38 +75,39 @@ export function describeRevisionConformance(name: string, open: OpenEngineForRev
       expect(db.revisionSync(utf8('b'))).toEqual({ mod: ts, create: created, version: 2 });
     });
 
-    it('stores timestamps, creation and version a caller assigns, and refuses bad ones', async () => {
+    it('stores the timestamps, creation and version it is given, and refuses bad ones', async () => {
       const db = await openTracked(tempDir());
+      const e = db.engine;
+      // A refusal may be thrown or rejected; either way nothing changes.
+      const write = (ts: number, ops: readonly WriteOp[]): Promise<void> =>
+        Promise.resolve().then(() => e.write(ts, ops));
+      const put = (key: string, value: string, create: number, version: number): WriteOp => ({
+        type: 'put',
+        key: utf8(key),
+        value: utf8(value),
+        create,
+        version,
+      });
       const base = db.lastTs() + 1_000;
-      await db.put(utf8('k'), utf8('v'), { ts: base, create: base - 500, version: 7 });
+      await write(base, [put('k', 'v', base - 500, 7)]);
       expect(db.revisionSync(utf8('k'))).toEqual({ mod: base, create: base - 500, version: 7 });
       expect(db.lastTs()).toBe(base);
-      await db.batch(
-        [
-          { type: 'put', key: utf8('k'), value: utf8('w'), create: base - 500, version: 8 },
-          { type: 'put', key: utf8('m'), value: utf8('w') },
-        ],
-        { ts: base + 10 },
-      );
+      await write(base + 10, [put('k', 'w', base - 500, 8), put('m', 'w', base + 10, 1)]);
       expect(db.revisionSync(utf8('k'))).toEqual({ mod: base + 10, create: base - 500, version: 8 });
       expect(db.revisionSync(utf8('m'))).toEqual({ mod: base + 10, create: base + 10, version: 1 });
-      expect(await db.delete(utf8('m'), { ts: base + 20 })).toBe(true);
+      await write(base + 20, [{ type: 'delete', key: utf8('m') }]);
+      expect(db.revisionSync(utf8('m'))).toBeUndefined();
       expect(db.lastTs()).toBe(base + 20);
 
-      await expect(db.put(utf8('k'), utf8('x'), { ts: base + 20 })).rejects.toThrow(InvalidArgumentError);
-      await expect(db.put(utf8('k'), utf8('x'), { ts: 1.5 + base * 2 })).rejects.toThrow(
-        InvalidArgumentError,
-      );
-      await expect(db.batch([{ type: 'delete', key: utf8('k') }], { ts: base })).rejects.toThrow(
-        InvalidArgumentError,
-      );
-      await expect(db.put(utf8('k'), utf8('x'), { create: 5 })).rejects.toThrow(InvalidArgumentError);
-      await expect(
-        db.put(utf8('k'), utf8('x'), { ts: base + 30, create: base + 31, version: 1 }),
-      ).rejects.toThrow(InvalidArgumentError);
-      await expect(db.put(utf8('k'), utf8('x'), { create: 1, version: 0 })).rejects.toThrow(
-        InvalidArgumentError,
-      );
+      await expect(write(base + 20, [put('k', 'x', 1, 1)])).rejects.toThrow(InvalidArgumentError);
+      await expect(write(1.5 + base * 2, [put('k', 'x', 1, 1)])).rejects.toThrow(InvalidArgumentError);
+      await expect(write(base, [{ type: 'delete', key: utf8('k') }])).rejects.toThrow(InvalidArgumentError);
+      // A put without its version (a JavaScript caller can omit it).
+      const partial = { type: 'put', key: utf8('k'), value: utf8('x'), create: 5 } as unknown as WriteOp;
+      await expect(write(base + 30, [partial])).rejects.toThrow(InvalidArgumentError);
+      await expect(write(base + 30, [put('k', 'x', base + 31, 1)])).rejects.toThrow(InvalidArgumentError);
+      await expect(write(base + 30, [put('k', 'x', 1, 0)])).rejects.toThrow(InvalidArgumentError);
+      await expect(write(base + 30, [])).rejects.toThrow(InvalidArgumentError);
       // Nothing refused changed anything.
       expect(db.revisionSync(utf8('k'))).toEqual({ mod: base + 10, create: base - 500, version: 8 });
       expect(db.lastTs()).toBe(base + 20);
@@ -171,7 +174,9 @@ export function describeRevisionConformance(name: string, open: OpenEngineForRev
       clock.advance(EXPIRY_CYCLE_INTERVAL_MS * 3);
       await db.flush();
       const before = db.lastTs();
-      await db.put(utf8('w'), utf8('1'), { ts: before + 1 });
+      await db.engine.write(before + 1, [
+        { type: 'put', key: utf8('w'), value: utf8('1'), create: before + 1, version: 1 },
+      ]);
       expect(db.revisionSync(utf8('w'))?.mod).toBe(before + 1);
     });
 

@@ -11,16 +11,24 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { compareBytes } from '../stdx/bytes.js';
-import type { BatchOp, Engine, Entry, ScanRange } from './engine.js';
+import type { Entry, ScanRange, Engine as StorageEngine } from '../storage/engine.js';
+import type { EngineOptions } from '../storage/engine-options.js';
+import {
+  ClosedError,
+  CorruptionError,
+  IncompatibleError,
+  LimitError,
+  LockedError,
+} from '../storage/errors.js';
+import { BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../storage/limits.js';
+import { loadOrCreateMeta } from '../storage/meta.js';
 import { describeExpiryConformance } from './engine-conformance-expiry.js';
 import { engineHarness } from './engine-conformance-harness.js';
 import { describeRevisionConformance } from './engine-conformance-revision.js';
-import type { EngineOptions } from './engine-options.js';
-import { ClosedError, CorruptionError, IncompatibleError, LimitError, LockedError } from './errors.js';
-import { BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from './limits.js';
-import { loadOrCreateMeta } from './meta.js';
+import { type PipelinedEngine as Engine, pipelined } from './pipelined-engine.js';
+import type { BatchOp } from './write-pipeline.js';
 
-export type OpenEngine = (dir: string, options?: EngineOptions) => Promise<Engine>;
+export type OpenEngine = (dir: string, options?: EngineOptions) => Promise<StorageEngine>;
 
 export interface ConformanceOptions {
   /**
@@ -453,7 +461,7 @@ export function describeEngineConformance(
           const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-'));
           // 'never' keeps the runs fast; close() still flushes, so reopen must find everything.
           const options: EngineOptions = { durability: 'never' };
-          let db = await open(dir, options);
+          let db = pipelined(await open(dir, options));
           const model = new Map<string, Uint8Array>();
           const apply = (op: BatchOp): boolean => {
             const k = hex(op.key) as string;
@@ -493,7 +501,7 @@ export function describeEngineConformance(
                   break;
                 case 'reopen':
                   await db.close();
-                  db = await open(dir, options);
+                  db = pipelined(await open(dir, options));
                   break;
               }
             }

@@ -150,7 +150,8 @@ describe('WritePipeline', () => {
     const view = new WritePipeline(engine);
     const big = Buffer.alloc(VALUE_BYTES_MAX + 1);
     await expect(view.put(b('k'), big)).rejects.toBeInstanceOf(LimitError);
-    await expect(view.update(b('k'), () => ({ result: 0, write: big }))).rejects.toBeInstanceOf(LimitError);
+    // update is synchronous (one step from lookup to enqueue): it throws rather than rejects.
+    expect(() => view.update(b('k'), () => ({ result: 0, write: big }))).toThrow(LimitError);
     expect(view.trackedKeys).toBe(0);
     expect(engine.queue).toHaveLength(0);
   });

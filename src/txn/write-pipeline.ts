@@ -44,7 +44,7 @@
 
 import { type Clock, systemClock } from '../io/clock.js';
 import { asBuffer, copyBytes } from '../stdx/bytes.js';
-import type { Engine, Revision, Stored, WriteOp } from '../storage/engine.js';
+import type { Engine, Entry, Revision, ScanRange, Stored, WriteOp } from '../storage/engine.js';
 import { isExpired } from '../storage/expiry-index.js';
 import { revisionOfPut } from '../storage/revision.js';
 import { checkBatch, checkExpiresAt, checkKey, checkValue } from '../storage/validate.js';
@@ -295,6 +295,19 @@ export class WritePipeline {
   /** settled resolves once every write queued before the call has settled (durable or failed). */
   settled(): Promise<void> {
     return this.pending.settled();
+  }
+
+  /**
+   * scanDurable scans the engine's durable state (not a snapshot: see Engine.scan). Callers that
+   * must see their own earlier writes await settled() first.
+   */
+  scanDurable(range: ScanRange): AsyncIterableIterator<Entry> {
+    return this.engine.scan(range);
+  }
+
+  /** durableKeyCount: live keys in the engine's durable state. */
+  durableKeyCount(): number {
+    return this.engine.stats().keys;
   }
 
   /** close stops the expiry cycle; the engine's close then makes every queued write durable. */

@@ -130,7 +130,7 @@ describe('RESP server over a store whose borrowed buffers are poisoned', () => {
       const lent = poisoned(db, {
         wrap,
         property: (name, value) =>
-          (name === 'latest' || name === 'engine') && value !== null && typeof value === 'object'
+          name === 'pipeline' && value !== null && typeof value === 'object'
             ? poisoned(value, { wrap })
             : value,
       });

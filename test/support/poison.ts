@@ -27,7 +27,7 @@ export interface PoisonOptions {
   readonly wrap?: (value: unknown) => unknown;
   /**
    * property: applied once to each property that is not a method, when first read (a server
-   * reaches `db.latest`: wrapping it poisons the buffers the server lends the view).
+   * reaches `db.pipeline`: wrapping it poisons the buffers the server lends the pipeline).
    */
   readonly property?: (name: PropertyKey, value: unknown) => unknown;
 }

@@ -1,14 +1,19 @@
 // KeyStore: the data access the command handlers need. Normally it is the store's newest state
-// (LatestKeyStore over the LatestView, linearizable, replies held until durable); inside a
+// (LatestKeyStore over the write pipeline, linearizable, replies held until durable); inside a
 // transaction (EXEC, TXN.BEGIN) it is TxnKeyStore (src/server/resp/txn-key-store.ts): reads from
 // the transaction's snapshot plus its own writes, writes buffered until commit. Handlers never
-// reach for `db.latest` or `db.engine` themselves, so the same handler runs in both worlds.
+// reach for the pipeline or the engine themselves, so the same handler runs in both worlds.
 // Buffers: both pass the handlers' arguments (views into socket chunks) straight on; the
-// LatestView and the Transaction copy what they keep.
-import type { Db } from '../../db/db.js';
-import type { Change, Latest, ManyChange, Updated } from '../../db/latest-view.js';
+// write pipeline and the Transaction copy what they keep.
 import { asBuffer } from '../../stdx/bytes.js';
-import type { BatchOp } from '../../storage/engine.js';
+import type {
+  BatchOp,
+  Change,
+  Latest,
+  ManyChange,
+  Updated,
+  WritePipeline,
+} from '../../txn/write-pipeline.js';
 
 const NUL = Buffer.from([0]);
 
@@ -18,7 +23,7 @@ export interface KeyStore {
   /** readMany: readLatest for several keys, consistent with one another. */
   readMany(keys: readonly Uint8Array[]): Promise<Latest[]>;
   /**
-   * update: read-modify-write of one key with nothing in between (see LatestView.update); `fn`
+   * update: read-modify-write of one key with nothing in between (see WritePipeline.update); `fn`
    * also gets the key's expiry so that a rewrite can keep it.
    */
   update<T>(
@@ -54,26 +59,28 @@ export function keyAfter(key: Buffer): Buffer {
 }
 
 /**
- * LatestKeyStore: the newest state. Whole-keyspace reads first wait until every write queued
- * before them has settled (LatestView.settled()), then read the engine: they see the
- * connection's own earlier writes and reveal nothing that is not durable.
+ * LatestKeyStore: the newest state, through the write pipeline. Its reads and updates are
+ * synchronous (one lookup, no await); they are returned as promises because a transaction's
+ * store may await. Whole-keyspace reads first wait until every write queued before them has
+ * settled (WritePipeline.settled()), then read the engine: they see the connection's own earlier
+ * writes and reveal nothing that is not durable.
  */
 export class LatestKeyStore implements KeyStore {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly pipeline: WritePipeline) {}
 
   readLatest(key: Uint8Array): Promise<Latest> {
-    return this.db.latest.readLatest(key);
+    return settle(() => this.pipeline.readLatest(key));
   }
 
   readMany(keys: readonly Uint8Array[]): Promise<Latest[]> {
-    return this.db.latest.readMany(keys);
+    return settle(() => this.pipeline.readMany(keys));
   }
 
   update<T>(
     key: Uint8Array,
     fn: (current: Buffer | undefined, expiresAt: number | undefined) => Change<T>,
   ): Promise<Updated<T>> {
-    return this.db.latest.update(key, fn);
+    return settle(() => this.pipeline.update(key, fn));
   }
 
   updateMany<T>(
@@ -83,25 +90,34 @@ export class LatestKeyStore implements KeyStore {
       expiresAt: readonly (number | undefined)[],
     ) => ManyChange<T>,
   ): Promise<Updated<T>> {
-    return this.db.latest.updateMany(keys, fn);
+    return settle(() => this.pipeline.updateMany(keys, fn));
   }
 
   put(key: Uint8Array, value: Uint8Array, expiresAt?: number): Promise<void> {
-    return this.db.latest.put(key, value, expiresAt);
+    return this.pipeline.put(key, value, expiresAt);
   }
 
   batch(ops: readonly BatchOp[]): Promise<void> {
-    return this.db.latest.batch(ops);
+    return this.pipeline.batch(ops);
   }
 
   async *keysAfter(after: Buffer | undefined, limit?: number): AsyncIterable<Buffer> {
-    await this.db.latest.settled();
+    await this.pipeline.settled();
     const start = after === undefined ? undefined : keyAfter(after);
-    for await (const [k] of this.db.engine.scan({ start, limit })) yield asBuffer(k);
+    for await (const [k] of this.pipeline.scanDurable({ start, limit })) yield asBuffer(k);
   }
 
   async countKeys(): Promise<number> {
-    await this.db.latest.settled();
-    return this.db.engine.stats().keys;
+    await this.pipeline.settled();
+    return this.pipeline.durableKeyCount();
+  }
+}
+
+/** settle runs a synchronous step as a promise: its result resolves, what it throws rejects. */
+function settle<T>(step: () => T): Promise<T> {
+  try {
+    return Promise.resolve(step());
+  } catch (err) {
+    return Promise.reject(err);
   }
 }

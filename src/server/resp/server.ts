@@ -63,7 +63,7 @@ export function createRespServer(options: RespServerOptions): RespServer {
 
   const ctx: ServerContext = {
     db: options.db,
-    store: new LatestKeyStore(options.db),
+    store: new LatestKeyStore(options.db.pipeline),
     version: options.version,
     metrics: options.metrics,
     logger: options.logger,

@@ -210,7 +210,10 @@ export class Session {
   watch(keys: readonly Buffer[]): void {
     if (this.queue !== undefined) throw new CommandError('ERR WATCH inside MULTI is not allowed');
     if (this.closed) throw new CommandError('ERR connection closed');
-    const watching = (this.watching ??= new Watch(this.db.mvcc, this.db.mvcc.register('watch')));
+    const watching = (this.watching ??= new Watch(
+      this.db.pipeline.mvcc,
+      this.db.pipeline.mvcc.register('watch'),
+    ));
     this.armIdle();
     for (const key of keys) {
       if (watching.size >= WATCHED_KEYS_MAX) {

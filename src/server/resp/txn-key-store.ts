@@ -7,10 +7,9 @@
 // one), so inside a transaction a key the transaction did not write reads as having none: TTL
 // replies -1 for it, and INCR/APPEND/SET KEEPTTL/EXPIRE rewrite it without its old expiry.
 // Documented in docs/resp-commands.md. Keys the transaction wrote keep the expiry it gave them.
-import type { Change, Latest, ManyChange, Updated } from '../../db/latest-view.js';
-import type { BatchOp } from '../../storage/engine.js';
 import { checkBatch } from '../../storage/validate.js';
 import type { Transaction } from '../../txn/transaction.js';
+import type { BatchOp, Change, Latest, ManyChange, Updated } from '../../txn/write-pipeline.js';
 import { type KeyStore, keyAfter } from './key-store.js';
 
 export class TxnKeyStore implements KeyStore {

@@ -48,8 +48,9 @@ describe('readOnly', () => {
     for await (const _ of db.scan()) n++;
     expect(n).toBe(100);
     expect(db.stats().keys).toBe(100);
-    const recovery = (db.pipeline.engine as unknown as { recovery: { problems: { kind: string; action: string }[] } })
-      .recovery;
+    const recovery = (
+      db.pipeline.engine as unknown as { recovery: { problems: { kind: string; action: string }[] } }
+    ).recovery;
     expect(recovery.problems.map((p) => p.kind)).toEqual(['torn-tail']);
     expect(recovery.problems[0]?.action).toMatch(/^would /);
     const tx = await db.begin();

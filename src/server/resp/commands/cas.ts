@@ -121,7 +121,7 @@ async function revision(ctx: CommandContext, args: Buffer[]): Promise<Held> {
     // The transaction's snapshot versions keep no revision (docs/transactions.md).
     throw new CommandError('ERR TXN.REVISION cannot run inside a TXN.BEGIN transaction');
   }
-  const latest = await ctx.server.db.latest.readLatest(args[1]!);
+  const latest = ctx.server.db.pipeline.readLatest(args[1]!);
   return held(latest.durable, (w) => {
     const rev = latest.revision;
     if (latest.value === undefined || rev === undefined) {

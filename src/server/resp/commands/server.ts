@@ -19,7 +19,7 @@ function infoSection(ctx: CommandContext, section: string): string[] | undefined
   const s = ctx.server;
   const snap = s.metrics?.snapshot();
   const uptime = Math.floor((Date.now() - s.startedAt) / 1000);
-  const stats = s.db.engine.stats();
+  const stats = s.db.stats();
   switch (section) {
     case 'server':
       return [

@@ -464,8 +464,11 @@ class LmdbEngine implements Engine {
     // moves in the same synchronous step.
     if (expires) this.mayExpire = true;
     const withExpiry = this.mayExpire;
-    // names: the keys for the expiry index, taken now (the caller's key buffers are borrowed).
-    const names = withExpiry ? ops.map((op) => nameOf(op.key)) : undefined;
+    // indexed: what the expiry index learns once the write commits, taken now (the caller's keys
+    // and ops are borrowed), in op order so that a key's last op wins.
+    const indexed = withExpiry
+      ? ops.map((op) => [nameOf(op.key), op.type === 'put' ? op.expiresAt : undefined] as const)
+      : undefined;
     const only = ops[0] as WriteOp;
     let committed: Promise<unknown>;
     if (!withExpiry && ops.length === 1 && only.type === 'put') {
@@ -483,12 +486,7 @@ class LmdbEngine implements Engine {
     }
     this.last = ts;
     await committed;
-    if (names !== undefined) {
-      for (let i = 0; i < ops.length; i++) {
-        const op = ops[i] as WriteOp;
-        this.expiries.set(names[i] as string, op.type === 'put' ? op.expiresAt : undefined);
-      }
-    }
+    if (indexed !== undefined) for (const [name, expiresAt] of indexed) this.expiries.set(name, expiresAt);
     this.writes++;
   }
 

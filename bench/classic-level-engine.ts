@@ -7,7 +7,7 @@
 // 'interval' has no timer here: the benchmarks do not use it.
 //
 // Not for production use, and not run against the conformance suite, because:
-// - delete() checks existence before deleting, in two steps (LevelDB's del does not report);
+// - it stores neither expiries nor revisions (see getStored below);
 // - concurrent writes go through libuv's thread pool, so their order is not call order;
 // - stats().keys is not tracked (LevelDB does not count keys): it is -1;
 // - it does not keep the buffer rule (docs/ARCHITECTURE.md, "Who owns a buffer"): keys and values
@@ -18,17 +18,17 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import type {
-  BatchOp,
   Engine,
   EngineStats,
   Entry,
-  PutOptions,
   Revision,
   ScanRange,
   Stored,
+  WriteOp,
 } from '../src/storage/engine.js';
 import type { EngineOptions } from '../src/storage/engine-options.js';
-import { ClosedError } from '../src/storage/errors.js';
+import { ClosedError, InvalidArgumentError } from '../src/storage/errors.js';
+import { checkKeyVersion, checkTs } from '../src/storage/revision.js';
 
 export const CLASSIC_LEVEL_ENGINE_NAME = 'classic-level';
 /** LEVELDB_SUBDIR: LevelDB's files live here, inside the store directory. */
@@ -51,6 +51,8 @@ class ClassicLevelEngine implements Engine {
   readonly name = CLASSIC_LEVEL_ENGINE_NAME;
   private closed = false;
   private writes = 0;
+  /** last: the highest ts written since open (lastTs); kept in memory only, see getStored. */
+  private last = 0;
 
   constructor(
     private readonly db: Db,
@@ -75,7 +77,11 @@ class ClassicLevelEngine implements Engine {
   }
 
   // This benchmark-only adapter has neither expiry nor revisions: it measures raw reads and
-  // writes, and refuses what it cannot do rather than answer wrongly.
+  // writes, and refuses what it cannot do rather than answer wrongly. Behind a write pipeline
+  // (src/txn/pipelined-engine.ts) puts and batches work: revisionSync reports no revision, so the
+  // pipeline stamps every put as a key's creation, and write() checks the stamps and drops them;
+  // lastTs is kept in memory only (the pipeline's timestamps follow the clock anyway). A
+  // pipeline's delete reads getStoredSync, which refuses.
   async getStored(_key: Uint8Array): Promise<Stored | undefined> {
     throw new Error('classic-level (benchmark adapter): no revisions, use get');
   }
@@ -85,45 +91,48 @@ class ClassicLevelEngine implements Engine {
   }
 
   revisionSync(_key: Uint8Array): Revision | undefined {
-    throw new Error('classic-level (benchmark adapter): no revisions');
+    this.checkOpen();
+    return undefined;
   }
 
   lastTs(): number {
-    throw new Error('classic-level (benchmark adapter): no revisions');
+    return this.last;
   }
 
   async expiry(key: Uint8Array): Promise<number | null | undefined> {
     return (await this.has(key)) ? null : undefined;
   }
 
-  async put(key: Uint8Array, value: Uint8Array, options?: PutOptions): Promise<void> {
+  async write(ts: number, ops: readonly WriteOp[]): Promise<void> {
     this.checkOpen();
-    if (options?.expiresAt !== undefined) throw new Error('classic-level: no expiry support');
-    if (options?.ts !== undefined || options?.version !== undefined)
-      throw new Error('classic-level: no revision support');
-    await this.db.put(key, value, { sync: this.sync });
+    if (ops.length === 0) throw new InvalidArgumentError('a write needs at least one operation');
+    checkTs(ts, this.last);
+    for (const op of ops) {
+      if (op.type !== 'put') continue;
+      if (op.expiresAt !== undefined) throw new Error('classic-level: no expiry support');
+      checkKeyVersion(op.create, op.version, ts);
+    }
+    this.last = ts;
+    const only = ops[0] as WriteOp;
+    if (ops.length === 1) {
+      if (only.type === 'put') await this.db.put(only.key, only.value, { sync: this.sync });
+      else await this.db.del(only.key, { sync: this.sync });
+    } else {
+      await this.db.batch(
+        ops.map((op) =>
+          op.type === 'put'
+            ? { type: 'put' as const, key: op.key, value: op.value }
+            : { type: 'del' as const, key: op.key },
+        ),
+        { sync: this.sync },
+      );
+    }
     this.writes++;
   }
 
-  async delete(key: Uint8Array): Promise<boolean> {
+  dueExpiries(_nowMs: number, _max: number): Uint8Array[] {
     this.checkOpen();
-    const existed = await this.db.has(key);
-    await this.db.del(key, { sync: this.sync });
-    this.writes++;
-    return existed;
-  }
-
-  async batch(ops: readonly BatchOp[]): Promise<void> {
-    this.checkOpen();
-    await this.db.batch(
-      ops.map((op) =>
-        op.type === 'put'
-          ? { type: 'put' as const, key: op.key, value: op.value }
-          : { type: 'del' as const, key: op.key },
-      ),
-      { sync: this.sync },
-    );
-    this.writes++;
+    return []; // no expiry support
   }
 
   async *scan(range: ScanRange = {}): AsyncIterableIterator<Entry> {
@@ -155,7 +164,6 @@ class ClassicLevelEngine implements Engine {
       engine: this.name,
       keys: -1,
       expires: 0,
-      expiredKeys: 0,
       avgTtlMs: 0,
       diskBytes: dirBytes(path.join(this.dir, LEVELDB_SUBDIR)),
       liveBytes: 0,

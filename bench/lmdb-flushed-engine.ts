@@ -8,8 +8,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { open as openLmdbEnv } from 'lmdb';
-import type { BatchOp, Engine, EngineStats, Entry, ScanRange } from '../src/storage/engine.js';
+import type { Engine, EngineStats, Entry, ScanRange, WriteOp } from '../src/storage/engine.js';
 import type { EngineOptions } from '../src/storage/engine-options.js';
+import { InvalidArgumentError } from '../src/storage/errors.js';
+import { checkKeyVersion, checkTs } from '../src/storage/revision.js';
 
 /** Keys get a one-byte prefix so the empty key works, as in src/storage/lmdb. */
 const PREFIX = Buffer.from([0]);
@@ -22,6 +24,8 @@ export async function openLmdbFlushed(dir: string, _options: EngineOptions = {})
     encoding: 'binary',
   });
   let writes = 0;
+  /** last: the highest ts written since open (lastTs); kept in memory only, see revisionSync. */
+  let last = 0;
   const durable = async (commit: Promise<unknown>): Promise<void> => {
     await commit;
     await db.flushed;
@@ -40,7 +44,11 @@ export async function openLmdbFlushed(dir: string, _options: EngineOptions = {})
       return db.doesExist(withPrefix(key));
     },
     // This benchmark-only adapter has neither expiry nor revisions: it measures raw reads and
-    // writes, and refuses what it cannot do rather than answer wrongly.
+    // writes, and refuses what it cannot do rather than answer wrongly. Behind a write pipeline
+    // (src/txn/pipelined-engine.ts) puts and batches work: revisionSync reports no revision, so
+    // the pipeline stamps every put as a key's creation, and write() checks the stamps and drops
+    // them; lastTs is kept in memory only (the pipeline's timestamps follow the clock anyway).
+    // A pipeline's delete reads getStoredSync, which refuses.
     async getStored() {
       throw new Error('lmdb-flushed (benchmark adapter): no revisions, use get');
     },
@@ -48,27 +56,35 @@ export async function openLmdbFlushed(dir: string, _options: EngineOptions = {})
       throw new Error('lmdb-flushed (benchmark adapter): no revisions, use getSync');
     },
     revisionSync() {
-      throw new Error('lmdb-flushed (benchmark adapter): no revisions');
+      return undefined;
     },
     lastTs() {
-      throw new Error('lmdb-flushed (benchmark adapter): no revisions');
+      return last;
     },
     async expiry(key) {
       return db.doesExist(withPrefix(key)) ? null : undefined;
     },
-    put(key, value, options) {
-      if (options?.expiresAt !== undefined)
-        return Promise.reject(new Error('lmdb-flushed: no expiry support'));
-      if (options?.ts !== undefined || options?.version !== undefined)
-        return Promise.reject(new Error('lmdb-flushed: no revision support'));
-      return durable(db.put(withPrefix(key), Buffer.from(value)));
-    },
-    async delete(key) {
-      const existed = db.doesExist(withPrefix(key));
-      await durable(db.remove(withPrefix(key)));
-      return existed;
-    },
-    batch(ops: readonly BatchOp[]) {
+    write(ts: number, ops: readonly WriteOp[]) {
+      try {
+        if (ops.length === 0) throw new InvalidArgumentError('a write needs at least one operation');
+        checkTs(ts, last);
+        for (const op of ops) {
+          if (op.type !== 'put') continue;
+          if (op.expiresAt !== undefined) throw new Error('lmdb-flushed: no expiry support');
+          checkKeyVersion(op.create, op.version, ts);
+        }
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      last = ts;
+      const only = ops[0] as WriteOp;
+      if (ops.length === 1) {
+        return durable(
+          only.type === 'put'
+            ? db.put(withPrefix(only.key), Buffer.from(only.value))
+            : db.remove(withPrefix(only.key)),
+        );
+      }
       return durable(
         db.batch(() => {
           for (const op of ops) {
@@ -77,6 +93,9 @@ export async function openLmdbFlushed(dir: string, _options: EngineOptions = {})
           }
         }),
       );
+    },
+    dueExpiries() {
+      return []; // no expiry support
     },
     async *scan(range: ScanRange = {}): AsyncIterableIterator<Entry> {
       const start = range.start === undefined ? PREFIX : withPrefix(range.start);
@@ -98,7 +117,6 @@ export async function openLmdbFlushed(dir: string, _options: EngineOptions = {})
         engine: 'lmdb-flushed',
         keys: db.getCount(),
         expires: 0,
-        expiredKeys: 0,
         avgTtlMs: 0,
         diskBytes,
         liveBytes: 0,

@@ -8,6 +8,48 @@ describe('ExpiryIndex', () => {
     expect(isExpired(100, 101)).toBe(true);
   });
 
+  it('peekDue lists the soonest current expired entries and changes nothing', () => {
+    const op = fc.oneof(
+      fc.record({
+        t: fc.constant('set' as const),
+        k: fc.integer({ min: 0, max: 19 }),
+        at: fc.integer({ min: 0, max: 50 }),
+      }),
+      fc.record({ t: fc.constant('del' as const), k: fc.integer({ min: 0, max: 19 }) }),
+      fc.record({
+        t: fc.constant('peek' as const),
+        now: fc.integer({ min: 0, max: 60 }),
+        max: fc.integer({ min: 0, max: 25 }),
+      }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 120 }), (ops) => {
+        const index = new ExpiryIndex();
+        const model = new Map<string, number>();
+        for (const o of ops) {
+          if (o.t === 'set') {
+            index.set(`k${o.k}`, o.at);
+            model.set(`k${o.k}`, o.at);
+          } else if (o.t === 'del') {
+            index.delete(`k${o.k}`);
+            model.delete(`k${o.k}`);
+          } else {
+            const expected = [...model.values()].filter((at) => isExpired(at, o.now)).sort((a, b) => a - b);
+            const peeked = index.peekDue(o.now, o.max);
+            expect(peeked.map((e) => e.expiresAt)).toEqual(expected.slice(0, o.max));
+            for (const e of peeked) expect(model.get(e.name)).toBe(e.expiresAt);
+            expect(new Set(peeked.map((e) => e.name)).size).toBe(peeked.length);
+            // Nothing changed: the same question gets the same answer.
+            expect(index.peekDue(o.now, o.max)).toEqual(peeked);
+            expect(index.expiredCount(o.now)).toBe(expected.length);
+          }
+          index.checkInvariants();
+          expect(index.size).toBe(model.size);
+        }
+      }),
+    );
+  });
+
   it('matches a Map model under sets, deletes, takes, requeues and counts', () => {
     const op = fc.oneof(
       fc.record({

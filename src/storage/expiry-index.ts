@@ -112,6 +112,31 @@ export class ExpiryIndex {
     return out;
   }
 
+  /**
+   * peekDue returns up to `max` current entries expired at `nowMs`, soonest first, without
+   * changing the index: a best-first walk of the heap from its top (an entry's children are not
+   * earlier than it), O(k log k) for the k entries visited. Entries taken by takeDue are not
+   * among them.
+   */
+  peekDue(nowMs: number, max: number): ExpiryEntry[] {
+    const out: ExpiryEntry[] = [];
+    const heap = this.heap;
+    const at = (i: number): number => (heap[i] as ExpiryEntry).expiresAt;
+    // frontier: heap positions not yet visited whose parents were, a min-heap by expiry.
+    const frontier = new IndexHeap(at);
+    if (heap.length > 0) frontier.push(0);
+    while (out.length < max && frontier.size > 0) {
+      const i = frontier.pop();
+      const e = heap[i] as ExpiryEntry;
+      if (!isExpired(e.expiresAt, nowMs)) break; // every other candidate expires no earlier
+      if (this.byName.get(e.name) === e) out.push(e);
+      const left = 2 * i + 1;
+      if (left < heap.length) frontier.push(left);
+      if (left + 1 < heap.length) frontier.push(left + 1);
+    }
+    return out;
+  }
+
   /** requeue puts an entry taken by takeDue back (its delete was not made), if it is still current. */
   requeue(entry: ExpiryEntry): void {
     this.taken.delete(entry);
@@ -219,6 +244,57 @@ export class ExpiryIndex {
       i = child;
     }
     heap[i] = last;
+    return top;
+  }
+}
+
+/** IndexHeap: a binary min-heap of numbers ordered by `keyOf` (peekDue's frontier of heap positions). */
+class IndexHeap {
+  private readonly items: number[] = [];
+
+  constructor(private readonly keyOf: (item: number) => number) {}
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  push(item: number): void {
+    const items = this.items;
+    const key = this.keyOf(item);
+    let i = items.length;
+    items.push(item);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const p = items[parent] as number;
+      if (this.keyOf(p) <= key) break;
+      items[i] = p;
+      i = parent;
+    }
+    items[i] = item;
+  }
+
+  /** pop removes and returns the item with the smallest key; call only when size > 0. */
+  pop(): number {
+    const items = this.items;
+    const top = items[0] as number;
+    const last = items.pop() as number;
+    if (items.length === 0) return top;
+    const key = this.keyOf(last);
+    let i = 0;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= items.length) break;
+      if (
+        child + 1 < items.length &&
+        this.keyOf(items[child + 1] as number) < this.keyOf(items[child] as number)
+      )
+        child++;
+      const c = items[child] as number;
+      if (this.keyOf(c) >= key) break;
+      items[i] = c;
+      i = child;
+    }
+    items[i] = last;
     return top;
   }
 }

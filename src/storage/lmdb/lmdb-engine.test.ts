@@ -8,7 +8,9 @@ import { type Clock, systemClock } from '../../io/clock.js';
 import { ManualClock } from '../../io/manual-clock.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { describeEngineConformance } from '../../txn/engine-conformance.js';
-import { InvalidArgumentError } from '../errors.js';
+import { type PipelinedEngine, pipelined } from '../../txn/pipelined-engine.js';
+import type { EngineOptions } from '../engine-options.js';
+import { ClosedError, InvalidArgumentError } from '../errors.js';
 import { EXPIRY_CYCLE_INTERVAL_MS } from '../expiry-index.js';
 import { FORMAT_REVISION, readMeta, writeMeta } from '../meta.js';
 import { LMDB_KEY_BYTES_MAX, LMDB_SUBDIR, openLmdb } from './lmdb-engine.js';
@@ -22,6 +24,24 @@ describeEngineConformance('lmdb', async (dir, options) => poisoned(await openLmd
 });
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+/**
+ * openPipelined opens a store behind a write pipeline on the options' clock: the plain
+ * put/delete/batch surface, with timestamps and revisions stamped as the Db stamps them.
+ */
+async function openPipelined(
+  dir: string,
+  options: EngineOptions = {},
+  hooks: Parameters<typeof openLmdb>[2] = {},
+): Promise<PipelinedEngine> {
+  return pipelined(await openLmdb(dir, options, hooks), options.clock);
+}
+
+/**
+ * counting: a clock at 0 ms. The pipeline's commit timestamps are the clock's microseconds when
+ * those are ahead, so on this clock they count 1, 2, 3, ... from the store's lastTs.
+ */
+const counting = (): ManualClock => new ManualClock(0);
 
 /** rawEnv opens a closed store's lmdb files directly, to inspect or age them. */
 function rawEnv(dir: string) {
@@ -143,7 +163,7 @@ describe('openLmdb', () => {
 
   it('keeps lmdb files in their own subdirectory beside the metadata', async () => {
     const dir = tempDir();
-    const db = await openLmdb(dir);
+    const db = await openPipelined(dir);
     await db.put(Uint8Array.of(1), Uint8Array.of(2));
     await db.close();
     const names = fs.readdirSync(dir).sort();
@@ -154,7 +174,7 @@ describe('openLmdb', () => {
   });
 
   it('scans with bounds longer than any storable key', async () => {
-    const db = await openLmdb(tempDir());
+    const db = await openPipelined(tempDir());
     try {
       const short = (fill: number, n: number): Uint8Array => new Uint8Array(n).fill(fill);
       const keys = [
@@ -207,8 +227,10 @@ describe('openLmdb', () => {
         return { cancel: () => ticks.splice(ticks.indexOf(fn), 1) };
       },
     };
-    const db = await openLmdb(tempDir(), { durability: 'interval', syncIntervalMs: 1000, clock });
+    const engine = await openLmdb(tempDir(), { durability: 'interval', syncIntervalMs: 1000, clock });
     expect(ticks).toHaveLength(1);
+    // The pipeline's expiry cycle adds its own timer (ticks[1]).
+    const db = pipelined(engine, clock);
     await db.put(Uint8Array.of(1), Uint8Array.of(2));
     expect(db.stats().fsyncs).toBe(0);
     ticks[0]?.();
@@ -233,7 +255,8 @@ describe('openLmdb', () => {
       const dir = tempDir();
       await writeLegacyStore(dir, format, legacyValues);
 
-      let db = await openLmdb(dir);
+      const clock = counting();
+      let db = await openPipelined(dir, { clock });
       expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(FORMAT_REVISION);
       expect(db.lastTs()).toBe(1);
       for (const [key, value] of legacyValues) {
@@ -261,7 +284,7 @@ describe('openLmdb', () => {
       }
       expect(await metaEntry(dir, 'migration')).toBeUndefined();
 
-      db = await openLmdb(dir);
+      db = await openPipelined(dir, { clock });
       expect(db.lastTs()).toBe(3);
       expect(db.revisionSync(utf8('a'))).toEqual({ mod: 2, create: 1, version: 2 });
       expect(db.revisionSync(utf8('b'))).toEqual(legacy);
@@ -324,7 +347,7 @@ describe('openLmdb', () => {
     );
     expect((await metaEntry(dir, 'migration'))?.toString('latin1')).toBe('\x01k19');
 
-    const db = await openLmdb(dir, {}, { migrationChunkKeys: 10 });
+    const db = await openPipelined(dir, { clock: counting() }, { migrationChunkKeys: 10 });
     expect(db.lastTs()).toBe(1);
     expect(await scanAll(db)).toEqual([...values].map(([k, v]) => [k, Buffer.from(v).toString('latin1')]));
     for (const key of values.keys()) expect(db.revisionSync(utf8(key))).toEqual(legacy);
@@ -380,7 +403,8 @@ describe('openLmdb', () => {
 
   it('stores empty values and values exactly as long as the revision prefix', async () => {
     const dir = tempDir();
-    let db = await openLmdb(dir);
+    const clock = counting();
+    let db = await openPipelined(dir, { clock });
     const twenty = new Uint8Array(prefixBytes).fill(0xab);
     await db.put(utf8('empty'), new Uint8Array(0));
     await db.put(utf8('twenty'), twenty);
@@ -409,14 +433,15 @@ describe('openLmdb', () => {
     };
     await check();
     await db.close();
-    db = await openLmdb(dir);
+    db = await openPipelined(dir, { clock });
     await check();
     await db.close();
   });
 
   it('keeps revisions of values of 16 MiB and more (lmdb-js returns them as memory-map views)', async () => {
     const dir = tempDir();
-    let db = await openLmdb(dir, { durability: 'never' });
+    const clock = counting();
+    let db = await openPipelined(dir, { durability: 'never', clock });
     const big = new Uint8Array(17 * 1024 * 1024).fill(5);
     big[big.length - 1] = 6;
     await db.put(utf8('big'), big);
@@ -433,13 +458,13 @@ describe('openLmdb', () => {
     };
     await check();
     await db.close();
-    db = await openLmdb(dir, { durability: 'never' });
+    db = await openPipelined(dir, { durability: 'never', clock });
     await check();
     await db.close();
   });
 
   it('returns values the caller may keep while later reads and writes run', async () => {
-    const db = await openLmdb(tempDir());
+    const db = await openPipelined(tempDir());
     await db.put(utf8('a'), utf8('first'));
     await db.put(utf8('b'), utf8('second'));
     const a = db.getSync(utf8('a'));
@@ -456,7 +481,7 @@ describe('openLmdb', () => {
   });
 
   it('starts a fresh store at timestamp 0', async () => {
-    const db = await openLmdb(tempDir());
+    const db = await openPipelined(tempDir(), { clock: counting() });
     expect(db.lastTs()).toBe(0);
     await db.put(utf8('a'), utf8('1'));
     expect(db.revisionSync(utf8('a'))).toEqual({ mod: 1, create: 1, version: 1 });
@@ -465,8 +490,8 @@ describe('openLmdb', () => {
 
   it('stores revisions with values and removes them with keys: delete, batch and the expiry cycle', async () => {
     const dir = tempDir();
-    const clock = new ManualClock();
-    const db = await openLmdb(dir, { clock });
+    const clock = counting();
+    const db = await openPipelined(dir, { clock });
     for (const name of ['a', 'b', 'c', 'd', 'e']) await db.put(utf8(name), utf8('1'));
     await db.put(utf8('t'), utf8('1'), { expiresAt: clock.nowMs() + 10 });
     expect(await db.delete(utf8('a'))).toBe(true);
@@ -492,7 +517,7 @@ describe('openLmdb', () => {
       version: 2,
     });
     const again = await openLmdb(dir, { clock });
-    // The expiry cycle's deletes took a timestamp too.
+    // The expiry cycle's deletes (the pipeline's) took a timestamp too.
     expect(again.lastTs()).toBe(last);
     expect(last).toBeGreaterThan(again.revisionSync(utf8('c'))?.mod ?? Number.POSITIVE_INFINITY);
     expect(again.stats().keys).toBe(4);
@@ -502,7 +527,8 @@ describe('openLmdb', () => {
   it('keeps the timestamp of a delete that removed nothing across a reopen', async () => {
     const dir = tempDir();
     let db = await openLmdb(dir);
-    expect(await db.delete(utf8('missing'), { ts: 1_000 })).toBe(false);
+    expect(await db.write(1_000, [{ type: 'delete', key: utf8('missing') }])).toBeUndefined();
+    expect(await db.has(utf8('missing'))).toBe(false);
     expect(db.lastTs()).toBe(1_000);
     await db.close();
     db = await openLmdb(dir);
@@ -510,17 +536,94 @@ describe('openLmdb', () => {
     await db.close();
   });
 
-  it('refuses a bad timestamp in an empty batch without taking one', async () => {
+  it('refuses a bad timestamp and an empty write without taking one', async () => {
     const db = await openLmdb(tempDir());
-    await db.put(utf8('a'), utf8('1'), { ts: 10 });
-    await expect(db.batch([], { ts: 10 })).rejects.toThrow(InvalidArgumentError);
-    await db.batch([], { ts: 11 });
+    const put = (value: string) =>
+      [{ type: 'put', key: utf8('a'), value: utf8(value), create: 10, version: 1 }] as const;
+    await db.write(10, put('1'));
+    await expect(db.write(10, [])).rejects.toThrow(InvalidArgumentError);
+    await expect(db.write(10, put('2'))).rejects.toThrow(InvalidArgumentError);
+    // An empty write is refused whatever its ts (the contract: nothing to stamp).
+    await expect(db.write(11, [])).rejects.toThrow(InvalidArgumentError);
     expect(db.lastTs()).toBe(10);
+    expect(Buffer.from(db.getSync(utf8('a')) ?? []).toString()).toBe('1');
+    await db.close();
+  });
+
+  it('stores the stamps a write carries and refuses bad ones without changing anything', async () => {
+    const dir = tempDir();
+    let db = await openLmdb(dir);
+    const put = (key: string, create: number, version: number) =>
+      ({ type: 'put', key: utf8(key), value: utf8(`${key}${version}`), create, version }) as const;
+    await db.write(5, [put('a', 5, 1), put('b', 5, 1)]);
+    expect(db.revisionSync(utf8('a'))).toEqual({ mod: 5, create: 5, version: 1 });
+    for (const [ts, op] of [
+      [5, put('a', 5, 2)], // ts not above lastTs
+      [6, put('a', 7, 2)], // create above ts
+      [6, put('a', 0, 2)], // create below 1
+      [6, put('a', 5, 0)], // version below 1
+      [6.5, put('a', 5, 2)], // ts not an integer
+    ] as const) {
+      await expect(db.write(ts, [op, { type: 'delete', key: utf8('b') }])).rejects.toThrow(
+        InvalidArgumentError,
+      );
+    }
+    expect(db.lastTs()).toBe(5);
+    expect(db.revisionSync(utf8('a'))).toEqual({ mod: 5, create: 5, version: 1 });
+    expect(await db.has(utf8('b'))).toBe(true);
+    // lastTs moves when the write is queued, before it is durable.
+    const written = db.write(7, [put('a', 5, 2), { type: 'delete', key: utf8('b') }]);
+    expect(db.lastTs()).toBe(7);
+    await written;
+    expect(db.revisionSync(utf8('a'))).toEqual({ mod: 7, create: 5, version: 2 });
+    expect(Buffer.from(db.getSync(utf8('a')) ?? []).toString()).toBe('a2');
+    expect(db.revisionSync(utf8('b'))).toBeUndefined();
+    await db.close();
+    await expect(db.write(8, [put('a', 5, 3)])).rejects.toThrow(ClosedError);
+    db = await openLmdb(dir);
+    expect(db.lastTs()).toBe(7);
+    expect(db.revisionSync(utf8('a'))).toEqual({ mod: 7, create: 5, version: 2 });
+    await db.close();
+  });
+
+  it('lists due expiries soonest first from the committed state, changing nothing', async () => {
+    const dir = tempDir();
+    const clock = new ManualClock();
+    const now = clock.nowMs();
+    let db = await openLmdb(dir, { clock });
+    expect(db.dueExpiries(now + 1_000, 10)).toEqual([]);
+    const put = (key: string, expiresAt: number | undefined, ts: number) =>
+      ({ type: 'put', key: utf8(key), value: utf8('v'), expiresAt, create: ts, version: 1 }) as const;
+    await db.write(1, [put('late', now + 30, 1), put('soon', now + 10, 1), put('never', undefined, 1)]);
+    await db.write(2, [put('mid', now + 20, 2), put('gone', now + 5, 2)]);
+    await db.write(3, [{ type: 'delete', key: utf8('gone') }]);
+    const names = (keys: Uint8Array[]): string[] => keys.map((k) => Buffer.from(k).toString());
+    expect(names(db.dueExpiries(now, 10))).toEqual([]);
+    expect(names(db.dueExpiries(now + 25, 10))).toEqual(['soon', 'mid']);
+    expect(names(db.dueExpiries(now + 100, 10))).toEqual(['soon', 'mid', 'late']);
+    expect(names(db.dueExpiries(now + 100, 2))).toEqual(['soon', 'mid']);
+    // Nothing changed: the keys are still there (alive at the clock's now) and listed again.
+    expect(await db.has(utf8('soon'))).toBe(true);
+    expect(db.stats().expires).toBe(3);
+    expect(names(db.dueExpiries(now + 100, 10))).toEqual(['soon', 'mid', 'late']);
+    // A put without an expiry clears it; one with a later expiry moves the key back.
+    await db.write(4, [put('soon', undefined, 4), put('mid', now + 50, 4)]);
+    expect(names(db.dueExpiries(now + 40, 10))).toEqual(['late']);
+    const due = db.dueExpiries(now + 100, 10);
+    expect(names(due)).toEqual(['late', 'mid']);
+    // The keys handed out are copies.
+    due[0]?.fill(0);
+    expect(names(db.dueExpiries(now + 100, 10))).toEqual(['late', 'mid']);
+    await db.close();
+    expect(() => db.dueExpiries(now + 100, 10)).toThrow(ClosedError);
+    // The index is rebuilt from the expiry database at open.
+    db = await openLmdb(dir, { clock });
+    expect(names(db.dueExpiries(now + 100, 10))).toEqual(['late', 'mid']);
     await db.close();
   });
 
   it('counts one version for a key written twice in one batch, as its last operation', async () => {
-    const db = await openLmdb(tempDir());
+    const db = await openPipelined(tempDir(), { clock: counting() });
     await db.put(utf8('k'), utf8('0'));
     await db.batch([
       { type: 'put', key: utf8('k'), value: utf8('1') },
@@ -537,7 +640,7 @@ describe('openLmdb', () => {
 
   it('derives from queued deletes and expiring puts', async () => {
     const clock = new ManualClock();
-    const db = await openLmdb(tempDir(), { clock });
+    const db = await openPipelined(tempDir(), { clock });
     await db.put(utf8('k'), utf8('0'));
     const writes = [
       db.delete(utf8('k')),

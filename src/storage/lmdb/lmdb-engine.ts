@@ -12,9 +12,11 @@
 // - 'never' and 'interval' open with `noSync: true`: a commit is written to the OS, not fsynced.
 //   flush() and close() fsync through lmdb's env sync; 'interval' also does so every
 //   syncIntervalMs on the options' clock.
-// - batch() is one lmdb-js `batch`, one LMDB write transaction: all of it or none of it.
-// - delete() uses lmdb-js's IF_EXISTS condition, checked inside the write transaction at commit,
-//   so it counts writes queued before it.
+// - write(ts, ops) is one lmdb-js `batch`, one LMDB write transaction: all of it or none of it.
+//   (A lone put without an expiry, in a store that has held none since open, is a plain lmdb-js
+//   put: its fast path, one write of one transaction all the same.) The write pipeline
+//   (src/txn/write-pipeline.ts) stamps it and keeps it as pending until it resolves; the adapter
+//   keeps no overlay of queued writes and derives nothing.
 // - scan() iterates with `snapshot: false`: the cursor follows the latest committed state as the
 //   read transaction renews between event turns, instead of pinning the snapshot it started on.
 //
@@ -27,11 +29,11 @@
 // Expiry: a second lmdb database (EXPIRY_DB_NAME) maps the same stored keys to their expiresAt
 // (u64 little-endian), written in the same transaction as the value (one lmdb-js `batch`). Reads
 // consult it only once the store has ever held an expiry, so stores without TTLs pay nothing. An
-// in-memory ExpiryIndex, loaded at open and updated as writes commit, drives the active expiry
-// cycle and the expired-key count of stats(); the cycle re-checks every key's expiry inside its
-// own write transaction before deleting, so a lagging index can never delete a newer write.
-// delete() of a key that expired but was not yet removed reports false when the committed state
-// at call time says so (the conditional removal itself is checked at commit, as before).
+// in-memory ExpiryIndex, loaded at open and updated as writes commit, answers dueExpiries and the
+// expiry counts of stats(). The index can lag lmdb's committed state (a commit is visible before
+// its promise settles), so dueExpiries checks each key it lists against the committed expiry
+// database: it never lists a key a committed write changed. The write pipeline's one expiry cycle
+// (src/txn/expiry-cycle.ts) deletes the keys it lists with ordinary writes.
 //
 // Revisions: every value is stored behind a fixed-size prefix holding the key's revision
 // (VALUE_PREFIX_BYTES: mod u64 | create u64 | version u32, little-endian), so a put writes one
@@ -42,25 +44,17 @@
 // (A first design kept revisions in a second named database written in the same transaction.
 // Dirtying a second B-tree on every put cost it about half the write throughput in A/B runs
 // against storing no revisions at all; the prefix costs 5-25%.)
-// - Timestamps are assigned when a write is queued, synchronously and in call order (writeTs),
-//   so a write refused for any reason changes nothing, lastTs included. Every put, delete (also
-//   of a missing key: simpler than predicting the commit-time IF_EXISTS check) and non-empty
-//   batch takes one, and so does each run of the expiry cycle that deletes keys.
+// - Every write comes stamped (engine.ts): its commit timestamp `ts`, and each put's create and
+//   version, which are stored as given (mod is the ts). write() checks the stamps (checkTs,
+//   checkKeyVersion) and the limits before it queues anything, so a write refused for any reason
+//   changes nothing, lastTs included; lastTs moves when the write is queued, synchronously and in
+//   call order.
 // - The last timestamp survives restarts in a small named database (META_DB_NAME), under
 //   LAST_TS_KEY. A `beforecommit` listener, which lmdb-js runs as the last step of every batched
 //   write transaction (its documented use: "a global version stamp based on all previous
 //   writes"), writes the in-memory lastTs there when it moved: one extra put per transaction
 //   rather than per write, in the same transaction as the writes it covers, and never below the
 //   ts of any write committed with it or before it. Open reads it back (0 for a fresh store).
-// - create and version: a put that carries them (the Db's MVCC layer) stores them as given. For
-//   any other put they are derived (revisionOfPut) from the key's newest queued state: first
-//   `queued`, an in-memory map of the writes queued but not yet committed (an entry is dropped
-//   when its write settles, unless a later write of the key replaced it), else the prefix of the
-//   committed value, one read that only this path pays. An expired state counts as absent. We
-//   keep this overlay rather than derive inside the write transaction (lmdb-js `transaction`
-//   callbacks) so that writes stay on lmdb-js's fast path, where the write thread commits
-//   without calling back into the JS thread. Should a commit fail, writes queued behind it keep
-//   the create/version they derived from it (a version one too high).
 // - Stores written before format 3 hold values without a prefix. Open migrates them before it
 //   serves anything (migrateValues): lmdb kept no sequence number for their keys, so each value
 //   gets the prefix of legacyRevision(LEGACY_TS = 1), written at ts 1, before every write that
@@ -91,24 +85,21 @@
 // Caveats: `options.fs` is used for the metadata only; lmdb does its own file I/O, so fault
 // injection does not reach it. compact() is a no-op: LMDB reuses freed pages in place.
 import * as path from 'node:path';
-import { type Database, IF_EXISTS, open as openLmdbEnv, type RootDatabase } from 'lmdb';
+import { type Database, open as openLmdbEnv, type RootDatabase } from 'lmdb';
 import type { Clock, Timer } from '../../io/clock.js';
 import { systemClock } from '../../io/clock.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { compareBytes, prefixEnd } from '../../stdx/bytes.js';
 import { DirLock } from '../dir-lock.js';
 import type {
-  BatchOp,
   Durability,
   Engine,
   EngineStats,
   Entry,
-  KeyVersion,
-  PutOptions,
   Revision,
   ScanRange,
   Stored,
-  WriteOptions,
+  WriteOp,
 } from '../engine.js';
 import {
   DEFAULT_DURABILITY,
@@ -117,23 +108,10 @@ import {
   validateEngineOptions,
 } from '../engine-options.js';
 import { ClosedError, CorruptionError, InvalidArgumentError } from '../errors.js';
-import {
-  EXPIRY_CYCLE_INTERVAL_MS,
-  EXPIRY_CYCLE_KEYS_MAX,
-  type ExpiryEntry,
-  ExpiryIndex,
-  isExpired,
-} from '../expiry-index.js';
+import { ExpiryIndex, isExpired } from '../expiry-index.js';
 import { FORMAT_REVISION, loadOrCreateMeta, writeMeta } from '../meta.js';
-import { checkKeyVersion, legacyRevision, revisionOfPut, TS_MAX, writeTs } from '../revision.js';
-import {
-  checkBatch,
-  checkDataDir,
-  checkExpiresAt,
-  checkValue,
-  ownScanRange,
-  checkKey as sharedCheckKey,
-} from '../validate.js';
+import { checkKeyVersion, checkTs, legacyRevision } from '../revision.js';
+import { checkBatch, checkDataDir, ownScanRange, checkKey as sharedCheckKey } from '../validate.js';
 
 export const LMDB_ENGINE_NAME = 'lmdb';
 /** LMDB_SUBDIR: lmdb's own files (data.mdb, lock.mdb) live in this subdirectory of the store. */
@@ -170,7 +148,6 @@ const VALUE_PREFIX_BYTES = 20;
 /** LEGACY_TS: the mod and create of keys written before revisions were stored (see the header). */
 const LEGACY_TS = 1;
 const LEGACY_REVISION = legacyRevision(LEGACY_TS);
-const NO_KEY_VERSION: KeyVersion = {};
 const U32 = 0x1_0000_0000;
 const sliceBytes = Uint8Array.prototype.slice;
 /** SCAN_SKIPS_PER_TURN: expired entries a scan skips before it lets the event loop run. */
@@ -197,23 +174,6 @@ interface LmdbEnvStats extends LmdbPageStats {
 
 type Db = RootDatabase<Buffer, Buffer>;
 type SubDb = Database<Buffer, Buffer>;
-
-/** BatchMember: a key's last operation in a batch, with the revision a put stores. */
-interface BatchMember {
-  readonly name: string;
-  readonly stored: Buffer;
-  readonly op: BatchOp;
-  readonly revision: Revision | undefined;
-}
-
-/** Queued: the newest state of a key among the writes queued but not yet committed. */
-interface Queued {
-  /** ts: the write's commit timestamp, which identifies it among the key's queued writes. */
-  readonly ts: number;
-  /** revision: undefined when the write deletes the key. */
-  readonly revision: Revision | undefined;
-  readonly expiresAt: number | undefined;
-}
 
 /**
  * LmdbOpenHooks: for tests only. migrationChunkKeys overrides MIGRATION_CHUNK_KEYS;
@@ -382,28 +342,20 @@ class LmdbEngine implements Engine {
   readonly name = LMDB_ENGINE_NAME;
   private closed = false;
   private writes = 0;
-  /** expiredKeys: keys the active expiry cycle deleted since open. */
-  private expiredKeys = 0;
   private syncs = 0;
   /** lastTxnIdAtOpen: to count commits (each one fsynced in 'always' mode) since open. */
   private readonly lastTxnIdAtOpen: number;
   private readonly timer: Timer | undefined;
   /** syncing: the env sync in flight, so that the interval timer never stacks them. */
   private syncing: Promise<void> | undefined;
-  /** expiries: committed expiry times, for the active cycle and stats (reads use expiryDb). */
+  /** expiries: committed expiry times, for dueExpiries and stats (reads use expiryDb). */
   private readonly expiries = new ExpiryIndex();
   /** mayExpire: the store has held an expiry since open; until then reads skip expiryDb. */
   private mayExpire: boolean;
-  /** expiryTimer: runs the active expiry cycle; started once the store holds an expiry. */
-  private expiryTimer: Timer | undefined;
-  /** expiring: the active expiry cycle's transaction in flight, if any. */
-  private expiring: Promise<void> | undefined;
-  /** last: the highest commit timestamp given to a write, queued or committed (lastTs()). */
+  /** last: the highest commit timestamp of a write queued or committed (lastTs()). */
   private last: number;
   /** lastQueued: the last value of `last` queued to LAST_TS_KEY (see persistLastTs). */
   private lastQueued: number;
-  /** queued: each key's newest state among writes not yet committed, by nameOf (see the header). */
-  private readonly queued = new Map<string, Queued>();
   /** namedDbs: records of the root database that are named databases, not keys (stats() subtracts them). */
   private readonly namedDbs: number;
 
@@ -420,8 +372,7 @@ class LmdbEngine implements Engine {
     for (const { key, value } of expiryDb.getRange({ snapshot: false })) {
       this.expiries.set(nameOf(key.subarray(1)), decodeExpiry(value));
     }
-    this.mayExpire = false;
-    if (this.expiries.size > 0) this.startExpiring();
+    this.mayExpire = this.expiries.size > 0;
     this.namedDbs = namedDbs(db).length;
     const rawLast = metaDb.get(LAST_TS_KEY);
     this.last = rawLast === undefined ? 0 : decodeU64(rawLast, 0);
@@ -498,126 +449,59 @@ class LmdbEngine implements Engine {
     return isExpired(expiresAt, this.clock.nowMs()) ? undefined : expiresAt;
   }
 
-  async put(key: Uint8Array, value: Uint8Array, options?: PutOptions): Promise<void> {
-    this.checkOpen();
-    checkKey(key);
-    checkValue(value);
-    const expiresAt = options?.expiresAt;
-    checkExpiresAt(expiresAt);
-    // Nothing may be awaited before the write is queued: queue order is call order, and the
-    // timestamp is assigned in the same synchronous step.
-    const ts = writeTs(options?.ts, this.last);
-    const given: KeyVersion = options ?? NO_KEY_VERSION;
-    checkKeyVersion(given, ts);
-    const stored = storedKey(key);
-    const name = nameOf(key);
-    const nowMs = this.clock.nowMs();
-    const revision = revisionOfPut(
-      given.create === undefined ? this.newestRevision(name, stored, nowMs) : undefined,
-      ts,
-      given,
-    );
-    let committed: Promise<unknown>;
-    const withExpiry = expiresAt !== undefined || this.mayExpire;
-    if (!withExpiry) {
-      committed = this.db.put(stored, encodeStoredValue(revision, value));
-    } else {
-      this.startExpiring();
-      committed = this.db.batch(() => this.queuePut(stored, value, expiresAt, revision));
-    }
-    this.last = ts;
-    this.queued.set(name, { ts, revision, expiresAt });
-    try {
-      await committed;
-    } finally {
-      this.settled(name, ts);
-    }
-    if (withExpiry) this.expiries.set(name, expiresAt);
-    this.writes++;
-  }
-
-  async delete(key: Uint8Array, options?: WriteOptions): Promise<boolean> {
-    this.checkOpen();
-    checkKey(key);
-    const ts = writeTs(options?.ts, this.last);
-    const stored = storedKey(key);
-    const name = nameOf(key);
-    const expiredAtCall = this.expiredNow(stored);
-    // IF_EXISTS makes the removal conditional on the key existing at commit; the promise
-    // resolves false when it did not. The expiry goes after the value in the same synchronous
-    // step (lmdb-js commits them in one transaction; were they ever split, an expiry left
-    // without its key is harmless, the reverse would make the key permanent). Removing one
-    // where there is none changes nothing.
-    const existed = this.db.remove(stored, IF_EXISTS);
-    const expiryGone = this.mayExpire ? this.expiryDb.remove(stored) : undefined;
-    this.last = ts;
-    this.queued.set(name, { ts, revision: undefined, expiresAt: undefined });
-    let result: boolean;
-    try {
-      [result] = await Promise.all([existed, expiryGone]);
-    } finally {
-      this.settled(name, ts);
-    }
-    if (expiryGone !== undefined) this.expiries.delete(name);
-    this.writes++;
-    return result && !expiredAtCall;
-  }
-
-  async batch(ops: readonly BatchOp[], options?: WriteOptions): Promise<void> {
+  async write(ts: number, ops: readonly WriteOp[]): Promise<void> {
     this.checkOpen();
     checkBatch(ops, checkKey);
-    const ts = writeTs(options?.ts, this.last);
-    if (ops.length === 0) return;
-    // Members share the ts, so a key's last operation in the batch is the one that counts (as
-    // in the cask engine, whose records could not order two members of one key).
-    const last = new Map<string, BatchOp>();
+    if (ops.length === 0) throw new InvalidArgumentError('a write needs at least one operation');
+    checkTs(ts, this.last);
+    let expires = false;
     for (const op of ops) {
-      if (op.type === 'put') checkKeyVersion(op, ts);
-      last.set(nameOf(op.key), op);
+      if (op.type !== 'put') continue;
+      checkKeyVersion(op.create, op.version, ts);
+      if (op.expiresAt !== undefined) expires = true;
     }
-    const nowMs = this.clock.nowMs();
-    const members: BatchMember[] = [];
-    for (const [name, op] of last) {
-      const stored = storedKey(op.key);
-      const revision =
-        op.type === 'put'
-          ? revisionOfPut(
-              op.create === undefined ? this.newestRevision(name, stored, nowMs) : undefined,
-              ts,
-              op,
-            )
-          : undefined;
-      members.push({ name, stored, op, revision });
+    // Nothing may be awaited before the write is queued: queue order is call order, and lastTs
+    // moves in the same synchronous step.
+    if (expires) this.mayExpire = true;
+    const withExpiry = this.mayExpire;
+    // indexed: what the expiry index learns once the write commits, taken now (the caller's keys
+    // and ops are borrowed), in op order so that a key's last op wins.
+    const indexed = withExpiry
+      ? ops.map((op) => [nameOf(op.key), op.type === 'put' ? op.expiresAt : undefined] as const)
+      : undefined;
+    const only = ops[0] as WriteOp;
+    let committed: Promise<unknown>;
+    if (!withExpiry && ops.length === 1 && only.type === 'put') {
+      committed = this.db.put(storedKey(only.key), encodeStoredValue(revisionOf(only, ts), only.value));
+    } else {
+      // The callback runs synchronously and queues every op into one transaction, in order, so a
+      // key's last op in the write is the one that counts.
+      committed = this.db.batch(() => {
+        for (const op of ops) {
+          const stored = storedKey(op.key);
+          if (op.type === 'put') this.queuePut(stored, op.value, op.expiresAt, revisionOf(op, ts));
+          else this.queueDelete(stored);
+        }
+      });
     }
-    if (ops.some((op) => op.type === 'put' && op.expiresAt !== undefined)) this.startExpiring();
-    // The callback runs synchronously and queues every write into one transaction.
-    const committed = this.db.batch(() => {
-      for (const { stored, op, revision } of members) {
-        if (op.type === 'put' && revision !== undefined)
-          this.queuePut(stored, op.value, op.expiresAt, revision);
-        else this.queueDelete(stored);
-      }
-    });
     this.last = ts;
-    for (const { name, op, revision } of members) {
-      this.queued.set(name, { ts, revision, expiresAt: op.type === 'put' ? op.expiresAt : undefined });
-    }
-    try {
-      await committed;
-    } finally {
-      for (const { name } of members) this.settled(name, ts);
-    }
-    if (this.mayExpire) {
-      for (const { name, op } of members)
-        this.expiries.set(name, op.type === 'put' ? op.expiresAt : undefined);
-    }
+    await committed;
+    if (indexed !== undefined) for (const [name, expiresAt] of indexed) this.expiries.set(name, expiresAt);
     this.writes++;
   }
 
-  /** startExpiring turns on expiry reads and the active cycle (from the first expiry on). */
-  private startExpiring(): void {
-    this.mayExpire = true;
-    this.expiryTimer ??= this.clock.every(EXPIRY_CYCLE_INTERVAL_MS, () => this.expireCycle());
+  dueExpiries(nowMs: number, max: number): Uint8Array[] {
+    this.checkOpen();
+    if (this.expiries.size === 0) return [];
+    const due: Uint8Array[] = [];
+    for (const entry of this.expiries.peekDue(nowMs, max)) {
+      const key = Buffer.from(entry.name, 'latin1');
+      // The index may lag a commit that lmdb already shows (see the header): list only keys the
+      // committed state holds with the expiry the index has.
+      const stored = storedKey(key);
+      if (this.readExpiry(stored) === entry.expiresAt && this.db.doesExist(stored)) due.push(key);
+    }
+    return due;
   }
 
   /**
@@ -639,22 +523,6 @@ class LmdbEngine implements Engine {
   private queueDelete(stored: Buffer): void {
     void this.db.remove(stored);
     if (this.mayExpire) void this.expiryDb.remove(stored);
-  }
-
-  /** settled drops a key's entry from `queued` once the write at `ts` settled, unless a later write replaced it. */
-  private settled(name: string, ts: number): void {
-    if (this.queued.get(name)?.ts === ts) this.queued.delete(name);
-  }
-
-  /**
-   * newestRevision is a key's revision in the newest state queued (undefined: absent, deleted or
-   * expired at nowMs), from which a put derives create and version.
-   */
-  private newestRevision(name: string, stored: Buffer, nowMs: number): Revision | undefined {
-    const queued = this.queued.size === 0 ? undefined : this.queued.get(name);
-    if (queued === undefined) return this.readRevision(stored, nowMs);
-    if (queued.expiresAt !== undefined && isExpired(queued.expiresAt, nowMs)) return undefined;
-    return queued.revision;
   }
 
   /** readRevision reads a live key's committed revision (undefined: absent or expired). */
@@ -690,47 +558,6 @@ class LmdbEngine implements Engine {
   private expiredNow(stored: Buffer): boolean {
     const expiresAt = this.readExpiry(stored);
     return expiresAt !== undefined && isExpired(expiresAt, this.clock.nowMs());
-  }
-
-  /**
-   * expireCycle deletes up to EXPIRY_CYCLE_KEYS_MAX expired keys in one write transaction,
-   * checking inside it that each key still carries the expiry the index says (a write that
-   * committed meanwhile wins).
-   */
-  private expireCycle(): void {
-    if (this.expiring !== undefined || this.closed || this.expiries.size === 0) return;
-    const nowMs = this.clock.nowMs();
-    // The cycle's deletes take a timestamp like any write (assigned when queued, in call order).
-    if (this.last >= TS_MAX) return;
-    const due = this.expiries.takeDue(nowMs, EXPIRY_CYCLE_KEYS_MAX);
-    if (due.length === 0) return;
-    this.last = writeTs(undefined, this.last);
-    const removed: ExpiryEntry[] = [];
-    this.expiring = this.db
-      .transaction(() => {
-        for (const entry of due) {
-          const stored = storedKey(Buffer.from(entry.name, 'latin1'));
-          const raw = this.expiryDb.get(stored);
-          if (raw === undefined || decodeExpiry(raw) !== entry.expiresAt) continue;
-          void this.db.remove(stored);
-          void this.expiryDb.remove(stored);
-          removed.push(entry);
-        }
-      })
-      .then(
-        () => {
-          for (const entry of due) this.expiries.done(entry);
-          for (const entry of removed) this.expiries.deleteEntry(entry);
-          this.expiredKeys += removed.length;
-          this.expiring = undefined;
-          if (due.length === EXPIRY_CYCLE_KEYS_MAX && !this.closed) this.expireCycle();
-        },
-        () => {
-          // Retried by the next cycle; close() and writes report I/O failures themselves.
-          for (const entry of due) this.expiries.requeue(entry);
-          this.expiring = undefined;
-        },
-      );
   }
 
   scan(range: ScanRange = {}): AsyncIterableIterator<Entry> {
@@ -828,7 +655,6 @@ class LmdbEngine implements Engine {
       engine: this.name,
       keys: env.entryCount - this.namedDbs - expired,
       expires: this.expiries.size - expired,
-      expiredKeys: this.expiredKeys,
       avgTtlMs: this.expiries.avgTtlMs(this.clock.nowMs()),
       // The data file holds pages 0..lastPageNumber; the lock file is not data.
       diskBytes: (env.lastPageNumber + 1) * env.pageSize,
@@ -851,9 +677,7 @@ class LmdbEngine implements Engine {
   private async shutdown(): Promise<void> {
     this.closed = true;
     this.timer?.cancel();
-    this.expiryTimer?.cancel();
     try {
-      await this.expiring;
       // Writes already queued still land; then make them durable before the env goes away.
       await this.db.committed;
       if (this.durability !== 'always') await this.sync();
@@ -986,4 +810,9 @@ function checkKey(key: Uint8Array): void {
 
 function checkKeyBound(key: Uint8Array): void {
   if (!(key instanceof Uint8Array)) throw new InvalidArgumentError('scan bound must be a Uint8Array');
+}
+
+/** revisionOf is the revision a stamped put at `ts` stores. */
+function revisionOf(op: { readonly create: number; readonly version: number }, ts: number): Revision {
+  return { mod: ts, create: op.create, version: op.version };
 }

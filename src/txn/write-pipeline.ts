@@ -402,17 +402,25 @@ export class WritePipeline {
   ): Promise<void> {
     const n = keys.length;
     let ts: number;
+    // Every put's revision before this write, from the one lookup (a batch naming a key twice
+    // keeps its last operation, which counts once: both derive from the state before the batch).
+    const before: (Revision | undefined)[] = new Array(n);
     try {
+      // Looked up first: a lookup that throws (a closed store, a key over the engine's limit)
+      // refuses the write before Mvcc has recorded anything.
+      for (let i = 0; i < n; i++) {
+        if (values[i] === undefined) continue;
+        const known = found?.[i];
+        before[i] = known === undefined ? this.revisionOf(keys[i]!, ks[i]!) : known.latest.revision;
+      }
       // Mvcc asks for the replaced values only while someone may read them (an open snapshot,
-      // a retention window): a plain write looks up just the revision below.
+      // a retention window): a plain write looks up just the revision above.
       ts = seen
         ? this.mvcc.written(ks, (i) => found?.[i]?.prior ?? this.priorOf(keys[i]!, ks[i]!))
         : this.mvcc.unseen();
     } catch (err) {
       return Promise.reject(err);
     }
-    // Every put's revision, from the state before this write (a batch naming a key twice keeps
-    // its last operation, which counts once: both derive from the state before the batch).
     const revisions: (Revision | undefined)[] = new Array(n);
     const ops: WriteOp[] = new Array(n);
     for (let i = 0; i < n; i++) {
@@ -421,11 +429,7 @@ export class WritePipeline {
         ops[i] = { type: 'delete', key: keys[i]! };
         continue;
       }
-      const before = found?.[i];
-      const revision = revisionOfPut(
-        before === undefined ? this.revisionOf(keys[i]!, ks[i]!) : before.latest.revision,
-        ts,
-      );
+      const revision = revisionOfPut(before[i], ts);
       revisions[i] = revision;
       ops[i] = {
         type: 'put',

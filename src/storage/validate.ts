@@ -2,7 +2,7 @@
 // LimitError before anything is queued, so an oversized request changes nothing.
 import type { FileSystem } from '../io/file-system.js';
 import { copyBytes, toBytes } from '../stdx/bytes.js';
-import type { BatchOp, ScanRange } from './engine.js';
+import type { ScanRange } from './engine.js';
 import { shown } from './engine-options.js';
 import { InvalidArgumentError, LimitError } from './errors.js';
 import { BATCH_BYTES_MAX, BATCH_OPS_MAX, EXPIRES_AT_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from './limits.js';
@@ -38,11 +38,24 @@ export function checkExpiresAt(expiresAt: number | undefined): void {
 }
 
 /**
+ * CheckedOp: what checkBatch looks at of an operation, so that it takes both a caller's batch
+ * (txn/write-pipeline.ts's BatchOp) and a stamped write (engine.ts's WriteOp).
+ */
+export type CheckedOp =
+  | {
+      readonly type: 'put';
+      readonly key: Uint8Array;
+      readonly value: Uint8Array;
+      readonly expiresAt?: number | undefined;
+    }
+  | { readonly type: 'delete'; readonly key: Uint8Array };
+
+/**
  * checkBatch validates every operation (keys with `checkOneKey`, so an engine can apply its own
  * key limit) and returns the batch's key-plus-value bytes.
  */
 export function checkBatch(
-  ops: readonly BatchOp[],
+  ops: readonly CheckedOp[],
   checkOneKey: (key: Uint8Array) => void = (key) => checkKey(key),
 ): number {
   if (!Array.isArray(ops)) throw new InvalidArgumentError('a batch must be an array of operations');

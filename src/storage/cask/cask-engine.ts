@@ -49,8 +49,7 @@ import type {
 } from '../engine.js';
 import { DEFAULT_DURABILITY, DEFAULT_SYNC_INTERVAL_MS, shown } from '../engine-options.js';
 import { ClosedError, CorruptionError, InvalidArgumentError, openFailure, ReadOnlyError } from '../errors.js';
-import type { ExpiryIndex } from '../expiry-index.js';
-import { isExpired } from '../expiry-index.js';
+import { type ExpiryIndex, isExpired } from '../expiry-index.js';
 import { checkCompatible, loadOrCreateMeta, META_FILES, type Meta, readMeta } from '../meta.js';
 import { checkKeyVersion, checkTs } from '../revision.js';
 import { checkBatch, checkDataDir, checkKey, ownScanRange } from '../validate.js';
@@ -81,9 +80,6 @@ import {
   revisionOf,
   type SyncedEnd,
 } from './store-state.js';
-
-export type { CaskMetaFields, SyncedEnd } from './store-state.js';
-export { createDataFile } from './store-state.js';
 
 export const ENGINE_NAME = 'cask';
 /** SCAN_CHUNK_ENTRIES: entries a scan reads per turn of the event loop. */

@@ -1,9 +1,19 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { openCaskPipelined } from '../../../test/support/pipelined-cask.js';
 import { dirBytes, tmpDir } from '../../../test/support/tmp-dir.js';
+import { ManualClock } from '../../io/manual-clock.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
-import { ClosedError, CorruptionError, IncompatibleError, LimitError, LockedError } from '../errors.js';
+import {
+  ClosedError,
+  CorruptionError,
+  IncompatibleError,
+  InvalidArgumentError,
+  LimitError,
+  LockedError,
+  ReadOnlyError,
+} from '../errors.js';
 import { KEY_BYTES_MAX } from '../limits.js';
 import { loadOrCreateMeta } from '../meta.js';
 import { openCask } from './cask-engine.js';
@@ -13,7 +23,7 @@ const b = (s: string) => Buffer.from(s);
 describe('CaskEngine', () => {
   it('reads back what it wrote, across reopen', async () => {
     const dir = tmpDir('cask');
-    let db = await openCask(dir);
+    let db = await openCaskPipelined(dir);
     await db.put(b('a'), b('1'));
     await db.batch([
       { type: 'put', key: b('b'), value: b('2') },
@@ -22,17 +32,17 @@ describe('CaskEngine', () => {
     ]);
     expect(await db.delete(b('missing'))).toBe(false);
     await db.close();
-    db = await openCask(dir);
+    db = await openCaskPipelined(dir);
     expect(await db.get(b('a'))).toBeUndefined();
     expect(String(await db.get(b('b')))).toBe('2');
     expect(db.stats().keys).toBe(2);
-    expect(db.recovery.problems).toEqual([]);
+    expect(db.engine.recovery.problems).toEqual([]);
     await db.close();
   });
 
   it('does not show a write to readers before it is durable', async () => {
     const dir = tmpDir('cask');
-    const db = await openCask(dir);
+    const db = await openCaskPipelined(dir);
     const write = db.put(b('k'), b('v'));
     // The write is queued (and its fsync in flight): readers still see the old state.
     expect(await db.get(b('k'))).toBeUndefined();
@@ -44,7 +54,7 @@ describe('CaskEngine', () => {
 
   it('answers delete with the latest queued state', async () => {
     const dir = tmpDir('cask');
-    const db = await openCask(dir);
+    const db = await openCaskPipelined(dir);
     const put = db.put(b('k'), b('v'));
     const del = db.delete(b('k'));
     const del2 = db.delete(b('k'));
@@ -57,7 +67,7 @@ describe('CaskEngine', () => {
 
   it('groups concurrent writers into few fsyncs', async () => {
     const dir = tmpDir('cask');
-    const db = await openCask(dir);
+    const db = await openCaskPipelined(dir);
     await Promise.all(Array.from({ length: 500 }, (_, i) => db.put(b(`k${i}`), b(`v${i}`))));
     const stats = db.stats();
     expect(stats.writes).toBe(500);
@@ -67,7 +77,7 @@ describe('CaskEngine', () => {
 
   it('rotates data files at the configured size', async () => {
     const dir = tmpDir('cask');
-    const db = await openCask(dir, { dataFileBytes: 4096, autoCompact: false });
+    const db = await openCaskPipelined(dir, { dataFileBytes: 4096, autoCompact: false });
     for (let i = 0; i < 200; i++) await db.put(b(`key${i}`), Buffer.alloc(100, i));
     expect(db.stats().dataFiles).toBeGreaterThan(5);
     for (const name of fs.readdirSync(dir).filter((n) => n.endsWith('.data'))) {
@@ -79,7 +89,7 @@ describe('CaskEngine', () => {
 
   it('enforces limits without changing anything', async () => {
     const dir = tmpDir('cask');
-    const db = await openCask(dir);
+    const db = await openCaskPipelined(dir);
     await expect(db.put(Buffer.alloc(KEY_BYTES_MAX + 1), b('v'))).rejects.toBeInstanceOf(LimitError);
     await expect(
       db.batch([
@@ -93,28 +103,32 @@ describe('CaskEngine', () => {
 
   it('refuses use after close, a second opener, and a foreign directory', async () => {
     const dir = tmpDir('cask');
-    const db = await openCask(dir);
-    await expect(openCask(dir)).rejects.toBeInstanceOf(LockedError);
+    const db = await openCaskPipelined(dir);
+    await expect(openCaskPipelined(dir)).rejects.toBeInstanceOf(LockedError);
     await db.close();
     await expect(db.get(b('k'))).rejects.toBeInstanceOf(ClosedError);
-    await expect(db.put(b('k'), b('v'))).rejects.toBeInstanceOf(ClosedError);
+    // The engine refuses the write (the write pipeline in front of it reads the key first, so
+    // its put throws the same ClosedError synchronously).
+    await expect(
+      db.engine.write(db.lastTs() + 1, [{ type: 'put', key: b('k'), value: b('v'), create: 1, version: 1 }]),
+    ).rejects.toBeInstanceOf(ClosedError);
     const other = tmpDir('lmdbish');
     await loadOrCreateMeta(nodeFileSystem, other, 'lmdb', Date.now(), true);
-    await expect(openCask(other)).rejects.toBeInstanceOf(IncompatibleError);
+    await expect(openCaskPipelined(other)).rejects.toBeInstanceOf(IncompatibleError);
   });
 
   it('refuses a directory written by a newer format', async () => {
     const dir = tmpDir('cask');
-    await (await openCask(dir)).close();
+    await (await openCaskPipelined(dir)).close();
     const { readMeta, writeMeta } = await import('../meta.js');
     const { meta } = await readMeta(nodeFileSystem, dir);
     await writeMeta(nodeFileSystem, dir, { ...meta!, format: 99, generation: meta!.generation + 1 });
-    await expect(openCask(dir)).rejects.toThrow(/newer Cairn/);
+    await expect(openCaskPipelined(dir)).rejects.toThrow(/newer Cairn/);
   });
 
   it('shrinks the directory under repeated overwrites (talent-plan compaction)', async () => {
     const dir = tmpDir('cask');
-    const db = await openCask(dir, { dataFileBytes: 64 * 1024, compactionMinDeadBytes: 128 * 1024 });
+    const db = await openCaskPipelined(dir, { dataFileBytes: 64 * 1024, compactionMinDeadBytes: 128 * 1024 });
     let peak = 0;
     let shrank = false;
     for (let iter = 0; iter < 60 && !shrank; iter++) {
@@ -128,7 +142,7 @@ describe('CaskEngine', () => {
     expect(shrank).toBe(true);
     const last = await db.get(b('key999'));
     await db.close();
-    const again = await openCask(dir);
+    const again = await openCaskPipelined(dir);
     expect(String(await again.get(b('key999')))).toBe(String(last));
     for (let i = 0; i < 1000; i++) expect(String(await again.get(b(`key${i}`)))).toBe(String(last));
     await again.close();
@@ -136,7 +150,7 @@ describe('CaskEngine', () => {
 
   it('fails a scan whose key directory repeats keys with CorruptionError instead of cycling', async () => {
     const dir = tmpDir('cask');
-    const db = await openCask(dir);
+    const db = await openCaskPipelined(dir);
     try {
       const n = 2000;
       await Promise.all(
@@ -145,7 +159,7 @@ describe('CaskEngine', () => {
       // Damage the directory as the aliasing bug did: separators rewritten in place, here so
       // that every descent goes to the first leaf. A scan re-seeks by key after each chunk of
       // 256 entries, so its second chunk starts over near the beginning.
-      const root = (db.keyDir as unknown as { root: { keys: Uint8Array[] } }).root;
+      const root = (db.engine.keyDir as unknown as { root: { keys: Uint8Array[] } }).root;
       for (const sep of root.keys) sep.fill(0xff);
       let yielded = 0;
       const scan = async () => {
@@ -156,5 +170,97 @@ describe('CaskEngine', () => {
     } finally {
       await db.close();
     }
+  });
+});
+
+describe('CaskEngine stamped writes', () => {
+  const put = (key: string, value: string, create: number, version: number, expiresAt?: number) => ({
+    type: 'put' as const,
+    key: b(key),
+    value: b(value),
+    create,
+    version,
+    expiresAt,
+  });
+
+  it('stores the stamps it is given, and moves lastTs before the write is durable', async () => {
+    const dir = tmpDir('cask');
+    let db = await openCask(dir);
+    const written = db.write(10, [put('a', '1', 10, 1), put('b', '2', 3, 7)]);
+    expect(db.lastTs()).toBe(10);
+    expect(db.revisionSync(b('a'))).toBeUndefined(); // not durable yet: reads show the durable state
+    await written;
+    expect(db.revisionSync(b('a'))).toEqual({ mod: 10, create: 10, version: 1 });
+    expect(db.revisionSync(b('b'))).toEqual({ mod: 10, create: 3, version: 7 });
+    await db.write(11, [{ type: 'delete', key: b('a') }]);
+    await db.close();
+    db = await openCask(dir);
+    expect(db.lastTs()).toBe(11);
+    expect(await db.get(b('a'))).toBeUndefined();
+    expect(db.revisionSync(b('b'))).toEqual({ mod: 10, create: 3, version: 7 });
+    await db.close();
+  });
+
+  it('keeps the last op per key of one write', async () => {
+    const db = await openCask(tmpDir('cask'));
+    await db.write(5, [put('k', 'first', 5, 1), { type: 'delete', key: b('k') }, put('k', 'last', 5, 1)]);
+    expect(String(await db.get(b('k')))).toBe('last');
+    expect(db.stats().keys).toBe(1);
+    await db.close();
+  });
+
+  it('refuses a ts at or below lastTs, bad stamps, an empty write and oversized ones, changing nothing', async () => {
+    const dir = tmpDir('cask');
+    const db = await openCask(dir);
+    await db.write(7, [put('k', 'v', 7, 1)]);
+    const refused = [
+      db.write(7, [put('x', 'v', 7, 1)]), // ts not above lastTs
+      db.write(6, [put('x', 'v', 6, 1)]),
+      db.write(8.5, [put('x', 'v', 8, 1)]), // not an integer
+      db.write(8, [put('x', 'v', 9, 1)]), // create above ts
+      db.write(8, [put('x', 'v', 0, 1)]), // create below 1
+      db.write(8, [put('x', 'v', 8, 0)]), // version below 1
+      db.write(8, [put('ok', 'v', 8, 1), put('x', 'v', 8, 1.5)]), // one bad op refuses the write
+      db.write(8, []),
+    ];
+    for (const w of refused) await expect(w).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(db.write(8, [put('x'.repeat(KEY_BYTES_MAX + 1), 'v', 8, 1)])).rejects.toBeInstanceOf(
+      LimitError,
+    );
+    expect(db.lastTs()).toBe(7);
+    expect(await db.has(b('ok'))).toBe(false);
+    expect(db.stats().writes).toBe(1);
+    await db.write(8, [put('ok', 'v', 8, 1)]);
+    expect(db.revisionSync(b('ok'))).toEqual({ mod: 8, create: 8, version: 1 });
+    await db.close();
+  });
+
+  it('lists due expiries soonest first without changing anything', async () => {
+    const clock = new ManualClock();
+    const t0 = clock.nowMs();
+    const dir = tmpDir('cask');
+    let db = await openCask(dir, { clock });
+    await db.write(1, [
+      put('late', 'v', 1, 1, t0 + 30),
+      put('soon', 'v', 1, 1, t0 + 10),
+      put('never', 'v', 1, 1),
+    ]);
+    await db.write(2, [put('mid', 'v', 2, 1, t0 + 20)]);
+    expect(db.dueExpiries(t0, 10)).toEqual([]);
+    clock.set(t0 + 25);
+    const names = (keys: Uint8Array[]) => keys.map((k) => String(Buffer.from(k)));
+    expect(names(db.dueExpiries(clock.nowMs(), 10))).toEqual(['soon', 'mid']);
+    expect(names(db.dueExpiries(clock.nowMs(), 1))).toEqual(['soon']);
+    expect(names(db.dueExpiries(clock.nowMs(), 10))).toEqual(['soon', 'mid']); // asked twice: the same
+    expect(db.stats().keys).toBe(2); // lazily expired; nothing was deleted
+    db.expiries.checkInvariants();
+    // A key rewritten without an expiry is no longer due.
+    await db.write(3, [put('soon', 'again', 1, 2)]);
+    expect(names(db.dueExpiries(clock.nowMs(), 10))).toEqual(['mid']);
+    await db.close();
+    db = await openCask(dir, { clock, readOnly: true });
+    expect(db.dueExpiries(clock.nowMs(), 10)).toEqual([]); // a read-only store deletes nothing
+    await expect(db.write(4, [put('k', 'v', 4, 1)])).rejects.toBeInstanceOf(ReadOnlyError);
+    await db.close();
   });
 });

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { openCaskPipelined } from '../../../test/support/pipelined-cask.js';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { FaultyFileSystem } from '../../io/faulty-file-system.js';
 import { ManualClock } from '../../io/manual-clock.js';
@@ -12,7 +13,6 @@ import { nodeFileSystem } from '../../io/node-file-system.js';
 import { EXPIRY_CYCLE_INTERVAL_MS, EXPIRY_CYCLE_KEYS_MAX } from '../expiry-index.js';
 import { openLmdb } from '../lmdb/lmdb-engine.js';
 import { FORMAT_EXPIRY, FORMAT_REVISION, FORMAT_VERSION, readMeta, writeMeta } from '../meta.js';
-import { openCask } from './cask-engine.js';
 import { dataFileName } from './file-names.js';
 import { decodeHint, HintWriter } from './hint.js';
 import {
@@ -132,7 +132,7 @@ describe('CaskEngine expiry', () => {
     const dir = tmpDir('cask-ttl');
     const clock = new ManualClock();
     const t0 = clock.nowMs();
-    let db = await openCask(dir, { clock, autoCompact: false });
+    let db = await openCaskPipelined(dir, { clock, autoCompact: false });
     await db.put(b('a'), b('1'), { expiresAt: t0 + 100 });
     await db.batch([
       { type: 'put', key: b('b'), value: b('2'), expiresAt: t0 + 200 },
@@ -141,8 +141,8 @@ describe('CaskEngine expiry', () => {
     await db.put(b('a'), b('1a'), { expiresAt: t0 + 150 }); // overwritten: the newer expiry wins
     await db.close();
 
-    db = await openCask(dir, { clock, autoCompact: false });
-    expect(db.recovery.hintFilesUsed).toBe(0);
+    db = await openCaskPipelined(dir, { clock, autoCompact: false });
+    expect(db.engine.recovery.hintFilesUsed).toBe(0);
     expect(await db.expiry(b('a'))).toBe(t0 + 150);
     expect(await db.expiry(b('b'))).toBe(t0 + 200);
     expect(await db.expiry(b('c'))).toBeNull();
@@ -152,9 +152,9 @@ describe('CaskEngine expiry', () => {
     expect(db.stats().deadBytes).toBe(db.stats().diskBytes - db.stats().liveBytes);
     await db.close();
 
-    db = await openCask(dir, { clock, autoCompact: false });
-    expect(db.recovery.hintFilesUsed).toBeGreaterThan(0);
-    expect(db.recovery.problems).toEqual([]);
+    db = await openCaskPipelined(dir, { clock, autoCompact: false });
+    expect(db.engine.recovery.hintFilesUsed).toBeGreaterThan(0);
+    expect(db.engine.recovery.problems).toEqual([]);
     expect(await db.expiry(b('a'))).toBe(t0 + 150);
     expect(await db.expiry(b('b'))).toBe(t0 + 200);
     expect(await db.expiry(b('c'))).toBeNull();
@@ -169,13 +169,13 @@ describe('CaskEngine expiry', () => {
     const dir = tmpDir('cask-ttl');
     const clock = new ManualClock();
     const t0 = clock.nowMs();
-    let db = await openCask(dir, { clock, autoCompact: false });
+    let db = await openCaskPipelined(dir, { clock, autoCompact: false });
     await db.put(b('k'), b('old'));
     await db.put(b('k'), b('new'), { expiresAt: t0 + 10 });
     clock.set(t0 + 20); // expired, but no cycle ran: only lazy expiry hides it
     await db.compact();
     await db.close();
-    db = await openCask(dir, { clock, autoCompact: false });
+    db = await openCaskPipelined(dir, { clock, autoCompact: false });
     expect(await db.get(b('k'))).toBeUndefined();
     clock.set(t0);
     expect(String(await db.get(b('k')))).toBe('new');
@@ -186,7 +186,7 @@ describe('CaskEngine expiry', () => {
     const dir = tmpDir('cask-ttl');
     const clock = new ManualClock();
     const t0 = clock.nowMs();
-    let db = await openCask(dir, { clock, autoCompact: false });
+    let db = await openCaskPipelined(dir, { clock, autoCompact: false });
     await db.put(b('k'), b('v'), { expiresAt: t0 + 1000 });
     const one = db.stats().liveBytes;
     expect(one).toBe(recordBytes(1, 1, true, true));
@@ -194,7 +194,7 @@ describe('CaskEngine expiry', () => {
     expect(db.stats().liveBytes).toBe(recordBytes(1, 1, false, true));
     await db.put(b('k'), b('v'), { expiresAt: t0 + 1000 });
     await db.close();
-    db = await openCask(dir, { clock, autoCompact: false });
+    db = await openCaskPipelined(dir, { clock, autoCompact: false });
     expect(db.stats().liveBytes).toBe(one);
     await db.compact();
     expect(db.stats().liveBytes).toBe(one);
@@ -210,16 +210,16 @@ describe('CaskEngine expiry', () => {
     // The writer crashes (every file operation fails from then on, as if killed): its close
     // leaves no note that the active file was durable, so its tail may be a torn write.
     const faulty = new FaultyFileSystem(nodeFileSystem);
-    let db = await openCask(dir, { clock, fs: faulty });
+    let db = await openCaskPipelined(dir, { clock, fs: faulty });
     await db.put(b('a'), b('1'), { expiresAt: t0 + 100 });
     await db.put(b('b'), b('2'), { expiresAt: t0 + 100 });
-    const size = db.active.size; // the end of the records; preallocated zeros follow
+    const size = db.engine.active.size; // the end of the records; preallocated zeros follow
     faulty.dieAfter = faulty.mutations;
     await db.close().catch(() => {});
     const file = path.join(dir, dataFileName(1));
     fs.truncateSync(file, size - 3);
-    db = await openCask(dir, { clock });
-    expect(db.recovery.problems.map((p) => p.kind)).toEqual(['torn-tail']);
+    db = await openCaskPipelined(dir, { clock });
+    expect(db.engine.recovery.problems.map((p) => p.kind)).toEqual(['torn-tail']);
     expect(await db.expiry(b('a'))).toBe(t0 + 100);
     expect(await db.has(b('b'))).toBe(false);
     expect(fs.statSync(file).size).toBe(DATA_HEADER_BYTES + recordBytes(1, 1, true, true));
@@ -230,7 +230,7 @@ describe('CaskEngine expiry', () => {
     const dir = tmpDir('cask-ttl');
     const clock = new ManualClock();
     const t0 = clock.nowMs();
-    const db = await openCask(dir, { clock });
+    const db = await openCaskPipelined(dir, { clock });
     const n = 2 * EXPIRY_CYCLE_KEYS_MAX + 10;
     await db.batch(
       Array.from({ length: n }, (_, i) => ({
@@ -247,10 +247,10 @@ describe('CaskEngine expiry', () => {
     // The first cycle takes EXPIRY_CYCLE_KEYS_MAX and chains the next one when its batch is
     // durable; poll (with a deadline) until the index is empty.
     const deadline = Date.now() + 10_000;
-    while (db.expiries.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
-    expect(db.expiries.size).toBe(0);
+    while (db.engine.expiries.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    expect(db.engine.expiries.size).toBe(0);
     expect(db.stats().writes - writesBefore).toBe(Math.ceil(n / EXPIRY_CYCLE_KEYS_MAX));
-    db.expiries.checkInvariants();
+    db.engine.expiries.checkInvariants();
     expect(db.stats().keys).toBe(1);
     await db.close();
   });
@@ -259,14 +259,14 @@ describe('CaskEngine expiry', () => {
     const dir = tmpDir('cask-ttl');
     const clock = new ManualClock();
     const t0 = clock.nowMs();
-    let db = await openCask(dir, { clock });
+    let db = await openCaskPipelined(dir, { clock });
     await db.put(b('k'), b('old'), { expiresAt: t0 + 10 });
     const write = db.put(b('k'), b('new')); // queued, not durable yet
     clock.advance(EXPIRY_CYCLE_INTERVAL_MS); // the cycle finds 'k' due but leaves it to the write
     await write;
     expect(String(await db.get(b('k')))).toBe('new');
     await db.close();
-    db = await openCask(dir, { clock });
+    db = await openCaskPipelined(dir, { clock });
     expect(String(await db.get(b('k')))).toBe('new');
     expect(await db.expiry(b('k'))).toBeNull();
     await db.close();
@@ -282,7 +282,7 @@ describe('store format and expiry', () => {
 
   it('creates stores at FORMAT_VERSION, which includes expiry', async () => {
     const dir = tmpDir('cask-ttl');
-    const db = await openCask(dir);
+    const db = await openCaskPipelined(dir);
     await db.close();
     expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(FORMAT_VERSION);
     expect(FORMAT_VERSION).toBeGreaterThanOrEqual(FORMAT_EXPIRY);
@@ -290,10 +290,10 @@ describe('store format and expiry', () => {
 
   it('raises a format-1 cask store to FORMAT_REVISION before its first write, not before', async () => {
     const dir = tmpDir('cask-ttl');
-    let db = await openCask(dir);
+    let db = await openCaskPipelined(dir);
     await db.close();
     await downgrade(dir);
-    db = await openCask(dir);
+    db = await openCaskPipelined(dir);
     expect(db.stats().keys).toBe(0);
     expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(1);
     // Every record this build writes carries a revision, which a format-1 or 2 build cannot read.
@@ -304,13 +304,13 @@ describe('store format and expiry', () => {
     await db.close();
     // The upgrade and a compaction's metadata commit do not trample each other.
     await downgrade(dir);
-    db = await openCask(dir);
+    db = await openCaskPipelined(dir);
     await Promise.all([db.compact(), db.put(b('ttl2'), b('v'), { expiresAt: Date.now() + 60_000 })]);
     await db.close();
     const read = await readMeta(nodeFileSystem, dir);
     expect(read.problems).toEqual([]);
     expect(read.meta?.format).toBe(FORMAT_REVISION);
-    db = await openCask(dir);
+    db = await openCaskPipelined(dir);
     expect(db.stats().keys).toBe(4);
     await db.close();
   });
@@ -331,7 +331,7 @@ describe('CaskEngine scans over expired keys', () => {
   it('skips long runs of expired keys across chunks, forward and reverse, with limits', async () => {
     const clock = new ManualClock();
     const t0 = clock.nowMs();
-    const db = await openCask(tmpDir('cask-ttl'), { clock, autoCompact: false });
+    const db = await openCaskPipelined(tmpDir('cask-ttl'), { clock, autoCompact: false });
     const n = 10_000; // far more than one chunk's visits
     await db.batch(
       Array.from({ length: n }, (_, i) => ({

@@ -3,10 +3,10 @@
 // happen constantly.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { openCaskPipelined, type PipelinedCask } from '../../../test/support/pipelined-cask.js';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { compareBytes } from '../../stdx/bytes.js';
-import type { BatchOp } from '../engine.js';
-import { type CaskEngine, openCask } from './cask-engine.js';
+import type { BatchOp } from '../../txn/write-pipeline.js';
 
 const keyArb = fc.stringMatching(/^[a-d]{0,3}$/).map((s) => Buffer.from(s));
 const valueArb = fc.uint8Array({ maxLength: 300 }).map((v) => Buffer.from(v));
@@ -54,7 +54,7 @@ describe('cask engine against a Map model', () => {
           compactionDeadRatio: 0.3,
           cacheBytes: 4096,
         };
-        let db: CaskEngine = await openCask(dir, options);
+        let db: PipelinedCask = await openCaskPipelined(dir, options);
         const model = new Map<string, Buffer>();
         try {
           for (const step of ops) {
@@ -89,8 +89,8 @@ describe('cask engine against a Map model', () => {
               }
               case 'reopen':
                 await db.close();
-                db = await openCask(dir, options);
-                expect(db.recovery.problems.filter((p) => p.kind !== 'retired-file')).toEqual([]);
+                db = await openCaskPipelined(dir, options);
+                expect(db.engine.recovery.problems.filter((p) => p.kind !== 'retired-file')).toEqual([]);
                 break;
               case 'compact':
                 await db.compact();

@@ -5,12 +5,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { openCaskPipelined } from '../../../test/support/pipelined-cask.js';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
+import { ManualClock } from '../../io/manual-clock.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { crc32cRange } from '../../stdx/crc32c.js';
 import { readMeta, writeMeta } from '../meta.js';
 import { legacyRevision } from '../revision.js';
-import { openCask } from './cask-engine.js';
 import { dataFileName, hintFileName } from './file-names.js';
 import { decodeHint, HintWriter } from './hint.js';
 import {
@@ -109,7 +110,7 @@ describe('cask stores from before revisions', () => {
   /** legacyStore writes a format-2 store by hand: records without revisions, as 2 wrote them. */
   async function legacyStore(): Promise<string> {
     const dir = tmpDir('cask-rev');
-    const db = await openCask(dir);
+    const db = await openCaskPipelined(dir);
     await db.close();
     const { meta } = await readMeta(nodeFileSystem, dir);
     await writeMeta(nodeFileSystem, dir, { ...meta!, format: 2, generation: meta!.generation + 1 });
@@ -132,8 +133,11 @@ describe('cask stores from before revisions', () => {
 
   it('reads old records with legacy revisions, and counts on from them once rewritten', async () => {
     const dir = await legacyStore();
-    let db = await openCask(dir, { autoCompact: false });
-    expect(db.recovery.problems).toEqual([]);
+    // A clock at 0: the write pipeline's commit timestamps are then lastTs + 1 (mvcc.ts, nextTs),
+    // the sequence numbers this test counts on.
+    const clock = new ManualClock(0);
+    let db = await openCaskPipelined(dir, { autoCompact: false, clock });
+    expect(db.engine.recovery.problems).toEqual([]);
     expect(String(await db.get(b('a')))).toBe('y');
     expect(db.revisionSync(b('a'))).toEqual(legacyRevision(2));
     expect((await db.getStored(b('b')))?.revision).toEqual(legacyRevision(3));
@@ -151,8 +155,8 @@ describe('cask stores from before revisions', () => {
     const live = db.stats().liveBytes;
     await db.close();
     expect(fs.readdirSync(dir).some((n) => n.endsWith('.hint'))).toBe(true);
-    db = await openCask(dir, { autoCompact: false });
-    expect(db.recovery.hintFilesUsed).toBeGreaterThan(0);
+    db = await openCaskPipelined(dir, { autoCompact: false, clock });
+    expect(db.engine.recovery.hintFilesUsed).toBeGreaterThan(0);
     expect(db.revisionSync(b('a'))).toEqual({ mod: 5, create: 2, version: 2 });
     expect(db.revisionSync(b('b'))).toEqual(legacyRevision(3));
     expect(db.revisionSync(b('c'))).toEqual(legacyRevision(4));
@@ -165,7 +169,7 @@ describe('cask stores from before revisions', () => {
       if (name.endsWith('.hint')) expect(name).toBe(hintFileName(id));
       if (name.endsWith('.hint')) fs.rmSync(path.join(dir, name));
     }
-    db = await openCask(dir, { autoCompact: false });
+    db = await openCaskPipelined(dir, { autoCompact: false, clock });
     expect(db.revisionSync(b('a'))).toEqual({ mod: 5, create: 2, version: 2 });
     expect(db.revisionSync(b('c'))).toEqual(legacyRevision(4));
     expect(db.stats().liveBytes).toBe(live);
@@ -174,7 +178,7 @@ describe('cask stores from before revisions', () => {
 
   it('raises the metadata to format 3 before the first record with a revision', async () => {
     const dir = await legacyStore();
-    const db = await openCask(dir);
+    const db = await openCaskPipelined(dir);
     expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(2);
     await db.put(b('d'), b('1'));
     expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(3);

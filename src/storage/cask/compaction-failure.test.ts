@@ -4,13 +4,13 @@
 // disk does not stop small writes.
 import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { openCaskPipelined, type PipelinedCask } from '../../../test/support/pipelined-cask.js';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { trackUnhandledRejections } from '../../../test/support/unhandled.js';
 import { FaultyFileSystem } from '../../io/faulty-file-system.js';
 import { ManualClock } from '../../io/manual-clock.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { IoError } from '../errors.js';
-import { type CaskEngine, openCask } from './cask-engine.js';
 import type { CaskEvent } from './cask-options.js';
 
 const b = (s: string) => Buffer.from(s);
@@ -18,13 +18,13 @@ const b = (s: string) => Buffer.from(s);
 /** unhandled: rejections nobody handled in the current test (each would end a server). */
 const unhandled = trackUnhandledRejections();
 
-async function contents(db: CaskEngine): Promise<Map<string, string>> {
+async function contents(db: PipelinedCask): Promise<Map<string, string>> {
   const seen = new Map<string, string>();
   for await (const [k, v] of db.scan()) seen.set(Buffer.from(k).toString(), Buffer.from(v).toString());
   return seen;
 }
 
-async function fillWithGarbage(db: CaskEngine, model: Map<string, string>): Promise<void> {
+async function fillWithGarbage(db: PipelinedCask, model: Map<string, string>): Promise<void> {
   for (let i = 0; i < 300; i++) {
     const key = `k${i % 40}`;
     const value = `v${i}`.padEnd(200, '.');
@@ -40,7 +40,7 @@ describe('a compaction that fails', () => {
     it(`explicit: rejects with IoError (${code}), deletes its unfinished output, loses nothing`, async () => {
       const dir = tmpDir('compact-fail');
       const faulty = new FaultyFileSystem(nodeFileSystem);
-      const db = await openCask(dir, { fs: faulty, dataFileBytes: 4096, autoCompact: false });
+      const db = await openCaskPipelined(dir, { fs: faulty, dataFileBytes: 4096, autoCompact: false });
       const model = new Map<string, string>();
       await fillWithGarbage(db, model);
       faulty.inject({ op: 'write', code, path: /\.compacting$/, skip: 2 });
@@ -56,8 +56,8 @@ describe('a compaction that fails', () => {
       await db.compact();
       expect(await contents(db)).toEqual(model);
       await db.close();
-      const again = await openCask(dir, { dataFileBytes: 4096 });
-      expect(again.recovery.problems).toEqual([]);
+      const again = await openCaskPipelined(dir, { dataFileBytes: 4096 });
+      expect(again.engine.recovery.problems).toEqual([]);
       expect(await contents(again)).toEqual(model);
       await again.close();
       expect(unhandled()).toEqual([]);
@@ -67,7 +67,7 @@ describe('a compaction that fails', () => {
   it('fails after finishing an output: the finished output is undone too, leaving the disk as it was', async () => {
     const dir = tmpDir('compact-fail-late');
     const faulty = new FaultyFileSystem(nodeFileSystem);
-    const db = await openCask(dir, { fs: faulty, dataFileBytes: 4096, autoCompact: false });
+    const db = await openCaskPipelined(dir, { fs: faulty, dataFileBytes: 4096, autoCompact: false });
     const model = new Map<string, string>();
     await fillWithGarbage(db, model);
     for (let i = 40; i < 100; i++) {
@@ -86,8 +86,8 @@ describe('a compaction that fails', () => {
     expect(db.stats().dataFiles).toBe(after.length);
     expect(await contents(db)).toEqual(model);
     await db.close();
-    const again = await openCask(dir, { dataFileBytes: 4096 });
-    expect(again.recovery.problems).toEqual([]);
+    const again = await openCaskPipelined(dir, { dataFileBytes: 4096 });
+    expect(again.engine.recovery.problems).toEqual([]);
     expect(await contents(again)).toEqual(model);
     await again.compact();
     expect(await contents(again)).toEqual(model);
@@ -99,7 +99,7 @@ describe('a compaction that fails', () => {
     const faulty = new FaultyFileSystem(nodeFileSystem);
     const clock = new ManualClock();
     const events: CaskEvent[] = [];
-    const db = await openCask(dir, {
+    const db = await openCaskPipelined(dir, {
       fs: faulty,
       clock,
       dataFileBytes: 4096,
@@ -146,15 +146,15 @@ describe('preallocation on a nearly full disk', () => {
   it('a write succeeds when only the zeros ahead of it do not fit, and the file stays sound', async () => {
     const dir = tmpDir('prealloc');
     const faulty = new FaultyFileSystem(nodeFileSystem);
-    const db = await openCask(dir, { fs: faulty });
+    const db = await openCaskPipelined(dir, { fs: faulty });
     // Every write past the data itself fails: the zeros written ahead of the appends.
     faulty.inject({ op: 'write', code: 'ENOSPC', path: /\.data$/, skip: 1, times: 1 });
     await db.put(b('small'), b('x'));
     for (let i = 0; i < 20; i++) await db.put(b(`k${i}`), b(`v${i}`));
-    expect(fs.statSync(db.active.file.path).size).toBe(db.active.size);
+    expect(fs.statSync(db.engine.active.file.path).size).toBe(db.engine.active.size);
     await db.close();
-    const again = await openCask(dir);
-    expect(again.recovery.problems).toEqual([]);
+    const again = await openCaskPipelined(dir);
+    expect(again.engine.recovery.problems).toEqual([]);
     expect(String(await again.get(b('small')))).toBe('x');
     expect(String(await again.get(b('k19')))).toBe('v19');
     await again.close();

@@ -28,15 +28,18 @@
 //
 // Buffers: the keys it copies come from KeyDir.walk, which hands out copies; HintWriter.add
 // copies each key into its entry; relocation reads the keys back from the finished hint file.
+//
+// Compaction sees the store only through CompactionHost, what the protocol above needs of it;
+// the engine builds one over its store state and group commit (cask-engine.ts).
 
-import type { File } from '../../io/file-system.js';
+import type { File, FileSystem } from '../../io/file-system.js';
 import { assert } from '../../stdx/assert.js';
 import { CairnError, IoError } from '../errors.js';
 import { FORMAT_VERSION } from '../meta.js';
-import type { CaskEngine } from './cask-engine.js';
-import type { DataFile } from './data-file-set.js';
+import type { DataFile, DataFileSet } from './data-file-set.js';
 import { compactingPath, dataPath, hintPath, TEMP_SUFFIX } from './file-names.js';
 import { decodeHint, HintWriter } from './hint.js';
+import type { Location } from './key-dir.js';
 import {
   DATA_HEADER_BYTES,
   encodeDataHeader,
@@ -46,6 +49,51 @@ import {
   RECORD_HEADER_BYTES,
   recordBytes,
 } from './record.js';
+import type { CaskMetaFields } from './store-state.js';
+
+/** CompactionHost: what compaction needs of a cask store, and nothing else. */
+export interface CompactionHost {
+  readonly fs: FileSystem;
+  readonly dir: string;
+  /** dataFileBytes: the size an output is finished at (as the writer seals its files). */
+  readonly dataFileBytes: number;
+  /** files: the open data files: outputs get ids here and join when finished; inputs leave when retired. */
+  readonly files: DataFileSet;
+  /** stopping: close has begun; compaction stops at its next step. */
+  stopping(): boolean;
+  /**
+   * seal seals the active data file in write order (behind every write queued before) and
+   * returns the ids of the sealed files: the inputs, which hold every record older than now.
+   */
+  seal(): Promise<readonly number[]>;
+  /** seqFloor: every sequence number handed out so far is at most this (the metadata keeps it). */
+  seqFloor(): number;
+  /** walk visits the key directory in ascending key order from `cursor` (KeyDir.walk). */
+  walk(
+    cursor: Uint8Array | undefined,
+    exclusive: boolean,
+    visit: (key: Uint8Array, loc: Location) => boolean,
+  ): void;
+  /** expiryOf: the expiry the key's current record carries, if any. */
+  expiryOf(key: Uint8Array): number | undefined;
+  /** readValue: the verified value of the record `loc` points at (`expires`: it has an expiry field). */
+  readValue(key: Uint8Array, loc: Location, expires: boolean): Buffer;
+  /**
+   * move points `key` at its copy (toFile, toOffset) if it still points at (fromFile,
+   * fromOffset), moving its `size` live bytes along; false when a write since then won.
+   */
+  move(
+    key: Uint8Array,
+    fromFile: number,
+    fromOffset: number,
+    toFile: number,
+    toOffset: number,
+    size: number,
+  ): boolean;
+  metaFields(): CaskMetaFields;
+  /** commitMeta writes engine fields to both metadata copies: the commit point. */
+  commitMeta(fields: Partial<CaskMetaFields>): Promise<void>;
+}
 
 /** CHUNK_BYTES: bytes copied per step; between steps reads and writes run. */
 const CHUNK_BYTES = 1024 * 1024;
@@ -78,22 +126,20 @@ interface Output {
 }
 
 /** compact runs one compaction; it returns undefined when there was nothing to compact or it stopped for close. */
-export async function compact(engine: CaskEngine): Promise<CompactionResult | undefined> {
+export async function compact(host: CompactionHost): Promise<CompactionResult | undefined> {
   try {
-    return await compactInputs(engine);
+    return await compactInputs(host);
   } catch (err) {
     throw err instanceof CairnError ? err : new IoError(`compaction failed: ${messageOf(err)}`, err);
   }
 }
 
-async function compactInputs(engine: CaskEngine): Promise<CompactionResult | undefined> {
-  await engine.rotate();
-  const activeId = engine.active.id;
-  const inputs = engine.files.ids().filter((id) => id < activeId);
+async function compactInputs(host: CompactionHost): Promise<CompactionResult | undefined> {
+  const inputs = await host.seal();
   if (inputs.length === 0) return undefined;
   const inputSet = new Set(inputs);
-  const bytesBefore = inputs.reduce((n, id) => n + engine.files.get(id).size, 0);
-  const seqFloor = engine.seqFloor();
+  const bytesBefore = inputs.reduce((n, id) => n + host.files.get(id).size, 0);
+  const seqFloor = host.seqFloor();
   /** finished: the outputs completed so far, with where their records came from (for undo). */
   const finished: { readonly data: DataFile; readonly from: Uint32Array }[] = [];
   let out: Output | undefined;
@@ -103,31 +149,31 @@ async function compactInputs(engine: CaskEngine): Promise<CompactionResult | und
     let cursor: Uint8Array | undefined;
     let exclusive = false;
     for (;;) {
-      if (engine.closing) return undefined;
+      if (host.stopping()) return undefined;
       const buffers: Buffer[] = [];
       let bytes = 0;
       let visits = 0;
       let done = true;
       let last: Uint8Array | undefined;
-      out ??= await startOutput(engine);
+      out ??= await startOutput(host);
       const target = out;
       let writeAt = target.size;
       let full = false;
-      engine.keyDir.walk(cursor, exclusive, false, (key, loc) => {
+      host.walk(cursor, exclusive, (key, loc) => {
         visits++;
         if (inputSet.has(loc.fileId)) {
-          const expiresAt = engine.expiryOf(key);
+          const expiresAt = host.expiryOf(key);
           const expires = expiresAt !== undefined;
           // The revision travels with the record (a record without one, from before format 3,
           // stays without one: version 0).
           const revision = loc.version !== 0;
           const size = recordBytes(key.length, loc.valueLen, expires, revision);
-          if (writeAt + size > engine.dataFileBytes && writeAt > DATA_HEADER_BYTES) {
+          if (writeAt + size > host.dataFileBytes && writeAt > DATA_HEADER_BYTES) {
             full = true;
             done = false;
             return false;
           }
-          const value = engine.readValue(key, loc, expires);
+          const value = host.readValue(key, loc, expires);
           const buf = Buffer.allocUnsafe(size);
           encodeRecord(buf, 0, loc.seq, Kind.PUT, key, value, expiresAt, loc.create, loc.version);
           const valueAt = writeAt + RECORD_HEADER_BYTES + extraBytes(expires, revision) + key.length;
@@ -149,10 +195,10 @@ async function compactInputs(engine: CaskEngine): Promise<CompactionResult | und
         target.size = writeAt;
       }
       if (full) {
-        const { data, hint } = await finishOutput(engine, target);
+        const { data, hint } = await finishOutput(host, target);
         out = undefined;
         finished.push({ data, from: target.from });
-        keysCopied += await relocate(engine, target, data, hint);
+        keysCopied += await relocate(host, target, data, hint);
       }
       if (done) break;
       if (last !== undefined) {
@@ -165,52 +211,51 @@ async function compactInputs(engine: CaskEngine): Promise<CompactionResult | und
     if (out !== undefined) {
       const target = out;
       if (target.count > 0) {
-        const { data, hint } = await finishOutput(engine, target);
+        const { data, hint } = await finishOutput(host, target);
         out = undefined;
         finished.push({ data, from: target.from });
-        keysCopied += await relocate(engine, target, data, hint);
+        keysCopied += await relocate(host, target, data, hint);
       } else {
         // Nothing was left to copy into the last output: drop it rather than keep an empty file.
         out = undefined;
-        await discardOutput(engine, target);
+        await discardOutput(host, target);
       }
     }
   } catch (err) {
     // Failed (a full disk, EIO): nothing points into the unfinished output, and the finished
     // ones are undone, so that a compaction that cannot complete leaves the disk as it found it
     // instead of a little fuller after every attempt.
-    if (out !== undefined) await discardOutput(engine, out);
+    if (out !== undefined) await discardOutput(host, out);
     out = undefined;
-    await undoFinished(engine, finished);
+    await undoFinished(host, finished);
     throw err;
   } finally {
     // Stopped for close: nothing points into the unfinished output (finished ones stay: valid
     // copies, compacted next time).
-    if (out !== undefined) await discardOutput(engine, out);
+    if (out !== undefined) await discardOutput(host, out);
   }
-  if (engine.closing) return undefined;
+  if (host.stopping()) return undefined;
 
   // Commit point: the inputs are retired in the metadata.
-  const previous = engine.metaFields();
+  const previous = host.metaFields();
   const stillThere: number[] = [];
-  for (const id of previous.retired)
-    if (await engine.fs.exists(dataPath(engine.dir, id))) stillThere.push(id);
-  await engine.commitMeta({
+  for (const id of previous.retired) if (await host.fs.exists(dataPath(host.dir, id))) stillThere.push(id);
+  await host.commitMeta({
     retired: [...new Set([...stillThere, ...inputs])].sort((a, b) => a - b),
     seqFloor: Math.max(previous.seqFloor, seqFloor),
   });
 
   // Retired: from here a failure to delete an input only leaves it for the next open to delete.
   for (const id of inputs) {
-    const input = engine.files.remove(id);
+    const input = host.files.remove(id);
     assert(input.liveKeys === 0, `compacted input ${id} still holds ${input.liveKeys} live keys`);
     await input.file.close().catch(() => {});
   }
   for (const id of inputs) {
-    await engine.fs.unlink(dataPath(engine.dir, id));
-    await engine.fs.unlink(hintPath(engine.dir, id));
+    await host.fs.unlink(dataPath(host.dir, id));
+    await host.fs.unlink(hintPath(host.dir, id));
   }
-  await engine.fs.syncDir(engine.dir);
+  await host.fs.syncDir(host.dir);
   return {
     inputs: inputs.length,
     outputs: finished.length,
@@ -221,16 +266,16 @@ async function compactInputs(engine: CaskEngine): Promise<CompactionResult | und
 }
 
 /** startOutput creates the next output under its `.compacting` name, with its header. */
-async function startOutput(engine: CaskEngine): Promise<Output> {
-  const id = engine.files.allocate();
-  const filePath = compactingPath(engine.dir, id);
-  await engine.fs.unlink(filePath);
-  const file = await engine.fs.open(filePath, 'create');
+async function startOutput(host: CompactionHost): Promise<Output> {
+  const id = host.files.allocate();
+  const filePath = compactingPath(host.dir, id);
+  await host.fs.unlink(filePath);
+  const file = await host.fs.open(filePath, 'create');
   try {
     await file.write(encodeDataHeader(FORMAT_VERSION, id), 0);
   } catch (err) {
     await file.close().catch(() => {});
-    await engine.fs.unlink(filePath).catch(() => {});
+    await host.fs.unlink(filePath).catch(() => {});
     throw err;
   }
   return {
@@ -261,8 +306,8 @@ function noteSource(out: Output, fileId: number, valueOffset: number): void {
  * written beside it, renamed to `.data`, directory fsynced; then it joins the engine's files,
  * read-only. Keys do not point into it yet (see relocate). Returns it with its hint file's bytes.
  */
-async function finishOutput(engine: CaskEngine, out: Output): Promise<{ data: DataFile; hint: Buffer }> {
-  const { fs, dir } = engine;
+async function finishOutput(host: CompactionHost, out: Output): Promise<{ data: DataFile; hint: Buffer }> {
+  const { fs, dir } = host;
   await out.file.datasync();
   const hintFile = hintPath(dir, out.id);
   const hintTmp = `${hintFile}${TEMP_SUFFIX}`;
@@ -284,7 +329,7 @@ async function finishOutput(engine: CaskEngine, out: Output): Promise<{ data: Da
   await out.file.close();
   const file = await fs.open(dataPath(dir, out.id), 'read');
   const data: DataFile = { id: out.id, file, size: out.size, allocated: out.size, liveBytes: 0, liveKeys: 0 };
-  engine.files.add(data);
+  host.files.add(data);
   return { data, hint: hintBytes };
 }
 
@@ -294,7 +339,7 @@ async function finishOutput(engine: CaskEngine, out: Output): Promise<{ data: Da
  * event loop. The keys are read from the output's hint file bytes, entry i being the i-th
  * record copied; only their offsets are collected (MOVE_WORDS words a key), not copies.
  */
-async function relocate(engine: CaskEngine, out: Output, data: DataFile, hint: Buffer): Promise<number> {
+async function relocate(host: CompactionHost, out: Output, data: DataFile, hint: Buffer): Promise<number> {
   const moves = new Uint32Array(out.count * MOVE_WORDS);
   let n = 0;
   const reason = decodeHint(
@@ -321,11 +366,7 @@ async function relocate(engine: CaskEngine, out: Output, data: DataFile, hint: B
     const fromFile = out.from[i * FROM_WORDS] as number;
     const fromOffset = out.from[i * FROM_WORDS + 1] as number;
     const size = moves[at + 3] as number;
-    if (engine.keyDir.relocate(key, fromFile, fromOffset, data.id, moves[at + 2] as number)) {
-      engine.files.removeLive(fromFile, size);
-      engine.files.addLive(data.id, size);
-      moved++;
-    }
+    if (host.move(key, fromFile, fromOffset, data.id, moves[at + 2] as number, size)) moved++;
     if ((i + 1) % CHUNK_VISITS === 0) await nextTurn();
   }
   return moved;
@@ -338,13 +379,13 @@ async function relocate(engine: CaskEngine, out: Output, data: DataFile, hint: B
  * back stays, as the valid copy it is, for the next compaction.
  */
 async function undoFinished(
-  engine: CaskEngine,
+  host: CompactionHost,
   finished: readonly { readonly data: DataFile; readonly from: Uint32Array }[],
 ): Promise<void> {
   for (const { data, from } of [...finished].reverse()) {
     let hint: Buffer;
     try {
-      hint = Buffer.from(await engine.fs.readFile(hintPath(engine.dir, data.id)));
+      hint = Buffer.from(await host.fs.readFile(hintPath(host.dir, data.id)));
     } catch {
       continue;
     }
@@ -365,17 +406,14 @@ async function undoFinished(
     for (let i = 0; i < back.length; i++) {
       const m = back[i]!;
       const fromFile = from[i * FROM_WORDS] as number;
-      if (engine.keyDir.relocate(m.key, data.id, m.valueAt, fromFile, from[i * FROM_WORDS + 1] as number)) {
-        engine.files.removeLive(data.id, m.size);
-        engine.files.addLive(fromFile, m.size);
-      }
+      host.move(m.key, data.id, m.valueAt, fromFile, from[i * FROM_WORDS + 1] as number, m.size);
       if ((i + 1) % CHUNK_VISITS === 0) await nextTurn();
     }
     if (data.liveKeys !== 0) continue; // cannot happen: every key it held went back or was overwritten
-    engine.files.remove(data.id);
+    host.files.remove(data.id);
     await data.file.close().catch(() => {});
-    await engine.fs.unlink(dataPath(engine.dir, data.id)).catch(() => {});
-    await engine.fs.unlink(hintPath(engine.dir, data.id)).catch(() => {});
+    await host.fs.unlink(dataPath(host.dir, data.id)).catch(() => {});
+    await host.fs.unlink(hintPath(host.dir, data.id)).catch(() => {});
   }
 }
 
@@ -385,12 +423,12 @@ async function undoFinished(
  * finished output) and is left for the next compaction. Failures here are left to recovery,
  * which removes these names at the next open.
  */
-async function discardOutput(engine: CaskEngine, out: Output): Promise<void> {
+async function discardOutput(host: CompactionHost, out: Output): Promise<void> {
   await out.file.close().catch(() => {});
   if (out.named) return;
-  await engine.fs.unlink(compactingPath(engine.dir, out.id)).catch(() => {});
-  await engine.fs.unlink(`${hintPath(engine.dir, out.id)}${TEMP_SUFFIX}`).catch(() => {});
-  await engine.fs.unlink(hintPath(engine.dir, out.id)).catch(() => {});
+  await host.fs.unlink(compactingPath(host.dir, out.id)).catch(() => {});
+  await host.fs.unlink(`${hintPath(host.dir, out.id)}${TEMP_SUFFIX}`).catch(() => {});
+  await host.fs.unlink(hintPath(host.dir, out.id)).catch(() => {});
 }
 
 function nextTurn(): Promise<void> {

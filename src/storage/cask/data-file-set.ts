@@ -11,7 +11,7 @@ export interface DataFile {
   size: number;
   /**
    * allocated: the file's length on disk; past `size` it is zeros written ahead of the appends
-   * (see PREALLOCATE_BYTES in cask-engine.ts). Equal to `size` for sealed files.
+   * (see PREALLOCATE_BYTES in group-commit.ts). Equal to `size` for sealed files.
    */
   allocated: number;
   /** liveBytes: bytes of records the key directory still points at. */

@@ -1,10 +1,10 @@
 // The three durability modes: what is acknowledged when, and what survives a power cut.
 import { describe, expect, it } from 'vitest';
+import { openCaskPipelined, type PipelinedCask } from '../../../test/support/pipelined-cask.js';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import type { Clock, Timer } from '../../io/clock.js';
 import { FaultyFileSystem } from '../../io/faulty-file-system.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
-import { type CaskEngine, openCask } from './cask-engine.js';
 
 const b = (s: string) => Buffer.from(s);
 
@@ -30,14 +30,14 @@ class ManualClock implements Clock {
 }
 
 async function survivors(dir: string): Promise<string[]> {
-  const db = await openCask(dir);
+  const db = await openCaskPipelined(dir);
   const keys: string[] = [];
   for await (const [k] of db.scan()) keys.push(String(Buffer.from(k)));
   await db.close();
   return keys;
 }
 
-async function cutPower(db: CaskEngine, faulty: FaultyFileSystem): Promise<void> {
+async function cutPower(db: PipelinedCask, faulty: FaultyFileSystem): Promise<void> {
   faulty.dieAfter = faulty.mutations;
   await db.close().catch(() => {});
   await faulty.powerLoss();
@@ -47,7 +47,7 @@ describe('durability modes', () => {
   it("'never': acknowledged before fsync; flush() makes everything durable", async () => {
     const dir = tmpDir('dur');
     const faulty = new FaultyFileSystem(nodeFileSystem);
-    const db = await openCask(dir, { fs: faulty, durability: 'never' });
+    const db = await openCaskPipelined(dir, { fs: faulty, durability: 'never' });
     await db.put(b('a'), b('1'));
     expect(db.stats().fsyncs).toBe(0);
     expect(String(await db.get(b('a')))).toBe('1');
@@ -62,7 +62,12 @@ describe('durability modes', () => {
     const dir = tmpDir('dur');
     const faulty = new FaultyFileSystem(nodeFileSystem);
     const clock = new ManualClock();
-    const db = await openCask(dir, { fs: faulty, clock, durability: 'interval', syncIntervalMs: 50 });
+    const db = await openCaskPipelined(dir, {
+      fs: faulty,
+      clock,
+      durability: 'interval',
+      syncIntervalMs: 50,
+    });
     await db.put(b('a'), b('1'));
     expect(db.stats().fsyncs).toBe(0);
     clock.fire();
@@ -80,7 +85,7 @@ describe('durability modes', () => {
   it("'always': every acknowledged write survives a power cut", async () => {
     const dir = tmpDir('dur');
     const faulty = new FaultyFileSystem(nodeFileSystem);
-    const db = await openCask(dir, { fs: faulty });
+    const db = await openCaskPipelined(dir, { fs: faulty });
     await db.put(b('a'), b('1'));
     await db.batch([{ type: 'put', key: b('b'), value: b('2') }]);
     await cutPower(db, faulty);
@@ -91,7 +96,7 @@ describe('durability modes', () => {
     for (const durability of ['never', 'interval'] as const) {
       const dir = tmpDir('dur');
       const faulty = new FaultyFileSystem(nodeFileSystem);
-      const db = await openCask(dir, { fs: faulty, durability, clock: new ManualClock() });
+      const db = await openCaskPipelined(dir, { fs: faulty, durability, clock: new ManualClock() });
       await db.put(b('k'), b('v'));
       await db.close();
       await faulty.powerLoss();

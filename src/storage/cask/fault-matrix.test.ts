@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { openCaskPipelined, type PipelinedCask } from '../../../test/support/pipelined-cask.js';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { trackUnhandledRejections } from '../../../test/support/unhandled.js';
 import { type FaultOp, FaultyFileSystem } from '../../io/faulty-file-system.js';
@@ -17,7 +18,6 @@ import { ManualClock } from '../../io/manual-clock.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { CairnError } from '../errors.js';
 import { EXPIRY_CYCLE_INTERVAL_MS } from '../expiry-index.js';
-import { type CaskEngine, openCask } from './cask-engine.js';
 import type { CaskEvent, CaskOptions } from './cask-options.js';
 
 const b = (s: string) => Buffer.from(s);
@@ -36,7 +36,7 @@ interface Ctx {
   readonly events: CaskEvent[];
   /** acked: every acknowledged write, key to value (undefined: deleted). */
   readonly acked: Map<string, string | undefined>;
-  db: CaskEngine;
+  db: PipelinedCask;
   options: CaskOptions;
 }
 
@@ -87,7 +87,8 @@ const STEPS: Step[] = [
     path: /\.data\.tmp$/,
     surface: 'caller',
     prepare: async (ctx) => {
-      while (ctx.db.active.size < FILE_BYTES - 1500) await put(ctx, `r${ctx.acked.size}`, 'x'.repeat(100));
+      while (ctx.db.engine.active.size < FILE_BYTES - 1500)
+        await put(ctx, `r${ctx.acked.size}`, 'x'.repeat(100));
     },
     run: (ctx) => ctx.db.put(b('big'), b('y'.repeat(2000))),
   },
@@ -100,7 +101,7 @@ const STEPS: Step[] = [
     options: { dataFileBytes: 64 * 1024 * 1024 },
     prepare: async (ctx) => {
       // Past the first 2 MiB preallocated at the start, so the next append extends the file.
-      while (ctx.db.active.size + 70_000 < ctx.db.active.allocated)
+      while (ctx.db.engine.active.size + 70_000 < ctx.db.engine.active.allocated)
         await put(ctx, `p${ctx.acked.size}`, 'z'.repeat(60_000));
     },
     run: (ctx) => ctx.db.put(b('p-last'), b('z'.repeat(90_000))),
@@ -175,8 +176,8 @@ const STEPS: Step[] = [
     prepare: async (ctx) => {
       // A crashed writer's torn tail, for the next open to save and cut.
       await put(ctx, 't', '1');
-      const end = ctx.db.active.size;
-      const file = ctx.db.active.file.path;
+      const end = ctx.db.engine.active.size;
+      const file = ctx.db.engine.active.file.path;
       ctx.faulty.dieAfter = ctx.faulty.mutations;
       await ctx.db.close().catch(() => {});
       ctx.faulty.clearFaults();
@@ -184,7 +185,7 @@ const STEPS: Step[] = [
       fs.appendFileSync(file, 'torn write');
     },
     run: async (ctx) => {
-      ctx.db = await openCask(ctx.dir, ctx.options);
+      ctx.db = await openCaskPipelined(ctx.dir, ctx.options);
     },
   },
 ];
@@ -198,13 +199,13 @@ async function check(
   nowMs: number,
   label: string,
 ): Promise<void> {
-  const db = await openCask(dir, {
+  const db = await openCaskPipelined(dir, {
     dataFileBytes: FILE_BYTES,
     autoCompact: false,
     clock: new ManualClock(nowMs),
   });
   try {
-    const bad = db.recovery.problems.filter((p) => !TOLERATED.has(p.kind));
+    const bad = db.engine.recovery.problems.filter((p) => !TOLERATED.has(p.kind));
     expect(bad, `${label}: recovery`).toEqual([]);
     for (const [key, value] of acked) {
       const got = await db.get(b(key));
@@ -237,7 +238,7 @@ describe('fault matrix: every step, ENOSPC, EIO and a crash', () => {
           clock,
           events,
           acked: new Map(),
-          db: await openCask(dir, options),
+          db: await openCaskPipelined(dir, options),
           options,
         };
         for (let i = 0; i < 5; i++) await put(ctx, `before${i}`, `v${i}`);
@@ -272,7 +273,8 @@ describe('fault matrix: every step, ENOSPC, EIO and a crash', () => {
           }
           // The store goes on once the fault is gone (unless the step closed it, or was an open).
           faulty.clearFaults();
-          if (step.name === "recovery's copy of damaged bytes") ctx.db = await openCask(dir, ctx.options);
+          if (step.name === "recovery's copy of damaged bytes")
+            ctx.db = await openCaskPipelined(dir, ctx.options);
           if (!(step.name === 'metadata at close')) {
             await put(ctx, 'after', 'fault');
             if (step.name === 'expiry cycle') {

@@ -1,17 +1,18 @@
 // Fault injection: I/O errors on the write path, torn writes, power loss, and a crash at every
 // step of a compaction. After each, the store must hold exactly what was acknowledged.
 import { describe, expect, it } from 'vitest';
+import { openCaskPipelined, type PipelinedCask } from '../../../test/support/pipelined-cask.js';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { FaultyFileSystem } from '../../io/faulty-file-system.js';
+import { ManualClock } from '../../io/manual-clock.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { Prng } from '../../stdx/prng.js';
 import type { Revision } from '../engine.js';
 import { IoError, StoreFailedError } from '../errors.js';
-import { type CaskEngine, openCask } from './cask-engine.js';
 
 const b = (s: string) => Buffer.from(s);
 
-async function expectContents(db: CaskEngine, model: Map<string, string>): Promise<void> {
+async function expectContents(db: PipelinedCask, model: Map<string, string>): Promise<void> {
   const seen = new Map<string, string>();
   for await (const [k, v] of db.scan()) seen.set(Buffer.from(k).toString(), Buffer.from(v).toString());
   expect(seen).toEqual(model);
@@ -23,7 +24,7 @@ describe('write-path faults', () => {
       it(`${code} from ${op}: the write fails clearly and the store stays consistent`, async () => {
         const dir = tmpDir('fault');
         const faulty = new FaultyFileSystem(nodeFileSystem);
-        const db = await openCask(dir, { fs: faulty });
+        const db = await openCaskPipelined(dir, { fs: faulty });
         await db.put(b('before'), b('1'));
         faulty.inject({ op, code, path: /\.data$/ });
         const err = await db.put(b('failed'), b('2')).catch((e: unknown) => e);
@@ -32,8 +33,8 @@ describe('write-path faults', () => {
         expect(await db.get(b('failed'))).toBeUndefined();
         await db.put(b('after'), b('3'));
         await db.close();
-        const again = await openCask(dir);
-        expect(again.recovery.problems).toEqual([]);
+        const again = await openCaskPipelined(dir);
+        expect(again.engine.recovery.problems).toEqual([]);
         await expectContents(
           again,
           new Map([
@@ -49,13 +50,13 @@ describe('write-path faults', () => {
   it('a torn write is cut back before the next write', async () => {
     const dir = tmpDir('fault');
     const faulty = new FaultyFileSystem(nodeFileSystem);
-    const db = await openCask(dir, { fs: faulty });
+    const db = await openCaskPipelined(dir, { fs: faulty });
     faulty.inject({ op: 'write', code: 'EIO', path: /\.data$/, tornBytes: 7 });
     await expect(db.put(b('torn'), b('x'.repeat(100)))).rejects.toBeInstanceOf(IoError);
     await db.put(b('next'), b('ok'));
     await db.close();
-    const again = await openCask(dir);
-    expect(again.recovery.problems).toEqual([]);
+    const again = await openCaskPipelined(dir);
+    expect(again.engine.recovery.problems).toEqual([]);
     await expectContents(again, new Map([['next', 'ok']]));
     await again.close();
   });
@@ -63,7 +64,7 @@ describe('write-path faults', () => {
   it('refuses writes when a failed write cannot be undone, keeps serving reads', async () => {
     const dir = tmpDir('fault');
     const faulty = new FaultyFileSystem(nodeFileSystem);
-    const db = await openCask(dir, { fs: faulty });
+    const db = await openCaskPipelined(dir, { fs: faulty });
     await db.put(b('k'), b('v'));
     faulty.inject({ op: 'datasync', code: 'EIO', path: /\.data$/, times: 2 });
     faulty.inject({ op: 'truncate', code: 'EIO' });
@@ -71,7 +72,7 @@ describe('write-path faults', () => {
     await expect(db.put(b('more'), b('?'))).rejects.toBeInstanceOf(StoreFailedError);
     expect(String(await db.get(b('k')))).toBe('v');
     await db.close();
-    const again = await openCask(dir);
+    const again = await openCaskPipelined(dir);
     expect(String(await again.get(b('k')))).toBe('v');
     await again.put(b('more'), b('fine'));
     await again.close();
@@ -80,7 +81,7 @@ describe('write-path faults', () => {
   it('keeps every acknowledged write through power loss in always mode', async () => {
     const dir = tmpDir('fault');
     const faulty = new FaultyFileSystem(nodeFileSystem);
-    const db = await openCask(dir, { fs: faulty, dataFileBytes: 4096 });
+    const db = await openCaskPipelined(dir, { fs: faulty, dataFileBytes: 4096 });
     const model = new Map<string, string>();
     const acked = Array.from({ length: 300 }, (_, i) =>
       db.put(b(`k${i % 120}`), b(`v${i}`)).then(() => model.set(`k${i % 120}`, `v${i}`)),
@@ -92,7 +93,7 @@ describe('write-path faults', () => {
     await inflight;
     await db.close().catch(() => {});
     await faulty.powerLoss();
-    const again = await openCask(dir);
+    const again = await openCaskPipelined(dir);
     const seen = new Map<string, string>();
     for await (const [k, v] of again.scan()) seen.set(String(Buffer.from(k)), String(Buffer.from(v)));
     seen.delete('inflight');
@@ -108,7 +109,7 @@ describe('crash during compaction', () => {
   ): Promise<{ model: Map<string, string>; revisions: Map<string, Revision> }> {
     const rng = new Prng(7);
     const model = new Map<string, string>();
-    const db = await openCask(dir, { dataFileBytes: 4096, autoCompact: false });
+    const db = await openCaskPipelined(dir, { dataFileBytes: 4096, autoCompact: false });
     for (let i = 0; i < 400; i++) {
       const key = `key${rng.int(60)}`;
       if (rng.chance(0.2)) {
@@ -127,7 +128,7 @@ describe('crash during compaction', () => {
   }
 
   /** expectRevisions: compaction and recovery keep every key's revision exactly. */
-  function expectRevisions(db: CaskEngine, revisions: Map<string, Revision>): void {
+  function expectRevisions(db: PipelinedCask, revisions: Map<string, Revision>): void {
     for (const [key, rev] of revisions) expect(db.revisionSync(b(key)), key).toEqual(rev);
   }
 
@@ -136,7 +137,7 @@ describe('crash during compaction', () => {
     const probeDir = tmpDir('compact-probe');
     await build(probeDir);
     const probeFs = new FaultyFileSystem(nodeFileSystem);
-    const probe = await openCask(probeDir, { fs: probeFs, dataFileBytes: 4096, autoCompact: false });
+    const probe = await openCaskPipelined(probeDir, { fs: probeFs, dataFileBytes: 4096, autoCompact: false });
     const start = probeFs.mutations;
     await probe.compact();
     const steps = probeFs.mutations - start;
@@ -147,7 +148,7 @@ describe('crash during compaction', () => {
       const dir = tmpDir('compact-crash');
       const { model, revisions } = await build(dir);
       const faulty = new FaultyFileSystem(nodeFileSystem);
-      const db = await openCask(dir, { fs: faulty, dataFileBytes: 4096, autoCompact: false });
+      const db = await openCaskPipelined(dir, { fs: faulty, dataFileBytes: 4096, autoCompact: false });
       faulty.dieAfter = faulty.mutations + k;
       const outcome = await db.compact().then(
         () => 'done',
@@ -155,7 +156,7 @@ describe('crash during compaction', () => {
       );
       await db.close().catch(() => {});
       await faulty.powerLoss();
-      const again = await openCask(dir, { dataFileBytes: 4096 });
+      const again = await openCaskPipelined(dir, { dataFileBytes: 4096 });
       try {
         await expectContents(again, model);
         expectRevisions(again, revisions);
@@ -183,7 +184,10 @@ describe('the sequence floor and power loss', () => {
   it('a floor counting writes that were only queued leaves later seqs and the clock correct', async () => {
     const dir = tmpDir('floor');
     const faulty = new FaultyFileSystem(nodeFileSystem);
-    const db = await openCask(dir, { fs: faulty, dataFileBytes: 4096, autoCompact: false });
+    // A clock at 0: the write pipeline's commit timestamps are then lastTs + 1 (mvcc.ts, nextTs),
+    // the sequence numbers this test counts on.
+    const clock = new ManualClock(0);
+    const db = await openCaskPipelined(dir, { fs: faulty, dataFileBytes: 4096, autoCompact: false, clock });
     const model = new Map<string, string>();
     for (let i = 0; i < 200; i++) {
       await db.put(b(`k${i % 40}`), b(`v${i}`.padEnd(30, '.')));
@@ -194,7 +198,7 @@ describe('the sequence floor and power loss', () => {
     const durableTs = db.lastTs();
 
     // The rotate creates the next data file; the writes queued behind it fail its fsync.
-    const nextFile = `${String(Math.max(...db.files.ids()) + 1).padStart(10, '0')}.data`;
+    const nextFile = `${String(Math.max(...db.engine.files.ids()) + 1).padStart(10, '0')}.data`;
     faulty.inject({ op: 'datasync', code: 'EIO', path: new RegExp(`${nextFile}$`) });
     const compaction = db.compact();
     const queued = [db.put(b('lost-1'), b('x')), db.put(b('lost-2'), b('y'))];
@@ -202,14 +206,14 @@ describe('the sequence floor and power loss', () => {
     expect(queuedTs).toBe(durableTs + 2);
     for (const w of queued) await expect(w).rejects.toBeInstanceOf(IoError);
     await compaction;
-    const floor = db.metaFields().seqFloor;
+    const floor = db.engine.metaFields().seqFloor;
     expect(floor).toBe(queuedTs); // it counts the two writes that never became durable
 
     await db.close().catch(() => {});
     await faulty.powerLoss();
-    const again = await openCask(dir, { dataFileBytes: 4096 });
+    const again = await openCaskPipelined(dir, { dataFileBytes: 4096, clock });
     try {
-      expect(again.recovery.problems.filter((p) => p.kind !== 'torn-tail')).toEqual([]);
+      expect(again.engine.recovery.problems.filter((p) => p.kind !== 'torn-tail')).toEqual([]);
       await expectContents(again, model);
       for (const [key, rev] of revisions) expect(again.revisionSync(b(key)), key).toEqual(rev);
       // The clock starts at the floor: above every surviving record, and the lost seqs are
@@ -222,7 +226,7 @@ describe('the sequence floor and power loss', () => {
       expect(after.mod).toBeGreaterThan(durableTs);
       await again.close();
       // And once more across a plain restart.
-      const third = await openCask(dir, { dataFileBytes: 4096 });
+      const third = await openCaskPipelined(dir, { dataFileBytes: 4096, clock });
       expect(third.lastTs()).toBe(after.mod);
       await third.close();
     } finally {

@@ -4,10 +4,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { openCaskPipelined } from '../../../test/support/pipelined-cask.js';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { open } from '../../db/db.js';
 import { CorruptionError, InvalidArgumentError, LockedError, ReadOnlyError } from '../errors.js';
-import { openCask } from './cask-engine.js';
 
 const b = (s: string) => Buffer.from(s);
 
@@ -72,13 +72,13 @@ describe('readOnly', () => {
 
   it('holds the kernel lock: a writer cannot open the store meanwhile', async () => {
     const dir = tmpDir('ro-lock');
-    await (await openCask(dir)).close();
-    const ro = await openCask(dir, { readOnly: true });
-    const err = await openCask(dir).catch((e: unknown) => e);
+    await (await openCaskPipelined(dir)).close();
+    const ro = await openCaskPipelined(dir, { readOnly: true });
+    const err = await openCaskPipelined(dir).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LockedError);
     expect((err as Error).message).toMatch(/already open in this process/);
     await ro.close();
-    await (await openCask(dir)).close();
+    await (await openCaskPipelined(dir)).close();
   });
 
   it('refuses what is not an existing store, and the lmdb engine', async () => {
@@ -96,10 +96,10 @@ describe('readOnly', () => {
 
   it('opens an empty store (no data files) read-only', async () => {
     const dir = tmpDir('ro-empty');
-    const w = await openCask(dir);
+    const w = await openCaskPipelined(dir);
     await w.close();
     for (const name of fs.readdirSync(dir)) if (name.endsWith('.data')) fs.rmSync(path.join(dir, name));
-    const ro = await openCask(dir, { readOnly: true });
+    const ro = await openCaskPipelined(dir, { readOnly: true });
     expect(await ro.get(b('k'))).toBeUndefined();
     await expect(ro.put(b('k'), b('v'))).rejects.toBeInstanceOf(ReadOnlyError);
     await ro.close();

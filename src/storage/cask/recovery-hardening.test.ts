@@ -6,11 +6,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { dataFiles } from '../../../test/support/data-files.js';
+import { openCaskPipelined, type PipelinedCask } from '../../../test/support/pipelined-cask.js';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { FaultyFileSystem } from '../../io/faulty-file-system.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { IoError } from '../errors.js';
-import { type CaskEngine, openCask } from './cask-engine.js';
 import { checkStore } from './check.js';
 import { CORRUPT_DIR, dataFileName } from './file-names.js';
 
@@ -23,14 +23,14 @@ function flipByte(file: string, at: number): void {
   fs.writeFileSync(file, bytes);
 }
 
-async function values(db: CaskEngine, keys: readonly string[]): Promise<(string | undefined)[]> {
+async function values(db: PipelinedCask, keys: readonly string[]): Promise<(string | undefined)[]> {
   return Promise.all(keys.map(async (k) => (await db.get(b(k)))?.toString()));
 }
 
 describe('recovery touches only the files Cairn owns', () => {
   it("removes its own leftovers by exact name and leaves a user's *.tmp files alone", async () => {
     const dir = tmpDir('own');
-    const db = await openCask(dir);
+    const db = await openCaskPipelined(dir);
     await db.put(b('k'), b('v'));
     await db.close();
     const mine = ['META-1.tmp', '0000000009.data.tmp', '0000000009.hint.tmp', '0000000010.data.compacting'];
@@ -39,8 +39,8 @@ describe('recovery touches only the files Cairn owns', () => {
     const check = await checkStore(dir);
     expect(check.ok).toBe(true);
     expect(check.report?.problems.map((p) => p.file).sort()).toEqual([...mine].sort());
-    const again = await openCask(dir);
-    expect(again.recovery.problems.map((p) => `${p.kind} ${p.file}`).sort()).toEqual(
+    const again = await openCaskPipelined(dir);
+    expect(again.engine.recovery.problems.map((p) => `${p.kind} ${p.file}`).sort()).toEqual(
       mine.map((m) => `leftover-temp ${m}`).sort(),
     );
     expect(String(await again.get(b('k')))).toBe('v');
@@ -54,7 +54,7 @@ describe('recovery touches only the files Cairn owns', () => {
 describe('the copy of damaged bytes to corrupt/', () => {
   it('an interrupted copy left behind does not stop the next open, and check reports it', async () => {
     const dir = tmpDir('ctmp');
-    const db = await openCask(dir);
+    const db = await openCaskPipelined(dir);
     await db.put(b('a'), b('1'));
     await db.close();
     const file = dataFiles(dir)[0]!;
@@ -68,7 +68,7 @@ describe('the copy of damaged bytes to corrupt/', () => {
     expect(check.report?.problems.map((p) => `${p.kind} ${p.file}`)).toContain(
       `leftover-temp ${CORRUPT_DIR}/${leftover}`,
     );
-    const again = await openCask(dir);
+    const again = await openCaskPipelined(dir);
     expect(String(await again.get(b('a')))).toBe('1');
     await again.close();
     expect(fs.readdirSync(path.join(dir, CORRUPT_DIR))).toEqual([`${dataFileName(1)}.${size}-${size + 12}`]);
@@ -77,9 +77,9 @@ describe('the copy of damaged bytes to corrupt/', () => {
   it('cuts nothing it could not save: with corrupt/ on a full disk the open stops, changing nothing, until there is room', async () => {
     const dir = tmpDir('cfull');
     const faulty = new FaultyFileSystem(nodeFileSystem);
-    const db = await openCask(dir, { fs: faulty });
+    const db = await openCaskPipelined(dir, { fs: faulty });
     await db.put(b('a'), b('1'));
-    const end = db.active.size;
+    const end = db.engine.active.size;
     faulty.dieAfter = faulty.mutations; // a crash: nothing more reaches the disk
     await db.close().catch(() => {});
     faulty.clearFaults();
@@ -87,7 +87,7 @@ describe('the copy of damaged bytes to corrupt/', () => {
     fs.truncateSync(file, end);
     fs.appendFileSync(file, 'torn-write');
     faulty.inject({ op: 'write', code: 'ENOSPC', path: /corrupt/, times: 100 });
-    const err = await openCask(dir, { fs: faulty }).catch((e: unknown) => e);
+    const err = await openCaskPipelined(dir, { fs: faulty }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IoError);
     expect((err as Error).message).toMatch(
       /could not save the torn tail .*ENOSPC.*nothing was changed: free some space and open again .*readOnly: true/,
@@ -95,13 +95,13 @@ describe('the copy of damaged bytes to corrupt/', () => {
     expect(fs.statSync(file).size).toBe(end + 10);
     expect(fs.readdirSync(path.join(dir, CORRUPT_DIR))).toEqual([]);
     // Meanwhile it can be read.
-    const ro = await openCask(dir, { readOnly: true });
+    const ro = await openCaskPipelined(dir, { readOnly: true });
     expect(String(await ro.get(b('a')))).toBe('1');
     await ro.close();
     // With space again the tail is saved and cut, as after any crash.
     faulty.clearFaults();
-    const later = await openCask(dir);
-    expect(later.recovery.problems.map((p) => p.kind)).toEqual(['torn-tail']);
+    const later = await openCaskPipelined(dir);
+    expect(later.engine.recovery.problems.map((p) => p.kind)).toEqual(['torn-tail']);
     expect(fs.statSync(file).size).toBe(end);
     expect(await values(later, ['a'])).toEqual(['1']);
     await later.close();
@@ -111,7 +111,7 @@ describe('the copy of damaged bytes to corrupt/', () => {
 
 describe('a torn write only at the end of the active file (entry 9)', () => {
   async function storeWithBatchAtTheEnd(dir: string): Promise<void> {
-    const db = await openCask(dir, { dataFileBytes: 8192 });
+    const db = await openCaskPipelined(dir, { dataFileBytes: 8192 });
     for (let i = 0; i < 200; i++)
       await db.put(b(`key${String(i).padStart(4, '0')}`), b(`value-${i}-`.padEnd(60, '-')));
     await db.batch(
@@ -129,7 +129,7 @@ describe('a torn write only at the end of the active file (entry 9)', () => {
     const check = await checkStore(dir);
     expect(check.ok).toBe(false);
     expect(check.report?.problems.map((p) => p.kind).sort()).toEqual(['corrupt-range', 'damaged-batch']);
-    const db = await openCask(dir);
+    const db = await openCaskPipelined(dir);
     const got = await values(
       db,
       Array.from({ length: 10 }, (_, i) => `b${i}`),
@@ -146,9 +146,9 @@ describe('a torn write only at the end of the active file (entry 9)', () => {
     const sealed = dataFiles(dir).at(-2)!;
     const size = fs.statSync(sealed).size;
     flipByte(sealed, size - 10);
-    const db = await openCask(dir);
-    expect(db.recovery.problems.map((p) => p.kind)).toEqual(['corrupt-range']);
-    expect(db.recovery.problems[0]?.detail).toMatch(/end of a sealed file/);
+    const db = await openCaskPipelined(dir);
+    expect(db.engine.recovery.problems.map((p) => p.kind)).toEqual(['corrupt-range']);
+    expect(db.engine.recovery.problems[0]?.detail).toMatch(/end of a sealed file/);
     expect(fs.statSync(sealed).size).toBe(size);
     await db.close();
     const check = await checkStore(dir);
@@ -160,22 +160,22 @@ describe('a torn write only at the end of the active file (entry 9)', () => {
     const dir = tmpDir('visible');
     const faulty = new FaultyFileSystem(nodeFileSystem);
     // Written to the OS but never fsynced, then the writer dies (its page cache survives).
-    const writer = await openCask(dir, { fs: faulty, durability: 'never' });
+    const writer = await openCaskPipelined(dir, { fs: faulty, durability: 'never' });
     await writer.put(b('shown'), b('after the crash'));
-    const end = writer.active.size;
+    const end = writer.engine.active.size;
     faulty.dieAfter = faulty.mutations;
     await writer.close().catch(() => {});
     faulty.clearFaults();
     // Without the zeros preallocated past the record (whose removal syncs the file anyway).
     fs.truncateSync(dataFiles(dir)[0]!, end);
     // The next process shows the value...
-    const reader = await openCask(dir, { fs: faulty });
+    const reader = await openCaskPipelined(dir, { fs: faulty });
     expect(String(await reader.get(b('shown')))).toBe('after the crash');
     faulty.dieAfter = faulty.mutations;
     await reader.close().catch(() => {});
     // ... so a power cut now must not take it back.
     await faulty.powerLoss();
-    const after = await openCask(dir);
+    const after = await openCaskPipelined(dir);
     expect(String(await after.get(b('shown')))).toBe('after the crash');
     await after.close();
   });
@@ -184,7 +184,7 @@ describe('a torn write only at the end of the active file (entry 9)', () => {
 describe('cairn check verifies records behind hint files (entry 5)', () => {
   it('finds a flipped byte in a compacted file; --fast trusts the hint and does not', async () => {
     const dir = tmpDir('check-deep');
-    const db = await openCask(dir, { dataFileBytes: 8192 });
+    const db = await openCaskPipelined(dir, { dataFileBytes: 8192 });
     for (let i = 0; i < 200; i++)
       await db.put(b(`key${String(i).padStart(4, '0')}`), b(`value-${i}-`.padEnd(60, '-')));
     for (let i = 0; i < 50; i++)

@@ -2,12 +2,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { dataFiles } from '../../../test/support/data-files.js';
+import { openCaskPipelined, type PipelinedCask } from '../../../test/support/pipelined-cask.js';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { FaultyFileSystem } from '../../io/faulty-file-system.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { CorruptionError } from '../errors.js';
 import { ExpiryIndex } from '../expiry-index.js';
-import { type CaskEngine, openCask } from './cask-engine.js';
 import { checkStore, indexProblems } from './check.js';
 import { KeyDir } from './key-dir.js';
 
@@ -17,13 +17,13 @@ const b = (s: string) => Buffer.from(s);
  * crash stops an engine as SIGKILL would: nothing it would do on close reaches the disk (no
  * final sync, no note of how far the active file is durable), but what it wrote stays.
  */
-async function crash(db: CaskEngine, faulty: FaultyFileSystem): Promise<void> {
+async function crash(db: PipelinedCask, faulty: FaultyFileSystem): Promise<void> {
   faulty.dieAfter = faulty.mutations;
   await db.close().catch(() => {});
 }
 
 async function fill(dir: string, n: number, options = {}): Promise<void> {
-  const db = await openCask(dir, { autoCompact: false, ...options });
+  const db = await openCaskPipelined(dir, { autoCompact: false, ...options });
   for (let i = 0; i < n; i++) await db.put(b(`key${i}`), b(`value${i}`.padEnd(60, '.')));
   await db.close();
 }
@@ -47,8 +47,8 @@ describe('recovery', () => {
     expect(check.report?.problems.map((p) => p.kind)).toEqual(['torn-tail']);
     expect(fs.statSync(file).size).toBe(intact + 30); // check changes nothing
 
-    const db = await openCask(dir);
-    expect(db.recovery.problems).toMatchObject([{ kind: 'torn-tail', from: intact, to: intact + 30 }]);
+    const db = await openCaskPipelined(dir);
+    expect(db.engine.recovery.problems).toMatchObject([{ kind: 'torn-tail', from: intact, to: intact + 30 }]);
     expect(fs.statSync(file).size).toBe(intact);
     const saved = fs.readdirSync(path.join(dir, 'corrupt'));
     expect(saved).toHaveLength(1);
@@ -57,15 +57,15 @@ describe('recovery', () => {
     // Appends continue after the last valid record and survive another reopen.
     await db.put(b('after'), b('crash'));
     await db.close();
-    const again = await openCask(dir);
-    expect(again.recovery.problems).toEqual([]);
+    const again = await openCaskPipelined(dir);
+    expect(again.engine.recovery.problems).toEqual([]);
     expect(String(await again.get(b('after')))).toBe('crash');
     await again.close();
   });
 
   it('treats the zeros preallocated past the last record as free space, not damage', async () => {
     const dir = tmpDir('rec');
-    const db = await openCask(dir);
+    const db = await openCaskPipelined(dir);
     await db.put(b('k'), b('v'));
     // Copy the directory while the store is open: what a crash would leave behind.
     const copy = tmpDir('rec-copy');
@@ -74,8 +74,8 @@ describe('recovery', () => {
     const file = dataFiles(copy).at(-1)!;
     const bytes = fs.readFileSync(file);
     expect(bytes.at(-1)).toBe(0); // preallocated
-    const again = await openCask(copy);
-    expect(again.recovery.problems).toEqual([]);
+    const again = await openCaskPipelined(copy);
+    expect(again.engine.recovery.problems).toEqual([]);
     expect(String(await again.get(b('k')))).toBe('v');
     await again.put(b('k2'), b('v2'));
     await again.close();
@@ -95,8 +95,8 @@ describe('recovery', () => {
     flipped[at] = (flipped[at] as number) ^ 0x10;
     fs.writeFileSync(victim, flipped);
 
-    const db = await openCask(dir);
-    const problems = db.recovery.problems;
+    const db = await openCaskPipelined(dir);
+    const problems = db.engine.recovery.problems;
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatchObject({ kind: 'corrupt-range', from: 20 });
     // The data file itself is not rewritten; the damaged bytes are copied aside.
@@ -112,7 +112,7 @@ describe('recovery', () => {
 
   it('falls back to the data file when a hint file is missing or damaged', async () => {
     const dir = tmpDir('rec');
-    const db = await openCask(dir, { dataFileBytes: 4096, autoCompact: false });
+    const db = await openCaskPipelined(dir, { dataFileBytes: 4096, autoCompact: false });
     for (let r = 0; r < 3; r++) for (let i = 0; i < 300; i++) await db.put(b(`key${i}`), b(`v${r}-${i}`));
     await db.compact();
     await db.close();
@@ -124,9 +124,9 @@ describe('recovery', () => {
     bytes[30] = (bytes[30] as number) ^ 1;
     fs.writeFileSync(damaged, bytes);
 
-    const again = await openCask(dir);
-    expect(again.recovery.problems.map((p) => p.kind)).toEqual(['hint-rejected']);
-    expect(again.recovery.hintFilesUsed).toBe(hints.length - 2);
+    const again = await openCaskPipelined(dir);
+    expect(again.engine.recovery.problems.map((p) => p.kind)).toEqual(['hint-rejected']);
+    expect(again.engine.recovery.hintFilesUsed).toBe(hints.length - 2);
     for (let i = 0; i < 300; i++) expect(String(await again.get(b(`key${i}`)))).toBe(`v2-${i}`);
     await again.close();
   });
@@ -134,18 +134,18 @@ describe('recovery', () => {
   it('drops a batch torn at the end of the active file by a crash, whole', async () => {
     const dir = tmpDir('rec');
     const faulty = new FaultyFileSystem(nodeFileSystem);
-    const db = await openCask(dir, { fs: faulty });
+    const db = await openCaskPipelined(dir, { fs: faulty });
     await db.put(b('before'), b('1'));
     await db.batch(
       Array.from({ length: 5 }, (_, i) => ({ type: 'put' as const, key: b(`batch${i}`), value: b('x') })),
     );
-    const size = db.active.size; // the end of the records; preallocated zeros follow
+    const size = db.engine.active.size; // the end of the records; preallocated zeros follow
     await crash(db, faulty);
     const file = dataFiles(dir).at(-1)!;
     // Cut the last member off: the batch was never completely written.
     fs.truncateSync(file, size - 10);
-    const again = await openCask(dir);
-    expect(again.recovery.problems.map((p) => p.kind).sort()).toEqual(['torn-batch', 'torn-tail']);
+    const again = await openCaskPipelined(dir);
+    expect(again.engine.recovery.problems.map((p) => p.kind).sort()).toEqual(['torn-batch', 'torn-tail']);
     expect(String(await again.get(b('before')))).toBe('1');
     for (let i = 0; i < 5; i++) expect(await again.get(b(`batch${i}`))).toBeUndefined();
     await again.close();
@@ -155,8 +155,8 @@ describe('recovery', () => {
     const dir = tmpDir('rec');
     await fill(dir, 5);
     fs.writeFileSync(path.join(dir, 'META-1'), 'garbage');
-    const db = await openCask(dir);
-    expect(db.recovery.problems.some((p) => p.file === 'META-1')).toBe(true);
+    const db = await openCaskPipelined(dir);
+    expect(db.engine.recovery.problems.some((p) => p.file === 'META-1')).toBe(true);
     expect(String(await db.get(b('key4')))).toBe('value4'.padEnd(60, '.'));
     await db.close();
     expect((await checkStore(dir)).metaProblems).toEqual([]);
@@ -167,7 +167,7 @@ describe('recovery', () => {
     await fill(dir, 5);
     fs.writeFileSync(path.join(dir, 'META-1'), 'garbage');
     fs.rmSync(path.join(dir, 'META-2'));
-    await expect(openCask(dir)).rejects.toBeInstanceOf(CorruptionError);
+    await expect(openCaskPipelined(dir)).rejects.toBeInstanceOf(CorruptionError);
     // Nothing was thrown away.
     expect(dataFiles(dir).length).toBe(1);
   });
@@ -175,7 +175,7 @@ describe('recovery', () => {
   it('reports a read of a record damaged after open as corruption', async () => {
     const dir = tmpDir('rec');
     // Without the value cache, so that the read goes to the damaged bytes on disk.
-    const db = await openCask(dir, { cacheBytes: 0 });
+    const db = await openCaskPipelined(dir, { cacheBytes: 0 });
     await db.put(b('k'), b('value'));
     const file = dataFiles(dir).at(-1)!;
     const bytes = fs.readFileSync(file);
@@ -201,7 +201,7 @@ describe('recovery of keys in order from a file larger than its read buffer', ()
       const n = 36_000;
       const name = (i: number) => `crash:${String(i).padStart(10, '0')}`;
       const value = (i: number) => Buffer.alloc(300, `v${i}.`);
-      const db = await openCask(dir, { autoCompact: false, dataFileBytes: 64 * 1024 * 1024 });
+      const db = await openCaskPipelined(dir, { autoCompact: false, dataFileBytes: 64 * 1024 * 1024 });
       const ids = Array.from({ length: n }, (_, i) => (order === 'ascending' ? i : n - 1 - i));
       for (let from = 0; from < n; from += 1000) {
         // Single puts, not batches: recovery copies a batch's member keys while it waits for the
@@ -213,10 +213,10 @@ describe('recovery of keys in order from a file larger than its read buffer', ()
       expect(dataFiles(dir)).toHaveLength(1);
       expect(fs.statSync(dataFiles(dir)[0]!).size).toBeGreaterThan(10 * 1024 * 1024);
 
-      const again = await openCask(dir);
+      const again = await openCaskPipelined(dir);
       try {
-        expect(again.recovery.problems).toEqual([]);
-        again.keyDir.checkInvariants();
+        expect(again.engine.recovery.problems).toEqual([]);
+        again.engine.keyDir.checkInvariants();
         for (let i = 0; i < n; i++) {
           const got = await again.get(b(name(i)));
           expect(got !== undefined && Buffer.from(got).equals(value(i)), name(i)).toBe(true);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { openCaskPipelined } from '../../../test/support/pipelined-cask.js';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
-import { openCask } from './cask-engine.js';
 import { ValueCache } from './value-cache.js';
 
 describe('ValueCache', () => {
@@ -29,7 +29,7 @@ describe('ValueCache', () => {
   });
 
   it('never serves a value the engine no longer holds', async () => {
-    const db = await openCask(tmpDir('cache'), { cacheBytes: 4096 });
+    const db = await openCaskPipelined(tmpDir('cache'), { cacheBytes: 4096 });
     const b = (s: string) => Buffer.from(s);
     await db.put(b('a'), b('1'));
     expect(String(await db.get(b('a')))).toBe('1');
@@ -54,18 +54,18 @@ describe('ValueCache', () => {
 
   it('serves revisions and values that match the key directory, through writes and compaction', async () => {
     const dir = tmpDir('cache-revision');
-    const cached = await openCask(dir, { cacheBytes: 1 << 20 });
+    const cached = await openCaskPipelined(dir, { cacheBytes: 1 << 20 });
     const b = (s: string) => Buffer.from(s);
     const check = async (key: string) => {
       // The cache's answer must be the one the key directory and the disk give.
       const fromCache = await cached.getStored(b(key));
-      const loc = cached.keyDir.get(b(key));
+      const loc = cached.engine.keyDir.get(b(key));
       if (loc === undefined) {
         expect(fromCache).toBeUndefined();
         expect(cached.revisionSync(b(key))).toBeUndefined();
         return;
       }
-      expect(fromCache?.value).toEqual(cached.readValue(b(key), loc));
+      expect(fromCache?.value).toEqual(cached.engine.readValue(b(key), loc));
       expect(fromCache?.revision).toEqual({ mod: loc.seq, create: loc.create, version: loc.version });
       expect(cached.revisionSync(b(key))).toEqual(fromCache?.revision);
     };

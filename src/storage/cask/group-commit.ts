@@ -1,0 +1,478 @@
+// GroupCommit: the cask engine's write queue. A write is encoded at once (encodeWrite: its
+// records, their seq being the write's commit timestamp) and queued; a single flush loop appends
+// every queued write with one `write` and one `fdatasync`, then applies them to the store state
+// in queue order and resolves their promises. So in `always` mode a reader never sees a value
+// before it is durable, and a crash loses only writes that were never acknowledged.
+//
+// Barriers share the queue so that they happen in write order: `sync` (fdatasync for the
+// `interval` timer and flush()) and `rotate` (seal the active file, for compaction).
+//
+// Failure: a failed append is cut off again (truncate, fdatasync) so the file ends at its last
+// acknowledged record, and only the writes of that append fail. If even the repair fails the
+// file's end is unknown: the store is failed (StoreFailedError) for every later write until a
+// reopen runs recovery; reads go on.
+import type { Clock, Timer } from '../../io/clock.js';
+import { assert } from '../../stdx/assert.js';
+import { asBuffer } from '../../stdx/bytes.js';
+import type { Durability, WriteOp } from '../engine.js';
+import { IoError, StoreFailedError } from '../errors.js';
+import { FORMAT_REVISION } from '../meta.js';
+import type { CaskEvent } from './cask-options.js';
+import type { DataFile } from './data-file-set.js';
+import {
+  BATCH_MEMBER,
+  DATA_HEADER_BYTES,
+  encodeRecord,
+  extraBytes,
+  Kind,
+  RECORD_HEADER_BYTES,
+  recordBytes,
+} from './record.js';
+import type { CaskStore, DurableOp, DurableWrite } from './store-state.js';
+
+/** GROUP_BYTES_MAX: the most bytes one group commit appends; larger queues take several. */
+const GROUP_BYTES_MAX = 32 * 1024 * 1024;
+/**
+ * PREALLOCATE_BYTES: the active file is extended with zeros this far ahead of its appends.
+ * fdatasync of an append that grows a file must also commit the new size to the file system's
+ * journal; overwriting already-allocated zeros does not. Measured on this machine under load:
+ * 3.9 ms per append+fdatasync against 1.0 ms per overwrite+fdatasync. (PostgreSQL pre-zeroes
+ * its WAL segments for the same reason.) Recovery treats a zero tail as unused space.
+ */
+const PREALLOCATE_BYTES = 2 * 1024 * 1024;
+const ZEROS = Buffer.alloc(PREALLOCATE_BYTES);
+
+/** A queued write: its encoded records, and its promise to settle. */
+interface QueuedWrite extends DurableWrite {
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/** A queued request for the flush loop other than a write. */
+interface Barrier {
+  readonly barrier: 'rotate' | 'sync';
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+
+type QueueItem = QueuedWrite | Barrier;
+
+export interface GroupCommitOptions {
+  readonly durability: Durability;
+  /** syncInline: append and fdatasync with synchronous calls on the event loop (CaskOptions.syncOnEventLoop). */
+  readonly syncInline: boolean;
+  /** syncIntervalMs: in `interval` mode, how often dirty bytes are fsynced; undefined: no timer. */
+  readonly syncIntervalMs: number | undefined;
+  readonly clock: Clock;
+  readonly onEvent: ((event: CaskEvent) => void) | undefined;
+  /** afterGroup: told after every group committed (the engine's compaction trigger). */
+  readonly afterGroup: () => void;
+}
+
+/**
+ * encodeWrite encodes a stamped write's records (seq `ts`), one BATCH record first when it has
+ * several ops. Ops a later op on the same key overrides are dropped (see lastOpPerKey). The keys
+ * and values are copied into the records here, so the caller may reuse its buffers at once.
+ */
+export function encodeWrite(ts: number, ops: readonly WriteOp[]): DurableWrite {
+  const last = lastOpPerKey(ops);
+  const kept = last.ops;
+  const asBatch = kept.length > 1;
+  let size = asBatch ? recordBytes(0, 4) : 0;
+  for (const op of kept) {
+    size +=
+      op.type === 'put'
+        ? recordBytes(op.key.length, op.value.length, op.expiresAt !== undefined, true)
+        : recordBytes(op.key.length, 0);
+  }
+  const bytes = Buffer.allocUnsafe(size);
+  let pos = 0;
+  if (asBatch) {
+    const count = Buffer.alloc(4);
+    count.writeUInt32LE(kept.length, 0);
+    pos = encodeRecord(bytes, pos, ts, Kind.BATCH, new Uint8Array(0), count);
+  }
+  const durable: DurableOp[] = [];
+  for (let i = 0; i < kept.length; i++) {
+    const op = kept[i] as WriteOp;
+    const kind = op.type === 'put' ? Kind.PUT : Kind.DELETE;
+    const value = op.type === 'put' ? op.value : undefined;
+    const expiresAt = op.type === 'put' ? op.expiresAt : undefined;
+    const create = op.type === 'put' ? op.create : 0;
+    const version = op.type === 'put' ? op.version : 0;
+    const valueAt =
+      pos + RECORD_HEADER_BYTES + extraBytes(expiresAt !== undefined, version !== 0) + op.key.length;
+    const rawKind = asBatch ? kind | BATCH_MEMBER : kind;
+    pos = encodeRecord(bytes, pos, ts, rawKind, op.key, value, expiresAt, create, version);
+    // The key is read back from `bytes`, so the caller may reuse its buffer at once. This view
+    // keeps the whole write's buffer alive while queued; the key directory's insert copies it,
+    // so nothing keeps the buffer afterwards but the value cache's own copy.
+    const key = bytes.subarray(valueAt - op.key.length, valueAt);
+    durable.push({
+      key,
+      name: last.names[i] as string,
+      kind,
+      valueAt,
+      valueLen: value?.length ?? 0,
+      expiresAt,
+      create,
+      version,
+    });
+  }
+  assert(pos === size, 'encoded size mismatch');
+  return { bytes, seq: ts, ops: durable };
+}
+
+/**
+ * lastOpPerKey drops operations that a later operation on the same key in the same write
+ * overrides. Members of a batch share one sequence number, so on disk "later in the batch"
+ * could not otherwise be told apart from "earlier" once recovery reads them back.
+ */
+function lastOpPerKey(ops: readonly WriteOp[]): { ops: readonly WriteOp[]; names: readonly string[] } {
+  const names = ops.map((op) => asBuffer(op.key).toString('latin1'));
+  if (ops.length === 1) return { ops, names };
+  const seen = new Set<string>();
+  const kept: WriteOp[] = [];
+  const keptNames: string[] = [];
+  for (let i = ops.length - 1; i >= 0; i--) {
+    const name = names[i] as string;
+    if (seen.has(name)) continue;
+    seen.add(name);
+    kept.push(ops[i] as WriteOp);
+    keptNames.push(name);
+  }
+  return kept.length === ops.length ? { ops, names } : { ops: kept.reverse(), names: keptNames.reverse() };
+}
+
+export class GroupCommit {
+  private queue: QueueItem[] = [];
+  private flushing: Promise<void> | undefined;
+  private failure: StoreFailedError | undefined;
+  /** dirty: bytes were written to the active file since its last fdatasync. */
+  private dirty = false;
+  private readonly syncTimer: Timer | undefined;
+  /** preallocateOff: the id of the data file where preallocation failed (and is not tried again). */
+  private preallocateOff: number | undefined;
+  /** writes: writes made durable and visible since open. */
+  writes = 0;
+  fsyncs = 0;
+  groupCommits = 0;
+
+  constructor(
+    private readonly store: CaskStore,
+    private readonly options: GroupCommitOptions,
+  ) {
+    if (options.durability === 'interval' && options.syncIntervalMs !== undefined) {
+      this.syncTimer = options.clock.every(options.syncIntervalMs, () => {
+        if (this.dirty) this.sync().catch(() => {});
+      });
+    }
+  }
+
+  /** failed: the StoreFailedError that refuses every write, once a failed append could not be undone. */
+  get failed(): StoreFailedError | undefined {
+    return this.failure;
+  }
+
+  /** busy: writes or barriers are queued or being committed. */
+  get busy(): boolean {
+    return this.flushing !== undefined;
+  }
+
+  /** enqueue queues an encoded write; it resolves once the write is durable and applied. */
+  enqueue(write: DurableWrite): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ ...write, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** sync fdatasyncs the active file after every write queued before it (if anything is unsynced). */
+  sync(): Promise<void> {
+    return this.enqueueBarrier('sync');
+  }
+
+  /** rotate seals the active data file and starts a new one, in write order. */
+  rotate(): Promise<void> {
+    return this.enqueueBarrier('rotate');
+  }
+
+  /**
+   * close waits for everything queued, then leaves the active file durable and trimmed of its
+   * preallocated zeros (unless the store failed: recovery will find its end). It returns
+   * whether the file is known good (so its end may be noted in the metadata).
+   */
+  async close(): Promise<boolean> {
+    this.syncTimer?.cancel();
+    while (this.flushing !== undefined) await this.flushing;
+    if (this.failure !== undefined) return false;
+    await this.trimActive();
+    if (this.dirty) {
+      await this.store.active.file.datasync();
+      this.fsyncs++;
+    }
+    return true;
+  }
+
+  /** cancelTimer stops the interval sync (a store closed without writing anything). */
+  cancelTimer(): void {
+    this.syncTimer?.cancel();
+  }
+
+  private enqueueBarrier(barrier: Barrier['barrier']): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ barrier, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /**
+   * kick schedules the flush loop for the check phase of this event-loop turn, so that every
+   * write issued during the turn (and the microtasks it spawns) joins one group commit.
+   */
+  private kick(): void {
+    if (this.flushing !== undefined) return;
+    this.flushing = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.flushLoop())
+      .finally(() => {
+        this.flushing = undefined;
+        if (this.queue.length > 0) this.kick();
+      });
+  }
+
+  /** flushLoop commits what is queued now; writes queued meanwhile wait for the next turn. */
+  private async flushLoop(): Promise<void> {
+    let items = this.queue.length;
+    while (items > 0 && this.queue.length > 0) {
+      let bytes = 0;
+      let n = 0;
+      while (n < this.queue.length && (n === 0 || bytes < GROUP_BYTES_MAX)) {
+        const item = this.queue[n] as QueueItem;
+        if ('barrier' in item) {
+          if (n === 0) n = 1;
+          break;
+        }
+        bytes += item.bytes.length;
+        n++;
+      }
+      const group = this.queue.splice(0, n);
+      items -= n;
+      const first = group[0] as QueueItem;
+      if ('barrier' in first) await this.runBarrier(first);
+      else await this.commitGroup(group as QueuedWrite[]);
+    }
+  }
+
+  private async runBarrier(item: Barrier): Promise<void> {
+    try {
+      if (this.failure !== undefined) throw this.failure;
+      if (item.barrier === 'rotate') await this.rotateNow();
+      else if (this.dirty) {
+        this.dirty = false;
+        await this.store.active.file.datasync();
+        this.fsyncs++;
+      }
+      item.resolve();
+    } catch (err) {
+      item.reject(
+        err instanceof StoreFailedError ? err : new IoError(`${item.barrier} failed: ${String(err)}`, err),
+      );
+    }
+  }
+
+  /** commitGroup appends a group of writes, makes them durable, then applies them. */
+  private async commitGroup(group: QueuedWrite[]): Promise<void> {
+    if (this.failure !== undefined) {
+      rejectAll(group, this.failure);
+      return;
+    }
+    // A store of an older format is raised to FORMAT_REVISION before its first write by this
+    // build (every PUT carries a revision field), so that an older build refuses the store
+    // rather than "repair" records it cannot read.
+    if (this.store.meta.format < FORMAT_REVISION) {
+      try {
+        await this.store.upgradeFormat(FORMAT_REVISION);
+      } catch (err) {
+        rejectAll(group, new IoError(`could not raise the store format: ${String(err)}`, err));
+        return;
+      }
+    }
+    // Writes that do not fit the active file go to a fresh one; a group never straddles files
+    // except by sealing the first file durably before the rest is written.
+    const dataFileBytes = this.store.dataFileBytes;
+    let from = 0;
+    while (from < group.length) {
+      const start = this.store.active.size;
+      let end = start;
+      let to = from;
+      while (to < group.length) {
+        const len = (group[to] as QueuedWrite).bytes.length;
+        if (end + len > dataFileBytes && end > DATA_HEADER_BYTES) break;
+        end += len;
+        to++;
+      }
+      if (to === from) {
+        if (!(await this.tryRotate(group.slice(from)))) return;
+        continue;
+      }
+      const part = group.slice(from, to);
+      const ok = await this.appendDurably(part, start, end);
+      if (!ok) {
+        rejectAll(
+          group.slice(to),
+          this.failure ?? new IoError('an earlier write in the group failed', undefined),
+        );
+        return;
+      }
+      this.publish(part, start);
+      from = to;
+      if (from < group.length && !(await this.tryRotate(group.slice(from)))) return;
+    }
+    this.groupCommits++;
+    this.options.afterGroup();
+  }
+
+  private async appendDurably(part: QueuedWrite[], start: number, end: number): Promise<boolean> {
+    const data = this.store.active;
+    const always = this.options.durability === 'always';
+    const bytes =
+      part.length === 1
+        ? (part[0] as QueuedWrite).bytes
+        : Buffer.concat(
+            part.map((w) => w.bytes),
+            end - start,
+          );
+    try {
+      // Extend the file with zeros when the append passes the allocated end (best effort: see
+      // preallocate).
+      let zeros: Buffer | undefined;
+      if (end > data.allocated && this.preallocateOff !== data.id) {
+        const target = Math.max(end, Math.min(data.allocated + PREALLOCATE_BYTES, this.store.dataFileBytes));
+        zeros = target > end ? ZEROS.subarray(0, target - end) : undefined;
+      }
+      if (this.options.syncInline) {
+        data.file.writeSync(bytes, start);
+        data.size = end;
+        data.allocated = Math.max(data.allocated, end);
+        if (zeros !== undefined) this.preallocateSync(data, zeros, end);
+        if (always) data.file.datasyncSync();
+      } else {
+        await data.file.write(bytes, start);
+        data.size = end;
+        data.allocated = Math.max(data.allocated, end);
+        if (zeros !== undefined) await this.preallocate(data, zeros, end);
+        if (always) await data.file.datasync();
+      }
+      if (always) this.fsyncs++;
+      else this.dirty = true;
+      return true;
+    } catch (err) {
+      // Undo the partial append so that the file ends at its last acknowledged record again;
+      // if even that fails the write path cannot be trusted until recovery runs.
+      try {
+        if (this.options.syncInline) {
+          data.file.truncateSync(start);
+          data.file.datasyncSync();
+        } else {
+          await data.file.truncate(start);
+          await data.file.datasync();
+        }
+        data.size = start;
+        data.allocated = start;
+        rejectAll(part, new IoError(`write failed: ${String((err as Error).message ?? err)}`, err));
+      } catch (repairErr) {
+        this.failure = new StoreFailedError(repairErr);
+        rejectAll(part, this.failure);
+        for (const item of this.queue.splice(0)) item.reject(this.failure);
+      }
+      this.options.onEvent?.({
+        type: 'write-failed',
+        detail: { error: String(err), failed: this.failure !== undefined },
+      });
+      return false;
+    }
+  }
+
+  /**
+   * preallocateSync writes `zeros` past the data at `end`. It is an optimization (an fdatasync
+   * that need not commit a new file size is ~4x cheaper), so a failure (a disk with less than
+   * PREALLOCATE_BYTES free) must not fail the write: the zeros are cut off again and the file
+   * grows append by append until it is sealed.
+   */
+  private preallocateSync(data: DataFile, zeros: Buffer, end: number): void {
+    try {
+      data.file.writeSync(zeros, end);
+      data.allocated = Math.max(data.allocated, end + zeros.length);
+    } catch {
+      this.preallocateOff = data.id;
+      try {
+        data.file.truncateSync(end);
+      } catch {
+        // Some zeros may remain past `end`: free space to recovery, cut at sealing.
+        data.allocated = Math.max(data.allocated, end + zeros.length);
+      }
+    }
+  }
+
+  /** preallocate is preallocateSync through the thread pool. */
+  private async preallocate(data: DataFile, zeros: Buffer, end: number): Promise<void> {
+    try {
+      await data.file.write(zeros, end);
+      data.allocated = Math.max(data.allocated, end + zeros.length);
+    } catch {
+      this.preallocateOff = data.id;
+      try {
+        await data.file.truncate(end);
+      } catch {
+        data.allocated = Math.max(data.allocated, end + zeros.length);
+      }
+    }
+  }
+
+  private async tryRotate(rest: QueuedWrite[]): Promise<boolean> {
+    try {
+      await this.rotateNow();
+      return true;
+    } catch (err) {
+      rejectAll(rest, new IoError(`could not start a new data file: ${String(err)}`, err));
+      return false;
+    }
+  }
+
+  private async rotateNow(): Promise<void> {
+    const old = this.store.active;
+    if (old.size === DATA_HEADER_BYTES) return; // nothing to seal
+    await this.trimActive();
+    if (this.dirty) {
+      await old.file.datasync();
+      this.fsyncs++;
+      this.dirty = false;
+    }
+    await this.store.startDataFile();
+  }
+
+  /** trimActive cuts the active file's preallocated zeros off, for sealing or closing. */
+  private async trimActive(): Promise<void> {
+    const data = this.store.active;
+    if (data.allocated === data.size) return;
+    await data.file.truncate(data.size);
+    data.allocated = data.size;
+    this.dirty = true;
+  }
+
+  /** publish applies a durable part to the store, in queue order, and resolves its writes. */
+  private publish(part: QueuedWrite[], start: number): void {
+    let at = start;
+    const fileId = this.store.active.id;
+    for (const w of part) {
+      this.store.apply(w, fileId, at);
+      at += w.bytes.length;
+      this.writes++;
+      w.resolve();
+    }
+  }
+}
+
+function rejectAll(writes: readonly QueuedWrite[], err: unknown): void {
+  for (const w of writes) w.reject(err);
+}

@@ -1,0 +1,407 @@
+// CaskStore: the state of an open cask store, which the read path (cask-engine.ts), the group
+// commit (group-commit.ts) and compaction (compactor.ts) share: the key directory, the data
+// files (and which one takes appends), the expiry index, the value cache, the metadata and the
+// last commit timestamp. It holds the rules that keep these consistent with one another:
+//
+// - A durable write is applied to all of them in one synchronous step (`apply`), so a reader
+//   never sees a key directory entry whose record disagrees with the expiry index (readValue
+//   relies on the index to know whether a record carries an expiry field), nor a stale cached
+//   value.
+// - Live-byte accounting follows every key directory change (apply, move), so compaction's
+//   trigger and `stats()` are exact.
+// - Metadata updates run one at a time (updateMeta): the write path's format upgrade and
+//   compaction's commit would otherwise overwrite each other's temporary files.
+//
+// Buffers: the keys apply receives are views into an encoded write's records; the key directory
+// copies them on insert and the value cache copies values, so nothing here keeps a caller's
+// buffer or the write's.
+import * as path from 'node:path';
+import type { Clock } from '../../io/clock.js';
+import type { File, FileSystem } from '../../io/file-system.js';
+import { AssertionError, assert } from '../../stdx/assert.js';
+import { asBuffer, bytesEqual } from '../../stdx/bytes.js';
+import type { Revision } from '../engine.js';
+import { CorruptionError } from '../errors.js';
+import { type ExpiryIndex, isExpired } from '../expiry-index.js';
+import { FORMAT_VERSION, type Meta, writeMeta } from '../meta.js';
+import { legacyRevision } from '../revision.js';
+import type { DataFile, DataFileSet } from './data-file-set.js';
+import { dataPath } from './file-names.js';
+import type { KeyDir, Location } from './key-dir.js';
+import {
+  DATA_HEADER_BYTES,
+  decodeRecord,
+  encodeDataHeader,
+  extraBytes,
+  INVALID,
+  Kind,
+  NEED_MORE,
+  RECORD_HEADER_BYTES,
+  recordBytes,
+} from './record.js';
+import { ValueCache } from './value-cache.js';
+
+/** DurableWrite: one write's encoded records, and what each op changes once they are durable. */
+export interface DurableWrite {
+  readonly bytes: Buffer;
+  /** seq: the write's commit timestamp, the sequence number of all its records. */
+  readonly seq: number;
+  readonly ops: readonly DurableOp[];
+}
+
+export interface DurableOp {
+  /** key: a view into the write's `bytes` (so the caller's buffer may be reused at once). */
+  readonly key: Uint8Array;
+  /** name: the key as a latin1 string, the expiry index's and the value cache's key. */
+  readonly name: string;
+  readonly kind: Kind;
+  /** valueAt: offset of the value within the write's `bytes`. */
+  readonly valueAt: number;
+  readonly valueLen: number;
+  /** expiresAt: a PUT's expiry, undefined for none. */
+  readonly expiresAt: number | undefined;
+  /** create, version: a PUT's revision (the seq is its mod); 0 for a DELETE. */
+  readonly create: number;
+  readonly version: number;
+}
+
+/** CaskMetaFields: what the cask engine keeps in the store metadata (docs/format.md). */
+export interface CaskMetaFields {
+  /** retired: data files replaced by a committed compaction; deleted on sight. */
+  readonly retired: readonly number[];
+  /** seqFloor: every sequence number used before the last compaction is at most this. */
+  readonly seqFloor: number;
+  /**
+   * syncedEnd: at the last clean close, data file `file` (then the active one) was fdatasynced
+   * through byte `bytes`. Recovery knows from it that damage before that byte cannot be a torn
+   * write (docs/hardening.md, rule 6).
+   */
+  readonly syncedEnd?: SyncedEnd | undefined;
+}
+
+export interface SyncedEnd {
+  readonly file: number;
+  readonly bytes: number;
+}
+
+/** CaskStoreParts: what recovery rebuilt and the open decided, from which a CaskStore starts. */
+export interface CaskStoreParts {
+  readonly fs: FileSystem;
+  readonly dir: string;
+  readonly clock: Clock;
+  readonly dataFileBytes: number;
+  readonly cacheBytes: number;
+  readonly keyDir: KeyDir;
+  readonly expiries: ExpiryIndex;
+  readonly files: DataFileSet;
+  readonly meta: Meta;
+  /** active: the data file appends go to (a place holder in a read-only store). */
+  readonly active: DataFile;
+  /** lastTs: the highest commit timestamp any earlier process used (recovery's maxSeq). */
+  readonly lastTs: number;
+}
+
+export class CaskStore {
+  readonly fs: FileSystem;
+  readonly dir: string;
+  readonly clock: Clock;
+  readonly dataFileBytes: number;
+  readonly keyDir: KeyDir;
+  readonly expiries: ExpiryIndex;
+  readonly files: DataFileSet;
+  readonly cache: ValueCache;
+  meta: Meta;
+  /** active: the data file the group commit appends to; every other file is sealed. */
+  active: DataFile;
+  /**
+   * lastTs: the commit timestamp of the newest write queued (durable or not). It moves when a
+   * write is queued, so it is also the sequence floor compaction records.
+   */
+  lastTs: number;
+  /** publishes: counts writes applied, so a scan can tell whether a chunk it read went stale. */
+  publishes = 0;
+  /** metaWrites: the metadata update in progress; the next one waits for it. */
+  private metaWrites: Promise<void> = Promise.resolve();
+
+  constructor(parts: CaskStoreParts) {
+    this.fs = parts.fs;
+    this.dir = parts.dir;
+    this.clock = parts.clock;
+    this.dataFileBytes = parts.dataFileBytes;
+    this.keyDir = parts.keyDir;
+    this.expiries = parts.expiries;
+    this.files = parts.files;
+    this.cache = new ValueCache(parts.cacheBytes);
+    this.meta = parts.meta;
+    this.active = parts.active;
+    this.lastTs = parts.lastTs;
+  }
+
+  // ---- reads ----
+
+  /** expiryOf returns the expiry the key's current record carries, if any. */
+  expiryOf(key: Uint8Array): number | undefined {
+    return this.expiries.size === 0 ? undefined : this.expiries.get(asBuffer(key).toString('latin1'));
+  }
+
+  /** expired: the key carries an expiry that has passed (it reads as absent). */
+  expired(key: Uint8Array): boolean {
+    const expiresAt = this.expiryOf(key);
+    return expiresAt !== undefined && isExpired(expiresAt, this.clock.nowMs());
+  }
+
+  /**
+   * readValue reads and verifies the record that `loc` points at; `expires` says whether that
+   * record carries an expiry field (it moves the key and value by EXPIRY_BYTES).
+   */
+  readValue(key: Uint8Array, loc: Location, expires = this.expiryOf(key) !== undefined): Buffer {
+    const data = this.files.get(loc.fileId);
+    const revision = loc.version !== 0;
+    const length = recordBytes(key.length, loc.valueLen, expires, revision);
+    const start = loc.valueOffset - key.length - RECORD_HEADER_BYTES - extraBytes(expires, revision);
+    const buf = Buffer.allocUnsafe(length);
+    const n = data.file.readSync(buf, 0, length, start);
+    const rec = n === length ? decodeRecord(buf, 0, length) : NEED_MORE;
+    if (
+      rec === NEED_MORE ||
+      rec === INVALID ||
+      rec.kind !== Kind.PUT ||
+      (rec.expiresAt !== undefined) !== expires ||
+      rec.version !== loc.version ||
+      rec.seq !== loc.seq ||
+      !bytesEqual(buf.subarray(rec.keyStart, rec.keyStart + rec.keyLen), key)
+    ) {
+      throw new CorruptionError(
+        `record at ${path.basename(data.file.path)}:${start} (key ${hexPrefix(key)}) failed verification`,
+      );
+    }
+    return buf.subarray(rec.valueStart, rec.valueStart + rec.valueLen);
+  }
+
+  /**
+   * dueExpiries lists up to `max` keys (copies) whose expiry passed at `nowMs`, soonest first,
+   * changing nothing anyone can observe: the entries taken from the heap go straight back
+   * (stale heap entries met on the way are dropped, as takeDue always does).
+   */
+  dueExpiries(nowMs: number, max: number): Uint8Array[] {
+    if (this.expiries.size === 0) return [];
+    const due = this.expiries.takeDue(nowMs, max);
+    for (const entry of due) this.expiries.requeue(entry);
+    return due.map((entry) => Buffer.from(entry.name, 'latin1'));
+  }
+
+  // ---- changes ----
+
+  /**
+   * apply makes a durable write visible: key directory, expiry index, live-byte accounting and
+   * value cache, in one synchronous step. `at` is where the write's bytes start in data file
+   * `fileId`.
+   */
+  apply(write: DurableWrite, fileId: number, at: number): void {
+    for (const op of write.ops) {
+      const hadExpiry = this.expiries.size > 0 && this.expiries.has(op.name);
+      if (op.kind === Kind.PUT) {
+        const expires = op.expiresAt !== undefined;
+        if (this.keyDir.set(op.key, fileId, at + op.valueAt, op.valueLen, write.seq, op.create, op.version)) {
+          this.dropPrevious(op.key.length, hadExpiry);
+        }
+        if (expires || hadExpiry) this.expiries.set(op.name, op.expiresAt);
+        this.files.addLive(fileId, recordBytes(op.key.length, op.valueLen, expires, op.version !== 0));
+        this.cache.set(
+          op.name,
+          write.bytes.subarray(op.valueAt, op.valueAt + op.valueLen),
+          write.seq,
+          op.create,
+          op.version,
+        );
+      } else {
+        if (this.keyDir.remove(op.key)) this.dropPrevious(op.key.length, hadExpiry);
+        if (hadExpiry) this.expiries.delete(op.name);
+        this.cache.delete(op.name);
+      }
+    }
+    this.publishes++;
+  }
+
+  /** dropPrevious takes the record the last key directory change replaced off the live bytes. */
+  private dropPrevious(keyLen: number, expires: boolean): void {
+    const prev = this.keyDir.previous;
+    this.files.removeLive(prev.fileId, recordBytes(keyLen, prev.valueLen, expires, prev.version !== 0));
+  }
+
+  /**
+   * move points `key` at the copy of its record at (toFile, toOffset) if it still points at
+   * (fromFile, fromOffset) (a write since then wins), moving its `size` live bytes along. The
+   * record is the same (seq, revision, expiry), so nothing else changes: the value cache stays.
+   */
+  move(
+    key: Uint8Array,
+    fromFile: number,
+    fromOffset: number,
+    toFile: number,
+    toOffset: number,
+    size: number,
+  ): boolean {
+    if (!this.keyDir.relocate(key, fromFile, fromOffset, toFile, toOffset)) return false;
+    this.files.removeLive(fromFile, size);
+    this.files.addLive(toFile, size);
+    return true;
+  }
+
+  /** sealedIds: the data files no longer appended to, oldest first. */
+  sealedIds(): number[] {
+    const activeId = this.active.id;
+    return this.files.ids().filter((id) => id < activeId);
+  }
+
+  /** startDataFile creates the next data file, durably, and makes it the active one. */
+  async startDataFile(): Promise<void> {
+    const next = await createDataFile(this.fs, this.dir, this.files.allocate());
+    this.files.add(next);
+    this.active = next;
+  }
+
+  /** closeFiles gives back every data file handle (best effort: the store is going away). */
+  async closeFiles(): Promise<void> {
+    for (const f of this.files.all()) await f.file.close().catch(() => {});
+  }
+
+  // ---- metadata ----
+
+  metaFields(): CaskMetaFields {
+    return readCaskFields(this.meta);
+  }
+
+  /** commitMeta writes new engine fields to both metadata copies (others are kept). */
+  commitMeta(fields: Partial<CaskMetaFields>): Promise<void> {
+    return this.updateMeta((meta) => ({
+      ...meta,
+      generation: meta.generation + 1,
+      fields: { ...meta.fields, ...fields },
+    }));
+  }
+
+  /** upgradeFormat raises the metadata's format (compaction may be writing it too: serialized). */
+  upgradeFormat(format: number): Promise<void> {
+    return this.updateMeta((meta) =>
+      meta.format >= format ? meta : { ...meta, format, generation: meta.generation + 1 },
+    );
+  }
+
+  /**
+   * updateMeta applies `change` to the newest metadata and writes it; updates run one at a time
+   * (compaction's commit and the format upgrade of the write path may overlap otherwise, and
+   * both write the same temporary files).
+   */
+  private updateMeta(change: (meta: Meta) => Meta): Promise<void> {
+    const run = this.metaWrites.then(async () => {
+      const next = change(this.meta);
+      if (next === this.meta) return;
+      await writeMeta(this.fs, this.dir, next);
+      this.meta = next;
+    });
+    this.metaWrites = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * checkIndexes is the debug check (CaskOptions.debugChecks): the key directory and the expiry
+   * index verified whole. A failure is a bug in this engine (both are rebuilt from the files at
+   * every open), so it is an assertion: loud, never a silently wrong answer.
+   */
+  checkIndexes(after: string): void {
+    checkIndexes(this.keyDir, this.expiries, after);
+  }
+}
+
+/** checkIndexes: see CaskStore.checkIndexes (also run on what recovery built, before a store exists). */
+export function checkIndexes(keyDir: KeyDir, expiries: ExpiryIndex, after: string): void {
+  const problems = keyDir.verify();
+  assert(problems.length === 0, `key directory damaged after ${after}: ${problems.join('; ')}`);
+  expiries.checkInvariants();
+  // The two change in one synchronous step: an expiry belongs to a live key.
+  for (const name of expiries.names()) {
+    assert(
+      keyDir.has(Buffer.from(name, 'latin1')),
+      `expiry of a key not in the key directory after ${after}`,
+    );
+  }
+}
+
+/** revisionOf is the revision a key directory location (or a cache entry copied from one) records. */
+export function revisionOf(loc: Pick<Location, 'seq' | 'create' | 'version'>): Revision {
+  return loc.version === 0
+    ? legacyRevision(loc.seq)
+    : { mod: loc.seq, create: loc.create, version: loc.version };
+}
+
+/** hexPrefix names a key in an error message: its first bytes, in hex. */
+export function hexPrefix(key: Uint8Array): string {
+  return asBuffer(key).toString('hex').slice(0, 64);
+}
+
+/** readCaskFields reads the cask engine's fields of the metadata, ignoring malformed ones. */
+export function readCaskFields(meta: Meta): CaskMetaFields {
+  const retired = Array.isArray(meta.fields.retired)
+    ? meta.fields.retired.filter((x): x is number => Number.isInteger(x))
+    : [];
+  const seqFloor = typeof meta.fields.seqFloor === 'number' ? meta.fields.seqFloor : 0;
+  const raw = meta.fields.syncedEnd as { file?: unknown; bytes?: unknown } | undefined;
+  const syncedEnd =
+    raw !== null &&
+    typeof raw === 'object' &&
+    Number.isSafeInteger(raw.file) &&
+    Number.isSafeInteger(raw.bytes)
+      ? { file: raw.file as number, bytes: raw.bytes as number }
+      : undefined;
+  return { retired, seqFloor, syncedEnd };
+}
+
+/** createDataFile creates a data file with its header, durably (file and directory entry). */
+export async function createDataFile(fs: FileSystem, dir: string, id: number): Promise<DataFile> {
+  // Written under a temporary name and renamed, so that a crash never leaves a data file
+  // without its header (a `.tmp` leftover is deleted by the next open).
+  const filePath = dataPath(dir, id);
+  const tmpPath = `${filePath}.tmp`;
+  let file: File | undefined;
+  try {
+    const tmp = await fs.open(tmpPath, 'create');
+    try {
+      await tmp.write(encodeDataHeader(FORMAT_VERSION, id), 0);
+      await tmp.datasync();
+    } finally {
+      await tmp.close();
+    }
+    await fs.rename(tmpPath, filePath);
+    await fs.syncDir(dir);
+    file = await fs.open(filePath, 'readwrite');
+    return { id, file, size: DATA_HEADER_BYTES, allocated: DATA_HEADER_BYTES, liveBytes: 0, liveKeys: 0 };
+  } catch (err) {
+    await file?.close().catch(() => {});
+    await fs.unlink(tmpPath).catch(() => {});
+    await fs.unlink(filePath).catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * NO_DATA_FILE: the place holder `active` of a read-only store without data files. Nothing is
+ * ever appended in read-only mode, so any use of its file is a bug.
+ */
+export const NO_DATA_FILE: DataFile = {
+  id: 0,
+  file: new Proxy({} as File, {
+    get(_target, prop) {
+      if (prop === 'path') return '(no data file)';
+      return () => {
+        throw new AssertionError(
+          `a read-only store without data files used its active file (${String(prop)})`,
+        );
+      };
+    },
+  }),
+  size: DATA_HEADER_BYTES,
+  allocated: DATA_HEADER_BYTES,
+  liveBytes: 0,
+  liveKeys: 0,
+};

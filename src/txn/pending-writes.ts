@@ -36,11 +36,11 @@ export type Queued = readonly { readonly k: string; readonly node: PendingWrite 
 
 export class PendingWrites {
   private readonly byKey = new Map<string, KeyList>();
-  /** queuedSeq, settledSeq: writes counted in queue order, for settled() waiters. */
-  private queuedSeq = 0;
-  private settledSeq = 0;
+  /** queuedCount, settledCount: writes counted in queue order, for settled() waiters. */
+  private queuedCount = 0;
+  private settledCount = 0;
   private unsettled = 0;
-  private waiters: { seq: number; resolve: () => void }[] = [];
+  private waiters: { count: number; resolve: () => void }[] = [];
 
   /** keys counts keys with pending writes (for tests and stats). */
   get keys(): number {
@@ -58,7 +58,7 @@ export class PendingWrites {
 
   /**
    * add records one write at `ts` to keys `ks` (values undefined for deletes) and returns its
-   * nodes and sequence number for `settle`.
+   * nodes and its count (its place in queue order) for `settle`.
    */
   add(
     ks: readonly string[],
@@ -67,7 +67,7 @@ export class PendingWrites {
     expiries: readonly (number | undefined)[],
     revisions: readonly (Revision | undefined)[],
     durable: Promise<void>,
-  ): { seq: number; nodes: Queued } {
+  ): { count: number; nodes: Queued } {
     const nodes: { k: string; node: PendingWrite }[] = new Array(ks.length);
     for (let i = 0; i < ks.length; i++) {
       const k = ks[i]!;
@@ -91,16 +91,16 @@ export class PendingWrites {
       nodes[i] = { k, node };
     }
     this.unsettled++;
-    return { seq: ++this.queuedSeq, nodes };
+    return { count: ++this.queuedCount, nodes };
   }
 
   /**
    * settle drops a settled write. Durable: the engine shows it and every write queued before it,
    * so those go too. Failed: only this write goes.
    */
-  settle(seq: number, nodes: Queued, durable: boolean): void {
+  settle(count: number, nodes: Queued, durable: boolean): void {
     this.unsettled--;
-    if (seq > this.settledSeq) this.settledSeq = seq;
+    if (count > this.settledCount) this.settledCount = count;
     for (const { k, node } of nodes) {
       const list = this.byKey.get(k);
       if (list === undefined) continue; // an earlier durable write of this key dropped it already
@@ -129,7 +129,7 @@ export class PendingWrites {
       const all = this.unsettled === 0;
       const keep: typeof this.waiters = [];
       for (const w of this.waiters) {
-        if (all || w.seq <= this.settledSeq) w.resolve();
+        if (all || w.count <= this.settledCount) w.resolve();
         else keep.push(w);
       }
       this.waiters = keep;
@@ -138,8 +138,8 @@ export class PendingWrites {
 
   /** settled resolves once every write added before the call has settled (durable or failed). */
   settled(): Promise<void> {
-    if (this.unsettled === 0 || this.settledSeq >= this.queuedSeq) return Promise.resolve();
-    const seq = this.queuedSeq;
-    return new Promise((resolve) => this.waiters.push({ seq, resolve }));
+    if (this.unsettled === 0 || this.settledCount >= this.queuedCount) return Promise.resolve();
+    const count = this.queuedCount;
+    return new Promise((resolve) => this.waiters.push({ count, resolve }));
   }
 }

@@ -457,14 +457,14 @@ export class WritePipeline {
       );
       return own;
     }
-    const { seq, nodes } = this.pending.add(ks, ts, values, expiries, revisions, own);
+    const { count, nodes } = this.pending.add(ks, ts, values, expiries, revisions, own);
     own.then(
       () => {
-        this.pending.settle(seq, nodes, true);
+        this.pending.settle(count, nodes, true);
         this.mvcc.settled(ts);
       },
       () => {
-        this.pending.settle(seq, nodes, false);
+        this.pending.settle(count, nodes, false);
         // The history captured values this write replaced; undo with the durable state now.
         this.mvcc.failed(ts, ks, (i) => this.durableOrUndefined(ks[i]!));
         this.mvcc.settled(ts);

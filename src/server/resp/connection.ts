@@ -17,7 +17,6 @@
 // socket drains or held replies are released. So a client that never reads its replies costs a
 // bounded amount of memory.
 import type { Socket } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import {
   ReplyWriter,
   RequestParser,
@@ -201,10 +200,9 @@ export class Connection implements CommandContext {
   }
 
   private execute(args: Buffer[]): void {
-    const started = performance.now();
+    const started = this.server.clock.monotonicMs();
     const spec = this.table.lookup(args[0]!);
-    this.server.stats.commands++;
-    this.client.lastCommandAt = Date.now();
+    this.client.lastCommandAt = this.server.clock.nowMs();
     this.session.touch();
     if (spec === undefined) {
       this.client.lastCommand = 'unknown';
@@ -365,7 +363,7 @@ export class Connection implements CommandContext {
   }
 
   private observe(command: string, started: number, ok: boolean): void {
-    this.server.metrics?.observe(command, 'resp', (performance.now() - started) / 1000, ok);
+    this.server.metrics.observe(command, 'resp', (this.server.clock.monotonicMs() - started) / 1000, ok);
   }
 
   private protocolError(err: unknown): void {

@@ -26,9 +26,11 @@ import {
 import { assert } from '../../stdx/assert.js';
 import { arityOk, type CommandSpec, type CommandTable } from './command-table.js';
 import { CommandError, ERR_NOAUTH, errorReply, wrongArity } from './errors.js';
+import { RUN_WHEN_TXN_IDLE } from './interactive-txn.js';
 import type { KeyStore } from './key-store.js';
 import { UNKNOWN_ARGS_ECHO_CHARS } from './limits.js';
-import { RUN_WHEN_TXN_IDLE, RUN_WHILE_QUEUING, Session } from './session.js';
+import { RUN_WHILE_QUEUING } from './multi-queue.js';
+import { Session } from './session.js';
 import type { ClientState, CommandContext, Held, Outcome, ServerContext } from './types.js';
 
 /** Segment: a held reply and the replies of the commands executed after it (its tail). */
@@ -86,7 +88,7 @@ export class Connection implements CommandContext {
     readonly client: ClientState,
   ) {
     this.main = new ReplyWriter(client.protocol);
-    this.session = new Session(server.db, server.limits.txnIdleMs, () => this.busy);
+    this.session = new Session(server.db, server.limits.txnIdleMs, () => this.busy, server.clock);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.pump());

@@ -12,6 +12,7 @@ import { createMetrics, UNKNOWN_COMMAND } from '../../src/server/metrics.js';
 import { allCommands } from '../../src/server/resp/commands/index.js';
 import { createRespServer, type RespServer } from '../../src/server/resp/index.js';
 import { tmpDir } from '../support/tmp-dir.js';
+import { startServer } from './support.js';
 
 const PASSWORD = 'command-metrics';
 /** FAR_FUTURE_S: an expiry (Unix seconds) no test run reaches. */
@@ -178,5 +179,24 @@ describe('command metrics', () => {
     // No command was unknown, so nothing may be counted as one.
     expect(scrape).not.toContain(`command="${UNKNOWN_COMMAND}",protocol="resp"`);
     expect(info).not.toContain(`cmdstat_${UNKNOWN_COMMAND}:`);
+  });
+
+  it('counts into counters of its own when the RESP server is given no Metrics', async () => {
+    const own = await startServer();
+    const client = await CairnClient.connect('127.0.0.1', own.port);
+    try {
+      await client.call('SET', 'k', 'v');
+      await client.call('GETEX', 'k', 'EX', '100');
+      await client.call('NOSUCHCOMMAND').catch(() => {});
+      const info = String(await client.call('INFO', 'commandstats', 'stats'));
+      expect(info).toMatch(/^cmdstat_set:calls=1,/m);
+      expect(info).toMatch(/^cmdstat_getex:calls=1,/m);
+      expect(info).toMatch(new RegExp(`^cmdstat_${UNKNOWN_COMMAND}:calls=1,.*failed_calls=1`, 'm'));
+      expect(info).toMatch(/^total_connections_received:1\r$/m);
+      expect(info).toMatch(/^total_commands_processed:3\r$/m);
+    } finally {
+      await client.close();
+      await own.stop();
+    }
   });
 });

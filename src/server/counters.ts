@@ -5,9 +5,10 @@
 //
 // The command names are the RESP command table's (src/server/resp/commands/index.ts), the HTTP
 // routes', and UNKNOWN_COMMAND for anything else, so that label values stay bounded. Each name
-// has an id (its position in `names`); a command's numbers live in typed arrays at
-// protocol * names.length + id, so a command costs one Map lookup of its (interned) name and a
-// few additions: no allocation, no label hashing.
+// has an id (its position in `names`); a command's numbers live in typed arrays at row
+// protocol * names.length + id, and a per-protocol Map takes a spelling straight to its row, so a
+// command costs one Map lookup of its (interned) name and a few additions: no allocation, no
+// label hashing.
 import { COMMAND_TABLE } from './resp/commands/index.js';
 
 export type Protocol = 'resp' | 'http';
@@ -91,8 +92,8 @@ export class ServerCounters {
   readonly names: readonly string[];
   /** canonical: lower-case name to id. */
   private readonly canonical = new Map<string, number>();
-  /** aliases: per protocol, the spellings seen so far (and every canonical name) mapped to their id. */
-  private readonly aliases: Record<Protocol, Map<string, number>>;
+  /** rowOf: per protocol, the spellings seen so far (and every canonical name) mapped to their row. */
+  private readonly rowOf: Record<Protocol, Map<string, number>>;
   private readonly unknownId: number;
   private readonly calls: Float64Array;
   private readonly failed: Float64Array;
@@ -119,7 +120,11 @@ export class ServerCounters {
     add(UNKNOWN_COMMAND);
     this.names = names;
     this.unknownId = this.canonical.get(UNKNOWN_COMMAND) as number;
-    this.aliases = { resp: new Map(this.canonical), http: new Map(this.canonical) };
+    const rowsOf = (protocol: Protocol): Map<string, number> => {
+      const offset = PROTOCOL_ROW[protocol] * names.length;
+      return new Map([...this.canonical].map(([name, id]) => [name, offset + id]));
+    };
+    this.rowOf = { resp: rowsOf('resp'), http: rowsOf('http') };
     const rows = names.length * PROTOCOLS.length;
     this.calls = new Float64Array(rows);
     this.failed = new Float64Array(rows);
@@ -132,8 +137,7 @@ export class ServerCounters {
    * matched case-insensitively, anything else counts as command="unknown".
    */
   observe(command: string, protocol: Protocol, seconds: number, ok: boolean): void {
-    const id = this.aliases[protocol].get(command) ?? this.resolve(command, protocol);
-    const row = PROTOCOL_ROW[protocol] * this.names.length + id;
+    const row = this.rowOf[protocol].get(command) ?? this.resolve(command, protocol);
     if (this.calls[row] === 0) this.seen.push(row);
     (this.calls[row] as number)++;
     if (!ok) (this.failed[row] as number)++;
@@ -211,12 +215,13 @@ export class ServerCounters {
     };
   }
 
-  /** resolve is the slow path of observe: first sight of a spelling. */
+  /** resolve is the slow path of observe: first sight of a spelling; it returns the row. */
   private resolve(command: string, protocol: Protocol): number {
     const id = this.canonical.get(command.toLowerCase()) ?? this.unknownId;
-    const aliases = this.aliases[protocol];
+    const row = PROTOCOL_ROW[protocol] * this.names.length + id;
+    const aliases = this.rowOf[protocol];
     // Remember known spellings only: unknown ones are arbitrary client bytes.
-    if (id !== this.unknownId && aliases.size < COMMAND_ALIASES_MAX) aliases.set(command, id);
-    return id;
+    if (id !== this.unknownId && aliases.size < COMMAND_ALIASES_MAX) aliases.set(command, row);
+    return row;
   }
 }

@@ -1,12 +1,13 @@
 // Metrics: the server's counters and gauges, in one prom-client Registry (never the global one,
 // so several servers in one process, and tests, do not share numbers).
 //
-// One source of truth: command counts, connection counts and durations live in plain numbers
-// that the hot paths bump; the Prometheus counters and gauges copy them at scrape time through
-// collect() callbacks, and snapshot() (what RESP `INFO` prints) reads the same numbers. So INFO
-// and /metrics agree by construction, and a RESP command costs a Map lookup and a few additions
-// (~20 ns; prom-client's own Histogram child re-validates and re-hashes its labels on every
-// observation, ~400 ns, so the duration histogram is ours too: see CommandHistogram).
+// One source of truth: command counts, connection counts and durations live in ServerCounters
+// (counters.ts), plain numbers that the hot paths bump; the Prometheus counters and gauges copy
+// them at scrape time through collect() callbacks, and snapshot() (what RESP `INFO` prints) reads
+// the same numbers. So INFO and /metrics agree by construction, and a RESP command costs a Map
+// lookup and a few additions (~20 ns; prom-client's own Histogram child re-validates and
+// re-hashes its labels on every observation, ~400 ns, so the duration histogram is ours too: see
+// CommandHistogram).
 
 import {
   Counter,
@@ -19,102 +20,29 @@ import {
 import type { Db } from '../db/db.js';
 import { type Clock, systemClock } from '../io/clock.js';
 import type { MvccStats } from '../txn/mvcc.js';
+import {
+  COMMAND_DURATION_BUCKETS_SECONDS,
+  type CountersSnapshot,
+  PROTOCOLS,
+  type Protocol,
+  ServerCounters,
+} from './counters.js';
 
-export type Protocol = 'resp' | 'http';
-export const PROTOCOLS: readonly Protocol[] = ['resp', 'http'];
+export {
+  COMMAND_ALIASES_MAX,
+  COMMAND_DURATION_BUCKETS_SECONDS,
+  type CommandSnapshot,
+  HTTP_COMMANDS,
+  type HttpCommand,
+  PROTOCOLS,
+  type Protocol,
+  UNKNOWN_COMMAND,
+} from './counters.js';
 
 /** METRIC_PREFIX: every metric this module defines, and the default process metrics, start with it. */
 export const METRIC_PREFIX = 'cairn_';
 /** US_PER_SECOND: commit timestamps count microseconds. */
 const US_PER_SECOND = 1_000_000;
-
-/**
- * COMMAND_DURATION_BUCKETS_SECONDS: a cached GET answers in ~10 µs, an fsynced SET in ~0.1-10 ms,
- * a large batch or scan page in up to a second; roughly 1-2.5-5 steps over that range.
- */
-export const COMMAND_DURATION_BUCKETS_SECONDS: readonly number[] = [
-  0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-  0.5, 1,
-];
-
-/** UNKNOWN_COMMAND: the label for any command name outside the known set (label values stay bounded). */
-export const UNKNOWN_COMMAND = 'unknown';
-
-/**
- * COMMAND_ALIASES_MAX: how many distinct spellings ('GET', 'get', 'Get', ...) the lookup cache
- * remembers per protocol. A client can send endless spellings; past this, lookups lower-case
- * every time instead of growing the cache.
- */
-export const COMMAND_ALIASES_MAX = 4096;
-
-/** HTTP_COMMANDS: the command names the HTTP API reports (one per route). */
-export const HTTP_COMMANDS = [
-  'kv.get',
-  'kv.put',
-  'kv.delete',
-  'kv.list',
-  'batch',
-  'txn',
-  'healthz',
-  'metrics',
-  'openapi',
-] as const;
-export type HttpCommand = (typeof HTTP_COMMANDS)[number];
-
-/** RESP_COMMANDS: the RESP commands the server implements (lower case, as Redis's INFO prints them). */
-export const RESP_COMMANDS = [
-  'ping',
-  'echo',
-  'hello',
-  'auth',
-  'client',
-  'command',
-  'info',
-  'config',
-  'select',
-  'dbsize',
-  'flushdb',
-  'flushall',
-  'get',
-  'set',
-  'getset',
-  'setnx',
-  'setex',
-  'psetex',
-  'del',
-  'unlink',
-  'exists',
-  'mget',
-  'mset',
-  'msetnx',
-  'incr',
-  'decr',
-  'incrby',
-  'decrby',
-  'append',
-  'strlen',
-  'getrange',
-  'scan',
-  'keys',
-  'type',
-  'quit',
-  'shutdown',
-  'multi',
-  'exec',
-  'discard',
-  'watch',
-  'unwatch',
-  'txn.begin',
-  'txn.commit',
-  'txn.rollback',
-  'txn.status',
-  'txn.cas',
-  'ttl',
-  'pttl',
-  'expire',
-  'pexpire',
-  'persist',
-] as const;
 
 export interface MetricsOptions {
   /** commands: further command names to count under their own label (lower-cased). */
@@ -125,25 +53,7 @@ export interface MetricsOptions {
   readonly clock?: Clock;
 }
 
-export interface CommandSnapshot {
-  readonly command: string;
-  readonly protocol: Protocol;
-  readonly calls: number;
-  /** failed: calls that ended in an error reply. */
-  readonly failed: number;
-  /** usec: total time spent, in microseconds (rounded). */
-  readonly usec: number;
-}
-
-export interface MetricsSnapshot {
-  /** commandsProcessed: commands over every protocol. */
-  readonly commandsProcessed: number;
-  readonly commandsByProtocol: Readonly<Record<Protocol, number>>;
-  /** commands: one entry per (command, protocol) seen at least once, in first-seen order. */
-  readonly commands: readonly CommandSnapshot[];
-  readonly connectedClients: Readonly<Record<Protocol, number>>;
-  readonly totalConnections: Readonly<Record<Protocol, number>>;
-  readonly rejectedConnections: number;
+export interface MetricsSnapshot extends CountersSnapshot {
   readonly engine: string;
   readonly keys: number;
   readonly diskBytes: number;
@@ -152,17 +62,6 @@ export interface MetricsSnapshot {
   readonly fsyncs: number;
   readonly compactions: number;
   readonly uptimeSeconds: number;
-}
-
-/** The per-(command, protocol) numbers; `observe` bumps them, scrapes and snapshots read them. */
-interface CommandCell {
-  readonly command: string;
-  readonly protocol: Protocol;
-  calls: number;
-  failed: number;
-  seconds: number;
-  /** buckets[i]: calls that took at most COMMAND_DURATION_BUCKETS_SECONDS[i] and more than the bound before. */
-  readonly buckets: Float64Array;
 }
 
 interface StoreNumbers {
@@ -181,19 +80,10 @@ export class Metrics {
   /** registry: everything this server exports; /metrics renders it. */
   readonly registry = new Registry();
 
-  private readonly known: ReadonlySet<string>;
+  /** counters: the command and connection numbers; Metrics adds the store's and exports them. */
+  readonly counters: ServerCounters;
   private readonly clock: Clock;
   private readonly startedMs: number;
-  /** cells: canonical (command, protocol) cells, in first-seen order. */
-  private readonly cells: CommandCell[] = [];
-  /** lookup: per protocol, the spellings seen so far mapped to their cell. */
-  private readonly lookup: Record<Protocol, Map<string, CommandCell>> = {
-    resp: new Map(),
-    http: new Map(),
-  };
-  private readonly connected: Record<Protocol, number> = { resp: 0, http: 0 };
-  private readonly connections: Record<Protocol, number> = { resp: 0, http: 0 };
-  private rejected = 0;
   /** lastStore: the last numbers db.stats() gave, served while the store is closed or failing. */
   private lastStore: StoreNumbers = {
     engine: 'unknown',
@@ -213,9 +103,8 @@ export class Metrics {
   ) {
     this.clock = options.clock ?? systemClock;
     this.startedMs = this.clock.monotonicMs();
-    const known = new Set<string>([...RESP_COMMANDS, ...HTTP_COMMANDS, UNKNOWN_COMMAND]);
-    for (const name of options.commands ?? []) known.add(name.toLowerCase());
-    this.known = known;
+    const counters = new ServerCounters({ commands: options.commands });
+    this.counters = counters;
 
     const registers = [this.registry];
     const self = this;
@@ -227,15 +116,15 @@ export class Metrics {
       registers,
       collect() {
         this.reset();
-        for (const cell of self.cells) {
-          const labels = { command: cell.command, protocol: cell.protocol };
-          this.inc({ ...labels, result: 'ok' }, cell.calls - cell.failed);
-          this.inc({ ...labels, result: 'error' }, cell.failed);
+        for (const row of counters.rows()) {
+          const labels = { command: row.command, protocol: row.protocol };
+          this.inc({ ...labels, result: 'ok' }, row.calls - row.failed);
+          this.inc({ ...labels, result: 'error' }, row.failed);
         }
       },
     });
     // The registry only calls get() on what it holds; it does not care about the class.
-    this.registry.registerMetric(new CommandHistogram(this.cells) as unknown as Metric);
+    this.registry.registerMetric(new CommandHistogram(counters) as unknown as Metric);
 
     const storeGauge = (name: string, help: string, pick: (s: StoreNumbers) => number): void => {
       new Gauge({
@@ -310,7 +199,7 @@ export class Metrics {
       labelNames: ['protocol'] as const,
       registers,
       collect() {
-        for (const protocol of PROTOCOLS) this.set({ protocol }, self.connected[protocol]);
+        for (const protocol of PROTOCOLS) this.set({ protocol }, counters.connectedClients[protocol]);
       },
     });
     new Counter({
@@ -320,7 +209,7 @@ export class Metrics {
       registers,
       collect() {
         this.reset();
-        for (const protocol of PROTOCOLS) this.inc({ protocol }, self.connections[protocol]);
+        for (const protocol of PROTOCOLS) this.inc({ protocol }, counters.totalConnections[protocol]);
       },
     });
     new Counter({
@@ -329,7 +218,7 @@ export class Metrics {
       registers,
       collect() {
         this.reset();
-        this.inc(self.rejected);
+        this.inc(counters.rejectedConnections);
       },
     });
 
@@ -347,85 +236,30 @@ export class Metrics {
     return this.registry.metrics();
   }
 
-  /**
-   * observe records one command. `command` may be any spelling from the wire: known names are
-   * matched case-insensitively, anything else counts as command="unknown".
-   */
+  /** observe records one command (see ServerCounters.observe). */
   observe(command: string, protocol: Protocol, seconds: number, ok: boolean): void {
-    const cell = this.lookup[protocol].get(command) ?? this.resolve(command, protocol);
-    cell.calls++;
-    if (!ok) cell.failed++;
-    cell.seconds += seconds;
-    // Linear: almost every command lands in the first few buckets.
-    const bounds = COMMAND_DURATION_BUCKETS_SECONDS;
-    let i = 0;
-    while (i < bounds.length && seconds > (bounds[i] as number)) i++;
-    // Slower than the last bound: only +Inf (the count) has it.
-    if (i < bounds.length) (cell.buckets[i] as number)++;
+    this.counters.observe(command, protocol, seconds, ok);
   }
 
   clientConnected(protocol: Protocol): void {
-    this.connected[protocol]++;
-    this.connections[protocol]++;
+    this.counters.clientConnected(protocol);
   }
 
   clientDisconnected(protocol: Protocol): void {
-    // A mismatched call must not drive the gauge negative.
-    if (this.connected[protocol] > 0) this.connected[protocol]--;
+    this.counters.clientDisconnected(protocol);
   }
 
   connectionRejected(): void {
-    this.rejected++;
+    this.counters.connectionRejected();
   }
 
   /** snapshot returns the numbers INFO prints; /metrics exports the same ones. */
   snapshot(): MetricsSnapshot {
-    const store = this.storeNumbers();
-    const byProtocol: Record<Protocol, number> = { resp: 0, http: 0 };
-    const commands: CommandSnapshot[] = [];
-    for (const cell of this.cells) {
-      byProtocol[cell.protocol] += cell.calls;
-      commands.push({
-        command: cell.command,
-        protocol: cell.protocol,
-        calls: cell.calls,
-        failed: cell.failed,
-        usec: Math.round(cell.seconds * 1e6),
-      });
-    }
     return {
-      commandsProcessed: byProtocol.resp + byProtocol.http,
-      commandsByProtocol: byProtocol,
-      commands,
-      connectedClients: { ...this.connected },
-      totalConnections: { ...this.connections },
-      rejectedConnections: this.rejected,
-      ...store,
+      ...this.counters.snapshot(),
+      ...this.storeNumbers(),
       uptimeSeconds: (this.clock.monotonicMs() - this.startedMs) / 1000,
     };
-  }
-
-  /** resolve is the slow path of observe: first sight of a spelling. */
-  private resolve(command: string, protocol: Protocol): CommandCell {
-    const lower = command.toLowerCase();
-    const name = this.known.has(lower) ? lower : UNKNOWN_COMMAND;
-    const aliases = this.lookup[protocol];
-    let cell = aliases.get(name);
-    if (cell === undefined) {
-      cell = {
-        command: name,
-        protocol,
-        calls: 0,
-        failed: 0,
-        seconds: 0,
-        buckets: new Float64Array(COMMAND_DURATION_BUCKETS_SECONDS.length),
-      };
-      this.cells.push(cell);
-      aliases.set(name, cell);
-    }
-    // Remember known spellings only: unknown ones are arbitrary client bytes.
-    if (name !== UNKNOWN_COMMAND && aliases.size < COMMAND_ALIASES_MAX) aliases.set(command, cell);
-    return cell;
   }
 
   /** storeNumbers reads db.stats(), falling back to the last good reading once the store is closed. */
@@ -451,7 +285,7 @@ export class Metrics {
 }
 
 /**
- * CommandHistogram exports the cells' durations as the Prometheus histogram
+ * CommandHistogram exports the counters' durations as the Prometheus histogram
  * cairn_command_duration_seconds{command,protocol}, in the value format prom-client's own
  * Histogram produces (cumulative `_bucket` series with `le`, then `_sum` and `_count`).
  */
@@ -461,11 +295,11 @@ class CommandHistogram {
   readonly type = 'histogram' as const;
   readonly aggregator = 'sum' as const;
 
-  constructor(private readonly cells: readonly CommandCell[]) {}
+  constructor(private readonly counters: ServerCounters) {}
 
   async get() {
     const values: MetricValueWithName<string>[] = [];
-    for (const cell of this.cells) {
+    for (const cell of this.counters.rows()) {
       const labels = { command: cell.command, protocol: cell.protocol };
       let cumulative = 0;
       COMMAND_DURATION_BUCKETS_SECONDS.forEach((le, i) => {

@@ -1,5 +1,6 @@
 // The command table: every command's name, arity, flags and key positions (Redis's
-// redisCommandTable), used for dispatch, arity errors, NOAUTH and COMMAND INFO/DOCS/COUNT.
+// redisCommandTable), used for dispatch, arity errors, NOAUTH, COMMAND INFO/DOCS/COUNT/LIST and
+// the command labels of metrics and INFO commandstats (src/server/counters.ts).
 import type { Handler } from './types.js';
 
 export type CommandFlag =

@@ -1,12 +1,6 @@
-// Connection: one RESP client. Requests are parsed incrementally, executed strictly in order,
-// and replied to in order.
-//
-// Durability and reply order. A command that writes (or reads a value whose write is not durable
-// yet, see src/db/latest-view.ts) returns a Held reply: it may only be sent once its durability
-// promise resolves. The connection does not wait for that before executing the next command:
-// later commands run at once (so a pipeline of writes shares one group commit), but their replies
-// go into the held reply's "tail" writer and leave only after it. So replies are always in
-// request order, and no reply reveals a write before it is durable.
+// Connection: one RESP client: its socket, and the dispatch of its commands. Requests are parsed
+// incrementally, executed strictly in order, and replied to in order: a reply that reveals a write
+// waits until the write is durable, with every later reply behind it (reply-order.ts).
 //
 // Output is flushed once per turn of the event loop (setImmediate): one socket.write, or
 // cork/writes/uncork for several chunks (a writev).
@@ -17,36 +11,21 @@
 // socket drains or held replies are released. So a client that never reads its replies costs a
 // bounded amount of memory.
 import type { Socket } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import {
-  ReplyWriter,
+  type ReplyWriter,
   RequestParser,
   RespProtocolError,
   type RespVersion,
 } from '../../protocol/resp/index.js';
-import { assert } from '../../stdx/assert.js';
 import { arityOk, type CommandSpec, type CommandTable } from './command-table.js';
 import { CommandError, ERR_NOAUTH, errorReply, wrongArity } from './errors.js';
+import { RUN_WHEN_TXN_IDLE } from './interactive-txn.js';
 import type { KeyStore } from './key-store.js';
 import { UNKNOWN_ARGS_ECHO_CHARS } from './limits.js';
-import { RUN_WHEN_TXN_IDLE, RUN_WHILE_QUEUING, Session } from './session.js';
+import { RUN_WHILE_QUEUING } from './multi-queue.js';
+import { ReplyOrder } from './reply-order.js';
+import { Session } from './session.js';
 import type { ClientState, CommandContext, Held, Outcome, ServerContext } from './types.js';
-
-/** Segment: a held reply and the replies of the commands executed after it (its tail). */
-interface Segment {
-  readonly protocol: RespVersion;
-  readonly reply: (w: ReplyWriter) => void;
-  readonly tail: ReplyWriter;
-  readonly command: string;
-  readonly started: number;
-  settled: boolean;
-  error: unknown;
-  /** closedBytes: the tail's size when a later segment closed it (counted in heldBytes). */
-  closedBytes: number;
-}
-
-/** SEGMENTS_COMPACT_AT: released segments kept at the head of the array before it is compacted. */
-const SEGMENTS_COMPACT_AT = 1024;
 
 const sanitize = (s: string): string => s.replace(/[\r\n]/g, ' ');
 
@@ -62,14 +41,7 @@ export function unknownCommand(args: readonly Buffer[]): string {
 
 export class Connection implements CommandContext {
   private readonly parser = new RequestParser();
-  private readonly main: ReplyWriter;
-  /** out: chunks ready for the socket, before anything still in `main`. */
-  private out: Buffer[] = [];
-  private outBytes = 0;
-  private segments: Segment[] = [];
-  private head = 0;
-  /** heldBytes: bytes in closed tails of unreleased segments. */
-  private heldBytes = 0;
+  private readonly replies: ReplyOrder;
   /** busy: an asynchronous command is executing; the next one waits for it. */
   private busy = false;
   private paused = false;
@@ -86,8 +58,15 @@ export class Connection implements CommandContext {
     private readonly table: CommandTable,
     readonly client: ClientState,
   ) {
-    this.main = new ReplyWriter(client.protocol);
-    this.session = new Session(server.db, server.limits.txnIdleMs, () => this.busy);
+    this.replies = new ReplyOrder(
+      client.protocol,
+      (command, started, error) => {
+        if (error !== undefined) this.logUnexpected(undefined, error);
+        this.observe(command, started, error === undefined);
+      },
+      () => this.pump(),
+    );
+    this.session = new Session(server.db, server.limits.txnIdleMs, () => this.busy, server.clock);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.pump());
@@ -107,13 +86,12 @@ export class Connection implements CommandContext {
   }
 
   get w(): ReplyWriter {
-    return this.head < this.segments.length ? this.segments[this.segments.length - 1]!.tail : this.main;
+    return this.replies.w;
   }
 
   setProtocol(version: RespVersion): void {
     this.client.protocol = version;
-    this.main.protocol = version;
-    this.w.protocol = version;
+    this.replies.setProtocol(version);
   }
 
   closeAfterReply(): void {
@@ -136,13 +114,12 @@ export class Connection implements CommandContext {
 
   /** inflight counts held replies not yet released. */
   get inflight(): number {
-    return this.segments.length - this.head;
+    return this.replies.inflight;
   }
 
   /** outputBytes counts reply bytes not yet taken by the client. */
   get outputBytes(): number {
-    const tail = this.head < this.segments.length ? this.w.pendingBytes : 0;
-    return this.socket.writableLength + this.outBytes + this.main.pendingBytes + this.heldBytes + tail;
+    return this.socket.writableLength + this.replies.pendingBytes;
   }
 
   get queryBufferBytes(): number {
@@ -201,10 +178,9 @@ export class Connection implements CommandContext {
   }
 
   private execute(args: Buffer[]): void {
-    const started = performance.now();
+    const started = this.server.clock.monotonicMs();
     const spec = this.table.lookup(args[0]!);
-    this.server.stats.commands++;
-    this.client.lastCommandAt = Date.now();
+    this.client.lastCommandAt = this.server.clock.nowMs();
     this.session.touch();
     if (spec === undefined) {
       this.client.lastCommand = 'unknown';
@@ -293,79 +269,11 @@ export class Connection implements CommandContext {
       this.observe(spec.name, started, true);
       return;
     }
-    if (this.head < this.segments.length) {
-      const last = this.segments[this.segments.length - 1]!;
-      last.closedBytes = last.tail.pendingBytes;
-      this.heldBytes += last.closedBytes;
-    }
-    const seg: Segment = {
-      protocol: this.client.protocol,
-      reply: held.reply,
-      tail: new ReplyWriter(this.client.protocol),
-      command: spec.name,
-      started,
-      settled: false,
-      error: undefined,
-      closedBytes: 0,
-    };
-    this.segments.push(seg);
-    held.durable.then(
-      () => {
-        seg.settled = true;
-        this.release();
-      },
-      (err: unknown) => {
-        seg.settled = true;
-        seg.error = err ?? new Error('write failed');
-        this.release();
-      },
-    );
-  }
-
-  /** release moves settled held replies at the head, with their tails, to the output. */
-  private release(): void {
-    while (this.head < this.segments.length && this.segments[this.head]!.settled) {
-      const seg = this.segments[this.head]!;
-      this.segments[this.head] = undefined as unknown as Segment;
-      this.head++;
-      this.heldBytes -= seg.closedBytes;
-      this.takeMain();
-      const protocol = this.main.protocol;
-      this.main.protocol = seg.protocol;
-      if (seg.error === undefined) seg.reply(this.main);
-      else {
-        this.logUnexpected(undefined, seg.error);
-        this.main.error(errorReply(seg.error));
-      }
-      this.main.protocol = protocol;
-      this.observe(seg.command, seg.started, seg.error === undefined);
-      this.takeMain();
-      for (const chunk of seg.tail.takeChunks()) {
-        this.out.push(chunk);
-        this.outBytes += chunk.length;
-      }
-    }
-    if (this.head === this.segments.length) {
-      this.segments = [];
-      this.head = 0;
-      assert(this.heldBytes === 0, 'held bytes are counted exactly');
-    } else if (this.head >= SEGMENTS_COMPACT_AT && this.head * 2 >= this.segments.length) {
-      this.segments = this.segments.slice(this.head);
-      this.head = 0;
-    }
-    this.pump();
-  }
-
-  private takeMain(): void {
-    if (this.main.pendingBytes === 0) return;
-    for (const chunk of this.main.takeChunks()) {
-      this.out.push(chunk);
-      this.outBytes += chunk.length;
-    }
+    this.replies.hold(held.durable, held.reply, this.client.protocol, spec.name, started);
   }
 
   private observe(command: string, started: number, ok: boolean): void {
-    this.server.metrics?.observe(command, 'resp', (performance.now() - started) / 1000, ok);
+    this.server.metrics.observe(command, 'resp', (this.server.clock.monotonicMs() - started) / 1000, ok);
   }
 
   private protocolError(err: unknown): void {
@@ -381,7 +289,7 @@ export class Connection implements CommandContext {
 
   private scheduleFlush(): void {
     if (this.flushScheduled || this.closed) return;
-    if (this.outBytes === 0 && this.main.pendingBytes === 0) return;
+    if (!this.replies.hasOutput) return;
     this.flushScheduled = true;
     setImmediate(this.flushNow);
   }
@@ -389,10 +297,7 @@ export class Connection implements CommandContext {
   private flush(): void {
     this.flushScheduled = false;
     if (this.closed) return;
-    this.takeMain();
-    const chunks = this.out;
-    this.out = [];
-    this.outBytes = 0;
+    const chunks = this.replies.takeReady();
     if (chunks.length === 1) this.socket.write(chunks[0]!);
     else if (chunks.length > 1) {
       this.socket.cork();
@@ -424,8 +329,7 @@ export class Connection implements CommandContext {
   private finishIfDone(): void {
     if (!this.closing || this.closed || this.busy || this.inflight > 0) return;
     if (this.flushScheduled) return; // flush() calls back here
-    this.takeMain();
-    if (this.out.length > 0) {
+    if (this.replies.gather()) {
       this.flush();
       return;
     }

@@ -2,9 +2,10 @@
 // lives in src/cli; this module is the listener, the connections and the command table.
 import * as net from 'node:net';
 import type { Db } from '../../db/db.js';
+import { type Clock, systemClock } from '../../io/clock.js';
 import type { Durability } from '../../storage/engine.js';
-import { CommandTable } from './command-table.js';
-import { allCommands } from './commands/index.js';
+import { ServerCounters } from '../counters.js';
+import { COMMAND_TABLE } from './commands/index.js';
 import { Connection } from './connection.js';
 import { LatestKeyStore } from './key-store.js';
 import { DEFAULT_LIMITS, type RespServerLimits, SCAN_CURSORS_MAX } from './limits.js';
@@ -15,6 +16,7 @@ export interface RespServerOptions {
   readonly db: Db;
   /** version: Cairn's version (INFO cairn_version, HELLO). */
   readonly version: string;
+  /** metrics: where to count commands and connections (INFO reads them). Default: counters of its own. */
   readonly metrics?: RespMetrics | undefined;
   readonly logger?: RespLogger | undefined;
   readonly limits?: Partial<RespServerLimits> | undefined;
@@ -26,6 +28,8 @@ export interface RespServerOptions {
   readonly durability?: Durability | undefined;
   /** onShutdown: called by the SHUTDOWN command; without it SHUTDOWN is refused. */
   readonly onShutdown?: (() => void) | undefined;
+  /** clock: the source of time and timers. Default: the system clock. */
+  readonly clock?: Clock | undefined;
 }
 
 export interface RespAddress {
@@ -54,7 +58,9 @@ export function createRespServer(options: RespServerOptions): RespServer {
     ...(options.maxClients === undefined ? {} : { maxClients: options.maxClients }),
     ...options.limits,
   };
-  const table = new CommandTable(allCommands());
+  const table = COMMAND_TABLE;
+  const clock = options.clock ?? systemClock;
+  const metrics: RespMetrics = options.metrics ?? new ServerCounters();
   const connections = new Map<number, Connection>();
   const config: ServerConfig = { requirePass: options.requirePass, maxClients: limits.maxClients };
   let nextClientId = 1;
@@ -65,12 +71,13 @@ export function createRespServer(options: RespServerOptions): RespServer {
     db: options.db,
     store: new LatestKeyStore(options.db.pipeline),
     version: options.version,
-    metrics: options.metrics,
+    metrics,
     logger: options.logger,
     config,
     limits,
     durability: options.durability ?? 'always',
-    startedAt: Date.now(),
+    clock,
+    startedAt: clock.nowMs(),
     cursors: new ScanCursors(SCAN_CURSORS_MAX),
     commands: table,
     port: () => {
@@ -78,7 +85,6 @@ export function createRespServer(options: RespServerOptions): RespServer {
       return a !== null && typeof a === 'object' ? a.port : 0;
     },
     clients: () => [...connections.values()].map((c) => c.client),
-    stats: { commands: 0, connections: 0, rejected: 0 },
     shutdown: () => {
       if (options.onShutdown === undefined) return false;
       options.onShutdown();
@@ -87,8 +93,7 @@ export function createRespServer(options: RespServerOptions): RespServer {
   };
   netServer.on('connection', (socket) => {
     if (closing !== undefined || connections.size >= config.maxClients) {
-      ctx.stats.rejected++;
-      options.metrics?.connectionRejected();
+      metrics.connectionRejected();
       socket.on('error', () => {});
       socket.end('-ERR max number of clients reached\r\n');
       return;
@@ -98,22 +103,21 @@ export function createRespServer(options: RespServerOptions): RespServer {
       id,
       addr: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`,
       laddr: `${socket.localAddress ?? '?'}:${socket.localPort ?? 0}`,
-      createdAt: Date.now(),
+      createdAt: clock.nowMs(),
       name: '',
       libName: '',
       libVer: '',
       protocol: 2,
       authenticated: config.requirePass === undefined,
-      lastCommandAt: Date.now(),
+      lastCommandAt: clock.nowMs(),
       lastCommand: 'NULL',
     };
     const conn = new Connection(socket, ctx, table, client);
     connections.set(id, conn);
-    ctx.stats.connections++;
-    options.metrics?.clientConnected('resp');
+    metrics.clientConnected('resp');
     socket.on('close', () => {
       connections.delete(id);
-      options.metrics?.clientDisconnected('resp');
+      metrics.clientDisconnected('resp');
     });
   });
 
@@ -143,12 +147,11 @@ export function createRespServer(options: RespServerOptions): RespServer {
           else netServer.close(() => r());
         });
         for (const conn of connections.values()) conn.shutdown();
-        const grace = setTimeout(() => {
+        const grace = clock.after(limits.closeGraceMs, () => {
           for (const conn of connections.values()) conn.destroy();
-        }, limits.closeGraceMs);
-        grace.unref();
+        });
         void listenerClosed.then(() => {
-          clearTimeout(grace);
+          grace.cancel();
           resolve();
         });
       });

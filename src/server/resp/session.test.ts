@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { type Db, open } from '../../db/db.js';
+import type { Clock } from '../../io/clock.js';
 import { CommandTable } from './command-table.js';
 import { allCommands } from './commands/index.js';
 import { Session } from './session.js';
@@ -15,6 +16,31 @@ beforeAll(async () => {
 afterAll(async () => {
   await db.close();
 });
+
+/** manualClock: a Clock whose time moves only by advance(), which runs the timers then due. */
+function manualClock(): Clock & { advance(ms: number): void } {
+  let now = 0;
+  let timers: { at: number; fn: () => void; cancelled: boolean }[] = [];
+  const after = (ms: number, fn: () => void) => {
+    const timer = { at: now + ms, fn, cancelled: false };
+    timers.push(timer);
+    return { cancel: () => (timer.cancelled = true) };
+  };
+  return {
+    nowMs: () => now,
+    monotonicMs: () => now,
+    every: () => {
+      throw new Error('not used');
+    },
+    after,
+    advance(ms) {
+      now += ms;
+      const due = timers.filter((t) => t.at <= now && !t.cancelled);
+      timers = timers.filter((t) => t.at > now && !t.cancelled);
+      for (const t of due) t.fn();
+    },
+  };
+}
 
 describe('Session', () => {
   it('queues copies of the arguments, not views that pin the socket chunk', () => {
@@ -105,6 +131,23 @@ describe('Session', () => {
     const watch = session.takeWatch();
     expect(watch?.changed()).toBe(true);
     watch?.release();
+    session.close();
+  });
+
+  it('measures idleness with the clock it is given', async () => {
+    const idleMs = 1000;
+    const clock = manualClock();
+    const session = new Session(db, idleMs, () => false, clock);
+    const tx = await db.begin();
+    session.begin(new TxnKeyStore(tx));
+    clock.advance(idleMs / 2);
+    session.touch();
+    // The first timer finds the session active half a period ago and waits the rest.
+    clock.advance(idleMs / 2);
+    expect(session.txn).toBeDefined();
+    clock.advance(idleMs / 2);
+    expect(tx.finished).toBe(true);
+    expect(session.rolledBackForIdleness).toMatch(/rolled back after 1000 ms idle/);
     session.close();
   });
 });

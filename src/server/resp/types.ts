@@ -1,5 +1,6 @@
 // The shapes shared by the connection, the command table and the command handlers.
 import type { Db } from '../../db/db.js';
+import type { Clock } from '../../io/clock.js';
 import type { ReplyWriter, RespVersion } from '../../protocol/resp/index.js';
 import type { Durability } from '../../storage/engine.js';
 import type { CommandTable } from './command-table.js';
@@ -42,7 +43,10 @@ export interface ClientState {
   lastCommand: string;
 }
 
-/** RespMetrics: the part of Metrics (src/server/metrics.ts) the RESP server uses. */
+/**
+ * RespMetrics: the part of Metrics (src/server/metrics.ts) or ServerCounters
+ * (src/server/counters.ts) the RESP server uses: the one set of counters INFO reads.
+ */
 export interface RespMetrics {
   observe(command: string, protocol: 'resp', seconds: number, ok: boolean): void;
   clientConnected(protocol: 'resp'): void;
@@ -50,14 +54,14 @@ export interface RespMetrics {
   connectionRejected(): void;
   snapshot(): {
     readonly commandsProcessed: number;
-    readonly connectedClients: Readonly<Record<string, number>>;
-    readonly totalConnections: Readonly<Record<string, number>>;
+    readonly connectedClients: Readonly<Record<'resp', number>>;
+    readonly totalConnections: Readonly<Record<'resp', number>>;
     readonly rejectedConnections: number;
-    readonly keys: number;
-    readonly diskBytes: number;
-    readonly fsyncs: number;
-    readonly compactions: number;
-    readonly uptimeSeconds: number;
+    /** keys, diskBytes, fsyncs, compactions: the store's numbers, when the metrics read them (INFO asks the engine otherwise). */
+    readonly keys?: number;
+    readonly diskBytes?: number;
+    readonly fsyncs?: number;
+    readonly compactions?: number;
     readonly commands: readonly {
       readonly command: string;
       readonly protocol: string;
@@ -88,19 +92,21 @@ export interface ServerContext {
   /** store: the newest state of `db`, the KeyStore of commands outside transactions. */
   readonly store: KeyStore;
   readonly version: string;
-  readonly metrics: RespMetrics | undefined;
+  /** metrics: where commands and connections are counted (the server's own counters without a Metrics). */
+  readonly metrics: RespMetrics;
   readonly logger: RespLogger | undefined;
   readonly config: ServerConfig;
   readonly limits: RespServerLimits;
   readonly durability: Durability;
+  /** clock: every time the server reads or waits for (tests substitute their own). */
+  readonly clock: Clock;
+  /** startedAt: clock.nowMs() when the server was created. */
   readonly startedAt: number;
   readonly cursors: ScanCursors;
   readonly commands: CommandTable;
   /** port: the port the server listens on (0 before listen). */
   port(): number;
   clients(): Iterable<ClientState>;
-  /** commandStats: calls per command since start (INFO stats when there are no metrics). */
-  readonly stats: { commands: number; connections: number; rejected: number };
   /** shutdown asks the owner to stop the server (SHUTDOWN); false when no owner listens. */
   shutdown(): boolean;
 }

@@ -168,11 +168,11 @@ function client(ctx: CommandContext, args: Buffer[]): void {
     }
     case 'info':
       arity(2);
-      w.verbatim('txt', clientLine(ctx.client, Date.now(), 'client|info'));
+      w.verbatim('txt', clientLine(ctx.client, ctx.server.clock.nowMs(), 'client|info'));
       return;
     case 'list': {
       let text = '';
-      const now = Date.now();
+      const now = ctx.server.clock.nowMs();
       for (const c of ctx.server.clients())
         text += clientLine(c, now, c === ctx.client ? 'client|list' : c.lastCommand);
       w.verbatim('txt', text);

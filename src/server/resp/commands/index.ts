@@ -1,5 +1,6 @@
-// Every command the server implements, for the command table.
-import type { CommandSpec } from '../command-table.js';
+// Every command the server implements, and the command table built from them: the only registry
+// of RESP commands (dispatch, COMMAND, and the command labels of metrics and INFO commandstats).
+import { type CommandSpec, CommandTable } from '../command-table.js';
 import { CONNECTION_COMMANDS } from './connection.js';
 import { COUNTER_COMMANDS } from './counters.js';
 import { EXPIRE_COMMANDS } from './expire.js';
@@ -19,3 +20,6 @@ export function allCommands(): CommandSpec[] {
     ...EXPIRE_COMMANDS,
   ];
 }
+
+/** COMMAND_TABLE: the table every RESP server dispatches through and the metrics count by. */
+export const COMMAND_TABLE: CommandTable = new CommandTable(allCommands());

@@ -17,8 +17,8 @@ const ALL_SECTIONS = [...DEFAULT_SECTIONS, 'commandstats'];
 
 function infoSection(ctx: CommandContext, section: string): string[] | undefined {
   const s = ctx.server;
-  const snap = s.metrics?.snapshot();
-  const uptime = Math.floor((Date.now() - s.startedAt) / 1000);
+  const snap = s.metrics.snapshot();
+  const uptime = Math.floor((s.clock.nowMs() - s.startedAt) / 1000);
   const stats = s.db.stats();
   switch (section) {
     case 'server':
@@ -37,7 +37,7 @@ function infoSection(ctx: CommandContext, section: string): string[] | undefined
       ];
     case 'clients':
       return [
-        `connected_clients:${snap?.connectedClients.resp ?? [...s.clients()].length}`,
+        `connected_clients:${snap.connectedClients.resp}`,
         `maxclients:${s.config.maxClients}`,
         'blocked_clients:0',
       ];
@@ -55,27 +55,27 @@ function infoSection(ctx: CommandContext, section: string): string[] | undefined
         'aof_rewrite_in_progress:0',
         `aof_fsync:${APPENDFSYNC[s.durability]}`,
         `cairn_engine:${stats.engine}`,
-        `cairn_disk_bytes:${snap?.diskBytes ?? stats.diskBytes}`,
-        `cairn_fsyncs:${snap?.fsyncs ?? stats.fsyncs}`,
-        `cairn_compactions:${snap?.compactions ?? stats.compactions}`,
+        `cairn_disk_bytes:${snap.diskBytes ?? stats.diskBytes}`,
+        `cairn_fsyncs:${snap.fsyncs ?? stats.fsyncs}`,
+        `cairn_compactions:${snap.compactions ?? stats.compactions}`,
       ];
     case 'stats':
       return [
-        `total_connections_received:${snap?.totalConnections.resp ?? s.stats.connections}`,
-        `total_commands_processed:${snap?.commandsProcessed ?? s.stats.commands}`,
-        `rejected_connections:${snap?.rejectedConnections ?? s.stats.rejected}`,
+        `total_connections_received:${snap.totalConnections.resp}`,
+        `total_commands_processed:${snap.commandsProcessed}`,
+        `rejected_connections:${snap.rejectedConnections}`,
         `expired_keys:${stats.expiredKeys}`,
         'evicted_keys:0',
       ];
     case 'replication':
       return ['role:master', 'connected_slaves:0'];
     case 'keyspace': {
-      const keys = snap?.keys ?? stats.keys;
+      const keys = snap.keys ?? stats.keys;
       // avg_ttl: Redis samples it; ours is the exact mean over the keys with an expiry.
       return keys === 0 ? [] : [`db0:keys=${keys},expires=${stats.expires},avg_ttl=${stats.avgTtlMs}`];
     }
     case 'commandstats':
-      return (snap?.commands ?? [])
+      return snap.commands
         .filter((c) => c.protocol === 'resp' && c.calls > 0)
         .map(
           (c) =>

@@ -7,7 +7,6 @@
 // and enqueue happen in one synchronous step: nothing is awaited between them, so no write can
 // slip in between. A conflict of the transaction's own reads (a key it read changed before the
 // commit) re-runs the queued commands on a fresh snapshot; clients cannot tell.
-import { performance } from 'node:perf_hooks';
 import { ReplyWriter } from '../../../protocol/resp/index.js';
 import { assert } from '../../../stdx/assert.js';
 import { ISOLATION_LEVELS, type Isolation } from '../../../txn/mvcc.js';
@@ -15,9 +14,10 @@ import { retryAfterConflict } from '../../../txn/retry.js';
 import type { Transaction } from '../../../txn/transaction.js';
 import { CommandError, ERR_SYNTAX, errorReply } from '../errors.js';
 import { EXEC_ATTEMPTS_MAX, EXEC_BACKOFF_MAX_MS } from '../limits.js';
-import { ERR_EXECABORT, type QueuedCommand, type Watch } from '../session.js';
+import { ERR_EXECABORT, type QueuedCommand } from '../multi-queue.js';
 import { TxnKeyStore } from '../txn-key-store.js';
 import type { CommandContext, Held } from '../types.js';
+import type { Watch } from '../watch.js';
 import { held, lower } from './args.js';
 import { casCommand, revisionCommand } from './cas.js';
 import { ALL_KEYS, NO_KEYS, spec } from './spec.js';
@@ -76,7 +76,7 @@ async function runQueued(
     closeAfterReply: () => ctx.closeAfterReply(),
   };
   for (const { spec: command, args } of commands) {
-    const started = performance.now();
+    const started = ctx.server.clock.monotonicMs();
     let ok = true;
     try {
       const outcome = await command.handler(inner, args);
@@ -89,7 +89,7 @@ async function runQueued(
       ok = false;
       w.error(errorReply(err));
     }
-    ran.push({ command: command.name, seconds: (performance.now() - started) / 1000, ok });
+    ran.push({ command: command.name, seconds: (ctx.server.clock.monotonicMs() - started) / 1000, ok });
   }
   return w.take();
 }
@@ -121,7 +121,7 @@ async function exec(ctx: CommandContext): Promise<Held> {
       const committing = tx.commit();
       const reply = (w: ReplyWriter): void => {
         // The queued commands count as executed (metrics, INFO commandstats) once EXEC replies.
-        for (const r of ran) ctx.server.metrics?.observe(r.command, 'resp', r.seconds, r.ok);
+        for (const r of ran) ctx.server.metrics.observe(r.command, 'resp', r.seconds, r.ok);
         w.arrayHeader(commands.length);
         w.raw(body);
       };

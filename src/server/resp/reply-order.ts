@@ -1,0 +1,177 @@
+// Reply order: a connection's replies, held until the writes they reveal are durable, and sent in
+// request order.
+//
+// A command that writes (or reads a value whose write is not durable yet, see
+// src/db/latest-view.ts) returns a Held reply: it may only be sent once its durability promise
+// resolves. The connection does not wait for that before executing the next command: later
+// commands run at once (so a pipeline of writes shares one group commit), but their replies go
+// into the held reply's "tail" writer and leave only after it. So replies are always in request
+// order, and no reply reveals a write before it is durable.
+//
+// ReplyOrder owns the writers and the chunks ready for the socket; the connection (connection.ts)
+// writes immediate replies into `w`, hands it held ones, and takes the ready chunks to send.
+import { ReplyWriter, type RespVersion } from '../../protocol/resp/index.js';
+import { assert } from '../../stdx/assert.js';
+import { errorReply } from './errors.js';
+
+/** Segment: a held reply and the replies of the commands executed after it (its tail). */
+interface Segment {
+  readonly protocol: RespVersion;
+  readonly reply: (w: ReplyWriter) => void;
+  readonly tail: ReplyWriter;
+  readonly command: string;
+  readonly started: number;
+  settled: boolean;
+  error: unknown;
+  /** closedBytes: the tail's size when a later segment closed it (counted in heldBytes). */
+  closedBytes: number;
+}
+
+/** SEGMENTS_COMPACT_AT: released segments kept at the head of the array before it is compacted. */
+const SEGMENTS_COMPACT_AT = 1024;
+
+/**
+ * Released is called for each held reply as it is released, in order: `error` is why its write
+ * failed (the client got an error reply instead), undefined when it succeeded.
+ */
+export type Released = (command: string, started: number, error: unknown) => void;
+
+export class ReplyOrder {
+  private readonly main: ReplyWriter;
+  /** out: chunks ready for the socket, before anything still in `main`. */
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private segments: Segment[] = [];
+  private head = 0;
+  /** heldBytes: bytes in closed tails of unreleased segments. */
+  private heldBytes = 0;
+
+  constructor(
+    protocol: RespVersion,
+    private readonly released: Released,
+    /** afterRelease: called once released replies are ready (the connection sends and resumes). */
+    private readonly afterRelease: () => void,
+  ) {
+    this.main = new ReplyWriter(protocol);
+  }
+
+  /** w: the writer for an immediate reply, in order after everything before it. */
+  get w(): ReplyWriter {
+    return this.head < this.segments.length ? this.segments[this.segments.length - 1]!.tail : this.main;
+  }
+
+  setProtocol(version: RespVersion): void {
+    this.main.protocol = version;
+    this.w.protocol = version;
+  }
+
+  /** inflight counts held replies not yet released. */
+  get inflight(): number {
+    return this.segments.length - this.head;
+  }
+
+  /** pendingBytes counts reply bytes not yet handed to the socket (ready, written or held). */
+  get pendingBytes(): number {
+    const tail = this.head < this.segments.length ? this.w.pendingBytes : 0;
+    return this.outBytes + this.main.pendingBytes + this.heldBytes + tail;
+  }
+
+  /** hasOutput: whether anything can be sent now. */
+  get hasOutput(): boolean {
+    return this.outBytes !== 0 || this.main.pendingBytes !== 0;
+  }
+
+  /**
+   * hold queues a reply that may only be sent once `durable` resolves, written in `protocol`;
+   * replies written to `w` from now on follow it.
+   */
+  hold(
+    durable: Promise<void>,
+    reply: (w: ReplyWriter) => void,
+    protocol: RespVersion,
+    command: string,
+    started: number,
+  ): void {
+    if (this.head < this.segments.length) {
+      const last = this.segments[this.segments.length - 1]!;
+      last.closedBytes = last.tail.pendingBytes;
+      this.heldBytes += last.closedBytes;
+    }
+    const seg: Segment = {
+      protocol,
+      reply,
+      tail: new ReplyWriter(protocol),
+      command,
+      started,
+      settled: false,
+      error: undefined,
+      closedBytes: 0,
+    };
+    this.segments.push(seg);
+    durable.then(
+      () => {
+        seg.settled = true;
+        this.release();
+      },
+      (err: unknown) => {
+        seg.settled = true;
+        seg.error = err ?? new Error('write failed');
+        this.release();
+      },
+    );
+  }
+
+  /** gather moves immediate replies to the ready chunks; true when any chunk is ready. */
+  gather(): boolean {
+    this.takeMain();
+    return this.out.length > 0;
+  }
+
+  /** takeReady hands over every chunk that can be sent now, in order. */
+  takeReady(): Buffer[] {
+    this.takeMain();
+    const chunks = this.out;
+    this.out = [];
+    this.outBytes = 0;
+    return chunks;
+  }
+
+  /** release moves settled held replies at the head, with their tails, to the output. */
+  private release(): void {
+    while (this.head < this.segments.length && this.segments[this.head]!.settled) {
+      const seg = this.segments[this.head]!;
+      this.segments[this.head] = undefined as unknown as Segment;
+      this.head++;
+      this.heldBytes -= seg.closedBytes;
+      this.takeMain();
+      const protocol = this.main.protocol;
+      this.main.protocol = seg.protocol;
+      if (seg.error === undefined) seg.reply(this.main);
+      else this.main.error(errorReply(seg.error));
+      this.main.protocol = protocol;
+      this.released(seg.command, seg.started, seg.error);
+      this.takeMain();
+      for (const chunk of seg.tail.takeChunks()) {
+        this.out.push(chunk);
+        this.outBytes += chunk.length;
+      }
+    }
+    if (this.head === this.segments.length) {
+      this.segments = [];
+      this.head = 0;
+      assert(this.heldBytes === 0, 'held bytes are counted exactly');
+    } else if (this.head >= SEGMENTS_COMPACT_AT && this.head * 2 >= this.segments.length) {
+      this.segments = this.segments.slice(this.head);
+      this.head = 0;
+    }
+    this.afterRelease();
+  }
+
+  private takeMain(): void {
+    if (this.main.pendingBytes === 0) return;
+    for (const chunk of this.main.takeChunks()) {
+      this.out.push(chunk);
+      this.outBytes += chunk.length;
+    }
+  }
+}

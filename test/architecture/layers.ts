@@ -28,7 +28,7 @@ export interface Violation {
 }
 
 const IMPORT =
-  /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+  /(?:^|\n)\s*((?:import|export)\s[^'"]*?)from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
 
 /** sourceFiles lists the non-test TypeScript files under `srcDir`, relative to it. */
 export function sourceFiles(srcDir: string): string[] {
@@ -46,12 +46,16 @@ export function sourceFiles(srcDir: string): string[] {
   return out.sort();
 }
 
-/** importsOf returns the relative imports of a source file, resolved to paths under src/. */
-export function importsOf(srcDir: string, file: string): string[] {
+/**
+ * importsOf returns the relative imports of a source file, resolved to paths under src/;
+ * `runtimeOnly` leaves out `import type` and `export type` statements, which the compiler erases.
+ */
+export function importsOf(srcDir: string, file: string, runtimeOnly = false): string[] {
   const text = fs.readFileSync(path.join(srcDir, file), 'utf8');
   const out: string[] = [];
   for (const m of text.matchAll(IMPORT)) {
-    const spec = m[1] ?? m[2];
+    if (runtimeOnly && m[1] !== undefined && /^(?:import|export)\s+type\s/.test(m[1])) continue;
+    const spec = m[2] ?? m[3];
     if (spec === undefined || !spec.startsWith('.')) continue;
     const target = path.normalize(path.join(path.dirname(file), spec)).replace(/\.js$/, '.ts');
     out.push(target);
@@ -85,10 +89,15 @@ export function layerViolations(srcDir: string): Violation[] {
   return out;
 }
 
-/** importCycles finds the cycles among source files (strongly connected components of > 1 file). */
+/**
+ * importCycles finds the cycles among source files (strongly connected components of more than
+ * one file) over runtime imports. Type-only imports are left out: types that refer to each other
+ * (a handler's context holds the session, which queues handlers) describe one another, they do
+ * not make one module load the other; the layer check above still counts them.
+ */
 export function importCycles(srcDir: string): string[][] {
   const files = sourceFiles(srcDir);
-  const edges = new Map(files.map((f) => [f, importsOf(srcDir, f).filter((t) => files.includes(t))]));
+  const edges = new Map(files.map((f) => [f, importsOf(srcDir, f, true).filter((t) => files.includes(t))]));
   // Tarjan's algorithm.
   let next = 0;
   const index = new Map<string, number>();

@@ -83,6 +83,7 @@ import type { Clock, Timer } from '../../io/clock.js';
 import { systemClock } from '../../io/clock.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { compareBytes, prefixEnd } from '../../stdx/bytes.js';
+import { encodeU64LE, readU64LE } from '../../stdx/u64.js';
 import { DirLock } from '../dir-lock.js';
 import type {
   BatchOp,
@@ -126,10 +127,8 @@ import { type LmdbOpenHooks, migrateToRevisions } from './migration.js';
 import {
   decodeExpiry,
   decodeRevision,
-  decodeU64,
   encodeExpiry,
   encodeStoredValue,
-  encodeU64,
   LAST_TS_KEY,
   STORED_KEYS_END,
   storedKey,
@@ -288,7 +287,7 @@ class LmdbEngine implements Engine {
     if (this.expiries.size > 0) this.startExpiring();
     this.namedDbs = namedDbs(db).length;
     const rawLast = metaDb.get(LAST_TS_KEY);
-    this.last = rawLast === undefined ? 0 : decodeU64(rawLast, 0);
+    this.last = rawLast === undefined ? 0 : readU64LE(rawLast, 0);
     this.lastQueued = this.last;
     // Runs as the last step of every write transaction lmdb-js batches; see the header.
     db.on('beforecommit', () => this.persistLastTs());
@@ -538,7 +537,7 @@ class LmdbEngine implements Engine {
   private persistLastTs(): void {
     if (this.last === this.lastQueued) return;
     this.lastQueued = this.last;
-    this.metaDb.put(LAST_TS_KEY, encodeU64(this.last)).then(undefined, () => {
+    this.metaDb.put(LAST_TS_KEY, encodeU64LE(this.last)).then(undefined, () => {
       // The writes of the failed transaction report the failure; queue lastTs again next time.
       this.lastQueued = -1;
     });

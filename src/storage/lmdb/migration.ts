@@ -17,12 +17,12 @@
 // transaction that removes the marker, so while it exists without a marker no value has a
 // prefix.)
 import type { FileSystem } from '../../io/file-system.js';
+import { encodeU64LE } from '../../stdx/u64.js';
 import { FORMAT_REVISION, type Meta, writeMeta } from '../meta.js';
 import { legacyRevision } from '../revision.js';
 import { type Db, type SubDb, syncEnv } from './lmdb-env.js';
 import {
   encodeStoredValue,
-  encodeU64,
   KEY_PREFIX,
   LAST_TS_KEY,
   STORED_KEYS_END,
@@ -82,7 +82,7 @@ export async function migrateToRevisions(
     const legacyKeys = hasStoredKeys(db);
     await metaDb.batch(() => {
       void metaDb.put(MIGRATION_KEY, MIGRATION_NOT_STARTED);
-      if (legacyKeys) void metaDb.put(LAST_TS_KEY, encodeU64(LEGACY_TS));
+      if (legacyKeys) void metaDb.put(LAST_TS_KEY, encodeU64LE(LEGACY_TS));
     });
     // The marker must be durable before the raised metadata can be.
     await syncEnv(db);

@@ -3,6 +3,8 @@
 // decodeRevision, userValue), expiry times and the meta database's lastTs as u64s. The engine
 // (lmdb-engine.ts) and the migration of older stores (migration.ts) share these codecs; the
 // header of lmdb-engine.ts says why keys and values take these prefixes.
+
+import { encodeU64LE, readU32LE, readU64LE, writeU64LE } from '../../stdx/u64.js';
 import type { Revision } from '../engine.js';
 import { CorruptionError } from '../errors.js';
 
@@ -15,38 +17,14 @@ export const STORED_KEYS_END = Buffer.from([KEY_PREFIX + 1]);
 export const LAST_TS_KEY = Buffer.from('lastTs');
 /** VALUE_PREFIX_BYTES: the revision before every stored value, mod u64 | create u64 | version u32. */
 export const VALUE_PREFIX_BYTES = 20;
-const U32 = 0x1_0000_0000;
 const sliceBytes = Uint8Array.prototype.slice;
 
 export function encodeExpiry(expiresAt: number): Buffer {
-  return encodeU64(expiresAt);
+  return encodeU64LE(expiresAt);
 }
 
 export function decodeExpiry(raw: Uint8Array): number {
-  return decodeU64(raw, 0);
-}
-
-/** encodeU64 writes a safe integer as a u64 little-endian (two u32 halves). */
-export function encodeU64(n: number, out = Buffer.allocUnsafe(8), at = 0): Buffer {
-  out.writeUInt32LE(n % U32, at);
-  out.writeUInt32LE(Math.floor(n / U32), at + 4);
-  return out;
-}
-
-/**
- * decodeU64 reads a u64 written by encodeU64. `raw` may be a plain Uint8Array: lmdb-js returns a
- * value of 16 MiB or more (SHARED_BUFFER_THRESHOLD) from getBinaryFast as a view of its memory
- * map, not a Buffer.
- */
-export function decodeU64(raw: Uint8Array, at: number): number {
-  return decodeU32(raw, at + 4) * U32 + decodeU32(raw, at);
-}
-
-function decodeU32(raw: Uint8Array, at: number): number {
-  return (
-    ((raw[at] as number) | ((raw[at + 1] as number) << 8) | ((raw[at + 2] as number) << 16)) +
-    (raw[at + 3] as number) * 0x100_0000
-  );
+  return readU64LE(raw, 0);
 }
 
 /**
@@ -57,8 +35,8 @@ function decodeU32(raw: Uint8Array, at: number): number {
  */
 export function encodeStoredValue(revision: Revision, value: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(VALUE_PREFIX_BYTES + value.length);
-  encodeU64(revision.mod, out, 0);
-  encodeU64(revision.create, out, 8);
+  writeU64LE(out, revision.mod, 0);
+  writeU64LE(out, revision.create, 8);
   out.writeUInt32LE(revision.version, 16);
   out.set(value, VALUE_PREFIX_BYTES);
   return out;
@@ -72,10 +50,14 @@ function checkStoredValue(raw: Uint8Array): void {
   }
 }
 
-/** decodeRevision reads a stored value's revision prefix (a Buffer or a plain Uint8Array). */
+/**
+ * decodeRevision reads a stored value's revision prefix. `raw` may be a plain Uint8Array: lmdb-js
+ * returns a value of 16 MiB or more (SHARED_BUFFER_THRESHOLD) from getBinaryFast as a view of its
+ * memory map, not a Buffer (stdx/u64.ts reads both).
+ */
 export function decodeRevision(raw: Uint8Array): Revision {
   checkStoredValue(raw);
-  return { mod: decodeU64(raw, 0), create: decodeU64(raw, 8), version: decodeU32(raw, 16) };
+  return { mod: readU64LE(raw, 0), create: readU64LE(raw, 8), version: readU32LE(raw, 16) };
 }
 
 /**

@@ -1,6 +1,7 @@
 // The record codec of the cask engine's data files. The grammar is in docs/format.md:
 //
-//   record := crc32c u32 | seq u64 | kind u8 | keyLen u32 | valueLen u32 | key | value
+//   record := crc32c u32 | seq u64 | kind u8 | keyLen u32 | valueLen u32 | [expiresAt u64]
+//             | [create u64 | version u32] | key | value
 //
 // all little-endian, the CRC covering every byte after itself. A batch is a BATCH record whose
 // value is the member count (u32), followed by that many PUT/DELETE records with the batch's

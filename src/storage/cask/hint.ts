@@ -12,6 +12,7 @@
 // The CRC covers every byte before it. A hint file that is missing, short, or fails its CRC or
 // its data file's size is ignored and the data file is scanned instead.
 import { crc32c } from '../../stdx/crc32c.js';
+import { readSafeU64LE, readU64LE, writeU64LE } from '../../stdx/u64.js';
 
 export const HINT_MAGIC = Buffer.from('CAIRNHNT', 'latin1');
 const HINT_HEADER_BYTES = 16;
@@ -24,7 +25,6 @@ const HINT_EXPIRY_BYTES = 8;
 const HINT_REVISION = 0x4000_0000;
 const HINT_REVISION_BYTES = 12;
 const HINT_KEY_LEN_MASK = 0x3fff_ffff;
-const U32 = 0x1_0000_0000;
 
 export interface HintEntry {
   readonly key: Uint8Array;
@@ -62,21 +62,18 @@ export class HintWriter {
     const revision = version !== 0;
     const extra = (expiresAt === undefined ? 0 : HINT_EXPIRY_BYTES) + (revision ? HINT_REVISION_BYTES : 0);
     const entry = Buffer.allocUnsafe(HINT_ENTRY_HEADER_BYTES + extra + key.length);
-    entry.writeUInt32LE(seq % U32, 0);
-    entry.writeUInt32LE(Math.floor(seq / U32), 4);
+    writeU64LE(entry, seq, 0);
     entry.writeUInt32LE(valueOffset, 8);
     entry.writeUInt32LE(valueLen, 12);
     const flags = (expiresAt === undefined ? 0 : HINT_EXPIRES) | (revision ? HINT_REVISION : 0);
     entry.writeUInt32LE((key.length | flags) >>> 0, 16);
     let at = HINT_ENTRY_HEADER_BYTES;
     if (expiresAt !== undefined) {
-      entry.writeUInt32LE(expiresAt % U32, at);
-      entry.writeUInt32LE(Math.floor(expiresAt / U32), at + 4);
+      writeU64LE(entry, expiresAt, at);
       at += HINT_EXPIRY_BYTES;
     }
     if (revision) {
-      entry.writeUInt32LE(create % U32, at);
-      entry.writeUInt32LE(Math.floor(create / U32), at + 4);
+      writeU64LE(entry, create, at);
       entry.writeUInt32LE(version, at + 8);
       at += HINT_REVISION_BYTES;
     }
@@ -133,11 +130,11 @@ export function decodeHint(
     const revision = (word & HINT_REVISION) !== 0;
     const extra = (expires ? HINT_EXPIRY_BYTES : 0) + (revision ? HINT_REVISION_BYTES : 0);
     if (pos + HINT_ENTRY_HEADER_BYTES + extra > trailer) return 'entries overrun the trailer';
-    if (expires && buf.readUInt32LE(pos + HINT_ENTRY_HEADER_BYTES + 4) >= 2 ** 21)
+    if (expires && readSafeU64LE(buf, pos + HINT_ENTRY_HEADER_BYTES) === undefined)
       return 'expiry out of range';
     if (revision) {
       const at = pos + HINT_ENTRY_HEADER_BYTES + (expires ? HINT_EXPIRY_BYTES : 0);
-      if (buf.readUInt32LE(at + 4) >= 2 ** 21) return 'revision out of range';
+      if (readSafeU64LE(buf, at) === undefined) return 'revision out of range';
       if (buf.readUInt32LE(at + 8) === 0) return 'revision out of range';
     }
     pos += HINT_ENTRY_HEADER_BYTES + extra + (word & HINT_KEY_LEN_MASK);
@@ -145,19 +142,19 @@ export function decodeHint(
   if (pos !== trailer) return 'entry count does not match';
   pos = HINT_HEADER_BYTES;
   for (let i = 0; i < count; i++) {
-    const seq = buf.readUInt32LE(pos + 4) * U32 + buf.readUInt32LE(pos);
+    const seq = readU64LE(buf, pos);
     const word = buf.readUInt32LE(pos + 16);
     const keyLen = word & HINT_KEY_LEN_MASK;
     let keyStart = pos + HINT_ENTRY_HEADER_BYTES;
     let expiresAt: number | undefined;
     if ((word & HINT_EXPIRES) !== 0) {
-      expiresAt = buf.readUInt32LE(keyStart + 4) * U32 + buf.readUInt32LE(keyStart);
+      expiresAt = readU64LE(buf, keyStart);
       keyStart += HINT_EXPIRY_BYTES;
     }
     let create = 0;
     let version = 0;
     if ((word & HINT_REVISION) !== 0) {
-      create = buf.readUInt32LE(keyStart + 4) * U32 + buf.readUInt32LE(keyStart);
+      create = readU64LE(buf, keyStart);
       version = buf.readUInt32LE(keyStart + 8);
       keyStart += HINT_REVISION_BYTES;
     }

@@ -15,6 +15,7 @@
 // their own) and hands out copies (`walk`'s keys), so no caller can change the tree's order.
 import { assert } from '../../stdx/assert.js';
 import { compareBytes } from '../../stdx/bytes.js';
+import { u64FromHalves, u64Hi, u64Lo } from '../../stdx/u64.js';
 
 /** LEAF_SLOTS_MAX: entries per leaf. Larger leaves amortize overhead; inserts shift up to this many. */
 export const LEAF_SLOTS_MAX = 128;
@@ -45,7 +46,6 @@ const S_SEQ_HI = 5;
 const S_CREATE_LO = 6;
 const S_CREATE_HI = 7;
 const S_VERSION = 8;
-const U32 = 0x1_0000_0000;
 
 /**
  * Location is where a key's newest value lives, the sequence number (commit timestamp) that
@@ -124,8 +124,8 @@ class Leaf {
       fileId: slots[s + S_FILE] as number,
       valueOffset: slots[s + S_OFFSET] as number,
       valueLen: slots[s + S_LENGTH] as number,
-      seq: (slots[s + S_SEQ_HI] as number) * U32 + (slots[s + S_SEQ_LO] as number),
-      create: (slots[s + S_CREATE_HI] as number) * U32 + (slots[s + S_CREATE_LO] as number),
+      seq: u64FromHalves(slots[s + S_SEQ_HI] as number, slots[s + S_SEQ_LO] as number),
+      create: u64FromHalves(slots[s + S_CREATE_HI] as number, slots[s + S_CREATE_LO] as number),
       version: slots[s + S_VERSION] as number,
     };
   }
@@ -144,10 +144,10 @@ class Leaf {
     slots[s + S_FILE] = fileId;
     slots[s + S_OFFSET] = valueOffset;
     slots[s + S_LENGTH] = valueLen;
-    slots[s + S_SEQ_LO] = seq % U32;
-    slots[s + S_SEQ_HI] = Math.floor(seq / U32);
-    slots[s + S_CREATE_LO] = create % U32;
-    slots[s + S_CREATE_HI] = Math.floor(create / U32);
+    slots[s + S_SEQ_LO] = u64Lo(seq);
+    slots[s + S_SEQ_HI] = u64Hi(seq);
+    slots[s + S_CREATE_LO] = u64Lo(create);
+    slots[s + S_CREATE_HI] = u64Hi(create);
     slots[s + S_VERSION] = version;
   }
 
@@ -347,7 +347,7 @@ export class KeyDir {
     const i = leaf.search(key);
     if (i >= 0) {
       const s = i * SLOT_WORDS;
-      const existing = (leaf.slots[s + S_SEQ_HI] as number) * U32 + (leaf.slots[s + S_SEQ_LO] as number);
+      const existing = u64FromHalves(leaf.slots[s + S_SEQ_HI] as number, leaf.slots[s + S_SEQ_LO] as number);
       if (existing >= seq) return false;
       leaf.setLocation(i, fileId, valueOffset, valueLen, seq, create, version);
       return true;
@@ -555,8 +555,8 @@ export class KeyDir {
     p.fileId = leaf.slots[s + S_FILE] as number;
     p.valueOffset = leaf.slots[s + S_OFFSET] as number;
     p.valueLen = leaf.slots[s + S_LENGTH] as number;
-    p.seq = (leaf.slots[s + S_SEQ_HI] as number) * U32 + (leaf.slots[s + S_SEQ_LO] as number);
-    p.create = (leaf.slots[s + S_CREATE_HI] as number) * U32 + (leaf.slots[s + S_CREATE_LO] as number);
+    p.seq = u64FromHalves(leaf.slots[s + S_SEQ_HI] as number, leaf.slots[s + S_SEQ_LO] as number);
+    p.create = u64FromHalves(leaf.slots[s + S_CREATE_HI] as number, leaf.slots[s + S_CREATE_LO] as number);
     p.version = leaf.slots[s + S_VERSION] as number;
   }
 

@@ -1,6 +1,7 @@
 // The record codec of the cask engine's data files. The grammar is in docs/format.md:
 //
-//   record := crc32c u32 | seq u64 | kind u8 | keyLen u32 | valueLen u32 | key | value
+//   record := crc32c u32 | seq u64 | kind u8 | keyLen u32 | valueLen u32 | [expiresAt u64]
+//             | [create u64 | version u32] | key | value
 //
 // all little-endian, the CRC covering every byte after itself. A batch is a BATCH record whose
 // value is the member count (u32), followed by that many PUT/DELETE records with the batch's
@@ -16,6 +17,7 @@
 // the key's mod timestamp (engine.ts, "Revisions"). Every PUT this build writes has it.
 import { assert } from '../../stdx/assert.js';
 import { crc32c, crc32cRange } from '../../stdx/crc32c.js';
+import { readSafeU64LE, writeU64LE } from '../../stdx/u64.js';
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../limits.js';
 
 export const RECORD_HEADER_BYTES = 21;
@@ -40,8 +42,6 @@ export const REVISION_BYTES = 12;
 const KIND_MASK = 0x1f;
 /** SEQ_MAX: sequence numbers are JS numbers, so they stay below 2^53. */
 export const SEQ_MAX = Number.MAX_SAFE_INTEGER;
-
-const U32 = 0x1_0000_0000;
 
 /** recordBytes is the encoded size of a record with these key and value lengths. */
 export function recordBytes(keyLen: number, valueLen: number, expires = false, revision = false): number {
@@ -91,8 +91,7 @@ export function encodeRecord(
       'expiresAt must be a safe non-negative integer',
     );
     rawKind |= EXPIRES;
-    out.writeUInt32LE(expiresAt % U32, pos + RECORD_HEADER_BYTES);
-    out.writeUInt32LE(Math.floor(expiresAt / U32), pos + RECORD_HEADER_BYTES + 4);
+    writeU64LE(out, expiresAt, pos + RECORD_HEADER_BYTES);
     header += EXPIRY_BYTES;
   }
   if (version !== 0) {
@@ -102,13 +101,11 @@ export function encodeRecord(
       'revision out of range',
     );
     rawKind |= REVISION;
-    out.writeUInt32LE(create % U32, pos + header);
-    out.writeUInt32LE(Math.floor(create / U32), pos + header + 4);
+    writeU64LE(out, create, pos + header);
     out.writeUInt32LE(version, pos + header + 8);
     header += REVISION_BYTES;
   }
-  out.writeUInt32LE(seq % U32, pos + 4);
-  out.writeUInt32LE(Math.floor(seq / U32), pos + 8);
+  writeU64LE(out, seq, pos + 4);
   out[pos + 12] = rawKind;
   out.writeUInt32LE(key.length, pos + 13);
   out.writeUInt32LE(valueLen, pos + 17);
@@ -173,26 +170,25 @@ export function decodeRecord(
   const end = pos + header + keyLen + valueLen;
   if (end > limit) return NEED_MORE;
   if (crc32cRange(buf, pos + 4, end) !== buf.readUInt32LE(pos)) return INVALID;
-  const hi = buf.readUInt32LE(pos + 8);
-  if (hi >= 2 ** 21) return INVALID;
+  const seq = readSafeU64LE(buf, pos + 4);
+  if (seq === undefined) return INVALID;
   let expiresAt: number | undefined;
   if (expires) {
-    const expHi = buf.readUInt32LE(pos + RECORD_HEADER_BYTES + 4);
-    if (expHi >= 2 ** 21) return INVALID;
-    expiresAt = expHi * U32 + buf.readUInt32LE(pos + RECORD_HEADER_BYTES);
+    expiresAt = readSafeU64LE(buf, pos + RECORD_HEADER_BYTES);
+    if (expiresAt === undefined) return INVALID;
   }
   let create = 0;
   let version = 0;
   if (revision) {
     const at = pos + RECORD_HEADER_BYTES + (expires ? EXPIRY_BYTES : 0);
-    const createHi = buf.readUInt32LE(at + 4);
-    if (createHi >= 2 ** 21) return INVALID;
-    create = createHi * U32 + buf.readUInt32LE(at);
+    const safeCreate = readSafeU64LE(buf, at);
+    if (safeCreate === undefined) return INVALID;
+    create = safeCreate;
     version = buf.readUInt32LE(at + 8);
     if (version === 0 || create === 0) return INVALID;
   }
   const out = into ?? ({} as Decoded);
-  out.seq = hi * U32 + buf.readUInt32LE(pos + 4);
+  out.seq = seq;
   out.kind = kind as Kind;
   out.member = member;
   out.expiresAt = expiresAt;

@@ -143,7 +143,6 @@ interface PendingBatch {
 }
 
 export async function recover(options: RecoverOptions): Promise<Recovered> {
-  const { fs, dir, repair } = options;
   const report: RecoveryReport = {
     dataFiles: 0,
     hintFilesUsed: 0,
@@ -155,6 +154,50 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   const keyDir = new KeyDir();
   const expiries = new ExpiryIndex();
   const files = new DataFileSet();
+  const { names, dataIds, hintIds } = await listDirectory(options, report);
+  await removeInterruptedCopies(options, names, report);
+  dataIds.sort((a, b) => a - b);
+  const retired = new Set(options.retired);
+  for (const id of options.retired) files.reserve(id);
+  const live = await removeRetiredFiles(options, dataIds, retired, report);
+  await removeOrphanHints(options, hintIds, live, retired, report);
+  const apply = applyToIndex(report, keyDir, expiries);
+
+  // The active file: the newest data file without a hint file (compaction outputs have one).
+  // Only it can end in a torn write; every other file was fdatasynced before the next one was
+  // started, so damage at its end is corruption (docs/hardening.md, rule 6).
+  let activeCandidate: number | undefined;
+  for (const id of live) if (!hintIds.has(id)) activeCandidate = id;
+  /** uncut: the active file ends in damage that is kept in place, so writes go to a new file. */
+  let uncut = false;
+
+  let lastId: number | undefined;
+  for (const id of live) {
+    const read = await readDataFile(options, id, hintIds.has(id), id === activeCandidate, report, apply);
+    if (read === undefined) {
+      files.reserve(id);
+      continue;
+    }
+    if (read.uncut) uncut = true;
+    files.add({ id, file: read.file, size: read.size, allocated: read.size, liveBytes: 0, liveKeys: 0 });
+    lastId = id;
+  }
+
+  countLiveBytes(keyDir, expiries, files);
+  report.keys = keyDir.size;
+  const activeId = appendTarget(lastId, uncut, hintIds, files, options.dataFileBytes);
+  return { keyDir, expiries, files, report, activeId };
+}
+
+/**
+ * listDirectory finds the data and hint files of the directory, and removes (when repairing)
+ * Cairn's temporary files that an interrupted step left.
+ */
+async function listDirectory(
+  options: RecoverOptions,
+  report: RecoveryReport,
+): Promise<{ names: string[]; dataIds: number[]; hintIds: Set<number> }> {
+  const { fs, dir, repair } = options;
   const names = await fs.readdir(dir);
   const dataIds: number[] = [];
   const hintIds = new Set<number>();
@@ -174,6 +217,16 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
       if (repair) await fs.unlink(path.join(dir, name));
     }
   }
+  return { names, dataIds, hintIds };
+}
+
+/** removeInterruptedCopies removes (when repairing) unfinished copies in corrupt/. */
+async function removeInterruptedCopies(
+  options: RecoverOptions,
+  names: readonly string[],
+  report: RecoveryReport,
+): Promise<void> {
+  const { fs, dir, repair } = options;
   // An interrupted copy into corrupt/ (a crash or a full disk during an earlier recovery); the
   // copy is made again below if the damage is still there.
   const corruptDir = path.join(dir, CORRUPT_DIR);
@@ -189,11 +242,19 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
       if (repair) await fs.unlink(path.join(corruptDir, name));
     }
   }
-  dataIds.sort((a, b) => a - b);
-  const retired = new Set(options.retired);
-  for (const id of options.retired) files.reserve(id);
+}
 
-  const tombstones = new Map<string, number>();
+/**
+ * removeRetiredFiles removes (when repairing) the data files, and their hint files, that a
+ * committed compaction replaced; it returns the other data files, in the order given.
+ */
+async function removeRetiredFiles(
+  options: RecoverOptions,
+  dataIds: readonly number[],
+  retired: ReadonlySet<number>,
+  report: RecoveryReport,
+): Promise<number[]> {
+  const { fs, dir, repair } = options;
   const live: number[] = [];
   for (const id of dataIds) {
     if (retired.has(id)) {
@@ -211,6 +272,18 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     }
     live.push(id);
   }
+  return live;
+}
+
+/** removeOrphanHints removes (when repairing) hint files whose data file is gone. */
+async function removeOrphanHints(
+  options: RecoverOptions,
+  hintIds: ReadonlySet<number>,
+  live: readonly number[],
+  retired: ReadonlySet<number>,
+  report: RecoveryReport,
+): Promise<void> {
+  const { fs, dir, repair } = options;
   for (const id of hintIds) {
     if (live.includes(id)) continue;
     if (retired.has(id)) continue;
@@ -222,8 +295,16 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     });
     if (repair) await fs.unlink(path.join(dir, hintFileName(id)));
   }
+}
 
-  const apply: Apply = (key, kind, fileId, valueOffset, valueLen, seq, expiresAt, create, version) => {
+/**
+ * applyToIndex is the Apply that resolves records into the key directory and expiry index by
+ * seq, whatever order the files are read in: the newest put or delete of a key wins. Deletes
+ * are remembered as tombstones, so that an older put read later does not revive the key.
+ */
+function applyToIndex(report: RecoveryReport, keyDir: KeyDir, expiries: ExpiryIndex): Apply {
+  const tombstones = new Map<string, number>();
+  return (key, kind, fileId, valueOffset, valueLen, seq, expiresAt, create, version) => {
     report.records++;
     if (seq > report.maxSeq) report.maxSeq = seq;
     if (kind === Kind.PUT) {
@@ -249,90 +330,115 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     const dead = tombstones.get(name);
     if (dead === undefined || dead < seq) tombstones.set(name, seq);
   };
+}
 
-  // The active file: the newest data file without a hint file (compaction outputs have one).
-  // Only it can end in a torn write; every other file was fdatasynced before the next one was
-  // started, so damage at its end is corruption (docs/hardening.md, rule 6).
-  let activeCandidate: number | undefined;
-  for (const id of live) if (!hintIds.has(id)) activeCandidate = id;
-  /** uncut: the active file ends in damage that is kept in place, so writes go to a new file. */
-  let uncut = false;
-
-  let lastId: number | undefined;
-  for (const id of live) {
-    const name = dataFileName(id);
-    const filePath = path.join(dir, name);
-    const file = await fs.open(filePath, repair ? 'readwrite' : 'read');
-    let size = await file.size();
-    if (size < DATA_HEADER_BYTES) {
-      // A crash between creating a file and making its header durable; it holds no records.
-      report.problems.push({
-        kind: 'short-file',
-        file: name,
-        from: 0,
-        to: size,
-        detail: `only ${size} bytes, shorter than the file header`,
-        action: repair ? 'bytes saved to corrupt/, file deleted' : 'would save the bytes and delete the file',
-      });
-      if (repair) {
-        const failed = await preserve(fs, dir, file, name, 0, size);
-        await file.close();
-        if (failed === undefined) {
-          await fs.unlink(filePath);
-          await fs.unlink(path.join(dir, hintFileName(id)));
-          await fs.syncDir(dir);
-        } else {
-          report.problems.at(-1)!.action = `left in place: the bytes could not be saved (${failed})`;
-        }
-      } else {
-        await file.close();
-      }
-      files.reserve(id);
-      continue;
-    }
-    report.dataFiles++;
-    let usedHint = false;
-    if (hintIds.has(id) && options.trustHints !== false) {
-      const hint = await fs.readFile(path.join(dir, hintFileName(id)));
-      const reason = decodeHint(
-        hint,
-        id,
-        size,
-        (key, seq, valueOffset, valueLen, expiresAt, create, version) =>
-          apply(key, Kind.PUT, id, valueOffset, valueLen, seq, expiresAt, create, version),
-      );
-      if (reason === undefined) {
-        usedHint = true;
-        report.hintFilesUsed++;
-      } else {
-        report.problems.push({
-          kind: 'hint-rejected',
-          file: hintFileName(id),
-          detail: reason,
-          action: 'data file scanned instead',
-        });
-      }
-    }
-    if (!usedHint) {
-      // In the active file a torn write can only follow what was durable at the last clean close.
-      const tornFrom =
-        id !== activeCandidate
-          ? Number.POSITIVE_INFINITY
-          : options.syncedEnd?.file === id
-            ? options.syncedEnd.bytes
-            : DATA_HEADER_BYTES;
-      const scanned = await scanFile(fs, dir, file, id, size, repair, tornFrom, report, apply);
-      size = scanned.size;
-      if (scanned.uncut) uncut = true;
-    }
-    // The active file may hold bytes the crashed writer wrote but never fdatasynced: readers will
-    // see them from now on, so they must be durable first.
-    if (repair && id === activeCandidate) await file.datasync();
-    files.add({ id, file, size, allocated: size, liveBytes: 0, liveKeys: 0 });
-    lastId = id;
+/**
+ * readDataFile opens one data file and applies its records: through its hint file when that is
+ * valid (and trusted), else by scanning the file. It returns the open file, its size afterwards
+ * and whether it ends in damage kept in place; undefined for a file shorter than its header.
+ */
+async function readDataFile(
+  options: RecoverOptions,
+  id: number,
+  hasHint: boolean,
+  active: boolean,
+  report: RecoveryReport,
+  apply: Apply,
+): Promise<{ file: File; size: number; uncut: boolean } | undefined> {
+  const { fs, dir, repair } = options;
+  const file = await fs.open(path.join(dir, dataFileName(id)), repair ? 'readwrite' : 'read');
+  let size = await file.size();
+  if (size < DATA_HEADER_BYTES) {
+    await removeShortFile(options, file, id, size, report);
+    return undefined;
   }
+  report.dataFiles++;
+  let uncut = false;
+  const usedHint =
+    hasHint && options.trustHints !== false && (await applyHintFile(options, id, size, report, apply));
+  if (!usedHint) {
+    const tornFrom = tornWriteStart(options, id, active);
+    const scanned = await scanFile(fs, dir, file, id, size, repair, tornFrom, report, apply);
+    size = scanned.size;
+    uncut = scanned.uncut;
+  }
+  // The active file may hold bytes the crashed writer wrote but never fdatasynced: readers will
+  // see them from now on, so they must be durable first.
+  if (repair && active) await file.datasync();
+  return { file, size, uncut };
+}
 
-  // Live-byte accounting in one pass, now that every key has its final location.
+/** removeShortFile saves (when repairing) a data file shorter than its header, then deletes it. */
+async function removeShortFile(
+  options: RecoverOptions,
+  file: File,
+  id: number,
+  size: number,
+  report: RecoveryReport,
+): Promise<void> {
+  const { fs, dir, repair } = options;
+  const name = dataFileName(id);
+  // A crash between creating a file and making its header durable; it holds no records.
+  report.problems.push({
+    kind: 'short-file',
+    file: name,
+    from: 0,
+    to: size,
+    detail: `only ${size} bytes, shorter than the file header`,
+    action: repair ? 'bytes saved to corrupt/, file deleted' : 'would save the bytes and delete the file',
+  });
+  if (!repair) {
+    await file.close();
+    return;
+  }
+  const failed = await preserve(fs, dir, file, name, 0, size);
+  await file.close();
+  if (failed === undefined) {
+    await fs.unlink(path.join(dir, name));
+    await fs.unlink(path.join(dir, hintFileName(id)));
+    await fs.syncDir(dir);
+  } else {
+    report.problems.at(-1)!.action = `left in place: the bytes could not be saved (${failed})`;
+  }
+}
+
+/**
+ * applyHintFile applies the entries of data file `id`'s hint file. It returns false, having
+ * applied nothing, when the hint file is unusable (the data file is then scanned instead).
+ */
+async function applyHintFile(
+  options: RecoverOptions,
+  id: number,
+  size: number,
+  report: RecoveryReport,
+  apply: Apply,
+): Promise<boolean> {
+  const hint = await options.fs.readFile(path.join(options.dir, hintFileName(id)));
+  const reason = decodeHint(hint, id, size, (key, seq, valueOffset, valueLen, expiresAt, create, version) =>
+    apply(key, Kind.PUT, id, valueOffset, valueLen, seq, expiresAt, create, version),
+  );
+  if (reason === undefined) {
+    report.hintFilesUsed++;
+    return true;
+  }
+  report.problems.push({
+    kind: 'hint-rejected',
+    file: hintFileName(id),
+    detail: reason,
+    action: 'data file scanned instead',
+  });
+  return false;
+}
+
+/** tornWriteStart is where a torn write may begin in data file `id` (scanFile's tornFrom). */
+function tornWriteStart(options: RecoverOptions, id: number, active: boolean): number {
+  // In the active file a torn write can only follow what was durable at the last clean close.
+  if (!active) return Number.POSITIVE_INFINITY;
+  return options.syncedEnd?.file === id ? options.syncedEnd.bytes : DATA_HEADER_BYTES;
+}
+
+/** countLiveBytes does the live-byte accounting of every file, once every key has its final location. */
+function countLiveBytes(keyDir: KeyDir, expiries: ExpiryIndex, files: DataFileSet): void {
   keyDir.forEachSize((keyLen, fileId, valueLen, version) =>
     files.addLive(fileId, recordBytes(keyLen, valueLen, false, version !== 0)),
   );
@@ -341,18 +447,24 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     const loc = keyDir.get(Buffer.from(name, 'latin1'));
     if (loc !== undefined) files.addLiveBytes(loc.fileId, EXPIRY_BYTES);
   }
-  report.keys = keyDir.size;
+}
 
-  let activeId: number | undefined;
-  if (
-    lastId !== undefined &&
-    !uncut &&
-    !hintIds.has(lastId) &&
-    files.get(lastId).size < options.dataFileBytes
-  ) {
-    activeId = lastId;
+/**
+ * appendTarget is the data file to keep appending to: the last one read, unless it ends in
+ * damage kept in place, is a compaction output (it has a hint file) or is full. Undefined: start
+ * a new one.
+ */
+function appendTarget(
+  lastId: number | undefined,
+  uncut: boolean,
+  hintIds: ReadonlySet<number>,
+  files: DataFileSet,
+  dataFileBytes: number,
+): number | undefined {
+  if (lastId !== undefined && !uncut && !hintIds.has(lastId) && files.get(lastId).size < dataFileBytes) {
+    return lastId;
   }
-  return { keyDir, expiries, files, report, activeId };
+  return undefined;
 }
 
 type Apply = (
@@ -386,6 +498,19 @@ async function scanFile(
   report: RecoveryReport,
   apply: Apply,
 ): Promise<{ size: number; uncut: boolean }> {
+  checkDataHeader(file, id, report);
+  const scan = new FileScan(fs, dir, file, id, size, repair, tornFrom, report, apply);
+  await scan.readRecords();
+  scan.settleLastBatch();
+  await scan.saveMiddleDamage();
+  return scan.settleTail();
+}
+
+/**
+ * checkDataHeader reports a damaged file header (the records after it are still read) and
+ * refuses a file of a newer format or one carrying another file's header.
+ */
+function checkDataHeader(file: File, id: number, report: RecoveryReport): void {
   const name = dataFileName(id);
   const headerBytes = Buffer.alloc(DATA_HEADER_BYTES);
   file.readSync(headerBytes, 0, DATA_HEADER_BYTES, 0);
@@ -404,163 +529,281 @@ async function scanFile(
   } else if (header.fileId !== id) {
     throw new CorruptionError(`${name} carries the header of data file ${header.fileId}`);
   }
+}
 
-  let buf = Buffer.allocUnsafe(Math.min(SCAN_CHUNK_BYTES, Math.max(size, RECORD_HEADER_BYTES)));
-  let bufStart = 0;
-  let bufLen = 0;
-  const fill = async (from: number, atLeast: number) => {
-    const want = Math.min(Math.max(atLeast, SCAN_CHUNK_BYTES), size - from);
-    if (want > buf.length) buf = Buffer.allocUnsafe(want);
+/**
+ * FileScan is scanFile's walk through one data file: the chunk of the file in memory, the
+ * position, the batch whose members are being collected, and the damage found so far.
+ */
+class FileScan {
+  private readonly name: string;
+  private buf: Buffer;
+  private bufStart = 0;
+  private bufLen = 0;
+  private readonly rec: Decoded = {} as Decoded;
+  private pos = DATA_HEADER_BYTES;
+  private damageStart = -1;
+  private batch: PendingBatch | undefined;
+  // validEnd: just past the last record that will be kept; appends continue here.
+  private validEnd = DATA_HEADER_BYTES;
+  private readonly middleDamage: { from: number; to: number }[] = [];
+
+  constructor(
+    private readonly fs: FileSystem,
+    private readonly dir: string,
+    private readonly file: File,
+    private readonly id: number,
+    private readonly size: number,
+    private readonly repair: boolean,
+    private readonly tornFrom: number,
+    private readonly report: RecoveryReport,
+    private readonly apply: Apply,
+  ) {
+    this.name = dataFileName(id);
+    this.buf = Buffer.allocUnsafe(Math.min(SCAN_CHUNK_BYTES, Math.max(size, RECORD_HEADER_BYTES)));
+  }
+
+  /** readRecords applies every valid record, collects batches and notes damaged ranges. */
+  async readRecords(): Promise<void> {
+    while (this.pos < this.size) {
+      const result = await this.decodeNext();
+      if (result === undefined) {
+        if (this.damageStart < 0) this.damageStart = this.pos;
+        break;
+      }
+      if (result === NEED_MORE || result === INVALID) {
+        if (this.damageStart < 0) this.damageStart = this.pos;
+        this.pos++;
+        continue;
+      }
+      this.takeRecord();
+    }
+  }
+
+  /**
+   * decodeNext decodes the record at `pos` into `rec`, reading more of the file as needed;
+   * undefined when no record header fits before the end of the file.
+   */
+  private async decodeNext(): Promise<Decoded | typeof NEED_MORE | typeof INVALID | undefined> {
+    const pos = this.pos;
+    if (pos < this.bufStart || pos + RECORD_HEADER_BYTES > this.bufStart + this.bufLen) {
+      if (pos + RECORD_HEADER_BYTES > this.size) return undefined;
+      await this.fill(pos, RECORD_HEADER_BYTES);
+    }
+    let result = decodeRecord(this.buf, pos - this.bufStart, this.bufLen, this.rec);
+    if (result === NEED_MORE && this.bufStart + this.bufLen < this.size) {
+      const need = recordBytesAt(this.buf, pos - this.bufStart);
+      if (pos + need <= this.size) {
+        await this.fill(pos, need);
+        result = decodeRecord(this.buf, 0, this.bufLen, this.rec);
+      }
+    }
+    return result;
+  }
+
+  /** fill reads the file from `from` into the buffer: a chunk, or `atLeast` bytes if more. */
+  private async fill(from: number, atLeast: number): Promise<void> {
+    const want = Math.min(Math.max(atLeast, SCAN_CHUNK_BYTES), this.size - from);
+    if (want > this.buf.length) this.buf = Buffer.allocUnsafe(want);
     let got = 0;
     while (got < want) {
-      const n = await file.read(buf, got, want - got, from + got);
+      const n = await this.file.read(this.buf, got, want - got, from + got);
       if (n === 0) break;
       got += n;
     }
-    bufStart = from;
-    bufLen = got;
-  };
+    this.bufStart = from;
+    this.bufLen = got;
+  }
 
-  const rec: Decoded = {} as Decoded;
-  let pos = DATA_HEADER_BYTES;
-  let damageStart = -1;
-  let batch: PendingBatch | undefined;
-  // validEnd: just past the last record that will be kept; appends continue here.
-  let validEnd = DATA_HEADER_BYTES;
-  const middleDamage: { from: number; to: number }[] = [];
+  /** takeRecord applies the record just decoded at `pos`, or collects it into its batch. */
+  private takeRecord(): void {
+    const rec = this.rec;
+    const recStart = this.pos;
+    const base = this.bufStart;
+    this.endDamage(recStart);
+    this.pos = rec.end + base;
+    if (rec.kind === Kind.BATCH) {
+      this.beginBatch(recStart);
+      return;
+    }
+    const key = this.buf.subarray(rec.keyStart, rec.keyStart + rec.keyLen);
+    const valueOffset = base + rec.valueStart;
+    if (rec.member) {
+      this.takeMember(key, valueOffset, recStart);
+      return;
+    }
+    this.flushBatch('a record outside the batch follows');
+    this.apply(
+      key,
+      rec.kind,
+      this.id,
+      valueOffset,
+      rec.valueLen,
+      rec.seq,
+      rec.expiresAt,
+      rec.create,
+      rec.version,
+    );
+    this.validEnd = this.pos;
+  }
 
-  const flushBatch = (reason: string | undefined) => {
+  /** endDamage closes the damaged range (if any) that a valid record at `recStart` ends. */
+  private endDamage(recStart: number): void {
+    if (this.damageStart < 0) return;
+    this.middleDamage.push({ from: this.damageStart, to: recStart });
+    if (this.batch !== undefined) this.batch.damaged = true;
+    this.damageStart = -1;
+  }
+
+  /** beginBatch starts collecting the members of the BATCH record just decoded. */
+  private beginBatch(recStart: number): void {
+    const rec = this.rec;
+    this.flushBatch('next batch began before all members');
+    const batch: PendingBatch = {
+      start: recStart,
+      seq: rec.seq,
+      count: batchCount(this.buf, rec),
+      members: [],
+      damaged: false,
+    };
+    this.report.records++;
+    if (rec.seq > this.report.maxSeq) this.report.maxSeq = rec.seq;
+    this.batch = batch.count === 0 ? undefined : batch;
+  }
+
+  /** takeMember collects a batch member into its batch, or applies one whose batch record is lost. */
+  private takeMember(key: Uint8Array, valueOffset: number, recStart: number): void {
+    const rec = this.rec;
+    const batch = this.batch;
+    if (batch !== undefined && batch.seq === rec.seq) {
+      batch.members.push({
+        // A copy: `key` is a view into `buf`, which the next fill overwrites.
+        key: Buffer.from(key),
+        kind: rec.kind,
+        valueOffset,
+        valueLen: rec.valueLen,
+        expiresAt: rec.expiresAt,
+        create: rec.create,
+        version: rec.version,
+      });
+      if (batch.members.length === batch.count) {
+        this.flushBatch(undefined);
+        this.validEnd = this.pos;
+      }
+      return;
+    }
+    // The member's batch record was lost to damage: the batch was written whole, keep it.
+    this.flushBatch('member of another batch follows');
+    this.report.problems.push({
+      kind: 'damaged-batch',
+      file: this.name,
+      from: recStart,
+      detail: `member of batch seq ${rec.seq} without its batch record`,
+      action: 'member applied',
+    });
+    this.apply(
+      key,
+      rec.kind,
+      this.id,
+      valueOffset,
+      rec.valueLen,
+      rec.seq,
+      rec.expiresAt,
+      rec.create,
+      rec.version,
+    );
+    this.validEnd = this.pos;
+  }
+
+  /** flushBatch applies the members collected of the pending batch, reporting any lost. */
+  private flushBatch(reason: string | undefined): void {
+    const batch = this.batch;
     if (batch === undefined) return;
     for (const m of batch.members)
-      apply(m.key, m.kind, id, m.valueOffset, m.valueLen, batch.seq, m.expiresAt, m.create, m.version);
+      this.apply(
+        m.key,
+        m.kind,
+        this.id,
+        m.valueOffset,
+        m.valueLen,
+        batch.seq,
+        m.expiresAt,
+        m.create,
+        m.version,
+      );
     if (reason !== undefined || batch.damaged) {
-      report.problems.push({
+      this.report.problems.push({
         kind: 'damaged-batch',
-        file: name,
+        file: this.name,
         from: batch.start,
         detail: `batch seq ${batch.seq}: ${batch.members.length} of ${batch.count} members intact${reason === undefined ? '' : ` (${reason})`}`,
         action: 'intact members applied',
       });
     }
-    batch = undefined;
-  };
-
-  while (pos < size) {
-    if (pos < bufStart || pos + RECORD_HEADER_BYTES > bufStart + bufLen) {
-      if (pos + RECORD_HEADER_BYTES > size) {
-        if (damageStart < 0) damageStart = pos;
-        break;
-      }
-      await fill(pos, RECORD_HEADER_BYTES);
-    }
-    let result = decodeRecord(buf, pos - bufStart, bufLen, rec);
-    if (result === NEED_MORE && bufStart + bufLen < size) {
-      const need = recordBytesAt(buf, pos - bufStart);
-      if (pos + need <= size) {
-        await fill(pos, need);
-        result = decodeRecord(buf, 0, bufLen, rec);
-      }
-    }
-    if (result === NEED_MORE || result === INVALID) {
-      if (damageStart < 0) damageStart = pos;
-      pos++;
-      continue;
-    }
-    const recStart = pos;
-    const base = bufStart;
-    if (damageStart >= 0) {
-      middleDamage.push({ from: damageStart, to: recStart });
-      if (batch !== undefined) batch.damaged = true;
-      damageStart = -1;
-    }
-    pos = rec.end + base;
-    if (rec.kind === Kind.BATCH) {
-      flushBatch('next batch began before all members');
-      batch = { start: recStart, seq: rec.seq, count: batchCount(buf, rec), members: [], damaged: false };
-      report.records++;
-      if (rec.seq > report.maxSeq) report.maxSeq = rec.seq;
-      if (batch.count === 0) batch = undefined;
-      continue;
-    }
-    const key = buf.subarray(rec.keyStart, rec.keyStart + rec.keyLen);
-    const valueOffset = base + rec.valueStart;
-    if (rec.member) {
-      if (batch !== undefined && batch.seq === rec.seq) {
-        batch.members.push({
-          // A copy: `key` is a view into `buf`, which the next fill overwrites.
-          key: Buffer.from(key),
-          kind: rec.kind,
-          valueOffset,
-          valueLen: rec.valueLen,
-          expiresAt: rec.expiresAt,
-          create: rec.create,
-          version: rec.version,
-        });
-        if (batch.members.length === batch.count) {
-          flushBatch(undefined);
-          validEnd = pos;
-        }
-        continue;
-      }
-      // The member's batch record was lost to damage: the batch was written whole, keep it.
-      flushBatch('member of another batch follows');
-      report.problems.push({
-        kind: 'damaged-batch',
-        file: name,
-        from: recStart,
-        detail: `member of batch seq ${rec.seq} without its batch record`,
-        action: 'member applied',
-      });
-      apply(key, rec.kind, id, valueOffset, rec.valueLen, rec.seq, rec.expiresAt, rec.create, rec.version);
-      validEnd = pos;
-      continue;
-    }
-    flushBatch('a record outside the batch follows');
-    apply(key, rec.kind, id, valueOffset, rec.valueLen, rec.seq, rec.expiresAt, rec.create, rec.version);
-    validEnd = pos;
+    this.batch = undefined;
   }
 
-  // A batch cut off at the end of the active file is one that was being written when the
-  // writer stopped: never acknowledged, so it is dropped whole (atomicity). At the end of any
-  // other file the batch was complete once, so its damage is corruption: the intact members
-  // are applied, as for damage in the middle of a file.
-  if (batch !== undefined) {
-    if (batch.start >= tornFrom) {
-      report.problems.push({
+  /** settleLastBatch drops or applies a batch that the end of the file cut off. */
+  settleLastBatch(): void {
+    const batch = this.batch;
+    // A batch cut off at the end of the active file is one that was being written when the
+    // writer stopped: never acknowledged, so it is dropped whole (atomicity). At the end of any
+    // other file the batch was complete once, so its damage is corruption: the intact members
+    // are applied, as for damage in the middle of a file.
+    if (batch === undefined) return;
+    if (batch.start >= this.tornFrom) {
+      this.report.problems.push({
         kind: 'torn-batch',
-        file: name,
+        file: this.name,
         from: batch.start,
         detail: `batch seq ${batch.seq} ends the active file with ${batch.members.length} of ${batch.count} members`,
-        action: repair
+        action: this.repair
           ? 'dropped (a write cut off by the crash)'
           : 'would drop (a write cut off by the crash)',
       });
-      batch = undefined;
+      this.batch = undefined;
     } else {
-      flushBatch('the file ends before all members');
+      this.flushBatch('the file ends before all members');
     }
   }
-  // Damage ranges that start before validEnd were followed by kept records: those are middle
-  // damage; anything at or after validEnd is the file's tail, handled below.
-  for (const d of middleDamage) {
-    if (d.from >= validEnd) continue;
-    const problem: Problem = {
-      kind: 'corrupt-range',
-      file: name,
-      from: d.from,
-      to: d.to,
-      detail: `${d.to - d.from} bytes are not valid records`,
-      action: repair ? 'skipped; bytes saved to corrupt/' : 'would skip and save the bytes',
-    };
-    report.problems.push(problem);
-    if (repair) {
-      const failed = await preserve(fs, dir, file, name, d.from, d.to);
-      if (failed !== undefined)
-        problem.action = `skipped; the bytes could not be saved (${failed}), left in place`;
+
+  /** saveMiddleDamage reports damaged ranges followed by kept records, and saves their bytes. */
+  async saveMiddleDamage(): Promise<void> {
+    // Damage ranges that start before validEnd were followed by kept records: those are middle
+    // damage; anything at or after validEnd is the file's tail, handled below.
+    for (const d of this.middleDamage) {
+      if (d.from >= this.validEnd) continue;
+      const problem: Problem = {
+        kind: 'corrupt-range',
+        file: this.name,
+        from: d.from,
+        to: d.to,
+        detail: `${d.to - d.from} bytes are not valid records`,
+        action: this.repair ? 'skipped; bytes saved to corrupt/' : 'would skip and save the bytes',
+      };
+      this.report.problems.push(problem);
+      if (this.repair) {
+        const failed = await preserve(this.fs, this.dir, this.file, this.name, d.from, d.to);
+        if (failed !== undefined)
+          problem.action = `skipped; the bytes could not be saved (${failed}), left in place`;
+      }
     }
   }
-  if (validEnd === size) return { size, uncut: false };
-  if (validEnd < tornFrom) {
+
+  /**
+   * settleTail deals with what follows the last kept record: damage that is kept in place,
+   * unused preallocated space, or a torn write. It returns the file's size afterwards and
+   * whether it ends in damage kept in place.
+   */
+  async settleTail(): Promise<{ size: number; uncut: boolean }> {
+    if (this.validEnd === this.size) return { size: this.size, uncut: false };
+    if (this.validEnd < this.tornFrom) return this.keepDamagedTail();
+    if (await allZeros(this.file, this.validEnd, this.size)) return this.dropUnusedSpace();
+    return this.cutTornTail();
+  }
+
+  private async keepDamagedTail(): Promise<{ size: number; uncut: boolean }> {
+    const { name, validEnd, size, tornFrom } = this;
     // A sealed file, or the part of the active file that was durable at the last clean close:
     // whatever is there, a torn write it is not. Kept where it is (the file is not appended to
     // again) and reported until compaction replaces the file.
@@ -570,50 +813,55 @@ async function scanFile(
       from: validEnd,
       to: size,
       detail: `${size - validEnd} bytes at the end of ${Number.isFinite(tornFrom) ? 'the durable part of the active file' : 'a sealed file'} are not valid records`,
-      action: repair ? 'kept in place; bytes saved to corrupt/' : 'would keep them and save a copy',
+      action: this.repair ? 'kept in place; bytes saved to corrupt/' : 'would keep them and save a copy',
     };
-    report.problems.push(problem);
-    if (repair) {
-      const failed = await preserve(fs, dir, file, name, validEnd, size);
+    this.report.problems.push(problem);
+    if (this.repair) {
+      const failed = await preserve(this.fs, this.dir, this.file, name, validEnd, size);
       if (failed !== undefined) problem.action = `kept in place; the bytes could not be saved (${failed})`;
     }
     return { size, uncut: Number.isFinite(tornFrom) };
   }
-  if (await allZeros(file, validEnd, size)) {
+
+  private async dropUnusedSpace(): Promise<{ size: number; uncut: boolean }> {
     // Space the writer allocated ahead of its appends (PREALLOCATE_BYTES in cask-engine.ts)
     // and never used: nothing was written there, so there is nothing to report or keep.
-    if (repair) {
-      await file.truncate(validEnd);
-      await file.datasync();
-      return { size: validEnd, uncut: false };
+    if (this.repair) {
+      await this.file.truncate(this.validEnd);
+      await this.file.datasync();
+      return { size: this.validEnd, uncut: false };
     }
-    return { size, uncut: false };
+    return { size: this.size, uncut: false };
   }
-  // The active file's tail: a torn write, cut so that appends continue after the last record.
-  // (Bit rot in its last records would look the same; the bytes are saved either way.)
-  const problem: Problem = {
-    kind: 'torn-tail',
-    file: name,
-    from: validEnd,
-    to: size,
-    detail: `${size - validEnd} bytes after the last complete record of the active file`,
-    action: repair ? 'bytes saved to corrupt/, file truncated' : 'would save the bytes and truncate',
-  };
-  report.problems.push(problem);
-  if (!repair) return { size, uncut: false };
-  const failed = await preserve(fs, dir, file, name, validEnd, size);
-  if (failed !== undefined) {
-    // Never cut what could not be saved, and never leave a torn write where it would later
-    // pass for damage: this open stops, having changed nothing, until there is room.
-    throw new IoError(
-      `recovery could not save the torn tail of ${name} (bytes ${validEnd}..${size}) to ${CORRUPT_DIR}/ (${failed}); ` +
-        'nothing was changed: free some space and open again (a read-only open, { readOnly: true }, reads the store meanwhile)',
-      undefined,
-    );
+
+  private async cutTornTail(): Promise<{ size: number; uncut: boolean }> {
+    const { name, validEnd, size } = this;
+    // The active file's tail: a torn write, cut so that appends continue after the last record.
+    // (Bit rot in its last records would look the same; the bytes are saved either way.)
+    const problem: Problem = {
+      kind: 'torn-tail',
+      file: name,
+      from: validEnd,
+      to: size,
+      detail: `${size - validEnd} bytes after the last complete record of the active file`,
+      action: this.repair ? 'bytes saved to corrupt/, file truncated' : 'would save the bytes and truncate',
+    };
+    this.report.problems.push(problem);
+    if (!this.repair) return { size, uncut: false };
+    const failed = await preserve(this.fs, this.dir, this.file, name, validEnd, size);
+    if (failed !== undefined) {
+      // Never cut what could not be saved, and never leave a torn write where it would later
+      // pass for damage: this open stops, having changed nothing, until there is room.
+      throw new IoError(
+        `recovery could not save the torn tail of ${name} (bytes ${validEnd}..${size}) to ${CORRUPT_DIR}/ (${failed}); ` +
+          'nothing was changed: free some space and open again (a read-only open, { readOnly: true }, reads the store meanwhile)',
+        undefined,
+      );
+    }
+    await this.file.truncate(validEnd);
+    await this.file.datasync();
+    return { size: validEnd, uncut: false };
   }
-  await file.truncate(validEnd);
-  await file.datasync();
-  return { size: validEnd, uncut: false };
 }
 
 /** allZeros tells whether bytes [from, to) of a file are all zero. */

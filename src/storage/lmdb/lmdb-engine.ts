@@ -55,21 +55,8 @@
 //   writes"), writes the in-memory lastTs there when it moved: one extra put per transaction
 //   rather than per write, in the same transaction as the writes it covers, and never below the
 //   ts of any write committed with it or before it. Open reads it back (0 for a fresh store).
-// - Stores written before format 3 hold values without a prefix. Open migrates them before it
-//   serves anything (migrateValues): lmdb kept no sequence number for their keys, so each value
-//   gets the prefix of legacyRevision(LEGACY_TS = 1), written at ts 1, before every write that
-//   carries a revision, and lastTs starts at 1 (so no later ts can fall at or below theirs);
-//   their next put keeps create 1 and counts version 2. The migration first records a progress
-//   marker (MIGRATION_KEY in the meta database) and makes it durable, then raises the metadata to
-//   FORMAT_REVISION (so older builds refuse the store from then on), then rewrites the values in
-//   chunks of at most MIGRATION_CHUNK_KEYS keys or MIGRATION_CHUNK_BYTES bytes, one write
-//   transaction each, which also moves the marker to the chunk's last key. A crash resumes after
-//   the marker, so no value is prefixed twice; the marker goes once no key follows it. A store
-//   at FORMAT_REVISION without a marker holds only prefixed values. (The format-3 development
-//   build that kept revisions in a `cairn-revision` database was never released. A store it left
-//   is recognised by that database, migrated the same way, and the database dropped in the
-//   transaction that removes the marker, so while it exists without a marker no value has a
-//   prefix.)
+// - Stores written before format 3 hold values without a prefix: open migrates them before it
+//   serves anything (migration.ts).
 //
 // Buffers (docs/ARCHITECTURE.md, "Who owns a buffer"). lmdb-js copies a key into its write
 // instructions when put()/remove() is called, but keeps only the address of a value and reads it
@@ -85,11 +72,12 @@
 // Caveats: `options.fs` is used for the metadata only; lmdb does its own file I/O, so fault
 // injection does not reach it. compact() is a no-op: LMDB reuses freed pages in place.
 import * as path from 'node:path';
-import { type Database, open as openLmdbEnv, type RootDatabase } from 'lmdb';
+import { open as openLmdbEnv } from 'lmdb';
 import type { Clock, Timer } from '../../io/clock.js';
 import { systemClock } from '../../io/clock.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { compareBytes, prefixEnd } from '../../stdx/bytes.js';
+import { encodeU64LE, readU64LE } from '../../stdx/u64.js';
 import { DirLock } from '../dir-lock.js';
 import type {
   Durability,
@@ -109,55 +97,36 @@ import {
 } from '../engine-options.js';
 import { ClosedError, CorruptionError, InvalidArgumentError } from '../errors.js';
 import { ExpiryIndex, isExpired } from '../expiry-index.js';
-import { FORMAT_REVISION, loadOrCreateMeta, writeMeta } from '../meta.js';
-import { checkKeyVersion, checkTs, legacyRevision } from '../revision.js';
+import { loadOrCreateMeta } from '../meta.js';
+import { checkKeyVersion, checkTs } from '../revision.js';
 import { checkBatch, checkDataDir, ownScanRange, checkKey as sharedCheckKey } from '../validate.js';
+import { type Db, type LmdbEnvSync, namedDbs, type SubDb } from './lmdb-env.js';
+import { type LmdbOpenHooks, migrateToRevisions } from './migration.js';
+import {
+  decodeExpiry,
+  decodeRevision,
+  encodeExpiry,
+  encodeStoredValue,
+  LAST_TS_KEY,
+  STORED_KEYS_END,
+  storedKey,
+  userValue,
+  userValueView,
+} from './value-codec.js';
 
 export const LMDB_ENGINE_NAME = 'lmdb';
 /** LMDB_SUBDIR: lmdb's own files (data.mdb, lock.mdb) live in this subdirectory of the store. */
 export const LMDB_SUBDIR = 'lmdb';
-/** KEY_PREFIX: the byte stored before every key (see the header: makes the empty key storable). */
-const KEY_PREFIX = 0x01;
 /** LMDB_STORED_KEY_BYTES_MAX: lmdb-js's longest key at the default page size (its DEFAULT_MAX_KEY_SIZE). */
 const LMDB_STORED_KEY_BYTES_MAX = 1978;
 /** LMDB_KEY_BYTES_MAX: the longest user key this engine takes; the prefix byte uses one. */
 export const LMDB_KEY_BYTES_MAX = LMDB_STORED_KEY_BYTES_MAX - 1;
-/** Stored keys run from [KEY_PREFIX] (the empty user key) up to, excluding, [KEY_PREFIX + 1]. */
-const STORED_KEYS_START = Buffer.from([KEY_PREFIX]);
-const STORED_KEYS_END = Buffer.from([KEY_PREFIX + 1]);
 /** EXPIRY_DB_NAME: the named lmdb database of expiry times; it is one record of the root database. */
 const EXPIRY_DB_NAME = 'cairn-expiry';
 /** META_DB_NAME: the named lmdb database of the engine's own entries (lastTs, migration progress). */
 const META_DB_NAME = 'cairn-meta';
-/** LAST_TS_KEY: the meta database's entry holding lastTs, a u64. */
-const LAST_TS_KEY = Buffer.from('lastTs');
-/**
- * MIGRATION_KEY: the meta database's entry present while values written before format 3 are
- * being prefixed: MIGRATION_NOT_STARTED, or the stored key of the last value prefixed.
- */
-const MIGRATION_KEY = Buffer.from('migration');
-/** MIGRATION_NOT_STARTED: the marker before the first chunk (stored keys all start with KEY_PREFIX). */
-const MIGRATION_NOT_STARTED = Buffer.from([0x00]);
-/** MIGRATION_CHUNK_KEYS, MIGRATION_CHUNK_BYTES: bounds of one migration write transaction. */
-const MIGRATION_CHUNK_KEYS = 10_000;
-const MIGRATION_CHUNK_BYTES = 4 * 1024 * 1024;
-/** DEV_REVISION_DB_NAME: the revision database of an unreleased development build (see the header). */
-const DEV_REVISION_DB_NAME = 'cairn-revision';
-/** VALUE_PREFIX_BYTES: the revision before every stored value, mod u64 | create u64 | version u32. */
-const VALUE_PREFIX_BYTES = 20;
-/** LEGACY_TS: the mod and create of keys written before revisions were stored (see the header). */
-const LEGACY_TS = 1;
-const LEGACY_REVISION = legacyRevision(LEGACY_TS);
-const U32 = 0x1_0000_0000;
-const sliceBytes = Uint8Array.prototype.slice;
 /** SCAN_SKIPS_PER_TURN: expired entries a scan skips before it lets the event loop run. */
 const SCAN_SKIPS_PER_TURN = 4096;
-
-/** The parts of lmdb-js we use that its type declarations leave out. */
-interface LmdbEnvSync {
-  /** sync runs mdb_env_sync(force) on a worker thread and calls back when done. */
-  sync(callback: (error?: unknown) => void): void;
-}
 
 interface LmdbPageStats {
   readonly pageSize: number;
@@ -170,18 +139,6 @@ interface LmdbPageStats {
 interface LmdbEnvStats extends LmdbPageStats {
   readonly lastPageNumber: number;
   readonly lastTxnId: number;
-}
-
-type Db = RootDatabase<Buffer, Buffer>;
-type SubDb = Database<Buffer, Buffer>;
-
-/**
- * LmdbOpenHooks: for tests only. migrationChunkKeys overrides MIGRATION_CHUNK_KEYS;
- * migrationChunksMax makes open fail after that many migration chunks, as a crash would.
- */
-export interface LmdbOpenHooks {
-  readonly migrationChunkKeys?: number;
-  readonly migrationChunksMax?: number;
 }
 
 export async function openLmdb(
@@ -223,28 +180,7 @@ export async function openLmdb(
       keyEncoding: 'binary',
       encoding: 'binary',
     });
-    // A development store's values are unprefixed until the transaction that ends its migration
-    // drops the revision database; before that, a marker says how far the migration got.
-    const devDb: SubDb | undefined = dbNames.includes(DEV_REVISION_DB_NAME)
-      ? db.openDB<Buffer, Buffer>(DEV_REVISION_DB_NAME, { keyEncoding: 'binary', encoding: 'binary' })
-      : undefined;
-    const devStore = devDb !== undefined && metaDb.get(MIGRATION_KEY) === undefined;
-    if (meta.format < FORMAT_REVISION || devStore) {
-      // Values without a prefix. Nothing is prefixed before the metadata says FORMAT_REVISION,
-      // so a marker left by an interrupted earlier attempt is simply started over. (Until the
-      // metadata is raised, an older build would count the meta database as a key in stats.)
-      const legacyKeys = hasStoredKeys(db);
-      await metaDb.batch(() => {
-        void metaDb.put(MIGRATION_KEY, MIGRATION_NOT_STARTED);
-        if (legacyKeys) void metaDb.put(LAST_TS_KEY, encodeU64(LEGACY_TS));
-      });
-      // The marker must be durable before the raised metadata can be.
-      await syncEnv(db);
-      if (meta.format < FORMAT_REVISION) {
-        await writeMeta(fs, dir, { ...meta, format: FORMAT_REVISION, generation: meta.generation + 1 });
-      }
-    }
-    if (metaDb.get(MIGRATION_KEY) !== undefined) await migrateValues(db, metaDb, devDb, hooks);
+    await migrateToRevisions(fs, dir, meta, db, metaDb, dbNames, hooks);
     return new LmdbEngine(
       db,
       expiryDb,
@@ -263,79 +199,6 @@ export async function openLmdb(
     await lock.release();
     throw err;
   }
-}
-
-/**
- * namedDbs lists the names of the named databases: records of the root database that sort after
- * every stored key, keyed by the name and a NUL byte (lmdb-js's convention).
- */
-function namedDbs(db: Db): string[] {
-  return [...db.getKeys({ start: STORED_KEYS_END, snapshot: false })].map((key) =>
-    Buffer.from(key).toString('latin1').replace(/\0$/, ''),
-  );
-}
-
-function hasStoredKeys(db: Db): boolean {
-  for (const _ of db.getKeys({ start: STORED_KEYS_START, end: STORED_KEYS_END, limit: 1, snapshot: false }))
-    return true;
-  return false;
-}
-
-/**
- * migrateValues prefixes every value after the migration marker with LEGACY_REVISION, one chunk
- * per write transaction that also moves the marker, and at the end removes the marker (and drops
- * a development store's revision database) in one more (see the header). Open runs it before the
- * engine exists, so nothing else writes meanwhile.
- */
-async function migrateValues(
-  db: Db,
-  metaDb: SubDb,
-  devDb: SubDb | undefined,
-  hooks: LmdbOpenHooks,
-): Promise<void> {
-  const chunkKeys = hooks.migrationChunkKeys ?? MIGRATION_CHUNK_KEYS;
-  for (let chunks = 0; ; chunks++) {
-    if (hooks.migrationChunksMax !== undefined && chunks >= hooks.migrationChunksMax) {
-      throw new Error('migration stopped by a test hook');
-    }
-    const marker = metaDb.getBinary(MIGRATION_KEY);
-    if (marker === undefined) return;
-    const started = marker[0] === KEY_PREFIX;
-    const chunk: { key: Buffer; value: Buffer }[] = [];
-    let bytes = 0;
-    for (const { key, value } of db.getRange({
-      start: started ? Buffer.from(marker) : STORED_KEYS_START,
-      end: STORED_KEYS_END,
-      exclusiveStart: started,
-      snapshot: false,
-    })) {
-      // Keys and values from a binary lmdb-js range are fresh copies.
-      chunk.push({ key, value: encodeStoredValue(LEGACY_REVISION, value) });
-      bytes += key.length + value.length;
-      if (chunk.length >= chunkKeys || bytes >= MIGRATION_CHUNK_BYTES) break;
-    }
-    const last = chunk.at(-1);
-    await db.batch(() => {
-      for (const { key, value } of chunk) void db.put(key, value);
-      if (last !== undefined) void metaDb.put(MIGRATION_KEY, last.key);
-      else {
-        void metaDb.remove(MIGRATION_KEY);
-        if (devDb !== undefined) void devDb.drop();
-      }
-    });
-    if (last === undefined) {
-      await syncEnv(db);
-      return;
-    }
-  }
-}
-
-/** syncEnv fsyncs everything committed so far (lmdb's env sync). */
-function syncEnv(db: Db): Promise<void> {
-  const env = db as unknown as LmdbEnvSync;
-  return new Promise<void>((resolve, reject) => {
-    env.sync((error) => (error === undefined || error === null ? resolve() : reject(error)));
-  });
 }
 
 class LmdbEngine implements Engine {
@@ -375,7 +238,7 @@ class LmdbEngine implements Engine {
     this.mayExpire = this.expiries.size > 0;
     this.namedDbs = namedDbs(db).length;
     const rawLast = metaDb.get(LAST_TS_KEY);
-    this.last = rawLast === undefined ? 0 : decodeU64(rawLast, 0);
+    this.last = rawLast === undefined ? 0 : readU64LE(rawLast, 0);
     this.lastQueued = this.last;
     // Runs as the last step of every write transaction lmdb-js batches; see the header.
     db.on('beforecommit', () => this.persistLastTs());
@@ -542,7 +405,7 @@ class LmdbEngine implements Engine {
   private persistLastTs(): void {
     if (this.last === this.lastQueued) return;
     this.lastQueued = this.last;
-    this.metaDb.put(LAST_TS_KEY, encodeU64(this.last)).then(undefined, () => {
+    this.metaDb.put(LAST_TS_KEY, encodeU64LE(this.last)).then(undefined, () => {
       // The writes of the failed transaction report the failure; queue lastTs again next time.
       this.lastQueued = -1;
     });
@@ -717,91 +580,6 @@ class LmdbEngine implements Engine {
 /** nameOf is a user key as a latin1 string (one UTF-16 unit per byte), the ExpiryIndex's key. */
 function nameOf(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
-}
-
-function encodeExpiry(expiresAt: number): Buffer {
-  return encodeU64(expiresAt);
-}
-
-function decodeExpiry(raw: Uint8Array): number {
-  return decodeU64(raw, 0);
-}
-
-/** encodeU64 writes a safe integer as a u64 little-endian (two u32 halves). */
-function encodeU64(n: number, out = Buffer.allocUnsafe(8), at = 0): Buffer {
-  out.writeUInt32LE(n % U32, at);
-  out.writeUInt32LE(Math.floor(n / U32), at + 4);
-  return out;
-}
-
-/**
- * decodeU64 reads a u64 written by encodeU64. `raw` may be a plain Uint8Array: lmdb-js returns a
- * value of 16 MiB or more (SHARED_BUFFER_THRESHOLD) from getBinaryFast as a view of its memory
- * map, not a Buffer.
- */
-function decodeU64(raw: Uint8Array, at: number): number {
-  return decodeU32(raw, at + 4) * U32 + decodeU32(raw, at);
-}
-
-function decodeU32(raw: Uint8Array, at: number): number {
-  return (
-    ((raw[at] as number) | ((raw[at + 1] as number) << 8) | ((raw[at + 2] as number) << 16)) +
-    (raw[at + 3] as number) * 0x100_0000
-  );
-}
-
-/**
- * encodeStoredValue is what lmdb stores for a value: its revision, mod u64 | create u64 |
- * version u32 (VALUE_PREFIX_BYTES), then the value. It is also the private copy lmdb-js needs:
- * it reads a value's bytes by address on its write thread after put() returns, so a caller
- * reusing its buffer must not change what is written.
- */
-function encodeStoredValue(revision: Revision, value: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(VALUE_PREFIX_BYTES + value.length);
-  encodeU64(revision.mod, out, 0);
-  encodeU64(revision.create, out, 8);
-  out.writeUInt32LE(revision.version, 16);
-  out.set(value, VALUE_PREFIX_BYTES);
-  return out;
-}
-
-function checkStoredValue(raw: Uint8Array): void {
-  if (raw.length < VALUE_PREFIX_BYTES) {
-    throw new CorruptionError(
-      `lmdb value is ${raw.length} bytes, shorter than its ${VALUE_PREFIX_BYTES}-byte revision`,
-    );
-  }
-}
-
-/** decodeRevision reads a stored value's revision prefix (a Buffer or a plain Uint8Array). */
-function decodeRevision(raw: Uint8Array): Revision {
-  checkStoredValue(raw);
-  return { mod: decodeU64(raw, 0), create: decodeU64(raw, 8), version: decodeU32(raw, 16) };
-}
-
-/**
- * userValue copies a stored value past its revision prefix out of what getBinaryFast returned
- * (lmdb-js's reused read buffer, whose `length` it sets to the value's, or a view of its memory
- * map): one copy of the user's bytes, as lmdb-js's own `get` makes of the whole value.
- */
-function userValue(raw: Uint8Array): Buffer {
-  checkStoredValue(raw);
-  if (raw instanceof Buffer) return sliceBytes.call(raw, VALUE_PREFIX_BYTES, raw.length) as Buffer;
-  return Buffer.from(raw.subarray(VALUE_PREFIX_BYTES));
-}
-
-/** userValueView is a stored value past its prefix, a view: for values that are fresh copies. */
-function userValueView(raw: Buffer): Buffer {
-  checkStoredValue(raw);
-  return raw.subarray(VALUE_PREFIX_BYTES);
-}
-
-/** storedKey is `key` behind KEY_PREFIX, in a buffer of its own (so also a copy of the borrowed key). */
-function storedKey(key: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(key.length + 1);
-  out[0] = KEY_PREFIX;
-  out.set(key, 1);
-  return out;
 }
 
 function checkKey(key: Uint8Array): void {

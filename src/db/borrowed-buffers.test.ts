@@ -104,7 +104,7 @@ describe.each(['cask', 'lmdb'] as const)('buffers reused after the call returns 
     const written = db.set('k', value);
     value.write('XXXXX');
     // Read through the view while the write is still queued, then once durable.
-    const { value: pending } = await db.pipeline.readLatest(b('k'));
+    const { value: pending } = db.pipeline.readLatest(b('k'));
     expect(pending?.toString()).toBe('first');
     await written;
     expect(await db.getString('k')).toBe('first');

@@ -6,7 +6,6 @@ import type { EngineOptions } from '../storage/engine-options.js';
 import { InvalidArgumentError } from '../storage/errors.js';
 import { EXPIRY_CYCLE_INTERVAL_MS } from '../storage/expiry-index.js';
 import { engineHarness } from './engine-conformance-harness.js';
-import type { PipelinedEngine as Engine } from './pipelined-engine.js';
 
 export type OpenEngineForRevision = (dir: string, options?: EngineOptions) => Promise<StorageEngine>;
 

@@ -24,14 +24,14 @@ describe('WritePipeline', () => {
     const engine = new ManualEngine();
     const view = new WritePipeline(engine);
     const put = view.put(b('k'), b('v1'));
-    const latest = await view.readLatest(b('k'));
+    const latest = view.readLatest(b('k'));
     expect(latest.value).toEqual(b('v1'));
     expect(latest.durable).toBe(put);
     expect(await engine.get(b('k'))).toBeUndefined();
     engine.commit();
     await put;
     await tick();
-    const after = await view.readLatest(b('k'));
+    const after = view.readLatest(b('k'));
     const ts = engine.lastTs();
     expect(after).toEqual({
       value: b('v1'),
@@ -46,7 +46,7 @@ describe('WritePipeline', () => {
     const view = new WritePipeline(engine);
     void view.put(b('k'), b('v'));
     const deleted = view.delete(b('k'));
-    expect((await view.readLatest(b('k'))).value).toBeUndefined();
+    expect(view.readLatest(b('k')).value).toBeUndefined();
     engine.commit();
     engine.commit();
     await tick();
@@ -112,8 +112,8 @@ describe('WritePipeline', () => {
     const engine = new ManualEngine();
     const view = new WritePipeline(engine);
     engine.data.set('n', b('5'));
-    const first = await incr(view, 'n');
-    const second = await incr(view, 'n');
+    const first = incr(view, 'n');
+    const second = incr(view, 'n');
     expect(second.result).toBe(7);
     engine.failNext();
     await expect(first.durable).rejects.toThrow('EIO');
@@ -121,7 +121,7 @@ describe('WritePipeline', () => {
     await expect(second.durable).rejects.toThrow('EIO');
     engine.failNext();
     await tick();
-    expect(await view.readLatest(b('n'))).toEqual({
+    expect(view.readLatest(b('n'))).toEqual({
       value: b('5'),
       revision: legacyRevision(1),
       durable: undefined,
@@ -138,7 +138,7 @@ describe('WritePipeline', () => {
     // Fail the second write while the first is still queued.
     engine.queue[1]!.reject(new Error('EIO'));
     await tick();
-    const latest = await view.readLatest(b('k'));
+    const latest = view.readLatest(b('k'));
     expect(latest.value).toEqual(b('one'));
     expect(latest.durable).toBe(p1);
     engine.commit();
@@ -160,7 +160,7 @@ describe('WritePipeline', () => {
     const engine = new ManualEngine();
     const view = new WritePipeline(engine);
     void view.put(b('a'), b('1'));
-    const u = await view.updateMany([b('a'), b('b')], (vals) => ({
+    const u = view.updateMany([b('a'), b('b')], (vals) => ({
       result: vals.map((v) => v?.toString() ?? null),
       writes: [{ key: b('b'), value: b('2') }],
     }));
@@ -197,13 +197,13 @@ describe('LatestView expiry', () => {
     const view = new WritePipeline(engine, clock);
     const put = view.put(b('k'), b('v'), t0 + 100);
     expect(engine.queue[0]?.ops[0]).toMatchObject({ type: 'put', expiresAt: t0 + 100 });
-    expect(await view.readLatest(b('k'))).toMatchObject({ value: b('v'), expiresAt: t0 + 100, durable: put });
+    expect(view.readLatest(b('k'))).toMatchObject({ value: b('v'), expiresAt: t0 + 100, durable: put });
     clock.set(t0 + 101);
-    const expired = await view.readLatest(b('k'));
+    const expired = view.readLatest(b('k'));
     expect(expired.value).toBeUndefined();
     expect(expired.expiresAt).toBeUndefined();
     // An update sees the expired pending value as absent too.
-    const { result } = await view.update(b('k'), (current, expiresAt) => ({ result: [current, expiresAt] }));
+    const { result } = view.update(b('k'), (current, expiresAt) => ({ result: [current, expiresAt] }));
     expect(result).toEqual([undefined, undefined]);
     engine.commit();
     await put;
@@ -217,22 +217,22 @@ describe('LatestView expiry', () => {
     engine.data.set('k', b('1'));
     engine.expiries.set('k', t0 + 500);
     // Keep the expiry (as INCR does): the pending value and the engine write both carry it.
-    const kept = await view.update(b('k'), (current, expiresAt) => ({
+    const kept = view.update(b('k'), (current, expiresAt) => ({
       result: expiresAt,
       write: b(String(Number(current) + 1)),
       expiresAt,
     }));
     expect(kept.result).toBe(t0 + 500);
-    expect((await view.readLatest(b('k'))).expiresAt).toBe(t0 + 500);
+    expect(view.readLatest(b('k')).expiresAt).toBe(t0 + 500);
     // Write without one (as SET does): cleared.
-    const cleared = await view.update(b('k'), () => ({ result: null, write: b('x') }));
-    expect((await view.readLatest(b('k'))).expiresAt).toBeUndefined();
-    const many = await view.updateMany([b('a'), b('k')], (_values, expiries) => ({
+    const cleared = view.update(b('k'), () => ({ result: null, write: b('x') }));
+    expect(view.readLatest(b('k')).expiresAt).toBeUndefined();
+    const many = view.updateMany([b('a'), b('k')], (_values, expiries) => ({
       result: expiries,
       writes: [{ key: b('a'), value: b('1'), expiresAt: t0 + 900 }],
     }));
     expect(many.result).toEqual([undefined, undefined]);
-    expect((await view.readLatest(b('a'))).expiresAt).toBe(t0 + 900);
+    expect(view.readLatest(b('a')).expiresAt).toBe(t0 + 900);
     engine.commit();
     await Promise.all([kept.durable, cleared.durable, many.durable]);
     expect(engine.expiries.get('k')).toBeUndefined();

@@ -10,12 +10,12 @@
 // commit timestamp of the branch's writes (etcd's header revision), which is the `mod` of every
 // key they set.
 import { compareBytes, copyBytes } from '../stdx/bytes.js';
+import { keyString } from '../stdx/key-string.js';
 import type { Revision } from '../storage/engine.js';
 import { InvalidArgumentError } from '../storage/errors.js';
 import { BATCH_OPS_MAX } from '../storage/limits.js';
 import { revisionOfPut } from '../storage/revision.js';
 import { checkKey, checkValue, textBytes } from '../storage/validate.js';
-import { keyOf } from './mvcc.js';
 import type { WritePipeline } from './write-pipeline.js';
 
 type Bytes = string | Uint8Array;
@@ -93,7 +93,7 @@ function prepare(req: CasRequest): Prepared {
     // A copy: the request's buffers are borrowed, and the keys are used after the read awaits.
     const bytes = copyBytes(textBytes(key));
     checkKey(bytes);
-    const k = keyOf(bytes);
+    const k = keyString(bytes);
     let at = index.get(k);
     if (at === undefined) {
       at = keys.length;

@@ -13,9 +13,9 @@
 // its batch is durable; a failed batch is reported and its keys are simply due again next time.
 import type { Clock, Timer } from '../io/clock.js';
 import { AssertionError } from '../stdx/assert.js';
+import { keyString } from '../stdx/key-string.js';
 import type { Engine } from '../storage/engine.js';
 import { EXPIRY_CYCLE_INTERVAL_MS, EXPIRY_CYCLE_KEYS_MAX } from '../storage/expiry-index.js';
-import { keyOf } from './mvcc.js';
 
 export interface ExpiryCycleStats {
   /** expiredKeys: keys the cycle deleted since open (INFO's `expired_keys`). */
@@ -65,7 +65,7 @@ export class ExpiryCycle {
       return;
     }
     if (due.length === 0) return;
-    const keys = due.filter((key) => !this.hooks.isPending(keyOf(key)));
+    const keys = due.filter((key) => !this.hooks.isPending(keyString(key)));
     if (keys.length === 0) return;
     const again = due.length === EXPIRY_CYCLE_KEYS_MAX;
     this.running = this.hooks.deleteKeys(keys).then(

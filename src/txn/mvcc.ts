@@ -14,6 +14,7 @@
 import { type Clock, systemClock } from '../io/clock.js';
 import { assert } from '../stdx/assert.js';
 import { asBuffer } from '../stdx/bytes.js';
+import { keyFromString, keyString } from '../stdx/key-string.js';
 import type { Engine, Revision, ScanRange } from '../storage/engine.js';
 import { InvalidArgumentError } from '../storage/errors.js';
 import { SnapshotTooOldError, TxnConflictError } from './errors.js';
@@ -91,15 +92,6 @@ export interface SnapshotRead {
    * commit: then nobody may rely on it).
    */
   readonly revision: Revision | undefined;
-}
-
-/** keyOf maps key bytes to the latin1 string used as a map key (binary-safe, byte-ordered). */
-export function keyOf(key: Uint8Array): string {
-  return asBuffer(key).toString('latin1');
-}
-
-export function keyBytes(k: string): Buffer {
-  return Buffer.from(k, 'latin1');
 }
 
 export interface MvccOptions {
@@ -344,8 +336,8 @@ export class Mvcc {
    */
   async *scanAt(s: number, range: ScanRange): AsyncGenerator<[string, Buffer]> {
     const reverse = range.reverse === true;
-    const startK = range.start === undefined ? undefined : keyOf(range.start);
-    const endK = range.end === undefined ? undefined : keyOf(range.end);
+    const startK = range.start === undefined ? undefined : keyString(range.start);
+    const endK = range.end === undefined ? undefined : keyString(range.end);
     const limit = range.limit ?? Number.POSITIVE_INFINITY;
     if (limit <= 0 || (startK !== undefined && endK !== undefined && startK >= endK)) return;
     const iter = this.engine.scan({ start: range.start, end: range.end, reverse });
@@ -354,7 +346,7 @@ export class Mvcc {
     let yielded = 0;
     try {
       while (yielded < limit) {
-        const ek = next.done === true ? undefined : keyOf(next.value[0]);
+        const ek = next.done === true ? undefined : keyString(next.value[0]);
         const hk =
           cursor === undefined
             ? this.history.nextKey(reverse ? endK : startK, !reverse, reverse ? startK : endK, reverse)
@@ -375,7 +367,7 @@ export class Mvcc {
             ? entry.value && Buffer.from(entry.value)
             : fromEngine !== undefined
               ? fromEngine
-              : this.durable(keyBytes(k));
+              : this.durable(keyFromString(k));
         if (engineFirst || ek === k) next = await iter.next();
         if (value === undefined) continue;
         yielded++;
@@ -438,7 +430,7 @@ export class Mvcc {
 
   private conflict(message: string, k: string): never {
     this.conflicts++;
-    throw new TxnConflictError(message, keyBytes(k));
+    throw new TxnConflictError(message, keyFromString(k));
   }
 
   private readerCount(): number {
@@ -493,7 +485,7 @@ export class Mvcc {
 }
 
 function printable(k: string): string {
-  const bytes = keyBytes(k);
+  const bytes = keyFromString(k);
   const text = bytes.toString('utf8');
   return /^[\x20-\x7e]*$/.test(text) && text.length <= 64
     ? `'${text}'`

@@ -8,11 +8,12 @@
 // body runs only at its first next()). Values handed out are copies too: the buffered writes,
 // the remembered reads and the version history are never given to a caller to write into.
 import { asBuffer, compareBytes, copyBytes, prefixEnd } from '../stdx/bytes.js';
+import { keyFromString, keyString } from '../stdx/key-string.js';
 import type { Revision } from '../storage/engine.js';
 import { InvalidArgumentError } from '../storage/errors.js';
 import { checkExpiresAt, checkKey, checkValue, textBytes } from '../storage/validate.js';
 import { TxnFinishedError } from './errors.js';
-import { type Isolation, type KeyRange, keyBytes, keyOf, type Mvcc, type Registration } from './mvcc.js';
+import type { Isolation, KeyRange, Mvcc, Registration } from './mvcc.js';
 import type { BatchOp, WritePipeline } from './write-pipeline.js';
 
 export type TxnKey = string | Uint8Array;
@@ -87,7 +88,7 @@ export class Snapshot {
     this.checkActive();
     const bytes = textBytes(key);
     checkKey(bytes);
-    return this.readKey(bytes, keyOf(bytes));
+    return this.readKey(bytes, keyString(bytes));
   }
 
   async getString(key: TxnKey): Promise<string | undefined> {
@@ -117,7 +118,7 @@ export class Snapshot {
       reverse: options.reverse,
     })) {
       this.checkActive();
-      yield [keyBytes(k), v];
+      yield [keyFromString(k), v];
     }
   }
 
@@ -202,7 +203,7 @@ export class Transaction extends Snapshot {
    * it). Versions read from the snapshot carry no expiry (docs/transactions.md).
    */
   ownExpiry(key: TxnKey): number | undefined {
-    return this.writes.get(keyOf(textBytes(key)))?.expiresAt;
+    return this.writes.get(keyString(textBytes(key)))?.expiresAt;
   }
 
   /** delete buffers the removal of `key`. */
@@ -222,8 +223,8 @@ export class Transaction extends Snapshot {
     checkLimit(options.limit);
     const reverse = options.reverse === true;
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
-    const startK = start === undefined ? undefined : keyOf(start);
-    const endK = end === undefined ? undefined : keyOf(end);
+    const startK = start === undefined ? undefined : keyString(start);
+    const endK = end === undefined ? undefined : keyString(end);
     // Own writes in range, in scan order (writes made while the scan runs are not seen by it).
     const own = [...this.writes.keys()]
       .filter((k) => (startK === undefined || k >= startK) && (endK === undefined || k < endK))
@@ -260,7 +261,7 @@ export class Transaction extends Snapshot {
         last = k;
         if (value === undefined) continue;
         yielded++;
-        yield [keyBytes(k), value];
+        yield [keyFromString(k), value];
       }
     } finally {
       await snapshot.return(undefined);
@@ -328,7 +329,7 @@ export class Transaction extends Snapshot {
   }
 
   private buffer(key: Buffer, value: Buffer | undefined, expiresAt: number | undefined): void {
-    const k = keyOf(key);
+    const k = keyString(key);
     const existing = this.writes.get(k);
     if (existing !== undefined) {
       existing.value = value;

@@ -44,12 +44,13 @@
 
 import { type Clock, systemClock } from '../io/clock.js';
 import { asBuffer, copyBytes } from '../stdx/bytes.js';
+import { keyFromString, keyString } from '../stdx/key-string.js';
 import type { Engine, Entry, Revision, ScanRange, Stored, WriteOp } from '../storage/engine.js';
 import { isExpired } from '../storage/expiry-index.js';
 import { revisionOfPut } from '../storage/revision.js';
 import { checkBatch, checkExpiresAt, checkKey, checkValue } from '../storage/validate.js';
 import { ExpiryCycle, type ExpiryCycleStats } from './expiry-cycle.js';
-import { keyBytes, keyOf, Mvcc, type MvccOptions, type Prior } from './mvcc.js';
+import { Mvcc, type MvccOptions, type Prior } from './mvcc.js';
 import { type PendingWrite, PendingWrites } from './pending-writes.js';
 
 /** BatchOp: one operation of a write a caller asks for (the pipeline stamps it: WriteOp). */
@@ -186,12 +187,12 @@ export class WritePipeline {
 
   /** readLatest returns the newest value of `key`: its newest pending write, else the engine's. */
   readLatest(key: Uint8Array): Latest {
-    return this.lookup(key, keyOf(key)).latest;
+    return this.lookup(key, keyString(key)).latest;
   }
 
   /** readMany is readLatest for several keys, consistent with one another (one point in time). */
   readMany(keys: readonly Uint8Array[]): Latest[] {
-    return keys.map((key) => this.lookup(key, keyOf(key)).latest);
+    return keys.map((key) => this.lookup(key, keyString(key)).latest);
   }
 
   /**
@@ -204,7 +205,7 @@ export class WritePipeline {
     fn: (current: Buffer | undefined, expiresAt: number | undefined) => Change<T>,
   ): Updated<T> {
     checkKey(key);
-    const k = keyOf(key);
+    const k = keyString(key);
     const found = this.lookup(key, k);
     const current = found.latest;
     const change = fn(current.value, current.expiresAt);
@@ -231,7 +232,7 @@ export class WritePipeline {
     ) => ManyChange<T>,
   ): Updated<T> {
     for (const key of keys) checkKey(key);
-    const values = keys.map((key) => this.lookup(key, keyOf(key)).latest);
+    const values = keys.map((key) => this.lookup(key, keyString(key)).latest);
     const change = fn(
       values.map((v) => v.value),
       values.map((v) => v.expiresAt),
@@ -264,7 +265,7 @@ export class WritePipeline {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.enqueue([key], [keyOf(key)], [copyBytes(value)], [expiresAt]);
+    return this.enqueue([key], [keyString(key)], [copyBytes(value)], [expiresAt]);
   }
 
   /** delete removes `key`; resolves to whether it existed (counting pending writes), once durable. */
@@ -320,7 +321,7 @@ export class WritePipeline {
    * have expired: a write nobody can see (Mvcc.unseen), so it conflicts with no transaction.
    */
   private expire(keys: readonly Uint8Array[]): Promise<void> {
-    const ks = keys.map((key) => keyOf(key));
+    const ks = keys.map((key) => keyString(key));
     const none = keys.map(() => undefined);
     return this.enqueue(keys, ks, none, none, undefined, false);
   }
@@ -337,7 +338,7 @@ export class WritePipeline {
     for (let i = 0; i < n; i++) {
       const op = ops[i]!;
       keys[i] = op.key;
-      ks[i] = keyOf(op.key);
+      ks[i] = keyString(op.key);
       // The pending state keeps copies; the engine copies the ops in the synchronous call.
       values[i] = op.type === 'put' ? copyBytes(op.value) : undefined;
       expiries[i] = op.type === 'put' ? op.expiresAt : undefined;
@@ -490,7 +491,7 @@ export class WritePipeline {
 
   private durableOrUndefined(k: string): Buffer | undefined {
     try {
-      const value = this.engine.getSync(keyBytes(k));
+      const value = this.engine.getSync(keyFromString(k));
       return value === undefined ? undefined : asBuffer(value);
     } catch {
       // A store that cannot be read any more serves no snapshot either.

@@ -1,6 +1,7 @@
 // WATCH: the keys a client watched for its next EXEC (commands/transactions.ts), each with the
 // commit timestamp current when it was watched. Session (session.ts) holds one per connection.
-import { keyOf, type Mvcc, type Registration } from '../../txn/mvcc.js';
+import { keyString } from '../../stdx/key-string.js';
+import type { Mvcc, Registration } from '../../txn/mvcc.js';
 import { CommandError } from './errors.js';
 import { WATCHED_KEYS_MAX } from './limits.js';
 
@@ -24,7 +25,7 @@ export class Watch {
   }
 
   add(key: Buffer): void {
-    const k = keyOf(key);
+    const k = keyString(key);
     // Watching a key again keeps the first watch (as Redis: the key is already watched).
     if (!this.keys.has(k)) this.keys.set(k, this.mvcc.lastTs);
   }

@@ -35,7 +35,8 @@ import { type Clock, systemClock } from '../../io/clock.js';
 import type { FileSystem } from '../../io/file-system.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { AssertionError, assert } from '../../stdx/assert.js';
-import { asBuffer, compareBytes, copyBytes } from '../../stdx/bytes.js';
+import { compareBytes, copyBytes } from '../../stdx/bytes.js';
+import { keyString } from '../../stdx/key-string.js';
 import { DirLock } from '../dir-lock.js';
 import type {
   Durability,
@@ -312,7 +313,7 @@ export class CaskEngine implements Engine {
       const loc = this.store.keyDir.get(key);
       return loc === undefined ? undefined : this.store.readValue(key, loc, expiresAt !== undefined);
     }
-    const name = asBuffer(key).toString('latin1');
+    const name = keyString(key);
     const cached = this.store.cache.lookup(name);
     if (cached !== undefined) return copyBytes(cached.value);
     const loc = this.store.keyDir.get(key);
@@ -341,7 +342,7 @@ export class CaskEngine implements Engine {
     // The same value cache as get(): the server reads through getStored (LatestView). The value
     // and the revision are read in one synchronous step, from one key-directory lookup (or one
     // cache entry), so they belong together.
-    const name = this.store.cache.enabled ? asBuffer(key).toString('latin1') : undefined;
+    const name = this.store.cache.enabled ? keyString(key) : undefined;
     if (name !== undefined) {
       const cached = this.store.cache.lookup(name);
       if (cached !== undefined) {
@@ -360,7 +361,7 @@ export class CaskEngine implements Engine {
     checkKey(key);
     if (this.store.expired(key)) return undefined;
     if (this.store.cache.enabled) {
-      const cached = this.store.cache.lookup(asBuffer(key).toString('latin1'));
+      const cached = this.store.cache.lookup(keyString(key));
       if (cached !== undefined) return revisionOf(cached);
     }
     const loc = this.store.keyDir.get(key);

@@ -13,7 +13,7 @@
 // reopen runs recovery; reads go on.
 import type { Clock, Timer } from '../../io/clock.js';
 import { assert } from '../../stdx/assert.js';
-import { asBuffer } from '../../stdx/bytes.js';
+import { keyString } from '../../stdx/key-string.js';
 import type { Durability, WriteOp } from '../engine.js';
 import { IoError, StoreFailedError } from '../errors.js';
 import { FORMAT_REVISION } from '../meta.js';
@@ -129,7 +129,7 @@ export function encodeWrite(ts: number, ops: readonly WriteOp[]): DurableWrite {
  * could not otherwise be told apart from "earlier" once recovery reads them back.
  */
 function lastOpPerKey(ops: readonly WriteOp[]): { ops: readonly WriteOp[]; names: readonly string[] } {
-  const names = ops.map((op) => asBuffer(op.key).toString('latin1'));
+  const names = ops.map((op) => keyString(op.key));
   if (ops.length === 1) return { ops, names };
   const seen = new Set<string>();
   const kept: WriteOp[] = [];

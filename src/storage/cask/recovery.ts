@@ -22,7 +22,7 @@
 // (copies); a batch's members wait for the rest of the batch, so their keys are copied.
 import * as path from 'node:path';
 import type { File, FileSystem } from '../../io/file-system.js';
-import { asBuffer } from '../../stdx/bytes.js';
+import { keyString } from '../../stdx/key-string.js';
 import { CorruptionError, IncompatibleError, IoError } from '../errors.js';
 import { ExpiryIndex } from '../expiry-index.js';
 import { FORMAT_VERSION } from '../meta.js';
@@ -309,7 +309,7 @@ function applyToIndex(report: RecoveryReport, keyDir: KeyDir, expiries: ExpiryIn
     if (seq > report.maxSeq) report.maxSeq = seq;
     if (kind === Kind.PUT) {
       if (tombstones.size > 0) {
-        const dead = tombstones.get(asBuffer(key).toString('latin1'));
+        const dead = tombstones.get(keyString(key));
         if (dead !== undefined && dead > seq) return;
       }
       // The expiry follows the PUT that wins; stores without TTLs skip the name entirely.
@@ -317,12 +317,12 @@ function applyToIndex(report: RecoveryReport, keyDir: KeyDir, expiries: ExpiryIn
         keyDir.setIfNewer(key, fileId, valueOffset, valueLen, seq, create, version) &&
         (expiresAt !== undefined || expiries.size > 0)
       ) {
-        expiries.set(asBuffer(key).toString('latin1'), expiresAt);
+        expiries.set(keyString(key), expiresAt);
       }
       return;
     }
     const existing = keyDir.get(key);
-    const name = asBuffer(key).toString('latin1');
+    const name = keyString(key);
     if (existing !== undefined && existing.seq < seq) {
       keyDir.remove(key);
       if (expiries.size > 0) expiries.delete(name);

@@ -20,6 +20,7 @@ import type { Clock } from '../../io/clock.js';
 import type { File, FileSystem } from '../../io/file-system.js';
 import { AssertionError, assert } from '../../stdx/assert.js';
 import { asBuffer, bytesEqual } from '../../stdx/bytes.js';
+import { keyString } from '../../stdx/key-string.js';
 import type { Revision } from '../engine.js';
 import { CorruptionError } from '../errors.js';
 import { type ExpiryIndex, isExpired } from '../expiry-index.js';
@@ -141,7 +142,7 @@ export class CaskStore {
 
   /** expiryOf returns the expiry the key's current record carries, if any. */
   expiryOf(key: Uint8Array): number | undefined {
-    return this.expiries.size === 0 ? undefined : this.expiries.get(asBuffer(key).toString('latin1'));
+    return this.expiries.size === 0 ? undefined : this.expiries.get(keyString(key));
   }
 
   /** expired: the key carries an expiry that has passed (it reads as absent). */

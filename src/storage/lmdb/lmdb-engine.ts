@@ -77,6 +77,7 @@ import type { Clock, Timer } from '../../io/clock.js';
 import { systemClock } from '../../io/clock.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { compareBytes, prefixEnd } from '../../stdx/bytes.js';
+import { keyString } from '../../stdx/key-string.js';
 import { encodeU64LE, readU64LE } from '../../stdx/u64.js';
 import { DirLock } from '../dir-lock.js';
 import type {
@@ -233,7 +234,7 @@ class LmdbEngine implements Engine {
   ) {
     this.lastTxnIdAtOpen = this.envStats().lastTxnId;
     for (const { key, value } of expiryDb.getRange({ snapshot: false })) {
-      this.expiries.set(nameOf(key.subarray(1)), decodeExpiry(value));
+      this.expiries.set(keyString(key.subarray(1)), decodeExpiry(value));
     }
     this.mayExpire = this.expiries.size > 0;
     this.namedDbs = namedDbs(db).length;
@@ -330,7 +331,7 @@ class LmdbEngine implements Engine {
     // indexed: what the expiry index learns once the write commits, taken now (the caller's keys
     // and ops are borrowed), in op order so that a key's last op wins.
     const indexed = withExpiry
-      ? ops.map((op) => [nameOf(op.key), op.type === 'put' ? op.expiresAt : undefined] as const)
+      ? ops.map((op) => [keyString(op.key), op.type === 'put' ? op.expiresAt : undefined] as const)
       : undefined;
     const only = ops[0] as WriteOp;
     let committed: Promise<unknown>;
@@ -575,11 +576,6 @@ class LmdbEngine implements Engine {
     this.syncs++;
     return syncing;
   }
-}
-
-/** nameOf is a user key as a latin1 string (one UTF-16 unit per byte), the ExpiryIndex's key. */
-function nameOf(key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
 }
 
 function checkKey(key: Uint8Array): void {

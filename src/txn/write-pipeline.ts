@@ -48,21 +48,16 @@ import { keyFromString, keyString } from '../stdx/key-string.js';
 import type { Engine, Entry, Revision, ScanRange, Stored, WriteOp } from '../storage/engine.js';
 import { isExpired } from '../storage/expiry-index.js';
 import { revisionOfPut } from '../storage/revision.js';
-import { checkBatch, checkExpiresAt, checkKey, checkValue } from '../storage/validate.js';
+import { type CheckedOp, checkBatch, checkExpiresAt, checkKey, checkValue } from '../storage/validate.js';
 import { ExpiryCycle, type ExpiryCycleStats } from './expiry-cycle.js';
 import { Mvcc, type MvccOptions, type Prior } from './mvcc.js';
 import { type PendingWrite, PendingWrites } from './pending-writes.js';
 
-/** BatchOp: one operation of a write a caller asks for (the pipeline stamps it: WriteOp). */
-export type BatchOp =
-  | {
-      readonly type: 'put';
-      readonly key: Uint8Array;
-      readonly value: Uint8Array;
-      /** expiresAt: ms since the Unix epoch after which the key reads as absent; undefined: never. */
-      readonly expiresAt?: number | undefined;
-    }
-  | { readonly type: 'delete'; readonly key: Uint8Array };
+/**
+ * BatchOp: one operation of a write a caller asks for: a put (with its expiry) or a delete,
+ * unstamped (the pipeline stamps it into a WriteOp). The same shape checkBatch validates.
+ */
+export type BatchOp = CheckedOp;
 
 /** Latest is the newest value of a key and, when it comes from a pending write, its durability. */
 export interface Latest {

@@ -633,6 +633,11 @@ class FileScan {
       return;
     }
     this.flushBatch('a record outside the batch follows');
+    this.applyRecord(key, rec, valueOffset);
+  }
+
+  /** applyRecord applies a record outside any batch (or an orphan member) to the index. */
+  private applyRecord(key: Uint8Array, rec: Decoded, valueOffset: number): void {
     this.apply(
       key,
       rec.kind,
@@ -701,18 +706,7 @@ class FileScan {
       detail: `member of batch seq ${rec.seq} without its batch record`,
       action: 'member applied',
     });
-    this.apply(
-      key,
-      rec.kind,
-      this.id,
-      valueOffset,
-      rec.valueLen,
-      rec.seq,
-      rec.expiresAt,
-      rec.create,
-      rec.version,
-    );
-    this.validEnd = this.pos;
+    this.applyRecord(key, rec, valueOffset);
   }
 
   /** flushBatch applies the members collected of the pending batch, reporting any lost. */

@@ -1,4 +1,4 @@
-// Db write paths through the LatestView: set, expire (read-modify-write) and delete of N keys,
+// Db write paths through the write pipeline (the LatestView before issue 12): set, expire (read-modify-write) and delete of N keys,
 // C calls in flight at a time, durability 'never' so that the JavaScript cost is what is
 // measured, not the disk. For A/B runs of two builds (e.g. before and after a change to the
 // write path), `--dist DIR` loads the built tree `DIR/dist/src/index.js` instead of src/.

@@ -7,7 +7,7 @@
 // - Readers (snapshots, transactions, WATCH) register at a start timestamp `s`; reads at `s` are
 //   synchronous: the history, else the engine's durable value.
 // - Buffers: keys are tracked as latin1 strings; the values captured (see version-history.ts)
-//   are the LatestView's own or fresh engine reads, never a caller's, and `read` returns them
+//   are the write pipeline's own or fresh engine reads, never a caller's, and `read` returns them
 //   shared: its callers copy before handing them out.
 // - Commit validation (`validate`) is synchronous too, and the caller enqueues the commit in the
 //   same turn of the event loop, so nothing can commit in between.
@@ -43,7 +43,7 @@ export interface Registration {
   readonly kind: 'snapshot' | 'transaction' | 'watch';
   /**
    * settled: every write at or before startTs had settled at registration, so reads may start at
-   * once; otherwise the caller waits for the LatestView to settle them first.
+   * once; otherwise the caller waits for the write pipeline to settle them first.
    */
   readonly settled: boolean;
 }
@@ -79,7 +79,7 @@ export interface MvccStats {
 export interface Prior {
   readonly value: Buffer | undefined;
   readonly fromTs: number;
-  /** revision: the key's revision with that value, when the caller knows it (see LatestView). */
+  /** revision: the key's revision with that value, when the caller knows it (see write-pipeline.ts). */
   readonly revision?: Revision | undefined;
 }
 

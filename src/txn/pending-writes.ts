@@ -36,10 +36,16 @@ export type Queued = readonly { readonly k: string; readonly node: PendingWrite 
 
 export class PendingWrites {
   private readonly byKey = new Map<string, KeyList>();
-  /** queuedCount, settledCount: writes counted in queue order, for settled() waiters. */
+  /**
+   * queuedCount: writes added so far (each write's count is its place in queue order).
+   * settledCount: every write up to it has settled. settledEarly: counts above it that settled
+   * before an older write did (a write the engine refuses at once settles ahead of writes still
+   * in its group commit), so settledCount advances only over a settled prefix, as Mvcc's
+   * watermark does.
+   */
   private queuedCount = 0;
   private settledCount = 0;
-  private unsettled = 0;
+  private readonly settledEarly = new Set<number>();
   private waiters: { count: number; resolve: () => void }[] = [];
 
   /** keys counts keys with pending writes (for tests and stats). */
@@ -90,7 +96,6 @@ export class PendingWrites {
       list.newest = node;
       nodes[i] = { k, node };
     }
-    this.unsettled++;
     return { count: ++this.queuedCount, nodes };
   }
 
@@ -99,8 +104,8 @@ export class PendingWrites {
    * so those go too. Failed: only this write goes.
    */
   settle(count: number, nodes: Queued, durable: boolean): void {
-    this.unsettled--;
-    if (count > this.settledCount) this.settledCount = count;
+    this.settledEarly.add(count);
+    while (this.settledEarly.delete(this.settledCount + 1)) this.settledCount++;
     for (const { k, node } of nodes) {
       const list = this.byKey.get(k);
       if (list === undefined) continue; // an earlier durable write of this key dropped it already
@@ -126,10 +131,9 @@ export class PendingWrites {
       if (list.newest === undefined) this.byKey.delete(k);
     }
     if (this.waiters.length > 0) {
-      const all = this.unsettled === 0;
       const keep: typeof this.waiters = [];
       for (const w of this.waiters) {
-        if (all || w.count <= this.settledCount) w.resolve();
+        if (w.count <= this.settledCount) w.resolve();
         else keep.push(w);
       }
       this.waiters = keep;
@@ -138,7 +142,7 @@ export class PendingWrites {
 
   /** settled resolves once every write added before the call has settled (durable or failed). */
   settled(): Promise<void> {
-    if (this.unsettled === 0 || this.settledCount >= this.queuedCount) return Promise.resolve();
+    if (this.settledCount >= this.queuedCount) return Promise.resolve();
     const count = this.queuedCount;
     return new Promise((resolve) => this.waiters.push({ count, resolve }));
   }

@@ -7,9 +7,9 @@
 // Keys are latin1 strings of their bytes (binary-safe; JS string order is then byte order), kept
 // in a sorted index so snapshot scans can merge them with the engine's scan.
 //
-// Buffers: values are kept without copying, because none is a caller's: each is the LatestView's
+// Buffers: values are kept without copying, because none is a caller's: each is the write pipeline's
 // own copy of a pending write or a fresh buffer from an engine read (Mvcc.written's `prior`).
-// They are shared with the LatestView and other readers, so nobody writes into them, and they
+// They are shared with the write pipeline and other readers, so nobody writes into them, and they
 // leave only as copies (Snapshot.readKey, Mvcc.scanAt).
 import { assert } from '../stdx/assert.js';
 

@@ -177,6 +177,66 @@ describe('WritePipeline', () => {
     expect(settled).toBe(true);
   });
 
+  it('queues writes in call order, read-modify-writes included (a delete then a put leaves the put)', async () => {
+    // The pipeline reads synchronously, so a delete (which reads to answer "did it exist") is
+    // queued before a put called after it. (Before issue 12 the delete awaited an engine read,
+    // so the put called after it reached the engine first and the delete removed it.)
+    const engine = new ManualEngine();
+    engine.data.set('k', b('old'));
+    const view = new WritePipeline(engine);
+    const deleted = view.delete(b('k'));
+    const put = view.put(b('k'), b('new'));
+    expect(view.readLatest(b('k')).value).toEqual(b('new'));
+    engine.commit();
+    await Promise.all([deleted, put]);
+    expect(await deleted).toBe(true);
+    expect(engine.data.get('k')).toEqual(b('new'));
+    expect(engine.queue).toHaveLength(0);
+  });
+
+  it('settled() waits for every earlier write, also when a later one is refused first', async () => {
+    const engine = new ManualEngine();
+    const refuse = engine.write.bind(engine);
+    // The engine refuses writes to 'bad' at once, ahead of the writes in its queue.
+    engine.write = (ts, ops) =>
+      ops.some((op) => Buffer.from(op.key).toString() === 'bad')
+        ? Promise.reject(new Error('refused'))
+        : refuse(ts, ops);
+    const view = new WritePipeline(engine);
+    const first = view.put(b('k'), b('1'));
+    let settled = false;
+    const waiting = view.settled().then(() => {
+      settled = true;
+    });
+    await expect(view.put(b('bad'), b('x'))).rejects.toThrow('refused');
+    await tick();
+    expect(settled).toBe(false);
+    expect(view.readLatest(b('k')).durable).toBe(first);
+    engine.commit();
+    await waiting;
+    expect(settled).toBe(true);
+    expect(view.trackedKeys).toBe(0);
+  });
+
+  it('reports no commit timestamp for an update refused before it got one', () => {
+    const engine = new ManualEngine();
+    const lookup = engine.revisionSync.bind(engine);
+    // The store becomes unreadable between the update's read and its write's revision lookup.
+    let failing = false;
+    engine.revisionSync = (key) => {
+      if (failing) throw new Error('unreadable');
+      return lookup(key);
+    };
+    const view = new WritePipeline(engine);
+    void view.put(b('ok'), b('1'));
+    const refused = view.updateMany([b('bad')], () => {
+      failing = true;
+      return { result: 0, writes: [{ key: b('bad'), value: b('x') }] };
+    });
+    expect(refused.ts).toBeUndefined();
+    return expect(refused.durable).rejects.toThrow('unreadable');
+  });
+
   it('runs on the real engine: 2000 concurrent increments give the exact total', async () => {
     const db = await open(tmpDir('latest'));
     const updates = Array.from({ length: 2000 }, async () => {
@@ -189,7 +249,7 @@ describe('WritePipeline', () => {
   });
 });
 
-describe('LatestView expiry', () => {
+describe('WritePipeline expiry', () => {
   it('carries the expiry of pending values and reads them as absent once it passes', async () => {
     const engine = new ManualEngine();
     const clock = new ManualClock();

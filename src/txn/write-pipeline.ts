@@ -154,8 +154,11 @@ export class WritePipeline {
   readonly mvcc: Mvcc;
   private readonly pending = new PendingWrites();
   private readonly expiry: ExpiryCycle;
-  /** lastQueuedTs: the commit timestamp of the newest write queued (read in the same step). */
-  private lastQueuedTs = 0;
+  /**
+   * lastQueuedTs: the commit timestamp the last enqueue gave its write, read in the same step;
+   * undefined when that write was refused before it had one.
+   */
+  private lastQueuedTs: number | undefined;
 
   constructor(
     readonly engine: Engine,
@@ -397,6 +400,7 @@ export class WritePipeline {
     seen = true,
   ): Promise<void> {
     const n = keys.length;
+    this.lastQueuedTs = undefined;
     let ts: number;
     // Every put's revision before this write, from the one lookup (a batch naming a key twice
     // keeps its last operation, which counts once: both derive from the state before the batch).

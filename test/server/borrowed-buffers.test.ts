@@ -1,6 +1,6 @@
 // The RESP server lends the store views of its socket chunks (command arguments); the store must
 // keep copies (docs/ARCHITECTURE.md, "Who owns a buffer"). Here the server runs over a Db whose
-// LatestView, engine, transactions and snapshots are poisoned(): every buffer the server hands
+// write pipeline, engine, transactions and snapshots are poisoned(): every buffer the server hands
 // them is overwritten once the call returns and again once it settles. A client sends thousands
 // of commands on keys in ascending, descending or random order as one socket write, so every
 // socket read carries many commands, and the replies, the keyspace and a reopened store are

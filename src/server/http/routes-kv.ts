@@ -50,7 +50,7 @@ export function kvRoutes(db: Db): FastifyPluginAsync {
   return async (app: FastifyInstance) => {
     app.removeAllContentTypeParsers();
     // The body is a Buffer of its own: fastify concatenates the request's chunks into a new one.
-    // The store copies what it keeps anyway (LatestView), so nothing here depends on that.
+    // The store copies what it keeps anyway (the write pipeline), so nothing here depends on that.
     app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => {
       done(null, body);
     });

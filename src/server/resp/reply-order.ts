@@ -2,7 +2,7 @@
 // request order.
 //
 // A command that writes (or reads a value whose write is not durable yet, see
-// src/db/latest-view.ts) returns a Held reply: it may only be sent once its durability promise
+// src/txn/write-pipeline.ts) returns a Held reply: it may only be sent once its durability promise
 // resolves. The connection does not wait for that before executing the next command: later
 // commands run at once (so a pipeline of writes shares one group commit), but their replies go
 // into the held reply's "tail" writer and leave only after it. So replies are always in request

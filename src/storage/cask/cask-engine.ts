@@ -339,7 +339,7 @@ export class CaskEngine implements Engine {
     checkKey(key);
     const expiresAt = this.store.expiryOf(key);
     if (expiresAt !== undefined && isExpired(expiresAt, this.clock.nowMs())) return undefined;
-    // The same value cache as get(): the server reads through getStored (LatestView). The value
+    // The same value cache as get(): the server reads through getStoredSync (the write pipeline). The value
     // and the revision are read in one synchronous step, from one key-directory lookup (or one
     // cache entry), so they belong together.
     const name = this.store.cache.enabled ? keyString(key) : undefined;

@@ -2,7 +2,7 @@
 // EXPIRETIME, PEXPIRETIME, PERSIST; Redis 7 semantics and error texts (expire.c).
 //
 // A key's expiry is stored with its value (docs/format.md), so changing it rewrites the value:
-// the commands are read-modify-writes through the LatestView, which keeps them linearizable with
+// the commands are read-modify-writes through the write pipeline, which keeps them linearizable with
 // every other write and holds their replies until the write is durable.
 import { CommandError } from '../errors.js';
 import type { CommandContext, Held } from '../types.js';

@@ -1,6 +1,6 @@
 // String commands: GET, SET, SETEX, PSETEX, GETEX, GETDEL, GETSET, SETNX, MGET, MSET, MSETNX,
 // APPEND, STRLEN, GETRANGE.
-// Reads go through the LatestView (src/db/latest-view.ts): a value whose write is not durable yet
+// Reads go through the write pipeline (src/txn/write-pipeline.ts): a value whose write is not durable yet
 // comes with its durability promise, and the reply is held until it resolves.
 // Expiry follows Redis: SET (without KEEPTTL), GETSET and MSET clear a key's TTL; APPEND keeps it.
 import { CommandError, ERR_SYNTAX, wrongArity } from '../errors.js';

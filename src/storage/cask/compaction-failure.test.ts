@@ -34,6 +34,13 @@ async function fillWithGarbage(db: PipelinedCask, model: Map<string, string>): P
 }
 
 const settle = () => new Promise((r) => setTimeout(r, 50));
+/** WAIT_MS_MAX: how long a background step may take on a loaded machine before a test fails. */
+const WAIT_MS_MAX = 10_000;
+/** waitFor polls `done` until it holds (or WAIT_MS_MAX passes), for a background step to finish. */
+async function waitFor(done: () => boolean): Promise<void> {
+  const deadline = Date.now() + WAIT_MS_MAX;
+  while (!done() && Date.now() < deadline) await settle();
+}
 
 describe('a compaction that fails', () => {
   for (const code of ['ENOSPC', 'EIO'] as const) {
@@ -110,8 +117,9 @@ describe('a compaction that fails', () => {
     faulty.inject({ op: 'write', code: 'ENOSPC', path: /\.compacting$/, times: 1_000_000 });
     const model = new Map<string, string>();
     await fillWithGarbage(db, model);
-    await settle();
     const failures = () => events.filter((e) => e.type === 'compaction-failed').length;
+    await waitFor(() => failures() >= 1);
+    await settle();
     expect(failures()).toBe(1);
     expect(String(events.find((e) => e.type === 'compaction-failed')?.detail.error)).toContain('ENOSPC');
     // Within the back-off no new attempt, however much garbage piles up.
@@ -122,6 +130,7 @@ describe('a compaction that fails', () => {
     clock.advance(1_000);
     await db.put(b('tick'), b('1'));
     model.set('tick', '1');
+    await waitFor(() => failures() >= 2);
     await settle();
     expect(failures()).toBe(2);
     clock.advance(1_000);
@@ -134,8 +143,9 @@ describe('a compaction that fails', () => {
     clock.advance(1_000);
     await db.put(b('tick'), b('3'));
     model.set('tick', '3');
-    await settle();
-    expect(events.filter((e) => e.type === 'compaction-done').length).toBeGreaterThan(0);
+    const done = () => events.filter((e) => e.type === 'compaction-done').length;
+    await waitFor(() => done() > 0);
+    expect(done()).toBeGreaterThan(0);
     expect(await contents(db)).toEqual(model);
     await db.close();
     expect(unhandled()).toEqual([]);

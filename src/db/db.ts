@@ -1,4 +1,4 @@
-// Db: the embedded API (`import { open } from 'cairn'`). A thin layer over an Engine that
+// Db: the embedded API (`import { open } from 'cairn-db'`). A thin layer over an Engine that
 // accepts strings as well as bytes (strings are UTF-8 encoded), returns Buffers, and adds
 // prefix scans. Durability is the engine's: every write resolves once durable under the
 // store's durability mode (default 'always': after fdatasync).

@@ -1,5 +1,5 @@
 // The typed errors of the public API. They are defined by the storage layer (which raises most
-// of them) and re-exported here so users import everything from 'cairn'.
+// of them) and re-exported here so users import everything from 'cairn-db'.
 export {
   CairnError,
   ClosedError,

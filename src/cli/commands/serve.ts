@@ -69,7 +69,7 @@ export function registerServe(program: Command, _cli: Cli): void {
           );
         }
         lines.push(
-          `  import { CairnClient } from 'cairn/client'; CairnClient.connect('${server.resp.host}', ${server.resp.port})`,
+          `  import { CairnClient } from 'cairn-db/client'; CairnClient.connect('${server.resp.host}', ${server.resp.port})`,
         );
         lines.push('Stop with Ctrl-C (SIGINT) or SIGTERM.');
         process.stderr.write(`${lines.join('\n')}\n`);

@@ -17,6 +17,7 @@ import { asBuffer } from '../stdx/bytes.js';
 import { keyFromString, keyString } from '../stdx/key-string.js';
 import type { Engine, Revision, ScanRange } from '../storage/engine.js';
 import { InvalidArgumentError } from '../storage/errors.js';
+import { isExpired } from '../storage/expiry-index.js';
 import { SnapshotTooOldError, TxnConflictError } from './errors.js';
 import { type VersionEntry, VersionHistory } from './version-history.js';
 
@@ -78,14 +79,20 @@ export interface MvccStats {
 /** Prior: the value a write replaces and the timestamp that wrote it (0: durable before open). */
 export interface Prior {
   readonly value: Buffer | undefined;
+  /** expiresAt: that value's expiry (ms since the epoch); undefined when it has none. */
+  readonly expiresAt?: number | undefined;
   readonly fromTs: number;
   /** revision: the key's revision with that value, when the caller knows it (see write-pipeline.ts). */
   readonly revision?: Revision | undefined;
 }
 
-/** SnapshotRead: a value read at a snapshot, with its revision when the engine supplied it. */
+/**
+ * SnapshotRead: a value read at a snapshot, with its expiry (undefined: none, or absent) and its
+ * revision when the engine supplied it. A value whose expiry has passed reads as absent.
+ */
 export interface SnapshotRead {
   readonly value: Buffer | undefined;
+  readonly expiresAt: number | undefined;
   /**
    * revision: the key's durable revision when the value came from the engine and carries no
    * expiry (undefined from the history, or for a key with an expiry, which may lapse before a
@@ -93,6 +100,8 @@ export interface SnapshotRead {
    */
   readonly revision: Revision | undefined;
 }
+
+const ABSENT: SnapshotRead = { value: undefined, expiresAt: undefined, revision: undefined };
 
 export interface MvccOptions {
   readonly clock?: Clock | undefined;
@@ -235,7 +244,7 @@ export class Mvcc {
     for (let i = 0; i < unique.length; i++) {
       const k = unique[i]!;
       const p = priors[i]!;
-      this.history.add(k, ts, p.value, p.fromTs, nowMs);
+      this.history.add(k, ts, p.value, p.fromTs, nowMs, p.expiresAt);
       if (tracking) this.lastWrite.set(k, ts);
     }
     if (tracking) this.commitLog.push({ ts, keys: unique });
@@ -261,7 +270,11 @@ export class Mvcc {
   }
 
   /** failed undoes what `written` recorded for a write that never reached the engine. */
-  failed(ts: number, ks: readonly string[], durableNow: (i: number) => Buffer | undefined): void {
+  failed(
+    ts: number,
+    ks: readonly string[],
+    durableNow: (i: number) => { readonly value: Buffer | undefined; readonly expiresAt: number | undefined },
+  ): void {
     for (let i = 0; i < ks.length; i++) this.history.failed(ks[i]!, ts, () => durableNow(i));
   }
 
@@ -305,21 +318,23 @@ export class Mvcc {
     return this.readers.has(reg.id) || this.pinned.has(reg.id);
   }
 
-  /** read returns the value of `key` as of `s`; synchronous, so it is one point in time. */
-  read(key: Uint8Array, k: string, s: number): Buffer | undefined {
+  /**
+   * read returns the value of `key` as of `s` and its expiry; synchronous, so it is one point in
+   * time. Expiry goes by the clock, as everywhere (a value whose expiry has passed reads as
+   * absent), whichever version the snapshot sees.
+   */
+  read(key: Uint8Array, k: string, s: number): SnapshotRead {
     const entry = this.history.lookup(k, s);
-    if (entry !== undefined) return entry.value;
-    return this.durable(key);
-  }
-
-  /** readWithRevision is `read`, with the revision of a value that came from the engine. */
-  readWithRevision(key: Uint8Array, k: string, s: number): SnapshotRead {
-    const entry = this.history.lookup(k, s);
-    if (entry !== undefined) return { value: entry.value, revision: undefined };
+    if (entry !== undefined) {
+      if (entry.expiresAt !== undefined && isExpired(entry.expiresAt, this.clock.nowMs())) return ABSENT;
+      return { value: entry.value, expiresAt: entry.expiresAt, revision: undefined };
+    }
     const stored = this.engine.getStoredSync(key);
-    if (stored === undefined) return { value: undefined, revision: undefined };
+    if (stored === undefined) return ABSENT;
     return {
       value: asBuffer(stored.value),
+      expiresAt: stored.expiresAt,
+      // A revision only without an expiry: one that may lapse before a commit is no promise.
       revision: stored.expiresAt === undefined ? stored.revision : undefined,
     };
   }
@@ -364,7 +379,9 @@ export class Mvcc {
         const entry = this.history.lookup(k, s);
         const value =
           entry !== undefined
-            ? entry.value && Buffer.from(entry.value)
+            ? entry.expiresAt !== undefined && isExpired(entry.expiresAt, this.clock.nowMs())
+              ? undefined
+              : entry.value && Buffer.from(entry.value)
             : fromEngine !== undefined
               ? fromEngine
               : this.durable(keyFromString(k));

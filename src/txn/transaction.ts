@@ -65,6 +65,12 @@ function checkLimit(limit: number | undefined): void {
   }
 }
 
+/** ReadEntry: a value read (undefined: absent) and its expiry (undefined: none). */
+interface ReadEntry {
+  readonly value: Buffer | undefined;
+  readonly expiresAt: number | undefined;
+}
+
 /** Snapshot: a read-only view of the store as of `ts`. Release it when done (it pins versions). */
 export class Snapshot {
   protected done = false;
@@ -93,6 +99,19 @@ export class Snapshot {
 
   async getString(key: TxnKey): Promise<string | undefined> {
     return (await this.get(key))?.toString('utf8');
+  }
+
+  /**
+   * expiry returns when `key` expires (ms since the epoch) as the snapshot sees it, null when it
+   * never does, undefined when it does not exist (Db.expiry's cases). A version keeps the expiry
+   * it was written with, and one whose expiry has passed reads as absent.
+   */
+  async expiry(key: TxnKey): Promise<number | null | undefined> {
+    this.checkActive();
+    const bytes = textBytes(key);
+    checkKey(bytes);
+    const read = this.readEntry(bytes, keyString(bytes));
+    return read.value === undefined ? undefined : (read.expiresAt ?? null);
   }
 
   async has(key: TxnKey): Promise<boolean> {
@@ -131,7 +150,12 @@ export class Snapshot {
 
   protected readKey(key: Uint8Array, k: string): Buffer | undefined {
     // A copy: a value from the version history is shared with every other reader.
-    return copy(this.mvcc.read(key, k, this.reg.startTs));
+    return copy(this.readEntry(key, k).value);
+  }
+
+  /** readEntry reads a key's value and expiry at the snapshot (shared: callers copy the value). */
+  protected readEntry(key: Uint8Array, k: string): ReadEntry {
+    return this.mvcc.read(key, k, this.reg.startTs);
   }
 
   protected checkActive(): void {
@@ -150,7 +174,7 @@ export class Transaction extends Snapshot {
    * reads: keys read from the snapshot (present or absent) and what was read: serializable
    * validation checks the keys; repeated reads and the commit's version capture reuse the values.
    */
-  private readonly reads = new Map<string, Buffer | undefined>();
+  private readonly reads = new Map<string, ReadEntry>();
   /**
    * readRevisions: the revisions of keys read from the engine without an expiry; the commit
    * hands them on with the values, sparing the write pipeline a lookup per written key.
@@ -199,11 +223,16 @@ export class Transaction extends Snapshot {
   }
 
   /**
-   * ownExpiry: the expiry of a key this transaction wrote (undefined: none, or not written by
-   * it). Versions read from the snapshot carry no expiry (docs/transactions.md).
+   * expiryOf: the expiry of `key` as this transaction sees it (its own write's, else the
+   * snapshot's), undefined when the key has none or does not exist. A read like `get` (it joins
+   * the read set), synchronous for read-modify-write commands that read value and expiry together.
    */
-  ownExpiry(key: TxnKey): number | undefined {
-    return this.writes.get(keyString(textBytes(key)))?.expiresAt;
+  expiryOf(key: TxnKey): number | undefined {
+    this.checkActive();
+    const bytes = textBytes(key);
+    checkKey(bytes);
+    const read = this.readEntry(bytes, keyString(bytes));
+    return read.value === undefined ? undefined : read.expiresAt;
   }
 
   /** delete buffers the removal of `key`. */
@@ -297,7 +326,15 @@ export class Transaction extends Snapshot {
       const before = this.mvcc.lastTs;
       const durable = this.pipeline.batch(ops, (k) =>
         this.reads.has(k)
-          ? { value: this.reads.get(k), fromTs: 0, revision: this.readRevisions.get(k) }
+          ? (() => {
+              const read = this.reads.get(k)!;
+              return {
+                value: read.value,
+                expiresAt: read.expiresAt,
+                fromTs: 0,
+                revision: this.readRevisions.get(k),
+              };
+            })()
           : undefined,
       );
       // Enqueued iff it took a timestamp; a refused batch rejects `durable` instead.
@@ -316,16 +353,23 @@ export class Transaction extends Snapshot {
     this.release();
   }
 
-  protected override readKey(key: Uint8Array, k: string): Buffer | undefined {
-    // Callers get copies: the buffered and remembered values must not change under us.
+  /**
+   * readEntry: the transaction's own write of `key`, else what it read of it at the snapshot
+   * (remembered: repeated reads agree, serializable validation checks the key, and the commit
+   * reuses the value and revision). Callers copy the value before handing it out.
+   */
+  protected override readEntry(key: Uint8Array, k: string): ReadEntry {
     const own = this.writes.get(k);
-    if (own !== undefined) return copy(own.value);
-    if (!this.reads.has(k)) {
-      const read = this.mvcc.readWithRevision(key, k, this.reg.startTs);
-      this.reads.set(k, read.value);
-      if (read.revision !== undefined) this.readRevisions.set(k, read.revision);
+    if (own !== undefined)
+      return { value: own.value, expiresAt: own.value === undefined ? undefined : own.expiresAt };
+    let read = this.reads.get(k);
+    if (read === undefined) {
+      const fresh = this.mvcc.read(key, k, this.reg.startTs);
+      read = { value: fresh.value, expiresAt: fresh.expiresAt };
+      this.reads.set(k, read);
+      if (fresh.revision !== undefined) this.readRevisions.set(k, fresh.revision);
     }
-    return copy(this.reads.get(k));
+    return read;
   }
 
   private buffer(key: Buffer, value: Buffer | undefined, expiresAt: number | undefined): void {

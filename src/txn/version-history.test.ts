@@ -54,11 +54,13 @@ describe('VersionHistory', () => {
     const h = new VersionHistory();
     h.add('k', 10, b('base'), 0, 0); // the failed write at 10 replaced 'base'
     h.add('k', 11, b('lost'), 10, 0); // the write at 11 replaced the failed write's value
-    h.failed('k', 10, () => b('engine'));
+    h.failed('k', 10, () => ({ value: b('engine'), expiresAt: undefined }));
     expect(h.lookup('k', 10)?.value).toEqual(b('base'));
     const g = new VersionHistory();
     g.add('k', 11, b('lost'), 10, 0); // the failed write itself was not captured
-    g.failed('k', 10, () => b('engine'));
+    g.failed('k', 10, () => ({ value: b('engine'), expiresAt: 5_000 }));
     expect(g.lookup('k', 10)?.value).toEqual(b('engine'));
+    // The value a failed write replaced comes back with its own expiry.
+    expect(g.lookup('k', 10)?.expiresAt).toBe(5_000);
   });
 });

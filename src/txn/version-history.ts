@@ -2,7 +2,8 @@
 // window) may still read. The grammar and invariant H are in docs/transactions.md:
 //
 //   history[key] := entry*   ordered by validTo, ascending
-//   entry        := { validTo, value, fromTs }   -- `value` (written at fromTs) held until validTo
+//   entry        := { validTo, value, expiresAt, fromTs }
+//                   -- `value` (written at fromTs, with its expiry) held until validTo
 //
 // Keys are latin1 strings of their bytes (binary-safe; JS string order is then byte order), kept
 // in a sorted index so snapshot scans can merge them with the engine's scan.
@@ -17,6 +18,11 @@ export interface VersionEntry {
   readonly k: string;
   readonly validTo: number;
   value: Buffer | undefined;
+  /**
+   * expiresAt: the value's expiry (ms since the epoch), undefined when it has none. Expiry is by
+   * the clock, not by timestamp: a reader sees the value as absent once it has passed.
+   */
+  expiresAt: number | undefined;
   fromTs: number;
   /** capturedAtMs: wall time of the capture, for the retention window. */
   readonly capturedAtMs: number;
@@ -55,8 +61,18 @@ export class VersionHistory {
     return this.byKey.size;
   }
 
-  /** add records that `value` (written at fromTs) was replaced by the write at `validTo`. */
-  add(k: string, validTo: number, value: Buffer | undefined, fromTs: number, nowMs: number): void {
+  /**
+   * add records that `value` (written at fromTs, expiring at `expiresAt`) was replaced by the
+   * write at `validTo`.
+   */
+  add(
+    k: string,
+    validTo: number,
+    value: Buffer | undefined,
+    fromTs: number,
+    nowMs: number,
+    expiresAt?: number,
+  ): void {
     let list = this.byKey.get(k);
     if (list === undefined) {
       list = [];
@@ -66,7 +82,7 @@ export class VersionHistory {
     }
     const last = list[list.length - 1];
     assert(last === undefined || last.validTo < validTo, 'history entries must be added in ts order');
-    const entry: VersionEntry = { k, validTo, value, fromTs, capturedAtMs: nowMs };
+    const entry: VersionEntry = { k, validTo, value, expiresAt, fromTs, capturedAtMs: nowMs };
     list.push(entry);
     this.fifo.push(entry);
     this.entries++;
@@ -113,7 +129,11 @@ export class VersionHistory {
    * current value, which the failed write never replaced (the engine applies writes in order and
    * reports a failure before it publishes anything queued after it).
    */
-  failed(k: string, ts: number, durableNow: () => Buffer | undefined): void {
+  failed(
+    k: string,
+    ts: number,
+    durableNow: () => { readonly value: Buffer | undefined; readonly expiresAt: number | undefined },
+  ): void {
     const list = this.byKey.get(k);
     if (list === undefined) return;
     const own = list.find((e) => e.validTo === ts);
@@ -121,9 +141,12 @@ export class VersionHistory {
       if (e.fromTs !== ts) continue;
       if (own !== undefined) {
         e.value = own.value;
+        e.expiresAt = own.expiresAt;
         e.fromTs = own.fromTs;
       } else {
-        e.value = durableNow();
+        const durable = durableNow();
+        e.value = durable.value;
+        e.expiresAt = durable.expiresAt;
         e.fromTs = 0;
       }
     }

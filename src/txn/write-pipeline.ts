@@ -364,13 +364,16 @@ export class WritePipeline {
     const newest = this.pending.newest(k);
     if (newest !== undefined) return this.lookupPending(newest);
     const latest = latestOfStored(this.engine.getStoredSync(key));
-    return { latest, prior: { value: latest.value, fromTs: 0, revision: latest.revision } };
+    return {
+      latest,
+      prior: { value: latest.value, expiresAt: latest.expiresAt, fromTs: 0, revision: latest.revision },
+    };
   }
 
   private lookupPending(newest: PendingWrite): Lookup {
     // The value replaced is the pending one even when it has expired: a snapshot between the two
     // writes reads it (and sees it expired by its own clock).
-    const prior: Prior = { value: newest.value, fromTs: newest.ts };
+    const prior: Prior = { value: newest.value, expiresAt: newest.expiresAt, fromTs: newest.ts };
     if (newest.expiresAt !== undefined && isExpired(newest.expiresAt, this.clock.nowMs())) {
       return { latest: { ...ABSENT, durable: newest.durable }, prior };
     }
@@ -473,12 +476,17 @@ export class WritePipeline {
     return own;
   }
 
-  /** priorOf is the value a write now replaces: the newest pending, else the engine's. */
+  /**
+   * priorOf is the value a write now replaces, with its expiry: the newest pending, else the
+   * engine's (a snapshot that reads the replaced version sees its expiry too).
+   */
   private priorOf(key: Uint8Array, k: string): Prior {
     const newest = this.pending.newest(k);
-    if (newest !== undefined) return { value: newest.value, fromTs: newest.ts };
-    const value = this.engine.getSync(key);
-    return { value: value === undefined ? undefined : asBuffer(value), fromTs: 0 };
+    if (newest !== undefined) return { value: newest.value, expiresAt: newest.expiresAt, fromTs: newest.ts };
+    const stored = this.engine.getStoredSync(key);
+    return stored === undefined
+      ? { value: undefined, fromTs: 0 }
+      : { value: asBuffer(stored.value), expiresAt: stored.expiresAt, fromTs: 0 };
   }
 
   /** revisionOf is the revision a key has before a write now queued: pending, else the engine's. */
@@ -488,13 +496,15 @@ export class WritePipeline {
     return this.lookupPending(newest).latest.revision;
   }
 
-  private durableOrUndefined(k: string): Buffer | undefined {
+  private durableOrUndefined(k: string): { value: Buffer | undefined; expiresAt: number | undefined } {
     try {
-      const value = this.engine.getSync(keyFromString(k));
-      return value === undefined ? undefined : asBuffer(value);
+      const stored = this.engine.getStoredSync(keyFromString(k));
+      return stored === undefined
+        ? { value: undefined, expiresAt: undefined }
+        : { value: asBuffer(stored.value), expiresAt: stored.expiresAt };
     } catch {
       // A store that cannot be read any more serves no snapshot either.
-      return undefined;
+      return { value: undefined, expiresAt: undefined };
     }
   }
 }

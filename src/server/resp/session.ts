@@ -113,9 +113,12 @@ export class Session {
   watch(keys: readonly Buffer[]): void {
     if (this.queue.active) throw new CommandError('ERR WATCH inside MULTI is not allowed');
     if (this.closed) throw new CommandError('ERR connection closed');
+    const pipeline = this.db.pipeline;
     const watching = (this.watching ??= new Watch(
-      this.db.pipeline.mvcc,
-      this.db.pipeline.mvcc.register('watch'),
+      pipeline.mvcc,
+      pipeline.mvcc.register('watch'),
+      (key) => pipeline.readLatest(key).expiresAt,
+      this.db.clock,
     ));
     this.armIdle();
     watching.addKeys(keys);

@@ -3,10 +3,10 @@
 // Nothing it returns waits for durability: the snapshot holds only durable data, and buffered
 // writes are not written yet (the commit's reply is the one that waits).
 //
-// Expiry: versions read from the snapshot carry no expiry (the version history does not keep
-// one), so inside a transaction a key the transaction did not write reads as having none: TTL
-// replies -1 for it, and INCR/APPEND/SET KEEPTTL/EXPIRE rewrite it without its old expiry.
-// Documented in docs/resp-commands.md. Keys the transaction wrote keep the expiry it gave them.
+// Expiry: every version read from the snapshot carries the expiry it was written with, and the
+// transaction's own writes the expiry they were given; a value whose expiry has passed reads as
+// absent. So TTL/PTTL answer inside a transaction as outside, and INCR, APPEND, SET KEEPTTL and
+// EXPIRE's NX/XX/GT/LT rewrite a key with (or against) the expiry it has (as Redis does).
 import { checkBatch } from '../../storage/validate.js';
 import type { Transaction } from '../../txn/transaction.js';
 import type { BatchOp, Change, Latest, ManyChange, Updated } from '../../txn/write-pipeline.js';
@@ -64,7 +64,7 @@ export class TxnKeyStore implements KeyStore {
   }
 
   private expiry(key: Uint8Array, value: Buffer | undefined): number | undefined {
-    return value === undefined ? undefined : this.tx.ownExpiry(key);
+    return value === undefined ? undefined : this.tx.expiryOf(key);
   }
 
   batch(ops: readonly BatchOp[]): undefined {

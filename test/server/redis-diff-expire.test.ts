@@ -146,6 +146,104 @@ const SCRIPT: readonly (readonly string[])[] = [
   ['getdel'],
 ];
 
+/**
+ * TRANSACTIONS: the same kind of script inside MULTI/EXEC (issue 15): `setup` runs outside,
+ * `multi` is queued and EXECed, then `after` runs outside; every reply is compared, the EXEC's
+ * array included. TTLs are whole seconds far from a rounding edge, as above.
+ */
+const TRANSACTIONS: readonly {
+  readonly setup: readonly (readonly string[])[];
+  readonly multi: readonly (readonly string[])[];
+  readonly after: readonly (readonly string[])[];
+}[] = [
+  {
+    setup: [['set', 'tx:a', '1', 'EX', '100']],
+    multi: [
+      ['ttl', 'tx:a'],
+      ['incr', 'tx:a'],
+      ['ttl', 'tx:a'],
+      ['append', 'tx:a', '0'],
+      ['ttl', 'tx:a'],
+    ],
+    after: [
+      ['ttl', 'tx:a'],
+      ['get', 'tx:a'],
+    ],
+  },
+  {
+    setup: [['set', 'tx:b', '5', 'EX', '100']],
+    multi: [
+      ['set', 'tx:b', '6', 'KEEPTTL'],
+      ['ttl', 'tx:b'],
+      ['incrby', 'tx:b', '4'],
+      ['expire', 'tx:b', '200', 'GT'],
+      ['expire', 'tx:b', '50', 'GT'],
+      ['expire', 'tx:b', '300', 'NX'],
+      ['expire', 'tx:b', '150', 'XX'],
+      ['expire', 'tx:b', '120', 'LT'],
+      ['ttl', 'tx:b'],
+    ],
+    after: [
+      ['ttl', 'tx:b'],
+      ['get', 'tx:b'],
+    ],
+  },
+  {
+    setup: [['del', 'tx:win']],
+    multi: [
+      ['incr', 'tx:win'],
+      ['expire', 'tx:win', '100', 'NX'],
+      ['expire', 'tx:win', '200', 'NX'],
+      ['ttl', 'tx:win'],
+    ],
+    after: [['ttl', 'tx:win']],
+  },
+  {
+    setup: [
+      ['set', 'tx:c', 'v'],
+      ['expireat', 'tx:c', String(FAR_S)],
+    ],
+    multi: [
+      ['expiretime', 'tx:c'],
+      ['pexpiretime', 'tx:c'],
+      ['getex', 'tx:c', 'PERSIST'],
+      ['ttl', 'tx:c'],
+      ['set', 'tx:c', 'w', 'EX', '100', 'GET'],
+      ['ttl', 'tx:c'],
+      ['persist', 'tx:c'],
+      ['ttl', 'tx:c'],
+    ],
+    after: [
+      ['ttl', 'tx:c'],
+      ['get', 'tx:c'],
+    ],
+  },
+  {
+    setup: [['set', 'tx:d', '1', 'PX', '1']],
+    multi: [
+      ['exists', 'tx:d'],
+      ['ttl', 'tx:d'],
+      ['incr', 'tx:d'],
+      ['ttl', 'tx:d'],
+    ],
+    after: [
+      ['get', 'tx:d'],
+      ['ttl', 'tx:d'],
+    ],
+  },
+];
+
+async function exec(client: Redis, commands: readonly (readonly string[])[]): Promise<string> {
+  const tx = client.multi();
+  for (const command of commands) tx.call(command[0]!, ...command.slice(1));
+  try {
+    const replies = await tx.exec();
+    return JSON.stringify(replies?.map(([err, value]) => (err === null ? value : `error: ${err.message}`)));
+  } catch (err) {
+    return `error: ${(err as Error).message}`;
+  }
+}
+
 async function reply(client: Redis, command: readonly string[]): Promise<string> {
   try {
     return JSON.stringify(await client.call(command[0]!, ...command.slice(1)));
@@ -189,6 +287,22 @@ describe.skipIf(!hasRedisServer)('expiry commands against a real redis-server', 
     for (const command of SCRIPT) {
       const [a, b] = [await reply(ours, command), await reply(theirs, command)];
       if (a !== b) differences.push(`${command.join(' ')}: ours ${a}, redis ${b}`);
+    }
+    expect(differences).toEqual([]);
+  });
+
+  it('replies exactly as Redis does inside MULTI/EXEC, expiry kept and compared', async () => {
+    const differences: string[] = [];
+    const compare = async (what: string, run: (client: Redis) => Promise<string>): Promise<void> => {
+      const [a, b] = [await run(ours), await run(theirs)];
+      if (a !== b) differences.push(`${what}: ours ${a}, redis ${b}`);
+    };
+    for (const { setup, multi, after } of TRANSACTIONS) {
+      for (const command of setup) await compare(command.join(' '), (c) => reply(c, command));
+      // 'set tx:d 1 PX 1' must have expired by the EXEC in both servers.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await compare(`MULTI ${multi.map((c) => c.join(' ')).join('; ')} EXEC`, (c) => exec(c, multi));
+      for (const command of after) await compare(command.join(' '), (c) => reply(c, command));
     }
     expect(differences).toEqual([]);
   });

@@ -1,0 +1,59 @@
+// Expiry seen through snapshots and transactions (issue 15, part 1): a version keeps the expiry
+// it was written with, in the version history too, and one whose expiry has passed reads as
+// absent by the store's clock, as everywhere else.
+import { describe, expect, it } from 'vitest';
+import { tmpDir } from '../../test/support/tmp-dir.js';
+import { open } from '../db/db.js';
+import { ManualClock } from '../io/manual-clock.js';
+
+const T0 = 1_700_000_000_000;
+
+describe('expiry through snapshots and transactions', () => {
+  it('a snapshot reads an overwritten version with its expiry, and as absent once it passed', async () => {
+    const clock = new ManualClock(T0);
+    const db = await open(tmpDir('snap-ttl'), { clock });
+    try {
+      await db.set('k', 'old', { expiresAt: T0 + 100 });
+      await db.set('plain', 'x');
+      const snap = await db.snapshot();
+      await db.set('k', 'new'); // the old version moves to the history, with its expiry
+      expect(await snap.getString('k')).toBe('old');
+      expect(await snap.expiry('k')).toBe(T0 + 100);
+      expect(await snap.expiry('plain')).toBeNull();
+      expect(await snap.expiry('missing')).toBeUndefined();
+      clock.set(T0 + 101);
+      expect(await snap.get('k')).toBeUndefined();
+      expect(await snap.expiry('k')).toBeUndefined();
+      const keys: string[] = [];
+      for await (const [key] of snap.scan()) keys.push(key.toString());
+      expect(keys).toEqual(['plain']);
+      snap.release();
+      expect(await db.getString('k')).toBe('new');
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('a transaction sees expiries of what it read and what it wrote, and can keep them', async () => {
+    const clock = new ManualClock(T0);
+    const db = await open(tmpDir('tx-ttl'), { clock });
+    try {
+      await db.set('counter', '1', { expiresAt: T0 + 5_000 });
+      await db.transaction(async (tx) => {
+        expect(await tx.expiry('counter')).toBe(T0 + 5_000);
+        expect(tx.expiryOf('counter')).toBe(T0 + 5_000);
+        const n = Number(await tx.getString('counter'));
+        // A read-modify-write that keeps the TTL, as INCR does.
+        tx.set('counter', String(n + 1), tx.expiryOf('counter'));
+        tx.set('fresh', 'v', T0 + 9_000);
+        expect(await tx.expiry('fresh')).toBe(T0 + 9_000);
+        tx.delete('fresh');
+        expect(await tx.expiry('fresh')).toBeUndefined();
+      });
+      expect(await db.getString('counter')).toBe('2');
+      expect(await db.expiry('counter')).toBe(T0 + 5_000);
+    } finally {
+      await db.close();
+    }
+  });
+});

@@ -1,9 +1,11 @@
 // startServer wires one Cairn server process: the store, metrics, the RESP server and (when
 // asked) the HTTP API; close() shuts it down gracefully: stop accepting, finish in-flight
 // requests, flush and fsync (Db.close), release the directory lock.
+
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { type Db, open } from '../db/db.js';
+import { type Clock, systemClock } from '../io/clock.js';
 import { CairnError } from '../storage/errors.js';
 import type { ServerConfig } from './config.js';
 import { createHttpApp } from './http/index.js';
@@ -41,6 +43,8 @@ export async function startServer(
   config: ServerConfig,
   logger: Logger,
   version: string,
+  /** clock: the store's and the RESP server's time source (tests substitute their own). */
+  clock: Clock = systemClock,
 ): Promise<RunningServer> {
   const respAt = parseEndpoint(config.addr);
   const httpAt = config.http === undefined ? undefined : parseEndpoint(config.http);
@@ -48,6 +52,7 @@ export async function startServer(
     ...(config.engine === undefined ? {} : { engine: config.engine }),
     durability: config.sync,
     cacheBytes: config.cacheBytes,
+    clock,
     onEvent: (event) => {
       if (event.type === 'recovered') {
         const problems = (event.detail.problems as unknown[] | undefined)?.length ?? 0;
@@ -90,6 +95,7 @@ export async function startServer(
     maxClients: config.maxclients,
     limits: { txnIdleMs: config.txnIdleMs },
     version,
+    clock,
     onShutdown: () => {
       void close();
     },

@@ -186,7 +186,8 @@ export class ServerCounters {
         calls: this.calls[row] as number,
         failed: this.failed[row] as number,
         seconds: this.seconds[row] as number,
-        buckets: this.buckets.subarray(row * BUCKETS, (row + 1) * BUCKETS),
+        // A copy (TypedArray slice copies; subarray would hand out a view of live counters).
+        buckets: this.buckets.slice(row * BUCKETS, (row + 1) * BUCKETS),
       };
     });
   }

@@ -9,11 +9,10 @@
 // the remembered reads and the version history are never given to a caller to write into.
 import { asBuffer, compareBytes, copyBytes, prefixEnd } from '../stdx/bytes.js';
 import { keyFromString, keyString } from '../stdx/key-string.js';
-import type { Revision } from '../storage/engine.js';
 import { InvalidArgumentError } from '../storage/errors.js';
 import { checkExpiresAt, checkKey, checkValue, textBytes } from '../storage/validate.js';
 import { TxnFinishedError } from './errors.js';
-import type { Isolation, KeyRange, Mvcc, Registration } from './mvcc.js';
+import type { Isolation, KeyRange, Mvcc, Registration, SnapshotRead } from './mvcc.js';
 import type { BatchOp, WritePipeline } from './write-pipeline.js';
 
 export type TxnKey = string | Uint8Array;
@@ -172,14 +171,11 @@ export class Transaction extends Snapshot {
   >();
   /**
    * reads: keys read from the snapshot (present or absent) and what was read: serializable
-   * validation checks the keys; repeated reads and the commit's version capture reuse the values.
+   * validation checks the keys; repeated reads reuse the values; the commit hands value, expiry
+   * and revision (read from the engine, without an expiry) on to the write pipeline, sparing it
+   * a lookup per written key.
    */
-  private readonly reads = new Map<string, ReadEntry>();
-  /**
-   * readRevisions: the revisions of keys read from the engine without an expiry; the commit
-   * hands them on with the values, sparing the write pipeline a lookup per written key.
-   */
-  private readonly readRevisions = new Map<string, Revision>();
+  private readonly reads = new Map<string, SnapshotRead>();
   private readonly ranges: KeyRange[] = [];
 
   constructor(
@@ -324,19 +320,10 @@ export class Transaction extends Snapshot {
       // Validation proved no write after the snapshot touched the written keys, and every
       // write before it has settled: a written key's current durable value is what was read.
       const before = this.mvcc.lastTs;
-      const durable = this.pipeline.batch(ops, (k) =>
-        this.reads.has(k)
-          ? (() => {
-              const read = this.reads.get(k)!;
-              return {
-                value: read.value,
-                expiresAt: read.expiresAt,
-                fromTs: 0,
-                revision: this.readRevisions.get(k),
-              };
-            })()
-          : undefined,
-      );
+      const durable = this.pipeline.batch(ops, (k) => {
+        const read = this.reads.get(k);
+        return read === undefined ? undefined : { ...read, fromTs: 0 };
+      });
       // Enqueued iff it took a timestamp; a refused batch rejects `durable` instead.
       if (this.mvcc.lastTs !== before) this.enqueuedTs = this.mvcc.lastTs;
       // Released once enqueued: the commit no longer reads anything.
@@ -364,10 +351,8 @@ export class Transaction extends Snapshot {
       return { value: own.value, expiresAt: own.value === undefined ? undefined : own.expiresAt };
     let read = this.reads.get(k);
     if (read === undefined) {
-      const fresh = this.mvcc.read(key, k, this.reg.startTs);
-      read = { value: fresh.value, expiresAt: fresh.expiresAt };
+      read = this.mvcc.read(key, k, this.reg.startTs);
       this.reads.set(k, read);
-      if (fresh.revision !== undefined) this.readRevisions.set(k, fresh.revision);
     }
     return read;
   }

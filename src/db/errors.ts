@@ -3,6 +3,7 @@
 export {
   CairnError,
   ClosedError,
+  ClusterDownError,
   CorruptionError,
   type ErrorCode,
   IncompatibleError,
@@ -12,4 +13,5 @@ export {
   LimitError,
   LockedError,
   StoreFailedError,
+  UncertainError,
 } from '../storage/errors.js';

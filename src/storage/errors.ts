@@ -14,7 +14,9 @@ export type ErrorCode =
   | 'TXN_CONFLICT'
   | 'TXN_FINISHED'
   | 'SNAPSHOT_TOO_OLD'
-  | 'READ_ONLY';
+  | 'READ_ONLY'
+  | 'CLUSTER_DOWN'
+  | 'UNCERTAIN';
 
 export class CairnError extends Error {
   constructor(
@@ -133,4 +135,25 @@ export function openFailure(dir: string, err: unknown): Error {
   }
   if (typeof code === 'string') return new IoError(`could not open the store in ${dir}: ${message}`, err);
   return err instanceof Error ? err : new Error(message);
+}
+
+/**
+ * ClusterDownError: a replicated store has no leader it can reach, or no quorum, or this member
+ * cannot serve the request now. The request did NOT take effect: retrying it is safe.
+ */
+export class ClusterDownError extends CairnError {
+  constructor(message: string) {
+    super('CLUSTER_DOWN', message);
+  }
+}
+
+/**
+ * UncertainError: a write was proposed to the cluster, then the leader changed or the request
+ * timed out before its outcome was known. It may or may not have taken effect (a later read
+ * tells); retry only what is safe to apply twice.
+ */
+export class UncertainError extends CairnError {
+  constructor(message: string) {
+    super('UNCERTAIN', message);
+  }
 }

@@ -17,8 +17,9 @@ export const BELOW: Readonly<Record<string, readonly string[]>> = {
   txn: ['storage', 'io', 'stdx'],
   db: ['txn', 'storage', 'io', 'stdx'],
   client: ['protocol', 'io', 'stdx'],
-  server: ['db', 'txn', 'storage', 'protocol', 'io', 'stdx'],
-  cli: ['server', 'client', 'db', 'txn', 'storage', 'protocol', 'io', 'stdx'],
+  replica: ['db', 'txn', 'storage', 'raft', 'io', 'stdx'],
+  server: ['replica', 'db', 'txn', 'storage', 'protocol', 'raft', 'io', 'stdx'],
+  cli: ['server', 'replica', 'client', 'db', 'txn', 'storage', 'protocol', 'raft', 'io', 'stdx'],
 };
 
 export interface Violation {

@@ -25,6 +25,8 @@ export const HTTP_ERROR_CODES: readonly HttpErrorCode[] = [
   'TXN_FINISHED',
   'SNAPSHOT_TOO_OLD',
   'READ_ONLY',
+  'CLUSTER_DOWN',
+  'UNCERTAIN',
   'INTERNAL',
 ];
 
@@ -48,6 +50,10 @@ export const STATUS_BY_CODE: Readonly<Record<HttpErrorCode, number>> = {
   SNAPSHOT_TOO_OLD: 410,
   // The store refuses writes (opened read-only): the request cannot succeed as sent.
   READ_ONLY: 405,
+  // No leader or no quorum: the request did not take effect; retry (Retry-After semantics).
+  CLUSTER_DOWN: 503,
+  // The outcome of a proposed write is unknown (leader change, timeout): 504, as a gateway timeout.
+  UNCERTAIN: 504,
   INTERNAL: 500,
 };
 

@@ -28,6 +28,10 @@ export function errorReply(err: unknown): string {
   if (err instanceof CommandError) return err.message;
   // Conflicts get their own error code: clients retry on it (as on Redis's EXECABORT or nil).
   if (err instanceof TxnConflictError) return `CONFLICT ${err.message}`;
+  // A replicated store's errors keep their own codes: CLUSTERDOWN (did not take effect, retry)
+  // and UNCERTAIN (may have taken effect): clients must tell them apart (docs/cluster.md).
+  if (err instanceof CairnError && err.code === 'CLUSTER_DOWN') return `CLUSTERDOWN ${err.message}`;
+  if (err instanceof CairnError && err.code === 'UNCERTAIN') return `UNCERTAIN ${err.message}`;
   // Storage's operating errors (limits, closed store, I/O) keep their message under ERR.
   if (err instanceof CairnError) return `ERR ${err.message}`;
   return 'ERR internal error';

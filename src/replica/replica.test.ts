@@ -1,0 +1,157 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { tmpDir } from '../../test/support/tmp-dir.js';
+import { Db } from '../db/db.js';
+import { systemClock } from '../io/clock.js';
+import type { NodeId } from '../raft/index.js';
+import { openCask } from '../storage/cask/cask-engine.js';
+import { ClusterDownError } from '../storage/errors.js';
+import { MemoryLog } from './memory-log.js';
+import { MemoryHub } from './memory-transport.js';
+import { Replica } from './replica.js';
+import { ReplicatedEngine } from './replicated-engine.js';
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+
+interface Member {
+  id: NodeId;
+  replica: Replica;
+  engine: ReplicatedEngine;
+  db: Db;
+}
+
+const open: Member[] = [];
+
+afterEach(async () => {
+  for (const m of open.splice(0)) await m.db.close().catch(() => {});
+});
+
+async function group(n: number): Promise<{ hub: MemoryHub; members: Member[] }> {
+  const hub = new MemoryHub();
+  const ids = Array.from({ length: n }, (_, i) => i + 1);
+  const members: Member[] = [];
+  for (const id of ids) {
+    const local = await openCask(tmpDir('replica'), { durability: 'never' });
+    const replica = new Replica({
+      id,
+      log: new MemoryLog(),
+      engine: local,
+      clock: systemClock,
+      logger: quiet,
+      bootstrap: ids,
+      tickMs: 5,
+      requestTimeoutMs: 2_000,
+      onFatal: (err) => {
+        throw err;
+      },
+    });
+    const transport = hub.join(
+      { id, name: `n${id}`, resp: '', http: '' },
+      {
+        onMessages: (msgs) => replica.step(msgs),
+        onUnreachable: (to) => replica.unreachable(to),
+        onPeerInfo: () => {},
+      },
+    );
+    const engine = new ReplicatedEngine(local, replica, () => transport.close());
+    const db = new Db(tmpDir('replica-db'), engine);
+    replica.start(transport);
+    const m = { id, replica, engine, db };
+    members.push(m);
+    open.push(m);
+  }
+  return { hub, members };
+}
+
+async function until(check: () => boolean, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function leaderOf(members: readonly Member[]): Promise<Member> {
+  let leader: Member | undefined;
+  await until(() => {
+    leader = members.find((m) => m.replica.leaderReady);
+    return leader !== undefined;
+  });
+  return leader!;
+}
+
+describe('Replica', () => {
+  it('replicates writes to every member, which apply them at the same timestamps', async () => {
+    const { members } = await group(3);
+    const leader = await leaderOf(members);
+    await leader.db.set('a', '1');
+    await leader.db.set('b', '2', { ttlMs: 60_000 });
+    await leader.db.delete('a');
+    const target = leader.replica.applied;
+    await until(() => members.every((m) => m.replica.applied >= target));
+    for (const m of members) {
+      expect(await m.db.get('a')).toBeUndefined();
+      expect(Buffer.from((await m.db.get('b'))!).toString()).toBe('2');
+      expect(m.engine.stats().keys).toBe(1);
+    }
+    const revisions = members.map((m) => m.engine.revisionSync(Buffer.from('b')));
+    expect(revisions[1]).toEqual(revisions[0]);
+    expect(revisions[2]).toEqual(revisions[0]);
+  });
+
+  it('refuses writes on a follower with ClusterDownError (nothing proposed)', async () => {
+    const { members } = await group(3);
+    const leader = await leaderOf(members);
+    const follower = members.find((m) => m !== leader)!;
+    await expect(follower.db.set('x', '1')).rejects.toBeInstanceOf(ClusterDownError);
+    expect(await leader.db.get('x')).toBeUndefined();
+  });
+
+  it('serves linearizable reads after a ReadIndex round, on the leader and on followers', async () => {
+    const { members } = await group(3);
+    const leader = await leaderOf(members);
+    await leader.db.set('k', 'v');
+    for (const m of members) {
+      await m.replica.linearizable();
+      expect(Buffer.from((await m.db.get('k'))!).toString()).toBe('v');
+    }
+  });
+
+  it('elects a new leader when the leader is cut off; the new leader has every acknowledged write', async () => {
+    const { hub, members } = await group(3);
+    const first = await leaderOf(members);
+    for (let i = 0; i < 20; i++) await first.db.set(`k${i}`, `${i}`);
+    hub.isolate(first.id);
+    const rest = members.filter((m) => m !== first);
+    const second = await leaderOf(rest);
+    expect(second).not.toBe(first);
+    for (let i = 0; i < 20; i++) expect(Buffer.from((await second.db.get(`k${i}`))!).toString()).toBe(`${i}`);
+    await second.db.set('after', 'yes');
+    // The old leader cannot commit: its write ends without being applied.
+    const stale = first.db.set('lost', 'no').catch((err: unknown) => err);
+    hub.heal();
+    const outcome = await stale;
+    expect(outcome).toBeInstanceOf(Error);
+    await until(() => members.every((m) => m.replica.applied >= second.replica.applied));
+    for (const m of members) {
+      expect(await m.db.get('lost')).toBeUndefined();
+      expect(Buffer.from((await m.db.get('after'))!).toString()).toBe('yes');
+    }
+  });
+
+  it('INCR-style read-modify-write on the leader never loses an update across many concurrent writers', async () => {
+    const { members } = await group(3);
+    const leader = await leaderOf(members);
+    const key = Buffer.from('counter');
+    const tasks = Array.from(
+      { length: 200 },
+      () =>
+        leader.db.pipeline.update(key, (current) => {
+          const n = current === undefined ? 0 : Number(current.toString());
+          return { result: n + 1, write: Buffer.from(String(n + 1)) };
+        }).durable,
+    );
+    await Promise.all(tasks);
+    await until(() => members.every((m) => m.replica.applied >= leader.replica.applied));
+    for (const m of members) expect(Buffer.from((await m.db.get('counter'))!).toString()).toBe('200');
+  });
+});

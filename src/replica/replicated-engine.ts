@@ -1,0 +1,97 @@
+// ReplicatedEngine: the Engine seam of a cluster member (docs/cluster.md, "Effects at the engine
+// seam"). The write pipeline above it is unchanged: it decides every write (value, commit
+// timestamp, revision, expiry) on the leader and hands it to `write`, which proposes it to the
+// Raft group and resolves once a quorum has it on disk and this member applied it to the local
+// engine. Reads are the local engine's, that is the applied state, which is what "durable"
+// means for a cluster: committed by a quorum and applied here.
+//
+// Only the ready leader writes (Replica.leaderReady); elsewhere `write` fails with
+// ClusterDownError before anything is proposed, and the servers forward commands to the leader
+// instead of running them. The expiry cycle lists due keys only on the ready leader, so expiry is
+// decided by the leader's clock and replicated as ordinary deletes.
+import type { Engine, EngineStats, Entry, Revision, ScanRange, Stored, WriteOp } from '../storage/engine.js';
+import { checkTs } from '../storage/revision.js';
+import type { Replica } from './replica.js';
+
+export class ReplicatedEngine implements Engine {
+  readonly name: string;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly local: Engine,
+    readonly replica: Replica,
+    /** onClose: stops the transport and the log once the replica has stopped. */
+    private readonly onClose: () => Promise<void>,
+  ) {
+    this.name = local.name;
+  }
+
+  get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.local.get(key);
+  }
+
+  getSync(key: Uint8Array): Uint8Array | undefined {
+    return this.local.getSync(key);
+  }
+
+  has(key: Uint8Array): Promise<boolean> {
+    return this.local.has(key);
+  }
+
+  getStored(key: Uint8Array): Promise<Stored | undefined> {
+    return this.local.getStored(key);
+  }
+
+  getStoredSync(key: Uint8Array): Stored | undefined {
+    return this.local.getStoredSync(key);
+  }
+
+  expiry(key: Uint8Array): Promise<number | null | undefined> {
+    return this.local.expiry(key);
+  }
+
+  revisionSync(key: Uint8Array): Revision | undefined {
+    return this.local.revisionSync(key);
+  }
+
+  lastTs(): number {
+    return Math.max(this.local.lastTs(), this.replica.lastProposedTs);
+  }
+
+  write(ts: number, ops: readonly WriteOp[]): Promise<void> {
+    checkTs(ts, this.lastTs());
+    return this.replica.propose(ts, ops);
+  }
+
+  dueExpiries(nowMs: number, max: number): Uint8Array[] {
+    return this.replica.leaderReady ? this.local.dueExpiries(nowMs, max) : [];
+  }
+
+  scan(range?: ScanRange): AsyncIterableIterator<Entry> {
+    return this.local.scan(range);
+  }
+
+  flush(): Promise<void> {
+    return this.local.flush();
+  }
+
+  compact(): Promise<void> {
+    return this.local.compact();
+  }
+
+  stats(): EngineStats {
+    return this.local.stats();
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      try {
+        await this.replica.close();
+        await this.onClose();
+      } finally {
+        await this.local.close();
+      }
+    })();
+    return this.closing;
+  }
+}

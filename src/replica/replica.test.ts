@@ -148,7 +148,7 @@ describe('Replica', () => {
         leader.db.pipeline.update(key, (current) => {
           const n = current === undefined ? 0 : Number(current.toString());
           return { result: n + 1, write: Buffer.from(String(n + 1)) };
-        }).durable,
+        }).durable ?? Promise.resolve(),
     );
     await Promise.all(tasks);
     await until(() => members.every((m) => m.replica.applied >= leader.replica.applied));

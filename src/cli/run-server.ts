@@ -21,7 +21,8 @@ export async function runServer(
       addr: `${server.resp.host}:${server.resp.port}`,
       http: server.http === undefined ? undefined : `${server.http.host}:${server.http.port}`,
       dir: server.db.dir,
-      sync: config.sync,
+      sync: server.cluster === undefined ? config.sync : 'raft (a quorum fsyncs the log)',
+      member: server.cluster?.identity.name,
       // startupMs: from process start to listening (the course asks for under a second).
       startupMs: Math.round(process.uptime() * 1000),
     },
@@ -37,4 +38,9 @@ export async function runServer(
   await server.closed;
   process.off('SIGTERM', stop);
   process.off('SIGINT', stop);
+  const failure = server.failure();
+  if (failure !== undefined) {
+    // A cluster member whose log or engine failed stops; a restart recovers and catches up.
+    throw failure instanceof Error ? failure : new Error(String(failure));
+  }
 }

@@ -169,6 +169,8 @@ export class Replica {
   /** readWaiters: reads waiting for the next ReadIndex round (batched per turn). */
   private readWaiters: ReadWaiter[] = [];
   private readonly readRounds = new Map<string, ReadWaiter[]>();
+  /** roundStarted: when each ReadIndex round in flight started (monotonic ms). */
+  private readonly roundStarted = new Map<string, number>();
   /** indexWaiters: reads whose read index is known, waiting until applied reaches it. */
   private indexWaiters: { index: number; waiters: ReadWaiter[] }[] = [];
   private readSeq = 0;
@@ -181,8 +183,10 @@ export class Replica {
     readIndexRounds: 0,
     walFsyncs: 0,
   };
-  /** fsyncSeconds: durations of the log saves that fsynced (the WAL fsync histogram reads them). */
+  /** onFsync: told the duration of every log save that fsynced (the WAL fsync histogram). */
   readonly onFsync = new Set<(seconds: number) => void>();
+  /** onReadIndex: told how long each ReadIndex round took until its reads could be served. */
+  readonly onReadIndex = new Set<(seconds: number) => void>();
 
   constructor(options: ReplicaOptions) {
     this.id = options.id;
@@ -512,6 +516,7 @@ export class Replica {
     }
     this.counters.readIndexRounds++;
     this.readRounds.set(ctx, waiters);
+    this.roundStarted.set(ctx, this.clock.monotonicMs());
   }
 
   private readStateArrived(index: number, ctx: Uint8Array): void {
@@ -519,13 +524,21 @@ export class Replica {
     const waiters = this.readRounds.get(key);
     if (waiters === undefined) return;
     this.readRounds.delete(key);
+    const started = this.roundStarted.get(key) ?? this.clock.monotonicMs();
+    this.roundStarted.delete(key);
+    const done = (): void => {
+      const seconds = (this.clock.monotonicMs() - started) / 1000;
+      for (const f of this.onReadIndex) f(seconds);
+    };
     if (index <= this.appliedIndex) {
+      done();
       for (const w of waiters) {
         w.timer.cancel();
         w.resolve();
       }
       return;
     }
+    waiters.unshift({ resolve: done, reject: () => {}, timer: { cancel() {} } });
     const at = this.indexWaiters.findIndex((x) => x.index >= index);
     if (at === -1) this.indexWaiters.push({ index, waiters });
     else if (this.indexWaiters[at]!.index === index) this.indexWaiters[at]!.waiters.push(...waiters);
@@ -550,6 +563,7 @@ export class Replica {
     ];
     this.readWaiters = [];
     this.readRounds.clear();
+    this.roundStarted.clear();
     this.indexWaiters = [];
     for (const w of all) {
       w.timer.cancel();

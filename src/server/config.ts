@@ -35,6 +35,16 @@ export interface ServerConfig {
    * without sending a command (src/server/resp/limits.ts, TXN_IDLE_MS); 0 turns the limit off.
    */
   readonly txnIdleMs: number;
+  /** name: this cluster member's name (cluster mode; docs/cluster.md). */
+  readonly name?: string | undefined;
+  /** listenPeer: where this member listens for its peers, HOST:PORT. */
+  readonly listenPeer?: string | undefined;
+  /** initialCluster: NAME=HOST:PORT,... the peer addresses of all members (first start). */
+  readonly initialCluster?: string | undefined;
+  readonly initialClusterState?: 'new' | 'existing' | undefined;
+  readonly clusterToken?: string | undefined;
+  /** requestTimeoutMs: how long a cluster request waits for a leader or an outcome. */
+  readonly requestTimeoutMs?: number | undefined;
 }
 
 /** SETTINGS: name (flag and config key), environment variable, and how to parse it. */
@@ -49,6 +59,12 @@ const SETTINGS = {
   logLevel: { env: 'CAIRN_LOG_LEVEL', parse: parseLogLevel },
   cacheBytes: { env: 'CAIRN_CACHE_BYTES', parse: parseByteCount },
   txnIdleMs: { env: 'CAIRN_TXN_IDLE_MS', parse: parseMs },
+  name: { env: 'CAIRN_NAME', parse: (v: string) => v },
+  listenPeer: { env: 'CAIRN_LISTEN_PEER', parse: (v: string) => v },
+  initialCluster: { env: 'CAIRN_INITIAL_CLUSTER', parse: (v: string) => v },
+  initialClusterState: { env: 'CAIRN_INITIAL_CLUSTER_STATE', parse: parseClusterState },
+  clusterToken: { env: 'CAIRN_CLUSTER_TOKEN', parse: parseToken },
+  requestTimeoutMs: { env: 'CAIRN_REQUEST_TIMEOUT_MS', parse: parsePositiveInt },
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -158,6 +174,16 @@ function parseByteCount(v: string): number {
   if (!DECIMAL.test(v) || !Number.isSafeInteger(n))
     throw new InvalidArgumentError(`expected a byte count (an integer >= 0), got '${v}'`);
   return n;
+}
+
+function parseClusterState(v: string): 'new' | 'existing' {
+  if (v === 'new' || v === 'existing') return v;
+  throw new InvalidArgumentError(`expected new or existing, got '${v}'`);
+}
+
+function parseToken(v: string): string {
+  if (v === '' || v.length > 256) throw new InvalidArgumentError('expected a non-empty token of at most 256 characters');
+  return v;
 }
 
 function parseLogLevel(v: string): LogLevel {

@@ -47,6 +47,7 @@ export const HTTP_COMMANDS = [
   'healthz',
   'metrics',
   'openapi',
+  'cluster',
 ] as const;
 export type HttpCommand = (typeof HTTP_COMMANDS)[number];
 

@@ -4,12 +4,18 @@
 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { type Db, open } from '../db/db.js';
+import * as path from 'node:path';
+import { Db, open } from '../db/db.js';
+import type { CaskEvent } from '../storage/cask/cask-options.js';
+import { nodeFileSystem } from '../io/node-file-system.js';
+import { readIdentity } from '../replica/identity.js';
+import { ClusterMember } from '../replica/member.js';
 import { type Clock, systemClock } from '../io/clock.js';
-import { CairnError } from '../storage/errors.js';
+import { CairnError, InvalidArgumentError } from '../storage/errors.js';
 import type { ServerConfig } from './config.js';
 import { createHttpApp } from './http/index.js';
 import { createMetrics } from './metrics.js';
+import { registerRaftMetrics } from './raft-metrics.js';
 import { createRespServer } from './resp/index.js';
 
 export interface Endpoint {
@@ -19,6 +25,10 @@ export interface Endpoint {
 
 export interface RunningServer {
   readonly db: Db;
+  /** cluster: the member this server fronts; undefined for a single server. */
+  readonly cluster: ClusterMember | undefined;
+  /** failure: why the server stopped by itself (a cluster member's log or engine failed). */
+  readonly failure: () => unknown;
   readonly resp: Endpoint;
   readonly http: Endpoint | undefined;
   /** close shuts down gracefully; idempotent. */
@@ -48,12 +58,9 @@ export async function startServer(
 ): Promise<RunningServer> {
   const respAt = parseEndpoint(config.addr);
   const httpAt = config.http === undefined ? undefined : parseEndpoint(config.http);
-  const db = await open(config.dir, {
-    ...(config.engine === undefined ? {} : { engine: config.engine }),
-    durability: config.sync,
-    cacheBytes: config.cacheBytes,
-    clock,
-    onEvent: (event) => {
+  let failure: unknown;
+  let close: () => Promise<void> = () => Promise.resolve();
+  const onEvent = (event: CaskEvent): void => {
       if (event.type === 'recovered') {
         const problems = (event.detail.problems as unknown[] | undefined)?.length ?? 0;
         (problems > 0 ? logger.warn.bind(logger) : logger.info.bind(logger))(
@@ -65,15 +72,40 @@ export async function startServer(
       } else {
         logger.debug({ event: event.detail }, event.type);
       }
-    },
-  });
+  };
+  const cluster = (await isClusterMode(config)) ? await openMember(config, logger, clock, onEvent, (err) => {
+    failure = err;
+    void close();
+  }) : undefined;
+  let db: Db;
+  if (cluster === undefined) {
+    db = await open(config.dir, {
+      ...(config.engine === undefined ? {} : { engine: config.engine }),
+      durability: config.sync,
+      cacheBytes: config.cacheBytes,
+      clock,
+      onEvent,
+    });
+  } else {
+    db = new Db(path.resolve(config.dir), cluster.engine, { clock, onEvent });
+    // Open transactions, snapshots and watches cannot outlive a change of leadership: writes of
+    // another leader reach the engine without passing through this member's Mvcc.
+    let ready = cluster.replica.leaderReady;
+    cluster.replica.onChange(() => {
+      if (cluster.replica.leaderReady === ready) return;
+      ready = cluster.replica.leaderReady;
+      db.pipeline.mvcc.retireReaders();
+      logger.info({ leaderReady: ready, leader: cluster.replica.leader.toString(16) }, ready ? 'leading' : 'not leading');
+    });
+  }
   let resolveClosed: () => void = () => {};
   const closed = new Promise<void>((resolve) => {
     resolveClosed = resolve;
   });
   const metrics = createMetrics(db);
+  if (cluster !== undefined) registerRaftMetrics(metrics.registry, cluster);
   let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
+  close = (): Promise<void> => {
     closing ??= (async () => {
       logger.info('shutting down');
       try {
@@ -96,6 +128,7 @@ export async function startServer(
     limits: { txnIdleMs: config.txnIdleMs },
     version,
     clock,
+    cluster,
     onShutdown: () => {
       void close();
     },
@@ -104,7 +137,7 @@ export async function startServer(
   try {
     await resp.listen(respAt.host, respAt.port);
     if (httpAt !== undefined) {
-      app = createHttpApp({ db, metrics, version, logger: logger.child({ component: 'http' }) });
+      app = createHttpApp({ db, metrics, version, logger: logger.child({ component: 'http' }), cluster });
       await app.listen({ host: httpAt.host, port: httpAt.port });
     }
   } catch (err) {
@@ -121,13 +154,66 @@ export async function startServer(
   }
   const respAddress = resp.address();
   const httpAddress = app?.server.address() as AddressInfo | null | undefined;
+  if (cluster !== undefined) {
+    try {
+      const peer = await cluster.connect({
+        resp: `${advertised(respAddress.host)}:${respAddress.port}`,
+        http: httpAddress ? `${advertised(httpAddress.address)}:${httpAddress.port}` : '',
+      });
+      logger.info({ peer, member: cluster.identity.name }, 'peer transport listening');
+    } catch (err) {
+      await close();
+      throw err instanceof CairnError ? err : new ServerStartError(`cannot listen for peers: ${describe(err)}`);
+    }
+  }
   return {
     db,
+    cluster,
+    failure: () => failure,
     resp: { host: respAddress.host, port: respAddress.port },
     http: httpAddress ? { host: httpAddress.address, port: httpAddress.port } : undefined,
     close,
     closed,
   };
+}
+
+/** isClusterMode: cluster flags were given, or the directory records a cluster member. */
+async function isClusterMode(config: ServerConfig): Promise<boolean> {
+  if (config.initialCluster !== undefined || config.listenPeer !== undefined || config.name !== undefined) return true;
+  return (await readIdentity(nodeFileSystem, config.dir)) !== undefined;
+}
+
+function openMember(
+  config: ServerConfig,
+  logger: Logger,
+  clock: Clock,
+  onEvent: (event: CaskEvent) => void,
+  onFatal: (err: unknown) => void,
+): Promise<ClusterMember> {
+  if (config.engine === 'lmdb') {
+    throw new InvalidArgumentError('a cluster member runs the cask engine; --engine lmdb is for single servers');
+  }
+  return ClusterMember.open({
+    dir: config.dir,
+    flags: {
+      name: config.name,
+      listenPeer: config.listenPeer,
+      initialCluster: config.initialCluster,
+      initialClusterState: config.initialClusterState,
+      clusterToken: config.clusterToken,
+    },
+    cask: { cacheBytes: config.cacheBytes, onEvent },
+    clock,
+    logger: logger.child({ component: 'raft' }),
+    requestTimeoutMs: config.requestTimeoutMs,
+    onFatal,
+  });
+}
+
+/** advertised: the address peers and forwarded clients can reach (a wildcard listen means loopback here). */
+function advertised(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 function describe(err: unknown): string {

@@ -150,6 +150,8 @@ export class Mvcc {
    * reader may start at the watermark only above it: validation must see every later write.
    */
   private untrackedTs = 0;
+  /** retiredBefore: registrations with a smaller id were retired (retireReaders). */
+  private retiredBefore = 0;
   private commits = 0;
   private conflicts = 0;
   private readonly clock: Clock;
@@ -312,6 +314,27 @@ export class Mvcc {
     if (!this.readers.delete(reg.id) && !this.pinned.delete(reg.id)) return;
     // Only the oldest reader holds back pruning.
     if (reg.startTs === oldest) this.prune();
+  }
+
+  /**
+   * retireReaders is for a cluster member whose leadership changed (src/replica): writes another
+   * leader made reach its engine without passing through here, so nothing captured what they
+   * replaced, and open readers could see them mixed with older state. Every registration open
+   * now is retired (its next read or commit fails with a retryable conflict: isRetired), and the
+   * timestamps and the watermark move up to the engine's newest write, so readers registered
+   * later start above every write this Mvcc did not see, and time travel below it is refused.
+   */
+  retireReaders(): void {
+    this.retiredBefore = this.nextId;
+    const engineTs = this.engine.lastTs();
+    if (engineTs > this.ts) this.ts = engineTs;
+    if (this.unsettledHead === this.unsettled.length && this.ts > this.settledTs) this.settledTs = this.ts;
+    if (engineTs > this.horizon) this.horizon = engineTs;
+  }
+
+  /** isRetired: the registration was open when retireReaders ran. */
+  isRetired(reg: Registration): boolean {
+    return reg.id < this.retiredBefore;
   }
 
   isRegistered(reg: Registration): boolean {

@@ -11,7 +11,7 @@ import { asBuffer, compareBytes, copyBytes, prefixEnd } from '../stdx/bytes.js';
 import { keyFromString, keyString } from '../stdx/key-string.js';
 import { InvalidArgumentError } from '../storage/errors.js';
 import { checkExpiresAt, checkKey, checkValue, textBytes } from '../storage/validate.js';
-import { TxnFinishedError } from './errors.js';
+import { TxnConflictError, TxnFinishedError } from './errors.js';
 import type { Isolation, KeyRange, Mvcc, Registration, SnapshotRead } from './mvcc.js';
 import type { BatchOp, WritePipeline } from './write-pipeline.js';
 
@@ -159,6 +159,10 @@ export class Snapshot {
 
   protected checkActive(): void {
     if (this.done) throw new TxnFinishedError(this.what);
+    if (this.mvcc.isRetired(this.reg)) {
+      // A cluster member's leadership changed since it began (Mvcc.retireReaders).
+      throw new TxnConflictError(`the cluster's leader changed since this ${this.what} began; retry it`);
+    }
   }
 }
 

@@ -54,6 +54,18 @@ export function registerServe(program: Command, _cli: Cli): void {
       '--txn-idle-ms <MS>',
       `roll back a TXN.BEGIN transaction or drop a WATCH idle this long, 0 never (env CAIRN_TXN_IDLE_MS; default ${TXN_IDLE_MS})`,
     )
+    .option('--name <NAME>', 'cluster member name (env CAIRN_NAME; cluster mode, docs/cluster.md)')
+    .option('--listen-peer <HOST:PORT>', 'where this member listens for its peers (env CAIRN_LISTEN_PEER)')
+    .option(
+      '--initial-cluster <NAME=HOST:PORT,...>',
+      'peer addresses of all members, first start only (env CAIRN_INITIAL_CLUSTER)',
+    )
+    .option('--initial-cluster-state <new|existing>', 'new cluster or joining one (default new)')
+    .option('--cluster-token <TOKEN>', 'members refuse peers with another token (env CAIRN_CLUSTER_TOKEN)')
+    .option(
+      '--request-timeout-ms <MS>',
+      'cluster: longest wait for a leader or an outcome (env CAIRN_REQUEST_TIMEOUT_MS; default 5000)',
+    )
     .option('--config <FILE>', 'JSON file with any of these settings (env CAIRN_CONFIG)')
     .action(async (opts: RawSettings & { config?: string }) => {
       const config = resolveConfig(opts, process.env, SERVE_DEFAULTS);

@@ -9,6 +9,8 @@ import fastify, {
 } from 'fastify';
 import type { Db } from '../../db/db.js';
 import type { Metrics } from '../metrics.js';
+import type { ClusterMember } from '../../replica/member.js';
+import { clusterHooks, rewriteConsistency } from './cluster.js';
 import { answerClientError, HttpError, invalidArgument, mapError, sendError } from './errors.js';
 import { BODY_BYTES_MAX_DEFAULT, HEADER_BYTES_MAX, KEY_PATH_CHARS_MAX } from './limits.js';
 import { openApiRoutes } from './openapi.js';
@@ -29,6 +31,8 @@ export interface HttpAppOptions {
   readonly logger?: FastifyBaseLogger;
   /** bodyLimitBytes: the largest request body. Default BODY_BYTES_MAX_DEFAULT. */
   readonly bodyLimitBytes?: number;
+  /** cluster: the member this server fronts (routes data requests to the leader); undefined for a single server. */
+  readonly cluster?: ClusterMember | undefined;
 }
 
 /** ERROR_URL_CHARS_MAX: how much of a request URL an error message quotes (keys can be 64 KiB). */
@@ -52,6 +56,8 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     // Errors from Node's HTTP parser (bad framing, oversized headers) in our error shape too.
     clientErrorHandler: answerClientError,
     http: { maxHeaderSize: HEADER_BYTES_MAX },
+    // `?consistency=` is the cluster's, not a route's: taken off before the strict query schemas.
+    rewriteUrl: rewriteConsistency,
     // Malformed URLs (e.g. percent-encoding that is not UTF-8) get our error body, not fastify's.
     frameworkErrors: (err, _request, reply) => {
       void sendError(reply as FastifyReply, err);
@@ -106,6 +112,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     socket.once('close', () => metrics.clientDisconnected('http'));
   });
 
+  clusterHooks(app, options.cluster);
   void app.register(kvRoutes(db));
   void app.register(listRoutes(db));
   void app.register(batchRoutes(db));

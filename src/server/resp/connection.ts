@@ -17,11 +17,14 @@ import {
   RespProtocolError,
   type RespVersion,
 } from '../../protocol/resp/index.js';
+import { ClusterDownError } from '../../storage/errors.js';
+import { isDataCommand, needsReadIndex } from './cluster-route.js';
 import { arityOk, type CommandSpec, type CommandTable } from './command-table.js';
 import { CommandError, ERR_NOAUTH, errorReply, wrongArity } from './errors.js';
 import { RUN_WHEN_TXN_IDLE } from './interactive-txn.js';
 import type { KeyStore } from './key-store.js';
 import { UNKNOWN_ARGS_ECHO_CHARS } from './limits.js';
+import { Forwarder } from './forwarder.js';
 import { RUN_WHILE_QUEUING } from './multi-queue.js';
 import { ReplyOrder } from './reply-order.js';
 import { Session } from './session.js';
@@ -51,6 +54,8 @@ export class Connection implements CommandContext {
   private flushScheduled = false;
   private readonly flushNow = (): void => this.flush();
   readonly session: Session;
+  /** forwarder: this connection's link to the cluster leader, once a command needed it. */
+  private forwarder: Forwarder | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -76,6 +81,7 @@ export class Connection implements CommandContext {
       this.closing = true;
       // Roll back the open transaction and release watches: nobody can commit them any more.
       this.session.close();
+      this.forwarder?.close();
     });
   }
 
@@ -206,6 +212,7 @@ export class Connection implements CommandContext {
       this.fail(spec, new CommandError(idleError), started);
       return;
     }
+    if (this.server.cluster !== undefined && isDataCommand(spec) && this.routeInCluster(spec, args, started)) return;
     if (this.session.queuing && !RUN_WHILE_QUEUING.has(spec.name)) {
       // After MULTI: queue for EXEC (a refusal makes EXEC fail with EXECABORT).
       try {
@@ -225,6 +232,11 @@ export class Connection implements CommandContext {
       this.fail(spec, err, started);
       return;
     }
+    this.settle(spec, outcome, started);
+  }
+
+  /** settle completes a command: at once, or once its promise settles (the connection waits). */
+  private settle(spec: CommandSpec, outcome: Outcome | Promise<Outcome>, started: number): void {
     if (outcome instanceof Promise) {
       this.busy = true;
       outcome.then(
@@ -244,6 +256,62 @@ export class Connection implements CommandContext {
       return;
     }
     this.complete(spec, outcome, started);
+  }
+
+  // ---- cluster routing (docs/cluster.md, "Every member accepts every command") ----------------
+
+  /**
+   * routeInCluster decides where a data command runs on a cluster member, and returns false to
+   * run it here as usual. The ready leader runs everything, reads after a ReadIndex round
+   * (linearizable) unless READONLY; a READONLY connection reads from this member's state; state
+   * the connection holds here (MULTI, WATCH, TXN.BEGIN) keeps its commands here (a write then
+   * fails with CLUSTERDOWN if leadership moved); everything else goes to the leader.
+   */
+  private routeInCluster(spec: CommandSpec, args: Buffer[], started: number): boolean {
+    const cluster = this.server.cluster!;
+    const readonly = spec.flags.includes('readonly');
+    if (this.forwarder?.pinned === undefined) {
+      if (this.session.holdsState) return false;
+      if (cluster.replica.leaderReady) {
+        if (!needsReadIndex(spec) || (readonly && this.client.readonlyReads)) return false;
+        this.settle(spec, this.afterReadIndex(spec, args), started);
+        return true;
+      }
+      if (readonly && this.client.readonlyReads) return false;
+      if (this.client.forwarded) {
+        this.fail(spec, new ClusterDownError('this member is no longer the leader; retry'), started);
+        return true;
+      }
+    }
+    this.settle(spec, this.forwardToLeader(spec, args), started);
+    return true;
+  }
+
+  private async afterReadIndex(spec: CommandSpec, args: Buffer[]): Promise<Outcome> {
+    await this.server.cluster!.replica.linearizable();
+    return spec.handler(this, args);
+  }
+
+  private async forwardToLeader(spec: CommandSpec, args: Buffer[]): Promise<Outcome> {
+    const cluster = this.server.cluster!;
+    let addr = this.forwarder?.pinned;
+    if (addr === undefined) {
+      addr = await cluster.leaderAddress('resp');
+      if (addr === undefined) {
+        // This member became the ready leader while the command waited: run it here.
+        if (needsReadIndex(spec)) await cluster.replica.linearizable();
+        return spec.handler(this, args);
+      }
+    }
+    this.forwarder ??= new Forwarder(this.server.config.requirePass, cluster.requestTimeoutMs, this.server.clock);
+    const reply = await this.forwarder.forward(
+      addr,
+      spec.name,
+      args,
+      this.client.protocol,
+      spec.flags.includes('write'),
+    );
+    return { durable: undefined, reply: (w) => w.value(reply) };
   }
 
   private fail(spec: CommandSpec | undefined, err: unknown, started: number): void {

@@ -3,6 +3,7 @@
 import * as net from 'node:net';
 import type { Db } from '../../db/db.js';
 import { type Clock, systemClock } from '../../io/clock.js';
+import type { ClusterMember } from '../../replica/member.js';
 import type { Durability } from '../../storage/engine.js';
 import { ServerCounters } from '../counters.js';
 import { COMMAND_TABLE } from './commands/index.js';
@@ -30,6 +31,8 @@ export interface RespServerOptions {
   readonly onShutdown?: (() => void) | undefined;
   /** clock: the source of time and timers. Default: the system clock. */
   readonly clock?: Clock | undefined;
+  /** cluster: the member this server fronts, when it runs in a cluster (docs/cluster.md). */
+  readonly cluster?: ClusterMember | undefined;
 }
 
 export interface RespAddress {
@@ -80,6 +83,7 @@ export function createRespServer(options: RespServerOptions): RespServer {
     startedAt: clock.nowMs(),
     cursors: new ScanCursors(SCAN_CURSORS_MAX),
     commands: table,
+    cluster: options.cluster,
     port: () => {
       const a = netServer.address();
       return a !== null && typeof a === 'object' ? a.port : 0;
@@ -111,6 +115,8 @@ export function createRespServer(options: RespServerOptions): RespServer {
       authenticated: config.requirePass === undefined,
       lastCommandAt: clock.nowMs(),
       lastCommand: 'NULL',
+      readonlyReads: false,
+      forwarded: false,
     };
     const conn = new Connection(socket, ctx, table, client);
     connections.set(id, conn);

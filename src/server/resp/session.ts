@@ -67,6 +67,11 @@ export class Session {
     this.watching?.drop();
   }
 
+  /** holdsState: MULTI, WATCH or TXN.BEGIN state lives here (a cluster member runs the rest here too). */
+  get holdsState(): boolean {
+    return this.queue.active || this.watching !== undefined || this.interactive.current !== undefined;
+  }
+
   /** queuing: between MULTI and EXEC/DISCARD. */
   get queuing(): boolean {
     return this.queue.active;

@@ -2,6 +2,7 @@
 import type { Db } from '../../db/db.js';
 import type { Clock } from '../../io/clock.js';
 import type { ReplyWriter, RespVersion } from '../../protocol/resp/index.js';
+import type { ClusterMember } from '../../replica/member.js';
 import type { Durability } from '../../storage/engine.js';
 import type { CommandTable } from './command-table.js';
 import type { KeyStore } from './key-store.js';
@@ -41,6 +42,10 @@ export interface ClientState {
   authenticated: boolean;
   lastCommandAt: number;
   lastCommand: string;
+  /** readonlyReads: READONLY was sent: a cluster member serves reads from its own state (may be stale). */
+  readonlyReads: boolean;
+  /** forwarded: the connection is another member forwarding its client's commands (never forwarded again). */
+  forwarded: boolean;
 }
 
 /**
@@ -104,6 +109,8 @@ export interface ServerContext {
   readonly startedAt: number;
   readonly cursors: ScanCursors;
   readonly commands: CommandTable;
+  /** cluster: this server's cluster membership; undefined for a single server. */
+  readonly cluster: ClusterMember | undefined;
   /** port: the port the server listens on (0 before listen). */
   port(): number;
   clients(): Iterable<ClientState>;

@@ -1,6 +1,7 @@
 // Every command the server implements, and the command table built from them: the only registry
 // of RESP commands (dispatch, COMMAND, and the command labels of metrics and INFO commandstats).
 import { type CommandSpec, CommandTable } from '../command-table.js';
+import { CLUSTER_COMMANDS } from './cluster.js';
 import { CONNECTION_COMMANDS } from './connection.js';
 import { COUNTER_COMMANDS } from './counters.js';
 import { EXPIRE_COMMANDS } from './expire.js';
@@ -18,6 +19,7 @@ export function allCommands(): CommandSpec[] {
     ...KEY_COMMANDS,
     ...TRANSACTION_COMMANDS,
     ...EXPIRE_COMMANDS,
+    ...CLUSTER_COMMANDS,
   ];
 }
 

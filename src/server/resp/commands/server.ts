@@ -7,6 +7,7 @@ import { globMatch } from '../glob.js';
 import type { CommandContext } from '../types.js';
 import { lower, parseInt64 } from './args.js';
 import { REDIS_COMPAT_VERSION } from './connection.js';
+import { replicationInfo } from './cluster.js';
 import { NO_KEYS, spec } from './spec.js';
 
 const server = (since: string, summary: string) => ({ group: 'server', since, summary });
@@ -68,7 +69,7 @@ function infoSection(ctx: CommandContext, section: string): string[] | undefined
         'evicted_keys:0',
       ];
     case 'replication':
-      return ['role:master', 'connected_slaves:0'];
+      return replicationInfo(ctx);
     case 'keyspace': {
       const keys = snap.keys ?? stats.keys;
       // avg_ttl: Redis samples it; ours is the exact mean over the keys with an expiry.

@@ -1,0 +1,203 @@
+// ClusterMember: everything one `cairn serve` cluster member runs below its servers: its
+// identity (identity.ts), its Raft log (DIR/raft/wal), the local engine (DIR, the same format
+// as a single server's), the Replica driving them, and the peer transport. The servers run a Db
+// over `engine` (a ReplicatedEngine) and route commands with `replica` (docs/cluster.md).
+//
+// Start-up order: open the identity, the log and the engine; the caller opens its servers; then
+// `connect` starts the transport (which advertises the servers' addresses to peers) and the
+// Raft ticks. Nothing is accepted from peers before the log and the engine are open.
+import * as path from 'node:path';
+import type { Clock } from '../io/clock.js';
+import type { FileSystem } from '../io/file-system.js';
+import { nodeFileSystem } from '../io/node-file-system.js';
+import { isEmptyHardState, NONE, type NodeId } from '../raft/index.js';
+import { ClusterDownError } from '../storage/errors.js';
+import type { CaskOptions } from '../storage/cask/cask-options.js';
+import type { Engine } from '../storage/engine.js';
+import { DiskLog } from './disk-log.js';
+import { type ClusterFlags, type Identity, RAFT_DIR, resolveIdentity } from './identity.js';
+import { REQUEST_TIMEOUT_MS, Replica, type ReplicaLogger } from './replica.js';
+import { ReplicatedEngine } from './replicated-engine.js';
+import { createTcpTransport } from './tcp-transport.js';
+import type { Peer, PeerInfo, Transport } from './transport.js';
+
+export const WAL_DIR = 'wal';
+
+export interface MemberOptions {
+  readonly dir: string;
+  readonly flags: ClusterFlags;
+  /** cask: the local engine's options (durability is always `always` for a member). */
+  readonly cask: Omit<CaskOptions, 'durability'>;
+  readonly clock: Clock;
+  readonly logger: ReplicaLogger;
+  readonly requestTimeoutMs?: number | undefined;
+  readonly fs?: FileSystem;
+  /** onFatal: the member cannot go on; the server shuts down (a restart recovers). */
+  readonly onFatal: (err: unknown) => void;
+}
+
+/** MemberView: one member as ROLE, INFO and /v1/cluster show it. */
+export interface MemberView {
+  readonly id: NodeId;
+  readonly name: string;
+  readonly peerAddr: string;
+  /** resp, http: client addresses, once the member told them (handshake); "" when unknown. */
+  readonly resp: string;
+  readonly http: string;
+}
+
+export class ClusterMember {
+  private transport: Transport | undefined;
+  private readonly infos = new Map<NodeId, PeerInfo>();
+
+  private constructor(
+    readonly identity: Identity,
+    readonly replica: Replica,
+    readonly engine: ReplicatedEngine,
+    readonly requestTimeoutMs: number,
+    private readonly listenPeer: string,
+    private readonly clock: Clock,
+    private readonly logger: ReplicaLogger,
+  ) {}
+
+  static async open(options: MemberOptions): Promise<ClusterMember> {
+    const fs = options.fs ?? nodeFileSystem;
+    const hasData = await hasStore(fs, options.dir);
+    const { identity, created } = await resolveIdentity(fs, options.dir, options.flags, hasData);
+    const log = await DiskLog.open(fs, path.join(options.dir, RAFT_DIR, WAL_DIR));
+    let local: Engine | undefined;
+    try {
+      const { openCask } = await import('../storage/cask/cask-engine.js');
+      // The log is where a write becomes durable first; the engine still fsyncs its applies so
+      // that what it holds after a crash is a prefix of the applied entries (docs/cluster.md).
+      local = await openCask(options.dir, { ...options.cask, durability: 'always', fs });
+      const fresh = log.lastIndex() === 0 && isEmptyHardState(log.initialState().hardState);
+      const bootstrap = fresh && identity.bootstrapped === 'new' ? identity.members.map((m) => m.id) : [];
+      if (created) options.logger.info({ member: identity.name, id: identity.id, members: identity.members }, 'new cluster member');
+      let member: ClusterMember | undefined;
+      const replica = new Replica({
+        id: identity.id,
+        log,
+        engine: local,
+        clock: options.clock,
+        logger: options.logger,
+        bootstrap,
+        requestTimeoutMs: options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
+        randomSeed: randomSeed(),
+        onFatal: options.onFatal,
+      });
+      const engine = new ReplicatedEngine(local, replica, async () => {
+        await member?.transport?.close();
+        await log.close();
+      });
+      member = new ClusterMember(
+        identity,
+        replica,
+        engine,
+        options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
+        identity.listenPeer,
+        options.clock,
+        options.logger,
+      );
+      return member;
+    } catch (err) {
+      await local?.close().catch(() => {});
+      await log.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  /** connect starts the peer transport, advertising this member's client addresses, and Raft. */
+  async connect(addresses: { resp: string; http: string }): Promise<{ host: string; port: number }> {
+    const self = this.identity;
+    const transport = await createTcpTransport({
+      self: { id: self.id, name: self.name, resp: addresses.resp, http: addresses.http },
+      listen: this.listenPeer,
+      clusterToken: self.clusterToken,
+      peers: this.peers(),
+      handlers: {
+        onMessages: (msgs) => this.replica.step(msgs),
+        onUnreachable: (id) => this.replica.unreachable(id),
+        onPeerInfo: (info) => {
+          this.infos.set(info.id, info);
+        },
+      },
+      logger: this.logger,
+      clock: this.clock,
+    });
+    this.infos.set(self.id, { id: self.id, name: self.name, resp: addresses.resp, http: addresses.http });
+    this.transport = transport;
+    this.replica.start(transport);
+    return transport.address();
+  }
+
+  /** peers: every other member, for the transport. */
+  private peers(): Peer[] {
+    return this.identity.members
+      .filter((m) => m.id !== this.identity.id)
+      .map((m) => ({ id: m.id, name: m.name, peerAddr: m.peerAddr }));
+  }
+
+  members(): MemberView[] {
+    return this.identity.members.map((m) => {
+      const info = this.infos.get(m.id);
+      return { id: m.id, name: m.name, peerAddr: m.peerAddr, resp: info?.resp ?? '', http: info?.http ?? '' };
+    });
+  }
+
+  member(id: NodeId): MemberView | undefined {
+    return this.members().find((m) => m.id === id);
+  }
+
+  /**
+   * leaderAddress waits until this member is the ready leader (undefined: run here) or knows
+   * the leader's client address of the given kind (forward there); ClusterDownError once the
+   * request timeout passes without either.
+   */
+  async leaderAddress(kind: 'resp' | 'http'): Promise<string | undefined> {
+    const deadline = this.clock.monotonicMs() + this.requestTimeoutMs;
+    for (;;) {
+      if (this.replica.leaderReady) return undefined;
+      const lead = this.replica.leader;
+      if (lead !== NONE && lead !== this.identity.id) {
+        const addr = this.member(lead)?.[kind];
+        if (addr !== undefined && addr !== '') return addr;
+      }
+      const left = deadline - this.clock.monotonicMs();
+      if (left <= 0) {
+        throw new ClusterDownError(
+          lead === NONE
+            ? `no leader elected within ${this.requestTimeoutMs} ms (is a majority of members up and connected?)`
+            : lead === this.identity.id
+              ? 'this member was elected but has not caught up yet'
+              : `the leader's ${kind} address is not known yet`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const timer = this.clock.after(Math.min(left, LEADER_POLL_MS), () => {
+          off();
+          resolve();
+        });
+        const off = this.replica.onChange(() => {
+          timer.cancel();
+          off();
+          resolve();
+        });
+      });
+    }
+  }
+}
+
+/** LEADER_POLL_MS: how often a request waiting for a leader looks again (besides change events). */
+const LEADER_POLL_MS = 50;
+
+/** hasStore: whether `dir` already holds a store (engine metadata or data files). */
+async function hasStore(fs: FileSystem, dir: string): Promise<boolean> {
+  if ((await fs.kind(dir)) !== 'directory') return false;
+  const names = await fs.readdir(dir);
+  return names.some((n) => n !== RAFT_DIR && n !== 'LOCK');
+}
+
+function randomSeed(): number {
+  return Math.floor(Math.random() * 2 ** 31);
+}

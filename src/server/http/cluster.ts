@@ -1,0 +1,140 @@
+// The HTTP API on a cluster member (docs/cluster.md): every member answers every request. Data
+// requests run on the leader, reads after a ReadIndex round (linearizable); a follower proxies
+// them to the leader's HTTP address, unless a read asks for `?consistency=serializable`, which
+// any member serves from its own, possibly stale, state. GET /v1/cluster describes the cluster.
+//
+// `consistency` is taken off the URL before routing (rewriteUrl), so the routes' strict query
+// schemas never see it; a single server accepts it too and ignores it (its reads are current).
+import type { IncomingMessage } from 'node:http';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ClusterMember } from '../../replica/member.js';
+import { ClusterDownError, UncertainError } from '../../storage/errors.js';
+import { invalidArgument } from './errors.js';
+
+/** FORWARDED_HEADER: marks a request one member proxied to another (never proxied again). */
+export const FORWARDED_HEADER = 'x-cairn-forwarded';
+
+export type Consistency = 'linearizable' | 'serializable';
+
+const consistencyOf = new WeakMap<IncomingMessage, Consistency | string>();
+
+/** rewriteConsistency: fastify's rewriteUrl: remembers and removes the `consistency` parameter. */
+export function rewriteConsistency(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  if (q === -1 || !url.includes('consistency', q)) return url;
+  const params = new URLSearchParams(url.slice(q + 1));
+  const value = params.get('consistency');
+  if (value === null) return url;
+  consistencyOf.set(req, value);
+  params.delete('consistency');
+  const rest = params.toString();
+  return rest === '' ? url.slice(0, q) : `${url.slice(0, q)}?${rest}`;
+}
+
+function consistency(request: FastifyRequest): Consistency {
+  const value = consistencyOf.get(request.raw) ?? 'linearizable';
+  if (value !== 'linearizable' && value !== 'serializable') {
+    throw invalidArgument(`consistency must be linearizable or serializable, got '${value}'`);
+  }
+  return value;
+}
+
+/** isDataRoute: the request reads or writes the store. */
+function isDataRoute(request: FastifyRequest): boolean {
+  const url = request.url;
+  return url.startsWith('/v1/') && !url.startsWith('/v1/cluster');
+}
+
+const isRead = (request: FastifyRequest): boolean => request.method === 'GET' || request.method === 'HEAD';
+
+/** clusterHooks routes data requests on a cluster member (or checks `consistency` on a single server). */
+export function clusterHooks(app: FastifyInstance, member: ClusterMember | undefined): void {
+  app.addHook('preHandler', async (request, reply) => {
+    if (!isDataRoute(request)) return;
+    const level = consistency(request);
+    if (member === undefined) return;
+    const readLocally = isRead(request) && level === 'serializable';
+    if (member.replica.leaderReady) {
+      if (!readLocally) await member.replica.linearizable();
+      return;
+    }
+    if (readLocally) return;
+    if (request.headers[FORWARDED_HEADER] !== undefined) {
+      throw new ClusterDownError('this member is no longer the leader; retry');
+    }
+    const addr = await member.leaderAddress('http');
+    if (addr === undefined) {
+      await member.replica.linearizable();
+      return;
+    }
+    await proxy(request, reply, addr, member.requestTimeoutMs);
+    return reply;
+  });
+
+  app.get('/v1/cluster', { config: { command: 'cluster' } }, () => describeCluster(member));
+}
+
+async function proxy(request: FastifyRequest, reply: FastifyReply, addr: string, timeoutMs: number): Promise<void> {
+  const headers: Record<string, string> = { [FORWARDED_HEADER]: '1' };
+  const type = request.headers['content-type'];
+  if (type !== undefined) headers['content-type'] = type;
+  const accept = request.headers.accept;
+  if (accept !== undefined) headers.accept = accept;
+  let body: string | Buffer | undefined;
+  const raw = request.body;
+  if (raw !== undefined && raw !== null && request.method !== 'GET' && request.method !== 'HEAD') {
+    body = Buffer.isBuffer(raw) || typeof raw === 'string' ? raw : JSON.stringify(raw);
+  }
+  let res: Response;
+  try {
+    res = await fetch(`http://${addr}${request.url}`, {
+      method: request.method,
+      headers,
+      body,
+      signal: AbortSignal.timeout(timeoutMs),
+      redirect: 'manual',
+    });
+  } catch (err) {
+    const why = `the leader at ${addr} did not answer: ${(err as Error).message}`;
+    if (isRead(request)) throw new ClusterDownError(why);
+    throw new UncertainError(`${why}; the request may or may not have been applied`);
+  }
+  const bytes = Buffer.from(await res.arrayBuffer());
+  void reply.code(res.status);
+  const resType = res.headers.get('content-type');
+  if (resType !== null) void reply.header('content-type', resType);
+  await reply.send(bytes);
+}
+
+/** describeCluster: GET /v1/cluster's body. */
+function describeCluster(member: ClusterMember | undefined): object {
+  if (member === undefined) return { mode: 'single', members: [] };
+  const st = member.replica.status();
+  const leader = member.member(st.leader);
+  return {
+    mode: 'cluster',
+    self: member.identity.name,
+    clusterToken: member.identity.clusterToken,
+    leader: leader?.name ?? null,
+    term: st.term,
+    commitIndex: st.commit,
+    appliedIndex: st.applied,
+    lastIndex: st.lastIndex,
+    members: member.members().map((m) => {
+      const progress = st.progress.get(m.id);
+      return {
+        name: m.name,
+        id: m.id.toString(16),
+        peerAddr: m.peerAddr,
+        resp: m.resp,
+        http: m.http,
+        role: st.voters.includes(m.id) ? 'voter' : st.learners.includes(m.id) ? 'learner' : 'unknown',
+        isLeader: m.id === st.leader,
+        // Per-member replication, known on the leader only.
+        matchIndex: progress?.match ?? null,
+        lag: progress === undefined ? null : Math.max(0, st.lastIndex - progress.match),
+      };
+    }),
+  };
+}

@@ -1,0 +1,191 @@
+// ProcCluster: a cluster of real `cairn serve` processes on loopback for the multi-process tests
+// (docs/cluster.md, "Tests"). Each member gets its own ports and directory; optionally every
+// directed peer link goes through a fault proxy (test/support/fault-proxy.ts), so a test can cut
+// or slow any link: member X reaches Y at the proxy "X->Y", whose target is Y's peer port, and
+// each member is started with its own view of --initial-cluster.
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CairnClient } from '../../src/client/client.js';
+import type { RespValue } from '../../src/protocol/resp/index.js';
+import { BIN, ensureBuilt } from '../cli/support.js';
+import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
+import { freePort } from '../support/ports.js';
+import { tmpDir } from '../support/tmp-dir.js';
+
+/** START_TIMEOUT_MS: a member that does not accept clients within this failed to start. */
+const START_TIMEOUT_MS = 15_000;
+const POLL_MS = 25;
+
+export interface MemberSpec {
+  readonly name: string;
+  readonly dir: string;
+  readonly resp: number;
+  readonly http: number;
+  readonly peer: number;
+}
+
+export interface ProcClusterOptions {
+  /** proxies: put a fault proxy on every directed peer link. */
+  readonly proxies?: boolean;
+  readonly token?: string;
+  /** extraArgs: more `cairn serve` flags for every member. */
+  readonly extraArgs?: readonly string[];
+}
+
+export class ProcCluster {
+  readonly procs = new Map<string, ChildProcess>();
+  /** links: "X->Y" to the proxy X uses to reach Y (with proxies). */
+  readonly links = new Map<string, FaultProxy>();
+  private readonly views = new Map<string, string>();
+  readonly logs = new Map<string, string[]>();
+
+  private constructor(
+    readonly members: readonly MemberSpec[],
+    private readonly options: ProcClusterOptions,
+  ) {}
+
+  static async start(names: readonly string[], options: ProcClusterOptions = {}): Promise<ProcCluster> {
+    await ensureBuilt();
+    const members: MemberSpec[] = [];
+    for (const name of names) {
+      members.push({ name, dir: tmpDir(`cluster-${name}`), resp: await freePort(), http: await freePort(), peer: await freePort() });
+    }
+    const cluster = new ProcCluster(members, options);
+    for (const x of members) {
+      const view: string[] = [];
+      for (const y of members) {
+        if (x === y || options.proxies !== true) {
+          view.push(`${y.name}=127.0.0.1:${y.peer}`);
+          continue;
+        }
+        const proxy = await startFaultProxy({
+          listen: { host: '127.0.0.1', port: 0 },
+          target: { host: '127.0.0.1', port: y.peer },
+        });
+        cluster.links.set(`${x.name}->${y.name}`, proxy);
+        view.push(`${y.name}=127.0.0.1:${proxy.address().port}`);
+      }
+      cluster.views.set(x.name, view.join(','));
+    }
+    await Promise.all(members.map((m) => cluster.startMember(m.name)));
+    return cluster;
+  }
+
+  spec(name: string): MemberSpec {
+    const m = this.members.find((x) => x.name === name);
+    if (m === undefined) throw new Error(`no member ${name}`);
+    return m;
+  }
+
+  /** startMember (re)starts a member with its full first-start command line (a restart script). */
+  async startMember(name: string, args?: readonly string[]): Promise<void> {
+    const m = this.spec(name);
+    const argv = args ?? [
+      'serve',
+      '--name',
+      m.name,
+      '--dir',
+      m.dir,
+      '--addr',
+      `127.0.0.1:${m.resp}`,
+      '--http',
+      `127.0.0.1:${m.http}`,
+      '--listen-peer',
+      `127.0.0.1:${m.peer}`,
+      '--initial-cluster',
+      this.views.get(name)!,
+      '--cluster-token',
+      this.options.token ?? 'test-cluster',
+      '--log-level',
+      'warn',
+      ...(this.options.extraArgs ?? []),
+    ];
+    const child = spawn(process.execPath, [BIN.cairn, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const log: string[] = this.logs.get(name) ?? [];
+    this.logs.set(name, log);
+    child.stdout.on('data', (b: Buffer) => log.push(b.toString()));
+    child.stderr.on('data', (b: Buffer) => log.push(b.toString()));
+    this.procs.set(name, child);
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`member ${name} exited with ${child.exitCode}:\n${log.join('')}`);
+      try {
+        const c = await CairnClient.connect('127.0.0.1', m.resp, 500);
+        await c.close();
+        return;
+      } catch {
+        if (Date.now() > deadline) throw new Error(`member ${name} did not start:\n${log.join('')}`);
+        await sleep(POLL_MS);
+      }
+    }
+  }
+
+  /** kill sends a signal to a member (SIGKILL waits for the exit). */
+  async kill(name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.procs.get(name);
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill(signal);
+    if (signal === 'SIGKILL' || signal === 'SIGTERM') await exited;
+  }
+
+  isRunning(name: string): boolean {
+    const child = this.procs.get(name);
+    return child !== undefined && child.exitCode === null && child.signalCode === null;
+  }
+
+  async client(name: string): Promise<CairnClient> {
+    return CairnClient.connect('127.0.0.1', this.spec(name).resp);
+  }
+
+  /** call runs one command on a member over a fresh connection. */
+  async call(name: string, ...args: string[]): Promise<RespValue> {
+    const c = await this.client(name);
+    try {
+      return await c.call(...args);
+    } finally {
+      await c.close();
+    }
+  }
+
+  /** leader waits until some running member reports itself master in ROLE, and returns its name. */
+  async leader(timeoutMs = 15_000, among?: readonly string[]): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      for (const m of this.members) {
+        if (!this.isRunning(m.name) || (among !== undefined && !among.includes(m.name))) continue;
+        try {
+          const info = String(await this.call(m.name, 'INFO', 'replication'));
+          if (/cairn_leader_ready:1/.test(info)) return m.name;
+        } catch {
+          // Not up, or paused: try the next.
+        }
+      }
+      if (Date.now() > deadline) throw new Error(`no leader within ${timeoutMs} ms\n${this.dumpLogs()}`);
+      await sleep(POLL_MS * 4);
+    }
+  }
+
+  dumpLogs(): string {
+    return [...this.logs].map(([n, l]) => `--- ${n}\n${l.join('').slice(-4000)}`).join('\n');
+  }
+
+  async stop(): Promise<void> {
+    for (const name of this.procs.keys()) {
+      const child = this.procs.get(name)!;
+      if (child.signalCode === 'SIGSTOP') child.kill('SIGCONT');
+      await this.kill(name, 'SIGKILL');
+    }
+    for (const p of this.links.values()) await p.close();
+  }
+
+  /** dataFiles lists a member's directory (debugging aid for failures). */
+  files(name: string): string[] {
+    return fs.readdirSync(path.join(this.spec(name).dir));
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

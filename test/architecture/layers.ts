@@ -16,9 +16,10 @@ export const BELOW: Readonly<Record<string, readonly string[]>> = {
   storage: ['io', 'stdx'],
   txn: ['storage', 'io', 'stdx'],
   db: ['txn', 'storage', 'io', 'stdx'],
+  replica: ['db', 'txn', 'storage', 'raft', 'io', 'stdx'],
   client: ['protocol', 'io', 'stdx'],
-  server: ['db', 'txn', 'storage', 'protocol', 'io', 'stdx'],
-  cli: ['server', 'client', 'db', 'txn', 'storage', 'protocol', 'io', 'stdx'],
+  server: ['replica', 'db', 'txn', 'storage', 'protocol', 'io', 'stdx'],
+  cli: ['server', 'replica', 'client', 'db', 'txn', 'storage', 'protocol', 'io', 'stdx'],
 };
 
 export interface Violation {

@@ -1,0 +1,45 @@
+// Transport carries Raft messages between cluster members. The driver hands it the messages of
+// each Ready and receives, through TransportHandlers, what peers send. Two implementations: TCP
+// (tcp-transport.ts) and, for the simulator, an in-memory network behind the same interface.
+import type { Message, NodeId } from '../raft/types.js';
+
+/** Peer is a member this node sends to. */
+export interface Peer {
+  readonly id: NodeId;
+  readonly name: string;
+  /** peerAddr is where the peer listens for other members, "host:port". */
+  readonly peerAddr: string;
+}
+
+/** PeerInfo is what a handshake tells about a member: where its clients reach it. */
+export interface PeerInfo {
+  readonly id: NodeId;
+  readonly name: string;
+  /** resp is the member's RESP address "host:port". */
+  readonly resp: string;
+  /** http is the member's HTTP address "host:port", or "" when it serves none. */
+  readonly http: string;
+}
+
+export interface TransportHandlers {
+  /** onMessages receives decoded, validated messages; m.to is this node and m.from the sending peer. */
+  onMessages(msgs: Message[]): void;
+  /** onUnreachable: a message to id could not be delivered (feed it to RawNode.reportUnreachable). */
+  onUnreachable(id: NodeId): void;
+  /** onPeerInfo: learned from a handshake (the client addresses of a peer). */
+  onPeerInfo(info: PeerInfo): void;
+}
+
+export interface Transport {
+  /**
+   * send queues messages; it never blocks and never throws on an operating error (an unknown or
+   * unreachable peer, a full queue: the message is dropped and reported unreachable, which Raft
+   * tolerates). Queued messages are flushed once per event-loop turn, one socket write per peer.
+   * A local message type is a programmer error (an assertion).
+   */
+  send(msgs: readonly Message[]): void;
+  /** setPeers replaces the member list (membership changes); connections to removed peers close. */
+  setPeers(peers: readonly Peer[]): void;
+  /** close stops listening, closes every connection and drops queued messages. */
+  close(): Promise<void>;
+}

@@ -1,37 +1,45 @@
-// Transport: how a member's Raft messages reach its peers. The TCP transport (tcp-transport.ts)
-// is the real one; tests and the simulator substitute in-memory ones.
-import type { Message, NodeId } from '../raft/index.js';
+// Transport carries Raft messages between cluster members. The driver hands it the messages of
+// each Ready and receives, through TransportHandlers, what peers send. Two implementations: TCP
+// (tcp-transport.ts) and, for the simulator, an in-memory network behind the same interface.
+import type { Message, NodeId } from '../raft/types.js';
 
+/** Peer is a member this node sends to. */
 export interface Peer {
   readonly id: NodeId;
   readonly name: string;
-  /** peerAddr: "host:port" of the peer's Raft port. */
+  /** peerAddr is where the peer listens for other members, "host:port". */
   readonly peerAddr: string;
 }
 
-/** PeerInfo: what a peer told about itself in the handshake (its client addresses). */
+/** PeerInfo is what a handshake tells about a member: where its clients reach it. */
 export interface PeerInfo {
   readonly id: NodeId;
   readonly name: string;
-  /** resp: "host:port" of the peer's RESP port. */
+  /** resp is the member's RESP address "host:port". */
   readonly resp: string;
-  /** http: "host:port" of the peer's HTTP port, or "" when it serves none. */
+  /** http is the member's HTTP address "host:port", or "" when it serves none. */
   readonly http: string;
 }
 
 export interface TransportHandlers {
-  /** onMessages: decoded, validated messages addressed to this member. */
+  /** onMessages receives decoded, validated messages; m.to is this node and m.from the sending peer. */
   onMessages(msgs: Message[]): void;
-  /** onUnreachable: a message to id could not be delivered. */
+  /** onUnreachable: a message to id could not be delivered (feed it to RawNode.reportUnreachable). */
   onUnreachable(id: NodeId): void;
-  /** onPeerInfo: a peer's client addresses, learned from a handshake. */
+  /** onPeerInfo: learned from a handshake (the client addresses of a peer). */
   onPeerInfo(info: PeerInfo): void;
 }
 
 export interface Transport {
-  /** send queues messages; never throws, never blocks; flushed once per event-loop turn. */
+  /**
+   * send queues messages; it never blocks and never throws on an operating error (an unknown or
+   * unreachable peer, a full queue: the message is dropped and reported unreachable, which Raft
+   * tolerates). Queued messages are flushed once per event-loop turn, one socket write per peer.
+   * A local message type is a programmer error (an assertion).
+   */
   send(msgs: readonly Message[]): void;
-  /** setPeers replaces the member list (membership changes). */
+  /** setPeers replaces the member list (membership changes); connections to removed peers close. */
   setPeers(peers: readonly Peer[]): void;
+  /** close stops listening, closes every connection and drops queued messages. */
   close(): Promise<void>;
 }

@@ -1,0 +1,609 @@
+// TcpTransport: Raft messages between members over TCP (docs/peer-protocol.md).
+//
+// Each member listens on its peer address and keeps one outbound connection to every other
+// member, used only for sending; the connections peers open to it are only read from. Two
+// one-way connections per pair keep the two directions independent (no tie-breaking when both
+// sides connect at once, no head-of-line blocking of one direction by the other) at the cost of
+// one more socket, which a cluster of 3 or 5 members does not notice.
+//
+// Sending: send() queues messages per peer; one setImmediate per event-loop turn flushes every
+// queue, each as one corked write (a writev) of one or more raft frames. setImmediate, not the
+// Clock: the flush is "at the end of this turn", not a time, and the simulator does not use this
+// transport. Every other timer (reconnect backoff, handshake timeout) goes through the Clock.
+//
+// Failures: Raft tolerates lost messages, so nothing here retries a message. While a peer cannot
+// be reached its messages are dropped and onUnreachable(id) is reported, at most once per peer
+// per flush; the outbound connection is retried with capped exponential backoff. A peer that
+// sends anything we cannot accept (a corrupt or oversized frame, bytes before the handshake, a
+// batch that does not decode) loses that connection with a warning; the process carries on.
+import * as net from 'node:net';
+import type { Clock, Timer } from '../io/clock.js';
+import { LOCAL_MESSAGES, type Message, type NodeId } from '../raft/types.js';
+import { AssertionError, assert } from '../stdx/assert.js';
+import { PeerProtocolError, TransportStartError } from './errors.js';
+import {
+  checkHello,
+  checkWelcome,
+  decodeHello,
+  decodeRefuse,
+  decodeWelcome,
+  encodeHello,
+  encodeRefuse,
+  encodeWelcome,
+  MAX_HANDSHAKE_FRAME_PAYLOAD_BYTES,
+  PEER_PROTOCOL_VERSION,
+} from './handshake.js';
+import {
+  BATCH_HEADER_BYTES,
+  decodeMessages,
+  encodedMessageSize,
+  encodeMessagesInto,
+} from './message-codec.js';
+import {
+  encodeFrame,
+  FRAME_HEADER_BYTES,
+  FrameReader,
+  MAX_PEER_FRAME_PAYLOAD_BYTES,
+  sealFrame,
+} from './peer-frame.js';
+import type { Peer, PeerInfo, Transport, TransportHandlers } from './transport.js';
+
+/** RECONNECT_BACKOFF_MIN_MS: the first retry after a failed connection; a restarting peer is back soon. */
+export const RECONNECT_BACKOFF_MIN_MS = 50;
+/** RECONNECT_BACKOFF_MAX_MS: the cap of the doubling backoff, twice the 1 s election timeout. */
+export const RECONNECT_BACKOFF_MAX_MS = 2_000;
+/** HANDSHAKE_TIMEOUT_MS: connect plus hello/welcome must finish within this, on either side. */
+export const HANDSHAKE_TIMEOUT_MS = 5_000;
+/**
+ * PEER_OUTPUT_QUEUE_MAX_BYTES bounds what waits for one peer: queued messages plus bytes the
+ * socket has not written yet. Four maximal frames: Raft's own flow control (max inflight bytes)
+ * keeps a healthy follower far below it; a peer that stops reading hits it and is reported
+ * unreachable instead of growing our memory.
+ */
+export const PEER_OUTPUT_QUEUE_MAX_BYTES = 4 * MAX_PEER_FRAME_PAYLOAD_BYTES;
+/** MAX_INBOUND_CONNECTIONS: a cluster needs one per peer; more are refused (a misbehaving client). */
+export const MAX_INBOUND_CONNECTIONS = 64;
+
+/** TransportLogger: the part of a pino logger the transport uses. */
+export interface TransportLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface TcpTransportOptions {
+  /** self: this member's id and name and its client addresses (sent in handshakes). */
+  readonly self: { readonly id: NodeId; readonly name: string; readonly resp: string; readonly http: string };
+  /** listen: the peer address to listen on, "host:port" (port 0 picks a free one). */
+  readonly listen: string;
+  readonly clusterToken: string;
+  /** peers: the other members (not this one). */
+  readonly peers: readonly Peer[];
+  readonly handlers: TransportHandlers;
+  readonly logger: TransportLogger;
+  readonly clock: Clock;
+}
+
+export interface TcpTransport extends Transport {
+  /** address is where the transport listens (the port chosen when listen asked for port 0). */
+  address(): { host: string; port: number };
+  /** isConnected says whether the outbound connection to `id` has finished its handshake. */
+  isConnected(id: NodeId): boolean;
+}
+
+/** InvalidPeerAddressError: an address is not "host:port". */
+export class InvalidPeerAddressError extends Error {
+  override name = 'InvalidPeerAddressError';
+}
+
+/** parseHostPort parses "host:port" or "[ipv6]:port". */
+export function parseHostPort(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const port = m === null ? Number.NaN : Number(m[3]);
+  if (m === null || port > 65535)
+    throw new InvalidPeerAddressError(`invalid address '${text}': expected HOST:PORT`);
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+/** createTcpTransport listens on options.listen and starts connecting to the peers. */
+export async function createTcpTransport(options: TcpTransportOptions): Promise<TcpTransport> {
+  let at: { host: string; port: number };
+  try {
+    at = parseHostPort(options.listen);
+  } catch (err) {
+    throw new TransportStartError((err as Error).message);
+  }
+  const transport = new TcpTransportImpl(options);
+  await transport.listen(at.host, at.port, options.listen);
+  transport.setPeers(options.peers);
+  return transport;
+}
+
+type OutboundState = 'connecting' | 'ready' | 'backoff' | 'closed';
+
+/** Outbound is the sending side of one peer: its connection, its queue and its backoff. */
+interface Outbound {
+  readonly peer: Peer;
+  readonly host: string;
+  readonly port: number;
+  state: OutboundState;
+  socket: net.Socket | undefined;
+  reader: FrameReader;
+  /** timer: the handshake timeout while connecting, the reconnect delay in backoff. */
+  timer: Timer | undefined;
+  pending: Message[];
+  pendingBytes: number;
+  backoffMs: number;
+  /** failures since the last handshake; the first is logged as a warning, the rest as debug. */
+  failures: number;
+}
+
+/** Inbound is one connection a peer opened to us; we only read from it. */
+interface Inbound {
+  readonly socket: net.Socket;
+  readonly remote: string;
+  readonly reader: FrameReader;
+  /** peer is set once the hello is accepted. */
+  peer: { readonly id: NodeId; readonly name: string } | undefined;
+  timer: Timer | undefined;
+  dropped: boolean;
+}
+
+class TcpTransportImpl implements TcpTransport {
+  private readonly server: net.Server;
+  private readonly outbound = new Map<NodeId, Outbound>();
+  private readonly inbound = new Set<Inbound>();
+  /** unreachable: peers to report at the next flush (at most once each per flush). */
+  private readonly unreachable = new Set<NodeId>();
+  private flushScheduled: NodeJS.Immediate | undefined;
+  private closed = false;
+
+  constructor(private readonly opts: TcpTransportOptions) {
+    this.server = net.createServer((socket) => this.accept(socket));
+  }
+
+  listen(host: string, port: number, text: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        if (err.code === 'EADDRINUSE')
+          reject(new TransportStartError(`peer address ${text} is already in use`));
+        else reject(new TransportStartError(`cannot listen on peer address ${text}: ${err.message}`));
+      };
+      this.server.once('error', onError);
+      this.server.listen({ host, port }, () => {
+        this.server.off('error', onError);
+        // Errors after listening (rare: EMFILE on accept) are logged; the transport carries on.
+        this.server.on('error', (err) => this.opts.logger.error({ err: err.message }, 'peer listener error'));
+        resolve();
+      });
+    });
+  }
+
+  address(): { host: string; port: number } {
+    const a = this.server.address() as net.AddressInfo;
+    return { host: a.address, port: a.port };
+  }
+
+  isConnected(id: NodeId): boolean {
+    return this.outbound.get(id)?.state === 'ready';
+  }
+
+  send(msgs: readonly Message[]): void {
+    for (const m of msgs) {
+      assert(!LOCAL_MESSAGES.has(m.type), `local message ${m.type} cannot be sent to a peer`);
+      if (this.closed) return;
+      const out = this.outbound.get(m.to);
+      if (out === undefined || out.state === 'backoff' || out.state === 'closed') {
+        if (out === undefined)
+          this.opts.logger.debug({ to: m.to, type: m.type }, 'message to an unknown peer dropped');
+        this.unreachable.add(m.to);
+        continue;
+      }
+      const size = encodedMessageSize(m);
+      if (BATCH_HEADER_BYTES + size > MAX_PEER_FRAME_PAYLOAD_BYTES) {
+        this.opts.logger.warn(
+          { peer: out.peer.name, type: m.type, bytes: size },
+          'message too large for a frame, dropped',
+        );
+        this.unreachable.add(m.to);
+        continue;
+      }
+      if (out.pendingBytes + (out.socket?.writableLength ?? 0) + size > PEER_OUTPUT_QUEUE_MAX_BYTES) {
+        this.opts.logger.debug(
+          { peer: out.peer.name, type: m.type },
+          'peer output queue full, message dropped',
+        );
+        this.unreachable.add(m.to);
+        continue;
+      }
+      out.pending.push(m);
+      out.pendingBytes += size;
+    }
+    this.scheduleFlush();
+  }
+
+  setPeers(peers: readonly Peer[]): void {
+    assert(!this.closed, 'setPeers after close');
+    const parsed = new Map<NodeId, { peer: Peer; host: string; port: number }>();
+    for (const peer of peers) {
+      assert(peer.id !== this.opts.self.id, 'the peer list must not contain this node');
+      assert(!parsed.has(peer.id), `peer id ${peer.id} listed twice`);
+      parsed.set(peer.id, { peer, ...parseHostPort(peer.peerAddr) }); // throws before anything changes
+    }
+    for (const [id, out] of this.outbound) {
+      const next = parsed.get(id);
+      if (
+        next === undefined ||
+        next.peer.name !== out.peer.name ||
+        next.peer.peerAddr !== out.peer.peerAddr
+      ) {
+        this.stopOutbound(out);
+        this.outbound.delete(id);
+      }
+    }
+    for (const [id, { peer, host, port }] of parsed) {
+      if (this.outbound.has(id)) continue;
+      const out: Outbound = {
+        peer,
+        host,
+        port,
+        state: 'backoff',
+        socket: undefined,
+        reader: new FrameReader(MAX_HANDSHAKE_FRAME_PAYLOAD_BYTES),
+        timer: undefined,
+        pending: [],
+        pendingBytes: 0,
+        backoffMs: RECONNECT_BACKOFF_MIN_MS,
+        failures: 0,
+      };
+      this.outbound.set(id, out);
+      this.connect(out);
+    }
+    for (const conn of this.inbound) {
+      if (conn.peer !== undefined && !this.isMember(conn.peer.id, conn.peer.name)) {
+        this.dropInbound(conn, 'info', 'peer is no longer a member');
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.flushScheduled !== undefined) clearImmediate(this.flushScheduled);
+    this.flushScheduled = undefined;
+    for (const out of this.outbound.values()) this.stopOutbound(out);
+    this.outbound.clear();
+    for (const conn of this.inbound) this.dropInbound(conn, 'debug', 'transport closed');
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  // --- sending -------------------------------------------------------------------------------
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled !== undefined || this.closed) return;
+    this.flushScheduled = setImmediate(() => this.flush());
+  }
+
+  /** flush writes every ready peer's queue as one corked write, then reports unreachable peers. */
+  private flush(): void {
+    this.flushScheduled = undefined;
+    if (this.closed) return;
+    for (const out of this.outbound.values()) {
+      if (out.state !== 'ready' || out.pending.length === 0) continue; // connecting: keep the queue
+      const socket = out.socket as net.Socket;
+      const msgs = out.pending;
+      out.pending = [];
+      out.pendingBytes = 0;
+      socket.cork();
+      let batch: Message[] = [];
+      let batchBytes = BATCH_HEADER_BYTES;
+      for (const m of msgs) {
+        const size = encodedMessageSize(m);
+        if (batch.length > 0 && batchBytes + size > MAX_PEER_FRAME_PAYLOAD_BYTES) {
+          socket.write(raftFrame(batch, batchBytes));
+          batch = [];
+          batchBytes = BATCH_HEADER_BYTES;
+        }
+        batch.push(m);
+        batchBytes += size;
+      }
+      if (batch.length > 0) socket.write(raftFrame(batch, batchBytes));
+      socket.uncork();
+    }
+    const ids = [...this.unreachable];
+    this.unreachable.clear();
+    for (const id of ids) this.callHandler(() => this.opts.handlers.onUnreachable(id));
+  }
+
+  private connect(out: Outbound): void {
+    const { logger, self, clusterToken } = this.opts;
+    out.state = 'connecting';
+    out.reader = new FrameReader(MAX_HANDSHAKE_FRAME_PAYLOAD_BYTES);
+    const socket = net.connect({ host: out.host, port: out.port });
+    out.socket = socket;
+    socket.setNoDelay(true);
+    out.timer = this.opts.clock.after(HANDSHAKE_TIMEOUT_MS, () =>
+      this.failOutbound(out, socket, `no welcome within ${HANDSHAKE_TIMEOUT_MS} ms`),
+    );
+    socket.on('connect', () => {
+      const hello = encodeHello({
+        version: PEER_PROTOCOL_VERSION,
+        clusterToken,
+        fromId: self.id,
+        fromName: self.name,
+        toName: out.peer.name,
+        resp: self.resp,
+        http: self.http,
+      });
+      socket.write(encodeFrame('hello', hello));
+    });
+    socket.on('data', (chunk: Buffer) => this.onOutboundData(out, socket, chunk));
+    socket.on('error', (err) => this.failOutbound(out, socket, err.message));
+    socket.on('close', () => this.failOutbound(out, socket, 'connection closed'));
+    logger.debug({ peer: out.peer.name, addr: out.peer.peerAddr }, 'connecting to peer');
+  }
+
+  private onOutboundData(out: Outbound, socket: net.Socket, chunk: Buffer): void {
+    if (out.socket !== socket) return;
+    const { logger } = this.opts;
+    try {
+      out.reader.push(chunk);
+      for (let f = out.reader.next(); f !== undefined; f = out.reader.next()) {
+        if (out.state !== 'connecting')
+          throw new PeerProtocolError(`unexpected ${f.kind} frame after the welcome`);
+        if (f.kind === 'refuse') {
+          const { reason } = decodeRefuse(f.payload);
+          logger.warn(
+            { peer: out.peer.name, addr: out.peer.peerAddr, reason },
+            'peer refused our connection',
+          );
+          this.failOutbound(out, socket, `refused: ${reason}`, 'silent');
+          return;
+        }
+        if (f.kind !== 'welcome') throw new PeerProtocolError(`${f.kind} frame instead of a welcome`);
+        const welcome = decodeWelcome(f.payload);
+        const reason = checkWelcome(welcome, out.peer);
+        if (reason !== undefined) {
+          logger.warn(
+            { peer: out.peer.name, addr: out.peer.peerAddr, reason },
+            'refusing the welcome of a peer',
+          );
+          socket.end(encodeFrame('refuse', encodeRefuse(reason))); // tell the other side why, then close
+          this.failOutbound(out, socket, `refused: ${reason}`, 'silent', false);
+          return;
+        }
+        out.state = 'ready';
+        out.timer?.cancel();
+        out.timer = undefined;
+        out.backoffMs = RECONNECT_BACKOFF_MIN_MS;
+        out.failures = 0;
+        logger.info({ peer: out.peer.name, addr: out.peer.peerAddr }, 'connected to peer');
+        const info: PeerInfo = { id: welcome.id, name: welcome.name, resp: welcome.resp, http: welcome.http };
+        this.callHandler(() => this.opts.handlers.onPeerInfo(info));
+        if (out.pending.length > 0) this.scheduleFlush();
+      }
+    } catch (err) {
+      if (!(err instanceof PeerProtocolError)) throw err;
+      logger.warn(
+        { peer: out.peer.name, addr: out.peer.peerAddr, reason: err.message },
+        'protocol error from peer',
+      );
+      this.failOutbound(out, socket, err.message, 'silent');
+    }
+  }
+
+  /**
+   * failOutbound ends the connection attempt or connection `socket` (if it is still the peer's
+   * current one), drops the queue, reports the peer unreachable and schedules a reconnect.
+   * `destroy` false leaves a socket that is already ending (with a refusal) to finish.
+   */
+  private failOutbound(
+    out: Outbound,
+    socket: net.Socket,
+    reason: string,
+    level: 'auto' | 'silent' = 'auto',
+    destroy = true,
+  ): void {
+    if (out.socket !== socket || out.state === 'closed') return;
+    if (destroy) socket.destroy();
+    out.socket = undefined;
+    out.timer?.cancel();
+    const wasReady = out.state === 'ready';
+    if (wasReady || out.pending.length > 0) this.unreachable.add(out.peer.id);
+    out.pending = [];
+    out.pendingBytes = 0;
+    if (level === 'auto') {
+      const fields = { peer: out.peer.name, addr: out.peer.peerAddr, reason };
+      if (wasReady) this.opts.logger.warn(fields, 'connection to peer lost');
+      else if (out.failures === 0) this.opts.logger.warn(fields, 'cannot reach peer; retrying');
+      else this.opts.logger.debug(fields, 'cannot reach peer');
+    }
+    out.failures++;
+    out.state = 'backoff';
+    const delay = out.backoffMs;
+    out.backoffMs = Math.min(RECONNECT_BACKOFF_MAX_MS, out.backoffMs * 2);
+    out.timer = this.opts.clock.after(delay, () => {
+      if (out.state === 'backoff' && !this.closed) this.connect(out);
+    });
+    this.scheduleFlush();
+  }
+
+  private stopOutbound(out: Outbound): void {
+    out.state = 'closed';
+    out.timer?.cancel();
+    out.timer = undefined;
+    out.socket?.destroy();
+    out.socket = undefined;
+    out.pending = [];
+    out.pendingBytes = 0;
+  }
+
+  // --- receiving -----------------------------------------------------------------------------
+
+  private accept(socket: net.Socket): void {
+    const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    if (this.inbound.size >= MAX_INBOUND_CONNECTIONS) {
+      this.opts.logger.warn({ remote, limit: MAX_INBOUND_CONNECTIONS }, 'too many peer connections; refused');
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    const conn: Inbound = {
+      socket,
+      remote,
+      reader: new FrameReader(MAX_HANDSHAKE_FRAME_PAYLOAD_BYTES),
+      peer: undefined,
+      timer: undefined,
+      dropped: false,
+    };
+    this.inbound.add(conn);
+    conn.timer = this.opts.clock.after(HANDSHAKE_TIMEOUT_MS, () => {
+      if (conn.peer === undefined)
+        this.dropInbound(conn, 'warn', `no hello within ${HANDSHAKE_TIMEOUT_MS} ms`);
+    });
+    socket.on('data', (chunk: Buffer) => this.onInboundData(conn, chunk));
+    socket.on('error', (err) => this.dropInbound(conn, 'debug', err.message));
+    socket.on('close', () => {
+      if (!conn.dropped && conn.reader.buffered > 0) {
+        this.dropInbound(conn, 'warn', `connection closed inside a frame (${conn.reader.buffered} bytes)`);
+      }
+      this.dropInbound(conn, 'debug', 'connection closed');
+    });
+  }
+
+  private onInboundData(conn: Inbound, chunk: Buffer): void {
+    if (conn.dropped) return;
+    const { logger, self } = this.opts;
+    try {
+      conn.reader.push(chunk);
+      for (let f = conn.reader.next(); f !== undefined && !conn.dropped; f = conn.reader.next()) {
+        const peer = conn.peer;
+        if (peer === undefined) {
+          if (f.kind !== 'hello') throw new PeerProtocolError(`${f.kind} frame before the hello`);
+          this.onHello(conn, f.payload);
+        } else if (f.kind === 'raft') {
+          const msgs = decodeMessages(f.payload);
+          const good = msgs.filter((m) => m.to === self.id && m.from === peer.id);
+          if (good.length < msgs.length) {
+            const bad = msgs.find((m) => m.to !== self.id || m.from !== peer.id) as Message;
+            logger.warn(
+              {
+                remote: conn.remote,
+                peer: peer.name,
+                dropped: msgs.length - good.length,
+                to: bad.to,
+                from: bad.from,
+              },
+              'messages not from this peer to this node dropped',
+            );
+          }
+          if (good.length > 0) this.callHandler(() => this.opts.handlers.onMessages(good));
+        } else if (f.kind === 'refuse') {
+          const { reason } = decodeRefuse(f.payload);
+          logger.warn({ remote: conn.remote, peer: peer.name, reason }, 'peer refused our welcome');
+          this.dropInbound(conn, 'silent', reason);
+        } else {
+          throw new PeerProtocolError(`unexpected ${f.kind} frame`);
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof PeerProtocolError)) throw err;
+      this.dropInbound(conn, 'warn', err.message);
+    }
+  }
+
+  private onHello(conn: Inbound, payload: Buffer): void {
+    const { logger, self, clusterToken } = this.opts;
+    const hello = decodeHello(payload);
+    const reason = checkHello(hello, {
+      name: self.name,
+      clusterToken,
+      isMember: (id, name) => this.isMember(id, name),
+    });
+    if (reason !== undefined) {
+      logger.warn(
+        { remote: conn.remote, fromId: hello.fromId, fromName: hello.fromName, reason },
+        'refusing peer connection',
+      );
+      conn.dropped = true;
+      conn.timer?.cancel();
+      this.inbound.delete(conn);
+      conn.socket.end(encodeFrame('refuse', encodeRefuse(reason))); // the refusal, then close
+      return;
+    }
+    conn.timer?.cancel();
+    conn.timer = undefined;
+    conn.peer = { id: hello.fromId, name: hello.fromName };
+    conn.reader.setMaxPayload(MAX_PEER_FRAME_PAYLOAD_BYTES);
+    // A peer that restarted may leave its old connection half-open; the new one replaces it.
+    for (const other of this.inbound) {
+      if (other !== conn && other.peer?.id === hello.fromId)
+        this.dropInbound(other, 'info', 'replaced by a new connection');
+    }
+    conn.socket.write(
+      encodeFrame(
+        'welcome',
+        encodeWelcome({
+          version: PEER_PROTOCOL_VERSION,
+          id: self.id,
+          name: self.name,
+          resp: self.resp,
+          http: self.http,
+        }),
+      ),
+    );
+    logger.info({ remote: conn.remote, peer: hello.fromName }, 'peer connected');
+    const info: PeerInfo = { id: hello.fromId, name: hello.fromName, resp: hello.resp, http: hello.http };
+    this.callHandler(() => this.opts.handlers.onPeerInfo(info));
+  }
+
+  private dropInbound(conn: Inbound, level: 'debug' | 'info' | 'warn' | 'silent', reason: string): void {
+    if (conn.dropped) return;
+    conn.dropped = true;
+    conn.timer?.cancel();
+    this.inbound.delete(conn);
+    conn.socket.destroy();
+    if (level !== 'silent') {
+      this.opts.logger[level](
+        { remote: conn.remote, peer: conn.peer?.name, reason },
+        'peer connection dropped',
+      );
+    }
+  }
+
+  private isMember(id: NodeId, name: string): boolean {
+    const out = this.outbound.get(id);
+    return out !== undefined && out.peer.name === name;
+  }
+
+  /**
+   * callHandler runs a handler from an event callback. An operating error thrown by the driver is
+   * logged rather than crashing the process from inside a socket event; an AssertionError is a
+   * bug and is rethrown, to crash loudly as assertions do everywhere.
+   */
+  private callHandler(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      if (err instanceof AssertionError) throw err;
+      this.opts.logger.error(
+        { err: err instanceof Error ? err.message : String(err) },
+        'transport handler failed',
+      );
+    }
+  }
+}
+
+/** raftFrame encodes a batch of `payloadBytes` (encodedMessagesSize) as one raft frame, in place. */
+function raftFrame(batch: readonly Message[], payloadBytes: number): Buffer {
+  const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadBytes);
+  const end = encodeMessagesInto(batch, buf, FRAME_HEADER_BYTES);
+  assert(end === buf.length, 'raft frame size was miscounted');
+  sealFrame(buf, 'raft');
+  return buf;
+}

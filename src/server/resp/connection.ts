@@ -14,6 +14,7 @@ import type { Socket } from 'node:net';
 import {
   type ReplyWriter,
   RequestParser,
+  RespError,
   RespProtocolError,
   type RespVersion,
 } from '../../protocol/resp/index.js';
@@ -29,6 +30,9 @@ import { RUN_WHILE_QUEUING } from './multi-queue.js';
 import { ReplyOrder } from './reply-order.js';
 import { Session } from './session.js';
 import type { ClientState, CommandContext, Held, Outcome, ServerContext } from './types.js';
+
+/** FORWARD_RETRY_MS: the pause before a forwarded command refused with CLUSTERDOWN is sent again. */
+const FORWARD_RETRY_MS = 50;
 
 const sanitize = (s: string): string => s.replace(/[\r\n]/g, ' ');
 
@@ -274,12 +278,14 @@ export class Connection implements CommandContext {
       if (this.session.holdsState) return false;
       if (cluster.replica.leaderReady) {
         if (!needsReadIndex(spec) || (readonly && this.client.readonlyReads)) return false;
-        this.settle(spec, this.afterReadIndex(spec, args), started);
+        this.settle(spec, this.afterReadIndexIfNeeded(spec, args), started);
         return true;
       }
       if (readonly && this.client.readonlyReads) return false;
       if (this.client.forwarded) {
-        this.fail(spec, new ClusterDownError('this member is no longer the leader; retry'), started);
+        // Another member sent this here as the leader: run it once this member is ready (a
+        // new leader applying its first entry), never forward it on.
+        this.settle(spec, this.whenLeader(spec, args), started);
         return true;
       }
     }
@@ -287,8 +293,21 @@ export class Connection implements CommandContext {
     return true;
   }
 
-  private async afterReadIndex(spec: CommandSpec, args: Buffer[]): Promise<Outcome> {
-    await this.server.cluster!.replica.linearizable();
+  private async whenLeader(spec: CommandSpec, args: Buffer[]): Promise<Outcome> {
+    const cluster = this.server.cluster!;
+    if (cluster.replica.status().role !== 'leader') {
+      throw new ClusterDownError('this member is not the leader; retry');
+    }
+    if ((await cluster.leaderAddress('resp')) !== undefined) {
+      throw new ClusterDownError('this member is no longer the leader; retry');
+    }
+    return this.afterReadIndexIfNeeded(spec, args);
+  }
+
+  private async afterReadIndexIfNeeded(spec: CommandSpec, args: Buffer[]): Promise<Outcome> {
+    if (needsReadIndex(spec) && !(spec.flags.includes('readonly') && this.client.readonlyReads)) {
+      await this.server.cluster!.replica.linearizable();
+    }
     return spec.handler(this, args);
   }
 
@@ -299,19 +318,32 @@ export class Connection implements CommandContext {
       addr = await cluster.leaderAddress('resp');
       if (addr === undefined) {
         // This member became the ready leader while the command waited: run it here.
-        if (needsReadIndex(spec)) await cluster.replica.linearizable();
-        return spec.handler(this, args);
+        return this.afterReadIndexIfNeeded(spec, args);
       }
     }
     this.forwarder ??= new Forwarder(this.server.config.requirePass, cluster.requestTimeoutMs, this.server.clock);
-    const reply = await this.forwarder.forward(
-      addr,
-      spec.name,
-      args,
-      this.client.protocol,
-      spec.flags.includes('write'),
-    );
-    return { durable: undefined, reply: (w) => w.value(reply) };
+    const deadline = this.server.clock.monotonicMs() + cluster.requestTimeoutMs;
+    for (;;) {
+      const reply = await this.forwarder.forward(
+        addr,
+        spec.name,
+        args,
+        this.client.protocol,
+        spec.flags.includes('write'),
+      );
+      // CLUSTERDOWN promises the command did not run: while leadership settles (the member we
+      // sent it to just lost or has not finished taking it), ask again, within the timeout.
+      const retry =
+        reply instanceof RespError &&
+        reply.code === 'CLUSTERDOWN' &&
+        this.forwarder.pinned === undefined &&
+        this.server.clock.monotonicMs() < deadline;
+      if (!retry) return { durable: undefined, reply: (w) => w.value(reply) };
+      await new Promise((resolve) => this.server.clock.after(FORWARD_RETRY_MS, () => resolve(undefined)));
+      const next = await cluster.leaderAddress('resp');
+      if (next === undefined) return this.afterReadIndexIfNeeded(spec, args);
+      addr = next;
+    }
   }
 
   private fail(spec: CommandSpec | undefined, err: unknown, started: number): void {

@@ -125,8 +125,10 @@ export interface CheckOptions {
 }
 
 /**
- * STEP_BUDGET_DEFAULT bounds the search when the caller sets nothing: about a few seconds of
- * work, so a pathological history answers 'unknown' instead of hanging a test run.
+ * STEP_BUDGET_DEFAULT bounds the search when the caller sets nothing, so a pathological history
+ * answers 'unknown' instead of hanging a test run. Steps measured here cost 1-4 µs (more with
+ * long values: the cache hashes and compares states), so this is about one to three minutes,
+ * under the 5-minute budget CLUSTER.md §3.3 item 42 gives the whole check.
  */
 export const STEP_BUDGET_DEFAULT = 50_000_000;
 

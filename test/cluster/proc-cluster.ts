@@ -64,7 +64,7 @@ export class ProcCluster {
           target: { host: '127.0.0.1', port: y.peer },
         });
         cluster.links.set(`${x.name}->${y.name}`, proxy);
-        view.push(`${y.name}=127.0.0.1:${proxy.address().port}`);
+        view.push(`${y.name}=127.0.0.1:${proxy.address()}`);
       }
       cluster.views.set(x.name, view.join(','));
     }

@@ -1,0 +1,191 @@
+// A recorded client workload against a ProcCluster: concurrent clients doing GET, SET (unique
+// values), DEL and INCR on a few keys through any member, every call recorded with its invoke
+// and completion times for the linearizability checker (sim/linearizability.ts).
+//
+// Outcomes: a reply is a completed call; CLUSTERDOWN means the command did not run, so the call is
+// left out; UNCERTAIN, a lost connection or a timeout of a write leaves it ambiguous (it may have
+// happened at any time after its invocation); a failed read is left out (reads change nothing).
+import { CairnClient } from '../../src/client/client.js';
+import { RespError } from '../../src/protocol/resp/index.js';
+import type { KvOperation } from '../../sim/linearizability.js';
+import type { ProcCluster } from './proc-cluster.js';
+import { sleep } from './proc-cluster.js';
+
+/** CALL_TIMEOUT_MS: longer than the members' request timeout, so a member answers first. */
+const CALL_TIMEOUT_MS = 8_000;
+const RECONNECT_PAUSE_MS = 50;
+
+export interface WorkloadOptions {
+  readonly clients: number;
+  readonly keys: number;
+  /** members: whom each client may talk to (round robin by client number). */
+  readonly members: readonly string[];
+}
+
+export interface WorkloadStats {
+  ok: number;
+  clusterDown: number;
+  ambiguous: number;
+  errors: Map<string, number>;
+}
+
+export class Workload {
+  readonly history: KvOperation[] = [];
+  readonly stats: WorkloadStats = { ok: 0, clusterDown: 0, ambiguous: 0, errors: new Map() };
+  private running = false;
+  private loops: Promise<void>[] = [];
+  /** acknowledged: key -> values whose SET was acknowledged (for the lost-write check). */
+  readonly acknowledged = new Map<string, Set<string>>();
+
+  constructor(
+    private readonly cluster: ProcCluster,
+    private readonly options: WorkloadOptions,
+  ) {}
+
+  /** t0: the time origin of the recorded history. */
+  private t0 = 0;
+
+  start(): void {
+    this.running = true;
+    this.t0 = performance.now();
+    for (let c = 0; c < this.options.clients; c++) this.loops.push(this.loop(c, this.t0));
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await Promise.all(this.loops);
+  }
+
+  private async loop(client: number, t0: number): Promise<void> {
+    const members = this.options.members;
+    let conn: CairnClient | undefined;
+    let seq = 0;
+    let memberIndex = client % members.length;
+    while (this.running) {
+      if (conn === undefined) {
+        try {
+          conn = await CairnClient.connect('127.0.0.1', this.cluster.spec(members[memberIndex]!).resp, 1_000);
+        } catch {
+          memberIndex = (memberIndex + 1) % members.length;
+          await sleep(RECONNECT_PAUSE_MS);
+          continue;
+        }
+      }
+      const key = `k${Math.floor(Math.random() * this.options.keys)}`;
+      const dice = Math.random();
+      const invoke = performance.now() - t0;
+      let args: string[];
+      let op: KvOperation;
+      if (dice < 0.45) {
+        args = ['GET', key];
+        op = { client, key, kind: 'get', invoke, complete: undefined };
+      } else if (dice < 0.8) {
+        const value = `c${client}-${++seq}`;
+        args = ['SET', key, value];
+        op = { client, key, kind: 'put', value, invoke, complete: undefined };
+      } else if (dice < 0.9) {
+        args = ['DEL', key];
+        op = { client, key, kind: 'delete', invoke, complete: undefined };
+      } else {
+        // INCR on a key holding a non-number is an error Redis gives; keep counters apart.
+        const counter = `n${Math.floor(Math.random() * this.options.keys)}`;
+        args = ['INCR', counter];
+        op = { client, key: counter, kind: 'incr', by: 1, invoke, complete: undefined };
+      }
+      let reply: unknown;
+      let failure: unknown;
+      try {
+        reply = await withTimeout(conn.call(...args), CALL_TIMEOUT_MS);
+      } catch (err) {
+        failure = err;
+      }
+      const complete = performance.now() - t0;
+      if (failure === undefined) {
+        this.stats.ok++;
+        this.history.push(completed(op, reply, complete));
+        if (op.kind === 'put') {
+          let set = this.acknowledged.get(op.key);
+          if (set === undefined) this.acknowledged.set(op.key, (set = new Set()));
+          set.add(op.value);
+        }
+        continue;
+      }
+      const code = failure instanceof RespError ? failure.code : (failure as Error).name;
+      this.stats.errors.set(code, (this.stats.errors.get(code) ?? 0) + 1);
+      if (failure instanceof RespError && failure.code === 'CLUSTERDOWN') {
+        this.stats.clusterDown++;
+        continue; // Did not take effect.
+      }
+      if (failure instanceof RespError && failure.code !== 'UNCERTAIN') {
+        throw new Error(`unexpected error reply to ${args.join(' ')}: ${failure.message}`);
+      }
+      if (op.kind !== 'get') {
+        this.stats.ambiguous++;
+        this.history.push(op); // complete undefined: may or may not have happened
+      }
+      if (!(failure instanceof RespError)) {
+        // The connection is gone or stuck: use another member.
+        await conn.close().catch(() => {});
+        conn = undefined;
+        memberIndex = (memberIndex + 1) % members.length;
+      }
+    }
+    await conn?.close().catch(() => {});
+  }
+
+  /** readAll reads every key once through `member` after the run (sequentially, recorded). */
+  async readAll(member: string): Promise<Map<string, string | null>> {
+    const out = new Map<string, string | null>();
+    const c = await CairnClient.connect('127.0.0.1', this.cluster.spec(member).resp);
+    try {
+      for (let i = 0; i < this.options.keys; i++) {
+        for (const key of [`k${i}`, `n${i}`]) {
+          const invoke = performance.now() - this.t0;
+          const reply = await c.call('GET', key);
+          const value = reply === null ? null : String(reply);
+          const complete = performance.now() - this.t0;
+          this.history.push({ client: -1, key, kind: 'get', output: value, invoke, complete });
+          out.set(key, value);
+        }
+      }
+    } finally {
+      await c.close();
+    }
+    return out;
+  }
+}
+
+function completed(op: KvOperation, reply: unknown, complete: number): KvOperation {
+  switch (op.kind) {
+    case 'get':
+      return { ...op, complete, output: reply === null ? null : String(reply) };
+    case 'put':
+      return { ...op, complete };
+    case 'delete':
+      return { ...op, complete, output: reply === 1 };
+    case 'incr':
+      return { ...op, complete, output: Number(reply) };
+    default:
+      throw new Error(`unexpected kind ${op.kind}`);
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      const err = new Error(`no reply within ${ms} ms`);
+      err.name = 'Timeout';
+      reject(err);
+    }, ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e as Error);
+      },
+    );
+  });
+}

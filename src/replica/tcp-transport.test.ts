@@ -1,14 +1,22 @@
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../test/support/ports.js';
-import { systemClock } from '../io/clock.js';
+import { type Clock, systemClock } from '../io/clock.js';
+import { ManualClock } from '../io/manual-clock.js';
 import { type Message, message, type NodeId } from '../raft/types.js';
 import { AssertionError } from '../stdx/assert.js';
 import { TransportStartError } from './errors.js';
 import { encodeHello, PEER_PROTOCOL_VERSION } from './handshake.js';
 import { encodeMessages } from './message-codec.js';
 import { encodeFrame, FRAME_HEADER_BYTES, MAX_PEER_FRAME_PAYLOAD_BYTES } from './peer-frame.js';
-import { createTcpTransport, type TcpTransport } from './tcp-transport.js';
+import {
+  createTcpTransport,
+  HANDSHAKE_TIMEOUT_MS,
+  PEER_OUTPUT_QUEUE_MAX_BYTES,
+  RECONNECT_BACKOFF_MAX_MS,
+  RECONNECT_BACKOFF_MIN_MS,
+  type TcpTransport,
+} from './tcp-transport.js';
 import type { Peer, PeerInfo } from './transport.js';
 
 interface LogLine {
@@ -39,7 +47,7 @@ afterEach(async () => {
 async function startNode(
   id: NodeId,
   name: string,
-  options: { port?: number; token?: string; peers?: Peer[] } = {},
+  options: { port?: number; token?: string; peers?: Peer[]; clock?: Clock } = {},
 ): Promise<Node> {
   const received: Message[] = [];
   const batches: number[] = [];
@@ -65,7 +73,7 @@ async function startNode(
       onPeerInfo: (info) => infos.push(info),
     },
     logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
-    clock: systemClock,
+    clock: options.clock ?? systemClock,
   });
   open.push(t);
   return { id, name, t, addr: `127.0.0.1:${t.address().port}`, received, batches, unreachable, infos, logs };
@@ -246,6 +254,79 @@ describe('TcpTransport', () => {
     const a = await startNode(1, 'a');
     await expect(startNode(2, 'b', { port: a.t.address().port })).rejects.toThrow(TransportStartError);
     await expect(startNode(2, 'b', { port: a.t.address().port })).rejects.toThrow(/already in use/);
+  });
+
+  it('drops a message too large for a frame, and messages beyond the queue bound, as unreachable', async () => {
+    // A peer that accepts but never answers the hello: messages queue while a is connecting.
+    const muted: net.Socket[] = [];
+    const mute = net.createServer((s) => {
+      muted.push(s.on('error', () => {}));
+    });
+    await new Promise<void>((r) => mute.listen(0, '127.0.0.1', r));
+    const port = (mute.address() as net.AddressInfo).port;
+    try {
+      const a = await startNode(1, 'a', { peers: [{ id: 2, name: 'b', peerAddr: `127.0.0.1:${port}` }] });
+      const huge = message({
+        type: 'MsgSnap',
+        from: 1,
+        to: 2,
+        term: 1,
+        snapshot: {
+          metadata: {
+            index: 1,
+            term: 1,
+            confState: { voters: [1], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false },
+          },
+          data: new Uint8Array(MAX_PEER_FRAME_PAYLOAD_BYTES),
+        },
+      });
+      a.t.send([huge]);
+      await waitFor(() => a.unreachable.includes(2), 'oversized message reported');
+      expect(logged(a, 'warn', /too large for a frame/)).toBe(true);
+      // 1 MiB appends (sharing one buffer: only their size counts) until the queue bound is passed.
+      const mib = new Uint8Array(1024 * 1024);
+      const n = Math.ceil(PEER_OUTPUT_QUEUE_MAX_BYTES / mib.length) + 1;
+      a.unreachable.length = 0;
+      a.t.send(
+        Array.from({ length: n }, (_, i) =>
+          message({
+            type: 'MsgApp',
+            from: 1,
+            to: 2,
+            term: 1,
+            index: i,
+            entries: [{ term: 1, index: i + 1, type: 'normal', data: mib }],
+          }),
+        ),
+      );
+      await waitFor(() => a.unreachable.length > 0, 'queue bound reported');
+      expect(a.unreachable).toEqual([2]);
+      expect(a.t.isConnected(2)).toBe(false);
+    } finally {
+      for (const s of muted) s.destroy();
+      await new Promise((r) => mute.close(r));
+    }
+  });
+
+  it('times out a connection that sends no hello, and backs off by the Clock', async () => {
+    const clock = new ManualClock();
+    const b = await startNode(2, 'b', { clock, peers: [{ id: 1, name: 'a', peerAddr: '127.0.0.1:1' }] });
+    const s = net.connect({ host: '127.0.0.1', port: b.t.address().port });
+    s.on('error', () => {});
+    const closed = new Promise((r) => s.on('close', r));
+    await new Promise((r) => s.on('connect', r));
+    await new Promise((r) => setTimeout(r, 20)); // let b accept it
+    clock.advance(HANDSHAKE_TIMEOUT_MS);
+    await closed;
+    expect(logged(b, 'warn', new RegExp(`no hello within ${HANDSHAKE_TIMEOUT_MS} ms`))).toBe(true);
+    // b's connection to a (port 1: refused) is retried only when the Clock says so.
+    await waitFor(() => logged(b, 'warn', /cannot reach peer/), 'first failure');
+    const attempts = () => b.logs.filter((l) => l.msg === 'connecting to peer').length;
+    const before = attempts();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(attempts()).toBe(before);
+    clock.advance(RECONNECT_BACKOFF_MAX_MS + RECONNECT_BACKOFF_MIN_MS);
+    expect(attempts()).toBeGreaterThan(before);
   });
 
   it('asserts on local messages (a programmer error)', async () => {

@@ -147,6 +147,8 @@ interface Inbound {
   /** peer is set once the hello is accepted. */
   peer: { readonly id: NodeId; readonly name: string } | undefined;
   timer: Timer | undefined;
+  /** refused: a refusal was sent and the socket is ending; anything more it sends is ignored. */
+  refused: boolean;
   dropped: boolean;
 }
 
@@ -369,7 +371,9 @@ class TcpTransportImpl implements TcpTransport {
             { peer: out.peer.name, addr: out.peer.peerAddr, reason },
             'refusing the welcome of a peer',
           );
-          socket.end(encodeFrame('refuse', encodeRefuse(reason))); // tell the other side why, then close
+          // Tell the other side why, then close; a peer that never closes its side is cut off.
+          socket.end(encodeFrame('refuse', encodeRefuse(reason)));
+          this.opts.clock.after(HANDSHAKE_TIMEOUT_MS, () => socket.destroy());
           this.failOutbound(out, socket, `refused: ${reason}`, 'silent', false);
           return;
         }
@@ -459,6 +463,7 @@ class TcpTransportImpl implements TcpTransport {
       reader: new FrameReader(MAX_HANDSHAKE_FRAME_PAYLOAD_BYTES),
       peer: undefined,
       timer: undefined,
+      refused: false,
       dropped: false,
     };
     this.inbound.add(conn);
@@ -469,7 +474,7 @@ class TcpTransportImpl implements TcpTransport {
     socket.on('data', (chunk: Buffer) => this.onInboundData(conn, chunk));
     socket.on('error', (err) => this.dropInbound(conn, 'debug', err.message));
     socket.on('close', () => {
-      if (!conn.dropped && conn.reader.buffered > 0) {
+      if (!conn.dropped && !conn.refused && conn.reader.buffered > 0) {
         this.dropInbound(conn, 'warn', `connection closed inside a frame (${conn.reader.buffered} bytes)`);
       }
       this.dropInbound(conn, 'debug', 'connection closed');
@@ -477,11 +482,15 @@ class TcpTransportImpl implements TcpTransport {
   }
 
   private onInboundData(conn: Inbound, chunk: Buffer): void {
-    if (conn.dropped) return;
+    if (conn.dropped || conn.refused) return;
     const { logger, self } = this.opts;
     try {
       conn.reader.push(chunk);
-      for (let f = conn.reader.next(); f !== undefined && !conn.dropped; f = conn.reader.next()) {
+      for (
+        let f = conn.reader.next();
+        f !== undefined && !conn.dropped && !conn.refused;
+        f = conn.reader.next()
+      ) {
         const peer = conn.peer;
         if (peer === undefined) {
           if (f.kind !== 'hello') throw new PeerProtocolError(`${f.kind} frame before the hello`);
@@ -530,10 +539,14 @@ class TcpTransportImpl implements TcpTransport {
         { remote: conn.remote, fromId: hello.fromId, fromName: hello.fromName, reason },
         'refusing peer connection',
       );
-      conn.dropped = true;
+      // The refusal, then close. The connection stays in `inbound` until it is closed, so
+      // close() can destroy it; a peer that never closes its side is cut off by the timer.
+      conn.refused = true;
       conn.timer?.cancel();
-      this.inbound.delete(conn);
-      conn.socket.end(encodeFrame('refuse', encodeRefuse(reason))); // the refusal, then close
+      conn.timer = this.opts.clock.after(HANDSHAKE_TIMEOUT_MS, () =>
+        this.dropInbound(conn, 'debug', 'refused'),
+      );
+      conn.socket.end(encodeFrame('refuse', encodeRefuse(reason)));
       return;
     }
     conn.timer?.cancel();

@@ -26,4 +26,11 @@ export type {
   SoftState,
   StateType,
 } from './types.js';
-export { EMPTY_CONF_STATE, EMPTY_HARD_STATE, isEmptyHardState, isEmptySnapshot, message, NONE } from './types.js';
+export {
+  EMPTY_CONF_STATE,
+  EMPTY_HARD_STATE,
+  isEmptyHardState,
+  isEmptySnapshot,
+  message,
+  NONE,
+} from './types.js';

@@ -48,7 +48,9 @@ describe('member identity', () => {
 
   it('refuses a first start without the cluster flags, with a store in the directory, or not in the list', async () => {
     const dir = tmpDir('identity');
-    await expect(resolveIdentity(nodeFileSystem, dir, { name: 'a' }, false)).rejects.toThrow(/--initial-cluster/);
+    await expect(resolveIdentity(nodeFileSystem, dir, { name: 'a' }, false)).rejects.toThrow(
+      /--initial-cluster/,
+    );
     await expect(resolveIdentity(nodeFileSystem, dir, first, true)).rejects.toThrow(/single server's store/);
     await expect(resolveIdentity(nodeFileSystem, dir, { ...first, name: 'z' }, false)).rejects.toThrow(
       /not one of the members/,

@@ -84,7 +84,9 @@ export function parseInitialCluster(text: string, clusterToken: string): MemberR
     members.push({ id: memberId(name, clusterToken), name, peerAddr });
   }
   if (members.length > MAX_MEMBERS) {
-    throw new InvalidArgumentError(`--initial-cluster lists ${members.length} members; at most ${MAX_MEMBERS}`);
+    throw new InvalidArgumentError(
+      `--initial-cluster lists ${members.length} members; at most ${MAX_MEMBERS}`,
+    );
   }
   return members;
 }
@@ -99,7 +101,8 @@ export function checkName(name: string, where: string): void {
 
 function checkAddress(addr: string, where: string): void {
   const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(addr);
-  if (m === null || Number(m[3]) > 65535) throw new InvalidArgumentError(`${where}: invalid address '${addr}', expected HOST:PORT`);
+  if (m === null || Number(m[3]) > 65535)
+    throw new InvalidArgumentError(`${where}: invalid address '${addr}', expected HOST:PORT`);
 }
 
 /** clusterIdOf: one cluster's fingerprint: its token and its initial members. */

@@ -11,9 +11,9 @@ import type { Clock } from '../io/clock.js';
 import type { FileSystem } from '../io/file-system.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { isEmptyHardState, NONE, type NodeId } from '../raft/index.js';
-import { ClusterDownError } from '../storage/errors.js';
 import type { CaskOptions } from '../storage/cask/cask-options.js';
 import type { Engine } from '../storage/engine.js';
+import { ClusterDownError } from '../storage/errors.js';
 import { DiskLog } from './disk-log.js';
 import { type ClusterFlags, type Identity, RAFT_DIR, resolveIdentity } from './identity.js';
 import { REQUEST_TIMEOUT_MS, Replica, type ReplicaLogger } from './replica.js';
@@ -73,7 +73,11 @@ export class ClusterMember {
       local = await openCask(options.dir, { ...options.cask, durability: 'always', fs });
       const fresh = log.lastIndex() === 0 && isEmptyHardState(log.initialState().hardState);
       const bootstrap = fresh && identity.bootstrapped === 'new' ? identity.members.map((m) => m.id) : [];
-      if (created) options.logger.info({ member: identity.name, id: identity.id, members: identity.members }, 'new cluster member');
+      if (created)
+        options.logger.info(
+          { member: identity.name, id: identity.id, members: identity.members },
+          'new cluster member',
+        );
       let member: ClusterMember | undefined;
       const replica = new Replica({
         id: identity.id,

@@ -182,7 +182,8 @@ function parseClusterState(v: string): 'new' | 'existing' {
 }
 
 function parseToken(v: string): string {
-  if (v === '' || v.length > 256) throw new InvalidArgumentError('expected a non-empty token of at most 256 characters');
+  if (v === '' || v.length > 256)
+    throw new InvalidArgumentError('expected a non-empty token of at most 256 characters');
   return v;
 }
 

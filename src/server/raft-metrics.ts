@@ -44,7 +44,11 @@ export function registerRaftMetrics(registry: Registry, member: ClusterMember): 
   gauge('term', 'The current Raft term.', () => replica.status().term);
   gauge('commit_index', 'The highest log index known committed.', () => replica.status().commit);
   gauge('applied_index', 'The highest log index applied to the engine and visible.', () => replica.applied);
-  counter('leader_changes_seen_total', 'Leader changes seen by this member.', () => replica.counters.leaderChanges);
+  counter(
+    'leader_changes_seen_total',
+    'Leader changes seen by this member.',
+    () => replica.counters.leaderChanges,
+  );
   counter(
     'proposals_committed_total',
     'Replicated writes committed and applied by this member (any leader).',
@@ -55,8 +59,16 @@ export function registerRaftMetrics(registry: Registry, member: ClusterMember): 
     "This member's own proposals applied (acknowledged).",
     () => replica.counters.proposalsApplied,
   );
-  counter('proposals_failed_total', "This member's proposals that failed or timed out.", () => replica.counters.proposalsFailed);
-  counter('read_index_rounds_total', 'ReadIndex rounds started (each serves a batch of reads).', () => replica.counters.readIndexRounds);
+  counter(
+    'proposals_failed_total',
+    "This member's proposals that failed or timed out.",
+    () => replica.counters.proposalsFailed,
+  );
+  counter(
+    'read_index_rounds_total',
+    'ReadIndex rounds started (each serves a batch of reads).',
+    () => replica.counters.readIndexRounds,
+  );
   const fsync = new Histogram({
     name: name('wal_fsync_duration_seconds'),
     help: 'Latency of the Raft log saves that fsynced (one per Ready).',

@@ -3,14 +3,14 @@
 // requests, flush and fsync (Db.close), release the directory lock.
 
 import type { AddressInfo } from 'node:net';
-import type { Logger } from 'pino';
 import * as path from 'node:path';
+import type { Logger } from 'pino';
 import { Db, open } from '../db/db.js';
-import type { CaskEvent } from '../storage/cask/cask-options.js';
+import { type Clock, systemClock } from '../io/clock.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { readIdentity } from '../replica/identity.js';
 import { ClusterMember } from '../replica/member.js';
-import { type Clock, systemClock } from '../io/clock.js';
+import type { CaskEvent } from '../storage/cask/cask-options.js';
 import { CairnError, InvalidArgumentError } from '../storage/errors.js';
 import type { ServerConfig } from './config.js';
 import { createHttpApp } from './http/index.js';
@@ -61,22 +61,24 @@ export async function startServer(
   let failure: unknown;
   let close: () => Promise<void> = () => Promise.resolve();
   const onEvent = (event: CaskEvent): void => {
-      if (event.type === 'recovered') {
-        const problems = (event.detail.problems as unknown[] | undefined)?.length ?? 0;
-        (problems > 0 ? logger.warn.bind(logger) : logger.info.bind(logger))(
-          { recovery: event.detail },
-          'recovered',
-        );
-      } else if (event.type === 'compaction-failed' || event.type === 'write-failed') {
-        logger.error({ event: event.detail }, event.type);
-      } else {
-        logger.debug({ event: event.detail }, event.type);
-      }
+    if (event.type === 'recovered') {
+      const problems = (event.detail.problems as unknown[] | undefined)?.length ?? 0;
+      (problems > 0 ? logger.warn.bind(logger) : logger.info.bind(logger))(
+        { recovery: event.detail },
+        'recovered',
+      );
+    } else if (event.type === 'compaction-failed' || event.type === 'write-failed') {
+      logger.error({ event: event.detail }, event.type);
+    } else {
+      logger.debug({ event: event.detail }, event.type);
+    }
   };
-  const cluster = (await isClusterMode(config)) ? await openMember(config, logger, clock, onEvent, (err) => {
-    failure = err;
-    void close();
-  }) : undefined;
+  const cluster = (await isClusterMode(config))
+    ? await openMember(config, logger, clock, onEvent, (err) => {
+        failure = err;
+        void close();
+      })
+    : undefined;
   let db: Db;
   if (cluster === undefined) {
     db = await open(config.dir, {
@@ -95,7 +97,10 @@ export async function startServer(
       if (cluster.replica.leaderReady === ready) return;
       ready = cluster.replica.leaderReady;
       db.pipeline.mvcc.retireReaders();
-      logger.info({ leaderReady: ready, leader: cluster.replica.leader.toString(16) }, ready ? 'leading' : 'not leading');
+      logger.info(
+        { leaderReady: ready, leader: cluster.replica.leader.toString(16) },
+        ready ? 'leading' : 'not leading',
+      );
     });
   }
   let resolveClosed: () => void = () => {};
@@ -163,7 +168,9 @@ export async function startServer(
       logger.info({ peer, member: cluster.identity.name }, 'peer transport listening');
     } catch (err) {
       await close();
-      throw err instanceof CairnError ? err : new ServerStartError(`cannot listen for peers: ${describe(err)}`);
+      throw err instanceof CairnError
+        ? err
+        : new ServerStartError(`cannot listen for peers: ${describe(err)}`);
     }
   }
   return {
@@ -179,7 +186,8 @@ export async function startServer(
 
 /** isClusterMode: cluster flags were given, or the directory records a cluster member. */
 async function isClusterMode(config: ServerConfig): Promise<boolean> {
-  if (config.initialCluster !== undefined || config.listenPeer !== undefined || config.name !== undefined) return true;
+  if (config.initialCluster !== undefined || config.listenPeer !== undefined || config.name !== undefined)
+    return true;
   return (await readIdentity(nodeFileSystem, config.dir)) !== undefined;
 }
 
@@ -191,7 +199,9 @@ function openMember(
   onFatal: (err: unknown) => void,
 ): Promise<ClusterMember> {
   if (config.engine === 'lmdb') {
-    throw new InvalidArgumentError('a cluster member runs the cask engine; --engine lmdb is for single servers');
+    throw new InvalidArgumentError(
+      'a cluster member runs the cask engine; --engine lmdb is for single servers',
+    );
   }
   return ClusterMember.open({
     dir: config.dir,

@@ -49,7 +49,13 @@ export class ProcCluster {
     await ensureBuilt();
     const members: MemberSpec[] = [];
     for (const name of names) {
-      members.push({ name, dir: tmpDir(`cluster-${name}`), resp: await freePort(), http: await freePort(), peer: await freePort() });
+      members.push({
+        name,
+        dir: tmpDir(`cluster-${name}`),
+        resp: await freePort(),
+        http: await freePort(),
+        peer: await freePort(),
+      });
     }
     const cluster = new ProcCluster(members, options);
     for (const x of members) {
@@ -109,7 +115,8 @@ export class ProcCluster {
     this.procs.set(name, child);
     const deadline = Date.now() + START_TIMEOUT_MS;
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`member ${name} exited with ${child.exitCode}:\n${log.join('')}`);
+      if (child.exitCode !== null)
+        throw new Error(`member ${name} exited with ${child.exitCode}:\n${log.join('')}`);
       try {
         const c = await CairnClient.connect('127.0.0.1', m.resp, 500);
         await c.close();

@@ -5,9 +5,10 @@
 // Outcomes: a reply is a completed call; CLUSTERDOWN means the command did not run, so the call is
 // left out; UNCERTAIN, a lost connection or a timeout of a write leaves it ambiguous (it may have
 // happened at any time after its invocation); a failed read is left out (reads change nothing).
+
+import type { KvOperation } from '../../sim/linearizability.js';
 import { CairnClient } from '../../src/client/client.js';
 import { RespError } from '../../src/protocol/resp/index.js';
-import type { KvOperation } from '../../sim/linearizability.js';
 import type { ProcCluster } from './proc-cluster.js';
 import { sleep } from './proc-cluster.js';
 

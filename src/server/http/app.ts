@@ -8,8 +8,8 @@ import fastify, {
   LogController,
 } from 'fastify';
 import type { Db } from '../../db/db.js';
-import type { Metrics } from '../metrics.js';
 import type { ClusterMember } from '../../replica/member.js';
+import type { Metrics } from '../metrics.js';
 import { clusterHooks, rewriteConsistency } from './cluster.js';
 import { answerClientError, HttpError, invalidArgument, mapError, sendError } from './errors.js';
 import { BODY_BYTES_MAX_DEFAULT, HEADER_BYTES_MAX, KEY_PATH_CHARS_MAX } from './limits.js';

@@ -75,7 +75,12 @@ export function clusterHooks(app: FastifyInstance, member: ClusterMember | undef
   app.get('/v1/cluster', { config: { command: 'cluster' } }, () => describeCluster(member));
 }
 
-async function proxy(request: FastifyRequest, reply: FastifyReply, addr: string, timeoutMs: number): Promise<void> {
+async function proxy(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  addr: string,
+  timeoutMs: number,
+): Promise<void> {
   const headers: Record<string, string> = { [FORWARDED_HEADER]: '1' };
   const type = request.headers['content-type'];
   if (type !== undefined) headers['content-type'] = type;

@@ -22,10 +22,10 @@ import { ClusterDownError } from '../../storage/errors.js';
 import { isDataCommand, needsReadIndex } from './cluster-route.js';
 import { arityOk, type CommandSpec, type CommandTable } from './command-table.js';
 import { CommandError, ERR_NOAUTH, errorReply, wrongArity } from './errors.js';
+import { Forwarder } from './forwarder.js';
 import { RUN_WHEN_TXN_IDLE } from './interactive-txn.js';
 import type { KeyStore } from './key-store.js';
 import { UNKNOWN_ARGS_ECHO_CHARS } from './limits.js';
-import { Forwarder } from './forwarder.js';
 import { RUN_WHILE_QUEUING } from './multi-queue.js';
 import { ReplyOrder } from './reply-order.js';
 import { Session } from './session.js';
@@ -216,7 +216,8 @@ export class Connection implements CommandContext {
       this.fail(spec, new CommandError(idleError), started);
       return;
     }
-    if (this.server.cluster !== undefined && isDataCommand(spec) && this.routeInCluster(spec, args, started)) return;
+    if (this.server.cluster !== undefined && isDataCommand(spec) && this.routeInCluster(spec, args, started))
+      return;
     if (this.session.queuing && !RUN_WHILE_QUEUING.has(spec.name)) {
       // After MULTI: queue for EXEC (a refusal makes EXEC fail with EXECABORT).
       try {
@@ -321,7 +322,11 @@ export class Connection implements CommandContext {
         return this.afterReadIndexIfNeeded(spec, args);
       }
     }
-    this.forwarder ??= new Forwarder(this.server.config.requirePass, cluster.requestTimeoutMs, this.server.clock);
+    this.forwarder ??= new Forwarder(
+      this.server.config.requirePass,
+      cluster.requestTimeoutMs,
+      this.server.clock,
+    );
     const deadline = this.server.clock.monotonicMs() + cluster.requestTimeoutMs;
     for (;;) {
       const reply = await this.forwarder.forward(

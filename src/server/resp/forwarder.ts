@@ -128,7 +128,13 @@ export class Forwarder {
   }
 
   /** forward runs one command on the member at `addr` and returns its reply. */
-  async forward(addr: string, name: string, args: readonly Buffer[], protocol: RespVersion, isWrite: boolean): Promise<RespValue> {
+  async forward(
+    addr: string,
+    name: string,
+    args: readonly Buffer[],
+    protocol: RespVersion,
+    isWrite: boolean,
+  ): Promise<RespValue> {
     const target = this.pinnedTo ?? addr;
     let up = this.upstream;
     if (up !== undefined && (up.closed || up.addr !== target)) {
@@ -138,7 +144,9 @@ export class Forwarder {
     if (up === undefined) {
       if (this.pinnedTo !== undefined) {
         this.pinnedTo = undefined;
-        throw new TxnConflictError('the connection to the leader was lost; the transaction is gone, retry it');
+        throw new TxnConflictError(
+          'the connection to the leader was lost; the transaction is gone, retry it',
+        );
       }
       up = this.upstream = await this.open(target);
     }
@@ -147,7 +155,8 @@ export class Forwarder {
     try {
       if (up.protocol !== protocol) {
         const hello = await up.call(['HELLO', String(protocol)]);
-        if (hello instanceof RespError) throw new ClusterDownError(`the leader refused HELLO ${protocol}: ${hello.message}`);
+        if (hello instanceof RespError)
+          throw new ClusterDownError(`the leader refused HELLO ${protocol}: ${hello.message}`);
         up.protocol = protocol;
       }
       const reply = await new Promise<RespValue>((resolve, reject) => {
@@ -192,10 +201,12 @@ export class Forwarder {
     try {
       if (this.password !== undefined) {
         const ok = await up.call(['AUTH', this.password]);
-        if (ok instanceof RespError) throw new ClusterDownError(`the leader refused this member's AUTH: ${ok.message}`);
+        if (ok instanceof RespError)
+          throw new ClusterDownError(`the leader refused this member's AUTH: ${ok.message}`);
       }
       const marked = await up.call(['CAIRN.FORWARDED']);
-      if (marked instanceof RespError) throw new ClusterDownError(`the leader refused forwarding: ${marked.message}`);
+      if (marked instanceof RespError)
+        throw new ClusterDownError(`the leader refused forwarding: ${marked.message}`);
       return up;
     } catch (err) {
       up.close();

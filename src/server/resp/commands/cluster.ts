@@ -51,11 +51,17 @@ export function replicationInfo(ctx: CommandContext): string[] {
     lines.push(`connected_slaves:${others.length}`);
     others.forEach((m, i) => {
       const [host, port] = splitAddress(m.resp);
-      lines.push(`slave${i}:ip=${host},port=${port},state=online,offset=${st.progress.get(m.id)?.match ?? 0},lag=0`);
+      lines.push(
+        `slave${i}:ip=${host},port=${port},state=online,offset=${st.progress.get(m.id)?.match ?? 0},lag=0`,
+      );
     });
   } else {
     const [host, port] = splitAddress(leader?.resp ?? '');
-    lines.push(`master_host:${host}`, `master_port:${port}`, `master_link_status:${leader === undefined ? 'down' : 'up'}`);
+    lines.push(
+      `master_host:${host}`,
+      `master_port:${port}`,
+      `master_link_status:${leader === undefined ? 'down' : 'up'}`,
+    );
   }
   lines.push(
     `cairn_member:${member.identity.name}`,
@@ -76,15 +82,36 @@ export function replicationInfo(ctx: CommandContext): string[] {
 }
 
 export const CLUSTER_COMMANDS = [
-  spec('readonly', 1, ['fast', 'loading', 'stale'], NO_KEYS, cluster('3.0.0', 'Serves reads from this member, possibly stale.'), (ctx) => {
-    ctx.client.readonlyReads = true;
-    ctx.w.ok();
-  }),
-  spec('readwrite', 1, ['fast', 'loading', 'stale'], NO_KEYS, cluster('3.0.0', 'Linearizable reads again (the default).'), (ctx) => {
-    ctx.client.readonlyReads = false;
-    ctx.w.ok();
-  }),
-  spec('role', 1, ['fast', 'loading', 'stale', 'noscript'], NO_KEYS, { group: 'server', since: '2.8.12', summary: 'Returns the replication role.' }, role),
+  spec(
+    'readonly',
+    1,
+    ['fast', 'loading', 'stale'],
+    NO_KEYS,
+    cluster('3.0.0', 'Serves reads from this member, possibly stale.'),
+    (ctx) => {
+      ctx.client.readonlyReads = true;
+      ctx.w.ok();
+    },
+  ),
+  spec(
+    'readwrite',
+    1,
+    ['fast', 'loading', 'stale'],
+    NO_KEYS,
+    cluster('3.0.0', 'Linearizable reads again (the default).'),
+    (ctx) => {
+      ctx.client.readonlyReads = false;
+      ctx.w.ok();
+    },
+  ),
+  spec(
+    'role',
+    1,
+    ['fast', 'loading', 'stale', 'noscript'],
+    NO_KEYS,
+    { group: 'server', since: '2.8.12', summary: 'Returns the replication role.' },
+    role,
+  ),
   spec(
     'cairn.forwarded',
     1,

@@ -6,8 +6,8 @@ import { CommandError, ERR_SYNTAX, unknownSubcommand, wrongArity } from '../erro
 import { globMatch } from '../glob.js';
 import type { CommandContext } from '../types.js';
 import { lower, parseInt64 } from './args.js';
-import { REDIS_COMPAT_VERSION } from './connection.js';
 import { replicationInfo } from './cluster.js';
+import { REDIS_COMPAT_VERSION } from './connection.js';
 import { NO_KEYS, spec } from './spec.js';
 
 const server = (since: string, summary: string) => ({ group: 'server', since, summary });

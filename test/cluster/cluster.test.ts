@@ -1,0 +1,240 @@
+// A 3-member cluster of real processes: every member serves every command (RESP and HTTP), and
+// the data survives the faults of the field. Histories are checked for linearizability
+// (sim/linearizability.ts) and every acknowledged write must be readable at the end.
+import { afterEach, describe, expect, it } from 'vitest';
+import { checkLinearizability } from '../../sim/linearizability.js';
+import { RespError } from '../../src/protocol/resp/index.js';
+import { ProcCluster, sleep } from './proc-cluster.js';
+import { Workload } from './workload.js';
+
+const NAMES = ['n1', 'n2', 'n3'];
+let cluster: ProcCluster | undefined;
+
+afterEach(async () => {
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+function expectLinearizable(w: Workload): void {
+  const result = checkLinearizability(w.history, { timeBudgetMs: 20_000 });
+  if (result.ok !== true) {
+    throw new Error(`history not linearizable: ${JSON.stringify(result).slice(0, 4000)}`);
+  }
+  // The workload must have done something: a run of only failures proves nothing.
+  expect(w.stats.ok).toBeGreaterThan(50);
+}
+
+/** expectAcknowledgedPresent: each key's final value is one of the writes to it (or gone by DEL). */
+function expectFinalValuesWritten(w: Workload, final: Map<string, string | null>): void {
+  for (const [key, value] of final) {
+    if (value === null || key.startsWith('n')) continue;
+    const written = new Set(
+      w.history.filter((o) => o.key === key && o.kind === 'put').map((o) => (o as { value: string }).value),
+    );
+    expect(written.has(value), `${key}=${value} was never written`).toBe(true);
+  }
+}
+
+describe('a 3-member cluster', () => {
+  it('answers every command on every member: writes, reads, transactions, ROLE, INFO, HTTP', async () => {
+    cluster = await ProcCluster.start(NAMES);
+    const leader = await cluster.leader();
+    const follower = NAMES.find((n) => n !== leader)!;
+    expect(await cluster.call(follower, 'SET', 'a', '1')).toBe('OK');
+    expect(await cluster.call(leader, 'INCR', 'a')).toBe(2);
+    for (const n of NAMES) expect(String(await cluster.call(n, 'GET', 'a'))).toBe('2');
+    // MULTI/EXEC and WATCH through a follower (one upstream connection per client).
+    const c = await cluster.client(follower);
+    try {
+      expect(await c.call('WATCH', 'a')).toBe('OK');
+      expect(await c.call('MULTI')).toBe('OK');
+      expect(await c.call('INCR', 'a')).toBe('QUEUED');
+      expect(await c.call('SET', 'b', 'x')).toBe('QUEUED');
+      expect(await c.call('EXEC')).toEqual([3, 'OK']);
+      expect(await c.call('TXN.BEGIN')).toBe('OK');
+      expect(String(await c.call('GET', 'b'))).toBe('x');
+      expect(await c.call('SET', 'b', 'y')).toBe('OK');
+      expect(await c.call('TXN.COMMIT')).toBeTypeOf('number');
+      // READONLY reads from the member itself.
+      expect(await c.call('READONLY')).toBe('OK');
+      const deadline = Date.now() + 5_000;
+      while (String(await c.call('GET', 'b')) !== 'y' && Date.now() < deadline) await sleep(20);
+      expect(String(await c.call('GET', 'b'))).toBe('y');
+    } finally {
+      await c.close();
+    }
+    const role = (await cluster.call(leader, 'ROLE')) as unknown[];
+    expect(role[0]).toBe('master');
+    expect((role[2] as unknown[]).length).toBe(2);
+    expect(((await cluster.call(follower, 'ROLE')) as unknown[])[0]).toBe('slave');
+    const info = String(await cluster.call(follower, 'INFO', 'replication'));
+    expect(info).toMatch(/role:slave/);
+    expect(info).toMatch(new RegExp(`cairn_leader:${leader}`));
+    // HTTP on a follower is proxied to the leader; /v1/cluster describes the members.
+    const http = `http://127.0.0.1:${cluster.spec(follower).http}`;
+    expect((await fetch(`${http}/v1/kv/h`, { method: 'PUT', body: 'hello' })).status).toBe(204);
+    expect(await (await fetch(`http://127.0.0.1:${cluster.spec(leader).http}/v1/kv/h`)).text()).toBe('hello');
+    expect(await (await fetch(`${http}/v1/kv/h?consistency=serializable`)).text()).toMatch(/^(hello)?$/);
+    const desc = (await (await fetch(`${http}/v1/cluster`)).json()) as { leader: string; members: unknown[] };
+    expect(desc.leader).toBe(leader);
+    expect(desc.members).toHaveLength(3);
+    expect((await fetch(`${http}/v1/kv/h?consistency=sometimes`)).status).toBe(400);
+  }, 60_000);
+
+  it('survives SIGKILL of the leader under load: linearizable, nothing acknowledged lost, the member rejoins', async () => {
+    cluster = await ProcCluster.start(NAMES);
+    const first = await cluster.leader();
+    const w = new Workload(cluster, { clients: 6, keys: 4, members: NAMES });
+    w.start();
+    await sleep(800);
+    await cluster.kill(first, 'SIGKILL');
+    await sleep(1_500);
+    // Restarted with only its directory: the member resumes from what it recorded.
+    const m = cluster.spec(first);
+    await cluster.startMember(first, [
+      'serve',
+      '--dir',
+      m.dir,
+      '--addr',
+      `127.0.0.1:${m.resp}`,
+      '--http',
+      `127.0.0.1:${m.http}`,
+      '--log-level',
+      'warn',
+    ]);
+    await sleep(800);
+    await w.stop();
+    const reader = NAMES.find((n) => n !== first)!;
+    const final = await w.readAll(reader);
+    expectLinearizable(w);
+    expectFinalValuesWritten(w, final);
+    // The restarted member catches up and serves the same state (READONLY: its own).
+    const c = await cluster.client(first);
+    try {
+      await c.call('READONLY');
+      const deadline = Date.now() + 10_000;
+      for (const [key, value] of final) {
+        for (;;) {
+          const got = await c.call('GET', key);
+          if ((got === null ? null : String(got)) === value) break;
+          if (Date.now() > deadline) throw new Error(`${first} never caught up on ${key}`);
+          await sleep(25);
+        }
+      }
+    } finally {
+      await c.close();
+    }
+  }, 90_000);
+
+  it('survives SIGKILL of every member at once: every acknowledged write is there after the restart', async () => {
+    cluster = await ProcCluster.start(NAMES);
+    await cluster.leader();
+    const w = new Workload(cluster, { clients: 6, keys: 6, members: NAMES });
+    w.start();
+    await sleep(1_500);
+    await Promise.all(NAMES.map((n) => cluster!.kill(n, 'SIGKILL')));
+    await w.stop();
+    await Promise.all(NAMES.map((n) => cluster!.startMember(n)));
+    await cluster.leader();
+    const final = await w.readAll(NAMES[0]!);
+    expectLinearizable(w);
+    expectFinalValuesWritten(w, final);
+  }, 90_000);
+
+  it('a paused leader (SIGSTOP) is replaced; when it resumes it cannot serve stale reads or lose writes', async () => {
+    cluster = await ProcCluster.start(NAMES);
+    const first = await cluster.leader();
+    const others = NAMES.filter((n) => n !== first);
+    const w = new Workload(cluster, { clients: 6, keys: 4, members: NAMES });
+    w.start();
+    await sleep(500);
+    await cluster.kill(first, 'SIGSTOP');
+    await cluster.leader(15_000, others);
+    await sleep(700);
+    await cluster.kill(first, 'SIGCONT');
+    await sleep(1_000);
+    await w.stop();
+    const final = await w.readAll(first);
+    expectLinearizable(w);
+    expectFinalValuesWritten(w, final);
+  }, 90_000);
+
+  it('a leader cut off from its peers (blackholed links) steps down; the majority goes on; healing rejoins it', async () => {
+    cluster = await ProcCluster.start(NAMES, { proxies: true });
+    const first = await cluster.leader();
+    const others = NAMES.filter((n) => n !== first);
+    const w = new Workload(cluster, { clients: 6, keys: 4, members: NAMES });
+    w.start();
+    await sleep(500);
+    for (const [link, proxy] of cluster.links) {
+      if (link.startsWith(`${first}->`) || link.endsWith(`->${first}`)) {
+        proxy.blackholeTx();
+        proxy.blackholeRx();
+      }
+    }
+    const second = await cluster.leader(15_000, others);
+    expect(second).not.toBe(first);
+    await sleep(1_000);
+    for (const proxy of cluster.links.values()) {
+      proxy.unblackholeTx();
+      proxy.unblackholeRx();
+    }
+    await sleep(1_000);
+    await w.stop();
+    const final = await w.readAll(first);
+    expectLinearizable(w);
+    expectFinalValuesWritten(w, final);
+  }, 90_000);
+
+  it('keeps the bank total across members under concurrent WATCH/MULTI transfers and a leader kill', async () => {
+    cluster = await ProcCluster.start(NAMES);
+    const leader = await cluster.leader();
+    const ACCOUNTS = 5;
+    const START = 100;
+    for (let i = 0; i < ACCOUNTS; i++) await cluster.call(leader, 'SET', `acct${i}`, String(START));
+    let running = true;
+    let committed = 0;
+    const transfer = async (member: string): Promise<void> => {
+      let c = await cluster!.client(member).catch(() => undefined);
+      while (running) {
+        if (c === undefined) {
+          await sleep(50);
+          c = await cluster!.client(NAMES[Math.floor(Math.random() * 3)]!).catch(() => undefined);
+          continue;
+        }
+        const a = Math.floor(Math.random() * ACCOUNTS);
+        const b = (a + 1 + Math.floor(Math.random() * (ACCOUNTS - 1))) % ACCOUNTS;
+        try {
+          await c.call('WATCH', `acct${a}`, `acct${b}`);
+          const va = Number(await c.call('GET', `acct${a}`));
+          const vb = Number(await c.call('GET', `acct${b}`));
+          await c.call('MULTI');
+          await c.call('SET', `acct${a}`, String(va - 1));
+          await c.call('SET', `acct${b}`, String(vb + 1));
+          const res = await c.call('EXEC');
+          if (Array.isArray(res)) committed++;
+        } catch (err) {
+          if (!(err instanceof RespError)) {
+            await c.close().catch(() => {});
+            c = undefined;
+          } else {
+            await c.call('DISCARD').catch(() => {});
+            await c.call('UNWATCH').catch(() => {});
+          }
+        }
+      }
+      await c?.close().catch(() => {});
+    };
+    const workers = NAMES.flatMap((n) => [transfer(n), transfer(n)]);
+    await sleep(1_000);
+    await cluster.kill(leader, 'SIGKILL');
+    await sleep(1_500);
+    running = false;
+    await Promise.all(workers);
+    const reader = NAMES.find((n) => n !== leader)!;
+    let total = 0;
+    for (let i = 0; i < ACCOUNTS; i++) total += Number(await cluster.call(reader, 'GET', `acct${i}`));
+    expect(total).toBe(ACCOUNTS * START);
+    expect(committed).toBeGreaterThan(10);
+  }, 90_000);
+});

@@ -5,6 +5,11 @@ import type { Message, NodeId } from '../raft/index.js';
 import type { Peer, PeerInfo, Transport, TransportHandlers } from './transport.js';
 
 export class MemoryHub {
+  constructor(
+    /** defer: how a delivery is put off to a later turn (the simulator passes its scheduler). */
+    private readonly defer: (fn: () => void) => void = setImmediate,
+  ) {}
+
   private readonly members = new Map<NodeId, { handlers: TransportHandlers; info: PeerInfo }>();
   /** cut: links that drop every message, as "from>to". */
   private readonly cut = new Set<string>();
@@ -44,7 +49,7 @@ export class MemoryHub {
       if (list === undefined) byTo.set(m.to, (list = []));
       list.push(m);
     }
-    setImmediate(() => {
+    this.defer(() => {
       for (const [to, list] of byTo) {
         const member = this.members.get(to);
         if (member === undefined) this.members.get(from)?.handlers.onUnreachable(to);

@@ -97,6 +97,11 @@ export interface ReplicaOptions {
   readonly randomSeed?: number;
   /** onFatal: the replica cannot go on (log or engine failure): the process should stop. */
   readonly onFatal: (err: unknown) => void;
+  /**
+   * defer: runs `fn` on a later turn (the driver's once-per-turn step). Default setImmediate;
+   * the simulator substitutes its seeded scheduler so that a run replays exactly.
+   */
+  readonly defer?: ((fn: () => void) => void) | undefined;
 }
 
 interface Proposal {
@@ -196,6 +201,7 @@ export class Replica {
     this.logger = options.logger;
     this.requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
     this.onFatal = options.onFatal;
+    this.defer = options.defer ?? setImmediate;
     const electionTick = options.electionTicks ?? ELECTION_TICKS;
     this.rn = new RawNode(
       defaultConfig(options.id, options.log, {
@@ -212,6 +218,7 @@ export class Replica {
   }
 
   private readonly tickMs: number;
+  private readonly defer: (fn: () => void) => void;
 
   /** start attaches the transport and starts ticking. */
   start(transport: Transport): void {
@@ -361,7 +368,7 @@ export class Replica {
     this.ticker?.cancel();
     this.failAll(() => new ClusterDownError('the member is shutting down'), true);
     // Let a save in flight finish before the log closes under it.
-    while (this.persisting) await new Promise((r) => setImmediate(r));
+    while (this.persisting) await new Promise<void>((r) => this.defer(r));
     await this.applyTail.catch(() => {});
   }
 
@@ -370,7 +377,7 @@ export class Replica {
   private schedule(): void {
     if (this.scheduled || this.persisting || this.closed || this.failed !== undefined) return;
     this.scheduled = true;
-    setImmediate(() => {
+    this.defer(() => {
       this.scheduled = false;
       void this.turn();
     });

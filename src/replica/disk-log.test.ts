@@ -115,7 +115,7 @@ describe('DiskLog against MemoryStorage', () => {
                 }
                 case 'install': {
                   term++;
-                  const index = Math.max(1, last + op.ahead);
+                  const index = Math.max(model.mem.snapshot().metadata.index + 1, last + op.ahead);
                   const snap: Snapshot = {
                     metadata: { index, term, confState: conf(index) },
                     data: new Uint8Array([n, index & 0xff]),

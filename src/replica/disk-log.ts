@@ -101,7 +101,10 @@ export class DiskLog implements LogStorage {
           new LimitError(`entry ${e.index} has ${e.data.length} bytes (max ${MAX_ENTRY_BYTES})`),
         );
       }
-      assert(i === 0 || e.index === (entries[i - 1] as Entry).index + 1, 'save: entries not contiguous');
+      assert(
+        i === 0 ? e.index >= 1 : e.index === (entries[i - 1] as Entry).index + 1,
+        'save: entries not contiguous',
+      );
       bytes += e.data.length;
     }
     if (bytes > MAX_BATCH_BYTES) {

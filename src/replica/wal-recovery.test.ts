@@ -152,6 +152,24 @@ describe('torn tail of the last segment', () => {
     await log.close();
   });
 
+  it('a frame header claiming 4 GiB at the end of the last segment is a torn tail, nothing allocated', async () => {
+    const { dir, views } = await build(4);
+    const last = segmentFiles(dir).at(-1) as string;
+    const size = fs.statSync(last).size;
+    const hostile = Buffer.alloc(24);
+    hostile.writeUInt32LE(0x1234_5678, 0); // some crc
+    hostile[4] = 1; // entry
+    hostile.writeUInt32LE(0xffff_ffff, 8);
+    fs.appendFileSync(last, hostile);
+    const log = await reopen(dir);
+    expect(log.recovery.torn).toMatchObject({
+      offset: size,
+      reason: 'frame length 4294967295 over the limit',
+    });
+    expect(viewOf(log)).toEqual(views[4]);
+    await log.close();
+  });
+
   it('a last segment whose header never became durable is set aside whole', async () => {
     const { dir, views } = await build(5);
     const files = segmentFiles(dir);

@@ -97,7 +97,10 @@ export class Wal {
       Number.isSafeInteger(segmentBytes) && segmentBytes > 0 && segmentBytes <= MAX_SEGMENT_BYTES,
       'segmentBytes out of range',
     );
-    await fs.mkdir(dir);
+    if ((await fs.kind(dir)) === undefined) {
+      await fs.mkdir(dir);
+      await fs.syncDir(path.dirname(dir)); // the new directory's entry must outlive a power loss too
+    }
     const segments = await listSegments(fs, dir);
     const log = new LogCache();
     const replay = new WalReplay(

@@ -13,7 +13,7 @@ import { nodeFileSystem } from '../io/node-file-system.js';
 import { isEmptyHardState, NONE, type NodeId } from '../raft/index.js';
 import type { CaskOptions } from '../storage/cask/cask-options.js';
 import type { Engine } from '../storage/engine.js';
-import { ClusterDownError } from '../storage/errors.js';
+import { ClusterDownError, CorruptionError } from '../storage/errors.js';
 import { DiskLog } from './disk-log.js';
 import { type ClusterFlags, type Identity, RAFT_DIR, resolveIdentity } from './identity.js';
 import { REQUEST_TIMEOUT_MS, Replica, type ReplicaLogger } from './replica.js';
@@ -70,7 +70,27 @@ export class ClusterMember {
       const { openCask } = await import('../storage/cask/cask-engine.js');
       // The log is where a write becomes durable first; the engine still fsyncs its applies so
       // that what it holds after a crash is a prefix of the applied entries (docs/cluster.md).
-      local = await openCask(options.dir, { ...options.cask, durability: 'always', fs });
+      const caskOptions = { ...options.cask, durability: 'always' as const, fs };
+      let cask = await openCask(options.dir, caskOptions);
+      const damage = cask.recovery.problems.filter((p) => DAMAGE.has(p.kind));
+      if (damage.length > 0) {
+        // Damage below the engine's newest record (a power cut can leave a hole in the unsynced
+        // tail, and recovery keeps the records after it): replaying from lastTs would not refill
+        // the hole. Set the engine's files aside (never delete them) and rebuild from the log.
+        await cask.close();
+        if (log.firstIndex() !== 1) {
+          throw new CorruptionError(
+            `the engine in ${options.dir} is damaged (${damage.map((p) => `${p.kind} in ${p.file}`).join(', ')}) and the Raft log no longer starts at 1: restore this member from a snapshot`,
+          );
+        }
+        const aside = await setEngineAside(fs, options.dir, options.clock);
+        options.logger.error(
+          { damage, setAside: aside },
+          'the engine was damaged; its files are set aside and it is rebuilt from the Raft log',
+        );
+        cask = await openCask(options.dir, caskOptions);
+      }
+      local = cask;
       const fresh = log.lastIndex() === 0 && isEmptyHardState(log.initialState().hardState);
       const bootstrap = fresh && identity.bootstrapped === 'new' ? identity.members.map((m) => m.id) : [];
       if (created)
@@ -195,11 +215,37 @@ export class ClusterMember {
 /** LEADER_POLL_MS: how often a request waiting for a leader looks again (besides change events). */
 const LEADER_POLL_MS = 50;
 
+/**
+ * DAMAGE: recovery problems that may hide lost records below the engine's newest one (a torn
+ * tail, by contrast, only loses a suffix, which replay from lastTs refills).
+ */
+const DAMAGE: ReadonlySet<string> = new Set([
+  'corrupt-range',
+  'bad-header',
+  'damaged-batch',
+  'short-file',
+  'damaged-index',
+]);
+
+/** setEngineAside moves every engine file of `dir` into a new subdirectory; returns its name. */
+async function setEngineAside(fs: FileSystem, dir: string, clock: Clock): Promise<string> {
+  const name = `engine-set-aside-${new Date(clock.nowMs()).toISOString().replace(/[:.]/g, '-')}`;
+  const target = path.join(dir, name);
+  await fs.mkdir(target);
+  for (const entry of await fs.readdir(dir)) {
+    if (entry === RAFT_DIR || entry === name || entry.startsWith('engine-set-aside-')) continue;
+    await fs.rename(path.join(dir, entry), path.join(target, entry));
+  }
+  await fs.syncDir(target);
+  await fs.syncDir(dir);
+  return name;
+}
+
 /** hasStore: whether `dir` already holds a store (engine metadata or data files). */
 async function hasStore(fs: FileSystem, dir: string): Promise<boolean> {
   if ((await fs.kind(dir)) !== 'directory') return false;
   const names = await fs.readdir(dir);
-  return names.some((n) => n !== RAFT_DIR && n !== 'LOCK');
+  return names.some((n) => n !== RAFT_DIR && n !== 'LOCK' && !n.startsWith('engine-set-aside-'));
 }
 
 function randomSeed(): number {

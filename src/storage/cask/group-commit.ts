@@ -468,6 +468,7 @@ export class GroupCommit {
     const fileId = this.store.active.id;
     for (const w of part) {
       this.store.apply(w, fileId, at);
+      this.store.durableTs = w.seq;
       at += w.bytes.length;
       this.writes++;
       w.resolve();

@@ -114,11 +114,15 @@ export class CaskStore {
   meta: Meta;
   /** active: the data file the group commit appends to; every other file is sealed. */
   active: DataFile;
-  /**
-   * lastTs: the commit timestamp of the newest write queued (durable or not). It moves when a
-   * write is queued, so it is also the sequence floor compaction records.
-   */
+  /** lastTs: the commit timestamp of the newest write queued (durable or not). It moves when a write is queued. */
   lastTs: number;
+  /**
+   * durableTs: the commit timestamp of the newest write published (durable under the engine's
+   * durability mode; writes publish in ts order), and the sequence floor compaction records: a
+   * floor must never count a write that a power cut could still take away, because a cluster
+   * member replays its Raft log from the engine's lastTs (docs/cluster.md) and would skip it.
+   */
+  durableTs: number;
   /** publishes: counts writes applied, so a scan can tell whether a chunk it read went stale. */
   publishes = 0;
   /** metaWrites: the metadata update in progress; the next one waits for it. */
@@ -136,6 +140,7 @@ export class CaskStore {
     this.meta = parts.meta;
     this.active = parts.active;
     this.lastTs = parts.lastTs;
+    this.durableTs = parts.lastTs;
   }
 
   // ---- reads ----

@@ -1,5 +1,8 @@
 // What `cairn serve` and `kvs-server` share: start the server, log where it listens, and shut
 // down gracefully on SIGTERM/SIGINT (stop accepting, finish in-flight requests, fsync, unlock).
+import { systemClock } from '../io/clock.js';
+import { failpointFileSystem } from '../io/failpoints.js';
+import { nodeFileSystem } from '../io/node-file-system.js';
 import type { ServerConfig } from '../server/config.js';
 import { createLogger } from '../server/logger.js';
 import { type RunningServer, startServer } from '../server/server.js';
@@ -12,7 +15,10 @@ export async function runServer(
 ): Promise<void> {
   const logger = createLogger({ level: config.logLevel, name });
   const version = packageVersion();
-  const server = await startServer(config, logger, version);
+  // CAIRN_FAILPOINTS: disk faults for the robustness tests (src/io/failpoints.ts); unset in use.
+  const fs = failpointFileSystem(process.env.CAIRN_FAILPOINTS, nodeFileSystem);
+  if (fs !== nodeFileSystem) logger.warn({ failpoints: process.env.CAIRN_FAILPOINTS }, 'failpoints armed');
+  const server = await startServer(config, logger, version, systemClock, fs);
   logger.info(
     {
       version,

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { Db, open } from '../db/db.js';
 import { type Clock, systemClock } from '../io/clock.js';
+import type { FileSystem } from '../io/file-system.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { readIdentity } from '../replica/identity.js';
 import { ClusterMember } from '../replica/member.js';
@@ -55,6 +56,8 @@ export async function startServer(
   version: string,
   /** clock: the store's and the RESP server's time source (tests substitute their own). */
   clock: Clock = systemClock,
+  /** fs: the file system under the store (the failpoints of src/io/failpoints.ts wrap it). */
+  fs: FileSystem = nodeFileSystem,
 ): Promise<RunningServer> {
   const respAt = parseEndpoint(config.addr);
   const httpAt = config.http === undefined ? undefined : parseEndpoint(config.http);
@@ -74,7 +77,7 @@ export async function startServer(
     }
   };
   const cluster = (await isClusterMode(config))
-    ? await openMember(config, logger, clock, onEvent, (err) => {
+    ? await openMember(config, logger, clock, fs, onEvent, (err) => {
         failure = err;
         void close();
       })
@@ -86,6 +89,7 @@ export async function startServer(
       durability: config.sync,
       cacheBytes: config.cacheBytes,
       clock,
+      fs,
       onEvent,
     });
   } else {
@@ -195,6 +199,7 @@ function openMember(
   config: ServerConfig,
   logger: Logger,
   clock: Clock,
+  fs: FileSystem,
   onEvent: (event: CaskEvent) => void,
   onFatal: (err: unknown) => void,
 ): Promise<ClusterMember> {
@@ -216,6 +221,7 @@ function openMember(
     clock,
     logger: logger.child({ component: 'raft' }),
     requestTimeoutMs: config.requestTimeoutMs,
+    fs,
     onFatal,
   });
 }

@@ -85,7 +85,12 @@ export class ProcCluster {
   }
 
   /** startMember (re)starts a member with its full first-start command line (a restart script). */
-  async startMember(name: string, args?: readonly string[]): Promise<void> {
+  async startMember(
+    name: string,
+    args?: readonly string[],
+    /** env: extra environment (CAIRN_FAILPOINTS, src/io/failpoints.ts). */
+    env: Readonly<Record<string, string>> = {},
+  ): Promise<void> {
     const m = this.spec(name);
     const argv = args ?? [
       'serve',
@@ -107,7 +112,10 @@ export class ProcCluster {
       'warn',
       ...(this.options.extraArgs ?? []),
     ];
-    const child = spawn(process.execPath, [BIN.cairn, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN.cairn, ...argv], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
     const log: string[] = this.logs.get(name) ?? [];
     this.logs.set(name, log);
     child.stdout.on('data', (b: Buffer) => log.push(b.toString()));
@@ -126,6 +134,17 @@ export class ProcCluster {
         await sleep(POLL_MS);
       }
     }
+  }
+
+  /** exited resolves with the exit code (or signal) once the member's process ends. */
+  exited(name: string): Promise<number | string> {
+    const child = this.procs.get(name);
+    if (child === undefined) return Promise.resolve('not started');
+    if (child.exitCode !== null || child.signalCode !== null)
+      return Promise.resolve(child.exitCode ?? child.signalCode!);
+    return new Promise((resolve) =>
+      child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+    );
   }
 
   /** kill sends a signal to a member (SIGKILL waits for the exit). */

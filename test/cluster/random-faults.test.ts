@@ -1,0 +1,126 @@
+// Randomized robustness rounds (etcd's robustness tests in spirit): each round starts a 3-member
+// cluster with a fault proxy on every peer link, runs the recorded workload, injects ONE fault
+// picked at random, heals, and checks the history for linearizability and the final values.
+// CI runs CAIRN_CLUSTER_ROUNDS (default 2) rounds with fresh seeds; set it to hundreds locally.
+// A failing round prints its seed; CAIRN_CLUSTER_SEED=S replays the same choice of fault.
+import { afterEach, describe, expect, it } from 'vitest';
+import { checkLinearizability } from '../../sim/linearizability.js';
+import { Prng } from '../../src/stdx/prng.js';
+import { ProcCluster, sleep } from './proc-cluster.js';
+import { Workload } from './workload.js';
+
+const NAMES = ['n1', 'n2', 'n3'];
+const ROUNDS = Number(process.env.CAIRN_CLUSTER_ROUNDS ?? '2');
+/** FAULT_MS: how long a fault lasts before it heals. */
+const FAULT_MS = 1_500;
+
+type Fault = (cluster: ProcCluster, rng: Prng) => Promise<string>;
+
+const linksOf = (cluster: ProcCluster, name: string, dir: 'in' | 'out' | 'both') =>
+  [...cluster.links].filter(
+    ([link]) =>
+      (dir !== 'in' && link.startsWith(`${name}->`)) || (dir !== 'out' && link.endsWith(`->${name}`)),
+  );
+
+const FAULTS: Record<string, Fault> = {
+  'kill the leader': async (cluster) => {
+    const leader = await cluster.leader();
+    await cluster.kill(leader, 'SIGKILL');
+    await sleep(FAULT_MS);
+    await cluster.startMember(leader);
+    return leader;
+  },
+  'kill a follower': async (cluster, rng) => {
+    const leader = await cluster.leader();
+    const victim = rng.pick(NAMES.filter((n) => n !== leader));
+    await cluster.kill(victim, 'SIGKILL');
+    await sleep(FAULT_MS);
+    await cluster.startMember(victim);
+    return victim;
+  },
+  'kill every member': async (cluster) => {
+    await Promise.all(NAMES.map((n) => cluster.kill(n, 'SIGKILL')));
+    await sleep(200);
+    await Promise.all(NAMES.map((n) => cluster.startMember(n)));
+    return 'all';
+  },
+  'pause the leader': async (cluster) => {
+    const leader = await cluster.leader();
+    await cluster.kill(leader, 'SIGSTOP');
+    await sleep(FAULT_MS);
+    await cluster.kill(leader, 'SIGCONT');
+    return leader;
+  },
+  'isolate the leader': async (cluster) => {
+    const leader = await cluster.leader();
+    for (const [, p] of linksOf(cluster, leader, 'both')) {
+      p.blackholeTx();
+      p.blackholeRx();
+    }
+    await sleep(FAULT_MS);
+    for (const p of cluster.links.values()) {
+      p.unblackholeTx();
+      p.unblackholeRx();
+    }
+    return leader;
+  },
+  'the leader can send but not hear (one-way)': async (cluster) => {
+    const leader = await cluster.leader();
+    for (const [, p] of linksOf(cluster, leader, 'in')) p.blackholeTx();
+    await sleep(FAULT_MS);
+    for (const p of cluster.links.values()) p.unblackholeTx();
+    return leader;
+  },
+  'slow links (75 +- 50 ms each way)': async (cluster) => {
+    for (const p of cluster.links.values()) p.delay(75, 50);
+    await sleep(FAULT_MS);
+    for (const p of cluster.links.values()) p.undelay();
+    return 'all links';
+  },
+  'connections reset at random': async (cluster) => {
+    for (const p of cluster.links.values()) p.dropRate(0.05);
+    await sleep(FAULT_MS);
+    for (const p of cluster.links.values()) p.dropRate(0);
+    return 'all links';
+  },
+};
+
+let cluster: ProcCluster | undefined;
+
+afterEach(async () => {
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+describe('randomized cluster faults', () => {
+  for (let round = 0; round < ROUNDS; round++) {
+    const seed = Number(process.env.CAIRN_CLUSTER_SEED ?? Math.floor(Math.random() * 2 ** 31)) + round;
+    const rng = new Prng(seed);
+    const name = rng.pick(Object.keys(FAULTS));
+    it(`seed ${seed}: ${name}`, async () => {
+      cluster = await ProcCluster.start(NAMES, { proxies: true });
+      await cluster.leader();
+      const w = new Workload(cluster, { clients: 6, keys: 4, members: NAMES });
+      w.start();
+      await sleep(500);
+      const target = await FAULTS[name]!(cluster, rng);
+      await sleep(1_000);
+      await cluster.leader();
+      await sleep(300);
+      await w.stop();
+      const final = await w.readAll(NAMES[0]!);
+      const result = checkLinearizability(w.history, { timeBudgetMs: 30_000 });
+      expect(result.ok, `seed ${seed} (${name} on ${target}): ${JSON.stringify(result).slice(0, 3000)}`).toBe(
+        true,
+      );
+      expect(w.stats.ok).toBeGreaterThan(50);
+      for (const [key, value] of final) {
+        if (value === null || key.startsWith('n')) continue;
+        expect(
+          w.history.some((o) => o.key === key && o.kind === 'put' && o.value === value),
+          `seed ${seed}: ${key}=${value} was never written`,
+        ).toBe(true);
+      }
+    }, 120_000);
+  }
+});

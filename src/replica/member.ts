@@ -22,12 +22,14 @@ import { createTcpTransport } from './tcp-transport.js';
 import type { Peer, PeerInfo, Transport } from './transport.js';
 
 export const WAL_DIR = 'wal';
+/** ENGINE_SYNC_INTERVAL_MS: how often a member's engine fsyncs what it applied (etcd commits its backend every 100 ms). */
+export const ENGINE_SYNC_INTERVAL_MS = 1_000;
 
 export interface MemberOptions {
   readonly dir: string;
   readonly flags: ClusterFlags;
-  /** cask: the local engine's options (durability is always `always` for a member). */
-  readonly cask: Omit<CaskOptions, 'durability'>;
+  /** cask: the local engine's options (a member decides durability and the sync interval). */
+  readonly cask: Omit<CaskOptions, 'durability' | 'syncIntervalMs'>;
   readonly clock: Clock;
   readonly logger: ReplicaLogger;
   readonly requestTimeoutMs?: number | undefined;
@@ -68,9 +70,17 @@ export class ClusterMember {
     let local: Engine | undefined;
     try {
       const { openCask } = await import('../storage/cask/cask-engine.js');
-      // The log is where a write becomes durable first; the engine still fsyncs its applies so
-      // that what it holds after a crash is a prefix of the applied entries (docs/cluster.md).
-      const caskOptions = { ...options.cask, durability: 'always' as const, fs };
+      // The Raft log is where a write becomes durable (a quorum fdatasynced it); the engine
+      // applies without an fsync per entry and syncs once a second. After a crash it holds a
+      // prefix of the applied entries up to lastTs (its compaction floor counts only synced
+      // writes), or reports damage and is rebuilt below; replay from the log refills the rest
+      // (docs/cluster.md, "The commit timestamp is the consistent index").
+      const caskOptions = {
+        ...options.cask,
+        durability: 'interval' as const,
+        syncIntervalMs: ENGINE_SYNC_INTERVAL_MS,
+        fs,
+      };
       let cask = await openCask(options.dir, caskOptions);
       const damage = cask.recovery.problems.filter((p) => DAMAGE.has(p.kind));
       if (damage.length > 0) {

@@ -4,12 +4,11 @@
 // One Ready at a time, started once per event-loop turn (setImmediate) so that proposals,
 // messages and read requests of a turn share one log write and one fsync:
 //
-//   ready -> (leader: send messages now) -> save to the log (one write, one fdatasync if
-//   mustSync) -> (follower: send messages now: votes and acks only after they are durable) ->
+//   ready -> save to the log (one write, one fdatasync if mustSync) -> send messages ->
 //   apply committed entries to the engine -> serve read states -> advance
 //
-// The leader sends before its own fsync (Raft thesis §10.2.1, etcd): an entry commits once a
-// quorum has it on disk, and the leader counts itself only through the Ready it persists.
+// Every member sends a Ready's messages only once its save is durable, the leader too: see the
+// comment in handle() for why the leader may not send first with this core.
 //
 // Applying. A committed entry is a stamped write (entry-codec.ts); the engine takes it at its
 // commit timestamp. Entries whose ts the engine already holds (ts <= engine.lastTs()) were
@@ -37,6 +36,7 @@ import {
   isEmptySnapshot,
   type LogStorage,
   type Message,
+  type MessageType,
   NONE,
   type NodeId,
   ProposalDroppedError,
@@ -66,6 +66,14 @@ export interface ReplicaLog extends LogStorage {
   ): Promise<void>;
   close(): Promise<void>;
 }
+
+/** LEADER_MESSAGES: what only a leader sends; from an earlier term, it is stale and dropped. */
+const LEADER_MESSAGES: ReadonlySet<MessageType> = new Set<MessageType>([
+  'MsgApp',
+  'MsgSnap',
+  'MsgHeartbeat',
+  'MsgTimeoutNow',
+]);
 
 /** TICK_MS: one Raft tick. Heartbeats every tick, elections after 10-20 ticks (etcd's 100 ms / 1 s). */
 export const TICK_MS = 100;
@@ -324,6 +332,14 @@ export class Replica {
     });
   }
 
+  /** checkWritable throws ClusterDownError unless this member is the ready leader. */
+  checkWritable(): void {
+    this.checkUsable();
+    if (!this.leaderReady) {
+      throw new ClusterDownError(this.lead === NONE ? 'no leader' : 'this member is not the leader');
+    }
+  }
+
   /**
    * linearizable resolves once this member has applied everything committed before the call
    * (ReadIndex, §6.4): a read after it is linearizable. Batched: every call in one turn shares
@@ -400,10 +416,14 @@ export class Replica {
 
   private async handle(rd: Ready): Promise<void> {
     if (rd.softState !== undefined) this.onSoftState(rd.softState.raftState, rd.softState.lead);
-    const leading = this.role === 'leader';
-    // The leader's messages go out before its own fsync; nothing in them claims its own
-    // unpersisted entries as acknowledged (thesis §10.2.1).
-    if (leading) this.send(rd.messages, false);
+    // Every message waits for the save, the leader's too (checkPersistedBeforeSend asserts it).
+    // Raft allows a leader to replicate while it writes its own disk (thesis §10.2.1), but only
+    // if no commit index counting its own unsaved entries leaves before they are durable: this
+    // core counts the leader's entries when appended (docs/raft.md, "The Ready contract"), and a
+    // MsgApp or heartbeat carries that commit index. Sent early, a follower could apply an entry
+    // that only one disk holds; if the leader then crashed, a new leader without it could be
+    // elected by the others and overwrite it. Counting the leader only once its save is done
+    // would allow sending first; until then, safety before speed.
     const started = this.clock.monotonicMs();
     await this.log.save(rd.hardState, rd.entries, rd.snapshot, rd.mustSync);
     if (rd.mustSync) {
@@ -411,7 +431,7 @@ export class Replica {
       const seconds = (this.clock.monotonicMs() - started) / 1000;
       for (const f of this.onFsync) f(seconds);
     }
-    if (!leading) this.send(rd.messages, true);
+    this.send(rd.messages);
     if (!isEmptySnapshot(rd.snapshot)) {
       // Snapshot transfer is not built yet (docs/cluster.md, "Missing"): the log is never
       // compacted, so a leader never sends one. Receiving one means a peer that compacts.
@@ -422,10 +442,16 @@ export class Replica {
     this.rn.advance(rd);
   }
 
-  private send(msgs: readonly Message[], persistedFirst: boolean): void {
+  private send(msgs: readonly Message[]): void {
     if (msgs.length === 0 || this.transport === undefined) return;
-    if (persistedFirst) for (const m of msgs) checkPersistedBeforeSend(m, this.log);
-    this.transport.send(msgs);
+    // A leader that stepped down within this Ready (a newer term arrived) may have produced
+    // appends for entries the same Ready then overwrote with the new leader's. Peers would refuse
+    // them (an old term); they are dropped here, as the core drops stale acknowledgements, since
+    // dropping a message is always safe. (Found by the multi-process SIGSTOP test.)
+    const term = this.log.initialState().hardState.term;
+    const out = msgs.filter((m) => !(LEADER_MESSAGES.has(m.type) && m.term < term));
+    for (const m of out) checkPersistedBeforeSend(m, this.log);
+    if (out.length > 0) this.transport.send(out);
   }
 
   private onSoftState(role: StateType, lead: NodeId): void {

@@ -63,6 +63,10 @@ export class ReplicatedEngine implements Engine {
     return this.replica.propose(ts, ops);
   }
 
+  checkWriteAllowed(): void {
+    this.replica.checkWritable();
+  }
+
   dueExpiries(nowMs: number, max: number): Uint8Array[] {
     return this.replica.leaderReady ? this.local.dueExpiries(nowMs, max) : [];
   }

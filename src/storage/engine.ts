@@ -157,6 +157,13 @@ export interface Engine {
    */
   write(ts: number, ops: readonly WriteOp[]): Promise<void>;
   /**
+   * checkWriteAllowed (optional) throws when the engine cannot take writes now (a cluster member
+   * that is not the ready leader: ClusterDownError). The write pipeline asks before it decides a
+   * write, so that a command which would write nothing (DEL of an absent key, SET NX of a present
+   * one) is refused there too rather than answered from a state that may be stale.
+   */
+  checkWriteAllowed?(): void;
+  /**
    * dueExpiries returns up to `max` keys (copies) whose expiry has passed at `nowMs` in the
    * state at this instant, soonest expiry first; it changes nothing. A read-only engine returns
    * none. The write pipeline's expiry cycle deletes them.

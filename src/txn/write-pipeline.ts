@@ -203,6 +203,7 @@ export class WritePipeline {
     fn: (current: Buffer | undefined, expiresAt: number | undefined) => Change<T>,
   ): Updated<T> {
     checkKey(key);
+    this.engine.checkWriteAllowed?.();
     const k = keyString(key);
     const found = this.lookup(key, k);
     const current = found.latest;
@@ -230,6 +231,7 @@ export class WritePipeline {
     ) => ManyChange<T>,
   ): Updated<T> {
     for (const key of keys) checkKey(key);
+    this.engine.checkWriteAllowed?.();
     const values = keys.map((key) => this.lookup(key, keyString(key)).latest);
     const change = fn(
       values.map((v) => v.value),

@@ -137,7 +137,9 @@ export class Workload {
   /** readAll reads every key once through `member` after the run (sequentially, recorded). */
   async readAll(member: string): Promise<Map<string, string | null>> {
     const out = new Map<string, string | null>();
-    const c = await CairnClient.connect('127.0.0.1', this.cluster.spec(member).resp);
+    const c = await CairnClient.connect('127.0.0.1', this.cluster.spec(member).resp).catch((err: unknown) => {
+      throw new Error(`cannot read back through ${member}: ${String(err)}\n${this.cluster.dumpLogs()}`);
+    });
     try {
       for (let i = 0; i < this.options.keys; i++) {
         for (const key of [`k${i}`, `n${i}`]) {

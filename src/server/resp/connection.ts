@@ -16,6 +16,7 @@ import {
   RequestParser,
   RespError,
   RespProtocolError,
+  type RespValue,
   type RespVersion,
 } from '../../protocol/resp/index.js';
 import { ClusterDownError } from '../../storage/errors.js';
@@ -329,13 +330,22 @@ export class Connection implements CommandContext {
     );
     const deadline = this.server.clock.monotonicMs() + cluster.requestTimeoutMs;
     for (;;) {
-      const reply = await this.forwarder.forward(
-        addr,
-        spec.name,
-        args,
-        this.client.protocol,
-        spec.flags.includes('write'),
-      );
+      let reply: RespValue;
+      try {
+        reply = await this.forwarder.forward(
+          addr,
+          spec.name,
+          args,
+          this.client.protocol,
+          spec.flags.includes('write'),
+        );
+      } catch (err) {
+        // Could not reach the member we believed led (it died or left): nothing was sent, so
+        // wait for the next leader within the timeout, as for a CLUSTERDOWN reply.
+        if (!(err instanceof ClusterDownError) || this.forwarder.pinned !== undefined) throw err;
+        if (this.server.clock.monotonicMs() >= deadline) throw err;
+        reply = new RespError(`CLUSTERDOWN ${err.message}`);
+      }
       // CLUSTERDOWN promises the command did not run: while leadership settles (the member we
       // sent it to just lost or has not finished taking it), ask again, within the timeout.
       const retry =

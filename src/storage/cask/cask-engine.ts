@@ -635,9 +635,9 @@ export class CaskEngine implements Engine {
         await this.commit.rotate();
         return store.sealedIds();
       },
-      // Every seq that is durable now: after the seal, that covers every record of the inputs,
-      // and it never counts a write a power cut could still lose (faults.test.ts, "the sequence floor").
-      seqFloor: () => store.durableTs,
+      // Every seq fdatasynced now: the seal synced every record of the inputs, and it never
+      // counts a write a power cut could still lose (faults.test.ts, "the sequence floor").
+      seqFloor: () => store.syncedTs,
       walk: (cursor, exclusive, visit) => store.keyDir.walk(cursor, exclusive, false, visit),
       expiryOf: (key) => store.expiryOf(key),
       readValue: (key, loc, expires) => store.readValue(key, loc, expires),

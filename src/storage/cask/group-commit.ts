@@ -271,7 +271,9 @@ export class GroupCommit {
       if (item.barrier === 'rotate') await this.rotateNow();
       else if (this.dirty) {
         this.dirty = false;
+        const covered = this.store.durableTs;
         await this.store.active.file.datasync();
+        this.synced(covered);
         this.fsyncs++;
       }
       item.resolve();
@@ -327,6 +329,7 @@ export class GroupCommit {
         return;
       }
       this.publish(part, start);
+      if (this.options.durability === 'always') this.synced(this.store.durableTs);
       from = to;
       if (from < group.length && !(await this.tryRotate(group.slice(from)))) return;
     }
@@ -446,11 +449,18 @@ export class GroupCommit {
     if (old.size === DATA_HEADER_BYTES) return; // nothing to seal
     await this.trimActive();
     if (this.dirty) {
+      const covered = this.store.durableTs;
       await old.file.datasync();
+      this.synced(covered);
       this.fsyncs++;
       this.dirty = false;
     }
     await this.store.startDataFile();
+  }
+
+  /** synced: every write published up to `ts` is now fdatasynced. */
+  private synced(ts: number): void {
+    if (ts > this.store.syncedTs) this.store.syncedTs = ts;
   }
 
   /** trimActive cuts the active file's preallocated zeros off, for sealing or closing. */

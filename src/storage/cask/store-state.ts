@@ -116,13 +116,16 @@ export class CaskStore {
   active: DataFile;
   /** lastTs: the commit timestamp of the newest write queued (durable or not). It moves when a write is queued. */
   lastTs: number;
-  /**
-   * durableTs: the commit timestamp of the newest write published (durable under the engine's
-   * durability mode; writes publish in ts order), and the sequence floor compaction records: a
-   * floor must never count a write that a power cut could still take away, because a cluster
-   * member replays its Raft log from the engine's lastTs (docs/cluster.md) and would skip it.
-   */
+  /** durableTs: the commit timestamp of the newest write published (durable under the durability mode; in ts order). */
   durableTs: number;
+  /**
+   * syncedTs: every write at or below it is on stable storage (fdatasynced): durableTs in mode
+   * `always`, less in `interval` and `never` until a sync or a seal. It is the sequence floor
+   * compaction records: a floor must never count a write that a power cut could still take
+   * away, because a cluster member replays its Raft log from the engine's lastTs
+   * (docs/cluster.md) and would skip it.
+   */
+  syncedTs: number;
   /** publishes: counts writes applied, so a scan can tell whether a chunk it read went stale. */
   publishes = 0;
   /** metaWrites: the metadata update in progress; the next one waits for it. */
@@ -141,6 +144,7 @@ export class CaskStore {
     this.active = parts.active;
     this.lastTs = parts.lastTs;
     this.durableTs = parts.lastTs;
+    this.syncedTs = parts.lastTs;
   }
 
   // ---- reads ----

@@ -63,6 +63,8 @@ export class SimClients {
     private readonly members: readonly SimMember[],
     readonly keys: readonly string[],
     private readonly trace: (line: string) => void,
+    /** followerDeletes: also send DELETEs to any member (the finding in docs/replica-sim.md). */
+    private readonly followerDeletes = false,
   ) {}
 
   start(clients: number): void {
@@ -118,6 +120,7 @@ export class SimClients {
       // (possibly stale) state without asking the leader (see docs/replica-sim.md, "Findings").
       const m = this.prng.pick(up);
       if (roll < 0.6) this.put(client, key, m);
+      else if (roll < 0.7 && this.followerDeletes) this.delete(client, key, m);
       else this.incr(client, key, m, this.prng.range(1, 5));
       return;
     }

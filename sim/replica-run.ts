@@ -4,6 +4,7 @@
 //   --from F       the first seed of a --seeds run
 //   --nodes 3|5    cluster size; by default odd seeds run 3 members and even seeds 5
 //   --chaos-ms M   length of the fault phase of each seed (default CHAOS_MS_DEFAULT)
+//   --follower-deletes   clients also send DELETEs to any member (the finding in docs/replica-sim.md)
 // Exit status 1 if any seed failed.
 import { randomInt } from 'node:crypto';
 import {
@@ -30,6 +31,7 @@ interface Args {
   nodes: number | undefined;
   chaosMs: number;
   trace: boolean;
+  followerDeletes: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
@@ -40,6 +42,7 @@ function parseArgs(argv: readonly string[]): Args {
     nodes: undefined,
     chaosMs: CHAOS_MS_DEFAULT,
     trace: false,
+    followerDeletes: false,
   };
   const num = (i: number, name: string): number => {
     const v = Number(argv[i + 1]);
@@ -54,6 +57,7 @@ function parseArgs(argv: readonly string[]): Args {
     else if (a === '--nodes') args.nodes = num(i++, a);
     else if (a === '--chaos-ms') args.chaosMs = num(i++, a);
     else if (a === '--trace') args.trace = true;
+    else if (a === '--follower-deletes') args.followerDeletes = true;
     else if (a === '--') continue;
     else throw new Error(`unknown argument ${a}`);
   }
@@ -79,6 +83,7 @@ async function main(): Promise<number> {
     const r = await runReplicaSeed({
       seed: args.seed,
       chaosMs: args.chaosMs,
+      followerDeletes: args.followerDeletes,
       ...(args.nodes === undefined ? {} : { nodes: args.nodes }),
       ...(trace === undefined ? {} : { trace }),
     });
@@ -93,10 +98,17 @@ async function main(): Promise<number> {
   let failures = 0;
   for (let seed = from; seed < from + args.seeds; seed++) {
     const nodes = nodesForSeed(seed, args.nodes);
-    const r = await runReplicaSeed({ seed, nodes, chaosMs: args.chaosMs });
+    const r = await runReplicaSeed({
+      seed,
+      nodes,
+      chaosMs: args.chaosMs,
+      followerDeletes: args.followerDeletes,
+    });
     if (!r.ok) {
       failures++;
-      console.log(`seed ${seed} FAILED: ${r.error}\n  replay: ${replayCommand(r, args.chaosMs)}`);
+      console.log(
+        `seed ${seed} FAILED: ${r.error}\n  replay: ${replayCommand(r, args.chaosMs, args.followerDeletes)}`,
+      );
     }
     const done = seed - from + 1;
     if (done % PROGRESS_EVERY === 0) {

@@ -47,6 +47,12 @@ export interface ReplicaRunOptions {
   readonly nodes?: number;
   readonly chaosMs?: number;
   readonly trace?: (line: string) => void;
+  /**
+   * followerDeletes: clients also send DELETEs to members that are not the ready leader, which
+   * answer a DELETE of a key absent in their own state without asking the leader (the finding in
+   * docs/replica-sim.md); off by default.
+   */
+  readonly followerDeletes?: boolean;
 }
 
 export interface ReplicaRunResult {
@@ -74,9 +80,14 @@ export function nodesForSeed(seed: number, nodes: number | undefined): number {
 }
 
 /** replayCommand: how to run one seed again, with its trace. */
-export function replayCommand(r: Pick<ReplicaRunResult, 'seed' | 'nodes'>, chaosMs: number): string {
+export function replayCommand(
+  r: Pick<ReplicaRunResult, 'seed' | 'nodes'>,
+  chaosMs: number,
+  followerDeletes = false,
+): string {
   const chaos = chaosMs === CHAOS_MS_DEFAULT ? '' : ` --chaos-ms ${chaosMs}`;
-  return `npm run sim:replica -- --seed ${r.seed} --nodes ${r.nodes}${chaos} --trace`;
+  const deletes = followerDeletes ? ' --follower-deletes' : '';
+  return `npm run sim:replica -- --seed ${r.seed} --nodes ${r.nodes}${chaos}${deletes} --trace`;
 }
 
 function randomNetwork(p: Prng): NetworkOptions {
@@ -146,7 +157,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
   for (const id of ids)
     members.push(new SimMember(id, env, p.chance(0.5) ? p.range(-SKEW_MS_MAX, SKEW_MS_MAX) : 0));
   const keys = Array.from({ length: p.range(1, KEYS_MAX) }, (_, i) => `k${i}`);
-  const clients = new SimClients(sched, p, members, keys, trace);
+  const clients = new SimClients(sched, p, members, keys, trace, opts.followerDeletes === true);
 
   // Checked after every event: election safety, leader completeness, state machine safety.
   let maxTerm = 0;

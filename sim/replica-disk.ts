@@ -1,0 +1,132 @@
+// SimDisk: one member's disk in memory, which outlives the member's processes (CLUSTER.md §3.1
+// item 38: an in-memory FileSystem with power loss). It models what a crash may keep:
+//
+// - File data: writes land in the page cache at once; fdatasync makes a file's current length
+//   and bytes durable. Power loss puts back the bytes unsynced writes overwrote below the synced
+//   length and cuts the file at the synced length, except that a prefix of the unsynced tail may
+//   survive (pages written back before the power went: a torn write).
+// - Directory entries: a creation, rename or unlink is durable once its directory is fsynced
+//   (syncDir); power loss restores every directory to its last fsynced listing. Files are inodes,
+//   so an unlinked file whose removal was never made durable comes back with its data.
+//
+// The process-side view, with latency and injected I/O errors, is SimFileSystem
+// (replica-fs.ts). src/io/faulty-file-system.ts models the same rules over a real directory;
+// this one needs no real I/O, so its timing comes from the seed.
+import * as path from 'node:path';
+
+/** Inode: one file's bytes, and what of them is durable. */
+export class Inode {
+  data: Buffer = Buffer.alloc(0);
+  size = 0;
+  /** syncedSize: the length at the last fdatasync (what power loss keeps). */
+  syncedSize = 0;
+  /** undo: bytes below syncedSize that unsynced writes overwrote (oldest first). */
+  undo: { position: number; bytes: Buffer }[] = [];
+
+  write(bytes: Uint8Array, position: number): void {
+    const end = position + bytes.length;
+    const keep = Math.min(end, this.syncedSize);
+    if (keep > position) this.undo.push({ position, bytes: Buffer.from(this.data.subarray(position, keep)) });
+    this.reserve(end);
+    if (position > this.size) this.data.fill(0, this.size, position);
+    this.data.set(bytes, position);
+    this.size = Math.max(this.size, end);
+  }
+
+  read(out: Uint8Array, offset: number, length: number, position: number): number {
+    const n = Math.max(0, Math.min(length, this.size - position));
+    if (n > 0) out.set(this.data.subarray(position, position + n), offset);
+    return n;
+  }
+
+  truncate(length: number): void {
+    this.reserve(length);
+    if (length > this.size) this.data.fill(0, this.size, length);
+    this.size = length;
+    // Conservative, as FaultyFileSystem: a shrink may reach the disk before any sync.
+    this.syncedSize = Math.min(this.syncedSize, length);
+  }
+
+  /** sync makes the first `size` bytes durable, and forgets the first `undos` undo records. */
+  sync(size: number, undos: number): void {
+    this.syncedSize = Math.min(size, this.size);
+    this.undo.splice(0, undos);
+  }
+
+  contents(): Buffer {
+    return Buffer.from(this.data.subarray(0, this.size));
+  }
+
+  /** powerLoss reverts to the durable bytes, keeping `tornKeep` bytes of the unsynced tail. */
+  powerLoss(tornKeep: number): void {
+    for (const u of this.undo.reverse()) this.data.set(u.bytes, u.position);
+    this.undo = [];
+    const tail = Math.max(0, this.size - this.syncedSize);
+    this.size = this.syncedSize + Math.min(tornKeep, tail);
+    this.syncedSize = this.size;
+  }
+
+  private reserve(end: number): void {
+    if (end <= this.data.length) return;
+    const grown = Buffer.alloc(Math.max(end, this.data.length * 2, 256));
+    this.data.copy(grown, 0, 0, this.size);
+    this.data = grown;
+  }
+}
+
+/** DIR marks a directory entry. */
+export const DIR = 'dir' as const;
+export type Node = Inode | typeof DIR;
+
+export class SimDisk {
+  /** entries: the current namespace, path -> node. */
+  entries: Map<string, Node>;
+  /** durable: the namespace as of each directory's last fsync. */
+  private durable: Map<string, Node>;
+
+  /** dirs: directories that exist durably from the start (the operator's data directory). */
+  constructor(dirs: readonly string[] = []) {
+    this.entries = new Map<string, Node>([['/', DIR], ...dirs.map((d): [string, Node] => [d, DIR])]);
+    this.durable = new Map(this.entries);
+  }
+
+  /** powerLosses: how many times this disk lost power (for traces). */
+  powerLosses = 0;
+
+  /** syncEntries makes the listing of dir durable as it was captured (`listing`). */
+  syncEntries(dir: string, listing: ReadonlyMap<string, Node>): void {
+    for (const p of [...this.durable.keys()])
+      if (p !== '/' && path.dirname(p) === dir) this.durable.delete(p);
+    for (const [p, node] of listing) this.durable.set(p, node);
+  }
+
+  /** listing captures the current entries directly in dir. */
+  listing(dir: string): Map<string, Node> {
+    const out = new Map<string, Node>();
+    for (const [p, node] of this.entries) if (p !== '/' && path.dirname(p) === dir) out.set(p, node);
+    return out;
+  }
+
+  /**
+   * powerLoss reverts the disk to what was durable. tornKeep(path, unsyncedBytes) says how many
+   * bytes of a file's unsynced tail reached the disk anyway (0 for none).
+   */
+  powerLoss(tornKeep: (file: string, unsynced: number) => number): void {
+    this.powerLosses++;
+    const next = new Map<string, Node>();
+    // Shortest paths first, so that an entry whose directory did not survive is dropped.
+    const paths = [...this.durable.keys()].sort((a, b) => a.length - b.length || (a < b ? -1 : 1));
+    for (const p of paths) {
+      const node = this.durable.get(p) as Node;
+      if (p === '/' || next.get(path.dirname(p)) === DIR) next.set(p, node);
+    }
+    const seen = new Set<Inode>();
+    for (const [p, node] of next) {
+      if (node === DIR || seen.has(node)) continue;
+      seen.add(node);
+      node.powerLoss(tornKeep(p, node.size - node.syncedSize));
+    }
+    this.entries = next;
+    this.durable = new Map(next);
+  }
+}

@@ -1,0 +1,241 @@
+// SimMember: one cluster member of the replica simulator. Its disk (a SimDisk) outlives its
+// processes; each process is what `cairn serve` would run: DiskLog (the WAL) and SimEngine over a
+// SimFileSystem, a Replica driving them with the process's clock and defer, the ReplicatedEngine
+// seam and a Db (the write pipeline) on top, joined to the simulated network.
+//
+// A crash kills the process (its timers, deferred steps and I/O completions never run) and drops
+// every object; with power loss the disk also reverts to what was durable. A restart reopens the
+// log and the engine from the disk, as a process restart would.
+
+import { Db } from '../src/db/db.js';
+import { InjectedFault } from '../src/io/faulty-file-system.js';
+import type { Entry, HardState, NodeId, Snapshot } from '../src/raft/index.js';
+import { DiskLog } from '../src/replica/disk-log.js';
+import { decodeWrite } from '../src/replica/entry-codec.js';
+import { Replica, type ReplicaLog } from '../src/replica/replica.js';
+import { ReplicatedEngine } from '../src/replica/replicated-engine.js';
+import type { Transport } from '../src/replica/transport.js';
+import type { Prng } from '../src/stdx/prng.js';
+import { SafetyViolation } from './checkers.js';
+import { SimDisk } from './replica-disk.js';
+import { SimEngine } from './replica-engine.js';
+import { type IoLatency, SimFileSystem } from './replica-fs.js';
+import type { ReplicaNet } from './replica-net.js';
+import { SimClock, SimProcess, type SimScheduler } from './replica-scheduler.js';
+
+/** DATA_DIR: the member's data directory, which exists (durably) before the first start. */
+export const DATA_DIR = '/data';
+export const WAL_DIR = `${DATA_DIR}/wal`;
+export const ENGINE_DIR = `${DATA_DIR}/engine`;
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** MemberEnv: what every member shares: the scheduler, the seed's Prng, the network, hooks. */
+export interface MemberEnv {
+  readonly sched: SimScheduler;
+  readonly prng: Prng;
+  readonly net: ReplicaNet;
+  readonly ids: readonly NodeId[];
+  readonly latency: IoLatency;
+  /** segmentBytes: the WAL's segment size (small, so that runs rotate segments). */
+  readonly segmentBytes: number;
+  readonly trace: (line: string) => void;
+  /** onPersist: entries a member's log made durable, with the term before the first. */
+  readonly onPersist: (id: NodeId, entries: readonly Entry[], prevTerm: number | undefined) => void;
+  /** onFatal: the member's Replica stopped (an I/O failure); the simulator restarts it. */
+  readonly onFatal: (member: SimMember, err: unknown) => void;
+}
+
+/** Running: the objects of a live process. */
+export interface Running {
+  readonly proc: SimProcess;
+  readonly fs: SimFileSystem;
+  readonly log: CheckedLog;
+  readonly engine: SimEngine;
+  readonly replica: Replica;
+  readonly db: Db;
+  readonly transport: Transport;
+}
+
+export class SimMember {
+  readonly disk = new SimDisk([DATA_DIR]);
+  incarnation = 0;
+  proc: SimProcess | undefined;
+  running: Running | undefined;
+  /** appliedSeen, applyHash: the state machine checker's position in this process. */
+  appliedSeen = 0;
+  applyHash = 0;
+  leaderTerm = 0;
+
+  constructor(
+    readonly id: NodeId,
+    private readonly env: MemberEnv,
+    /** skewMs: this member's wall clock minus the true time (timestamps come from it). */
+    readonly skewMs: number,
+  ) {}
+
+  get up(): boolean {
+    return this.running !== undefined;
+  }
+
+  /** start boots a process from the disk; it is up once the log and the engine are open. */
+  start(): void {
+    const proc = new SimProcess(this.env.sched, `n${this.id}#${++this.incarnation}`);
+    this.proc = proc;
+    this.appliedSeen = 0;
+    this.applyHash = 0;
+    this.leaderTerm = 0;
+    this.env.trace(`start ${proc.name}`);
+    this.open(proc).then(
+      (running) => {
+        if (!proc.alive) return;
+        this.running = running;
+        running.replica.start(running.transport);
+        this.env.trace(`up ${proc.name}`);
+      },
+      (err: unknown) => {
+        if (!proc.alive) return;
+        // An injected fault while opening: the process exits and is started again later.
+        if (err instanceof InjectedFault) this.env.onFatal(this, err);
+        else this.env.sched.fail(err);
+      },
+    );
+  }
+
+  private async open(proc: SimProcess): Promise<Running> {
+    const env = this.env;
+    const fs = new SimFileSystem(this.disk, proc, env.prng, env.latency);
+    const disk = await DiskLog.open(fs, WAL_DIR, { segmentBytes: env.segmentBytes });
+    const clock = new SimClock(proc, this.skewMs);
+    const engine = await SimEngine.open(fs, ENGINE_DIR, clock);
+    const log = new CheckedLog(disk, this.id, env.onPersist, (err) => env.sched.fail(err));
+    const fresh = disk.lastIndex() === 0 && disk.hardState().term === 0;
+    const replica = new Replica({
+      id: this.id,
+      log,
+      engine,
+      clock,
+      logger: quiet,
+      bootstrap: fresh ? env.ids : [],
+      randomSeed: env.prng.u32(),
+      defer: proc.defer,
+      onFatal: (err) => {
+        if (proc.alive) env.onFatal(this, err);
+      },
+    });
+    const transport = env.net.join(this.id, proc, {
+      onMessages: (msgs) => replica.step(msgs),
+      onUnreachable: (to) => replica.unreachable(to),
+      onPeerInfo: () => {},
+    });
+    const replicated = new ReplicatedEngine(engine, replica, () => transport.close());
+    const db = new Db(DATA_DIR, replicated, { clock });
+    return { proc, fs, log, engine, replica, db, transport };
+  }
+
+  /** crash kills the process; with powerLoss the disk reverts to its durable state. */
+  crash(powerLoss: boolean, tornRate: number): void {
+    const proc = this.proc;
+    if (proc !== undefined) {
+      proc.kill();
+      this.env.net.leave(this.id, proc);
+    }
+    this.proc = undefined;
+    this.running = undefined;
+    this.env.trace(`crash n${this.id}${powerLoss ? ' with power loss' : ''}`);
+    if (powerLoss) {
+      const prng = this.env.prng;
+      this.disk.powerLoss((_file, unsynced) =>
+        unsynced > 0 && prng.chance(tornRate) ? prng.range(1, unsynced) : 0,
+      );
+    }
+  }
+}
+
+/**
+ * CheckedLog: the member's ReplicaLog (a DiskLog) with two checkers on every save: log matching
+ * (the Raft checkers' onPersist) and commit timestamps strictly increasing in log order.
+ */
+export class CheckedLog implements ReplicaLog {
+  /** maxTs[i]: the highest commit timestamp of the entries up to index i. */
+  private readonly maxTs: number[] = [0];
+
+  constructor(
+    readonly inner: DiskLog,
+    private readonly id: NodeId,
+    private readonly onPersist: MemberEnv['onPersist'],
+    /** fail: reports a violation to the scheduler (a throw would only stop this member). */
+    private readonly fail: (err: unknown) => void,
+  ) {
+    const first = inner.firstIndex();
+    const last = inner.lastIndex();
+    this.checked(() =>
+      this.track(first <= last ? inner.entries(first, last + 1, Number.POSITIVE_INFINITY) : []),
+    );
+  }
+
+  private track(entries: readonly Entry[]): void {
+    const first = entries[0];
+    if (first === undefined) return;
+    this.maxTs.length = first.index;
+    for (const e of entries) {
+      const prev = this.maxTs[e.index - 1] ?? 0;
+      const w = e.type === 'normal' ? decodeWrite(e.data) : undefined;
+      if (w !== undefined && w.ts <= prev) {
+        throw new SafetyViolation(
+          `commit timestamps: member ${this.id} has ts ${w.ts} at index ${e.index} after ts ${prev}`,
+        );
+      }
+      this.maxTs[e.index] = Math.max(prev, w?.ts ?? 0);
+    }
+  }
+
+  save(
+    hardState: HardState | undefined,
+    entries: readonly Entry[],
+    snapshot: Snapshot | undefined,
+    sync: boolean,
+  ): Promise<void> {
+    const first = entries[0];
+    const prevTerm = first === undefined ? undefined : this.inner.term(first.index - 1);
+    this.checked(() => this.track(entries));
+    const done = this.inner.save(hardState, entries, snapshot, sync);
+    return done.then(() => this.checked(() => this.onPersist(this.id, entries, prevTerm)));
+  }
+
+  private checked(check: () => void): void {
+    try {
+      check();
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  initialState(): ReturnType<DiskLog['initialState']> {
+    return this.inner.initialState();
+  }
+
+  entries(lo: number, hi: number, maxSize: number): Entry[] {
+    return this.inner.entries(lo, hi, maxSize);
+  }
+
+  term(i: number): number | undefined {
+    return this.inner.term(i);
+  }
+
+  lastIndex(): number {
+    return this.inner.lastIndex();
+  }
+
+  firstIndex(): number {
+    return this.inner.firstIndex();
+  }
+
+  snapshot(): Snapshot {
+    return this.inner.snapshot();
+  }
+}

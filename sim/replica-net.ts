@@ -1,0 +1,126 @@
+// ReplicaNet: the simulated network between Replica members, behind the Transport interface
+// (src/replica/transport.ts). Every message is encoded with the peer codec on send and decoded on
+// delivery (members share no objects, as over TCP), and each is delivered on its own after a
+// delay drawn from the seed: drops, duplicates, delays and the reordering long delays cause, and
+// partitions (directed links cut; a link cut while a message is in flight loses it). A message
+// to a member that is down, or over a cut link, is reported unreachable to its sender, as the
+// TCP transport does for a peer it cannot connect to.
+import type { Message, NodeId } from '../src/raft/index.js';
+import { decodeMessages, encodeMessages } from '../src/replica/message-codec.js';
+import type { Peer, Transport, TransportHandlers } from '../src/replica/transport.js';
+import type { Prng } from '../src/stdx/prng.js';
+import type { NetworkOptions } from './network.js';
+import type { SimProcess } from './replica-scheduler.js';
+
+interface Endpoint {
+  readonly proc: SimProcess;
+  readonly handlers: TransportHandlers;
+}
+
+export class ReplicaNet {
+  options: NetworkOptions;
+  private readonly endpoints = new Map<NodeId, Endpoint>();
+  /** cut: directed links that lose every message, "from>to". */
+  private readonly cut = new Set<string>();
+  sent = 0;
+  dropped = 0;
+  delivered = 0;
+  /** onDeliver: the simulator's trace hook (one line per delivered message). */
+  onDeliver: ((m: Message) => void) | undefined;
+
+  constructor(
+    private readonly prng: Prng,
+    options: NetworkOptions,
+  ) {
+    this.options = options;
+  }
+
+  join(id: NodeId, proc: SimProcess, handlers: TransportHandlers): Transport {
+    this.endpoints.set(id, { proc, handlers });
+    return new NetTransport(this, id, proc);
+  }
+
+  leave(id: NodeId, proc: SimProcess): void {
+    if (this.endpoints.get(id)?.proc === proc) this.endpoints.delete(id);
+  }
+
+  isCut(from: NodeId, to: NodeId): boolean {
+    return this.cut.has(`${from}>${to}`);
+  }
+
+  /** partition cuts every link between the groups (and heals every other link). */
+  partition(groups: readonly (readonly NodeId[])[]): void {
+    this.cut.clear();
+    for (const g of groups)
+      for (const h of groups) if (g !== h) for (const a of g) for (const b of h) this.cut.add(`${a}>${b}`);
+  }
+
+  cutLink(from: NodeId, to: NodeId): void {
+    this.cut.add(`${from}>${to}`);
+  }
+
+  heal(): void {
+    this.cut.clear();
+  }
+
+  private delay(): number {
+    const o = this.options;
+    if (o.longDelayRate > 0 && this.prng.chance(o.longDelayRate))
+      return this.prng.range(o.delayMsMin, o.longDelayMsMax);
+    return this.prng.range(o.delayMsMin, o.delayMsMax);
+  }
+
+  send(from: NodeId, proc: SimProcess, msgs: readonly Message[]): void {
+    for (const m of msgs) {
+      this.sent++;
+      if (this.isCut(from, m.to) || !this.endpoints.has(m.to)) {
+        this.dropped++;
+        proc.defer(() => this.endpoints.get(from)?.handlers.onUnreachable(m.to));
+        continue;
+      }
+      if (this.options.dropRate > 0 && this.prng.chance(this.options.dropRate)) {
+        this.dropped++;
+        continue;
+      }
+      const bytes = encodeMessages([m]);
+      const copies = this.options.duplicateRate > 0 && this.prng.chance(this.options.duplicateRate) ? 2 : 1;
+      for (let i = 0; i < copies; i++) {
+        proc.sched.at(this.delay(), () => this.deliver(from, m.to, bytes));
+      }
+    }
+  }
+
+  private deliver(from: NodeId, to: NodeId, bytes: Buffer): void {
+    const dest = this.endpoints.get(to);
+    if (dest === undefined || !dest.proc.alive || this.isCut(from, to)) {
+      this.dropped++;
+      return;
+    }
+    const msgs = decodeMessages(bytes);
+    this.delivered++;
+    for (const m of msgs) this.onDeliver?.(m);
+    dest.handlers.onMessages(msgs);
+  }
+}
+
+class NetTransport implements Transport {
+  private closed = false;
+
+  constructor(
+    private readonly net: ReplicaNet,
+    private readonly id: NodeId,
+    private readonly proc: SimProcess,
+  ) {}
+
+  send(msgs: readonly Message[]): void {
+    if (!this.closed && this.proc.alive) this.net.send(this.id, this.proc, msgs);
+  }
+
+  setPeers(_peers: readonly Peer[]): void {}
+
+  close(): Promise<void> {
+    this.closed = true;
+    this.net.leave(this.id, this.proc);
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,127 @@
+// The replica simulator's command line: `npm run sim:replica -- --seeds N [--seed S]`.
+//   --seeds N      run N seeds from --from (default: a fresh random start); print failures with replay commands
+//   --seed S       run exactly seed S (add --trace to print its events)
+//   --from F       the first seed of a --seeds run
+//   --nodes 3|5    cluster size; by default odd seeds run 3 members and even seeds 5
+//   --chaos-ms M   length of the fault phase of each seed (default CHAOS_MS_DEFAULT)
+//   --follower-deletes   clients also send DELETEs to any member (the finding in docs/replica-sim.md)
+// Exit status 1 if any seed failed.
+import { randomInt } from 'node:crypto';
+import {
+  CHAOS_MS_DEFAULT,
+  nodesForSeed,
+  type ReplicaRunResult,
+  replayCommand,
+  runReplicaSeed,
+} from './replica-sim.js';
+
+/** MAX_SEEDS bounds one invocation so a typo cannot run forever. */
+const MAX_SEEDS = 10_000_000;
+/** DEFAULT_SEEDS: a bare `npm run sim:replica` (about a minute). */
+const DEFAULT_SEEDS = 100;
+/** PROGRESS_EVERY: seeds between progress lines. */
+const PROGRESS_EVERY = 100;
+/** SEED_SPACE: fresh start seeds are drawn below this (u32 seeds, room for the run). */
+const SEED_SPACE = 2 ** 31;
+
+interface Args {
+  seeds: number;
+  seed: number | undefined;
+  from: number | undefined;
+  nodes: number | undefined;
+  chaosMs: number;
+  trace: boolean;
+  followerDeletes: boolean;
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  const args: Args = {
+    seeds: DEFAULT_SEEDS,
+    seed: undefined,
+    from: undefined,
+    nodes: undefined,
+    chaosMs: CHAOS_MS_DEFAULT,
+    trace: false,
+    followerDeletes: false,
+  };
+  const num = (i: number, name: string): number => {
+    const v = Number(argv[i + 1]);
+    if (!Number.isSafeInteger(v) || v < 0) throw new Error(`${name} needs a non-negative integer`);
+    return v;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--seeds') args.seeds = num(i++, a);
+    else if (a === '--seed') args.seed = num(i++, a);
+    else if (a === '--from') args.from = num(i++, a);
+    else if (a === '--nodes') args.nodes = num(i++, a);
+    else if (a === '--chaos-ms') args.chaosMs = num(i++, a);
+    else if (a === '--trace') args.trace = true;
+    else if (a === '--follower-deletes') args.followerDeletes = true;
+    else if (a === '--') continue;
+    else throw new Error(`unknown argument ${a}`);
+  }
+  if (args.nodes !== undefined && args.nodes !== 3 && args.nodes !== 5)
+    throw new Error('--nodes must be 3 or 5');
+  if (args.seeds > MAX_SEEDS) throw new Error(`--seeds is limited to ${MAX_SEEDS}`);
+  return args;
+}
+
+function summary(r: ReplicaRunResult): string {
+  return (
+    `${r.simMs} ms simulated, ${r.events} events, ${r.messages} messages, ops ${r.ops.issued} ` +
+    `(${r.ops.ok} ok, ${r.ops.ambiguous} ambiguous, ${r.ops.dropped} refused), ${r.crashes} crashes ` +
+    `(${r.powerLosses} power losses), ${r.ioFaults} I/O fault windows, ${r.leaders} leaders, ` +
+    `applied ${r.applied}, digest ${r.digest}`
+  );
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.seed !== undefined) {
+    const trace = args.trace ? (line: string) => console.log(line) : undefined;
+    const r = await runReplicaSeed({
+      seed: args.seed,
+      chaosMs: args.chaosMs,
+      followerDeletes: args.followerDeletes,
+      ...(args.nodes === undefined ? {} : { nodes: args.nodes }),
+      ...(trace === undefined ? {} : { trace }),
+    });
+    console.log(
+      `seed ${r.seed} (${r.nodes} members): ${r.ok ? 'ok' : `FAILED: ${r.error}`}\n  ${summary(r)}`,
+    );
+    return r.ok ? 0 : 1;
+  }
+  const from = args.from ?? randomInt(1, SEED_SPACE);
+  console.log(`seeds ${from}..${from + args.seeds - 1}`);
+  const t0 = performance.now();
+  let failures = 0;
+  for (let seed = from; seed < from + args.seeds; seed++) {
+    const nodes = nodesForSeed(seed, args.nodes);
+    const r = await runReplicaSeed({
+      seed,
+      nodes,
+      chaosMs: args.chaosMs,
+      followerDeletes: args.followerDeletes,
+    });
+    if (!r.ok) {
+      failures++;
+      console.log(
+        `seed ${seed} FAILED: ${r.error}\n  replay: ${replayCommand(r, args.chaosMs, args.followerDeletes)}`,
+      );
+    }
+    const done = seed - from + 1;
+    if (done % PROGRESS_EVERY === 0) {
+      const secs = (performance.now() - t0) / 1000;
+      console.log(`${done} seeds, ${failures} failures, ${(done / secs).toFixed(2)} seeds/s`);
+    }
+  }
+  const secs = (performance.now() - t0) / 1000;
+  console.log(
+    `${args.seeds} seeds from ${from}: ${failures} failures in ${secs.toFixed(1)} s ` +
+      `(${(args.seeds / secs).toFixed(2)} seeds/s)`,
+  );
+  return failures === 0 ? 0 : 1;
+}
+
+process.exitCode = await main();

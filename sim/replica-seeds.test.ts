@@ -1,0 +1,53 @@
+// CI's share of the replica simulator (docs/replica-sim.md): REPLICA_SEEDS_CI fresh random seeds
+// per run, every checker on, and the replay guarantee. CAIRN_REPLICA_SIM_SEEDS=N runs N seeds
+// (thousands overnight); CAIRN_REPLICA_SIM_FROM=S starts at seed S instead of a random one. A
+// failure names its seed and the command that replays it with a trace.
+import { randomInt } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { CHAOS_MS_DEFAULT, replayCommand, runReplicaSeed } from './replica-sim.js';
+
+/** REPLICA_SEEDS_CI: seeds per CI run (10-20 s on a shared 2-core machine). */
+const REPLICA_SEEDS_CI = 30;
+/** SEED_MS_BUDGET: the test's timeout per seed (generous: CI machines are shared). */
+const SEED_MS_BUDGET = 3_000;
+/** REPLAY_SEED: the seed run twice for the replay test (any seed will do). */
+const REPLAY_SEED = 20_260_512;
+/** FOLLOWER_DELETE_SEED: a seed whose history shows the follower-DELETE finding. */
+const FOLLOWER_DELETE_SEED = 143;
+/** SEED_SPACE: fresh seeds are drawn below this. */
+const SEED_SPACE = 2 ** 31;
+
+const count = Number(process.env.CAIRN_REPLICA_SIM_SEEDS ?? REPLICA_SEEDS_CI);
+const from = Number(process.env.CAIRN_REPLICA_SIM_FROM ?? randomInt(1, SEED_SPACE));
+
+describe('replica simulator', () => {
+  it(
+    `${count} fresh seeds: Raft safety, linearizable clients, nothing acknowledged lost, converged engines`,
+    async () => {
+      console.log(`replica simulator: seeds ${from}..${from + count - 1}`);
+      const failures: string[] = [];
+      for (let seed = from; seed < from + count; seed++) {
+        const r = await runReplicaSeed({ seed });
+        if (!r.ok) failures.push(`seed ${seed}: ${r.error}\n  replay: ${replayCommand(r, CHAOS_MS_DEFAULT)}`);
+      }
+      expect(failures).toEqual([]);
+    },
+    count * SEED_MS_BUDGET,
+  );
+
+  // The finding in docs/replica-sim.md: a DELETE on a member that is not the ready leader is
+  // answered from that member's own state. When it is fixed (the member refuses with
+  // ClusterDownError), this seed passes and `it.fails` fails: make it a plain `it` then.
+  it.fails('known finding: a follower answers a DELETE of a key it does not hold (seed 143)', async () => {
+    const r = await runReplicaSeed({ seed: FOLLOWER_DELETE_SEED, followerDeletes: true });
+    expect(r.error).toBe('');
+  });
+
+  it('a seed replays exactly: two runs give the same trace digest', async () => {
+    const a = await runReplicaSeed({ seed: REPLAY_SEED });
+    const b = await runReplicaSeed({ seed: REPLAY_SEED });
+    expect(a.ok).toBe(true);
+    expect(b).toEqual(a);
+    expect(a.ops.ok).toBeGreaterThan(0);
+  });
+});

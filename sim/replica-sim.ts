@@ -1,0 +1,343 @@
+// runReplicaSeed: one seeded run of the whole replica layer (docs/replica-sim.md; CLUSTER.md §3.1
+// items 38-39). N members (Replica + DiskLog + SimEngine + ReplicatedEngine + Db) on one
+// SimScheduler; simulated clients; a chaos phase whose faults the seed picks (message loss,
+// duplication, delay and reordering, partitions, crashes with and without power loss, injected
+// I/O errors, leader transfers, clock skew); then a heal phase that must elect a leader and
+// converge. Checkers: the Raft checkers (sim/checkers.ts) on every event, commit timestamps
+// increasing in every log, no request waiting forever; at the end, linearizability of the client
+// history (final reads of every key included, so a lost acknowledged write is caught) and equal
+// engine digests on every member at equal applied index.
+import { createHash } from 'node:crypto';
+import type { NodeId, RawNode } from '../src/raft/index.js';
+import type { Replica } from '../src/replica/replica.js';
+import { Prng } from '../src/stdx/prng.js';
+import { Checkers } from './checkers.js';
+import { checkLinearizability } from './linearizability.js';
+import type { NetworkOptions } from './network.js';
+import { RELIABLE } from './network.js';
+import { SimClients } from './replica-clients.js';
+import { type IoLatency, NO_FAULTS } from './replica-fs.js';
+import { type MemberEnv, SimMember } from './replica-member.js';
+import { ReplicaNet } from './replica-net.js';
+import { SimScheduler } from './replica-scheduler.js';
+
+/** CHAOS_MS_DEFAULT: simulated length of the fault phase (about 150 election timeouts' worth of ticks). */
+export const CHAOS_MS_DEFAULT = 20_000;
+/** LIVENESS_BOUND_MS: after healing, a ready leader and full convergence must come within this. */
+export const LIVENESS_BOUND_MS = 30_000;
+/** FINAL_READ_TRY_MS: how long the heal phase lets one final read try before another. */
+const FINAL_READ_TRY_MS = 1000;
+/** CHAOS_GAP_MS: the pause between two chaos actions, [min, max]. */
+const CHAOS_GAP_MS: readonly [number, number] = [100, 1500];
+/** RESTART_DELAY_MS: how long a crashed or failed member stays down, [min, max]. */
+const RESTART_DELAY_MS: readonly [number, number] = [50, 3000];
+/** FAULT_WINDOW_MS: how long injected I/O errors stay on, [min, max]. */
+const FAULT_WINDOW_MS: readonly [number, number] = [20, 1000];
+/** LIN_STEP_BUDGET: the linearizability search's budget (steps, so the answer is deterministic). */
+const LIN_STEP_BUDGET = 20_000_000;
+/** CLIENTS_MAX, KEYS_MAX: workload size: a few clients over few keys, for contention. */
+const CLIENTS_MAX = 5;
+const KEYS_MAX = 4;
+/** SKEW_MS_MAX: how far a member's wall clock may be off. */
+const SKEW_MS_MAX = 2000;
+
+export interface ReplicaRunOptions {
+  readonly seed: number;
+  /** nodes: 3 or 5; by default odd seeds run 3 members and even seeds 5. */
+  readonly nodes?: number;
+  readonly chaosMs?: number;
+  readonly trace?: (line: string) => void;
+  /**
+   * followerDeletes: clients also send DELETEs to members that are not the ready leader, which
+   * answer a DELETE of a key absent in their own state without asking the leader (the finding in
+   * docs/replica-sim.md); off by default.
+   */
+  readonly followerDeletes?: boolean;
+}
+
+export interface ReplicaRunResult {
+  readonly seed: number;
+  readonly nodes: number;
+  readonly ok: boolean;
+  /** error is empty when ok. */
+  readonly error: string;
+  /** digest: a hash of the whole run's trace and final state (equal for two runs of a seed). */
+  readonly digest: string;
+  readonly simMs: number;
+  readonly events: number;
+  readonly ops: { issued: number; ok: number; ambiguous: number; dropped: number };
+  readonly crashes: number;
+  readonly powerLosses: number;
+  readonly ioFaults: number;
+  readonly leaders: number;
+  readonly messages: number;
+  /** applied: the final applied index (equal on every member). */
+  readonly applied: number;
+}
+
+export function nodesForSeed(seed: number, nodes: number | undefined): number {
+  return nodes ?? (seed % 2 === 1 ? 3 : 5);
+}
+
+/** replayCommand: how to run one seed again, with its trace. */
+export function replayCommand(
+  r: Pick<ReplicaRunResult, 'seed' | 'nodes'>,
+  chaosMs: number,
+  followerDeletes = false,
+): string {
+  const chaos = chaosMs === CHAOS_MS_DEFAULT ? '' : ` --chaos-ms ${chaosMs}`;
+  const deletes = followerDeletes ? ' --follower-deletes' : '';
+  return `npm run sim:replica -- --seed ${r.seed} --nodes ${r.nodes}${chaos}${deletes} --trace`;
+}
+
+function randomNetwork(p: Prng): NetworkOptions {
+  const delayMsMax = p.range(1, 30);
+  return {
+    dropRate: p.pick([0, 0.01, 0.05, 0.1]),
+    duplicateRate: p.pick([0, 0.01, 0.05]),
+    delayMsMin: 1,
+    delayMsMax,
+    longDelayRate: p.pick([0, 0, 0.02, 0.1]),
+    longDelayMsMax: delayMsMax + p.range(0, 500),
+    longDelayResponsesOnly: false,
+  };
+}
+
+/** raftOf reads a Replica's core (private) for the Raft checkers: the simulator's one peek inside. */
+function raftOf(r: Replica): RawNode['raft'] {
+  return (r as unknown as { rn: RawNode }).rn.raft;
+}
+
+export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRunResult> {
+  const nodes = nodesForSeed(opts.seed, opts.nodes);
+  const chaosMs = opts.chaosMs ?? CHAOS_MS_DEFAULT;
+  const p = new Prng(opts.seed);
+  const sched = new SimScheduler();
+  const hash = createHash('sha256');
+  const trace = (line: string): void => {
+    hash.update(`${sched.now} ${line}\n`);
+    opts.trace?.(`${sched.now}ms ${line}`);
+  };
+  const net = new ReplicaNet(p, randomNetwork(p));
+  net.onDeliver = (m) =>
+    hash.update(`${sched.now}>${m.from}>${m.to}:${m.type}:${m.term}:${m.index}:${m.commit}\n`);
+  const checkers = new Checkers();
+  const ids: NodeId[] = Array.from({ length: nodes }, (_, i) => i + 1);
+  const syncMax = p.range(1, 10);
+  const latency: IoLatency = { writeMs: [0, p.range(0, 2)], syncMs: [Math.min(1, syncMax), syncMax] };
+  let crashes = 0;
+  let ioFaults = 0;
+  const members: SimMember[] = [];
+  const restart = (m: SimMember, powerLoss: boolean, tornRate: number): void => {
+    if (m.proc !== undefined) clients.crashed(m.proc);
+    m.crash(powerLoss, tornRate);
+    crashes++;
+    sched.at(p.range(...RESTART_DELAY_MS), () => {
+      if (m.proc === undefined) m.start();
+    });
+  };
+  const env: MemberEnv = {
+    sched,
+    prng: p,
+    net,
+    ids,
+    latency,
+    segmentBytes: p.pick([4096, 16 * 1024, 64 * 1024 * 1024]),
+    trace,
+    onPersist: (id, entries, prevTerm) => checkers.onPersist(id, entries, prevTerm),
+    onFatal: (m, err) => {
+      const proc = m.proc;
+      trace(`fatal ${proc?.name ?? `n${m.id}`}: ${err instanceof Error ? err.message : String(err)}`);
+      // The process exits; an operator (or systemd) restarts it a little later.
+      sched.at(p.range(1, 50), () => {
+        if (m.proc === proc && proc !== undefined) restart(m, p.chance(0.5), 0.5);
+      });
+    },
+  };
+  for (const id of ids)
+    members.push(new SimMember(id, env, p.chance(0.5) ? p.range(-SKEW_MS_MAX, SKEW_MS_MAX) : 0));
+  const keys = Array.from({ length: p.range(1, KEYS_MAX) }, (_, i) => `k${i}`);
+  const clients = new SimClients(sched, p, members, keys, trace, opts.followerDeletes === true);
+
+  // Checked after every event: election safety, leader completeness, state machine safety.
+  let maxTerm = 0;
+  const observe = (): void => {
+    for (const m of members) {
+      const run = m.running;
+      if (run === undefined) continue;
+      const raft = raftOf(run.replica);
+      maxTerm = Math.max(maxTerm, raft.term);
+      if (raft.state === 'leader') {
+        checkers.onLeader(m.id, raft.term);
+        if (m.leaderTerm !== raft.term) {
+          m.leaderTerm = raft.term;
+          trace(`n${m.id} leads term ${raft.term}`);
+          checkers.onBecomeLeader(m.id, raft);
+        }
+      }
+      while (m.appliedSeen < run.replica.applied) {
+        const i = ++m.appliedSeen;
+        const e = run.log.entries(i, i + 1, Number.POSITIVE_INFINITY)[0];
+        if (e === undefined) throw new Error(`n${m.id} applied ${i}, which its log does not hold`);
+        m.applyHash = checkers.onApply(m.id, e, m.applyHash, maxTerm);
+      }
+    }
+  };
+  sched.afterEvent = observe;
+  const run = (ms: number, stop?: () => boolean): Promise<void> => sched.runUntil(sched.now + ms, stop);
+
+  let error = '';
+  let applied = 0;
+  try {
+    for (const m of members) m.start();
+    clients.start(p.range(1, CLIENTS_MAX));
+    // Chaos: one action per gap, then the clock runs on.
+    const chaosEnd = sched.now + chaosMs;
+    while (sched.now < chaosEnd) {
+      chaos(p, members, net, clients, restart, trace, () => ioFaults++);
+      await run(p.range(...CHAOS_GAP_MS));
+    }
+    // Heal: every member up, the network reliable, no more faults; the clients finish.
+    clients.stop();
+    net.heal();
+    net.options = RELIABLE;
+    for (const m of members) {
+      if (m.running !== undefined) m.running.fs.faults = { ...NO_FAULTS };
+      if (m.proc === undefined) m.start();
+    }
+    trace('healed');
+    const healedAt = sched.now;
+    const converged = (): boolean => {
+      const leader = clients.leader();
+      if (leader === undefined || clients.pending > 0) return false;
+      const commit = leader.running?.replica.status().commit ?? 0;
+      return members.every((m) => m.running !== undefined && m.running.replica.applied === commit);
+    };
+    await run(LIVENESS_BOUND_MS, converged);
+    if (!converged())
+      throw new Error(
+        `liveness: no ready leader and convergence within ${LIVENESS_BOUND_MS} ms of healing (${states(members)})`,
+      );
+    // Final reads: every key read linearizably on the leader, into the history.
+    for (const key of keys) {
+      let done = false;
+      while (!done && sched.now - healedAt < 2 * LIVENESS_BOUND_MS) {
+        const leader = clients.leader();
+        if (leader !== undefined) clients.get(-1, key, leader, (ok) => (done = ok));
+        await run(FINAL_READ_TRY_MS, () => clients.pending === 0);
+      }
+      if (!done) throw new Error(`liveness: the final read of ${key} never succeeded`);
+    }
+    await run(LIVENESS_BOUND_MS, converged);
+    if (!converged()) throw new Error(`liveness: no convergence after the final reads (${states(members)})`);
+    // Convergence: identical engines at one applied index.
+    const digests = members.map((m) => engineDigest(m));
+    applied = members[0]?.running?.replica.applied ?? 0;
+    for (const [i, d] of digests.entries()) {
+      trace(`digest n${i + 1} ${d}`);
+      if (d !== digests[0])
+        throw new Error(
+          `convergence: member ${i + 1}'s engine differs from member 1's at applied ${applied}`,
+        );
+    }
+    const lin = checkLinearizability(clients.history, { stepBudget: LIN_STEP_BUDGET });
+    if (lin.ok === false) throw new Error(`linearizability: ${lin.explanation}`);
+    if (lin.ok === 'unknown') throw new Error(`linearizability: undecided (${lin.reason}) on ${lin.key}`);
+  } catch (err) {
+    error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    // A replay with --trace shows where it broke.
+    if (err instanceof Error && err.stack !== undefined) opts.trace?.(err.stack);
+  }
+  if (error === '' && sched.failure !== undefined) error = `${sched.failure.name}: ${sched.failure.message}`;
+  trace(`end ${error}`);
+  return {
+    seed: opts.seed,
+    nodes,
+    ok: error === '',
+    error,
+    digest: hash.digest('hex').slice(0, 16),
+    simMs: sched.now,
+    events: sched.events,
+    ops: { ...clients.stats },
+    crashes,
+    powerLosses: members.reduce((n, m) => n + m.disk.powerLosses, 0),
+    ioFaults,
+    leaders: checkers.leaders.size,
+    messages: net.sent,
+    applied,
+  };
+}
+
+/** chaos takes one action the seed picks. */
+function chaos(
+  p: Prng,
+  members: readonly SimMember[],
+  net: ReplicaNet,
+  clients: SimClients,
+  restart: (m: SimMember, powerLoss: boolean, tornRate: number) => void,
+  trace: (line: string) => void,
+  countFault: () => void,
+): void {
+  const ids = members.map((m) => m.id);
+  const up = members.filter((m) => m.running !== undefined);
+  const leader = clients.leader();
+  const roll = p.float();
+  if (roll < 0.12 && up.length > 0) {
+    restart(p.pick(up), p.chance(0.5), p.pick([0, 0.5, 1]));
+  } else if (roll < 0.22) {
+    const victim = leader !== undefined && p.chance(0.5) ? leader.id : p.pick(ids);
+    net.partition([[victim], ids.filter((id) => id !== victim)]);
+    trace(`isolate n${victim}`);
+  } else if (roll < 0.32) {
+    const shuffled = p.shuffle(ids.slice());
+    const k = p.range(1, Math.floor(ids.length / 2));
+    net.partition([shuffled.slice(0, k), shuffled.slice(k)]);
+    trace(`partition ${shuffled.slice(0, k).join(',')} | ${shuffled.slice(k).join(',')}`);
+  } else if (roll < 0.36) {
+    const a = p.pick(ids);
+    const b = p.pick(ids.filter((x) => x !== a));
+    net.cutLink(a, b);
+    trace(`cut n${a}>n${b}`);
+  } else if (roll < 0.5) {
+    net.heal();
+    trace('heal network');
+  } else if (roll < 0.58 && up.length > 0) {
+    const m = p.pick(up);
+    const fs = m.running?.fs;
+    if (fs === undefined) return;
+    fs.faults = { failRate: p.pick([0.02, 0.1, 0.5]), tornRate: p.pick([0, 0.5]) };
+    countFault();
+    trace(`io faults on ${m.proc?.name ?? ''} ${fs.faults.failRate}`);
+    fs.proc.after(p.range(...FAULT_WINDOW_MS), () => {
+      fs.faults = { ...NO_FAULTS };
+    });
+  } else if (roll < 0.66 && leader !== undefined) {
+    const to = p.pick(ids.filter((id) => id !== leader.id));
+    trace(`transfer leader n${leader.id} -> n${to}`);
+    leader.running?.replica.transferLeader(to);
+  } else if (roll < 0.7) {
+    net.options = randomNetwork(p);
+    trace(`network ${JSON.stringify(net.options)}`);
+  }
+}
+
+function states(members: readonly SimMember[]): string {
+  return members
+    .map((m) => {
+      const r = m.running?.replica;
+      if (r === undefined) return `n${m.id}:down`;
+      const s = r.status();
+      return `n${m.id}:${s.role}/t${s.term}/lead${s.leader}/c${s.commit}/a${s.applied}/last${s.lastIndex}${s.leaderReady ? '/ready' : ''}`;
+    })
+    .join(' ');
+}
+
+/** engineDigest: every stored key, value, expiry and revision of a member's engine. */
+function engineDigest(m: SimMember): string {
+  const h = createHash('sha256');
+  for (const i of m.running?.engine.entries() ?? []) {
+    h.update(`${i.key.toString('hex')}=${i.value.toString('hex')}@${i.expiresAt ?? '-'}`);
+    h.update(`/${i.revision.mod}/${i.revision.create}/${i.revision.version}\n`);
+  }
+  return h.digest('hex').slice(0, 16);
+}

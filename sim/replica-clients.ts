@@ -64,7 +64,7 @@ export class SimClients {
     readonly keys: readonly string[],
     private readonly trace: (line: string) => void,
     /** followerDeletes: also send DELETEs to any member (the finding in docs/replica-sim.md). */
-    private readonly followerDeletes = false,
+    private readonly followerDeletes = true,
   ) {}
 
   start(clients: number): void {

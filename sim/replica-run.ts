@@ -4,7 +4,7 @@
 //   --from F       the first seed of a --seeds run
 //   --nodes 3|5    cluster size; by default odd seeds run 3 members and even seeds 5
 //   --chaos-ms M   length of the fault phase of each seed (default CHAOS_MS_DEFAULT)
-//   --follower-deletes   clients also send DELETEs to any member (the finding in docs/replica-sim.md)
+//   --no-follower-deletes  clients send DELETEs only to the leader (once a finding: docs/replica-sim.md)
 // Exit status 1 if any seed failed.
 import { randomInt } from 'node:crypto';
 import {
@@ -42,7 +42,7 @@ function parseArgs(argv: readonly string[]): Args {
     nodes: undefined,
     chaosMs: CHAOS_MS_DEFAULT,
     trace: false,
-    followerDeletes: false,
+    followerDeletes: true,
   };
   const num = (i: number, name: string): number => {
     const v = Number(argv[i + 1]);
@@ -57,7 +57,7 @@ function parseArgs(argv: readonly string[]): Args {
     else if (a === '--nodes') args.nodes = num(i++, a);
     else if (a === '--chaos-ms') args.chaosMs = num(i++, a);
     else if (a === '--trace') args.trace = true;
-    else if (a === '--follower-deletes') args.followerDeletes = true;
+    else if (a === '--no-follower-deletes') args.followerDeletes = false;
     else if (a === '--') continue;
     else throw new Error(`unknown argument ${a}`);
   }

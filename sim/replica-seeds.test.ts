@@ -35,10 +35,10 @@ describe('replica simulator', () => {
     count * SEED_MS_BUDGET,
   );
 
-  // The finding in docs/replica-sim.md: a DELETE on a member that is not the ready leader is
-  // answered from that member's own state. When it is fixed (the member refuses with
-  // ClusterDownError), this seed passes and `it.fails` fails: make it a plain `it` then.
-  it.fails('known finding: a follower answers a DELETE of a key it does not hold (seed 143)', async () => {
+  // The finding in docs/replica-sim.md: a DELETE on a member that is not the ready leader was
+  // answered from that member's own state. Fixed (Engine.checkWriteAllowed: the member refuses
+  // with ClusterDownError); this seed, which showed it, must pass.
+  it('a follower refuses a DELETE of a key it does not hold (seed 143, once a finding)', async () => {
     const r = await runReplicaSeed({ seed: FOLLOWER_DELETE_SEED, followerDeletes: true });
     expect(r.error).toBe('');
   });

@@ -49,8 +49,7 @@ export interface ReplicaRunOptions {
   readonly trace?: (line: string) => void;
   /**
    * followerDeletes: clients also send DELETEs to members that are not the ready leader, which
-   * answer a DELETE of a key absent in their own state without asking the leader (the finding in
-   * docs/replica-sim.md); off by default.
+   * must refuse them (once a finding: docs/replica-sim.md); on by default.
    */
   readonly followerDeletes?: boolean;
 }
@@ -83,10 +82,10 @@ export function nodesForSeed(seed: number, nodes: number | undefined): number {
 export function replayCommand(
   r: Pick<ReplicaRunResult, 'seed' | 'nodes'>,
   chaosMs: number,
-  followerDeletes = false,
+  followerDeletes = true,
 ): string {
   const chaos = chaosMs === CHAOS_MS_DEFAULT ? '' : ` --chaos-ms ${chaosMs}`;
-  const deletes = followerDeletes ? ' --follower-deletes' : '';
+  const deletes = followerDeletes ? '' : ' --no-follower-deletes';
   return `npm run sim:replica -- --seed ${r.seed} --nodes ${r.nodes}${chaos}${deletes} --trace`;
 }
 
@@ -157,7 +156,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
   for (const id of ids)
     members.push(new SimMember(id, env, p.chance(0.5) ? p.range(-SKEW_MS_MAX, SKEW_MS_MAX) : 0));
   const keys = Array.from({ length: p.range(1, KEYS_MAX) }, (_, i) => `k${i}`);
-  const clients = new SimClients(sched, p, members, keys, trace, opts.followerDeletes === true);
+  const clients = new SimClients(sched, p, members, keys, trace, opts.followerDeletes !== false);
 
   // Checked after every event: election safety, leader completeness, state machine safety.
   let maxTerm = 0;

@@ -65,6 +65,22 @@ describe('a 3-member cluster', () => {
     } finally {
       await c.close();
     }
+    // Expiry: decided by the leader's clock, replicated as deletes; every member hides it.
+    expect(await cluster.call(follower, 'SET', 'ttl', 'soon', 'PX', '300')).toBe('OK');
+    const pttl = Number(await cluster.call(follower, 'PTTL', 'ttl'));
+    expect(pttl).toBeGreaterThan(0);
+    expect(pttl).toBeLessThanOrEqual(300);
+    await sleep(700);
+    for (const n of NAMES) {
+      expect(await cluster.call(n, 'GET', 'ttl')).toBeNull();
+      const r = await cluster.client(n);
+      try {
+        await r.call('READONLY');
+        expect(await r.call('GET', 'ttl')).toBeNull();
+      } finally {
+        await r.close();
+      }
+    }
     const role = (await cluster.call(leader, 'ROLE')) as unknown[];
     expect(role[0]).toBe('master');
     expect((role[2] as unknown[]).length).toBe(2);

@@ -8,6 +8,7 @@ import { registerRm } from './commands/rm.js';
 import { registerScan } from './commands/scan.js';
 import { registerServe } from './commands/serve.js';
 import { registerSet } from './commands/set.js';
+import { registerSnapshot } from './commands/snapshot.js';
 import { registerStats } from './commands/stats.js';
 import { createProgram, EXIT_ERROR_CAIRN, type ProgramSpec, runProgram } from './program.js';
 
@@ -29,5 +30,6 @@ registerStats(program, cli);
 registerCheck(program, cli);
 // Servers.
 registerServe(program, cli);
+registerSnapshot(program, cli);
 
 process.exitCode = await runProgram(program, cli, spec, process.argv.slice(2));

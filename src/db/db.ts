@@ -17,7 +17,7 @@ import { nodeFileSystem } from '../io/node-file-system.js';
 import { asBuffer, compareBytes, prefixEnd } from '../stdx/bytes.js';
 import type { CaskOptions } from '../storage/cask/cask-options.js';
 import { CASK_OPTION_NAMES, validateCaskOptions } from '../storage/cask/cask-options.js';
-import type { Engine, EngineStats, Entry, Revision } from '../storage/engine.js';
+import type { BackupInfo, BackupSource, Engine, EngineStats, Entry, Revision } from '../storage/engine.js';
 import { checkKnown, checkOneOf, checkOptionsObject, optionError, shown } from '../storage/engine-options.js';
 import { InvalidArgumentError, KeyNotFoundError } from '../storage/errors.js';
 import { isExpired } from '../storage/expiry-index.js';
@@ -478,6 +478,36 @@ export class Db {
 
   stats(): DbStats {
     return { ...this.engine.stats(), expiredKeys: this.writes.stats().expiredKeys };
+  }
+
+  /**
+   * backup writes a consistent copy of the live store into `dir`, which must not exist or be
+   * empty, and which `open(dir)` opens as an ordinary store: it holds every write acknowledged
+   * before the call, none by halves, and nothing above `lastTs` of the result. Writers are not
+   * paused; sealed files are hard-linked where the file system allows (docs/backup.md).
+   */
+  async backup(dir: string): Promise<BackupInfo> {
+    if (typeof dir !== 'string' || dir === '')
+      throw new InvalidArgumentError('backup needs a directory path');
+    if (this.engine.backup === undefined) {
+      throw new InvalidArgumentError(
+        `the ${this.engine.name} engine cannot be backed up online; copy its directory while it is closed`,
+      );
+    }
+    return this.engine.backup(path.resolve(dir));
+  }
+
+  /**
+   * backupSource cuts a backup as `backup` does but leaves it open, for writing elsewhere (the
+   * snapshot archive of `cairn snapshot save` and GET /v1/snapshot); close it when done.
+   */
+  async backupSource(): Promise<BackupSource> {
+    if (this.engine.backupSource === undefined) {
+      throw new InvalidArgumentError(
+        `the ${this.engine.name} engine cannot be backed up online; copy its directory while it is closed`,
+      );
+    }
+    return this.engine.backupSource();
   }
 
   /** close flushes, fsyncs and releases the directory lock. */

@@ -16,10 +16,12 @@ export type FaultOp =
   | 'truncate'
   | 'rename'
   | 'unlink'
+  | 'link'
   | 'syncDir'
   | 'read'
   | 'mkdir';
-export type FaultCode = 'EIO' | 'ENOSPC';
+/** EXDEV: what link() answers across file systems (tests force a backup's copy fallback with it). */
+export type FaultCode = 'EIO' | 'ENOSPC' | 'EXDEV';
 
 export interface FaultRule {
   readonly op: FaultOp;
@@ -56,6 +58,7 @@ const MUTATING: ReadonlySet<FaultOp> = new Set([
   'truncate',
   'rename',
   'unlink',
+  'link',
   'syncDir',
   'mkdir',
 ]);
@@ -188,6 +191,21 @@ export class FaultyFileSystem implements FileSystem {
     // A rename is durable only after the directory is fsynced; until then the old state holds.
     // We model the common case: the target's content is the source's, and its entry is pending.
     this.tracked.set(to, { syncedSize: t?.syncedSize, durableEntry: false, undo: t?.undo ?? [] });
+  }
+
+  async link(existing: string, newPath: string): Promise<void> {
+    this.check('link', newPath);
+    await this.inner.link(existing, newPath);
+    // One inode under two names: the new name holds what the existing one holds durably (a file
+    // never opened here was all synced), and like any new directory entry it survives power
+    // loss only once its directory is fsynced. Later writes through one name are not mirrored in
+    // the other's record: links are taken of sealed files, which nothing writes again.
+    const source = this.tracked.get(existing);
+    this.tracked.set(newPath, {
+      syncedSize: source?.syncedSize ?? statSync(existing).size,
+      durableEntry: false,
+      undo: [...(source?.undo ?? [])],
+    });
   }
 
   async unlink(file: string): Promise<void> {

@@ -44,6 +44,13 @@ export interface FileSystem {
   mkdir(dir: string): Promise<void>;
   /** rename atomically replaces `to` with `from` (POSIX rename). */
   rename(from: string, to: string): Promise<void>;
+  /**
+   * link gives the file at `existing` a second name, `newPath` (a hard link: one inode, so no
+   * byte is copied). The new name is a directory entry like any other: durable only after
+   * syncDir of its directory. Fails with the system's code (EXDEV across file systems, EPERM or
+   * ENOTSUP where links are not supported, EEXIST when `newPath` exists).
+   */
+  link(existing: string, newPath: string): Promise<void>;
   /** unlink removes a file; a missing file is fine. */
   unlink(path: string): Promise<void>;
   /** syncDir fsyncs a directory so that creations, renames and removals in it are durable. */

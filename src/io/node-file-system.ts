@@ -78,6 +78,10 @@ export class NodeFileSystem implements FileSystem {
     return fsp.rename(from, to);
   }
 
+  link(existing: string, newPath: string): Promise<void> {
+    return fsp.link(existing, newPath);
+  }
+
   async unlink(path: string): Promise<void> {
     await fsp.rm(path, { force: true });
   }

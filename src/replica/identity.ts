@@ -154,6 +154,13 @@ export async function resolveIdentity(
   dir: string,
   flags: ClusterFlags,
   hasData: boolean,
+  /**
+   * seeded: the one exception to "a new member starts empty": `cairn snapshot restore` with
+   * cluster flags makes DIR the first member of a NEW cluster from a snapshot's data. Only a
+   * one-member --initial-cluster may be seeded (other members would not have the data; they
+   * join later by `member add`, catching up from this one), and only as a new cluster.
+   */
+  options: { readonly seeded?: boolean } = {},
 ): Promise<{ identity: Identity; created: boolean }> {
   const recorded = await readIdentity(fs, dir);
   if (recorded !== undefined) {
@@ -165,7 +172,7 @@ export async function resolveIdentity(
       `${dir} is not a cluster member's directory yet: a first start needs --name and --initial-cluster (and --listen-peer)`,
     );
   }
-  if (hasData) {
+  if (hasData && options.seeded !== true) {
     throw new InvalidArgumentError(
       `${dir} holds a single server's store; a new cluster member must start from an empty directory (copy the data in through a client, or start the server without cluster flags)`,
     );
@@ -177,6 +184,7 @@ export async function resolveIdentity(
   if (self === undefined) {
     throw new InvalidArgumentError(`--name ${flags.name} is not one of the members in --initial-cluster`);
   }
+  if (options.seeded === true) checkSeedable(members, flags);
   if (flags.listenPeer !== undefined) checkAddress(flags.listenPeer, '--listen-peer');
   const identity: Identity = {
     format: IDENTITY_FORMAT,
@@ -192,6 +200,23 @@ export async function resolveIdentity(
   };
   await writeIdentity(fs, dir, identity);
   return { identity, created: true };
+}
+
+/**
+ * checkSeedable refuses to seed (resolveIdentity's `seeded`) anything but the one member of a
+ * new cluster: members listed beside it would start empty and never receive the seeded data.
+ */
+export function checkSeedable(members: readonly MemberRecord[], flags: ClusterFlags): void {
+  if (members.length !== 1) {
+    throw new InvalidArgumentError(
+      `a restored snapshot seeds a new cluster of ONE member; --initial-cluster lists ${members.length} (start with this member alone, then add the others with \`cairn member add\`)`,
+    );
+  }
+  if (flags.initialClusterState === 'existing') {
+    throw new InvalidArgumentError(
+      'a restored snapshot seeds a new cluster; --initial-cluster-state existing makes no sense here',
+    );
+  }
 }
 
 function checkAgainstRecord(recorded: Identity, flags: ClusterFlags, dir: string): void {

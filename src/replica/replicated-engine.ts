@@ -9,7 +9,18 @@
 // ClusterDownError before anything is proposed, and the servers forward commands to the leader
 // instead of running them. The expiry cycle lists due keys only on the ready leader, so expiry is
 // decided by the leader's clock and replicated as ordinary deletes.
-import type { Engine, EngineStats, Entry, Revision, ScanRange, Stored, WriteOp } from '../storage/engine.js';
+import type {
+  BackupInfo,
+  BackupSource,
+  Engine,
+  EngineStats,
+  Entry,
+  Revision,
+  ScanRange,
+  Stored,
+  WriteOp,
+} from '../storage/engine.js';
+import { InvalidArgumentError } from '../storage/errors.js';
 import { checkTs } from '../storage/revision.js';
 import type { Replica } from './replica.js';
 
@@ -87,6 +98,20 @@ export class ReplicatedEngine implements Engine {
     return this.local.stats();
   }
 
+  /**
+   * backup and backupSource copy the local engine: the state this member applied. A caller that
+   * wants every acknowledged write first waits for replica.linearizable() (routes-snapshot.ts).
+   */
+  backup(dir: string): Promise<BackupInfo> {
+    if (this.local.backup === undefined) return Promise.reject(noBackup(this.local));
+    return this.local.backup(dir);
+  }
+
+  backupSource(): Promise<BackupSource> {
+    if (this.local.backupSource === undefined) return Promise.reject(noBackup(this.local));
+    return this.local.backupSource();
+  }
+
   close(): Promise<void> {
     this.closing ??= (async () => {
       try {
@@ -98,4 +123,8 @@ export class ReplicatedEngine implements Engine {
     })();
     return this.closing;
   }
+}
+
+function noBackup(engine: Engine): InvalidArgumentError {
+  return new InvalidArgumentError(`the ${engine.name} engine cannot be backed up online`);
 }

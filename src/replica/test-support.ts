@@ -86,6 +86,7 @@ export function noSyncFileSystem(inner: FileSystem): FileSystem {
     readdir: (d) => inner.readdir(d),
     mkdir: (d) => inner.mkdir(d),
     rename: (a, b) => inner.rename(a, b),
+    link: (a, b) => inner.link(a, b),
     unlink: (p) => inner.unlink(p),
     syncDir: async () => {},
     exists: (p) => inner.exists(p),

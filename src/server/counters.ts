@@ -48,6 +48,7 @@ export const HTTP_COMMANDS = [
   'metrics',
   'openapi',
   'cluster',
+  'snapshot',
 ] as const;
 export type HttpCommand = (typeof HTTP_COMMANDS)[number];
 

@@ -115,6 +115,56 @@ export interface EngineStats {
   readonly compactions: number;
 }
 
+/**
+ * BackupInfo: what a backup (Engine.backup) holds and how it was made. Every write acknowledged
+ * before the backup began is in it, no write is in it by halves, and no write with a commit
+ * timestamp above `lastTs` is in it.
+ */
+export interface BackupInfo {
+  /** engine: the engine of the copied store ('cask'). */
+  readonly engine: string;
+  /** files: files the backup holds (data, hint and metadata files). */
+  readonly files: number;
+  /** linked: files that are hard links to the source's (sealed files on the same file system). */
+  readonly linked: number;
+  /** copied: files whose bytes were copied (another file system, or written fresh: the metadata). */
+  readonly copied: number;
+  /** bytes: the size of every file of the backup, linked or copied. */
+  readonly bytes: number;
+  /** keys: live keys of the store at the instant the backup was cut. */
+  readonly keys: number;
+  /** lastTs: the highest commit timestamp the backup can hold (every write up to it that was acknowledged is in). */
+  readonly lastTs: number;
+}
+
+/** BackupFileEntry: one file of a backup source, by name within the store directory. */
+export interface BackupFileEntry {
+  readonly name: string;
+  /** size: the file's length in bytes (the file is immutable while the source is open). */
+  readonly size: number;
+}
+
+/**
+ * BackupSource: a consistent cut of a live store, held open so it can be copied file by file
+ * (Engine.backupSource): into a directory (Engine.backup) or into an archive stream
+ * (storage/snapshot-archive.ts). While it is open the engine keeps every file it lists; `close`
+ * lets compaction delete them again. The files come in the order they must be written: data
+ * and hint files first, the metadata last (a copy without metadata is refused by open).
+ */
+export interface BackupSource {
+  readonly engine: string;
+  readonly files: readonly BackupFileEntry[];
+  readonly keys: number;
+  readonly lastTs: number;
+  /**
+   * read reads up to `length` bytes of file `name` at `position` into `buffer[offset..]`,
+   * returning how many it read (0 at the end).
+   */
+  read(name: string, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  /** close releases the files (idempotent). */
+  close(): Promise<void>;
+}
+
 export interface Engine {
   readonly name: string;
   get(key: Uint8Array): Promise<Uint8Array | undefined>;
@@ -176,6 +226,14 @@ export interface Engine {
   /** compact reclaims space now instead of waiting for the background trigger. */
   compact(): Promise<void>;
   stats(): EngineStats;
+  /**
+   * backup writes a consistent copy of the store into `dir`, which must not exist or be empty,
+   * and which `open(dir)` then opens as an ordinary store (docs/backup.md). Optional: an engine
+   * without it cannot be backed up online (Db.backup says so).
+   */
+  backup?(dir: string): Promise<BackupInfo>;
+  /** backupSource cuts a consistent backup and holds its files open for copying (see BackupSource). */
+  backupSource?(): Promise<BackupSource>;
   /**
    * close flushes, fsyncs and releases the directory; every other method fails with
    * ClosedError afterwards. close itself is idempotent: a second call resolves with the first.

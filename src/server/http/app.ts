@@ -20,6 +20,7 @@ import { healthRoutes, StoreHealth } from './routes-health.js';
 import { kvRoutes } from './routes-kv.js';
 import { listRoutes } from './routes-list.js';
 import { metricsRoutes } from './routes-metrics.js';
+import { snapshotRoutes } from './routes-snapshot.js';
 import { txnRoutes } from './routes-txn.js';
 
 export interface HttpAppOptions {
@@ -117,6 +118,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   void app.register(listRoutes(db));
   void app.register(batchRoutes(db));
   void app.register(txnRoutes(db));
+  void app.register(snapshotRoutes(db, options.cluster));
   void app.register(healthRoutes(db, health));
   void app.register(metricsRoutes(metrics));
   void app.register(openApiRoutes(options.version));

@@ -39,6 +39,7 @@ import { compareBytes, copyBytes } from '../../stdx/bytes.js';
 import { keyString } from '../../stdx/key-string.js';
 import { DirLock } from '../dir-lock.js';
 import type {
+  BackupInfo,
   Durability,
   Engine,
   EngineStats,
@@ -54,6 +55,7 @@ import { type ExpiryIndex, isExpired } from '../expiry-index.js';
 import { checkCompatible, loadOrCreateMeta, META_FILES, type Meta, readMeta } from '../meta.js';
 import { checkKeyVersion, checkTs } from '../revision.js';
 import { checkBatch, checkDataDir, checkKey, ownScanRange } from '../validate.js';
+import { BackupPins, backupInto, type CaskBackupSource, cutBackup } from './backup.js';
 import {
   type CaskOptions,
   DEFAULT_CACHE_BYTES,
@@ -124,6 +126,8 @@ export class CaskEngine implements Engine {
   /** compactionBackoffMs: the wait after the last failure (0: the last run succeeded). */
   private compactionBackoffMs = 0;
   private closed: Promise<void> | undefined;
+  /** backupPins: files listed by backups still copying them; compaction deletes none meanwhile. */
+  private readonly backupPins = new BackupPins();
 
   private constructor(
     readonly dir: string,
@@ -529,6 +533,35 @@ export class CaskEngine implements Engine {
     };
   }
 
+  // ---- backup (backup.ts, docs/backup.md) ----
+
+  /** backup writes a consistent copy of the store into `dir` (new or empty): see backup.ts. */
+  async backup(dir: string): Promise<BackupInfo> {
+    const source = await this.backupSource();
+    try {
+      return await backupInto(this.store.fs, source, dir);
+    } finally {
+      await source.close();
+    }
+  }
+
+  /** backupSource cuts a consistent backup and pins its files until it is closed. */
+  backupSource(): Promise<CaskBackupSource> {
+    try {
+      this.checkOpen();
+      if (!this.readOnly) this.checkWritable();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return cutBackup({
+      store: this.store,
+      clock: this.clock,
+      pins: this.backupPins,
+      readOnly: this.readOnly,
+      rotate: (atDone) => this.commit.rotate(atDone),
+    });
+  }
+
   close(): Promise<void> {
     this.closed ??= this.shutdown();
     return this.closed;
@@ -644,6 +677,8 @@ export class CaskEngine implements Engine {
       move: (key, fromFile, fromOffset, toFile, toOffset, size) =>
         store.move(key, fromFile, fromOffset, toFile, toOffset, size),
       metaFields: () => store.metaFields(),
+      pinned: () => this.backupPins.pinned,
+      unpinned: () => this.backupPins.unpinned(),
       commitMeta: (fields) => store.commitMeta(fields),
     };
   }

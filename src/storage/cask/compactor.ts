@@ -91,6 +91,14 @@ export interface CompactionHost {
     size: number,
   ): boolean;
   metaFields(): CaskMetaFields;
+  /**
+   * pinned: a backup (backup.ts) is still linking or copying files it listed; none of the
+   * store's files may be deleted until `unpinned()` resolves. A backup lists no retired file
+   * and no file that has left `files`, so only files listed before that may be pinned.
+   */
+  pinned(): boolean;
+  /** unpinned resolves once no backup pins files (check `pinned()` again after it). */
+  unpinned(): Promise<void>;
   /** commitMeta writes engine fields to both metadata copies: the commit point. */
   commitMeta(fields: Partial<CaskMetaFields>): Promise<void>;
 }
@@ -246,16 +254,29 @@ async function compactInputs(host: CompactionHost): Promise<CompactionResult | u
   });
 
   // Retired: from here a failure to delete an input only leaves it for the next open to delete.
+  // A backup cut before the commit may still be linking or copying the inputs: wait for it (a
+  // backup cut after the commit leaves retired files out). Closing does not wait: the inputs are
+  // retired, and the next open deletes them.
+  let keepInputs = false;
+  while (host.pinned()) {
+    if (host.stopping()) {
+      keepInputs = true;
+      break;
+    }
+    await host.unpinned();
+  }
   for (const id of inputs) {
     const input = host.files.remove(id);
     assert(input.liveKeys === 0, `compacted input ${id} still holds ${input.liveKeys} live keys`);
     await input.file.close().catch(() => {});
   }
-  for (const id of inputs) {
-    await host.fs.unlink(dataPath(host.dir, id));
-    await host.fs.unlink(hintPath(host.dir, id));
+  if (!keepInputs) {
+    for (const id of inputs) {
+      await host.fs.unlink(dataPath(host.dir, id));
+      await host.fs.unlink(hintPath(host.dir, id));
+    }
+    await host.fs.syncDir(host.dir);
   }
-  await host.fs.syncDir(host.dir);
   return {
     inputs: inputs.length,
     outputs: finished.length,
@@ -410,6 +431,18 @@ async function undoFinished(
       if ((i + 1) % CHUNK_VISITS === 0) await nextTurn();
     }
     if (data.liveKeys !== 0) continue; // cannot happen: every key it held went back or was overwritten
+    // A backup may be copying this output (it was in `files` when the backup was cut): wait,
+    // then take it out of `files` in the same step, so no later backup lists it. Closing leaves
+    // it, a valid copy of its inputs' records, for the next compaction.
+    let pinnedAtClose = false;
+    while (host.pinned()) {
+      if (host.stopping()) {
+        pinnedAtClose = true;
+        break;
+      }
+      await host.unpinned();
+    }
+    if (pinnedAtClose) continue;
     host.files.remove(data.id);
     await data.file.close().catch(() => {});
     await host.fs.unlink(dataPath(host.dir, data.id)).catch(() => {});

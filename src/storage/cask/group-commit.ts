@@ -51,6 +51,11 @@ interface QueuedWrite extends DurableWrite {
 /** A queued request for the flush loop other than a write. */
 interface Barrier {
   readonly barrier: 'rotate' | 'sync';
+  /**
+   * atDone: run synchronously once the barrier is done, before any later write is applied: it
+   * sees the store exactly as of the barrier (a backup cuts its file list there).
+   */
+  readonly atDone?: (() => void) | undefined;
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
 }
@@ -194,9 +199,12 @@ export class GroupCommit {
     return this.enqueueBarrier('sync');
   }
 
-  /** rotate seals the active data file and starts a new one, in write order. */
-  rotate(): Promise<void> {
-    return this.enqueueBarrier('rotate');
+  /**
+   * rotate seals the active data file and starts a new one, in write order; `atDone` runs in the
+   * same synchronous step as the new file takes over (see Barrier.atDone).
+   */
+  rotate(atDone?: () => void): Promise<void> {
+    return this.enqueueBarrier('rotate', atDone);
   }
 
   /**
@@ -221,9 +229,9 @@ export class GroupCommit {
     this.syncTimer?.cancel();
   }
 
-  private enqueueBarrier(barrier: Barrier['barrier']): Promise<void> {
+  private enqueueBarrier(barrier: Barrier['barrier'], atDone?: () => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ barrier, resolve, reject });
+      this.queue.push({ barrier, atDone, resolve, reject });
       this.kick();
     });
   }
@@ -276,6 +284,7 @@ export class GroupCommit {
         this.synced(covered);
         this.fsyncs++;
       }
+      item.atDone?.();
       item.resolve();
     } catch (err) {
       item.reject(

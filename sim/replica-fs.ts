@@ -34,6 +34,11 @@ export class SimFileSystem implements FileSystem {
   /** injected: faults that fired in this process. */
   injected = 0;
 
+  /** link: hard links are not simulated (nothing in the replica layer links); EXDEV makes callers copy. */
+  link(_existing: string, _newPath: string): Promise<void> {
+    return Promise.reject(Object.assign(new Error('EXDEV: hard links are not simulated'), { code: 'EXDEV' }));
+  }
+
   constructor(
     readonly disk: SimDisk,
     readonly proc: SimProcess,

@@ -101,6 +101,10 @@ class PowerLossFileSystem implements FileSystem {
     await this.step();
     return this.faulty.unlink(path);
   }
+  async link(existing: string, newPath: string): Promise<void> {
+    await this.step();
+    return this.faulty.link(existing, newPath);
+  }
   async syncDir(dir: string): Promise<void> {
     await this.step();
     return this.faulty.syncDir(dir);

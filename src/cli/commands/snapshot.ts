@@ -152,10 +152,9 @@ function clusterFlags(options: Record<string, unknown>): SeedFlags | undefined {
 async function* download(endpoint: string): AsyncGenerator<Uint8Array> {
   const { host, port } = parseAddress(endpoint);
   const hostPart = host.includes(':') ? `[${host}]` : host;
-  // consistency=serializable tells a cluster follower to serve the snapshot itself instead of
-  // forwarding it to the leader; the route makes the member linearizable first either way
-  // (src/server/http/routes-snapshot.ts).
-  const url = `http://${hostPart}:${port}/v1/snapshot?consistency=serializable`;
+  // Any cluster member serves its own snapshot (never proxied: src/server/http/cluster.ts),
+  // after making itself linearizable (src/server/http/routes-snapshot.ts).
+  const url = `http://${hostPart}:${port}/v1/snapshot`;
   const abort = new AbortController();
   let idle = setTimeout(() => abort.abort(), SAVE_IDLE_TIMEOUT_MS);
   try {

@@ -40,10 +40,14 @@ function consistency(request: FastifyRequest): Consistency {
   return value;
 }
 
-/** isDataRoute: the request reads or writes the store. */
+/**
+ * isDataRoute: the request reads or writes the store (and runs on the leader). Not /v1/cluster
+ * (this member's view) nor /v1/snapshot, which any member serves itself after a ReadIndex round
+ * (routes-snapshot.ts): proxied, the whole archive would pass through this member's memory.
+ */
 function isDataRoute(request: FastifyRequest): boolean {
   const url = request.url;
-  return url.startsWith('/v1/') && !url.startsWith('/v1/cluster');
+  return url.startsWith('/v1/') && !url.startsWith('/v1/cluster') && !url.startsWith('/v1/snapshot');
 }
 
 const isRead = (request: FastifyRequest): boolean => request.method === 'GET' || request.method === 'HEAD';

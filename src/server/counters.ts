@@ -48,6 +48,12 @@ export const HTTP_COMMANDS = [
   'metrics',
   'openapi',
   'cluster',
+  'status',
+  'member.list',
+  'member.add',
+  'member.promote',
+  'member.remove',
+  'move-leader',
 ] as const;
 export type HttpCommand = (typeof HTTP_COMMANDS)[number];
 

@@ -68,11 +68,13 @@ export function clusterHooks(app: FastifyInstance, member: ClusterMember | undef
   app.addHook('preHandler', async (request, reply) => {
     if (member !== undefined && isAdminWrite(request)) {
       if (member.replica.leaderReady) return;
+      // A member that just took over (a handover for a removal) is elected but not ready yet:
+      // leaderAddress waits for that rather than refusing the forwarded change.
+      const addr = await member.leaderAddress('http');
+      if (addr === undefined) return;
       if (request.headers[FORWARDED_HEADER] !== undefined) {
         throw new ClusterDownError('this member is no longer the leader; retry');
       }
-      const addr = await member.leaderAddress('http');
-      if (addr === undefined) return;
       await proxy(request, reply, addr, member.requestTimeoutMs);
       return reply;
     }

@@ -3,6 +3,8 @@
 // cluster, catches up by log replay and is promoted; leadership moves to it; the leader is
 // removed and the cluster goes on; a dead member is replaced; removals that would lose quorum,
 // or the last voter, are refused.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { run } from '../cli/support.js';
 import { ProcCluster, sleep } from './proc-cluster.js';
@@ -256,6 +258,27 @@ describe('membership changes', () => {
         );
         expect(await c.call('n5', 'SET', 'via-n5', '1')).toBe('OK');
         expect(String(await c.call(alive, 'GET', 'via-n5'))).toBe('1');
+
+        // A restarted member starts from its member.json checkpoint (the current list, not the
+        // initial one) and rejoins.
+        const record = JSON.parse(
+          fs.readFileSync(path.join(c.spec(alive).dir, 'raft', 'member.json'), 'utf8'),
+        ) as { members: { name: string }[]; removed: { name: string }[]; membershipIndex: number };
+        expect(record.members.map((m) => m.name).sort()).toEqual(members);
+        expect(record.removed.map((m) => m.name)).toEqual([doomed]);
+        expect(record.membershipIndex).toBeGreaterThan(3);
+        await c.kill(alive);
+        expect(await c.call('n5', 'SET', 'while-down', '1')).toBe('OK');
+        await c.startMember(alive);
+        await until(`${alive} rejoins`, async () => {
+          const client = await c.client(alive);
+          try {
+            await client.call('READONLY');
+            return String(await client.call('GET', 'while-down')) === '1';
+          } finally {
+            await client.close();
+          }
+        });
 
         // Shrink to one voter; the last one cannot be removed.
         for (const n of ['n5', alive]) {

@@ -3,7 +3,10 @@
 // embedded API. One file per subcommand in ./commands; see docs/cli.md for every flag, output
 // and exit code.
 import { registerCheck } from './commands/check.js';
+import { registerEndpoint } from './commands/endpoint.js';
 import { registerGet } from './commands/get.js';
+import { registerMember } from './commands/member.js';
+import { registerMoveLeader } from './commands/move-leader.js';
 import { registerRm } from './commands/rm.js';
 import { registerScan } from './commands/scan.js';
 import { registerServe } from './commands/serve.js';
@@ -31,5 +34,9 @@ registerCheck(program, cli);
 // Servers.
 registerServe(program, cli);
 registerSnapshot(program, cli);
+// Cluster operations (over the members' HTTP API).
+registerMember(program, cli);
+registerEndpoint(program, cli);
+registerMoveLeader(program, cli);
 
 process.exitCode = await runProgram(program, cli, spec, process.argv.slice(2));

@@ -34,3 +34,17 @@ export class PeerProtocolError extends Error {
 export class TransportStartError extends Error {
   override name = 'TransportStartError';
 }
+
+/**
+ * MembershipRefusedError: a membership change the leader will not make (the strict checks,
+ * reconfig-check.ts, or an unknown member). Nothing was proposed; the message says why.
+ * `kind` 'not-found': the named member does not exist.
+ */
+export class MembershipRefusedError extends CairnError {
+  constructor(
+    message: string,
+    readonly kind: 'refused' | 'not-found',
+  ) {
+    super('INVALID_ARGUMENT', message);
+  }
+}

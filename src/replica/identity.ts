@@ -4,9 +4,13 @@
 // flag that contradicts it is refused rather than silently ignored or obeyed.
 //
 //   member.json = { "format": 1, "name", "id", "clusterToken", "clusterId",
-//                   "members": [{ "id", "name", "peerAddr" }], "bootstrapped": "new"|"existing" }
+//                   "members": [{ "id", "name", "peerAddr" }], "bootstrapped": "new"|"existing",
+//                   "removed"?: [{ "id", "name", "peerAddr" }], "membershipIndex"?: number }
 //
-// Written once, atomically (temporary file, fdatasync, rename, fsync of the directory).
+// Written atomically (temporary file, fdatasync, rename, fsync of the directory): once at the
+// first start, and again after each applied membership change, when `members` becomes the
+// current list as of the conf change at `membershipIndex` (membership.ts: a checkpoint; the
+// Raft log is the source of truth).
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import type { FileSystem } from '../io/file-system.js';
@@ -39,6 +43,10 @@ export interface Identity {
   readonly bootstrapped: 'new' | 'existing';
   /** listenPeer: the address this member listens on for peers (may differ from the advertised one). */
   readonly listenPeer: string;
+  /** removed: members removed by applied conf changes up to membershipIndex (absent: none). */
+  readonly removed?: readonly MemberRecord[];
+  /** membershipIndex: the log index of the newest conf change `members` includes (absent: 0, the initial list). */
+  readonly membershipIndex?: number;
 }
 
 /** ClusterFlags: what the command line says about the cluster (all optional on restarts). */
@@ -99,7 +107,7 @@ export function checkName(name: string, where: string): void {
   }
 }
 
-function checkAddress(addr: string, where: string): void {
+export function checkAddress(addr: string, where: string): void {
   const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(addr);
   if (m === null || Number(m[3]) > 65535)
     throw new InvalidArgumentError(`${where}: invalid address '${addr}', expected HOST:PORT`);
@@ -136,7 +144,9 @@ export async function readIdentity(fs: FileSystem, dir: string): Promise<Identit
     typeof id.id !== 'number' ||
     typeof id.clusterToken !== 'string' ||
     typeof id.listenPeer !== 'string' ||
-    !Array.isArray(id.members)
+    !Array.isArray(id.members) ||
+    (id.removed !== undefined && !Array.isArray(id.removed)) ||
+    (id.membershipIndex !== undefined && !Number.isSafeInteger(id.membershipIndex))
   ) {
     throw new CorruptionError(`${file} does not hold a member identity of format ${IDENTITY_FORMAT}`);
   }
@@ -256,7 +266,11 @@ function checkAgainstRecord(recorded: Identity, flags: ClusterFlags, dir: string
   }
 }
 
-async function writeIdentity(fs: FileSystem, dir: string, identity: Identity): Promise<void> {
+/**
+ * writeIdentity replaces DIR/raft/member.json atomically: a crash leaves the old record or the
+ * new one, never a mix (temporary file, fdatasync, rename, fsync of both directories).
+ */
+export async function writeIdentity(fs: FileSystem, dir: string, identity: Identity): Promise<void> {
   const raftDir = path.join(dir, RAFT_DIR);
   await fs.mkdir(raftDir);
   const final = identityPath(dir);

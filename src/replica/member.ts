@@ -6,16 +6,40 @@
 // Start-up order: open the identity, the log and the engine; the caller opens its servers; then
 // `connect` starts the transport (which advertises the servers' addresses to peers) and the
 // Raft ticks. Nothing is accepted from peers before the log and the engine are open.
+//
+// Membership (docs/cluster-ops.md): the member list follows the applied conf changes
+// (membership.ts); each change updates the transport's peers and rewrites member.json's
+// checkpoint. The operator's changes (addLearner, promote, remove, moveLeader) run on the ready
+// leader, after the strict checks of reconfig-check.ts.
 import * as path from 'node:path';
 import type { Clock } from '../io/clock.js';
 import type { FileSystem } from '../io/file-system.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
-import { isEmptyHardState, NONE, type NodeId } from '../raft/index.js';
+import { type ConfChange, type ConfState, isEmptyHardState, NONE, type NodeId } from '../raft/index.js';
 import type { CaskOptions } from '../storage/cask/cask-options.js';
 import type { Engine } from '../storage/engine.js';
-import { ClusterDownError, CorruptionError } from '../storage/errors.js';
+import { ClusterDownError, CorruptionError, UncertainError } from '../storage/errors.js';
 import { DiskLog } from './disk-log.js';
-import { type ClusterFlags, type Identity, RAFT_DIR, resolveIdentity } from './identity.js';
+import { MembershipRefusedError } from './errors.js';
+import {
+  type ClusterFlags,
+  checkAddress,
+  checkName,
+  type Identity,
+  type MemberRecord,
+  memberId,
+  RAFT_DIR,
+  resolveIdentity,
+  writeIdentity,
+} from './identity.js';
+import { encodeMemberContext, Membership } from './membership.js';
+import {
+  ACTIVE_WINDOW_MS,
+  checkAddLearner,
+  checkPromote,
+  checkRemove,
+  type ReconfigView,
+} from './reconfig-check.js';
 import { REQUEST_TIMEOUT_MS, Replica, type ReplicaLogger } from './replica.js';
 import { ReplicatedEngine } from './replicated-engine.js';
 import { createTcpTransport } from './tcp-transport.js';
@@ -38,19 +62,29 @@ export interface MemberOptions {
   readonly onFatal: (err: unknown) => void;
 }
 
+/** MemberRole: a member's place in the Raft configuration ('unknown' while a log replay has not reached it). */
+export type MemberRole = 'voter' | 'learner' | 'unknown';
+
 /** MemberView: one member as ROLE, INFO and /v1/cluster show it. */
 export interface MemberView {
   readonly id: NodeId;
+  /** name: "" for a member whose record this member has not learned (an id only). */
   readonly name: string;
   readonly peerAddr: string;
   /** resp, http: client addresses, once the member told them (handshake); "" when unknown. */
   readonly resp: string;
   readonly http: string;
+  readonly role: MemberRole;
 }
 
 export class ClusterMember {
   private transport: Transport | undefined;
   private readonly infos = new Map<NodeId, PeerInfo>();
+  /** lastHeard: when each peer's latest message arrived (monotonic ms): the strict checks' "active". */
+  private readonly lastHeard = new Map<NodeId, number>();
+  private readonly membership: Membership;
+  /** saving: the chain of member.json rewrites (one at a time, in order). */
+  private saving: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly identity: Identity,
@@ -60,7 +94,16 @@ export class ClusterMember {
     private readonly listenPeer: string,
     private readonly clock: Clock,
     private readonly logger: ReplicaLogger,
-  ) {}
+    private readonly fs: FileSystem,
+    private readonly dir: string,
+  ) {
+    this.membership = new Membership({
+      members: identity.members,
+      removed: identity.removed ?? [],
+      index: identity.membershipIndex ?? 0,
+    });
+    replica.onConfChange((cc, cs, index) => this.confChangeApplied(cc, cs, index));
+  }
 
   static async open(options: MemberOptions): Promise<ClusterMember> {
     const fs = options.fs ?? nodeFileSystem;
@@ -122,6 +165,7 @@ export class ClusterMember {
       });
       const engine = new ReplicatedEngine(local, replica, async () => {
         await member?.transport?.close();
+        await member?.saving;
         await log.close();
       });
       member = new ClusterMember(
@@ -132,6 +176,8 @@ export class ClusterMember {
         identity.listenPeer,
         options.clock,
         options.logger,
+        fs,
+        options.dir,
       );
       return member;
     } catch (err) {
@@ -150,7 +196,11 @@ export class ClusterMember {
       clusterToken: self.clusterToken,
       peers: this.peers(),
       handlers: {
-        onMessages: (msgs) => this.replica.step(msgs),
+        onMessages: (msgs) => {
+          const now = this.clock.monotonicMs();
+          for (const m of msgs) this.lastHeard.set(m.from, now);
+          this.replica.step(msgs);
+        },
         onUnreachable: (id) => this.replica.unreachable(id),
         onPeerInfo: (info) => {
           this.infos.set(info.id, info);
@@ -167,16 +217,59 @@ export class ClusterMember {
 
   /** peers: every other member, for the transport. */
   private peers(): Peer[] {
-    return this.identity.members
+    return this.membership
+      .records()
       .filter((m) => m.id !== this.identity.id)
       .map((m) => ({ id: m.id, name: m.name, peerAddr: m.peerAddr }));
   }
 
+  /**
+   * members: the members of the Raft configuration with their records; before this member has
+   * applied any configuration (a newcomer, a restart early in its replay), the recorded list.
+   */
   members(): MemberView[] {
-    return this.identity.members.map((m) => {
-      const info = this.infos.get(m.id);
-      return { id: m.id, name: m.name, peerAddr: m.peerAddr, resp: info?.resp ?? '', http: info?.http ?? '' };
+    const st = this.replica.status();
+    const inConfig = [...st.voters, ...st.learners];
+    const ids =
+      inConfig.length === 0
+        ? this.membership.records().map((m) => m.id)
+        : [
+            ...this.membership
+              .records()
+              .map((m) => m.id)
+              .filter((id) => inConfig.includes(id)),
+            ...inConfig.filter((id) => this.membership.record(id) === undefined),
+          ];
+    return ids.map((id) => {
+      const record = this.membership.record(id);
+      const info = this.infos.get(id);
+      const role: MemberRole = st.voters.includes(id)
+        ? 'voter'
+        : st.learners.includes(id)
+          ? 'learner'
+          : 'unknown';
+      return {
+        id,
+        name: record?.name ?? '',
+        peerAddr: record?.peerAddr ?? '',
+        resp: info?.resp ?? '',
+        http: info?.http ?? '',
+        role,
+      };
     });
+  }
+
+  /**
+   * removed: this member was removed from the cluster (it applied its own removal). It serves
+   * nothing any more; its data directory may be deleted (docs/cluster-ops.md).
+   */
+  get removed(): boolean {
+    return this.membership.isRemoved(this.identity.id);
+  }
+
+  /** memberByName: a current member's record. */
+  memberByName(name: string): MemberView | undefined {
+    return this.members().find((m) => m.name === name);
   }
 
   member(id: NodeId): MemberView | undefined {
@@ -220,7 +313,177 @@ export class ClusterMember {
       });
     }
   }
+
+  // ---- membership --------------------------------------------------------------------------
+
+  private confChangeApplied(cc: ConfChange, _cs: ConfState, index: number): void {
+    if (!this.membership.apply(cc, index)) return;
+    for (const c of cc.changes) {
+      if (c.type === 'removeNode') {
+        this.infos.delete(c.nodeId);
+        this.lastHeard.delete(c.nodeId);
+        if (c.nodeId === this.identity.id) {
+          this.logger.warn(
+            { member: this.identity.name },
+            'this member was removed from the cluster: it serves nothing any more; stop it and delete its directory',
+          );
+        }
+      }
+    }
+    this.transport?.setPeers(this.peers());
+    const identity: Identity = { ...this.identity, ...this.checkpoint() };
+    // In order, one at a time; a failed rewrite leaves the older checkpoint, which the log replay
+    // brings up to date at the next start.
+    this.saving = this.saving.then(() =>
+      writeIdentity(this.fs, this.dir, identity).catch((err: unknown) => {
+        this.logger.warn({ err }, 'could not record the member list in member.json (the log still has it)');
+      }),
+    );
+  }
+
+  private checkpoint(): Pick<Identity, 'members' | 'removed' | 'membershipIndex'> {
+    const st = this.membership.state();
+    return { members: st.members, removed: st.removed, membershipIndex: st.index };
+  }
+
+  /** reconfigView: what the strict checks look at (meaningful on the leader). */
+  reconfigView(): ReconfigView {
+    const st = this.replica.status();
+    const now = this.clock.monotonicMs();
+    const active = new Set<NodeId>([this.identity.id]);
+    for (const [id, at] of this.lastHeard) if (now - at <= ACTIVE_WINDOW_MS) active.add(id);
+    const match = new Map<NodeId, number>();
+    for (const [id, pr] of st.progress) match.set(id, pr.match);
+    return {
+      leader: this.identity.id,
+      voters: st.voters,
+      learners: st.learners,
+      lastIndex: st.lastIndex,
+      match,
+      active,
+      members: this.membership.records(),
+      removed: this.membership.removed(),
+    };
+  }
+
+  /**
+   * addLearner adds a member as a learner (the only way in: strict reconfiguration); it resolves
+   * once the change is applied here. Run on the ready leader.
+   */
+  async addLearner(name: string, peerAddr: string): Promise<MemberRecord> {
+    checkName(name, 'member add');
+    checkAddress(peerAddr, 'member add --peer-url');
+    this.requireLeader();
+    const record: MemberRecord = { id: memberId(name, this.identity.clusterToken), name, peerAddr };
+    refuseIf(checkAddLearner(this.reconfigView(), record));
+    await this.replica.proposeConfChange({
+      transition: 'auto',
+      changes: [{ type: 'addLearner', nodeId: record.id }],
+      context: encodeMemberContext(record),
+    });
+    return record;
+  }
+
+  /** promote makes a caught-up learner a voter. Run on the ready leader. */
+  async promote(name: string): Promise<void> {
+    this.requireLeader();
+    const m = this.namedMember(name);
+    refuseIf(checkPromote(this.reconfigView(), m.id));
+    const record = this.membership.record(m.id);
+    await this.replica.proposeConfChange({
+      transition: 'auto',
+      changes: [{ type: 'addNode', nodeId: m.id }],
+      context: record === undefined ? NO_CONTEXT : encodeMemberContext(record),
+    });
+  }
+
+  /**
+   * remove takes a member out of the cluster. Removing this member (the leader) first moves
+   * leadership to the most up-to-date active voter and answers `{ movedTo }`: the caller sends
+   * the removal to the new leader (the Raft core would also cope with a removed leader, but a
+   * handover first keeps the group from waiting on it). Run on the ready leader.
+   */
+  async remove(name: string, force: boolean): Promise<{ movedTo: NodeId } | undefined> {
+    this.requireLeader();
+    const m = this.namedMember(name);
+    const view = this.reconfigView();
+    refuseIf(checkRemove(view, m.id, force));
+    if (m.id === this.identity.id) {
+      const successor = view.voters
+        .filter((id) => id !== this.identity.id && view.active.has(id))
+        .sort((a, b) => (view.match.get(b) ?? 0) - (view.match.get(a) ?? 0))[0];
+      if (successor === undefined) refuseIf('no other active voter can take over the leadership');
+      await this.transferTo(successor as NodeId);
+      return { movedTo: successor as NodeId };
+    }
+    await this.replica.proposeConfChange({
+      transition: 'auto',
+      changes: [{ type: 'removeNode', nodeId: m.id }],
+      context: NO_CONTEXT,
+    });
+    return undefined;
+  }
+
+  /** moveLeader hands leadership to the named voter and resolves once it leads. Run on the ready leader. */
+  async moveLeader(name: string): Promise<void> {
+    this.requireLeader();
+    const m = this.namedMember(name);
+    if (m.id === this.identity.id) return;
+    const view = this.reconfigView();
+    if (!view.voters.includes(m.id)) refuseIf(`'${name}' is not a voter`);
+    if (!view.active.has(m.id)) refuseIf(`'${name}' has not been heard from recently`);
+    await this.transferTo(m.id);
+  }
+
+  /** transferTo asks the core to hand leadership to `to` and waits until this member follows someone else. */
+  private async transferTo(to: NodeId): Promise<void> {
+    this.replica.transferLeader(to);
+    const deadline = this.clock.monotonicMs() + this.requestTimeoutMs;
+    for (;;) {
+      const lead = this.replica.leader;
+      if (lead !== NONE && lead !== this.identity.id) return;
+      const left = deadline - this.clock.monotonicMs();
+      if (left <= 0) {
+        throw new UncertainError(
+          `leadership did not move within ${this.requestTimeoutMs} ms; look at the cluster and retry`,
+        );
+      }
+      await this.changeOrTimeout(left);
+    }
+  }
+
+  private requireLeader(): void {
+    if (!this.replica.leaderReady) {
+      throw new ClusterDownError(
+        'membership changes run on the leader, and this member is not the ready leader',
+      );
+    }
+  }
+
+  private namedMember(name: string): MemberView {
+    const m = this.memberByName(name);
+    if (m === undefined) throw new MembershipRefusedError(`no member named '${name}'`, 'not-found');
+    return m;
+  }
+
+  /** changeOrTimeout waits for the replica's next change event, at most `ms` (and at most LEADER_POLL_MS). */
+  private changeOrTimeout(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = this.clock.after(Math.min(ms, LEADER_POLL_MS), () => {
+        off();
+        resolve();
+      });
+      const off = this.replica.onChange(() => {
+        timer.cancel();
+        off();
+        resolve();
+      });
+    });
+  }
 }
+
+/** NO_CONTEXT: the context of a change that adds no member record. */
+const NO_CONTEXT = new Uint8Array(0);
 
 /** LEADER_POLL_MS: how often a request waiting for a leader looks again (besides change events). */
 const LEADER_POLL_MS = 50;
@@ -256,6 +519,11 @@ async function hasStore(fs: FileSystem, dir: string): Promise<boolean> {
   if ((await fs.kind(dir)) !== 'directory') return false;
   const names = await fs.readdir(dir);
   return names.some((n) => n !== RAFT_DIR && n !== 'LOCK' && !n.startsWith('engine-set-aside-'));
+}
+
+/** refuseIf throws a MembershipRefusedError with `reason` when there is one. */
+function refuseIf(reason: string | undefined): void {
+  if (reason !== undefined) throw new MembershipRefusedError(reason, 'refused');
 }
 
 function randomSeed(): number {

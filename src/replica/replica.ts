@@ -28,6 +28,8 @@
 // otherwise the request timeout ends them as uncertain.
 import type { Clock, Timer } from '../io/clock.js';
 import {
+  type ConfChange,
+  type ConfState,
   checkPersistedBeforeSend,
   decodeConfChange,
   defaultConfig,
@@ -114,6 +116,8 @@ export interface ReplicaOptions {
 
 interface Proposal {
   readonly term: number;
+  /** confChange: the proposal is a membership change (the leader may replace it with an empty entry). */
+  readonly confChange?: boolean;
   readonly resolve: () => void;
   readonly reject: (err: Error) => void;
   readonly timer: Timer;
@@ -188,6 +192,7 @@ export class Replica {
   private indexWaiters: { index: number; waiters: ReadWaiter[] }[] = [];
   private readSeq = 0;
   private readonly changeListeners = new Set<() => void>();
+  private readonly confListeners = new Set<(cc: ConfChange, cs: ConfState, index: number) => void>();
   readonly counters: ReplicaCounters = {
     proposalsCommitted: 0,
     proposalsApplied: 0,
@@ -341,6 +346,60 @@ export class Replica {
   }
 
   /**
+   * proposeConfChange replicates a membership change; it resolves once the entry is applied here
+   * (the new configuration is in effect on this member). ClusterDownError: not the ready leader,
+   * another change is still being applied, or the leader refused it (it became an empty entry);
+   * UncertainError: no outcome within the request timeout.
+   */
+  proposeConfChange(cc: ConfChange): Promise<void> {
+    this.checkUsable();
+    if (!this.leaderReady) {
+      return Promise.reject(
+        new ClusterDownError(this.lead === NONE ? 'no leader' : 'this member is not the leader'),
+      );
+    }
+    const raft = this.rn.raft;
+    // The core would replace the change with an empty entry (one change in flight, docs/raft.md):
+    // say so now instead of after a round trip.
+    if (raft.pendingConfIndex > raft.raftLog.applied) {
+      return Promise.reject(new ClusterDownError('another membership change is still being applied; retry'));
+    }
+    try {
+      this.rn.proposeConfChange(cc);
+    } catch (err) {
+      if (err instanceof ProposalDroppedError) {
+        return Promise.reject(new ClusterDownError(`membership change refused: ${err.message}`));
+      }
+      throw err;
+    }
+    const index = raft.raftLog.lastIndex();
+    const term = raft.term;
+    this.schedule();
+    return new Promise<void>((resolve, reject) => {
+      const timer = this.clock.after(this.requestTimeoutMs, () => {
+        if (this.proposals.get(index)?.timer !== timer) return;
+        this.proposals.delete(index);
+        this.counters.proposalsFailed++;
+        reject(
+          new UncertainError(
+            `membership change: no outcome within ${this.requestTimeoutMs} ms (entry ${index}, term ${term})`,
+          ),
+        );
+      });
+      this.proposals.set(index, { term, confChange: true, resolve, reject, timer });
+    });
+  }
+
+  /**
+   * onConfChange: told of every membership change this member applies, in log order, with the
+   * configuration it leads to (also while replaying the log after a restart).
+   */
+  onConfChange(listener: (cc: ConfChange, cs: ConfState, index: number) => void): () => void {
+    this.confListeners.add(listener);
+    return () => this.confListeners.delete(listener);
+  }
+
+  /**
    * linearizable resolves once this member has applied everything committed before the call
    * (ReadIndex, §6.4): a read after it is linearizable. Batched: every call in one turn shares
    * one round of heartbeats.
@@ -475,7 +534,9 @@ export class Replica {
     for (const e of entries) {
       let visible: Promise<void> | undefined;
       if (e.type === 'confChange') {
-        this.rn.applyConfChange(decodeConfChange(e.data));
+        const cc = decodeConfChange(e.data);
+        const cs = this.rn.applyConfChange(cc);
+        for (const f of this.confListeners) f(cc, cs, e.index);
       } else {
         const write = decodeWrite(e.data);
         if (write !== undefined && write.ts > this.engine.lastTs()) {
@@ -492,6 +553,12 @@ export class Replica {
         own.timer.cancel();
         this.counters.proposalsFailed++;
         own.reject(new ClusterDownError(`the leader changed and the write was not applied (entry ${index})`));
+      } else if (own?.confChange === true && e.type !== 'confChange') {
+        // The leader's core vetted the change and replaced it with an empty entry.
+        this.proposals.delete(index);
+        own.timer.cancel();
+        this.counters.proposalsFailed++;
+        own.reject(new ClusterDownError(`the leader refused the membership change (entry ${index})`));
       }
       // Visible in log order: after every earlier entry, and after its own write.
       const prev = this.applyTail;

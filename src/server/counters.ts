@@ -49,6 +49,12 @@ export const HTTP_COMMANDS = [
   'openapi',
   'cluster',
   'snapshot',
+  'status',
+  'member.list',
+  'member.add',
+  'member.promote',
+  'member.remove',
+  'move-leader',
 ] as const;
 export type HttpCommand = (typeof HTTP_COMMANDS)[number];
 

@@ -41,7 +41,7 @@ export class ProcCluster {
   readonly logs = new Map<string, string[]>();
 
   private constructor(
-    readonly members: readonly MemberSpec[],
+    readonly members: MemberSpec[],
     private readonly options: ProcClusterOptions,
   ) {}
 
@@ -76,6 +76,52 @@ export class ProcCluster {
     }
     await Promise.all(members.map((m) => cluster.startMember(m.name)));
     return cluster;
+  }
+
+  /**
+   * addSpec allocates a directory and ports for a member that joins later (membership tests),
+   * and returns the command line that starts it into the running cluster (state `existing`,
+   * its --initial-cluster naming every member including itself). No proxies for it.
+   */
+  async addSpec(name: string): Promise<{ spec: MemberSpec; args: string[] }> {
+    const spec: MemberSpec = {
+      name,
+      dir: tmpDir(`cluster-${name}`),
+      resp: await freePort(),
+      http: await freePort(),
+      peer: await freePort(),
+    };
+    this.members.push(spec);
+    const initial = this.members.map((m) => `${m.name}=127.0.0.1:${m.peer}`).join(',');
+    this.views.set(name, initial);
+    const args = [
+      'serve',
+      '--name',
+      name,
+      '--dir',
+      spec.dir,
+      '--addr',
+      `127.0.0.1:${spec.resp}`,
+      '--http',
+      `127.0.0.1:${spec.http}`,
+      '--listen-peer',
+      `127.0.0.1:${spec.peer}`,
+      '--initial-cluster',
+      initial,
+      '--initial-cluster-state',
+      'existing',
+      '--cluster-token',
+      this.options.token ?? 'test-cluster',
+      '--log-level',
+      'warn',
+      ...(this.options.extraArgs ?? []),
+    ];
+    return { spec, args };
+  }
+
+  /** endpoints: the HTTP endpoints of the named members ("127.0.0.1:PORT,..."), for --endpoints. */
+  endpoints(...names: string[]): string {
+    return names.map((n) => `127.0.0.1:${this.spec(n).http}`).join(',');
   }
 
   spec(name: string): MemberSpec {

@@ -3,6 +3,10 @@
 // them to the leader's HTTP address, unless a read asks for `?consistency=serializable`, which
 // any member serves from its own, possibly stale, state. GET /v1/cluster describes the cluster.
 //
+// Membership administration (routes-members.ts): writes under /v1/cluster/members and
+// /v1/cluster/leader run on the leader, proxied there like data writes; GET /v1/status describes
+// the member that answers and is never proxied.
+//
 // `consistency` is taken off the URL before routing (rewriteUrl), so the routes' strict query
 // schemas never see it; a single server accepts it too and ignores it (its reads are current).
 import type { IncomingMessage } from 'node:http';
@@ -32,7 +36,7 @@ export function rewriteConsistency(req: IncomingMessage): string {
   return rest === '' ? url.slice(0, q) : `${url.slice(0, q)}?${rest}`;
 }
 
-function consistency(request: FastifyRequest): Consistency {
+export function consistency(request: FastifyRequest): Consistency {
   const value = consistencyOf.get(request.raw) ?? 'linearizable';
   if (value !== 'linearizable' && value !== 'serializable') {
     throw invalidArgument(`consistency must be linearizable or serializable, got '${value}'`);
@@ -47,7 +51,23 @@ function consistency(request: FastifyRequest): Consistency {
  */
 function isDataRoute(request: FastifyRequest): boolean {
   const url = request.url;
-  return url.startsWith('/v1/') && !url.startsWith('/v1/cluster') && !url.startsWith('/v1/snapshot');
+  return (
+    url.startsWith('/v1/') &&
+    !url.startsWith('/v1/cluster') &&
+    !url.startsWith('/v1/snapshot') &&
+    !isStatusRoute(url)
+  );
+}
+
+function isStatusRoute(url: string): boolean {
+  return url === '/v1/status' || url.startsWith('/v1/status?');
+}
+
+/** isAdminWrite: the request changes the membership or the leadership (run on the leader). */
+function isAdminWrite(request: FastifyRequest): boolean {
+  if (request.method !== 'POST' && request.method !== 'DELETE') return false;
+  const url = request.url;
+  return url.startsWith('/v1/cluster/members') || url.startsWith('/v1/cluster/leader');
 }
 
 const isRead = (request: FastifyRequest): boolean => request.method === 'GET' || request.method === 'HEAD';
@@ -55,9 +75,22 @@ const isRead = (request: FastifyRequest): boolean => request.method === 'GET' ||
 /** clusterHooks routes data requests on a cluster member (or checks `consistency` on a single server). */
 export function clusterHooks(app: FastifyInstance, member: ClusterMember | undefined): void {
   app.addHook('preHandler', async (request, reply) => {
+    if (member !== undefined && isAdminWrite(request)) {
+      if (member.replica.leaderReady) return;
+      // A member that just took over (a handover for a removal) is elected but not ready yet:
+      // leaderAddress waits for that rather than refusing the forwarded change.
+      const addr = await member.leaderAddress('http');
+      if (addr === undefined) return;
+      if (request.headers[FORWARDED_HEADER] !== undefined) {
+        throw new ClusterDownError('this member is no longer the leader; retry');
+      }
+      await proxy(request, reply, addr, member.requestTimeoutMs);
+      return reply;
+    }
     if (!isDataRoute(request)) return;
     const level = consistency(request);
     if (member === undefined) return;
+    if (member.removed) throw new ClusterDownError('this member was removed from the cluster');
     const readLocally = isRead(request) && level === 'serializable';
     if (member.replica.leaderReady) {
       if (!readLocally) await member.replica.linearizable();
@@ -79,7 +112,8 @@ export function clusterHooks(app: FastifyInstance, member: ClusterMember | undef
   app.get('/v1/cluster', { config: { command: 'cluster' } }, () => describeCluster(member));
 }
 
-async function proxy(
+/** proxy sends the request to the member at `addr` (one hop: marked forwarded) and relays its answer. */
+export async function proxy(
   request: FastifyRequest,
   reply: FastifyReply,
   addr: string,
@@ -138,7 +172,7 @@ function describeCluster(member: ClusterMember | undefined): object {
         peerAddr: m.peerAddr,
         resp: m.resp,
         http: m.http,
-        role: st.voters.includes(m.id) ? 'voter' : st.learners.includes(m.id) ? 'learner' : 'unknown',
+        role: m.role,
         isLeader: m.id === st.leader,
         // Per-member replication, known on the leader only.
         matchIndex: progress?.match ?? null,

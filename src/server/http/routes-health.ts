@@ -1,8 +1,12 @@
 // GET /healthz: whether this server can serve the store. 200 while db.stats() answers and no
 // request has seen the store fail; 503 once it is closed or its write path has failed (it then
 // stays failed until the store is reopened, so a load balancer should stop sending writes).
+// On a cluster member also 503 while it knows no leader (it cannot serve a linearizable request)
+// and once it was removed from the cluster.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Db } from '../../db/db.js';
+import { NONE } from '../../raft/index.js';
+import type { ClusterMember } from '../../replica/member.js';
 import { type ErrorBody, mapError } from './errors.js';
 import { HEALTH_RESPONSE_SCHEMA } from './schemas.js';
 
@@ -16,7 +20,7 @@ export class StoreHealth {
   }
 }
 
-export function healthRoutes(db: Db, health: StoreHealth): FastifyPluginAsync {
+export function healthRoutes(db: Db, health: StoreHealth, member?: ClusterMember): FastifyPluginAsync {
   return async (app: FastifyInstance) => {
     app.get(
       '/healthz',
@@ -29,6 +33,19 @@ export function healthRoutes(db: Db, health: StoreHealth): FastifyPluginAsync {
       async (_request, reply) => {
         if (health.failure !== undefined) {
           return reply.code(503).send({ status: 'unavailable', error: health.failure });
+        }
+        const clusterProblem =
+          member === undefined
+            ? undefined
+            : member.removed
+              ? 'this member was removed from the cluster'
+              : member.replica.leader === NONE
+                ? 'this member has no leader'
+                : undefined;
+        if (clusterProblem !== undefined) {
+          return reply
+            .code(503)
+            .send({ status: 'unavailable', error: { code: 'CLUSTER_DOWN', message: clusterProblem } });
         }
         try {
           const stats = db.stats();

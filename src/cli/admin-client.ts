@@ -1,0 +1,116 @@
+// The cluster commands' HTTP client (`cairn member`, `endpoint`, `move-leader`): JSON requests
+// to the members' HTTP addresses (--endpoints). A cluster-wide request goes to the endpoints in
+// order until one answers (any member forwards writes to the leader); an endpoint that cannot
+// be reached is skipped. A per-endpoint request (endpoint status and health) asks each one.
+import { parseAddress } from './address.js';
+import { CliError } from './program.js';
+
+/** DEFAULT_ENDPOINTS: `cairn serve`'s default HTTP address. */
+export const DEFAULT_ENDPOINTS = '127.0.0.1:8379';
+/**
+ * ADMIN_REQUEST_TIMEOUT_MS: how long one request may take. Above the server's 5 s request
+ * timeout plus a leader handover, so that the server's own answer (UNCERTAIN, CLUSTER_DOWN)
+ * arrives before we give up.
+ */
+export const ADMIN_REQUEST_TIMEOUT_MS = 15_000;
+/** ENDPOINTS_MAX: more endpoints than a cluster has members is a mistake in the flag. */
+export const ENDPOINTS_MAX = 32;
+
+/** AdminHttpError: an endpoint answered with an error body. */
+export class AdminHttpError extends CliError {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly endpoint: string,
+  ) {
+    super(message);
+    this.name = 'AdminHttpError';
+  }
+}
+
+/** EndpointUnreachableError: no answer from the endpoint (refused, reset, timed out). */
+export class EndpointUnreachableError extends CliError {
+  constructor(
+    readonly endpoint: string,
+    reason: string,
+  ) {
+    super(`${endpoint}: no answer (${reason})`);
+    this.name = 'EndpointUnreachableError';
+  }
+}
+
+/** parseEndpoints reads --endpoints HOST:PORT,HOST:PORT,... */
+export function parseEndpoints(text: string): string[] {
+  const list = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (list.length === 0) throw new CliError('--endpoints: give at least one HOST:PORT');
+  if (list.length > ENDPOINTS_MAX) throw new CliError(`--endpoints: at most ${ENDPOINTS_MAX} endpoints`);
+  for (const e of list) parseAddress(e);
+  return list;
+}
+
+/** requestOne sends one JSON request to one endpoint and returns the decoded answer. */
+export async function requestOne(
+  endpoint: string,
+  method: string,
+  path: string,
+  body?: object,
+  timeoutMs = ADMIN_REQUEST_TIMEOUT_MS,
+): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetch(`http://${endpoint}${path}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause;
+    throw new EndpointUnreachableError(endpoint, cause?.code ?? (err as Error).message);
+  }
+  const text = await res.text();
+  let parsed: unknown;
+  try {
+    parsed = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    throw new AdminHttpError(
+      res.status,
+      'INTERNAL',
+      `${endpoint}: answered ${res.status} with a body that is not JSON`,
+      endpoint,
+    );
+  }
+  if (!res.ok) {
+    const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
+    throw new AdminHttpError(
+      res.status,
+      error?.code ?? 'INTERNAL',
+      error?.message ?? `${endpoint} answered ${res.status}`,
+      endpoint,
+    );
+  }
+  return parsed;
+}
+
+/** requestAny sends the request to the endpoints in order until one answers (an error answer counts). */
+export async function requestAny(
+  endpoints: readonly string[],
+  method: string,
+  path: string,
+  body?: object,
+): Promise<unknown> {
+  const failures: string[] = [];
+  for (const endpoint of endpoints) {
+    try {
+      return await requestOne(endpoint, method, path, body);
+    } catch (err) {
+      if (!(err instanceof EndpointUnreachableError)) throw err;
+      failures.push(err.message);
+    }
+  }
+  throw new CliError(`no endpoint answered: ${failures.join('; ')}`);
+}

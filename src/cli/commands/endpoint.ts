@@ -1,0 +1,161 @@
+// cairn endpoint status|health: each member's own view (etcdctl endpoint status / health).
+// Unlike the member commands these ask every endpoint, not the first that answers.
+//
+// status: GET /v1/status of each endpoint, as a table (or --json). An endpoint that does not
+//   answer is reported on stderr and makes the exit code 2 (the others are still printed).
+// health: an endpoint is healthy when /healthz answers 200 (it has a leader, its store serves)
+//   and a linearizable read (GET /v1/cluster/members: a ReadIndex round through the leader)
+//   succeeds within --timeout. Unhealthy endpoints are reported on stderr; exit 1 if any.
+import type { Command } from 'commander';
+import { EndpointUnreachableError, requestAny, requestOne } from '../admin-client.js';
+import { write } from '../output.js';
+import { type Cli, CliError, describeError, EXIT_ERROR_CAIRN, EXIT_FAILURE } from '../program.js';
+import { addEndpointsOption, endpointsOf } from './cluster-options.js';
+import { table } from './table.js';
+
+/** HEALTH_TIMEOUT_MS_DEFAULT: a linearizable read slower than this is unhealthy (etcdctl's command timeout). */
+export const HEALTH_TIMEOUT_MS_DEFAULT = 5_000;
+
+interface StatusJson {
+  mode: string;
+  name?: string;
+  id?: string;
+  version: string;
+  dataSize: number | null;
+  keys: number | null;
+  leader?: string | null;
+  isLeader?: boolean;
+  isLearner?: boolean;
+  term?: number;
+  commit?: number;
+  applied?: number;
+  lastIndex?: number;
+  errors: string[];
+}
+
+export function registerEndpoint(program: Command, cli: Cli): void {
+  const endpoint = program.command('endpoint').description("each member's status and health");
+
+  addEndpointsOption(
+    endpoint
+      .command('status')
+      .description("print each endpoint's status: id, version, data size, leader, Raft term and indexes")
+      .option('--cluster', 'ask every member of the cluster (their HTTP addresses from the member list)'),
+  ).action(async (options: Record<string, unknown>) => {
+    const endpoints = await targets(options);
+    const rows: ({ endpoint: string } & StatusJson)[] = [];
+    for (const e of endpoints) {
+      try {
+        rows.push({ endpoint: e, ...((await requestOne(e, 'GET', '/v1/status')) as StatusJson) });
+      } catch (err) {
+        process.stderr.write(`${cli.name}: ${describeError(err)}\n`);
+        cli.exitCode = EXIT_ERROR_CAIRN;
+      }
+    }
+    if (options.json === true) {
+      await write(`${JSON.stringify(rows)}\n`);
+      return;
+    }
+    const yes = (b: boolean | undefined) => (b === true ? 'yes' : b === false ? 'no' : '');
+    await write(
+      table(
+        [
+          'ENDPOINT',
+          'NAME',
+          'ID',
+          'VERSION',
+          'DATA SIZE',
+          'KEYS',
+          'IS LEADER',
+          'IS LEARNER',
+          'TERM',
+          'COMMIT',
+          'APPLIED',
+          'LAST INDEX',
+          'ERRORS',
+        ],
+        rows.map((r) => [
+          r.endpoint,
+          r.name ?? '',
+          r.id ?? '',
+          r.version,
+          r.dataSize === null ? '' : formatBytes(r.dataSize),
+          r.keys ?? '',
+          yes(r.isLeader),
+          yes(r.isLearner),
+          r.term ?? '',
+          r.commit ?? '',
+          r.applied ?? '',
+          r.lastIndex ?? '',
+          r.errors.join('; '),
+        ]),
+      ),
+    );
+  });
+
+  addEndpointsOption(
+    endpoint
+      .command('health')
+      .description('check that each endpoint serves a linearizable read in time')
+      .option('--cluster', 'check every member of the cluster')
+      .option('--timeout <MS>', 'how long a read may take', String(HEALTH_TIMEOUT_MS_DEFAULT)),
+  ).action(async (options: Record<string, unknown>) => {
+    const timeoutMs = Number(options.timeout);
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0)
+      throw new CliError('--timeout: a positive number of milliseconds');
+    const results: { endpoint: string; health: boolean; tookMs: number; error?: string }[] = [];
+    for (const e of await targets(options)) {
+      const started = performance.now();
+      try {
+        await requestOne(e, 'GET', '/healthz', undefined, timeoutMs);
+        await requestOne(e, 'GET', '/v1/cluster/members', undefined, timeoutMs);
+        results.push({ endpoint: e, health: true, tookMs: Math.round(performance.now() - started) });
+      } catch (err) {
+        const why =
+          err instanceof EndpointUnreachableError ? err.message.replace(`${e}: `, '') : describeError(err);
+        results.push({
+          endpoint: e,
+          health: false,
+          tookMs: Math.round(performance.now() - started),
+          error: why,
+        });
+      }
+    }
+    if (results.some((r) => !r.health)) cli.exitCode = EXIT_FAILURE;
+    if (options.json === true) {
+      await write(`${JSON.stringify(results)}\n`);
+      return;
+    }
+    for (const r of results) {
+      if (r.health) await write(`${r.endpoint} is healthy: a linearizable read took ${r.tookMs} ms\n`);
+      else process.stderr.write(`${r.endpoint} is unhealthy: ${r.error ?? ''}\n`);
+    }
+  });
+}
+
+/** targets: the endpoints to ask: --endpoints, or with --cluster every member's HTTP address. */
+async function targets(options: Record<string, unknown>): Promise<string[]> {
+  const endpoints = endpointsOf(options);
+  if (options.cluster !== true) return endpoints;
+  const body = (await requestAny(endpoints, 'GET', '/v1/cluster/members')) as {
+    members: { name: string; http: string }[];
+  };
+  const missing = body.members.filter((m) => m.http === '').map((m) => m.name);
+  if (missing.length > 0) {
+    process.stderr.write(
+      `cairn: the HTTP address of ${missing.join(', ')} is not known yet (never connected)\n`,
+    );
+  }
+  return body.members.filter((m) => m.http !== '').map((m) => m.http);
+}
+
+function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
+}

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import type { ConfChange } from '../raft/index.js';
+import type { MemberRecord } from './identity.js';
+import { decodeMemberContext, encodeMemberContext, Membership } from './membership.js';
+
+const rec = (id: number): MemberRecord => ({ id, name: `n${id}`, peerAddr: `127.0.0.1:${7000 + id}` });
+const add = (r: MemberRecord, type: 'addLearner' | 'addNode' = 'addLearner'): ConfChange => ({
+  transition: 'auto',
+  changes: [{ type, nodeId: r.id }],
+  context: encodeMemberContext(r),
+});
+const remove = (id: number): ConfChange => ({
+  transition: 'auto',
+  changes: [{ type: 'removeNode', nodeId: id }],
+  context: new Uint8Array(0),
+});
+
+describe('member context', () => {
+  it('round-trips a record and ignores what is not one', () => {
+    expect(decodeMemberContext(encodeMemberContext(rec(4)))).toEqual(rec(4));
+    expect(decodeMemberContext(new Uint8Array(0))).toBeUndefined();
+    expect(decodeMemberContext(Buffer.from('{"id":"x"}'))).toBeUndefined();
+    expect(decodeMemberContext(Buffer.from('not json'))).toBeUndefined();
+  });
+});
+
+describe('Membership', () => {
+  it('follows additions and removals, and keeps removed records', () => {
+    const m = new Membership({ members: [rec(1), rec(2), rec(3)], removed: [], index: 0 });
+    expect(m.apply(add(rec(4)), 10)).toBe(true);
+    expect(m.records().map((r) => r.name)).toEqual(['n1', 'n2', 'n3', 'n4']);
+    m.apply(remove(3), 11);
+    expect(m.records().map((r) => r.name)).toEqual(['n1', 'n2', 'n4']);
+    expect(m.isRemoved(3)).toBe(true);
+    expect(m.removed()).toEqual([rec(3)]);
+    expect(m.state().index).toBe(11);
+  });
+
+  it('skips changes the checkpoint already includes (log replay after a restart)', () => {
+    const m = new Membership({ members: [rec(1), rec(2)], removed: [rec(3)], index: 11 });
+    // The replay: bootstrap entries without context, then the checkpointed changes.
+    expect(m.apply(add(rec(3), 'addNode'), 3)).toBe(false);
+    expect(m.apply(remove(3), 11)).toBe(false);
+    expect(m.records()).toEqual([rec(1), rec(2)]);
+    expect(m.apply(add(rec(5)), 12)).toBe(true);
+    expect(m.record(5)).toEqual(rec(5));
+  });
+
+  it('learns nothing from a bootstrap entry without context', () => {
+    const m = new Membership({ members: [rec(1)], removed: [], index: 0 });
+    m.apply({ transition: 'auto', changes: [{ type: 'addNode', nodeId: 2 }], context: new Uint8Array(0) }, 2);
+    expect(m.records()).toEqual([rec(1)]);
+  });
+});

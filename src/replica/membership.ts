@@ -1,0 +1,111 @@
+// Membership: who the members of the group are and where they listen, as the applied conf
+// changes say (docs/cluster-ops.md, "Membership"). Raft's configuration (voters, learners) holds
+// ids only; the addresses travel in each addition's conf change `context` as the member record
+// JSON {id, name, peerAddr}, so every member, also one replaying its log after a restart or a
+// newcomer catching up from index 1, learns the addresses of members added after it started.
+//
+// Source of truth: the Raft log. member.json keeps a checkpoint of this list (`members`,
+// `removed`, `membershipIndex`: the index of the newest conf change the checkpoint includes), so
+// that a restarting member can reach its peers before it has replayed anything; replayed changes
+// at or below the checkpoint's index are already in it and are skipped, newer ones update it.
+// The bootstrap entries carry no context: the first members' addresses come from --initial-cluster.
+import type { ConfChange, NodeId } from '../raft/index.js';
+import type { MemberRecord } from './identity.js';
+
+/** MEMBER_CONTEXT_BYTES_MAX: a member record is a name and an address; anything longer is not one. */
+export const MEMBER_CONTEXT_BYTES_MAX = 1024;
+
+/** MembershipState: the list as of the conf change at `index` (what member.json records). */
+export interface MembershipState {
+  readonly members: readonly MemberRecord[];
+  /** removed: members removed since the cluster started (their ids and names are not reused). */
+  readonly removed: readonly MemberRecord[];
+  readonly index: number;
+}
+
+/** encodeMemberContext: the conf change context of an addition. */
+export function encodeMemberContext(record: MemberRecord): Uint8Array {
+  return Buffer.from(JSON.stringify({ id: record.id, name: record.name, peerAddr: record.peerAddr }));
+}
+
+/** decodeMemberContext reads an addition's context; undefined when it holds no member record. */
+export function decodeMemberContext(context: Uint8Array): MemberRecord | undefined {
+  if (context.length === 0 || context.length > MEMBER_CONTEXT_BYTES_MAX) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(context).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const r = parsed as Partial<MemberRecord> | null;
+  if (
+    r === null ||
+    typeof r !== 'object' ||
+    typeof r.id !== 'number' ||
+    !Number.isSafeInteger(r.id) ||
+    typeof r.name !== 'string' ||
+    typeof r.peerAddr !== 'string'
+  ) {
+    return undefined;
+  }
+  return { id: r.id, name: r.name, peerAddr: r.peerAddr };
+}
+
+/** Membership: the current member records, updated by each applied conf change. */
+export class Membership {
+  private readonly current = new Map<NodeId, MemberRecord>();
+  private readonly gone = new Map<NodeId, MemberRecord>();
+  private appliedIndex: number;
+
+  constructor(state: MembershipState) {
+    for (const m of state.members) this.current.set(m.id, m);
+    for (const m of state.removed) this.gone.set(m.id, m);
+    this.appliedIndex = state.index;
+  }
+
+  /**
+   * apply takes the conf change applied at `index`; it returns whether the list changed.
+   * Changes at or below the checkpoint's index are already included (log replay).
+   */
+  apply(cc: ConfChange, index: number): boolean {
+    if (index <= this.appliedIndex) return false;
+    this.appliedIndex = index;
+    const record = decodeMemberContext(cc.context);
+    for (const change of cc.changes) {
+      if (change.type === 'removeNode') {
+        const was = this.current.get(change.nodeId);
+        this.current.delete(change.nodeId);
+        this.gone.set(change.nodeId, was ?? { id: change.nodeId, name: '', peerAddr: '' });
+      } else if (record !== undefined && record.id === change.nodeId) {
+        this.current.set(record.id, record);
+        this.gone.delete(record.id);
+      }
+    }
+    // The index moved even when no record changed: the checkpoint is newer.
+    return true;
+  }
+
+  get index(): number {
+    return this.appliedIndex;
+  }
+
+  records(): MemberRecord[] {
+    return [...this.current.values()];
+  }
+
+  record(id: NodeId): MemberRecord | undefined {
+    return this.current.get(id);
+  }
+
+  removed(): MemberRecord[] {
+    return [...this.gone.values()];
+  }
+
+  isRemoved(id: NodeId): boolean {
+    return this.gone.has(id);
+  }
+
+  state(): MembershipState {
+    return { members: this.records(), removed: this.removed(), index: this.appliedIndex };
+  }
+}

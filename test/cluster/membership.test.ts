@@ -1,0 +1,295 @@
+// Membership changes on a cluster of real processes, driven through the operator's commands
+// (`cairn member`, `endpoint`, `move-leader`; docs/cluster-ops.md): a learner joins a loaded
+// cluster, catches up by log replay and is promoted; leadership moves to it; the leader is
+// removed and the cluster goes on; a dead member is replaced; removals that would lose quorum,
+// or the last voter, are refused.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { run } from '../cli/support.js';
+import { ProcCluster, sleep } from './proc-cluster.js';
+
+const NAMES = ['n1', 'n2', 'n3'];
+/** KEYS: the load written before a member joins (it must replay all of it). */
+const KEYS = 300;
+/** ACTIVE_WAIT_MS: beyond the strict checks' 5 s activity window (reconfig-check.ts ACTIVE_WINDOW_MS). */
+const ACTIVE_WAIT_MS = 5_600;
+
+/** withCluster runs `test` on its own 3-member cluster (the tests run concurrently) and stops it. */
+async function withCluster(test: (c: ProcCluster) => Promise<void>): Promise<void> {
+  const c = await ProcCluster.start(NAMES);
+  try {
+    await test(c);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${c.dumpLogs()}`, { cause: err });
+  } finally {
+    await c.stop();
+  }
+}
+
+async function cairn(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  const r = await run('cairn', args, process.cwd());
+  return { code: r.code, out: r.out, err: r.stderr };
+}
+
+async function until(what: string, check: () => Promise<boolean>, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      // Not yet (a member starting, an election).
+    }
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+    await sleep(50);
+  }
+}
+
+async function load(c: ProcCluster, leader: string): Promise<void> {
+  const client = await c.client(leader);
+  try {
+    for (let i = 0; i < KEYS; i += 50) {
+      await Promise.all(Array.from({ length: 50 }, (_, j) => client.call('SET', `k${i + j}`, `v${i + j}`)));
+    }
+  } finally {
+    await client.close();
+  }
+}
+
+/** caughtUp: the member's own (READONLY) reads show the whole load. */
+async function caughtUp(c: ProcCluster, name: string): Promise<boolean> {
+  const client = await c.client(name);
+  try {
+    await client.call('READONLY');
+    for (const i of [0, KEYS / 2, KEYS - 1]) {
+      if (String(await client.call('GET', `k${i}`)) !== `v${i}`) return false;
+    }
+    return true;
+  } finally {
+    await client.close();
+  }
+}
+
+interface ListedMember {
+  name: string;
+  role: string;
+  isLeader: boolean;
+  http: string;
+}
+
+async function memberList(endpoints: string): Promise<ListedMember[]> {
+  const r = await cairn('member', 'list', '--json', '--endpoints', endpoints);
+  expect(r.code, r.err).toBe(0);
+  return (JSON.parse(r.out) as { members: ListedMember[] }).members;
+}
+
+describe('membership changes', () => {
+  it.concurrent(
+    'adds a learner to a loaded cluster, promotes it once caught up, moves leadership to it and removes it as leader',
+    () =>
+      withCluster(async (c) => {
+        const leader = await c.leader();
+        await load(c, leader);
+        const follower = NAMES.find((n) => n !== leader)!;
+        // Endpoints in order: a dead one first (skipped), then a follower (it forwards to the leader).
+        const dead = '127.0.0.1:1';
+        const endpoints = `${dead},${c.endpoints(follower)}`;
+
+        const { spec, args } = await c.addSpec('n4');
+        const added = await cairn(
+          'member',
+          'add',
+          'n4',
+          '--peer-url',
+          `127.0.0.1:${spec.peer}`,
+          '--endpoints',
+          endpoints,
+        );
+        expect(added.code, added.err).toBe(0);
+        expect(added.out).toMatch(/Member n4 \(id [0-9a-f]+\) added to the cluster as a learner/);
+        expect(added.out).toContain('--initial-cluster-state existing');
+        expect(added.out).toContain(`n4=127.0.0.1:${spec.peer}`);
+        // The same name or address again is refused.
+        const again = await cairn(
+          'member',
+          'add',
+          'n4',
+          '--peer-url',
+          '127.0.0.1:9',
+          '--endpoints',
+          endpoints,
+        );
+        expect(again.code).toBe(2);
+        expect(again.err).toMatch(/named 'n4' already exists/);
+
+        // Not started yet, so not caught up: promotion is refused.
+        const early = await cairn('member', 'promote', 'n4', '--endpoints', endpoints);
+        expect(early.code).toBe(2);
+        expect(early.err).toMatch(/not caught up/);
+
+        await c.startMember('n4', args);
+        await until('n4 catches up', () => caughtUp(c, 'n4'));
+        let list = await memberList(endpoints);
+        expect(list.find((m) => m.name === 'n4')?.role).toBe('learner');
+
+        const promoted = await cairn('member', 'promote', 'n4', '--endpoints', endpoints);
+        expect(promoted.code, promoted.err).toBe(0);
+        expect(promoted.out).toBe('Member n4 promoted to voter.\n');
+        list = await memberList(c.endpoints('n4'));
+        expect(list.map((m) => [m.name, m.role]).sort()).toEqual([
+          ['n1', 'voter'],
+          ['n2', 'voter'],
+          ['n3', 'voter'],
+          ['n4', 'voter'],
+        ]);
+        expect(list.filter((m) => m.isLeader).map((m) => m.name)).toEqual([leader]);
+        const table = await cairn('member', 'list', '--endpoints', endpoints);
+        expect(table.code).toBe(0);
+        expect(table.out).toMatch(/NAME.*ID.*ROLE.*LEADER.*PEER ADDR/);
+        expect(table.out).toMatch(/n4 .*voter/);
+
+        // endpoint status: every member agrees on the term and leader; the newcomer holds the data.
+        const all = c.endpoints('n1', 'n2', 'n3', 'n4');
+        const status = await cairn('endpoint', 'status', '--json', '--endpoints', all);
+        expect(status.code, status.err).toBe(0);
+        const rows = JSON.parse(status.out) as {
+          name: string;
+          isLeader: boolean;
+          isLearner: boolean;
+          term: number;
+          keys: number;
+          leader: string;
+          errors: string[];
+        }[];
+        expect(rows.map((r) => r.name)).toEqual(['n1', 'n2', 'n3', 'n4']);
+        expect(new Set(rows.map((r) => r.term)).size).toBe(1);
+        expect(rows.filter((r) => r.isLeader).map((r) => r.name)).toEqual([leader]);
+        expect(rows.every((r) => r.leader === leader && !r.isLearner && r.errors.length === 0)).toBe(true);
+        expect(rows.find((r) => r.name === 'n4')?.keys).toBe(KEYS);
+        const health = await cairn('endpoint', 'health', '--endpoints', all);
+        expect(health.code, health.err).toBe(0);
+        expect(health.out.match(/is healthy/g)).toHaveLength(4);
+
+        // Leadership to the newcomer, then remove it while it leads: it hands over first.
+        const moved = await cairn('move-leader', 'n4', '--endpoints', endpoints);
+        expect(moved.code, moved.err).toBe(0);
+        expect(await c.leader()).toBe('n4');
+        const removed = await cairn('member', 'remove', 'n4', '--endpoints', c.endpoints('n4'));
+        expect(removed.code, removed.err).toBe(0);
+        const next = await c.leader(15_000, NAMES);
+        expect(NAMES).toContain(next);
+        expect(await c.call(follower, 'SET', 'after', 'yes')).toBe('OK');
+        for (const n of NAMES) expect(String(await c.call(n, 'GET', 'after'))).toBe('yes');
+        list = await memberList(c.endpoints(...NAMES));
+        expect(list.map((m) => m.name).sort()).toEqual(NAMES);
+        // The removed member is cut off (its peers refuse it): it has no leader, so it is unhealthy.
+        // (It may not have applied its own removal: the entry's commit reaches the remaining members.)
+        await until('n4 is unhealthy', async () => {
+          const res = await fetch(`http://${c.endpoints('n4')}/healthz`);
+          return res.status === 503 && /CLUSTER_DOWN/.test(await res.text());
+        });
+        const unknown = await cairn('member', 'remove', 'n4', '--endpoints', endpoints);
+        expect(unknown.code).toBe(1);
+        expect(unknown.err).toMatch(/no member named 'n4'/);
+      }),
+    60_000,
+  );
+
+  it.concurrent(
+    'replaces a dead member; refuses a quorum-losing removal and removing the last voter',
+    () =>
+      withCluster(async (c) => {
+        const leader = await c.leader();
+        await load(c, leader);
+        const [alive, doomed] = NAMES.filter((n) => n !== leader) as [string, string];
+        const endpoints = c.endpoints(alive, leader);
+        await c.kill(doomed);
+        await sleep(ACTIVE_WAIT_MS);
+        const health = await cairn(
+          'endpoint',
+          'health',
+          '--json',
+          '--endpoints',
+          c.endpoints(leader, doomed),
+        );
+        expect(health.code).toBe(1);
+        expect((JSON.parse(health.out) as { health: boolean }[]).map((r) => r.health)).toEqual([true, false]);
+
+        // Removing the live follower would leave {leader, doomed}: one of two active.
+        const unsafe = await cairn('member', 'remove', alive, '--endpoints', endpoints);
+        expect(unsafe.code).toBe(2);
+        expect(unsafe.err).toMatch(/only 1 of the 2 remaining voters are active/);
+
+        // Replace the dead one: remove it, add a new member on a new directory, promote it.
+        const gone = await cairn('member', 'remove', doomed, '--endpoints', endpoints);
+        expect(gone.code, gone.err).toBe(0);
+        // A removed member's name is not reused.
+        const reuse = await cairn(
+          'member',
+          'add',
+          doomed,
+          '--peer-url',
+          '127.0.0.1:9',
+          '--endpoints',
+          endpoints,
+        );
+        expect(reuse.code).toBe(2);
+        expect(reuse.err).toMatch(/was removed/);
+        const { spec, args } = await c.addSpec('n5');
+        const added = await cairn(
+          'member',
+          'add',
+          'n5',
+          '--peer-url',
+          `127.0.0.1:${spec.peer}`,
+          '--endpoints',
+          endpoints,
+        );
+        expect(added.code, added.err).toBe(0);
+        await c.startMember('n5', args);
+        await until('n5 catches up', () => caughtUp(c, 'n5'));
+        await until('n5 is promoted', async () => {
+          const r = await cairn('member', 'promote', 'n5', '--endpoints', endpoints);
+          return r.code === 0;
+        });
+        const members = ['n5', alive, leader].sort();
+        expect((await memberList(endpoints)).map((m) => `${m.name}:${m.role}`).sort()).toEqual(
+          members.map((n) => `${n}:voter`),
+        );
+        expect(await c.call('n5', 'SET', 'via-n5', '1')).toBe('OK');
+        expect(String(await c.call(alive, 'GET', 'via-n5'))).toBe('1');
+
+        // A restarted member starts from its member.json checkpoint (the current list, not the
+        // initial one) and rejoins.
+        const record = JSON.parse(
+          fs.readFileSync(path.join(c.spec(alive).dir, 'raft', 'member.json'), 'utf8'),
+        ) as { members: { name: string }[]; removed: { name: string }[]; membershipIndex: number };
+        expect(record.members.map((m) => m.name).sort()).toEqual(members);
+        expect(record.removed.map((m) => m.name)).toEqual([doomed]);
+        expect(record.membershipIndex).toBeGreaterThan(3);
+        await c.kill(alive);
+        expect(await c.call('n5', 'SET', 'while-down', '1')).toBe('OK');
+        await c.startMember(alive);
+        await until(`${alive} rejoins`, async () => {
+          const client = await c.client(alive);
+          try {
+            await client.call('READONLY');
+            return String(await client.call('GET', 'while-down')) === '1';
+          } finally {
+            await client.close();
+          }
+        });
+
+        // Shrink to one voter; the last one cannot be removed.
+        for (const n of ['n5', alive]) {
+          const r = await cairn('member', 'remove', n, '--endpoints', c.endpoints(leader));
+          expect(r.code, r.err).toBe(0);
+        }
+        const last = await cairn('member', 'remove', leader, '--force', '--endpoints', c.endpoints(leader));
+        expect(last.code).toBe(2);
+        expect(last.err).toMatch(/last voter/);
+        expect(await c.call(leader, 'SET', 'alone', 'ok')).toBe('OK');
+      }),
+    60_000,
+  );
+});

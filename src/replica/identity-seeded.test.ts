@@ -14,6 +14,7 @@ describe('resolveIdentity seeded', () => {
     const { identity, created } = await resolveIdentity(nodeFileSystem, dir, flags, true, { seeded: true });
     expect(created).toBe(true);
     expect(identity.members.map((m) => m.name)).toEqual(['n1']);
+    expect(identity.seeded).toBe(true);
     expect(await readIdentity(nodeFileSystem, dir)).toEqual(identity);
     // Later starts read the record as usual.
     expect((await resolveIdentity(nodeFileSystem, dir, flags, true)).created).toBe(false);

@@ -47,6 +47,11 @@ export interface Identity {
   readonly removed?: readonly MemberRecord[];
   /** membershipIndex: the log index of the newest conf change `members` includes (absent: 0, the initial list). */
   readonly membershipIndex?: number;
+  /**
+   * seeded: the engine started with data restored from a snapshot (cairn snapshot restore), which
+   * the Raft log does not hold: the engine can never be rebuilt from the log alone.
+   */
+  readonly seeded?: boolean;
 }
 
 /** ClusterFlags: what the command line says about the cluster (all optional on restarts). */
@@ -207,6 +212,7 @@ export async function resolveIdentity(
     // Peers reach this member at its --initial-cluster address; it listens there unless told
     // otherwise (a proxy or NAT in between).
     listenPeer: flags.listenPeer ?? self.peerAddr,
+    ...(options.seeded === true ? { seeded: true } : {}),
   };
   await writeIdentity(fs, dir, identity);
   return { identity, created: true };

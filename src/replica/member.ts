@@ -131,6 +131,11 @@ export class ClusterMember {
         // tail, and recovery keeps the records after it): replaying from lastTs would not refill
         // the hole. Set the engine's files aside (never delete them) and rebuild from the log.
         await cask.close();
+        if (identity.seeded === true) {
+          throw new CorruptionError(
+            `the engine in ${options.dir} is damaged (${damage.map((p) => `${p.kind} in ${p.file}`).join(', ')}) and this member was seeded from a snapshot the Raft log does not hold: restore it from a snapshot (cairn snapshot restore) or replace the member`,
+          );
+        }
         if (log.firstIndex() !== 1) {
           throw new CorruptionError(
             `the engine in ${options.dir} is damaged (${damage.map((p) => `${p.kind} in ${p.file}`).join(', ')}) and the Raft log no longer starts at 1: restore this member from a snapshot`,
@@ -375,6 +380,12 @@ export class ClusterMember {
     checkAddress(peerAddr, 'member add --peer-url');
     this.requireLeader();
     const record: MemberRecord = { id: memberId(name, this.identity.clusterToken), name, peerAddr };
+    // A new member catches up from the log, which lacks the data a snapshot seeded (docs/backup.md).
+    refuseIf(
+      this.identity.seeded === true
+        ? 'this cluster was seeded from a snapshot the Raft log does not hold; a new member could not catch up (Raft snapshot transfer is not built yet)'
+        : undefined,
+    );
     refuseIf(checkAddLearner(this.reconfigView(), record));
     await this.replica.proposeConfChange({
       transition: 'auto',

@@ -1,22 +1,11 @@
 // Replica.proposeConfChange and the onConfChange hook, on an in-memory group.
 import { afterEach, describe, expect, it } from 'vitest';
-import { tmpDir } from '../../test/support/tmp-dir.js';
-import { Db } from '../db/db.js';
-import { systemClock } from '../io/clock.js';
 import type { ConfChange, NodeId } from '../raft/index.js';
-import { openCask } from '../storage/cask/cask-engine.js';
 import { ClusterDownError } from '../storage/errors.js';
-import { MemoryLog } from './memory-log.js';
 import { MemoryHub } from './memory-transport.js';
-import { Replica } from './replica.js';
-import { ReplicatedEngine } from './replicated-engine.js';
+import { startTestMember, type TestMember, until } from './test-member.js';
 
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
-
-interface Member {
-  id: NodeId;
-  replica: Replica;
-  db: Db;
+interface Member extends TestMember {
   applied: { cc: ConfChange; index: number }[];
 }
 
@@ -27,44 +16,12 @@ afterEach(async () => {
 });
 
 async function start(hub: MemoryHub, id: NodeId, bootstrap: NodeId[]): Promise<Member> {
-  const local = await openCask(tmpDir('replica-cc'), { durability: 'never' });
-  const replica = new Replica({
-    id,
-    log: new MemoryLog(),
-    engine: local,
-    clock: systemClock,
-    logger: quiet,
-    bootstrap,
-    tickMs: 5,
-    requestTimeoutMs: 2_000,
-    onFatal: (err) => {
-      throw err;
-    },
-  });
+  const started = await startTestMember(hub, id, bootstrap);
   const applied: Member['applied'] = [];
-  replica.onConfChange((cc, _cs, index) => applied.push({ cc, index }));
-  const transport = hub.join(
-    { id, name: `n${id}`, resp: '', http: '' },
-    {
-      onMessages: (msgs) => replica.step(msgs),
-      onUnreachable: (to) => replica.unreachable(to),
-      onPeerInfo: () => {},
-    },
-  );
-  const engine = new ReplicatedEngine(local, replica, () => transport.close());
-  const db = new Db(tmpDir('replica-cc-db'), engine);
-  replica.start(transport);
-  const m = { id, replica, db, applied };
+  started.replica.onConfChange((cc, _cs, index) => applied.push({ cc, index }));
+  const m = { ...started, applied };
   open.push(m);
   return m;
-}
-
-async function until(check: () => boolean, ms = 5_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 const change = (type: 'addLearner' | 'addNode' | 'removeNode', nodeId: NodeId): ConfChange => ({

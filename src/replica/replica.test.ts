@@ -1,23 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { tmpDir } from '../../test/support/tmp-dir.js';
-import { Db } from '../db/db.js';
-import { systemClock } from '../io/clock.js';
-import type { NodeId } from '../raft/index.js';
-import { openCask } from '../storage/cask/cask-engine.js';
 import { ClusterDownError } from '../storage/errors.js';
-import { MemoryLog } from './memory-log.js';
 import { MemoryHub } from './memory-transport.js';
-import { Replica } from './replica.js';
-import { ReplicatedEngine } from './replicated-engine.js';
+import { startTestMember, type TestMember, until } from './test-member.js';
 
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
-
-interface Member {
-  id: NodeId;
-  replica: Replica;
-  engine: ReplicatedEngine;
-  db: Db;
-}
+type Member = TestMember;
 
 const open: Member[] = [];
 
@@ -30,44 +16,11 @@ async function group(n: number): Promise<{ hub: MemoryHub; members: Member[] }> 
   const ids = Array.from({ length: n }, (_, i) => i + 1);
   const members: Member[] = [];
   for (const id of ids) {
-    const local = await openCask(tmpDir('replica'), { durability: 'never' });
-    const replica = new Replica({
-      id,
-      log: new MemoryLog(),
-      engine: local,
-      clock: systemClock,
-      logger: quiet,
-      bootstrap: ids,
-      tickMs: 5,
-      requestTimeoutMs: 2_000,
-      onFatal: (err) => {
-        throw err;
-      },
-    });
-    const transport = hub.join(
-      { id, name: `n${id}`, resp: '', http: '' },
-      {
-        onMessages: (msgs) => replica.step(msgs),
-        onUnreachable: (to) => replica.unreachable(to),
-        onPeerInfo: () => {},
-      },
-    );
-    const engine = new ReplicatedEngine(local, replica, () => transport.close());
-    const db = new Db(tmpDir('replica-db'), engine);
-    replica.start(transport);
-    const m = { id, replica, engine, db };
+    const m = await startTestMember(hub, id, ids);
     members.push(m);
     open.push(m);
   }
   return { hub, members };
-}
-
-async function until(check: () => boolean, ms = 5_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 async function leaderOf(members: readonly Member[]): Promise<Member> {

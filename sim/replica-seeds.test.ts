@@ -14,6 +14,7 @@ const SEED_MS_BUDGET = 3_000;
 const REPLAY_SEED = 20_260_512;
 /** FOLLOWER_DELETE_SEED: a seed whose history shows the follower-DELETE finding. */
 const FOLLOWER_DELETE_SEED = 143;
+const STALE_PROPOSAL_SEED = 1481219097;
 /** SEED_SPACE: fresh seeds are drawn below this. */
 const SEED_SPACE = 2 ** 31;
 
@@ -40,6 +41,13 @@ describe('replica simulator', () => {
   // with ClusterDownError); this seed, which showed it, must pass.
   it('a follower refuses a DELETE of a key it does not hold (seed 143, once a finding)', async () => {
     const r = await runReplicaSeed({ seed: FOLLOWER_DELETE_SEED, followerDeletes: true });
+    expect(r.error).toBe('');
+  });
+
+  // A proposal of an earlier term left pending when a newer proposal took its index (the map of
+  // proposals by index overwrote it, so it never settled): found by this simulator in a CI run.
+  it('a proposal whose index a later term reuses settles (seed 1481219097, once a finding)', async () => {
+    const r = await runReplicaSeed({ seed: STALE_PROPOSAL_SEED });
     expect(r.error).toBe('');
   });
 

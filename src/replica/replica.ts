@@ -305,24 +305,37 @@ export class Replica {
    * here. Only a ready leader proposes (ClusterDownError otherwise: nothing happened).
    */
   propose(ts: number, ops: readonly WriteOp[]): Promise<void> {
-    this.checkUsable();
-    if (!this.leaderReady) {
-      return Promise.reject(
-        new ClusterDownError(this.lead === NONE ? 'no leader' : 'this member is not the leader'),
-      );
-    }
     try {
+      this.checkWritable();
       this.rn.propose(encodeWrite(ts, ops));
     } catch (err) {
       if (err instanceof ProposalDroppedError) {
         return Promise.reject(new ClusterDownError(`proposal refused: ${err.message}`));
       }
-      throw err;
+      return Promise.reject(err);
     }
-    const status = this.rn.raft;
-    const index = status.raftLog.lastIndex();
-    const term = status.term;
     this.lastProposedTs = ts;
+    return this.track(false, '');
+  }
+
+  /**
+   * track follows the entry just appended to the log (the last one) until it is applied here,
+   * another entry takes its index, or the request timeout passes.
+   */
+  private track(confChange: boolean, what: string): Promise<void> {
+    const raft = this.rn.raft;
+    const index = raft.raftLog.lastIndex();
+    const term = raft.term;
+    // A proposal of an earlier term still waiting at this index lost it: this leader's log holds
+    // every committed entry and now has its own entry there. (Found by the replica simulator,
+    // seed 1481219097: the earlier proposal was overwritten in the map and never settled.)
+    const stale = this.proposals.get(index);
+    if (stale !== undefined) {
+      this.proposals.delete(index);
+      stale.timer.cancel();
+      this.counters.proposalsFailed++;
+      stale.reject(new ClusterDownError(`the leader changed and the write was not applied (entry ${index})`));
+    }
     this.schedule();
     return new Promise<void>((resolve, reject) => {
       const timer = this.clock.after(this.requestTimeoutMs, () => {
@@ -330,10 +343,12 @@ export class Replica {
         this.proposals.delete(index);
         this.counters.proposalsFailed++;
         reject(
-          new UncertainError(`no outcome within ${this.requestTimeoutMs} ms (entry ${index}, term ${term})`),
+          new UncertainError(
+            `${what}no outcome within ${this.requestTimeoutMs} ms (entry ${index}, term ${term})`,
+          ),
         );
       });
-      this.proposals.set(index, { term, resolve, reject, timer });
+      this.proposals.set(index, { term, confChange, resolve, reject, timer });
     });
   }
 
@@ -372,22 +387,7 @@ export class Replica {
       }
       throw err;
     }
-    const index = raft.raftLog.lastIndex();
-    const term = raft.term;
-    this.schedule();
-    return new Promise<void>((resolve, reject) => {
-      const timer = this.clock.after(this.requestTimeoutMs, () => {
-        if (this.proposals.get(index)?.timer !== timer) return;
-        this.proposals.delete(index);
-        this.counters.proposalsFailed++;
-        reject(
-          new UncertainError(
-            `membership change: no outcome within ${this.requestTimeoutMs} ms (entry ${index}, term ${term})`,
-          ),
-        );
-      });
-      this.proposals.set(index, { term, confChange: true, resolve, reject, timer });
-    });
+    return this.track(true, 'membership change: ');
   }
 
   /**

@@ -1,9 +1,9 @@
 // Replica.proposeConfChange and the onConfChange hook, on an in-memory group.
 import { afterEach, describe, expect, it } from 'vitest';
+import { startTestMember, type TestMember, until } from '../../test/support/replica-member.js';
 import type { ConfChange, NodeId } from '../raft/index.js';
 import { ClusterDownError } from '../storage/errors.js';
 import { MemoryHub } from './memory-transport.js';
-import { startTestMember, type TestMember, until } from './test-member.js';
 
 interface Member extends TestMember {
   applied: { cc: ConfChange; index: number }[];

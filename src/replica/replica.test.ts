@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { startTestMember, type TestMember, until } from '../../test/support/replica-member.js';
 import { ClusterDownError } from '../storage/errors.js';
 import { MemoryHub } from './memory-transport.js';
-import { startTestMember, type TestMember, until } from './test-member.js';
 
 type Member = TestMember;
 

@@ -1,15 +1,15 @@
-// In-process members for the replica tests (tests only; excluded from the build): a Replica over
+// In-process members for the replica tests: a Replica over
 // an in-memory log, joined to a MemoryHub, with a cask engine (durability never: the log is the
 // point of these tests, not the disk) under a ReplicatedEngine and a Db.
-import { tmpDir } from '../../test/support/tmp-dir.js';
-import { Db } from '../db/db.js';
-import { systemClock } from '../io/clock.js';
-import type { NodeId } from '../raft/index.js';
-import { openCask } from '../storage/cask/cask-engine.js';
-import { MemoryLog } from './memory-log.js';
-import type { MemoryHub } from './memory-transport.js';
-import { Replica } from './replica.js';
-import { ReplicatedEngine } from './replicated-engine.js';
+import { Db } from '../../src/db/db.js';
+import { systemClock } from '../../src/io/clock.js';
+import type { NodeId } from '../../src/raft/index.js';
+import { MemoryLog } from '../../src/replica/memory-log.js';
+import type { MemoryHub } from '../../src/replica/memory-transport.js';
+import { Replica } from '../../src/replica/replica.js';
+import { ReplicatedEngine } from '../../src/replica/replicated-engine.js';
+import { openCask } from '../../src/storage/cask/cask-engine.js';
+import { tmpDir } from './tmp-dir.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 /** TEST_TICK_MS: ticks 20x faster than production, so elections take tens of milliseconds. */

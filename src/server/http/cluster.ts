@@ -93,7 +93,10 @@ export function clusterHooks(app: FastifyInstance, member: ClusterMember | undef
     if (member.removed) throw new ClusterDownError('this member was removed from the cluster');
     const readLocally = isRead(request) && level === 'serializable';
     if (member.replica.leaderReady) {
-      if (!readLocally) await member.replica.linearizable();
+      // Reads (and /v1/txn, whose reads run first) wait for a ReadIndex round; plain writes need
+      // none: the pipeline refuses them unless this member is the ready leader.
+      if (!readLocally && (isRead(request) || request.url.startsWith('/v1/txn')))
+        await member.replica.linearizable();
       return;
     }
     if (readLocally) return;

@@ -127,7 +127,10 @@ export interface BackupInfo {
   readonly files: number;
   /** linked: files that are hard links to the source's (sealed files on the same file system). */
   readonly linked: number;
-  /** copied: files whose bytes were copied (another file system, or written fresh: the metadata). */
+  /**
+   * copied: files whose bytes were copied (another file system) or written fresh (the metadata,
+   * and the cask copy's own empty active data file).
+   */
   readonly copied: number;
   /** bytes: the size of every file of the backup, linked or copied. */
   readonly bytes: number;

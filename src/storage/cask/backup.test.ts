@@ -218,6 +218,30 @@ describe('db.backup targets', () => {
   });
 });
 
+describe('a linked backup shares its files with the source', () => {
+  it('a write to the opened copy reaches neither the source nor another backup', async () => {
+    const dir = tmpDir('backup-src');
+    const db = await open(dir, { dataFileBytes: 4096, autoCompact: false });
+    for (let i = 0; i < 100; i++) await db.set(`k${i % 20}`, `v${i}`);
+    const first = path.join(tmpDir('backup-dst'), 'first');
+    expect((await db.backup(first)).linked).toBeGreaterThan(0);
+    await db.set('k0', 'between');
+    // The second backup links every file the first one did (nothing was compacted).
+    const second = path.join(tmpDir('backup-dst'), 'second');
+    await db.backup(second);
+    const expected = await contents(db);
+    await db.close();
+    const copy = await open(first);
+    await copy.set('written-to-copy', 'yes');
+    await copy.close();
+    for (const other of [second, dir]) {
+      const reopened = await open(other);
+      expect(sameMap(await contents(reopened), expected), other).toBe(true);
+      await reopened.close();
+    }
+  });
+});
+
 describe('compaction during a backup', () => {
   it('waits for the backup before deleting its inputs', async () => {
     const dir = tmpDir('backup-src');

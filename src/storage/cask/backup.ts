@@ -9,9 +9,10 @@
 //    not paused: the seal is one barrier in their queue.
 // 2. Copy (backupInto, or the archive writer in storage/snapshot-archive.ts): hard-link each
 //    listed data file and its hint file into the target (copy when the file system cannot link:
-//    EXDEV across devices), fsync the target directory, then write the metadata last (a fresh
-//    generation, no retired files, the sequence floor raised to the cut), so that a copy cut
-//    short by a crash has data files but no metadata, which open refuses.
+//    EXDEV across devices), add a fresh empty data file numbered above them (see backupInto),
+//    fsync the target directory, then write the metadata last (a fresh generation, no retired
+//    files, the sequence floor raised to the cut), so that a copy cut short by a crash has data
+//    files but no metadata, which open refuses.
 //
 // Compaction is the only thing that deletes a data file while a store is open. A backup pins
 // the files it listed until it is closed (BackupPins); compaction waits for the pins before it
@@ -24,8 +25,8 @@ import { assert } from '../../stdx/assert.js';
 import type { BackupFileEntry, BackupInfo, BackupSource } from '../engine.js';
 import { InvalidArgumentError, IoError } from '../errors.js';
 import { encodeMeta, META_FILES, type Meta, writeMeta } from '../meta.js';
-import { dataFileName, hintFileName } from './file-names.js';
-import type { CaskStore } from './store-state.js';
+import { DATA_SUFFIX, dataFileName, hintFileName, parseFileId } from './file-names.js';
+import { type CaskStore, createDataFile } from './store-state.js';
 
 /** BACKUP_CHUNK_BYTES: bytes a copy reads and writes per step. */
 export const BACKUP_CHUNK_BYTES = 1024 * 1024;
@@ -231,8 +232,17 @@ export async function prepareTarget(fs: FileSystem, dir: string): Promise<void> 
 
 /**
  * backupInto copies a cut into `dir` (new or empty): hard links where the file system allows,
- * copies otherwise, the directory fsynced, then the metadata. On failure it removes what it
- * wrote (best effort: without metadata, what remains is refused by open anyway).
+ * copies otherwise, a fresh empty data file, the directory fsynced, then the metadata. On
+ * failure it removes what it wrote (best effort: without metadata, what remains is refused by
+ * open anyway).
+ *
+ * The fresh data file: a linked file is the same inode as the source's file (and as every other
+ * backup's link to it), so the copy must never write into one. Opening a store appends to its
+ * newest data file without a hint file and repairs a torn tail only there (recovery.ts,
+ * appendTarget and the active candidate); without the fresh file that would be the last sealed
+ * file of the cut, and a write to the opened copy would land in the source store (seen at its
+ * next open) and in any later backup that linked the same file. Numbered above every listed
+ * file, the empty file is the copy's active file instead. Copies (EXDEV) get it too: one rule.
  */
 export async function backupInto(
   fs: FileSystem,
@@ -259,6 +269,14 @@ export async function backupInto(
       await copyFile(fs, source, entry, target);
       copied++;
     }
+    // The copy's own active file, above every listed one (see the comment above).
+    let lastId = 0;
+    for (const entry of source.entries) lastId = Math.max(lastId, parseFileId(entry.name, DATA_SUFFIX) ?? 0);
+    written.push(path.join(dir, dataFileName(lastId + 1)));
+    const fresh = await createDataFile(fs, dir, lastId + 1);
+    await fresh.file.close();
+    copied++;
+    bytes += fresh.size;
     // The links and copies are directory entries: durable before the metadata names them a store.
     await fs.syncDir(dir);
     for (const name of META_FILES) written.push(path.join(dir, name));

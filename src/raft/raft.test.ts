@@ -46,6 +46,16 @@ function ent(term: number, index: number, data = ''): Entry {
 }
 
 /** storageWith builds a storage whose snapshot at index 1 (term 1) holds voters, then ents. */
+/** saveUnstable does a driver's save of a Raft's unstable entries (as RawNode.advance would follow). */
+function saveUnstable(r: Raft, storage: MemoryStorage): void {
+  const ents = r.raftLog.unstableEntries().slice();
+  const last = ents[ents.length - 1];
+  if (last === undefined) return;
+  storage.append(ents);
+  r.raftLog.stableTo(last.index, last.term);
+  r.persisted(last.index, last.term);
+}
+
 function storageWith(voters: NodeId[], ents: Entry[], term: number): MemoryStorage {
   const s = new MemoryStorage();
   s.applySnapshot({
@@ -294,6 +304,20 @@ describe('§5.4 Safety', () => {
     expect(r.msgs.at(-1)?.reject).toBe(true);
   });
 
+  it('a leader counts its own entries toward commit only once they are saved', () => {
+    const storage = storageWith([1, 2, 3], [ent(1, 1)], 1);
+    const r = new Raft(
+      defaultConfig(1, storage, { electionTick: ELECTION, heartbeatTick: 1, preVote: false }),
+    );
+    r.becomeCandidate();
+    r.becomeLeader(); // Appends its empty entry at index 2, unsaved.
+    r.step(message({ type: 'MsgAppResp', from: 2, to: 1, term: r.term, index: 2 }));
+    // A follower has it on disk, the leader not yet: one disk is not a quorum of three.
+    expect(r.raftLog.committed).toBe(1);
+    saveUnstable(r, storage);
+    expect(r.raftLog.committed).toBe(2);
+  });
+
   it('§5.4.2 Figure 8: a leader does not commit entries of earlier terms by counting replicas', () => {
     const storage = storageWith([1, 2, 3], [ent(1, 2), ent(2, 3)], 2);
     const r = new Raft(
@@ -302,6 +326,8 @@ describe('§5.4 Safety', () => {
     r.becomeCandidate();
     r.becomeLeader(); // Appends its empty entry at index 4, term 3.
     expect(r.raftLog.lastIndex()).toBe(4);
+    // The driver saves it (the Ready contract); only then does the leader count itself.
+    saveUnstable(r, storage);
     r.step(message({ type: 'MsgAppResp', from: 2, to: 1, term: r.term, index: 3 }));
     expect(r.raftLog.committed).toBe(1); // Index 3 is on a majority but from term 2: not committed.
     r.step(message({ type: 'MsgAppResp', from: 2, to: 1, term: r.term, index: 4 }));
@@ -458,6 +484,8 @@ describe('§6 Cluster membership changes (thesis §4)', () => {
     expect(r.state).toBe('candidate'); // Majority of the old half only.
     r.step(message({ type: 'MsgVoteResp', from: 4, to: 1, term: r.term }));
     expect(r.state).toBe('leader');
+    // The driver saves the leader's empty entry (index 2); only then does the leader count itself.
+    saveUnstable(r, storage);
     r.step(message({ type: 'MsgAppResp', from: 2, to: 1, term: r.term, index: 2 }));
     expect(r.raftLog.committed).toBe(1);
     r.step(message({ type: 'MsgAppResp', from: 5, to: 1, term: r.term, index: 2 }));

@@ -382,7 +382,8 @@ export class Raft {
         new Inflights(this.trk.maxInflight, this.trk.maxInflightBytes),
         pr.isLearner,
       );
-      if (id === this.id) fresh.match = lastIndex;
+      // Only what is saved counts as this node's own acknowledgement (see persisted).
+      if (id === this.id) fresh.match = this.persistedLastIndex();
       this.trk.progress.set(id, fresh);
     });
     this.pendingConfIndex = 0;
@@ -948,12 +949,31 @@ export class Raft {
     if (this.uncommittedSize > 0 && size > 0 && this.uncommittedSize + size > this.maxUncommittedSize)
       return false;
     this.uncommittedSize += size;
-    const last = this.raftLog.append(ents);
-    // The leader acknowledges its own entries: they are persisted before anything that
-    // depends on them leaves the node (the Ready contract), so counting them is safe.
-    (this.trk.progress.get(this.id) as Progress).maybeUpdate(last);
-    this.maybeCommit();
+    this.raftLog.append(ents);
+    // The leader counts its own entries toward commit only once they are saved (persisted,
+    // below), not when appended: its appends may then leave before its own fsync (thesis
+    // §10.2.1) without carrying a commit index that a crash of this disk could take back.
     return true;
+  }
+
+  /**
+   * persisted: the driver saved the log up to (index, term). A leader acknowledges its own
+   * entries here, as it would a follower's MsgAppResp: commit may advance, and followers hear.
+   */
+  persisted(index: number, term: number): void {
+    if (this.state !== 'leader' || !this.raftLog.matchTerm(index, term)) return;
+    const pr = this.trk.progress.get(this.id);
+    if (pr === undefined || !pr.maybeUpdate(index)) return;
+    if (this.maybeCommit()) {
+      this.releasePendingReadIndexMessages();
+      this.bcastAppend();
+    }
+  }
+
+  /** persistedLastIndex: the last index of the log that is saved (not in the unstable tail). */
+  private persistedLastIndex(): number {
+    const unstable = this.raftLog.unstable;
+    return unstable.entries.length > 0 ? unstable.offset - 1 : this.raftLog.lastIndex();
   }
 
   /** maybeCommit advances commit to the quorum's match, only for entries of this term (§5.4.2). */

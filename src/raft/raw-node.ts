@@ -164,7 +164,10 @@ export class RawNode {
       r.appliedTo(rd.snapshot.metadata.index);
     }
     const lastEntry = rd.entries[rd.entries.length - 1];
-    if (lastEntry !== undefined) r.raftLog.stableTo(lastEntry.index, lastEntry.term);
+    if (lastEntry !== undefined) {
+      r.raftLog.stableTo(lastEntry.index, lastEntry.term);
+      r.persisted(lastEntry.index, lastEntry.term);
+    }
     if (rd.snapshot !== undefined) r.raftLog.stableSnapTo(rd.snapshot.metadata.index);
   }
 

@@ -4,11 +4,12 @@
 // One Ready at a time, started once per event-loop turn (setImmediate) so that proposals,
 // messages and read requests of a turn share one log write and one fsync:
 //
-//   ready -> save to the log (one write, one fdatasync if mustSync) -> send messages ->
-//   apply committed entries to the engine -> serve read states -> advance
+//   ready -> send a leader's appends and heartbeats -> save to the log (one write, one
+//   fdatasync if mustSync) -> send the rest (votes, acks: only once durable) -> apply committed
+//   entries to the engine -> serve read states -> advance (the leader counts itself now)
 //
-// Every member sends a Ready's messages only once its save is durable, the leader too: see the
-// comment in handle() for why the leader may not send first with this core.
+// A leader sends its appends and heartbeats before its own fsync (the core counts its own
+// entries toward commit only once saved); votes and acknowledgements wait for the save.
 //
 // Applying. A committed entry is a stamped write (entry-codec.ts); the engine takes it at its
 // commit timestamp. Entries whose ts the engine already holds (ts <= engine.lastTs()) were
@@ -475,14 +476,16 @@ export class Replica {
 
   private async handle(rd: Ready): Promise<void> {
     if (rd.softState !== undefined) this.onSoftState(rd.softState.raftState, rd.softState.lead);
-    // Every message waits for the save, the leader's too (checkPersistedBeforeSend asserts it).
-    // Raft allows a leader to replicate while it writes its own disk (thesis §10.2.1), but only
-    // if no commit index counting its own unsaved entries leaves before they are durable: this
-    // core counts the leader's entries when appended (docs/raft.md, "The Ready contract"), and a
-    // MsgApp or heartbeat carries that commit index. Sent early, a follower could apply an entry
-    // that only one disk holds; if the leader then crashed, a new leader without it could be
-    // elected by the others and overwrite it. Counting the leader only once its save is done
-    // would allow sending first; until then, safety before speed.
+    // A leader's replication messages (appends, heartbeats) go out before its own fsync, so the
+    // followers write their disks while it writes its own (Raft thesis §10.2.1, etcd). Safe
+    // because the core counts the leader's own entries toward commit only once this save is
+    // done (Raft.persisted, called by advance): no commit index in these messages depends on
+    // what this save has not yet made durable. Everything else (votes, acknowledgements) waits
+    // for the save; checkPersistedBeforeSend asserts it.
+    const early: Message[] = [];
+    const late: Message[] = [];
+    for (const m of rd.messages) (LEADER_MESSAGES.has(m.type) ? early : late).push(m);
+    this.send(early, false);
     const started = this.clock.monotonicMs();
     await this.log.save(rd.hardState, rd.entries, rd.snapshot, rd.mustSync);
     if (rd.mustSync) {
@@ -490,7 +493,7 @@ export class Replica {
       const seconds = (this.clock.monotonicMs() - started) / 1000;
       for (const f of this.onFsync) f(seconds);
     }
-    this.send(rd.messages);
+    this.send(late, true);
     if (!isEmptySnapshot(rd.snapshot)) {
       // Snapshot transfer is not built yet (docs/cluster.md, "Missing"): the log is never
       // compacted, so a leader never sends one. Receiving one means a peer that compacts.
@@ -501,7 +504,7 @@ export class Replica {
     this.rn.advance(rd);
   }
 
-  private send(msgs: readonly Message[]): void {
+  private send(msgs: readonly Message[], afterSave: boolean): void {
     if (msgs.length === 0 || this.transport === undefined) return;
     // A leader that stepped down within this Ready (a newer term arrived) may have produced
     // appends for entries the same Ready then overwrote with the new leader's. Peers would refuse
@@ -509,7 +512,7 @@ export class Replica {
     // dropping a message is always safe. (Found by the multi-process SIGSTOP test.)
     const term = this.log.initialState().hardState.term;
     const out = msgs.filter((m) => !(LEADER_MESSAGES.has(m.type) && m.term < term));
-    for (const m of out) checkPersistedBeforeSend(m, this.log);
+    if (afterSave) for (const m of out) checkPersistedBeforeSend(m, this.log);
     if (out.length > 0) this.transport.send(out);
   }
 

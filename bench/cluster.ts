@@ -67,6 +67,7 @@ import Table from 'cli-table3';
 import { CairnClient } from '../src/client/client.js';
 import { RespError } from '../src/protocol/resp/index.js';
 import { Prng } from '../src/stdx/prng.js';
+import { cleanUpOnExit, cleanupSync, freePort as freePortOn, live, tempDirs } from './child-processes.js';
 
 const HOST = '127.0.0.1';
 const MEMBERS = 3;
@@ -181,26 +182,7 @@ function parseArgs(argv: readonly string[]): Args {
 
 // ---- processes -----------------------------------------------------------------------------------
 
-const live = new Set<ChildProcess>();
-const tempDirs = new Set<string>();
-
-function cleanupSync(): void {
-  for (const child of live) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-  live.clear();
-  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
-  tempDirs.clear();
-}
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping the clusters and removing their data`);
-    cleanupSync();
-    process.exit(130);
-  });
-}
-process.once('exit', cleanupSync);
+cleanUpOnExit('the clusters');
 
 function tempDir(name: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `cairn-bench-cluster-${name}-`));
@@ -208,22 +190,7 @@ function tempDir(name: string): string {
   return dir;
 }
 
-/** A free loopback port: bind to 0, read it, release it (a race, but only with ourselves). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, HOST, () => {
-      const addr = srv.address();
-      if (addr === null || typeof addr === 'string') {
-        srv.close();
-        reject(new Error('no port'));
-        return;
-      }
-      srv.close(() => resolve(addr.port));
-    });
-  });
-}
+const freePort = (): Promise<number> => freePortOn(HOST);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -23,6 +23,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import Table from 'cli-table3';
+import { cleanUpOnExit, cleanupSync, freePort as freePortOn, live, tempDirs } from './child-processes.js';
 
 const REQUESTS_FULL = 200_000;
 const REQUESTS_QUICK = 50_000;
@@ -137,43 +138,9 @@ function parseArgs(argv: readonly string[]): Args {
 }
 
 /** Everything started, so that a failure or SIGINT anywhere still stops servers and removes data. */
-const live = new Set<ChildProcess>();
-const tempDirs = new Set<string>();
+cleanUpOnExit('servers');
 
-function cleanupSync(): void {
-  for (const child of live) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-  live.clear();
-  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
-  tempDirs.clear();
-}
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping servers and removing their data`);
-    cleanupSync();
-    process.exit(130);
-  });
-}
-process.once('exit', cleanupSync);
-
-/** A free loopback port: bind to 0, read the port, release it (a race, but only with ourselves). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, HOST, () => {
-      const addr = srv.address();
-      if (addr === null || typeof addr === 'string') {
-        srv.close();
-        reject(new Error('no port'));
-        return;
-      }
-      srv.close(() => resolve(addr.port));
-    });
-  });
-}
+const freePort = (): Promise<number> => freePortOn(HOST);
 
 /** One PING over a fresh connection; true on +PONG. */
 async function ping(port: number): Promise<boolean> {

@@ -33,6 +33,15 @@ export interface ProcClusterOptions {
   readonly extraArgs?: readonly string[];
 }
 
+/**
+ * LIVE: every member process started in this test process. A test that times out may never
+ * reach its cleanup; the members must not outlive the test run (they hold ports and disks).
+ */
+const LIVE = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of LIVE) child.kill('SIGKILL');
+});
+
 export class ProcCluster {
   readonly procs = new Map<string, ChildProcess>();
   /** links: "X->Y" to the proxy X uses to reach Y (with proxies). */
@@ -162,6 +171,8 @@ export class ProcCluster {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...env },
     });
+    LIVE.add(child);
+    child.once('exit', () => LIVE.delete(child));
     const log: string[] = this.logs.get(name) ?? [];
     this.logs.set(name, log);
     child.stdout.on('data', (b: Buffer) => log.push(b.toString()));

@@ -184,7 +184,7 @@ export async function resolveIdentity(
   }
   if (flags.initialCluster === undefined || flags.name === undefined) {
     throw new InvalidArgumentError(
-      `${dir} is not a cluster member's directory yet: a first start needs --name and --initial-cluster (and --listen-peer)`,
+      `${dir} is not a cluster member's directory yet: a first start needs --name and --initial-cluster`,
     );
   }
   if (hasData && options.seeded !== true) {

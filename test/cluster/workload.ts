@@ -6,7 +6,8 @@
 // left out; UNCERTAIN, a lost connection or a timeout of a write leaves it ambiguous (it may have
 // happened at any time after its invocation); a failed read is left out (reads change nothing).
 
-import type { KvOperation } from '../../sim/linearizability.js';
+import { expect } from 'vitest';
+import { checkLinearizability, type KvOperation } from '../../sim/linearizability.js';
 import { CairnClient } from '../../src/client/client.js';
 import { RespError } from '../../src/protocol/resp/index.js';
 import type { ProcCluster } from './proc-cluster.js';
@@ -191,4 +192,26 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
       },
     );
   });
+}
+
+/** LINEARIZABILITY_BUDGET_MS: the checker's time budget per history ('unknown' past it fails). */
+const LINEARIZABILITY_BUDGET_MS = 30_000;
+/** MIN_OK_OPS: a run of only failures proves nothing. */
+const MIN_OK_OPS = 50;
+
+/**
+ * expectSound checks a finished workload: its history is linearizable, it did something, and
+ * every final value read back is one that was written. `context` prefixes failure messages.
+ */
+export function expectSound(w: Workload, final: Map<string, string | null>, context = ''): void {
+  const result = checkLinearizability(w.history, { timeBudgetMs: LINEARIZABILITY_BUDGET_MS });
+  expect(result.ok, `${context}history not linearizable: ${JSON.stringify(result).slice(0, 4000)}`).toBe(
+    true,
+  );
+  expect(w.stats.ok).toBeGreaterThan(MIN_OK_OPS);
+  for (const [key, value] of final) {
+    if (value === null || key.startsWith('n')) continue; // counters hold INCR results
+    const written = w.history.some((o) => o.key === key && o.kind === 'put' && o.value === value);
+    expect(written, `${context}${key}=${value} was never written`).toBe(true);
+  }
 }

@@ -15,6 +15,8 @@ const REPLAY_SEED = 20_260_512;
 /** FOLLOWER_DELETE_SEED: a seed whose history shows the follower-DELETE finding. */
 const FOLLOWER_DELETE_SEED = 143;
 const STALE_PROPOSAL_SEED = 1481219097;
+/** OLDER_TERM_SEED: a seed whose history showed a write computed from a failed proposal's value. */
+const OLDER_TERM_SEED = 873934335;
 /** SEED_SPACE: fresh seeds are drawn below this. */
 const SEED_SPACE = 2 ** 31;
 
@@ -48,6 +50,16 @@ describe('replica simulator', () => {
   // proposals by index overwrote it, so it never settled): found by this simulator in a CI run.
   it('a proposal whose index a later term reuses settles (seed 1481219097, once a finding)', async () => {
     const r = await runReplicaSeed({ seed: STALE_PROPOSAL_SEED });
+    expect(r.error).toBe('');
+  });
+
+  // A leader isolated in term 2 had proposals past the end of the log the next leader kept; back
+  // as leader in term 4 it still held them as pending (apply only matched proposals at indexes
+  // it applied), so an INCR computed from their values was committed although their clients had
+  // been told they failed. Fixed: once an entry of a newer term is committed, every older-term
+  // proposal after it fails (Replica.settleOlderTerms), and writes start a turn later.
+  it('a write is never computed from a proposal a newer term discarded (seed 873934335, once a finding)', async () => {
+    const r = await runReplicaSeed({ seed: OLDER_TERM_SEED, nodes: 3 });
     expect(r.error).toBe('');
   });
 

@@ -13,6 +13,8 @@ export class MemoryHub {
   private readonly members = new Map<NodeId, { handlers: TransportHandlers; info: PeerInfo }>();
   /** cut: links that drop every message, as "from>to". */
   private readonly cut = new Set<string>();
+  /** drop: when set, messages it matches are lost (e.g. only appends, so heartbeats keep a leader). */
+  drop: ((m: Message) => boolean) | undefined;
 
   join(info: PeerInfo, handlers: TransportHandlers): Transport {
     this.members.set(info.id, { handlers, info });
@@ -44,7 +46,7 @@ export class MemoryHub {
   deliver(from: NodeId, msgs: readonly Message[]): void {
     const byTo = new Map<NodeId, Message[]>();
     for (const m of msgs) {
-      if (this.cut.has(`${from}>${m.to}`)) continue;
+      if (this.cut.has(`${from}>${m.to}`) || this.drop?.(m) === true) continue;
       let list = byTo.get(m.to);
       if (list === undefined) byTo.set(m.to, (list = []));
       list.push(m);

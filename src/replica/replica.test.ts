@@ -1,9 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startTestMember, type TestMember, until } from '../../test/support/replica-member.js';
-import { ClusterDownError } from '../storage/errors.js';
+import { ClusterDownError, UncertainError } from '../storage/errors.js';
 import { MemoryHub } from './memory-transport.js';
 
 type Member = TestMember;
+
+/** SHORT_REQUEST_TIMEOUT_MS: proposals time out quickly where a test makes them time out. */
+const SHORT_REQUEST_TIMEOUT_MS = 300;
 
 const open: Member[] = [];
 
@@ -11,12 +14,12 @@ afterEach(async () => {
   for (const m of open.splice(0)) await m.db.close().catch(() => {});
 });
 
-async function group(n: number): Promise<{ hub: MemoryHub; members: Member[] }> {
+async function group(n: number, requestTimeoutMs?: number): Promise<{ hub: MemoryHub; members: Member[] }> {
   const hub = new MemoryHub();
   const ids = Array.from({ length: n }, (_, i) => i + 1);
   const members: Member[] = [];
   for (const id of ids) {
-    const m = await startTestMember(hub, id, ids);
+    const m = await startTestMember(hub, id, ids, requestTimeoutMs);
     members.push(m);
     open.push(m);
   }
@@ -106,5 +109,38 @@ describe('Replica', () => {
     await Promise.all(tasks);
     await until(() => members.every((m) => m.replica.applied >= leader.replica.applied));
     for (const m of members) expect(Buffer.from((await m.db.get('counter'))!).toString()).toBe('200');
+  });
+
+  // A proposal whose caller timed out may still be applied. Its pending value is gone from the
+  // write pipeline (the caller failed), so a write computed meanwhile would overwrite it blindly
+  // (a lost update): the leader refuses writes until the outcome is known, then goes on.
+  it('after a write times out, the leader refuses writes until that write is applied or discarded', async () => {
+    const { hub, members } = await group(3, SHORT_REQUEST_TIMEOUT_MS);
+    const leader = await leaderOf(members);
+    await leader.db.set('n', '1');
+    // Appends are lost, heartbeats are not: the leader keeps leading but commits nothing.
+    hub.drop = (m) => m.type === 'MsgApp';
+    const incr = async (): Promise<unknown> =>
+      leader.db.pipeline.update(Buffer.from('n'), (current) => {
+        const n = Number(current?.toString() ?? '0');
+        return { result: n + 1, write: Buffer.from(String(n + 1)) };
+      }).durable ?? Promise.resolve();
+    await expect(incr()).rejects.toBeInstanceOf(UncertainError);
+    expect(leader.replica.leaderReady).toBe(true);
+    await expect(incr()).rejects.toThrow(/not known yet/);
+    hub.drop = undefined;
+    // The timed-out INCR is applied; writes resume and compute from it.
+    await until(() => {
+      try {
+        leader.replica.checkWritable();
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    expect(Buffer.from((await leader.db.get('n'))!).toString()).toBe('2');
+    await incr();
+    await until(() => members.every((m) => m.replica.applied >= leader.replica.applied));
+    for (const m of members) expect(Buffer.from((await m.db.get('n'))!).toString()).toBe('3');
   });
 });

@@ -25,8 +25,11 @@
 // applied an entry of its own term (TiKV's applied_term == term): then the engine plus the
 // proposals of this term are the newest state, because every older entry is applied. Proposals
 // in flight when leadership is lost stay pending: if their entry is applied anyway (a new leader
-// committed it), they resolve; if a different entry takes their index, they fail as not applied;
-// otherwise the request timeout ends them as uncertain.
+// committed it), they resolve; if a different entry takes their index, or an entry of a newer
+// term is committed before their index, they fail as not applied; otherwise the request timeout
+// ends their callers' wait as uncertain. A proposal that timed out stays tracked until its fate
+// is known, and until then the leader refuses writes: the pipeline dropped its pending value, so
+// a write computed meanwhile could overwrite it unseen.
 import type { Clock, Timer } from '../io/clock.js';
 import {
   type ConfChange,
@@ -122,6 +125,11 @@ interface Proposal {
   readonly resolve: () => void;
   readonly reject: (err: Error) => void;
   readonly timer: Timer;
+  /**
+   * timedOut: its caller was told UNCERTAIN, but the entry is still in the log and may yet be
+   * applied: the proposal stays tracked until its fate is known (see `undecided`).
+   */
+  timedOut: boolean;
 }
 
 interface ReadWaiter {
@@ -184,6 +192,14 @@ export class Replica {
   /** lastProposedTs: the newest commit timestamp this member proposed (lastTs of the replicated engine). */
   lastProposedTs = 0;
   private readonly proposals = new Map<number, Proposal>();
+  /**
+   * undecided: proposals whose callers timed out while their entries may still be applied. The
+   * write pipeline dropped their pending values when the callers failed, so a write computed now
+   * would miss them if they apply later (a lost update); writes wait until none is left.
+   */
+  private undecided = 0;
+  /** staleTerm: proposals of terms below it are settled (see `settleOlderTerms`). */
+  private staleTerm = 0;
   /** readWaiters: reads waiting for the next ReadIndex round (batched per turn). */
   private readWaiters: ReadWaiter[] = [];
   private readonly readRounds = new Map<string, ReadWaiter[]>();
@@ -332,16 +348,21 @@ export class Replica {
     // seed 1481219097: the earlier proposal was overwritten in the map and never settled.)
     const stale = this.proposals.get(index);
     if (stale !== undefined) {
-      this.proposals.delete(index);
-      stale.timer.cancel();
-      this.counters.proposalsFailed++;
-      stale.reject(new ClusterDownError(`the leader changed and the write was not applied (entry ${index})`));
+      this.settle(
+        index,
+        stale,
+        new ClusterDownError(`the leader changed and the write was not applied (entry ${index})`),
+      );
     }
     this.schedule();
     return new Promise<void>((resolve, reject) => {
       const timer = this.clock.after(this.requestTimeoutMs, () => {
-        if (this.proposals.get(index)?.timer !== timer) return;
-        this.proposals.delete(index);
+        const p = this.proposals.get(index);
+        if (p?.timer !== timer) return;
+        // The caller is told the outcome is unknown; the proposal stays tracked, because its
+        // entry may still be applied (by this leader or a later one) or be overwritten.
+        p.timedOut = true;
+        this.undecided++;
         this.counters.proposalsFailed++;
         reject(
           new UncertainError(
@@ -349,8 +370,51 @@ export class Replica {
           ),
         );
       });
-      this.proposals.set(index, { term, confChange, resolve, reject, timer });
+      this.proposals.set(index, { term, confChange, resolve, reject, timer, timedOut: false });
     });
+  }
+
+  /**
+   * settle ends a tracked proposal: resolved when `err` is undefined (its entry is applied),
+   * rejected otherwise. A proposal whose caller already timed out only stops being undecided.
+   */
+  private settle(index: number, p: Proposal, err: Error | undefined): void {
+    this.proposals.delete(index);
+    p.timer.cancel();
+    if (p.timedOut) {
+      this.undecided--;
+      if (this.undecided === 0) this.notify();
+      return;
+    }
+    if (err === undefined) {
+      this.counters.proposalsApplied++;
+      p.resolve();
+    } else {
+      this.counters.proposalsFailed++;
+      p.reject(err);
+    }
+  }
+
+  /**
+   * settleOlderTerms fails every proposal of a term below `term` at an index after `committed` once
+   * the entry (index, term) is committed: every log that holds it has only entries of `term` or
+   * later after it, so none of them can be applied. (Proposals at earlier indexes were matched
+   * against their own index's entry by `apply`.) Without this, a proposal whose index lies beyond a new leader's log stayed pending
+   * into the new term, and a write computed from its pending value was committed although its
+   * own client had been told it failed (replica simulator, seed 873934335).
+   */
+  private settleOlderTerms(committed: number, term: number): void {
+    if (term <= this.staleTerm) return;
+    this.staleTerm = term;
+    for (const [index, p] of this.proposals) {
+      if (p.term < term && index > committed) {
+        this.settle(
+          index,
+          p,
+          new ClusterDownError(`the leader changed and the write was not applied (entry ${index})`),
+        );
+      }
+    }
   }
 
   /** checkWritable throws ClusterDownError unless this member is the ready leader. */
@@ -358,6 +422,11 @@ export class Replica {
     this.checkUsable();
     if (!this.leaderReady) {
       throw new ClusterDownError(this.lead === NONE ? 'no leader' : 'this member is not the leader');
+    }
+    if (this.undecided > 0) {
+      throw new ClusterDownError(
+        `the outcome of ${this.undecided} earlier write(s) is not known yet (their callers timed out); retry`,
+      );
     }
   }
 
@@ -552,17 +621,22 @@ export class Replica {
       const own = this.proposals.get(index);
       if (own !== undefined && own.term !== term) {
         // Another leader's entry took this index: ours was never committed anywhere.
-        this.proposals.delete(index);
-        own.timer.cancel();
-        this.counters.proposalsFailed++;
-        own.reject(new ClusterDownError(`the leader changed and the write was not applied (entry ${index})`));
+        this.settle(
+          index,
+          own,
+          new ClusterDownError(`the leader changed and the write was not applied (entry ${index})`),
+        );
       } else if (own?.confChange === true && e.type !== 'confChange') {
         // The leader's core vetted the change and replaced it with an empty entry.
-        this.proposals.delete(index);
-        own.timer.cancel();
-        this.counters.proposalsFailed++;
-        own.reject(new ClusterDownError(`the leader refused the membership change (entry ${index})`));
+        this.settle(
+          index,
+          own,
+          new ClusterDownError(`the leader refused the membership change (entry ${index})`),
+        );
       }
+      // Every proposal of an older term is now dead (settleOlderTerms), settled before this
+      // entry becomes visible and before this member can become the ready leader.
+      this.settleOlderTerms(index, term);
       // Visible in log order: after every earlier entry, and after its own write.
       const prev = this.applyTail;
       this.applyTail = (visible === undefined ? prev : Promise.all([prev, visible]).then(() => {})).then(
@@ -579,22 +653,27 @@ export class Replica {
     assert(index > this.appliedIndex, `applied ${index} after ${this.appliedIndex}`);
     this.appliedIndex = index;
     const own = this.proposals.get(index);
-    if (own !== undefined && own.term === term) {
-      this.proposals.delete(index);
-      own.timer.cancel();
-      this.counters.proposalsApplied++;
-      own.resolve();
-    }
-    if (this.role === 'leader' && !this.termApplied && term === this.rn.raft.term) {
-      this.termApplied = true;
-      this.notify();
-    }
+    if (own !== undefined && own.term === term) this.settle(index, own, undefined);
+    if (this.role === 'leader' && !this.termApplied && term === this.rn.raft.term) this.becomeReady(term);
     while (this.indexWaiters.length > 0 && this.indexWaiters[0]!.index <= index) {
       for (const w of this.indexWaiters.shift()!.waiters) {
         w.timer.cancel();
         w.resolve();
       }
     }
+  }
+
+  /**
+   * becomeReady lets the write pipeline run writes, one turn later: the proposals of older terms
+   * were failed (settleOlderTerms), and the pipeline drops their pending values in promise
+   * callbacks; a write admitted before those ran could compute from a failed write's value.
+   */
+  private becomeReady(term: number): void {
+    this.defer(() => {
+      if (this.role !== 'leader' || this.termApplied || this.rn.raft.term !== term) return;
+      this.termApplied = true;
+      this.notify();
+    });
   }
 
   // ---- reads ----------------------------------------------------------------------------------
@@ -685,10 +764,9 @@ export class Replica {
     this.failReads(error);
     if (!proposalsToo) return;
     for (const [index, p] of this.proposals) {
-      this.proposals.delete(index);
-      p.timer.cancel();
-      this.counters.proposalsFailed++;
-      p.reject(
+      this.settle(
+        index,
+        p,
         new UncertainError(`${error().message}; the write may or may not be applied (entry ${index})`),
       );
     }

@@ -29,6 +29,7 @@ export async function startTestMember(
   hub: MemoryHub,
   id: NodeId,
   bootstrap: readonly NodeId[],
+  requestTimeoutMs = TEST_REQUEST_TIMEOUT_MS,
 ): Promise<TestMember> {
   const local = await openCask(tmpDir('replica'), { durability: 'never' });
   const replica = new Replica({
@@ -39,7 +40,7 @@ export async function startTestMember(
     logger: quiet,
     bootstrap,
     tickMs: TEST_TICK_MS,
-    requestTimeoutMs: TEST_REQUEST_TIMEOUT_MS,
+    requestTimeoutMs,
     onFatal: (err) => {
       throw err;
     },

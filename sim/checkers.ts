@@ -110,6 +110,17 @@ export class Checkers {
     return hash;
   }
 
+  /**
+   * digestAt: the digest of the history up to `index`, for a member whose log starts after it
+   * (a snapshot); the entry must have been applied by someone (it is committed).
+   */
+  digestAt(id: NodeId, index: number): number {
+    if (index === 0) return 0;
+    const rec = this.committed[index];
+    if (rec === undefined) throw new SafetyViolation(`node ${id} holds a snapshot at ${index} nobody applied`);
+    return rec.hash;
+  }
+
   /** onSnapshotInstall checks that a snapshot's digest matches the history at its index. */
   onSnapshotInstall(id: NodeId, index: number, hash: number): void {
     if (index === 0) return;

@@ -22,6 +22,7 @@ import { compareBytes, copyBytes } from '../src/stdx/bytes.js';
 import { crc32c } from '../src/stdx/crc32c.js';
 import { keyString } from '../src/stdx/key-string.js';
 import type {
+  BackupSource,
   Engine,
   EngineStats,
   Entry,
@@ -74,6 +75,8 @@ export class SimEngine implements Engine {
   private closed = false;
   private writes = 0;
   private fsyncs = 0;
+  /** visibleTs: the ts of the newest durable (visible) write: what a backup cut at `tail` holds. */
+  private visibleTs: number;
 
   private constructor(
     private readonly file: File,
@@ -82,6 +85,7 @@ export class SimEngine implements Engine {
     durableTs: number,
   ) {
     this.queuedTs = durableTs;
+    this.visibleTs = durableTs;
   }
 
   /** open recovers the store in dir (creating it durably if new). */
@@ -279,6 +283,7 @@ export class SimEngine implements Engine {
       this.tail += bytes.length;
       this.fsyncs++;
       for (const q of group) this.apply(q.ts, q.ops);
+      this.visibleTs = group.at(-1)?.ts ?? this.visibleTs;
       for (const q of group) q.resolve();
     }
   }
@@ -306,6 +311,28 @@ export class SimEngine implements Engine {
 
   async compact(): Promise<void> {
     this.checkOpen();
+  }
+
+  /**
+   * backupSource: the visible writes, that is the file's durable prefix (frames are only ever
+   * appended, so the bytes below `tail` do not change while the source is read).
+   */
+  async backupSource(): Promise<BackupSource> {
+    this.checkOpen();
+    const size = this.tail;
+    const file = this.file;
+    return {
+      engine: SIM_ENGINE_NAME,
+      files: [{ name: ENGINE_FILE, size }],
+      keys: this.items.size,
+      lastTs: this.visibleTs,
+      read: (name, buffer, offset, length, position) => {
+        if (name !== ENGINE_FILE) return Promise.reject(new InvalidArgumentError(`no file ${name}`));
+        const n = Math.min(length, size - position);
+        return n <= 0 ? Promise.resolve(0) : file.read(buffer, offset, n, position);
+      },
+      close: () => Promise.resolve(),
+    };
   }
 
   async close(): Promise<void> {

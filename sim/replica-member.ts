@@ -9,24 +9,27 @@
 
 import { Db } from '../src/db/db.js';
 import { InjectedFault } from '../src/io/faulty-file-system.js';
-import type { Entry, HardState, NodeId, Snapshot } from '../src/raft/index.js';
+import type { ConfState, Entry, HardState, Message, NodeId, Snapshot } from '../src/raft/index.js';
 import { DiskLog } from '../src/replica/disk-log.js';
 import { decodeWrite } from '../src/replica/entry-codec.js';
-import { Replica, type ReplicaLog } from '../src/replica/replica.js';
+import { Replica, type ReplicaLog, type StateDigest } from '../src/replica/replica.js';
 import { ReplicatedEngine } from '../src/replica/replicated-engine.js';
+import { finishInstall, installEngineFiles } from '../src/replica/snapshot-install.js';
 import type { Transport } from '../src/replica/transport.js';
 import type { Prng } from '../src/stdx/prng.js';
 import { SafetyViolation } from './checkers.js';
 import { SimDisk } from './replica-disk.js';
 import { SimEngine } from './replica-engine.js';
 import { type IoLatency, SimFileSystem } from './replica-fs.js';
-import type { ReplicaNet } from './replica-net.js';
+import type { ReplicaNet, SnapshotFile } from './replica-net.js';
 import { SimClock, SimProcess, type SimScheduler } from './replica-scheduler.js';
 
 /** DATA_DIR: the member's data directory, which exists (durably) before the first start. */
 export const DATA_DIR = '/data';
 export const WAL_DIR = `${DATA_DIR}/wal`;
 export const ENGINE_DIR = `${DATA_DIR}/engine`;
+/** SNAPSHOT_DIR: where snapshots from a leader are staged (inside the engine's raft/, as a member's are). */
+export const SNAPSHOT_DIR = `${ENGINE_DIR}/raft/snap`;
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -42,6 +45,11 @@ export interface MemberEnv {
   readonly trace: (line: string) => void;
   /** onPersist: entries a member's log made durable, with the term before the first. */
   readonly onPersist: (id: NodeId, entries: readonly Entry[], prevTerm: number | undefined) => void;
+  /** onDigest: a member digested its state at a check entry (the digests must agree). */
+  readonly onDigest: (id: NodeId, digest: StateDigest) => void;
+  /** snapshotEntries, snapshotCatchupEntries: small, so that runs take and ship snapshots. */
+  readonly snapshotEntries: number;
+  readonly snapshotCatchupEntries: number;
   /** onFatal: the member's Replica stopped (an I/O failure); the simulator restarts it. */
   readonly onFatal: (member: SimMember, err: unknown) => void;
 }
@@ -51,7 +59,8 @@ export interface Running {
   readonly proc: SimProcess;
   readonly fs: SimFileSystem;
   readonly log: CheckedLog;
-  readonly engine: SimEngine;
+  /** engine: replaced when the member installs a snapshot. */
+  engine: SimEngine;
   readonly replica: Replica;
   readonly db: Db;
   readonly transport: Transport;
@@ -107,9 +116,12 @@ export class SimMember {
     const fs = new SimFileSystem(this.disk, proc, env.prng, env.latency);
     const disk = await DiskLog.open(fs, WAL_DIR, { segmentBytes: env.segmentBytes });
     const clock = new SimClock(proc, this.skewMs);
-    const engine = await SimEngine.open(fs, ENGINE_DIR, clock);
+    const finished = await finishInstall(fs, ENGINE_DIR);
+    if (finished !== undefined) env.trace(`n${this.id} finished an interrupted snapshot install (${finished.installed})`);
+    let engine = await SimEngine.open(fs, ENGINE_DIR, clock);
     const log = new CheckedLog(disk, this.id, env.onPersist, (err) => env.sched.fail(err));
     const fresh = disk.lastIndex() === 0 && disk.hardState().term === 0;
+    let running: Running | undefined;
     const replica = new Replica({
       id: this.id,
       log,
@@ -122,15 +134,56 @@ export class SimMember {
       onFatal: (err) => {
         if (proc.alive) env.onFatal(this, err);
       },
+      snapshotEntries: env.snapshotEntries,
+      snapshotCatchupEntries: env.snapshotCatchupEntries,
+      snapshots: {
+        // The simulated members are fixed: no member list travels with a snapshot.
+        data: () => Buffer.from('{}'),
+        install: async (stage) => {
+          await engine.close();
+          await installEngineFiles(fs, ENGINE_DIR, stage);
+          engine = await SimEngine.open(fs, ENGINE_DIR, clock);
+          if (running !== undefined) running.engine = engine;
+          env.trace(`n${this.id} installed a snapshot (engine lastTs ${engine.lastTs()})`);
+          return engine;
+        },
+      },
     });
-    const transport = env.net.join(this.id, proc, {
-      onMessages: (msgs) => replica.step(msgs),
-      onUnreachable: (to) => replica.unreachable(to),
-      onPeerInfo: () => {},
+    replica.onDigest.add((d) => {
+      if (proc.alive) env.onDigest(this.id, d);
     });
+    let staged = 0;
+    const stage = async (m: Message, files: readonly SnapshotFile[]): Promise<string> => {
+      const dir = `${SNAPSHOT_DIR}/${m.snapshot?.metadata.index ?? 0}-${++staged}`;
+      await fs.mkdir(dir);
+      for (const f of files) {
+        const file = await fs.open(`${dir}/${f.name}`, 'create');
+        try {
+          await file.write(f.bytes, 0);
+          await file.datasync();
+        } finally {
+          await file.close();
+        }
+      }
+      // Durable before Raft hears of it: the install removes the old engine's files first.
+      for (const d of [dir, SNAPSHOT_DIR, `${ENGINE_DIR}/raft`, ENGINE_DIR]) await fs.syncDir(d);
+      return dir;
+    };
+    const transport = env.net.join(
+      this.id,
+      proc,
+      {
+        onMessages: (msgs) => replica.step(msgs),
+        onUnreachable: (to) => replica.unreachable(to),
+        onPeerInfo: () => {},
+        onSnapshot: (m, dir) => replica.stepSnapshot(m, dir),
+      },
+      stage,
+    );
     const replicated = new ReplicatedEngine(engine, replica, () => transport.close());
     const db = new Db(DATA_DIR, replicated, { clock });
-    return { proc, fs, log, engine, replica, db, transport };
+    running = { proc, fs, log, engine, replica, db, transport };
+    return running;
   }
 
   /** crash kills the process; with powerLoss the disk reverts to its durable state. */
@@ -237,5 +290,13 @@ export class CheckedLog implements ReplicaLog {
 
   snapshot(): Snapshot {
     return this.inner.snapshot();
+  }
+
+  createSnapshot(i: number, confState: ConfState, data: Uint8Array): Promise<Snapshot> {
+    return this.inner.createSnapshot(i, confState, data);
+  }
+
+  compact(index: number): Promise<void> {
+    return this.inner.compact(index);
   }
 }

@@ -9,12 +9,23 @@ import type { Message, NodeId } from '../src/raft/index.js';
 import { decodeMessages, encodeMessages } from '../src/replica/message-codec.js';
 import type { Peer, Transport, TransportHandlers } from '../src/replica/transport.js';
 import type { Prng } from '../src/stdx/prng.js';
+import type { BackupSource } from '../src/storage/engine.js';
 import type { NetworkOptions } from './network.js';
 import type { SimProcess } from './replica-scheduler.js';
+
+/** SnapshotFile: one engine file of a snapshot in transit (the simulator copies bytes, no archive). */
+export interface SnapshotFile {
+  readonly name: string;
+  readonly bytes: Buffer;
+}
+
+/** Stager: writes a snapshot's files durably into a fresh staging directory of the receiver; returns it. */
+export type Stager = (m: Message, files: readonly SnapshotFile[]) => Promise<string>;
 
 interface Endpoint {
   readonly proc: SimProcess;
   readonly handlers: TransportHandlers;
+  readonly stage: Stager | undefined;
 }
 
 export class ReplicaNet {
@@ -35,8 +46,11 @@ export class ReplicaNet {
     this.options = options;
   }
 
-  join(id: NodeId, proc: SimProcess, handlers: TransportHandlers): Transport {
-    this.endpoints.set(id, { proc, handlers });
+  snapshotsSent = 0;
+  snapshotsLost = 0;
+
+  join(id: NodeId, proc: SimProcess, handlers: TransportHandlers, stage?: Stager): Transport {
+    this.endpoints.set(id, { proc, handlers, stage });
     return new NetTransport(this, id, proc);
   }
 
@@ -90,6 +104,52 @@ export class ReplicaNet {
     }
   }
 
+  /**
+   * sendSnapshot: the sender reads the engine files (its own disk I/O), then, after one network
+   * delay, the receiver stages them and steps the message. Lost (done(false)) when the link is
+   * cut or the receiver is down at either end of the delay, or staging fails (an injected fault);
+   * a sender that crashed meanwhile is never told.
+   */
+  sendSnapshot(
+    from: NodeId,
+    proc: SimProcess,
+    m: Message,
+    source: () => Promise<BackupSource>,
+    done: (ok: boolean) => void,
+  ): void {
+    const finish = (ok: boolean): void => {
+      if (!ok) this.snapshotsLost++;
+      proc.defer(() => {
+        if (proc.alive) done(ok);
+      });
+    };
+    const bytes = encodeMessages([m]);
+    void readAll(source).then(
+      (files) => {
+        if (!proc.alive) return;
+        this.snapshotsSent++;
+        proc.sched.at(this.delay(), () => {
+          const dest = this.endpoints.get(m.to);
+          if (dest === undefined || !dest.proc.alive || this.isCut(from, m.to) || dest.stage === undefined) {
+            finish(false);
+            return;
+          }
+          const msg = decodeMessages(bytes)[0] as Message;
+          dest.stage(msg, files).then(
+            (dir) => {
+              if (!dest.proc.alive) return finish(false);
+              this.onDeliver?.(msg);
+              dest.handlers.onSnapshot?.(msg, dir);
+              finish(true);
+            },
+            () => finish(false),
+          );
+        });
+      },
+      () => finish(false),
+    );
+  }
+
   private deliver(from: NodeId, to: NodeId, bytes: Buffer): void {
     const dest = this.endpoints.get(to);
     if (dest === undefined || !dest.proc.alive || this.isCut(from, to)) {
@@ -118,9 +178,35 @@ class NetTransport implements Transport {
 
   setPeers(_peers: readonly Peer[]): void {}
 
+  sendSnapshot(m: Message, source: () => Promise<BackupSource>, done: (ok: boolean) => void): void {
+    if (this.closed || !this.proc.alive) return;
+    this.net.sendSnapshot(this.id, this.proc, m, source, done);
+  }
+
   close(): Promise<void> {
     this.closed = true;
     this.net.leave(this.id, this.proc);
     return Promise.resolve();
+  }
+}
+
+/** readAll reads every file of a backup source into memory (simulated stores are small) and closes it. */
+async function readAll(source: () => Promise<BackupSource>): Promise<SnapshotFile[]> {
+  const src = await source();
+  try {
+    const out: SnapshotFile[] = [];
+    for (const f of src.files) {
+      const bytes = Buffer.alloc(f.size);
+      let at = 0;
+      while (at < f.size) {
+        const n = await src.read(f.name, bytes, at, f.size - at, at);
+        if (n === 0) throw new Error(`${f.name} ended at ${at} of ${f.size} bytes`);
+        at += n;
+      }
+      out.push({ name: f.name, bytes });
+    }
+    return out;
+  } finally {
+    await src.close();
   }
 }

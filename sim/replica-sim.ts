@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import type { NodeId, RawNode } from '../src/raft/index.js';
 import type { Replica } from '../src/replica/replica.js';
 import { Prng } from '../src/stdx/prng.js';
-import { Checkers } from './checkers.js';
+import { Checkers, SafetyViolation } from './checkers.js';
 import { checkLinearizability } from './linearizability.js';
 import type { NetworkOptions } from './network.js';
 import { RELIABLE } from './network.js';
@@ -102,6 +102,12 @@ function randomNetwork(p: Prng): NetworkOptions {
   };
 }
 
+/** SNAPSHOT_ENTRIES_CHOICES: entries between snapshots; small, so that runs compact logs and ship snapshots. */
+const SNAPSHOT_ENTRIES_CHOICES = [15, 40, 100] as const;
+const SNAPSHOT_PRNG_SALT = 0x5eed;
+/** CHECK_RATE: the chance, per chaos step, that the leader is asked for a check entry. */
+const CHECK_RATE = 0.1;
+
 /** raftOf reads a Replica's core (private) for the Raft checkers: the simulator's one peek inside. */
 function raftOf(r: Replica): RawNode['raft'] {
   return (r as unknown as { rn: RawNode }).rn.raft;
@@ -135,7 +141,23 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
       if (m.proc === undefined) m.start();
     });
   };
+  // Snapshot spacing comes from its own stream, so the main stream's draws stay as they were.
+  const snap = new Prng(opts.seed ^ SNAPSHOT_PRNG_SALT);
+  const snapshotEntries = snap.pick(SNAPSHOT_ENTRIES_CHOICES);
+  // Every digest taken at a check entry, by index: members must agree (state machine safety,
+  // and the digest is deterministic: the same bytes for the same state).
+  const checkDigests = new Map<number, string>();
   const env: MemberEnv = {
+    onDigest: (id, d) => {
+      const seen = checkDigests.get(d.index);
+      trace(`n${id} digest at ${d.index}: ${d.digest} (${d.keys} keys)`);
+      if (seen === undefined) checkDigests.set(d.index, d.digest);
+      else if (seen !== d.digest) {
+        sched.fail(new SafetyViolation(`check at ${d.index}: n${id}'s digest ${d.digest} differs from ${seen}`));
+      }
+    },
+    snapshotEntries,
+    snapshotCatchupEntries: snap.range(1, Math.max(1, Math.floor(snapshotEntries / 2))),
     sched,
     prng: p,
     net,
@@ -175,6 +197,14 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
         }
       }
       while (m.appliedSeen < run.replica.applied) {
+        const first = run.log.firstIndex();
+        if (m.appliedSeen + 1 < first) {
+          // The entries below the log's start came in a snapshot (installed, or compacted
+          // before this process started): go on from the digest the first applier recorded.
+          m.appliedSeen = first - 1;
+          m.applyHash = checkers.digestAt(m.id, m.appliedSeen);
+          continue;
+        }
         const i = ++m.appliedSeen;
         const e = run.log.entries(i, i + 1, Number.POSITIVE_INFINITY)[0];
         if (e === undefined) throw new Error(`n${m.id} applied ${i}, which its log does not hold`);
@@ -194,6 +224,15 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     const chaosEnd = sched.now + chaosMs;
     while (sched.now < chaosEnd) {
       chaos(p, members, net, clients, restart, trace, () => ioFaults++);
+      // A check (`cairn check hash`) now and then, from the second stream: every member that
+      // applies it digests its engine there, and the digests must agree (onDigest below).
+      if (snap.chance(CHECK_RATE)) {
+        const leader = clients.leader();
+        leader?.running?.replica.proposeCheck().then(
+          (index) => trace(`check at ${index}`),
+          () => {},
+        );
+      }
       await run(p.range(...CHAOS_GAP_MS));
     }
     // Heal: every member up, the network reliable, no more faults; the clients finish.

@@ -4,8 +4,10 @@
 // an entry needs no clock, no randomness and no earlier state (INCR, TTLs and transactions are
 // resolved before the entry exists).
 //
-//   entry-data = write / ""                           ; "" is the leader's empty entry of a new term
+//   entry-data = write / check / ""                   ; "" is the leader's empty entry of a new term
 //   write      = %x01 ts:u64 count:u32 op{count}
+//   check      = %x02 at:u64                          ; `cairn check hash`: digest the state here;
+//                                                     ; at = the leader's clock (ms) when asked
 //   op         = %x01 key-len:u32 key value-len:u32 value expires-at:u64 create:u64 version:u64
 //              / %x02 key-len:u32 key
 //   expires-at = 0 for "never", else ms since the Unix epoch
@@ -18,6 +20,8 @@ import { CorruptionError } from '../storage/errors.js';
 import { BATCH_OPS_MAX } from '../storage/limits.js';
 
 const KIND_WRITE = 0x01;
+const KIND_CHECK = 0x02;
+const CHECK_BYTES = 1 + 8;
 const OP_PUT = 0x01;
 const OP_DELETE = 0x02;
 /** Fixed bytes of a write before its ops: kind, ts, count. */
@@ -68,15 +72,35 @@ export function encodeWrite(ts: number, ops: readonly WriteOp[]): Buffer {
   return out;
 }
 
+/** encodeCheck: the data of a check entry (`cairn check hash`), asked at the leader's `atMs`. */
+export function encodeCheck(atMs: number): Buffer {
+  const out = Buffer.alloc(CHECK_BYTES);
+  out[0] = KIND_CHECK;
+  writeU64LE(out, atMs, 1);
+  return out;
+}
+
+/** decodeCheck: a check entry's leader clock, or undefined when the data is not a check entry. */
+export function decodeCheck(data: Uint8Array): { readonly atMs: number } | undefined {
+  if (data.length !== CHECK_BYTES || data[0] !== KIND_CHECK) return undefined;
+  const atMs = readSafeU64LE(data, 1);
+  if (atMs === undefined) throw new CorruptionError('a check entry with a clock beyond 2^53');
+  return { atMs };
+}
+
 /**
- * decodeWrite reads an entry's data: undefined for the empty entry, else the write. Keys and
- * values are views into `data` (the engine copies what it keeps).
+ * decodeWrite reads an entry's data: undefined for the empty entry and a check entry, else the
+ * write. Keys and values are views into `data` (the engine copies what it keeps).
  */
 export function decodeWrite(data: Uint8Array): StampedWrite | undefined {
   if (data.length === 0) return undefined;
   const bad = (why: string): never => {
     throw new CorruptionError(`replicated entry (${data.length} bytes) is damaged: ${why}`);
   };
+  if (data[0] === KIND_CHECK) {
+    if (data.length !== CHECK_BYTES) bad(`a check entry of ${data.length} bytes`);
+    return undefined;
+  }
   if (data[0] !== KIND_WRITE) bad(`unknown kind ${data[0]}`);
   if (data.length < WRITE_HEADER_BYTES) bad('shorter than its header');
   const ts = readSafeU64LE(data, 1) ?? bad('timestamp beyond 2^53');

@@ -11,8 +11,10 @@
 // first start, and again after each applied membership change, when `members` becomes the
 // current list as of the conf change at `membershipIndex` (membership.ts: a checkpoint; the
 // Raft log is the source of truth).
+
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
+import { writeFileAtomic } from '../io/atomic-file.js';
 import type { FileSystem } from '../io/file-system.js';
 import type { NodeId } from '../raft/index.js';
 import { CorruptionError, InvalidArgumentError } from '../storage/errors.js';
@@ -279,17 +281,6 @@ function checkAgainstRecord(recorded: Identity, flags: ClusterFlags, dir: string
 export async function writeIdentity(fs: FileSystem, dir: string, identity: Identity): Promise<void> {
   const raftDir = path.join(dir, RAFT_DIR);
   await fs.mkdir(raftDir);
-  const final = identityPath(dir);
-  const tmp = `${final}.tmp`;
-  await fs.unlink(tmp);
-  const file = await fs.open(tmp, 'create');
-  try {
-    await file.write(Buffer.from(`${JSON.stringify(identity, null, 2)}\n`), 0);
-    await file.datasync();
-  } finally {
-    await file.close();
-  }
-  await fs.rename(tmp, final);
-  await fs.syncDir(raftDir);
+  await writeFileAtomic(fs, identityPath(dir), Buffer.from(`${JSON.stringify(identity, null, 2)}\n`));
   await fs.syncDir(dir);
 }

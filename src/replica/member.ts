@@ -15,7 +15,15 @@ import * as path from 'node:path';
 import type { Clock } from '../io/clock.js';
 import type { FileSystem } from '../io/file-system.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
-import { type ConfChange, type ConfState, isEmptyHardState, NONE, type NodeId } from '../raft/index.js';
+import {
+  type ConfChange,
+  type ConfState,
+  isEmptyHardState,
+  NONE,
+  type NodeId,
+  type Snapshot,
+} from '../raft/index.js';
+import { assert } from '../stdx/assert.js';
 import type { CaskOptions } from '../storage/cask/cask-options.js';
 import type { Engine } from '../storage/engine.js';
 import { ClusterDownError, CorruptionError, UncertainError } from '../storage/errors.js';
@@ -32,7 +40,7 @@ import {
   resolveIdentity,
   writeIdentity,
 } from './identity.js';
-import { encodeMemberContext, Membership } from './membership.js';
+import { decodeSnapshotData, encodeMemberContext, encodeSnapshotData, Membership } from './membership.js';
 import {
   ACTIVE_WINDOW_MS,
   checkAddLearner,
@@ -40,12 +48,16 @@ import {
   checkRemove,
   type ReconfigView,
 } from './reconfig-check.js';
-import { REQUEST_TIMEOUT_MS, Replica, type ReplicaLogger } from './replica.js';
+import { REQUEST_TIMEOUT_MS, Replica, type ReplicaLogger, SNAPSHOT_CATCHUP_ENTRIES } from './replica.js';
 import { ReplicatedEngine } from './replicated-engine.js';
+import { finishInstall, installEngineFiles, isEngineEntry, SET_ASIDE_PREFIX } from './snapshot-install.js';
 import { createTcpTransport } from './tcp-transport.js';
 import type { Peer, PeerInfo, Transport } from './transport.js';
 
 export const WAL_DIR = 'wal';
+
+/** CaskOpenOptions: how a member opens its engine (also a staged snapshot's, to check it). */
+type CaskOpenOptions = CaskOptions & { readonly fs: FileSystem };
 /** ENGINE_SYNC_INTERVAL_MS: how often a member's engine fsyncs what it applied (etcd commits its backend every 100 ms). */
 export const ENGINE_SYNC_INTERVAL_MS = 1_000;
 
@@ -60,7 +72,12 @@ export interface MemberOptions {
   readonly fs?: FileSystem;
   /** onFatal: the member cannot go on; the server shuts down (a restart recovers). */
   readonly onFatal: (err: unknown) => void;
+  /** snapshotEntries: applied entries between snapshots (`--snapshot-count`; SNAPSHOT_ENTRIES). */
+  readonly snapshotEntries?: number | undefined;
 }
+
+/** SNAPSHOT_STAGING_DIR: where the transport stages a leader's snapshot, inside DIR/raft. */
+export const SNAPSHOT_STAGING_DIR = 'snap';
 
 /** MemberRole: a member's place in the Raft configuration ('unknown' while a log replay has not reached it). */
 export type MemberRole = 'voter' | 'learner' | 'unknown';
@@ -96,6 +113,7 @@ export class ClusterMember {
     private readonly logger: ReplicaLogger,
     private readonly fs: FileSystem,
     private readonly dir: string,
+    private readonly caskOptions: CaskOpenOptions,
   ) {
     this.membership = new Membership({
       members: identity.members,
@@ -118,12 +136,23 @@ export class ClusterMember {
       // prefix of the applied entries up to lastTs (its compaction floor counts only synced
       // writes), or reports damage and is rebuilt below; replay from the log refills the rest
       // (docs/cluster.md, "The commit timestamp is the consistent index").
-      const caskOptions = {
+      const caskOptions: CaskOpenOptions = {
         ...options.cask,
         durability: 'interval' as const,
         syncIntervalMs: ENGINE_SYNC_INTERVAL_MS,
         fs,
       };
+      // A snapshot install a crash interrupted is finished before the engine opens (the log
+      // does not record the snapshot until the install is done: snapshot-install.ts).
+      const finished = await finishInstall(fs, options.dir);
+      if (finished !== undefined) {
+        options.logger.warn(
+          finished,
+          finished.installed
+            ? 'finished installing a snapshot that a crash interrupted'
+            : 'a snapshot install was interrupted before its files were durable: the engine stays as it was',
+        );
+      }
       let cask = await openCask(options.dir, caskOptions);
       const damage = cask.recovery.problems.filter((p) => DAMAGE.has(p.kind));
       if (damage.length > 0) {
@@ -167,6 +196,17 @@ export class ClusterMember {
         requestTimeoutMs: options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
         randomSeed: randomSeed(),
         onFatal: options.onFatal,
+        ...snapshotCounts(options.snapshotEntries),
+        snapshots: {
+          data: () => {
+            assert(member !== undefined, 'a snapshot before the member was built');
+            return encodeSnapshotData(member.membership.state());
+          },
+          install: (stage, snap) => {
+            assert(member !== undefined, 'a snapshot before the member was built');
+            return member.installSnapshot(stage, snap);
+          },
+        },
       });
       const engine = new ReplicatedEngine(local, replica, async () => {
         await member?.transport?.close();
@@ -183,6 +223,7 @@ export class ClusterMember {
         options.logger,
         fs,
         options.dir,
+        caskOptions,
       );
       return member;
     } catch (err) {
@@ -210,6 +251,7 @@ export class ClusterMember {
         onPeerInfo: (info) => {
           this.infos.set(info.id, info);
         },
+        onSnapshot: (m, dir) => this.replica.stepSnapshot(m, dir),
       },
       logger: this.logger,
       clock: this.clock,
@@ -319,6 +361,42 @@ export class ClusterMember {
     }
   }
 
+  // ---- snapshots -----------------------------------------------------------------------------
+
+  /**
+   * installSnapshot replaces the engine with a leader's snapshot staged in `stage` (Replica
+   * calls it before the log records the snapshot): the staged store must open cleanly, then the
+   * engine closes, its files are replaced (snapshot-install.ts) and it opens again, and the
+   * member list becomes the snapshot's.
+   */
+  private async installSnapshot(stage: string, snap: Snapshot): Promise<Engine> {
+    const state = decodeSnapshotData(snap.data);
+    if (state === undefined) {
+      throw new CorruptionError(`the snapshot at index ${snap.metadata.index} holds no member list`);
+    }
+    const { openCask } = await import('../storage/cask/cask-engine.js');
+    const probe = await openCask(stage, this.caskOptions);
+    const damage = probe.recovery.problems.filter((p) => DAMAGE.has(p.kind));
+    await probe.close();
+    if (damage.length > 0) {
+      throw new CorruptionError(
+        `the snapshot at index ${snap.metadata.index} arrived damaged (${damage.map((p) => `${p.kind} in ${p.file}`).join(', ')})`,
+      );
+    }
+    await this.engine.localEngine.close();
+    await installEngineFiles(this.fs, this.dir, stage);
+    const cask = await openCask(this.dir, this.caskOptions);
+    if (this.membership.restore(state)) {
+      this.transport?.setPeers(this.peers());
+      this.saveCheckpoint();
+    }
+    this.logger.info(
+      { index: snap.metadata.index, keys: cask.stats().keys, lastTs: cask.lastTs() },
+      'installed a snapshot from the leader',
+    );
+    return cask;
+  }
+
   // ---- membership --------------------------------------------------------------------------
 
   private confChangeApplied(cc: ConfChange, _cs: ConfState, index: number): void {
@@ -336,9 +414,14 @@ export class ClusterMember {
       }
     }
     this.transport?.setPeers(this.peers());
+    this.saveCheckpoint();
+  }
+
+  /** saveCheckpoint records the member list in member.json. */
+  private saveCheckpoint(): void {
     const identity: Identity = { ...this.identity, ...this.checkpoint() };
     // In order, one at a time; a failed rewrite leaves the older checkpoint, which the log replay
-    // brings up to date at the next start.
+    // (or the next snapshot) brings up to date at the next start.
     this.saving = this.saving.then(() =>
       writeIdentity(this.fs, this.dir, identity).catch((err: unknown) => {
         this.logger.warn({ err }, 'could not record the member list in member.json (the log still has it)');
@@ -380,13 +463,10 @@ export class ClusterMember {
     checkAddress(peerAddr, 'member add --peer-url');
     this.requireLeader();
     const record: MemberRecord = { id: memberId(name, this.identity.clusterToken), name, peerAddr };
-    // A new member catches up from the log, which lacks the data a snapshot seeded (docs/backup.md).
-    refuseIf(
-      this.identity.seeded === true
-        ? 'this cluster was seeded from a snapshot the Raft log does not hold; a new member could not catch up (Raft snapshot transfer is not built yet)'
-        : undefined,
-    );
     refuseIf(checkAddLearner(this.reconfigView(), record));
+    // The log of a cluster seeded from a backup lacks the seeded data (docs/backup.md): compact
+    // it whole first, so that the new member catches up by snapshot, which holds that data.
+    if (this.identity.seeded === true && this.replica.logStart() <= 1) await this.replica.snapshotNow();
     await this.replica.proposeConfChange({
       transition: 'auto',
       changes: [{ type: 'addLearner', nodeId: record.id }],
@@ -513,11 +593,11 @@ const DAMAGE: ReadonlySet<string> = new Set([
 
 /** setEngineAside moves every engine file of `dir` into a new subdirectory; returns its name. */
 async function setEngineAside(fs: FileSystem, dir: string, clock: Clock): Promise<string> {
-  const name = `engine-set-aside-${new Date(clock.nowMs()).toISOString().replace(/[:.]/g, '-')}`;
+  const name = `${SET_ASIDE_PREFIX}${new Date(clock.nowMs()).toISOString().replace(/[:.]/g, '-')}`;
   const target = path.join(dir, name);
   await fs.mkdir(target);
   for (const entry of await fs.readdir(dir)) {
-    if (entry === RAFT_DIR || entry === name || entry.startsWith('engine-set-aside-')) continue;
+    if (!isEngineEntry(entry)) continue;
     await fs.rename(path.join(dir, entry), path.join(target, entry));
   }
   await fs.syncDir(target);
@@ -529,12 +609,18 @@ async function setEngineAside(fs: FileSystem, dir: string, clock: Clock): Promis
 async function hasStore(fs: FileSystem, dir: string): Promise<boolean> {
   if ((await fs.kind(dir)) !== 'directory') return false;
   const names = await fs.readdir(dir);
-  return names.some((n) => n !== RAFT_DIR && n !== 'LOCK' && !n.startsWith('engine-set-aside-'));
+  return names.some(isEngineEntry);
 }
 
 /** refuseIf throws a MembershipRefusedError with `reason` when there is one. */
 function refuseIf(reason: string | undefined): void {
   if (reason !== undefined) throw new MembershipRefusedError(reason, 'refused');
+}
+
+/** snapshotCounts: the Replica's snapshot spacing and the log tail kept below each snapshot. */
+function snapshotCounts(entries: number | undefined): { snapshotEntries?: number; snapshotCatchupEntries?: number } {
+  if (entries === undefined) return {};
+  return { snapshotEntries: entries, snapshotCatchupEntries: Math.min(SNAPSHOT_CATCHUP_ENTRIES, Math.floor(entries / 2)) };
 }
 
 function randomSeed(): number {

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { ConfChange } from '../raft/index.js';
 import type { MemberRecord } from './identity.js';
-import { decodeMemberContext, encodeMemberContext, Membership } from './membership.js';
+import {
+  decodeMemberContext,
+  decodeSnapshotData,
+  encodeMemberContext,
+  encodeSnapshotData,
+  Membership,
+} from './membership.js';
 
 const rec = (id: number): MemberRecord => ({ id, name: `n${id}`, peerAddr: `127.0.0.1:${7000 + id}` });
 const add = (r: MemberRecord, type: 'addLearner' | 'addNode' = 'addLearner'): ConfChange => ({
@@ -50,5 +56,32 @@ describe('Membership', () => {
     const m = new Membership({ members: [rec(1)], removed: [], index: 0 });
     m.apply({ transition: 'auto', changes: [{ type: 'addNode', nodeId: 2 }], context: new Uint8Array(0) }, 2);
     expect(m.records()).toEqual([rec(1)]);
+  });
+
+  it("a snapshot's data carries the member list; restore replaces an older list and ignores an older snapshot", () => {
+    const state = { members: [rec(1), rec(2), rec(4)], removed: [rec(3)], index: 40 };
+    expect(decodeSnapshotData(encodeSnapshotData(state))).toEqual(state);
+    const m = new Membership({ members: [rec(1), rec(2), rec(3)], removed: [], index: 12 });
+    expect(m.restore(state)).toBe(true);
+    expect(m.state()).toEqual(state);
+    expect(m.restore({ members: [rec(1)], removed: [], index: 30 })).toBe(false);
+    expect(m.records()).toEqual(state.members);
+    // Changes the snapshot included are skipped; later ones apply.
+    expect(m.apply(remove(4), 40)).toBe(false);
+    expect(m.apply(remove(4), 41)).toBe(true);
+  });
+
+  it('decodeSnapshotData refuses anything but its own format', () => {
+    for (const bad of [
+      '',
+      '{}',
+      'null',
+      '{"v":2,"members":[],"removed":[],"index":1}',
+      '{"v":1,"members":[{"id":"x"}],"removed":[],"index":1}',
+      '{"v":1,"members":[],"removed":[],"index":-1}',
+      '{"v":1,"members":{},"removed":[],"index":1}',
+    ]) {
+      expect(decodeSnapshotData(Buffer.from(bad)), bad).toBeUndefined();
+    }
   });
 });

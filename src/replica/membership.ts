@@ -51,6 +51,48 @@ export function decodeMemberContext(context: Uint8Array): MemberRecord | undefin
   return { id: r.id, name: r.name, peerAddr: r.peerAddr };
 }
 
+/** SNAPSHOT_DATA_VERSION: the version of a Raft snapshot's data (the member list it records). */
+const SNAPSHOT_DATA_VERSION = 1;
+
+/**
+ * encodeSnapshotData: a Raft snapshot's data, the member list as of its index. Conf changes in
+ * the compacted log are never applied by a member that installs the snapshot, so the records
+ * (names, peer addresses) they carried travel here.
+ *
+ *   data := JSON { "v": 1, "members": [record], "removed": [record], "index": n }
+ *   record := { "id": n, "name": s, "peerAddr": s }
+ */
+export function encodeSnapshotData(state: MembershipState): Uint8Array {
+  return Buffer.from(JSON.stringify({ v: SNAPSHOT_DATA_VERSION, ...state }));
+}
+
+/** decodeSnapshotData reads encodeSnapshotData's output; undefined when it is not that. */
+export function decodeSnapshotData(data: Uint8Array): MembershipState | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(data).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const v = parsed as { v?: unknown; members?: unknown; removed?: unknown; index?: unknown } | null;
+  if (v === null || typeof v !== 'object' || v.v !== SNAPSHOT_DATA_VERSION) return undefined;
+  if (typeof v.index !== 'number' || !Number.isSafeInteger(v.index) || v.index < 0) return undefined;
+  const records = (list: unknown): MemberRecord[] | undefined => {
+    if (!Array.isArray(list)) return undefined;
+    const out: MemberRecord[] = [];
+    for (const r of list) {
+      const rec = decodeMemberContext(Buffer.from(JSON.stringify(r ?? null)));
+      if (rec === undefined) return undefined;
+      out.push(rec);
+    }
+    return out;
+  };
+  const members = records(v.members);
+  const removed = records(v.removed);
+  if (members === undefined || removed === undefined) return undefined;
+  return { members, removed, index: v.index };
+}
+
 /** Membership: the current member records, updated by each applied conf change. */
 export class Membership {
   private readonly current = new Map<NodeId, MemberRecord>();
@@ -82,6 +124,20 @@ export class Membership {
       }
     }
     // The index moved even when no record changed: the checkpoint is newer.
+    return true;
+  }
+
+  /**
+   * restore replaces the list with a snapshot's (a member that installs a snapshot never applies
+   * the conf changes before its index); an older state than the current one is ignored.
+   */
+  restore(state: MembershipState): boolean {
+    if (state.index < this.appliedIndex) return false;
+    this.current.clear();
+    this.gone.clear();
+    for (const m of state.members) this.current.set(m.id, m);
+    for (const m of state.removed) this.gone.set(m.id, m);
+    this.appliedIndex = state.index;
     return true;
   }
 

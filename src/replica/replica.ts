@@ -30,6 +30,7 @@
 // ends their callers' wait as uncertain. A proposal that timed out stays tracked until its fate
 // is known, and until then the leader refuses writes: the pipeline dropped its pending value, so
 // a write computed meanwhile could overwrite it unseen.
+import { createHash } from 'node:crypto';
 import type { Clock, Timer } from '../io/clock.js';
 import {
   type ConfChange,
@@ -53,13 +54,18 @@ import {
   type Status,
 } from '../raft/index.js';
 import { assert } from '../stdx/assert.js';
-import type { Engine, WriteOp } from '../storage/engine.js';
-import { ClusterDownError, UncertainError } from '../storage/errors.js';
-import { decodeWrite, encodeWrite } from './entry-codec.js';
+import { writeU64LE } from '../stdx/u64.js';
+import type { BackupSource, Engine, WriteOp } from '../storage/engine.js';
+import { CairnError, ClusterDownError, UncertainError } from '../storage/errors.js';
+import { decodeCheck, decodeWrite, encodeCheck, encodeWrite } from './entry-codec.js';
 import type { Transport } from './transport.js';
 
 /** ReplicaLog: the durable Raft log the driver saves each Ready to (disk-log.ts, or memory in tests). */
 export interface ReplicaLog extends LogStorage {
+  /** createSnapshot records a snapshot at applied index i, durably (disk-log.ts). */
+  createSnapshot(i: number, confState: ConfState, data: Uint8Array): Snapshot | Promise<Snapshot>;
+  /** compact drops the entries up to index (at most the snapshot's), durably. */
+  compact(index: number): void | Promise<void>;
   /**
    * save persists one Ready: the in-memory view changes at the call; the promise resolves once
    * durable (one fdatasync when `sync`). Never called while an earlier save is in flight.
@@ -87,6 +93,44 @@ export const ELECTION_TICKS = 10;
 export const HEARTBEAT_TICKS = 1;
 /** REQUEST_TIMEOUT_MS: how long a proposal or a read waits before failing (the issue's default 5 s). */
 export const REQUEST_TIMEOUT_MS = 5_000;
+/**
+ * SNAPSHOT_ENTRIES: applied entries between two snapshots of the engine, each followed by a
+ * compaction of the log (etcd's --snapshot-count, whose default is 10,000 since v3.6).
+ */
+export const SNAPSHOT_ENTRIES = 10_000;
+/**
+ * SNAPSHOT_CATCHUP_ENTRIES: entries kept below a snapshot so that a follower a little behind
+ * catches up from the log instead of by a whole snapshot (etcd keeps 5,000).
+ */
+export const SNAPSHOT_CATCHUP_ENTRIES = 5_000;
+/** CHECKS_KEPT: state digests kept for `cairn check hash` (by check entry). */
+const CHECKS_KEPT = 16;
+/**
+ * CHECK_EXPIRY_MARGIN_MS: keys expiring this close to a check's time are left out of its digest
+ * (members hide expired keys by their own clocks; a check runs for a while).
+ */
+export const CHECK_EXPIRY_MARGIN_MS = 60_000;
+/** DIGEST_HEAD_BYTES: per key: key length, value length, expiry, revision (mod, create, version). */
+const DIGEST_HEAD_BYTES = 4 + 4 + 8 + 8 + 8 + 8;
+/** DIGEST_HEX_CHARS: 128 bits of the SHA-256, in hex. */
+const DIGEST_HEX_CHARS = 32;
+
+/** StateDigest: one member's digest of its state at a check entry (`cairn check hash`). */
+export interface StateDigest {
+  readonly index: number;
+  readonly digest: string;
+  readonly keys: number;
+}
+
+/** CheckUnavailableError: this member applied past a check without digesting it (a snapshot, a restart). */
+export class CheckUnavailableError extends CairnError {
+  constructor(index: number, applied: number) {
+    super(
+      'INVALID_ARGUMENT',
+      `this member has no digest for entry ${index} (applied ${applied}: it installed a snapshot past it, restarted, or it is too old); run the check again`,
+    );
+  }
+}
 
 export interface ReplicaLogger {
   debug(obj: object, msg?: string): void;
@@ -116,6 +160,30 @@ export interface ReplicaOptions {
    * the simulator substitutes its seeded scheduler so that a run replays exactly.
    */
   readonly defer?: ((fn: () => void) => void) | undefined;
+  /** snapshotEntries, snapshotCatchupEntries: SNAPSHOT_ENTRIES and SNAPSHOT_CATCHUP_ENTRIES (tests lower them). */
+  readonly snapshotEntries?: number;
+  readonly snapshotCatchupEntries?: number;
+  /**
+   * snapshots: what a member does with snapshots of its engine. Without it, the log is never
+   * compacted and a snapshot from a leader stops the member.
+   */
+  readonly snapshots?: SnapshotHooks | undefined;
+}
+
+/**
+ * SnapshotHooks: the member's part of Raft snapshots (docs/cluster.md, "Snapshots and log
+ * compaction"). A snapshot's Raft data is small (`data`: the member list at its index); the
+ * engine's files travel beside it (Transport.sendSnapshot) and are installed by `install`.
+ */
+export interface SnapshotHooks {
+  /** data: what a snapshot taken now records beside the engine (the membership). */
+  data(): Uint8Array;
+  /**
+   * install replaces the local engine (closed first) with the one staged in `dir`, restores
+   * what `data` recorded, and returns the new engine. The staged engine holds at least every
+   * write up to the snapshot's index (it may hold later ones: see `apply`).
+   */
+  install(dir: string, snapshot: Snapshot): Promise<Engine>;
 }
 
 interface Proposal {
@@ -164,6 +232,11 @@ export interface ReplicaCounters {
   leaderChanges: number;
   readIndexRounds: number;
   walFsyncs: number;
+  /** snapshotsSent, snapshotsFailed: snapshots this member shipped to followers, by outcome. */
+  snapshotsSent: number;
+  snapshotsFailed: number;
+  /** snapshotsInstalled: snapshots from a leader that replaced this member's engine. */
+  snapshotsInstalled: number;
 }
 
 export class Replica {
@@ -171,7 +244,8 @@ export class Replica {
   private readonly rn: RawNode;
   private transport: Transport | undefined;
   private readonly log: ReplicaLog;
-  private readonly engine: Engine;
+  /** engine: the local state machine; replaced when a snapshot from the leader is installed. */
+  private engine: Engine;
   private readonly clock: Clock;
   private readonly logger: ReplicaLogger;
   private readonly requestTimeoutMs: number;
@@ -200,6 +274,28 @@ export class Replica {
   private undecided = 0;
   /** staleTerm: proposals of terms below it are settled (see `settleOlderTerms`). */
   private staleTerm = 0;
+  private readonly snapshots: SnapshotHooks | undefined;
+  private readonly snapshotEntries: number;
+  private readonly snapshotCatchupEntries: number;
+  /** confState: the configuration after the last conf change handed to apply (snapshots record it). */
+  private confState: ConfState;
+  /** snapshotIndex: the index of the newest snapshot, taken here or installed. */
+  private snapshotIndex: number;
+  /** logTs: the commit timestamp of the newest write entry apply has seen (applied or skipped). */
+  private logTs = 0;
+  /** held: entries after a check entry, waiting for its digest (see `apply`). */
+  private held: Entry[] | undefined;
+  /** digests: the state digests of the last CHECKS_KEPT check entries, by index. */
+  private readonly digests = new Map<number, StateDigest | Error>();
+  private readonly digestListeners = new Set<() => void>();
+  /** onDigest: told each state digest this member computes at a check entry (the simulator compares them). */
+  readonly onDigest = new Set<(digest: StateDigest) => void>();
+  /** snapshotWaiters: callers of snapshotNow, served by the next turn. */
+  private readonly snapshotWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
+  /** staged: engine files of snapshots that arrived (Transport), by snapshot index, until installed. */
+  private readonly staged = new Map<number, string>();
+  /** onEngine: told when a snapshot replaced the local engine (the ReplicatedEngine follows it). */
+  readonly onEngine = new Set<(engine: Engine) => void>();
   /** readWaiters: reads waiting for the next ReadIndex round (batched per turn). */
   private readWaiters: ReadWaiter[] = [];
   private readonly readRounds = new Map<string, ReadWaiter[]>();
@@ -217,6 +313,9 @@ export class Replica {
     leaderChanges: 0,
     readIndexRounds: 0,
     walFsyncs: 0,
+    snapshotsSent: 0,
+    snapshotsFailed: 0,
+    snapshotsInstalled: 0,
   };
   /** onFsync: told the duration of every log save that fsynced (the WAL fsync histogram). */
   readonly onFsync = new Set<(seconds: number) => void>();
@@ -232,6 +331,15 @@ export class Replica {
     this.requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
     this.onFatal = options.onFatal;
     this.defer = options.defer ?? setImmediate;
+    this.snapshots = options.snapshots;
+    this.snapshotEntries = options.snapshotEntries ?? SNAPSHOT_ENTRIES;
+    this.snapshotCatchupEntries = options.snapshotCatchupEntries ?? SNAPSHOT_CATCHUP_ENTRIES;
+    const initial = options.log.initialState();
+    this.confState = initial.confState;
+    this.snapshotIndex = options.log.snapshot().metadata.index;
+    // Entries up to the snapshot are applied: the engine holds them (it was synced before the
+    // log was compacted, or installed from the snapshot).
+    this.appliedIndex = this.snapshotIndex;
     const electionTick = options.electionTicks ?? ELECTION_TICKS;
     this.rn = new RawNode(
       defaultConfig(options.id, options.log, {
@@ -241,6 +349,10 @@ export class Replica {
         // forwarding), never a bare proposal.
         disableProposalForwarding: true,
         randomSeed: options.randomSeed ?? options.id,
+        // Entries up to the newest snapshot are in the engine (it was flushed before the
+        // snapshot was recorded, or installed from it): they are not delivered again. (Entries
+        // between a compaction point and the snapshot stay in the log for slow followers.)
+        applied: this.snapshotIndex,
         peers: options.bootstrap,
       }),
     );
@@ -309,6 +421,11 @@ export class Replica {
 
   get applied(): number {
     return this.appliedIndex;
+  }
+
+  /** logStart: the first index the log still holds (entries before it are in a snapshot). */
+  logStart(): number {
+    return this.log.firstIndex();
   }
 
   /** onChange: called when the role, leader or leader readiness changes. */
@@ -531,10 +648,22 @@ export class Replica {
   private async turn(): Promise<void> {
     if (this.closed || this.failed !== undefined || this.persisting) return;
     this.startReadRound();
-    if (!this.rn.hasReady()) return;
+    if (!this.rn.hasReady() && this.snapshotWaiters.length === 0) return;
     this.persisting = true;
     try {
-      await this.handle(this.rn.ready());
+      if (this.rn.hasReady()) await this.handle(this.rn.ready());
+      if (this.snapshotWaiters.length > 0) {
+        const waiters = this.snapshotWaiters.splice(0);
+        try {
+          await this.snapshotAndCompact(0);
+        } catch (err) {
+          for (const w of waiters) w.reject(err instanceof Error ? err : new Error(String(err)));
+          throw err;
+        }
+        for (const w of waiters) w.resolve();
+      } else if (this.snapshotDue()) {
+        await this.snapshotAndCompact(this.snapshotCatchupEntries);
+      }
     } catch (err) {
       this.fail(err);
     } finally {
@@ -555,6 +684,10 @@ export class Replica {
     const late: Message[] = [];
     for (const m of rd.messages) (LEADER_MESSAGES.has(m.type) ? early : late).push(m);
     this.send(early, false);
+    // A snapshot from the leader: its engine replaces ours before the log records it, so that a
+    // crash between the two leaves the old log with a newer engine (replay skips what the engine
+    // holds, by ts) and never a compacted log over an engine that lacks the snapshot's writes.
+    if (rd.snapshot !== undefined && !isEmptySnapshot(rd.snapshot)) await this.installSnapshot(rd.snapshot);
     const started = this.clock.monotonicMs();
     await this.log.save(rd.hardState, rd.entries, rd.snapshot, rd.mustSync);
     if (rd.mustSync) {
@@ -563,11 +696,6 @@ export class Replica {
       for (const f of this.onFsync) f(seconds);
     }
     this.send(late, true);
-    if (!isEmptySnapshot(rd.snapshot)) {
-      // Snapshot transfer is not built yet (docs/cluster.md, "Missing"): the log is never
-      // compacted, so a leader never sends one. Receiving one means a peer that compacts.
-      throw new Error('received a Raft snapshot, which this version cannot install');
-    }
     this.apply(rd.committedEntries);
     for (const rs of rd.readStates) this.readStateArrived(rs.index, rs.requestCtx);
     this.rn.advance(rd);
@@ -582,7 +710,116 @@ export class Replica {
     const term = this.log.initialState().hardState.term;
     const out = msgs.filter((m) => !(LEADER_MESSAGES.has(m.type) && m.term < term));
     if (afterSave) for (const m of out) checkPersistedBeforeSend(m, this.log);
-    if (out.length > 0) this.transport.send(out);
+    const plain = out.filter((m) => m.type !== 'MsgSnap');
+    if (plain.length < out.length) for (const m of out) if (m.type === 'MsgSnap') this.sendSnapshot(m);
+    if (plain.length > 0) this.transport.send(plain);
+  }
+
+  /**
+   * sendSnapshot ships a snapshot to a follower whose next entry the log no longer holds: the
+   * Raft message plus a consistent cut of the engine taken when the transfer starts. The cut is
+   * newer than the snapshot's index, which is harmless: the follower then skips, by ts, the
+   * entries after the index that the cut already holds (`apply`).
+   */
+  private sendSnapshot(m: Message): void {
+    const transport = this.transport;
+    const engine = this.engine;
+    if (transport === undefined) return;
+    const report = (ok: boolean): void => {
+      if (ok) this.counters.snapshotsSent++;
+      else this.counters.snapshotsFailed++;
+      if (this.closed || this.failed !== undefined) return;
+      this.rn.reportSnapshot(m.to, ok);
+      this.schedule();
+    };
+    if (engine.backupSource === undefined) {
+      this.logger.error({ to: m.to }, `the ${engine.name} engine cannot be copied: no snapshot can be sent`);
+      this.defer(() => report(false));
+      return;
+    }
+    this.logger.info({ to: m.to, index: m.snapshot?.metadata.index }, 'sending a snapshot');
+    transport.sendSnapshot(m, () => (engine.backupSource as () => Promise<BackupSource>).call(engine), report);
+  }
+
+  /**
+   * stepSnapshot takes a MsgSnap whose engine files the transport staged in `dir`; Raft decides
+   * whether to install it (a Ready with the snapshot), and `installSnapshot` finds the files here.
+   */
+  stepSnapshot(m: Message, dir: string): void {
+    const index = m.snapshot?.metadata.index;
+    if (index === undefined) return;
+    this.staged.set(index, dir);
+    this.step([m]);
+  }
+
+  private async installSnapshot(snap: Snapshot): Promise<void> {
+    const index = snap.metadata.index;
+    const dir = this.staged.get(index);
+    if (dir === undefined || this.snapshots === undefined) {
+      throw new Error(`Raft accepted the snapshot at ${index}, but no engine files arrived with it`);
+    }
+    // Every entry handed to the old engine is visible (nothing is left to resolve on it).
+    await this.drainApplies();
+    this.logger.info({ index, term: snap.metadata.term }, 'installing a snapshot from the leader');
+    const engine = await this.snapshots.install(dir, snap);
+    this.staged.clear();
+    this.engine = engine;
+    for (const f of this.onEngine) f(engine);
+    this.confState = snap.metadata.confState;
+    this.snapshotIndex = index;
+    this.counters.snapshotsInstalled++;
+    if (index > this.appliedIndex) {
+      this.appliedIndex = index;
+      this.releaseIndexWaiters(index);
+    }
+    this.notify();
+  }
+
+  /**
+   * snapshotNow takes a snapshot at the applied index and compacts the whole log below it, so
+   * that a member added next catches up by snapshot. A cluster seeded from a backup needs that:
+   * its log does not hold the seeded data (member.ts, addLearner).
+   */
+  snapshotNow(): Promise<void> {
+    try {
+      this.checkUsable();
+      if (this.snapshots === undefined) throw new Error('this member takes no snapshots');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.snapshotWaiters.push({ resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /**
+   * snapshotDue: enough entries were applied since the last snapshot to take one and compact the
+   * log (see `snapshotAndCompact`).
+   */
+  private snapshotDue(): boolean {
+    return this.snapshots !== undefined && this.appliedIndex - this.snapshotIndex >= this.snapshotEntries;
+  }
+
+  /**
+   * snapshotAndCompact records a snapshot at the applied index and drops the log below it but
+   * for a tail kept for followers a little behind. The engine is flushed first: a restart
+   * replays the log from the snapshot on, so the engine must hold every write up to it durably
+   * (members run their engine with a periodic fsync; the log is where writes become durable).
+   */
+  private async snapshotAndCompact(keep: number): Promise<void> {
+    const hooks = this.snapshots;
+    if (hooks === undefined) return;
+    await this.drainApplies();
+    const index = this.appliedIndex;
+    const confState = this.confState;
+    const data = hooks.data();
+    await this.engine.flush();
+    await this.log.createSnapshot(index, confState, data);
+    this.snapshotIndex = index;
+    const upTo = index - keep;
+    if (upTo >= this.log.firstIndex()) await this.log.compact(upTo);
+    this.logger.info({ index, firstIndex: this.log.firstIndex() }, 'snapshot taken and log compacted');
   }
 
   private onSoftState(role: StateType, lead: NodeId): void {
@@ -604,17 +841,26 @@ export class Replica {
 
   private apply(entries: readonly Entry[]): void {
     for (const e of entries) {
+      if (this.held !== undefined) {
+        // A check's digest is being computed: the engine must not change until it is done.
+        this.held.push(e);
+        continue;
+      }
       let visible: Promise<void> | undefined;
+      let check: { readonly atMs: number } | undefined;
       if (e.type === 'confChange') {
         const cc = decodeConfChange(e.data);
         const cs = this.rn.applyConfChange(cc);
+        this.confState = cs;
         for (const f of this.confListeners) f(cc, cs, e.index);
       } else {
         const write = decodeWrite(e.data);
         if (write !== undefined && write.ts > this.engine.lastTs()) {
           visible = this.engine.write(write.ts, write.ops);
         }
+        if (write !== undefined) this.logTs = write.ts;
         if (write !== undefined) this.counters.proposalsCommitted++;
+        else check = decodeCheck(e.data);
       }
       const index = e.index;
       const term = e.term;
@@ -637,8 +883,31 @@ export class Replica {
       // Every proposal of an older term is now dead (settleOlderTerms), settled before this
       // entry becomes visible and before this member can become the ready leader.
       this.settleOlderTerms(index, term);
-      // Visible in log order: after every earlier entry, and after its own write.
       const prev = this.applyTail;
+      if (check !== undefined) {
+        // A check (`cairn check hash`): once every earlier entry is visible, digest the engine
+        // with nothing after this entry handed to it; later entries wait in `held` meanwhile.
+        const atMs = check.atMs;
+        // A replay (after a restart or a snapshot) finds the engine ahead of this entry: it
+        // already holds later writes, so its digest would not describe this index.
+        const ahead = this.engine.lastTs() > this.logTs;
+        this.held = [];
+        this.applyTail = prev
+          .then(() => (ahead ? this.noDigest(index) : this.digest(index, atMs)))
+          .then(
+            () => {
+              this.appliedTo(index, term);
+              const rest = this.held ?? [];
+              this.held = undefined;
+              this.apply(rest);
+            },
+            (err: unknown) => {
+              this.fail(err);
+            },
+          );
+        continue;
+      }
+      // Visible in log order: after every earlier entry, and after its own write.
       this.applyTail = (visible === undefined ? prev : Promise.all([prev, visible]).then(() => {})).then(
         () => this.appliedTo(index, term),
         (err: unknown) => {
@@ -648,6 +917,124 @@ export class Replica {
     }
   }
 
+  /** drainApplies waits until every committed entry handed to apply, held ones too, is visible. */
+  private async drainApplies(): Promise<void> {
+    for (;;) {
+      const tail = this.applyTail;
+      await tail;
+      if (tail === this.applyTail && this.held === undefined) return;
+    }
+  }
+
+  /**
+   * digest records the state digest at a check entry (`cairn check hash`): SHA-256 over every
+   * live key in key order with its value, expiry and revision, all of which are the same bytes on
+   * every member at the same index. Keys that expire within CHECK_EXPIRY_MARGIN_MS of the
+   * leader's clock when it asked are left out: each member hides expired keys by its own clock.
+   * A failed read records the error; it does not stop the member.
+   */
+  private async digest(index: number, atMs: number): Promise<void> {
+    // A member whose engine failed an earlier write is stopping: its state is not this index's.
+    if (this.failed !== undefined) return;
+    let result: StateDigest | Error;
+    try {
+      const hash = createHash('sha256');
+      let keys = 0;
+      const head = Buffer.alloc(DIGEST_HEAD_BYTES);
+      for await (const [key] of this.engine.scan()) {
+        const stored = this.engine.getStoredSync(key);
+        if (stored === undefined) continue;
+        if (stored.expiresAt !== undefined && stored.expiresAt <= atMs + CHECK_EXPIRY_MARGIN_MS) continue;
+        head.writeUInt32LE(key.length, 0);
+        head.writeUInt32LE(stored.value.length, 4);
+        writeU64LE(head, stored.expiresAt ?? 0, 8);
+        writeU64LE(head, stored.revision.mod, 16);
+        writeU64LE(head, stored.revision.create, 24);
+        writeU64LE(head, stored.revision.version, 32);
+        hash.update(head);
+        hash.update(key);
+        hash.update(stored.value);
+        keys++;
+      }
+      if (this.failed !== undefined) return;
+      result = { index, digest: hash.digest('hex').slice(0, DIGEST_HEX_CHARS), keys };
+    } catch (err) {
+      result = err instanceof Error ? err : new Error(String(err));
+      this.logger.warn({ err, index }, 'could not compute the state digest for a check');
+    }
+    this.digests.set(index, result);
+    if (!(result instanceof Error)) for (const f of this.onDigest) f(result);
+    this.trimDigests();
+  }
+
+  private noDigest(index: number): void {
+    this.digests.set(index, new CheckUnavailableError(index, this.appliedIndex));
+    this.trimDigests();
+  }
+
+  private trimDigests(): void {
+    for (const old of this.digests.keys()) {
+      if (this.digests.size <= CHECKS_KEPT) break;
+      this.digests.delete(old);
+    }
+    for (const f of this.digestListeners) f();
+  }
+
+  /**
+   * proposeCheck asks every member for a state digest at one index (`cairn check hash`): the
+   * ready leader appends a check entry and resolves with its index once it is applied here.
+   */
+  async proposeCheck(): Promise<number> {
+    this.checkWritable();
+    try {
+      this.rn.propose(encodeCheck(this.clock.nowMs()));
+    } catch (err) {
+      if (err instanceof ProposalDroppedError) throw new ClusterDownError(`check refused: ${err.message}`);
+      throw err;
+    }
+    const index = this.rn.raft.raftLog.lastIndex();
+    await this.track(false, 'check: ');
+    return index;
+  }
+
+  /**
+   * stateDigest answers this member's digest at a check entry's index, waiting up to `timeoutMs`
+   * for it to be applied. A member that never applied that index itself (it installed a snapshot
+   * past it) or was restarted after the digest was dropped cannot answer.
+   */
+  stateDigest(index: number, timeoutMs: number): Promise<StateDigest> {
+    return new Promise<StateDigest>((resolve, reject) => {
+      let timer: Timer | undefined;
+      const done = (): boolean => {
+        const d = this.digests.get(index);
+        if (d !== undefined) {
+          if (d instanceof Error) reject(d);
+          else resolve(d);
+          return true;
+        }
+        if (this.appliedIndex >= index && this.held === undefined) {
+          reject(new CheckUnavailableError(index, this.appliedIndex));
+          return true;
+        }
+        return false;
+      };
+      if (done()) return;
+      const listener = (): void => {
+        if (!done()) return;
+        this.digestListeners.delete(listener);
+        this.changeListeners.delete(listener);
+        timer?.cancel();
+      };
+      this.digestListeners.add(listener);
+      this.changeListeners.add(listener);
+      timer = this.clock.after(timeoutMs, () => {
+        this.digestListeners.delete(listener);
+        this.changeListeners.delete(listener);
+        reject(new UncertainError(`entry ${index} was not applied here within ${timeoutMs} ms`));
+      });
+    });
+  }
+
   private appliedTo(index: number, term: number): void {
     if (this.failed !== undefined) return;
     assert(index > this.appliedIndex, `applied ${index} after ${this.appliedIndex}`);
@@ -655,6 +1042,10 @@ export class Replica {
     const own = this.proposals.get(index);
     if (own !== undefined && own.term === term) this.settle(index, own, undefined);
     if (this.role === 'leader' && !this.termApplied && term === this.rn.raft.term) this.becomeReady(term);
+    this.releaseIndexWaiters(index);
+  }
+
+  private releaseIndexWaiters(index: number): void {
     while (this.indexWaiters.length > 0 && this.indexWaiters[0]!.index <= index) {
       for (const w of this.indexWaiters.shift()!.waiters) {
         w.timer.cancel();

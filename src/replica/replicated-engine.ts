@@ -29,12 +29,21 @@ export class ReplicatedEngine implements Engine {
   private closing: Promise<void> | undefined;
 
   constructor(
-    private readonly local: Engine,
+    /** local: the member's own engine; a snapshot from the leader replaces it (Replica.onEngine). */
+    private local: Engine,
     readonly replica: Replica,
     /** onClose: stops the transport and the log once the replica has stopped. */
     private readonly onClose: () => Promise<void>,
   ) {
     this.name = local.name;
+    replica.onEngine.add((engine) => {
+      this.local = engine;
+    });
+  }
+
+  /** localEngine: the engine this member applies to now (snapshot installs close and replace it). */
+  get localEngine(): Engine {
+    return this.local;
   }
 
   get(key: Uint8Array): Promise<Uint8Array | undefined> {

@@ -2,6 +2,10 @@
 // each Ready and receives, through TransportHandlers, what peers send. Two implementations: TCP
 // (tcp-transport.ts) and, for the simulator, an in-memory network behind the same interface.
 import type { Message, NodeId } from '../raft/types.js';
+import type { BackupSource } from '../storage/engine.js';
+
+/** SnapshotSource opens a consistent cut of the local engine to stream (Engine.backupSource). */
+export type SnapshotSource = () => Promise<BackupSource>;
 
 /** Peer is a member this node sends to. */
 export interface Peer {
@@ -28,6 +32,11 @@ export interface TransportHandlers {
   onUnreachable(id: NodeId): void;
   /** onPeerInfo: learned from a handshake (the client addresses of a peer). */
   onPeerInfo(info: PeerInfo): void;
+  /**
+   * onSnapshot: a MsgSnap arrived together with its engine files, restored and verified into
+   * `dir` (a fresh directory the receiver owns from now on: it installs or deletes it).
+   */
+  onSnapshot?(m: Message, dir: string): void;
 }
 
 export interface Transport {
@@ -40,6 +49,14 @@ export interface Transport {
   send(msgs: readonly Message[]): void;
   /** setPeers replaces the member list (membership changes); connections to removed peers close. */
   setPeers(peers: readonly Peer[]): void;
+  /**
+   * sendSnapshot streams `m` (a MsgSnap) and the engine files `source` opens to m.to on a
+   * connection of its own; `done(true)` once the receiver staged and acknowledged it, `done(false)`
+   * on any failure (the caller reports it to Raft: RawNode.reportSnapshot). Never throws on
+   * operating errors. At most one snapshot in flight per peer: a second call while one is in
+   * flight calls done(false) at once.
+   */
+  sendSnapshot(m: Message, source: SnapshotSource, done: (ok: boolean) => void): void;
   /** close stops listening, closes every connection and drops queued messages. */
   close(): Promise<void>;
 }

@@ -45,6 +45,8 @@ export interface ServerConfig {
   readonly clusterToken?: string | undefined;
   /** requestTimeoutMs: how long a cluster request waits for a leader or an outcome. */
   readonly requestTimeoutMs?: number | undefined;
+  /** snapshotCount: applied entries between a member's snapshots (then its log is compacted). */
+  readonly snapshotCount?: number | undefined;
 }
 
 /** SETTINGS: name (flag and config key), environment variable, and how to parse it. */
@@ -65,6 +67,7 @@ const SETTINGS = {
   initialClusterState: { env: 'CAIRN_INITIAL_CLUSTER_STATE', parse: parseClusterState },
   clusterToken: { env: 'CAIRN_CLUSTER_TOKEN', parse: parseToken },
   requestTimeoutMs: { env: 'CAIRN_REQUEST_TIMEOUT_MS', parse: parsePositiveInt },
+  snapshotCount: { env: 'CAIRN_SNAPSHOT_COUNT', parse: parsePositiveInt },
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;

@@ -55,6 +55,7 @@ export const HTTP_COMMANDS = [
   'member.promote',
   'member.remove',
   'move-leader',
+  'check.hash',
 ] as const;
 export type HttpCommand = (typeof HTTP_COMMANDS)[number];
 

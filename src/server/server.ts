@@ -221,6 +221,7 @@ function openMember(
     clock,
     logger: logger.child({ component: 'raft' }),
     requestTimeoutMs: config.requestTimeoutMs,
+    snapshotEntries: config.snapshotCount,
     fs,
     onFatal,
   });

@@ -1,8 +1,9 @@
 // Membership changes on a cluster of real processes, driven through the operator's commands
 // (`cairn member`, `endpoint`, `move-leader`; docs/cluster-ops.md): a learner joins a loaded
 // cluster, catches up by log replay and is promoted; leadership moves to it; the leader is
-// removed and the cluster goes on; a dead member is replaced; removals that would lose quorum,
-// or the last voter, are refused.
+// removed and the cluster goes on; a dead member is replaced by one that catches up by Raft
+// snapshot (the logs are compacted); removals that would lose quorum, or the last voter, are
+// refused.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -15,9 +16,15 @@ const KEYS = 300;
 /** ACTIVE_WAIT_MS: beyond the strict checks' 5 s activity window (reconfig-check.ts ACTIVE_WINDOW_MS). */
 const ACTIVE_WAIT_MS = 5_600;
 
+/**
+ * SNAPSHOT_COUNT: a snapshot every this many entries in the second test, so its load (KEYS writes)
+ * compacts the logs and the member that replaces a dead one catches up by snapshot.
+ */
+const SNAPSHOT_COUNT = 100;
+
 /** withCluster runs `test` on its own 3-member cluster (the tests run concurrently) and stops it. */
-async function withCluster(test: (c: ProcCluster) => Promise<void>): Promise<void> {
-  const c = await ProcCluster.start(NAMES);
+async function withCluster(test: (c: ProcCluster) => Promise<void>, extraArgs: string[] = []): Promise<void> {
+  const c = await ProcCluster.start(NAMES, { extraArgs });
   try {
     await test(c);
   } catch (err) {
@@ -68,6 +75,14 @@ async function caughtUp(c: ProcCluster, name: string): Promise<boolean> {
   } finally {
     await client.close();
   }
+}
+
+/** metric reads one un-labelled sample from a member's /metrics. */
+async function metric(c: ProcCluster, name: string, sample: string): Promise<number> {
+  const text = await (await fetch(`http://${c.endpoints(name)}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+  if (line === undefined) throw new Error(`${name} exports no ${sample}`);
+  return Number(line.slice(sample.length + 1));
 }
 
 interface ListedMember {
@@ -196,100 +211,110 @@ describe('membership changes', () => {
   );
 
   it.concurrent(
-    'replaces a dead member; refuses a quorum-losing removal and removing the last voter',
+    'replaces a dead member (the newcomer catches up by snapshot); refuses a quorum-losing removal and removing the last voter',
     () =>
-      withCluster(async (c) => {
-        const leader = await c.leader();
-        await load(c, leader);
-        const [alive, doomed] = NAMES.filter((n) => n !== leader) as [string, string];
-        const endpoints = c.endpoints(alive, leader);
-        await c.kill(doomed);
-        await sleep(ACTIVE_WAIT_MS);
-        const health = await cairn(
-          'endpoint',
-          'health',
-          '--json',
-          '--endpoints',
-          c.endpoints(leader, doomed),
-        );
-        expect(health.code).toBe(1);
-        expect((JSON.parse(health.out) as { health: boolean }[]).map((r) => r.health)).toEqual([true, false]);
+      withCluster(
+        async (c) => {
+          const leader = await c.leader();
+          await load(c, leader);
+          const [alive, doomed] = NAMES.filter((n) => n !== leader) as [string, string];
+          const endpoints = c.endpoints(alive, leader);
+          await c.kill(doomed);
+          await sleep(ACTIVE_WAIT_MS);
+          const health = await cairn(
+            'endpoint',
+            'health',
+            '--json',
+            '--endpoints',
+            c.endpoints(leader, doomed),
+          );
+          expect(health.code).toBe(1);
+          expect((JSON.parse(health.out) as { health: boolean }[]).map((r) => r.health)).toEqual([
+            true,
+            false,
+          ]);
 
-        // Removing the live follower would leave {leader, doomed}: one of two active.
-        const unsafe = await cairn('member', 'remove', alive, '--endpoints', endpoints);
-        expect(unsafe.code).toBe(2);
-        expect(unsafe.err).toMatch(/only 1 of the 2 remaining voters are active/);
+          // Removing the live follower would leave {leader, doomed}: one of two active.
+          const unsafe = await cairn('member', 'remove', alive, '--endpoints', endpoints);
+          expect(unsafe.code).toBe(2);
+          expect(unsafe.err).toMatch(/only 1 of the 2 remaining voters are active/);
 
-        // Replace the dead one: remove it, add a new member on a new directory, promote it.
-        const gone = await cairn('member', 'remove', doomed, '--endpoints', endpoints);
-        expect(gone.code, gone.err).toBe(0);
-        // A removed member's name is not reused.
-        const reuse = await cairn(
-          'member',
-          'add',
-          doomed,
-          '--peer-url',
-          '127.0.0.1:9',
-          '--endpoints',
-          endpoints,
-        );
-        expect(reuse.code).toBe(2);
-        expect(reuse.err).toMatch(/was removed/);
-        const { spec, args } = await c.addSpec('n5');
-        const added = await cairn(
-          'member',
-          'add',
-          'n5',
-          '--peer-url',
-          `127.0.0.1:${spec.peer}`,
-          '--endpoints',
-          endpoints,
-        );
-        expect(added.code, added.err).toBe(0);
-        await c.startMember('n5', args);
-        await until('n5 catches up', () => caughtUp(c, 'n5'));
-        await until('n5 is promoted', async () => {
-          const r = await cairn('member', 'promote', 'n5', '--endpoints', endpoints);
-          return r.code === 0;
-        });
-        const members = ['n5', alive, leader].sort();
-        expect((await memberList(endpoints)).map((m) => `${m.name}:${m.role}`).sort()).toEqual(
-          members.map((n) => `${n}:voter`),
-        );
-        expect(await c.call('n5', 'SET', 'via-n5', '1')).toBe('OK');
-        expect(String(await c.call(alive, 'GET', 'via-n5'))).toBe('1');
+          // Replace the dead one: remove it, add a new member on a new directory, promote it.
+          const gone = await cairn('member', 'remove', doomed, '--endpoints', endpoints);
+          expect(gone.code, gone.err).toBe(0);
+          // A removed member's name is not reused.
+          const reuse = await cairn(
+            'member',
+            'add',
+            doomed,
+            '--peer-url',
+            '127.0.0.1:9',
+            '--endpoints',
+            endpoints,
+          );
+          expect(reuse.code).toBe(2);
+          expect(reuse.err).toMatch(/was removed/);
+          const { spec, args } = await c.addSpec('n5');
+          const added = await cairn(
+            'member',
+            'add',
+            'n5',
+            '--peer-url',
+            `127.0.0.1:${spec.peer}`,
+            '--endpoints',
+            endpoints,
+          );
+          expect(added.code, added.err).toBe(0);
+          await c.startMember('n5', args);
+          await until('n5 catches up', () => caughtUp(c, 'n5'));
+          // The logs were compacted below what n5 needed: it caught up by snapshot.
+          expect(await metric(c, leader, 'cairn_raft_log_first_index')).toBeGreaterThan(1);
+          expect(await metric(c, leader, 'cairn_raft_snapshots_sent_total')).toBeGreaterThanOrEqual(1);
+          expect(await metric(c, 'n5', 'cairn_raft_snapshots_installed_total')).toBeGreaterThanOrEqual(1);
+          await until('n5 is promoted', async () => {
+            const r = await cairn('member', 'promote', 'n5', '--endpoints', endpoints);
+            return r.code === 0;
+          });
+          const members = ['n5', alive, leader].sort();
+          expect((await memberList(endpoints)).map((m) => `${m.name}:${m.role}`).sort()).toEqual(
+            members.map((n) => `${n}:voter`),
+          );
+          expect(await c.call('n5', 'SET', 'via-n5', '1')).toBe('OK');
+          expect(String(await c.call(alive, 'GET', 'via-n5'))).toBe('1');
 
-        // A restarted member starts from its member.json checkpoint (the current list, not the
-        // initial one) and rejoins.
-        const record = JSON.parse(
-          fs.readFileSync(path.join(c.spec(alive).dir, 'raft', 'member.json'), 'utf8'),
-        ) as { members: { name: string }[]; removed: { name: string }[]; membershipIndex: number };
-        expect(record.members.map((m) => m.name).sort()).toEqual(members);
-        expect(record.removed.map((m) => m.name)).toEqual([doomed]);
-        expect(record.membershipIndex).toBeGreaterThan(3);
-        await c.kill(alive);
-        expect(await c.call('n5', 'SET', 'while-down', '1')).toBe('OK');
-        await c.startMember(alive);
-        await until(`${alive} rejoins`, async () => {
-          const client = await c.client(alive);
-          try {
-            await client.call('READONLY');
-            return String(await client.call('GET', 'while-down')) === '1';
-          } finally {
-            await client.close();
+          // A restarted member starts from its member.json checkpoint (the current list, not the
+          // initial one) and rejoins.
+          const record = JSON.parse(
+            fs.readFileSync(path.join(c.spec(alive).dir, 'raft', 'member.json'), 'utf8'),
+          ) as { members: { name: string }[]; removed: { name: string }[]; membershipIndex: number };
+          expect(record.members.map((m) => m.name).sort()).toEqual(members);
+          expect(record.removed.map((m) => m.name)).toEqual([doomed]);
+          expect(record.membershipIndex).toBeGreaterThan(3);
+          await c.kill(alive);
+          expect(await c.call('n5', 'SET', 'while-down', '1')).toBe('OK');
+          await c.startMember(alive);
+          await until(`${alive} rejoins`, async () => {
+            const client = await c.client(alive);
+            try {
+              await client.call('READONLY');
+              return String(await client.call('GET', 'while-down')) === '1';
+            } finally {
+              await client.close();
+            }
+          });
+
+          // Shrink to one voter; the last one cannot be removed.
+          for (const n of ['n5', alive]) {
+            const r = await cairn('member', 'remove', n, '--endpoints', c.endpoints(leader));
+            expect(r.code, r.err).toBe(0);
           }
-        });
-
-        // Shrink to one voter; the last one cannot be removed.
-        for (const n of ['n5', alive]) {
-          const r = await cairn('member', 'remove', n, '--endpoints', c.endpoints(leader));
-          expect(r.code, r.err).toBe(0);
-        }
-        const last = await cairn('member', 'remove', leader, '--force', '--endpoints', c.endpoints(leader));
-        expect(last.code).toBe(2);
-        expect(last.err).toMatch(/last voter/);
-        expect(await c.call(leader, 'SET', 'alone', 'ok')).toBe('OK');
-      }),
+          const last = await cairn('member', 'remove', leader, '--force', '--endpoints', c.endpoints(leader));
+          expect(last.code).toBe(2);
+          expect(last.err).toMatch(/last voter/);
+          expect(await c.call(leader, 'SET', 'alone', 'ok')).toBe('OK');
+        },
+        ['--snapshot-count', String(SNAPSHOT_COUNT)],
+      ),
     60_000,
   );
 });

@@ -31,6 +31,8 @@ export interface ProcClusterOptions {
   readonly token?: string;
   /** extraArgs: more `cairn serve` flags for every member. */
   readonly extraArgs?: readonly string[];
+  /** prepare: runs on each member's (empty) directory before its first start, with its --initial-cluster. */
+  readonly prepare?: (spec: MemberSpec, initialCluster: string) => Promise<void>;
 }
 
 /**
@@ -82,6 +84,9 @@ export class ProcCluster {
         view.push(`${y.name}=127.0.0.1:${proxy.address()}`);
       }
       cluster.views.set(x.name, view.join(','));
+    }
+    if (options.prepare !== undefined) {
+      for (const m of members) await options.prepare(m, cluster.views.get(m.name)!);
     }
     await Promise.all(members.map((m) => cluster.startMember(m.name)));
     return cluster;

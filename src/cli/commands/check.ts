@@ -1,6 +1,7 @@
 // cairn check [dir]: reports what a repairing open would do to a store, and the state of its
 // metadata, without changing anything (no lock taken, nothing written, nothing truncated).
-// Exit 0 when the store is intact, 1 when damage was found.
+// Exit 0 when the store is intact, 1 when damage was found. (`cairn check hash` compares a
+// cluster's members instead: check-hash.ts. A store directory named `hash` is `./hash`.)
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { type CheckResult, checkStore } from '../../storage/cask/check.js';
@@ -8,10 +9,12 @@ import { CorruptionError } from '../../storage/errors.js';
 import { write } from '../output.js';
 import { type Cli, EXIT_FAILURE } from '../program.js';
 import { requireDirectory } from '../store.js';
+import { registerCheckHash } from './check-hash.js';
 
 export function registerCheck(program: Command, cli: Cli): void {
-  program
-    .command('check')
+  const check = program.command('check');
+  registerCheckHash(check, cli);
+  check
     .description('check a store for damage without modifying it (exit 1 if damaged)')
     .argument('[dir]', 'data directory (default: the current directory)')
     .option('--json', 'print the report as one JSON object')

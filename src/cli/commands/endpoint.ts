@@ -137,6 +137,11 @@ export function registerEndpoint(program: Command, cli: Cli): void {
 async function targets(options: Record<string, unknown>): Promise<string[]> {
   const endpoints = endpointsOf(options);
   if (options.cluster !== true) return endpoints;
+  return clusterEndpoints(endpoints);
+}
+
+/** clusterEndpoints: the HTTP addresses of every member, from the member list of the first that answers. */
+export async function clusterEndpoints(endpoints: readonly string[]): Promise<string[]> {
   const body = (await requestAny(endpoints, 'GET', '/v1/cluster/members')) as {
     members: { name: string; http: string }[];
   };

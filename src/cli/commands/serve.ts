@@ -66,6 +66,10 @@ export function registerServe(program: Command, _cli: Cli): void {
       '--request-timeout-ms <MS>',
       'cluster: longest wait for a leader or an outcome (env CAIRN_REQUEST_TIMEOUT_MS; default 5000)',
     )
+    .option(
+      '--snapshot-count <N>',
+      'cluster: applied entries between snapshots; the log is compacted after each (env CAIRN_SNAPSHOT_COUNT; default 10000)',
+    )
     .option('--config <FILE>', 'JSON file with any of these settings (env CAIRN_CONFIG)')
     .action(async (opts: RawSettings & { config?: string }) => {
       const config = resolveConfig(opts, process.env, SERVE_DEFAULTS);

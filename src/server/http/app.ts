@@ -19,6 +19,7 @@ import { batchRoutes } from './routes-batch.js';
 import { healthRoutes, StoreHealth } from './routes-health.js';
 import { kvRoutes } from './routes-kv.js';
 import { listRoutes } from './routes-list.js';
+import { checkRoutes } from './routes-check.js';
 import { memberRoutes } from './routes-members.js';
 import { metricsRoutes } from './routes-metrics.js';
 import { snapshotRoutes } from './routes-snapshot.js';
@@ -122,6 +123,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   void app.register(snapshotRoutes(db, options.cluster));
   void app.register(healthRoutes(db, health, options.cluster));
   void app.register(memberRoutes(db, options.cluster, options.version));
+  void app.register(checkRoutes(options.cluster));
   void app.register(metricsRoutes(metrics));
   void app.register(openApiRoutes(options.version));
   return app;

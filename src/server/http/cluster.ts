@@ -63,11 +63,15 @@ function isStatusRoute(url: string): boolean {
   return url === '/v1/status' || url.startsWith('/v1/status?');
 }
 
-/** isAdminWrite: the request changes the membership or the leadership (run on the leader). */
+/** isAdminWrite: the request changes the membership or the leadership, or asks for a check (run on the leader). */
 function isAdminWrite(request: FastifyRequest): boolean {
   if (request.method !== 'POST' && request.method !== 'DELETE') return false;
   const url = request.url;
-  return url.startsWith('/v1/cluster/members') || url.startsWith('/v1/cluster/leader');
+  return (
+    url.startsWith('/v1/cluster/members') ||
+    url.startsWith('/v1/cluster/leader') ||
+    (request.method === 'POST' && url.startsWith('/v1/cluster/check'))
+  );
 }
 
 const isRead = (request: FastifyRequest): boolean => request.method === 'GET' || request.method === 'HEAD';

@@ -7,7 +7,7 @@
 // TCP transport does for a peer it cannot connect to.
 import type { Message, NodeId } from '../src/raft/index.js';
 import { decodeMessages, encodeMessages } from '../src/replica/message-codec.js';
-import type { Peer, Transport, TransportHandlers } from '../src/replica/transport.js';
+import type { Peer, SnapshotSource, Transport, TransportHandlers } from '../src/replica/transport.js';
 import type { Prng } from '../src/stdx/prng.js';
 import type { NetworkOptions } from './network.js';
 import type { SimProcess } from './replica-scheduler.js';
@@ -114,6 +114,11 @@ class NetTransport implements Transport {
 
   send(msgs: readonly Message[]): void {
     if (!this.closed && this.proc.alive) this.net.send(this.id, this.proc, msgs);
+  }
+
+  // snapshots in the simulator: see replica-sim
+  sendSnapshot(_m: Message, _source: SnapshotSource, done: (ok: boolean) => void): void {
+    this.proc.defer(() => done(false));
   }
 
   setPeers(_peers: readonly Peer[]): void {}

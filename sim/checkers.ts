@@ -117,7 +117,8 @@ export class Checkers {
   digestAt(id: NodeId, index: number): number {
     if (index === 0) return 0;
     const rec = this.committed[index];
-    if (rec === undefined) throw new SafetyViolation(`node ${id} holds a snapshot at ${index} nobody applied`);
+    if (rec === undefined)
+      throw new SafetyViolation(`node ${id} holds a snapshot at ${index} nobody applied`);
     return rec.hash;
   }
 

@@ -15,6 +15,7 @@ import { decodeWrite } from '../src/replica/entry-codec.js';
 import { Replica, type ReplicaLog, type StateDigest } from '../src/replica/replica.js';
 import { ReplicatedEngine } from '../src/replica/replicated-engine.js';
 import { finishInstall, installEngineFiles } from '../src/replica/snapshot-install.js';
+import { removeStagedDir } from '../src/replica/snapshot-staging.js';
 import type { Transport } from '../src/replica/transport.js';
 import type { Prng } from '../src/stdx/prng.js';
 import { SafetyViolation } from './checkers.js';
@@ -117,7 +118,8 @@ export class SimMember {
     const disk = await DiskLog.open(fs, WAL_DIR, { segmentBytes: env.segmentBytes });
     const clock = new SimClock(proc, this.skewMs);
     const finished = await finishInstall(fs, ENGINE_DIR);
-    if (finished !== undefined) env.trace(`n${this.id} finished an interrupted snapshot install (${finished.installed})`);
+    if (finished !== undefined)
+      env.trace(`n${this.id} finished an interrupted snapshot install (${finished.installed})`);
     let engine = await SimEngine.open(fs, ENGINE_DIR, clock);
     const log = new CheckedLog(disk, this.id, env.onPersist, (err) => env.sched.fail(err));
     const fresh = disk.lastIndex() === 0 && disk.hardState().term === 0;
@@ -147,6 +149,7 @@ export class SimMember {
           env.trace(`n${this.id} installed a snapshot (engine lastTs ${engine.lastTs()})`);
           return engine;
         },
+        discard: (stage) => removeStagedDir(fs, stage),
       },
     });
     replica.onDigest.add((d) => {

@@ -7,7 +7,7 @@
 // TCP transport does for a peer it cannot connect to.
 import type { Message, NodeId } from '../src/raft/index.js';
 import { decodeMessages, encodeMessages } from '../src/replica/message-codec.js';
-import type { Peer, Transport, TransportHandlers } from '../src/replica/transport.js';
+import type { Peer, SnapshotSource, Transport, TransportHandlers } from '../src/replica/transport.js';
 import type { Prng } from '../src/stdx/prng.js';
 import type { BackupSource } from '../src/storage/engine.js';
 import type { NetworkOptions } from './network.js';
@@ -178,7 +178,7 @@ class NetTransport implements Transport {
 
   setPeers(_peers: readonly Peer[]): void {}
 
-  sendSnapshot(m: Message, source: () => Promise<BackupSource>, done: (ok: boolean) => void): void {
+  sendSnapshot(m: Message, source: SnapshotSource, done: (ok: boolean) => void): void {
     if (this.closed || !this.proc.alive) return;
     this.net.sendSnapshot(this.id, this.proc, m, source, done);
   }

@@ -153,7 +153,9 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
       trace(`n${id} digest at ${d.index}: ${d.digest} (${d.keys} keys)`);
       if (seen === undefined) checkDigests.set(d.index, d.digest);
       else if (seen !== d.digest) {
-        sched.fail(new SafetyViolation(`check at ${d.index}: n${id}'s digest ${d.digest} differs from ${seen}`));
+        sched.fail(
+          new SafetyViolation(`check at ${d.index}: n${id}'s digest ${d.digest} differs from ${seen}`),
+        );
       }
     },
     snapshotEntries,

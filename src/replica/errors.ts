@@ -48,3 +48,12 @@ export class MembershipRefusedError extends CairnError {
     super('INVALID_ARGUMENT', message);
   }
 }
+
+/**
+ * SnapshotTransferError: a snapshot stream to or from a peer failed: the peer is unreachable,
+ * refused it, stopped making progress, or could not stage it. The sender reports the snapshot
+ * failed to Raft, which sends it again later; nothing else is affected.
+ */
+export class SnapshotTransferError extends Error {
+  override name = 'SnapshotTransferError';
+}

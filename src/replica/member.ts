@@ -51,6 +51,7 @@ import {
 import { REQUEST_TIMEOUT_MS, Replica, type ReplicaLogger, SNAPSHOT_CATCHUP_ENTRIES } from './replica.js';
 import { ReplicatedEngine } from './replicated-engine.js';
 import { finishInstall, installEngineFiles, isEngineEntry, SET_ASIDE_PREFIX } from './snapshot-install.js';
+import { removeStagedDir } from './snapshot-staging.js';
 import { createTcpTransport } from './tcp-transport.js';
 import type { Peer, PeerInfo, Transport } from './transport.js';
 
@@ -206,6 +207,7 @@ export class ClusterMember {
             assert(member !== undefined, 'a snapshot before the member was built');
             return member.installSnapshot(stage, snap);
           },
+          discard: (stage) => removeStagedDir(fs, stage),
         },
       });
       const engine = new ReplicatedEngine(local, replica, async () => {
@@ -255,6 +257,7 @@ export class ClusterMember {
       },
       logger: this.logger,
       clock: this.clock,
+      snapshotDir: path.join(this.dir, RAFT_DIR, SNAPSHOT_STAGING_DIR),
     });
     this.infos.set(self.id, { id: self.id, name: self.name, resp: addresses.resp, http: addresses.http });
     this.transport = transport;
@@ -618,9 +621,15 @@ function refuseIf(reason: string | undefined): void {
 }
 
 /** snapshotCounts: the Replica's snapshot spacing and the log tail kept below each snapshot. */
-function snapshotCounts(entries: number | undefined): { snapshotEntries?: number; snapshotCatchupEntries?: number } {
+function snapshotCounts(entries: number | undefined): {
+  snapshotEntries?: number;
+  snapshotCatchupEntries?: number;
+} {
   if (entries === undefined) return {};
-  return { snapshotEntries: entries, snapshotCatchupEntries: Math.min(SNAPSHOT_CATCHUP_ENTRIES, Math.floor(entries / 2)) };
+  return {
+    snapshotEntries: entries,
+    snapshotCatchupEntries: Math.min(SNAPSHOT_CATCHUP_ENTRIES, Math.floor(entries / 2)),
+  };
 }
 
 function randomSeed(): number {

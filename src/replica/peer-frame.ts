@@ -25,8 +25,8 @@ export const MAX_PEER_FRAME_PAYLOAD_BYTES = 16 * 1024 * 1024 + 64 * 1024;
 export const MAX_PEER_FRAME_BYTES = FRAME_HEADER_BYTES + MAX_PEER_FRAME_PAYLOAD_BYTES;
 
 /**
- * FrameKind says what a payload holds. Codes are stable wire values; 'snapshot' is reserved for
- * snapshot chunks (not sent yet: a transport that receives one drops the connection).
+ * FrameKind says what a payload holds. Codes are stable wire values; 'snapshot' frames carry a
+ * snapshot stream and its ack on a connection of their own (snapshot-frame.ts).
  */
 export type FrameKind = 'hello' | 'welcome' | 'refuse' | 'raft' | 'snapshot';
 

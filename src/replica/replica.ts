@@ -184,6 +184,8 @@ export interface SnapshotHooks {
    * write up to the snapshot's index (it may hold later ones: see `apply`).
    */
   install(dir: string, snapshot: Snapshot): Promise<Engine>;
+  /** discard removes a staged directory that will not be installed (or was emptied by install). */
+  discard(dir: string): Promise<void>;
 }
 
 interface Proposal {
@@ -738,7 +740,11 @@ export class Replica {
       return;
     }
     this.logger.info({ to: m.to, index: m.snapshot?.metadata.index }, 'sending a snapshot');
-    transport.sendSnapshot(m, () => (engine.backupSource as () => Promise<BackupSource>).call(engine), report);
+    transport.sendSnapshot(
+      m,
+      () => (engine.backupSource as () => Promise<BackupSource>).call(engine),
+      report,
+    );
   }
 
   /**
@@ -748,8 +754,27 @@ export class Replica {
   stepSnapshot(m: Message, dir: string): void {
     const index = m.snapshot?.metadata.index;
     if (index === undefined) return;
+    // Only the newest staged snapshot can still be installed: older ones go (Raft takes a
+    // snapshot only above its commit index, and commit never goes back).
+    this.discardStaged((i) => i < index);
+    const previous = this.staged.get(index);
+    if (previous !== undefined && previous !== dir) this.discardDir(previous);
     this.staged.set(index, dir);
     this.step([m]);
+  }
+
+  private discardStaged(which: (index: number) => boolean): void {
+    for (const [i, dir] of this.staged) {
+      if (!which(i)) continue;
+      this.staged.delete(i);
+      this.discardDir(dir);
+    }
+  }
+
+  private discardDir(dir: string): void {
+    this.snapshots?.discard(dir).catch((err: unknown) => {
+      this.logger.warn({ err, dir }, 'could not remove a staged snapshot (it goes at the next start)');
+    });
   }
 
   private async installSnapshot(snap: Snapshot): Promise<void> {
@@ -762,7 +787,7 @@ export class Replica {
     await this.drainApplies();
     this.logger.info({ index, term: snap.metadata.term }, 'installing a snapshot from the leader');
     const engine = await this.snapshots.install(dir, snap);
-    this.staged.clear();
+    this.discardStaged(() => true);
     this.engine = engine;
     for (const f of this.onEngine) f(engine);
     this.confState = snap.metadata.confState;

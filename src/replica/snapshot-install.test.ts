@@ -6,7 +6,12 @@ import { nodeFileSystem as fs } from '../io/node-file-system.js';
 import { RAFT_DIR } from './identity.js';
 import { finishInstall, INSTALL_MARKER, installEngineFiles } from './snapshot-install.js';
 
-const OLD = { '0000000001.data': 'old-1', '0000000002.data': 'old-2', '0000000001.hint': 'old-h', 'META-1': 'old-m' };
+const OLD = {
+  '0000000001.data': 'old-1',
+  '0000000002.data': 'old-2',
+  '0000000001.hint': 'old-h',
+  'META-1': 'old-m',
+};
 const NEW = { '0000000001.data': 'new-1', '0000000003.data': 'new-3', 'META-2': 'new-m' };
 
 async function write(file: string, text: string): Promise<void> {
@@ -70,7 +75,8 @@ describe('snapshot install', () => {
       const finished = await finishInstall(fs, dir);
       const files = await engineFiles(dir);
       // No marker: the crash came before it was written (old engine) or after it was removed.
-      if (finished === undefined) expect([OLD, NEW], `crash after ${k} steps, no marker`).toContainEqual(files);
+      if (finished === undefined)
+        expect([OLD, NEW], `crash after ${k} steps, no marker`).toContainEqual(files);
       else {
         expect(finished.installed).toBe(true);
         expect(files, `crash after ${k} steps, finished`).toEqual(NEW);
@@ -87,7 +93,9 @@ describe('snapshot install', () => {
     expect(await engineFiles(dir)).toEqual(OLD);
     expect(await fs.exists(path.join(dir, RAFT_DIR, INSTALL_MARKER))).toBe(false);
     await fs.mkdir(path.join(dir, RAFT_DIR, 'snap', 'empty'));
-    await expect(installEngineFiles(fs, dir, path.join(dir, RAFT_DIR, 'snap', 'empty'))).rejects.toThrow(/no snapshot files/);
+    await expect(installEngineFiles(fs, dir, path.join(dir, RAFT_DIR, 'snap', 'empty'))).rejects.toThrow(
+      /no snapshot files/,
+    );
     expect(await engineFiles(dir)).toEqual(OLD);
   });
 

@@ -129,7 +129,9 @@ function parseMarker(bytes: Uint8Array, file: string): Marker {
   try {
     v = JSON.parse(Buffer.from(bytes).toString('utf8'));
   } catch {
-    throw new CorruptionError(`${file} is not valid JSON: an interrupted snapshot install cannot be finished`);
+    throw new CorruptionError(
+      `${file} is not valid JSON: an interrupted snapshot install cannot be finished`,
+    );
   }
   const m = v as Partial<Marker> | null;
   if (

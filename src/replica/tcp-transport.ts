@@ -16,11 +16,20 @@
 // per flush; the outbound connection is retried with capped exponential backoff. A peer that
 // sends anything we cannot accept (a corrupt or oversized frame, bytes before the handshake, a
 // batch that does not decode) loses that connection with a warning; the process carries on.
+//
+// Snapshots: sendSnapshot opens a connection of its own per snapshot (snapshot-sender.ts), so a
+// stream of gigabytes never delays a heartbeat. An accepted connection becomes a snapshot stream
+// when its first frame after the handshake is a snapshot begin; the chunks that follow are fed,
+// with backpressure, to restoreArchive, which verifies them into a fresh staged directory
+// (snapshot-staging.ts) that is handed to onSnapshot. One is received at a time.
 import * as net from 'node:net';
 import type { Clock, Timer } from '../io/clock.js';
+import { nodeFileSystem } from '../io/node-file-system.js';
 import { LOCAL_MESSAGES, type Message, type NodeId } from '../raft/types.js';
 import { AssertionError, assert } from '../stdx/assert.js';
-import { PeerProtocolError, TransportStartError } from './errors.js';
+import { restoreArchive } from '../storage/snapshot-archive.js';
+import { ChunkQueue } from './chunk-queue.js';
+import { PeerProtocolError, SnapshotTransferError, TransportStartError } from './errors.js';
 import {
   checkHello,
   checkWelcome,
@@ -46,7 +55,15 @@ import {
   MAX_PEER_FRAME_PAYLOAD_BYTES,
   sealFrame,
 } from './peer-frame.js';
-import type { Peer, PeerInfo, Transport, TransportHandlers } from './transport.js';
+import {
+  decodeSnapshotPart,
+  encodeSnapshotAck,
+  SNAPSHOT_CHUNK_BYTES,
+  SNAPSHOT_CHUNK_FRAME_PAYLOAD_BYTES,
+} from './snapshot-frame.js';
+import { SnapshotSender } from './snapshot-sender.js';
+import { prepareStagingDir, removeStagedDir, stagedDirFor } from './snapshot-staging.js';
+import type { Peer, PeerInfo, SnapshotSource, Transport, TransportHandlers } from './transport.js';
 
 /** RECONNECT_BACKOFF_MIN_MS: the first retry after a failed connection; a restarting peer is back soon. */
 export const RECONNECT_BACKOFF_MIN_MS = 50;
@@ -63,6 +80,20 @@ export const HANDSHAKE_TIMEOUT_MS = 5_000;
 export const PEER_OUTPUT_QUEUE_MAX_BYTES = 4 * MAX_PEER_FRAME_PAYLOAD_BYTES;
 /** MAX_INBOUND_CONNECTIONS: a cluster needs one per peer; more are refused (a misbehaving client). */
 export const MAX_INBOUND_CONNECTIONS = 64;
+/**
+ * SNAPSHOT_IDLE_MS: a snapshot stream that makes no progress this long (no byte received and
+ * none consumed by the restore on the receiver; no write drained and no byte received on the
+ * sender) is aborted. Generous: a stream only stalls this long when a side is gone or stuck.
+ */
+export const SNAPSHOT_IDLE_MS = 30_000;
+/** MAX_INBOUND_SNAPSHOTS: snapshots received at once; Raft needs one, and each takes disk. */
+export const MAX_INBOUND_SNAPSHOTS = 1;
+/**
+ * SNAPSHOT_RECEIVE_QUEUE_MAX_BYTES: archive bytes received but not yet taken by the restore
+ * above which the connection stops reading (the sender then blocks on TCP's window); it reads
+ * again once the restore took it down to half.
+ */
+export const SNAPSHOT_RECEIVE_QUEUE_MAX_BYTES = 4 * SNAPSHOT_CHUNK_BYTES;
 
 /** TransportLogger: the part of a pino logger the transport uses. */
 export interface TransportLogger {
@@ -83,6 +114,26 @@ export interface TcpTransportOptions {
   readonly handlers: TransportHandlers;
   readonly logger: TransportLogger;
   readonly clock: Clock;
+  /**
+   * snapshotDir: where incoming snapshots are staged, one fresh subdirectory each (created if
+   * missing; staged directories a crash left are deleted at start). Without it, and without a
+   * handlers.onSnapshot, incoming snapshot streams are refused.
+   */
+  readonly snapshotDir?: string;
+  /** snapshotIdleMs: SNAPSHOT_IDLE_MS unless a test wants it shorter. */
+  readonly snapshotIdleMs?: number;
+}
+
+/** SnapshotStats: counters of snapshot streams since the transport started. */
+export interface SnapshotStats {
+  /** snapshotsSent: streams the receiver acknowledged as staged. */
+  readonly snapshotsSent: number;
+  /** snapshotsReceived: streams staged and handed to onSnapshot. */
+  readonly snapshotsReceived: number;
+  /** snapshotsFailed: streams that failed or were refused, sending or receiving. */
+  readonly snapshotsFailed: number;
+  /** snapshotBytesSent: archive bytes handed to sockets (failed streams included). */
+  readonly snapshotBytesSent: number;
 }
 
 export interface TcpTransport extends Transport {
@@ -90,6 +141,7 @@ export interface TcpTransport extends Transport {
   address(): { host: string; port: number };
   /** isConnected says whether the outbound connection to `id` has finished its handshake. */
   isConnected(id: NodeId): boolean;
+  snapshotStats(): SnapshotStats;
 }
 
 /** InvalidPeerAddressError: an address is not "host:port". */
@@ -113,6 +165,19 @@ export async function createTcpTransport(options: TcpTransportOptions): Promise<
     at = parseHostPort(options.listen);
   } catch (err) {
     throw new TransportStartError((err as Error).message);
+  }
+  if (options.snapshotDir !== undefined) {
+    let stale: string[];
+    try {
+      stale = await prepareStagingDir(options.snapshotDir);
+    } catch (err) {
+      throw new TransportStartError(
+        `cannot prepare the snapshot staging directory ${options.snapshotDir}: ${(err as Error).message}`,
+      );
+    }
+    if (stale.length > 0) {
+      options.logger.info({ dir: options.snapshotDir, removed: stale }, 'removed stale staged snapshots');
+    }
   }
   const transport = new TcpTransportImpl(options);
   await transport.listen(at.host, at.port, options.listen);
@@ -139,17 +204,40 @@ interface Outbound {
   failures: number;
 }
 
-/** Inbound is one connection a peer opened to us; we only read from it. */
+/**
+ * Inbound is one connection a peer opened to us. Its first frame after the handshake decides
+ * what it is: `raft` frames (we only read), or one snapshot stream (we answer one ack).
+ */
 interface Inbound {
   readonly socket: net.Socket;
   readonly remote: string;
   readonly reader: FrameReader;
   /** peer is set once the hello is accepted. */
   peer: { readonly id: NodeId; readonly name: string } | undefined;
+  mode: 'new' | 'raft' | 'snapshot';
+  /** snapshot: the stream being received on a snapshot connection. */
+  snapshot: IncomingSnapshot | undefined;
   timer: Timer | undefined;
-  /** refused: a refusal was sent and the socket is ending; anything more it sends is ignored. */
+  /** refused: a refusal or ack was sent and the socket is ending; anything more it sends is ignored. */
   refused: boolean;
   dropped: boolean;
+}
+
+/** IncomingSnapshot: a snapshot stream being restored into `dir`. */
+interface IncomingSnapshot {
+  readonly message: Message;
+  readonly dir: string;
+  readonly queue: ChunkQueue;
+  /** idle: aborts the stream when nothing moves for snapshotIdleMs (until the end frame). */
+  idle: Timer | undefined;
+  /** task: the restore and what follows it; close() waits for it. */
+  task: Promise<void>;
+}
+
+/** OutgoingSnapshot: a snapshot being sent to one peer. */
+interface OutgoingSnapshot {
+  readonly sender: SnapshotSender;
+  task: Promise<void>;
 }
 
 class TcpTransportImpl implements TcpTransport {
@@ -160,6 +248,16 @@ class TcpTransportImpl implements TcpTransport {
   private readonly unreachable = new Set<NodeId>();
   private flushScheduled: NodeJS.Immediate | undefined;
   private closed = false;
+  /** outgoing: the snapshot in flight to each peer (at most one per peer). */
+  private readonly outgoing = new Map<NodeId, OutgoingSnapshot>();
+  /** incoming: snapshots being received (at most MAX_INBOUND_SNAPSHOTS). */
+  private readonly incoming = new Set<IncomingSnapshot>();
+  private readonly stats = {
+    snapshotsSent: 0,
+    snapshotsReceived: 0,
+    snapshotsFailed: 0,
+    snapshotBytesSent: 0,
+  };
 
   constructor(private readonly opts: TcpTransportOptions) {
     this.server = net.createServer((socket) => this.accept(socket));
@@ -189,6 +287,10 @@ class TcpTransportImpl implements TcpTransport {
 
   isConnected(id: NodeId): boolean {
     return this.outbound.get(id)?.state === 'ready';
+  }
+
+  snapshotStats(): SnapshotStats {
+    return { ...this.stats };
   }
 
   send(msgs: readonly Message[]): void {
@@ -242,6 +344,7 @@ class TcpTransportImpl implements TcpTransport {
       ) {
         this.stopOutbound(out);
         this.outbound.delete(id);
+        this.outgoing.get(id)?.sender.abort('the peer is no longer a member');
       }
     }
     for (const [id, { peer, host, port }] of parsed) {
@@ -277,7 +380,77 @@ class TcpTransportImpl implements TcpTransport {
     for (const out of this.outbound.values()) this.stopOutbound(out);
     this.outbound.clear();
     for (const conn of this.inbound) this.dropInbound(conn, 'debug', 'transport closed');
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const o of this.outgoing.values()) o.sender.abort('transport closed');
+    // The streams end promptly once their sockets are gone: a restore cleans up what it wrote,
+    // a sender closes its source.
+    const tasks = [...this.outgoing.values(), ...this.incoming].map((x) => x.task);
+    await Promise.all([new Promise<void>((resolve) => this.server.close(() => resolve())), ...tasks]);
+  }
+
+  // --- sending snapshots ---------------------------------------------------------------------
+
+  sendSnapshot(m: Message, source: SnapshotSource, done: (ok: boolean) => void): void {
+    assert(m.type === 'MsgSnap', `sendSnapshot of a ${m.type}`);
+    const out = this.outbound.get(m.to);
+    let refusal: string | undefined;
+    if (this.closed) refusal = 'the transport is closed';
+    else if (out === undefined) refusal = 'not a member';
+    else if (this.outgoing.has(m.to)) refusal = 'a snapshot to this peer is already in flight';
+    else if (1 + BATCH_HEADER_BYTES + encodedMessageSize(m) > MAX_PEER_FRAME_PAYLOAD_BYTES)
+      refusal = 'the MsgSnap does not fit in a frame';
+    if (refusal !== undefined || out === undefined) {
+      this.opts.logger.warn({ to: m.to, reason: refusal }, 'snapshot not sent');
+      this.stats.snapshotsFailed++;
+      // A later turn, like every other report: the caller may be in the middle of a Ready.
+      setImmediate(() => this.callHandler(() => done(false)));
+      return;
+    }
+    const sender = new SnapshotSender({
+      host: out.host,
+      port: out.port,
+      peer: out.peer,
+      hello: this.helloFrame(out.peer),
+      message: m,
+      source,
+      clock: this.opts.clock,
+      handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+      idleMs: this.opts.snapshotIdleMs ?? SNAPSHOT_IDLE_MS,
+      onBytes: (n) => {
+        this.stats.snapshotBytesSent += n;
+      },
+    });
+    const index = m.snapshot?.metadata.index;
+    const entry: OutgoingSnapshot = { sender, task: Promise.resolve() };
+    this.outgoing.set(m.to, entry);
+    this.opts.logger.info({ peer: out.peer.name, index }, 'sending snapshot');
+    // run() starts in a later turn (it awaits before its first callback), so done is never re-entrant.
+    entry.task = sender.run().then(
+      () => this.finishSend(m.to, entry, true, undefined, done),
+      (err: unknown) => this.finishSend(m.to, entry, false, err, done),
+    );
+  }
+
+  private finishSend(
+    to: NodeId,
+    entry: OutgoingSnapshot,
+    ok: boolean,
+    err: unknown,
+    done: (ok: boolean) => void,
+  ): void {
+    if (this.outgoing.get(to) === entry) this.outgoing.delete(to);
+    if (err instanceof AssertionError) throw err;
+    const peer = this.outbound.get(to)?.peer.name ?? String(to);
+    if (ok) {
+      this.stats.snapshotsSent++;
+      this.opts.logger.info({ peer }, 'snapshot sent');
+    } else {
+      this.stats.snapshotsFailed++;
+      this.opts.logger.warn(
+        { peer, reason: err instanceof Error ? err.message : String(err) },
+        'snapshot to peer failed',
+      );
+    }
+    this.callHandler(() => done(ok));
   }
 
   // --- sending -------------------------------------------------------------------------------
@@ -318,8 +491,23 @@ class TcpTransportImpl implements TcpTransport {
     for (const id of ids) this.callHandler(() => this.opts.handlers.onUnreachable(id));
   }
 
+  /** helloFrame: what every connection we open to `peer` starts with (message or snapshot). */
+  private helloFrame(peer: Peer): Buffer {
+    const { self, clusterToken } = this.opts;
+    const hello = encodeHello({
+      version: PEER_PROTOCOL_VERSION,
+      clusterToken,
+      fromId: self.id,
+      fromName: self.name,
+      toName: peer.name,
+      resp: self.resp,
+      http: self.http,
+    });
+    return encodeFrame('hello', hello);
+  }
+
   private connect(out: Outbound): void {
-    const { logger, self, clusterToken } = this.opts;
+    const { logger } = this.opts;
     out.state = 'connecting';
     out.reader = new FrameReader(MAX_HANDSHAKE_FRAME_PAYLOAD_BYTES);
     const socket = net.connect({ host: out.host, port: out.port });
@@ -328,18 +516,7 @@ class TcpTransportImpl implements TcpTransport {
     out.timer = this.opts.clock.after(HANDSHAKE_TIMEOUT_MS, () =>
       this.failOutbound(out, socket, `no welcome within ${HANDSHAKE_TIMEOUT_MS} ms`),
     );
-    socket.on('connect', () => {
-      const hello = encodeHello({
-        version: PEER_PROTOCOL_VERSION,
-        clusterToken,
-        fromId: self.id,
-        fromName: self.name,
-        toName: out.peer.name,
-        resp: self.resp,
-        http: self.http,
-      });
-      socket.write(encodeFrame('hello', hello));
-    });
+    socket.on('connect', () => socket.write(this.helloFrame(out.peer)));
     socket.on('data', (chunk: Buffer) => this.onOutboundData(out, socket, chunk));
     socket.on('error', (err) => this.failOutbound(out, socket, err.message));
     socket.on('close', () => this.failOutbound(out, socket, 'connection closed'));
@@ -462,6 +639,8 @@ class TcpTransportImpl implements TcpTransport {
       remote,
       reader: new FrameReader(MAX_HANDSHAKE_FRAME_PAYLOAD_BYTES),
       peer: undefined,
+      mode: 'new',
+      snapshot: undefined,
       timer: undefined,
       refused: false,
       dropped: false,
@@ -495,7 +674,10 @@ class TcpTransportImpl implements TcpTransport {
         if (peer === undefined) {
           if (f.kind !== 'hello') throw new PeerProtocolError(`${f.kind} frame before the hello`);
           this.onHello(conn, f.payload);
-        } else if (f.kind === 'raft') {
+        } else if (f.kind === 'snapshot' && conn.mode !== 'raft') {
+          this.onSnapshotFrame(conn, peer, f.payload);
+        } else if (f.kind === 'raft' && conn.mode !== 'snapshot') {
+          if (conn.mode === 'new') this.becomeRaft(conn, peer.id);
           const msgs = decodeMessages(f.payload);
           const good = msgs.filter((m) => m.to === self.id && m.from === peer.id);
           if (good.length < msgs.length) {
@@ -553,11 +735,6 @@ class TcpTransportImpl implements TcpTransport {
     conn.timer = undefined;
     conn.peer = { id: hello.fromId, name: hello.fromName };
     conn.reader.setMaxPayload(MAX_PEER_FRAME_PAYLOAD_BYTES);
-    // A peer that restarted may leave its old connection half-open; the new one replaces it.
-    for (const other of this.inbound) {
-      if (other !== conn && other.peer?.id === hello.fromId)
-        this.dropInbound(other, 'info', 'replaced by a new connection');
-    }
     conn.socket.write(
       encodeFrame(
         'welcome',
@@ -575,12 +752,184 @@ class TcpTransportImpl implements TcpTransport {
     this.callHandler(() => this.opts.handlers.onPeerInfo(info));
   }
 
+  /**
+   * becomeRaft makes `conn` the message connection of peer `id`. A peer that restarted may leave
+   * its old connection half-open; the new one replaces it. Decided at the first raft frame, not
+   * at the hello, because only then is it known not to be a snapshot stream, which runs beside
+   * the message connection.
+   */
+  private becomeRaft(conn: Inbound, id: NodeId): void {
+    conn.mode = 'raft';
+    for (const other of this.inbound) {
+      if (other !== conn && other.peer?.id === id && other.mode === 'raft')
+        this.dropInbound(other, 'info', 'replaced by a new connection');
+    }
+  }
+
+  // --- receiving snapshots -------------------------------------------------------------------
+
+  private onSnapshotFrame(
+    conn: Inbound,
+    peer: { readonly id: NodeId; readonly name: string },
+    payload: Buffer,
+  ): void {
+    const part = decodeSnapshotPart(payload);
+    if (conn.mode === 'new') {
+      if (part.part !== 'begin') throw new PeerProtocolError(`snapshot ${part.part} frame before a begin`);
+      conn.mode = 'snapshot';
+      this.beginSnapshot(conn, peer, part.message);
+      return;
+    }
+    const snap = conn.snapshot;
+    assert(snap !== undefined, 'a snapshot connection without its snapshot');
+    if (snap.queue.isEnded) throw new PeerProtocolError(`snapshot ${part.part} frame after the end`);
+    if (part.part === 'chunk') {
+      snap.queue.push(part.bytes);
+      this.touchSnapshot(conn, snap);
+      // Stop reading while the restore is behind; onTake resumes.
+      if (snap.queue.queuedBytes > SNAPSHOT_RECEIVE_QUEUE_MAX_BYTES) conn.socket.pause();
+    } else if (part.part === 'end') {
+      // From here on the work is local (the last checks, fsyncs); the connection may go.
+      snap.idle?.cancel();
+      snap.idle = undefined;
+      snap.queue.end();
+    } else {
+      throw new PeerProtocolError(`snapshot ${part.part} frame from the sender`);
+    }
+  }
+
+  /** snapshotRefusal says why `m` from `peer` cannot be received now, or undefined. */
+  private snapshotRefusal(peer: { readonly id: NodeId }, m: Message): string | undefined {
+    if (m.to !== this.opts.self.id || m.from !== peer.id)
+      return `a MsgSnap from ${m.from} to ${m.to} on a connection from ${peer.id} to ${this.opts.self.id}`;
+    if (this.opts.snapshotDir === undefined || this.opts.handlers.onSnapshot === undefined)
+      return 'this member does not receive snapshots';
+    if (this.incoming.size >= MAX_INBOUND_SNAPSHOTS) return 'another snapshot is being received';
+    return undefined;
+  }
+
+  private beginSnapshot(
+    conn: Inbound,
+    peer: { readonly id: NodeId; readonly name: string },
+    m: Message,
+  ): void {
+    const reason = this.snapshotRefusal(peer, m);
+    if (reason !== undefined) {
+      this.stats.snapshotsFailed++;
+      this.opts.logger.warn({ remote: conn.remote, peer: peer.name, reason }, 'snapshot refused');
+      this.endWithAck(conn, false, reason);
+      return;
+    }
+    const snapshotDir = this.opts.snapshotDir as string;
+    conn.reader.setMaxPayload(SNAPSHOT_CHUNK_FRAME_PAYLOAD_BYTES);
+    const snap: IncomingSnapshot = {
+      message: m,
+      dir: stagedDirFor(snapshotDir, m),
+      queue: new ChunkQueue(() => {
+        this.touchSnapshot(conn, snap);
+        if (conn.socket.isPaused() && snap.queue.queuedBytes <= SNAPSHOT_RECEIVE_QUEUE_MAX_BYTES / 2)
+          conn.socket.resume();
+      }),
+      idle: undefined,
+      task: Promise.resolve(),
+    };
+    conn.snapshot = snap;
+    this.incoming.add(snap);
+    this.touchSnapshot(conn, snap);
+    this.opts.logger.info(
+      { peer: peer.name, index: m.snapshot?.metadata.index, dir: snap.dir },
+      'receiving snapshot',
+    );
+    snap.task = this.receiveSnapshot(conn, peer, snap);
+  }
+
+  /** touchSnapshot restarts the idle timer of a stream still expecting bytes. */
+  private touchSnapshot(conn: Inbound, snap: IncomingSnapshot): void {
+    if (snap.queue.isEnded || conn.dropped) return;
+    snap.idle?.cancel();
+    const idleMs = this.opts.snapshotIdleMs ?? SNAPSHOT_IDLE_MS;
+    snap.idle = this.opts.clock.after(idleMs, () =>
+      this.dropInbound(conn, 'warn', `snapshot stream idle for ${idleMs} ms`),
+    );
+  }
+
+  /**
+   * receiveSnapshot restores the stream into the staged directory, then hands it over and acks;
+   * on any failure it deletes the directory and (if the connection is still there) acks the
+   * reason. The slot is freed only once the directory is handed over or gone.
+   */
+  private async receiveSnapshot(
+    conn: Inbound,
+    peer: { readonly name: string },
+    snap: IncomingSnapshot,
+  ): Promise<void> {
+    let failure: string | undefined;
+    try {
+      const summary = await restoreArchive(nodeFileSystem, snap.queue, snap.dir);
+      if (this.closed) failure = 'transport closed';
+      else
+        this.opts.logger.info(
+          { peer: peer.name, dir: snap.dir, files: summary.files, bytes: summary.bytes, keys: summary.keys },
+          'snapshot staged',
+        );
+    } catch (err) {
+      if (err instanceof AssertionError) throw err;
+      failure = err instanceof Error ? err.message : String(err);
+    }
+    snap.idle?.cancel();
+    snap.idle = undefined;
+    // Nothing more is read for a stream that failed (its queue is ignored) or was staged.
+    conn.refused = true;
+    if (failure === undefined) {
+      this.incoming.delete(snap);
+      this.stats.snapshotsReceived++;
+      const onSnapshot = this.opts.handlers.onSnapshot;
+      assert(onSnapshot !== undefined, 'a snapshot was received without a handler');
+      this.callHandler(() => onSnapshot.call(this.opts.handlers, snap.message, snap.dir));
+      this.endWithAck(conn, true, '');
+      return;
+    }
+    this.stats.snapshotsFailed++;
+    this.opts.logger.warn(
+      { remote: conn.remote, peer: peer.name, reason: failure },
+      'snapshot receive failed',
+    );
+    try {
+      await removeStagedDir(nodeFileSystem, snap.dir);
+    } catch (err) {
+      this.opts.logger.error(
+        { dir: snap.dir, err: err instanceof Error ? err.message : String(err) },
+        'cannot remove a failed staged snapshot (it is removed at the next start)',
+      );
+    }
+    this.incoming.delete(snap);
+    this.endWithAck(conn, false, failure);
+  }
+
+  /** endWithAck sends the ack of a snapshot stream and closes; a sender that lingers is cut off. */
+  private endWithAck(conn: Inbound, ok: boolean, reason: string): void {
+    conn.refused = true;
+    if (conn.dropped) return;
+    conn.timer?.cancel();
+    conn.timer = this.opts.clock.after(HANDSHAKE_TIMEOUT_MS, () =>
+      this.dropInbound(conn, 'debug', 'ack sent'),
+    );
+    conn.socket.resume(); // a paused socket would never see the sender close
+    conn.socket.end(encodeSnapshotAck(ok, reason));
+  }
+
   private dropInbound(conn: Inbound, level: 'debug' | 'info' | 'warn' | 'silent', reason: string): void {
     if (conn.dropped) return;
     conn.dropped = true;
     conn.timer?.cancel();
     this.inbound.delete(conn);
     conn.socket.destroy();
+    const snap = conn.snapshot;
+    if (snap !== undefined) {
+      snap.idle?.cancel();
+      snap.idle = undefined;
+      snap.queue.fail(new SnapshotTransferError(`the snapshot stream broke: ${reason}`));
+    }
     if (level !== 'silent') {
       this.opts.logger[level](
         { remote: conn.remote, peer: conn.peer?.name, reason },

@@ -1,6 +1,8 @@
 // Transport carries Raft messages between cluster members. The driver hands it the messages of
 // each Ready and receives, through TransportHandlers, what peers send. Two implementations: TCP
 // (tcp-transport.ts) and, for the simulator, an in-memory network behind the same interface.
+// Snapshots travel beside the messages: sendSnapshot streams a MsgSnap with a copy of the
+// engine's files, and the receiver hands both to onSnapshot once they are staged and verified.
 import type { Message, NodeId } from '../raft/types.js';
 import type { BackupSource } from '../storage/engine.js';
 
@@ -35,6 +37,7 @@ export interface TransportHandlers {
   /**
    * onSnapshot: a MsgSnap arrived together with its engine files, restored and verified into
    * `dir` (a fresh directory the receiver owns from now on: it installs or deletes it).
+   * Optional: a receiver without it refuses snapshot streams (the sender sees a failure).
    */
   onSnapshot?(m: Message, dir: string): void;
 }
@@ -47,16 +50,17 @@ export interface Transport {
    * A local message type is a programmer error (an assertion).
    */
   send(msgs: readonly Message[]): void;
-  /** setPeers replaces the member list (membership changes); connections to removed peers close. */
-  setPeers(peers: readonly Peer[]): void;
   /**
    * sendSnapshot streams `m` (a MsgSnap) and the engine files `source` opens to m.to on a
    * connection of its own; `done(true)` once the receiver staged and acknowledged it, `done(false)`
    * on any failure (the caller reports it to Raft: RawNode.reportSnapshot). Never throws on
    * operating errors. At most one snapshot in flight per peer: a second call while one is in
-   * flight calls done(false) at once.
+   * flight calls done(false) at once. `done` is never called re-entrantly (always on a later
+   * turn), and `source` is opened only once the receiver is reached, and then always closed.
    */
   sendSnapshot(m: Message, source: SnapshotSource, done: (ok: boolean) => void): void;
+  /** setPeers replaces the member list (membership changes); connections to removed peers close. */
+  setPeers(peers: readonly Peer[]): void;
   /** close stops listening, closes every connection and drops queued messages. */
   close(): Promise<void>;
 }

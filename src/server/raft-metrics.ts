@@ -69,14 +69,20 @@ export function registerRaftMetrics(registry: Registry, member: ClusterMember): 
     'ReadIndex rounds started (each serves a batch of reads).',
     () => replica.counters.readIndexRounds,
   );
-  counter('snapshots_sent_total', 'Snapshots this member streamed to a follower and saw installed.', () =>
-    replica.counters.snapshotsSent,
+  counter(
+    'snapshots_sent_total',
+    'Snapshots this member streamed to a follower and saw installed.',
+    () => replica.counters.snapshotsSent,
   );
-  counter('snapshots_failed_total', 'Snapshots this member tried to send that failed.', () =>
-    replica.counters.snapshotsFailed,
+  counter(
+    'snapshots_failed_total',
+    'Snapshots this member tried to send that failed.',
+    () => replica.counters.snapshotsFailed,
   );
-  counter('snapshots_installed_total', "Snapshots from a leader that replaced this member's engine.", () =>
-    replica.counters.snapshotsInstalled,
+  counter(
+    'snapshots_installed_total',
+    "Snapshots from a leader that replaced this member's engine.",
+    () => replica.counters.snapshotsInstalled,
   );
   gauge('log_first_index', 'The first index the Raft log holds (the log is compacted below it).', () =>
     replica.logStart(),

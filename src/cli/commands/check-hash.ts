@@ -37,7 +37,10 @@ export function registerCheckHash(check: Command, cli: Cli): void {
     const rows: DigestRow[] = await Promise.all(
       members.map(async (endpoint) => {
         try {
-          return { endpoint, ...((await requestOne(endpoint, 'GET', `/v1/cluster/check/${index}`)) as object) };
+          return {
+            endpoint,
+            ...((await requestOne(endpoint, 'GET', `/v1/cluster/check/${index}`)) as object),
+          };
         } catch (err) {
           return { endpoint, error: describeError(err) };
         }

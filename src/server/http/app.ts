@@ -16,10 +16,10 @@ import { BODY_BYTES_MAX_DEFAULT, HEADER_BYTES_MAX, KEY_PATH_CHARS_MAX } from './
 import { openApiRoutes } from './openapi.js';
 import { commandOf } from './route-config.js';
 import { batchRoutes } from './routes-batch.js';
+import { checkRoutes } from './routes-check.js';
 import { healthRoutes, StoreHealth } from './routes-health.js';
 import { kvRoutes } from './routes-kv.js';
 import { listRoutes } from './routes-list.js';
-import { checkRoutes } from './routes-check.js';
 import { memberRoutes } from './routes-members.js';
 import { metricsRoutes } from './routes-metrics.js';
 import { snapshotRoutes } from './routes-snapshot.js';

@@ -143,4 +143,27 @@ describe('Replica', () => {
     await until(() => members.every((m) => m.replica.applied >= leader.replica.applied));
     for (const m of members) expect(Buffer.from((await m.db.get('n'))!).toString()).toBe('3');
   });
+
+  it('a check entry gives every member the same digest at one index, while writes go on', async () => {
+    const { members } = await group(3);
+    const leader = await leaderOf(members);
+    for (let i = 0; i < 50; i++) await leader.db.set(`k${i}`, `v${i}`);
+    // Writes in flight around the check: each lands before or after it on every member alike.
+    const writes = Array.from({ length: 20 }, (_, i) => leader.db.set(`during${i}`, 'x'));
+    const index = await leader.replica.proposeCheck();
+    await Promise.all(writes);
+    const digests = await Promise.all(members.map((m) => m.replica.stateDigest(index, 5_000)));
+    expect(new Set(digests.map((d) => d.digest)).size).toBe(1);
+    expect(digests.every((d) => d.index === index && d.keys >= 50)).toBe(true);
+    // A later check after one more write differs.
+    await leader.db.set('k0', 'changed');
+    const next = await leader.replica.proposeCheck();
+    const after = await leader.replica.stateDigest(next, 5_000);
+    expect(after.digest).not.toBe(digests[0]!.digest);
+    // No check at an index that holds none.
+    await expect(leader.replica.stateDigest(next - 1, 1_000)).rejects.toThrow(/no digest/);
+    // A follower refuses to propose one.
+    const follower = members.find((m) => m !== leader)!;
+    await expect(follower.replica.proposeCheck()).rejects.toBeInstanceOf(ClusterDownError);
+  });
 });

@@ -185,6 +185,22 @@ describe('membership changes', () => {
         expect(health.code, health.err).toBe(0);
         expect(health.out.match(/is healthy/g)).toHaveLength(4);
 
+        // cairn check hash: every member digests its state at one index; all four agree.
+        const hashed = await cairn('check', 'hash', '--json', '--endpoints', endpoints);
+        expect(hashed.code, `${hashed.err}${hashed.out}`).toBe(0);
+        const check = JSON.parse(hashed.out) as {
+          index: number;
+          ok: boolean;
+          members: { name: string; index: number; digest: string; keys: number }[];
+        };
+        expect(check.ok).toBe(true);
+        expect(check.members.map((m) => m.name).sort()).toEqual(['n1', 'n2', 'n3', 'n4']);
+        expect(new Set(check.members.map((m) => m.digest)).size).toBe(1);
+        expect(check.members.every((m) => m.index === check.index && m.keys === KEYS)).toBe(true);
+        const text = await cairn('check', 'hash', '--endpoints', endpoints);
+        expect(text.code, text.err).toBe(0);
+        expect(text.out).toMatch(/4 members hold the same state at index \d+\./);
+
         // Leadership to the newcomer, then remove it while it leads: it hands over first.
         const moved = await cairn('move-leader', 'n4', '--endpoints', endpoints);
         expect(moved.code, moved.err).toBe(0);

@@ -30,7 +30,9 @@ export function registerCheckHash(check: Command, cli: Cli): void {
       .description(
         "compare every cluster member's state digest at one log index (exit 1 if they differ or one cannot answer)",
       ),
-  ).action(async (options: Record<string, unknown>) => {
+  ).action(async (_options: Record<string, unknown>, command: Command) => {
+    // `cairn check` has a --json of its own, which commander gives the parent: take both.
+    const options = command.optsWithGlobals();
     const endpoints = endpointsOf(options);
     const { index } = (await requestAny(endpoints, 'POST', '/v1/cluster/check')) as { index: number };
     const members = await clusterEndpoints(endpoints);

@@ -12,10 +12,11 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { ClusterMember } from '../../replica/member.js';
 import { HttpError } from './errors.js';
 
+/** INDEX_PARAMS: a log index in the path (digits; the API does not coerce types). */
 const INDEX_PARAMS = {
   type: 'object',
   required: ['index'],
-  properties: { index: { type: 'integer', minimum: 1 } },
+  properties: { index: { type: 'string', pattern: '^[1-9][0-9]{0,15}$' } },
 } as const;
 
 export function checkRoutes(member: ClusterMember | undefined): FastifyPluginAsync {
@@ -24,12 +25,12 @@ export function checkRoutes(member: ClusterMember | undefined): FastifyPluginAsy
       const m = requireMember(member);
       return { index: await m.replica.proposeCheck() };
     });
-    app.get<{ Params: { index: number } }>(
+    app.get<{ Params: { index: string } }>(
       '/v1/cluster/check/:index',
       { config: { command: 'check.hash' }, schema: { params: INDEX_PARAMS } },
       async (request) => {
         const m = requireMember(member);
-        const d = await m.replica.stateDigest(request.params.index, m.requestTimeoutMs);
+        const d = await m.replica.stateDigest(Number(request.params.index), m.requestTimeoutMs);
         return { name: m.identity.name, index: d.index, digest: d.digest, keys: d.keys };
       },
     );

@@ -1,5 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startTestMember, type TestMember, until } from '../../test/support/replica-member.js';
+import {
+  startTestMember,
+  type TestMember,
+  type TestMemberOptions,
+  until,
+} from '../../test/support/replica-member.js';
 import { ClusterDownError, UncertainError } from '../storage/errors.js';
 import { MemoryHub } from './memory-transport.js';
 
@@ -14,12 +19,15 @@ afterEach(async () => {
   for (const m of open.splice(0)) await m.db.close().catch(() => {});
 });
 
-async function group(n: number, requestTimeoutMs?: number): Promise<{ hub: MemoryHub; members: Member[] }> {
+async function group(
+  n: number,
+  options: TestMemberOptions = {},
+): Promise<{ hub: MemoryHub; members: Member[] }> {
   const hub = new MemoryHub();
   const ids = Array.from({ length: n }, (_, i) => i + 1);
   const members: Member[] = [];
   for (const id of ids) {
-    const m = await startTestMember(hub, id, ids, requestTimeoutMs);
+    const m = await startTestMember(hub, id, ids, options);
     members.push(m);
     open.push(m);
   }
@@ -115,7 +123,7 @@ describe('Replica', () => {
   // write pipeline (the caller failed), so a write computed meanwhile would overwrite it blindly
   // (a lost update): the leader refuses writes until the outcome is known, then goes on.
   it('after a write times out, the leader refuses writes until that write is applied or discarded', async () => {
-    const { hub, members } = await group(3, SHORT_REQUEST_TIMEOUT_MS);
+    const { hub, members } = await group(3, { requestTimeoutMs: SHORT_REQUEST_TIMEOUT_MS });
     const leader = await leaderOf(members);
     await leader.db.set('n', '1');
     // Appends are lost, heartbeats are not: the leader keeps leading but commits nothing.
@@ -165,5 +173,30 @@ describe('Replica', () => {
     // A follower refuses to propose one.
     const follower = members.find((m) => m !== leader)!;
     await expect(follower.replica.proposeCheck()).rejects.toBeInstanceOf(ClusterDownError);
+  });
+
+  it('compacts its log, and a follower cut off past the compaction catches up by snapshot', async () => {
+    const { hub, members } = await group(3, { snapshotEntries: 20, snapshotCatchupEntries: 5 });
+    const leader = await leaderOf(members);
+    const lagging = members.find((m) => m !== leader)!;
+    hub.isolate(lagging.id);
+    const rest = members.filter((m) => m !== lagging);
+    for (let i = 0; i < 120; i++) await leader.db.set(`k${i % 30}`, `v${i}`);
+    await leader.db.set('gone', 'x');
+    await leader.db.delete('gone');
+    expect(leader.replica.logStart()).toBeGreaterThan(50);
+    hub.heal();
+    await until(() => lagging.replica.applied >= leader.replica.applied);
+    expect(lagging.replica.counters.snapshotsInstalled).toBeGreaterThanOrEqual(1);
+    expect(leader.replica.counters.snapshotsSent).toBeGreaterThanOrEqual(1);
+    for (const m of [...rest, lagging]) {
+      expect(Buffer.from((await m.db.get('k29'))!).toString()).toBe('v119');
+      expect(await m.db.get('gone')).toBeUndefined();
+      expect(m.engine.stats().keys).toBe(30);
+    }
+    // The follower goes on from the snapshot: new writes reach it through the log.
+    await leader.db.set('after', 'snapshot');
+    await until(() => lagging.replica.applied >= leader.replica.applied);
+    expect(Buffer.from((await lagging.db.get('after'))!).toString()).toBe('snapshot');
   });
 });

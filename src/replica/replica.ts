@@ -296,6 +296,8 @@ export class Replica {
   private readonly snapshotWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
   /** staged: engine files of snapshots that arrived (Transport), by snapshot index, until installed. */
   private readonly staged = new Map<number, string>();
+  /** onInstalling: told when a snapshot install starts (the local engine is about to close). */
+  readonly onInstalling = new Set<() => void>();
   /** onEngine: told when a snapshot replaced the local engine (the ReplicatedEngine follows it). */
   readonly onEngine = new Set<(engine: Engine) => void>();
   /** readWaiters: reads waiting for the next ReadIndex round (batched per turn). */
@@ -786,6 +788,7 @@ export class Replica {
     // Every entry handed to the old engine is visible (nothing is left to resolve on it).
     await this.drainApplies();
     this.logger.info({ index, term: snap.metadata.term }, 'installing a snapshot from the leader');
+    for (const f of this.onInstalling) f();
     const engine = await this.snapshots.install(dir, snap);
     this.discardStaged(() => true);
     this.engine = engine;

@@ -20,7 +20,7 @@ import type {
   Stored,
   WriteOp,
 } from '../storage/engine.js';
-import { InvalidArgumentError } from '../storage/errors.js';
+import { ClusterDownError, InvalidArgumentError } from '../storage/errors.js';
 import { checkTs } from '../storage/revision.js';
 import type { Replica } from './replica.js';
 
@@ -36,9 +36,36 @@ export class ReplicatedEngine implements Engine {
     private readonly onClose: () => Promise<void>,
   ) {
     this.name = local.name;
+    replica.onInstalling.add(() => {
+      this.installing = true;
+    });
     replica.onEngine.add((engine) => {
       this.local = engine;
+      this.installing = false;
     });
+  }
+
+  /**
+   * installing: a snapshot from the leader is replacing the local engine (closed meanwhile).
+   * Local reads (READONLY, ?consistency=serializable) get a ClusterDownError saying so, which
+   * clients retry, rather than the closed engine's "store is closed".
+   */
+  private installing = false;
+
+  private readAsync<T>(read: (engine: Engine) => Promise<T>): Promise<T> {
+    try {
+      return read(this.readable());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** readable: the local engine, unless a snapshot install has it closed. */
+  private readable(): Engine {
+    if (this.installing) {
+      throw new ClusterDownError('this member is installing a snapshot from the leader; retry shortly');
+    }
+    return this.local;
   }
 
   /** localEngine: the engine this member applies to now (snapshot installs close and replace it). */
@@ -47,31 +74,31 @@ export class ReplicatedEngine implements Engine {
   }
 
   get(key: Uint8Array): Promise<Uint8Array | undefined> {
-    return this.local.get(key);
+    return this.readAsync((e) => e.get(key));
   }
 
   getSync(key: Uint8Array): Uint8Array | undefined {
-    return this.local.getSync(key);
+    return this.readable().getSync(key);
   }
 
   has(key: Uint8Array): Promise<boolean> {
-    return this.local.has(key);
+    return this.readAsync((e) => e.has(key));
   }
 
   getStored(key: Uint8Array): Promise<Stored | undefined> {
-    return this.local.getStored(key);
+    return this.readAsync((e) => e.getStored(key));
   }
 
   getStoredSync(key: Uint8Array): Stored | undefined {
-    return this.local.getStoredSync(key);
+    return this.readable().getStoredSync(key);
   }
 
   expiry(key: Uint8Array): Promise<number | null | undefined> {
-    return this.local.expiry(key);
+    return this.readAsync((e) => e.expiry(key));
   }
 
   revisionSync(key: Uint8Array): Revision | undefined {
-    return this.local.revisionSync(key);
+    return this.readable().revisionSync(key);
   }
 
   lastTs(): number {
@@ -92,7 +119,7 @@ export class ReplicatedEngine implements Engine {
   }
 
   scan(range?: ScanRange): AsyncIterableIterator<Entry> {
-    return this.local.scan(range);
+    return this.readable().scan(range);
   }
 
   flush(): Promise<void> {

@@ -269,4 +269,36 @@ describe('I/O errors', () => {
     expect(viewOf(again)).toEqual(view); // the batch was synced before the rotation failed
     await again.close();
   });
+
+  // Found by the replica simulator (seed 20189): a Ready that installs a snapshot need not be
+  // mustSync, but the acknowledgement after it tells the leader everything up to the snapshot's
+  // index is here. A power cut must not take the snapshot back.
+  it('a snapshot installed from a leader survives a power cut even when the save did not ask for a sync', async () => {
+    const dir = tmpDir('wal-fault');
+    const faulty = new FaultyFileSystem(nodeFileSystem);
+    const log = await DiskLog.open(faulty, dir, { segmentBytes: SEGMENT_BYTES });
+    await log.save(hs(1, 1), ents(1, 3, 1), undefined, true);
+    const snap: Snapshot = {
+      metadata: {
+        index: 15,
+        term: 2,
+        confState: {
+          voters: [1, 2, 3],
+          learners: [],
+          votersOutgoing: [],
+          learnersNext: [],
+          autoLeave: false,
+        },
+      },
+      data: new Uint8Array([1]),
+    };
+    await log.save(undefined, [], snap, false);
+    // The machine dies here (close would sync).
+    faulty.dieAfter = faulty.mutations;
+    await faulty.powerLoss();
+    const again = await DiskLog.open(nodeFileSystem, dir, { segmentBytes: SEGMENT_BYTES });
+    expect(again.snapshot().metadata.index).toBe(15);
+    expect([again.firstIndex(), again.lastIndex()]).toEqual([16, 15]);
+    await again.close();
+  });
 });

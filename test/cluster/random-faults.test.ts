@@ -10,6 +10,8 @@ import { expectSound, Workload } from './workload.js';
 
 const NAMES = ['n1', 'n2', 'n3'];
 const ROUNDS = Number(process.env.CAIRN_CLUSTER_ROUNDS ?? '2');
+/** SNAPSHOT_COUNTS: a round's --snapshot-count (undefined: the default, no snapshot in a round). */
+const SNAPSHOT_COUNTS = [undefined, 30, 100] as const;
 /** FAULT_MS: how long a fault lasts before it heals. */
 const FAULT_MS = 1_500;
 
@@ -96,8 +98,12 @@ describe('randomized cluster faults', () => {
     const seed = Number(process.env.CAIRN_CLUSTER_SEED ?? Math.floor(Math.random() * 2 ** 31)) + round;
     const rng = new Prng(seed);
     const name = rng.pick(Object.keys(FAULTS));
-    it(`seed ${seed}: ${name}`, async () => {
-      cluster = await ProcCluster.start(NAMES, { proxies: true });
+    // Half the rounds snapshot and compact every few dozen entries, so faults hit members that
+    // install snapshots or restart from a compacted log.
+    const snapshotCount = rng.pick(SNAPSHOT_COUNTS);
+    const extraArgs = snapshotCount === undefined ? [] : ['--snapshot-count', String(snapshotCount)];
+    it(`seed ${seed}: ${name}${snapshotCount === undefined ? '' : `, snapshots every ${snapshotCount}`}`, async () => {
+      cluster = await ProcCluster.start(NAMES, { proxies: true, extraArgs });
       await cluster.leader();
       const w = new Workload(cluster, { clients: 6, keys: 4, members: NAMES });
       w.start();

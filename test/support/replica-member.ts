@@ -1,14 +1,21 @@
 // In-process members for the replica tests: a Replica over
 // an in-memory log, joined to a MemoryHub, with a cask engine (durability never: the log is the
 // point of these tests, not the disk) under a ReplicatedEngine and a Db.
+
+import * as path from 'node:path';
 import { Db } from '../../src/db/db.js';
 import { systemClock } from '../../src/io/clock.js';
+import { nodeFileSystem } from '../../src/io/node-file-system.js';
 import type { NodeId } from '../../src/raft/index.js';
+import { RAFT_DIR } from '../../src/replica/identity.js';
 import { MemoryLog } from '../../src/replica/memory-log.js';
 import type { MemoryHub } from '../../src/replica/memory-transport.js';
-import { Replica } from '../../src/replica/replica.js';
+import { Replica, type SnapshotHooks } from '../../src/replica/replica.js';
 import { ReplicatedEngine } from '../../src/replica/replicated-engine.js';
+import { installEngineFiles } from '../../src/replica/snapshot-install.js';
+import { removeStagedDir } from '../../src/replica/snapshot-staging.js';
 import { openCask } from '../../src/storage/cask/cask-engine.js';
+import type { Engine } from '../../src/storage/engine.js';
 import { tmpDir } from './tmp-dir.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
@@ -24,14 +31,37 @@ export interface TestMember {
   readonly db: Db;
 }
 
+export interface TestMemberOptions {
+  readonly requestTimeoutMs?: number;
+  /** snapshotEntries: take snapshots (and compact the log) this often; snapshots are off without it. */
+  readonly snapshotEntries?: number;
+  readonly snapshotCatchupEntries?: number;
+}
+
 /** startTestMember starts member `id` of a group bootstrapped with `bootstrap` (empty: joining). */
 export async function startTestMember(
   hub: MemoryHub,
   id: NodeId,
   bootstrap: readonly NodeId[],
-  requestTimeoutMs = TEST_REQUEST_TIMEOUT_MS,
+  options: TestMemberOptions = {},
 ): Promise<TestMember> {
-  const local = await openCask(tmpDir('replica'), { durability: 'never' });
+  const dir = tmpDir('replica');
+  let local: Engine = await openCask(dir, { durability: 'never' });
+  // As a member does (member.ts): a leader's snapshot is staged under DIR/raft and replaces the
+  // engine's files with the engine closed.
+  const snapshots: SnapshotHooks | undefined =
+    options.snapshotEntries === undefined
+      ? undefined
+      : {
+          data: () => Buffer.from('{}'),
+          install: async (stage) => {
+            await local.close();
+            await installEngineFiles(nodeFileSystem, dir, stage);
+            local = await openCask(dir, { durability: 'never' });
+            return local;
+          },
+          discard: (stage) => removeStagedDir(nodeFileSystem, stage),
+        };
   const replica = new Replica({
     id,
     log: new MemoryLog(),
@@ -40,10 +70,13 @@ export async function startTestMember(
     logger: quiet,
     bootstrap,
     tickMs: TEST_TICK_MS,
-    requestTimeoutMs,
+    requestTimeoutMs: options.requestTimeoutMs ?? TEST_REQUEST_TIMEOUT_MS,
     onFatal: (err) => {
       throw err;
     },
+    snapshots,
+    snapshotEntries: options.snapshotEntries,
+    snapshotCatchupEntries: options.snapshotCatchupEntries,
   });
   const transport = hub.join(
     { id, name: `n${id}`, resp: '', http: '' },
@@ -51,7 +84,9 @@ export async function startTestMember(
       onMessages: (msgs) => replica.step(msgs),
       onUnreachable: (to) => replica.unreachable(to),
       onPeerInfo: () => {},
+      onSnapshot: (m, staged) => replica.stepSnapshot(m, staged),
     },
+    { snapshotDir: path.join(dir, RAFT_DIR, 'snap') },
   );
   const engine = new ReplicatedEngine(local, replica, () => transport.close());
   const db = new Db(tmpDir('replica-db'), engine);

@@ -10,6 +10,7 @@ import {
   encodeRefuse,
   encodeWelcome,
   type Hello,
+  isRemovedRefusal,
   MAX_HANDSHAKE_FRAME_PAYLOAD_BYTES,
   MAX_HANDSHAKE_STRING_BYTES,
   PEER_PROTOCOL_VERSION,
@@ -67,6 +68,17 @@ describe('handshake', () => {
     expect(checkHello({ ...hello, toName: 'c' }, acceptor)).toMatch(/this node is 'b', not 'c'/);
     expect(checkHello({ ...hello, fromId: 3 }, acceptor)).toMatch(/not a member/);
     expect(checkHello({ ...hello, fromName: 'z' }, acceptor)).toMatch(/not a member/);
+  });
+
+  it('a member removed from the cluster is told so, in a refusal it recognizes', () => {
+    const knowing = { ...acceptor, isRemoved: (id: number) => id === 3 };
+    const told = checkHello({ ...hello, fromId: 3 }, knowing);
+    expect(told).toMatch(/was removed/);
+    expect(isRemovedRefusal(told ?? '')).toBe(true);
+    // Merely unknown (not removed): the ordinary refusal, which does not stop the member.
+    const unknown = checkHello({ ...hello, fromId: 4 }, knowing);
+    expect(unknown).toMatch(/not a member/);
+    expect(isRemovedRefusal(unknown ?? '')).toBe(false);
   });
 
   it('the connector checks that the welcome comes from whom it meant to reach', () => {

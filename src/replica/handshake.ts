@@ -125,6 +125,21 @@ export interface AcceptorIdentity {
   readonly clusterToken: string;
   /** isMember says whether (id, name) is a current member of the cluster (other than this node). */
   readonly isMember: (id: NodeId, name: string) => boolean;
+  /** isRemoved says whether id was removed from the cluster (this node applied the removal). */
+  readonly isRemoved?: (id: NodeId) => boolean;
+}
+
+/**
+ * REMOVED_REFUSAL: how a refusal tells a member that it was removed from the cluster: a refusal
+ * reason that starts with it (a stable wire text, docs/peer-protocol.md). The removed member
+ * may never have applied its own removal (the leader committed it without it); etcd's peers
+ * tell such a member the same way, and it stops.
+ */
+export const REMOVED_REFUSAL = 'removed from the cluster:';
+
+/** isRemovedRefusal: the refusal says the connecting member was removed (REMOVED_REFUSAL). */
+export function isRemovedRefusal(reason: string): boolean {
+  return reason.startsWith(REMOVED_REFUSAL);
 }
 
 /** checkHello returns why the accepting side must refuse `hello`, or undefined to welcome it. */
@@ -135,6 +150,9 @@ export function checkHello(hello: Hello, self: AcceptorIdentity): string | undef
   if (!tokensEqual(hello.clusterToken, self.clusterToken)) return 'cluster token does not match';
   if (hello.toName !== self.name) return `this node is '${self.name}', not '${hello.toName}'`;
   if (!self.isMember(hello.fromId, hello.fromName)) {
+    if (self.isRemoved?.(hello.fromId) === true) {
+      return `${REMOVED_REFUSAL} '${hello.fromName}' (id ${hello.fromId}) was removed; stop it and delete its directory`;
+    }
     return `'${hello.fromName}' (id ${hello.fromId}) is not a member of this node's cluster`;
   }
   return undefined;

@@ -254,7 +254,9 @@ export class ClusterMember {
           this.infos.set(info.id, info);
         },
         onSnapshot: (m, dir) => this.replica.stepSnapshot(m, dir),
+        onRemoved: (by) => this.toldRemoved(by),
       },
+      isRemoved: (id) => this.membership.isRemoved(id),
       logger: this.logger,
       clock: this.clock,
       snapshotDir: path.join(this.dir, RAFT_DIR, SNAPSHOT_STAGING_DIR),
@@ -362,6 +364,21 @@ export class ClusterMember {
         });
       });
     }
+  }
+
+  /**
+   * toldRemoved: a peer refused this member as removed from the cluster. The removal was
+   * committed without this member (it never applies it); like etcd's, it stops serving, and
+   * member.json records it so a restart does not bring it back.
+   */
+  private toldRemoved(by: NodeId): void {
+    if (!this.membership.markRemoved(this.identity.id)) return;
+    this.logger.error(
+      { member: this.identity.name, toldBy: this.membership.record(by)?.name ?? by.toString(16) },
+      'this member was removed from the cluster: it serves nothing any more; stop it and delete its directory',
+    );
+    this.transport?.setPeers([]);
+    this.saveCheckpoint();
   }
 
   // ---- snapshots -----------------------------------------------------------------------------

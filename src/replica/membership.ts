@@ -141,6 +141,17 @@ export class Membership {
     return true;
   }
 
+  /**
+   * markRemoved records that `id` was removed although this member never applied the change (a
+   * peer refused it as removed: REMOVED_REFUSAL); it returns whether that is news.
+   */
+  markRemoved(id: NodeId): boolean {
+    if (this.gone.has(id)) return false;
+    this.gone.set(id, this.current.get(id) ?? { id, name: '', peerAddr: '' });
+    this.current.delete(id);
+    return true;
+  }
+
   get index(): number {
     return this.appliedIndex;
   }

@@ -39,6 +39,7 @@ import {
   encodeHello,
   encodeRefuse,
   encodeWelcome,
+  isRemovedRefusal,
   MAX_HANDSHAKE_FRAME_PAYLOAD_BYTES,
   PEER_PROTOCOL_VERSION,
 } from './handshake.js';
@@ -120,6 +121,8 @@ export interface TcpTransportOptions {
    * handlers.onSnapshot, incoming snapshot streams are refused.
    */
   readonly snapshotDir?: string;
+  /** isRemoved: whether a peer id was removed from the cluster (its hello gets REMOVED_REFUSAL). */
+  readonly isRemoved?: (id: NodeId) => boolean;
   /** snapshotIdleMs: SNAPSHOT_IDLE_MS unless a test wants it shorter. */
   readonly snapshotIdleMs?: number;
 }
@@ -538,6 +541,10 @@ class TcpTransportImpl implements TcpTransport {
             'peer refused our connection',
           );
           this.failOutbound(out, socket, `refused: ${reason}`, 'silent');
+          if (isRemovedRefusal(reason)) {
+            const by = out.peer.id;
+            this.callHandler(() => this.opts.handlers.onRemoved?.(by));
+          }
           return;
         }
         if (f.kind !== 'welcome') throw new PeerProtocolError(`${f.kind} frame instead of a welcome`);
@@ -715,6 +722,7 @@ class TcpTransportImpl implements TcpTransport {
       name: self.name,
       clusterToken,
       isMember: (id, name) => this.isMember(id, name),
+      isRemoved: this.opts.isRemoved,
     });
     if (reason !== undefined) {
       logger.warn(

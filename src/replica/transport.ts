@@ -40,6 +40,8 @@ export interface TransportHandlers {
    * Optional: a receiver without it refuses snapshot streams (the sender sees a failure).
    */
   onSnapshot?(m: Message, dir: string): void;
+  /** onRemoved: a peer refused this member because it was removed from the cluster (`by`: its id). */
+  onRemoved?(by: NodeId): void;
 }
 
 export interface Transport {

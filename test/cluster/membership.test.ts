@@ -219,6 +219,19 @@ describe('membership changes', () => {
           const res = await fetch(`http://${c.endpoints('n4')}/healthz`);
           return res.status === 503 && /CLUSTER_DOWN/.test(await res.text());
         });
+        // Whether or not it applied its own removal, its peers tell it (as etcd's do): it knows,
+        // says so, and records it for its next start.
+        await until('n4 knows it was removed', async () => {
+          const res = await fetch(`http://${c.endpoints('n4')}/v1/status`);
+          const body = (await res.json()) as { errors: string[] };
+          return body.errors.some((e) => /removed from the cluster/.test(e));
+        });
+        await until('n4 records its removal', async () => {
+          const record = JSON.parse(
+            fs.readFileSync(path.join(c.spec('n4').dir, 'raft', 'member.json'), 'utf8'),
+          ) as { removed?: { name: string }[] };
+          return (record.removed ?? []).some((m) => m.name === 'n4');
+        });
         const unknown = await cairn('member', 'remove', 'n4', '--endpoints', endpoints);
         expect(unknown.code).toBe(1);
         expect(unknown.err).toMatch(/no member named 'n4'/);

@@ -1,6 +1,6 @@
 // Membership changes on a cluster of real processes, driven through the operator's commands
-// (`cairn member`, `endpoint`, `move-leader`; docs/cluster-ops.md): a learner joins a loaded
-// cluster, catches up by log replay and is promoted; leadership moves to it; the leader is
+// (`cairn member`, `endpoint`, `move-leader`; docs/cluster-ops.md), under a recorded workload: a
+// learner joins a loaded cluster, catches up by snapshot and is promoted; leadership moves to it; the leader is
 // removed and the cluster goes on; a dead member is replaced by one that catches up by Raft
 // snapshot (the logs are compacted); removals that would lose quorum, or the last voter, are
 // refused.
@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { run } from '../cli/support.js';
 import { ProcCluster, sleep } from './proc-cluster.js';
+import { expectSound, Workload } from './workload.js';
 
 const NAMES = ['n1', 'n2', 'n3'];
 /** KEYS: the load written before a member joins (it must replay all of it). */
@@ -17,8 +18,8 @@ const KEYS = 300;
 const ACTIVE_WAIT_MS = 5_600;
 
 /**
- * SNAPSHOT_COUNT: a snapshot every this many entries in the second test, so its load (KEYS writes)
- * compacts the logs and the member that replaces a dead one catches up by snapshot.
+ * SNAPSHOT_COUNT: a snapshot every this many entries, so the load (KEYS writes) compacts the
+ * logs and members added later catch up by snapshot.
  */
 const SNAPSHOT_COUNT = 100;
 
@@ -102,141 +103,156 @@ describe('membership changes', () => {
   it.concurrent(
     'adds a learner to a loaded cluster, promotes it once caught up, moves leadership to it and removes it as leader',
     () =>
-      withCluster(async (c) => {
-        const leader = await c.leader();
-        await load(c, leader);
-        const follower = NAMES.find((n) => n !== leader)!;
-        // Endpoints in order: a dead one first (skipped), then a follower (it forwards to the leader).
-        const dead = '127.0.0.1:1';
-        const endpoints = `${dead},${c.endpoints(follower)}`;
+      withCluster(
+        async (c) => {
+          const leader = await c.leader();
+          await load(c, leader);
+          // Under load: a recorded workload runs through the original members for the whole
+          // test; its history must be linearizable across every change below.
+          const w = new Workload(c, { clients: 3, keys: 6, members: NAMES, prefix: 'w:' });
+          w.start();
+          const follower = NAMES.find((n) => n !== leader)!;
+          // Endpoints in order: a dead one first (skipped), then a follower (it forwards to the leader).
+          const dead = '127.0.0.1:1';
+          const endpoints = `${dead},${c.endpoints(follower)}`;
 
-        const { spec, args } = await c.addSpec('n4');
-        const added = await cairn(
-          'member',
-          'add',
-          'n4',
-          '--peer-url',
-          `127.0.0.1:${spec.peer}`,
-          '--endpoints',
-          endpoints,
-        );
-        expect(added.code, added.err).toBe(0);
-        expect(added.out).toMatch(/Member n4 \(id [0-9a-f]+\) added to the cluster as a learner/);
-        expect(added.out).toContain('--initial-cluster-state existing');
-        expect(added.out).toContain(`n4=127.0.0.1:${spec.peer}`);
-        // The same name or address again is refused.
-        const again = await cairn(
-          'member',
-          'add',
-          'n4',
-          '--peer-url',
-          '127.0.0.1:9',
-          '--endpoints',
-          endpoints,
-        );
-        expect(again.code).toBe(2);
-        expect(again.err).toMatch(/named 'n4' already exists/);
+          const { spec, args } = await c.addSpec('n4');
+          const added = await cairn(
+            'member',
+            'add',
+            'n4',
+            '--peer-url',
+            `127.0.0.1:${spec.peer}`,
+            '--endpoints',
+            endpoints,
+          );
+          expect(added.code, added.err).toBe(0);
+          expect(added.out).toMatch(/Member n4 \(id [0-9a-f]+\) added to the cluster as a learner/);
+          expect(added.out).toContain('--initial-cluster-state existing');
+          expect(added.out).toContain(`n4=127.0.0.1:${spec.peer}`);
+          // The same name or address again is refused.
+          const again = await cairn(
+            'member',
+            'add',
+            'n4',
+            '--peer-url',
+            '127.0.0.1:9',
+            '--endpoints',
+            endpoints,
+          );
+          expect(again.code).toBe(2);
+          expect(again.err).toMatch(/named 'n4' already exists/);
 
-        // Not started yet, so not caught up: promotion is refused.
-        const early = await cairn('member', 'promote', 'n4', '--endpoints', endpoints);
-        expect(early.code).toBe(2);
-        expect(early.err).toMatch(/not caught up/);
+          // Not started yet, so not caught up: promotion is refused.
+          const early = await cairn('member', 'promote', 'n4', '--endpoints', endpoints);
+          expect(early.code).toBe(2);
+          expect(early.err).toMatch(/not caught up/);
 
-        await c.startMember('n4', args);
-        await until('n4 catches up', () => caughtUp(c, 'n4'));
-        let list = await memberList(endpoints);
-        expect(list.find((m) => m.name === 'n4')?.role).toBe('learner');
+          await c.startMember('n4', args);
+          await until('n4 catches up', () => caughtUp(c, 'n4'));
+          // The load compacted the logs (a snapshot every SNAPSHOT_COUNT entries): n4 caught up by snapshot.
+          expect(await metric(c, 'n4', 'cairn_raft_snapshots_installed_total')).toBeGreaterThanOrEqual(1);
+          let list = await memberList(endpoints);
+          expect(list.find((m) => m.name === 'n4')?.role).toBe('learner');
 
-        const promoted = await cairn('member', 'promote', 'n4', '--endpoints', endpoints);
-        expect(promoted.code, promoted.err).toBe(0);
-        expect(promoted.out).toBe('Member n4 promoted to voter.\n');
-        list = await memberList(c.endpoints('n4'));
-        expect(list.map((m) => [m.name, m.role]).sort()).toEqual([
-          ['n1', 'voter'],
-          ['n2', 'voter'],
-          ['n3', 'voter'],
-          ['n4', 'voter'],
-        ]);
-        expect(list.filter((m) => m.isLeader).map((m) => m.name)).toEqual([leader]);
-        const table = await cairn('member', 'list', '--endpoints', endpoints);
-        expect(table.code).toBe(0);
-        expect(table.out).toMatch(/NAME.*ID.*ROLE.*LEADER.*PEER ADDR/);
-        expect(table.out).toMatch(/n4 .*voter/);
+          const promoted = await cairn('member', 'promote', 'n4', '--endpoints', endpoints);
+          expect(promoted.code, promoted.err).toBe(0);
+          expect(promoted.out).toBe('Member n4 promoted to voter.\n');
+          list = await memberList(c.endpoints('n4'));
+          expect(list.map((m) => [m.name, m.role]).sort()).toEqual([
+            ['n1', 'voter'],
+            ['n2', 'voter'],
+            ['n3', 'voter'],
+            ['n4', 'voter'],
+          ]);
+          expect(list.filter((m) => m.isLeader).map((m) => m.name)).toEqual([leader]);
+          const table = await cairn('member', 'list', '--endpoints', endpoints);
+          expect(table.code).toBe(0);
+          expect(table.out).toMatch(/NAME.*ID.*ROLE.*LEADER.*PEER ADDR/);
+          expect(table.out).toMatch(/n4 .*voter/);
 
-        // endpoint status: every member agrees on the term and leader; the newcomer holds the data.
-        const all = c.endpoints('n1', 'n2', 'n3', 'n4');
-        const status = await cairn('endpoint', 'status', '--json', '--endpoints', all);
-        expect(status.code, status.err).toBe(0);
-        const rows = JSON.parse(status.out) as {
-          name: string;
-          isLeader: boolean;
-          isLearner: boolean;
-          term: number;
-          keys: number;
-          leader: string;
-          errors: string[];
-        }[];
-        expect(rows.map((r) => r.name)).toEqual(['n1', 'n2', 'n3', 'n4']);
-        expect(new Set(rows.map((r) => r.term)).size).toBe(1);
-        expect(rows.filter((r) => r.isLeader).map((r) => r.name)).toEqual([leader]);
-        expect(rows.every((r) => r.leader === leader && !r.isLearner && r.errors.length === 0)).toBe(true);
-        expect(rows.find((r) => r.name === 'n4')?.keys).toBe(KEYS);
-        const health = await cairn('endpoint', 'health', '--endpoints', all);
-        expect(health.code, health.err).toBe(0);
-        expect(health.out.match(/is healthy/g)).toHaveLength(4);
+          // endpoint status: every member agrees on the term and leader; the newcomer holds the data.
+          const all = c.endpoints('n1', 'n2', 'n3', 'n4');
+          const status = await cairn('endpoint', 'status', '--json', '--endpoints', all);
+          expect(status.code, status.err).toBe(0);
+          const rows = JSON.parse(status.out) as {
+            name: string;
+            isLeader: boolean;
+            isLearner: boolean;
+            term: number;
+            keys: number;
+            leader: string;
+            errors: string[];
+          }[];
+          expect(rows.map((r) => r.name)).toEqual(['n1', 'n2', 'n3', 'n4']);
+          expect(new Set(rows.map((r) => r.term)).size).toBe(1);
+          expect(rows.filter((r) => r.isLeader).map((r) => r.name)).toEqual([leader]);
+          expect(rows.every((r) => r.leader === leader && !r.isLearner && r.errors.length === 0)).toBe(true);
+          expect(rows.find((r) => r.name === 'n4')?.keys).toBeGreaterThanOrEqual(KEYS);
+          const health = await cairn('endpoint', 'health', '--endpoints', all);
+          expect(health.code, health.err).toBe(0);
+          expect(health.out.match(/is healthy/g)).toHaveLength(4);
 
-        // cairn check hash: every member digests its state at one index; all four agree.
-        const hashed = await cairn('check', 'hash', '--json', '--endpoints', endpoints);
-        expect(hashed.code, `${hashed.err}${hashed.out}`).toBe(0);
-        const check = JSON.parse(hashed.out) as {
-          index: number;
-          ok: boolean;
-          members: { name: string; index: number; digest: string; keys: number }[];
-        };
-        expect(check.ok).toBe(true);
-        expect(check.members.map((m) => m.name).sort()).toEqual(['n1', 'n2', 'n3', 'n4']);
-        expect(new Set(check.members.map((m) => m.digest)).size).toBe(1);
-        expect(check.members.every((m) => m.index === check.index && m.keys === KEYS)).toBe(true);
-        const text = await cairn('check', 'hash', '--endpoints', endpoints);
-        expect(text.code, text.err).toBe(0);
-        expect(text.out).toMatch(/4 members hold the same state at index \d+\./);
+          // cairn check hash: every member digests its state at one index; all four agree.
+          const hashed = await cairn('check', 'hash', '--json', '--endpoints', endpoints);
+          expect(hashed.code, `${hashed.err}${hashed.out}`).toBe(0);
+          const check = JSON.parse(hashed.out) as {
+            index: number;
+            ok: boolean;
+            members: { name: string; index: number; digest: string; keys: number }[];
+          };
+          expect(check.ok).toBe(true);
+          expect(check.members.map((m) => m.name).sort()).toEqual(['n1', 'n2', 'n3', 'n4']);
+          expect(new Set(check.members.map((m) => m.digest)).size).toBe(1);
+          // One index, one state: the same key count everywhere, the load and the workload's keys.
+          const keyCounts = new Set(check.members.map((m) => m.keys));
+          expect(keyCounts.size).toBe(1);
+          expect([...keyCounts][0]).toBeGreaterThanOrEqual(KEYS);
+          expect(check.members.every((m) => m.index === check.index)).toBe(true);
+          const text = await cairn('check', 'hash', '--endpoints', endpoints);
+          expect(text.code, text.err).toBe(0);
+          expect(text.out).toMatch(/4 members hold the same state at index \d+\./);
 
-        // Leadership to the newcomer, then remove it while it leads: it hands over first.
-        const moved = await cairn('move-leader', 'n4', '--endpoints', endpoints);
-        expect(moved.code, moved.err).toBe(0);
-        expect(await c.leader()).toBe('n4');
-        const removed = await cairn('member', 'remove', 'n4', '--endpoints', c.endpoints('n4'));
-        expect(removed.code, removed.err).toBe(0);
-        const next = await c.leader(15_000, NAMES);
-        expect(NAMES).toContain(next);
-        expect(await c.call(follower, 'SET', 'after', 'yes')).toBe('OK');
-        for (const n of NAMES) expect(String(await c.call(n, 'GET', 'after'))).toBe('yes');
-        list = await memberList(c.endpoints(...NAMES));
-        expect(list.map((m) => m.name).sort()).toEqual(NAMES);
-        // The removed member is cut off (its peers refuse it): it has no leader, so it is unhealthy.
-        // (It may not have applied its own removal: the entry's commit reaches the remaining members.)
-        await until('n4 is unhealthy', async () => {
-          const res = await fetch(`http://${c.endpoints('n4')}/healthz`);
-          return res.status === 503 && /CLUSTER_DOWN/.test(await res.text());
-        });
-        // Whether or not it applied its own removal, its peers tell it (as etcd's do): it knows,
-        // says so, and records it for its next start.
-        await until('n4 knows it was removed', async () => {
-          const res = await fetch(`http://${c.endpoints('n4')}/v1/status`);
-          const body = (await res.json()) as { errors: string[] };
-          return body.errors.some((e) => /removed from the cluster/.test(e));
-        });
-        await until('n4 records its removal', async () => {
-          const record = JSON.parse(
-            fs.readFileSync(path.join(c.spec('n4').dir, 'raft', 'member.json'), 'utf8'),
-          ) as { removed?: { name: string }[] };
-          return (record.removed ?? []).some((m) => m.name === 'n4');
-        });
-        const unknown = await cairn('member', 'remove', 'n4', '--endpoints', endpoints);
-        expect(unknown.code).toBe(1);
-        expect(unknown.err).toMatch(/no member named 'n4'/);
-      }),
-    60_000,
+          // Leadership to the newcomer, then remove it while it leads: it hands over first.
+          const moved = await cairn('move-leader', 'n4', '--endpoints', endpoints);
+          expect(moved.code, moved.err).toBe(0);
+          expect(await c.leader()).toBe('n4');
+          const removed = await cairn('member', 'remove', 'n4', '--endpoints', c.endpoints('n4'));
+          expect(removed.code, removed.err).toBe(0);
+          const next = await c.leader(15_000, NAMES);
+          expect(NAMES).toContain(next);
+          expect(await c.call(follower, 'SET', 'after', 'yes')).toBe('OK');
+          for (const n of NAMES) expect(String(await c.call(n, 'GET', 'after'))).toBe('yes');
+          list = await memberList(c.endpoints(...NAMES));
+          expect(list.map((m) => m.name).sort()).toEqual(NAMES);
+          // The removed member is cut off (its peers refuse it): it has no leader, so it is unhealthy.
+          // (It may not have applied its own removal: the entry's commit reaches the remaining members.)
+          await until('n4 is unhealthy', async () => {
+            const res = await fetch(`http://${c.endpoints('n4')}/healthz`);
+            return res.status === 503 && /CLUSTER_DOWN/.test(await res.text());
+          });
+          // Whether or not it applied its own removal, its peers tell it (as etcd's do): it knows,
+          // says so, and records it for its next start.
+          await until('n4 knows it was removed', async () => {
+            const res = await fetch(`http://${c.endpoints('n4')}/v1/status`);
+            const body = (await res.json()) as { errors: string[] };
+            return body.errors.some((e) => /removed from the cluster/.test(e));
+          });
+          await until('n4 records its removal', async () => {
+            const record = JSON.parse(
+              fs.readFileSync(path.join(c.spec('n4').dir, 'raft', 'member.json'), 'utf8'),
+            ) as { removed?: { name: string }[] };
+            return (record.removed ?? []).some((m) => m.name === 'n4');
+          });
+          const unknown = await cairn('member', 'remove', 'n4', '--endpoints', endpoints);
+          expect(unknown.code).toBe(1);
+          expect(unknown.err).toMatch(/no member named 'n4'/);
+          await w.stop();
+          expectSound(w, await w.readAll(follower), 'membership changes under load');
+        },
+        ['--snapshot-count', String(SNAPSHOT_COUNT)],
+      ),
+    90_000,
   );
 
   it.concurrent(

@@ -22,6 +22,8 @@ export interface WorkloadOptions {
   readonly keys: number;
   /** members: whom each client may talk to (round robin by client number). */
   readonly members: readonly string[];
+  /** prefix: put before every key (default none), to keep the workload's keys apart from a test's own. */
+  readonly prefix?: string;
 }
 
 export interface WorkloadStats {
@@ -43,6 +45,15 @@ export class Workload {
     private readonly cluster: ProcCluster,
     private readonly options: WorkloadOptions,
   ) {}
+
+  /** isCounter: the key is one of the workload's INCR counters. */
+  isCounter(key: string): boolean {
+    return key.startsWith(`${this.prefix}n`);
+  }
+
+  private get prefix(): string {
+    return this.options.prefix ?? '';
+  }
 
   /** t0: the time origin of the recorded history. */
   private t0 = 0;
@@ -73,7 +84,7 @@ export class Workload {
           continue;
         }
       }
-      const key = `k${Math.floor(Math.random() * this.options.keys)}`;
+      const key = `${this.prefix}k${Math.floor(Math.random() * this.options.keys)}`;
       const dice = Math.random();
       const invoke = performance.now() - t0;
       let args: string[];
@@ -90,7 +101,7 @@ export class Workload {
         op = { client, key, kind: 'delete', invoke, complete: undefined };
       } else {
         // INCR on a key holding a non-number is an error Redis gives; keep counters apart.
-        const counter = `n${Math.floor(Math.random() * this.options.keys)}`;
+        const counter = `${this.prefix}n${Math.floor(Math.random() * this.options.keys)}`;
         args = ['INCR', counter];
         op = { client, key: counter, kind: 'incr', by: 1, invoke, complete: undefined };
       }
@@ -143,7 +154,7 @@ export class Workload {
     });
     try {
       for (let i = 0; i < this.options.keys; i++) {
-        for (const key of [`k${i}`, `n${i}`]) {
+        for (const key of [`${this.prefix}k${i}`, `${this.prefix}n${i}`]) {
           const invoke = performance.now() - this.t0;
           const reply = await c.call('GET', key);
           const value = reply === null ? null : String(reply);
@@ -210,7 +221,7 @@ export function expectSound(w: Workload, final: Map<string, string | null>, cont
   );
   expect(w.stats.ok).toBeGreaterThan(MIN_OK_OPS);
   for (const [key, value] of final) {
-    if (value === null || key.startsWith('n')) continue; // counters hold INCR results
+    if (value === null || w.isCounter(key)) continue; // counters hold INCR results
     const written = w.history.some((o) => o.key === key && o.kind === 'put' && o.value === value);
     expect(written, `${context}${key}=${value} was never written`).toBe(true);
   }

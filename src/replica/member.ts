@@ -333,6 +333,14 @@ export class ClusterMember {
    * the leader's client address of the given kind (forward there); ClusterDownError once the
    * request timeout passes without either.
    */
+  /** selfAddress: this member's own client address of `kind` (as its peers know it). */
+  selfAddress(kind: 'resp' | 'http'): string {
+    const addr = this.member(this.identity.id)?.[kind];
+    if (addr === undefined || addr === '')
+      throw new ClusterDownError(`this member's ${kind} address is not known yet`);
+    return addr;
+  }
+
   async leaderAddress(kind: 'resp' | 'http'): Promise<string | undefined> {
     const deadline = this.clock.monotonicMs() + this.requestTimeoutMs;
     for (;;) {

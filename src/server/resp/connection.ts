@@ -19,7 +19,7 @@ import {
   type RespValue,
   type RespVersion,
 } from '../../protocol/resp/index.js';
-import { ClusterDownError } from '../../storage/errors.js';
+import { CairnError, ClusterDownError } from '../../storage/errors.js';
 import { isDataCommand, needsReadIndex } from './cluster-route.js';
 import { arityOk, type CommandSpec, type CommandTable } from './command-table.js';
 import { CommandError, ERR_NOAUTH, errorReply, wrongArity } from './errors.js';
@@ -61,6 +61,12 @@ export class Connection implements CommandContext {
   readonly session: Session;
   /** forwarder: this connection's link to the cluster leader, once a command needed it. */
   private forwarder: Forwarder | undefined;
+  /** forwardTail: settles once the last command forwarded to the leader has its outcome. */
+  private forwardTail: Promise<void> = Promise.resolve();
+  /** forwardsInFlight: commands forwarded to the leader whose replies are not in. */
+  private forwardsInFlight = 0;
+  /** forwardRefused: on a forwarded connection, a data command was refused with CLUSTERDOWN. */
+  private forwardRefused = false;
 
   constructor(
     private readonly socket: Socket,
@@ -276,7 +282,18 @@ export class Connection implements CommandContext {
   private routeInCluster(spec: CommandSpec, args: Buffer[], started: number): boolean {
     const cluster = this.server.cluster!;
     const readonly = spec.flags.includes('readonly');
-    if (this.forwarder?.pinned === undefined) {
+    if (this.client.forwarded && this.forwardRefused) {
+      // A command before this one on the forwarded connection was refused: so is this one, so
+      // that the forwarding member's retries cannot be overtaken (forwarder.ts, "Order").
+      this.fail(
+        spec,
+        new ClusterDownError('an earlier command on this forwarded connection was refused; retry'),
+        started,
+      );
+      return true;
+    }
+    // Commands still on their way through the leader keep later ones on the same path.
+    if (this.forwarder?.pinned === undefined && this.forwardsInFlight === 0) {
       if (this.session.holdsState) return false;
       if (cluster.replica.leaderReady) {
         if (!needsReadIndex(spec) || (readonly && this.client.readonlyReads)) return false;
@@ -291,8 +308,34 @@ export class Connection implements CommandContext {
         return true;
       }
     }
-    this.settle(spec, this.forwardToLeader(spec, args), started);
+    this.forwardPipelined(spec, args, started);
     return true;
+  }
+
+  /**
+   * forwardPipelined sends the command to the leader and goes on with the next one at once: the
+   * reply is held in its place in the reply order until the leader's reply is in (reply-order.ts),
+   * so a client's pipeline crosses the extra hop as a pipeline.
+   */
+  private forwardPipelined(spec: CommandSpec, args: Buffer[], started: number): void {
+    const prev = this.forwardTail;
+    this.forwardsInFlight++;
+    // Kept past this call for retries: copies (the parser's buffers are borrowed).
+    const own = args.map((a) => Buffer.from(a));
+    const result = this.forwardToLeader(spec, own, prev);
+    this.forwardTail = result.then(
+      () => {
+        this.forwardsInFlight--;
+      },
+      () => {
+        this.forwardsInFlight--;
+      },
+    );
+    let reply: RespValue = null;
+    const durable = result.then((r) => {
+      reply = r;
+    });
+    this.complete(spec, { durable, reply: (w) => w.value(reply) }, started);
   }
 
   private async whenLeader(spec: CommandSpec, args: Buffer[]): Promise<Outcome> {
@@ -313,36 +356,40 @@ export class Connection implements CommandContext {
     return spec.handler(this, args);
   }
 
-  private async forwardToLeader(spec: CommandSpec, args: Buffer[]): Promise<Outcome> {
+  /**
+   * forwardToLeader runs the command on the leader and returns its reply. A CLUSTERDOWN (the
+   * command did not run) is retried within the request timeout, once every earlier forwarded
+   * command of this connection (`prev`) has its outcome, so retries keep the client's order.
+   */
+  private async forwardToLeader(spec: CommandSpec, args: Buffer[], prev: Promise<void>): Promise<RespValue> {
     const cluster = this.server.cluster!;
-    let addr = this.forwarder?.pinned;
-    if (addr === undefined) {
-      addr = await cluster.leaderAddress('resp');
-      if (addr === undefined) {
-        // This member became the ready leader while the command waited: run it here.
-        return this.afterReadIndexIfNeeded(spec, args);
-      }
-    }
     this.forwarder ??= new Forwarder(
       this.server.config.requirePass,
       cluster.requestTimeoutMs,
       this.server.clock,
     );
+    const forwarder = this.forwarder;
+    // The leader's address, or this member's own when it leads now: its commands then come back
+    // to it over the same path, behind the ones already sent (no overtaking by a local run).
+    const target = async (): Promise<string> =>
+      (await cluster.leaderAddress('resp')) ?? cluster.selfAddress('resp');
     const deadline = this.server.clock.monotonicMs() + cluster.requestTimeoutMs;
+    let fresh = false;
     for (;;) {
       let reply: RespValue;
       try {
-        reply = await this.forwarder.forward(
-          addr,
+        reply = await forwarder.forward(
+          target,
           spec.name,
           args,
           this.client.protocol,
           spec.flags.includes('write'),
+          fresh,
         );
       } catch (err) {
-        // Could not reach the member we believed led (it died or left): nothing was sent, so
-        // wait for the next leader within the timeout, as for a CLUSTERDOWN reply.
-        if (!(err instanceof ClusterDownError) || this.forwarder.pinned !== undefined) throw err;
+        // Not sent (the leader could not be reached, or an earlier command was refused on the
+        // connection): wait for the next leader within the timeout, as for a CLUSTERDOWN reply.
+        if (!(err instanceof ClusterDownError) || forwarder.pinned !== undefined) throw err;
         if (this.server.clock.monotonicMs() >= deadline) throw err;
         reply = new RespError(`CLUSTERDOWN ${err.message}`);
       }
@@ -351,18 +398,28 @@ export class Connection implements CommandContext {
       const retry =
         reply instanceof RespError &&
         reply.code === 'CLUSTERDOWN' &&
-        this.forwarder.pinned === undefined &&
+        forwarder.pinned === undefined &&
         this.server.clock.monotonicMs() < deadline;
-      if (!retry) return { durable: undefined, reply: (w) => w.value(reply) };
+      if (!retry) return reply;
+      await prev;
+      fresh = true;
       await new Promise((resolve) => this.server.clock.after(FORWARD_RETRY_MS, () => resolve(undefined)));
-      const next = await cluster.leaderAddress('resp');
-      if (next === undefined) return this.afterReadIndexIfNeeded(spec, args);
-      addr = next;
     }
   }
 
   private fail(spec: CommandSpec | undefined, err: unknown, started: number): void {
     if (!(err instanceof CommandError)) this.logUnexpected(spec, err);
+    // On a forwarded connection, a data command refused with CLUSTERDOWN refuses every later one
+    // (see routeInCluster): the forwarding member retries them in order.
+    if (
+      this.client.forwarded &&
+      spec !== undefined &&
+      isDataCommand(spec) &&
+      err instanceof CairnError &&
+      err.code === 'CLUSTER_DOWN'
+    ) {
+      this.forwardRefused = true;
+    }
     this.w.error(errorReply(err));
     this.observe(spec?.name ?? 'unknown', started, false);
   }

@@ -2,7 +2,14 @@
 // the command, as the client sent it, over a connection of its own to the leader's RESP port and
 // relays the reply (docs/cluster.md, "Every member accepts every command"). One upstream
 // connection per client connection, so connection state that lives on the leader (MULTI, WATCH,
-// TXN.BEGIN) stays with the client that opened it.
+// TXN.BEGIN) stays with the client that opened it. A client's pipeline stays a pipeline: each
+// command goes upstream as soon as it is read, and replies return in order.
+//
+// Order under failure. CLUSTERDOWN promises a command did not run, so it is retried; a retry must
+// not overtake a later command of the same client. The leader therefore refuses every command
+// after a CLUSTERDOWN on a forwarded connection (connection.ts); here that connection is retired,
+// a first attempt that would go on it is refused without being sent, and the connection retries
+// each refused command only after every earlier one has its outcome (connection.ts).
 //
 // The upstream connection first authenticates (members share --requirepass) and then says
 // CAIRN.FORWARDED: the leader then never forwards that connection's commands again, so a stale
@@ -32,6 +39,7 @@ export const FORWARD_CONNECT_TIMEOUT_MS = 2_000;
 /** Commands after which the client's state on the leader pins its upstream connection. */
 const PINS = new Set(['multi', 'watch', 'txn.begin']);
 const UNPINS = new Set(['exec', 'discard', 'unwatch', 'txn.commit', 'txn.rollback']);
+const noop = (): void => {};
 
 interface Waiter {
   resolve(value: RespValue): void;
@@ -43,6 +51,23 @@ class Upstream {
   private readonly waiters: Waiter[] = [];
   closed = false;
   protocol: RespVersion = 2;
+  /**
+   * poisoned: a command on it was answered CLUSTERDOWN, after which the member refuses every
+   * later command on this connection (connection.ts, `forwardRefused`): no new command goes on
+   * it, and it closes once its replies are in.
+   */
+  poisoned = false;
+
+  /** pending: commands sent whose replies have not arrived. */
+  get pending(): number {
+    return this.waiters.length;
+  }
+
+  /** retire stops new commands going on this connection and closes it once it is drained. */
+  retire(): void {
+    this.poisoned = true;
+    if (this.waiters.length === 0) this.close();
+  }
 
   constructor(
     readonly addr: string,
@@ -97,6 +122,7 @@ class Upstream {
         const reply = this.parser.next();
         if (reply === INCOMPLETE) break;
         this.waiters.shift()?.resolve(reply);
+        if (this.poisoned && this.waiters.length === 0) this.close();
       }
     } catch {
       this.close();
@@ -113,6 +139,8 @@ class Upstream {
 
 export class Forwarder {
   private upstream: Upstream | undefined;
+  /** sendChain: the previous command's send (not its reply): commands leave in call order. */
+  private sendChain: Promise<void> = Promise.resolve();
   /** pinned: the client has state on the leader (MULTI, WATCH, TXN.BEGIN): keep this upstream. */
   private pinnedTo: string | undefined;
 
@@ -127,54 +155,46 @@ export class Forwarder {
     return this.pinnedTo;
   }
 
-  /** forward runs one command on the member at `addr` and returns its reply. */
+  /**
+   * forward runs one command on the leader (`target` resolves its address) and returns its
+   * reply. Commands are pipelined: each is written to the upstream connection as soon as the
+   * one before it was written, without waiting for replies, so calls must be made in the
+   * client's order; the replies come back in that order. `fresh`: every earlier command of this
+   * client has its outcome (a retry): a retired connection is left for a new one.
+   */
   async forward(
-    addr: string,
+    target: () => Promise<string>,
     name: string,
     args: readonly Buffer[],
     protocol: RespVersion,
     isWrite: boolean,
+    fresh = false,
   ): Promise<RespValue> {
-    const target = this.pinnedTo ?? addr;
-    let up = this.upstream;
-    if (up !== undefined && (up.closed || up.addr !== target)) {
-      up.close();
-      up = this.upstream = undefined;
-    }
-    if (up === undefined) {
-      if (this.pinnedTo !== undefined) {
-        this.pinnedTo = undefined;
-        throw new TxnConflictError(
-          'the connection to the leader was lost; the transaction is gone, retry it',
-        );
-      }
-      up = this.upstream = await this.open(target);
-    }
     const encoded = args.map((a) => Buffer.from(a)); // The client's buffers are borrowed.
+    // Sends are serialized (address, connection, HELLO, write), replies are awaited outside.
+    const sent = this.sendChain.then(() => this.send(target, encoded, protocol, fresh));
+    this.sendChain = sent.then(noop, noop);
     let timer: Timer | undefined;
     try {
-      if (up.protocol !== protocol) {
-        const hello = await up.call(['HELLO', String(protocol)]);
-        if (hello instanceof RespError)
-          throw new ClusterDownError(`the leader refused HELLO ${protocol}: ${hello.message}`);
-        up.protocol = protocol;
-      }
+      const { up, reply: replied } = await sent;
       const reply = await new Promise<RespValue>((resolve, reject) => {
         timer = this.clock.after(this.timeoutMs, () => {
           up.close();
           reject(new Error(`no reply from the leader within ${this.timeoutMs} ms`));
         });
-        up.call(encoded).then(resolve, reject);
+        replied.then(resolve, reject);
       });
       if (!(reply instanceof RespError)) {
-        if (PINS.has(name)) this.pinnedTo = target;
+        if (PINS.has(name)) this.pinnedTo = up.addr;
         else if (UNPINS.has(name)) this.pinnedTo = undefined;
-      } else if (name === 'exec' || name === 'txn.commit') {
-        this.pinnedTo = undefined;
+      } else {
+        if (name === 'exec' || name === 'txn.commit') this.pinnedTo = undefined;
+        // The member refuses every later command on this connection (see Upstream.poisoned).
+        if (reply.code === 'CLUSTERDOWN') up.retire();
       }
       return reply;
     } catch (err) {
-      if (err instanceof ClusterDownError) throw err;
+      if (err instanceof ClusterDownError || err instanceof TxnConflictError) throw err;
       const why = (err as Error).message;
       if (this.pinnedTo !== undefined) {
         this.pinnedTo = undefined;
@@ -189,6 +209,57 @@ export class Forwarder {
     } finally {
       timer?.cancel();
     }
+  }
+
+  /**
+   * send writes one command to the upstream connection, opening one first when needed, and
+   * returns the promise of its reply. A connection with replies still due, or holding the
+   * client's transaction, is kept even if the leader moved: its commands answer for themselves.
+   * A retired one takes no new command: a first attempt is refused as CLUSTERDOWN without being
+   * sent (commands before it were refused too, and retries keep the client's order), a retry
+   * goes to a new connection.
+   */
+  private async send(
+    target: () => Promise<string>,
+    encoded: readonly Buffer[],
+    protocol: RespVersion,
+    fresh: boolean,
+  ): Promise<{ up: Upstream; reply: Promise<RespValue> }> {
+    let up = this.upstream;
+    if (up?.poisoned === true) {
+      if (!fresh)
+        throw new ClusterDownError('an earlier command was refused on this connection to the leader');
+      up = this.upstream = undefined;
+    }
+    const keep = up !== undefined && !up.closed && (up.pending > 0 || this.pinnedTo !== undefined);
+    if (!keep) {
+      const addr = this.pinnedTo ?? (await target());
+      if (up !== undefined && (up.closed || up.addr !== addr)) {
+        up.close();
+        up = this.upstream = undefined;
+      }
+      if (up === undefined) {
+        if (this.pinnedTo !== undefined) {
+          this.pinnedTo = undefined;
+          throw new TxnConflictError(
+            'the connection to the leader was lost; the transaction is gone, retry it',
+          );
+        }
+        up = this.upstream = await this.open(addr);
+      }
+    }
+    const use = up as Upstream;
+    if (use.closed && this.pinnedTo !== undefined) {
+      this.pinnedTo = undefined;
+      throw new TxnConflictError('the connection to the leader was lost; the transaction is gone, retry it');
+    }
+    if (use.protocol !== protocol) {
+      const hello = await use.call(['HELLO', String(protocol)]);
+      if (hello instanceof RespError)
+        throw new ClusterDownError(`the leader refused HELLO ${protocol}: ${hello.message}`);
+      use.protocol = protocol;
+    }
+    return { up: use, reply: use.call(encoded) };
   }
 
   close(): void {

@@ -154,6 +154,8 @@ export class WritePipeline {
   readonly mvcc: Mvcc;
   private readonly pending = new PendingWrites();
   private readonly expiry: ExpiryCycle;
+  /** expiredListeners: told the keys of each expiry-cycle batch once it is durable (onExpired). */
+  private readonly expiredListeners = new Set<(keys: readonly Uint8Array[]) => void>();
   /**
    * lastQueuedTs: the commit timestamp the last enqueue gave its write, read in the same step;
    * undefined when that write was refused before it had one.
@@ -169,9 +171,29 @@ export class WritePipeline {
     this.mvcc = new Mvcc(engine, { clock, versionRetentionMs: options.versionRetentionMs });
     this.expiry = new ExpiryCycle(engine, clock, {
       isPending: (k) => this.pending.has(k),
-      deleteKeys: (keys) => this.expire(keys),
+      deleteKeys: (keys) => this.expire(keys).then(() => this.tellExpired(keys)),
       onFailure: options.onExpiryFailure,
     });
+  }
+
+  /**
+   * onExpired registers a listener for the keys the expiry cycle deleted, called once their
+   * tombstones are durable (keyspace notifications' `expired`); returns its removal.
+   */
+  onExpired(listener: (keys: readonly Uint8Array[]) => void): () => void {
+    this.expiredListeners.add(listener);
+    return () => this.expiredListeners.delete(listener);
+  }
+
+  private tellExpired(keys: readonly Uint8Array[]): void {
+    for (const listener of this.expiredListeners) {
+      // A listener's failure is not the cycle's: the keys are deleted either way.
+      try {
+        listener(keys);
+      } catch {
+        // nothing to undo
+      }
+    }
   }
 
   /** pendingKeys counts keys with writes queued but not yet settled (for tests). */

@@ -92,6 +92,17 @@ const RUNS: Record<string, readonly (readonly string[])[]> = {
   del: [['DEL', 'm3']],
   unlink: [['UNLINK', 'nx']],
   flushdb: [['FLUSHDB']],
+  publish: [['PUBLISH', 'ch', 'm']],
+  spublish: [['SPUBLISH', 'ch', 'm']],
+  pubsub: [['PUBSUB', 'NUMPAT']],
+  subscribe: [['SUBSCRIBE', 'ch']],
+  unsubscribe: [['UNSUBSCRIBE', 'ch']],
+  psubscribe: [['PSUBSCRIBE', 'c*']],
+  punsubscribe: [['PUNSUBSCRIBE', 'c*']],
+  ssubscribe: [['SSUBSCRIBE', 'ch']],
+  sunsubscribe: [['SUNSUBSCRIBE', 'ch']],
+  // Last: RESET also logs the connection out (the server has a password).
+  reset: [['RESET']],
 };
 const CLOSERS: Record<string, readonly string[]> = { quit: ['QUIT'], shutdown: ['SHUTDOWN'] };
 

@@ -16,7 +16,8 @@ export type CommandFlag =
   | 'allow_busy'
   | 'no_multi'
   | 'skip_slowlog'
-  | 'movablekeys';
+  | 'movablekeys'
+  | 'pubsub';
 
 export interface CommandSpec {
   /** name: lower case, as Redis prints it. */

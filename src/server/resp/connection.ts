@@ -28,9 +28,29 @@ import { RUN_WHEN_TXN_IDLE } from './interactive-txn.js';
 import type { KeyStore } from './key-store.js';
 import { UNKNOWN_ARGS_ECHO_CHARS } from './limits.js';
 import { RUN_WHILE_QUEUING } from './multi-queue.js';
+import { type Subscriber, Subscriptions } from './pubsub.js';
 import { ReplyOrder } from './reply-order.js';
 import { Session } from './session.js';
 import type { ClientState, CommandContext, Held, Outcome, ServerContext } from './types.js';
+
+/**
+ * SUBSCRIBED_MODE_COMMANDS: what a RESP2 connection with subscriptions may still send (Redis 7,
+ * processCommand); RESP3 connections may send anything (messages are pushes there).
+ */
+const SUBSCRIBED_MODE_COMMANDS: ReadonlySet<string> = new Set([
+  'subscribe',
+  'ssubscribe',
+  'unsubscribe',
+  'sunsubscribe',
+  'psubscribe',
+  'punsubscribe',
+  'ping',
+  'quit',
+  'reset',
+]);
+
+/** CONTAINER_COMMANDS: commands whose errors name the subcommand too (`config|get`, as Redis). */
+const CONTAINER_COMMANDS: ReadonlySet<string> = new Set(['client', 'config', 'command', 'pubsub']);
 
 /** FORWARD_RETRY_MS: the pause before a forwarded command refused with CLUSTERDOWN is sent again. */
 const FORWARD_RETRY_MS = 50;
@@ -47,7 +67,18 @@ export function unknownCommand(args: readonly Buffer[]): string {
   return sanitize(`ERR unknown command '${name}', with args beginning with: ${echoed}`);
 }
 
-export class Connection implements CommandContext {
+/** notAllowedWhileSubscribed: Redis's exact refusal of a command in RESP2 subscribed mode. */
+export function notAllowedWhileSubscribed(spec: CommandSpec, args: readonly Buffer[]): string {
+  const name =
+    CONTAINER_COMMANDS.has(spec.name) && args.length > 1
+      ? `${spec.name}|${args[1]!.toString('latin1').toLowerCase()}`
+      : spec.name;
+  return sanitize(
+    `ERR Can't execute '${name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`,
+  );
+}
+
+export class Connection implements CommandContext, Subscriber {
   private readonly parser = new RequestParser();
   private readonly replies: ReplyOrder;
   /** busy: an asynchronous command is executing; the next one waits for it. */
@@ -67,6 +98,9 @@ export class Connection implements CommandContext {
   private forwardsInFlight = 0;
   /** forwardRefused: on a forwarded connection, a data command was refused with CLUSTERDOWN. */
   private forwardRefused = false;
+  readonly pubsub: Subscriptions;
+  /** softLimitSince: when the output of this subscriber went above the soft pub/sub limit. */
+  private softLimitSince: number | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -83,6 +117,11 @@ export class Connection implements CommandContext {
       () => this.pump(),
     );
     this.session = new Session(server.db, server.limits.txnIdleMs, () => this.busy, server.clock);
+    this.pubsub = new Subscriptions(server.pubsub, this, () => {
+      client.sub = this.pubsub.size('channel');
+      client.psub = this.pubsub.size('pattern');
+      client.ssub = this.pubsub.size('shard');
+    });
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.pump());
@@ -92,6 +131,7 @@ export class Connection implements CommandContext {
       this.closing = true;
       // Roll back the open transaction and release watches: nobody can commit them any more.
       this.session.close();
+      this.pubsub.clear();
       this.forwarder?.close();
     });
   }
@@ -113,6 +153,61 @@ export class Connection implements CommandContext {
 
   closeAfterReply(): void {
     this.closing = true;
+  }
+
+  resetConnection(): void {
+    this.session.reset();
+    this.pubsub.clear();
+    // The leader-side state of a forwarded connection (MULTI, WATCH) goes with its link.
+    this.forwarder?.close();
+    this.forwarder = undefined;
+    this.setProtocol(2);
+    this.client.name = '';
+    this.client.readonlyReads = false;
+    this.client.authenticated = this.server.config.requirePass === undefined;
+  }
+
+  // ---- Subscriber ------------------------------------------------------------------------------
+
+  deliver(
+    kind: 'message' | 'pmessage' | 'smessage',
+    pattern: Buffer | undefined,
+    channel: Buffer,
+    payload: Buffer,
+  ): void {
+    if (this.closing) return;
+    // In order after every reply so far (a held reply's tail included): RESP2 clients read
+    // messages and replies from one stream; RESP3 pushes may come anywhere between replies.
+    const w = this.w;
+    w.pushHeader(pattern === undefined ? 3 : 4);
+    w.bulk(kind);
+    if (pattern !== undefined) w.bulk(pattern);
+    w.bulk(channel);
+    w.bulk(payload);
+    if (this.overPubsubLimit()) {
+      this.server.logger?.warn(
+        { client: this.client.id, outputBytes: this.outputBytes },
+        'closing subscriber that reached the pub/sub output buffer limit',
+      );
+      this.pubsub.clear();
+      this.destroy();
+      return;
+    }
+    this.scheduleFlush();
+  }
+
+  /** overPubsubLimit applies `client-output-buffer-limit pubsub` (limits.ts, PUBSUB_OUTPUT_*). */
+  private overPubsubLimit(): boolean {
+    const limits = this.server.limits;
+    const bytes = this.outputBytes;
+    if (bytes > limits.pubsubOutputHardBytes) return true;
+    if (bytes <= limits.pubsubOutputSoftBytes) {
+      this.softLimitSince = undefined;
+      return false;
+    }
+    const now = this.server.clock.monotonicMs();
+    this.softLimitSince ??= now;
+    return now - this.softLimitSince >= limits.pubsubOutputSoftMs;
   }
 
   // ---- lifecycle -------------------------------------------------------------------------------
@@ -214,6 +309,11 @@ export class Connection implements CommandContext {
     if (!this.client.authenticated && !spec.flags.includes('no_auth')) {
       this.session.reject();
       this.fail(spec, new CommandError(ERR_NOAUTH), started);
+      return;
+    }
+    if (this.client.protocol === 2 && this.pubsub.total > 0 && !SUBSCRIBED_MODE_COMMANDS.has(spec.name)) {
+      this.session.reject();
+      this.fail(spec, new CommandError(notAllowedWhileSubscribed(spec, args)), started);
       return;
     }
     const idleError = this.session.rolledBackForIdleness;

@@ -59,6 +59,12 @@ export class InteractiveTxn {
     this.idleError = errTxnIdle(idleMs);
   }
 
+  /** reset rolls the open transaction back and forgets an idle rollback (RESET). */
+  reset(): void {
+    this.close();
+    this.idleError = undefined;
+  }
+
   /** close rolls the open transaction back (the connection is gone). */
   close(): void {
     this.store?.tx.rollback();

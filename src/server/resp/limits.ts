@@ -87,6 +87,18 @@ export const EXEC_BACKOFF_MAX_MS = 50;
  */
 export const TXN_IDLE_MS = 60_000;
 
+/**
+ * PUBSUB_OUTPUT_HARD_BYTES, PUBSUB_OUTPUT_SOFT_BYTES, PUBSUB_OUTPUT_SOFT_MS: the output-buffer
+ * limits of a connection with subscriptions (Redis's `client-output-buffer-limit pubsub 32mb 8mb
+ * 60`). Messages are pushed to a subscriber whether it reads or not, so, unlike replies, they
+ * cannot be held back by pausing its requests: a subscriber whose unsent output passes the hard
+ * limit, or stays above the soft limit for the soft period, is disconnected (as Redis does)
+ * instead of growing the server's memory.
+ */
+export const PUBSUB_OUTPUT_HARD_BYTES = 32 * 1024 * 1024;
+export const PUBSUB_OUTPUT_SOFT_BYTES = 8 * 1024 * 1024;
+export const PUBSUB_OUTPUT_SOFT_MS = 60_000;
+
 /** RespServerLimits: the limits a server instance uses (tests lower them). */
 export interface RespServerLimits {
   readonly maxClients: number;
@@ -96,6 +108,9 @@ export interface RespServerLimits {
   readonly inflightCommands: number;
   readonly closeGraceMs: number;
   readonly txnIdleMs: number;
+  readonly pubsubOutputHardBytes: number;
+  readonly pubsubOutputSoftBytes: number;
+  readonly pubsubOutputSoftMs: number;
 }
 
 export const DEFAULT_LIMITS: RespServerLimits = Object.freeze({
@@ -106,9 +121,13 @@ export const DEFAULT_LIMITS: RespServerLimits = Object.freeze({
   inflightCommands: INFLIGHT_COMMANDS_MAX,
   closeGraceMs: CLOSE_GRACE_MS,
   txnIdleMs: TXN_IDLE_MS,
+  pubsubOutputHardBytes: PUBSUB_OUTPUT_HARD_BYTES,
+  pubsubOutputSoftBytes: PUBSUB_OUTPUT_SOFT_BYTES,
+  pubsubOutputSoftMs: PUBSUB_OUTPUT_SOFT_MS,
 });
 
 assert(BULK_BYTES_MAX >= VALUE_BYTES_MAX + KEY_BYTES_MAX, 'a maximal value and key must pass the framing');
 assert(QUERY_BUFFER_BYTES_MAX >= BULK_BYTES_MAX, 'one maximal argument must fit the query buffer');
 assert(READ_AHEAD_BYTES_MAX >= INLINE_BYTES_MAX, 'read-ahead must hold an inline command');
+assert(PUBSUB_OUTPUT_SOFT_BYTES <= PUBSUB_OUTPUT_HARD_BYTES, 'the soft pub/sub limit is below the hard one');
 assert(FLUSH_BATCH_KEYS <= BATCH_OPS_MAX, 'a FLUSHDB batch must be a legal batch');

@@ -6,7 +6,14 @@ import { CommandError } from './errors.js';
 import { MULTI_QUEUE_BYTES_MAX, MULTI_QUEUE_COMMANDS_MAX } from './limits.js';
 
 /** RUN_WHILE_QUEUING: commands that run at once after MULTI instead of being queued (as Redis). */
-export const RUN_WHILE_QUEUING: ReadonlySet<string> = new Set(['exec', 'discard', 'multi', 'watch', 'quit']);
+export const RUN_WHILE_QUEUING: ReadonlySet<string> = new Set([
+  'exec',
+  'discard',
+  'multi',
+  'watch',
+  'quit',
+  'reset',
+]);
 
 export const ERR_EXECABORT = 'EXECABORT Transaction discarded because of previous errors.';
 export const ERR_NOT_IN_MULTI_ALLOWED = 'ERR Command not allowed inside a transaction';

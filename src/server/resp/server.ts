@@ -10,6 +10,8 @@ import { COMMAND_TABLE } from './commands/index.js';
 import { Connection } from './connection.js';
 import { LatestKeyStore } from './key-store.js';
 import { DEFAULT_LIMITS, type RespServerLimits, SCAN_CURSORS_MAX } from './limits.js';
+import { KeyspaceNotifier, NOTIFY } from './notifications.js';
+import { PubSubBroker } from './pubsub.js';
 import { ScanCursors } from './scan-cursors.js';
 import type { ClientState, RespLogger, RespMetrics, ServerConfig, ServerContext } from './types.js';
 
@@ -69,6 +71,17 @@ export function createRespServer(options: RespServerOptions): RespServer {
   let nextClientId = 1;
   let closing: Promise<void> | undefined;
   const netServer = net.createServer();
+  const pubsub = new PubSubBroker();
+  const notifier = new KeyspaceNotifier(pubsub);
+  // `expired` events come from the expiry cycle, once its tombstones are durable (Redis also
+  // sends them when a read finds an expired key; here the cycle deletes it within a cycle).
+  const stopExpired = options.db.pipeline.onExpired((keys) => {
+    if (!notifier.wants(NOTIFY.expired)) return;
+    notifier.after(
+      undefined,
+      keys.map((key) => KeyspaceNotifier.event(NOTIFY.expired, 'expired', key)),
+    );
+  });
 
   const ctx: ServerContext = {
     db: options.db,
@@ -84,6 +97,9 @@ export function createRespServer(options: RespServerOptions): RespServer {
     cursors: new ScanCursors(SCAN_CURSORS_MAX),
     commands: table,
     cluster: options.cluster,
+    pubsub,
+    notifier,
+    publish: (channel, payload) => pubsub.publish(channel, payload),
     port: () => {
       const a = netServer.address();
       return a !== null && typeof a === 'object' ? a.port : 0;
@@ -117,6 +133,9 @@ export function createRespServer(options: RespServerOptions): RespServer {
       lastCommand: 'NULL',
       readonlyReads: false,
       forwarded: false,
+      sub: 0,
+      psub: 0,
+      ssub: 0,
     };
     const conn = new Connection(socket, ctx, table, client);
     connections.set(id, conn);
@@ -147,6 +166,7 @@ export function createRespServer(options: RespServerOptions): RespServer {
       return connections.size;
     },
     close() {
+      stopExpired();
       closing ??= new Promise<void>((resolve) => {
         const listenerClosed = new Promise<void>((r) => {
           if (!netServer.listening) r();

@@ -160,6 +160,15 @@ export class Session {
     return this.interactive.end(command);
   }
 
+  /** reset: RESET: forget the queue, the watch and the transaction (rolled back); the connection stays. */
+  reset(): void {
+    this.idleTimer?.cancel();
+    this.idleTimer = undefined;
+    this.interactive.reset();
+    this.unwatch();
+    this.queue.clear();
+  }
+
   /** close: the connection is gone: roll back, unwatch, forget the queue. */
   close(): void {
     this.closed = true;

@@ -11,8 +11,15 @@ import { checkBatch } from '../../storage/validate.js';
 import type { Transaction } from '../../txn/transaction.js';
 import type { BatchOp, Change, Latest, ManyChange, Updated } from '../../txn/write-pipeline.js';
 import { type KeyStore, keyAfter } from './key-store.js';
+import type { KeyspaceEvent } from './notifications.js';
 
 export class TxnKeyStore implements KeyStore {
+  /**
+   * events: keyspace events of the transaction's writes, published once its commit is durable
+   * (commands/notify.ts; EXEC and TXN.COMMIT hand them to the notifier).
+   */
+  readonly events: KeyspaceEvent[] = [];
+
   constructor(readonly tx: Transaction) {}
 
   async readLatest(key: Uint8Array): Promise<Latest> {

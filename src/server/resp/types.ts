@@ -7,6 +7,8 @@ import type { Durability } from '../../storage/engine.js';
 import type { CommandTable } from './command-table.js';
 import type { KeyStore } from './key-store.js';
 import type { RespServerLimits } from './limits.js';
+import type { KeyspaceNotifier } from './notifications.js';
+import type { PubSubBroker, Subscriptions } from './pubsub.js';
 import type { ScanCursors } from './scan-cursors.js';
 import type { Session } from './session.js';
 
@@ -46,6 +48,10 @@ export interface ClientState {
   readonlyReads: boolean;
   /** forwarded: the connection is another member forwarding its client's commands (never forwarded again). */
   forwarded: boolean;
+  /** sub, psub, ssub: the connection's channels, patterns and shard channels (CLIENT LIST). */
+  sub: number;
+  psub: number;
+  ssub: number;
 }
 
 /**
@@ -109,6 +115,15 @@ export interface ServerContext {
   readonly startedAt: number;
   readonly cursors: ScanCursors;
   readonly commands: CommandTable;
+  /** pubsub: the channels and patterns connections listen to (pubsub.ts). */
+  readonly pubsub: PubSubBroker;
+  /** notifier: keyspace notifications, `notify-keyspace-events` (notifications.ts). */
+  readonly notifier: KeyspaceNotifier;
+  /**
+   * publish: PUBLISH's delivery: to this server's subscribers, and in a cluster to every other
+   * member's too; resolves to the number of receivers.
+   */
+  publish(channel: Buffer, payload: Buffer): number | Promise<number>;
   /** cluster: this server's cluster membership; undefined for a single server. */
   readonly cluster: ClusterMember | undefined;
   /** port: the port the server listens on (0 before listen). */
@@ -129,10 +144,17 @@ export interface CommandContext {
   readonly store: KeyStore;
   /** session: the connection's MULTI queue, watched keys and interactive transaction. */
   readonly session: Session;
+  /** pubsub: the connection's subscriptions (SUBSCRIBE and friends). */
+  readonly pubsub: Subscriptions;
   /** w: the writer for an immediate reply, in order after everything before it. */
   readonly w: ReplyWriter;
   /** setProtocol switches the connection's RESP version (HELLO); replies after this one use it. */
   setProtocol(version: RespVersion): void;
   /** closeAfterReply closes the connection once this command's reply is sent (QUIT). */
   closeAfterReply(): void;
+  /**
+   * resetConnection: RESET: drop MULTI, WATCH, the open transaction and every subscription, and
+   * return to RESP2, no name, linearizable reads and (with a password) unauthenticated.
+   */
+  resetConnection(): void;
 }

@@ -109,8 +109,8 @@ export function clientLine(c: ClientState, now: number, current: string): string
   const age = Math.floor((now - c.createdAt) / 1000);
   const idle = Math.floor((now - c.lastCommandAt) / 1000);
   return (
-    `id=${c.id} addr=${c.addr} laddr=${c.laddr} fd=-1 name=${c.name} age=${age} idle=${idle} flags=N db=0 ` +
-    `sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 obl=0 oll=0 omem=0 tot-mem=0 ` +
+    `id=${c.id} addr=${c.addr} laddr=${c.laddr} fd=-1 name=${c.name} age=${age} idle=${idle} ` +
+    `flags=${c.sub + c.psub + c.ssub > 0 ? 'P' : 'N'} db=0 sub=${c.sub} psub=${c.psub} ssub=${c.ssub} multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 obl=0 oll=0 omem=0 tot-mem=0 ` +
     `events=r cmd=${current} user=default redir=-1 resp=${c.protocol} lib-name=${c.libName} lib-ver=${c.libVer}\n`
   );
 }
@@ -195,7 +195,13 @@ export const CONNECTION_COMMANDS = [
     connection('1.0.0', "Returns the server's liveliness response."),
     (ctx, args) => {
       if (args.length > 2) throw wrongArity('ping');
-      if (args.length === 2) ctx.w.bulk(args[1]!);
+      if (ctx.client.protocol === 2 && ctx.pubsub.total > 0) {
+        // Subscribed RESP2 mode: a reply shaped like a message, so clients can tell it apart
+        // (Redis pingCommand).
+        ctx.w.arrayHeader(2);
+        ctx.w.bulk('pong');
+        ctx.w.bulk(args.length === 2 ? args[1]! : '');
+      } else if (args.length === 2) ctx.w.bulk(args[1]!);
       else ctx.w.pong();
     },
   ),
@@ -224,6 +230,17 @@ export const CONNECTION_COMMANDS = [
     (ctx) => {
       ctx.w.ok();
       ctx.closeAfterReply();
+    },
+  ),
+  spec(
+    'reset',
+    1,
+    ['noscript', 'loading', 'stale', 'fast', 'no_auth', 'allow_busy'],
+    NO_KEYS,
+    connection('6.2.0', 'Resets the connection.'),
+    (ctx) => {
+      ctx.resetConnection();
+      ctx.w.simple('RESET');
     },
   ),
   spec(

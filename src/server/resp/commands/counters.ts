@@ -1,8 +1,10 @@
 // INCR, DECR, INCRBY, DECRBY: 64-bit signed arithmetic on decimal strings, with Redis's rules
 // (the stored value must parse as string2ll does) and error texts.
 import { CommandError, ERR_NOT_INTEGER, ERR_OVERFLOW } from '../errors.js';
+import { NOTIFY } from '../notifications.js';
 import type { CommandContext, Held } from '../types.js';
 import { held, INT64_MAX, INT64_MIN, int64Arg, parseInt64 } from './args.js';
+import { notify } from './notify.js';
 import { FIRST_KEY, spec } from './spec.js';
 
 async function incrBy(ctx: CommandContext, key: Buffer, delta: bigint): Promise<Held> {
@@ -18,6 +20,8 @@ async function incrBy(ctx: CommandContext, key: Buffer, delta: bigint): Promise<
     if (next > INT64_MAX || next < INT64_MIN) throw new CommandError(ERR_OVERFLOW);
     return { result: next, write: Buffer.from(next.toString(), 'latin1'), expiresAt };
   });
+  // Redis names INCR, DECR, INCRBY and DECRBY's event `incrby` alike.
+  notify(ctx, durable, NOTIFY.string, 'incrby', key);
   return held(durable, (w) => w.integer(result));
 }
 

@@ -5,9 +5,11 @@
 // the commands are read-modify-writes through the write pipeline, which keeps them linearizable with
 // every other write and holds their replies until the write is durable.
 import { CommandError } from '../errors.js';
+import { NOTIFY } from '../notifications.js';
 import type { CommandContext, Held } from '../types.js';
 import { held, lower } from './args.js';
 import { alreadyExpired, type ExpireUnit, expireCommandAt } from './expire-args.js';
+import { notify } from './notify.js';
 import { FIRST_KEY, spec } from './spec.js';
 
 const generic = (since: string, summary: string) => ({ group: 'generic', since, summary });
@@ -52,11 +54,14 @@ function expire(unit: ExpireUnit, command: string) {
     const db = ctx.server.db;
     const nowMs = db.clock.nowMs();
     const when = expireCommandAt(args[2]!, unit, nowMs, command);
+    const past = alreadyExpired(when, nowMs);
     const { result, durable } = await ctx.store.update(args[1]!, (current, currentExpiry) => {
       if (current === undefined || !conditionHolds(flags, currentExpiry, when)) return { result: 0 };
-      if (alreadyExpired(when, nowMs)) return { result: 1, write: null };
+      if (past) return { result: 1, write: null };
       return { result: 1, write: current, expiresAt: when };
     });
+    // A time already past deletes the key: Redis reports `del` then, `expire` otherwise.
+    if (result === 1) notify(ctx, durable, NOTIFY.generic, past ? 'del' : 'expire', args[1]!);
     return held(durable, (w) => w.integer(result));
   };
 }
@@ -82,6 +87,7 @@ async function persist(ctx: CommandContext, args: Buffer[]): Promise<Held> {
   const { result, durable } = await ctx.store.update(args[1]!, (current, expiresAt) =>
     current === undefined || expiresAt === undefined ? { result: 0 } : { result: 1, write: current },
   );
+  if (result === 1) notify(ctx, durable, NOTIFY.generic, 'persist', args[1]!);
   return held(durable, (w) => w.integer(result));
 }
 

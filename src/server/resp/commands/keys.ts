@@ -7,8 +7,10 @@
 import { CommandError, ERR_SYNTAX } from '../errors.js';
 import { globMatch, isMatchAll } from '../glob.js';
 import { FLUSH_BATCH_KEYS, SCAN_COUNT_DEFAULT, SCAN_COUNT_MAX } from '../limits.js';
+import { NOTIFY } from '../notifications.js';
 import type { CommandContext, Held } from '../types.js';
 import { held, intArg, lower } from './args.js';
+import { notify } from './notify.js';
 import { ALL_KEYS, FIRST_KEY, NO_KEYS, spec } from './spec.js';
 
 const generic = (since: string, summary: string) => ({ group: 'generic', since, summary });
@@ -26,9 +28,10 @@ async function del(ctx: CommandContext, args: Buffer[]): Promise<Held> {
   }
   const { result, durable } = await ctx.store.updateMany(keys, (current) => {
     const writes = keys.filter((_, i) => current[i] !== undefined).map((key) => ({ key, value: null }));
-    return { result: writes.length, writes };
+    return { result: writes, writes };
   });
-  return held(durable, (w) => w.integer(result));
+  for (const { key } of result) notify(ctx, durable, NOTIFY.generic, 'del', key);
+  return held(durable, (w) => w.integer(result.length));
 }
 
 async function exists(ctx: CommandContext, args: Buffer[]): Promise<Held> {

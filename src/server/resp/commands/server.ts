@@ -4,6 +4,7 @@ import { BULK_BYTES_MAX, type ReplyWriter } from '../../../protocol/resp/index.j
 import type { CommandSpec } from '../command-table.js';
 import { CommandError, ERR_SYNTAX, unknownSubcommand, wrongArity } from '../errors.js';
 import { globMatch } from '../glob.js';
+import { ERR_NOTIFY_FLAGS, formatNotifyFlags, parseNotifyFlags } from '../notifications.js';
 import type { CommandContext } from '../types.js';
 import { lower, parseInt64 } from './args.js';
 import { replicationInfo } from './cluster.js';
@@ -123,6 +124,11 @@ function configValues(ctx: CommandContext): [string, string][] {
     ['maxmemory', '0'],
     ['proto-max-bulk-len', String(BULK_BYTES_MAX)],
     ['client-query-buffer-limit', String(s.limits.queryBufferBytes)],
+    ['notify-keyspace-events', formatNotifyFlags(s.notifier.flags)],
+    [
+      'client-output-buffer-limit',
+      `normal 0 0 0 slave 0 0 0 pubsub ${s.limits.pubsubOutputHardBytes} ${s.limits.pubsubOutputSoftBytes} ${Math.floor(s.limits.pubsubOutputSoftMs / 1000)}`,
+    ],
     ['dir', s.db.dir],
   ];
 }
@@ -136,7 +142,7 @@ const CONFIG_HELP = [
   'GET <pattern>',
   '    Return parameters matching the glob-like <pattern> and their values.',
   'SET <directive> <value>',
-  '    Set the configuration <directive> to <value> (requirepass, maxclients).',
+  '    Set the configuration <directive> to <value> (requirepass, maxclients, notify-keyspace-events).',
   'RESETSTAT',
   '    Reset statistics reported by the INFO command.',
   'HELP',
@@ -180,6 +186,10 @@ function config(ctx: CommandContext, args: Buffer[]): void {
           throw configSetFailed(name, `argument must be between 1 and ${MAX_CLIENTS_MAX} inclusive`);
         }
         changes.push(() => (ctx.server.config.maxClients = Number(n)));
+      } else if (name === 'notify-keyspace-events') {
+        const flags = parseNotifyFlags(value.toString('latin1'));
+        if (flags === undefined) throw configSetFailed(name, ERR_NOTIFY_FLAGS);
+        changes.push(() => (ctx.server.notifier.flags = flags));
       } else {
         throw new CommandError(
           `ERR Unknown option or number of arguments for CONFIG SET - '${args[i]!.toString('latin1').slice(0, 128)}'`,

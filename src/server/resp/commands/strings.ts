@@ -4,9 +4,11 @@
 // comes with its durability promise, and the reply is held until it resolves.
 // Expiry follows Redis: SET (without KEEPTTL), GETSET and MSET clear a key's TTL; APPEND keeps it.
 import { CommandError, ERR_SYNTAX, wrongArity } from '../errors.js';
+import { NOTIFY } from '../notifications.js';
 import type { CommandContext, Held } from '../types.js';
 import { held, intArg, lower } from './args.js';
 import { alreadyExpired, type ExpireUnit, setExpireAt } from './expire-args.js';
+import { notify } from './notify.js';
 import { ALL_KEYS, FIRST_KEY, spec } from './spec.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -72,7 +74,11 @@ function set(ctx: CommandContext, args: Buffer[]): Held | Promise<Held> {
   const value = args[2]!;
   const db = ctx.server.db;
   const latest = ctx.store;
-  if (args.length === 3) return held(latest.put(key, value), (w) => w.ok());
+  if (args.length === 3) {
+    const durable = latest.put(key, value);
+    notify(ctx, durable, NOTIFY.string, 'set', key);
+    return held(durable, (w) => w.ok());
+  }
   const o = parseSetOptions(args, 3, false);
   const nowMs = db.clock.nowMs();
   const expiresAt = o.unit === undefined ? undefined : setExpireAt(o.expire!, o.unit, nowMs, 'set');
@@ -88,13 +94,32 @@ function set(ctx: CommandContext, args: Buffer[]): Held | Promise<Held> {
       }
       return { result, write: value, expiresAt: o.keepTtl ? currentExpiry : expiresAt };
     })
-    .then(({ result, durable }) =>
-      held(durable, (w) => {
+    .then(({ result, durable }) => {
+      if (result.wrote) notifySet(ctx, durable, key, expiresAt, nowMs);
+      return held(durable, (w) => {
         if (o.get) w.bulk(result.old ?? null);
         else if (result.wrote) w.ok();
         else w.null();
-      }),
-    );
+      });
+    });
+}
+
+/**
+ * notifySet reports a SET with an optional expiry as Redis does: `set`, then `expire` when it
+ * gave one; a time already past deleted the key at once here, where Redis expires it a moment
+ * later: `expired` follows.
+ */
+function notifySet(
+  ctx: CommandContext,
+  durable: Promise<void> | undefined,
+  key: Buffer,
+  expiresAt: number | undefined,
+  nowMs: number,
+): void {
+  notify(ctx, durable, NOTIFY.string, 'set', key);
+  if (expiresAt === undefined) return;
+  notify(ctx, durable, NOTIFY.generic, 'expire', key);
+  if (alreadyExpired(expiresAt, nowMs)) notify(ctx, durable, NOTIFY.expired, 'expired', key);
 }
 
 /** setex is SETEX (seconds) and PSETEX (milliseconds): SET key value EX/PX ttl. */
@@ -102,7 +127,10 @@ function setex(unit: 'ex' | 'px', command: string) {
   return (ctx: CommandContext, args: Buffer[]): Held => {
     const db = ctx.server.db;
     const expiresAt = setExpireAt(args[2]!, unit, db.clock.nowMs(), command);
-    return held(ctx.store.put(args[1]!, args[3]!, expiresAt), (w) => w.ok());
+    const durable = ctx.store.put(args[1]!, args[3]!, expiresAt);
+    notify(ctx, durable, NOTIFY.string, 'set', args[1]!);
+    notify(ctx, durable, NOTIFY.generic, 'expire', args[1]!);
+    return held(durable, (w) => w.ok());
   };
 }
 
@@ -111,16 +139,23 @@ async function getex(ctx: CommandContext, args: Buffer[]): Promise<Held> {
   const db = ctx.server.db;
   const nowMs = db.clock.nowMs();
   const expiresAt = o.unit === undefined ? undefined : setExpireAt(o.expire!, o.unit, nowMs, 'getex');
+  let event: string | undefined;
   const { result, durable } = await ctx.store.update(args[1]!, (current, currentExpiry) => {
+    event = undefined;
     if (current === undefined) return { result: current };
     if (expiresAt !== undefined) {
-      if (alreadyExpired(expiresAt, nowMs)) return { result: current, write: null };
+      event = alreadyExpired(expiresAt, nowMs) ? 'del' : 'expire';
+      if (event === 'del') return { result: current, write: null };
       return { result: current, write: current, expiresAt };
     }
     // PERSIST rewrites the value only when there is an expiry to remove.
-    if (o.persist && currentExpiry !== undefined) return { result: current, write: current };
+    if (o.persist && currentExpiry !== undefined) {
+      event = 'persist';
+      return { result: current, write: current };
+    }
     return { result: current };
   });
+  if (event !== undefined) notify(ctx, durable, NOTIFY.generic, event, args[1]!);
   return held(durable, (w) => w.bulk(result ?? null));
 }
 
@@ -129,6 +164,7 @@ async function getdel(ctx: CommandContext, args: Buffer[]): Promise<Held> {
     result: current,
     write: current === undefined ? undefined : null,
   }));
+  if (result !== undefined) notify(ctx, durable, NOTIFY.generic, 'del', args[1]!);
   return held(durable, (w) => w.bulk(result ?? null));
 }
 
@@ -138,6 +174,7 @@ async function getset(ctx: CommandContext, args: Buffer[]): Promise<Held> {
     result: current,
     write: value,
   }));
+  notify(ctx, durable, NOTIFY.string, 'set', args[1]!);
   return held(durable, (w) => w.bulk(result ?? null));
 }
 
@@ -146,6 +183,7 @@ async function setnx(ctx: CommandContext, args: Buffer[]): Promise<Held> {
   const { result, durable } = await ctx.store.update(args[1]!, (current) =>
     current === undefined ? { result: 1, write: value } : { result: 0 },
   );
+  if (result === 1) notify(ctx, durable, NOTIFY.string, 'set', args[1]!);
   return held(durable, (w) => w.integer(result));
 }
 
@@ -167,7 +205,9 @@ function pairs(args: Buffer[], name: string): { key: Buffer; value: Buffer }[] {
 
 function mset(ctx: CommandContext, args: Buffer[]): Held {
   const ops = pairs(args, 'mset').map((p) => ({ type: 'put' as const, key: p.key, value: p.value }));
-  return held(ctx.store.batch(ops), (w) => w.ok());
+  const durable = ctx.store.batch(ops);
+  for (const op of ops) notify(ctx, durable, NOTIFY.string, 'set', op.key);
+  return held(durable, (w) => w.ok());
 }
 
 async function msetnx(ctx: CommandContext, args: Buffer[]): Promise<Held> {
@@ -176,6 +216,7 @@ async function msetnx(ctx: CommandContext, args: Buffer[]): Promise<Held> {
     ps.map((p) => p.key),
     (current) => (current.some((v) => v !== undefined) ? { result: 0 } : { result: 1, writes: ps }),
   );
+  if (result === 1) for (const p of ps) notify(ctx, durable, NOTIFY.string, 'set', p.key);
   return held(durable, (w) => w.integer(result));
 }
 
@@ -185,6 +226,7 @@ async function append(ctx: CommandContext, args: Buffer[]): Promise<Held> {
     const value = current === undefined ? Buffer.from(suffix) : Buffer.concat([current, suffix]);
     return { result: value.length, write: value, expiresAt };
   });
+  notify(ctx, durable, NOTIFY.string, 'append', args[1]!);
   return held(durable, (w) => w.integer(result));
 }
 

@@ -11,7 +11,6 @@ import { ReplyWriter } from '../../../protocol/resp/index.js';
 import { assert } from '../../../stdx/assert.js';
 import { ISOLATION_LEVELS, type Isolation } from '../../../txn/mvcc.js';
 import { retryAfterConflict } from '../../../txn/retry.js';
-import type { Transaction } from '../../../txn/transaction.js';
 import { CommandError, ERR_SYNTAX, errorReply } from '../errors.js';
 import { EXEC_ATTEMPTS_MAX, EXEC_BACKOFF_MAX_MS } from '../limits.js';
 import { ERR_EXECABORT, type QueuedCommand } from '../multi-queue.js';
@@ -58,7 +57,7 @@ interface Ran {
  */
 async function runQueued(
   ctx: CommandContext,
-  tx: Transaction,
+  store: TxnKeyStore,
   commands: readonly QueuedCommand[],
   ran: Ran[],
 ): Promise<Buffer> {
@@ -67,13 +66,15 @@ async function runQueued(
     server: ctx.server,
     client: ctx.client,
     session: ctx.session,
-    store: new TxnKeyStore(tx),
+    pubsub: ctx.pubsub,
+    store,
     w,
     setProtocol: (version) => {
       ctx.setProtocol(version);
       w.protocol = version;
     },
     closeAfterReply: () => ctx.closeAfterReply(),
+    resetConnection: () => ctx.resetConnection(),
   };
   for (const { spec: command, args } of commands) {
     const started = ctx.server.clock.monotonicMs();
@@ -104,10 +105,12 @@ async function exec(ctx: CommandContext): Promise<Held> {
     const db = ctx.server.db;
     for (let attempt = 1; ; attempt++) {
       const tx = await db.begin({ isolation: 'serializable' });
+      // A fresh store per attempt: the keyspace events of an attempt that conflicts are dropped.
+      const store = new TxnKeyStore(tx);
       const ran: Ran[] = [];
       let body: Buffer;
       try {
-        body = await runQueued(ctx, tx, commands, ran);
+        body = await runQueued(ctx, store, commands, ran);
       } catch (err) {
         tx.rollback();
         throw err;
@@ -127,7 +130,11 @@ async function exec(ctx: CommandContext): Promise<Held> {
       };
       // Enqueued (it took a commit timestamp): the reply waits for durability, later commands
       // of this connection already see the writes.
-      if (tx.committedTs !== undefined) return held(committing.then(noop), reply);
+      if (tx.committedTs !== undefined) {
+        const durable = committing.then(noop);
+        ctx.server.notifier.after(durable, store.events);
+        return held(durable, reply);
+      }
       // Not enqueued: validation failed or the store refused the batch; find out which.
       try {
         await committing;
@@ -165,7 +172,10 @@ async function txnBegin(ctx: CommandContext, args: Buffer[]): Promise<void> {
 async function txnCommit(ctx: CommandContext): Promise<void> {
   const store = ctx.session.endTxn('TXN.COMMIT');
   assert(store !== undefined, 'endTxn returns the transaction to commit, or throws');
-  const { ts } = await store.tx.commit();
+  // commit() enqueues before its first await: the events queue in commit order.
+  const committing = store.tx.commit();
+  ctx.server.notifier.after(committing.then(noop), store.events);
+  const { ts } = await committing;
   ctx.w.integer(ts);
 }
 

@@ -20,7 +20,7 @@ import {
   type RespVersion,
 } from '../../protocol/resp/index.js';
 import { ClusterDownError } from '../../storage/errors.js';
-import { isDataCommand, needsReadIndex } from './cluster-route.js';
+import { isDataCommand, mayWrite, needsReadIndex } from './cluster-route.js';
 import { arityOk, type CommandSpec, type CommandTable } from './command-table.js';
 import { CommandError, ERR_NOAUTH, errorReply, wrongArity } from './errors.js';
 import { Forwarder } from './forwarder.js';
@@ -332,13 +332,7 @@ export class Connection implements CommandContext {
     for (;;) {
       let reply: RespValue;
       try {
-        reply = await this.forwarder.forward(
-          addr,
-          spec.name,
-          args,
-          this.client.protocol,
-          spec.flags.includes('write'),
-        );
+        reply = await this.forwarder.forward(addr, spec.name, args, this.client.protocol, mayWrite(spec));
       } catch (err) {
         // Could not reach the member we believed led (it died or left): nothing was sent, so
         // wait for the next leader within the timeout, as for a CLUSTERDOWN reply.

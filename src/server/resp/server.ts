@@ -10,6 +10,7 @@ import { COMMAND_TABLE } from './commands/index.js';
 import { Connection } from './connection.js';
 import { LatestKeyStore } from './key-store.js';
 import { DEFAULT_LIMITS, type RespServerLimits, SCAN_CURSORS_MAX } from './limits.js';
+import { Scripts } from './lua/script-cache.js';
 import { ScanCursors } from './scan-cursors.js';
 import type { ClientState, RespLogger, RespMetrics, ServerConfig, ServerContext } from './types.js';
 
@@ -82,6 +83,7 @@ export function createRespServer(options: RespServerOptions): RespServer {
     clock,
     startedAt: clock.nowMs(),
     cursors: new ScanCursors(SCAN_CURSORS_MAX),
+    scripts: new Scripts(limits.scriptTimeMs),
     commands: table,
     cluster: options.cluster,
     port: () => {

@@ -7,6 +7,7 @@ import type { Durability } from '../../storage/engine.js';
 import type { CommandTable } from './command-table.js';
 import type { KeyStore } from './key-store.js';
 import type { RespServerLimits } from './limits.js';
+import type { Scripts } from './lua/script-cache.js';
 import type { ScanCursors } from './scan-cursors.js';
 import type { Session } from './session.js';
 
@@ -108,6 +109,8 @@ export interface ServerContext {
   /** startedAt: clock.nowMs() when the server was created. */
   readonly startedAt: number;
   readonly cursors: ScanCursors;
+  /** scripts: the Lua script cache and VM (EVAL, EVALSHA, SCRIPT). */
+  readonly scripts: Scripts;
   readonly commands: CommandTable;
   /** cluster: this server's cluster membership; undefined for a single server. */
   readonly cluster: ClusterMember | undefined;

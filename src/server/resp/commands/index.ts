@@ -6,6 +6,7 @@ import { CONNECTION_COMMANDS } from './connection.js';
 import { COUNTER_COMMANDS } from './counters.js';
 import { EXPIRE_COMMANDS } from './expire.js';
 import { KEY_COMMANDS } from './keys.js';
+import { SCRIPTING_COMMANDS } from './scripting.js';
 import { SERVER_COMMANDS } from './server.js';
 import { STRING_COMMANDS } from './strings.js';
 import { TRANSACTION_COMMANDS } from './transactions.js';
@@ -20,6 +21,7 @@ export function allCommands(): CommandSpec[] {
     ...TRANSACTION_COMMANDS,
     ...EXPIRE_COMMANDS,
     ...CLUSTER_COMMANDS,
+    ...SCRIPTING_COMMANDS,
   ];
 }
 

@@ -12,6 +12,7 @@
 // SCRIPT_HEAP_CHECK_EVERY calls, the heap's growth; past either it raises an error, and keeps
 // raising it at every later hook and through pcall, so the script cannot catch its way out.
 import { createHash } from 'node:crypto';
+import { getHeapStatistics } from 'node:v8';
 import { type LuaJsFunction, type LuaState, lauxlib, lua, lualib, to_luastring } from 'fengari';
 import type { RespValue } from '../../../protocol/resp/index.js';
 import { RespError } from '../../../protocol/resp/index.js';
@@ -138,7 +139,7 @@ export class LuaVm {
     this.stopReason = undefined;
     this.hooks = 0;
     this.deadline = performance.now() + this.timeLimitMs;
-    this.heapStart = process.memoryUsage().heapUsed;
+    this.heapStart = getHeapStatistics().used_heap_size;
     lua.lua_sethook(L, (L) => this.onHook(L), lua.LUA_MASKCOUNT, SCRIPT_HOOK_INSTRUCTIONS);
     let status: number;
     try {
@@ -183,7 +184,7 @@ export class LuaVm {
       if (performance.now() > this.deadline) {
         this.stopReason = `ERR Script killed: it ran longer than the time limit of ${this.timeLimitMs} ms`;
       } else if (++this.hooks % SCRIPT_HEAP_CHECK_EVERY === 0) {
-        if (process.memoryUsage().heapUsed - this.heapStart > SCRIPT_HEAP_GROWTH_MAX) {
+        if (getHeapStatistics().used_heap_size - this.heapStart > SCRIPT_HEAP_GROWTH_MAX) {
           this.stopReason = `ERR Script killed: it used more than ${SCRIPT_HEAP_GROWTH_MAX} bytes of memory`;
         }
       }

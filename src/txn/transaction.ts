@@ -96,6 +96,17 @@ export class Snapshot {
     return this.readKey(bytes, keyString(bytes));
   }
 
+  /**
+   * getSync is get for callers that cannot await: a Lua script inside EXEC or TXN.BEGIN runs as
+   * one synchronous step (src/server/resp/lua/script-store.ts). Reads are synchronous anyway.
+   */
+  getSync(key: TxnKey): Buffer | undefined {
+    this.checkActive();
+    const bytes = textBytes(key);
+    checkKey(bytes);
+    return this.readKey(bytes, keyString(bytes));
+  }
+
   async getString(key: TxnKey): Promise<string | undefined> {
     return (await this.get(key))?.toString('utf8');
   }

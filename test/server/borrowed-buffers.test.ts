@@ -27,7 +27,7 @@ interface Step {
 /** script builds the commands for key `k` (index i) and records its final value in `model`. */
 function script(i: number, k: string, model: Map<string, string>): Step[] {
   const v = `value-${i}`;
-  switch (i % 10) {
+  switch (i % 11) {
     case 0:
       model.set(k, v).set(`${k}/m`, `${v}/m`);
       return [{ args: ['MSET', k, v, `${k}/m`, `${v}/m`], reply: 'OK' }];
@@ -76,6 +76,21 @@ function script(i: number, k: string, model: Map<string, string>): Step[] {
       return [
         { args: ['SET', k, v], reply: 'OK' },
         { args: ['EXPIRE', k, '3600'], reply: 1 },
+      ];
+    case 9:
+      // A script: its key and argument are views of the socket chunk, its writes a batch.
+      model.set(k, `${v}+`);
+      return [
+        {
+          args: [
+            'EVAL',
+            "redis.call('set', KEYS[1], ARGV[1]); return redis.call('append', KEYS[1], '+')",
+            '1',
+            k,
+            v,
+          ],
+          reply: v.length + 1,
+        },
       ];
     default:
       model.set(k, v);

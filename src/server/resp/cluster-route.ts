@@ -6,7 +6,25 @@ import type { CommandSpec } from './command-table.js';
 
 /** isDataCommand: the command reads or writes the store, or belongs to a transaction. */
 export function isDataCommand(spec: CommandSpec): boolean {
-  return spec.group === 'transactions' || spec.flags.includes('write') || spec.flags.includes('readonly');
+  // Scripts run on the leader (their writes are one batch of its log); SCRIPT LOAD goes there
+  // too, so that the EVALSHA that follows finds the script.
+  return (
+    spec.group === 'transactions' ||
+    spec.group === 'scripting' ||
+    spec.flags.includes('write') ||
+    spec.flags.includes('readonly')
+  );
+}
+
+/** MAY_WRITE: commands without the write flag that may write (a script), as Redis's may_replicate. */
+const MAY_WRITE = new Set(['eval', 'evalsha']);
+
+/**
+ * mayWrite: the command may change the store, so a forwarded one that got no reply may have
+ * taken effect (UNCERTAIN, not CLUSTERDOWN).
+ */
+export function mayWrite(spec: CommandSpec): boolean {
+  return spec.flags.includes('write') || MAY_WRITE.has(spec.name);
 }
 
 /**

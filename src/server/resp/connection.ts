@@ -20,7 +20,7 @@ import {
   type RespVersion,
 } from '../../protocol/resp/index.js';
 import { CairnError, ClusterDownError } from '../../storage/errors.js';
-import { isDataCommand, needsReadIndex } from './cluster-route.js';
+import { isDataCommand, mayWrite, needsReadIndex } from './cluster-route.js';
 import { arityOk, type CommandSpec, type CommandTable } from './command-table.js';
 import { CommandError, ERR_NOAUTH, errorReply, wrongArity } from './errors.js';
 import { Forwarder } from './forwarder.js';
@@ -478,14 +478,7 @@ export class Connection implements CommandContext, Subscriber {
     for (;;) {
       let reply: RespValue;
       try {
-        reply = await forwarder.forward(
-          target,
-          spec.name,
-          args,
-          this.client.protocol,
-          spec.flags.includes('write'),
-          fresh,
-        );
+        reply = await forwarder.forward(target, spec.name, args, this.client.protocol, mayWrite(spec), fresh);
       } catch (err) {
         // Not sent (the leader could not be reached, or an earlier command was refused on the
         // connection): wait for the next leader within the timeout, as for a CLUSTERDOWN reply.

@@ -14,14 +14,19 @@ import type {
   Updated,
   WritePipeline,
 } from '../../txn/write-pipeline.js';
+import type { MaybePromise } from './commands/args.js';
 
 const NUL = Buffer.from([0]);
 
+/**
+ * A KeyStore's reads and updates may answer at once or later: the script store answers at once
+ * (a script runs as one synchronous step), the others return promises.
+ */
 export interface KeyStore {
   /** readLatest: the key's value and the durability a reply revealing it must wait for. */
-  readLatest(key: Uint8Array): Promise<Latest>;
+  readLatest(key: Uint8Array): MaybePromise<Latest>;
   /** readMany: readLatest for several keys, consistent with one another. */
-  readMany(keys: readonly Uint8Array[]): Promise<Latest[]>;
+  readMany(keys: readonly Uint8Array[]): MaybePromise<Latest[]>;
   /**
    * update: read-modify-write of one key with nothing in between (see WritePipeline.update); `fn`
    * also gets the key's expiry so that a rewrite can keep it.
@@ -29,7 +34,7 @@ export interface KeyStore {
   update<T>(
     key: Uint8Array,
     fn: (current: Buffer | undefined, expiresAt: number | undefined) => Change<T>,
-  ): Promise<Updated<T>>;
+  ): MaybePromise<Updated<T>>;
   /** updateMany: update over several keys; the writes are atomic. */
   updateMany<T>(
     keys: readonly Uint8Array[],
@@ -37,7 +42,7 @@ export interface KeyStore {
       current: readonly (Buffer | undefined)[],
       expiresAt: readonly (number | undefined)[],
     ) => ManyChange<T>,
-  ): Promise<Updated<T>>;
+  ): MaybePromise<Updated<T>>;
   /**
    * put and batch write; the result is the durability to wait for before replying (undefined
    * inside a transaction: the write is buffered and only the commit reply waits).

@@ -3,6 +3,7 @@
 import { BULK_BYTES_MAX, INLINE_BYTES_MAX } from '../../protocol/resp/index.js';
 import { assert } from '../../stdx/assert.js';
 import { BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../../storage/limits.js';
+import { SCRIPT_TIME_LIMIT_MS } from './lua/limits.js';
 
 /** MAX_CLIENTS: connections beyond this get `-ERR max number of clients reached` (Redis's maxclients). */
 export const MAX_CLIENTS = 10_000;
@@ -111,6 +112,8 @@ export interface RespServerLimits {
   readonly pubsubOutputHardBytes: number;
   readonly pubsubOutputSoftBytes: number;
   readonly pubsubOutputSoftMs: number;
+  /** scriptTimeMs: how long a Lua script may run (lua/limits.ts, SCRIPT_TIME_LIMIT_MS). */
+  readonly scriptTimeMs: number;
 }
 
 export const DEFAULT_LIMITS: RespServerLimits = Object.freeze({
@@ -124,6 +127,7 @@ export const DEFAULT_LIMITS: RespServerLimits = Object.freeze({
   pubsubOutputHardBytes: PUBSUB_OUTPUT_HARD_BYTES,
   pubsubOutputSoftBytes: PUBSUB_OUTPUT_SOFT_BYTES,
   pubsubOutputSoftMs: PUBSUB_OUTPUT_SOFT_MS,
+  scriptTimeMs: SCRIPT_TIME_LIMIT_MS,
 });
 
 assert(BULK_BYTES_MAX >= VALUE_BYTES_MAX + KEY_BYTES_MAX, 'a maximal value and key must pass the framing');

@@ -10,6 +10,7 @@ import { COMMAND_TABLE } from './commands/index.js';
 import { Connection } from './connection.js';
 import { LatestKeyStore } from './key-store.js';
 import { DEFAULT_LIMITS, type RespServerLimits, SCAN_CURSORS_MAX } from './limits.js';
+import { Scripts } from './lua/script-cache.js';
 import { KeyspaceNotifier, NOTIFY } from './notifications.js';
 import { PubSubBroker } from './pubsub.js';
 import { ScanCursors } from './scan-cursors.js';
@@ -95,6 +96,7 @@ export function createRespServer(options: RespServerOptions): RespServer {
     clock,
     startedAt: clock.nowMs(),
     cursors: new ScanCursors(SCAN_CURSORS_MAX),
+    scripts: new Scripts(limits.scriptTimeMs),
     commands: table,
     cluster: options.cluster,
     pubsub,

@@ -7,6 +7,7 @@ import type { Durability } from '../../storage/engine.js';
 import type { CommandTable } from './command-table.js';
 import type { KeyStore } from './key-store.js';
 import type { RespServerLimits } from './limits.js';
+import type { Scripts } from './lua/script-cache.js';
 import type { KeyspaceNotifier } from './notifications.js';
 import type { PubSubBroker, Subscriptions } from './pubsub.js';
 import type { ScanCursors } from './scan-cursors.js';
@@ -114,6 +115,8 @@ export interface ServerContext {
   /** startedAt: clock.nowMs() when the server was created. */
   readonly startedAt: number;
   readonly cursors: ScanCursors;
+  /** scripts: the Lua script cache and VM (EVAL, EVALSHA, SCRIPT). */
+  readonly scripts: Scripts;
   readonly commands: CommandTable;
   /** pubsub: the channels and patterns connections listen to (pubsub.ts). */
   readonly pubsub: PubSubBroker;

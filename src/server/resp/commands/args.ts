@@ -66,3 +66,15 @@ export function joinDurable(promises: readonly (Promise<void> | undefined)[]): P
   if (pending.length === 1) return pending[0];
   return Promise.all(pending).then(() => undefined);
 }
+
+/** MaybePromise: a value now, or later. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * andThen applies `f` to a value now, or once its promise resolves. Handlers built on it stay
+ * synchronous over a synchronous KeyStore: a Lua script's redis.call runs them in the middle of
+ * the script (src/server/resp/lua/script-store.ts), where nothing can be awaited.
+ */
+export function andThen<T, R>(value: MaybePromise<T>, f: (v: T) => MaybePromise<R>): MaybePromise<R> {
+  return value instanceof Promise ? value.then(f) : f(value);
+}

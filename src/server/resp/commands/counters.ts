@@ -3,13 +3,13 @@
 import { CommandError, ERR_NOT_INTEGER, ERR_OVERFLOW } from '../errors.js';
 import { NOTIFY } from '../notifications.js';
 import type { CommandContext, Held } from '../types.js';
-import { held, INT64_MAX, INT64_MIN, int64Arg, parseInt64 } from './args.js';
+import { andThen, held, INT64_MAX, INT64_MIN, int64Arg, type MaybePromise, parseInt64 } from './args.js';
 import { notify } from './notify.js';
 import { FIRST_KEY, spec } from './spec.js';
 
-async function incrBy(ctx: CommandContext, key: Buffer, delta: bigint): Promise<Held> {
+function incrBy(ctx: CommandContext, key: Buffer, delta: bigint): MaybePromise<Held> {
   // The result keeps the key's TTL, as in Redis.
-  const { result, durable } = await ctx.store.update(key, (current, expiresAt) => {
+  const updated = ctx.store.update(key, (current, expiresAt) => {
     let n = 0n;
     if (current !== undefined) {
       const parsed = parseInt64(current);
@@ -20,9 +20,11 @@ async function incrBy(ctx: CommandContext, key: Buffer, delta: bigint): Promise<
     if (next > INT64_MAX || next < INT64_MIN) throw new CommandError(ERR_OVERFLOW);
     return { result: next, write: Buffer.from(next.toString(), 'latin1'), expiresAt };
   });
-  // Redis names INCR, DECR, INCRBY and DECRBY's event `incrby` alike.
-  notify(ctx, durable, NOTIFY.string, 'incrby', key);
-  return held(durable, (w) => w.integer(result));
+  return andThen(updated, ({ result, durable }) => {
+    // Redis names INCR, DECR, INCRBY and DECRBY's event `incrby` alike.
+    notify(ctx, durable, NOTIFY.string, 'incrby', key);
+    return held(durable, (w) => w.integer(result));
+  });
 }
 
 const doc = (since: string, summary: string) => ({ group: 'string', since, summary });

@@ -7,7 +7,7 @@
 import { CommandError } from '../errors.js';
 import { NOTIFY } from '../notifications.js';
 import type { CommandContext, Held } from '../types.js';
-import { held, lower } from './args.js';
+import { andThen, held, lower, type MaybePromise } from './args.js';
 import { alreadyExpired, type ExpireUnit, expireCommandAt } from './expire-args.js';
 import { notify } from './notify.js';
 import { FIRST_KEY, spec } from './spec.js';
@@ -49,46 +49,50 @@ function conditionHolds(f: ExpireFlags, current: number | undefined, when: numbe
 }
 
 function expire(unit: ExpireUnit, command: string) {
-  return async (ctx: CommandContext, args: Buffer[]): Promise<Held> => {
+  return (ctx: CommandContext, args: Buffer[]): MaybePromise<Held> => {
     const flags = parseExpireFlags(args, 3);
     const db = ctx.server.db;
     const nowMs = db.clock.nowMs();
     const when = expireCommandAt(args[2]!, unit, nowMs, command);
     const past = alreadyExpired(when, nowMs);
-    const { result, durable } = await ctx.store.update(args[1]!, (current, currentExpiry) => {
+    const updated = ctx.store.update(args[1]!, (current, currentExpiry) => {
       if (current === undefined || !conditionHolds(flags, currentExpiry, when)) return { result: 0 };
       if (past) return { result: 1, write: null };
       return { result: 1, write: current, expiresAt: when };
     });
-    // A time already past deletes the key: Redis reports `del` then, `expire` otherwise.
-    if (result === 1) notify(ctx, durable, NOTIFY.generic, past ? 'del' : 'expire', args[1]!);
-    return held(durable, (w) => w.integer(result));
+    return andThen(updated, ({ result, durable }) => {
+      // A time already past deletes the key: Redis reports `del` then, `expire` otherwise.
+      if (result === 1) notify(ctx, durable, NOTIFY.generic, past ? 'del' : 'expire', args[1]!);
+      return held(durable, (w) => w.integer(result));
+    });
   };
 }
 
 /** ttl replies as Redis's ttlGenericCommand: -2 missing, -1 no expiry, else the time (rounded). */
 function ttl(ms: boolean, absolute: boolean) {
-  return async (ctx: CommandContext, args: Buffer[]): Promise<Held> => {
-    const db = ctx.server.db;
-    const latest = await ctx.store.readLatest(args[1]!);
-    const nowMs = db.clock.nowMs();
-    let reply: number;
-    if (latest.value === undefined) reply = -2;
-    else if (latest.expiresAt === undefined) reply = -1;
-    else {
-      const t = Math.max(0, absolute ? latest.expiresAt : latest.expiresAt - nowMs);
-      reply = ms ? t : Math.floor((t + 500) / 1000);
-    }
-    return held(latest.durable, (w) => w.integer(reply));
-  };
+  return (ctx: CommandContext, args: Buffer[]): MaybePromise<Held> =>
+    andThen(ctx.store.readLatest(args[1]!), (latest) => {
+      const db = ctx.server.db;
+      const nowMs = db.clock.nowMs();
+      let reply: number;
+      if (latest.value === undefined) reply = -2;
+      else if (latest.expiresAt === undefined) reply = -1;
+      else {
+        const t = Math.max(0, absolute ? latest.expiresAt : latest.expiresAt - nowMs);
+        reply = ms ? t : Math.floor((t + 500) / 1000);
+      }
+      return held(latest.durable, (w) => w.integer(reply));
+    });
 }
 
-async function persist(ctx: CommandContext, args: Buffer[]): Promise<Held> {
-  const { result, durable } = await ctx.store.update(args[1]!, (current, expiresAt) =>
+function persist(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
+  const updated = ctx.store.update(args[1]!, (current, expiresAt) =>
     current === undefined || expiresAt === undefined ? { result: 0 } : { result: 1, write: current },
   );
-  if (result === 1) notify(ctx, durable, NOTIFY.generic, 'persist', args[1]!);
-  return held(durable, (w) => w.integer(result));
+  return andThen(updated, ({ result, durable }) => {
+    if (result === 1) notify(ctx, durable, NOTIFY.generic, 'persist', args[1]!);
+    return held(durable, (w) => w.integer(result));
+  });
 }
 
 const WRITE = ['write', 'fast'] as const;

@@ -7,6 +7,7 @@ import { COUNTER_COMMANDS } from './counters.js';
 import { EXPIRE_COMMANDS } from './expire.js';
 import { KEY_COMMANDS } from './keys.js';
 import { PUBSUB_COMMANDS } from './pubsub.js';
+import { SCRIPTING_COMMANDS } from './scripting.js';
 import { SERVER_COMMANDS } from './server.js';
 import { STRING_COMMANDS } from './strings.js';
 import { TRANSACTION_COMMANDS } from './transactions.js';
@@ -22,6 +23,7 @@ export function allCommands(): CommandSpec[] {
     ...EXPIRE_COMMANDS,
     ...CLUSTER_COMMANDS,
     ...PUBSUB_COMMANDS,
+    ...SCRIPTING_COMMANDS,
   ];
 }
 

@@ -9,14 +9,14 @@ import { globMatch, isMatchAll } from '../glob.js';
 import { FLUSH_BATCH_KEYS, SCAN_COUNT_DEFAULT, SCAN_COUNT_MAX } from '../limits.js';
 import { NOTIFY } from '../notifications.js';
 import type { CommandContext, Held } from '../types.js';
-import { held, intArg, lower } from './args.js';
+import { andThen, held, intArg, joinDurable, lower, type MaybePromise } from './args.js';
 import { notify } from './notify.js';
 import { ALL_KEYS, FIRST_KEY, NO_KEYS, spec } from './spec.js';
 
 const generic = (since: string, summary: string) => ({ group: 'generic', since, summary });
 const server = (since: string, summary: string) => ({ group: 'server', since, summary });
 
-async function del(ctx: CommandContext, args: Buffer[]): Promise<Held> {
+function del(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   // Each key counts once however often it is named (as Redis).
   const seen = new Set<string>();
   const keys: Buffer[] = [];
@@ -26,26 +26,27 @@ async function del(ctx: CommandContext, args: Buffer[]): Promise<Held> {
     seen.add(k);
     keys.push(args[i]!);
   }
-  const { result, durable } = await ctx.store.updateMany(keys, (current) => {
+  const updated = ctx.store.updateMany(keys, (current) => {
     const writes = keys.filter((_, i) => current[i] !== undefined).map((key) => ({ key, value: null }));
     return { result: writes, writes };
   });
-  for (const { key } of result) notify(ctx, durable, NOTIFY.generic, 'del', key);
-  return held(durable, (w) => w.integer(result.length));
+  return andThen(updated, ({ result, durable }) => {
+    for (const { key } of result) notify(ctx, durable, NOTIFY.generic, 'del', key);
+    return held(durable, (w) => w.integer(result.length));
+  });
 }
 
-async function exists(ctx: CommandContext, args: Buffer[]): Promise<Held> {
-  const values = await ctx.store.readMany(args.slice(1));
-  const count = values.filter((v) => v.value !== undefined).length;
-  const durable = values.map((v) => v.durable).filter((d): d is Promise<void> => d !== undefined);
-  return held(durable.length === 0 ? undefined : Promise.all(durable).then(() => undefined), (w) =>
-    w.integer(count),
+function exists(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
+  return andThen(ctx.store.readMany(args.slice(1)), (values) => {
+    const count = values.filter((v) => v.value !== undefined).length;
+    return held(joinDurable(values.map((v) => v.durable)), (w) => w.integer(count));
+  });
+}
+
+function type(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
+  return andThen(ctx.store.readLatest(args[1]!), (latest) =>
+    held(latest.durable, (w) => w.simple(latest.value === undefined ? 'none' : 'string')),
   );
-}
-
-async function type(ctx: CommandContext, args: Buffer[]): Promise<Held> {
-  const latest = await ctx.store.readLatest(args[1]!);
-  return held(latest.durable, (w) => w.simple(latest.value === undefined ? 'none' : 'string'));
 }
 
 async function dbsize(ctx: CommandContext): Promise<void> {

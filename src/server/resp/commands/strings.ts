@@ -6,7 +6,7 @@
 import { CommandError, ERR_SYNTAX, wrongArity } from '../errors.js';
 import { NOTIFY } from '../notifications.js';
 import type { CommandContext, Held } from '../types.js';
-import { held, intArg, lower } from './args.js';
+import { andThen, held, intArg, joinDurable, lower, type MaybePromise } from './args.js';
 import { alreadyExpired, type ExpireUnit, setExpireAt } from './expire-args.js';
 import { notify } from './notify.js';
 import { ALL_KEYS, FIRST_KEY, spec } from './spec.js';
@@ -14,9 +14,10 @@ import { ALL_KEYS, FIRST_KEY, spec } from './spec.js';
 const EMPTY = Buffer.alloc(0);
 const string = (since: string, summary: string) => ({ group: 'string', since, summary });
 
-async function get(ctx: CommandContext, args: Buffer[]): Promise<Held> {
-  const latest = await ctx.store.readLatest(args[1]!);
-  return held(latest.durable, (w) => w.bulk(latest.value ?? null));
+function get(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
+  return andThen(ctx.store.readLatest(args[1]!), (latest) =>
+    held(latest.durable, (w) => w.bulk(latest.value ?? null)),
+  );
 }
 
 /** SetOptions: SET's and GETEX's options (Redis parseExtendedStringArgumentsOrReply). */
@@ -69,7 +70,7 @@ function parseSetOptions(args: Buffer[], from: number, forGetex: boolean): SetOp
   return o;
 }
 
-function set(ctx: CommandContext, args: Buffer[]): Held | Promise<Held> {
+function set(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   const key = args[1]!;
   const value = args[2]!;
   const db = ctx.server.db;
@@ -82,26 +83,25 @@ function set(ctx: CommandContext, args: Buffer[]): Held | Promise<Held> {
   const o = parseSetOptions(args, 3, false);
   const nowMs = db.clock.nowMs();
   const expiresAt = o.unit === undefined ? undefined : setExpireAt(o.expire!, o.unit, nowMs, 'set');
-  return latest
-    .update(key, (current, currentExpiry) => {
-      if ((o.nx && current !== undefined) || (o.xx && current === undefined)) {
-        return { result: { old: current, wrote: false } };
-      }
-      const result = { old: current, wrote: true };
-      // A time already past (EXAT/PXAT) leaves nothing to store: the key is deleted.
-      if (expiresAt !== undefined && alreadyExpired(expiresAt, nowMs)) {
-        return { result, write: current === undefined ? undefined : null };
-      }
-      return { result, write: value, expiresAt: o.keepTtl ? currentExpiry : expiresAt };
-    })
-    .then(({ result, durable }) => {
-      if (result.wrote) notifySet(ctx, durable, key, expiresAt, nowMs);
-      return held(durable, (w) => {
-        if (o.get) w.bulk(result.old ?? null);
-        else if (result.wrote) w.ok();
-        else w.null();
-      });
+  const updated = latest.update(key, (current, currentExpiry) => {
+    if ((o.nx && current !== undefined) || (o.xx && current === undefined)) {
+      return { result: { old: current, wrote: false } };
+    }
+    const result = { old: current, wrote: true };
+    // A time already past (EXAT/PXAT) leaves nothing to store: the key is deleted.
+    if (expiresAt !== undefined && alreadyExpired(expiresAt, nowMs)) {
+      return { result, write: current === undefined ? undefined : null };
+    }
+    return { result, write: value, expiresAt: o.keepTtl ? currentExpiry : expiresAt };
+  });
+  return andThen(updated, ({ result, durable }) => {
+    if (result.wrote) notifySet(ctx, durable, key, expiresAt, nowMs);
+    return held(durable, (w) => {
+      if (o.get) w.bulk(result.old ?? null);
+      else if (result.wrote) w.ok();
+      else w.null();
     });
+  });
 }
 
 /**
@@ -134,65 +134,78 @@ function setex(unit: 'ex' | 'px', command: string) {
   };
 }
 
-async function getex(ctx: CommandContext, args: Buffer[]): Promise<Held> {
+function getex(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   const o = parseSetOptions(args, 2, true);
   const db = ctx.server.db;
   const nowMs = db.clock.nowMs();
   const expiresAt = o.unit === undefined ? undefined : setExpireAt(o.expire!, o.unit, nowMs, 'getex');
   let event: string | undefined;
-  const { result, durable } = await ctx.store.update(args[1]!, (current, currentExpiry) => {
-    event = undefined;
-    if (current === undefined) return { result: current };
-    if (expiresAt !== undefined) {
-      event = alreadyExpired(expiresAt, nowMs) ? 'del' : 'expire';
-      if (event === 'del') return { result: current, write: null };
-      return { result: current, write: current, expiresAt };
-    }
-    // PERSIST rewrites the value only when there is an expiry to remove.
-    if (o.persist && currentExpiry !== undefined) {
-      event = 'persist';
-      return { result: current, write: current };
-    }
-    return { result: current };
-  });
-  if (event !== undefined) notify(ctx, durable, NOTIFY.generic, event, args[1]!);
-  return held(durable, (w) => w.bulk(result ?? null));
-}
-
-async function getdel(ctx: CommandContext, args: Buffer[]): Promise<Held> {
-  const { result, durable } = await ctx.store.update(args[1]!, (current) => ({
-    result: current,
-    write: current === undefined ? undefined : null,
-  }));
-  if (result !== undefined) notify(ctx, durable, NOTIFY.generic, 'del', args[1]!);
-  return held(durable, (w) => w.bulk(result ?? null));
-}
-
-async function getset(ctx: CommandContext, args: Buffer[]): Promise<Held> {
-  const value = args[2]!;
-  const { result, durable } = await ctx.store.update(args[1]!, (current) => ({
-    result: current,
-    write: value,
-  }));
-  notify(ctx, durable, NOTIFY.string, 'set', args[1]!);
-  return held(durable, (w) => w.bulk(result ?? null));
-}
-
-async function setnx(ctx: CommandContext, args: Buffer[]): Promise<Held> {
-  const value = args[2]!;
-  const { result, durable } = await ctx.store.update(args[1]!, (current) =>
-    current === undefined ? { result: 1, write: value } : { result: 0 },
+  return andThen(
+    ctx.store.update(args[1]!, (current, currentExpiry) => {
+      event = undefined;
+      if (current === undefined) return { result: current };
+      if (expiresAt !== undefined) {
+        event = alreadyExpired(expiresAt, nowMs) ? 'del' : 'expire';
+        if (event === 'del') return { result: current, write: null };
+        return { result: current, write: current, expiresAt };
+      }
+      // PERSIST rewrites the value only when there is an expiry to remove.
+      if (o.persist && currentExpiry !== undefined) {
+        event = 'persist';
+        return { result: current, write: current };
+      }
+      return { result: current };
+    }),
+    ({ result, durable }) => {
+      if (event !== undefined) notify(ctx, durable, NOTIFY.generic, event, args[1]!);
+      return held(durable, (w) => w.bulk(result ?? null));
+    },
   );
-  if (result === 1) notify(ctx, durable, NOTIFY.string, 'set', args[1]!);
-  return held(durable, (w) => w.integer(result));
 }
 
-async function mget(ctx: CommandContext, args: Buffer[]): Promise<Held> {
-  const keys = args.slice(1);
-  const values = await ctx.store.readMany(keys);
-  const durable = values.map((v) => v.durable).filter((d): d is Promise<void> => d !== undefined);
-  return held(durable.length === 0 ? undefined : Promise.all(durable).then(() => undefined), (w) =>
-    w.bulkArray(values.map((v) => v.value ?? null)),
+function getdel(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
+  return andThen(
+    ctx.store.update(args[1]!, (current) => ({
+      result: current,
+      write: current === undefined ? undefined : null,
+    })),
+    ({ result, durable }) => {
+      if (result !== undefined) notify(ctx, durable, NOTIFY.generic, 'del', args[1]!);
+      return held(durable, (w) => w.bulk(result ?? null));
+    },
+  );
+}
+
+function getset(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
+  const value = args[2]!;
+  return andThen(
+    ctx.store.update(args[1]!, (current) => ({
+      result: current,
+      write: value,
+    })),
+    ({ result, durable }) => {
+      notify(ctx, durable, NOTIFY.string, 'set', args[1]!);
+      return held(durable, (w) => w.bulk(result ?? null));
+    },
+  );
+}
+
+function setnx(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
+  const value = args[2]!;
+  return andThen(
+    ctx.store.update(args[1]!, (current) =>
+      current === undefined ? { result: 1, write: value } : { result: 0 },
+    ),
+    ({ result, durable }) => {
+      if (result === 1) notify(ctx, durable, NOTIFY.string, 'set', args[1]!);
+      return held(durable, (w) => w.integer(result));
+    },
+  );
+}
+
+function mget(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
+  return andThen(ctx.store.readMany(args.slice(1)), (values) =>
+    held(joinDurable(values.map((v) => v.durable)), (w) => w.bulkArray(values.map((v) => v.value ?? null))),
   );
 }
 
@@ -210,29 +223,38 @@ function mset(ctx: CommandContext, args: Buffer[]): Held {
   return held(durable, (w) => w.ok());
 }
 
-async function msetnx(ctx: CommandContext, args: Buffer[]): Promise<Held> {
+function msetnx(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   const ps = pairs(args, 'msetnx');
-  const { result, durable } = await ctx.store.updateMany(
-    ps.map((p) => p.key),
-    (current) => (current.some((v) => v !== undefined) ? { result: 0 } : { result: 1, writes: ps }),
+  return andThen(
+    ctx.store.updateMany(
+      ps.map((p) => p.key),
+      (current) => (current.some((v) => v !== undefined) ? { result: 0 } : { result: 1, writes: ps }),
+    ),
+    ({ result, durable }) => {
+      if (result === 1) for (const p of ps) notify(ctx, durable, NOTIFY.string, 'set', p.key);
+      return held(durable, (w) => w.integer(result));
+    },
   );
-  if (result === 1) for (const p of ps) notify(ctx, durable, NOTIFY.string, 'set', p.key);
-  return held(durable, (w) => w.integer(result));
 }
 
-async function append(ctx: CommandContext, args: Buffer[]): Promise<Held> {
+function append(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   const suffix = args[2]!;
-  const { result, durable } = await ctx.store.update(args[1]!, (current, expiresAt) => {
-    const value = current === undefined ? Buffer.from(suffix) : Buffer.concat([current, suffix]);
-    return { result: value.length, write: value, expiresAt };
-  });
-  notify(ctx, durable, NOTIFY.string, 'append', args[1]!);
-  return held(durable, (w) => w.integer(result));
+  return andThen(
+    ctx.store.update(args[1]!, (current, expiresAt) => {
+      const value = current === undefined ? Buffer.from(suffix) : Buffer.concat([current, suffix]);
+      return { result: value.length, write: value, expiresAt };
+    }),
+    ({ result, durable }) => {
+      notify(ctx, durable, NOTIFY.string, 'append', args[1]!);
+      return held(durable, (w) => w.integer(result));
+    },
+  );
 }
 
-async function strlen(ctx: CommandContext, args: Buffer[]): Promise<Held> {
-  const latest = await ctx.store.readLatest(args[1]!);
-  return held(latest.durable, (w) => w.integer(latest.value?.length ?? 0));
+function strlen(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
+  return andThen(ctx.store.readLatest(args[1]!), (latest) =>
+    held(latest.durable, (w) => w.integer(latest.value?.length ?? 0)),
+  );
 }
 
 /** substring applies GETRANGE's index rules (Redis t_string.c getrangeCommand). */
@@ -250,11 +272,12 @@ export function substring(value: Buffer, startArg: number, endArg: number): Buff
   return value.subarray(start, end + 1);
 }
 
-async function getrange(ctx: CommandContext, args: Buffer[]): Promise<Held> {
+function getrange(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   const start = intArg(args[2]!);
   const end = intArg(args[3]!);
-  const latest = await ctx.store.readLatest(args[1]!);
-  return held(latest.durable, (w) => w.bulk(substring(latest.value ?? EMPTY, start, end)));
+  return andThen(ctx.store.readLatest(args[1]!), (latest) =>
+    held(latest.durable, (w) => w.bulk(substring(latest.value ?? EMPTY, start, end))),
+  );
 }
 
 export const STRING_COMMANDS = [

@@ -1,0 +1,120 @@
+// The Lua side of the scripting environment, run once per VM with the standard libraries open
+// (vm.ts passes in what it needs as the chunk's arguments). It builds what Redis 7 scripts
+// rely on and then closes the sandbox, as Redis's scriptingInit does:
+// - Lua 5.1 names: unpack, loadstring; cjson.encode (cjson.decode is JavaScript, in vm.ts);
+// - redis.pcall's error tables become strings in pcall (Redis 7's luaRedisPcall), and once the
+//   VM has stopped a script (time or memory limit) no pcall can swallow that;
+// - os, io, loadfile, dofile, require, package, debug and print are gone;
+// - globals are read-only and reading an undefined one is an error (Redis 7's protection);
+// - the error handler adds the script's source and line to an error, as Redis's does (an error
+//   table whose source is false gets none: Redis raises some errors without a location).
+export const BOOTSTRAP = String.raw`
+local aborted, rep_max, cjson, cjson_null = ...
+local dbg, getinfo = debug, debug.getinfo
+local type, tostring, error, pairs, setmetatable = type, tostring, error, pairs, setmetatable
+local pack, unpack_ = table.pack, table.unpack
+local floor, huge, mtype, format = math.floor, math.huge, math.type, string.format
+
+unpack = table.unpack
+loadstring = function(s, name) return load(s, name, 't') end
+
+local rep = string.rep
+string.rep = function(s, n, sep)
+  local total = #s * n + (sep and #sep * (n - 1) or 0)
+  if total > rep_max then error('resulting string too large', 2) end
+  return rep(s, n, sep)
+end
+
+local function rethrow_if_aborted(r)
+  if not r[1] and aborted() then error(r[2], 0) end
+end
+local raw_pcall, raw_xpcall, raw_resume = pcall, xpcall, coroutine.resume
+pcall = function(...)
+  local r = pack(raw_pcall(...))
+  rethrow_if_aborted(r)
+  if not r[1] and type(r[2]) == 'table' and type(r[2].err) == 'string' then r[2] = r[2].err end
+  return unpack_(r, 1, r.n)
+end
+xpcall = function(...)
+  local r = pack(raw_xpcall(...))
+  rethrow_if_aborted(r)
+  return unpack_(r, 1, r.n)
+end
+coroutine.resume = function(...)
+  local r = pack(raw_resume(...))
+  rethrow_if_aborted(r)
+  return unpack_(r, 1, r.n)
+end
+
+local escapes = { ['"'] = '\\"', ['\\'] = '\\\\', ['/'] = '\\/', ['\b'] = '\\b', ['\f'] = '\\f',
+  ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t' }
+local function escape(s)
+  return (s:gsub('[%c"\\/]', function(c) return escapes[c] or format('\\u%04x', c:byte()) end))
+end
+local encode
+encode = function(v, depth)
+  local t = type(v)
+  if v == nil or v == cjson_null then return 'null' end
+  if t == 'boolean' then return tostring(v) end
+  if t == 'number' then
+    if v ~= v or v == huge or v == -huge then error('Cannot serialise number: must not be NaN or Inf', 0) end
+    if mtype(v) == 'integer' or (v == floor(v) and v > -1e15 and v < 1e15) then return format('%d', v) end
+    return format('%.14g', v)
+  end
+  if t == 'string' then return '"' .. escape(v) .. '"' end
+  if t ~= 'table' then error('Cannot serialise ' .. t .. ': type not supported', 0) end
+  if depth > 1000 then error('Cannot serialise, excessive nesting (1001)', 0) end
+  local n, max, array = 0, 0, true
+  for k in pairs(v) do
+    if type(k) == 'number' and k > 0 and k == floor(k) then
+      n = n + 1
+      if k > max then max = k end
+    else
+      array = false
+      break
+    end
+  end
+  local out = {}
+  if array and n > 0 then
+    if max > 10 and max > n * 2 then error('Cannot serialise table: excessive sparse array', 0) end
+    for i = 1, max do out[i] = encode(v[i], depth + 1) end
+    return '[' .. table.concat(out, ',') .. ']'
+  end
+  for k, x in pairs(v) do
+    local kt = type(k)
+    if kt ~= 'string' and kt ~= 'number' then
+      error('Cannot serialise table: table key must be a number or string', 0)
+    end
+    out[#out + 1] = '"' .. escape(tostring(k)) .. '":' .. encode(x, depth + 1)
+  end
+  return '{' .. table.concat(out, ',') .. '}'
+end
+cjson.encode = function(v) return encode(v, 0) end
+
+os, io, loadfile, dofile, require, package, debug, print = nil, nil, nil, nil, nil, nil, nil, nil
+KEYS, ARGV = {}, {}
+
+setmetatable(_G, {
+  __index = function(_, k)
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+  end,
+  __newindex = function() error('Attempt to modify a readonly table', 2) end,
+})
+
+return function(err)
+  if type(err) ~= 'table' then err = { err = 'ERR ' .. tostring(err) } end
+  if err.source ~= nil then return err end
+  -- The innermost frame of the script itself (frames of JavaScript functions and of this
+  -- bootstrap's wrappers are skipped), as Redis reports it.
+  for level = 2, 64 do
+    local i = getinfo(level, 'Sl')
+    if not i then break end
+    if i.source == '@user_script' then
+      err.source = i.source
+      err.line = i.currentline
+      break
+    end
+  end
+  return err
+end
+`;

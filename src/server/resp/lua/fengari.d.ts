@@ -1,0 +1,63 @@
+// The part of fengari's API (Lua 5.3 in JavaScript) the scripting engine uses; fengari ships no
+// types. Lua strings are byte arrays (Uint8Array), so binary values pass through unchanged.
+declare module 'fengari' {
+  export type LuaState = { readonly __luaState: unique symbol };
+  export type LuaDebug = { readonly __luaDebug: unique symbol };
+  export type LuaJsFunction = (L: LuaState) => number;
+  export const lua: {
+    readonly LUA_OK: number;
+    readonly LUA_MULTRET: number;
+    readonly LUA_REGISTRYINDEX: number;
+    readonly LUA_MASKCOUNT: number;
+    readonly LUA_TNIL: number;
+    readonly LUA_TBOOLEAN: number;
+    readonly LUA_TNUMBER: number;
+    readonly LUA_TSTRING: number;
+    readonly LUA_TTABLE: number;
+    lua_gettop(L: LuaState): number;
+    lua_settop(L: LuaState, idx: number): void;
+    lua_pop(L: LuaState, n: number): void;
+    lua_type(L: LuaState, idx: number): number;
+    lua_pushnil(L: LuaState): void;
+    lua_pushboolean(L: LuaState, b: boolean): void;
+    lua_pushinteger(L: LuaState, n: number): void;
+    lua_pushnumber(L: LuaState, n: number): void;
+    lua_pushstring(L: LuaState, s: Uint8Array): Uint8Array;
+    lua_pushliteral(L: LuaState, s: string): Uint8Array;
+    lua_pushjsfunction(L: LuaState, f: LuaJsFunction): void;
+    lua_pushvalue(L: LuaState, idx: number): void;
+    lua_toboolean(L: LuaState, idx: number): boolean;
+    lua_tonumber(L: LuaState, idx: number): number;
+    lua_isinteger(L: LuaState, idx: number): boolean;
+    lua_tointeger(L: LuaState, idx: number): number;
+    lua_tolstring(L: LuaState, idx: number): Uint8Array | null;
+    lua_tojsstring(L: LuaState, idx: number): string;
+    lua_createtable(L: LuaState, narr: number, nrec: number): void;
+    lua_rawseti(L: LuaState, idx: number, n: number): void;
+    lua_rawgeti(L: LuaState, idx: number, n: number): number;
+    lua_setfield(L: LuaState, idx: number, k: Uint8Array): void;
+    lua_getfield(L: LuaState, idx: number, k: Uint8Array): number;
+    lua_rawget(L: LuaState, idx: number): number;
+    lua_setglobal(L: LuaState, name: Uint8Array): void;
+    lua_getglobal(L: LuaState, name: Uint8Array): number;
+    lua_pcall(L: LuaState, nargs: number, nresults: number, msgh: number): number;
+    lua_call(L: LuaState, nargs: number, nresults: number): void;
+    lua_error(L: LuaState): never;
+    lua_sethook(
+      L: LuaState,
+      f: ((L: LuaState, ar: LuaDebug) => void) | null,
+      mask: number,
+      count: number,
+    ): void;
+  };
+  export const lauxlib: {
+    luaL_newstate(): LuaState;
+    luaL_loadbuffer(L: LuaState, buf: Uint8Array, size: number | null, name: Uint8Array): number;
+    luaL_error(L: LuaState, fmt: Uint8Array): never;
+  };
+  export const lualib: {
+    luaL_openlibs(L: LuaState): void;
+  };
+  export function to_luastring(s: string): Uint8Array;
+  export function to_jsstring(s: Uint8Array): string;
+}

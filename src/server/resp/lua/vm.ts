@@ -1,0 +1,453 @@
+// LuaVm: one Lua interpreter (fengari: Lua 5.3 in JavaScript) set up as Redis 7 sets up its
+// scripting engine: the `redis` library, KEYS/ARGV, cjson, bit, the sandbox (bootstrap.ts), and
+// the scripts loaded so far, kept as functions in the registry under f_<sha1>.
+//
+// Why fengari (docs/lua.md): it runs synchronously in the caller's stack, so a script, with
+// every redis.call it makes, is one synchronous step of the server, exactly what atomicity needs
+// (wasmoon's WebAssembly VM is driven through promises in part, and copies strings through
+// UTF-8, which loses binary values); Lua strings are byte arrays, so binary keys and values pass
+// unchanged; lua_sethook with an instruction count bounds the run.
+//
+// Bounds: a count hook every SCRIPT_HOOK_INSTRUCTIONS checks the time limit and, every
+// SCRIPT_HEAP_CHECK_EVERY calls, the heap's growth; past either it raises an error, and keeps
+// raising it at every later hook and through pcall, so the script cannot catch its way out.
+import { createHash } from 'node:crypto';
+import { getHeapStatistics } from 'node:v8';
+import { type LuaJsFunction, type LuaState, lauxlib, lua, lualib, to_luastring } from 'fengari';
+import type { RespValue } from '../../../protocol/resp/index.js';
+import { RespError } from '../../../protocol/resp/index.js';
+import { CommandError } from '../errors.js';
+import { BOOTSTRAP } from './bootstrap.js';
+import {
+  normalizeError,
+  pushBytes,
+  pushErrorTable,
+  pushNumber,
+  pushReply,
+  sanitize,
+  toReply,
+} from './convert.js';
+import {
+  SCRIPT_HEAP_CHECK_EVERY,
+  SCRIPT_HEAP_GROWTH_MAX,
+  SCRIPT_HOOK_INSTRUCTIONS,
+  SCRIPT_STRING_BYTES_MAX,
+} from './limits.js';
+
+/** The levels of redis.log, as Redis numbers them. */
+export const LOG_LEVELS = ['debug', 'verbose', 'notice', 'warning'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** VmHost: what the VM asks of the server while a script runs. */
+export interface VmHost {
+  /** call runs one command for redis.call/pcall; a failure is a RespError reply, not a throw. */
+  call(args: Buffer[]): RespValue;
+  log(level: LogLevel, message: string): void;
+}
+
+/** RunResult: a script's reply (an error reply when it failed) and whether a limit stopped it. */
+export interface RunResult {
+  readonly reply: RespValue;
+  readonly stopped: boolean;
+}
+
+export function sha1hex(body: Uint8Array): string {
+  return createHash('sha1').update(body).digest('hex');
+}
+
+const s = to_luastring;
+const CHUNK_NAME = s('@user_script');
+const REG_HANDLER = s('cairn_error_handler');
+const REG_NULL = s('cairn_cjson_null');
+
+export class LuaVm {
+  private readonly L: LuaState;
+  private host: VmHost | undefined;
+  /** stopReason: set when a limit stopped the running script (its error text). */
+  private stopReason: string | undefined;
+  private deadline = 0;
+  private heapStart = 0;
+  private hooks = 0;
+
+  constructor(private readonly timeLimitMs: number) {
+    const L = lauxlib.luaL_newstate();
+    this.L = L;
+    lualib.luaL_openlibs(L);
+    this.installRedis();
+    this.installBit();
+    // cjson: a table whose encode the bootstrap writes in Lua; decode is JSON.parse.
+    lua.lua_createtable(L, 0, 2);
+    lua.lua_pushjsfunction(L, (L) => this.cjsonDecode(L));
+    lua.lua_setfield(L, -2, s('decode'));
+    lua.lua_setglobal(L, s('cjson'));
+    lua.lua_createtable(L, 0, 0); // cjson.null: a unique value
+    lua.lua_pushvalue(L, -1);
+    lua.lua_setfield(L, lua.LUA_REGISTRYINDEX, REG_NULL);
+    lua.lua_getglobal(L, s('cjson'));
+    lua.lua_pushvalue(L, -2);
+    lua.lua_setfield(L, -2, s('null'));
+    lua.lua_pop(L, 2);
+
+    if (lauxlib.luaL_loadbuffer(L, s(BOOTSTRAP), null, s('=bootstrap')) !== lua.LUA_OK) {
+      throw new Error(`scripting bootstrap: ${lua.lua_tojsstring(L, -1)}`);
+    }
+    lua.lua_pushjsfunction(L, (L) => {
+      lua.lua_pushboolean(L, this.stopReason !== undefined);
+      return 1;
+    });
+    lua.lua_pushinteger(L, SCRIPT_STRING_BYTES_MAX);
+    lua.lua_getglobal(L, s('cjson'));
+    lua.lua_getfield(L, lua.LUA_REGISTRYINDEX, REG_NULL);
+    lua.lua_call(L, 4, 1);
+    lua.lua_setfield(L, lua.LUA_REGISTRYINDEX, REG_HANDLER);
+  }
+
+  /** has: the script with this SHA1 is loaded. */
+  has(sha: string): boolean {
+    const L = this.L;
+    const t = lua.lua_getfield(L, lua.LUA_REGISTRYINDEX, s(`f_${sha}`));
+    lua.lua_pop(L, 1);
+    return t !== lua.LUA_TNIL;
+  }
+
+  /** load compiles a script under its SHA1; a syntax error throws Redis's compile error. */
+  load(sha: string, body: Uint8Array): void {
+    const L = this.L;
+    if (lauxlib.luaL_loadbuffer(L, body, body.length, CHUNK_NAME) !== lua.LUA_OK) {
+      const msg = lua.lua_tojsstring(L, -1);
+      lua.lua_pop(L, 1);
+      throw new CommandError(sanitize(`ERR Error compiling script (new function): ${msg}`));
+    }
+    lua.lua_setfield(L, lua.LUA_REGISTRYINDEX, s(`f_${sha}`));
+  }
+
+  /** unload forgets a compiled script. */
+  unload(sha: string): void {
+    lua.lua_pushnil(this.L);
+    lua.lua_setfield(this.L, lua.LUA_REGISTRYINDEX, s(`f_${sha}`));
+  }
+
+  /** run calls a loaded script with KEYS and ARGV, synchronously, within the limits. */
+  run(sha: string, keys: readonly Buffer[], argv: readonly Buffer[], host: VmHost): RunResult {
+    const L = this.L;
+    const base = lua.lua_gettop(L);
+    this.setArgs('KEYS', keys);
+    this.setArgs('ARGV', argv);
+    lua.lua_getfield(L, lua.LUA_REGISTRYINDEX, REG_HANDLER);
+    lua.lua_getfield(L, lua.LUA_REGISTRYINDEX, s(`f_${sha}`));
+    this.host = host;
+    this.stopReason = undefined;
+    this.hooks = 0;
+    this.deadline = performance.now() + this.timeLimitMs;
+    this.heapStart = getHeapStatistics().used_heap_size;
+    lua.lua_sethook(L, (L) => this.onHook(L), lua.LUA_MASKCOUNT, SCRIPT_HOOK_INSTRUCTIONS);
+    let status: number;
+    try {
+      status = lua.lua_pcall(L, 0, 1, base + 1);
+    } finally {
+      lua.lua_sethook(L, null, 0, 0);
+      this.host = undefined;
+    }
+    try {
+      if (status === lua.LUA_OK) return { reply: toReply(L, -1), stopped: false };
+      return { reply: this.errorReply(sha), stopped: this.stopReason !== undefined };
+    } finally {
+      lua.lua_settop(L, base);
+      this.setArgs('KEYS', []);
+      this.setArgs('ARGV', []);
+    }
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  /** errorReply formats a failed run's error as Redis 7 does (luaCallFunction). */
+  private errorReply(sha: string): RespError {
+    const L = this.L;
+    if (lua.lua_type(L, -1) !== lua.LUA_TTABLE) {
+      return new RespError(sanitize(`ERR Error running script ${sha}, ${lua.lua_tojsstring(L, -1)}`));
+    }
+    const field = (name: string): string | undefined => {
+      const t = lua.lua_getfield(L, -1, s(name));
+      const v = t === lua.LUA_TSTRING || t === lua.LUA_TNUMBER ? lua.lua_tojsstring(L, -1) : undefined;
+      lua.lua_pop(L, 1);
+      return v;
+    };
+    const err = field('err') ?? 'ERR unknown error';
+    const source = field('source');
+    const line = field('line');
+    const where = source !== undefined && line !== undefined ? ` script: ${sha}, on ${source}:${line}.` : '';
+    return new RespError(sanitize(`${err.startsWith('-') ? err.slice(1) : err}${where}`));
+  }
+
+  private onHook(L: LuaState): void {
+    if (this.stopReason === undefined) {
+      if (performance.now() > this.deadline) {
+        this.stopReason = `ERR Script killed: it ran longer than the time limit of ${this.timeLimitMs} ms`;
+      } else if (++this.hooks % SCRIPT_HEAP_CHECK_EVERY === 0) {
+        if (getHeapStatistics().used_heap_size - this.heapStart > SCRIPT_HEAP_GROWTH_MAX) {
+          this.stopReason = `ERR Script killed: it used more than ${SCRIPT_HEAP_GROWTH_MAX} bytes of memory`;
+        }
+      }
+    }
+    if (this.stopReason !== undefined) {
+      pushErrorTable(L, this.stopReason);
+      lua.lua_error(L);
+    }
+  }
+
+  private setArgs(name: 'KEYS' | 'ARGV', values: readonly Buffer[]): void {
+    const L = this.L;
+    lua.lua_createtable(L, values.length, 0);
+    for (let i = 0; i < values.length; i++) {
+      pushBytes(L, values[i]!);
+      lua.lua_rawseti(L, -2, i + 1);
+    }
+    // KEYS and ARGV exist in _G from the bootstrap on, so this assignment passes its guard.
+    lua.lua_setglobal(L, s(name));
+  }
+
+  private fn(L: LuaState, name: string, f: LuaJsFunction): void {
+    lua.lua_pushjsfunction(L, f);
+    lua.lua_setfield(L, -2, s(name));
+  }
+
+  private installRedis(): void {
+    const L = this.L;
+    lua.lua_createtable(L, 0, 16);
+    this.fn(L, 'call', (L) => this.redisCall(L, true));
+    this.fn(L, 'pcall', (L) => this.redisCall(L, false));
+    this.fn(L, 'sha1hex', (L) => {
+      if (lua.lua_gettop(L) !== 1) return raise(L, 'wrong number of arguments');
+      lua.lua_pushstring(L, s(sha1hex(lua.lua_tolstring(L, 1) ?? new Uint8Array())));
+      return 1;
+    });
+    this.fn(L, 'error_reply', (L) => {
+      if (lua.lua_gettop(L) !== 1 || lua.lua_type(L, 1) !== lua.LUA_TSTRING) {
+        return raiseTable(L, 'ERR wrong number or type of arguments', false);
+      }
+      pushErrorTable(L, normalizeError(lua.lua_tojsstring(L, 1)));
+      return 1;
+    });
+    this.fn(L, 'status_reply', (L) => {
+      if (lua.lua_gettop(L) !== 1 || lua.lua_type(L, 1) !== lua.LUA_TSTRING) {
+        return raiseTable(L, 'ERR wrong number or type of arguments', false);
+      }
+      lua.lua_createtable(L, 0, 1);
+      lua.lua_pushvalue(L, 1);
+      lua.lua_setfield(L, -2, s('ok'));
+      return 1;
+    });
+    this.fn(L, 'log', (L) => {
+      const argc = lua.lua_gettop(L);
+      if (argc < 2) return raise(L, 'redis.log() requires two arguments or more.');
+      if (lua.lua_type(L, 1) !== lua.LUA_TNUMBER)
+        return raise(L, 'First argument must be a number (log level).');
+      const level = LOG_LEVELS[lua.lua_tointeger(L, 1)];
+      if (level === undefined) return raise(L, 'Invalid debug level.');
+      const parts: string[] = [];
+      for (let i = 2; i <= argc; i++) parts.push(lua.lua_tojsstring(L, i));
+      this.host?.log(level, parts.join(' '));
+      return 0;
+    });
+    this.fn(L, 'setresp', (L) => {
+      if (lua.lua_gettop(L) !== 1) return raise(L, 'redis.setresp() requires one argument.');
+      const v = lua.lua_tointeger(L, 1);
+      if (v !== 2 && v !== 3) return raise(L, 'RESP version must be 2 or 3.');
+      if (v === 3) return raise(L, 'ERR RESP3 replies inside scripts are not supported by Cairn');
+      return 0;
+    });
+    // Effects replication is the only mode (Redis 7): these are accepted and change nothing.
+    this.fn(L, 'replicate_commands', (L) => {
+      lua.lua_pushboolean(L, true);
+      return 1;
+    });
+    this.fn(L, 'set_repl', () => 0);
+    this.fn(L, 'breakpoint', (L) => {
+      lua.lua_pushboolean(L, false);
+      return 1;
+    });
+    this.fn(L, 'debug', () => 0);
+    LOG_LEVELS.forEach((level, i) => {
+      lua.lua_pushinteger(L, i);
+      lua.lua_setfield(L, -2, s(`LOG_${level.toUpperCase()}`));
+    });
+    const repl: [string, number][] = [
+      ['REPL_NONE', 0],
+      ['REPL_AOF', 1],
+      ['REPL_SLAVE', 2],
+      ['REPL_REPLICA', 2],
+      ['REPL_ALL', 3],
+    ];
+    for (const [name, v] of repl) {
+      lua.lua_pushinteger(L, v);
+      lua.lua_setfield(L, -2, s(name));
+    }
+    lua.lua_setglobal(L, s('redis'));
+  }
+
+  /** redisCall is redis.call (`raise`) and redis.pcall: argument checks as Redis's. */
+  private redisCall(L: LuaState, raiseErrors: boolean): number {
+    const argc = lua.lua_gettop(L);
+    if (argc === 0) return raiseTable(L, 'ERR Please specify at least one argument for this redis lib call');
+    const args: Buffer[] = [];
+    for (let i = 1; i <= argc; i++) {
+      const t = lua.lua_type(L, i);
+      if (t !== lua.LUA_TSTRING && t !== lua.LUA_TNUMBER) {
+        return raiseTable(L, 'ERR Lua redis lib command arguments must be strings or integers');
+      }
+      // A copy: the command may keep its arguments (the store copies too, but not every path).
+      args.push(Buffer.from(lua.lua_tolstring(L, i)!));
+    }
+    let reply: RespValue;
+    try {
+      reply = this.host === undefined ? new RespError('ERR no script is running') : this.host.call(args);
+    } catch (err) {
+      reply = new RespError(err instanceof Error ? `ERR ${err.message}` : 'ERR internal error');
+    }
+    if (reply instanceof RespError && raiseErrors) return raiseTable(L, normalizeError(reply.message));
+    pushReply(L, reply);
+    return 1;
+  }
+
+  private installBit(): void {
+    const L = this.L;
+    const int = (L: LuaState, i: number): number => {
+      const n = lua.lua_tonumber(L, i);
+      // LuaBitOp's tobit: the number modulo 2^32, as a signed 32-bit integer.
+      return Number.isFinite(n) ? Number(BigInt.asIntN(32, BigInt(Math.trunc(n)))) : 0;
+    };
+    const fold = (op: (a: number, b: number) => number) => (L: LuaState) => {
+      let acc = int(L, 1);
+      for (let i = 2; i <= lua.lua_gettop(L); i++) acc = op(acc, int(L, i));
+      pushNumber(L, acc | 0);
+      return 1;
+    };
+    const unary = (op: (a: number, b: number) => number) => (L: LuaState) => {
+      pushNumber(L, op(int(L, 1), int(L, 2)) | 0);
+      return 1;
+    };
+    lua.lua_createtable(L, 0, 12);
+    this.fn(
+      L,
+      'tobit',
+      unary((a) => a),
+    );
+    this.fn(
+      L,
+      'bnot',
+      unary((a) => ~a),
+    );
+    this.fn(
+      L,
+      'band',
+      fold((a, b) => a & b),
+    );
+    this.fn(
+      L,
+      'bor',
+      fold((a, b) => a | b),
+    );
+    this.fn(
+      L,
+      'bxor',
+      fold((a, b) => a ^ b),
+    );
+    this.fn(
+      L,
+      'lshift',
+      unary((a, n) => a << (n & 31)),
+    );
+    this.fn(
+      L,
+      'rshift',
+      unary((a, n) => a >>> (n & 31)),
+    );
+    this.fn(
+      L,
+      'arshift',
+      unary((a, n) => a >> (n & 31)),
+    );
+    this.fn(
+      L,
+      'rol',
+      unary((a, n) => (a << (n & 31)) | (a >>> (32 - (n & 31)))),
+    );
+    this.fn(
+      L,
+      'ror',
+      unary((a, n) => (a >>> (n & 31)) | (a << (32 - (n & 31)))),
+    );
+    this.fn(
+      L,
+      'bswap',
+      unary((a) => ((a & 0xff) << 24) | ((a & 0xff00) << 8) | ((a >>> 8) & 0xff00) | ((a >>> 24) & 0xff)),
+    );
+    this.fn(L, 'tohex', (L) => {
+      const x = int(L, 1);
+      const n = lua.lua_gettop(L) >= 2 ? int(L, 2) : 8;
+      const digits = Math.min(Math.abs(n), 8);
+      let hex = (x >>> 0)
+        .toString(16)
+        .padStart(8, '0')
+        .slice(8 - digits);
+      if (n < 0) hex = hex.toUpperCase();
+      lua.lua_pushstring(L, s(hex));
+      return 1;
+    });
+    lua.lua_setglobal(L, s('bit'));
+  }
+
+  private cjsonDecode(L: LuaState): number {
+    if (lua.lua_gettop(L) !== 1 || lua.lua_type(L, 1) !== lua.LUA_TSTRING) {
+      return raise(L, 'bad argument #1 to decode (string expected)');
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(Buffer.from(lua.lua_tolstring(L, 1)!).toString('utf8'));
+    } catch (err) {
+      return raise(L, `Expected value but found invalid token: ${(err as Error).message}`);
+    }
+    this.pushJson(L, value);
+    return 1;
+  }
+
+  private pushJson(L: LuaState, v: unknown): void {
+    if (v === null) lua.lua_getfield(L, lua.LUA_REGISTRYINDEX, REG_NULL);
+    else if (typeof v === 'number') pushNumber(L, v);
+    else if (typeof v === 'string') lua.lua_pushstring(L, Buffer.from(v, 'utf8'));
+    else if (typeof v === 'boolean') lua.lua_pushboolean(L, v);
+    else if (Array.isArray(v)) {
+      lua.lua_createtable(L, v.length, 0);
+      v.forEach((x, i) => {
+        this.pushJson(L, x);
+        lua.lua_rawseti(L, -2, i + 1);
+      });
+    } else {
+      const entries = Object.entries(v as Record<string, unknown>);
+      lua.lua_createtable(L, 0, entries.length);
+      for (const [k, x] of entries) {
+        this.pushJson(L, x);
+        lua.lua_setfield(L, -2, Buffer.from(k, 'utf8'));
+      }
+    }
+  }
+}
+
+/** raise raises a plain Lua error (the handler prefixes ERR, as for error('...')). */
+function raise(L: LuaState, message: string): never {
+  lua.lua_pushstring(L, s(message));
+  return lua.lua_error(L);
+}
+
+/**
+ * raiseTable raises Redis's error table {err = message} (no ERR added); `located` false marks
+ * it to be reported without the script's line, as Redis reports some errors.
+ */
+function raiseTable(L: LuaState, message: string, located = true): never {
+  pushErrorTable(L, message);
+  if (!located) {
+    lua.lua_pushboolean(L, false);
+    lua.lua_setfield(L, -2, s('source'));
+  }
+  return lua.lua_error(L);
+}

@@ -3,20 +3,12 @@
 // one by one, errors included. Only replies that do not depend on the millisecond a command
 // runs at are compared (TTLs in whole seconds far from a rounding edge, absolute times).
 // Skipped, with a message, when redis-server is not installed (Debian: apt-get install redis-server).
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canConnect, freePort } from '../support/ports.js';
+import { hasRedisServer, type RedisServer, startRedisServer } from '../support/redis-server.js';
 import { type Running, startServer } from './support.js';
 
-const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
-if (!hasRedisServer)
-  console.warn(
-    'redis-diff-expire.test.ts: redis-server not on PATH, skipping (install Debian package redis-server)',
-  );
-
-/** REDIS_START_DEADLINE_MS: how long redis-server may take to accept connections. */
-const REDIS_START_DEADLINE_MS = 10_000;
+const hasRedis = hasRedisServer('redis-diff-expire.test.ts');
 
 /** An absolute time in seconds far in the future (2100-01-01), for EXPIREAT and friends. */
 const FAR_S = 4_102_444_800;
@@ -252,25 +244,16 @@ async function reply(client: Redis, command: readonly string[]): Promise<string>
   }
 }
 
-describe.skipIf(!hasRedisServer)('expiry commands against a real redis-server', () => {
+describe.skipIf(!hasRedis)('expiry commands against a real redis-server', () => {
   let r: Running;
-  let redis: ChildProcess;
+  let redis: RedisServer | undefined;
   let ours: Redis;
   let theirs: Redis;
 
   beforeAll(async () => {
     r = await startServer();
-    const port = await freePort();
-    redis = spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      { stdio: 'ignore' },
-    );
-    const deadline = Date.now() + REDIS_START_DEADLINE_MS;
-    while (!(await canConnect(port))) {
-      if (Date.now() > deadline) throw new Error('redis-server did not start');
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    redis = await startRedisServer();
+    const port = redis.port;
     ours = new Redis({ port: r.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
     theirs = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
   });
@@ -278,7 +261,7 @@ describe.skipIf(!hasRedisServer)('expiry commands against a real redis-server', 
   afterAll(async () => {
     ours?.disconnect();
     theirs?.disconnect();
-    redis?.kill('SIGTERM');
+    redis?.stop();
     await r?.stop();
   });
 

@@ -5,19 +5,12 @@
 // Sessions stay away from what legitimately differs: HELLO's version and id, and the order in
 // which an argument-less UNSUBSCRIBE goes through several channels (Redis: its hash table's).
 // Skipped, with a message, when redis-server is not installed (Debian: apt-get install redis-server).
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canConnect, freePort } from '../support/ports.js';
+import { hasRedisServer, type RedisServer, startRedisServer } from '../support/redis-server.js';
 import { RawClient, type Running, startServer } from './support.js';
 
-const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
-if (!hasRedisServer)
-  console.warn(
-    'redis-diff-pubsub.test.ts: redis-server not on PATH, skipping (install Debian package redis-server)',
-  );
+const hasRedis = hasRedisServer('redis-diff-pubsub.test.ts');
 
-/** REDIS_START_DEADLINE_MS: how long redis-server may take to accept connections. */
-const REDIS_START_DEADLINE_MS = 10_000;
 /** QUIET_MS: a connection that received nothing for this long has received everything (for now). */
 const QUIET_MS = 20;
 /** EXPIRY_WAIT_MS: long enough for both servers' active expiry to delete a key with a 30 ms TTL. */
@@ -168,28 +161,19 @@ async function run(port: number, steps: readonly Step[]): Promise<Record<'a' | '
   }
 }
 
-describe.skipIf(!hasRedisServer)('pub/sub against a real redis-server', () => {
+describe.skipIf(!hasRedis)('pub/sub against a real redis-server', () => {
   let r: Running;
-  let redis: ChildProcess;
+  let redis: RedisServer | undefined;
   let redisPort: number;
 
   beforeAll(async () => {
     r = await startServer();
-    redisPort = await freePort();
-    redis = spawn(
-      'redis-server',
-      ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      { stdio: 'ignore' },
-    );
-    const deadline = Date.now() + REDIS_START_DEADLINE_MS;
-    while (!(await canConnect(redisPort))) {
-      if (Date.now() > deadline) throw new Error('redis-server did not start');
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    redis = await startRedisServer();
+    redisPort = redis.port;
   });
 
   afterAll(async () => {
-    redis?.kill('SIGTERM');
+    redis?.stop();
     await r?.stop();
   });
 

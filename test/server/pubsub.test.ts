@@ -184,6 +184,8 @@ describe('keyspace notifications', () => {
       await admin.set('ks:b', '1', 'NX');
       await admin.set('ks:b', '2', 'NX'); // not written: no event
       await admin.multi().set('ks:c', '1').incrby('ks:c', 5).exec();
+      // A script's events follow its batch (published once it is durable, as Redis sends them).
+      await admin.eval("redis.call('set', KEYS[1], '1'); return redis.call('incr', KEYS[1])", 1, 'ks:s');
       await admin.set('ks:gone', 'v', 'PX', 30);
       const deadline = Date.now() + 5000;
       while (!got.includes('__keyevent@0__:expired ks:gone') && Date.now() < deadline) {
@@ -206,6 +208,10 @@ describe('keyspace notifications', () => {
         '__keyevent@0__:set ks:c',
         '__keyspace@0__:ks:c incrby',
         '__keyevent@0__:incrby ks:c',
+        '__keyspace@0__:ks:s set',
+        '__keyevent@0__:set ks:s',
+        '__keyspace@0__:ks:s incrby',
+        '__keyevent@0__:incrby ks:s',
         '__keyspace@0__:ks:gone set',
         '__keyevent@0__:set ks:gone',
         '__keyspace@0__:ks:gone expire',

@@ -132,6 +132,11 @@ function evalCommand(bySha: boolean, readonly: boolean) {
     // A script stopped by a limit writes nothing; one that failed by itself keeps the writes it
     // made before the error, as in Redis (docs/lua.md).
     const durable = stopped ? undefined : store.commit();
+    if (!stopped && store.events.length > 0) {
+      // Inside a transaction the events wait for its commit; else for this script's batch.
+      if (ctx.store instanceof TxnKeyStore) ctx.store.events.push(...store.events);
+      else ctx.server.notifier.after(durable, store.events);
+    }
     return held(durable, (w) => writeReply(w, reply));
   };
 }

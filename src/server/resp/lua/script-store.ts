@@ -11,6 +11,7 @@
 //
 // Buffers: the overlay keeps copies of keys and values (a command's arguments are the script's
 // strings, and the base's values are not ours to keep).
+
 import { keyString } from '../../../stdx/key-string.js';
 import { isExpired } from '../../../storage/expiry-index.js';
 import { checkBatch, checkExpiresAt, checkKey, checkValue } from '../../../storage/validate.js';
@@ -25,6 +26,7 @@ import type {
 } from '../../../txn/write-pipeline.js';
 import { CommandError } from '../errors.js';
 import type { KeyStore } from '../key-store.js';
+import type { KeyspaceEvent } from '../notifications.js';
 
 export const ERR_NOT_IN_SCRIPT = 'ERR This command is not supported inside scripts by Cairn';
 
@@ -71,6 +73,8 @@ interface Written {
 
 export class ScriptStore implements KeyStore {
   private readonly writes = new Map<string, Written>();
+  /** events: keyspace notifications of the script's writes, published once its batch is durable. */
+  readonly events: KeyspaceEvent[] = [];
   /** reads: the durability of base values the script read (its reply may reveal them). */
   private readonly reads: Promise<void>[] = [];
 

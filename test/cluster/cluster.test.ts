@@ -3,6 +3,7 @@
 // (sim/linearizability.ts) and every acknowledged write must be readable at the end.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RespError } from '../../src/protocol/resp/index.js';
 import { ProcCluster, sleep } from './proc-cluster.js';
@@ -11,6 +12,8 @@ import { expectSound, Workload } from './workload.js';
 const NAMES = ['n1', 'n2', 'n3'];
 let cluster: ProcCluster | undefined;
 
+/** MESSAGES: messages the pub/sub test publishes. */
+const MESSAGES = 50;
 /** PIPELINE: commands pairs in the pipelining test's first pipeline. */
 const PIPELINE = 300;
 /** KILL_ROUNDS: pipelines of 20 appends sent around the leader kill. */
@@ -134,6 +137,35 @@ describe('a 3-member cluster', () => {
       await c.close();
     }
   }, 90_000);
+
+  it('delivers a PUBLISH on any member to the subscribers of every member, in order', async () => {
+    cluster = await ProcCluster.start(NAMES);
+    await cluster.leader();
+    const subscribers = NAMES.map((n) => new Redis({ port: cluster!.spec(n).resp, host: '127.0.0.1' }));
+    const got = NAMES.map(() => [] as string[]);
+    try {
+      await Promise.all(
+        subscribers.map(async (sub, i) => {
+          sub.on('message', (channel: string, message: string) => got[i]!.push(`${channel}:${message}`));
+          await sub.subscribe('news');
+        }),
+      );
+      const publisher = await cluster.client('n2');
+      try {
+        // One subscriber per member: every PUBLISH counts three receivers, wherever it is sent.
+        for (let i = 0; i < MESSAGES; i++) expect(await publisher.call('PUBLISH', 'news', `m${i}`)).toBe(3);
+        expect(await cluster.call('n1', 'PUBLISH', 'nobody', 'x')).toBe(0);
+      } finally {
+        await publisher.close();
+      }
+      const want = Array.from({ length: MESSAGES }, (_, i) => `news:m${i}`);
+      const deadline = Date.now() + 5_000;
+      while (got.some((g) => g.length < MESSAGES) && Date.now() < deadline) await sleep(20);
+      for (const g of got) expect(g).toEqual(want);
+    } finally {
+      for (const sub of subscribers) sub.disconnect();
+    }
+  }, 60_000);
 
   it('keeps a pipeline through a follower a pipeline, in order, across a leader kill', async () => {
     cluster = await ProcCluster.start(NAMES);

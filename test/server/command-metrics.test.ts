@@ -99,6 +99,7 @@ const RUNS: Record<string, readonly (readonly string[])[]> = {
   flushdb: [['FLUSHDB']],
   publish: [['PUBLISH', 'ch', 'm']],
   spublish: [['SPUBLISH', 'ch', 'm']],
+  'cairn.publish': [['CAIRN.PUBLISH', 'ch', 'm']],
   pubsub: [['PUBSUB', 'NUMPAT']],
   subscribe: [['SUBSCRIBE', 'ch']],
   unsubscribe: [['UNSUBSCRIBE', 'ch']],

@@ -46,7 +46,8 @@ interface Waiter {
   reject(err: Error): void;
 }
 
-class Upstream {
+/** Upstream: one RESP connection to another member, commands pipelined, replies in order. */
+export class Upstream {
   private readonly parser = new ReplyParser();
   private readonly waiters: Waiter[] = [];
   closed = false;
@@ -267,22 +268,35 @@ export class Forwarder {
     this.upstream = undefined;
   }
 
-  private async open(addr: string): Promise<Upstream> {
-    const up = await Upstream.connect(addr, this.clock);
-    try {
-      if (this.password !== undefined) {
-        const ok = await up.call(['AUTH', this.password]);
-        if (ok instanceof RespError)
-          throw new ClusterDownError(`the leader refused this member's AUTH: ${ok.message}`);
-      }
-      const marked = await up.call(['CAIRN.FORWARDED']);
-      if (marked instanceof RespError)
-        throw new ClusterDownError(`the leader refused forwarding: ${marked.message}`);
-      return up;
-    } catch (err) {
-      up.close();
-      if (err instanceof ClusterDownError) throw err;
-      throw new ClusterDownError(`lost the leader at ${addr} while connecting: ${(err as Error).message}`);
+  private open(addr: string): Promise<Upstream> {
+    return openMemberLink(addr, this.password, this.clock);
+  }
+}
+
+/**
+ * openMemberLink opens a connection to another member's RESP port as a member: authenticated
+ * with the shared password and marked CAIRN.FORWARDED, so nothing sent on it is forwarded again
+ * (the command forwarder's upstreams, the PUBLISH fan-out's links).
+ */
+export async function openMemberLink(
+  addr: string,
+  password: string | undefined,
+  clock: Clock,
+): Promise<Upstream> {
+  const up = await Upstream.connect(addr, clock);
+  try {
+    if (password !== undefined) {
+      const ok = await up.call(['AUTH', password]);
+      if (ok instanceof RespError)
+        throw new ClusterDownError(`the member at ${addr} refused AUTH: ${ok.message}`);
     }
+    const marked = await up.call(['CAIRN.FORWARDED']);
+    if (marked instanceof RespError)
+      throw new ClusterDownError(`the member at ${addr} refused forwarding: ${marked.message}`);
+    return up;
+  } catch (err) {
+    up.close();
+    if (err instanceof ClusterDownError) throw err;
+    throw new ClusterDownError(`lost the member at ${addr} while connecting: ${(err as Error).message}`);
   }
 }

@@ -6,6 +6,7 @@ import { type Clock, systemClock } from '../../io/clock.js';
 import type { ClusterMember } from '../../replica/member.js';
 import type { Durability } from '../../storage/engine.js';
 import { ServerCounters } from '../counters.js';
+import { ClusterPublisher } from './cluster-publish.js';
 import { COMMAND_TABLE } from './commands/index.js';
 import { Connection } from './connection.js';
 import { LatestKeyStore } from './key-store.js';
@@ -74,6 +75,11 @@ export function createRespServer(options: RespServerOptions): RespServer {
   const netServer = net.createServer();
   const pubsub = new PubSubBroker();
   const notifier = new KeyspaceNotifier(pubsub);
+  // In a cluster, PUBLISH reaches every member's subscribers (cluster-publish.ts).
+  const fanout =
+    options.cluster === undefined
+      ? undefined
+      : new ClusterPublisher(options.cluster, config.requirePass, clock);
   // `expired` events come from the expiry cycle, once its tombstones are durable (Redis also
   // sends them when a read finds an expired key; here the cycle deletes it within a cycle).
   const stopExpired = options.db.pipeline.onExpired((keys) => {
@@ -101,7 +107,10 @@ export function createRespServer(options: RespServerOptions): RespServer {
     cluster: options.cluster,
     pubsub,
     notifier,
-    publish: (channel, payload) => pubsub.publish(channel, payload),
+    publish: (channel, payload) => {
+      const local = pubsub.publish(channel, payload);
+      return fanout === undefined ? local : fanout.publish(channel, payload, local);
+    },
     port: () => {
       const a = netServer.address();
       return a !== null && typeof a === 'object' ? a.port : 0;
@@ -169,6 +178,7 @@ export function createRespServer(options: RespServerOptions): RespServer {
     },
     close() {
       stopExpired();
+      fanout?.close();
       closing ??= new Promise<void>((resolve) => {
         const listenerClosed = new Promise<void>((r) => {
           if (!netServer.listening) r();

@@ -51,6 +51,11 @@ function publish(ctx: CommandContext, args: Buffer[]): Held | Promise<Held> {
   return receivers.then((n) => held(undefined, (w) => w.integer(n)));
 }
 
+/** cairnPublish: another member's fanned-out PUBLISH: delivered to this member's subscribers only. */
+function cairnPublish(ctx: CommandContext, args: Buffer[]): void {
+  ctx.w.integer(ctx.server.pubsub.publish(args[1]!, args[2]!));
+}
+
 function spublish(ctx: CommandContext, args: Buffer[]): void {
   ctx.w.integer(ctx.server.pubsub.spublish(args[1]!, args[2]!));
 }
@@ -163,5 +168,13 @@ export const PUBSUB_COMMANDS = [
   ),
   spec('publish', 3, PUBLISH_FLAGS, NO_KEYS, doc('2.0.0', 'Posts a message to a channel.'), publish),
   spec('spublish', 3, PUBLISH_FLAGS, NO_KEYS, doc('7.0.0', 'Post a message to a shard channel'), spublish),
+  spec(
+    'cairn.publish',
+    3,
+    PUBLISH_FLAGS,
+    NO_KEYS,
+    doc('0.1.0', "Delivers a message another cluster member published to this member's subscribers only."),
+    cairnPublish,
+  ),
   spec('pubsub', -2, [], NO_KEYS, doc('2.8.0', 'A container for Pub/Sub commands.'), pubsub),
 ];

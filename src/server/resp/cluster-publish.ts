@@ -1,0 +1,76 @@
+// ClusterPublisher: PUBLISH on a cluster member reaches the subscribers of every member
+// (docs/pubsub.md, "Cluster"). The member delivers locally, then sends `CAIRN.PUBLISH channel
+// message` to every other member over one long-lived link each (forwarder.ts, openMemberLink),
+// and answers the sum of the receivers. CAIRN.PUBLISH delivers locally only, so nothing loops.
+//
+// Not replicated through Raft on purpose: pub/sub is fire-and-forget in Redis. One FIFO link per
+// member keeps one publisher member's messages in order at every member. A member that does not
+// answer within PUBLISH_FANOUT_TIMEOUT_MS counts 0 receivers and its link is reopened for the
+// next message: a partition loses messages rather than stalling publishers.
+import type { Clock, Timer } from '../../io/clock.js';
+import type { ClusterMember } from '../../replica/member.js';
+import { openMemberLink, type Upstream } from './forwarder.js';
+
+/** PUBLISH_FANOUT_TIMEOUT_MS: how long PUBLISH waits for another member's receiver count. */
+export const PUBLISH_FANOUT_TIMEOUT_MS = 1_000;
+
+export class ClusterPublisher {
+  /** links: one per member RESP address, opened at the first message to it. */
+  private readonly links = new Map<string, Promise<Upstream>>();
+  private closed = false;
+
+  constructor(
+    private readonly member: ClusterMember,
+    private readonly password: string | undefined,
+    private readonly clock: Clock,
+  ) {}
+
+  /** publish sends the message to every other member; resolves to `local` plus their receivers. */
+  publish(channel: Buffer, payload: Buffer, local: number): number | Promise<number> {
+    const self = this.member.identity.id;
+    const others = this.member.members().filter((m) => m.id !== self && m.resp !== '');
+    if (others.length === 0 || this.closed) return local;
+    // Sent after an await (the link): the caller's buffers are borrowed.
+    const args = [Buffer.from('CAIRN.PUBLISH'), Buffer.from(channel), Buffer.from(payload)];
+    return Promise.all(others.map((m) => this.send(m.resp, args))).then((counts) =>
+      counts.reduce((sum, n) => sum + n, local),
+    );
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const link of this.links.values())
+      link.then(
+        (up) => up.close(),
+        () => {},
+      );
+    this.links.clear();
+  }
+
+  private async send(addr: string, args: readonly Buffer[]): Promise<number> {
+    let link = this.links.get(addr);
+    if (link === undefined) {
+      link = openMemberLink(addr, this.password, this.clock);
+      this.links.set(addr, link);
+    }
+    let timer: Timer | undefined;
+    try {
+      const up = await link;
+      if (up.closed) throw new Error('link closed');
+      const reply = await new Promise((resolve, reject) => {
+        timer = this.clock.after(PUBLISH_FANOUT_TIMEOUT_MS, () => {
+          up.close();
+          reject(new Error('no answer'));
+        });
+        up.call(args).then(resolve, reject);
+      });
+      return typeof reply === 'number' ? reply : 0;
+    } catch {
+      // Down, unreachable, slow or refusing: 0 receivers there; the next message reconnects.
+      if (this.links.get(addr) === link) this.links.delete(addr);
+      return 0;
+    } finally {
+      timer?.cancel();
+    }
+  }
+}

@@ -15,6 +15,7 @@ import { Scripts } from './lua/script-cache.js';
 import { KeyspaceNotifier, NOTIFY } from './notifications.js';
 import { PubSubBroker } from './pubsub.js';
 import { ScanCursors } from './scan-cursors.js';
+import { countingCommands, ServerStats } from './server-stats.js';
 import type { ClientState, RespLogger, RespMetrics, ServerConfig, ServerContext } from './types.js';
 
 export interface RespServerOptions {
@@ -67,7 +68,9 @@ export function createRespServer(options: RespServerOptions): RespServer {
   };
   const table = COMMAND_TABLE;
   const clock = options.clock ?? systemClock;
-  const metrics: RespMetrics = options.metrics ?? new ServerCounters();
+  const stats = new ServerStats(clock);
+  // Wrapped so that INFO's instantaneous_ops_per_sec counts exactly the commands the metrics count.
+  const metrics: RespMetrics = countingCommands(options.metrics ?? new ServerCounters(), stats);
   const connections = new Map<number, Connection>();
   const config: ServerConfig = { requirePass: options.requirePass, maxClients: limits.maxClients };
   let nextClientId = 1;
@@ -95,6 +98,7 @@ export function createRespServer(options: RespServerOptions): RespServer {
     store: new LatestKeyStore(options.db.pipeline),
     version: options.version,
     metrics,
+    stats,
     logger: options.logger,
     config,
     limits,
@@ -179,6 +183,7 @@ export function createRespServer(options: RespServerOptions): RespServer {
     close() {
       stopExpired();
       fanout?.close();
+      stats.stop();
       closing ??= new Promise<void>((resolve) => {
         const listenerClosed = new Promise<void>((r) => {
           if (!netServer.listening) r();

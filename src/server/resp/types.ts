@@ -11,6 +11,7 @@ import type { Scripts } from './lua/script-cache.js';
 import type { KeyspaceNotifier } from './notifications.js';
 import type { PubSubBroker, Subscriptions } from './pubsub.js';
 import type { ScanCursors } from './scan-cursors.js';
+import type { ServerStats } from './server-stats.js';
 import type { Session } from './session.js';
 
 /**
@@ -106,6 +107,8 @@ export interface ServerContext {
   readonly version: string;
   /** metrics: where commands and connections are counted (the server's own counters without a Metrics). */
   readonly metrics: RespMetrics;
+  /** stats: run_id, keyspace hits/misses and the command rate INFO prints (server-stats.ts). */
+  readonly stats: ServerStats;
   readonly logger: RespLogger | undefined;
   readonly config: ServerConfig;
   readonly limits: RespServerLimits;

@@ -104,6 +104,50 @@ function hello(ctx: CommandContext, args: Buffer[]): void {
   w.arrayHeader(0);
 }
 
+/**
+ * ERR_TRACKING_UNSUPPORTED: CLIENT TRACKING ON's refusal. Tracking promises the client an
+ * `invalidate` message whenever a key it read changes; Cairn sends none (writes reach a key
+ * through transactions, scripts, the expiry cycle, FLUSHDB and, in a cluster, other members'
+ * log entries, and no invalidation is wired to all of them), so a client-side cache enabled on
+ * an OK would serve stale values forever. Refusing makes clients (node-redis's clientSideCache)
+ * fail at connect instead.
+ */
+export const ERR_TRACKING_UNSUPPORTED =
+  'ERR CLIENT TRACKING ON is not supported: Cairn sends no invalidation messages, so a client-side cache would serve stale values';
+
+/** ERR_CACHING_NOT_TRACKING: Redis's CLIENT CACHING error outside OPTIN/OPTOUT tracking (always, here). */
+const ERR_CACHING_NOT_TRACKING =
+  'ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled';
+
+/** TRACKING_FLAGS, TRACKING_OPTIONS_WITH_VALUE: CLIENT TRACKING's options (Redis 7). */
+const TRACKING_FLAGS = new Set(['bcast', 'optin', 'optout', 'noloop']);
+const TRACKING_OPTIONS_WITH_VALUE = new Set(['redirect', 'prefix']);
+
+/** tracking: CLIENT TRACKING: OFF (with any well-formed options) is OK, tracking stays off; ON is refused. */
+function tracking(ctx: CommandContext, args: Buffer[]): void {
+  const mode = lower(args[2]!);
+  if (mode !== 'on' && mode !== 'off') throw new CommandError(ERR_SYNTAX);
+  for (let i = 3; i < args.length; i++) {
+    const opt = lower(args[i]!);
+    if (TRACKING_OPTIONS_WITH_VALUE.has(opt) && i + 1 < args.length) i++;
+    else if (!TRACKING_FLAGS.has(opt)) throw new CommandError(ERR_SYNTAX);
+  }
+  if (mode === 'on') throw new CommandError(ERR_TRACKING_UNSUPPORTED);
+  ctx.w.ok();
+}
+
+/** trackingInfo: CLIENT TRACKINGINFO of a connection that never tracks (Redis's reply shape). */
+function trackingInfo(w: ReplyWriter): void {
+  w.mapHeader(3);
+  w.bulk('flags');
+  w.setHeader(1);
+  w.bulk('off');
+  w.bulk('redirect');
+  w.integer(-1);
+  w.bulk('prefixes');
+  w.arrayHeader(0);
+}
+
 /** clientLine is one line of CLIENT LIST / CLIENT INFO, in Redis's field order. */
 export function clientLine(c: ClientState, now: number, current: string): string {
   const age = Math.floor((now - c.createdAt) / 1000);
@@ -129,6 +173,13 @@ const CLIENT_HELP = [
   '    Set client meta attr. Options are: LIB-NAME, LIB-VER.',
   'SETNAME <name>',
   '    Assign the name <name> to the current connection.',
+  'TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]',
+  '    [OPTIN] [OPTOUT] [NOLOOP]',
+  '    Control server assisted client side caching (only OFF: see docs/resp-commands.md).',
+  'TRACKINGINFO',
+  '    Report tracking status for the current connection.',
+  'GETREDIR',
+  '    Return the client ID we are redirecting to when tracking is enabled.',
   'HELP',
   '    Print this help.',
 ];
@@ -178,6 +229,22 @@ function client(ctx: CommandContext, args: Buffer[]): void {
       w.verbatim('txt', text);
       return;
     }
+    case 'tracking':
+      if (args.length < 3) throw wrongArity('client|tracking');
+      tracking(ctx, args);
+      return;
+    case 'caching':
+      arity(3);
+      throw new CommandError(ERR_CACHING_NOT_TRACKING);
+    case 'getredir':
+      arity(2);
+      // -1: tracking is off (Redis's reply without tracking).
+      w.integer(-1);
+      return;
+    case 'trackinginfo':
+      arity(2);
+      trackingInfo(w);
+      return;
     case 'help':
       w.array(CLIENT_HELP);
       return;

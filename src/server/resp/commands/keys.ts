@@ -1,4 +1,4 @@
-// Keyspace commands: DEL, UNLINK, EXISTS, TYPE, DBSIZE, KEYS, SCAN, FLUSHDB.
+// Keyspace commands: DEL, UNLINK, EXISTS, TYPE, DBSIZE, KEYS, SCAN, FLUSHDB, FLUSHALL.
 //
 // Commands that look at many keys (DBSIZE, KEYS, SCAN, FLUSHDB) read through the KeyStore's
 // keysAfter/countKeys: outside a transaction they see the connection's own earlier writes (and
@@ -108,6 +108,7 @@ async function scan(ctx: CommandContext, args: Buffer[]): Promise<void> {
   w.bulkArray(matched);
 }
 
+/** flushdb: FLUSHDB and FLUSHALL, which are one command here (Cairn has one database). */
 async function flushdb(ctx: CommandContext, args: Buffer[]): Promise<void> {
   if (args.length > 2 || (args.length === 2 && !['async', 'sync'].includes(lower(args[1]!))))
     throw new CommandError(ERR_SYNTAX);
@@ -183,4 +184,5 @@ export const KEY_COMMANDS = [
     server('1.0.0', 'Removes all keys from the current database.'),
     flushdb,
   ),
+  spec('flushall', -1, ['write'], NO_KEYS, server('1.0.0', 'Removes all keys from all databases.'), flushdb),
 ];

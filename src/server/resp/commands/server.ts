@@ -1,12 +1,12 @@
-// Server commands: INFO, CONFIG, COMMAND, SHUTDOWN.
+// Server commands: INFO, CONFIG, COMMAND, SHUTDOWN, TIME, MEMORY.
 import * as os from 'node:os';
 import { BULK_BYTES_MAX, type ReplyWriter } from '../../../protocol/resp/index.js';
 import type { CommandSpec } from '../command-table.js';
 import { CommandError, ERR_SYNTAX, unknownSubcommand, wrongArity } from '../errors.js';
 import { globMatch } from '../glob.js';
 import { ERR_NOTIFY_FLAGS, formatNotifyFlags, parseNotifyFlags } from '../notifications.js';
-import type { CommandContext } from '../types.js';
-import { lower, parseInt64 } from './args.js';
+import type { CommandContext, Held } from '../types.js';
+import { andThen, held, int64Arg, lower, type MaybePromise, parseInt64 } from './args.js';
 import { replicationInfo } from './cluster.js';
 import { REDIS_COMPAT_VERSION } from './connection.js';
 import { NO_KEYS, spec } from './spec.js';
@@ -32,6 +32,7 @@ function infoSection(ctx: CommandContext, section: string): string[] | undefined
         'arch_bits:64',
         'multiplexing_api:libuv',
         `process_id:${process.pid}`,
+        `run_id:${s.stats.runId}`,
         `tcp_port:${s.port()}`,
         `uptime_in_seconds:${uptime}`,
         `uptime_in_days:${Math.floor(uptime / 86400)}`,
@@ -45,7 +46,20 @@ function infoSection(ctx: CommandContext, section: string): string[] | undefined
       ];
     case 'memory': {
       const mem = process.memoryUsage();
-      return [`used_memory:${mem.heapUsed}`, `used_memory_rss:${mem.rss}`, 'maxmemory:0', 'mem_allocator:v8'];
+      // used_memory: what the process allocated for data (V8's heap in use plus the Buffers
+      // outside it, which hold most values), Redis's "allocated by the allocator".
+      const used = mem.heapUsed + mem.external;
+      return [
+        `used_memory:${used}`,
+        `used_memory_human:${bytesHuman(used)}`,
+        `used_memory_rss:${mem.rss}`,
+        `used_memory_rss_human:${bytesHuman(mem.rss)}`,
+        // No memory limit: Cairn keeps values on disk and never evicts.
+        'maxmemory:0',
+        `maxmemory_human:${bytesHuman(0)}`,
+        'maxmemory_policy:noeviction',
+        'mem_allocator:v8',
+      ];
     }
     case 'persistence':
       return [
@@ -65,9 +79,12 @@ function infoSection(ctx: CommandContext, section: string): string[] | undefined
       return [
         `total_connections_received:${snap.totalConnections.resp}`,
         `total_commands_processed:${snap.commandsProcessed}`,
+        `instantaneous_ops_per_sec:${s.stats.opsPerSec()}`,
         `rejected_connections:${snap.rejectedConnections}`,
         `expired_keys:${stats.expiredKeys}`,
         'evicted_keys:0',
+        `keyspace_hits:${s.stats.keyspaceHits}`,
+        `keyspace_misses:${s.stats.keyspaceMisses}`,
       ];
     case 'replication':
       return replicationInfo(ctx);
@@ -86,6 +103,22 @@ function infoSection(ctx: CommandContext, section: string): string[] | undefined
     default:
       return undefined;
   }
+}
+
+/** HUMAN_UNITS: Redis's bytesToHuman units, each 1024 times the one before. */
+const HUMAN_UNITS = ['B', 'K', 'M', 'G', 'T', 'P'] as const;
+const KIB = 1024;
+
+/** bytesHuman: Redis's bytesToHuman: "0B", "1023B", then two decimals and K, M, G, T, P. */
+export function bytesHuman(bytes: number): string {
+  if (bytes < KIB) return `${bytes}B`;
+  let value = bytes;
+  let unit = 0;
+  while (value >= KIB && unit < HUMAN_UNITS.length - 1) {
+    value /= KIB;
+    unit++;
+  }
+  return `${value.toFixed(2)}${HUMAN_UNITS[unit]}`;
 }
 
 const TITLES: Record<string, string> = { commandstats: 'Commandstats' };
@@ -281,6 +314,66 @@ function shutdown(ctx: CommandContext, args: Buffer[]): void {
   ctx.closeAfterReply();
 }
 
+/** US_PER_MS, MS_PER_S: TIME's unit conversions. */
+const US_PER_MS = 1000;
+const MS_PER_S = 1000;
+
+/**
+ * time: Redis's TIME (seconds and microseconds, as two bulk strings) from the server's clock.
+ * The clock counts milliseconds (fractions kept when it has them), so the microseconds end in
+ * 000 with the system clock.
+ */
+function time(ctx: CommandContext): void {
+  const ms = ctx.server.clock.nowMs();
+  const seconds = Math.floor(ms / MS_PER_S);
+  const micros = Math.floor((ms - seconds * MS_PER_S) * US_PER_MS);
+  ctx.w.bulkArray([String(seconds), String(micros)]);
+}
+
+/**
+ * ENTRY_OVERHEAD_BYTES: what MEMORY USAGE adds to a key's and value's bytes for the entry around
+ * them: the in-memory index entry and the on-disk record header. An estimate (as Redis's own
+ * MEMORY USAGE is), so that a key of a few bytes does not report a few bytes.
+ */
+export const ENTRY_OVERHEAD_BYTES = 64;
+
+/** MEMORY_HELP: MEMORY HELP's lines (Redis's, less what Cairn does not do). */
+const MEMORY_HELP = [
+  'MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
+  'USAGE <key> [SAMPLES <count>]',
+  '    Return memory in bytes used by <key> and its value. Nested values are',
+  '    sampled up to <count> times (default: 5, 0 means sample all).',
+  'HELP',
+  '    Print this help.',
+];
+
+function memory(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> | undefined {
+  const sub = lower(args[1]!);
+  if (sub === 'usage') {
+    if (args.length < 3) throw wrongArity('memory|usage');
+    // SAMPLES is parsed and checked as Redis does; strings have nothing nested to sample.
+    for (let i = 3; i < args.length; i++) {
+      if (lower(args[i]!) === 'samples' && i + 1 < args.length) {
+        if (int64Arg(args[++i]!) < 0n) throw new CommandError(ERR_SYNTAX);
+      } else throw new CommandError(ERR_SYNTAX);
+    }
+    const key = args[2]!;
+    return andThen(ctx.store.readLatest(key), (latest) =>
+      held(latest.durable, (w) =>
+        latest.value === undefined
+          ? w.bulk(null)
+          : w.integer(key.length + latest.value.length + ENTRY_OVERHEAD_BYTES),
+      ),
+    );
+  }
+  if (sub === 'help') {
+    if (args.length !== 2) throw wrongArity('memory|help');
+    ctx.w.array(MEMORY_HELP);
+    return undefined;
+  }
+  throw unknownSubcommand(args[1]!, 'memory');
+}
+
 export const SERVER_COMMANDS = [
   spec(
     'info',
@@ -313,5 +406,15 @@ export const SERVER_COMMANDS = [
     NO_KEYS,
     server('1.0.0', 'Synchronously saves the database(s) to disk and shuts down the Redis server.'),
     shutdown,
+  ),
+  spec('time', 1, ['loading', 'stale', 'fast'], NO_KEYS, server('2.6.0', 'Returns the server time.'), time),
+  // readonly: MEMORY USAGE reads a key, so in a cluster it runs on the leader like other reads.
+  spec(
+    'memory',
+    -2,
+    ['readonly'],
+    NO_KEYS,
+    server('4.0.0', 'A container for memory diagnostics commands.'),
+    memory,
   ),
 ];

@@ -3,6 +3,8 @@
 // Reads go through the write pipeline (src/txn/write-pipeline.ts): a value whose write is not durable yet
 // comes with its durability promise, and the reply is held until it resolves.
 // Expiry follows Redis: SET (without KEEPTTL), GETSET and MSET clear a key's TTL; APPEND keeps it.
+
+import type { Latest } from '../../../txn/write-pipeline.js';
 import { CommandError, ERR_SYNTAX, wrongArity } from '../errors.js';
 import { NOTIFY } from '../notifications.js';
 import type { CommandContext, Held } from '../types.js';
@@ -14,10 +16,16 @@ import { ALL_KEYS, FIRST_KEY, spec } from './spec.js';
 const EMPTY = Buffer.alloc(0);
 const string = (since: string, summary: string) => ({ group: 'string', since, summary });
 
+/** read: a GET-style read of one key, counted in INFO's keyspace_hits / keyspace_misses. */
+function read(ctx: CommandContext, key: Buffer): MaybePromise<Latest> {
+  return andThen(ctx.store.readLatest(key), (latest) => {
+    ctx.server.stats.countRead(latest.value !== undefined);
+    return latest;
+  });
+}
+
 function get(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
-  return andThen(ctx.store.readLatest(args[1]!), (latest) =>
-    held(latest.durable, (w) => w.bulk(latest.value ?? null)),
-  );
+  return andThen(read(ctx, args[1]!), (latest) => held(latest.durable, (w) => w.bulk(latest.value ?? null)));
 }
 
 /** SetOptions: SET's and GETEX's options (Redis parseExtendedStringArgumentsOrReply). */
@@ -204,9 +212,12 @@ function setnx(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
 }
 
 function mget(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
-  return andThen(ctx.store.readMany(args.slice(1)), (values) =>
-    held(joinDurable(values.map((v) => v.durable)), (w) => w.bulkArray(values.map((v) => v.value ?? null))),
-  );
+  return andThen(ctx.store.readMany(args.slice(1)), (values) => {
+    for (const v of values) ctx.server.stats.countRead(v.value !== undefined);
+    return held(joinDurable(values.map((v) => v.durable)), (w) =>
+      w.bulkArray(values.map((v) => v.value ?? null)),
+    );
+  });
 }
 
 function pairs(args: Buffer[], name: string): { key: Buffer; value: Buffer }[] {
@@ -252,7 +263,7 @@ function append(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
 }
 
 function strlen(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
-  return andThen(ctx.store.readLatest(args[1]!), (latest) =>
+  return andThen(read(ctx, args[1]!), (latest) =>
     held(latest.durable, (w) => w.integer(latest.value?.length ?? 0)),
   );
 }
@@ -275,7 +286,7 @@ export function substring(value: Buffer, startArg: number, endArg: number): Buff
 function getrange(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   const start = intArg(args[2]!);
   const end = intArg(args[3]!);
-  return andThen(ctx.store.readLatest(args[1]!), (latest) =>
+  return andThen(read(ctx, args[1]!), (latest) =>
     held(latest.durable, (w) => w.bulk(substring(latest.value ?? EMPTY, start, end))),
   );
 }

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../io/clock.js';
 import { RespError } from '../../protocol/resp/index.js';
 import { ClusterDownError } from '../../storage/errors.js';
+import { TxnConflictError } from '../../txn/errors.js';
 import { Forwarder } from './forwarder.js';
 
 const TIMEOUT_MS = 5_000;
@@ -115,5 +116,29 @@ describe('Forwarder', () => {
     key.fill(0x78);
     expect(await pending).toBe('OK');
     expect(seen).toEqual(['SET key v']);
+  });
+
+  it('a refusal inside a transaction ends it (TxnConflictError once), then the client goes on', async () => {
+    const { addr, seen } = await fakeLeader((all, socket) => {
+      socket.write(all.at(-1) === 'GET k' ? '-CLUSTERDOWN not the leader\r\n' : '+OK\r\n');
+    });
+    const f = forwarder();
+    const target = async (): Promise<string> => addr;
+    const call = (...args: string[]) =>
+      f.forward(
+        target,
+        args[0]!.toLowerCase(),
+        args.map((a) => Buffer.from(a)),
+        2,
+        false,
+      );
+    expect(await call('WATCH', 'k')).toBe('OK');
+    expect(f.pinned).toBe(addr);
+    expect(await call('GET', 'k')).toBeInstanceOf(RespError);
+    await expect(call('MULTI')).rejects.toBeInstanceOf(TxnConflictError);
+    expect(f.pinned).toBeUndefined();
+    // Not stuck: the next command goes out on a new connection.
+    expect(await call('PING')).toBe('OK');
+    expect(seen).toEqual(['WATCH k', 'GET k', 'PING']);
   });
 });

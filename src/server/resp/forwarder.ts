@@ -228,6 +228,15 @@ export class Forwarder {
   ): Promise<{ up: Upstream; reply: Promise<RespValue> }> {
     let up = this.upstream;
     if (up?.poisoned === true) {
+      if (this.pinnedTo !== undefined) {
+        // The client's MULTI, WATCH or transaction lived on that connection, which the leader
+        // no longer serves: it is gone, as when the connection is lost.
+        this.pinnedTo = undefined;
+        this.upstream = undefined;
+        throw new TxnConflictError(
+          'the leader refused a command of this transaction; the transaction is gone, retry it',
+        );
+      }
       if (!fresh)
         throw new ClusterDownError('an earlier command was refused on this connection to the leader');
       up = this.upstream = undefined;

@@ -138,7 +138,7 @@ describe('a 3-member cluster', () => {
     }
   }, 90_000);
 
-  it('delivers a PUBLISH on any member to the subscribers of every member, in order', async () => {
+  it('delivers a PUBLISH, and keyspace notifications, on any member to the subscribers of every member, in order', async () => {
     cluster = await ProcCluster.start(NAMES);
     await cluster.leader();
     const subscribers = NAMES.map((n) => new Redis({ port: cluster!.spec(n).resp, host: '127.0.0.1' }));
@@ -162,6 +162,25 @@ describe('a 3-member cluster', () => {
       const deadline = Date.now() + 5_000;
       while (got.some((g) => g.length < MESSAGES) && Date.now() < deadline) await sleep(20);
       for (const g of got) expect(g).toEqual(want);
+
+      // Keyspace notifications: the write runs on the leader; every member's subscribers hear it.
+      for (const n of NAMES)
+        expect(await cluster.call(n, 'CONFIG', 'SET', 'notify-keyspace-events', 'E$')).toBe('OK');
+      const events = NAMES.map(() => [] as string[]);
+      await Promise.all(
+        subscribers.map(async (sub, i) => {
+          sub.on('pmessage', (_p: string, channel: string, key: string) =>
+            events[i]!.push(`${channel} ${key}`),
+          );
+          await sub.psubscribe('__keyevent@0__:*');
+        }),
+      );
+      const leader = await cluster.leader();
+      const follower = NAMES.find((n) => n !== leader)!;
+      expect(await cluster.call(follower, 'SET', 'watched', '1')).toBe('OK');
+      const eventDeadline = Date.now() + 5_000;
+      while (events.some((e) => e.length === 0) && Date.now() < eventDeadline) await sleep(20);
+      for (const e of events) expect(e).toEqual(['__keyevent@0__:set watched']);
     } finally {
       for (const sub of subscribers) sub.disconnect();
     }

@@ -124,7 +124,16 @@ export class KeyspaceNotifier {
   private queue: Batch[] = [];
   private head = 0;
 
-  constructor(private readonly broker: PubSubBroker) {}
+  constructor(
+    broker: PubSubBroker,
+    /**
+     * publishTo: how an event is published: to this server's subscribers by default; on a cluster
+     * member through PUBLISH's fan-out, so that every member's subscribers hear of writes (which
+     * run on the leader).
+     */
+    private readonly publishTo: (channel: Buffer, payload: Buffer) => unknown = (channel, payload) =>
+      broker.publish(channel, payload),
+  ) {}
 
   /** wants: whether an event of class `cls` would be published (callers skip the work if not). */
   wants(cls: number): boolean {
@@ -181,7 +190,7 @@ export class KeyspaceNotifier {
     // checks when it publishes, which is when it writes).
     if ((this.flags & e.cls) === 0) return;
     const event = Buffer.from(e.event, 'latin1');
-    if (this.flags & NOTIFY.keyspace) this.broker.publish(Buffer.concat([KEYSPACE_PREFIX, e.key]), event);
-    if (this.flags & NOTIFY.keyevent) this.broker.publish(Buffer.concat([KEYEVENT_PREFIX, event]), e.key);
+    if (this.flags & NOTIFY.keyspace) this.publishTo(Buffer.concat([KEYSPACE_PREFIX, e.key]), event);
+    if (this.flags & NOTIFY.keyevent) this.publishTo(Buffer.concat([KEYEVENT_PREFIX, event]), e.key);
   }
 }

@@ -77,12 +77,17 @@ export function createRespServer(options: RespServerOptions): RespServer {
   let closing: Promise<void> | undefined;
   const netServer = net.createServer();
   const pubsub = new PubSubBroker();
-  const notifier = new KeyspaceNotifier(pubsub);
-  // In a cluster, PUBLISH reaches every member's subscribers (cluster-publish.ts).
+  // In a cluster, PUBLISH reaches every member's subscribers (cluster-publish.ts), and so do
+  // keyspace notifications: the writes behind them run on the leader.
   const fanout =
     options.cluster === undefined
       ? undefined
       : new ClusterPublisher(options.cluster, config.requirePass, clock);
+  const publish = (channel: Buffer, payload: Buffer): number | Promise<number> => {
+    const local = pubsub.publish(channel, payload);
+    return fanout === undefined ? local : fanout.publish(channel, payload, local);
+  };
+  const notifier = new KeyspaceNotifier(pubsub, publish);
   // `expired` events come from the expiry cycle, once its tombstones are durable (Redis also
   // sends them when a read finds an expired key; here the cycle deletes it within a cycle).
   const stopExpired = options.db.pipeline.onExpired((keys) => {
@@ -111,10 +116,7 @@ export function createRespServer(options: RespServerOptions): RespServer {
     cluster: options.cluster,
     pubsub,
     notifier,
-    publish: (channel, payload) => {
-      const local = pubsub.publish(channel, payload);
-      return fanout === undefined ? local : fanout.publish(channel, payload, local);
-    },
+    publish,
     port: () => {
       const a = netServer.address();
       return a !== null && typeof a === 'object' ? a.port : 0;

@@ -254,6 +254,14 @@ export class CheckedLog implements ReplicaLog {
   ): Promise<void> {
     const first = entries[0];
     const prevTerm = first === undefined ? undefined : this.inner.term(first.index - 1);
+    if (snapshot !== undefined && snapshot.metadata.index > this.inner.snapshot().metadata.index) {
+      // A snapshot from the leader replaces the whole log: the timestamps tracked for the entries
+      // it replaced (an overwritten tail of a deposed leader, maybe far ahead in ts) are no
+      // longer in the log, and the ts of the snapshot's last entry is not known here. (Seed
+      // 60271: the check compared the first entries after an install with a replaced tail.)
+      this.maxTs.length = snapshot.metadata.index;
+      this.maxTs[snapshot.metadata.index] = 0;
+    }
     this.checked(() => this.track(entries));
     const done = this.inner.save(hardState, entries, snapshot, sync);
     return done.then(() => this.checked(() => this.onPersist(this.id, entries, prevTerm)));

@@ -5,7 +5,13 @@
 // Skipped, with a message, when redis-server is not installed (Debian: apt-get install redis-server).
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasRedisServer, type RedisServer, startRedisServer } from '../support/redis-server.js';
+import {
+  differences,
+  hasRedisServer,
+  type RedisServer,
+  replyText,
+  startRedisServer,
+} from '../support/redis-server.js';
 import { type Running, startServer } from './support.js';
 
 const hasRedis = hasRedisServer('redis-diff-expire.test.ts');
@@ -236,14 +242,6 @@ async function exec(client: Redis, commands: readonly (readonly string[])[]): Pr
   }
 }
 
-async function reply(client: Redis, command: readonly string[]): Promise<string> {
-  try {
-    return JSON.stringify(await client.call(command[0]!, ...command.slice(1)));
-  } catch (err) {
-    return `error: ${(err as Error).message}`;
-  }
-}
-
 describe.skipIf(!hasRedis)('expiry commands against a real redis-server', () => {
   let r: Running;
   let redis: RedisServer | undefined;
@@ -266,12 +264,7 @@ describe.skipIf(!hasRedis)('expiry commands against a real redis-server', () => 
   });
 
   it('replies exactly as Redis does, errors included', async () => {
-    const differences: string[] = [];
-    for (const command of SCRIPT) {
-      const [a, b] = [await reply(ours, command), await reply(theirs, command)];
-      if (a !== b) differences.push(`${command.join(' ')}: ours ${a}, redis ${b}`);
-    }
-    expect(differences).toEqual([]);
+    expect(await differences(ours, theirs, SCRIPT)).toEqual([]);
   });
 
   it('replies exactly as Redis does inside MULTI/EXEC, expiry kept and compared', async () => {
@@ -281,11 +274,11 @@ describe.skipIf(!hasRedis)('expiry commands against a real redis-server', () => 
       if (a !== b) differences.push(`${what}: ours ${a}, redis ${b}`);
     };
     for (const { setup, multi, after } of TRANSACTIONS) {
-      for (const command of setup) await compare(command.join(' '), (c) => reply(c, command));
+      for (const command of setup) await compare(command.join(' '), (c) => replyText(c, command));
       // 'set tx:d 1 PX 1' must have expired by the EXEC in both servers.
       await new Promise((resolve) => setTimeout(resolve, 5));
       await compare(`MULTI ${multi.map((c) => c.join(' ')).join('; ')} EXEC`, (c) => exec(c, multi));
-      for (const command of after) await compare(command.join(' '), (c) => reply(c, command));
+      for (const command of after) await compare(command.join(' '), (c) => replyText(c, command));
     }
     expect(differences).toEqual([]);
   });

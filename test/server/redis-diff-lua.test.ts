@@ -7,7 +7,7 @@
 // Skipped, with a message, when redis-server is not installed (Debian: apt-get install redis-server).
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasRedisServer, type RedisServer, startRedisServer } from '../support/redis-server.js';
+import { differences, hasRedisServer, type RedisServer, startRedisServer } from '../support/redis-server.js';
 import { type Running, startServer } from './support.js';
 
 const hasRedis = hasRedisServer('redis-diff-lua.test.ts');
@@ -147,16 +147,6 @@ const CASES: readonly (readonly string[])[] = [
   ['del', 'm'],
 ];
 
-async function reply(client: Redis, command: readonly string[]): Promise<string> {
-  try {
-    return JSON.stringify(await client.call(command[0]!, ...command.slice(1)), (_, v) =>
-      v !== null && typeof v === 'object' && v.type === 'Buffer' ? Buffer.from(v.data).toString() : v,
-    );
-  } catch (err) {
-    return `error: ${(err as Error).message}`;
-  }
-}
-
 describe.skipIf(!hasRedis)('Lua scripting against a real redis-server', () => {
   let r: Running;
   let redis: RedisServer | undefined;
@@ -179,12 +169,7 @@ describe.skipIf(!hasRedis)('Lua scripting against a real redis-server', () => {
   });
 
   it('replies exactly as Redis does, errors included', async () => {
-    const differences: string[] = [];
-    for (const command of CASES) {
-      const [a, b] = [await reply(ours, command), await reply(theirs, command)];
-      if (a !== b) differences.push(`${command.join(' ')}: ours ${a}, redis ${b}`);
-    }
-    expect(differences).toEqual([]);
+    expect(await differences(ours, theirs, CASES)).toEqual([]);
   });
 
   it('runs a script queued in MULTI at EXEC, as Redis does', async () => {

@@ -6,7 +6,7 @@ import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERR_TRACKING_UNSUPPORTED } from '../../src/server/resp/commands/connection.js';
 import { ENTRY_OVERHEAD_BYTES } from '../../src/server/resp/commands/server.js';
-import { hasRedisServer, type RedisServer, startRedisServer } from '../support/redis-server.js';
+import { differences, hasRedisServer, type RedisServer, startRedisServer } from '../support/redis-server.js';
 import { connectIoredis, type Running, startServer } from './support.js';
 
 /** infoFields parses INFO's text into field -> value. */
@@ -212,21 +212,8 @@ describe.skipIf(!hasRedis)('small commands against a real redis-server', () => {
     ['client', 'trackinginfo'],
   ];
 
-  async function reply(client: Redis, command: readonly string[]): Promise<string> {
-    try {
-      return JSON.stringify(await client.call(command[0]!, ...command.slice(1)));
-    } catch (err) {
-      return `error: ${(err as Error).message}`;
-    }
-  }
-
   it('replies as Redis does', async () => {
-    const differences: string[] = [];
-    for (const command of SCRIPT) {
-      const [a, b] = [await reply(ours, command), await reply(theirs, command)];
-      if (a !== b) differences.push(`${command.join(' ')}: ours ${a}, redis ${b}`);
-    }
-    expect(differences).toEqual([]);
+    expect(await differences(ours, theirs, SCRIPT)).toEqual([]);
   });
 
   it('TIME has the same shape', async () => {

@@ -2,6 +2,7 @@
 // persistence, stopped by the caller. Tests skip (with a message) where it is not installed
 // (Debian: apt-get install redis-server).
 import { spawn, spawnSync } from 'node:child_process';
+import type { Redis } from 'ioredis';
 import { canConnect, freePort } from './ports.js';
 
 /** REDIS_START_DEADLINE_MS: how long redis-server may take to accept connections. */
@@ -37,4 +38,29 @@ export async function startRedisServer(): Promise<RedisServer> {
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
   return { port, stop: () => child.kill('SIGTERM') };
+}
+
+/** replyText: a command's reply, or its error, as text to compare across servers. */
+export async function replyText(client: Redis, command: readonly string[]): Promise<string> {
+  try {
+    return JSON.stringify(await client.call(command[0]!, ...command.slice(1)), (_, v) =>
+      v !== null && typeof v === 'object' && v.type === 'Buffer' ? Buffer.from(v.data).toString() : v,
+    );
+  } catch (err) {
+    return `error: ${(err as Error).message}`;
+  }
+}
+
+/** differences runs each command on both servers in turn and lists where their replies differ. */
+export async function differences(
+  ours: Redis,
+  theirs: Redis,
+  commands: readonly (readonly string[])[],
+): Promise<string[]> {
+  const out: string[] = [];
+  for (const command of commands) {
+    const [a, b] = [await replyText(ours, command), await replyText(theirs, command)];
+    if (a !== b) out.push(`${command.join(' ')}: ours ${a}, redis ${b}`);
+  }
+  return out;
 }

@@ -3,16 +3,10 @@
 // one by one, errors included. Only replies that do not depend on the millisecond a command
 // runs at are compared (TTLs in whole seconds far from a rounding edge, absolute times).
 // Skipped, with a message, when redis-server is not installed (Debian: apt-get install redis-server).
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  differences,
-  hasRedisServer,
-  type RedisServer,
-  replyText,
-  startRedisServer,
-} from '../support/redis-server.js';
-import { type Running, startServer } from './support.js';
+import { differences, hasRedisServer, replyText } from '../support/redis-server.js';
+import { type RedisPair, startRedisPair } from './support.js';
 
 const hasRedis = hasRedisServer('redis-diff-expire.test.ts');
 
@@ -243,24 +237,17 @@ async function exec(client: Redis, commands: readonly (readonly string[])[]): Pr
 }
 
 describe.skipIf(!hasRedis)('expiry commands against a real redis-server', () => {
-  let r: Running;
-  let redis: RedisServer | undefined;
+  let pair: RedisPair | undefined;
   let ours: Redis;
   let theirs: Redis;
 
   beforeAll(async () => {
-    r = await startServer();
-    redis = await startRedisServer();
-    const port = redis.port;
-    ours = new Redis({ port: r.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
-    theirs = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+    pair = await startRedisPair();
+    ({ ours, theirs } = pair);
   });
 
   afterAll(async () => {
-    ours?.disconnect();
-    theirs?.disconnect();
-    redis?.stop();
-    await r?.stop();
+    await pair?.stop();
   });
 
   it('replies exactly as Redis does, errors included', async () => {

@@ -5,10 +5,10 @@
 // Scripts whose replies differ on purpose (Lua 5.3's number formatting and error wording, the
 // order of a table's keys in cjson.encode: docs/lua.md) are not here.
 // Skipped, with a message, when redis-server is not installed (Debian: apt-get install redis-server).
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { differences, hasRedisServer, type RedisServer, startRedisServer } from '../support/redis-server.js';
-import { type Running, startServer } from './support.js';
+import { differences, hasRedisServer } from '../support/redis-server.js';
+import { type RedisPair, startRedisPair } from './support.js';
 
 const hasRedis = hasRedisServer('redis-diff-lua.test.ts');
 
@@ -148,24 +148,17 @@ const CASES: readonly (readonly string[])[] = [
 ];
 
 describe.skipIf(!hasRedis)('Lua scripting against a real redis-server', () => {
-  let r: Running;
-  let redis: RedisServer | undefined;
+  let pair: RedisPair | undefined;
   let ours: Redis;
   let theirs: Redis;
 
   beforeAll(async () => {
-    r = await startServer();
-    redis = await startRedisServer();
-    const port = redis.port;
-    ours = new Redis({ port: r.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
-    theirs = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+    pair = await startRedisPair();
+    ({ ours, theirs } = pair);
   });
 
   afterAll(async () => {
-    ours?.disconnect();
-    theirs?.disconnect();
-    redis?.stop();
-    await r?.stop();
+    await pair?.stop();
   });
 
   it('replies exactly as Redis does, errors included', async () => {

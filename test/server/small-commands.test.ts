@@ -6,8 +6,8 @@ import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERR_TRACKING_UNSUPPORTED } from '../../src/server/resp/commands/connection.js';
 import { ENTRY_OVERHEAD_BYTES } from '../../src/server/resp/commands/server.js';
-import { differences, hasRedisServer, type RedisServer, startRedisServer } from '../support/redis-server.js';
-import { connectIoredis, type Running, startServer } from './support.js';
+import { differences, hasRedisServer } from '../support/redis-server.js';
+import { connectIoredis, type RedisPair, type Running, startRedisPair, startServer } from './support.js';
 
 /** infoFields parses INFO's text into field -> value. */
 function infoFields(text: string): Map<string, string> {
@@ -171,23 +171,17 @@ describe('small commands', () => {
 const hasRedis = hasRedisServer('small-commands.test.ts');
 
 describe.skipIf(!hasRedis)('small commands against a real redis-server', () => {
-  let r: Running;
-  let redis: RedisServer | undefined;
+  let pair: RedisPair | undefined;
   let ours: Redis;
   let theirs: Redis;
 
   beforeAll(async () => {
-    r = await startServer();
-    redis = await startRedisServer();
-    ours = await connectIoredis(r.port);
-    theirs = await connectIoredis(redis.port);
+    pair = await startRedisPair();
+    ({ ours, theirs } = pair);
   });
 
   afterAll(async () => {
-    ours?.disconnect();
-    theirs?.disconnect();
-    redis?.stop();
-    await r?.stop();
+    await pair?.stop();
   });
 
   /** SCRIPT: replies that must be equal (no times, no sizes). */

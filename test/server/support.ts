@@ -3,6 +3,7 @@ import * as net from 'node:net';
 import { Redis } from 'ioredis';
 import { type Db, open } from '../../src/db/db.js';
 import { createRespServer, type RespServer, type RespServerOptions } from '../../src/server/resp/index.js';
+import { startRedisServer } from '../support/redis-server.js';
 import { tmpDir } from '../support/tmp-dir.js';
 
 export interface Running {
@@ -104,4 +105,29 @@ export class RawClient {
   close(): void {
     this.socket.destroy();
   }
+}
+
+/** RedisPair: a Cairn server and a real redis-server side by side, an ioredis client on each. */
+export interface RedisPair {
+  readonly ours: Redis;
+  readonly theirs: Redis;
+  stop(): Promise<void>;
+}
+
+/** startRedisPair starts both servers (redis-server must be installed: see hasRedisServer). */
+export async function startRedisPair(): Promise<RedisPair> {
+  const r = await startServer();
+  const redis = await startRedisServer();
+  const ours = new Redis({ port: r.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+  const theirs = new Redis({ port: redis.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+  return {
+    ours,
+    theirs,
+    async stop() {
+      ours.disconnect();
+      theirs.disconnect();
+      redis.stop();
+      await r.stop();
+    },
+  };
 }

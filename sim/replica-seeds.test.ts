@@ -21,6 +21,8 @@ const OLDER_TERM_SEED = 873934335;
 const UNSYNCED_SNAPSHOT_SEED = 20189;
 /** REPLACED_TAIL_SEED: a seed whose snapshot replaced a deposed leader's tail (a checker's false alarm). */
 const REPLACED_TAIL_SEED = 60271;
+/** NO_LEADER_AT_FINAL_READS_SEED: a seed with no ready leader for a moment during the final reads. */
+const NO_LEADER_AT_FINAL_READS_SEED = 90505;
 /** SEED_SPACE: fresh seeds are drawn below this. */
 const SEED_SPACE = 2 ** 31;
 
@@ -79,6 +81,13 @@ describe('replica simulator', () => {
   // Raft; it now forgets what a snapshot replaces.
   it("a snapshot that replaces a deposed leader's tail passes the checkers (seed 60271)", async () => {
     const r = await runReplicaSeed({ seed: REPLACED_TAIL_SEED, nodes: 3 });
+    expect(r.error).toBe('');
+  });
+
+  // The final-reads loop of the simulator itself spun forever when no member was the ready
+  // leader for a moment: its stop condition held at once, so no simulated time passed.
+  it('the final reads wait out a moment without a leader (seed 90505, once a hang)', async () => {
+    const r = await runReplicaSeed({ seed: NO_LEADER_AT_FINAL_READS_SEED });
     expect(r.error).toBe('');
   });
 

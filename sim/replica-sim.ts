@@ -263,7 +263,13 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
       let done = false;
       while (!done && sched.now - healedAt < 2 * LIVENESS_BOUND_MS) {
         const leader = clients.leader();
-        if (leader !== undefined) clients.get(-1, key, leader, (ok) => (done = ok));
+        if (leader === undefined) {
+          // No ready leader for a moment (a new election): let time pass. (With a stop condition
+          // that holds at once, no time passed and this loop spun forever: seed 90505.)
+          await run(FINAL_READ_TRY_MS);
+          continue;
+        }
+        clients.get(-1, key, leader, (ok) => (done = ok));
         await run(FINAL_READ_TRY_MS, () => clients.pending === 0);
       }
       if (!done) throw new Error(`liveness: the final read of ${key} never succeeded`);

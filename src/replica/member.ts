@@ -48,7 +48,7 @@ import {
   checkRemove,
   type ReconfigView,
 } from './reconfig-check.js';
-import { REQUEST_TIMEOUT_MS, Replica, type ReplicaLogger, SNAPSHOT_CATCHUP_ENTRIES } from './replica.js';
+import { REQUEST_TIMEOUT_MS, Replica, type ReplicaLogger } from './replica.js';
 import { ReplicatedEngine } from './replicated-engine.js';
 import { finishInstall, installEngineFiles, isEngineEntry, SET_ASIDE_PREFIX } from './snapshot-install.js';
 import { removeStagedDir } from './snapshot-staging.js';
@@ -197,7 +197,7 @@ export class ClusterMember {
         requestTimeoutMs: options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
         randomSeed: randomSeed(),
         onFatal: options.onFatal,
-        ...snapshotCounts(options.snapshotEntries),
+        snapshotEntries: options.snapshotEntries,
         snapshots: {
           data: () => {
             assert(member !== undefined, 'a snapshot before the member was built');
@@ -643,18 +643,6 @@ async function hasStore(fs: FileSystem, dir: string): Promise<boolean> {
 /** refuseIf throws a MembershipRefusedError with `reason` when there is one. */
 function refuseIf(reason: string | undefined): void {
   if (reason !== undefined) throw new MembershipRefusedError(reason, 'refused');
-}
-
-/** snapshotCounts: the Replica's snapshot spacing and the log tail kept below each snapshot. */
-function snapshotCounts(entries: number | undefined): {
-  snapshotEntries?: number;
-  snapshotCatchupEntries?: number;
-} {
-  if (entries === undefined) return {};
-  return {
-    snapshotEntries: entries,
-    snapshotCatchupEntries: Math.min(SNAPSHOT_CATCHUP_ENTRIES, Math.floor(entries / 2)),
-  };
 }
 
 function randomSeed(): number {

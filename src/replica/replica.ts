@@ -160,7 +160,10 @@ export interface ReplicaOptions {
    * the simulator substitutes its seeded scheduler so that a run replays exactly.
    */
   readonly defer?: ((fn: () => void) => void) | undefined;
-  /** snapshotEntries, snapshotCatchupEntries: SNAPSHOT_ENTRIES and SNAPSHOT_CATCHUP_ENTRIES (tests lower them). */
+  /**
+   * snapshotEntries: SNAPSHOT_ENTRIES (`--snapshot-count`; tests lower it). snapshotCatchupEntries:
+   * the log tail kept below a snapshot, by default SNAPSHOT_CATCHUP_ENTRIES or half the spacing.
+   */
   readonly snapshotEntries?: number;
   readonly snapshotCatchupEntries?: number;
   /**
@@ -337,7 +340,10 @@ export class Replica {
     this.defer = options.defer ?? setImmediate;
     this.snapshots = options.snapshots;
     this.snapshotEntries = options.snapshotEntries ?? SNAPSHOT_ENTRIES;
-    this.snapshotCatchupEntries = options.snapshotCatchupEntries ?? SNAPSHOT_CATCHUP_ENTRIES;
+    // The tail kept below a snapshot: at most half the spacing, so that compaction happens at all.
+    this.snapshotCatchupEntries =
+      options.snapshotCatchupEntries ??
+      Math.min(SNAPSHOT_CATCHUP_ENTRIES, Math.floor(this.snapshotEntries / 2));
     const initial = options.log.initialState();
     this.confState = initial.confState;
     this.snapshotIndex = options.log.snapshot().metadata.index;
@@ -469,11 +475,7 @@ export class Replica {
     // seed 1481219097: the earlier proposal was overwritten in the map and never settled.)
     const stale = this.proposals.get(index);
     if (stale !== undefined) {
-      this.settle(
-        index,
-        stale,
-        new ClusterDownError(`the leader changed and the write was not applied (entry ${index})`),
-      );
+      this.settle(index, stale, notApplied(index));
     }
     this.schedule();
     return new Promise<void>((resolve, reject) => {
@@ -529,11 +531,7 @@ export class Replica {
     this.staleTerm = term;
     for (const [index, p] of this.proposals) {
       if (p.term < term && index > committed) {
-        this.settle(
-          index,
-          p,
-          new ClusterDownError(`the leader changed and the write was not applied (entry ${index})`),
-        );
+        this.settle(index, p, notApplied(index));
       }
     }
   }
@@ -895,11 +893,7 @@ export class Replica {
       const own = this.proposals.get(index);
       if (own !== undefined && own.term !== term) {
         // Another leader's entry took this index: ours was never committed anywhere.
-        this.settle(
-          index,
-          own,
-          new ClusterDownError(`the leader changed and the write was not applied (entry ${index})`),
-        );
+        this.settle(index, own, notApplied(index));
       } else if (own?.confChange === true && e.type !== 'confChange') {
         // The leader's core vetted the change and replaced it with an empty entry.
         this.settle(
@@ -1204,4 +1198,9 @@ export class Replica {
   private notify(): void {
     for (const f of this.changeListeners) f();
   }
+}
+
+/** notApplied: a proposal whose entry another leader's took, or a newer term ended: it never happened. */
+function notApplied(index: number): ClusterDownError {
+  return new ClusterDownError(`the leader changed and the write was not applied (entry ${index})`);
 }

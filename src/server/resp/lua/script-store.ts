@@ -114,7 +114,13 @@ export class ScriptStore implements KeyStore {
     const current = this.readLatest(key);
     const change = fn(current.value, current.expiresAt);
     if (change.write === null) this.record(key, undefined, undefined);
-    else if (change.write !== undefined) this.record(key, change.write, change.expiresAt);
+    else if (change.write !== undefined) {
+      // Checked here, as WritePipeline.update does: an oversized APPEND fails its own command
+      // (which pcall can catch), not the whole script's batch at the end.
+      checkValue(change.write);
+      checkExpiresAt(change.expiresAt);
+      this.record(key, change.write, change.expiresAt);
+    }
     return { result: change.result, durable: undefined };
   }
 

@@ -5,6 +5,7 @@
 //   npm run bench:cluster                          DURATION_MS_FULL per point, then the profile
 //   npm run bench:cluster -- --quick               DURATION_MS_QUICK per point (a smoke run)
 //   npm run bench:cluster -- --no-profile          skip the profiled run of the Cairn leader
+//   npm run bench:cluster -- --profile-only        only the profiled run: leader and a follower
 //   npm run bench:cluster -- --member-node-flags "--max-semi-space-size=64"   node flags for
 //                                                  every Cairn member of the measured cluster
 //   npm run bench:cluster -- --etcd-client agent   etcd through node:http keep-alive agents
@@ -132,6 +133,8 @@ interface Args {
   readonly durationMs: number;
   readonly warmupMs: number;
   readonly profile: boolean;
+  /** profileOnly: skip the rows; profile the leader and a follower (where forwarding costs). */
+  readonly profileOnly: boolean;
   readonly memberNodeFlags: readonly string[];
   readonly etcdClient: 'raw' | 'agent';
   readonly writeDocs: boolean;
@@ -142,6 +145,7 @@ function parseArgs(argv: readonly string[]): Args {
   let quick = false;
   let durationMs: number | undefined;
   let profile = true;
+  let profileOnly = false;
   let memberNodeFlags: string[] = [];
   let etcdClient: 'raw' | 'agent' = 'raw';
   let writeDocs = false;
@@ -155,6 +159,7 @@ function parseArgs(argv: readonly string[]): Args {
     };
     if (arg === '--quick') quick = true;
     else if (arg === '--no-profile') profile = false;
+    else if (arg === '--profile-only') profileOnly = true;
     else if (arg === '--write-docs') writeDocs = true;
     else if (arg === '--out') out = path.resolve(value());
     else if (arg === '--member-node-flags') memberNodeFlags = value().split(/\s+/).filter(Boolean);
@@ -172,7 +177,8 @@ function parseArgs(argv: readonly string[]): Args {
     quick,
     durationMs: durationMs ?? (quick ? DURATION_MS_QUICK : DURATION_MS_FULL),
     warmupMs: quick ? WARMUP_MS_QUICK : WARMUP_MS_FULL,
-    profile,
+    profile: profile || profileOnly,
+    profileOnly,
     memberNodeFlags,
     etcdClient,
     writeDocs,
@@ -979,6 +985,8 @@ interface ProfileSummary {
   readonly groups: readonly { group: string; percent: number }[];
   readonly result: Result;
   readonly file: string;
+  /** follower: the same summary of one follower's profile. */
+  readonly follower: Pick<ProfileSummary, 'leader' | 'samples' | 'functions' | 'groups'>;
 }
 
 function shortUrl(url: string): string {
@@ -1093,12 +1101,21 @@ async function profileLeader(args: Args): Promise<ProfileSummary> {
   const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile;
   const kept = path.join(os.tmpdir(), 'cairn-bench-cluster-leader.cpuprofile');
   fs.copyFileSync(file, kept);
+  const other = cluster.members.find((m) => m.name !== leader.name)!;
+  const followerProfile = JSON.parse(
+    fs.readFileSync(path.join(profDir, `${other.name}.cpuprofile`), 'utf8'),
+  ) as CpuProfile;
+  fs.copyFileSync(
+    path.join(profDir, `${other.name}.cpuprofile`),
+    path.join(os.tmpdir(), 'cairn-bench-cluster-follower.cpuprofile'),
+  );
   return {
     leader: leader.name,
     seconds: result.seconds,
     result,
     file: kept,
     ...summarize(profile, result.windowStartUs, result.windowEndUs),
+    follower: { leader: other.name, ...summarize(followerProfile, result.windowStartUs, result.windowEndUs) },
   };
 }
 
@@ -1368,6 +1385,22 @@ async function main(): Promise<void> {
   console.error(
     `starting 3 Cairn members${args.memberNodeFlags.length > 0 ? ` (node ${args.memberNodeFlags.join(' ')})` : ''}`,
   );
+  if (args.profileOnly) {
+    const p = await profileLeader(args);
+    console.log(`${fmt(opsPerSecond(p.result))} writes/s under the profile`);
+    for (const [who, x] of [
+      [`leader ${p.leader}`, p],
+      [`follower ${p.follower.leader}`, p.follower],
+    ] as const) {
+      const g = new Table({ head: [`${who}: self time by group`, '%'] });
+      for (const e of x.groups) g.push([e.group, e.percent.toFixed(1)]);
+      console.log(g.toString());
+      const f = new Table({ head: [`${who}: self time by function`, 'where', '%'] });
+      for (const e of x.functions) f.push([e.name, e.where, e.percent.toFixed(1)]);
+      console.log(f.toString());
+    }
+    return;
+  }
   const cairn = await startCairn('cairn', args.memberNodeFlags);
   let etcd: Cluster | undefined;
   const lines: Line[] = [];

@@ -464,7 +464,8 @@ export class Connection implements CommandContext, Subscriber {
   private async forwardToLeader(spec: CommandSpec, args: Buffer[], prev: Promise<void>): Promise<RespValue> {
     const cluster = this.server.cluster!;
     this.forwarder ??= new Forwarder(
-      this.server.config.requirePass,
+      this.server.upstreams!,
+      this.client.id,
       cluster.requestTimeoutMs,
       this.server.clock,
     );
@@ -482,18 +483,21 @@ export class Connection implements CommandContext, Subscriber {
       } catch (err) {
         // Not sent (the leader could not be reached, or an earlier command was refused on the
         // connection): wait for the next leader within the timeout, as for a CLUSTERDOWN reply.
-        if (!(err instanceof ClusterDownError) || forwarder.pinned !== undefined) throw err;
-        if (this.server.clock.monotonicMs() >= deadline) throw err;
+        if (!(err instanceof ClusterDownError)) throw err;
+        if (forwarder.pinned !== undefined || this.server.clock.monotonicMs() >= deadline) {
+          forwarder.release();
+          throw err;
+        }
         reply = new RespError(`CLUSTERDOWN ${err.message}`);
       }
       // CLUSTERDOWN promises the command did not run: while leadership settles (the member we
       // sent it to just lost or has not finished taking it), ask again, within the timeout.
-      const retry =
-        reply instanceof RespError &&
-        reply.code === 'CLUSTERDOWN' &&
-        forwarder.pinned === undefined &&
-        this.server.clock.monotonicMs() < deadline;
-      if (!retry) return reply;
+      const refused = reply instanceof RespError && reply.code === 'CLUSTERDOWN';
+      const retry = refused && forwarder.pinned === undefined && this.server.clock.monotonicMs() < deadline;
+      if (!retry) {
+        if (refused) forwarder.release(); // Not retried: later commands need not wait for it.
+        return reply;
+      }
       await prev;
       fresh = true;
       await new Promise((resolve) => this.server.clock.after(FORWARD_RETRY_MS, () => resolve(undefined)));

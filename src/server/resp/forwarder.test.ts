@@ -7,14 +7,16 @@ import { systemClock } from '../../io/clock.js';
 import { RespError } from '../../protocol/resp/index.js';
 import { ClusterDownError } from '../../storage/errors.js';
 import { TxnConflictError } from '../../txn/errors.js';
-import { Forwarder } from './forwarder.js';
+import { Forwarder, UpstreamPool } from './forwarder.js';
 
 const TIMEOUT_MS = 5_000;
 const servers: net.Server[] = [];
 const forwarders: Forwarder[] = [];
+const pools: UpstreamPool[] = [];
 
 afterEach(async () => {
   for (const f of forwarders.splice(0)) f.close();
+  for (const p of pools.splice(0)) p.close();
   for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
 });
 
@@ -50,11 +52,20 @@ async function fakeLeader(
   return { addr: `127.0.0.1:${port}`, seen };
 }
 
-function forwarder(): Forwarder {
-  const f = new Forwarder(undefined, TIMEOUT_MS, systemClock);
+function pool(): UpstreamPool {
+  const p = new UpstreamPool(undefined, systemClock);
+  pools.push(p);
+  return p;
+}
+
+/** forwarder: a client's forwarder; clients given the same pool and slot share a link. */
+function forwarder(shared = pool(), slot = 1): Forwarder {
+  const f = new Forwarder(shared, slot, TIMEOUT_MS, systemClock);
   forwarders.push(f);
   return f;
 }
+
+const cmd = (...args: string[]): Buffer[] => args.map((a) => Buffer.from(a));
 
 describe('Forwarder', () => {
   it('pipelines: the leader has every command of a pipeline before it answers one', async () => {
@@ -106,16 +117,73 @@ describe('Forwarder', () => {
     expect(retried).toBe('OK');
     expect(seen).toEqual(['SET a 1', 'SET b 2']);
     expect(connections).toBe(2);
+    // SET a 1 is still owed (neither retried nor released): first attempts stay refused.
+    await expect(f.forward(target, 'get', cmd('GET', 'a'), 2, false)).rejects.toBeInstanceOf(
+      ClusterDownError,
+    );
+    f.release(); // SET a 1
+    f.release(); // GET a
+    expect(await f.forward(target, 'get', cmd('GET', 'a'), 2, false)).toBe('OK');
+    expect(connections).toBe(2);
   });
 
-  it("copies the caller's buffers: poisoning them after the call changes nothing sent", async () => {
+  it('clients share a link: one connection carries the commands of all of them', async () => {
+    let connections = 0;
     const { addr, seen } = await fakeLeader((_all, socket) => socket.write('+OK\r\n'));
+    servers.at(-1)!.on('connection', () => connections++);
+    const shared = pool();
+    const clients = Array.from({ length: 8 }, () => forwarder(shared, 3));
+    const target = async (): Promise<string> => addr;
+    const replies = await Promise.all(
+      clients.flatMap((f, c) =>
+        [0, 1].map((i) => f.forward(target, 'set', cmd('SET', `c${c}`, `${i}`), 2, true)),
+      ),
+    );
+    expect(replies.every((r) => r === 'OK')).toBe(true);
+    expect(connections).toBe(1);
+    // Each client's commands in its order.
+    for (let c = 0; c < 8; c++) {
+      expect(seen.filter((x) => x.startsWith(`SET c${c} `))).toEqual([`SET c${c} 0`, `SET c${c} 1`]);
+    }
+  });
+
+  it("a refusal on a shared link refuses that client's later first attempts, not another client's", async () => {
+    const { addr, seen } = await fakeLeader((all, socket) => {
+      socket.write(all.at(-1) === 'SET a 1' ? '-CLUSTERDOWN not the leader\r\n' : '+OK\r\n');
+    });
+    const shared = pool();
+    const a = forwarder(shared);
+    const b = forwarder(shared);
+    const target = async (): Promise<string> => addr;
+    expect(await a.forward(target, 'set', cmd('SET', 'a', '1'), 2, true)).toBeInstanceOf(RespError);
+    // A's next command must not overtake its refused one: refused unsent.
+    await expect(a.forward(target, 'set', cmd('SET', 'a', '2'), 2, true)).rejects.toBeInstanceOf(
+      ClusterDownError,
+    );
+    // B goes on, over a new shared link (the refused one is retired).
+    expect(await b.forward(target, 'set', cmd('SET', 'b', '1'), 2, true)).toBe('OK');
+    expect(seen).toEqual(['SET a 1', 'SET b 1']);
+  });
+
+  it('moving to another link waits until the replies due on the current one are in', async () => {
+    let answerSet: (() => void) | undefined;
+    const { addr, seen } = await fakeLeader((all, socket) => {
+      if (all.at(-1) === 'SET k 1') answerSet = () => socket.write('+OK\r\n');
+      else socket.write('+OK\r\n');
+    });
     const f = forwarder();
-    const key = Buffer.from('key');
-    const pending = f.forward(async () => addr, 'set', [Buffer.from('SET'), key, Buffer.from('v')], 2, true);
-    key.fill(0x78);
-    expect(await pending).toBe('OK');
-    expect(seen).toEqual(['SET key v']);
+    const target = async (): Promise<string> => addr;
+    const set = f.forward(target, 'set', cmd('SET', 'k', '1'), 2, true);
+    // MULTI pins state on the leader: it goes on the client's own connection, so only after
+    // the SET (on the shared link) is answered.
+    const multi = f.forward(target, 'multi', cmd('MULTI'), 2, false);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(seen).toEqual(['SET k 1']);
+    answerSet!();
+    expect(await set).toBe('OK');
+    expect(await multi).toBe('OK');
+    expect(seen).toEqual(['SET k 1', 'MULTI']);
+    expect(f.pinned).toBe(addr);
   });
 
   it('a refusal inside a transaction ends it (TxnConflictError once), then the client goes on', async () => {
@@ -135,6 +203,7 @@ describe('Forwarder', () => {
     expect(await call('WATCH', 'k')).toBe('OK');
     expect(f.pinned).toBe(addr);
     expect(await call('GET', 'k')).toBeInstanceOf(RespError);
+    f.release(); // Inside a transaction a refusal is not retried (connection.ts).
     await expect(call('MULTI')).rejects.toBeInstanceOf(TxnConflictError);
     expect(f.pinned).toBeUndefined();
     // Not stuck: the next command goes out on a new connection.

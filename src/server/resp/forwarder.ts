@@ -1,15 +1,17 @@
 // Forwarder: how a cluster member that is not the leader runs a client's command anyway: it sends
-// the command, as the client sent it, over a connection of its own to the leader's RESP port and
-// relays the reply (docs/cluster.md, "Every member accepts every command"). One upstream
-// connection per client connection, so connection state that lives on the leader (MULTI, WATCH,
-// TXN.BEGIN) stays with the client that opened it. A client's pipeline stays a pipeline: each
-// command goes upstream as soon as it is read, and replies return in order.
+// the command, as the client sent it, to the leader's RESP port and relays the reply
+// (docs/cluster.md, "Every member accepts every command"). Commands that need no state on the
+// leader go over a few links the member shares among all its clients (UpstreamPool); from MULTI,
+// WATCH or TXN.BEGIN until that state ends, a client's commands go over a connection of its own,
+// where the state lives. A client's pipeline stays a pipeline: each command goes upstream as soon
+// as it is read, and replies return in order.
 //
 // Order under failure. CLUSTERDOWN promises a command did not run, so it is retried; a retry must
 // not overtake a later command of the same client. The leader therefore refuses every command
-// after a CLUSTERDOWN on a forwarded connection (connection.ts); here that connection is retired,
-// a first attempt that would go on it is refused without being sent, and the connection retries
-// each refused command only after every earlier one has its outcome (connection.ts).
+// after a CLUSTERDOWN on a forwarded connection (connection.ts); here that link is retired, a
+// client moves to another link only once its commands on the old one are all answered, every
+// first attempt after a refusal of the client is refused without being sent, and the connection
+// retries each refused command only after every earlier one has its outcome (connection.ts).
 //
 // The upstream connection first authenticates (members share --requirepass) and then says
 // CAIRN.FORWARDED: the leader then never forwards that connection's commands again, so a stale
@@ -17,7 +19,9 @@
 // CLUSTERDOWN and the client retries.
 //
 // Errors: a lost or timed-out upstream turns a write into UNCERTAIN (it may have been applied)
-// and a read into CLUSTERDOWN (nothing happened). Replies are decoded and re-encoded in the
+// and a read into CLUSTERDOWN (nothing happened). A timeout closes the link it happened on: on a
+// shared link the other clients' commands on it end as on a lost link (a leader silent for the
+// whole request timeout has failed them all alike). Replies are decoded and re-encoded in the
 // client's protocol (the upstream speaks the same version, set with HELLO), so RESP2's two
 // nulls (nil bulk and nil array) both come back as a nil bulk; clients treat them alike.
 import * as net from 'node:net';
@@ -30,6 +34,7 @@ import {
   type RespValue,
   type RespVersion,
 } from '../../protocol/resp/index.js';
+import { assert } from '../../stdx/assert.js';
 import { ClusterDownError, UncertainError } from '../../storage/errors.js';
 import { TxnConflictError } from '../../txn/errors.js';
 
@@ -102,14 +107,27 @@ export class Upstream {
     });
   }
 
-  /** call sends one command; the reply (an error reply included) resolves it. */
+  /**
+   * call sends one command; the reply (an error reply included) resolves it. Commands are
+   * written once per turn of the event loop (setImmediate), so the commands of every client that
+   * shares this link in that turn leave in one system call.
+   */
   call(args: readonly (Buffer | string)[]): Promise<RespValue> {
     if (this.closed) return Promise.reject(new Error('upstream closed'));
     return new Promise((resolve, reject) => {
       this.waiters.push({ resolve, reject });
-      this.socket.write(encodeCommand(args));
+      this.out.push(encodeCommand(args));
+      if (this.out.length === 1) setImmediate(this.flushNow);
     });
   }
+
+  private readonly out: Buffer[] = [];
+  private readonly flushNow = (): void => {
+    if (this.closed || this.out.length === 0) return;
+    const batch = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out);
+    this.out.length = 0;
+    this.socket.write(batch);
+  };
 
   close(): void {
     this.socket.destroy();
@@ -138,15 +156,109 @@ export class Upstream {
   }
 }
 
+/**
+ * FORWARD_LINKS: shared connections from a member to the leader per protocol version. Clients'
+ * unpinned commands share them (spread by client id), so the leader serves a few deep pipelines
+ * instead of one connection per client of every follower: one socket read and one write per link
+ * per turn instead of per client, and forwarded clients do not count against the leader's
+ * `maxclients`. More than one, so one slow reply (a large SCAN) holds back a quarter of the
+ * followers' clients, not all of them.
+ */
+export const FORWARD_LINKS = 4;
+
+/**
+ * UpstreamPool: a member's shared links to the leader (FORWARD_LINKS per address and protocol).
+ * A link that was refused (poisoned) or lost is replaced by a new one on the next request; the
+ * old one closes once its replies are in.
+ */
+export class UpstreamPool {
+  private readonly links = new Map<string, Promise<Upstream>>();
+  private closed = false;
+
+  constructor(
+    readonly password: string | undefined,
+    private readonly clock: Clock,
+  ) {}
+
+  /** get returns an open, unrefused link to `addr` speaking `protocol`, opening one if needed. */
+  async get(addr: string, protocol: RespVersion, slot: number): Promise<Upstream> {
+    if (this.closed) throw new ClusterDownError('this member is shutting down');
+    const key = `${protocol}|${slot % FORWARD_LINKS}|${addr}`;
+    const known = this.links.get(key);
+    if (known !== undefined) {
+      const up = await known.catch(() => undefined);
+      if (up !== undefined && !up.closed && !up.poisoned) return up;
+      if (this.links.get(key) !== known) return this.get(addr, protocol, slot);
+      this.links.delete(key);
+    }
+    const opening = this.open(addr, protocol);
+    this.links.set(key, opening);
+    opening.catch(() => {
+      if (this.links.get(key) === opening) this.links.delete(key);
+    });
+    const up = await opening;
+    if (this.closed) up.close();
+    return up;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const link of this.links.values()) link.then((up) => up.close(), noop);
+    this.links.clear();
+  }
+
+  private async open(addr: string, protocol: RespVersion): Promise<Upstream> {
+    const up = await openMemberLink(addr, this.password, this.clock);
+    if (protocol !== up.protocol) {
+      const hello = await up.call(['HELLO', String(protocol)]);
+      if (hello instanceof RespError) {
+        up.close();
+        throw new ClusterDownError(`the leader refused HELLO ${protocol}: ${hello.message}`);
+      }
+      up.protocol = protocol;
+    }
+    return up;
+  }
+}
+
+/** Attempt: one forward() call's bookkeeping. */
+interface Attempt {
+  /** sent: the command went out on a link (counted in Forwarder.inFlight until it settles). */
+  sent: boolean;
+  /** owes: it was refused (did not run) and is counted in Forwarder.owed. */
+  owes: boolean;
+}
+
+/**
+ * Forwarder: one client connection's path to the leader. Unpinned commands go on the member's
+ * shared links (UpstreamPool); from MULTI, WATCH or TXN.BEGIN until the state ends, commands go
+ * on a connection of the client's own ("dedicated"), where that state lives on the leader.
+ *
+ * Order. A client's commands are sent in call order (sendChain). While any of them awaits its
+ * reply, the next goes on the same link, or waits until they are all in before it moves to
+ * another (a new leader, a refused or lost link, pinning): two links could reorder them. After a
+ * refusal (a CLUSTERDOWN reply, or refused unsent), every later first attempt of the client is
+ * refused unsent too (`owed`) until the refused ones have been retried, in order, by the caller.
+ */
 export class Forwarder {
-  private upstream: Upstream | undefined;
+  /** dedicated: the client's own connection, for commands that pin state on the leader. */
+  private dedicated: Upstream | undefined;
+  /** last: the link the client's newest command went on. */
+  private last: Upstream | undefined;
+  /** inFlight: commands sent whose outcome forward() has not settled yet. */
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
+  /** owed: refused commands (they did not run) whose retry has not been sent yet. */
+  private owed = 0;
   /** sendChain: the previous command's send (not its reply): commands leave in call order. */
   private sendChain: Promise<void> = Promise.resolve();
   /** pinned: the client has state on the leader (MULTI, WATCH, TXN.BEGIN): keep this upstream. */
   private pinnedTo: string | undefined;
 
   constructor(
-    private readonly password: string | undefined,
+    private readonly pool: UpstreamPool,
+    /** slot: which of the shared links this client uses (its client id). */
+    private readonly slot: number,
     private readonly timeoutMs: number,
     private readonly clock: Clock,
   ) {}
@@ -158,10 +270,13 @@ export class Forwarder {
 
   /**
    * forward runs one command on the leader (`target` resolves its address) and returns its
-   * reply. Commands are pipelined: each is written to the upstream connection as soon as the
-   * one before it was written, without waiting for replies, so calls must be made in the
-   * client's order; the replies come back in that order. `fresh`: every earlier command of this
-   * client has its outcome (a retry): a retired connection is left for a new one.
+   * reply. Commands are pipelined: each is written as soon as the one before it was written,
+   * without waiting for replies, so calls must be made in the client's order; the replies come
+   * back in that order. `args` must be the caller's own (kept until the reply is in).
+   *
+   * Refusals: an outcome that is a CLUSTERDOWN reply or a thrown ClusterDownError (the command
+   * did not run) is owed: the caller must either forward the same command again with `fresh`
+   * (after every earlier command of the client has its outcome), or call `release()` once.
    */
   async forward(
     target: () => Promise<string>,
@@ -171,9 +286,10 @@ export class Forwarder {
     isWrite: boolean,
     fresh = false,
   ): Promise<RespValue> {
-    const encoded = args.map((a) => Buffer.from(a)); // The client's buffers are borrowed.
+    if (fresh) this.release();
+    const attempt: Attempt = { sent: false, owes: false };
     // Sends are serialized (address, connection, HELLO, write), replies are awaited outside.
-    const sent = this.sendChain.then(() => this.send(target, encoded, protocol, fresh));
+    const sent = this.sendChain.then(() => this.send(target, name, args, protocol, fresh, attempt));
     this.sendChain = sent.then(noop, noop);
     let timer: Timer | undefined;
     try {
@@ -191,94 +307,137 @@ export class Forwarder {
       } else {
         if (name === 'exec' || name === 'txn.commit') this.pinnedTo = undefined;
         // The member refuses every later command on this connection (see Upstream.poisoned).
-        if (reply.code === 'CLUSTERDOWN') up.retire();
+        if (reply.code === 'CLUSTERDOWN') {
+          up.retire();
+          this.owe(attempt);
+        }
       }
       return reply;
     } catch (err) {
-      if (err instanceof ClusterDownError || err instanceof TxnConflictError) throw err;
-      const why = (err as Error).message;
-      if (this.pinnedTo !== undefined) {
-        this.pinnedTo = undefined;
-        if (!isWrite && name !== 'exec' && name !== 'txn.commit') {
-          throw new TxnConflictError(`${why}; the transaction is gone, retry it`);
-        }
-      }
-      if (isWrite || name === 'exec' || name === 'txn.commit') {
-        throw new UncertainError(`${why}: the command may or may not have been applied`);
-      }
-      throw new ClusterDownError(`${why}: the command did not run`);
+      const failure = this.failure(err, name, isWrite);
+      if (failure instanceof ClusterDownError) this.owe(attempt);
+      throw failure;
     } finally {
       timer?.cancel();
+      // After the refusal is counted, so that a command waiting to move to another link sees it.
+      if (attempt.sent && --this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
     }
   }
 
+  /** release: a refused command will not be retried (see forward). */
+  release(): void {
+    assert(this.owed > 0, 'a refusal released twice');
+    this.owed--;
+  }
+
+  private owe(attempt: Attempt): void {
+    if (attempt.owes) return;
+    attempt.owes = true;
+    this.owed++;
+  }
+
+  /** failure: the error a command that got no reply ends with (see "Errors" above). */
+  private failure(err: unknown, name: string, isWrite: boolean): Error {
+    if (err instanceof ClusterDownError || err instanceof TxnConflictError) return err;
+    const why = (err as Error).message;
+    if (this.pinnedTo !== undefined) {
+      this.pinnedTo = undefined;
+      if (!isWrite && name !== 'exec' && name !== 'txn.commit') {
+        return new TxnConflictError(`${why}; the transaction is gone, retry it`);
+      }
+    }
+    if (isWrite || name === 'exec' || name === 'txn.commit') {
+      return new UncertainError(`${why}: the command may or may not have been applied`);
+    }
+    return new ClusterDownError(`${why}: the command did not run`);
+  }
+
   /**
-   * send writes one command to the upstream connection, opening one first when needed, and
-   * returns the promise of its reply. A connection with replies still due, or holding the
-   * client's transaction, is kept even if the leader moved: its commands answer for themselves.
-   * A retired one takes no new command: a first attempt is refused as CLUSTERDOWN without being
-   * sent (commands before it were refused too, and retries keep the client's order), a retry
-   * goes to a new connection.
+   * send writes one command to its link and returns the promise of its reply. The link: the
+   * client's dedicated connection while it holds state on the leader (or for the command that
+   * creates that state), else a shared one. A link with the client's replies still due is kept
+   * even if the leader moved: its commands answer for themselves; moving to another waits until
+   * they are all in.
    */
   private async send(
     target: () => Promise<string>,
-    encoded: readonly Buffer[],
+    name: string,
+    args: readonly Buffer[],
     protocol: RespVersion,
     fresh: boolean,
+    attempt: Attempt,
   ): Promise<{ up: Upstream; reply: Promise<RespValue> }> {
-    let up = this.upstream;
-    if (up?.poisoned === true) {
+    for (;;) {
+      const dedicated = this.pinnedTo !== undefined || PINS.has(name);
+      const keepLast =
+        this.last !== undefined &&
+        this.inFlight > 0 &&
+        !this.last.closed &&
+        !this.last.poisoned &&
+        (this.last === this.dedicated) === dedicated;
+      if (!keepLast && this.inFlight > 0) {
+        await new Promise<void>((wake) => this.idleWaiters.push(wake));
+        continue;
+      }
+      if (!fresh && this.owed > 0) {
+        this.owe(attempt);
+        throw new ClusterDownError('an earlier command was refused by the leader; retry');
+      }
+      let up: Upstream;
+      if (keepLast) up = this.last!;
+      else if (dedicated) up = await this.dedicatedLink(target, protocol);
+      else up = await this.pool.get(await target(), protocol, this.slot);
+      // Opening a link awaited: another command of this client may have gone out meanwhile? No:
+      // sends are serialized, so nothing of this client was sent since the checks above.
+      this.last = up;
+      this.inFlight++;
+      attempt.sent = true;
+      return { up, reply: up.call(args) };
+    }
+  }
+
+  /** dedicatedLink: the client's own connection to the leader, opened (and HELLO'd) as needed. */
+  private async dedicatedLink(target: () => Promise<string>, protocol: RespVersion): Promise<Upstream> {
+    let up = this.dedicated;
+    if (up?.poisoned === true || up?.closed === true) {
+      up?.close();
+      up = this.dedicated = undefined;
       if (this.pinnedTo !== undefined) {
         // The client's MULTI, WATCH or transaction lived on that connection, which the leader
-        // no longer serves: it is gone, as when the connection is lost.
+        // no longer serves (or which was lost): it is gone.
         this.pinnedTo = undefined;
-        this.upstream = undefined;
         throw new TxnConflictError(
-          'the leader refused a command of this transaction; the transaction is gone, retry it',
+          'the connection to the leader was refused or lost; the transaction is gone, retry it',
         );
       }
-      if (!fresh)
-        throw new ClusterDownError('an earlier command was refused on this connection to the leader');
-      up = this.upstream = undefined;
     }
-    const keep = up !== undefined && !up.closed && (up.pending > 0 || this.pinnedTo !== undefined);
-    if (!keep) {
-      const addr = this.pinnedTo ?? (await target());
-      if (up !== undefined && (up.closed || up.addr !== addr)) {
-        up.close();
-        up = this.upstream = undefined;
-      }
-      if (up === undefined) {
-        if (this.pinnedTo !== undefined) {
-          this.pinnedTo = undefined;
-          throw new TxnConflictError(
-            'the connection to the leader was lost; the transaction is gone, retry it',
-          );
-        }
-        up = this.upstream = await this.open(addr);
-      }
-    }
-    const use = up as Upstream;
-    if (use.closed && this.pinnedTo !== undefined) {
+    if (up === undefined && this.pinnedTo !== undefined) {
       this.pinnedTo = undefined;
       throw new TxnConflictError('the connection to the leader was lost; the transaction is gone, retry it');
     }
+    if (this.pinnedTo === undefined) {
+      const addr = await target();
+      if (up !== undefined && up.addr !== addr) {
+        up.close();
+        up = this.dedicated = undefined;
+      }
+      up ??= this.dedicated = await openMemberLink(addr, this.pool.password, this.clock);
+    }
+    const use = up as Upstream;
     if (use.protocol !== protocol) {
       const hello = await use.call(['HELLO', String(protocol)]);
       if (hello instanceof RespError)
         throw new ClusterDownError(`the leader refused HELLO ${protocol}: ${hello.message}`);
       use.protocol = protocol;
     }
-    return { up: use, reply: use.call(encoded) };
+    return use;
   }
 
+  /** close drops the client's own connection (and with it its state on the leader). */
   close(): void {
-    this.upstream?.close();
-    this.upstream = undefined;
-  }
-
-  private open(addr: string): Promise<Upstream> {
-    return openMemberLink(addr, this.password, this.clock);
+    this.dedicated?.close();
+    this.dedicated = undefined;
+    this.pinnedTo = undefined;
   }
 }
 

@@ -9,6 +9,7 @@ import { ServerCounters } from '../counters.js';
 import { ClusterPublisher } from './cluster-publish.js';
 import { COMMAND_TABLE } from './commands/index.js';
 import { Connection } from './connection.js';
+import { UpstreamPool } from './forwarder.js';
 import { LatestKeyStore } from './key-store.js';
 import { DEFAULT_LIMITS, type RespServerLimits, SCAN_CURSORS_MAX } from './limits.js';
 import { Scripts } from './lua/script-cache.js';
@@ -88,6 +89,7 @@ export function createRespServer(options: RespServerOptions): RespServer {
     return fanout === undefined ? local : fanout.publish(channel, payload, local);
   };
   const notifier = new KeyspaceNotifier(pubsub, publish);
+  const upstreams = options.cluster === undefined ? undefined : new UpstreamPool(config.requirePass, clock);
   // `expired` events come from the expiry cycle, once its tombstones are durable (Redis also
   // sends them when a read finds an expired key; here the cycle deletes it within a cycle).
   const stopExpired = options.db.pipeline.onExpired((keys) => {
@@ -114,6 +116,7 @@ export function createRespServer(options: RespServerOptions): RespServer {
     scripts: new Scripts(limits.scriptTimeMs),
     commands: table,
     cluster: options.cluster,
+    upstreams,
     pubsub,
     notifier,
     publish,
@@ -197,6 +200,8 @@ export function createRespServer(options: RespServerOptions): RespServer {
         });
         void listenerClosed.then(() => {
           grace.cancel();
+          // After the connections: their forwarded commands had their replies.
+          upstreams?.close();
           resolve();
         });
       });

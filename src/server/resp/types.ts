@@ -1,10 +1,12 @@
 // The shapes shared by the connection, the command table and the command handlers.
+
 import type { Db } from '../../db/db.js';
 import type { Clock } from '../../io/clock.js';
 import type { ReplyWriter, RespVersion } from '../../protocol/resp/index.js';
 import type { ClusterMember } from '../../replica/member.js';
 import type { Durability } from '../../storage/engine.js';
 import type { CommandTable } from './command-table.js';
+import type { UpstreamPool } from './forwarder.js';
 import type { KeyStore } from './key-store.js';
 import type { RespServerLimits } from './limits.js';
 import type { Scripts } from './lua/script-cache.js';
@@ -132,6 +134,8 @@ export interface ServerContext {
   publish(channel: Buffer, payload: Buffer): number | Promise<number>;
   /** cluster: this server's cluster membership; undefined for a single server. */
   readonly cluster: ClusterMember | undefined;
+  /** upstreams: a cluster member's shared links to the leader (forwarder.ts); undefined alone. */
+  readonly upstreams: UpstreamPool | undefined;
   /** port: the port the server listens on (0 before listen). */
   port(): number;
   clients(): Iterable<ClientState>;

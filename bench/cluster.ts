@@ -6,6 +6,8 @@
 //   npm run bench:cluster -- --quick               DURATION_MS_QUICK per point (a smoke run)
 //   npm run bench:cluster -- --no-profile          skip the profiled run of the Cairn leader
 //   npm run bench:cluster -- --profile-only        only the profiled run: leader and a follower
+//   npm run bench:cluster -- --only write          only the rows of one workload (write,
+//                                                  read-linearizable, read-serializable, txn)
 //   npm run bench:cluster -- --member-node-flags "--max-semi-space-size=64"   node flags for
 //                                                  every Cairn member of the measured cluster
 //   npm run bench:cluster -- --etcd-client agent   etcd through node:http keep-alive agents
@@ -135,6 +137,8 @@ interface Args {
   readonly profile: boolean;
   /** profileOnly: skip the rows; profile the leader and a follower (where forwarding costs). */
   readonly profileOnly: boolean;
+  /** only: run just the rows whose workload matches (write, read-linearizable, ..., txn). */
+  readonly only: string | undefined;
   readonly memberNodeFlags: readonly string[];
   readonly etcdClient: 'raw' | 'agent';
   readonly writeDocs: boolean;
@@ -146,6 +150,7 @@ function parseArgs(argv: readonly string[]): Args {
   let durationMs: number | undefined;
   let profile = true;
   let profileOnly = false;
+  let only: string | undefined;
   let memberNodeFlags: string[] = [];
   let etcdClient: 'raw' | 'agent' = 'raw';
   let writeDocs = false;
@@ -160,6 +165,7 @@ function parseArgs(argv: readonly string[]): Args {
     if (arg === '--quick') quick = true;
     else if (arg === '--no-profile') profile = false;
     else if (arg === '--profile-only') profileOnly = true;
+    else if (arg === '--only') only = value();
     else if (arg === '--write-docs') writeDocs = true;
     else if (arg === '--out') out = path.resolve(value());
     else if (arg === '--member-node-flags') memberNodeFlags = value().split(/\s+/).filter(Boolean);
@@ -179,6 +185,7 @@ function parseArgs(argv: readonly string[]): Args {
     warmupMs: quick ? WARMUP_MS_QUICK : WARMUP_MS_FULL,
     profile: profile || profileOnly,
     profileOnly,
+    only,
     memberNodeFlags,
     etcdClient,
     writeDocs,
@@ -1420,6 +1427,7 @@ async function main(): Promise<void> {
       await preload(c, args.etcdClient);
     }
     for (const spec of ROWS) {
+      if (args.only !== undefined && spec.workload !== args.only) continue;
       const label = rowLabel({ ...spec, system: 'cairn' });
       const cairnResult = await measure(cairn, { ...spec, system: 'cairn' }, args);
       const etcdResult =

@@ -4,6 +4,7 @@
 //   npm run bench:server                   -n 200000 per test
 //   npm run bench:server -- --quick        -n 50000 per test
 //   npm run bench:server -- --out /tmp/results.md
+//   npm run bench:server -- --quick --mixed-only   only the mixed load (8 SET + 42 GET clients)
 //
 // Targets (one process each, on a free loopback port, with its own temporary data directory):
 // - cairn always / interval / never: `cairn serve --sync <mode>` from dist/ (run `npm run build`);
@@ -12,6 +13,9 @@
 //   every 100 ms, so it does more durable work than Redis here);
 // - redis nopersist: `save ""`, `appendonly no` (compared with our never).
 // Each target gets `redis-benchmark -t set,get -n N -r 100000 -d 100 -c 50` with -P 1, then -P 16.
+// The two `always` targets then get the mixed load of issue 14, "reads while writes are durable":
+// 8 clients doing SET (one redis-benchmark) while 42 do GET (a second one, run at the same time);
+// the GET side's requests/s, p50 and p99 are compared (Redis's reads queue behind its fsyncs).
 // redis-benchmark and the server share the machine's CPUs, so numbers are only comparable
 // within one run on one machine; the recorded block names the machine.
 // Results are printed as a table and appended to --out (default docs/bench-server.md).
@@ -45,9 +49,15 @@ const STOP_TIMEOUT_MS = 10_000;
 const BENCH_TIMEOUT_MS = 15 * 60_000;
 /** BENCH_MAX_BUFFER: redis-benchmark's CSV output is a few lines; its stderr may carry progress noise. */
 const BENCH_MAX_BUFFER = 16 * 2 ** 20;
-/** Targets (issue 3): ratios of Cairn to the Redis with matching persistence. */
-const TARGET_ALWAYS_SET_VS_REDIS = 1.0;
-const TARGET_NEVER_VS_REDIS: Readonly<Record<Pipeline, number>> = { 1: 0.7, 16: 0.5 };
+/** Targets (issue 14): ratios of Cairn to the Redis with matching persistence. */
+const TARGET_ALWAYS_SET_VS_REDIS: Readonly<Record<Pipeline, number>> = { 1: 0.8, 16: 0.5 };
+const TARGET_NEVER_VS_REDIS: Readonly<Record<Pipeline, number>> = { 1: 0.55, 16: 0.4 };
+/** MIXED_SET_CLIENTS, MIXED_GET_CLIENTS: the mixed load's writers and readers (issue 14). */
+const MIXED_SET_CLIENTS = 8;
+const MIXED_GET_CLIENTS = 42;
+/** Mixed-load targets: GET throughput against Redis's, and Cairn's own GET p99. */
+const TARGET_MIXED_GET_VS_REDIS = 1.0;
+const TARGET_MIXED_GET_P99_MS = 1.0;
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CAIRN_CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'cairn.js');
@@ -120,21 +130,25 @@ const TARGETS: readonly TargetSpec[] = [
 interface Args {
   readonly quick: boolean;
   readonly out: string;
+  /** mixedOnly: only the mixed load, on the two `always` targets. */
+  readonly mixedOnly: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
   let quick = false;
+  let mixedOnly = false;
   let out = DEFAULT_OUT;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--quick') quick = true;
+    else if (arg === '--mixed-only') mixedOnly = true;
     else if (arg === '--out') {
       const value = argv[++i];
       if (value === undefined) throw new Error('--out needs a value');
       out = path.resolve(value);
     } else throw new Error(`unknown argument: ${arg}`);
   }
-  return { quick, out };
+  return { quick, out, mixedOnly };
 }
 
 /** Everything started, so that a failure or SIGINT anywhere still stops servers and removes data. */
@@ -284,11 +298,13 @@ async function benchTarget(
   requests: number,
   results: Map<Key, number>,
   commands: Map<TargetName, string>,
+  mixedResults: Map<TargetName, MixedResult>,
+  mixedOnly: boolean,
 ): Promise<void> {
   const run = await startTarget(spec);
   try {
     commands.set(spec.name, run.commandLine);
-    for (const pipeline of PIPELINES) {
+    for (const pipeline of mixedOnly ? [] : PIPELINES) {
       const { stdout } = await promisify(execFile)(
         'redis-benchmark',
         benchArgs(run.port, requests, pipeline),
@@ -311,12 +327,90 @@ async function benchTarget(
         throw new Error(`${spec.name}: server exited during the benchmark: ${run.stderr()}`);
       }
     }
+    if (spec.name.endsWith(' always')) {
+      const m = await mixed(run.port, requests);
+      mixedResults.set(spec.name, m);
+      console.error(
+        `  mixed (${MIXED_SET_CLIENTS} SET + ${MIXED_GET_CLIENTS} GET clients): GET ${fmt(m.getRps)}/s ` +
+          `p50 ${m.p50Ms} ms p99 ${m.p99Ms} ms; SET ${fmt(m.setRps)}/s`,
+      );
+    }
   } finally {
     await stopTarget(run);
   }
 }
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+/** MixedResult: the GET side of the mixed load. */
+interface MixedResult {
+  readonly getRps: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly setRps: number;
+}
+
+/**
+ * mixed runs the GET benchmark (MIXED_GET_CLIENTS) while a SET benchmark (MIXED_SET_CLIENTS) runs
+ * beside it, started first and stopped when the GETs are done. Keys were filled by the SET tests
+ * before, so GETs hit.
+ */
+async function mixed(port: number, requests: number): Promise<MixedResult> {
+  const common = ['-h', HOST, '-p', String(port), '-r', String(KEYSPACE), '-d', String(VALUE_BYTES), '--csv'];
+  // Fill first (pipelined), so that the GETs hit whatever ran before.
+  await promisify(execFile)(
+    'redis-benchmark',
+    [...common, '-t', 'set', '-c', '50', '-P', '16', '-n', String(KEYSPACE * 2)],
+    {
+      timeout: BENCH_TIMEOUT_MS,
+      maxBuffer: BENCH_MAX_BUFFER,
+    },
+  );
+  const setter = spawn(
+    'redis-benchmark',
+    [...common, '-t', 'set', '-c', String(MIXED_SET_CLIENTS), '-n', String(requests * 100), '-l'],
+    { stdio: ['ignore', 'ignore', 'ignore'] },
+  );
+  live.add(setter);
+  const setterExited = new Promise<void>((resolve) => setter.once('exit', () => resolve()));
+  try {
+    await new Promise((r) => setTimeout(r, MIXED_WARMUP_MS));
+    const before = await infoCommands(port, 'set');
+    const started = Date.now();
+    const { stdout } = await promisify(execFile)(
+      'redis-benchmark',
+      [...common, '-t', 'get', '-c', String(MIXED_GET_CLIENTS), '-n', String(requests)],
+      { timeout: BENCH_TIMEOUT_MS, maxBuffer: BENCH_MAX_BUFFER },
+    );
+    const seconds = (Date.now() - started) / 1000;
+    const after = await infoCommands(port, 'set');
+    const row = stdout.split('\n').find((l) => l.startsWith('"GET"'));
+    const cells = row?.split(',').map((c) => Number(c.trim().replace(/^"|"$/g, '')));
+    if (cells === undefined || cells.length < 7) throw new Error(`no GET line in:\n${stdout}`);
+    return { getRps: cells[1]!, p50Ms: cells[4]!, p99Ms: cells[6]!, setRps: (after - before) / seconds };
+  } finally {
+    setter.kill('SIGKILL');
+    await setterExited;
+    live.delete(setter);
+  }
+}
+
+/** MIXED_WARMUP_MS: the writers run alone this long before the readers start. */
+const MIXED_WARMUP_MS = 1_000;
+
+/** infoCommands: calls of one command so far, from INFO commandstats (both servers keep it). */
+async function infoCommands(port: number, command: string): Promise<number> {
+  const { stdout } = await promisify(execFile)('redis-cli', [
+    '-h',
+    HOST,
+    '-p',
+    String(port),
+    'INFO',
+    'commandstats',
+  ]);
+  const m = new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stdout);
+  return m === null ? Number.NaN : Number(m[1]);
+}
 
 interface Comparison {
   readonly label: string;
@@ -336,7 +430,7 @@ const COMPARISONS: readonly Comparison[] = [
       pipeline: p,
       ours: 'cairn always',
       theirs: 'redis always',
-      target: TARGET_ALWAYS_SET_VS_REDIS,
+      target: TARGET_ALWAYS_SET_VS_REDIS[p],
     }),
   ),
   ...PIPELINES.flatMap((p) =>
@@ -458,17 +552,40 @@ async function markdown(
   return lines.join('\n');
 }
 
+/** mixedLines: the mixed load as a markdown table with its two verdicts. */
+function mixedLines(m: ReadonlyMap<TargetName, MixedResult>): string[] {
+  const ours = m.get('cairn always');
+  const theirs = m.get('redis always');
+  if (ours === undefined) return [];
+  const row = (name: string, r: MixedResult): string =>
+    `| ${name} | ${fmt(r.getRps)} | ${r.p50Ms.toFixed(3)} | ${r.p99Ms.toFixed(3)} | ${fmt(r.setRps)} |`;
+  const ratio = theirs === undefined ? Number.NaN : ours.getRps / theirs.getRps;
+  return [
+    `Mixed load, \`always\` persistence: ${MIXED_SET_CLIENTS} SET clients and ${MIXED_GET_CLIENTS} GET clients at once`,
+    '',
+    '| target | GET/s | GET p50 ms | GET p99 ms | SET/s (beside) |',
+    '|---|---:|---:|---:|---:|',
+    row('cairn always', ours),
+    ...(theirs === undefined ? [] : [row('redis always', theirs)]),
+    '',
+    `- GET throughput cairn/redis: ${Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : '-'} (target >= ${TARGET_MIXED_GET_VS_REDIS}x): ${Number.isFinite(ratio) ? (ratio >= TARGET_MIXED_GET_VS_REDIS ? 'PASS' : 'MISS') : 'n/a'}`,
+    `- cairn GET p99: ${ours.p99Ms} ms (target <= ${TARGET_MIXED_GET_P99_MS} ms): ${ours.p99Ms <= TARGET_MIXED_GET_P99_MS ? 'PASS' : 'MISS'}`,
+  ];
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const requests = args.quick ? REQUESTS_QUICK : REQUESTS_FULL;
   if (!fs.existsSync(CAIRN_CLI)) throw new Error(`${CAIRN_CLI} not found: run \`npm run build\` first`);
   const results = new Map<Key, number>();
+  const mixedResults = new Map<TargetName, MixedResult>();
   const commands = new Map<TargetName, string>();
   const skipped: string[] = [];
   for (const spec of TARGETS) {
+    if (args.mixedOnly && !spec.name.endsWith(' always')) continue;
     console.error(`${spec.name}: redis-benchmark -n ${fmt(requests)}, -P ${PIPELINES.join(' and -P ')}`);
     try {
-      await benchTarget(spec, requests, results, commands);
+      await benchTarget(spec, requests, results, commands, mixedResults, args.mixedOnly);
     } catch (err) {
       const why = `${spec.name} (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`;
       console.error(`skipping ${why}`);
@@ -485,10 +602,15 @@ async function main(): Promise<void> {
   const ratios = new Table({ head: ['comparison', 'ratio', 'target', 'result'] });
   for (const c of checked) ratios.push([c.label, c.ratio, c.target, c.verdict]);
   console.log(ratios.toString());
+  const mixedRows = mixedLines(mixedResults);
+  for (const line of mixedRows) console.log(line);
   console.log(`note: ${os.availableParallelism()} CPUs shared by redis-benchmark and the server under test`);
 
   fs.mkdirSync(path.dirname(args.out), { recursive: true });
-  fs.appendFileSync(args.out, `${await markdown(args, requests, results, checked, commands, skipped)}\n`);
+  fs.appendFileSync(
+    args.out,
+    `${await markdown(args, requests, results, checked, commands, skipped)}\n${mixedRows.join('\n')}\n\n`,
+  );
   console.log(`results appended to ${path.relative(process.cwd(), args.out) || args.out}`);
 }
 

@@ -24,11 +24,13 @@ export interface CaskOptions extends EngineOptions {
   /** compactionMinDeadBytes: ... and dead bytes reach this many. Default 16 MiB. */
   readonly compactionMinDeadBytes?: number;
   /**
-   * syncOnEventLoop: the group commit appends and fdatasyncs with synchronous calls on the
-   * event loop (as Redis does with appendfsync always) instead of through libuv's thread pool.
-   * Measured here, a thread-pool round trip costs more than the fsync itself (write + fdatasync:
-   * 0.29 ms inline, 0.86 ms through the pool), so inline commits are ~3x faster; the price is
-   * that the event loop is busy for one fsync per group. Default true.
+   * syncOnEventLoop: the group commit's fdatasync runs with a synchronous call on the event loop
+   * (as Redis does with appendfsync always) instead of in libuv's thread pool. The append itself
+   * is always a synchronous write (page cache). Inline, a lone writer's commit is a little
+   * quicker (no thread-pool round trip), but the whole process stops for every fsync: no read is
+   * served and no command parsed meanwhile. In the pool, the loop serves reads and gathers the
+   * next group while the disk works, which is what a server with many clients needs (issue 14:
+   * 8 writers beside 42 readers; docs/benchmarks.md). Default false.
    */
   readonly syncOnEventLoop?: boolean;
   /**

@@ -364,18 +364,17 @@ export class GroupCommit {
         const target = Math.max(end, Math.min(data.allocated + PREALLOCATE_BYTES, this.store.dataFileBytes));
         zeros = target > end ? ZEROS.subarray(0, target - end) : undefined;
       }
-      if (this.options.syncInline) {
-        data.file.writeSync(bytes, start);
-        data.size = end;
-        data.allocated = Math.max(data.allocated, end);
-        if (zeros !== undefined) this.preallocateSync(data, zeros, end);
-        if (always) data.file.datasyncSync();
-      } else {
-        await data.file.write(bytes, start);
-        data.size = end;
-        data.allocated = Math.max(data.allocated, end);
-        if (zeros !== undefined) await this.preallocate(data, zeros, end);
-        if (always) await data.file.datasync();
+      // The append itself is a synchronous write (into the page cache: microseconds), so the
+      // group's bytes are in the file before anything else runs. The fdatasync either runs on
+      // the event loop too (syncInline) or in libuv's thread pool, where the loop meanwhile
+      // serves reads and parses the commands that will form the next group.
+      data.file.writeSync(bytes, start);
+      data.size = end;
+      data.allocated = Math.max(data.allocated, end);
+      if (zeros !== undefined) this.preallocateSync(data, zeros, end);
+      if (always) {
+        if (this.options.syncInline) data.file.datasyncSync();
+        else await data.file.datasync();
       }
       if (always) this.fsyncs++;
       else this.dirty = true;
@@ -423,21 +422,6 @@ export class GroupCommit {
         data.file.truncateSync(end);
       } catch {
         // Some zeros may remain past `end`: free space to recovery, cut at sealing.
-        data.allocated = Math.max(data.allocated, end + zeros.length);
-      }
-    }
-  }
-
-  /** preallocate is preallocateSync through the thread pool. */
-  private async preallocate(data: DataFile, zeros: Buffer, end: number): Promise<void> {
-    try {
-      await data.file.write(zeros, end);
-      data.allocated = Math.max(data.allocated, end + zeros.length);
-    } catch {
-      this.preallocateOff = data.id;
-      try {
-        await data.file.truncate(end);
-      } catch {
         data.allocated = Math.max(data.allocated, end + zeros.length);
       }
     }

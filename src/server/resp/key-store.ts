@@ -65,27 +65,29 @@ export function keyAfter(key: Buffer): Buffer {
 
 /**
  * LatestKeyStore: the newest state, through the write pipeline. Its reads and updates are
- * synchronous (one lookup, no await); they are returned as promises because a transaction's
- * store may await. Whole-keyspace reads first wait until every write queued before them has
- * settled (WritePipeline.settled()), then read the engine: they see the connection's own earlier
- * writes and reveal nothing that is not durable.
+ * synchronous (one lookup, no await) and answer at once, so a plain GET, SET or INCR runs and
+ * replies within the socket read that brought it: no promise, no microtask, no second pass of
+ * the connection's loop per command (issue 14). What they throw, the handler throws.
+ * Whole-keyspace reads first wait until every write queued before them has settled
+ * (WritePipeline.settled()), then read the engine: they see the connection's own earlier writes
+ * and reveal nothing that is not durable.
  */
 export class LatestKeyStore implements KeyStore {
   constructor(private readonly pipeline: WritePipeline) {}
 
-  readLatest(key: Uint8Array): Promise<Latest> {
-    return settle(() => this.pipeline.readLatest(key));
+  readLatest(key: Uint8Array): Latest {
+    return this.pipeline.readLatest(key);
   }
 
-  readMany(keys: readonly Uint8Array[]): Promise<Latest[]> {
-    return settle(() => this.pipeline.readMany(keys));
+  readMany(keys: readonly Uint8Array[]): Latest[] {
+    return this.pipeline.readMany(keys);
   }
 
   update<T>(
     key: Uint8Array,
     fn: (current: Buffer | undefined, expiresAt: number | undefined) => Change<T>,
-  ): Promise<Updated<T>> {
-    return settle(() => this.pipeline.update(key, fn));
+  ): Updated<T> {
+    return this.pipeline.update(key, fn);
   }
 
   updateMany<T>(
@@ -94,8 +96,8 @@ export class LatestKeyStore implements KeyStore {
       current: readonly (Buffer | undefined)[],
       expiresAt: readonly (number | undefined)[],
     ) => ManyChange<T>,
-  ): Promise<Updated<T>> {
-    return settle(() => this.pipeline.updateMany(keys, fn));
+  ): Updated<T> {
+    return this.pipeline.updateMany(keys, fn);
   }
 
   put(key: Uint8Array, value: Uint8Array, expiresAt?: number): Promise<void> {
@@ -115,14 +117,5 @@ export class LatestKeyStore implements KeyStore {
   async countKeys(): Promise<number> {
     await this.pipeline.settled();
     return this.pipeline.durableKeyCount();
-  }
-}
-
-/** settle runs a synchronous step as a promise: its result resolves, what it throws rejects. */
-function settle<T>(step: () => T): Promise<T> {
-  try {
-    return Promise.resolve(step());
-  } catch (err) {
-    return Promise.reject(err);
   }
 }

@@ -214,3 +214,29 @@ describe('readKeys and prefixOverlap', () => {
     expect(prefixOverlap([], [k('a'), k('ab')])).toContain("overlaps with another provided prefix 'ab'");
   });
 });
+
+describe('ReplyOrder.afterReleased (the redirect waits for held replies)', () => {
+  it('runs at once without held replies, else once the replies held so far are released', async () => {
+    const { ReplyOrder } = await import('./reply-order.js');
+    const order = new ReplyOrder(
+      2,
+      () => {},
+      () => {},
+    );
+    const ran: string[] = [];
+    order.afterReleased(() => ran.push('now'));
+    expect(ran).toEqual(['now']);
+    let resolve!: () => void;
+    const durable = new Promise<void>((r) => {
+      resolve = r;
+    });
+    order.hold(durable, (w) => w.bulk('value'), 2, 'get', 0);
+    order.afterReleased(() => ran.push(`after: ${Buffer.concat(order.takeReady()).toString().trim()}`));
+    await Promise.resolve();
+    expect(ran).toEqual(['now']);
+    resolve();
+    await durable;
+    await Promise.resolve();
+    expect(ran).toEqual(['now', 'after: $5\r\nvalue']);
+  });
+});

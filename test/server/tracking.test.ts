@@ -117,6 +117,13 @@ describe('CLIENT TRACKING against cairn', () => {
       const text = await raw.until((t) => t.includes('done'));
       expect(text).toContain('>2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\na\r\n');
       expect(text).not.toContain('$1\r\nb\r\n*');
+      // INFO reports the table (Redis's tracking_* fields).
+      const info = await connectIoredis(small.port);
+      const text2 = (await info.info()) as string;
+      info.disconnect();
+      expect(text2).toContain('tracking_clients:1');
+      expect(text2).toContain('tracking_total_keys:2');
+      expect(text2).toContain('tracking_total_prefixes:0');
     } finally {
       raw.close();
       await small.stop();

@@ -122,6 +122,11 @@ export class TrackingTable {
     return this.keys.size;
   }
 
+  /** prefixCount: distinct BCAST prefixes registered (INFO tracking_total_prefixes). */
+  get prefixCount(): number {
+    return this.prefixes.size;
+  }
+
   /** trackingClients: connections with tracking on. */
   get trackingClients(): number {
     return this.clients.size;

@@ -203,6 +203,18 @@ describe('a 3-member cluster', () => {
     try {
       await Promise.all(clients.map((c) => c.connect()));
       expect(await cluster.call(leader, 'SET', 'cached', 'v0')).toBe('OK');
+      // Every member has applied it: a follower applying it later would (rightly) invalidate the
+      // value its client just cached, and the hit count below would be a race.
+      for (const n of NAMES) {
+        const local = new Redis({ port: cluster.spec(n).resp, host: '127.0.0.1' });
+        try {
+          await local.call('READONLY');
+          const deadline = Date.now() + 5_000;
+          while ((await local.get('cached')) !== 'v0' && Date.now() < deadline) await sleep(20);
+        } finally {
+          local.disconnect();
+        }
+      }
       const readAll = () => Promise.all(clients.map((c) => c.get('cached')));
       expect(await readAll()).toEqual(['v0', 'v0', 'v0']);
       expect(await readAll()).toEqual(['v0', 'v0', 'v0']);

@@ -114,6 +114,17 @@ describe('TrackingTable', () => {
     expect(noloop.out).toEqual([INV('x')]);
   });
 
+  it('holds invalidations for a client executing an asynchronous command until its reply', () => {
+    const { table, add } = setup();
+    const a = add(1, 3);
+    table.remember(1, a.tracking, [k('x')]);
+    a.executing = true; // an EXEC reading a snapshot taken before the write below
+    table.asWriter(2, () => table.invalidate([k('x')]));
+    expect(a.out).toEqual([]);
+    a.finish();
+    expect(a.out).toEqual([INV('x')]);
+  });
+
   it('OPTIN remembers only after CLIENT CACHING yes, OPTOUT all but after CLIENT CACHING no', () => {
     const { table, add } = setup();
     const optin = add(1, 3, { optin: true });

@@ -62,8 +62,8 @@ export interface TrackingPeer {
    */
   afterHeldReplies(fn: () => void): void;
   /**
-   * defer runs `fn` after the reply of the command the connection is executing (Redis 7 sends a
-   * client's invalidations caused by its own command after that command's reply).
+   * defer runs `fn` after the reply of the command the connection is executing, at once when it
+   * executes none (see TrackingTable.sendOrDefer).
    */
   defer(fn: () => void): void;
 }
@@ -102,8 +102,8 @@ export class TrackingTable {
   private readonly clients = new Set<number>();
   /**
    * writer: the client whose command is queuing writes now (set by the connection around the
-   * synchronous part of a command and around a commit), for NOLOOP and for deferring a client's
-   * own invalidations after its reply; undefined for the expiry cycle and replicated writes.
+   * synchronous part of a command and around a commit), for NOLOOP; undefined for the expiry
+   * cycle and replicated writes.
    */
   writer: number | undefined;
   /** pendingBroadcast: BCAST prefix -> keys written this turn -> their writer (see broadcast). */
@@ -296,9 +296,14 @@ export class TrackingTable {
     }
   }
 
+  /**
+   * sendOrDefer sends after the reply of the command the client is executing, if any: its own
+   * write's invalidation comes after the write's reply (as Redis 7), and another client's write
+   * during an asynchronous command (EXEC reading a snapshot taken before that write) must reach
+   * the client after the reply carrying the older value, never before it.
+   */
   private sendOrDefer(peer: TrackingPeer, keys: Invalidation): void {
-    if (peer.id === this.writer) peer.defer(() => this.send(peer, keys));
-    else this.send(peer, keys);
+    peer.defer(() => this.send(peer, keys));
   }
 
   /** send delivers one invalidation to a client's destination (Redis's sendTrackingMessage). */

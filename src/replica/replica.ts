@@ -303,6 +303,12 @@ export class Replica {
   readonly onInstalling = new Set<() => void>();
   /** onEngine: told when a snapshot replaced the local engine (the ReplicatedEngine follows it). */
   readonly onEngine = new Set<(engine: Engine) => void>();
+  /**
+   * onForeignWrite: told the keys of every write entry this member applies that it did not
+   * propose itself (another member's write; its own were told by its write pipeline as it
+   * queued them), when it hands the entry to the engine. Client tracking's invalidations.
+   */
+  readonly onForeignWrite = new Set<(keys: readonly Uint8Array[]) => void>();
   /** readWaiters: reads waiting for the next ReadIndex round (batched per turn). */
   private readWaiters: ReadWaiter[] = [];
   private readonly readRounds = new Map<string, ReadWaiter[]>();
@@ -883,6 +889,18 @@ export class Replica {
         const write = decodeWrite(e.data);
         if (write !== undefined && write.ts > this.engine.lastTs()) {
           visible = this.engine.write(write.ts, write.ops);
+          const mine = this.proposals.get(e.index);
+          if (this.onForeignWrite.size > 0 && (mine === undefined || mine.term !== e.term)) {
+            const keys = write.ops.map((op) => op.key);
+            for (const f of this.onForeignWrite) {
+              // A listener's failure is not the apply's.
+              try {
+                f(keys);
+              } catch {
+                // nothing to undo
+              }
+            }
+          }
         }
         if (write !== undefined) this.logTs = write.ts;
         if (write !== undefined) this.counters.proposalsCommitted++;

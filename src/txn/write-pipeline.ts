@@ -156,6 +156,8 @@ export class WritePipeline {
   private readonly expiry: ExpiryCycle;
   /** expiredListeners: told the keys of each expiry-cycle batch once it is durable (onExpired). */
   private readonly expiredListeners = new Set<(keys: readonly Uint8Array[]) => void>();
+  /** queuedListeners: told the keys of every write as it is queued (onQueued). */
+  private readonly queuedListeners = new Set<(keys: readonly Uint8Array[]) => void>();
   /**
    * lastQueuedTs: the commit timestamp the last enqueue gave its write, read in the same step;
    * undefined when that write was refused before it had one.
@@ -183,6 +185,28 @@ export class WritePipeline {
   onExpired(listener: (keys: readonly Uint8Array[]) => void): () => void {
     this.expiredListeners.add(listener);
     return () => this.expiredListeners.delete(listener);
+  }
+
+  /**
+   * onQueued registers a listener told, in the same synchronous step, the keys of every write the
+   * pipeline queues (commands, commits, the expiry cycle): client tracking's invalidations
+   * (src/server/resp/tracking.ts), which must go out before any reply can reveal the write. The
+   * keys are borrowed for the call. Returns its removal.
+   */
+  onQueued(listener: (keys: readonly Uint8Array[]) => void): () => void {
+    this.queuedListeners.add(listener);
+    return () => this.queuedListeners.delete(listener);
+  }
+
+  private tellQueued(keys: readonly Uint8Array[]): void {
+    for (const listener of this.queuedListeners) {
+      // A listener's failure is not the write's: it is queued either way.
+      try {
+        listener(keys);
+      } catch {
+        // nothing to undo
+      }
+    }
   }
 
   private tellExpired(keys: readonly Uint8Array[]): void {
@@ -471,6 +495,7 @@ export class WritePipeline {
     let own: Promise<void>;
     try {
       own = this.engine.write(ts, ops);
+      this.tellQueued(keys);
     } catch (err) {
       own = Promise.reject(err);
     }

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Redis } from 'ioredis';
+import { BasicClientSideCache, createClient } from 'redis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RespError } from '../../src/protocol/resp/index.js';
 import { ProcCluster, sleep } from './proc-cluster.js';
@@ -183,6 +184,55 @@ describe('a 3-member cluster', () => {
       for (const e of events) expect(e).toEqual(['__keyevent@0__:set watched']);
     } finally {
       for (const sub of subscribers) sub.disconnect();
+    }
+  }, 60_000);
+
+  it('invalidates client-side caches on every member, whichever member the write went to', async () => {
+    cluster = await ProcCluster.start(NAMES);
+    const leader = await cluster.leader();
+    // node-redis's clientSideCache (CLIENT TRACKING, RESP3) on each member; every read of a
+    // follower is forwarded to the leader and remembered on the follower.
+    const caches = NAMES.map(() => new BasicClientSideCache({ ttl: 0, maxEntries: 0 }));
+    const clients = NAMES.map((n, i) =>
+      createClient({
+        socket: { port: cluster!.spec(n).resp, host: '127.0.0.1' },
+        RESP: 3,
+        clientSideCache: caches[i]!,
+      }),
+    );
+    try {
+      await Promise.all(clients.map((c) => c.connect()));
+      expect(await cluster.call(leader, 'SET', 'cached', 'v0')).toBe('OK');
+      // Every member has applied it: a follower applying it later would (rightly) invalidate the
+      // value its client just cached, and the hit count below would be a race.
+      for (const n of NAMES) {
+        const local = new Redis({ port: cluster.spec(n).resp, host: '127.0.0.1' });
+        try {
+          await local.call('READONLY');
+          const deadline = Date.now() + 5_000;
+          while ((await local.get('cached')) !== 'v0' && Date.now() < deadline) await sleep(20);
+        } finally {
+          local.disconnect();
+        }
+      }
+      const readAll = () => Promise.all(clients.map((c) => c.get('cached')));
+      expect(await readAll()).toEqual(['v0', 'v0', 'v0']);
+      expect(await readAll()).toEqual(['v0', 'v0', 'v0']);
+      for (const cache of caches) expect(cache.stats().hitCount).toBe(1);
+      // A write through each member in turn (forwarded to the leader when not the leader): every
+      // member's cache hears of it (the leader when it queues it, the others when they apply it).
+      for (const [i, n] of NAMES.entries()) {
+        expect(await cluster.call(n, 'SET', 'cached', `v${i + 1}`)).toBe('OK');
+        const deadline = Date.now() + 5_000;
+        let seen = await readAll();
+        while (seen.some((v) => v !== `v${i + 1}`) && Date.now() < deadline) {
+          await sleep(20);
+          seen = await readAll();
+        }
+        expect(seen).toEqual([`v${i + 1}`, `v${i + 1}`, `v${i + 1}`]);
+      }
+    } finally {
+      await Promise.all(clients.map((c) => c.close().catch(() => {})));
     }
   }, 60_000);
 

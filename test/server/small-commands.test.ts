@@ -1,10 +1,9 @@
 // The small commands tools expect (issue 15, section 4): FLUSHALL, TIME, MEMORY USAGE/HELP, the
-// INFO fields tools read, and CLIENT TRACKING's refusal; over a real socket. With a redis-server
+// INFO fields tools read, and the CLIENT TRACKING queries of an untracked connection (tracking
+// itself: tracking.test.ts); over a real socket. With a redis-server
 // installed, a differential case compares the replies whose shape Redis fixes.
 import type { Redis } from 'ioredis';
-import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ERR_TRACKING_UNSUPPORTED } from '../../src/server/resp/commands/connection.js';
 import { ENTRY_OVERHEAD_BYTES } from '../../src/server/resp/commands/server.js';
 import { differences, hasRedisServer } from '../support/redis-server.js';
 import { connectIoredis, type RedisPair, type Running, startRedisPair, startServer } from './support.js';
@@ -135,11 +134,7 @@ describe('small commands', () => {
     expect(Number(f.get('instantaneous_ops_per_sec'))).toBeGreaterThan(0);
   });
 
-  it('CLIENT TRACKING ON is refused (no invalidations), OFF and the tracking queries answer as untracked', async () => {
-    await expect(c.call('CLIENT', 'TRACKING', 'ON')).rejects.toThrow(ERR_TRACKING_UNSUPPORTED);
-    await expect(c.call('CLIENT', 'TRACKING', 'ON', 'BCAST', 'PREFIX', 'a')).rejects.toThrow(
-      ERR_TRACKING_UNSUPPORTED,
-    );
+  it('CLIENT TRACKING: bad modes and options are syntax errors; an untracked connection answers as untracked', async () => {
     await expect(c.call('CLIENT', 'TRACKING', 'MAYBE')).rejects.toThrow('ERR syntax error');
     await expect(c.call('CLIENT', 'TRACKING', 'OFF', 'BOGUS')).rejects.toThrow('ERR syntax error');
     expect(await c.call('CLIENT', 'TRACKING', 'OFF')).toBe('OK');
@@ -153,18 +148,6 @@ describe('small commands', () => {
       [],
     ]);
     await expect(c.call('CLIENT', 'CACHING', 'YES')).rejects.toThrow('ERR CLIENT CACHING can be called only');
-  });
-
-  it("node-redis's clientSideCache fails to connect instead of caching without invalidations", async () => {
-    const client = createClient({
-      socket: { port: r.port, host: '127.0.0.1', reconnectStrategy: false },
-      RESP: 3,
-      clientSideCache: { ttl: 0, maxEntries: 0 },
-    });
-    client.on('error', () => {});
-    await expect(client.connect()).rejects.toThrow(ERR_TRACKING_UNSUPPORTED);
-    // connect() already closed the client on the refusal.
-    expect(client.isOpen).toBe(false);
   });
 });
 

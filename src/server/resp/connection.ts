@@ -31,6 +31,7 @@ import { RUN_WHILE_QUEUING } from './multi-queue.js';
 import { type Subscriber, Subscriptions } from './pubsub.js';
 import { ReplyOrder } from './reply-order.js';
 import { Session } from './session.js';
+import { type TrackingPeer, type TrackingState, trackRead } from './tracking.js';
 import type { ClientState, CommandContext, Held, Outcome, ServerContext } from './types.js';
 
 /**
@@ -78,7 +79,7 @@ export function notAllowedWhileSubscribed(spec: CommandSpec, args: readonly Buff
   );
 }
 
-export class Connection implements CommandContext, Subscriber {
+export class Connection implements CommandContext, Subscriber, TrackingPeer {
   private readonly parser = new RequestParser();
   private readonly replies: ReplyOrder;
   /** busy: an asynchronous command is executing; the next one waits for it. */
@@ -101,6 +102,12 @@ export class Connection implements CommandContext, Subscriber {
   readonly pubsub: Subscriptions;
   /** softLimitSince: when the output of this subscriber went above the soft pub/sub limit. */
   private softLimitSince: number | undefined;
+  /** executing: a command is between dispatch and its reply (complete or fail); see defer. */
+  private executing = false;
+  /** deferred: tracking messages caused by the executing command, sent after its reply. */
+  private deferred: (() => void)[] = [];
+  /** prevCommand: the previous command's name (CLIENT CACHING lasts until a non-CLIENT command). */
+  private prevCommand = '';
 
   constructor(
     private readonly socket: Socket,
@@ -133,6 +140,8 @@ export class Connection implements CommandContext, Subscriber {
       this.session.close();
       this.pubsub.clear();
       this.forwarder?.close();
+      this.server.tracking.disable(this.client.id, this.client.tracking);
+      this.client.tracking = undefined;
     });
   }
 
@@ -158,6 +167,8 @@ export class Connection implements CommandContext, Subscriber {
   resetConnection(): void {
     this.session.reset();
     this.pubsub.clear();
+    this.server.tracking.disable(this.client.id, this.client.tracking);
+    this.client.tracking = undefined;
     // The leader-side state of a forwarded connection (MULTI, WATCH) goes with its link.
     this.forwarder?.close();
     this.forwarder = undefined;
@@ -194,6 +205,58 @@ export class Connection implements CommandContext, Subscriber {
       return;
     }
     this.scheduleFlush();
+  }
+
+  // ---- TrackingPeer (tracking.ts) -------------------------------------------------------------
+
+  get id(): number {
+    return this.client.id;
+  }
+
+  get tracking(): TrackingState | undefined {
+    return this.client.tracking;
+  }
+
+  get protocol(): 2 | 3 {
+    return this.client.protocol;
+  }
+
+  get subscribed(): boolean {
+    return this.pubsub.total > 0;
+  }
+
+  write(message: (w: ReplyWriter) => void): void {
+    if (this.closing) return;
+    // Like a pub/sub message: after every reply so far, and bounded by the pub/sub output limit.
+    message(this.w);
+    if (this.overPubsubLimit()) {
+      this.server.logger?.warn(
+        { client: this.client.id, outputBytes: this.outputBytes },
+        'closing client that reached the pub/sub output buffer limit with invalidations',
+      );
+      this.pubsub.clear();
+      this.destroy();
+      return;
+    }
+    this.scheduleFlush();
+  }
+
+  afterHeldReplies(fn: () => void): void {
+    this.replies.afterReleased(fn);
+  }
+
+  defer(fn: () => void): void {
+    if (this.executing) this.deferred.push(fn);
+    else fn();
+  }
+
+  /** finishCommand ends `executing` and sends what the command's own writes deferred. */
+  private finishCommand(): void {
+    this.executing = false;
+    if (this.deferred.length === 0) return;
+    const deferred = this.deferred;
+    this.deferred = [];
+    for (const fn of deferred) fn();
   }
 
   /** overPubsubLimit applies `client-output-buffer-limit pubsub` (limits.ts, PUBSUB_OUTPUT_*). */
@@ -301,6 +364,12 @@ export class Connection implements CommandContext, Subscriber {
       return;
     }
     this.client.lastCommand = spec.name;
+    const tracking = this.client.tracking;
+    if (tracking !== undefined) {
+      // CLIENT CACHING applies to the next command, or to a whole MULTI ... EXEC (as Redis).
+      if (this.prevCommand !== 'client' && !this.session.queuing) tracking.caching = false;
+    }
+    this.prevCommand = spec.name;
     if (!arityOk(spec, args.length)) {
       this.session.reject();
       this.fail(spec, wrongArity(spec.name), started);
@@ -323,6 +392,11 @@ export class Connection implements CommandContext, Subscriber {
       this.fail(spec, new CommandError(idleError), started);
       return;
     }
+    const queued = this.session.queuing && !RUN_WHILE_QUEUING.has(spec.name);
+    // Before the read runs, here or forwarded to the leader: a write after this point invalidates.
+    if (tracking !== undefined && !queued)
+      trackRead(this.server.tracking, this.client, spec, args, this.session.txn !== undefined);
+    this.executing = true;
     if (this.server.cluster !== undefined && isDataCommand(spec) && this.routeInCluster(spec, args, started))
       return;
     if (this.session.queuing && !RUN_WHILE_QUEUING.has(spec.name)) {
@@ -335,15 +409,21 @@ export class Connection implements CommandContext, Subscriber {
       }
       // Not observed here: EXEC counts the command when it runs it (as Redis's commandstats).
       this.w.simple('QUEUED');
+      this.finishCommand();
       return;
     }
     let outcome: Outcome | Promise<Outcome>;
+    const tracker = this.server.tracking;
+    // The writes the handler queues in its synchronous part are this client's (NOLOOP, defer).
+    tracker.writer = this.client.id;
     try {
       outcome = spec.handler(this, args);
     } catch (err) {
+      tracker.writer = undefined;
       this.fail(spec, err, started);
       return;
     }
+    tracker.writer = undefined;
     this.settle(spec, outcome, started);
   }
 
@@ -519,6 +599,7 @@ export class Connection implements CommandContext, Subscriber {
     }
     this.w.error(errorReply(err));
     this.observe(spec?.name ?? 'unknown', started, false);
+    this.finishCommand();
   }
 
   private logUnexpected(spec: CommandSpec | undefined, err: unknown): void {
@@ -530,15 +611,14 @@ export class Connection implements CommandContext, Subscriber {
   private complete(spec: CommandSpec, outcome: Outcome, started: number): void {
     if (outcome === undefined || outcome === null) {
       this.observe(spec.name, started, true);
-      return;
+    } else {
+      const held = outcome as Held;
+      if (held.durable === undefined) {
+        held.reply(this.w);
+        this.observe(spec.name, started, true);
+      } else this.replies.hold(held.durable, held.reply, this.client.protocol, spec.name, started);
     }
-    const held = outcome as Held;
-    if (held.durable === undefined) {
-      held.reply(this.w);
-      this.observe(spec.name, started, true);
-      return;
-    }
-    this.replies.hold(held.durable, held.reply, this.client.protocol, spec.name, started);
+    this.finishCommand();
   }
 
   private observe(command: string, started: number, ok: boolean): void {

@@ -4,6 +4,7 @@ import { BULK_BYTES_MAX, INLINE_BYTES_MAX } from '../../protocol/resp/index.js';
 import { assert } from '../../stdx/assert.js';
 import { BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../../storage/limits.js';
 import { SCRIPT_TIME_LIMIT_MS } from './lua/limits.js';
+import { TRACKING_TABLE_MAX_KEYS } from './tracking.js';
 
 /** MAX_CLIENTS: connections beyond this get `-ERR max number of clients reached` (Redis's maxclients). */
 export const MAX_CLIENTS = 10_000;
@@ -114,6 +115,8 @@ export interface RespServerLimits {
   readonly pubsubOutputSoftMs: number;
   /** scriptTimeMs: how long a Lua script may run (lua/limits.ts, SCRIPT_TIME_LIMIT_MS). */
   readonly scriptTimeMs: number;
+  /** trackingTableMaxKeys: keys CLIENT TRACKING remembers (tracking.ts, TRACKING_TABLE_MAX_KEYS). */
+  readonly trackingTableMaxKeys: number;
 }
 
 export const DEFAULT_LIMITS: RespServerLimits = Object.freeze({
@@ -128,6 +131,7 @@ export const DEFAULT_LIMITS: RespServerLimits = Object.freeze({
   pubsubOutputSoftBytes: PUBSUB_OUTPUT_SOFT_BYTES,
   pubsubOutputSoftMs: PUBSUB_OUTPUT_SOFT_MS,
   scriptTimeMs: SCRIPT_TIME_LIMIT_MS,
+  trackingTableMaxKeys: TRACKING_TABLE_MAX_KEYS,
 });
 
 assert(BULK_BYTES_MAX >= VALUE_BYTES_MAX + KEY_BYTES_MAX, 'a maximal value and key must pass the framing');

@@ -25,6 +25,8 @@ interface Segment {
   error: unknown;
   /** closedBytes: the tail's size when a later segment closed it (counted in heldBytes). */
   closedBytes: number;
+  /** after: run once this segment is released (afterReleased). */
+  after: (() => void)[] | undefined;
 }
 
 /** SEGMENTS_COMPACT_AT: released segments kept at the head of the array before it is compacted. */
@@ -106,6 +108,7 @@ export class ReplyOrder {
       settled: false,
       error: undefined,
       closedBytes: 0,
+      after: undefined,
     };
     this.segments.push(seg);
     durable.then(
@@ -119,6 +122,17 @@ export class ReplyOrder {
         this.release();
       },
     );
+  }
+
+  /** afterReleased runs `fn` once every reply held so far is released (at once when none is). */
+  afterReleased(fn: () => void): void {
+    if (this.head === this.segments.length) {
+      fn();
+      return;
+    }
+    const last = this.segments[this.segments.length - 1]!;
+    last.after ??= [];
+    last.after.push(fn);
   }
 
   /** gather moves immediate replies to the ready chunks; true when any chunk is ready. */
@@ -155,6 +169,7 @@ export class ReplyOrder {
         this.out.push(chunk);
         this.outBytes += chunk.length;
       }
+      if (seg.after !== undefined) for (const fn of seg.after) fn();
     }
     if (this.head === this.segments.length) {
       this.segments = [];

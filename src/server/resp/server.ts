@@ -17,6 +17,7 @@ import { KeyspaceNotifier, NOTIFY } from './notifications.js';
 import { PubSubBroker } from './pubsub.js';
 import { ScanCursors } from './scan-cursors.js';
 import { countingCommands, ServerStats } from './server-stats.js';
+import { TrackingTable } from './tracking.js';
 import type { ClientState, RespLogger, RespMetrics, ServerConfig, ServerContext } from './types.js';
 
 export interface RespServerOptions {
@@ -100,6 +101,17 @@ export function createRespServer(options: RespServerOptions): RespServer {
     );
   });
 
+  // CLIENT TRACKING (tracking.ts): every write this server's pipeline queues invalidates the keys
+  // it touches; a cluster member also invalidates on the entries it applies for other members,
+  // and everything when a snapshot from the leader replaces its state.
+  const tracking = new TrackingTable((id) => connections.get(id), limits.trackingTableMaxKeys);
+  const stopQueued = options.db.pipeline.onQueued((keys) => tracking.invalidate(keys));
+  const replica = options.cluster?.replica;
+  const onForeignWrite = (keys: readonly Uint8Array[]): void => tracking.invalidate(keys);
+  const onEngine = (): void => tracking.flushed();
+  replica?.onForeignWrite.add(onForeignWrite);
+  replica?.onEngine.add(onEngine);
+
   const ctx: ServerContext = {
     db: options.db,
     store: new LatestKeyStore(options.db.pipeline),
@@ -119,6 +131,7 @@ export function createRespServer(options: RespServerOptions): RespServer {
     upstreams,
     pubsub,
     notifier,
+    tracking,
     publish,
     port: () => {
       const a = netServer.address();
@@ -187,6 +200,9 @@ export function createRespServer(options: RespServerOptions): RespServer {
     },
     close() {
       stopExpired();
+      stopQueued();
+      replica?.onForeignWrite.delete(onForeignWrite);
+      replica?.onEngine.delete(onEngine);
       fanout?.close();
       stats.stop();
       closing ??= new Promise<void>((resolve) => {

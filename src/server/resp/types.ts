@@ -15,6 +15,7 @@ import type { PubSubBroker, Subscriptions } from './pubsub.js';
 import type { ScanCursors } from './scan-cursors.js';
 import type { ServerStats } from './server-stats.js';
 import type { Session } from './session.js';
+import type { TrackingState, TrackingTable } from './tracking.js';
 
 /**
  * Held is a reply that may only be sent once `durable` resolves (it reveals a write that is not
@@ -56,6 +57,8 @@ export interface ClientState {
   sub: number;
   psub: number;
   ssub: number;
+  /** tracking: CLIENT TRACKING's settings; undefined while tracking is off (tracking.ts). */
+  tracking?: TrackingState | undefined;
 }
 
 /**
@@ -127,6 +130,8 @@ export interface ServerContext {
   readonly pubsub: PubSubBroker;
   /** notifier: keyspace notifications, `notify-keyspace-events` (notifications.ts). */
   readonly notifier: KeyspaceNotifier;
+  /** tracking: CLIENT TRACKING's table of who read what, and its invalidations (tracking.ts). */
+  readonly tracking: TrackingTable;
   /**
    * publish: PUBLISH's delivery: to this server's subscribers, and in a cluster to every other
    * member's too; resolves to the number of receivers.

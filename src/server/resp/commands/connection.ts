@@ -10,6 +10,20 @@ import {
   wrongArity,
 } from '../errors.js';
 import { CLIENT_NAME_BYTES_MAX } from '../limits.js';
+import {
+  ERR_BCAST_OPTIN,
+  ERR_CACHING_NO,
+  ERR_CACHING_NOT_TRACKING,
+  ERR_CACHING_YES,
+  ERR_NO_REDIRECT_CLIENT,
+  ERR_OPTIN_AND_OPTOUT,
+  ERR_PREFIX_NEEDS_BCAST,
+  ERR_SWITCH_BCAST,
+  ERR_SWITCH_OPTIN,
+  prefixOverlap,
+  TRACKING_PREFIXES_MAX,
+  type TrackingState,
+} from '../tracking.js';
 import type { ClientState, CommandContext } from '../types.js';
 import { is, lower, parseInt64 } from './args.js';
 import { NO_KEYS, spec } from './spec.js';
@@ -104,48 +118,125 @@ function hello(ctx: CommandContext, args: Buffer[]): void {
   w.arrayHeader(0);
 }
 
-/**
- * ERR_TRACKING_UNSUPPORTED: CLIENT TRACKING ON's refusal. Tracking promises the client an
- * `invalidate` message whenever a key it read changes; Cairn sends none (writes reach a key
- * through transactions, scripts, the expiry cycle, FLUSHDB and, in a cluster, other members'
- * log entries, and no invalidation is wired to all of them), so a client-side cache enabled on
- * an OK would serve stale values forever. Refusing makes clients (node-redis's clientSideCache)
- * fail at connect instead.
- */
-export const ERR_TRACKING_UNSUPPORTED =
-  'ERR CLIENT TRACKING ON is not supported: Cairn sends no invalidation messages, so a client-side cache would serve stale values';
-
-/** ERR_CACHING_NOT_TRACKING: Redis's CLIENT CACHING error outside OPTIN/OPTOUT tracking (always, here). */
-const ERR_CACHING_NOT_TRACKING =
-  'ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled';
-
 /** TRACKING_FLAGS, TRACKING_OPTIONS_WITH_VALUE: CLIENT TRACKING's options (Redis 7). */
 const TRACKING_FLAGS = new Set(['bcast', 'optin', 'optout', 'noloop']);
-const TRACKING_OPTIONS_WITH_VALUE = new Set(['redirect', 'prefix']);
 
-/** tracking: CLIENT TRACKING: OFF (with any well-formed options) is OK, tracking stays off; ON is refused. */
+/**
+ * tracking: CLIENT TRACKING ON|OFF [REDIRECT id] [BCAST] [PREFIX p]... [OPTIN] [OPTOUT] [NOLOOP],
+ * with Redis 7's checks in its order (networking.c, clientCommand) (docs/tracking.md).
+ */
 function tracking(ctx: CommandContext, args: Buffer[]): void {
   const mode = lower(args[2]!);
   if (mode !== 'on' && mode !== 'off') throw new CommandError(ERR_SYNTAX);
+  const flags = new Set<string>();
+  let redirect = 0;
+  const prefixes: Buffer[] = [];
   for (let i = 3; i < args.length; i++) {
     const opt = lower(args[i]!);
-    if (TRACKING_OPTIONS_WITH_VALUE.has(opt) && i + 1 < args.length) i++;
-    else if (!TRACKING_FLAGS.has(opt)) throw new CommandError(ERR_SYNTAX);
+    const more = args.length - i - 1;
+    if (opt === 'redirect' && more >= 1) {
+      if (redirect !== 0) throw new CommandError('ERR A client can only redirect to a single other client');
+      const id = parseInt64(args[++i]!);
+      if (id === undefined) throw new CommandError(ERR_NOT_INTEGER);
+      const target = id > 0n && id <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(id) : -1;
+      if (![...ctx.server.clients()].some((c) => c.id === target))
+        throw new CommandError(ERR_NO_REDIRECT_CLIENT);
+      redirect = target;
+    } else if (opt === 'prefix' && more >= 1) {
+      prefixes.push(Buffer.from(args[++i]!));
+    } else if (TRACKING_FLAGS.has(opt)) {
+      flags.add(opt);
+    } else throw new CommandError(ERR_SYNTAX);
   }
-  if (mode === 'on') throw new CommandError(ERR_TRACKING_UNSUPPORTED);
+  const table = ctx.server.tracking;
+  const client = ctx.client;
+  const old = client.tracking;
+  if (mode === 'off') {
+    table.disable(client.id, old);
+    client.tracking = undefined;
+    ctx.w.ok();
+    return;
+  }
+  const bcast = flags.has('bcast');
+  const optin = flags.has('optin');
+  const optout = flags.has('optout');
+  if (!bcast && prefixes.length > 0) throw new CommandError(ERR_PREFIX_NEEDS_BCAST);
+  if (old !== undefined && old.bcast !== bcast) throw new CommandError(ERR_SWITCH_BCAST);
+  if (bcast && (optin || optout)) throw new CommandError(ERR_BCAST_OPTIN);
+  if (optin && optout) throw new CommandError(ERR_OPTIN_AND_OPTOUT);
+  if (old !== undefined && ((optin && old.optout) || (optout && old.optin)))
+    throw new CommandError(ERR_SWITCH_OPTIN);
+  const kept = old?.bcast === true ? old.prefixes : [];
+  if (bcast) {
+    const overlap = prefixOverlap(kept, prefixes);
+    if (overlap !== undefined) throw new CommandError(overlap);
+    if (kept.length + prefixes.length > TRACKING_PREFIXES_MAX)
+      throw new CommandError(`ERR at most ${TRACKING_PREFIXES_MAX} prefixes per client`);
+  }
+  table.disable(client.id, old);
+  client.tracking = {
+    bcast,
+    optin,
+    optout,
+    noloop: flags.has('noloop'),
+    redirect,
+    prefixes: [...kept, ...prefixes],
+    caching: false,
+    brokenRedirect: false,
+  };
+  table.enable(client.id, client.tracking);
   ctx.w.ok();
 }
 
-/** trackingInfo: CLIENT TRACKINGINFO of a connection that never tracks (Redis's reply shape). */
-function trackingInfo(w: ReplyWriter): void {
+/** caching: CLIENT CACHING yes|no, for the next command in OPTIN / OPTOUT mode. */
+function caching(ctx: CommandContext, args: Buffer[]): void {
+  const state = ctx.client.tracking;
+  if (state === undefined || (!state.optin && !state.optout))
+    throw new CommandError(ERR_CACHING_NOT_TRACKING);
+  const value = lower(args[2]!);
+  if (value === 'yes') {
+    if (!state.optin) throw new CommandError(ERR_CACHING_YES);
+  } else if (value === 'no') {
+    if (!state.optout) throw new CommandError(ERR_CACHING_NO);
+  } else throw new CommandError(ERR_SYNTAX);
+  state.caching = true;
+  ctx.w.ok();
+}
+
+/** trackingInfo: CLIENT TRACKINGINFO (Redis's reply shape and flag names). */
+function trackingInfo(w: ReplyWriter, state: TrackingState | undefined): void {
+  const flags: string[] = [];
+  if (state === undefined) flags.push('off');
+  else {
+    flags.push('on');
+    if (state.bcast) flags.push('bcast');
+    if (state.optin) flags.push('optin');
+    if (state.optout) flags.push('optout');
+    if (state.caching) flags.push(state.optin ? 'caching-yes' : 'caching-no');
+    if (state.noloop) flags.push('noloop');
+    if (state.brokenRedirect) flags.push('broken_redirect');
+  }
   w.mapHeader(3);
   w.bulk('flags');
-  w.setHeader(1);
-  w.bulk('off');
+  w.setHeader(flags.length);
+  for (const f of flags) w.bulk(f);
   w.bulk('redirect');
-  w.integer(-1);
+  w.integer(state === undefined ? -1 : state.redirect);
   w.bulk('prefixes');
-  w.arrayHeader(0);
+  // In byte order, as Redis lists its prefix tree.
+  w.bulkArray(state?.bcast === true ? [...state.prefixes].sort(Buffer.compare) : []);
+}
+
+/** clientFlags: CLIENT LIST's flags: P subscribed, t tracking, B broadcast, R broken redirect, else N. */
+function clientFlags(c: ClientState): string {
+  let flags = c.sub + c.psub + c.ssub > 0 ? 'P' : '';
+  const t = c.tracking;
+  if (t !== undefined) {
+    flags += 't';
+    if (t.bcast) flags += 'B';
+    if (t.brokenRedirect) flags += 'R';
+  }
+  return flags === '' ? 'N' : flags;
 }
 
 /** clientLine is one line of CLIENT LIST / CLIENT INFO, in Redis's field order. */
@@ -154,8 +245,8 @@ export function clientLine(c: ClientState, now: number, current: string): string
   const idle = Math.floor((now - c.lastCommandAt) / 1000);
   return (
     `id=${c.id} addr=${c.addr} laddr=${c.laddr} fd=-1 name=${c.name} age=${age} idle=${idle} ` +
-    `flags=${c.sub + c.psub + c.ssub > 0 ? 'P' : 'N'} db=0 sub=${c.sub} psub=${c.psub} ssub=${c.ssub} multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 obl=0 oll=0 omem=0 tot-mem=0 ` +
-    `events=r cmd=${current} user=default redir=-1 resp=${c.protocol} lib-name=${c.libName} lib-ver=${c.libVer}\n`
+    `flags=${clientFlags(c)} db=0 sub=${c.sub} psub=${c.psub} ssub=${c.ssub} multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 obl=0 oll=0 omem=0 tot-mem=0 ` +
+    `events=r cmd=${current} user=default redir=${c.tracking?.redirect ?? -1} resp=${c.protocol} lib-name=${c.libName} lib-ver=${c.libVer}\n`
   );
 }
 
@@ -175,7 +266,9 @@ const CLIENT_HELP = [
   '    Assign the name <name> to the current connection.',
   'TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]',
   '    [OPTIN] [OPTOUT] [NOLOOP]',
-  '    Control server assisted client side caching (only OFF: see docs/resp-commands.md).',
+  '    Control server assisted client side caching.',
+  'CACHING (YES|NO)',
+  '    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.',
   'TRACKINGINFO',
   '    Report tracking status for the current connection.',
   'GETREDIR',
@@ -235,15 +328,16 @@ function client(ctx: CommandContext, args: Buffer[]): void {
       return;
     case 'caching':
       arity(3);
-      throw new CommandError(ERR_CACHING_NOT_TRACKING);
+      caching(ctx, args);
+      return;
     case 'getredir':
       arity(2);
-      // -1: tracking is off (Redis's reply without tracking).
-      w.integer(-1);
+      // -1: tracking is off; 0: on without a redirect (as Redis).
+      w.integer(ctx.client.tracking?.redirect ?? -1);
       return;
     case 'trackinginfo':
       arity(2);
-      trackingInfo(w);
+      trackingInfo(w, ctx.client.tracking);
       return;
     case 'help':
       w.array(CLIENT_HELP);

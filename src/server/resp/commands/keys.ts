@@ -112,6 +112,8 @@ async function scan(ctx: CommandContext, args: Buffer[]): Promise<void> {
 async function flushdb(ctx: CommandContext, args: Buffer[]): Promise<void> {
   if (args.length > 2 || (args.length === 2 && !['async', 'sync'].includes(lower(args[1]!))))
     throw new CommandError(ERR_SYNTAX);
+  // CLIENT TRACKING: every tracking client drops its whole cache (Redis's null invalidation).
+  ctx.server.tracking.flushed();
   // One forward pass in key order: keys written behind the pass while it runs survive
   // (FLUSHDB is not atomic here, unlike Redis: documented).
   const store = ctx.store;

@@ -18,6 +18,7 @@ import { arityOk } from '../command-table.js';
 import { CommandError, errorReply, unknownSubcommand } from '../errors.js';
 import { writeReply } from '../lua/convert.js';
 import { ERR_NOT_IN_SCRIPT, pipelineBase, ScriptStore, txnBase } from '../lua/script-store.js';
+import { trackRead } from '../tracking.js';
 import { TxnKeyStore } from '../txn-key-store.js';
 import type { CommandContext, Held } from '../types.js';
 import { held, int64Arg, lower } from './args.js';
@@ -72,6 +73,8 @@ function callFromScript(
       throw new CommandError(ERR_NOT_ALLOWED_FROM_SCRIPT);
     },
   };
+  // CLIENT TRACKING: a script's reads are the calling client's (as in Redis).
+  trackRead(ctx.server.tracking, ctx.client, command, args);
   const started = ctx.server.clock.monotonicMs();
   let ok = true;
   try {

@@ -43,6 +43,7 @@ function infoSection(ctx: CommandContext, section: string): string[] | undefined
         `connected_clients:${snap.connectedClients.resp}`,
         `maxclients:${s.config.maxClients}`,
         'blocked_clients:0',
+        `tracking_clients:${s.tracking.trackingClients}`,
       ];
     case 'memory': {
       const mem = process.memoryUsage();
@@ -85,6 +86,8 @@ function infoSection(ctx: CommandContext, section: string): string[] | undefined
         'evicted_keys:0',
         `keyspace_hits:${s.stats.keyspaceHits}`,
         `keyspace_misses:${s.stats.keyspaceMisses}`,
+        `tracking_total_keys:${s.tracking.size}`,
+        `tracking_total_prefixes:${s.tracking.prefixCount}`,
       ];
     case 'replication':
       return replicationInfo(ctx);

@@ -14,6 +14,7 @@ import { retryAfterConflict } from '../../../txn/retry.js';
 import { CommandError, ERR_SYNTAX, errorReply } from '../errors.js';
 import { EXEC_ATTEMPTS_MAX, EXEC_BACKOFF_MAX_MS } from '../limits.js';
 import { ERR_EXECABORT, type QueuedCommand } from '../multi-queue.js';
+import { trackRead } from '../tracking.js';
 import { TxnKeyStore } from '../txn-key-store.js';
 import type { CommandContext, Held } from '../types.js';
 import type { Watch } from '../watch.js';
@@ -104,6 +105,10 @@ async function exec(ctx: CommandContext): Promise<Held> {
     if (aborted) throw new CommandError(ERR_EXECABORT);
     const db = ctx.server.db;
     for (let attempt = 1; ; attempt++) {
+      // CLIENT TRACKING: the queued reads are remembered before the snapshot is taken, so a
+      // write the snapshot misses cannot have gone unannounced (again per attempt: an
+      // invalidation during a conflicting attempt made the table forget them).
+      for (const q of commands) trackRead(ctx.server.tracking, ctx.client, q.spec, q.args);
       const tx = await db.begin({ isolation: 'serializable' });
       // A fresh store per attempt: the keyspace events of an attempt that conflicts are dropped.
       const store = new TxnKeyStore(tx);
@@ -121,7 +126,7 @@ async function exec(ctx: CommandContext): Promise<Held> {
         tx.rollback();
         return held(undefined, (w) => w.nullArray());
       }
-      const committing = tx.commit();
+      const committing = ctx.server.tracking.asWriter(ctx.client.id, () => tx.commit());
       const reply = (w: ReplyWriter): void => {
         // The queued commands count as executed (metrics, INFO commandstats) once EXEC replies.
         for (const r of ran) ctx.server.metrics.observe(r.command, 'resp', r.seconds, r.ok);

@@ -195,11 +195,16 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
     if (pattern !== undefined) w.bulk(pattern);
     w.bulk(channel);
     w.bulk(payload);
+    this.afterOutOfBand('closing subscriber that reached the pub/sub output buffer limit');
+  }
+
+  /**
+   * afterOutOfBand: after a message that is not a reply (pub/sub, invalidation), close the
+   * client if its output passed the pub/sub limit (it does not read), else flush.
+   */
+  private afterOutOfBand(why: string): void {
     if (this.overPubsubLimit()) {
-      this.server.logger?.warn(
-        { client: this.client.id, outputBytes: this.outputBytes },
-        'closing subscriber that reached the pub/sub output buffer limit',
-      );
+      this.server.logger?.warn({ client: this.client.id, outputBytes: this.outputBytes }, why);
       this.pubsub.clear();
       this.destroy();
       return;
@@ -229,16 +234,7 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
     if (this.closing) return;
     // Like a pub/sub message: after every reply so far, and bounded by the pub/sub output limit.
     message(this.w);
-    if (this.overPubsubLimit()) {
-      this.server.logger?.warn(
-        { client: this.client.id, outputBytes: this.outputBytes },
-        'closing client that reached the pub/sub output buffer limit with invalidations',
-      );
-      this.pubsub.clear();
-      this.destroy();
-      return;
-    }
-    this.scheduleFlush();
+    this.afterOutOfBand('closing client that reached the pub/sub output buffer limit with invalidations');
   }
 
   afterHeldReplies(fn: () => void): void {

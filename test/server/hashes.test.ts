@@ -171,6 +171,22 @@ describe('hashes', () => {
     const keys: string[] = [];
     for await (const [k] of r.db.scan({ prefix: 'api:' })) keys.push(String(k));
     expect(keys).toEqual(['api:s']);
+    // Compare-and-swap reads strings: a value comparison or a get of a hash is refused; exists
+    // holds for any type, and a set replaces the hash with a string.
+    await expect(
+      r.db.compareAndSwap({ compare: [{ key: 'api:h', target: 'value', op: '=', value: 'x' }], success: [] }),
+    ).rejects.toThrow(WrongTypeError);
+    await expect(
+      r.db.compareAndSwap({ compare: [], success: [{ type: 'get', key: 'api:h' }] }),
+    ).rejects.toThrow(WrongTypeError);
+    expect(
+      (
+        await r.db.compareAndSwap({
+          compare: [{ key: 'api:h', target: 'exists', exists: true }],
+          success: [],
+        })
+      ).succeeded,
+    ).toBe(true);
     // expire keeps the type (the value is rewritten with it).
     expect(await r.db.expire('api:h', { ttlMs: 100_000 })).toBe(true);
     expect(await c.type('api:h')).toBe('hash');

@@ -13,6 +13,7 @@
 import {
   checkHashLimits,
   decodeHash,
+  decodeHashView,
   encodeHash,
   type Hash,
   sortedFields,
@@ -95,7 +96,9 @@ function modify<T>(
 ): MaybePromise<Updated<T>> {
   return ctx.store.update(key, (current, expiresAt, valueType) => {
     checkType(current, valueType, ValueType.HASH);
-    const hash = current === undefined ? new Map<string, Buffer>() : decodeHash(current);
+    // A view, not a copy: `current` is the pipeline's read-only value and the hash is re-encoded
+    // (every value copied) before this function returns; results never keep a value of it.
+    const hash = current === undefined ? new Map<string, Buffer>() : decodeHashView(current);
     const { result, changed } = edit(hash);
     if (!changed) return { result };
     if (hash.size === 0) return { result, write: current === undefined ? undefined : null };

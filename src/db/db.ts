@@ -19,11 +19,12 @@ import type { CaskOptions } from '../storage/cask/cask-options.js';
 import { CASK_OPTION_NAMES, validateCaskOptions } from '../storage/cask/cask-options.js';
 import type { BackupInfo, BackupSource, Engine, EngineStats, Entry, Revision } from '../storage/engine.js';
 import { checkKnown, checkOneOf, checkOptionsObject, optionError, shown } from '../storage/engine-options.js';
-import { InvalidArgumentError, KeyNotFoundError } from '../storage/errors.js';
+import { InvalidArgumentError, KeyNotFoundError, WrongTypeError } from '../storage/errors.js';
 import { isExpired } from '../storage/expiry-index.js';
 import { EXPIRES_AT_MAX } from '../storage/limits.js';
 import { readMeta } from '../storage/meta.js';
 import { checkDataDir, checkExpiresAt, textBytes } from '../storage/validate.js';
+import { valueTypeName } from '../storage/value-type.js';
 import { type CasRequest, type CasResult, compareAndSwap } from '../txn/compare-and-swap.js';
 import {
   DEFAULT_ISOLATION,
@@ -277,7 +278,11 @@ export class Db {
     return this.mvcc.stats();
   }
 
-  /** get returns the value of `key`, or undefined when it has none. */
+  /**
+   * get returns the value of `key`, or undefined when it has none. A key that holds another
+   * type than a string (a hash written over RESP) throws WrongTypeError: its encoding is not a
+   * string value.
+   */
   async get(key: Key): Promise<Buffer | undefined> {
     const value = await this.engine.get(textBytes(key));
     return value === undefined ? undefined : asBuffer(value);
@@ -291,9 +296,9 @@ export class Db {
     key: Key,
   ): Promise<{ value: Buffer; expiresAt: number | undefined; revision: Revision } | undefined> {
     const stored = await this.engine.getStored(textBytes(key));
-    return stored === undefined
-      ? undefined
-      : { value: asBuffer(stored.value), expiresAt: stored.expiresAt, revision: stored.revision };
+    if (stored === undefined) return undefined;
+    if (stored.valueType) throw new WrongTypeError(valueTypeName(stored.valueType));
+    return { value: asBuffer(stored.value), expiresAt: stored.expiresAt, revision: stored.revision };
   }
 
   /**
@@ -351,9 +356,10 @@ export class Db {
     const expiresAt = this.expiresAtOf(options);
     if (expiresAt === undefined) throw new InvalidArgumentError('expire needs ttlMs or expiresAt');
     const past = isExpired(expiresAt, this.clock.nowMs());
-    const { result, durable } = this.writes.update(textBytes(key), (current) => {
+    // The value is rewritten with its type: an expiry change keeps a hash a hash.
+    const { result, durable } = this.writes.update(textBytes(key), (current, _expiresAt, valueType) => {
       if (current === undefined) return { result: false };
-      return past ? { result: true, write: null } : { result: true, write: current, expiresAt };
+      return past ? { result: true, write: null } : { result: true, write: current, expiresAt, valueType };
     });
     await durable;
     return result;
@@ -361,8 +367,10 @@ export class Db {
 
   /** persist removes a key's expiry; resolves to whether it had one, once durable. */
   async persist(key: Key): Promise<boolean> {
-    const { result, durable } = this.writes.update(textBytes(key), (current, expiresAt) =>
-      current === undefined || expiresAt === undefined ? { result: false } : { result: true, write: current },
+    const { result, durable } = this.writes.update(textBytes(key), (current, expiresAt, valueType) =>
+      current === undefined || expiresAt === undefined
+        ? { result: false }
+        : { result: true, write: current, valueType },
     );
     await durable;
     return result;
@@ -443,7 +451,8 @@ export class Db {
 
   /**
    * scan yields [key, value] pairs in key order. It is not a snapshot: each value is the
-   * newest at the moment it is yielded (use transactions for snapshots).
+   * newest at the moment it is yielded (use transactions for snapshots). It yields strings only:
+   * keys holding another type (hashes written over RESP) are skipped, as `get` refuses them.
    */
   scan(options: ScanOptions = {}): AsyncIterableIterator<[Buffer, Buffer]> {
     let start = options.start === undefined ? undefined : textBytes(options.start);
@@ -463,7 +472,10 @@ export class Db {
   private async *yieldBuffers(
     entries: AsyncIterableIterator<Entry>,
   ): AsyncIterableIterator<[Buffer, Buffer]> {
-    for await (const [k, v] of entries) yield [asBuffer(k), asBuffer(v)];
+    for await (const [k, v, valueType] of entries) {
+      if (valueType) continue;
+      yield [asBuffer(k), asBuffer(v)];
+    }
   }
 
   /** flush makes every acknowledged write durable (matters for durability 'interval' and 'never'). */

@@ -10,7 +10,12 @@
 //                                                     ; at = the leader's clock (ms) when asked
 //   op         = %x01 key-len:u32 key value-len:u32 value expires-at:u64 create:u64 version:u64
 //              / %x02 key-len:u32 key
+//              / %x03 key-len:u32 key value-len:u32 value expires-at:u64 create:u64 version:u64
+//                value-type:u8                        ; a put of a typed value (a hash)
 //   expires-at = 0 for "never", else ms since the Unix epoch
+//   value-type = 1..VALUE_TYPE_MAX (storage/value-type.ts); a string is always a %x01 put, so
+//                string writes are byte for byte what they were. A build that predates types
+//                reads %x03 as damage: upgrade every member before writing a hash.
 //
 // Integers are little-endian. Decoding checks every length against the bytes left, so a damaged
 // entry is a CorruptionError, never a huge allocation or an out-of-range read.
@@ -18,12 +23,14 @@ import { readSafeU64LE, readU32LE, writeU64LE } from '../stdx/u64.js';
 import type { WriteOp } from '../storage/engine.js';
 import { CorruptionError } from '../storage/errors.js';
 import { BATCH_OPS_MAX } from '../storage/limits.js';
+import { VALUE_TYPE_MAX } from '../storage/value-type.js';
 
 const KIND_WRITE = 0x01;
 const KIND_CHECK = 0x02;
 const CHECK_BYTES = 1 + 8;
 const OP_PUT = 0x01;
 const OP_DELETE = 0x02;
+const OP_PUT_TYPED = 0x03;
 /** Fixed bytes of a write before its ops: kind, ts, count. */
 const WRITE_HEADER_BYTES = 1 + 8 + 4;
 const PUT_FIXED_BYTES = 1 + 4 + 4 + 8 + 8 + 8;
@@ -41,7 +48,7 @@ export function encodeWrite(ts: number, ops: readonly WriteOp[]): Buffer {
   for (const op of ops) {
     size +=
       op.type === 'put'
-        ? PUT_FIXED_BYTES + op.key.length + op.value.length
+        ? PUT_FIXED_BYTES + op.key.length + op.value.length + (op.valueType ? 1 : 0)
         : DELETE_FIXED_BYTES + op.key.length;
   }
   const out = Buffer.allocUnsafe(size);
@@ -51,7 +58,8 @@ export function encodeWrite(ts: number, ops: readonly WriteOp[]): Buffer {
   let at = WRITE_HEADER_BYTES;
   for (const op of ops) {
     if (op.type === 'put') {
-      out[at] = OP_PUT;
+      const valueType = op.valueType ?? 0;
+      out[at] = valueType === 0 ? OP_PUT : OP_PUT_TYPED;
       out.writeUInt32LE(op.key.length, at + 1);
       out.set(op.key, at + 5);
       at += 5 + op.key.length;
@@ -62,6 +70,7 @@ export function encodeWrite(ts: number, ops: readonly WriteOp[]): Buffer {
       writeU64LE(out, op.create, at + 8);
       writeU64LE(out, op.version, at + 16);
       at += 24;
+      if (valueType !== 0) out[at++] = valueType;
     } else {
       out[at] = OP_DELETE;
       out.writeUInt32LE(op.key.length, at + 1);
@@ -118,12 +127,17 @@ export function decodeWrite(data: Uint8Array): StampedWrite | undefined {
   const u64 = (): number => readSafeU64LE(take(8), 0) ?? bad('an integer beyond 2^53');
   for (let i = 0; i < count; i++) {
     const type = take(1)[0];
-    if (type === OP_PUT) {
+    if (type === OP_PUT || type === OP_PUT_TYPED) {
       const key = take(u32());
       const value = take(u32());
       const expiresAt = u64();
       const create = u64();
       const version = u64();
+      let valueType: number | undefined;
+      if (type === OP_PUT_TYPED) {
+        valueType = take(1)[0] as number;
+        if (valueType === 0 || valueType > VALUE_TYPE_MAX) bad(`value type ${valueType}`);
+      }
       ops.push({
         type: 'put',
         key,
@@ -131,6 +145,7 @@ export function decodeWrite(data: Uint8Array): StampedWrite | undefined {
         expiresAt: expiresAt === 0 ? undefined : expiresAt,
         create,
         version,
+        ...(valueType === undefined ? {} : { valueType }),
       });
     } else if (type === OP_DELETE) {
       ops.push({ type: 'delete', key: take(u32()) });

@@ -992,6 +992,9 @@ export class Replica {
         writeU64LE(head, stored.revision.create, 24);
         writeU64LE(head, stored.revision.version, 32);
         hash.update(head);
+        // A typed value (a hash) differs from a string of the same bytes: its type joins the
+        // digest; a string adds nothing, so digests of string-only stores are unchanged.
+        if (stored.valueType) hash.update(Uint8Array.of(stored.valueType));
         hash.update(key);
         hash.update(stored.value);
         keys++;

@@ -30,6 +30,10 @@
 //   expiry cycle deletes them with ordinary tombstones, so their space is reclaimed by normal
 //   compaction and an expired key can never come back after a restart. A put without
 //   expiresAt clears any expiry.
+// - Value types: a put may carry `valueType` (storage/value-type.ts: 0 a string, 1 a hash, ...),
+//   stored beside the value as expiresAt is and handed back with it (Stored, Entry). A put
+//   without it stores a string. An engine raises its store's format to FORMAT_TYPED before it
+//   holds a typed value, so that an older build refuses the store.
 // - Revisions (etcd's mod_revision, create_revision, version): every write has a commit
 //   timestamp `ts`, strictly increasing over the life of the store (also across restarts); the
 //   ops of one write share it. Every live key carries a Revision: `mod`, the ts of its newest
@@ -65,14 +69,23 @@ export type WriteOp =
       readonly expiresAt?: number | undefined;
       readonly create: number;
       readonly version: number;
+      /**
+       * valueType: what the value is (storage/value-type.ts); undefined or 0 is a string. The
+       * engine stores it beside the value and never looks inside the value.
+       */
+      readonly valueType?: number | undefined;
     }
   | { readonly type: 'delete'; readonly key: Uint8Array };
 
-/** Stored is a live value with its expiry (undefined when the key never expires) and revision. */
+/**
+ * Stored is a live value with its expiry (undefined when the key never expires), revision and
+ * value type (undefined or 0: a string).
+ */
 export interface Stored {
   readonly value: Uint8Array;
   readonly expiresAt: number | undefined;
   readonly revision: Revision;
+  readonly valueType?: number | undefined;
 }
 
 /** ScanRange selects keys in [start, end) (both optional), in ascending or descending order. */
@@ -87,7 +100,8 @@ export interface ScanRange {
   readonly reverse?: boolean | undefined;
 }
 
-export type Entry = readonly [key: Uint8Array, value: Uint8Array];
+/** Entry: a scanned key and value, with the value's type when it is not a string (0 or absent). */
+export type Entry = readonly [key: Uint8Array, value: Uint8Array, valueType?: number];
 
 /** Durability says when a write is acknowledged. */
 export type Durability =
@@ -170,6 +184,10 @@ export interface BackupSource {
 
 export interface Engine {
   readonly name: string;
+  /**
+   * get reads a string: a key whose value has another type (a hash) throws WrongTypeError
+   * rather than hand its encoding out as if it were a string (getStored reads any type).
+   */
   get(key: Uint8Array): Promise<Uint8Array | undefined>;
   /**
    * getSync is `get` done synchronously: the durable state at this instant. Transactions need it

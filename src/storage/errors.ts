@@ -16,7 +16,8 @@ export type ErrorCode =
   | 'SNAPSHOT_TOO_OLD'
   | 'READ_ONLY'
   | 'CLUSTER_DOWN'
-  | 'UNCERTAIN';
+  | 'UNCERTAIN'
+  | 'WRONG_TYPE';
 
 export class CairnError extends Error {
   constructor(
@@ -155,5 +156,18 @@ export class ClusterDownError extends CairnError {
 export class UncertainError extends CairnError {
   constructor(message: string) {
     super('UNCERTAIN', message);
+  }
+}
+
+/**
+ * WrongTypeError: a string operation on a key that holds another type (a hash written over RESP),
+ * or the reverse: Redis's WRONGTYPE. The value is not handed out as if it were a string.
+ */
+export class WrongTypeError extends CairnError {
+  constructor(
+    readonly valueType: string,
+    message = `WRONGTYPE Operation against a key holding the wrong kind of value (it holds a ${valueType})`,
+  ) {
+    super('WRONG_TYPE', message);
   }
 }

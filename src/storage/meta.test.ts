@@ -7,7 +7,7 @@ import { CorruptionError, IncompatibleError } from './errors.js';
 import {
   decodeMeta,
   encodeMeta,
-  FORMAT_VERSION,
+  FORMAT_NEW_STORE,
   loadOrCreateMeta,
   type Meta,
   readMeta,
@@ -41,7 +41,7 @@ describe('metadata', () => {
   it('creates, repairs, and refuses what it cannot trust', async () => {
     const dir = tmpDir('meta');
     const created = await loadOrCreateMeta(nodeFileSystem, dir, 'cask', 5, true);
-    expect(created.meta).toMatchObject({ format: FORMAT_VERSION, engine: 'cask', generation: 1 });
+    expect(created.meta).toMatchObject({ format: FORMAT_NEW_STORE, engine: 'cask', generation: 1 });
     fs.rmSync(path.join(dir, 'META-1'));
     const repaired = await loadOrCreateMeta(nodeFileSystem, dir, 'cask', 6, false);
     expect(repaired.problems).toEqual(['META-1: missing']);

@@ -19,8 +19,21 @@ import { CorruptionError, IncompatibleError } from './errors.js';
  * 3: records and hint entries carry revisions (a key's creation timestamp and version count);
  * an lmdb store holds the revision database. A store is raised to 3 the same way: a cask store
  * before its first write (every write now carries a revision), an lmdb store at open.
+ * 4: values may carry a type other than string (a hash: storage/value-type.ts). A cask store is
+ * raised before the group commit that writes its first typed record, so a store holding only
+ * strings stays at 3 (readable by format-3 builds); an lmdb store at open.
  */
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
+/** FORMAT_NEW_STORE: the format a new store starts at (raised when it first needs more). */
+export const FORMAT_NEW_STORE = 3;
+/** FORMAT_TYPED: the first format whose stores may hold typed values (docs/format.md, "Value types"). */
+export const FORMAT_TYPED = 4;
+/**
+ * FILE_HEADER_FORMAT: the format written into data and hint file headers. It stays 3: the
+ * metadata is what refuses an older build (it is read before any file), and a format-3 build
+ * must still open a store at 3 whose newer files this build wrote.
+ */
+export const FILE_HEADER_FORMAT = 3;
 /** FORMAT_EXPIRY: the first format whose stores may hold expiry times. */
 export const FORMAT_EXPIRY = 2;
 /** FORMAT_REVISION: the first format whose stores hold revisions (docs/format.md). */
@@ -156,7 +169,7 @@ export async function loadOrCreateMeta(
           'run `cairn check` to inspect it',
       );
     }
-    const meta: Meta = { format: FORMAT_VERSION, engine, generation: 1, createdAtMs: nowMs, fields: {} };
+    const meta: Meta = { format: FORMAT_NEW_STORE, engine, generation: 1, createdAtMs: nowMs, fields: {} };
     await writeMeta(fs, dir, meta);
     return { meta, problems: [] };
   }

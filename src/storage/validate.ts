@@ -11,12 +11,15 @@ export type CheckedOp =
       readonly key: Uint8Array;
       readonly value: Uint8Array;
       readonly expiresAt?: number | undefined;
+      /** valueType: storage/value-type.ts; undefined or 0 is a string. */
+      readonly valueType?: number | undefined;
     }
   | { readonly type: 'delete'; readonly key: Uint8Array };
 
 import { shown } from './engine-options.js';
 import { InvalidArgumentError, LimitError } from './errors.js';
 import { BATCH_BYTES_MAX, BATCH_OPS_MAX, EXPIRES_AT_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from './limits.js';
+import { checkValueType } from './value-type.js';
 
 /**
  * checkKey enforces KEY_BYTES_MAX, or an engine's own smaller limit (`limit`, called
@@ -67,6 +70,7 @@ export function checkBatch(
     if (op.type === 'put') {
       checkValue(op.value);
       checkExpiresAt(op.expiresAt);
+      if (op.valueType !== undefined) checkValueType(op.valueType);
       bytes += op.value.length;
     } else if (op.type !== 'delete') {
       throw new InvalidArgumentError(

@@ -12,10 +12,11 @@
 import { compareBytes, copyBytes } from '../stdx/bytes.js';
 import { keyString } from '../stdx/key-string.js';
 import type { Revision } from '../storage/engine.js';
-import { InvalidArgumentError } from '../storage/errors.js';
+import { InvalidArgumentError, WrongTypeError } from '../storage/errors.js';
 import { BATCH_OPS_MAX } from '../storage/limits.js';
 import { revisionOfPut } from '../storage/revision.js';
 import { checkKey, checkValue, textBytes } from '../storage/validate.js';
+import { valueTypeName } from '../storage/value-type.js';
 import type { WritePipeline } from './write-pipeline.js';
 
 type Bytes = string | Uint8Array;
@@ -69,7 +70,12 @@ interface Cell {
 interface Prepared {
   readonly keys: Buffer[];
   readonly index: Map<string, number>;
-  readonly compare: readonly { readonly at: number; readonly test: (cell: Cell) => boolean }[];
+  readonly compare: readonly {
+    readonly at: number;
+    readonly test: (cell: Cell) => boolean;
+    /** readsValue: a `value` comparison (it reads the key as a string). */
+    readonly readsValue?: boolean;
+  }[];
   readonly success: readonly PreparedOp[];
   readonly failure: readonly PreparedOp[];
 }
@@ -123,6 +129,7 @@ function prepare(req: CasRequest): Prepared {
       const op = c.op;
       return {
         at,
+        readsValue: true,
         test: (cell: Cell) =>
           cell.value === undefined ? op === '!=' : holds(op, compareBytes(cell.value, operand)),
       };
@@ -168,7 +175,18 @@ function holds(op: CompareOp, d: number): boolean {
 /** compareAndSwap runs `req` atomically on the newest state; resolves once its writes are durable. */
 export async function compareAndSwap(pipeline: WritePipeline, req: CasRequest): Promise<CasResult> {
   const p = prepare(req);
-  const { result, durable, ts } = pipeline.updateMany(p.keys, (current, _expiries, revisions) => {
+  const { result, durable, ts } = pipeline.updateMany(p.keys, (current, _expiries, revisions, types) => {
+    // Compare-and-swap reads strings: a value comparison or a get of a key holding another type
+    // (a hash) is refused rather than answered from its encoding. `exists` and revision
+    // comparisons hold for any type, and a `set` replaces any type, as SET does.
+    for (const c of p.compare) {
+      const t = types[c.at] ?? 0;
+      if (c.readsValue === true && t !== 0) throw new WrongTypeError(valueTypeName(t));
+    }
+    for (const op of p.success.concat(p.failure)) {
+      const t = types[op.at] ?? 0;
+      if (op.type === 'get' && t !== 0) throw new WrongTypeError(valueTypeName(t));
+    }
     const cells: Cell[] = current.map((value, i) => ({ value, revision: revisions[i] }));
     const succeeded = p.compare.every((c) => c.test(cells[c.at]!));
     const branch = succeeded ? p.success : p.failure;

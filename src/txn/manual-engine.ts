@@ -12,6 +12,8 @@ export class ManualEngine implements Engine {
   readonly data = new Map<string, Buffer>();
   readonly expiries = new Map<string, number>();
   readonly revisions = new Map<string, Revision>();
+  /** types: value types of keys that hold other than a string. */
+  readonly types = new Map<string, number>();
   private last = 0;
   readonly queue: {
     ops: WriteOp[];
@@ -40,7 +42,13 @@ export class ManualEngine implements Engine {
     const value = this.getSync(key);
     const expiresAt = this.expiries.get(Buffer.from(key).toString('latin1'));
     const revision = this.revisionSync(key);
-    return value === undefined || revision === undefined ? undefined : { value, expiresAt, revision };
+    if (value === undefined || revision === undefined) return undefined;
+    return {
+      value,
+      expiresAt,
+      revision,
+      valueType: this.types.get(Buffer.from(key).toString('latin1')) ?? 0,
+    };
   }
   /** revisionSync: a key a test put into `data` directly reads as a legacy record of ts 1. */
   revisionSync(key: Uint8Array) {
@@ -98,9 +106,12 @@ export class ManualEngine implements Engine {
         if (op.type === 'put' && rev !== undefined) {
           this.data.set(k, Buffer.from(op.value));
           this.revisions.set(k, rev);
+          if (op.valueType) this.types.set(k, op.valueType);
+          else this.types.delete(k);
         } else {
           this.data.delete(k);
           this.revisions.delete(k);
+          this.types.delete(k);
         }
         if (op.type === 'put' && op.expiresAt !== undefined) this.expiries.set(k, op.expiresAt);
         else this.expiries.delete(k);
@@ -130,7 +141,10 @@ export class ManualEngine implements Engine {
       if (k === undefined) return;
       cursor = k;
       n++;
-      yield [Buffer.from(k, 'latin1'), this.data.get(k)!];
+      const valueType = this.types.get(k);
+      yield valueType === undefined
+        ? [Buffer.from(k, 'latin1'), this.data.get(k)!]
+        : [Buffer.from(k, 'latin1'), this.data.get(k)!, valueType];
       await Promise.resolve();
     }
   }

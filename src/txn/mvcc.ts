@@ -19,7 +19,7 @@ import type { Engine, Revision, ScanRange } from '../storage/engine.js';
 import { InvalidArgumentError } from '../storage/errors.js';
 import { isExpired } from '../storage/expiry-index.js';
 import { SnapshotTooOldError, TxnConflictError } from './errors.js';
-import { type VersionEntry, VersionHistory } from './version-history.js';
+import { type DurableState, type VersionEntry, VersionHistory } from './version-history.js';
 
 /** PRUNE_EVERY_CAPTURES: with a retention window, prune the history after this many captures. */
 const PRUNE_EVERY_CAPTURES = 4096;
@@ -81,6 +81,8 @@ export interface Prior {
   readonly value: Buffer | undefined;
   /** expiresAt: that value's expiry (ms since the epoch); undefined when it has none. */
   readonly expiresAt?: number | undefined;
+  /** valueType: that value's type (storage/value-type.ts); undefined or 0 is a string. */
+  readonly valueType?: number | undefined;
   readonly fromTs: number;
   /** revision: the key's revision with that value, when the caller knows it (see write-pipeline.ts). */
   readonly revision?: Revision | undefined;
@@ -93,6 +95,8 @@ export interface Prior {
 export interface SnapshotRead {
   readonly value: Buffer | undefined;
   readonly expiresAt: number | undefined;
+  /** valueType: the value's type (storage/value-type.ts; 0: a string, also when absent). */
+  readonly valueType: number;
   /**
    * revision: the key's durable revision when the value came from the engine and carries no
    * expiry (undefined from the history, or for a key with an expiry, which may lapse before a
@@ -101,7 +105,7 @@ export interface SnapshotRead {
   readonly revision: Revision | undefined;
 }
 
-const ABSENT: SnapshotRead = { value: undefined, expiresAt: undefined, revision: undefined };
+const ABSENT: SnapshotRead = { value: undefined, expiresAt: undefined, valueType: 0, revision: undefined };
 
 export interface MvccOptions {
   readonly clock?: Clock | undefined;
@@ -246,7 +250,7 @@ export class Mvcc {
     for (let i = 0; i < unique.length; i++) {
       const k = unique[i]!;
       const p = priors[i]!;
-      this.history.add(k, ts, p.value, p.fromTs, nowMs, p.expiresAt);
+      this.history.add(k, ts, p.value, p.fromTs, nowMs, p.expiresAt, p.valueType ?? 0);
       if (tracking) this.lastWrite.set(k, ts);
     }
     if (tracking) this.commitLog.push({ ts, keys: unique });
@@ -272,11 +276,7 @@ export class Mvcc {
   }
 
   /** failed undoes what `written` recorded for a write that never reached the engine. */
-  failed(
-    ts: number,
-    ks: readonly string[],
-    durableNow: (i: number) => { readonly value: Buffer | undefined; readonly expiresAt: number | undefined },
-  ): void {
+  failed(ts: number, ks: readonly string[], durableNow: (i: number) => DurableState): void {
     for (let i = 0; i < ks.length; i++) this.history.failed(ks[i]!, ts, () => durableNow(i));
   }
 
@@ -350,13 +350,19 @@ export class Mvcc {
     const entry = this.history.lookup(k, s);
     if (entry !== undefined) {
       if (entry.expiresAt !== undefined && isExpired(entry.expiresAt, this.clock.nowMs())) return ABSENT;
-      return { value: entry.value, expiresAt: entry.expiresAt, revision: undefined };
+      return {
+        value: entry.value,
+        expiresAt: entry.expiresAt,
+        valueType: entry.valueType,
+        revision: undefined,
+      };
     }
     const stored = this.engine.getStoredSync(key);
     if (stored === undefined) return ABSENT;
     return {
       value: asBuffer(stored.value),
       expiresAt: stored.expiresAt,
+      valueType: stored.valueType ?? 0,
       // A revision only without an expiry: one that may lapse before a commit is no promise.
       revision: stored.expiresAt === undefined ? stored.revision : undefined,
     };
@@ -364,8 +370,9 @@ export class Mvcc {
 
   /** durable reads the engine's current (durable) value. */
   durable(key: Uint8Array): Buffer | undefined {
-    const value = this.engine.getSync(key);
-    return value === undefined ? undefined : asBuffer(value);
+    // getStoredSync, not getSync: a snapshot scan reads values of every type.
+    const stored = this.engine.getStoredSync(key);
+    return stored === undefined ? undefined : asBuffer(stored.value);
   }
 
   /**

@@ -18,6 +18,8 @@ export interface PendingWrite {
   /** value: the value put, or undefined for a delete. */
   readonly value: Buffer | undefined;
   readonly expiresAt: number | undefined;
+  /** valueType: a put's value type (storage/value-type.ts; 0: a string, and for a delete). */
+  readonly valueType: number;
   /** revision: a put's revision; undefined for a delete. */
   readonly revision: Revision | undefined;
   /** durable: this write's durability, joined with that of the values it was computed from. */
@@ -64,7 +66,8 @@ export class PendingWrites {
 
   /**
    * add records one write at `ts` to keys `ks` (values undefined for deletes) and returns its
-   * nodes and its count (its place in queue order) for `settle`.
+   * nodes and its count (its place in queue order) for `settle`. `types`: the values' types,
+   * undefined when every value is a string (so a string write allocates no array for them).
    */
   add(
     ks: readonly string[],
@@ -73,6 +76,7 @@ export class PendingWrites {
     expiries: readonly (number | undefined)[],
     revisions: readonly (Revision | undefined)[],
     durable: Promise<void>,
+    types?: readonly number[] | undefined,
   ): { count: number; nodes: Queued } {
     const nodes: { k: string; node: PendingWrite }[] = new Array(ks.length);
     for (let i = 0; i < ks.length; i++) {
@@ -86,6 +90,7 @@ export class PendingWrites {
         ts,
         value: values[i],
         expiresAt: expiries[i],
+        valueType: types === undefined ? 0 : (types[i] ?? 0),
         revision: revisions[i],
         durable,
         older: list.newest,

@@ -11,6 +11,7 @@ import { asBuffer, compareBytes, copyBytes, prefixEnd } from '../stdx/bytes.js';
 import { keyFromString, keyString } from '../stdx/key-string.js';
 import { InvalidArgumentError } from '../storage/errors.js';
 import { checkExpiresAt, checkKey, checkValue, textBytes } from '../storage/validate.js';
+import { checkValueType } from '../storage/value-type.js';
 import { TxnConflictError, TxnFinishedError } from './errors.js';
 import type { Isolation, KeyRange, Mvcc, Registration, SnapshotRead } from './mvcc.js';
 import type { BatchOp, WritePipeline } from './write-pipeline.js';
@@ -68,6 +69,8 @@ function checkLimit(limit: number | undefined): void {
 interface ReadEntry {
   readonly value: Buffer | undefined;
   readonly expiresAt: number | undefined;
+  /** valueType: storage/value-type.ts; 0 for a string (and when absent). */
+  readonly valueType: number;
 }
 
 /** Snapshot: a read-only view of the store as of `ts`. Release it when done (it pins versions). */
@@ -182,7 +185,7 @@ export class Transaction extends Snapshot {
   /** writes: buffered writes by key (undefined value: delete), in first-write order. */
   private readonly writes = new Map<
     string,
-    { readonly key: Buffer; value: Buffer | undefined; expiresAt: number | undefined }
+    { readonly key: Buffer; value: Buffer | undefined; expiresAt: number | undefined; valueType: number }
   >();
   /**
    * reads: keys read from the snapshot (present or absent) and what was read: serializable
@@ -222,15 +225,28 @@ export class Transaction extends Snapshot {
    * set buffers a write; it takes effect at commit. `expiresAt` (ms since the epoch) gives the
    * key an expiry; without it the key has none (like Db.set).
    */
-  set(key: TxnKey, value: TxnValue, expiresAt?: number): void {
+  set(key: TxnKey, value: TxnValue, expiresAt?: number, valueType?: number): void {
     this.checkActive();
     const k = textBytes(key);
     const v = textBytes(value);
     checkKey(k);
     checkValue(v);
     checkExpiresAt(expiresAt);
+    checkValueType(valueType);
     // Copies: the caller may reuse its buffers before commit.
-    this.buffer(copyBytes(k), copyBytes(v), expiresAt);
+    this.buffer(copyBytes(k), copyBytes(v), expiresAt, valueType ?? 0);
+  }
+
+  /**
+   * valueTypeOf: the type of `key`'s value as this transaction sees it (storage/value-type.ts;
+   * 0 for a string or an absent key). A read like `get`, synchronous like expiryOf.
+   */
+  valueTypeOf(key: TxnKey): number {
+    this.checkActive();
+    const bytes = textBytes(key);
+    checkKey(bytes);
+    const read = this.readEntry(bytes, keyString(bytes));
+    return read.value === undefined ? 0 : read.valueType;
   }
 
   /**
@@ -252,7 +268,7 @@ export class Transaction extends Snapshot {
     const k = textBytes(key);
     checkKey(k);
     // A copy: the caller may reuse its buffer before commit.
-    this.buffer(copyBytes(k), undefined, undefined);
+    this.buffer(copyBytes(k), undefined, undefined, 0);
   }
 
   protected override async *scanBounded(
@@ -329,8 +345,12 @@ export class Transaction extends Snapshot {
         this.isolation === 'serializable' ? { keys: this.reads.keys(), ranges: this.ranges } : undefined,
       );
       const ops: BatchOp[] = [];
-      for (const { key, value, expiresAt } of this.writes.values()) {
-        ops.push(value === undefined ? { type: 'delete', key } : { type: 'put', key, value, expiresAt });
+      for (const { key, value, expiresAt, valueType } of this.writes.values()) {
+        ops.push(
+          value === undefined
+            ? { type: 'delete', key }
+            : { type: 'put', key, value, expiresAt, ...(valueType === 0 ? {} : { valueType }) },
+        );
       }
       // Validation proved no write after the snapshot touched the written keys, and every
       // write before it has settled: a written key's current durable value is what was read.
@@ -362,8 +382,13 @@ export class Transaction extends Snapshot {
    */
   protected override readEntry(key: Uint8Array, k: string): ReadEntry {
     const own = this.writes.get(k);
-    if (own !== undefined)
-      return { value: own.value, expiresAt: own.value === undefined ? undefined : own.expiresAt };
+    if (own !== undefined) {
+      return {
+        value: own.value,
+        expiresAt: own.value === undefined ? undefined : own.expiresAt,
+        valueType: own.valueType,
+      };
+    }
     let read = this.reads.get(k);
     if (read === undefined) {
       read = this.mvcc.read(key, k, this.reg.startTs);
@@ -372,13 +397,19 @@ export class Transaction extends Snapshot {
     return read;
   }
 
-  private buffer(key: Buffer, value: Buffer | undefined, expiresAt: number | undefined): void {
+  private buffer(
+    key: Buffer,
+    value: Buffer | undefined,
+    expiresAt: number | undefined,
+    valueType: number,
+  ): void {
     const k = keyString(key);
     const existing = this.writes.get(k);
     if (existing !== undefined) {
       existing.value = value;
       existing.expiresAt = expiresAt;
-    } else this.writes.set(k, { key, value, expiresAt });
+      existing.valueType = valueType;
+    } else this.writes.set(k, { key, value, expiresAt, valueType });
   }
 
   /** recordRange remembers the part of a scan the caller consumed (predicate read). */

@@ -2,8 +2,8 @@
 // window) may still read. The grammar and invariant H are in docs/transactions.md:
 //
 //   history[key] := entry*   ordered by validTo, ascending
-//   entry        := { validTo, value, expiresAt, fromTs }
-//                   -- `value` (written at fromTs, with its expiry) held until validTo
+//   entry        := { validTo, value, expiresAt, valueType, fromTs }
+//                   -- `value` (written at fromTs, with its expiry and type) held until validTo
 //
 // Keys are latin1 strings of their bytes (binary-safe; JS string order is then byte order), kept
 // in a sorted index so snapshot scans can merge them with the engine's scan.
@@ -23,9 +23,18 @@ export interface VersionEntry {
    * the clock, not by timestamp: a reader sees the value as absent once it has passed.
    */
   expiresAt: number | undefined;
+  /** valueType: the value's type (storage/value-type.ts; 0: a string). */
+  valueType: number;
   fromTs: number;
   /** capturedAtMs: wall time of the capture, for the retention window. */
   readonly capturedAtMs: number;
+}
+
+/** DurableState: a key's durable value now, with its expiry and type (undefined type: a string). */
+export interface DurableState {
+  readonly value: Buffer | undefined;
+  readonly expiresAt: number | undefined;
+  readonly valueType?: number | undefined;
 }
 
 /** lowerBound returns the first index of `sorted` whose element is >= `k`. */
@@ -72,6 +81,7 @@ export class VersionHistory {
     fromTs: number,
     nowMs: number,
     expiresAt?: number,
+    valueType = 0,
   ): void {
     let list = this.byKey.get(k);
     if (list === undefined) {
@@ -82,7 +92,7 @@ export class VersionHistory {
     }
     const last = list[list.length - 1];
     assert(last === undefined || last.validTo < validTo, 'history entries must be added in ts order');
-    const entry: VersionEntry = { k, validTo, value, expiresAt, fromTs, capturedAtMs: nowMs };
+    const entry: VersionEntry = { k, validTo, value, expiresAt, valueType, fromTs, capturedAtMs: nowMs };
     list.push(entry);
     this.fifo.push(entry);
     this.entries++;
@@ -129,11 +139,7 @@ export class VersionHistory {
    * current value, which the failed write never replaced (the engine applies writes in order and
    * reports a failure before it publishes anything queued after it).
    */
-  failed(
-    k: string,
-    ts: number,
-    durableNow: () => { readonly value: Buffer | undefined; readonly expiresAt: number | undefined },
-  ): void {
+  failed(k: string, ts: number, durableNow: () => DurableState): void {
     const list = this.byKey.get(k);
     if (list === undefined) return;
     const own = list.find((e) => e.validTo === ts);
@@ -142,11 +148,13 @@ export class VersionHistory {
       if (own !== undefined) {
         e.value = own.value;
         e.expiresAt = own.expiresAt;
+        e.valueType = own.valueType;
         e.fromTs = own.fromTs;
       } else {
         const durable = durableNow();
         e.value = durable.value;
         e.expiresAt = durable.expiresAt;
+        e.valueType = durable.valueType ?? 0;
         e.fromTs = 0;
       }
     }

@@ -35,6 +35,7 @@ describe('WritePipeline', () => {
     const ts = engine.lastTs();
     expect(after).toEqual({
       value: b('v1'),
+      valueType: 0,
       revision: { mod: ts, create: ts, version: 1 },
       durable: undefined,
     });
@@ -123,6 +124,7 @@ describe('WritePipeline', () => {
     await tick();
     expect(view.readLatest(b('n'))).toEqual({
       value: b('5'),
+      valueType: 0,
       revision: legacyRevision(1),
       durable: undefined,
     });

@@ -49,9 +49,11 @@ import type { Engine, Entry, Revision, ScanRange, Stored, WriteOp } from '../sto
 import { isExpired } from '../storage/expiry-index.js';
 import { revisionOfPut } from '../storage/revision.js';
 import { type CheckedOp, checkBatch, checkExpiresAt, checkKey, checkValue } from '../storage/validate.js';
+import { checkValueType } from '../storage/value-type.js';
 import { ExpiryCycle, type ExpiryCycleStats } from './expiry-cycle.js';
 import { Mvcc, type MvccOptions, type Prior } from './mvcc.js';
 import { type PendingWrite, PendingWrites } from './pending-writes.js';
+import type { DurableState } from './version-history.js';
 
 /**
  * BatchOp: one operation of a write a caller asks for: a put (with its expiry) or a delete,
@@ -65,6 +67,11 @@ export interface Latest {
   readonly value: Buffer | undefined;
   /** expiresAt: the value's expiry (ms since the epoch), undefined when it has none or is absent. */
   readonly expiresAt: number | undefined;
+  /**
+   * valueType: what the value is (storage/value-type.ts): 0 a string (also when absent), 1 a
+   * hash. Commands compare it once before they read the value as their own type (WRONGTYPE).
+   */
+  readonly valueType: number;
   /**
    * revision: the value's revision, undefined when the key does not exist (and from a
    * transaction's KeyStore, whose snapshot versions keep none).
@@ -84,6 +91,8 @@ export interface Change<T> {
   readonly write?: Buffer | null | undefined;
   /** expiresAt: the expiry to store with `write`; undefined stores it without one (clears a TTL). */
   readonly expiresAt?: number | undefined;
+  /** valueType: the type of `write` (storage/value-type.ts); undefined or 0 stores a string. */
+  readonly valueType?: number | undefined;
 }
 
 /** ManyChange is Change over several keys: writes are applied as one atomic batch. */
@@ -94,6 +103,7 @@ export interface ManyChange<T> {
         readonly key: Uint8Array;
         readonly value: Buffer | null;
         readonly expiresAt?: number | undefined;
+        readonly valueType?: number | undefined;
       }[]
     | undefined;
 }
@@ -120,7 +130,13 @@ export interface PipelineStats extends ExpiryCycleStats {
 export type KnownPrior = (k: string) => Prior | undefined;
 
 const noop = (): void => {};
-const ABSENT: Latest = { value: undefined, expiresAt: undefined, revision: undefined, durable: undefined };
+const ABSENT: Latest = {
+  value: undefined,
+  expiresAt: undefined,
+  valueType: 0,
+  revision: undefined,
+  durable: undefined,
+};
 
 function joinDurable(deps: readonly Promise<void>[], own: Promise<void>): Promise<void> {
   if (deps.length === 0) return own;
@@ -134,6 +150,7 @@ function latestOfStored(stored: Stored | undefined): Latest {
   return {
     value: asBuffer(stored.value),
     expiresAt: stored.expiresAt,
+    valueType: stored.valueType ?? 0,
     revision: stored.revision,
     durable: undefined,
   };
@@ -242,27 +259,32 @@ export class WritePipeline {
   /**
    * update reads the newest value of `key`, calls `fn` with it and queues the write `fn` asks
    * for, in one synchronous step. The result's `durable` covers the write and the value it read.
-   * Invalid keys, values and expiries throw.
+   * Invalid keys, values and expiries throw. `fn` also gets the current value's type (0: a string
+   * or absent), so a command can refuse a value of another type (WRONGTYPE) before reading it.
    */
   update<T>(
     key: Uint8Array,
-    fn: (current: Buffer | undefined, expiresAt: number | undefined) => Change<T>,
+    fn: (current: Buffer | undefined, expiresAt: number | undefined, valueType: number) => Change<T>,
   ): Updated<T> {
     checkKey(key);
     this.engine.checkWriteAllowed?.();
     const k = keyString(key);
     const found = this.lookup(key, k);
     const current = found.latest;
-    const change = fn(current.value, current.expiresAt);
+    const change = fn(current.value, current.expiresAt, current.valueType);
     if (change.write === undefined) return { result: change.result, durable: current.durable };
     const expiresAt = change.write === null ? undefined : change.expiresAt;
+    const valueType = change.write === null ? undefined : change.valueType;
     if (change.write !== null) {
       checkValue(change.write);
       checkExpiresAt(expiresAt);
+      checkValueType(valueType);
     }
     // The value may be the caller's (a command's argument): the pending state keeps a copy.
     const value = change.write === null ? undefined : copyBytes(change.write);
-    const written = this.enqueue([key], [k], [value], [expiresAt], [found]);
+    // A string write passes no types array: the string path allocates nothing for types.
+    const types = valueType ? [valueType] : undefined;
+    const written = this.enqueue([key], [k], [value], [expiresAt], [found], true, types);
     const deps = current.durable === undefined ? [] : [current.durable];
     return { result: change.result, durable: joinDurable(deps, written), ts: this.lastQueuedTs };
   }
@@ -274,6 +296,7 @@ export class WritePipeline {
       current: readonly (Buffer | undefined)[],
       expiresAt: readonly (number | undefined)[],
       revisions: readonly (Revision | undefined)[],
+      valueTypes: readonly number[],
     ) => ManyChange<T>,
   ): Updated<T> {
     for (const key of keys) checkKey(key);
@@ -283,6 +306,7 @@ export class WritePipeline {
       values.map((v) => v.value),
       values.map((v) => v.expiresAt),
       values.map((v) => v.revision),
+      values.map((v) => v.valueType),
     );
     const deps: Promise<void>[] = [];
     for (const v of values) if (v.durable !== undefined && !deps.includes(v.durable)) deps.push(v.durable);
@@ -292,7 +316,7 @@ export class WritePipeline {
     const ops: BatchOp[] = writes.map((w) =>
       w.value === null
         ? { type: 'delete', key: w.key }
-        : { type: 'put', key: w.key, value: w.value, expiresAt: w.expiresAt },
+        : { type: 'put', key: w.key, value: w.value, expiresAt: w.expiresAt, valueType: w.valueType },
     );
     checkBatch(ops);
     const own = this.batchNow(ops);
@@ -303,15 +327,17 @@ export class WritePipeline {
    * put queues `value` under `key` (with `expiresAt`, or clearing any expiry); resolves once
    * durable. Invalid arguments (LimitError, ...) reject.
    */
-  put(key: Uint8Array, value: Uint8Array, expiresAt?: number): Promise<void> {
+  put(key: Uint8Array, value: Uint8Array, expiresAt?: number, valueType?: number): Promise<void> {
     try {
       checkKey(key);
       checkValue(value);
       checkExpiresAt(expiresAt);
+      checkValueType(valueType);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.enqueue([key], [keyString(key)], [copyBytes(value)], [expiresAt]);
+    const types = valueType ? [valueType] : undefined;
+    return this.enqueue([key], [keyString(key)], [copyBytes(value)], [expiresAt], undefined, true, types);
   }
 
   /** delete removes `key`; resolves to whether it existed (counting pending writes), once durable. */
@@ -381,6 +407,7 @@ export class WritePipeline {
     const values: (Buffer | undefined)[] = new Array(n);
     const expiries: (number | undefined)[] = new Array(n);
     const found: (Lookup | undefined)[] = new Array(n);
+    let types: number[] | undefined;
     for (let i = 0; i < n; i++) {
       const op = ops[i]!;
       keys[i] = op.key;
@@ -388,9 +415,14 @@ export class WritePipeline {
       // The pending state keeps copies; the engine copies the ops in the synchronous call.
       values[i] = op.type === 'put' ? copyBytes(op.value) : undefined;
       expiries[i] = op.type === 'put' ? op.expiresAt : undefined;
+      const valueType = op.type === 'put' ? (op.valueType ?? 0) : 0;
+      if (valueType !== 0) {
+        types ??= new Array<number>(n).fill(0);
+        types[i] = valueType;
+      }
       if (knownPrior !== undefined) found[i] = this.known(ks[i]!, knownPrior);
     }
-    return this.enqueue(keys, ks, values, expiries, found);
+    return this.enqueue(keys, ks, values, expiries, found, true, types);
   }
 
   /**
@@ -402,7 +434,13 @@ export class WritePipeline {
     const known = knownPrior(k);
     if (known === undefined || known.revision === undefined) return undefined;
     return {
-      latest: { value: known.value, expiresAt: undefined, revision: known.revision, durable: undefined },
+      latest: {
+        value: known.value,
+        expiresAt: undefined,
+        valueType: known.valueType ?? 0,
+        revision: known.revision,
+        durable: undefined,
+      },
       prior: known,
     };
   }
@@ -414,14 +452,25 @@ export class WritePipeline {
     const latest = latestOfStored(this.engine.getStoredSync(key));
     return {
       latest,
-      prior: { value: latest.value, expiresAt: latest.expiresAt, fromTs: 0, revision: latest.revision },
+      prior: {
+        value: latest.value,
+        expiresAt: latest.expiresAt,
+        valueType: latest.valueType,
+        fromTs: 0,
+        revision: latest.revision,
+      },
     };
   }
 
   private lookupPending(newest: PendingWrite): Lookup {
     // The value replaced is the pending one even when it has expired: a snapshot between the two
     // writes reads it (and sees it expired by its own clock).
-    const prior: Prior = { value: newest.value, expiresAt: newest.expiresAt, fromTs: newest.ts };
+    const prior: Prior = {
+      value: newest.value,
+      expiresAt: newest.expiresAt,
+      valueType: newest.valueType,
+      fromTs: newest.ts,
+    };
     if (newest.expiresAt !== undefined && isExpired(newest.expiresAt, this.clock.nowMs())) {
       return { latest: { ...ABSENT, durable: newest.durable }, prior };
     }
@@ -429,6 +478,7 @@ export class WritePipeline {
       latest: {
         value: newest.value,
         expiresAt: newest.expiresAt,
+        valueType: newest.valueType,
         revision: newest.revision,
         durable: newest.durable,
       },
@@ -440,7 +490,8 @@ export class WritePipeline {
    * enqueue stamps one write (to one or more keys; values undefined for deletes) and hands it to
    * the engine, synchronously: the commit timestamp from Mvcc (which captures the replaced
    * values), each put's revision from the state `found` looked up, then the pending state.
-   * Returns the write's own durability.
+   * `types`: each value's type, undefined when all are strings. Returns the write's own
+   * durability.
    */
   private enqueue(
     keys: readonly Uint8Array[],
@@ -449,6 +500,7 @@ export class WritePipeline {
     expiries: readonly (number | undefined)[],
     found?: readonly (Lookup | undefined)[],
     seen = true,
+    types?: readonly number[] | undefined,
   ): Promise<void> {
     const n = keys.length;
     this.lastQueuedTs = undefined;
@@ -489,6 +541,7 @@ export class WritePipeline {
         expiresAt: expiries[i],
         create: revision.create,
         version: revision.version,
+        valueType: types?.[i],
       };
     }
     this.lastQueuedTs = ts;
@@ -509,7 +562,7 @@ export class WritePipeline {
       );
       return own;
     }
-    const { count, nodes } = this.pending.add(ks, ts, values, expiries, revisions, own);
+    const { count, nodes } = this.pending.add(ks, ts, values, expiries, revisions, own, types);
     own.then(
       () => {
         this.pending.settle(count, nodes, true);
@@ -531,11 +584,23 @@ export class WritePipeline {
    */
   private priorOf(key: Uint8Array, k: string): Prior {
     const newest = this.pending.newest(k);
-    if (newest !== undefined) return { value: newest.value, expiresAt: newest.expiresAt, fromTs: newest.ts };
+    if (newest !== undefined) {
+      return {
+        value: newest.value,
+        expiresAt: newest.expiresAt,
+        valueType: newest.valueType,
+        fromTs: newest.ts,
+      };
+    }
     const stored = this.engine.getStoredSync(key);
     return stored === undefined
       ? { value: undefined, fromTs: 0 }
-      : { value: asBuffer(stored.value), expiresAt: stored.expiresAt, fromTs: 0 };
+      : {
+          value: asBuffer(stored.value),
+          expiresAt: stored.expiresAt,
+          valueType: stored.valueType,
+          fromTs: 0,
+        };
   }
 
   /** revisionOf is the revision a key has before a write now queued: pending, else the engine's. */
@@ -545,12 +610,12 @@ export class WritePipeline {
     return this.lookupPending(newest).latest.revision;
   }
 
-  private durableOrUndefined(k: string): { value: Buffer | undefined; expiresAt: number | undefined } {
+  private durableOrUndefined(k: string): DurableState {
     try {
       const stored = this.engine.getStoredSync(keyFromString(k));
       return stored === undefined
         ? { value: undefined, expiresAt: undefined }
-        : { value: asBuffer(stored.value), expiresAt: stored.expiresAt };
+        : { value: asBuffer(stored.value), expiresAt: stored.expiresAt, valueType: stored.valueType };
     } catch {
       // A store that cannot be read any more serves no snapshot either.
       return { value: undefined, expiresAt: undefined };

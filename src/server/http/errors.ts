@@ -27,6 +27,7 @@ export const HTTP_ERROR_CODES: readonly HttpErrorCode[] = [
   'READ_ONLY',
   'CLUSTER_DOWN',
   'UNCERTAIN',
+  'WRONG_TYPE',
   'INTERNAL',
 ];
 
@@ -54,6 +55,8 @@ export const STATUS_BY_CODE: Readonly<Record<HttpErrorCode, number>> = {
   CLUSTER_DOWN: 503,
   // The outcome of a proposed write is unknown (leader change, timeout): 504, as a gateway timeout.
   UNCERTAIN: 504,
+  // The key holds a hash (written over RESP): the string routes cannot serve it as a string.
+  WRONG_TYPE: 409,
   INTERNAL: 500,
 };
 

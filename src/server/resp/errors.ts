@@ -12,6 +12,16 @@ export const ERR_NOT_INTEGER = 'ERR value is not an integer or out of range';
 export const ERR_OVERFLOW = 'ERR increment or decrement would overflow';
 export const ERR_NOAUTH = 'NOAUTH Authentication required.';
 export const ERR_WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
+/** ERR_WRONGTYPE: Redis's reply to a command on a key of another type (a string command on a hash). */
+export const ERR_WRONGTYPE = 'WRONGTYPE Operation against a key holding the wrong kind of value';
+
+/**
+ * checkType throws WRONGTYPE unless a present value has the type the command works on
+ * (storage/value-type.ts). One number compared: the string commands' hot path allocates nothing.
+ */
+export function checkType(value: Buffer | undefined, valueType: number, want: number): void {
+  if (value !== undefined && valueType !== want) throw new CommandError(ERR_WRONGTYPE);
+}
 
 export function wrongArity(name: string): CommandError {
   return new CommandError(`ERR wrong number of arguments for '${name}' command`);
@@ -32,6 +42,7 @@ export function errorReply(err: unknown): string {
   // and UNCERTAIN (may have taken effect): clients must tell them apart (docs/cluster.md).
   if (err instanceof CairnError && err.code === 'CLUSTER_DOWN') return `CLUSTERDOWN ${err.message}`;
   if (err instanceof CairnError && err.code === 'UNCERTAIN') return `UNCERTAIN ${err.message}`;
+  if (err instanceof CairnError && err.code === 'WRONG_TYPE') return ERR_WRONGTYPE;
   // Storage's operating errors (limits, closed store, I/O) keep their message under ERR.
   if (err instanceof CairnError) return `ERR ${err.message}`;
   return 'ERR internal error';

@@ -29,11 +29,12 @@ export interface KeyStore {
   readMany(keys: readonly Uint8Array[]): MaybePromise<Latest[]>;
   /**
    * update: read-modify-write of one key with nothing in between (see WritePipeline.update); `fn`
-   * also gets the key's expiry so that a rewrite can keep it.
+   * also gets the key's expiry so that a rewrite can keep it, and its value type (0: a string or
+   * absent; commands/type-check.ts) so that it can answer WRONGTYPE.
    */
   update<T>(
     key: Uint8Array,
-    fn: (current: Buffer | undefined, expiresAt: number | undefined) => Change<T>,
+    fn: (current: Buffer | undefined, expiresAt: number | undefined, valueType: number) => Change<T>,
   ): MaybePromise<Updated<T>>;
   /** updateMany: update over several keys; the writes are atomic. */
   updateMany<T>(
@@ -41,13 +42,15 @@ export interface KeyStore {
     fn: (
       current: readonly (Buffer | undefined)[],
       expiresAt: readonly (number | undefined)[],
+      valueTypes: readonly number[],
     ) => ManyChange<T>,
   ): MaybePromise<Updated<T>>;
   /**
    * put and batch write; the result is the durability to wait for before replying (undefined
-   * inside a transaction: the write is buffered and only the commit reply waits).
+   * inside a transaction: the write is buffered and only the commit reply waits). `valueType`
+   * (storage/value-type.ts) defaults to a string.
    */
-  put(key: Uint8Array, value: Uint8Array, expiresAt?: number): Promise<void> | undefined;
+  put(key: Uint8Array, value: Uint8Array, expiresAt?: number, valueType?: number): Promise<void> | undefined;
   batch(ops: readonly BatchOp[]): Promise<void> | undefined;
   /**
    * keysAfter yields up to `limit` keys strictly after `after` (all keys when undefined), in key
@@ -85,7 +88,7 @@ export class LatestKeyStore implements KeyStore {
 
   update<T>(
     key: Uint8Array,
-    fn: (current: Buffer | undefined, expiresAt: number | undefined) => Change<T>,
+    fn: (current: Buffer | undefined, expiresAt: number | undefined, valueType: number) => Change<T>,
   ): Updated<T> {
     return this.pipeline.update(key, fn);
   }
@@ -95,13 +98,16 @@ export class LatestKeyStore implements KeyStore {
     fn: (
       current: readonly (Buffer | undefined)[],
       expiresAt: readonly (number | undefined)[],
+      valueTypes: readonly number[],
     ) => ManyChange<T>,
   ): Updated<T> {
-    return this.pipeline.updateMany(keys, fn);
+    return this.pipeline.updateMany(keys, (current, expiresAt, _revisions, types) =>
+      fn(current, expiresAt, types),
+    );
   }
 
-  put(key: Uint8Array, value: Uint8Array, expiresAt?: number): Promise<void> {
-    return this.pipeline.put(key, value, expiresAt);
+  put(key: Uint8Array, value: Uint8Array, expiresAt?: number, valueType?: number): Promise<void> {
+    return this.pipeline.put(key, value, expiresAt, valueType);
   }
 
   batch(ops: readonly BatchOp[]): Promise<void> {

@@ -25,7 +25,13 @@ export class TxnKeyStore implements KeyStore {
   async readLatest(key: Uint8Array): Promise<Latest> {
     const value = await this.tx.get(key);
     // Snapshot versions keep no revision (docs/transactions.md), so none is reported here.
-    return { value, expiresAt: this.expiry(key, value), revision: undefined, durable: undefined };
+    return {
+      value,
+      expiresAt: this.expiry(key, value),
+      valueType: this.valueType(key, value),
+      revision: undefined,
+      durable: undefined,
+    };
   }
 
   async readMany(keys: readonly Uint8Array[]): Promise<Latest[]> {
@@ -36,12 +42,12 @@ export class TxnKeyStore implements KeyStore {
 
   async update<T>(
     key: Uint8Array,
-    fn: (current: Buffer | undefined, expiresAt: number | undefined) => Change<T>,
+    fn: (current: Buffer | undefined, expiresAt: number | undefined, valueType: number) => Change<T>,
   ): Promise<Updated<T>> {
     const current = await this.tx.get(key);
-    const change = fn(current, this.expiry(key, current));
+    const change = fn(current, this.expiry(key, current), this.valueType(key, current));
     if (change.write === null) this.tx.delete(key);
-    else if (change.write !== undefined) this.tx.set(key, change.write, change.expiresAt);
+    else if (change.write !== undefined) this.tx.set(key, change.write, change.expiresAt, change.valueType);
     return { result: change.result, durable: undefined };
   }
 
@@ -50,6 +56,7 @@ export class TxnKeyStore implements KeyStore {
     fn: (
       current: readonly (Buffer | undefined)[],
       expiresAt: readonly (number | undefined)[],
+      valueTypes: readonly number[],
     ) => ManyChange<T>,
   ): Promise<Updated<T>> {
     const current: (Buffer | undefined)[] = [];
@@ -57,16 +64,17 @@ export class TxnKeyStore implements KeyStore {
     const change = fn(
       current,
       keys.map((key, i) => this.expiry(key, current[i])),
+      keys.map((key, i) => this.valueType(key, current[i])),
     );
     for (const w of change.writes ?? []) {
       if (w.value === null) this.tx.delete(w.key);
-      else this.tx.set(w.key, w.value, w.expiresAt);
+      else this.tx.set(w.key, w.value, w.expiresAt, w.valueType);
     }
     return { result: change.result, durable: undefined };
   }
 
-  put(key: Uint8Array, value: Uint8Array, expiresAt?: number): undefined {
-    this.tx.set(key, value, expiresAt);
+  put(key: Uint8Array, value: Uint8Array, expiresAt?: number, valueType?: number): undefined {
+    this.tx.set(key, value, expiresAt, valueType);
     return undefined;
   }
 
@@ -74,11 +82,15 @@ export class TxnKeyStore implements KeyStore {
     return value === undefined ? undefined : this.tx.expiryOf(key);
   }
 
+  private valueType(key: Uint8Array, value: Buffer | undefined): number {
+    return value === undefined ? 0 : this.tx.valueTypeOf(key);
+  }
+
   batch(ops: readonly BatchOp[]): undefined {
     // Check the whole batch first: a bad operation leaves none of it buffered (atomic like MSET).
     checkBatch(ops);
     for (const op of ops) {
-      if (op.type === 'put') this.tx.set(op.key, op.value, op.expiresAt);
+      if (op.type === 'put') this.tx.set(op.key, op.value, op.expiresAt, op.valueType);
       else this.tx.delete(op.key);
     }
     return undefined;

@@ -50,11 +50,19 @@ import type {
   WriteOp,
 } from '../engine.js';
 import { DEFAULT_DURABILITY, DEFAULT_SYNC_INTERVAL_MS, shown } from '../engine-options.js';
-import { ClosedError, CorruptionError, InvalidArgumentError, openFailure, ReadOnlyError } from '../errors.js';
+import {
+  ClosedError,
+  CorruptionError,
+  InvalidArgumentError,
+  openFailure,
+  ReadOnlyError,
+  WrongTypeError,
+} from '../errors.js';
 import { type ExpiryIndex, isExpired } from '../expiry-index.js';
 import { checkCompatible, loadOrCreateMeta, META_FILES, type Meta, readMeta } from '../meta.js';
 import { checkKeyVersion, checkTs } from '../revision.js';
 import { checkBatch, checkDataDir, checkKey, ownScanRange } from '../validate.js';
+import { valueTypeName } from '../value-type.js';
 import { BackupPins, backupInto, type CaskBackupSource, cutBackup } from './backup.js';
 import {
   type CaskOptions,
@@ -313,18 +321,27 @@ export class CaskEngine implements Engine {
     checkKey(key);
     const expiresAt = this.store.expiryOf(key);
     if (expiresAt !== undefined && isExpired(expiresAt, this.clock.nowMs())) return undefined;
+    // A typed value (a hash) is never handed out as a string: one number compared, no allocation.
     if (!this.store.cache.enabled) {
       const loc = this.store.keyDir.get(key);
-      return loc === undefined ? undefined : this.store.readValue(key, loc, expiresAt !== undefined);
+      if (loc === undefined) return undefined;
+      const value = this.store.readValue(key, loc, expiresAt !== undefined);
+      if (this.store.readType !== 0) throw wrongType(this.store.readType);
+      return value;
     }
     const name = keyString(key);
     const cached = this.store.cache.lookup(name);
-    if (cached !== undefined) return copyBytes(cached.value);
+    if (cached !== undefined) {
+      if (cached.valueType !== 0) throw wrongType(cached.valueType);
+      return copyBytes(cached.value);
+    }
     const loc = this.store.keyDir.get(key);
     if (loc === undefined) return undefined;
     // readValue's buffer is this call's own: the cache keeps a copy, the caller gets it.
     const value = this.store.readValue(key, loc, expiresAt !== undefined);
-    this.store.cache.set(name, value, loc.seq, loc.create, loc.version);
+    const valueType = this.store.readType;
+    this.store.cache.set(name, value, loc.seq, loc.create, loc.version, valueType);
+    if (valueType !== 0) throw wrongType(valueType);
     return value;
   }
 
@@ -350,14 +367,20 @@ export class CaskEngine implements Engine {
     if (name !== undefined) {
       const cached = this.store.cache.lookup(name);
       if (cached !== undefined) {
-        return { value: copyBytes(cached.value), expiresAt, revision: revisionOf(cached) };
+        return {
+          value: copyBytes(cached.value),
+          expiresAt,
+          revision: revisionOf(cached),
+          valueType: cached.valueType,
+        };
       }
     }
     const loc = this.store.keyDir.get(key);
     if (loc === undefined) return undefined;
     const value = this.store.readValue(key, loc, expiresAt !== undefined);
-    if (name !== undefined) this.store.cache.set(name, value, loc.seq, loc.create, loc.version);
-    return { value, expiresAt, revision: revisionOf(loc) };
+    const valueType = this.store.readType;
+    if (name !== undefined) this.store.cache.set(name, value, loc.seq, loc.create, loc.version, valueType);
+    return { value, expiresAt, revision: revisionOf(loc), valueType };
   }
 
   revisionSync(key: Uint8Array): Revision | undefined {
@@ -440,7 +463,9 @@ export class CaskEngine implements Engine {
         last = key;
         const expiresAt = this.store.expiryOf(key);
         if (expiresAt === undefined || !isExpired(expiresAt, nowMs)) {
-          chunk.push([key, this.store.readValue(key, loc, expiresAt !== undefined)]);
+          const value = this.store.readValue(key, loc, expiresAt !== undefined);
+          const valueType = this.store.readType;
+          chunk.push(valueType === 0 ? [key, value] : [key, value, valueType]);
           if (chunk.length >= want) return false;
         }
         cut = ++visits >= SCAN_CHUNK_VISITS_MAX;
@@ -458,7 +483,9 @@ export class CaskEngine implements Engine {
         // if it was deleted), so that every value is the newest when it is yielded.
         const loc = this.store.keyDir.get(entry[0]);
         if (loc === undefined || this.store.expired(entry[0])) continue;
-        yield [entry[0], this.store.readValue(entry[0], loc)];
+        const value = this.store.readValue(entry[0], loc);
+        const valueType = this.store.readType;
+        yield valueType === 0 ? [entry[0], value] : [entry[0], value, valueType];
         remaining--;
       }
       if (chunk.length < want && !cut) return;
@@ -673,7 +700,10 @@ export class CaskEngine implements Engine {
       seqFloor: () => store.syncedTs,
       walk: (cursor, exclusive, visit) => store.keyDir.walk(cursor, exclusive, false, visit),
       expiryOf: (key) => store.expiryOf(key),
-      readValue: (key, loc, expires) => store.readValue(key, loc, expires),
+      readValue: (key, loc, expires) => {
+        const value = store.readValue(key, loc, expires);
+        return { value, valueType: store.readType };
+      },
       move: (key, fromFile, fromOffset, toFile, toOffset, size) =>
         store.move(key, fromFile, fromOffset, toFile, toOffset, size),
       metaFields: () => store.metaFields(),
@@ -704,6 +734,11 @@ export class CaskEngine implements Engine {
  * recoverStore runs recovery as the metadata directs it (retired files, the sequence floor, how
  * far the active file was durable at the last clean close): open, read-only open and check.
  */
+/** wrongType: what get() throws for a key whose value is not a string. */
+function wrongType(valueType: number): WrongTypeError {
+  return new WrongTypeError(valueTypeName(valueType));
+}
+
 export function recoverStore(
   fs: FileSystem,
   dir: string,

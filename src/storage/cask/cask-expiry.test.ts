@@ -12,7 +12,14 @@ import { ManualClock } from '../../io/manual-clock.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { EXPIRY_CYCLE_INTERVAL_MS, EXPIRY_CYCLE_KEYS_MAX } from '../expiry-index.js';
 import { openLmdb } from '../lmdb/lmdb-engine.js';
-import { FORMAT_EXPIRY, FORMAT_REVISION, FORMAT_VERSION, readMeta, writeMeta } from '../meta.js';
+import {
+  FORMAT_EXPIRY,
+  FORMAT_NEW_STORE,
+  FORMAT_REVISION,
+  FORMAT_TYPED,
+  readMeta,
+  writeMeta,
+} from '../meta.js';
 import { dataFileName } from './file-names.js';
 import { decodeHint, HintWriter } from './hint.js';
 import {
@@ -280,12 +287,13 @@ describe('store format and expiry', () => {
     await writeMeta(nodeFileSystem, dir, { ...meta!, format: 1, generation: meta!.generation + 1 });
   }
 
-  it('creates stores at FORMAT_VERSION, which includes expiry', async () => {
+  it('creates stores at FORMAT_NEW_STORE, which includes expiry', async () => {
     const dir = tmpDir('cask-ttl');
     const db = await openCaskPipelined(dir);
     await db.close();
-    expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(FORMAT_VERSION);
-    expect(FORMAT_VERSION).toBeGreaterThanOrEqual(FORMAT_EXPIRY);
+    // Not FORMAT_TYPED: a store is raised to 4 only by its first typed value (cask-typed.test.ts).
+    expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(FORMAT_NEW_STORE);
+    expect(FORMAT_NEW_STORE).toBeGreaterThanOrEqual(FORMAT_EXPIRY);
   });
 
   it('raises a format-1 cask store to FORMAT_REVISION before its first write, not before', async () => {
@@ -322,7 +330,8 @@ describe('store format and expiry', () => {
     await downgrade(dir);
     expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(1);
     db = await openLmdb(dir);
-    expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(FORMAT_REVISION);
+    // Raised to the newest format at open: lmdb stores hold typed values from format 4 on.
+    expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(FORMAT_TYPED);
     await db.close();
   });
 });

@@ -35,7 +35,7 @@
 import type { File, FileSystem } from '../../io/file-system.js';
 import { assert } from '../../stdx/assert.js';
 import { CairnError, IoError } from '../errors.js';
-import { FORMAT_VERSION } from '../meta.js';
+import { FILE_HEADER_FORMAT } from '../meta.js';
 import type { DataFile, DataFileSet } from './data-file-set.js';
 import { compactingPath, dataPath, hintPath, TEMP_SUFFIX } from './file-names.js';
 import { decodeHint, HintWriter } from './hint.js';
@@ -76,8 +76,11 @@ export interface CompactionHost {
   ): void;
   /** expiryOf: the expiry the key's current record carries, if any. */
   expiryOf(key: Uint8Array): number | undefined;
-  /** readValue: the verified value of the record `loc` points at (`expires`: it has an expiry field). */
-  readValue(key: Uint8Array, loc: Location, expires: boolean): Buffer;
+  /**
+   * readValue: the verified value of the record `loc` points at (`expires`: it has an expiry
+   * field) and its value type (0: a string), which the copy keeps.
+   */
+  readValue(key: Uint8Array, loc: Location, expires: boolean): { value: Buffer; valueType: number };
   /**
    * move points `key` at its copy (toFile, toOffset) if it still points at (fromFile,
    * fromOffset), moving its `size` live bytes along; false when a write since then won.
@@ -181,9 +184,11 @@ async function compactInputs(host: CompactionHost): Promise<CompactionResult | u
             done = false;
             return false;
           }
-          const value = host.readValue(key, loc, expires);
+          // The value type travels too: loc.valueLen (so `size`) counts a typed record's type
+          // byte already, and the copy carries the same TYPED flag and byte.
+          const { value, valueType } = host.readValue(key, loc, expires);
           const buf = Buffer.allocUnsafe(size);
-          encodeRecord(buf, 0, loc.seq, Kind.PUT, key, value, expiresAt, loc.create, loc.version);
+          encodeRecord(buf, 0, loc.seq, Kind.PUT, key, value, expiresAt, loc.create, loc.version, valueType);
           const valueAt = writeAt + RECORD_HEADER_BYTES + extraBytes(expires, revision) + key.length;
           target.hint.add(key, loc.seq, valueAt, loc.valueLen, expiresAt, loc.create, loc.version);
           noteSource(target, loc.fileId, loc.valueOffset);
@@ -293,7 +298,7 @@ async function startOutput(host: CompactionHost): Promise<Output> {
   await host.fs.unlink(filePath);
   const file = await host.fs.open(filePath, 'create');
   try {
-    await file.write(encodeDataHeader(FORMAT_VERSION, id), 0);
+    await file.write(encodeDataHeader(FILE_HEADER_FORMAT, id), 0);
   } catch (err) {
     await file.close().catch(() => {});
     await host.fs.unlink(filePath).catch(() => {});
@@ -303,7 +308,7 @@ async function startOutput(host: CompactionHost): Promise<Output> {
     id,
     file,
     size: DATA_HEADER_BYTES,
-    hint: new HintWriter(FORMAT_VERSION, id),
+    hint: new HintWriter(FILE_HEADER_FORMAT, id),
     from: new Uint32Array(1024 * FROM_WORDS),
     count: 0,
     named: false,

@@ -16,7 +16,7 @@ import { assert } from '../../stdx/assert.js';
 import { keyString } from '../../stdx/key-string.js';
 import type { Durability, WriteOp } from '../engine.js';
 import { IoError, StoreFailedError } from '../errors.js';
-import { FORMAT_REVISION } from '../meta.js';
+import { FORMAT_REVISION, FORMAT_TYPED } from '../meta.js';
 import type { CaskEvent } from './cask-options.js';
 import type { DataFile } from './data-file-set.js';
 import {
@@ -27,6 +27,7 @@ import {
   Kind,
   RECORD_HEADER_BYTES,
   recordBytes,
+  VALUE_TYPE_BYTES,
 } from './record.js';
 import type { CaskStore, DurableOp, DurableWrite } from './store-state.js';
 
@@ -87,7 +88,12 @@ export function encodeWrite(ts: number, ops: readonly WriteOp[]): DurableWrite {
   for (const op of kept) {
     size +=
       op.type === 'put'
-        ? recordBytes(op.key.length, op.value.length, op.expiresAt !== undefined, true)
+        ? recordBytes(
+            op.key.length,
+            op.value.length + (op.valueType ? VALUE_TYPE_BYTES : 0),
+            op.expiresAt !== undefined,
+            true,
+          )
         : recordBytes(op.key.length, 0);
   }
   const bytes = Buffer.allocUnsafe(size);
@@ -98,6 +104,7 @@ export function encodeWrite(ts: number, ops: readonly WriteOp[]): DurableWrite {
     pos = encodeRecord(bytes, pos, ts, Kind.BATCH, new Uint8Array(0), count);
   }
   const durable: DurableOp[] = [];
+  let typed = false;
   for (let i = 0; i < kept.length; i++) {
     const op = kept[i] as WriteOp;
     const kind = op.type === 'put' ? Kind.PUT : Kind.DELETE;
@@ -105,10 +112,12 @@ export function encodeWrite(ts: number, ops: readonly WriteOp[]): DurableWrite {
     const expiresAt = op.type === 'put' ? op.expiresAt : undefined;
     const create = op.type === 'put' ? op.create : 0;
     const version = op.type === 'put' ? op.version : 0;
+    const valueType = op.type === 'put' ? (op.valueType ?? 0) : 0;
+    if (valueType !== 0) typed = true;
     const valueAt =
       pos + RECORD_HEADER_BYTES + extraBytes(expiresAt !== undefined, version !== 0) + op.key.length;
     const rawKind = asBatch ? kind | BATCH_MEMBER : kind;
-    pos = encodeRecord(bytes, pos, ts, rawKind, op.key, value, expiresAt, create, version);
+    pos = encodeRecord(bytes, pos, ts, rawKind, op.key, value, expiresAt, create, version, valueType);
     // The key is read back from `bytes`, so the caller may reuse its buffer at once. This view
     // keeps the whole write's buffer alive while queued; the key directory's insert copies it,
     // so nothing keeps the buffer afterwards but the value cache's own copy.
@@ -118,14 +127,15 @@ export function encodeWrite(ts: number, ops: readonly WriteOp[]): DurableWrite {
       name: last.names[i] as string,
       kind,
       valueAt,
-      valueLen: value?.length ?? 0,
+      valueLen: (value?.length ?? 0) + (valueType === 0 ? 0 : VALUE_TYPE_BYTES),
       expiresAt,
       create,
       version,
+      valueType,
     });
   }
   assert(pos === size, 'encoded size mismatch');
-  return { bytes, seq: ts, ops: durable };
+  return { bytes, seq: ts, ops: durable, typed };
 }
 
 /**
@@ -189,7 +199,14 @@ export class GroupCommit {
     return new Promise<void>((resolve, reject) => {
       // Fields spelled out, not spread: one object shape for every queued write (a spread
       // copy measured ~1.5 µs per write in the profile of 64 durable writers).
-      this.queue.push({ bytes: write.bytes, seq: write.seq, ops: write.ops, resolve, reject });
+      this.queue.push({
+        bytes: write.bytes,
+        seq: write.seq,
+        ops: write.ops,
+        typed: write.typed,
+        resolve,
+        reject,
+      });
       this.kick();
     });
   }
@@ -302,9 +319,15 @@ export class GroupCommit {
     // A store of an older format is raised to FORMAT_REVISION before its first write by this
     // build (every PUT carries a revision field), so that an older build refuses the store
     // rather than "repair" records it cannot read.
-    if (this.store.meta.format < FORMAT_REVISION) {
+    // Likewise a store is raised to FORMAT_TYPED before the group that writes its first typed
+    // record (a hash): a format-3 build would take the TYPED flag for damage. Stores that hold
+    // only strings stay readable by format-3 builds.
+    const current = this.store.meta.format;
+    const format =
+      current < FORMAT_TYPED && group.some((item) => item.typed) ? FORMAT_TYPED : FORMAT_REVISION;
+    if (current < format) {
       try {
-        await this.store.upgradeFormat(FORMAT_REVISION);
+        await this.store.upgradeFormat(format);
       } catch (err) {
         rejectAll(group, new IoError(`could not raise the store format: ${String(err)}`, err));
         return;

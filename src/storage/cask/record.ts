@@ -15,6 +15,13 @@
 // A PUT whose kind carries the REVISION flag has `create u64 | version u32` next (after the
 // expiry, if any): the commit timestamp that created the key and its version count; the seq is
 // the key's mod timestamp (engine.ts, "Revisions"). Every PUT this build writes has it.
+//
+// A PUT whose kind carries the TYPED flag (format 4) holds a value of another type than a
+// string (storage/value-type.ts): its value field starts with a `valueType u8`, counted in
+// valueLen, then the payload. Keeping the type inside the value field means every offset and
+// length the key directory, hint files, compaction and live-byte accounting compute stays what
+// it was; only the readers that hand the value out (StoreState.readValue, the value cache) skip
+// the byte. String PUTs never carry the flag, so their records are byte for byte format 3.
 import { assert } from '../../stdx/assert.js';
 import { crc32c, crc32cRange } from '../../stdx/crc32c.js';
 import { readSafeU64LE, writeU64LE } from '../../stdx/u64.js';
@@ -39,7 +46,11 @@ export const EXPIRY_BYTES = 8;
 export const REVISION = 0x20;
 /** REVISION_BYTES: the size of the create and version fields of a REVISION record. */
 export const REVISION_BYTES = 12;
-const KIND_MASK = 0x1f;
+/** TYPED: flag on the kind byte of a PUT whose value field starts with a valueType u8 (format 4). */
+export const TYPED = 0x10;
+/** VALUE_TYPE_BYTES: the size of the valueType field of a TYPED record. */
+export const VALUE_TYPE_BYTES = 1;
+const KIND_MASK = 0x0f;
 /** SEQ_MAX: sequence numbers are JS numbers, so they stay below 2^53. */
 export const SEQ_MAX = Number.MAX_SAFE_INTEGER;
 
@@ -56,6 +67,7 @@ export function extraBytes(expires: boolean, revision: boolean): number {
 /** recordBytesAt is the size the record header at `buf[pos..]` claims (the header must be there). */
 export function recordBytesAt(buf: Buffer, pos: number): number {
   const kind = buf[pos + 12] as number;
+  // A TYPED record's type byte is counted in valueLen already.
   return recordBytes(
     buf.readUInt32LE(pos + 13),
     buf.readUInt32LE(pos + 17),
@@ -79,9 +91,11 @@ export function encodeRecord(
   expiresAt?: number,
   create = 0,
   version = 0,
+  valueType = 0,
 ): number {
   assert(Number.isSafeInteger(seq) && seq >= 0, 'seq must be a safe non-negative integer');
-  const valueLen = value === undefined ? 0 : value.length;
+  const typeBytes = valueType === 0 ? 0 : VALUE_TYPE_BYTES;
+  const valueLen = (value === undefined ? 0 : value.length) + typeBytes;
   let header = RECORD_HEADER_BYTES;
   let rawKind = kind;
   if (expiresAt !== undefined) {
@@ -105,12 +119,18 @@ export function encodeRecord(
     out.writeUInt32LE(version, pos + header + 8);
     header += REVISION_BYTES;
   }
+  if (typeBytes !== 0) {
+    assert((kind & KIND_MASK) === Kind.PUT, 'only a PUT carries a value type');
+    assert(Number.isInteger(valueType) && valueType > 0 && valueType <= 0xff, 'value type out of range');
+    rawKind |= TYPED;
+    out[pos + header + key.length] = valueType;
+  }
   writeU64LE(out, seq, pos + 4);
   out[pos + 12] = rawKind;
   out.writeUInt32LE(key.length, pos + 13);
   out.writeUInt32LE(valueLen, pos + 17);
   out.set(key, pos + header);
-  if (value !== undefined) out.set(value, pos + header + key.length);
+  if (value !== undefined) out.set(value, pos + header + key.length + typeBytes);
   const end = pos + header + key.length + valueLen;
   out.writeUInt32LE(crc32cRange(out, pos + 4, end), pos);
   return end;
@@ -127,8 +147,14 @@ export interface Decoded {
   /** create, version: the PUT's revision fields; both 0 without the REVISION flag. */
   create: number;
   version: number;
+  /** valueType: the TYPED PUT's type byte, 0 (a string) without the flag. */
+  valueType: number;
   keyStart: number;
   keyLen: number;
+  /**
+   * valueStart, valueLen: the whole value field, the type byte of a TYPED record included (the
+   * key directory's offsets point here); the payload starts VALUE_TYPE_BYTES later.
+   */
   valueStart: number;
   valueLen: number;
   /** end: the offset just past the record. */
@@ -157,14 +183,19 @@ export function decodeRecord(
   const member = (rawKind & BATCH_MEMBER) !== 0;
   const expires = (rawKind & EXPIRES) !== 0;
   const revision = (rawKind & REVISION) !== 0;
+  const typed = (rawKind & TYPED) !== 0;
   if (kind !== Kind.PUT && kind !== Kind.DELETE && kind !== Kind.BATCH) return INVALID;
-  if ((rawKind & ~(KIND_MASK | BATCH_MEMBER | EXPIRES | REVISION)) !== 0 || (member && kind === Kind.BATCH))
+  if (
+    (rawKind & ~(KIND_MASK | BATCH_MEMBER | EXPIRES | REVISION | TYPED)) !== 0 ||
+    (member && kind === Kind.BATCH)
+  )
     return INVALID;
-  if ((expires || revision) && kind !== Kind.PUT) return INVALID;
+  if ((expires || revision || typed) && kind !== Kind.PUT) return INVALID;
   const keyLen = buf.readUInt32LE(pos + 13);
   const valueLen = buf.readUInt32LE(pos + 17);
-  if (keyLen > KEY_BYTES_MAX || valueLen > VALUE_BYTES_MAX) return INVALID;
+  if (keyLen > KEY_BYTES_MAX || valueLen > VALUE_BYTES_MAX + (typed ? VALUE_TYPE_BYTES : 0)) return INVALID;
   if (kind === Kind.DELETE && valueLen !== 0) return INVALID;
+  if (typed && valueLen < VALUE_TYPE_BYTES) return INVALID;
   if (kind === Kind.BATCH && (keyLen !== 0 || valueLen !== 4)) return INVALID;
   const header = RECORD_HEADER_BYTES + extraBytes(expires, revision);
   const end = pos + header + keyLen + valueLen;
@@ -187,6 +218,12 @@ export function decodeRecord(
     version = buf.readUInt32LE(at + 8);
     if (version === 0 || create === 0) return INVALID;
   }
+  let valueType = 0;
+  if (typed) {
+    // 0 would be a string, which is never written with the flag: such a byte is damage.
+    valueType = buf[pos + header + keyLen] as number;
+    if (valueType === 0) return INVALID;
+  }
   const out = into ?? ({} as Decoded);
   out.seq = seq;
   out.kind = kind as Kind;
@@ -194,6 +231,7 @@ export function decodeRecord(
   out.expiresAt = expiresAt;
   out.create = create;
   out.version = version;
+  out.valueType = valueType;
   out.keyStart = pos + header;
   out.keyLen = keyLen;
   out.valueStart = pos + header + keyLen;

@@ -24,7 +24,7 @@ import { keyString } from '../../stdx/key-string.js';
 import type { Revision } from '../engine.js';
 import { CorruptionError } from '../errors.js';
 import { type ExpiryIndex, isExpired } from '../expiry-index.js';
-import { FORMAT_VERSION, type Meta, writeMeta } from '../meta.js';
+import { FILE_HEADER_FORMAT, type Meta, writeMeta } from '../meta.js';
 import { legacyRevision } from '../revision.js';
 import type { DataFile, DataFileSet } from './data-file-set.js';
 import { dataPath } from './file-names.js';
@@ -39,6 +39,7 @@ import {
   NEED_MORE,
   RECORD_HEADER_BYTES,
   recordBytes,
+  VALUE_TYPE_BYTES,
 } from './record.js';
 import { ValueCache } from './value-cache.js';
 
@@ -48,6 +49,8 @@ export interface DurableWrite {
   /** seq: the write's commit timestamp, the sequence number of all its records. */
   readonly seq: number;
   readonly ops: readonly DurableOp[];
+  /** typed: some PUT carries a value type (the store must be at FORMAT_TYPED before it is written). */
+  readonly typed: boolean;
 }
 
 export interface DurableOp {
@@ -64,6 +67,8 @@ export interface DurableOp {
   /** create, version: a PUT's revision (the seq is its mod); 0 for a DELETE. */
   readonly create: number;
   readonly version: number;
+  /** valueType: a PUT's value type (0: a string; else valueLen counts its type byte at valueAt). */
+  readonly valueType: number;
 }
 
 /** CaskMetaFields: what the cask engine keeps in the store metadata (docs/format.md). */
@@ -161,8 +166,16 @@ export class CaskStore {
   }
 
   /**
+   * readType: the value type of the record the last readValue read (0: a string). Read in the
+   * same synchronous step as that call; a field rather than a returned pair so that the string
+   * read path (GET) allocates nothing more than the value.
+   */
+  readType = 0;
+
+  /**
    * readValue reads and verifies the record that `loc` points at; `expires` says whether that
-   * record carries an expiry field (it moves the key and value by EXPIRY_BYTES).
+   * record carries an expiry field (it moves the key and value by EXPIRY_BYTES). The value
+   * returned is the payload (a TYPED record's type byte skipped); its type is left in readType.
    */
   readValue(key: Uint8Array, loc: Location, expires = this.expiryOf(key) !== undefined): Buffer {
     const data = this.files.get(loc.fileId);
@@ -185,7 +198,9 @@ export class CaskStore {
         `record at ${path.basename(data.file.path)}:${start} (key ${hexPrefix(key)}) failed verification`,
       );
     }
-    return buf.subarray(rec.valueStart, rec.valueStart + rec.valueLen);
+    this.readType = rec.valueType;
+    const skip = rec.valueType === 0 ? 0 : VALUE_TYPE_BYTES;
+    return buf.subarray(rec.valueStart + skip, rec.valueStart + rec.valueLen);
   }
 
   /**
@@ -217,12 +232,14 @@ export class CaskStore {
         }
         if (expires || hadExpiry) this.expiries.set(op.name, op.expiresAt);
         this.files.addLive(fileId, recordBytes(op.key.length, op.valueLen, expires, op.version !== 0));
+        const skip = op.valueType === 0 ? 0 : VALUE_TYPE_BYTES;
         this.cache.set(
           op.name,
-          write.bytes.subarray(op.valueAt, op.valueAt + op.valueLen),
+          write.bytes.subarray(op.valueAt + skip, op.valueAt + op.valueLen),
           write.seq,
           op.create,
           op.version,
+          op.valueType,
         );
       } else {
         if (this.keyDir.remove(op.key)) this.dropPrevious(op.key.length, hadExpiry);
@@ -377,7 +394,7 @@ export async function createDataFile(fs: FileSystem, dir: string, id: number): P
   try {
     const tmp = await fs.open(tmpPath, 'create');
     try {
-      await tmp.write(encodeDataHeader(FORMAT_VERSION, id), 0);
+      await tmp.write(encodeDataHeader(FILE_HEADER_FORMAT, id), 0);
       await tmp.datasync();
     } finally {
       await tmp.close();

@@ -34,6 +34,8 @@ export interface Cached {
   readonly seq: number;
   readonly create: number;
   readonly version: number;
+  /** valueType: the record's value type (0: a string). */
+  readonly valueType: number;
 }
 
 /** Node: one entry in the FIFO (newest at the head). */
@@ -42,6 +44,7 @@ interface Node extends Cached {
   seq: number;
   create: number;
   version: number;
+  valueType: number;
   referenced: boolean;
   newer: Node | undefined;
   older: Node | undefined;
@@ -95,7 +98,7 @@ export class ValueCache {
    * set caches `value` with its record's revision (seq, create, version as in the key
    * directory). The value is copied: the cache never shares a buffer with anyone.
    */
-  set(key: string, value: Uint8Array, seq = 0, create = 0, version = 0): void {
+  set(key: string, value: Uint8Array, seq = 0, create = 0, version = 0, valueType = 0): void {
     if (!this.enabled) return;
     if (value.length > this.capacityBytes * VALUE_SHARE_MAX) {
       this.delete(key);
@@ -110,6 +113,7 @@ export class ValueCache {
       node.seq = seq;
       node.create = create;
       node.version = version;
+      node.valueType = valueType;
     } else {
       const added: Node = {
         key,
@@ -117,6 +121,7 @@ export class ValueCache {
         seq,
         create,
         version,
+        valueType,
         referenced: false,
         newer: undefined,
         older: undefined,

@@ -9,10 +9,11 @@ import { ManualClock } from '../../io/manual-clock.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { describeEngineConformance } from '../../txn/engine-conformance.js';
 import { type PipelinedEngine, pipelined } from '../../txn/pipelined-engine.js';
+import type { Entry } from '../engine.js';
 import type { EngineOptions } from '../engine-options.js';
 import { ClosedError, InvalidArgumentError } from '../errors.js';
 import { EXPIRY_CYCLE_INTERVAL_MS } from '../expiry-index.js';
-import { FORMAT_REVISION, readMeta, writeMeta } from '../meta.js';
+import { FORMAT_REVISION, FORMAT_TYPED, readMeta, writeMeta } from '../meta.js';
 import { LMDB_KEY_BYTES_MAX, LMDB_SUBDIR, openLmdb } from './lmdb-engine.js';
 
 describeEngineConformance('lmdb', openLmdb, { keyBytesMax: LMDB_KEY_BYTES_MAX });
@@ -142,7 +143,7 @@ async function writeLegacyStore(
 }
 
 /** scanAll reads every live entry of an engine, keys and values as latin1 strings. */
-async function scanAll(db: { scan(): AsyncIterableIterator<readonly [Uint8Array, Uint8Array]> }) {
+async function scanAll(db: { scan(): AsyncIterableIterator<Entry> }) {
   const out: [string, string][] = [];
   for await (const [k, v] of db.scan()) {
     out.push([Buffer.from(k).toString('latin1'), Buffer.from(v).toString('latin1')]);
@@ -257,7 +258,7 @@ describe('openLmdb', () => {
 
       const clock = counting();
       let db = await openPipelined(dir, { clock });
-      expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(FORMAT_REVISION);
+      expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(FORMAT_TYPED);
       expect(db.lastTs()).toBe(1);
       for (const [key, value] of legacyValues) {
         expect(Buffer.from(db.getSync(utf8(key)) ?? [0xff])).toEqual(Buffer.from(value));
@@ -317,7 +318,7 @@ describe('openLmdb', () => {
     expect(db.lastTs()).toBe(0);
     expect(db.stats().keys).toBe(0);
     await db.close();
-    expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(FORMAT_REVISION);
+    expect((await readMeta(nodeFileSystem, dir)).meta?.format).toBe(FORMAT_TYPED);
   });
 
   it('resumes an interrupted migration after its last chunk, prefixing no value twice', async () => {

@@ -96,16 +96,18 @@ import {
   type EngineOptions,
   validateEngineOptions,
 } from '../engine-options.js';
-import { ClosedError, CorruptionError, InvalidArgumentError } from '../errors.js';
+import { ClosedError, CorruptionError, InvalidArgumentError, WrongTypeError } from '../errors.js';
 import { ExpiryIndex, isExpired } from '../expiry-index.js';
-import { loadOrCreateMeta } from '../meta.js';
+import { FORMAT_TYPED, loadOrCreateMeta, readMeta, writeMeta } from '../meta.js';
 import { checkKeyVersion, checkTs } from '../revision.js';
 import { checkBatch, checkDataDir, ownScanRange, checkKey as sharedCheckKey } from '../validate.js';
+import { valueTypeName } from '../value-type.js';
 import { type Db, type LmdbEnvSync, namedDbs, type SubDb } from './lmdb-env.js';
 import { type LmdbOpenHooks, migrateToRevisions } from './migration.js';
 import {
   decodeExpiry,
   decodeRevision,
+  decodeValueType,
   encodeExpiry,
   encodeStoredValue,
   LAST_TS_KEY,
@@ -182,6 +184,13 @@ export async function openLmdb(
       encoding: 'binary',
     });
     await migrateToRevisions(fs, dir, meta, db, metaDb, dbNames, hooks);
+    // Format 4: a value may carry a type in its prefix (value-codec.ts, VALUE_TYPE_AT). Raised
+    // at open, as formats 2 and 3 were for lmdb stores: the value codec has no format-3-safe way
+    // to hold a type, and nothing typed is written before the engine exists.
+    const current = (await readMeta(fs, dir)).meta ?? meta;
+    if (current.format < FORMAT_TYPED) {
+      await writeMeta(fs, dir, { ...current, format: FORMAT_TYPED, generation: current.generation + 1 });
+    }
     return new LmdbEngine(
       db,
       expiryDb,
@@ -264,8 +273,12 @@ class LmdbEngine implements Engine {
     // value is copied out before the expiry read reuses lmdb-js's read buffer.
     const raw = this.db.getBinaryFast(stored);
     if (raw === undefined) return undefined;
+    const valueType = decodeValueType(raw);
     const value = userValue(raw);
-    return this.expiredNow(stored) ? undefined : value;
+    if (this.expiredNow(stored)) return undefined;
+    // A typed value (a hash) is never handed out as a string.
+    if (valueType !== 0) throw new WrongTypeError(valueTypeName(valueType));
+    return value;
   }
 
   async has(key: Uint8Array): Promise<boolean> {
@@ -287,10 +300,11 @@ class LmdbEngine implements Engine {
     if (raw === undefined) return undefined;
     // Decoded and copied before the expiry read reuses lmdb-js's read buffer.
     const revision = decodeRevision(raw);
+    const valueType = decodeValueType(raw);
     const value = userValue(raw);
     const expiresAt = this.readExpiry(stored);
     if (expiresAt !== undefined && isExpired(expiresAt, this.clock.nowMs())) return undefined;
-    return { value, expiresAt, revision };
+    return { value, expiresAt, revision, valueType };
   }
 
   revisionSync(key: Uint8Array): Revision | undefined {
@@ -336,14 +350,18 @@ class LmdbEngine implements Engine {
     const only = ops[0] as WriteOp;
     let committed: Promise<unknown>;
     if (!withExpiry && ops.length === 1 && only.type === 'put') {
-      committed = this.db.put(storedKey(only.key), encodeStoredValue(revisionOf(only, ts), only.value));
+      committed = this.db.put(
+        storedKey(only.key),
+        encodeStoredValue(revisionOf(only, ts), only.value, only.valueType),
+      );
     } else {
       // The callback runs synchronously and queues every op into one transaction, in order, so a
       // key's last op in the write is the one that counts.
       committed = this.db.batch(() => {
         for (const op of ops) {
           const stored = storedKey(op.key);
-          if (op.type === 'put') this.queuePut(stored, op.value, op.expiresAt, revisionOf(op, ts));
+          if (op.type === 'put')
+            this.queuePut(stored, op.value, op.expiresAt, revisionOf(op, ts), op.valueType);
           else this.queueDelete(stored);
         }
       });
@@ -377,8 +395,9 @@ class LmdbEngine implements Engine {
     value: Uint8Array,
     expiresAt: number | undefined,
     revision: Revision,
+    valueType: number | undefined,
   ): void {
-    void this.db.put(stored, encodeStoredValue(revision, value));
+    void this.db.put(stored, encodeStoredValue(revision, value, valueType));
     if (expiresAt !== undefined) void this.expiryDb.put(stored, encodeExpiry(expiresAt));
     else if (this.mayExpire) void this.expiryDb.remove(stored);
   }
@@ -492,7 +511,8 @@ class LmdbEngine implements Engine {
           if (reverse) continue;
           return;
         }
-        yield [key, userValueView(value)];
+        const valueType = decodeValueType(value);
+        yield valueType === 0 ? [key, userValueView(value)] : [key, userValueView(value), valueType];
         if (limit !== undefined && ++yielded >= limit) return;
       }
     } finally {

@@ -18,6 +18,13 @@ export const LAST_TS_KEY = Buffer.from('lastTs');
 /** VALUE_PREFIX_BYTES: the revision before every stored value, mod u64 | create u64 | version u32. */
 export const VALUE_PREFIX_BYTES = 20;
 const sliceBytes = Uint8Array.prototype.slice;
+/**
+ * VALUE_TYPE_AT: the byte of the prefix that holds a value's type (format 4): the top byte of
+ * `mod`. A mod stays below 2^53, so that byte is 0 in every format-3 value, which reads as a
+ * string; a typed value costs no extra byte. A format-3 build would read a typed value's mod as a
+ * huge number, which is why the store is raised to format 4 first.
+ */
+const VALUE_TYPE_AT = 7;
 
 export function encodeExpiry(expiresAt: number): Buffer {
   return encodeU64LE(expiresAt);
@@ -33,9 +40,10 @@ export function decodeExpiry(raw: Uint8Array): number {
  * it reads a value's bytes by address on its write thread after put() returns, so a caller
  * reusing its buffer must not change what is written.
  */
-export function encodeStoredValue(revision: Revision, value: Uint8Array): Buffer {
+export function encodeStoredValue(revision: Revision, value: Uint8Array, valueType = 0): Buffer {
   const out = Buffer.allocUnsafe(VALUE_PREFIX_BYTES + value.length);
   writeU64LE(out, revision.mod, 0);
+  out[VALUE_TYPE_AT] = valueType;
   writeU64LE(out, revision.create, 8);
   out.writeUInt32LE(revision.version, 16);
   out.set(value, VALUE_PREFIX_BYTES);
@@ -57,7 +65,15 @@ function checkStoredValue(raw: Uint8Array): void {
  */
 export function decodeRevision(raw: Uint8Array): Revision {
   checkStoredValue(raw);
-  return { mod: readU64LE(raw, 0), create: readU64LE(raw, 8), version: readU32LE(raw, 16) };
+  // mod without its top byte, which holds the value type (VALUE_TYPE_AT).
+  const mod = readU32LE(raw, 0) + (readU32LE(raw, 4) & 0x00ff_ffff) * 2 ** 32;
+  return { mod, create: readU64LE(raw, 8), version: readU32LE(raw, 16) };
+}
+
+/** decodeValueType reads a stored value's type (storage/value-type.ts; 0: a string). */
+export function decodeValueType(raw: Uint8Array): number {
+  checkStoredValue(raw);
+  return raw[VALUE_TYPE_AT] as number;
 }
 
 /**

@@ -11,6 +11,8 @@
 // an absent key), which TXN.REVISION reads together with the value:
 //
 //   TXN.REVISION <key>  ->  [value, mod, create, version], or null when the key does not exist
+
+import { ValueType } from '../../../storage/value-type.js';
 import {
   type CasOp,
   COMPARE_OPS,
@@ -20,7 +22,7 @@ import {
   type RevisionTarget,
 } from '../../../txn/compare-and-swap.js';
 import type { CommandSpec } from '../command-table.js';
-import { CommandError, ERR_SYNTAX } from '../errors.js';
+import { CommandError, checkType, ERR_SYNTAX } from '../errors.js';
 import type { CommandContext, Held } from '../types.js';
 import { held, intArg, lower } from './args.js';
 import { FIRST_KEY, spec } from './spec.js';
@@ -122,6 +124,8 @@ async function revision(ctx: CommandContext, args: Buffer[]): Promise<Held> {
     throw new CommandError('ERR TXN.REVISION cannot run inside a TXN.BEGIN transaction');
   }
   const latest = ctx.server.db.pipeline.readLatest(args[1]!);
+  // Revisions are of string values here: a hash's encoding is not its value.
+  checkType(latest.value, latest.valueType, ValueType.STRING);
   return held(latest.durable, (w) => {
     const rev = latest.revision;
     if (latest.value === undefined || rev === undefined) {

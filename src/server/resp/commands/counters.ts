@@ -1,6 +1,7 @@
 // INCR, DECR, INCRBY, DECRBY: 64-bit signed arithmetic on decimal strings, with Redis's rules
 // (the stored value must parse as string2ll does) and error texts.
-import { CommandError, ERR_NOT_INTEGER, ERR_OVERFLOW } from '../errors.js';
+import { ValueType } from '../../../storage/value-type.js';
+import { CommandError, checkType, ERR_NOT_INTEGER, ERR_OVERFLOW } from '../errors.js';
 import { NOTIFY } from '../notifications.js';
 import type { CommandContext, Held } from '../types.js';
 import { andThen, held, INT64_MAX, INT64_MIN, int64Arg, type MaybePromise, parseInt64 } from './args.js';
@@ -9,7 +10,8 @@ import { FIRST_KEY, spec } from './spec.js';
 
 function incrBy(ctx: CommandContext, key: Buffer, delta: bigint): MaybePromise<Held> {
   // The result keeps the key's TTL, as in Redis.
-  const updated = ctx.store.update(key, (current, expiresAt) => {
+  const updated = ctx.store.update(key, (current, expiresAt, valueType) => {
+    checkType(current, valueType, ValueType.STRING);
     let n = 0n;
     if (current !== undefined) {
       const parsed = parseInt64(current);

@@ -55,10 +55,11 @@ function expire(unit: ExpireUnit, command: string) {
     const nowMs = db.clock.nowMs();
     const when = expireCommandAt(args[2]!, unit, nowMs, command);
     const past = alreadyExpired(when, nowMs);
-    const updated = ctx.store.update(args[1]!, (current, currentExpiry) => {
+    const updated = ctx.store.update(args[1]!, (current, currentExpiry, valueType) => {
       if (current === undefined || !conditionHolds(flags, currentExpiry, when)) return { result: 0 };
       if (past) return { result: 1, write: null };
-      return { result: 1, write: current, expiresAt: when };
+      // Rewritten with its type: EXPIRE keeps a hash a hash.
+      return { result: 1, write: current, expiresAt: when, valueType };
     });
     return andThen(updated, ({ result, durable }) => {
       // A time already past deletes the key: Redis reports `del` then, `expire` otherwise.
@@ -86,8 +87,10 @@ function ttl(ms: boolean, absolute: boolean) {
 }
 
 function persist(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
-  const updated = ctx.store.update(args[1]!, (current, expiresAt) =>
-    current === undefined || expiresAt === undefined ? { result: 0 } : { result: 1, write: current },
+  const updated = ctx.store.update(args[1]!, (current, expiresAt, valueType) =>
+    current === undefined || expiresAt === undefined
+      ? { result: 0 }
+      : { result: 1, write: current, valueType },
   );
   return andThen(updated, ({ result, durable }) => {
     if (result === 1) notify(ctx, durable, NOTIFY.generic, 'persist', args[1]!);

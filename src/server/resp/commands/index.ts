@@ -5,6 +5,7 @@ import { CLUSTER_COMMANDS } from './cluster.js';
 import { CONNECTION_COMMANDS } from './connection.js';
 import { COUNTER_COMMANDS } from './counters.js';
 import { EXPIRE_COMMANDS } from './expire.js';
+import { HASH_COMMANDS } from './hashes.js';
 import { KEY_COMMANDS } from './keys.js';
 import { PUBSUB_COMMANDS } from './pubsub.js';
 import { SCRIPTING_COMMANDS } from './scripting.js';
@@ -18,6 +19,7 @@ export function allCommands(): CommandSpec[] {
     ...SERVER_COMMANDS,
     ...STRING_COMMANDS,
     ...COUNTER_COMMANDS,
+    ...HASH_COMMANDS,
     ...KEY_COMMANDS,
     ...TRANSACTION_COMMANDS,
     ...EXPIRE_COMMANDS,

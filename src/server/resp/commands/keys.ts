@@ -4,6 +4,7 @@
 // keysAfter/countKeys: outside a transaction they see the connection's own earlier writes (and
 // everyone's queued before) and reveal nothing that is not durable (src/server/resp/key-store.ts);
 // inside one they see its snapshot and own writes.
+import { valueTypeName } from '../../../storage/value-type.js';
 import { CommandError, ERR_SYNTAX } from '../errors.js';
 import { globMatch, isMatchAll } from '../glob.js';
 import { FLUSH_BATCH_KEYS, SCAN_COUNT_DEFAULT, SCAN_COUNT_MAX } from '../limits.js';
@@ -45,7 +46,9 @@ function exists(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
 
 function type(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   return andThen(ctx.store.readLatest(args[1]!), (latest) =>
-    held(latest.durable, (w) => w.simple(latest.value === undefined ? 'none' : 'string')),
+    held(latest.durable, (w) =>
+      w.simple(latest.value === undefined ? 'none' : valueTypeName(latest.valueType)),
+    ),
   );
 }
 
@@ -83,7 +86,9 @@ async function scan(ctx: CommandContext, args: Buffer[]): Promise<void> {
   }
   let pattern: Buffer | undefined;
   let count = SCAN_COUNT_DEFAULT;
-  let onlyStrings = true;
+  // TYPE: Redis filters the keys of one page by their type after reading them (so a page may
+  // come back empty with a non-zero cursor). An unknown type name matches nothing here.
+  let wantType: string | undefined;
   for (let i = 2; i < args.length; i++) {
     const opt = lower(args[i]!);
     if (i + 1 >= args.length) throw new CommandError(ERR_SYNTAX);
@@ -92,7 +97,7 @@ async function scan(ctx: CommandContext, args: Buffer[]): Promise<void> {
     else if (opt === 'count') {
       count = intArg(value);
       if (count < 1) throw new CommandError(ERR_SYNTAX);
-    } else if (opt === 'type') onlyStrings = lower(value) === 'string';
+    } else if (opt === 'type') wantType = lower(value);
     else throw new CommandError(ERR_SYNTAX);
   }
   count = Math.min(count, SCAN_COUNT_MAX);
@@ -101,7 +106,15 @@ async function scan(ctx: CommandContext, args: Buffer[]): Promise<void> {
     examined.length < count
       ? '0'
       : ctx.server.cursors.save(examined[examined.length - 1]!, cursor === '0' ? undefined : cursor);
-  const matched = examined.filter((k) => onlyStrings && (pattern === undefined || globMatch(pattern, k)));
+  let matched = examined.filter((k) => pattern === undefined || globMatch(pattern, k));
+  if (wantType !== undefined && matched.length > 0) {
+    const types = await ctx.store.readMany(matched);
+    const want = wantType;
+    matched = matched.filter((_, i) => {
+      const t = types[i]!;
+      return t.value !== undefined && valueTypeName(t.valueType) === want;
+    });
+  }
   const w = ctx.w;
   w.arrayHeader(2);
   w.bulk(next);

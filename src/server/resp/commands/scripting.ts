@@ -37,7 +37,7 @@ export const ERR_WRITE_FROM_RO_SCRIPT = 'ERR Write commands are not allowed from
  * through the KeyStore and answer synchronously over a ScriptStore. Commands that scan the
  * keyspace (KEYS, SCAN, DBSIZE, FLUSHDB) cannot (they read the engine asynchronously).
  */
-const SCRIPT_GROUPS: ReadonlySet<string> = new Set(['string', 'generic']);
+const SCRIPT_GROUPS: ReadonlySet<string> = new Set(['string', 'generic', 'hash']);
 const SCRIPT_NAMES: ReadonlySet<string> = new Set(['ping', 'echo', 'publish']);
 const noop = (): void => {};
 

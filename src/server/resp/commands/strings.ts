@@ -4,8 +4,9 @@
 // comes with its durability promise, and the reply is held until it resolves.
 // Expiry follows Redis: SET (without KEEPTTL), GETSET and MSET clear a key's TTL; APPEND keeps it.
 
+import { ValueType } from '../../../storage/value-type.js';
 import type { Latest } from '../../../txn/write-pipeline.js';
-import { CommandError, ERR_SYNTAX, wrongArity } from '../errors.js';
+import { CommandError, checkType, ERR_SYNTAX, wrongArity } from '../errors.js';
 import { NOTIFY } from '../notifications.js';
 import type { CommandContext, Held } from '../types.js';
 import { andThen, held, intArg, joinDurable, lower, type MaybePromise } from './args.js';
@@ -20,6 +21,8 @@ const string = (since: string, summary: string) => ({ group: 'string', since, su
 function read(ctx: CommandContext, key: Buffer): MaybePromise<Latest> {
   return andThen(ctx.store.readLatest(key), (latest) => {
     ctx.server.stats.countRead(latest.value !== undefined);
+    // Every string read (GET, STRLEN, GETRANGE) of another type's key is WRONGTYPE, as in Redis.
+    checkType(latest.value, latest.valueType, ValueType.STRING);
     return latest;
   });
 }
@@ -91,7 +94,9 @@ function set(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   const o = parseSetOptions(args, 3, false);
   const nowMs = db.clock.nowMs();
   const expiresAt = o.unit === undefined ? undefined : setExpireAt(o.expire!, o.unit, nowMs, 'set');
-  const updated = latest.update(key, (current, currentExpiry) => {
+  const updated = latest.update(key, (current, currentExpiry, valueType) => {
+    // SET overwrites a key of any type, except that GET must read the old value as a string.
+    if (o.get) checkType(current, valueType, ValueType.STRING);
     if ((o.nx && current !== undefined) || (o.xx && current === undefined)) {
       return { result: { old: current, wrote: false } };
     }
@@ -149,8 +154,9 @@ function getex(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   const expiresAt = o.unit === undefined ? undefined : setExpireAt(o.expire!, o.unit, nowMs, 'getex');
   let event: string | undefined;
   return andThen(
-    ctx.store.update(args[1]!, (current, currentExpiry) => {
+    ctx.store.update(args[1]!, (current, currentExpiry, valueType) => {
       event = undefined;
+      checkType(current, valueType, ValueType.STRING);
       if (current === undefined) return { result: current };
       if (expiresAt !== undefined) {
         event = alreadyExpired(expiresAt, nowMs) ? 'del' : 'expire';
@@ -173,10 +179,10 @@ function getex(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
 
 function getdel(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   return andThen(
-    ctx.store.update(args[1]!, (current) => ({
-      result: current,
-      write: current === undefined ? undefined : null,
-    })),
+    ctx.store.update(args[1]!, (current, _expiresAt, valueType) => {
+      checkType(current, valueType, ValueType.STRING);
+      return { result: current, write: current === undefined ? undefined : null };
+    }),
     ({ result, durable }) => {
       if (result !== undefined) notify(ctx, durable, NOTIFY.generic, 'del', args[1]!);
       return held(durable, (w) => w.bulk(result ?? null));
@@ -187,10 +193,10 @@ function getdel(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
 function getset(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   const value = args[2]!;
   return andThen(
-    ctx.store.update(args[1]!, (current) => ({
-      result: current,
-      write: value,
-    })),
+    ctx.store.update(args[1]!, (current, _expiresAt, valueType) => {
+      checkType(current, valueType, ValueType.STRING);
+      return { result: current, write: value };
+    }),
     ({ result, durable }) => {
       notify(ctx, durable, NOTIFY.string, 'set', args[1]!);
       return held(durable, (w) => w.bulk(result ?? null));
@@ -214,8 +220,9 @@ function setnx(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
 function mget(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   return andThen(ctx.store.readMany(args.slice(1)), (values) => {
     for (const v of values) ctx.server.stats.countRead(v.value !== undefined);
+    // MGET answers nil for a key of another type, as Redis does (no WRONGTYPE).
     return held(joinDurable(values.map((v) => v.durable)), (w) =>
-      w.bulkArray(values.map((v) => v.value ?? null)),
+      w.bulkArray(values.map((v) => (v.valueType === ValueType.STRING ? (v.value ?? null) : null))),
     );
   });
 }
@@ -251,7 +258,8 @@ function msetnx(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
 function append(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   const suffix = args[2]!;
   return andThen(
-    ctx.store.update(args[1]!, (current, expiresAt) => {
+    ctx.store.update(args[1]!, (current, expiresAt, valueType) => {
+      checkType(current, valueType, ValueType.STRING);
       const value = current === undefined ? Buffer.from(suffix) : Buffer.concat([current, suffix]);
       return { result: value.length, write: value, expiresAt };
     }),

@@ -15,6 +15,7 @@
 import { keyString } from '../../../stdx/key-string.js';
 import { isExpired } from '../../../storage/expiry-index.js';
 import { checkBatch, checkExpiresAt, checkKey, checkValue } from '../../../storage/validate.js';
+import { checkValueType } from '../../../storage/value-type.js';
 import type { Transaction } from '../../../txn/transaction.js';
 import type {
   BatchOp,
@@ -51,12 +52,13 @@ export function txnBase(tx: Transaction): ScriptBase {
     read: (key) => {
       const value = tx.getSync(key);
       const expiresAt = value === undefined ? undefined : tx.expiryOf(key);
-      return { value, expiresAt, revision: undefined, durable: undefined };
+      const valueType = value === undefined ? 0 : tx.valueTypeOf(key);
+      return { value, expiresAt, valueType, revision: undefined, durable: undefined };
     },
     commit: (ops) => {
       checkBatch(ops);
       for (const op of ops) {
-        if (op.type === 'put') tx.set(op.key, op.value, op.expiresAt);
+        if (op.type === 'put') tx.set(op.key, op.value, op.expiresAt, op.valueType);
         else tx.delete(op.key);
       }
       return undefined;
@@ -69,6 +71,8 @@ interface Written {
   /** value: undefined for a delete. */
   readonly value: Buffer | undefined;
   readonly expiresAt: number | undefined;
+  /** valueType: storage/value-type.ts; 0 for a string (and a delete). */
+  readonly valueType: number;
 }
 
 export class ScriptStore implements KeyStore {
@@ -94,8 +98,14 @@ export class ScriptStore implements KeyStore {
       const live =
         own.value !== undefined && (own.expiresAt === undefined || !isExpired(own.expiresAt, this.nowMs()));
       return live
-        ? { value: own.value, expiresAt: own.expiresAt, revision: undefined, durable: undefined }
-        : { value: undefined, expiresAt: undefined, revision: undefined, durable: undefined };
+        ? {
+            value: own.value,
+            expiresAt: own.expiresAt,
+            valueType: own.valueType,
+            revision: undefined,
+            durable: undefined,
+          }
+        : { value: undefined, expiresAt: undefined, valueType: 0, revision: undefined, durable: undefined };
     }
     const latest = this.base.read(key);
     if (latest.durable !== undefined && !this.reads.includes(latest.durable)) this.reads.push(latest.durable);
@@ -108,18 +118,19 @@ export class ScriptStore implements KeyStore {
 
   update<T>(
     key: Uint8Array,
-    fn: (current: Buffer | undefined, expiresAt: number | undefined) => Change<T>,
+    fn: (current: Buffer | undefined, expiresAt: number | undefined, valueType: number) => Change<T>,
   ): Updated<T> {
     checkKey(key);
     const current = this.readLatest(key);
-    const change = fn(current.value, current.expiresAt);
+    const change = fn(current.value, current.expiresAt, current.valueType);
     if (change.write === null) this.record(key, undefined, undefined);
     else if (change.write !== undefined) {
       // Checked here, as WritePipeline.update does: an oversized APPEND fails its own command
       // (which pcall can catch), not the whole script's batch at the end.
       checkValue(change.write);
       checkExpiresAt(change.expiresAt);
-      this.record(key, change.write, change.expiresAt);
+      checkValueType(change.valueType);
+      this.record(key, change.write, change.expiresAt, change.valueType);
     }
     return { result: change.result, durable: undefined };
   }
@@ -129,6 +140,7 @@ export class ScriptStore implements KeyStore {
     fn: (
       current: readonly (Buffer | undefined)[],
       expiresAt: readonly (number | undefined)[],
+      valueTypes: readonly number[],
     ) => ManyChange<T>,
   ): Updated<T> {
     for (const key of keys) checkKey(key);
@@ -136,19 +148,23 @@ export class ScriptStore implements KeyStore {
     const change = fn(
       current.map((c) => c.value),
       current.map((c) => c.expiresAt),
+      current.map((c) => c.valueType),
     );
     const writes = change.writes ?? [];
-    this.checkAll(writes.map((w) => (w.value === null ? del(w.key) : put(w.key, w.value, w.expiresAt))));
+    this.checkAll(
+      writes.map((w) => (w.value === null ? del(w.key) : put(w.key, w.value, w.expiresAt, w.valueType))),
+    );
     for (const w of writes)
-      this.record(w.key, w.value ?? undefined, w.value === null ? undefined : w.expiresAt);
+      this.record(w.key, w.value ?? undefined, w.value === null ? undefined : w.expiresAt, w.valueType);
     return { result: change.result, durable: undefined };
   }
 
-  put(key: Uint8Array, value: Uint8Array, expiresAt?: number): undefined {
+  put(key: Uint8Array, value: Uint8Array, expiresAt?: number, valueType?: number): undefined {
     checkKey(key);
     checkValue(value);
     checkExpiresAt(expiresAt);
-    this.record(key, value, expiresAt);
+    checkValueType(valueType);
+    this.record(key, value, expiresAt, valueType);
     return undefined;
   }
 
@@ -156,7 +172,7 @@ export class ScriptStore implements KeyStore {
     // All checked first: a bad operation records none of them (atomic like MSET).
     this.checkAll(ops);
     for (const op of ops) {
-      if (op.type === 'put') this.record(op.key, op.value, op.expiresAt);
+      if (op.type === 'put') this.record(op.key, op.value, op.expiresAt, op.valueType);
       else this.record(op.key, undefined, undefined);
     }
     return undefined;
@@ -178,7 +194,7 @@ export class ScriptStore implements KeyStore {
   commit(): Promise<void> | undefined {
     const ops: BatchOp[] = [];
     for (const w of this.writes.values())
-      ops.push(w.value === undefined ? del(w.key) : put(w.key, w.value, w.expiresAt));
+      ops.push(w.value === undefined ? del(w.key) : put(w.key, w.value, w.expiresAt, w.valueType));
     const own = ops.length === 0 ? undefined : this.base.commit(ops);
     const all = own === undefined ? this.reads : [...this.reads, own];
     if (all.length === 0) return undefined;
@@ -192,11 +208,17 @@ export class ScriptStore implements KeyStore {
       if (op.type === 'put') {
         checkValue(op.value);
         checkExpiresAt(op.expiresAt);
+        checkValueType(op.valueType);
       }
     }
   }
 
-  private record(key: Uint8Array, value: Uint8Array | undefined, expiresAt: number | undefined): void {
+  private record(
+    key: Uint8Array,
+    value: Uint8Array | undefined,
+    expiresAt: number | undefined,
+    valueType?: number,
+  ): void {
     const k = keyString(key);
     // Re-inserted: a key keeps the position of its last write (the batch applies in order anyway).
     this.writes.delete(k);
@@ -204,12 +226,20 @@ export class ScriptStore implements KeyStore {
       key: Buffer.from(key),
       value: value === undefined ? undefined : Buffer.from(value),
       expiresAt: value === undefined ? undefined : expiresAt,
+      valueType: value === undefined ? 0 : (valueType ?? 0),
     });
   }
 }
 
-function put(key: Uint8Array, value: Uint8Array, expiresAt: number | undefined): BatchOp {
-  return { type: 'put', key, value, expiresAt };
+function put(
+  key: Uint8Array,
+  value: Uint8Array,
+  expiresAt: number | undefined,
+  valueType?: number | undefined,
+): BatchOp {
+  return valueType
+    ? { type: 'put', key, value, expiresAt, valueType }
+    : { type: 'put', key, value, expiresAt };
 }
 
 function del(key: Uint8Array): BatchOp {

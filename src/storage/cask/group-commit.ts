@@ -72,6 +72,8 @@ export interface GroupCommitOptions {
   readonly onEvent: ((event: CaskEvent) => void) | undefined;
   /** afterGroup: told after every group committed (the engine's compaction trigger). */
   readonly afterGroup: () => void;
+  /** onSealed: told the id of each data file sealed by a rotation (for its hint file). */
+  readonly onSealed?: (id: number) => void;
 }
 
 /**
@@ -465,6 +467,7 @@ export class GroupCommit {
       this.dirty = false;
     }
     await this.store.startDataFile();
+    this.options.onSealed?.(old.id);
   }
 
   /** synced: every write published up to `ts` is now fdatasynced. */

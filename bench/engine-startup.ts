@@ -3,6 +3,7 @@
 //
 //   npx tsx bench/engine-startup.ts --startup [--keys N]     open time of a never-compacted store
 //   npx tsx bench/engine-startup.ts --space [--keys N]       disk use and write amplification
+//       [--dead-ratio R --min-dead-bytes B --data-file-bytes B]  compaction options to try
 //
 // --startup: a child process writes N keys (default 1M: 16-byte keys, 100-byte values, random
 // order) from WRITERS concurrent writers, each awaiting one put at a time (durability 'always',
@@ -197,14 +198,21 @@ async function startup(n: number): Promise<void> {
   }
 }
 
-async function space(n: number): Promise<void> {
+/** SpaceOptions: compaction options to try in the space scenario (default: the engine's defaults). */
+interface SpaceOptions {
+  compactionDeadRatio?: number;
+  compactionMinDeadBytes?: number;
+  dataFileBytes?: number;
+}
+
+async function space(n: number, tried: SpaceOptions): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-space-'));
   try {
     const live = n * (KEY_BYTES + VALUE_BYTES);
     const values = valuePool(new Prng(SEED + 1));
     const prng = new Prng(SEED);
     const writtenBefore = wchar();
-    const engine = await openCask(dir, { durability: 'always' });
+    const engine = await openCask(dir, { durability: 'always', ...tried });
     const store = pipelined(engine);
     let maxBytes = 0;
     const sizes: string[] = [];
@@ -223,7 +231,7 @@ async function space(n: number): Promise<void> {
     const user = (REWRITES + 1) * live;
     const ratio = endBytes / live;
     console.log(
-      `space: ${n} keys x ${VALUE_BYTES} B, written ${REWRITES + 1} times by ${WRITERS} writers in ${seconds.toFixed(1)} s ` +
+      `space${Object.keys(tried).length > 0 ? ` ${JSON.stringify(tried)}` : ''}: ${n} keys x ${VALUE_BYTES} B, written ${REWRITES + 1} times by ${WRITERS} writers in ${seconds.toFixed(1)} s ` +
         `(${fmt(((REWRITES + 1) * n) / seconds)} puts/s, ${compactions} compactions)`,
     );
     console.log(`  directory / live key+value bytes after each pass: ${sizes.join(' ')}`);
@@ -248,11 +256,18 @@ async function main(): Promise<void> {
   if (mode === 'open') return openOnce(argv[1] as string);
   let keys: number | undefined;
   const scenarios: string[] = [];
+  const tried: SpaceOptions = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--keys') keys = Number(argv[++i]);
+    else if (arg === '--dead-ratio') tried.compactionDeadRatio = Number(argv[++i]);
+    else if (arg === '--min-dead-bytes') tried.compactionMinDeadBytes = Number(argv[++i]);
+    else if (arg === '--data-file-bytes') tried.dataFileBytes = Number(argv[++i]);
     else if (arg === '--startup' || arg === '--space') scenarios.push(arg);
-    else throw new Error(`unknown argument: ${arg} (use --startup, --space, --keys N)`);
+    else
+      throw new Error(
+        `unknown argument: ${arg} (use --startup, --space, --keys N, --dead-ratio R, --min-dead-bytes B, --data-file-bytes B)`,
+      );
   }
   if (keys !== undefined && !(Number.isSafeInteger(keys) && keys > 0))
     throw new Error('--keys needs a count');
@@ -262,7 +277,7 @@ async function main(): Promise<void> {
   );
   for (const s of scenarios) {
     if (s === '--startup') await startup(keys ?? STARTUP_KEYS);
-    else await space(keys ?? SPACE_KEYS);
+    else await space(keys ?? SPACE_KEYS, tried);
   }
 }
 

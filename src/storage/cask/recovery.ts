@@ -59,6 +59,8 @@ import type { Tombstone } from './store-state.js';
 
 /** SCAN_CHUNK_BYTES: how much of a data file recovery reads at a time. */
 const SCAN_CHUNK_BYTES = 8 * 1024 * 1024;
+/** SCAN_RUN_MIN_BYTES: a scanned data file this large is loaded as a sorted run (see recover). */
+const SCAN_RUN_MIN_BYTES = 1024 * 1024;
 /** PRESERVE_CHUNK_BYTES: how much of a damaged range is copied to corrupt/ at a time. */
 const PRESERVE_CHUNK_BYTES = 1024 * 1024;
 
@@ -181,9 +183,10 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   /** uncut: the active file ends in damage that is kept in place, so writes go to a new file. */
   let uncut = false;
 
-  // First every usable hint file, as sorted runs merged into the key directory in key order (a
-  // load that appends, instead of inserting each key at a random place); then the files without
-  // one, record by record. Records resolve by seq, so the order is free to choose.
+  // Every usable hint file is a sorted run; every other file is scanned record by record into a
+  // run that is then sorted; all runs are merged into the key directory in key order (a load
+  // that appends, instead of inserting each key at a random place). Records resolve by seq, so
+  // the order is free to choose.
   let lastId: number | undefined;
   const opened: { id: number; file: File; size: number }[] = [];
   const runs: HintRun[] = [];
@@ -202,7 +205,35 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     if (run !== undefined) runs.push(run);
     else toScan.push(data);
   }
-  mergeRuns(runs, (run, key, i) => {
+  const clean: number[] = [];
+  const scannedRuns: HintRun[] = [];
+  const sizes = new Map<number, number>();
+  for (const { id, file, size } of toScan) {
+    const problemsBefore = report.problems.length;
+    // A scanned file's puts become a run too, sorted, so that they join the merge: inserting a
+    // whole data file's keys at random places costs seconds at a million keys, sorting them a
+    // fraction. Its deletes go straight to the index (they are remembered as tombstones, which
+    // the merge's puts are checked against: records resolve by seq in any order).
+    // A small file's keys are applied as they are read (what a run would save is less than
+    // what it costs).
+    const run = size >= SCAN_RUN_MIN_BYTES ? new HintRun(id, Buffer.alloc(0)) : undefined;
+    const collect: Apply =
+      run === undefined
+        ? apply
+        : (key, kind, fileId, valueOffset, valueLen, seq, expiresAt, create, version) => {
+            if (kind === Kind.PUT) run.pushCopy(key, seq, valueOffset, valueLen, expiresAt, create, version);
+            else apply(key, kind, fileId, valueOffset, valueLen, seq, expiresAt, create, version);
+          };
+    const read = await scanDataFile(options, id, file, size, id === activeCandidate, report, collect);
+    if (run !== undefined) {
+      run.sort();
+      scannedRuns.push(run);
+    }
+    sizes.set(id, read.size);
+    if (read.uncut) uncut = true;
+    if (report.problems.length === problemsBefore && !read.uncut) clean.push(id);
+  }
+  mergeRuns([...runs, ...scannedRuns], (run, key, i) => {
     apply(
       key,
       Kind.PUT,
@@ -215,15 +246,6 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
       run.version[i] as number,
     );
   });
-  const clean: number[] = [];
-  const sizes = new Map<number, number>();
-  for (const { id, file, size } of toScan) {
-    const problemsBefore = report.problems.length;
-    const read = await scanDataFile(options, id, file, size, id === activeCandidate, report, apply);
-    sizes.set(id, read.size);
-    if (read.uncut) uncut = true;
-    if (report.problems.length === problemsBefore && !read.uncut) clean.push(id);
-  }
   for (const { id, file, size } of opened) {
     files.add({
       id,

@@ -82,8 +82,7 @@ describe('hint files of sealed data files', () => {
   it('mergeRuns yields the keys of sorted runs in ascending order, duplicates included', () => {
     const prng = new Prng(7);
     const runs: HintRun[] = [];
-    const all: string[] = [];
-    for (let r = 0; r < 5; r++) {
+    for (let r = 0; r < 12; r++) {
       const keys = Array.from(
         { length: 1 + prng.int(50) },
         () => `k${String(prng.int(200)).padStart(3, '0')}`,
@@ -96,11 +95,87 @@ describe('hint files of sealed data files', () => {
         run.push(key, seq, off, len, exp, create, version),
       );
       runs.push(run);
-      all.push(...sorted);
     }
-    const merged: string[] = [];
-    mergeRuns(runs, (_run, key) => merged.push(Buffer.from(key).toString()));
-    expect(merged).toEqual(all.sort());
+    // Twelve runs take the heap; the first five the linear merge.
+    for (const some of [runs, runs.slice(0, 5)]) {
+      const merged: string[] = [];
+      mergeRuns(some, (_run, key) => merged.push(Buffer.from(key).toString()));
+      const expected: string[] = [];
+      for (const run of some)
+        for (let i = 0; i < run.count; i++) {
+          const at = run.keyAt[i] as number;
+          expected.push(run.bytes.subarray(at, at + (run.keyLen[i] as number)).toString());
+        }
+      expect(merged).toEqual(expected.sort());
+    }
+  });
+
+  it('HintRun.sort orders copied keys as bytes compare, entries of one key in their order', () => {
+    const prng = new Prng(21);
+    for (const shape of ['shared-prefix', 'mixed', 'short']) {
+      const run = new HintRun(1, Buffer.alloc(0));
+      const keys: string[] = [];
+      for (let i = 0; i < 3000; i++) {
+        const key =
+          shape === 'shared-prefix'
+            ? `prefix-${String(prng.int(5000)).padStart(6, '0')}`
+            : shape === 'short'
+              ? 'abc'.slice(0, prng.int(4))
+              : Array.from({ length: prng.int(12) }, () => String.fromCharCode(prng.int(256))).join('');
+        keys.push(key);
+        run.pushCopy(Buffer.from(key, 'latin1'), i, 0, 0, undefined, 0, 0);
+      }
+      run.sort();
+      const got: [string, number][] = [];
+      for (let i = 0; i < run.count; i++) {
+        const at = run.keyAt[i] as number;
+        got.push([
+          run.bytes.subarray(at, at + (run.keyLen[i] as number)).toString('latin1'),
+          run.seq[i] as number,
+        ]);
+      }
+      const want = keys
+        .map((k, i): [string, number] => [k, i])
+        .sort(
+          (a, b) => Buffer.compare(Buffer.from(a[0], 'latin1'), Buffer.from(b[0], 'latin1')) || a[1] - b[1],
+        );
+      expect(got, shape).toEqual(want);
+    }
+  });
+
+  it('a crash leaves a large active file without a hint: its scan, sorted, shows the model', async () => {
+    const dir = tmpDir('seal-crash-scan');
+    const faulty = new FaultyFileSystem(nodeFileSystem);
+    // Mode never: the writes reach the OS (a process crash keeps them) without an fsync each.
+    const db = await openCaskPipelined(dir, { fs: faulty, autoCompact: false, durability: 'never' });
+    const model = new Map<string, string>();
+    const prng = new Prng(5);
+    for (let i = 0; i < 9000; i++) {
+      const key = `k${prng.int(3000)}`;
+      if (i % 11 === 0) {
+        await db.delete(b(key));
+        model.delete(key);
+      } else if (i % 13 === 0) {
+        const other = `k${prng.int(3000)}`;
+        if (other === key) continue;
+        await db.batch([
+          { type: 'put', key: b(key), value: b(`batch${i}`.padEnd(150, '.')) },
+          { type: 'delete', key: b(other) },
+        ]);
+        model.set(key, `batch${i}`.padEnd(150, '.'));
+        model.delete(other);
+      } else {
+        await db.put(b(key), b(`v${i}`.padEnd(150, '.')));
+        model.set(key, `v${i}`.padEnd(150, '.'));
+      }
+    }
+    expect(db.engine.active.size).toBeGreaterThan(1024 * 1024);
+    faulty.dieAfter = faulty.mutations; // SIGKILL: no close, no hint for the active file
+    await db.close().catch(() => {});
+    const again = await openCaskPipelined(dir, { autoCompact: false });
+    expect(again.engine.recovery.hintFilesUsed).toBe(0);
+    expect(await contents(again)).toEqual(model);
+    await again.close();
   });
 
   it('rotation writes them; an open reads every sealed file through its hint, deletes included', async () => {

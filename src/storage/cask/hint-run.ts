@@ -152,23 +152,24 @@ export class HintRun {
     this.expiresAt = f64(this.expiresAt);
   }
 
-  /** sharedPrefix: how many leading bytes every key has in common with the first. */
-  private sharedPrefix(): number {
+  /** sharedPrefix: how many leading bytes every key has in common with the first (at most `max`). */
+  sharedPrefix(max = Number.POSITIVE_INFINITY, ref: HintRun = this): number {
     const b = this.bytes;
-    const first = this.keyAt[0] as number;
-    let shared = this.keyLen[0] as number;
-    for (let i = 1; i < this.count && shared > 0; i++) {
+    const rb = ref.bytes;
+    const first = ref.keyAt[0] as number;
+    let shared = Math.min(max, ref.keyLen[0] as number);
+    for (let i = 0; i < this.count && shared > 0; i++) {
       const at = this.keyAt[i] as number;
       const n = Math.min(shared, this.keyLen[i] as number);
       let k = 0;
-      while (k < n && b[first + k] === b[at + k]) k++;
+      while (k < n && rb[first + k] === b[at + k]) k++;
       shared = k;
     }
     return shared;
   }
 
   /** word: bytes [from, from + 4) of entry i's key as a big-endian number (0 past its end). */
-  private word(i: number, from: number): number {
+  word(i: number, from: number): number {
     const at = (this.keyAt[i] as number) + from;
     const left = (this.keyLen[i] as number) - from;
     const b = this.bytes;
@@ -264,22 +265,34 @@ export function mergeRuns(
     return;
   }
   // Few runs (one per hint file): the smallest head is found by looking at each, which costs
-  // less than a heap's bookkeeping at these sizes. pos[k]: the next entry of live[k].
+  // less than a heap's bookkeeping at these sizes. pos[k]: the next entry of live[k]. Keys
+  // compare by the 4 bytes after the prefix all of them share first (words[k], one number per
+  // entry; equal words compare whole keys): keys of one store tend to share a long prefix.
   const live = heap;
+  let prefix = Number.POSITIVE_INFINITY;
+  for (const r of live) prefix = r.sharedPrefix(prefix, live[0] as HintRun);
+  const words = live.map((r) => {
+    const w = new Float64Array(r.count);
+    for (let i = 0; i < r.count; i++) w[i] = r.word(i, prefix);
+    return w;
+  });
   const pos = live.map(() => 0);
   while (live.length > 0) {
     let m = 0;
     let mr = live[0] as HintRun;
     let mi = pos[0] as number;
+    let mw = (words[0] as Float64Array)[mi] as number;
     for (let k = 1; k < live.length; k++) {
       const r = live[k] as HintRun;
       const i = pos[k] as number;
-      const c = compareKeys(r, i, mr, mi);
+      const w = (words[k] as Float64Array)[i] as number;
+      const c = w !== mw ? w - mw : compareKeys(r, i, mr, mi);
       // Equal keys: the older file first (either order resolves by seq; this one is stable).
       if (c < 0 || (c === 0 && r.id < mr.id)) {
         m = k;
         mr = r;
         mi = i;
+        mw = w;
       }
     }
     visit(mr, scratch.of(mr, mi), mi);
@@ -287,6 +300,7 @@ export function mergeRuns(
     else {
       live.splice(m, 1);
       pos.splice(m, 1);
+      words.splice(m, 1);
     }
   }
 }

@@ -265,6 +265,10 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   // active file after it (activeId undefined), they wait for its hint too.
   for (const run of runs) tombstones.delete(run.id);
   const hintable = clean.filter((id) => id !== activeId);
+  // Kept only for files that will get a hint: the active one and the hintable (a damaged file
+  // gets none, and is reported at every open instead).
+  for (const id of [...tombstones.keys()])
+    if (id !== activeId && !hintable.includes(id)) tombstones.delete(id);
   return { keyDir, expiries, files, report, activeId, tombstones, hintable };
 }
 

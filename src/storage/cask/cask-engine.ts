@@ -80,6 +80,7 @@ import { encodeWrite, GroupCommit } from './group-commit.js';
 import type { KeyDir, Location } from './key-dir.js';
 import { SEQ_MAX } from './record.js';
 import { type Recovered, type RecoverOptions, type RecoveryReport, recover } from './recovery.js';
+import { CLOSE_HINT_MIN_BYTES, type SealHintHost, writeSealHint } from './seal-hint.js';
 import {
   type CaskMetaFields,
   CaskStore,
@@ -136,6 +137,16 @@ export class CaskEngine implements Engine {
   private closed: Promise<void> | undefined;
   /** backupPins: files listed by backups still copying them; compaction deletes none meanwhile. */
   private readonly backupPins = new BackupPins();
+  /** hinting: the tail of the chain that writes sealed files' hint files, one at a time. */
+  private hinting: Promise<void> = Promise.resolve();
+  /**
+   * compactionEpoch: raised when a compaction starts and when it ends (odd while one runs). A
+   * sealed file's hint is built from a key-directory walk that no compaction may overlap
+   * (compaction moves keys out of the file, and back when it fails): seal-hint.ts.
+   */
+  private compactionEpoch = 0;
+  /** hintsWritten: sealed files given a hint file since open (tests and stats look). */
+  hintsWritten = 0;
 
   private constructor(
     readonly dir: string,
@@ -162,6 +173,7 @@ export class CaskEngine implements Engine {
       meta,
       active,
       lastTs: recovered.report.maxSeq,
+      tombstones: recovered.tombstones,
     });
     this.commit = new GroupCommit(this.store, {
       durability: this.durability,
@@ -171,6 +183,7 @@ export class CaskEngine implements Engine {
       clock: this.clock,
       onEvent: options.onEvent,
       afterGroup: () => this.maybeCompact(),
+      onSealed: (id) => this.queueSealHint(id),
     });
   }
 
@@ -300,6 +313,9 @@ export class CaskEngine implements Engine {
         recovered.files.add(active);
       }
       const engine = CaskEngine.recovered(dir, options, lock, recovered, meta, active, false);
+      // Sealed files that were scanned (older stores, a crash before their hint was written)
+      // get their hint files now, so the next open reads them fast.
+      for (const id of recovered.hintable) engine.queueSealHint(id);
       engine.maybeCompact();
       return engine;
     } catch (err) {
@@ -600,13 +616,83 @@ export class CaskEngine implements Engine {
     // Let compaction stop at its next step, and queued writes finish.
     try {
       await this.compacting?.catch(() => {});
+      await this.hinting;
       if (this.readOnly) return; // the finally below closes the files; nothing to write
-      if (await this.commit.close()) await this.recordSyncedEnd();
+      if (await this.commit.close()) {
+        await this.sealAtClose();
+        await this.recordSyncedEnd();
+      }
     } finally {
       // Whatever happened above, give back the file handles and the directory.
       await this.store.closeFiles();
       await this.lock.release();
     }
+  }
+
+  /**
+   * sealAtClose gives a large enough active file its hint file at a clean close, which seals it:
+   * the next open reads it through the hint and starts a new file (recovery's appendTarget).
+   * Best effort, like the hints of rotation: without it the file is scanned.
+   */
+  private async sealAtClose(): Promise<void> {
+    const active = this.store.active;
+    if (active.size < CLOSE_HINT_MIN_BYTES) return;
+    try {
+      // Everything is durable (the group commit closed): nothing to sync, nothing to stop for.
+      const host = { ...this.sealHintHost(), stopping: () => false, sync: async () => {} };
+      if (await writeSealHint(host, active.id, false)) this.hintsWritten++;
+    } catch (err) {
+      this.options.onEvent?.({ type: 'hint-failed', detail: { file: active.id, error: String(err) } });
+    }
+  }
+
+  /** queueSealHint writes sealed file `id`'s hint file in the background, after what runs there. */
+  private queueSealHint(id: number): void {
+    if (this.readOnly) return;
+    this.runHintJob(async () => {
+      if (this.closing) {
+        this.store.tombstones.delete(id);
+        return;
+      }
+      try {
+        if (await writeSealHint(this.sealHintHost(), id)) this.hintsWritten++;
+      } catch (err) {
+        this.options.onEvent?.({ type: 'hint-failed', detail: { file: id, error: String(err) } });
+      }
+    }).catch(() => {});
+  }
+
+  /** @internal hintsSettled resolves once every hint write queued so far is done (tests wait on it). */
+  hintsSettled(): Promise<void> {
+    return this.hinting;
+  }
+
+  /** runHintJob runs `job` after every hint write queued before it. */
+  private runHintJob<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.hinting.then(job);
+    this.hinting = run.then(
+      () => {},
+      () => {},
+    );
+    return run;
+  }
+
+  private sealHintHost(): SealHintHost {
+    const store = this.store;
+    return {
+      fs: store.fs,
+      dir: store.dir,
+      files: store.files,
+      keyDir: store.keyDir,
+      tombstones: store.tombstones,
+      expiryOf: (key) => store.expiryOf(key),
+      stopping: () => this.closing,
+      sync: () => this.commit.sync(),
+      compactionEpoch: () => this.compactionEpoch,
+      compactionDone: async () => {
+        await this.compacting?.catch(() => {});
+      },
+    };
   }
 
   /**
@@ -663,7 +749,13 @@ export class CaskEngine implements Engine {
     const onEvent = this.options.onEvent;
     try {
       onEvent?.({ type: 'compaction-start', detail: { diskBytes: this.store.files.totalBytes() } });
-      const result = await compact(this.compactionHost());
+      this.compactionEpoch++;
+      let result: Awaited<ReturnType<typeof compact>>;
+      try {
+        result = await compact(this.compactionHost());
+      } finally {
+        this.compactionEpoch++;
+      }
       if (debugChecksOn(this.options)) this.store.checkIndexes('compaction');
       this.compactionBackoffMs = 0;
       this.compactionRetryAtMs = undefined;

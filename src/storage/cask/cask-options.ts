@@ -10,7 +10,14 @@ import {
 import { DATA_FILE_BYTES_MAX, DATA_FILE_BYTES_MIN } from '../limits.js';
 
 export interface CaskEvent {
-  readonly type: 'recovered' | 'compaction-start' | 'compaction-done' | 'compaction-failed' | 'write-failed';
+  readonly type:
+    | 'recovered'
+    | 'compaction-start'
+    | 'compaction-done'
+    | 'compaction-failed'
+    | 'write-failed'
+    /** hint-failed: a sealed file's hint file could not be written (it is scanned at open instead). */
+    | 'hint-failed';
   readonly detail: Readonly<Record<string, unknown>>;
 }
 

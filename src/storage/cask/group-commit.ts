@@ -65,7 +65,7 @@ type QueueItem = QueuedWrite | Barrier;
 
 export interface GroupCommitOptions {
   readonly durability: Durability;
-  /** syncInline: append and fdatasync with synchronous calls on the event loop (CaskOptions.syncOnEventLoop). */
+  /** syncInline: fdatasync with a synchronous call on the event loop (CaskOptions.syncOnEventLoop). */
   readonly syncInline: boolean;
   /** syncIntervalMs: in `interval` mode, how often dirty bytes are fsynced; undefined: no timer. */
   readonly syncIntervalMs: number | undefined;
@@ -73,6 +73,8 @@ export interface GroupCommitOptions {
   readonly onEvent: ((event: CaskEvent) => void) | undefined;
   /** afterGroup: told after every group committed (the engine's compaction trigger). */
   readonly afterGroup: () => void;
+  /** onSealed: told the id of each data file sealed by a rotation (for its hint file). */
+  readonly onSealed?: (id: number) => void;
 }
 
 /**
@@ -472,6 +474,7 @@ export class GroupCommit {
       this.dirty = false;
     }
     await this.store.startDataFile();
+    this.options.onSealed?.(old.id);
   }
 
   /** synced: every write published up to `ts` is now fdatasynced. */

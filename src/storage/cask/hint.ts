@@ -5,6 +5,9 @@
 //   entry     := seq u64 | valueOffset u32 | valueLen u32 | keyLenAndFlag u32 | [expiresAt u64]
 //                | [create u64 | version u32] | key
 //   trailer   := entryCount u32 | dataFileBytes u32 | crc32c u32
+//   (a hint of a sealed file may hold a tombstone section between the entries and the trailer:
+//    tombstones := TOMBSTONES_MARK u32 | count u32 | (seq u64 | keyLen u32 | key)*
+//    an older build reads it as a count mismatch and scans the data file instead)
 //
 // keyLenAndFlag is the key length, with bit 31 (HINT_EXPIRES) set when an expiresAt follows:
 // key lengths stay far below 2^30, so hint files written before TTLs existed read unchanged.
@@ -25,6 +28,13 @@ const HINT_EXPIRY_BYTES = 8;
 const HINT_REVISION = 0x4000_0000;
 const HINT_REVISION_BYTES = 12;
 const HINT_KEY_LEN_MASK = 0x3fff_ffff;
+/**
+ * TOMBSTONES_MARK opens the tombstone section: the deletes a sealed data file holds, which
+ * recovery needs (an older put of the key may live in an older file). Compaction outputs hold no
+ * tombstones and never have the section.
+ */
+const TOMBSTONES_MARK = 0x544f_4d42; // the bytes "BMOT" on disk
+const TOMBSTONE_HEADER_BYTES = 12;
 
 export interface HintEntry {
   readonly key: Uint8Array;
@@ -41,6 +51,7 @@ export interface HintEntry {
 export class HintWriter {
   private readonly chunks: Buffer[] = [];
   private count = 0;
+  private readonly tombstones: Buffer[] = [];
 
   constructor(format: number, dataFileId: number) {
     const header = Buffer.alloc(HINT_HEADER_BYTES);
@@ -82,12 +93,28 @@ export class HintWriter {
     this.count++;
   }
 
+  /** addTombstone notes a DELETE record of the data file (its key is copied). */
+  addTombstone(key: Uint8Array, seq: number): void {
+    const entry = Buffer.allocUnsafe(TOMBSTONE_HEADER_BYTES + key.length);
+    writeU64LE(entry, seq, 0);
+    entry.writeUInt32LE(key.length, 8);
+    entry.set(key, TOMBSTONE_HEADER_BYTES);
+    this.tombstones.push(entry);
+  }
+
   /** finish returns the whole hint file for a data file of `dataFileBytes` bytes. */
   finish(dataFileBytes: number): Buffer {
     const trailer = Buffer.alloc(HINT_TRAILER_BYTES);
     trailer.writeUInt32LE(this.count, 0);
     trailer.writeUInt32LE(dataFileBytes, 4);
-    const body = Buffer.concat([...this.chunks, trailer]);
+    const section: Buffer[] = [];
+    if (this.tombstones.length > 0) {
+      const head = Buffer.alloc(8);
+      head.writeUInt32LE(TOMBSTONES_MARK, 0);
+      head.writeUInt32LE(this.tombstones.length, 4);
+      section.push(head, ...this.tombstones);
+    }
+    const body = Buffer.concat([...this.chunks, ...section, trailer]);
     body.writeUInt32LE(crc32c(body.subarray(0, body.length - 4)), body.length - 4);
     return body;
   }
@@ -111,6 +138,8 @@ export function decodeHint(
     create: number,
     version: number,
   ) => void,
+  /** visitTombstone: receives each tombstone (the key lent for the call), after every entry. */
+  visitTombstone?: (key: Uint8Array, seq: number) => void,
 ): string | undefined {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf.length < HINT_HEADER_BYTES + HINT_TRAILER_BYTES) return 'too short';
@@ -139,7 +168,20 @@ export function decodeHint(
     }
     pos += HINT_ENTRY_HEADER_BYTES + extra + (word & HINT_KEY_LEN_MASK);
   }
-  if (pos !== trailer) return 'entry count does not match';
+  const entriesEnd = pos;
+  let tombstones = 0;
+  if (pos !== trailer) {
+    if (visitTombstone === undefined || pos + 8 > trailer || buf.readUInt32LE(pos) !== TOMBSTONES_MARK)
+      return 'entry count does not match';
+    tombstones = buf.readUInt32LE(pos + 4);
+    pos += 8;
+    for (let i = 0; i < tombstones; i++) {
+      if (pos + TOMBSTONE_HEADER_BYTES > trailer) return 'tombstones overrun the trailer';
+      if (readSafeU64LE(buf, pos) === undefined) return 'tombstone seq out of range';
+      pos += TOMBSTONE_HEADER_BYTES + buf.readUInt32LE(pos + 8);
+    }
+    if (pos !== trailer) return 'tombstone count does not match';
+  }
   pos = HINT_HEADER_BYTES;
   for (let i = 0; i < count; i++) {
     const seq = readU64LE(buf, pos);
@@ -168,6 +210,15 @@ export function decodeHint(
       version,
     );
     pos = keyStart + keyLen;
+  }
+  if (tombstones > 0 && visitTombstone !== undefined) {
+    pos = entriesEnd + 8;
+    for (let i = 0; i < tombstones; i++) {
+      const keyLen = buf.readUInt32LE(pos + 8);
+      const keyStart = pos + TOMBSTONE_HEADER_BYTES;
+      visitTombstone(buf.subarray(keyStart, keyStart + keyLen), readU64LE(buf, pos));
+      pos = keyStart + keyLen;
+    }
   }
   return undefined;
 }

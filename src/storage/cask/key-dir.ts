@@ -338,8 +338,10 @@ export class KeyDir {
   ): boolean {
     // Fast path for loads in key order (hint files are sorted, compaction outputs are disjoint
     // key ranges): a key above the last key appends to the last leaf without a search.
-    const tail = this.lastLeafRecorded();
+    // The path is recorded only when the append must split the leaf (what split needs).
+    let tail = this.lastLeaf();
     if (tail.n === 0 ? this.count === 0 : tail.compareAt(tail.n - 1, key) < 0) {
+      if (tail.n === LEAF_SLOTS_MAX) tail = this.lastLeafRecorded();
       this.insert(tail, tail.n, key, fileId, valueOffset, valueLen, seq, create, version);
       return true;
     }
@@ -417,6 +419,45 @@ export class KeyDir {
         i = 0;
       }
     }
+  }
+
+  /**
+   * walkFile visits, in key order from `from` (exclusive), the entries that live in data file
+   * `fileId`, looking at no more than `maxVisits` entries in all. The key is a view into the
+   * tree, lent for the call only (hint files of sealed files are built this way without copying
+   * every other key). It returns the last key looked at (a copy), to resume from, or undefined
+   * when the walk reached the end.
+   */
+  walkFile(
+    fileId: number,
+    from: Uint8Array | undefined,
+    maxVisits: number,
+    visit: (key: Uint8Array, location: Location) => void,
+  ): Uint8Array | undefined {
+    let leaf: Leaf | null;
+    let i: number;
+    if (from === undefined) {
+      leaf = this.firstLeaf();
+      i = 0;
+    } else {
+      leaf = this.findLeaf(from, false);
+      const found = leaf.search(from);
+      i = found >= 0 ? found + 1 : -found - 1;
+    }
+    let visits = 0;
+    while (leaf !== null) {
+      const slots = leaf.slots;
+      for (; i < leaf.n; i++) {
+        if (slots[i * SLOT_WORDS + S_FILE] === fileId) {
+          const start = leaf.keyStart(i);
+          visit(leaf.arena.subarray(start, leaf.keyEnd(i)), leaf.location(i));
+        }
+        if (++visits >= maxVisits) return i + 1 < leaf.n || leaf.next !== null ? leaf.key(i) : undefined;
+      }
+      leaf = leaf.next;
+      i = 0;
+    }
+    return undefined;
   }
 
   /**
@@ -628,13 +669,17 @@ export class KeyDir {
    * last leaf starts a fresh leaf instead of halving, so sequential loads fill leaves completely.
    */
   private split(leaf: Leaf, index: number, key: Uint8Array): [Leaf, number] {
-    const right = new Leaf();
+    let right: Leaf;
     let target: [Leaf, number];
     let at: number;
     if (index === leaf.n && leaf.next === null) {
+      // An append (a load in key order): the full leaf's key bytes are the best guess of the
+      // next one's, so its arena starts at that size instead of growing from the minimum.
+      right = new Leaf(Math.max(ARENA_BYTES_MIN, leaf.used()));
       at = leaf.n;
       target = [right, 0];
     } else {
+      right = new Leaf();
       at = leaf.n >>> 1;
       leaf.moveTail(at, right);
       target = index <= at ? [leaf, index] : [right, index - at];

@@ -39,6 +39,7 @@ import {
   TEMP_SUFFIX,
 } from './file-names.js';
 import { decodeHint } from './hint.js';
+import { HintRun, mergeRuns } from './hint-run.js';
 import { KeyDir } from './key-dir.js';
 import {
   batchCount,
@@ -54,9 +55,12 @@ import {
   recordBytes,
   recordBytesAt,
 } from './record.js';
+import type { Tombstone } from './store-state.js';
 
 /** SCAN_CHUNK_BYTES: how much of a data file recovery reads at a time. */
 const SCAN_CHUNK_BYTES = 8 * 1024 * 1024;
+/** SCAN_RUN_MIN_BYTES: a scanned data file this large is loaded as a sorted run (see recover). */
+const SCAN_RUN_MIN_BYTES = 1024 * 1024;
 /** PRESERVE_CHUNK_BYTES: how much of a damaged range is copied to corrupt/ at a time. */
 const PRESERVE_CHUNK_BYTES = 1024 * 1024;
 
@@ -103,6 +107,13 @@ export interface Recovered {
   readonly report: RecoveryReport;
   /** activeId: the data file to keep appending to, or undefined to start a new one. */
   readonly activeId: number | undefined;
+  /**
+   * tombstones: the DELETE records of every data file read by scanning (no usable hint file),
+   * for the hint file the engine writes for it (seal-hint.ts).
+   */
+  readonly tombstones: Map<number, Tombstone[]>;
+  /** hintable: sealed data files read by scanning without any problem: they may get a hint file. */
+  readonly hintable: readonly number[];
 }
 
 export interface RecoverOptions {
@@ -161,32 +172,104 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   for (const id of options.retired) files.reserve(id);
   const live = await removeRetiredFiles(options, dataIds, retired, report);
   await removeOrphanHints(options, hintIds, live, retired, report);
-  const apply = applyToIndex(report, keyDir, expiries);
+  const tombstones = new Map<number, Tombstone[]>();
+  const apply = applyToIndex(report, keyDir, expiries, tombstones);
 
-  // The active file: the newest data file without a hint file (compaction outputs have one).
-  // Only it can end in a torn write; every other file was fdatasynced before the next one was
-  // started, so damage at its end is corruption (docs/hardening.md, rule 6).
+  // The active file: the newest data file without a hint file (compaction outputs and sealed
+  // files have one). Only it can end in a torn write; every other file was fdatasynced before
+  // the next one was started, so damage at its end is corruption (docs/hardening.md, rule 6).
   let activeCandidate: number | undefined;
   for (const id of live) if (!hintIds.has(id)) activeCandidate = id;
   /** uncut: the active file ends in damage that is kept in place, so writes go to a new file. */
   let uncut = false;
 
+  // Every usable hint file is a sorted run; every other file is scanned record by record into a
+  // run that is then sorted; all runs are merged into the key directory in key order (a load
+  // that appends, instead of inserting each key at a random place). Records resolve by seq, so
+  // the order is free to choose.
   let lastId: number | undefined;
+  const opened: { id: number; file: File; size: number }[] = [];
+  const runs: HintRun[] = [];
+  const toScan: { id: number; file: File; size: number }[] = [];
   for (const id of live) {
-    const read = await readDataFile(options, id, hintIds.has(id), id === activeCandidate, report, apply);
-    if (read === undefined) {
+    const data = await openDataFile(options, id, report);
+    if (data === undefined) {
       files.reserve(id);
       continue;
     }
+    opened.push(data);
+    const run =
+      hintIds.has(id) && options.trustHints !== false
+        ? await readHintRun(options, id, data.size, report, apply)
+        : undefined;
+    if (run !== undefined) runs.push(run);
+    else toScan.push(data);
+  }
+  const clean: number[] = [];
+  const scannedRuns: HintRun[] = [];
+  const sizes = new Map<number, number>();
+  for (const { id, file, size } of toScan) {
+    const problemsBefore = report.problems.length;
+    // A scanned file's puts become a run too, sorted, so that they join the merge: inserting a
+    // whole data file's keys at random places costs seconds at a million keys, sorting them a
+    // fraction. Its deletes go straight to the index (they are remembered as tombstones, which
+    // the merge's puts are checked against: records resolve by seq in any order).
+    // A small file's keys are applied as they are read (what a run would save is less than
+    // what it costs).
+    const run = size >= SCAN_RUN_MIN_BYTES ? new HintRun(id, Buffer.alloc(0)) : undefined;
+    const collect: Apply =
+      run === undefined
+        ? apply
+        : (key, kind, fileId, valueOffset, valueLen, seq, expiresAt, create, version) => {
+            if (kind === Kind.PUT) run.pushCopy(key, seq, valueOffset, valueLen, expiresAt, create, version);
+            else apply(key, kind, fileId, valueOffset, valueLen, seq, expiresAt, create, version);
+          };
+    const read = await scanDataFile(options, id, file, size, id === activeCandidate, report, collect);
+    if (run !== undefined) {
+      run.sort();
+      scannedRuns.push(run);
+    }
+    sizes.set(id, read.size);
     if (read.uncut) uncut = true;
-    files.add({ id, file: read.file, size: read.size, allocated: read.size, liveBytes: 0, liveKeys: 0 });
+    if (report.problems.length === problemsBefore && !read.uncut) clean.push(id);
+  }
+  mergeRuns([...runs, ...scannedRuns], (run, key, i) => {
+    apply(
+      key,
+      Kind.PUT,
+      run.id,
+      run.valueOffset[i] as number,
+      run.valueLen[i] as number,
+      run.seq[i] as number,
+      run.expiresAtOf(i),
+      run.create[i] as number,
+      run.version[i] as number,
+    );
+  });
+  for (const { id, file, size } of opened) {
+    files.add({
+      id,
+      file,
+      size: sizes.get(id) ?? size,
+      allocated: sizes.get(id) ?? size,
+      liveBytes: 0,
+      liveKeys: 0,
+    });
     lastId = id;
   }
 
   countLiveBytes(keyDir, expiries, files);
   report.keys = keyDir.size;
   const activeId = appendTarget(lastId, uncut, hintIds, files, options.dataFileBytes);
-  return { keyDir, expiries, files, report, activeId };
+  // Deletes of files read through their hint are in the hint already; of a file that gets a new
+  // active file after it (activeId undefined), they wait for its hint too.
+  for (const run of runs) tombstones.delete(run.id);
+  const hintable = clean.filter((id) => id !== activeId);
+  // Kept only for files that will get a hint: the active one and the hintable (a damaged file
+  // gets none, and is reported at every open instead).
+  for (const id of [...tombstones.keys()])
+    if (id !== activeId && !hintable.includes(id)) tombstones.delete(id);
+  return { keyDir, expiries, files, report, activeId, tombstones, hintable };
 }
 
 /**
@@ -302,7 +385,12 @@ async function removeOrphanHints(
  * seq, whatever order the files are read in: the newest put or delete of a key wins. Deletes
  * are remembered as tombstones, so that an older put read later does not revive the key.
  */
-function applyToIndex(report: RecoveryReport, keyDir: KeyDir, expiries: ExpiryIndex): Apply {
+function applyToIndex(
+  report: RecoveryReport,
+  keyDir: KeyDir,
+  expiries: ExpiryIndex,
+  byFile: Map<number, Tombstone[]>,
+): Apply {
   const tombstones = new Map<string, number>();
   return (key, kind, fileId, valueOffset, valueLen, seq, expiresAt, create, version) => {
     report.records++;
@@ -329,43 +417,54 @@ function applyToIndex(report: RecoveryReport, keyDir: KeyDir, expiries: ExpiryIn
     }
     const dead = tombstones.get(name);
     if (dead === undefined || dead < seq) tombstones.set(name, seq);
+    // Kept for the file's hint file (a copy: `key` is a view into a read buffer).
+    const list = byFile.get(fileId);
+    const tombstone = { key: Buffer.from(key), seq };
+    if (list === undefined) byFile.set(fileId, [tombstone]);
+    else list.push(tombstone);
   };
 }
 
 /**
- * readDataFile opens one data file and applies its records: through its hint file when that is
- * valid (and trusted), else by scanning the file. It returns the open file, its size afterwards
- * and whether it ends in damage kept in place; undefined for a file shorter than its header.
+ * openDataFile opens one data file for reading (and repair); undefined for a file shorter than
+ * its header, which it removes (when repairing).
  */
-async function readDataFile(
+async function openDataFile(
   options: RecoverOptions,
   id: number,
-  hasHint: boolean,
-  active: boolean,
   report: RecoveryReport,
-  apply: Apply,
-): Promise<{ file: File; size: number; uncut: boolean } | undefined> {
+): Promise<{ id: number; file: File; size: number } | undefined> {
   const { fs, dir, repair } = options;
   const file = await fs.open(path.join(dir, dataFileName(id)), repair ? 'readwrite' : 'read');
-  let size = await file.size();
+  const size = await file.size();
   if (size < DATA_HEADER_BYTES) {
     await removeShortFile(options, file, id, size, report);
     return undefined;
   }
   report.dataFiles++;
-  let uncut = false;
-  const usedHint =
-    hasHint && options.trustHints !== false && (await applyHintFile(options, id, size, report, apply));
-  if (!usedHint) {
-    const tornFrom = tornWriteStart(options, id, active);
-    const scanned = await scanFile(fs, dir, file, id, size, repair, tornFrom, report, apply);
-    size = scanned.size;
-    uncut = scanned.uncut;
-  }
+  return { id, file, size };
+}
+
+/**
+ * scanDataFile applies a data file's records by scanning it. It returns its size afterwards and
+ * whether it ends in damage kept in place.
+ */
+async function scanDataFile(
+  options: RecoverOptions,
+  id: number,
+  file: File,
+  fileSize: number,
+  active: boolean,
+  report: RecoveryReport,
+  apply: Apply,
+): Promise<{ size: number; uncut: boolean }> {
+  const { fs, dir, repair } = options;
+  const tornFrom = tornWriteStart(options, id, active);
+  const scanned = await scanFile(fs, dir, file, id, fileSize, repair, tornFrom, report, apply);
   // The active file may hold bytes the crashed writer wrote but never fdatasynced: readers will
   // see them from now on, so they must be durable first.
   if (repair && active) await file.datasync();
-  return { file, size, uncut };
+  return scanned;
 }
 
 /** removeShortFile saves (when repairing) a data file shorter than its header, then deletes it. */
@@ -403,23 +502,32 @@ async function removeShortFile(
 }
 
 /**
- * applyHintFile applies the entries of data file `id`'s hint file. It returns false, having
- * applied nothing, when the hint file is unusable (the data file is then scanned instead).
+ * readHintRun reads and checks data file `id`'s hint file: its entries as a sorted run for
+ * mergeRuns, its tombstones applied at once. Undefined, having applied nothing, when the hint
+ * file is unusable (the data file is then scanned instead).
  */
-async function applyHintFile(
+async function readHintRun(
   options: RecoverOptions,
   id: number,
   size: number,
   report: RecoveryReport,
   apply: Apply,
-): Promise<boolean> {
-  const hint = await options.fs.readFile(path.join(options.dir, hintFileName(id)));
-  const reason = decodeHint(hint, id, size, (key, seq, valueOffset, valueLen, expiresAt, create, version) =>
-    apply(key, Kind.PUT, id, valueOffset, valueLen, seq, expiresAt, create, version),
+): Promise<HintRun | undefined> {
+  const hint = await readWhole(options.fs, path.join(options.dir, hintFileName(id)));
+  const run = new HintRun(id, hint);
+  const deletes: { key: Uint8Array; seq: number }[] = [];
+  const reason = decodeHint(
+    hint,
+    id,
+    size,
+    (key, seq, valueOffset, valueLen, expiresAt, create, version) =>
+      run.push(key, seq, valueOffset, valueLen, expiresAt, create, version),
+    (key, seq) => deletes.push({ key, seq }),
   );
   if (reason === undefined) {
+    for (const d of deletes) apply(d.key, Kind.DELETE, id, 0, 0, d.seq, undefined, 0, 0);
     report.hintFilesUsed++;
-    return true;
+    return run;
   }
   report.problems.push({
     kind: 'hint-rejected',
@@ -427,7 +535,28 @@ async function applyHintFile(
     detail: reason,
     action: 'data file scanned instead',
   });
-  return false;
+  return undefined;
+}
+
+/**
+ * readWhole reads a file with one read of its size (a hint file is tens of MiB at 1M keys:
+ * readFile's chunked reads were a visible share of the open, through the thread pool).
+ */
+async function readWhole(fs: FileSystem, file: string): Promise<Buffer> {
+  const handle = await fs.open(file, 'read');
+  try {
+    const size = await handle.size();
+    const buf = Buffer.allocUnsafe(size);
+    let got = 0;
+    while (got < size) {
+      const n = await handle.read(buf, got, size - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    return buf.subarray(0, got);
+  } finally {
+    await handle.close();
+  }
 }
 
 /** tornWriteStart is where a torn write may begin in data file `id` (scanFile's tornFrom). */

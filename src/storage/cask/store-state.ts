@@ -105,6 +105,14 @@ export interface CaskStoreParts {
   readonly active: DataFile;
   /** lastTs: the highest commit timestamp any earlier process used (recovery's maxSeq). */
   readonly lastTs: number;
+  /** tombstones: the deletes of each data file that has no hint file yet (recovery's). */
+  readonly tombstones?: Map<number, Tombstone[]>;
+}
+
+/** Tombstone: a DELETE record of a data file, as its hint file will list it. */
+export interface Tombstone {
+  readonly key: Uint8Array;
+  readonly seq: number;
 }
 
 export class CaskStore {
@@ -133,6 +141,12 @@ export class CaskStore {
   syncedTs: number;
   /** publishes: counts writes applied, so a scan can tell whether a chunk it read went stale. */
   publishes = 0;
+  /**
+   * tombstones: the DELETE records written to each data file not yet given a hint file (the
+   * active one, and sealed ones whose hint file is still to be written): the key directory
+   * forgets deleted keys, but a sealed file's hint must list its deletes (seal-hint.ts).
+   */
+  readonly tombstones: Map<number, Tombstone[]>;
   /** metaWrites: the metadata update in progress; the next one waits for it. */
   private metaWrites: Promise<void> = Promise.resolve();
 
@@ -150,6 +164,7 @@ export class CaskStore {
     this.lastTs = parts.lastTs;
     this.durableTs = parts.lastTs;
     this.syncedTs = parts.lastTs;
+    this.tombstones = parts.tombstones ?? new Map();
   }
 
   // ---- reads ----
@@ -245,9 +260,18 @@ export class CaskStore {
         if (this.keyDir.remove(op.key)) this.dropPrevious(op.key.length, hadExpiry);
         if (hadExpiry) this.expiries.delete(op.name);
         this.cache.delete(op.name);
+        // A copy: op.key is a view into the write's buffer, which should not live on.
+        this.noteTombstone(fileId, Buffer.from(op.key), write.seq);
       }
     }
     this.publishes++;
+  }
+
+  /** noteTombstone remembers a DELETE record of data file `fileId` for its hint file. */
+  noteTombstone(fileId: number, key: Uint8Array, seq: number): void {
+    const list = this.tombstones.get(fileId);
+    if (list === undefined) this.tombstones.set(fileId, [{ key, seq }]);
+    else list.push({ key, seq });
   }
 
   /** dropPrevious takes the record the last key directory change replaced off the live bytes. */

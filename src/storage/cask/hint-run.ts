@@ -1,0 +1,356 @@
+// HintRun and mergeRuns: start-up's load of hint files into the key directory in key order.
+// Every hint file lists its keys sorted (compaction outputs and sealed files alike are written
+// from a key-order walk), so merging the runs of all hint files yields keys in ascending order
+// and the key directory appends them (KeyDir.setIfNewer's fast path) instead of searching for
+// each: for 1M keys written in random order, a random insert costs several microseconds of
+// cache misses, an append well under one. A run that is not sorted (nothing this build writes)
+// costs only speed: the key directory resolves any order by seq.
+//
+// A run keeps its entries' fields in typed arrays and its keys as offsets into the hint file's
+// bytes, so a million entries are a handful of arrays rather than a million objects.
+import { KEY_BYTES_MAX } from '../limits.js';
+
+/** GROW_MIN: a run's arrays start this long and double. */
+const GROW_MIN = 1024;
+/** SORT_INDEX_MAX: sort's numeric keys hold a 32-bit word and an index below this (2^21: 2^53 in all). */
+const SORT_INDEX_MAX = 2 ** 21;
+/** LINEAR_MERGE_RUNS_MAX: up to this many runs are merged by a linear look at their heads, past it through a heap. */
+const LINEAR_MERGE_RUNS_MAX = 8;
+/** SCRATCH_COPY_MAX: keys up to this long are copied into the scratch key byte by byte. */
+const SCRATCH_COPY_MAX = 64;
+
+/**
+ * ScratchKey lends each merged key to the visitor through one reused buffer (a view per key
+ * length, made once) instead of a new Buffer view per entry: a million of those were a tenth of
+ * the open's time. The visitor must copy what it keeps, as every borrower does.
+ */
+class ScratchKey {
+  private readonly bytes = new Uint8Array(KEY_BYTES_MAX);
+  private readonly views: Uint8Array[] = [];
+
+  of(run: HintRun, i: number): Uint8Array {
+    const at = run.keyAt[i] as number;
+    const len = run.keyLen[i] as number;
+    const src = run.bytes;
+    const dst = this.bytes;
+    if (len <= SCRATCH_COPY_MAX) for (let k = 0; k < len; k++) dst[k] = src[at + k] as number;
+    else dst.set(src.subarray(at, at + len));
+    let view = this.views[len];
+    if (view === undefined) {
+      view = dst.subarray(0, len);
+      this.views[len] = view;
+    }
+    return view;
+  }
+}
+
+export class HintRun {
+  count = 0;
+  keyAt = new Uint32Array(GROW_MIN);
+  keyLen = new Uint32Array(GROW_MIN);
+  valueOffset = new Uint32Array(GROW_MIN);
+  valueLen = new Uint32Array(GROW_MIN);
+  version = new Uint32Array(GROW_MIN);
+  seq = new Float64Array(GROW_MIN);
+  create = new Float64Array(GROW_MIN);
+  /** expiresAt: NaN for an entry without an expiry. */
+  expiresAt = new Float64Array(GROW_MIN);
+
+  /** used: bytes of `bytes` holding copied keys (pushCopy); 0 for a hint file's run. */
+  private used = 0;
+
+  constructor(
+    /** id: the data file the hint describes. */
+    readonly id: number,
+    /** bytes: the hint file, keys being views into it; or the keys pushCopy copied. */
+    public bytes: Buffer,
+  ) {}
+
+  /**
+   * pushCopy adds an entry with a copy of `key` (a scan's records: their keys are views into a
+   * read buffer that is refilled). Such a run is sorted by `sort` before it is merged.
+   */
+  pushCopy(
+    key: Uint8Array,
+    seq: number,
+    valueOffset: number,
+    valueLen: number,
+    expiresAt: number | undefined,
+    create: number,
+    version: number,
+  ): void {
+    if (this.used + key.length > this.bytes.length) {
+      const grown = Buffer.allocUnsafe(Math.max(GROW_MIN * 16, (this.used + key.length) * 2));
+      this.bytes.copy(grown, 0, 0, this.used);
+      this.bytes = grown;
+    }
+    this.bytes.set(key, this.used);
+    if (this.count === this.keyAt.length) this.grow();
+    const i = this.count++;
+    this.keyAt[i] = this.used;
+    this.keyLen[i] = key.length;
+    this.used += key.length;
+    this.seq[i] = seq;
+    this.valueOffset[i] = valueOffset;
+    this.valueLen[i] = valueLen;
+    this.expiresAt[i] = expiresAt ?? Number.NaN;
+    this.create[i] = create;
+    this.version[i] = version;
+  }
+
+  /**
+   * sort puts the entries in ascending key order (entries of one key keep their order). A
+   * comparison sort of a few hundred thousand keys in JS costs as much as inserting them at
+   * random, so the keys are ordered by a number first: the 4 bytes after the prefix all keys
+   * share, with the entry's index in the low bits, sorted natively as a Float64Array; runs of
+   * equal bytes are then put in order by comparing whole keys.
+   */
+  sort(): void {
+    const n = this.count;
+    if (n < 2) return;
+    const order = new Uint32Array(n);
+    if (n <= SORT_INDEX_MAX) {
+      const prefix = this.sharedPrefix();
+      const keys = new Float64Array(n);
+      for (let i = 0; i < n; i++) keys[i] = this.word(i, prefix) * SORT_INDEX_MAX + i;
+      keys.sort();
+      for (let i = 0; i < n; i++) order[i] = (keys[i] as number) % SORT_INDEX_MAX;
+      // Equal words: order those entries by their whole keys (stable: by index on ties).
+      for (let from = 0; from < n; ) {
+        const w = this.word(order[from] as number, prefix);
+        let to = from + 1;
+        while (to < n && this.word(order[to] as number, prefix) === w) to++;
+        if (to - from > 1) {
+          const group = Array.from(order.subarray(from, to));
+          group.sort((a, b) => compareKeys(this, a, this, b) || a - b);
+          order.set(group, from);
+        }
+        from = to;
+      }
+    } else {
+      const all = Array.from({ length: n }, (_, i) => i);
+      all.sort((a, b) => compareKeys(this, a, this, b) || a - b);
+      order.set(all);
+    }
+    const u32 = (a: Uint32Array): Uint32Array<ArrayBuffer> => {
+      const b = new Uint32Array(a.length);
+      for (let i = 0; i < n; i++) b[i] = a[order[i] as number] as number;
+      return b;
+    };
+    const f64 = (a: Float64Array): Float64Array<ArrayBuffer> => {
+      const b = new Float64Array(a.length);
+      for (let i = 0; i < n; i++) b[i] = a[order[i] as number] as number;
+      return b;
+    };
+    this.keyAt = u32(this.keyAt);
+    this.keyLen = u32(this.keyLen);
+    this.valueOffset = u32(this.valueOffset);
+    this.valueLen = u32(this.valueLen);
+    this.version = u32(this.version);
+    this.seq = f64(this.seq);
+    this.create = f64(this.create);
+    this.expiresAt = f64(this.expiresAt);
+  }
+
+  /** sharedPrefix: how many leading bytes every key has in common with the first (at most `max`). */
+  sharedPrefix(max = Number.POSITIVE_INFINITY, ref: HintRun = this): number {
+    const b = this.bytes;
+    const rb = ref.bytes;
+    const first = ref.keyAt[0] as number;
+    let shared = Math.min(max, ref.keyLen[0] as number);
+    for (let i = 0; i < this.count && shared > 0; i++) {
+      const at = this.keyAt[i] as number;
+      const n = Math.min(shared, this.keyLen[i] as number);
+      let k = 0;
+      while (k < n && rb[first + k] === b[at + k]) k++;
+      shared = k;
+    }
+    return shared;
+  }
+
+  /** word: bytes [from, from + 4) of entry i's key as a big-endian number (0 past its end). */
+  word(i: number, from: number): number {
+    const at = (this.keyAt[i] as number) + from;
+    const left = (this.keyLen[i] as number) - from;
+    const b = this.bytes;
+    let w = 0;
+    for (let k = 0; k < 4; k++) w = w * 256 + (k < left ? (b[at + k] as number) : 0);
+    return w;
+  }
+
+  /** push adds an entry whose key is a view into `bytes`. */
+  push(
+    key: Uint8Array,
+    seq: number,
+    valueOffset: number,
+    valueLen: number,
+    expiresAt: number | undefined,
+    create: number,
+    version: number,
+  ): void {
+    if (this.count === this.keyAt.length) this.grow();
+    const i = this.count++;
+    this.keyAt[i] = key.byteOffset - this.bytes.byteOffset;
+    this.keyLen[i] = key.length;
+    this.seq[i] = seq;
+    this.valueOffset[i] = valueOffset;
+    this.valueLen[i] = valueLen;
+    this.expiresAt[i] = expiresAt ?? Number.NaN;
+    this.create[i] = create;
+    this.version[i] = version;
+  }
+
+  expiresAtOf(i: number): number | undefined {
+    const at = this.expiresAt[i] as number;
+    return Number.isNaN(at) ? undefined : at;
+  }
+
+  private grow(): void {
+    const n = this.keyAt.length * 2;
+    const u32 = (a: Uint32Array): Uint32Array<ArrayBuffer> => {
+      const b = new Uint32Array(n);
+      b.set(a);
+      return b;
+    };
+    const f64 = (a: Float64Array): Float64Array<ArrayBuffer> => {
+      const b = new Float64Array(n);
+      b.set(a);
+      return b;
+    };
+    this.keyAt = u32(this.keyAt);
+    this.keyLen = u32(this.keyLen);
+    this.valueOffset = u32(this.valueOffset);
+    this.valueLen = u32(this.valueLen);
+    this.version = u32(this.version);
+    this.seq = f64(this.seq);
+    this.create = f64(this.create);
+    this.expiresAt = f64(this.expiresAt);
+  }
+}
+
+/** compareKeys compares entry i of run a with entry j of run b as unsigned bytes. */
+function compareKeys(a: HintRun, i: number, b: HintRun, j: number): number {
+  const ab = a.bytes;
+  const bb = b.bytes;
+  const as = a.keyAt[i] as number;
+  const bs = b.keyAt[j] as number;
+  const al = a.keyLen[i] as number;
+  const bl = b.keyLen[j] as number;
+  const n = Math.min(al, bl);
+  for (let k = 0; k < n; k++) {
+    const d = (ab[as + k] as number) - (bb[bs + k] as number);
+    if (d !== 0) return d;
+  }
+  return al - bl;
+}
+
+/**
+ * mergeRuns visits every entry of every run, in ascending key order across runs when each run
+ * is sorted (a k-way merge). The key is lent for the call
+ * only (ScratchKey).
+ */
+export function mergeRuns(
+  runs: readonly HintRun[],
+  visit: (run: HintRun, key: Uint8Array, i: number) => void,
+): void {
+  const scratch = new ScratchKey();
+  const heap: HintRun[] = runs.filter((r) => r.count > 0);
+  if (heap.length === 1) {
+    const r = heap[0] as HintRun;
+    for (let i = 0; i < r.count; i++) visit(r, scratch.of(r, i), i);
+    return;
+  }
+  if (heap.length > LINEAR_MERGE_RUNS_MAX) {
+    mergeByHeap(heap, scratch, visit);
+    return;
+  }
+  // Few runs (one per hint file): the smallest head is found by looking at each, which costs
+  // less than a heap's bookkeeping at these sizes. pos[k]: the next entry of live[k]. Keys
+  // compare by the 4 bytes after the prefix all of them share first (words[k], one number per
+  // entry; equal words compare whole keys): keys of one store tend to share a long prefix.
+  const live = heap;
+  let prefix = Number.POSITIVE_INFINITY;
+  for (const r of live) prefix = r.sharedPrefix(prefix, live[0] as HintRun);
+  const words = live.map((r) => {
+    const w = new Float64Array(r.count);
+    for (let i = 0; i < r.count; i++) w[i] = r.word(i, prefix);
+    return w;
+  });
+  const pos = live.map(() => 0);
+  while (live.length > 0) {
+    let m = 0;
+    let mr = live[0] as HintRun;
+    let mi = pos[0] as number;
+    let mw = (words[0] as Float64Array)[mi] as number;
+    for (let k = 1; k < live.length; k++) {
+      const r = live[k] as HintRun;
+      const i = pos[k] as number;
+      const w = (words[k] as Float64Array)[i] as number;
+      const c = w !== mw ? w - mw : compareKeys(r, i, mr, mi);
+      // Equal keys: the older file first (either order resolves by seq; this one is stable).
+      if (c < 0 || (c === 0 && r.id < mr.id)) {
+        m = k;
+        mr = r;
+        mi = i;
+        mw = w;
+      }
+    }
+    visit(mr, scratch.of(mr, mi), mi);
+    if (mi + 1 < mr.count) pos[m] = mi + 1;
+    else {
+      live.splice(m, 1);
+      pos.splice(m, 1);
+      words.splice(m, 1);
+    }
+  }
+}
+
+/** mergeByHeap is mergeRuns for many runs: a binary min-heap of run heads (ties: older file first). */
+function mergeByHeap(
+  runs: HintRun[],
+  scratch: ScratchKey,
+  visit: (run: HintRun, key: Uint8Array, i: number) => void,
+): void {
+  const heap = runs;
+  const pos = heap.map(() => 0);
+  const less = (x: number, y: number): boolean => {
+    const a = heap[x] as HintRun;
+    const b = heap[y] as HintRun;
+    const c = compareKeys(a, pos[x] as number, b, pos[y] as number);
+    return c < 0 || (c === 0 && a.id < b.id);
+  };
+  const swap = (x: number, y: number): void => {
+    const r = heap[x] as HintRun;
+    heap[x] = heap[y] as HintRun;
+    heap[y] = r;
+    const p = pos[x] as number;
+    pos[x] = pos[y] as number;
+    pos[y] = p;
+  };
+  const down = (from: number): void => {
+    for (let i = from; ; ) {
+      const l = 2 * i + 1;
+      let m = i;
+      if (l < heap.length && less(l, m)) m = l;
+      if (l + 1 < heap.length && less(l + 1, m)) m = l + 1;
+      if (m === i) return;
+      swap(i, m);
+      i = m;
+    }
+  };
+  for (let i = (heap.length >> 1) - 1; i >= 0; i--) down(i);
+  while (heap.length > 0) {
+    const run = heap[0] as HintRun;
+    const i = pos[0] as number;
+    visit(run, scratch.of(run, i), i);
+    if (i + 1 < run.count) pos[0] = i + 1;
+    else {
+      const lastRun = heap.pop() as HintRun;
+      const lastPos = pos.pop() as number;
+      if (heap.length === 0) return;
+      heap[0] = lastRun;
+      pos[0] = lastPos;
+    }
+    down(0);
+  }
+}

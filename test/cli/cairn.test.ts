@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, it } from 'vitest';
 import { open } from '../../src/db/db.js';
-import { FORMAT_VERSION } from '../../src/storage/meta.js';
+import { FORMAT_NEW_STORE } from '../../src/storage/meta.js';
 import { tmpDir } from '../support/tmp-dir.js';
 import { cairn, ensureBuilt, kvs, ROOT, STACK_FRAME } from './support.js';
 
@@ -223,7 +223,7 @@ describe.concurrent('cairn check', () => {
     const r = await cairn(ROOT, 'check', dir);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(
-      new RegExp(`^metadata: +generation \\d+, engine cask, format ${FORMAT_VERSION}$`, 'm'),
+      new RegExp(`^metadata: +generation \\d+, engine cask, format ${FORMAT_NEW_STORE}$`, 'm'),
     );
     expect(r.out).toMatch(/^data files: +1$/m);
     expect(r.out).toMatch(/^hint files used: +0$/m);

@@ -492,7 +492,7 @@ function check(results: ReadonlyMap<Key, number>): Checked[] {
     return {
       label: c.label,
       ratio: `${r.toFixed(2)}x`,
-      target: c.target === undefined ? '-' : `>= ${c.target.toFixed(1)}x`,
+      target: c.target === undefined ? '-' : `>= ${c.target}x`,
       verdict: c.target === undefined ? 'info' : r >= c.target ? 'PASS' : 'MISS',
     };
   });

@@ -40,9 +40,19 @@ export interface ProcClusterOptions {
  * reach its cleanup; the members must not outlive the test run (they hold ports and disks).
  */
 const LIVE = new Set<ChildProcess>();
-process.once('exit', () => {
+const killLive = (): void => {
   for (const child of LIVE) child.kill('SIGKILL');
-});
+};
+process.once('exit', killLive);
+// A worker that vitest stops with a signal (after a test timed out in it) runs no 'exit'
+// handlers: members started by a test still waiting were left running for hours, holding CPU,
+// ports and disks. Kill them, then die of the same signal.
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    killLive();
+    process.kill(process.pid, signal);
+  });
+}
 
 export class ProcCluster {
   readonly procs = new Map<string, ChildProcess>();

@@ -9,9 +9,9 @@
 // the remembered reads and the version history are never given to a caller to write into.
 import { asBuffer, compareBytes, copyBytes, prefixEnd } from '../stdx/bytes.js';
 import { keyFromString, keyString } from '../stdx/key-string.js';
-import { InvalidArgumentError } from '../storage/errors.js';
+import { InvalidArgumentError, WrongTypeError } from '../storage/errors.js';
 import { checkExpiresAt, checkKey, checkValue, textBytes } from '../storage/validate.js';
-import { checkValueType } from '../storage/value-type.js';
+import { checkValueType, ValueType, valueTypeName } from '../storage/value-type.js';
 import { TxnConflictError, TxnFinishedError } from './errors.js';
 import type { Isolation, KeyRange, Mvcc, Registration, SnapshotRead } from './mvcc.js';
 import type { BatchOp, WritePipeline } from './write-pipeline.js';
@@ -92,11 +92,13 @@ export class Snapshot {
     return this.done;
   }
 
+  /**
+   * get returns the value of `key` as the snapshot sees it. A key holding another type than a
+   * string (a hash written over RESP) throws WrongTypeError, as Db.get does: its encoding is not
+   * a string value.
+   */
   async get(key: TxnKey): Promise<Buffer | undefined> {
-    this.checkActive();
-    const bytes = textBytes(key);
-    checkKey(bytes);
-    return this.readKey(bytes, keyString(bytes));
+    return this.getSync(key);
   }
 
   /**
@@ -104,6 +106,21 @@ export class Snapshot {
    * one synchronous step (src/server/resp/lua/script-store.ts). Reads are synchronous anyway.
    */
   getSync(key: TxnKey): Buffer | undefined {
+    this.checkActive();
+    const bytes = textBytes(key);
+    checkKey(bytes);
+    const read = this.readEntry(bytes, keyString(bytes));
+    if (read.value !== undefined && read.valueType !== ValueType.STRING)
+      throw new WrongTypeError(valueTypeName(read.valueType));
+    // A copy: a value from the version history is shared with every other reader.
+    return copy(read.value);
+  }
+
+  /**
+   * getAnyType is get for a value of any type, encoded as stored (the server's key stores, which
+   * check the type themselves with valueTypeOf).
+   */
+  getAnyType(key: TxnKey): Buffer | undefined {
     this.checkActive();
     const bytes = textBytes(key);
     checkKey(bytes);
@@ -128,7 +145,7 @@ export class Snapshot {
   }
 
   async has(key: TxnKey): Promise<boolean> {
-    return (await this.get(key)) !== undefined;
+    return this.getAnyType(key) !== undefined;
   }
 
   /** scan yields [key, value] pairs in key order, as of the snapshot. */

@@ -171,6 +171,16 @@ describe('hashes', () => {
     const keys: string[] = [];
     for await (const [k] of r.db.scan({ prefix: 'api:' })) keys.push(String(k));
     expect(keys).toEqual(['api:s']);
+    // So do a transaction's and a snapshot's reads; `has` holds for any type.
+    const tx = await r.db.begin();
+    await expect(tx.get('api:h')).rejects.toThrow(WrongTypeError);
+    expect(() => tx.getSync('api:h')).toThrow(WrongTypeError);
+    expect(await tx.has('api:h')).toBe(true);
+    expect(String(await tx.get('api:s'))).toBe('v');
+    tx.rollback();
+    const snap = await r.db.snapshot();
+    await expect(snap.get('api:h')).rejects.toThrow(WrongTypeError);
+    snap.release();
     // Compare-and-swap reads strings: a value comparison or a get of a hash is refused; exists
     // holds for any type, and a set replaces the hash with a string.
     await expect(

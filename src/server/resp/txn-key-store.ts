@@ -23,7 +23,7 @@ export class TxnKeyStore implements KeyStore {
   constructor(readonly tx: Transaction) {}
 
   async readLatest(key: Uint8Array): Promise<Latest> {
-    const value = await this.tx.get(key);
+    const value = this.tx.getAnyType(key);
     // Snapshot versions keep no revision (docs/transactions.md), so none is reported here.
     return {
       value,
@@ -44,7 +44,7 @@ export class TxnKeyStore implements KeyStore {
     key: Uint8Array,
     fn: (current: Buffer | undefined, expiresAt: number | undefined, valueType: number) => Change<T>,
   ): Promise<Updated<T>> {
-    const current = await this.tx.get(key);
+    const current = this.tx.getAnyType(key);
     const change = fn(current, this.expiry(key, current), this.valueType(key, current));
     if (change.write === null) this.tx.delete(key);
     else if (change.write !== undefined) this.tx.set(key, change.write, change.expiresAt, change.valueType);
@@ -60,7 +60,7 @@ export class TxnKeyStore implements KeyStore {
     ) => ManyChange<T>,
   ): Promise<Updated<T>> {
     const current: (Buffer | undefined)[] = [];
-    for (const key of keys) current.push(await this.tx.get(key));
+    for (const key of keys) current.push(this.tx.getAnyType(key));
     const change = fn(
       current,
       keys.map((key, i) => this.expiry(key, current[i])),

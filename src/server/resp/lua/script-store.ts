@@ -50,7 +50,7 @@ export function pipelineBase(pipeline: WritePipeline): ScriptBase {
 export function txnBase(tx: Transaction): ScriptBase {
   return {
     read: (key) => {
-      const value = tx.getSync(key);
+      const value = tx.getAnyType(key);
       const expiresAt = value === undefined ? undefined : tx.expiryOf(key);
       const valueType = value === undefined ? 0 : tx.valueTypeOf(key);
       return { value, expiresAt, valueType, revision: undefined, durable: undefined };

@@ -5,7 +5,7 @@
 // Skipped, with a message, when redis-server is not installed (Debian: apt-get install redis-server).
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { differences, hasRedisServer, replyText } from '../support/redis-server.js';
+import { differences, execText, hasRedisServer, replyText } from '../support/redis-server.js';
 import { type RedisPair, startRedisPair } from './support.js';
 
 const hasRedis = hasRedisServer('redis-diff-expire.test.ts');
@@ -225,17 +225,6 @@ const TRANSACTIONS: readonly {
   },
 ];
 
-async function exec(client: Redis, commands: readonly (readonly string[])[]): Promise<string> {
-  const tx = client.multi();
-  for (const command of commands) tx.call(command[0]!, ...command.slice(1));
-  try {
-    const replies = await tx.exec();
-    return JSON.stringify(replies?.map(([err, value]) => (err === null ? value : `error: ${err.message}`)));
-  } catch (err) {
-    return `error: ${(err as Error).message}`;
-  }
-}
-
 describe.skipIf(!hasRedis)('expiry commands against a real redis-server', () => {
   let pair: RedisPair | undefined;
   let ours: Redis;
@@ -264,7 +253,7 @@ describe.skipIf(!hasRedis)('expiry commands against a real redis-server', () => 
       for (const command of setup) await compare(command.join(' '), (c) => replyText(c, command));
       // 'set tx:d 1 PX 1' must have expired by the EXEC in both servers.
       await new Promise((resolve) => setTimeout(resolve, 5));
-      await compare(`MULTI ${multi.map((c) => c.join(' ')).join('; ')} EXEC`, (c) => exec(c, multi));
+      await compare(`MULTI ${multi.map((c) => c.join(' ')).join('; ')} EXEC`, (c) => execText(c, multi));
       for (const command of after) await compare(command.join(' '), (c) => replyText(c, command));
     }
     expect(differences).toEqual([]);

@@ -10,7 +10,7 @@
 // Skipped, with a message, when redis-server is not installed.
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasRedisServer, replyText } from '../support/redis-server.js';
+import { execText, hasRedisServer, replyText } from '../support/redis-server.js';
 import { type RedisPair, startRedisPair } from './support.js';
 
 const hasRedis = hasRedisServer('redis-diff-hashes.test.ts');
@@ -240,17 +240,6 @@ async function differences(
   return out;
 }
 
-async function exec(client: Redis, commands: readonly (readonly string[])[]): Promise<string> {
-  const tx = client.multi();
-  for (const command of commands) tx.call(command[0]!, ...command.slice(1));
-  try {
-    const replies = await tx.exec();
-    return JSON.stringify(replies?.map(([err, value]) => (err === null ? value : `error: ${err.message}`)));
-  } catch (err) {
-    return `error: ${(err as Error).message}`;
-  }
-}
-
 describe.skipIf(!hasRedis)('hash commands against a real redis-server', () => {
   let pair: RedisPair | undefined;
   let ours: Redis;
@@ -277,7 +266,7 @@ describe.skipIf(!hasRedis)('hash commands against a real redis-server', () => {
     };
     for (const { setup, multi, after } of TRANSACTIONS) {
       for (const command of setup) await compare(command.join(' '), (c) => replyText(c, command));
-      await compare(`MULTI ${multi.map((c) => c.join(' ')).join('; ')} EXEC`, (c) => exec(c, multi));
+      await compare(`MULTI ${multi.map((c) => c.join(' ')).join('; ')} EXEC`, (c) => execText(c, multi));
       for (const command of after) await compare(command.join(' '), (c) => replyText(c, command));
     }
     expect(found).toEqual([]);

@@ -64,3 +64,18 @@ export async function differences(
   }
   return out;
 }
+
+/**
+ * execText runs `commands` in one MULTI/EXEC and returns the replies as text (each error as
+ * `error: message`), so that two servers' transactions compare as strings.
+ */
+export async function execText(client: Redis, commands: readonly (readonly string[])[]): Promise<string> {
+  const tx = client.multi();
+  for (const command of commands) tx.call(command[0]!, ...command.slice(1));
+  try {
+    const replies = await tx.exec();
+    return JSON.stringify(replies?.map(([err, value]) => (err === null ? value : `error: ${err.message}`)));
+  } catch (err) {
+    return `error: ${(err as Error).message}`;
+  }
+}

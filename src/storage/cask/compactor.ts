@@ -38,7 +38,7 @@ import { CairnError, IoError } from '../errors.js';
 import { FILE_HEADER_FORMAT } from '../meta.js';
 import type { DataFile, DataFileSet } from './data-file-set.js';
 import { compactingPath, dataPath, hintPath, TEMP_SUFFIX } from './file-names.js';
-import { decodeHint, HintWriter } from './hint.js';
+import { decodeHint, decodeHintAt, HintWriter } from './hint.js';
 import type { Location } from './key-dir.js';
 import {
   DATA_HEADER_BYTES,
@@ -368,16 +368,16 @@ async function finishOutput(host: CompactionHost, out: Output): Promise<{ data: 
 async function relocate(host: CompactionHost, out: Output, data: DataFile, hint: Buffer): Promise<number> {
   const moves = new Uint32Array(out.count * MOVE_WORDS);
   let n = 0;
-  const reason = decodeHint(
+  const reason = decodeHintAt(
     hint,
     out.id,
     out.size,
-    (key, _seq, valueAt, valueLen, expiresAt, _create, version) => {
+    (keyAt, keyLen, _seq, valueAt, valueLen, expiresAt, _create, version) => {
       const at = n++ * MOVE_WORDS;
-      moves[at] = key.byteOffset - hint.byteOffset;
-      moves[at + 1] = key.length;
+      moves[at] = keyAt;
+      moves[at + 1] = keyLen;
       moves[at + 2] = valueAt;
-      moves[at + 3] = recordBytes(key.length, valueLen, expiresAt !== undefined, version !== 0);
+      moves[at + 3] = recordBytes(keyLen, valueLen, expiresAt !== undefined, version !== 0);
     },
   );
   assert(

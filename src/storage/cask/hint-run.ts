@@ -178,9 +178,10 @@ export class HintRun {
     return w;
   }
 
-  /** push adds an entry whose key is a view into `bytes`. */
+  /** push adds an entry whose key is `bytes[keyAt, keyAt + keyLen)` (a HintVisitor). */
   push(
-    key: Uint8Array,
+    keyAt: number,
+    keyLen: number,
     seq: number,
     valueOffset: number,
     valueLen: number,
@@ -190,8 +191,8 @@ export class HintRun {
   ): void {
     if (this.count === this.keyAt.length) this.grow();
     const i = this.count++;
-    this.keyAt[i] = key.byteOffset - this.bytes.byteOffset;
-    this.keyLen[i] = key.length;
+    this.keyAt[i] = keyAt;
+    this.keyLen[i] = keyLen;
     this.seq[i] = seq;
     this.valueOffset[i] = valueOffset;
     this.valueLen[i] = valueLen;

@@ -120,10 +120,22 @@ export class HintWriter {
   }
 }
 
+/** HintVisitor: one hint entry; the key is `bytes[keyAt, keyAt + keyLen)` of the decoded file. */
+export type HintVisitor = (
+  keyAt: number,
+  keyLen: number,
+  seq: number,
+  valueOffset: number,
+  valueLen: number,
+  expiresAt: number | undefined,
+  create: number,
+  version: number,
+) => void;
+
 /**
  * decodeHint validates a hint file against its data file and calls `visit` for each entry
- * (the key is a view into `bytes`, lent for the call: `visit` copies what it keeps). It returns undefined on success or the reason it is unusable;
- * on failure no entry has been visited.
+ * (the key is a view into `bytes`, lent for the call: `visit` copies what it keeps). It returns
+ * undefined on success or the reason it is unusable; on failure no entry has been visited.
  */
 export function decodeHint(
   bytes: Uint8Array,
@@ -139,6 +151,28 @@ export function decodeHint(
     version: number,
   ) => void,
   /** visitTombstone: receives each tombstone (the key lent for the call), after every entry. */
+  visitTombstone?: (key: Uint8Array, seq: number) => void,
+): string | undefined {
+  return decodeHintAt(
+    bytes,
+    dataFileId,
+    dataFileBytes,
+    (keyAt, keyLen, seq, valueOffset, valueLen, expiresAt, create, version) =>
+      visit(bytes.subarray(keyAt, keyAt + keyLen), seq, valueOffset, valueLen, expiresAt, create, version),
+    visitTombstone,
+  );
+}
+
+/**
+ * decodeHintAt is decodeHint giving each entry's key as its offset and length in `bytes`: the
+ * open and compaction keep offsets into the hint file's bytes, and a view per entry was a
+ * visible share of an open of a million keys.
+ */
+export function decodeHintAt(
+  bytes: Uint8Array,
+  dataFileId: number,
+  dataFileBytes: number,
+  visit: HintVisitor,
   visitTombstone?: (key: Uint8Array, seq: number) => void,
 ): string | undefined {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -201,7 +235,8 @@ export function decodeHint(
       keyStart += HINT_REVISION_BYTES;
     }
     visit(
-      buf.subarray(keyStart, keyStart + keyLen),
+      keyStart,
+      keyLen,
       seq,
       buf.readUInt32LE(pos + 8),
       buf.readUInt32LE(pos + 12),

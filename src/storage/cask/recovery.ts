@@ -38,7 +38,7 @@ import {
   parseFileId,
   TEMP_SUFFIX,
 } from './file-names.js';
-import { decodeHint } from './hint.js';
+import { decodeHintAt } from './hint.js';
 import { HintRun, mergeRuns } from './hint-run.js';
 import { KeyDir } from './key-dir.js';
 import {
@@ -515,17 +515,17 @@ async function readHintRun(
 ): Promise<HintRun | undefined> {
   const hint = await readWhole(options.fs, path.join(options.dir, hintFileName(id)));
   const run = new HintRun(id, hint);
-  const deletes: { key: Uint8Array; seq: number }[] = [];
-  const reason = decodeHint(
+  // Tombstones are visited only once the whole file has been validated (and after its entries,
+  // which the run holds until the merge), so they apply at once; `apply` copies what it keeps.
+  const reason = decodeHintAt(
     hint,
     id,
     size,
-    (key, seq, valueOffset, valueLen, expiresAt, create, version) =>
-      run.push(key, seq, valueOffset, valueLen, expiresAt, create, version),
-    (key, seq) => deletes.push({ key, seq }),
+    (keyAt, keyLen, seq, valueOffset, valueLen, expiresAt, create, version) =>
+      run.push(keyAt, keyLen, seq, valueOffset, valueLen, expiresAt, create, version),
+    (key, seq) => apply(key, Kind.DELETE, id, 0, 0, seq, undefined, 0, 0),
   );
   if (reason === undefined) {
-    for (const d of deletes) apply(d.key, Kind.DELETE, id, 0, 0, d.seq, undefined, 0, 0);
     report.hintFilesUsed++;
     return run;
   }

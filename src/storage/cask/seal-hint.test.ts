@@ -11,7 +11,7 @@ import { FaultyFileSystem } from '../../io/faulty-file-system.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { Prng } from '../../stdx/prng.js';
 import { checkStore } from './check.js';
-import { decodeHint, HintWriter } from './hint.js';
+import { decodeHint, decodeHintAt, HintWriter } from './hint.js';
 import { HintRun, mergeRuns } from './hint-run.js';
 import { CLOSE_HINT_MIN_BYTES } from './seal-hint.js';
 
@@ -91,8 +91,8 @@ describe('hint files of sealed data files', () => {
       const w = new HintWriter(3, r + 1);
       for (const k of sorted) w.add(b(k), r + 1, 0, 0, undefined, 0, 0);
       const run = new HintRun(r + 1, w.finish(0));
-      decodeHint(run.bytes, r + 1, 0, (key, seq, off, len, exp, create, version) =>
-        run.push(key, seq, off, len, exp, create, version),
+      decodeHintAt(run.bytes, r + 1, 0, (keyAt, keyLen, seq, off, len, exp, create, version) =>
+        run.push(keyAt, keyLen, seq, off, len, exp, create, version),
       );
       runs.push(run);
     }

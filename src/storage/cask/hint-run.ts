@@ -142,14 +142,7 @@ export class HintRun {
       for (let i = 0; i < n; i++) b[i] = a[order[i] as number] as number;
       return b;
     };
-    this.keyAt = u32(this.keyAt);
-    this.keyLen = u32(this.keyLen);
-    this.valueOffset = u32(this.valueOffset);
-    this.valueLen = u32(this.valueLen);
-    this.version = u32(this.version);
-    this.seq = f64(this.seq);
-    this.create = f64(this.create);
-    this.expiresAt = f64(this.expiresAt);
+    this.remap(u32, f64);
   }
 
   /** sharedPrefix: how many leading bytes every key has in common with the first (at most `max`). */
@@ -201,6 +194,21 @@ export class HintRun {
     this.version[i] = version;
   }
 
+  /** remap replaces every column with `u32` or `f64` of it (sorting, growing). */
+  private remap(
+    u32: (a: Uint32Array) => Uint32Array<ArrayBuffer>,
+    f64: (a: Float64Array) => Float64Array<ArrayBuffer>,
+  ): void {
+    this.keyAt = u32(this.keyAt);
+    this.keyLen = u32(this.keyLen);
+    this.valueOffset = u32(this.valueOffset);
+    this.valueLen = u32(this.valueLen);
+    this.version = u32(this.version);
+    this.seq = f64(this.seq);
+    this.create = f64(this.create);
+    this.expiresAt = f64(this.expiresAt);
+  }
+
   expiresAtOf(i: number): number | undefined {
     const at = this.expiresAt[i] as number;
     return Number.isNaN(at) ? undefined : at;
@@ -218,14 +226,7 @@ export class HintRun {
       b.set(a);
       return b;
     };
-    this.keyAt = u32(this.keyAt);
-    this.keyLen = u32(this.keyLen);
-    this.valueOffset = u32(this.valueOffset);
-    this.valueLen = u32(this.valueLen);
-    this.version = u32(this.version);
-    this.seq = f64(this.seq);
-    this.create = f64(this.create);
-    this.expiresAt = f64(this.expiresAt);
+    this.remap(u32, f64);
   }
 }
 

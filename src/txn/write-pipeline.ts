@@ -43,6 +43,7 @@
 // read-only and copy before giving them to code that might write to them.
 
 import { type Clock, systemClock } from '../io/clock.js';
+import { assert } from '../stdx/assert.js';
 import { asBuffer, copyBytes } from '../stdx/bytes.js';
 import { keyFromString, keyString } from '../stdx/key-string.js';
 import type { Engine, Entry, Revision, ScanRange, Stored, WriteOp } from '../storage/engine.js';
@@ -52,7 +53,7 @@ import { type CheckedOp, checkBatch, checkExpiresAt, checkKey, checkValue } from
 import { checkValueType } from '../storage/value-type.js';
 import { ExpiryCycle, type ExpiryCycleStats } from './expiry-cycle.js';
 import { Mvcc, type MvccOptions, type Prior } from './mvcc.js';
-import { type PendingWrite, PendingWrites } from './pending-writes.js';
+import { type PendingWrite, PendingWrites, type Queued } from './pending-writes.js';
 import type { DurableState } from './version-history.js';
 
 /**
@@ -130,6 +131,13 @@ export interface PipelineStats extends ExpiryCycleStats {
 export type KnownPrior = (k: string) => Prior | undefined;
 
 const noop = (): void => {};
+
+/** SettleGroup: queued writes whose engine promise is the same one, settled by one callback. */
+interface SettleGroup {
+  readonly own: Promise<void>;
+  readonly writes: { count: number; nodes: Queued; ts: number; ks: readonly string[] }[];
+  done: boolean;
+}
 const ABSENT: Latest = {
   value: undefined,
   expiresAt: undefined,
@@ -180,6 +188,8 @@ export class WritePipeline {
    * undefined when that write was refused before it had one.
    */
   private lastQueuedTs: number | undefined;
+  /** settling: the newest writes that share one durability promise (see settleGroup). */
+  private settling: SettleGroup | undefined;
 
   constructor(
     readonly engine: Engine,
@@ -552,8 +562,8 @@ export class WritePipeline {
     } catch (err) {
       own = Promise.reject(err);
     }
-    own.catch(noop);
     if (!seen) {
+      own.catch(noop);
       // Not pending: readers already see these keys as absent (expired) in the engine, and a
       // write after the tombstone must take the engine's state (absent since time 0) as prior.
       own.then(
@@ -563,19 +573,35 @@ export class WritePipeline {
       return own;
     }
     const { count, nodes } = this.pending.add(ks, ts, values, expiries, revisions, own, types);
+    const group = this.settling;
+    if (group !== undefined && group.own === own) {
+      assert(!group.done, 'a write joined a durability promise that has settled');
+      group.writes.push({ count, nodes, ts, ks });
+      return own;
+    }
+    // The first write with this promise: one pair of callbacks settles every write that shares
+    // it (the cask engine gives the writes of one group commit part one promise).
+    const fresh: SettleGroup = { own, writes: [{ count, nodes, ts, ks }], done: false };
+    this.settling = fresh;
     own.then(
-      () => {
-        this.pending.settle(count, nodes, true);
-        this.mvcc.settled(ts);
-      },
-      () => {
-        this.pending.settle(count, nodes, false);
-        // The history captured values this write replaced; undo with the durable state now.
-        this.mvcc.failed(ts, ks, (i) => this.durableOrUndefined(ks[i]!));
-        this.mvcc.settled(ts);
-      },
+      () => this.settleGroup(fresh, true),
+      () => this.settleGroup(fresh, false),
     );
     return own;
+  }
+
+  /** settleGroup drops the pending state of writes that settled together, in queue order. */
+  private settleGroup(group: SettleGroup, durable: boolean): void {
+    group.done = true;
+    if (this.settling === group) this.settling = undefined;
+    for (const { count, nodes, ts, ks } of group.writes) {
+      this.pending.settle(count, nodes, durable);
+      if (!durable) {
+        // The history captured values this write replaced; undo with the durable state now.
+        this.mvcc.failed(ts, ks, (i) => this.durableOrUndefined(ks[i]!));
+      }
+      this.mvcc.settled(ts);
+    }
   }
 
   /**

@@ -18,7 +18,8 @@ import { errorReply } from './errors.js';
 interface Segment {
   readonly protocol: RespVersion;
   readonly reply: (w: ReplyWriter) => void;
-  readonly tail: ReplyWriter;
+  /** tail: made when the first reply after this one is written (most held replies get none). */
+  tail: ReplyWriter | undefined;
   readonly command: string;
   readonly started: number;
   settled: boolean;
@@ -47,6 +48,11 @@ export class ReplyOrder {
   private head = 0;
   /** heldBytes: bytes in closed tails of unreleased segments. */
   private heldBytes = 0;
+  /**
+   * waiting: the newest segments held on one durability promise, settled by one pair of
+   * callbacks (writes of one group commit share a promise; issue 14).
+   */
+  private waiting: { durable: Promise<void>; segments: Segment[] } | undefined;
 
   constructor(
     protocol: RespVersion,
@@ -59,12 +65,22 @@ export class ReplyOrder {
 
   /** w: the writer for an immediate reply, in order after everything before it. */
   get w(): ReplyWriter {
-    return this.head < this.segments.length ? this.segments[this.segments.length - 1]!.tail : this.main;
+    if (this.head === this.segments.length) return this.main;
+    const last = this.segments[this.segments.length - 1]!;
+    last.tail ??= new ReplyWriter(last.protocol);
+    return last.tail;
   }
 
   setProtocol(version: RespVersion): void {
     this.main.protocol = version;
     this.w.protocol = version;
+  }
+
+  /** tailBytes: bytes written after the newest held reply. */
+  private get tailBytes(): number {
+    return this.head < this.segments.length
+      ? (this.segments[this.segments.length - 1]!.tail?.pendingBytes ?? 0)
+      : 0;
   }
 
   /** inflight counts held replies not yet released. */
@@ -74,8 +90,7 @@ export class ReplyOrder {
 
   /** pendingBytes counts reply bytes not yet handed to the socket (ready, written or held). */
   get pendingBytes(): number {
-    const tail = this.head < this.segments.length ? this.w.pendingBytes : 0;
-    return this.outBytes + this.main.pendingBytes + this.heldBytes + tail;
+    return this.outBytes + this.main.pendingBytes + this.heldBytes + this.tailBytes;
   }
 
   /** hasOutput: whether anything can be sent now. */
@@ -96,13 +111,13 @@ export class ReplyOrder {
   ): void {
     if (this.head < this.segments.length) {
       const last = this.segments[this.segments.length - 1]!;
-      last.closedBytes = last.tail.pendingBytes;
+      last.closedBytes = last.tail?.pendingBytes ?? 0;
       this.heldBytes += last.closedBytes;
     }
     const seg: Segment = {
       protocol,
       reply,
-      tail: new ReplyWriter(protocol),
+      tail: undefined,
       command,
       started,
       settled: false,
@@ -111,17 +126,27 @@ export class ReplyOrder {
       after: undefined,
     };
     this.segments.push(seg);
+    const waiting = this.waiting;
+    if (waiting !== undefined && waiting.durable === durable) {
+      waiting.segments.push(seg);
+      return;
+    }
+    const segments = [seg];
+    this.waiting = { durable, segments };
     durable.then(
-      () => {
-        seg.settled = true;
-        this.release();
-      },
-      (err: unknown) => {
-        seg.settled = true;
-        seg.error = err ?? new Error('write failed');
-        this.release();
-      },
+      () => this.settle(durable, segments, undefined),
+      (err: unknown) => this.settle(durable, segments, err ?? new Error('write failed')),
     );
+  }
+
+  /** settle marks segments held on one promise settled, then releases what can go. */
+  private settle(durable: Promise<void>, segments: readonly Segment[], error: unknown): void {
+    if (this.waiting?.durable === durable) this.waiting = undefined;
+    for (const seg of segments) {
+      seg.settled = true;
+      seg.error = error;
+    }
+    this.release();
   }
 
   /** afterReleased runs `fn` once every reply held so far is released (at once when none is). */
@@ -165,9 +190,11 @@ export class ReplyOrder {
       this.main.protocol = protocol;
       this.released(seg.command, seg.started, seg.error);
       this.takeMain();
-      for (const chunk of seg.tail.takeChunks()) {
-        this.out.push(chunk);
-        this.outBytes += chunk.length;
+      if (seg.tail !== undefined) {
+        for (const chunk of seg.tail.takeChunks()) {
+          this.out.push(chunk);
+          this.outBytes += chunk.length;
+        }
       }
       if (seg.after !== undefined) for (const fn of seg.after) fn();
     }

@@ -1,0 +1,114 @@
+// The group commit's parts (group-commit.ts, Part): writes queued in one event-loop turn share one
+// promise, which resolves only when every write in it is durable and applied; a part never spans
+// a data file, a barrier or an append that failed, so a write is never reported durable when it
+// is not, nor failed when it was applied.
+import { describe, expect, it } from 'vitest';
+import { tmpDir } from '../../../test/support/tmp-dir.js';
+import { FaultyFileSystem } from '../../io/faulty-file-system.js';
+import { nodeFileSystem } from '../../io/node-file-system.js';
+import { DATA_FILE_BYTES_MIN } from '../limits.js';
+import { type CaskEngine, openCask } from './cask-engine.js';
+
+const VALUE = Buffer.alloc(300, 0x61);
+
+/** putAt queues a put of key `k` (one write, commit timestamp `ts`). */
+function putAt(db: CaskEngine, ts: number, k: string): Promise<void> {
+  return db.write(ts, [{ type: 'put', key: Buffer.from(k), value: VALUE, create: ts, version: 1 }]);
+}
+
+/** outcome: 'ok' or the error's class name, once the promise settles. */
+function outcome(p: Promise<void>): Promise<string> {
+  return p.then(
+    () => 'ok',
+    (err: unknown) => (err as Error).constructor.name,
+  );
+}
+
+describe('group commit parts', () => {
+  it('writes queued together share a promise and are all durable when it resolves', async () => {
+    const dir = tmpDir('gc-parts');
+    const db = await openCask(dir);
+    const ps = Array.from({ length: 20 }, (_, i) => putAt(db, i + 1, `k${i}`));
+    expect(new Set(ps).size).toBe(1);
+    await ps[0];
+    // Resolved means applied: every key reads back now, not only the first.
+    for (let i = 0; i < 20; i++) expect(db.getSync(Buffer.from(`k${i}`))).toEqual(VALUE);
+    // A write queued after the part was taken gets a promise of its own.
+    const later = putAt(db, 21, 'later');
+    expect(later).not.toBe(ps[0]);
+    await later;
+    await db.close();
+  });
+
+  it('a barrier (flush) between writes starts a new part', async () => {
+    const dir = tmpDir('gc-parts');
+    const db = await openCask(dir, { durability: 'never' });
+    const a = putAt(db, 1, 'a');
+    const flushed = db.flush();
+    const b = putAt(db, 2, 'b');
+    expect(b).not.toBe(a);
+    await Promise.all([a, flushed, b]);
+    await db.close();
+  });
+
+  it('parts never span data files: when the next file cannot be started, the writes before stay acknowledged', async () => {
+    const dir = tmpDir('gc-parts');
+    const faulty = new FaultyFileSystem(nodeFileSystem);
+    // Small files: 50 writes of ~330 bytes need about four of them.
+    const db = await openCask(dir, { fs: faulty, dataFileBytes: DATA_FILE_BYTES_MIN });
+    await putAt(db, 1, 'first');
+    // The next data file cannot be created: writes that fit the active file must succeed and
+    // every later one fail, each exactly as it happened on disk. The flush between the first 10
+    // and the rest ends a part, so the first part fits and a later one needs the next file.
+    faulty.inject({ op: 'open', code: 'ENOSPC', path: /\.data$/ });
+    const name = (i: number) => `k${String(i).padStart(2, '0')}`;
+    const ps: Promise<void>[] = [];
+    for (let i = 0; i < 10; i++) ps.push(putAt(db, i + 2, name(i)));
+    const flushed = db.flush();
+    for (let i = 10; i < 50; i++) ps.push(putAt(db, i + 2, name(i)));
+    const outcomes = await Promise.all(ps.map(outcome));
+    await flushed.catch(() => undefined);
+    const ok = outcomes.filter((o) => o === 'ok').length;
+    expect(ok).toBeGreaterThanOrEqual(10);
+    expect(ok).toBeLessThan(50);
+    // Acknowledged writes are a prefix of the queue, and exactly those read back.
+    expect(outcomes.slice(0, ok).every((o) => o === 'ok')).toBe(true);
+    expect(outcomes.slice(ok).every((o) => o === 'IoError')).toBe(true);
+    for (let i = 0; i < 50; i++) {
+      const got = db.getSync(Buffer.from(name(i)));
+      if (i < ok) expect(got).toEqual(VALUE);
+      else expect(got).toBeUndefined();
+    }
+    faulty.clearFaults();
+    await db.close();
+    const again = await openCask(dir, { dataFileBytes: DATA_FILE_BYTES_MIN });
+    expect(again.recovery.problems).toEqual([]);
+    for (let i = 0; i < 50; i++) {
+      const got = again.getSync(Buffer.from(name(i)));
+      if (i < ok) expect(got).toEqual(VALUE);
+      else expect(got).toBeUndefined();
+    }
+    await again.close();
+  });
+
+  it('an append that fails fails its whole part and nothing else', async () => {
+    const dir = tmpDir('gc-parts');
+    const faulty = new FaultyFileSystem(nodeFileSystem);
+    const db = await openCask(dir, { fs: faulty });
+    const first = Array.from({ length: 5 }, (_, i) => putAt(db, i + 1, `a${i}`));
+    await Promise.all(first);
+    faulty.inject({ op: 'datasync', code: 'EIO', path: /\.data$/ });
+    const failed = Array.from({ length: 5 }, (_, i) => putAt(db, i + 10, `b${i}`));
+    expect(await Promise.all(failed.map(outcome))).toEqual(Array(5).fill('IoError'));
+    const after = Array.from({ length: 5 }, (_, i) => putAt(db, i + 20, `c${i}`));
+    await Promise.all(after);
+    await db.close();
+    const again = await openCask(dir);
+    for (let i = 0; i < 5; i++) {
+      expect(again.getSync(Buffer.from(`a${i}`))).toEqual(VALUE);
+      expect(again.getSync(Buffer.from(`b${i}`))).toBeUndefined();
+      expect(again.getSync(Buffer.from(`c${i}`))).toEqual(VALUE);
+    }
+    await again.close();
+  });
+});

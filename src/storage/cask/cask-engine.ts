@@ -36,7 +36,6 @@ import type { FileSystem } from '../../io/file-system.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { AssertionError, assert } from '../../stdx/assert.js';
 import { compareBytes, copyBytes } from '../../stdx/bytes.js';
-import { keyString } from '../../stdx/key-string.js';
 import { DirLock } from '../dir-lock.js';
 import type {
   BackupInfo,
@@ -345,8 +344,7 @@ export class CaskEngine implements Engine {
       if (this.store.readType !== 0) throw wrongType(this.store.readType);
       return value;
     }
-    const name = keyString(key);
-    const cached = this.store.cache.lookup(name);
+    const cached = this.store.cache.lookup(key);
     if (cached !== undefined) {
       if (cached.valueType !== 0) throw wrongType(cached.valueType);
       return copyBytes(cached.value);
@@ -356,7 +354,7 @@ export class CaskEngine implements Engine {
     // readValue's buffer is this call's own: the cache keeps a copy, the caller gets it.
     const value = this.store.readValue(key, loc, expiresAt !== undefined);
     const valueType = this.store.readType;
-    this.store.cache.set(name, value, loc.seq, loc.create, loc.version, valueType);
+    this.store.cache.set(key, value, loc.seq, loc.create, loc.version, valueType);
     if (valueType !== 0) throw wrongType(valueType);
     return value;
   }
@@ -379,9 +377,9 @@ export class CaskEngine implements Engine {
     // The same value cache as get(): the server reads through getStoredSync (the write pipeline). The value
     // and the revision are read in one synchronous step, from one key-directory lookup (or one
     // cache entry), so they belong together.
-    const name = this.store.cache.enabled ? keyString(key) : undefined;
-    if (name !== undefined) {
-      const cached = this.store.cache.lookup(name);
+    const caching = this.store.cache.enabled;
+    if (caching) {
+      const cached = this.store.cache.lookup(key);
       if (cached !== undefined) {
         return {
           value: copyBytes(cached.value),
@@ -395,7 +393,7 @@ export class CaskEngine implements Engine {
     if (loc === undefined) return undefined;
     const value = this.store.readValue(key, loc, expiresAt !== undefined);
     const valueType = this.store.readType;
-    if (name !== undefined) this.store.cache.set(name, value, loc.seq, loc.create, loc.version, valueType);
+    if (caching) this.store.cache.set(key, value, loc.seq, loc.create, loc.version, valueType);
     return { value, expiresAt, revision: revisionOf(loc), valueType };
   }
 
@@ -404,7 +402,7 @@ export class CaskEngine implements Engine {
     checkKey(key);
     if (this.store.expired(key)) return undefined;
     if (this.store.cache.enabled) {
-      const cached = this.store.cache.lookup(keyString(key));
+      const cached = this.store.cache.lookup(key);
       if (cached !== undefined) return revisionOf(cached);
     }
     const loc = this.store.keyDir.get(key);

@@ -249,7 +249,7 @@ export class CaskStore {
         this.files.addLive(fileId, recordBytes(op.key.length, op.valueLen, expires, op.version !== 0));
         const skip = op.valueType === 0 ? 0 : VALUE_TYPE_BYTES;
         this.cache.set(
-          op.name,
+          op.key,
           write.bytes.subarray(op.valueAt + skip, op.valueAt + op.valueLen),
           write.seq,
           op.create,
@@ -259,7 +259,7 @@ export class CaskStore {
       } else {
         if (this.keyDir.remove(op.key)) this.dropPrevious(op.key.length, hadExpiry);
         if (hadExpiry) this.expiries.delete(op.name);
-        this.cache.delete(op.name);
+        this.cache.delete(op.key);
         // A copy: op.key is a view into the write's buffer, which should not live on.
         this.noteTombstone(fileId, Buffer.from(op.key), write.seq);
       }

@@ -1,31 +1,113 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { openCaskPipelined } from '../../../test/support/pipelined-cask.js';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { ValueCache } from './value-cache.js';
 
+const k = (s: string) => Buffer.from(s);
+
 describe('ValueCache', () => {
-  it('evicts the least recently used entries past its capacity', () => {
+  it('evicts the oldest entries past its capacity, sparing those read since', () => {
     const cache = new ValueCache(1000);
-    for (let i = 0; i < 10; i++) cache.set(`k${i}`, Buffer.alloc(40, i));
+    for (let i = 0; i < 10; i++) cache.set(k(`k${i}`), Buffer.alloc(40, i));
     expect(cache.sizeBytes).toBeLessThanOrEqual(1000);
-    expect(cache.get('k0')).toBeUndefined();
-    expect(cache.get('k9')).toEqual(Buffer.alloc(40, 9));
-    // A hit makes an entry the most recently used one.
-    const survivor = [...Array(10).keys()].find((i) => cache.get(`k${i}`) !== undefined)!;
-    for (let i = 10; i < 13; i++) cache.set(`k${i}`, Buffer.alloc(40, i));
-    expect(cache.get(`k${survivor}`)).toBeDefined();
+    expect(cache.get(k('k9'))).toEqual(Buffer.alloc(40, 9));
+    for (let i = 10; i < 30; i++) cache.set(k(`k${i}`), Buffer.alloc(40, i));
+    expect(cache.get(k('k0'))).toBeUndefined();
+    // A hit gives an entry a second chance: read k29 now, then write as many entries as the
+    // cache holds (19 of these sizes); k29 is the one the FIFO spares.
+    expect(cache.get(k('k29'))).toBeDefined();
+    for (let i = 30; i < 49; i++) cache.set(k(`k${i}`), Buffer.alloc(40, i));
+    expect(cache.get(k('k29'))).toEqual(Buffer.alloc(40, 29));
+    expect(cache.get(k('k28'))).toBeUndefined();
+    expect(cache.get(k('k30'))).toBeUndefined();
   });
 
   it('hands out copies and copies views into large buffers', () => {
     const cache = new ValueCache(1 << 20);
     const big = Buffer.alloc(100_000, 7);
-    cache.set('k', big.subarray(10, 20));
-    const got = cache.get('k')!;
+    cache.set(k('k'), big.subarray(10, 20));
+    const got = cache.get(k('k'))!;
     got[0] = 99;
-    expect(cache.get('k')![0]).toBe(7);
-    expect(cache.sizeBytes).toBeLessThan(1000); // did not pin the 100 kB buffer
-    cache.set('huge', Buffer.alloc(1 << 19)); // over a sixteenth of the capacity: not cached
-    expect(cache.get('huge')).toBeUndefined();
+    expect(cache.get(k('k'))![0]).toBe(7);
+    big.fill(1); // the caller's buffer is borrowed: the cache kept its own bytes
+    expect(cache.get(k('k'))).toEqual(Buffer.alloc(10, 7));
+    expect(cache.sizeBytes).toBeLessThan(1000);
+    cache.set(k('huge'), Buffer.alloc(1 << 19)); // over a sixteenth of the capacity: not cached
+    expect(cache.get(k('huge'))).toBeUndefined();
+    // A value too large replaces a cached one: the old one must not be served.
+    cache.set(k('k'), Buffer.alloc(1 << 19));
+    expect(cache.get(k('k'))).toBeUndefined();
+  });
+
+  it('matches a map of what was set, whatever it evicts (model test)', () => {
+    const op = fc.oneof(
+      fc.record({
+        type: fc.constant('set' as const),
+        key: fc.integer({ min: 0, max: 40 }),
+        len: fc.oneof(fc.integer({ min: 0, max: 8 }), fc.integer({ min: 0, max: 300 })),
+        fill: fc.integer({ min: 0, max: 255 }),
+      }),
+      fc.record({ type: fc.constant('delete' as const), key: fc.integer({ min: 0, max: 40 }) }),
+      fc.record({ type: fc.constant('lookup' as const), key: fc.integer({ min: 0, max: 40 }) }),
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: 64, max: 4096 }), fc.array(op, { maxLength: 400 }), (capacity, ops) => {
+        const cache = new ValueCache(capacity);
+        const model = new Map<number, { value: Buffer; seq: number }>();
+        let seq = 0;
+        // Keys of several lengths, so records of many sizes share the ring.
+        const keyOf = (i: number) => Buffer.from(`key-${'x'.repeat(i % 7)}${i}`);
+        for (const o of ops) {
+          if (o.type === 'set') {
+            const value = Buffer.alloc(o.len, o.fill);
+            seq++;
+            cache.set(keyOf(o.key), value, seq, seq, 1, o.fill % 2);
+            model.set(o.key, { value, seq });
+            const fits = o.len <= capacity / 16 && 8 + keyOf(o.key).length + o.len <= capacity;
+            // What was just set is served at once (unless it is too large to cache).
+            if (fits) expect(cache.get(keyOf(o.key))).toEqual(value);
+          } else if (o.type === 'delete') {
+            cache.delete(keyOf(o.key));
+            model.delete(o.key);
+            expect(cache.lookup(keyOf(o.key))).toBeUndefined();
+          } else {
+            const got = cache.lookup(keyOf(o.key));
+            const want = model.get(o.key);
+            // A miss is always allowed (evicted); a hit must be exactly the newest value.
+            if (got !== undefined) {
+              expect(want).toBeDefined();
+              expect(Buffer.from(got.value)).toEqual(want!.value);
+              expect([got.seq, got.create, got.version, got.valueType]).toEqual([
+                want!.seq,
+                want!.seq,
+                1,
+                want!.value.length === 0 ? got.valueType : (want!.value[0] as number) % 2,
+              ]);
+            }
+          }
+          expect(cache.sizeBytes).toBeLessThanOrEqual(capacity);
+        }
+        // Every entry still cached is the newest value of its key.
+        for (let i = 0; i <= 40; i++) {
+          const got = cache.get(keyOf(i));
+          if (got !== undefined) expect(got).toEqual(model.get(i)?.value);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps many entries through growth and deletes (the hash table stays whole)', () => {
+    const cache = new ValueCache(1 << 22);
+    for (let i = 0; i < 5000; i++) cache.set(k(`key${i}`), Buffer.from(`v${i}`), i);
+    for (let i = 0; i < 5000; i += 2) cache.delete(k(`key${i}`));
+    for (let i = 0; i < 5000; i++) {
+      const got = cache.lookup(k(`key${i}`));
+      if (i % 2 === 0) expect(got).toBeUndefined();
+      else expect([got && String(got.value), got?.seq]).toEqual([`v${i}`, i]);
+    }
+    expect(cache.size).toBe(2500);
   });
 
   it('never serves a value the engine no longer holds', async () => {

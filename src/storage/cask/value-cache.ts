@@ -8,28 +8,50 @@
 // changing value or revision, so it leaves the cache alone.) Values handed out by the engine are
 // copies: callers may modify them.
 //
-// Buffers: `set` copies the value it is given (publish passes a view into the write's record
-// buffer, a read its own buffer); `lookup` returns the cache's own copy, which callers copy
-// again before handing it out; `get` copies. The cache never shares a buffer with anyone.
+// Layout (issue 14): nothing per entry lives on the JavaScript heap. The cache was a Map of
+// entry objects, each with a Buffer and list links; with 100k entries under a write load, every
+// young-generation GC had to trace the new entries those old structures pointed at, and the
+// server's scavenges took 4x as long as with the cache off (docs/benchmarks.md). Now:
+// - a ring of bytes (the arena) holds each entry as a record `slot:u32 size:u32 key value`,
+//   appended at `head` and retired from `tail` (FIFO);
+// - typed arrays hold each slot's record offset, key and value lengths, revision, value type,
+//   key hash and "referenced" bit;
+// - an open-addressing hash table (linear probing, backward-shift deletion) maps a key's hash to
+//   its slot.
+// Eviction is FIFO with reinsertion (second chance, as CLOCK): a hit only sets its slot's bit;
+// the record at the tail is retired unless its bit is set, in which case it is copied to the
+// head (when there is room) and its bit cleared. A rewrite of a value with the same length
+// overwrites the record in place, so a hot key rewritten by SET moves nothing.
 //
-// Eviction is second-chance FIFO (CLOCK): a hit only marks its entry as referenced; eviction
-// takes entries from the old end and gives referenced ones one more round at the new end. A hit
-// thus touches one object instead of relinking three (measured: moving every hit to the front
-// of an LRU list cost about as much as the pread it saved, at 100k keys under load).
+// A record is live when its slot's offset is its own position: a rewrite elsewhere or a delete
+// leaves the old record behind as dead bytes that the tail skips. No new record can be placed
+// where a dead one still lies (records are only placed at the head, outside [tail, head)), so a
+// dead record is never mistaken for a live one.
+//
+// Buffers: `set` copies the value into the arena; `lookup` returns a view of the arena that is
+// valid only until the next change to the cache (callers copy it at once); `get` copies.
 import { assert } from '../../stdx/assert.js';
-import { copyBytes } from '../../stdx/bytes.js';
 
+/** RECORD_HEADER_BYTES: slot (u32) and record size (u32) before the key. */
+const RECORD_HEADER_BYTES = 8;
 /**
- * ENTRY_OVERHEAD_BYTES: estimated cost of one entry beyond key and value bytes: the Map slot,
- * the entry object, the Buffer object and the key string's header.
+ * PAD: the slot field of padding that fills the end of the ring when a record does not fit,
+ * and the offset of a free slot. MOVING: the offset of a slot whose record is being replaced
+ * (so that making room for the new one retires the old one as dead bytes). Neither is a
+ * record's position: the capacity is below both.
  */
-const ENTRY_OVERHEAD_BYTES = 160;
+const PAD = 0xffff_ffff;
+const MOVING = 0xffff_fffe;
 /** VALUE_SHARE_MAX: a value larger than this share of the capacity is never cached. */
 const VALUE_SHARE_MAX = 1 / 16;
+/** SLOTS_INITIAL: slots the cache starts with; it doubles them as entries are added. */
+const SLOTS_INITIAL = 1024;
+/** EMPTY: a free hash table bucket. */
+const EMPTY = -1;
 
 /** Cached: one cached value and the revision of its record (the key directory's seq/create/version). */
 export interface Cached {
-  readonly key: string;
+  /** value: a view of the cache's arena, valid until the cache next changes: copy it at once. */
   readonly value: Buffer;
   readonly seq: number;
   readonly create: number;
@@ -38,142 +60,328 @@ export interface Cached {
   readonly valueType: number;
 }
 
-/** Node: one entry in the FIFO (newest at the head). */
-interface Node extends Cached {
+/** Found: the reused answer of lookup (one object, so that a hit allocates only the view). */
+interface Found {
   value: Buffer;
   seq: number;
   create: number;
   version: number;
   valueType: number;
-  referenced: boolean;
-  newer: Node | undefined;
-  older: Node | undefined;
 }
 
 export class ValueCache {
-  // A Map for lookup and a doubly linked list for age. (Evicting through a Map's insertion
-  // order instead was quadratic: V8 keeps deleted slots until a rehash, and every new iterator
-  // walks over them; measured 78 s for 1M inserts into a full 64 MiB cache.)
-  private readonly entries = new Map<string, Node>();
-  private newest: Node | undefined;
-  private oldest: Node | undefined;
-  private bytes = 0;
+  private arena: Buffer | undefined;
+  /** head: where the next record goes; tail: the oldest record; used: bytes in [tail, head) incl. padding. */
+  private head = 0;
+  private tail = 0;
+  private used = 0;
+  /** liveBytes: keys and values of live entries (sizeBytes). */
+  private liveBytes = 0;
+
+  private slotCount = 0;
+  private slotOffset = new Uint32Array(0);
+  private keyLen = new Uint32Array(0);
+  private valueLen = new Uint32Array(0);
+  private hashOf = new Uint32Array(0);
+  private seqOf = new Float64Array(0);
+  private createOf = new Float64Array(0);
+  private versionOf = new Float64Array(0);
+  private typeOf = new Uint8Array(0);
+  private referenced = new Uint8Array(0);
+  /** freeSlots: a stack of unused slot numbers below slotCount. */
+  private freeSlots = new Int32Array(0);
+  private freeCount = 0;
+  /** table: slot numbers by hash bucket (EMPTY: free); its size is a power of two, > 2x the slots. */
+  private table = new Int32Array(0);
+  private entries = 0;
+
+  private readonly found: Found = { value: Buffer.alloc(0), seq: 0, create: 0, version: 0, valueType: 0 };
   hits = 0;
   misses = 0;
 
   constructor(readonly capacityBytes: number) {
     assert(Number.isInteger(capacityBytes) && capacityBytes >= 0, 'cache capacity must be a byte count');
+    assert(capacityBytes < MOVING, 'cache capacity must fit 32-bit offsets');
   }
 
   get enabled(): boolean {
     return this.capacityBytes > 0;
   }
 
+  /** sizeBytes: the keys and values cached (record headers and dead records not counted). */
   get sizeBytes(): number {
-    return this.bytes;
+    return this.liveBytes;
+  }
+
+  /** size: entries cached. */
+  get size(): number {
+    return this.entries;
   }
 
   /**
-   * lookup returns the entry of `key` (a latin1 string) or undefined. The entry's value is the
-   * cache's own: copy it before handing it out.
+   * lookup returns the entry of `key`, or undefined. The answer (and its value view) is valid
+   * until the cache next changes: copy the value before handing it out.
    */
-  lookup(key: string): Cached | undefined {
-    const node = this.entries.get(key);
-    if (node === undefined) {
+  lookup(key: Uint8Array): Cached | undefined {
+    const slot = this.entries === 0 ? EMPTY : this.find(key, hashBytes(key));
+    if (slot === EMPTY) {
       this.misses++;
       return undefined;
     }
     this.hits++;
-    node.referenced = true;
-    return node;
+    this.referenced[slot] = 1;
+    const found = this.found;
+    const at = (this.slotOffset[slot] as number) + RECORD_HEADER_BYTES + (this.keyLen[slot] as number);
+    found.value = (this.arena as Buffer).subarray(at, at + (this.valueLen[slot] as number));
+    found.seq = this.seqOf[slot] as number;
+    found.create = this.createOf[slot] as number;
+    found.version = this.versionOf[slot] as number;
+    found.valueType = this.typeOf[slot] as number;
+    return found;
   }
 
   /** get returns a copy of the cached value of `key`, or undefined. */
-  get(key: string): Buffer | undefined {
-    const node = this.lookup(key);
-    return node === undefined ? undefined : copyBytes(node.value);
+  get(key: Uint8Array): Buffer | undefined {
+    const found = this.lookup(key);
+    return found === undefined ? undefined : Buffer.from(found.value);
   }
 
   /**
    * set caches `value` with its record's revision (seq, create, version as in the key
    * directory). The value is copied: the cache never shares a buffer with anyone.
    */
-  set(key: string, value: Uint8Array, seq = 0, create = 0, version = 0, valueType = 0): void {
+  set(key: Uint8Array, value: Uint8Array, seq = 0, create = 0, version = 0, valueType = 0): void {
     if (!this.enabled) return;
-    if (value.length > this.capacityBytes * VALUE_SHARE_MAX) {
+    const size = RECORD_HEADER_BYTES + key.length + value.length;
+    if (value.length > this.capacityBytes * VALUE_SHARE_MAX || size > this.capacityBytes) {
       this.delete(key);
       return;
     }
-    const own = copyBytes(value);
-    const node = this.entries.get(key);
-    if (node !== undefined) {
-      // In place: the entry keeps its age (a write is not a reason to keep a key longer).
-      this.bytes += own.length - node.value.length;
-      node.value = own;
-      node.seq = seq;
-      node.create = create;
-      node.version = version;
-      node.valueType = valueType;
-    } else {
-      const added: Node = {
-        key,
-        value: own,
-        seq,
-        create,
-        version,
-        valueType,
-        referenced: false,
-        newer: undefined,
-        older: undefined,
-      };
-      this.entries.set(key, added);
-      this.pushNewest(added);
-      this.bytes += cost(key, own);
+    const hash = hashBytes(key);
+    let slot = this.entries === 0 ? EMPTY : this.find(key, hash);
+    if (slot !== EMPTY && this.valueLen[slot] === value.length) {
+      // In place: same record, same size; the entry keeps its age and its bit.
+      const arena = this.arena as Buffer;
+      arena.set(value, (this.slotOffset[slot] as number) + RECORD_HEADER_BYTES + key.length);
+      this.setRevision(slot, seq, create, version, valueType);
+      return;
     }
-    this.evict();
+    if (slot !== EMPTY) {
+      // The old record becomes dead bytes (its offset is no longer the slot's); the slot stays
+      // in the table and takes the new record.
+      this.liveBytes -= (this.keyLen[slot] as number) + (this.valueLen[slot] as number);
+      this.slotOffset[slot] = MOVING;
+    }
+    const at = this.reserve(size);
+    if (slot === EMPTY) {
+      slot = this.newSlot();
+      this.insertBucket(slot, hash);
+      this.referenced[slot] = 0;
+      this.entries++;
+    }
+    const arena = this.arena as Buffer;
+    arena.writeUInt32LE(slot, at);
+    arena.writeUInt32LE(size, at + 4);
+    arena.set(key, at + RECORD_HEADER_BYTES);
+    arena.set(value, at + RECORD_HEADER_BYTES + key.length);
+    this.slotOffset[slot] = at;
+    this.keyLen[slot] = key.length;
+    this.valueLen[slot] = value.length;
+    this.hashOf[slot] = hash;
+    this.setRevision(slot, seq, create, version, valueType);
+    this.liveBytes += key.length + value.length;
   }
 
-  delete(key: string): void {
-    const node = this.entries.get(key);
-    if (node === undefined) return;
-    this.entries.delete(key);
-    this.unlink(node);
-    this.bytes -= cost(key, node.value);
+  delete(key: Uint8Array): void {
+    if (this.entries === 0) return;
+    const slot = this.find(key, hashBytes(key));
+    if (slot !== EMPTY) this.drop(slot);
   }
 
-  /** evict drops entries from the old end until the cache fits, sparing referenced ones once. */
-  private evict(): void {
-    while (this.bytes > this.capacityBytes) {
-      const victim = this.oldest;
-      if (victim === undefined) return;
-      if (victim.referenced && victim !== this.newest) {
-        victim.referenced = false;
-        this.unlink(victim);
-        this.pushNewest(victim);
+  // ---- internals -------------------------------------------------------------------------------
+
+  private setRevision(slot: number, seq: number, create: number, version: number, valueType: number): void {
+    this.seqOf[slot] = seq;
+    this.createOf[slot] = create;
+    this.versionOf[slot] = version;
+    this.typeOf[slot] = valueType;
+  }
+
+  /** find returns the slot holding `key` (hash `hash`), or EMPTY. */
+  private find(key: Uint8Array, hash: number): number {
+    const table = this.table;
+    const mask = table.length - 1;
+    const arena = this.arena as Buffer;
+    for (let b = hash & mask; ; b = (b + 1) & mask) {
+      const slot = table[b] as number;
+      if (slot === EMPTY) return EMPTY;
+      if (this.hashOf[slot] !== hash || this.keyLen[slot] !== key.length) continue;
+      const at = (this.slotOffset[slot] as number) + RECORD_HEADER_BYTES;
+      let same = true;
+      for (let i = 0; i < key.length; i++) {
+        if (arena[at + i] !== key[i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return slot;
+    }
+  }
+
+  /** drop forgets a slot's entry (its record stays as dead bytes until the tail passes it). */
+  private drop(slot: number): void {
+    this.removeBucket(slot);
+    this.liveBytes -= (this.keyLen[slot] as number) + (this.valueLen[slot] as number);
+    this.slotOffset[slot] = PAD;
+    this.freeSlots[this.freeCount++] = slot;
+    this.entries--;
+  }
+
+  /** reserve makes room for a record of `size` bytes at the head and returns its offset. */
+  private reserve(size: number): number {
+    this.arena ??= Buffer.allocUnsafeSlow(this.capacityBytes);
+    const capacity = this.capacityBytes;
+    for (;;) {
+      if (this.used === 0) {
+        this.head = 0;
+        this.tail = 0;
+      }
+      if (this.head > this.tail || this.used === 0) {
+        // Records lie in [tail, head): the free space is [head, end), then [0, tail).
+        if (capacity - this.head >= size) return this.take(size);
+        this.pad();
         continue;
       }
-      this.delete(victim.key);
+      // Records wrap: the free space is [head, tail).
+      if (this.tail - this.head >= size) return this.take(size);
+      this.retire();
     }
   }
 
-  private pushNewest(node: Node): void {
-    node.older = this.newest;
-    node.newer = undefined;
-    if (this.newest !== undefined) this.newest.newer = node;
-    this.newest = node;
-    this.oldest ??= node;
+  private take(size: number): number {
+    const at = this.head;
+    this.head += size;
+    this.used += size;
+    return at;
   }
 
-  private unlink(node: Node): void {
-    if (node.newer !== undefined) node.newer.older = node.older;
-    else this.newest = node.older;
-    if (node.older !== undefined) node.older.newer = node.newer;
-    else this.oldest = node.newer;
-    node.newer = undefined;
-    node.older = undefined;
+  /** pad fills [head, end) with padding and moves the head to the start of the ring. */
+  private pad(): void {
+    const arena = this.arena as Buffer;
+    const rest = this.capacityBytes - this.head;
+    if (rest >= RECORD_HEADER_BYTES) {
+      arena.writeUInt32LE(PAD, this.head);
+      arena.writeUInt32LE(rest, this.head + 4);
+    }
+    this.used += rest;
+    this.head = 0;
+  }
+
+  /**
+   * retire moves the tail past its record: a dead record or padding is dropped, a live one
+   * evicted, or (referenced, with room at the head) copied to the head with its bit cleared.
+   */
+  private retire(): void {
+    const arena = this.arena as Buffer;
+    const capacity = this.capacityBytes;
+    const at = this.tail;
+    const rest = capacity - at;
+    let size: number;
+    if (rest < RECORD_HEADER_BYTES) size = rest;
+    else {
+      const slot = arena.readUInt32LE(at);
+      size = arena.readUInt32LE(at + 4);
+      assert(size >= RECORD_HEADER_BYTES && size <= rest, 'value cache record size out of range');
+      if (slot !== PAD && this.slotOffset[slot] === at) {
+        if (this.referenced[slot] === 1 && this.head <= at) {
+          // Second chance: the record moves to the head, which is at or before it (the records
+          // wrap), so the free space stays as it was; copyWithin copies overlapping ranges
+          // correctly.
+          this.referenced[slot] = 0;
+          arena.copyWithin(this.head, at, at + size);
+          this.slotOffset[slot] = this.head;
+          this.head += size;
+          this.used += size;
+        } else this.drop(slot);
+      }
+    }
+    this.used -= size;
+    this.tail = at + size === capacity ? 0 : at + size;
+    if (this.used === 0) {
+      this.head = 0;
+      this.tail = 0;
+    }
+  }
+
+  private newSlot(): number {
+    if (this.freeCount > 0) return this.freeSlots[--this.freeCount] as number;
+    if (this.slotCount === this.slotOffset.length) this.grow();
+    return this.slotCount++;
+  }
+
+  /** grow doubles the slot arrays and rebuilds the hash table for them. */
+  private grow(): void {
+    const n = Math.max(SLOTS_INITIAL, this.slotOffset.length * 2);
+    this.slotOffset = grown(this.slotOffset, new Uint32Array(n));
+    this.keyLen = grown(this.keyLen, new Uint32Array(n));
+    this.valueLen = grown(this.valueLen, new Uint32Array(n));
+    this.hashOf = grown(this.hashOf, new Uint32Array(n));
+    this.seqOf = grown(this.seqOf, new Float64Array(n));
+    this.createOf = grown(this.createOf, new Float64Array(n));
+    this.versionOf = grown(this.versionOf, new Float64Array(n));
+    this.typeOf = grown(this.typeOf, new Uint8Array(n));
+    this.referenced = grown(this.referenced, new Uint8Array(n));
+    this.freeSlots = grown(this.freeSlots, new Int32Array(n));
+    this.table = new Int32Array(n * 4).fill(EMPTY);
+    for (let slot = 0; slot < this.slotCount; slot++) {
+      if (this.slotOffset[slot] !== PAD) this.insertBucket(slot, this.hashOf[slot] as number);
+    }
+  }
+
+  private insertBucket(slot: number, hash: number): void {
+    const table = this.table;
+    const mask = table.length - 1;
+    let b = hash & mask;
+    while (table[b] !== EMPTY) b = (b + 1) & mask;
+    table[b] = slot;
+  }
+
+  /** removeBucket deletes a slot from the table, shifting later entries of its run back. */
+  private removeBucket(slot: number): void {
+    const table = this.table;
+    const mask = table.length - 1;
+    let b = (this.hashOf[slot] as number) & mask;
+    while (table[b] !== slot) {
+      assert(table[b] !== EMPTY, 'value cache slot missing from its table');
+      b = (b + 1) & mask;
+    }
+    let hole = b;
+    for (let next = (hole + 1) & mask; table[next] !== EMPTY; next = (next + 1) & mask) {
+      const home = (this.hashOf[table[next] as number] as number) & mask;
+      // An entry may move into the hole when its home bucket does not lie in (hole, next].
+      const between = hole <= next ? home > hole && home <= next : home > hole || home <= next;
+      if (!between) {
+        table[hole] = table[next] as number;
+        hole = next;
+      }
+    }
+    table[hole] = EMPTY;
   }
 }
 
-function cost(key: string, value: Buffer): number {
-  return key.length + value.length + ENTRY_OVERHEAD_BYTES;
+function grown<T extends Uint32Array | Int32Array | Float64Array | Uint8Array>(old: T, fresh: T): T {
+  fresh.set(old as never);
+  return fresh;
+}
+
+/** hashBytes: 32-bit FNV-1a of the key, then mixed (murmur3's finalizer) so low bits spread. */
+function hashBytes(key: Uint8Array): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ (key[i] as number), 0x01000193);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
 }

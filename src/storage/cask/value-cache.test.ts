@@ -94,7 +94,7 @@ describe('ValueCache', () => {
           if (got !== undefined) expect(got).toEqual(model.get(i)?.value);
         }
       }),
-      { numRuns: 300 },
+      { numRuns: Number(process.env.CAIRN_CACHE_MODEL_RUNS ?? 300) },
     );
   });
 

@@ -170,7 +170,7 @@ export class Wal {
   }
 
   /**
-   * append writes one encoded batch (frames and their commit frame) with one File.write, then
+   * append writes one encoded batch (frames and their commit frame) with one File.writeSync, then
    * datasyncs if sync; a batch of undefined writes nothing and only syncs. When the active
    * segment has grown past segmentBytes it is sealed and a new one started, whose header
    * records nextIndex (the log's lastIndex + 1). Any I/O failure stops the WAL for good: the
@@ -181,7 +181,11 @@ export class Wal {
     try {
       if (batch !== undefined) {
         this.dirty = true;
-        await this.file.write(batch, this.tail);
+        // A synchronous write: it only copies into the page cache (microseconds for a Ready's
+        // batch), where a trip through libuv's thread pool costs a wake-up of a worker and of
+        // the event loop, which on a busy machine is the larger part of a save that does not
+        // fsync and delays the fdatasync behind it. The fdatasync stays in the thread pool.
+        this.file.writeSync(batch, this.tail);
         this.tail += batch.length;
       }
       if (sync && this.dirty) {

@@ -91,6 +91,21 @@ const LEADER_MESSAGES: ReadonlySet<MessageType> = new Set<MessageType>([
   'MsgTimeoutNow',
 ]);
 
+/**
+ * EARLY_MESSAGES: what leaves as soon as a Ready is taken, before its save and the earlier ones
+ * are durable. A leader's messages (above: no commit index in them depends on its own unsaved
+ * entries) and the responses that claim nothing about this member's disk: a heartbeat response
+ * or a ReadIndex response only says "I was in term T and heard you when I answered", which a
+ * crash afterwards cannot take back (etcd raft holds back only MsgAppResp, MsgVoteResp and
+ * MsgPreVoteResp under asynchronous storage writes). Sending them early keeps ReadIndex rounds
+ * (linearizable reads, EXEC, TXN.BEGIN) from waiting for every follower's fsync in flight.
+ */
+const EARLY_MESSAGES: ReadonlySet<MessageType> = new Set<MessageType>([
+  ...LEADER_MESSAGES,
+  'MsgHeartbeatResp',
+  'MsgReadIndexResp',
+]);
+
 /** TICK_MS: one Raft tick. Heartbeats every tick, elections after 10-20 ticks (etcd's 100 ms / 1 s). */
 export const TICK_MS = 100;
 export const ELECTION_TICKS = 10;
@@ -743,6 +758,7 @@ export class Replica {
    *   own entries toward commit only once `appended` says they are saved);
    * - the save is handed to the log now (its in-memory view changes at once; the WAL writes
    *   queued saves in order, one write and one fdatasync per group);
+   * - so do heartbeat and ReadIndex responses (EARLY_MESSAGES: they claim nothing on disk);
    * - every other message (votes, acknowledgements) waits until this save and every earlier
    *   one is durable (`saveTail`, in Ready order), as does `appended` (the core's stable index
    *   and the leader's own match);
@@ -754,10 +770,10 @@ export class Replica {
     if (rd.softState !== undefined) this.onSoftState(rd.softState.raftState, rd.softState.lead);
     const early: Message[] = [];
     const late: Message[] = [];
-    for (const m of rd.messages) (LEADER_MESSAGES.has(m.type) ? early : late).push(m);
+    for (const m of rd.messages) (EARLY_MESSAGES.has(m.type) ? early : late).push(m);
     this.send(early, false);
     // A turn runs in the check phase; the transport's own flush would wait a whole turn more.
-    if (early.length > 0) this.transport?.flushNow?.();
+    if (early.some((m) => LEADER_MESSAGES.has(m.type))) this.transport?.flushNow?.();
     const first = rd.entries[0];
     const last = rd.entries[rd.entries.length - 1];
     if (first !== undefined && last !== undefined) this.trace?.readied(first.index, last.index);

@@ -170,7 +170,7 @@ export class Wal {
   }
 
   /**
-   * append writes one encoded batch (frames and their commit frame) with one File.writeSync, then
+   * append writes one encoded batch (frames and their commit frame) with one File.write, then
    * datasyncs if sync; a batch of undefined writes nothing and only syncs. When the active
    * segment has grown past segmentBytes it is sealed and a new one started, whose header
    * records nextIndex (the log's lastIndex + 1). Any I/O failure stops the WAL for good: the
@@ -181,11 +181,12 @@ export class Wal {
     try {
       if (batch !== undefined) {
         this.dirty = true;
-        // A synchronous write: it only copies into the page cache (microseconds for a Ready's
-        // batch), where a trip through libuv's thread pool costs a wake-up of a worker and of
-        // the event loop, which on a busy machine is the larger part of a save that does not
-        // fsync and delays the fdatasync behind it. The fdatasync stays in the thread pool.
-        this.file.writeSync(batch, this.tail);
+        // In the thread pool, not writeSync: an append that grows the file may wait for the
+        // file system's journal while an fsync (this member's engine's, another process's)
+        // commits it, and on the event loop that wait would stall every client and peer of the
+        // member. (A writeSync variant was tried with the pipelined driver; under this
+        // machine's load it showed no gain, and the leader's own saves looked slower.)
+        await this.file.write(batch, this.tail);
         this.tail += batch.length;
       }
       if (sync && this.dirty) {

@@ -121,7 +121,13 @@ export class SimMember {
     if (finished !== undefined)
       env.trace(`n${this.id} finished an interrupted snapshot install (${finished.installed})`);
     let engine = await SimEngine.open(fs, ENGINE_DIR, clock);
-    const log = new CheckedLog(disk, this.id, env.onPersist, (err) => env.sched.fail(err));
+    const log = new CheckedLog(
+      disk,
+      this.id,
+      env.onPersist,
+      (err) => env.sched.fail(err),
+      (entries) => this.saving(proc, entries),
+    );
     const fresh = disk.lastIndex() === 0 && disk.hardState().term === 0;
     let running: Running | undefined;
     const replica = new Replica({
@@ -190,7 +196,28 @@ export class SimMember {
   }
 
   /** crash kills the process; with powerLoss the disk reverts to its durable state. */
+  /** crashesMidSave: crashes while this member had log saves in flight (pipelined, not yet durable). */
+  crashesMidSave = 0;
+  /**
+   * crashAtSave: a crash the chaos put off until this member next saves entries to its log: it
+   * then happens as soon as the scheduler runs again, with the save not yet durable and the
+   * Ready's appends already sent (or its committed entries applied). Cleared by any crash.
+   */
+  crashAtSave: (() => void) | undefined;
+
+  /** saving: the log of process `proc` was handed `entries` to save (see crashAtSave). */
+  private saving(proc: SimProcess, entries: readonly Entry[]): void {
+    const crash = this.crashAtSave;
+    if (crash === undefined || entries.length === 0 || this.proc !== proc) return;
+    this.crashAtSave = undefined;
+    this.env.sched.at(0, () => {
+      if (this.proc === proc) crash();
+    });
+  }
+
   crash(powerLoss: boolean, tornRate: number): void {
+    this.crashAtSave = undefined;
+    if ((this.running?.replica.savesPending ?? 0) > 0) this.crashesMidSave++;
     const proc = this.proc;
     if (proc !== undefined) {
       proc.kill();
@@ -222,6 +249,8 @@ export class CheckedLog implements ReplicaLog {
     private readonly onPersist: MemberEnv['onPersist'],
     /** fail: reports a violation to the scheduler (a throw would only stop this member). */
     private readonly fail: (err: unknown) => void,
+    /** onSave: told the entries of every save as it is handed over (before it is durable). */
+    private readonly onSave: (entries: readonly Entry[]) => void = () => {},
   ) {
     const first = inner.firstIndex();
     const last = inner.lastIndex();
@@ -264,6 +293,7 @@ export class CheckedLog implements ReplicaLog {
     }
     this.checked(() => this.track(entries));
     const done = this.inner.save(hardState, entries, snapshot, sync);
+    this.onSave(entries);
     return done.then(() => this.checked(() => this.onPersist(this.id, entries, prevTerm)));
   }
 

@@ -71,7 +71,7 @@ function summary(r: ReplicaRunResult): string {
   return (
     `${r.simMs} ms simulated, ${r.events} events, ${r.messages} messages, ops ${r.ops.issued} ` +
     `(${r.ops.ok} ok, ${r.ops.ambiguous} ambiguous, ${r.ops.dropped} refused), ${r.crashes} crashes ` +
-    `(${r.powerLosses} power losses), ${r.ioFaults} I/O fault windows, ${r.leaders} leaders, ` +
+    `(${r.powerLosses} power losses, ${r.crashesMidSave} with log saves in flight), ${r.ioFaults} I/O fault windows, ${r.leaders} leaders, ` +
     `applied ${r.applied}, digest ${r.digest}`
   );
 }
@@ -96,6 +96,7 @@ async function main(): Promise<number> {
   console.log(`seeds ${from}..${from + args.seeds - 1}`);
   const t0 = performance.now();
   let failures = 0;
+  let midSave = 0;
   for (let seed = from; seed < from + args.seeds; seed++) {
     const nodes = nodesForSeed(seed, args.nodes);
     const r = await runReplicaSeed({
@@ -104,6 +105,7 @@ async function main(): Promise<number> {
       chaosMs: args.chaosMs,
       followerDeletes: args.followerDeletes,
     });
+    midSave += r.crashesMidSave;
     if (!r.ok) {
       failures++;
       console.log(
@@ -119,7 +121,7 @@ async function main(): Promise<number> {
   const secs = (performance.now() - t0) / 1000;
   console.log(
     `${args.seeds} seeds from ${from}: ${failures} failures in ${secs.toFixed(1)} s ` +
-      `(${(args.seeds / secs).toFixed(2)} seeds/s)`,
+      `(${(args.seeds / secs).toFixed(2)} seeds/s); ${midSave} crashes cut pipelined log saves short`,
   );
   return failures === 0 ? 0 : 1;
 }

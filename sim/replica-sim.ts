@@ -66,6 +66,8 @@ export interface ReplicaRunResult {
   readonly events: number;
   readonly ops: { issued: number; ok: number; ambiguous: number; dropped: number };
   readonly crashes: number;
+  /** crashesMidSave: crashes of a member with pipelined log saves in flight (not yet durable). */
+  readonly crashesMidSave: number;
   readonly powerLosses: number;
   readonly ioFaults: number;
   readonly leaders: number;
@@ -105,6 +107,9 @@ function randomNetwork(p: Prng): NetworkOptions {
 /** SNAPSHOT_ENTRIES_CHOICES: entries between snapshots; small, so that runs compact logs and ship snapshots. */
 const SNAPSHOT_ENTRIES_CHOICES = [15, 40, 100] as const;
 const SNAPSHOT_PRNG_SALT = 0x5eed;
+/** MID_SAVE_PRNG_SALT, MID_SAVE_CRASH_RATE: the stream and the share of crashes put off to a log save. */
+const MID_SAVE_PRNG_SALT = 0x5a7e;
+const MID_SAVE_CRASH_RATE = 0.5;
 /** CHECK_RATE: the chance, per chaos step, that the leader is asked for a check entry. */
 const CHECK_RATE = 0.1;
 
@@ -144,6 +149,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
   // Snapshot spacing comes from its own stream, so the main stream's draws stay as they were.
   const snap = new Prng(opts.seed ^ SNAPSHOT_PRNG_SALT);
   const snapshotEntries = snap.pick(SNAPSHOT_ENTRIES_CHOICES);
+  const midSave = new Prng(opts.seed ^ MID_SAVE_PRNG_SALT);
   // Every digest taken at a check entry, by index: members must agree (state machine safety,
   // and the digest is deterministic: the same bytes for the same state).
   const checkDigests = new Map<number, string>();
@@ -225,7 +231,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     // Chaos: one action per gap, then the clock runs on.
     const chaosEnd = sched.now + chaosMs;
     while (sched.now < chaosEnd) {
-      chaos(p, members, net, clients, restart, trace, () => ioFaults++);
+      chaos(p, midSave, members, net, clients, restart, trace, () => ioFaults++);
       // A check (`cairn check hash`) now and then, from the second stream: every member that
       // applies it digests its engine there, and the digests must agree (onDigest below).
       if (snap.chance(CHECK_RATE)) {
@@ -306,6 +312,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     events: sched.events,
     ops: { ...clients.stats },
     crashes,
+    crashesMidSave: members.reduce((n, m) => n + m.crashesMidSave, 0),
     powerLosses: members.reduce((n, m) => n + m.disk.powerLosses, 0),
     ioFaults,
     leaders: checkers.leaders.size,
@@ -317,6 +324,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
 /** chaos takes one action the seed picks. */
 function chaos(
   p: Prng,
+  midSave: Prng,
   members: readonly SimMember[],
   net: ReplicaNet,
   clients: SimClients,
@@ -329,7 +337,16 @@ function chaos(
   const leader = clients.leader();
   const roll = p.float();
   if (roll < 0.12 && up.length > 0) {
-    restart(p.pick(up), p.chance(0.5), p.pick([0, 0.5, 1]));
+    const victim = p.pick(up);
+    const powerLoss = p.chance(0.5);
+    const tornRate = p.pick([0, 0.5, 1]);
+    // Half of the crashes wait for the victim's next log save, so that runs often crash a
+    // member whose pipelined save is in flight with its appends sent (docs/cluster.md, "The
+    // driver"). Drawn from a stream of its own: the main stream's draws stay as they were.
+    if (midSave.chance(MID_SAVE_CRASH_RATE)) {
+      trace(`n${victim.id} crashes at its next log save`);
+      victim.crashAtSave = () => restart(victim, powerLoss, tornRate);
+    } else restart(victim, powerLoss, tornRate);
   } else if (roll < 0.22) {
     const victim = leader !== undefined && p.chance(0.5) ? leader.id : p.pick(ids);
     net.partition([[victim], ids.filter((id) => id !== victim)]);

@@ -14,9 +14,34 @@ export class Unstable {
   snapshot: Snapshot | undefined = undefined;
   entries: Entry[] = [];
   offset: number;
+  /**
+   * offsetInProgress: entries below it (from offset) were handed to the driver in a pipelined
+   * Ready (RawNode.readyPipelined) and are being saved; entries from it on are not handed out
+   * yet. Equal to offset when nothing is in flight (always, for drivers of one Ready at a time).
+   */
+  offsetInProgress: number;
+  /** snapshotInProgress: the unstable snapshot was handed out in a pipelined Ready. */
+  snapshotInProgress = false;
 
   constructor(offset: number) {
     this.offset = offset;
+    this.offsetInProgress = offset;
+  }
+
+  /** entriesToHand: the unstable entries not yet handed to the driver for saving. */
+  entriesToHand(): Entry[] {
+    return this.entries.slice(this.offsetInProgress - this.offset);
+  }
+
+  /** snapshotToHand: the unstable snapshot, unless it was handed out already. */
+  snapshotToHand(): Snapshot | undefined {
+    return this.snapshotInProgress ? undefined : this.snapshot;
+  }
+
+  /** acceptInProgress marks every unstable entry and the snapshot as handed out (being saved). */
+  acceptInProgress(): void {
+    this.offsetInProgress = this.offset + this.entries.length;
+    if (this.snapshot !== undefined) this.snapshotInProgress = true;
   }
 
   /** maybeFirstIndex returns the first index if there is an unstable snapshot, else undefined. */
@@ -48,17 +73,23 @@ export class Unstable {
     if (gt === t && i >= this.offset) {
       this.entries = this.entries.slice(i + 1 - this.offset);
       this.offset = i + 1;
+      this.offsetInProgress = Math.max(this.offsetInProgress, this.offset);
     }
   }
 
   stableSnapTo(i: number): void {
-    if (this.snapshot !== undefined && this.snapshot.metadata.index === i) this.snapshot = undefined;
+    if (this.snapshot !== undefined && this.snapshot.metadata.index === i) {
+      this.snapshot = undefined;
+      this.snapshotInProgress = false;
+    }
   }
 
   restore(s: Snapshot): void {
     this.offset = s.metadata.index + 1;
+    this.offsetInProgress = this.offset;
     this.entries = [];
     this.snapshot = s;
+    this.snapshotInProgress = false;
   }
 
   truncateAndAppend(ents: readonly Entry[]): void {
@@ -68,9 +99,12 @@ export class Unstable {
     } else if (after <= this.offset) {
       // The new entries replace everything unstable; storage's suffix is replaced when persisted.
       this.offset = after;
+      this.offsetInProgress = after;
       this.entries = ents.slice();
     } else {
       this.entries = this.entries.slice(0, after - this.offset).concat(ents);
+      // Replaced entries that were being saved must be handed out again, in their new form.
+      this.offsetInProgress = Math.min(this.offsetInProgress, after);
     }
   }
 

@@ -114,8 +114,13 @@ export class RawNode {
     if (ss.lead !== this.prevSoftState.lead || ss.raftState !== this.prevSoftState.raftState) return true;
     const hs = r.hardState();
     if (!hardStateEqual(hs, this.prevHardState)) return true;
-    if (r.raftLog.unstable.snapshot !== undefined) return true;
-    if (r.msgs.length > 0 || r.raftLog.unstableEntries().length > 0 || r.raftLog.hasNextCommittedEnts())
+    const u = r.raftLog.unstable;
+    if (u.snapshotToHand() !== undefined) return true;
+    if (
+      r.msgs.length > 0 ||
+      u.offsetInProgress < u.offset + u.entries.length ||
+      r.raftLog.hasNextCommittedEnts()
+    )
       return true;
     return r.readStates.length > 0;
   }
@@ -123,13 +128,58 @@ export class RawNode {
   /** ready returns the pending work; the driver must handle it and call advance before the next. */
   ready(): Ready {
     assert(!this.inReady, 'ready() called twice without advance()');
+    const rd = this.readyNow();
+    this.inReady = true;
+    return rd;
+  }
+
+  /**
+   * readyPipelined returns the pending work and accepts it at once, so that the driver may take
+   * the next Ready before this one's save is durable (etcd raft's asynchronous storage writes;
+   * docs/cluster.md, "The driver"). The driver must, for each such Ready:
+   * - hand its entries, hard state and snapshot to the log now, Readys in order, and call
+   *   `appended(rd)` once that save is durable, in the same order;
+   * - send its messages other than a leader's appends and heartbeats only once every save handed
+   *   out so far is durable (votes and acknowledgements claim what is on disk);
+   * - apply its committed entries (they count as applied from here on; a committed entry is on a
+   *   quorum's disks, so applying it does not wait for this member's save).
+   * Entries handed out stay in the unstable log (the core still reads them from there) until
+   * `appended` says they are saved; only then does a leader count them toward commit.
+   */
+  readyPipelined(): Ready {
+    assert(!this.inReady, 'readyPipelined() while a ready() awaits advance()');
+    const rd = this.readyNow();
+    const r = this.raft;
+    r.raftLog.unstable.acceptInProgress();
+    const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1];
+    if (lastCommitted !== undefined) {
+      r.appliedTo(lastCommitted.index);
+      r.reduceUncommittedSize(rd.committedEntries);
+    } else if (rd.snapshot !== undefined && !isEmptySnapshot(rd.snapshot)) {
+      r.appliedTo(rd.snapshot.metadata.index);
+    }
+    return rd;
+  }
+
+  /** appended: the save of a pipelined Ready is durable (called in the order of the Readys). */
+  appended(rd: Ready): void {
+    const r = this.raft;
+    const lastEntry = rd.entries[rd.entries.length - 1];
+    if (lastEntry !== undefined) {
+      r.raftLog.stableTo(lastEntry.index, lastEntry.term);
+      r.persisted(lastEntry.index, lastEntry.term);
+    }
+    if (rd.snapshot !== undefined) r.raftLog.stableSnapTo(rd.snapshot.metadata.index);
+  }
+
+  private readyNow(): Ready {
     const r = this.raft;
     const ss = r.softState();
     const hs = r.hardState();
     const softChanged = ss.lead !== this.prevSoftState.lead || ss.raftState !== this.prevSoftState.raftState;
     const hardChanged = !hardStateEqual(hs, this.prevHardState);
-    const entries = r.raftLog.unstableEntries().slice();
-    const snapshot = r.raftLog.unstable.snapshot;
+    const entries = r.raftLog.unstable.entriesToHand();
+    const snapshot = r.raftLog.unstable.snapshotToHand();
     const rd: Ready = {
       softState: softChanged ? ss : undefined,
       hardState: hardChanged ? hs : undefined,
@@ -147,7 +197,6 @@ export class RawNode {
     r.readStates = [];
     if (softChanged) this.prevSoftState = ss;
     if (hardChanged) this.prevHardState = hs;
-    this.inReady = true;
     return rd;
   }
 

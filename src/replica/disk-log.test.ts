@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { tmpDir } from '../../test/support/tmp-dir.js';
+import { FaultyFileSystem } from '../io/faulty-file-system.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import type { ConfState, Entry, HardState, Snapshot } from '../raft/types.js';
 import { AssertionError } from '../stdx/assert.js';
@@ -198,15 +199,70 @@ describe('DiskLog', () => {
     await again.close();
   });
 
-  it('updates memory before the write resolves, and asserts that calls are serialized', async () => {
-    const log = await DiskLog.open(nodeFileSystem, tmpDir('wal'));
-    const p = log.save(undefined, [entry(1, 1)], undefined, true);
+  it('updates memory at each call, queues saves behind one in flight, and resolves them in order', async () => {
+    const faulty = new FaultyFileSystem(nodeFileSystem);
+    const dir = tmpDir('wal');
+    const log = await DiskLog.open(faulty, dir);
+    const before = faulty.mutations;
+    const order: number[] = [];
+    const a = log
+      .save({ term: 1, vote: 1, commit: 0 }, [entry(1, 1)], undefined, true)
+      .then(() => order.push(1));
     expect(log.lastIndex()).toBe(1);
-    expect(() => log.save(undefined, [entry(2, 1)], undefined, true)).toThrow(AssertionError);
-    await p;
-    await log.save(undefined, [entry(2, 1)], undefined, true);
-    expect(log.lastIndex()).toBe(2);
+    // Let the writer start on the first save (its write is in flight now).
+    await Promise.resolve();
+    await Promise.resolve();
+    // Queued while the first is in flight (pipelined driver): memory changes at once.
+    const b = log.save(undefined, [entry(2, 1)], undefined, true).then(() => order.push(2));
+    const c = log
+      .save({ term: 1, vote: 1, commit: 2 }, [entry(3, 1)], undefined, false)
+      .then(() => order.push(3));
+    expect(log.lastIndex()).toBe(3);
+    // A snapshot or compaction runs alone: never beside queued saves.
+    await expect(log.createSnapshot(1, conf(0), new Uint8Array())).rejects.toThrow(AssertionError);
+    await Promise.all([a, b, c]);
+    expect(order).toEqual([1, 2, 3]);
+    // One write and one fdatasync for the first save, one of each for the two queued behind it.
+    expect(faulty.mutations - before).toBe(4);
+    // A save with nothing to write still resolves after the ones before it.
+    const d = log.save(undefined, [entry(4, 1)], undefined, true).then(() => order.push(4));
+    const e = log.save(undefined, [], undefined, false).then(() => order.push(5));
+    await Promise.all([d, e]);
+    expect(order).toEqual([1, 2, 3, 4, 5]);
     await log.close();
+    const again = await DiskLog.open(nodeFileSystem, dir);
+    expect(again.lastIndex()).toBe(4);
+    expect(again.hardState()).toEqual({ term: 1, vote: 1, commit: 2 });
+    await again.close();
+  });
+
+  it('a power cut while queued saves wait keeps every resolved save and a prefix of the rest', async () => {
+    const root = tmpDir('wal-queued-crash');
+    // Crash points: after each write and each fdatasync of the two groups (first save alone,
+    // then the three queued behind it).
+    for (let k = 0; k <= 4; k++) {
+      const dir = path.join(root, `k${k}`);
+      const faulty = new FaultyFileSystem(nodeFileSystem);
+      const log = await DiskLog.open(faulty, dir);
+      faulty.dieAfter = faulty.mutations + k;
+      const resolved: number[] = [];
+      const saves = [1, 2, 3, 4].map((i) =>
+        log.save({ term: 1, vote: 1, commit: i - 1 }, [entry(i, 1)], undefined, true).then(
+          () => resolved.push(i),
+          () => undefined,
+        ),
+      );
+      await Promise.all(saves);
+      await faulty.powerLoss();
+      const back = await DiskLog.open(nodeFileSystem, dir);
+      const kept = back.lastIndex();
+      // Every resolved save survives; the WAL holds a prefix of the saves (no hole).
+      expect(kept, `crash after ${k} steps`).toBeGreaterThanOrEqual(Math.max(0, ...resolved));
+      expect(back.entries(1, kept + 1, 1e9).map((x) => x.index)).toEqual(
+        Array.from({ length: kept }, (_, i) => i + 1),
+      );
+      await back.close();
+    }
   });
 
   it('refuses oversized entries with a LimitError and changes nothing', async () => {

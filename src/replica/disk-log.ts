@@ -25,9 +25,33 @@ import {
 /** MAX_BATCH_BYTES bounds the entry data of one save: the batch is encoded into one buffer. */
 export const MAX_BATCH_BYTES = 256 * 1024 * 1024;
 
+/** QueuedBatch: one change's encoded frames waiting for the WAL writer. */
+interface QueuedBatch {
+  readonly batch: Uint8Array | undefined;
+  readonly sync: boolean;
+  /** nextIndex: the log's lastIndex + 1 after this change (a rotation names the next segment by it). */
+  readonly nextIndex: number;
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+
 export class DiskLog implements LogStorage {
-  /** busy: a save, createSnapshot or compact is in flight (the caller serializes them). */
+  /**
+   * busy: a createSnapshot or compact is in flight (the caller runs them alone: no save may be
+   * queued beside one).
+   */
   private busy = false;
+  /**
+   * queue: saves whose memory change is made and whose frames wait for the WAL. Saves may be
+   * queued while earlier ones are being written (the pipelined driver, docs/cluster.md): the
+   * writer takes everything queued at once, one write and one fdatasync, and resolves the
+   * saves in order. A batch is written only after the previous write (and its fdatasync) is
+   * done, so the file never holds an unsynced batch behind another unsynced one: a power cut
+   * can only tear the tail (wal.md), never leave a hole before later frames.
+   */
+  private queue: QueuedBatch[] = [];
+  /** writing: the writer loop is running (it ends when the queue is empty). */
+  private writing: Promise<void> | undefined;
 
   private constructor(
     private readonly wal: Wal,
@@ -144,7 +168,7 @@ export class DiskLog implements LogStorage {
     const err = snapshotLimitError(confState, data);
     if (err !== undefined) throw err;
     let snap: Snapshot | undefined;
-    await this.write(() => {
+    await this.enqueue(() => {
       snap = this.log.createSnapshot(i, confState, data);
       if (snap === undefined) return { frames: [], sync: false };
       return {
@@ -153,7 +177,7 @@ export class DiskLog implements LogStorage {
         ],
         sync: true,
       };
-    });
+    }, true);
     return snap ?? this.log.snapshot();
   }
 
@@ -165,7 +189,7 @@ export class DiskLog implements LogStorage {
   async compact(index: number): Promise<void> {
     let changed = false;
     const markerSeq = this.wal.activeSeq(); // the batch below may fill the segment and rotate
-    await this.write(() => {
+    await this.enqueue(() => {
       changed = this.log.compact(index);
       if (!changed) return { frames: [], sync: false };
       const marker = { snapshot: this.log.snapshot(), logStart: this.log.logStart(), reset: false };
@@ -176,7 +200,7 @@ export class DiskLog implements LogStorage {
         ],
         sync: true,
       };
-    });
+    }, true);
     if (!changed) return;
     this.begin();
     try {
@@ -188,36 +212,91 @@ export class DiskLog implements LogStorage {
 
   /** close syncs what was written (unless the log failed) and closes the files. */
   async close(): Promise<void> {
-    assert(!this.busy, 'close while a write is in flight');
+    assert(!this.busy && this.writing === undefined, 'close while a write is in flight');
     await this.wal.close();
   }
 
-  /**
-   * write runs one change: `change` updates memory synchronously and says what to write; the
-   * batch is then written (and synced). A failed WAL refuses before memory changes.
-   */
+  /** idle resolves once no save is queued or being written (failed ones included). */
+  async idle(): Promise<void> {
+    while (this.writing !== undefined) await this.writing;
+  }
+
+  /** save's queueing: see `queue`. createSnapshot and compact go alone (`exclusive`). */
   private write(change: () => { frames: WalFrame[]; sync: boolean }): Promise<void> {
-    this.begin();
+    return this.enqueue(change, false);
+  }
+
+  /**
+   * enqueue runs one change: `change` updates memory synchronously and says what to write; the
+   * batch is then queued for the writer. A failed WAL refuses before memory changes. An
+   * exclusive change (a snapshot marker, a compaction) may only start with nothing queued and
+   * keeps saves out until it is done.
+   */
+  private enqueue(change: () => { frames: WalFrame[]; sync: boolean }, exclusive: boolean): Promise<void> {
+    assert(!this.busy, 'DiskLog: a save during a createSnapshot or compact');
+    if (exclusive) {
+      assert(this.writing === undefined, 'DiskLog: createSnapshot or compact while saves are in flight');
+      this.busy = true;
+    }
     let done: Promise<void>;
     try {
       this.wal.checkUsable();
       const { frames, sync } = change();
       const batch = frames.length > 0 ? encodeBatch(frames) : undefined;
-      done =
-        batch === undefined && !sync
-          ? Promise.resolve()
-          : this.wal.append(batch, sync, this.log.lastIndex() + 1);
+      if (batch === undefined && !sync) {
+        // Nothing to write; still resolved after every earlier save (callers count on order).
+        done = this.writing === undefined ? Promise.resolve() : this.idle();
+      } else {
+        const nextIndex = this.log.lastIndex() + 1;
+        done = new Promise<void>((resolve, reject) => {
+          this.queue.push({ batch, sync, nextIndex, resolve, reject });
+        });
+        this.writing ??= this.drain();
+      }
     } catch (err) {
-      this.busy = false;
+      if (exclusive) this.busy = false;
       return Promise.reject(err);
     }
+    if (!exclusive) return done;
     return done.finally(() => {
       this.busy = false;
     });
   }
 
+  /** drain writes queued batches, everything queued at each step in one append, until none is left. */
+  private async drain(): Promise<void> {
+    // Start on a later microtask: saves queued in the same synchronous step join this write.
+    await Promise.resolve();
+    try {
+      while (this.queue.length > 0) {
+        const group = this.queue;
+        this.queue = [];
+        const parts: Uint8Array[] = [];
+        let sync = false;
+        for (const q of group) {
+          if (q.batch !== undefined) parts.push(q.batch);
+          sync ||= q.sync;
+        }
+        const bytes = parts.length === 0 ? undefined : parts.length === 1 ? parts[0] : Buffer.concat(parts);
+        try {
+          await this.wal.append(bytes, sync, (group[group.length - 1] as QueuedBatch).nextIndex);
+        } catch (err) {
+          // The WAL refuses everything from now on (Wal.fail): fail this group and the rest.
+          for (const q of group) q.reject(err);
+          const rest = this.queue;
+          this.queue = [];
+          for (const q of rest) q.reject(err);
+          return;
+        }
+        for (const q of group) q.resolve();
+      }
+    } finally {
+      this.writing = undefined;
+    }
+  }
+
   private begin(): void {
-    assert(!this.busy, 'DiskLog: a save, createSnapshot or compact is already in flight');
+    assert(!this.busy && this.writing === undefined, 'DiskLog: a compaction while a write is in flight');
     this.busy = true;
   }
 }

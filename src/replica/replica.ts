@@ -1,15 +1,17 @@
 // Replica: one member of a Raft group, driving the core (src/raft) with a durable log, a
 // transport and the local engine as state machine (docs/cluster.md, "The driver").
 //
-// One Ready at a time, started once per event-loop turn (setImmediate) so that proposals,
-// messages and read requests of a turn share one log write and one fsync:
+// A Ready is taken whenever there is work (once per event-loop turn, setImmediate) and handed
+// out without waiting for the previous Ready's save (pipelined, etcd raft's asynchronous storage
+// writes; see `handle`):
 //
-//   ready -> send a leader's appends and heartbeats -> save to the log (one write, one
-//   fdatasync if mustSync) -> send the rest (votes, acks: only once durable) -> apply committed
-//   entries to the engine -> serve read states -> advance (the leader counts itself now)
+//   ready -> send a leader's appends and heartbeats -> hand the save to the log (memory now, the
+//   WAL writes queued saves in order) -> apply committed entries -> serve read states;
+//   once this save and every earlier one is durable: send the rest (votes, acks) -> appended
+//   (the leader counts its own entries toward commit only now)
 //
-// A leader sends its appends and heartbeats before its own fsync (the core counts its own
-// entries toward commit only once saved); votes and acknowledgements wait for the save.
+// A snapshot to install, and a snapshot of our own with its compaction, run alone after every
+// save in flight.
 //
 // Applying. A committed entry is a stamped write (entry-codec.ts); the engine takes it at its
 // commit timestamp. Entries whose ts the engine already holds (ts <= engine.lastTs()) were
@@ -57,6 +59,7 @@ import { assert } from '../stdx/assert.js';
 import { writeU64LE } from '../stdx/u64.js';
 import type { BackupSource, Engine, WriteOp } from '../storage/engine.js';
 import { CairnError, ClusterDownError, UncertainError } from '../storage/errors.js';
+import { CommitTrace } from './commit-trace.js';
 import { decodeCheck, decodeWrite, encodeCheck, encodeWrite } from './entry-codec.js';
 import type { Transport } from './transport.js';
 
@@ -68,7 +71,8 @@ export interface ReplicaLog extends LogStorage {
   compact(index: number): void | Promise<void>;
   /**
    * save persists one Ready: the in-memory view changes at the call; the promise resolves once
-   * durable (one fdatasync when `sync`). Never called while an earlier save is in flight.
+   * durable (one fdatasync when `sync`). Saves may be queued while earlier ones are in flight;
+   * they resolve in call order. createSnapshot and compact are only called with none in flight.
    */
   save(
     hardState: HardState | undefined,
@@ -85,6 +89,21 @@ const LEADER_MESSAGES: ReadonlySet<MessageType> = new Set<MessageType>([
   'MsgSnap',
   'MsgHeartbeat',
   'MsgTimeoutNow',
+]);
+
+/**
+ * EARLY_MESSAGES: what leaves as soon as a Ready is taken, before its save and the earlier ones
+ * are durable. A leader's messages (above: no commit index in them depends on its own unsaved
+ * entries) and the responses that claim nothing about this member's disk: a heartbeat response
+ * or a ReadIndex response only says "I was in term T and heard you when I answered", which a
+ * crash afterwards cannot take back (etcd raft holds back only MsgAppResp, MsgVoteResp and
+ * MsgPreVoteResp under asynchronous storage writes). Sending them early keeps ReadIndex rounds
+ * (linearizable reads, EXEC, TXN.BEGIN) from waiting for every follower's fsync in flight.
+ */
+const EARLY_MESSAGES: ReadonlySet<MessageType> = new Set<MessageType>([
+  ...LEADER_MESSAGES,
+  'MsgHeartbeatResp',
+  'MsgReadIndexResp',
 ]);
 
 /** TICK_MS: one Raft tick. Heartbeats every tick, elections after 10-20 ticks (etcd's 100 ms / 1 s). */
@@ -257,7 +276,18 @@ export class Replica {
   private readonly onFatal: (err: unknown) => void;
   private ticker: Timer | undefined;
   private scheduled = false;
-  private persisting = false;
+  /**
+   * exclusive: a turn that runs alone is in progress (a snapshot to install, a snapshot to take
+   * and the log to compact): no other Ready is taken until it is done.
+   */
+  private exclusive = false;
+  /**
+   * saveTail: settles once every save handed to the log so far is durable and its Ready's
+   * held-back messages are sent (the pipeline of saves; see `handle`).
+   */
+  private saveTail: Promise<void> = Promise.resolve();
+  /** savesInFlight: pipelined saves not yet durable. */
+  private savesInFlight = 0;
   private failed: Error | undefined;
   private closed = false;
   /** applied: the index of the newest entry whose write the engine shows (in log order). */
@@ -330,6 +360,8 @@ export class Replica {
     snapshotsFailed: 0,
     snapshotsInstalled: 0,
   };
+  /** trace: the commit budget diagnostic (CAIRN_COMMIT_TRACE; commit-trace.ts), usually off. */
+  private readonly trace = CommitTrace.fromEnv();
   /** onFsync: told the duration of every log save that fsynced (the WAL fsync histogram). */
   readonly onFsync = new Set<(seconds: number) => void>();
   /** onReadIndex: told how long each ReadIndex round took until its reads could be served. */
@@ -405,6 +437,7 @@ export class Replica {
         if (!(err instanceof ProposalDroppedError)) throw err;
       }
     }
+    this.trace?.committed(this.rn.raft.raftLog.committed);
     this.schedule();
   }
 
@@ -424,6 +457,14 @@ export class Replica {
   transferLeader(to: NodeId): void {
     this.rn.transferLeader(to);
     this.schedule();
+  }
+
+  /**
+   * savesPending: pipelined log saves handed to the log and not yet durable (the simulator counts
+   * crashes that cut one short).
+   */
+  get savesPending(): number {
+    return this.savesInFlight;
   }
 
   /** leaderReady: this member may run writes and transactions now. */
@@ -465,6 +506,7 @@ export class Replica {
       return Promise.reject(err);
     }
     this.lastProposedTs = ts;
+    this.trace?.proposed(this.rn.raft.raftLog.lastIndex());
     return this.track(false, '');
   }
 
@@ -637,15 +679,18 @@ export class Replica {
     this.closed = true;
     this.ticker?.cancel();
     this.failAll(() => new ClusterDownError('the member is shutting down'), true);
-    // Let a save in flight finish before the log closes under it.
-    while (this.persisting) await new Promise<void>((r) => this.defer(r));
+    // Let the saves in flight finish before the log closes under them.
+    while (this.exclusive || this.savesInFlight > 0) {
+      await this.saveTail;
+      if (this.exclusive) await new Promise<void>((r) => this.defer(r));
+    }
     await this.applyTail.catch(() => {});
   }
 
   // ---- the loop -------------------------------------------------------------------------------
 
   private schedule(): void {
-    if (this.scheduled || this.persisting || this.closed || this.failed !== undefined) return;
+    if (this.scheduled || this.exclusive || this.closed || this.failed !== undefined) return;
     this.scheduled = true;
     this.defer(() => {
       this.scheduled = false;
@@ -653,14 +698,33 @@ export class Replica {
     });
   }
 
+  /**
+   * turn takes one Ready and hands it out without waiting for its save (pipelined, see
+   * `handle`), unless it carries a snapshot from the leader or a snapshot of our own is due:
+   * those run alone, after every save in flight, and no Ready is taken meanwhile.
+   */
   private async turn(): Promise<void> {
-    if (this.closed || this.failed !== undefined || this.persisting) return;
+    if (this.closed || this.failed !== undefined || this.exclusive) return;
     this.startReadRound();
-    if (!this.rn.hasReady() && this.snapshotWaiters.length === 0) return;
-    this.persisting = true;
+    const snapshotWork = this.snapshotWaiters.length > 0 || this.snapshotDue();
+    if (!this.rn.hasReady() && !snapshotWork) return;
+    let rd: Ready | undefined;
+    if (this.rn.hasReady()) {
+      rd = this.rn.readyPipelined();
+      if (rd.snapshot === undefined || isEmptySnapshot(rd.snapshot)) {
+        this.handle(rd);
+        rd = undefined;
+      }
+    }
+    if (rd === undefined && !snapshotWork) {
+      this.schedule();
+      return;
+    }
+    this.exclusive = true;
     try {
-      if (this.rn.hasReady()) await this.handle(this.rn.ready());
+      if (rd !== undefined) await this.handleInstall(rd);
       if (this.snapshotWaiters.length > 0) {
+        await this.allSaved();
         const waiters = this.snapshotWaiters.splice(0);
         try {
           await this.snapshotAndCompact(0);
@@ -670,31 +734,102 @@ export class Replica {
         }
         for (const w of waiters) w.resolve();
       } else if (this.snapshotDue()) {
+        await this.allSaved();
         await this.snapshotAndCompact(this.snapshotCatchupEntries);
       }
     } catch (err) {
       this.fail(err);
     } finally {
-      this.persisting = false;
+      this.exclusive = false;
     }
     this.schedule();
   }
 
-  private async handle(rd: Ready): Promise<void> {
+  /** allSaved waits until every pipelined save is durable (and its messages sent). */
+  private async allSaved(): Promise<void> {
+    while (this.savesInFlight > 0) await this.saveTail;
+  }
+
+  /**
+   * handle hands one Ready out without waiting for its save (etcd raft's asynchronous storage
+   * writes; docs/cluster.md, "The driver"), so that proposals, acknowledgements and commits that
+   * arrive during an fsync are acted on at once instead of after it:
+   * - a leader's appends and heartbeats go out now, before its own fsync (the core counts its
+   *   own entries toward commit only once `appended` says they are saved);
+   * - the save is handed to the log now (its in-memory view changes at once; the WAL writes
+   *   queued saves in order, one write and one fdatasync per group);
+   * - so do heartbeat and ReadIndex responses (EARLY_MESSAGES: they claim nothing on disk);
+   * - every other message (votes, acknowledgements) waits until this save and every earlier
+   *   one is durable (`saveTail`, in Ready order), as does `appended` (the core's stable index
+   *   and the leader's own match);
+   * - committed entries are applied now: they are on a quorum's disks whether or not this save
+   *   is done (a follower may apply an entry its own save is still writing: its log gets the
+   *   entry back from any later leader, and replay skips what the engine holds, by ts).
+   */
+  private handle(rd: Ready): void {
     if (rd.softState !== undefined) this.onSoftState(rd.softState.raftState, rd.softState.lead);
-    // A leader's replication messages (appends, heartbeats) go out before its own fsync, so the
-    // followers write their disks while it writes its own (Raft thesis §10.2.1, etcd). Safe
-    // because the core counts the leader's own entries toward commit only once this save is
-    // done (Raft.persisted, called by advance): no commit index in these messages depends on
-    // what this save has not yet made durable. Everything else (votes, acknowledgements) waits
-    // for the save; checkPersistedBeforeSend asserts it.
+    const early: Message[] = [];
+    const late: Message[] = [];
+    for (const m of rd.messages) (EARLY_MESSAGES.has(m.type) ? early : late).push(m);
+    this.send(early, false);
+    // A turn runs in the check phase; the transport's own flush would wait a whole turn more.
+    if (early.some((m) => LEADER_MESSAGES.has(m.type))) this.transport?.flushNow?.();
+    const first = rd.entries[0];
+    const last = rd.entries[rd.entries.length - 1];
+    if (first !== undefined && last !== undefined) this.trace?.readied(first.index, last.index);
+    const needsSave = rd.hardState !== undefined || rd.entries.length > 0 || rd.mustSync;
+    if (needsSave || late.length > 0) {
+      const started = this.clock.monotonicMs();
+      let saved: Promise<void>;
+      try {
+        saved = needsSave
+          ? this.log.save(rd.hardState, rd.entries, undefined, rd.mustSync)
+          : Promise.resolve();
+      } catch (err) {
+        saved = Promise.reject(err);
+      }
+      const prev = this.saveTail;
+      this.savesInFlight++;
+      this.saveTail = Promise.all([prev, saved]).then(
+        () => {
+          this.savesInFlight--;
+          if (this.failed !== undefined) return;
+          if (rd.mustSync) {
+            this.counters.walFsyncs++;
+            const seconds = (this.clock.monotonicMs() - started) / 1000;
+            for (const f of this.onFsync) f(seconds);
+          }
+          if (first !== undefined && last !== undefined) this.trace?.saved(first.index, last.index);
+          if (this.closed) return;
+          this.send(late, true);
+          this.rn.appended(rd);
+          this.trace?.committed(this.rn.raft.raftLog.committed);
+          this.schedule();
+        },
+        (err: unknown) => {
+          this.savesInFlight--;
+          this.fail(err);
+        },
+      );
+    }
+    this.apply(rd.committedEntries);
+    for (const rs of rd.readStates) this.readStateArrived(rs.index, rs.requestCtx);
+    this.trace?.committed(this.rn.raft.raftLog.committed);
+  }
+
+  /**
+   * handleInstall handles a Ready that carries a snapshot from the leader, alone: after every
+   * earlier save, its engine replaces ours before the log records it, so that a crash between
+   * the two leaves the old log with a newer engine (replay skips what the engine holds, by ts)
+   * and never a compacted log over an engine that lacks the snapshot's writes.
+   */
+  private async handleInstall(rd: Ready): Promise<void> {
+    await this.allSaved();
+    if (rd.softState !== undefined) this.onSoftState(rd.softState.raftState, rd.softState.lead);
     const early: Message[] = [];
     const late: Message[] = [];
     for (const m of rd.messages) (LEADER_MESSAGES.has(m.type) ? early : late).push(m);
     this.send(early, false);
-    // A snapshot from the leader: its engine replaces ours before the log records it, so that a
-    // crash between the two leaves the old log with a newer engine (replay skips what the engine
-    // holds, by ts) and never a compacted log over an engine that lacks the snapshot's writes.
     if (rd.snapshot !== undefined && !isEmptySnapshot(rd.snapshot)) await this.installSnapshot(rd.snapshot);
     const started = this.clock.monotonicMs();
     await this.log.save(rd.hardState, rd.entries, rd.snapshot, rd.mustSync);
@@ -706,7 +841,7 @@ export class Replica {
     this.send(late, true);
     this.apply(rd.committedEntries);
     for (const rs of rd.readStates) this.readStateArrived(rs.index, rs.requestCtx);
-    this.rn.advance(rd);
+    this.rn.appended(rd);
   }
 
   private send(msgs: readonly Message[], afterSave: boolean): void {
@@ -908,6 +1043,7 @@ export class Replica {
       }
       const index = e.index;
       const term = e.term;
+      this.trace?.handed(index);
       const own = this.proposals.get(index);
       if (own !== undefined && own.term !== term) {
         // Another leader's entry took this index: ours was never committed anywhere.
@@ -1082,6 +1218,7 @@ export class Replica {
     if (this.failed !== undefined) return;
     assert(index > this.appliedIndex, `applied ${index} after ${this.appliedIndex}`);
     this.appliedIndex = index;
+    this.trace?.visible(index);
     const own = this.proposals.get(index);
     if (own !== undefined && own.term === term) this.settle(index, own, undefined);
     if (this.role === 'leader' && !this.termApplied && term === this.rn.raft.term) this.becomeReady(term);

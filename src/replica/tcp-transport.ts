@@ -463,10 +463,28 @@ class TcpTransportImpl implements TcpTransport {
     this.flushScheduled = setImmediate(() => this.flush());
   }
 
+  /**
+   * flushNow writes the queued messages now rather than at the end of the turn: the driver calls
+   * it after a leader's appends, which would otherwise wait for the next turn of the event loop
+   * (a turn is queued behind every client's I/O on a busy leader). Unreachable peers are still
+   * reported by the scheduled flush, never from inside the driver's step.
+   */
+  flushNow(): void {
+    if (this.closed) return;
+    this.writeQueues();
+  }
+
   /** flush writes every ready peer's queue as one corked write, then reports unreachable peers. */
   private flush(): void {
     this.flushScheduled = undefined;
     if (this.closed) return;
+    this.writeQueues();
+    const ids = [...this.unreachable];
+    this.unreachable.clear();
+    for (const id of ids) this.callHandler(() => this.opts.handlers.onUnreachable(id));
+  }
+
+  private writeQueues(): void {
     for (const out of this.outbound.values()) {
       if (out.state !== 'ready' || out.pending.length === 0) continue; // connecting: keep the queue
       const socket = out.socket as net.Socket;
@@ -489,9 +507,6 @@ class TcpTransportImpl implements TcpTransport {
       if (batch.length > 0) socket.write(raftFrame(batch, batchBytes));
       socket.uncork();
     }
-    const ids = [...this.unreachable];
-    this.unreachable.clear();
-    for (const id of ids) this.callHandler(() => this.opts.handlers.onUnreachable(id));
   }
 
   /** helloFrame: what every connection we open to `peer` starts with (message or snapshot). */

@@ -53,6 +53,11 @@ export interface Transport {
    */
   send(msgs: readonly Message[]): void;
   /**
+   * flushNow (optional) writes what send queued now instead of at the end of the turn; never
+   * throws, never calls a handler. The driver calls it after a leader's appends.
+   */
+  flushNow?(): void;
+  /**
    * sendSnapshot streams `m` (a MsgSnap) and the engine files `source` opens to m.to on a
    * connection of its own; `done(true)` once the receiver staged and acknowledged it, `done(false)`
    * on any failure (the caller reports it to Raft: RawNode.reportSnapshot). Never throws on

@@ -181,6 +181,11 @@ export class Wal {
     try {
       if (batch !== undefined) {
         this.dirty = true;
+        // In the thread pool, not writeSync: an append that grows the file may wait for the
+        // file system's journal while an fsync (this member's engine's, another process's)
+        // commits it, and on the event loop that wait would stall every client and peer of the
+        // member. (A writeSync variant was tried with the pipelined driver; under this
+        // machine's load it showed no gain, and the leader's own saves looked slower.)
         await this.file.write(batch, this.tail);
         this.tail += batch.length;
       }

@@ -10,7 +10,7 @@ import type { NodeId } from '../../src/raft/index.js';
 import { RAFT_DIR } from '../../src/replica/identity.js';
 import { MemoryLog } from '../../src/replica/memory-log.js';
 import type { MemoryHub } from '../../src/replica/memory-transport.js';
-import { Replica, type SnapshotHooks } from '../../src/replica/replica.js';
+import { Replica, type ReplicaLog, type SnapshotHooks } from '../../src/replica/replica.js';
 import { ReplicatedEngine } from '../../src/replica/replicated-engine.js';
 import { installEngineFiles } from '../../src/replica/snapshot-install.js';
 import { removeStagedDir } from '../../src/replica/snapshot-staging.js';
@@ -36,6 +36,8 @@ export interface TestMemberOptions {
   /** snapshotEntries: take snapshots (and compact the log) this often; snapshots are off without it. */
   readonly snapshotEntries?: number;
   readonly snapshotCatchupEntries?: number;
+  /** log: the member's Raft log (default: a fresh MemoryLog). */
+  readonly log?: ReplicaLog;
 }
 
 /** startTestMember starts member `id` of a group bootstrapped with `bootstrap` (empty: joining). */
@@ -64,7 +66,7 @@ export async function startTestMember(
         };
   const replica = new Replica({
     id,
-    log: new MemoryLog(),
+    log: options.log ?? new MemoryLog(),
     engine: local,
     clock: systemClock,
     logger: quiet,

@@ -111,4 +111,27 @@ describe('group commit parts', () => {
     }
     await again.close();
   });
+
+  for (const durability of ['interval', 'never'] as const) {
+    it(`a failed fsync of unsynced writes (${durability}) fails the store: no later fsync may claim them`, async () => {
+      const dir = tmpDir('gc-parts');
+      const faulty = new FaultyFileSystem(nodeFileSystem);
+      const db = await openCask(dir, { fs: faulty, durability });
+      await Promise.all(Array.from({ length: 5 }, (_, i) => putAt(db, i + 1, `a${i}`)));
+      faulty.inject({ op: 'datasync', code: 'EIO', path: /\.data$/ });
+      expect(await outcome(db.flush())).toBe('StoreFailedError');
+      // Linux may have dropped the pages and the error: a later fsync's success would prove
+      // nothing, so the store refuses writes (and flushes) until a reopen runs recovery.
+      faulty.clearFaults();
+      expect(await outcome(putAt(db, 10, 'b'))).toBe('StoreFailedError');
+      expect(await outcome(db.flush())).toBe('StoreFailedError');
+      expect(db.getSync(Buffer.from('a0'))).toEqual(VALUE);
+      await db.close();
+      const again = await openCask(dir);
+      for (let i = 0; i < 5; i++) expect(again.getSync(Buffer.from(`a${i}`))).toEqual(VALUE);
+      expect(again.getSync(Buffer.from('b'))).toBeUndefined();
+      await putAt(again, 20, 'c');
+      await again.close();
+    });
+  }
 });

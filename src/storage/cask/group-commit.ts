@@ -342,7 +342,7 @@ export class GroupCommit {
       else if (this.dirty) {
         this.dirty = false;
         const covered = this.store.durableTs;
-        await this.store.active.file.datasync();
+        await this.datasyncDirty(this.store.active);
         this.synced(covered);
         this.fsyncs++;
       }
@@ -468,19 +468,10 @@ export class GroupCommit {
         data.size = start;
         data.allocated = start;
         rejectAll(part, new IoError(`write failed: ${String((err as Error).message ?? err)}`, err));
+        this.options.onEvent?.({ type: 'write-failed', detail: { error: String(err), failed: false } });
       } catch (repairErr) {
-        this.failure = new StoreFailedError(repairErr);
-        rejectAll(part, this.failure);
-        this.open = undefined;
-        for (const item of this.queue.splice(0)) {
-          if ('barrier' in item) item.reject(this.failure);
-          else item.part.reject(this.failure);
-        }
+        rejectAll(part, this.failStore(repairErr, err));
       }
-      this.options.onEvent?.({
-        type: 'write-failed',
-        detail: { error: String(err), failed: this.failure !== undefined },
-      });
       return false;
     }
   }
@@ -522,13 +513,45 @@ export class GroupCommit {
     await this.trimActive();
     if (this.dirty) {
       const covered = this.store.durableTs;
-      await old.file.datasync();
+      await this.datasyncDirty(old);
       this.synced(covered);
       this.fsyncs++;
       this.dirty = false;
     }
     await this.store.startDataFile();
     this.options.onSealed?.(old.id);
+  }
+
+  /**
+   * datasyncDirty fdatasyncs a data file that holds acknowledged writes not yet on stable storage
+   * (`interval` and `never`, or a file being sealed). If that fails the store fails: Linux may
+   * drop the dirty pages and their error after reporting it once, so a later fdatasync could
+   * succeed without those writes ever reaching the disk, and syncedTs (a cluster member's replay
+   * floor) would then count writes a power cut takes away (PostgreSQL's "fsyncgate" lesson).
+   */
+  private async datasyncDirty(data: DataFile): Promise<void> {
+    try {
+      await data.file.datasync();
+    } catch (err) {
+      throw this.failStore(err, err);
+    }
+  }
+
+  /**
+   * failStore refuses every later write (and the queued ones) until a reopen runs recovery:
+   * the end or the durability of the active file is no longer known. `cause` is what failed,
+   * `first` the error that started it (reported in the event).
+   */
+  private failStore(cause: unknown, first: unknown): StoreFailedError {
+    this.failure ??= new StoreFailedError(cause);
+    const failure = this.failure;
+    this.open = undefined;
+    for (const item of this.queue.splice(0)) {
+      if ('barrier' in item) item.reject(failure);
+      else item.part.reject(failure);
+    }
+    this.options.onEvent?.({ type: 'write-failed', detail: { error: String(first), failed: true } });
+    return failure;
   }
 
   /** synced: every write published up to `ts` is now fdatasynced. */

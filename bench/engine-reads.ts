@@ -7,6 +7,7 @@
 // so every engine sees the same neighbours.
 //
 //   npx tsx bench/engine-reads.ts [--keys N] [--reads R] [--engines cask,lmdb-flushed]
+//                                 [--cache-bytes B]     (cask's value cache; default: the engine's)
 //
 // Each read is an awaited get() of a random existing key, as in engine.ts.
 import * as fs from 'node:fs';
@@ -35,20 +36,23 @@ interface Args {
   readonly keys: number;
   readonly reads: number;
   readonly engines: readonly EngineName[];
+  readonly cacheBytes: number | undefined;
 }
 
 function parseArgs(argv: readonly string[]): Args {
   let keys = 100_000;
   let reads: number | undefined;
   let engines: EngineName[] = ['cask', 'lmdb-flushed'];
+  let cacheBytes: number | undefined;
   for (let i = 0; i < argv.length; i += 2) {
     const [arg, value] = [argv[i], argv[i + 1]];
     if (value === undefined) throw new Error(`${arg} needs a value`);
-    if (arg === '--keys' || arg === '--reads') {
+    if (arg === '--keys' || arg === '--reads' || arg === '--cache-bytes') {
       const n = Number(value);
-      if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${arg} needs a positive count`);
+      if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${arg} needs a count`);
       if (arg === '--keys') keys = n;
-      else reads = n;
+      else if (arg === '--reads') reads = n;
+      else cacheBytes = n;
     } else if (arg === '--engines') {
       const names = value.split(',');
       const unknown = names.filter((n) => !isEngineName(n));
@@ -56,7 +60,7 @@ function parseArgs(argv: readonly string[]): Args {
       engines = names.filter(isEngineName);
     } else throw new Error(`unknown argument: ${arg}`);
   }
-  return { keys, reads: reads ?? keys, engines };
+  return { keys, reads: reads ?? keys, engines, cacheBytes };
 }
 
 async function fill(engine: PipelinedEngine, n: number): Promise<void> {
@@ -80,14 +84,19 @@ async function fill(engine: PipelinedEngine, n: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { keys: n, reads, engines } = parseArgs(process.argv.slice(2));
+  const { keys: n, reads, engines, cacheBytes } = parseArgs(process.argv.slice(2));
   const opened: { name: EngineName; engine: PipelinedEngine; dir: string; ms: number }[] = [];
   try {
     for (const name of engines) {
       const open = await loadEngine(name);
       if (open instanceof Error) throw open;
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), `cairn-reads-${name}-`));
-      const engine = await open(dir, { durability: 'always' });
+      // The cache option means something to cask only (an object, so no excess-property check).
+      const options =
+        name === 'cask' && cacheBytes !== undefined
+          ? { durability: 'always' as const, cacheBytes }
+          : { durability: 'always' as const };
+      const engine = await open(dir, options);
       opened.push({ name, engine, dir, ms: 0 });
       await fill(engine, n);
       // cask builds its point index in the background after an open; a filled store has it.

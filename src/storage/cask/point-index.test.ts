@@ -30,7 +30,7 @@ describe('PointIndex', () => {
     const index = new PointIndex();
     index.insert(7, 1, 100, 5, false);
     index.insert(7, 1, 200, 6, true);
-    index.insert(7 + 8, 2, 300, 7, false); // the same home slot in a partition of 8 slots
+    index.insert(7 + 8, 2, 300, 7, false); // the same home slot (small hashes all start at slot 0)
     expect(candidates(index, 7)).toEqual([
       [1, 100, 5, false],
       [1, 200, 6, true],
@@ -52,7 +52,9 @@ describe('PointIndex', () => {
   // share partitions and home slots (collisions, runs that wrap around a partition's end,
   // backward shifts over them, partitions that grow while holding runs).
   it('agrees with a model under random inserts, updates and removes with colliding hashes', () => {
-    const hashes = [0, 1, 6, 7, 15, 0x0100_0007, 0xff00_0000, 0xff00_0007, 0xffff_ffff];
+    const hashes = [
+      0, 1, 6, 7, 15, 0x0080_0000, 0x00ff_ffff, 0x0100_0007, 0xff00_0000, 0xff00_0007, 0xffff_ffff,
+    ];
     fc.assert(
       fc.property(
         fc.integer({ min: 0, max: 2 ** 31 }),

@@ -7,9 +7,12 @@
 //
 // Layout: 2^PARTITION_BITS partitions, chosen by the top bits of the key's 32-bit hash (hash32),
 // each an open-addressing table with linear probing in one Uint32Array of SLOT_WORDS words per
-// slot: [hash, file id, value offset, meta], meta = USED | LEGACY? | value length. A partition
-// doubles on its own when it passes LOAD_MAX_NUM / LOAD_MAX_DEN full, so the pause of a rehash
-// is a partition's (1/256 of the keys), never the whole index's.
+// slot: [hash, file id, value offset, meta], meta = USED | LEGACY? | value length. A key's home
+// slot scales the hash's low 24 bits to the partition's size (any size, not only powers of two).
+// A partition grows by GROWTH_NUM / GROWTH_DEN on its own when it passes LOAD_MAX_NUM /
+// LOAD_MAX_DEN full, so the pause of a rehash is a partition's (1/256 of the keys), never the
+// whole index's, and the load stays between 1/2 and 3/4 (doubling would let it fall to 3/8: 43
+// bytes per key instead of 32).
 //
 // What a slot holds is the key directory's location of one key (file, value offset, value
 // length, and whether its record predates revisions), and the key's full hash as a fingerprint:
@@ -26,8 +29,11 @@ import { assert } from '../../stdx/assert.js';
 export const PARTITION_BITS = 8;
 const PARTITIONS = 1 << PARTITION_BITS;
 const PARTITION_SHIFT = 32 - PARTITION_BITS;
-/** PARTITION_SLOTS_MIN: slots of an empty partition (a power of two). */
+/** PARTITION_SLOTS_MIN: slots of an empty partition. */
 const PARTITION_SLOTS_MIN = 8;
+/** HOME_SCALE: the hash's low 24 bits choose a key's home slot, scaled to its partition's size. */
+const HOME_SCALE = 2 ** 24;
+const HOME_MASK = HOME_SCALE - 1;
 /**
  * PARTITION_SLOTS_MAX: slots of one partition at most; a slot's position (see `first`) packs the
  * slot and the partition into one small integer: 2^23 * 2^8 = 2^31.
@@ -36,6 +42,16 @@ const PARTITION_SLOTS_MAX = 1 << 23;
 /** LOAD_MAX_NUM / LOAD_MAX_DEN: a partition doubles when its keys would pass this share of its slots. */
 const LOAD_MAX_NUM = 3;
 const LOAD_MAX_DEN = 4;
+/**
+ * LOAD_SIZED_NUM / LOAD_SIZED_DEN: the load a partition is sized for when the key count is known
+ * up front (the build after an open): between the limits, so the first writes after an open do
+ * not make every partition grow at once.
+ */
+const LOAD_SIZED_NUM = 5;
+const LOAD_SIZED_DEN = 8;
+/** GROWTH_NUM / GROWTH_DEN: a full partition's new size over its old. */
+const GROWTH_NUM = 3;
+const GROWTH_DEN = 2;
 
 // Slot layout, in u32 words.
 export const POINT_SLOT_WORDS = 4;
@@ -63,8 +79,10 @@ export class PointIndex {
   /** expectedKeys sizes the partitions up front, so that building it for a loaded store never rehashes. */
   constructor(expectedKeys = 0) {
     const perPartition = Math.ceil(expectedKeys / PARTITIONS);
-    let slots = PARTITION_SLOTS_MIN;
-    while (slots < PARTITION_SLOTS_MAX && perPartition * LOAD_MAX_DEN > slots * LOAD_MAX_NUM) slots *= 2;
+    const slots = Math.min(
+      PARTITION_SLOTS_MAX,
+      Math.max(PARTITION_SLOTS_MIN, Math.ceil((perPartition * LOAD_SIZED_DEN) / LOAD_SIZED_NUM)),
+    );
     for (let p = 0; p < PARTITIONS; p++) this.tables.push(new Uint32Array(slots * POINT_SLOT_WORDS));
   }
 
@@ -79,9 +97,9 @@ export class PointIndex {
     const count = (this.counts[part] as number) + 1;
     let table = this.tables[part] as Uint32Array;
     if (count * LOAD_MAX_DEN > (table.length / POINT_SLOT_WORDS) * LOAD_MAX_NUM) table = this.grow(part);
-    const mask = table.length / POINT_SLOT_WORDS - 1;
-    let s = hash & mask;
-    while ((table[s * POINT_SLOT_WORDS + W_META] as number) !== 0) s = (s + 1) & mask;
+    const slots = table.length / POINT_SLOT_WORDS;
+    let s = home(hash, slots);
+    while ((table[s * POINT_SLOT_WORDS + W_META] as number) !== 0) s = s + 1 === slots ? 0 : s + 1;
     const o = s * POINT_SLOT_WORDS;
     table[o + W_HASH] = hash;
     table[o + W_FILE] = fileId;
@@ -120,17 +138,17 @@ export class PointIndex {
     assert(pos !== NO_SLOT, 'point index: no slot for a key the key directory holds');
     const part = pos & (PARTITIONS - 1);
     const table = this.tables[part] as Uint32Array;
-    const mask = table.length / POINT_SLOT_WORDS - 1;
+    const slots = table.length / POINT_SLOT_WORDS;
     // Backward shift: walk the run after the hole; an entry whose home is not cyclically in
     // (hole, j] can move back into the hole, which then moves to j. The run ends at an empty slot.
     let hole = pos >>> PARTITION_BITS;
     let j = hole;
     for (;;) {
-      j = (j + 1) & mask;
+      j = j + 1 === slots ? 0 : j + 1;
       const oj = j * POINT_SLOT_WORDS;
       if ((table[oj + W_META] as number) === 0) break;
-      const home = (table[oj + W_HASH] as number) & mask;
-      const stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
+      const h = home(table[oj + W_HASH] as number, slots);
+      const stays = hole <= j ? hole < h && h <= j : hole < h || h <= j;
       if (stays) continue;
       table.copyWithin(hole * POINT_SLOT_WORDS, oj, oj + POINT_SLOT_WORDS);
       hole = j;
@@ -147,19 +165,15 @@ export class PointIndex {
   first(hash: number): number {
     const part = hash >>> PARTITION_SHIFT;
     const table = this.tables[part] as Uint32Array;
-    return this.scan(table, part, hash, hash & (table.length / POINT_SLOT_WORDS - 1));
+    return this.scan(table, part, hash, home(hash, table.length / POINT_SLOT_WORDS));
   }
 
   /** next returns the position of the next candidate after `pos` for `hash`, or NO_SLOT. */
   next(hash: number, pos: number): number {
     const part = pos & (PARTITIONS - 1);
     const table = this.tables[part] as Uint32Array;
-    return this.scan(
-      table,
-      part,
-      hash,
-      ((pos >>> PARTITION_BITS) + 1) & (table.length / POINT_SLOT_WORDS - 1),
-    );
+    const s = (pos >>> PARTITION_BITS) + 1;
+    return this.scan(table, part, hash, s === table.length / POINT_SLOT_WORDS ? 0 : s);
   }
 
   fileAt(pos: number): number {
@@ -221,7 +235,6 @@ export class PointIndex {
     for (let part = 0; part < PARTITIONS; part++) {
       const table = this.tables[part] as Uint32Array;
       const slots = table.length / POINT_SLOT_WORDS;
-      const mask = slots - 1;
       let used = 0;
       for (let s = 0; s < slots; s++) {
         const o = s * POINT_SLOT_WORDS;
@@ -233,10 +246,12 @@ export class PointIndex {
           !report(`point index: slot ${s} of partition ${part} is another's`)
         )
           return;
-        for (let k = hash & mask; k !== s; k = (k + 1) & mask) {
+        for (let k = home(hash, slots); k !== s; k = k + 1 === slots ? 0 : k + 1) {
           if ((table[k * POINT_SLOT_WORDS + W_META] as number) === 0) {
             if (
-              !report(`point index: slot ${s} of partition ${part} unreachable from its home ${hash & mask}`)
+              !report(
+                `point index: slot ${s} of partition ${part} unreachable from its home ${home(hash, slots)}`,
+              )
             )
               return;
             break;
@@ -263,30 +278,37 @@ export class PointIndex {
 
   /** scan probes from slot `s` of partition `part` to the first slot with `hash`, stopping at an empty one. */
   private scan(table: Uint32Array, part: number, hash: number, from: number): number {
-    const mask = table.length / POINT_SLOT_WORDS - 1;
-    for (let s = from; ; s = (s + 1) & mask) {
+    const slots = table.length / POINT_SLOT_WORDS;
+    for (let s = from; ; s = s + 1 === slots ? 0 : s + 1) {
       const o = s * POINT_SLOT_WORDS;
       if ((table[o + W_META] as number) === 0) return NO_SLOT;
       if ((table[o + W_HASH] as number) === hash) return (s << PARTITION_BITS) | part;
     }
   }
 
-  /** grow doubles partition `part` and reinserts its slots. */
+  /** grow enlarges partition `part` by GROWTH_NUM / GROWTH_DEN and reinserts its slots. */
   private grow(part: number): Uint32Array {
     const old = this.tables[part] as Uint32Array;
-    const slots = (old.length / POINT_SLOT_WORDS) * 2;
+    const slots = Math.ceil(((old.length / POINT_SLOT_WORDS) * GROWTH_NUM) / GROWTH_DEN);
     assert(slots <= PARTITION_SLOTS_MAX, 'point index partition full');
     const table = new Uint32Array(slots * POINT_SLOT_WORDS);
-    const mask = slots - 1;
     for (let o = 0; o < old.length; o += POINT_SLOT_WORDS) {
       if ((old[o + W_META] as number) === 0) continue;
-      let s = (old[o + W_HASH] as number) & mask;
-      while ((table[s * POINT_SLOT_WORDS + W_META] as number) !== 0) s = (s + 1) & mask;
+      let s = home(old[o + W_HASH] as number, slots);
+      while ((table[s * POINT_SLOT_WORDS + W_META] as number) !== 0) s = s + 1 === slots ? 0 : s + 1;
       table.set(old.subarray(o, o + POINT_SLOT_WORDS), s * POINT_SLOT_WORDS);
     }
     this.tables[part] = table;
     return table;
   }
+}
+
+/**
+ * home is the slot a hash starts probing at in a partition of `slots` slots: its low 24 bits
+ * scaled to the size (monotonic, so probe runs stay runs; exact in doubles).
+ */
+function home(hash: number, slots: number): number {
+  return Math.floor(((hash & HOME_MASK) * slots) / HOME_SCALE);
 }
 
 function meta(valueLen: number, legacy: boolean): number {

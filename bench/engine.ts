@@ -4,6 +4,8 @@
 //   npm run bench                      1M keys
 //   npm run bench -- --quick           100k keys
 //   npm run bench -- --engines lmdb,classic-level --out /tmp/results.md
+//   npm run bench -- --quick --reads-only --profile-reads /tmp/prof
+//                                      fill random and random reads only, the reads profiled
 //
 // Every store is opened with durability 'always', so every engine does the same durable work:
 // - fill seq / fill random: all keys, through batch() of FILL_BATCH_OPS operations, one batch at
@@ -17,6 +19,7 @@
 // Results are printed as a table and appended to --out (default docs/bench-engine.md).
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,6 +60,10 @@ interface Args {
   readonly cacheBytes: number | undefined;
   readonly engines: readonly EngineName[];
   readonly out: string;
+  /** readsOnly: fill random and random reads only (the other workloads read as n/a). */
+  readonly readsOnly: boolean;
+  /** profileReads: a directory for a CPU profile of each engine's read phase alone. */
+  readonly profileReads: string | undefined;
 }
 
 function parseArgs(argv: readonly string[]): Args {
@@ -64,10 +71,17 @@ function parseArgs(argv: readonly string[]): Args {
   let engines: EngineName[] = [...ENGINE_NAMES];
   let out = DEFAULT_OUT;
   let cacheBytes: number | undefined;
+  let readsOnly = false;
+  let profileReads: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--quick') quick = true;
-    else if (arg === '--cache-bytes') {
+    else if (arg === '--reads-only') readsOnly = true;
+    else if (arg === '--profile-reads') {
+      const value = argv[++i];
+      if (value === undefined) throw new Error('--profile-reads needs a directory');
+      profileReads = path.resolve(value);
+    } else if (arg === '--cache-bytes') {
       cacheBytes = Number(argv[++i]);
       if (!Number.isSafeInteger(cacheBytes) || cacheBytes < 0)
         throw new Error('--cache-bytes needs a byte count');
@@ -84,7 +98,7 @@ function parseArgs(argv: readonly string[]): Args {
       }
     } else throw new Error(`unknown argument: ${arg}`);
   }
-  return { quick, engines, out, cacheBytes };
+  return { quick, engines, out, cacheBytes, readsOnly, profileReads };
 }
 
 function keyOf(index: number): Buffer {
@@ -152,13 +166,32 @@ function tempStore(name: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `cairn-bench-${name}-`));
 }
 
+/** profiled runs `fn` under the inspector's CPU profiler when `dir` is set, writing DIR/NAME.cpuprofile. */
+async function profiled<T>(dir: string | undefined, name: string, fn: () => Promise<T>): Promise<T> {
+  if (dir === undefined) return fn();
+  const session = new Session();
+  session.connect();
+  try {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+    const result = await fn();
+    const { profile } = await session.post('Profiler.stop');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+    return result;
+  } finally {
+    session.disconnect();
+  }
+}
+
 async function benchEngine(
   name: EngineName,
   open: OpenEngine,
   n: number,
   writes: number,
-  cacheBytes: number | undefined,
+  args: Args,
 ): Promise<EngineResult> {
+  const { cacheBytes, readsOnly, profileReads } = args;
   const values = valuePool(new Prng(SEED));
   // Every engine is durable ('always'); the cache option only means something to cask.
   const engineOptions =
@@ -168,16 +201,18 @@ async function benchEngine(
   const log = (what: string): void => console.error(`  ${name}: ${what}`);
 
   // Fill sequential, in a store of its own that is thrown away afterwards.
-  const seqDir = tempStore(name);
-  let fillSeq: number;
-  try {
-    const engine = await open(seqDir, engineOptions);
-    const seconds = await timed(() => fill(engine, (i) => i, n, values));
-    await engine.close();
-    fillSeq = n / seconds;
-    log(`fill seq ${fmt(fillSeq)} ops/s`);
-  } finally {
-    fs.rmSync(seqDir, { recursive: true, force: true });
+  let fillSeq = Number.NaN;
+  if (!readsOnly) {
+    const seqDir = tempStore(name);
+    try {
+      const engine = await open(seqDir, engineOptions);
+      const seconds = await timed(() => fill(engine, (i) => i, n, values));
+      await engine.close();
+      fillSeq = n / seconds;
+      log(`fill seq ${fmt(fillSeq)} ops/s`);
+    } finally {
+      fs.rmSync(seqDir, { recursive: true, force: true });
+    }
   }
 
   // Fill random; this store then serves the reads, scan, durable writes and the open probe.
@@ -193,13 +228,29 @@ async function benchEngine(
     let misses = 0;
     const randomReads =
       n /
-      (await timed(async () => {
-        for (let i = 0; i < n; i++) {
-          if ((await engine.get(keyOf(readPrng.int(n)))) === undefined) misses++;
-        }
-      }));
+      (await profiled(profileReads, `reads-${name}`, () =>
+        timed(async () => {
+          for (let i = 0; i < n; i++) {
+            if ((await engine.get(keyOf(readPrng.int(n)))) === undefined) misses++;
+          }
+        }),
+      ));
     if (misses > 0) throw new Error(`${name}: ${misses} random reads missed existing keys`);
     log(`random reads ${fmt(randomReads)} ops/s`);
+    if (readsOnly) {
+      await engine.close();
+      const skipped = Number.NaN;
+      return {
+        fillSeq,
+        fillRandom,
+        durableWrites: skipped,
+        randomReads,
+        scan: skipped,
+        compactMs: undefined,
+        probe: new Error('--reads-only'),
+        diskBytes: skipped,
+      };
+    }
 
     let scanned = 0;
     const scan =
@@ -331,7 +382,14 @@ function ratio(row: Row, other: EngineName): string {
   const cask = row.values.get('cask');
   const them =
     other === 'lmdb' ? lmdbBest(row.values, row.unit.includes('lower better')) : row.values.get(other);
-  if (cask === undefined || them === undefined || them === 0) return '-';
+  if (
+    cask === undefined ||
+    them === undefined ||
+    !Number.isFinite(cask) ||
+    !Number.isFinite(them) ||
+    them === 0
+  )
+    return '-';
   return `${(cask / them).toFixed(2)}x`;
 }
 
@@ -450,7 +508,7 @@ async function main(): Promise<void> {
     }
     console.error(`${name}: ${fmt(n)} keys`);
     try {
-      results.set(name, await benchEngine(name, open, n, writes, args.cacheBytes));
+      results.set(name, await benchEngine(name, open, n, writes, args));
     } catch (err) {
       const why = `${name} (failed: ${err instanceof Error ? err.message : String(err)})`;
       console.error(`skipping ${why}`);

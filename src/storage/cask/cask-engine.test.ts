@@ -17,6 +17,7 @@ import {
 import { KEY_BYTES_MAX } from '../limits.js';
 import { loadOrCreateMeta } from '../meta.js';
 import { openCask } from './cask-engine.js';
+import { POINT_INDEX_BUILD_CHUNK } from './store-state.js';
 
 const b = (s: string) => Buffer.from(s);
 
@@ -261,6 +262,48 @@ describe('CaskEngine stamped writes', () => {
     db = await openCask(dir, { clock, readOnly: true });
     expect(db.dueExpiries(clock.nowMs(), 10)).toEqual([]); // a read-only store deletes nothing
     await expect(db.write(4, [put('k', 'v', 4, 1)])).rejects.toBeInstanceOf(ReadOnlyError);
+    await db.close();
+  });
+
+  it('serves reads and writes while its point index is built after an open, and then through it', async () => {
+    // More keys than one chunk, so the open leaves the index to the background build.
+    const dir = tmpDir('cask');
+    const n = POINT_INDEX_BUILD_CHUNK * 2 + 100;
+    const name = (i: number) => b(`key:${String(i).padStart(6, '0')}`);
+    let db = await openCaskPipelined(dir);
+    for (let base = 0; base < n; base += 1000) {
+      const ops = [];
+      for (let i = base; i < Math.min(n, base + 1000); i++)
+        ops.push({ type: 'put' as const, key: name(i), value: b(`v${i}`) });
+      await db.batch(ops);
+    }
+    expect(db.engine.keyDir.pointIndex?.size).toBe(n);
+    await db.close();
+    db = await openCaskPipelined(dir);
+    expect(db.engine.keyDir.pointIndex).toBeUndefined(); // still being built
+    // Changes below, inside and above the part built so far; reads through the B+tree meanwhile.
+    const changes = [
+      db.put(name(1), b('new1')),
+      db.delete(name(2)),
+      db.put(name(n - 1), b('newLast')),
+      db.delete(name(n - 2)),
+      db.put(b('key:~'), b('added')),
+    ];
+    expect(String(await db.get(name(3)))).toBe('v3');
+    await Promise.all(changes);
+    await db.engine.pointIndexBuilt();
+    const index = db.engine.keyDir.pointIndex;
+    expect(index?.size).toBe(n - 1);
+    db.engine.keyDir.checkInvariants(); // the index agrees with the B+tree, entry by entry
+    expect(String(await db.get(name(1)))).toBe('new1');
+    expect(await db.get(name(2))).toBeUndefined();
+    expect(await db.has(name(2))).toBe(false);
+    expect(String(await db.get(name(n - 1)))).toBe('newLast');
+    expect(await db.get(name(n - 2))).toBeUndefined();
+    expect(String(await db.get(b('key:~')))).toBe('added');
+    expect(db.revisionSync(b('nope'))).toBeUndefined();
+    expect((await db.getStored(name(5)))?.revision).toEqual(db.revisionSync(name(5)));
+    for (let i = 3; i < n - 2; i += 997) expect(String(await db.get(name(i)))).toBe(`v${i}`);
     await db.close();
   });
 });

@@ -173,6 +173,7 @@ export class CaskEngine implements Engine {
       active,
       lastTs: recovered.report.maxSeq,
       tombstones: recovered.tombstones,
+      debugChecks: debugChecksOn(options),
     });
     this.commit = new GroupCommit(this.store, {
       durability: this.durability,
@@ -184,6 +185,22 @@ export class CaskEngine implements Engine {
       afterGroup: () => this.maybeCompact(),
       onSealed: (id) => this.queueSealHint(id),
     });
+    // The store built the point index's first chunk; a larger store's rest is built in the
+    // background (reads use the B+tree until it is complete).
+    if (!this.store.pointIndexComplete) this.indexing = this.buildPointIndex();
+  }
+
+  /** indexing: the background build of the point index after the open (settled once complete). */
+  private indexing: Promise<void> = Promise.resolve();
+
+  /** buildPointIndex adds a chunk of keys to the point index per turn until it holds every key. */
+  private async buildPointIndex(): Promise<void> {
+    while (!this.closing && !this.store.buildPointIndex()) await nextTurn();
+  }
+
+  /** @internal pointIndexBuilt resolves once the point index holds every key (benchmarks, tests). */
+  pointIndexBuilt(): Promise<void> {
+    return this.indexing;
   }
 
   /** @internal keyDir: the key directory (debug checks in tests look at it). */
@@ -337,24 +354,22 @@ export class CaskEngine implements Engine {
     const expiresAt = this.store.expiryOf(key);
     if (expiresAt !== undefined && isExpired(expiresAt, this.clock.nowMs())) return undefined;
     // A typed value (a hash) is never handed out as a string: one number compared, no allocation.
-    if (!this.store.cache.enabled) {
-      const loc = this.store.keyDir.get(key);
-      if (loc === undefined) return undefined;
-      const value = this.store.readValue(key, loc, expiresAt !== undefined);
-      if (this.store.readType !== 0) throw wrongType(this.store.readType);
+    const store = this.store;
+    if (!store.cache.enabled) {
+      const value = store.readKey(key, expiresAt !== undefined);
+      if (value !== undefined && store.readType !== 0) throw wrongType(store.readType);
       return value;
     }
-    const cached = this.store.cache.lookup(key);
+    const cached = store.cache.lookup(key);
     if (cached !== undefined) {
       if (cached.valueType !== 0) throw wrongType(cached.valueType);
       return copyBytes(cached.value);
     }
-    const loc = this.store.keyDir.get(key);
-    if (loc === undefined) return undefined;
-    // readValue's buffer is this call's own: the cache keeps a copy, the caller gets it.
-    const value = this.store.readValue(key, loc, expiresAt !== undefined);
-    const valueType = this.store.readType;
-    this.store.cache.set(key, value, loc.seq, loc.create, loc.version, valueType);
+    // readKey's buffer is this call's own: the cache keeps a copy, the caller gets it.
+    const value = store.readKey(key, expiresAt !== undefined);
+    if (value === undefined) return undefined;
+    const valueType = store.readType;
+    store.cache.set(key, value, store.readSeq, store.readCreate, store.readVersion, valueType);
     if (valueType !== 0) throw wrongType(valueType);
     return value;
   }
@@ -362,7 +377,7 @@ export class CaskEngine implements Engine {
   async has(key: Uint8Array): Promise<boolean> {
     this.checkOpen();
     checkKey(key);
-    return this.store.keyDir.has(key) && !this.store.expired(key);
+    return !this.store.absent(key) && this.store.keyDir.has(key) && !this.store.expired(key);
   }
 
   async getStored(key: Uint8Array): Promise<Stored | undefined> {
@@ -389,12 +404,13 @@ export class CaskEngine implements Engine {
         };
       }
     }
-    const loc = this.store.keyDir.get(key);
-    if (loc === undefined) return undefined;
-    const value = this.store.readValue(key, loc, expiresAt !== undefined);
-    const valueType = this.store.readType;
-    if (caching) this.store.cache.set(key, value, loc.seq, loc.create, loc.version, valueType);
-    return { value, expiresAt, revision: revisionOf(loc), valueType };
+    const store = this.store;
+    const value = store.readKey(key, expiresAt !== undefined);
+    if (value === undefined) return undefined;
+    const valueType = store.readType;
+    const read = { seq: store.readSeq, create: store.readCreate, version: store.readVersion };
+    if (caching) store.cache.set(key, value, read.seq, read.create, read.version, valueType);
+    return { value, expiresAt, revision: revisionOf(read), valueType };
   }
 
   revisionSync(key: Uint8Array): Revision | undefined {
@@ -405,6 +421,7 @@ export class CaskEngine implements Engine {
       const cached = this.store.cache.lookup(key);
       if (cached !== undefined) return revisionOf(cached);
     }
+    if (this.store.absent(key)) return undefined;
     const loc = this.store.keyDir.get(key);
     return loc === undefined ? undefined : revisionOf(loc);
   }
@@ -416,7 +433,7 @@ export class CaskEngine implements Engine {
   async expiry(key: Uint8Array): Promise<number | null | undefined> {
     this.checkOpen();
     checkKey(key);
-    if (!this.store.keyDir.has(key)) return undefined;
+    if (this.store.absent(key) || !this.store.keyDir.has(key)) return undefined;
     const expiresAt = this.store.expiryOf(key);
     if (expiresAt === undefined) return null;
     return isExpired(expiresAt, this.clock.nowMs()) ? undefined : expiresAt;
@@ -615,6 +632,7 @@ export class CaskEngine implements Engine {
     try {
       await this.compacting?.catch(() => {});
       await this.hinting;
+      await this.indexing;
       if (this.readOnly) return; // the finally below closes the files; nothing to write
       if (await this.commit.close()) {
         await this.sealAtClose();
@@ -824,6 +842,11 @@ export class CaskEngine implements Engine {
  * recoverStore runs recovery as the metadata directs it (retired files, the sequence floor, how
  * far the active file was durable at the last clean close): open, read-only open and check.
  */
+/** nextTurn resolves on the next turn of the event loop (after pending I/O callbacks). */
+function nextTurn(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
+}
+
 /** wrongType: what get() throws for a key whose value is not a string. */
 function wrongType(valueType: number): WrongTypeError {
   return new WrongTypeError(valueTypeName(valueType));

@@ -10,12 +10,20 @@
 // Keys compare as unsigned bytes. All operations are synchronous: callers never hold a position
 // across an `await`; scans re-seek by key for each chunk (see `collect`).
 //
+// Point lookups can go through a hash index beside the tree (point-index.ts), which every
+// mutation here keeps exactly in step with the tree (docs/key-dir.md). It is off in a new KeyDir
+// (recovery loads the tree without it: an insert into a table of 1M keys is a cache miss each)
+// and built afterwards by `startPointIndex` and `buildPointIndex`, in chunks, while the tree
+// keeps serving; until it is complete `pointIndex` is undefined and lookups use the tree.
+//
 // Buffer ownership (docs/ARCHITECTURE.md, "Who owns a buffer"): every key passed in is borrowed.
 // The directory copies what it keeps (key bytes into a leaf's arena, separators into arrays of
 // their own) and hands out copies (`walk`'s keys), so no caller can change the tree's order.
 import { assert } from '../../stdx/assert.js';
 import { compareBytes } from '../../stdx/bytes.js';
+import { hash32 } from '../../stdx/hash32.js';
 import { u64FromHalves, u64Hi, u64Lo } from '../../stdx/u64.js';
+import { PointIndex } from './point-index.js';
 
 /** LEAF_SLOTS_MAX: entries per leaf. Larger leaves amortize overhead; inserts shift up to this many. */
 export const LEAF_SLOTS_MAX = 128;
@@ -262,9 +270,88 @@ export class KeyDir {
   // Reused descent path, so that lookups allocate nothing.
   private readonly pathNodes: Internal[] = [];
   private readonly pathIndexes: number[] = [];
+  /** point: the point-lookup index, complete or being built; undefined when not started. */
+  private point: PointIndex | undefined;
+  /** pointComplete: the index holds every key (else keys up to pointBuiltTo). */
+  private pointComplete = false;
+  /**
+   * pointBuiltTo: while the index is built, the last key it holds (a copy; keys at or below it
+   * are in the index, and mutations of them update it); undefined: none yet.
+   */
+  private pointBuiltTo: Uint8Array | undefined;
 
   get size(): number {
     return this.count;
+  }
+
+  /** pointIndex: the point-lookup index once it holds every key; undefined before. */
+  get pointIndex(): PointIndex | undefined {
+    return this.pointComplete ? this.point : undefined;
+  }
+
+  /**
+   * startPointIndex begins a point-lookup index of the keys present (none are in it yet: the
+   * tree keeps answering until buildPointIndex has completed it). Calling it again starts over.
+   */
+  startPointIndex(): void {
+    this.point = new PointIndex(this.count);
+    this.pointComplete = false;
+    this.pointBuiltTo = undefined;
+  }
+
+  /**
+   * buildPointIndex adds up to `maxEntries` more keys, in key order, to the index that
+   * startPointIndex began, and returns true once it holds every key. Between calls the
+   * directory may change as it likes: a change to a key at or below pointBuiltTo goes to the
+   * index at once, one above it is picked up by a later call.
+   */
+  buildPointIndex(maxEntries: number): boolean {
+    const point = this.point;
+    assert(point !== undefined, 'buildPointIndex before startPointIndex');
+    if (this.pointComplete) return true;
+    let leaf: Leaf | null;
+    let i: number;
+    const from = this.pointBuiltTo;
+    if (from === undefined) {
+      leaf = this.firstLeaf();
+      i = 0;
+    } else {
+      leaf = this.findLeaf(from, false);
+      const found = leaf.search(from);
+      i = found >= 0 ? found + 1 : -found - 1;
+    }
+    let added = 0;
+    while (leaf !== null) {
+      const slots = leaf.slots;
+      for (; i < leaf.n; i++) {
+        if (added === maxEntries) {
+          // Resume after the last key added (leaf slot i - 1, or the previous leaf's last).
+          this.pointBuiltTo = i > 0 ? leaf.key(i - 1) : (leaf.prev as Leaf).key((leaf.prev as Leaf).n - 1);
+          return false;
+        }
+        const s = i * SLOT_WORDS;
+        point.insert(
+          hash32(leaf.arena, leaf.keyStart(i), leaf.keyEnd(i)),
+          slots[s + S_FILE] as number,
+          slots[s + S_OFFSET] as number,
+          slots[s + S_LENGTH] as number,
+          slots[s + S_VERSION] === 0,
+        );
+        added++;
+      }
+      leaf = leaf.next;
+      i = 0;
+    }
+    this.pointComplete = true;
+    this.pointBuiltTo = undefined;
+    return true;
+  }
+
+  /** pointHolds: `key`'s entry is in the point index (so a change to it must go there too). */
+  private pointHolds(key: Uint8Array): boolean {
+    if (this.point === undefined) return false;
+    if (this.pointComplete) return true;
+    return this.pointBuiltTo !== undefined && compare(key, this.pointBuiltTo) <= 0;
   }
 
   /** get returns the location of `key`, or undefined. */
@@ -296,6 +383,18 @@ export class KeyDir {
     if (i >= 0) {
       this.copyPrevious(leaf, i);
       leaf.setLocation(i, fileId, valueOffset, valueLen, seq, create, version);
+      if (this.pointHolds(key)) {
+        const p = this.previous;
+        (this.point as PointIndex).update(
+          hash32(key),
+          p.fileId,
+          p.valueOffset,
+          fileId,
+          valueOffset,
+          valueLen,
+          version === 0,
+        );
+      }
       return true;
     }
     this.insert(leaf, -i - 1, key, fileId, valueOffset, valueLen, seq, create, version);
@@ -320,6 +419,8 @@ export class KeyDir {
     target.insertAt(index, key);
     target.setLocation(index, fileId, valueOffset, valueLen, seq, create, version);
     this.count++;
+    if (this.pointHolds(key))
+      (this.point as PointIndex).insert(hash32(key), fileId, valueOffset, valueLen, version === 0);
   }
 
   /**
@@ -351,7 +452,19 @@ export class KeyDir {
       const s = i * SLOT_WORDS;
       const existing = u64FromHalves(leaf.slots[s + S_SEQ_HI] as number, leaf.slots[s + S_SEQ_LO] as number);
       if (existing >= seq) return false;
+      const oldFile = leaf.slots[s + S_FILE] as number;
+      const oldOffset = leaf.slots[s + S_OFFSET] as number;
       leaf.setLocation(i, fileId, valueOffset, valueLen, seq, create, version);
+      if (this.pointHolds(key))
+        (this.point as PointIndex).update(
+          hash32(key),
+          oldFile,
+          oldOffset,
+          fileId,
+          valueOffset,
+          valueLen,
+          version === 0,
+        );
       return true;
     }
     this.insert(leaf, -i - 1, key, fileId, valueOffset, valueLen, seq, create, version);
@@ -376,6 +489,17 @@ export class KeyDir {
     if (leaf.slots[s + S_FILE] !== fileId || leaf.slots[s + S_OFFSET] !== valueOffset) return false;
     leaf.slots[s + S_FILE] = newFileId;
     leaf.slots[s + S_OFFSET] = newValueOffset;
+    if (this.pointHolds(key)) {
+      (this.point as PointIndex).update(
+        hash32(key),
+        fileId,
+        valueOffset,
+        newFileId,
+        newValueOffset,
+        leaf.slots[s + S_LENGTH] as number,
+        leaf.slots[s + S_VERSION] === 0,
+      );
+    }
     return true;
   }
 
@@ -387,6 +511,8 @@ export class KeyDir {
     this.copyPrevious(leaf, i);
     leaf.removeAt(i);
     this.count--;
+    if (this.pointHolds(key))
+      (this.point as PointIndex).remove(hash32(key), this.previous.fileId, this.previous.valueOffset);
     this.rebalance(leaf);
     return true;
   }
@@ -477,7 +603,7 @@ export class KeyDir {
       for (const child of node.children) visit(child);
     };
     visit(this.root);
-    return bytes;
+    return bytes + (this.point?.memoryBytes() ?? 0);
   }
 
   /**
@@ -581,7 +707,40 @@ export class KeyDir {
     }
     if (index !== leaves.length) report(`the linked list has ${index} leaves, the tree ${leaves.length}`);
     if (seen !== this.count) report(`count ${this.count} but ${seen} entries`);
+    if (this.point !== undefined && problems.length === 0) this.verifyPoint(this.point, leaves, report);
     return problems;
+  }
+
+  /**
+   * verifyPoint checks the point index against the tree: every entry the index should hold
+   * (all of them once complete, else those up to pointBuiltTo) has exactly one slot with its
+   * key's hash and its location, and the index holds nothing else (its size is that count).
+   */
+  private verifyPoint(
+    point: PointIndex,
+    leaves: readonly Leaf[],
+    report: (problem: string) => boolean,
+  ): void {
+    point.verify(report);
+    let expected = 0;
+    for (const leaf of leaves) {
+      for (let i = 0; i < leaf.n; i++) {
+        const key = leaf.key(i);
+        if (!this.pointHolds(key)) continue;
+        expected++;
+        const s = i * SLOT_WORDS;
+        const found = point.holds(
+          hash32(key),
+          leaf.slots[s + S_FILE] as number,
+          leaf.slots[s + S_OFFSET] as number,
+          leaf.slots[s + S_LENGTH] as number,
+          leaf.slots[s + S_VERSION] === 0,
+        );
+        if (found !== 1 && !report(`point index: key ${hexOf(key)} has ${found} slots with its location`))
+          return;
+      }
+    }
+    if (point.size !== expected) report(`point index: ${point.size} entries, the tree ${expected} to index`);
   }
 
   /** checkInvariants asserts that verify() finds nothing (tests and debug checks). */

@@ -120,6 +120,20 @@ export class HintWriter {
   }
 }
 
+/**
+ * hintEntryCount: the entry count a hint file's trailer claims (0 for a file too short to have
+ * one). Unchecked: a size hint for the reader's arrays; decodeHintAt checks it.
+ */
+export function hintEntryCount(bytes: Uint8Array): number {
+  if (bytes.length < HINT_HEADER_BYTES + HINT_TRAILER_BYTES) return 0;
+  const at = bytes.length - HINT_TRAILER_BYTES;
+  const count =
+    ((bytes[at] as number) | ((bytes[at + 1] as number) << 8) | ((bytes[at + 2] as number) << 16)) +
+    (bytes[at + 3] as number) * 2 ** 24;
+  // Never more entries than the smallest entry could fill.
+  return Math.min(count, Math.floor(bytes.length / HINT_ENTRY_HEADER_BYTES));
+}
+
 /** HintVisitor: one hint entry; the key is `bytes[keyAt, keyAt + keyLen)` of the decoded file. */
 export type HintVisitor = (
   keyAt: number,

@@ -61,9 +61,34 @@ export interface Location {
   version: number;
 }
 
+/** LEAF_WORDS: the u32 words of one leaf's slots. */
+const LEAF_WORDS = LEAF_SLOTS_MAX * SLOT_WORDS;
+/**
+ * SLAB_LEAVES: leaves whose slots are carved out of one ArrayBuffer. A typed array of a leaf's
+ * 4.5 KiB is allocated outside V8's heap with its own zeroed backing store and external-memory
+ * accounting; at start-up (thousands of leaves in a row) that was a tenth of an open and drove
+ * the garbage collector. A leaf's slots are never replaced, so a slab lives exactly as long as
+ * its last leaf: a free leaf pins at most SLAB_LEAVES - 1 others' worth (leaves are freed
+ * only by merges of sparse neighbours).
+ */
+const SLAB_LEAVES = 64;
+let slab = new Uint32Array(0);
+let slabAt = 0;
+
+/** leafSlots hands out a fresh, zeroed slot array for a leaf. */
+function leafSlots(): Uint32Array {
+  if (slabAt + LEAF_WORDS > slab.length) {
+    slab = new Uint32Array(LEAF_WORDS * SLAB_LEAVES);
+    slabAt = 0;
+  }
+  const slots = slab.subarray(slabAt, slabAt + LEAF_WORDS);
+  slabAt += LEAF_WORDS;
+  return slots;
+}
+
 class Leaf {
   n = 0;
-  slots = new Uint32Array(LEAF_SLOTS_MAX * SLOT_WORDS);
+  slots = leafSlots();
   arena: Uint8Array;
   next: Leaf | null = null;
   prev: Leaf | null = null;

@@ -25,6 +25,8 @@ export const INTERNAL_CHILDREN_MAX = 128;
 const LEAF_MERGE_BELOW = LEAF_SLOTS_MAX / 4;
 const LEAF_MERGE_FILL_MAX = (LEAF_SLOTS_MAX * 3) / 4;
 const ARENA_BYTES_MIN = 64;
+/** APPEND_COPY_MAX: an appended key up to this long is copied into the arena byte by byte. */
+const APPEND_COPY_MAX = 32;
 
 // Allowances for memoryBytes(), from V8's object layouts on 64-bit (pointer compression off):
 // a leaf is 3 objects (Leaf, Uint32Array, Uint8Array) plus 2 ArrayBuffers; an internal node is an
@@ -185,6 +187,17 @@ class Leaf {
       const grown = new Uint8Array(Math.max(ARENA_BYTES_MIN, (used + key.length) * 1.5) | 0);
       grown.set(this.arena.subarray(0, used));
       this.arena = grown;
+    }
+    if (i === this.n) {
+      // An append (every key of an open's sorted load): nothing to shift, and a short key is
+      // copied byte by byte rather than through a builtin call.
+      const arena = this.arena;
+      if (key.length <= APPEND_COPY_MAX)
+        for (let k = 0; k < key.length; k++) arena[start + k] = key[k] as number;
+      else arena.set(key, start);
+      this.slots[i * SLOT_WORDS + S_KEY_END] = start + key.length;
+      this.n++;
+      return;
     }
     this.arena.copyWithin(start + key.length, start, used);
     this.arena.set(key, start);

@@ -560,6 +560,7 @@ function readHintRun(
   let tombstoneMin = Number.POSITIVE_INFINITY;
   // Tombstones are visited only once the whole file has been validated (and after its entries,
   // which the run holds until the merge), so they apply at once; `apply` copies what it keeps.
+  // One pass over the entries: if the file proves bad part way, the run is dropped.
   const reason = decodeHintAt(
     hint,
     id,
@@ -570,6 +571,7 @@ function readHintRun(
       if (seq < tombstoneMin) tombstoneMin = seq;
       apply(key, Kind.DELETE, id, 0, 0, seq, undefined, 0, 0);
     },
+    true,
   );
   if (reason === undefined) {
     report.hintFilesUsed++;

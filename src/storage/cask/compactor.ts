@@ -1,14 +1,17 @@
-// Compaction (Bitcask's "merge"): copy the live records of every sealed data file into fresh
-// files with hint files, then retire the old files. docs/format.md, "Compaction", states the
-// protocol and why each crash point is safe; docs/hardening.md what a failure at each step does.
-// In short:
+// Compaction (Bitcask's "merge"): copy the live records of some data files (the inputs) into
+// fresh files with hint files, then retire the inputs. docs/format.md, "Compaction", states the
+// protocol and why each crash point is safe; docs/compaction.md which files a triggered
+// compaction takes and which tombstones it carries; docs/hardening.md what a failure at each
+// step does. In short:
 //
-// 1. Seal the active file, so every record older than now lives in a sealed file: the inputs.
+// 1. Choose the inputs (every sealed file, or the most fragmented ones: compaction-plan.ts),
+//    sealing the active file first when it is one: every input is sealed and fully published.
 // 2. Walk the key directory in key order, a bounded chunk per turn of the event loop. For each
 //    key that lives in an input, append its record (same seq) to the output being written,
 //    `NNNNNNNNNN.data.compacting`. Nothing points into it yet: keys keep reading the inputs.
-//    Tombstones are not copied: every older put they shadow is in an input too, and all inputs
-//    go away together. A record with an expiry is copied with it, expired or not: dropping an
+//    Then append the tombstones that must outlive their input (carriedTombstones): a deleted
+//    key's newest tombstone, when a file outside the inputs may hold an older put of it. A
+//    record with an expiry is copied with it, expired or not: dropping an
 //    expired PUT here could let an older version of the key in a file outside this compaction
 //    come back at recovery. Expired keys are removed by the active expiry cycle's tombstones.
 // 3. Finish an output when it is full and at the end: fdatasync it, write its hint file

@@ -30,8 +30,8 @@ const HINT_REVISION_BYTES = 12;
 const HINT_KEY_LEN_MASK = 0x3fff_ffff;
 /**
  * TOMBSTONES_MARK opens the tombstone section: the deletes a sealed data file holds, which
- * recovery needs (an older put of the key may live in an older file). Compaction outputs hold no
- * tombstones and never have the section.
+ * recovery needs (an older put of the key may live in an older file). A compaction output has
+ * the section when it carries tombstones of its inputs (docs/compaction.md).
  */
 const TOMBSTONES_MARK = 0x544f_4d42; // the bytes "BMOT" on disk
 const TOMBSTONE_HEADER_BYTES = 12;

@@ -145,7 +145,7 @@ interface Output {
   count: number;
   /** named: it has its final `.data` name (with its hint file): complete, never to be discarded. */
   named: boolean;
-  /** tombstoneBytes: bytes of the DELETE records carried into it (see carryTombstones). */
+  /** tombstoneBytes: bytes of the DELETE records carried into it (see carriedTombstones). */
   tombstoneBytes: number;
   /** minSeq: the smallest seq of a record written to it (DataFile.minSeq). */
   minSeq: number;

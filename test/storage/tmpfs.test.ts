@@ -73,11 +73,13 @@ describe.skipIf(!canMount)('a full disk (tmpfs)', () => {
     // Leave a little over 2 MiB: less than a compaction needs, more than a few writes.
     const filler = path.join(at, 'filler');
     fs.writeFileSync(filler, Buffer.alloc(Math.max(0, freeBytes(at) - 2.2 * 2 ** 20)));
-    // Overwrite a few keys until the disk is truly full (a few failed writes), compaction
-    // trying in the background all along.
+    // Overwrite a few keys, and add new ones, until the disk is truly full (a few failed
+    // writes), compaction trying in the background all along. (Overwrites alone no longer fill
+    // it: compaction takes the most fragmented files only, whose copies need little room, so it
+    // keeps freeing space; new keys leave it none.)
     let failed = 0;
     for (let i = 0; i < 2000 && failed < 3; i++) {
-      const key = `ow${i % 5}`;
+      const key = i % 2 === 0 ? `ow${i % 5}` : `new${i}`;
       const fill = 100 + (i % 100);
       try {
         await db.set(key, Buffer.alloc(8192, fill));

@@ -72,13 +72,21 @@ import {
   debugChecksOn,
   validateCaskOptions,
 } from './cask-options.js';
+import { planCompaction } from './compaction-plan.js';
 import { type CompactionHost, compact } from './compactor.js';
 import type { DataFile, DataFileSet } from './data-file-set.js';
-import { DATA_SUFFIX, HINT_SUFFIX, parseFileId } from './file-names.js';
+import { DATA_SUFFIX, HINT_SUFFIX, hintPath, parseFileId } from './file-names.js';
 import { encodeWrite, GroupCommit } from './group-commit.js';
+import { decodeHint } from './hint.js';
 import type { KeyDir, Location } from './key-dir.js';
 import { SEQ_MAX } from './record.js';
-import { type Recovered, type RecoverOptions, type RecoveryReport, recover } from './recovery.js';
+import {
+  type Recovered,
+  type RecoverOptions,
+  type RecoveryReport,
+  recover,
+  scanTombstones,
+} from './recovery.js';
 import { CLOSE_HINT_MIN_BYTES, type SealHintHost, writeSealHint } from './seal-hint.js';
 import {
   type CaskMetaFields,
@@ -90,6 +98,7 @@ import {
   readCaskFields,
   revisionOf,
   type SyncedEnd,
+  type Tombstone,
 } from './store-state.js';
 
 export const ENGINE_NAME = 'cask';
@@ -563,7 +572,19 @@ export class CaskEngine implements Engine {
 
   async compact(): Promise<void> {
     this.checkWritable();
-    this.compacting ??= this.runCompaction();
+    this.compacting ??= this.runCompaction(undefined);
+    await this.compacting;
+  }
+
+  /**
+   * @internal compactFiles compacts the given data files only (a partial compaction, as the
+   * background trigger runs one; the active file is sealed first if it is among them). Tests
+   * choose the files; it waits for a compaction already running.
+   */
+  async compactFiles(ids: readonly number[]): Promise<void> {
+    this.checkWritable();
+    while (this.compacting !== undefined) await this.compacting.catch(() => {});
+    this.compacting = this.runCompaction(ids);
     await this.compacting;
   }
 
@@ -747,7 +768,10 @@ export class CaskEngine implements Engine {
     const ratio = this.options.compactionDeadRatio ?? DEFAULT_COMPACTION_DEAD_RATIO;
     const minDead = this.options.compactionMinDeadBytes ?? DEFAULT_COMPACTION_MIN_DEAD_BYTES;
     if (dead < minDead || dead < ratio * total) return;
-    const run = this.runCompaction();
+    // The most fragmented files only (compaction-plan.ts); none when no file is worth a copy.
+    const inputs = planCompaction(files.all(), ratio);
+    if (inputs.length === 0) return;
+    const run = this.runCompaction(inputs);
     this.compacting = run;
     run.catch((err: unknown) => {
       // A broken invariant is a bug: loud (crash on programmer error). I/O is reported by
@@ -761,14 +785,15 @@ export class CaskEngine implements Engine {
     });
   }
 
-  private async runCompaction(): Promise<void> {
+  /** runCompaction compacts `inputs` (a plan: partial), or every sealed file when undefined. */
+  private async runCompaction(inputs: readonly number[] | undefined): Promise<void> {
     const onEvent = this.options.onEvent;
     try {
       onEvent?.({ type: 'compaction-start', detail: { diskBytes: this.store.files.totalBytes() } });
       this.compactionEpoch++;
       let result: Awaited<ReturnType<typeof compact>>;
       try {
-        result = await compact(this.compactionHost());
+        result = await compact(this.compactionHost(inputs));
       } finally {
         this.compactionEpoch++;
       }
@@ -791,7 +816,7 @@ export class CaskEngine implements Engine {
    * compactionHost is what compaction sees of this store: the store state, plus sealing through
    * the group commit (so the inputs hold every write queued before) and the closing flag.
    */
-  private compactionHost(): CompactionHost {
+  private compactionHost(planned: readonly number[] | undefined): CompactionHost {
     const store = this.store;
     return {
       fs: store.fs,
@@ -799,9 +824,17 @@ export class CaskEngine implements Engine {
       dataFileBytes: store.dataFileBytes,
       files: store.files,
       stopping: () => this.closing,
-      seal: async () => {
-        await this.commit.rotate();
-        return store.sealedIds();
+      chooseInputs: async () => {
+        // Sealing behind every write queued before, so the inputs hold all of them. A partial
+        // plan seals only when it chose the active file (or one it has become since).
+        if (planned === undefined || planned.some((id) => id >= store.active.id)) await this.commit.rotate();
+        const sealed = store.sealedIds();
+        return planned === undefined ? sealed : sealed.filter((id) => planned.includes(id));
+      },
+      tombstonesOf: (id) => this.tombstonesOf(id),
+      isLive: (key) => store.keyDir.has(key),
+      retired: (id) => {
+        store.tombstones.delete(id);
       },
       // Every seq fdatasynced now: the seal synced every record of the inputs, and it never
       // counts a write a power cut could still lose (faults.test.ts, "the sequence floor").
@@ -819,6 +852,32 @@ export class CaskEngine implements Engine {
       unpinned: () => this.backupPins.unpinned(),
       commitMeta: (fields) => store.commitMeta(fields),
     };
+  }
+
+  /**
+   * tombstonesOf lists sealed data file `id`'s DELETE records for a compaction: the store's note
+   * while the file waits for its hint file, else the hint file's tombstone section, else (no
+   * usable hint: a file with damage) a scan of the file.
+   */
+  private async tombstonesOf(id: number): Promise<readonly Tombstone[]> {
+    const store = this.store;
+    const noted = store.tombstones.get(id);
+    if (noted !== undefined) return noted;
+    const data = store.files.get(id);
+    const hintFile = hintPath(store.dir, id);
+    if (await store.fs.exists(hintFile)) {
+      const found: Tombstone[] = [];
+      // A copy of each key: the hint's bytes are dropped after the call.
+      const reason = decodeHint(
+        await store.fs.readFile(hintFile),
+        id,
+        data.size,
+        () => {},
+        (key, seq) => found.push({ key: Buffer.from(key), seq }),
+      );
+      if (reason === undefined) return found;
+    }
+    return scanTombstones(store.fs, store.dir, data.file, id, data.size);
   }
 
   /** @internal rotate seals the active data file and starts a new one, in write order. */

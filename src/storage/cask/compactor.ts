@@ -1,14 +1,17 @@
-// Compaction (Bitcask's "merge"): copy the live records of every sealed data file into fresh
-// files with hint files, then retire the old files. docs/format.md, "Compaction", states the
-// protocol and why each crash point is safe; docs/hardening.md what a failure at each step does.
-// In short:
+// Compaction (Bitcask's "merge"): copy the live records of some data files (the inputs) into
+// fresh files with hint files, then retire the inputs. docs/format.md, "Compaction", states the
+// protocol and why each crash point is safe; docs/compaction.md which files a triggered
+// compaction takes and which tombstones it carries; docs/hardening.md what a failure at each
+// step does. In short:
 //
-// 1. Seal the active file, so every record older than now lives in a sealed file: the inputs.
+// 1. Choose the inputs (every sealed file, or the most fragmented ones: compaction-plan.ts),
+//    sealing the active file first when it is one: every input is sealed and fully published.
 // 2. Walk the key directory in key order, a bounded chunk per turn of the event loop. For each
 //    key that lives in an input, append its record (same seq) to the output being written,
 //    `NNNNNNNNNN.data.compacting`. Nothing points into it yet: keys keep reading the inputs.
-//    Tombstones are not copied: every older put they shadow is in an input too, and all inputs
-//    go away together. A record with an expiry is copied with it, expired or not: dropping an
+//    Then append the tombstones that must outlive their input (carriedTombstones): a deleted
+//    key's newest tombstone, when a file outside the inputs may hold an older put of it. A
+//    record with an expiry is copied with it, expired or not: dropping an
 //    expired PUT here could let an older version of the key in a file outside this compaction
 //    come back at recovery. Expired keys are removed by the active expiry cycle's tombstones.
 // 3. Finish an output when it is full and at the end: fdatasync it, write its hint file
@@ -34,6 +37,7 @@
 
 import type { File, FileSystem } from '../../io/file-system.js';
 import { assert } from '../../stdx/assert.js';
+import { keyString } from '../../stdx/key-string.js';
 import { CairnError, IoError } from '../errors.js';
 import { FILE_HEADER_FORMAT } from '../meta.js';
 import type { DataFile, DataFileSet } from './data-file-set.js';
@@ -49,7 +53,7 @@ import {
   RECORD_HEADER_BYTES,
   recordBytes,
 } from './record.js';
-import type { CaskMetaFields } from './store-state.js';
+import type { CaskMetaFields, Tombstone } from './store-state.js';
 
 /** CompactionHost: what compaction needs of a cask store, and nothing else. */
 export interface CompactionHost {
@@ -62,10 +66,17 @@ export interface CompactionHost {
   /** stopping: close has begun; compaction stops at its next step. */
   stopping(): boolean;
   /**
-   * seal seals the active data file in write order (behind every write queued before) and
-   * returns the ids of the sealed files: the inputs, which hold every record older than now.
+   * chooseInputs picks the files to compact (all sealed ones, or the most fragmented:
+   * compaction-plan.ts), sealing the active data file first, in write order, when it is one of
+   * them. Every input returned is sealed: its records are all durable and published.
    */
-  seal(): Promise<readonly number[]>;
+  chooseInputs(): Promise<readonly number[]>;
+  /** tombstonesOf: the DELETE records of sealed data file `id` (its hint's, the store's note, or a scan). */
+  tombstonesOf(id: number): Promise<readonly Tombstone[]>;
+  /** isLive: the key directory holds `key` (its newest write is a put). */
+  isLive(key: Uint8Array): boolean;
+  /** retired: data file `id` left the store; what the store remembers of it may go. */
+  retired(id: number): void;
   /** seqFloor: every sequence number handed out so far is at most this (the metadata keeps it). */
   seqFloor(): number;
   /** walk visits the key directory in ascending key order from `cursor` (KeyDir.walk). */
@@ -134,6 +145,10 @@ interface Output {
   count: number;
   /** named: it has its final `.data` name (with its hint file): complete, never to be discarded. */
   named: boolean;
+  /** tombstoneBytes: bytes of the DELETE records carried into it (see carriedTombstones). */
+  tombstoneBytes: number;
+  /** minSeq: the smallest seq of a record written to it (DataFile.minSeq). */
+  minSeq: number;
 }
 
 /** compact runs one compaction; it returns undefined when there was nothing to compact or it stopped for close. */
@@ -146,11 +161,14 @@ export async function compact(host: CompactionHost): Promise<CompactionResult | 
 }
 
 async function compactInputs(host: CompactionHost): Promise<CompactionResult | undefined> {
-  const inputs = await host.seal();
+  const inputs = await host.chooseInputs();
   if (inputs.length === 0) return undefined;
   const inputSet = new Set(inputs);
   const bytesBefore = inputs.reduce((n, id) => n + host.files.get(id).size, 0);
   const seqFloor = host.seqFloor();
+  // The tombstones that must outlive their input: see carriedTombstones.
+  const carried = await carriedTombstones(host, inputSet, seqFloor);
+  let carriedAt = 0;
   /** finished: the outputs completed so far, with where their records came from (for undo). */
   const finished: { readonly data: DataFile; readonly from: Uint32Array }[] = [];
   let out: Output | undefined;
@@ -192,6 +210,7 @@ async function compactInputs(host: CompactionHost): Promise<CompactionResult | u
           const valueAt = writeAt + RECORD_HEADER_BYTES + extraBytes(expires, revision) + key.length;
           target.hint.add(key, loc.seq, valueAt, loc.valueLen, expiresAt, loc.create, loc.version);
           noteSource(target, loc.fileId, loc.valueOffset);
+          if (loc.seq < target.minSeq) target.minSeq = loc.seq;
           buffers.push(buf);
           writeAt += size;
           bytes += size;
@@ -203,6 +222,34 @@ async function compactInputs(host: CompactionHost): Promise<CompactionResult | u
         }
         return true;
       });
+      // After the walk, the tombstones that must be carried (the key directory has no entry to
+      // walk for a deleted key), in chunks as well. A key put again meanwhile needs none: its
+      // newer put shadows every older record and is itself live (copied if it is in an input).
+      if (done) {
+        while (carriedAt < carried.length && !full) {
+          const t = carried[carriedAt] as Tombstone;
+          if (host.isLive(t.key)) {
+            carriedAt++;
+            continue;
+          }
+          const size = recordBytes(t.key.length, 0, false, false);
+          if (writeAt + size > host.dataFileBytes && writeAt > DATA_HEADER_BYTES) {
+            full = true;
+            break;
+          }
+          const buf = Buffer.allocUnsafe(size);
+          encodeRecord(buf, 0, t.seq, Kind.DELETE, t.key, undefined);
+          target.hint.addTombstone(t.key, t.seq);
+          target.tombstoneBytes += size;
+          if (t.seq < target.minSeq) target.minSeq = t.seq;
+          buffers.push(buf);
+          writeAt += size;
+          bytes += size;
+          carriedAt++;
+          if (bytes >= CHUNK_BYTES || carriedAt % CHUNK_VISITS === 0) break;
+        }
+        if (carriedAt < carried.length) done = false;
+      }
       if (buffers.length > 0) {
         await target.file.write(Buffer.concat(buffers, bytes), target.size);
         target.size = writeAt;
@@ -223,7 +270,7 @@ async function compactInputs(host: CompactionHost): Promise<CompactionResult | u
     }
     if (out !== undefined) {
       const target = out;
-      if (target.count > 0) {
+      if (target.count > 0 || target.tombstoneBytes > 0) {
         const { data, hint } = await finishOutput(host, target);
         out = undefined;
         finished.push({ data, from: target.from });
@@ -272,6 +319,7 @@ async function compactInputs(host: CompactionHost): Promise<CompactionResult | u
   }
   for (const id of inputs) {
     const input = host.files.remove(id);
+    host.retired(id);
     assert(input.liveKeys === 0, `compacted input ${id} still holds ${input.liveKeys} live keys`);
     await input.file.close().catch(() => {});
   }
@@ -312,7 +360,40 @@ async function startOutput(host: CompactionHost): Promise<Output> {
     from: new Uint32Array(1024 * FROM_WORDS),
     count: 0,
     named: false,
+    tombstoneBytes: 0,
+    minSeq: Number.POSITIVE_INFINITY,
   };
+}
+
+/**
+ * carriedTombstones lists the inputs' tombstones that a compaction must copy, newest per key,
+ * in no particular order. A tombstone may go with its input only if no put it shadows can
+ * survive elsewhere: every other data file's records are newer than it (DataFile.minSeq; a file
+ * sealed by rotation holds records in seq order, a compaction output copies of older ones). The
+ * older puts inside the inputs go with them. A full compaction keeps none (every other file is
+ * the new active one, whose records are all newer); a partial one keeps those whose key may
+ * still have an older put in a file it leaves alone (docs/compaction.md). Whether the key was
+ * put again since is decided when the tombstone would be written.
+ */
+async function carriedTombstones(
+  host: CompactionHost,
+  inputs: ReadonlySet<number>,
+  seqFloor: number,
+): Promise<Tombstone[]> {
+  let floorOutside = Number.POSITIVE_INFINITY;
+  for (const f of host.files.all()) if (!inputs.has(f.id) && f.minSeq < floorOutside) floorOutside = f.minSeq;
+  // Every input record's seq is at most seqFloor: above it no tombstone can be needed.
+  if (floorOutside > seqFloor) return [];
+  const newest = new Map<string, Tombstone>();
+  for (const id of inputs) {
+    for (const t of await host.tombstonesOf(id)) {
+      if (t.seq < floorOutside) continue;
+      const name = keyString(t.key);
+      const seen = newest.get(name);
+      if (seen === undefined || seen.seq < t.seq) newest.set(name, t);
+    }
+  }
+  return [...newest.values()];
 }
 
 /** noteSource records where the record just added to `out` was copied from. */
@@ -354,8 +435,20 @@ async function finishOutput(host: CompactionHost, out: Output): Promise<{ data: 
   // messages), read-only, as every sealed file is read.
   await out.file.close();
   const file = await fs.open(dataPath(dir, out.id), 'read');
-  const data: DataFile = { id: out.id, file, size: out.size, allocated: out.size, liveBytes: 0, liveKeys: 0 };
+  const data: DataFile = {
+    id: out.id,
+    file,
+    size: out.size,
+    allocated: out.size,
+    liveBytes: 0,
+    liveKeys: 0,
+    minSeq: out.minSeq,
+  };
   host.files.add(data);
+  // The carried tombstones are needed (carriedTombstones): counted as live, so that they alone
+  // never make the file look worth compacting again. (An open counts them dead again: at worst
+  // one more copy.)
+  if (out.tombstoneBytes > 0) host.files.addLiveBytes(data.id, out.tombstoneBytes);
   return { data, hint: hintBytes };
 }
 
@@ -379,6 +472,7 @@ async function relocate(host: CompactionHost, out: Output, data: DataFile, hint:
       moves[at + 2] = valueAt;
       moves[at + 3] = recordBytes(keyLen, valueLen, expiresAt !== undefined, version !== 0);
     },
+    () => {}, // carried tombstones: nothing to relocate
   );
   assert(
     reason === undefined && n === out.count,
@@ -427,6 +521,7 @@ async function undoFinished(
           size: recordBytes(key.length, valueLen, expiresAt !== undefined, version !== 0),
         });
       },
+      () => {},
     );
     if (reason !== undefined) continue;
     for (let i = 0; i < back.length; i++) {

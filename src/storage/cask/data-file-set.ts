@@ -18,6 +18,13 @@ export interface DataFile {
   liveBytes: number;
   /** liveKeys: keys the key directory points into this file; 0 before it may be deleted. */
   liveKeys: number;
+  /**
+   * minSeq: no record in the file has a smaller sequence number (Infinity: no record yet; 0:
+   * unknown, the file may hold anything). A partial compaction drops an input's tombstone only
+   * if its seq is below every other file's minSeq: no older put it shadows can exist outside the
+   * inputs (docs/compaction.md). Erring low is safe (a tombstone is kept for nothing).
+   */
+  minSeq: number;
 }
 
 export class DataFileSet {

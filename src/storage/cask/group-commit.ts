@@ -443,6 +443,10 @@ export class GroupCommit {
       // group's bytes are in the file before anything else runs. The fdatasync either runs on
       // the event loop too (syncInline) or in libuv's thread pool, where the loop meanwhile
       // serves reads and parses the commands that will form the next group.
+      // Before the bytes land: a file's minSeq may err low, never high (a failed append that is
+      // cut off again leaves it low, which only keeps a tombstone longer). The part is in seq order.
+      const firstSeq = (part[0] as QueuedWrite).seq;
+      if (firstSeq < data.minSeq) data.minSeq = firstSeq;
       data.file.writeSync(bytes, start);
       data.size = end;
       data.allocated = Math.max(data.allocated, end);

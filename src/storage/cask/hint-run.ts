@@ -46,15 +46,15 @@ class ScratchKey {
 
 export class HintRun {
   count = 0;
-  keyAt = new Uint32Array(GROW_MIN);
-  keyLen = new Uint32Array(GROW_MIN);
-  valueOffset = new Uint32Array(GROW_MIN);
-  valueLen = new Uint32Array(GROW_MIN);
-  version = new Uint32Array(GROW_MIN);
-  seq = new Float64Array(GROW_MIN);
-  create = new Float64Array(GROW_MIN);
+  keyAt: Uint32Array;
+  keyLen: Uint32Array;
+  valueOffset: Uint32Array;
+  valueLen: Uint32Array;
+  version: Uint32Array;
+  seq: Float64Array;
+  create: Float64Array;
   /** expiresAt: NaN for an entry without an expiry. */
-  expiresAt = new Float64Array(GROW_MIN);
+  expiresAt: Float64Array;
 
   /** used: bytes of `bytes` holding copied keys (pushCopy); 0 for a hint file's run. */
   private used = 0;
@@ -64,7 +64,33 @@ export class HintRun {
     readonly id: number,
     /** bytes: the hint file, keys being views into it; or the keys pushCopy copied. */
     public bytes: Buffer,
-  ) {}
+    /**
+     * expected: the entries to make room for at once (a hint file's trailer count), so that a
+     * run of a million entries is not grown by doubling: each doubling copied eight columns.
+     */
+    expected = GROW_MIN,
+  ) {
+    const n = Math.max(GROW_MIN, expected);
+    this.keyAt = new Uint32Array(n);
+    this.keyLen = new Uint32Array(n);
+    this.valueOffset = new Uint32Array(n);
+    this.valueLen = new Uint32Array(n);
+    this.version = new Uint32Array(n);
+    this.seq = new Float64Array(n);
+    this.create = new Float64Array(n);
+    this.expiresAt = new Float64Array(n);
+  }
+
+  /** minSeq: the smallest seq of the run's entries (Infinity when it has none). */
+  minSeq(): number {
+    const seqs = this.seq;
+    let min = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < this.count; i++) {
+      const seq = seqs[i] as number;
+      if (seq < min) min = seq;
+    }
+    return min;
+  }
 
   /**
    * pushCopy adds an entry with a copy of `key` (a scan's records: their keys are views into a

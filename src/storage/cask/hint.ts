@@ -30,8 +30,8 @@ const HINT_REVISION_BYTES = 12;
 const HINT_KEY_LEN_MASK = 0x3fff_ffff;
 /**
  * TOMBSTONES_MARK opens the tombstone section: the deletes a sealed data file holds, which
- * recovery needs (an older put of the key may live in an older file). Compaction outputs hold no
- * tombstones and never have the section.
+ * recovery needs (an older put of the key may live in an older file). A compaction output has
+ * the section when it carries tombstones of its inputs (docs/compaction.md).
  */
 const TOMBSTONES_MARK = 0x544f_4d42; // the bytes "BMOT" on disk
 const TOMBSTONE_HEADER_BYTES = 12;
@@ -120,6 +120,20 @@ export class HintWriter {
   }
 }
 
+/**
+ * hintEntryCount: the entry count a hint file's trailer claims (0 for a file too short to have
+ * one). Unchecked: a size hint for the reader's arrays; decodeHintAt checks it.
+ */
+export function hintEntryCount(bytes: Uint8Array): number {
+  if (bytes.length < HINT_HEADER_BYTES + HINT_TRAILER_BYTES) return 0;
+  const at = bytes.length - HINT_TRAILER_BYTES;
+  const count =
+    ((bytes[at] as number) | ((bytes[at + 1] as number) << 8) | ((bytes[at + 2] as number) << 16)) +
+    (bytes[at + 3] as number) * 2 ** 24;
+  // Never more entries than the smallest entry could fill.
+  return Math.min(count, Math.floor(bytes.length / HINT_ENTRY_HEADER_BYTES));
+}
+
 /** HintVisitor: one hint entry; the key is `bytes[keyAt, keyAt + keyLen)` of the decoded file. */
 export type HintVisitor = (
   keyAt: number,
@@ -166,7 +180,10 @@ export function decodeHint(
 /**
  * decodeHintAt is decodeHint giving each entry's key as its offset and length in `bytes`: the
  * open and compaction keep offsets into the hint file's bytes, and a view per entry was a
- * visible share of an open of a million keys.
+ * visible share of an open of a million keys. With `onePass` the entries are validated as they
+ * are visited, so a file found bad part way has had some entries visited (the open, which
+ * drops the run it was filling then, saves a pass over a million entries that way); tombstones
+ * are visited only once the whole file is validated either way.
  */
 export function decodeHintAt(
   bytes: Uint8Array,
@@ -174,6 +191,7 @@ export function decodeHintAt(
   dataFileBytes: number,
   visit: HintVisitor,
   visitTombstone?: (key: Uint8Array, seq: number) => void,
+  onePass = false,
 ): string | undefined {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf.length < HINT_HEADER_BYTES + HINT_TRAILER_BYTES) return 'too short';
@@ -184,24 +202,10 @@ export function decodeHintAt(
   const trailer = buf.length - HINT_TRAILER_BYTES;
   if (buf.readUInt32LE(trailer + 4) !== dataFileBytes) return 'data file size differs from the hint';
   const count = buf.readUInt32LE(trailer);
-  // Validate the structure fully before visiting, so a bad file visits nothing.
-  let pos = HINT_HEADER_BYTES;
-  for (let i = 0; i < count; i++) {
-    if (pos + HINT_ENTRY_HEADER_BYTES > trailer) return 'entries overrun the trailer';
-    const word = buf.readUInt32LE(pos + 16);
-    const expires = (word & HINT_EXPIRES) !== 0;
-    const revision = (word & HINT_REVISION) !== 0;
-    const extra = (expires ? HINT_EXPIRY_BYTES : 0) + (revision ? HINT_REVISION_BYTES : 0);
-    if (pos + HINT_ENTRY_HEADER_BYTES + extra > trailer) return 'entries overrun the trailer';
-    if (expires && readSafeU64LE(buf, pos + HINT_ENTRY_HEADER_BYTES) === undefined)
-      return 'expiry out of range';
-    if (revision) {
-      const at = pos + HINT_ENTRY_HEADER_BYTES + (expires ? HINT_EXPIRY_BYTES : 0);
-      if (readSafeU64LE(buf, at) === undefined) return 'revision out of range';
-      if (buf.readUInt32LE(at + 8) === 0) return 'revision out of range';
-    }
-    pos += HINT_ENTRY_HEADER_BYTES + extra + (word & HINT_KEY_LEN_MASK);
-  }
+  // Validate the structure fully before visiting (unless onePass), so a bad file visits nothing.
+  const end = walkEntries(buf, count, trailer, onePass ? visit : undefined);
+  if (typeof end === 'string') return end;
+  let pos = end;
   const entriesEnd = pos;
   let tombstones = 0;
   if (pos !== trailer) {
@@ -216,36 +220,7 @@ export function decodeHintAt(
     }
     if (pos !== trailer) return 'tombstone count does not match';
   }
-  pos = HINT_HEADER_BYTES;
-  for (let i = 0; i < count; i++) {
-    const seq = readU64LE(buf, pos);
-    const word = buf.readUInt32LE(pos + 16);
-    const keyLen = word & HINT_KEY_LEN_MASK;
-    let keyStart = pos + HINT_ENTRY_HEADER_BYTES;
-    let expiresAt: number | undefined;
-    if ((word & HINT_EXPIRES) !== 0) {
-      expiresAt = readU64LE(buf, keyStart);
-      keyStart += HINT_EXPIRY_BYTES;
-    }
-    let create = 0;
-    let version = 0;
-    if ((word & HINT_REVISION) !== 0) {
-      create = readU64LE(buf, keyStart);
-      version = buf.readUInt32LE(keyStart + 8);
-      keyStart += HINT_REVISION_BYTES;
-    }
-    visit(
-      keyStart,
-      keyLen,
-      seq,
-      buf.readUInt32LE(pos + 8),
-      buf.readUInt32LE(pos + 12),
-      expiresAt,
-      create,
-      version,
-    );
-    pos = keyStart + keyLen;
-  }
+  if (!onePass) walkEntries(buf, count, trailer, visit);
   if (tombstones > 0 && visitTombstone !== undefined) {
     pos = entriesEnd + 8;
     for (let i = 0; i < tombstones; i++) {
@@ -256,4 +231,57 @@ export function decodeHintAt(
     }
   }
   return undefined;
+}
+
+/**
+ * walkEntries checks `count` entries from the header on (none may pass `trailer`, expiries and
+ * revisions in range) and visits each when `visit` is given. It returns where the entries end,
+ * or why they are bad.
+ */
+function walkEntries(
+  buf: Buffer,
+  count: number,
+  trailer: number,
+  visit: HintVisitor | undefined,
+): number | string {
+  let pos = HINT_HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    if (pos + HINT_ENTRY_HEADER_BYTES > trailer) return 'entries overrun the trailer';
+    const word = buf.readUInt32LE(pos + 16);
+    const keyLen = word & HINT_KEY_LEN_MASK;
+    let keyStart = pos + HINT_ENTRY_HEADER_BYTES;
+    let expiresAt: number | undefined;
+    if ((word & HINT_EXPIRES) !== 0) {
+      if (keyStart + HINT_EXPIRY_BYTES > trailer) return 'entries overrun the trailer';
+      expiresAt = readSafeU64LE(buf, keyStart);
+      if (expiresAt === undefined) return 'expiry out of range';
+      keyStart += HINT_EXPIRY_BYTES;
+    }
+    let create = 0;
+    let version = 0;
+    if ((word & HINT_REVISION) !== 0) {
+      if (keyStart + HINT_REVISION_BYTES > trailer) return 'entries overrun the trailer';
+      const at = readSafeU64LE(buf, keyStart);
+      version = buf.readUInt32LE(keyStart + 8);
+      if (at === undefined || version === 0) return 'revision out of range';
+      create = at;
+      keyStart += HINT_REVISION_BYTES;
+    }
+    if (visit !== undefined) {
+      // The key must lie before the trailer before anyone sees it.
+      if (keyStart + keyLen > trailer) return 'entries overrun the trailer';
+      visit(
+        keyStart,
+        keyLen,
+        readU64LE(buf, pos),
+        buf.readUInt32LE(pos + 8),
+        buf.readUInt32LE(pos + 12),
+        expiresAt,
+        create,
+        version,
+      );
+    }
+    pos = keyStart + keyLen;
+  }
+  return pos > trailer ? 'entries overrun the trailer' : pos;
 }

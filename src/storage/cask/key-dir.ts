@@ -33,6 +33,8 @@ export const INTERNAL_CHILDREN_MAX = 128;
 const LEAF_MERGE_BELOW = LEAF_SLOTS_MAX / 4;
 const LEAF_MERGE_FILL_MAX = (LEAF_SLOTS_MAX * 3) / 4;
 const ARENA_BYTES_MIN = 64;
+/** APPEND_COPY_MAX: an appended key up to this long is copied into the arena byte by byte. */
+const APPEND_COPY_MAX = 32;
 
 // Allowances for memoryBytes(), from V8's object layouts on 64-bit (pointer compression off):
 // a leaf is 3 objects (Leaf, Uint32Array, Uint8Array) plus 2 ArrayBuffers; an internal node is an
@@ -69,9 +71,34 @@ export interface Location {
   version: number;
 }
 
+/** LEAF_WORDS: the u32 words of one leaf's slots. */
+const LEAF_WORDS = LEAF_SLOTS_MAX * SLOT_WORDS;
+/**
+ * SLAB_LEAVES: leaves whose slots are carved out of one ArrayBuffer. A typed array of a leaf's
+ * 4.5 KiB is allocated outside V8's heap with its own zeroed backing store and external-memory
+ * accounting; at start-up (thousands of leaves in a row) that was a tenth of an open and drove
+ * the garbage collector. A leaf's slots are never replaced, so a slab lives exactly as long as
+ * its last leaf: a free leaf pins at most SLAB_LEAVES - 1 others' worth (leaves are freed
+ * only by merges of sparse neighbours).
+ */
+const SLAB_LEAVES = 64;
+let slab = new Uint32Array(0);
+let slabAt = 0;
+
+/** leafSlots hands out a fresh, zeroed slot array for a leaf. */
+function leafSlots(): Uint32Array {
+  if (slabAt + LEAF_WORDS > slab.length) {
+    slab = new Uint32Array(LEAF_WORDS * SLAB_LEAVES);
+    slabAt = 0;
+  }
+  const slots = slab.subarray(slabAt, slabAt + LEAF_WORDS);
+  slabAt += LEAF_WORDS;
+  return slots;
+}
+
 class Leaf {
   n = 0;
-  slots = new Uint32Array(LEAF_SLOTS_MAX * SLOT_WORDS);
+  slots = leafSlots();
   arena: Uint8Array;
   next: Leaf | null = null;
   prev: Leaf | null = null;
@@ -168,6 +195,17 @@ class Leaf {
       const grown = new Uint8Array(Math.max(ARENA_BYTES_MIN, (used + key.length) * 1.5) | 0);
       grown.set(this.arena.subarray(0, used));
       this.arena = grown;
+    }
+    if (i === this.n) {
+      // An append (every key of an open's sorted load): nothing to shift, and a short key is
+      // copied byte by byte rather than through a builtin call.
+      const arena = this.arena;
+      if (key.length <= APPEND_COPY_MAX)
+        for (let k = 0; k < key.length; k++) arena[start + k] = key[k] as number;
+      else arena.set(key, start);
+      this.slots[i * SLOT_WORDS + S_KEY_END] = start + key.length;
+      this.n++;
+      return;
     }
     this.arena.copyWithin(start + key.length, start, used);
     this.arena.set(key, start);

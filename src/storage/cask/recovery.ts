@@ -38,7 +38,7 @@ import {
   parseFileId,
   TEMP_SUFFIX,
 } from './file-names.js';
-import { decodeHintAt } from './hint.js';
+import { decodeHintAt, hintEntryCount } from './hint.js';
 import { HintRun, mergeRuns } from './hint-run.js';
 import { KeyDir } from './key-dir.js';
 import {
@@ -191,6 +191,20 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   const opened: { id: number; file: File; size: number }[] = [];
   const runs: HintRun[] = [];
   const toScan: { id: number; file: File; size: number }[] = [];
+  /** minSeqs: each data file's smallest record seq (DataFile.minSeq), as far as it was read. */
+  const minSeqs = new Map<number, number>();
+  // Every hint file is read at once (the thread pool reads while this thread decodes the first
+  // ones): all of them are held until the merge anyway. A read never awaited (its data file
+  // turned out too short) must not become an unhandled rejection.
+  const hintReads = new Map<number, Promise<Buffer>>();
+  if (options.trustHints !== false) {
+    for (const id of live) {
+      if (!hintIds.has(id)) continue;
+      const read = readWhole(options.fs, path.join(options.dir, hintFileName(id)));
+      read.catch(() => {});
+      hintReads.set(id, read);
+    }
+  }
   for (const id of live) {
     const data = await openDataFile(options, id, report);
     if (data === undefined) {
@@ -198,14 +212,20 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
       continue;
     }
     opened.push(data);
-    const run =
-      hintIds.has(id) && options.trustHints !== false
-        ? await readHintRun(options, id, data.size, report, apply)
-        : undefined;
-    if (run !== undefined) runs.push(run);
-    else toScan.push(data);
+    const hintRead = hintReads.get(id);
+    const read =
+      hintRead !== undefined ? readHintRun(await hintRead, id, data.size, report, apply) : undefined;
+    if (read !== undefined) {
+      runs.push(read.run);
+      // A sealed file's hint leaves out replaced records, but the file was appended in seq order,
+      // so its first record holds its smallest seq; a compaction output's hint lists every
+      // record it holds. The smaller of the two is right for both.
+      minSeqs.set(id, Math.min(read.minSeq, await firstRecordSeq(data.file, data.size)));
+    } else toScan.push(data);
   }
   const clean: number[] = [];
+  /** unordered: scanned files whose records are not in seq order (a compaction output without its hint). */
+  const unordered = new Set<number>();
   const scannedRuns: HintRun[] = [];
   const sizes = new Map<number, number>();
   for (const { id, file, size } of toScan) {
@@ -217,21 +237,36 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     // A small file's keys are applied as they are read (what a run would save is less than
     // what it costs).
     const run = size >= SCAN_RUN_MIN_BYTES ? new HintRun(id, Buffer.alloc(0)) : undefined;
-    const collect: Apply =
-      run === undefined
-        ? apply
-        : (key, kind, fileId, valueOffset, valueLen, seq, expiresAt, create, version) => {
-            if (kind === Kind.PUT) run.pushCopy(key, seq, valueOffset, valueLen, expiresAt, create, version);
-            else apply(key, kind, fileId, valueOffset, valueLen, seq, expiresAt, create, version);
-          };
+    let minSeq = Number.POSITIVE_INFINITY;
+    // ordered: the records' seqs never decrease, as in every file the group commit appends to
+    // (a compaction output is in key order). Only such a file may be appended to or given a
+    // sealed file's hint: that hint leaves replaced records out, and an open then takes the
+    // file's smallest seq from its first record (DataFile.minSeq), which needs the order.
+    let lastSeq = 0;
+    let ordered = true;
+    const collect: Apply = (key, kind, fileId, valueOffset, valueLen, seq, expiresAt, create, version) => {
+      if (seq < minSeq) minSeq = seq;
+      if (seq < lastSeq) ordered = false;
+      lastSeq = seq;
+      if (run !== undefined && kind === Kind.PUT)
+        run.pushCopy(key, seq, valueOffset, valueLen, expiresAt, create, version);
+      else apply(key, kind, fileId, valueOffset, valueLen, seq, expiresAt, create, version);
+    };
     const read = await scanDataFile(options, id, file, size, id === activeCandidate, report, collect);
     if (run !== undefined) {
       run.sort();
       scannedRuns.push(run);
     }
     sizes.set(id, read.size);
+    // Damage kept in place may hide records whose seqs are unknown; a torn tail or batch is cut
+    // off (or the open fails), so it hides nothing.
+    const hides = report.problems
+      .slice(problemsBefore)
+      .some((p) => p.kind !== 'torn-tail' && p.kind !== 'torn-batch');
+    minSeqs.set(id, hides ? 0 : minSeq);
     if (read.uncut) uncut = true;
-    if (report.problems.length === problemsBefore && !read.uncut) clean.push(id);
+    if (!ordered) unordered.add(id);
+    if (report.problems.length === problemsBefore && !read.uncut && ordered) clean.push(id);
   }
   mergeRuns([...runs, ...scannedRuns], (run, key, i) => {
     apply(
@@ -254,13 +289,20 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
       allocated: sizes.get(id) ?? size,
       liveBytes: 0,
       liveKeys: 0,
+      minSeq: minSeqs.get(id) ?? 0,
     });
     lastId = id;
   }
 
   countLiveBytes(keyDir, expiries, files);
   report.keys = keyDir.size;
-  const activeId = appendTarget(lastId, uncut, hintIds, files, options.dataFileBytes);
+  const activeId = appendTarget(
+    lastId,
+    uncut || (lastId !== undefined && unordered.has(lastId)),
+    hintIds,
+    files,
+    options.dataFileBytes,
+  );
   // Deletes of files read through their hint are in the hint already; of a file that gets a new
   // active file after it (activeId undefined), they wait for its hint too.
   for (const run of runs) tombstones.delete(run.id);
@@ -502,32 +544,38 @@ async function removeShortFile(
 }
 
 /**
- * readHintRun reads and checks data file `id`'s hint file: its entries as a sorted run for
+ * readHintRun checks data file `id`'s hint file (its bytes, read whole): its entries as a sorted run for
  * mergeRuns, its tombstones applied at once. Undefined, having applied nothing, when the hint
  * file is unusable (the data file is then scanned instead).
  */
-async function readHintRun(
-  options: RecoverOptions,
+function readHintRun(
+  hint: Buffer,
   id: number,
   size: number,
   report: RecoveryReport,
   apply: Apply,
-): Promise<HintRun | undefined> {
-  const hint = await readWhole(options.fs, path.join(options.dir, hintFileName(id)));
-  const run = new HintRun(id, hint);
+): { run: HintRun; minSeq: number } | undefined {
+  // Sized from the trailer's entry count (checked by the decode), so the run never grows.
+  const run = new HintRun(id, hint, hintEntryCount(hint));
+  let tombstoneMin = Number.POSITIVE_INFINITY;
   // Tombstones are visited only once the whole file has been validated (and after its entries,
   // which the run holds until the merge), so they apply at once; `apply` copies what it keeps.
+  // One pass over the entries: if the file proves bad part way, the run is dropped.
   const reason = decodeHintAt(
     hint,
     id,
     size,
     (keyAt, keyLen, seq, valueOffset, valueLen, expiresAt, create, version) =>
       run.push(keyAt, keyLen, seq, valueOffset, valueLen, expiresAt, create, version),
-    (key, seq) => apply(key, Kind.DELETE, id, 0, 0, seq, undefined, 0, 0),
+    (key, seq) => {
+      if (seq < tombstoneMin) tombstoneMin = seq;
+      apply(key, Kind.DELETE, id, 0, 0, seq, undefined, 0, 0);
+    },
+    true,
   );
   if (reason === undefined) {
     report.hintFilesUsed++;
-    return run;
+    return { run, minSeq: Math.min(tombstoneMin, run.minSeq()) };
   }
   report.problems.push({
     kind: 'hint-rejected',
@@ -536,6 +584,66 @@ async function readHintRun(
     action: 'data file scanned instead',
   });
   return undefined;
+}
+
+/**
+ * scanTombstones lists the DELETE records of a sealed data file by reading it whole (changing
+ * nothing): what a partial compaction needs of an input that has neither a hint file nor the
+ * store's note of its deletes (a file with damage). Keys are copies.
+ */
+export async function scanTombstones(
+  fs: FileSystem,
+  dir: string,
+  file: File,
+  id: number,
+  size: number,
+): Promise<Tombstone[]> {
+  const found: Tombstone[] = [];
+  const report: RecoveryReport = {
+    dataFiles: 0,
+    hintFilesUsed: 0,
+    records: 0,
+    keys: 0,
+    maxSeq: 0,
+    problems: [],
+  };
+  await scanFile(
+    fs,
+    dir,
+    file,
+    id,
+    size,
+    false,
+    Number.POSITIVE_INFINITY,
+    report,
+    (key, kind, _f, _o, _l, seq) => {
+      if (kind === Kind.DELETE) found.push({ key: Buffer.from(key), seq });
+    },
+  );
+  return found;
+}
+
+/** FIRST_RECORD_READ_BYTES: bytes read to find a data file's first record (more only if it is longer). */
+const FIRST_RECORD_READ_BYTES = 4096;
+
+/**
+ * firstRecordSeq is the seq of data file `file`'s first record, verified by its CRC: Infinity
+ * when the file holds no record, 0 (unknown: anything may follow) when it does not decode.
+ */
+export async function firstRecordSeq(file: File, size: number): Promise<number> {
+  if (size <= DATA_HEADER_BYTES) return Number.POSITIVE_INFINITY;
+  let buf = Buffer.allocUnsafe(Math.min(FIRST_RECORD_READ_BYTES, size - DATA_HEADER_BYTES));
+  let got = await file.read(buf, 0, buf.length, DATA_HEADER_BYTES);
+  let rec = decodeRecord(buf, 0, got);
+  if (rec === NEED_MORE && got >= RECORD_HEADER_BYTES) {
+    const need = recordBytesAt(buf, 0);
+    if (need <= size - DATA_HEADER_BYTES) {
+      buf = Buffer.allocUnsafe(need);
+      got = await file.read(buf, 0, need, DATA_HEADER_BYTES);
+      rec = decodeRecord(buf, 0, got);
+    }
+  }
+  return rec === NEED_MORE || rec === INVALID ? 0 : rec.seq;
 }
 
 /**
@@ -568,9 +676,29 @@ function tornWriteStart(options: RecoverOptions, id: number, active: boolean): n
 
 /** countLiveBytes does the live-byte accounting of every file, once every key has its final location. */
 function countLiveBytes(keyDir: KeyDir, expiries: ExpiryIndex, files: DataFileSet): void {
-  keyDir.forEachSize((keyLen, fileId, valueLen, version) =>
-    files.addLive(fileId, recordBytes(keyLen, valueLen, false, version !== 0)),
-  );
+  // Summed per file first, the last file's sums at hand (a million keys, a few files): going
+  // through DataFileSet.addLive per key (a lookup and a check) was a tenth of an open.
+  const sums = new Map<number, { bytes: number; keys: number }>();
+  let lastId = -1;
+  let last = { bytes: 0, keys: 0 };
+  keyDir.forEachSize((keyLen, fileId, valueLen, version) => {
+    if (fileId !== lastId) {
+      let sum = sums.get(fileId);
+      if (sum === undefined) {
+        sum = { bytes: 0, keys: 0 };
+        sums.set(fileId, sum);
+      }
+      last = sum;
+      lastId = fileId;
+    }
+    last.bytes += recordBytes(keyLen, valueLen, false, version !== 0);
+    last.keys++;
+  });
+  for (const [id, sum] of sums) {
+    const data = files.get(id);
+    data.liveBytes += sum.bytes;
+    data.liveKeys += sum.keys;
+  }
   // Records with an expiry are EXPIRY_BYTES longer; their keys are few enough to look up again.
   for (const name of expiries.names()) {
     const loc = keyDir.get(Buffer.from(name, 'latin1'));

@@ -44,7 +44,10 @@ export interface SealHintHost {
   readonly dir: string;
   readonly files: DataFileSet;
   readonly keyDir: KeyDir;
-  /** tombstones: the deletes each data file holds (taken and dropped here). */
+  /**
+   * tombstones: the deletes each data file holds; a file's entry is dropped here once its hint
+   * lists them (or the file is gone), not before: a partial compaction may need them meanwhile.
+   */
   readonly tombstones: Map<number, Tombstone[]>;
   expiryOf(key: Uint8Array): number | undefined;
   /** stopping: the store is closing; give up (the file is scanned at the next open). */
@@ -66,8 +69,6 @@ const WALK_ATTEMPTS_MAX = 8;
  * removed the temporary file: the data file is then scanned at the next open, as before.
  */
 export async function writeSealHint(host: SealHintHost, id: number, yieldBetween = true): Promise<boolean> {
-  const tombstones = host.tombstones.get(id) ?? [];
-  host.tombstones.delete(id);
   let hint: HintWriter | undefined;
   for (let attempt = 0; hint === undefined; attempt++) {
     if (attempt === WALK_ATTEMPTS_MAX) return false;
@@ -77,7 +78,8 @@ export async function writeSealHint(host: SealHintHost, id: number, yieldBetween
     const walked = new HintWriter(FORMAT_VERSION, id);
     let cursor: Uint8Array | undefined;
     do {
-      if (host.stopping() || host.files.tryGet(id) === undefined) return false;
+      if (host.stopping()) return false;
+      if (host.files.tryGet(id) === undefined) return gone(host, id);
       cursor = host.keyDir.walkFile(id, cursor, WALK_CHUNK_VISITS, (key, loc) => {
         walked.add(key, loc.seq, loc.valueOffset, loc.valueLen, host.expiryOf(key), loc.create, loc.version);
       });
@@ -86,11 +88,13 @@ export async function writeSealHint(host: SealHintHost, id: number, yieldBetween
     if (host.compactionEpoch() === epoch) hint = walked;
   }
   const data = host.files.tryGet(id);
-  if (data === undefined) return false;
+  if (data === undefined) return gone(host, id);
+  // A sealed file's list of deletes is complete and no longer changes.
+  const tombstones = host.tombstones.get(id) ?? [];
   for (const t of tombstones) hint.addTombstone(t.key, t.seq);
   const bytes = hint.finish(data.size);
   await host.sync();
-  if (host.files.tryGet(id) === undefined) return false;
+  if (host.files.tryGet(id) === undefined) return gone(host, id);
   const target = hintPath(host.dir, id);
   const tmp = `${target}${TEMP_SUFFIX}`;
   try {
@@ -104,11 +108,19 @@ export async function writeSealHint(host: SealHintHost, id: number, yieldBetween
     }
     await host.fs.rename(tmp, target);
     await host.fs.syncDir(host.dir);
+    // The hint lists the deletes now (a failure above keeps them noted: the file has no hint).
+    host.tombstones.delete(id);
     return true;
   } catch (err) {
     await host.fs.unlink(tmp).catch(() => {});
     throw err;
   }
+}
+
+/** gone: data file `id` was compacted away before its hint was written; its deletes went with it. */
+function gone(host: SealHintHost, id: number): false {
+  host.tombstones.delete(id);
+  return false;
 }
 
 function nextTurn(): Promise<void> {

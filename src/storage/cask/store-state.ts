@@ -596,7 +596,15 @@ export async function createDataFile(fs: FileSystem, dir: string, id: number): P
     await fs.rename(tmpPath, filePath);
     await fs.syncDir(dir);
     file = await fs.open(filePath, 'readwrite');
-    return { id, file, size: DATA_HEADER_BYTES, allocated: DATA_HEADER_BYTES, liveBytes: 0, liveKeys: 0 };
+    return {
+      id,
+      file,
+      size: DATA_HEADER_BYTES,
+      allocated: DATA_HEADER_BYTES,
+      liveBytes: 0,
+      liveKeys: 0,
+      minSeq: Number.POSITIVE_INFINITY,
+    };
   } catch (err) {
     await file?.close().catch(() => {});
     await fs.unlink(tmpPath).catch(() => {});
@@ -625,4 +633,5 @@ export const NO_DATA_FILE: DataFile = {
   allocated: DATA_HEADER_BYTES,
   liveBytes: 0,
   liveKeys: 0,
+  minSeq: Number.POSITIVE_INFINITY,
 };

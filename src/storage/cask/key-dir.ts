@@ -337,6 +337,14 @@ export class KeyDir {
     this.pointBuiltTo = undefined;
   }
 
+  /** startAfter: the leaf and slot of the first key after `from` (the first key of all when undefined). */
+  private startAfter(from: Uint8Array | undefined): [Leaf | null, number] {
+    if (from === undefined) return [this.firstLeaf(), 0];
+    const leaf = this.findLeaf(from, false);
+    const found = leaf.search(from);
+    return [leaf, found >= 0 ? found + 1 : -found - 1];
+  }
+
   /**
    * buildPointIndex adds up to `maxEntries` more keys, in key order, to the index that
    * startPointIndex began, and returns true once it holds every key. Between calls the
@@ -347,17 +355,8 @@ export class KeyDir {
     const point = this.point;
     assert(point !== undefined, 'buildPointIndex before startPointIndex');
     if (this.pointComplete) return true;
-    let leaf: Leaf | null;
-    let i: number;
     const from = this.pointBuiltTo;
-    if (from === undefined) {
-      leaf = this.firstLeaf();
-      i = 0;
-    } else {
-      leaf = this.findLeaf(from, false);
-      const found = leaf.search(from);
-      i = found >= 0 ? found + 1 : -found - 1;
-    }
+    let [leaf, i] = this.startAfter(from);
     let added = 0;
     while (leaf !== null) {
       const slots = leaf.slots;
@@ -598,16 +597,7 @@ export class KeyDir {
     maxVisits: number,
     visit: (key: Uint8Array, location: Location) => void,
   ): Uint8Array | undefined {
-    let leaf: Leaf | null;
-    let i: number;
-    if (from === undefined) {
-      leaf = this.firstLeaf();
-      i = 0;
-    } else {
-      leaf = this.findLeaf(from, false);
-      const found = leaf.search(from);
-      i = found >= 0 ? found + 1 : -found - 1;
-    }
+    let [leaf, i] = this.startAfter(from);
     let visits = 0;
     while (leaf !== null) {
       const slots = leaf.slots;

@@ -31,6 +31,7 @@
 // Buffers: `set` copies the value into the arena; `lookup` returns a view of the arena that is
 // valid only until the next change to the cache (callers copy it at once); `get` copies.
 import { assert } from '../../stdx/assert.js';
+import { hash32 as hashBytes } from '../../stdx/hash32.js';
 
 /** RECORD_HEADER_BYTES: slot (u32) and record size (u32) before the key. */
 const RECORD_HEADER_BYTES = 8;
@@ -372,16 +373,4 @@ export class ValueCache {
 function grown<T extends Uint32Array | Int32Array | Float64Array | Uint8Array>(old: T, fresh: T): T {
   fresh.set(old as never);
   return fresh;
-}
-
-/** hashBytes: 32-bit FNV-1a of the key, then mixed (murmur3's finalizer) so low bits spread. */
-function hashBytes(key: Uint8Array): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ (key[i] as number), 0x01000193);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }

@@ -151,6 +151,13 @@ export class RawNode {
     const rd = this.readyNow();
     const r = this.raft;
     r.raftLog.unstable.acceptInProgress();
+    this.markApplied(rd);
+    return rd;
+  }
+
+  /** markApplied: the Ready's committed entries (or its snapshot) count as applied. */
+  private markApplied(rd: Ready): void {
+    const r = this.raft;
     const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1];
     if (lastCommitted !== undefined) {
       r.appliedTo(lastCommitted.index);
@@ -158,7 +165,6 @@ export class RawNode {
     } else if (rd.snapshot !== undefined && !isEmptySnapshot(rd.snapshot)) {
       r.appliedTo(rd.snapshot.metadata.index);
     }
-    return rd;
   }
 
   /** appended: the save of a pipelined Ready is durable (called in the order of the Readys). */
@@ -205,13 +211,7 @@ export class RawNode {
     assert(this.inReady, 'advance() without ready()');
     this.inReady = false;
     const r = this.raft;
-    const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1];
-    if (lastCommitted !== undefined) {
-      r.appliedTo(lastCommitted.index);
-      r.reduceUncommittedSize(rd.committedEntries);
-    } else if (rd.snapshot !== undefined && !isEmptySnapshot(rd.snapshot)) {
-      r.appliedTo(rd.snapshot.metadata.index);
-    }
+    this.markApplied(rd);
     const lastEntry = rd.entries[rd.entries.length - 1];
     if (lastEntry !== undefined) {
       r.raftLog.stableTo(lastEntry.index, lastEntry.term);

@@ -171,7 +171,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   const retired = new Set(options.retired);
   for (const id of options.retired) files.reserve(id);
   const live = await removeRetiredFiles(options, dataIds, retired, report);
-  await removeOrphanHints(options, hintIds, live, retired, report);
+  await removeOrphanHints(options, hintIds, dataIds, live, retired, report);
   const tombstones = new Map<number, Tombstone[]>();
   const apply = applyToIndex(report, keyDir, expiries, tombstones);
 
@@ -400,10 +400,16 @@ async function removeRetiredFiles(
   return live;
 }
 
-/** removeOrphanHints removes (when repairing) hint files whose data file is gone. */
+/**
+ * removeOrphanHints removes (when repairing) hint files whose data file is gone, a retired
+ * file's included: a seal hint written while a compaction retired its file can land after the
+ * compaction deleted the data file (removeRetiredFiles, which only looks at data files, would
+ * leave that hint forever).
+ */
 async function removeOrphanHints(
   options: RecoverOptions,
   hintIds: ReadonlySet<number>,
+  dataIds: readonly number[],
   live: readonly number[],
   retired: ReadonlySet<number>,
   report: RecoveryReport,
@@ -411,7 +417,8 @@ async function removeOrphanHints(
   const { fs, dir, repair } = options;
   for (const id of hintIds) {
     if (live.includes(id)) continue;
-    if (retired.has(id)) continue;
+    // A retired file whose data file is still here: removeRetiredFiles deleted its hint too.
+    if (retired.has(id) && dataIds.includes(id)) continue;
     report.problems.push({
       kind: 'orphan-hint',
       file: hintFileName(id),

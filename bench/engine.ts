@@ -45,11 +45,15 @@ const DURABLE_WRITES_QUICK = 20_000;
 const SEED = 0xca1e;
 /** KEY_PREFIX: the first 8 key bytes; the last 8 are the key's index, big-endian, so index order is key order. */
 const KEY_PREFIX = Buffer.from('cairnkey', 'latin1');
-/** Targets (docs/benchmarks.md): ratios of cask to lmdb, memory per key, open time at 1M keys. */
-const TARGET_DURABLE_WRITES_VS_LMDB = 1.0;
+/**
+ * Targets (docs/benchmarks.md; issue 14 raised two of issue 2's): ratios of cask to lmdb, memory
+ * per key, open time at 1M keys (issue 14: < 1 s whatever the store's history;
+ * bench/engine-startup.ts --startup measures the never-compacted case).
+ */
+const TARGET_DURABLE_WRITES_VS_LMDB = 1.5;
 const TARGET_RANDOM_READS_VS_LMDB = 0.8;
 const TARGET_KEYDIR_BYTES_PER_KEY = 100 + KEY_BYTES;
-const TARGET_OPEN_MS_AT_1M = 2000;
+const TARGET_OPEN_MS_AT_1M = 1000;
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULT_OUT = path.join(REPO_ROOT, 'docs', 'bench-engine.md');

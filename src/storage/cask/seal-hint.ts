@@ -108,6 +108,13 @@ export async function writeSealHint(host: SealHintHost, id: number, yieldBetween
     }
     await host.fs.rename(tmp, target);
     await host.fs.syncDir(host.dir);
+    if (host.files.tryGet(id) === undefined) {
+      // A compaction retired the file while the hint was being written, and may have deleted
+      // the files before the rename: take the hint away again (if this fails too, the next open
+      // removes it as an orphan).
+      await host.fs.unlink(target).catch(() => {});
+      return gone(host, id);
+    }
     // The hint lists the deletes now (a failure above keeps them noted: the file has no hint).
     host.tombstones.delete(id);
     return true;

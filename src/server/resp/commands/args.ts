@@ -1,5 +1,6 @@
 // Argument parsing shared by the command handlers, with Redis's rules and error texts.
-import { CommandError, ERR_NOT_INTEGER } from '../errors.js';
+import { CommandError, ERR_NOT_INTEGER, ERR_SYNTAX } from '../errors.js';
+import { isMatchAll } from '../glob.js';
 import type { Held } from '../types.js';
 
 export const INT64_MIN = -(2n ** 63n);
@@ -42,6 +43,25 @@ export function intArg(buf: Buffer): number {
   if (n > BigInt(Number.MAX_SAFE_INTEGER)) return Number.MAX_SAFE_INTEGER;
   if (n < BigInt(Number.MIN_SAFE_INTEGER)) return Number.MIN_SAFE_INTEGER;
   return Number(n);
+}
+
+/** ScanOptions: MATCH and COUNT as the SCAN family takes them (pattern undefined: every name). */
+export interface ScanOptions {
+  pattern: Buffer | undefined;
+  count: number;
+}
+
+/**
+ * scanOption applies a MATCH or COUNT option (its lowercased name, its value) to `o` and says
+ * whether it was one; a COUNT below 1 is a syntax error, as in Redis.
+ */
+export function scanOption(o: ScanOptions, opt: string, value: Buffer): boolean {
+  if (opt === 'match') o.pattern = isMatchAll(value) ? undefined : value;
+  else if (opt === 'count') {
+    o.count = intArg(value);
+    if (o.count < 1) throw new CommandError(ERR_SYNTAX);
+  } else return false;
+  return true;
 }
 
 /** is compares an argument with an option name, ignoring ASCII case. */

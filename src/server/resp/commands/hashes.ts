@@ -21,7 +21,7 @@ import {
 import { ValueType } from '../../../storage/value-type.js';
 import type { Latest, Updated } from '../../../txn/write-pipeline.js';
 import { CommandError, checkType, ERR_OVERFLOW, ERR_SYNTAX, wrongArity } from '../errors.js';
-import { globMatch, isMatchAll } from '../glob.js';
+import { globMatch } from '../glob.js';
 import { NOTIFY } from '../notifications.js';
 import type { CommandContext, Held } from '../types.js';
 import {
@@ -34,6 +34,8 @@ import {
   lower,
   type MaybePromise,
   parseInt64,
+  type ScanOptions,
+  scanOption,
 } from './args.js';
 import { addLongDouble, formatLongDouble, isFiniteLongDouble, parseLongDouble } from './decimal-float.js';
 import { notify } from './notify.js';
@@ -339,8 +341,7 @@ function hscan(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
     if (saved === undefined) throw new CommandError('ERR invalid cursor');
     after = saved.toString('latin1');
   }
-  let pattern: Buffer | undefined;
-  let count = HSCAN_COUNT_DEFAULT;
+  const o: ScanOptions = { pattern: undefined, count: HSCAN_COUNT_DEFAULT };
   let noValues = false;
   for (let i = 3; i < args.length; i++) {
     const opt = lower(args[i]!);
@@ -349,13 +350,9 @@ function hscan(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
       continue;
     }
     if (i + 1 >= args.length) throw new CommandError(ERR_SYNTAX);
-    const value = args[++i]!;
-    if (opt === 'match') pattern = isMatchAll(value) ? undefined : value;
-    else if (opt === 'count') {
-      count = intArg(value);
-      if (count < 1) throw new CommandError(ERR_SYNTAX);
-    } else throw new CommandError(ERR_SYNTAX);
+    if (!scanOption(o, opt, args[++i]!)) throw new CommandError(ERR_SYNTAX);
   }
+  const { pattern, count } = o;
   return readHash(ctx, key, (hash, latest) => {
     const fields = sortedFields(hash);
     let page: string[];

@@ -10,7 +10,15 @@ import { globMatch, isMatchAll } from '../glob.js';
 import { FLUSH_BATCH_KEYS, SCAN_COUNT_DEFAULT, SCAN_COUNT_MAX } from '../limits.js';
 import { NOTIFY } from '../notifications.js';
 import type { CommandContext, Held } from '../types.js';
-import { andThen, held, intArg, joinDurable, lower, type MaybePromise } from './args.js';
+import {
+  andThen,
+  held,
+  joinDurable,
+  lower,
+  type MaybePromise,
+  type ScanOptions,
+  scanOption,
+} from './args.js';
 import { notify } from './notify.js';
 import { ALL_KEYS, FIRST_KEY, NO_KEYS, spec } from './spec.js';
 
@@ -84,8 +92,7 @@ async function scan(ctx: CommandContext, args: Buffer[]): Promise<void> {
     after = ctx.server.cursors.get(cursor);
     if (after === undefined) throw new CommandError('ERR invalid cursor');
   }
-  let pattern: Buffer | undefined;
-  let count = SCAN_COUNT_DEFAULT;
+  const o: ScanOptions = { pattern: undefined, count: SCAN_COUNT_DEFAULT };
   // TYPE: Redis filters the keys of one page by their type after reading them (so a page may
   // come back empty with a non-zero cursor). An unknown type name matches nothing here.
   let wantType: string | undefined;
@@ -93,14 +100,12 @@ async function scan(ctx: CommandContext, args: Buffer[]): Promise<void> {
     const opt = lower(args[i]!);
     if (i + 1 >= args.length) throw new CommandError(ERR_SYNTAX);
     const value = args[++i]!;
-    if (opt === 'match') pattern = isMatchAll(value) ? undefined : value;
-    else if (opt === 'count') {
-      count = intArg(value);
-      if (count < 1) throw new CommandError(ERR_SYNTAX);
-    } else if (opt === 'type') wantType = lower(value);
+    if (scanOption(o, opt, value)) continue;
+    if (opt === 'type') wantType = lower(value);
     else throw new CommandError(ERR_SYNTAX);
   }
-  count = Math.min(count, SCAN_COUNT_MAX);
+  const { pattern } = o;
+  const count = Math.min(o.count, SCAN_COUNT_MAX);
   const examined = await keysFrom(ctx, after, count);
   const next =
     examined.length < count

@@ -6,6 +6,8 @@
 //   npm run bench:cluster -- --quick               DURATION_MS_QUICK per point (a smoke run)
 //   npm run bench:cluster -- --no-profile          skip the profiled run of the Cairn leader
 //   npm run bench:cluster -- --profile-only        only the profiled run: leader and a follower
+//   npm run bench:cluster -- --profile-workload txn   profile the 16-client leader-only txn row
+//                                                  instead of 64-client writes
 //   npm run bench:cluster -- --only write          only the rows of one workload (write,
 //                                                  read-linearizable, read-serializable, txn)
 //   npm run bench:cluster -- --member-node-flags "--max-semi-space-size=64"   node flags for
@@ -137,6 +139,8 @@ interface Args {
   readonly profile: boolean;
   /** profileOnly: skip the rows; profile the leader and a follower (where forwarding costs). */
   readonly profileOnly: boolean;
+  /** profileRow: the row the profiled run measures (default: 64-client writes through all members). */
+  readonly profileRow: Row;
   /** only: run just the rows whose workload matches (write, read-linearizable, ..., txn). */
   readonly only: string | undefined;
   readonly memberNodeFlags: readonly string[];
@@ -151,6 +155,7 @@ function parseArgs(argv: readonly string[]): Args {
   let profile = true;
   let profileOnly = false;
   let only: string | undefined;
+  let profileWorkload: Workload = 'write';
   let memberNodeFlags: string[] = [];
   let etcdClient: 'raw' | 'agent' = 'raw';
   let writeDocs = false;
@@ -166,7 +171,11 @@ function parseArgs(argv: readonly string[]): Args {
     else if (arg === '--no-profile') profile = false;
     else if (arg === '--profile-only') profileOnly = true;
     else if (arg === '--only') only = value();
-    else if (arg === '--write-docs') writeDocs = true;
+    else if (arg === '--profile-workload') {
+      const v = value();
+      if (v !== 'write' && v !== 'txn') throw new Error('--profile-workload is write or txn');
+      profileWorkload = v;
+    } else if (arg === '--write-docs') writeDocs = true;
     else if (arg === '--out') out = path.resolve(value());
     else if (arg === '--member-node-flags') memberNodeFlags = value().split(/\s+/).filter(Boolean);
     else if (arg === '--etcd-client') {
@@ -185,6 +194,11 @@ function parseArgs(argv: readonly string[]): Args {
     warmupMs: quick ? WARMUP_MS_QUICK : WARMUP_MS_FULL,
     profile: profile || profileOnly,
     profileOnly,
+    // txn: the target's row (16 clients on the leader), so the profile is the commit path alone.
+    profileRow:
+      profileWorkload === 'txn'
+        ? { system: 'cairn', workload: 'txn', clients: TARGET_TXN_CLIENTS, spread: 'leader' }
+        : { system: 'cairn', workload: 'write', clients: PROFILE_CLIENTS, spread: 'all' },
     only,
     memberNodeFlags,
     etcdClient,
@@ -1095,11 +1109,7 @@ async function profileLeader(args: Args): Promise<ProfileSummary> {
   try {
     leader = await cluster.leader();
     await preload(cluster, args.etcdClient);
-    result = await measure(
-      cluster,
-      { system: 'cairn', workload: 'write', clients: PROFILE_CLIENTS, spread: 'all' },
-      args,
-    );
+    result = await measure(cluster, args.profileRow, args);
   } finally {
     // SIGTERM: the members exit normally, which is when node writes their profiles.
     await stopCluster(cluster);

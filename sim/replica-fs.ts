@@ -5,7 +5,13 @@
 // called. Injected faults (EIO, ENOSPC, torn writes) come from the seed too.
 import * as path from 'node:path';
 import { type FaultCode, type FaultOp, InjectedFault } from '../src/io/faulty-file-system.js';
-import type { File, FileSystem, OpenMode, PathKind } from '../src/io/file-system.js';
+import {
+  type File,
+  type FileSystem,
+  type OpenMode,
+  type PathKind,
+  writeThenSync,
+} from '../src/io/file-system.js';
 import type { Prng } from '../src/stdx/prng.js';
 import { DIR, Inode, type SimDisk } from './replica-disk.js';
 import type { SimProcess } from './replica-scheduler.js';
@@ -238,6 +244,11 @@ class SimFile implements File {
   writeSync(data: Uint8Array, position: number): void {
     this.live();
     this.land(data, position);
+  }
+
+  // Through this file's own write and datasync, so every fault and failpoint applies to both.
+  writeDurable(data: Uint8Array, position: number): Promise<void> {
+    return writeThenSync(this, data, position);
   }
 
   datasync(): Promise<void> {

@@ -16,7 +16,7 @@
 // A failpoint that fires makes the member fail (its log or engine refuses to go on) or die; a
 // restart without the variable recovers.
 import { type FaultRule, FaultyFileSystem } from './faulty-file-system.js';
-import type { File, FileSystem, OpenMode, PathKind } from './file-system.js';
+import { type File, type FileSystem, type OpenMode, type PathKind, writeThenSync } from './file-system.js';
 
 const WAL = /[/\\]raft[/\\]wal[/\\]/;
 const DATA_FILE = /\.data$/;
@@ -145,6 +145,11 @@ class PowerLossFile implements File {
   writeSync(data: Uint8Array, position: number): void {
     this.inner.writeSync(data, position);
   }
+  // Through this file's own write and datasync, so every fault and failpoint applies to both.
+  writeDurable(data: Uint8Array, position: number): Promise<void> {
+    return writeThenSync(this, data, position);
+  }
+
   async datasync(): Promise<void> {
     await this.step();
     return this.inner.datasync();

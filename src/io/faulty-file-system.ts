@@ -7,7 +7,7 @@
 // kept in step with the FileSystem interface.
 import { statSync } from 'node:fs';
 import * as path from 'node:path';
-import type { File, FileSystem, OpenMode, PathKind } from './file-system.js';
+import { type File, type FileSystem, type OpenMode, type PathKind, writeThenSync } from './file-system.js';
 
 export type FaultOp =
   | 'open'
@@ -300,6 +300,11 @@ class FaultyFile implements File {
 
   private sizeSync(): number {
     return statSync(this.path).size;
+  }
+
+  // Through this file's own write and datasync, so every fault and failpoint applies to both.
+  writeDurable(data: Uint8Array, position: number): Promise<void> {
+    return writeThenSync(this, data, position);
   }
 
   async datasync(): Promise<void> {

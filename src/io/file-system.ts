@@ -23,6 +23,15 @@ export interface File {
   writeSync(data: Uint8Array, position: number): void;
   /** datasync flushes the file's data (and the metadata needed to read it back) to stable storage. */
   datasync(): Promise<void>;
+  /**
+   * writeDurable is write then datasync as one step: resolved, the bytes are on stable storage;
+   * like the pair it may tear or fail part way. The real file system does it in one system call
+   * (a second descriptor opened O_DSYNC: one trip through the thread pool and one event-loop
+   * turn instead of two, which is most of a Raft save's time on a busy member). O_DSYNC makes
+   * durable only the range it writes, so a caller must not leave other unsynced bytes in the
+   * file: datasync them first (the WAL does).
+   */
+  writeDurable(data: Uint8Array, position: number): Promise<void>;
   /** datasyncSync is datasync's synchronous twin. */
   datasyncSync(): void;
   /** truncateSync is truncate's synchronous twin. */
@@ -61,4 +70,10 @@ export interface FileSystem {
   kind(path: string): Promise<PathKind | undefined>;
   /** readFile reads a whole (small) file. */
   readFile(path: string): Promise<Uint8Array>;
+}
+
+/** writeThenSync is writeDurable's portable form: the file's own write, then its own datasync. */
+export async function writeThenSync(file: File, data: Uint8Array, position: number): Promise<void> {
+  await file.write(data, position);
+  await file.datasync();
 }

@@ -7,6 +7,13 @@ import type { File, FileSystem, OpenMode, PathKind } from './file-system.js';
 const FLAGS: Record<OpenMode, string> = { read: 'r', readwrite: 'r+', create: 'wx+' };
 
 class NodeFile implements File {
+  /**
+   * dsync: a second descriptor of this file opened O_DSYNC, for writeDurable (opened at its first
+   * use); resolves to null where the platform has no O_DSYNC or the path no longer names this
+   * file, and writeDurable then writes and datasyncs through the first one.
+   */
+  private dsync: Promise<fsp.FileHandle | null> | undefined;
+
   constructor(
     readonly path: string,
     private readonly handle: fsp.FileHandle,
@@ -27,6 +34,41 @@ class NodeFile implements File {
       const { bytesWritten } = await this.handle.write(data, done, data.length - done, position + done);
       done += bytesWritten;
     }
+  }
+
+  async writeDurable(data: Uint8Array, position: number): Promise<void> {
+    this.dsync ??= this.openDsync();
+    const dsync = await this.dsync;
+    if (dsync === null) {
+      await this.write(data, position);
+      await this.datasync();
+      return;
+    }
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await dsync.write(data, done, data.length - done, position + done);
+      done += bytesWritten;
+    }
+  }
+
+  private async openDsync(): Promise<fsp.FileHandle | null> {
+    const flag = fs.constants.O_DSYNC as number | undefined;
+    if (flag === undefined) return null;
+    let dsync: fsp.FileHandle;
+    try {
+      dsync = await fsp.open(this.path, fs.constants.O_WRONLY | flag);
+    } catch {
+      return null; // out of descriptors, say: the two-step path still works
+    }
+    try {
+      // The path is looked up again: it must still be the file this handle has open.
+      const [mine, theirs] = await Promise.all([this.handle.stat(), dsync.stat()]);
+      if (mine.ino === theirs.ino && mine.dev === theirs.dev) return dsync;
+    } catch {
+      // as if it were another file
+    }
+    await dsync.close().catch(() => {});
+    return null;
   }
 
   writeSync(data: Uint8Array, position: number): void {
@@ -56,7 +98,9 @@ class NodeFile implements File {
     return (await this.handle.stat()).size;
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    const dsync = this.dsync === undefined ? null : await this.dsync.catch(() => null);
+    await dsync?.close();
     return this.handle.close();
   }
 }

@@ -75,6 +75,7 @@ export function noSyncFileSystem(inner: FileSystem): FileSystem {
     write: (d, p) => f.write(d, p),
     writeSync: (d, p) => f.writeSync(d, p),
     datasync: async () => {},
+    writeDurable: (d, p) => f.write(d, p),
     datasyncSync: () => {},
     truncateSync: (n) => f.truncateSync(n),
     truncate: (n) => f.truncate(n),

@@ -28,6 +28,11 @@ export const MAX_SEGMENT_BYTES = 1024 * 1024 * 1024;
 export const CORRUPT_DIR = 'corrupt';
 /** MAX_TORN_COPIES: how many copies of the same torn offset may pile up before we give up naming. */
 const MAX_TORN_COPIES = 1000;
+/**
+ * MAX_HELD_BYTES: unsynced batches (commit-index-only saves) kept in memory for the next synced
+ * write; past this they are written at once, unsynced, as before.
+ */
+const MAX_HELD_BYTES = 64 * 1024;
 /** FIRST_SEGMENT_SEQ: the sequence number of the first segment ever written in a directory. */
 export const FIRST_SEGMENT_SEQ = 1;
 
@@ -73,6 +78,9 @@ export class Wal {
   private failure: unknown;
   /** dirty: bytes were written to the active segment since its last datasync. */
   private dirty = false;
+  /** held: unsynced batches not yet written, in order (see `append`); heldBytes their total. */
+  private held: Uint8Array[] = [];
+  private heldBytes = 0;
   private closed = false;
 
   private constructor(
@@ -178,16 +186,34 @@ export class Wal {
    */
   async append(batch: Uint8Array | undefined, sync: boolean, nextIndex: number): Promise<void> {
     this.checkUsable();
+    if (!sync && batch !== undefined && this.heldBytes + batch.length <= MAX_HELD_BYTES) {
+      // Nobody waits for an unsynced batch to reach the file (Raft needs only entries and votes
+      // durable; this one moves the commit index, which a restart learns again from the
+      // leader), so it is written in front of the next synced batch, in the same write: one
+      // system call and one event-loop turn fewer per commit, and the synced write finds no
+      // unsynced bytes before it (writeDurable). A crash loses what is held, as a power cut loses
+      // an unsynced write.
+      this.held.push(batch);
+      this.heldBytes += batch.length;
+      return;
+    }
     try {
-      if (batch !== undefined) {
-        this.dirty = true;
+      const bytes = this.takeHeld(batch);
+      if (bytes !== undefined) {
         // In the thread pool, not writeSync: an append that grows the file may wait for the
         // file system's journal while an fsync (this member's engine's, another process's)
         // commits it, and on the event loop that wait would stall every client and peer of the
         // member. (A writeSync variant was tried with the pipelined driver; under this
         // machine's load it showed no gain, and the leader's own saves looked slower.)
-        await this.file.write(batch, this.tail);
-        this.tail += batch.length;
+        if (sync && !this.dirty) {
+          // One step (O_DSYNC): a busy leader's event loop is between the write's completion
+          // and the datasync's start, and again after it; this saves one of those turns.
+          await this.file.writeDurable(bytes, this.tail);
+        } else {
+          this.dirty = true;
+          await this.file.write(bytes, this.tail);
+        }
+        this.tail += bytes.length;
       }
       if (sync && this.dirty) {
         await this.file.datasync();
@@ -197,6 +223,16 @@ export class Wal {
     } catch (err) {
       throw this.fail(err);
     }
+  }
+
+  /** takeHeld returns the held batches followed by `batch` as one buffer (undefined: nothing). */
+  private takeHeld(batch: Uint8Array | undefined): Uint8Array | undefined {
+    if (this.held.length === 0) return batch;
+    const parts = this.held;
+    if (batch !== undefined) parts.push(batch);
+    this.held = [];
+    this.heldBytes = 0;
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
   }
 
   /** activeSeq is the sequence number of the segment the next batch goes to. */
@@ -237,7 +273,15 @@ export class Wal {
     if (this.closed) return;
     this.closed = true;
     try {
-      if (this.failure === undefined && this.dirty) await this.file.datasync();
+      if (this.failure === undefined) {
+        const held = this.takeHeld(undefined);
+        if (held !== undefined) {
+          await this.file.write(held, this.tail);
+          this.tail += held.length;
+          this.dirty = true;
+        }
+        if (this.dirty) await this.file.datasync();
+      }
     } finally {
       await this.file.close();
     }

@@ -1,0 +1,34 @@
+// NodeFile.writeDurable: a second descriptor opened O_DSYNC writes into the same file; if the
+// path was replaced since the open, it must not write into the new file at that path.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { tmpDir } from '../../test/support/tmp-dir.js';
+import { nodeFileSystem } from './node-file-system.js';
+
+describe('NodeFile.writeDurable', () => {
+  it('writes at the given positions, beside ordinary writes', async () => {
+    const file = path.join(tmpDir('node-fs'), 'f');
+    const f = await nodeFileSystem.open(file, 'create');
+    await f.write(Buffer.from('aaaa'), 0);
+    await f.datasync();
+    await f.writeDurable(Buffer.from('bbbb'), 4);
+    await f.writeDurable(Buffer.from('cc'), 1);
+    expect(await f.size()).toBe(8);
+    await f.close();
+    expect(fs.readFileSync(file, 'utf8')).toBe('accabbbb');
+  });
+
+  it('writes into the open file even after its path names another file', async () => {
+    const dir = tmpDir('node-fs');
+    const file = path.join(dir, 'f');
+    const f = await nodeFileSystem.open(file, 'create');
+    await f.write(Buffer.from('old'), 0);
+    fs.renameSync(file, path.join(dir, 'moved'));
+    fs.writeFileSync(file, 'other');
+    await f.writeDurable(Buffer.from('!'), 3);
+    await f.close();
+    expect(fs.readFileSync(path.join(dir, 'moved'), 'utf8')).toBe('old!');
+    expect(fs.readFileSync(file, 'utf8')).toBe('other');
+  });
+});

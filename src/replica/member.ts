@@ -141,6 +141,9 @@ export class ClusterMember {
         ...options.cask,
         durability: 'interval' as const,
         syncIntervalMs: ENGINE_SYNC_INTERVAL_MS,
+        // A Ready's committed entries are applied in one call: written right after it, not
+        // after the rest of the turn (the "handed -> visible" stage of a commit's budget).
+        commitAfterCall: true,
         fs,
       };
       // A snapshot install a crash interrupted is finished before the engine opens (the log

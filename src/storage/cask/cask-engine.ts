@@ -187,6 +187,7 @@ export class CaskEngine implements Engine {
     this.commit = new GroupCommit(this.store, {
       durability: this.durability,
       syncInline: options.syncOnEventLoop ?? false,
+      afterCall: options.commitAfterCall ?? false,
       // A read-only store writes nothing, so it has nothing to sync.
       syncIntervalMs: readOnly ? undefined : (options.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS),
       clock: this.clock,

@@ -134,4 +134,27 @@ describe('group commit parts', () => {
       await again.close();
     });
   }
+
+  it('commitAfterCall: the writes of one call are one group, visible before the turn ends', async () => {
+    for (const commitAfterCall of [false, true]) {
+      const dir = tmpDir('gc-after-call');
+      const db = await openCask(dir, { durability: 'interval', commitAfterCall });
+      const before = db.stats().groupCommits;
+      const order: string[] = [];
+      // A callback queued before the writes: with the default it runs first (the flush loop
+      // waits for the check phase); with commitAfterCall the writes are applied before it.
+      setImmediate(() =>
+        order.push(`immediate, ${db.getSync(Buffer.from('k0')) === undefined ? 'absent' : 'present'}`),
+      );
+      const ps = Array.from({ length: 10 }, (_, i) => putAt(db, i + 1, `k${i}`));
+      void Promise.all(ps).then(() => order.push('written'));
+      await Promise.all(ps);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(order).toEqual(
+        commitAfterCall ? ['written', 'immediate, present'] : ['immediate, absent', 'written'],
+      );
+      expect(db.stats().groupCommits - before).toBe(1);
+      await db.close();
+    }
+  });
 });

@@ -91,6 +91,8 @@ export interface GroupCommitOptions {
   readonly durability: Durability;
   /** syncInline: fdatasync with a synchronous call on the event loop (CaskOptions.syncOnEventLoop). */
   readonly syncInline: boolean;
+  /** afterCall: the flush loop runs in a microtask, not the check phase (CaskOptions.commitAfterCall). */
+  readonly afterCall: boolean;
   /** syncIntervalMs: in `interval` mode, how often dirty bytes are fsynced; undefined: no timer. */
   readonly syncIntervalMs: number | undefined;
   readonly clock: Clock;
@@ -293,11 +295,15 @@ export class GroupCommit {
 
   /**
    * kick schedules the flush loop for the check phase of this event-loop turn, so that every
-   * write issued during the turn (and the microtasks it spawns) joins one group commit.
+   * write issued during the turn (and the microtasks it spawns) joins one group commit; with
+   * `afterCall`, for the microtask after the current synchronous call (its writes form the group).
    */
   private kick(): void {
     if (this.flushing !== undefined) return;
-    this.flushing = new Promise<void>((resolve) => setImmediate(resolve))
+    const start = this.options.afterCall
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => setImmediate(resolve));
+    this.flushing = start
       .then(() => this.flushLoop())
       .finally(() => {
         this.flushing = undefined;

@@ -7,7 +7,8 @@
 //   npm run bench:cluster -- --no-profile          skip the profiled run of the Cairn leader
 //   npm run bench:cluster -- --profile-only        only the profiled run: leader and a follower
 //   npm run bench:cluster -- --profile-workload txn   profile the 16-client leader-only txn row
-//                                                  instead of 64-client writes
+//                                                  instead of 64-client writes (txn-all: the
+//                                                  16-client row through every member)
 //   npm run bench:cluster -- --only write          only the rows of one workload (write,
 //                                                  read-linearizable, read-serializable, txn)
 //   npm run bench:cluster -- --member-node-flags "--max-semi-space-size=64"   node flags for
@@ -155,7 +156,7 @@ function parseArgs(argv: readonly string[]): Args {
   let profile = true;
   let profileOnly = false;
   let only: string | undefined;
-  let profileWorkload: Workload = 'write';
+  let profileWorkload: 'write' | 'txn' | 'txn-all' = 'write';
   let memberNodeFlags: string[] = [];
   let etcdClient: 'raw' | 'agent' = 'raw';
   let writeDocs = false;
@@ -173,7 +174,8 @@ function parseArgs(argv: readonly string[]): Args {
     else if (arg === '--only') only = value();
     else if (arg === '--profile-workload') {
       const v = value();
-      if (v !== 'write' && v !== 'txn') throw new Error('--profile-workload is write or txn');
+      if (v !== 'write' && v !== 'txn' && v !== 'txn-all')
+        throw new Error('--profile-workload is write, txn or txn-all');
       profileWorkload = v;
     } else if (arg === '--write-docs') writeDocs = true;
     else if (arg === '--out') out = path.resolve(value());
@@ -195,10 +197,16 @@ function parseArgs(argv: readonly string[]): Args {
     profile: profile || profileOnly,
     profileOnly,
     // txn: the target's row (16 clients on the leader), so the profile is the commit path alone.
+    // txn-all: the same clients spread over every member (what forwarding costs).
     profileRow:
-      profileWorkload === 'txn'
-        ? { system: 'cairn', workload: 'txn', clients: TARGET_TXN_CLIENTS, spread: 'leader' }
-        : { system: 'cairn', workload: 'write', clients: PROFILE_CLIENTS, spread: 'all' },
+      profileWorkload === 'write'
+        ? { system: 'cairn', workload: 'write', clients: PROFILE_CLIENTS, spread: 'all' }
+        : {
+            system: 'cairn',
+            workload: 'txn',
+            clients: TARGET_TXN_CLIENTS,
+            spread: profileWorkload === 'txn' ? 'leader' : 'all',
+          },
     only,
     memberNodeFlags,
     etcdClient,

@@ -129,6 +129,14 @@ const RUNS: Record<string, readonly (readonly string[])[]> = {
   // Last: RESET also logs the connection out (the server has a password).
   reset: [['RESET']],
 };
+/**
+ * FAILING: commands that fail on a single server whatever their arguments (CLUSTER, as on a Redis
+ * server without cluster support); each call must count as a failed call under the command's name.
+ */
+const FAILING: Record<string, string[][]> = {
+  cluster: [['CLUSTER', 'INFO']],
+};
+
 const CLOSERS: Record<string, readonly string[]> = { quit: ['QUIT'], shutdown: ['SHUTDOWN'] };
 
 let dir: string;
@@ -178,7 +186,9 @@ describe('command metrics', () => {
   it('counts every command of the table under its own name in /metrics and INFO commandstats', async () => {
     const names = allCommands().map((c) => c.name);
     // Every command has an invocation here, and nothing else does: a new command needs one.
-    expect([...Object.keys(RUNS), ...Object.keys(CLOSERS)].sort()).toEqual([...names].sort());
+    expect([...Object.keys(RUNS), ...Object.keys(CLOSERS), ...Object.keys(FAILING)].sort()).toEqual(
+      [...names].sort(),
+    );
 
     const client = await connect();
     try {
@@ -188,6 +198,9 @@ describe('command metrics', () => {
       expect(listed.map((b) => b.toString()).sort()).toEqual([...names].sort());
       for (const calls of Object.values(RUNS)) {
         for (const args of calls) await client.call(...args);
+      }
+      for (const calls of Object.values(FAILING)) {
+        for (const args of calls) await expect(client.call(...args)).rejects.toThrow();
       }
     } finally {
       await client.close();
@@ -210,7 +223,8 @@ describe('command metrics', () => {
 
     const missing: string[] = [];
     for (const name of names) {
-      const ok = sample(scrape, `cairn_commands_total{command="${name}",protocol="resp",result="ok"}`);
+      const result = name in FAILING ? 'error' : 'ok';
+      const ok = sample(scrape, `cairn_commands_total{command="${name}",protocol="resp",result="${result}"}`);
       if (ok === undefined || ok < 1) missing.push(`/metrics ${name}`);
       if (!new RegExp(`^cmdstat_${name.replace('.', '\\.')}:calls=[1-9]`, 'm').test(info))
         missing.push(`INFO ${name}`);

@@ -2,6 +2,7 @@
 // of RESP commands (dispatch, COMMAND, and the command labels of metrics and INFO commandstats).
 import { type CommandSpec, CommandTable } from '../command-table.js';
 import { CLUSTER_COMMANDS } from './cluster.js';
+import { CLUSTER_PROTOCOL_COMMANDS } from './cluster-protocol.js';
 import { CONNECTION_COMMANDS } from './connection.js';
 import { COUNTER_COMMANDS } from './counters.js';
 import { EXPIRE_COMMANDS } from './expire.js';
@@ -24,6 +25,7 @@ export function allCommands(): CommandSpec[] {
     ...TRANSACTION_COMMANDS,
     ...EXPIRE_COMMANDS,
     ...CLUSTER_COMMANDS,
+    ...CLUSTER_PROTOCOL_COMMANDS,
     ...PUBSUB_COMMANDS,
     ...SCRIPTING_COMMANDS,
   ];

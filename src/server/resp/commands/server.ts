@@ -14,7 +14,16 @@ import { NO_KEYS, spec } from './spec.js';
 const server = (since: string, summary: string) => ({ group: 'server', since, summary });
 
 const APPENDFSYNC = { always: 'always', interval: 'everysec', never: 'no' } as const;
-const DEFAULT_SECTIONS = ['server', 'clients', 'memory', 'persistence', 'stats', 'replication', 'keyspace'];
+const DEFAULT_SECTIONS = [
+  'server',
+  'clients',
+  'memory',
+  'persistence',
+  'stats',
+  'replication',
+  'cluster',
+  'keyspace',
+];
 const ALL_SECTIONS = [...DEFAULT_SECTIONS, 'commandstats'];
 
 function infoSection(ctx: CommandContext, section: string): string[] | undefined {
@@ -91,6 +100,9 @@ function infoSection(ctx: CommandContext, section: string): string[] | undefined
       ];
     case 'replication':
       return replicationInfo(ctx);
+    case 'cluster':
+      // 1 on a cluster member: it answers CLUSTER SLOTS and friends (cluster-protocol.ts).
+      return [`cluster_enabled:${s.cluster === undefined ? 0 : 1}`];
     case 'keyspace': {
       const keys = snap.keys ?? stats.keys;
       // avg_ttl: Redis samples it; ours is the exact mean over the keys with an expiry.

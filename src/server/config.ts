@@ -3,6 +3,7 @@
 // environment, then config file, then the default. docs/server.md lists them all.
 import * as fs from 'node:fs';
 import type { EngineName } from '../db/db.js';
+import { DEFAULT_CACHE_BYTES } from '../storage/cask/cask-options.js';
 import type { Durability } from '../storage/engine.js';
 import { InvalidArgumentError } from '../storage/errors.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
@@ -10,10 +11,10 @@ import { LOG_LEVELS, type LogLevel } from './logger.js';
 /** MAX_CLIENTS_DEFAULT: Redis's default maxclients. */
 export const MAX_CLIENTS_DEFAULT = 10_000;
 /**
- * SERVER_CACHE_BYTES_DEFAULT: servers turn the value cache on (the embedded default is off):
+ * SERVER_CACHE_BYTES_DEFAULT: servers keep the value cache on (the engine's default too):
  * measured with redis-benchmark (100k keys), GET -P 16 went from ~118k to ~206k requests/s.
  */
-export const SERVER_CACHE_BYTES_DEFAULT = 64 * 1024 * 1024;
+export const SERVER_CACHE_BYTES_DEFAULT = DEFAULT_CACHE_BYTES;
 
 export interface ServerConfig {
   /** dir: the data directory. */

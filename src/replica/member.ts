@@ -171,7 +171,7 @@ export class ClusterMember {
         }
         if (log.firstIndex() !== 1) {
           throw new CorruptionError(
-            `the engine in ${options.dir} is damaged (${damage.map((p) => `${p.kind} in ${p.file}`).join(', ')}) and the Raft log no longer starts at 1: restore this member from a snapshot`,
+            `the engine in ${options.dir} is damaged (${damage.map((p) => `${p.kind} in ${p.file}`).join(', ')}) and the Raft log no longer starts at 1, so it cannot be rebuilt here: replace this member (cairn member remove ${identity.name}, then add a member under a new name on an empty directory; it catches up by snapshot: docs/cluster-ops.md, "Replacing a dead member"), keeping this directory for inspection`,
           );
         }
         const aside = await setEngineAside(fs, options.dir, options.clock);

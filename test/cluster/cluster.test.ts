@@ -1,12 +1,14 @@
 // A 3-member cluster of real processes: every member serves every command (RESP and HTTP), and
 // the data survives the faults of the field. Histories are checked for linearizability
 // (sim/linearizability.ts) and every acknowledged write must be readable at the end.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Redis } from 'ioredis';
 import { BasicClientSideCache, createClient } from 'redis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RespError } from '../../src/protocol/resp/index.js';
+import { BIN } from '../cli/support.js';
 import { ProcCluster, sleep } from './proc-cluster.js';
 import { expectSound, Workload } from './workload.js';
 
@@ -329,6 +331,52 @@ describe('a 3-member cluster', () => {
     } finally {
       await c.close();
     }
+  }, 60_000);
+
+  it('a member whose engine is damaged after its log was compacted refuses to start and says how to replace it', async () => {
+    cluster = await ProcCluster.start(NAMES, { extraArgs: ['--snapshot-count', '50'] });
+    const leader = await cluster.leader();
+    for (let i = 0; i < 200; i++) await cluster.call(leader, 'SET', `key${i}`, `value-${i}`.padEnd(60, '.'));
+    const victim = NAMES.find((n) => n !== leader)!;
+    // Every entry applied on the victim, so it has taken snapshots and compacted its log.
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const info = String(await cluster.call(victim, 'INFO', 'replication'));
+      if (Number(/cairn_applied_index:(\d+)/.exec(info)?.[1]) >= 200 || Date.now() > deadline) break;
+      await sleep(50);
+    }
+    await cluster.kill(victim, 'SIGKILL');
+    const spec = cluster.spec(victim);
+    const data = fs
+      .readdirSync(spec.dir)
+      .filter((n) => n.endsWith('.data'))
+      .sort()[0]!;
+    const bytes = fs.readFileSync(path.join(spec.dir, data));
+    let end = bytes.length;
+    while (end > 0 && bytes[end - 1] === 0) end--;
+    bytes[Math.floor(end / 2)]! ^= 0x40;
+    fs.writeFileSync(path.join(spec.dir, data), bytes);
+    // Restarted with only its directory and addresses, as a service unit would.
+    const r = spawnSync(
+      process.execPath,
+      [BIN.cairn, 'serve', '--dir', spec.dir, '--addr', `127.0.0.1:${spec.resp}`, '--http', 'off'],
+      { encoding: 'utf8', timeout: 20_000 },
+    );
+    expect(r.status).not.toBe(0);
+    expect(`${r.stdout}${r.stderr}`).toMatch(
+      new RegExp(`cannot be rebuilt here: replace this member \\(cairn member remove ${victim},`),
+    );
+    // Nothing was moved or deleted: the operator keeps the directory for inspection (the open
+    // may trim the active file's preallocated zeros, nothing else).
+    expect(fs.readdirSync(spec.dir).some((n) => n.startsWith('engine-set-aside-'))).toBe(false);
+    const after = fs.readFileSync(path.join(spec.dir, data));
+    expect(after.length).toBeGreaterThanOrEqual(end);
+    expect(after.subarray(0, end)).toEqual(bytes.subarray(0, end));
+    const rest = await cluster.leader(
+      15_000,
+      NAMES.filter((n) => n !== victim),
+    );
+    expect(await cluster.call(rest, 'SET', 'still', 'served')).toBe('OK');
   }, 60_000);
 
   it('a paused leader (SIGSTOP) is replaced; when it resumes it cannot serve stale reads or lose writes', async () => {

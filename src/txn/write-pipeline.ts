@@ -258,12 +258,17 @@ export class WritePipeline {
 
   /** readLatest returns the newest value of `key`: its newest pending write, else the engine's. */
   readLatest(key: Uint8Array): Latest {
-    return this.lookup(key, keyString(key)).latest;
+    // A read needs no Lookup (the prior is for writes), and no key string when nothing is
+    // pending (issue 14: a GET's allocations are the engine's copy and the Latest).
+    if (this.pending.keys === 0) return latestOfStored(this.engine.getStoredSync(key));
+    const newest = this.pending.newest(keyString(key));
+    if (newest === undefined) return latestOfStored(this.engine.getStoredSync(key));
+    return this.lookupPending(newest).latest;
   }
 
   /** readMany is readLatest for several keys, consistent with one another (one point in time). */
   readMany(keys: readonly Uint8Array[]): Latest[] {
-    return keys.map((key) => this.lookup(key, keyString(key)).latest);
+    return keys.map((key) => this.readLatest(key));
   }
 
   /**

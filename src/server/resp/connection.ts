@@ -415,7 +415,7 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
     const spec = this.table.lookup(lentArgs[0]!);
     const args = this.lending && !this.mayLend(spec) ? ownArgs(lentArgs) : lentArgs;
     this.client.lastCommandAt = this.server.clock.nowMs();
-    this.session.touch();
+    this.session.touch(started); // the same clock: one reading per command
     if (spec === undefined) {
       this.client.lastCommand = 'unknown';
       this.session.reject();

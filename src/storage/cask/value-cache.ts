@@ -79,13 +79,22 @@ export interface Cached {
   readonly valueType: number;
 }
 
-/** Found: the reused answer of lookup (one object, so that a hit allocates only the view). */
-interface Found {
-  value: Buffer;
-  seq: number;
-  create: number;
-  version: number;
-  valueType: number;
+/**
+ * Found: the reused answer of lookup (one object). The value's view is made only when read: a
+ * write's revision lookup (revisionSync) reads only the revision, and allocates nothing.
+ */
+class Found implements Cached {
+  arena: Buffer = Buffer.alloc(0);
+  valueAt = 0;
+  valueLen = 0;
+  seq = 0;
+  create = 0;
+  version = 0;
+  valueType = 0;
+
+  get value(): Buffer {
+    return this.arena.subarray(this.valueAt, this.valueAt + this.valueLen);
+  }
 }
 
 export class ValueCache {
@@ -108,7 +117,7 @@ export class ValueCache {
   private table = new Int32Array(0);
   private entries = 0;
 
-  private readonly found: Found = { value: Buffer.alloc(0), seq: 0, create: 0, version: 0, valueType: 0 };
+  private readonly found = new Found();
   hits = 0;
   misses = 0;
 
@@ -148,7 +157,9 @@ export class ValueCache {
     slots[u + U_REFERENCED] = 1;
     const found = this.found;
     const at = (slots[u + U_OFFSET] as number) + RECORD_HEADER_BYTES + (slots[u + U_KEY_LEN] as number);
-    found.value = (this.arena as Buffer).subarray(at, at + (slots[u + U_VALUE_LEN] as number));
+    found.arena = this.arena as Buffer;
+    found.valueAt = at;
+    found.valueLen = slots[u + U_VALUE_LEN] as number;
     found.seq = this.slotsF[f + F_SEQ] as number;
     found.create = this.slotsF[f + F_CREATE] as number;
     found.version = this.slotsF[f + F_VERSION] as number;

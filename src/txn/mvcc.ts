@@ -261,10 +261,16 @@ export class Mvcc {
 
   /** settled: the write at `ts` settled (durable or failed), in whatever order they settle. */
   settled(ts: number): void {
-    this.settledEarly.add(ts);
     const q = this.unsettled;
-    while (this.unsettledHead < q.length && this.settledEarly.delete(q[this.unsettledHead]!)) {
-      this.settledTs = q[this.unsettledHead++]!;
+    if (this.settledEarly.size === 0 && q[this.unsettledHead] === ts) {
+      // In order, nothing settled early: the common case, without the set (issue 14).
+      this.settledTs = ts;
+      this.unsettledHead++;
+    } else {
+      this.settledEarly.add(ts);
+      while (this.unsettledHead < q.length && this.settledEarly.delete(q[this.unsettledHead]!)) {
+        this.settledTs = q[this.unsettledHead++]!;
+      }
     }
     if (this.unsettledHead === q.length) {
       this.unsettled = [];

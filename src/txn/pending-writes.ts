@@ -2,10 +2,12 @@
 // The write pipeline (write-pipeline.ts) is their only keeper: the engines keep no overlay of
 // their own. Readers of the newest state look here first, then at the engine's durable state.
 //
-// Each key with pending writes has a doubly linked list of them, oldest first. A write that
-// becomes durable drops itself and every older write of its keys (the engine applies writes in
-// order, so the engine now shows them); a write that fails drops only itself, so readers fall
-// back to the older pending value or the engine's.
+// Each key with pending writes has a doubly linked list of them, the newest in the map (issue
+// 14: no list object per key, no wrapper per node; a write settles with O(1) work per key). A
+// write that becomes durable drops itself and every older write of its keys (the engine applies
+// writes in order, so the engine now shows them): it cuts the list below its newer neighbour; a
+// write that fails drops only itself, so readers fall back to the older pending value or the
+// engine's.
 //
 // Keys are latin1 strings (one UTF-16 unit per byte: binary-safe, copies by construction); the
 // values kept are the pipeline's own copies (docs/ARCHITECTURE.md, "Who owns a buffer").
@@ -13,6 +15,8 @@ import type { Revision } from '../storage/engine.js';
 
 /** PendingWrite: one queued write to one key. */
 export interface PendingWrite {
+  /** k: the key string. */
+  readonly k: string;
   /** ts: the write's commit timestamp. */
   readonly ts: number;
   /** value: the value put, or undefined for a delete. */
@@ -26,18 +30,21 @@ export interface PendingWrite {
   readonly durable: Promise<void>;
   older: PendingWrite | undefined;
   newer: PendingWrite | undefined;
+  /** listed: still in its key's list (false once settled, or dropped by a newer durable write). */
+  listed: boolean;
 }
 
-interface KeyList {
-  oldest: PendingWrite | undefined;
-  newest: PendingWrite | undefined;
+/** Queued: what `add` returns, for `settle`: one write's place in queue order and its nodes. */
+export interface Queued {
+  readonly count: number;
+  readonly ts: number;
+  readonly ks: readonly string[];
+  readonly nodes: readonly PendingWrite[];
 }
-
-/** Queued: what `add` returns, for `settle`: the nodes of one write, by key. */
-export type Queued = readonly { readonly k: string; readonly node: PendingWrite }[];
 
 export class PendingWrites {
-  private readonly byKey = new Map<string, KeyList>();
+  /** byKey: each key's newest pending write (older ones through `older`). */
+  private readonly byKey = new Map<string, PendingWrite>();
   /**
    * queuedCount: writes added so far (each write's count is its place in queue order).
    * settledCount: every write up to it has settled. settledEarly: counts above it that settled
@@ -57,7 +64,7 @@ export class PendingWrites {
 
   /** newest returns the newest pending write to `k`, or undefined when it has none. */
   newest(k: string): PendingWrite | undefined {
-    return this.byKey.size === 0 ? undefined : this.byKey.get(k)?.newest;
+    return this.byKey.size === 0 ? undefined : this.byKey.get(k);
   }
 
   has(k: string): boolean {
@@ -65,9 +72,9 @@ export class PendingWrites {
   }
 
   /**
-   * add records one write at `ts` to keys `ks` (values undefined for deletes) and returns its
-   * nodes and its count (its place in queue order) for `settle`. `types`: the values' types,
-   * undefined when every value is a string (so a string write allocates no array for them).
+   * add records one write at `ts` to keys `ks` (values undefined for deletes) and returns it
+   * for `settle`. `types`: the values' types, undefined when every value is a string (so a
+   * string write allocates no array for them).
    */
   add(
     ks: readonly string[],
@@ -77,63 +84,67 @@ export class PendingWrites {
     revisions: readonly (Revision | undefined)[],
     durable: Promise<void>,
     types?: readonly number[] | undefined,
-  ): { count: number; nodes: Queued } {
-    const nodes: { k: string; node: PendingWrite }[] = new Array(ks.length);
+  ): Queued {
+    const nodes: PendingWrite[] = new Array(ks.length);
     for (let i = 0; i < ks.length; i++) {
       const k = ks[i]!;
-      let list = this.byKey.get(k);
-      if (list === undefined) {
-        list = { oldest: undefined, newest: undefined };
-        this.byKey.set(k, list);
-      }
+      const older = this.byKey.get(k);
       const node: PendingWrite = {
+        k,
         ts,
         value: values[i],
         expiresAt: expiries[i],
         valueType: types === undefined ? 0 : (types[i] ?? 0),
         revision: revisions[i],
         durable,
-        older: list.newest,
+        older,
         newer: undefined,
+        listed: true,
       };
-      if (list.newest !== undefined) list.newest.newer = node;
-      else list.oldest = node;
-      list.newest = node;
-      nodes[i] = { k, node };
+      if (older !== undefined) older.newer = node;
+      this.byKey.set(k, node);
+      nodes[i] = node;
     }
-    return { count: ++this.queuedCount, nodes };
+    return { count: ++this.queuedCount, ts, ks, nodes };
   }
 
   /**
    * settle drops a settled write. Durable: the engine shows it and every write queued before it,
    * so those go too. Failed: only this write goes.
    */
-  settle(count: number, nodes: Queued, durable: boolean): void {
-    this.settledEarly.add(count);
-    while (this.settledEarly.delete(this.settledCount + 1)) this.settledCount++;
-    for (const { k, node } of nodes) {
-      const list = this.byKey.get(k);
-      if (list === undefined) continue; // an earlier durable write of this key dropped it already
+  settle(write: Queued, durable: boolean): void {
+    const count = write.count;
+    // In order with nothing settled early (the common case): no set (issue 14).
+    if (count === this.settledCount + 1 && this.settledEarly.size === 0) this.settledCount = count;
+    else {
+      this.settledEarly.add(count);
+      while (this.settledEarly.delete(this.settledCount + 1)) this.settledCount++;
+    }
+    for (const node of write.nodes) {
+      // Dropped already by a newer durable write of this key (or named twice in this write).
+      if (!node.listed) continue;
+      const newer = node.newer;
       if (durable) {
-        // Drop everything up to and including `node`, if it is still listed.
-        if (node.older === undefined && node.newer === undefined && list.oldest !== node) continue;
-        while (list.oldest !== undefined) {
-          const old = list.oldest;
-          list.oldest = old.newer;
+        // Drop `node` and everything older: the list now ends at its newer neighbour.
+        for (let old: PendingWrite | undefined = node; old !== undefined; ) {
+          const next: PendingWrite | undefined = old.older;
+          old.listed = false;
+          old.older = undefined;
           old.newer = undefined;
-          if (list.oldest !== undefined) list.oldest.older = undefined;
-          if (old === node) break;
+          old = next;
         }
-        if (list.oldest === undefined) list.newest = undefined;
-      } else if (node.older !== undefined || node.newer !== undefined || list.oldest === node) {
-        if (node.older !== undefined) node.older.newer = node.newer;
-        else list.oldest = node.newer;
-        if (node.newer !== undefined) node.newer.older = node.older;
-        else list.newest = node.older;
+        if (newer === undefined) this.byKey.delete(node.k);
+        else newer.older = undefined;
+      } else {
+        const older = node.older;
+        node.listed = false;
         node.older = undefined;
         node.newer = undefined;
+        if (older !== undefined) older.newer = newer;
+        if (newer !== undefined) newer.older = older;
+        else if (older !== undefined) this.byKey.set(node.k, older);
+        else this.byKey.delete(node.k);
       }
-      if (list.newest === undefined) this.byKey.delete(k);
     }
     if (this.waiters.length > 0) {
       const keep: typeof this.waiters = [];

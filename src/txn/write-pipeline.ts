@@ -135,7 +135,7 @@ const noop = (): void => {};
 /** SettleGroup: queued writes whose engine promise is the same one, settled by one callback. */
 interface SettleGroup {
   readonly own: Promise<void>;
-  readonly writes: { count: number; nodes: Queued; ts: number; ks: readonly string[] }[];
+  readonly writes: Queued[];
   done: boolean;
 }
 const ABSENT: Latest = {
@@ -258,12 +258,17 @@ export class WritePipeline {
 
   /** readLatest returns the newest value of `key`: its newest pending write, else the engine's. */
   readLatest(key: Uint8Array): Latest {
-    return this.lookup(key, keyString(key)).latest;
+    // A read needs no Lookup (the prior is for writes), and no key string when nothing is
+    // pending (issue 14: a GET's allocations are the engine's copy and the Latest).
+    if (this.pending.keys === 0) return latestOfStored(this.engine.getStoredSync(key));
+    const newest = this.pending.newest(keyString(key));
+    if (newest === undefined) return latestOfStored(this.engine.getStoredSync(key));
+    return this.lookupPending(newest).latest;
   }
 
   /** readMany is readLatest for several keys, consistent with one another (one point in time). */
   readMany(keys: readonly Uint8Array[]): Latest[] {
-    return keys.map((key) => this.lookup(key, keyString(key)).latest);
+    return keys.map((key) => this.readLatest(key));
   }
 
   /**
@@ -572,16 +577,16 @@ export class WritePipeline {
       );
       return own;
     }
-    const { count, nodes } = this.pending.add(ks, ts, values, expiries, revisions, own, types);
+    const queued = this.pending.add(ks, ts, values, expiries, revisions, own, types);
     const group = this.settling;
     if (group !== undefined && group.own === own) {
       assert(!group.done, 'a write joined a durability promise that has settled');
-      group.writes.push({ count, nodes, ts, ks });
+      group.writes.push(queued);
       return own;
     }
     // The first write with this promise: one pair of callbacks settles every write that shares
     // it (the cask engine gives the writes of one group commit part one promise).
-    const fresh: SettleGroup = { own, writes: [{ count, nodes, ts, ks }], done: false };
+    const fresh: SettleGroup = { own, writes: [queued], done: false };
     this.settling = fresh;
     own.then(
       () => this.settleGroup(fresh, true),
@@ -594,8 +599,9 @@ export class WritePipeline {
   private settleGroup(group: SettleGroup, durable: boolean): void {
     group.done = true;
     if (this.settling === group) this.settling = undefined;
-    for (const { count, nodes, ts, ks } of group.writes) {
-      this.pending.settle(count, nodes, durable);
+    for (const queued of group.writes) {
+      const { ts, ks } = queued;
+      this.pending.settle(queued, durable);
       if (!durable) {
         // The history captured values this write replaced; undo with the durable state now.
         this.mvcc.failed(ts, ks, (i) => this.durableOrUndefined(ks[i]!));

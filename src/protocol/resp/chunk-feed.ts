@@ -56,6 +56,17 @@ export abstract class ChunkFeed {
     return true;
   }
 
+  /**
+   * ownUnparsed copies the bytes pushed but not parsed yet (the rest of `buf` and queued
+   * chunks), so the caller may reuse what it pushed. The subclass copies what it keeps of the
+   * value being parsed (see RequestParser.own), after accounting for `pos` first.
+   */
+  protected ownUnparsed(): void {
+    this.buf = this.pos < this.buf.length ? Buffer.from(this.buf.subarray(this.pos)) : EMPTY;
+    this.pos = 0;
+    for (let i = this.queueHead; i < this.queue.length; i++) this.queue[i] = Buffer.from(this.queue[i]!);
+  }
+
   /** poisonWith drops every buffered byte and makes every later call throw `error`. */
   protected poisonWith(error: RespProtocolError): RespProtocolError {
     this.poison = error;

@@ -125,6 +125,61 @@ describe('RequestParser', () => {
     );
   });
 
+  it('own(): a caller reusing one buffer for every chunk gets the same commands, split anywhere', () => {
+    // As the server's shared socket read buffer: each chunk is copied into the same buffer,
+    // pushed as a view of it, drained (the commands copied out at once, as the server's handlers
+    // use them within the call), own() called, and the buffer overwritten with junk.
+    const lentFeed = (chunks: Buffer[], drainEvery = 1): Outcome => {
+      const parser = new RequestParser();
+      const shared = Buffer.alloc(MIXED.length);
+      const commands: string[][] = [];
+      chunks.forEach((chunk, i) => {
+        chunk.copy(shared);
+        parser.push(shared.subarray(0, chunk.length));
+        // Not draining now and then: commands wait in the parser, as behind a busy command.
+        if (i % drainEvery === 0)
+          for (const command of parser) commands.push(command.map((a) => a.toString('latin1')));
+        parser.own();
+        shared.fill(0x5a);
+      });
+      for (const command of parser) commands.push(command.map((a) => a.toString('latin1')));
+      expect(parser.bufferedBytes).toBe(0);
+      return { commands, error: null };
+    };
+    const whole = { commands: MIXED_COMMANDS, error: null };
+    for (let i = 0; i <= MIXED.length; i++) {
+      expect(lentFeed(splitAt(MIXED, [i]))).toEqual(whole);
+      for (const j of [i + 1, i + 2, i + 3])
+        if (j <= MIXED.length) expect(lentFeed(splitAt(MIXED, [i, j]), 2)).toEqual(whole);
+    }
+    expect(lentFeed([...MIXED].map((byte) => Buffer.from([byte])))).toEqual(whole);
+    expect(
+      lentFeed(
+        [...MIXED].map((byte) => Buffer.from([byte])),
+        7,
+      ),
+    ).toEqual(whole);
+  });
+
+  it('own() keeps bufferedBytes exact and a payload spanning chunks intact', () => {
+    const parser = new RequestParser();
+    const payload = Buffer.alloc(10_000, 'p');
+    const input = Buffer.concat([b('*2\r\n$4\r\nECHO\r\n$10000\r\n'), payload, b('\r\n')]);
+    const shared = Buffer.alloc(1000);
+    let got: Buffer[] | null = null;
+    for (let at = 0; at < input.length; at += shared.length) {
+      const n = input.copy(shared, 0, at, at + shared.length);
+      parser.push(shared.subarray(0, n));
+      got = parser.next();
+      parser.own();
+      shared.fill(0);
+      if (got === null) expect(parser.bufferedBytes).toBe(Math.min(at + n, input.length));
+    }
+    expect(got).not.toBeNull();
+    expect(got![1]!.equals(payload)).toBe(true);
+    expect(parser.bufferedBytes).toBe(0);
+  });
+
   it('gives the same commands when chunks are pushed without draining in between', () => {
     const parser = new RequestParser();
     for (const chunk of splitAt(MIXED, [3, 10, 11, 40, 41, 42, 90])) parser.push(chunk);

@@ -20,6 +20,7 @@
 // `push` takes ownership of the chunk (the caller must not modify it afterwards), and an argument
 // kept long-term pins its whole chunk in memory; a consumer that stores arguments (a cache, a
 // key directory) should copy them. Socket 'data' chunks are fresh allocations, so this is safe.
+// A caller that pushes views of a buffer it reuses calls own() before reusing it.
 
 import { assert } from '../../stdx/assert.js';
 import { ChunkFeed, EMPTY } from './chunk-feed.js';
@@ -88,6 +89,12 @@ export class RequestParser extends ChunkFeed {
   /** pieces, piecesBytes: parts of a payload or inline line that spans chunks. */
   private pieces: Buffer[] = [];
   private piecesBytes = 0;
+  /**
+   * ownedArgs, ownedPieces: how many of `args` and `pieces` own() has copied already (a payload
+   * spanning many reads would otherwise be copied again at every read).
+   */
+  private ownedArgs = 0;
+  private ownedPieces = 0;
   /** arg: the current argument's payload, between its last byte and its `\r\n`. */
   private arg: Buffer = EMPTY;
   /** cmdStart, cmdCarried: where the current command began in `buf`, bytes of it in earlier chunks. */
@@ -140,6 +147,31 @@ export class RequestParser extends ChunkFeed {
     return partial + (this.buf.length - this.pos) + this.queuedBytes;
   }
 
+  /**
+   * own is for a caller that reads into a buffer it reuses (the server's shared socket read
+   * buffer, src/server/resp/read-buffer.ts): it has pushed a view of that buffer, and before the
+   * buffer is read into again the parser copies everything it still references there: the
+   * unparsed bytes, the arguments of the incomplete command so far, the pieces of a payload that
+   * spans reads. Commands already returned by next() are the caller's to copy if it keeps them.
+   * A drained parser between commands (the common case) copies nothing.
+   */
+  own(): void {
+    if (this.poison !== null) return;
+    if (this.state !== START) {
+      // The bytes of the current command parsed so far stay counted in bufferedBytes.
+      this.cmdCarried += this.pos - this.cmdStart;
+      this.cmdStart = 0;
+    }
+    this.ownUnparsed();
+    const args = this.args;
+    for (let i = this.ownedArgs; i < args.length; i++) args[i] = Buffer.from(args[i]!);
+    this.ownedArgs = args.length;
+    const pieces = this.pieces;
+    for (let i = this.ownedPieces; i < pieces.length; i++) pieces[i] = Buffer.from(pieces[i]!);
+    this.ownedPieces = pieces.length;
+    if (this.arg.length > 0) this.arg = Buffer.from(this.arg);
+  }
+
   /** carry notes, before `buf` is replaced, how much of the current command it held. */
   protected carry(): void {
     if (this.state !== START) {
@@ -152,7 +184,9 @@ export class RequestParser extends ChunkFeed {
     // Drop everything: the connection is about to be closed.
     const error = this.poisonWith(new RespProtocolError(message));
     this.args = [];
+    this.ownedArgs = 0;
     this.pieces = [];
+    this.ownedPieces = 0;
     this.arg = EMPTY;
     throw error;
   }
@@ -210,6 +244,7 @@ export class RequestParser extends ChunkFeed {
           } else {
             this.argc = this.num;
             this.args = [];
+            this.ownedArgs = 0;
             state = BULK_DOLLAR;
           }
           break;
@@ -270,6 +305,7 @@ export class RequestParser extends ChunkFeed {
             if (this.need > 0) break;
             this.arg = Buffer.concat(this.pieces, this.piecesBytes);
             this.pieces = [];
+            this.ownedPieces = 0;
             this.piecesBytes = 0;
           }
           state = BULK_CR;
@@ -307,6 +343,7 @@ export class RequestParser extends ChunkFeed {
             this.pieces.push(line);
             line = Buffer.concat(this.pieces, this.piecesBytes + line.length);
             this.pieces = [];
+            this.ownedPieces = 0;
             this.piecesBytes = 0;
           }
           pos = lf + 1;
@@ -381,6 +418,7 @@ export class RequestParser extends ChunkFeed {
     const args = this.args;
     assert(args.length === this.argc && args.length > 0, 'RequestParser: command complete');
     this.args = [];
+    this.ownedArgs = 0;
     return args;
   }
 }

@@ -35,12 +35,43 @@ export interface CommandSpec {
   readonly handler: Handler;
 }
 
+/**
+ * PACKED_NAME_BYTES_MAX: names up to this long are also found by a number packed from their
+ * bytes (lookup's fast path: no string per command); 6 bytes and the length fit 2^53.
+ */
+const PACKED_NAME_BYTES_MAX = 6;
+/** LONGEST_NAME_BYTES: no command name is longer (lookup refuses longer ones at once). */
+const LONGEST_NAME_BYTES = 16;
+const UPPER_A = 0x41;
+const UPPER_Z = 0x5a;
+const CASE_BIT = 0x20;
+
+/**
+ * packName: the bytes of a short name, ASCII letters lowered, as one integer (base 256, then
+ * the length, so that names differing only by leading zero bytes differ); -1 when too long.
+ */
+function packName(name: Uint8Array): number {
+  if (name.length > PACKED_NAME_BYTES_MAX) return -1;
+  let packed = 0;
+  for (let i = 0; i < name.length; i++) {
+    const b = name[i]!;
+    packed = packed * 256 + (b >= UPPER_A && b <= UPPER_Z ? b | CASE_BIT : b);
+  }
+  return packed * 8 + name.length;
+}
+
 /** CommandTable maps lower-case names to specs. */
 export class CommandTable {
   private readonly byName = new Map<string, CommandSpec>();
+  /** byPacked: the specs of names up to PACKED_NAME_BYTES_MAX bytes, by packName. */
+  private readonly byPacked = new Map<number, CommandSpec>();
 
   constructor(specs: Iterable<CommandSpec>) {
-    for (const spec of specs) this.byName.set(spec.name, spec);
+    for (const spec of specs) {
+      this.byName.set(spec.name, spec);
+      const packed = packName(Buffer.from(spec.name, 'latin1'));
+      if (packed >= 0) this.byPacked.set(packed, spec);
+    }
   }
 
   get size(): number {
@@ -50,7 +81,11 @@ export class CommandTable {
   /** lookup finds a command by any spelling of its name. */
   lookup(name: Buffer): CommandSpec | undefined {
     // Command names are short ASCII; anything longer than the longest name cannot match.
-    if (name.length > 16) return undefined;
+    if (name.length > LONGEST_NAME_BYTES) return undefined;
+    // Short names (GET, SET, INCR, ...: most commands sent) without a string (issue 14). Every
+    // name is ASCII, so lowering only A-Z finds exactly what toLowerCase would.
+    const packed = packName(name);
+    if (packed >= 0) return this.byPacked.get(packed);
     return this.byName.get(name.toString('latin1').toLowerCase());
   }
 

@@ -2,6 +2,14 @@
 // incrementally, executed strictly in order, and replied to in order: a reply that reveals a write
 // waits until the write is durable, with every later reply behind it (reply-order.ts).
 //
+// Input: socket reads land in the server's one shared read buffer (read-buffer.ts) when this Node
+// allows it, else in fresh 'data' chunks. A shared buffer is read into again at the next read, so
+// its bytes are lent to one read's handling only: the commands it completes run at once, on
+// views of it, when they are known to keep nothing of their arguments (LENT_ARGS_COMMANDS, in
+// the plain state below); any other command gets copies first; and what the parser still holds
+// when the read is handled (an incomplete command, commands waiting behind a busy one) it copies
+// (RequestParser.own).
+//
 // Output is flushed once per turn of the event loop (setImmediate): one socket.write, or
 // cork/writes/uncork for several chunks (a writev).
 //
@@ -29,6 +37,7 @@ import type { KeyStore } from './key-store.js';
 import { UNKNOWN_ARGS_ECHO_CHARS } from './limits.js';
 import { RUN_WHILE_QUEUING } from './multi-queue.js';
 import { type Subscriber, Subscriptions } from './pubsub.js';
+import { lendReads } from './read-buffer.js';
 import { ReplyOrder } from './reply-order.js';
 import { Session } from './session.js';
 import { type TrackingPeer, type TrackingState, trackRead } from './tracking.js';
@@ -52,6 +61,37 @@ const SUBSCRIBED_MODE_COMMANDS: ReadonlySet<string> = new Set([
 
 /** CONTAINER_COMMANDS: commands whose errors name the subcommand too (`config|get`, as Redis). */
 const CONTAINER_COMMANDS: ReadonlySet<string> = new Set(['client', 'config', 'command', 'pubsub']);
+
+/**
+ * LENT_ARGS_COMMANDS: commands whose handlers use their arguments only during the synchronous
+ * call, over the plain store (LatestKeyStore): the write pipeline copies keys and values it keeps,
+ * keyspace events copy their keys, and their replies (held or not) reference no argument. So they
+ * may run on views of the shared read buffer. Anything else gets copies of its arguments when
+ * they are views of it (a handler that awaits, a reply that references an argument by size, a
+ * queue or a cursor that keeps one). Adding a command here needs that audit.
+ */
+const LENT_ARGS_COMMANDS: ReadonlySet<string> = new Set([
+  'get',
+  'set',
+  'setex',
+  'psetex',
+  'incr',
+  'decr',
+  'incrby',
+  'decrby',
+  'del',
+  'exists',
+  'mget',
+  'mset',
+  'strlen',
+]);
+
+/** ownArgs copies a command's arguments out of a buffer that will be reused. */
+function ownArgs(args: readonly Buffer[]): Buffer[] {
+  const own: Buffer[] = new Array(args.length);
+  for (let i = 0; i < args.length; i++) own[i] = Buffer.from(args[i]!);
+  return own;
+}
 
 /** FORWARD_RETRY_MS: the pause before a forwarded command refused with CLUSTERDOWN is sent again. */
 const FORWARD_RETRY_MS = 50;
@@ -108,6 +148,8 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
   private deferred: (() => void)[] = [];
   /** prevCommand: the previous command's name (CLIENT CACHING lasts until a non-CLIENT command). */
   private prevCommand = '';
+  /** lending: a read into the shared read buffer is being handled: parsed arguments are views of it. */
+  private lending = false;
 
   constructor(
     private readonly socket: Socket,
@@ -130,7 +172,11 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
       client.ssub = this.pubsub.size('shard');
     });
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    const readBuffer = server.readBuffer;
+    const lent =
+      readBuffer !== undefined &&
+      lendReads(socket, readBuffer, (buffer, bytes) => this.onLentRead(buffer, bytes));
+    if (!lent) socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.pump());
     socket.on('error', (err) => this.server.logger?.debug({ err, client: client.id }, 'client socket error'));
     socket.on('close', () => {
@@ -302,17 +348,33 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
   private onData(chunk: Buffer): void {
     if (this.closing) return;
     try {
-      // The parser takes the chunk over: its arguments are views into it. That is safe because a
-      // socket 'data' chunk is a fresh allocation nobody writes to again (no `onread` buffer, no
-      // pool), and what outlives a command copies its arguments (the MULTI queue, the store's
-      // overlay and index, SCAN cursors). Reading into a reused buffer would need all of them
-      // (and replies over 8 KiB that reference an argument) to be revisited.
+      // The parser takes the chunk over: its arguments are views into it. A socket 'data' chunk
+      // is a fresh allocation nobody writes to again; a view of the shared read buffer is lent
+      // for this call only, and onLentRead and execute copy what outlives it.
       this.parser.push(chunk);
     } catch (err) {
       this.protocolError(err);
       return;
     }
     this.pump();
+  }
+
+  /**
+   * onLentRead handles one read into the shared read buffer: the bytes are valid only during the
+   * call (see the top of the file).
+   */
+  private onLentRead(buffer: Buffer, bytes: number): void {
+    if (!this.closing) {
+      this.lending = true;
+      try {
+        this.onData(buffer.subarray(0, bytes));
+      } finally {
+        this.lending = false;
+        // Before the buffer is read into again: the parser's unexecuted bytes become its own.
+        this.parser.own();
+      }
+    }
+    this.server.afterRead?.(buffer);
   }
 
   /** pump executes the complete commands the parser holds, in order, until blocked. */
@@ -348,11 +410,12 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
     this.finishIfDone();
   }
 
-  private execute(args: Buffer[]): void {
+  private execute(lentArgs: Buffer[]): void {
     const started = this.server.clock.monotonicMs();
-    const spec = this.table.lookup(args[0]!);
+    const spec = this.table.lookup(lentArgs[0]!);
+    const args = this.lending && !this.mayLend(spec) ? ownArgs(lentArgs) : lentArgs;
     this.client.lastCommandAt = this.server.clock.nowMs();
-    this.session.touch();
+    this.session.touch(started); // the same clock: one reading per command
     if (spec === undefined) {
       this.client.lastCommand = 'unknown';
       this.session.reject();
@@ -421,6 +484,22 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
     }
     tracker.writer = undefined;
     this.settle(spec, outcome, started);
+  }
+
+  /**
+   * mayLend: the command may run on views of the shared read buffer (LENT_ARGS_COMMANDS), in
+   * the plain state only: no cluster routing (forwards and ReadIndex waits keep arguments), no
+   * client tracking (it remembers keys), no MULTI queue or open transaction (they keep commands).
+   */
+  private mayLend(spec: CommandSpec | undefined): boolean {
+    return (
+      spec !== undefined &&
+      LENT_ARGS_COMMANDS.has(spec.name) &&
+      this.server.cluster === undefined &&
+      this.client.tracking === undefined &&
+      !this.session.queuing &&
+      this.session.store === undefined
+    );
   }
 
   /** settle completes a command: at once, or once its promise settles (the connection waits). */

@@ -4,6 +4,7 @@ import { BULK_BYTES_MAX, INLINE_BYTES_MAX } from '../../protocol/resp/index.js';
 import { assert } from '../../stdx/assert.js';
 import { BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../../storage/limits.js';
 import { SCRIPT_TIME_LIMIT_MS } from './lua/limits.js';
+import { READ_BUFFER_BYTES } from './read-buffer.js';
 import { TRACKING_TABLE_MAX_KEYS } from './tracking.js';
 
 /** MAX_CLIENTS: connections beyond this get `-ERR max number of clients reached` (Redis's maxclients). */
@@ -117,6 +118,12 @@ export interface RespServerLimits {
   readonly scriptTimeMs: number;
   /** trackingTableMaxKeys: keys CLIENT TRACKING remembers (tracking.ts, TRACKING_TABLE_MAX_KEYS). */
   readonly trackingTableMaxKeys: number;
+  /**
+   * readBufferBytes: the size of the one buffer every connection's socket reads land in
+   * (read-buffer.ts, READ_BUFFER_BYTES); 0 reads fresh 'data' chunks instead. Tests make it tiny
+   * so that commands split across reads at every byte.
+   */
+  readonly readBufferBytes: number;
 }
 
 export const DEFAULT_LIMITS: RespServerLimits = Object.freeze({
@@ -132,6 +139,7 @@ export const DEFAULT_LIMITS: RespServerLimits = Object.freeze({
   pubsubOutputSoftMs: PUBSUB_OUTPUT_SOFT_MS,
   scriptTimeMs: SCRIPT_TIME_LIMIT_MS,
   trackingTableMaxKeys: TRACKING_TABLE_MAX_KEYS,
+  readBufferBytes: READ_BUFFER_BYTES,
 });
 
 assert(BULK_BYTES_MAX >= VALUE_BYTES_MAX + KEY_BYTES_MAX, 'a maximal value and key must pass the framing');

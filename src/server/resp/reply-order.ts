@@ -182,15 +182,17 @@ export class ReplyOrder {
       this.segments[this.head] = undefined as unknown as Segment;
       this.head++;
       this.heldBytes -= seg.closedBytes;
-      this.takeMain();
+      // Released replies go on after what `main` holds, in the same slab: a pipeline of held
+      // replies (16 SETs of one read) becomes one chunk and one socket write, not a writev of
+      // 16 (issue 14). Only a tail, written elsewhere, needs main's bytes moved out first.
       const protocol = this.main.protocol;
       this.main.protocol = seg.protocol;
       if (seg.error === undefined) seg.reply(this.main);
       else this.main.error(errorReply(seg.error));
       this.main.protocol = protocol;
       this.released(seg.command, seg.started, seg.error);
-      this.takeMain();
       if (seg.tail !== undefined) {
+        this.takeMain();
         for (const chunk of seg.tail.takeChunks()) {
           this.out.push(chunk);
           this.outBytes += chunk.length;

@@ -40,6 +40,11 @@ export interface RespServerOptions {
   readonly clock?: Clock | undefined;
   /** cluster: the member this server fronts, when it runs in a cluster (docs/cluster.md). */
   readonly cluster?: ClusterMember | undefined;
+  /**
+   * afterRead: called after each socket read into the shared read buffer has been handled, with
+   * that buffer (tests overwrite it, to prove nothing kept a view of it).
+   */
+  readonly afterRead?: ((buffer: Buffer) => void) | undefined;
 }
 
 export interface RespAddress {
@@ -143,6 +148,9 @@ export function createRespServer(options: RespServerOptions): RespServer {
       options.onShutdown();
       return true;
     },
+    // One buffer for every connection: a read is handled to the end before the next one lands.
+    readBuffer: limits.readBufferBytes > 0 ? Buffer.allocUnsafeSlow(limits.readBufferBytes) : undefined,
+    afterRead: options.afterRead,
   };
   netServer.on('connection', (socket) => {
     if (closing !== undefined || connections.size >= config.maxClients) {

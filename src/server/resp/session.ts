@@ -40,8 +40,8 @@ export class Session {
   }
 
   /** touch: the connection runs (or finished) a command now. */
-  touch(): void {
-    this.lastActive = this.clock.monotonicMs();
+  touch(now = this.clock.monotonicMs()): void {
+    this.lastActive = now;
   }
 
   /** rolledBackForIdleness: the error every command but RUN_WHEN_TXN_IDLE gets, if any. */

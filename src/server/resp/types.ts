@@ -146,6 +146,13 @@ export interface ServerContext {
   clients(): Iterable<ClientState>;
   /** shutdown asks the owner to stop the server (SHUTDOWN); false when no owner listens. */
   shutdown(): boolean;
+  /**
+   * readBuffer: the buffer every connection's socket reads land in (read-buffer.ts), lent to
+   * each read's handling only; undefined: connections read fresh 'data' chunks.
+   */
+  readonly readBuffer: Buffer | undefined;
+  /** afterRead: called once each read into readBuffer is handled (tests poison the buffer). */
+  readonly afterRead: ((buffer: Buffer) => void) | undefined;
 }
 
 /** CommandContext: what one command execution sees. */

@@ -14,8 +14,10 @@
 // server's scavenges took 4x as long as with the cache off (docs/benchmarks.md). Now:
 // - a ring of bytes (the arena) holds each entry as a record `slot:u32 size:u32 key value`,
 //   appended at `head` and retired from `tail` (FIFO);
-// - typed arrays hold each slot's record offset, key and value lengths, revision, value type,
-//   key hash and "referenced" bit;
+// - one slot record per slot holds its record offset, key and value lengths, key hash, value
+//   type, "referenced" bit and revision: SLOT_BYTES in one ArrayBuffer, seen as u32 words and
+//   as f64s (for the revision). It was one typed array per field: a lookup or a set touched
+//   nine arrays at a random index, a cache miss each at 100k entries; now one or two lines;
 // - an open-addressing hash table (linear probing, backward-shift deletion) maps a key's hash to
 //   its slot.
 // Eviction is FIFO with reinsertion (second chance, as CLOCK): a hit only sets its slot's bit;
@@ -50,6 +52,22 @@ const SLOTS_INITIAL = 1024;
 /** EMPTY: a free hash table bucket. */
 const EMPTY = -1;
 
+// A slot record: SLOT_BYTES (a cache line), u32 words then f64s.
+const SLOT_BYTES = 64;
+const SLOT_U32 = SLOT_BYTES / 4;
+const SLOT_F64 = SLOT_BYTES / 8;
+/** u32 words: the record's offset in the arena (PAD: free, MOVING), key and value lengths, hash, type, bit. */
+const U_OFFSET = 0;
+const U_KEY_LEN = 1;
+const U_VALUE_LEN = 2;
+const U_HASH = 3;
+const U_TYPE = 4;
+const U_REFERENCED = 5;
+/** f64s, after the u32 words: the revision (seq, create, version as in the key directory). */
+const F_SEQ = 4;
+const F_CREATE = 5;
+const F_VERSION = 6;
+
 /** Cached: one cached value and the revision of its record (the key directory's seq/create/version). */
 export interface Cached {
   /** value: a view of the cache's arena, valid until the cache next changes: copy it at once. */
@@ -61,13 +79,22 @@ export interface Cached {
   readonly valueType: number;
 }
 
-/** Found: the reused answer of lookup (one object, so that a hit allocates only the view). */
-interface Found {
-  value: Buffer;
-  seq: number;
-  create: number;
-  version: number;
-  valueType: number;
+/**
+ * Found: the reused answer of lookup (one object). The value's view is made only when read: a
+ * write's revision lookup (revisionSync) reads only the revision, and allocates nothing.
+ */
+class Found implements Cached {
+  arena: Buffer = Buffer.alloc(0);
+  valueAt = 0;
+  valueLen = 0;
+  seq = 0;
+  create = 0;
+  version = 0;
+  valueType = 0;
+
+  get value(): Buffer {
+    return this.arena.subarray(this.valueAt, this.valueAt + this.valueLen);
+  }
 }
 
 export class ValueCache {
@@ -80,15 +107,9 @@ export class ValueCache {
   private liveBytes = 0;
 
   private slotCount = 0;
-  private slotOffset = new Uint32Array(0);
-  private keyLen = new Uint32Array(0);
-  private valueLen = new Uint32Array(0);
-  private hashOf = new Uint32Array(0);
-  private seqOf = new Float64Array(0);
-  private createOf = new Float64Array(0);
-  private versionOf = new Float64Array(0);
-  private typeOf = new Uint8Array(0);
-  private referenced = new Uint8Array(0);
+  /** slots, slotsF: the slot records (see SLOT_BYTES), as u32 words and as f64s. */
+  private slots = new Uint32Array(0);
+  private slotsF = new Float64Array(0);
   /** freeSlots: a stack of unused slot numbers below slotCount. */
   private freeSlots = new Int32Array(0);
   private freeCount = 0;
@@ -96,7 +117,7 @@ export class ValueCache {
   private table = new Int32Array(0);
   private entries = 0;
 
-  private readonly found: Found = { value: Buffer.alloc(0), seq: 0, create: 0, version: 0, valueType: 0 };
+  private readonly found = new Found();
   hits = 0;
   misses = 0;
 
@@ -130,14 +151,19 @@ export class ValueCache {
       return undefined;
     }
     this.hits++;
-    this.referenced[slot] = 1;
+    const u = slot * SLOT_U32;
+    const f = slot * SLOT_F64;
+    const slots = this.slots;
+    slots[u + U_REFERENCED] = 1;
     const found = this.found;
-    const at = (this.slotOffset[slot] as number) + RECORD_HEADER_BYTES + (this.keyLen[slot] as number);
-    found.value = (this.arena as Buffer).subarray(at, at + (this.valueLen[slot] as number));
-    found.seq = this.seqOf[slot] as number;
-    found.create = this.createOf[slot] as number;
-    found.version = this.versionOf[slot] as number;
-    found.valueType = this.typeOf[slot] as number;
+    const at = (slots[u + U_OFFSET] as number) + RECORD_HEADER_BYTES + (slots[u + U_KEY_LEN] as number);
+    found.arena = this.arena as Buffer;
+    found.valueAt = at;
+    found.valueLen = slots[u + U_VALUE_LEN] as number;
+    found.seq = this.slotsF[f + F_SEQ] as number;
+    found.create = this.slotsF[f + F_CREATE] as number;
+    found.version = this.slotsF[f + F_VERSION] as number;
+    found.valueType = slots[u + U_TYPE] as number;
     return found;
   }
 
@@ -160,24 +186,26 @@ export class ValueCache {
     }
     const hash = hashBytes(key);
     let slot = this.entries === 0 ? EMPTY : this.find(key, hash);
-    if (slot !== EMPTY && this.valueLen[slot] === value.length) {
+    if (slot !== EMPTY && this.slots[slot * SLOT_U32 + U_VALUE_LEN] === value.length) {
       // In place: same record, same size; the entry keeps its age and its bit.
       const arena = this.arena as Buffer;
-      arena.set(value, (this.slotOffset[slot] as number) + RECORD_HEADER_BYTES + key.length);
+      arena.set(value, (this.slots[slot * SLOT_U32 + U_OFFSET] as number) + RECORD_HEADER_BYTES + key.length);
       this.setRevision(slot, seq, create, version, valueType);
       return;
     }
     if (slot !== EMPTY) {
       // The old record becomes dead bytes (its offset is no longer the slot's); the slot stays
       // in the table and takes the new record.
-      this.liveBytes -= (this.keyLen[slot] as number) + (this.valueLen[slot] as number);
-      this.slotOffset[slot] = MOVING;
+      const u = slot * SLOT_U32;
+      this.liveBytes -= (this.slots[u + U_KEY_LEN] as number) + (this.slots[u + U_VALUE_LEN] as number);
+      this.slots[u + U_OFFSET] = MOVING;
     }
     const at = this.reserve(size);
     if (slot === EMPTY) {
       slot = this.newSlot();
+      this.slots[slot * SLOT_U32 + U_HASH] = hash;
       this.insertBucket(slot, hash);
-      this.referenced[slot] = 0;
+      this.slots[slot * SLOT_U32 + U_REFERENCED] = 0;
       this.entries++;
     }
     const arena = this.arena as Buffer;
@@ -185,10 +213,11 @@ export class ValueCache {
     arena.writeUInt32LE(size, at + 4);
     arena.set(key, at + RECORD_HEADER_BYTES);
     arena.set(value, at + RECORD_HEADER_BYTES + key.length);
-    this.slotOffset[slot] = at;
-    this.keyLen[slot] = key.length;
-    this.valueLen[slot] = value.length;
-    this.hashOf[slot] = hash;
+    const u = slot * SLOT_U32;
+    const slots = this.slots;
+    slots[u + U_OFFSET] = at;
+    slots[u + U_KEY_LEN] = key.length;
+    slots[u + U_VALUE_LEN] = value.length;
     this.setRevision(slot, seq, create, version, valueType);
     this.liveBytes += key.length + value.length;
   }
@@ -202,10 +231,11 @@ export class ValueCache {
   // ---- internals -------------------------------------------------------------------------------
 
   private setRevision(slot: number, seq: number, create: number, version: number, valueType: number): void {
-    this.seqOf[slot] = seq;
-    this.createOf[slot] = create;
-    this.versionOf[slot] = version;
-    this.typeOf[slot] = valueType;
+    const f = slot * SLOT_F64;
+    this.slotsF[f + F_SEQ] = seq;
+    this.slotsF[f + F_CREATE] = create;
+    this.slotsF[f + F_VERSION] = version;
+    this.slots[slot * SLOT_U32 + U_TYPE] = valueType;
   }
 
   /** find returns the slot holding `key` (hash `hash`), or EMPTY. */
@@ -213,11 +243,13 @@ export class ValueCache {
     const table = this.table;
     const mask = table.length - 1;
     const arena = this.arena as Buffer;
+    const slots = this.slots;
     for (let b = hash & mask; ; b = (b + 1) & mask) {
       const slot = table[b] as number;
       if (slot === EMPTY) return EMPTY;
-      if (this.hashOf[slot] !== hash || this.keyLen[slot] !== key.length) continue;
-      const at = (this.slotOffset[slot] as number) + RECORD_HEADER_BYTES;
+      const u = slot * SLOT_U32;
+      if (slots[u + U_HASH] !== hash || slots[u + U_KEY_LEN] !== key.length) continue;
+      const at = (slots[u + U_OFFSET] as number) + RECORD_HEADER_BYTES;
       let same = true;
       for (let i = 0; i < key.length; i++) {
         if (arena[at + i] !== key[i]) {
@@ -232,8 +264,9 @@ export class ValueCache {
   /** drop forgets a slot's entry (its record stays as dead bytes until the tail passes it). */
   private drop(slot: number): void {
     this.removeBucket(slot);
-    this.liveBytes -= (this.keyLen[slot] as number) + (this.valueLen[slot] as number);
-    this.slotOffset[slot] = PAD;
+    const u = slot * SLOT_U32;
+    this.liveBytes -= (this.slots[u + U_KEY_LEN] as number) + (this.slots[u + U_VALUE_LEN] as number);
+    this.slots[u + U_OFFSET] = PAD;
     this.freeSlots[this.freeCount++] = slot;
     this.entries--;
   }
@@ -293,14 +326,15 @@ export class ValueCache {
       const slot = arena.readUInt32LE(at);
       size = arena.readUInt32LE(at + 4);
       assert(size >= RECORD_HEADER_BYTES && size <= rest, 'value cache record size out of range');
-      if (slot !== PAD && this.slotOffset[slot] === at) {
-        if (this.referenced[slot] === 1 && this.head <= at) {
+      const u = slot * SLOT_U32;
+      if (slot !== PAD && this.slots[u + U_OFFSET] === at) {
+        if (this.slots[u + U_REFERENCED] === 1 && this.head <= at) {
           // Second chance: the record moves to the head, which is at or before it (the records
           // wrap), so the free space stays as it was; copyWithin copies overlapping ranges
           // correctly.
-          this.referenced[slot] = 0;
+          this.slots[u + U_REFERENCED] = 0;
           arena.copyWithin(this.head, at, at + size);
-          this.slotOffset[slot] = this.head;
+          this.slots[u + U_OFFSET] = this.head;
           this.head += size;
           this.used += size;
         } else this.drop(slot);
@@ -316,26 +350,24 @@ export class ValueCache {
 
   private newSlot(): number {
     if (this.freeCount > 0) return this.freeSlots[--this.freeCount] as number;
-    if (this.slotCount === this.slotOffset.length) this.grow();
+    if (this.slotCount === this.freeSlots.length) this.grow();
     return this.slotCount++;
   }
 
   /** grow doubles the slot arrays and rebuilds the hash table for them. */
   private grow(): void {
-    const n = Math.max(SLOTS_INITIAL, this.slotOffset.length * 2);
-    this.slotOffset = grown(this.slotOffset, new Uint32Array(n));
-    this.keyLen = grown(this.keyLen, new Uint32Array(n));
-    this.valueLen = grown(this.valueLen, new Uint32Array(n));
-    this.hashOf = grown(this.hashOf, new Uint32Array(n));
-    this.seqOf = grown(this.seqOf, new Float64Array(n));
-    this.createOf = grown(this.createOf, new Float64Array(n));
-    this.versionOf = grown(this.versionOf, new Float64Array(n));
-    this.typeOf = grown(this.typeOf, new Uint8Array(n));
-    this.referenced = grown(this.referenced, new Uint8Array(n));
+    const n = Math.max(SLOTS_INITIAL, this.freeSlots.length * 2);
+    const records = new ArrayBuffer(n * SLOT_BYTES);
+    new Uint8Array(records).set(
+      new Uint8Array(this.slots.buffer, this.slots.byteOffset, this.slots.byteLength),
+    );
+    this.slots = new Uint32Array(records);
+    this.slotsF = new Float64Array(records);
     this.freeSlots = grown(this.freeSlots, new Int32Array(n));
     this.table = new Int32Array(n * 4).fill(EMPTY);
     for (let slot = 0; slot < this.slotCount; slot++) {
-      if (this.slotOffset[slot] !== PAD) this.insertBucket(slot, this.hashOf[slot] as number);
+      const u = slot * SLOT_U32;
+      if (this.slots[u + U_OFFSET] !== PAD) this.insertBucket(slot, this.slots[u + U_HASH] as number);
     }
   }
 
@@ -351,14 +383,14 @@ export class ValueCache {
   private removeBucket(slot: number): void {
     const table = this.table;
     const mask = table.length - 1;
-    let b = (this.hashOf[slot] as number) & mask;
+    let b = (this.slots[slot * SLOT_U32 + U_HASH] as number) & mask;
     while (table[b] !== slot) {
       assert(table[b] !== EMPTY, 'value cache slot missing from its table');
       b = (b + 1) & mask;
     }
     let hole = b;
     for (let next = (hole + 1) & mask; table[next] !== EMPTY; next = (next + 1) & mask) {
-      const home = (this.hashOf[table[next] as number] as number) & mask;
+      const home = (this.slots[(table[next] as number) * SLOT_U32 + U_HASH] as number) & mask;
       // An entry may move into the hole when its home bucket does not lie in (hole, next].
       const between = hole <= next ? home > hole && home <= next : home > hole || home <= next;
       if (!between) {
@@ -370,7 +402,7 @@ export class ValueCache {
   }
 }
 
-function grown<T extends Uint32Array | Int32Array | Float64Array | Uint8Array>(old: T, fresh: T): T {
+function grown<T extends Int32Array>(old: T, fresh: T): T {
   fresh.set(old as never);
   return fresh;
 }

@@ -574,8 +574,11 @@ function readHintRun(
     hint,
     id,
     size,
-    (keyAt, keyLen, seq, valueOffset, valueLen, expiresAt, create, version) =>
-      run.push(keyAt, keyLen, seq, valueOffset, valueLen, expiresAt, create, version),
+    (keys, keyAt, keyLen, seq, valueOffset, valueLen, expiresAt, create, version) => {
+      // The keys: the hint's bytes (version 1) or the decoder's rebuilt keys (version 2).
+      run.bytes = keys;
+      run.push(keyAt, keyLen, seq, valueOffset, valueLen, expiresAt, create, version);
+    },
     (key, seq) => {
       if (seq < tombstoneMin) tombstoneMin = seq;
       apply(key, Kind.DELETE, id, 0, 0, seq, undefined, 0, 0);
@@ -834,7 +837,7 @@ class FileScan {
     while (this.pos < this.size) {
       // A record that lies wholly in the buffer is decoded without an await: a promise and a
       // microtask per record were most of the scan of an unhinted file (the crash open).
-      let result = this.decodeBuffered();
+      let result: ReturnType<FileScan['decodeBuffered']> | undefined = this.decodeBuffered();
       if (result === UNBUFFERED) result = await this.decodeNext();
       if (result === undefined) {
         if (this.damageStart < 0) this.damageStart = this.pos;

@@ -259,56 +259,50 @@ function writeVarint(out: Buffer, pos: number, n: number): number {
 let cursor = 0;
 
 /**
- * readVarint reads a LEB128 varint at `cursor`, no byte at or past `end`, and moves the cursor
- * past it. It returns -1 for one that runs past `end` or past VARINT_BYTES_MAX bytes, or whose
- * value is not a safe integer. Varints of up to four bytes (28 bits: every field of a typical
- * entry) far from `end` take the unrolled path: an open decodes millions of them.
+ * readVarint reads a LEB128 varint at `cursor` that ends at or before `end`, and moves the
+ * cursor past it. It returns -1 for one that runs past `end` or past VARINT_BYTES_MAX bytes, or
+ * whose value is not a safe integer. `end` is at most the trailer's offset, so the 8 bytes from
+ * any position before it are inside the buffer: the bytes are read unrolled, without a check
+ * each, and where the varint ends is checked once. (An open decodes millions of them, and one
+ * function without calls or loops is what the optimizer keeps optimized.)
  */
 function readVarint(buf: Uint8Array, end: number): number {
   const pos = cursor;
-  if (pos + VARINT_BYTES_MAX <= end) {
-    let b = buf[pos] as number;
-    let n = b & 0x7f;
-    if (b < 0x80) {
-      cursor = pos + 1;
-      return n;
-    }
-    b = buf[pos + 1] as number;
-    n |= (b & 0x7f) << 7;
-    if (b < 0x80) {
-      cursor = pos + 2;
-      return n;
-    }
+  if (pos >= end) return -1;
+  let b = buf[pos] as number;
+  if (b < 0x80) {
+    cursor = pos + 1;
+    return b;
+  }
+  let n = b & 0x7f;
+  let len = 2;
+  b = buf[pos + 1] as number;
+  n |= (b & 0x7f) << 7;
+  if (b >= 0x80) {
+    len = 3;
     b = buf[pos + 2] as number;
     n |= (b & 0x7f) << 14;
-    if (b < 0x80) {
-      cursor = pos + 3;
-      return n;
-    }
-    b = buf[pos + 3] as number;
-    n |= (b & 0x7f) << 21;
-    if (b < 0x80) {
-      cursor = pos + 4;
-      return n;
+    if (b >= 0x80) {
+      len = 4;
+      b = buf[pos + 3] as number;
+      n |= (b & 0x7f) << 21;
+      if (b >= 0x80) {
+        // Past 28 bits: by multiplication (int32 arithmetic would overflow).
+        let weight = 2 ** 28;
+        for (;;) {
+          if (len === VARINT_BYTES_MAX) return -1;
+          b = buf[pos + len] as number;
+          len++;
+          n += (b & 0x7f) * weight;
+          weight *= 0x80;
+          if (b < 0x80) break;
+        }
+        if (n > Number.MAX_SAFE_INTEGER) return -1;
+      }
     }
   }
-  return readVarintSlow(buf, end);
-}
-
-/** readVarintSlow is readVarint for any length, each byte checked against `end`. */
-function readVarintSlow(buf: Uint8Array, end: number): number {
-  let pos = cursor;
-  let n = 0;
-  let weight = 1;
-  for (let i = 0; ; i++) {
-    if (pos >= end || i === VARINT_BYTES_MAX) return -1;
-    const b = buf[pos++] as number;
-    n += (b & 0x7f) * weight;
-    weight *= 0x80;
-    if (b < 0x80) break;
-  }
-  if (n > Number.MAX_SAFE_INTEGER) return -1;
-  cursor = pos;
+  if (pos + len > end) return -1;
+  cursor = pos + len;
   return n;
 }
 
@@ -395,6 +389,12 @@ export function decodeHintAt(
   visit: HintVisitor,
   visitTombstone?: (key: Uint8Array, seq: number) => void,
   onePass = false,
+  /**
+   * into: columns with room for the file's entries (hintEntryCount), where a version-2 file's
+   * entries are stored instead of visited: the open's runs, without a call per entry. A
+   * version-1 file's entries are still visited.
+   */
+  into?: HintColumns,
 ): string | undefined {
   if (hasMagic(bytes, HINT_V1_MAGIC))
     return decodeHintV1At(bytes, dataFileId, dataFileBytes, visit, visitTombstone, onePass);
@@ -417,16 +417,38 @@ export function decodeHintAt(
   if (tombstones > 0 && visitTombstone === undefined) return 'tombstones listed, and this reader takes none';
   const keys = Buffer.allocUnsafe(keyBytes);
   const fields = { keys, seqBase, dataFileBytes, count, end: trailer };
+  const columns = into !== undefined && into.keyAt.length >= count ? into : undefined;
+  if (columns !== undefined) {
+    columns.bytes = keys;
+    columns.count = 0;
+  }
   // Validate the structure fully before visiting (unless onePass), so a bad file visits nothing.
-  const entriesEnd = walkEntries(buf, fields, onePass ? visit : undefined);
+  const entriesEnd = walkEntries(buf, fields, onePass ? visit : undefined, onePass ? columns : undefined);
   if (typeof entriesEnd === 'string') return entriesEnd;
   const tombstonesEnd = walkTombstones(buf, entriesEnd, tombstones, seqBase, trailer, undefined);
   if (typeof tombstonesEnd === 'string') return tombstonesEnd;
   if (tombstonesEnd !== trailer) return 'bytes between the tombstones and the trailer';
-  if (!onePass) walkEntries(buf, fields, visit);
+  if (!onePass) walkEntries(buf, fields, visit, columns);
   if (visitTombstone !== undefined)
     walkTombstones(buf, entriesEnd, tombstones, seqBase, trailer, visitTombstone);
   return undefined;
+}
+
+/**
+ * HintColumns: a run's columns (hint-run.ts's HintRun), entry i at index i; `bytes` holds the
+ * keys. expiresAt is NaN for an entry without an expiry.
+ */
+export interface HintColumns {
+  bytes: Buffer;
+  count: number;
+  readonly keyAt: Uint32Array;
+  readonly keyLen: Uint32Array;
+  readonly valueOffset: Uint32Array;
+  readonly valueLen: Uint32Array;
+  readonly version: Uint32Array;
+  readonly seq: Float64Array;
+  readonly create: Float64Array;
+  readonly expiresAt: Float64Array;
 }
 
 interface EntryFields {
@@ -444,7 +466,12 @@ interface EntryFields {
  * into `f.keys` and visits each entry when `visit` is given. It returns where the entries end,
  * or why they are bad.
  */
-function walkEntries(buf: Buffer, f: EntryFields, visit: HintVisitor | undefined): number | string {
+function walkEntries(
+  buf: Buffer,
+  f: EntryFields,
+  visit: HintVisitor | undefined,
+  into: HintColumns | undefined,
+): number | string {
   const { keys, seqBase, dataFileBytes, count, end } = f;
   const keyBytes = keys.length;
   cursor = HINT_HEADER_BYTES;
@@ -495,7 +522,17 @@ function walkEntries(buf: Buffer, f: EntryFields, visit: HintVisitor | undefined
       if (distance < 0 || version <= 0 || version > U32_MAX || create < 0 || create > Number.MAX_SAFE_INTEGER)
         return 'revision out of range';
     } else if ((flags & F_CREATE_ABOVE_SEQ) !== 0) return 'create without a revision';
-    if (visit !== undefined) {
+    if (into !== undefined) {
+      into.keyAt[i] = keyAt;
+      into.keyLen[i] = keyLen;
+      into.seq[i] = seq;
+      into.valueOffset[i] = offset;
+      into.valueLen[i] = valueLen;
+      into.expiresAt[i] = expiresAt ?? Number.NaN;
+      into.create[i] = create;
+      into.version[i] = version;
+      into.count = i + 1;
+    } else if (visit !== undefined) {
       const after = cursor;
       visit(keys, keyAt, keyLen, seq, offset, valueLen, expiresAt, create, version);
       cursor = after; // the visitor may decode another file meanwhile

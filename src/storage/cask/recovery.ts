@@ -574,8 +574,8 @@ function readHintRun(
     hint,
     id,
     size,
+    // A version-1 file's entries come here (a version-2 file's go straight into the run's columns).
     (keys, keyAt, keyLen, seq, valueOffset, valueLen, expiresAt, create, version) => {
-      // The keys: the hint's bytes (version 1) or the decoder's rebuilt keys (version 2).
       run.bytes = keys;
       run.push(keyAt, keyLen, seq, valueOffset, valueLen, expiresAt, create, version);
     },
@@ -584,6 +584,7 @@ function readHintRun(
       apply(key, Kind.DELETE, id, 0, 0, seq, undefined, 0, 0);
     },
     true,
+    run,
   );
   if (reason === undefined) {
     report.hintFilesUsed++;

@@ -398,6 +398,44 @@ export function decodeHintAt(
 ): string | undefined {
   if (hasMagic(bytes, HINT_V1_MAGIC))
     return decodeHintV1At(bytes, dataFileId, dataFileBytes, visit, visitTombstone, onePass);
+  const header = checkHeader(bytes, dataFileId, dataFileBytes, visitTombstone !== undefined);
+  if (typeof header === 'string') return header;
+  const { buf, count, tombstones, keyBytes, seqBase, trailer } = header;
+  const keys = Buffer.allocUnsafe(keyBytes);
+  const fields = { keys, keyBytes, seqBase, dataFileBytes, count, end: trailer };
+  const columns = into !== undefined && into.keyAt.length >= count ? into : undefined;
+  if (columns !== undefined) {
+    columns.bytes = keys;
+    columns.count = 0;
+  }
+  // Validate the structure fully before visiting (unless onePass), so a bad file visits nothing.
+  const entriesEnd = walkEntries(buf, fields, onePass ? visit : undefined, onePass ? columns : undefined);
+  if (typeof entriesEnd === 'string') return entriesEnd;
+  const tombstonesEnd = walkTombstones(buf, entriesEnd, tombstones, seqBase, trailer, undefined);
+  if (typeof tombstonesEnd === 'string') return tombstonesEnd;
+  if (tombstonesEnd !== trailer) return 'bytes between the tombstones and the trailer';
+  if (!onePass) walkEntries(buf, fields, visit, columns);
+  if (visitTombstone !== undefined)
+    walkTombstones(buf, entriesEnd, tombstones, seqBase, trailer, visitTombstone);
+  return undefined;
+}
+
+interface Header {
+  readonly buf: Buffer;
+  readonly count: number;
+  readonly tombstones: number;
+  readonly keyBytes: number;
+  readonly seqBase: number;
+  readonly trailer: number;
+}
+
+/** checkHeader checks a version-2 file's magic, CRC, data file and counts; the reason if bad. */
+function checkHeader(
+  bytes: Uint8Array,
+  dataFileId: number,
+  dataFileBytes: number,
+  takesTombstones: boolean,
+): Header | string {
   if (bytes.length < HINT_HEADER_BYTES + HINT_TRAILER_BYTES) return 'too short';
   if (!hasMagic(bytes, HINT_MAGIC)) return 'bad magic (not a hint file of a version this build reads)';
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -414,24 +452,127 @@ export function decodeHintAt(
   const room = trailer - HINT_HEADER_BYTES;
   if (count * ENTRY_BYTES_MIN + tombstones * TOMBSTONE_BYTES_MIN > room) return 'counts overrun the file';
   if (keyBytes > count * KEY_BYTES_MAX) return 'key bytes out of range';
-  if (tombstones > 0 && visitTombstone === undefined) return 'tombstones listed, and this reader takes none';
-  const keys = Buffer.allocUnsafe(keyBytes);
-  const fields = { keys, seqBase, dataFileBytes, count, end: trailer };
-  const columns = into !== undefined && into.keyAt.length >= count ? into : undefined;
-  if (columns !== undefined) {
-    columns.bytes = keys;
-    columns.count = 0;
-  }
-  // Validate the structure fully before visiting (unless onePass), so a bad file visits nothing.
-  const entriesEnd = walkEntries(buf, fields, onePass ? visit : undefined, onePass ? columns : undefined);
+  if (tombstones > 0 && !takesTombstones) return 'tombstones listed, and this reader takes none';
+  return { buf, count, tombstones, keyBytes, seqBase, trailer };
+}
+
+/** minShared: the shortest shared prefix walkEntries saw (after the first entry): the keys' common prefix. */
+let minShared = Number.POSITIVE_INFINITY;
+
+/**
+ * openHintCursor is the open's way to read a version-2 hint file: it validates the whole file
+ * as decodeHintAt does (without rebuilding any key), visits its tombstones, and returns a
+ * cursor over its entries, which the merge decodes once more in step with the other files
+ * (hint-run.ts: a million entries are never stored in columns first). It returns the reason
+ * when the file is unusable (nothing visited), or undefined for a file that is not version 2
+ * (read it with decodeHintAt).
+ */
+export function openHintCursor(
+  bytes: Uint8Array,
+  dataFileId: number,
+  dataFileBytes: number,
+  visitTombstone: (key: Uint8Array, seq: number) => void,
+): HintCursor | string | undefined {
+  if (!hasMagic(bytes, HINT_MAGIC))
+    return hasMagic(bytes, HINT_V1_MAGIC)
+      ? undefined
+      : 'bad magic (not a hint file of a version this build reads)';
+  const header = checkHeader(bytes, dataFileId, dataFileBytes, true);
+  if (typeof header === 'string') return header;
+  const { buf, count, tombstones, keyBytes, seqBase, trailer } = header;
+  const fields = { keys: undefined, keyBytes, seqBase, dataFileBytes, count, end: trailer };
+  const entriesEnd = walkEntries(buf, fields, undefined, undefined);
   if (typeof entriesEnd === 'string') return entriesEnd;
+  const prefix = minShared;
   const tombstonesEnd = walkTombstones(buf, entriesEnd, tombstones, seqBase, trailer, undefined);
   if (typeof tombstonesEnd === 'string') return tombstonesEnd;
   if (tombstonesEnd !== trailer) return 'bytes between the tombstones and the trailer';
-  if (!onePass) walkEntries(buf, fields, visit, columns);
-  if (visitTombstone !== undefined)
-    walkTombstones(buf, entriesEnd, tombstones, seqBase, trailer, visitTombstone);
-  return undefined;
+  walkTombstones(buf, entriesEnd, tombstones, seqBase, trailer, visitTombstone);
+  return new HintCursor(dataFileId, buf, count, seqBase, trailer, prefix);
+}
+
+/**
+ * HintCursor steps through the entries of a version-2 hint file that openHintCursor validated,
+ * one entry at a time; the current entry's fields are its properties, its key `key()`, rebuilt
+ * in place over the previous one (a key shares its prefix with the one before it).
+ */
+export class HintCursor {
+  keyLen = 0;
+  seq = 0;
+  valueOffset = 0;
+  valueLen = 0;
+  /** expiresAt: NaN for an entry without an expiry. */
+  expiresAt = Number.NaN;
+  create = 0;
+  version = 0;
+  /** keys: the current key at [0, keyLen) (KeyCursor's contract; keyAt is always 0). */
+  readonly keys = new Uint8Array(KEY_BYTES_MAX);
+  readonly keyAt = 0;
+  private readonly views: Uint8Array[] = [];
+  private pos = HINT_HEADER_BYTES;
+  private left: number;
+
+  constructor(
+    readonly id: number,
+    private readonly buf: Buffer,
+    count: number,
+    /** minSeq: the smallest seq of the file's entries and tombstones (its seq base). */
+    readonly minSeq: number,
+    private readonly end: number,
+    /** prefix: every entry's key starts with the same this many bytes. */
+    readonly prefix: number,
+  ) {
+    this.left = count;
+  }
+
+  /** next moves to the next entry; false when there is none. */
+  next(): boolean {
+    if (this.left === 0) return false;
+    this.left--;
+    const buf = this.buf;
+    const end = this.end;
+    cursor = this.pos;
+    // Validated by openHintCursor: a field that does not decode now is a bug (or the buffer changed).
+    const head = readVarint(buf, end);
+    const suffixLen = readVarint(buf, end);
+    assert(head >= 0 && suffixLen >= 0, 'a validated hint file does not decode');
+    const shared = head >>> F_BITS;
+    const flags = head & F_MASK;
+    const suffixAt = cursor;
+    const keys = this.keys;
+    if (suffixLen <= SHARED_COPY_MAX)
+      for (let k = 0; k < suffixLen; k++) keys[shared + k] = buf[suffixAt + k] as number;
+    else keys.set(buf.subarray(suffixAt, suffixAt + suffixLen), shared);
+    this.keyLen = shared + suffixLen;
+    cursor = suffixAt + suffixLen;
+    const seq = this.minSeq + readVarint(buf, end);
+    const offsetZigzag = readVarint(buf, end);
+    this.valueOffset += offsetZigzag % 2 === 0 ? offsetZigzag / 2 : -(offsetZigzag + 1) / 2;
+    this.valueLen = readVarint(buf, end);
+    this.seq = seq;
+    this.expiresAt = (flags & F_EXPIRES) !== 0 ? readVarint(buf, end) : Number.NaN;
+    if ((flags & F_REVISION) !== 0) {
+      const distance = readVarint(buf, end);
+      this.create = (flags & F_CREATE_ABOVE_SEQ) !== 0 ? seq + distance : seq - distance;
+      this.version = readVarint(buf, end);
+    } else {
+      this.create = 0;
+      this.version = 0;
+    }
+    this.pos = cursor;
+    return true;
+  }
+
+  /** key: the current entry's key, lent until the next call to next(). */
+  key(): Uint8Array {
+    const len = this.keyLen;
+    let view = this.views[len];
+    if (view === undefined) {
+      view = this.keys.subarray(0, len);
+      this.views[len] = view;
+    }
+    return view;
+  }
 }
 
 /**
@@ -452,7 +593,9 @@ export interface HintColumns {
 }
 
 interface EntryFields {
-  readonly keys: Buffer;
+  /** keys: where the keys are rebuilt; undefined to check the entries only. */
+  readonly keys: Buffer | undefined;
+  readonly keyBytes: number;
   readonly seqBase: number;
   readonly dataFileBytes: number;
   readonly count: number;
@@ -472,13 +615,13 @@ function walkEntries(
   visit: HintVisitor | undefined,
   into: HintColumns | undefined,
 ): number | string {
-  const { keys, seqBase, dataFileBytes, count, end } = f;
-  const keyBytes = keys.length;
+  const { keys, keyBytes, seqBase, dataFileBytes, count, end } = f;
   cursor = HINT_HEADER_BYTES;
   let keyAt = 0;
   let prevAt = 0;
   let prevLen = 0;
   let offset = 0;
+  minShared = Number.POSITIVE_INFINITY;
   for (let i = 0; i < count; i++) {
     const head = readVarint(buf, end);
     const suffixLen = readVarint(buf, end);
@@ -487,17 +630,20 @@ function walkEntries(
     const shared = head >>> F_BITS;
     const flags = head & F_MASK;
     if (shared > prevLen) return 'shared prefix longer than the key before it';
+    if (i > 0 && shared < minShared) minShared = shared;
     const keyLen = shared + suffixLen;
     if (keyLen > KEY_BYTES_MAX) return 'key too long';
     if (keyAt + keyLen > keyBytes) return 'keys overrun key_bytes';
     const suffixAt = cursor;
     if (suffixAt + suffixLen > end) return 'entries overrun the trailer';
-    if (shared <= SHARED_COPY_MAX)
-      for (let k = 0; k < shared; k++) keys[keyAt + k] = keys[prevAt + k] as number;
-    else keys.copyWithin(keyAt, prevAt, prevAt + shared);
-    if (suffixLen <= SHARED_COPY_MAX)
-      for (let k = 0; k < suffixLen; k++) keys[keyAt + shared + k] = buf[suffixAt + k] as number;
-    else buf.copy(keys, keyAt + shared, suffixAt, suffixAt + suffixLen);
+    if (keys !== undefined) {
+      if (shared <= SHARED_COPY_MAX)
+        for (let k = 0; k < shared; k++) keys[keyAt + k] = keys[prevAt + k] as number;
+      else keys.copyWithin(keyAt, prevAt, prevAt + shared);
+      if (suffixLen <= SHARED_COPY_MAX)
+        for (let k = 0; k < suffixLen; k++) keys[keyAt + shared + k] = buf[suffixAt + k] as number;
+      else buf.copy(keys, keyAt + shared, suffixAt, suffixAt + suffixLen);
+    }
     cursor = suffixAt + suffixLen;
     const seqDelta = readVarint(buf, end);
     const offsetZigzag = readVarint(buf, end);
@@ -522,7 +668,7 @@ function walkEntries(
       if (distance < 0 || version <= 0 || version > U32_MAX || create < 0 || create > Number.MAX_SAFE_INTEGER)
         return 'revision out of range';
     } else if ((flags & F_CREATE_ABOVE_SEQ) !== 0) return 'create without a revision';
-    if (into !== undefined) {
+    if (into !== undefined && keys !== undefined) {
       into.keyAt[i] = keyAt;
       into.keyLen[i] = keyLen;
       into.seq[i] = seq;
@@ -532,7 +678,7 @@ function walkEntries(
       into.create[i] = create;
       into.version[i] = version;
       into.count = i + 1;
-    } else if (visit !== undefined) {
+    } else if (visit !== undefined && keys !== undefined) {
       const after = cursor;
       visit(keys, keyAt, keyLen, seq, offset, valueLen, expiresAt, create, version);
       cursor = after; // the visitor may decode another file meanwhile

@@ -38,8 +38,8 @@ import {
   parseFileId,
   TEMP_SUFFIX,
 } from './file-names.js';
-import { decodeHintAt, hintEntryCount } from './hint.js';
-import { HintRun, mergeRuns } from './hint-run.js';
+import { decodeHintAt, hintEntryCount, openHintCursor } from './hint.js';
+import { HintRun, type KeyCursor, mergeCursors, RunCursor } from './hint-run.js';
 import { KeyDir } from './key-dir.js';
 import {
   batchCount,
@@ -191,7 +191,8 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   // the order is free to choose.
   let lastId: number | undefined;
   const opened: { id: number; file: File; size: number }[] = [];
-  const runs: HintRun[] = [];
+  /** cursors: one per usable hint file (hint-run.ts's KeyCursor), then one per scanned run. */
+  const cursors: KeyCursor[] = [];
   const toScan: { id: number; file: File; size: number }[] = [];
   /** minSeqs: each data file's smallest record seq (DataFile.minSeq), as far as it was read. */
   const minSeqs = new Map<number, number>();
@@ -218,7 +219,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     const read =
       hintRead !== undefined ? readHintRun(await hintRead, id, data.size, report, apply) : undefined;
     if (read !== undefined) {
-      runs.push(read.run);
+      cursors.push(read.cursor);
       // A sealed file's hint leaves out replaced records, but the file was appended in seq order,
       // so its first record holds its smallest seq; a compaction output's hint lists every
       // record it holds. The smaller of the two is right for both.
@@ -228,7 +229,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   const clean: number[] = [];
   /** unordered: scanned files whose records are not in seq order (a compaction output without its hint). */
   const unordered = new Set<number>();
-  const scannedRuns: HintRun[] = [];
+  const hinted = cursors.map((c) => c.id);
   const sizes = new Map<number, number>();
   for (const { id, file, size } of toScan) {
     const problemsBefore = report.problems.length;
@@ -257,7 +258,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     const read = await scanDataFile(options, id, file, size, id === activeCandidate, report, collect);
     if (run !== undefined) {
       run.sort();
-      scannedRuns.push(run);
+      cursors.push(new RunCursor(run));
     }
     sizes.set(id, read.size);
     // Damage kept in place may hide records whose seqs are unknown; a torn tail or batch is cut
@@ -270,17 +271,17 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     if (!ordered) unordered.add(id);
     if (report.problems.length === problemsBefore && !read.uncut && ordered) clean.push(id);
   }
-  mergeRuns([...runs, ...scannedRuns], (run, key, i) => {
+  mergeCursors(cursors, (c) => {
     apply(
-      key,
+      c.key(),
       Kind.PUT,
-      run.id,
-      run.valueOffset[i] as number,
-      run.valueLen[i] as number,
-      run.seq[i] as number,
-      run.expiresAtOf(i),
-      run.create[i] as number,
-      run.version[i] as number,
+      c.id,
+      c.valueOffset,
+      c.valueLen,
+      c.seq,
+      Number.isNaN(c.expiresAt) ? undefined : c.expiresAt,
+      c.create,
+      c.version,
     );
   });
   for (const { id, file, size } of opened) {
@@ -307,7 +308,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   );
   // Deletes of files read through their hint are in the hint already; of a file that gets a new
   // active file after it (activeId undefined), they wait for its hint too.
-  for (const run of runs) tombstones.delete(run.id);
+  for (const id of hinted) tombstones.delete(id);
   const hintable = clean.filter((id) => id !== activeId);
   // Kept only for files that will get a hint: the active one and the hintable (a damaged file
   // gets none, and is reported at every open instead).
@@ -553,9 +554,9 @@ async function removeShortFile(
 }
 
 /**
- * readHintRun checks data file `id`'s hint file (its bytes, read whole): its entries as a sorted run for
- * mergeRuns, its tombstones applied at once. Undefined, having applied nothing, when the hint
- * file is unusable (the data file is then scanned instead).
+ * readHintRun checks data file `id`'s hint file (its bytes, read whole): a cursor over its
+ * entries, a sorted run for mergeCursors, its tombstones applied at once. Undefined, having
+ * applied nothing, when the hint file is unusable (the data file is then scanned instead).
  */
 function readHintRun(
   hint: Buffer,
@@ -563,32 +564,41 @@ function readHintRun(
   size: number,
   report: RecoveryReport,
   apply: Apply,
-): { run: HintRun; minSeq: number } | undefined {
-  // Sized from the trailer's entry count (checked by the decode), so the run never grows.
-  const run = new HintRun(id, hint, hintEntryCount(hint));
+): { cursor: KeyCursor; minSeq: number } | undefined {
   let tombstoneMin = Number.POSITIVE_INFINITY;
-  // Tombstones are visited only once the whole file has been validated (and after its entries,
-  // which the run holds until the merge), so they apply at once; `apply` copies what it keeps.
-  // One pass over the entries: if the file proves bad part way, the run is dropped.
-  const reason = decodeHintAt(
-    hint,
-    id,
-    size,
-    // A version-1 file's entries come here (a version-2 file's go straight into the run's columns).
-    (keys, keyAt, keyLen, seq, valueOffset, valueLen, expiresAt, create, version) => {
-      run.bytes = keys;
-      run.push(keyAt, keyLen, seq, valueOffset, valueLen, expiresAt, create, version);
-    },
-    (key, seq) => {
-      if (seq < tombstoneMin) tombstoneMin = seq;
-      apply(key, Kind.DELETE, id, 0, 0, seq, undefined, 0, 0);
-    },
-    true,
-    run,
-  );
-  if (reason === undefined) {
+  // Tombstones are visited only once the whole file has been validated, so they apply at once;
+  // `apply` copies what it keeps.
+  const visitTombstone = (key: Uint8Array, seq: number): void => {
+    if (seq < tombstoneMin) tombstoneMin = seq;
+    apply(key, Kind.DELETE, id, 0, 0, seq, undefined, 0, 0);
+  };
+  // Version 2: validated whole, then decoded a second time in step with the merge (cheaper than
+  // storing a million entries in a run's columns first).
+  const opened = openHintCursor(hint, id, size, visitTombstone);
+  let reason: string | undefined;
+  if (typeof opened === 'string') reason = opened;
+  else if (opened !== undefined) {
     report.hintFilesUsed++;
-    return { run, minSeq: Math.min(tombstoneMin, run.minSeq()) };
+    return { cursor: opened, minSeq: opened.minSeq };
+  } else {
+    // Version 1 (an older build's file): into a run, sized from the trailer's entry count
+    // (checked by the decode), in one pass: if the file proves bad part way, the run is dropped.
+    const run = new HintRun(id, hint, hintEntryCount(hint));
+    reason = decodeHintAt(
+      hint,
+      id,
+      size,
+      (keys, keyAt, keyLen, seq, valueOffset, valueLen, expiresAt, create, version) => {
+        run.bytes = keys;
+        run.push(keyAt, keyLen, seq, valueOffset, valueLen, expiresAt, create, version);
+      },
+      visitTombstone,
+      true,
+    );
+    if (reason === undefined) {
+      report.hintFilesUsed++;
+      return { cursor: new RunCursor(run), minSeq: Math.min(tombstoneMin, run.minSeq()) };
+    }
   }
   report.problems.push({
     kind: 'hint-rejected',

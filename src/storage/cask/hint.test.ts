@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { crc32c } from '../../stdx/crc32c.js';
-import { decodeHint, decodeHintAt, HINT_MAGIC, HintWriter, hintEntryCount } from './hint.js';
+import { decodeHint, decodeHintAt, HINT_MAGIC, HintWriter, hintEntryCount, openHintCursor } from './hint.js';
 import { HintRun } from './hint-run.js';
 import { HINT_V1_MAGIC, HintWriterV1 } from './hint-v1.js';
 
@@ -155,6 +155,26 @@ describe('version 2 (compact) hint files', () => {
       [Buffer.alloc(0), 3],
       [long, Number.MAX_SAFE_INTEGER],
     ]);
+  });
+
+  it("a cursor's minSeq is the smallest seq listed, Infinity when the file lists nothing", () => {
+    const minSeq = (fill: (w: HintWriter) => void): number | string | undefined => {
+      const w = new HintWriter(4, 2);
+      fill(w);
+      const cursor = openHintCursor(w.finish(1000), 2, 1000, () => {});
+      return typeof cursor === 'object' ? cursor.minSeq : cursor;
+    };
+    expect(minSeq(() => {})).toBe(Number.POSITIVE_INFINITY);
+    expect(minSeq((w) => w.addTombstone(Buffer.from('t'), 70))).toBe(70);
+    expect(
+      minSeq((w) => {
+        w.add(Buffer.from('a'), 90, 0, 1, undefined, 90, 1);
+        w.add(Buffer.from('b'), 80, 10, 1, undefined, 3, 2);
+        w.addTombstone(Buffer.from('t'), 85);
+      }),
+    ).toBe(80);
+    const v1 = new HintWriterV1(4, 2);
+    expect(openHintCursor(v1.finish(1000), 2, 1000, () => {})).toBeUndefined(); // read by decodeHintAt
   });
 
   it('an empty file round-trips', () => {
@@ -318,6 +338,31 @@ describe('version 2 against version 1 (property)', () => {
             );
           }
           expect(columns).toEqual(expected.entries);
+          // The merge's way: validated whole, then decoded entry by entry by a cursor.
+          const cursorTombstones: string[] = [];
+          const cursor = openHintCursor(v2, 9, 0xffff_ffff, (key, seq) =>
+            cursorTombstones.push(`${Buffer.from(key).toString('hex')}/${seq}`),
+          );
+          if (typeof cursor !== 'object') throw new Error(`no cursor: ${cursor}`);
+          expect(cursorTombstones).toEqual(expected.tombstones);
+          const stepped: string[] = [];
+          while (cursor.next())
+            stepped.push(
+              [
+                Buffer.from(cursor.key()).toString('hex'),
+                cursor.seq,
+                cursor.valueOffset,
+                cursor.valueLen,
+                Number.isNaN(cursor.expiresAt) ? undefined : cursor.expiresAt,
+                cursor.create,
+                cursor.version,
+              ].join('/'),
+            );
+          expect(stepped).toEqual(expected.entries);
+          for (const e of entries)
+            expect(Buffer.from(e.key).subarray(0, cursor.prefix)).toEqual(
+              Buffer.from(entries[0]?.key ?? []).subarray(0, cursor.prefix),
+            );
           expect(hintEntryCount(v2)).toBe(entries.length);
         },
       ),

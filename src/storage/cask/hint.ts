@@ -488,7 +488,10 @@ export function openHintCursor(
   if (typeof tombstonesEnd === 'string') return tombstonesEnd;
   if (tombstonesEnd !== trailer) return 'bytes between the tombstones and the trailer';
   walkTombstones(buf, entriesEnd, tombstones, seqBase, trailer, visitTombstone);
-  return new HintCursor(dataFileId, buf, count, seqBase, trailer, prefix);
+  // The seq base of a file listing nothing is 0, which as a minSeq would say "unknown" (the data
+  // file's first record decides then, as for a version-1 file without entries).
+  const minSeq = count === 0 && tombstones === 0 ? Number.POSITIVE_INFINITY : seqBase;
+  return new HintCursor(dataFileId, buf, count, seqBase, minSeq, trailer, prefix);
 }
 
 /**
@@ -516,7 +519,9 @@ export class HintCursor {
     readonly id: number,
     private readonly buf: Buffer,
     count: number,
-    /** minSeq: the smallest seq of the file's entries and tombstones (its seq base). */
+    /** seqBase: every entry's seq is relative to it (the header's seq_base). */
+    private readonly seqBase: number,
+    /** minSeq: the smallest seq of the file's entries and tombstones (Infinity: it lists none). */
     readonly minSeq: number,
     private readonly end: number,
     /** prefix: every entry's key starts with the same this many bytes. */
@@ -545,7 +550,7 @@ export class HintCursor {
     else keys.set(buf.subarray(suffixAt, suffixAt + suffixLen), shared);
     this.keyLen = shared + suffixLen;
     cursor = suffixAt + suffixLen;
-    const seq = this.minSeq + readVarint(buf, end);
+    const seq = this.seqBase + readVarint(buf, end);
     const offsetZigzag = readVarint(buf, end);
     this.valueOffset += offsetZigzag % 2 === 0 ? offsetZigzag / 2 : -(offsetZigzag + 1) / 2;
     this.valueLen = readVarint(buf, end);

@@ -63,6 +63,12 @@ const SCAN_CHUNK_BYTES = 8 * 1024 * 1024;
 const SCAN_RUN_MIN_BYTES = 1024 * 1024;
 /** UNBUFFERED: FileScan.decodeBuffered's answer when the record's outcome needs more of the file. */
 const UNBUFFERED = 'unbuffered' as const;
+/**
+ * SCAN_RUN_RECORD_BYTES_GUESS, SCAN_RUN_KEY_SHARE_GUESS: a scanned file's run is sized for one
+ * entry per this many bytes of file, and its keys for this share of the file's bytes.
+ */
+const SCAN_RUN_RECORD_BYTES_GUESS = 128;
+const SCAN_RUN_KEY_SHARE_GUESS = 1 / 8;
 /** PRESERVE_CHUNK_BYTES: how much of a damaged range is copied to corrupt/ at a time. */
 const PRESERVE_CHUNK_BYTES = 1024 * 1024;
 
@@ -239,7 +245,16 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     // the merge's puts are checked against: records resolve by seq in any order).
     // A small file's keys are applied as they are read (what a run would save is less than
     // what it costs).
-    const run = size >= SCAN_RUN_MIN_BYTES ? new HintRun(id, Buffer.alloc(0)) : undefined;
+    // Sized from the file (a guess: growing eight columns by doubling from a thousand entries
+    // was a tenth of the crash open's scan); a wrong guess costs a doubling or some slack.
+    const run =
+      size >= SCAN_RUN_MIN_BYTES
+        ? new HintRun(
+            id,
+            Buffer.allocUnsafe(Math.ceil(size * SCAN_RUN_KEY_SHARE_GUESS)),
+            Math.ceil(size / SCAN_RUN_RECORD_BYTES_GUESS),
+          )
+        : undefined;
     let minSeq = Number.POSITIVE_INFINITY;
     // ordered: the records' seqs never decrease, as in every file the group commit appends to
     // (a compaction output is in key order). Only such a file may be appended to or given a

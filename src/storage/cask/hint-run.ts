@@ -1,4 +1,4 @@
-// HintRun and mergeRuns: start-up's load of hint files into the key directory in key order.
+// Cursors, runs and their merge: start-up's load of hint files into the key directory in key order.
 // Every hint file lists its keys sorted (compaction outputs and sealed files alike are written
 // from a key-order walk), so merging the runs of all hint files yields keys in ascending order
 // and the key directory appends them (KeyDir.setIfNewer's fast path) instead of searching for
@@ -6,8 +6,12 @@
 // cache misses, an append well under one. A run that is not sorted (nothing this build writes)
 // costs only speed: the key directory resolves any order by seq.
 //
-// A run keeps its entries' fields in typed arrays and its keys as offsets into the hint file's
-// bytes, so a million entries are a handful of arrays rather than a million objects.
+// The merge takes cursors (KeyCursor): a version-2 hint file is decoded entry by entry in step
+// with the merge (hint.ts's HintCursor), so its entries are never stored. A scanned file's
+// records and a version-1 hint file's entries are kept in a run first (HintRun, behind a
+// RunCursor): its entries' fields in typed arrays and its keys as offsets into a buffer (the
+// hint file's bytes, or copies), so a million entries are a handful of arrays rather than a
+// million objects; a scanned file's run is sorted before the merge.
 import { KEY_BYTES_MAX } from '../limits.js';
 
 /** GROW_MIN: a run's arrays start this long and double. */

@@ -191,10 +191,10 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   /** uncut: the active file ends in damage that is kept in place, so writes go to a new file. */
   let uncut = false;
 
-  // Every usable hint file is a sorted run; every other file is scanned record by record into a
-  // run that is then sorted; all runs are merged into the key directory in key order (a load
-  // that appends, instead of inserting each key at a random place). Records resolve by seq, so
-  // the order is free to choose.
+  // Every usable hint file is a sorted run (read through a cursor); every other file is scanned
+  // record by record into a run that is then sorted; all are merged into the key directory in
+  // key order (a load that appends, instead of inserting each key at a random place). Records
+  // resolve by seq, so the order is free to choose.
   let lastId: number | undefined;
   const opened: { id: number; file: File; size: number }[] = [];
   /** cursors: one per usable hint file (hint-run.ts's KeyCursor), then one per scanned run. */

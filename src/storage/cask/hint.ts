@@ -72,6 +72,12 @@ const GROW_MIN = 256;
 /** SHARED_COPY_MAX: a shared prefix up to this long is copied byte by byte (a builtin call costs more). */
 const SHARED_COPY_MAX = 32;
 
+// A head takes at most 3 varint bytes and decodes in int32 arithmetic; ENTRY_FIELDS_BYTES_MAX
+// counts 3 for it and for a suffix length, and 8 for every field that may reach 2^53.
+assert(HEAD_MAX <= 2 ** 21 && KEY_BYTES_MAX < 2 ** 21, 'hint entry head sizes');
+assert(Number.MAX_SAFE_INTEGER < 2 ** (7 * VARINT_BYTES_MAX), 'a varint holds every safe integer');
+assert(ENTRY_FIELDS_BYTES_MAX === 3 + 3 + VARINT_BYTES_MAX * 3 + 5 + 5 + 5, 'entry fields bound');
+
 export interface HintEntry {
   readonly key: Uint8Array;
   readonly seq: number;

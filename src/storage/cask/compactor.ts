@@ -461,11 +461,14 @@ async function finishOutput(host: CompactionHost, out: Output): Promise<{ data: 
 async function relocate(host: CompactionHost, out: Output, data: DataFile, hint: Buffer): Promise<number> {
   const moves = new Uint32Array(out.count * MOVE_WORDS);
   let n = 0;
+  /** keys: where the decoder rebuilt the hint's keys (one buffer for the whole file). */
+  let keys: Buffer = hint;
   const reason = decodeHintAt(
     hint,
     out.id,
     out.size,
-    (keyAt, keyLen, _seq, valueAt, valueLen, expiresAt, _create, version) => {
+    (into, keyAt, keyLen, _seq, valueAt, valueLen, expiresAt, _create, version) => {
+      keys = into;
       const at = n++ * MOVE_WORDS;
       moves[at] = keyAt;
       moves[at + 1] = keyLen;
@@ -482,7 +485,7 @@ async function relocate(host: CompactionHost, out: Output, data: DataFile, hint:
   for (let i = 0; i < n; i++) {
     const at = i * MOVE_WORDS;
     const keyAt = moves[at] as number;
-    const key = hint.subarray(keyAt, keyAt + (moves[at + 1] as number));
+    const key = keys.subarray(keyAt, keyAt + (moves[at + 1] as number));
     const fromFile = out.from[i * FROM_WORDS] as number;
     const fromOffset = out.from[i * FROM_WORDS + 1] as number;
     const size = moves[at + 3] as number;
@@ -503,9 +506,10 @@ async function undoFinished(
   finished: readonly { readonly data: DataFile; readonly from: Uint32Array }[],
 ): Promise<void> {
   for (const { data, from } of [...finished].reverse()) {
-    let hint: Buffer;
+    let hint: Uint8Array;
     try {
-      hint = Buffer.from(await host.fs.readFile(hintPath(host.dir, data.id)));
+      // Read into a buffer of its own, no copy needed: decodeHint lends views of it per entry.
+      hint = await host.fs.readFile(hintPath(host.dir, data.id));
     } catch {
       continue;
     }

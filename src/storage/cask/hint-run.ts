@@ -1,4 +1,4 @@
-// HintRun and mergeRuns: start-up's load of hint files into the key directory in key order.
+// Cursors, runs and their merge: start-up's load of hint files into the key directory in key order.
 // Every hint file lists its keys sorted (compaction outputs and sealed files alike are written
 // from a key-order walk), so merging the runs of all hint files yields keys in ascending order
 // and the key directory appends them (KeyDir.setIfNewer's fast path) instead of searching for
@@ -6,8 +6,12 @@
 // cache misses, an append well under one. A run that is not sorted (nothing this build writes)
 // costs only speed: the key directory resolves any order by seq.
 //
-// A run keeps its entries' fields in typed arrays and its keys as offsets into the hint file's
-// bytes, so a million entries are a handful of arrays rather than a million objects.
+// The merge takes cursors (KeyCursor): a version-2 hint file is decoded entry by entry in step
+// with the merge (hint.ts's HintCursor), so its entries are never stored. A scanned file's
+// records and a version-1 hint file's entries are kept in a run first (HintRun, behind a
+// RunCursor): its entries' fields in typed arrays and its keys as offsets into a buffer (the
+// hint file's bytes, or copies), so a million entries are a handful of arrays rather than a
+// million objects; a scanned file's run is sorted before the merge.
 import { KEY_BYTES_MAX } from '../limits.js';
 
 /** GROW_MIN: a run's arrays start this long and double. */
@@ -273,87 +277,179 @@ function compareKeys(a: HintRun, i: number, b: HintRun, j: number): number {
 }
 
 /**
+ * KeyCursor: a position in a sorted run of entries that the open merges: a version-2 hint file
+ * decoded one entry at a time (hint.ts's HintCursor) or a HintRun (RunCursor). The current
+ * entry's key is `keys[keyAt, keyAt + keyLen)`, its fields the properties below (expiresAt NaN
+ * when it has none); `next` moves on (false at the end; call it once before the first entry).
+ */
+export interface KeyCursor {
+  readonly id: number;
+  readonly keys: Uint8Array;
+  readonly keyAt: number;
+  readonly keyLen: number;
+  readonly seq: number;
+  readonly valueOffset: number;
+  readonly valueLen: number;
+  readonly expiresAt: number;
+  readonly create: number;
+  readonly version: number;
+  /** prefix: every key of the cursor starts with the same this many bytes. */
+  readonly prefix: number;
+  next(): boolean;
+  /** key: the current key as a view, lent until the next call to next(). */
+  key(): Uint8Array;
+}
+
+/** RunCursor steps through a HintRun (a scanned file's sorted run, or a version-1 hint file's). */
+export class RunCursor implements KeyCursor {
+  readonly id: number;
+  readonly keys: Uint8Array;
+  keyAt = 0;
+  keyLen = 0;
+  seq = 0;
+  valueOffset = 0;
+  valueLen = 0;
+  expiresAt = Number.NaN;
+  create = 0;
+  version = 0;
+  readonly prefix: number;
+  /** i: the current entry of the run (-1 before the first). */
+  i = -1;
+  private readonly scratch = new ScratchKey();
+
+  constructor(readonly run: HintRun) {
+    this.id = run.id;
+    this.keys = run.bytes;
+    this.prefix = run.count > 0 ? run.sharedPrefix() : 0;
+  }
+
+  next(): boolean {
+    const run = this.run;
+    const i = this.i + 1;
+    if (i >= run.count) return false;
+    this.i = i;
+    this.keyAt = run.keyAt[i] as number;
+    this.keyLen = run.keyLen[i] as number;
+    this.seq = run.seq[i] as number;
+    this.valueOffset = run.valueOffset[i] as number;
+    this.valueLen = run.valueLen[i] as number;
+    this.expiresAt = run.expiresAt[i] as number;
+    this.create = run.create[i] as number;
+    this.version = run.version[i] as number;
+    return true;
+  }
+
+  key(): Uint8Array {
+    return this.scratch.of(this.run, this.i);
+  }
+}
+
+/**
  * mergeRuns visits every entry of every run, in ascending key order across runs when each run
- * is sorted (a k-way merge). The key is lent for the call
- * only (ScratchKey).
+ * is sorted (a k-way merge). The key is lent for the call only (ScratchKey).
  */
 export function mergeRuns(
   runs: readonly HintRun[],
   visit: (run: HintRun, key: Uint8Array, i: number) => void,
 ): void {
-  const scratch = new ScratchKey();
-  const heap: HintRun[] = runs.filter((r) => r.count > 0);
-  if (heap.length === 1) {
-    const r = heap[0] as HintRun;
-    for (let i = 0; i < r.count; i++) visit(r, scratch.of(r, i), i);
+  mergeCursors(
+    runs.map((r) => new RunCursor(r)),
+    (c) => {
+      const run = c as RunCursor;
+      visit(run.run, run.key(), run.i);
+    },
+  );
+}
+
+/**
+ * mergeCursors visits the current entry of every cursor, in ascending key order across them
+ * when each is sorted (a k-way merge); entries of equal keys: the older file first (either
+ * order resolves by seq; this one is stable). Each cursor is moved to its first entry here.
+ */
+export function mergeCursors(cursors: readonly KeyCursor[], visit: (cursor: KeyCursor) => void): void {
+  const live = cursors.filter((c) => c.next());
+  if (live.length === 0) return;
+  if (live.length === 1) {
+    const c = live[0] as KeyCursor;
+    do visit(c);
+    while (c.next());
     return;
   }
-  if (heap.length > LINEAR_MERGE_RUNS_MAX) {
-    mergeByHeap(heap, scratch, visit);
+  if (live.length > LINEAR_MERGE_RUNS_MAX) {
+    mergeByHeap(live, visit);
     return;
   }
-  // Few runs (one per hint file): the smallest head is found by looking at each, which costs
-  // less than a heap's bookkeeping at these sizes. pos[k]: the next entry of live[k]. Keys
-  // compare by the 4 bytes after the prefix all of them share first (words[k], one number per
-  // entry; equal words compare whole keys): keys of one store tend to share a long prefix.
-  const live = heap;
+  // Few cursors (one per data file): the smallest head is found by looking at each, which costs
+  // less than a heap's bookkeeping at these sizes. Keys compare by the 4 bytes after the prefix
+  // all of them share first (words[k], one number; equal words compare whole keys): keys of one
+  // store tend to share a long prefix.
+  const first = live[0] as KeyCursor;
   let prefix = Number.POSITIVE_INFINITY;
-  for (const r of live) prefix = r.sharedPrefix(prefix, live[0] as HintRun);
-  const words = live.map((r) => {
-    const w = new Float64Array(r.count);
-    for (let i = 0; i < r.count; i++) w[i] = r.word(i, prefix);
-    return w;
-  });
-  const pos = live.map(() => 0);
+  for (const c of live) prefix = Math.min(prefix, c.prefix, c.keyLen, commonPrefix(c, first));
+  const words = live.map((c) => wordOf(c, prefix));
   while (live.length > 0) {
     let m = 0;
-    let mr = live[0] as HintRun;
-    let mi = pos[0] as number;
-    let mw = (words[0] as Float64Array)[mi] as number;
+    let mc = live[0] as KeyCursor;
+    let mw = words[0] as number;
     for (let k = 1; k < live.length; k++) {
-      const r = live[k] as HintRun;
-      const i = pos[k] as number;
-      const w = (words[k] as Float64Array)[i] as number;
-      const c = w !== mw ? w - mw : compareKeys(r, i, mr, mi);
-      // Equal keys: the older file first (either order resolves by seq; this one is stable).
-      if (c < 0 || (c === 0 && r.id < mr.id)) {
+      const c = live[k] as KeyCursor;
+      const w = words[k] as number;
+      const d = w !== mw ? w - mw : compareCursors(c, mc);
+      if (d < 0 || (d === 0 && c.id < mc.id)) {
         m = k;
-        mr = r;
-        mi = i;
+        mc = c;
         mw = w;
       }
     }
-    visit(mr, scratch.of(mr, mi), mi);
-    if (mi + 1 < mr.count) pos[m] = mi + 1;
+    visit(mc);
+    if (mc.next()) words[m] = wordOf(mc, prefix);
     else {
       live.splice(m, 1);
-      pos.splice(m, 1);
       words.splice(m, 1);
     }
   }
 }
 
-/** mergeByHeap is mergeRuns for many runs: a binary min-heap of run heads (ties: older file first). */
-function mergeByHeap(
-  runs: HintRun[],
-  scratch: ScratchKey,
-  visit: (run: HintRun, key: Uint8Array, i: number) => void,
-): void {
-  const heap = runs;
-  const pos = heap.map(() => 0);
+/** commonPrefix: how many leading bytes the current keys of `a` and `b` share. */
+function commonPrefix(a: KeyCursor, b: KeyCursor): number {
+  const n = Math.min(a.keyLen, b.keyLen);
+  let k = 0;
+  while (k < n && a.keys[a.keyAt + k] === b.keys[b.keyAt + k]) k++;
+  return k;
+}
+
+/** wordOf: bytes [from, from + 4) of the cursor's current key as a big-endian number (0 past its end). */
+function wordOf(c: KeyCursor, from: number): number {
+  const at = c.keyAt + from;
+  const left = c.keyLen - from;
+  const b = c.keys;
+  let w = 0;
+  for (let k = 0; k < 4; k++) w = w * 256 + (k < left ? (b[at + k] as number) : 0);
+  return w;
+}
+
+/** compareCursors compares the current keys of two cursors as unsigned bytes. */
+function compareCursors(a: KeyCursor, b: KeyCursor): number {
+  const ab = a.keys;
+  const bb = b.keys;
+  const as = a.keyAt;
+  const bs = b.keyAt;
+  const n = Math.min(a.keyLen, b.keyLen);
+  for (let k = 0; k < n; k++) {
+    const d = (ab[as + k] as number) - (bb[bs + k] as number);
+    if (d !== 0) return d;
+  }
+  return a.keyLen - b.keyLen;
+}
+
+/** mergeByHeap is mergeCursors for many cursors: a binary min-heap of them (ties: older file first). */
+function mergeByHeap(cursors: KeyCursor[], visit: (cursor: KeyCursor) => void): void {
+  const heap = cursors;
   const less = (x: number, y: number): boolean => {
-    const a = heap[x] as HintRun;
-    const b = heap[y] as HintRun;
-    const c = compareKeys(a, pos[x] as number, b, pos[y] as number);
+    const a = heap[x] as KeyCursor;
+    const b = heap[y] as KeyCursor;
+    const c = compareCursors(a, b);
     return c < 0 || (c === 0 && a.id < b.id);
-  };
-  const swap = (x: number, y: number): void => {
-    const r = heap[x] as HintRun;
-    heap[x] = heap[y] as HintRun;
-    heap[y] = r;
-    const p = pos[x] as number;
-    pos[x] = pos[y] as number;
-    pos[y] = p;
   };
   const down = (from: number): void => {
     for (let i = from; ; ) {
@@ -362,22 +458,20 @@ function mergeByHeap(
       if (l < heap.length && less(l, m)) m = l;
       if (l + 1 < heap.length && less(l + 1, m)) m = l + 1;
       if (m === i) return;
-      swap(i, m);
+      const c = heap[i] as KeyCursor;
+      heap[i] = heap[m] as KeyCursor;
+      heap[m] = c;
       i = m;
     }
   };
   for (let i = (heap.length >> 1) - 1; i >= 0; i--) down(i);
   while (heap.length > 0) {
-    const run = heap[0] as HintRun;
-    const i = pos[0] as number;
-    visit(run, scratch.of(run, i), i);
-    if (i + 1 < run.count) pos[0] = i + 1;
-    else {
-      const lastRun = heap.pop() as HintRun;
-      const lastPos = pos.pop() as number;
+    const c = heap[0] as KeyCursor;
+    visit(c);
+    if (!c.next()) {
+      const last = heap.pop() as KeyCursor;
       if (heap.length === 0) return;
-      heap[0] = lastRun;
-      pos[0] = lastPos;
+      heap[0] = last;
     }
     down(0);
   }

@@ -38,8 +38,8 @@ import {
   parseFileId,
   TEMP_SUFFIX,
 } from './file-names.js';
-import { decodeHintAt, hintEntryCount } from './hint.js';
-import { HintRun, mergeRuns } from './hint-run.js';
+import { decodeHintAt, hintEntryCount, openHintCursor } from './hint.js';
+import { HintRun, type KeyCursor, mergeCursors, RunCursor } from './hint-run.js';
 import { KeyDir } from './key-dir.js';
 import {
   batchCount,
@@ -61,6 +61,14 @@ import type { Tombstone } from './store-state.js';
 const SCAN_CHUNK_BYTES = 8 * 1024 * 1024;
 /** SCAN_RUN_MIN_BYTES: a scanned data file this large is loaded as a sorted run (see recover). */
 const SCAN_RUN_MIN_BYTES = 1024 * 1024;
+/** UNBUFFERED: FileScan.decodeBuffered's answer when the record's outcome needs more of the file. */
+const UNBUFFERED = 'unbuffered' as const;
+/**
+ * SCAN_RUN_RECORD_BYTES_GUESS, SCAN_RUN_KEY_SHARE_GUESS: a scanned file's run is sized for one
+ * entry per this many bytes of file, and its keys for this share of the file's bytes.
+ */
+const SCAN_RUN_RECORD_BYTES_GUESS = 128;
+const SCAN_RUN_KEY_SHARE_GUESS = 1 / 8;
 /** PRESERVE_CHUNK_BYTES: how much of a damaged range is copied to corrupt/ at a time. */
 const PRESERVE_CHUNK_BYTES = 1024 * 1024;
 
@@ -183,13 +191,14 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   /** uncut: the active file ends in damage that is kept in place, so writes go to a new file. */
   let uncut = false;
 
-  // Every usable hint file is a sorted run; every other file is scanned record by record into a
-  // run that is then sorted; all runs are merged into the key directory in key order (a load
-  // that appends, instead of inserting each key at a random place). Records resolve by seq, so
-  // the order is free to choose.
+  // Every usable hint file is a sorted run (read through a cursor); every other file is scanned
+  // record by record into a run that is then sorted; all are merged into the key directory in
+  // key order (a load that appends, instead of inserting each key at a random place). Records
+  // resolve by seq, so the order is free to choose.
   let lastId: number | undefined;
   const opened: { id: number; file: File; size: number }[] = [];
-  const runs: HintRun[] = [];
+  /** cursors: one per usable hint file (hint-run.ts's KeyCursor), then one per scanned run. */
+  const cursors: KeyCursor[] = [];
   const toScan: { id: number; file: File; size: number }[] = [];
   /** minSeqs: each data file's smallest record seq (DataFile.minSeq), as far as it was read. */
   const minSeqs = new Map<number, number>();
@@ -216,7 +225,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     const read =
       hintRead !== undefined ? readHintRun(await hintRead, id, data.size, report, apply) : undefined;
     if (read !== undefined) {
-      runs.push(read.run);
+      cursors.push(read.cursor);
       // A sealed file's hint leaves out replaced records, but the file was appended in seq order,
       // so its first record holds its smallest seq; a compaction output's hint lists every
       // record it holds. The smaller of the two is right for both.
@@ -226,7 +235,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   const clean: number[] = [];
   /** unordered: scanned files whose records are not in seq order (a compaction output without its hint). */
   const unordered = new Set<number>();
-  const scannedRuns: HintRun[] = [];
+  const hinted = cursors.map((c) => c.id);
   const sizes = new Map<number, number>();
   for (const { id, file, size } of toScan) {
     const problemsBefore = report.problems.length;
@@ -236,7 +245,16 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     // the merge's puts are checked against: records resolve by seq in any order).
     // A small file's keys are applied as they are read (what a run would save is less than
     // what it costs).
-    const run = size >= SCAN_RUN_MIN_BYTES ? new HintRun(id, Buffer.alloc(0)) : undefined;
+    // Sized from the file (a guess: growing eight columns by doubling from a thousand entries
+    // was a tenth of the crash open's scan); a wrong guess costs a doubling or some slack.
+    const run =
+      size >= SCAN_RUN_MIN_BYTES
+        ? new HintRun(
+            id,
+            Buffer.allocUnsafe(Math.ceil(size * SCAN_RUN_KEY_SHARE_GUESS)),
+            Math.ceil(size / SCAN_RUN_RECORD_BYTES_GUESS),
+          )
+        : undefined;
     let minSeq = Number.POSITIVE_INFINITY;
     // ordered: the records' seqs never decrease, as in every file the group commit appends to
     // (a compaction output is in key order). Only such a file may be appended to or given a
@@ -255,7 +273,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     const read = await scanDataFile(options, id, file, size, id === activeCandidate, report, collect);
     if (run !== undefined) {
       run.sort();
-      scannedRuns.push(run);
+      cursors.push(new RunCursor(run));
     }
     sizes.set(id, read.size);
     // Damage kept in place may hide records whose seqs are unknown; a torn tail or batch is cut
@@ -268,17 +286,17 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     if (!ordered) unordered.add(id);
     if (report.problems.length === problemsBefore && !read.uncut && ordered) clean.push(id);
   }
-  mergeRuns([...runs, ...scannedRuns], (run, key, i) => {
+  mergeCursors(cursors, (c) => {
     apply(
-      key,
+      c.key(),
       Kind.PUT,
-      run.id,
-      run.valueOffset[i] as number,
-      run.valueLen[i] as number,
-      run.seq[i] as number,
-      run.expiresAtOf(i),
-      run.create[i] as number,
-      run.version[i] as number,
+      c.id,
+      c.valueOffset,
+      c.valueLen,
+      c.seq,
+      Number.isNaN(c.expiresAt) ? undefined : c.expiresAt,
+      c.create,
+      c.version,
     );
   });
   for (const { id, file, size } of opened) {
@@ -305,7 +323,7 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   );
   // Deletes of files read through their hint are in the hint already; of a file that gets a new
   // active file after it (activeId undefined), they wait for its hint too.
-  for (const run of runs) tombstones.delete(run.id);
+  for (const id of hinted) tombstones.delete(id);
   const hintable = clean.filter((id) => id !== activeId);
   // Kept only for files that will get a hint: the active one and the hintable (a damaged file
   // gets none, and is reported at every open instead).
@@ -551,9 +569,9 @@ async function removeShortFile(
 }
 
 /**
- * readHintRun checks data file `id`'s hint file (its bytes, read whole): its entries as a sorted run for
- * mergeRuns, its tombstones applied at once. Undefined, having applied nothing, when the hint
- * file is unusable (the data file is then scanned instead).
+ * readHintRun checks data file `id`'s hint file (its bytes, read whole): a cursor over its
+ * entries, a sorted run for mergeCursors, its tombstones applied at once. Undefined, having
+ * applied nothing, when the hint file is unusable (the data file is then scanned instead).
  */
 function readHintRun(
   hint: Buffer,
@@ -561,28 +579,41 @@ function readHintRun(
   size: number,
   report: RecoveryReport,
   apply: Apply,
-): { run: HintRun; minSeq: number } | undefined {
-  // Sized from the trailer's entry count (checked by the decode), so the run never grows.
-  const run = new HintRun(id, hint, hintEntryCount(hint));
+): { cursor: KeyCursor; minSeq: number } | undefined {
   let tombstoneMin = Number.POSITIVE_INFINITY;
-  // Tombstones are visited only once the whole file has been validated (and after its entries,
-  // which the run holds until the merge), so they apply at once; `apply` copies what it keeps.
-  // One pass over the entries: if the file proves bad part way, the run is dropped.
-  const reason = decodeHintAt(
-    hint,
-    id,
-    size,
-    (keyAt, keyLen, seq, valueOffset, valueLen, expiresAt, create, version) =>
-      run.push(keyAt, keyLen, seq, valueOffset, valueLen, expiresAt, create, version),
-    (key, seq) => {
-      if (seq < tombstoneMin) tombstoneMin = seq;
-      apply(key, Kind.DELETE, id, 0, 0, seq, undefined, 0, 0);
-    },
-    true,
-  );
-  if (reason === undefined) {
+  // Tombstones are visited only once the whole file has been validated, so they apply at once;
+  // `apply` copies what it keeps.
+  const visitTombstone = (key: Uint8Array, seq: number): void => {
+    if (seq < tombstoneMin) tombstoneMin = seq;
+    apply(key, Kind.DELETE, id, 0, 0, seq, undefined, 0, 0);
+  };
+  // Version 2: validated whole, then decoded a second time in step with the merge (cheaper than
+  // storing a million entries in a run's columns first).
+  const opened = openHintCursor(hint, id, size, visitTombstone);
+  let reason: string | undefined;
+  if (typeof opened === 'string') reason = opened;
+  else if (opened !== undefined) {
     report.hintFilesUsed++;
-    return { run, minSeq: Math.min(tombstoneMin, run.minSeq()) };
+    return { cursor: opened, minSeq: opened.minSeq };
+  } else {
+    // Version 1 (an older build's file): into a run, sized from the trailer's entry count
+    // (checked by the decode), in one pass: if the file proves bad part way, the run is dropped.
+    const run = new HintRun(id, hint, hintEntryCount(hint));
+    reason = decodeHintAt(
+      hint,
+      id,
+      size,
+      (keys, keyAt, keyLen, seq, valueOffset, valueLen, expiresAt, create, version) => {
+        run.bytes = keys;
+        run.push(keyAt, keyLen, seq, valueOffset, valueLen, expiresAt, create, version);
+      },
+      visitTombstone,
+      true,
+    );
+    if (reason === undefined) {
+      report.hintFilesUsed++;
+      return { cursor: new RunCursor(run), minSeq: Math.min(tombstoneMin, run.minSeq()) };
+    }
   }
   report.problems.push({
     kind: 'hint-rejected',
@@ -830,7 +861,10 @@ class FileScan {
   /** readRecords applies every valid record, collects batches and notes damaged ranges. */
   async readRecords(): Promise<void> {
     while (this.pos < this.size) {
-      const result = await this.decodeNext();
+      // A record that lies wholly in the buffer is decoded without an await: a promise and a
+      // microtask per record were most of the scan of an unhinted file (the crash open).
+      let result: ReturnType<FileScan['decodeBuffered']> | undefined = this.decodeBuffered();
+      if (result === UNBUFFERED) result = await this.decodeNext();
       if (result === undefined) {
         if (this.damageStart < 0) this.damageStart = this.pos;
         break;
@@ -842,6 +876,19 @@ class FileScan {
       }
       this.takeRecord();
     }
+  }
+
+  /**
+   * decodeBuffered is decodeNext for a record whose outcome the buffer already decides (it fits,
+   * or it is invalid, or it runs past the end of the file); UNBUFFERED when more must be read.
+   */
+  private decodeBuffered(): Decoded | typeof NEED_MORE | typeof INVALID | typeof UNBUFFERED {
+    const pos = this.pos;
+    const bufEnd = this.bufStart + this.bufLen;
+    if (pos < this.bufStart || pos + RECORD_HEADER_BYTES > bufEnd) return UNBUFFERED;
+    const result = decodeRecord(this.buf, pos - this.bufStart, this.bufLen, this.rec);
+    // Past the buffer but not past the file: decodeNext reads on.
+    return result === NEED_MORE && bufEnd < this.size ? UNBUFFERED : result;
   }
 
   /**

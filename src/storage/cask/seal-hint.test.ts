@@ -13,6 +13,7 @@ import { Prng } from '../../stdx/prng.js';
 import { checkStore } from './check.js';
 import { decodeHint, decodeHintAt, HintWriter } from './hint.js';
 import { HintRun, mergeRuns } from './hint-run.js';
+import { decodeHintV1At, HintWriterV1 } from './hint-v1.js';
 import { CLOSE_HINT_MIN_BYTES } from './seal-hint.js';
 
 const b = (s: string) => Buffer.from(s);
@@ -58,10 +59,27 @@ describe('hint files of sealed data files', () => {
     ).toBeUndefined();
     expect(seen).toEqual(['a:5:40:3:undefined:1:2', 'c:6:90:4:1234:6:1']);
     expect(gone).toEqual(['b:9']);
-    // A reader that knows no tombstones (compaction's, or a build before them) refuses it whole,
-    // visiting nothing, rather than miss the deletes: the data file is scanned instead.
+    // A reader that knows no tombstones refuses it whole, visiting nothing, rather than miss the
+    // deletes: the data file is scanned instead.
     let visited = 0;
-    expect(decodeHint(bytes, 7, 200, () => visited++)).toBe('entry count does not match');
+    expect(decodeHint(bytes, 7, 200, () => visited++)).toBe('tombstones listed, and this reader takes none');
+    expect(visited).toBe(0);
+    // A build before tombstones read version 1 only, and refused a version-1 file with them by its
+    // entry count; every build before version 2 refuses a version-2 file by its magic.
+    const v1 = new HintWriterV1(3, 7);
+    v1.add(b('a'), 5, 40, 3, undefined, 1, 2);
+    v1.addTombstone(b('b'), 9);
+    expect(decodeHint(v1.finish(200), 7, 200, () => visited++)).toBe('entry count does not match');
+    expect(visited).toBe(0);
+    expect(
+      decodeHintV1At(
+        bytes,
+        7,
+        200,
+        () => visited++,
+        () => visited++,
+      ),
+    ).toBe('bad magic');
     expect(visited).toBe(0);
     // Damage anywhere is refused.
     for (let at = 0; at < bytes.length; at += 7) {
@@ -91,9 +109,10 @@ describe('hint files of sealed data files', () => {
       const w = new HintWriter(3, r + 1);
       for (const k of sorted) w.add(b(k), r + 1, 0, 0, undefined, 0, 0);
       const run = new HintRun(r + 1, w.finish(0));
-      decodeHintAt(run.bytes, r + 1, 0, (keyAt, keyLen, seq, off, len, exp, create, version) =>
-        run.push(keyAt, keyLen, seq, off, len, exp, create, version),
-      );
+      decodeHintAt(run.bytes, r + 1, 0, (keys, keyAt, keyLen, seq, off, len, exp, create, version) => {
+        run.bytes = keys;
+        run.push(keyAt, keyLen, seq, off, len, exp, create, version);
+      });
       runs.push(run);
     }
     // Twelve runs take the heap; the first five the linear merge.

@@ -26,7 +26,7 @@ export interface CaskOptions extends EngineOptions {
   readonly dataFileBytes?: number;
   /** autoCompact: compact in the background when the dead-bytes trigger fires. Default true. */
   readonly autoCompact?: boolean;
-  /** compactionDeadRatio: compact when dead bytes / all bytes reach this. Default 0.3. */
+  /** compactionDeadRatio: compact when dead bytes / all bytes reach this. Default 0.25. */
   readonly compactionDeadRatio?: number;
   /** compactionMinDeadBytes: ... and dead bytes reach this many. Default 4 MiB. */
   readonly compactionMinDeadBytes?: number;
@@ -82,10 +82,12 @@ export const DEFAULT_DATA_FILE_BYTES = 64 * 1024 * 1024;
  * DEFAULT_COMPACTION_DEAD_RATIO, DEFAULT_COMPACTION_MIN_DEAD_BYTES: since compaction rewrites
  * only the most fragmented files (compaction-plan.ts), a lower trigger costs little in writes:
  * issue 14's space benchmark (200k keys rewritten 10 times) ended at 2.37x the live bytes with
- * write amplification 4.28, against 3.39x / 3.19 at 0.5 and 16 MiB, and 3.23x / 4.03 when every
- * sealed file was rewritten (docs/benchmarks.md).
+ * write amplification 4.28 at 0.3 and 4 MiB, against 3.39x / 3.19 at 0.5 and 16 MiB, and 3.23x /
+ * 4.03 when every sealed file was rewritten. With compact hint files (format.md, version 2) 0.3
+ * ended at 2.01x / 3.85 and 0.25 at 1.50-1.79x (at most 1.86x after a pass) / 4.20-4.23, still
+ * below the 4.28 of the older build at 0.3 (docs/benchmarks.md).
  */
-export const DEFAULT_COMPACTION_DEAD_RATIO = 0.3;
+export const DEFAULT_COMPACTION_DEAD_RATIO = 0.25;
 export const DEFAULT_COMPACTION_MIN_DEAD_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 

@@ -1,20 +1,18 @@
-// The RESP server lends the store views of its socket chunks (command arguments); the store must
-// keep copies (docs/ARCHITECTURE.md, "Who owns a buffer"). Here the server runs over a Db whose
-// write pipeline, engine, transactions and snapshots are poisoned(): every buffer the server hands
-// them is overwritten once the call returns and again once it settles. A client sends thousands
-// of commands on keys in ascending, descending or random order as one socket write, so every
-// socket read carries many commands, and the replies, the keyspace and a reopened store are
-// checked against a model.
-import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Db, open } from '../../src/db/db.js';
-import { encodeCommand, INCOMPLETE, ReplyParser } from '../../src/protocol/resp/index.js';
+import { encodeCommand } from '../../src/protocol/resp/index.js';
 import { RespError, type RespValue } from '../../src/protocol/resp/types.js';
 import { createRespServer, type RespServer } from '../../src/server/resp/index.js';
 import { Prng } from '../../src/stdx/prng.js';
 import { Snapshot } from '../../src/txn/transaction.js';
 import { poisonCount, poisoned } from '../support/poison.js';
 import { tmpDir } from '../support/tmp-dir.js';
+import { exchange as exchangeBytes } from './support.js';
+
+/** exchange sends every command in one write and parses exactly as many replies. */
+function exchange(port: number, commands: readonly (readonly string[])[]): Promise<RespValue[]> {
+  return exchangeBytes(port, Buffer.concat(commands.map((c) => encodeCommand([...c]))), commands.length);
+}
 
 const KEYS = 3000;
 
@@ -95,33 +93,6 @@ function script(i: number, k: string, model: Map<string, string>): Step[] {
     default:
       model.set(k, v);
       return [{ args: ['TXN.BEGIN'] }, { args: ['SET', k, v] }, { args: ['TXN.COMMIT'] }];
-  }
-}
-
-/** exchange sends every command in one write and parses exactly as many replies. */
-async function exchange(port: number, commands: readonly (readonly string[])[]): Promise<RespValue[]> {
-  const socket = net.connect(port, '127.0.0.1');
-  const parser = new ReplyParser();
-  const replies: RespValue[] = [];
-  try {
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', reject);
-    });
-    const done = new Promise<void>((resolve, reject) => {
-      socket.on('data', (chunk: Buffer) => {
-        parser.push(chunk);
-        for (let r = parser.next(); r !== INCOMPLETE; r = parser.next()) replies.push(r);
-        if (replies.length >= commands.length) resolve();
-      });
-      socket.once('error', reject);
-      socket.once('close', () => reject(new Error(`closed after ${replies.length} replies`)));
-    });
-    socket.write(Buffer.concat(commands.map((c) => encodeCommand([...c]))));
-    await done;
-    return replies;
-  } finally {
-    socket.destroy();
   }
 }
 

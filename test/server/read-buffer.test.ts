@@ -7,10 +7,10 @@
 // SCAN/KEYS await, EVAL), and the replies and the keyspace are checked against a model.
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeCommand, INCOMPLETE, ReplyParser } from '../../src/protocol/resp/index.js';
+import { encodeCommand } from '../../src/protocol/resp/index.js';
 import { RespError, type RespValue } from '../../src/protocol/resp/types.js';
 import { Prng } from '../../src/stdx/prng.js';
-import { type Running, startServer } from './support.js';
+import { exchange, type Running, startServer } from './support.js';
 
 /**
  * BIG_BYTES: a payload larger than the reply writer copies (WRITER_COPY_BYTES_MAX: referenced by
@@ -98,33 +98,6 @@ function steps(keys: number, model: Map<string, string>): Step[] {
     }
   }
   return out;
-}
-
-/** exchange sends `data` in one write and parses `count` replies. */
-async function exchange(port: number, data: Buffer, count: number): Promise<RespValue[]> {
-  const socket = net.connect(port, '127.0.0.1');
-  const parser = new ReplyParser();
-  const replies: RespValue[] = [];
-  try {
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', reject);
-    });
-    const done = new Promise<void>((resolve, reject) => {
-      socket.on('data', (chunk: Buffer) => {
-        parser.push(chunk);
-        for (let r = parser.next(); r !== INCOMPLETE; r = parser.next()) replies.push(r);
-        if (replies.length >= count) resolve();
-      });
-      socket.once('error', reject);
-      socket.once('close', () => reject(new Error(`closed after ${replies.length} replies`)));
-    });
-    socket.write(data);
-    await done;
-    return replies;
-  } finally {
-    socket.destroy();
-  }
 }
 
 function check(replies: readonly RespValue[], plan: readonly Step[]): void {

@@ -2,6 +2,8 @@
 import * as net from 'node:net';
 import { Redis } from 'ioredis';
 import { type Db, open } from '../../src/db/db.js';
+import { INCOMPLETE, ReplyParser } from '../../src/protocol/resp/index.js';
+import type { RespValue } from '../../src/protocol/resp/types.js';
 import { createRespServer, type RespServer, type RespServerOptions } from '../../src/server/resp/index.js';
 import { startRedisServer } from '../support/redis-server.js';
 import { tmpDir } from '../support/tmp-dir.js';
@@ -130,4 +132,31 @@ export async function startRedisPair(): Promise<RedisPair> {
       await r.stop();
     },
   };
+}
+
+/** exchange sends `data` in one write to 127.0.0.1:port and parses exactly `count` replies. */
+export async function exchange(port: number, data: Buffer, count: number): Promise<RespValue[]> {
+  const socket = net.connect(port, '127.0.0.1');
+  const parser = new ReplyParser();
+  const replies: RespValue[] = [];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    const done = new Promise<void>((resolve, reject) => {
+      socket.on('data', (chunk: Buffer) => {
+        parser.push(chunk);
+        for (let r = parser.next(); r !== INCOMPLETE; r = parser.next()) replies.push(r);
+        if (replies.length >= count) resolve();
+      });
+      socket.once('error', reject);
+      socket.once('close', () => reject(new Error(`closed after ${replies.length} replies`)));
+    });
+    socket.write(data);
+    await done;
+    return replies;
+  } finally {
+    socket.destroy();
+  }
 }

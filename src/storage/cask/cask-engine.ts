@@ -843,6 +843,13 @@ export class CaskEngine implements Engine {
       walk: (cursor, exclusive, visit) => store.keyDir.walk(cursor, exclusive, false, visit),
       expiryOf: (key) => store.expiryOf(key),
       readValue: (key, loc, expires) => {
+        // Most of what a compaction copies was written recently and is still cached: a cached
+        // value at the record's seq and version is that record's value, so no read (a system
+        // call per record, about 3 µs here, most of a copy's cost). Its source record is then
+        // not verified on the way; the copy is right either way, and the source file is retired.
+        const cached = store.cache.peek(key);
+        if (cached !== undefined && cached.seq === loc.seq && cached.version === loc.version)
+          return { value: cached.value, valueType: cached.valueType };
         const value = store.readValue(key, loc, expires);
         return { value, valueType: store.readType };
       },

@@ -167,6 +167,28 @@ export class ValueCache {
     return found;
   }
 
+  /**
+   * peek is lookup without touching anything: no hit or miss counted, no referenced bit set (a
+   * compaction copying every record must not make them all look recently used).
+   */
+  peek(key: Uint8Array): Cached | undefined {
+    if (this.entries === 0) return undefined;
+    const slot = this.find(key, hashBytes(key));
+    if (slot === EMPTY) return undefined;
+    const u = slot * SLOT_U32;
+    const f = slot * SLOT_F64;
+    const slots = this.slots;
+    const found = this.found;
+    found.arena = this.arena as Buffer;
+    found.valueAt = (slots[u + U_OFFSET] as number) + RECORD_HEADER_BYTES + (slots[u + U_KEY_LEN] as number);
+    found.valueLen = slots[u + U_VALUE_LEN] as number;
+    found.seq = this.slotsF[f + F_SEQ] as number;
+    found.create = this.slotsF[f + F_CREATE] as number;
+    found.version = this.slotsF[f + F_VERSION] as number;
+    found.valueType = slots[u + U_TYPE] as number;
+    return found;
+  }
+
   /** get returns a copy of the cached value of `key`, or undefined. */
   get(key: Uint8Array): Buffer | undefined {
     const found = this.lookup(key);

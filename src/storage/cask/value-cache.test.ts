@@ -176,3 +176,27 @@ describe('ValueCache', () => {
     await cached.close();
   });
 });
+
+describe('ValueCache.peek', () => {
+  it('answers as lookup does, counting nothing and setting no referenced bit', () => {
+    const cache = new ValueCache(4096);
+    cache.set(Buffer.from('a'), Buffer.from('one'), 7, 3, 2, 0);
+    const peeked = cache.peek(Buffer.from('a'));
+    expect(peeked === undefined ? undefined : Buffer.from(peeked.value).toString()).toBe('one');
+    expect([peeked?.seq, peeked?.create, peeked?.version]).toEqual([7, 3, 2]);
+    expect(cache.peek(Buffer.from('b'))).toBeUndefined();
+    expect([cache.hits, cache.misses]).toEqual([0, 0]);
+  });
+
+  it('leaves the second chance to lookups: a peeked entry is evicted where a looked-up one survives', () => {
+    for (const touch of ['lookup', 'peek'] as const) {
+      const cache = new ValueCache(4096);
+      cache.set(Buffer.from('a'), Buffer.from('one'), 1);
+      if (touch === 'lookup') cache.lookup(Buffer.from('a'));
+      else cache.peek(Buffer.from('a'));
+      // Add entries until the first eviction: 'a' is the oldest, so it is the one considered.
+      for (let i = 0; cache.size === i + 1; i++) cache.set(Buffer.from(`k${i}`), Buffer.alloc(64, i));
+      expect(cache.peek(Buffer.from('a')) !== undefined, touch).toBe(touch === 'lookup');
+    }
+  });
+});

@@ -151,20 +151,8 @@ export class ValueCache {
       return undefined;
     }
     this.hits++;
-    const u = slot * SLOT_U32;
-    const f = slot * SLOT_F64;
-    const slots = this.slots;
-    slots[u + U_REFERENCED] = 1;
-    const found = this.found;
-    const at = (slots[u + U_OFFSET] as number) + RECORD_HEADER_BYTES + (slots[u + U_KEY_LEN] as number);
-    found.arena = this.arena as Buffer;
-    found.valueAt = at;
-    found.valueLen = slots[u + U_VALUE_LEN] as number;
-    found.seq = this.slotsF[f + F_SEQ] as number;
-    found.create = this.slotsF[f + F_CREATE] as number;
-    found.version = this.slotsF[f + F_VERSION] as number;
-    found.valueType = slots[u + U_TYPE] as number;
-    return found;
+    this.slots[slot * SLOT_U32 + U_REFERENCED] = 1;
+    return this.answer(slot);
   }
 
   /**
@@ -172,9 +160,12 @@ export class ValueCache {
    * compaction copying every record must not make them all look recently used).
    */
   peek(key: Uint8Array): Cached | undefined {
-    if (this.entries === 0) return undefined;
-    const slot = this.find(key, hashBytes(key));
-    if (slot === EMPTY) return undefined;
+    const slot = this.entries === 0 ? EMPTY : this.find(key, hashBytes(key));
+    return slot === EMPTY ? undefined : this.answer(slot);
+  }
+
+  /** answer fills the reused Found with `slot`'s entry. */
+  private answer(slot: number): Found {
     const u = slot * SLOT_U32;
     const f = slot * SLOT_F64;
     const slots = this.slots;

@@ -6,7 +6,6 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { crc32c } from '../../stdx/crc32c.js';
 import { decodeHint, decodeHintAt, HINT_MAGIC, HintWriter, hintEntryCount, openHintCursor } from './hint.js';
-import { HintRun } from './hint-run.js';
 import { HINT_V1_MAGIC, HintWriterV1 } from './hint-v1.js';
 
 type Writer = HintWriter | HintWriterV1;
@@ -308,36 +307,6 @@ describe('version 2 against version 1 (property)', () => {
           );
           expect(decodeAll(v2)).toEqual(expected);
           expect(decodeAll(v2, true)).toEqual(expected);
-          // The open's way: straight into a run's columns, in one pass.
-          const run = new HintRun(9, v2, hintEntryCount(v2));
-          const gone: string[] = [];
-          const reason = decodeHintAt(
-            v2,
-            9,
-            0xffff_ffff,
-            () => expect.unreachable('a version-2 entry visited'),
-            (key, seq) => gone.push(`${Buffer.from(key).toString('hex')}/${seq}`),
-            true,
-            run,
-          );
-          expect(reason).toBeUndefined();
-          expect(gone).toEqual(expected.tombstones);
-          const columns: string[] = [];
-          for (let i = 0; i < run.count; i++) {
-            const at = run.keyAt[i] as number;
-            columns.push(
-              [
-                run.bytes.toString('hex', at, at + (run.keyLen[i] as number)),
-                run.seq[i],
-                run.valueOffset[i],
-                run.valueLen[i],
-                run.expiresAtOf(i),
-                run.create[i],
-                run.version[i],
-              ].join('/'),
-            );
-          }
-          expect(columns).toEqual(expected.entries);
           // The merge's way: validated whole, then decoded entry by entry by a cursor.
           const cursorTombstones: string[] = [];
           const cursor = openHintCursor(v2, 9, 0xffff_ffff, (key, seq) =>

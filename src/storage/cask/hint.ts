@@ -395,12 +395,6 @@ export function decodeHintAt(
   visit: HintVisitor,
   visitTombstone?: (key: Uint8Array, seq: number) => void,
   onePass = false,
-  /**
-   * into: columns with room for the file's entries (hintEntryCount), where a version-2 file's
-   * entries are stored instead of visited: the open's runs, without a call per entry. A
-   * version-1 file's entries are still visited.
-   */
-  into?: HintColumns,
 ): string | undefined {
   if (hasMagic(bytes, HINT_V1_MAGIC))
     return decodeHintV1At(bytes, dataFileId, dataFileBytes, visit, visitTombstone, onePass);
@@ -409,18 +403,13 @@ export function decodeHintAt(
   const { buf, count, tombstones, keyBytes, seqBase, trailer } = header;
   const keys = Buffer.allocUnsafe(keyBytes);
   const fields = { keys, keyBytes, seqBase, dataFileBytes, count, end: trailer };
-  const columns = into !== undefined && into.keyAt.length >= count ? into : undefined;
-  if (columns !== undefined) {
-    columns.bytes = keys;
-    columns.count = 0;
-  }
   // Validate the structure fully before visiting (unless onePass), so a bad file visits nothing.
-  const entriesEnd = walkEntries(buf, fields, onePass ? visit : undefined, onePass ? columns : undefined);
+  const entriesEnd = walkEntries(buf, fields, onePass ? visit : undefined);
   if (typeof entriesEnd === 'string') return entriesEnd;
   const tombstonesEnd = walkTombstones(buf, entriesEnd, tombstones, seqBase, trailer, undefined);
   if (typeof tombstonesEnd === 'string') return tombstonesEnd;
   if (tombstonesEnd !== trailer) return 'bytes between the tombstones and the trailer';
-  if (!onePass) walkEntries(buf, fields, visit, columns);
+  if (!onePass) walkEntries(buf, fields, visit);
   if (visitTombstone !== undefined)
     walkTombstones(buf, entriesEnd, tombstones, seqBase, trailer, visitTombstone);
   return undefined;
@@ -487,7 +476,7 @@ export function openHintCursor(
   if (typeof header === 'string') return header;
   const { buf, count, tombstones, keyBytes, seqBase, trailer } = header;
   const fields = { keys: undefined, keyBytes, seqBase, dataFileBytes, count, end: trailer };
-  const entriesEnd = walkEntries(buf, fields, undefined, undefined);
+  const entriesEnd = walkEntries(buf, fields, undefined);
   if (typeof entriesEnd === 'string') return entriesEnd;
   const prefix = minShared;
   const tombstonesEnd = walkTombstones(buf, entriesEnd, tombstones, seqBase, trailer, undefined);
@@ -586,23 +575,6 @@ export class HintCursor {
   }
 }
 
-/**
- * HintColumns: a run's columns (hint-run.ts's HintRun), entry i at index i; `bytes` holds the
- * keys. expiresAt is NaN for an entry without an expiry.
- */
-export interface HintColumns {
-  bytes: Buffer;
-  count: number;
-  readonly keyAt: Uint32Array;
-  readonly keyLen: Uint32Array;
-  readonly valueOffset: Uint32Array;
-  readonly valueLen: Uint32Array;
-  readonly version: Uint32Array;
-  readonly seq: Float64Array;
-  readonly create: Float64Array;
-  readonly expiresAt: Float64Array;
-}
-
 interface EntryFields {
   /** keys: where the keys are rebuilt; undefined to check the entries only. */
   readonly keys: Buffer | undefined;
@@ -620,12 +592,7 @@ interface EntryFields {
  * into `f.keys` and visits each entry when `visit` is given. It returns where the entries end,
  * or why they are bad.
  */
-function walkEntries(
-  buf: Buffer,
-  f: EntryFields,
-  visit: HintVisitor | undefined,
-  into: HintColumns | undefined,
-): number | string {
+function walkEntries(buf: Buffer, f: EntryFields, visit: HintVisitor | undefined): number | string {
   const { keys, keyBytes, seqBase, dataFileBytes, count, end } = f;
   cursor = HINT_HEADER_BYTES;
   let keyAt = 0;
@@ -679,17 +646,7 @@ function walkEntries(
       if (distance < 0 || version <= 0 || version > U32_MAX || create < 0 || create > Number.MAX_SAFE_INTEGER)
         return 'revision out of range';
     } else if ((flags & F_CREATE_ABOVE_SEQ) !== 0) return 'create without a revision';
-    if (into !== undefined && keys !== undefined) {
-      into.keyAt[i] = keyAt;
-      into.keyLen[i] = keyLen;
-      into.seq[i] = seq;
-      into.valueOffset[i] = offset;
-      into.valueLen[i] = valueLen;
-      into.expiresAt[i] = expiresAt ?? Number.NaN;
-      into.create[i] = create;
-      into.version[i] = version;
-      into.count = i + 1;
-    } else if (visit !== undefined && keys !== undefined) {
+    if (visit !== undefined && keys !== undefined) {
       const after = cursor;
       visit(keys, keyAt, keyLen, seq, offset, valueLen, expiresAt, create, version);
       cursor = after; // the visitor may decode another file meanwhile

@@ -354,13 +354,14 @@ export class KeyDir {
 
   /**
    * buildPointIndex adds up to `maxEntries` more keys, in key order, to the index that
-   * startPointIndex began, and returns true once it holds every key. Between calls the
+   * startPointIndex began (or begins it, at the first call without one), and returns true once
+   * it holds every key. Between calls the
    * directory may change as it likes: a change to a key at or below pointBuiltTo goes to the
    * index at once, one above it is picked up by a later call.
    */
   buildPointIndex(maxEntries: number): boolean {
-    const point = this.point;
-    assert(point !== undefined, 'buildPointIndex before startPointIndex');
+    if (this.point === undefined) this.startPointIndex();
+    const point = this.point as PointIndex;
     if (this.pointComplete) return true;
     const from = this.pointBuiltTo;
     let [leaf, i] = this.startAfter(from);

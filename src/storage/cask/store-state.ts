@@ -180,8 +180,6 @@ export class CaskStore {
   /** metaWrites: the metadata update in progress; the next one waits for it. */
   private metaWrites: Promise<void> = Promise.resolve();
   private readonly debugChecks: boolean;
-  /** pointStarted: the point index was begun (a large store begins it after the open). */
-  private pointStarted = false;
   /** candidate: what the last readCandidate found (a field, so that a read allocates no pair). */
   private candidate: number = Candidate.DOUBT;
   /** scratch: the reused read buffer (READ_SCRATCH_BYTES); nothing outlives a call in it. */
@@ -207,11 +205,7 @@ export class CaskStore {
     this.debugChecks = parts.debugChecks ?? false;
     // The point index: a small store's at once; a large one's later, in chunks (buildPointIndex),
     // its tables' allocation included (about 50 ms at 1M keys, a twentieth of the open).
-    if (this.keyDir.size <= POINT_INDEX_BUILD_CHUNK) {
-      this.keyDir.startPointIndex();
-      this.keyDir.buildPointIndex(POINT_INDEX_BUILD_CHUNK);
-      this.pointStarted = true;
-    }
+    if (this.keyDir.size <= POINT_INDEX_BUILD_CHUNK) this.keyDir.buildPointIndex(POINT_INDEX_BUILD_CHUNK);
   }
 
   /** pointIndexComplete: the point index holds every key (else buildPointIndex has more to do). */
@@ -219,12 +213,8 @@ export class CaskStore {
     return this.keyDir.pointIndex !== undefined;
   }
 
-  /** buildPointIndex adds the next chunk of keys to the point index (started at the first call); true once complete. */
+  /** buildPointIndex adds the next chunk of keys to the point index (begun at the first call); true once complete. */
   buildPointIndex(): boolean {
-    if (!this.pointStarted) {
-      this.keyDir.startPointIndex();
-      this.pointStarted = true;
-    }
     return this.keyDir.buildPointIndex(POINT_INDEX_BUILD_CHUNK);
   }
 

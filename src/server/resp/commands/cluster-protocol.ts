@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import calculateSlot from 'cluster-key-slot';
 import { NONE, type NodeId } from '../../../raft/index.js';
 import type { MemberView } from '../../../replica/member.js';
+import { parseHostPort } from '../../../replica/tcp-transport.js';
 import { CommandError, unknownSubcommand, wrongArity } from '../errors.js';
 import type { CommandContext } from '../types.js';
 import { NO_KEYS, spec } from './spec.js';
@@ -61,13 +62,14 @@ export function nodeId(clusterId: string, id: NodeId): string {
     .digest('hex');
 }
 
-/** splitHostPort: "host:port" (IPv6 in brackets or not) into its parts; undefined if malformed. */
+/** splitHostPort: the peer transport's "host:port" parser; undefined for an address not known yet. */
 function splitHostPort(addr: string): { host: string; port: number } | undefined {
-  const at = addr.lastIndexOf(':');
-  if (at <= 0) return undefined;
-  const port = Number(addr.slice(at + 1));
-  if (!Number.isInteger(port) || port <= 0 || port > 65535) return undefined;
-  return { host: addr.slice(0, at).replace(/^\[|\]$/g, ''), port };
+  if (addr === '') return undefined;
+  try {
+    return parseHostPort(addr);
+  } catch {
+    return undefined;
+  }
 }
 
 interface Shard {

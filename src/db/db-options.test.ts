@@ -39,6 +39,7 @@ describe('open() validates its options', () => {
       [{ compactionDeadRatio: 2 }, /option compactionDeadRatio must be a number in \(0, 1\], got 2/],
       [{ cacheBytes: -1 }, /option cacheBytes must be an integer in \[0, /],
       [{ compactionMinDeadBytes: '1' }, /option compactionMinDeadBytes .* got "1"/],
+      [{ compactionStepMs: 5000 }, /option compactionStepMs must be an integer in \[0, 1000\], got 5000/],
       [{ autoCompact: 'yes' }, /option autoCompact must be true or false, got "yes"/],
       [{ versionRetentionMs: -5 }, /option versionRetentionMs must be a non-negative number/],
       [{ engine: 'leveldb' }, /option engine must be one of 'cask', 'lmdb', got "leveldb"/],

@@ -6,7 +6,8 @@
 //
 // 1. Choose the inputs (every sealed file, or the most fragmented ones: compaction-plan.ts),
 //    sealing the active file first when it is one: every input is sealed and fully published.
-// 2. Walk the key directory in key order, a bounded chunk per turn of the event loop. For each
+// 2. Walk the key directory in key order, a step of about stepMs per turn of the event loop
+//    (every request that arrives meanwhile waits for the step, however much work is left). For each
 //    key that lives in an input, append its record (same seq) to the output being written,
 //    `NNNNNNNNNN.data.compacting`. Nothing points into it yet: keys keep reading the inputs.
 //    Then append the tombstones that must outlive their input (carriedTombstones): a deleted
@@ -17,7 +18,7 @@
 // 3. Finish an output when it is full and at the end: fdatasync it, write its hint file
 //    (`.hint.tmp`, fdatasync, rename), rename it to `NNNNNNNNNN.data`, fsync the directory. Only
 //    then are its keys moved to it, each only if it still points at the record copied
-//    (`relocate`), so a write that raced the copy always wins; in chunks, between which the
+//    (`relocate`), so a write that raced the copy always wins; in steps, between which the
 //    event loop runs.
 // 4. Commit: write the input ids into the metadata's `retired` list (both copies, atomically).
 //    Before this point a crash leaves the inputs intact and the finished outputs as harmless
@@ -29,8 +30,8 @@
 // outputs stay (complete, hinted copies), the inputs are not retired, and the error is an
 // IoError. A crash leaves the unfinished output as a `.compacting` file, which recovery removes.
 //
-// Buffers: the keys it copies come from KeyDir.walk, which hands out copies; HintWriter.add
-// copies each key into its entry; relocation reads the keys back from the finished hint file.
+// Buffers: the keys it copies are lent by KeyDir.walkFiles for one visit; HintWriter.add copies
+// each key into its entry, and relocation reads the keys back from that writer.
 //
 // Compaction sees the store only through CompactionHost, what the protocol above needs of it;
 // the engine builds one over its store state and group commit (cask-engine.ts).
@@ -38,12 +39,13 @@
 import type { File, FileSystem } from '../../io/file-system.js';
 import { assert } from '../../stdx/assert.js';
 import { keyString } from '../../stdx/key-string.js';
+import { TimeSlice } from '../../stdx/time-slice.js';
 import { CairnError, IoError } from '../errors.js';
 import { FILE_HEADER_FORMAT } from '../meta.js';
 import type { DataFile, DataFileSet } from './data-file-set.js';
 import { compactingPath, dataPath, hintPath, TEMP_SUFFIX } from './file-names.js';
 import { decodeHint, decodeHintAt, HintWriter } from './hint.js';
-import type { Location } from './key-dir.js';
+import type { Location, WalkResume } from './key-dir.js';
 import {
   DATA_HEADER_BYTES,
   encodeDataHeader,
@@ -61,6 +63,8 @@ export interface CompactionHost {
   readonly dir: string;
   /** dataFileBytes: the size an output is finished at (as the writer seals its files). */
   readonly dataFileBytes: number;
+  /** stepMs: how long one step may hold the event loop (CaskOptions.compactionStepMs). */
+  readonly stepMs: number;
   /** files: the open data files: outputs get ids here and join when finished; inputs leave when retired. */
   readonly files: DataFileSet;
   /** stopping: close has begun; compaction stops at its next step. */
@@ -79,12 +83,18 @@ export interface CompactionHost {
   retired(id: number): void;
   /** seqFloor: every sequence number handed out so far is at most this (the metadata keeps it). */
   seqFloor(): number;
-  /** walk visits the key directory in ascending key order from `cursor` (KeyDir.walk). */
-  walk(
-    cursor: Uint8Array | undefined,
-    exclusive: boolean,
+  /**
+   * walkFiles visits the key directory's entries that live in `files`, in ascending key order
+   * from `from`, with lent keys, until `visit` refuses one, `maxVisits` entries were looked at
+   * or `over()` (KeyDir.walkFiles).
+   */
+  walkFiles(
+    files: ReadonlySet<number>,
+    from: WalkResume | undefined,
+    maxVisits: number,
+    over: () => boolean,
     visit: (key: Uint8Array, loc: Location) => boolean,
-  ): void;
+  ): WalkResume | undefined;
   /** expiryOf: the expiry the key's current record carries, if any. */
   expiryOf(key: Uint8Array): number | undefined;
   /**
@@ -117,10 +127,17 @@ export interface CompactionHost {
   commitMeta(fields: Partial<CaskMetaFields>): Promise<void>;
 }
 
-/** CHUNK_BYTES: bytes copied per step; between steps reads and writes run. */
+/** CHUNK_BYTES: at most this many bytes are copied per step; between steps reads and writes run. */
 const CHUNK_BYTES = 1024 * 1024;
-/** CHUNK_VISITS: key directory entries examined (or relocated) per step. */
-const CHUNK_VISITS = 8192;
+/**
+ * CHUNK_VISITS: at most this many key directory entries are examined per step. A step also ends
+ * once it has run the host's stepMs: requests wait for a step to end, so that bounds what
+ * compaction adds to their latency (steps bounded only by bytes and entries ran 10-50 ms under
+ * load, a pread per record copied: the GET p99 of issue 14's mixed load).
+ */
+const CHUNK_VISITS = 65_536;
+/** CLOCK_EVERY: records relocated (or tombstones carried) between two looks at the clock. */
+const CLOCK_EVERY = 64;
 /** FROM_WORDS: words per copied record in Output.from: source file id, source value offset. */
 const FROM_WORDS = 2;
 /** MOVE_WORDS: words per key in relocate: key offset and length in the hint, value offset, record size. */
@@ -132,6 +149,8 @@ export interface CompactionResult {
   readonly bytesBefore: number;
   readonly bytesAfter: number;
   readonly keysCopied: number;
+  /** steps: how many times it gave the event loop back between two steps of its work. */
+  readonly steps: number;
 }
 
 /** Output: a compaction output being written, not yet visible to readers. */
@@ -173,24 +192,30 @@ async function compactInputs(host: CompactionHost): Promise<CompactionResult | u
   const finished: { readonly data: DataFile; readonly from: Uint32Array }[] = [];
   let out: Output | undefined;
   let keysCopied = 0;
+  let steps = 0;
+  /** pause ends a step: the event loop serves requests before the next one. */
+  const pause = (): Promise<void> => {
+    steps++;
+    return nextTurn();
+  };
 
   try {
-    let cursor: Uint8Array | undefined;
-    let exclusive = false;
+    let resume: WalkResume | undefined;
+    const slice = new TimeSlice(host.stepMs);
+    let walked = false;
     for (;;) {
       if (host.stopping()) return undefined;
       const buffers: Buffer[] = [];
       let bytes = 0;
-      let visits = 0;
-      let done = true;
-      let last: Uint8Array | undefined;
       out ??= await startOutput(host);
       const target = out;
       let writeAt = target.size;
       let full = false;
-      host.walk(cursor, exclusive, (key, loc) => {
-        visits++;
-        if (inputSet.has(loc.fileId)) {
+      slice.start();
+      if (!walked) {
+        resume = host.walkFiles(inputSet, resume, CHUNK_VISITS, slice.over, (key, loc) => {
+          // The key is lent for the call: what is kept of it (the hint entry, the record) is copied.
+          if (bytes >= CHUNK_BYTES) return false;
           const expiresAt = host.expiryOf(key);
           const expires = expiresAt !== undefined;
           // The revision travels with the record (a record without one, from before format 3,
@@ -199,7 +224,6 @@ async function compactInputs(host: CompactionHost): Promise<CompactionResult | u
           const size = recordBytes(key.length, loc.valueLen, expires, revision);
           if (writeAt + size > host.dataFileBytes && writeAt > DATA_HEADER_BYTES) {
             full = true;
-            done = false;
             return false;
           }
           // The value type travels too: loc.valueLen (so `size`) counts a typed record's type
@@ -214,19 +238,16 @@ async function compactInputs(host: CompactionHost): Promise<CompactionResult | u
           buffers.push(buf);
           writeAt += size;
           bytes += size;
-        }
-        last = key;
-        if (bytes >= CHUNK_BYTES || visits >= CHUNK_VISITS) {
-          done = false;
-          return false;
-        }
-        return true;
-      });
+          return true;
+        });
+        walked = resume === undefined;
+      }
+      let done = walked;
       // After the walk, the tombstones that must be carried (the key directory has no entry to
       // walk for a deleted key), in chunks as well. A key put again meanwhile needs none: its
       // newer put shadows every older record and is itself live (copied if it is in an input).
-      if (done) {
-        while (carriedAt < carried.length && !full) {
+      if (done && !full && !slice.over()) {
+        while (carriedAt < carried.length) {
           const t = carried[carriedAt] as Tombstone;
           if (host.isLive(t.key)) {
             carriedAt++;
@@ -246,35 +267,31 @@ async function compactInputs(host: CompactionHost): Promise<CompactionResult | u
           writeAt += size;
           bytes += size;
           carriedAt++;
-          if (bytes >= CHUNK_BYTES || carriedAt % CHUNK_VISITS === 0) break;
+          if (bytes >= CHUNK_BYTES || (carriedAt % CLOCK_EVERY === 0 && slice.over())) break;
         }
-        if (carriedAt < carried.length) done = false;
       }
+      if (carriedAt < carried.length) done = false;
       if (buffers.length > 0) {
         await target.file.write(Buffer.concat(buffers, bytes), target.size);
         target.size = writeAt;
       }
       if (full) {
-        const { data, hint } = await finishOutput(host, target);
+        const data = await finishOutput(host, target, pause);
         out = undefined;
         finished.push({ data, from: target.from });
-        keysCopied += await relocate(host, target, data, hint);
+        keysCopied += await relocate(host, target, data, pause);
       }
       if (done) break;
-      if (last !== undefined) {
-        cursor = last;
-        exclusive = true;
-      }
-      // Yield to the event loop between chunks so reads and writes are not stalled.
-      await nextTurn();
+      // Yield to the event loop between steps so reads and writes are not stalled.
+      await pause();
     }
     if (out !== undefined) {
       const target = out;
       if (target.count > 0 || target.tombstoneBytes > 0) {
-        const { data, hint } = await finishOutput(host, target);
+        const data = await finishOutput(host, target, pause);
         out = undefined;
         finished.push({ data, from: target.from });
-        keysCopied += await relocate(host, target, data, hint);
+        keysCopied += await relocate(host, target, data, pause);
       } else {
         // Nothing was left to copy into the last output: drop it rather than keep an empty file.
         out = undefined;
@@ -336,6 +353,7 @@ async function compactInputs(host: CompactionHost): Promise<CompactionResult | u
     bytesBefore,
     bytesAfter: finished.reduce((n, o) => n + o.data.size, 0),
     keysCopied,
+    steps,
   };
 }
 
@@ -411,14 +429,18 @@ function noteSource(out: Output, fileId: number, valueOffset: number): void {
 /**
  * finishOutput makes an output durable and gives it its final name: data fdatasynced, hint file
  * written beside it, renamed to `.data`, directory fsynced; then it joins the engine's files,
- * read-only. Keys do not point into it yet (see relocate). Returns it with its hint file's bytes.
+ * read-only. Keys do not point into it yet (see relocate).
  */
-async function finishOutput(host: CompactionHost, out: Output): Promise<{ data: DataFile; hint: Buffer }> {
+async function finishOutput(
+  host: CompactionHost,
+  out: Output,
+  pause: () => Promise<void>,
+): Promise<DataFile> {
   const { fs, dir } = host;
   await out.file.datasync();
   const hintFile = hintPath(dir, out.id);
   const hintTmp = `${hintFile}${TEMP_SUFFIX}`;
-  const hintBytes = out.hint.finish(out.size);
+  const hintBytes = await out.hint.finishInSteps(out.size, new TimeSlice(host.stepMs), pause);
   await fs.unlink(hintTmp);
   const hint = await fs.open(hintTmp, 'create');
   try {
@@ -449,48 +471,35 @@ async function finishOutput(host: CompactionHost, out: Output): Promise<{ data: 
   // never make the file look worth compacting again. (An open counts them dead again: at worst
   // one more copy.)
   if (out.tombstoneBytes > 0) host.files.addLiveBytes(data.id, out.tombstoneBytes);
-  return { data, hint: hintBytes };
+  return data;
 }
 
 /**
  * relocate points every key copied into a finished output at its copy, if the key still points
- * at the record that was copied (a write since then wins), CHUNK_VISITS keys per turn of the
- * event loop. The keys are read from the output's hint file bytes, entry i being the i-th
- * record copied; only their offsets are collected (MOVE_WORDS words a key), not copies.
+ * at the record that was copied (a write since then wins), a time slice per turn of the event
+ * loop. The keys, offsets and sizes are read back from the output's hint writer, entry i being
+ * the i-th record copied (decoding the finished hint file instead took 10-40 ms in one step).
  */
-async function relocate(host: CompactionHost, out: Output, data: DataFile, hint: Buffer): Promise<number> {
-  const moves = new Uint32Array(out.count * MOVE_WORDS);
-  let n = 0;
-  /** keys: where the decoder rebuilt the hint's keys (one buffer for the whole file). */
-  let keys: Buffer = hint;
-  const reason = decodeHintAt(
-    hint,
-    out.id,
-    out.size,
-    (into, keyAt, keyLen, _seq, valueAt, valueLen, expiresAt, _create, version) => {
-      keys = into;
-      const at = n++ * MOVE_WORDS;
-      moves[at] = keyAt;
-      moves[at + 1] = keyLen;
-      moves[at + 2] = valueAt;
-      moves[at + 3] = recordBytes(keyLen, valueLen, expiresAt !== undefined, version !== 0);
-    },
-    () => {}, // carried tombstones: nothing to relocate
-  );
-  assert(
-    reason === undefined && n === out.count,
-    `output ${out.id}: its own hint does not decode (${reason})`,
-  );
+async function relocate(
+  host: CompactionHost,
+  out: Output,
+  data: DataFile,
+  pause: () => Promise<void>,
+): Promise<number> {
+  const hint = out.hint;
+  const n = hint.entries;
+  assert(n === out.count, `output ${out.id}: ${n} hint entries for ${out.count} records`);
+  const slice = new TimeSlice(host.stepMs).start();
   let moved = 0;
   for (let i = 0; i < n; i++) {
-    const at = i * MOVE_WORDS;
-    const keyAt = moves[at] as number;
-    const key = keys.subarray(keyAt, keyAt + (moves[at + 1] as number));
     const fromFile = out.from[i * FROM_WORDS] as number;
     const fromOffset = out.from[i * FROM_WORDS + 1] as number;
-    const size = moves[at + 3] as number;
-    if (host.move(key, fromFile, fromOffset, data.id, moves[at + 2] as number, size)) moved++;
-    if ((i + 1) % CHUNK_VISITS === 0) await nextTurn();
+    const to = hint.entryValueOffset(i);
+    if (host.move(hint.entryKey(i), fromFile, fromOffset, data.id, to, hint.entryRecordBytes(i))) moved++;
+    if ((i + 1) % CLOCK_EVERY === 0 && slice.over()) {
+      await pause();
+      slice.start();
+    }
   }
   return moved;
 }

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compareBytes } from '../../stdx/bytes.js';
 import { Prng } from '../../stdx/prng.js';
-import { INTERNAL_CHILDREN_MAX, KeyDir, LEAF_SLOTS_MAX, type Location } from './key-dir.js';
+import { INTERNAL_CHILDREN_MAX, KeyDir, LEAF_SLOTS_MAX, type Location, type WalkResume } from './key-dir.js';
 
 const hex = (k: Uint8Array) => Buffer.from(k).toString('hex');
 
@@ -204,5 +204,95 @@ describe('KeyDir', () => {
     expect(perKey).toBeLessThan(100 + keyBytes);
     // And the figure is not vacuous: at least the slot and the key.
     expect(perKey).toBeGreaterThan(24 + keyBytes);
+  });
+});
+
+describe('KeyDir.walkFiles', () => {
+  /**
+   * walkAll runs walkFiles to the end in steps, as compaction does: a visit refuses an entry
+   * (not taken: the next step starts at it) with probability `refuse`, steps end after
+   * `maxVisits` entries or when `over` says so, and the tree changes between steps.
+   */
+  function walkAll(
+    dir: KeyDir,
+    files: ReadonlySet<number>,
+    rng: Prng,
+    maxVisits: number,
+    refuse: number,
+    between: (step: number) => void,
+  ): string[] {
+    const taken: string[] = [];
+    let resume: WalkResume | undefined;
+    let steps = 0;
+    do {
+      resume = dir.walkFiles(
+        files,
+        resume,
+        maxVisits,
+        () => rng.chance(0.3),
+        (key, loc) => {
+          expect(files.has(loc.fileId)).toBe(true);
+          if (rng.chance(refuse)) return false;
+          taken.push(hex(key));
+          return true;
+        },
+      );
+      // A refused entry is offered again: a walk that refuses everything still ends.
+      refuse = Math.max(0, refuse - 0.01);
+      between(steps++);
+      expect(steps).toBeLessThan(100_000);
+    } while (resume !== undefined);
+    return taken;
+  }
+
+  it('visits exactly the entries of the chosen files once, in key order, across steps', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 31 }),
+        fc.integer({ min: 1, max: 300 }),
+        (seed, maxVisits) => {
+          const rng = new Prng(seed);
+          const dir = new KeyDir();
+          const fileOf = new Map<string, number>();
+          const n = 1 + rng.int(LEAF_SLOTS_MAX * 12);
+          for (let i = 0; i < n; i++) {
+            const key = Buffer.from(`k${String(rng.int(100_000)).padStart(6, '0')}`);
+            const file = 1 + rng.int(5);
+            dir.set(key, file, i, 1, i + 1, i + 1, 1);
+            fileOf.set(hex(key), file);
+          }
+          const files = new Set([1 + rng.int(5), 1 + rng.int(5)]);
+          const expected = [...fileOf]
+            .filter(([, f]) => files.has(f))
+            .map(([k]) => k)
+            .sort();
+          const taken = walkAll(dir, files, rng, maxVisits, 0.2, () => {});
+          expect(taken).toEqual(expected);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('resumes by key when the tree changes between steps (splits, merges, removals)', () => {
+    const rng = new Prng(7);
+    const dir = new KeyDir();
+    const key = (i: number) => Buffer.from(`k${String(i).padStart(6, '0')}`);
+    for (let i = 0; i < LEAF_SLOTS_MAX * 20; i += 2) dir.set(key(i), 1, i, 1, i + 1, i + 1, 1);
+    const removed = new Set<string>();
+    const taken = walkAll(dir, new Set([1]), rng, 50, 0.1, () => {
+      // Between steps: remove a key of file 1, add keys of file 2 (never visited), split leaves.
+      const r = 2 * rng.int(LEAF_SLOTS_MAX * 10);
+      if (dir.remove(key(r))) removed.add(hex(key(r)));
+      for (let j = 0; j < 20; j++) dir.set(key(2 * rng.int(LEAF_SLOTS_MAX * 10) + 1), 2, 0, 1, 1, 1, 1);
+    });
+    dir.checkInvariants();
+    // Every key of file 1 is taken once in order, unless it was removed before the walk reached it.
+    expect(taken).toEqual([...taken].sort());
+    expect(new Set(taken).size).toBe(taken.length);
+    for (let i = 0; i < LEAF_SLOTS_MAX * 20; i += 2) {
+      const k = hex(key(i));
+      if (!removed.has(k)) expect(taken).toContain(k);
+    }
   });
 });

@@ -307,6 +307,15 @@ function hexOf(key: Uint8Array): string {
 /** Visitor receives each entry of a walk; returning false stops it. The key is a copy. */
 export type Visitor = (key: Uint8Array, location: Location) => boolean;
 
+/** WalkResume: where a walkFiles resumes: at `key`, or after it when `exclusive`. */
+export interface WalkResume {
+  readonly key: Uint8Array;
+  readonly exclusive: boolean;
+}
+
+/** WALK_CLOCK_EVERY: entries walkFiles looks at between two questions to its time slice. */
+const WALK_CLOCK_EVERY = 64;
+
 export class KeyDir {
   private root: Node = new Leaf();
   private count = 0;
@@ -593,28 +602,43 @@ export class KeyDir {
   }
 
   /**
-   * walkFile visits, in key order from `from` (exclusive), the entries that live in data file
-   * `fileId`, looking at no more than `maxVisits` entries in all. The key is a view into the
-   * tree, lent for the call only (hint files of sealed files are built this way without copying
-   * every other key). It returns the last key looked at (a copy), to resume from, or undefined
-   * when the walk reached the end.
+   * walkFiles visits, in key order after `from` (exclusive; from the first key when undefined),
+   * the entries that live in one of the data files `files`. The key is a view into the tree,
+   * lent for the call only (compaction and sealed files' hints walk the whole directory for
+   * the few entries of their files, and would otherwise copy every other key). The walk stops
+   * when `visit` returns false (that entry not taken: it resumes at it), after `maxVisits`
+   * entries looked at (those of other files count too), or when `over()`, asked every
+   * WALK_CLOCK_EVERY entries looked at, says the caller's time slice is spent. It returns where
+   * to resume, or undefined when it reached the end.
    */
-  walkFile(
-    fileId: number,
-    from: Uint8Array | undefined,
+  walkFiles(
+    files: ReadonlySet<number>,
+    from: WalkResume | undefined,
     maxVisits: number,
-    visit: (key: Uint8Array, location: Location) => void,
-  ): Uint8Array | undefined {
-    let [leaf, i] = this.startAfter(from);
+    over: () => boolean,
+    visit: (key: Uint8Array, location: Location) => boolean,
+  ): WalkResume | undefined {
+    let leaf: Leaf | null;
+    let i: number;
+    if (from === undefined) [leaf, i] = [this.firstLeaf(), 0];
+    else {
+      leaf = this.findLeaf(from.key, false);
+      const found = leaf.search(from.key);
+      i = found >= 0 ? (from.exclusive ? found + 1 : found) : -found - 1;
+    }
     let visits = 0;
     while (leaf !== null) {
       const slots = leaf.slots;
       for (; i < leaf.n; i++) {
-        if (slots[i * SLOT_WORDS + S_FILE] === fileId) {
+        if (files.has(slots[i * SLOT_WORDS + S_FILE] as number)) {
           const start = leaf.keyStart(i);
-          visit(leaf.arena.subarray(start, leaf.keyEnd(i)), leaf.location(i));
+          if (!visit(leaf.arena.subarray(start, leaf.keyEnd(i)), leaf.location(i)))
+            return { key: leaf.key(i), exclusive: false };
         }
-        if (++visits >= maxVisits) return i + 1 < leaf.n || leaf.next !== null ? leaf.key(i) : undefined;
+        visits++;
+        if (visits >= maxVisits || (visits % WALK_CLOCK_EVERY === 0 && over())) {
+          return i + 1 < leaf.n || leaf.next !== null ? { key: leaf.key(i), exclusive: true } : undefined;
+        }
       }
       leaf = leaf.next;
       i = 0;

@@ -22,14 +22,18 @@
 //   directory fsync. A crash at any point leaves no hint (the file is scanned, as before) or a
 //   complete one; recovery checks its CRC and the data file's size, and scans on any doubt.
 import type { FileSystem } from '../../io/file-system.js';
+import { TimeSlice } from '../../stdx/time-slice.js';
 import { FORMAT_VERSION } from '../meta.js';
 import type { DataFileSet } from './data-file-set.js';
 import { hintPath, TEMP_SUFFIX } from './file-names.js';
 import { HintWriter } from './hint.js';
-import type { KeyDir } from './key-dir.js';
+import type { KeyDir, WalkResume } from './key-dir.js';
 import type { Tombstone } from './store-state.js';
 
-/** WALK_CHUNK_VISITS: key directory entries looked at per turn of the event loop. */
+/**
+ * WALK_CHUNK_VISITS: at most this many key directory entries are looked at per turn of the
+ * event loop (and fewer once the host's stepMs is spent).
+ */
 const WALK_CHUNK_VISITS = 65_536;
 /**
  * CLOSE_HINT_MIN_BYTES: a clean close gives the active file a hint file (sealing it: the next
@@ -49,6 +53,8 @@ export interface SealHintHost {
    * lists them (or the file is gone), not before: a partial compaction may need them meanwhile.
    */
   readonly tombstones: Map<number, Tombstone[]>;
+  /** stepMs: how long one step may hold the event loop (CaskOptions.compactionStepMs). */
+  readonly stepMs: number;
   expiryOf(key: Uint8Array): number | undefined;
   /** stopping: the store is closing; give up (the file is scanned at the next open). */
   stopping(): boolean;
@@ -69,6 +75,9 @@ const WALK_ATTEMPTS_MAX = 8;
  * removed the temporary file: the data file is then scanned at the next open, as before.
  */
 export async function writeSealHint(host: SealHintHost, id: number, yieldBetween = true): Promise<boolean> {
+  const slice = new TimeSlice(host.stepMs);
+  // Without yielding (a close), the whole walk is one step.
+  const over = yieldBetween ? slice.over : () => false;
   let hint: HintWriter | undefined;
   for (let attempt = 0; hint === undefined; attempt++) {
     if (attempt === WALK_ATTEMPTS_MAX) return false;
@@ -76,12 +85,15 @@ export async function writeSealHint(host: SealHintHost, id: number, yieldBetween
     const epoch = host.compactionEpoch();
     if (epoch % 2 === 1) continue;
     const walked = new HintWriter(FORMAT_VERSION, id);
-    let cursor: Uint8Array | undefined;
+    const files = new Set([id]);
+    let cursor: WalkResume | undefined;
     do {
       if (host.stopping()) return false;
       if (host.files.tryGet(id) === undefined) return gone(host, id);
-      cursor = host.keyDir.walkFile(id, cursor, WALK_CHUNK_VISITS, (key, loc) => {
+      slice.start();
+      cursor = host.keyDir.walkFiles(files, cursor, WALK_CHUNK_VISITS, over, (key, loc) => {
         walked.add(key, loc.seq, loc.valueOffset, loc.valueLen, host.expiryOf(key), loc.create, loc.version);
+        return true;
       });
       if (cursor !== undefined && yieldBetween) await nextTurn();
     } while (cursor !== undefined && host.compactionEpoch() === epoch);
@@ -92,7 +104,7 @@ export async function writeSealHint(host: SealHintHost, id: number, yieldBetween
   // A sealed file's list of deletes is complete and no longer changes.
   const tombstones = host.tombstones.get(id) ?? [];
   for (const t of tombstones) hint.addTombstone(t.key, t.seq);
-  const bytes = hint.finish(data.size);
+  const bytes = yieldBetween ? await hint.finishInSteps(data.size, slice, nextTurn) : hint.finish(data.size);
   await host.sync();
   if (host.files.tryGet(id) === undefined) return gone(host, id);
   const target = hintPath(host.dir, id);

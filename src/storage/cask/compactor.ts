@@ -44,7 +44,7 @@ import { CairnError, IoError } from '../errors.js';
 import { FILE_HEADER_FORMAT } from '../meta.js';
 import type { DataFile, DataFileSet } from './data-file-set.js';
 import { compactingPath, dataPath, hintPath, TEMP_SUFFIX } from './file-names.js';
-import { decodeHint, decodeHintAt, HintWriter } from './hint.js';
+import { decodeHint, HintWriter } from './hint.js';
 import type { Location, WalkResume } from './key-dir.js';
 import {
   DATA_HEADER_BYTES,
@@ -140,8 +140,6 @@ const CHUNK_VISITS = 65_536;
 const CLOCK_EVERY = 64;
 /** FROM_WORDS: words per copied record in Output.from: source file id, source value offset. */
 const FROM_WORDS = 2;
-/** MOVE_WORDS: words per key in relocate: key offset and length in the hint, value offset, record size. */
-const MOVE_WORDS = 4;
 
 export interface CompactionResult {
   readonly inputs: number;

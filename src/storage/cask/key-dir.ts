@@ -23,7 +23,7 @@ import { assert } from '../../stdx/assert.js';
 import { compareBytes } from '../../stdx/bytes.js';
 import { hash32 } from '../../stdx/hash32.js';
 import { u64FromHalves } from '../../stdx/u64.js';
-import { PointIndex } from './point-index.js';
+import { NO_SLOT, PointIndex } from './point-index.js';
 
 /** LEAF_SLOTS_MAX: entries per leaf. Larger leaves amortize overhead; inserts shift up to this many. */
 export const LEAF_SLOTS_MAX = 128;
@@ -99,6 +99,8 @@ function leafSlots(): Uint32Array {
 }
 
 class Leaf {
+  /** id: the leaf's number in its KeyDir's registry (the point index's leaf hints name it). */
+  id = NO_LEAF;
   n = 0;
   slots = leafSlots();
   arena: Uint8Array;
@@ -293,6 +295,19 @@ class Internal {
 
 type Node = Leaf | Internal;
 
+/** NO_LEAF: the id of a leaf not (or no longer) in a registry. */
+const NO_LEAF = 0xffff_ffff;
+/**
+ * LEAF_IDS_MAX: leaf ids fit a point index hint (a u32) beside a slot: 2^25 leaves, billions of
+ * keys.
+ */
+const LEAF_IDS_MAX = 2 ** 32 / LEAF_SLOTS_MAX;
+
+/** hintOf: the point index's hint for slot i of `leaf`: the leaf's id and the slot. */
+function hintOf(leaf: Leaf, i: number): number {
+  return leaf.id * LEAF_SLOTS_MAX + i;
+}
+
 const compare = compareBytes;
 
 /** VERIFY_PROBLEMS_MAX: verify() stops after reporting this many problems. */
@@ -317,8 +332,19 @@ export interface WalkResume {
 const WALK_CLOCK_EVERY = 64;
 
 export class KeyDir {
-  private root: Node = new Leaf();
+  /**
+   * leaves: the live leaves by id (ids of unlinked leaves are reused), for the point index's
+   * leaf hints. A hint may name a leaf that no longer holds the key (a split moved it, the id
+   * was reused): every use checks that the leaf holds the key at the indexed location. An
+   * unlinked leaf is empty, so it never answers for a key.
+   */
+  private readonly leaves: (Leaf | undefined)[] = [];
+  private readonly freeLeafIds: number[] = [];
+  private root: Node = this.newLeaf();
   private count = 0;
+  /** foundLeaf, foundSlot: where the last successful viaPoint found its key. */
+  private foundLeaf: Leaf | undefined;
+  private foundSlot = 0;
   /** The previous location of the key touched by the last `set` or `remove` that found one. */
   readonly previous: Location = { fileId: 0, valueOffset: 0, valueLen: 0, seq: 0, create: 0, version: 0 };
   // Reused descent path, so that lookups allocate nothing.
@@ -390,6 +416,7 @@ export class KeyDir {
           slots[s + S_OFFSET] as number,
           slots[s + S_LENGTH] as number,
           slots[s + S_VERSION] === 0,
+          hintOf(leaf, i),
         );
         added++;
       }
@@ -401,6 +428,57 @@ export class KeyDir {
     return true;
   }
 
+  /** newLeaf makes a leaf and gives it an id. */
+  private newLeaf(arenaBytes = ARENA_BYTES_MIN): Leaf {
+    const leaf = new Leaf(arenaBytes);
+    const id = this.freeLeafIds.pop() ?? this.leaves.length;
+    assert(id < LEAF_IDS_MAX, 'key directory leaf ids exhausted');
+    leaf.id = id;
+    this.leaves[id] = leaf;
+    return leaf;
+  }
+
+  /** freeLeaf takes an unlinked (empty) leaf out of the registry. */
+  private freeLeaf(leaf: Leaf): void {
+    assert(
+      leaf.n === 0 && this.leaves[leaf.id] === leaf,
+      'freeing a leaf that holds keys or is not registered',
+    );
+    this.leaves[leaf.id] = undefined;
+    this.freeLeafIds.push(leaf.id);
+    leaf.id = NO_LEAF;
+  }
+
+  /**
+   * viaPoint finds `key` through the point index's leaf hints, without descending the tree: the
+   * slot position of its point index entry, with its leaf and slot in foundLeaf and foundSlot;
+   * NO_SLOT when no hint leads to it (not indexed, or a stale hint: descend instead).
+   */
+  private viaPoint(key: Uint8Array, hash: number): number {
+    const point = this.point as PointIndex;
+    for (let pos = point.first(hash); pos !== NO_SLOT; pos = point.next(hash, pos)) {
+      const hint = point.leafAt(pos);
+      const leaf = this.leaves[Math.floor(hint / LEAF_SLOTS_MAX)];
+      if (leaf === undefined) continue;
+      // The slot first (it moves only when a key is inserted or removed before it in its leaf),
+      // then a search of the leaf.
+      const slot = hint % LEAF_SLOTS_MAX;
+      const i = slot < leaf.n && leaf.compareAt(slot, key) === 0 ? slot : leaf.search(key);
+      if (i < 0) continue;
+      // The entry must be this key's: another key with the same hash may live in the same leaf.
+      const s = i * SLOT_WORDS;
+      if (
+        leaf.slots[s + S_FILE] !== point.fileAt(pos) ||
+        leaf.slots[s + S_OFFSET] !== point.valueOffsetAt(pos)
+      )
+        continue;
+      this.foundLeaf = leaf;
+      this.foundSlot = i;
+      return pos;
+    }
+    return NO_SLOT;
+  }
+
   /** pointHolds: `key`'s entry is in the point index (so a change to it must go there too). */
   private pointHolds(key: Uint8Array): boolean {
     if (this.point === undefined) return false;
@@ -410,12 +488,23 @@ export class KeyDir {
 
   /** get returns the location of `key`, or undefined. */
   get(key: Uint8Array): Location | undefined {
+    if (this.pointComplete) {
+      const hash = hash32(key);
+      if (this.viaPoint(key, hash) !== NO_SLOT) return (this.foundLeaf as Leaf).location(this.foundSlot);
+      // The complete index holds every key: no entry with its hash, no key.
+      if ((this.point as PointIndex).first(hash) === NO_SLOT) return undefined;
+    }
     const leaf = this.findLeaf(key, false);
     const i = leaf.search(key);
     return i >= 0 ? leaf.location(i) : undefined;
   }
 
   has(key: Uint8Array): boolean {
+    if (this.pointComplete) {
+      const hash = hash32(key);
+      if (this.viaPoint(key, hash) !== NO_SLOT) return true;
+      if ((this.point as PointIndex).first(hash) === NO_SLOT) return false;
+    }
     return this.findLeaf(key, false).search(key) >= 0;
   }
 
@@ -432,6 +521,24 @@ export class KeyDir {
     create: number,
     version: number,
   ): boolean {
+    if (this.pointComplete) {
+      // An existing key, found through its leaf hint: no descent.
+      const pos = this.viaPoint(key, hash32(key));
+      if (pos !== NO_SLOT) {
+        const found = this.foundLeaf as Leaf;
+        this.copyPrevious(found, this.foundSlot);
+        found.setLocation(this.foundSlot, fileId, valueOffset, valueLen, seq, create, version);
+        (this.point as PointIndex).updateAt(
+          pos,
+          fileId,
+          valueOffset,
+          valueLen,
+          version === 0,
+          hintOf(found, this.foundSlot),
+        );
+        return true;
+      }
+    }
     const leaf = this.findLeaf(key, true);
     const i = leaf.search(key);
     if (i >= 0) {
@@ -447,6 +554,7 @@ export class KeyDir {
           valueOffset,
           valueLen,
           version === 0,
+          hintOf(leaf, i),
         );
       }
       return true;
@@ -474,7 +582,14 @@ export class KeyDir {
     target.setLocation(index, fileId, valueOffset, valueLen, seq, create, version);
     this.count++;
     if (this.pointHolds(key))
-      (this.point as PointIndex).insert(hash32(key), fileId, valueOffset, valueLen, version === 0);
+      (this.point as PointIndex).insert(
+        hash32(key),
+        fileId,
+        valueOffset,
+        valueLen,
+        version === 0,
+        hintOf(target, index),
+      );
   }
 
   /**
@@ -518,6 +633,7 @@ export class KeyDir {
           valueOffset,
           valueLen,
           version === 0,
+          hintOf(leaf, i),
         );
       return true;
     }
@@ -536,24 +652,37 @@ export class KeyDir {
     newFileId: number,
     newValueOffset: number,
   ): boolean {
-    const leaf = this.findLeaf(key, false);
-    const i = leaf.search(key);
-    if (i < 0) return false;
+    let leaf: Leaf;
+    let i: number;
+    let pos = NO_SLOT;
+    if (this.pointComplete) pos = this.viaPoint(key, hash32(key));
+    if (pos !== NO_SLOT) {
+      leaf = this.foundLeaf as Leaf;
+      i = this.foundSlot;
+    } else {
+      leaf = this.findLeaf(key, false);
+      i = leaf.search(key);
+      if (i < 0) return false;
+    }
     const s = i * SLOT_WORDS;
     if (leaf.slots[s + S_FILE] !== fileId || leaf.slots[s + S_OFFSET] !== valueOffset) return false;
     leaf.slots[s + S_FILE] = newFileId;
     leaf.slots[s + S_OFFSET] = newValueOffset;
-    if (this.pointHolds(key)) {
+    const valueLen = leaf.slots[s + S_LENGTH] as number;
+    const legacy = leaf.slots[s + S_VERSION] === 0;
+    if (pos !== NO_SLOT)
+      (this.point as PointIndex).updateAt(pos, newFileId, newValueOffset, valueLen, legacy, hintOf(leaf, i));
+    else if (this.pointHolds(key))
       (this.point as PointIndex).update(
         hash32(key),
         fileId,
         valueOffset,
         newFileId,
         newValueOffset,
-        leaf.slots[s + S_LENGTH] as number,
-        leaf.slots[s + S_VERSION] === 0,
+        valueLen,
+        legacy,
+        hintOf(leaf, i),
       );
-    }
     return true;
   }
 
@@ -894,11 +1023,11 @@ export class KeyDir {
     if (index === leaf.n && leaf.next === null) {
       // An append (a load in key order): the full leaf's key bytes are the best guess of the
       // next one's, so its arena starts at that size instead of growing from the minimum.
-      right = new Leaf(Math.max(ARENA_BYTES_MIN, leaf.used()));
+      right = this.newLeaf(Math.max(ARENA_BYTES_MIN, leaf.used()));
       at = leaf.n;
       target = [right, 0];
     } else {
-      right = new Leaf();
+      right = this.newLeaf();
       at = leaf.n >>> 1;
       leaf.moveTail(at, right);
       target = index <= at ? [leaf, index] : [right, index - at];
@@ -965,6 +1094,7 @@ export class KeyDir {
     if (leaf.next !== null) leaf.next.prev = leaf.prev;
     leaf.prev = null;
     leaf.next = null;
+    this.freeLeaf(leaf);
   }
 
   /** removeChild drops child i of the node at path depth `depth`, collapsing empty ancestors. */
@@ -973,7 +1103,7 @@ export class KeyDir {
     parent.children.splice(i, 1);
     parent.keys.splice(i === 0 ? 0 : i - 1, 1);
     if (parent.children.length === 0) {
-      if (depth === 0) this.root = new Leaf();
+      if (depth === 0) this.root = this.newLeaf();
       else this.removeChild(depth - 1, this.pathIndexes[depth - 1] as number);
       return;
     }

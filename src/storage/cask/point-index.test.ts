@@ -9,10 +9,16 @@ import { NO_SLOT, PointIndex } from './point-index.js';
 const hex = (k: Uint8Array) => Buffer.from(k).toString('hex');
 
 /** candidates lists what the index holds under `hash`, in probe order. */
-function candidates(index: PointIndex, hash: number): [number, number, number, boolean][] {
-  const out: [number, number, number, boolean][] = [];
+function candidates(index: PointIndex, hash: number): [number, number, number, boolean, number][] {
+  const out: [number, number, number, boolean, number][] = [];
   for (let pos = index.first(hash); pos !== NO_SLOT; pos = index.next(hash, pos))
-    out.push([index.fileAt(pos), index.valueOffsetAt(pos), index.valueLenAt(pos), index.legacyAt(pos)]);
+    out.push([
+      index.fileAt(pos),
+      index.valueOffsetAt(pos),
+      index.valueLenAt(pos),
+      index.legacyAt(pos),
+      index.leafAt(pos),
+    ]);
   return out;
 }
 
@@ -28,24 +34,29 @@ function problems(index: PointIndex): string[] {
 describe('PointIndex', () => {
   it('keeps entries that share a hash apart, and finds each by its location', () => {
     const index = new PointIndex();
-    index.insert(7, 1, 100, 5, false);
-    index.insert(7, 1, 200, 6, true);
-    index.insert(7 + 8, 2, 300, 7, false); // the same home slot (small hashes all start at slot 0)
+    index.insert(7, 1, 100, 5, false, 40);
+    index.insert(7, 1, 200, 6, true, 41);
+    index.insert(7 + 8, 2, 300, 7, false, 42); // the same home slot (small hashes all start at slot 0)
     expect(candidates(index, 7)).toEqual([
-      [1, 100, 5, false],
-      [1, 200, 6, true],
+      [1, 100, 5, false, 40],
+      [1, 200, 6, true, 41],
     ]);
-    index.update(7, 1, 200, 3, 30, 9, false);
+    index.update(7, 1, 200, 3, 30, 9, false, 43);
     expect(candidates(index, 7)).toEqual([
-      [1, 100, 5, false],
-      [3, 30, 9, false],
+      [1, 100, 5, false, 40],
+      [3, 30, 9, false, 43],
     ]);
-    index.remove(7, 1, 100);
-    expect(candidates(index, 7)).toEqual([[3, 30, 9, false]]);
-    expect(candidates(index, 15)).toEqual([[2, 300, 7, false]]);
+    index.updateAt(index.first(7), 1, 110, 4, true, 44);
+    expect(candidates(index, 7)).toEqual([
+      [1, 110, 4, true, 44],
+      [3, 30, 9, false, 43],
+    ]);
+    index.remove(7, 1, 110);
+    expect(candidates(index, 7)).toEqual([[3, 30, 9, false, 43]]);
+    expect(candidates(index, 15)).toEqual([[2, 300, 7, false, 42]]);
     expect(index.size).toBe(2);
     expect(problems(index)).toEqual([]);
-    expect(() => index.remove(7, 1, 100)).toThrow(/no slot/);
+    expect(() => index.remove(7, 1, 110)).toThrow(/no slot/);
   });
 
   // The model: the index against a map of locations, with hashes drawn from a few values that
@@ -62,32 +73,34 @@ describe('PointIndex', () => {
         (seed, presize) => {
           const rng = new Prng(seed);
           const index = new PointIndex(rng.chance(0.5) ? presize : 0);
-          // model: "file:offset" -> [hash, file, offset, length, legacy]
-          const model = new Map<string, [number, number, number, number, boolean]>();
+          // model: "file:offset" -> [hash, file, offset, length, legacy, leaf]
+          const model = new Map<string, [number, number, number, number, boolean, number]>();
           let nextOffset = 1;
           for (let step = 0; step < 1500; step++) {
             const live = [...model.values()];
             const r = rng.float();
             if (live.length === 0 || r < 0.5) {
-              const entry: [number, number, number, number, boolean] = [
+              const entry: [number, number, number, number, boolean, number] = [
                 rng.pick(hashes),
                 rng.range(1, 4),
                 nextOffset++,
                 rng.int(1 << 20),
                 rng.chance(0.2),
+                rng.int(1 << 20),
               ];
               index.insert(...entry);
               model.set(`${entry[1]}:${entry[2]}`, entry);
             } else if (r < 0.75) {
               const [hash, file, offset] = rng.pick(live);
-              const moved: [number, number, number, number, boolean] = [
+              const moved: [number, number, number, number, boolean, number] = [
                 hash,
                 rng.range(1, 4),
                 nextOffset++,
                 rng.int(1 << 20),
                 rng.chance(0.2),
+                rng.int(1 << 20),
               ];
-              index.update(hash, file, offset, moved[1], moved[2], moved[3], moved[4]);
+              index.update(hash, file, offset, moved[1], moved[2], moved[3], moved[4], moved[5]);
               model.delete(`${file}:${offset}`);
               model.set(`${moved[1]}:${moved[2]}`, moved);
             } else {
@@ -240,6 +253,64 @@ describe('KeyDir with its point index', () => {
         }
       }),
       { numRuns: 30 },
+    );
+  });
+
+  // Writes to existing keys go through the index's leaf hints (KeyDir.viaPoint), which splits,
+  // merges and reused leaf ids leave stale: every answer must still be the tree's.
+  it('finds keys through leaf hints that splits, merges and reused leaf ids made stale', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2 ** 31 }), (seed) => {
+        const rng = new Prng(seed);
+        const dir = new KeyDir();
+        dir.startPointIndex();
+        expect(dir.buildPointIndex(1)).toBe(true);
+        const model = new Map<string, Location>();
+        const keySpace = rng.pick([300, 3000]);
+        // Same-length keys in runs: leaves fill, split, empty out and merge.
+        const keyOf = () => Buffer.from(`key${String(rng.int(keySpace)).padStart(6, '0')}`, 'latin1');
+        let offset = 1;
+        for (let step = 1; step <= 6000; step++) {
+          const key = keyOf();
+          const r = rng.float();
+          const phase = Math.floor(step / 1500) % 2; // grow, then shrink, then grow...
+          if (r < (phase === 0 ? 0.6 : 0.3)) {
+            const loc: Location = {
+              fileId: rng.range(1, 6),
+              valueOffset: offset++,
+              valueLen: rng.int(2000),
+              seq: step,
+              create: step,
+              version: rng.range(1, 100),
+            };
+            expect(
+              dir.set(key, loc.fileId, loc.valueOffset, loc.valueLen, loc.seq, loc.create, loc.version),
+            ).toBe(model.has(hex(key)));
+            model.set(hex(key), loc);
+          } else if (r < 0.7) {
+            const prev = model.get(hex(key));
+            const to = { fileId: rng.range(1, 6), valueOffset: offset++ };
+            const moved = dir.relocate(
+              key,
+              prev?.fileId ?? 1,
+              prev?.valueOffset ?? 0,
+              to.fileId,
+              to.valueOffset,
+            );
+            expect(moved).toBe(prev !== undefined);
+            if (prev !== undefined) model.set(hex(key), { ...prev, ...to });
+          } else {
+            expect(dir.remove(key)).toBe(model.delete(hex(key)));
+          }
+          const probe = keyOf();
+          expect(dir.get(probe)).toEqual(model.get(hex(probe)));
+          expect(dir.has(probe)).toBe(model.has(hex(probe)));
+          if (step % 1000 === 0) dir.checkInvariants();
+        }
+        dir.checkInvariants();
+        for (const [k, loc] of model) expect(dir.get(Buffer.from(k, 'hex'))).toEqual(loc);
+      }),
+      { numRuns: 20 },
     );
   });
 

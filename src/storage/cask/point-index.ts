@@ -54,11 +54,19 @@ const GROWTH_NUM = 3;
 const GROWTH_DEN = 2;
 
 // Slot layout, in u32 words.
-export const POINT_SLOT_WORDS = 4;
+export const POINT_SLOT_WORDS = 5;
 const W_HASH = 0;
 const W_FILE = 1;
 const W_OFFSET = 2;
 const W_META = 3;
+/**
+ * W_LEAF: a hint of where the key directory holds the key (KeyDir's leaf id and slot), so that a
+ * write to an existing key finds it without descending the tree (a cold descent and leaf search
+ * is 4-5 µs: most of a SET's key directory cost). Only a hint: the key directory checks that
+ * the leaf holds the key at this location, and searches or descends when it does not (an
+ * insert shifted it, a split moved it).
+ */
+const W_LEAF = 4;
 const META_USED = 0x8000_0000;
 /** META_LEGACY: the record has no revision field (the key directory's version 0; format < 3). */
 const META_LEGACY = 0x4000_0000;
@@ -91,7 +99,14 @@ export class PointIndex {
   }
 
   /** insert adds a key's location; the key must not be in the index (the key directory knows). */
-  insert(hash: number, fileId: number, valueOffset: number, valueLen: number, legacy: boolean): void {
+  insert(
+    hash: number,
+    fileId: number,
+    valueOffset: number,
+    valueLen: number,
+    legacy: boolean,
+    leaf: number,
+  ): void {
     assert(valueLen <= META_LENGTH_MASK, 'value length beyond the point index slot');
     const part = hash >>> PARTITION_SHIFT;
     const count = (this.counts[part] as number) + 1;
@@ -105,6 +120,7 @@ export class PointIndex {
     table[o + W_FILE] = fileId;
     table[o + W_OFFSET] = valueOffset;
     table[o + W_META] = meta(valueLen, legacy);
+    table[o + W_LEAF] = leaf;
     this.counts[part] = count;
     this.entries++;
   }
@@ -121,15 +137,36 @@ export class PointIndex {
     newValueOffset: number,
     newValueLen: number,
     newLegacy: boolean,
+    leaf: number,
   ): void {
-    assert(newValueLen <= META_LENGTH_MASK, 'value length beyond the point index slot');
     const pos = this.locate(hash, fileId, valueOffset);
     assert(pos !== NO_SLOT, 'point index: no slot for a key the key directory holds');
+    this.updateAt(pos, newFileId, newValueOffset, newValueLen, newLegacy, leaf);
+  }
+
+  /** updateAt moves the key of the slot at `pos` (from first/next) to a new location. */
+  updateAt(
+    pos: number,
+    fileId: number,
+    valueOffset: number,
+    valueLen: number,
+    legacy: boolean,
+    leaf: number,
+  ): void {
+    assert(valueLen <= META_LENGTH_MASK, 'value length beyond the point index slot');
     const table = this.tables[pos & (PARTITIONS - 1)] as Uint32Array;
     const o = (pos >>> PARTITION_BITS) * POINT_SLOT_WORDS;
-    table[o + W_FILE] = newFileId;
-    table[o + W_OFFSET] = newValueOffset;
-    table[o + W_META] = meta(newValueLen, newLegacy);
+    table[o + W_FILE] = fileId;
+    table[o + W_OFFSET] = valueOffset;
+    table[o + W_META] = meta(valueLen, legacy);
+    table[o + W_LEAF] = leaf;
+  }
+
+  /** leafAt: the slot's leaf hint (see W_LEAF). */
+  leafAt(pos: number): number {
+    return (this.tables[pos & (PARTITIONS - 1)] as Uint32Array)[
+      (pos >>> PARTITION_BITS) * POINT_SLOT_WORDS + W_LEAF
+    ] as number;
   }
 
   /** remove deletes the key whose slot holds (hash, fileId, valueOffset); asserted present. */

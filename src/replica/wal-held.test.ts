@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tmpDir } from '../../test/support/tmp-dir.js';
+import { FaultyFileSystem } from '../io/faulty-file-system.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import type { Entry } from '../raft/types.js';
 import { DiskLog } from './disk-log.js';
@@ -77,5 +78,28 @@ describe('WAL: unsynced saves are held for the next synced write', () => {
     await log.save({ term: 1, vote: 1, commit: 2 }, [entry(3)], undefined, true);
     await log.close();
     expect(await onDisk(dir)).toEqual({ commit: 2, last: 3 });
+  });
+});
+
+describe('WAL: an open makes what it replays durable', () => {
+  // A process that dies between a save's write and its datasync leaves the entries in the page
+  // cache. The next process replays them and acknowledges them as its own, so the open must
+  // sync them: a later power cut may not take them (while a later O_DSYNC write, which covers
+  // only its own bytes, keeps the commit index that followed them). Found by the replica
+  // simulator (seeds 467748212 and 136613614: "commit beyond last index" after the restart).
+  it('keeps entries a crashed process wrote but never synced once a restart has replayed them', async () => {
+    const dir = tmpDir('wal-open-sync');
+    const disk = new FaultyFileSystem(nodeFileSystem);
+    const first = await DiskLog.open(disk, dir);
+    await first.save({ term: 1, vote: 1, commit: 0 }, [entry(1), entry(2)], undefined, true);
+    // The write of entries 3-4 lands; the process dies before its datasync.
+    disk.inject({ op: 'datasync', code: 'EIO' });
+    await expect(first.save(undefined, [entry(3), entry(4)], undefined, true)).rejects.toThrow(/EIO/);
+    // The restart (same disk, same page cache) replays all four.
+    const second = await DiskLog.open(disk, dir);
+    expect(second.lastIndex()).toBe(4);
+    // The power goes before this process writes anything more.
+    await disk.powerLoss();
+    expect(await onDisk(dir)).toEqual({ commit: 0, last: 4 });
   });
 });

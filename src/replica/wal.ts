@@ -154,10 +154,15 @@ export class Wal {
       tail = SEGMENT_HEADER_BYTES;
     } else {
       file = await fs.open(active.path, 'readwrite');
-      if (torn !== undefined && !torn.whole) {
-        await file.truncate(tail);
-        await file.datasync();
-      }
+      if (torn !== undefined && !torn.whole) await file.truncate(tail);
+      // What was just replayed may never have reached the disk: a process that crashed between
+      // a write and its datasync leaves the bytes in the page cache, where this open reads them.
+      // This member now counts those entries and votes as its own (it acknowledges them, and
+      // the leader may count them toward a commit), so they must be durable first: a power cut
+      // later would otherwise take entries a quorum counted on, while a later synced write
+      // (O_DSYNC covers only its own bytes) keeps the commit index that followed them (the
+      // replica simulator's "commit beyond last index", seeds 467748212 and 136613614).
+      await file.datasync();
     }
     const recovery: WalRecovery = {
       segments: segments.length + (torn?.whole === true ? 1 : 0),

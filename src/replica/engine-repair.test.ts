@@ -30,7 +30,7 @@ import type { MemoryHub as Hub } from './memory-transport.js';
 import { MemoryHub } from './memory-transport.js';
 import { Replica, type ReplicaLogger, type SnapshotHooks } from './replica.js';
 import { ReplicatedEngine } from './replicated-engine.js';
-import { installEngineFiles, SET_ASIDE_PREFIX } from './snapshot-install.js';
+import { finishInstall, INSTALL_MARKER, installEngineFiles, SET_ASIDE_PREFIX } from './snapshot-install.js';
 import { removeStagedDir } from './snapshot-staging.js';
 
 const CASK = { durability: 'never' as const };
@@ -58,6 +58,16 @@ interface Node {
 
 const running: Node[] = [];
 
+/** Faults: file systems that fail at a chosen step, for the crash tests. */
+interface Faults {
+  /** openFs: the file system openMemberEngine uses (the set-aside). */
+  readonly openFs?: FileSystem;
+  /** installFs: a file system for each repair install. */
+  readonly installFs?: () => FileSystem;
+  /** onFatal: instead of throwing (the member failed, as `cairn serve` would exit). */
+  readonly onFatal?: (err: unknown) => void;
+}
+
 afterEach(async () => {
   for (const n of running.splice(0)) await n.db.close().catch(() => {});
 });
@@ -76,12 +86,14 @@ async function start(
   ids: readonly NodeId[],
   dir: string,
   log: MemoryLog,
-  fsys: FileSystem = nodeFileSystem,
+  faults: Faults = {},
 ): Promise<Node> {
   const said: string[] = [];
   const logger = recorder(said);
+  // As member.ts: an install a crash interrupted is finished before the engine opens.
+  await finishInstall(nodeFileSystem, dir);
   const opened = await openMemberEngine({
-    fs: fsys,
+    fs: faults.openFs ?? nodeFileSystem,
     dir,
     clock: systemClock,
     logger,
@@ -102,7 +114,7 @@ async function start(
     discard: (stage) => removeStagedDir(nodeFileSystem, stage),
     repair: async (stage, snap) => {
       local = await installRepairSnapshot({
-        fs: nodeFileSystem,
+        fs: faults.installFs?.() ?? nodeFileSystem,
         dir,
         stage,
         index: snap.metadata.index,
@@ -121,9 +133,11 @@ async function start(
     bootstrap: log.lastIndex() === 0 ? ids : [],
     tickMs: TICK_MS,
     requestTimeoutMs: 2_000,
-    onFatal: (err) => {
-      throw err;
-    },
+    onFatal:
+      faults.onFatal ??
+      ((err) => {
+        throw err;
+      }),
     snapshots: hooks,
     snapshotEntries: SNAPSHOT_ENTRIES,
     snapshotCatchupEntries: CATCHUP_ENTRIES,
@@ -332,9 +346,9 @@ describe('a member whose engine is damaged after its log was compacted', () => {
     const files = fs.readdirSync(victim0.dir).filter((n) => n !== RAFT_DIR && n !== 'LOCK');
     expect(files.length).toBeGreaterThan(1);
     // The second file move fails (rename 1 writes the marker), as if the process died there.
-    await expect(start(hub, victim0.id, [], victim0.dir, victim0.log, failingRename(3))).rejects.toThrow(
-      /injected/,
-    );
+    await expect(
+      start(hub, victim0.id, [], victim0.dir, victim0.log, { openFs: failingRename(3) }),
+    ).rejects.toThrow(/injected/);
     expect((await readRepairMarker(nodeFileSystem, victim0.dir))?.phase).toBe('set-aside');
     const aside = setAsideDirs(victim0.dir);
     expect(aside).toHaveLength(1);
@@ -347,6 +361,36 @@ describe('a member whose engine is damaged after its log was compacted', () => {
     await until(() => !victim.replica.repairing);
     await until(() => victim.replica.applied >= leader.replica.applied);
     await expectSameState(leader, victim);
+  }, 30_000);
+});
+
+describe('a crash while installing the fetched snapshot', () => {
+  it('stops the member; the restart finishes the install, resumes the repair and fetches again', async () => {
+    const hub = new MemoryHub();
+    const { nodes, leader } = await group(hub);
+    const victim0 = nodes.find((n) => n !== leader) as Node;
+    await stop(victim0);
+    damage(victim0.dir);
+    const fatal: unknown[] = [];
+    // Renames 1 and 2 write install.json (phases clear, move); the third moves the first file.
+    const first = await start(hub, victim0.id, [], victim0.dir, victim0.log, {
+      installFs: () => failingRename(3),
+      onFatal: (err) => fatal.push(err),
+    });
+    await until(() => fatal.length > 0);
+    expect(String(fatal[0])).toMatch(/injected/);
+    expect(first.replica.repairing).toBe(true);
+    expect(fs.existsSync(path.join(first.dir, RAFT_DIR, INSTALL_MARKER))).toBe(true);
+    running.splice(running.indexOf(first), 1);
+    await first.db.close().catch(() => {});
+
+    const second = await start(hub, victim0.id, [], victim0.dir, victim0.log);
+    expect(fs.existsSync(path.join(second.dir, RAFT_DIR, INSTALL_MARKER))).toBe(false);
+    expect(second.said.join('\n')).toMatch(/resuming the repair of the damaged engine/);
+    await until(() => !second.replica.repairing);
+    await leader.db.set('after', 'crash');
+    await until(() => second.replica.applied >= leader.replica.applied);
+    await expectSameState(leader, second);
   }, 30_000);
 });
 

@@ -12,7 +12,7 @@ import { Db } from '../db/db.js';
 import { systemClock } from '../io/clock.js';
 import type { File, FileSystem } from '../io/file-system.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
-import type { NodeId } from '../raft/index.js';
+import { message, type NodeId } from '../raft/index.js';
 import { openCask } from '../storage/cask/cask-engine.js';
 import type { Engine } from '../storage/engine.js';
 import { ClusterDownError } from '../storage/errors.js';
@@ -23,7 +23,7 @@ import {
   REPAIR_MARKER,
   readRepairMarker,
 } from './engine-repair.js';
-import { EngineRepairingError } from './errors.js';
+import { EngineRepairingError, RepairSnapshotDamagedError } from './errors.js';
 import { RAFT_DIR } from './identity.js';
 import { MemoryLog } from './memory-log.js';
 import type { MemoryHub as Hub } from './memory-transport.js';
@@ -66,6 +66,8 @@ interface Faults {
   readonly installFs?: () => FileSystem;
   /** onFatal: instead of throwing (the member failed, as `cairn serve` would exit). */
   readonly onFatal?: (err: unknown) => void;
+  /** damagedArrivals: this many fetched snapshots are found damaged (before anything changes). */
+  damagedArrivals?: number;
 }
 
 afterEach(async () => {
@@ -113,6 +115,10 @@ async function start(
     },
     discard: (stage) => removeStagedDir(nodeFileSystem, stage),
     repair: async (stage, snap) => {
+      if ((faults.damagedArrivals ?? 0) > 0) {
+        faults.damagedArrivals = (faults.damagedArrivals ?? 0) - 1;
+        throw new RepairSnapshotDamagedError(`injected: the snapshot at ${snap.metadata.index} is damaged`);
+      }
       local = await installRepairSnapshot({
         fs: faults.installFs?.() ?? nodeFileSystem,
         dir,
@@ -359,6 +365,31 @@ describe('a member whose engine is damaged after its log was compacted', () => {
     // Every file of the damaged engine (and what its recovery added, a 'corrupt' directory) in one place.
     expect(fs.readdirSync(path.join(victim.dir, aside[0] as string))).toEqual(expect.arrayContaining(files));
     await until(() => !victim.replica.repairing);
+    await until(() => victim.replica.applied >= leader.replica.applied);
+    await expectSameState(leader, victim);
+  }, 30_000);
+});
+
+describe('serving and checking repair snapshots', () => {
+  it('a request past what the member applied is ignored; a damaged arrival is dropped and asked again', async () => {
+    const hub = new MemoryHub();
+    const { nodes, leader } = await group(hub);
+    const sent = leader.replica.counters.snapshotsSent;
+    const far = leader.replica.applied + 1_000;
+    leader.replica.step([message({ type: 'MsgSnapRequest', to: leader.id, from: 2, index: far })]);
+    expect(leader.said.some((m) => m.includes('asked for a snapshot past what this member applied'))).toBe(
+      true,
+    );
+    await sleep(50);
+    expect(leader.replica.counters.snapshotsSent).toBe(sent);
+
+    const victim0 = nodes.find((n) => n !== leader) as Node;
+    await stop(victim0);
+    damage(victim0.dir);
+    const victim = await start(hub, victim0.id, [], victim0.dir, victim0.log, { damagedArrivals: 1 });
+    await until(() => !victim.replica.repairing);
+    expect(victim.said).toContain('the snapshot fetched to repair the engine is discarded; asking again');
+    expect(leader.replica.counters.snapshotsSent).toBeGreaterThanOrEqual(sent + 2);
     await until(() => victim.replica.applied >= leader.replica.applied);
     await expectSameState(leader, victim);
   }, 30_000);

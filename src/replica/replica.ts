@@ -1212,8 +1212,9 @@ export class Replica {
     try {
       engine = await repair.call(this.snapshots, staged.dir, staged.snapshot);
     } catch (err) {
-      // Anything else leaves the engine closed or half replaced: the member stops, and a
-      // restart resumes the repair (the marker is still there).
+      // Anything but a damaged arrival (refused before the engine was touched) may have left the
+      // engine closed or half replaced: rethrown, it stops the member (turn), and a restart
+      // resumes the repair (its marker is still there). A damaged one is dropped and asked again.
       if (!(err instanceof RepairSnapshotDamagedError)) throw err;
       this.logger.error(
         { err, from: staged.from },

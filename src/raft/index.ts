@@ -27,6 +27,7 @@ export type {
   StateType,
 } from './types.js';
 export {
+  DRIVER_MESSAGES,
   EMPTY_CONF_STATE,
   EMPTY_HARD_STATE,
   isEmptyHardState,

@@ -222,14 +222,22 @@ export class RaftLog {
     return this.unstable.entries;
   }
 
+  /**
+   * applyHeld: committed entries are not handed out (RawNode.setStateMachineMissing): the
+   * application has no state machine to apply them to. They stay in the log meanwhile.
+   */
+  applyHeld = false;
+
   /** nextCommittedEnts returns committed entries not yet applied, at most maxNextEntsSize bytes. */
   nextCommittedEnts(): Entry[] {
+    if (this.applyHeld) return [];
     const off = Math.max(this.applied + 1, this.firstIndex());
     if (this.committed + 1 > off) return this.slice(off, this.committed + 1, this.maxNextEntsSize);
     return [];
   }
 
   hasNextCommittedEnts(): boolean {
+    if (this.applyHeld) return false;
     return this.committed + 1 > Math.max(this.applied + 1, this.firstIndex());
   }
 

@@ -718,3 +718,42 @@ describe('thesis §3.10 leadership transfer', () => {
     expect(c.node(1).rn.raft.leadTransferee).toBe(0);
   });
 });
+
+describe('a node whose state machine is missing (RawNode.setStateMachineMissing)', () => {
+  it('keeps appending, acknowledging and voting, but is handed no committed entry and never campaigns', () => {
+    const c = cluster(3);
+    elect(c, 1);
+    c.node(1).rn.propose(enc.encode('before'));
+    c.stabilize(undefined, false);
+    const missing = c.node(3);
+    missing.rn.setStateMachineMissing(true);
+    c.node(1).rn.propose(enc.encode('held'));
+    c.stabilize(undefined, false);
+    // Appended and committed on node 3, but not handed out.
+    expect(missing.rn.raft.raftLog.committed).toBe(c.node(1).rn.raft.raftLog.committed);
+    expect(missing.rn.hasReady()).toBe(false);
+    expect(data(c, 3)).toEqual(['before']);
+
+    // No campaign: neither on its own (election timeouts), nor asked, nor by a transfer.
+    missing.rn.campaign();
+    tickElection(c, 3);
+    c.stabilize(undefined, false);
+    expect(missing.rn.raft.state).toBe('follower');
+    c.node(1).rn.transferLeader(3);
+    c.stabilize(undefined, false);
+    for (let i = 0; i < ELECTION; i++) c.node(1).rn.tick();
+    c.stabilize(undefined, false);
+    expect(c.leader()).toBe(1);
+
+    // It still votes: with the leader gone, node 2 is elected by node 3's vote.
+    c.isolate(1);
+    tickAll(c, [2, 3], 4 * ELECTION);
+    expect(c.node(2).rn.raft.state).toBe('leader');
+    expect(missing.rn.raft.state).toBe('follower');
+
+    // Once the state machine is back, the held entries are handed out in order.
+    missing.rn.setStateMachineMissing(false);
+    c.stabilize(undefined, false);
+    expect(data(c, 3)).toEqual(['before', 'held']);
+  });
+});

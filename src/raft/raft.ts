@@ -269,11 +269,22 @@ export class Raft {
     this.vote = hs.vote;
   }
 
-  /** promotable says whether this node may campaign: it is a voter of the active config. */
+  /**
+   * promotable says whether this node may campaign: it is a voter of the active config, and its
+   * application has a state machine (a leader must apply what it commits and serve reads).
+   */
   promotable(): boolean {
     const pr = this.trk.progress.get(this.id);
-    return pr !== undefined && !pr.isLearner && !this.raftLog.unstable.snapshot;
+    return pr !== undefined && !pr.isLearner && !this.raftLog.unstable.snapshot && !this.stateMachineMissing;
   }
+
+  /**
+   * stateMachineMissing: the application lost its state machine and is fetching a copy of it
+   * (RawNode.setStateMachineMissing). The node keeps its log and hard state and still appends,
+   * acknowledges and votes (those depend on the log alone), but it neither campaigns nor is
+   * handed committed entries until the application has a state machine again.
+   */
+  stateMachineMissing = false;
 
   // ---------------------------------------------------------------------------------------
   // Sending.

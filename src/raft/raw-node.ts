@@ -7,7 +7,14 @@ import type { LogStorage } from './log-storage.js';
 import type { RaftConfig, Status } from './raft.js';
 import { Raft } from './raft.js';
 import type { ConfChange, ConfState, Entry, HardState, Message, NodeId, Ready, SoftState } from './types.js';
-import { hardStateEqual, isEmptySnapshot, LOCAL_MESSAGES, message, RESPONSE_MESSAGES } from './types.js';
+import {
+  DRIVER_MESSAGES,
+  hardStateEqual,
+  isEmptySnapshot,
+  LOCAL_MESSAGES,
+  message,
+  RESPONSE_MESSAGES,
+} from './types.js';
 
 /** RawNode wraps Raft with the Ready/advance protocol; see docs/raft.md for the contract. */
 export class RawNode {
@@ -22,6 +29,20 @@ export class RawNode {
     this.prevSoftState = this.raft.softState();
     // A bootstrapped node must persist its initial term, so start from the storage's view.
     this.prevHardState = config.storage.initialState().hardState;
+  }
+
+  /**
+   * setStateMachineMissing(true): the application lost its state machine (Cairn: a damaged
+   * engine set aside after the log was compacted) and fetches a snapshot of it from another
+   * member. Until it calls setStateMachineMissing(false), with a state machine that holds at least
+   * every entry up to the log's applied index, committed entries stay in the log instead of
+   * being handed out, and the node does not campaign (no election, pre-vote or leadership
+   * transfer): a leader with nothing applied could not serve. It still appends, acknowledges and
+   * votes, which depend on its log alone, so it keeps counting toward quorums.
+   */
+  setStateMachineMissing(missing: boolean): void {
+    this.raft.stateMachineMissing = missing;
+    this.raft.raftLog.applyHeld = missing;
   }
 
   /** tick advances the logical clock by one tick (the driver decides how long a tick is). */
@@ -82,6 +103,7 @@ export class RawNode {
    */
   step(m: Message): void {
     assert(!LOCAL_MESSAGES.has(m.type), `cannot step local message ${m.type}`);
+    assert(!DRIVER_MESSAGES.has(m.type), `${m.type} is for the driver, not the core`);
     // Responses from nodes we do not know (for example, removed ones) are ignored.
     if (RESPONSE_MESSAGES.has(m.type) && !this.raft.trk.progress.has(m.from)) return;
     this.raft.step(m);

@@ -41,7 +41,10 @@ export type MessageType =
   | 'MsgTransferLeader' // local or forwarded: transfer leadership to message.from.
   | 'MsgTimeoutNow' // leader -> transferee: campaign now, skipping the election timeout.
   | 'MsgReadIndex' // local or forwarded: linearizable read request.
-  | 'MsgReadIndexResp';
+  | 'MsgReadIndexResp'
+  // driver -> driver: a member whose state machine is missing asks for a snapshot of it at or
+  // past `index` (the reply is a MsgSnap beside the Raft protocol). Never stepped into the core.
+  | 'MsgSnapRequest';
 
 /** LOCAL_MESSAGES never travel on the network; the core creates or consumes them in-process. */
 export const LOCAL_MESSAGES: ReadonlySet<MessageType> = new Set<MessageType>([
@@ -51,6 +54,12 @@ export const LOCAL_MESSAGES: ReadonlySet<MessageType> = new Set<MessageType>([
   'MsgSnapStatus',
   'MsgCheckQuorum',
 ]);
+
+/**
+ * DRIVER_MESSAGES travel between members but are handled by the driver around the core, never
+ * stepped into it (RawNode.step refuses them).
+ */
+export const DRIVER_MESSAGES: ReadonlySet<MessageType> = new Set<MessageType>(['MsgSnapRequest']);
 
 /** RESPONSE_MESSAGES are answers to a request; they never move a node to a higher term on their own. */
 export const RESPONSE_MESSAGES: ReadonlySet<MessageType> = new Set<MessageType>([

@@ -1,6 +1,6 @@
 // Typed operating errors of the replica layer. The I/O failures of the WAL reuse the storage
 // layer's IoError (the call failed) and StoreFailedError (writes refused until a restart).
-import { CairnError } from '../storage/errors.js';
+import { CairnError, ClusterDownError, CorruptionError } from '../storage/errors.js';
 
 /**
  * WalCorruptError: the WAL holds damage that recovery may not repair on its own: a bad frame or
@@ -57,3 +57,22 @@ export class MembershipRefusedError extends CairnError {
 export class SnapshotTransferError extends Error {
   override name = 'SnapshotTransferError';
 }
+
+/**
+ * EngineRepairingError: this member's engine was damaged and set aside, and it is waiting for a
+ * snapshot of the state from another member (docs/cluster.md, "Repairing a damaged engine"):
+ * it serves no reads until then. A CLUSTERDOWN: retrying, or asking another member, is safe.
+ */
+export class EngineRepairingError extends ClusterDownError {
+  constructor() {
+    super(
+      'this member is repairing its damaged engine (waiting for a snapshot of the state from the leader); retry, or read from another member',
+    );
+  }
+}
+
+/**
+ * RepairSnapshotDamagedError: a snapshot fetched to repair the engine does not open cleanly. It
+ * is discarded before the engine is touched; the member asks for another.
+ */
+export class RepairSnapshotDamagedError extends CorruptionError {}

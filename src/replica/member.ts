@@ -28,6 +28,13 @@ import type { CaskOptions } from '../storage/cask/cask-options.js';
 import type { Engine } from '../storage/engine.js';
 import { ClusterDownError, CorruptionError, UncertainError } from '../storage/errors.js';
 import { DiskLog } from './disk-log.js';
+import {
+  damageOf,
+  describeDamage,
+  endRepair,
+  installRepairSnapshot,
+  openMemberEngine,
+} from './engine-repair.js';
 import { MembershipRefusedError } from './errors.js';
 import {
   type ClusterFlags,
@@ -50,7 +57,7 @@ import {
 } from './reconfig-check.js';
 import { REQUEST_TIMEOUT_MS, Replica, type ReplicaLogger } from './replica.js';
 import { ReplicatedEngine } from './replicated-engine.js';
-import { finishInstall, installEngineFiles, isEngineEntry, SET_ASIDE_PREFIX } from './snapshot-install.js';
+import { finishInstall, installEngineFiles, isEngineEntry } from './snapshot-install.js';
 import { removeStagedDir } from './snapshot-staging.js';
 import { createTcpTransport } from './tcp-transport.js';
 import type { Peer, PeerInfo, Transport } from './transport.js';
@@ -157,31 +164,27 @@ export class ClusterMember {
             : 'a snapshot install was interrupted before its files were durable: the engine stays as it was',
         );
       }
-      let cask = await openCask(options.dir, caskOptions);
-      const damage = cask.recovery.problems.filter((p) => DAMAGE.has(p.kind));
-      if (damage.length > 0) {
-        // Damage below the engine's newest record (a power cut can leave a hole in the unsynced
-        // tail, and recovery keeps the records after it): replaying from lastTs would not refill
-        // the hole. Set the engine's files aside (never delete them) and rebuild from the log.
-        await cask.close();
-        if (identity.seeded === true) {
-          throw new CorruptionError(
-            `the engine in ${options.dir} is damaged (${damage.map((p) => `${p.kind} in ${p.file}`).join(', ')}) and this member was seeded from a snapshot the Raft log does not hold: restore it from a snapshot (cairn snapshot restore) or replace the member`,
-          );
-        }
-        if (log.firstIndex() !== 1) {
-          throw new CorruptionError(
-            `the engine in ${options.dir} is damaged (${damage.map((p) => `${p.kind} in ${p.file}`).join(', ')}) and the Raft log no longer starts at 1, so it cannot be rebuilt here: replace this member (cairn member remove ${identity.name}, then add a member under a new name on an empty directory; it catches up by snapshot: docs/cluster-ops.md, "Replacing a dead member"), keeping this directory for inspection`,
-          );
-        }
-        const aside = await setEngineAside(fs, options.dir, options.clock);
-        options.logger.error(
-          { damage, setAside: aside },
-          'the engine was damaged; its files are set aside and it is rebuilt from the Raft log',
-        );
-        cask = await openCask(options.dir, caskOptions);
-      }
-      local = cask;
+      // Damage below the engine's newest record (a power cut can leave a hole in the unsynced
+      // tail, and recovery keeps the records after it): replaying from lastTs would not refill
+      // the hole. The engine's files are set aside (never deleted) and the engine is rebuilt from
+      // the log if it holds every entry, else repaired with a snapshot from the leader
+      // (engine-repair.ts).
+      const others = identity.members.filter((m) => m.id !== identity.id).length;
+      const opened = await openMemberEngine({
+        fs,
+        dir: options.dir,
+        clock: options.clock,
+        logger: options.logger,
+        open: () => openCask(options.dir, caskOptions),
+        rebuildable: log.firstIndex() === 1 && identity.seeded !== true,
+        unrepairable: (damage) =>
+          others > 0
+            ? undefined
+            : new CorruptionError(
+                `the engine in ${options.dir} is damaged (${damage}), the Raft log does not hold every entry (it was compacted, or the member was seeded from a backup), and no other member can send a snapshot of the state: restore it from a snapshot (cairn snapshot restore), keeping this directory for inspection`,
+              ),
+      });
+      local = opened.engine;
       const fresh = log.lastIndex() === 0 && isEmptyHardState(log.initialState().hardState);
       const bootstrap = fresh && identity.bootstrapped === 'new' ? identity.members.map((m) => m.id) : [];
       if (created)
@@ -201,6 +204,7 @@ export class ClusterMember {
         randomSeed: randomSeed(),
         onFatal: options.onFatal,
         snapshotEntries: options.snapshotEntries,
+        repairing: opened.repairing,
         snapshots: {
           data: () => {
             assert(member !== undefined, 'a snapshot before the member was built');
@@ -211,6 +215,10 @@ export class ClusterMember {
             return member.installSnapshot(stage, snap);
           },
           discard: (stage) => removeStagedDir(fs, stage),
+          repair: (stage, snap) => {
+            assert(member !== undefined, 'a snapshot before the member was built');
+            return member.installRepairSnapshot(stage, snap);
+          },
         },
       });
       const engine = new ReplicatedEngine(local, replica, async () => {
@@ -407,16 +415,18 @@ export class ClusterMember {
     }
     const { openCask } = await import('../storage/cask/cask-engine.js');
     const probe = await openCask(stage, this.caskOptions);
-    const damage = probe.recovery.problems.filter((p) => DAMAGE.has(p.kind));
+    const damage = damageOf(probe.recovery.problems);
     await probe.close();
     if (damage.length > 0) {
       throw new CorruptionError(
-        `the snapshot at index ${snap.metadata.index} arrived damaged (${damage.map((p) => `${p.kind} in ${p.file}`).join(', ')})`,
+        `the snapshot at index ${snap.metadata.index} arrived damaged (${describeDamage(damage)})`,
       );
     }
     await this.engine.localEngine.close();
     await installEngineFiles(this.fs, this.dir, stage);
     const cask = await openCask(this.dir, this.caskOptions);
+    // The snapshot holds the whole state: an engine under repair is whole again.
+    await endRepair(this.fs, this.dir);
     if (this.membership.restore(state)) {
       this.transport?.setPeers(this.peers());
       this.saveCheckpoint();
@@ -424,6 +434,28 @@ export class ClusterMember {
     this.logger.info(
       { index: snap.metadata.index, keys: cask.stats().keys, lastTs: cask.lastTs() },
       'installed a snapshot from the leader',
+    );
+    return cask;
+  }
+
+  /**
+   * installRepairSnapshot replaces the empty engine of a member repairing its damaged one with a
+   * snapshot fetched from the leader (engine-repair.ts). The member list is not restored from
+   * it: the log, which this member keeps, replays the changes after its snapshot as on any start.
+   */
+  private async installRepairSnapshot(stage: string, snap: Snapshot): Promise<Engine> {
+    const { openCask } = await import('../storage/cask/cask-engine.js');
+    const cask = await installRepairSnapshot({
+      fs: this.fs,
+      dir: this.dir,
+      stage,
+      index: snap.metadata.index,
+      current: this.engine.localEngine,
+      open: (dir) => openCask(dir, this.caskOptions),
+    });
+    this.logger.warn(
+      { index: snap.metadata.index, keys: cask.stats().keys, lastTs: cask.lastTs() },
+      'installed the snapshot fetched from the leader to repair the engine',
     );
     return cask;
   }
@@ -609,32 +641,6 @@ const NO_CONTEXT = new Uint8Array(0);
 
 /** LEADER_POLL_MS: how often a request waiting for a leader looks again (besides change events). */
 const LEADER_POLL_MS = 50;
-
-/**
- * DAMAGE: recovery problems that may hide lost records below the engine's newest one (a torn
- * tail, by contrast, only loses a suffix, which replay from lastTs refills).
- */
-const DAMAGE: ReadonlySet<string> = new Set([
-  'corrupt-range',
-  'bad-header',
-  'damaged-batch',
-  'short-file',
-  'damaged-index',
-]);
-
-/** setEngineAside moves every engine file of `dir` into a new subdirectory; returns its name. */
-async function setEngineAside(fs: FileSystem, dir: string, clock: Clock): Promise<string> {
-  const name = `${SET_ASIDE_PREFIX}${new Date(clock.nowMs()).toISOString().replace(/[:.]/g, '-')}`;
-  const target = path.join(dir, name);
-  await fs.mkdir(target);
-  for (const entry of await fs.readdir(dir)) {
-    if (!isEngineEntry(entry)) continue;
-    await fs.rename(path.join(dir, entry), path.join(target, entry));
-  }
-  await fs.syncDir(target);
-  await fs.syncDir(dir);
-  return name;
-}
 
 /** hasStore: whether `dir` already holds a store (engine metadata or data files). */
 async function hasStore(fs: FileSystem, dir: string): Promise<boolean> {

@@ -27,6 +27,7 @@ const NETWORK_TYPES: MessageType[] = [
   'MsgTimeoutNow',
   'MsgReadIndex',
   'MsgReadIndexResp',
+  'MsgSnapRequest',
 ];
 
 const safeInt = fc.oneof(

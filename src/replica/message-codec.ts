@@ -58,6 +58,8 @@ const MESSAGE_TYPE_CODES: Readonly<Record<MessageType, number>> = {
   MsgReadIndexResp: 16,
   MsgPreVote: 17,
   MsgPreVoteResp: 18,
+  // Beyond etcd's numbering (it ends at 23): Cairn's own request for a state-machine snapshot.
+  MsgSnapRequest: 32,
 };
 
 /** MESSAGE_TYPES_BY_CODE: the network message types by wire code; local and unknown codes are absent. */
@@ -293,6 +295,7 @@ function checkShape(m: Message): void {
     case 'MsgTimeoutNow':
     case 'MsgReadIndex':
     case 'MsgReadIndexResp':
+    case 'MsgSnapRequest':
       if (m.entries.length !== 0) throw new PeerProtocolError(`${m.type} with entries`);
       break;
     case 'MsgHup':

@@ -13,6 +13,16 @@
 // A snapshot to install, and a snapshot of our own with its compaction, run alone after every
 // save in flight.
 //
+// Repair. A member whose engine was damaged after its log was compacted starts with an empty
+// engine (engine-repair.ts) and `repairing`: the core holds committed entries back and does not
+// campaign (RawNode.setStateMachineMissing) while the log, the hard state, appends,
+// acknowledgements and votes go on as usual; reads are refused. Every REPAIR_ASK_MS it asks the
+// leader for a snapshot of the state at or past its floor (MsgSnapRequest; the floor is its
+// log's snapshot index and its persisted commit); the leader answers with its engine's files
+// beside a MsgSnap marked REPAIR_SNAPSHOT_CONTEXT, which never reaches the core. Once installed,
+// the held entries are applied from the log's applied index on; by commit timestamp the writes
+// the snapshot holds are skipped, as after any restart.
+//
 // Applying. A committed entry is a stamped write (entry-codec.ts); the engine takes it at its
 // commit timestamp. Entries whose ts the engine already holds (ts <= engine.lastTs()) were
 // applied before a restart and are skipped: the commit timestamp is the consistent index
@@ -46,6 +56,7 @@ import {
   type LogStorage,
   type Message,
   type MessageType,
+  message,
   NONE,
   type NodeId,
   ProposalDroppedError,
@@ -61,6 +72,7 @@ import type { BackupSource, Engine, WriteOp } from '../storage/engine.js';
 import { CairnError, ClusterDownError, UncertainError } from '../storage/errors.js';
 import { CommitTrace } from './commit-trace.js';
 import { decodeCheck, decodeWrite, encodeCheck, encodeWrite } from './entry-codec.js';
+import { EngineRepairingError, RepairSnapshotDamagedError } from './errors.js';
 import type { Transport } from './transport.js';
 
 /** ReplicaLog: the durable Raft log the driver saves each Ready to (disk-log.ts, or memory in tests). */
@@ -122,6 +134,14 @@ export const SNAPSHOT_ENTRIES = 10_000;
  * catches up from the log instead of by a whole snapshot (etcd keeps 5,000).
  */
 export const SNAPSHOT_CATCHUP_ENTRIES = 5_000;
+/**
+ * REPAIR_ASK_MS: how often a member repairing its engine asks the leader for a snapshot of the
+ * state until one arrives (the leader ignores a request while it sends one to that member, or
+ * has not applied as far as asked).
+ */
+export const REPAIR_ASK_MS = 1_000;
+/** REPAIR_SNAPSHOT_CONTEXT: marks the MsgSnap answering a MsgSnapRequest (the driver installs it, never the core). */
+const REPAIR_SNAPSHOT_CONTEXT: Uint8Array = new TextEncoder().encode('cairn:engine-repair');
 /** CHECKS_KEPT: state digests kept for `cairn check hash` (by check entry). */
 const CHECKS_KEPT = 16;
 /**
@@ -190,6 +210,12 @@ export interface ReplicaOptions {
    * compacted and a snapshot from a leader stops the member.
    */
   readonly snapshots?: SnapshotHooks | undefined;
+  /**
+   * repairing: the engine is empty because the damaged one was set aside and the log no longer
+   * holds every entry (engine-repair.ts): nothing is applied, no read served and no election
+   * started until a snapshot fetched from the leader is installed (`snapshots.repair`).
+   */
+  readonly repairing?: boolean | undefined;
 }
 
 /**
@@ -208,6 +234,22 @@ export interface SnapshotHooks {
   install(dir: string, snapshot: Snapshot): Promise<Engine>;
   /** discard removes a staged directory that will not be installed (or was emptied by install). */
   discard(dir: string): Promise<void>;
+  /**
+   * repair replaces the local engine (closed first) with a snapshot fetched to repair it,
+   * staged in `dir`, and ends the repair durably; RepairSnapshotDamagedError (nothing changed)
+   * when the staged store does not open cleanly. Required for a Replica started `repairing`.
+   */
+  repair?(dir: string, snapshot: Snapshot): Promise<Engine>;
+}
+
+/** RepairState: a member repairing its engine (see "Repair" at the top). */
+interface RepairState {
+  /** floor: the snapshot must be at least this index: the log's snapshot index and persisted commit. */
+  readonly floor: number;
+  /** asked: the leader asked last (the first request to each leader is logged as a warning). */
+  asked: NodeId;
+  /** staged: a fetched snapshot waiting to be installed (in a turn of its own). */
+  staged: { readonly dir: string; readonly snapshot: Snapshot; readonly from: NodeId } | undefined;
 }
 
 interface Proposal {
@@ -240,6 +282,8 @@ export interface ReplicaStatus {
   readonly applied: number;
   readonly lastIndex: number;
   readonly leaderReady: boolean;
+  /** repairing: the engine waits for a snapshot of the state (it applies and serves nothing). */
+  readonly repairing: boolean;
   readonly voters: readonly NodeId[];
   readonly learners: readonly NodeId[];
   /** progress: per member match index (leader only). */
@@ -329,6 +373,11 @@ export class Replica {
   private readonly snapshotWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
   /** staged: engine files of snapshots that arrived (Transport), by snapshot index, until installed. */
   private readonly staged = new Map<number, string>();
+  /** repair: set while the engine waits for a snapshot of the state (see "Repair" at the top). */
+  private repair: RepairState | undefined;
+  private repairTimer: Timer | undefined;
+  /** repairsServing: members this one is sending a repair snapshot to (at most one each). */
+  private readonly repairsServing = new Set<NodeId>();
   /** onInstalling: told when a snapshot install starts (the local engine is about to close). */
   readonly onInstalling = new Set<() => void>();
   /** onEngine: told when a snapshot replaced the local engine (the ReplicatedEngine follows it). */
@@ -405,6 +454,17 @@ export class Replica {
       }),
     );
     this.tickMs = options.tickMs ?? TICK_MS;
+    if (options.repairing === true) {
+      assert(this.snapshots?.repair !== undefined, 'a repairing replica needs snapshots.repair');
+      // At least the log's snapshot (the entries below it are nowhere else on this member) and
+      // whatever it had committed (and may have applied) before.
+      this.repair = {
+        floor: Math.max(this.snapshotIndex, initial.hardState.commit),
+        asked: NONE,
+        staged: undefined,
+      };
+      this.rn.setStateMachineMissing(true);
+    }
   }
 
   private readonly tickMs: number;
@@ -419,6 +479,8 @@ export class Replica {
       this.rn.tick();
       this.schedule();
     });
+    if (this.repair !== undefined)
+      this.repairTimer = this.clock.every(REPAIR_ASK_MS, () => this.askForRepair());
     this.schedule();
   }
 
@@ -429,6 +491,16 @@ export class Replica {
     if (this.closed || this.failed !== undefined) return;
     for (const m of msgs) {
       if (m.to !== this.id) continue;
+      if (m.type === 'MsgSnapRequest') {
+        this.serveRepair(m);
+        continue;
+      }
+      if (m.type === 'MsgTimeoutNow' && this.repair !== undefined) {
+        this.logger.warn(
+          { from: m.from },
+          'leadership was offered to this member, which refuses it until its engine is repaired',
+        );
+      }
       try {
         this.rn.step(m);
       } catch (err) {
@@ -465,6 +537,11 @@ export class Replica {
    */
   get savesPending(): number {
     return this.savesInFlight;
+  }
+
+  /** repairing: the engine waits for a snapshot of the state; nothing is applied or read meanwhile. */
+  get repairing(): boolean {
+    return this.repair !== undefined;
   }
 
   /** leaderReady: this member may run writes and transactions now. */
@@ -643,6 +720,8 @@ export class Replica {
    */
   linearizable(): Promise<void> {
     this.checkUsable();
+    // Its engine holds nothing yet: a read after this would see an empty store.
+    if (this.repair !== undefined) return Promise.reject(new EngineRepairingError());
     return new Promise<void>((resolve, reject) => {
       const waiter: ReadWaiter = {
         resolve,
@@ -668,6 +747,7 @@ export class Replica {
       applied: this.appliedIndex,
       lastIndex: st.lastIndex,
       leaderReady: this.leaderReady,
+      repairing: this.repair !== undefined,
       voters: st.confState.voters,
       learners: st.confState.learners,
       progress: st.progress,
@@ -678,6 +758,7 @@ export class Replica {
     if (this.closed) return;
     this.closed = true;
     this.ticker?.cancel();
+    this.repairTimer?.cancel();
     this.failAll(() => new ClusterDownError('the member is shutting down'), true);
     // Let the saves in flight finish before the log closes under them.
     while (this.exclusive || this.savesInFlight > 0) {
@@ -706,7 +787,8 @@ export class Replica {
   private async turn(): Promise<void> {
     if (this.closed || this.failed !== undefined || this.exclusive) return;
     this.startReadRound();
-    const snapshotWork = this.snapshotWaiters.length > 0 || this.snapshotDue();
+    const snapshotWork =
+      this.snapshotWaiters.length > 0 || this.snapshotDue() || this.repair?.staged !== undefined;
     if (!this.rn.hasReady() && !snapshotWork) return;
     let rd: Ready | undefined;
     if (this.rn.hasReady()) {
@@ -723,7 +805,9 @@ export class Replica {
     this.exclusive = true;
     try {
       if (rd !== undefined) await this.handleInstall(rd);
-      if (this.snapshotWaiters.length > 0) {
+      if (this.repair?.staged !== undefined) {
+        await this.installRepair();
+      } else if (this.snapshotWaiters.length > 0) {
         await this.allSaved();
         const waiters = this.snapshotWaiters.splice(0);
         try {
@@ -895,6 +979,10 @@ export class Replica {
   stepSnapshot(m: Message, dir: string): void {
     const index = m.snapshot?.metadata.index;
     if (index === undefined) return;
+    if (isRepairSnapshot(m)) {
+      this.repairSnapshotArrived(m, dir);
+      return;
+    }
     // Only the newest staged snapshot can still be installed: older ones go (Raft takes a
     // snapshot only above its commit index, and commit never goes back).
     this.discardStaged((i) => i < index);
@@ -935,6 +1023,10 @@ export class Replica {
     this.confState = snap.metadata.confState;
     this.snapshotIndex = index;
     this.counters.snapshotsInstalled++;
+    // The leader's snapshot replaced the whole state, so an engine under repair is whole again
+    // (the hook ended the repair on disk), and the log restarts at the snapshot.
+    if (this.repair !== undefined)
+      this.endRepair(index, 'the leader sent a snapshot its log could not replace');
     if (index > this.appliedIndex) {
       this.appliedIndex = index;
       this.releaseIndexWaiters(index);
@@ -950,6 +1042,7 @@ export class Replica {
   snapshotNow(): Promise<void> {
     try {
       this.checkUsable();
+      if (this.repair !== undefined) throw new EngineRepairingError();
       if (this.snapshots === undefined) throw new Error('this member takes no snapshots');
     } catch (err) {
       return Promise.reject(err);
@@ -989,11 +1082,186 @@ export class Replica {
     this.logger.info({ index, firstIndex: this.log.firstIndex() }, 'snapshot taken and log compacted');
   }
 
+  // ---- repair ---------------------------------------------------------------------------------
+
+  /**
+   * askForRepair asks the leader for a snapshot of the state at or past the floor (every
+   * REPAIR_ASK_MS, and when a leader becomes known) until one is staged.
+   */
+  private askForRepair(): void {
+    const r = this.repair;
+    const transport = this.transport;
+    if (r === undefined || r.staged !== undefined || transport === undefined) return;
+    if (this.closed || this.failed !== undefined) return;
+    const lead = this.lead;
+    if (lead === NONE || lead === this.id) return;
+    if (lead !== r.asked) {
+      r.asked = lead;
+      this.logger.warn(
+        { leader: lead, atLeast: r.floor },
+        'asking the leader for a snapshot of the state to repair the engine',
+      );
+    }
+    transport.send([
+      message({ type: 'MsgSnapRequest', to: lead, from: this.id, term: this.rn.raft.term, index: r.floor }),
+    ]);
+  }
+
+  /**
+   * serveRepair answers a MsgSnapRequest: a snapshot of this member's engine at its applied
+   * index, if that is at least the index asked for, streamed with the existing snapshot
+   * machinery (a consistent cut taken when the transfer starts, newer than the index: the
+   * receiver skips by commit timestamp the entries the cut holds). Anything else is ignored: the
+   * member asks again.
+   */
+  private serveRepair(m: Message): void {
+    const transport = this.transport;
+    const hooks = this.snapshots;
+    const engine = this.engine;
+    if (transport === undefined || hooks === undefined || this.closed || this.failed !== undefined) return;
+    if (this.repair !== undefined || this.repairsServing.has(m.from)) return;
+    if (this.appliedIndex < m.index) {
+      this.logger.info(
+        { to: m.from, asked: m.index, applied: this.appliedIndex },
+        'a member repairing its engine asked for a snapshot past what this member applied; it will ask again',
+      );
+      return;
+    }
+    if (engine.backupSource === undefined) {
+      this.logger.error(
+        { to: m.from },
+        `the ${engine.name} engine cannot be copied: no snapshot can be sent`,
+      );
+      return;
+    }
+    const index = this.appliedIndex;
+    const snapshot: Snapshot = {
+      metadata: { index, term: this.log.term(index) ?? 0, confState: this.confState },
+      data: hooks.data(),
+    };
+    const reply = message({
+      type: 'MsgSnap',
+      to: m.from,
+      from: this.id,
+      term: this.rn.raft.term,
+      snapshot,
+      context: REPAIR_SNAPSHOT_CONTEXT,
+    });
+    this.repairsServing.add(m.from);
+    this.logger.warn(
+      { to: m.from, index },
+      'sending a snapshot of the state to a member repairing its engine',
+    );
+    transport.sendSnapshot(
+      reply,
+      () => (engine.backupSource as () => Promise<BackupSource>).call(engine),
+      (ok) => {
+        this.repairsServing.delete(m.from);
+        if (ok) this.counters.snapshotsSent++;
+        else this.counters.snapshotsFailed++;
+        if (ok) this.logger.info({ to: m.from, index }, 'a member repairing its engine has its snapshot');
+        else
+          this.logger.warn(
+            { to: m.from, index },
+            'a snapshot for a member repairing its engine failed; it will ask again',
+          );
+      },
+    );
+  }
+
+  /** repairSnapshotArrived stages a fetched snapshot for installRepair, or discards one not needed. */
+  private repairSnapshotArrived(m: Message, dir: string): void {
+    const r = this.repair;
+    const snapshot = m.snapshot as Snapshot;
+    const index = snapshot.metadata.index;
+    if (
+      r === undefined ||
+      r.staged !== undefined ||
+      index < r.floor ||
+      this.closed ||
+      this.failed !== undefined
+    ) {
+      this.logger.info(
+        { from: m.from, index, floor: r?.floor },
+        'a snapshot for an engine repair was not needed (any more) and is discarded',
+      );
+      this.discardDir(dir);
+      return;
+    }
+    r.staged = { dir, snapshot, from: m.from };
+    this.logger.warn(
+      { from: m.from, index, floor: r.floor },
+      'fetched a snapshot of the state to repair the engine; installing it',
+    );
+    this.schedule();
+  }
+
+  /**
+   * installRepair replaces the empty engine with the staged snapshot (a turn of its own, so no
+   * snapshot from the core installs beside it) and lets the core hand out the held entries.
+   */
+  private async installRepair(): Promise<void> {
+    const r = this.repair;
+    const staged = r?.staged;
+    const repair = this.snapshots?.repair;
+    assert(r !== undefined && staged !== undefined && repair !== undefined, 'no repair snapshot to install');
+    // The engine holds nothing: no entry was handed to it, and reads are refused.
+    await this.drainApplies();
+    for (const f of this.onInstalling) f();
+    let engine: Engine;
+    try {
+      engine = await repair.call(this.snapshots, staged.dir, staged.snapshot);
+    } catch (err) {
+      // Anything but a damaged arrival (refused before the engine was touched) may have left the
+      // engine closed or half replaced: rethrown, it stops the member (turn), and a restart
+      // resumes the repair (its marker is still there). A damaged one is dropped and asked again.
+      if (!(err instanceof RepairSnapshotDamagedError)) throw err;
+      this.logger.error(
+        { err, from: staged.from },
+        'the snapshot fetched to repair the engine is discarded; asking again',
+      );
+      r.staged = undefined;
+      this.discardDir(staged.dir);
+      for (const f of this.onEngine) f(this.engine);
+      return;
+    }
+    r.staged = undefined;
+    this.discardDir(staged.dir);
+    this.engine = engine;
+    for (const f of this.onEngine) f(engine);
+    this.counters.snapshotsInstalled++;
+    this.endRepair(
+      staged.snapshot.metadata.index,
+      `installed the snapshot fetched from member ${staged.from}`,
+    );
+  }
+
+  /** endRepair: the engine holds the state up to `index` (at least the floor); entries flow again. */
+  private endRepair(index: number, how: string): void {
+    const r = this.repair;
+    if (r === undefined) return;
+    // A fetched snapshot still staged (the core's snapshot came first) is not needed any more.
+    if (r.staged !== undefined) this.discardDir(r.staged.dir);
+    this.repair = undefined;
+    this.repairTimer?.cancel();
+    this.repairTimer = undefined;
+    this.rn.setStateMachineMissing(false);
+    this.logger.warn(
+      { index, floor: r.floor, lastTs: this.engine.lastTs() },
+      `the engine is repaired (${how}); the entries after the log's applied index are applied again, those the snapshot holds skipped by commit timestamp`,
+    );
+    this.notify();
+  }
+
   private onSoftState(role: StateType, lead: NodeId): void {
     const wasLeading = this.role === 'leader';
-    if (lead !== this.lead) this.counters.leaderChanges++;
+    const newLeader = lead !== this.lead;
+    if (newLeader) this.counters.leaderChanges++;
     this.role = role;
     this.lead = lead;
+    assert(role !== 'leader' || this.repair === undefined, 'a member repairing its engine was elected');
+    // A repair asks a new leader at once rather than at the next REPAIR_ASK_MS.
+    if (newLeader && this.repair !== undefined) this.defer(() => this.askForRepair());
     if (role !== 'leader') {
       this.termApplied = false;
       if (wasLeading) {
@@ -1347,6 +1615,7 @@ export class Replica {
     if (this.failed !== undefined) return;
     this.failed = err instanceof Error ? err : new Error(String(err));
     this.ticker?.cancel();
+    this.repairTimer?.cancel();
     this.logger.error({ err }, 'replica failed: the log or the engine cannot go on; restart the member');
     this.failAll(() => new ClusterDownError(`this member failed: ${this.failed?.message ?? ''}`), true);
     this.notify();
@@ -1356,6 +1625,11 @@ export class Replica {
   private notify(): void {
     for (const f of this.changeListeners) f();
   }
+}
+
+/** isRepairSnapshot: the MsgSnap answers a MsgSnapRequest (the driver installs it; the core never sees it). */
+function isRepairSnapshot(m: Message): boolean {
+  return Buffer.from(m.context).equals(REPAIR_SNAPSHOT_CONTEXT);
 }
 
 /** notApplied: a proposal whose entry another leader's took, or a newer term ended: it never happened. */

@@ -22,6 +22,7 @@ import type {
 } from '../storage/engine.js';
 import { ClusterDownError, InvalidArgumentError } from '../storage/errors.js';
 import { checkTs } from '../storage/revision.js';
+import { EngineRepairingError } from './errors.js';
 import type { Replica } from './replica.js';
 
 export class ReplicatedEngine implements Engine {
@@ -60,8 +61,12 @@ export class ReplicatedEngine implements Engine {
     }
   }
 
-  /** readable: the local engine, unless a snapshot install has it closed. */
+  /**
+   * readable: the local engine, unless a snapshot install has it closed, or it is the empty
+   * engine of a member repairing its damaged one (its reads would miss every key).
+   */
   private readable(): Engine {
+    if (this.replica.repairing) throw new EngineRepairingError();
     if (this.installing) {
       throw new ClusterDownError('this member is installing a snapshot from the leader; retry shortly');
     }
@@ -139,11 +144,13 @@ export class ReplicatedEngine implements Engine {
    * wants every acknowledged write first waits for replica.linearizable() (routes-snapshot.ts).
    */
   backup(dir: string): Promise<BackupInfo> {
+    if (this.replica.repairing) return Promise.reject(new EngineRepairingError());
     if (this.local.backup === undefined) return Promise.reject(noBackup(this.local));
     return this.local.backup(dir);
   }
 
   backupSource(): Promise<BackupSource> {
+    if (this.replica.repairing) return Promise.reject(new EngineRepairingError());
     if (this.local.backupSource === undefined) return Promise.reject(noBackup(this.local));
     return this.local.backupSource();
   }

@@ -265,6 +265,11 @@ export class ProcCluster {
     }
   }
 
+  /** log: everything a member wrote to stdout and stderr, across its restarts. */
+  log(name: string): string {
+    return (this.logs.get(name) ?? []).join('');
+  }
+
   dumpLogs(): string {
     return [...this.logs].map(([n, l]) => `--- ${n}\n${l.join('').slice(-4000)}`).join('\n');
   }

@@ -385,6 +385,7 @@ describe('a 3-member cluster', () => {
         await sleep(50);
       }
       expect(Number(await c.call('DBSIZE'))).toBe(Number(await cluster.call(leader, 'DBSIZE')));
+      expect(String(await c.call('INFO', 'replication'))).toMatch(/cairn_repairing:0/);
     } finally {
       await c.close();
     }

@@ -1,8 +1,9 @@
 // GET /healthz: whether this server can serve the store. 200 while db.stats() answers and no
 // request has seen the store fail; 503 once it is closed or its write path has failed (it then
 // stays failed until the store is reopened, so a load balancer should stop sending writes).
-// On a cluster member also 503 while it knows no leader (it cannot serve a linearizable request)
-// and once it was removed from the cluster.
+// On a cluster member also 503 while it knows no leader (it cannot serve a linearizable request),
+// while it repairs a damaged engine from the leader (it serves no read until then) and once it
+// was removed from the cluster.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Db } from '../../db/db.js';
 import { NONE } from '../../raft/index.js';
@@ -41,7 +42,9 @@ export function healthRoutes(db: Db, health: StoreHealth, member?: ClusterMember
               ? 'this member was removed from the cluster'
               : member.replica.leader === NONE
                 ? 'this member has no leader'
-                : undefined;
+                : member.replica.repairing
+                  ? 'this member is repairing its engine from the leader'
+                  : undefined;
         if (clusterProblem !== undefined) {
           return reply
             .code(503)

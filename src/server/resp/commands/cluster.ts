@@ -69,6 +69,7 @@ export function replicationInfo(ctx: CommandContext): string[] {
     `cairn_raft_state:${st.role}`,
     `cairn_leader:${leader?.name ?? ''}`,
     `cairn_leader_ready:${st.leaderReady ? 1 : 0}`,
+    `cairn_repairing:${st.repairing ? 1 : 0}`,
     `cairn_term:${st.term}`,
     `cairn_commit_index:${st.commit}`,
     `cairn_applied_index:${st.applied}`,

@@ -7,8 +7,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { joinHub } from '../../test/support/replica-member.js';
 import { tmpDir } from '../../test/support/tmp-dir.js';
-import { Db } from '../db/db.js';
+import type { Db } from '../db/db.js';
 import { systemClock } from '../io/clock.js';
 import type { File, FileSystem } from '../io/file-system.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
@@ -29,7 +30,7 @@ import { MemoryLog } from './memory-log.js';
 import type { MemoryHub as Hub } from './memory-transport.js';
 import { MemoryHub } from './memory-transport.js';
 import { Replica, type ReplicaLogger, type SnapshotHooks } from './replica.js';
-import { ReplicatedEngine } from './replicated-engine.js';
+import type { ReplicatedEngine } from './replicated-engine.js';
 import { finishInstall, INSTALL_MARKER, installEngineFiles, SET_ASIDE_PREFIX } from './snapshot-install.js';
 import { removeStagedDir } from './snapshot-staging.js';
 
@@ -149,19 +150,7 @@ async function start(
     snapshotCatchupEntries: CATCHUP_ENTRIES,
     repairing: opened.repairing,
   });
-  const transport = hub.join(
-    { id, name: `n${id}`, resp: '', http: '' },
-    {
-      onMessages: (msgs) => replica.step(msgs),
-      onUnreachable: (to) => replica.unreachable(to),
-      onPeerInfo: () => {},
-      onSnapshot: (m, staged) => replica.stepSnapshot(m, staged),
-    },
-    { snapshotDir: path.join(dir, RAFT_DIR, 'snap') },
-  );
-  const engine = new ReplicatedEngine(local, replica, () => transport.close());
-  const db = new Db(tmpDir('repair-db'), engine);
-  replica.start(transport);
+  const { engine, db } = joinHub(hub, id, dir, replica, local);
   const node: Node = { id, dir, log, replica, engine, db, said };
   running.push(node);
   return node;

@@ -80,6 +80,21 @@ export async function startTestMember(
     snapshotEntries: options.snapshotEntries,
     snapshotCatchupEntries: options.snapshotCatchupEntries,
   });
+  const { engine, db } = joinHub(hub, id, dir, replica, local);
+  return { id, replica, engine, db };
+}
+
+/**
+ * joinHub connects a member's replica to the in-memory hub (its snapshots staged under its
+ * directory), wraps its engine as a cluster member's Db, and starts the replica.
+ */
+export function joinHub(
+  hub: MemoryHub,
+  id: NodeId,
+  dir: string,
+  replica: Replica,
+  local: Engine,
+): { engine: ReplicatedEngine; db: Db } {
   const transport = hub.join(
     { id, name: `n${id}`, resp: '', http: '' },
     {
@@ -93,7 +108,7 @@ export async function startTestMember(
   const engine = new ReplicatedEngine(local, replica, () => transport.close());
   const db = new Db(tmpDir('replica-db'), engine);
   replica.start(transport);
-  return { id, replica, engine, db };
+  return { engine, db };
 }
 
 /** until polls `check` until it holds, or throws after `ms`. */

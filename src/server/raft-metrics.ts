@@ -41,6 +41,11 @@ export function registerRaftMetrics(registry: Registry, member: ClusterMember): 
   gauge('is_leader', '1 when this member is the leader and has applied an entry of its term.', () =>
     replica.leaderReady ? 1 : 0,
   );
+  gauge(
+    'repairing',
+    '1 while this member repairs a damaged engine from the leader (it serves no read).',
+    () => (replica.repairing ? 1 : 0),
+  );
   gauge('term', 'The current Raft term.', () => replica.status().term);
   gauge('commit_index', 'The highest log index known committed.', () => replica.status().commit);
   gauge('applied_index', 'The highest log index applied to the engine and visible.', () => replica.applied);

@@ -152,6 +152,7 @@ describe('membership changes', () => {
           await until('n4 catches up', () => caughtUp(c, 'n4'));
           // The load compacted the logs (a snapshot every SNAPSHOT_COUNT entries): n4 caught up by snapshot.
           expect(await metric(c, 'n4', 'cairn_raft_snapshots_installed_total')).toBeGreaterThanOrEqual(1);
+          expect(await metric(c, 'n4', 'cairn_raft_repairing')).toBe(0);
           let list = await memberList(endpoints);
           expect(list.find((m) => m.name === 'n4')?.role).toBe('learner');
 

@@ -310,7 +310,7 @@ describe('KeyDir with its point index', () => {
         dir.checkInvariants();
         for (const [k, loc] of model) expect(dir.get(Buffer.from(k, 'hex'))).toEqual(loc);
       }),
-      { numRuns: 20 },
+      { numRuns: 10 },
     );
   });
 

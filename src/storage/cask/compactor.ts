@@ -244,7 +244,10 @@ async function compactInputs(host: CompactionHost): Promise<CompactionResult | u
       // After the walk, the tombstones that must be carried (the key directory has no entry to
       // walk for a deleted key), in chunks as well. A key put again meanwhile needs none: its
       // newer put shadows every older record and is itself live (copied if it is in an input).
-      if (done && !full && !slice.over()) {
+      // (Even when the walk spent the slice: the loop below stops after CLOCK_EVERY tombstones
+      // at most once the slice is over, and it must carry some each step, or a step budget of 0
+      // would never finish.)
+      if (done && !full) {
         while (carriedAt < carried.length) {
           const t = carried[carriedAt] as Tombstone;
           if (host.isLive(t.key)) {

@@ -12,7 +12,10 @@
 // - redis everysec: `appendonly yes`, `appendfsync everysec` (compared with our interval; ours fsyncs
 //   every 100 ms, so it does more durable work than Redis here);
 // - redis nopersist: `save ""`, `appendonly no` (compared with our never).
-// Each target gets `redis-benchmark -t set,get -n N -r 100000 -d 100 -c 50` with -P 1, then -P 16.
+// Each target gets `redis-benchmark -t set,get -n N -r 100000 -d 100 -c 50` with -P 1, then -P 16
+// (one redis-benchmark per test, so that the server's CPU time, from /proc/PID/stat, is read
+// around each: CPU per request is printed beside requests/s, and it is the steadier measure on a
+// shared machine).
 // The two `always` targets then get the mixed load of issue 14, "reads while writes are durable":
 // 8 clients doing SET (one redis-benchmark) while 42 do GET (a second one, run at the same time);
 // the GET side's requests/s, p50 and p99 are compared (Redis's reads queue behind its fsyncs).
@@ -256,14 +259,14 @@ async function stopTarget(run: Running): Promise<void> {
   tempDirs.delete(run.dir);
 }
 
-function benchArgs(port: number, requests: number, pipeline: Pipeline): string[] {
+function benchArgs(port: number, requests: number, pipeline: Pipeline, tests = 'set,get'): string[] {
   return [
     '-h',
     HOST,
     '-p',
     String(port),
     '-t',
-    'set,get',
+    tests,
     '-n',
     String(requests),
     '-r',
@@ -290,6 +293,29 @@ function parseCsv(stdout: string): Map<Test, number> {
   return out;
 }
 
+/**
+ * serverCpuMs: the CPU time (user + system, all threads) process `pid` has used so far, from
+ * /proc (undefined where there is none). Requests/s on a shared 2-core machine moved by 30-40 %
+ * within minutes (docs/benchmarks.md), while CPU per request is what a change to the server moves.
+ */
+function serverCpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // Fields after the command name (which may hold spaces), from field 3 (state) on.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[STAT_UTIME]) + Number(fields[STAT_STIME]);
+    return Number.isFinite(ticks) ? (ticks * 1000) / CLOCK_TICKS_PER_S : undefined;
+  } catch {
+    return undefined;
+  }
+}
+/** STAT_UTIME, STAT_STIME: utime and stime (fields 14 and 15 of /proc/PID/stat) after the command name. */
+const STAT_UTIME = 11;
+const STAT_STIME = 12;
+/** CLOCK_TICKS_PER_S: Linux's USER_HZ, the unit of /proc's CPU times (100 on every current kernel). */
+const CLOCK_TICKS_PER_S = 100;
+
 type Key = `${TargetName}|${Test}|${Pipeline}`;
 const key = (t: TargetName, test: Test, p: Pipeline): Key => `${t}|${test}|${p}`;
 
@@ -297,6 +323,7 @@ async function benchTarget(
   spec: TargetSpec,
   requests: number,
   results: Map<Key, number>,
+  cpuResults: Map<Key, number>,
   commands: Map<TargetName, string>,
   mixedResults: Map<TargetName, MixedResult>,
   mixedOnly: boolean,
@@ -305,20 +332,25 @@ async function benchTarget(
   try {
     commands.set(spec.name, run.commandLine);
     for (const pipeline of mixedOnly ? [] : PIPELINES) {
-      const { stdout } = await promisify(execFile)(
-        'redis-benchmark',
-        benchArgs(run.port, requests, pipeline),
-        {
-          timeout: BENCH_TIMEOUT_MS,
-          maxBuffer: BENCH_MAX_BUFFER,
-        },
-      );
-      const parsed = parseCsv(stdout);
+      // One redis-benchmark per test (as `-t set,get` runs them, one after the other), so that
+      // the server's CPU time is read around each.
       for (const test of TESTS) {
-        const rps = parsed.get(test);
+        const cpuBefore = serverCpuMs(run.child.pid);
+        const { stdout } = await promisify(execFile)(
+          'redis-benchmark',
+          benchArgs(run.port, requests, pipeline, test.toLowerCase()),
+          {
+            timeout: BENCH_TIMEOUT_MS,
+            maxBuffer: BENCH_MAX_BUFFER,
+          },
+        );
+        const cpuAfter = serverCpuMs(run.child.pid);
+        const rps = parseCsv(stdout).get(test);
         if (rps === undefined)
           throw new Error(`${spec.name}: no ${test} line in redis-benchmark output:\n${stdout}`);
         results.set(key(spec.name, test, pipeline), rps);
+        if (cpuBefore !== undefined && cpuAfter !== undefined)
+          cpuResults.set(key(spec.name, test, pipeline), ((cpuAfter - cpuBefore) * 1000) / requests);
       }
       console.error(
         `  -P ${pipeline}: ${TESTS.map((t) => `${t} ${fmt(results.get(key(spec.name, t, pipeline)) ?? 0)}/s`).join(', ')}`,
@@ -512,6 +544,24 @@ const cell = (results: ReadonlyMap<Key, number>, t: TargetName, test: Test, p: P
   return v === undefined ? '-' : fmt(v);
 };
 
+/** cpuCell: server CPU µs per request, with its ratio to the paired Redis target's. */
+const cpuCell = (cpu: ReadonlyMap<Key, number>, t: TargetName, test: Test, p: Pipeline): string => {
+  const v = cpu.get(key(t, test, p));
+  if (v === undefined) return '-';
+  const pair = PAIRED_REDIS[t];
+  const theirs = pair === undefined ? undefined : cpu.get(key(pair, test, p));
+  return theirs === undefined || theirs === 0
+    ? v.toFixed(1)
+    : `${v.toFixed(1)} (${(v / theirs).toFixed(1)}x)`;
+};
+
+/** PAIRED_REDIS: the Redis target each Cairn target is compared with. */
+const PAIRED_REDIS: Partial<Record<TargetName, TargetName>> = {
+  'cairn always': 'redis always',
+  'cairn interval': 'redis everysec',
+  'cairn never': 'redis nopersist',
+};
+
 const COLUMNS: readonly [Test, Pipeline][] = PIPELINES.flatMap((p) =>
   TESTS.map((t): [Test, Pipeline] => [t, p]),
 );
@@ -521,6 +571,7 @@ async function markdown(
   args: Args,
   requests: number,
   results: ReadonlyMap<Key, number>,
+  cpu: ReadonlyMap<Key, number>,
   checked: readonly Checked[],
   commands: ReadonlyMap<TargetName, string>,
   skipped: readonly string[],
@@ -535,7 +586,7 @@ async function markdown(
       `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.platform()} ${os.release()}; ` +
       'redis-benchmark runs on the same CPUs as the server under test',
     `- node ${process.version}; ${await versionOf('redis-server')}; ${await versionOf('redis-benchmark')}`,
-    `- load: \`redis-benchmark -h ${HOST} -p PORT ${benchArgs(0, requests, 1).slice(4, -3).join(' ')} -P {${PIPELINES.join(',')}} --csv\``,
+    `- load: \`redis-benchmark -h ${HOST} -p PORT ${benchArgs(0, requests, 1).slice(4, -3).join(' ')} -P {${PIPELINES.join(',')}} --csv\` (one run per test, the server's CPU time read around each)`,
     '- servers (DIR: a fresh temporary directory each, PORT: a free loopback port):',
     ...targets.map((t) => `  - ${t}: \`${commands.get(t)}\``),
     ...skipped.map((s) => `- skipped: ${s}`),
@@ -543,6 +594,12 @@ async function markdown(
     `| target | ${COLUMNS.map(columnHead).join(' | ')} |`,
     `|---|${COLUMNS.map(() => '---:|').join('')}`,
     ...targets.map((t) => `| ${t} | ${COLUMNS.map(([test, p]) => cell(results, t, test, p)).join(' | ')} |`),
+    '',
+    'Server CPU per request (µs, user + system of every thread; in parentheses: over the paired Redis target):',
+    '',
+    `| target | ${COLUMNS.map(columnHead).join(' | ')} |`,
+    `|---|${COLUMNS.map(() => '---:|').join('')}`,
+    ...targets.map((t) => `| ${t} | ${COLUMNS.map(([test, p]) => cpuCell(cpu, t, test, p)).join(' | ')} |`),
     '',
     '| comparison (requests/s ratio) | ratio | target | result |',
     '|---|---:|---:|---|',
@@ -578,6 +635,7 @@ async function main(): Promise<void> {
   const requests = args.quick ? REQUESTS_QUICK : REQUESTS_FULL;
   if (!fs.existsSync(CAIRN_CLI)) throw new Error(`${CAIRN_CLI} not found: run \`npm run build\` first`);
   const results = new Map<Key, number>();
+  const cpuResults = new Map<Key, number>();
   const mixedResults = new Map<TargetName, MixedResult>();
   const commands = new Map<TargetName, string>();
   const skipped: string[] = [];
@@ -585,7 +643,7 @@ async function main(): Promise<void> {
     if (args.mixedOnly && !spec.name.endsWith(' always')) continue;
     console.error(`${spec.name}: redis-benchmark -n ${fmt(requests)}, -P ${PIPELINES.join(' and -P ')}`);
     try {
-      await benchTarget(spec, requests, results, commands, mixedResults, args.mixedOnly);
+      await benchTarget(spec, requests, results, cpuResults, commands, mixedResults, args.mixedOnly);
     } catch (err) {
       const why = `${spec.name} (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`;
       console.error(`skipping ${why}`);
@@ -598,6 +656,9 @@ async function main(): Promise<void> {
   const table = new Table({ head: ['requests/s', ...COLUMNS.map(columnHead)] });
   for (const t of targets) table.push([t, ...COLUMNS.map(([test, p]) => cell(results, t, test, p))]);
   console.log(table.toString());
+  const cpuTable = new Table({ head: ['server CPU µs/request', ...COLUMNS.map(columnHead)] });
+  for (const t of targets) cpuTable.push([t, ...COLUMNS.map(([test, p]) => cpuCell(cpuResults, t, test, p))]);
+  console.log(cpuTable.toString());
   const checked = check(results);
   const ratios = new Table({ head: ['comparison', 'ratio', 'target', 'result'] });
   for (const c of checked) ratios.push([c.label, c.ratio, c.target, c.verdict]);
@@ -609,7 +670,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(path.dirname(args.out), { recursive: true });
   fs.appendFileSync(
     args.out,
-    `${await markdown(args, requests, results, checked, commands, skipped)}\n${mixedRows.join('\n')}\n\n`,
+    `${await markdown(args, requests, results, cpuResults, checked, commands, skipped)}\n${mixedRows.join('\n')}\n\n`,
   );
   console.log(`results appended to ${path.relative(process.cwd(), args.out) || args.out}`);
 }

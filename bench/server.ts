@@ -548,18 +548,12 @@ const cell = (results: ReadonlyMap<Key, number>, t: TargetName, test: Test, p: P
 const cpuCell = (cpu: ReadonlyMap<Key, number>, t: TargetName, test: Test, p: Pipeline): string => {
   const v = cpu.get(key(t, test, p));
   if (v === undefined) return '-';
-  const pair = PAIRED_REDIS[t];
+  // The Redis target COMPARISONS pairs this one with.
+  const pair = COMPARISONS.find((c) => c.ours === t)?.theirs;
   const theirs = pair === undefined ? undefined : cpu.get(key(pair, test, p));
   return theirs === undefined || theirs === 0
     ? v.toFixed(1)
     : `${v.toFixed(1)} (${(v / theirs).toFixed(1)}x)`;
-};
-
-/** PAIRED_REDIS: the Redis target each Cairn target is compared with. */
-const PAIRED_REDIS: Partial<Record<TargetName, TargetName>> = {
-  'cairn always': 'redis always',
-  'cairn interval': 'redis everysec',
-  'cairn never': 'redis nopersist',
 };
 
 const COLUMNS: readonly [Test, Pipeline][] = PIPELINES.flatMap((p) =>

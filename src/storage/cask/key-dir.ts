@@ -379,12 +379,15 @@ export class KeyDir {
     this.pointBuiltTo = undefined;
   }
 
-  /** startAfter: the leaf and slot of the first key after `from` (the first key of all when undefined). */
-  private startAfter(from: Uint8Array | undefined): [Leaf | null, number] {
+  /**
+   * startAt: the leaf and slot of the first key at `from` (after it when `exclusive`), or the
+   * first key of all when `from` is undefined.
+   */
+  private startAt(from: Uint8Array | undefined, exclusive: boolean): [Leaf | null, number] {
     if (from === undefined) return [this.firstLeaf(), 0];
     const leaf = this.findLeaf(from, false);
     const found = leaf.search(from);
-    return [leaf, found >= 0 ? found + 1 : -found - 1];
+    return [leaf, found >= 0 ? (exclusive ? found + 1 : found) : -found - 1];
   }
 
   /**
@@ -399,7 +402,7 @@ export class KeyDir {
     const point = this.point as PointIndex;
     if (this.pointComplete) return true;
     const from = this.pointBuiltTo;
-    let [leaf, i] = this.startAfter(from);
+    let [leaf, i] = this.startAt(from, true);
     let added = 0;
     while (leaf !== null) {
       const slots = leaf.slots;
@@ -747,14 +750,7 @@ export class KeyDir {
     over: () => boolean,
     visit: (key: Uint8Array, location: Location) => boolean,
   ): WalkResume | undefined {
-    let leaf: Leaf | null;
-    let i: number;
-    if (from === undefined) [leaf, i] = [this.firstLeaf(), 0];
-    else {
-      leaf = this.findLeaf(from.key, false);
-      const found = leaf.search(from.key);
-      i = found >= 0 ? (from.exclusive ? found + 1 : found) : -found - 1;
-    }
+    let [leaf, i] = this.startAt(from?.key, from?.exclusive ?? false);
     let visits = 0;
     while (leaf !== null) {
       const slots = leaf.slots;

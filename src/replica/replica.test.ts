@@ -102,6 +102,31 @@ describe('Replica', () => {
     }
   });
 
+  // A write that writes nothing (DEL of an absent key, a failed compare-and-swap) is a read: a
+  // deposed leader that has not heard of its successor must not answer it from its stale state
+  // (replica simulator, seed 760383759: DEL answered false after the successor's INCRs).
+  it('a deposed leader does not answer a DELETE that writes nothing from its stale state', async () => {
+    const { hub, members } = await group(3, { requestTimeoutMs: SHORT_REQUEST_TIMEOUT_MS });
+    const first = await leaderOf(members);
+    hub.isolate(first.id);
+    const second = await leaderOf(members.filter((m) => m !== first));
+    await second.db.set('k', 'written by the successor');
+    // The old leader still believes it leads: it passes the write check, finds no `k`...
+    expect(first.replica.leaderReady).toBe(true);
+    expect(await first.db.get('k')).toBeUndefined();
+    // ...and yet must not report "not there": its ReadIndex round cannot be confirmed.
+    // Both are decided now, in this turn (it soon steps down for want of a quorum).
+    const del = first.db.delete('k');
+    const cas = first.db.pipeline.updateMany([Buffer.from('k')], () => ({ result: 'no write' }));
+    await expect(del).rejects.toBeInstanceOf(ClusterDownError);
+    await expect(cas.durable).rejects.toBeInstanceOf(ClusterDownError);
+    hub.heal();
+    await until(() => first.replica.applied >= second.replica.applied);
+    // On the ready leader the same DELETE confirms its read and answers at once.
+    expect(await second.db.delete('absent')).toBe(false);
+    expect(await second.db.delete('k')).toBe(true);
+  });
+
   it('INCR-style read-modify-write on the leader never loses an update across many concurrent writers', async () => {
     const { members } = await group(3);
     const leader = await leaderOf(members);

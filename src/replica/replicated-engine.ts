@@ -119,6 +119,10 @@ export class ReplicatedEngine implements Engine {
     this.replica.checkWritable();
   }
 
+  readBarrier(): Promise<void> {
+    return this.replica.linearizable();
+  }
+
   dueExpiries(nowMs: number, max: number): Uint8Array[] {
     return this.replica.leaderReady ? this.local.dueExpiries(nowMs, max) : [];
   }

@@ -235,6 +235,15 @@ export interface Engine {
    */
   checkWriteAllowed?(): void;
   /**
+   * readBarrier (optional) resolves once a read of this engine's state made before the call is
+   * known to have been current at the call: a cluster member's leader confirms with a ReadIndex
+   * round that it still leads (ClusterDownError if it cannot). The write pipeline waits for it
+   * when a command decides to write nothing, since that answer is a read: a deposed leader that
+   * has not heard of its successor would otherwise answer DEL of a key the successor wrote from
+   * its stale state. Engines that are their own single source of truth leave it out.
+   */
+  readBarrier?(): Promise<void>;
+  /**
    * dueExpiries returns up to `max` keys (copies) whose expiry has passed at `nowMs` in the
    * state at this instant, soonest expiry first; it changes nothing. A read-only engine returns
    * none. The write pipeline's expiry cycle deletes them.

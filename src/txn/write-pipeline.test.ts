@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { tmpDir } from '../../test/support/tmp-dir.js';
 import { open } from '../db/db.js';
 import { ManualClock } from '../io/manual-clock.js';
-import { LimitError } from '../storage/errors.js';
+import { ClusterDownError, LimitError } from '../storage/errors.js';
 import { VALUE_BYTES_MAX } from '../storage/limits.js';
 import { legacyRevision } from '../storage/revision.js';
 import { ManualEngine } from './manual-engine.js';
@@ -12,6 +12,22 @@ import { WritePipeline } from './write-pipeline.js';
 const b = (s: string) => Buffer.from(s);
 
 const tick = () => new Promise((r) => setImmediate(r));
+
+/** BarrierEngine: a ManualEngine with a read barrier the test confirms or refuses. */
+class BarrierEngine extends ManualEngine {
+  barriers = 0;
+  private waiting: { resolve: () => void; reject: (err: Error) => void }[] = [];
+  readBarrier(): Promise<void> {
+    this.barriers++;
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+  }
+  confirm(): void {
+    for (const w of this.waiting.splice(0)) w.resolve();
+  }
+  refuse(err: Error): void {
+    for (const w of this.waiting.splice(0)) w.reject(err);
+  }
+}
 
 const incr = (view: WritePipeline, key: string) =>
   view.update(b(key), (cur) => {
@@ -248,6 +264,35 @@ describe('WritePipeline', () => {
     await Promise.all(updates);
     expect(await db.getString('counter')).toBe('2000');
     await db.close();
+  });
+
+  // On a cluster member the newest state may be stale (a deposed leader): an update that writes
+  // nothing answers from a read, so it waits for the engine's read barrier (Engine.readBarrier).
+  it('an update that writes nothing waits for the read barrier; one that writes does not ask for it', async () => {
+    const engine = new BarrierEngine();
+    const view = new WritePipeline(engine);
+    const absent = view.delete(b('k'));
+    const cas = view.updateMany([b('k'), b('j')], () => ({ result: 'unchanged' }));
+    expect(engine.barriers).toBe(2);
+    engine.refuse(new ClusterDownError('not confirmed'));
+    await expect(absent).rejects.toBeInstanceOf(ClusterDownError);
+    await expect(cas.durable).rejects.toBeInstanceOf(ClusterDownError);
+    const put = view.put(b('k'), b('v'));
+    const deleted = view.delete(b('k'));
+    expect(engine.barriers).toBe(2);
+    engine.commit();
+    engine.commit();
+    await put;
+    await tick();
+    engine.commit();
+    expect(await deleted).toBe(true);
+    const again = view.delete(b('k'));
+    expect(engine.barriers).toBe(3);
+    engine.confirm();
+    expect(await again).toBe(false);
+    // An engine without a barrier (a single store is its own truth) answers at once.
+    const plain = new WritePipeline(new ManualEngine());
+    expect(plain.update(b('x'), () => ({ result: 1 })).durable).toBeUndefined();
   });
 });
 

@@ -287,7 +287,7 @@ export class WritePipeline {
     const found = this.lookup(key, k);
     const current = found.latest;
     const change = fn(current.value, current.expiresAt, current.valueType);
-    if (change.write === undefined) return { result: change.result, durable: current.durable };
+    if (change.write === undefined) return { result: change.result, durable: this.readOnly(current.durable) };
     const expiresAt = change.write === null ? undefined : change.expiresAt;
     const valueType = change.write === null ? undefined : change.valueType;
     if (change.write !== null) {
@@ -326,8 +326,10 @@ export class WritePipeline {
     const deps: Promise<void>[] = [];
     for (const v of values) if (v.durable !== undefined && !deps.includes(v.durable)) deps.push(v.durable);
     const writes = change.writes ?? [];
-    const readDurable = deps.length === 0 ? undefined : joinDurable(deps.slice(1), deps[0]!);
-    if (writes.length === 0) return { result: change.result, durable: readDurable };
+    if (writes.length === 0) {
+      const readDurable = deps.length === 0 ? undefined : joinDurable(deps.slice(1), deps[0]!);
+      return { result: change.result, durable: this.readOnly(readDurable) };
+    }
     const ops: BatchOp[] = writes.map((w) =>
       w.value === null
         ? { type: 'delete', key: w.key }
@@ -398,6 +400,15 @@ export class WritePipeline {
     return this.engine.stats().keys;
   }
 
+  /**
+   * confirmRead: what an answer read from the newest state (readLatest) waits for before it is
+   * given, on an engine whose state may be stale (a cluster member: Engine.readBarrier);
+   * undefined elsewhere. Start it after the read: it confirms the state as of the call.
+   */
+  confirmRead(): Promise<void> | undefined {
+    return this.engine.readBarrier?.();
+  }
+
   /** close stops the expiry cycle; the engine's close then makes every queued write durable. */
   close(): void {
     this.expiry.stop();
@@ -414,6 +425,19 @@ export class WritePipeline {
   }
 
   // ---- internals -------------------------------------------------------------------------------
+
+  /**
+   * readOnly: what an update that wrote nothing waits for. Its answer was read from the newest
+   * state here, so it waits for the pending writes it read (`durable`) and, on an engine with a
+   * read barrier (a cluster member), for the confirmation that this state was current: a deposed
+   * leader must not answer DEL of an absent key, or a failed compare-and-swap, from a state its
+   * successor has moved past (replica simulator, seed 760383759).
+   */
+  private readOnly(durable: Promise<void> | undefined): Promise<void> | undefined {
+    const barrier = this.confirmRead();
+    if (barrier === undefined) return durable;
+    return durable === undefined ? barrier : joinDurable([durable], barrier);
+  }
 
   private batchNow(ops: readonly BatchOp[], knownPrior?: KnownPrior): Promise<void> {
     const n = ops.length;

@@ -34,7 +34,10 @@ export const ERR_NOT_IN_SCRIPT = 'ERR This command is not supported inside scrip
 /** ScriptBase: where a script reads what it has not written, and where its batch goes. */
 export interface ScriptBase {
   read(key: Uint8Array): Latest;
-  /** commit queues the script's writes as one atomic batch; the durability to wait for, if any. */
+  /**
+   * commit queues the script's writes as one atomic batch; the durability to wait for, if any.
+   * With no writes, what the script's reads of the base wait for (a cluster member's ReadIndex).
+   */
   commit(ops: readonly BatchOp[]): Promise<void> | undefined;
 }
 
@@ -42,7 +45,9 @@ export interface ScriptBase {
 export function pipelineBase(pipeline: WritePipeline): ScriptBase {
   return {
     read: (key) => pipeline.readLatest(key),
-    commit: (ops) => pipeline.batch(ops),
+    // A script that writes nothing is a read: a deposed leader must not answer it from its
+    // stale state (as WritePipeline.update's writes of nothing).
+    commit: (ops) => (ops.length === 0 ? pipeline.confirmRead() : pipeline.batch(ops)),
   };
 }
 
@@ -195,7 +200,7 @@ export class ScriptStore implements KeyStore {
     const ops: BatchOp[] = [];
     for (const w of this.writes.values())
       ops.push(w.value === undefined ? del(w.key) : put(w.key, w.value, w.expiresAt, w.valueType));
-    const own = ops.length === 0 ? undefined : this.base.commit(ops);
+    const own = this.base.commit(ops);
     const all = own === undefined ? this.reads : [...this.reads, own];
     if (all.length === 0) return undefined;
     if (all.length === 1) return all[0];

@@ -3,6 +3,7 @@ import {
   startTestMember,
   type TestMember,
   type TestMemberOptions,
+  tickPausingClock,
   until,
 } from '../../test/support/replica-member.js';
 import { ClusterDownError, UncertainError } from '../storage/errors.js';
@@ -106,20 +107,33 @@ describe('Replica', () => {
   // deposed leader that has not heard of its successor must not answer it from its stale state
   // (replica simulator, seed 760383759: DEL answered false after the successor's INCRs).
   it('a deposed leader does not answer a DELETE that writes nothing from its stale state', async () => {
-    const { hub, members } = await group(3, { requestTimeoutMs: SHORT_REQUEST_TIMEOUT_MS });
+    const hub = new MemoryHub();
+    const ids = [1, 2, 3];
+    const clocks = ids.map(() => tickPausingClock());
+    const members: Member[] = [];
+    for (const id of ids) {
+      const clock = clocks[id - 1]!;
+      members.push(
+        await startTestMember(hub, id, ids, { requestTimeoutMs: SHORT_REQUEST_TIMEOUT_MS, clock }),
+      );
+      open.push(members[members.length - 1]!);
+    }
     const first = await leaderOf(members);
+    // Its ticks stopped, the cut-off leader never runs check-quorum: it goes on believing it leads.
+    clocks[first.id - 1]!.ticksPaused = true;
     hub.isolate(first.id);
     const second = await leaderOf(members.filter((m) => m !== first));
     await second.db.set('k', 'written by the successor');
-    // The old leader still believes it leads: it passes the write check, finds no `k`...
+    // The old leader passes the write check and finds no `k`...
     expect(first.replica.leaderReady).toBe(true);
     expect(await first.db.get('k')).toBeUndefined();
     // ...and yet must not report "not there": its ReadIndex round cannot be confirmed.
-    // Both are decided now, in this turn (it soon steps down for want of a quorum).
+    // Both are decided in this turn.
     const del = first.db.delete('k');
     const cas = first.db.pipeline.updateMany([Buffer.from('k')], () => ({ result: 'no write' }));
     await expect(del).rejects.toBeInstanceOf(ClusterDownError);
     await expect(cas.durable).rejects.toBeInstanceOf(ClusterDownError);
+    clocks[first.id - 1]!.ticksPaused = false;
     hub.heal();
     await until(() => first.replica.applied >= second.replica.applied);
     // On the ready leader the same DELETE confirms its read and answers at once.

@@ -4,7 +4,7 @@
 
 import * as path from 'node:path';
 import { Db } from '../../src/db/db.js';
-import { systemClock } from '../../src/io/clock.js';
+import { type Clock, systemClock } from '../../src/io/clock.js';
 import { nodeFileSystem } from '../../src/io/node-file-system.js';
 import type { NodeId } from '../../src/raft/index.js';
 import { RAFT_DIR } from '../../src/replica/identity.js';
@@ -38,6 +38,33 @@ export interface TestMemberOptions {
   readonly snapshotCatchupEntries?: number;
   /** log: the member's Raft log (default: a fresh MemoryLog). */
   readonly log?: ReplicaLog;
+  /** clock: the replica's clock (default: the system clock); see tickPausingClock. */
+  readonly clock?: Clock;
+}
+
+/** TickPausingClock: the system clock, whose periodic callbacks (Raft ticks) a test can stop. */
+export interface TickPausingClock extends Clock {
+  /** ticksPaused: while true, `every` callbacks are skipped; one-shot timers still fire. */
+  ticksPaused: boolean;
+}
+
+/**
+ * tickPausingClock: a member whose ticks are paused never notices it lost its quorum (no
+ * check-quorum, no election timeout) while messages and request timeouts go on: the deposed
+ * leader that has not heard of its successor, held as long as a test needs it.
+ */
+export function tickPausingClock(): TickPausingClock {
+  const clock: TickPausingClock = {
+    ticksPaused: false,
+    nowMs: () => systemClock.nowMs(),
+    monotonicMs: () => systemClock.monotonicMs(),
+    every: (ms, fn) =>
+      systemClock.every(ms, () => {
+        if (!clock.ticksPaused) fn();
+      }),
+    after: (ms, fn) => systemClock.after(ms, fn),
+  };
+  return clock;
 }
 
 /** startTestMember starts member `id` of a group bootstrapped with `bootstrap` (empty: joining). */
@@ -68,7 +95,7 @@ export async function startTestMember(
     id,
     log: options.log ?? new MemoryLog(),
     engine: local,
-    clock: systemClock,
+    clock: options.clock ?? systemClock,
     logger: quiet,
     bootstrap,
     tickMs: TEST_TICK_MS,

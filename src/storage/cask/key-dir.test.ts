@@ -108,6 +108,78 @@ describe('KeyDir', () => {
     );
   });
 
+  // A leaf searches by the four bytes after its keys' common prefix (its heads): keys that share
+  // long prefixes, end inside one another, or hold zero bytes (the heads' padding) are the cases
+  // where heads could misorder; keys in order, in reverse and at random build and break prefixes.
+  it('agrees with a model on keys with long shared prefixes, prefixes of one another and zero bytes', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 31 }),
+        fc.constantFrom('ascending', 'descending', 'random'),
+        // 20,000 keys split internal nodes too (128 children each).
+        fc.constantFrom(1500, 20_000),
+        (seed, order, count) => {
+          const rng = new Prng(seed);
+          const dir = new KeyDir();
+          const model = new Map<string, number>();
+          const stems = [
+            Buffer.from('user:000000'),
+            Buffer.from('user:0000001'),
+            Buffer.from('x'),
+            Buffer.alloc(0),
+          ];
+          const keyOf = (n: number): Buffer => {
+            const stem = stems[n % stems.length] as Buffer;
+            // 0-6 bytes from a tiny alphabet with zeros, so keys end inside others and tie on heads.
+            const tail = Buffer.from(
+              rng.bytes(rng.range(0, 6)).map((b) => [0, 1, 2, 0x30, 0x31, 0x7f, 0x80, 0xff][b % 8] as number),
+            );
+            const key = Buffer.concat([stem, tail]);
+            return key.length === 0 ? Buffer.from([0]) : key;
+          };
+          const keys = Array.from({ length: count }, (_, n) => keyOf(n));
+          if (order !== 'random') keys.sort(compareBytes);
+          if (order === 'descending') keys.reverse();
+          // Per-step checks are collected (an expect per step made the test slow).
+          const wrong: string[] = [];
+          const check = (what: string, got: boolean, want: boolean): void => {
+            if (got !== want && wrong.length < 5) wrong.push(`${what}: got ${got}, want ${want}`);
+          };
+          for (let step = 0; step < keys.length; step++) {
+            const key = keys[step] as Buffer;
+            if (step % 7 === 6) {
+              const victim = keys[rng.int(step)] as Buffer;
+              check(`remove ${hex(victim)}`, dir.remove(victim), model.delete(hex(victim)));
+            } else {
+              check(`set ${hex(key)}`, dir.set(key, 1, step, 1, step + 1, step + 1, 1), model.has(hex(key)));
+              model.set(hex(key), step + 1);
+            }
+            // Absent neighbours: one byte more, one byte less, the last byte bumped.
+            const probe = rng.int(3);
+            const other =
+              probe === 0
+                ? Buffer.concat([key, Buffer.from([0])])
+                : probe === 1
+                  ? key.subarray(0, key.length - 1)
+                  : Buffer.concat([
+                      key.subarray(0, key.length - 1),
+                      Buffer.from([((key.at(-1) ?? 0) + 1) & 0xff]),
+                    ]);
+            check(`has ${hex(other)}`, dir.has(other), model.has(hex(other)));
+          }
+          expect(wrong).toEqual([]);
+          dir.checkInvariants();
+          const sorted = [...model.entries()].sort((a, b) =>
+            compareBytes(Buffer.from(a[0], 'hex'), Buffer.from(b[0], 'hex')),
+          );
+          expect(entries(dir)).toEqual(sorted);
+          for (const [k, seq] of sorted) expect(dir.get(Buffer.from(k, 'hex'))?.seq).toBe(seq);
+        },
+      ),
+      { numRuns: 12 },
+    );
+  });
+
   it('setIfNewer keeps the highest seq per key, in any load order', () => {
     fc.assert(
       fc.property(

@@ -37,7 +37,8 @@ const ARENA_BYTES_MIN = 64;
 const APPEND_COPY_MAX = 32;
 
 // Allowances for memoryBytes(), from V8's object layouts on 64-bit (pointer compression off):
-// a leaf is 3 objects (Leaf, Uint32Array, Uint8Array) plus 2 ArrayBuffers; an internal node is an
+// a leaf is 3 objects (Leaf, Uint32Array, Uint8Array) plus 2 ArrayBuffers (the slots' and the
+// heads' slabs are shared, counted by the bytes a leaf takes of them); an internal node is an
 // object and 2 arrays; a separator is a Buffer object with its own backing store.
 const LEAF_OBJECTS_BYTES = 400;
 const INTERNAL_OBJECTS_BYTES = 160;
@@ -75,6 +76,8 @@ export interface Location {
 const U32 = 0x1_0000_0000;
 /** LEAF_WORDS: the u32 words of one leaf's slots. */
 const LEAF_WORDS = LEAF_SLOTS_MAX * SLOT_WORDS;
+/** LEAF_HEADS_BYTES: the bytes of a leaf's heads (u32s) in their shared slab. */
+const LEAF_HEADS_BYTES = LEAF_SLOTS_MAX * 4;
 /**
  * SLAB_LEAVES: leaves whose slots are carved out of one ArrayBuffer. A typed array of a leaf's
  * 4.5 KiB is allocated outside V8's heap with its own zeroed backing store and external-memory
@@ -98,17 +101,64 @@ function leafSlots(): Uint32Array {
   return slots;
 }
 
+/**
+ * HEAD_SLAB_LEAVES: leaves whose heads (LEAF_SLOTS_MAX u32s each) lie in one Uint32Array. A
+ * leaf keeps the slab and its offset in it, not a view of its own: a view is an object of ~80
+ * bytes, most of a key's worth of the memory budget per leaf. (Two-byte heads would save 2.9
+ * bytes per key at the fill random inserts leave, but tied often enough on keys like
+ * redis-benchmark's to give back a third of the gain: docs/benchmarks.md.)
+ */
+const HEAD_SLAB_LEAVES = 256;
+let headSlab = new Uint32Array(0);
+let headSlabAt = 0;
+
+/** NO_HEADS: a leaf's plen when its heads are not computed (its next search computes them). */
+const NO_HEADS = -1;
+
+/**
+ * headOf: the four bytes of `bytes` from `start` (a key's bytes after its node's common prefix,
+ * the key ending at `end`), big-endian, zero past the end. For two keys with the same prefix,
+ * unequal heads order them as their bytes do (a key that ends sorts before any longer one, and
+ * its zeros never exceed a real byte); equal heads say nothing, and the keys are compared.
+ */
+function headOf(bytes: Uint8Array, start: number, end: number): number {
+  const b0 = start < end ? (bytes[start] as number) : 0;
+  const b1 = start + 1 < end ? (bytes[start + 1] as number) : 0;
+  const b2 = start + 2 < end ? (bytes[start + 2] as number) : 0;
+  const b3 = start + 3 < end ? (bytes[start + 3] as number) : 0;
+  return ((b0 << 24) | (b1 << 16) | (b2 << 8) | b3) >>> 0;
+}
+
 class Leaf {
   /** id: the leaf's number in its KeyDir's registry (the point index's leaf hints name it). */
   id = NO_LEAF;
   n = 0;
   slots = leafSlots();
+  /**
+   * plen and heads (issue 14: a cold search compared keys in the arena, a cache miss for the
+   * slot's bounds and another for the bytes at each of its seven steps): every key of the leaf
+   * begins with the same `plen` bytes (the first key's, at the arena's start), and
+   * heads[headsAt + i] is key i's next four bytes (headOf). A search compares heads, one
+   * contiguous run, and keys only where heads are equal. plen need not be the longest common
+   * prefix; NO_HEADS: not computed (a leaf filled by an open's sorted load, or a change that
+   * broke the prefix).
+   */
+  plen = NO_HEADS;
+  readonly heads: Uint32Array;
+  readonly headsAt: number;
   arena: Uint8Array;
   next: Leaf | null = null;
   prev: Leaf | null = null;
 
   constructor(arenaBytes = ARENA_BYTES_MIN) {
     this.arena = new Uint8Array(arenaBytes);
+    if (headSlabAt + LEAF_SLOTS_MAX > headSlab.length) {
+      headSlab = new Uint32Array(LEAF_SLOTS_MAX * HEAD_SLAB_LEAVES);
+      headSlabAt = 0;
+    }
+    this.heads = headSlab;
+    this.headsAt = headSlabAt;
+    headSlabAt += LEAF_SLOTS_MAX;
   }
 
   keyStart(i: number): number {
@@ -144,16 +194,59 @@ class Leaf {
 
   /** search returns the index of `key` if present, else -(insertion point) - 1. */
   search(key: Uint8Array): number {
+    const n = this.n;
+    if (n === 0) return -1;
+    if (this.plen === NO_HEADS) this.computeHeads();
+    const plen = this.plen;
+    if (plen > 0) {
+      // Outside the shared prefix, the key sorts before or after every key of the leaf.
+      const arena = this.arena;
+      const m = Math.min(plen, key.length);
+      for (let j = 0; j < m; j++) {
+        const d = (arena[j] as number) - (key[j] as number);
+        if (d !== 0) return d > 0 ? -1 : -n - 1;
+      }
+      if (key.length < plen) return -1;
+    }
+    const h = headOf(key, plen, key.length);
+    const heads = this.heads;
+    const at = this.headsAt;
     let lo = 0;
-    let hi = this.n - 1;
+    let hi = n - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      const c = this.compareAt(mid, key);
+      const hm = heads[at + mid] as number;
+      const c = hm < h ? -1 : hm > h ? 1 : this.compareAt(mid, key);
       if (c < 0) lo = mid + 1;
       else if (c > 0) hi = mid - 1;
       else return mid;
     }
     return -lo - 1;
+  }
+
+  /** computeHeads sets plen to the keys' common prefix (the first's and last's) and every head. */
+  private computeHeads(): void {
+    const n = this.n;
+    const arena = this.arena;
+    let plen = 0;
+    if (n > 0) {
+      const last = this.keyStart(n - 1);
+      const m = Math.min(this.keyEnd(0), this.keyEnd(n - 1) - last);
+      while (plen < m && arena[plen] === arena[last + plen]) plen++;
+    }
+    const heads = this.heads;
+    const at = this.headsAt;
+    for (let i = 0; i < n; i++) heads[at + i] = headOf(arena, this.keyStart(i) + plen, this.keyEnd(i));
+    this.plen = plen;
+  }
+
+  /** sharesPrefix: `key` begins with the leaf's prefix (heads computed, at least one key). */
+  private sharesPrefix(key: Uint8Array): boolean {
+    const plen = this.plen;
+    if (key.length < plen) return false;
+    const arena = this.arena;
+    for (let j = 0; j < plen; j++) if (arena[j] !== key[j]) return false;
+    return true;
   }
 
   location(i: number): Location {
@@ -198,6 +291,14 @@ class Leaf {
   /** insertAt makes room at slot i and stores `key` there (location fields are left to the caller). */
   insertAt(i: number, key: Uint8Array): void {
     assert(this.n < LEAF_SLOTS_MAX, 'leaf overflow');
+    // The heads first, while the arena still starts with the prefix.
+    if (this.plen !== NO_HEADS) {
+      if (this.n > 0 && this.sharesPrefix(key)) {
+        const at = this.headsAt;
+        this.heads.copyWithin(at + i + 1, at + i, at + this.n);
+        this.heads[at + i] = headOf(key, this.plen, key.length);
+      } else this.plen = NO_HEADS;
+    }
     const used = this.used();
     const start = this.keyStart(i);
     if (used + key.length > this.arena.length) {
@@ -228,6 +329,11 @@ class Leaf {
   }
 
   removeAt(i: number): void {
+    // The prefix still holds for the keys that stay (perhaps no longer the longest).
+    if (this.plen !== NO_HEADS) {
+      const at = this.headsAt;
+      this.heads.copyWithin(at + i, at + i + 1, at + this.n);
+    }
     const used = this.used();
     const start = this.keyStart(i);
     const len = this.keyEnd(i) - start;
@@ -253,6 +359,11 @@ class Leaf {
     for (let j = 0; j < count; j++)
       to.slots[j * SLOT_WORDS + S_KEY_END] = (to.slots[j * SLOT_WORDS + S_KEY_END] as number) - base;
     to.n = count;
+    // Both halves keep the prefix (perhaps no longer the longest) and their heads.
+    if (this.plen !== NO_HEADS)
+      for (let j = 0; j < count; j++)
+        to.heads[to.headsAt + j] = this.heads[this.headsAt + from + j] as number;
+    to.plen = this.plen;
     this.n = from;
     this.arena = this.arena.slice(0, Math.max(ARENA_BYTES_MIN, base + (base >> 2)));
   }
@@ -272,24 +383,110 @@ class Leaf {
       this.slots[j * SLOT_WORDS + S_KEY_END] = (this.slots[j * SLOT_WORDS + S_KEY_END] as number) + used;
     this.n += other.n;
     other.n = 0;
+    // The two prefixes may differ: the next search computes the merged leaf's heads.
+    this.plen = NO_HEADS;
+    other.plen = NO_HEADS;
+  }
+
+  /** headsProblem: what is wrong with the leaf's prefix and heads, if they are computed. */
+  headsProblem(): string | undefined {
+    const plen = this.plen;
+    if (plen === NO_HEADS) return undefined;
+    for (let i = 0; i < this.n; i++) {
+      const start = this.keyStart(i);
+      const end = this.keyEnd(i);
+      if (end - start < plen) return `key ${i} is shorter than the leaf's prefix (${plen})`;
+      for (let j = 0; j < plen; j++)
+        if (this.arena[start + j] !== this.arena[j]) return `key ${i} does not share the leaf's prefix`;
+      if (this.heads[this.headsAt + i] !== headOf(this.arena, start + plen, end)) return `head ${i} is stale`;
+    }
+    return undefined;
   }
 }
 
 class Internal {
-  /** keys[i] separates children[i] (keys < keys[i]) from children[i + 1] (keys >= keys[i]). */
+  /**
+   * keys[i] separates children[i] (keys < keys[i]) from children[i + 1] (keys >= keys[i]). Who
+   * changes `keys` calls `changed`.
+   */
   keys: Uint8Array[] = [];
   children: Node[] = [];
+  /**
+   * plen and heads: as a leaf's (Leaf.plen), over the separators: a descent compares the heads
+   * in one array instead of chasing each separator's buffer. NO_HEADS after a change (a leaf
+   * split or merge below: rare); the next descent computes them.
+   */
+  private plen = NO_HEADS;
+  private heads: Uint32Array | undefined;
 
-  /** childIndex returns the child whose range holds `key`. */
+  get headsBytes(): number {
+    return this.heads?.byteLength ?? 0;
+  }
+
+  /** changed: `keys` changed; the heads are computed again when next needed. */
+  changed(): void {
+    this.plen = NO_HEADS;
+  }
+
+  /** childIndex returns the child whose range holds `key`: the number of separators <= key. */
   childIndex(key: Uint8Array): number {
+    const keys = this.keys;
+    const n = keys.length;
+    if (n === 0) return 0;
+    if (this.plen === NO_HEADS) this.computeHeads();
+    const plen = this.plen;
+    if (plen > 0) {
+      const first = keys[0] as Uint8Array;
+      const m = Math.min(plen, key.length);
+      for (let j = 0; j < m; j++) {
+        const d = (first[j] as number) - (key[j] as number);
+        if (d !== 0) return d > 0 ? 0 : n;
+      }
+      if (key.length < plen) return 0;
+    }
+    const h = headOf(key, plen, key.length);
+    const heads = this.heads as Uint32Array;
     let lo = 0;
-    let hi = this.keys.length;
+    let hi = n;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (compare(this.keys[mid] as Uint8Array, key) <= 0) lo = mid + 1;
+      const hm = heads[mid] as number;
+      if (hm < h || (hm === h && compare(keys[mid] as Uint8Array, key) <= 0)) lo = mid + 1;
       else hi = mid;
     }
     return lo;
+  }
+
+  private computeHeads(): void {
+    const keys = this.keys;
+    const n = keys.length;
+    const first = keys[0] as Uint8Array;
+    const last = keys[n - 1] as Uint8Array;
+    const m = Math.min(first.length, last.length);
+    let plen = 0;
+    while (plen < m && first[plen] === last[plen]) plen++;
+    if (this.heads === undefined || this.heads.length < n)
+      this.heads = new Uint32Array(Math.max(n, INTERNAL_CHILDREN_MAX));
+    for (let i = 0; i < n; i++) {
+      const sep = keys[i] as Uint8Array;
+      this.heads[i] = headOf(sep, plen, sep.length);
+    }
+    this.plen = plen;
+  }
+
+  /** headsProblem: what is wrong with the separators' prefix and heads, if they are computed. */
+  headsProblem(): string | undefined {
+    const plen = this.plen;
+    if (plen === NO_HEADS) return undefined;
+    const first = this.keys[0] as Uint8Array;
+    for (let i = 0; i < this.keys.length; i++) {
+      const sep = this.keys[i] as Uint8Array;
+      if (sep.length < plen) return `separator ${i} is shorter than the node's prefix (${plen})`;
+      for (let j = 0; j < plen; j++)
+        if (sep[j] !== first[j]) return `separator ${i} does not share the prefix`;
+      if (this.heads?.[i] !== headOf(sep, plen, sep.length)) return `head ${i} is stale`;
+    }
+    return undefined;
   }
 }
 
@@ -780,10 +977,10 @@ export class KeyDir {
     let bytes = 0;
     const visit = (node: Node): void => {
       if (node instanceof Leaf) {
-        bytes += node.slots.byteLength + node.arena.byteLength + LEAF_OBJECTS_BYTES;
+        bytes += node.slots.byteLength + LEAF_HEADS_BYTES + node.arena.byteLength + LEAF_OBJECTS_BYTES;
         return;
       }
-      bytes += INTERNAL_OBJECTS_BYTES + node.children.length * POINTER_BYTES * 2;
+      bytes += INTERNAL_OBJECTS_BYTES + node.children.length * POINTER_BYTES * 2 + node.headsBytes;
       for (const key of node.keys) bytes += key.length + BUFFER_OBJECT_BYTES;
       for (const child of node.children) visit(child);
     };
@@ -825,6 +1022,8 @@ export class KeyDir {
         else if (depth !== leafDepth) report(`a leaf at depth ${depth}, others at ${leafDepth}`);
         leaves.push(node);
         if (node.n === 0 && node !== this.root) report('an empty leaf below the root');
+        const heads = node.headsProblem();
+        if (heads !== undefined) report(`a leaf's search heads: ${heads}`);
         let end = 0;
         for (let i = 0; i < node.n; i++) {
           const keyEnd = node.keyEnd(i);
@@ -841,6 +1040,8 @@ export class KeyDir {
         }
         return;
       }
+      const heads = node.headsProblem();
+      if (heads !== undefined) report(`an internal node's search heads: ${heads}`);
       if (node.children.length !== node.keys.length + 1 || node.children.length === 0) {
         report(`an internal node with ${node.children.length} children and ${node.keys.length} separators`);
         return;
@@ -1048,6 +1249,7 @@ export class KeyDir {
       const parent = this.pathNodes[depth] as Internal;
       const i = this.pathIndexes[depth] as number;
       parent.keys.splice(i, 0, sep);
+      parent.changed();
       parent.children.splice(i + 1, 0, child);
       if (parent.children.length <= INTERNAL_CHILDREN_MAX) return;
       // Split the internal node: the middle separator moves up.
@@ -1098,6 +1300,7 @@ export class KeyDir {
     const parent = this.pathNodes[depth] as Internal;
     parent.children.splice(i, 1);
     parent.keys.splice(i === 0 ? 0 : i - 1, 1);
+    parent.changed();
     if (parent.children.length === 0) {
       if (depth === 0) this.root = this.newLeaf();
       else this.removeChild(depth - 1, this.pathIndexes[depth - 1] as number);

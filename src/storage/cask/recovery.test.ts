@@ -311,7 +311,11 @@ describe('cairn check of the index recovery builds', () => {
     expiries.set('k00001', 10);
     expect(indexProblems(keyDir, expiries)).toEqual([]);
     // A separator rewritten in place (the aliasing bug's damage) and an expiry without its key.
-    (keyDir as unknown as { root: { keys: Uint8Array[] } }).root.keys[3]!.fill(0x20);
+    // The node's search heads are dropped as well, as when the damage predates them: cached
+    // heads would still route by the separator's old bytes and hide the misrouted lookups.
+    const root = (keyDir as unknown as { root: { keys: Uint8Array[]; changed(): void } }).root;
+    root.keys[3]!.fill(0x20);
+    root.changed();
     expiries.set('gone', 10);
     const problems = indexProblems(keyDir, expiries);
     expect(new Set(problems.map((p) => p.kind))).toEqual(new Set(['damaged-index']));

@@ -6,7 +6,17 @@ import { encodeConfChange } from './conf-change.js';
 import type { LogStorage } from './log-storage.js';
 import type { RaftConfig, Status } from './raft.js';
 import { Raft } from './raft.js';
-import type { ConfChange, ConfState, Entry, HardState, Message, NodeId, Ready, SoftState } from './types.js';
+import type {
+  ConfChange,
+  ConfState,
+  Entry,
+  HardState,
+  Message,
+  MessageType,
+  NodeId,
+  Ready,
+  SoftState,
+} from './types.js';
 import {
   DRIVER_MESSAGES,
   hardStateEqual,
@@ -246,6 +256,26 @@ export class RawNode {
   status(): Status {
     return this.raft.status();
   }
+}
+
+/** LEADER_MESSAGES: what only a leader sends. */
+export const LEADER_MESSAGES: ReadonlySet<MessageType> = new Set<MessageType>([
+  'MsgApp',
+  'MsgSnap',
+  'MsgHeartbeat',
+  'MsgTimeoutNow',
+]);
+
+/**
+ * isStaleLeaderMessage: `m` is a leader's message from a term before `persistedTerm` (the
+ * sender's term once the Ready that carries `m` is saved). A leader that steps down within one
+ * Ready (a newer term arrived) may have produced appends for entries the same Ready then
+ * overwrote with the new leader's: they were never persisted and never will be. Peers refuse
+ * them (an old term), and dropping a message is always safe, so drivers drop them before
+ * sending (found by the multi-process SIGSTOP test, and by the Raft simulator, seed 7005876).
+ */
+export function isStaleLeaderMessage(m: Message, persistedTerm: number): boolean {
+  return LEADER_MESSAGES.has(m.type) && m.term < persistedTerm;
 }
 
 /**

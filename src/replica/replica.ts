@@ -53,6 +53,8 @@ import {
   type Entry,
   type HardState,
   isEmptySnapshot,
+  isStaleLeaderMessage,
+  LEADER_MESSAGES,
   type LogStorage,
   type Message,
   type MessageType,
@@ -94,14 +96,6 @@ export interface ReplicaLog extends LogStorage {
   ): Promise<void>;
   close(): Promise<void>;
 }
-
-/** LEADER_MESSAGES: what only a leader sends; from an earlier term, it is stale and dropped. */
-const LEADER_MESSAGES: ReadonlySet<MessageType> = new Set<MessageType>([
-  'MsgApp',
-  'MsgSnap',
-  'MsgHeartbeat',
-  'MsgTimeoutNow',
-]);
 
 /**
  * EARLY_MESSAGES: what leaves as soon as a Ready is taken, before its save and the earlier ones
@@ -930,12 +924,9 @@ export class Replica {
 
   private send(msgs: readonly Message[], afterSave: boolean): void {
     if (msgs.length === 0 || this.transport === undefined) return;
-    // A leader that stepped down within this Ready (a newer term arrived) may have produced
-    // appends for entries the same Ready then overwrote with the new leader's. Peers would refuse
-    // them (an old term); they are dropped here, as the core drops stale acknowledgements, since
-    // dropping a message is always safe. (Found by the multi-process SIGSTOP test.)
+    // Appends of a leader that stepped down within this Ready: see isStaleLeaderMessage.
     const term = this.log.initialState().hardState.term;
-    const out = msgs.filter((m) => !(LEADER_MESSAGES.has(m.type) && m.term < term));
+    const out = msgs.filter((m) => !isStaleLeaderMessage(m, term));
     if (afterSave) for (const m of out) checkPersistedBeforeSend(m, this.log);
     const plain = out.filter((m) => m.type !== 'MsgSnap');
     if (plain.length < out.length) for (const m of out) if (m.type === 'MsgSnap') this.sendSnapshot(m);

@@ -273,7 +273,8 @@ export class WritePipeline {
 
   /**
    * update reads the newest value of `key`, calls `fn` with it and queues the write `fn` asks
-   * for, in one synchronous step. The result's `durable` covers the write and the value it read.
+   * for, in one synchronous step. The result's `durable` covers the write and the value it read
+   * (and, when it writes nothing, the engine's read barrier: see `readOnly`).
    * Invalid keys, values and expiries throw. `fn` also gets the current value's type (0: a string
    * or absent), so a command can refuse a value of another type (WRONGTYPE) before reading it.
    */

@@ -9,7 +9,6 @@ import {
   checkPersistedBeforeSend,
   decodeConfChange,
   defaultConfig,
-  isStaleLeaderMessage,
   MemoryStorage,
   message,
   ProposalDroppedError,
@@ -438,12 +437,8 @@ export class Cluster {
     if (rd.snapshot !== undefined) n.storage.applySnapshot(rd.snapshot);
     this.persistEntries(n, rd.entries);
     if (rd.hardState !== undefined) n.storage.setHardState(rd.hardState);
-    // 2. Send: only now may messages that depend on the persisted state leave. As the replica
-    // driver does (Replica.send), a deposed leader's appends of entries this same Ready
-    // overwrote are dropped (isStaleLeaderMessage; seed 7005876).
-    const term = n.storage.initialState().hardState.term;
+    // 2. Send: only now may messages that depend on the persisted state leave.
     for (const m of rd.messages) {
-      if (isStaleLeaderMessage(m, term)) continue;
       checkPersistedBeforeSend(m, n.storage);
       const ok = this.net.send(m, this.now);
       if (!ok && m.type === 'MsgSnap') this.reportSnap(m, false);

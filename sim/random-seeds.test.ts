@@ -44,10 +44,9 @@ describe('randomized simulation', () => {
     });
   }
 
-  // A leader deposed within one Ready had appends for entries that the same Ready overwrote with
-  // its successor's; the harness sent them after the save and its persisted-before-send check
-  // failed. Drivers now drop a deposed leader's messages (isStaleLeaderMessage), as the replica
-  // driver already did.
+  // A deposed leader's Ready carried appends for entries that the same Ready overwrote with its
+  // successor's; the harness sent them after the save and its persisted-before-send check
+  // failed. The core now drops a deposed leader's messages from its Readys.
   it('a deposed leader does not send appends of entries it overwrote (seed 7005876, once a finding)', () => {
     expect(runSeeds(STALE_APPEND_SEED, 1, 5)).toEqual([]);
   });

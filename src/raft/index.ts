@@ -6,7 +6,7 @@ export type { LogStorage } from './log-storage.js';
 export { MemoryStorage } from './log-storage.js';
 export type { RaftConfig, Status } from './raft.js';
 export { CAMPAIGN_TRANSFER, defaultConfig, ProposalDroppedError } from './raft.js';
-export { checkPersistedBeforeSend, isStaleLeaderMessage, LEADER_MESSAGES, RawNode } from './raw-node.js';
+export { checkPersistedBeforeSend, LEADER_MESSAGES, RawNode } from './raw-node.js';
 export type {
   ConfChange,
   ConfChangeSingle,

@@ -225,7 +225,7 @@ export class RawNode {
       entries,
       snapshot,
       committedEntries: r.raftLog.nextCommittedEnts(),
-      messages: r.msgs,
+      messages: withoutStaleLeaderMessages(r.msgs, hs.term),
       mustSync:
         entries.length > 0 ||
         (hardChanged && (hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote)),
@@ -267,15 +267,28 @@ export const LEADER_MESSAGES: ReadonlySet<MessageType> = new Set<MessageType>([
 ]);
 
 /**
- * isStaleLeaderMessage: `m` is a leader's message from a term before `persistedTerm` (the
- * sender's term once the Ready that carries `m` is saved). A leader that steps down within one
- * Ready (a newer term arrived) may have produced appends for entries the same Ready then
- * overwrote with the new leader's: they were never persisted and never will be. Peers refuse
- * them (an old term), and dropping a message is always safe, so drivers drop them before
- * sending (found by the multi-process SIGSTOP test, and by the Raft simulator, seed 7005876).
+ * isStaleLeaderMessage: `m` is a leader's message from a term before `term` (the node's term
+ * as the Ready that would carry `m` is taken). A leader that steps down between two Readys (a
+ * newer term arrived) may have produced appends for entries the next Ready then overwrites
+ * with the new leader's: they were never persisted and never will be. Peers refuse them (an
+ * old term), and dropping a message is always safe (found by the cluster driver's SIGSTOP test
+ * and by the Raft simulator, seed 7005876, where the harness's persisted-before-send check
+ * failed on one).
  */
-export function isStaleLeaderMessage(m: Message, persistedTerm: number): boolean {
-  return LEADER_MESSAGES.has(m.type) && m.term < persistedTerm;
+function isStaleLeaderMessage(m: Message, term: number): boolean {
+  return LEADER_MESSAGES.has(m.type) && m.term < term;
+}
+
+/**
+ * withoutStaleLeaderMessages: what a Ready hands out of `msgs`, the node now at `term`: the
+ * deposed leader's messages dropped here, once for every driver (the cluster driver filtered
+ * them itself before; the core's simulator did not), as `dropStaleAcks` drops acknowledgements
+ * of overwritten entries. The same array when there are none (the usual case).
+ */
+function withoutStaleLeaderMessages(msgs: Message[], term: number): Message[] {
+  return msgs.some((m) => isStaleLeaderMessage(m, term))
+    ? msgs.filter((m) => !isStaleLeaderMessage(m, term))
+    : msgs;
 }
 
 /**

@@ -53,7 +53,6 @@ import {
   type Entry,
   type HardState,
   isEmptySnapshot,
-  isStaleLeaderMessage,
   LEADER_MESSAGES,
   type LogStorage,
   type Message,
@@ -924,12 +923,11 @@ export class Replica {
 
   private send(msgs: readonly Message[], afterSave: boolean): void {
     if (msgs.length === 0 || this.transport === undefined) return;
-    // Appends of a leader that stepped down within this Ready: see isStaleLeaderMessage.
-    const term = this.log.initialState().hardState.term;
-    const out = msgs.filter((m) => !isStaleLeaderMessage(m, term));
-    if (afterSave) for (const m of out) checkPersistedBeforeSend(m, this.log);
-    const plain = out.filter((m) => m.type !== 'MsgSnap');
-    if (plain.length < out.length) for (const m of out) if (m.type === 'MsgSnap') this.sendSnapshot(m);
+    // A deposed leader's messages never reach here: the core drops them from its Readys
+    // (raw-node.ts, withoutStaleLeaderMessages).
+    if (afterSave) for (const m of msgs) checkPersistedBeforeSend(m, this.log);
+    const plain = msgs.filter((m) => m.type !== 'MsgSnap');
+    if (plain.length < msgs.length) for (const m of msgs) if (m.type === 'MsgSnap') this.sendSnapshot(m);
     if (plain.length > 0) this.transport.send(plain);
   }
 

@@ -211,6 +211,14 @@ export class Mvcc {
   }
 
   /**
+   * capturing: a write now must give `written` the values it replaces (a reader is registered,
+   * or versions are retained); otherwise `written` never calls its `prior`.
+   */
+  get capturing(): boolean {
+    return this.retentionMs > 0 || this.readerCount() > 0;
+  }
+
+  /**
    * written assigns the commit timestamp of a write to `ks` (called synchronously before the
    * engine sees the write) and captures the values it replaces when someone may read them.
    */
@@ -220,9 +228,10 @@ export class Mvcc {
     // Read what the write replaces before anything changes: reading may throw (a closed or
     // damaged store), and then the write is refused whole.
     let unique: readonly string[] = ks;
-    let priors: Prior[] = [];
+    let priors: Prior[] | undefined;
     if (capture) {
-      if (ks.length === 1) priors = [prior(0)];
+      priors = [];
+      if (ks.length === 1) priors.push(prior(0));
       else {
         // A batch may name a key twice; the value it replaces is the one before the batch.
         const seen = new Set<string>();
@@ -249,7 +258,7 @@ export class Mvcc {
     const nowMs = this.clock.nowMs();
     for (let i = 0; i < unique.length; i++) {
       const k = unique[i]!;
-      const p = priors[i]!;
+      const p = priors![i]!;
       this.history.add(k, ts, p.value, p.fromTs, nowMs, p.expiresAt, p.valueType ?? 0);
       if (tracking) this.lastWrite.set(k, ts);
     }

@@ -87,25 +87,55 @@ export class PendingWrites {
   ): Queued {
     const nodes: PendingWrite[] = new Array(ks.length);
     for (let i = 0; i < ks.length; i++) {
-      const k = ks[i]!;
-      const older = this.byKey.get(k);
-      const node: PendingWrite = {
-        k,
-        ts,
-        value: values[i],
-        expiresAt: expiries[i],
-        valueType: types === undefined ? 0 : (types[i] ?? 0),
-        revision: revisions[i],
-        durable,
-        older,
-        newer: undefined,
-        listed: true,
-      };
-      if (older !== undefined) older.newer = node;
-      this.byKey.set(k, node);
-      nodes[i] = node;
+      const valueType = types === undefined ? 0 : (types[i] ?? 0);
+      nodes[i] = this.link(ks[i]!, ts, values[i], expiries[i], valueType, revisions[i], durable);
     }
     return { count: ++this.queuedCount, ts, ks, nodes };
+  }
+
+  /**
+   * addOne is `add` for a write of one key, `ks` being `[k]` (the server's SET: no arrays of
+   * one value each).
+   */
+  addOne(
+    ks: readonly [string],
+    ts: number,
+    value: Buffer | undefined,
+    expiresAt: number | undefined,
+    valueType: number,
+    revision: Revision | undefined,
+    durable: Promise<void>,
+  ): Queued {
+    const node = this.link(ks[0], ts, value, expiresAt, valueType, revision, durable);
+    return { count: ++this.queuedCount, ts, ks, nodes: [node] };
+  }
+
+  /** link makes a write's node for key `k` its key's newest. */
+  private link(
+    k: string,
+    ts: number,
+    value: Buffer | undefined,
+    expiresAt: number | undefined,
+    valueType: number,
+    revision: Revision | undefined,
+    durable: Promise<void>,
+  ): PendingWrite {
+    const older = this.byKey.get(k);
+    const node: PendingWrite = {
+      k,
+      ts,
+      value,
+      expiresAt,
+      valueType,
+      revision,
+      durable,
+      older,
+      newer: undefined,
+      listed: true,
+    };
+    if (older !== undefined) older.newer = node;
+    this.byKey.set(k, node);
+    return node;
   }
 
   /**

@@ -43,7 +43,7 @@
 // read-only and copy before giving them to code that might write to them.
 
 import { type Clock, systemClock } from '../io/clock.js';
-import { assert } from '../stdx/assert.js';
+import { AssertionError, assert } from '../stdx/assert.js';
 import { asBuffer, copyBytes } from '../stdx/bytes.js';
 import { keyFromString, keyString } from '../stdx/key-string.js';
 import type { Engine, Entry, Revision, ScanRange, Stored, WriteOp } from '../storage/engine.js';
@@ -131,6 +131,10 @@ export interface PipelineStats extends ExpiryCycleStats {
 export type KnownPrior = (k: string) => Prior | undefined;
 
 const noop = (): void => {};
+/** NO_PRIOR: the `prior` given to Mvcc.written when it is not capturing, so never called. */
+const NO_PRIOR = (): Prior => {
+  throw new AssertionError('Mvcc asked for a replaced value while capturing nothing');
+};
 
 /** SettleGroup: queued writes whose engine promise is the same one, settled by one callback. */
 interface SettleGroup {
@@ -354,8 +358,7 @@ export class WritePipeline {
     } catch (err) {
       return Promise.reject(err);
     }
-    const types = valueType ? [valueType] : undefined;
-    return this.enqueue([key], [keyString(key)], [copyBytes(value)], [expiresAt], undefined, true, types);
+    return this.enqueuePut(key, copyBytes(value), expiresAt, valueType ?? 0);
   }
 
   /** delete removes `key`; resolves to whether it existed (counting pending writes), once durable. */
@@ -602,7 +605,59 @@ export class WritePipeline {
       );
       return own;
     }
-    const queued = this.pending.add(ks, ts, values, expiries, revisions, own, types);
+    return this.track(this.pending.add(ks, ts, values, expiries, revisions, own, types), own);
+  }
+
+  /**
+   * enqueuePut is enqueue for one put looked up here (put: the server's plain SET), without the
+   * arrays of one element each the general path builds for its keys, values, expiries, lookups,
+   * revisions and ops (issue 14: a SET's allocations). `value` is the pipeline's own copy.
+   */
+  private enqueuePut(
+    key: Uint8Array,
+    value: Buffer,
+    expiresAt: number | undefined,
+    valueType: number,
+  ): Promise<void> {
+    const k = keyString(key);
+    const ks: [string] = [k];
+    this.lastQueuedTs = undefined;
+    let ts: number;
+    let before: Revision | undefined;
+    try {
+      // As in enqueue: the lookup first, so that one that throws refuses the write before Mvcc
+      // has recorded anything.
+      before = this.revisionOf(key, k);
+      ts = this.mvcc.written(ks, this.mvcc.capturing ? () => this.priorOf(key, k) : NO_PRIOR);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const revision = revisionOfPut(before, ts);
+    const op: WriteOp = {
+      type: 'put',
+      key,
+      value,
+      expiresAt,
+      create: revision.create,
+      version: revision.version,
+      valueType: valueType === 0 ? undefined : valueType,
+    };
+    this.lastQueuedTs = ts;
+    let own: Promise<void>;
+    try {
+      own = this.engine.write(ts, [op]);
+      if (this.queuedListeners.size > 0) this.tellQueued([key]);
+    } catch (err) {
+      own = Promise.reject(err);
+    }
+    return this.track(this.pending.addOne(ks, ts, value, expiresAt, valueType, revision, own), own);
+  }
+
+  /**
+   * track keeps a queued write pending until its durability promise `own` settles, and returns
+   * that promise. Writes that share one promise share one settle group.
+   */
+  private track(queued: Queued, own: Promise<void>): Promise<void> {
     const group = this.settling;
     if (group !== undefined && group.own === own) {
       assert(!group.done, 'a write joined a durability promise that has settled');

@@ -109,8 +109,7 @@ export interface GroupCommitOptions {
  * and values are copied into the records here, so the caller may reuse its buffers at once.
  */
 export function encodeWrite(ts: number, ops: readonly WriteOp[]): DurableWrite {
-  const last = lastOpPerKey(ops);
-  const kept = last.ops;
+  const kept = lastOpPerKey(ops);
   const asBatch = kept.length > 1;
   let size = asBatch ? recordBytes(0, 4) : 0;
   for (const op of kept) {
@@ -152,7 +151,6 @@ export function encodeWrite(ts: number, ops: readonly WriteOp[]): DurableWrite {
     const key = bytes.subarray(valueAt - op.key.length, valueAt);
     durable.push({
       key,
-      name: last.names[i] as string,
       kind,
       valueAt,
       valueLen: (value?.length ?? 0) + (valueType === 0 ? 0 : VALUE_TYPE_BYTES),
@@ -171,20 +169,18 @@ export function encodeWrite(ts: number, ops: readonly WriteOp[]): DurableWrite {
  * overrides. Members of a batch share one sequence number, so on disk "later in the batch"
  * could not otherwise be told apart from "earlier" once recovery reads them back.
  */
-function lastOpPerKey(ops: readonly WriteOp[]): { ops: readonly WriteOp[]; names: readonly string[] } {
-  const names = ops.map((op) => keyString(op.key));
-  if (ops.length === 1) return { ops, names };
+function lastOpPerKey(ops: readonly WriteOp[]): readonly WriteOp[] {
+  if (ops.length === 1) return ops;
   const seen = new Set<string>();
   const kept: WriteOp[] = [];
-  const keptNames: string[] = [];
   for (let i = ops.length - 1; i >= 0; i--) {
-    const name = names[i] as string;
+    const op = ops[i] as WriteOp;
+    const name = keyString(op.key);
     if (seen.has(name)) continue;
     seen.add(name);
-    kept.push(ops[i] as WriteOp);
-    keptNames.push(name);
+    kept.push(op);
   }
-  return kept.length === ops.length ? { ops, names } : { ops: kept.reverse(), names: keptNames.reverse() };
+  return kept.length === ops.length ? ops : kept.reverse();
 }
 
 export class GroupCommit {

@@ -59,8 +59,6 @@ export interface DurableWrite {
 export interface DurableOp {
   /** key: a view into the write's `bytes` (so the caller's buffer may be reused at once). */
   readonly key: Uint8Array;
-  /** name: the key as a latin1 string, the expiry index's and the value cache's key. */
-  readonly name: string;
   readonly kind: Kind;
   /** valueAt: offset of the value within the write's `bytes`. */
   readonly valueAt: number;
@@ -409,13 +407,16 @@ export class CaskStore {
    */
   apply(write: DurableWrite, fileId: number, at: number): void {
     for (const op of write.ops) {
-      const hadExpiry = this.expiries.size > 0 && this.expiries.has(op.name);
+      const expires = op.expiresAt !== undefined;
+      // The key string, the expiry index's key, only where the index is involved: most stores
+      // have no expiring keys, and a write then makes no key string here (issue 14).
+      const name = expires || this.expiries.size > 0 ? keyString(op.key) : '';
+      const hadExpiry = this.expiries.size > 0 && this.expiries.has(name);
       if (op.kind === Kind.PUT) {
-        const expires = op.expiresAt !== undefined;
         if (this.keyDir.set(op.key, fileId, at + op.valueAt, op.valueLen, write.seq, op.create, op.version)) {
           this.dropPrevious(op.key.length, hadExpiry);
         }
-        if (expires || hadExpiry) this.expiries.set(op.name, op.expiresAt);
+        if (expires || hadExpiry) this.expiries.set(name, op.expiresAt);
         this.files.addLive(fileId, recordBytes(op.key.length, op.valueLen, expires, op.version !== 0));
         const skip = op.valueType === 0 ? 0 : VALUE_TYPE_BYTES;
         this.cache.set(
@@ -428,7 +429,7 @@ export class CaskStore {
         );
       } else {
         if (this.keyDir.remove(op.key)) this.dropPrevious(op.key.length, hadExpiry);
-        if (hadExpiry) this.expiries.delete(op.name);
+        if (hadExpiry) this.expiries.delete(name);
         this.cache.delete(op.key);
         // A copy: op.key is a view into the write's buffer, which should not live on.
         this.noteTombstone(fileId, Buffer.from(op.key), write.seq);

@@ -1,0 +1,96 @@
+// The server's SET path below the RESP layer, in process: `pipeline.put` of 100-byte values to
+// random keys of a store that holds them all, in turns of TURN puts (as a read of pipelined
+// commands from many clients), durability 'never' and compaction off, so that what is measured
+// is the JavaScript cost of a write (stamp, pending state, encode, group commit, publish), not
+// the disk. Prints CPU µs per put, and the young-generation collections (scavenges) and their
+// time, which follow from the bytes a put allocates. For A/B runs of two builds, `--dist DIR`
+// loads the built tree `DIR/dist/src/index.js`; alternate the builds, this VM drifts.
+//
+//   npx tsx bench/put-path.ts [--keys N] [--puts N] [--dist DIR]
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import type * as Api from '../src/index.js';
+
+/** KEYS_DEFAULT, PUTS_DEFAULT, TURN, VALUE_BYTES: the workload (redis-benchmark -r 100000 -d 100). */
+const KEYS_DEFAULT = 100_000;
+const PUTS_DEFAULT = 400_000;
+const TURN = 800;
+const VALUE_BYTES = 100;
+
+function argValue(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i === -1 ? undefined : process.argv[i + 1];
+}
+
+const keyCount = Number(argValue('--keys') ?? KEYS_DEFAULT);
+const puts = Number(argValue('--puts') ?? PUTS_DEFAULT);
+const dist = argValue('--dist');
+const api = (
+  dist === undefined
+    ? await import('../src/index.js')
+    : await import(pathToFileURL(path.resolve(dist, 'dist/src/index.js')).href)
+) as typeof Api;
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-put-path-'));
+const db = await api.open(dir, { durability: 'never', autoCompact: false });
+const pipeline = db.pipeline;
+const value = Buffer.alloc(VALUE_BYTES, 7);
+const keys = Array.from({ length: keyCount }, (_, i) => Buffer.from(`key:${String(i).padStart(12, '0')}`));
+// A fixed pseudo-random order (xorshift), the same for every build.
+let seed = 2463534242;
+const order = new Uint32Array(puts);
+for (let i = 0; i < puts; i++) {
+  seed ^= seed << 13;
+  seed ^= seed >>> 17;
+  seed ^= seed << 5;
+  order[i] = (seed >>> 0) % keyCount;
+}
+
+async function run(from: number, to: number): Promise<void> {
+  for (let i = from; i < to; i += TURN) {
+    let last: Promise<void> | undefined;
+    for (let j = i; j < Math.min(to, i + TURN); j++) last = pipeline.put(keys[order[j]!]!, value);
+    await last;
+  }
+}
+
+try {
+  for (let i = 0; i < keyCount; i += TURN) {
+    let last: Promise<void> | undefined;
+    for (let j = i; j < Math.min(keyCount, i + TURN); j++) last = pipeline.put(keys[j]!, value);
+    await last;
+  }
+  await run(0, Math.min(puts, 50_000)); // warm-up
+  let scavenges = 0;
+  let scavengeMs = 0;
+  let majors = 0;
+  const gc = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      // detail.kind: 1 is a scavenge (minor), others are mark-compacts and weak callbacks.
+      if ((e as unknown as { detail: { kind: number } }).detail.kind === 1) {
+        scavenges++;
+        scavengeMs += e.duration;
+      } else majors++;
+    }
+  });
+  gc.observe({ entryTypes: ['gc'] });
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  await run(0, puts);
+  const wallMs = performance.now() - started;
+  const used = process.cpuUsage(cpu);
+  await new Promise((resolve) => setImmediate(resolve));
+  gc.disconnect();
+  const cpuUs = (used.user + used.system) / puts;
+  console.log(
+    `${dist ?? 'src'}: ${cpuUs.toFixed(2)} µs CPU per put, ${Math.round((puts / wallMs) * 1000)} puts/s, ` +
+      `${scavenges} scavenges (${scavengeMs.toFixed(0)} ms, ${((scavengeMs * 1000) / puts).toFixed(2)} µs a put), ` +
+      `${majors} other collections (${keyCount} keys, ${puts} puts)`,
+  );
+} finally {
+  await db.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+}

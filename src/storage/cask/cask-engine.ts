@@ -77,7 +77,7 @@ import { planCompaction } from './compaction-plan.js';
 import { type CompactionHost, compact } from './compactor.js';
 import type { DataFile, DataFileSet } from './data-file-set.js';
 import { DATA_SUFFIX, HINT_SUFFIX, hintPath, parseFileId } from './file-names.js';
-import { encodeWrite, GroupCommit } from './group-commit.js';
+import { GroupCommit } from './group-commit.js';
 import { decodeHint, openHintCursor } from './hint.js';
 import type { KeyDir, Location } from './key-dir.js';
 import { SEQ_MAX } from './record.js';
@@ -555,9 +555,9 @@ export class CaskEngine implements Engine {
       if (ops.length === 0) throw new InvalidArgumentError('a write needs at least one operation');
       for (const op of ops) if (op.type === 'put') checkKeyVersion(op.create, op.version, ts);
       assert(ts < SEQ_MAX, 'sequence numbers exhausted');
-      const encoded = encodeWrite(ts, ops);
+      const durable = this.commit.enqueue(ts, ops);
       this.store.lastTs = ts;
-      return this.commit.enqueue(encoded);
+      return durable;
     } catch (err) {
       return Promise.reject(err);
     }

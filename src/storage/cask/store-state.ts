@@ -46,9 +46,17 @@ import {
 } from './record.js';
 import { ValueCache } from './value-cache.js';
 
-/** DurableWrite: one write's encoded records, and what each op changes once they are durable. */
+/**
+ * DurableWrite: one write's encoded records, and what each op changes once they are durable. The
+ * records are `len` bytes at `at` in `bytes`, a buffer the write may share with the writes queued
+ * beside it (the group commit encodes a part's writes into one buffer: group-commit.ts).
+ */
 export interface DurableWrite {
   readonly bytes: Buffer;
+  /** at: where the write's records start in `bytes`. */
+  readonly at: number;
+  /** len: the size of the write's records. */
+  readonly len: number;
   /** seq: the write's commit timestamp, the sequence number of all its records. */
   readonly seq: number;
   readonly ops: readonly DurableOp[];
@@ -60,7 +68,7 @@ export interface DurableOp {
   /** key: a view into the write's `bytes` (so the caller's buffer may be reused at once). */
   readonly key: Uint8Array;
   readonly kind: Kind;
-  /** valueAt: offset of the value within the write's `bytes`. */
+  /** valueAt: offset of the value from the start of the write's records (`at`). */
   readonly valueAt: number;
   readonly valueLen: number;
   /** expiresAt: a PUT's expiry, undefined for none. */
@@ -421,7 +429,7 @@ export class CaskStore {
         const skip = op.valueType === 0 ? 0 : VALUE_TYPE_BYTES;
         this.cache.set(
           op.key,
-          write.bytes.subarray(op.valueAt + skip, op.valueAt + op.valueLen),
+          write.bytes.subarray(write.at + op.valueAt + skip, write.at + op.valueAt + op.valueLen),
           write.seq,
           op.create,
           op.version,

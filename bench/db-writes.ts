@@ -9,26 +9,16 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import type * as Api from '../src/index.js';
+import { argValue, loadApi } from './build-under-test.js';
 
 /** KEYS_DEFAULT, IN_FLIGHT, VALUE_BYTES: the workload. */
 const KEYS_DEFAULT = 200_000;
 const IN_FLIGHT = 100;
 const VALUE_BYTES = 100;
 
-function argValue(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i === -1 ? undefined : process.argv[i + 1];
-}
-
 const n = Number(argValue('--keys') ?? KEYS_DEFAULT);
 const dist = argValue('--dist');
-const api = (
-  dist === undefined
-    ? await import('../src/index.js')
-    : await import(pathToFileURL(path.resolve(dist, 'dist/src/index.js')).href)
-) as typeof Api;
+const api = await loadApi(dist);
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-db-writes-'));
 const db = await api.open(dir, { durability: 'never', autoCompact: false });

@@ -11,8 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
-import type * as Api from '../src/index.js';
+import { argValue, loadApi } from './build-under-test.js';
 
 /** KEYS_DEFAULT, PUTS_DEFAULT, TURN, VALUE_BYTES: the workload (redis-benchmark -r 100000 -d 100). */
 const KEYS_DEFAULT = 100_000;
@@ -20,19 +19,10 @@ const PUTS_DEFAULT = 400_000;
 const TURN = 800;
 const VALUE_BYTES = 100;
 
-function argValue(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i === -1 ? undefined : process.argv[i + 1];
-}
-
 const keyCount = Number(argValue('--keys') ?? KEYS_DEFAULT);
 const puts = Number(argValue('--puts') ?? PUTS_DEFAULT);
 const dist = argValue('--dist');
-const api = (
-  dist === undefined
-    ? await import('../src/index.js')
-    : await import(pathToFileURL(path.resolve(dist, 'dist/src/index.js')).href)
-) as typeof Api;
+const api = await loadApi(dist);
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-put-path-'));
 const db = await api.open(dir, { durability: 'never', autoCompact: false });

@@ -40,6 +40,62 @@ describe('group commit parts', () => {
     await db.close();
   });
 
+  it("a part's writes share one buffer that grows as they come: every record reads back, before and after a reopen", async () => {
+    const dir = tmpDir('gc-parts');
+    let db = await openCask(dir, { durability: 'never' });
+    // One turn: small writes (the part's first buffer), one larger than anything before it (a
+    // growth past doubling), a batch with a duplicate key, then small ones again, twice (the
+    // second part's buffer is sized after the first).
+    const expected = new Map<string, Buffer>();
+    let ts = 0;
+    for (let round = 0; round < 2; round++) {
+      const ps: Promise<void>[] = [];
+      const put = (k: string, value: Buffer): void => {
+        ts++;
+        expected.set(k, value);
+        ps.push(db.write(ts, [{ type: 'put', key: Buffer.from(k), value, create: ts, version: 1 }]));
+      };
+      for (let i = 0; i < 30; i++) put(`r${round}-small-${i}`, Buffer.alloc(10 + i * 7, 65 + i));
+      put(`r${round}-large`, Buffer.alloc(100_000 + round, 0x7a));
+      ts++;
+      const batch = [
+        {
+          type: 'put' as const,
+          key: Buffer.from(`r${round}-b`),
+          value: Buffer.from('one'),
+          create: ts,
+          version: 1,
+        },
+        {
+          type: 'put' as const,
+          key: Buffer.from(`r${round}-c`),
+          value: Buffer.from('two'),
+          create: ts,
+          version: 1,
+        },
+        {
+          type: 'put' as const,
+          key: Buffer.from(`r${round}-b`),
+          value: Buffer.from('three'),
+          create: ts,
+          version: 1,
+        },
+      ];
+      expected.set(`r${round}-b`, Buffer.from('three'));
+      expected.set(`r${round}-c`, Buffer.from('two'));
+      ps.push(db.write(ts, batch));
+      for (let i = 0; i < 30; i++) put(`r${round}-after-${i}`, Buffer.alloc(200 + i, 48 + i));
+      expect(new Set(ps).size).toBe(1);
+      await Promise.all(ps);
+    }
+    for (const [k, v] of expected) expect(db.getSync(Buffer.from(k))).toEqual(v);
+    await db.close();
+    db = await openCask(dir);
+    for (const [k, v] of expected) expect(db.getSync(Buffer.from(k))).toEqual(v);
+    expect(db.stats().keys).toBe(expected.size);
+    await db.close();
+  });
+
   it('a barrier (flush) between writes starts a new part', async () => {
     const dir = tmpDir('gc-parts');
     const db = await openCask(dir, { durability: 'never' });

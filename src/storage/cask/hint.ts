@@ -284,8 +284,13 @@ export class HintWriter {
       if (version !== 0) flags |= F_REVISION | (create > seq ? F_CREATE_ABOVE_SEQ : 0);
       pos = writeVarint(out, pos, shared * (1 << F_BITS) + flags);
       pos = writeVarint(out, pos, len - shared);
-      keys.copy(out, pos, start + shared, start + len);
-      pos += len - shared;
+      // A short suffix byte by byte: Buffer#copy from an offset makes a view per call on Node 20
+      // (an allocation per hint entry; issue 14), as the decoder below does for its copies.
+      const suffixLen = len - shared;
+      if (suffixLen <= SHARED_COPY_MAX)
+        for (let k = 0; k < suffixLen; k++) out[pos + k] = keys[start + shared + k] as number;
+      else keys.copy(out, pos, start + shared, start + len);
+      pos += suffixLen;
       pos = writeVarint(out, pos, seq - seqBase);
       const delta = valueOffset - prevOffset;
       pos = writeVarint(out, pos, delta >= 0 ? delta * 2 : -delta * 2 - 1);

@@ -1,5 +1,5 @@
 // The three durability modes: what is acknowledged when, and what survives a power cut.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { openCaskPipelined, type PipelinedCask } from '../../../test/support/pipelined-cask.js';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import type { Clock, Timer } from '../../io/clock.js';
@@ -71,7 +71,9 @@ describe('durability modes', () => {
     await db.put(b('a'), b('1'));
     expect(db.stats().fsyncs).toBe(0);
     clock.fire();
-    await new Promise((r) => setTimeout(r, 20)); // the timer's sync runs in the write queue
+    // The timer's sync runs in the write queue, its fdatasync in the thread pool: wait for it
+    // (a fixed 20 ms was not always enough on a loaded machine), then check it was one.
+    await vi.waitFor(() => expect(db.stats().fsyncs).toBeGreaterThan(0), { timeout: 5_000, interval: 5 });
     const synced = db.stats().fsyncs;
     expect(synced).toBe(1);
     clock.fire(); // nothing new: no fsync

@@ -59,20 +59,24 @@ interface Part {
   /**
    * buf: its writes' records, encoded here one after another as they are queued (`bytes` of it
    * used), so that a part is appended with one `write` of one buffer: no buffer per write and no
-   * concatenation per group (issue 14: 0.5 KB of a SET's allocations). It grows by doubling;
-   * the writes queued before a growth keep the older buffer, whose bytes are the same.
+   * concatenation per group (issue 14: 0.5 KB of a SET's allocations). It grows by
+   * PART_BUFFER_GROWTH; the writes queued before a growth keep the older buffer, whose bytes are
+   * the same.
    */
   buf: Buffer;
 }
 
 /**
  * PART_BUFFER_MIN: the smallest first buffer of a part (a lone write's part at a light load: one
- * Buffer from Node's pool). A part's first buffer is sized after the part before it, with
- * PART_BUFFER_SLACK more (a steady load fills one buffer per part); PART_BUFFER_GROWTH: a full
- * buffer is replaced by one this many times larger.
+ * Buffer from Node's pool).
+ */
+const PART_BUFFER_MIN = 2 * 1024;
+/**
+ * PART_BUFFER_SLACK: a part's first buffer is the size of the part before it times this, so a
+ * steady load fills one buffer per part.
  */
 const PART_BUFFER_SLACK = 1.25;
-const PART_BUFFER_MIN = 2 * 1024;
+/** PART_BUFFER_GROWTH: a full part buffer is replaced by one this many times larger. */
 const PART_BUFFER_GROWTH = 4;
 
 /** A queued write: its encoded records, and the part it settles with. */
@@ -282,8 +286,7 @@ export class GroupCommit {
     const len = encodedSize(kept);
     let part = this.open;
     if (part === undefined || (part.bytes > 0 && part.bytes + len > this.partBytesMax)) {
-      // A full part closes here; the flush loop and barriers close the others (closeOpen).
-      if (part !== undefined) this.closedBytes = part.bytes;
+      this.closeOpen(); // a full part
       const hinted = Math.min(this.partBytesMax, Math.ceil(this.closedBytes * PART_BUFFER_SLACK));
       part = newPart(Buffer.allocUnsafe(Math.max(len, PART_BUFFER_MIN, hinted)));
       this.open = part;

@@ -94,7 +94,7 @@ export class PendingWrites {
   }
 
   /**
-   * addOne is `add` for a write of one key, `ks` being `[k]` (the server's SET: no arrays of
+   * addOne is `add` for a write of one key, `ks` being `[k]` (put and update: no arrays of
    * one value each).
    */
   addOne(

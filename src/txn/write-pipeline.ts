@@ -302,9 +302,7 @@ export class WritePipeline {
     }
     // The value may be the caller's (a command's argument): the pending state keeps a copy.
     const value = change.write === null ? undefined : copyBytes(change.write);
-    // A string write passes no types array: the string path allocates nothing for types.
-    const types = valueType ? [valueType] : undefined;
-    const written = this.enqueue([key], [k], [value], [expiresAt], [found], true, types);
+    const written = this.enqueueOne(key, k, value, expiresAt, valueType ?? 0, found);
     const deps = current.durable === undefined ? [] : [current.durable];
     return { result: change.result, durable: joinDurable(deps, written), ts: this.lastQueuedTs };
   }
@@ -358,7 +356,7 @@ export class WritePipeline {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.enqueuePut(key, copyBytes(value), expiresAt, valueType ?? 0);
+    return this.enqueueOne(key, keyString(key), copyBytes(value), expiresAt, valueType ?? 0, undefined);
   }
 
   /** delete removes `key`; resolves to whether it existed (counting pending writes), once durable. */
@@ -609,17 +607,20 @@ export class WritePipeline {
   }
 
   /**
-   * enqueuePut is enqueue for one put looked up here (put: the server's plain SET), without the
-   * arrays of one element each the general path builds for its keys, values, expiries, lookups,
-   * revisions and ops (issue 14: a SET's allocations). `value` is the pipeline's own copy.
+   * enqueueOne is enqueue for a write of one key (`value` undefined: a delete), the path of put
+   * and update (every plain command's write): without the arrays of one element each the
+   * general path builds for its keys, values, expiries, lookups, revisions and ops (issue 14: a
+   * SET's allocations). `found`: the key's state update looked up, else looked up here. `value`
+   * is the pipeline's own copy.
    */
-  private enqueuePut(
+  private enqueueOne(
     key: Uint8Array,
-    value: Buffer,
+    k: string,
+    value: Buffer | undefined,
     expiresAt: number | undefined,
     valueType: number,
+    found: Lookup | undefined,
   ): Promise<void> {
-    const k = keyString(key);
     const ks: [string] = [k];
     this.lastQueuedTs = undefined;
     let ts: number;
@@ -627,21 +628,27 @@ export class WritePipeline {
     try {
       // As in enqueue: the lookup first, so that one that throws refuses the write before Mvcc
       // has recorded anything.
-      before = this.revisionOf(key, k);
-      ts = this.mvcc.written(ks, this.mvcc.capturing ? () => this.priorOf(key, k) : NO_PRIOR);
+      if (value !== undefined) before = found === undefined ? this.revisionOf(key, k) : found.latest.revision;
+      const prior = this.mvcc.capturing ? () => found?.prior ?? this.priorOf(key, k) : NO_PRIOR;
+      ts = this.mvcc.written(ks, prior);
     } catch (err) {
       return Promise.reject(err);
     }
-    const revision = revisionOfPut(before, ts);
-    const op: WriteOp = {
-      type: 'put',
-      key,
-      value,
-      expiresAt,
-      create: revision.create,
-      version: revision.version,
-      valueType: valueType === 0 ? undefined : valueType,
-    };
+    let op: WriteOp;
+    let revision: Revision | undefined;
+    if (value === undefined) op = { type: 'delete', key };
+    else {
+      revision = revisionOfPut(before, ts);
+      op = {
+        type: 'put',
+        key,
+        value,
+        expiresAt,
+        create: revision.create,
+        version: revision.version,
+        valueType: valueType === 0 ? undefined : valueType,
+      };
+    }
     this.lastQueuedTs = ts;
     let own: Promise<void>;
     try {

@@ -5,7 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { FaultyFileSystem } from '../../io/faulty-file-system.js';
+import type { File, FileSystem } from '../../io/file-system.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
+import { assert } from '../../stdx/assert.js';
 import { DATA_FILE_BYTES_MIN } from '../limits.js';
 import { type CaskEngine, openCask } from './cask-engine.js';
 
@@ -22,6 +24,53 @@ function outcome(p: Promise<void>): Promise<string> {
     () => 'ok',
     (err: unknown) => (err as Error).constructor.name,
   );
+}
+
+/**
+ * GatedSyncs: a file system whose data files' fdatasyncs wait until the test lets each through,
+ * so a test can queue writes while a group's fdatasync is under way.
+ */
+class GatedSyncs {
+  /** armed: data-file fdatasyncs wait for release (not while the store opens or closes). */
+  armed = false;
+  /** started: data-file fdatasyncs begun while armed. */
+  started = 0;
+  private readonly waiting: (() => void)[] = [];
+  readonly fs: FileSystem;
+
+  constructor(inner: FileSystem) {
+    const wrapFile = (file: File, path: string): File =>
+      new Proxy(file, {
+        get: (target, prop, receiver) => {
+          if (prop !== 'datasync' || !path.endsWith('.data')) return Reflect.get(target, prop, receiver);
+          return async () => {
+            if (!this.armed) return target.datasync();
+            this.started++;
+            await new Promise<void>((resolve) => this.waiting.push(resolve));
+            await target.datasync();
+          };
+        },
+      });
+    this.fs = new Proxy(inner, {
+      get: (target, prop, receiver) => {
+        if (prop !== 'open') return Reflect.get(target, prop, receiver);
+        return async (path: string, mode: Parameters<FileSystem['open']>[1]) =>
+          wrapFile(await target.open(path, mode), path);
+      },
+    });
+  }
+
+  /** began waits until `n` fdatasyncs have begun. */
+  async began(n: number): Promise<void> {
+    while (this.started < n) await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  /** release lets the oldest waiting fdatasync through. */
+  release(): void {
+    const next = this.waiting.shift();
+    assert(next !== undefined, 'no fdatasync is waiting');
+    next();
+  }
 }
 
 describe('group commit parts', () => {
@@ -190,6 +239,72 @@ describe('group commit parts', () => {
       await again.close();
     });
   }
+
+  it("always: writes queued during a group's fdatasync start theirs before that group's callbacks run", async () => {
+    const dir = tmpDir('gc-chain');
+    const gated = new GatedSyncs(nodeFileSystem);
+    const db = await openCask(dir, { fs: gated.fs, durability: 'always' });
+    gated.armed = true;
+    const first = putAt(db, 1, 'a');
+    await gated.began(1);
+    // Queued while the first group's fdatasync is under way: the next group.
+    const second = Array.from({ length: 5 }, (_, i) => putAt(db, i + 2, `b${i}`));
+    const seen: number[] = [];
+    const done = first.then(() => seen.push(gated.started));
+    gated.release();
+    await done;
+    // The second group's fdatasync had begun when the first group's callbacks ran.
+    expect(seen).toEqual([2]);
+    expect(db.getSync(Buffer.from('b0'))).toBeUndefined(); // not durable yet: not visible
+    gated.release();
+    await Promise.all(second);
+    for (let i = 0; i < 5; i++) expect(db.getSync(Buffer.from(`b${i}`))).toEqual(VALUE);
+    // A barrier queued behind a chained group waits for it, in queue order.
+    const third = putAt(db, 10, 'c');
+    await gated.began(3);
+    const fourth = putAt(db, 11, 'd');
+    const flushed = db.flush();
+    let flushedFirst = false;
+    void flushed.then(() => {
+      flushedFirst = db.getSync(Buffer.from('d')) === undefined;
+    });
+    gated.release();
+    await gated.began(4);
+    gated.release();
+    await Promise.all([third, fourth, flushed]);
+    expect(flushedFirst).toBe(false);
+    gated.armed = false;
+    await db.close();
+    const again = await openCask(dir);
+    expect(again.getSync(Buffer.from('a'))).toEqual(VALUE);
+    for (let i = 0; i < 5; i++) expect(again.getSync(Buffer.from(`b${i}`))).toEqual(VALUE);
+    expect(again.getSync(Buffer.from('d'))).toEqual(VALUE);
+    await again.close();
+  });
+
+  it('always: a chained group whose fdatasync fails fails alone', async () => {
+    const dir = tmpDir('gc-chain');
+    const faulty = new FaultyFileSystem(nodeFileSystem);
+    const db = await openCask(dir, { fs: faulty, durability: 'always' });
+    await putAt(db, 1, 'warm');
+    // The first group's fdatasync is under way while the second is queued (and chained); the
+    // third is queued by the first's callbacks, while the second's fdatasync is under way.
+    faulty.inject({ op: 'datasync', code: 'EIO', path: /\.data$/, skip: 1 });
+    const before = faulty.mutations;
+    const a = putAt(db, 2, 'a');
+    while (faulty.mutations === before) await new Promise((resolve) => setImmediate(resolve));
+    const b = putAt(db, 3, 'b');
+    const c = a.then(() => putAt(db, 4, 'c'));
+    expect(await outcome(a)).toBe('ok');
+    expect(await outcome(b)).toBe('IoError');
+    expect(await outcome(c)).toBe('ok');
+    await db.close();
+    const again = await openCask(dir);
+    expect(again.getSync(Buffer.from('a'))).toEqual(VALUE);
+    expect(again.getSync(Buffer.from('b'))).toBeUndefined();
+    expect(again.getSync(Buffer.from('c'))).toEqual(VALUE);
+    await again.close();
+  });
 
   it('commitAfterCall: the writes of one call are one group, visible before the turn ends', async () => {
     for (const commitAfterCall of [false, true]) {

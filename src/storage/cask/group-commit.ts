@@ -243,6 +243,8 @@ export class GroupCommit {
    */
   private readonly partBytesMax: number;
   private flushing: Promise<void> | undefined;
+  /** chained: the commit of a group started by chainNext, which the flush loop awaits next. */
+  private chained: Promise<void> | undefined;
   private failure: StoreFailedError | undefined;
   /** dirty: bytes were written to the active file since its last fdatasync. */
   private dirty = false;
@@ -372,34 +374,71 @@ export class GroupCommit {
       });
   }
 
-  /** flushLoop commits what is queued now; writes queued meanwhile wait for the next turn. */
+  /**
+   * flushLoop commits what is queued now; writes queued meanwhile wait for the next turn, except
+   * that a group whose fdatasync ran in the thread pool starts the next one as it publishes (see
+   * chainNext).
+   */
   private async flushLoop(): Promise<void> {
     let items = this.queue.length;
     while (items > 0 && this.queue.length > 0) {
-      let bytes = 0;
-      let n = 0;
-      let part: Part | undefined;
-      while (n < this.queue.length) {
-        const item = this.queue[n] as QueueItem;
-        if ('barrier' in item) {
-          if (n === 0) n = 1;
-          break;
-        }
-        // Whole parts only; a new part is taken while the group is under GROUP_BYTES_MAX.
-        if (item.part !== part && n > 0 && bytes >= GROUP_BYTES_MAX) break;
-        part = item.part;
-        bytes += item.len;
-        n++;
-      }
-      // A part the loop has taken takes no more writes: they would settle with an append that
-      // does not hold them.
-      this.closeOpen();
-      const group = this.queue.splice(0, n);
-      items -= n;
+      const group = this.takeGroup();
+      items -= group.length;
       const first = group[0] as QueueItem;
       if ('barrier' in first) await this.runBarrier(first);
       else await this.commitGroup(group as QueuedWrite[]);
+      // Groups chained by commitGroup ran outside `items`; each one waited for the disk, so
+      // whatever is queued now came in meanwhile.
+      while (this.chained !== undefined) {
+        const chained = this.chained;
+        this.chained = undefined;
+        await chained;
+        items = this.queue.length;
+      }
     }
+  }
+
+  /**
+   * takeGroup takes the next group off the queue: a barrier alone, or whole parts of writes up to
+   * GROUP_BYTES_MAX (at least one part).
+   */
+  private takeGroup(): QueueItem[] {
+    let bytes = 0;
+    let n = 0;
+    let part: Part | undefined;
+    while (n < this.queue.length) {
+      const item = this.queue[n] as QueueItem;
+      if ('barrier' in item) {
+        if (n === 0) n = 1;
+        break;
+      }
+      // Whole parts only; a new part is taken while the group is under GROUP_BYTES_MAX.
+      if (item.part !== part && n > 0 && bytes >= GROUP_BYTES_MAX) break;
+      part = item.part;
+      bytes += item.len;
+      n++;
+    }
+    // A part the loop has taken takes no more writes: they would settle with an append that
+    // does not hold them.
+    this.closeOpen();
+    return this.queue.splice(0, n);
+  }
+
+  /**
+   * chainNext starts the next group of writes, if any is queued, right after a group that waited
+   * for an fdatasync in the thread pool has published, in the same synchronous step: the next
+   * group's append and fdatasync are then under way while the published group's replies are
+   * written (its parts' callbacks run as microtasks, after this step). Started a turn later, as
+   * the loop otherwise would, every group waited for the previous one's replies: measured with
+   * `redis-benchmark -t set -c 50 -P 1` against `--sync always`, 0.6 ms between one fdatasync's
+   * end and the next one's start, beside 0.8 ms for the fdatasync itself. Barriers wait for the
+   * loop, in queue order.
+   */
+  private chainNext(): void {
+    if (this.failure !== undefined || this.chained !== undefined) return;
+    const head = this.queue[0];
+    if (head === undefined || 'barrier' in head) return;
+    this.chained = this.commitGroup(this.takeGroup() as QueuedWrite[]);
   }
 
   private async runBarrier(item: Barrier): Promise<void> {
@@ -486,6 +525,9 @@ export class GroupCommit {
     }
     this.groupCommits++;
     this.options.afterGroup();
+    // Its fdatasync ran in the thread pool: this is a later turn, and what is queued came in
+    // meanwhile.
+    if (this.options.durability === 'always' && !this.options.syncInline) this.chainNext();
   }
 
   private async appendDurably(part: QueuedWrite[], start: number, end: number): Promise<boolean> {

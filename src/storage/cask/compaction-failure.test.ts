@@ -137,6 +137,7 @@ describe('a compaction that fails', () => {
     await db.put(b('tick'), b('1'));
     model.set('tick', '1');
     await waitFor(() => failures() >= 2);
+    await waitFor(() => failures() >= 2);
     await settle();
     expect(failures()).toBe(2);
     clock.advance(1_000);

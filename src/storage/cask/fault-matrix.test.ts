@@ -25,6 +25,14 @@ const b = (s: string) => Buffer.from(s);
 const TOLERATED = new Set(['torn-tail', 'torn-batch', 'leftover-temp', 'retired-file', 'orphan-hint']);
 const FILE_BYTES = 4096;
 const settle = () => new Promise((r) => setTimeout(r, 30));
+/** WAIT_MS_MAX: how long background work may take on a loaded machine before a test fails. */
+const WAIT_MS_MAX = 10_000;
+/** settleUntil waits for background work: until `done` holds (or WAIT_MS_MAX passes), then a settle. */
+async function settleUntil(done: () => boolean): Promise<void> {
+  const deadline = Date.now() + WAIT_MS_MAX;
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  await settle();
+}
 
 type Fault = 'ENOSPC' | 'EIO' | 'crash';
 
@@ -138,7 +146,7 @@ const STEPS: Step[] = [
     options: { autoCompact: true, compactionMinDeadBytes: 1, compactionDeadRatio: 0.2 },
     run: async (ctx) => {
       await garbage(ctx);
-      await settle();
+      await settleUntil(() => ctx.faulty.fired > 0);
     },
   },
   {
@@ -164,7 +172,7 @@ const STEPS: Step[] = [
     },
     run: async (ctx) => {
       ctx.clock.advance(EXPIRY_CYCLE_INTERVAL_MS);
-      await settle();
+      await settleUntil(() => ctx.faulty.fired > 0);
     },
   },
   {
@@ -279,7 +287,7 @@ describe('fault matrix: every step, ENOSPC, EIO and a crash', () => {
             await put(ctx, 'after', 'fault');
             if (step.name === 'expiry cycle') {
               ctx.clock.advance(EXPIRY_CYCLE_INTERVAL_MS);
-              await settle();
+              await settleUntil(() => ctx.db.stats().expiredKeys > 0);
               expect(ctx.db.stats().expiredKeys, `${label}: the cycle retried`).toBeGreaterThan(0);
             }
             await ctx.db.close();

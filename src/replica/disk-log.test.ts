@@ -222,8 +222,10 @@ describe('DiskLog', () => {
     await expect(log.createSnapshot(1, conf(0), new Uint8Array())).rejects.toThrow(AssertionError);
     await Promise.all([a, b, c]);
     expect(order).toEqual([1, 2, 3]);
-    // One write and one fdatasync for the first save, one of each for the two queued behind it.
-    expect(faulty.mutations - before).toBe(4);
+    // One write and one fdatasync for the first save, one of each for the two queued behind it,
+    // and one write and fdatasync of zeros ahead of the data after the first (preallocation:
+    // wal.ts).
+    expect(faulty.mutations - before).toBe(6);
     // A save with nothing to write still resolves after the ones before it.
     const d = log.save(undefined, [entry(4, 1)], undefined, true).then(() => order.push(4));
     const e = log.save(undefined, [], undefined, false).then(() => order.push(5));

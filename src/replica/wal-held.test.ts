@@ -17,12 +17,20 @@ const entry = (index: number): Entry => ({
   data: new Uint8Array(16).fill(index & 0xff),
 });
 
-/** walBytes: the total size of the directory's segments. */
+/**
+ * walBytes: the total size of the directory's segments up to their last nonzero byte (the zeros
+ * after the data are preallocated space, not writes).
+ */
 function walBytes(dir: string): number {
   return fs
     .readdirSync(dir)
     .filter((n) => n.endsWith('.wal'))
-    .reduce((sum, n) => sum + fs.statSync(path.join(dir, n)).size, 0);
+    .reduce((sum, n) => {
+      const bytes = fs.readFileSync(path.join(dir, n));
+      let end = bytes.length;
+      while (end > 0 && bytes[end - 1] === 0) end--;
+      return sum + end;
+    }, 0);
 }
 
 /** onDisk opens a second DiskLog on dir (what a restart after SIGKILL would find) and closes it. */

@@ -123,15 +123,36 @@ describe('torn tail of the last segment', () => {
     await log.close();
   });
 
-  it('zeroed space after the data ends the log; a second torn copy at the same offset gets a new name', async () => {
+  it('zeros after the data are free space (preallocated): no torn tail, and appends go on over them', async () => {
     const { dir, views } = await build(3);
     const last = segmentFiles(dir).at(-1) as string;
+    const dataBytes = fs.statSync(last).size; // a clean close trims the preallocated zeros
     fs.appendFileSync(last, new Uint8Array(64));
     let log = await reopen(dir);
+    expect(log.recovery.torn).toBeUndefined();
+    expect(log.recovery.tornBytes).toBe(0);
+    expect(fs.existsSync(path.join(dir, 'corrupt'))).toBe(false);
+    expect(viewOf(log)).toEqual(views[3]);
+    await log.save({ term: 1, vote: 1, commit: 3 }, [entry(4)], undefined, true);
+    const after = viewOf(log);
+    await log.close();
+    log = await reopen(dir);
+    expect(log.recovery.torn).toBeUndefined();
+    expect(viewOf(log)).toEqual(after);
+    await log.close();
+    expect(fs.statSync(segmentFiles(dir).at(-1) as string).size).toBeGreaterThan(dataBytes);
+  });
+
+  it('zeroed space with bytes after it is a torn tail; a second torn copy at the same offset gets a new name', async () => {
+    const { dir, views } = await build(3);
+    const last = segmentFiles(dir).at(-1) as string;
+    fs.appendFileSync(last, Buffer.concat([new Uint8Array(64), Buffer.from('late')]));
+    let log = await reopen(dir);
     expect(log.recovery.torn?.reason).toBe('zeroed data');
+    expect(log.recovery.tornBytes).toBe(68);
     const first = log.recovery.torn?.copy as string;
     await log.close();
-    fs.appendFileSync(last, new Uint8Array(64));
+    fs.appendFileSync(last, Buffer.concat([new Uint8Array(64), Buffer.from('late')]));
     log = await reopen(dir);
     expect(log.recovery.torn?.copy).toBe(`${first}.1`);
     expect(viewOf(log)).toEqual(views[3]);

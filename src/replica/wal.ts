@@ -33,6 +33,16 @@ const MAX_TORN_COPIES = 1000;
  * write; past this they are written at once, unsynced, as before.
  */
 const MAX_HELD_BYTES = 64 * 1024;
+/**
+ * PREALLOCATE_BYTES: the active segment is extended with zeros this far past its data. A synced
+ * write that grows a file must also commit the new length to the file system's journal, where it
+ * waits behind every other file's metadata (this member's engine, the other members on the same
+ * disk); a write over zeros already allocated commits data alone. Measured on this machine, three
+ * processes appending 1.5 KB O_DSYNC writes beside a buffered writer: p50 0.46-0.55 ms growing
+ * the file against 0.35-0.43 ms over preallocated zeros (etcd preallocates its 64 MB segments
+ * for the same reason). Recovery reads zeros after the last batch as free space (docs/wal.md).
+ */
+const PREALLOCATE_BYTES = 2 * 1024 * 1024;
 /** FIRST_SEGMENT_SEQ: the sequence number of the first segment ever written in a directory. */
 export const FIRST_SEGMENT_SEQ = 1;
 
@@ -82,6 +92,13 @@ export class Wal {
   private held: Uint8Array[] = [];
   private heldBytes = 0;
   private closed = false;
+  /** allocated: the active segment's length: its data (up to `tail`), then zeros (PREALLOCATE_BYTES). */
+  private allocated: number;
+  /**
+   * preallocateOff: preallocation failed in the active segment (a nearly full disk) and is not
+   * tried again on every append; the next segment tries again.
+   */
+  private preallocateOff = false;
 
   private constructor(
     private readonly fs: FileSystem,
@@ -92,7 +109,10 @@ export class Wal {
     private file: File,
     /** tail: where the next batch goes in the active segment. */
     private tail: number,
-  ) {}
+    allocated: number,
+  ) {
+    this.allocated = allocated;
+  }
 
   /** open recovers the WAL in dir (created if missing) and returns it with the replayed log. */
   static async open(
@@ -146,6 +166,7 @@ export class Wal {
       }
     }
     let file: File;
+    let allocated = tail;
     const active = segments[segments.length - 1];
     if (active === undefined) {
       const seg = segmentAt(dir, FIRST_SEGMENT_SEQ, log.lastIndex() + 1);
@@ -163,6 +184,8 @@ export class Wal {
       // (O_DSYNC covers only its own bytes) keeps the commit index that followed them (the
       // replica simulator's "commit beyond last index", seeds 467748212 and 136613614).
       await file.datasync();
+      // Zeros after the data (preallocated, see PREALLOCATE_BYTES) stay, for the next appends.
+      allocated = await file.size();
     }
     const recovery: WalRecovery = {
       segments: segments.length + (torn?.whole === true ? 1 : 0),
@@ -174,7 +197,7 @@ export class Wal {
           ? undefined
           : { segment: torn.segment.path, offset: torn.offset, reason: torn.reason, copy },
     };
-    return { wal: new Wal(fs, dir, segmentBytes, segments, file, tail), log, recovery };
+    return { wal: new Wal(fs, dir, segmentBytes, segments, file, tail, allocated), log, recovery };
   }
 
   /** segmentCount is the number of segment files (for tests and status). */
@@ -225,9 +248,51 @@ export class Wal {
         this.dirty = false;
       }
       if (this.tail > this.segmentBytes) await this.rotate(nextIndex);
+      // Only after a synced save: a failed datasync of unsynced batches must fail the WAL
+      // (fsyncgate), which a best-effort step would hide.
+      else if (!this.preallocateOff && this.tail > this.allocated && !this.dirty) await this.preallocate();
     } catch (err) {
       throw this.fail(err);
     }
+  }
+
+  /**
+   * preallocate extends the active segment with zeros past its data, up to PREALLOCATE_BYTES (not
+   * past segmentBytes, where it is sealed), and datasyncs them: until the file system has
+   * allocated their blocks (ext4 allocates at writeback), a synced write landing in them would
+   * still commit an allocation to the journal (measured as in PREALLOCATE_BYTES: unsynced
+   * zeros 0.41-0.52 ms p50, synced 0.38-0.42). One fdatasync per PREALLOCATE_BYTES of
+   * log. Their durability is not needed for correctness: lost, the file is only shorter. Best
+   * effort: a failure (a nearly full disk) is not a failed save; the zeros are cut off again if
+   * that works (left, they are free space to recovery) and the segment grows write by write until
+   * it is sealed.
+   */
+  private async preallocate(): Promise<void> {
+    const target = Math.min(this.tail + PREALLOCATE_BYTES, Math.max(this.segmentBytes, this.tail));
+    if (target <= this.tail) return;
+    try {
+      await this.file.write(new Uint8Array(target - this.tail), this.tail);
+      await this.file.datasync();
+      this.allocated = target;
+    } catch {
+      this.preallocateOff = true;
+      // Zeros left past the data (if this fails too) are cut off when the segment is sealed.
+      this.allocated = target;
+      await this.file.truncate(this.tail).then(
+        () => {
+          this.allocated = this.tail;
+        },
+        () => undefined,
+      );
+    }
+  }
+
+  /** trim cuts the preallocated zeros off the active segment (sealing, closing), unsynced. */
+  private async trim(): Promise<void> {
+    if (this.allocated <= this.tail) return;
+    await this.file.truncate(this.tail);
+    this.allocated = this.tail;
+    this.dirty = true;
   }
 
   /** takeHeld returns the held batches followed by `batch` as one buffer (undefined: nothing). */
@@ -285,6 +350,8 @@ export class Wal {
           this.tail += held.length;
           this.dirty = true;
         }
+        // A cleanly closed segment ends at its data, as a sealed one does.
+        await this.trim();
         if (this.dirty) await this.file.datasync();
       }
     } finally {
@@ -310,6 +377,8 @@ export class Wal {
    * is durable before anything in it is acknowledged.
    */
   private async rotate(nextIndex: number): Promise<void> {
+    // A sealed segment must be valid to its last byte: no preallocated zeros.
+    await this.trim();
     if (this.dirty) {
       await this.file.datasync();
       this.dirty = false;
@@ -321,6 +390,8 @@ export class Wal {
     this.file = file;
     this.segments.push(seg);
     this.tail = SEGMENT_HEADER_BYTES;
+    this.allocated = SEGMENT_HEADER_BYTES;
+    this.preallocateOff = false;
     await old.close();
   }
 }
@@ -418,10 +489,21 @@ function readSegment(
     at = d.end;
   }
   if (batchStart === buf.length) return { end: batchStart, torn: undefined };
+  // Zeros from the end of the last batch on: preallocated space (or unsynced appends a crash
+  // undid), not damage. Anything else after them is a torn tail, as before.
+  if (last && allZero(buf, batchStart)) return { end: batchStart, torn: undefined };
   if (!last) {
     throw new WalCorruptError(seg.path, at < buf.length ? at : batchStart, `sealed segment: ${reason}`);
   }
+  // The torn bytes run to the end of the file, preallocated zeros after a torn write included:
+  // what was written cannot be told from the zeros it landed on, so all of it is kept.
   return { end: batchStart, torn: { segment: seg, bytes: buf, offset: batchStart, reason, whole: false } };
+}
+
+/** allZero: every byte of `buf` from `from` on is zero. */
+function allZero(buf: Uint8Array, from: number): boolean {
+  for (let i = from; i < buf.length; i++) if (buf[i] !== 0) return false;
+  return true;
 }
 
 /**

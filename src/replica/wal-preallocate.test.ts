@@ -1,0 +1,113 @@
+// Preallocation (wal.ts, PREALLOCATE_BYTES): the active segment is extended with synced zeros past
+// its data, so synced saves overwrite allocated space instead of growing the file. Zeros after
+// the last batch are free space to recovery; sealed and cleanly closed segments end at their
+// data; a disk too full for the zeros fails no save.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { tmpDir } from '../../test/support/tmp-dir.js';
+import { FaultyFileSystem } from '../io/faulty-file-system.js';
+import { nodeFileSystem } from '../io/node-file-system.js';
+import type { Entry } from '../raft/types.js';
+import { DiskLog } from './disk-log.js';
+import { viewOf } from './test-support.js';
+
+const entry = (index: number): Entry => ({
+  index,
+  term: 1,
+  type: 'normal',
+  data: new Uint8Array(100).fill(index & 0xff),
+});
+
+function segments(dir: string): string[] {
+  return fs
+    .readdirSync(dir)
+    .filter((n) => n.endsWith('.wal'))
+    .sort()
+    .map((n) => path.join(dir, n));
+}
+
+/**
+ * dataEnd: where a segment's data ends: after its last nonzero byte, rounded up to the frames'
+ * 8-byte alignment (a commit frame ends in 4 zero bytes).
+ */
+function dataEnd(file: string): number {
+  const bytes = fs.readFileSync(file);
+  let end = bytes.length;
+  while (end > 0 && bytes[end - 1] === 0) end--;
+  return Math.ceil(end / 8) * 8;
+}
+
+describe('WAL preallocation', () => {
+  it('a synced save leaves zeros after the data; a restart from there (no close) finds no torn tail', async () => {
+    const dir = tmpDir('wal-prealloc');
+    const log = await DiskLog.open(nodeFileSystem, dir);
+    for (let i = 1; i <= 20; i++)
+      await log.save({ term: 1, vote: 1, commit: i - 1 }, [entry(i)], undefined, true);
+    const [active] = segments(dir);
+    const size = fs.statSync(active as string).size;
+    expect(size).toBeGreaterThanOrEqual(1024 * 1024); // the zeros ahead of the data
+    expect(dataEnd(active as string)).toBeLessThan(size);
+    // What a SIGKILL leaves: a copy of the directory as it is, without the close.
+    const copy = tmpDir('wal-prealloc-kill');
+    fs.cpSync(dir, copy, { recursive: true });
+    const again = await DiskLog.open(nodeFileSystem, copy);
+    expect(again.recovery.torn).toBeUndefined();
+    expect(again.recovery.tornBytes).toBe(0);
+    expect(viewOf(again)).toEqual(viewOf(log));
+    // Appends go on over the zeros: the file does not grow.
+    await again.save({ term: 1, vote: 1, commit: 20 }, [entry(21)], undefined, true);
+    const after = viewOf(again);
+    expect(fs.statSync(segments(copy)[0] as string).size).toBe(size);
+    await again.close();
+    await log.close();
+    // A clean close trims the zeros: the segment ends at its data.
+    const closed = segments(copy)[0] as string;
+    expect(fs.statSync(closed).size).toBe(dataEnd(closed));
+    const third = await DiskLog.open(nodeFileSystem, copy);
+    expect(third.recovery.torn).toBeUndefined();
+    expect(viewOf(third)).toEqual(after);
+    await third.close();
+  });
+
+  it('a sealed segment ends at its data (recovery refuses anything after a sealed segment’s last batch)', async () => {
+    const dir = tmpDir('wal-prealloc-seal');
+    const log = await DiskLog.open(nodeFileSystem, dir, { segmentBytes: 4096 });
+    for (let i = 1; i <= 120; i++)
+      await log.save({ term: 1, vote: 1, commit: i - 1 }, [entry(i)], undefined, true);
+    const all = segments(dir);
+    expect(all.length).toBeGreaterThan(2);
+    for (const sealed of all.slice(0, -1)) expect(fs.statSync(sealed).size).toBe(dataEnd(sealed));
+    // Zeros up to segmentBytes at most, never past it.
+    expect(fs.statSync(all.at(-1) as string).size).toBeLessThanOrEqual(4096 + 1024);
+    const copy = tmpDir('wal-prealloc-seal-kill');
+    fs.cpSync(dir, copy, { recursive: true });
+    const again = await DiskLog.open(nodeFileSystem, copy, { segmentBytes: 4096 });
+    expect(again.recovery.torn).toBeUndefined();
+    expect(viewOf(again)).toEqual(viewOf(log));
+    await again.close();
+    await log.close();
+  });
+
+  it('a disk too full for the zeros fails no save; the segment grows write by write', async () => {
+    const dir = tmpDir('wal-prealloc-full');
+    const faulty = new FaultyFileSystem(nodeFileSystem);
+    const log = await DiskLog.open(faulty, dir);
+    // The first save's own write goes through; the zeros after it do not fit.
+    faulty.inject({ op: 'write', code: 'ENOSPC', path: /\.wal$/, skip: 1 });
+    await log.save({ term: 1, vote: 1, commit: 0 }, [entry(1)], undefined, true);
+    expect(faulty.fired).toBe(1);
+    for (let i = 2; i <= 10; i++)
+      await log.save({ term: 1, vote: 1, commit: i - 1 }, [entry(i)], undefined, true);
+    expect(faulty.fired).toBe(1); // not tried again in this segment
+    const active = segments(dir)[0] as string;
+    expect(fs.statSync(active).size).toBe(dataEnd(active));
+    const copy = tmpDir('wal-prealloc-full-kill');
+    fs.cpSync(dir, copy, { recursive: true });
+    const again = await DiskLog.open(nodeFileSystem, copy);
+    expect(again.recovery.torn).toBeUndefined();
+    expect(viewOf(again)).toEqual(viewOf(log));
+    await again.close();
+    await log.close();
+  });
+});

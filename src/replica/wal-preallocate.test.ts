@@ -9,7 +9,9 @@ import { tmpDir } from '../../test/support/tmp-dir.js';
 import { FaultyFileSystem } from '../io/faulty-file-system.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import type { Entry } from '../raft/types.js';
+import { IoError } from '../storage/errors.js';
 import { DiskLog } from './disk-log.js';
+import { WalCorruptError } from './errors.js';
 import { viewOf } from './test-support.js';
 
 const entry = (index: number): Entry => ({
@@ -109,5 +111,65 @@ describe('WAL preallocation', () => {
     expect(viewOf(again)).toEqual(viewOf(log));
     await again.close();
     await log.close();
+  });
+
+  it('no zeros are written after unsynced bytes: a failed fdatasync must fail the log, not a best-effort step', async () => {
+    // Unsynced batches over the held cap go to the file at once (dirty). If the zeros' fdatasync
+    // ran then and its failure were swallowed, Linux could drop those pages and the error, and
+    // the next synced save would succeed over a hole (fsyncgate).
+    const dir = tmpDir('wal-prealloc-dirty');
+    const faulty = new FaultyFileSystem(nodeFileSystem);
+    const log = await DiskLog.open(faulty, dir);
+    await log.save({ term: 1, vote: 1, commit: 0 }, [entry(1)], undefined, true);
+    const big = (index: number): Entry => ({
+      index,
+      term: 1,
+      type: 'normal',
+      data: new Uint8Array(800 * 1024).fill(index & 0xff),
+    });
+    faulty.inject({ op: 'datasync', code: 'EIO', path: /\.wal$/ });
+    // Unsynced, past the zeros ahead of the data: nothing may datasync them but a synced save.
+    for (let i = 2; i <= 4; i++) await log.save(undefined, [big(i)], undefined, false);
+    expect(faulty.fired).toBe(0);
+    await expect(log.save(undefined, [entry(5)], undefined, true)).rejects.toBeInstanceOf(IoError);
+    expect(faulty.fired).toBe(1);
+    await log.close().catch(() => undefined);
+  });
+
+  it('a segment reopened with a smaller segment size is sealed without its zeros', async () => {
+    const dir = tmpDir('wal-prealloc-shrink');
+    const log = await DiskLog.open(nodeFileSystem, dir);
+    for (let i = 1; i <= 50; i++)
+      await log.save({ term: 1, vote: 1, commit: i - 1 }, [entry(i)], undefined, true);
+    // A SIGKILL: the zeros stay; the restart asks for segments smaller than the file is now.
+    const copy = tmpDir('wal-prealloc-shrink-kill');
+    fs.cpSync(dir, copy, { recursive: true });
+    await log.close();
+    const small = await DiskLog.open(nodeFileSystem, copy, { segmentBytes: 4096 });
+    for (let i = 51; i <= 60; i++)
+      await small.save({ term: 1, vote: 1, commit: i - 1 }, [entry(i)], undefined, true);
+    const view = viewOf(small);
+    await small.close();
+    const all = segments(copy);
+    expect(all.length).toBeGreaterThan(1);
+    for (const sealed of all.slice(0, -1)) expect(fs.statSync(sealed).size).toBe(dataEnd(sealed));
+    const again = await DiskLog.open(nodeFileSystem, copy, { segmentBytes: 4096 });
+    expect(again.recovery.torn).toBeUndefined();
+    expect(viewOf(again)).toEqual(view);
+    await again.close();
+  });
+
+  it('zeros after the data of a sealed segment are corruption, not free space', async () => {
+    const dir = tmpDir('wal-prealloc-sealed-zeros');
+    const log = await DiskLog.open(nodeFileSystem, dir, { segmentBytes: 4096 });
+    for (let i = 1; i <= 80; i++)
+      await log.save({ term: 1, vote: 1, commit: i - 1 }, [entry(i)], undefined, true);
+    await log.close();
+    const all = segments(dir);
+    expect(all.length).toBeGreaterThan(1);
+    fs.appendFileSync(all[0] as string, new Uint8Array(64));
+    const err = await DiskLog.open(nodeFileSystem, dir, { segmentBytes: 4096 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WalCorruptError);
+    expect((err as WalCorruptError).file).toBe(all[0]);
   });
 });

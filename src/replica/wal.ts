@@ -173,6 +173,7 @@ export class Wal {
       file = await createSegment(fs, dir, seg);
       segments.push(seg);
       tail = SEGMENT_HEADER_BYTES;
+      allocated = tail;
     } else {
       file = await fs.open(active.path, 'readwrite');
       if (torn !== undefined && !torn.whole) await file.truncate(tail);

@@ -282,6 +282,32 @@ describe('group commit parts', () => {
     await again.close();
   });
 
+  it('always: close waits for a chained group', async () => {
+    const dir = tmpDir('gc-chain');
+    const gated = new GatedSyncs(nodeFileSystem);
+    const db = await openCask(dir, { fs: gated.fs, durability: 'always' });
+    gated.armed = true;
+    const first = putAt(db, 1, 'a');
+    await gated.began(1);
+    const second = putAt(db, 2, 'b'); // chained once the first publishes
+    let closed = false;
+    const closing = db.close().then(() => {
+      closed = true;
+    });
+    gated.release();
+    await first;
+    await gated.began(2);
+    expect(closed).toBe(false);
+    gated.armed = false;
+    gated.release();
+    await second;
+    await closing;
+    const again = await openCask(dir);
+    expect(again.getSync(Buffer.from('a'))).toEqual(VALUE);
+    expect(again.getSync(Buffer.from('b'))).toEqual(VALUE);
+    await again.close();
+  });
+
   it('always: a chained group whose fdatasync fails fails alone', async () => {
     const dir = tmpDir('gc-chain');
     const faulty = new FaultyFileSystem(nodeFileSystem);

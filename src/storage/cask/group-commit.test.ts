@@ -73,6 +73,15 @@ class GatedSyncs {
   }
 }
 
+/** openGated opens an `always` store whose data-file fdatasyncs wait for the test (GatedSyncs, armed). */
+async function openGated(): Promise<{ dir: string; gated: GatedSyncs; db: CaskEngine }> {
+  const dir = tmpDir('gc-chain');
+  const gated = new GatedSyncs(nodeFileSystem);
+  const db = await openCask(dir, { fs: gated.fs, durability: 'always' });
+  gated.armed = true;
+  return { dir, gated, db };
+}
+
 describe('group commit parts', () => {
   it('writes queued together share a promise and are all durable when it resolves', async () => {
     const dir = tmpDir('gc-parts');
@@ -241,10 +250,7 @@ describe('group commit parts', () => {
   }
 
   it("always: writes queued during a group's fdatasync start theirs before that group's callbacks run", async () => {
-    const dir = tmpDir('gc-chain');
-    const gated = new GatedSyncs(nodeFileSystem);
-    const db = await openCask(dir, { fs: gated.fs, durability: 'always' });
-    gated.armed = true;
+    const { dir, gated, db } = await openGated();
     const first = putAt(db, 1, 'a');
     await gated.began(1);
     // Queued while the first group's fdatasync is under way: the next group.
@@ -283,10 +289,7 @@ describe('group commit parts', () => {
   });
 
   it('always: close waits for a chained group', async () => {
-    const dir = tmpDir('gc-chain');
-    const gated = new GatedSyncs(nodeFileSystem);
-    const db = await openCask(dir, { fs: gated.fs, durability: 'always' });
-    gated.armed = true;
+    const { dir, gated, db } = await openGated();
     const first = putAt(db, 1, 'a');
     await gated.began(1);
     const second = putAt(db, 2, 'b'); // chained once the first publishes

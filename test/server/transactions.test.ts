@@ -592,14 +592,19 @@ describe('idle transactions and watches', () => {
   it('rolls back an idle TXN.BEGIN and refuses its commands until TXN.ROLLBACK; drops an idle WATCH', async () => {
     const idle = await startServer({ limits: { txnIdleMs: 100 } });
     const c = await connectIoredis(idle.port);
+    /** reaped waits until the idle reaper has ended every transaction and watch. */
+    const reaped = () =>
+      vi.waitFor(() => expect(idle.db.txnStats().readers).toBe(0), { timeout: 10_000, interval: 20 });
     try {
       await c.call('txn.begin');
       await c.set('idle:k', 'buffered');
       await c.watch('idle:w');
       const readers = idle.db.txnStats().readers;
       expect(readers).toBe(2);
-      await new Promise((r) => setTimeout(r, 300));
-      expect(idle.db.txnStats().readers).toBe(0);
+      // The idle reaper runs on a timer: wait for it (a loaded machine can delay it), at least
+      // past the idle limit.
+      await new Promise((r) => setTimeout(r, 150));
+      await reaped();
       // Nothing meant for the transaction runs outside it.
       await expect(c.get('idle:k')).rejects.toThrow('rolled back after 100 ms idle');
       await expect(c.set('idle:k', 'outside')).rejects.toThrow('rolled back after 100 ms idle');
@@ -612,7 +617,8 @@ describe('idle transactions and watches', () => {
       expect(await c.get('idle:w2')).toBeNull();
       // TXN.ROLLBACK also ends the rolled-back state.
       await c.call('txn.begin');
-      await new Promise((r) => setTimeout(r, 300));
+      expect(idle.db.txnStats().readers).toBe(1);
+      await reaped();
       expect(await c.call('txn.rollback')).toBe('OK');
       expect(await c.set('idle:k', 'after')).toBe('OK');
     } finally {

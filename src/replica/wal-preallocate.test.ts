@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { segmentFiles } from '../../test/support/data-files.js';
 import { tmpDir } from '../../test/support/tmp-dir.js';
 import { FaultyFileSystem } from '../io/faulty-file-system.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
@@ -21,12 +22,26 @@ const entry = (index: number): Entry => ({
   data: new Uint8Array(100).fill(index & 0xff),
 });
 
-function segments(dir: string): string[] {
-  return fs
-    .readdirSync(dir)
-    .filter((n) => n.endsWith('.wal'))
-    .sort()
-    .map((n) => path.join(dir, n));
+/** SMALL_SEGMENT_BYTES: segments small enough that a few dozen saves seal several. */
+const SMALL_SEGMENT_BYTES = 4096;
+
+/** sealedLog writes entries 1..n, one synced save each, into small segments (several sealed). */
+async function sealedLog(label: string, n: number): Promise<{ dir: string; log: DiskLog }> {
+  const dir = tmpDir(label);
+  const log = await DiskLog.open(nodeFileSystem, dir, { segmentBytes: SMALL_SEGMENT_BYTES });
+  for (let i = 1; i <= n; i++)
+    await log.save({ term: 1, vote: 1, commit: i - 1 }, [entry(i)], undefined, true);
+  return { dir, log };
+}
+
+/** reopenKilled opens a copy of `dir` as it is now: what a SIGKILL (no close) leaves. */
+async function reopenKilled(
+  dir: string,
+  options?: { segmentBytes: number },
+): Promise<{ copy: string; again: DiskLog }> {
+  const copy = tmpDir(`${path.basename(dir)}-kill`);
+  fs.cpSync(dir, copy, { recursive: true });
+  return { copy, again: await DiskLog.open(nodeFileSystem, copy, options) };
 }
 
 /**
@@ -46,25 +61,22 @@ describe('WAL preallocation', () => {
     const log = await DiskLog.open(nodeFileSystem, dir);
     for (let i = 1; i <= 20; i++)
       await log.save({ term: 1, vote: 1, commit: i - 1 }, [entry(i)], undefined, true);
-    const [active] = segments(dir);
+    const [active] = segmentFiles(dir);
     const size = fs.statSync(active as string).size;
     expect(size).toBeGreaterThanOrEqual(1024 * 1024); // the zeros ahead of the data
     expect(dataEnd(active as string)).toBeLessThan(size);
-    // What a SIGKILL leaves: a copy of the directory as it is, without the close.
-    const copy = tmpDir('wal-prealloc-kill');
-    fs.cpSync(dir, copy, { recursive: true });
-    const again = await DiskLog.open(nodeFileSystem, copy);
+    const { copy, again } = await reopenKilled(dir);
     expect(again.recovery.torn).toBeUndefined();
     expect(again.recovery.tornBytes).toBe(0);
     expect(viewOf(again)).toEqual(viewOf(log));
     // Appends go on over the zeros: the file does not grow.
     await again.save({ term: 1, vote: 1, commit: 20 }, [entry(21)], undefined, true);
     const after = viewOf(again);
-    expect(fs.statSync(segments(copy)[0] as string).size).toBe(size);
+    expect(fs.statSync(segmentFiles(copy)[0] as string).size).toBe(size);
     await again.close();
     await log.close();
     // A clean close trims the zeros: the segment ends at its data.
-    const closed = segments(copy)[0] as string;
+    const closed = segmentFiles(copy)[0] as string;
     expect(fs.statSync(closed).size).toBe(dataEnd(closed));
     const third = await DiskLog.open(nodeFileSystem, copy);
     expect(third.recovery.torn).toBeUndefined();
@@ -73,18 +85,13 @@ describe('WAL preallocation', () => {
   });
 
   it('a sealed segment ends at its data (recovery refuses anything after a sealed segment’s last batch)', async () => {
-    const dir = tmpDir('wal-prealloc-seal');
-    const log = await DiskLog.open(nodeFileSystem, dir, { segmentBytes: 4096 });
-    for (let i = 1; i <= 120; i++)
-      await log.save({ term: 1, vote: 1, commit: i - 1 }, [entry(i)], undefined, true);
-    const all = segments(dir);
+    const { dir, log } = await sealedLog('wal-prealloc-seal', 120);
+    const all = segmentFiles(dir);
     expect(all.length).toBeGreaterThan(2);
     for (const sealed of all.slice(0, -1)) expect(fs.statSync(sealed).size).toBe(dataEnd(sealed));
     // Zeros up to segmentBytes at most, never past it.
-    expect(fs.statSync(all.at(-1) as string).size).toBeLessThanOrEqual(4096 + 1024);
-    const copy = tmpDir('wal-prealloc-seal-kill');
-    fs.cpSync(dir, copy, { recursive: true });
-    const again = await DiskLog.open(nodeFileSystem, copy, { segmentBytes: 4096 });
+    expect(fs.statSync(all.at(-1) as string).size).toBeLessThanOrEqual(SMALL_SEGMENT_BYTES + 1024);
+    const { again } = await reopenKilled(dir, { segmentBytes: SMALL_SEGMENT_BYTES });
     expect(again.recovery.torn).toBeUndefined();
     expect(viewOf(again)).toEqual(viewOf(log));
     await again.close();
@@ -102,11 +109,9 @@ describe('WAL preallocation', () => {
     for (let i = 2; i <= 10; i++)
       await log.save({ term: 1, vote: 1, commit: i - 1 }, [entry(i)], undefined, true);
     expect(faulty.fired).toBe(1); // not tried again in this segment
-    const active = segments(dir)[0] as string;
+    const active = segmentFiles(dir)[0] as string;
     expect(fs.statSync(active).size).toBe(dataEnd(active));
-    const copy = tmpDir('wal-prealloc-full-kill');
-    fs.cpSync(dir, copy, { recursive: true });
-    const again = await DiskLog.open(nodeFileSystem, copy);
+    const { again } = await reopenKilled(dir);
     expect(again.recovery.torn).toBeUndefined();
     expect(viewOf(again)).toEqual(viewOf(log));
     await again.close();
@@ -142,33 +147,30 @@ describe('WAL preallocation', () => {
     for (let i = 1; i <= 50; i++)
       await log.save({ term: 1, vote: 1, commit: i - 1 }, [entry(i)], undefined, true);
     // A SIGKILL: the zeros stay; the restart asks for segments smaller than the file is now.
-    const copy = tmpDir('wal-prealloc-shrink-kill');
-    fs.cpSync(dir, copy, { recursive: true });
+    const { copy, again: small } = await reopenKilled(dir, { segmentBytes: SMALL_SEGMENT_BYTES });
     await log.close();
-    const small = await DiskLog.open(nodeFileSystem, copy, { segmentBytes: 4096 });
     for (let i = 51; i <= 60; i++)
       await small.save({ term: 1, vote: 1, commit: i - 1 }, [entry(i)], undefined, true);
     const view = viewOf(small);
     await small.close();
-    const all = segments(copy);
+    const all = segmentFiles(copy);
     expect(all.length).toBeGreaterThan(1);
     for (const sealed of all.slice(0, -1)) expect(fs.statSync(sealed).size).toBe(dataEnd(sealed));
-    const again = await DiskLog.open(nodeFileSystem, copy, { segmentBytes: 4096 });
+    const again = await DiskLog.open(nodeFileSystem, copy, { segmentBytes: SMALL_SEGMENT_BYTES });
     expect(again.recovery.torn).toBeUndefined();
     expect(viewOf(again)).toEqual(view);
     await again.close();
   });
 
   it('zeros after the data of a sealed segment are corruption, not free space', async () => {
-    const dir = tmpDir('wal-prealloc-sealed-zeros');
-    const log = await DiskLog.open(nodeFileSystem, dir, { segmentBytes: 4096 });
-    for (let i = 1; i <= 80; i++)
-      await log.save({ term: 1, vote: 1, commit: i - 1 }, [entry(i)], undefined, true);
+    const { dir, log } = await sealedLog('wal-prealloc-sealed-zeros', 80);
     await log.close();
-    const all = segments(dir);
+    const all = segmentFiles(dir);
     expect(all.length).toBeGreaterThan(1);
     fs.appendFileSync(all[0] as string, new Uint8Array(64));
-    const err = await DiskLog.open(nodeFileSystem, dir, { segmentBytes: 4096 }).catch((e: unknown) => e);
+    const err = await DiskLog.open(nodeFileSystem, dir, { segmentBytes: SMALL_SEGMENT_BYTES }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(WalCorruptError);
     expect((err as WalCorruptError).file).toBe(all[0]);
   });

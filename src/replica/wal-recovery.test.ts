@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { segmentFiles } from '../../test/support/data-files.js';
 import { tmpDir } from '../../test/support/tmp-dir.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import type { Entry } from '../raft/types.js';
@@ -31,14 +32,6 @@ async function build(n: number): Promise<{ dir: string; views: ReturnType<typeof
   }
   await log.close();
   return { dir, views };
-}
-
-function segmentFiles(dir: string): string[] {
-  return fs
-    .readdirSync(dir)
-    .filter((n) => n.endsWith('.wal'))
-    .sort()
-    .map((n) => path.join(dir, n));
 }
 
 /** snapshotDir reads every file under dir (recursively), to show that nothing changed. */

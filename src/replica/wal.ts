@@ -37,10 +37,10 @@ const MAX_HELD_BYTES = 64 * 1024;
  * PREALLOCATE_BYTES: the active segment is extended with zeros this far past its data. A synced
  * write that grows a file must also commit the new length to the file system's journal, where it
  * waits behind every other file's metadata (this member's engine, the other members on the same
- * disk); a write over zeros already allocated commits data alone. Measured on this machine, three
- * processes appending 1.5 KB O_DSYNC writes beside a buffered writer: p50 0.46-0.55 ms growing
- * the file against 0.35-0.43 ms over preallocated zeros (etcd preallocates its 64 MB segments
- * for the same reason). Recovery reads zeros after the last batch as free space (docs/wal.md).
+ * disk); a write over zeros already allocated commits data alone. Measured on this machine
+ * (`node bench/wal-prealloc.mjs`: three processes appending 1.5 KB O_DSYNC writes beside a
+ * buffered writer), p50 0.36-0.56 ms growing the file against 0.28-0.43 ms over synced zeros
+ * (etcd preallocates its 64 MB segments for the same reason). Recovery reads zeros after the last batch as free space (docs/wal.md).
  */
 const PREALLOCATE_BYTES = 2 * 1024 * 1024;
 /** FIRST_SEGMENT_SEQ: the sequence number of the first segment ever written in a directory. */
@@ -261,9 +261,8 @@ export class Wal {
    * preallocate extends the active segment with zeros past its data, up to PREALLOCATE_BYTES (not
    * past segmentBytes, where it is sealed), and datasyncs them: until the file system has
    * allocated their blocks (ext4 allocates at writeback), a synced write landing in them would
-   * still commit an allocation to the journal (measured as in PREALLOCATE_BYTES: unsynced
-   * zeros 0.41-0.52 ms p50, synced 0.38-0.42). One fdatasync per PREALLOCATE_BYTES of
-   * log. Their durability is not needed for correctness: lost, the file is only shorter. Best
+   * still commit an allocation to the journal (the same script: unsynced zeros 0.34-0.52 ms
+   * p50, synced 0.28-0.43). One fdatasync per PREALLOCATE_BYTES of log. Their durability is not needed for correctness: lost, the file is only shorter. Best
    * effort: a failure (a nearly full disk) is not a failed save; the zeros are cut off again if
    * that works (left, they are free space to recovery) and the segment grows write by write until
    * it is sealed.

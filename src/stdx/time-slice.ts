@@ -1,13 +1,14 @@
 // TimeSlice: a budget of wall-clock time for one step of background work that shares the event
 // loop with requests (compaction, sealed files' hints). Every request that arrives during a step
 // waits for it, so a step's length is a floor under request latency, whatever the work costs in
-// total (issue 14, "reads while writes are durable": steps of 10-50 ms were the GET p99).
+// total (issue 14, "reads while writes are durable": steps of 10-50 ms were the GET p99). A
+// Pacer (pacer.ts) is a TimeSlice whose budget follows the load.
 import { performance } from 'node:perf_hooks';
 
 export class TimeSlice {
   private end = 0;
 
-  constructor(private readonly budgetMs: number) {}
+  constructor(protected budgetMs: number) {}
 
   /** start begins a slice now. */
   start(): this {

@@ -729,6 +729,7 @@ export class CaskEngine implements Engine {
       keyDir: store.keyDir,
       tombstones: store.tombstones,
       stepMs: this.options.compactionStepMs ?? DEFAULT_COMPACTION_STEP_MS,
+      publishes: () => store.publishes,
       expiryOf: (key) => store.expiryOf(key),
       stopping: () => this.closing,
       sync: () => this.commit.sync(),
@@ -831,6 +832,7 @@ export class CaskEngine implements Engine {
       dataFileBytes: store.dataFileBytes,
       files: store.files,
       stepMs: this.options.compactionStepMs ?? DEFAULT_COMPACTION_STEP_MS,
+      publishes: () => store.publishes,
       stopping: () => this.closing,
       chooseInputs: async () => {
         // Sealing behind every write queued before, so the inputs hold all of them. A partial

@@ -35,6 +35,8 @@ export interface CaskOptions extends EngineOptions {
    * runs in steps of about this many milliseconds, between which requests are served. Every
    * request that arrives during a step waits for it: smaller steps favour request latency,
    * larger ones the background work's throughput. 0 cuts the work as finely as it goes (tests).
+   * While only reads keep the event loop busy, steps are shorter: a fifth of the loop
+   * (stdx/pacer.ts); while writes are published, or on an idle loop, they take the whole budget.
    * Default 1.
    */
   readonly compactionStepMs?: number;

@@ -39,7 +39,7 @@
 import type { File, FileSystem } from '../../io/file-system.js';
 import { assert } from '../../stdx/assert.js';
 import { keyString } from '../../stdx/key-string.js';
-import { TimeSlice } from '../../stdx/time-slice.js';
+import { Pacer } from '../../stdx/pacer.js';
 import { CairnError, IoError } from '../errors.js';
 import { FILE_HEADER_FORMAT } from '../meta.js';
 import type { DataFile, DataFileSet } from './data-file-set.js';
@@ -63,8 +63,13 @@ export interface CompactionHost {
   readonly dir: string;
   /** dataFileBytes: the size an output is finished at (as the writer seals its files). */
   readonly dataFileBytes: number;
-  /** stepMs: how long one step may hold the event loop (CaskOptions.compactionStepMs). */
+  /**
+   * stepMs: how long one step may hold the event loop (CaskOptions.compactionStepMs); less while
+   * only reads keep the loop busy (stdx/pacer.ts).
+   */
   readonly stepMs: number;
+  /** publishes: the store's count of writes published (the pacer tells a write load by it). */
+  publishes(): number;
   /** files: the open data files: outputs get ids here and join when finished; inputs leave when retired. */
   readonly files: DataFileSet;
   /** stopping: close has begun; compaction stops at its next step. */
@@ -197,15 +202,16 @@ async function compactInputs(host: CompactionHost): Promise<CompactionResult | u
   let out: Output | undefined;
   let keysCopied = 0;
   let steps = 0;
+  // Every step's time slice, sized to the load (stdx/pacer.ts).
+  const slice = new Pacer(host.stepMs, () => host.publishes());
   /** pause ends a step: the event loop serves requests before the next one. */
   const pause = (): Promise<void> => {
     steps++;
-    return nextTurn();
+    return slice.pause();
   };
 
   try {
     let resume: WalkResume | undefined;
-    const slice = new TimeSlice(host.stepMs);
     let walked = false;
     // A step's records are encoded one after another into one buffer, written with one `write`
     // (issue 14: a buffer per record copied, then their concatenation, were a third of what a
@@ -305,10 +311,10 @@ async function compactInputs(host: CompactionHost): Promise<CompactionResult | u
         target.size = writeAt;
       }
       if (full) {
-        const data = await finishOutput(host, target, pause);
+        const data = await finishOutput(host, target, slice, pause);
         out = undefined;
         finished.push({ data, from: target.from });
-        keysCopied += await relocate(host, target, data, pause);
+        keysCopied += await relocate(host, target, data, slice, pause);
       }
       if (done) break;
       // Yield to the event loop between steps so reads and writes are not stalled.
@@ -317,10 +323,10 @@ async function compactInputs(host: CompactionHost): Promise<CompactionResult | u
     if (out !== undefined) {
       const target = out;
       if (target.count > 0 || target.tombstoneBytes > 0) {
-        const data = await finishOutput(host, target, pause);
+        const data = await finishOutput(host, target, slice, pause);
         out = undefined;
         finished.push({ data, from: target.from });
-        keysCopied += await relocate(host, target, data, pause);
+        keysCopied += await relocate(host, target, data, slice, pause);
       } else {
         // Nothing was left to copy into the last output: drop it rather than keep an empty file.
         out = undefined;
@@ -463,13 +469,14 @@ function noteSource(out: Output, fileId: number, valueOffset: number): void {
 async function finishOutput(
   host: CompactionHost,
   out: Output,
+  slice: Pacer,
   pause: () => Promise<void>,
 ): Promise<DataFile> {
   const { fs, dir } = host;
   await out.file.datasync();
   const hintFile = hintPath(dir, out.id);
   const hintTmp = `${hintFile}${TEMP_SUFFIX}`;
-  const hintBytes = await out.hint.finishInSteps(out.size, new TimeSlice(host.stepMs), pause);
+  const hintBytes = await out.hint.finishInSteps(out.size, slice, pause);
   await fs.unlink(hintTmp);
   const hint = await fs.open(hintTmp, 'create');
   try {
@@ -513,12 +520,13 @@ async function relocate(
   host: CompactionHost,
   out: Output,
   data: DataFile,
+  slice: Pacer,
   pause: () => Promise<void>,
 ): Promise<number> {
   const hint = out.hint;
   const n = hint.entries;
   assert(n === out.count, `output ${out.id}: ${n} hint entries for ${out.count} records`);
-  const slice = new TimeSlice(host.stepMs).start();
+  slice.start();
   let moved = 0;
   for (let i = 0; i < n; i++) {
     const fromFile = out.from[i * FROM_WORDS] as number;

@@ -22,7 +22,7 @@
 //   directory fsync. A crash at any point leaves no hint (the file is scanned, as before) or a
 //   complete one; recovery checks its CRC and the data file's size, and scans on any doubt.
 import type { FileSystem } from '../../io/file-system.js';
-import { TimeSlice } from '../../stdx/time-slice.js';
+import { Pacer } from '../../stdx/pacer.js';
 import { FORMAT_VERSION } from '../meta.js';
 import type { DataFileSet } from './data-file-set.js';
 import { hintPath, TEMP_SUFFIX } from './file-names.js';
@@ -53,8 +53,13 @@ export interface SealHintHost {
    * lists them (or the file is gone), not before: a partial compaction may need them meanwhile.
    */
   readonly tombstones: Map<number, Tombstone[]>;
-  /** stepMs: how long one step may hold the event loop (CaskOptions.compactionStepMs). */
+  /**
+   * stepMs: how long one step may hold the event loop (CaskOptions.compactionStepMs); less while
+   * only reads keep the loop busy (stdx/pacer.ts).
+   */
   readonly stepMs: number;
+  /** publishes: the store's count of writes published (the pacer tells a write load by it). */
+  publishes(): number;
   expiryOf(key: Uint8Array): number | undefined;
   /** stopping: the store is closing; give up (the file is scanned at the next open). */
   stopping(): boolean;
@@ -75,7 +80,7 @@ const WALK_ATTEMPTS_MAX = 8;
  * removed the temporary file: the data file is then scanned at the next open, as before.
  */
 export async function writeSealHint(host: SealHintHost, id: number, yieldBetween = true): Promise<boolean> {
-  const slice = new TimeSlice(host.stepMs);
+  const slice = new Pacer(host.stepMs, () => host.publishes());
   // Without yielding (a close), the whole walk is one step.
   const over = yieldBetween ? slice.over : () => false;
   let hint: HintWriter | undefined;
@@ -95,7 +100,7 @@ export async function writeSealHint(host: SealHintHost, id: number, yieldBetween
         walked.add(key, loc.seq, loc.valueOffset, loc.valueLen, host.expiryOf(key), loc.create, loc.version);
         return true;
       });
-      if (cursor !== undefined && yieldBetween) await nextTurn();
+      if (cursor !== undefined && yieldBetween) await slice.pause();
     } while (cursor !== undefined && host.compactionEpoch() === epoch);
     if (host.compactionEpoch() === epoch) hint = walked;
   }
@@ -104,7 +109,9 @@ export async function writeSealHint(host: SealHintHost, id: number, yieldBetween
   // A sealed file's list of deletes is complete and no longer changes.
   const tombstones = host.tombstones.get(id) ?? [];
   for (const t of tombstones) hint.addTombstone(t.key, t.seq);
-  const bytes = yieldBetween ? await hint.finishInSteps(data.size, slice, nextTurn) : hint.finish(data.size);
+  const bytes = yieldBetween
+    ? await hint.finishInSteps(data.size, slice, slice.pause)
+    : hint.finish(data.size);
   await host.sync();
   if (host.files.tryGet(id) === undefined) return gone(host, id);
   const target = hintPath(host.dir, id);
@@ -140,8 +147,4 @@ export async function writeSealHint(host: SealHintHost, id: number, yieldBetween
 function gone(host: SealHintHost, id: number): false {
   host.tombstones.delete(id);
   return false;
-}
-
-function nextTurn(): Promise<void> {
-  return new Promise<void>((resolve) => setImmediate(resolve));
 }

@@ -150,6 +150,18 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
   private prevCommand = '';
   /** lending: a read into the shared read buffer is being handled: parsed arguments are views of it. */
   private lending = false;
+  /**
+   * pumping: pump is executing a batch of commands (those of one read). The batch shares one
+   * reading of the clock for when its commands started, and the latencies of the commands it
+   * completes are observed at its end with one more (their replies are flushed then too):
+   * three readings a command cost 0.14 µs of a 2.8 µs GET at -P 16 (issue 14).
+   */
+  private pumping = false;
+  /** The batch's completed commands, observed at its end (parallel arrays, reused: no object each). */
+  private readonly observedCommand: string[] = [];
+  private readonly observedStarted: number[] = [];
+  private readonly observedOk: boolean[] = [];
+  private observedCount = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -379,7 +391,29 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
 
   /** pump executes the complete commands the parser holds, in order, until blocked. */
   private pump(): void {
+    if (this.pumping) {
+      // Re-entered from a command of the batch (a reply released at once): the outer call goes on
+      // and does the rest.
+      this.pumpBatch();
+      return;
+    }
+    this.pumping = true;
+    try {
+      this.pumpBatch();
+    } finally {
+      this.pumping = false;
+      this.flushObserved();
+    }
+    this.scheduleFlush();
+    this.updateFlow();
+    this.finishIfDone();
+  }
+
+  /** pumpBatch is pump's loop: the batch reads the clock once, at its first command. */
+  private pumpBatch(): void {
     const limits = this.server.limits;
+    let started = Number.NaN;
+    let wallMs = Number.NaN;
     while (!this.busy && !this.closing) {
       if (this.inflight >= limits.inflightCommands || this.outputBytes > limits.outputBufferBytes) break;
       let args: Buffer[] | null;
@@ -403,19 +437,20 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
         }
         break;
       }
-      this.execute(args);
+      if (Number.isNaN(started)) {
+        started = this.server.clock.monotonicMs();
+        wallMs = this.server.clock.nowMs();
+      }
+      this.execute(args, started, wallMs);
     }
-    this.scheduleFlush();
-    this.updateFlow();
-    this.finishIfDone();
   }
 
-  private execute(lentArgs: Buffer[]): void {
-    const started = this.server.clock.monotonicMs();
+  /** execute runs one command of a batch that started at `started` (monotonic ms), `wallMs`. */
+  private execute(lentArgs: Buffer[], started: number, wallMs: number): void {
     const spec = this.table.lookup(lentArgs[0]!);
     const args = this.lending && !this.mayLend(spec) ? ownArgs(lentArgs) : lentArgs;
-    this.client.lastCommandAt = this.server.clock.nowMs();
-    this.session.touch(started); // the same clock: one reading per command
+    this.client.lastCommandAt = wallMs;
+    this.session.touch(started); // the batch's clock reading
     if (spec === undefined) {
       this.client.lastCommand = 'unknown';
       this.session.reject();
@@ -697,7 +732,31 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
   }
 
   private observe(command: string, started: number, ok: boolean): void {
-    this.server.metrics.observe(command, 'resp', (this.server.clock.monotonicMs() - started) / 1000, ok);
+    if (!this.pumping) {
+      this.server.metrics.observe(command, 'resp', (this.server.clock.monotonicMs() - started) / 1000, ok);
+      return;
+    }
+    const i = this.observedCount++;
+    this.observedCommand[i] = command;
+    this.observedStarted[i] = started;
+    this.observedOk[i] = ok;
+  }
+
+  /** flushObserved observes the latencies of the commands the batch completed, ending now. */
+  private flushObserved(): void {
+    const n = this.observedCount;
+    if (n === 0) return;
+    this.observedCount = 0;
+    const now = this.server.clock.monotonicMs();
+    const metrics = this.server.metrics;
+    for (let i = 0; i < n; i++) {
+      metrics.observe(
+        this.observedCommand[i] as string,
+        'resp',
+        (now - (this.observedStarted[i] as number)) / 1000,
+        this.observedOk[i] as boolean,
+      );
+    }
   }
 
   private protocolError(err: unknown): void {

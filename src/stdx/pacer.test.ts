@@ -82,7 +82,7 @@ describe('Pacer', () => {
   });
 
   it('its slice is over once the budget it decided is spent', async () => {
-    const p = new Pacer(50, () => 0);
+    const p = new Pacer(10_000, () => 0);
     p.start();
     expect(p.over()).toBe(false);
     p.decide(IDLE_GAP_MS + 0.01); // paced to MIN_STEP_MS

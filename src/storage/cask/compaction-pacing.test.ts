@@ -91,9 +91,10 @@ describe('compaction pacing', () => {
     });
     await writes.db.close();
 
-    // Each copy is a record of the 20,000: at STEP_MS a step, a handful of steps; paced beside
-    // 2 ms turns, about 0.5 ms a step: dozens.
-    expect(readSteps).toBeGreaterThan(4 * idleSteps);
+    // At STEP_MS a step, a handful of steps (measured: idle 4-5, with writes 2); paced beside
+    // 2 ms turns, about 0.5 ms a step: dozens (48-67). The idle loop's margin is the smaller
+    // one: on a loaded machine a turn may be descheduled past IDLE_GAP_MS and count as busy.
+    expect(readSteps).toBeGreaterThan(2 * idleSteps);
     expect(readSteps).toBeGreaterThan(4 * writeSteps);
   }, 60_000);
 });

@@ -116,6 +116,21 @@ const SCAN_CHUNK_VISITS_MAX = 16 * SCAN_CHUNK_ENTRIES;
  */
 const COMPACTION_RETRY_MS_MIN = 1_000;
 const COMPACTION_RETRY_MS_MAX = 60_000;
+/**
+ * COPY_MARGIN: a compaction keeps up with the writes by copying, for each byte written, this
+ * many times the live bytes that reclaiming it takes. Inputs at the trigger ratio r hold (1 - r)
+ * live bytes per r dead, and an overwrite makes about its own size dead: (1 - r) / r copied per
+ * byte written; the margin pays for the writes that compaction's own reclaiming misses (dead
+ * records in files not yet worth compacting). Used by the pacer (stdx/pacer.ts).
+ */
+const COPY_MARGIN = 1.5;
+/**
+ * COMPACTION_BEHIND_MARGIN: dead bytes this far past the trigger ratio mean the writes outran
+ * compaction (the pacer's estimate of the work per written byte fell short): while writes come,
+ * every step takes the whole compactionStepMs. A safety net: a burst of writes that ended leaves
+ * a store past it, with nothing growing, and is paid at the loop's share.
+ */
+const COMPACTION_BEHIND_MARGIN = 0.25;
 
 export interface CaskStats extends EngineStats {
   readonly dataFiles: number;
@@ -729,7 +744,7 @@ export class CaskEngine implements Engine {
       keyDir: store.keyDir,
       tombstones: store.tombstones,
       stepMs: this.options.compactionStepMs ?? DEFAULT_COMPACTION_STEP_MS,
-      publishes: () => store.publishes,
+      publishedBytes: () => store.publishedBytes,
       expiryOf: (key) => store.expiryOf(key),
       stopping: () => this.closing,
       sync: () => this.commit.sync(),
@@ -826,13 +841,19 @@ export class CaskEngine implements Engine {
    */
   private compactionHost(planned: readonly number[] | undefined): CompactionHost {
     const store = this.store;
+    const ratio = this.options.compactionDeadRatio ?? DEFAULT_COMPACTION_DEAD_RATIO;
     return {
       fs: store.fs,
       dir: store.dir,
       dataFileBytes: store.dataFileBytes,
       files: store.files,
       stepMs: this.options.compactionStepMs ?? DEFAULT_COMPACTION_STEP_MS,
-      publishes: () => store.publishes,
+      publishedBytes: () => store.publishedBytes,
+      behind: () => {
+        const total = store.files.totalBytes();
+        return total > 0 && (total - store.files.liveBytes()) / total >= ratio + COMPACTION_BEHIND_MARGIN;
+      },
+      copyPerWrittenByte: COPY_MARGIN * ((1 - ratio) / ratio),
       stopping: () => this.closing,
       chooseInputs: async () => {
         // Sealing behind every write queued before, so the inputs hold all of them. A partial

@@ -35,8 +35,9 @@ export interface CaskOptions extends EngineOptions {
    * runs in steps of about this many milliseconds, between which requests are served. Every
    * request that arrives during a step waits for it: smaller steps favour request latency,
    * larger ones the background work's throughput. 0 cuts the work as finely as it goes (tests).
-   * While only reads keep the event loop busy, steps are shorter: a fifth of the loop
-   * (stdx/pacer.ts); while writes are published, or on an idle loop, they take the whole budget.
+   * On a busy event loop steps are shorter: a fifth of the loop, or while writes are published
+   * at least the time to keep up with them; on an idle loop the whole budget (stdx/pacer.ts,
+   * docs/compaction.md "Pacing").
    * Default 1.
    */
   readonly compactionStepMs?: number;

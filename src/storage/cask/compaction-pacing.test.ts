@@ -1,21 +1,27 @@
 // A compaction shares the event loop with requests in steps (stdx/pacer.ts): on a loop kept busy
-// by reads only, each step takes a share of the loop (many short steps); while writes are
-// published, or on an idle loop, each step takes the whole compactionStepMs (few long steps).
-// The step counts come from the compaction-done event; the busy loop is a foreground that spins
-// BUSY_TURN_MS per turn, reading (and in the write case also writing) the store.
+// by reads, or by reads and a trickle of writes, each step takes a share of the loop (many short
+// steps); on an idle loop, or while writes come faster than a share of the loop could compact
+// after, each step takes the whole compactionStepMs (few long steps). The step counts come from
+// the compaction-done event; the busy loop is a foreground that spins BUSY_TURN_MS per turn,
+// reading (and in the write cases also writing) the store.
 import { describe, expect, it } from 'vitest';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import type { CaskEngine } from './cask-engine.js';
 import { openCask } from './cask-engine.js';
 
-/** KEYS: records the compaction copies (each written twice, so half the bytes are dead). */
+/**
+ * KEYS: records the compaction copies. Each is written once, and OVERWRITTEN of every 5 again, so
+ * that the dead bytes (2 in 7) are past the trigger (0.25) but not its margin for being behind
+ * (0.5: then writes would give every step the whole budget).
+ */
 const KEYS = 20_000;
+const OVERWRITTEN = 2;
 /** STEP_MS: a large step budget, so that pacing makes an unmistakable difference. */
 const STEP_MS = 20;
 /** BUSY_TURN_MS: how long the foreground holds each turn of the loop. */
 const BUSY_TURN_MS = 2;
 
-/** fill writes every key twice into sealed files, and returns the store and its last ts. */
+/** fill writes the keys (see KEYS) into sealed files, and returns the store and its last ts. */
 async function fill(dir: string): Promise<{ db: CaskEngine; ts: number }> {
   let steps = 0;
   const db = await openCask(dir, {
@@ -30,6 +36,7 @@ async function fill(dir: string): Promise<{ db: CaskEngine; ts: number }> {
   for (let round = 0; round < 2; round++) {
     const writes: Promise<void>[] = [];
     for (let i = 0; i < KEYS; i++) {
+      if (round === 1 && i % 5 >= OVERWRITTEN) continue;
       ts++;
       const key = Buffer.from(`key${String(i).padStart(8, '0')}`);
       writes.push(
@@ -61,7 +68,7 @@ async function compactWith(db: CaskEngine, foreground?: () => void): Promise<num
 }
 
 describe('compaction pacing', () => {
-  it('takes short steps beside reads, long ones when idle or while writes are published', async () => {
+  it('takes short steps beside reads and a trickle of writes, long ones when idle or under a flood of writes', async () => {
     const key = (i: number): Buffer => Buffer.from(`key${String(i % KEYS).padStart(8, '0')}`);
     let n = 0;
 
@@ -75,26 +82,35 @@ describe('compaction pacing', () => {
     });
     await reads.db.close();
 
-    const writes = await fill(tmpDir('pacing-writes'));
-    let ts = writes.ts;
-    let last = 0;
-    const writeSteps = await compactWith(writes.db, () => {
-      expect(writes.db.getSync(key(n++))).toBeDefined();
-      // One write per turn: the store publishes between every two steps.
-      const now = performance.now();
-      if (now - last < BUSY_TURN_MS / 2) return;
-      last = now;
-      ts++;
-      void writes.db.write(ts, [
-        { type: 'put', key: Buffer.from('other'), value: Buffer.from('v'), create: ts, version: 1 },
-      ]);
-    });
-    await writes.db.close();
+    /** withWrites: the steps of a compaction beside reads and a write of `size` bytes a turn. */
+    const withWrites = async (name: string, size: number): Promise<number> => {
+      const store = await fill(tmpDir(name));
+      let ts = store.ts;
+      let last = 0;
+      const value = Buffer.alloc(size, 1);
+      const steps = await compactWith(store.db, () => {
+        expect(store.db.getSync(key(n++))).toBeDefined();
+        const now = performance.now();
+        if (now - last < BUSY_TURN_MS / 2) return;
+        last = now;
+        ts++;
+        void store.db.write(ts, [{ type: 'put', key: Buffer.from('other'), value, create: ts, version: 1 }]);
+      });
+      await store.db.close();
+      return steps;
+    };
+    // A trickle: keeping up with it takes far less than the loop's share.
+    const trickleSteps = await withWrites('pacing-trickle', 10);
+    // A flood: 256 KiB a turn makes more to copy after than a whole step can (and soon puts the
+    // dead bytes past the trigger's margin).
+    const floodSteps = await withWrites('pacing-flood', 256 * 1024);
 
-    // At STEP_MS a step, a handful of steps (measured: idle 4-5, with writes 2); paced beside
-    // 2 ms turns, about 0.5 ms a step: dozens (48-67). The idle loop's margin is the smaller
+    // At STEP_MS a step, a handful of steps (measured: idle 4-5, flood 2-4); paced beside 2 ms
+    // turns, about 0.5 ms a step: dozens (reads 48-67). The idle loop's margin is the smaller
     // one: on a loaded machine a turn may be descheduled past IDLE_GAP_MS and count as busy.
     expect(readSteps).toBeGreaterThan(2 * idleSteps);
-    expect(readSteps).toBeGreaterThan(4 * writeSteps);
+    expect(trickleSteps).toBeGreaterThan(2 * idleSteps);
+    expect(readSteps).toBeGreaterThan(4 * floodSteps);
+    expect(trickleSteps).toBeGreaterThan(4 * floodSteps);
   }, 60_000);
 });

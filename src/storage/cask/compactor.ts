@@ -68,8 +68,18 @@ export interface CompactionHost {
    * only reads keep the loop busy (stdx/pacer.ts).
    */
   readonly stepMs: number;
-  /** publishes: the store's count of writes published (the pacer tells a write load by it). */
-  publishes(): number;
+  /** publishedBytes: the bytes of the writes the store has published (the pacer keeps up with them). */
+  publishedBytes(): number;
+  /**
+   * behind: the store's dead bytes are well past the trigger (the writes outran compaction):
+   * every step takes the whole budget.
+   */
+  behind(): boolean;
+  /**
+   * copyPerWrittenByte: the bytes a compaction expects to copy for each byte written (the live
+   * bytes it copies to reclaim the dead ones the writes make), for the pacer.
+   */
+  readonly copyPerWrittenByte: number;
   /** files: the open data files: outputs get ids here and join when finished; inputs leave when retired. */
   readonly files: DataFileSet;
   /** stopping: close has begun; compaction stops at its next step. */
@@ -203,7 +213,11 @@ async function compactInputs(host: CompactionHost): Promise<CompactionResult | u
   let keysCopied = 0;
   let steps = 0;
   // Every step's time slice, sized to the load (stdx/pacer.ts).
-  const slice = new Pacer(host.stepMs, () => host.publishes());
+  const slice = new Pacer(host.stepMs, {
+    publishedBytes: () => host.publishedBytes(),
+    behind: () => host.behind(),
+    workPerByte: host.copyPerWrittenByte,
+  });
   /** pause ends a step: the event loop serves requests before the next one. */
   const pause = (): Promise<void> => {
     steps++;
@@ -274,6 +288,7 @@ async function compactInputs(host: CompactionHost): Promise<CompactionResult | u
           return true;
         });
         walked = resume === undefined;
+        slice.worked(bytes);
       }
       let done = walked;
       // After the walk, the tombstones that must be carried (the key directory has no entry to

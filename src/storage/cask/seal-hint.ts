@@ -58,8 +58,8 @@ export interface SealHintHost {
    * only reads keep the loop busy (stdx/pacer.ts).
    */
   readonly stepMs: number;
-  /** publishes: the store's count of writes published (the pacer tells a write load by it). */
-  publishes(): number;
+  /** publishedBytes: the bytes of the writes the store has published (the pacer watches them). */
+  publishedBytes(): number;
   expiryOf(key: Uint8Array): number | undefined;
   /** stopping: the store is closing; give up (the file is scanned at the next open). */
   stopping(): boolean;
@@ -80,7 +80,9 @@ const WALK_ATTEMPTS_MAX = 8;
  * removed the temporary file: the data file is then scanned at the next open, as before.
  */
 export async function writeSealHint(host: SealHintHost, id: number, yieldBetween = true): Promise<boolean> {
-  const slice = new Pacer(host.stepMs, () => host.publishes());
+  // No rate reported: any write gives the walk its whole budget (a hint's work does not grow
+  // with the writes, but the file's keys only leave it, so a walk that waits loses nothing).
+  const slice = new Pacer(host.stepMs, { publishedBytes: () => host.publishedBytes() });
   // Without yielding (a close), the whole walk is one step.
   const over = yieldBetween ? slice.over : () => false;
   let hint: HintWriter | undefined;

@@ -177,6 +177,8 @@ export class CaskStore {
   syncedTs: number;
   /** publishes: counts writes applied, so a scan can tell whether a chunk it read went stale. */
   publishes = 0;
+  /** publishedBytes: the record bytes of the writes applied (background jobs pace by it). */
+  publishedBytes = 0;
   /**
    * tombstones: the DELETE records written to each data file not yet given a hint file (the
    * active one, and sealed ones whose hint file is still to be written): the key directory
@@ -444,6 +446,7 @@ export class CaskStore {
       }
     }
     this.publishes++;
+    this.publishedBytes += write.len;
   }
 
   /** noteTombstone remembers a DELETE record of data file `fileId` for its hint file. */

@@ -64,15 +64,15 @@ export interface CompactionHost {
   /** dataFileBytes: the size an output is finished at (as the writer seals its files). */
   readonly dataFileBytes: number;
   /**
-   * stepMs: how long one step may hold the event loop (CaskOptions.compactionStepMs); less while
-   * only reads keep the loop busy (stdx/pacer.ts).
+   * stepMs: how long one step may hold the event loop (CaskOptions.compactionStepMs); less on a
+   * busy loop (stdx/pacer.ts, docs/compaction.md "Pacing").
    */
   readonly stepMs: number;
   /** publishedBytes: the bytes of the writes the store has published (the pacer keeps up with them). */
   publishedBytes(): number;
   /**
    * behind: the store's dead bytes are well past the trigger (the writes outran compaction):
-   * every step takes the whole budget.
+   * while writes come, every step takes the whole budget.
    */
   behind(): boolean;
   /**

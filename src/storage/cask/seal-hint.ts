@@ -54,8 +54,8 @@ export interface SealHintHost {
    */
   readonly tombstones: Map<number, Tombstone[]>;
   /**
-   * stepMs: how long one step may hold the event loop (CaskOptions.compactionStepMs); less while
-   * only reads keep the loop busy (stdx/pacer.ts).
+   * stepMs: how long one step may hold the event loop (CaskOptions.compactionStepMs); less on a
+   * busy loop without writes (stdx/pacer.ts, docs/compaction.md "Pacing").
    */
   readonly stepMs: number;
   /** publishedBytes: the bytes of the writes the store has published (the pacer watches them). */

@@ -40,7 +40,8 @@ const MAX_HELD_BYTES = 64 * 1024;
  * disk); a write over zeros already allocated commits data alone. Measured on this machine
  * (`node bench/wal-prealloc.mjs`: three processes appending 1.5 KB O_DSYNC writes beside a
  * buffered writer), p50 0.36-0.56 ms growing the file against 0.28-0.43 ms over synced zeros
- * (etcd preallocates its 64 MB segments for the same reason). Recovery reads zeros after the last batch as free space (docs/wal.md).
+ * (etcd preallocates its 64 MB segments for the same reason). Recovery reads zeros after the
+ * last batch as free space (docs/wal.md).
  */
 const PREALLOCATE_BYTES = 2 * 1024 * 1024;
 /** FIRST_SEGMENT_SEQ: the sequence number of the first segment ever written in a directory. */
@@ -262,10 +263,10 @@ export class Wal {
    * past segmentBytes, where it is sealed), and datasyncs them: until the file system has
    * allocated their blocks (ext4 allocates at writeback), a synced write landing in them would
    * still commit an allocation to the journal (the same script: unsynced zeros 0.34-0.52 ms
-   * p50, synced 0.28-0.43). One fdatasync per PREALLOCATE_BYTES of log. Their durability is not needed for correctness: lost, the file is only shorter. Best
-   * effort: a failure (a nearly full disk) is not a failed save; the zeros are cut off again if
-   * that works (left, they are free space to recovery) and the segment grows write by write until
-   * it is sealed.
+   * p50, synced 0.28-0.43). One fdatasync per PREALLOCATE_BYTES of log. Their durability is not
+   * needed for correctness: lost, the file is only shorter. Best effort: a failure (a nearly
+   * full disk) is not a failed save; the zeros are cut off again if that works (left, they are
+   * free space to recovery) and the segment grows write by write until it is sealed.
    */
   private async preallocate(): Promise<void> {
     const target = Math.min(this.tail + PREALLOCATE_BYTES, Math.max(this.segmentBytes, this.tail));

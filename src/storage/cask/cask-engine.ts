@@ -788,7 +788,7 @@ export class CaskEngine implements Engine {
     const files = this.store.files;
     const total = files.totalBytes();
     const dead = total - files.liveBytes();
-    const ratio = this.options.compactionDeadRatio ?? DEFAULT_COMPACTION_DEAD_RATIO;
+    const ratio = this.deadRatioTrigger();
     const minDead = this.options.compactionMinDeadBytes ?? DEFAULT_COMPACTION_MIN_DEAD_BYTES;
     if (dead < minDead || dead < ratio * total) return;
     // The most fragmented files only (compaction-plan.ts); none when no file is worth a copy.
@@ -806,6 +806,11 @@ export class CaskEngine implements Engine {
       );
       this.compactionRetryAtMs = this.clock.nowMs() + this.compactionBackoffMs;
     });
+  }
+
+  /** deadRatioTrigger: the share of dead bytes that starts a compaction (compactionDeadRatio). */
+  private deadRatioTrigger(): number {
+    return this.options.compactionDeadRatio ?? DEFAULT_COMPACTION_DEAD_RATIO;
   }
 
   /** runCompaction compacts `inputs` (a plan: partial), or every sealed file when undefined. */
@@ -841,7 +846,7 @@ export class CaskEngine implements Engine {
    */
   private compactionHost(planned: readonly number[] | undefined): CompactionHost {
     const store = this.store;
-    const ratio = this.options.compactionDeadRatio ?? DEFAULT_COMPACTION_DEAD_RATIO;
+    const ratio = this.deadRatioTrigger();
     return {
       fs: store.fs,
       dir: store.dir,

@@ -21,8 +21,15 @@ const STEP_MS = 20;
 /** BUSY_TURN_MS: how long the foreground holds each turn of the loop. */
 const BUSY_TURN_MS = 2;
 
-/** fill writes the keys (see KEYS) into sealed files, and returns the store and its last ts. */
-async function fill(dir: string): Promise<{ db: CaskEngine; ts: number }> {
+/** Filled: a store, its last ts, and the steps its last compaction took (compaction-done). */
+interface Filled {
+  readonly db: CaskEngine;
+  readonly ts: number;
+  steps(): number;
+}
+
+/** fill writes the keys (see KEYS) into sealed files. */
+async function fill(dir: string): Promise<Filled> {
   let steps = 0;
   const db = await openCask(dir, {
     autoCompact: false,
@@ -31,7 +38,6 @@ async function fill(dir: string): Promise<{ db: CaskEngine; ts: number }> {
       if (e.type === 'compaction-done') steps = Number((e.detail as { steps: number }).steps);
     },
   });
-  (db as unknown as { lastSteps: () => number }).lastSteps = () => steps;
   let ts = db.lastTs();
   for (let round = 0; round < 2; round++) {
     const writes: Promise<void>[] = [];
@@ -46,11 +52,11 @@ async function fill(dir: string): Promise<{ db: CaskEngine; ts: number }> {
     await Promise.all(writes);
   }
   await db.rotate();
-  return { db, ts };
+  return { db, ts, steps: () => steps };
 }
 
-/** compactWith compacts `db` while `foreground` (if any) holds every turn; returns its steps. */
-async function compactWith(db: CaskEngine, foreground?: () => void): Promise<number> {
+/** compactWith compacts the store while `foreground` (if any) holds every turn; returns its steps. */
+async function compactWith({ db, steps }: Filled, foreground?: () => void): Promise<number> {
   let running = foreground !== undefined;
   const turn = (): void => {
     if (!running) return;
@@ -64,7 +70,7 @@ async function compactWith(db: CaskEngine, foreground?: () => void): Promise<num
   } finally {
     running = false;
   }
-  return (db as unknown as { lastSteps: () => number }).lastSteps();
+  return steps();
 }
 
 describe('compaction pacing', () => {
@@ -73,11 +79,11 @@ describe('compaction pacing', () => {
     let n = 0;
 
     const idle = await fill(tmpDir('pacing-idle'));
-    const idleSteps = await compactWith(idle.db);
+    const idleSteps = await compactWith(idle);
     await idle.db.close();
 
     const reads = await fill(tmpDir('pacing-reads'));
-    const readSteps = await compactWith(reads.db, () => {
+    const readSteps = await compactWith(reads, () => {
       expect(reads.db.getSync(key(n++))).toBeDefined();
     });
     await reads.db.close();
@@ -88,7 +94,7 @@ describe('compaction pacing', () => {
       let ts = store.ts;
       let last = 0;
       const value = Buffer.alloc(size, 1);
-      const steps = await compactWith(store.db, () => {
+      const steps = await compactWith(store, () => {
         expect(store.db.getSync(key(n++))).toBeDefined();
         const now = performance.now();
         if (now - last < BUSY_TURN_MS / 2) return;

@@ -80,8 +80,9 @@ const WALK_ATTEMPTS_MAX = 8;
  * removed the temporary file: the data file is then scanned at the next open, as before.
  */
 export async function writeSealHint(host: SealHintHost, id: number, yieldBetween = true): Promise<boolean> {
-  // No rate reported: any write gives the walk its whole budget (a hint's work does not grow
-  // with the writes, but the file's keys only leave it, so a walk that waits loses nothing).
+  // No rate reported: while writes are published a step takes the whole budget (files are sealed,
+  // and their hints queued, as fast as the writes fill them); on a loop busy with reads only it
+  // takes the loop's share (stdx/pacer.ts).
   const slice = new Pacer(host.stepMs, { publishedBytes: () => host.publishedBytes() });
   // Without yielding (a close), the whole walk is one step.
   const over = yieldBetween ? slice.over : () => false;

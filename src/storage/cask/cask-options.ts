@@ -63,8 +63,10 @@ export interface CaskOptions extends EngineOptions {
   /**
    * cacheBytes: memory for recently written and read values (second-chance FIFO, value-cache.ts),
    * so hot keys are served without a key-directory search and a disk read; 0 turns it off.
-   * Default 64 MiB, as for servers. The ring is allocated at the first insert and uninitialised,
-   * so a store touches only the pages its cached values fill. Measured (docs/benchmarks.md,
+   * Default 80 MiB, as for servers. The ring is allocated at the first insert and uninitialised,
+   * so a store touches only the pages its cached values fill. The count covers the records
+   * (values, keys and a 32-byte header each); the hash table beside them adds 8-16 bytes per
+   * entry. Measured (docs/benchmarks.md,
    * "The value cache on by default"): uniform random reads of 1M keys 0.62x -> 0.80x lmdb, since
    * the point index made a miss cheap enough that a hit shows; durable writes from 64 writers
    * unchanged within noise (the old Map-based cache cost fills ~30%, which is why it was off).
@@ -100,7 +102,13 @@ export const DEFAULT_DATA_FILE_BYTES = 64 * 1024 * 1024;
  */
 export const DEFAULT_COMPACTION_DEAD_RATIO = 0.25;
 export const DEFAULT_COMPACTION_MIN_DEAD_BYTES = 4 * 1024 * 1024;
-export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
+/**
+ * DEFAULT_CACHE_BYTES: 80 MiB holds as many 16-byte keys with 100-byte values (550k) as 64 MiB
+ * did before the revision moved into each record's header: then a 64-byte slot record per entry
+ * and a table of four words per slot lived outside the count (144 MiB in all at 541k entries,
+ * against about 88 MiB now). docs/benchmarks.md, "The value cache: two places per lookup".
+ */
+export const DEFAULT_CACHE_BYTES = 80 * 1024 * 1024;
 /** DEFAULT_COMPACTION_STEP_MS: see compactionStepMs (steps of 10-50 ms were issue 14's GET p99). */
 export const DEFAULT_COMPACTION_STEP_MS = 1;
 /** COMPACTION_STEP_MS_MAX: a step longer than a second would stall every client. */

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { openCaskPipelined } from '../../../test/support/pipelined-cask.js';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
-import { ValueCache } from './value-cache.js';
+import { cacheRecordBytes, ValueCache } from './value-cache.js';
 
 const k = (s: string) => Buffer.from(s);
 
@@ -15,9 +15,11 @@ describe('ValueCache', () => {
     for (let i = 10; i < 30; i++) cache.set(k(`k${i}`), Buffer.alloc(40, i));
     expect(cache.get(k('k0'))).toBeUndefined();
     // A hit gives an entry a second chance: read k29 now, then write as many entries as the
-    // cache holds (19 of these sizes); k29 is the one the FIFO spares.
+    // cache holds (its capacity over the size of one of these records); k29 is the one the FIFO
+    // spares.
     expect(cache.get(k('k29'))).toBeDefined();
-    for (let i = 30; i < 49; i++) cache.set(k(`k${i}`), Buffer.alloc(40, i));
+    const holds = Math.floor(1000 / cacheRecordBytes(3, 40));
+    for (let i = 30; i < 30 + holds; i++) cache.set(k(`k${i}`), Buffer.alloc(40, i));
     expect(cache.get(k('k29'))).toEqual(Buffer.alloc(40, 29));
     expect(cache.get(k('k28'))).toBeUndefined();
     expect(cache.get(k('k30'))).toBeUndefined();
@@ -64,7 +66,7 @@ describe('ValueCache', () => {
             seq++;
             cache.set(keyOf(o.key), value, seq, seq, 1, o.fill % 2);
             model.set(o.key, { value, seq });
-            const fits = o.len <= capacity / 16 && 8 + keyOf(o.key).length + o.len <= capacity;
+            const fits = o.len <= capacity / 16 && cacheRecordBytes(keyOf(o.key).length, o.len) <= capacity;
             // What was just set is served at once (unless it is too large to cache).
             if (fits) expect(cache.get(keyOf(o.key))).toEqual(value);
           } else if (o.type === 'delete') {

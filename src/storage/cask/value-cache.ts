@@ -12,61 +12,64 @@
 // entry objects, each with a Buffer and list links; with 100k entries under a write load, every
 // young-generation GC had to trace the new entries those old structures pointed at, and the
 // server's scavenges took 4x as long as with the cache off (docs/benchmarks.md). Now:
-// - a ring of bytes (the arena) holds each entry as a record `slot:u32 size:u32 key value`,
-//   appended at `head` and retired from `tail` (FIFO);
-// - one slot record per slot holds its record offset, key and value lengths, key hash, value
-//   type, "referenced" bit and revision: SLOT_BYTES in one ArrayBuffer, seen as u32 words and
-//   as f64s (for the revision). It was one typed array per field: a lookup or a set touched
-//   nine arrays at a random index, a cache miss each at 100k entries; now one or two lines;
-// - an open-addressing hash table (linear probing, backward-shift deletion) maps a key's hash to
-//   its slot.
-// Eviction is FIFO with reinsertion (second chance, as CLOCK): a hit only sets its slot's bit;
+// - a ring of bytes (the arena) holds each entry as one record, 8-byte aligned:
+//     record := header key value padding(to a multiple of 8)
+//     header := flags:u32 keyLen:u32 valueLen:u32 version:u32 seq:f64 create:f64   (32 bytes)
+//   appended at `head` and retired from `tail` (FIFO). `flags` holds the value type (low 8
+//   bits), the "referenced" bit, the DEAD bit (a record deleted or rewritten elsewhere, skipped
+//   by the tail) and the PAD bit (the rest of the ring when a record did not fit; its span is in
+//   the keyLen word);
+// - an open-addressing hash table (linear probing, backward-shift deletion, at most half full)
+//   maps a key to its record: two u32 words per bucket, the record's offset and the key's hash.
+// A lookup reads one bucket and then one record, whose header, key and value lie together: two
+// places in memory that a cache miss each, where it was three (bucket, a 64-byte slot record
+// beside the arena, the record's key) before (docs/benchmarks.md: at 100k keys each is a cache
+// and TLB miss, about 150-200 ns here, and the lookup was a fifth of a GET's CPU at -P 16).
+// A bucket's hash spares the records of other keys in the same run.
+// Eviction is FIFO with reinsertion (second chance, as CLOCK): a hit only sets its record's bit;
 // the record at the tail is retired unless its bit is set, in which case it is copied to the
-// head (when there is room) and its bit cleared. A rewrite of a value with the same length
-// overwrites the record in place, so a hot key rewritten by SET moves nothing.
-//
-// A record is live when its slot's offset is its own position: a rewrite elsewhere or a delete
-// leaves the old record behind as dead bytes that the tail skips. No new record can be placed
-// where a dead one still lies (records are only placed at the head, outside [tail, head)), so a
-// dead record is never mistaken for a live one.
+// head (when there is room), its bit cleared and its bucket pointed at the copy. A rewrite of a
+// value with the same length overwrites the record in place, so a hot key rewritten by SET moves
+// nothing.
 //
 // Buffers: `set` copies the value into the arena; `lookup` returns a view of the arena that is
 // valid only until the next change to the cache (callers copy it at once); `get` copies.
 import { assert } from '../../stdx/assert.js';
 import { hash32 as hashBytes } from '../../stdx/hash32.js';
 
-/** RECORD_HEADER_BYTES: slot (u32) and record size (u32) before the key. */
-const RECORD_HEADER_BYTES = 8;
-/**
- * PAD: the slot field of padding that fills the end of the ring when a record does not fit,
- * and the offset of a free slot. MOVING: the offset of a slot whose record is being replaced
- * (so that making room for the new one retires the old one as dead bytes). Neither is a
- * record's position: the capacity is below both.
- */
-const PAD = 0xffff_ffff;
-const MOVING = 0xffff_fffe;
+/** CACHE_RECORD_HEADER_BYTES: a record's header (see the top of the file); records are 8-byte aligned. */
+export const CACHE_RECORD_HEADER_BYTES = 32;
+/** ALIGN: records start at multiples of this (the header's f64 fields are read through a Float64Array). */
+const ALIGN = 8;
+// Header words (u32 index from the record's start / 4) and f64 fields (f64 index / 8).
+const W_FLAGS = 0;
+const W_KEY_LEN = 1;
+const W_VALUE_LEN = 2;
+const W_VERSION = 3;
+const F_SEQ = 2;
+const F_CREATE = 3;
+/** Flags: the value type's bits, and the record's state bits above them. */
+const TYPE_MASK = 0xff;
+const REFERENCED = 0x100;
+const DEAD = 0x200;
+const PAD = 0x400;
 /** VALUE_SHARE_MAX: a value larger than this share of the capacity is never cached. */
 const VALUE_SHARE_MAX = 1 / 16;
-/** SLOTS_INITIAL: slots the cache starts with; it doubles them as entries are added. */
-const SLOTS_INITIAL = 1024;
-/** EMPTY: a free hash table bucket. */
-const EMPTY = -1;
+/** BUCKETS_INITIAL: hash table buckets the cache starts with; it doubles them past half full. */
+const BUCKETS_INITIAL = 1024;
+/** EMPTY: the offset word of a free bucket (no record starts there: the capacity is below it). */
+const EMPTY = 0xffff_ffff;
+/** CAPACITY_MAX: the largest capacity (offsets are u32 and EMPTY is not one). */
+const CAPACITY_MAX = EMPTY - ALIGN;
 
-// A slot record: SLOT_BYTES (a cache line), u32 words then f64s.
-const SLOT_BYTES = 64;
-const SLOT_U32 = SLOT_BYTES / 4;
-const SLOT_F64 = SLOT_BYTES / 8;
-/** u32 words: the record's offset in the arena (PAD: free, MOVING), key and value lengths, hash, type, bit. */
-const U_OFFSET = 0;
-const U_KEY_LEN = 1;
-const U_VALUE_LEN = 2;
-const U_HASH = 3;
-const U_TYPE = 4;
-const U_REFERENCED = 5;
-/** f64s, after the u32 words: the revision (seq, create, version as in the key directory). */
-const F_SEQ = 4;
-const F_CREATE = 5;
-const F_VERSION = 6;
+/** cacheRecordBytes: the arena bytes of an entry with a key and value of these lengths. */
+export function cacheRecordBytes(keyLen: number, valueLen: number): number {
+  return align(CACHE_RECORD_HEADER_BYTES + keyLen + valueLen);
+}
+
+function align(n: number): number {
+  return Math.ceil(n / ALIGN) * ALIGN;
+}
 
 /** Cached: one cached value and the revision of its record (the key directory's seq/create/version). */
 export interface Cached {
@@ -98,23 +101,20 @@ class Found implements Cached {
 }
 
 export class ValueCache {
+  /** arena: the ring of records, and the same bytes as u32 words and f64s (for the headers). */
   private arena: Buffer | undefined;
+  private words = new Uint32Array(0);
+  private floats = new Float64Array(0);
+  /** capacity: capacityBytes rounded down to ALIGN (the ring's size). */
+  private readonly capacity: number;
   /** head: where the next record goes; tail: the oldest record; used: bytes in [tail, head) incl. padding. */
   private head = 0;
   private tail = 0;
   private used = 0;
   /** liveBytes: keys and values of live entries (sizeBytes). */
   private liveBytes = 0;
-
-  private slotCount = 0;
-  /** slots, slotsF: the slot records (see SLOT_BYTES), as u32 words and as f64s. */
-  private slots = new Uint32Array(0);
-  private slotsF = new Float64Array(0);
-  /** freeSlots: a stack of unused slot numbers below slotCount. */
-  private freeSlots = new Int32Array(0);
-  private freeCount = 0;
-  /** table: slot numbers by hash bucket (EMPTY: free); its size is a power of two, > 2x the slots. */
-  private table = new Int32Array(0);
+  /** table: two u32 words per bucket, a record's offset (EMPTY: free) and its key's hash. */
+  private table = new Uint32Array(0);
   private entries = 0;
 
   private readonly found = new Found();
@@ -123,7 +123,8 @@ export class ValueCache {
 
   constructor(readonly capacityBytes: number) {
     assert(Number.isInteger(capacityBytes) && capacityBytes >= 0, 'cache capacity must be a byte count');
-    assert(capacityBytes < MOVING, 'cache capacity must fit 32-bit offsets');
+    assert(capacityBytes <= CAPACITY_MAX, 'cache capacity must fit 32-bit offsets');
+    this.capacity = capacityBytes - (capacityBytes % ALIGN);
   }
 
   get enabled(): boolean {
@@ -145,14 +146,14 @@ export class ValueCache {
    * until the cache next changes: copy the value before handing it out.
    */
   lookup(key: Uint8Array): Cached | undefined {
-    const slot = this.entries === 0 ? EMPTY : this.find(key, hashBytes(key));
-    if (slot === EMPTY) {
+    const at = this.entries === 0 ? EMPTY : this.offsetOf(this.find(key, hashBytes(key)));
+    if (at === EMPTY) {
       this.misses++;
       return undefined;
     }
     this.hits++;
-    this.slots[slot * SLOT_U32 + U_REFERENCED] = 1;
-    return this.answer(slot);
+    this.words[at >>> 2] = (this.words[at >>> 2] as number) | REFERENCED;
+    return this.answer(at);
   }
 
   /**
@@ -160,23 +161,23 @@ export class ValueCache {
    * compaction copying every record must not make them all look recently used).
    */
   peek(key: Uint8Array): Cached | undefined {
-    const slot = this.entries === 0 ? EMPTY : this.find(key, hashBytes(key));
-    return slot === EMPTY ? undefined : this.answer(slot);
+    const at = this.entries === 0 ? EMPTY : this.offsetOf(this.find(key, hashBytes(key)));
+    return at === EMPTY ? undefined : this.answer(at);
   }
 
-  /** answer fills the reused Found with `slot`'s entry. */
-  private answer(slot: number): Found {
-    const u = slot * SLOT_U32;
-    const f = slot * SLOT_F64;
-    const slots = this.slots;
+  /** answer fills the reused Found with the entry of the record at `at`. */
+  private answer(at: number): Found {
+    const w = at >>> 2;
+    const f = at >>> 3;
+    const words = this.words;
     const found = this.found;
     found.arena = this.arena as Buffer;
-    found.valueAt = (slots[u + U_OFFSET] as number) + RECORD_HEADER_BYTES + (slots[u + U_KEY_LEN] as number);
-    found.valueLen = slots[u + U_VALUE_LEN] as number;
-    found.seq = this.slotsF[f + F_SEQ] as number;
-    found.create = this.slotsF[f + F_CREATE] as number;
-    found.version = this.slotsF[f + F_VERSION] as number;
-    found.valueType = slots[u + U_TYPE] as number;
+    found.valueAt = at + CACHE_RECORD_HEADER_BYTES + (words[w + W_KEY_LEN] as number);
+    found.valueLen = words[w + W_VALUE_LEN] as number;
+    found.seq = this.floats[f + F_SEQ] as number;
+    found.create = this.floats[f + F_CREATE] as number;
+    found.version = words[w + W_VERSION] as number;
+    found.valueType = (words[w + W_FLAGS] as number) & TYPE_MASK;
     return found;
   }
 
@@ -192,102 +193,133 @@ export class ValueCache {
    */
   set(key: Uint8Array, value: Uint8Array, seq = 0, create = 0, version = 0, valueType = 0): void {
     if (!this.enabled) return;
-    const size = RECORD_HEADER_BYTES + key.length + value.length;
-    if (value.length > this.capacityBytes * VALUE_SHARE_MAX || size > this.capacityBytes) {
+    const size = cacheRecordBytes(key.length, value.length);
+    if (value.length > this.capacityBytes * VALUE_SHARE_MAX || size > this.capacity) {
       this.delete(key);
       return;
     }
     const hash = hashBytes(key);
-    let slot = this.entries === 0 ? EMPTY : this.find(key, hash);
-    if (slot !== EMPTY && this.slots[slot * SLOT_U32 + U_VALUE_LEN] === value.length) {
-      // In place: same record, same size; the entry keeps its age and its bit.
-      const arena = this.arena as Buffer;
-      arena.set(value, (this.slots[slot * SLOT_U32 + U_OFFSET] as number) + RECORD_HEADER_BYTES + key.length);
-      this.setRevision(slot, seq, create, version, valueType);
-      return;
-    }
-    if (slot !== EMPTY) {
-      // The old record becomes dead bytes (its offset is no longer the slot's); the slot stays
-      // in the table and takes the new record.
-      const u = slot * SLOT_U32;
-      this.liveBytes -= (this.slots[u + U_KEY_LEN] as number) + (this.slots[u + U_VALUE_LEN] as number);
-      this.slots[u + U_OFFSET] = MOVING;
+    let referenced = 0;
+    if (this.entries > 0) {
+      const b = this.find(key, hash);
+      if (b !== EMPTY) {
+        const old = this.table[b * 2] as number;
+        const w = old >>> 2;
+        if (this.words[w + W_VALUE_LEN] === value.length) {
+          // In place: same record, same size; the entry keeps its age and its bit.
+          (this.arena as Buffer).set(value, old + CACHE_RECORD_HEADER_BYTES + key.length);
+          this.stamp(old, (this.words[w + W_FLAGS] as number) & REFERENCED, valueType, seq, create, version);
+          return;
+        }
+        // Another size: the old record becomes dead bytes and the entry moves to a new one,
+        // keeping its bit.
+        referenced = (this.words[w + W_FLAGS] as number) & REFERENCED;
+        this.drop(b);
+      }
     }
     const at = this.reserve(size);
-    if (slot === EMPTY) {
-      slot = this.newSlot();
-      this.slots[slot * SLOT_U32 + U_HASH] = hash;
-      this.insertBucket(slot, hash);
-      this.slots[slot * SLOT_U32 + U_REFERENCED] = 0;
-      this.entries++;
-    }
+    const words = this.words;
+    const w = at >>> 2;
+    words[w + W_KEY_LEN] = key.length;
+    words[w + W_VALUE_LEN] = value.length;
+    this.stamp(at, referenced, valueType, seq, create, version);
     const arena = this.arena as Buffer;
-    arena.writeUInt32LE(slot, at);
-    arena.writeUInt32LE(size, at + 4);
-    arena.set(key, at + RECORD_HEADER_BYTES);
-    arena.set(value, at + RECORD_HEADER_BYTES + key.length);
-    const u = slot * SLOT_U32;
-    const slots = this.slots;
-    slots[u + U_OFFSET] = at;
-    slots[u + U_KEY_LEN] = key.length;
-    slots[u + U_VALUE_LEN] = value.length;
-    this.setRevision(slot, seq, create, version, valueType);
+    arena.set(key, at + CACHE_RECORD_HEADER_BYTES);
+    arena.set(value, at + CACHE_RECORD_HEADER_BYTES + key.length);
+    if ((this.entries + 1) * 2 > this.table.length / 2) this.grow();
+    this.insertBucket(at, hash);
+    this.entries++;
     this.liveBytes += key.length + value.length;
   }
 
   delete(key: Uint8Array): void {
     if (this.entries === 0) return;
-    const slot = this.find(key, hashBytes(key));
-    if (slot !== EMPTY) this.drop(slot);
+    const b = this.find(key, hashBytes(key));
+    if (b !== EMPTY) this.drop(b);
   }
 
   // ---- internals -------------------------------------------------------------------------------
 
-  private setRevision(slot: number, seq: number, create: number, version: number, valueType: number): void {
-    const f = slot * SLOT_F64;
-    this.slotsF[f + F_SEQ] = seq;
-    this.slotsF[f + F_CREATE] = create;
-    this.slotsF[f + F_VERSION] = version;
-    this.slots[slot * SLOT_U32 + U_TYPE] = valueType;
+  /** stamp writes a live record's flags and revision. */
+  private stamp(
+    at: number,
+    referenced: number,
+    valueType: number,
+    seq: number,
+    create: number,
+    version: number,
+  ): void {
+    const w = at >>> 2;
+    const f = at >>> 3;
+    this.words[w + W_FLAGS] = (valueType & TYPE_MASK) | referenced;
+    this.words[w + W_VERSION] = version;
+    this.floats[f + F_SEQ] = seq;
+    this.floats[f + F_CREATE] = create;
   }
 
-  /** find returns the slot holding `key` (hash `hash`), or EMPTY. */
+  /** offsetOf: the record offset of bucket `b`, or EMPTY for EMPTY. */
+  private offsetOf(b: number): number {
+    return b === EMPTY ? EMPTY : (this.table[b * 2] as number);
+  }
+
+  /** find returns the bucket holding `key` (hash `hash`), or EMPTY. */
   private find(key: Uint8Array, hash: number): number {
     const table = this.table;
-    const mask = table.length - 1;
+    const mask = table.length / 2 - 1;
     const arena = this.arena as Buffer;
-    const slots = this.slots;
+    const words = this.words;
     for (let b = hash & mask; ; b = (b + 1) & mask) {
-      const slot = table[b] as number;
-      if (slot === EMPTY) return EMPTY;
-      const u = slot * SLOT_U32;
-      if (slots[u + U_HASH] !== hash || slots[u + U_KEY_LEN] !== key.length) continue;
-      const at = (slots[u + U_OFFSET] as number) + RECORD_HEADER_BYTES;
+      const at = table[b * 2] as number;
+      if (at === EMPTY) return EMPTY;
+      if (table[b * 2 + 1] !== hash || words[(at >>> 2) + W_KEY_LEN] !== key.length) continue;
+      const from = at + CACHE_RECORD_HEADER_BYTES;
       let same = true;
       for (let i = 0; i < key.length; i++) {
-        if (arena[at + i] !== key[i]) {
+        if (arena[from + i] !== key[i]) {
           same = false;
           break;
         }
       }
-      if (same) return slot;
+      if (same) return b;
     }
   }
 
-  /** drop forgets a slot's entry (its record stays as dead bytes until the tail passes it). */
-  private drop(slot: number): void {
-    this.removeBucket(slot);
-    const u = slot * SLOT_U32;
-    this.liveBytes -= (this.slots[u + U_KEY_LEN] as number) + (this.slots[u + U_VALUE_LEN] as number);
-    this.slots[u + U_OFFSET] = PAD;
-    this.freeSlots[this.freeCount++] = slot;
+  /** bucketAt returns the bucket that points at the live record at `at` (its key's hash `hash`). */
+  private bucketAt(at: number, hash: number): number {
+    const table = this.table;
+    const mask = table.length / 2 - 1;
+    for (let b = hash & mask; ; b = (b + 1) & mask) {
+      const o = table[b * 2] as number;
+      assert(o !== EMPTY, 'value cache record missing from its table');
+      if (o === at) return b;
+    }
+  }
+
+  /** hashAt: the hash of the key of the record at `at`. */
+  private hashAt(at: number): number {
+    const from = at + CACHE_RECORD_HEADER_BYTES;
+    return hashBytes(this.arena as Buffer, from, from + (this.words[(at >>> 2) + W_KEY_LEN] as number));
+  }
+
+  /** drop forgets bucket `b`'s entry (its record stays as dead bytes until the tail passes it). */
+  private drop(b: number): void {
+    const at = this.table[b * 2] as number;
+    const w = at >>> 2;
+    this.removeBucket(b);
+    this.liveBytes -= (this.words[w + W_KEY_LEN] as number) + (this.words[w + W_VALUE_LEN] as number);
+    this.words[w + W_FLAGS] = (this.words[w + W_FLAGS] as number) | DEAD;
     this.entries--;
   }
 
   /** reserve makes room for a record of `size` bytes at the head and returns its offset. */
   private reserve(size: number): number {
-    this.arena ??= Buffer.allocUnsafeSlow(this.capacityBytes);
-    const capacity = this.capacityBytes;
+    if (this.arena === undefined) {
+      const arena = Buffer.allocUnsafeSlow(this.capacity);
+      this.arena = arena;
+      this.words = new Uint32Array(arena.buffer, arena.byteOffset, this.capacity / 4);
+      this.floats = new Float64Array(arena.buffer, arena.byteOffset, this.capacity / 8);
+    }
+    const capacity = this.capacity;
     for (;;) {
       if (this.used === 0) {
         this.head = 0;
@@ -312,13 +344,14 @@ export class ValueCache {
     return at;
   }
 
-  /** pad fills [head, end) with padding and moves the head to the start of the ring. */
+  /** pad fills [head, end) with a padding record and moves the head to the start of the ring. */
   private pad(): void {
-    const arena = this.arena as Buffer;
-    const rest = this.capacityBytes - this.head;
-    if (rest >= RECORD_HEADER_BYTES) {
-      arena.writeUInt32LE(PAD, this.head);
-      arena.writeUInt32LE(rest, this.head + 4);
+    const rest = this.capacity - this.head;
+    if (rest > 0) {
+      // rest is a multiple of ALIGN, so at least the flags and span words fit.
+      const w = this.head >>> 2;
+      this.words[w + W_FLAGS] = PAD;
+      this.words[w + W_KEY_LEN] = rest;
     }
     this.used += rest;
     this.head = 0;
@@ -329,30 +362,30 @@ export class ValueCache {
    * evicted, or (referenced, with room at the head) copied to the head with its bit cleared.
    */
   private retire(): void {
-    const arena = this.arena as Buffer;
-    const capacity = this.capacityBytes;
+    const capacity = this.capacity;
     const at = this.tail;
-    const rest = capacity - at;
+    const w = at >>> 2;
+    const flags = this.words[w + W_FLAGS] as number;
     let size: number;
-    if (rest < RECORD_HEADER_BYTES) size = rest;
+    if ((flags & PAD) !== 0) size = this.words[w + W_KEY_LEN] as number;
     else {
-      const slot = arena.readUInt32LE(at);
-      size = arena.readUInt32LE(at + 4);
-      assert(size >= RECORD_HEADER_BYTES && size <= rest, 'value cache record size out of range');
-      const u = slot * SLOT_U32;
-      if (slot !== PAD && this.slots[u + U_OFFSET] === at) {
-        if (this.slots[u + U_REFERENCED] === 1 && this.head <= at) {
+      size = cacheRecordBytes(this.words[w + W_KEY_LEN] as number, this.words[w + W_VALUE_LEN] as number);
+      if ((flags & DEAD) === 0) {
+        const b = this.bucketAt(at, this.hashAt(at));
+        if ((flags & REFERENCED) !== 0 && this.head <= at) {
           // Second chance: the record moves to the head, which is at or before it (the records
           // wrap), so the free space stays as it was; copyWithin copies overlapping ranges
           // correctly.
-          this.slots[u + U_REFERENCED] = 0;
-          arena.copyWithin(this.head, at, at + size);
-          this.slots[u + U_OFFSET] = this.head;
+          const to = this.head;
+          (this.arena as Buffer).copyWithin(to, at, at + size);
+          this.words[(to >>> 2) + W_FLAGS] = flags & ~REFERENCED;
+          this.table[b * 2] = to;
           this.head += size;
           this.used += size;
-        } else this.drop(slot);
+        } else this.drop(b);
       }
     }
+    assert(size >= ALIGN && size <= capacity - at, 'value cache record size out of range');
     this.used -= size;
     this.tail = at + size === capacity ? 0 : at + size;
     if (this.used === 0) {
@@ -361,61 +394,40 @@ export class ValueCache {
     }
   }
 
-  private newSlot(): number {
-    if (this.freeCount > 0) return this.freeSlots[--this.freeCount] as number;
-    if (this.slotCount === this.freeSlots.length) this.grow();
-    return this.slotCount++;
-  }
-
-  /** grow doubles the slot arrays and rebuilds the hash table for them. */
+  /** grow doubles the hash table (BUCKETS_INITIAL at first) and re-inserts every bucket. */
   private grow(): void {
-    const n = Math.max(SLOTS_INITIAL, this.freeSlots.length * 2);
-    const records = new ArrayBuffer(n * SLOT_BYTES);
-    new Uint8Array(records).set(
-      new Uint8Array(this.slots.buffer, this.slots.byteOffset, this.slots.byteLength),
-    );
-    this.slots = new Uint32Array(records);
-    this.slotsF = new Float64Array(records);
-    this.freeSlots = grown(this.freeSlots, new Int32Array(n));
-    this.table = new Int32Array(n * 4).fill(EMPTY);
-    for (let slot = 0; slot < this.slotCount; slot++) {
-      const u = slot * SLOT_U32;
-      if (this.slots[u + U_OFFSET] !== PAD) this.insertBucket(slot, this.slots[u + U_HASH] as number);
+    const old = this.table;
+    this.table = new Uint32Array(Math.max(BUCKETS_INITIAL, old.length) * 2).fill(EMPTY);
+    for (let b = 0; b < old.length; b += 2) {
+      const at = old[b] as number;
+      if (at !== EMPTY) this.insertBucket(at, old[b + 1] as number);
     }
   }
 
-  private insertBucket(slot: number, hash: number): void {
+  private insertBucket(at: number, hash: number): void {
     const table = this.table;
-    const mask = table.length - 1;
+    const mask = table.length / 2 - 1;
     let b = hash & mask;
-    while (table[b] !== EMPTY) b = (b + 1) & mask;
-    table[b] = slot;
+    while (table[b * 2] !== EMPTY) b = (b + 1) & mask;
+    table[b * 2] = at;
+    table[b * 2 + 1] = hash;
   }
 
-  /** removeBucket deletes a slot from the table, shifting later entries of its run back. */
-  private removeBucket(slot: number): void {
+  /** removeBucket frees bucket `b`, shifting later entries of its run back. */
+  private removeBucket(b: number): void {
     const table = this.table;
-    const mask = table.length - 1;
-    let b = (this.slots[slot * SLOT_U32 + U_HASH] as number) & mask;
-    while (table[b] !== slot) {
-      assert(table[b] !== EMPTY, 'value cache slot missing from its table');
-      b = (b + 1) & mask;
-    }
+    const mask = table.length / 2 - 1;
     let hole = b;
-    for (let next = (hole + 1) & mask; table[next] !== EMPTY; next = (next + 1) & mask) {
-      const home = (this.slots[(table[next] as number) * SLOT_U32 + U_HASH] as number) & mask;
+    for (let next = (hole + 1) & mask; table[next * 2] !== EMPTY; next = (next + 1) & mask) {
+      const home = (table[next * 2 + 1] as number) & mask;
       // An entry may move into the hole when its home bucket does not lie in (hole, next].
       const between = hole <= next ? home > hole && home <= next : home > hole || home <= next;
       if (!between) {
-        table[hole] = table[next] as number;
+        table[hole * 2] = table[next * 2] as number;
+        table[hole * 2 + 1] = table[next * 2 + 1] as number;
         hole = next;
       }
     }
-    table[hole] = EMPTY;
+    table[hole * 2] = EMPTY;
   }
-}
-
-function grown<T extends Int32Array>(old: T, fresh: T): T {
-  fresh.set(old as never);
-  return fresh;
 }

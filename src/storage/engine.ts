@@ -244,6 +244,13 @@ export interface Engine {
    */
   readBarrier?(): Promise<void>;
   /**
+   * prefetch (optional) is a hint: the keys `bytes[starts[i]..ends[i])`, i < count, are about to
+   * be read or written, one after another (a pipelined batch of commands); the engine may touch
+   * the memory their lookups will need so that the CPU overlaps those cache misses. It changes
+   * nothing and never throws; the keys are borrowed for the call.
+   */
+  prefetch?(bytes: Uint8Array, starts: Uint32Array, ends: Uint32Array, count: number): void;
+  /**
    * dueExpiries returns up to `max` keys (copies) whose expiry has passed at `nowMs` in the
    * state at this instant, soonest expiry first; it changes nothing. A read-only engine returns
    * none. The write pipeline's expiry cycle deletes them.

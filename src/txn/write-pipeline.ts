@@ -270,6 +270,11 @@ export class WritePipeline {
     return this.lookupPending(newest).latest;
   }
 
+  /** prefetch passes a hint about the keys a batch is about to use on to the engine (Engine.prefetch). */
+  prefetch(bytes: Uint8Array, starts: Uint32Array, ends: Uint32Array, count: number): void {
+    this.engine.prefetch?.(bytes, starts, ends, count);
+  }
+
   /** readMany is readLatest for several keys, consistent with one another (one point in time). */
   readMany(keys: readonly Uint8Array[]): Latest[] {
     return keys.map((key) => this.readLatest(key));

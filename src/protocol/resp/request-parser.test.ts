@@ -339,3 +339,70 @@ describe('RequestParser', () => {
     });
   });
 });
+
+describe('RequestParser.scanKeys', () => {
+  const encode = (args: string[]): string =>
+    `*${args.length}\r\n${args.map((a) => `$${a.length}\r\n${a}\r\n`).join('')}`;
+  const scan = (parser: RequestParser, max = 64): string[] => {
+    const starts = new Uint32Array(max);
+    const ends = new Uint32Array(max);
+    const n = parser.scanKeys(starts, ends);
+    const bytes = parser.scanned;
+    return Array.from({ length: n }, (_, i) => bytes.toString('latin1', starts[i], ends[i]));
+  };
+
+  it('notes the second argument of each whole command buffered, and parses nothing', () => {
+    const parser = new RequestParser();
+    const wire =
+      encode(['GET', 'k1']) + encode(['PING']) + encode(['SET', 'k2', 'v']) + encode(['DEL', 'k3', 'k4']);
+    parser.push(Buffer.from(`${wire}*2\r\n$3\r\nGET\r\n$2\r\nk`, 'latin1'));
+    expect(scan(parser)).toEqual(['k1', 'k2', 'k3']);
+    expect(scan(parser, 2)).toEqual(['k1', 'k2']); // at most as many as there is room for
+    // The scan changed nothing: the commands come out as they would have.
+    const out: string[][] = [];
+    for (const c of parser) out.push(c.map((a) => a.toString('latin1')));
+    expect(out).toEqual([['GET', 'k1'], ['PING'], ['SET', 'k2', 'v'], ['DEL', 'k3', 'k4']]);
+    // Inside a command (its rest is in the next chunk): nothing to note.
+    expect(scan(parser)).toEqual([]);
+    parser.push(Buffer.from(`5\r\n${encode(['GET', 'k6'])}`, 'latin1'));
+    expect(scan(parser)).toEqual([]);
+    expect(parser.next()?.map(String)).toEqual(['GET', 'k5']);
+    expect(scan(parser)).toEqual(['k6']);
+  });
+
+  it('stops at what it cannot read whole and leaves the errors to next()', () => {
+    for (const bad of [
+      'PING\r\n',
+      '*2\r\n$3\r\nGET\r\n$x\r\n',
+      '*0\r\n',
+      `*${ARGS_MAX + 1}\r\n`,
+      '*-1\r\n',
+    ]) {
+      const parser = new RequestParser();
+      parser.push(Buffer.from(encode(['GET', 'a']) + bad + encode(['GET', 'b']), 'latin1'));
+      expect(scan(parser), JSON.stringify(bad)).toEqual(['a']);
+    }
+    const parser = new RequestParser();
+    parser.push(Buffer.from(`*1\r\n$${BULK_BYTES_MAX + 1}\r\n`, 'latin1'));
+    expect(scan(parser)).toEqual([]);
+    expect(() => parser.next()).toThrow(RespProtocolError);
+    expect(scan(parser)).toEqual([]); // poisoned
+  });
+
+  it('agrees with next() on any batch cut anywhere (property)', () => {
+    const arg = fc.string({ maxLength: 12 });
+    const command = fc.array(arg, { minLength: 1, maxLength: 4 });
+    fc.assert(
+      fc.property(fc.array(command, { maxLength: 20 }), fc.nat(), (commands, cutAt) => {
+        const wire = Buffer.from(commands.map(encode).join(''), 'latin1');
+        const cut = wire.length === 0 ? 0 : cutAt % (wire.length + 1);
+        const parser = new RequestParser();
+        parser.push(wire.subarray(0, cut));
+        const noted = scan(parser);
+        const whole: string[] = [];
+        for (const c of parser) if (c.length >= 2) whole.push(c[1]!.toString('latin1'));
+        expect(noted).toEqual(whole);
+      }),
+    );
+  });
+});

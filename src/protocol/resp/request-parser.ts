@@ -414,6 +414,61 @@ export class RequestParser extends ChunkFeed {
     return args;
   }
 
+  /**
+   * scanKeys looks ahead, without parsing anything for real, at the complete RESP arrays buffered
+   * from the next command on (in the current chunk only, and only between commands) and notes
+   * where the second argument of each lies in `scanned`: `starts[i]..ends[i]`, for at most
+   * `starts.length` commands. It returns how many it noted. A hint for prefetching the keys of a
+   * pipelined batch (most commands' key is their second argument; a wrong guess only touches
+   * memory in vain): it allocates nothing, changes no state, and stops at the first command it
+   * cannot read whole, whatever the reason, leaving every error to next().
+   */
+  scanKeys(starts: Uint32Array, ends: Uint32Array): number {
+    if (this.poison !== null || this.state !== START) return 0;
+    const buf = this.buf;
+    const end = buf.length;
+    const max = Math.min(starts.length, ends.length);
+    let pos = this.pos;
+    let n = 0;
+    while (n < max && pos < end && buf[pos] === STAR) {
+      let argc = 0;
+      let b = 0;
+      let p = pos + 1;
+      while (p < end && (b = buf[p]!) >= ZERO && b <= NINE && argc <= this.argsMax) {
+        argc = argc * 10 + (b - ZERO);
+        p++;
+      }
+      if (p + 1 >= end || b !== CR || argc === 0 || argc > this.argsMax) break;
+      p += 2;
+      let i = 0;
+      for (; i < argc; i++) {
+        if (p >= end || buf[p] !== DOLLAR) break;
+        let len = 0;
+        p++;
+        while (p < end && (b = buf[p]!) >= ZERO && b <= NINE && len <= this.bulkBytesMax) {
+          len = len * 10 + (b - ZERO);
+          p++;
+        }
+        if (b !== CR || len > this.bulkBytesMax || p + 2 + len + 2 > end) break;
+        const data = p + 2;
+        if (i === 1) {
+          starts[n] = data;
+          ends[n] = data + len;
+        }
+        p = data + len + 2;
+      }
+      if (i < argc) break;
+      if (argc >= 2) n++;
+      pos = p;
+    }
+    return n;
+  }
+
+  /** scanned: the chunk that scanKeys's offsets point into (valid until the next push or next()). */
+  get scanned(): Buffer {
+    return this.buf;
+  }
+
   private complete(): Buffer[] {
     const args = this.args;
     assert(args.length === this.argc && args.length > 0, 'RequestParser: command complete');

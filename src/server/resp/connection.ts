@@ -93,6 +93,16 @@ function ownArgs(args: readonly Buffer[]): Buffer[] {
   return own;
 }
 
+/**
+ * PREFETCH_KEYS_MAX: keys of one read handed to the store's prefetch at most (prefetchKeys);
+ * PREFETCH_COMMANDS_MIN: fewer commands in a read than this, no prefetch. The scratch arrays are
+ * shared by every connection: a prefetch is one synchronous call.
+ */
+const PREFETCH_KEYS_MAX = 64;
+const PREFETCH_COMMANDS_MIN = 2;
+const PREFETCH_STARTS = new Uint32Array(PREFETCH_KEYS_MAX);
+const PREFETCH_ENDS = new Uint32Array(PREFETCH_KEYS_MAX);
+
 /** FORWARD_RETRY_MS: the pause before a forwarded command refused with CLUSTERDOWN is sent again. */
 const FORWARD_RETRY_MS = 50;
 
@@ -368,7 +378,19 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
       this.protocolError(err);
       return;
     }
+    if (!this.busy && this.session.store === undefined) this.prefetchKeys();
     this.pump();
+  }
+
+  /**
+   * prefetchKeys hands the keys of the pipelined commands just read to the store as a hint
+   * (Engine.prefetch): their lookups' cache misses then overlap instead of coming one command
+   * at a time. Only for two commands or more: a lone command's lookup follows at once.
+   */
+  private prefetchKeys(): void {
+    const n = this.parser.scanKeys(PREFETCH_STARTS, PREFETCH_ENDS);
+    if (n >= PREFETCH_COMMANDS_MIN)
+      this.server.store.prefetch?.(this.parser.scanned, PREFETCH_STARTS, PREFETCH_ENDS, n);
   }
 
   /**

@@ -59,6 +59,11 @@ export interface KeyStore {
   keysAfter(after: Buffer | undefined, limit?: number): AsyncIterable<Buffer>;
   /** countKeys: how many keys exist. */
   countKeys(): Promise<number>;
+  /**
+   * prefetch (optional): a hint that the keys `bytes[starts[i]..ends[i])`, i < count, are about
+   * to be used by a pipelined batch (Engine.prefetch). Changes nothing.
+   */
+  prefetch?(bytes: Uint8Array, starts: Uint32Array, ends: Uint32Array, count: number): void;
 }
 
 /** keyAfter: the smallest key greater than `key` (a scan's inclusive start after `key`). */
@@ -80,6 +85,10 @@ export class LatestKeyStore implements KeyStore {
 
   readLatest(key: Uint8Array): Latest {
     return this.pipeline.readLatest(key);
+  }
+
+  prefetch(bytes: Uint8Array, starts: Uint32Array, ends: Uint32Array, count: number): void {
+    this.pipeline.prefetch(bytes, starts, ends, count);
   }
 
   readMany(keys: readonly Uint8Array[]): Latest[] {

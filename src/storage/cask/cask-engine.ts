@@ -404,6 +404,10 @@ export class CaskEngine implements Engine {
     return value;
   }
 
+  prefetch(bytes: Uint8Array, starts: Uint32Array, ends: Uint32Array, count: number): void {
+    if (!this.closing) this.store.prefetchRanges(bytes, starts, ends, count);
+  }
+
   async has(key: Uint8Array): Promise<boolean> {
     this.checkOpen();
     checkKey(key);

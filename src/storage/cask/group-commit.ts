@@ -79,6 +79,13 @@ const PART_BUFFER_SLACK = 1.25;
 /** PART_BUFFER_GROWTH: a full part buffer is replaced by one this many times larger. */
 const PART_BUFFER_GROWTH = 4;
 
+/**
+ * PUBLISH_PREFETCH_WRITES: publish prefetches the keys of this many writes at a time before it
+ * applies them (CaskStore.prefetchWrites): enough misses to overlap, few enough that what it
+ * touched is still cached when their turn comes.
+ */
+const PUBLISH_PREFETCH_WRITES = 16;
+
 /** A queued write: its encoded records, and the part it settles with. */
 interface QueuedWrite extends DurableWrite {
   readonly part: Part;
@@ -687,6 +694,9 @@ export class GroupCommit {
     let at = start;
     const fileId = this.store.active.id;
     for (let i = 0; i < writes.length; i++) {
+      // The next writes' keys first, so that their lookups' cache misses overlap (prefetchWrites).
+      if (i % PUBLISH_PREFETCH_WRITES === 0 && writes.length > 1)
+        this.store.prefetchWrites(writes, i, Math.min(writes.length, i + PUBLISH_PREFETCH_WRITES));
       const w = writes[i] as QueuedWrite;
       this.store.apply(w, fileId, at);
       this.store.durableTs = w.seq;

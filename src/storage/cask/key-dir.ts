@@ -570,6 +570,34 @@ export class KeyDir {
   }
 
   /**
+   * prefetch touches what lookups of the keys whose hashes are `hashes[0..count)` will read, and
+   * changes nothing: their point index slots, then the leaf slots those hint at, then the keys'
+   * bytes in the leaves. Each pass's loads do not depend on one another, so the CPU overlaps
+   * their cache misses (ValueCache.prefetch). `leafSlots` is scratch of at least `count`. Nothing
+   * before the point index is complete. Returns a sum of what it read (the caller keeps it).
+   */
+  prefetch(hashes: Uint32Array, count: number, leafSlots: Int32Array): number {
+    const point = this.pointIndex;
+    if (point === undefined) return 0;
+    let sum = point.prefetch(hashes, count);
+    const leaves = this.leaves;
+    for (let i = 0; i < count; i++) {
+      const pos = point.first(hashes[i] as number);
+      leafSlots[i] = pos === NO_SLOT ? -1 : point.leafAt(pos);
+      const hint = leafSlots[i] as number;
+      const leaf = hint < 0 ? undefined : leaves[Math.floor(hint / LEAF_SLOTS_MAX)];
+      if (leaf !== undefined) sum += leaf.slots[(hint % LEAF_SLOTS_MAX) * SLOT_WORDS + S_KEY_END] as number;
+    }
+    for (let i = 0; i < count; i++) {
+      const hint = leafSlots[i] as number;
+      const leaf = hint < 0 ? undefined : leaves[Math.floor(hint / LEAF_SLOTS_MAX)];
+      const slot = hint % LEAF_SLOTS_MAX;
+      if (leaf !== undefined && slot < leaf.n) sum += leaf.arena[leaf.keyStart(slot)] as number;
+    }
+    return sum;
+  }
+
+  /**
    * startPointIndex begins a point-lookup index of the keys present (none are in it yet: the
    * tree keeps answering until buildPointIndex has completed it). Calling it again starts over.
    */

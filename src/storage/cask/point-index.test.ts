@@ -175,6 +175,12 @@ describe('KeyDir with its point index', () => {
             started = true;
           }
           if (started && !complete && rng.chance(0.05)) complete = dir.buildPointIndex(rng.range(1, 300));
+          if (rng.chance(0.05)) {
+            // A prefetch of a batch of keys, present or not, with hints fresh or stale: a hint
+            // only, so the model checks below must hold as if it had not been made.
+            const batch = Uint32Array.from({ length: 8 }, () => hash32(keyOf()));
+            dir.prefetch(batch, batch.length, new Int32Array(batch.length));
+          }
           const key = keyOf();
           const r = rng.float();
           if (r < 0.4) {
@@ -342,5 +348,17 @@ describe('KeyDir with its point index', () => {
     for (let i = 0; i < n; i++) dir.set(Buffer.from(rng.bytes(keyBytes)), 1, i + 1, 100, i, i, 1);
     expect(dir.pointIndex?.size).toBe(n);
     expect(dir.memoryBytes() / n).toBeLessThan(100 + keyBytes);
+  });
+});
+
+describe('PointIndex.prefetch', () => {
+  it('touches home slots and changes nothing', () => {
+    const index = new PointIndex();
+    const hashes = Uint32Array.from({ length: 200 }, (_, i) => hash32(Buffer.from(`k${i}`)));
+    for (let i = 0; i < hashes.length; i += 2) index.insert(hashes[i]!, 1, i * 10, 5, false, 0);
+    const before = Array.from(hashes, (h) => candidates(index, h));
+    index.prefetch(hashes, hashes.length);
+    expect(Array.from(hashes, (h) => candidates(index, h))).toEqual(before);
+    expect(problems(index)).toEqual([]);
   });
 });

@@ -134,6 +134,8 @@ export const POINT_INDEX_BUILD_CHUNK = 16_384;
  * reused one, far more than the copy of a small value; for large values the copy would cost more.
  */
 const READ_SCRATCH_BYTES = 64 * 1024;
+/** PREFETCH_KEYS_MAX: keys one prefetch touches at most (the rest of a batch goes without). */
+const PREFETCH_KEYS_MAX = 64;
 
 /** Candidate: what reading one point-index candidate found (readCandidate). */
 const Candidate = {
@@ -194,6 +196,14 @@ export class CaskStore {
   private readonly scratch = Buffer.allocUnsafeSlow(READ_SCRATCH_BYTES);
   /** decoded: the reused result of decoding a record read for a point read. */
   private readonly decoded = {} as Decoded;
+  /** prefetchHashes, prefetchLeaves: the prefetches' scratch (the keys' hashes, their leaf hints). */
+  private readonly prefetchHashes = new Uint32Array(PREFETCH_KEYS_MAX);
+  private readonly prefetchLeaves = new Int32Array(PREFETCH_KEYS_MAX);
+  /**
+   * @internal prefetchSink: a sum of what the last prefetch read, kept so that its loads are not
+   * dead code to the compiler (nothing else reads it).
+   */
+  prefetchSink = 0;
 
   constructor(parts: CaskStoreParts) {
     this.fs = parts.fs;
@@ -447,6 +457,40 @@ export class CaskStore {
     }
     this.publishes++;
     this.publishedBytes += write.len;
+  }
+
+  /**
+   * prefetchRanges touches what lookups of the keys `bytes[starts[i]..ends[i])` (i < count, at
+   * most PREFETCH_KEYS_MAX) will read: their value cache entries and their key directory
+   * entries (Engine.prefetch). Changes nothing.
+   */
+  prefetchRanges(bytes: Uint8Array, starts: Uint32Array, ends: Uint32Array, count: number): void {
+    const n = Math.min(count, PREFETCH_KEYS_MAX);
+    const hashes = this.prefetchHashes;
+    for (let i = 0; i < n; i++) hashes[i] = hash32(bytes, starts[i] as number, ends[i] as number);
+    this.touch(n);
+  }
+
+  /**
+   * prefetchWrites is prefetchRanges for the keys of `writes[from..to)`, about to be applied in
+   * turn (the group commit's publish: by then what a read's prefetch touched is long out of the
+   * CPU's caches, as a group holds every write of a turn of the loop).
+   */
+  prefetchWrites(writes: readonly DurableWrite[], from: number, to: number): void {
+    const hashes = this.prefetchHashes;
+    let n = 0;
+    for (let i = from; i < to && n < PREFETCH_KEYS_MAX; i++) {
+      const ops = (writes[i] as DurableWrite).ops;
+      for (let j = 0; j < ops.length && n < PREFETCH_KEYS_MAX; j++)
+        hashes[n++] = hash32((ops[j] as DurableOp).key);
+    }
+    this.touch(n);
+  }
+
+  /** touch prefetches the keys whose hashes are prefetchHashes[0..n) (see prefetchSink). */
+  private touch(n: number): void {
+    const hashes = this.prefetchHashes;
+    this.prefetchSink = this.cache.prefetch(hashes, n) + this.keyDir.prefetch(hashes, n, this.prefetchLeaves);
   }
 
   /** noteTombstone remembers a DELETE record of data file `fileId` for its hint file. */

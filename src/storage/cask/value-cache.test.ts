@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { openCaskPipelined } from '../../../test/support/pipelined-cask.js';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
+import { hash32 } from '../../stdx/hash32.js';
 import { cacheRecordBytes, ValueCache } from './value-cache.js';
 
 const k = (s: string) => Buffer.from(s);
@@ -200,5 +201,23 @@ describe('ValueCache.peek', () => {
       for (let i = 0; cache.size === i + 1; i++) cache.set(Buffer.from(`k${i}`), Buffer.alloc(64, i));
       expect(cache.peek(Buffer.from('a')) !== undefined, touch).toBe(touch === 'lookup');
     }
+  });
+});
+
+describe('ValueCache.prefetch', () => {
+  it('changes nothing: the same answers, no hit or miss counted, no second chance given', () => {
+    const cache = new ValueCache(4096);
+    const keys = Array.from({ length: 20 }, (_, i) => Buffer.from(`key${i}`));
+    for (const [i, key] of keys.entries()) if (i % 2 === 0) cache.set(key, Buffer.alloc(40, i), i + 1);
+    const hashes = Uint32Array.from(keys, (key) => hash32(key));
+    const before = keys.map((key) => cache.peek(key)?.seq);
+    cache.prefetch(hashes, hashes.length);
+    expect(new ValueCache(64).prefetch(hashes, hashes.length)).toBe(0); // empty: nothing to touch
+    expect(keys.map((key) => cache.peek(key)?.seq)).toEqual(before);
+    expect([cache.hits, cache.misses]).toEqual([0, 0]);
+    // The oldest entry is evicted first, prefetched or not (a lookup would have spared it).
+    for (let i = 0; cache.peek(keys[0]!) !== undefined; i++)
+      cache.set(Buffer.from(`more${i}`), Buffer.alloc(40));
+    expect(cache.peek(keys[2]!)).toBeDefined();
   });
 });

@@ -571,15 +571,17 @@ export class KeyDir {
 
   /**
    * prefetch touches what lookups of the keys whose hashes are `hashes[0..count)` will read, and
-   * changes nothing: their point index slots, then the leaf slots those hint at, then the keys'
-   * bytes in the leaves. Each pass's loads do not depend on one another, so the CPU overlaps
-   * their cache misses (ValueCache.prefetch). `leafSlots` is scratch of at least `count`. Nothing
-   * before the point index is complete. Returns a sum of what it read (the caller keeps it).
+   * changes nothing: their point index slots, then (given `leafSlots`, scratch of at least
+   * `count`: for writes, which update the tree) the leaf slots those hint at, then the keys' bytes
+   * in the leaves. Each pass's loads do not depend on one another, so the CPU overlaps their
+   * cache misses (ValueCache.prefetch). Nothing before the point index is complete. Returns a
+   * sum of what it read (the caller keeps it).
    */
-  prefetch(hashes: Uint32Array, count: number, leafSlots: Int32Array): number {
+  prefetch(hashes: Uint32Array, count: number, leafSlots: Int32Array | undefined): number {
     const point = this.pointIndex;
     if (point === undefined) return 0;
     let sum = point.prefetch(hashes, count);
+    if (leafSlots === undefined) return sum;
     const leaves = this.leaves;
     for (let i = 0; i < count; i++) {
       const pos = point.first(hashes[i] as number);

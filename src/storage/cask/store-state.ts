@@ -468,7 +468,9 @@ export class CaskStore {
     const n = Math.min(count, PREFETCH_KEYS_MAX);
     const hashes = this.prefetchHashes;
     for (let i = 0; i < n; i++) hashes[i] = hash32(bytes, starts[i] as number, ends[i] as number);
-    this.touch(n);
+    // Not the tree's leaves: a read, and a write's revision lookup, end at the value cache or the
+    // point index; a write reaches the leaves at publish, which prefetches them then.
+    this.touch(n, false);
   }
 
   /**
@@ -484,13 +486,18 @@ export class CaskStore {
       for (let j = 0; j < ops.length && n < PREFETCH_KEYS_MAX; j++)
         hashes[n++] = hash32((ops[j] as DurableOp).key);
     }
-    this.touch(n);
+    this.touch(n, true);
   }
 
-  /** touch prefetches the keys whose hashes are prefetchHashes[0..n) (see prefetchSink). */
-  private touch(n: number): void {
+  /**
+   * touch prefetches the keys whose hashes are prefetchHashes[0..n), with their leaves in the
+   * tree or not (see prefetchSink).
+   */
+  private touch(n: number, leaves: boolean): void {
     const hashes = this.prefetchHashes;
-    this.prefetchSink = this.cache.prefetch(hashes, n) + this.keyDir.prefetch(hashes, n, this.prefetchLeaves);
+    this.prefetchSink =
+      this.cache.prefetch(hashes, n) +
+      this.keyDir.prefetch(hashes, n, leaves ? this.prefetchLeaves : undefined);
   }
 
   /** noteTombstone remembers a DELETE record of data file `fileId` for its hint file. */

@@ -23,6 +23,8 @@ const UNSYNCED_SNAPSHOT_SEED = 20189;
 const REPLACED_TAIL_SEED = 60271;
 /** NO_LEADER_AT_FINAL_READS_SEED: a seed with no ready leader for a moment during the final reads. */
 const NO_LEADER_AT_FINAL_READS_SEED = 90505;
+/** COVERED_PROPOSAL_SEED: a seed whose history showed a proposal a snapshot covered left pending. */
+const COVERED_PROPOSAL_SEED = 829900782;
 /** SEED_SPACE: fresh seeds are drawn below this. */
 const SEED_SPACE = 2 ** 31;
 
@@ -71,6 +73,16 @@ describe('replica simulator', () => {
   // proposal after it fails (Replica.settleOlderTerms), and writes start a turn later.
   it('a write is never computed from a proposal a newer term discarded (seed 873934335, once a finding)', async () => {
     const r = await runReplicaSeed({ seed: OLDER_TERM_SEED, nodes: 3 });
+    expect(r.error).toBe('');
+  });
+
+  // A leader isolated in term 2 proposed an INCR, installed its successor's snapshot once the
+  // network healed, and led again in term 5 with that proposal still pending (the install never
+  // applies the entries it covers, and only applies settled proposals): the next INCR was
+  // computed from the lost one's value and committed. Fixed: the install settles every proposal
+  // at or below its index (Replica.settleCovered).
+  it('a snapshot install settles the proposals it covers (seed 829900782, once a finding)', async () => {
+    const r = await runReplicaSeed({ seed: COVERED_PROPOSAL_SEED, nodes: 5 });
     expect(r.error).toBe('');
   });
 

@@ -141,6 +141,68 @@ describe('Replica', () => {
     expect(await second.db.delete('k')).toBe(true);
   });
 
+  // A deposed leader that installs its successor's snapshot never applies the entries the
+  // snapshot covers one by one, so its own proposals among them must be settled by the install:
+  // left pending, an INCR's value stayed in its write pipeline, and once it led again it computed
+  // the next INCR from that never-committed value (replica simulator, seed 829900782).
+  it('a deposed leader settles the proposals a snapshot from its successor covers', async () => {
+    const hub = new MemoryHub();
+    const ids = [1, 2, 3];
+    const clocks = ids.map(() => tickPausingClock());
+    const members: Member[] = [];
+    for (const id of ids) {
+      // A request timeout far past the test's: only the snapshot can settle the proposal in time.
+      const options = {
+        requestTimeoutMs: 600_000,
+        clock: clocks[id - 1]!,
+        snapshotEntries: 20,
+        snapshotCatchupEntries: 5,
+      };
+      members.push(await startTestMember(hub, id, ids, options));
+      open.push(members[members.length - 1]!);
+    }
+    const first = await leaderOf(members);
+    await first.db.set('n', '1');
+    // Its ticks stopped, the cut-off leader goes on believing it leads, and takes a write.
+    clocks[first.id - 1]!.ticksPaused = true;
+    hub.isolate(first.id);
+    const second = await leaderOf(members.filter((m) => m !== first));
+    const incr = first.db.pipeline.update(Buffer.from('n'), (current) => {
+      const n = Number(current?.toString() ?? '0');
+      return { result: n + 1, write: Buffer.from(String(n + 1)) };
+    });
+    const outcome = (incr.durable ?? Promise.resolve()).then(
+      () => 'applied',
+      (err: unknown) => err,
+    );
+    expect(first.db.pipeline.trackedKeys).toBe(1);
+    // The successor writes on until its log starts past everything the deposed leader holds.
+    for (let i = 0; i < 60; i++) await second.db.set(`k${i % 10}`, `v${i}`);
+    await second.db.set('n', '10');
+    expect(second.replica.logStart()).toBeGreaterThan(first.replica.applied + 1);
+    clocks[first.id - 1]!.ticksPaused = false;
+    hub.heal();
+    await until(() => first.replica.applied >= second.replica.applied);
+    expect(first.replica.counters.snapshotsInstalled).toBeGreaterThanOrEqual(1);
+    // Its entry lay below the snapshot's index in an older term: it may or may not be in it.
+    const settled = await Promise.race([
+      outcome,
+      new Promise((resolve) => setTimeout(() => resolve('still pending'), 10_000)),
+    ]);
+    expect(settled).toBeInstanceOf(UncertainError);
+    expect(first.db.pipeline.trackedKeys).toBe(0);
+    // Nothing of the lost INCR is left in its pipeline to read or compute from.
+    await until(() => {
+      try {
+        second.replica.checkWritable();
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    expect(Buffer.from((await first.db.get('n'))!).toString()).toBe('10');
+  });
+
   it('INCR-style read-modify-write on the leader never loses an update across many concurrent writers', async () => {
     const { members } = await group(3);
     const leader = await leaderOf(members);

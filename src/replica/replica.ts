@@ -654,6 +654,33 @@ export class Replica {
     }
   }
 
+  /**
+   * settleCovered settles every proposal at or below `index` once a snapshot of (index, term)
+   * replaced the state: `apply` never sees the entries it covers, so nothing else would settle
+   * them, and a proposal left pending keeps its write's value pending in the write pipeline.
+   * (Replica simulator, seed 829900782: a leader isolated in term 2 proposed an INCR, installed a
+   * newer leader's snapshot once healed, led again in term 5, and computed the next INCR of the
+   * key from the never-committed one's value; that write was committed.) The snapshot tells
+   * only the term at `index`: a proposal there is applied exactly when its term is that one; one
+   * below it of a newer term cannot be in the log the snapshot ends (terms only grow along a
+   * log); of any other term, this member cannot tell whether its entry was committed.
+   */
+  private settleCovered(index: number, term: number): void {
+    for (const [i, p] of this.proposals) {
+      if (i > index) continue;
+      if (i === index) this.settle(i, p, p.term === term ? undefined : notApplied(i));
+      else if (p.term > term) this.settle(i, p, notApplied(i));
+      else
+        this.settle(
+          i,
+          p,
+          new UncertainError(
+            `the write may or may not be applied: this member installed a snapshot (entry ${index}) in place of entry ${i}`,
+          ),
+        );
+    }
+  }
+
   /** checkWritable throws ClusterDownError unless this member is the ready leader. */
   checkWritable(): void {
     this.checkUsable();
@@ -1012,6 +1039,7 @@ export class Replica {
     this.confState = snap.metadata.confState;
     this.snapshotIndex = index;
     this.counters.snapshotsInstalled++;
+    this.settleCovered(index, snap.metadata.term);
     // The leader's snapshot replaced the whole state, so an engine under repair is whole again
     // (the hook ended the repair on disk), and the log restarts at the snapshot.
     if (this.repair !== undefined)

@@ -74,6 +74,13 @@ describe('member identity', () => {
     await expect(readIdentity(nodeFileSystem, dir)).rejects.toThrow(/damaged/);
     fs.writeFileSync(identityPath(dir), '{"format": 9}');
     await expect(readIdentity(nodeFileSystem, dir)).rejects.toThrow(/format 1/);
+    // Client addresses, when recorded, are two strings.
+    const good = await resolveIdentity(nodeFileSystem, tmpDir('identity'), first, false);
+    const withAddrs = { ...good.identity, clientAddrs: { resp: '127.0.0.1:7001', http: '' } };
+    fs.writeFileSync(identityPath(dir), JSON.stringify(withAddrs));
+    expect((await readIdentity(nodeFileSystem, dir))?.clientAddrs).toEqual(withAddrs.clientAddrs);
+    fs.writeFileSync(identityPath(dir), JSON.stringify({ ...withAddrs, clientAddrs: { resp: 7001 } }));
+    await expect(readIdentity(nodeFileSystem, dir)).rejects.toThrow(/format 1/);
     expect(fs.existsSync(path.join(dir, 'raft'))).toBe(true);
   });
 });

@@ -5,12 +5,14 @@
 //
 //   member.json = { "format": 1, "name", "id", "clusterToken", "clusterId",
 //                   "members": [{ "id", "name", "peerAddr" }], "bootstrapped": "new"|"existing",
-//                   "removed"?: [{ "id", "name", "peerAddr" }], "membershipIndex"?: number }
+//                   "removed"?: [{ "id", "name", "peerAddr" }], "membershipIndex"?: number,
+//                   "clientAddrs"?: { "resp": HOST:PORT, "http": HOST:PORT | "" } }
 //
 // Written atomically (temporary file, fdatasync, rename, fsync of the directory): once at the
 // first start, and again after each applied membership change, when `members` becomes the
 // current list as of the conf change at `membershipIndex` (membership.ts: a checkpoint; the
-// Raft log is the source of truth).
+// Raft log is the source of truth), and when the member starts listening for clients on other
+// addresses than `clientAddrs` records (a restart without --addr or --http listens there again).
 
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
@@ -54,6 +56,18 @@ export interface Identity {
    * the Raft log does not hold: the engine can never be rebuilt from the log alone.
    */
   readonly seeded?: boolean;
+  /**
+   * clientAddrs: the RESP and HTTP addresses ("" for none) the member last listened on, as given
+   * (absent: recorded by a build before them). A restart with only --dir listens there again, so
+   * that members sharing a machine do not all fall back to the default ports.
+   */
+  readonly clientAddrs?: ClientAddrs;
+}
+
+/** ClientAddrs: where a member serves clients: RESP and HTTP ("" for none), HOST:PORT. */
+export interface ClientAddrs {
+  readonly resp: string;
+  readonly http: string;
 }
 
 /** ClusterFlags: what the command line says about the cluster (all optional on restarts). */
@@ -153,7 +167,12 @@ export async function readIdentity(fs: FileSystem, dir: string): Promise<Identit
     typeof id.listenPeer !== 'string' ||
     !Array.isArray(id.members) ||
     (id.removed !== undefined && !Array.isArray(id.removed)) ||
-    (id.membershipIndex !== undefined && !Number.isSafeInteger(id.membershipIndex))
+    (id.membershipIndex !== undefined && !Number.isSafeInteger(id.membershipIndex)) ||
+    (id.clientAddrs !== undefined &&
+      (typeof id.clientAddrs !== 'object' ||
+        id.clientAddrs === null ||
+        typeof id.clientAddrs.resp !== 'string' ||
+        typeof id.clientAddrs.http !== 'string'))
   ) {
     throw new CorruptionError(`${file} does not hold a member identity of format ${IDENTITY_FORMAT}`);
   }

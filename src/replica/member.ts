@@ -37,6 +37,7 @@ import {
 } from './engine-repair.js';
 import { MembershipRefusedError } from './errors.js';
 import {
+  type ClientAddrs,
   type ClusterFlags,
   checkAddress,
   checkName,
@@ -110,9 +111,11 @@ export class ClusterMember {
   private readonly membership: Membership;
   /** saving: the chain of member.json rewrites (one at a time, in order). */
   private saving: Promise<void> = Promise.resolve();
+  /** recorded: what member.json says (its members kept as of the last checkpoint). */
+  private recorded: Identity;
 
   private constructor(
-    readonly identity: Identity,
+    identity: Identity,
     readonly replica: Replica,
     readonly engine: ReplicatedEngine,
     readonly requestTimeoutMs: number,
@@ -123,6 +126,7 @@ export class ClusterMember {
     private readonly dir: string,
     private readonly caskOptions: CaskOpenOptions,
   ) {
+    this.recorded = identity;
     this.membership = new Membership({
       members: identity.members,
       removed: identity.removed ?? [],
@@ -480,9 +484,26 @@ export class ClusterMember {
     this.saveCheckpoint();
   }
 
-  /** saveCheckpoint records the member list in member.json. */
+  /** identity: who this member is, as member.json records it. */
+  get identity(): Identity {
+    return this.recorded;
+  }
+
+  /**
+   * recordClientAddrs records where this member now serves clients (member.json's clientAddrs),
+   * if that changed: a restart without --addr or --http listens there again.
+   */
+  recordClientAddrs(addrs: ClientAddrs): Promise<void> {
+    const was = this.recorded.clientAddrs;
+    if (was !== undefined && was.resp === addrs.resp && was.http === addrs.http) return this.saving;
+    this.recorded = { ...this.recorded, clientAddrs: { resp: addrs.resp, http: addrs.http } };
+    this.saveCheckpoint();
+    return this.saving;
+  }
+
+  /** saveCheckpoint records the member list (and the rest of the identity) in member.json. */
   private saveCheckpoint(): void {
-    const identity: Identity = { ...this.identity, ...this.checkpoint() };
+    const identity: Identity = { ...this.recorded, ...this.checkpoint() };
     // In order, one at a time; a failed rewrite leaves the older checkpoint, which the log replay
     // (or the next snapshot) brings up to date at the next start.
     this.saving = this.saving.then(() =>

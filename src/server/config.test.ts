@@ -46,7 +46,11 @@ describe('resolveConfig', () => {
       sync: 'never',
       maxclients: 5,
       logLevel: 'debug',
+      // What came from anywhere but the defaults (a cluster member keeps its recorded addresses
+      // for the rest: src/server/server.ts, clientAddrsOf).
+      given: new Set(['dir', 'addr', 'http', 'sync', 'maxclients', 'logLevel']),
     });
+    expect(resolveConfig({}, {}, defaults).given).toEqual(new Set());
   });
 
   it('finds the config file through CAIRN_CONFIG and maps engine names', () => {

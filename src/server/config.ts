@@ -48,6 +48,11 @@ export interface ServerConfig {
   readonly requestTimeoutMs?: number | undefined;
   /** snapshotCount: applied entries between a member's snapshots (then its log is compacted). */
   readonly snapshotCount?: number | undefined;
+  /**
+   * given: the settings a flag, the environment or the config file set (the rest are defaults).
+   * A cluster member restarted without --addr or --http listens where it did before (member.json).
+   */
+  readonly given?: ReadonlySet<string> | undefined;
 }
 
 /** SETTINGS: name (flag and config key), environment variable, and how to parse it. */
@@ -85,12 +90,14 @@ export function resolveConfig(
 ): ServerConfig {
   const configPath = flags.config ?? env.CAIRN_CONFIG;
   const file = configPath === undefined ? {} : readConfigFile(configPath);
-  const out: Record<string, unknown> = { ...defaults };
+  const given = new Set<string>();
+  const out: Record<string, unknown> = { ...defaults, given };
   for (const name of Object.keys(SETTINGS) as SettingName[]) {
     const setting = SETTINGS[name];
     const fromFile = stringOrUndefined(file[name], configPath, name);
     const raw = flags[name] ?? env[setting.env] ?? fromFile;
     if (raw === undefined) continue;
+    given.add(name);
     try {
       out[name] = setting.parse(raw);
     } catch (err) {

@@ -9,7 +9,7 @@ import { Db, open } from '../db/db.js';
 import { type Clock, systemClock } from '../io/clock.js';
 import type { FileSystem } from '../io/file-system.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
-import { readIdentity } from '../replica/identity.js';
+import { type ClientAddrs, readIdentity } from '../replica/identity.js';
 import { ClusterMember } from '../replica/member.js';
 import type { CaskEvent } from '../storage/cask/cask-options.js';
 import { CairnError, InvalidArgumentError } from '../storage/errors.js';
@@ -59,8 +59,9 @@ export async function startServer(
   /** fs: the file system under the store (the failpoints of src/io/failpoints.ts wrap it). */
   fs: FileSystem = nodeFileSystem,
 ): Promise<RunningServer> {
-  const respAt = parseEndpoint(config.addr);
-  const httpAt = config.http === undefined ? undefined : parseEndpoint(config.http);
+  // Checked before anything is opened; a cluster member may listen elsewhere (clientAddrsOf).
+  parseEndpoint(config.addr);
+  if (config.http !== undefined) parseEndpoint(config.http);
   let failure: unknown;
   let close: () => Promise<void> = () => Promise.resolve();
   const onEvent = (event: CaskEvent): void => {
@@ -107,6 +108,17 @@ export async function startServer(
       );
     });
   }
+  const addrs = clientAddrsOf(config, cluster?.identity.clientAddrs);
+  if (
+    cluster?.identity.clientAddrs !== undefined &&
+    (addrs.resp !== config.addr || addrs.http !== (config.http ?? ''))
+  )
+    logger.info(
+      { resp: addrs.resp, http: addrs.http || 'off' },
+      'serving clients where this member did before (member.json); --addr and --http change it',
+    );
+  const respAt = parseEndpoint(addrs.resp);
+  const httpAt = addrs.http === '' ? undefined : parseEndpoint(addrs.http);
   let resolveClosed: () => void = () => {};
   const closed = new Promise<void>((resolve) => {
     resolveClosed = resolve;
@@ -170,6 +182,7 @@ export async function startServer(
         http: httpAddress ? `${advertised(httpAddress.address)}:${httpAddress.port}` : '',
       });
       logger.info({ peer, member: cluster.identity.name }, 'peer transport listening');
+      await cluster.recordClientAddrs(addrs);
     } catch (err) {
       await close();
       throw err instanceof CairnError
@@ -225,6 +238,21 @@ function openMember(
     fs,
     onFatal,
   });
+}
+
+/**
+ * clientAddrsOf: where to serve clients: the addresses given (a flag, the environment or the
+ * config file), else, for a cluster member, where it served before (`recorded`, member.json), so
+ * that a restart with only --dir resumes the member on its ports; else the defaults. A config
+ * built without `given` (embedding, tests) is taken as given whole.
+ */
+function clientAddrsOf(config: ServerConfig, recorded: ClientAddrs | undefined): ClientAddrs {
+  const given = config.given;
+  const keep = (name: string): boolean => recorded !== undefined && given !== undefined && !given.has(name);
+  return {
+    resp: keep('addr') ? (recorded as ClientAddrs).resp : config.addr,
+    http: keep('http') ? (recorded as ClientAddrs).http : (config.http ?? ''),
+  };
 }
 
 /** advertised: the address peers and forwarded clients can reach (a wildcard listen means loopback here). */

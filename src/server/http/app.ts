@@ -43,6 +43,34 @@ const ERROR_URL_CHARS_MAX = 200;
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
+/** SchemaError: what schemaMessage reads of a validation error (ajv's ErrorObject). */
+interface SchemaError {
+  readonly keyword: string;
+  readonly instancePath: string;
+  readonly message?: string | undefined;
+  readonly params?: { readonly allowedValues?: readonly unknown[] } | Record<string, unknown>;
+}
+
+/**
+ * schemaMessage words a failed body or query validation in the caller's terms: a field that its
+ * operation does not take (a `false` schema in schemas.ts) is named, and the conditional that
+ * led there ("must match then schema") is left out when something more specific was said.
+ */
+export function schemaMessage(errors: readonly SchemaError[], dataVar: string): string {
+  const specific = errors.filter((e) => e.keyword !== 'if');
+  const shown = specific.length > 0 ? specific : errors;
+  return shown
+    .map((e) => {
+      const at = `${dataVar}${e.instancePath}`;
+      if (e.keyword === 'false schema') return `${at} is not allowed with this op`;
+      const allowed = e.keyword === 'enum' ? e.params?.allowedValues : undefined;
+      if (Array.isArray(allowed))
+        return `${at} must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`;
+      return `${at} ${e.message ?? 'is invalid'}`;
+    })
+    .join(', ');
+}
+
 export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   const { db, metrics } = options;
   const app: FastifyInstance = fastify({
@@ -56,6 +84,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     // `"key": 123` is a client bug to answer with 400, not a value to store as "" or "123"
     // (query strings are strings, and the schemas say so).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    schemaErrorFormatter: (errors, dataVar) => new Error(schemaMessage(errors, dataVar)),
     // Errors from Node's HTTP parser (bad framing, oversized headers) in our error shape too.
     clientErrorHandler: answerClientError,
     http: { maxHeaderSize: HEADER_BYTES_MAX },

@@ -140,10 +140,17 @@ export const BATCH_OP_SCHEMA = {
   },
   additionalProperties: false,
   // A set needs a value; a delete takes neither a value nor a ttlMs (one there is a client bug).
-  if: { properties: { op: { const: 'set' } } },
-  // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
-  then: { required: ['value'] },
-  else: { not: { anyOf: [{ required: ['value'] }, { required: ['ttlMs'] }] } },
+  // Each branch names its own op, so that an unknown op is reported as such, and a field an op
+  // does not take is a `false` schema, reported by name (app.ts, schemaMessage).
+  allOf: [
+    // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
+    { if: { properties: { op: { const: 'set' } } }, then: { required: ['value'] } },
+    {
+      if: { properties: { op: { const: 'delete' } } },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
+      then: { properties: { value: false, ttlMs: false } },
+    },
+  ],
 } as const;
 
 export const BATCH_BODY_SCHEMA = {
@@ -220,11 +227,16 @@ export const TXN_CAS_OP_SCHEMA = {
     value: BYTES,
   },
   additionalProperties: false,
-  // A set needs a value; get and delete take none.
-  if: { properties: { op: { const: 'set' } } },
-  // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
-  then: { required: ['value'] },
-  else: { not: { required: ['value'] } },
+  // A set needs a value; get and delete take none (see BATCH_OP_SCHEMA's branches).
+  allOf: [
+    // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
+    { if: { properties: { op: { const: 'set' } } }, then: { required: ['value'] } },
+    {
+      if: { properties: { op: { enum: ['get', 'delete'] } } },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
+      then: { properties: { value: false } },
+    },
+  ],
 } as const;
 
 /** SCAN_FIELDS: the fields only a scan operation takes. */
@@ -255,14 +267,18 @@ export const TXN_OP_SCHEMA = {
     {
       if: { properties: { op: { enum: ['get', 'delete'] } } },
       // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
-      then: { required: ['key'], not: { required: ['value'] } },
+      then: { required: ['key'], properties: { value: false } },
     },
     // Only a scan takes the scan fields; a scan takes neither key nor value.
     {
       if: { properties: { op: { const: 'scan' } } },
       // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
-      then: { not: { anyOf: [{ required: ['key'] }, { required: ['value'] }] } },
-      else: { not: { anyOf: SCAN_FIELDS.map((f) => ({ required: [f] })) } },
+      then: { properties: { key: false, value: false } },
+    },
+    {
+      if: { properties: { op: { enum: ['get', 'set', 'delete'] } } },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
+      then: { properties: Object.fromEntries(SCAN_FIELDS.map((f) => [f, false])) },
     },
   ],
 } as const;

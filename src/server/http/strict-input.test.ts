@@ -108,6 +108,25 @@ describe('clear errors (entry 15)', () => {
     expect(EXPIRES_AT_MAX).toBe(Number.MAX_SAFE_INTEGER);
   });
 
+  it('names an unknown op, and a field its op does not take, instead of "must NOT be valid"', async () => {
+    const wrongOp = await post('/v1/txn', {
+      compare: [{ key: 'a', target: 'exists', exists: false }],
+      success: [{ op: 'put', key: 'b', value: 'x' }],
+    });
+    expect(wrongOp.status).toBe(400);
+    expect(messageOf(wrongOp.json)).toBe('body/success/0/op must be one of "get", "set", "delete"');
+    const valueOnGet = await post('/v1/txn', { ops: [{ op: 'get', key: 'k', value: 'v' }] });
+    expect(messageOf(valueOnGet.json)).toBe('body/ops/0/value is not allowed with this op');
+    const keyOnScan = await post('/v1/txn', { ops: [{ op: 'scan', key: 'k' }] });
+    expect(messageOf(keyOnScan.json)).toBe('body/ops/0/key is not allowed with this op');
+    const limitOnGet = await post('/v1/txn', { ops: [{ op: 'get', key: 'k', limit: 5 }] });
+    expect(messageOf(limitOnGet.json)).toBe('body/ops/0/limit is not allowed with this op');
+    const ttlOnDelete = await post('/v1/batch', { ops: [{ op: 'delete', key: 'k', ttlMs: 5 }] });
+    expect(messageOf(ttlOnDelete.json)).toBe('body/ops/0/ttlMs is not allowed with this op');
+    const badBatchOp = await post('/v1/batch', { ops: [{ op: 'del', key: 'k', value: 'v' }] });
+    expect(messageOf(badBatchOp.json)).toBe('body/ops/0/op must be one of "set", "delete"');
+  });
+
   it('refuses a __proto__ key as an unknown field, and says where JSON is broken', async () => {
     const proto = await post('/v1/batch', '{"ops":[],"__proto__":{"x":1}}');
     expect(proto.status).toBe(400);

@@ -79,7 +79,7 @@ async function serve(dir: string): Promise<Server> {
   };
 }
 
-describe('cairn snapshot save --endpoint (a single server)', () => {
+describe('cairn snapshot save --endpoints (a single server)', () => {
   it('under writes: restores to a prefix holding every write acknowledged before the save, and serves', async () => {
     const dir = tmpDir('snap-src');
     const server = await serve(dir);
@@ -92,13 +92,15 @@ describe('cairn snapshot save --endpoint (a single server)', () => {
     const ackedBefore = new Set(log.acked);
     const work = tmpDir('snap-file');
     const file = path.join(work, 'store.snap');
+    // An address where nothing listens first: the endpoints are tried in order (as etcdctl's).
+    const nobody = await freePort();
     const saved = await cairn(
       work,
       'snapshot',
       'save',
       file,
-      '--endpoint',
-      `127.0.0.1:${server.http}`,
+      '--endpoints',
+      `127.0.0.1:${nobody},127.0.0.1:${server.http}`,
       '--json',
     );
     expect(saved.stderr).toBe('');
@@ -143,8 +145,30 @@ describe('cairn snapshot save --endpoint (a single server)', () => {
     expect(down.code).not.toBe(0);
     expect(down.stderr).toMatch(/could not reach/);
     expect(fs.readdirSync(work)).toEqual(['taken.snap']);
+    const downs = await cairn(
+      work,
+      'snapshot',
+      'save',
+      'new.snap',
+      '--endpoints',
+      `127.0.0.1:${port},127.0.0.1:1`,
+    );
+    expect(downs.code).not.toBe(0);
+    expect(downs.stderr).toMatch(/no endpoint served a snapshot: could not reach .*; could not reach/);
+    expect(fs.readdirSync(work)).toEqual(['taken.snap']);
     const neither = await cairn(work, 'snapshot', 'save', 'new.snap');
-    expect(neither.stderr).toMatch(/exactly one of --endpoint/);
+    expect(neither.stderr).toMatch(/exactly one of --endpoints/);
+    const both = await cairn(
+      work,
+      'snapshot',
+      'save',
+      'new.snap',
+      '--endpoints',
+      '127.0.0.1:1',
+      '--dir',
+      work,
+    );
+    expect(both.stderr).toMatch(/exactly one of --endpoints/);
   });
 });
 

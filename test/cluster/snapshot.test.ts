@@ -44,7 +44,7 @@ describe('cairn snapshot save of a cluster member', () => {
       'snapshot',
       'save',
       file,
-      '--endpoint',
+      '--endpoints',
       `127.0.0.1:${follower.http}`,
       '--json',
     );

@@ -1,7 +1,8 @@
 // cairn snapshot save|restore: consistent online snapshots as archive files (docs/backup.md).
 //
-//   cairn snapshot save FILE --endpoint HOST:PORT   a running server's (or any cluster member's)
-//                                                   HTTP address: GET /v1/snapshot
+//   cairn snapshot save FILE --endpoints HOST:PORT,...  a running server's (or cluster members')
+//                                                   HTTP addresses, tried in order: GET /v1/snapshot
+//                                                   (--endpoint HOST:PORT: the same, one address)
 //   cairn snapshot save FILE --dir DIR              a stopped store, opened here
 //   cairn snapshot restore FILE --dir DIR           into a new or empty DIR: a single server,
 //       [--name N --initial-cluster N=HOST:PORT [--cluster-token T] [--listen-peer HOST:PORT]]
@@ -27,6 +28,7 @@ import {
   writeArchive,
 } from '../../storage/snapshot-archive.js';
 import { parseAddress } from '../address.js';
+import { parseEndpoints } from '../admin-client.js';
 import { write } from '../output.js';
 import { type Cli, CliError } from '../program.js';
 import { withDb } from '../store.js';
@@ -41,23 +43,28 @@ export function registerSnapshot(program: Command, _cli: Cli): void {
   snapshot
     .command('save')
     .description(
-      'save a consistent snapshot of a running server (--endpoint) or a stopped store (--dir) to FILE',
+      'save a consistent snapshot of a running server (--endpoints) or a stopped store (--dir) to FILE',
     )
     .argument('<file>', 'the archive to write (must not exist)')
-    .option('--endpoint <HOST:PORT>', "a running server's HTTP address (any member of a cluster)")
+    .option(
+      '--endpoints <HOST:PORT,...>',
+      "a running server's HTTP address, or cluster members' (any one will do), tried in order",
+    )
+    .option('--endpoint <HOST:PORT>', 'the same as --endpoints with one address')
     .option('-d, --dir <dir>', 'a stopped store directory, opened here')
     .option('--json', 'print the summary as one JSON object')
     .action(async (file: string, options: Record<string, unknown>) => {
-      const endpoint = typeof options.endpoint === 'string' ? options.endpoint : undefined;
+      const given = [options.endpoints, options.endpoint].filter((e) => typeof e === 'string');
       const dir = typeof options.dir === 'string' ? options.dir : undefined;
-      if ((endpoint === undefined) === (dir === undefined)) {
-        throw new CliError('snapshot save needs exactly one of --endpoint HOST:PORT or --dir DIR');
+      if (given.length + (dir === undefined ? 0 : 1) !== 1) {
+        throw new CliError('snapshot save needs exactly one of --endpoints HOST:PORT,... or --dir DIR');
       }
+      const endpoints = given.length === 0 ? undefined : parseEndpoints(given[0] as string);
       const target = path.resolve(file);
       if ((await nodeFileSystem.kind(target)) !== undefined)
         throw new CliError(`${target} exists; choose a new file`);
       const summary =
-        endpoint === undefined
+        endpoints === undefined
           ? await withDb(
               { dir: dir as string, engine: undefined },
               true,
@@ -71,7 +78,7 @@ export function registerSnapshot(program: Command, _cli: Cli): void {
               },
               true,
             )
-          : await saveArchive(target, download(endpoint));
+          : await saveFromFirst(target, endpoints);
       await report(options.json === true, { file: target, ...summary }, `saved ${target}`);
     });
 
@@ -146,6 +153,24 @@ function clusterFlags(options: Record<string, unknown>): SeedFlags | undefined {
     throw new CliError('seeding a cluster member needs both --name and --initial-cluster');
   }
   return { name, initialCluster, clusterToken, listenPeer };
+}
+
+/**
+ * saveFromFirst saves the snapshot of the first endpoint that serves one whole: a member that
+ * cannot be reached, refuses (no leader, repairing) or breaks off is passed over for the next
+ * (each member's snapshot is the cluster's state at a linearizable point).
+ */
+async function saveFromFirst(target: string, endpoints: readonly string[]): Promise<ArchiveSummary> {
+  const failures: string[] = [];
+  for (const endpoint of endpoints) {
+    try {
+      return await saveArchive(target, download(endpoint));
+    } catch (err) {
+      if (endpoints.length === 1) throw err;
+      failures.push((err as Error).message);
+    }
+  }
+  throw new CliError(`no endpoint served a snapshot: ${failures.join('; ')}`);
 }
 
 /** download streams GET /v1/snapshot from a server's HTTP address. */

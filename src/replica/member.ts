@@ -282,8 +282,11 @@ export class ClusterMember {
     return transport.address();
   }
 
-  /** peers: every other member, for the transport. */
+  /** peers: every other member, for the transport; none once this member was removed. */
   private peers(): Peer[] {
+    // A removed member stops connecting: its peers refuse it, and it has nothing to say to them
+    // (it applied its own removal, or was told of it: toldRemoved).
+    if (this.removed) return [];
     return this.membership
       .records()
       .filter((m) => m.id !== this.identity.id)

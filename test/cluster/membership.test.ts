@@ -245,6 +245,18 @@ describe('membership changes', () => {
             ) as { removed?: { name: string }[] };
             return (record.removed ?? []).some((m) => m.name === 'n4');
           });
+          // Its RESP port serves no data either, not even by forwarding to the leader it last
+          // knew (it did, answering GETs and taking SETs, until 2026-12-06), and it stops calling
+          // on the peers that refuse it.
+          await expect(c.call('n4', 'GET', 'after')).rejects.toThrow(
+            /CLUSTERDOWN .*removed from the cluster/,
+          );
+          await expect(c.call('n4', 'SET', 'after', 'no')).rejects.toThrow(/removed from the cluster/);
+          expect(String(await c.call(follower, 'GET', 'after'))).toBe('yes');
+          const refusals = (): number => (c.log('n4').match(/peer refused our connection/g) ?? []).length;
+          const before = refusals();
+          await sleep(3_000);
+          expect(refusals()).toBe(before);
           const unknown = await cairn('member', 'remove', 'n4', '--endpoints', endpoints);
           expect(unknown.code).toBe(1);
           expect(unknown.err).toMatch(/no member named 'n4'/);

@@ -594,6 +594,12 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
   private routeInCluster(spec: CommandSpec, args: Buffer[], started: number): boolean {
     const cluster = this.server.cluster!;
     const readonly = spec.flags.includes('readonly');
+    if (cluster.removed) {
+      // Its state stops at its removal and its peers refuse it: it serves no data, not even by
+      // forwarding to the leader it last knew (docs/cluster-ops.md; HTTP's data routes alike).
+      this.fail(spec, new ClusterDownError('this member was removed from the cluster'), started);
+      return true;
+    }
     if (this.client.forwarded && this.forwardRefused) {
       // A command before this one on the forwarded connection was refused: so is this one, so
       // that the forwarding member's retries cannot be overtaken (forwarder.ts, "Order").

@@ -25,6 +25,8 @@ const REPLACED_TAIL_SEED = 60271;
 const NO_LEADER_AT_FINAL_READS_SEED = 90505;
 /** COVERED_PROPOSAL_SEED: a seed whose history showed a proposal a snapshot covered left pending. */
 const COVERED_PROPOSAL_SEED = 829900782;
+/** NEWER_STAGED_SEED: a seed whose snapshot install discarded a newer staged snapshot. */
+const NEWER_STAGED_SEED = 344028894;
 /** SEED_SPACE: fresh seeds are drawn below this. */
 const SEED_SPACE = 2 ** 31;
 
@@ -83,6 +85,14 @@ describe('replica simulator', () => {
   // at or below its index (Replica.settleCovered).
   it('a snapshot install settles the proposals it covers (seed 829900782, once a finding)', async () => {
     const r = await runReplicaSeed({ seed: COVERED_PROPOSAL_SEED, nodes: 5 });
+    expect(r.error).toBe('');
+  });
+
+  // A snapshot install discarded every staged snapshot when it finished, a newer one that had
+  // arrived meanwhile among them; the core then accepted that one, found no files, and the
+  // member stopped (restarted, it never caught up). The install now keeps newer ones.
+  it('a snapshot install keeps a newer staged snapshot (seed 344028894, once a finding)', async () => {
+    const r = await runReplicaSeed({ seed: NEWER_STAGED_SEED, nodes: 5 });
     expect(r.error).toBe('');
   });
 

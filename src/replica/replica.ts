@@ -1028,12 +1028,18 @@ export class Replica {
     if (dir === undefined || this.snapshots === undefined) {
       throw new Error(`Raft accepted the snapshot at ${index}, but no engine files arrived with it`);
     }
+    // The install owns its files from here: a newer snapshot arriving meanwhile (stepSnapshot
+    // discards the older ones) must not remove them under it, and it must itself survive this
+    // install, which once discarded every staged snapshot: the core then accepted the newer one
+    // and found no files (replica simulator, seed 344028894).
+    this.staged.delete(index);
     // Every entry handed to the old engine is visible (nothing is left to resolve on it).
     await this.drainApplies();
     this.logger.info({ index, term: snap.metadata.term }, 'installing a snapshot from the leader');
     for (const f of this.onInstalling) f();
     const engine = await this.snapshots.install(dir, snap);
-    this.discardStaged(() => true);
+    this.discardDir(dir);
+    this.discardStaged((i) => i < index);
     this.engine = engine;
     for (const f of this.onEngine) f(engine);
     this.confState = snap.metadata.confState;

@@ -52,7 +52,7 @@ export interface ServerConfig {
    * given: the settings a flag, the environment or the config file set (the rest are defaults).
    * A cluster member restarted without --addr or --http listens where it did before (member.json).
    */
-  readonly given?: ReadonlySet<string> | undefined;
+  readonly given?: ReadonlySet<SettingName> | undefined;
 }
 
 /** SETTINGS: name (flag and config key), environment variable, and how to parse it. */
@@ -90,7 +90,7 @@ export function resolveConfig(
 ): ServerConfig {
   const configPath = flags.config ?? env.CAIRN_CONFIG;
   const file = configPath === undefined ? {} : readConfigFile(configPath);
-  const given = new Set<string>();
+  const given = new Set<SettingName>();
   const out: Record<string, unknown> = { ...defaults, given };
   for (const name of Object.keys(SETTINGS) as SettingName[]) {
     const setting = SETTINGS[name];

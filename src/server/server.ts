@@ -13,7 +13,7 @@ import { type ClientAddrs, readIdentity } from '../replica/identity.js';
 import { ClusterMember } from '../replica/member.js';
 import type { CaskEvent } from '../storage/cask/cask-options.js';
 import { CairnError, InvalidArgumentError } from '../storage/errors.js';
-import type { ServerConfig } from './config.js';
+import type { ServerConfig, SettingName } from './config.js';
 import { createHttpApp } from './http/index.js';
 import { createMetrics } from './metrics.js';
 import { registerRaftMetrics } from './raft-metrics.js';
@@ -109,10 +109,8 @@ export async function startServer(
     });
   }
   const addrs = clientAddrsOf(config, cluster?.identity.clientAddrs);
-  if (
-    cluster?.identity.clientAddrs !== undefined &&
-    (addrs.resp !== config.addr || addrs.http !== (config.http ?? ''))
-  )
+  // Addresses other than the settings' can only be the recorded ones.
+  if (addrs.resp !== config.addr || addrs.http !== (config.http ?? ''))
     logger.info(
       { resp: addrs.resp, http: addrs.http || 'off' },
       'serving clients where this member did before (member.json); --addr and --http change it',
@@ -248,7 +246,8 @@ function openMember(
  */
 function clientAddrsOf(config: ServerConfig, recorded: ClientAddrs | undefined): ClientAddrs {
   const given = config.given;
-  const keep = (name: string): boolean => recorded !== undefined && given !== undefined && !given.has(name);
+  const keep = (name: SettingName): boolean =>
+    recorded !== undefined && given !== undefined && !given.has(name);
   return {
     resp: keep('addr') ? (recorded as ClientAddrs).resp : config.addr,
     http: keep('http') ? (recorded as ClientAddrs).http : (config.http ?? ''),

@@ -107,8 +107,10 @@ export class ReplicaNet {
   /**
    * sendSnapshot: the sender reads the engine files (its own disk I/O), then, after one network
    * delay, the receiver stages them and steps the message. Lost (done(false)) when the link is
-   * cut or the receiver is down at either end of the delay, or staging fails (an injected fault);
-   * a sender that crashed meanwhile is never told.
+   * cut or the receiver is down at either end of the delay, staging fails (an injected fault), or
+   * the receiver dies while staging (the real sender sees its connection reset: without this, the
+   * leader waited on the snapshot forever and the member never caught up, seed 344031376); a
+   * sender that crashed meanwhile is never told.
    */
   sendSnapshot(
     from: NodeId,
@@ -117,7 +119,10 @@ export class ReplicaNet {
     source: () => Promise<BackupSource>,
     done: (ok: boolean) => void,
   ): void {
+    let finished = false;
     const finish = (ok: boolean): void => {
+      if (finished) return;
+      finished = true;
       if (!ok) this.snapshotsLost++;
       proc.defer(() => {
         if (proc.alive) done(ok);
@@ -135,14 +140,20 @@ export class ReplicaNet {
             return;
           }
           const msg = decodeMessages(bytes)[0] as Message;
+          // A dead process's file operations never settle: its death ends the transfer.
+          const unwatch = dest.proc.onDeath(() => finish(false));
           dest.stage(msg, files).then(
             (dir) => {
+              unwatch();
               if (!dest.proc.alive) return finish(false);
               this.onDeliver?.(msg);
               dest.handlers.onSnapshot?.(msg, dir);
               finish(true);
             },
-            () => finish(false),
+            () => {
+              unwatch();
+              finish(false);
+            },
           );
         });
       },

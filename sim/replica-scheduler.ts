@@ -94,6 +94,8 @@ export class SimScheduler {
 /** SimProcess: one incarnation of a member; everything it scheduled dies with it. */
 export class SimProcess {
   alive = true;
+  /** deathWatchers: run once when the process dies (what its peers' sockets would see). */
+  private deathWatchers: (() => void)[] = [];
 
   constructor(
     readonly sched: SimScheduler,
@@ -115,6 +117,24 @@ export class SimProcess {
 
   kill(): void {
     this.alive = false;
+    const watchers = this.deathWatchers;
+    this.deathWatchers = [];
+    for (const fn of watchers) fn();
+  }
+
+  /**
+   * onDeath runs fn when the process dies (at once if it is dead): how another process learns
+   * that a connection to this one was reset. Returns a function that cancels the watch.
+   */
+  onDeath(fn: () => void): () => void {
+    if (!this.alive) {
+      fn();
+      return () => {};
+    }
+    this.deathWatchers.push(fn);
+    return () => {
+      this.deathWatchers = this.deathWatchers.filter((f) => f !== fn);
+    };
   }
 }
 

@@ -27,6 +27,8 @@ const NO_LEADER_AT_FINAL_READS_SEED = 90505;
 const COVERED_PROPOSAL_SEED = 829900782;
 /** NEWER_STAGED_SEED: a seed whose snapshot install discarded a newer staged snapshot. */
 const NEWER_STAGED_SEED = 344028894;
+/** DEAD_RECEIVER_SEED: a seed whose snapshot receiver died while staging, unknown to the sender. */
+const DEAD_RECEIVER_SEED = 344031376;
 /** SEED_SPACE: fresh seeds are drawn below this. */
 const SEED_SPACE = 2 ** 31;
 
@@ -93,6 +95,15 @@ describe('replica simulator', () => {
   // member stopped (restarted, it never caught up). The install now keeps newer ones.
   it('a snapshot install keeps a newer staged snapshot (seed 344028894, once a finding)', async () => {
     const r = await runReplicaSeed({ seed: NEWER_STAGED_SEED, nodes: 5 });
+    expect(r.error).toBe('');
+  });
+
+  // A follower died (a power cut) while staging a snapshot; the simulated transport never told
+  // the leader, which kept waiting on the transfer, and the member stayed 80 entries behind after
+  // the heal. The real transport fails the send when the connection resets; the simulated one
+  // now does too (a liveness finding of the simulator's model, not of the replica).
+  it('a receiver that dies while staging a snapshot fails the send (seed 344031376, once a finding)', async () => {
+    const r = await runReplicaSeed({ seed: DEAD_RECEIVER_SEED, nodes: 5 });
     expect(r.error).toBe('');
   });
 

@@ -260,10 +260,13 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
       return members.every((m) => m.running !== undefined && m.running.replica.applied === commit);
     };
     await run(LIVENESS_BOUND_MS, converged);
-    if (!converged())
+    if (!converged()) {
+      // The leader's view of each member tells a stuck transfer from a stuck follower.
+      trace(`progress: ${progressOf(members)}`);
       throw new Error(
         `liveness: no ready leader and convergence within ${LIVENESS_BOUND_MS} ms of healing (${states(members)})`,
       );
+    }
     // Final reads: every key read linearizably on the leader, into the history.
     for (const key of keys) {
       let done = false;
@@ -393,6 +396,18 @@ function states(members: readonly SimMember[]): string {
       return `n${m.id}:${s.role}/t${s.term}/lead${s.leader}/c${s.commit}/a${s.applied}/last${s.lastIndex}${s.leaderReady ? '/ready' : ''}`;
     })
     .join(' ');
+}
+
+/** progressOf: the replication progress the leaders record for each member (for a trace). */
+function progressOf(members: readonly SimMember[]): string {
+  const out: string[] = [];
+  for (const m of members) {
+    const s = m.running?.replica.status();
+    if (s?.role !== 'leader') continue;
+    for (const [id, p] of s.progress)
+      out.push(`n${m.id} sees n${id} ${p.state} match ${p.match} next ${p.next}`);
+  }
+  return out.join(', ') || 'no leader';
 }
 
 /** engineDigest: every stored key, value, expiry and revision of a member's engine. */

@@ -9,7 +9,6 @@ import { MAX_CLIENTS_DEFAULT, parseEngine, SERVER_CACHE_BYTES_DEFAULT } from '..
 import { TXN_IDLE_MS } from '../server/resp/limits.js';
 import { DEFAULT_KVS_ADDR, parseAddress } from './address.js';
 import { CliError, createProgram, EXIT_FAILURE, type ProgramSpec, runProgram } from './program.js';
-import { runServer } from './run-server.js';
 
 const spec: ProgramSpec = {
   name: 'kvs-server',
@@ -31,6 +30,7 @@ program
     if (wanted !== undefined && recorded !== undefined && wanted !== recorded) {
       throw new CliError(`engine mismatch: ${dir} holds '${show(recorded)}' data, not '${show(wanted)}'`);
     }
+    const { runServer } = await import('./run-server.js');
     await runServer('kvs-server', {
       dir,
       addr: opts.addr,

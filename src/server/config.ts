@@ -6,7 +6,7 @@ import type { EngineName } from '../db/db.js';
 import { DEFAULT_CACHE_BYTES } from '../storage/cask/cask-options.js';
 import type { Durability } from '../storage/engine.js';
 import { InvalidArgumentError } from '../storage/errors.js';
-import { LOG_LEVELS, type LogLevel } from './logger.js';
+import { LOG_LEVELS, type LogLevel } from './log-levels.js';
 
 /** MAX_CLIENTS_DEFAULT: Redis's default maxclients. */
 export const MAX_CLIENTS_DEFAULT = 10_000;

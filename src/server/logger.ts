@@ -1,10 +1,11 @@
 // The server's logger: pino, JSON lines on stderr by default (for log collectors), human-readable
 // lines when stderr is a terminal. Stdout stays free for command output.
+import { createRequire } from 'node:module';
 import { type Logger, pino } from 'pino';
-import PinoPretty from 'pino-pretty';
+import type PinoPrettyModule from 'pino-pretty';
+import type { LogLevel } from './log-levels.js';
 
-export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+export { LOG_LEVELS, type LogLevel } from './log-levels.js';
 
 export interface LoggerOptions {
   readonly level?: LogLevel;
@@ -16,6 +17,10 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions = {}): Logger {
   const pretty = options.pretty ?? process.stderr.isTTY === true;
   const base = { level: options.level ?? 'info', name: options.name ?? 'cairn' };
-  if (pretty) return pino(base, PinoPretty({ destination: 2, colorize: true, sync: true }));
+  if (pretty) {
+    // Loaded only for a terminal: a service's start skips its 30 modules.
+    const PinoPretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPrettyModule;
+    return pino(base, PinoPretty({ destination: 2, colorize: true, sync: true }));
+  }
   return pino(base, pino.destination({ fd: 2, sync: true }));
 }

@@ -14,7 +14,7 @@ import { ClusterMember } from '../replica/member.js';
 import type { CaskEvent } from '../storage/cask/cask-options.js';
 import { CairnError, InvalidArgumentError } from '../storage/errors.js';
 import type { ServerConfig, SettingName } from './config.js';
-import { createHttpApp } from './http/index.js';
+import type { createHttpApp } from './http/index.js';
 import { createMetrics } from './metrics.js';
 import { registerRaftMetrics } from './raft-metrics.js';
 import { createRespServer } from './resp/index.js';
@@ -62,6 +62,10 @@ export async function startServer(
   // Checked before anything is opened; a cluster member may listen elsewhere (clientAddrsOf).
   parseEndpoint(config.addr);
   if (config.http !== undefined) parseEndpoint(config.http);
+  // The HTTP API's modules (fastify, its schema compiler: about 400 files) load beside the
+  // store's opening, and not at all for a server without HTTP (kvs-server, --http off).
+  let httpModule: Promise<typeof import('./http/index.js')> | undefined =
+    config.http === undefined ? undefined : import('./http/index.js');
   let failure: unknown;
   let close: () => Promise<void> = () => Promise.resolve();
   const onEvent = (event: CaskEvent): void => {
@@ -156,6 +160,8 @@ export async function startServer(
   try {
     await resp.listen(respAt.host, respAt.port);
     if (httpAt !== undefined) {
+      httpModule ??= import('./http/index.js');
+      const { createHttpApp } = await httpModule;
       app = createHttpApp({ db, metrics, version, logger: logger.child({ component: 'http' }), cluster });
       await app.listen({ host: httpAt.host, port: httpAt.port });
     }

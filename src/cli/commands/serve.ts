@@ -10,7 +10,6 @@ import {
 } from '../../server/config.js';
 import { TXN_IDLE_MS } from '../../server/resp/limits.js';
 import type { Cli } from '../program.js';
-import { runServer } from '../run-server.js';
 
 export const SERVE_DEFAULTS: ServerConfig = {
   dir: 'data',
@@ -73,6 +72,8 @@ export function registerServe(program: Command, _cli: Cli): void {
     .option('--config <FILE>', 'JSON file with any of these settings (env CAIRN_CONFIG)')
     .action(async (opts: RawSettings & { config?: string }) => {
       const config = resolveConfig(opts, process.env, SERVE_DEFAULTS);
+      // The server's modules load only here: every other command starts without them.
+      const { runServer } = await import('../run-server.js');
       await runServer('cairn', config, (server) => {
         const resp = `${server.resp.host}:${server.resp.port}`;
         const lines = [

@@ -12,6 +12,7 @@ import { InjectedFault } from '../src/io/faulty-file-system.js';
 import type { ConfState, Entry, HardState, Message, NodeId, Snapshot } from '../src/raft/index.js';
 import { DiskLog } from '../src/replica/disk-log.js';
 import { decodeWrite } from '../src/replica/entry-codec.js';
+import { snapshotLogTs } from '../src/replica/membership.js';
 import { Replica, type ReplicaLog, type StateDigest } from '../src/replica/replica.js';
 import { ReplicatedEngine } from '../src/replica/replicated-engine.js';
 import { finishInstall, installEngineFiles } from '../src/replica/snapshot-install.js';
@@ -146,7 +147,8 @@ export class SimMember {
       snapshotCatchupEntries: env.snapshotCatchupEntries,
       snapshots: {
         // The simulated members are fixed: no member list travels with a snapshot.
-        data: () => Buffer.from('{}'),
+        data: (logTs) => Buffer.from(JSON.stringify({ logTs })),
+        logTsOf: snapshotLogTs,
         install: async (stage) => {
           await engine.close();
           await installEngineFiles(fs, ENGINE_DIR, stage);

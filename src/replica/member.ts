@@ -48,7 +48,13 @@ import {
   resolveIdentity,
   writeIdentity,
 } from './identity.js';
-import { decodeSnapshotData, encodeMemberContext, encodeSnapshotData, Membership } from './membership.js';
+import {
+  decodeSnapshotData,
+  encodeMemberContext,
+  encodeSnapshotData,
+  Membership,
+  snapshotLogTs,
+} from './membership.js';
 import {
   ACTIVE_WINDOW_MS,
   checkAddLearner,
@@ -105,6 +111,12 @@ export interface MemberView {
 
 export class ClusterMember {
   private transport: Transport | undefined;
+  /**
+   * createdNow: this start created the member's identity (a first start); until `connect`
+   * succeeds nothing can have been committed here (Raft does not tick before it), so a start
+   * that fails may take back what it created (`discardIfNew`).
+   */
+  private createdNow = false;
   private readonly infos = new Map<NodeId, PeerInfo>();
   /** lastHeard: when each peer's latest message arrived (monotonic ms): the strict checks' "active". */
   private readonly lastHeard = new Map<NodeId, number>();
@@ -210,10 +222,11 @@ export class ClusterMember {
         snapshotEntries: options.snapshotEntries,
         repairing: opened.repairing,
         snapshots: {
-          data: () => {
+          data: (logTs) => {
             assert(member !== undefined, 'a snapshot before the member was built');
-            return encodeSnapshotData(member.membership.state());
+            return encodeSnapshotData(member.membership.state(), logTs);
           },
+          logTsOf: snapshotLogTs,
           install: (stage, snap) => {
             assert(member !== undefined, 'a snapshot before the member was built');
             return member.installSnapshot(stage, snap);
@@ -242,6 +255,7 @@ export class ClusterMember {
         options.dir,
         caskOptions,
       );
+      member.createdNow = created;
       return member;
     } catch (err) {
       await local?.close().catch(() => {});
@@ -278,8 +292,26 @@ export class ClusterMember {
     });
     this.infos.set(self.id, { id: self.id, name: self.name, resp: addresses.resp, http: addresses.http });
     this.transport = transport;
+    this.createdNow = false;
     this.replica.start(transport);
     return transport.address();
+  }
+
+  /**
+   * discardIfNew: after a first start failed before the member connected (a peer or client
+   * address in use, say), and once it is closed, removes what that start created (DIR/raft and
+   * the empty engine's files), so that the operator can correct the command line and start again
+   * instead of meeting "contradicts member.json". Nothing was ever written there: no leader,
+   * no log entry but the bootstrap ones. Returns whether it removed anything.
+   */
+  async discardIfNew(): Promise<boolean> {
+    if (!this.createdNow) return false;
+    this.createdNow = false;
+    const fs = this.fs;
+    for (const name of await fs.readdir(this.dir)) {
+      if (name === RAFT_DIR || isEngineEntry(name)) await removeTree(fs, path.join(this.dir, name));
+    }
+    return true;
   }
 
   /** peers: every other member, for the transport; none once this member was removed. */
@@ -667,6 +699,16 @@ const NO_CONTEXT = new Uint8Array(0);
 const LEADER_POLL_MS = 50;
 
 /** hasStore: whether `dir` already holds a store (engine metadata or data files). */
+/** removeTree removes a file, or a directory with everything in it. */
+async function removeTree(fs: FileSystem, target: string): Promise<void> {
+  if ((await fs.kind(target)) === 'directory') {
+    for (const name of await fs.readdir(target)) await removeTree(fs, path.join(target, name));
+    await removeStagedDir(fs, target);
+  } else {
+    await fs.unlink(target);
+  }
+}
+
 async function hasStore(fs: FileSystem, dir: string): Promise<boolean> {
   if ((await fs.kind(dir)) !== 'directory') return false;
   const names = await fs.readdir(dir);

@@ -7,6 +7,7 @@ import {
   encodeMemberContext,
   encodeSnapshotData,
   Membership,
+  snapshotLogTs,
 } from './membership.js';
 
 const rec = (id: number): MemberRecord => ({ id, name: `n${id}`, peerAddr: `127.0.0.1:${7000 + id}` });
@@ -60,7 +61,11 @@ describe('Membership', () => {
 
   it("a snapshot's data carries the member list; restore replaces an older list and ignores an older snapshot", () => {
     const state = { members: [rec(1), rec(2), rec(4)], removed: [rec(3)], index: 40 };
-    expect(decodeSnapshotData(encodeSnapshotData(state))).toEqual(state);
+    expect(decodeSnapshotData(encodeSnapshotData(state, 77))).toEqual(state);
+    // The newest write's timestamp at the index travels too; data from before it has none.
+    expect(snapshotLogTs(encodeSnapshotData(state, 77))).toBe(77);
+    expect(snapshotLogTs(Buffer.from(JSON.stringify({ v: 1, ...state })))).toBeUndefined();
+    expect(snapshotLogTs(Buffer.from('not json'))).toBeUndefined();
     const m = new Membership({ members: [rec(1), rec(2), rec(3)], removed: [], index: 12 });
     expect(m.restore(state)).toBe(true);
     expect(m.state()).toEqual(state);

@@ -57,13 +57,25 @@ const SNAPSHOT_DATA_VERSION = 1;
 /**
  * encodeSnapshotData: a Raft snapshot's data, the member list as of its index. Conf changes in
  * the compacted log are never applied by a member that installs the snapshot, so the records
- * (names, peer addresses) they carried travel here.
+ * (names, peer addresses) they carried travel here; and `logTs`, the commit timestamp of the
+ * newest write at or below the index (Replica's `cairn check hash` test of an engine ahead of
+ * its log; absent in snapshots taken before 2026-12-06, and then not known).
  *
- *   data := JSON { "v": 1, "members": [record], "removed": [record], "index": n }
+ *   data := JSON { "v": 1, "members": [record], "removed": [record], "index": n [, "logTs": n] }
  *   record := { "id": n, "name": s, "peerAddr": s }
  */
-export function encodeSnapshotData(state: MembershipState): Uint8Array {
-  return Buffer.from(JSON.stringify({ v: SNAPSHOT_DATA_VERSION, ...state }));
+export function encodeSnapshotData(state: MembershipState, logTs: number): Uint8Array {
+  return Buffer.from(JSON.stringify({ v: SNAPSHOT_DATA_VERSION, ...state, logTs }));
+}
+
+/** snapshotLogTs: the `logTs` encodeSnapshotData recorded, or undefined (older data, or not that). */
+export function snapshotLogTs(data: Uint8Array): number | undefined {
+  try {
+    const v = (JSON.parse(Buffer.from(data).toString('utf8')) as { logTs?: unknown } | null)?.logTs;
+    return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** decodeSnapshotData reads encodeSnapshotData's output; undefined when it is not that. */

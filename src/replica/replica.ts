@@ -137,6 +137,8 @@ export const REPAIR_ASK_MS = 1_000;
 const REPAIR_SNAPSHOT_CONTEXT: Uint8Array = new TextEncoder().encode('cairn:engine-repair');
 /** CHECKS_KEPT: state digests kept for `cairn check hash` (by check entry). */
 const CHECKS_KEPT = 16;
+/** LOOKAHEAD_ENTRIES: entries read from the log at a time while looking for the next write. */
+const LOOKAHEAD_ENTRIES = 256;
 /**
  * CHECK_EXPIRY_MARGIN_MS: keys expiring this close to a check's time are left out of its digest
  * (members hide expired keys by their own clocks; a check runs for a while).
@@ -156,10 +158,12 @@ export interface StateDigest {
 
 /** CheckUnavailableError: this member applied past a check without digesting it (a snapshot, a restart). */
 export class CheckUnavailableError extends CairnError {
-  constructor(index: number, applied: number) {
+  constructor(index: number, why: 'ahead' | 'passed') {
     super(
       'INVALID_ARGUMENT',
-      `this member has no digest for entry ${index} (applied ${applied}: it installed a snapshot past it, restarted, or it is too old); run the check again`,
+      why === 'ahead'
+        ? `this member has no digest for entry ${index}: its engine already held writes of later entries when it applied it (it restarted, or installed a snapshot newer than its index); run the check again`
+        : `this member has no digest for entry ${index}: it applied past it without digesting it (it installed a snapshot past it, restarted, or the digest is too old); run the check again`,
     );
   }
 }
@@ -217,8 +221,13 @@ export interface ReplicaOptions {
  * engine's files travel beside it (Transport.sendSnapshot) and are installed by `install`.
  */
 export interface SnapshotHooks {
-  /** data: what a snapshot taken now records beside the engine (the membership). */
-  data(): Uint8Array;
+  /**
+   * data: what a snapshot taken now records beside the engine (the membership), and `logTs`, the
+   * commit timestamp of the newest write at or below its index, which `logTsOf` reads back.
+   */
+  data(logTs: number): Uint8Array;
+  /** logTsOf (optional): the `logTs` that `data` recorded; undefined when not known. */
+  logTsOf?(data: Uint8Array): number | undefined;
   /**
    * install replaces the local engine (closed first) with the one staged in `dir`, restores
    * what `data` recorded, and returns the new engine. The staged engine holds at least every
@@ -353,8 +362,13 @@ export class Replica {
   private confState: ConfState;
   /** snapshotIndex: the index of the newest snapshot, taken here or installed. */
   private snapshotIndex: number;
-  /** logTs: the commit timestamp of the newest write entry apply has seen (applied or skipped). */
-  private logTs = 0;
+  /**
+   * logTs: the commit timestamp of the newest write at or below the newest entry handed to apply
+   * (applied or skipped); appliedTs: the same at `appliedIndex` (what a snapshot records). From
+   * the start they count the writes the replay does not see (see `logTsAtStart`).
+   */
+  private logTs: number;
+  private appliedTs: number;
   /** held: entries after a check entry, waiting for its digest (see `apply`). */
   private held: Entry[] | undefined;
   /** digests: the state digests of the last CHECKS_KEPT check entries, by index. */
@@ -430,6 +444,8 @@ export class Replica {
     // Entries up to the snapshot are applied: the engine holds them (it was synced before the
     // log was compacted, or installed from the snapshot).
     this.appliedIndex = this.snapshotIndex;
+    this.logTs = this.logTsAtStart();
+    this.appliedTs = this.logTs;
     const electionTick = options.electionTicks ?? ELECTION_TICKS;
     this.rn = new RawNode(
       defaultConfig(options.id, options.log, {
@@ -458,6 +474,52 @@ export class Replica {
       };
       this.rn.setStateMachineMissing(true);
     }
+  }
+
+  /**
+   * logTsAtStart: the commit timestamp of the newest write below the entries a replay hands to
+   * apply. With a snapshot, what it recorded (0 when it did not: the check's test is then only
+   * conservative). Without one the log holds every entry since the first, so whatever the
+   * engine holds beyond its writes came before the log (a member seeded by `cairn snapshot
+   * restore`): the engine's newest timestamp when the log has no write, else anything below its
+   * first write's.
+   */
+  private logTsAtStart(): number {
+    if (this.snapshotIndex > 0) return this.snapshots?.logTsOf?.(this.log.snapshot().data) ?? 0;
+    const first = this.firstWriteTsAfter(this.snapshotIndex);
+    return first === undefined ? this.engine.lastTs() : first - 1;
+  }
+
+  /**
+   * firstWriteTsAfter: the commit timestamp of the first write entry after `index` in this
+   * member's log, or undefined when there is none (yet). Commit timestamps grow along the log.
+   */
+  private firstWriteTsAfter(index: number): number | undefined {
+    const last = this.log.lastIndex();
+    for (let lo = Math.max(index + 1, this.log.firstIndex()); lo <= last; ) {
+      const hi = Math.min(last + 1, lo + LOOKAHEAD_ENTRIES);
+      for (const e of this.log.entries(lo, hi, Number.MAX_SAFE_INTEGER)) {
+        if (e.type !== 'normal') continue;
+        const write = decodeWrite(e.data);
+        if (write !== undefined) return write.ts;
+      }
+      lo = hi;
+    }
+    return undefined;
+  }
+
+  /**
+   * engineAhead: whether the engine already holds a write of an entry after `index` (a replay
+   * after a restart, or a snapshot's cut newer than its index): its digest would then not
+   * describe `index`. Exact when a write entry after `index` is in the log (timestamps grow along
+   * it, so the engine holds a later write iff it holds that one); otherwise any write newer than
+   * the newest at or below `index` came from beyond the log.
+   */
+  private engineAhead(index: number): boolean {
+    const lastTs = this.engine.lastTs();
+    if (lastTs <= this.logTs) return false;
+    const next = this.firstWriteTsAfter(index);
+    return next === undefined || next <= lastTs;
   }
 
   private readonly tickMs: number;
@@ -1054,6 +1116,9 @@ export class Replica {
       this.appliedIndex = index;
       this.releaseIndexWaiters(index);
     }
+    // The log restarts after the snapshot: its writes are all at or below what it recorded.
+    this.logTs = this.snapshots?.logTsOf?.(snap.data) ?? 0;
+    this.appliedTs = this.logTs;
     this.notify();
   }
 
@@ -1096,7 +1161,7 @@ export class Replica {
     await this.drainApplies();
     const index = this.appliedIndex;
     const confState = this.confState;
-    const data = hooks.data();
+    const data = hooks.data(this.appliedTs);
     await this.engine.flush();
     await this.log.createSnapshot(index, confState, data);
     this.snapshotIndex = index;
@@ -1160,7 +1225,7 @@ export class Replica {
     const index = this.appliedIndex;
     const snapshot: Snapshot = {
       metadata: { index, term: this.log.term(index) ?? 0, confState: this.confState },
-      data: hooks.data(),
+      data: hooks.data(this.appliedTs),
     };
     const reply = message({
       type: 'MsgSnap',
@@ -1351,19 +1416,20 @@ export class Replica {
       // entry becomes visible and before this member can become the ready leader.
       this.settleOlderTerms(index, term);
       const prev = this.applyTail;
+      const tsAt = this.logTs;
       if (check !== undefined) {
         // A check (`cairn check hash`): once every earlier entry is visible, digest the engine
         // with nothing after this entry handed to it; later entries wait in `held` meanwhile.
         const atMs = check.atMs;
         // A replay (after a restart or a snapshot) finds the engine ahead of this entry: it
         // already holds later writes, so its digest would not describe this index.
-        const ahead = this.engine.lastTs() > this.logTs;
+        const ahead = this.engineAhead(index);
         this.held = [];
         this.applyTail = prev
           .then(() => (ahead ? this.noDigest(index) : this.digest(index, atMs)))
           .then(
             () => {
-              this.appliedTo(index, term);
+              this.appliedTo(index, term, tsAt);
               const rest = this.held ?? [];
               this.held = undefined;
               this.apply(rest);
@@ -1376,7 +1442,7 @@ export class Replica {
       }
       // Visible in log order: after every earlier entry, and after its own write.
       this.applyTail = (visible === undefined ? prev : Promise.all([prev, visible]).then(() => {})).then(
-        () => this.appliedTo(index, term),
+        () => this.appliedTo(index, term, tsAt),
         (err: unknown) => {
           this.fail(err);
         },
@@ -1438,7 +1504,7 @@ export class Replica {
   }
 
   private noDigest(index: number): void {
-    this.digests.set(index, new CheckUnavailableError(index, this.appliedIndex));
+    this.digests.set(index, new CheckUnavailableError(index, 'ahead'));
     this.trimDigests();
   }
 
@@ -1483,7 +1549,7 @@ export class Replica {
           return true;
         }
         if (this.appliedIndex >= index && this.held === undefined) {
-          reject(new CheckUnavailableError(index, this.appliedIndex));
+          reject(new CheckUnavailableError(index, 'passed'));
           return true;
         }
         return false;
@@ -1505,10 +1571,11 @@ export class Replica {
     });
   }
 
-  private appliedTo(index: number, term: number): void {
+  private appliedTo(index: number, term: number, ts: number): void {
     if (this.failed !== undefined) return;
     assert(index > this.appliedIndex, `applied ${index} after ${this.appliedIndex}`);
     this.appliedIndex = index;
+    this.appliedTs = ts;
     this.trace?.visible(index);
     const own = this.proposals.get(index);
     if (own !== undefined && own.term === term) this.settle(index, own, undefined);

@@ -169,6 +169,7 @@ export async function startServer(
     await resp.close().catch(() => {});
     await app?.close().catch(() => {});
     await db.close();
+    await discardFirstStart(cluster, logger);
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') throw new ServerStartError(`address already in use: ${describe(err)}`);
     if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EACCES') {
@@ -189,6 +190,7 @@ export async function startServer(
       await cluster.recordClientAddrs(addrs);
     } catch (err) {
       await close();
+      await discardFirstStart(cluster, logger);
       throw err instanceof CairnError
         ? err
         : new ServerStartError(`cannot listen for peers: ${describe(err)}`);
@@ -203,6 +205,19 @@ export async function startServer(
     close,
     closed,
   };
+}
+
+/**
+ * discardFirstStart: a member's first start that failed before it connected leaves nothing
+ * behind (ClusterMember.discardIfNew), so the corrected command line starts it afresh.
+ */
+async function discardFirstStart(cluster: ClusterMember | undefined, logger: Logger): Promise<void> {
+  try {
+    if (await cluster?.discardIfNew())
+      logger.info('this first start failed: the member directory it created was removed');
+  } catch (err) {
+    logger.warn({ err }, 'this first start failed, and what it created could not all be removed');
+  }
 }
 
 /** isClusterMode: cluster flags were given, or the directory records a cluster member. */

@@ -129,6 +129,8 @@ describe('membership changes', () => {
           expect(added.code, added.err).toBe(0);
           expect(added.out).toMatch(/Member n4 \(id [0-9a-f]+\) added to the cluster as a learner/);
           expect(added.out).toContain('--initial-cluster-state existing');
+          // The token too: a member started without it would be refused by every peer.
+          expect(added.out).toContain('--cluster-token test-cluster');
           expect(added.out).toContain(`n4=127.0.0.1:${spec.peer}`);
           // The same name or address again is refused.
           const again = await cairn(

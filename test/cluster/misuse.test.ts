@@ -1,7 +1,8 @@
 // Bad input and misuse of a cluster: a member with the wrong token, a directory started under
 // another member's name, two members on one peer address, garbage on the peer port. Each is
 // refused with a clear message, and the healthy members go on serving.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RespError } from '../../src/protocol/resp/index.js';
@@ -72,6 +73,54 @@ describe('cluster misuse', () => {
     expect(dup.status).not.toBe(0);
     expect(dup.stderr).toMatch(/twice/);
   }, 30_000);
+
+  it('a first start on a peer address in use leaves nothing behind; the corrected one starts', async () => {
+    const dir = tmpDir('misuse-first');
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const busy = (taken.address() as net.AddressInfo).port;
+    try {
+      const args = (peer: number) => [
+        '--dir',
+        dir,
+        '--addr',
+        `127.0.0.1:${resp}`,
+        '--http',
+        'off',
+        '--name',
+        'solo',
+        '--listen-peer',
+        `127.0.0.1:${peer}`,
+        '--initial-cluster',
+        `solo=127.0.0.1:${peer}`,
+      ];
+      const resp = await freePort();
+      const failed = serve(args(busy));
+      expect(failed.status).not.toBe(0);
+      expect(failed.stderr).toMatch(/already in use/);
+      expect(failed.stderr).toMatch(/member directory it created was removed/);
+      // Nothing of the member is left: no member.json to contradict the next command line.
+      expect(fs.readdirSync(dir).filter((n) => n !== 'LOCK')).toEqual([]);
+      // The corrected command line (another peer port) starts the member.
+      const free = await freePort();
+      const child = spawn(process.execPath, [BIN.cairn, 'serve', ...args(free)], { stdio: 'pipe' });
+      let out = '';
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      try {
+        const end = Date.now() + 15_000;
+        while (!out.includes('peer transport listening')) {
+          if (Date.now() > end || child.exitCode !== null) throw new Error(`no start:\n${out}`);
+          await sleep(50);
+        }
+        expect(out).not.toMatch(/contradicts/);
+      } finally {
+        child.kill('SIGKILL');
+        await new Promise((r) => child.once('exit', r));
+      }
+    } finally {
+      taken.close();
+    }
+  }, 40_000);
 
   it('a member with the wrong cluster token is refused by its peers, and answers CLUSTERDOWN without waiting forever', async () => {
     cluster = await ProcCluster.start(['n1', 'n2', 'n3']);

@@ -103,6 +103,9 @@ describe('cairn snapshot save of a cluster member', () => {
     const c = seeded;
     expect(await c.leader()).toBe('n1');
     expect(String(await c.call('n1', 'GET', 's7'))).toBe('v7');
+    // cairn check hash before any write: the seeded data is older than the log, not ahead of it
+    // (it was refused until the first write: "no digest for entry 3").
+    await expectSameHash(work, c.endpoints('n1'), ['n1']);
     expect(await c.call('n1', 'SET', 'after-seed', 'yes')).toBe('OK');
     const { spec, args } = await c.addSpec('n2');
     const added = await cairn(
@@ -139,5 +142,17 @@ describe('cairn snapshot save of a cluster member', () => {
     expect(String(await client.call('GET', 'after-seed'))).toBe('yes');
     expect(await client.call('DBSIZE')).toBe(SEEDED_KEYS + 1);
     await client.close();
+    // And with no write since n2 installed its snapshot: both digest the same state at once.
+    await expectSameHash(work, c.endpoints('n1', 'n2'), ['n1', 'n2']);
   });
 });
+
+/** expectSameHash: `cairn check hash` answers from every member named, all with one digest. */
+async function expectSameHash(cwd: string, endpoints: string, names: readonly string[]): Promise<void> {
+  const hashed = await cairn(cwd, 'check', 'hash', '--json', '--endpoints', endpoints);
+  expect(hashed.code, `${hashed.stderr}${hashed.out}`).toBe(0);
+  const check = JSON.parse(hashed.out) as { ok: boolean; members: { name: string; digest: string }[] };
+  expect(check.ok).toBe(true);
+  expect(check.members.map((m) => m.name).sort()).toEqual([...names].sort());
+  expect(new Set(check.members.map((m) => m.digest)).size).toBe(1);
+}

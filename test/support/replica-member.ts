@@ -8,6 +8,7 @@ import { type Clock, systemClock } from '../../src/io/clock.js';
 import { nodeFileSystem } from '../../src/io/node-file-system.js';
 import type { NodeId } from '../../src/raft/index.js';
 import { RAFT_DIR } from '../../src/replica/identity.js';
+import { snapshotLogTs } from '../../src/replica/membership.js';
 import { MemoryLog } from '../../src/replica/memory-log.js';
 import type { MemoryHub } from '../../src/replica/memory-transport.js';
 import { Replica, type ReplicaLog, type SnapshotHooks } from '../../src/replica/replica.js';
@@ -82,7 +83,8 @@ export async function startTestMember(
     options.snapshotEntries === undefined
       ? undefined
       : {
-          data: () => Buffer.from('{}'),
+          data: (logTs) => Buffer.from(JSON.stringify({ logTs })),
+          logTsOf: snapshotLogTs,
           install: async (stage) => {
             await local.close();
             await installEngineFiles(nodeFileSystem, dir, stage);

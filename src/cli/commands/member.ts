@@ -53,7 +53,9 @@ export function registerMember(program: Command, cli: Cli): void {
         name,
         peerAddr: String(options.peerUrl),
       }),
-    )) as { member: MemberJson; initialCluster: string; initialClusterState: string } | undefined;
+    )) as
+      | { member: MemberJson; initialCluster: string; initialClusterState: string; clusterToken: string }
+      | undefined;
     if (body === undefined) return;
     if (options.json === true) {
       await write(`${JSON.stringify(body)}\n`);
@@ -65,7 +67,8 @@ export function registerMember(program: Command, cli: Cli): void {
         '',
         'Start it on its machine with (and its own --dir, --addr, --http):',
         `  cairn serve --name ${body.member.name} --listen-peer ${body.member.peerAddr} \\`,
-        `    --initial-cluster ${body.initialCluster} --initial-cluster-state existing`,
+        `    --initial-cluster ${body.initialCluster} --initial-cluster-state existing \\`,
+        `    --cluster-token ${shellWord(body.clusterToken)}`,
         `Then, once it has caught up: cairn member promote ${body.member.name}`,
         '',
       ].join('\n'),
@@ -115,4 +118,13 @@ export async function notFound(cli: Cli, name: string, op: () => Promise<unknown
     }
     throw err;
   }
+}
+
+/**
+ * shellWord quotes `text` for a POSIX shell when it holds anything but the characters a token or
+ * address usually has, so that a printed command line can be pasted as it is.
+ */
+export function shellWord(text: string): string {
+  if (/^[A-Za-z0-9._:,=/@+-]+$/.test(text)) return text;
+  return `'${text.replaceAll("'", "'\\''")}'`;
 }

@@ -88,9 +88,12 @@ export function memberRoutes(db: Db, member: ClusterMember | undefined, version:
             peerAddr: record.peerAddr,
             role: 'learner',
           },
-          // What the new member is started with (etcd's member add prints the same).
+          // What the new member is started with (etcd's member add prints the same). The token
+          // too: a member with another one is refused by every peer (it is no secret: it
+          // travels in the clear, docs/peer-protocol.md).
           initialCluster: all.join(','),
           initialClusterState: 'existing',
+          clusterToken: m.identity.clusterToken,
         });
       },
     );

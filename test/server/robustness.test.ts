@@ -54,6 +54,25 @@ describe('RESP server robustness', () => {
     ok.close();
   });
 
+  it('drops a connection that speaks HTTP before its body runs (cross-protocol attack)', async () => {
+    // What a web page can make a browser send to 127.0.0.1:6379: each body line would be an
+    // inline command. The same with the Host: header first (some clients order headers so).
+    for (const request of [
+      'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 24\r\n\r\n\r\nSET pwned-by-http yes\r\n',
+      'Host: 127.0.0.1\r\n\r\nSET pwned-by-http yes\r\n',
+    ]) {
+      const c = await RawClient.connect(r.port);
+      c.send(request);
+      await c.waitClosed();
+      expect(c.closed).toBe(true);
+    }
+    expect(await r.db.get('pwned-by-http')).toBeUndefined();
+    const ok = await RawClient.connect(r.port);
+    ok.send('PING\r\n');
+    expect(await ok.until((t) => t.includes('\r\n'))).toBe('+PONG\r\n');
+    ok.close();
+  });
+
   it('stops reading from a client that does not read its replies (memory bounded)', async () => {
     await r.db.set('big', Buffer.alloc(1024 * 1024, 1));
     const c = await RawClient.connect(r.port);

@@ -108,6 +108,17 @@ const FORWARD_RETRY_MS = 50;
 
 const sanitize = (s: string): string => s.replace(/[\r\n]/g, ' ');
 
+/** SECURITY_WARNING_INTERVAL_MS: the cross-protocol warning is logged at most this often (Redis: 60 s). */
+const SECURITY_WARNING_INTERVAL_MS = 60_000;
+let lastSecurityWarningMs = 0;
+
+/** looksLikeHttp: a command named `POST` or `Host:` (any case) is an HTTP request's line. */
+function looksLikeHttp(name: Buffer): boolean {
+  if (name.length !== 4 && name.length !== 5) return false;
+  const lower = name.toString('latin1').toLowerCase();
+  return lower === 'post' || lower === 'host:';
+}
+
 /** unknownCommand is Redis's exact message for an unknown command (server.c, processCommand). */
 export function unknownCommand(args: readonly Buffer[]): string {
   let echoed = '';
@@ -474,6 +485,10 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
     this.client.lastCommandAt = wallMs;
     this.session.touch(started); // the batch's clock reading
     if (spec === undefined) {
+      if (looksLikeHttp(args[0]!)) {
+        this.crossProtocolAttack();
+        return;
+      }
       this.client.lastCommand = 'unknown';
       this.session.reject();
       this.fail(undefined, new CommandError(unknownCommand(args)), started);
@@ -785,6 +800,24 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
         this.observedOk[i] as boolean,
       );
     }
+  }
+
+  /**
+   * crossProtocolAttack drops a connection that speaks HTTP: a web page can make a browser POST
+   * to 127.0.0.1:6379, and each line of the body would run as an inline command (Redis 3.2.7's
+   * defence, securityWarningCommand: the same two words, the same action). Nothing else of the
+   * read runs; the log says so at most once per SECURITY_WARNING_INTERVAL_MS.
+   */
+  private crossProtocolAttack(): void {
+    const now = this.server.clock.monotonicMs();
+    if (now - lastSecurityWarningMs >= SECURITY_WARNING_INTERVAL_MS || lastSecurityWarningMs === 0) {
+      lastSecurityWarningMs = now;
+      this.server.logger?.warn(
+        { client: this.client.id, remote: this.client.addr },
+        'possible security attack: a client sent an HTTP POST or Host: header to the RESP port; connection dropped',
+      );
+    }
+    this.destroy();
   }
 
   private protocolError(err: unknown): void {

@@ -154,6 +154,17 @@ describe('hashes', () => {
     await expect(c.hscan('big', '123456789')).rejects.toThrow('ERR invalid cursor');
   });
 
+  it('HRANDFIELD refuses a negative count past HRANDFIELD_PICKS_MAX instead of running out of memory', async () => {
+    await c.hset('hr', { a: '1', b: '2' });
+    // Once: the server built a 100-million-pick reply whole and died (heap out of memory).
+    await expect(c.call('HRANDFIELD', 'hr', '-100000000')).rejects.toThrow(/at most 1000000 fields/);
+    await expect(c.call('HRANDFIELD', 'hr', '-5000000000', 'WITHVALUES')).rejects.toThrow(/out of range/);
+    const picks = (await c.call('HRANDFIELD', 'hr', '-1000000')) as string[];
+    expect(picks.length).toBe(1_000_000);
+    expect(new Set(picks)).toEqual(new Set(['a', 'b']));
+    expect(await c.ping()).toBe('PONG');
+  });
+
   it('refuses a hash past HASH_BYTES_MAX and keeps what it had', async () => {
     await c.del('huge');
     await c.hset('huge', 'a', 'x'.repeat(1024));

@@ -146,6 +146,8 @@ const SCRIPT: readonly (readonly string[])[] = [
   ['hrandfield', 'sc', '0'],
   ['hrandfield', 'sc', '1', 'foo'],
   ['hrandfield', 'sc', 'x'],
+  ['hrandfield', 'sc', '-9223372036854775808'],
+  ['hrandfield', 'sc', '-9223372036854775808', 'WITHVALUES'],
   ['scan', '0', 'TYPE', 'hash', 'COUNT', '1000'],
   ['scan', '0', 'TYPE', 'string', 'MATCH', 's', 'COUNT', '1000'],
   ['hget', 'h'],

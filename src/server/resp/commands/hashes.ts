@@ -30,7 +30,6 @@ import {
   INT64_MAX,
   INT64_MIN,
   int64Arg,
-  intArg,
   lower,
   type MaybePromise,
   parseInt64,
@@ -49,6 +48,11 @@ import { FIRST_KEY, spec } from './spec.js';
 export const HSCAN_ONE_PAGE_FIELDS = 128;
 /** HSCAN_COUNT_DEFAULT: fields an HSCAN page examines when COUNT is not given (as Redis). */
 const HSCAN_COUNT_DEFAULT = 10;
+/**
+ * HRANDFIELD_PICKS_MAX: the most picks of a negative HRANDFIELD count (repeats allowed, so not
+ * bounded by the hash): a reply of about 16 bytes per pick at least, built whole.
+ */
+const HRANDFIELD_PICKS_MAX = 1_000_000;
 
 const ERR_HASH_NOT_INTEGER = 'ERR hash value is not an integer';
 const ERR_HASH_NOT_FLOAT = 'ERR hash value is not a float';
@@ -274,12 +278,31 @@ function hincrbyfloat(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   );
 }
 
+/**
+ * randomCount reads HRANDFIELD's count: Redis's range (-2^63 is refused with its message), and,
+ * unlike Redis, at most HRANDFIELD_PICKS_MAX repeated picks: Redis streams a reply of any length,
+ * where this server builds it whole, and one `HRANDFIELD h -100000000` ran the process out of
+ * memory (docs/compat.md).
+ */
+function randomCount(arg: Buffer): number {
+  const n = int64Arg(arg);
+  if (n < -INT64_MAX) {
+    throw new CommandError(`ERR value is out of range, value must between ${-INT64_MAX} and ${INT64_MAX}`);
+  }
+  if (n < -BigInt(HRANDFIELD_PICKS_MAX)) {
+    throw new CommandError(
+      `ERR value is out of range: a negative count picks at most ${HRANDFIELD_PICKS_MAX} fields in Cairn`,
+    );
+  }
+  return n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n);
+}
+
 /** hrandfield: HRANDFIELD key [count [WITHVALUES]] (Redis 6.2). */
 function hrandfield(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   if (args.length > 4 || (args.length === 4 && lower(args[3]!) !== 'withvalues')) {
     throw new CommandError(ERR_SYNTAX);
   }
-  const count = args.length >= 3 ? intArg(args[2]!) : undefined;
+  const count = args.length >= 3 ? randomCount(args[2]!) : undefined;
   const withValues = args.length === 4;
   return readHash(ctx, args[1]!, (hash, latest) => {
     const fields = sortedFields(hash);

@@ -98,6 +98,12 @@ export interface ScanRange {
   readonly limit?: number | undefined;
   /** reverse: descending key order (from just below `end` down to `start`). */
   readonly reverse?: boolean | undefined;
+  /**
+   * keysOnly: the caller wants the keys alone (KEYS, SCAN): an engine that can list them
+   * without reading their records yields a zero-length value and no value type, so a damaged
+   * record fails only the reads of its own key, not every listing. Others ignore it.
+   */
+  readonly keysOnly?: boolean | undefined;
 }
 
 /** Entry: a scanned key and value, with the value's type when it is not a string (0 or absent). */

@@ -126,7 +126,8 @@ export class LatestKeyStore implements KeyStore {
   async *keysAfter(after: Buffer | undefined, limit?: number): AsyncIterable<Buffer> {
     await this.pipeline.settled();
     const start = after === undefined ? undefined : keyAfter(after);
-    for await (const [k] of this.pipeline.scanDurable({ start, limit })) yield asBuffer(k);
+    // Keys only: a listing reads no record, so one damaged record cannot fail it.
+    for await (const [k] of this.pipeline.scanDurable({ start, limit, keysOnly: true })) yield asBuffer(k);
   }
 
   async countKeys(): Promise<number> {

@@ -103,6 +103,9 @@ import {
 } from './store-state.js';
 
 export const ENGINE_NAME = 'cask';
+
+/** NO_VALUE: the value of a keys-only scan's entries (ScanRange.keysOnly). */
+const NO_VALUE = new Uint8Array(0);
 /** SCAN_CHUNK_ENTRIES: entries a scan reads per turn of the event loop. */
 const SCAN_CHUNK_ENTRIES = 256;
 /**
@@ -481,7 +484,7 @@ export class CaskEngine implements Engine {
 
   private async *scanFrom(range: ScanRange): AsyncIterableIterator<Entry> {
     this.checkOpen();
-    const { start, end, reverse = false } = range;
+    const { start, end, reverse = false, keysOnly = false } = range;
     const limit = range.limit;
     if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) {
       // As the lmdb engine and transactions: 1.5 or '2' is a caller's bug, not a limit.
@@ -528,9 +531,12 @@ export class CaskEngine implements Engine {
         last = key;
         const expiresAt = this.store.expiryOf(key);
         if (expiresAt === undefined || !isExpired(expiresAt, nowMs)) {
-          const value = this.store.readValue(key, loc, expiresAt !== undefined);
-          const valueType = this.store.readType;
-          chunk.push(valueType === 0 ? [key, value] : [key, value, valueType]);
+          if (keysOnly) chunk.push([key, NO_VALUE]);
+          else {
+            const value = this.store.readValue(key, loc, expiresAt !== undefined);
+            const valueType = this.store.readType;
+            chunk.push(valueType === 0 ? [key, value] : [key, value, valueType]);
+          }
           if (chunk.length >= want) return false;
         }
         cut = ++visits >= SCAN_CHUNK_VISITS_MAX;

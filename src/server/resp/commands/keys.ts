@@ -4,7 +4,9 @@
 // keysAfter/countKeys: outside a transaction they see the connection's own earlier writes (and
 // everyone's queued before) and reveal nothing that is not durable (src/server/resp/key-store.ts);
 // inside one they see its snapshot and own writes.
+import { CorruptionError } from '../../../storage/errors.js';
 import { valueTypeName } from '../../../storage/value-type.js';
+import type { Updated } from '../../../txn/write-pipeline.js';
 import { CommandError, ERR_SYNTAX } from '../errors.js';
 import { globMatch, isMatchAll } from '../glob.js';
 import { FLUSH_BATCH_KEYS, SCAN_COUNT_DEFAULT, SCAN_COUNT_MAX } from '../limits.js';
@@ -35,14 +37,51 @@ function del(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
     seen.add(k);
     keys.push(args[i]!);
   }
-  const updated = ctx.store.updateMany(keys, (current) => {
-    const writes = keys.filter((_, i) => current[i] !== undefined).map((key) => ({ key, value: null }));
-    return { result: writes, writes };
-  });
+  let updated: MaybePromise<Updated<{ key: Buffer; value: null }[]>>;
+  try {
+    updated = ctx.store.updateMany(keys, (current) => {
+      const writes = keys.filter((_, i) => current[i] !== undefined).map((key) => ({ key, value: null }));
+      return { result: writes, writes };
+    });
+  } catch (err) {
+    if (!(err instanceof CorruptionError)) throw err;
+    return delDamaged(ctx, keys);
+  }
   return andThen(updated, ({ result, durable }) => {
     for (const { key } of result) notify(ctx, durable, NOTIFY.generic, 'del', key);
     return held(durable, (w) => w.integer(result.length));
   });
+}
+
+/**
+ * delDamaged is DEL when a key's record fails verification (damage recovery could not see: a
+ * sealed file read through its hint file): the damaged key is deleted too, without its value,
+ * so that DEL can clear what GET reports broken. Keys are read one by one (in one synchronous
+ * step, as the update would), and the deletes go as one atomic batch.
+ */
+function delDamaged(ctx: CommandContext, keys: readonly Buffer[]): MaybePromise<Held> {
+  const gone: Buffer[] = [];
+  for (const key of keys) {
+    let present: boolean;
+    try {
+      const latest = ctx.store.readLatest(key);
+      if (latest instanceof Promise)
+        throw new CommandError('ERR a damaged key cannot be deleted inside a transaction');
+      present = latest.value !== undefined;
+    } catch (err) {
+      if (!(err instanceof CorruptionError)) throw err;
+      ctx.server.logger?.warn(
+        { key: key.toString('hex').slice(0, 64), err: err.message },
+        'deleting a damaged key',
+      );
+      present = true;
+    }
+    if (present) gone.push(key);
+  }
+  const durable =
+    gone.length === 0 ? undefined : ctx.store.batch(gone.map((key) => ({ type: 'delete', key })));
+  for (const key of gone) notify(ctx, durable, NOTIFY.generic, 'del', key);
+  return held(durable, (w) => w.integer(gone.length));
 }
 
 function exists(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {

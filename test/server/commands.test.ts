@@ -223,6 +223,13 @@ describe('RESP3 via node-redis', () => {
     await client.quit();
   });
 
+  it('COMMAND INFO of an unknown name is a null bulk string, as Redis replies', async () => {
+    const c = await RawClient.connect(r.port);
+    c.send('COMMAND INFO nosuchcmd\r\n');
+    expect(await c.until((t) => t.endsWith('$-1\r\n') || t.endsWith('*-1\r\n'))).toBe('*1\r\n$-1\r\n');
+    c.close();
+  });
+
   it('answers HELLO 3 with a map and nulls as _', async () => {
     const c = await RawClient.connect(r.port);
     c.send('HELLO 3\r\nGET nothing-here\r\n');

@@ -182,6 +182,7 @@ describe.skipIf(!hasRedis)('small commands against a real redis-server', () => {
     ['memory', 'usage', 'missing', 'samples', 'x'],
     ['memory', 'usage', 'missing', 'foo', '1'],
     ['memory', 'nosuch'],
+    ['command', 'info', 'nosuchcmd'],
     ['time', 'x'],
     ['client', 'tracking', 'off'],
     ['client', 'tracking', 'maybe'],

@@ -301,7 +301,8 @@ function command(ctx: CommandContext, args: Buffer[]): void {
     const specs = names.length === 0 ? [...table.all()] : names.map((n) => table.get(n));
     w.arrayHeader(specs.length);
     for (const c of specs) {
-      if (c === undefined) w.nullArray();
+      // An unknown name: a null (Redis's addReplyNull: `$-1` in RESP2), not a null array.
+      if (c === undefined) w.null();
       else writeInfo(w, c);
     }
   } else if (sub === 'docs') {

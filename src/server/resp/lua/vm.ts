@@ -253,7 +253,7 @@ export class LuaVm {
       if (lua.lua_gettop(L) !== 1) return raise(L, 'redis.setresp() requires one argument.');
       const v = lua.lua_tointeger(L, 1);
       if (v !== 2 && v !== 3) return raise(L, 'RESP version must be 2 or 3.');
-      if (v === 3) return raise(L, 'ERR RESP3 replies inside scripts are not supported by Cairn');
+      if (v === 3) return raise(L, 'RESP3 replies inside scripts are not supported by Cairn');
       return 0;
     });
     // Effects replication is the only mode (Redis 7): these are accepted and change nothing.

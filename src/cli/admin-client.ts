@@ -70,7 +70,15 @@ export async function requestOne(
     });
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause;
-    throw new EndpointUnreachableError(endpoint, cause?.code ?? (err as Error).message);
+    const code = cause?.code ?? (err as Error).message;
+    // An answer that is not HTTP (llhttp's HPE_* parse errors), or a connection closed with no
+    // answer (a RESP port drops an HTTP request: resp.md): most likely the wrong port.
+    if (code.startsWith('HPE_') || code === 'UND_ERR_SOCKET')
+      throw new EndpointUnreachableError(
+        endpoint,
+        `no HTTP answer: is it a RESP port? --endpoints takes the members' HTTP addresses (--http); ${code}`,
+      );
+    throw new EndpointUnreachableError(endpoint, code);
   }
   const text = await res.text();
   let parsed: unknown;

@@ -66,8 +66,8 @@ import { REQUEST_TIMEOUT_MS, Replica, type ReplicaLogger } from './replica.js';
 import { ReplicatedEngine } from './replicated-engine.js';
 import { finishInstall, installEngineFiles, isEngineEntry } from './snapshot-install.js';
 import { removeStagedDir } from './snapshot-staging.js';
-import { createTcpTransport } from './tcp-transport.js';
-import type { Peer, PeerInfo, Transport } from './transport.js';
+import { createTcpTransport, type TcpTransport } from './tcp-transport.js';
+import type { Peer, PeerInfo } from './transport.js';
 
 export const WAL_DIR = 'wal';
 
@@ -110,7 +110,7 @@ export interface MemberView {
 }
 
 export class ClusterMember {
-  private transport: Transport | undefined;
+  private transport: TcpTransport | undefined;
   /**
    * createdNow: this start created the member's identity (a first start); until `connect`
    * succeeds nothing can have been committed here (Raft does not tick before it), so a start
@@ -522,6 +522,11 @@ export class ClusterMember {
   /** identity: who this member is, as member.json records it. */
   get identity(): Identity {
     return this.recorded;
+  }
+
+  /** peerDials: outbound connections to peers attempted since start (the reconnect metric). */
+  get peerDials(): number {
+    return this.transport?.dials ?? 0;
   }
 
   /**

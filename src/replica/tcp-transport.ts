@@ -145,6 +145,8 @@ export interface TcpTransport extends Transport {
   /** isConnected says whether the outbound connection to `id` has finished its handshake. */
   isConnected(id: NodeId): boolean;
   snapshotStats(): SnapshotStats;
+  /** dials: outbound peer connections attempted (first attempts and reconnects). */
+  readonly dials: number;
 }
 
 /** InvalidPeerAddressError: an address is not "host:port". */
@@ -205,6 +207,8 @@ interface Outbound {
   backoffMs: number;
   /** failures since the last handshake; the first is logged as a warning, the rest as debug. */
   failures: number;
+  /** lastRefusal: the reason of the last refusal since the last handshake (logged once each). */
+  lastRefusal?: string | undefined;
 }
 
 /**
@@ -255,6 +259,7 @@ class TcpTransportImpl implements TcpTransport {
   private readonly outgoing = new Map<NodeId, OutgoingSnapshot>();
   /** incoming: snapshots being received (at most MAX_INBOUND_SNAPSHOTS). */
   private readonly incoming = new Set<IncomingSnapshot>();
+  dials = 0;
   private readonly stats = {
     snapshotsSent: 0,
     snapshotsReceived: 0,
@@ -526,6 +531,7 @@ class TcpTransportImpl implements TcpTransport {
 
   private connect(out: Outbound): void {
     const { logger } = this.opts;
+    this.dials++;
     out.state = 'connecting';
     out.reader = new FrameReader(MAX_HANDSHAKE_FRAME_PAYLOAD_BYTES);
     const socket = net.connect({ host: out.host, port: out.port });
@@ -551,7 +557,12 @@ class TcpTransportImpl implements TcpTransport {
           throw new PeerProtocolError(`unexpected ${f.kind} frame after the welcome`);
         if (f.kind === 'refuse') {
           const { reason } = decodeRefuse(f.payload);
-          logger.warn(
+          // Once per reason until a handshake succeeds: a member started before `member add`
+          // is refused at every retry, which logged several warnings a second.
+          const repeated = out.lastRefusal === reason;
+          out.lastRefusal = reason;
+          (repeated ? logger.debug : logger.warn).call(
+            logger,
             { peer: out.peer.name, addr: out.peer.peerAddr, reason },
             'peer refused our connection',
           );
@@ -581,6 +592,7 @@ class TcpTransportImpl implements TcpTransport {
         out.timer = undefined;
         out.backoffMs = RECONNECT_BACKOFF_MIN_MS;
         out.failures = 0;
+        out.lastRefusal = undefined;
         logger.info({ peer: out.peer.name, addr: out.peer.peerAddr }, 'connected to peer');
         const info: PeerInfo = { id: welcome.id, name: welcome.name, resp: welcome.resp, http: welcome.http };
         this.callHandler(() => this.opts.handlers.onPeerInfo(info));

@@ -89,6 +89,11 @@ export function registerRaftMetrics(registry: Registry, member: ClusterMember): 
     "Snapshots from a leader that replaced this member's engine.",
     () => replica.counters.snapshotsInstalled,
   );
+  counter(
+    'peer_dials_total',
+    'Connections to peers this member attempted (reconnects included): steady when every link is up.',
+    () => member.peerDials,
+  );
   gauge('log_first_index', 'The first index the Raft log holds (the log is compacted below it).', () =>
     replica.logStart(),
   );

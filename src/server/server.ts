@@ -39,8 +39,11 @@ export interface RunningServer {
 }
 
 /** ServerStartError: the server could not start (bad address, port in use, ...). */
-export class ServerStartError extends Error {
-  override name = 'ServerStartError';
+/** ServerStartError: the server could not start (an address in use, a bad address): an operating error. */
+export class ServerStartError extends CairnError {
+  constructor(message: string) {
+    super('IO', message);
+  }
 }
 
 export function parseEndpoint(text: string): Endpoint {
@@ -171,7 +174,7 @@ export async function startServer(
     await db.close();
     await discardFirstStart(cluster, logger);
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new ServerStartError(`address already in use: ${describe(err)}`);
+    if (code === 'EADDRINUSE') throw new ServerStartError(`address already in use: ${listenTarget(err)}`);
     if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EACCES') {
       throw new ServerStartError(`cannot listen: ${describe(err)}`);
     }
@@ -279,6 +282,12 @@ function clientAddrsOf(config: ServerConfig, recorded: ClientAddrs | undefined):
 function advertised(host: string): string {
   if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
   return host.includes(':') ? `[${host}]` : host;
+}
+
+/** listenTarget: the HOST:PORT a failed listen named (Node's error carries them), else its message. */
+function listenTarget(err: unknown): string {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  return e.address !== undefined && e.port !== undefined ? `${e.address}:${e.port}` : describe(err);
 }
 
 function describe(err: unknown): string {

@@ -203,11 +203,17 @@ describe('cairn snapshot save --dir (a stopped store) and restore', () => {
       ['short.snap', /truncated/],
       ['flipped.snap', /checksum/],
     ] as const) {
+      // A directory the restore made goes again; one that was there (empty) stays, empty.
       const target = path.join(work, `from-${name}`);
       const r = await cairn(work, 'snapshot', 'restore', name, '--dir', target);
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(pattern);
-      expect(fs.readdirSync(target)).toEqual([]);
+      expect(fs.existsSync(target)).toBe(false);
+      const given = path.join(work, `into-${name}`);
+      fs.mkdirSync(given);
+      const r2 = await cairn(work, 'snapshot', 'restore', name, '--dir', given);
+      expect(r2.code).not.toBe(0);
+      expect(fs.readdirSync(given)).toEqual([]);
     }
     // Seeding more than one member is refused before anything is written.
     const seed = path.join(work, 'seed');

@@ -11,7 +11,7 @@ import { requestAny, requestOne } from '../admin-client.js';
 import { write } from '../output.js';
 import { type Cli, describeError, EXIT_FAILURE } from '../program.js';
 import { addEndpointsOption, endpointsOf } from './cluster-options.js';
-import { clusterEndpoints } from './endpoint.js';
+import { clusterMembers, UNKNOWN_ADDRESS } from './endpoint.js';
 import { table } from './table.js';
 
 interface DigestRow {
@@ -35,19 +35,22 @@ export function registerCheckHash(check: Command, cli: Cli): void {
     const options = command.optsWithGlobals();
     const endpoints = endpointsOf(options);
     const { index } = (await requestAny(endpoints, 'POST', '/v1/cluster/check')) as { index: number };
-    const members = await clusterEndpoints(endpoints);
+    const { members, unknown } = await clusterMembers(endpoints);
     const rows: DigestRow[] = await Promise.all(
-      members.map(async (endpoint) => {
+      members.map(async ({ name, http: endpoint }) => {
         try {
           return {
             endpoint,
+            name,
             ...((await requestOne(endpoint, 'GET', `/v1/cluster/check/${index}`)) as object),
           };
         } catch (err) {
-          return { endpoint, error: describeError(err) };
+          return { endpoint, name, error: describeError(err) };
         }
       }),
     );
+    // A member that could not be asked has not shown it holds the same state.
+    for (const name of unknown) rows.push({ endpoint: '', name, error: UNKNOWN_ADDRESS });
     const digests = new Set(rows.filter((r) => r.digest !== undefined).map((r) => r.digest));
     const ok = rows.length > 0 && rows.every((r) => r.error === undefined) && digests.size === 1;
     if (!ok) cli.exitCode = EXIT_FAILURE;

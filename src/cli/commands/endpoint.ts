@@ -42,9 +42,11 @@ export function registerEndpoint(program: Command, cli: Cli): void {
       .description("print each endpoint's status: id, version, data size, leader, Raft term and indexes")
       .option('--cluster', 'ask every member of the cluster (their HTTP addresses from the member list)'),
   ).action(async (options: Record<string, unknown>) => {
-    const endpoints = await targets(options);
+    const { members, unknown } = await targets(options);
     const rows: ({ endpoint: string } & StatusJson)[] = [];
-    for (const e of endpoints) {
+    // A member that could not be asked is one that did not answer (exit 2).
+    if (unknown.length > 0) cli.exitCode = EXIT_ERROR_CAIRN;
+    for (const { http: e } of members) {
       try {
         rows.push({ endpoint: e, ...((await requestOne(e, 'GET', '/v1/status')) as StatusJson) });
       } catch (err) {
@@ -103,8 +105,13 @@ export function registerEndpoint(program: Command, cli: Cli): void {
     const timeoutMs = Number(options.timeout);
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0)
       throw new CliError('--timeout: a positive number of milliseconds');
-    const results: { endpoint: string; health: boolean; tookMs: number; error?: string }[] = [];
-    for (const e of await targets(options)) {
+    const results: { endpoint: string; name?: string; health: boolean; tookMs: number; error?: string }[] =
+      [];
+    const { members, unknown } = await targets(options);
+    // A member that cannot be reached at all is not healthy.
+    for (const name of unknown)
+      results.push({ endpoint: '', name, health: false, tookMs: 0, error: UNKNOWN_ADDRESS });
+    for (const { http: e } of members) {
       const started = performance.now();
       try {
         await requestOne(e, 'GET', '/healthz', undefined, timeoutMs);
@@ -128,30 +135,46 @@ export function registerEndpoint(program: Command, cli: Cli): void {
     }
     for (const r of results) {
       if (r.health) await write(`${r.endpoint} is healthy: a linearizable read took ${r.tookMs} ms\n`);
-      else process.stderr.write(`${r.endpoint} is unhealthy: ${r.error ?? ''}\n`);
+      else process.stderr.write(`${r.endpoint || r.name} is unhealthy: ${r.error ?? ''}\n`);
     }
   });
 }
 
 /** targets: the endpoints to ask: --endpoints, or with --cluster every member's HTTP address. */
-async function targets(options: Record<string, unknown>): Promise<string[]> {
+async function targets(options: Record<string, unknown>): Promise<ClusterTargets> {
   const endpoints = endpointsOf(options);
-  if (options.cluster !== true) return endpoints;
-  return clusterEndpoints(endpoints);
+  if (options.cluster !== true)
+    return { members: endpoints.map((http) => ({ name: '', http })), unknown: [] };
+  return clusterMembers(endpoints);
 }
 
-/** clusterEndpoints: the HTTP addresses of every member, from the member list of the first that answers. */
-export async function clusterEndpoints(endpoints: readonly string[]): Promise<string[]> {
+/**
+ * ClusterTargets: the members to ask (a name is '' when the endpoints were given), and the names
+ * of members whose HTTP address is not known yet (added, never connected): those cannot be
+ * asked, and a command that reports on every member must say so in its exit code.
+ */
+export interface ClusterTargets {
+  readonly members: readonly { readonly name: string; readonly http: string }[];
+  readonly unknown: readonly string[];
+}
+
+/** UNKNOWN_ADDRESS: why a member without a known HTTP address was not asked. */
+export const UNKNOWN_ADDRESS = 'its HTTP address is not known yet (never connected)';
+
+/** clusterMembers: every member's name and HTTP address, from the member list of the first that answers. */
+export async function clusterMembers(endpoints: readonly string[]): Promise<ClusterTargets> {
   const body = (await requestAny(endpoints, 'GET', '/v1/cluster/members')) as {
     members: { name: string; http: string }[];
   };
-  const missing = body.members.filter((m) => m.http === '').map((m) => m.name);
-  if (missing.length > 0) {
+  const unknown = body.members.filter((m) => m.http === '').map((m) => m.name);
+  if (unknown.length > 0)
     process.stderr.write(
-      `cairn: the HTTP address of ${missing.join(', ')} is not known yet (never connected)\n`,
+      `cairn: the HTTP address of ${unknown.join(', ')} is not known yet (never connected)\n`,
     );
-  }
-  return body.members.filter((m) => m.http !== '').map((m) => m.http);
+  return {
+    members: body.members.filter((m) => m.http !== '').map((m) => ({ name: m.name, http: m.http })),
+    unknown,
+  };
 }
 
 function formatBytes(n: number): string {

@@ -10,6 +10,7 @@
 //
 // save writes FILE.tmp, verifies every checksum of what it received, fdatasyncs, and only then
 // renames it to FILE (a FILE that exists is refused): a FILE is always a whole archive.
+import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { nodeFileSystem } from '../../io/node-file-system.js';
@@ -111,7 +112,16 @@ export function registerSnapshot(program: Command, _cli: Cli): void {
       }
       const source = path.resolve(file);
       if ((await nodeFileSystem.kind(source)) !== 'file') throw new CliError(`no such file: ${source}`);
-      const summary = await restoreArchive(nodeFileSystem, readFileChunks(nodeFileSystem, source), dir);
+      // A restore that fails removes the files it wrote (restoreArchive), and the directory too
+      // when it made it: nothing is left behind.
+      const existed = (await nodeFileSystem.kind(dir)) !== undefined;
+      let summary: ArchiveSummary;
+      try {
+        summary = await restoreArchive(nodeFileSystem, readFileChunks(nodeFileSystem, source), dir);
+      } catch (err) {
+        if (!existed) await fsp.rmdir(dir).catch(() => {});
+        throw err;
+      }
       let member: string | undefined;
       if (flags !== undefined) {
         const { identity } = await resolveIdentity(nodeFileSystem, dir, flags, true, { seeded: true });

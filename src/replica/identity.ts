@@ -210,7 +210,7 @@ export async function resolveIdentity(
   }
   if (hasData && options.seeded !== true) {
     throw new InvalidArgumentError(
-      `${dir} holds a single server's store; a new cluster member must start from an empty directory (copy the data in through a client, or start the server without cluster flags)`,
+      `${dir} holds a single server's store; a new cluster member must start from an empty directory. To make this store the first member of a new cluster: cairn snapshot save FILE --dir ${dir}, then cairn snapshot restore FILE --dir NEWDIR --name NAME --initial-cluster NAME=HOST:PORT (docs/backup.md); or start the server without cluster flags`,
     );
   }
   const token = flags.clusterToken ?? DEFAULT_CLUSTER_TOKEN;

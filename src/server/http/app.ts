@@ -71,6 +71,19 @@ export function schemaMessage(errors: readonly SchemaError[], dataVar: string): 
     .join(', ');
 }
 
+/** validQueryEncoding: every `%XX` escape of a query string is well formed and the bytes are UTF-8. */
+export function validQueryEncoding(query: string): boolean {
+  if (!query.includes('%')) return true;
+  for (const part of query.split(/[&=]/)) {
+    try {
+      decodeURIComponent(part.replaceAll('+', ' '));
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
 export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   const { db, metrics } = options;
   const app: FastifyInstance = fastify({
@@ -130,6 +143,20 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
         ? `${request.url.slice(0, ERROR_URL_CHARS_MAX)}...`
         : request.url;
     return sendError(reply, new HttpError('NOT_FOUND', `no route ${request.method} ${url}`));
+  });
+
+  // A query string's percent-encoding must be valid UTF-8, as a path's must (frameworkErrors
+  // above): the query parser keeps a bad escape as literal text, so `?prefix=%ff` listed the
+  // keys starting with the three characters "%ff" instead of being refused.
+  app.addHook('onRequest', async (request, reply) => {
+    const url = request.raw.url ?? '';
+    const at = url.indexOf('?');
+    if (at >= 0 && !validQueryEncoding(url.slice(at + 1))) {
+      await sendError(
+        reply,
+        invalidArgument('the query string is not valid percent-encoded UTF-8 (a bad escape like %ff or %zz)'),
+      );
+    }
   });
 
   app.addHook('onResponse', (request, reply, done) => {

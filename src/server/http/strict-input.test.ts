@@ -9,7 +9,7 @@ import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { type Db, open } from '../../db/db.js';
 import { EXPIRES_AT_MAX } from '../../storage/limits.js';
 import { createMetrics } from '../metrics.js';
-import { createHttpApp } from './app.js';
+import { createHttpApp, validQueryEncoding } from './app.js';
 import { HEADER_BYTES_MAX, LIST_LIMIT_MAX } from './limits.js';
 
 let db: Db;
@@ -177,5 +177,22 @@ describe('clear errors (entry 15)', () => {
     const loose = await app.inject({ method: 'GET', url: '/v1/kv/Y2Fmw6?base64' });
     expect(loose.statusCode).toBe(400);
     expect(messageOf(loose.json())).toMatch(/bits set past its last byte/);
+  });
+});
+
+describe('query strings are valid percent-encoded UTF-8', () => {
+  it('refuses a bad escape in the query as a path is refused, instead of taking it literally', async () => {
+    await db.set('%ffabc', 'literal');
+    for (const url of ['/v1/kv?prefix=%ff', '/v1/kv?start=%zz', '/v1/kv?prefix=a%', '/v1/kv?prefix=%C3']) {
+      const res = await app.inject({ method: 'GET', url });
+      expect(res.statusCode, url).toBe(400);
+      expect(messageOf(res.json())).toMatch(/not valid percent-encoded UTF-8/);
+    }
+    // Well-formed escapes, and '+' for a space, are fine.
+    const ok = await app.inject({ method: 'GET', url: '/v1/kv?prefix=%25ff&values=false' });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json()).toEqual({ items: [{ key: '%ffabc' }] });
+    expect(validQueryEncoding('a=%C3%A9+b&c')).toBe(true);
+    expect(validQueryEncoding('a=%E9')).toBe(false);
   });
 });

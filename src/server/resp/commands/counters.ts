@@ -1,10 +1,12 @@
 // INCR, DECR, INCRBY, DECRBY: 64-bit signed arithmetic on decimal strings, with Redis's rules
-// (the stored value must parse as string2ll does) and error texts.
+// (the stored value must parse as string2ll does) and error texts; INCRBYFLOAT, Redis's long
+// double sum and print (decimal-float.ts, as HINCRBYFLOAT).
 import { ValueType } from '../../../storage/value-type.js';
 import { CommandError, checkType, ERR_NOT_INTEGER, ERR_OVERFLOW } from '../errors.js';
 import { NOTIFY } from '../notifications.js';
 import type { CommandContext, Held } from '../types.js';
 import { andThen, held, INT64_MAX, INT64_MIN, int64Arg, type MaybePromise, parseInt64 } from './args.js';
+import { addLongDouble, formatLongDouble, isFiniteLongDouble, parseLongDouble } from './decimal-float.js';
 import { notify } from './notify.js';
 import { FIRST_KEY, spec } from './spec.js';
 
@@ -28,6 +30,33 @@ function incrBy(ctx: CommandContext, key: Buffer, delta: bigint): MaybePromise<H
     return held(durable, (w) => w.integer(result));
   });
 }
+
+/** incrByFloat is INCRBYFLOAT key increment: the sum keeps the key's TTL; event `incrbyfloat`. */
+function incrByFloat(ctx: CommandContext, key: Buffer, arg: Buffer): MaybePromise<Held> {
+  const delta = parseLongDouble(arg.toString('latin1'));
+  if (delta === undefined) throw new CommandError(ERR_NOT_FLOAT);
+  if (!isFiniteLongDouble(delta)) throw new CommandError(ERR_NAN_OR_INFINITY);
+  const updated = ctx.store.update(key, (current, expiresAt, valueType) => {
+    checkType(current, valueType, ValueType.STRING);
+    let base = parseLongDouble('0')!;
+    if (current !== undefined) {
+      const parsed = parseLongDouble(current.toString('latin1'));
+      if (parsed === undefined) throw new CommandError(ERR_NOT_FLOAT);
+      base = parsed;
+    }
+    const sum = addLongDouble(base, delta);
+    if (!isFiniteLongDouble(sum)) throw new CommandError(ERR_NAN_OR_INFINITY);
+    const text = Buffer.from(formatLongDouble(sum), 'latin1');
+    return { result: text, write: text, expiresAt };
+  });
+  return andThen(updated, ({ result, durable }) => {
+    notify(ctx, durable, NOTIFY.string, 'incrbyfloat', key);
+    return held(durable, (w) => w.bulk(result));
+  });
+}
+
+const ERR_NOT_FLOAT = 'ERR value is not a valid float';
+const ERR_NAN_OR_INFINITY = 'ERR increment would produce NaN or Infinity';
 
 const doc = (since: string, summary: string) => ({ group: 'string', since, summary });
 const FLAGS = ['write', 'denyoom', 'fast'] as const;
@@ -56,6 +85,14 @@ export const COUNTER_COMMANDS = [
     FIRST_KEY,
     doc('1.0.0', 'Increments the integer value of a key by a number.'),
     (ctx, args) => incrBy(ctx, args[1]!, int64Arg(args[2]!)),
+  ),
+  spec(
+    'incrbyfloat',
+    3,
+    FLAGS,
+    FIRST_KEY,
+    doc('2.6.0', 'Increment the floating point value of a key by a number.'),
+    (ctx, args) => incrByFloat(ctx, args[1]!, args[2]!),
   ),
   spec(
     'decrby',

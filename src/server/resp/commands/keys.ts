@@ -24,6 +24,7 @@ import {
 import { notify } from './notify.js';
 import { ALL_KEYS, FIRST_KEY, NO_KEYS, spec } from './spec.js';
 
+const ERR_NO_SUCH_KEY = 'ERR no such key';
 const generic = (since: string, summary: string) => ({ group: 'generic', since, summary });
 const server = (since: string, summary: string) => ({ group: 'server', since, summary });
 
@@ -82,6 +83,75 @@ function delDamaged(ctx: CommandContext, keys: readonly Buffer[]): MaybePromise<
     gone.length === 0 ? undefined : ctx.store.batch(gone.map((key) => ({ type: 'delete', key })));
   for (const key of gone) notify(ctx, durable, NOTIFY.generic, 'del', key);
   return held(durable, (w) => w.integer(gone.length));
+}
+
+/**
+ * rename is RENAME (`nx` false: replies OK, overwrites the destination) and RENAMENX (`nx`:
+ * replies 1, or 0 when the destination exists), Redis's rules: the value moves with its type
+ * and TTL, in one atomic write; a missing source is `ERR no such key`; a key renamed to itself
+ * is left alone. Events `rename_from` (source) and `rename_to` (destination).
+ */
+function rename(nx: boolean) {
+  return (ctx: CommandContext, args: Buffer[]): MaybePromise<Held> => {
+    const [src, dst] = [args[1]!, args[2]!];
+    if (src.equals(dst)) {
+      return andThen(ctx.store.readLatest(src), (latest) => {
+        if (latest.value === undefined) throw new CommandError(ERR_NO_SUCH_KEY);
+        return held(latest.durable, (w) => (nx ? w.integer(0) : w.ok()));
+      });
+    }
+    const updated = ctx.store.updateMany([src, dst], (current, expiresAt, valueTypes) => {
+      const value = current[0];
+      if (value === undefined) throw new CommandError(ERR_NO_SUCH_KEY);
+      if (nx && current[1] !== undefined) return { result: false };
+      return {
+        result: true,
+        writes: [
+          { key: src, value: null },
+          { key: dst, value, expiresAt: expiresAt[0], valueType: valueTypes[0] },
+        ],
+      };
+    });
+    return andThen(updated, ({ result, durable }) => {
+      if (result) {
+        notify(ctx, durable, NOTIFY.generic, 'rename_from', src);
+        notify(ctx, durable, NOTIFY.generic, 'rename_to', dst);
+      }
+      return held(durable, (w) => (nx ? w.integer(result ? 1 : 0) : w.ok()));
+    });
+  };
+}
+
+/**
+ * copy is COPY source destination [DB db] [REPLACE] (Redis 6.2): the value with its type and
+ * TTL; 1 when copied, 0 when the source is missing or the destination exists without REPLACE.
+ * One database: DB 0 only.
+ */
+function copy(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
+  const [src, dst] = [args[1]!, args[2]!];
+  let replace = false;
+  for (let i = 3; i < args.length; i++) {
+    const opt = lower(args[i]!);
+    if (opt === 'replace') replace = true;
+    else if (opt === 'db' && i + 1 < args.length) {
+      const db = args[++i]!.toString('latin1');
+      if (!/^-?[0-9]+$/.test(db)) throw new CommandError('ERR value is not an integer or out of range');
+      if (Number(db) !== 0) throw new CommandError('ERR DB index is out of range');
+    } else throw new CommandError(ERR_SYNTAX);
+  }
+  if (src.equals(dst)) throw new CommandError('ERR source and destination objects are the same');
+  const updated = ctx.store.updateMany([src, dst], (current, expiresAt, valueTypes) => {
+    const value = current[0];
+    if (value === undefined || (current[1] !== undefined && !replace)) return { result: false };
+    return {
+      result: true,
+      writes: [{ key: dst, value, expiresAt: expiresAt[0], valueType: valueTypes[0] }],
+    };
+  });
+  return andThen(updated, ({ result, durable }) => {
+    if (result) notify(ctx, durable, NOTIFY.generic, 'copy_to', dst);
+    return held(durable, (w) => w.integer(result ? 1 : 0));
+  });
 }
 
 function exists(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
@@ -194,6 +264,42 @@ export const KEY_COMMANDS = [
     ALL_KEYS,
     generic('4.0.0', 'Asynchronously deletes one or more keys.'),
     del,
+  ),
+  spec(
+    'rename',
+    3,
+    ['write'],
+    [1, 2, 1],
+    generic('1.0.0', 'Renames a key and overwrites the destination.'),
+    rename(false),
+  ),
+  spec(
+    'renamenx',
+    3,
+    ['write', 'fast'],
+    [1, 2, 1],
+    generic('1.0.0', "Renames a key only when the target key name doesn't exist."),
+    rename(true),
+  ),
+  spec(
+    'copy',
+    -3,
+    ['write', 'denyoom'],
+    [1, 2, 1],
+    generic('6.2.0', 'Copies the value of a key to a new key.'),
+    copy,
+  ),
+  spec(
+    'touch',
+    -2,
+    ['readonly', 'fast'],
+    ALL_KEYS,
+    generic(
+      '3.2.1',
+      'Returns the number of existing keys out of those specified after updating the time they were last accessed.',
+    ),
+    // No access times are kept: TOUCH counts the keys that exist, as EXISTS does.
+    exists,
   ),
   spec(
     'exists',

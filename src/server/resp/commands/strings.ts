@@ -4,12 +4,13 @@
 // comes with its durability promise, and the reply is held until it resolves.
 // Expiry follows Redis: SET (without KEEPTTL), GETSET and MSET clear a key's TTL; APPEND keeps it.
 
+import { VALUE_BYTES_MAX } from '../../../storage/limits.js';
 import { ValueType } from '../../../storage/value-type.js';
 import type { Latest } from '../../../txn/write-pipeline.js';
 import { CommandError, checkType, ERR_SYNTAX, wrongArity } from '../errors.js';
 import { NOTIFY } from '../notifications.js';
 import type { CommandContext, Held } from '../types.js';
-import { andThen, held, intArg, joinDurable, lower, type MaybePromise } from './args.js';
+import { andThen, held, int64Arg, intArg, joinDurable, lower, type MaybePromise } from './args.js';
 import { alreadyExpired, type ExpireUnit, setExpireAt } from './expire-args.js';
 import { notify } from './notify.js';
 import { ALL_KEYS, FIRST_KEY, spec } from './spec.js';
@@ -270,6 +271,35 @@ function append(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   );
 }
 
+/**
+ * setrange is SETRANGE key offset value (Redis t_string.c setrangeCommand): overwrites from
+ * `offset`, padding with zero bytes; replies the new length. An empty value writes nothing (and
+ * creates no key); the result may not exceed VALUE_BYTES_MAX (Redis: proto-max-bulk-len). The
+ * key keeps its TTL. Event `setrange`.
+ */
+function setrange(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
+  const key = args[1]!;
+  const value = args[3]!;
+  const offset = int64Arg(args[2]!);
+  if (offset < 0n) throw new CommandError('ERR offset is out of range');
+  if (offset + BigInt(value.length) > BigInt(VALUE_BYTES_MAX))
+    throw new CommandError('ERR string exceeds maximum allowed size (proto-max-bulk-len)');
+  const at = Number(offset);
+  const updated = ctx.store.update(key, (current, expiresAt, valueType) => {
+    checkType(current, valueType, ValueType.STRING);
+    const old = current ?? EMPTY;
+    if (value.length === 0) return { result: old.length };
+    const next = Buffer.alloc(Math.max(old.length, at + value.length));
+    old.copy(next);
+    value.copy(next, at);
+    return { result: next.length, write: next, expiresAt };
+  });
+  return andThen(updated, ({ result, durable }) => {
+    if (value.length > 0) notify(ctx, durable, NOTIFY.string, 'setrange', key);
+    return held(durable, (w) => w.integer(result));
+  });
+}
+
 function strlen(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   return andThen(read(ctx, args[1]!), (latest) =>
     held(latest.durable, (w) => w.integer(latest.value?.length ?? 0)),
@@ -406,5 +436,24 @@ export const STRING_COMMANDS = [
     FIRST_KEY,
     string('2.4.0', 'Returns a substring of the string stored at a key.'),
     getrange,
+  ),
+  spec(
+    'substr',
+    4,
+    ['readonly'],
+    FIRST_KEY,
+    string('1.0.0', 'Returns a substring from a string value (GETRANGE, its older name).'),
+    getrange,
+  ),
+  spec(
+    'setrange',
+    4,
+    ['write', 'denyoom'],
+    FIRST_KEY,
+    string(
+      '2.2.0',
+      "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
+    ),
+    setrange,
   ),
 ];

@@ -70,6 +70,12 @@ export async function runProgram(
   args: readonly string[],
 ): Promise<number> {
   try {
+    // Nothing at all: say so before the usage commander prints, as for any usage error (clap
+    // does, which the course's kvs follows).
+    if (args.length === 0 && program.commands.length > 0)
+      process.stderr.write(
+        `error: a command is required (${program.commands.map((c) => c.name()).join(', ')})\n`,
+      );
     await program.parseAsync([...args], { from: 'user' });
     return cli.exitCode;
   } catch (err) {

@@ -26,7 +26,10 @@ function expectUsageError(expect: import('vitest').ExpectStatic, r: RunResult): 
 
 describe.concurrent('kvs: talent-plan cli tests', () => {
   it('cli_no_args: usage on stderr, non-zero', async ({ expect }) => {
-    expectUsageError(expect, await kvs(tmpDir('cli')));
+    const r = await kvs(tmpDir('cli'));
+    expectUsageError(expect, r);
+    // docs/cli.md: `error: ...` and the usage.
+    expect(r.stderr).toMatch(/^error: a command is required/);
   });
 
   it('cli_version: -V and --version print "kvs <version>"', async ({ expect }) => {

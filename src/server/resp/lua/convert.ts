@@ -11,6 +11,8 @@
 //
 // Strings cross as bytes in both directions, copied: the VM never keeps a view of a socket chunk
 // or of a value the store owns, and the store never keeps one of the VM's strings.
+// First: bounds every string fengari makes (string-limit.ts), before fengari loads.
+import './string-limit.js';
 import { type LuaState, lua, to_luastring } from 'fengari';
 import { type ReplyWriter, RespError, type RespValue } from '../../../protocol/resp/index.js';
 import { SCRIPT_REPLY_DEPTH_MAX } from './limits.js';

@@ -11,6 +11,8 @@
 // Bounds: a count hook every SCRIPT_HOOK_INSTRUCTIONS checks the time limit and, every
 // SCRIPT_HEAP_CHECK_EVERY calls, the heap's growth; past either it raises an error, and keeps
 // raising it at every later hook and through pcall, so the script cannot catch its way out.
+// First: bounds every string fengari makes (string-limit.ts), before fengari loads.
+import './string-limit.js';
 import { createHash } from 'node:crypto';
 import { getHeapStatistics } from 'node:v8';
 import { type LuaJsFunction, type LuaState, lauxlib, lua, lualib, to_luastring } from 'fengari';

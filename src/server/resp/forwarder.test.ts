@@ -67,6 +67,12 @@ function forwarder(shared = pool(), slot = 1): Forwarder {
 
 const cmd = (...args: string[]): Buffer[] => args.map((a) => Buffer.from(a));
 
+/** caller: `f.forward` of one command by its words (`write`: the command may write). */
+function caller(f: Forwarder, addr: string, write = false) {
+  const target = async (): Promise<string> => addr;
+  return (...args: string[]) => f.forward(target, args[0]!.toLowerCase(), cmd(...args), 2, write);
+}
+
 describe('Forwarder', () => {
   it('pipelines: the leader has every command of a pipeline before it answers one', async () => {
     const n = 20;
@@ -186,28 +192,64 @@ describe('Forwarder', () => {
     expect(f.pinned).toBe(addr);
   });
 
-  it('a refusal inside a transaction ends it (TxnConflictError once), then the client goes on', async () => {
+  // Once the client's state on the leader is lost, nothing it sends may run outside that state:
+  // every command is refused unsent until the client ends the transaction (found 2026-12-06: the
+  // rest of a pipelined MULTI ... EXEC ran one by one, past its WATCH).
+  it('a refusal inside a transaction loses it: CONFLICT, unsent, until EXEC, DISCARD or UNWATCH', async () => {
     const { addr, seen } = await fakeLeader((all, socket) => {
       socket.write(all.at(-1) === 'GET k' ? '-CLUSTERDOWN not the leader\r\n' : '+OK\r\n');
     });
     const f = forwarder();
-    const target = async (): Promise<string> => addr;
-    const call = (...args: string[]) =>
-      f.forward(
-        target,
-        args[0]!.toLowerCase(),
-        args.map((a) => Buffer.from(a)),
-        2,
-        false,
-      );
+    const call = caller(f, addr);
     expect(await call('WATCH', 'k')).toBe('OK');
     expect(f.pinned).toBe(addr);
-    expect(await call('GET', 'k')).toBeInstanceOf(RespError);
-    f.release(); // Inside a transaction a refusal is not retried (connection.ts).
-    await expect(call('MULTI')).rejects.toBeInstanceOf(TxnConflictError);
+    // Refused by the leader: within the state it is not retried elsewhere (no release owed).
+    await expect(call('GET', 'k')).rejects.toBeInstanceOf(TxnConflictError);
     expect(f.pinned).toBeUndefined();
-    // Not stuck: the next command goes out on a new connection.
+    await expect(call('MULTI')).rejects.toThrow(/EXEC, DISCARD or UNWATCH ends it/);
+    await expect(call('INCR', 'a')).rejects.toBeInstanceOf(TxnConflictError);
+    await expect(call('EXEC')).rejects.toThrow(/the transaction is gone, retry it/);
+    // Ended: the next command goes out on a new connection.
     expect(await call('PING')).toBe('OK');
     expect(seen).toEqual(['WATCH k', 'GET k', 'PING']);
+  });
+
+  it('a lost link inside MULTI: queued commands are CONFLICT, not UNCERTAIN; DISCARD answers OK unsent', async () => {
+    const { addr, seen } = await fakeLeader((all, socket) => {
+      const last = all.at(-1)!;
+      if (last === 'INCR b') socket.destroy();
+      else socket.write(last === 'MULTI' || last === 'PING' ? '+OK\r\n' : '+QUEUED\r\n');
+    });
+    const f = forwarder();
+    const call = caller(f, addr, true);
+    expect(await call('MULTI')).toBe('OK');
+    expect(await call('INCR', 'a')).toBe('QUEUED');
+    // A write inside MULTI is only queued: its loss is a conflict, never "may have been applied".
+    await expect(call('INCR', 'b')).rejects.toBeInstanceOf(TxnConflictError);
+    await expect(call('INCR', 'c')).rejects.toBeInstanceOf(TxnConflictError);
+    expect(await call('DISCARD')).toBe('OK');
+    expect(await call('PING')).toBe('OK');
+    expect(seen).toEqual(['MULTI', 'INCR a', 'INCR b', 'PING']);
+  });
+
+  it('EXEC refused after a leader change is CONFLICT, never retried where no MULTI is', async () => {
+    const { addr, seen } = await fakeLeader((all, socket) => {
+      const last = all.at(-1)!;
+      socket.write(
+        last === 'EXEC'
+          ? '-CLUSTERDOWN no longer the leader\r\n'
+          : last === 'INCR a'
+            ? '+QUEUED\r\n'
+            : '+OK\r\n',
+      );
+    });
+    const f = forwarder();
+    const call = caller(f, addr, true);
+    expect(await call('MULTI')).toBe('OK');
+    expect(await call('INCR', 'a')).toBe('QUEUED');
+    await expect(call('EXEC')).rejects.toThrow(/the transaction is gone, retry it/);
+    // EXEC ended it: nothing is refused after it, and nothing is owed.
+    expect(await call('PING')).toBe('OK');
+    expect(seen).toEqual(['MULTI', 'INCR a', 'EXEC', 'PING']);
   });
 });

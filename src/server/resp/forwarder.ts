@@ -44,6 +44,12 @@ export const FORWARD_CONNECT_TIMEOUT_MS = 2_000;
 /** Commands after which the client's state on the leader pins its upstream connection. */
 const PINS = new Set(['multi', 'watch', 'txn.begin']);
 const UNPINS = new Set(['exec', 'discard', 'unwatch', 'txn.commit', 'txn.rollback']);
+/** BUFFERS: commands after which the client's commands are queued, not run (MULTI, TXN.BEGIN). */
+const BUFFERS = new Set(['multi', 'txn.begin']);
+/** COMMITS: commands that apply a transaction (run what the state held). */
+const COMMITS = new Set(['exec', 'txn.commit']);
+/** ABANDONS: commands that end a transaction without applying it: answered OK once it is lost. */
+const ABANDONS = new Set(['discard', 'unwatch', 'txn.rollback']);
 const noop = (): void => {};
 
 interface Waiter {
@@ -227,6 +233,13 @@ interface Attempt {
   sent: boolean;
   /** owes: it was refused (did not run) and is counted in Forwarder.owed. */
   owes: boolean;
+  /**
+   * inState: sent while the client held state on the leader (after MULTI, WATCH or TXN.BEGIN):
+   * it belongs to that state, so it is never retried elsewhere, where the state is not.
+   */
+  inState: boolean;
+  /** buffered: sent inside MULTI or TXN.BEGIN, where it is queued, not run (only EXEC runs it). */
+  buffered: boolean;
 }
 
 /**
@@ -254,6 +267,17 @@ export class Forwarder {
   private sendChain: Promise<void> = Promise.resolve();
   /** pinned: the client has state on the leader (MULTI, WATCH, TXN.BEGIN): keep this upstream. */
   private pinnedTo: string | undefined;
+  /** buffering: inside MULTI or TXN.BEGIN on the leader (commands are queued there). */
+  private buffering = false;
+  /**
+   * lost: why the client's state on the leader was lost (a lost or refused link, a leader
+   * change), if it was. Until the client ends the transaction itself (EXEC, DISCARD, UNWATCH,
+   * TXN.COMMIT, TXN.ROLLBACK, RESET), every command is refused with CONFLICT without being sent:
+   * otherwise the rest of a pipelined MULTI ... EXEC ran one by one on the leader, outside any
+   * transaction and past its WATCH (found 2026-12-06: a transfer applied half, an account below
+   * zero).
+   */
+  private lost: string | undefined;
 
   constructor(
     private readonly pool: UpstreamPool,
@@ -287,13 +311,15 @@ export class Forwarder {
     fresh = false,
   ): Promise<RespValue> {
     if (fresh) this.release();
-    const attempt: Attempt = { sent: false, owes: false };
+    const attempt: Attempt = { sent: false, owes: false, inState: false, buffered: false };
     // Sends are serialized (address, connection, HELLO, write), replies are awaited outside.
     const sent = this.sendChain.then(() => this.send(target, name, args, protocol, fresh, attempt));
     this.sendChain = sent.then(noop, noop);
     let timer: Timer | undefined;
     try {
       const { up, reply: replied } = await sent;
+      // Answered here, unsent: a lost transaction ended by DISCARD, UNWATCH or TXN.ROLLBACK.
+      if (up === undefined) return await replied;
       const reply = await new Promise<RespValue>((resolve, reject) => {
         timer = this.clock.after(this.timeoutMs, () => {
           up.close();
@@ -301,20 +327,31 @@ export class Forwarder {
         });
         replied.then(resolve, reject);
       });
+      if (reply instanceof RespError && reply.code === 'CLUSTERDOWN') {
+        // The member refuses every later command on this connection (see Upstream.poisoned).
+        up.retire();
+        // A command of the client's state did not run, and cannot run anywhere else: the
+        // state is gone (a leader that lost its leadership refuses EXEC, which was then retried
+        // on the new leader and answered "EXEC without MULTI").
+        if (attempt.inState) throw this.loseState(name, `the leader refused it (${reply.message})`);
+        this.owe(attempt);
+        return reply;
+      }
+      // Queued inside MULTI (UNWATCH, say): it changes nothing until EXEC runs it.
+      if (reply === 'QUEUED') return reply;
       if (!(reply instanceof RespError)) {
         if (PINS.has(name)) this.pinnedTo = up.addr;
         else if (UNPINS.has(name)) this.pinnedTo = undefined;
-      } else {
-        if (name === 'exec' || name === 'txn.commit') this.pinnedTo = undefined;
-        // The member refuses every later command on this connection (see Upstream.poisoned).
-        if (reply.code === 'CLUSTERDOWN') {
-          up.retire();
-          this.owe(attempt);
-        }
+        if (BUFFERS.has(name)) this.buffering = true;
+      }
+      // EXEC and TXN.COMMIT end the state whatever they answer (EXECABORT, a conflict).
+      if (COMMITS.has(name) || (UNPINS.has(name) && !(reply instanceof RespError))) {
+        if (COMMITS.has(name)) this.pinnedTo = undefined;
+        this.buffering = false;
       }
       return reply;
     } catch (err) {
-      const failure = this.failure(err, name, isWrite);
+      const failure = this.failure(err, name, isWrite, attempt);
       if (failure instanceof ClusterDownError) this.owe(attempt);
       throw failure;
     } finally {
@@ -336,20 +373,41 @@ export class Forwarder {
     this.owed++;
   }
 
-  /** failure: the error a command that got no reply ends with (see "Errors" above). */
-  private failure(err: unknown, name: string, isWrite: boolean): Error {
-    if (err instanceof ClusterDownError || err instanceof TxnConflictError) return err;
+  /**
+   * failure: the error a command that got no reply ends with (see "Errors" above). One of the
+   * client's state loses that state: a queued command (inside MULTI or TXN.BEGIN) or a read is
+   * CONFLICT, since it ran nothing; EXEC, TXN.COMMIT, or a write after WATCH may have run.
+   */
+  private failure(err: unknown, name: string, isWrite: boolean, attempt: Attempt): Error {
+    if (err instanceof TxnConflictError) return err;
+    if (err instanceof ClusterDownError) {
+      // Not sent, or refused before it ran: within the state, the state is gone.
+      return attempt.inState ? this.loseState(name, err.message) : err;
+    }
     const why = (err as Error).message;
-    if (this.pinnedTo !== undefined) {
-      this.pinnedTo = undefined;
-      if (!isWrite && name !== 'exec' && name !== 'txn.commit') {
-        return new TxnConflictError(`${why}; the transaction is gone, retry it`);
-      }
+    const ranMaybe = COMMITS.has(name) || (isWrite && !attempt.buffered);
+    if (attempt.inState) {
+      const conflict = this.loseState(name, why);
+      if (!ranMaybe) return conflict;
     }
-    if (isWrite || name === 'exec' || name === 'txn.commit') {
-      return new UncertainError(`${why}: the command may or may not have been applied`);
-    }
+    if (ranMaybe) return new UncertainError(`${why}: the command may or may not have been applied`);
     return new ClusterDownError(`${why}: the command did not run`);
+  }
+
+  /**
+   * loseState: the client's state on the leader is gone (`why`). Unless `name` ends the state
+   * itself, later commands are refused until the client ends it (`lost`). Returns the conflict
+   * the command answers.
+   */
+  private loseState(name: string, why: string): TxnConflictError {
+    this.pinnedTo = undefined;
+    this.buffering = false;
+    this.dedicated?.close();
+    this.dedicated = undefined;
+    // EXEC, DISCARD and the like end the transaction as the client sees it; anything else
+    // leaves it lost until one of them comes.
+    this.lost = UNPINS.has(name) ? undefined : why;
+    return new TxnConflictError(`${why}; the transaction is gone, retry it`);
   }
 
   /**
@@ -366,8 +424,19 @@ export class Forwarder {
     protocol: RespVersion,
     fresh: boolean,
     attempt: Attempt,
-  ): Promise<{ up: Upstream; reply: Promise<RespValue> }> {
+  ): Promise<{ up: Upstream | undefined; reply: Promise<RespValue> }> {
     for (;;) {
+      if (this.lost !== undefined) {
+        // In call order (sends are serialized): everything sent before the loss has gone.
+        const why = this.lost;
+        if (UNPINS.has(name)) this.lost = undefined;
+        if (ABANDONS.has(name)) return { up: undefined, reply: Promise.resolve('OK') };
+        throw new TxnConflictError(
+          UNPINS.has(name)
+            ? `${why}; the transaction is gone, retry it`
+            : `${why}; the transaction is gone: EXEC, DISCARD or UNWATCH ends it, then retry it`,
+        );
+      }
       const dedicated = this.pinnedTo !== undefined || PINS.has(name);
       const keepLast =
         this.last !== undefined &&
@@ -385,19 +454,25 @@ export class Forwarder {
       }
       let up: Upstream;
       if (keepLast) up = this.last!;
-      else if (dedicated) up = await this.dedicatedLink(target, protocol);
+      else if (dedicated) up = await this.dedicatedLink(target, protocol, name);
       else up = await this.pool.get(await target(), protocol, this.slot);
       // Opening a link awaited: another command of this client may have gone out meanwhile? No:
       // sends are serialized, so nothing of this client was sent since the checks above.
       this.last = up;
       this.inFlight++;
       attempt.sent = true;
+      attempt.inState = this.pinnedTo !== undefined;
+      attempt.buffered = this.buffering;
       return { up, reply: up.call(args) };
     }
   }
 
   /** dedicatedLink: the client's own connection to the leader, opened (and HELLO'd) as needed. */
-  private async dedicatedLink(target: () => Promise<string>, protocol: RespVersion): Promise<Upstream> {
+  private async dedicatedLink(
+    target: () => Promise<string>,
+    protocol: RespVersion,
+    name: string,
+  ): Promise<Upstream> {
     let up = this.dedicated;
     if (up?.poisoned === true || up?.closed === true) {
       up?.close();
@@ -405,15 +480,11 @@ export class Forwarder {
       if (this.pinnedTo !== undefined) {
         // The client's MULTI, WATCH or transaction lived on that connection, which the leader
         // no longer serves (or which was lost): it is gone.
-        this.pinnedTo = undefined;
-        throw new TxnConflictError(
-          'the connection to the leader was refused or lost; the transaction is gone, retry it',
-        );
+        throw this.loseState(name, 'the connection to the leader was refused or lost');
       }
     }
     if (up === undefined && this.pinnedTo !== undefined) {
-      this.pinnedTo = undefined;
-      throw new TxnConflictError('the connection to the leader was lost; the transaction is gone, retry it');
+      throw this.loseState(name, 'the connection to the leader was lost');
     }
     if (this.pinnedTo === undefined) {
       const addr = await target();
@@ -438,6 +509,8 @@ export class Forwarder {
     this.dedicated?.close();
     this.dedicated = undefined;
     this.pinnedTo = undefined;
+    this.buffering = false;
+    this.lost = undefined;
   }
 }
 

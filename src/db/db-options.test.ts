@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tmpDir } from '../../test/support/tmp-dir.js';
-import { InvalidArgumentError } from '../storage/errors.js';
+import { ClosedError, InvalidArgumentError } from '../storage/errors.js';
 import { type OpenOptions, open } from './db.js';
 
 async function refused(dir: string, options: unknown): Promise<InvalidArgumentError> {
@@ -90,5 +90,57 @@ describe('inputs are taken as they are, or refused (entry 17)', () => {
     expect((await db.get('\u{1F600}'))?.toString()).toBe('pair');
     expect(await db.get('\ufffd')).toBeUndefined();
     await db.close();
+  });
+});
+
+// The calls after open check their options and arguments the same way (found by a user's
+// walk-through, 2026-12-06): a misspelt option stored a key without its expiry, or ran a
+// transaction at the default isolation; null options and a non-function threw bare TypeErrors.
+describe('every call validates its options and arguments', () => {
+  it('refuses misspelt or malformed options by name, and stores nothing', async () => {
+    const db = await open(tmpDir('opt-calls'));
+    try {
+      const cases: [() => Promise<unknown>, RegExp][] = [
+        [
+          () => db.set('a', 'v', { ttl: 100 } as never),
+          /unknown option ttl; the options are expiresAt, ttlMs/,
+        ],
+        [() => db.set('a', 'v', null as never), /options must be an object, got null/],
+        [() => db.set('a', 'v', 100 as never), /options must be an object, got 100/],
+        [() => db.expire('a', { tll: 5 } as never), /unknown option tll/],
+        [() => db.batch([{ type: 'set', key: 'b', value: 'v', ttl: 100 } as never]), /unknown option ttl/],
+        [() => db.batch([{ type: 'delete', key: 'b', value: 'v' } as never]), /unknown option value/],
+        [() => db.batch([null as never]), /a batch operation must be an object, got null/],
+        [() => db.transaction(5 as never), /transaction takes a function/],
+        [() => db.transaction(async () => 1, { isolaton: 'snapshot' } as never), /unknown option isolaton/],
+        [() => db.begin({ iso: 'x' } as never), /unknown option iso/],
+        [() => db.snapshot({ when: 1 } as never), /unknown option when/],
+        [async () => db.scan({ prefx: 'zz' } as never), /unknown option prefx/],
+        [
+          () => db.compareAndSwap({ compare: [{ key: 'k', target: 'value', op: '=', value: 5 }] } as never),
+          /'value' comparison's value must be a string or bytes, got number/,
+        ],
+        [
+          () => db.compareAndSwap({ compare: [], success: [{ type: 'set', key: 'k', value: 5 }] } as never),
+          /'set' operation's value must be a string or bytes, got number/,
+        ],
+        [() => db.compareAndSwap({ compare: [], success: [null] } as never), /must be an object/],
+      ];
+      for (const [call, message] of cases) {
+        const err = await call().catch((e: unknown) => e);
+        expect(err, String(message)).toBeInstanceOf(InvalidArgumentError);
+        expect((err as Error).message).toMatch(message);
+      }
+      expect(db.stats().keys).toBe(0);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('begin and snapshot after close are refused with ClosedError', async () => {
+    const db = await open(tmpDir('opt-closed'));
+    await db.close();
+    await expect(db.begin()).rejects.toBeInstanceOf(ClosedError);
+    await expect(db.snapshot()).rejects.toBeInstanceOf(ClosedError);
   });
 });

@@ -19,7 +19,7 @@ import type { CaskOptions } from '../storage/cask/cask-options.js';
 import { CASK_OPTION_NAMES, validateCaskOptions } from '../storage/cask/cask-options.js';
 import type { BackupInfo, BackupSource, Engine, EngineStats, Entry, Revision } from '../storage/engine.js';
 import { checkKnown, checkOneOf, checkOptionsObject, optionError, shown } from '../storage/engine-options.js';
-import { InvalidArgumentError, KeyNotFoundError, WrongTypeError } from '../storage/errors.js';
+import { ClosedError, InvalidArgumentError, KeyNotFoundError, WrongTypeError } from '../storage/errors.js';
 import { isExpired } from '../storage/expiry-index.js';
 import { EXPIRES_AT_MAX } from '../storage/limits.js';
 import { readMeta } from '../storage/meta.js';
@@ -104,6 +104,18 @@ export interface ScanOptions {
   readonly reverse?: boolean;
 }
 
+/**
+ * The options each call takes: a misspelt one (`ttl` for `ttlMs`) is refused by name, not
+ * ignored (which stored a key without its expiry, or ran a transaction at another isolation).
+ */
+const EXPIRY_OPTION_NAMES: readonly string[] = ['ttlMs', 'expiresAt'];
+const BATCH_SET_FIELDS: readonly string[] = ['type', 'key', 'value', ...EXPIRY_OPTION_NAMES];
+const BATCH_DELETE_FIELDS: readonly string[] = ['type', 'key'];
+const TRANSACTION_OPTION_NAMES: readonly string[] = ['isolation'];
+const MANAGED_TRANSACTION_OPTION_NAMES: readonly string[] = ['isolation', 'maxAttempts'];
+const SNAPSHOT_OPTION_NAMES: readonly string[] = ['at'];
+const SCAN_OPTION_NAMES: readonly string[] = ['start', 'end', 'prefix', 'limit', 'reverse'];
+
 /** OPEN_OPTION_NAMES: every option `open` takes (a misspelt one is refused, not ignored). */
 export const OPEN_OPTION_NAMES: readonly string[] = [...CASK_OPTION_NAMES, 'engine', 'versionRetentionMs'];
 
@@ -169,6 +181,7 @@ export interface DbStats extends EngineStats {
 export class Db {
   /** clock: the store's time source; ttlMs counts from its now, expiry is decided by it. */
   readonly clock: Clock;
+  private closed = false;
   private readonly engine: Engine;
   private readonly mvcc: Mvcc;
   /**
@@ -214,6 +227,9 @@ export class Db {
    * `commit()` (TxnConflictError if a concurrent commit interfered) or never (`rollback()`).
    */
   async begin(options: TransactionOptions = {}): Promise<Transaction> {
+    this.checkOpen();
+    checkOptionsObject(options);
+    checkKnown(options, TRANSACTION_OPTION_NAMES);
     const isolation = options.isolation ?? DEFAULT_ISOLATION;
     if (!ISOLATION_LEVELS.includes(isolation)) {
       throw new InvalidArgumentError(
@@ -228,6 +244,9 @@ export class Db {
 
   /** snapshot opens a read-only view as of now (or `at`); release() it when done. */
   async snapshot(options: SnapshotOptions = {}): Promise<Snapshot> {
+    this.checkOpen();
+    checkOptionsObject(options);
+    checkKnown(options, SNAPSHOT_OPTION_NAMES);
     const reg = this.mvcc.register('snapshot', options.at);
     // Wait for every write before the snapshot to settle: it then shows them only if durable.
     if (!reg.settled) await this.writes.settled();
@@ -251,12 +270,17 @@ export class Db {
     fn: (tx: Transaction) => Promise<T>,
     options: ManagedTransactionOptions = {},
   ): Promise<{ readonly value: T; readonly ts: number }> {
+    if (typeof fn !== 'function')
+      throw new InvalidArgumentError(`transaction takes a function (tx) => ..., got ${shown(fn)}`);
+    checkOptionsObject(options);
+    checkKnown(options, MANAGED_TRANSACTION_OPTION_NAMES);
     const maxAttempts = options.maxAttempts ?? DEFAULT_TXN_ATTEMPTS;
     if (!(Number.isSafeInteger(maxAttempts) && maxAttempts >= 1)) {
       throw new InvalidArgumentError(`maxAttempts must be a positive integer, got ${maxAttempts}`);
     }
+    const isolation = options.isolation === undefined ? {} : { isolation: options.isolation };
     for (let attempt = 1; ; attempt++) {
-      const tx = await this.begin(options);
+      const tx = await this.begin(isolation);
       try {
         const value = await fn(tx);
         const { ts } = await tx.commit();
@@ -338,6 +362,8 @@ export class Db {
     let k: Uint8Array;
     let v: Uint8Array;
     try {
+      checkOptionsObject(options);
+      if (options !== undefined) checkKnown(options, EXPIRY_OPTION_NAMES);
       expiresAt = this.expiresAtOf(options);
       k = textBytes(key);
       v = textBytes(value);
@@ -353,6 +379,8 @@ export class Db {
    * rewritten with its new expiry: an expiry change costs one write of the value.
    */
   async expire(key: Key, options: ExpiryOptions): Promise<boolean> {
+    checkOptionsObject(options);
+    if (options !== undefined) checkKnown(options, EXPIRY_OPTION_NAMES);
     const expiresAt = this.expiresAtOf(options);
     if (expiresAt === undefined) throw new InvalidArgumentError('expire needs ttlMs or expiresAt');
     const past = isExpired(expiresAt, this.clock.nowMs());
@@ -413,6 +441,10 @@ export class Db {
   }
 
   private toBatchOp(op: DbBatchOp): BatchOp {
+    if (op === null || typeof op !== 'object' || Array.isArray(op))
+      throw new InvalidArgumentError(`a batch operation must be an object, got ${shown(op)}`);
+    if (op.type === 'set') checkKnown(op, BATCH_SET_FIELDS);
+    else if (op.type === 'delete') checkKnown(op, BATCH_DELETE_FIELDS);
     if (op.type === 'set') {
       const expiresAt = this.expiresAtOf(op);
       return expiresAt === undefined
@@ -455,6 +487,8 @@ export class Db {
    * keys holding another type (hashes written over RESP) are skipped, as `get` refuses them.
    */
   scan(options: ScanOptions = {}): AsyncIterableIterator<[Buffer, Buffer]> {
+    checkOptionsObject(options);
+    checkKnown(options, SCAN_OPTION_NAMES);
     let start = options.start === undefined ? undefined : textBytes(options.start);
     let end = options.end === undefined ? undefined : textBytes(options.end);
     if (options.prefix !== undefined) {
@@ -524,7 +558,13 @@ export class Db {
 
   /** close flushes, fsyncs and releases the directory lock. */
   close(): Promise<void> {
+    this.closed = true;
     this.writes.close();
     return this.engine.close();
+  }
+
+  /** checkOpen: a call after close() is refused (the engine refuses its own calls the same way). */
+  private checkOpen(): void {
+    if (this.closed) throw new ClosedError();
   }
 }

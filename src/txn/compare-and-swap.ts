@@ -125,7 +125,7 @@ function prepare(req: CasRequest): Prepared {
     }
     if (c.target === 'value') {
       // A copy, like the keys: compared after the read awaits.
-      const operand = copyBytes(textBytes(c.value));
+      const operand = copyBytes(textBytes(bytesArg(c.value, "a 'value' comparison's value")));
       const op = c.op;
       return {
         at,
@@ -153,11 +153,13 @@ function prepare(req: CasRequest): Prepared {
     if (list.length > BATCH_OPS_MAX)
       throw new InvalidArgumentError(`\`${name}\` has more than ${BATCH_OPS_MAX} operations`);
     return list.map((op) => {
+      if (op === null || typeof op !== 'object')
+        throw new InvalidArgumentError(`every operation of \`${name}\` must be an object`);
       const at = slot(op.key);
       if (op.type === 'get' || op.type === 'delete') return { type: op.type, at, value: undefined };
       if (op.type === 'set') {
         // A copy: the caller may reuse its buffer before the write is queued.
-        const value = copyBytes(textBytes(op.value));
+        const value = copyBytes(textBytes(bytesArg(op.value, "a 'set' operation's value")));
         checkValue(value);
         return { type: 'set', at, value };
       }
@@ -231,4 +233,12 @@ export async function compareAndSwap(pipeline: WritePipeline, req: CasRequest): 
     if (r.type === 'get' && r.value !== undefined) results[i] = { ...r, value: copyBytes(r.value) };
   }
   return { succeeded: result.succeeded, results, ts };
+}
+
+/** bytesArg: a value given as a string or bytes (anything else is the caller's mistake, named). */
+function bytesArg(value: unknown, what: string): string | Uint8Array {
+  if (typeof value === 'string' || value instanceof Uint8Array) return value;
+  throw new InvalidArgumentError(
+    `${what} must be a string or bytes, got ${value === null ? 'null' : typeof value}`,
+  );
 }

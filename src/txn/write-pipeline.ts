@@ -47,6 +47,7 @@ import { AssertionError, assert } from '../stdx/assert.js';
 import { asBuffer, copyBytes } from '../stdx/bytes.js';
 import { keyFromString, keyString } from '../stdx/key-string.js';
 import type { Engine, Entry, Revision, ScanRange, Stored, WriteOp } from '../storage/engine.js';
+import { CorruptionError } from '../storage/errors.js';
 import { isExpired } from '../storage/expiry-index.js';
 import { revisionOfPut } from '../storage/revision.js';
 import { type CheckedOp, checkBatch, checkExpiresAt, checkKey, checkValue } from '../storage/validate.js';
@@ -366,12 +367,22 @@ export class WritePipeline {
 
   /** delete removes `key`; resolves to whether it existed (counting pending writes), once durable. */
   async delete(key: Uint8Array): Promise<boolean> {
-    const { result, durable } = this.update(key, (current) => ({
-      result: current !== undefined,
-      write: current === undefined ? undefined : null,
-    }));
-    await durable;
-    return result;
+    let updated: Updated<boolean>;
+    try {
+      updated = this.update(key, (current) => ({
+        result: current !== undefined,
+        write: current === undefined ? undefined : null,
+      }));
+    } catch (err) {
+      // The key's record fails verification (damage that recovery could not see: a sealed file
+      // read through its hint). Deleting needs no value: the key goes, so that damage can be
+      // cleared (docs/hardening.md). Its revision comes from the key directory alone.
+      if (!(err instanceof CorruptionError) || this.engine.revisionSync(key) === undefined) throw err;
+      await this.batch([{ type: 'delete', key }]);
+      return true;
+    }
+    await updated.durable;
+    return updated.result;
   }
 
   /**

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { open } from '../../src/db/db.js';
+import { CorruptionError } from '../../src/storage/errors.js';
 import { tmpDir } from '../support/tmp-dir.js';
 import { type Running, startServer } from './support.js';
 
@@ -19,23 +20,27 @@ afterAll(async () => {
   await r?.stop();
 });
 
+/** damagedStore: a store whose first (sealed, hinted) data file has a flipped byte in k0010's value. */
+async function damagedStore(): Promise<string> {
+  const dir = tmpDir('damaged-record');
+  const db = await open(dir, { dataFileBytes: DATA_FILE_BYTES });
+  for (let i = 0; i < KEYS_WRITTEN; i++) {
+    await db.set(`k${String(i).padStart(4, '0')}`, `${`value-${i}-`.padEnd(1000, 'x')}`);
+  }
+  await db.close();
+  const data = path.join(dir, '0000000001.data');
+  expect(fs.existsSync(path.join(dir, '0000000001.hint'))).toBe(true);
+  const bytes = fs.readFileSync(data);
+  const at = bytes.indexOf('value-10-');
+  expect(at).toBeGreaterThan(0);
+  bytes[at + 20] = (bytes[at + 20] as number) ^ 0xff;
+  fs.writeFileSync(data, bytes);
+  return dir;
+}
+
 describe('a damaged record behind a hint file', () => {
   it('fails reads of its key only; KEYS and SCAN list every key; DEL clears it', async () => {
-    const dir = tmpDir('damaged-record');
-    const db = await open(dir, { dataFileBytes: DATA_FILE_BYTES });
-    for (let i = 0; i < KEYS_WRITTEN; i++) {
-      await db.set(`k${String(i).padStart(4, '0')}`, `${`value-${i}-`.padEnd(1000, 'x')}`);
-    }
-    await db.close();
-    // The first data file is sealed and has its hint file: flip a byte of k0010's value there.
-    const data = path.join(dir, '0000000001.data');
-    expect(fs.existsSync(path.join(dir, '0000000001.hint'))).toBe(true);
-    const bytes = fs.readFileSync(data);
-    const at = bytes.indexOf('value-10-');
-    expect(at).toBeGreaterThan(0);
-    bytes[at + 20] = (bytes[at + 20] as number) ^ 0xff;
-    fs.writeFileSync(data, bytes);
-
+    const dir = await damagedStore();
     r = await startServer({ dir });
     const c = new Redis({ port: r.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
     try {
@@ -57,6 +62,19 @@ describe('a damaged record behind a hint file', () => {
       expect(await c.dbsize()).toBe(KEYS_WRITTEN - 2);
     } finally {
       c.disconnect();
+    }
+  });
+
+  it('the embedded API: get refuses the key, delete clears it, the other keys read', async () => {
+    const db = await open(await damagedStore());
+    try {
+      await expect(db.get('k0010')).rejects.toBeInstanceOf(CorruptionError);
+      expect(await db.delete('k0010')).toBe(true);
+      expect(await db.get('k0010')).toBeUndefined();
+      expect(await db.getString('k0011')).toBe(`${'value-11-'.padEnd(1000, 'x')}`);
+      expect(db.stats().keys).toBe(KEYS_WRITTEN - 1);
+    } finally {
+      await db.close();
     }
   });
 });

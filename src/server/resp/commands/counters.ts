@@ -6,7 +6,13 @@ import { CommandError, checkType, ERR_NOT_INTEGER, ERR_OVERFLOW } from '../error
 import { NOTIFY } from '../notifications.js';
 import type { CommandContext, Held } from '../types.js';
 import { andThen, held, INT64_MAX, INT64_MIN, int64Arg, type MaybePromise, parseInt64 } from './args.js';
-import { addLongDouble, formatLongDouble, isFiniteLongDouble, parseLongDouble } from './decimal-float.js';
+import {
+  addLongDouble,
+  formatLongDouble,
+  isFiniteLongDouble,
+  type LongDouble,
+  parseLongDouble,
+} from './decimal-float.js';
 import { notify } from './notify.js';
 import { FIRST_KEY, spec } from './spec.js';
 
@@ -31,6 +37,23 @@ function incrBy(ctx: CommandContext, key: Buffer, delta: bigint): MaybePromise<H
   });
 }
 
+/**
+ * floatSum is INCRBYFLOAT's and HINCRBYFLOAT's arithmetic: the stored decimal `current`
+ * (undefined: 0) plus `delta`, printed as Redis prints it. `notFloat`: the error for a stored
+ * value that is not a number (the two commands word it differently).
+ */
+export function floatSum(current: Buffer | undefined, delta: LongDouble, notFloat: string): Buffer {
+  let base = parseLongDouble('0')!;
+  if (current !== undefined) {
+    const parsed = parseLongDouble(current.toString('latin1'));
+    if (parsed === undefined) throw new CommandError(notFloat);
+    base = parsed;
+  }
+  const sum = addLongDouble(base, delta);
+  if (!isFiniteLongDouble(sum)) throw new CommandError(ERR_NAN_OR_INFINITY);
+  return Buffer.from(formatLongDouble(sum), 'latin1');
+}
+
 /** incrByFloat is INCRBYFLOAT key increment: the sum keeps the key's TTL; event `incrbyfloat`. */
 function incrByFloat(ctx: CommandContext, key: Buffer, arg: Buffer): MaybePromise<Held> {
   const delta = parseLongDouble(arg.toString('latin1'));
@@ -38,15 +61,7 @@ function incrByFloat(ctx: CommandContext, key: Buffer, arg: Buffer): MaybePromis
   if (!isFiniteLongDouble(delta)) throw new CommandError(ERR_NAN_OR_INFINITY);
   const updated = ctx.store.update(key, (current, expiresAt, valueType) => {
     checkType(current, valueType, ValueType.STRING);
-    let base = parseLongDouble('0')!;
-    if (current !== undefined) {
-      const parsed = parseLongDouble(current.toString('latin1'));
-      if (parsed === undefined) throw new CommandError(ERR_NOT_FLOAT);
-      base = parsed;
-    }
-    const sum = addLongDouble(base, delta);
-    if (!isFiniteLongDouble(sum)) throw new CommandError(ERR_NAN_OR_INFINITY);
-    const text = Buffer.from(formatLongDouble(sum), 'latin1');
+    const text = floatSum(current, delta, ERR_NOT_FLOAT);
     return { result: text, write: text, expiresAt };
   });
   return andThen(updated, ({ result, durable }) => {

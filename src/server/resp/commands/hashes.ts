@@ -36,7 +36,8 @@ import {
   type ScanOptions,
   scanOption,
 } from './args.js';
-import { addLongDouble, formatLongDouble, isFiniteLongDouble, parseLongDouble } from './decimal-float.js';
+import { floatSum } from './counters.js';
+import { isFiniteLongDouble, parseLongDouble } from './decimal-float.js';
 import { notify } from './notify.js';
 import { FIRST_KEY, spec } from './spec.js';
 
@@ -57,7 +58,6 @@ const HRANDFIELD_PICKS_MAX = 1_000_000;
 const ERR_HASH_NOT_INTEGER = 'ERR hash value is not an integer';
 const ERR_HASH_NOT_FLOAT = 'ERR hash value is not a float';
 const ERR_NOT_FLOAT = 'ERR value is not a valid float';
-const ERR_NAN_OR_INFINITY = 'ERR increment would produce NaN or Infinity';
 const ERR_NAN_OR_INFINITY_ARG = 'ERR value is NaN or Infinity';
 
 const hashDoc = (since: string, summary: string) => ({ group: 'hash', since, summary });
@@ -258,16 +258,7 @@ function hincrbyfloat(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   if (!isFiniteLongDouble(delta)) throw new CommandError(ERR_NAN_OR_INFINITY_ARG);
   return andThen(
     modify(ctx, key, (hash) => {
-      const current = hash.get(f);
-      let base = parseLongDouble('0')!;
-      if (current !== undefined) {
-        const parsed = parseLongDouble(current.toString('latin1'));
-        if (parsed === undefined) throw new CommandError(ERR_HASH_NOT_FLOAT);
-        base = parsed;
-      }
-      const sum = addLongDouble(base, delta);
-      if (!isFiniteLongDouble(sum)) throw new CommandError(ERR_NAN_OR_INFINITY);
-      const text = Buffer.from(formatLongDouble(sum), 'latin1');
+      const text = floatSum(hash.get(f), delta, ERR_HASH_NOT_FLOAT);
       hash.set(f, text);
       return { result: text, changed: true };
     }),

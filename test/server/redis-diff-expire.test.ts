@@ -4,9 +4,9 @@
 // runs at are compared (TTLs in whole seconds far from a rounding edge, absolute times).
 // Skipped, with a message, when redis-server is not installed (Debian: apt-get install redis-server).
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { differences, execText, hasRedisServer, replyText } from '../support/redis-server.js';
-import { type RedisPair, startRedisPair } from './support.js';
+import { useRedisPair } from './support.js';
 
 const hasRedis = hasRedisServer('redis-diff-expire.test.ts');
 
@@ -226,27 +226,16 @@ const TRANSACTIONS: readonly {
 ];
 
 describe.skipIf(!hasRedis)('expiry commands against a real redis-server', () => {
-  let pair: RedisPair | undefined;
-  let ours: Redis;
-  let theirs: Redis;
-
-  beforeAll(async () => {
-    pair = await startRedisPair();
-    ({ ours, theirs } = pair);
-  });
-
-  afterAll(async () => {
-    await pair?.stop();
-  });
+  const pair = useRedisPair();
 
   it('replies exactly as Redis does, errors included', async () => {
-    expect(await differences(ours, theirs, SCRIPT)).toEqual([]);
+    expect(await differences(pair.ours, pair.theirs, SCRIPT)).toEqual([]);
   });
 
   it('replies exactly as Redis does inside MULTI/EXEC, expiry kept and compared', async () => {
     const differences: string[] = [];
     const compare = async (what: string, run: (client: Redis) => Promise<string>): Promise<void> => {
-      const [a, b] = [await run(ours), await run(theirs)];
+      const [a, b] = [await run(pair.ours), await run(pair.theirs)];
       if (a !== b) differences.push(`${what}: ours ${a}, redis ${b}`);
     };
     for (const { setup, multi, after } of TRANSACTIONS) {

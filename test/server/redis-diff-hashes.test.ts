@@ -9,9 +9,9 @@
 // HGETALL, HKEYS, HVALS, HSCAN and SCAN replies are compared as sorted sets of pairs / items.
 // Skipped, with a message, when redis-server is not installed.
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execText, hasRedisServer, replyText } from '../support/redis-server.js';
-import { type RedisPair, startRedisPair } from './support.js';
+import { useRedisPair } from './support.js';
 
 const hasRedis = hasRedisServer('redis-diff-hashes.test.ts');
 
@@ -243,27 +243,16 @@ async function differences(
 }
 
 describe.skipIf(!hasRedis)('hash commands against a real redis-server', () => {
-  let pair: RedisPair | undefined;
-  let ours: Redis;
-  let theirs: Redis;
-
-  beforeAll(async () => {
-    pair = await startRedisPair();
-    ({ ours, theirs } = pair);
-  });
-
-  afterAll(async () => {
-    await pair?.stop();
-  });
+  const pair = useRedisPair();
 
   it('replies exactly as Redis does, errors and WRONGTYPE included', async () => {
-    expect(await differences(ours, theirs, SCRIPT)).toEqual([]);
+    expect(await differences(pair.ours, pair.theirs, SCRIPT)).toEqual([]);
   });
 
   it('replies exactly as Redis does inside MULTI/EXEC', async () => {
     const found: string[] = [];
     const compare = async (what: string, run: (client: Redis) => Promise<string>): Promise<void> => {
-      const [a, b] = [await run(ours), await run(theirs)];
+      const [a, b] = [await run(pair.ours), await run(pair.theirs)];
       if (a !== b) found.push(`${what}: ours ${a}, redis ${b}`);
     };
     for (const { setup, multi, after } of TRANSACTIONS) {
@@ -275,7 +264,7 @@ describe.skipIf(!hasRedis)('hash commands against a real redis-server', () => {
   });
 
   it('HRANDFIELD answers in the shapes Redis does', async () => {
-    for (const client of [ours, theirs]) {
+    for (const client of [pair.ours, pair.theirs]) {
       await client.call('del', 'rf');
       await client.call('hset', 'rf', 'a', '1', 'b', '2', 'c', '3');
     }
@@ -285,9 +274,9 @@ describe.skipIf(!hasRedis)('hash commands against a real redis-server', () => {
       return `array of ${reply.length}`;
     };
     for (const args of [[], ['2'], ['5'], ['-5'], ['2', 'WITHVALUES'], ['-4', 'withvalues']]) {
-      expect(await shape(ours, args), args.join(' ')).toBe(await shape(theirs, args));
+      expect(await shape(pair.ours, args), args.join(' ')).toBe(await shape(pair.theirs, args));
     }
-    const picked = (await ours.call('hrandfield', 'rf', '3')) as string[];
+    const picked = (await pair.ours.call('hrandfield', 'rf', '3')) as string[];
     expect([...picked].sort()).toEqual(['a', 'b', 'c']);
   });
 });

@@ -1,11 +1,6 @@
-// Differential test of RENAME, RENAMENX, COPY, TOUCH, SETRANGE, SUBSTR and INCRBYFLOAT (found
-// missing by a user's walk-through, 2026-12-06): the same script against our server and a real
-// redis-server, replies compared one by one, errors included; TTLs compared as absolute times.
-// Skipped, with a message, when redis-server is not installed.
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { differences, execText, hasRedisServer } from '../support/redis-server.js';
-import { type RedisPair, startRedisPair } from './support.js';
+import { useRedisPair } from './support.js';
 
 const hasRedis = hasRedisServer('redis-diff-keys.test.ts');
 
@@ -94,21 +89,10 @@ const SCRIPT: readonly (readonly string[])[] = [
 describe.skipIf(!hasRedis)(
   'RENAME, COPY, TOUCH, SETRANGE, SUBSTR, INCRBYFLOAT against a real redis-server',
   () => {
-    let pair: RedisPair | undefined;
-    let ours: Redis;
-    let theirs: Redis;
-
-    beforeAll(async () => {
-      pair = await startRedisPair();
-      ({ ours, theirs } = pair);
-    });
-
-    afterAll(async () => {
-      await pair?.stop();
-    });
+    const pair = useRedisPair();
 
     it('replies exactly as Redis does, errors included', async () => {
-      expect(await differences(ours, theirs, SCRIPT)).toEqual([]);
+      expect(await differences(pair.ours, pair.theirs, SCRIPT)).toEqual([]);
     });
 
     it('replies exactly as Redis does inside MULTI/EXEC', async () => {
@@ -123,7 +107,7 @@ describe.skipIf(!hasRedis)(
         ['substr', 'm3', '0', '-1'],
         ['rename', 'm9', 'm10'],
       ];
-      expect(await execText(ours, multi)).toBe(await execText(theirs, multi));
+      expect(await execText(pair.ours, multi)).toBe(await execText(pair.theirs, multi));
     });
   },
 );

@@ -6,9 +6,9 @@
 // order of a table's keys in cjson.encode: docs/lua.md) are not here.
 // Skipped, with a message, when redis-server is not installed (Debian: apt-get install redis-server).
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { differences, hasRedisServer } from '../support/redis-server.js';
-import { type RedisPair, startRedisPair } from './support.js';
+import { useRedisPair } from './support.js';
 
 const hasRedis = hasRedisServer('redis-diff-lua.test.ts');
 
@@ -148,21 +148,10 @@ const CASES: readonly (readonly string[])[] = [
 ];
 
 describe.skipIf(!hasRedis)('Lua scripting against a real redis-server', () => {
-  let pair: RedisPair | undefined;
-  let ours: Redis;
-  let theirs: Redis;
-
-  beforeAll(async () => {
-    pair = await startRedisPair();
-    ({ ours, theirs } = pair);
-  });
-
-  afterAll(async () => {
-    await pair?.stop();
-  });
+  const pair = useRedisPair();
 
   it('replies exactly as Redis does, errors included', async () => {
-    expect(await differences(ours, theirs, CASES)).toEqual([]);
+    expect(await differences(pair.ours, pair.theirs, CASES)).toEqual([]);
   });
 
   it('runs a script queued in MULTI at EXEC, as Redis does', async () => {
@@ -177,6 +166,6 @@ describe.skipIf(!hasRedis)('Lua scripting against a real redis-server', () => {
         .exec();
       return JSON.stringify(replies?.map(([err, v]) => (err === null ? v : `error: ${err.message}`)));
     };
-    expect(await run(ours)).toBe(await run(theirs));
+    expect(await run(pair.ours)).toBe(await run(pair.theirs));
   });
 });

@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENTRY_OVERHEAD_BYTES } from '../../src/server/resp/commands/server.js';
 import { differences, hasRedisServer } from '../support/redis-server.js';
-import { connectIoredis, type RedisPair, type Running, startRedisPair, startServer } from './support.js';
+import { connectIoredis, type Running, startServer, useRedisPair } from './support.js';
 
 /** infoFields parses INFO's text into field -> value. */
 function infoFields(text: string): Map<string, string> {
@@ -154,18 +154,7 @@ describe('small commands', () => {
 const hasRedis = hasRedisServer('small-commands.test.ts');
 
 describe.skipIf(!hasRedis)('small commands against a real redis-server', () => {
-  let pair: RedisPair | undefined;
-  let ours: Redis;
-  let theirs: Redis;
-
-  beforeAll(async () => {
-    pair = await startRedisPair();
-    ({ ours, theirs } = pair);
-  });
-
-  afterAll(async () => {
-    await pair?.stop();
-  });
+  const pair = useRedisPair();
 
   /** SCRIPT: replies that must be equal (no times, no sizes). */
   const SCRIPT: readonly (readonly string[])[] = [
@@ -191,11 +180,11 @@ describe.skipIf(!hasRedis)('small commands against a real redis-server', () => {
   ];
 
   it('replies as Redis does', async () => {
-    expect(await differences(ours, theirs, SCRIPT)).toEqual([]);
+    expect(await differences(pair.ours, pair.theirs, SCRIPT)).toEqual([]);
   });
 
   it('TIME has the same shape', async () => {
-    const [a, b] = [(await ours.call('TIME')) as string[], (await theirs.call('TIME')) as string[]];
+    const [a, b] = [(await pair.ours.call('TIME')) as string[], (await pair.theirs.call('TIME')) as string[]];
     expect(a.map((x) => typeof x)).toEqual(b.map((x) => typeof x));
     expect(Math.abs(Number(a[0]) - Number(b[0]))).toBeLessThanOrEqual(1);
   });

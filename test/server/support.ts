@@ -1,6 +1,7 @@
 // Test support: a real RESP server in-process on 127.0.0.1, over a fresh store in a temp dir.
 import * as net from 'node:net';
 import { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
 import { type Db, open } from '../../src/db/db.js';
 import { INCOMPLETE, ReplyParser } from '../../src/protocol/resp/index.js';
 import type { RespValue } from '../../src/protocol/resp/types.js';
@@ -114,6 +115,32 @@ export interface RedisPair {
   readonly ours: Redis;
   readonly theirs: Redis;
   stop(): Promise<void>;
+}
+
+/**
+ * useRedisPair starts a RedisPair before the enclosing describe's tests and stops it after them;
+ * the returned object reads the pair's clients (valid inside the tests).
+ */
+export function useRedisPair(): Pick<RedisPair, 'ours' | 'theirs'> {
+  let pair: RedisPair | undefined;
+  beforeAll(async () => {
+    pair = await startRedisPair();
+  });
+  afterAll(async () => {
+    await pair?.stop();
+  });
+  const started = (): RedisPair => {
+    if (pair === undefined) throw new Error('the Redis pair is used outside its tests');
+    return pair;
+  };
+  return {
+    get ours() {
+      return started().ours;
+    },
+    get theirs() {
+      return started().theirs;
+    },
+  };
 }
 
 /** startRedisPair starts both servers (redis-server must be installed: see hasRedisServer). */

@@ -4,7 +4,7 @@
 // failure names its seed and the command that replays it with a trace.
 import { randomInt } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { CHAOS_MS_DEFAULT, replayCommand, runReplicaSeed } from './replica-sim.js';
+import { CHAOS_MS_DEFAULT, type ReplicaRunOptions, replayCommand, runReplicaSeed } from './replica-sim.js';
 
 /** REPLICA_SEEDS_CI: seeds per CI run (10-20 s on a shared 2-core machine). */
 const REPLICA_SEEDS_CI = 30;
@@ -55,79 +55,83 @@ describe('replica simulator', () => {
     count * SEED_MS_BUDGET,
   );
 
-  // The finding in docs/replica-sim.md: a DELETE on a member that is not the ready leader was
-  // answered from that member's own state. Fixed (Engine.checkWriteAllowed: the member refuses
-  // with ClusterDownError); this seed, which showed it, must pass.
-  it('a follower refuses a DELETE of a key it does not hold (seed 143, once a finding)', async () => {
-    const r = await runReplicaSeed({ seed: FOLLOWER_DELETE_SEED, followerDeletes: true });
-    expect(r.error).toBe('');
-  });
-
-  // A proposal of an earlier term left pending when a newer proposal took its index (the map of
-  // proposals by index overwrote it, so it never settled): found by this simulator in a CI run.
-  it('a proposal whose index a later term reuses settles (seed 1481219097, once a finding)', async () => {
-    const r = await runReplicaSeed({ seed: STALE_PROPOSAL_SEED });
-    expect(r.error).toBe('');
-  });
-
-  // A leader isolated in term 2 had proposals past the end of the log the next leader kept; back
-  // as leader in term 4 it still held them as pending (apply only matched proposals at indexes
-  // it applied), so an INCR computed from their values was committed although their clients had
-  // been told they failed. Fixed: once an entry of a newer term is committed, every older-term
-  // proposal after it fails (Replica.settleOlderTerms), and writes start a turn later.
-  it('a write is never computed from a proposal a newer term discarded (seed 873934335, once a finding)', async () => {
-    const r = await runReplicaSeed({ seed: OLDER_TERM_SEED, nodes: 3 });
-    expect(r.error).toBe('');
-  });
-
-  // A leader isolated in term 2 proposed an INCR, installed its successor's snapshot once the
-  // network healed, and led again in term 5 with that proposal still pending (the install never
-  // applies the entries it covers, and only applies settled proposals): the next INCR was
-  // computed from the lost one's value and committed. Fixed: the install settles every proposal
-  // at or below its index (Replica.settleCovered).
-  it('a snapshot install settles the proposals it covers (seed 829900782, once a finding)', async () => {
-    const r = await runReplicaSeed({ seed: COVERED_PROPOSAL_SEED, nodes: 5 });
-    expect(r.error).toBe('');
-  });
-
-  // A snapshot install discarded every staged snapshot when it finished, a newer one that had
-  // arrived meanwhile among them; the core then accepted that one, found no files, and the
-  // member stopped (restarted, it never caught up). The install now keeps newer ones.
-  it('a snapshot install keeps a newer staged snapshot (seed 344028894, once a finding)', async () => {
-    const r = await runReplicaSeed({ seed: NEWER_STAGED_SEED, nodes: 5 });
-    expect(r.error).toBe('');
-  });
-
-  // A follower died (a power cut) while staging a snapshot; the simulated transport never told
-  // the leader, which kept waiting on the transfer, and the member stayed 80 entries behind after
-  // the heal. The real transport fails the send when the connection resets; the simulated one
-  // now does too (a liveness finding of the simulator's model, not of the replica).
-  it('a receiver that dies while staging a snapshot fails the send (seed 344031376, once a finding)', async () => {
-    const r = await runReplicaSeed({ seed: DEAD_RECEIVER_SEED, nodes: 5 });
-    expect(r.error).toBe('');
-  });
-
-  // A follower installed a leader's snapshot, acknowledged it, and lost it to a power cut: the
-  // save had not been synced (a Ready's mustSync does not count its snapshot). Fixed in DiskLog.
-  it('an installed snapshot survives a power cut (seed 20189, once a finding)', async () => {
-    const r = await runReplicaSeed({ seed: UNSYNCED_SNAPSHOT_SEED, nodes: 3 });
-    expect(r.error).toBe('');
-  });
-
-  // The commit-timestamp checker compared the entries after a snapshot install with the tail the
-  // snapshot replaced (a deposed leader's proposals, ahead in ts): the checker was wrong, not
-  // Raft; it now forgets what a snapshot replaces.
-  it("a snapshot that replaces a deposed leader's tail passes the checkers (seed 60271)", async () => {
-    const r = await runReplicaSeed({ seed: REPLACED_TAIL_SEED, nodes: 3 });
-    expect(r.error).toBe('');
-  });
-
-  // The final-reads loop of the simulator itself spun forever when no member was the ready
-  // leader for a moment: its stop condition held at once, so no simulated time passed.
-  it('the final reads wait out a moment without a leader (seed 90505, once a hang)', async () => {
-    const r = await runReplicaSeed({ seed: NO_LEADER_AT_FINAL_READS_SEED });
-    expect(r.error).toBe('');
-  });
+  /**
+   * FINDINGS: seeds that once showed a bug (or a checker's false alarm, or a hang), each with
+   * what it showed; every one must pass.
+   */
+  const FINDINGS: readonly (readonly [title: string, options: ReplicaRunOptions])[] = [
+    // The finding in docs/replica-sim.md: a DELETE on a member that is not the ready leader was
+    // answered from that member's own state. Fixed (Engine.checkWriteAllowed: the member refuses
+    // with ClusterDownError); this seed, which showed it, must pass.
+    [
+      'a follower refuses a DELETE of a key it does not hold (seed 143, once a finding)',
+      { seed: FOLLOWER_DELETE_SEED, followerDeletes: true },
+    ],
+    // A proposal of an earlier term left pending when a newer proposal took its index (the map of
+    // proposals by index overwrote it, so it never settled): found by this simulator in a CI run.
+    [
+      'a proposal whose index a later term reuses settles (seed 1481219097, once a finding)',
+      { seed: STALE_PROPOSAL_SEED },
+    ],
+    // A leader isolated in term 2 had proposals past the end of the log the next leader kept; back
+    // as leader in term 4 it still held them as pending (apply only matched proposals at indexes
+    // it applied), so an INCR computed from their values was committed although their clients had
+    // been told they failed. Fixed: once an entry of a newer term is committed, every older-term
+    // proposal after it fails (Replica.settleOlderTerms), and writes start a turn later.
+    [
+      'a write is never computed from a proposal a newer term discarded (seed 873934335, once a finding)',
+      { seed: OLDER_TERM_SEED, nodes: 3 },
+    ],
+    // A leader isolated in term 2 proposed an INCR, installed its successor's snapshot once the
+    // network healed, and led again in term 5 with that proposal still pending (the install never
+    // applies the entries it covers, and only applies settled proposals): the next INCR was
+    // computed from the lost one's value and committed. Fixed: the install settles every proposal
+    // at or below its index (Replica.settleCovered).
+    [
+      'a snapshot install settles the proposals it covers (seed 829900782, once a finding)',
+      { seed: COVERED_PROPOSAL_SEED, nodes: 5 },
+    ],
+    // A snapshot install discarded every staged snapshot when it finished, a newer one that had
+    // arrived meanwhile among them; the core then accepted that one, found no files, and the
+    // member stopped (restarted, it never caught up). The install now keeps newer ones.
+    [
+      'a snapshot install keeps a newer staged snapshot (seed 344028894, once a finding)',
+      { seed: NEWER_STAGED_SEED, nodes: 5 },
+    ],
+    // A follower died (a power cut) while staging a snapshot; the simulated transport never told
+    // the leader, which kept waiting on the transfer, and the member stayed 80 entries behind after
+    // the heal. The real transport fails the send when the connection resets; the simulated one
+    // now does too (a liveness finding of the simulator's model, not of the replica).
+    [
+      'a receiver that dies while staging a snapshot fails the send (seed 344031376, once a finding)',
+      { seed: DEAD_RECEIVER_SEED, nodes: 5 },
+    ],
+    // A follower installed a leader's snapshot, acknowledged it, and lost it to a power cut: the
+    // save had not been synced (a Ready's mustSync does not count its snapshot). Fixed in DiskLog.
+    [
+      'an installed snapshot survives a power cut (seed 20189, once a finding)',
+      { seed: UNSYNCED_SNAPSHOT_SEED, nodes: 3 },
+    ],
+    // The commit-timestamp checker compared the entries after a snapshot install with the tail the
+    // snapshot replaced (a deposed leader's proposals, ahead in ts): the checker was wrong, not
+    // Raft; it now forgets what a snapshot replaces.
+    [
+      "a snapshot that replaces a deposed leader's tail passes the checkers (seed 60271)",
+      { seed: REPLACED_TAIL_SEED, nodes: 3 },
+    ],
+    // The final-reads loop of the simulator itself spun forever when no member was the ready
+    // leader for a moment: its stop condition held at once, so no simulated time passed.
+    [
+      'the final reads wait out a moment without a leader (seed 90505, once a hang)',
+      { seed: NO_LEADER_AT_FINAL_READS_SEED },
+    ],
+  ];
+  for (const [title, options] of FINDINGS) {
+    it(title, async () => {
+      const r = await runReplicaSeed(options);
+      expect(r.error).toBe('');
+    });
+  }
 
   it('a seed replays exactly: two runs give the same trace digest', async () => {
     const a = await runReplicaSeed({ seed: REPLAY_SEED });

@@ -78,7 +78,11 @@ export async function startServer(
         { recovery: event.detail },
         'recovered',
       );
-    } else if (event.type === 'compaction-failed' || event.type === 'write-failed') {
+    } else if (
+      event.type === 'compaction-failed' ||
+      event.type === 'write-failed' ||
+      event.type === 'record-damaged'
+    ) {
       logger.error({ event: event.detail }, event.type);
     } else {
       logger.debug({ event: event.detail }, event.type);

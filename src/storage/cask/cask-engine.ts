@@ -899,6 +899,8 @@ export class CaskEngine implements Engine {
         const value = store.readValue(key, loc, expires);
         return { value, valueType: store.readType };
       },
+      readRecordBytes: (key, loc, expires) => store.readRecordBytes(key, loc, expires),
+      damaged: (detail) => this.options.onEvent?.({ type: 'record-damaged', detail: { ...detail } }),
       move: (key, fromFile, fromOffset, toFile, toOffset, size) =>
         store.move(key, fromFile, fromOffset, toFile, toOffset, size),
       metaFields: () => store.metaFields(),

@@ -17,7 +17,13 @@ export interface CaskEvent {
     | 'compaction-failed'
     | 'write-failed'
     /** hint-failed: a sealed file's hint file could not be written (it is scanned at open instead). */
-    | 'hint-failed';
+    | 'hint-failed'
+    /**
+     * record-damaged: compaction read a live key's record and it failed verification; the record
+     * was carried into the output as it is (the key still fails its reads until it is deleted or
+     * written again). Detail: key (hex prefix), fileId, offset, toFile, toOffset, error.
+     */
+    | 'record-damaged';
   readonly detail: Readonly<Record<string, unknown>>;
 }
 

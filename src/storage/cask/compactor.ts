@@ -26,6 +26,13 @@
 // 5. Close and delete the inputs. Reads are synchronous and the key directory no longer points
 //    at any input, so nothing can be reading them.
 //
+// Damage: a record that fails verification when it is read for the copy (damage behind a hint
+// file, which the open does not read) is carried into the output byte for byte, unverified,
+// and reported (`damaged`): the key keeps failing its reads with CorruptionError, as it did,
+// until it is deleted or written again, and the input retires like any other. Dropping the key
+// would lose it silently (rule 4 of docs/hardening.md); refusing the whole compaction stopped
+// the store from ever reclaiming space again.
+//
 // Failure (ENOSPC, EIO): the unfinished output is deleted (nothing points into it), finished
 // outputs stay (complete, hinted copies), the inputs are not retired, and the error is an
 // IoError. A crash leaves the unfinished output as a `.compacting` file, which recovery removes.
@@ -38,9 +45,10 @@
 
 import type { File, FileSystem } from '../../io/file-system.js';
 import { assert } from '../../stdx/assert.js';
+import { asBuffer } from '../../stdx/bytes.js';
 import { keyString } from '../../stdx/key-string.js';
 import { Pacer } from '../../stdx/pacer.js';
-import { CairnError, IoError } from '../errors.js';
+import { CairnError, CorruptionError, IoError } from '../errors.js';
 import { FILE_HEADER_FORMAT } from '../meta.js';
 import type { DataFile, DataFileSet } from './data-file-set.js';
 import { compactingPath, dataPath, hintPath, TEMP_SUFFIX } from './file-names.js';
@@ -118,6 +126,13 @@ export interface CompactionHost {
    */
   readValue(key: Uint8Array, loc: Location, expires: boolean): { value: Buffer; valueType: number };
   /**
+   * readRecordBytes: the bytes of the record `loc` points at, unverified, exactly its size: what
+   * is carried forward of a record readValue found damaged.
+   */
+  readRecordBytes(key: Uint8Array, loc: Location, expires: boolean): Buffer;
+  /** damaged: a record that failed verification was carried into output `toFile` as it is. */
+  damaged(detail: DamagedRecord): void;
+  /**
    * move points `key` at its copy (toFile, toOffset) if it still points at (fromFile,
    * fromOffset), moving its `size` live bytes along; false when a write since then won.
    */
@@ -162,12 +177,26 @@ const CLOCK_EVERY = 64;
 /** FROM_WORDS: words per copied record in Output.from: source file id, source value offset. */
 const FROM_WORDS = 2;
 
+/** DamagedRecord: where compaction found a damaged record and where it carried it. */
+export interface DamagedRecord {
+  /** key: the key's first bytes in hex (the key directory's key: the record's own may be damaged). */
+  readonly key: string;
+  readonly fileId: number;
+  /** offset: where the record starts in that file. */
+  readonly offset: number;
+  readonly toFile: number;
+  readonly toOffset: number;
+  readonly error: string;
+}
+
 export interface CompactionResult {
   readonly inputs: number;
   readonly outputs: number;
   readonly bytesBefore: number;
   readonly bytesAfter: number;
   readonly keysCopied: number;
+  /** damagedCarried: records that failed verification, carried as they are (see `damaged`). */
+  readonly damagedCarried: number;
   /** steps: how many times it gave the event loop back between two steps of its work. */
   readonly steps: number;
 }
@@ -211,6 +240,7 @@ async function compactInputs(host: CompactionHost): Promise<CompactionResult | u
   const finished: { readonly data: DataFile; readonly from: Uint32Array }[] = [];
   let out: Output | undefined;
   let keysCopied = 0;
+  let damagedCarried = 0;
   let steps = 0;
   // Every step's time slice, sized to the load (stdx/pacer.ts).
   const slice = new Pacer(host.stepMs, {
@@ -265,20 +295,42 @@ async function compactInputs(host: CompactionHost): Promise<CompactionResult | u
           }
           // The value type travels too: loc.valueLen (so `size`) counts a typed record's type
           // byte already, and the copy carries the same TYPED flag and byte.
-          const { value, valueType } = host.readValue(key, loc, expires);
           const buf = room(bytes, bytes + size);
-          encodeRecord(
-            buf,
-            bytes,
-            loc.seq,
-            Kind.PUT,
-            key,
-            value,
-            expiresAt,
-            loc.create,
-            loc.version,
-            valueType,
-          );
+          let read: { value: Buffer; valueType: number } | CorruptionError;
+          try {
+            read = host.readValue(key, loc, expires);
+          } catch (err) {
+            // Damage, not an I/O failure (which fails the compaction): see the top of the file.
+            if (!(err instanceof CorruptionError)) throw err;
+            read = err;
+          }
+          if (read instanceof CorruptionError) {
+            const raw = host.readRecordBytes(key, loc, expires);
+            assert(raw.length === size, `carried record of ${raw.length} bytes, expected ${size}`);
+            raw.copy(buf, bytes);
+            damagedCarried++;
+            host.damaged({
+              key: asBuffer(key).toString('hex').slice(0, 64),
+              fileId: loc.fileId,
+              offset: loc.valueOffset - (size - loc.valueLen),
+              toFile: target.id,
+              toOffset: writeAt,
+              error: read.message,
+            });
+          } else {
+            encodeRecord(
+              buf,
+              bytes,
+              loc.seq,
+              Kind.PUT,
+              key,
+              read.value,
+              expiresAt,
+              loc.create,
+              loc.version,
+              read.valueType,
+            );
+          }
           const valueAt = writeAt + RECORD_HEADER_BYTES + extraBytes(expires, revision) + key.length;
           target.hint.add(key, loc.seq, valueAt, loc.valueLen, expiresAt, loc.create, loc.version);
           noteSource(target, loc.fileId, loc.valueOffset);
@@ -403,6 +455,7 @@ async function compactInputs(host: CompactionHost): Promise<CompactionResult | u
     bytesBefore,
     bytesAfter: finished.reduce((n, o) => n + o.data.size, 0),
     keysCopied,
+    damagedCarried,
     steps,
   };
 }

@@ -376,6 +376,21 @@ export class CaskStore {
   }
 
   /**
+   * readRecordBytes reads the bytes of the record `loc` points at as they are, unverified, into
+   * a fresh buffer of exactly the record's size (zeros past the end of a short file): what
+   * compaction carries forward of a record that failed verification (docs/hardening.md).
+   */
+  readRecordBytes(key: Uint8Array, loc: Location, expires: boolean): Buffer {
+    const data = this.files.get(loc.fileId);
+    const revision = loc.version !== 0;
+    const length = recordBytes(key.length, loc.valueLen, expires, revision);
+    const start = loc.valueOffset - key.length - RECORD_HEADER_BYTES - extraBytes(expires, revision);
+    const buf = Buffer.alloc(length);
+    data.file.readSync(buf, 0, length, start);
+    return buf;
+  }
+
+  /**
    * readValue reads and verifies the record that `loc` points at; `expires` says whether that
    * record carries an expiry field (it moves the key and value by EXPIRY_BYTES). The value
    * returned is the payload (a TYPED record's type byte skipped); its type is left in readType.

@@ -23,6 +23,14 @@ export function checkType(value: Buffer | undefined, valueType: number, want: nu
   if (value !== undefined && valueType !== want) throw new CommandError(ERR_WRONGTYPE);
 }
 
+/**
+ * replyTooLarge: the refusal of a command whose reply would pass the server's reply limit
+ * (limits.ts, REPLY_BYTES_MAX).
+ */
+export function replyTooLarge(what: string, limitBytes: number, hint: string): CommandError {
+  return new CommandError(`ERR reply too large: ${what} pass ${limitBytes} bytes; ${hint}`);
+}
+
 export function wrongArity(name: string): CommandError {
   return new CommandError(`ERR wrong number of arguments for '${name}' command`);
 }

@@ -15,6 +15,7 @@ import type {
   WritePipeline,
 } from '../../txn/write-pipeline.js';
 import type { MaybePromise } from './commands/args.js';
+import { replyTooLarge } from './errors.js';
 
 const NUL = Buffer.from([0]);
 
@@ -25,8 +26,12 @@ const NUL = Buffer.from([0]);
 export interface KeyStore {
   /** readLatest: the key's value and the durability a reply revealing it must wait for. */
   readLatest(key: Uint8Array): MaybePromise<Latest>;
-  /** readMany: readLatest for several keys, consistent with one another. */
-  readMany(keys: readonly Uint8Array[]): MaybePromise<Latest[]>;
+  /**
+   * readMany: readLatest for several keys, consistent with one another. With `budgetBytes`, it
+   * refuses (replyTooLarge) as soon as the values read pass that many bytes, holding at most
+   * one value more than the budget (limits.ts, REPLY_BYTES_MAX).
+   */
+  readMany(keys: readonly Uint8Array[], budgetBytes?: number): MaybePromise<Latest[]>;
   /**
    * update: read-modify-write of one key with nothing in between (see WritePipeline.update); `fn`
    * also gets the key's expiry so that a rewrite can keep it, and its value type (0: a string or
@@ -66,6 +71,33 @@ export interface KeyStore {
   prefetch?(bytes: Uint8Array, starts: Uint32Array, ends: Uint32Array, count: number): void;
 }
 
+/**
+ * spendReply adds a value read for a reply to the bytes `spent` so far and refuses the reply
+ * once they pass `budgetBytes` (see KeyStore.readMany).
+ */
+export function spendReply(spent: number, latest: Latest, budgetBytes: number | undefined): number {
+  const total = spent + (latest.value?.length ?? 0);
+  if (budgetBytes !== undefined && total > budgetBytes)
+    throw replyTooLarge('the values asked for', budgetBytes, 'ask for fewer keys at a time');
+  return total;
+}
+
+/** readEach is readMany over readLatest, one key at a time, within `budgetBytes`. */
+export function readEach(
+  keys: readonly Uint8Array[],
+  budgetBytes: number | undefined,
+  read: (key: Uint8Array) => Latest,
+): Latest[] {
+  const out: Latest[] = new Array(keys.length);
+  let spent = 0;
+  for (let i = 0; i < keys.length; i++) {
+    const latest = read(keys[i]!);
+    spent = spendReply(spent, latest, budgetBytes);
+    out[i] = latest;
+  }
+  return out;
+}
+
 /** keyAfter: the smallest key greater than `key` (a scan's inclusive start after `key`). */
 export function keyAfter(key: Buffer): Buffer {
   return Buffer.concat([key, NUL]);
@@ -91,8 +123,10 @@ export class LatestKeyStore implements KeyStore {
     this.pipeline.prefetch(bytes, starts, ends, count);
   }
 
-  readMany(keys: readonly Uint8Array[]): Latest[] {
-    return this.pipeline.readMany(keys);
+  readMany(keys: readonly Uint8Array[], budgetBytes?: number): Latest[] {
+    // One synchronous pass either way: the values are of one point in time.
+    if (budgetBytes === undefined) return this.pipeline.readMany(keys);
+    return readEach(keys, budgetBytes, (key) => this.pipeline.readLatest(key));
   }
 
   update<T>(

@@ -32,6 +32,16 @@ export const READ_AHEAD_BYTES_MAX = 1024 * 1024;
 export const OUTPUT_BUFFER_BYTES_MAX = 8 * 1024 * 1024;
 
 /**
+ * REPLY_BYTES_MAX: the most value and key bytes one command may gather into its reply (MGET,
+ * KEYS, EXEC's replies together). A command past it answers an error instead, having built
+ * nothing: the output limit above stops a client's next commands, not the one whose reply is
+ * being built, and MGET of 150 keys of a 32 MiB value made the server hold 5 GB (found from
+ * outside). Redis bounds its bulk arguments at 512 MiB (proto-max-bulk-len): the same here for
+ * a reply.
+ */
+export const REPLY_BYTES_MAX = 512 * 1024 * 1024;
+
+/**
  * INFLIGHT_COMMANDS_MAX: executed commands whose replies are held back waiting for durability,
  * per connection, before the server stops executing (and reading) more of its commands. Large
  * enough that a deep pipeline shares one group commit, small enough to bound the memory of a
@@ -108,6 +118,8 @@ export interface RespServerLimits {
   readonly queryBufferBytes: number;
   readonly readAheadBytes: number;
   readonly outputBufferBytes: number;
+  /** replyBytes: REPLY_BYTES_MAX. */
+  readonly replyBytes: number;
   readonly inflightCommands: number;
   readonly closeGraceMs: number;
   readonly txnIdleMs: number;
@@ -131,6 +143,7 @@ export const DEFAULT_LIMITS: RespServerLimits = Object.freeze({
   queryBufferBytes: QUERY_BUFFER_BYTES_MAX,
   readAheadBytes: READ_AHEAD_BYTES_MAX,
   outputBufferBytes: OUTPUT_BUFFER_BYTES_MAX,
+  replyBytes: REPLY_BYTES_MAX,
   inflightCommands: INFLIGHT_COMMANDS_MAX,
   closeGraceMs: CLOSE_GRACE_MS,
   txnIdleMs: TXN_IDLE_MS,
@@ -146,4 +159,5 @@ assert(BULK_BYTES_MAX >= VALUE_BYTES_MAX + KEY_BYTES_MAX, 'a maximal value and k
 assert(QUERY_BUFFER_BYTES_MAX >= BULK_BYTES_MAX, 'one maximal argument must fit the query buffer');
 assert(READ_AHEAD_BYTES_MAX >= INLINE_BYTES_MAX, 'read-ahead must hold an inline command');
 assert(PUBSUB_OUTPUT_SOFT_BYTES <= PUBSUB_OUTPUT_HARD_BYTES, 'the soft pub/sub limit is below the hard one');
+assert(REPLY_BYTES_MAX >= VALUE_BYTES_MAX + KEY_BYTES_MAX, 'a reply holds at least one maximal value');
 assert(FLUSH_BATCH_KEYS <= BATCH_OPS_MAX, 'a FLUSHDB batch must be a legal batch');

@@ -10,7 +10,7 @@
 import { checkBatch } from '../../storage/validate.js';
 import type { Transaction } from '../../txn/transaction.js';
 import type { BatchOp, Change, Latest, ManyChange, Updated } from '../../txn/write-pipeline.js';
-import { type KeyStore, keyAfter } from './key-store.js';
+import { type KeyStore, keyAfter, spendReply } from './key-store.js';
 import type { KeyspaceEvent } from './notifications.js';
 
 export class TxnKeyStore implements KeyStore {
@@ -34,9 +34,14 @@ export class TxnKeyStore implements KeyStore {
     };
   }
 
-  async readMany(keys: readonly Uint8Array[]): Promise<Latest[]> {
+  async readMany(keys: readonly Uint8Array[], budgetBytes?: number): Promise<Latest[]> {
     const out: Latest[] = [];
-    for (const key of keys) out.push(await this.readLatest(key));
+    let spent = 0;
+    for (const key of keys) {
+      const latest = await this.readLatest(key);
+      spent = spendReply(spent, latest, budgetBytes);
+      out.push(latest);
+    }
     return out;
   }
 

@@ -7,7 +7,7 @@
 import { CorruptionError } from '../../../storage/errors.js';
 import { valueTypeName } from '../../../storage/value-type.js';
 import type { Updated } from '../../../txn/write-pipeline.js';
-import { CommandError, ERR_SYNTAX } from '../errors.js';
+import { CommandError, ERR_SYNTAX, replyTooLarge } from '../errors.js';
 import { globMatch, isMatchAll } from '../glob.js';
 import { FLUSH_BATCH_KEYS, SCAN_COUNT_DEFAULT, SCAN_COUNT_MAX } from '../limits.js';
 import { NOTIFY } from '../notifications.js';
@@ -185,8 +185,13 @@ async function keys(ctx: CommandContext, args: Buffer[]): Promise<void> {
   const pattern = args[1]!;
   const all = isMatchAll(pattern);
   const out: Buffer[] = [];
+  const limit = ctx.server.limits.replyBytes;
+  let spent = 0;
   for await (const key of ctx.store.keysAfter(undefined)) {
-    if (all || globMatch(pattern, key)) out.push(key);
+    if (!all && !globMatch(pattern, key)) continue;
+    spent += key.length;
+    if (spent > limit) throw replyTooLarge('the keys matched', limit, 'use SCAN');
+    out.push(key);
   }
   ctx.w.bulkArray(out);
 }

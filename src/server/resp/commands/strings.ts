@@ -219,7 +219,7 @@ function setnx(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
 }
 
 function mget(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
-  return andThen(ctx.store.readMany(args.slice(1)), (values) => {
+  return andThen(ctx.store.readMany(args.slice(1), ctx.server.limits.replyBytes), (values) => {
     for (const v of values) ctx.server.stats.countRead(v.value !== undefined);
     // MGET answers nil for a key of another type, as Redis does (no WRONGTYPE).
     return held(joinDurable(values.map((v) => v.durable)), (w) =>

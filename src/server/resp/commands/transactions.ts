@@ -11,7 +11,7 @@ import { ReplyWriter } from '../../../protocol/resp/index.js';
 import { assert } from '../../../stdx/assert.js';
 import { ISOLATION_LEVELS, type Isolation } from '../../../txn/mvcc.js';
 import { retryAfterConflict } from '../../../txn/retry.js';
-import { CommandError, ERR_SYNTAX, errorReply } from '../errors.js';
+import { CommandError, ERR_SYNTAX, errorReply, replyTooLarge } from '../errors.js';
 import { EXEC_ATTEMPTS_MAX, EXEC_BACKOFF_MAX_MS } from '../limits.js';
 import { ERR_EXECABORT, type QueuedCommand } from '../multi-queue.js';
 import { trackRead } from '../tracking.js';
@@ -92,6 +92,10 @@ async function runQueued(
       w.error(errorReply(err));
     }
     ran.push({ command: command.name, seconds: (ctx.server.clock.monotonicMs() - started) / 1000, ok });
+    // Checked before the commit: a transaction whose reply cannot be built is not run at all.
+    const limit = ctx.server.limits.replyBytes;
+    if (w.pendingBytes > limit)
+      throw replyTooLarge('the replies of the queued commands', limit, 'the transaction was not run');
   }
   return w.take();
 }

@@ -26,7 +26,7 @@ import type {
   WritePipeline,
 } from '../../../txn/write-pipeline.js';
 import { CommandError } from '../errors.js';
-import type { KeyStore } from '../key-store.js';
+import { type KeyStore, readEach } from '../key-store.js';
 import type { KeyspaceEvent } from '../notifications.js';
 
 export const ERR_NOT_IN_SCRIPT = 'ERR This command is not supported inside scripts by Cairn';
@@ -117,8 +117,8 @@ export class ScriptStore implements KeyStore {
     return { ...latest, durable: undefined };
   }
 
-  readMany(keys: readonly Uint8Array[]): Latest[] {
-    return keys.map((key) => this.readLatest(key));
+  readMany(keys: readonly Uint8Array[], budgetBytes?: number): Latest[] {
+    return readEach(keys, budgetBytes, (key) => this.readLatest(key));
   }
 
   update<T>(

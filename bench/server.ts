@@ -310,11 +310,41 @@ function serverCpuMs(pid: number | undefined): number | undefined {
     return undefined;
   }
 }
+/**
+ * childrenCpuMs: the CPU time (user + system) of this process's children that have exited and
+ * been waited for (cutime + cstime of /proc/self/stat): read around one redis-benchmark run, its
+ * own CPU time. With the server's, it says how busy the machine's cores were: at -P 1 both
+ * processes together keep the two cores of this machine nearly busy, so the requests/s of a
+ * server follow its CPU per request plus the client's (docs/benchmarks.md, "What -P 1 is bound by").
+ */
+function childrenCpuMs(): number | undefined {
+  try {
+    const stat = fs.readFileSync('/proc/self/stat', 'latin1');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[STAT_CUTIME]) + Number(fields[STAT_CSTIME]);
+    return Number.isFinite(ticks) ? (ticks * 1000) / CLOCK_TICKS_PER_S : undefined;
+  } catch {
+    return undefined;
+  }
+}
 /** STAT_UTIME, STAT_STIME: utime and stime (fields 14 and 15 of /proc/PID/stat) after the command name. */
 const STAT_UTIME = 11;
 const STAT_STIME = 12;
+/** STAT_CUTIME, STAT_CSTIME: cutime and cstime (fields 16 and 17), the waited-for children's. */
+const STAT_CUTIME = 13;
+const STAT_CSTIME = 14;
 /** CLOCK_TICKS_PER_S: Linux's USER_HZ, the unit of /proc's CPU times (100 on every current kernel). */
 const CLOCK_TICKS_PER_S = 100;
+
+/**
+ * Cpu: one redis-benchmark run's CPU: the server's and redis-benchmark's per request (µs), and
+ * the cores both kept busy on average (their CPU time over the run's wall time).
+ */
+interface Cpu {
+  readonly serverUs: number;
+  readonly clientUs: number;
+  readonly cores: number;
+}
 
 type Key = `${TargetName}|${Test}|${Pipeline}`;
 const key = (t: TargetName, test: Test, p: Pipeline): Key => `${t}|${test}|${p}`;
@@ -323,7 +353,7 @@ async function benchTarget(
   spec: TargetSpec,
   requests: number,
   results: Map<Key, number>,
-  cpuResults: Map<Key, number>,
+  cpuResults: Map<Key, Cpu>,
   commands: Map<TargetName, string>,
   mixedResults: Map<TargetName, MixedResult>,
   mixedOnly: boolean,
@@ -336,6 +366,8 @@ async function benchTarget(
       // the server's CPU time is read around each.
       for (const test of TESTS) {
         const cpuBefore = serverCpuMs(run.child.pid);
+        const clientBefore = childrenCpuMs();
+        const wallBefore = performance.now();
         const { stdout } = await promisify(execFile)(
           'redis-benchmark',
           benchArgs(run.port, requests, pipeline, test.toLowerCase()),
@@ -345,12 +377,24 @@ async function benchTarget(
           },
         );
         const cpuAfter = serverCpuMs(run.child.pid);
+        const clientAfter = childrenCpuMs();
+        const wallMs = performance.now() - wallBefore;
         const rps = parseCsv(stdout).get(test);
         if (rps === undefined)
           throw new Error(`${spec.name}: no ${test} line in redis-benchmark output:\n${stdout}`);
         results.set(key(spec.name, test, pipeline), rps);
-        if (cpuBefore !== undefined && cpuAfter !== undefined)
-          cpuResults.set(key(spec.name, test, pipeline), ((cpuAfter - cpuBefore) * 1000) / requests);
+        const k = key(spec.name, test, pipeline);
+        if (
+          cpuBefore !== undefined &&
+          cpuAfter !== undefined &&
+          clientBefore !== undefined &&
+          clientAfter !== undefined
+        )
+          cpuResults.set(k, {
+            serverUs: ((cpuAfter - cpuBefore) * 1000) / requests,
+            clientUs: ((clientAfter - clientBefore) * 1000) / requests,
+            cores: (cpuAfter - cpuBefore + clientAfter - clientBefore) / wallMs,
+          });
       }
       console.error(
         `  -P ${pipeline}: ${TESTS.map((t) => `${t} ${fmt(results.get(key(spec.name, t, pipeline)) ?? 0)}/s`).join(', ')}`,
@@ -545,15 +589,21 @@ const cell = (results: ReadonlyMap<Key, number>, t: TargetName, test: Test, p: P
 };
 
 /** cpuCell: server CPU µs per request, with its ratio to the paired Redis target's. */
-const cpuCell = (cpu: ReadonlyMap<Key, number>, t: TargetName, test: Test, p: Pipeline): string => {
-  const v = cpu.get(key(t, test, p));
+const cpuCell = (cpu: ReadonlyMap<Key, Cpu>, t: TargetName, test: Test, p: Pipeline): string => {
+  const v = cpu.get(key(t, test, p))?.serverUs;
   if (v === undefined) return '-';
   // The Redis target COMPARISONS pairs this one with.
   const pair = COMPARISONS.find((c) => c.ours === t)?.theirs;
-  const theirs = pair === undefined ? undefined : cpu.get(key(pair, test, p));
+  const theirs = pair === undefined ? undefined : cpu.get(key(pair, test, p))?.serverUs;
   return theirs === undefined || theirs === 0
     ? v.toFixed(1)
     : `${v.toFixed(1)} (${(v / theirs).toFixed(1)}x)`;
+};
+
+/** clientCell: redis-benchmark's CPU µs per request, and the cores the run kept busy. */
+const clientCell = (cpu: ReadonlyMap<Key, Cpu>, t: TargetName, test: Test, p: Pipeline): string => {
+  const v = cpu.get(key(t, test, p));
+  return v === undefined ? '-' : `${v.clientUs.toFixed(1)} / ${v.cores.toFixed(2)}`;
 };
 
 const COLUMNS: readonly [Test, Pipeline][] = PIPELINES.flatMap((p) =>
@@ -565,7 +615,7 @@ async function markdown(
   args: Args,
   requests: number,
   results: ReadonlyMap<Key, number>,
-  cpu: ReadonlyMap<Key, number>,
+  cpu: ReadonlyMap<Key, Cpu>,
   checked: readonly Checked[],
   commands: ReadonlyMap<TargetName, string>,
   skipped: readonly string[],
@@ -594,6 +644,14 @@ async function markdown(
     `| target | ${COLUMNS.map(columnHead).join(' | ')} |`,
     `|---|${COLUMNS.map(() => '---:|').join('')}`,
     ...targets.map((t) => `| ${t} | ${COLUMNS.map(([test, p]) => cpuCell(cpu, t, test, p)).join(' | ')} |`),
+    '',
+    `redis-benchmark's CPU per request (µs) / cores busy (server and redis-benchmark CPU over the run's wall time, of ${os.availableParallelism()}):`,
+    '',
+    `| target | ${COLUMNS.map(columnHead).join(' | ')} |`,
+    `|---|${COLUMNS.map(() => '---:|').join('')}`,
+    ...targets.map(
+      (t) => `| ${t} | ${COLUMNS.map(([test, p]) => clientCell(cpu, t, test, p)).join(' | ')} |`,
+    ),
     '',
     '| comparison (requests/s ratio) | ratio | target | result |',
     '|---|---:|---:|---|',
@@ -629,7 +687,7 @@ async function main(): Promise<void> {
   const requests = args.quick ? REQUESTS_QUICK : REQUESTS_FULL;
   if (!fs.existsSync(CAIRN_CLI)) throw new Error(`${CAIRN_CLI} not found: run \`npm run build\` first`);
   const results = new Map<Key, number>();
-  const cpuResults = new Map<Key, number>();
+  const cpuResults = new Map<Key, Cpu>();
   const mixedResults = new Map<TargetName, MixedResult>();
   const commands = new Map<TargetName, string>();
   const skipped: string[] = [];
@@ -653,6 +711,10 @@ async function main(): Promise<void> {
   const cpuTable = new Table({ head: ['server CPU µs/request', ...COLUMNS.map(columnHead)] });
   for (const t of targets) cpuTable.push([t, ...COLUMNS.map(([test, p]) => cpuCell(cpuResults, t, test, p))]);
   console.log(cpuTable.toString());
+  const clientTable = new Table({ head: ['client CPU µs/request / cores busy', ...COLUMNS.map(columnHead)] });
+  for (const t of targets)
+    clientTable.push([t, ...COLUMNS.map(([test, p]) => clientCell(cpuResults, t, test, p))]);
+  console.log(clientTable.toString());
   const checked = check(results);
   const ratios = new Table({ head: ['comparison', 'ratio', 'target', 'result'] });
   for (const c of checked) ratios.push([c.label, c.ratio, c.target, c.verdict]);

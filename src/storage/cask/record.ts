@@ -169,13 +169,16 @@ export const INVALID = 'invalid' as const;
  * decodeRecord parses the record at `buf[pos..]`, looking no further than `limit`.
  * It returns NEED_MORE when the header or body runs past `limit` (the caller may read more, or
  * treat it as a torn tail at end of file), INVALID when the bytes cannot be a record (bad kind,
- * lengths over the limits, CRC mismatch), or the record.
+ * lengths over the limits, CRC mismatch), or the record. `verify` false skips only the CRC:
+ * recovery reads what a damaged record's framing says (recovery.ts, markDamaged); nothing else
+ * may use a record so read.
  */
 export function decodeRecord(
   buf: Buffer,
   pos: number,
   limit: number,
   into?: Decoded,
+  verify = true,
 ): Decoded | typeof NEED_MORE | typeof INVALID {
   if (limit - pos < RECORD_HEADER_BYTES) return NEED_MORE;
   const rawKind = buf[pos + 12] as number;
@@ -200,7 +203,7 @@ export function decodeRecord(
   const header = RECORD_HEADER_BYTES + extraBytes(expires, revision);
   const end = pos + header + keyLen + valueLen;
   if (end > limit) return NEED_MORE;
-  if (crc32cRange(buf, pos + 4, end) !== buf.readUInt32LE(pos)) return INVALID;
+  if (verify && crc32cRange(buf, pos + 4, end) !== buf.readUInt32LE(pos)) return INVALID;
   const seq = readSafeU64LE(buf, pos + 4);
   if (seq === undefined) return INVALID;
   let expiresAt: number | undefined;

@@ -5,7 +5,9 @@
 // - Records resolve by sequence number, not by file order: the newest put or delete of a key
 //   wins, so compaction outputs and live files may be read in any order.
 // - A damaged range in the middle of a file (bytes that are not a valid record, followed by valid
-//   records) is skipped, reported, and its bytes are copied to `corrupt/` for inspection.
+//   records) is skipped, reported, and its bytes are copied to `corrupt/` for inspection. When it
+//   is whole records whose framing holds and only whose checksums fail, their keys are marked
+//   damaged (FileScan.markDamaged): their reads fail, never serving an older version.
 // - A damaged or incomplete range at the end of a file (a torn write) is copied to `corrupt/`
 //   and truncated, so appends continue after the last valid record.
 // - A batch whose members do not all follow it before the end of the file was never
@@ -25,6 +27,7 @@ import type { File, FileSystem } from '../../io/file-system.js';
 import { keyString } from '../../stdx/key-string.js';
 import { CorruptionError, IncompatibleError, IoError } from '../errors.js';
 import { ExpiryIndex } from '../expiry-index.js';
+import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../limits.js';
 import { FORMAT_VERSION } from '../meta.js';
 import { type DataFile, DataFileSet } from './data-file-set.js';
 import {
@@ -54,6 +57,7 @@ import {
   RECORD_HEADER_BYTES,
   recordBytes,
   recordBytesAt,
+  VALUE_TYPE_BYTES,
 } from './record.js';
 import type { Tombstone } from './store-state.js';
 
@@ -827,6 +831,23 @@ function checkDataHeader(file: File, id: number, report: RecoveryReport): void {
 }
 
 /**
+ * DAMAGED_RANGE_BYTES_MAX: the longest damaged range markDamaged reads back to look for damaged
+ * records in it: one maximal record (a maximal key and value with every optional field). Longer
+ * ranges are reported as they were.
+ */
+const DAMAGED_RANGE_BYTES_MAX = recordBytes(KEY_BYTES_MAX, VALUE_BYTES_MAX + VALUE_TYPE_BYTES, true, true);
+/** DAMAGED_KEYS_NAMED: keys a report names of one damaged range; it counts the rest. */
+const DAMAGED_KEYS_NAMED = 8;
+
+/** damagedKeys names the keys of damaged records in a report ("the record of key 6b31", ...). */
+function damagedKeys(keys: readonly string[]): string {
+  if (keys.length === 1) return `the record of key ${keys[0]}`;
+  const named = keys.slice(0, DAMAGED_KEYS_NAMED).join(', ');
+  const more = keys.length > DAMAGED_KEYS_NAMED ? ` and ${keys.length - DAMAGED_KEYS_NAMED} more` : '';
+  return `${keys.length} records (keys ${named}${more})`;
+}
+
+/**
  * FileScan is scanFile's walk through one data file: the chunk of the file in memory, the
  * position, the batch whose members are being collected, and the damage found so far.
  */
@@ -1072,19 +1093,72 @@ class FileScan {
     }
   }
 
+  /**
+   * markDamaged: when the damaged bytes [from, to) are one or more whole records, one after
+   * another, whose framing (kind, flags, lengths, seq, revision) is sound and only whose
+   * checksums fail, each such record's key is marked damaged: applied like a valid put at the
+   * record's own seq, pointing at the damaged record. Its reads then fail with CorruptionError,
+   * as they do for damage behind a hint file, instead of quietly serving the version before it
+   * or reviving a key the damaged record deleted (a damaged tombstone marks its key the same
+   * way); a newer record of the key still wins. DEL clears the mark, compaction carries the
+   * record as it is (compactor.ts). Returns the keys marked, in hex; none when the range is not
+   * such a chain of records (then the keys, whose names the damage hides, fall back to their
+   * previous records as before). A flipped bit in a key's bytes marks a key of the wrong name;
+   * the damage is reported either way.
+   */
+  private async markDamaged(from: number, to: number): Promise<string[]> {
+    const length = to - from;
+    if (length < RECORD_HEADER_BYTES || length > DAMAGED_RANGE_BYTES_MAX) return [];
+    const buf = Buffer.allocUnsafe(length);
+    let got = 0;
+    while (got < length) {
+      const n = await this.file.read(buf, got, length - got, from + got);
+      if (n === 0) return [];
+      got += n;
+    }
+    const found: Decoded[] = [];
+    for (let at = 0; at < length; ) {
+      const rec = decodeRecord(buf, at, length, undefined, false);
+      if (rec === NEED_MORE || rec === INVALID || rec.kind === Kind.BATCH) return [];
+      found.push(rec);
+      at = rec.end;
+    }
+    return found.map((rec) => {
+      const key = Buffer.from(buf.subarray(rec.keyStart, rec.keyStart + rec.keyLen));
+      this.apply(
+        key,
+        Kind.PUT,
+        this.id,
+        from + rec.valueStart,
+        rec.valueLen,
+        rec.seq,
+        rec.expiresAt,
+        rec.create,
+        rec.version,
+      );
+      return key.toString('hex').slice(0, 64);
+    });
+  }
+
   /** saveMiddleDamage reports damaged ranges followed by kept records, and saves their bytes. */
   async saveMiddleDamage(): Promise<void> {
     // Damage ranges that start before validEnd were followed by kept records: those are middle
     // damage; anything at or after validEnd is the file's tail, handled below.
     for (const d of this.middleDamage) {
       if (d.from >= this.validEnd) continue;
+      const marked = await this.markDamaged(d.from, d.to);
       const problem: Problem = {
         kind: 'corrupt-range',
         file: this.name,
         from: d.from,
         to: d.to,
-        detail: `${d.to - d.from} bytes are not valid records`,
-        action: this.repair ? 'skipped; bytes saved to corrupt/' : 'would skip and save the bytes',
+        detail:
+          marked.length === 0
+            ? `${d.to - d.from} bytes are not valid records`
+            : `${damagedKeys(marked)} failed verification; ${marked.length === 1 ? 'the key reads' : 'the keys read'} as damaged (CorruptionError) until deleted or written again`,
+        action: this.repair
+          ? `${marked.length === 0 ? 'skipped' : 'kept in place'}; bytes saved to corrupt/`
+          : `would ${marked.length === 0 ? 'skip' : 'keep'} and save the bytes`,
       };
       this.report.problems.push(problem);
       if (this.repair) {
@@ -1111,13 +1185,20 @@ class FileScan {
     const { name, validEnd, size, tornFrom } = this;
     // A sealed file, or the part of the active file that was durable at the last clean close:
     // whatever is there, a torn write it is not. Kept where it is (the file is not appended to
-    // again) and reported until compaction replaces the file.
+    // again) and reported until compaction replaces the file. A last record that was durable
+    // marks its key damaged (markDamaged); one running past the durable part may be a torn
+    // write, never acknowledged, and marks nothing.
+    const marked = size <= tornFrom ? await this.markDamaged(validEnd, size) : [];
+    const where = Number.isFinite(tornFrom) ? 'the durable part of the active file' : 'a sealed file';
     const problem: Problem = {
       kind: 'corrupt-range',
       file: name,
       from: validEnd,
       to: size,
-      detail: `${size - validEnd} bytes at the end of ${Number.isFinite(tornFrom) ? 'the durable part of the active file' : 'a sealed file'} are not valid records`,
+      detail:
+        marked.length === 0
+          ? `${size - validEnd} bytes at the end of ${where} are not valid records`
+          : `at the end of ${where}, ${damagedKeys(marked)} failed verification; ${marked.length === 1 ? 'the key reads' : 'the keys read'} as damaged (CorruptionError) until deleted or written again`,
       action: this.repair ? 'kept in place; bytes saved to corrupt/' : 'would keep them and save a copy',
     };
     this.report.problems.push(problem);

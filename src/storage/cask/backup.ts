@@ -183,7 +183,9 @@ export async function cutBackup(host: CutHost): Promise<CaskBackupSource> {
       createdAtMs: host.clock.nowMs(),
       // No retired files (none were listed) and no syncedEnd (the copy was never opened); the
       // floor covers every timestamp the cut could hold, so the copy never reuses one.
-      fields: { ...withoutSyncedEnd(fields), retired: [], seqFloor: Math.max(floor, lastTs) },
+      // `files` names exactly the files copied (the copy's own active file is listed by its
+      // first open), so the copy's first open finds none missing.
+      fields: { ...withoutSyncedEnd(fields), retired: [], seqFloor: Math.max(floor, lastTs), files: ids },
     };
     const metaBytes = encodeMeta(copyMeta);
     for (const name of META_FILES) {

@@ -58,7 +58,7 @@ import {
   WrongTypeError,
 } from '../errors.js';
 import { type ExpiryIndex, isExpired } from '../expiry-index.js';
-import { checkCompatible, loadOrCreateMeta, META_FILES, type Meta, readMeta } from '../meta.js';
+import { checkCompatible, loadOrCreateMeta, META_FILES, type Meta, readMeta, writeMeta } from '../meta.js';
 import { checkKeyVersion, checkTs } from '../revision.js';
 import { checkBatch, checkDataDir, checkKey, ownScanRange } from '../validate.js';
 import { valueTypeName } from '../value-type.js';
@@ -340,7 +340,9 @@ export class CaskEngine implements Engine {
       const isEmpty = !names.some(
         (n) => parseFileId(n, DATA_SUFFIX) !== undefined || parseFileId(n, HINT_SUFFIX) !== undefined,
       );
-      const { meta, problems } = await loadOrCreateMeta(fs, dir, ENGINE_NAME, clock.nowMs(), isEmpty);
+      const loaded = await loadOrCreateMeta(fs, dir, ENGINE_NAME, clock.nowMs(), isEmpty);
+      const problems = loaded.problems;
+      let meta = loaded.meta;
       const recovered = await recoverStore(fs, dir, meta, {
         repair: true,
         dataFileBytes: options.dataFileBytes ?? DEFAULT_DATA_FILE_BYTES,
@@ -361,6 +363,7 @@ export class CaskEngine implements Engine {
         active = await createDataFile(fs, dir, recovered.files.allocate());
         recovered.files.add(active);
       }
+      meta = await listDataFiles(fs, dir, meta, recovered);
       const engine = CaskEngine.recovered(dir, options, lock, recovered, meta, active, false);
       // Sealed files that were scanned (older stores, a crash before their hint was written)
       // get their hint files now, so the next open reads them fast.
@@ -958,6 +961,23 @@ export class CaskEngine implements Engine {
  * recoverStore runs recovery as the metadata directs it (retired files, the sequence floor, how
  * far the active file was durable at the last clean close): open, read-only open and check.
  */
+/**
+ * listDataFiles brings the metadata's `files` up to what this open found, before anything is
+ * written: every data file it holds open (a compaction output or an active file that a crash
+ * left unlisted; the new active file) plus the listed ones that are missing, which stay listed
+ * so that every open and check reports them. Gives it to a store written before the field
+ * existed. Returns the metadata in force.
+ */
+async function listDataFiles(fs: FileSystem, dir: string, meta: Meta, recovered: Recovered): Promise<Meta> {
+  const files = [...new Set([...recovered.files.ids(), ...recovered.missing])].sort((a, b) => a - b);
+  const listed = readCaskFields(meta).files;
+  if (listed !== undefined && listed.length === files.length && listed.every((id, i) => id === files[i]))
+    return meta;
+  const next: Meta = { ...meta, generation: meta.generation + 1, fields: { ...meta.fields, files } };
+  await writeMeta(fs, dir, next);
+  return next;
+}
+
 /** nextTurn resolves on the next turn of the event loop (after pending I/O callbacks). */
 function nextTurn(): Promise<void> {
   return new Promise<void>((resolve) => setImmediate(resolve));
@@ -974,6 +994,6 @@ export function recoverStore(
   meta: Meta,
   options: Pick<RecoverOptions, 'repair' | 'dataFileBytes' | 'trustHints'>,
 ): Promise<Recovered> {
-  const { retired, seqFloor, syncedEnd } = readCaskFields(meta);
-  return recover({ fs, dir, retired, seqFloor, syncedEnd, ...options });
+  const { retired, seqFloor, syncedEnd, files } = readCaskFields(meta);
+  return recover({ fs, dir, retired, seqFloor, syncedEnd, listed: files, ...options });
 }

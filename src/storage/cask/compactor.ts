@@ -63,7 +63,7 @@ import {
   RECORD_HEADER_BYTES,
   recordBytes,
 } from './record.js';
-import type { CaskMetaFields, Tombstone } from './store-state.js';
+import { type CaskMetaFields, listFiles, type Tombstone } from './store-state.js';
 
 /** CompactionHost: what compaction needs of a cask store, and nothing else. */
 export interface CompactionHost {
@@ -153,8 +153,13 @@ export interface CompactionHost {
   pinned(): boolean;
   /** unpinned resolves once no backup pins files (check `pinned()` again after it). */
   unpinned(): Promise<void>;
-  /** commitMeta writes engine fields to both metadata copies: the commit point. */
-  commitMeta(fields: Partial<CaskMetaFields>): Promise<void>;
+  /**
+   * commitMeta writes engine fields to both metadata copies: the commit point. A function is
+   * given the fields current when the (serialized) update runs.
+   */
+  commitMeta(
+    fields: Partial<CaskMetaFields> | ((current: CaskMetaFields) => Partial<CaskMetaFields>),
+  ): Promise<void>;
 }
 
 /** CHUNK_BYTES: at most this many bytes are copied per step; between steps reads and writes run. */
@@ -419,10 +424,16 @@ async function compactInputs(host: CompactionHost): Promise<CompactionResult | u
   const previous = host.metaFields();
   const stillThere: number[] = [];
   for (const id of previous.retired) if (await host.fs.exists(dataPath(host.dir, id))) stillThere.push(id);
-  await host.commitMeta({
+  // The outputs join the metadata's `files` and the inputs leave it in the same update that
+  // retires them: at every instant the list names every file that holds live records. Every
+  // other open file is listed too (an output an earlier, failed compaction had to leave; it is
+  // durable under its name, as every file in `files` is).
+  const outputs = host.files.ids().filter((id) => !inputSet.has(id));
+  await host.commitMeta((current) => ({
     retired: [...new Set([...stillThere, ...inputs])].sort((a, b) => a - b),
     seqFloor: Math.max(previous.seqFloor, seqFloor),
-  });
+    files: listFiles(current.files, outputs, inputs),
+  }));
 
   // Retired: from here a failure to delete an input only leaves it for the next open to delete.
   // A backup cut before the commit may still be linking or copying the inputs: wait for it (a

@@ -87,6 +87,8 @@ export type ProblemKind =
   | 'damaged-batch'
   | 'retired-file'
   | 'leftover-temp'
+  /** missing-data-file: a data file the metadata lists is not in the directory (its writes are lost). */
+  | 'missing-data-file'
   /** damaged-index: the in-memory index built from the files is inconsistent (a bug; check only). */
   | 'damaged-index';
 
@@ -126,6 +128,11 @@ export interface Recovered {
   readonly tombstones: Map<number, Tombstone[]>;
   /** hintable: sealed data files read by scanning without any problem: they may get a hint file. */
   readonly hintable: readonly number[];
+  /**
+   * missing: data files the metadata lists (RecoverOptions.listed) that are not in the
+   * directory. They stay listed, so that every open and check reports them.
+   */
+  readonly missing: readonly number[];
 }
 
 export interface RecoverOptions {
@@ -133,6 +140,11 @@ export interface RecoverOptions {
   readonly dir: string;
   /** retired: data file ids that a committed compaction replaced (from the metadata). */
   readonly retired: readonly number[];
+  /**
+   * listed: the data files that must exist (the metadata's `files`); undefined for metadata
+   * written before the field existed, which cannot tell a lost file from one never written.
+   */
+  readonly listed?: readonly number[] | undefined;
   /** seqFloor: every sequence number used so far is at most this (from the metadata). */
   readonly seqFloor: number;
   /** syncedEnd: how far the active file was durable at the last clean close (from the metadata). */
@@ -183,7 +195,9 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   const retired = new Set(options.retired);
   for (const id of options.retired) files.reserve(id);
   const live = await removeRetiredFiles(options, dataIds, retired, report);
-  await removeOrphanHints(options, hintIds, dataIds, live, retired, report);
+  const missing = reportMissingFiles(options, dataIds, hintIds, retired, report);
+  for (const id of missing) files.reserve(id);
+  await removeOrphanHints(options, hintIds, dataIds, live, retired, new Set(missing), report);
   const tombstones = new Map<number, Tombstone[]>();
   const apply = applyToIndex(report, keyDir, expiries, tombstones);
 
@@ -333,7 +347,42 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   // gets none, and is reported at every open instead).
   for (const id of [...tombstones.keys()])
     if (id !== activeId && !hintable.includes(id)) tombstones.delete(id);
-  return { keyDir, expiries, files, report, activeId, tombstones, hintable };
+  return { keyDir, expiries, files, report, activeId, tombstones, hintable, missing };
+}
+
+/**
+ * reportMissingFiles reports every data file the metadata lists that is not in the directory
+ * (deleted by hand, lost by the file system): the writes it held are lost, so older versions
+ * of its keys may read again and keys it deleted come back. Nothing is changed: the file stays
+ * listed (so every open and check says so until it is put back), and its hint file, if any, is
+ * kept as the record of the keys it held. Returns the missing ids.
+ */
+function reportMissingFiles(
+  options: RecoverOptions,
+  dataIds: readonly number[],
+  hintIds: ReadonlySet<number>,
+  retired: ReadonlySet<number>,
+  report: RecoveryReport,
+): number[] {
+  if (options.listed === undefined) return [];
+  const present = new Set(dataIds);
+  const missing = options.listed.filter((id) => !present.has(id) && !retired.has(id));
+  for (const id of missing) {
+    const hint = hintIds.has(id)
+      ? `; its hint file ${hintFileName(id)} is kept (it lists the keys the file held)`
+      : '';
+    report.problems.push({
+      kind: 'missing-data-file',
+      file: dataFileName(id),
+      detail:
+        'the metadata lists this data file but it is not in the directory: the writes it held are lost ' +
+        `(their keys read as older versions or as absent, and keys it deleted may be back)${hint}`,
+      action: options.repair
+        ? 'none: put the file back, or copy the store with `cairn backup` to accept the loss (reported at every open until then)'
+        : 'would report it at every open, changing nothing',
+    });
+  }
+  return missing;
 }
 
 /**
@@ -434,11 +483,14 @@ async function removeOrphanHints(
   dataIds: readonly number[],
   live: readonly number[],
   retired: ReadonlySet<number>,
+  missing: ReadonlySet<number>,
   report: RecoveryReport,
 ): Promise<void> {
   const { fs, dir, repair } = options;
   for (const id of hintIds) {
     if (live.includes(id)) continue;
+    // The hint of a listed data file that is missing: evidence of what was lost, kept.
+    if (missing.has(id)) continue;
     // A retired file whose data file is still here: removeRetiredFiles deleted its hint too.
     if (retired.has(id) && dataIds.includes(id)) continue;
     report.problems.push({

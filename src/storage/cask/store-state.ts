@@ -92,6 +92,14 @@ export interface CaskMetaFields {
    * write (docs/hardening.md, rule 6).
    */
   readonly syncedEnd?: SyncedEnd | undefined;
+  /**
+   * files: the data files that must be in the directory (docs/format.md, "Metadata"): every
+   * file that may hold an acknowledged write, recorded after it was created durably and before
+   * anything in it was acknowledged, and taken out only in the metadata update that retires it.
+   * Recovery reports a listed file that is missing (`missing-data-file`). Undefined in the
+   * metadata of a store written before the field existed, until its next writable open.
+   */
+  readonly files?: readonly number[] | undefined;
 }
 
 export interface SyncedEnd {
@@ -553,9 +561,22 @@ export class CaskStore {
     return this.files.ids().filter((id) => id < activeId);
   }
 
-  /** startDataFile creates the next data file, durably, and makes it the active one. */
+  /**
+   * startDataFile creates the next data file, durably, records it in the metadata's `files`
+   * and makes it the active one: nothing is written to it, so nothing in it acknowledged,
+   * before the metadata names it. A crash between the two leaves an unlisted file, which the
+   * next open lists; if the metadata cannot be written the file is removed again and the old
+   * one stays active.
+   */
   async startDataFile(): Promise<void> {
     const next = await createDataFile(this.fs, this.dir, this.files.allocate());
+    try {
+      await this.commitMeta((current) => ({ files: listFiles(current.files, [next.id], []) }));
+    } catch (err) {
+      await next.file.close().catch(() => {});
+      await this.fs.unlink(dataPath(this.dir, next.id)).catch(() => {});
+      throw err;
+    }
     this.files.add(next);
     this.active = next;
   }
@@ -571,12 +592,18 @@ export class CaskStore {
     return readCaskFields(this.meta);
   }
 
-  /** commitMeta writes new engine fields to both metadata copies (others are kept). */
-  commitMeta(fields: Partial<CaskMetaFields>): Promise<void> {
+  /**
+   * commitMeta writes new engine fields to both metadata copies (others are kept). `fields` may
+   * be a function of the fields current when the update runs (updates are serialized: one
+   * computed earlier could undo another's change, e.g. to `files`).
+   */
+  commitMeta(
+    fields: Partial<CaskMetaFields> | ((current: CaskMetaFields) => Partial<CaskMetaFields>),
+  ): Promise<void> {
     return this.updateMeta((meta) => ({
       ...meta,
       generation: meta.generation + 1,
-      fields: { ...meta.fields, ...fields },
+      fields: { ...meta.fields, ...(typeof fields === 'function' ? fields(readCaskFields(meta)) : fields) },
     }));
   }
 
@@ -653,7 +680,27 @@ export function readCaskFields(meta: Meta): CaskMetaFields {
     Number.isSafeInteger(raw.bytes)
       ? { file: raw.file as number, bytes: raw.bytes as number }
       : undefined;
-  return { retired, seqFloor, syncedEnd };
+  const files = Array.isArray(meta.fields.files)
+    ? meta.fields.files.filter((x): x is number => Number.isInteger(x))
+    : undefined;
+  return { retired, seqFloor, syncedEnd, files };
+}
+
+/**
+ * listFiles is the metadata's `files` list with `add` in and `remove` out (sorted, each id once);
+ * undefined while the metadata has no list (a store from before the field: its next writable
+ * open writes the whole list, from the files it finds).
+ */
+export function listFiles(
+  files: readonly number[] | undefined,
+  add: readonly number[],
+  remove: readonly number[],
+): number[] | undefined {
+  if (files === undefined) return undefined;
+  const out = new Set(files);
+  for (const id of add) out.add(id);
+  for (const id of remove) out.delete(id);
+  return [...out].sort((a, b) => a - b);
 }
 
 /** createDataFile creates a data file with its header, durably (file and directory entry). */

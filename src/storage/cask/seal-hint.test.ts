@@ -327,7 +327,13 @@ describe('hint files of sealed data files', () => {
       await faulty.powerLoss();
       const again = await openCaskPipelined(dir, { autoCompact: false });
       expect(await contents(again), `power cut after step ${step}`).toEqual(model);
-      expect(again.engine.recovery.problems.filter((p) => p.kind !== 'leftover-temp')).toEqual([]);
+      // A rotation now writes the metadata (its `files`): a cut during that write can take one
+      // copy, which the open rewrites from the other and reports (meta.ts); nothing else.
+      expect(
+        again.engine.recovery.problems.filter(
+          (p) => p.kind !== 'leftover-temp' && !p.file.startsWith('META'),
+        ),
+      ).toEqual([]);
       await again.close();
       if (finished && faulty.mutations < (faulty.dieAfter ?? Number.POSITIVE_INFINITY)) break;
       if (step > 40) throw new Error('the rotation and hint took more steps than expected');

@@ -119,6 +119,25 @@ describe('CaskEngine', () => {
     await expect(openCaskPipelined(other)).rejects.toBeInstanceOf(IncompatibleError);
   });
 
+  it('never starts an empty store over an lmdb store whose metadata is gone, nor the other way round', async () => {
+    const { open } = await import('../../db/db.js');
+    const lmdbDir = tmpDir('lmdb-nometa');
+    const lmdb = await open(lmdbDir, { engine: 'lmdb' });
+    await lmdb.set('k', 'v');
+    await lmdb.close();
+    for (const name of ['META-1', 'META-2']) fs.unlinkSync(path.join(lmdbDir, name));
+    await expect(openCaskPipelined(lmdbDir)).rejects.toBeInstanceOf(CorruptionError);
+    await expect(open(lmdbDir, { engine: 'lmdb' })).rejects.toBeInstanceOf(CorruptionError);
+    expect(fs.readdirSync(lmdbDir).sort()).toEqual(['lmdb']);
+    const caskDir = tmpDir('cask-nometa');
+    const cask = await openCaskPipelined(caskDir);
+    await cask.put(b('k'), b('v'));
+    await cask.close();
+    for (const name of ['META-1', 'META-2']) fs.unlinkSync(path.join(caskDir, name));
+    await expect(open(caskDir, { engine: 'lmdb' })).rejects.toBeInstanceOf(CorruptionError);
+    expect(fs.readdirSync(caskDir)).not.toContain('lmdb');
+  });
+
   it('refuses a directory written by a newer format', async () => {
     const dir = tmpDir('cask');
     await (await openCaskPipelined(dir)).close();

@@ -336,9 +336,13 @@ export class CaskEngine implements Engine {
     try {
       const names = await fs.readdir(dir);
       // "Empty" means no store files: a directory may hold unrelated files (kvs runs in the
-      // current directory), but data or hint files without metadata must not be started over.
+      // current directory), but data or hint files without metadata must not be started over,
+      // nor an lmdb store's `lmdb/` (docs/format.md: its data lives there) whose metadata is gone.
       const isEmpty = !names.some(
-        (n) => parseFileId(n, DATA_SUFFIX) !== undefined || parseFileId(n, HINT_SUFFIX) !== undefined,
+        (n) =>
+          n === LMDB_DATA_DIR ||
+          parseFileId(n, DATA_SUFFIX) !== undefined ||
+          parseFileId(n, HINT_SUFFIX) !== undefined,
       );
       const loaded = await loadOrCreateMeta(fs, dir, ENGINE_NAME, clock.nowMs(), isEmpty);
       const problems = loaded.problems;
@@ -977,6 +981,9 @@ async function listDataFiles(fs: FileSystem, dir: string, meta: Meta, recovered:
   await writeMeta(fs, dir, next);
   return next;
 }
+
+/** LMDB_DATA_DIR: where an lmdb store keeps its data (lmdb-engine.ts's LMDB_SUBDIR, not imported: that module loads lmdb). */
+const LMDB_DATA_DIR = 'lmdb';
 
 /** nextTurn resolves on the next turn of the event loop (after pending I/O callbacks). */
 function nextTurn(): Promise<void> {

@@ -79,6 +79,7 @@ import { nodeFileSystem } from '../../io/node-file-system.js';
 import { compareBytes, prefixEnd } from '../../stdx/bytes.js';
 import { keyString } from '../../stdx/key-string.js';
 import { encodeU64LE, readU64LE } from '../../stdx/u64.js';
+import { DATA_SUFFIX, HINT_SUFFIX, parseFileId } from '../cask/file-names.js';
 import { DirLock } from '../dir-lock.js';
 import type {
   Durability,
@@ -167,7 +168,14 @@ export async function openLmdb(
     const names = await fs.readdir(dir);
     // "Empty" means no lmdb files yet; unrelated files may share the directory (kvs runs in the
     // current directory), but lmdb files without metadata are never started over.
-    const isEmpty = !names.includes(LMDB_SUBDIR);
+    // A cask store's data and hint files count too: a cask store whose metadata is gone is not
+    // started over as an empty lmdb store either.
+    const isEmpty = !names.some(
+      (n) =>
+        n === LMDB_SUBDIR ||
+        parseFileId(n, DATA_SUFFIX) !== undefined ||
+        parseFileId(n, HINT_SUFFIX) !== undefined,
+    );
     const { meta } = await loadOrCreateMeta(fs, dir, LMDB_ENGINE_NAME, clock.nowMs(), isEmpty);
     db = openLmdbEnv<Buffer, Buffer>(path.join(dir, LMDB_SUBDIR), {
       keyEncoding: 'binary',

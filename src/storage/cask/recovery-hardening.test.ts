@@ -219,4 +219,20 @@ describe('cairn check verifies records behind hint files (entry 5)', () => {
     expect(fast.report?.hintFilesUsed).toBe(hinted.length);
     expect(fast.ok).toBe(true);
   });
+
+  it('reports a damaged hint file too, as --fast and an open do (found from outside)', async () => {
+    const dir = tmpDir('check-hint');
+    const db = await openCaskPipelined(dir, { dataFileBytes: 8192 });
+    for (let i = 0; i < 200; i++) await db.put(b(`key${i}`), b(`value-${i}-`.padEnd(60, '-')));
+    await db.compact();
+    await db.close();
+    const hint = fs.readdirSync(dir).find((n) => n.endsWith('.hint'));
+    expect(hint).toBeDefined();
+    flipByte(path.join(dir, hint!), 40);
+    for (const fast of [false, true]) {
+      const checked = await checkStore(dir, { fast });
+      expect(checked.ok).toBe(false);
+      expect(checked.report?.problems.find((p) => p.kind === 'hint-rejected')?.file).toBe(hint);
+    }
+  });
 });

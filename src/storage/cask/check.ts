@@ -3,6 +3,8 @@
 // record's checksum is verified, also in files that have hint files, unless `fast`.
 import type { FileSystem } from '../../io/file-system.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
+import { DirLock } from '../dir-lock.js';
+import { LockedError } from '../errors.js';
 import type { ExpiryIndex } from '../expiry-index.js';
 import { type Meta, readMeta } from '../meta.js';
 import { recoverStore } from './cask-engine.js';
@@ -19,7 +21,50 @@ export interface CheckResult {
   readonly ok: boolean;
 }
 
-const ROUTINE = new Set(['retired-file', 'leftover-temp', 'orphan-hint']);
+const ROUTINE = new Set(['retired-file', 'leftover-temp', 'orphan-hint', 'in-flight']);
+
+/**
+ * IN_FLIGHT: what a writer that has the store open leaves at the end of its active file while it
+ * appends (a record half written, a batch whose members are still coming, a new file whose
+ * header is being written): a torn write for a closed store, not damage for a live one.
+ */
+const IN_FLIGHT = new Set(['torn-tail', 'torn-batch', 'short-file']);
+
+/**
+ * liveOwner: whether another process (or this one) has `dir` open: the pid named as its owner,
+ * 0 when the owner is unknown, undefined when nobody holds it. The probe takes the lock read-only
+ * and gives it back at once, so a check never keeps a server from starting.
+ */
+async function liveOwner(dir: string): Promise<number | undefined> {
+  try {
+    const lock = await DirLock.acquire(dir, true);
+    await lock.release();
+    return undefined;
+  } catch (err) {
+    if (err instanceof LockedError) return err.ownerPid ?? 0;
+    return undefined;
+  }
+}
+
+/**
+ * inFlight reclassifies the torn-write problems of the newest data file as writes in flight when
+ * the store is open elsewhere: `cairn check` of a healthy server's store under load called it
+ * DAMAGED (found from outside), since it reads the active file while the server appends to it.
+ */
+function inFlight(problems: Problem[], owner: number): void {
+  let newest = '';
+  for (const p of problems) if (IN_FLIGHT.has(p.kind) && p.file > newest) newest = p.file;
+  for (let i = 0; i < problems.length; i++) {
+    const p = problems[i]!;
+    if (!IN_FLIGHT.has(p.kind) || p.file !== newest) continue;
+    problems[i] = {
+      ...p,
+      kind: 'in-flight',
+      detail: `the store is open in another process${owner > 0 ? ` (pid ${owner})` : ''}, which is writing here: ${p.detail}`,
+      action: 'none (writes in flight; check a stopped store to verify its last records)',
+    };
+  }
+}
 
 /** INDEX: the `file` of a problem found in the in-memory index rather than in a file. */
 const INDEX = '(key directory)';
@@ -78,12 +123,16 @@ export async function checkStore(dir: string, options: CheckOptions = {}): Promi
       ok: meta !== undefined && problems.length === 0,
     };
   }
+  // Asked before the files are read: a writer that stops meanwhile leaves a tail that was in
+  // flight when it was read (reported as such), never damage that is not there.
+  const owner = options.fs === undefined ? await liveOwner(dir) : undefined;
   const { report, files, keyDir, expiries } = await recoverStore(fs, dir, meta, {
     repair: false,
     dataFileBytes: DEFAULT_DATA_FILE_BYTES,
     trustHints: options.fast === true,
   });
   for (const f of files.all()) await f.file.close();
+  if (owner !== undefined) inFlight(report.problems, owner);
   report.problems.push(...indexProblems(keyDir, expiries));
   const damaged = report.problems.some((p) => !ROUTINE.has(p.kind));
   return { meta, metaProblems: problems, report, ok: !damaged && problems.length === 0 };

@@ -220,6 +220,27 @@ describe('cairn check verifies records behind hint files (entry 5)', () => {
     expect(fast.ok).toBe(true);
   });
 
+  it('a live store: a half-written record at the end of the active file is in flight, not damage', async () => {
+    const dir = tmpDir('check-live');
+    const db = await openCaskPipelined(dir, { dataFileBytes: 1 << 20 });
+    for (let i = 0; i < 50; i++) await db.put(b(`key${i}`), b(`value-${i}`));
+    // What a check racing the writer reads: the start of a record whose rest is not written yet.
+    const active = dataFiles(dir).at(-1)!;
+    fs.appendFileSync(active, Buffer.from([0x12, 0x34, 0x56, 0x78, 1, 0, 0]));
+    const live = await checkStore(dir);
+    expect(live.ok).toBe(true);
+    expect(live.report?.problems.map((p) => p.kind)).toEqual(['in-flight']);
+    expect(live.report?.problems[0]?.detail).toContain(`pid ${process.pid}`);
+    await db.close();
+    // Closed (and the close did not reach those bytes): the same tail is a torn write.
+    const size = fs.statSync(active).size;
+    fs.appendFileSync(active, Buffer.from([0x12, 0x34, 0x56]));
+    expect(fs.statSync(active).size).toBe(size + 3);
+    const closed = await checkStore(dir);
+    expect(closed.ok).toBe(false);
+    expect(closed.report?.problems.map((p) => p.kind)).toContain('torn-tail');
+  });
+
   it('reports a damaged hint file too, as --fast and an open do (found from outside)', async () => {
     const dir = tmpDir('check-hint');
     const db = await openCaskPipelined(dir, { dataFileBytes: 8192 });

@@ -89,6 +89,11 @@ export type ProblemKind =
   | 'leftover-temp'
   /** missing-data-file: a data file the metadata lists is not in the directory (its writes are lost). */
   | 'missing-data-file'
+  /**
+   * in-flight: what a torn write at the end of the active file looks like while another process
+   * has the store open and is appending to it (check only: checkStore reclassifies it).
+   */
+  | 'in-flight'
   /** damaged-index: the in-memory index built from the files is inconsistent (a bug; check only). */
   | 'damaged-index';
 

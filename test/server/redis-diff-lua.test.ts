@@ -2,7 +2,7 @@
 // redis-server (started here on a free loopback port, without persistence), replies compared one
 // by one, errors included: Redis's Lua <-> RESP conversions in both directions, its error texts
 // (with the script's SHA1 and line), redis.* helpers, cjson, bit, the sandbox and EVALSHA/SCRIPT.
-// Scripts whose replies differ on purpose (Lua 5.3's number formatting and error wording, the
+// Scripts whose replies differ on purpose (Lua 5.3's error wording, the
 // order of a table's keys in cjson.encode: docs/lua.md) are not here.
 // Skipped, with a message, when redis-server is not installed (Debian: apt-get install redis-server).
 import type { Redis } from 'ioredis';
@@ -147,11 +147,46 @@ const CASES: readonly (readonly string[])[] = [
   ['del', 'm'],
 ];
 
+/**
+ * NUMBER_CASES: Lua 5.1's numbers (every number a double, printed with "%.14g"): fengari's
+ * 32-bit integers wrapped these silently (docs/lua.md, "Numbers").
+ */
+const NUMBER_CASES: readonly (readonly string[])[] = [
+  ['eval', 'local a = 100000; return a * a', '0'],
+  ['eval', 'return 65536 * 65536', '0'],
+  ['eval', 'return 2147483647 + 1', '0'],
+  ['eval', 'return -2147483648 - 1', '0'],
+  ['eval', 'return -(-2147483648)', '0'],
+  ['eval', 'local x = 1; for i = 1, 40 do x = x * 2 end; return x', '0'],
+  ['eval', 'local n = 0; for i = 2147483640, 2147483650 do n = n + 1 end; return n', '0'],
+  ['del', 'wrap'],
+  ['eval', "return redis.call('incrby', KEYS[1], 2000000000) * 2", '1', 'wrap'],
+  ['eval', 'return math.floor(100000.5) * math.floor(100000.5)', '0'],
+  ['eval', "return string.byte('a') * 100000000", '0'],
+  ['eval', 'return #ARGV * 3000000000', '0', 'a'],
+  ['eval', 'return {2^53, 2^53 + 1, -2^53}', '0'],
+  ['eval', 'return {10 / 2, 7 % 3, -7 % 3, 2^31}', '0'],
+  [
+    'eval',
+    "return table.concat({tostring(3), tostring(10 / 2), tostring(0.1), tostring(1e15), tostring(2^53), tostring(-0), tostring(1e14), tostring(123456789012345), tostring(1e-5), tostring(1/3)}, ' ')",
+    '0',
+  ],
+  ['eval', "return 'n' .. 3 .. (6 / 2) .. 2^40", '0'],
+  ['eval', "return tonumber('5') + 2147483647", '0'],
+  ['eval', "local t = {}; t[1.0] = 'a'; t[2] = 'b'; return {#t, t[1], t[2.0]}", '0'],
+  ['eval', 'return cjson.encode({1e15, 1e10, 0.1, 2^53, 3, -2.5})', '0'],
+  ['eval', 'return string.format("%d %5.2f %s", 2147483647, 10 / 3, 2^40)', '0'],
+];
+
 describe.skipIf(!hasRedis)('Lua scripting against a real redis-server', () => {
   const pair = useRedisPair();
 
   it('replies exactly as Redis does, errors included', async () => {
     expect(await differences(pair.ours, pair.theirs, CASES)).toEqual([]);
+  });
+
+  it('does arithmetic in doubles and prints numbers as Lua 5.1 does, as Redis does', async () => {
+    expect(await differences(pair.ours, pair.theirs, NUMBER_CASES)).toEqual([]);
   });
 
   it('runs a script queued in MULTI at EXEC, as Redis does', async () => {

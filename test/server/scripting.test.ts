@@ -194,6 +194,19 @@ describe('Lua scripts over RESP', () => {
     );
   });
 
+  it("computes in doubles as Redis's Lua 5.1 does: no 32-bit wrap, numbers print as %.14g", async () => {
+    const c = await start();
+    expect(await c.eval('local a = 100000; return a * a', 0)).toBe(10000000000);
+    expect(await c.eval('return 65536 * 65536', 0)).toBe(4294967296);
+    expect(await c.eval('return 2147483647 + 1', 0)).toBe(2147483648);
+    expect(await c.eval("return redis.call('incrby', KEYS[1], 2000000000) * 2", 1, 'big')).toBe(4000000000);
+    expect(await c.eval("redis.call('set', KEYS[1], 65536 * 65536); return 1", 1, 'big')).toBe(1);
+    expect(await c.get('big')).toBe('4294967296');
+    expect(await c.eval("return tostring(10 / 2) .. ' ' .. tostring(2^53) .. ' ' .. tostring(1/0)", 0)).toBe(
+      '5 9.007199254741e+15 inf',
+    );
+  });
+
   it("works with ioredis's defineCommand and eval", async () => {
     const c = await start();
     c.defineCommand('incrTo', {

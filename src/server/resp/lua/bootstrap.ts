@@ -13,7 +13,7 @@ local aborted, rep_max, cjson, cjson_null = ...
 local dbg, getinfo = debug, debug.getinfo
 local type, tostring, error, pairs, setmetatable = type, tostring, error, pairs, setmetatable
 local pack, unpack_ = table.pack, table.unpack
-local floor, huge, mtype, format = math.floor, math.huge, math.type, string.format
+local floor, huge, format = math.floor, math.huge, string.format
 
 unpack = table.unpack
 loadstring = function(s, name) return load(s, name, 't') end
@@ -58,8 +58,9 @@ encode = function(v, depth)
   if t == 'boolean' then return tostring(v) end
   if t == 'number' then
     if v ~= v or v == huge or v == -huge then error('Cannot serialise number: must not be NaN or Inf', 0) end
-    if mtype(v) == 'integer' or (v == floor(v) and v > -1e15 and v < 1e15) then return format('%d', v) end
-    return format('%.14g', v)
+    -- tostring is C's "%.14g" (numbers.ts), as lua-cjson's encoding; fengari's format('%.14g')
+    -- is not C's (1e15 is 1000000000000000), and format('%d') stops at 32 bits.
+    return tostring(v)
   end
   if t == 'string' then return '"' .. escape(v) .. '"' end
   if t ~= 'table' then error('Cannot serialise ' .. t .. ': type not supported', 0) end

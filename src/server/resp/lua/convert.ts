@@ -13,16 +13,14 @@
 // or of a value the store owns, and the store never keeps one of the VM's strings.
 // First: bounds every string fengari makes (string-limit.ts), before fengari loads.
 import './string-limit.js';
+// Then: every number a double, printed as Lua 5.1 prints it (numbers.ts), before fengari loads.
+import './numbers.js';
 import { type LuaState, lua, to_luastring } from 'fengari';
 import { type ReplyWriter, RespError, type RespValue } from '../../../protocol/resp/index.js';
 import { SCRIPT_REPLY_DEPTH_MAX } from './limits.js';
 
 const OK = to_luastring('ok');
 const ERR = to_luastring('err');
-/** INT_SAFE: fengari's integers are 32-bit: larger numbers are pushed as floats. */
-const INT32_MAX = 2 ** 31 - 1;
-const INT32_MIN = -(2 ** 31);
-
 /**
  * pushBytes pushes `bytes` as a Lua string. fengari's lua_pushstring copies (luaS_new), so a
  * borrowed view is safe to pass as it is (convert.test.ts); copying here too, as this did with
@@ -32,9 +30,9 @@ export function pushBytes(L: LuaState, bytes: Uint8Array): void {
   lua.lua_pushstring(L, bytes);
 }
 
+/** pushNumber: every Lua number is a double (numbers.ts), as in Redis's Lua 5.1. */
 export function pushNumber(L: LuaState, n: number): void {
-  if (Number.isInteger(n) && n >= INT32_MIN && n <= INT32_MAX) lua.lua_pushinteger(L, n);
-  else lua.lua_pushnumber(L, n);
+  lua.lua_pushnumber(L, n);
 }
 
 /**
@@ -82,10 +80,7 @@ export function toReply(L: LuaState, idx: number, depth = 0): RespValue {
   const t = lua.lua_type(L, idx);
   if (t === lua.LUA_TSTRING) return Buffer.from(lua.lua_tolstring(L, idx)!);
   if (t === lua.LUA_TBOOLEAN) return lua.lua_toboolean(L, idx) ? 1 : null;
-  if (t === lua.LUA_TNUMBER) {
-    if (lua.lua_isinteger(L, idx)) return lua.lua_tointeger(L, idx);
-    return truncate(lua.lua_tonumber(L, idx));
-  }
+  if (t === lua.LUA_TNUMBER) return truncate(lua.lua_tonumber(L, idx));
   if (t !== lua.LUA_TTABLE) return null;
   if (depth >= SCRIPT_REPLY_DEPTH_MAX) return new RespError('ERR reached lua stack limit');
   const at = idx < 0 ? lua.lua_gettop(L) + idx + 1 : idx;

@@ -13,6 +13,8 @@
 // raising it at every later hook and through pcall, so the script cannot catch its way out.
 // First: bounds every string fengari makes (string-limit.ts), before fengari loads.
 import './string-limit.js';
+// Then: every number a double, printed as Lua 5.1 prints it (numbers.ts), before fengari loads.
+import './numbers.js';
 import { createHash } from 'node:crypto';
 import { getHeapStatistics } from 'node:v8';
 import { type LuaJsFunction, type LuaState, lauxlib, lua, lualib, to_luastring } from 'fengari';

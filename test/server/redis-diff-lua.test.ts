@@ -178,6 +178,23 @@ const NUMBER_CASES: readonly (readonly string[])[] = [
   ['eval', 'return string.format("%d %5.2f %s", 2147483647, 10 / 3, 2^40)', '0'],
 ];
 
+/** ARGUMENT_CASES: a number passed to redis.call is written with "%.17g" (500, not 500.0). */
+const ARGUMENT_CASES: readonly (readonly string[])[] = [
+  ['set', 'pk', 'v'],
+  ['eval', "return redis.call('pexpire', KEYS[1], 1000 / 2)", '1', 'pk'],
+  ['del', 'ib'],
+  ['eval', "return redis.call('incrby', KEYS[1], 3000000000)", '1', 'ib'],
+  ['eval', "return redis.call('incrby', KEYS[1], ARGV[1] + 1)", '1', 'ib', '5'],
+  ['eval', "redis.call('set', KEYS[1], ARGV[1] + 1); return redis.call('get', KEYS[1])", '1', 'sk', '5'],
+  ['del', 'hk'],
+  [
+    'eval',
+    "redis.call('hset', KEYS[1], 'a', 10 / 3, 'b', 0.1, 'c', 1e20, 'd', -0.0, 'e', 2^53, 'f', 123456789012345678, 'g', 1e16, 'i', -2.5e-7); return redis.call('hgetall', KEYS[1])",
+    '1',
+    'hk',
+  ],
+];
+
 describe.skipIf(!hasRedis)('Lua scripting against a real redis-server', () => {
   const pair = useRedisPair();
 
@@ -187,6 +204,10 @@ describe.skipIf(!hasRedis)('Lua scripting against a real redis-server', () => {
 
   it('does arithmetic in doubles and prints numbers as Lua 5.1 does, as Redis does', async () => {
     expect(await differences(pair.ours, pair.theirs, NUMBER_CASES)).toEqual([]);
+  });
+
+  it('writes a number passed to redis.call as Redis 7.0 does ("%.17g")', async () => {
+    expect(await differences(pair.ours, pair.theirs, ARGUMENT_CASES)).toEqual([]);
   });
 
   it('runs a script queued in MULTI at EXEC, as Redis does', async () => {

@@ -37,6 +37,7 @@ import {
   SCRIPT_HOOK_INSTRUCTIONS,
   SCRIPT_STRING_BYTES_MAX,
 } from './limits.js';
+import { numberToArgument } from './numbers.js';
 
 /** The levels of redis.log, as Redis numbers them. */
 export const LOG_LEVELS = ['debug', 'verbose', 'notice', 'warning'] as const;
@@ -299,8 +300,11 @@ export class LuaVm {
       if (t !== lua.LUA_TSTRING && t !== lua.LUA_TNUMBER) {
         return raiseTable(L, 'ERR Lua redis lib command arguments must be strings or integers');
       }
-      // A copy: the command may keep its arguments (the store copies too, but not every path).
-      args.push(Buffer.from(lua.lua_tolstring(L, i)!));
+      // A number is written as Redis 7.0 writes it ("%.17g": 500, not 500.0; 10/3 in full), not
+      // as tostring would. A string is copied: the command may keep its arguments (the store
+      // copies too, but not every path).
+      if (t === lua.LUA_TNUMBER) args.push(Buffer.from(numberToArgument(lua.lua_tonumber(L, i)), 'latin1'));
+      else args.push(Buffer.from(lua.lua_tolstring(L, i)!));
     }
     let reply: RespValue;
     try {

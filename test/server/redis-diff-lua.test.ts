@@ -195,6 +195,19 @@ const ARGUMENT_CASES: readonly (readonly string[])[] = [
   ],
 ];
 
+const nestedJson = (depth: number): string => `${'['.repeat(depth)}1${']'.repeat(depth)}`;
+const DEPTH_OF =
+  "local t, n = cjson.decode(ARGV[1]), 0; while type(t) == 'table' do t = t[1]; n = n + 1 end; return n";
+
+/** NESTING_CASES: nested tables in replies and in cjson.decode (fengari's stack used to overflow). */
+const NESTING_CASES: readonly (readonly string[])[] = [
+  ['eval', 'local t = {1}; for i = 1, 100 do t = {t, i} end; return t', '0'],
+  ['eval', 'return cjson.decode(ARGV[1])', '0', nestedJson(30)],
+  ['eval', DEPTH_OF, '0', nestedJson(1000)],
+  ['eval', DEPTH_OF, '0', nestedJson(1001)],
+  ['eval', DEPTH_OF, '0', `{"a":"[[[[",  "b":${nestedJson(1001)}}`],
+];
+
 describe.skipIf(!hasRedis)('Lua scripting against a real redis-server', () => {
   const pair = useRedisPair();
 
@@ -208,6 +221,10 @@ describe.skipIf(!hasRedis)('Lua scripting against a real redis-server', () => {
 
   it('writes a number passed to redis.call as Redis 7.0 does ("%.17g")', async () => {
     expect(await differences(pair.ours, pair.theirs, ARGUMENT_CASES)).toEqual([]);
+  });
+
+  it('replies nested tables and decodes nested JSON as Redis does', async () => {
+    expect(await differences(pair.ours, pair.theirs, NESTING_CASES)).toEqual([]);
   });
 
   it('runs a script queued in MULTI at EXEC, as Redis does', async () => {

@@ -207,6 +207,21 @@ describe('Lua scripts over RESP', () => {
     );
   });
 
+  it('answers a self-referencing table with reached lua stack limit, deep in the reply', async () => {
+    const c = await start();
+    let reply: unknown = await c.eval('local t = {}; t[1] = t; return t', 0);
+    let depth = 0;
+    while (Array.isArray(reply)) {
+      expect(reply).toHaveLength(1);
+      reply = reply[0];
+      depth++;
+    }
+    expect(depth).toBe(1000);
+    expect(reply).toBeInstanceOf(Error);
+    expect((reply as Error).message).toBe('ERR reached lua stack limit');
+    expect(await c.eval('local t = {1}; for i = 1, 50 do t = {t} end; return #t', 0)).toBe(1);
+  });
+
   it("works with ioredis's defineCommand and eval", async () => {
     const c = await start();
     c.defineCommand('incrTo', {

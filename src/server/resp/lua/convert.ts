@@ -82,7 +82,12 @@ export function toReply(L: LuaState, idx: number, depth = 0): RespValue {
   if (t === lua.LUA_TBOOLEAN) return lua.lua_toboolean(L, idx) ? 1 : null;
   if (t === lua.LUA_TNUMBER) return truncate(lua.lua_tonumber(L, idx));
   if (t !== lua.LUA_TTABLE) return null;
-  if (depth >= SCRIPT_REPLY_DEPTH_MAX) return new RespError('ERR reached lua stack limit');
+  // Each level pushes up to two values: without room made for them fengari's stack overflowed
+  // about 18 levels down (an internal error). Redis's own bound is its C stack (about 8000
+  // levels, a self-referencing table included); Cairn's is SCRIPT_REPLY_DEPTH_MAX.
+  if (depth >= SCRIPT_REPLY_DEPTH_MAX || !lua.lua_checkstack(L, 4)) {
+    return new RespError('ERR reached lua stack limit');
+  }
   const at = idx < 0 ? lua.lua_gettop(L) + idx + 1 : idx;
   if (lua.lua_getfield(L, at, ERR) === lua.LUA_TSTRING) {
     const text = Buffer.from(lua.lua_tolstring(L, -1)!).toString('latin1');

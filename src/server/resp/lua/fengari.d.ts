@@ -43,6 +43,7 @@ declare module 'fengari' {
     lua_pcall(L: LuaState, nargs: number, nresults: number, msgh: number): number;
     lua_call(L: LuaState, nargs: number, nresults: number): void;
     lua_error(L: LuaState): never;
+    lua_checkstack(L: LuaState, n: number): boolean;
     lua_sethook(
       L: LuaState,
       f: ((L: LuaState, ar: LuaDebug) => void) | null,

@@ -409,9 +409,18 @@ export class LuaVm {
     if (lua.lua_gettop(L) !== 1 || lua.lua_type(L, 1) !== lua.LUA_TSTRING) {
       return raise(L, 'bad argument #1 to decode (string expected)');
     }
+    const text = Buffer.from(lua.lua_tolstring(L, 1)!).toString('utf8');
+    const tooDeep = nestingPast(text, CJSON_DEPTH_MAX);
+    if (tooDeep !== -1) {
+      // luaL_error adds the script's line, as lua-cjson's error does in Redis.
+      return lauxlib.luaL_error(
+        L,
+        s(`Found too many nested data structures (${CJSON_DEPTH_MAX + 1}) at character ${tooDeep + 1}`),
+      );
+    }
     let value: unknown;
     try {
-      value = JSON.parse(Buffer.from(lua.lua_tolstring(L, 1)!).toString('utf8'));
+      value = JSON.parse(text);
     } catch (err) {
       return raise(L, `Expected value but found invalid token: ${(err as Error).message}`);
     }
@@ -420,6 +429,8 @@ export class LuaVm {
   }
 
   private pushJson(L: LuaState, v: unknown): void {
+    // Room for this level's value and its key (cjson.decode's depth is bounded above).
+    if (!lua.lua_checkstack(L, 3)) raise(L, 'reached lua stack limit');
     if (v === null) lua.lua_getfield(L, lua.LUA_REGISTRYINDEX, REG_NULL);
     else if (typeof v === 'number') pushNumber(L, v);
     else if (typeof v === 'string') lua.lua_pushstring(L, Buffer.from(v, 'utf8'));
@@ -439,6 +450,29 @@ export class LuaVm {
       }
     }
   }
+}
+
+/** CJSON_DEPTH_MAX: lua-cjson's decode_max_depth in Redis (1000 nested arrays and objects). */
+const CJSON_DEPTH_MAX = 1000;
+
+/**
+ * nestingPast: the index of the '[' or '{' that opens level `max` + 1 in a JSON text, or -1
+ * (strings skipped). lua-cjson refuses such a text before building anything.
+ */
+function nestingPast(text: string, max: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92 /* \\ */) i++;
+      else if (c === 34 /* " */) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 91 /* [ */ || c === 123 /* { */) {
+      if (++depth > max) return i;
+    } else if (c === 93 /* ] */ || c === 125 /* } */) depth--;
+  }
+  return -1;
 }
 
 /** raise raises a plain Lua error (the handler prefixes ERR, as for error('...')). */

@@ -2,7 +2,9 @@
 // persistence, stopped by the caller. Tests skip (with a message) where it is not installed
 // (Debian: apt-get install redis-server).
 import { spawn, spawnSync } from 'node:child_process';
+import * as net from 'node:net';
 import type { Redis } from 'ioredis';
+import { encodeCommand } from '../../src/protocol/resp/index.js';
 import { canConnect, freePort } from './ports.js';
 
 /** REDIS_START_DEADLINE_MS: how long redis-server may take to accept connections. */
@@ -78,4 +80,93 @@ export async function execText(client: Redis, commands: readonly (readonly strin
   } catch (err) {
     return `error: ${(err as Error).message}`;
   }
+}
+
+/** replyEnd: where the RESP reply starting at `i` in `buf` ends, or -1 while it is incomplete. */
+function replyEnd(buf: Buffer, i: number): number {
+  if (i >= buf.length) return -1;
+  const eol = buf.indexOf('\r\n', i);
+  if (eol < 0) return -1;
+  const type = String.fromCharCode(buf[i]!);
+  const n = Number(buf.toString('latin1', i + 1, eol));
+  let at = eol + 2;
+  if ('$!='.includes(type)) return n < 0 ? at : at + n + 2 <= buf.length ? at + n + 2 : -1;
+  if (!'*~>%|'.includes(type) || n < 0) return at;
+  const items = type === '%' || type === '|' ? 2 * n : n;
+  for (let k = 0; k < items; k++) {
+    at = replyEnd(buf, at);
+    if (at < 0) return -1;
+  }
+  return type === '|' ? replyEnd(buf, at) : at;
+}
+
+/**
+ * rawReplies sends each command on one connection to 127.0.0.1:port, waiting for its reply
+ * (`replies` of them for a command that answers several, such as SUBSCRIBE a b), and returns
+ * each command's reply bytes as latin1 text, for a byte-exact comparison across servers.
+ */
+export async function rawReplies(
+  port: number,
+  commands: readonly { readonly command: readonly string[]; readonly replies?: number }[],
+): Promise<string[]> {
+  const socket = net.connect(port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  let buf = Buffer.alloc(0);
+  let wake: (() => void) | undefined;
+  let closed = false;
+  socket.on('data', (chunk: Buffer) => {
+    buf = Buffer.concat([buf, chunk]);
+    wake?.();
+  });
+  socket.on('close', () => {
+    closed = true;
+    wake?.();
+  });
+  socket.on('error', () => {});
+  const out: string[] = [];
+  try {
+    for (const { command, replies = 1 } of commands) {
+      socket.write(encodeCommand(command.map((a) => Buffer.from(a))));
+      let end = 0;
+      for (let k = 0; k < replies; k++) {
+        for (;;) {
+          const e = replyEnd(buf, end);
+          if (e >= 0) {
+            end = e;
+            break;
+          }
+          if (closed) throw new Error(`connection closed after ${JSON.stringify(out)}`);
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
+        }
+      }
+      out.push(buf.toString('latin1', 0, end));
+      buf = buf.subarray(end);
+    }
+    return out;
+  } finally {
+    socket.destroy();
+  }
+}
+
+/**
+ * rawDifferences runs the same commands on one connection to each server and lists the commands
+ * whose reply bytes differ.
+ */
+export async function rawDifferences(
+  ours: number,
+  theirs: number,
+  commands: readonly (readonly string[])[],
+): Promise<string[]> {
+  const steps = commands.map((command) => ({ command }));
+  const [a, b] = [await rawReplies(ours, steps), await rawReplies(theirs, steps)];
+  return commands.flatMap((command, i) =>
+    a[i] === b[i]
+      ? []
+      : [`${command.join(' ')}: ours ${JSON.stringify(a[i])}, redis ${JSON.stringify(b[i])}`],
+  );
 }

@@ -33,10 +33,15 @@ export const REDIS_COMPAT_VERSION = '7.2.0';
 
 const connection = (since: string, summary: string) => ({ group: 'connection', since, summary });
 
-/** checkPassword compares in constant time (for equal lengths), so timing reveals little. */
-function passwordOk(ctx: CommandContext, user: string, password: Buffer): boolean {
+/**
+ * credentialsOk: whether `user` may log in with `password`. There is one user, "default"; without
+ * a configured password it is "nopass" as in Redis, so any password works for it. The comparison
+ * is constant-time (for equal lengths), so timing reveals little.
+ */
+function credentialsOk(ctx: CommandContext, user: string, password: Buffer): boolean {
+  if (user !== 'default') return false;
   const expected = ctx.server.config.requirePass;
-  if (expected === undefined || user !== 'default') return false;
+  if (expected === undefined) return true;
   const want = Buffer.from(expected);
   return want.length === password.length && timingSafeEqual(want, password);
 }
@@ -49,7 +54,7 @@ function auth(ctx: CommandContext, args: Buffer[]): void {
     throw new CommandError(
       'ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?',
     );
-  if (!passwordOk(ctx, user, password)) throw new CommandError(ERR_WRONGPASS);
+  if (!credentialsOk(ctx, user, password)) throw new CommandError(ERR_WRONGPASS);
   ctx.client.authenticated = true;
   ctx.w.ok();
 }
@@ -87,11 +92,7 @@ function hello(ctx: CommandContext, args: Buffer[]): void {
     }
   }
   if (authenticate !== undefined) {
-    if (!passwordOk(ctx, authenticate.user, authenticate.password)) {
-      // Without a configured password Redis's default user is "nopass": any password works.
-      if (ctx.server.config.requirePass !== undefined || authenticate.user !== 'default')
-        throw new CommandError(ERR_WRONGPASS);
-    }
+    if (!credentialsOk(ctx, authenticate.user, authenticate.password)) throw new CommandError(ERR_WRONGPASS);
     ctx.client.authenticated = true;
   }
   if (!ctx.client.authenticated)

@@ -1,0 +1,52 @@
+// Connection, transaction and server commands against a real redis-server, compared byte for
+// byte on raw connections: AUTH without a configured password, EXEC refused before it runs.
+import { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { hasRedisServer, rawDifferences } from '../support/redis-server.js';
+import { useRedisPair } from './support.js';
+
+const hasRedis = hasRedisServer('redis-diff-connection.test.ts');
+
+describe.skipIf(!hasRedis)('connection and transaction commands against a real redis-server', () => {
+  const pair = useRedisPair();
+  const diff = (commands: readonly (readonly string[])[]) =>
+    rawDifferences(pair.ours.options.port!, pair.theirs.options.port!, commands);
+
+  it('AUTH without a configured password: the default user takes any password', async () => {
+    expect(
+      await diff([
+        ['auth', 'default', 'x'],
+        ['auth', 'default', ''],
+        ['auth', 'x'],
+        ['auth', 'other', 'x'],
+        ['auth', 'a', 'b', 'c'],
+        ['hello', '2', 'auth', 'other', 'x'],
+        ['config', 'set', 'requirepass', ''],
+        ['auth', 'default', 'y'],
+        ['auth', 'y'],
+        ['config', 'set', 'requirepass', 'secret'],
+        ['auth', 'default', 'wrong'],
+        ['auth', 'wrong'],
+        ['auth', 'default', 'secret'],
+        ['config', 'set', 'requirepass', ''],
+      ]),
+    ).toEqual([]);
+  });
+
+  it('ioredis connects with the username "default" and any password', async () => {
+    const c = new Redis({
+      port: pair.ours.options.port!,
+      host: '127.0.0.1',
+      username: 'default',
+      password: 'anything',
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+    });
+    try {
+      await c.connect();
+      expect(await c.ping()).toBe('PONG');
+    } finally {
+      c.disconnect();
+    }
+  });
+});

@@ -33,6 +33,49 @@ describe.skipIf(!hasRedis)('connection and transaction commands against a real r
     ).toEqual([]);
   });
 
+  it('EXEC refused before it runs ends the transaction with EXECABORT; MULTI and DISCARD do not', async () => {
+    expect(
+      await diff([
+        ['del', 'a'],
+        ['multi'],
+        ['set', 'a', '1'],
+        ['exec', 'x'],
+        ['get', 'a'],
+        ['exec'],
+        ['exec', 'x'],
+        ['discard', 'x'],
+        ['discard'],
+        ['multi', 'x'],
+        ['multi'],
+        ['multi', 'x'],
+        ['discard', 'x'],
+        ['set', 'a', '2'],
+        ['exec'],
+        ['get', 'a'],
+        ['subscribe', 'c'],
+        ['multi'],
+        ['exec'],
+        ['discard'],
+        ['unsubscribe'],
+        ['exec'],
+      ]),
+    ).toEqual([]);
+    // NOAUTH: a connection opened after a password is set.
+    expect(await diff([['config', 'set', 'requirepass', 'p']])).toEqual([]);
+    expect(
+      await diff([
+        ['multi'],
+        ['exec'],
+        ['exec', 'x'],
+        ['discard'],
+        ['auth', 'p'],
+        ['multi'],
+        ['exec'],
+        ['config', 'set', 'requirepass', ''],
+      ]),
+    ).toEqual([]);
+  });
+
   it('ioredis connects with the username "default" and any password', async () => {
     const c = new Redis({
       port: pair.ours.options.port!,

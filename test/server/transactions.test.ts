@@ -100,6 +100,22 @@ describe('MULTI / EXEC / DISCARD', () => {
     await exchange(c, 'EXISTS m:never\r\n', ':0\r\n');
   });
 
+  it('EXEC refused for its arity ends the transaction and forgets the watch, as Redis', async () => {
+    const c = await raw();
+    const other = await client();
+    const abort =
+      "-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n";
+    await exchange(c, 'WATCH x:w\r\nMULTI\r\nSET x:never 1\r\n', '+OK\r\n+OK\r\n+QUEUED\r\n');
+    await exchange(c, 'EXEC now\r\n', abort);
+    // Not queuing any more: the commands run, and EXEC has no MULTI.
+    await exchange(c, 'EXISTS x:never\r\nEXEC\r\n', ':0\r\n-ERR EXEC without MULTI\r\n');
+    // The watch went with the transaction: another client's write no longer aborts the next one.
+    await other.set('x:w', 'changed');
+    await exchange(c, 'MULTI\r\nGET x:w\r\nEXEC\r\n', '+OK\r\n+QUEUED\r\n*1\r\n$7\r\nchanged\r\n');
+    // Outside MULTI too (Redis's execCommandAbort).
+    await exchange(c, 'EXEC now\r\n', abort);
+  });
+
   it('a runtime error inside EXEC is one element; the other commands still run', async () => {
     const io = await client();
     await io.set('m:s', 'text');

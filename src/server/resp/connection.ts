@@ -502,18 +502,15 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
     }
     this.prevCommand = spec.name;
     if (!arityOk(spec, args.length)) {
-      this.session.reject();
-      this.fail(spec, wrongArity(spec.name), started);
+      this.refuse(spec, wrongArity(spec.name), started);
       return;
     }
     if (!this.client.authenticated && !spec.flags.includes('no_auth')) {
-      this.session.reject();
-      this.fail(spec, new CommandError(ERR_NOAUTH), started);
+      this.refuse(spec, new CommandError(ERR_NOAUTH), started);
       return;
     }
     if (this.client.protocol === 2 && this.pubsub.total > 0 && !SUBSCRIBED_MODE_COMMANDS.has(spec.name)) {
-      this.session.reject();
-      this.fail(spec, new CommandError(notAllowedWhileSubscribed(spec, args)), started);
+      this.refuse(spec, new CommandError(notAllowedWhileSubscribed(spec, args)), started);
       return;
     }
     const idleError = this.session.rolledBackForIdleness;
@@ -556,6 +553,22 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
     }
     tracker.writer = undefined;
     this.settle(spec, outcome, started);
+  }
+
+  /**
+   * refuse answers a command refused before it runs (wrong arity, NOAUTH, subscribed mode). A
+   * refusal while queuing makes EXEC fail; EXEC refused itself ends the transaction with
+   * `EXECABORT Transaction discarded because of: <the error>`, as Redis's execCommandAbort.
+   */
+  private refuse(spec: CommandSpec, error: CommandError, started: number): void {
+    if (spec.name !== 'exec') {
+      this.session.reject();
+      this.fail(spec, error, started);
+      return;
+    }
+    this.session.abortExec();
+    const reason = error.message.startsWith('ERR ') ? error.message.slice(4) : error.message;
+    this.fail(spec, new CommandError(`EXECABORT Transaction discarded because of: ${reason}`), started);
   }
 
   /**

@@ -115,6 +115,15 @@ export class Session {
     this.unwatch();
   }
 
+  /**
+   * abortExec: EXEC was refused before it ran (wrong arity, NOAUTH, subscribed mode). As Redis's
+   * execCommandAbort, the transaction ends, if one was open, and the watched keys are forgotten.
+   */
+  abortExec(): void {
+    if (this.queue.active) this.queue.discard();
+    this.unwatch();
+  }
+
   watch(keys: readonly Buffer[]): void {
     if (this.queue.active) throw new CommandError('ERR WATCH inside MULTI is not allowed');
     if (this.closed) throw new CommandError('ERR connection closed');

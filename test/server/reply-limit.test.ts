@@ -80,6 +80,23 @@ describe('the reply limit', () => {
     expect(names.every((n) => seen.has(n))).toBe(true);
   });
 
+  it('HRANDFIELD with a negative count and HMGET naming a field many times are bounded', async () => {
+    // 8 fields of 8 KB: the hash is small, but its fields repeated can pass the limit.
+    const fields: string[] = [];
+    for (let i = 0; i < 8; i++) fields.push(`f${i}`, 'v'.repeat(8000));
+    await c.hset('rh', ...fields);
+    const pick = (count: number, ...more: string[]) => c.call('hrandfield', 'rh', String(count), ...more);
+    await expect(pick(-150, 'WITHVALUES')).rejects.toThrow(
+      /^ERR reply too large: the fields picked pass 1048576 bytes; ask for a smaller count$/,
+    );
+    expect(await pick(-100, 'WITHVALUES')).toHaveLength(200);
+    expect(await pick(-150)).toHaveLength(150);
+    await expect(c.hmget('rh', ...Array<string>(150).fill('f0'))).rejects.toThrow(
+      /^ERR reply too large: the values asked for pass 1048576 bytes; ask for fewer fields at a time$/,
+    );
+    expect(await c.hmget('rh', ...Array<string>(100).fill('f0'))).toHaveLength(100);
+  });
+
   it('redis.call MGET inside a script is bounded too', async () => {
     await expect(c.eval("return #redis.call('MGET', 'big', 'big', 'big', 'big', 'big')", 0)).rejects.toThrow(
       /reply too large/,

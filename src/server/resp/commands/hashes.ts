@@ -20,7 +20,7 @@ import {
 } from '../../../storage/hash-codec.js';
 import { ValueType } from '../../../storage/value-type.js';
 import type { Latest, Updated } from '../../../txn/write-pipeline.js';
-import { CommandError, checkType, ERR_OVERFLOW, ERR_SYNTAX, wrongArity } from '../errors.js';
+import { CommandError, checkType, ERR_OVERFLOW, ERR_SYNTAX, replyTooLarge, wrongArity } from '../errors.js';
 import { globMatch } from '../glob.js';
 import { NOTIFY } from '../notifications.js';
 import type { CommandContext, Held } from '../types.js';
@@ -163,6 +163,11 @@ function hget(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
 function hmget(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   return readHash(ctx, args[1]!, (hash, latest) => {
     const values = args.slice(2).map((a) => hash.get(field(a)) ?? null);
+    // A field named many times repeats its value: the reply can pass the hash many times over.
+    let bytes = 0;
+    for (const v of values) bytes += v?.length ?? 0;
+    const limit = ctx.server.limits.replyBytes;
+    if (bytes > limit) throw replyTooLarge('the values asked for', limit, 'ask for fewer fields at a time');
     return held(latest.durable, (w) => w.bulkArray(values));
   });
 }
@@ -316,6 +321,12 @@ function hrandfield(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
       }
       picked = pool.slice(0, count);
     }
+    // Checked before the reply is built: a negative count repeats fields, so the reply can pass
+    // the hash (at most HASH_BYTES_MAX) many times over.
+    let bytes = 0;
+    for (const f of picked) bytes += f.length + (withValues ? hash.get(f)!.length : 0);
+    const limit = ctx.server.limits.replyBytes;
+    if (bytes > limit) throw replyTooLarge('the fields picked', limit, 'ask for a smaller count');
     return held(latest.durable, (w) => {
       if (!withValues) {
         w.bulkArray(picked.map(fieldBytes));

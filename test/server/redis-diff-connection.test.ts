@@ -1,5 +1,6 @@
 // Connection, transaction and server commands against a real redis-server, compared byte for
-// byte on raw connections: AUTH without a configured password, EXEC refused before it runs.
+// byte on raw connections: AUTH without a configured password, EXEC refused before it runs,
+// SHUTDOWN's option checks.
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { hasRedisServer, rawDifferences } from '../support/redis-server.js';
@@ -72,6 +73,21 @@ describe.skipIf(!hasRedis)('connection and transaction commands against a real r
         ['multi'],
         ['exec'],
         ['config', 'set', 'requirepass', ''],
+      ]),
+    ).toEqual([]);
+  });
+
+  it('SHUTDOWN refuses contradictory options without shutting down', async () => {
+    expect(
+      await diff([
+        ['shutdown', 'nosave', 'save'],
+        ['shutdown', 'save', 'nosave', 'now'],
+        ['shutdown', 'abort', 'now'],
+        ['shutdown', 'save', 'save', 'abort'],
+        ['shutdown', 'abort', 'abort'],
+        ['shutdown', 'abort'],
+        ['shutdown', 'x'],
+        ['ping'],
       ]),
     ).toEqual([]);
   });

@@ -322,9 +322,16 @@ function command(ctx: CommandContext, args: Buffer[]): void {
 }
 
 function shutdown(ctx: CommandContext, args: Buffer[]): void {
-  for (const a of args.slice(1))
-    if (!['nosave', 'save', 'now', 'force', 'abort'].includes(lower(a))) throw new CommandError(ERR_SYNTAX);
-  if (args.slice(1).some((a) => lower(a) === 'abort')) throw new CommandError('ERR No shutdown in progress.');
+  const options = new Set<string>();
+  for (const a of args.slice(1)) {
+    const option = lower(a);
+    if (!['nosave', 'save', 'now', 'force', 'abort'].includes(option)) throw new CommandError(ERR_SYNTAX);
+    options.add(option);
+  }
+  // As Redis: ABORT takes no other option, and SAVE and NOSAVE contradict each other.
+  if ((options.has('abort') && options.size > 1) || (options.has('save') && options.has('nosave')))
+    throw new CommandError(ERR_SYNTAX);
+  if (options.has('abort')) throw new CommandError('ERR No shutdown in progress.');
   if (!ctx.server.shutdown()) throw new CommandError('ERR Errors trying to SHUTDOWN. Check logs.');
   // As Redis: no reply; the connection closes with the server.
   ctx.closeAfterReply();

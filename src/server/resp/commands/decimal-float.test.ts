@@ -25,6 +25,33 @@ describe('HINCRBYFLOAT arithmetic (x86-64 long double, printed as Redis does)', 
     for (const good of ['1', '-1', '+1', '1.', '.5', '1e3', '1E-3', '-0', '00012']) {
       expect(parseLongDouble(good), good).toBeDefined();
     }
+    // Hexadecimal floats, as strtold (values read from redis-server 7.0's INCRBYFLOAT).
+    for (const [hex, value] of [
+      ['0x10', '16'],
+      ['0x1p3', '8'],
+      ['0X.8', '0.5'],
+      ['-0x1.8P1', '-3'],
+      ['+0x1P+2', '4'],
+      ['0x10e', '270'],
+      ['0x1.0000000000000001p0', '1'],
+    ] as const) {
+      expect(formatLongDouble(parseLongDouble(hex)!), hex).toBe(value);
+    }
+    for (const bad of ['0x', '0x1p', '0x.p1', '0xg', ' 0x1', '0x1 ', '0x1p-']) {
+      expect(parseLongDouble(bad), bad).toBeUndefined();
+    }
+    // Past long double's range (strtold's ERANGE): refused, where Redis refuses it.
+    for (const bad of ['1e5000', '-1e5000', '1e-5000', '0x1p99999', '0x1p-99999', `1e${'9'.repeat(400)}`]) {
+      expect(parseLongDouble(bad), bad).toBeUndefined();
+    }
+    expect(parseLongDouble('0e99999')).toEqual(parseLongDouble('0'));
+    const big = formatLongDouble(parseLongDouble('1e400')!);
+    expect(big).toHaveLength(401);
+    expect(big.startsWith('1000000000000000000028188068394758651458645343362905203862591069')).toBe(true);
+    expect(formatLongDouble(parseLongDouble('0x1p16383')!)).toHaveLength(4932);
+    expect(
+      isFiniteLongDouble(addLongDouble(parseLongDouble('0x1p16383')!, parseLongDouble('0x1p16383')!)),
+    ).toBe(false);
     expect(isFiniteLongDouble(parseLongDouble('inf')!)).toBe(false);
     expect(isFiniteLongDouble(parseLongDouble('-Infinity')!)).toBe(false);
   });

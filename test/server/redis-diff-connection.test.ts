@@ -92,6 +92,47 @@ describe.skipIf(!hasRedis)('connection and transaction commands against a real r
     ).toEqual([]);
   });
 
+  it('subcommand arities and options: SCRIPT, PUBSUB HELP, CONFIG, COMMAND LIST', async () => {
+    expect(
+      await diff([
+        ['script', 'load'],
+        ['script', 'load', 'return 1', 'x'],
+        ['script', 'exists'],
+        ['script', 'help', 'x'],
+        ['script', 'kill', 'x'],
+        ['script', 'flush', 'sync', 'async'],
+        ['script', 'flush', 'x'],
+        ['script', 'flush', 'SYNC'],
+        ['script', 'flush'],
+        ['script', 'nope'],
+        ['pubsub', 'help', 'x'],
+        ['config', 'help', 'x'],
+        ['config', 'resetstat', 'x'],
+        ['config', 'resetstat'],
+        ['config', 'rewrite', 'x'],
+        ['command', 'list', 'x'],
+        ['command', 'list', 'filterby', 'pattern'],
+        ['command', 'list', 'filterby', 'pattern', 'a', 'b'],
+        ['command', 'list', 'filterby', 'nope', 'x'],
+        ['command', 'list', 'filterby', 'module', 'x'],
+        ['command', 'list', 'filterby', 'aclcat', 'nosuch'],
+        ['command', 'list', 'FILTERBY', 'PATTERN', 'hsetn?'],
+      ]),
+    ).toEqual([]);
+    // Order is Redis's hash table's: compared sorted.
+    const sorted = async (c: Redis, ...args: string[]) =>
+      ((await c.call('command', ...args)) as string[]).sort();
+    for (const filter of [
+      ['filterby', 'pattern', 'HSET*'],
+      ['filterby', 'pattern', 'h*get*'],
+      ['filterby', 'aclcat', 'hash'],
+    ]) {
+      expect(await sorted(pair.ours, 'list', ...filter), filter.join(' ')).toEqual(
+        await sorted(pair.theirs, 'list', ...filter),
+      );
+    }
+  });
+
   it('ioredis connects with the username "default" and any password', async () => {
     const c = new Redis({
       port: pair.ours.options.port!,

@@ -107,6 +107,7 @@ function pubsub(ctx: CommandContext, args: Buffer[]): void {
       w.integer(broker.numpat());
       return;
     case 'help':
+      if (args.length !== 2) throw wrongArity('pubsub|help');
       w.array(PUBSUB_HELP);
       return;
     default:

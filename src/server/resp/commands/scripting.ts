@@ -15,7 +15,7 @@ import {
   type RespValue,
 } from '../../../protocol/resp/index.js';
 import { arityOk } from '../command-table.js';
-import { CommandError, errorReply, unknownSubcommand } from '../errors.js';
+import { CommandError, errorReply, unknownSubcommand, wrongArity } from '../errors.js';
 import { writeReply } from '../lua/convert.js';
 import { ERR_NOT_IN_SCRIPT, pipelineBase, ScriptStore, txnBase } from '../lua/script-store.js';
 import { trackRead } from '../tracking.js';
@@ -162,25 +162,31 @@ const SCRIPT_HELP = [
   '    Print this help.',
 ];
 
+/** SCRIPT_ARITY: each SCRIPT subcommand's arity, as Redis's (negative: at least that many). */
+const SCRIPT_ARITY: Readonly<Record<string, number>> = { load: 3, exists: -3, flush: -2, kill: 2, help: 2 };
+
 function script(ctx: CommandContext, args: Buffer[]): void {
   const sub = lower(args[1]!);
   const scripts = ctx.server.scripts;
   const w = ctx.w;
-  if (sub === 'load' && args.length === 3) w.bulk(scripts.load(args[2]!));
-  else if (sub === 'exists' && args.length >= 3) {
+  const arity = Object.hasOwn(SCRIPT_ARITY, sub) ? SCRIPT_ARITY[sub] : undefined;
+  if (arity === undefined) throw unknownSubcommand(args[1]!, 'script');
+  if (arity >= 0 ? args.length !== arity : args.length < -arity) throw wrongArity(`script|${sub}`);
+  if (sub === 'load') w.bulk(scripts.load(args[2]!));
+  else if (sub === 'exists') {
     w.array(args.slice(2).map((a) => (scripts.has(lower(a)) ? 1 : 0)));
-  } else if (sub === 'flush' && args.length <= 3) {
-    if (args.length === 3 && !['async', 'sync'].includes(lower(args[2]!))) {
+  } else if (sub === 'flush') {
+    if (args.length > 3 || (args.length === 3 && !['async', 'sync'].includes(lower(args[2]!)))) {
       throw new CommandError('ERR SCRIPT FLUSH only support SYNC|ASYNC option');
     }
     scripts.flush();
     w.ok();
-  } else if (sub === 'kill' && args.length === 2) {
+  } else if (sub === 'kill') {
     // A script runs synchronously: when this command runs, none is running (docs/lua.md).
     throw new CommandError('NOTBUSY No scripts in execution right now.');
-  } else if (sub === 'help' && args.length === 2) {
+  } else {
     w.array(SCRIPT_HELP);
-  } else throw unknownSubcommand(args[1]!, 'script');
+  }
 }
 
 const doc = (since: string, summary: string) => ({ group: 'scripting', since, summary });

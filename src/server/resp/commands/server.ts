@@ -248,10 +248,13 @@ function config(ctx: CommandContext, args: Buffer[]): void {
     for (const change of changes) change();
     w.ok();
   } else if (sub === 'resetstat') {
+    if (args.length !== 2) throw wrongArity('config|resetstat');
     w.ok();
   } else if (sub === 'rewrite') {
+    if (args.length !== 2) throw wrongArity('config|rewrite');
     throw new CommandError('ERR The server is running without a config file');
   } else if (sub === 'help') {
+    if (args.length !== 2) throw wrongArity('config|help');
     w.array(CONFIG_HELP);
   } else {
     throw unknownSubcommand(args[1]!, 'config');
@@ -282,6 +285,25 @@ function writeDocs(w: ReplyWriter, c: CommandSpec): void {
   w.bulk(c.since);
   w.bulk('group');
   w.bulk(c.group);
+}
+
+/**
+ * commandListFilter: COMMAND LIST's [FILTERBY MODULE name | ACLCAT category | PATTERN pattern],
+ * as Redis 7 (the pattern matches without case; a command's one ACL category here is its group,
+ * as COMMAND INFO shows; no modules). Anything else: a syntax error.
+ */
+function commandListFilter(args: Buffer[]): (c: CommandSpec) => boolean {
+  if (args.length === 2) return () => true;
+  if (args.length !== 5 || lower(args[2]!) !== 'filterby') throw new CommandError(ERR_SYNTAX);
+  const by = lower(args[3]!);
+  const value = lower(args[4]!);
+  if (by === 'module') return () => false;
+  if (by === 'aclcat') return (c) => c.group === value;
+  if (by === 'pattern') {
+    const pattern = Buffer.from(value, 'latin1');
+    return (c) => globMatch(pattern, Buffer.from(c.name, 'latin1'));
+  }
+  throw new CommandError(ERR_SYNTAX);
 }
 
 function command(ctx: CommandContext, args: Buffer[]): void {
@@ -315,7 +337,7 @@ function command(ctx: CommandContext, args: Buffer[]): void {
       writeDocs(w, c);
     }
   } else if (sub === 'list') {
-    w.bulkArray([...table.all()].map((c) => c.name));
+    w.bulkArray([...table.all()].filter(commandListFilter(args)).map((c) => c.name));
   } else {
     throw unknownSubcommand(args[1]!, 'command');
   }

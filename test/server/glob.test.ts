@@ -8,7 +8,14 @@ const m = (p: string, s: string) => globMatch(Buffer.from(p), Buffer.from(s));
 
 describe('globMatch (Redis stringmatchlen)', () => {
   it('matches Redis glob syntax', () => {
-    expect(m('*', '')).toBe(true);
+    // stringmatchlen: the empty string matches only the empty pattern.
+    expect(m('*', '')).toBe(false);
+    expect(m('**', '')).toBe(false);
+    expect(m('', '')).toBe(true);
+    expect(m('', 'a')).toBe(false);
+    expect(m('a*', 'a')).toBe(true);
+    expect(m('a**', 'a')).toBe(true);
+    expect(m('*', 'a')).toBe(true);
     expect(m('h?llo', 'hello')).toBe(true);
     expect(m('h*llo', 'heeeello')).toBe(true);
     expect(m('h[ae]llo', 'hallo')).toBe(true);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { differences, execText, hasRedisServer } from '../support/redis-server.js';
+import { differences, execText, hasRedisServer, rawDifferences } from '../support/redis-server.js';
 import { useRedisPair } from './support.js';
 
 const hasRedis = hasRedisServer('redis-diff-keys.test.ts');
@@ -137,3 +137,26 @@ describe.skipIf(!hasRedis)(
     });
   },
 );
+
+describe.skipIf(!hasRedis)('the empty key and field against a real redis-server', () => {
+  const pair = useRedisPair();
+
+  it('`*` alone lists them (KEYS, SCAN, HSCAN do not match), no other pattern matches them', async () => {
+    expect(
+      await rawDifferences(pair.ours.options.port!, pair.theirs.options.port!, [
+        ['set', '', 'v'],
+        ['keys', '*'],
+        ['keys', '**'],
+        ['keys', '*?'],
+        ['keys', ''],
+        ['scan', '0', 'match', '*'],
+        ['scan', '0', 'match', '**'],
+        ['del', ''],
+        ['hset', 'h', '', 'x'],
+        ['hscan', 'h', '0', 'match', '*'],
+        ['hscan', 'h', '0', 'match', '**'],
+        ['hscan', 'h', '0', 'match', ''],
+      ]),
+    ).toEqual([]);
+  });
+});

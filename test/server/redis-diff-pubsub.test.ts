@@ -49,6 +49,17 @@ const SESSIONS: Readonly<Record<string, readonly Step[]>> = {
     a('SUNSUBSCRIBE'),
     b('PUBLISH', 'ch1', 'gone'),
   ],
+  'the empty channel: no pattern but the empty one matches it': [
+    a('PSUBSCRIBE', '*'),
+    a('SUBSCRIBE', ''),
+    b('PUBLISH', '', 'm'),
+    b('PUBSUB', 'CHANNELS', '*'),
+    b('PUBSUB', 'CHANNELS', '**'),
+    b('PUBSUB', 'CHANNELS'),
+    a('UNSUBSCRIBE'),
+    b('PUBLISH', '', 'm'),
+    a('PUNSUBSCRIBE'),
+  ],
   'errors and PUBSUB': [
     a('SUBSCRIBE'),
     a('PSUBSCRIBE'),

@@ -1,4 +1,5 @@
-// globMatch: Redis's stringmatchlen (util.c) over bytes: `*`, `?`, `[abc]`, `[^a-z]`, `\x`.
+// globMatch: Redis's stringmatchlen (util.c) over bytes: `*`, `?`, `[abc]`, `[^a-z]`, `\x`;
+// no pattern but the empty one matches the empty string.
 // Iterative with backtracking to the last `*`, so a pattern like `*a*a*a*b` cannot take
 // exponential time (Redis added a nesting limit for the same reason).
 
@@ -45,6 +46,9 @@ function classMatch(pattern: Buffer, p: number, c: number): [boolean, number] {
 }
 
 export function globMatch(pattern: Buffer, s: Buffer): boolean {
+  // As stringmatchlen, whose loop runs only while the string is not empty: an empty string is
+  // matched by the empty pattern only (`*` does not match it).
+  if (s.length === 0) return pattern.length === 0;
   let p = 0;
   let i = 0;
   let starP = -1;
@@ -91,8 +95,10 @@ export function globMatch(pattern: Buffer, s: Buffer): boolean {
   return p === pattern.length;
 }
 
-/** isMatchAll is true for patterns that match every key (`*`), so scans can skip matching. */
+/**
+ * isMatchAll is true for the pattern `*` alone, which KEYS, SCAN and HSCAN do not match at all
+ * (as Redis): every key or field, the empty one included, where `**` skips the empty one.
+ */
 export function isMatchAll(pattern: Buffer): boolean {
-  for (const b of pattern) if (b !== STAR) return false;
-  return pattern.length > 0;
+  return pattern.length === 1 && pattern[0] === STAR;
 }

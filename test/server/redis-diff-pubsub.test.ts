@@ -60,6 +60,18 @@ const SESSIONS: Readonly<Record<string, readonly Step[]>> = {
     b('PUBLISH', '', 'm'),
     a('PUNSUBSCRIBE'),
   ],
+  'SSUBSCRIBE inside MULTI/EXEC is refused (Redis 7.0: a deny-blocking client)': [
+    a('MULTI'),
+    a('SSUBSCRIBE', 'sc'),
+    a('EXEC'),
+    a('MULTI'),
+    a('SUBSCRIBE', 'c'),
+    a('SSUBSCRIBE', 'sc'),
+    a('EXEC'),
+    b('PUBSUB', 'SHARDCHANNELS'),
+    b('PUBLISH', 'c', 'm'),
+    a('UNSUBSCRIBE'),
+  ],
   'errors and PUBSUB': [
     a('SUBSCRIBE'),
     a('PSUBSCRIBE'),

@@ -52,6 +52,9 @@ interface Ran {
   readonly ok: boolean;
 }
 
+/** ERR_SSUBSCRIBE_IN_EXEC: Redis 7.0's refusal of SSUBSCRIBE inside MULTI/EXEC. */
+const ERR_SSUBSCRIBE_IN_EXEC = "ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client";
+
 /**
  * runQueued runs the queued commands against `tx` and returns the EXEC reply body. A command's
  * error becomes its element of the reply; the others still run (as Redis).
@@ -81,6 +84,8 @@ async function runQueued(
     const started = ctx.server.clock.monotonicMs();
     let ok = true;
     try {
+      // Redis 7.0 runs EXEC's commands as a "deny blocking" client, which SSUBSCRIBE refuses.
+      if (command.name === 'ssubscribe') throw new CommandError(ERR_SSUBSCRIBE_IN_EXEC);
       const outcome = await command.handler(inner, args);
       if (outcome !== undefined && outcome !== null) {
         // Commands reading through the transaction never wait; others (none today) might.

@@ -6,6 +6,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tmpDir } from '../../test/support/tmp-dir.js';
+import { systemClock, type Timer } from '../io/clock.js';
+import { nodeFileSystem } from '../io/node-file-system.js';
 import { ClosedError, InvalidArgumentError } from '../storage/errors.js';
 import { type OpenOptions, open } from './db.js';
 
@@ -57,6 +59,51 @@ describe('open() validates its options', () => {
     await db.set('k', 'v');
     await db.close();
   });
+
+  for (const engine of ['cask', 'lmdb'] as const) {
+    it(`refuses a clock or fs missing a method before it creates anything (${engine})`, async () => {
+      const parent = tmpDir('opt');
+      const dir = path.join(parent, 'store');
+      const cases: [Record<string, unknown>, RegExp][] = [
+        [
+          { clock: {} },
+          /option clock must be an object with the methods nowMs, monotonicMs, every, after; nowMs, monotonicMs, every, after are not a function/,
+        ],
+        [
+          { clock: { nowMs: () => Date.now() } },
+          /option clock .*; monotonicMs, every, after are not a function/,
+        ],
+        [{ clock: { ...systemClock, after: 5 } }, /option clock .*; after is not a function/],
+        [{ clock: null }, /option clock must be an object with the methods .*, got null/],
+        [
+          { fs: {} },
+          /option fs must be an object with the methods open, readdir, mkdir, .*; open, readdir, .* are not a function/,
+        ],
+        [{ fs: 'node' }, /option fs must be an object with the methods .*, got "node"/],
+      ];
+      for (const [options, message] of cases) {
+        expect((await refused(dir, { engine, ...options })).message).toMatch(message);
+        expect(fs.existsSync(dir), JSON.stringify(Object.keys(options))).toBe(false);
+      }
+      const db = await open(dir, { engine, clock: systemClock, fs: nodeFileSystem });
+      await db.close();
+    });
+  }
+
+  for (const engine of ['cask', 'lmdb'] as const) {
+    for (const durability of ['always', 'interval'] as const) {
+      it(`gives the directory back when close() throws: a timer that cannot be cancelled (${engine}, ${durability})`, async () => {
+        const dir = tmpDir('opt');
+        const broken = { ...systemClock, every: () => ({}) as Timer, after: () => ({}) as Timer };
+        const db = await open(dir, { engine, durability, clock: broken });
+        await db.set('k', 'v');
+        await expect(db.close()).rejects.toThrow(TypeError);
+        const again = await open(dir); // not LockedError
+        expect((await again.get('k'))?.toString()).toBe('v');
+        await again.close();
+      });
+    }
+  }
 
   it('refuses a path that is not a directory, or none, with a clear error', async () => {
     const dir = tmpDir('opt');

@@ -556,11 +556,18 @@ export class Db {
     return this.engine.backupSource();
   }
 
-  /** close flushes, fsyncs and releases the directory lock. */
-  close(): Promise<void> {
+  /**
+   * close flushes, fsyncs and releases the directory lock. The engine is closed (and the lock
+   * given back) even when stopping the expiry cycle throws (an injected clock's timer): the
+   * error is then reported after it.
+   */
+  async close(): Promise<void> {
     this.closed = true;
-    this.writes.close();
-    return this.engine.close();
+    try {
+      this.writes.close();
+    } finally {
+      await this.engine.close();
+    }
   }
 
   /** checkOpen: a call after close() is refused (the engine refuses its own calls the same way). */

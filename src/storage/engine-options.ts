@@ -77,10 +77,39 @@ export function checkInteger(name: string, value: unknown, min: number, max = Nu
   }
 }
 
-/** checkObject accepts undefined or an object (an injected file system, clock, ...). */
-export function checkObject(name: string, value: unknown): void {
-  if (value !== undefined && (value === null || typeof value !== 'object'))
-    throw optionError(name, 'an object', value);
+/**
+ * CLOCK_METHODS, FILE_SYSTEM_METHODS: every method of an injected Clock or FileSystem
+ * (io/clock.ts, io/file-system.ts); the engines call each of them.
+ */
+export const CLOCK_METHODS: readonly string[] = ['nowMs', 'monotonicMs', 'every', 'after'];
+export const FILE_SYSTEM_METHODS: readonly string[] = [
+  'open',
+  'readdir',
+  'mkdir',
+  'rename',
+  'link',
+  'unlink',
+  'syncDir',
+  'exists',
+  'kind',
+  'readFile',
+];
+
+/**
+ * checkMethods accepts undefined or an object (an injected file system, clock) on which every
+ * one of `methods` is a function: a missing one would otherwise fail as a TypeError deep inside
+ * open, after the directory was created, or inside close, with the directory still locked.
+ */
+export function checkMethods(name: string, value: unknown, methods: readonly string[]): void {
+  if (value === undefined) return;
+  const accepted = `an object with the methods ${methods.join(', ')}`;
+  if (value === null || typeof value !== 'object') throw optionError(name, accepted, value);
+  const missing = methods.filter((m) => typeof (value as Record<string, unknown>)[m] !== 'function');
+  if (missing.length > 0) {
+    throw new InvalidArgumentError(
+      `option ${name} must be ${accepted}; ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not a function`,
+    );
+  }
 }
 
 /** checkKnown refuses option names outside `known` (a misspelt option would otherwise be ignored). */
@@ -112,7 +141,7 @@ export function validateEngineOptions(options: EngineOptions): void {
   ) {
     throw optionError('syncIntervalMs', `a number of milliseconds in (0, ${SYNC_INTERVAL_MS_MAX}]`, interval);
   }
-  checkObject('fs', options.fs);
-  checkObject('clock', options.clock);
+  checkMethods('fs', options.fs, FILE_SYSTEM_METHODS);
+  checkMethods('clock', options.clock, CLOCK_METHODS);
   checkBoolean('readOnly', options.readOnly);
 }

@@ -686,9 +686,10 @@ export class CaskEngine implements Engine {
 
   private async shutdown(): Promise<void> {
     this.closing = true;
-    this.commit.cancelTimer();
-    // Let compaction stop at its next step, and queued writes finish.
     try {
+      // Inside the try: an injected clock's timer that throws must not keep the lock held.
+      this.commit.cancelTimer();
+      // Let compaction stop at its next step, and queued writes finish.
       await this.compacting?.catch(() => {});
       await this.hinting;
       await this.indexing;

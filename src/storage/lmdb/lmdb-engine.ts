@@ -568,8 +568,9 @@ class LmdbEngine implements Engine {
 
   private async shutdown(): Promise<void> {
     this.closed = true;
-    this.timer?.cancel();
     try {
+      // Inside the try: an injected clock's timer that throws must not keep the lock held.
+      this.timer?.cancel();
       // Writes already queued still land; then make them durable before the env goes away.
       await this.db.committed;
       if (this.durability !== 'always') await this.sync();

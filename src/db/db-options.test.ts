@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { tmpDir } from '../../test/support/tmp-dir.js';
 import { systemClock, type Timer } from '../io/clock.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
-import { ClosedError, InvalidArgumentError } from '../storage/errors.js';
+import { ClosedError, InvalidArgumentError, IoError } from '../storage/errors.js';
 import { type OpenOptions, open } from './db.js';
 
 async function refused(dir: string, options: unknown): Promise<InvalidArgumentError> {
@@ -111,7 +111,21 @@ describe('open() validates its options', () => {
     fs.writeFileSync(file, 'x');
     expect((await refused(file, {})).message).toMatch(/afile is not a directory \(it is a file\)/);
     expect((await refused('', {})).message).toMatch(/the data directory must be a non-empty path/);
+    expect((await refused(`${dir}/a\0b`, {})).message).toMatch(/holds a NUL byte/);
   });
+
+  for (const engine of ['cask', 'lmdb'] as const) {
+    for (const readOnly of engine === 'cask' ? [false, true] : [false]) {
+      it(`a path under a file is an IoError naming it, not a raw ENOTDIR (${engine}${readOnly ? ', readOnly' : ''})`, async () => {
+        const file = path.join(tmpDir('opt'), 'afile');
+        fs.writeFileSync(file, 'x');
+        const sub = path.join(file, 'sub');
+        const err = await open(sub, { engine, readOnly }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(IoError);
+        expect((err as IoError).message).toContain(`could not open the store in ${sub}: ENOTDIR`);
+      });
+    }
+  }
 });
 
 describe('inputs are taken as they are, or refused (entry 17)', () => {

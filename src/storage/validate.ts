@@ -17,7 +17,7 @@ export type CheckedOp =
   | { readonly type: 'delete'; readonly key: Uint8Array };
 
 import { shown } from './engine-options.js';
-import { InvalidArgumentError, LimitError } from './errors.js';
+import { CairnError, InvalidArgumentError, IoError, LimitError } from './errors.js';
 import { BATCH_BYTES_MAX, BATCH_OPS_MAX, EXPIRES_AT_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from './limits.js';
 import { checkValueType } from './value-type.js';
 
@@ -95,15 +95,31 @@ export function ownScanRange(range: ScanRange): ScanRange {
 }
 
 /**
- * checkDataDir refuses a data directory path that is not one: empty, or naming a file. (A
- * missing one is fine: open creates it.) Without this the first file operation inside it fails
- * with a raw ENOTDIR or ENOENT that names META-1 rather than the user's mistake.
+ * checkDataDir refuses a data directory path that is not one: empty, holding a NUL byte, or
+ * naming a file. (A missing one is fine: open creates it.) Without this the first file
+ * operation inside it fails with a raw ENOTDIR or ENOENT that names META-1 rather than the
+ * user's mistake. A path the system cannot look at (ENOTDIR: a file on the way, EACCES) is an
+ * IoError naming it, not the raw errno error.
  */
 export async function checkDataDir(fs: FileSystem, dir: string): Promise<void> {
   if (typeof dir !== 'string' || dir === '') {
     throw new InvalidArgumentError(`the data directory must be a non-empty path, got ${JSON.stringify(dir)}`);
   }
-  const kind = await fs.kind(dir);
+  if (dir.includes('\0')) {
+    throw new InvalidArgumentError(
+      `the data directory path ${JSON.stringify(dir)} holds a NUL byte, which no file system takes`,
+    );
+  }
+  let kind: Awaited<ReturnType<FileSystem['kind']>>;
+  try {
+    kind = await fs.kind(dir);
+  } catch (err) {
+    // Not openFailure: a path that cannot even be looked at is no read-only store either.
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    if (err instanceof CairnError || typeof code !== 'string' || code.startsWith('ERR_')) throw err;
+    const message = err instanceof Error ? err.message : String(err);
+    throw new IoError(`could not open the store in ${dir}: ${message}`, err);
+  }
   if (kind !== undefined && kind !== 'directory') {
     throw new InvalidArgumentError(
       `${dir} is not a directory (it is a ${kind}); give the path of a data directory`,

@@ -69,7 +69,10 @@ export class DirLock {
       try {
         fs.writeFileSync(lockPath, `${process.pid}\n`);
       } catch (err) {
-        // A directory we may not write (EROFS, EACCES): give the kernel lock back.
+        // A directory we may not write (EROFS, EACCES) or a full disk (ENOSPC: the file was
+        // created, then its bytes did not fit): leave no empty LOCK behind (we hold the kernel
+        // lock, so the file is ours), and give the kernel lock back.
+        removeQuietly(lockPath);
         DirLock.held.delete(name);
         await new Promise<void>((resolve) => server.close(() => resolve()));
         throw err;
@@ -82,7 +85,11 @@ export class DirLock {
         fs.writeFileSync(lockPath, `${process.pid}\n`, { flag: 'wx' });
         return new DirLock(dir, undefined, true, undefined);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+          // Created, then its bytes did not fit (ENOSPC): the file is ours; leave none behind.
+          removeQuietly(lockPath);
+          throw err;
+        }
         const owner = readOwner(lockPath);
         if (owner !== undefined && isAlive(owner)) throw new LockedError(dir, owner);
         fs.rmSync(lockPath, { force: true });
@@ -97,6 +104,15 @@ export class DirLock {
     const server = this.server;
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
     if (this.name !== undefined) DirLock.held.delete(this.name);
+  }
+}
+
+/** removeQuietly removes a LOCK file this process just failed to write, if it can. */
+function removeQuietly(lockPath: string): void {
+  try {
+    fs.rmSync(lockPath, { force: true });
+  } catch {
+    // EROFS and the like: nothing was created.
   }
 }
 

@@ -88,7 +88,15 @@ export class IncompatibleError extends CairnError {
 
 /** IoError: a read, write or fsync failed. The operation that saw it did not take effect. */
 export class IoError extends CairnError {
-  constructor(message: string, cause: unknown) {
+  constructor(
+    message: string,
+    cause: unknown,
+    /**
+     * readableReason: set when a read-only open still reads the store (a full disk): what went
+     * wrong, without the message's advice for the embedded API, so that a CLI can give its own.
+     */
+    readonly readableReason?: string,
+  ) {
     super('IO', message, { cause });
   }
 }
@@ -112,17 +120,31 @@ export class StoreFailedError extends CairnError {
  * `{ readOnly: true }` to read it.
  */
 export class ReadOnlyError extends CairnError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /**
+     * readableReason: set when a read-only open reads the store (a directory that cannot be
+     * written): what went wrong, without the message's advice for the embedded API, so that a
+     * CLI can give its own.
+     */
+    readonly readableReason?: string,
+  ) {
     super('READ_ONLY', message);
   }
 }
 
+/** READ_ONLY_OPEN_ADVICE: how the embedded API reads a store it cannot open for writing. */
+export const READ_ONLY_OPEN_ADVICE = 'open it with { readOnly: true } to read it';
+
 /** READ_ONLY_ERRNOS: the errno codes that say a path may be read but not written. */
 const READ_ONLY_ERRNOS = new Set(['EROFS', 'EACCES', 'EPERM']);
+/** FULL_DISK_ERRNOS: the errno codes that say the file system (or the user's quota) is full. */
+const FULL_DISK_ERRNOS = new Set(['ENOSPC', 'EDQUOT']);
 
 /**
  * openFailure turns what an open threw into a Cairn error: its own errors unchanged, a file
- * system that refuses writes into ReadOnlyError, any other errno error into IoError naming the
+ * system that refuses writes into ReadOnlyError, a full one into IoError saying so (both with
+ * the way to read the store meanwhile), any other errno error into IoError naming the
  * directory (a raw `ENOTDIR ... stat '.../META-1'` says little to whoever typed the path).
  */
 export function openFailure(dir: string, err: unknown): Error {
@@ -130,9 +152,14 @@ export function openFailure(dir: string, err: unknown): Error {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   const message = err instanceof Error ? err.message : String(err);
   if (code !== undefined && READ_ONLY_ERRNOS.has(code)) {
-    return new ReadOnlyError(
-      `the data directory ${dir} cannot be written (${message}); open it with { readOnly: true } to read it`,
-    );
+    const reason = `the data directory ${dir} cannot be written (${message})`;
+    return new ReadOnlyError(`${reason}; ${READ_ONLY_OPEN_ADVICE}`, reason);
+  }
+  if (code !== undefined && FULL_DISK_ERRNOS.has(code)) {
+    // Opening for writing writes (the LOCK file, the metadata, recovery's repairs): on a full
+    // disk that fails, but nothing is lost and a read-only open writes nothing.
+    const reason = `the disk holding ${dir} is full (${message}): free some space to open the store for writing`;
+    return new IoError(`${reason}; meanwhile ${READ_ONLY_OPEN_ADVICE}`, err, reason);
   }
   if (typeof code === 'string') return new IoError(`could not open the store in ${dir}: ${message}`, err);
   return err instanceof Error ? err : new Error(message);

@@ -123,6 +123,36 @@ describe.skipIf(!canMount)('a full disk (tmpfs)', () => {
   });
 });
 
+describe.skipIf(!canMount)('a disk full before open (tmpfs)', () => {
+  it('says the disk is full and how to read meanwhile, leaves no empty LOCK, and reads read-only', async () => {
+    const at = mountTmpfs(1)!;
+    const dir = path.join(at, 'db');
+    let db = await open(dir);
+    await db.set('a', '1');
+    await db.close();
+    // Fill every block: even the LOCK file's few bytes do not fit.
+    const filler = path.join(at, 'filler');
+    try {
+      for (;;) fs.appendFileSync(filler, Buffer.alloc(4096, 1));
+    } catch {
+      // full
+    }
+    const err = await open(dir).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IoError);
+    expect((err as IoError).message).toMatch(
+      /^the disk holding .*db is full \(ENOSPC.*\): free some space to open the store for writing; meanwhile open it with \{ readOnly: true \} to read it$/,
+    );
+    expect(fs.readdirSync(dir)).not.toContain('LOCK');
+    db = await open(dir, { readOnly: true });
+    expect((await db.get('a'))?.toString()).toBe('1');
+    await db.close();
+    fs.rmSync(filler);
+    db = await open(dir);
+    await db.set('b', '2');
+    await db.close();
+  });
+});
+
 describe.skipIf(!canMount)('a read-only file system (tmpfs)', () => {
   it('says it is read-only when opened for writing, and reads with readOnly and through the CLI', async () => {
     const at = mountTmpfs(8)!;

@@ -204,4 +204,62 @@ describe('every call validates its options and arguments', () => {
     await expect(db.begin()).rejects.toBeInstanceOf(ClosedError);
     await expect(db.snapshot()).rejects.toBeInstanceOf(ClosedError);
   });
+
+  for (const engine of ['cask', 'lmdb'] as const) {
+    it(`calls that would not reach the engine are refused after close too (${engine})`, async () => {
+      const db = await open(tmpDir('opt-closed'), { engine });
+      await db.set('a', '1');
+      await db.close();
+      await expect(db.batch([])).rejects.toBeInstanceOf(ClosedError);
+      await expect(db.batch([{ type: 'set', key: 'b', value: 'x' }])).rejects.toBeInstanceOf(ClosedError);
+      await expect(
+        db.compareAndSwap({ compare: [], success: [{ type: 'set', key: 'a', value: '2' }] }),
+      ).rejects.toBeInstanceOf(ClosedError);
+      await expect(db.compareAndSwap({ compare: [] })).rejects.toBeInstanceOf(ClosedError);
+      expect(() => db.txnStats()).toThrow(ClosedError);
+      await expect(db.backupSource()).rejects.toBeInstanceOf(ClosedError);
+      await expect(db.backup(tmpDir('opt-closed-backup'))).rejects.toBeInstanceOf(ClosedError);
+    });
+  }
+
+  it('refuses a scan reverse that is not a boolean, in Db, transactions and snapshots', async () => {
+    const db = await open(tmpDir('opt-reverse'));
+    try {
+      await db.set('a', '1');
+      for (const reverse of ['yes', 1, null]) {
+        expect(() => db.scan({ reverse: reverse as never })).toThrow(
+          /scan reverse must be true or false, got/,
+        );
+        const tx = await db.begin();
+        const snap = await db.snapshot();
+        for (const reader of [tx, snap]) {
+          const scan = async () => {
+            for await (const _ of reader.scan({ reverse: reverse as never }));
+          };
+          await expect(scan()).rejects.toThrow(/scan reverse must be true or false/);
+        }
+        tx.rollback();
+        snap.release();
+      }
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('rollback() and release() are idempotent, as documented: a finally may call them again', async () => {
+    const db = await open(tmpDir('opt-idem'));
+    try {
+      const tx = await db.begin();
+      await tx.set('k', 'v');
+      await tx.commit();
+      tx.rollback(); // a no-op after commit
+      expect((await db.get('k'))?.toString()).toBe('v');
+      const snap = await db.snapshot();
+      snap.release();
+      snap.release();
+      await expect(snap.get('k')).rejects.toThrow(/finished|released/);
+    } finally {
+      await db.close();
+    }
+  });
 });

@@ -23,7 +23,7 @@ import { ClosedError, InvalidArgumentError, KeyNotFoundError, WrongTypeError } f
 import { isExpired } from '../storage/expiry-index.js';
 import { EXPIRES_AT_MAX } from '../storage/limits.js';
 import { readMeta } from '../storage/meta.js';
-import { checkDataDir, checkExpiresAt, textBytes } from '../storage/validate.js';
+import { checkDataDir, checkExpiresAt, checkScanReverse, textBytes } from '../storage/validate.js';
 import { valueTypeName } from '../storage/value-type.js';
 import { type CasRequest, type CasResult, compareAndSwap } from '../txn/compare-and-swap.js';
 import {
@@ -294,11 +294,18 @@ export class Db {
 
   /** compareAndSwap runs an etcd-style compare/then/else transaction in one atomic step. */
   compareAndSwap(request: CasRequest): Promise<CasResult> {
+    try {
+      // Checked here: a request that touches no key never reaches the engine, which would refuse it.
+      this.checkOpen();
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return compareAndSwap(this.writes, request);
   }
 
   /** txnStats: timestamps, open readers and the versions they retain. */
   txnStats(): MvccStats {
+    this.checkOpen();
     return this.mvcc.stats();
   }
 
@@ -429,6 +436,8 @@ export class Db {
 
   /** batch applies all operations atomically, in order; resolves once durable. */
   batch(ops: readonly DbBatchOp[]): Promise<void> {
+    // Checked here: an empty batch never reaches the engine, which would refuse it.
+    if (this.closed) return Promise.reject(new ClosedError());
     if (!Array.isArray(ops))
       return Promise.reject(new InvalidArgumentError('batch takes an array of operations'));
     let converted: BatchOp[];
@@ -489,6 +498,7 @@ export class Db {
   scan(options: ScanOptions = {}): AsyncIterableIterator<[Buffer, Buffer]> {
     checkOptionsObject(options);
     checkKnown(options, SCAN_OPTION_NAMES);
+    checkScanReverse(options.reverse);
     let start = options.start === undefined ? undefined : textBytes(options.start);
     let end = options.end === undefined ? undefined : textBytes(options.end);
     if (options.prefix !== undefined) {
@@ -533,6 +543,7 @@ export class Db {
    * paused; sealed files are hard-linked where the file system allows (docs/backup.md).
    */
   async backup(dir: string): Promise<BackupInfo> {
+    this.checkOpen();
     if (typeof dir !== 'string' || dir === '')
       throw new InvalidArgumentError('backup needs a directory path');
     if (this.engine.backup === undefined) {
@@ -548,6 +559,7 @@ export class Db {
    * snapshot archive of `cairn snapshot save` and GET /v1/snapshot); close it when done.
    */
   async backupSource(): Promise<BackupSource> {
+    this.checkOpen();
     if (this.engine.backupSource === undefined) {
       throw new InvalidArgumentError(
         `the ${this.engine.name} engine cannot be backed up online; copy its directory while it is closed`,

@@ -84,6 +84,13 @@ export function checkBatch(
   return bytes;
 }
 
+/** checkScanReverse: a scan's `reverse` is true, false or absent ('yes' is a caller's bug). */
+export function checkScanReverse(reverse: unknown): void {
+  if (reverse !== undefined && typeof reverse !== 'boolean') {
+    throw new InvalidArgumentError(`scan reverse must be true or false, got ${shown(reverse)}`);
+  }
+}
+
 /**
  * ownScanRange copies a scan's bounds, which the caller only lends for the call: an engine's scan
  * is a generator whose body runs at the first next(), so it takes this copy first. A bound that

@@ -10,7 +10,7 @@
 import { asBuffer, compareBytes, copyBytes, prefixEnd } from '../stdx/bytes.js';
 import { keyFromString, keyString } from '../stdx/key-string.js';
 import { InvalidArgumentError, WrongTypeError } from '../storage/errors.js';
-import { checkExpiresAt, checkKey, checkValue, textBytes } from '../storage/validate.js';
+import { checkExpiresAt, checkKey, checkScanReverse, checkValue, textBytes } from '../storage/validate.js';
 import { checkValueType, ValueType, valueTypeName } from '../storage/value-type.js';
 import { TxnConflictError, TxnFinishedError } from './errors.js';
 import type { Isolation, KeyRange, Mvcc, Registration, SnapshotRead } from './mvcc.js';
@@ -160,6 +160,7 @@ export class Snapshot {
   ): AsyncIterableIterator<[Buffer, Buffer]> {
     this.checkActive();
     checkLimit(options.limit);
+    checkScanReverse(options.reverse);
     for await (const [k, v] of this.mvcc.scanAt(this.reg.startTs, {
       start,
       end,
@@ -294,6 +295,7 @@ export class Transaction extends Snapshot {
   ): AsyncIterableIterator<[Buffer, Buffer]> {
     this.checkActive();
     checkLimit(options.limit);
+    checkScanReverse(options.reverse);
     const reverse = options.reverse === true;
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     const startK = start === undefined ? undefined : keyString(start);

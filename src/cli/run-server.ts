@@ -1,11 +1,16 @@
 // What `cairn serve` and `kvs-server` share: start the server, log where it listens, and shut
 // down gracefully on SIGTERM/SIGINT (stop accepting, finish in-flight requests, fsync, unlock).
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
 import { systemClock } from '../io/clock.js';
 import { failpointFileSystem } from '../io/failpoints.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
+import { RAFT_DIR } from '../replica/identity.js';
 import type { ServerConfig } from '../server/config.js';
 import { createLogger } from '../server/logger.js';
-import { type RunningServer, startServer } from '../server/server.js';
+import { type RunningServer, ServerStartError, startServer } from '../server/server.js';
+import { DirLock, LOCK_FILE } from '../storage/dir-lock.js';
+import { META_FILES } from '../storage/meta.js';
 import { packageVersion } from './version.js';
 
 export async function runServer(
@@ -18,7 +23,17 @@ export async function runServer(
   // CAIRN_FAILPOINTS: disk faults for the robustness tests (src/io/failpoints.ts); unset in use.
   const fs = failpointFileSystem(process.env.CAIRN_FAILPOINTS, nodeFileSystem);
   if (fs !== nodeFileSystem) logger.warn({ failpoints: process.env.CAIRN_FAILPOINTS }, 'failpoints armed');
-  const server = await startServer(config, logger, version, systemClock, fs);
+  const before = await beforeFirstStart(config);
+  let server: RunningServer;
+  try {
+    server = await startServer(config, logger, version, systemClock, fs);
+  } catch (err) {
+    // A start that never served (the address is in use or not available) must not leave a new
+    // store behind: its metadata would fix the directory's engine for the next start.
+    if (before !== undefined && err instanceof ServerStartError)
+      await undoFirstStart(config.dir, before, logger);
+    throw err;
+  }
   logger.info(
     {
       version,
@@ -49,4 +64,66 @@ export async function runServer(
     // A cluster member whose log or engine failed stops; a restart recovers and catches up.
     throw failure instanceof Error ? failure : new Error(String(failure));
   }
+}
+
+/** FirstStart: a data directory that held no store before this start, and what it held. */
+interface FirstStart {
+  readonly existed: boolean;
+  readonly names: ReadonlySet<string>;
+}
+
+/**
+ * beforeFirstStart: what the data directory holds when it holds no store yet (no metadata, no
+ * cluster member), for undoFirstStart; undefined for an existing store or a cluster member
+ * (whose failed first start the server undoes itself: ClusterMember.discardIfNew).
+ */
+async function beforeFirstStart(config: ServerConfig): Promise<FirstStart | undefined> {
+  if (config.initialCluster !== undefined || config.listenPeer !== undefined || config.name !== undefined)
+    return undefined;
+  let names: string[];
+  try {
+    names = await fsp.readdir(config.dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { existed: false, names: new Set() };
+    return undefined; // the open reports it
+  }
+  const meta: readonly string[] = META_FILES;
+  if (names.some((name) => name === RAFT_DIR || meta.includes(name))) return undefined;
+  return { existed: true, names: new Set(names) };
+}
+
+/**
+ * undoFirstStart removes what a failed first start created in `dir`: the entries that were not
+ * there before it (a pre-existing file is never touched), and the directory itself if the start
+ * created it. Only under the directory lock: a process that opened the store meanwhile keeps it.
+ */
+async function undoFirstStart(
+  dir: string,
+  before: FirstStart,
+  logger: ReturnType<typeof createLogger>,
+): Promise<void> {
+  let lock: DirLock;
+  try {
+    lock = await DirLock.acquire(dir);
+  } catch {
+    return; // missing (nothing was created), or another process has it open: leave it
+  }
+  const created: string[] = [];
+  try {
+    for (const name of await fsp.readdir(dir)) {
+      if (before.names.has(name) || name === LOCK_FILE) continue;
+      await fsp.rm(path.join(dir, name), { recursive: true, force: true });
+      created.push(name);
+    }
+  } catch (err) {
+    logger.warn({ err, dir }, 'this first start failed, and what it created could not all be removed');
+  } finally {
+    await lock.release();
+  }
+  if (!before.existed) await fsp.rmdir(dir).catch(() => {});
+  if (created.length > 0)
+    logger.info(
+      { dir, removed: created },
+      'this first start failed: the store files it created were removed',
+    );
 }

@@ -2,7 +2,9 @@
 // get, overwrite, missing key, rm, SIGKILL and restart, engine recorded and enforced, bad
 // addresses and flags, logs on stderr, listening within a second.
 import { type ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as path from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { canConnect, freePort } from '../support/ports.js';
 import { tmpDir } from '../support/tmp-dir.js';
@@ -146,6 +148,38 @@ describe('kvs-server and kvs-client', () => {
     holder.close();
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/in use/);
+  });
+
+  it('a start that never served leaves no store behind, so it fixes no engine', async ({ expect }) => {
+    // Address not available, then a port in use: each exits 1, and the directory stays as it
+    // was (a file of the user's is kept), so a later start may still choose lmdb.
+    const dir = tmpDir('kvs-server');
+    fs.writeFileSync(path.join(dir, 'notes.txt'), 'mine');
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', () => resolve()));
+    const taken = (holder.address() as net.AddressInfo).port;
+    try {
+      for (const addr of [`1.2.3.4:${await freePort()}`, `127.0.0.1:${taken}`]) {
+        const r = await run('kvs-server', ['--addr', addr], dir);
+        expect(r.code, addr).toBe(1);
+        expect(r.stderr).toMatch(/cannot listen|in use/);
+        expect(fs.readdirSync(dir), addr).toEqual(['notes.txt']);
+      }
+    } finally {
+      holder.close();
+    }
+    const lmdb = await startServer(dir, '--engine', 'lmdb');
+    expect(lmdb.stderr()).toMatch(/"engine":"lmdb"/);
+    await stop(lmdb.child, 'SIGTERM');
+    // An existing store is never touched by a failed start.
+    const holder2 = net.createServer();
+    await new Promise<void>((resolve) => holder2.listen(0, '127.0.0.1', () => resolve()));
+    const taken2 = (holder2.address() as net.AddressInfo).port;
+    const before = fs.readdirSync(dir).sort();
+    const r = await run('kvs-server', ['--addr', `127.0.0.1:${taken2}`], dir);
+    holder2.close();
+    expect(r.code).toBe(1);
+    expect(fs.readdirSync(dir).sort()).toEqual(before);
   });
 
   it('client: bad arguments, bad address, no server, version', async ({ expect }) => {

@@ -1,5 +1,6 @@
 // NodeFile.writeDurable: a second descriptor opened O_DSYNC writes into the same file; if the
 // path was replaced since the open, it must not write into the new file at that path.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -30,5 +31,30 @@ describe('NodeFile.writeDurable', () => {
     await f.close();
     expect(fs.readFileSync(path.join(dir, 'moved'), 'utf8')).toBe('old!');
     expect(fs.readFileSync(file, 'utf8')).toBe('other');
+  });
+});
+
+describe('NodeFileSystem.mkdir', () => {
+  it('creates missing parents, and takes an existing directory', async () => {
+    const dir = path.join(tmpDir('node-fs'), 'a', 'b', 'c');
+    await nodeFileSystem.mkdir(dir);
+    await nodeFileSystem.mkdir(dir);
+    expect(fs.statSync(dir).isDirectory()).toBe(true);
+  });
+
+  // Node's recursive mkdir says ENOENT under a read-only file system; the system said EROFS.
+  const isRoot = process.getuid?.() === 0;
+  it.skipIf(!isRoot)('under a read-only file system fails with EROFS, not ENOENT (root: tmpfs)', async () => {
+    const at = tmpDir('node-fs-ro');
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,ro', 'tmpfs', at]);
+    if (mounted.status !== 0) return; // no CAP_SYS_ADMIN: nothing to check here
+    try {
+      for (const dir of [path.join(at, 'new'), path.join(at, 'new', 'deeper')]) {
+        const err = await nodeFileSystem.mkdir(dir).catch((e: unknown) => e);
+        expect((err as NodeJS.ErrnoException).code, dir).toBe('EROFS');
+      }
+    } finally {
+      spawnSync('umount', ['-l', at]);
+    }
   });
 });

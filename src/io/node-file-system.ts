@@ -2,6 +2,7 @@
 // page-cached data costs a few microseconds while a trip through libuv's thread pool costs tens.
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
+import { dirname as pathDirname } from 'node:path';
 import type { File, FileSystem, OpenMode, PathKind } from './file-system.js';
 
 const FLAGS: Record<OpenMode, string> = { read: 'r', readwrite: 'r+', create: 'wx+' };
@@ -115,7 +116,15 @@ export class NodeFileSystem implements FileSystem {
   }
 
   async mkdir(dir: string): Promise<void> {
-    await fsp.mkdir(dir, { recursive: true });
+    try {
+      await fsp.mkdir(dir, { recursive: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      // Node's recursive mkdir answers ENOENT where the system said EROFS or EACCES (it retries
+      // the parent and reports that). One level at a time gives the real error (or succeeds,
+      // if a parent was created meanwhile).
+      await mkdirEachLevel(dir);
+    }
   }
 
   rename(from: string, to: string): Promise<void> {
@@ -161,6 +170,24 @@ export class NodeFileSystem implements FileSystem {
 
   readFile(path: string): Promise<Uint8Array> {
     return fsp.readFile(path);
+  }
+}
+
+/** mkdirEachLevel creates `dir` and its missing parents one mkdir at a time (see mkdir). */
+async function mkdirEachLevel(dir: string): Promise<void> {
+  const parent = pathDirname(dir);
+  if (parent !== dir) {
+    try {
+      await fsp.stat(parent);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await mkdirEachLevel(parent);
+    }
+  }
+  try {
+    await fsp.mkdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
 }
 

@@ -11,6 +11,7 @@ import { createLogger } from '../server/logger.js';
 import { type RunningServer, ServerStartError, startServer } from '../server/server.js';
 import { DirLock, LOCK_FILE } from '../storage/dir-lock.js';
 import { META_FILES } from '../storage/meta.js';
+import { CliError } from './program.js';
 import { packageVersion } from './version.js';
 
 export async function runServer(
@@ -23,6 +24,7 @@ export async function runServer(
   // CAIRN_FAILPOINTS: disk faults for the robustness tests (src/io/failpoints.ts); unset in use.
   const fs = failpointFileSystem(process.env.CAIRN_FAILPOINTS, nodeFileSystem);
   if (fs !== nodeFileSystem) logger.warn({ failpoints: process.env.CAIRN_FAILPOINTS }, 'failpoints armed');
+  await checkServerDir(config.dir);
   const before = await beforeFirstStart(config);
   let server: RunningServer;
   try {
@@ -63,6 +65,19 @@ export async function runServer(
   if (failure !== undefined) {
     // A cluster member whose log or engine failed stops; a restart recovers and catches up.
     throw failure instanceof Error ? failure : new Error(String(failure));
+  }
+}
+
+/**
+ * checkServerDir refuses a data directory path that names a file, before the server looks for
+ * a cluster member's files inside it (which would report ENOTDIR on `raft/member.json`).
+ */
+async function checkServerDir(dir: string): Promise<void> {
+  const st = await fsp.stat(dir).catch(() => undefined);
+  if (st !== undefined && !st.isDirectory()) {
+    throw new CliError(
+      `the data directory ${path.resolve(dir)} is a ${st.isFile() ? 'file' : 'special file'}, not a directory: give --dir the path of a directory (a new one is created)`,
+    );
   }
 }
 

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 import { CairnClient } from '../../src/client/client.js';
 import { freePort } from '../support/ports.js';
 import { tmpDir } from '../support/tmp-dir.js';
-import { BIN, ensureBuilt } from './support.js';
+import { BIN, ensureBuilt, run } from './support.js';
 
 const STARTUP_WAIT_MS = 15_000;
 const children: ChildProcess[] = [];
@@ -151,5 +151,18 @@ describe('cairn serve', () => {
     expect(err).not.toMatch(/ServerStartError|EADDRINUSE/);
     server.child.kill('SIGINT');
     expect(await server.exited).toBe(0);
+  });
+
+  it('says a --dir naming a file is a file, not a Raft path inside it', async ({ expect }) => {
+    const file = path.join(tmpDir('serve'), 'afile');
+    fs.writeFileSync(file, 'x');
+    const r = await run(
+      'cairn',
+      ['serve', '--dir', file, '--addr', `127.0.0.1:${await freePort()}`, '--http', 'off'],
+      '.',
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/the data directory .*afile is a file, not a directory/);
+    expect(r.stderr).not.toMatch(/raft|member\.json|ENOTDIR/);
   });
 });

@@ -5,7 +5,7 @@
 // process.exitCode, and Node exits once stdout and stderr are drained.
 import { Command, CommanderError } from 'commander';
 import { ClientError } from '../client/client.js';
-import { CairnError } from '../storage/errors.js';
+import { CairnError, IoError, ReadOnlyError } from '../storage/errors.js';
 import { PipeClosedError } from './output.js';
 import { packageVersion } from './version.js';
 
@@ -86,7 +86,7 @@ export async function runProgram(
     }
     // The reader of our output went away (`cairn scan | head`): nothing to report.
     if (err instanceof PipeClosedError) return cli.exitCode;
-    process.stderr.write(`${spec.name}: ${describeError(err)}\n`);
+    process.stderr.write(`${spec.name}: ${describeError(err, spec.name)}\n`);
     if (process.env.CAIRN_DEBUG && err instanceof Error && err.stack !== undefined) {
       process.stderr.write(`${err.stack}\n`);
     }
@@ -94,10 +94,27 @@ export async function runProgram(
   }
 }
 
-/** describeError renders any thrown value as one line, without a stack trace. */
-export function describeError(err: unknown): string {
+/**
+ * CLI_READ_ONLY_ADVICE: what a CLI user does with a store that cannot be opened for writing (a
+ * read-only file system, a full disk): the embedded API's `{ readOnly: true }` is no advice for
+ * the command line, where the reading commands open such a store read-only by themselves.
+ */
+export const CLI_READ_ONLY_ADVICE =
+  '`cairn get`, `cairn scan` and `cairn stats` (with --dir) still read it: they open it read-only';
+
+/**
+ * describeError renders any thrown value as one line, without a stack trace. `program` set: a
+ * command line's message (an open refused for writing gets the CLI's advice, not the API's).
+ */
+export function describeError(err: unknown, program?: string): string {
   let message: string;
-  if (err instanceof CairnError || err instanceof CliError || err instanceof ClientError) {
+  const readable =
+    program !== undefined && (err instanceof ReadOnlyError || err instanceof IoError)
+      ? err.readableReason
+      : undefined;
+  if (readable !== undefined) {
+    message = `${readable}; ${CLI_READ_ONLY_ADVICE}`;
+  } else if (err instanceof CairnError || err instanceof CliError || err instanceof ClientError) {
     // Our own errors say what happened in their message; their class names are noise.
     message = err.message;
   } else if (err instanceof Error) {

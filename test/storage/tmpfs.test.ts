@@ -176,6 +176,18 @@ describe.skipIf(!canMount)('a read-only file system (tmpfs)', () => {
         expect(cli('scan', '-d', dir)).toBe('a\t1\nb\t2\n');
         expect(cli('stats', '-d', dir)).toMatch(/keys:\s+2/);
         expect(cli('check', dir)).toMatch(/status:\s+ok/);
+        // A write from the command line is refused with the CLI's advice, not the API's option.
+        for (const [bin, args] of [
+          [CAIRN_CLI, ['set', 'c', '3', '-d', dir]],
+          [path.join(path.dirname(CAIRN_CLI), 'kvs.js'), ['set', 'c', '3']],
+        ] as const) {
+          const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: dir });
+          expect(r.status, bin).not.toBe(0);
+          expect(r.stderr).toMatch(
+            /cannot be written .*EROFS.*; `cairn get`, `cairn scan` and `cairn stats`/,
+          );
+          expect(r.stderr).not.toMatch(/readOnly: true/);
+        }
       }
     } finally {
       remount(at, 'rw');

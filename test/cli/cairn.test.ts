@@ -211,6 +211,12 @@ describe.concurrent('cairn: usage', () => {
       expect(r.out).toMatch(new RegExp(`^  ${name} `, 'm'));
     }
   });
+
+  it('check --help says how to check a store directory named hash', async ({ expect }) => {
+    const r = await cairn(tmpDir('cli'), 'check', '--help');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('`cairn check ./hash`');
+  });
 });
 
 describe.concurrent('cairn check', () => {

@@ -19,6 +19,10 @@ export function registerCheck(program: Command, cli: Cli): void {
     .argument('[dir]', 'data directory (default: the current directory)')
     .option('--json', 'print the report as one JSON object')
     .option('--fast', 'trust hint files instead of verifying every record (quicker, misses damaged values)')
+    .addHelpText(
+      'after',
+      '\n`cairn check hash` is the cluster subcommand: check a store directory named hash as `cairn check ./hash`.',
+    )
     .action(async (dirArg: string | undefined, options: Record<string, unknown>) => {
       const dir = path.resolve(dirArg ?? process.cwd());
       requireDirectory(dir);

@@ -259,4 +259,19 @@ describe('cairn snapshot save --dir (a stopped store) and restore', () => {
     expect(fs.readdirSync(work)).toEqual([]);
     await server.stop();
   });
+
+  it('a stopped lmdb store: says to copy its directory, without calling it online', async () => {
+    const dir = tmpDir('snap-lmdb');
+    const db = await open(dir, { engine: 'lmdb' });
+    await db.set('k', 'v');
+    await db.close();
+    const work = tmpDir('snap-file');
+    const r = await cairn(work, 'snapshot', 'save', 'x.snap', '--dir', dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /the lmdb engine has no snapshot archive; this store is stopped, so copy its directory/,
+    );
+    expect(r.stderr).not.toMatch(/online|while it is closed/);
+    expect(fs.readdirSync(work)).toEqual([]);
+  });
 });

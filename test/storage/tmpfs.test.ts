@@ -153,6 +153,23 @@ describe.skipIf(!canMount)('a disk full before open (tmpfs)', () => {
   });
 });
 
+describe.skipIf(!canMount || !fs.existsSync(CAIRN_CLI))('cairn snapshot save to a full disk (tmpfs)', () => {
+  it('names the file it could not write', async () => {
+    const store = tmpDir('snap-store');
+    const db = await open(store);
+    for (let i = 0; i < 50; i++) await db.set(`k${i}`, Buffer.alloc(40_000, i));
+    await db.close();
+    const at = mountTmpfs(1)!;
+    const target = path.join(at, 'x.snap');
+    const r = spawnSync(process.execPath, [CAIRN_CLI, 'snapshot', 'save', target, '--dir', store], {
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`could not write ${target}: ENOSPC`);
+    expect(fs.readdirSync(at)).toEqual([]);
+  });
+});
+
 describe.skipIf(!canMount)('a read-only file system (tmpfs)', () => {
   it('says it is read-only when opened for writing, and reads with readOnly and through the CLI', async () => {
     const at = mountTmpfs(8)!;

@@ -21,6 +21,7 @@ import {
   parseInitialCluster,
   resolveIdentity,
 } from '../../replica/identity.js';
+import { CairnError } from '../../storage/errors.js';
 import {
   type ArchiveSummary,
   readFileChunks,
@@ -70,6 +71,12 @@ export function registerSnapshot(program: Command, _cli: Cli): void {
               { dir: dir as string, engine: undefined },
               true,
               async (db) => {
+                if (db.engineName !== 'cask') {
+                  // The store is stopped (opened here): its directory is the copy to take.
+                  throw new CliError(
+                    `the ${db.engineName} engine has no snapshot archive; this store is stopped, so copy its directory instead (cp -a ${path.resolve(dir as string)} ...)`,
+                  );
+                }
                 const source = await db.backupSource();
                 try {
                   return await saveArchive(target, writeArchive(source));
@@ -248,6 +255,10 @@ async function saveArchive(target: string, chunks: AsyncIterable<Uint8Array>): P
     return summary;
   } catch (err) {
     await fs.unlink(tmp).catch(() => {});
+    // A system error (ENOSPC, EACCES) names the file it could not write.
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    if (!(err instanceof CairnError) && typeof code === 'string' && /^E[A-Z]+$/.test(code))
+      throw new CliError(`could not write ${target}: ${err instanceof Error ? err.message : String(err)}`);
     throw err;
   }
 }

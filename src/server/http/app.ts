@@ -1,5 +1,6 @@
 // createHttpApp: the HTTP API as a fastify instance, ready for `app.listen` (done by the server
 // wiring) or `app.inject` (tests). It owns no store: the caller opens and closes `db`.
+import type { ServerResponse } from 'node:http';
 import fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -143,6 +144,33 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
         ? `${request.url.slice(0, ERROR_URL_CHARS_MAX)}...`
         : request.url;
     return sendError(reply, new HttpError('NOT_FOUND', `no route ${request.method} ${url}`));
+  });
+
+  // One connection's requests run one after another. Node's server hands every pipelined request
+  // of a connection to us at once (and only orders the responses), so a GET pipelined behind a
+  // PUT read the value from before the PUT, which then answered 204 first. RFC 9112 §9.3.2 allows
+  // processing pipelined requests in parallel only when all of them are safe. Each request waits
+  // for the previous response of its socket to be finished (or the connection closed); the common
+  // case, a request after the previous answer went out, costs one map lookup.
+  const answering = new WeakMap<object, ServerResponse>();
+  app.addHook('onRequest', (request, reply, done) => {
+    const socket = request.raw.socket;
+    const previous = answering.get(socket);
+    answering.set(socket, reply.raw);
+    if (previous === undefined || previous.writableFinished || previous.destroyed) {
+      done();
+      return;
+    }
+    let waiting = true;
+    const proceed = (): void => {
+      if (!waiting) return;
+      waiting = false;
+      previous.off('finish', proceed);
+      previous.off('close', proceed);
+      done();
+    };
+    previous.once('finish', proceed);
+    previous.once('close', proceed);
   });
 
   // A query string's percent-encoding must be valid UTF-8, as a path's must (frameworkErrors

@@ -13,7 +13,16 @@ import type { ClusterMember } from '../../replica/member.js';
 import type { Metrics } from '../metrics.js';
 import { clusterHooks, rewriteConsistency } from './cluster.js';
 import { answerClientError, HttpError, invalidArgument, mapError, sendError } from './errors.js';
-import { BODY_BYTES_MAX_DEFAULT, HEADER_BYTES_MAX, KEY_PATH_CHARS_MAX } from './limits.js';
+import {
+  BODY_BYTES_MAX_DEFAULT,
+  HEADER_BYTES_MAX,
+  HEADERS_TIMEOUT_MS,
+  HTTP_CLOSE_GRACE_MS,
+  HTTP_CONNECTIONS_MAX,
+  KEY_PATH_CHARS_MAX,
+  REQUEST_TIMEOUT_CHECK_MS_MAX,
+  REQUEST_TIMEOUT_MS,
+} from './limits.js';
 import { openApiRoutes } from './openapi.js';
 import { commandOf } from './route-config.js';
 import { batchRoutes } from './routes-batch.js';
@@ -37,6 +46,12 @@ export interface HttpAppOptions {
   readonly bodyLimitBytes?: number;
   /** cluster: the member this server fronts (routes data requests to the leader); undefined for a single server. */
   readonly cluster?: ClusterMember | undefined;
+  /** requestTimeoutMs: time to receive one whole request, else 408. Default REQUEST_TIMEOUT_MS. */
+  readonly requestTimeoutMs?: number;
+  /** maxConnections: open connections beyond this are closed on arrival. Default HTTP_CONNECTIONS_MAX. */
+  readonly maxConnections?: number;
+  /** closeGraceMs: how long close() waits for in-flight requests before it cuts the connections. Default HTTP_CLOSE_GRACE_MS. */
+  readonly closeGraceMs?: number;
 }
 
 /** ERROR_URL_CHARS_MAX: how much of a request URL an error message quotes (keys can be 64 KiB). */
@@ -87,6 +102,7 @@ export function validQueryEncoding(query: string): boolean {
 
 export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   const { db, metrics } = options;
+  const requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   const app: FastifyInstance = fastify({
     ...(options.logger === undefined ? { logger: false } : { loggerInstance: options.logger }),
     // Per-request info lines would dwarf a key-value workload's logs; errors are logged below.
@@ -101,7 +117,17 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     schemaErrorFormatter: (errors, dataVar) => new Error(schemaMessage(errors, dataVar)),
     // Errors from Node's HTTP parser (bad framing, oversized headers) in our error shape too.
     clientErrorHandler: answerClientError,
-    http: { maxHeaderSize: HEADER_BYTES_MAX },
+    // A request must arrive whole in time (answered 408 by answerClientError), checked often
+    // enough for the timeout to mean what it says.
+    requestTimeout: requestTimeoutMs,
+    http: {
+      maxHeaderSize: HEADER_BYTES_MAX,
+      headersTimeout: Math.min(HEADERS_TIMEOUT_MS, requestTimeoutMs),
+      connectionsCheckingInterval: Math.min(
+        REQUEST_TIMEOUT_CHECK_MS_MAX,
+        Math.max(1, Math.floor(requestTimeoutMs / 4)),
+      ),
+    },
     // `?consistency=` is the cluster's, not a route's: taken off before the strict query schemas.
     rewriteUrl: rewriteConsistency,
     // Malformed URLs (e.g. percent-encoding that is not UTF-8) get our error body, not fastify's.
@@ -197,6 +223,23 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   app.server.on('connection', (socket) => {
     metrics.clientConnected('http');
     socket.once('close', () => metrics.clientDisconnected('http'));
+  });
+  // Each connection can hold a request body in memory: their number is bounded, as RESP's are.
+  app.server.maxConnections = options.maxConnections ?? HTTP_CONNECTIONS_MAX;
+  app.server.on('drop', () => metrics.connectionRejected());
+
+  // A graceful close waits for in-flight requests, but not for ever: a client that never finishes
+  // its request (or never reads its answer) would hold the shutdown. After the grace, the
+  // connections left are cut. (fastify closes the idle ones itself, at once.)
+  const closeGraceMs = options.closeGraceMs ?? HTTP_CLOSE_GRACE_MS;
+  app.addHook('preClose', (done) => {
+    const server = app.server;
+    if (server.listening) {
+      const cut = setTimeout(() => server.closeAllConnections(), closeGraceMs);
+      cut.unref();
+      server.once('close', () => clearTimeout(cut));
+    }
+    done();
   });
 
   clusterHooks(app, options.cluster);

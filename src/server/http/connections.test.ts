@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { type Db, open } from '../../db/db.js';
-import { createMetrics } from '../metrics.js';
+import { createMetrics, type Metrics } from '../metrics.js';
 import { createHttpApp, type HttpAppOptions } from './app.js';
 
 let db: Db;
@@ -91,11 +91,11 @@ class Conn {
 
 async function listening(
   extra: Partial<HttpAppOptions> = {},
-): Promise<{ app: FastifyInstance; port: number }> {
+): Promise<{ app: FastifyInstance; port: number; metrics: Metrics }> {
   const metrics = createMetrics(db, { defaultMetrics: false });
   const app = createHttpApp({ db, metrics, version: 't', ...extra });
   await app.listen({ host: '127.0.0.1', port: 0 });
-  return { app, port: (app.server.address() as net.AddressInfo).port };
+  return { app, port: (app.server.address() as net.AddressInfo).port, metrics };
 }
 
 const put = (key: string, value: string): string =>
@@ -133,6 +133,79 @@ describe('pipelined requests run in order', () => {
         expect(JSON.parse(listing?.body ?? '')).toEqual({ items: [{ key: 'pipelist', value }] });
       }
     } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('requests that never finish', () => {
+  it('answers 408 REQUEST_TIMEOUT to a body short of its Content-Length, and to an endless chunked body', async () => {
+    const { app, port } = await listening({ requestTimeoutMs: 300 });
+    try {
+      const short = new Conn(port);
+      short.socket.write('PUT /v1/kv/stalled HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc');
+      const chunked = new Conn(port);
+      chunked.socket.write('PUT /v1/kv/endless HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n');
+      const drip = setInterval(() => {
+        if (!chunked.closed) chunked.socket.write('1\r\na\r\n');
+      }, 50);
+      try {
+        for (const conn of [short, chunked]) {
+          const [answer] = await conn.responses(1);
+          expect(answer?.status).toBe(408);
+          expect(JSON.parse(answer?.body ?? '').error.code).toBe('REQUEST_TIMEOUT');
+          await conn.whenClosed();
+        }
+      } finally {
+        clearInterval(drip);
+      }
+      expect(await db.get('stalled')).toBeUndefined();
+      expect(await db.get('endless')).toBeUndefined();
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('close() cuts the connections still busy after the grace, instead of waiting for them', async () => {
+    const { app, port, metrics } = await listening({ closeGraceMs: 200 });
+    const stalled = new Conn(port);
+    stalled.socket.write('PUT /v1/kv/held HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc');
+    await expect.poll(() => metrics.snapshot().connectedClients.http).toBe(1);
+    // Let the server read the request's start, so that it is in flight, not idle.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const started = Date.now();
+    const outcome = await Promise.race([
+      app.close().then(() => 'closed'),
+      new Promise((resolve) => setTimeout(() => resolve('still waiting'), 5000)),
+    ]);
+    if (outcome !== 'closed') stalled.socket.destroy();
+    expect(outcome).toBe('closed');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    await stalled.whenClosed();
+  });
+});
+
+describe('the number of connections', () => {
+  it('closes connections past maxConnections on arrival and counts them as rejected', async () => {
+    const { app, port, metrics } = await listening({ maxConnections: 2 });
+    const conns: Conn[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const conn = new Conn(port);
+        await conn.connected();
+        conns.push(conn);
+      }
+      await expect.poll(() => metrics.snapshot().connectedClients.http).toBe(2);
+      const extra = new Conn(port);
+      conns.push(extra);
+      await extra.whenClosed();
+      expect(metrics.snapshot().rejectedConnections).toBe(1);
+      // The connections within the limit still serve.
+      conns[0]?.socket.write(get('/healthz'));
+      const [health] = (await conns[0]?.responses(1)) ?? [];
+      expect(health?.status).toBe(200);
+    } finally {
+      for (const conn of conns) conn.socket.destroy();
       await app.close();
     }
   });

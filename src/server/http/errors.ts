@@ -7,7 +7,12 @@ import type { FastifyReply } from 'fastify';
 import { CairnError, type ErrorCode } from '../../storage/errors.js';
 
 /** HttpErrorCode: every `code` the API answers with. Clients may switch on these; they do not change. */
-export type HttpErrorCode = ErrorCode | 'NOT_FOUND' | 'UNSUPPORTED_MEDIA_TYPE' | 'INTERNAL';
+export type HttpErrorCode =
+  | ErrorCode
+  | 'NOT_FOUND'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'REQUEST_TIMEOUT'
+  | 'INTERNAL';
 
 export const HTTP_ERROR_CODES: readonly HttpErrorCode[] = [
   'KEY_NOT_FOUND',
@@ -15,6 +20,7 @@ export const HTTP_ERROR_CODES: readonly HttpErrorCode[] = [
   'LIMIT',
   'NOT_FOUND',
   'UNSUPPORTED_MEDIA_TYPE',
+  'REQUEST_TIMEOUT',
   'CLOSED',
   'STORE_FAILED',
   'LOCKED',
@@ -38,6 +44,8 @@ export const STATUS_BY_CODE: Readonly<Record<HttpErrorCode, number>> = {
   INVALID_ARGUMENT: 400,
   LIMIT: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  // The request was not received in full in time (REQUEST_TIMEOUT_MS); the connection is closed.
+  REQUEST_TIMEOUT: 408,
   // The store is not serving writes (closed, or failed until reopened): retry elsewhere or later.
   CLOSED: 503,
   STORE_FAILED: 503,
@@ -137,18 +145,23 @@ export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
  * own. (fastify's `clientErrorHandler`.)
  */
 export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) {
+  // A response already under way (a request cut off mid-body after its answer started) cannot
+  // be followed by another status line: the connection just ends.
+  const answering = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable || answering?.headersSent === true) {
     socket.destroy();
     return;
   }
   const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-  const status = tooLarge ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-  const body = JSON.stringify({
-    error: {
-      code: tooLarge ? 'LIMIT' : 'INVALID_ARGUMENT',
-      message: tooLarge ? 'request headers too large' : `malformed HTTP request (${err.code ?? err.message})`,
-    },
-  });
+  const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+  const status = tooLarge ? 431 : timedOut ? 408 : 400;
+  const code: HttpErrorCode = tooLarge ? 'LIMIT' : timedOut ? 'REQUEST_TIMEOUT' : 'INVALID_ARGUMENT';
+  const message = tooLarge
+    ? 'request headers too large'
+    : timedOut
+      ? 'the request was not received in full in time (REQUEST_TIMEOUT_MS)'
+      : `malformed HTTP request (${err.code ?? err.message})`;
+  const body = JSON.stringify({ error: { code, message } });
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

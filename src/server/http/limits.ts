@@ -1,6 +1,7 @@
 // Every limit of the HTTP API, in one place. Units are last in the names. The storage limits
 // (src/storage/limits.ts) still apply underneath and answer 413 LIMIT.
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../../storage/limits.js';
+import { CLOSE_GRACE_MS, MAX_CLIENTS } from '../resp/limits.js';
 
 /** base64Chars: the length of the padded base64 text for `bytes` bytes. */
 function base64Chars(bytes: number): number {
@@ -49,3 +50,40 @@ export const LIST_PAGE_BYTES_MAX = 8 * 1024 * 1024;
  * writes are one batch, so the storage batch limit applies as well (413 LIMIT).
  */
 export const TXN_OPS_MAX = 10_000;
+
+/**
+ * REQUEST_TIMEOUT_MS: how long a client has to send one whole request (headers and body). Without
+ * it a body that never completes (an endless chunked body, one short of its Content-Length) holds
+ * its connection and up to the body limit of memory for ever. Five minutes still lets a maximal
+ * upload (BODY_BYTES_MAX_DEFAULT, about 86 MiB) through a link of about 2.5 Mbit/s. Answered with
+ * 408 REQUEST_TIMEOUT, and the connection is closed.
+ */
+export const REQUEST_TIMEOUT_MS = 5 * 60 * 1000;
+
+/**
+ * HEADERS_TIMEOUT_MS: how long a client has to send a request's headers (Node's default), or the
+ * request timeout if that is shorter: Node does not enforce a request timeout shorter than the
+ * headers timeout.
+ */
+export const HEADERS_TIMEOUT_MS = 60_000;
+
+/**
+ * REQUEST_TIMEOUT_CHECK_MS_MAX: how often, at most, Node looks for requests past their timeout
+ * (its own default), so a request is cut at most this much after REQUEST_TIMEOUT_MS. A shorter
+ * timeout (tests) is checked proportionally more often.
+ */
+export const REQUEST_TIMEOUT_CHECK_MS_MAX = 30_000;
+
+/**
+ * HTTP_CONNECTIONS_MAX: open HTTP connections beyond this are closed on arrival (and counted in
+ * cairn_rejected_connections_total). Each one can hold a request body in memory, so their number
+ * is bounded as RESP's clients are; the same number as RESP's MAX_CLIENTS.
+ */
+export const HTTP_CONNECTIONS_MAX = MAX_CLIENTS;
+
+/**
+ * HTTP_CLOSE_GRACE_MS: how long closing the app lets in-flight requests finish before it cuts
+ * the connections left: a client that never finishes its request must not hold a graceful
+ * shutdown for ever. The same grace as RESP's CLOSE_GRACE_MS.
+ */
+export const HTTP_CLOSE_GRACE_MS = CLOSE_GRACE_MS;

@@ -64,7 +64,9 @@ interface SchemaError {
   readonly keyword: string;
   readonly instancePath: string;
   readonly message?: string | undefined;
-  readonly params?: { readonly allowedValues?: readonly unknown[] } | Record<string, unknown>;
+  readonly params?:
+    | { readonly allowedValues?: readonly unknown[]; readonly additionalProperty?: unknown }
+    | Record<string, unknown>;
 }
 
 /**
@@ -79,6 +81,11 @@ export function schemaMessage(errors: readonly SchemaError[], dataVar: string): 
     .map((e) => {
       const at = `${dataVar}${e.instancePath}`;
       if (e.keyword === 'false schema') return `${at} is not allowed with this op`;
+      const unknown = e.keyword === 'additionalProperties' ? e.params?.additionalProperty : undefined;
+      if (typeof unknown === 'string')
+        return dataVar === 'querystring'
+          ? `unknown query parameter ${JSON.stringify(unknown)} (querystring must NOT have additional properties)`
+          : `${at} must NOT have additional properties: unknown field ${JSON.stringify(unknown)}`;
       const allowed = e.keyword === 'enum' ? e.params?.allowedValues : undefined;
       if (Array.isArray(allowed))
         return `${at} must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`;

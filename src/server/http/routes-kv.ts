@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Db } from '../../db/db.js';
 import { decodeBase64, encodeBase64, parseFlag } from './encoding.js';
 import { HttpError, invalidArgument } from './errors.js';
-import { KEY_PARAMS_SCHEMA, KV_PUT_QUERY_SCHEMA, KV_QUERY_SCHEMA } from './schemas.js';
+import { KEY_PARAMS_SCHEMA, KV_PUT_QUERY_SCHEMA, KV_QUERY_SCHEMA, LIST_QUERY_SCHEMA } from './schemas.js';
 
 interface KvRoute {
   Params: { key: string };
@@ -32,19 +32,30 @@ function keyNotFound(): HttpError {
   return new HttpError('KEY_NOT_FOUND', 'Key not found');
 }
 
-/** valueOfJson reads a `PUT ?base64` body: JSON `{ "value": "<base64>" }`. */
+/** valueOfJson reads a `PUT ?base64` body: JSON `{ "value": "<base64>" }`, and nothing else. */
 function valueOfJson(body: Buffer | undefined): Buffer {
+  const shape = 'with ?base64 the body must be JSON {"value": "<base64>"}';
   let parsed: unknown;
   try {
     parsed = JSON.parse((body ?? Buffer.alloc(0)).toString('utf8'));
   } catch {
-    throw invalidArgument('with ?base64 the body must be JSON {"value": "<base64>"}');
+    throw invalidArgument(shape);
   }
-  const value = (parsed as { value?: unknown } | null)?.value;
-  if (typeof value !== 'string')
-    throw invalidArgument('with ?base64 the body must be JSON {"value": "<base64>"}');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw invalidArgument(shape);
+  // Closed like every other JSON body: `"ttlMs"` here would otherwise be dropped (it is a query
+  // parameter), storing a key that never expires.
+  const unknown = Object.keys(parsed).filter((field) => field !== 'value');
+  if (unknown.length > 0)
+    throw invalidArgument(`${shape}; unknown field ${unknown.map((f) => JSON.stringify(f)).join(', ')}`);
+  const value = (parsed as { value?: unknown }).value;
+  if (typeof value !== 'string') throw invalidArgument(shape);
   return decodeBase64(value, 'value');
 }
+
+/** LISTING_PARAMS: the query parameters of GET /v1/kv that the one-key routes do not take. */
+const LISTING_PARAMS = Object.keys(LIST_QUERY_SCHEMA.properties).filter(
+  (name) => !(name in KV_PUT_QUERY_SCHEMA.properties),
+);
 
 export function kvRoutes(db: Db): FastifyPluginAsync {
   return async (app: FastifyInstance) => {
@@ -53,6 +64,17 @@ export function kvRoutes(db: Db): FastifyPluginAsync {
     // The store copies what it keeps anyway (the write pipeline), so nothing here depends on that.
     app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => {
       done(null, body);
+    });
+
+    // `GET /v1/kv/?prefix=a` (a stray slash) names the empty key: said plainly, rather than as an
+    // unknown parameter, since the caller meant a listing. Before the query schema's own check.
+    app.addHook('preValidation', async (request) => {
+      const query = request.query as Record<string, unknown>;
+      const listing = LISTING_PARAMS.find((name) => name in query);
+      if (listing !== undefined)
+        throw invalidArgument(
+          `${listing} is a listing parameter: list with GET /v1/kv (no trailing slash); /v1/kv/{key} names one key`,
+        );
     });
 
     app.get<KvRoute>(

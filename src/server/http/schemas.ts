@@ -35,6 +35,9 @@ export const KEY_PARAMS_SCHEMA = {
   },
 } as const;
 
+// The query schemas are closed like the bodies': a misspelt parameter (`?ttl=`, `?b64`,
+// `?prefx=`) is refused by name instead of silently ignored (a key that never expires, a key
+// read as text, a listing of everything).
 export const KV_QUERY_SCHEMA = {
   type: 'object',
   properties: {
@@ -42,6 +45,7 @@ export const KV_QUERY_SCHEMA = {
       'The key in the path is base64url; GET answers JSON {key, value} in base64; PUT takes JSON {value} in base64.',
     ),
   },
+  additionalProperties: false,
 } as const;
 
 /** KV_PUT_QUERY_SCHEMA: PUT's query; ttlMs is digits (at most 2^53 - 1, checked by the route). */
@@ -56,6 +60,7 @@ export const KV_PUT_QUERY_SCHEMA = {
         'Expire the key this many milliseconds from now (a positive integer). Without it the key never expires.',
     },
   },
+  additionalProperties: false,
 } as const;
 
 export const KV_JSON_SCHEMA = {
@@ -75,6 +80,7 @@ export const KV_PUT_JSON_SCHEMA = {
   type: 'object',
   required: ['value'],
   properties: { value: { type: 'string', description: 'base64' } },
+  additionalProperties: false,
 } as const;
 
 export const LIST_QUERY_SCHEMA = {
@@ -94,6 +100,7 @@ export const LIST_QUERY_SCHEMA = {
     base64: flag('prefix/start/end are base64 and every key and value in the answer is base64.'),
     cursor: { type: 'string', description: 'The `next` token of the previous page (same other parameters).' },
   },
+  additionalProperties: false,
 } as const;
 
 export const LIST_ITEM_SCHEMA = {

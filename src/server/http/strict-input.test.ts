@@ -196,3 +196,57 @@ describe('query strings are valid percent-encoded UTF-8', () => {
     expect(validQueryEncoding('a=%E9')).toBe(false);
   });
 });
+
+describe('unknown query parameters and PUT ?base64 body fields are refused', () => {
+  it('names a misspelt query parameter instead of ignoring it', async () => {
+    const cases: [string, string, string][] = [
+      ['PUT', '/v1/kv/sess?ttl=1000', 'ttl'],
+      ['PUT', '/v1/kv/aGk?b64', 'b64'],
+      ['GET', '/v1/kv/sess?b64', 'b64'],
+      ['DELETE', '/v1/kv/sess?ttlMs=5', 'ttlMs'],
+      ['GET', '/v1/kv?prefx=zzz&limit=2', 'prefx'],
+    ];
+    for (const [method, url, name] of cases) {
+      const res = await app.inject({
+        method: method as 'GET',
+        url,
+        payload: method === 'PUT' ? 'v' : undefined,
+      });
+      expect(res.statusCode, url).toBe(400);
+      expect(messageOf(res.json()), url).toContain(`unknown query parameter "${name}"`);
+    }
+    expect(await db.get('sess')).toBeUndefined();
+    expect(await db.get('aGk')).toBeUndefined();
+  });
+
+  it('refuses a listing parameter on the one-key route (GET /v1/kv/?prefix=a) rather than read the empty key', async () => {
+    await db.set('', 'the empty key');
+    for (const url of ['/v1/kv/?prefix=a', '/v1/kv/?limit=2', '/v1/kv/?cursor=x']) {
+      const res = await app.inject({ method: 'GET', url });
+      expect(res.statusCode, url).toBe(400);
+      expect(messageOf(res.json()), url).toMatch(/is a listing parameter: list with GET \/v1\/kv/);
+    }
+    // The empty key itself stays reachable, and ?consistency= is still taken (cluster.ts).
+    const empty = await app.inject({ method: 'GET', url: '/v1/kv/?consistency=serializable' });
+    expect(empty.statusCode).toBe(200);
+    expect(empty.body).toBe('the empty key');
+    await db.delete('');
+  });
+
+  it('refuses fields of a PUT ?base64 body other than value', async () => {
+    const put = (payload: string) =>
+      app.inject({
+        method: 'PUT',
+        url: '/v1/kv/eHg?base64',
+        headers: { 'content-type': 'application/json' },
+        payload,
+      });
+    const withTtl = await put('{"value":"aGk=","ttlMs":5000}');
+    expect(withTtl.statusCode).toBe(400);
+    expect(messageOf(withTtl.json())).toMatch(/unknown field "ttlMs"/);
+    expect((await put('["aGk="]')).statusCode).toBe(400);
+    expect(await db.get('xx')).toBeUndefined();
+    expect((await put('{"value":"aGk="}')).statusCode).toBe(204);
+    expect(await db.get('xx')).toEqual(Buffer.from('hi'));
+  });
+});

@@ -209,8 +209,10 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   // A query string's percent-encoding must be valid UTF-8, as a path's must (frameworkErrors
   // above): the query parser keeps a bad escape as literal text, so `?prefix=%ff` listed the
   // keys starting with the three characters "%ff" instead of being refused.
+  // The URL as sent: rewriteConsistency rebuilds a URL carrying `consistency`, which re-encodes
+  // a bad escape into a good one (`%zz` into `%25zz`).
   app.addHook('onRequest', async (request, reply) => {
-    const url = request.raw.url ?? '';
+    const url = request.originalUrl;
     const at = url.indexOf('?');
     if (at >= 0 && !validQueryEncoding(url.slice(at + 1))) {
       await sendError(

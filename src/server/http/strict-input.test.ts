@@ -250,3 +250,20 @@ describe('unknown query parameters and PUT ?base64 body fields are refused', () 
     expect(await db.get('xx')).toEqual(Buffer.from('hi'));
   });
 });
+
+describe('?consistency= does not turn the query checks off', () => {
+  it('refuses a bad escape in a query that also carries consistency', async () => {
+    for (const url of [
+      '/v1/kv?prefix=%zz&consistency=linearizable',
+      '/v1/kv?prefix=%ff&consistency=serializable',
+      '/v1/kv/k?consistency=linearizable&base64=%C3',
+    ]) {
+      const res = await app.inject({ method: 'GET', url });
+      expect(res.statusCode, url).toBe(400);
+      expect(messageOf(res.json()), url).toMatch(/not valid percent-encoded UTF-8/);
+    }
+    expect(
+      (await app.inject({ method: 'GET', url: '/v1/kv?prefix=%25zz&consistency=linearizable' })).statusCode,
+    ).toBe(200);
+  });
+});

@@ -73,7 +73,20 @@ type Op =
 type Decode = (text: string, what: string) => Buffer;
 
 function decoder(base64: boolean): Decode {
-  return (text, what) => (base64 ? decodeBase64(text, what) : Buffer.from(text, 'utf8'));
+  return (text, what) => (base64 ? decodeBase64(text, what) : utf8Of(text, what));
+}
+
+/**
+ * utf8Of: a JSON string's UTF-8 bytes. A lone surrogate (`"\ud800"` is valid JSON) has none:
+ * Buffer.from would write U+FFFD, so two different keys would name one and values would change.
+ * Refused, as /v1/batch refuses it (the store's textBytes).
+ */
+function utf8Of(text: string, what: string): Buffer {
+  if (!(text as string & { isWellFormed(): boolean }).isWellFormed())
+    throw invalidArgument(
+      `${what} has a lone surrogate, which UTF-8 cannot encode; send such bytes as base64 ("base64": true)`,
+    );
+  return Buffer.from(text, 'utf8');
 }
 
 function getResult(value: Buffer | undefined, base64: boolean): TxnResult {

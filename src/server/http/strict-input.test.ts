@@ -267,3 +267,26 @@ describe('?consistency= does not turn the query checks off', () => {
     ).toBe(200);
   });
 });
+
+describe('lone surrogates in JSON strings', () => {
+  it('POST /v1/txn refuses them, as /v1/batch does, instead of storing U+FFFD', async () => {
+    const bodies = [
+      '{"ops":[{"op":"set","key":"sur\\ud800","value":"A"}]}',
+      '{"ops":[{"op":"set","key":"sur","value":"A\\udc00"}]}',
+      '{"ops":[{"op":"scan","prefix":"sur\\udfff"}]}',
+      '{"compare":[],"success":[{"op":"set","key":"sur\\udfff","value":"B"}]}',
+      '{"compare":[{"key":"sur","target":"value","op":"=","value":"\\ud800"}],"success":[]}',
+    ];
+    for (const body of bodies) {
+      const res = await post('/v1/txn', body);
+      expect(res.status, body).toBe(400);
+      expect((res.json.error as { code: unknown }).code, body).toBe('INVALID_ARGUMENT');
+      expect(messageOf(res.json), body).toMatch(/lone surrogate/);
+    }
+    const batch = await post('/v1/batch', bodies[0] as string);
+    expect(batch.status).toBe(400);
+    expect(messageOf(batch.json)).toMatch(/lone surrogate/);
+    const listing = await app.inject({ method: 'GET', url: '/v1/kv?prefix=sur' });
+    expect(listing.json()).toEqual({ items: [] });
+  });
+});

@@ -13,7 +13,7 @@ import {
 import { KEY_BYTES_MAX } from '../../storage/limits.js';
 import { createMetrics, type Metrics } from '../metrics.js';
 import { createHttpApp } from './app.js';
-import { BODY_BYTES_MAX_DEFAULT } from './limits.js';
+import { BODY_BYTES_MAX_DEFAULT, KEY_PATH_CHARS_MAX } from './limits.js';
 
 let db: Db;
 let metrics: Metrics;
@@ -117,6 +117,29 @@ describe('errors', () => {
       expect(res.statusCode).toBe(404);
       expect(res.json().error.code).toBe('NOT_FOUND');
     }
+  });
+
+  it('answers a key path over the router limit with 413 LIMIT, and quotes long URLs shortened', async () => {
+    const long = await app.inject({ method: 'GET', url: `/v1/kv/${'a'.repeat(KEY_PATH_CHARS_MAX + 1)}` });
+    expect(long.statusCode).toBe(413);
+    expect(long.json().error.code).toBe('LIMIT');
+    expect(long.json().error.message).toMatch(/KEY_PATH_CHARS_MAX/);
+    expect(long.body.length).toBeLessThan(1000);
+    // The same answer as a long key that fits the router.
+    const key = await app.inject({
+      method: 'PUT',
+      url: `/v1/kv/${'a'.repeat(KEY_BYTES_MAX + 1)}`,
+      payload: 'v',
+    });
+    expect(key.statusCode).toBe(413);
+    expect(key.json().error.code).toBe('LIMIT');
+    const badEscape = await app.inject({ method: 'GET', url: `/v1/kv/%ff${'a'.repeat(50_000)}` });
+    expect(badEscape.statusCode).toBe(400);
+    expect(badEscape.json().error.code).toBe('INVALID_ARGUMENT');
+    expect(badEscape.body.length).toBeLessThan(1000);
+    const noRoute = await app.inject({ method: 'GET', url: `/v2/${'b'.repeat(50_000)}` });
+    expect(noRoute.statusCode).toBe(404);
+    expect(noRoute.body.length).toBeLessThan(1000);
   });
 
   it('refuses bodies over the limit with 413 LIMIT', async () => {

@@ -10,6 +10,7 @@ import fastify, {
 } from 'fastify';
 import type { Db } from '../../db/db.js';
 import type { ClusterMember } from '../../replica/member.js';
+import { KEY_BYTES_MAX } from '../../storage/limits.js';
 import type { Metrics } from '../metrics.js';
 import { clusterHooks, rewriteConsistency } from './cluster.js';
 import { answerClientError, HttpError, invalidArgument, mapError, sendError } from './errors.js';
@@ -94,6 +95,30 @@ export function schemaMessage(errors: readonly SchemaError[], dataVar: string): 
     .join(', ');
 }
 
+/** quoteUrl: a URL as an error message quotes it, cut to ERROR_URL_CHARS_MAX characters. */
+function quoteUrl(url: string): string {
+  return url.length > ERROR_URL_CHARS_MAX ? `${url.slice(0, ERROR_URL_CHARS_MAX)}...` : url;
+}
+
+/**
+ * frameworkError words the router's own refusals, which quote the whole URL (a key path can be
+ * 196 KB): a path segment over the router's limit is a key over the key limit, 413 LIMIT as the
+ * store answers a long key that fits the router; a bad escape is 400.
+ */
+function frameworkError(err: Error, url: string): unknown {
+  const code = (err as { code?: unknown }).code;
+  if (code === 'FST_ERR_MAX_PARAM_LENGTH')
+    return new HttpError(
+      'LIMIT',
+      `a path segment over ${KEY_PATH_CHARS_MAX} characters (KEY_PATH_CHARS_MAX; keys are at most ${KEY_BYTES_MAX} bytes): ${quoteUrl(url)}`,
+    );
+  if (code === 'FST_ERR_BAD_URL')
+    return invalidArgument(
+      `'${quoteUrl(url)}' is not a valid url component (its percent-encoding is not UTF-8; use ?base64 for such keys)`,
+    );
+  return err;
+}
+
 /** validQueryEncoding: every `%XX` escape of a query string is well formed and the bytes are UTF-8. */
 export function validQueryEncoding(query: string): boolean {
   if (!query.includes('%')) return true;
@@ -138,8 +163,8 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     // `?consistency=` is the cluster's, not a route's: taken off before the strict query schemas.
     rewriteUrl: rewriteConsistency,
     // Malformed URLs (e.g. percent-encoding that is not UTF-8) get our error body, not fastify's.
-    frameworkErrors: (err, _request, reply) => {
-      void sendError(reply as FastifyReply, err);
+    frameworkErrors: (err, request, reply) => {
+      void sendError(reply as FastifyReply, frameworkError(err, request.raw.url ?? ''));
     },
   });
 
@@ -171,13 +196,9 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     health.note(body.error);
     return reply.code(status).type(JSON_TYPE).send(body);
   });
-  app.setNotFoundHandler((request, reply) => {
-    const url =
-      request.url.length > ERROR_URL_CHARS_MAX
-        ? `${request.url.slice(0, ERROR_URL_CHARS_MAX)}...`
-        : request.url;
-    return sendError(reply, new HttpError('NOT_FOUND', `no route ${request.method} ${url}`));
-  });
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, new HttpError('NOT_FOUND', `no route ${request.method} ${quoteUrl(request.url)}`)),
+  );
 
   // One connection's requests run one after another. Node's server hands every pipelined request
   // of a connection to us at once (and only orders the responses), so a GET pipelined behind a

@@ -84,6 +84,27 @@ describe('GET /metrics', () => {
   });
 });
 
+describe('requests the router refuses', () => {
+  it('count under command="unknown" with result error, like requests that match no route', async () => {
+    const m = createMetrics(db, { defaultMetrics: false });
+    const own = createHttpApp({ db, metrics: m, version: 't' });
+    try {
+      for (let i = 0; i < 3; i++)
+        expect((await own.inject({ method: 'GET', url: '/v1/kv/%ff' })).statusCode).toBe(400);
+      const long = await own.inject({ method: 'GET', url: `/v1/kv/${'a'.repeat(KEY_PATH_CHARS_MAX + 1)}` });
+      expect(long.statusCode).toBe(413);
+      await own.inject({ method: 'GET', url: '/nowhere' });
+      await expect
+        .poll(async () =>
+          sample(await m.render(), 'cairn_commands_total{command="unknown",protocol="http",result="error"}'),
+        )
+        .toBe(5);
+    } finally {
+      await own.close();
+    }
+  });
+});
+
 describe('GET /openapi.json', () => {
   it('is an OpenAPI 3.1 document describing every route', async () => {
     const res = await app.inject({ method: 'GET', url: '/openapi.json' });

@@ -11,7 +11,7 @@ import fastify, {
 import type { Db } from '../../db/db.js';
 import type { ClusterMember } from '../../replica/member.js';
 import { KEY_BYTES_MAX } from '../../storage/limits.js';
-import type { Metrics } from '../metrics.js';
+import { type Metrics, UNKNOWN_COMMAND } from '../metrics.js';
 import { clusterHooks, rewriteConsistency } from './cluster.js';
 import { answerClientError, HttpError, invalidArgument, mapError, sendError } from './errors.js';
 import {
@@ -164,6 +164,12 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     rewriteUrl: rewriteConsistency,
     // Malformed URLs (e.g. percent-encoding that is not UTF-8) get our error body, not fastify's.
     frameworkErrors: (err, request, reply) => {
+      // These requests never reach the hooks, so onResponse below does not count them: counted
+      // here, under `unknown` like every request that matches no route (docs/http.md).
+      const started = performance.now();
+      reply.raw.once('finish', () => {
+        metrics.observe(UNKNOWN_COMMAND, 'http', (performance.now() - started) / 1000, false);
+      });
       void sendError(reply as FastifyReply, frameworkError(err, request.raw.url ?? ''));
     },
   });

@@ -66,7 +66,11 @@ interface SchemaError {
   readonly instancePath: string;
   readonly message?: string | undefined;
   readonly params?:
-    | { readonly allowedValues?: readonly unknown[]; readonly additionalProperty?: unknown }
+    | {
+        readonly allowedValues?: readonly unknown[];
+        readonly additionalProperty?: unknown;
+        readonly pattern?: unknown;
+      }
     | Record<string, unknown>;
 }
 
@@ -87,6 +91,10 @@ export function schemaMessage(errors: readonly SchemaError[], dataVar: string): 
         return dataVar === 'querystring'
           ? `unknown query parameter ${JSON.stringify(unknown)} (querystring must NOT have additional properties)`
           : `${at} must NOT have additional properties: unknown field ${JSON.stringify(unknown)}`;
+      // The digit patterns of ttlMs and limit (schemas.ts) are for the validator, not for people.
+      const pattern = e.keyword === 'pattern' ? e.params?.pattern : undefined;
+      if (typeof pattern === 'string' && pattern.startsWith('^[1-9][0-9]{0,'))
+        return `${at} must be a positive integer (decimal digits, no sign, no leading zero)`;
       const allowed = e.keyword === 'enum' ? e.params?.allowedValues : undefined;
       if (Array.isArray(allowed))
         return `${at} must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`;

@@ -290,3 +290,17 @@ describe('lone surrogates in JSON strings', () => {
     expect(listing.json()).toEqual({ items: [] });
   });
 });
+
+describe('digit parameters', () => {
+  it('says in words what ttlMs and limit must be, not the regular expression', async () => {
+    for (const url of ['/v1/kv/t?ttlMs=-5', '/v1/kv/t?ttlMs=1.5', '/v1/kv/t?ttlMs=abc', '/v1/kv/t?ttlMs=0']) {
+      const res = await app.inject({ method: 'PUT', url, payload: 'v' });
+      expect(res.statusCode, url).toBe(400);
+      expect(messageOf(res.json()), url).toBe(
+        'querystring/ttlMs must be a positive integer (decimal digits, no sign, no leading zero)',
+      );
+    }
+    const limit = await app.inject({ method: 'GET', url: '/v1/kv?limit=x' });
+    expect(messageOf(limit.json())).toMatch(/^querystring\/limit must be a positive integer/);
+  });
+});

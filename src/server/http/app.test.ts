@@ -113,12 +113,31 @@ describe('GET /openapi.json', () => {
     expect(doc.openapi).toBe('3.1.0');
     expect(doc.info.version).toBe('9.9.9');
     expect(Object.keys(doc.paths).sort()).toEqual(
-      ['/healthz', '/metrics', '/openapi.json', '/v1/batch', '/v1/kv', '/v1/kv/{key}', '/v1/txn'].sort(),
+      [
+        '/healthz',
+        '/metrics',
+        '/openapi.json',
+        '/v1/batch',
+        '/v1/kv',
+        '/v1/kv/{key}',
+        '/v1/txn',
+        '/v1/snapshot',
+        '/v1/status',
+        '/v1/cluster',
+      ].sort(),
     );
     expect(Object.keys(doc.paths['/v1/kv/{key}'])).toEqual(expect.arrayContaining(['get', 'put', 'delete']));
     const listParams = doc.paths['/v1/kv'].get.parameters.map((p: { name: string }) => p.name);
     expect(listParams).toEqual(
       expect.arrayContaining(['prefix', 'start', 'end', 'limit', 'reverse', 'cursor', 'base64', 'values']),
+    );
+    // Every status the routes answer is documented: WRONG_TYPE (409) on a read, LIMIT (413) for a
+    // key path over the limit, REQUEST_TIMEOUT (408) for a request that does not arrive.
+    expect(Object.keys(doc.paths['/v1/kv/{key}'].get.responses)).toEqual(
+      expect.arrayContaining(['200', '400', '404', '408', '409', '413']),
+    );
+    expect(doc.components.schemas.Error.properties.error.properties.code.enum).toEqual(
+      expect.arrayContaining(['WRONG_TYPE', 'REQUEST_TIMEOUT']),
     );
     // Every $ref resolves.
     for (const [, ref] of JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/(\w+)"/g)) {

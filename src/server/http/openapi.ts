@@ -56,8 +56,9 @@ function errors(...statuses: number[]): JsonObject {
 const ERROR_DESCRIPTIONS: Readonly<Record<number, string>> = {
   400: 'INVALID_ARGUMENT: malformed parameter, encoding or body',
   404: 'KEY_NOT_FOUND (or NOT_FOUND for an unknown route)',
-  409: 'TXN_CONFLICT: concurrent transactions kept conflicting; run it again',
-  413: 'LIMIT: body, key, value or batch over a limit',
+  408: 'REQUEST_TIMEOUT: the request did not arrive whole in time; the connection is closed',
+  409: 'TXN_CONFLICT: concurrent transactions kept conflicting; run it again. WRONG_TYPE: the key holds a hash (written over RESP)',
+  413: 'LIMIT: body, key (or key path), value or batch over a limit',
   415: 'UNSUPPORTED_MEDIA_TYPE',
   500: 'CORRUPTION, IO or INTERNAL',
   503: 'CLOSED or STORE_FAILED: the store is not serving',
@@ -99,7 +100,7 @@ export function openApiDocument(version: string): JsonObject {
                 ...json(KV_JSON_SCHEMA),
               },
             },
-            ...errors(400, 404, 500, 503),
+            ...errors(400, 404, 408, 409, 413, 500, 503),
           },
         },
         put: {
@@ -114,13 +115,13 @@ export function openApiDocument(version: string): JsonObject {
               ...json(KV_PUT_JSON_SCHEMA),
             },
           },
-          responses: { 204: { description: 'Stored durably' }, ...errors(400, 413, 500, 503) },
+          responses: { 204: { description: 'Stored durably' }, ...errors(400, 408, 413, 500, 503) },
         },
         delete: {
           operationId: 'deleteKey',
           summary: 'Delete one key',
 
-          responses: { 204: { description: 'Deleted durably' }, ...errors(400, 404, 500, 503) },
+          responses: { 204: { description: 'Deleted durably' }, ...errors(400, 404, 408, 413, 500, 503) },
         },
       },
       '/v1/kv': {
@@ -130,8 +131,11 @@ export function openApiDocument(version: string): JsonObject {
 
           parameters: parameters(LIST_QUERY_SCHEMA, 'query'),
           responses: {
-            200: { description: 'A page', content: json(LIST_RESPONSE_SCHEMA) },
-            ...errors(400, 500, 503),
+            200: {
+              description: 'A page (keys holding a hash, written over RESP, are skipped)',
+              content: json(LIST_RESPONSE_SCHEMA),
+            },
+            ...errors(400, 408, 500, 503),
           },
         },
       },
@@ -143,7 +147,7 @@ export function openApiDocument(version: string): JsonObject {
           requestBody: { required: true, content: json(BATCH_BODY_SCHEMA) },
           responses: {
             200: { description: 'Every operation applied, durably', content: json(BATCH_RESPONSE_SCHEMA) },
-            ...errors(400, 413, 415, 500, 503),
+            ...errors(400, 408, 413, 415, 500, 503),
           },
         },
       },
@@ -155,8 +159,47 @@ export function openApiDocument(version: string): JsonObject {
           requestBody: { required: true, content: json(TXN_BODY_SCHEMA) },
           responses: {
             200: { description: 'Committed, durably', content: json(TXN_RESPONSE_SCHEMA) },
-            ...errors(400, 409, 413, 415, 500, 503),
+            ...errors(400, 408, 409, 413, 415, 500, 503),
           },
+        },
+      },
+      '/v1/snapshot': {
+        get: {
+          operationId: 'snapshot',
+          summary: 'Stream a consistent snapshot of the store (docs/backup.md)',
+          responses: {
+            200: {
+              description: 'A snapshot archive',
+              headers: {
+                'x-cairn-snapshot-keys': { description: 'Keys in the archive.', schema: { type: 'integer' } },
+                'x-cairn-snapshot-last-ts': {
+                  description: 'The commit timestamp the archive is consistent at.',
+                  schema: { type: 'integer' },
+                },
+              },
+              content: {
+                'application/vnd.cairn.snapshot': {
+                  schema: { type: 'string', contentMediaType: 'application/vnd.cairn.snapshot' },
+                },
+              },
+            },
+            ...errors(400, 500, 503),
+          },
+        },
+      },
+      '/v1/status': {
+        get: {
+          operationId: 'status',
+          summary: 'This server; on a cluster member its Raft state (docs/cluster-ops.md)',
+          responses: { 200: { description: 'The status', content: json({ type: 'object' }) } },
+        },
+      },
+      '/v1/cluster': {
+        get: {
+          operationId: 'cluster',
+          summary:
+            "The cluster's members and leader as this member sees them ({mode: 'single'} on a single server)",
+          responses: { 200: { description: 'The cluster', content: json({ type: 'object' }) } },
         },
       },
       '/healthz': {

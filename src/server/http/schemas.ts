@@ -213,14 +213,22 @@ export const TXN_COMPARE_SCHEMA = {
   },
   additionalProperties: false,
   allOf: [
-    // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
-    { if: { properties: { target: { const: 'value' } } }, then: { required: ['op', 'value'] } },
-    // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
-    { if: { properties: { target: { const: 'exists' } } }, then: { required: ['exists'] } },
+    // Each target takes its own operand and no other: a `number` beside target 'value', or an `op`
+    // beside 'exists', is a client bug that would otherwise be silently ignored.
+    {
+      if: { properties: { target: { const: 'value' } } },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
+      then: { required: ['op', 'value'], properties: { number: false, exists: false } },
+    },
+    {
+      if: { properties: { target: { const: 'exists' } } },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
+      then: { required: ['exists'], properties: { op: false, value: false, number: false } },
+    },
     {
       if: { properties: { target: { enum: ['version', 'create', 'mod'] } } },
       // biome-ignore lint/suspicious/noThenProperty: JSON Schema's conditional keyword.
-      then: { required: ['op', 'number'] },
+      then: { required: ['op', 'number'], properties: { value: false, exists: false } },
     },
   ],
 } as const;

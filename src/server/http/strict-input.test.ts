@@ -304,3 +304,24 @@ describe('digit parameters', () => {
     expect(messageOf(limit.json())).toMatch(/^querystring\/limit must be a positive integer/);
   });
 });
+
+describe('compare-and-swap comparisons', () => {
+  it('refuse a field their target does not take', async () => {
+    const cases: [unknown, string][] = [
+      [{ key: 'a', target: 'exists', exists: true, op: '=' }, 'body/compare/0/op'],
+      [{ key: 'a', target: 'value', op: '=', value: 'x', number: 3 }, 'body/compare/0/number'],
+      [{ key: 'a', target: 'mod', op: '=', number: 3, value: 'x' }, 'body/compare/0/value'],
+      [{ key: 'a', target: 'version', op: '>', number: 0, exists: false }, 'body/compare/0/exists'],
+    ];
+    for (const [comparison, field] of cases) {
+      const res = await post('/v1/txn', { compare: [comparison], success: [] });
+      expect(res.status, JSON.stringify(comparison)).toBe(400);
+      expect(messageOf(res.json)).toBe(`${field} is not allowed with this op`);
+    }
+    const ok = await post('/v1/txn', {
+      compare: [{ key: 'a', target: 'exists', exists: false }],
+      success: [],
+    });
+    expect(ok.status).toBe(200);
+  });
+});

@@ -250,7 +250,7 @@ describe('every call validates its options and arguments', () => {
     const db = await open(tmpDir('opt-idem'));
     try {
       const tx = await db.begin();
-      await tx.set('k', 'v');
+      tx.set('k', 'v');
       await tx.commit();
       tx.rollback(); // a no-op after commit
       expect((await db.get('k'))?.toString()).toBe('v');

@@ -7,32 +7,22 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { tmpDir } from '../../../test/support/tmp-dir.js';
+import {
+  DAMAGED_DATA_FILE_BYTES,
+  DAMAGED_KEYS,
+  damagedKeyName,
+  damagedKeyValue,
+  damagedStore,
+} from '../../../test/support/damaged-store.js';
 import { open } from '../../db/db.js';
 import { CorruptionError } from '../errors.js';
 import type { CaskEvent } from './cask-options.js';
 import { checkStore } from './check.js';
 
-const KEYS = 600;
-const DATA_FILE_BYTES = 128 * 1024;
-const name = (i: number) => `k${String(i).padStart(4, '0')}`;
-const valueFor = (i: number) => `value-${i}-`.padEnd(1000, 'x');
-
-/** damagedStore: a store whose first (sealed, hinted) data file has a flipped byte in k0010's value. */
-async function damagedStore(): Promise<string> {
-  const dir = tmpDir('compaction-damage');
-  const db = await open(dir, { dataFileBytes: DATA_FILE_BYTES, autoCompact: false });
-  for (let i = 0; i < KEYS; i++) await db.set(name(i), valueFor(i));
-  await db.close();
-  const data = path.join(dir, '0000000001.data');
-  expect(fs.existsSync(path.join(dir, '0000000001.hint'))).toBe(true);
-  const bytes = fs.readFileSync(data);
-  const at = bytes.indexOf('value-10-');
-  expect(at).toBeGreaterThan(0);
-  bytes[at + 20] = (bytes[at + 20] as number) ^ 0xff;
-  fs.writeFileSync(data, bytes);
-  return dir;
-}
+const KEYS = DAMAGED_KEYS;
+const DATA_FILE_BYTES = DAMAGED_DATA_FILE_BYTES;
+const name = damagedKeyName;
+const valueFor = damagedKeyValue;
 
 async function expectIntact(db: Awaited<ReturnType<typeof open>>, except: number): Promise<void> {
   for (let i = 0; i < KEYS; i++) {
@@ -43,7 +33,7 @@ async function expectIntact(db: Awaited<ReturnType<typeof open>>, except: number
 
 describe('compaction and a damaged record behind a hint file', () => {
   it('carries the record as it is, reports it, copies the rest and retires the input', async () => {
-    const dir = await damagedStore();
+    const dir = await damagedStore('compaction-damage', { autoCompact: false });
     const events: CaskEvent[] = [];
     let db = await open(dir, {
       dataFileBytes: DATA_FILE_BYTES,

@@ -303,9 +303,12 @@ export class Db {
     return compareAndSwap(this.writes, request);
   }
 
-  /** txnStats: timestamps, open readers and the versions they retain. */
+  /**
+   * txnStats: timestamps, open readers and the versions they retain. Like stats(), it still
+   * answers after close (the last numbers): the metrics endpoint serves them while a server
+   * shuts down.
+   */
   txnStats(): MvccStats {
-    this.checkOpen();
     return this.mvcc.stats();
   }
 

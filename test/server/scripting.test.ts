@@ -106,6 +106,16 @@ describe('Lua scripts over RESP', () => {
     await expect(c.eval("return string.rep('x', 2^40)", 0)).rejects.toThrow(/resulting string too large/);
   });
 
+  it('gives scripts the version the server answers as, as Redis 7 does', async () => {
+    const c = await start();
+    const info = await c.info('server');
+    const version = /redis_version:([0-9.]+)/.exec(info)?.[1];
+    expect(version).toBeDefined();
+    expect(await c.eval('return redis.REDIS_VERSION', 0)).toBe(version);
+    const [major, minor, patch] = version!.split('.').map(Number);
+    expect(await c.eval('return redis.REDIS_VERSION_NUM', 0)).toBe(major! * 65536 + minor! * 256 + patch!);
+  });
+
   it('keeps the writes made before an error, as Redis does', async () => {
     const c = await start();
     await c.set('s', 'abc');

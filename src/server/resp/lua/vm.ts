@@ -20,6 +20,7 @@ import { getHeapStatistics } from 'node:v8';
 import { type LuaJsFunction, type LuaState, lauxlib, lua, lualib, to_luastring } from 'fengari';
 import type { RespValue } from '../../../protocol/resp/index.js';
 import { RespError } from '../../../protocol/resp/index.js';
+import { REDIS_COMPAT_VERSION } from '../commands/connection.js';
 import { CommandError } from '../errors.js';
 import { BOOTSTRAP } from './bootstrap.js';
 import {
@@ -287,6 +288,13 @@ export class LuaVm {
       lua.lua_pushinteger(L, v);
       lua.lua_setfield(L, -2, s(name));
     }
+    // The version Cairn answers as (INFO's redis_version, HELLO), as Redis 7 gives scripts: the
+    // text and (major << 16 | minor << 8 | patch).
+    lua.lua_pushstring(L, s(REDIS_COMPAT_VERSION));
+    lua.lua_setfield(L, -2, s('REDIS_VERSION'));
+    const [major = 0, minor = 0, patch = 0] = REDIS_COMPAT_VERSION.split('.').map(Number);
+    lua.lua_pushinteger(L, (major << 16) | (minor << 8) | patch);
+    lua.lua_setfield(L, -2, s('REDIS_VERSION_NUM'));
     lua.lua_setglobal(L, s('redis'));
   }
 

@@ -294,38 +294,38 @@ function parseCsv(stdout: string): Map<Test, number> {
 }
 
 /**
- * serverCpuMs: the CPU time (user + system, all threads) process `pid` has used so far, from
- * /proc (undefined where there is none). Requests/s on a shared 2-core machine moved by 30-40 %
- * within minutes (docs/benchmarks.md), while CPU per request is what a change to the server moves.
+ * statCpuMs: two CPU-time fields of a /proc stat file, summed, in ms (undefined where there is
+ * none). Fields are counted after the command name, which may hold spaces.
  */
-function serverCpuMs(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
+function statCpuMs(file: string, user: number, system: number): number | undefined {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-    // Fields after the command name (which may hold spaces), from field 3 (state) on.
+    const stat = fs.readFileSync(file, 'latin1');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[STAT_UTIME]) + Number(fields[STAT_STIME]);
+    const ticks = Number(fields[user]) + Number(fields[system]);
     return Number.isFinite(ticks) ? (ticks * 1000) / CLOCK_TICKS_PER_S : undefined;
   } catch {
     return undefined;
   }
 }
+
+/**
+ * serverCpuMs: the CPU time (user + system, all threads) process `pid` has used so far.
+ * Requests/s on a shared 2-core machine moved by 30-40 % within minutes (docs/benchmarks.md),
+ * while CPU per request is what a change to the server moves.
+ */
+function serverCpuMs(pid: number | undefined): number | undefined {
+  return pid === undefined ? undefined : statCpuMs(`/proc/${pid}/stat`, STAT_UTIME, STAT_STIME);
+}
+
 /**
  * childrenCpuMs: the CPU time (user + system) of this process's children that have exited and
- * been waited for (cutime + cstime of /proc/self/stat): read around one redis-benchmark run, its
- * own CPU time. With the server's, it says how busy the machine's cores were: at -P 1 both
- * processes together keep the two cores of this machine nearly busy, so the requests/s of a
- * server follow its CPU per request plus the client's (docs/benchmarks.md, "What -P 1 is bound by").
+ * been waited for: read around one redis-benchmark run, its own CPU time. With the server's, it
+ * says how busy the machine's cores were: at -P 1 both processes together keep the two cores of
+ * this machine nearly busy, so the requests/s of a server follow its CPU per request plus the
+ * client's (docs/benchmarks.md, "what the -P 1 and -P 16 rows are bound by").
  */
 function childrenCpuMs(): number | undefined {
-  try {
-    const stat = fs.readFileSync('/proc/self/stat', 'latin1');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[STAT_CUTIME]) + Number(fields[STAT_CSTIME]);
-    return Number.isFinite(ticks) ? (ticks * 1000) / CLOCK_TICKS_PER_S : undefined;
-  } catch {
-    return undefined;
-  }
+  return statCpuMs('/proc/self/stat', STAT_CUTIME, STAT_CSTIME);
 }
 /** STAT_UTIME, STAT_STIME: utime and stime (fields 14 and 15 of /proc/PID/stat) after the command name. */
 const STAT_UTIME = 11;

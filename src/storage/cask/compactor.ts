@@ -62,6 +62,7 @@ import {
   Kind,
   RECORD_HEADER_BYTES,
   recordBytes,
+  recordStart,
 } from './record.js';
 import { type CaskMetaFields, listFiles, type Tombstone } from './store-state.js';
 
@@ -317,7 +318,7 @@ async function compactInputs(host: CompactionHost): Promise<CompactionResult | u
             host.damaged({
               key: asBuffer(key).toString('hex').slice(0, 64),
               fileId: loc.fileId,
-              offset: loc.valueOffset - (size - loc.valueLen),
+              offset: recordStart(loc.valueOffset, key.length, expires, revision),
               toFile: target.id,
               toOffset: writeAt,
               error: read.message,

@@ -59,6 +59,19 @@ export function recordBytes(keyLen: number, valueLen: number, expires = false, r
   return extraBytes(expires, revision) + RECORD_HEADER_BYTES + keyLen + valueLen;
 }
 
+/**
+ * recordStart: where a record starts, from where its value starts (the key directory's and the
+ * hint files' offsets point at values).
+ */
+export function recordStart(
+  valueOffset: number,
+  keyLen: number,
+  expires: boolean,
+  revision: boolean,
+): number {
+  return valueOffset - keyLen - RECORD_HEADER_BYTES - extraBytes(expires, revision);
+}
+
 /** extraBytes: the optional fields between the fixed header and the key. */
 export function extraBytes(expires: boolean, revision: boolean): number {
   return (expires ? EXPIRY_BYTES : 0) + (revision ? REVISION_BYTES : 0);

@@ -36,12 +36,11 @@ import {
   type Decoded,
   decodeRecord,
   encodeDataHeader,
-  extraBytes,
   INVALID,
   Kind,
   NEED_MORE,
-  RECORD_HEADER_BYTES,
   recordBytes,
+  recordStart,
   VALUE_TYPE_BYTES,
 } from './record.js';
 import { ValueCache } from './value-cache.js';
@@ -335,7 +334,7 @@ export class CaskStore {
     const revision = !index.legacyAt(pos);
     const valueLen = index.valueLenAt(pos);
     const length = recordBytes(key.length, valueLen, expires, revision);
-    const start = index.valueOffsetAt(pos) - key.length - RECORD_HEADER_BYTES - extraBytes(expires, revision);
+    const start = recordStart(index.valueOffsetAt(pos), key.length, expires, revision);
     if (start < DATA_HEADER_BYTES) return undefined;
     const buf = length <= READ_SCRATCH_BYTES ? this.scratch : Buffer.allocUnsafe(length);
     const n = data.file.readSync(buf, 0, length, start);
@@ -392,7 +391,7 @@ export class CaskStore {
     const data = this.files.get(loc.fileId);
     const revision = loc.version !== 0;
     const length = recordBytes(key.length, loc.valueLen, expires, revision);
-    const start = loc.valueOffset - key.length - RECORD_HEADER_BYTES - extraBytes(expires, revision);
+    const start = recordStart(loc.valueOffset, key.length, expires, revision);
     const buf = Buffer.alloc(length);
     data.file.readSync(buf, 0, length, start);
     return buf;
@@ -407,7 +406,7 @@ export class CaskStore {
     const data = this.files.get(loc.fileId);
     const revision = loc.version !== 0;
     const length = recordBytes(key.length, loc.valueLen, expires, revision);
-    const start = loc.valueOffset - key.length - RECORD_HEADER_BYTES - extraBytes(expires, revision);
+    const start = recordStart(loc.valueOffset, key.length, expires, revision);
     const buf = length <= READ_SCRATCH_BYTES ? this.scratch : Buffer.allocUnsafe(length);
     const n = data.file.readSync(buf, 0, length, start);
     const rec = n === length ? decodeRecord(buf, 0, length, this.decoded) : NEED_MORE;

@@ -221,6 +221,7 @@ export class ClusterMember {
         onFatal: options.onFatal,
         snapshotEntries: options.snapshotEntries,
         repairing: opened.repairing,
+        seeded: identity.seeded === true,
         snapshots: {
           data: (logTs) => {
             assert(member !== undefined, 'a snapshot before the member was built');

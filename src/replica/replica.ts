@@ -213,6 +213,12 @@ export interface ReplicaOptions {
    * started until a snapshot fetched from the leader is installed (`snapshots.repair`).
    */
   readonly repairing?: boolean | undefined;
+  /**
+   * seeded: the engine held data before the log's first entry (`cairn snapshot restore`; the
+   * identity's `seeded`). Without it, engine writes the log does not explain came from entries
+   * applied before their local save was durable (see `logTsAtStart`).
+   */
+  readonly seeded?: boolean | undefined;
 }
 
 /**
@@ -444,7 +450,7 @@ export class Replica {
     // Entries up to the snapshot are applied: the engine holds them (it was synced before the
     // log was compacted, or installed from the snapshot).
     this.appliedIndex = this.snapshotIndex;
-    this.logTs = this.logTsAtStart();
+    this.logTs = this.logTsAtStart(options.seeded === true);
     this.appliedTs = this.logTs;
     const electionTick = options.electionTicks ?? ELECTION_TICKS;
     this.rn = new RawNode(
@@ -479,15 +485,20 @@ export class Replica {
   /**
    * logTsAtStart: the commit timestamp of the newest write below the entries a replay hands to
    * apply. With a snapshot, what it recorded (0 when it did not: the check's test is then only
-   * conservative). Without one the log holds every entry since the first, so whatever the
-   * engine holds beyond its writes came before the log (a member seeded by `cairn snapshot
-   * restore`): the engine's newest timestamp when the log has no write, else anything below its
-   * first write's.
+   * conservative). Without one the log holds every entry since the first, so the engine's writes
+   * below the log's first write came before the log: anything below that write's timestamp.
+   * When the log holds no write, the engine's writes came from before the log only on a member
+   * seeded by `cairn snapshot restore`; on any other they are writes of entries this member
+   * applied before its own save of them was durable and then lost to a power cut (docs/cluster.md,
+   * "Applying does not wait for the local save"), so they are ahead of every entry in the log:
+   * 0. (Taking the engine's newest timestamp there made a restarted member digest a check entry
+   * with a later entry's write in its engine; replica simulator, seed 730469247.)
    */
-  private logTsAtStart(): number {
+  private logTsAtStart(seeded: boolean): number {
     if (this.snapshotIndex > 0) return this.snapshots?.logTsOf?.(this.log.snapshot().data) ?? 0;
     const first = this.firstWriteTsAfter(this.snapshotIndex);
-    return first === undefined ? this.engine.lastTs() : first - 1;
+    if (first !== undefined) return first - 1;
+    return seeded ? this.engine.lastTs() : 0;
   }
 
   /**

@@ -126,6 +126,13 @@ export function hintEntryCountV1(bytes: Uint8Array): number {
   return Math.min(count, Math.floor(bytes.length / HINT_ENTRY_HEADER_BYTES));
 }
 
+/** hintRecordedSizeV1: hint.ts's hintRecordedSize for a version-1 file (magic already checked). */
+export function hintRecordedSizeV1(bytes: Uint8Array): number | undefined {
+  if (bytes.length < HINT_HEADER_BYTES + HINT_TRAILER_BYTES) return undefined;
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return buf.readUInt32LE(buf.length - HINT_TRAILER_BYTES + 4);
+}
+
 /**
  * decodeHintV1At decodes a version-1 hint file for hint.ts's decodeHintAt (same contract); the
  * keys are in `bytes` itself.

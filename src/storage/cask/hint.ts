@@ -29,7 +29,7 @@ import { crc32c } from '../../stdx/crc32c.js';
 import type { TimeSlice } from '../../stdx/time-slice.js';
 import { readSafeU64LE, writeU64LE } from '../../stdx/u64.js';
 import { KEY_BYTES_MAX } from '../limits.js';
-import { decodeHintV1At, HINT_V1_MAGIC, hintEntryCountV1 } from './hint-v1.js';
+import { decodeHintV1At, HINT_V1_MAGIC, hintEntryCountV1, hintRecordedSizeV1 } from './hint-v1.js';
 import { recordBytes } from './record.js';
 
 /** HINT_MAGIC: the first 8 bytes of a version-2 hint file (version 1's were "CAIRNHNT"). */
@@ -516,6 +516,19 @@ export function decodeHintAt(
   if (visitTombstone !== undefined)
     walkTombstones(buf, entriesEnd, tombstones, seqBase, trailer, visitTombstone);
   return undefined;
+}
+
+/**
+ * hintRecordedSize: the size of the data file a hint file was written for (its trailer), not
+ * checked; undefined for bytes that are no hint file of a known version or too short. Recovery
+ * decodes a hint file at that size when its data file no longer has it (the file lost its tail),
+ * to name the records lost (recovery.ts, describingHint).
+ */
+export function hintRecordedSize(bytes: Uint8Array): number | undefined {
+  if (hasMagic(bytes, HINT_V1_MAGIC)) return hintRecordedSizeV1(bytes);
+  if (!hasMagic(bytes, HINT_MAGIC) || bytes.length < HINT_HEADER_BYTES + HINT_TRAILER_BYTES) return undefined;
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return buf.readUInt32LE(buf.length - HINT_TRAILER_BYTES);
 }
 
 interface Header {

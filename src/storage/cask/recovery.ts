@@ -41,7 +41,7 @@ import {
   parseFileId,
   TEMP_SUFFIX,
 } from './file-names.js';
-import { decodeHintAt, hintEntryCount, openHintCursor } from './hint.js';
+import { decodeHintAt, hintEntryCount, hintRecordedSize, openHintCursor } from './hint.js';
 import { HintRun, type KeyCursor, mergeCursors, RunCursor } from './hint-run.js';
 import { KeyDir } from './key-dir.js';
 import {
@@ -87,6 +87,11 @@ export type ProblemKind =
   | 'damaged-batch'
   | 'retired-file'
   | 'leftover-temp'
+  /**
+   * lost-records: a data file no longer holds records its intact hint file lists (it lost its
+   * tail); their keys are marked damaged.
+   */
+  | 'lost-records'
   /** missing-data-file: a data file the metadata lists is not in the directory (its writes are lost). */
   | 'missing-data-file'
   /**
@@ -229,6 +234,8 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
   // ones): all of them are held until the merge anyway. A read never awaited (its data file
   // turned out too short) must not become an unhandled rejection.
   const hintReads = new Map<number, Promise<Buffer>>();
+  /** describing: unused hint files that still list what their data file held (describingHint). */
+  const describing = new Map<number, DescribingHint>();
   if (options.trustHints !== false) {
     for (const id of live) {
       if (!hintIds.has(id)) continue;
@@ -245,8 +252,12 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     }
     opened.push(data);
     const hintRead = hintReads.get(id);
-    const read =
-      hintRead !== undefined ? readHintRun(await hintRead, id, data.size, report, apply) : undefined;
+    const hint = hintRead === undefined ? undefined : await hintRead;
+    const read = hint !== undefined ? readHintRun(hint, id, data.size, report, apply) : undefined;
+    if (read === undefined && hint !== undefined) {
+      const described = describingHint(hint, id, data.size);
+      if (described !== undefined) describing.set(id, described);
+    }
     if (read !== undefined) {
       cursors.push(read.cursor);
       // A sealed file's hint leaves out replaced records, but the file was appended in seq order,
@@ -269,13 +280,15 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
         () => {},
         () => {},
       );
-      if (reason !== undefined)
-        report.problems.push({
-          kind: 'hint-rejected',
-          file: hintFileName(id),
-          detail: reason,
-          action: 'an open would scan the data file instead',
-        });
+      if (reason === undefined) continue;
+      report.problems.push({
+        kind: 'hint-rejected',
+        file: hintFileName(id),
+        detail: reason,
+        action: 'an open would scan the data file instead',
+      });
+      const described = describingHint(hint, id, size);
+      if (described !== undefined) describing.set(id, described);
     }
   }
   const clean: number[] = [];
@@ -308,7 +321,11 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
     // file's smallest seq from its first record (DataFile.minSeq), which needs the order.
     let lastSeq = 0;
     let ordered = true;
+    // seen: every record the scan finds, when a hint file says what the file held (lostRecords).
+    const described = describing.get(id);
+    const seen = described === undefined ? undefined : new Set<string>();
     const collect: Apply = (key, kind, fileId, valueOffset, valueLen, seq, expiresAt, create, version) => {
+      seen?.add(seenKey(key, seq));
       if (seq < minSeq) minSeq = seq;
       if (seq < lastSeq) ordered = false;
       lastSeq = seq;
@@ -317,6 +334,8 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
       else apply(key, kind, fileId, valueOffset, valueLen, seq, expiresAt, create, version);
     };
     const read = await scanDataFile(options, id, file, size, id === activeCandidate, report, collect);
+    if (described !== undefined && seen !== undefined)
+      markLostRecords(described, id, size, seen, report, apply);
     if (run !== undefined) {
       run.sort();
       cursors.push(new RunCursor(run));
@@ -706,6 +725,88 @@ function readHintRun(
     action: 'data file scanned instead',
   });
   return undefined;
+}
+
+/** DescribingHint: a hint file and the data file size it was written for (describingHint). */
+interface DescribingHint {
+  readonly hint: Buffer;
+  readonly size: number;
+}
+
+/**
+ * describingHint: a hint file the open cannot use because its data file is no longer the size it
+ * records (the file lost its tail: damage, a bad copy, a truncation), but which is intact at that
+ * size. It still lists every record the file held, newest per key, and every delete, so the
+ * records the scan no longer finds can be named and their keys marked damaged (markLostRecords)
+ * instead of quietly reading as their previous versions, or as back after a delete.
+ */
+function describingHint(hint: Buffer, id: number, size: number): DescribingHint | undefined {
+  const recorded = hintRecordedSize(hint);
+  if (recorded === undefined || recorded === size) return undefined;
+  const reason = decodeHintAt(
+    hint,
+    id,
+    recorded,
+    () => {},
+    () => {},
+  );
+  return reason === undefined ? { hint, size: recorded } : undefined;
+}
+
+/** seenKey names one record (its key and seq) for markLostRecords. */
+function seenKey(key: Uint8Array, seq: number): string {
+  return `${seq} ${keyString(key)}`;
+}
+
+/**
+ * markLostRecords marks damaged the key of every record the hint file lists that the scan of its
+ * data file did not find (`seen`), at the record's own seq, as markDamaged does for a record that
+ * is there but fails verification: the key's reads fail with CorruptionError until it is deleted
+ * or written again, and a newer record elsewhere still wins. A lost put points where its record
+ * was (past the end of the file now, or at damage); a lost delete, whose place the hint does not
+ * record, points past the end of the file. Neither can be read. Reported as `lost-records`; the
+ * hint file stays (the file is damaged, so it gets no new one), and every open marks them again.
+ */
+function markLostRecords(
+  described: DescribingHint,
+  id: number,
+  size: number,
+  seen: ReadonlySet<string>,
+  report: RecoveryReport,
+  apply: Apply,
+): void {
+  const lost: string[] = [];
+  const mark = (
+    key: Uint8Array,
+    seq: number,
+    valueOffset: number,
+    valueLen: number,
+    expiresAt: number | undefined,
+    create: number,
+    version: number,
+  ): void => {
+    if (seen.has(seenKey(key, seq))) return;
+    const copy = Buffer.from(key);
+    apply(copy, Kind.PUT, id, valueOffset, valueLen, seq, expiresAt, create, version);
+    lost.push(copy.toString('hex').slice(0, 64));
+  };
+  decodeHintAt(
+    described.hint,
+    id,
+    described.size,
+    (keys, keyAt, keyLen, seq, valueOffset, valueLen, expiresAt, create, version) =>
+      mark(keys.subarray(keyAt, keyAt + keyLen), seq, valueOffset, valueLen, expiresAt, create, version),
+    (key, seq) => mark(key, seq, size + RECORD_HEADER_BYTES + key.length, 0, undefined, 0, 0),
+  );
+  if (lost.length === 0) return;
+  report.problems.push({
+    kind: 'lost-records',
+    file: dataFileName(id),
+    from: Math.min(size, described.size),
+    to: described.size,
+    detail: `the file is ${size} bytes and its hint file ${hintFileName(id)} lists ${described.size}: ${damagedKeys(lost)} it held ${lost.length === 1 ? 'is' : 'are'} no longer in it; ${lost.length === 1 ? 'the key reads' : 'the keys read'} as damaged (CorruptionError) until deleted or written again`,
+    action: 'keys marked damaged; the hint file is kept (it names them)',
+  });
 }
 
 /**

@@ -242,15 +242,30 @@ export class ReplyWriter {
 
   /** double writes `,n` in RESP3 and a bulk string in RESP2 (inf, -inf, nan as Redis spells them). */
   double(n: number): void {
-    const text = formatDouble(n);
+    this.doubleText(formatDouble(n));
+  }
+
+  /**
+   * doubleText is double with the number already spelled (a script's {double=n} reply, which
+   * Redis 7.0 spells with "%.17g"); `text` must not contain CR or LF.
+   */
+  doubleText(text: string): void {
     if (this.protocol === 3) this.line(0x2c, text);
     else this.bulkLike(0x24, text);
   }
 
   /** bigNumber writes `(n` in RESP3 and a bulk string in RESP2. */
   bigNumber(n: bigint): void {
-    if (this.protocol === 3) this.line(0x28, n.toString());
-    else this.bulkLike(0x24, n.toString());
+    this.bigNumberText(n.toString());
+  }
+
+  /**
+   * bigNumberText is bigNumber with the number as text, unchecked, as Redis writes a script's
+   * {big_number=s} reply; `text` must not contain CR or LF.
+   */
+  bigNumberText(text: string): void {
+    if (this.protocol === 3) this.line(0x28, text);
+    else this.bulkLike(0x24, text);
   }
 
   /** verbatim writes `=len\r\nfmt:text` in RESP3 and a bulk string of the text in RESP2. */

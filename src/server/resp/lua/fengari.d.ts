@@ -38,6 +38,8 @@ declare module 'fengari' {
     lua_setfield(L: LuaState, idx: number, k: Uint8Array): void;
     lua_getfield(L: LuaState, idx: number, k: Uint8Array): number;
     lua_rawget(L: LuaState, idx: number): number;
+    /** lua_next pops a key and pushes the next key and value of the table at idx (0 at the end). */
+    lua_next(L: LuaState, idx: number): number;
     lua_setglobal(L: LuaState, name: Uint8Array): void;
     lua_getglobal(L: LuaState, name: Uint8Array): number;
     lua_pcall(L: LuaState, nargs: number, nresults: number, msgh: number): number;

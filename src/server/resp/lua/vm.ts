@@ -29,6 +29,7 @@ import {
   pushErrorTable,
   pushNumber,
   pushReply,
+  type ScriptReply,
   sanitize,
   toReply,
 } from './convert.js';
@@ -53,7 +54,7 @@ export interface VmHost {
 
 /** RunResult: a script's reply (an error reply when it failed) and whether a limit stopped it. */
 export interface RunResult {
-  readonly reply: RespValue;
+  readonly reply: ScriptReply;
   readonly stopped: boolean;
 }
 

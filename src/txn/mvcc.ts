@@ -86,6 +86,12 @@ export interface Prior {
   readonly fromTs: number;
   /** revision: the key's revision with that value, when the caller knows it (see write-pipeline.ts). */
   readonly revision?: Revision | undefined;
+  /**
+   * damaged: the value could not be read (its record is damaged); the write still goes ahead (a
+   * damaged key is cleared by writing or deleting it), and snapshots that would read the
+   * replaced version fail with this error instead.
+   */
+  readonly damaged?: Error | undefined;
 }
 
 /**
@@ -259,7 +265,7 @@ export class Mvcc {
     for (let i = 0; i < unique.length; i++) {
       const k = unique[i]!;
       const p = priors![i]!;
-      this.history.add(k, ts, p.value, p.fromTs, nowMs, p.expiresAt, p.valueType ?? 0);
+      this.history.add(k, ts, p.value, p.fromTs, nowMs, p.expiresAt, p.valueType ?? 0, p.damaged);
       if (tracking) this.lastWrite.set(k, ts);
     }
     if (tracking) this.commitLog.push({ ts, keys: unique });
@@ -364,6 +370,7 @@ export class Mvcc {
   read(key: Uint8Array, k: string, s: number): SnapshotRead {
     const entry = this.history.lookup(k, s);
     if (entry !== undefined) {
+      if (entry.damaged !== undefined) throw entry.damaged;
       if (entry.expiresAt !== undefined && isExpired(entry.expiresAt, this.clock.nowMs())) return ABSENT;
       return {
         value: entry.value,
@@ -422,6 +429,7 @@ export class Mvcc {
         cursor = k;
         // Resolve after the engine's read: a write since then has left its entry in history.
         const entry = this.history.lookup(k, s);
+        if (entry?.damaged !== undefined) throw entry.damaged;
         const value =
           entry !== undefined
             ? entry.expiresAt !== undefined && isExpired(entry.expiresAt, this.clock.nowMs())

@@ -28,6 +28,11 @@ export interface VersionEntry {
   fromTs: number;
   /** capturedAtMs: wall time of the capture, for the retention window. */
   readonly capturedAtMs: number;
+  /**
+   * damaged: the replaced value could not be read (its record is damaged: CorruptionError), so a
+   * snapshot that reads this version fails with it, as a read of the engine would have.
+   */
+  damaged: Error | undefined;
 }
 
 /** DurableState: a key's durable value now, with its expiry and type (undefined type: a string). */
@@ -35,6 +40,8 @@ export interface DurableState {
   readonly value: Buffer | undefined;
   readonly expiresAt: number | undefined;
   readonly valueType?: number | undefined;
+  /** damaged: the value could not be read (a damaged record); `value` is then undefined. */
+  readonly damaged?: Error | undefined;
 }
 
 /** lowerBound returns the first index of `sorted` whose element is >= `k`. */
@@ -82,6 +89,7 @@ export class VersionHistory {
     nowMs: number,
     expiresAt?: number,
     valueType = 0,
+    damaged?: Error,
   ): void {
     let list = this.byKey.get(k);
     if (list === undefined) {
@@ -92,7 +100,16 @@ export class VersionHistory {
     }
     const last = list[list.length - 1];
     assert(last === undefined || last.validTo < validTo, 'history entries must be added in ts order');
-    const entry: VersionEntry = { k, validTo, value, expiresAt, valueType, fromTs, capturedAtMs: nowMs };
+    const entry: VersionEntry = {
+      k,
+      validTo,
+      value,
+      expiresAt,
+      valueType,
+      fromTs,
+      capturedAtMs: nowMs,
+      damaged,
+    };
     list.push(entry);
     this.fifo.push(entry);
     this.entries++;
@@ -150,12 +167,14 @@ export class VersionHistory {
         e.expiresAt = own.expiresAt;
         e.valueType = own.valueType;
         e.fromTs = own.fromTs;
+        e.damaged = own.damaged;
       } else {
         const durable = durableNow();
         e.value = durable.value;
         e.expiresAt = durable.expiresAt;
         e.valueType = durable.valueType ?? 0;
         e.fromTs = 0;
+        e.damaged = durable.damaged;
       }
     }
   }

@@ -727,7 +727,15 @@ export class WritePipeline {
         fromTs: newest.ts,
       };
     }
-    const stored = this.engine.getStoredSync(key);
+    let stored: Stored | undefined;
+    try {
+      stored = this.engine.getStoredSync(key);
+    } catch (err) {
+      // A damaged record: the write goes ahead (writing or deleting a damaged key is how it is
+      // cleared), and a snapshot that would read the version it replaces gets the error.
+      if (err instanceof CorruptionError) return { value: undefined, fromTs: 0, damaged: err };
+      throw err;
+    }
     return stored === undefined
       ? { value: undefined, fromTs: 0 }
       : {
@@ -751,7 +759,9 @@ export class WritePipeline {
       return stored === undefined
         ? { value: undefined, expiresAt: undefined }
         : { value: asBuffer(stored.value), expiresAt: stored.expiresAt, valueType: stored.valueType };
-    } catch {
+    } catch (err) {
+      // A damaged record: snapshots that read it fail, as the engine's reads do.
+      if (err instanceof CorruptionError) return { value: undefined, expiresAt: undefined, damaged: err };
       // A store that cannot be read any more serves no snapshot either.
       return { value: undefined, expiresAt: undefined };
     }

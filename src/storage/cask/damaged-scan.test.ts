@@ -145,4 +145,46 @@ describe('a damaged record in a file recovery scans', () => {
     await expectFillers(db);
     await db.close();
   });
+
+  // Found from outside: deleting a damaged key in a transaction failed with the key's
+  // CorruptionError (the write read the value it replaced for snapshots), and so did a plain SET
+  // of it whenever any snapshot or transaction was open: the one way to clear the damage failed.
+  it('a damaged key is cleared by a transaction, and by a write while a snapshot is open', async () => {
+    const dir = tmpDir('damaged-scan-txn');
+    let db = await open(dir, { dataFileBytes: 4096, autoCompact: false });
+    await db.set('d1', 'd1-value-acked');
+    await db.set('d2', 'd2-value-acked');
+    await db.close();
+    flipIn(dir, 'd1-value-acked', 3);
+    flipIn(dir, 'd2-value-acked', 3);
+    db = (await openReporting(dir)).db;
+    await expect(db.get('d1')).rejects.toBeInstanceOf(CorruptionError);
+    await expect(db.get('d2')).rejects.toBeInstanceOf(CorruptionError);
+
+    // A blind delete in a transaction clears the damage.
+    await db.transaction(async (tx) => {
+      tx.delete('d1');
+    });
+    expect(await db.get('d1')).toBeUndefined();
+
+    // A plain write while a snapshot is open: it goes ahead, and the snapshot, which would read
+    // the damaged version, fails as the engine's read did, never answering absent or the new value.
+    const snap = await db.snapshot();
+    await db.set('d2', 'd2-rewritten');
+    expect(await db.getString('d2')).toBe('d2-rewritten');
+    await expect(snap.get('d2')).rejects.toBeInstanceOf(CorruptionError);
+    await expect(
+      (async () => {
+        for await (const _ of snap.scan({ prefix: 'd' })) {
+          // drains the scan
+        }
+      })(),
+    ).rejects.toBeInstanceOf(CorruptionError);
+    snap.release();
+    await db.close();
+    db = await open(dir, { autoCompact: false });
+    expect(await db.get('d1')).toBeUndefined();
+    expect(await db.getString('d2')).toBe('d2-rewritten');
+    await db.close();
+  });
 });

@@ -216,8 +216,11 @@ describe('every call validates its options and arguments', () => {
         db.compareAndSwap({ compare: [], success: [{ type: 'set', key: 'a', value: '2' }] }),
       ).rejects.toBeInstanceOf(ClosedError);
       await expect(db.compareAndSwap({ compare: [] })).rejects.toBeInstanceOf(ClosedError);
-      // stats() and txnStats() answer the last numbers after close (metrics.test.ts).
+      // stats() and txnStats() answer the last numbers after close (metrics.test.ts; found from
+      // outside: stats() threw ClosedError on both engines, against the README).
       expect(db.txnStats().readers).toBe(0);
+      expect(db.stats().keys).toBe(1);
+      expect(db.stats().engine).toBe(engine);
       await expect(db.backupSource()).rejects.toBeInstanceOf(ClosedError);
       await expect(db.backup(tmpDir('opt-closed-backup'))).rejects.toBeInstanceOf(ClosedError);
     });

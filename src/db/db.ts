@@ -182,6 +182,8 @@ export class Db {
   /** clock: the store's time source; ttlMs counts from its now, expiry is decided by it. */
   readonly clock: Clock;
   private closed = false;
+  /** lastStats: stats() as close() began, answered from then on. */
+  private lastStats: DbStats | undefined;
   private readonly engine: Engine;
   private readonly mvcc: Mvcc;
   /**
@@ -536,6 +538,10 @@ export class Db {
   }
 
   stats(): DbStats {
+    // After close() (and while closing) the numbers taken as the engine began to close: the
+    // engine refuses stats() from then on, and the metrics endpoint serves them while a server
+    // shuts down (README, "Embedded API").
+    if (this.closed && this.lastStats !== undefined) return this.lastStats;
     return { ...this.engine.stats(), expiredKeys: this.writes.stats().expiredKeys };
   }
 
@@ -577,6 +583,13 @@ export class Db {
    * error is then reported after it.
    */
   async close(): Promise<void> {
+    if (!this.closed) {
+      try {
+        this.lastStats = this.stats();
+      } catch {
+        // An engine that cannot answer (it failed) leaves stats() to throw after close.
+      }
+    }
     this.closed = true;
     try {
       this.writes.close();

@@ -152,25 +152,32 @@ export async function cutBackup(host: CutHost): Promise<CaskBackupSource> {
   const { store } = host;
   // Every write queued so far has a timestamp at most this, and is ahead of the seal below.
   const lastTs = store.lastTs;
-  let cut: { ids: number[]; keys: number; meta: Meta; release: () => void } | undefined;
+  let cut:
+    | { ids: number[]; hinted: Set<number>; keys: number; meta: Meta; release: () => void }
+    | undefined;
   const take = (): void => {
     const retired = new Set(store.metaFields().retired);
     // Every file but the active one is sealed: compaction outputs may have higher ids than it.
     const activeId = host.readOnly ? undefined : store.active.id;
     const ids = store.files.ids().filter((id) => id !== activeId && !retired.has(id));
     const expired = store.expiries.size === 0 ? 0 : store.expiries.expiredCount(host.clock.nowMs());
-    cut = { ids, keys: store.keyDir.size - expired, meta: store.meta, release: host.pins.hold() };
+    // Only hint files that exist now: a sealed file's hint written after the cut is built from
+    // the key directory then, and leaves out records that later writes replaced, which the copy
+    // holds without those writes (a transaction's write was found half there: one key new, the
+    // other old). Without a hint the copy's open scans the file.
+    const hinted = new Set(ids.filter((id) => store.files.get(id).hinted));
+    cut = { ids, hinted, keys: store.keyDir.size - expired, meta: store.meta, release: host.pins.hold() };
   };
   if (host.readOnly) take();
   else await host.rotate(take);
   assert(cut !== undefined, 'the backup seal resolved without cutting');
-  const { ids, keys, meta, release } = cut;
+  const { ids, hinted, keys, meta, release } = cut;
   try {
     const entries: SourceFile[] = [];
     for (const id of ids) {
       for (const name of [dataFileName(id), hintFileName(id)]) {
         const file = path.join(store.dir, name);
-        if (name.endsWith('.hint') && (await store.fs.kind(file)) !== 'file') continue;
+        if (name.endsWith('.hint') && (!hinted.has(id) || (await store.fs.kind(file)) !== 'file')) continue;
         entries.push({ name, size: await sizeOf(store.fs, file), path: file, bytes: undefined });
       }
     }

@@ -581,6 +581,8 @@ async function finishOutput(
     liveBytes: 0,
     liveKeys: 0,
     minSeq: out.minSeq,
+    // Written with the output (finishOutput), listing every record it holds.
+    hinted: true,
   };
   host.files.add(data);
   // The carried tombstones are needed (carriedTombstones): counted as live, so that they alone

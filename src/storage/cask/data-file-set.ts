@@ -19,6 +19,13 @@ export interface DataFile {
   /** liveKeys: keys the key directory points into this file; 0 before it may be deleted. */
   liveKeys: number;
   /**
+   * hinted: the file's hint file exists, known since the open found it or since it was written
+   * (a compaction output's with the output, a sealed file's when its job renamed it). A backup
+   * copies a hint file only if this held at its cut: a sealed file's hint written after the cut
+   * leaves out records that writes after the cut replaced, which the copy still needs.
+   */
+  hinted: boolean;
+  /**
    * minSeq: no record in the file has a smaller sequence number (Infinity: no record yet; 0:
    * unknown, the file may hold anything). A partial compaction drops an input's tombstone only
    * if its seq is below every other file's minSeq: no older put it shadows can exist outside the

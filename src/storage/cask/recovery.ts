@@ -373,6 +373,8 @@ export async function recover(options: RecoverOptions): Promise<Recovered> {
       liveBytes: 0,
       liveKeys: 0,
       minSeq: minSeqs.get(id) ?? 0,
+      // Written before anything this open will write (usable or not: a backup copies it as is).
+      hinted: hintIds.has(id),
     });
     lastId = id;
   }

@@ -139,6 +139,8 @@ export async function writeSealHint(host: SealHintHost, id: number, yieldBetween
     }
     // The hint lists the deletes now (a failure above keeps them noted: the file has no hint).
     host.tombstones.delete(id);
+    const data = host.files.tryGet(id);
+    if (data !== undefined) data.hinted = true;
     return true;
   } catch (err) {
     await host.fs.unlink(tmp).catch(() => {});

@@ -728,6 +728,7 @@ export async function createDataFile(fs: FileSystem, dir: string, id: number): P
       liveBytes: 0,
       liveKeys: 0,
       minSeq: Number.POSITIVE_INFINITY,
+      hinted: false,
     };
   } catch (err) {
     await file?.close().catch(() => {});
@@ -758,4 +759,5 @@ export const NO_DATA_FILE: DataFile = {
   liveBytes: 0,
   liveKeys: 0,
   minSeq: Number.POSITIVE_INFINITY,
+  hinted: false,
 };

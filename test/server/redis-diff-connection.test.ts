@@ -34,6 +34,47 @@ describe.skipIf(!hasRedis)('connection and transaction commands against a real r
     ).toEqual([]);
   });
 
+  it('CLIENT LIST takes TYPE and ID as Redis does (it ignored them: found from outside)', async () => {
+    // Only replies that name no client compare across servers (ids and addresses differ).
+    expect(
+      await diff([
+        ['client', 'list', 'type', 'master'],
+        ['client', 'list', 'type', 'REPLICA'],
+        ['client', 'list', 'type', 'slave'],
+        ['client', 'list', 'type', 'pubsub'],
+        ['client', 'list', 'type', 'foo'],
+        ['client', 'list', 'type', 'normal', 'x'],
+        ['client', 'list', 'type'],
+        ['client', 'list', 'id'],
+        ['client', 'list', 'id', 'abc'],
+        ['client', 'list', 'id', '999999', '-3'],
+        ['client', 'list', 'id', '999999', 'x'],
+        ['client', 'list', 'x'],
+      ]),
+    ).toEqual([]);
+    // Filters that list clients: this connection by its id (twice), by type, and a subscriber.
+    const own = (await pair.ours.client('ID')) as number;
+    const byId = (await pair.ours.call('client', 'list', 'id', String(own), '999999', String(own))) as string;
+    expect(
+      byId
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split(' ')[0]),
+    ).toEqual([`id=${own}`, `id=${own}`]);
+    const sub = new Redis({ port: pair.ours.options.port!, host: '127.0.0.1' });
+    try {
+      await sub.subscribe('news');
+      const subId = (await pair.ours.call('client', 'list', 'type', 'pubsub')) as string;
+      expect(subId.split('\n').filter(Boolean)).toHaveLength(1);
+      expect(subId).toContain('sub=1');
+      const normal = (await pair.ours.call('client', 'list', 'type', 'normal')) as string;
+      expect(normal).toContain(`id=${own} `);
+      expect(normal).not.toContain('sub=1');
+    } finally {
+      sub.disconnect();
+    }
+  });
+
   it('EXEC refused before it runs ends the transaction with EXECABORT; MULTI and DISCARD do not', async () => {
     expect(
       await diff([

@@ -241,6 +241,38 @@ function clientFlags(c: ClientState): string {
 }
 
 /** clientLine is one line of CLIENT LIST / CLIENT INFO, in Redis's field order. */
+/**
+ * clientList picks the clients CLIENT LIST [TYPE normal|master|replica|slave|pubsub] [ID id ...]
+ * names, as Redis 7.0 does: TYPE alone (exactly), or ID with at least one id (each an integer,
+ * listed in the order given, repeats repeated, unknown ids skipped). Cairn has no master or
+ * replica connections (a cluster's members talk over their own peer protocol), so those types
+ * list nothing; a connection subscribed to anything is `pubsub`, any other `normal`.
+ */
+function clientList(ctx: CommandContext, args: readonly Buffer[]): ClientState[] {
+  const all = [...ctx.server.clients()];
+  if (args.length === 2) return all;
+  if (args.length === 4 && is(args[2]!, 'type')) {
+    const type = lower(args[3]!);
+    const pubsub = (c: ClientState): boolean => c.sub + c.psub + c.ssub > 0;
+    if (type === 'normal') return all.filter((c) => !pubsub(c));
+    if (type === 'pubsub') return all.filter(pubsub);
+    if (type === 'master' || type === 'replica' || type === 'slave') return [];
+    throw new CommandError(`ERR Unknown client type '${args[3]!.toString('latin1')}'`);
+  }
+  if (args.length > 3 && is(args[2]!, 'id')) {
+    const byId = new Map(all.map((c) => [BigInt(c.id), c]));
+    const out: ClientState[] = [];
+    for (const arg of args.slice(3)) {
+      const id = parseInt64(arg);
+      if (id === undefined) throw new CommandError('ERR Invalid client ID');
+      const c = byId.get(id);
+      if (c !== undefined) out.push(c);
+    }
+    return out;
+  }
+  throw new CommandError(ERR_SYNTAX);
+}
+
 export function clientLine(c: ClientState, now: number, current: string): string {
   const age = Math.floor((now - c.createdAt) / 1000);
   const idle = Math.floor((now - c.lastCommandAt) / 1000);
@@ -316,11 +348,10 @@ function client(ctx: CommandContext, args: Buffer[]): void {
       w.verbatim('txt', clientLine(ctx.client, ctx.server.clock.nowMs(), 'client|info'));
       return;
     case 'list': {
-      let text = '';
       const now = ctx.server.clock.nowMs();
-      for (const c of ctx.server.clients())
-        text += clientLine(c, now, c === ctx.client ? 'client|list' : c.lastCommand);
-      w.verbatim('txt', text);
+      const line = (c: ClientState): string =>
+        clientLine(c, now, c === ctx.client ? 'client|list' : c.lastCommand);
+      w.verbatim('txt', clientList(ctx, args).map(line).join(''));
       return;
     }
     case 'tracking':

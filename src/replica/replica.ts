@@ -821,7 +821,12 @@ export class Replica {
         reject,
         timer: this.clock.after(this.requestTimeoutMs, () => {
           this.dropWaiter(waiter);
-          reject(new ClusterDownError(`read index not confirmed within ${this.requestTimeoutMs} ms`));
+          // Said as the write path says it: a ReadIndex round needs a leader and a majority.
+          reject(
+            new ClusterDownError(
+              `a linearizable read could not be confirmed by a majority within ${this.requestTimeoutMs} ms (is a majority of members up and connected?)`,
+            ),
+          );
         }),
       };
       this.readWaiters.push(waiter);

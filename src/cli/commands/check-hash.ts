@@ -70,7 +70,9 @@ export function registerCheckHash(check: Command, cli: Cli): void {
       ]),
     );
     const verdict = ok
-      ? `${rows.length} members hold the same state at index ${index}.`
+      ? rows.length === 1
+        ? `The one member's state at index ${index} is above (there is nothing to compare it with).`
+        : `${rows.length} members hold the same state at index ${index}.`
       : digests.size > 1
         ? `MISMATCH: the members' states differ at index ${index}.`
         : `Not every member could answer for index ${index}.`;

@@ -49,10 +49,15 @@ export interface Registration {
   readonly settled: boolean;
 }
 
-/** KeyRange: [start, end) of latin1 key strings; undefined bounds are open. */
+/**
+ * KeyRange: [start, end) of latin1 key strings, or [start, end] when `endInclusive`; undefined
+ * bounds are open. The inclusive form lets a forward scan cover "up to the last key it yielded"
+ * by moving `end` in place, without building the key's successor string per entry.
+ */
 export interface KeyRange {
   readonly start: string | undefined;
   readonly end: string | undefined;
+  readonly endInclusive?: boolean;
 }
 
 /** ReadSet: what a serializable transaction read, for validation. */
@@ -470,7 +475,10 @@ export class Mvcc {
       if (c.ts <= s) break;
       for (const k of c.keys) {
         for (const r of reads.ranges) {
-          if ((r.start === undefined || k >= r.start) && (r.end === undefined || k < r.end)) {
+          if (
+            (r.start === undefined || k >= r.start) &&
+            (r.end === undefined || k < r.end || (r.endInclusive === true && k === r.end))
+          ) {
             this.conflict(`a write to ${printable(k)} falls in a range scanned by the transaction`, k);
           }
         }

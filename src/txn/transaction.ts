@@ -65,6 +65,13 @@ function checkLimit(limit: number | undefined): void {
   }
 }
 
+/** CoveredRange: a KeyRange a running scan widens in place (Transaction.scanBounded). */
+interface CoveredRange {
+  start: string | undefined;
+  end: string | undefined;
+  endInclusive: boolean;
+}
+
 /** ReadEntry: a value read (undefined: absent) and its expiry (undefined: none). */
 interface ReadEntry {
   readonly value: Buffer | undefined;
@@ -307,8 +314,10 @@ export class Transaction extends Snapshot {
     if (reverse) own.reverse();
     let i = 0;
     let yielded = 0;
-    let last: string | undefined;
     let complete = false;
+    // What the caller has seen, widened as each entry is yielded (not when the generator ends: a
+    // caller may stop calling next() without return(), and a throw must not cover the rest).
+    let covered: CoveredRange | undefined;
     const snapshot = this.mvcc.scanAt(this.reg.startTs, { start, end, reverse });
     try {
       let next = await snapshot.next();
@@ -333,14 +342,33 @@ export class Transaction extends Snapshot {
           next = await snapshot.next();
         }
         this.checkActive();
-        last = k;
         if (value === undefined) continue;
         yielded++;
+        // Covered before the caller sees the entry, since the generator may never resume: from
+        // the range's start in scan order through `k`. A write there changes what the caller
+        // saw (the key itself, or a phantom ahead of it); one past `k` the scan never looked at.
+        // One object per scan, its moving bound updated in place: no allocation per entry.
+        if (covered === undefined) {
+          covered = reverse
+            ? { start: k, end: endK, endInclusive: false }
+            : { start: startK, end: k, endInclusive: true };
+          this.ranges.push(covered);
+        } else if (reverse) covered.start = k;
+        else covered.end = k;
         yield [keyFromString(k), value];
       }
     } finally {
       await snapshot.return(undefined);
-      if (!this.done) this.recordRange(startK, endK, reverse, complete ? undefined : last);
+    }
+    // Exhausted: the caller learns that nothing else is in the range, all of it is read. Not on
+    // a throw (the finally's included), nor when the limit stopped the scan before its end.
+    if (complete) {
+      if (covered === undefined) this.ranges.push({ start: startK, end: endK });
+      else {
+        covered.start = startK;
+        covered.end = endK;
+        covered.endInclusive = false;
+      }
     }
   }
 
@@ -429,21 +457,5 @@ export class Transaction extends Snapshot {
       existing.expiresAt = expiresAt;
       existing.valueType = valueType;
     } else this.writes.set(k, { key, value, expiresAt, valueType });
-  }
-
-  /** recordRange remembers the part of a scan the caller consumed (predicate read). */
-  private recordRange(
-    startK: string | undefined,
-    endK: string | undefined,
-    reverse: boolean,
-    stoppedAt: string | undefined,
-  ): void {
-    if (stoppedAt === undefined) {
-      this.ranges.push({ start: startK, end: endK });
-      return;
-    }
-    // Stopped early: forward scans read [start, stoppedAt], reverse ones [stoppedAt, end).
-    if (!reverse) this.ranges.push({ start: startK, end: `${stoppedAt}\u0000` });
-    else this.ranges.push({ start: stoppedAt, end: endK });
   }
 }

@@ -29,6 +29,6 @@ export type {
   Comparison,
   RevisionTarget,
 } from './txn/compare-and-swap.js';
-export { SnapshotTooOldError, TxnConflictError, TxnFinishedError } from './txn/errors.js';
+export { SnapshotTooOldError, TxnConflictError, TxnFinishedError, TxnManagedError } from './txn/errors.js';
 export type { Isolation, MvccStats } from './txn/mvcc.js';
 export type { CommitResult, Snapshot, Transaction, TxnScanOptions } from './txn/transaction.js';

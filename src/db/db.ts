@@ -283,9 +283,11 @@ export class Db {
     const isolation = options.isolation === undefined ? {} : { isolation: options.isolation };
     for (let attempt = 1; ; attempt++) {
       const tx = await this.begin(isolation);
+      // The commit is the wrapper's: fn's own tx.commit() is refused (TxnManagedError).
+      const commit = tx.manage();
       try {
         const value = await fn(tx);
-        const { ts } = await tx.commit();
+        const { ts } = await commit();
         return { value, ts };
       } catch (err) {
         tx.rollback();

@@ -1,5 +1,5 @@
 // The typed errors of transactions. Codes are stable: RESP and HTTP map them to their replies.
-import { CairnError } from '../storage/errors.js';
+import { CairnError, InvalidArgumentError } from '../storage/errors.js';
 
 /**
  * TxnConflictError: another commit touched what this transaction read or wrote after its snapshot.
@@ -21,6 +21,21 @@ export class TxnConflictError extends CairnError {
 export class TxnFinishedError extends CairnError {
   constructor(what: string) {
     super('TXN_FINISHED', `${what} is already finished`);
+  }
+}
+
+/**
+ * TxnManagedError: `commit()` was called inside `db.transaction(fn)` (or `runTransaction`), which
+ * commits the transaction itself when `fn` returns. Refused before anything is written, so the
+ * outcome stays one commit or none: had the inner commit gone through, the wrapper's own commit
+ * would have failed although the writes took effect, and a caller retrying on that error would
+ * apply them twice. A misuse of the API, hence INVALID_ARGUMENT and not retryable.
+ */
+export class TxnManagedError extends InvalidArgumentError {
+  constructor() {
+    super(
+      'commit() inside db.transaction(fn): the transaction commits when fn returns (return from fn, or use db.begin() to commit yourself)',
+    );
   }
 }
 

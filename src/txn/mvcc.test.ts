@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { Db } from '../db/db.js';
 import type { Clock } from '../io/clock.js';
-import { SnapshotTooOldError, TxnConflictError, TxnFinishedError } from './errors.js';
+import { InvalidArgumentError } from '../storage/errors.js';
+import { SnapshotTooOldError, TxnConflictError, TxnFinishedError, TxnManagedError } from './errors.js';
 import { ManualEngine } from './manual-engine.js';
 
 const b = (s: string) => Buffer.from(s);
@@ -325,6 +326,44 @@ describe('Mvcc', () => {
       ).rejects.toThrow('changed my mind');
       expect(await db.get('k')).toBeUndefined();
       expect(db.txnStats().readers).toBe(0);
+    } finally {
+      clearInterval(auto);
+    }
+  });
+
+  it('db.transaction refuses a commit() inside its callback before anything is written', async () => {
+    const { engine, db } = setup();
+    const auto = setInterval(() => engine.commit(), 1);
+    try {
+      // The wrapper commits when the callback returns: an inner commit would take effect and then
+      // make the wrapper's own commit fail (TXN_FINISHED), inviting a retry that applies it twice.
+      let runs = 0;
+      const err = await db
+        .transaction(async (tx) => {
+          runs++;
+          tx.set('k', 'v');
+          await tx.commit();
+        })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TxnManagedError);
+      expect(err).toBeInstanceOf(InvalidArgumentError);
+      expect((err as TxnManagedError).code).toBe('INVALID_ARGUMENT');
+      expect(runs).toBe(1);
+      expect(await db.get('k')).toBeUndefined();
+      expect(db.txnStats().readers).toBe(0);
+      // Refused up front, so a callback that catches it goes on, and the wrapper commits once.
+      const { ts } = await db.runTransaction(async (tx) => {
+        tx.set('k', 'v');
+        await expect(tx.commit()).rejects.toBeInstanceOf(TxnManagedError);
+        expect(tx.finished).toBe(false);
+      });
+      expect(await db.getString('k')).toBe('v');
+      expect((await db.revision('k'))?.mod).toBe(ts);
+      // A transaction from begin() is the caller's to commit.
+      const manual = await db.begin();
+      manual.set('m', '1');
+      await manual.commit();
+      expect(await db.getString('m')).toBe('1');
     } finally {
       clearInterval(auto);
     }

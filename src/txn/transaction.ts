@@ -7,12 +7,13 @@
 // are borrowed; the buffered writes and the scan bounds are copies made at the call (a scan's
 // body runs only at its first next()). Values handed out are copies too: the buffered writes,
 // the remembered reads and the version history are never given to a caller to write into.
+import { assert } from '../stdx/assert.js';
 import { asBuffer, compareBytes, copyBytes, prefixEnd } from '../stdx/bytes.js';
 import { keyFromString, keyString } from '../stdx/key-string.js';
 import { InvalidArgumentError, WrongTypeError } from '../storage/errors.js';
 import { checkExpiresAt, checkKey, checkScanReverse, checkValue, textBytes } from '../storage/validate.js';
 import { checkValueType, ValueType, valueTypeName } from '../storage/value-type.js';
-import { TxnConflictError, TxnFinishedError } from './errors.js';
+import { TxnConflictError, TxnFinishedError, TxnManagedError } from './errors.js';
 import type { Isolation, KeyRange, Mvcc, Registration, SnapshotRead } from './mvcc.js';
 import type { BatchOp, WritePipeline } from './write-pipeline.js';
 
@@ -372,12 +373,35 @@ export class Transaction extends Snapshot {
     }
   }
 
+  /** managed: Db.runTransaction commits this transaction itself (manage). */
+  private managed = false;
+
+  /**
+   * @internal manage hands the commit to Db.runTransaction: `commit()` refuses from then on
+   * (TxnManagedError, before anything is written) and the returned function is the only way to
+   * commit. Once per transaction, so a callback cannot take the commit back with it.
+   */
+  manage(): () => Promise<CommitResult> {
+    assert(!this.managed, 'transaction is already managed');
+    this.managed = true;
+    return () => {
+      // Lifted and used in one synchronous step (commit() marks the transaction finished before
+      // its first await), so no task of the callback's can commit in between. Through commit()
+      // itself, so that the wrapper commits exactly as a manual caller does.
+      this.managed = false;
+      return this.commit();
+    };
+  }
+
   /**
    * commit validates against commits after the snapshot and writes everything as one atomic
    * batch; resolves once durable. Conflicts reject with TxnConflictError (nothing written).
+   * Inside `db.transaction(fn)` it rejects with TxnManagedError, and the transaction goes on:
+   * the wrapper commits when `fn` returns.
    */
   async commit(): Promise<CommitResult> {
     this.checkActive();
+    if (this.managed) throw new TxnManagedError();
     this.done = true;
     try {
       if (this.writes.size === 0) {

@@ -56,4 +56,33 @@ describe('expiry through snapshots and transactions', () => {
       await db.close();
     }
   });
+
+  // Found from outside: a transaction kept answering a key it had read once its expiry passed
+  // (its remembered read), where a snapshot and the store read it as absent.
+  it('a key a transaction read, or wrote with an expiry, reads as absent once the expiry passes', async () => {
+    const clock = new ManualClock(T0);
+    const db = await open(tmpDir('tx-ttl-passes'), { clock });
+    try {
+      await db.set('session', 'token', { expiresAt: T0 + 200 });
+      const tx = await db.begin();
+      const snap = await db.snapshot();
+      expect(await tx.getString('session')).toBe('token');
+      expect(await snap.getString('session')).toBe('token');
+      tx.set('mine', 'v', T0 + 300);
+      expect(await tx.getString('mine')).toBe('v');
+      clock.set(T0 + 400);
+      expect(await tx.get('session')).toBeUndefined();
+      expect(await tx.has('session')).toBe(false);
+      expect(await tx.expiry('session')).toBeUndefined();
+      expect(await tx.get('mine')).toBeUndefined();
+      expect(await snap.get('session')).toBeUndefined();
+      expect(await db.get('session')).toBeUndefined();
+      tx.set('copy', (await tx.getString('session')) ?? 'none');
+      await tx.commit();
+      snap.release();
+      expect(await db.getString('copy')).toBe('none');
+    } finally {
+      await db.close();
+    }
+  });
 });

@@ -358,6 +358,11 @@ export class Mvcc {
     if (engineTs > this.horizon) this.horizon = engineTs;
   }
 
+  /** expiredNow: an expiry (ms since the epoch; undefined: none) has passed by the store's clock. */
+  expiredNow(expiresAt: number | undefined): boolean {
+    return expiresAt !== undefined && isExpired(expiresAt, this.clock.nowMs());
+  }
+
   /** isRetired: the registration was open when retireReaders ran. */
   isRetired(reg: Registration): boolean {
     return reg.id < this.retiredBefore;

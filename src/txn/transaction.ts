@@ -73,6 +73,9 @@ interface CoveredRange {
   endInclusive: boolean;
 }
 
+/** EXPIRED: what a transaction reads of a key whose value it holds has expired (or it deleted). */
+const EXPIRED = { value: undefined, expiresAt: undefined, valueType: 0 } as const;
+
 /** ReadEntry: a value read (undefined: absent) and its expiry (undefined: none). */
 interface ReadEntry {
   readonly value: Buffer | undefined;
@@ -454,18 +457,18 @@ export class Transaction extends Snapshot {
   protected override readEntry(key: Uint8Array, k: string): ReadEntry {
     const own = this.writes.get(k);
     if (own !== undefined) {
-      return {
-        value: own.value,
-        expiresAt: own.value === undefined ? undefined : own.expiresAt,
-        valueType: own.valueType,
-      };
+      if (own.value === undefined || this.mvcc.expiredNow(own.expiresAt)) return EXPIRED;
+      return { value: own.value, expiresAt: own.expiresAt, valueType: own.valueType };
     }
     let read = this.reads.get(k);
     if (read === undefined) {
       read = this.mvcc.read(key, k, this.reg.startTs);
       this.reads.set(k, read);
     }
-    return read;
+    // An expired key reads as absent at once, everywhere (README): a value read before its expiry
+    // passed is remembered (validation and the commit use it), but read again it is gone, as
+    // from a snapshot. Found from outside: a transaction kept answering it.
+    return this.mvcc.expiredNow(read.expiresAt) ? EXPIRED : read;
   }
 
   private buffer(

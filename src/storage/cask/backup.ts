@@ -152,9 +152,7 @@ export async function cutBackup(host: CutHost): Promise<CaskBackupSource> {
   const { store } = host;
   // Every write queued so far has a timestamp at most this, and is ahead of the seal below.
   const lastTs = store.lastTs;
-  let cut:
-    | { ids: number[]; hinted: Set<number>; keys: number; meta: Meta; release: () => void }
-    | undefined;
+  let cut: { ids: number[]; hinted: Set<number>; keys: number; meta: Meta; release: () => void } | undefined;
   const take = (): void => {
     const retired = new Set(store.metaFields().retired);
     // Every file but the active one is sealed: compaction outputs may have higher ids than it.

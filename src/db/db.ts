@@ -184,6 +184,11 @@ export class Db {
   private closed = false;
   /** lastStats: stats() as close() began, answered from then on. */
   private lastStats: DbStats | undefined;
+
+  /** isClosed: close() was called (stats() still answers then; everything else is refused). */
+  get isClosed(): boolean {
+    return this.closed;
+  }
   private readonly engine: Engine;
   private readonly mvcc: Mvcc;
   /**

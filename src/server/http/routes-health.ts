@@ -1,5 +1,5 @@
-// GET /healthz: whether this server can serve the store. 200 while db.stats() answers and no
-// request has seen the store fail; 503 once it is closed or its write path has failed (it then
+// GET /healthz: whether this server can serve the store. 200 while the store is open, db.stats()
+// answers and no request has seen the store fail; 503 once it is closed or its write path has failed (it then
 // stays failed until the store is reopened, so a load balancer should stop sending writes).
 // On a cluster member also 503 while it knows no leader (it cannot serve a linearizable request),
 // while it repairs a damaged engine from the leader (it serves no read until then) and once it
@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Db } from '../../db/db.js';
 import { NONE } from '../../raft/index.js';
 import type { ClusterMember } from '../../replica/member.js';
+import { ClosedError } from '../../storage/errors.js';
 import { type ErrorBody, mapError } from './errors.js';
 import { HEALTH_RESPONSE_SCHEMA } from './schemas.js';
 
@@ -51,6 +52,8 @@ export function healthRoutes(db: Db, health: StoreHealth, member?: ClusterMember
             .send({ status: 'unavailable', error: { code: 'CLUSTER_DOWN', message: clusterProblem } });
         }
         try {
+          // stats() answers after close too (the last numbers): a closed store is asked first.
+          if (db.isClosed) throw new ClosedError();
           const stats = db.stats();
           return { status: 'ok', engine: stats.engine, keys: stats.keys };
         } catch (err) {

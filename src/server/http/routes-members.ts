@@ -17,6 +17,7 @@ import type { Db } from '../../db/db.js';
 import { NONE } from '../../raft/index.js';
 import { MembershipRefusedError } from '../../replica/errors.js';
 import type { ClusterMember, MemberView } from '../../replica/member.js';
+import { ClosedError } from '../../storage/errors.js';
 import { consistency, proxy } from './cluster.js';
 import { HttpError, invalidArgument } from './errors.js';
 
@@ -182,6 +183,7 @@ function statusOf(db: Db, member: ClusterMember | undefined, version: string): o
   const errors: string[] = [];
   let stats: { keys: number; diskBytes: number; liveBytes: number } | undefined;
   try {
+    if (db.isClosed) throw new ClosedError();
     stats = db.stats();
   } catch (err) {
     errors.push(`store: ${(err as Error).message}`);

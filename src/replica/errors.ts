@@ -76,3 +76,15 @@ export class EngineRepairingError extends ClusterDownError {
  * is discarded before the engine is touched; the member asks for another.
  */
 export class RepairSnapshotDamagedError extends CorruptionError {}
+
+/**
+ * MemberStartRefusedError: a member starting from an empty directory was told by a peer that
+ * its id already started (or was removed): its lost directory held votes and entries the
+ * cluster may count on, and starting afresh could lose committed writes (start-check.ts).
+ * Nothing was created; `cairn serve` exits with EXIT_MEMBER_STARTED_BEFORE.
+ */
+export class MemberStartRefusedError extends CairnError {
+  constructor(message: string) {
+    super('INVALID_ARGUMENT', message);
+  }
+}

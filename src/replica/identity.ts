@@ -6,7 +6,12 @@
 //   member.json = { "format": 1, "name", "id", "clusterToken", "clusterId",
 //                   "members": [{ "id", "name", "peerAddr" }], "bootstrapped": "new"|"existing",
 //                   "removed"?: [{ "id", "name", "peerAddr" }], "membershipIndex"?: number,
-//                   "clientAddrs"?: { "resp": HOST:PORT, "http": HOST:PORT | "" } }
+//                   "clientAddrs"?: { "resp": HOST:PORT, "http": HOST:PORT | "" },
+//                   "started"?: [id], "startCheck"?: "pending" }
+//
+// `started` is the checkpoint of the started marks (membership.ts) as of `membershipIndex`;
+// `startCheck: "pending"` is written by a first start and removed once the start check passed
+// (start-check.ts): until then the member has taken no part in Raft, and a restart checks again.
 //
 // Written atomically (temporary file, fdatasync, rename, fsync of the directory): once at the
 // first start, and again after each applied membership change, when `members` becomes the
@@ -62,6 +67,13 @@ export interface Identity {
    * that members sharing a machine do not all fall back to the default ports.
    */
   readonly clientAddrs?: ClientAddrs;
+  /** started: members recorded as started, as of membershipIndex (absent: none known). */
+  readonly started?: readonly NodeId[];
+  /**
+   * startCheck: "pending" from a first start until its peers confirmed that this member id never
+   * started before (start-check.ts); until then it neither votes nor acknowledges anything.
+   */
+  readonly startCheck?: 'pending';
 }
 
 /** ClientAddrs: where a member serves clients: RESP and HTTP ("" for none), HOST:PORT. */
@@ -168,6 +180,9 @@ export async function readIdentity(fs: FileSystem, dir: string): Promise<Identit
     !Array.isArray(id.members) ||
     (id.removed !== undefined && !Array.isArray(id.removed)) ||
     (id.membershipIndex !== undefined && !Number.isSafeInteger(id.membershipIndex)) ||
+    (id.started !== undefined &&
+      (!Array.isArray(id.started) || !id.started.every((n) => Number.isSafeInteger(n)))) ||
+    (id.startCheck !== undefined && id.startCheck !== 'pending') ||
     (id.clientAddrs !== undefined &&
       (typeof id.clientAddrs !== 'object' ||
         id.clientAddrs === null ||
@@ -234,6 +249,9 @@ export async function resolveIdentity(
     // otherwise (a proxy or NAT in between).
     listenPeer: flags.listenPeer ?? self.peerAddr,
     ...(options.seeded === true ? { seeded: true } : {}),
+    // An empty directory says nothing about whether this id started before (its directory may
+    // have been lost): its peers are asked before it takes part in Raft (start-check.ts).
+    startCheck: 'pending',
   };
   await writeIdentity(fs, dir, identity);
   return { identity, created: true };

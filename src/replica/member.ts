@@ -11,8 +11,13 @@
 // (membership.ts); each change updates the transport's peers and rewrites member.json's
 // checkpoint. The operator's changes (addLearner, promote, remove, moveLeader) run on the ready
 // leader, after the strict checks of reconfig-check.ts.
+//
+// Lost directories (docs/cluster.md, "A member that lost its directory"): the leader records
+// each member that has started in the member list (a started mark, membership.ts); a member
+// starting from an empty directory asks its peers first (start-check.ts) and is refused if its
+// id is recorded, before it can vote or acknowledge anything.
 import * as path from 'node:path';
-import type { Clock } from '../io/clock.js';
+import type { Clock, Timer } from '../io/clock.js';
 import type { FileSystem } from '../io/file-system.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import {
@@ -35,7 +40,7 @@ import {
   installRepairSnapshot,
   openMemberEngine,
 } from './engine-repair.js';
-import { MembershipRefusedError } from './errors.js';
+import { MemberStartRefusedError, MembershipRefusedError } from './errors.js';
 import {
   type ClientAddrs,
   type ClusterFlags,
@@ -52,6 +57,7 @@ import {
   decodeSnapshotData,
   encodeMemberContext,
   encodeSnapshotData,
+  encodeStartedContext,
   Membership,
   snapshotLogTs,
 } from './membership.js';
@@ -66,6 +72,7 @@ import { REQUEST_TIMEOUT_MS, Replica, type ReplicaLogger } from './replica.js';
 import { ReplicatedEngine } from './replicated-engine.js';
 import { finishInstall, installEngineFiles, isEngineEntry } from './snapshot-install.js';
 import { removeStagedDir } from './snapshot-staging.js';
+import { runStartCheck, type StartStatus } from './start-check.js';
 import { createTcpTransport, type TcpTransport } from './tcp-transport.js';
 import type { Peer, PeerInfo } from './transport.js';
 
@@ -107,6 +114,8 @@ export interface MemberView {
   readonly resp: string;
   readonly http: string;
   readonly role: MemberRole;
+  /** started: the member is recorded as having started (a started mark; docs/cluster.md). */
+  readonly started: boolean;
 }
 
 export class ClusterMember {
@@ -125,6 +134,16 @@ export class ClusterMember {
   private saving: Promise<void> = Promise.resolve();
   /** recorded: what member.json says (its members kept as of the last checkpoint). */
   private recorded: Identity;
+  /**
+   * checking: this member started from an empty directory and its peers have not yet confirmed
+   * that its id never started (start-check.ts): Raft does not run, and everything peers send
+   * but the start check's question is dropped (no vote, no acknowledgement).
+   */
+  private checking: boolean;
+  /** marking: the started mark this leader has proposed and not yet seen settled. */
+  private marking: Promise<void> | undefined;
+  private markTimer: Timer | undefined;
+  private stopping = false;
 
   private constructor(
     identity: Identity,
@@ -139,10 +158,12 @@ export class ClusterMember {
     private readonly caskOptions: CaskOpenOptions,
   ) {
     this.recorded = identity;
+    this.checking = identity.startCheck === 'pending';
     this.membership = new Membership({
       members: identity.members,
       removed: identity.removed ?? [],
       index: identity.membershipIndex ?? 0,
+      started: identity.started ?? [],
     });
     replica.onConfChange((cc, cs, index) => this.confChangeApplied(cc, cs, index));
   }
@@ -240,6 +261,7 @@ export class ClusterMember {
         },
       });
       const engine = new ReplicatedEngine(local, replica, async () => {
+        member?.stopMarking();
         await member?.transport?.close();
         await member?.saving;
         await log.close();
@@ -256,7 +278,9 @@ export class ClusterMember {
         options.dir,
         caskOptions,
       );
-      member.createdNow = created;
+      // A start check that a crash or a stop interrupted never let this member take part in Raft:
+      // what it created may still be taken back if the check refuses it.
+      member.createdNow = created || member.checking;
       return member;
     } catch (err) {
       await local?.close().catch(() => {});
@@ -275,27 +299,135 @@ export class ClusterMember {
       peers: this.peers(),
       handlers: {
         onMessages: (msgs) => {
+          if (this.checking) return;
           const now = this.clock.monotonicMs();
           for (const m of msgs) this.lastHeard.set(m.from, now);
           this.replica.step(msgs);
         },
-        onUnreachable: (id) => this.replica.unreachable(id),
+        onUnreachable: (id) => {
+          if (!this.checking) this.replica.unreachable(id);
+        },
         onPeerInfo: (info) => {
           this.infos.set(info.id, info);
         },
-        onSnapshot: (m, dir) => this.replica.stepSnapshot(m, dir),
-        onRemoved: (by) => this.toldRemoved(by),
+        onSnapshot: (m, dir) => {
+          if (this.checking) void removeStagedDir(this.fs, dir).catch(() => {});
+          else this.replica.stepSnapshot(m, dir);
+        },
+        onRemoved: (by) => {
+          if (!this.checking) this.toldRemoved(by);
+        },
       },
       isRemoved: (id) => this.membership.isRemoved(id),
+      startStatus: (id) => this.startStatus(id),
       logger: this.logger,
       clock: this.clock,
       snapshotDir: path.join(this.dir, RAFT_DIR, SNAPSHOT_STAGING_DIR),
     });
     this.infos.set(self.id, { id: self.id, name: self.name, resp: addresses.resp, http: addresses.http });
     this.transport = transport;
+    if (this.checking) await this.checkStart(addresses);
     this.createdNow = false;
     this.replica.start(transport);
+    this.markTimer = this.clock.every(STARTED_MARK_INTERVAL_MS, () => this.markStarted());
     return transport.address();
+  }
+
+  /**
+   * checkStart runs the start check of a member started from an empty directory (start-check.ts)
+   * and records that it passed; MemberStartRefusedError when a peer records this id as started
+   * or removed (the server then removes what this start created and exits).
+   */
+  private async checkStart(addresses: { resp: string; http: string }): Promise<void> {
+    const self = this.identity;
+    const peers = this.peers();
+    if (peers.length > 0) {
+      const decision = await runStartCheck({
+        self: { id: self.id, name: self.name, resp: addresses.resp, http: addresses.http },
+        clusterToken: self.clusterToken,
+        peers,
+        clock: this.clock,
+        logger: this.logger,
+        stopped: () => this.stopping,
+      });
+      if (decision.kind === 'stopped') throw new Error('stopped during the start check');
+      if (decision.kind === 'refuse') {
+        throw new MemberStartRefusedError(
+          decision.why === 'removed'
+            ? `member '${self.name}' was removed from the cluster (peer '${decision.peer}' says so): a removed member's name is never reused. Add the machine under a new name: cairn member add NEWNAME --peer-url ADDR, then start it with --initial-cluster-state existing (docs/cluster-ops.md, "Replacing a dead member")`
+            : `member '${self.name}' (id ${self.id.toString(16)}) already started in this cluster (peer '${decision.peer}' records it), but ${this.dir} holds no state of it: its directory was lost or replaced. Starting it afresh could lose committed writes. Restore its original directory, or replace it: cairn member remove ${self.name}, then cairn member add NEWNAME --peer-url ADDR and start NEWNAME on an empty directory with --initial-cluster-state existing (docs/cluster-ops.md, "Replacing a dead member")`,
+        );
+      }
+      this.logger.info(
+        { answered: decision.answered },
+        'start check passed: no peer records this member as started',
+      );
+    }
+    const { startCheck: _, ...passed } = this.recorded;
+    this.recorded = passed;
+    this.checking = false;
+    this.saveCheckpoint();
+    // Durable before Raft runs: a restart after this vote-capable point must not ask again
+    // (its peers would by then record it as started, and refuse it).
+    await this.saving;
+  }
+
+  /** startStatus: the answer to a peer's start check (start-check.ts). */
+  private startStatus(id: NodeId): StartStatus {
+    return {
+      started: this.membership.isStarted(id),
+      checking: this.checking,
+      index: this.membership.index,
+    };
+  }
+
+  /**
+   * markStarted: on the ready leader, proposes a started mark for one member not yet recorded
+   * as started that has shown durable state: the leader itself, or a member that acknowledged
+   * entries (match > 0). One at a time, and never beside an operator's change (they wait for a
+   * mark in flight: settleMarking). A mark lost to a leader change is proposed again by the next
+   * leader, which also marks the members of a cluster that predates the marks (an upgrade).
+   */
+  private markStarted(): void {
+    if (this.marking !== undefined || this.removed || !this.replica.leaderReady) return;
+    const st = this.replica.status();
+    const candidates = [...st.voters, ...st.learners].filter(
+      (id) =>
+        !this.membership.isStarted(id) &&
+        this.membership.record(id) !== undefined &&
+        (id === this.identity.id || (st.progress.get(id)?.match ?? 0) > 0),
+    );
+    const id = candidates[0];
+    if (id === undefined) return;
+    const record = this.membership.record(id) as MemberRecord;
+    const marking = this.replica
+      .proposeConfChange({
+        transition: 'auto',
+        // The member's current role again: no change to the Raft configuration.
+        changes: [{ type: st.voters.includes(id) ? 'addNode' : 'addLearner', nodeId: id }],
+        context: encodeStartedContext(record),
+      })
+      .then(
+        () => this.logger.info({ member: record.name }, 'recorded that the member has started'),
+        (err: unknown) =>
+          this.logger.debug({ member: record.name, err }, 'started mark not applied; proposed again later'),
+      )
+      .finally(() => {
+        this.marking = undefined;
+      });
+    this.marking = marking;
+  }
+
+  /** settleMarking: an operator's change waits for a started mark in flight (one change at a time). */
+  private async settleMarking(): Promise<void> {
+    await this.marking;
+  }
+
+  /** stopMarking: the member is closing. */
+  private stopMarking(): void {
+    this.stopping = true;
+    this.markTimer?.cancel();
+    this.markTimer = undefined;
   }
 
   /**
@@ -358,6 +490,7 @@ export class ClusterMember {
         resp: info?.resp ?? '',
         http: info?.http ?? '',
         role,
+        started: this.membership.isStarted(id),
       };
     });
   }
@@ -554,9 +687,9 @@ export class ClusterMember {
     );
   }
 
-  private checkpoint(): Pick<Identity, 'members' | 'removed' | 'membershipIndex'> {
+  private checkpoint(): Pick<Identity, 'members' | 'removed' | 'membershipIndex' | 'started'> {
     const st = this.membership.state();
-    return { members: st.members, removed: st.removed, membershipIndex: st.index };
+    return { members: st.members, removed: st.removed, membershipIndex: st.index, started: st.started ?? [] };
   }
 
   /** reconfigView: what the strict checks look at (meaningful on the leader). */
@@ -586,6 +719,7 @@ export class ClusterMember {
   async addLearner(name: string, peerAddr: string): Promise<MemberRecord> {
     checkName(name, 'member add');
     checkAddress(peerAddr, 'member add --peer-url');
+    await this.settleMarking();
     this.requireLeader();
     const record: MemberRecord = { id: memberId(name, this.identity.clusterToken), name, peerAddr };
     refuseIf(checkAddLearner(this.reconfigView(), record));
@@ -602,6 +736,7 @@ export class ClusterMember {
 
   /** promote makes a caught-up learner a voter. Run on the ready leader. */
   async promote(name: string): Promise<void> {
+    await this.settleMarking();
     this.requireLeader();
     const m = this.namedMember(name);
     refuseIf(checkPromote(this.reconfigView(), m.id));
@@ -620,6 +755,7 @@ export class ClusterMember {
    * handover first keeps the group from waiting on it). Run on the ready leader.
    */
   async remove(name: string, force: boolean): Promise<{ movedTo: NodeId } | undefined> {
+    await this.settleMarking();
     this.requireLeader();
     const m = this.namedMember(name);
     const view = this.reconfigView();
@@ -700,6 +836,13 @@ export class ClusterMember {
 
 /** NO_CONTEXT: the context of a change that adds no member record. */
 const NO_CONTEXT = new Uint8Array(0);
+
+/**
+ * STARTED_MARK_INTERVAL_MS: how often the leader looks for members to record as started. The
+ * window between a member's first acknowledgement and its mark is what the start check cannot
+ * see (docs/cluster.md); a quarter second keeps it short without a look every turn.
+ */
+const STARTED_MARK_INTERVAL_MS = 250;
 
 /** LEADER_POLL_MS: how often a request waiting for a leader looks again (besides change events). */
 const LEADER_POLL_MS = 50;

@@ -6,6 +6,8 @@ import {
   decodeSnapshotData,
   encodeMemberContext,
   encodeSnapshotData,
+  encodeStartedContext,
+  isStartedContext,
   Membership,
   snapshotLogTs,
 } from './membership.js';
@@ -61,14 +63,14 @@ describe('Membership', () => {
 
   it("a snapshot's data carries the member list; restore replaces an older list and ignores an older snapshot", () => {
     const state = { members: [rec(1), rec(2), rec(4)], removed: [rec(3)], index: 40 };
-    expect(decodeSnapshotData(encodeSnapshotData(state, 77))).toEqual(state);
+    expect(decodeSnapshotData(encodeSnapshotData(state, 77))).toEqual({ ...state, started: [] });
     // The newest write's timestamp at the index travels too; data from before it has none.
     expect(snapshotLogTs(encodeSnapshotData(state, 77))).toBe(77);
     expect(snapshotLogTs(Buffer.from(JSON.stringify({ v: 1, ...state })))).toBeUndefined();
     expect(snapshotLogTs(Buffer.from('not json'))).toBeUndefined();
     const m = new Membership({ members: [rec(1), rec(2), rec(3)], removed: [], index: 12 });
     expect(m.restore(state)).toBe(true);
-    expect(m.state()).toEqual(state);
+    expect(m.state()).toEqual({ ...state, started: [] });
     expect(m.restore({ members: [rec(1)], removed: [], index: 30 })).toBe(false);
     expect(m.records()).toEqual(state.members);
     // Changes the snapshot included are skipped; later ones apply.
@@ -85,8 +87,80 @@ describe('Membership', () => {
       '{"v":1,"members":[{"id":"x"}],"removed":[],"index":1}',
       '{"v":1,"members":[],"removed":[],"index":-1}',
       '{"v":1,"members":{},"removed":[],"index":1}',
+      '{"v":1,"members":[],"removed":[],"index":1,"started":{}}',
+      '{"v":1,"members":[],"removed":[],"index":1,"started":["x"]}',
+      '{"v":1,"members":[],"removed":[],"index":1,"started":[0]}',
     ]) {
       expect(decodeSnapshotData(Buffer.from(bad)), bad).toBeUndefined();
     }
+  });
+});
+
+describe('started marks', () => {
+  const mark = (r: MemberRecord, type: 'addLearner' | 'addNode' = 'addNode'): ConfChange => ({
+    transition: 'auto',
+    changes: [{ type, nodeId: r.id }],
+    context: encodeStartedContext(r),
+  });
+
+  it('a mark is a member record with started: true (members built before marks read the record)', () => {
+    expect(decodeMemberContext(encodeStartedContext(rec(2)))).toEqual(rec(2));
+    expect(isStartedContext(encodeStartedContext(rec(2)))).toBe(true);
+    expect(isStartedContext(encodeMemberContext(rec(2)))).toBe(false);
+    expect(isStartedContext(new Uint8Array(0))).toBe(false);
+    expect(isStartedContext(Buffer.from('{"started":true}'))).toBe(false);
+    expect(JSON.parse(Buffer.from(encodeStartedContext(rec(2))).toString())).toEqual({
+      ...rec(2),
+      started: true,
+    });
+  });
+
+  it('applying a mark records the member as started; an addition or a promotion does not', () => {
+    const m = new Membership({ members: [rec(1), rec(2)], removed: [], index: 2 });
+    expect(m.isStarted(1)).toBe(false);
+    expect(m.apply(mark(rec(1)), 3)).toBe(true);
+    expect(m.isStarted(1)).toBe(true);
+    m.apply(add(rec(3)), 4);
+    m.apply(add(rec(3), 'addNode'), 5);
+    expect(m.isStarted(3)).toBe(false);
+    m.apply(mark(rec(3), 'addLearner'), 6);
+    expect(m.state().started).toEqual([1, 3]);
+    // A removal forgets it (the removed list keeps the id from ever coming back).
+    m.apply(remove(3), 7);
+    expect(m.isStarted(3)).toBe(false);
+    expect(m.state().started).toEqual([1]);
+  });
+
+  it("a mark changes no record: each member keeps its own view of the member's address", () => {
+    const m = new Membership({ members: [rec(1), rec(2)], removed: [], index: 2 });
+    m.apply(mark({ ...rec(2), peerAddr: '10.0.0.9:1' }), 3);
+    expect(m.record(2)).toEqual(rec(2));
+    expect(m.isStarted(2)).toBe(true);
+    // A mark for an id that is no member records nothing.
+    m.apply(mark(rec(7)), 4);
+    expect(m.isStarted(7)).toBe(false);
+    expect(m.record(7)).toBeUndefined();
+  });
+
+  it('a replayed mark at or below the checkpoint is skipped; the checkpoint keeps the set', () => {
+    const m = new Membership({ members: [rec(1), rec(2)], removed: [], index: 9, started: [2] });
+    expect(m.isStarted(2)).toBe(true);
+    expect(m.apply(mark(rec(1)), 9)).toBe(false);
+    expect(m.isStarted(1)).toBe(false);
+    // A started id that is no member (a damaged checkpoint) is not kept.
+    expect(new Membership({ members: [rec(1)], removed: [], index: 1, started: [5] }).isStarted(5)).toBe(
+      false,
+    );
+  });
+
+  it('the set travels in snapshot data and is restored with it; data from before marks has none', () => {
+    const state = { members: [rec(1), rec(2)], removed: [], index: 20, started: [1, 2] };
+    const data = encodeSnapshotData(state, 5);
+    expect(decodeSnapshotData(data)).toEqual(state);
+    const m = new Membership({ members: [rec(1), rec(2)], removed: [], index: 3 });
+    expect(m.restore(decodeSnapshotData(data) as typeof state)).toBe(true);
+    expect(m.isStarted(2)).toBe(true);
+    const old = Buffer.from(JSON.stringify({ v: 1, members: [rec(1)], removed: [], index: 4 }));
+    expect(decodeSnapshotData(old)?.started).toEqual([]);
   });
 });

@@ -9,6 +9,16 @@
 // that a restarting member can reach its peers before it has replayed anything; replayed changes
 // at or below the checkpoint's index are already in it and are skipped, newer ones update it.
 // The bootstrap entries carry no context: the first members' addresses come from --initial-cluster.
+//
+// Started marks (docs/cluster.md, "A member that lost its directory"): the leader records, once
+// per member, that the member has started (it acknowledged entries, or leads), so that the same
+// id starting again from an empty directory is refused by its peers. The mark is a conf change
+// that leaves the Raft configuration as it is (addNode of a voter, addLearner of a learner: both
+// no-ops in the core) with the member's record and `"started": true` as its context. A conf
+// change, not a new entry kind, because members built before the mark apply it as what it looks
+// like (a record they already hold), where an unknown entry kind would stop them applying.
+//
+//   started-context := JSON { "id": n, "name": s, "peerAddr": s, "started": true }
 import type { ConfChange, NodeId } from '../raft/index.js';
 import type { MemberRecord } from './identity.js';
 
@@ -21,11 +31,26 @@ export interface MembershipState {
   /** removed: members removed since the cluster started (their ids and names are not reused). */
   readonly removed: readonly MemberRecord[];
   readonly index: number;
+  /** started: current members recorded as having started (absent: none; a store before the marks). */
+  readonly started?: readonly NodeId[];
 }
 
 /** encodeMemberContext: the conf change context of an addition. */
 export function encodeMemberContext(record: MemberRecord): Uint8Array {
   return Buffer.from(JSON.stringify({ id: record.id, name: record.name, peerAddr: record.peerAddr }));
+}
+
+/** encodeStartedContext: the context of a started mark for `record` (see the header). */
+export function encodeStartedContext(record: MemberRecord): Uint8Array {
+  return Buffer.from(
+    JSON.stringify({ id: record.id, name: record.name, peerAddr: record.peerAddr, started: true }),
+  );
+}
+
+/** isStartedContext: the context is a started mark (its record is decodeMemberContext's). */
+export function isStartedContext(context: Uint8Array): boolean {
+  if (decodeMemberContext(context) === undefined) return false;
+  return (JSON.parse(Buffer.from(context).toString('utf8')) as { started?: unknown }).started === true;
 }
 
 /** decodeMemberContext reads an addition's context; undefined when it holds no member record. */
@@ -59,13 +84,25 @@ const SNAPSHOT_DATA_VERSION = 1;
  * the compacted log are never applied by a member that installs the snapshot, so the records
  * (names, peer addresses) they carried travel here; and `logTs`, the commit timestamp of the
  * newest write at or below the index (Replica's `cairn check hash` test of an engine ahead of
- * its log; absent in snapshots taken before 2026-12-06, and then not known).
+ * its log; absent in snapshots taken before 2026-12-06, and then not known); and `started`, the
+ * ids of the members recorded as started (absent before the started marks; members built before
+ * them ignore it, so version 1 still describes the data).
  *
- *   data := JSON { "v": 1, "members": [record], "removed": [record], "index": n [, "logTs": n] }
+ *   data := JSON { "v": 1, "members": [record], "removed": [record], "index": n [, "logTs": n]
+ *                  [, "started": [n]] }
  *   record := { "id": n, "name": s, "peerAddr": s }
  */
 export function encodeSnapshotData(state: MembershipState, logTs: number): Uint8Array {
-  return Buffer.from(JSON.stringify({ v: SNAPSHOT_DATA_VERSION, ...state, logTs }));
+  return Buffer.from(
+    JSON.stringify({
+      v: SNAPSHOT_DATA_VERSION,
+      members: state.members,
+      removed: state.removed,
+      index: state.index,
+      logTs,
+      started: state.started ?? [],
+    }),
+  );
 }
 
 /** snapshotLogTs: the `logTs` encodeSnapshotData recorded, or undefined (older data, or not that). */
@@ -86,7 +123,13 @@ export function decodeSnapshotData(data: Uint8Array): MembershipState | undefine
   } catch {
     return undefined;
   }
-  const v = parsed as { v?: unknown; members?: unknown; removed?: unknown; index?: unknown } | null;
+  const v = parsed as {
+    v?: unknown;
+    members?: unknown;
+    removed?: unknown;
+    index?: unknown;
+    started?: unknown;
+  } | null;
   if (v === null || typeof v !== 'object' || v.v !== SNAPSHOT_DATA_VERSION) return undefined;
   if (typeof v.index !== 'number' || !Number.isSafeInteger(v.index) || v.index < 0) return undefined;
   const records = (list: unknown): MemberRecord[] | undefined => {
@@ -102,18 +145,31 @@ export function decodeSnapshotData(data: Uint8Array): MembershipState | undefine
   const members = records(v.members);
   const removed = records(v.removed);
   if (members === undefined || removed === undefined) return undefined;
-  return { members, removed, index: v.index };
+  const started = v.started === undefined ? [] : v.started;
+  if (!Array.isArray(started) || !started.every((id) => Number.isSafeInteger(id) && id > 0)) return undefined;
+  return { members, removed, index: v.index, started: started as NodeId[] };
 }
 
 /** Membership: the current member records, updated by each applied conf change. */
 export class Membership {
   private readonly current = new Map<NodeId, MemberRecord>();
   private readonly gone = new Map<NodeId, MemberRecord>();
+  /** begun: current members recorded as started (started marks applied, or the checkpoint's). */
+  private readonly begun = new Set<NodeId>();
   private appliedIndex: number;
 
   constructor(state: MembershipState) {
+    this.appliedIndex = 0;
+    this.load(state);
+  }
+
+  private load(state: MembershipState): void {
+    this.current.clear();
+    this.gone.clear();
+    this.begun.clear();
     for (const m of state.members) this.current.set(m.id, m);
     for (const m of state.removed) this.gone.set(m.id, m);
+    for (const id of state.started ?? []) if (this.current.has(id)) this.begun.add(id);
     this.appliedIndex = state.index;
   }
 
@@ -125,11 +181,18 @@ export class Membership {
     if (index <= this.appliedIndex) return false;
     this.appliedIndex = index;
     const record = decodeMemberContext(cc.context);
+    const started = isStartedContext(cc.context);
     for (const change of cc.changes) {
       if (change.type === 'removeNode') {
         const was = this.current.get(change.nodeId);
         this.current.delete(change.nodeId);
+        this.begun.delete(change.nodeId);
         this.gone.set(change.nodeId, was ?? { id: change.nodeId, name: '', peerAddr: '' });
+      } else if (started) {
+        // A mark changes no record: the record it carries is the leader's view of the member's
+        // address, and each member keeps its own (a proxy or NAT in between; --initial-cluster
+        // may differ per member).
+        if (this.current.has(change.nodeId)) this.begun.add(change.nodeId);
       } else if (record !== undefined && record.id === change.nodeId) {
         this.current.set(record.id, record);
         this.gone.delete(record.id);
@@ -145,11 +208,7 @@ export class Membership {
    */
   restore(state: MembershipState): boolean {
     if (state.index < this.appliedIndex) return false;
-    this.current.clear();
-    this.gone.clear();
-    for (const m of state.members) this.current.set(m.id, m);
-    for (const m of state.removed) this.gone.set(m.id, m);
-    this.appliedIndex = state.index;
+    this.load(state);
     return true;
   }
 
@@ -161,6 +220,7 @@ export class Membership {
     if (this.gone.has(id)) return false;
     this.gone.set(id, this.current.get(id) ?? { id, name: '', peerAddr: '' });
     this.current.delete(id);
+    this.begun.delete(id);
     return true;
   }
 
@@ -184,7 +244,17 @@ export class Membership {
     return this.gone.has(id);
   }
 
+  /** isStarted: `id` is a current member recorded as having started (a started mark). */
+  isStarted(id: NodeId): boolean {
+    return this.begun.has(id);
+  }
+
   state(): MembershipState {
-    return { members: this.records(), removed: this.removed(), index: this.appliedIndex };
+    return {
+      members: this.records(),
+      removed: this.removed(),
+      index: this.appliedIndex,
+      started: [...this.begun],
+    };
   }
 }

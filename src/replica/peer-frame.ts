@@ -26,9 +26,11 @@ export const MAX_PEER_FRAME_BYTES = FRAME_HEADER_BYTES + MAX_PEER_FRAME_PAYLOAD_
 
 /**
  * FrameKind says what a payload holds. Codes are stable wire values; 'snapshot' frames carry a
- * snapshot stream and its ack on a connection of their own (snapshot-frame.ts).
+ * snapshot stream and its ack on a connection of their own (snapshot-frame.ts); 'status-request'
+ * and 'status' are the start check's question and answer, one each on a connection of their own
+ * (start-check.ts).
  */
-export type FrameKind = 'hello' | 'welcome' | 'refuse' | 'raft' | 'snapshot';
+export type FrameKind = 'hello' | 'welcome' | 'refuse' | 'raft' | 'snapshot' | 'status-request' | 'status';
 
 const KIND_CODES: Readonly<Record<FrameKind, number>> = {
   hello: 1,
@@ -36,6 +38,8 @@ const KIND_CODES: Readonly<Record<FrameKind, number>> = {
   refuse: 3,
   raft: 4,
   snapshot: 5,
+  'status-request': 6,
+  status: 7,
 };
 
 const KINDS_BY_CODE: ReadonlyMap<number, FrameKind> = new Map(

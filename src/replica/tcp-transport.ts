@@ -64,6 +64,7 @@ import {
 } from './snapshot-frame.js';
 import { SnapshotSender } from './snapshot-sender.js';
 import { prepareStagingDir, removeStagedDir, stagedDirFor } from './snapshot-staging.js';
+import { encodeStartStatus, type StartStatus } from './start-check.js';
 import type { Peer, PeerInfo, SnapshotSource, Transport, TransportHandlers } from './transport.js';
 
 /** RECONNECT_BACKOFF_MIN_MS: the first retry after a failed connection; a restarting peer is back soon. */
@@ -125,6 +126,11 @@ export interface TcpTransportOptions {
   readonly isRemoved?: (id: NodeId) => boolean;
   /** snapshotIdleMs: SNAPSHOT_IDLE_MS unless a test wants it shorter. */
   readonly snapshotIdleMs?: number;
+  /**
+   * startStatus: what this member knows of peer `id`'s start, the answer to a start check
+   * (start-check.ts). Without it a status-request is a protocol error (the connection drops).
+   */
+  readonly startStatus?: (id: NodeId) => StartStatus;
 }
 
 /** SnapshotStats: counters of snapshot streams since the transport started. */
@@ -221,7 +227,7 @@ interface Inbound {
   readonly reader: FrameReader;
   /** peer is set once the hello is accepted. */
   peer: { readonly id: NodeId; readonly name: string } | undefined;
-  mode: 'new' | 'raft' | 'snapshot';
+  mode: 'new' | 'raft' | 'snapshot' | 'status';
   /** snapshot: the stream being received on a snapshot connection. */
   snapshot: IncomingSnapshot | undefined;
   timer: Timer | undefined;
@@ -728,6 +734,8 @@ class TcpTransportImpl implements TcpTransport {
             );
           }
           if (good.length > 0) this.callHandler(() => this.opts.handlers.onMessages(good));
+        } else if (f.kind === 'status-request' && conn.mode === 'new') {
+          this.answerStatus(conn, peer);
         } else if (f.kind === 'refuse') {
           const { reason } = decodeRefuse(f.payload);
           logger.warn({ remote: conn.remote, peer: peer.name, reason }, 'peer refused our welcome');
@@ -799,6 +807,29 @@ class TcpTransportImpl implements TcpTransport {
       if (other !== conn && other.peer?.id === id && other.mode === 'raft')
         this.dropInbound(other, 'info', 'replaced by a new connection');
     }
+  }
+
+  /**
+   * answerStatus answers a start check (start-check.ts) and closes: the peer's only question on
+   * this connection. Logged, since it is asked only by a member starting from an empty directory.
+   */
+  private answerStatus(conn: Inbound, peer: { readonly id: NodeId; readonly name: string }): void {
+    const startStatus = this.opts.startStatus;
+    if (startStatus === undefined) throw new PeerProtocolError('a start check this member does not answer');
+    conn.mode = 'status';
+    const status = startStatus(peer.id);
+    this.opts.logger[status.started ? 'warn' : 'info'](
+      { peer: peer.name, ...status },
+      status.started
+        ? 'a member that already started asked to start afresh: told it so (its start is refused)'
+        : 'answered the start check of a member starting from an empty directory',
+    );
+    conn.refused = true;
+    conn.timer?.cancel();
+    conn.timer = this.opts.clock.after(HANDSHAKE_TIMEOUT_MS, () =>
+      this.dropInbound(conn, 'debug', 'start status sent'),
+    );
+    conn.socket.end(encodeFrame('status', encodeStartStatus(status)));
   }
 
   // --- receiving snapshots -------------------------------------------------------------------

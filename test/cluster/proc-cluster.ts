@@ -33,6 +33,8 @@ export interface ProcClusterOptions {
   readonly extraArgs?: readonly string[];
   /** prepare: runs on each member's (empty) directory before its first start, with its --initial-cluster. */
   readonly prepare?: (spec: MemberSpec, initialCluster: string) => Promise<void>;
+  /** deferStart: start no member; the test starts each with startMember (a cluster formed one at a time). */
+  readonly deferStart?: boolean;
 }
 
 /**
@@ -98,7 +100,7 @@ export class ProcCluster {
     if (options.prepare !== undefined) {
       for (const m of members) await options.prepare(m, cluster.views.get(m.name)!);
     }
-    await Promise.all(members.map((m) => cluster.startMember(m.name)));
+    if (options.deferStart !== true) await Promise.all(members.map((m) => cluster.startMember(m.name)));
     return cluster;
   }
 

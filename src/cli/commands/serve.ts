@@ -1,6 +1,7 @@
 // cairn serve: a Cairn server on one machine: RESP (redis-cli and every Redis client), the
 // HTTP/JSON API with Prometheus metrics, over an embedded data directory.
 import type { Command } from 'commander';
+import { MemberStartRefusedError } from '../../replica/errors.js';
 import {
   MAX_CLIENTS_DEFAULT,
   type RawSettings,
@@ -9,7 +10,7 @@ import {
   type ServerConfig,
 } from '../../server/config.js';
 import { TXN_IDLE_MS } from '../../server/resp/limits.js';
-import type { Cli } from '../program.js';
+import { type Cli, describeError, EXIT_MEMBER_STARTED_BEFORE } from '../program.js';
 
 export const SERVE_DEFAULTS: ServerConfig = {
   dir: 'data',
@@ -24,7 +25,7 @@ export const SERVE_DEFAULTS: ServerConfig = {
   txnIdleMs: TXN_IDLE_MS,
 };
 
-export function registerServe(program: Command, _cli: Cli): void {
+export function registerServe(program: Command, cli: Cli): void {
   program
     .command('serve')
     .description('Run a server (RESP and HTTP) over a data directory')
@@ -74,22 +75,37 @@ export function registerServe(program: Command, _cli: Cli): void {
       const config = resolveConfig(opts, process.env, SERVE_DEFAULTS);
       // The server's modules load only here: every other command starts without them.
       const { runServer } = await import('../run-server.js');
-      await runServer('cairn', config, (server) => {
-        const resp = `${server.resp.host}:${server.resp.port}`;
-        const lines = [
-          `Cairn is serving ${server.db.dir}`,
-          `  redis-cli -h ${server.resp.host} -p ${server.resp.port}         (RESP at ${resp})`,
-        ];
-        if (server.http !== undefined) {
-          lines.push(
-            `  curl http://${server.http.host}:${server.http.port}/v1/kv/hello   (HTTP; metrics at /metrics)`,
-          );
-        }
-        lines.push(
-          `  import { CairnClient } from 'cairn-db/client'; CairnClient.connect('${server.resp.host}', ${server.resp.port})`,
-        );
-        lines.push('Stop with Ctrl-C (SIGINT) or SIGTERM.');
-        process.stderr.write(`${lines.join('\n')}\n`);
-      });
+      try {
+        await runServe(runServer, config);
+      } catch (err) {
+        // A lost directory: a code of its own, so that a supervisor stops restarting it.
+        if (!(err instanceof MemberStartRefusedError)) throw err;
+        process.stderr.write(`${cli.name}: ${describeError(err, cli.name)}\n`);
+        cli.exitCode = EXIT_MEMBER_STARTED_BEFORE;
+      }
     });
+}
+
+/** runServe runs the server and prints how to reach it once it listens. */
+function runServe(
+  runServer: typeof import('../run-server.js').runServer,
+  config: ServerConfig,
+): Promise<void> {
+  return runServer('cairn', config, (server) => {
+    const resp = `${server.resp.host}:${server.resp.port}`;
+    const lines = [
+      `Cairn is serving ${server.db.dir}`,
+      `  redis-cli -h ${server.resp.host} -p ${server.resp.port}         (RESP at ${resp})`,
+    ];
+    if (server.http !== undefined) {
+      lines.push(
+        `  curl http://${server.http.host}:${server.http.port}/v1/kv/hello   (HTTP; metrics at /metrics)`,
+      );
+    }
+    lines.push(
+      `  import { CairnClient } from 'cairn-db/client'; CairnClient.connect('${server.resp.host}', ${server.resp.port})`,
+    );
+    lines.push('Stop with Ctrl-C (SIGINT) or SIGTERM.');
+    process.stderr.write(`${lines.join('\n')}\n`);
+  });
 }

@@ -59,6 +59,8 @@ export interface MemberJson {
   readonly isLeader: boolean;
   /** matchIndex: how far its log matches the leader's; null unless the answering member leads. */
   readonly matchIndex: number | null;
+  /** started: recorded as having started (docs/cluster.md, "A member that lost its directory"). */
+  readonly started: boolean;
 }
 
 export function memberRoutes(db: Db, member: ClusterMember | undefined, version: string): FastifyPluginAsync {
@@ -175,6 +177,7 @@ function memberJson(member: ClusterMember, m: MemberView): MemberJson {
     role: m.role,
     isLeader: m.id === st.leader,
     matchIndex: st.progress.get(m.id)?.match ?? null,
+    started: m.started,
   };
 }
 

@@ -5,7 +5,8 @@
 // The open trusts the hint and does not see the damage: only a read of that record does.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { open } from '../../src/db/db.js';
+import { type Db, open } from '../../src/db/db.js';
+import type { Problem } from '../../src/storage/cask/recovery.js';
 import { tmpDir } from './tmp-dir.js';
 
 export const DAMAGED_KEYS = 600;
@@ -30,4 +31,16 @@ export async function damagedStore(name: string, options: { autoCompact?: boolea
   bytes[at + 20] = (bytes[at + 20] as number) ^ 0xff;
   fs.writeFileSync(data, bytes);
   return dir;
+}
+
+/** openReporting opens `dir` (no background compaction) and returns the problems its recovery reported. */
+export async function openReporting(dir: string): Promise<{ db: Db; problems: Problem[] }> {
+  let problems: Problem[] = [];
+  const db = await open(dir, {
+    autoCompact: false,
+    onEvent: (e) => {
+      if (e.type === 'recovered') problems = (e.detail as { problems: Problem[] }).problems;
+    },
+  });
+  return { db, problems };
 }

@@ -7,12 +7,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { openReporting } from '../../../test/support/damaged-store.js';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { open } from '../../db/db.js';
 import { CorruptionError } from '../errors.js';
 import { checkStore } from './check.js';
 import { Kind } from './record.js';
-import type { Problem } from './recovery.js';
 
 const FILLERS = 40;
 const filler = (i: number) => `filler-${i}-`.padEnd(200, 'x');
@@ -38,20 +38,6 @@ function flipIn(
     }
   }
   throw new Error(`${marker} not found`);
-}
-
-/** openReporting opens `dir` and returns the store with the problems its recovery reported. */
-async function openReporting(
-  dir: string,
-): Promise<{ db: Awaited<ReturnType<typeof open>>; problems: Problem[] }> {
-  let problems: Problem[] = [];
-  const db = await open(dir, {
-    autoCompact: false,
-    onEvent: (e) => {
-      if (e.type === 'recovered') problems = (e.detail as { problems: Problem[] }).problems;
-    },
-  });
-  return { db, problems };
 }
 
 async function fillers(db: Awaited<ReturnType<typeof open>>): Promise<void> {

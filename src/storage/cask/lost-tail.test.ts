@@ -7,11 +7,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { openReporting } from '../../../test/support/damaged-store.js';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { open } from '../../db/db.js';
 import { CorruptionError } from '../errors.js';
 import { checkStore } from './check.js';
-import type { Problem } from './recovery.js';
 
 const FILLERS = 40;
 const filler = (i: number, round: number) => `filler-${round}-${i}-`.padEnd(200, 'x');
@@ -29,17 +29,6 @@ function dataFileWith(dir: string, marker: string): { name: string; at: number }
     if (at >= 0) return { name, at };
   }
   throw new Error(`${marker} not found`);
-}
-
-async function openReporting(dir: string): Promise<{ db: Db; problems: Problem[] }> {
-  let problems: Problem[] = [];
-  const db = await open(dir, {
-    autoCompact: false,
-    onEvent: (e) => {
-      if (e.type === 'recovered') problems = (e.detail as { problems: Problem[] }).problems;
-    },
-  });
-  return { db, problems };
 }
 
 describe('a sealed data file that lost its tail, its hint file intact', () => {

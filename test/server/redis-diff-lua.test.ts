@@ -239,6 +239,59 @@ const TYPED_CASES: readonly (readonly string[])[] = [
   ['eval', "return {map = 'not a table', 7}", '0'],
 ];
 
+/**
+ * SANDBOX_CASES: Redis 7 makes the globals, every library table and the string metatable
+ * read-only. Each attempt below once succeeded here and stayed for every later script of every
+ * client (`KEYS = nil` broke every EVAL with an internal error until SCRIPT FLUSH); each is
+ * followed by a script showing that nothing changed.
+ */
+const SANDBOX_CASES: readonly (readonly string[])[] = [
+  ['eval', 'KEYS = nil', '0'],
+  ['eval', 'return 1', '0'],
+  ['eval', 'ARGV = {}', '0'],
+  ['eval', 'return {#KEYS, #ARGV}', '1', 'k', 'a'],
+  ['eval', "redis.sha1hex = function() return 'x' end", '0'],
+  ['eval', "return redis.sha1hex('')", '0'],
+  ['eval', 'redis.call = nil', '0'],
+  ['eval', 'redis = nil', '0'],
+  ['eval', "return redis.call('ping')", '0'],
+  ['eval', 'cjson = nil', '0'],
+  ['eval', 'cjson.encode = nil', '0'],
+  ['eval', 'return cjson.encode({1})', '0'],
+  ['eval', 'tostring = nil', '0'],
+  ['eval', 'string.rep = nil', '0'],
+  ['eval', 'bit.band = nil', '0'],
+  ['eval', 'math.floor = nil', '0'],
+  ['eval', 'table.insert = nil', '0'],
+  ['eval', 'coroutine.wrap = nil', '0'],
+  ['eval', "return {tostring(1), string.rep('a', 2), bit.band(3, 1), math.floor(1.5)}", '0'],
+  ['eval', "rawset(_G, 'x', 1)", '0'],
+  ['eval', "rawset(string, 'x', 1)", '0'],
+  ['eval', 'setmetatable(_G, nil)', '0'],
+  ['eval', 'setmetatable(string, {})', '0'],
+  ['eval', "getmetatable('').__index = {upper = function() return 'x' end}", '0'],
+  ['eval', "getmetatable('').x = 1", '0'],
+  ['eval', 'getmetatable(_G).__index = nil', '0'],
+  ['eval', "return ('abc'):upper()", '0'],
+  ['eval', 'return nosuch', '0'],
+  ['eval', '_G.x = 1', '0'],
+  ['eval', 'function f() end', '0'],
+  ['eval', "table.insert(string, 'x')", '0'],
+  ['eval', 'local ok, e = pcall(function() x = 1 end); return e', '0'],
+  ['eval', "local ok, e = pcall(rawset, _G, 'x', 1); return e", '0'],
+  ['eval', 'local ok, e = pcall(setmetatable, _G, nil); return e', '0'],
+  // what stays allowed: locals, a script's own tables (raw or with metatables), KEYS and ARGV
+  [
+    'eval',
+    "local x = 1; x = x + 1; local t = {}; t.a = x; rawset(t, 'b', 3); setmetatable(t, {__index = function() return 9 end}); return {t.a, t.b, t.c}",
+    '0',
+  ],
+  ['eval', "KEYS[1] = 'x'; table.insert(ARGV, 'z'); return {KEYS[1], ARGV[2]}", '1', 'a', 'b'],
+  ['eval', 'return {KEYS[1], ARGV[1], #ARGV}', '1', 'k', 'v'],
+  ['eval', "return {rawget(string, 'rep') ~= nil, type(getmetatable(''))}", '0'],
+  ['eval', 'local n = 0 for k in pairs(string) do n = n + 1 end return n > 5', '0'],
+];
+
 describe.skipIf(!hasRedis)('Lua scripting against a real redis-server', () => {
   const pair = useRedisPair();
 
@@ -252,6 +305,10 @@ describe.skipIf(!hasRedis)('Lua scripting against a real redis-server', () => {
 
   it('writes a number passed to redis.call as Redis 7.0 does ("%.17g")', async () => {
     expect(await differences(pair.ours, pair.theirs, ARGUMENT_CASES)).toEqual([]);
+  });
+
+  it('keeps the globals, the libraries and the string metatable read-only, as Redis 7 does', async () => {
+    expect(await differences(pair.ours, pair.theirs, SANDBOX_CASES)).toEqual([]);
   });
 
   it('replies nested tables and decodes nested JSON as Redis does', async () => {

@@ -5,7 +5,8 @@
 // - redis.pcall's error tables become strings in pcall (Redis 7's luaRedisPcall), and once the
 //   VM has stopped a script (time or memory limit) no pcall can swallow that;
 // - os, io, loadfile, dofile, require, package, debug and print are gone;
-// - globals are read-only and reading an undefined one is an error (Redis 7's protection);
+// - reading an undefined global is an error (Redis 7's protection; vm.ts then makes the globals
+//   and every library read-only);
 // - the error handler adds the script's source and line to an error, as Redis's does (an error
 //   table whose source is false gets none: Redis raises some errors without a location).
 export const BOOTSTRAP = String.raw`
@@ -95,11 +96,13 @@ cjson.encode = function(v) return encode(v, 0) end
 os, io, loadfile, dofile, require, package, debug, print = nil, nil, nil, nil, nil, nil, nil, nil
 KEYS, ARGV = {}, {}
 
+-- Reading an undefined global is an error (Redis's luaSetErrorMetatable). Writing any global is
+-- refused by the read-only flag vm.ts sets on _G and every table reachable from it once this
+-- chunk has run (readonly.ts): no __newindex, which would guard only absent globals.
 setmetatable(_G, {
   __index = function(_, k)
     error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
   end,
-  __newindex = function() error('Attempt to modify a readonly table', 2) end,
 })
 
 return function(err)

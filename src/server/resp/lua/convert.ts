@@ -25,6 +25,8 @@
 import './string-limit.js';
 // Then: every number a double, printed as Lua 5.1 prints it (numbers.ts), before fengari loads.
 import './numbers.js';
+// Then: read-only tables (readonly.ts), before fengari's lua.js copies lapi's functions.
+import './readonly.js';
 import { type LuaState, lua, to_luastring } from 'fengari';
 import { type ReplyWriter, RespError, type RespValue, RespVerbatim } from '../../../protocol/resp/index.js';
 import { SCRIPT_REPLY_DEPTH_MAX } from './limits.js';

@@ -14,6 +14,8 @@ declare module 'fengari' {
     readonly LUA_TNUMBER: number;
     readonly LUA_TSTRING: number;
     readonly LUA_TTABLE: number;
+    readonly LUA_TLIGHTUSERDATA: number;
+    readonly LUA_RIDX_GLOBALS: number;
     lua_gettop(L: LuaState): number;
     lua_settop(L: LuaState, idx: number): void;
     lua_pop(L: LuaState, n: number): void;
@@ -38,6 +40,12 @@ declare module 'fengari' {
     lua_setfield(L: LuaState, idx: number, k: Uint8Array): void;
     lua_getfield(L: LuaState, idx: number, k: Uint8Array): number;
     lua_rawget(L: LuaState, idx: number): number;
+    lua_rawset(L: LuaState, idx: number): void;
+    /** lua_getmetatable pushes the metatable of the value at idx, if it has one (else pushes nothing). */
+    lua_getmetatable(L: LuaState, idx: number): boolean;
+    lua_setmetatable(L: LuaState, idx: number): boolean;
+    /** lua_pushlightuserdata pushes a light userdata: any JavaScript object, compared by identity. */
+    lua_pushlightuserdata(L: LuaState, p: object): void;
     /** lua_next pops a key and pushes the next key and value of the table at idx (0 at the end). */
     lua_next(L: LuaState, idx: number): number;
     lua_setglobal(L: LuaState, name: Uint8Array): void;

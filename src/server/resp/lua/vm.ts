@@ -15,6 +15,9 @@
 import './string-limit.js';
 // Then: every number a double, printed as Lua 5.1 prints it (numbers.ts), before fengari loads.
 import './numbers.js';
+// Then: read-only tables (readonly.ts), before fengari's lua.js copies lapi's functions. (A side
+// effect import: the formatter keeps it here, where it would sort a named import after fengari.)
+import './readonly.js';
 import { createHash } from 'node:crypto';
 import { getHeapStatistics } from 'node:v8';
 import { type LuaJsFunction, type LuaState, lauxlib, lua, lualib, to_luastring } from 'fengari';
@@ -40,6 +43,7 @@ import {
   SCRIPT_STRING_BYTES_MAX,
 } from './limits.js';
 import { numberToArgument } from './numbers.js';
+import { isReadonly, type ReadonlyFlag, readonlyFlag, readonlyInstalled, setReadonly } from './readonly.js';
 
 /** The levels of redis.log, as Redis numbers them. */
 export const LOG_LEVELS = ['debug', 'verbose', 'notice', 'warning'] as const;
@@ -66,6 +70,8 @@ const s = to_luastring;
 const CHUNK_NAME = s('@user_script');
 const REG_HANDLER = s('cairn_error_handler');
 const REG_NULL = s('cairn_cjson_null');
+const KEYS = s('KEYS');
+const ARGV = s('ARGV');
 
 export class LuaVm {
   private readonly L: LuaState;
@@ -75,6 +81,8 @@ export class LuaVm {
   private deadline = 0;
   private heapStart = 0;
   private hooks = 0;
+  /** globals: _G's read-only flag (set in protect). */
+  private globals: ReadonlyFlag | undefined;
 
   constructor(private readonly timeLimitMs: number) {
     const L = lauxlib.luaL_newstate();
@@ -107,6 +115,29 @@ export class LuaVm {
     lua.lua_getfield(L, lua.LUA_REGISTRYINDEX, REG_NULL);
     lua.lua_call(L, 4, 1);
     lua.lua_setfield(L, lua.LUA_REGISTRYINDEX, REG_HANDLER);
+    this.protect();
+  }
+
+  /**
+   * protect makes the globals, every table reachable from them (the libraries, redis, cjson,
+   * bit, _G's own metatable) and the string metatable read-only, as Redis 7's scriptingInit does
+   * (luaSetTableProtectionRecursively): no script can change what later scripts see.
+   */
+  private protect(): void {
+    const L = this.L;
+    if (!readonlyInstalled(lua.lua_setmetatable)) {
+      throw new Error('scripting: readonly.ts must be imported before fengari');
+    }
+    lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, lua.LUA_RIDX_GLOBALS);
+    protectRecursively(L);
+    this.globals = readonlyFlag(L, -1);
+    lua.lua_pop(L, 1);
+    // Not reachable from _G, read-only in Redis 7 all the same (getmetatable('').__index = ...
+    // would change every string's methods).
+    const base = lua.lua_gettop(L);
+    lua.lua_pushstring(L, s(''));
+    if (lua.lua_getmetatable(L, -1)) protectRecursively(L);
+    lua.lua_settop(L, base);
   }
 
   /** has: the script with this SHA1 is loaded. */
@@ -138,8 +169,8 @@ export class LuaVm {
   run(sha: string, keys: readonly Buffer[], argv: readonly Buffer[], host: VmHost): RunResult {
     const L = this.L;
     const base = lua.lua_gettop(L);
-    this.setArgs('KEYS', keys);
-    this.setArgs('ARGV', argv);
+    this.setArgs(KEYS, keys);
+    this.setArgs(ARGV, argv);
     lua.lua_getfield(L, lua.LUA_REGISTRYINDEX, REG_HANDLER);
     lua.lua_getfield(L, lua.LUA_REGISTRYINDEX, s(`f_${sha}`));
     this.host = host;
@@ -160,8 +191,8 @@ export class LuaVm {
       return { reply: this.errorReply(sha), stopped: this.stopReason !== undefined };
     } finally {
       lua.lua_settop(L, base);
-      this.setArgs('KEYS', []);
-      this.setArgs('ARGV', []);
+      this.setArgs(KEYS, []);
+      this.setArgs(ARGV, []);
     }
   }
 
@@ -202,15 +233,28 @@ export class LuaVm {
     }
   }
 
-  private setArgs(name: 'KEYS' | 'ARGV', values: readonly Buffer[]): void {
+  /**
+   * setArgs sets the global KEYS or ARGV to a new table of `values` (not read-only: scripts may
+   * change their own KEYS, as in Redis). _G is read-only, so it is opened for this one raw write
+   * and closed again, as Redis's luaCallFunction does; raw, so no metamethod can interfere.
+   */
+  private setArgs(name: Uint8Array, values: readonly Buffer[]): void {
     const L = this.L;
+    lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, lua.LUA_RIDX_GLOBALS);
+    lua.lua_pushstring(L, name);
     lua.lua_createtable(L, values.length, 0);
     for (let i = 0; i < values.length; i++) {
       pushBytes(L, values[i]!);
       lua.lua_rawseti(L, -2, i + 1);
     }
-    // KEYS and ARGV exist in _G from the bootstrap on, so this assignment passes its guard.
-    lua.lua_setglobal(L, s(name));
+    const globals = this.globals!;
+    globals.readonly = false;
+    try {
+      lua.lua_rawset(L, -3);
+    } finally {
+      globals.readonly = true;
+    }
+    lua.lua_pop(L, 1);
   }
 
   private fn(L: LuaState, name: string, f: LuaJsFunction): void {
@@ -482,6 +526,26 @@ function nestingPast(text: string, max: number): number {
     } else if (c === 93 /* ] */ || c === 125 /* } */) depth--;
   }
   return -1;
+}
+
+/**
+ * protectRecursively marks the table on the stack's top read-only, then every table among its
+ * values and its metatable, depth first (Redis's luaSetTableProtectionRecursively; a table
+ * already marked is skipped, which ends the cycles such as _G._G).
+ */
+function protectRecursively(L: LuaState): void {
+  if (isReadonly(L, -1)) return;
+  setReadonly(L, -1, true);
+  if (!lua.lua_checkstack(L, 3)) throw new Error('scripting: Lua stack exhausted protecting the globals');
+  lua.lua_pushnil(L);
+  while (lua.lua_next(L, -2) !== 0) {
+    if (lua.lua_type(L, -1) === lua.LUA_TTABLE) protectRecursively(L);
+    lua.lua_pop(L, 1);
+  }
+  if (lua.lua_getmetatable(L, -1)) {
+    protectRecursively(L);
+    lua.lua_pop(L, 1);
+  }
 }
 
 /** raise raises a plain Lua error (the handler prefixes ERR, as for error('...')). */

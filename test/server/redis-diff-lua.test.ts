@@ -7,7 +7,7 @@
 // Skipped, with a message, when redis-server is not installed (Debian: apt-get install redis-server).
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { differences, hasRedisServer, rawDifferences } from '../support/redis-server.js';
+import { differences, hasRedisServer, rawDifferences, replyText } from '../support/redis-server.js';
 import { useRedisPair } from './support.js';
 
 const hasRedis = hasRedisServer('redis-diff-lua.test.ts');
@@ -292,6 +292,47 @@ const SANDBOX_CASES: readonly (readonly string[])[] = [
   ['eval', 'local n = 0 for k in pairs(string) do n = n + 1 end return n > 5', '0'],
 ];
 
+/**
+ * SHEBANG_CASES: Redis 7's `#!lua flags=...` first line (it failed to compile here): the flags,
+ * no-writes refusing writes as EVAL_RO does, line numbers kept, and Redis's errors.
+ */
+const SHEBANG_CASES: readonly (readonly string[])[] = [
+  ['del', 'sb'],
+  ['eval', '#!lua flags=no-writes\nreturn 1', '0'],
+  ['eval', "#!lua flags=no-writes\nreturn redis.call('set', KEYS[1], 'x')", '1', 'sb'],
+  ['eval', "#!lua flags=no-writes\nreturn redis.pcall('set', KEYS[1], 'x')", '1', 'sb'],
+  ['eval', "#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])", '1', 'sb'],
+  ['eval', "#!lua\nreturn redis.call('set', KEYS[1], 'y')", '1', 'sb'],
+  ['get', 'sb'],
+  ['eval', '#!lua flags=allow-oom,allow-stale,no-cluster,allow-cross-slot-keys\nreturn 3', '0'],
+  ['eval', '#!lua flags=no-writes,allow-oom\nreturn 3', '0'],
+  ['eval', '#!lua flags=no-writes flags=allow-oom\nreturn 7', '0'],
+  ['eval', '#!lua flags=\nreturn 4', '0'],
+  ['eval', '#!lua  "flags=no-writes"  \nreturn 5', '0'],
+  ['eval', '#!lua\r\nreturn 8', '0'],
+  ['eval', '#!lua flags=no-writes\nerror("x")', '0'],
+  ['eval', '#!lua flags=no-writes\n\nreturn nosuch', '0'],
+  ['eval', '#!lua flags=no-writes\n\nreturn 1 +* 2', '0'],
+  ['eval', '#!lua flags=bogus\nreturn 3', '0'],
+  ['eval', '#!lua flags=no-writes,\nreturn 5', '0'],
+  ['eval', '#!lua flags=no-writes,,allow-oom\nreturn 5', '0'],
+  ['eval', '#!py\nreturn 3', '0'],
+  ['eval', '#!luax\nreturn 1', '0'],
+  ['eval', '#!LUA\nreturn 8', '0'],
+  ['eval', '#! lua\nreturn 8', '0'],
+  ['eval', '#!\nreturn 8', '0'],
+  ['eval', '#!lua name=x\nreturn 3', '0'],
+  ['eval', '#!lua "flags=no-writes\nreturn 3', '0'],
+  ['eval', '#!lua flags=no-writes', '0'],
+  ['eval', '#!lua', '0'],
+  ['eval', '# not a shebang\nreturn 1', '0'],
+  ['eval_ro', '#!lua\nreturn 9', '0'],
+  ['eval_ro', '#!lua flags=no-writes\nreturn 9', '0'],
+  ['script', 'load', '#!lua flags=no-writes\nreturn 10'],
+  ['evalsha', 'e3b0b68f1d54d64f2f8183e767f837af8690b374', '0'],
+  ['script', 'load', '#!lua flags=nope\nreturn 10'],
+];
+
 describe.skipIf(!hasRedis)('Lua scripting against a real redis-server', () => {
   const pair = useRedisPair();
 
@@ -309,6 +350,23 @@ describe.skipIf(!hasRedis)('Lua scripting against a real redis-server', () => {
 
   it('keeps the globals, the libraries and the string metatable read-only, as Redis 7 does', async () => {
     expect(await differences(pair.ours, pair.theirs, SANDBOX_CASES)).toEqual([]);
+  });
+
+  it("reads Redis 7's script shebang and its flags as Redis does", async () => {
+    expect(await differences(pair.ours, pair.theirs, SHEBANG_CASES)).toEqual([]);
+    // EVALSHA and EVALSHA_RO of a loaded no-writes script (its SHA1 is the whole body's).
+    const sha = await replyText(pair.theirs, [
+      'script',
+      'load',
+      "#!lua flags=no-writes\nreturn redis.call('set', 'sb', 'z')",
+    ]);
+    const bySha = [
+      ['script', 'load', "#!lua flags=no-writes\nreturn redis.call('set', 'sb', 'z')"],
+      ['evalsha', JSON.parse(sha) as string, '0'],
+      ['evalsha_ro', JSON.parse(sha) as string, '0'],
+      ['get', 'sb'],
+    ];
+    expect(await differences(pair.ours, pair.theirs, bySha)).toEqual([]);
   });
 
   it('replies nested tables and decodes nested JSON as Redis does', async () => {

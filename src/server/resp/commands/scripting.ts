@@ -31,6 +31,7 @@ export const ERR_UNKNOWN_FROM_SCRIPT = 'ERR Unknown Redis command called from sc
 export const ERR_NOT_ALLOWED_FROM_SCRIPT = 'ERR This Redis command is not allowed from script';
 export const ERR_ARITY_FROM_SCRIPT = 'ERR Wrong number of args calling Redis command from script';
 export const ERR_WRITE_FROM_RO_SCRIPT = 'ERR Write commands are not allowed from read-only scripts.';
+export const ERR_WRITE_FLAG_IN_RO = 'ERR Can not execute a script with write flag using *_ro command.';
 
 /**
  * SCRIPT_GROUPS: the command groups redis.call may run: their handlers read and write only
@@ -117,6 +118,11 @@ function evalCommand(bySha: boolean, readonly: boolean) {
     } else {
       sha = scripts.load(args[1]!);
     }
+    // A script with a shebang is a writer unless it says no-writes: EVAL_RO refuses it (Redis 7's
+    // scriptPrepareForRun); one that says no-writes runs read-only under EVAL too.
+    const flags = scripts.flagsOf(sha);
+    if (readonly && flags.shebang && !flags.noWrites) throw new CommandError(ERR_WRITE_FLAG_IN_RO);
+    const readOnlyRun = readonly || flags.noWrites;
     const keys = args.slice(3, 3 + numkeys);
     const argv = args.slice(3 + numkeys);
     const base =
@@ -124,7 +130,7 @@ function evalCommand(bySha: boolean, readonly: boolean) {
     const store = new ScriptStore(base, () => ctx.server.db.clock.nowMs());
     const logger = ctx.server.logger;
     const { reply, stopped } = scripts.run(sha, keys, argv, {
-      call: (callArgs) => callFromScript(ctx, store, callArgs, readonly),
+      call: (callArgs) => callFromScript(ctx, store, callArgs, readOnlyRun),
       log: (level, message) => {
         const fields = { script: sha, client: ctx.client.id };
         if (level === 'warning') logger?.warn(fields, message);

@@ -333,6 +333,33 @@ const SHEBANG_CASES: readonly (readonly string[])[] = [
   ['script', 'load', '#!lua flags=nope\nreturn 10'],
 ];
 
+const BYTES_OF = 'local s = cjson.decode(ARGV[1]); return {#s, string.byte(s, 1, -1)}';
+
+/**
+ * CJSON_CASES: cjson.null is lua-cjson's light userdata (a null reply, type 'userdata'; it
+ * replied an empty array), decoded strings stay bytes (invalid UTF-8 was replaced with U+FFFD)
+ * and lone surrogate escapes are refused (they were accepted). Strings are compared as byte lists.
+ */
+const CJSON_CASES: readonly (readonly string[])[] = [
+  ['eval', 'return cjson.null', '0'],
+  ['eval', 'return type(cjson.null)', '0'],
+  ['eval', 'return {1, cjson.null, 3}', '0'],
+  ['eval', "return cjson.decode('null')", '0'],
+  ['eval', "local t = cjson.decode('[1,null,3]'); return {#t, type(t[2]), t[2] == cjson.null}", '0'],
+  ['eval', 'return cjson.decode(\'{"a":null}\').a == cjson.null', '0'],
+  ['eval', 'return cjson.encode({cjson.null, 1})', '0'],
+  ['eval', "return redis.call('set', 'x', cjson.null)", '0'],
+  ['eval', BYTES_OF, '0', '"\\u00e9\\ud83d\\ude00\\u0000a"'],
+  ['eval', 'return cjson.decode(ARGV[1])', '0', '"\\ud83d"'],
+  ['eval', 'return cjson.decode(ARGV[1])', '0', '"\\ude00"'],
+  ['eval', 'return cjson.decode(ARGV[1])', '0', '"\\ud83dx"'],
+  ['eval', 'return cjson.decode(ARGV[1])', '0', '["a", "\\ud83d\\u0041"]'],
+  ['eval', 'return cjson.decode(ARGV[1])', '0', '{"\\ud83d":1}'],
+  ['eval', 'return cjson.decode(ARGV[1])', '0', '{"a":"\\ud83d"}'],
+  ['eval', 'return cjson.decode(ARGV[1])', '0', '"\\uZZZZ"'],
+  ['eval', 'return cjson.decode(ARGV[1])', '0', '"ab\\udc00"'],
+];
+
 describe.skipIf(!hasRedis)('Lua scripting against a real redis-server', () => {
   const pair = useRedisPair();
 
@@ -367,6 +394,22 @@ describe.skipIf(!hasRedis)('Lua scripting against a real redis-server', () => {
       ['get', 'sb'],
     ];
     expect(await differences(pair.ours, pair.theirs, bySha)).toEqual([]);
+  });
+
+  it("has lua-cjson's null and decodes JSON strings to bytes, as Redis does", async () => {
+    expect(await differences(pair.ours, pair.theirs, CJSON_CASES)).toEqual([]);
+    // Raw bytes (not valid UTF-8) in JSON strings and keys, sent as bytes.
+    const latin1 = (text: string): Buffer => Buffer.from(text, 'latin1');
+    const KEY_BYTES =
+      'local t = cjson.decode(ARGV[1]); for k in pairs(t) do return {#k, string.byte(k, 1, -1)} end';
+    for (const [script, json] of [
+      [BYTES_OF, '"\xff\xfe"'],
+      [BYTES_OF, '"\xc3\xa9\\u00e9\xff"'],
+      [KEY_BYTES, '{"\xff\\u00ff":1}'],
+    ] as const) {
+      const run = (c: Redis) => c.call('eval', script, '0', latin1(json));
+      expect([json, await run(pair.ours)]).toEqual([json, await run(pair.theirs)]);
+    }
   });
 
   it('replies nested tables and decodes nested JSON as Redis does', async () => {

@@ -26,6 +26,7 @@ import { RespError } from '../../../protocol/resp/index.js';
 import { REDIS_COMPAT_VERSION } from '../commands/connection.js';
 import { CommandError } from '../errors.js';
 import { BOOTSTRAP } from './bootstrap.js';
+import { JsonEscapeError, jsonStringBytes, jsonText } from './cjson-decode.js';
 import {
   normalizeError,
   pushBytes,
@@ -69,7 +70,8 @@ export function sha1hex(body: Uint8Array): string {
 const s = to_luastring;
 const CHUNK_NAME = s('@user_script');
 const REG_HANDLER = s('cairn_error_handler');
-const REG_NULL = s('cairn_cjson_null');
+/** CJSON_NULL: what cjson.null's light userdata points to (compared by identity). */
+const CJSON_NULL = Object.freeze({ cjsonNull: true });
 const KEYS = s('KEYS');
 const ARGV = s('ARGV');
 
@@ -95,13 +97,12 @@ export class LuaVm {
     lua.lua_pushjsfunction(L, (L) => this.cjsonDecode(L));
     lua.lua_setfield(L, -2, s('decode'));
     lua.lua_setglobal(L, s('cjson'));
-    lua.lua_createtable(L, 0, 0); // cjson.null: a unique value
-    lua.lua_pushvalue(L, -1);
-    lua.lua_setfield(L, lua.LUA_REGISTRYINDEX, REG_NULL);
+    // cjson.null: a light userdata, as lua-cjson's (type 'userdata'; a script returning it
+    // replies a null, as in Redis).
     lua.lua_getglobal(L, s('cjson'));
-    lua.lua_pushvalue(L, -2);
+    lua.lua_pushlightuserdata(L, CJSON_NULL);
     lua.lua_setfield(L, -2, s('null'));
-    lua.lua_pop(L, 2);
+    lua.lua_pop(L, 1);
 
     if (lauxlib.luaL_loadbuffer(L, s(BOOTSTRAP), null, s('=bootstrap')) !== lua.LUA_OK) {
       throw new Error(`scripting bootstrap: ${lua.lua_tojsstring(L, -1)}`);
@@ -112,7 +113,7 @@ export class LuaVm {
     });
     lua.lua_pushinteger(L, SCRIPT_STRING_BYTES_MAX);
     lua.lua_getglobal(L, s('cjson'));
-    lua.lua_getfield(L, lua.LUA_REGISTRYINDEX, REG_NULL);
+    lua.lua_pushlightuserdata(L, CJSON_NULL);
     lua.lua_call(L, 4, 1);
     lua.lua_setfield(L, lua.LUA_REGISTRYINDEX, REG_HANDLER);
     this.protect();
@@ -462,7 +463,14 @@ export class LuaVm {
     if (lua.lua_gettop(L) !== 1 || lua.lua_type(L, 1) !== lua.LUA_TSTRING) {
       return raise(L, 'bad argument #1 to decode (string expected)');
     }
-    const text = Buffer.from(lua.lua_tolstring(L, 1)!).toString('utf8');
+    let text: string;
+    try {
+      text = jsonText(lua.lua_tolstring(L, 1)!);
+    } catch (err) {
+      if (!(err instanceof JsonEscapeError)) throw err;
+      // luaL_error adds the script's line, as lua-cjson's error does in Redis.
+      return lauxlib.luaL_error(L, s(err.message));
+    }
     const tooDeep = nestingPast(text, CJSON_DEPTH_MAX);
     if (tooDeep !== -1) {
       // luaL_error adds the script's line, as lua-cjson's error does in Redis.
@@ -484,9 +492,9 @@ export class LuaVm {
   private pushJson(L: LuaState, v: unknown): void {
     // Room for this level's value and its key (cjson.decode's depth is bounded above).
     if (!lua.lua_checkstack(L, 3)) raise(L, 'reached lua stack limit');
-    if (v === null) lua.lua_getfield(L, lua.LUA_REGISTRYINDEX, REG_NULL);
+    if (v === null) lua.lua_pushlightuserdata(L, CJSON_NULL);
     else if (typeof v === 'number') pushNumber(L, v);
-    else if (typeof v === 'string') lua.lua_pushstring(L, Buffer.from(v, 'utf8'));
+    else if (typeof v === 'string') lua.lua_pushstring(L, jsonStringBytes(v));
     else if (typeof v === 'boolean') lua.lua_pushboolean(L, v);
     else if (Array.isArray(v)) {
       lua.lua_createtable(L, v.length, 0);
@@ -499,7 +507,7 @@ export class LuaVm {
       lua.lua_createtable(L, 0, entries.length);
       for (const [k, x] of entries) {
         this.pushJson(L, x);
-        lua.lua_setfield(L, -2, Buffer.from(k, 'utf8'));
+        lua.lua_setfield(L, -2, jsonStringBytes(k));
       }
     }
   }

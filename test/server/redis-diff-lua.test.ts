@@ -195,6 +195,31 @@ const ARGUMENT_CASES: readonly (readonly string[])[] = [
   ],
 ];
 
+/**
+ * FORMAT_CASES: string.format is Lua 5.1's on glibc (format.ts): fengari's used JavaScript's
+ * number formatting (found from outside: %.0f of 2.5 was 3, %g of 1e20 a long integer).
+ */
+const FORMAT_CASES: readonly (readonly string[])[] = [
+  ['eval', "return string.format('%.0f %5.1f %g %.3g %.20g', 2.5, 2.25, 1e20, 1234567, 0.1)", '0'],
+  [
+    'eval',
+    "return string.format('%e|%E|%#x|%X|%o|%#o|%G|% d|%+d', 12345, 0.5, 255, 255, 8, 8, 1e-10, 5, 5)",
+    '0',
+  ],
+  ['eval', "return string.format('%f %f %f %e', 1/0, -1/0, 1e300, 5e-324)", '0'],
+  ['eval', "return string.format('%d %d %x %u', 2^53, -2^31 - 1, -1, 3e9)", '0'],
+  ['eval', "return string.format('[%5s][%-5s][%.2s][%q]', 'ab', 'cd', 'efgh', 'a\"b\\\\c')", '0'],
+  ['eval', "return string.format('%c%c%c %%', 76, 117, 97)", '0'],
+  ['eval', "return string.format('%s %s', 1/3, 10/2)", '0'],
+  ['eval', "return ('%05.1f|%-8.3e|'):format(-3.14159, 123.456)", '0'],
+  ['eval', "return string.format('%d')", '0'],
+  ['eval', "return string.format('%y', 1)", '0'],
+  ['eval', "return string.format('%d', 'x')", '0'],
+  ['eval', "return string.format('%123d', 1)", '0'],
+  ['eval', "return string.format('%-+ #0d', 1)", '0'],
+  ['eval', "return string.format('%-+ #0-d', 1)", '0'],
+];
+
 const nestedJson = (depth: number): string => `${'['.repeat(depth)}1${']'.repeat(depth)}`;
 const DEPTH_OF =
   "local t, n = cjson.decode(ARGV[1]), 0; while type(t) == 'table' do t = t[1]; n = n + 1 end; return n";
@@ -410,6 +435,10 @@ describe.skipIf(!hasRedis)('Lua scripting against a real redis-server', () => {
       const run = (c: Redis) => c.call('eval', script, '0', latin1(json));
       expect([json, await run(pair.ours)]).toEqual([json, await run(pair.theirs)]);
     }
+  });
+
+  it('formats with string.format as Redis does (Lua 5.1 on glibc)', async () => {
+    expect(await differences(pair.ours, pair.theirs, FORMAT_CASES)).toEqual([]);
   });
 
   it('replies nested tables and decodes nested JSON as Redis does', async () => {

@@ -64,7 +64,11 @@ declare module 'fengari' {
   export const lauxlib: {
     luaL_newstate(): LuaState;
     luaL_loadbuffer(L: LuaState, buf: Uint8Array, size: number | null, name: Uint8Array): number;
-    luaL_error(L: LuaState, fmt: Uint8Array): never;
+    /** luaL_error: `fmt` is a lua_pushfstring format (%s takes a Lua string argument). */
+    luaL_error(L: LuaState, fmt: Uint8Array, ...args: Uint8Array[]): never;
+    luaL_checknumber(L: LuaState, arg: number): number;
+    luaL_checklstring(L: LuaState, arg: number): Uint8Array;
+    luaL_argerror(L: LuaState, arg: number, extramsg: Uint8Array): never;
   };
   export const lualib: {
     luaL_openlibs(L: LuaState): void;

@@ -85,7 +85,8 @@ describe('string.format as Lua 5.1 on glibc', () => {
     expect(fmt('no items')).toBe('no items');
     expect(() => fmt('%d')).toThrow(/bad argument #2 to 'format' \(no value\)/);
     expect(() => fmt('%y', 1)).toThrow(new FormatError("invalid option '%y' to 'format'"));
-    expect(() => fmt('%-+ #0d', 1)).toThrow(/repeated flags/);
+    expect(fmt('%-+ #0d', 1)).toBe('+1');
+    expect(() => fmt('%-+ #0-d', 1)).toThrow(/repeated flags/);
     expect(() => fmt('%123d', 1)).toThrow(/width or precision too long/);
     expect(() => fmt('%.123f', 1)).toThrow(/width or precision too long/);
     expect(() => fmt('%d', 'x')).toThrow(/number expected/);

@@ -7,7 +7,7 @@
 // The grammar of an item, as Lua 5.1 scans it:
 //
 //   item  := '%' flags width ['.' precision] conversion  |  '%%'
-//   flags := at most 5 of '-' '+' ' ' '#' '0'
+//   flags := at most 5 characters of '-' '+' ' ' '#' '0' (repeats count)
 //   width, precision := at most 2 digits each
 //   conversion := c d i o u x X e E f g G q s
 //
@@ -33,8 +33,8 @@ export interface FormatArgs {
 }
 
 const FLAGS = '-+ #0';
-/** FLAGS_MAX: Lua 5.1 refuses a run of flags as long as sizeof(FLAGS) (5 characters and NUL). */
-const FLAGS_MAX = FLAGS.length;
+/** FLAGS_MAX: Lua 5.1 refuses a run of flags as long as sizeof(FLAGS): 5 characters and the NUL. */
+const FLAGS_MAX = FLAGS.length + 1;
 /** DIGITS_MAX: width and precision take at most two digits each. */
 const DIGITS_MAX = 2;
 /** LONG_STRING_BYTES: `%s` without a precision keeps a string this long or longer as it is. */

@@ -37,6 +37,7 @@ import {
   sanitize,
   toReply,
 } from './convert.js';
+import { FormatError, luaFormat } from './format.js';
 import {
   SCRIPT_HEAP_CHECK_EVERY,
   SCRIPT_HEAP_GROWTH_MAX,
@@ -92,6 +93,7 @@ export class LuaVm {
     lualib.luaL_openlibs(L);
     this.installRedis();
     this.installBit();
+    this.installFormat();
     // cjson: a table whose encode the bootstrap writes in Lua; decode is JSON.parse.
     lua.lua_createtable(L, 0, 2);
     lua.lua_pushjsfunction(L, (L) => this.cjsonDecode(L));
@@ -369,6 +371,35 @@ export class LuaVm {
     if (reply instanceof RespError && raiseErrors) return raiseTable(L, normalizeError(reply.message));
     pushReply(L, reply);
     return 1;
+  }
+
+  /**
+   * installFormat replaces fengari's string.format (JavaScript's number formatting) with Lua
+   * 5.1's on glibc (format.ts), before the libraries are made read-only.
+   */
+  private installFormat(): void {
+    const L = this.L;
+    lua.lua_getglobal(L, s('string'));
+    lua.lua_pushjsfunction(L, (L) => {
+      const fmt = lauxlib.luaL_checklstring(L, 1);
+      let out: Buffer;
+      try {
+        out = luaFormat(fmt, {
+          count: lua.lua_gettop(L) - 1,
+          number: (i) => lauxlib.luaL_checknumber(L, i + 1),
+          string: (i) => lauxlib.luaL_checklstring(L, i + 1),
+          noValue: (i) => lauxlib.luaL_argerror(L, i + 1, s('no value')),
+        });
+      } catch (err) {
+        // luaL_error adds the script's position, as Lua 5.1's str_format errors carry it.
+        if (err instanceof FormatError) return lauxlib.luaL_error(L, s('%s'), s(err.message));
+        throw err;
+      }
+      lua.lua_pushstring(L, out);
+      return 1;
+    });
+    lua.lua_setfield(L, -2, s('format'));
+    lua.lua_pop(L, 1);
   }
 
   private installBit(): void {

@@ -26,6 +26,7 @@ import { readMeta } from '../storage/meta.js';
 import { checkDataDir, checkExpiresAt, checkScanReverse, textBytes } from '../storage/validate.js';
 import { valueTypeName } from '../storage/value-type.js';
 import { type CasRequest, type CasResult, compareAndSwap } from '../txn/compare-and-swap.js';
+import { TxnFinishedError } from '../txn/errors.js';
 import {
   DEFAULT_ISOLATION,
   ISOLATION_LEVELS,
@@ -292,6 +293,13 @@ export class Db {
       const commit = tx.manage();
       try {
         const value = await fn(tx);
+        // fn rolled it back: nothing is committed, and the caller is told so in those words (the
+        // commit below would say only "already finished").
+        if (tx.finished)
+          throw new TxnFinishedError(
+            'transaction',
+            'the transaction was rolled back inside db.transaction(fn): nothing was committed (to abort, throw from fn: the caller then gets that error)',
+          );
         const { ts } = await commit();
         return { value, ts };
       } catch (err) {

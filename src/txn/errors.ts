@@ -19,8 +19,8 @@ export class TxnConflictError extends CairnError {
 
 /** TxnFinishedError: a transaction or snapshot was used after commit, rollback or release. */
 export class TxnFinishedError extends CairnError {
-  constructor(what: string) {
-    super('TXN_FINISHED', `${what} is already finished`);
+  constructor(what: string, message = `${what} is already finished`) {
+    super('TXN_FINISHED', message);
   }
 }
 

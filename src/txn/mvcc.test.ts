@@ -359,6 +359,20 @@ describe('Mvcc', () => {
       });
       expect(await db.getString('k')).toBe('v');
       expect((await db.revision('k'))?.mod).toBe(ts);
+      // A rollback inside the callback commits nothing, and says so (found from outside: the
+      // wrapper failed with a bare "already finished").
+      const rolled = await db
+        .transaction(async (tx) => {
+          tx.set('r', 'x');
+          tx.rollback();
+          return 'returned';
+        })
+        .catch((e: unknown) => e);
+      expect(rolled).toBeInstanceOf(TxnFinishedError);
+      expect((rolled as Error).message).toMatch(
+        /rolled back inside db.transaction\(fn\): nothing was committed/,
+      );
+      expect(await db.get('r')).toBeUndefined();
       // A transaction from begin() is the caller's to commit.
       const manual = await db.begin();
       manual.set('m', '1');

@@ -155,6 +155,9 @@ const SCRIPT: readonly (readonly string[])[] = [
   ['hrandfield', 'sc', 'x'],
   ['hrandfield', 'sc', '-9223372036854775808'],
   ['hrandfield', 'sc', '-9223372036854775808', 'WITHVALUES'],
+  // WITHVALUES: a count past half the range is refused (found from outside: the whole hash).
+  ['hrandfield', 'sc', '4611686018427387904', 'WITHVALUES'],
+  ['hrandfield', 'sc', '9223372036854775807', 'WITHVALUES'],
   ['scan', '0', 'TYPE', 'hash', 'COUNT', '1000'],
   ['scan', '0', 'TYPE', 'string', 'MATCH', 's', 'COUNT', '1000'],
   ['hget', 'h'],

@@ -280,11 +280,14 @@ function hincrbyfloat(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
  * where this server builds it whole, and one `HRANDFIELD h -100000000` ran the process out of
  * memory (docs/compat.md).
  */
-function randomCount(arg: Buffer): number {
+function randomCount(arg: Buffer, withValues: boolean): number {
   const n = int64Arg(arg);
   if (n < -INT64_MAX) {
     throw new CommandError(`ERR value is out of range, value must between ${-INT64_MAX} and ${INT64_MAX}`);
   }
+  // WITHVALUES doubles the reply's length: Redis 7.0 refuses a count past half the range.
+  if (withValues && (n > INT64_MAX / 2n || n < -INT64_MAX / 2n))
+    throw new CommandError('ERR value is out of range');
   if (n < -BigInt(HRANDFIELD_PICKS_MAX)) {
     throw new CommandError(
       `ERR value is out of range: a negative count picks at most ${HRANDFIELD_PICKS_MAX} fields in Cairn`,
@@ -298,8 +301,8 @@ function hrandfield(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   if (args.length > 4 || (args.length === 4 && lower(args[3]!) !== 'withvalues')) {
     throw new CommandError(ERR_SYNTAX);
   }
-  const count = args.length >= 3 ? randomCount(args[2]!) : undefined;
   const withValues = args.length === 4;
+  const count = args.length >= 3 ? randomCount(args[2]!, withValues) : undefined;
   return readHash(ctx, args[1]!, (hash, latest) => {
     const fields = sortedFields(hash);
     if (count === undefined) {

@@ -30,6 +30,7 @@ import {
   MAX_HANDSHAKE_FRAME_PAYLOAD_BYTES,
   PEER_PROTOCOL_VERSION,
 } from './handshake.js';
+import { parseHostPort } from './peer-address.js';
 import { encodeFrame, FrameReader } from './peer-frame.js';
 import type { Peer } from './transport.js';
 
@@ -108,7 +109,7 @@ export function askStartStatus(opts: AskOptions): Promise<AskResult> {
     const timer = setTimeout(() => noAnswer(`no answer within ${timeoutMs} ms`), timeoutMs);
     let socket: net.Socket;
     try {
-      const at = splitHostPort(peer.peerAddr);
+      const at = parseHostPort(peer.peerAddr);
       socket = net.connect({ host: at.host, port: at.port });
     } catch (err) {
       clearTimeout(timer);
@@ -225,11 +226,4 @@ export async function runStartCheck(opts: {
     }
     await new Promise<void>((resolve) => opts.clock.after(opts.retryMs ?? START_CHECK_RETRY_MS, resolve));
   }
-}
-
-/** splitHostPort parses "host:port" or "[ipv6]:port" (checked when the member list was built). */
-function splitHostPort(text: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
-  if (m === null) throw new Error(`invalid address '${text}'`);
-  return { host: (m[1] ?? m[2]) as string, port: Number(m[3]) };
 }

@@ -49,6 +49,7 @@ import {
   encodedMessageSize,
   encodeMessagesInto,
 } from './message-codec.js';
+import { parseHostPort } from './peer-address.js';
 import {
   encodeFrame,
   FRAME_HEADER_BYTES,
@@ -153,20 +154,6 @@ export interface TcpTransport extends Transport {
   snapshotStats(): SnapshotStats;
   /** dials: outbound peer connections attempted (first attempts and reconnects). */
   readonly dials: number;
-}
-
-/** InvalidPeerAddressError: an address is not "host:port". */
-export class InvalidPeerAddressError extends Error {
-  override name = 'InvalidPeerAddressError';
-}
-
-/** parseHostPort parses "host:port" or "[ipv6]:port". */
-export function parseHostPort(text: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
-  const port = m === null ? Number.NaN : Number(m[3]);
-  if (m === null || port > 65535)
-    throw new InvalidPeerAddressError(`invalid address '${text}': expected HOST:PORT`);
-  return { host: (m[1] ?? m[2]) as string, port };
 }
 
 /** createTcpTransport listens on options.listen and starts connecting to the peers. */

@@ -116,7 +116,13 @@ export interface SnapshotRead {
   readonly revision: Revision | undefined;
 }
 
-const ABSENT: SnapshotRead = { value: undefined, expiresAt: undefined, valueType: 0, revision: undefined };
+/** ABSENT: a read of a key that is not there (or whose value has expired). */
+export const ABSENT: SnapshotRead = {
+  value: undefined,
+  expiresAt: undefined,
+  valueType: 0,
+  revision: undefined,
+};
 
 export interface MvccOptions {
   readonly clock?: Clock | undefined;

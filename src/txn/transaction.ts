@@ -14,7 +14,14 @@ import { InvalidArgumentError, WrongTypeError } from '../storage/errors.js';
 import { checkExpiresAt, checkKey, checkScanReverse, checkValue, textBytes } from '../storage/validate.js';
 import { checkValueType, ValueType, valueTypeName } from '../storage/value-type.js';
 import { TxnConflictError, TxnFinishedError, TxnManagedError } from './errors.js';
-import type { Isolation, KeyRange, Mvcc, Registration, SnapshotRead } from './mvcc.js';
+import {
+  ABSENT,
+  type Isolation,
+  type KeyRange,
+  type Mvcc,
+  type Registration,
+  type SnapshotRead,
+} from './mvcc.js';
 import type { BatchOp, WritePipeline } from './write-pipeline.js';
 
 export type TxnKey = string | Uint8Array;
@@ -72,9 +79,6 @@ interface CoveredRange {
   end: string | undefined;
   endInclusive: boolean;
 }
-
-/** EXPIRED: what a transaction reads of a key whose value it holds has expired (or it deleted). */
-const EXPIRED = { value: undefined, expiresAt: undefined, valueType: 0 } as const;
 
 /** ReadEntry: a value read (undefined: absent) and its expiry (undefined: none). */
 interface ReadEntry {
@@ -457,7 +461,7 @@ export class Transaction extends Snapshot {
   protected override readEntry(key: Uint8Array, k: string): ReadEntry {
     const own = this.writes.get(k);
     if (own !== undefined) {
-      if (own.value === undefined || this.mvcc.expiredNow(own.expiresAt)) return EXPIRED;
+      if (own.value === undefined || this.mvcc.expiredNow(own.expiresAt)) return ABSENT;
       return { value: own.value, expiresAt: own.expiresAt, valueType: own.valueType };
     }
     let read = this.reads.get(k);
@@ -468,7 +472,7 @@ export class Transaction extends Snapshot {
     // An expired key reads as absent at once, everywhere (README): a value read before its expiry
     // passed is remembered (validation and the commit use it), but read again it is gone, as
     // from a snapshot. Found from outside: a transaction kept answering it.
-    return this.mvcc.expiredNow(read.expiresAt) ? EXPIRED : read;
+    return this.mvcc.expiredNow(read.expiresAt) ? ABSENT : read;
   }
 
   private buffer(

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import calculateSlot from 'cluster-key-slot';
 import { NONE, type NodeId } from '../../../raft/index.js';
 import type { MemberView } from '../../../replica/member.js';
-import { parseHostPort } from '../../../replica/tcp-transport.js';
+import { parseHostPort } from '../../../replica/peer-address.js';
 import { CommandError, unknownSubcommand, wrongArity } from '../errors.js';
 import type { CommandContext } from '../types.js';
 import { NO_KEYS, spec } from './spec.js';

@@ -138,13 +138,13 @@ export function toReply(L: LuaState, idx: number, depth = 0): ScriptReply {
     return new RespError('ERR reached lua stack limit');
   }
   const at = idx < 0 ? lua.lua_gettop(L) + idx + 1 : idx;
-  if (lua.lua_getfield(L, at, ERR) === lua.LUA_TSTRING) {
+  if (rawField(L, at, ERR) === lua.LUA_TSTRING) {
     const text = Buffer.from(lua.lua_tolstring(L, -1)!).toString('latin1');
     lua.lua_pop(L, 1);
     return new RespError(sanitize(text.startsWith('-') ? text.slice(1) : text));
   }
   lua.lua_pop(L, 1);
-  if (lua.lua_getfield(L, at, OK) === lua.LUA_TSTRING) {
+  if (rawField(L, at, OK) === lua.LUA_TSTRING) {
     const text = Buffer.from(lua.lua_tolstring(L, -1)!).toString('latin1');
     lua.lua_pop(L, 1);
     return sanitize(text);
@@ -167,7 +167,8 @@ export function toReply(L: LuaState, idx: number, depth = 0): ScriptReply {
 /**
  * typedReply converts the table at `at` when it is one of Redis 7's typed replies ({double=n},
  * {big_number=s}, {verbatim_string={format=f, string=s}}, {map=t}, {set=t}), tested in that
- * order with raw reads as Redis does; undefined for any other table.
+ * order with raw reads as Redis does (err and ok before them, read the same way); undefined for any
+ * other table.
  */
 function typedReply(L: LuaState, at: number, depth: number): ScriptReply | undefined {
   if (rawField(L, at, DOUBLE) === lua.LUA_TNUMBER) {

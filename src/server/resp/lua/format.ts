@@ -58,6 +58,10 @@ interface Spec {
 
 const isDigit = (c: number | undefined): boolean => c !== undefined && c >= 0x30 && c <= 0x39;
 
+/** latin1 reads bytes [from, to) of `bytes` as text (one character per byte). */
+const latin1 = (bytes: Uint8Array, from: number, to: number): string =>
+  Buffer.from(bytes.buffer, bytes.byteOffset + from, to - from).toString('latin1');
+
 /** luaFormat formats `fmt` with `args` as Lua 5.1's string.format does. */
 export function luaFormat(fmt: Uint8Array, args: FormatArgs): Buffer {
   const out: Buffer[] = [];
@@ -82,16 +86,16 @@ export function luaFormat(fmt: Uint8Array, args: FormatArgs): Buffer {
     const flagsFrom = p;
     while (p < fmt.length && FLAGS.includes(String.fromCharCode(fmt[p]!))) p++;
     if (p - flagsFrom >= FLAGS_MAX) throw new FormatError('invalid format (repeated flags)');
-    const flags = Buffer.from(fmt.subarray(flagsFrom, p)).toString('latin1');
+    const flags = latin1(fmt, flagsFrom, p);
     const widthFrom = p;
     for (let k = 0; k < DIGITS_MAX && isDigit(fmt[p]); k++) p++;
-    const width = p > widthFrom ? Number(Buffer.from(fmt.subarray(widthFrom, p)).toString('latin1')) : 0;
+    const width = p > widthFrom ? Number(latin1(fmt, widthFrom, p)) : 0;
     let precision: number | undefined;
     if (fmt[p] === 0x2e /* . */) {
       p++;
       const from = p;
       for (let k = 0; k < DIGITS_MAX && isDigit(fmt[p]); k++) p++;
-      precision = p > from ? Number(Buffer.from(fmt.subarray(from, p)).toString('latin1')) : 0;
+      precision = p > from ? Number(latin1(fmt, from, p)) : 0;
     }
     if (isDigit(fmt[p])) throw new FormatError('invalid format (width or precision too long)');
     const spec: Spec = {
@@ -119,7 +123,7 @@ function formatItem(conversion: number, spec: Spec, arg: number, args: FormatArg
       // (int) of the double, then the low byte, as sprintf's %c; a NUL ends the item (strlen).
       const byte = Number(BigInt.asUintN(8, toInt64(args.number(arg))));
       if (byte === 0) return Buffer.alloc(0);
-      return pad(Buffer.from([byte]), spec, false);
+      return pad(Buffer.from([byte]), spec);
     }
     case 'd':
     case 'i':
@@ -145,7 +149,7 @@ function formatItem(conversion: number, spec: Spec, arg: number, args: FormatArg
       const nul = s.indexOf(0);
       let bytes = Buffer.from(nul === -1 ? s : s.subarray(0, nul));
       if (spec.precision !== undefined) bytes = bytes.subarray(0, spec.precision);
-      return pad(bytes, spec, false);
+      return pad(bytes, spec);
     }
     default:
       throw new FormatError(`invalid option '%${conversion === 0 ? '' : c}' to 'format'`);
@@ -191,7 +195,8 @@ function padParts(prefix: string, body: string, spec: Spec, zeroPad: boolean): s
   return ' '.repeat(fill) + prefix + body;
 }
 
-function pad(bytes: Buffer, spec: Spec, _zero: boolean): Buffer {
+/** pad widens a %c or %s item to the width with spaces (C leaves the 0 flag undefined there). */
+function pad(bytes: Buffer, spec: Spec): Buffer {
   if (bytes.length >= spec.width) return bytes;
   const fill = Buffer.alloc(spec.width - bytes.length, 0x20);
   return spec.minus ? Buffer.concat([bytes, fill]) : Buffer.concat([fill, bytes]);
@@ -277,7 +282,10 @@ function fixed(abs: number, precision: number, hash: boolean): string {
   return precision === 0 ? (hash ? `${int}.` : int) : `${int}.${frac}`;
 }
 
-/** decimalExponent: the exponent of `abs`'s first significant digit once rounded to `precision` decimals after it. */
+/**
+ * roundedDigits: `abs` rounded to precision + 1 significant digits (ties to even), and the decimal
+ * exponent of the first of them, as %e prints it.
+ */
 function roundedDigits(abs: number, precision: number): { digits: string; exp: number } {
   if (abs === 0) return { digits: '0'.repeat(precision + 1), exp: 0 };
   let exp = Math.floor(Math.log10(abs));

@@ -52,6 +52,38 @@ export function parseEndpoints(text: string): string[] {
   return list;
 }
 
+/**
+ * ADMIN_GET_ATTEMPTS: how many times a GET (it changes nothing, so it can be repeated) is sent
+ * when the connection fails in a way that may be passing: reset, closed without an answer, or
+ * a failure with no code. A refused connection or a timeout is not repeated: the member is down
+ * or stuck, and asking again only delays the answer.
+ */
+export const ADMIN_GET_ATTEMPTS = 3;
+/** ADMIN_RETRY_DELAY_MS: the pause before a GET is sent again. */
+export const ADMIN_RETRY_DELAY_MS = 100;
+
+/** FetchFailure: why fetch() failed, as a code (for decisions) and a text (for people). */
+interface FetchFailure {
+  readonly code: string;
+  readonly text: string;
+}
+
+/** describeFetchError reads undici's error: the cause holds the system or parser error. */
+function describeFetchError(err: unknown): FetchFailure {
+  const e = err as Error & { cause?: { code?: unknown; message?: unknown; name?: unknown } };
+  const cause = e.cause;
+  if (typeof cause?.code === 'string') return { code: cause.code, text: cause.code };
+  // No code: name the cause as well as it can be named, so that a report says what happened.
+  const detail = [cause?.name, cause?.message].filter((x) => typeof x === 'string' && x !== '').join(': ');
+  const text = detail === '' ? e.message : `${e.message}: ${detail}`;
+  return { code: e.name === 'TimeoutError' ? 'TIMEOUT' : '', text };
+}
+
+/** transient: a failure worth a second GET (see ADMIN_GET_ATTEMPTS). */
+function transient(f: FetchFailure): boolean {
+  return f.code === '' || f.code === 'ECONNRESET' || f.code === 'EPIPE' || f.code === 'UND_ERR_SOCKET';
+}
+
 /** requestOne sends one JSON request to one endpoint and returns the decoded answer. */
 export async function requestOne(
   endpoint: string,
@@ -60,25 +92,31 @@ export async function requestOne(
   body?: object,
   timeoutMs = ADMIN_REQUEST_TIMEOUT_MS,
 ): Promise<unknown> {
-  let res: Response;
-  try {
-    res = await fetch(`http://${endpoint}${path}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause;
-    const code = cause?.code ?? (err as Error).message;
-    // An answer that is not HTTP (llhttp's HPE_* parse errors), or a connection closed with no
-    // answer (a RESP port drops an HTTP request: resp.md): most likely the wrong port.
-    if (code.startsWith('HPE_') || code === 'UND_ERR_SOCKET')
-      throw new EndpointUnreachableError(
-        endpoint,
-        `no HTTP answer: is it a RESP port? --endpoints takes the members' HTTP addresses (--http); ${code}`,
-      );
-    throw new EndpointUnreachableError(endpoint, code);
+  let res: Response | undefined;
+  const attempts = method === 'GET' ? ADMIN_GET_ATTEMPTS : 1;
+  for (let attempt = 1; res === undefined; attempt++) {
+    try {
+      res = await fetch(`http://${endpoint}${path}`, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      const failure = describeFetchError(err);
+      if (attempt < attempts && transient(failure)) {
+        await new Promise((resolve) => setTimeout(resolve, ADMIN_RETRY_DELAY_MS));
+        continue;
+      }
+      // An answer that is not HTTP (llhttp's HPE_* parse errors), or a connection closed with no
+      // answer (a RESP port drops an HTTP request: resp.md): most likely the wrong port.
+      if (failure.code.startsWith('HPE_') || failure.code === 'UND_ERR_SOCKET')
+        throw new EndpointUnreachableError(
+          endpoint,
+          `no HTTP answer: is it a RESP port? --endpoints takes the members' HTTP addresses (--http); ${failure.code}`,
+        );
+      throw new EndpointUnreachableError(endpoint, failure.text);
+    }
   }
   const text = await res.text();
   let parsed: unknown;

@@ -131,6 +131,7 @@ function evalCommand(bySha: boolean, readonly: boolean) {
     const logger = ctx.server.logger;
     const { reply, stopped } = scripts.run(sha, keys, argv, {
       call: (callArgs) => callFromScript(ctx, store, callArgs, readOnlyRun),
+      knows: (name) => ctx.server.commands.lookup(name) !== undefined,
       log: (level, message) => {
         const fields = { script: sha, client: ctx.client.id };
         if (level === 'warning') logger?.warn(fields, message);

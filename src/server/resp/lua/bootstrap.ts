@@ -1,7 +1,8 @@
 // The Lua side of the scripting environment, run once per VM with the standard libraries open
 // (vm.ts passes in what it needs as the chunk's arguments). It builds what Redis 7 scripts
 // rely on and then closes the sandbox, as Redis's scriptingInit does:
-// - Lua 5.1 names: unpack, loadstring; cjson.encode (cjson.decode is JavaScript, in vm.ts);
+// - Lua 5.1 names: unpack, loadstring, string.gfind; string.rep without a separator;
+//   what 5.2 and 5.3 added taken away; cjson.encode (cjson.decode is JavaScript, in vm.ts);
 // - redis.pcall's error tables become strings in pcall (Redis 7's luaRedisPcall), and once the
 //   VM has stopped a script (time or memory limit) no pcall can swallow that;
 // - os, io, loadfile, dofile, require, package, debug and print are gone;
@@ -18,13 +19,22 @@ local floor, huge, format = math.floor, math.huge, string.format
 
 unpack = table.unpack
 loadstring = function(s, name) return load(s, name, 't') end
+string.gfind = string.gmatch
 
+-- Lua 5.1's string.rep has no separator (a third argument is ignored).
 local rep = string.rep
-string.rep = function(s, n, sep)
-  local total = #s * n + (sep and #sep * (n - 1) or 0)
-  if total > rep_max then error('resulting string too large', 2) end
-  return rep(s, n, sep)
+string.rep = function(s, n)
+  if #s * n > rep_max then error('resulting string too large', 2) end
+  return rep(s, n)
 end
+
+-- What Lua 5.2 and 5.3 added, which Redis's Lua 5.1 does not have: a script that tests for them
+-- ('if table.unpack then') takes the same branch as on Redis.
+rawlen, utf8 = nil, nil
+string.pack, string.packsize, string.unpack = nil, nil, nil
+table.move, table.pack, table.unpack = nil, nil, nil
+math.maxinteger, math.mininteger, math.tointeger, math.type, math.ult = nil, nil, nil, nil, nil
+coroutine.isyieldable = nil
 
 local function rethrow_if_aborted(r)
   if not r[1] and aborted() then error(r[2], 0) end

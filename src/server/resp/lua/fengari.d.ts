@@ -15,6 +15,7 @@ declare module 'fengari' {
     readonly LUA_TSTRING: number;
     readonly LUA_TTABLE: number;
     readonly LUA_TLIGHTUSERDATA: number;
+    readonly LUA_TFUNCTION: number;
     readonly LUA_RIDX_GLOBALS: number;
     lua_gettop(L: LuaState): number;
     lua_settop(L: LuaState, idx: number): void;
@@ -38,6 +39,15 @@ declare module 'fengari' {
     lua_rawseti(L: LuaState, idx: number, n: number): void;
     lua_rawgeti(L: LuaState, idx: number, n: number): number;
     lua_setfield(L: LuaState, idx: number, k: Uint8Array): void;
+    /** lua_gettable pushes t[k] (metamethods apply) for the table at idx and the key on top (popped). */
+    lua_gettable(L: LuaState, idx: number): number;
+    /** lua_settable does t[k] = v for the table at idx, the key and value on top (both popped). */
+    lua_settable(L: LuaState, idx: number): void;
+    /** lua_rawlen: the length of a string or table without metamethods (Lua 5.1's lua_objlen). */
+    lua_rawlen(L: LuaState, idx: number): number;
+    /** lua_insert moves the top value to idx, shifting the values above idx up. */
+    lua_insert(L: LuaState, idx: number): void;
+    lua_isnumber(L: LuaState, idx: number): boolean;
     lua_getfield(L: LuaState, idx: number, k: Uint8Array): number;
     lua_rawget(L: LuaState, idx: number): number;
     lua_rawset(L: LuaState, idx: number): void;
@@ -67,6 +77,8 @@ declare module 'fengari' {
     /** luaL_error: `fmt` is a lua_pushfstring format (%s takes a Lua string argument). */
     luaL_error(L: LuaState, fmt: Uint8Array, ...args: Uint8Array[]): never;
     luaL_checknumber(L: LuaState, arg: number): number;
+    /** luaL_checktype raises `bad argument #arg to 'f' (T expected, got U)` unless arg has type `t`. */
+    luaL_checktype(L: LuaState, arg: number, t: number): void;
     luaL_checklstring(L: LuaState, arg: number): Uint8Array;
     luaL_argerror(L: LuaState, arg: number, extramsg: Uint8Array): never;
   };

@@ -5,7 +5,7 @@ import { RespError } from '../../../protocol/resp/index.js';
 import type { ScriptReply } from './convert.js';
 import { LuaVm, sha1hex, type VmHost } from './vm.js';
 
-const host: VmHost = { call: () => null, log: () => {} };
+const host: VmHost = { call: () => null, log: () => {}, knows: () => true };
 
 /** run loads `body` (unless loaded) and runs it with KEYS and ARGV. */
 function run(vm: LuaVm, body: string, keys: string[] = [], argv: string[] = []): ScriptReply {

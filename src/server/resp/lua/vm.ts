@@ -27,6 +27,7 @@ import { REDIS_COMPAT_VERSION } from '../commands/connection.js';
 import { CommandError } from '../errors.js';
 import { BOOTSTRAP } from './bootstrap.js';
 import { JsonEscapeError, jsonStringBytes, jsonText } from './cjson-decode.js';
+import { installCmsgpack } from './cmsgpack.js';
 import {
   normalizeError,
   pushBytes,
@@ -44,8 +45,10 @@ import {
   SCRIPT_HOOK_INSTRUCTIONS,
   SCRIPT_STRING_BYTES_MAX,
 } from './limits.js';
+import { installLua51Libs } from './lua51-libs.js';
 import { numberToArgument } from './numbers.js';
 import { isReadonly, type ReadonlyFlag, readonlyFlag, readonlyInstalled, setReadonly } from './readonly.js';
+import { installStruct } from './struct.js';
 
 /** The levels of redis.log, as Redis numbers them. */
 export const LOG_LEVELS = ['debug', 'verbose', 'notice', 'warning'] as const;
@@ -56,6 +59,8 @@ export interface VmHost {
   /** call runs one command for redis.call/pcall; a failure is a RespError reply, not a throw. */
   call(args: Buffer[]): RespValue;
   log(level: LogLevel, message: string): void;
+  /** knows: whether `name` is a command of the server (redis.acl_check_cmd). */
+  knows(name: Buffer): boolean;
 }
 
 /** RunResult: a script's reply (an error reply when it failed) and whether a limit stopped it. */
@@ -94,6 +99,9 @@ export class LuaVm {
     this.installRedis();
     this.installBit();
     this.installFormat();
+    installLua51Libs(L);
+    installCmsgpack(L);
+    installStruct(L);
     // cjson: a table whose encode the bootstrap writes in Lua; decode is JSON.parse.
     lua.lua_createtable(L, 0, 2);
     lua.lua_pushjsfunction(L, (L) => this.cjsonDecode(L));
@@ -270,6 +278,25 @@ export class LuaVm {
     lua.lua_createtable(L, 0, 16);
     this.fn(L, 'call', (L) => this.redisCall(L, true));
     this.fn(L, 'pcall', (L) => this.redisCall(L, false));
+    // Every client may run every command (requirepass has one user, as Redis's default user
+    // without ACL rules): a known command is allowed. Subcommands are not checked (docs/lua.md).
+    this.fn(L, 'acl_check_cmd', (L) => {
+      const argc = lua.lua_gettop(L);
+      if (argc === 0)
+        return raiseTable(L, 'ERR Please specify at least one argument for this redis lib call');
+      for (let i = 1; i <= argc; i++) {
+        const t = lua.lua_type(L, i);
+        if (t !== lua.LUA_TSTRING && t !== lua.LUA_TNUMBER) {
+          return raiseTable(L, 'ERR Lua redis lib command arguments must be strings or integers');
+        }
+      }
+      const name = lua.lua_tolstring(L, 1);
+      if (name === null || this.host === undefined || !this.host.knows(Buffer.from(name))) {
+        return raiseTable(L, 'ERR Invalid command passed to redis.acl_check_cmd()');
+      }
+      lua.lua_pushboolean(L, true);
+      return 1;
+    });
     this.fn(L, 'sha1hex', (L) => {
       if (lua.lua_gettop(L) !== 1) return raise(L, 'wrong number of arguments');
       lua.lua_pushstring(L, s(sha1hex(lua.lua_tolstring(L, 1) ?? new Uint8Array())));

@@ -123,6 +123,48 @@ describe('cmsgpack', () => {
   });
 });
 
+describe('hostile input', () => {
+  const vm = new LuaVm(5_000);
+  // Values, or the libraries' own errors (Lua errors raised inside the decoder, such as a nil
+  // map key, included); never an internal error.
+  it('cmsgpack.unpack answers every byte string with values or its own errors', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        const reply = run(vm, 'return {pcall(cmsgpack.unpack, ARGV[1])}', [Buffer.from(bytes)]);
+        expect(reply instanceof RespError ? reply.message : 'values').not.toMatch(
+          /internal|unknown error|Error running/,
+        );
+        const detail = run(
+          vm,
+          "local ok, e = pcall(cmsgpack.unpack, ARGV[1]) return ok and 'ok' or tostring(e)",
+          [Buffer.from(bytes)],
+        );
+        expect(text(detail)).toMatch(
+          /^ok$|Missing bytes|Bad data format|stack overflow|table index is (nil|NaN)/,
+        );
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('struct.unpack answers every format and data with values or its own errors', () => {
+    const format = fc.stringMatching(/^[<>!0-9 bBhHlLTiIfdxcsz#]{0,12}$/);
+    fc.assert(
+      fc.property(format, fc.uint8Array({ maxLength: 40 }), (fmt, bytes) => {
+        const reply = run(
+          vm,
+          'local ok, e = pcall(struct.unpack, ARGV[1], ARGV[2]) return ok and "ok" or tostring(e)',
+          [Buffer.from(fmt), Buffer.from(bytes)],
+        );
+        expect(text(reply)).toMatch(
+          /^ok$|data string too short|unfinished string|needs a previous size|invalid format option|not a power of 2|larger than limit|integral size overflow|stack overflow|offset must be/,
+        );
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
 describe('struct', () => {
   const vm = new LuaVm(5_000);
 

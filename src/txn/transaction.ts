@@ -249,6 +249,12 @@ export class Transaction extends Snapshot {
     return this.enqueuedTs;
   }
 
+  /**
+   * writesChanged counts buffered writes, so that a scan in progress sees the writes made
+   * between its steps (scanBounded re-reads the keys ahead of it when this moves).
+   */
+  private writesChanged = 0;
+
   /** writeCount: buffered writes (distinct keys). */
   get writeCount(): number {
     return this.writes.size;
@@ -315,11 +321,23 @@ export class Transaction extends Snapshot {
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     const startK = start === undefined ? undefined : keyString(start);
     const endK = end === undefined ? undefined : keyString(end);
-    // Own writes in range, in scan order (writes made while the scan runs are not seen by it).
-    const own = [...this.writes.keys()]
-      .filter((k) => (startK === undefined || k >= startK) && (endK === undefined || k < endK))
-      .sort();
-    if (reverse) own.reverse();
+    // Own writes in range, in scan order, ahead of `after` (the last key the scan passed). A
+    // write made while the scan runs (between two next() calls) is seen when its key is still
+    // ahead: the scan reads its own writes as get() does, never a key the transaction deleted.
+    const ownAhead = (after: string | undefined): string[] => {
+      const keys = [...this.writes.keys()].filter(
+        (k) =>
+          (startK === undefined || k >= startK) &&
+          (endK === undefined || k < endK) &&
+          (after === undefined || (reverse ? k < after : k > after)),
+      );
+      keys.sort();
+      if (reverse) keys.reverse();
+      return keys;
+    };
+    let own = ownAhead(undefined);
+    let ownAsOf = this.writesChanged;
+    let passed: string | undefined;
     let i = 0;
     let yielded = 0;
     let complete = false;
@@ -330,6 +348,11 @@ export class Transaction extends Snapshot {
     try {
       let next = await snapshot.next();
       while (yielded < limit) {
+        if (this.writesChanged !== ownAsOf) {
+          own = ownAhead(passed);
+          ownAsOf = this.writesChanged;
+          i = 0;
+        }
         const sk = next.done === true ? undefined : next.value[0];
         const ok = own[i];
         if (sk === undefined && ok === undefined) {
@@ -349,6 +372,7 @@ export class Transaction extends Snapshot {
           value = next.done === true ? undefined : next.value[1];
           next = await snapshot.next();
         }
+        passed = k;
         this.checkActive();
         if (value === undefined) continue;
         yielded++;
@@ -482,6 +506,7 @@ export class Transaction extends Snapshot {
     valueType: number,
   ): void {
     const k = keyString(key);
+    this.writesChanged++;
     const existing = this.writes.get(k);
     if (existing !== undefined) {
       existing.value = value;

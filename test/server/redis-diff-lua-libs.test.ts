@@ -293,6 +293,28 @@ const STRUCT_CASES: readonly (readonly string[])[] = [
   ['eval', `return select('#', struct.unpack(string.rep('b', 7998), string.rep('a', 7998)))`, '0'],
 ];
 
+/** ERROR_CASES: error levels and pcall/xpcall as Lua 5.1 counts frames (a number is located too). */
+const ERROR_CASES: readonly (readonly string[])[] = [
+  ['eval', 'error(123)', '0'],
+  ['eval', 'error(123, 0)', '0'],
+  ['eval', 'error(1.5)', '0'],
+  ['eval', 'error()', '0'],
+  ['eval', 'error(true)', '0'],
+  ['eval', "local function f() error('deep', 2) end f()", '0'],
+  ['eval', "local function f() error('deep', 3) end local function g() f() end g()", '0'],
+  ['eval', "return select(2, pcall(error, 'x', 2))", '0'],
+  ['eval', "return select(2, pcall(error, 'x', 1))", '0'],
+  ['eval', 'return select(2, pcall(error, 7))', '0'],
+  ['eval', "return {xpcall(function(...) return select('#', ...) end, tostring, 1, 2)}", '0'],
+  ['eval', "return {xpcall(function() error('boom') end, function(e) return 'handled: ' .. e end)}", '0'],
+  ['eval', "return {pcall(redis.call, 'nosuch')}", '0'],
+  ['eval', 'return {xpcall(function() end)}', '0'],
+  ['eval', 'return {pcall(function() return 1, 2, 3 end)}', '0'],
+  ['eval', "return {pcall(pcall, error, 'e')}", '0'],
+  ['eval', "local co = coroutine.create(function() error('in co') end) return {coroutine.resume(co)}", '0'],
+  ['eval', 'local ok, e = pcall(error, {code = 5}) return type(e) .. tostring(e.code)', '0'],
+];
+
 const ACL_CASES: readonly (readonly string[])[] = [
   ['eval', "return redis.acl_check_cmd('get', 'x')", '0'],
   ['eval', "return redis.acl_check_cmd('GET')", '0'],
@@ -320,6 +342,10 @@ describe.skipIf(!hasRedis)("a script's libraries against a real redis-server", (
 
   it('packs and unpacks binary structures byte for byte as Redis (struct)', async () => {
     expect(await differences(pair.ours, pair.theirs, STRUCT_CASES)).toEqual([]);
+  });
+
+  it('locates errors and counts error levels as Lua 5.1 does (pcall, xpcall, error)', async () => {
+    expect(await differences(pair.ours, pair.theirs, ERROR_CASES)).toEqual([]);
   });
 
   it('answers redis.acl_check_cmd as Redis does for its default user', async () => {

@@ -3,8 +3,8 @@
 // rely on and then closes the sandbox, as Redis's scriptingInit does:
 // - Lua 5.1 names: unpack, loadstring, string.gfind; string.rep without a separator;
 //   what 5.2 and 5.3 added taken away; cjson.encode (cjson.decode is JavaScript, in vm.ts);
-// - redis.pcall's error tables become strings in pcall (Redis 7's luaRedisPcall), and once the
-//   VM has stopped a script (time or memory limit) no pcall can swallow that;
+// - once the VM has stopped a script (time or memory limit) no coroutine.resume can swallow that
+//   (pcall and xpcall, in vm.ts, rethrow it too);
 // - os, io, loadfile, dofile, require, package, debug and print are gone;
 // - reading an undefined global is an error (Redis 7's protection; vm.ts then makes the globals
 //   and every library read-only);
@@ -39,18 +39,9 @@ coroutine.isyieldable = nil
 local function rethrow_if_aborted(r)
   if not r[1] and aborted() then error(r[2], 0) end
 end
-local raw_pcall, raw_xpcall, raw_resume = pcall, xpcall, coroutine.resume
-pcall = function(...)
-  local r = pack(raw_pcall(...))
-  rethrow_if_aborted(r)
-  if not r[1] and type(r[2]) == 'table' and type(r[2].err) == 'string' then r[2] = r[2].err end
-  return unpack_(r, 1, r.n)
-end
-xpcall = function(...)
-  local r = pack(raw_xpcall(...))
-  rethrow_if_aborted(r)
-  return unpack_(r, 1, r.n)
-end
+-- pcall, xpcall and error are JavaScript functions (vm.ts), so that error levels count frames as
+-- in Redis (a Lua wrapper here would be one more frame: pcall(error, 'x', 2) named this chunk).
+local raw_resume = coroutine.resume
 coroutine.resume = function(...)
   local r = pack(raw_resume(...))
   rethrow_if_aborted(r)

@@ -48,6 +48,12 @@ declare module 'fengari' {
     /** lua_insert moves the top value to idx, shifting the values above idx up. */
     lua_insert(L: LuaState, idx: number): void;
     lua_isnumber(L: LuaState, idx: number): boolean;
+    /** lua_isstring: a string or a number (convertible to one). */
+    lua_isstring(L: LuaState, idx: number): boolean;
+    /** lua_replace pops the top value into idx. */
+    lua_replace(L: LuaState, idx: number): void;
+    /** lua_concat pops n values and pushes their concatenation. */
+    lua_concat(L: LuaState, n: number): void;
     lua_getfield(L: LuaState, idx: number, k: Uint8Array): number;
     lua_rawget(L: LuaState, idx: number): number;
     lua_rawset(L: LuaState, idx: number): void;
@@ -80,6 +86,9 @@ declare module 'fengari' {
     /** luaL_checktype raises `bad argument #arg to 'f' (T expected, got U)` unless arg has type `t`. */
     luaL_checktype(L: LuaState, arg: number, t: number): void;
     luaL_checklstring(L: LuaState, arg: number): Uint8Array;
+    luaL_checkany(L: LuaState, arg: number): void;
+    /** luaL_where pushes "chunk:line: " for the function at `level` (empty when unknown). */
+    luaL_where(L: LuaState, level: number): void;
     luaL_argerror(L: LuaState, arg: number, extramsg: Uint8Array): never;
   };
   export const lualib: {

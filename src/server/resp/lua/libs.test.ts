@@ -186,6 +186,20 @@ describe('struct', () => {
   });
 });
 
+describe('pcall and xpcall (JavaScript functions, vm.ts)', () => {
+  it('cannot swallow the time limit, with or without a message handler', () => {
+    const vm = new LuaVm(50);
+    for (const body of [
+      'while true do pcall(function() while true do end end) end',
+      'while true do xpcall(function() while true do end end, function(e) return e end) end',
+      'while true do pcall(pcall, function() while true do end end) end',
+    ]) {
+      expect(text(run(vm, body)), body).toMatch(/time limit/);
+      expect(run(vm, 'return 1')).toBe(1);
+    }
+  });
+});
+
 describe('Lua 5.1 math helpers', () => {
   it('frexp and ldexp invert each other over the whole double range', () => {
     fc.assert(

@@ -99,6 +99,7 @@ export class LuaVm {
     this.installRedis();
     this.installBit();
     this.installFormat();
+    this.installProtectedCalls();
     installLua51Libs(L);
     installCmsgpack(L);
     installStruct(L);
@@ -427,6 +428,55 @@ export class LuaVm {
     });
     lua.lua_setfield(L, -2, s('format'));
     lua.lua_pop(L, 1);
+  }
+
+  /**
+   * installProtectedCalls sets Lua 5.1's pcall, xpcall and error as JavaScript functions, so that
+   * an error's level counts the same frames as in Redis (`pcall(error, 'x', 2)` is located in the
+   * script), with two things of Redis 7's: a redis.call error table caught by pcall becomes its
+   * text, and once the VM has stopped a script (a limit) no pcall or xpcall can swallow that.
+   */
+  private installProtectedCalls(): void {
+    const L = this.L;
+    lua.lua_pushjsfunction(L, (L) => {
+      lauxlib.luaL_checkany(L, 1);
+      const status = lua.lua_pcall(L, lua.lua_gettop(L) - 1, lua.LUA_MULTRET, 0);
+      if (status !== lua.LUA_OK) {
+        if (this.stopReason !== undefined) return lua.lua_error(L);
+        if (lua.lua_type(L, -1) === lua.LUA_TTABLE) {
+          if (lua.lua_getfield(L, -1, s('err')) === lua.LUA_TSTRING) lua.lua_replace(L, -2);
+          else lua.lua_pop(L, 1);
+        }
+      }
+      lua.lua_pushboolean(L, status === lua.LUA_OK);
+      lua.lua_insert(L, 1);
+      return lua.lua_gettop(L);
+    });
+    lua.lua_setglobal(L, s('pcall'));
+    // Lua 5.1's xpcall(f, handler) calls f with no arguments (5.3 passes the rest on).
+    lua.lua_pushjsfunction(L, (L) => {
+      lauxlib.luaL_checkany(L, 2);
+      lua.lua_settop(L, 2);
+      lua.lua_insert(L, 1);
+      const status = lua.lua_pcall(L, 0, lua.LUA_MULTRET, 1);
+      if (status !== lua.LUA_OK && this.stopReason !== undefined) return lua.lua_error(L);
+      lua.lua_pushboolean(L, status === lua.LUA_OK);
+      lua.lua_replace(L, 1);
+      return lua.lua_gettop(L);
+    });
+    lua.lua_setglobal(L, s('xpcall'));
+    // Lua 5.1's error: a number message is located like a string one (5.3 locates strings only).
+    lua.lua_pushjsfunction(L, (L) => {
+      const level = lua.lua_type(L, 2) <= lua.LUA_TNIL ? 1 : Math.trunc(lauxlib.luaL_checknumber(L, 2));
+      lua.lua_settop(L, 1);
+      if (lua.lua_isstring(L, 1) && level > 0) {
+        lauxlib.luaL_where(L, level);
+        lua.lua_pushvalue(L, 1);
+        lua.lua_concat(L, 2);
+      }
+      return lua.lua_error(L);
+    });
+    lua.lua_setglobal(L, s('error'));
   }
 
   private installBit(): void {

@@ -313,6 +313,9 @@ const ERROR_CASES: readonly (readonly string[])[] = [
   ['eval', "return {pcall(pcall, error, 'e')}", '0'],
   ['eval', "local co = coroutine.create(function() error('in co') end) return {coroutine.resume(co)}", '0'],
   ['eval', 'local ok, e = pcall(error, {code = 5}) return type(e) .. tostring(e.code)', '0'],
+  ['eval', 'return {tostring(cjson.null), tostring(nil), tostring(true), tostring(1e15), tostring()}', '0'],
+  ['eval', 'return tostring()', '0'],
+  ['eval', "return tostring(setmetatable({}, {__tostring = function() return 'custom' end}))", '0'],
 ];
 
 const ACL_CASES: readonly (readonly string[])[] = [

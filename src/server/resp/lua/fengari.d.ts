@@ -50,6 +50,8 @@ declare module 'fengari' {
     lua_isnumber(L: LuaState, idx: number): boolean;
     /** lua_isstring: a string or a number (convertible to one). */
     lua_isstring(L: LuaState, idx: number): boolean;
+    /** lua_touserdata: the object a (light) userdata holds. */
+    lua_touserdata(L: LuaState, idx: number): unknown;
     /** lua_replace pops the top value into idx. */
     lua_replace(L: LuaState, idx: number): void;
     /** lua_concat pops n values and pushes their concatenation. */
@@ -87,6 +89,8 @@ declare module 'fengari' {
     luaL_checktype(L: LuaState, arg: number, t: number): void;
     luaL_checklstring(L: LuaState, arg: number): Uint8Array;
     luaL_checkany(L: LuaState, arg: number): void;
+    /** luaL_tolstring pushes tostring's text of the value at idx (metamethods apply). */
+    luaL_tolstring(L: LuaState, idx: number): Uint8Array;
     /** luaL_where pushes "chunk:line: " for the function at `level` (empty when unknown). */
     luaL_where(L: LuaState, level: number): void;
     luaL_argerror(L: LuaState, arg: number, extramsg: Uint8Array): never;

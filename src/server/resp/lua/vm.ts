@@ -477,6 +477,17 @@ export class LuaVm {
       return lua.lua_error(L);
     });
     lua.lua_setglobal(L, s('error'));
+    // tostring as Lua 5.1's, but cjson.null prints as Redis's (a NULL light userdata: glibc's %p).
+    lua.lua_pushjsfunction(L, (L) => {
+      lauxlib.luaL_checkany(L, 1);
+      if (lua.lua_type(L, 1) === lua.LUA_TLIGHTUSERDATA && lua.lua_touserdata(L, 1) === CJSON_NULL) {
+        lua.lua_pushstring(L, s('userdata: (nil)'));
+        return 1;
+      }
+      lauxlib.luaL_tolstring(L, 1);
+      return 1;
+    });
+    lua.lua_setglobal(L, s('tostring'));
   }
 
   private installBit(): void {

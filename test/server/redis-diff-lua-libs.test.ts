@@ -318,6 +318,94 @@ const ERROR_CASES: readonly (readonly string[])[] = [
   ['eval', "return tostring(setmetatable({}, {__tostring = function() return 'custom' end}))", '0'],
 ];
 
+/**
+ * DECODED: cjson.decode's answer for ARGV[1], as text: the value re-encoded (numbers through
+ * tostring, so that NaN and Infinity print), or the error pcall caught.
+ */
+const DECODED = `local function show(v)
+  if type(v) == 'table' then
+    local keys = {} for k in pairs(v) do table.insert(keys, k) end
+    table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+    local out = {} for _, k in ipairs(keys) do table.insert(out, tostring(k) .. '=' .. show(v[k])) end
+    return '{' .. table.concat(out, ',') .. '}'
+  end
+  if v == cjson.null then return 'null' end
+  return type(v) .. ':' .. tostring(v)
+end
+local ok, v = pcall(cjson.decode, ARGV[1])
+if not ok then return 'error: ' .. v end
+return show(v)`;
+
+/** CJSON_DECODE_CASES: lua-cjson's grammar, leniency (NaN, hex, '+') and error texts. */
+const CJSON_DECODE_CASES: readonly (readonly string[])[] = [
+  ['eval', DECODED, '0', ''],
+  ['eval', DECODED, '0', ' '],
+  ['eval', DECODED, '0', '[1,'],
+  ['eval', DECODED, '0', '{"a":}'],
+  ['eval', DECODED, '0', 'nul'],
+  ['eval', DECODED, '0', '[1 2]'],
+  ['eval', DECODED, '0', '{"a" 1}'],
+  ['eval', DECODED, '0', '{1:2}'],
+  ['eval', DECODED, '0', '{"a":1 "b"}'],
+  ['eval', DECODED, '0', '[1,]'],
+  ['eval', DECODED, '0', '"abc'],
+  ['eval', DECODED, '0', '"a\\qb"'],
+  ['eval', DECODED, '0', '"\\u12"'],
+  ['eval', DECODED, '0', '[1]x'],
+  ['eval', DECODED, '0', '+1'],
+  ['eval', DECODED, '0', '0x1F'],
+  ['eval', DECODED, '0', '-0x1p4'],
+  ['eval', DECODED, '0', '0x1.8p1'],
+  ['eval', DECODED, '0', '01'],
+  ['eval', DECODED, '0', 'NaN'],
+  ['eval', DECODED, '0', '-nan'],
+  ['eval', DECODED, '0', 'Infinity'],
+  ['eval', DECODED, '0', '-Infinity'],
+  ['eval', DECODED, '0', 'inf'],
+  ['eval', DECODED, '0', 'INF'],
+  ['eval', DECODED, '0', 'infinit'],
+  ['eval', DECODED, '0', '1e500'],
+  ['eval', DECODED, '0', '-'],
+  ['eval', DECODED, '0', '1.'],
+  ['eval', DECODED, '0', '.5'],
+  ['eval', DECODED, '0', '[true,false,null]'],
+  ['eval', DECODED, '0', 'truex'],
+  ['eval', DECODED, '0', '"\\ud800"'],
+  ['eval', DECODED, '0', '  [ 1 , 2 ]  '],
+  ['eval', DECODED, '0', '1e'],
+  ['eval', DECODED, '0', '1e+'],
+  ['eval', DECODED, '0', 'tru'],
+  ['eval', DECODED, '0', '[-]'],
+  ['eval', DECODED, '0', '0x'],
+  ['eval', DECODED, '0', '"x"y'],
+  ['eval', DECODED, '0', '{"a":1,}'],
+  ['eval', DECODED, '0', '['],
+  ['eval', DECODED, '0', '{'],
+  ['eval', DECODED, '0', '{"a"'],
+  ['eval', DECODED, '0', '0.1e1'],
+  ['eval', DECODED, '0', '1E2'],
+  ['eval', DECODED, '0', '-0'],
+  ['eval', DECODED, '0', '[1,2'],
+  ['eval', DECODED, '0', '"\\t\\n\\/\\"\\\\"'],
+  ['eval', DECODED, '0', '"\\u00e9\\uD83D\\uDE00"'],
+  ['eval', DECODED, '0', '{"a":1,"a":2}'],
+  ['eval', DECODED, '0', '1.7976931348623157e308'],
+  ['eval', DECODED, '0', '4.9e-324'],
+  ['eval', DECODED, '0', '123456789012345678901234567890'],
+  ['eval', DECODED, '0', '"\\ud83d\\u0041"'],
+  ['eval', DECODED, '0', '{"k":[{"x":null}]}'],
+  ['eval', "return cjson.decode('[1]' .. string.char(0) .. 'x')[1]", '0'],
+  ['eval', 'return cjson.decode(string.char(0, 65))', '0'],
+  ['eval', 'return cjson.decode()', '0'],
+  ['eval', "return cjson.decode('1', 2)", '0'],
+  ['eval', 'return cjson.decode(12)', '0'],
+  ['eval', 'return cjson.decode({})', '0'],
+  ['eval', DECODED, '0', `${'['.repeat(1000)}${']'.repeat(1000)}`],
+  ['eval', DECODED, '0', `${'['.repeat(1001)}${']'.repeat(1001)}`],
+  ['eval', DECODED, '0', `[1 ${'['.repeat(1001)}`],
+  ['eval', DECODED, '0', `{"a":${'{"b":'.repeat(1000)}1${'}'.repeat(1001)}`],
+];
+
 const ACL_CASES: readonly (readonly string[])[] = [
   ['eval', "return redis.acl_check_cmd('get', 'x')", '0'],
   ['eval', "return redis.acl_check_cmd('GET')", '0'],
@@ -349,6 +437,10 @@ describe.skipIf(!hasRedis)("a script's libraries against a real redis-server", (
 
   it('locates errors and counts error levels as Lua 5.1 does (pcall, xpcall, error)', async () => {
     expect(await differences(pair.ours, pair.theirs, ERROR_CASES)).toEqual([]);
+  });
+
+  it('decodes JSON as lua-cjson does: its leniency and its error texts (cjson.decode)', async () => {
+    expect(await differences(pair.ours, pair.theirs, CJSON_DECODE_CASES)).toEqual([]);
   });
 
   it('answers redis.acl_check_cmd as Redis does for its default user', async () => {

@@ -26,7 +26,7 @@ import { RespError } from '../../../protocol/resp/index.js';
 import { REDIS_COMPAT_VERSION } from '../commands/connection.js';
 import { CommandError } from '../errors.js';
 import { BOOTSTRAP } from './bootstrap.js';
-import { JsonEscapeError, jsonStringBytes, jsonText } from './cjson-decode.js';
+import { CjsonError, decodeJson, type JsonValue, NULL } from './cjson-parse.js';
 import { installCmsgpack } from './cmsgpack.js';
 import {
   normalizeError,
@@ -579,80 +579,45 @@ export class LuaVm {
   }
 
   private cjsonDecode(L: LuaState): number {
-    if (lua.lua_gettop(L) !== 1 || lua.lua_type(L, 1) !== lua.LUA_TSTRING) {
-      return raise(L, 'bad argument #1 to decode (string expected)');
-    }
-    let text: string;
+    if (lua.lua_gettop(L) !== 1) return lauxlib.luaL_argerror(L, 1, s('expected 1 argument'));
+    const text = lauxlib.luaL_checklstring(L, 1);
+    // lua-cjson's check for a text in another encoding: a zero byte in either of the first two.
+    if (text.length >= 2 && (text[0] === 0 || text[1] === 0))
+      return lauxlib.luaL_error(L, s('JSON parser does not support UTF-16 or UTF-32'));
+    let value: JsonValue;
     try {
-      text = jsonText(lua.lua_tolstring(L, 1)!);
+      value = decodeJson(text);
     } catch (err) {
-      if (!(err instanceof JsonEscapeError)) throw err;
-      // luaL_error adds the script's line, as lua-cjson's error does in Redis.
-      return lauxlib.luaL_error(L, s(err.message));
-    }
-    const tooDeep = nestingPast(text, CJSON_DEPTH_MAX);
-    if (tooDeep !== -1) {
-      // luaL_error adds the script's line, as lua-cjson's error does in Redis.
-      return lauxlib.luaL_error(
-        L,
-        s(`Found too many nested data structures (${CJSON_DEPTH_MAX + 1}) at character ${tooDeep + 1}`),
-      );
-    }
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (err) {
-      return raise(L, `Expected value but found invalid token: ${(err as Error).message}`);
+      if (!(err instanceof CjsonError)) throw err;
+      return lauxlib.luaL_error(L, s('%s'), s(err.message));
     }
     this.pushJson(L, value);
     return 1;
   }
 
-  private pushJson(L: LuaState, v: unknown): void {
-    // Room for this level's value and its key (cjson.decode's depth is bounded above).
-    if (!lua.lua_checkstack(L, 3)) raise(L, 'reached lua stack limit');
-    if (v === null) lua.lua_pushlightuserdata(L, CJSON_NULL);
+  /** pushJson pushes a decoded value (nesting is at most DECODE_DEPTH_MAX deep). */
+  private pushJson(L: LuaState, v: JsonValue): void {
+    // Room for this level's table, key and value (lua-cjson's json_decode_checkstack).
+    if (!lua.lua_checkstack(L, 3)) lauxlib.luaL_error(L, s('Too many nested data structures'));
+    if (v === NULL) lua.lua_pushlightuserdata(L, CJSON_NULL);
     else if (typeof v === 'number') pushNumber(L, v);
-    else if (typeof v === 'string') lua.lua_pushstring(L, jsonStringBytes(v));
     else if (typeof v === 'boolean') lua.lua_pushboolean(L, v);
+    else if (v instanceof Uint8Array) lua.lua_pushstring(L, v);
     else if (Array.isArray(v)) {
       lua.lua_createtable(L, v.length, 0);
-      v.forEach((x, i) => {
-        this.pushJson(L, x);
+      for (let i = 0; i < v.length; i++) {
+        this.pushJson(L, v[i] as JsonValue);
         lua.lua_rawseti(L, -2, i + 1);
-      });
+      }
     } else {
-      const entries = Object.entries(v as Record<string, unknown>);
-      lua.lua_createtable(L, 0, entries.length);
-      for (const [k, x] of entries) {
+      lua.lua_createtable(L, 0, v.entries.length);
+      for (const [key, x] of v.entries) {
+        lua.lua_pushstring(L, key);
         this.pushJson(L, x);
-        lua.lua_setfield(L, -2, jsonStringBytes(k));
+        lua.lua_rawset(L, -3);
       }
     }
   }
-}
-
-/** CJSON_DEPTH_MAX: lua-cjson's decode_max_depth in Redis (1000 nested arrays and objects). */
-const CJSON_DEPTH_MAX = 1000;
-
-/**
- * nestingPast: the index of the '[' or '{' that opens level `max` + 1 in a JSON text, or -1
- * (strings skipped). lua-cjson refuses such a text before building anything.
- */
-function nestingPast(text: string, max: number): number {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 92 /* \\ */) i++;
-      else if (c === 34 /* " */) inString = false;
-    } else if (c === 34) inString = true;
-    else if (c === 91 /* [ */ || c === 123 /* { */) {
-      if (++depth > max) return i;
-    } else if (c === 93 /* ] */ || c === 125 /* } */) depth--;
-  }
-  return -1;
 }
 
 /**

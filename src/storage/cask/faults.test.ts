@@ -10,6 +10,13 @@ import { Prng } from '../../stdx/prng.js';
 import type { Revision } from '../engine.js';
 import { IoError, StoreFailedError } from '../errors.js';
 
+/**
+ * MACHINE_DIES_TIMEOUT_MS: the crash-at-every-step loop builds, compacts, cuts the power and
+ * reopens a store once per mutating step of a compaction (about 20 s on an idle machine); on a
+ * loaded one (other suites, CI neighbours) it passed the default 60 s and failed on time alone.
+ */
+const MACHINE_DIES_TIMEOUT_MS = 240_000;
+
 const b = (s: string) => Buffer.from(s);
 
 async function expectContents(db: PipelinedCask, model: Map<string, string>): Promise<void> {
@@ -132,47 +139,55 @@ describe('crash during compaction', () => {
     for (const [key, rev] of revisions) expect(db.revisionSync(b(key)), key).toEqual(rev);
   }
 
-  it('leaves a correct store when the machine dies at any step', async () => {
-    // Count the mutating steps of one whole compaction.
-    const probeDir = tmpDir('compact-probe');
-    await build(probeDir);
-    const probeFs = new FaultyFileSystem(nodeFileSystem);
-    const probe = await openCaskPipelined(probeDir, { fs: probeFs, dataFileBytes: 4096, autoCompact: false });
-    const start = probeFs.mutations;
-    await probe.compact();
-    const steps = probeFs.mutations - start;
-    await probe.close();
-    expect(steps).toBeGreaterThan(10);
+  it(
+    'leaves a correct store when the machine dies at any step',
+    async () => {
+      // Count the mutating steps of one whole compaction.
+      const probeDir = tmpDir('compact-probe');
+      await build(probeDir);
+      const probeFs = new FaultyFileSystem(nodeFileSystem);
+      const probe = await openCaskPipelined(probeDir, {
+        fs: probeFs,
+        dataFileBytes: 4096,
+        autoCompact: false,
+      });
+      const start = probeFs.mutations;
+      await probe.compact();
+      const steps = probeFs.mutations - start;
+      await probe.close();
+      expect(steps).toBeGreaterThan(10);
 
-    for (let k = 0; k <= steps; k++) {
-      const dir = tmpDir('compact-crash');
-      const { model, revisions } = await build(dir);
-      const faulty = new FaultyFileSystem(nodeFileSystem);
-      const db = await openCaskPipelined(dir, { fs: faulty, dataFileBytes: 4096, autoCompact: false });
-      faulty.dieAfter = faulty.mutations + k;
-      const outcome = await db.compact().then(
-        () => 'done',
-        () => 'crashed',
-      );
-      await db.close().catch(() => {});
-      await faulty.powerLoss();
-      const again = await openCaskPipelined(dir, { dataFileBytes: 4096 });
-      try {
-        // The metadata's `files` never names a file the crash could have left missing.
-        expect(again.engine.recovery.problems.filter((p) => p.kind === 'missing-data-file')).toEqual([]);
+      for (let k = 0; k <= steps; k++) {
+        const dir = tmpDir('compact-crash');
+        const { model, revisions } = await build(dir);
+        const faulty = new FaultyFileSystem(nodeFileSystem);
+        const db = await openCaskPipelined(dir, { fs: faulty, dataFileBytes: 4096, autoCompact: false });
+        faulty.dieAfter = faulty.mutations + k;
+        const outcome = await db.compact().then(
+          () => 'done',
+          () => 'crashed',
+        );
+        await db.close().catch(() => {});
+        await faulty.powerLoss();
+        const again = await openCaskPipelined(dir, { dataFileBytes: 4096 });
+        try {
+          // The metadata's `files` never names a file the crash could have left missing.
+          expect(again.engine.recovery.problems.filter((p) => p.kind === 'missing-data-file')).toEqual([]);
+          await expectContents(again, model);
+          expectRevisions(again, revisions);
+          if (outcome === 'done') expect(k).toBe(steps);
+        } catch (err) {
+          throw new Error(`crash after compaction step ${k} of ${steps}: ${String(err)}`);
+        }
+        // And the store keeps working: a second compaction cleans up after the first.
+        await again.compact();
         await expectContents(again, model);
         expectRevisions(again, revisions);
-        if (outcome === 'done') expect(k).toBe(steps);
-      } catch (err) {
-        throw new Error(`crash after compaction step ${k} of ${steps}: ${String(err)}`);
+        await again.close();
       }
-      // And the store keeps working: a second compaction cleans up after the first.
-      await again.compact();
-      await expectContents(again, model);
-      expectRevisions(again, revisions);
-      await again.close();
-    }
-  });
+    },
+    MACHINE_DIES_TIMEOUT_MS,
+  );
 });
 
 describe('the sequence floor and power loss', () => {

@@ -72,6 +72,24 @@ export class EngineRepairingError extends ClusterDownError {
 }
 
 /**
+ * ReadUnconfirmedError: a read this member was asked to confirm (Replica.confirmRead, the
+ * cluster's /healthz) did not finish in time: `step` 'quorum' when the leader never confirmed
+ * it with a quorum (no leader reachable, or the leader cut off from a majority), 'apply' when it
+ * did but this member's apply had not reached the read index (`readIndex`, `applied`: how far).
+ * A CLUSTERDOWN: nothing happened, and the member cannot serve a linearizable read now.
+ */
+export class ReadUnconfirmedError extends ClusterDownError {
+  constructor(
+    readonly step: 'quorum' | 'apply',
+    message: string,
+    readonly readIndex: number | undefined,
+    readonly applied: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
  * RepairSnapshotDamagedError: a snapshot fetched to repair the engine does not open cleanly. It
  * is discarded before the engine is touched; the member asks for another.
  */

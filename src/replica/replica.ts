@@ -73,7 +73,7 @@ import type { BackupSource, Engine, WriteOp } from '../storage/engine.js';
 import { CairnError, ClusterDownError, UncertainError } from '../storage/errors.js';
 import { CommitTrace } from './commit-trace.js';
 import { decodeCheck, decodeWrite, encodeCheck, encodeWrite } from './entry-codec.js';
-import { EngineRepairingError, RepairSnapshotDamagedError } from './errors.js';
+import { EngineRepairingError, ReadUnconfirmedError, RepairSnapshotDamagedError } from './errors.js';
 import type { Transport } from './transport.js';
 
 /** ReplicaLog: the durable Raft log the driver saves each Ready to (disk-log.ts, or memory in tests). */
@@ -278,6 +278,16 @@ interface ReadWaiter {
   readonly resolve: () => void;
   readonly reject: (err: Error) => void;
   readonly timer: Timer;
+  /** readIndex: set once the leader confirmed the round (the read then waits for applied to reach it). */
+  readIndex?: number;
+}
+
+/** ReadConfirmation: a read confirmed now (`Replica.confirmRead`, /healthz). */
+export interface ReadConfirmation {
+  /** readIndex: the leader's commit index that a quorum confirmed for this read. */
+  readonly readIndex: number;
+  /** applied: this member's applied index when the read could be served (at or past readIndex). */
+  readonly applied: number;
 }
 
 /** ReplicaStatus: what ROLE, INFO replication and /v1/cluster report. */
@@ -812,21 +822,57 @@ export class Replica {
    * one round of heartbeats.
    */
   linearizable(): Promise<void> {
+    return this.read(
+      this.requestTimeoutMs,
+      // Said as the write path says it: a ReadIndex round needs a leader and a majority.
+      () =>
+        new ClusterDownError(
+          `a linearizable read could not be confirmed by a majority within ${this.requestTimeoutMs} ms (is a majority of members up and connected?)`,
+        ),
+    ).then(() => {});
+  }
+
+  /**
+   * confirmRead: whether this member can serve a linearizable read now (the cluster's /healthz,
+   * as etcd's health check reads through Raft): the same ReadIndex round as `linearizable`
+   * (batched with the reads of this turn; heartbeats only, nothing written to the log), with
+   * its own timeout. ReadUnconfirmedError says which step did not finish in time: the quorum's
+   * confirmation through the leader, or this member's apply reaching the read index.
+   */
+  confirmRead(timeoutMs: number): Promise<ReadConfirmation> {
+    return this.read(timeoutMs, (readIndex) =>
+      readIndex === undefined
+        ? new ReadUnconfirmedError(
+            'quorum',
+            `no quorum confirmed a read through the leader within ${timeoutMs} ms (this member may be cut off from the leader, or the leader from a majority)`,
+            undefined,
+            this.appliedIndex,
+          )
+        : new ReadUnconfirmedError(
+            'apply',
+            `a quorum confirmed read index ${readIndex}, but this member had applied only up to ${this.appliedIndex} after ${timeoutMs} ms: its apply is behind by ${readIndex - this.appliedIndex} entries`,
+            readIndex,
+            this.appliedIndex,
+          ),
+    ).then((readIndex) => ({ readIndex, applied: this.appliedIndex }));
+  }
+
+  /**
+   * read: one ReadIndex read (batched per turn), resolving with its read index once applied
+   * reaches it; `timedOut` makes the error when `timeoutMs` passes first (with the read index
+   * when the leader had confirmed it by then).
+   */
+  private read(timeoutMs: number, timedOut: (readIndex: number | undefined) => Error): Promise<number> {
     this.checkUsable();
     // Its engine holds nothing yet: a read after this would see an empty store.
     if (this.repair !== undefined) return Promise.reject(new EngineRepairingError());
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<number>((resolve, reject) => {
       const waiter: ReadWaiter = {
-        resolve,
+        resolve: () => resolve(waiter.readIndex ?? this.appliedIndex),
         reject,
-        timer: this.clock.after(this.requestTimeoutMs, () => {
+        timer: this.clock.after(timeoutMs, () => {
           this.dropWaiter(waiter);
-          // Said as the write path says it: a ReadIndex round needs a leader and a majority.
-          reject(
-            new ClusterDownError(
-              `a linearizable read could not be confirmed by a majority within ${this.requestTimeoutMs} ms (is a majority of members up and connected?)`,
-            ),
-          );
+          reject(timedOut(waiter.readIndex));
         }),
       };
       this.readWaiters.push(waiter);
@@ -1653,6 +1699,7 @@ export class Replica {
     this.readRounds.delete(key);
     const started = this.roundStarted.get(key) ?? this.clock.monotonicMs();
     this.roundStarted.delete(key);
+    for (const w of waiters) w.readIndex = index;
     const done = (): void => {
       const seconds = (this.clock.monotonicMs() - started) / 1000;
       for (const f of this.onReadIndex) f(seconds);

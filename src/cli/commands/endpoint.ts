@@ -3,9 +3,11 @@
 //
 // status: GET /v1/status of each endpoint, as a table (or --json). An endpoint that does not
 //   answer is reported on stderr and makes the exit code 2 (the others are still printed).
-// health: an endpoint is healthy when /healthz answers 200 (it has a leader, its store serves)
-//   and a linearizable read (GET /v1/cluster/members: a ReadIndex round through the leader)
-//   succeeds within --timeout. Unhealthy endpoints are reported on stderr; exit 1 if any.
+// health: an endpoint is healthy when /healthz answers 200 (its store serves; a member also
+//   confirmed a linearizable read through the leader and applied up to it, within the server's
+//   HEALTH_READ_TIMEOUT_MS, and its 503 says what failed) and a linearizable read (GET
+//   /v1/cluster/members: a ReadIndex round through the leader) succeeds within --timeout.
+//   Unhealthy endpoints are reported on stderr; exit 1 if any.
 import type { Command } from 'commander';
 import { EndpointUnreachableError, requestAny, requestOne } from '../admin-client.js';
 import { write } from '../output.js';

@@ -183,6 +183,14 @@ export const HEALTH_RESPONSE_SCHEMA = {
     status: { type: 'string', enum: ['ok', 'unavailable'] },
     engine: { type: 'string' },
     keys: { type: 'integer' },
+    readIndex: {
+      type: 'integer',
+      description: 'A cluster member: the read index a quorum confirmed for its health read.',
+    },
+    applied: {
+      type: 'integer',
+      description: 'A cluster member: its applied index (at or past readIndex when healthy).',
+    },
     error: ERROR_SCHEMA.properties.error,
   },
 } as const;

@@ -2,7 +2,9 @@
 // Unlike the member commands these ask every endpoint, not the first that answers.
 //
 // status: GET /v1/status of each endpoint, as a table (or --json). An endpoint that does not
-//   answer is reported on stderr and makes the exit code 2 (the others are still printed).
+//   answer is reported on stderr and makes the exit code 2 (the others are still printed). LAG:
+//   how far each member's applied index trails the leader's commit index (endpoint-lag.ts); a
+//   member far behind gets an error in ERRORS.
 // health: an endpoint is healthy when /healthz answers 200 (its store serves; a member also
 //   confirmed a linearizable read through the leader and applied up to it, within the server's
 //   HEALTH_READ_TIMEOUT_MS, and its 503 says what failed) and a linearizable read (GET
@@ -13,6 +15,7 @@ import { EndpointUnreachableError, requestAny, requestOne } from '../admin-clien
 import { write } from '../output.js';
 import { type Cli, CliError, describeError, EXIT_ERROR_CAIRN, EXIT_FAILURE } from '../program.js';
 import { addEndpointsOption, endpointsOf } from './cluster-options.js';
+import { withLag } from './endpoint-lag.js';
 import { table } from './table.js';
 
 /** HEALTH_TIMEOUT_MS_DEFAULT: a linearizable read slower than this is unhealthy (etcdctl's command timeout). */
@@ -45,17 +48,18 @@ export function registerEndpoint(program: Command, cli: Cli): void {
       .option('--cluster', 'ask every member of the cluster (their HTTP addresses from the member list)'),
   ).action(async (options: Record<string, unknown>) => {
     const { members, unknown } = await targets(options);
-    const rows: ({ endpoint: string } & StatusJson)[] = [];
+    const fetched: ({ endpoint: string } & StatusJson)[] = [];
     // A member that could not be asked is one that did not answer (exit 2).
     if (unknown.length > 0) cli.exitCode = EXIT_ERROR_CAIRN;
     for (const { http: e } of members) {
       try {
-        rows.push({ endpoint: e, ...((await requestOne(e, 'GET', '/v1/status')) as StatusJson) });
+        fetched.push({ endpoint: e, ...((await requestOne(e, 'GET', '/v1/status')) as StatusJson) });
       } catch (err) {
         process.stderr.write(`${cli.name}: ${describeError(err)}\n`);
         cli.exitCode = EXIT_ERROR_CAIRN;
       }
     }
+    const rows = withLag(fetched);
     if (options.json === true) {
       await write(`${JSON.stringify(rows)}\n`);
       return;
@@ -75,6 +79,7 @@ export function registerEndpoint(program: Command, cli: Cli): void {
           'TERM',
           'COMMIT',
           'APPLIED',
+          'LAG',
           'LAST INDEX',
           'ERRORS',
         ],
@@ -90,6 +95,7 @@ export function registerEndpoint(program: Command, cli: Cli): void {
           r.term ?? '',
           r.commit ?? '',
           r.applied ?? '',
+          r.lag ?? '',
           r.lastIndex ?? '',
           r.errors.join('; '),
         ]),

@@ -1,11 +1,14 @@
 // The cluster administration routes on a single server (no cluster): status answers, changes are
 // refused clearly, bodies are checked strictly. Cluster behaviour: test/cluster/membership.test.ts.
-import type { FastifyInstance } from 'fastify';
+import fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { type Db, open } from '../../db/db.js';
+import { APPLY_LAG_ENTRIES_MAX } from '../../replica/apply-lag.js';
+import type { ClusterMember } from '../../replica/member.js';
 import { createMetrics } from '../metrics.js';
 import { createHttpApp } from './app.js';
+import { memberRoutes } from './routes-members.js';
 
 let db: Db;
 let app: FastifyInstance;
@@ -27,6 +30,43 @@ describe('GET /v1/status on a single server', () => {
     const res = await app.inject({ method: 'GET', url: '/v1/status' });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ mode: 'single', version: '9.9.9', keys: 1, errors: [] });
+  });
+});
+
+describe('GET /v1/status on a cluster member', () => {
+  /** statusWith answers /v1/status of a member (a stub) at these indexes. */
+  async function statusWith(commit: number, applied: number): Promise<{ errors: string[] }> {
+    const replica = {
+      status: () => ({
+        leader: 2,
+        role: 'follower',
+        learners: [],
+        term: 3,
+        commit,
+        applied,
+        lastIndex: commit,
+      }),
+    };
+    const member = {
+      replica,
+      removed: false,
+      identity: { name: 'n1', id: 1 },
+      member: () => ({ name: 'n2' }),
+    } as unknown as ClusterMember;
+    const stub = fastify();
+    await stub.register(memberRoutes(db, member, '9.9.9'));
+    const res = await stub.inject({ method: 'GET', url: '/v1/status' });
+    await stub.close();
+    expect(res.statusCode).toBe(200);
+    return res.json() as { errors: string[] };
+  }
+
+  it('reports a member whose applied index is far behind its commit index', async () => {
+    expect((await statusWith(100, 90)).errors).toEqual([]);
+    const far = await statusWith(APPLY_LAG_ENTRIES_MAX + 101, 100);
+    expect(far.errors).toEqual([
+      `applied index is ${APPLY_LAG_ENTRIES_MAX + 1} entries behind its commit index ${APPLY_LAG_ENTRIES_MAX + 101} (more than ${APPLY_LAG_ENTRIES_MAX}): catching up, or its apply is stuck`,
+    ]);
   });
 });
 

@@ -15,6 +15,7 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Db } from '../../db/db.js';
 import { NONE } from '../../raft/index.js';
+import { applyLagError } from '../../replica/apply-lag.js';
 import { MembershipRefusedError } from '../../replica/errors.js';
 import type { ClusterMember, MemberView } from '../../replica/member.js';
 import { ClosedError } from '../../storage/errors.js';
@@ -201,6 +202,8 @@ function statusOf(db: Db, member: ClusterMember | undefined, version: string): o
   const st = member.replica.status();
   if (st.leader === NONE) errors.push('no leader');
   if (member.removed) errors.push('this member was removed from the cluster');
+  const lagging = applyLagError(st.commit - st.applied, `its commit index ${st.commit}`);
+  if (lagging !== undefined) errors.push(lagging);
   return {
     mode: 'cluster',
     name: member.identity.name,

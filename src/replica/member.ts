@@ -53,6 +53,7 @@ import {
   resolveIdentity,
   writeIdentity,
 } from './identity.js';
+import { hexId, hexRecords } from './log-ids.js';
 import {
   decodeSnapshotData,
   encodeMemberContext,
@@ -226,7 +227,7 @@ export class ClusterMember {
       const bootstrap = fresh && identity.bootstrapped === 'new' ? identity.members.map((m) => m.id) : [];
       if (created)
         options.logger.info(
-          { member: identity.name, id: identity.id, members: identity.members },
+          { member: identity.name, id: hexId(identity.id), members: hexRecords(identity.members) },
           'new cluster member',
         );
       let member: ClusterMember | undefined;
@@ -566,7 +567,7 @@ export class ClusterMember {
   private toldRemoved(by: NodeId): void {
     if (!this.membership.markRemoved(this.identity.id)) return;
     this.logger.error(
-      { member: this.identity.name, toldBy: this.membership.record(by)?.name ?? by.toString(16) },
+      { member: this.identity.name, toldBy: this.membership.record(by)?.name ?? hexId(by) },
       'this member was removed from the cluster: it serves nothing any more; stop it and delete its directory',
     );
     this.transport?.setPeers([]);

@@ -277,7 +277,12 @@ describe('Replica', () => {
   });
 
   it('compacts its log, and a follower cut off past the compaction catches up by snapshot', async () => {
-    const { hub, members } = await group(3, { snapshotEntries: 20, snapshotCatchupEntries: 5 });
+    const lines: { obj: Record<string, unknown>; msg: string | undefined }[] = [];
+    const keep = (obj: object, msg?: string): void => {
+      lines.push({ obj: obj as Record<string, unknown>, msg });
+    };
+    const logger = { debug: keep, info: keep, warn: keep, error: keep };
+    const { hub, members } = await group(3, { snapshotEntries: 20, snapshotCatchupEntries: 5, logger });
     const leader = await leaderOf(members);
     const lagging = members.find((m) => m !== leader)!;
     hub.isolate(lagging.id);
@@ -290,6 +295,8 @@ describe('Replica', () => {
     await until(() => lagging.replica.applied >= leader.replica.applied);
     expect(lagging.replica.counters.snapshotsInstalled).toBeGreaterThanOrEqual(1);
     expect(leader.replica.counters.snapshotsSent).toBeGreaterThanOrEqual(1);
+    // Member ids in log lines are hex, as the CLI and the HTTP API print them (issue 13).
+    expect(lines.find((l) => l.msg === 'sending a snapshot')?.obj.to).toBe(lagging.id.toString(16));
     for (const m of [...rest, lagging]) {
       expect(Buffer.from((await m.db.get('k29'))!).toString()).toBe('v119');
       expect(await m.db.get('gone')).toBeUndefined();

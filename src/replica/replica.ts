@@ -74,6 +74,7 @@ import { CairnError, ClusterDownError, UncertainError } from '../storage/errors.
 import { CommitTrace } from './commit-trace.js';
 import { decodeCheck, decodeWrite, encodeCheck, encodeWrite } from './entry-codec.js';
 import { EngineRepairingError, ReadUnconfirmedError, RepairSnapshotDamagedError } from './errors.js';
+import { hexId } from './log-ids.js';
 import type { Transport } from './transport.js';
 
 /** ReplicaLog: the durable Raft log the driver saves each Ready to (disk-log.ts, or memory in tests). */
@@ -573,7 +574,7 @@ export class Replica {
       }
       if (m.type === 'MsgTimeoutNow' && this.repair !== undefined) {
         this.logger.warn(
-          { from: m.from },
+          { from: hexId(m.from) },
           'leadership was offered to this member, which refuses it until its engine is repaired',
         );
       }
@@ -1100,11 +1101,14 @@ export class Replica {
       this.schedule();
     };
     if (engine.backupSource === undefined) {
-      this.logger.error({ to: m.to }, `the ${engine.name} engine cannot be copied: no snapshot can be sent`);
+      this.logger.error(
+        { to: hexId(m.to) },
+        `the ${engine.name} engine cannot be copied: no snapshot can be sent`,
+      );
       this.defer(() => report(false));
       return;
     }
-    this.logger.info({ to: m.to, index: m.snapshot?.metadata.index }, 'sending a snapshot');
+    this.logger.info({ to: hexId(m.to), index: m.snapshot?.metadata.index }, 'sending a snapshot');
     transport.sendSnapshot(
       m,
       () => (engine.backupSource as () => Promise<BackupSource>).call(engine),
@@ -1248,7 +1252,7 @@ export class Replica {
     if (lead !== r.asked) {
       r.asked = lead;
       this.logger.warn(
-        { leader: lead, atLeast: r.floor },
+        { leader: hexId(lead), atLeast: r.floor },
         'asking the leader for a snapshot of the state to repair the engine',
       );
     }
@@ -1272,14 +1276,14 @@ export class Replica {
     if (this.repair !== undefined || this.repairsServing.has(m.from)) return;
     if (this.appliedIndex < m.index) {
       this.logger.info(
-        { to: m.from, asked: m.index, applied: this.appliedIndex },
+        { to: hexId(m.from), asked: m.index, applied: this.appliedIndex },
         'a member repairing its engine asked for a snapshot past what this member applied; it will ask again',
       );
       return;
     }
     if (engine.backupSource === undefined) {
       this.logger.error(
-        { to: m.from },
+        { to: hexId(m.from) },
         `the ${engine.name} engine cannot be copied: no snapshot can be sent`,
       );
       return;
@@ -1299,7 +1303,7 @@ export class Replica {
     });
     this.repairsServing.add(m.from);
     this.logger.warn(
-      { to: m.from, index },
+      { to: hexId(m.from), index },
       'sending a snapshot of the state to a member repairing its engine',
     );
     transport.sendSnapshot(
@@ -1309,10 +1313,11 @@ export class Replica {
         this.repairsServing.delete(m.from);
         if (ok) this.counters.snapshotsSent++;
         else this.counters.snapshotsFailed++;
-        if (ok) this.logger.info({ to: m.from, index }, 'a member repairing its engine has its snapshot');
+        if (ok)
+          this.logger.info({ to: hexId(m.from), index }, 'a member repairing its engine has its snapshot');
         else
           this.logger.warn(
-            { to: m.from, index },
+            { to: hexId(m.from), index },
             'a snapshot for a member repairing its engine failed; it will ask again',
           );
       },
@@ -1332,7 +1337,7 @@ export class Replica {
       this.failed !== undefined
     ) {
       this.logger.info(
-        { from: m.from, index, floor: r?.floor },
+        { from: hexId(m.from), index, floor: r?.floor },
         'a snapshot for an engine repair was not needed (any more) and is discarded',
       );
       this.discardDir(dir);
@@ -1340,7 +1345,7 @@ export class Replica {
     }
     r.staged = { dir, snapshot, from: m.from };
     this.logger.warn(
-      { from: m.from, index, floor: r.floor },
+      { from: hexId(m.from), index, floor: r.floor },
       'fetched a snapshot of the state to repair the engine; installing it',
     );
     this.schedule();
@@ -1367,7 +1372,7 @@ export class Replica {
       // resumes the repair (its marker is still there). A damaged one is dropped and asked again.
       if (!(err instanceof RepairSnapshotDamagedError)) throw err;
       this.logger.error(
-        { err, from: staged.from },
+        { err, from: hexId(staged.from) },
         'the snapshot fetched to repair the engine is discarded; asking again',
       );
       r.staged = undefined;

@@ -43,6 +43,7 @@ import {
   MAX_HANDSHAKE_FRAME_PAYLOAD_BYTES,
   PEER_PROTOCOL_VERSION,
 } from './handshake.js';
+import { hexId } from './log-ids.js';
 import {
   BATCH_HEADER_BYTES,
   decodeMessages,
@@ -301,7 +302,7 @@ class TcpTransportImpl implements TcpTransport {
       const out = this.outbound.get(m.to);
       if (out === undefined || out.state === 'backoff' || out.state === 'closed') {
         if (out === undefined)
-          this.opts.logger.debug({ to: m.to, type: m.type }, 'message to an unknown peer dropped');
+          this.opts.logger.debug({ to: hexId(m.to), type: m.type }, 'message to an unknown peer dropped');
         this.unreachable.add(m.to);
         continue;
       }
@@ -400,7 +401,7 @@ class TcpTransportImpl implements TcpTransport {
     else if (1 + BATCH_HEADER_BYTES + encodedMessageSize(m) > MAX_PEER_FRAME_PAYLOAD_BYTES)
       refusal = 'the MsgSnap does not fit in a frame';
     if (refusal !== undefined || out === undefined) {
-      this.opts.logger.warn({ to: m.to, reason: refusal }, 'snapshot not sent');
+      this.opts.logger.warn({ to: hexId(m.to), reason: refusal }, 'snapshot not sent');
       this.stats.snapshotsFailed++;
       // A later turn, like every other report: the caller may be in the middle of a Ready.
       setImmediate(() => this.callHandler(() => done(false)));
@@ -440,7 +441,7 @@ class TcpTransportImpl implements TcpTransport {
   ): void {
     if (this.outgoing.get(to) === entry) this.outgoing.delete(to);
     if (err instanceof AssertionError) throw err;
-    const peer = this.outbound.get(to)?.peer.name ?? String(to);
+    const peer = this.outbound.get(to)?.peer.name ?? hexId(to);
     if (ok) {
       this.stats.snapshotsSent++;
       this.opts.logger.info({ peer }, 'snapshot sent');
@@ -714,8 +715,8 @@ class TcpTransportImpl implements TcpTransport {
                 remote: conn.remote,
                 peer: peer.name,
                 dropped: msgs.length - good.length,
-                to: bad.to,
-                from: bad.from,
+                to: hexId(bad.to),
+                from: hexId(bad.from),
               },
               'messages not from this peer to this node dropped',
             );
@@ -748,7 +749,7 @@ class TcpTransportImpl implements TcpTransport {
     });
     if (reason !== undefined) {
       logger.warn(
-        { remote: conn.remote, fromId: hello.fromId, fromName: hello.fromName, reason },
+        { remote: conn.remote, fromId: hexId(hello.fromId), fromName: hello.fromName, reason },
         'refusing peer connection',
       );
       // The refusal, then close. The connection stays in `inbound` until it is closed, so

@@ -11,7 +11,12 @@ import { RAFT_DIR } from '../../src/replica/identity.js';
 import { snapshotLogTs } from '../../src/replica/membership.js';
 import { MemoryLog } from '../../src/replica/memory-log.js';
 import type { MemoryHub } from '../../src/replica/memory-transport.js';
-import { Replica, type ReplicaLog, type SnapshotHooks } from '../../src/replica/replica.js';
+import {
+  Replica,
+  type ReplicaLog,
+  type ReplicaLogger,
+  type SnapshotHooks,
+} from '../../src/replica/replica.js';
 import { ReplicatedEngine } from '../../src/replica/replicated-engine.js';
 import { installEngineFiles } from '../../src/replica/snapshot-install.js';
 import { removeStagedDir } from '../../src/replica/snapshot-staging.js';
@@ -41,6 +46,8 @@ export interface TestMemberOptions {
   readonly log?: ReplicaLog;
   /** clock: the replica's clock (default: the system clock); see tickPausingClock. */
   readonly clock?: Clock;
+  /** logger: where the replica logs (default: nowhere). */
+  readonly logger?: ReplicaLogger;
 }
 
 /** TickPausingClock: the system clock, whose periodic callbacks (Raft ticks) a test can stop. */
@@ -98,7 +105,7 @@ export async function startTestMember(
     log: options.log ?? new MemoryLog(),
     engine: local,
     clock: options.clock ?? systemClock,
-    logger: quiet,
+    logger: options.logger ?? quiet,
     bootstrap,
     tickMs: TEST_TICK_MS,
     requestTimeoutMs: options.requestTimeoutMs ?? TEST_REQUEST_TIMEOUT_MS,

@@ -106,3 +106,18 @@ export class MemberStartRefusedError extends CairnError {
     super('INVALID_ARGUMENT', message);
   }
 }
+
+/**
+ * MemberRemovedError: a member whose member.json records that it was removed from the cluster
+ * is started again. A removed member never rejoins (its peers refuse it, its id is never
+ * reused), so it does not start at all, as etcd's exits, instead of printing the start banner
+ * and serving CLUSTER_DOWN. Nothing was opened; `cairn serve` exits with
+ * EXIT_MEMBER_STARTED_BEFORE (a supervisor must not restart it in a loop either).
+ */
+export class MemberRemovedError extends MemberStartRefusedError {
+  constructor(name: string, file: string, dir: string) {
+    super(
+      `member '${name}' was removed from the cluster (${file} records its removal): a removed member never rejoins and serves nothing, so it is not started. Delete ${dir}; to bring this machine back, add it under a new name: cairn member add NEWNAME --peer-url ADDR, then start NEWNAME on an empty directory with --initial-cluster-state existing (docs/cluster-ops.md, "Removing a member")`,
+    );
+  }
+}

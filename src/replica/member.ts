@@ -40,13 +40,14 @@ import {
   installRepairSnapshot,
   openMemberEngine,
 } from './engine-repair.js';
-import { MemberStartRefusedError, MembershipRefusedError } from './errors.js';
+import { MemberRemovedError, MemberStartRefusedError, MembershipRefusedError } from './errors.js';
 import {
   type ClientAddrs,
   type ClusterFlags,
   checkAddress,
   checkName,
   type Identity,
+  identityPath,
   type MemberRecord,
   memberId,
   RAFT_DIR,
@@ -173,6 +174,11 @@ export class ClusterMember {
     const fs = options.fs ?? nodeFileSystem;
     const hasData = await hasStore(fs, options.dir);
     const { identity, created } = await resolveIdentity(fs, options.dir, options.flags, hasData);
+    // Recorded when it applied its removal or a peer told it (toldRemoved). A member removed
+    // while it was down does not know yet: it starts, and its peers tell it (docs/cluster-ops.md).
+    if ((identity.removed ?? []).some((m) => m.id === identity.id)) {
+      throw new MemberRemovedError(identity.name, identityPath(options.dir), options.dir);
+    }
     const log = await DiskLog.open(fs, path.join(options.dir, RAFT_DIR, WAL_DIR));
     let local: Engine | undefined;
     try {

@@ -78,7 +78,8 @@ export function registerServe(program: Command, cli: Cli): void {
       try {
         await runServe(runServer, config);
       } catch (err) {
-        // A lost directory: a code of its own, so that a supervisor stops restarting it.
+        // A lost directory, or a removed member's (MemberRemovedError): a code of its own, so
+        // that a supervisor stops restarting it.
         if (!(err instanceof MemberStartRefusedError)) throw err;
         process.stderr.write(`${cli.name}: ${describeError(err, cli.name)}\n`);
         cli.exitCode = EXIT_MEMBER_STARTED_BEFORE;

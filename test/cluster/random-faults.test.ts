@@ -112,6 +112,7 @@ describe('randomized cluster faults', () => {
       await sleep(1_000);
       await cluster.leader();
       await sleep(300);
+      await w.settle();
       await w.stop();
       const final = await w.readAll(NAMES[0]!);
       expectSound(w, final, `seed ${seed} (${name} on ${target}): `);

@@ -64,6 +64,18 @@ export class Workload {
     for (let c = 0; c < this.options.clients; c++) this.loops.push(this.loop(c, this.t0));
   }
 
+  /**
+   * settle keeps the workload running until more than MIN_OK_OPS operations succeeded (what
+   * expectSound asks), or `timeoutMs` passed: a round on a loaded machine makes less progress
+   * in the same time, and should be judged on its history, not on the machine's speed.
+   */
+  async settle(timeoutMs = SETTLE_TIMEOUT_MS): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.stats.ok <= MIN_OK_OPS && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
+    }
+  }
+
   async stop(): Promise<void> {
     this.running = false;
     await Promise.all(this.loops);
@@ -208,7 +220,10 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 /** LINEARIZABILITY_BUDGET_MS: the checker's time budget per history ('unknown' past it fails). */
 const LINEARIZABILITY_BUDGET_MS = 30_000;
 /** MIN_OK_OPS: a run of only failures proves nothing. */
-const MIN_OK_OPS = 50;
+export const MIN_OK_OPS = 50;
+/** SETTLE_TIMEOUT_MS, SETTLE_POLL_MS: how long settle waits for MIN_OK_OPS, and how often it looks. */
+const SETTLE_TIMEOUT_MS = 30_000;
+const SETTLE_POLL_MS = 50;
 
 /**
  * expectSound checks a finished workload: its history is linearizable, it did something, and

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { run } from '../cli/support.js';
-import { ProcCluster, sleep } from './proc-cluster.js';
+import { ProcCluster, sleep, until } from './proc-cluster.js';
 import { expectSound, Workload } from './workload.js';
 
 const NAMES = ['n1', 'n2', 'n3'];
@@ -38,19 +38,6 @@ async function withCluster(test: (c: ProcCluster) => Promise<void>, extraArgs: s
 async function cairn(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   const r = await run('cairn', args, process.cwd());
   return { code: r.code, out: r.out, err: r.stderr };
-}
-
-async function until(what: string, check: () => Promise<boolean>, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      // Not yet (a member starting, an election).
-    }
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(50);
-  }
 }
 
 async function load(c: ProcCluster, leader: string): Promise<void> {

@@ -291,6 +291,31 @@ export class ProcCluster {
   }
 }
 
+/**
+ * until polls `check` every UNTIL_POLL_MS until it answers true (a throw counts as not yet: a
+ * member starting, an election), or fails after `ms`.
+ */
+export async function until(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  ms = UNTIL_TIMEOUT_MS,
+): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      // Not yet.
+    }
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+    await sleep(UNTIL_POLL_MS);
+  }
+}
+
+/** UNTIL_TIMEOUT_MS, UNTIL_POLL_MS: until's default limit and polling interval. */
+const UNTIL_TIMEOUT_MS = 15_000;
+const UNTIL_POLL_MS = 50;
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

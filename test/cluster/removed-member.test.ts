@@ -7,22 +7,9 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EXIT_MEMBER_STARTED_BEFORE } from '../../src/cli/program.js';
 import { run } from '../cli/support.js';
-import { ProcCluster, sleep } from './proc-cluster.js';
+import { ProcCluster, sleep, until } from './proc-cluster.js';
 
 const NAMES = ['n1', 'n2', 'n3'];
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      // Not yet.
-    }
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(50);
-  }
-}
 
 describe('a removed member started again', () => {
   it('refuses to start, says it was removed and what to do, and exits with 3', async () => {

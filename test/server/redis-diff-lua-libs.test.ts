@@ -99,6 +99,14 @@ const STDLIB_CASES: readonly (readonly string[])[] = [
     '0',
   ],
   ['eval', "return string.rep('ab', 3, ',')", '0'],
+  [
+    'eval',
+    "return {string.rep('x', 0), string.rep('x', -1), string.rep('', 1e10), string.rep('ab', 2.7), ('z'):rep(5)}",
+    '0',
+  ],
+  ['eval', 'return {pcall(string.rep)}', '0'],
+  ['eval', "return {pcall(string.rep, 'x')}", '0'],
+  ['eval', 'return string.rep({}, 2)', '0'],
   ['eval', 'return type(gcinfo())', '0'],
   // What 5.2 and 5.3 added is absent, as in Redis (reading an absent global is an error there).
   [

@@ -1,7 +1,7 @@
 // The Lua side of the scripting environment, run once per VM with the standard libraries open
 // (vm.ts passes in what it needs as the chunk's arguments). It builds what Redis 7 scripts
 // rely on and then closes the sandbox, as Redis's scriptingInit does:
-// - Lua 5.1 names: unpack, loadstring, string.gfind; string.rep without a separator;
+// - Lua 5.1 names: unpack, loadstring, string.gfind;
 //   what 5.2 and 5.3 added taken away; cjson.encode (cjson.decode is JavaScript, in vm.ts);
 // - once the VM has stopped a script (time or memory limit) no coroutine.resume can swallow that
 //   (pcall and xpcall, in vm.ts, rethrow it too);
@@ -11,7 +11,7 @@
 // - the error handler adds the script's source and line to an error, as Redis's does (an error
 //   table whose source is false gets none: Redis raises some errors without a location).
 export const BOOTSTRAP = String.raw`
-local aborted, rep_max, cjson, cjson_null = ...
+local aborted, cjson, cjson_null = ...
 local dbg, getinfo = debug, debug.getinfo
 local type, tostring, error, pairs, setmetatable = type, tostring, error, pairs, setmetatable
 local pack, unpack_ = table.pack, table.unpack
@@ -21,12 +21,6 @@ unpack = table.unpack
 loadstring = function(s, name) return load(s, name, 't') end
 string.gfind = string.gmatch
 
--- Lua 5.1's string.rep has no separator (a third argument is ignored).
-local rep = string.rep
-string.rep = function(s, n)
-  if #s * n > rep_max then error('resulting string too large', 2) end
-  return rep(s, n)
-end
 
 -- What Lua 5.2 and 5.3 added, which Redis's Lua 5.1 does not have: a script that tests for them
 -- ('if table.unpack then') takes the same branch as on Redis.

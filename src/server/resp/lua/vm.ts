@@ -122,11 +122,14 @@ export class LuaVm {
       lua.lua_pushboolean(L, this.stopReason !== undefined);
       return 1;
     });
-    lua.lua_pushinteger(L, SCRIPT_STRING_BYTES_MAX);
     lua.lua_getglobal(L, s('cjson'));
     lua.lua_pushlightuserdata(L, CJSON_NULL);
-    lua.lua_call(L, 4, 1);
+    lua.lua_call(L, 3, 1);
     lua.lua_setfield(L, lua.LUA_REGISTRYINDEX, REG_HANDLER);
+    // The loaded-modules table emptied (require is gone): Lua 5.3 names a function in an
+    // argument error by looking it up there ('string.rep'); Lua 5.1, as Redis, says '?'.
+    lua.lua_createtable(L, 0, 0);
+    lua.lua_setfield(L, lua.LUA_REGISTRYINDEX, s('_LOADED'));
     this.protect();
   }
 
@@ -403,7 +406,7 @@ export class LuaVm {
 
   /**
    * installFormat replaces fengari's string.format (JavaScript's number formatting) with Lua
-   * 5.1's on glibc (format.ts), before the libraries are made read-only.
+   * 5.1's on glibc (format.ts), and string.rep with 5.1's, before the libraries are made read-only.
    */
   private installFormat(): void {
     const L = this.L;
@@ -427,6 +430,26 @@ export class LuaVm {
       return 1;
     });
     lua.lua_setfield(L, -2, s('format'));
+    // string.rep as Lua 5.1's (no separator; a count truncated), refusing a string past
+    // SCRIPT_STRING_BYTES_MAX before building it: one call the instruction hook cannot stop.
+    lua.lua_pushjsfunction(L, (L) => {
+      const str = lauxlib.luaL_checklstring(L, 1);
+      const n = Math.trunc(lauxlib.luaL_checknumber(L, 2));
+      if (n <= 0 || str.length === 0) {
+        lua.lua_pushstring(L, new Uint8Array(0));
+        return 1;
+      }
+      if (str.length * n > SCRIPT_STRING_BYTES_MAX)
+        return lauxlib.luaL_error(L, s('resulting string too large'));
+      const out = Buffer.allocUnsafe(str.length * n);
+      out.set(str, 0);
+      // Doubling copies: log2(n) copies, not n.
+      for (let filled = str.length; filled < out.length; filled *= 2)
+        out.copyWithin(filled, 0, Math.min(filled, out.length - filled));
+      lua.lua_pushstring(L, out);
+      return 1;
+    });
+    lua.lua_setfield(L, -2, s('rep'));
     lua.lua_pop(L, 1);
   }
 

@@ -17,7 +17,7 @@ import { nodeFileSystem } from '../io/node-file-system.js';
 import { asBuffer, compareBytes, prefixEnd } from '../stdx/bytes.js';
 import type { CaskOptions } from '../storage/cask/cask-options.js';
 import { CASK_OPTION_NAMES, validateCaskOptions } from '../storage/cask/cask-options.js';
-import type { BackupInfo, BackupSource, Engine, EngineStats, Entry, Revision } from '../storage/engine.js';
+import type { BackupInfo, BackupSource, Engine, EngineStats, Revision } from '../storage/engine.js';
 import { checkKnown, checkOneOf, checkOptionsObject, optionError, shown } from '../storage/engine-options.js';
 import { ClosedError, InvalidArgumentError, KeyNotFoundError, WrongTypeError } from '../storage/errors.js';
 import { isExpired } from '../storage/expiry-index.js';
@@ -37,6 +37,7 @@ import {
 import { DEFAULT_TXN_ATTEMPTS, retryAfterConflict } from '../txn/retry.js';
 import { Snapshot, Transaction } from '../txn/transaction.js';
 import { type BatchOp, WritePipeline } from '../txn/write-pipeline.js';
+import { scanStrings } from './string-scan.js';
 
 export type Key = string | Uint8Array;
 export type Value = string | Uint8Array;
@@ -527,19 +528,14 @@ export class Db {
       const upper = prefixEnd(prefix);
       if (upper !== undefined && (end === undefined || compareBytes(upper, end) < 0)) end = upper;
     }
-    // The engine's scan copies its (borrowed) bounds at this call, not at the first next().
-    return this.yieldBuffers(
-      this.engine.scan({ start, end, limit: options.limit, reverse: options.reverse }),
-    );
-  }
-
-  private async *yieldBuffers(
-    entries: AsyncIterableIterator<Entry>,
-  ): AsyncIterableIterator<[Buffer, Buffer]> {
-    for await (const [k, v, valueType] of entries) {
-      if (valueType) continue;
-      yield [asBuffer(k), asBuffer(v)];
-    }
+    // The bounds are copied now (ownScanRange inside the engine's scan copies them again, at
+    // each call): the generator's body runs only at the first next().
+    return scanStrings(this.engine, {
+      start: start === undefined ? undefined : Uint8Array.from(start),
+      end: end === undefined ? undefined : Uint8Array.from(end),
+      limit: options.limit,
+      reverse: options.reverse,
+    });
   }
 
   /** flush makes every acknowledged write durable (matters for durability 'interval' and 'never'). */

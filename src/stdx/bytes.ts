@@ -59,3 +59,18 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
   }
   return undefined;
 }
+
+/**
+ * keyAfter returns the smallest key greater than `key` among keys of at most `maxLength` bytes
+ * (an inclusive scan start that resumes just after `key`), or undefined when no such key exists.
+ * `key` followed by a zero byte when that fits; at the length limit no longer key can exist, so
+ * it is the next key of the same length or shorter: prefixEnd of `key`.
+ */
+export function keyAfter(key: Uint8Array, maxLength: number): Uint8Array | undefined {
+  if (key.length < maxLength) {
+    const after = new Uint8Array(key.length + 1);
+    after.set(key);
+    return after;
+  }
+  return prefixEnd(key);
+}

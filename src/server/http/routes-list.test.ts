@@ -2,6 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { type Db, open } from '../../db/db.js';
+import { encodeHash } from '../../storage/hash-codec.js';
+import { ValueType } from '../../storage/value-type.js';
 import { createMetrics } from '../metrics.js';
 import { createHttpApp } from './app.js';
 import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX } from './limits.js';
@@ -158,5 +160,17 @@ describe('GET /v1/kv', () => {
     expect(res.statusCode).toBe(400);
     expect(res.json().error.message).toMatch(/other order/);
     expect((await page('')).items.length).toBe(LIST_LIMIT_DEFAULT);
+  });
+
+  it('pages past keys holding a hash: every page is full and has `next` while strings follow', async () => {
+    // h:0 h:1 hashes, then strings h:2..h:5 with a hash at h:4. A page used to spend its
+    // `limit + 1` look-ahead on the hashes and end the walk without `next`.
+    const hash = encodeHash(new Map([['f', Buffer.from('v')]]));
+    for (const k of ['h:0', 'h:1', 'h:4'])
+      await db.pipeline.put(Buffer.from(k), hash, undefined, ValueType.HASH);
+    for (const k of ['h:2', 'h:3', 'h:5']) await db.set(k, k);
+    expect(await walk('prefix=h:&limit=1')).toEqual([['h:2'], ['h:3'], ['h:5']]);
+    expect(await walk('prefix=h:&limit=2')).toEqual([['h:2', 'h:3'], ['h:5']]);
+    expect(await walk('prefix=h:&limit=2&reverse')).toEqual([['h:5', 'h:3'], ['h:2']]);
   });
 });

@@ -78,7 +78,7 @@ const U64 = 8;
 /** MESSAGE_FIXED_BYTES: a message with no entries, no snapshot and an empty context. */
 export const MESSAGE_FIXED_BYTES = U8 + 7 * U64 + U8 + U32 + U8 + U32;
 /** ENTRY_FIXED_BYTES: an entry with empty data. */
-const ENTRY_FIXED_BYTES = 2 * U64 + U8 + U32;
+export const ENTRY_FIXED_BYTES = 2 * U64 + U8 + U32;
 /** SNAPSHOT_FIXED_BYTES: a snapshot with empty id lists and empty data. */
 const SNAPSHOT_FIXED_BYTES = 2 * U64 + 4 * U32 + U8 + U32;
 /** BATCH_HEADER_BYTES: the message count in front of a batch. */

@@ -75,6 +75,7 @@ import { CommitTrace } from './commit-trace.js';
 import { decodeCheck, decodeWrite, encodeCheck, encodeWrite } from './entry-codec.js';
 import { EngineRepairingError, ReadUnconfirmedError, RepairSnapshotDamagedError } from './errors.js';
 import { hexId } from './log-ids.js';
+import { checkProposal } from './proposal-limit.js';
 import type { Transport } from './transport.js';
 
 /** ReplicaLog: the durable Raft log the driver saves each Ready to (disk-log.ts, or memory in tests). */
@@ -652,7 +653,9 @@ export class Replica {
   propose(ts: number, ops: readonly WriteOp[]): Promise<void> {
     try {
       this.checkWritable();
-      this.rn.propose(encodeWrite(ts, ops));
+      const data = encodeWrite(ts, ops);
+      checkProposal(data);
+      this.rn.propose(data);
     } catch (err) {
       if (err instanceof ProposalDroppedError) {
         return Promise.reject(new ClusterDownError(`proposal refused: ${err.message}`));

@@ -2,7 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { type Db, DEFAULT_TXN_ATTEMPTS, open } from '../../db/db.js';
+import { encodeHash } from '../../storage/hash-codec.js';
 import { KEY_BYTES_MAX } from '../../storage/limits.js';
+import { ValueType } from '../../storage/value-type.js';
 import { TxnConflictError } from '../../txn/errors.js';
 import { Transaction } from '../../txn/transaction.js';
 import { createMetrics } from '../metrics.js';
@@ -184,6 +186,34 @@ describe('POST /v1/txn: one-shot transactions', () => {
     expect(scan.items.length).toBeLessThan(count);
     const small = await post({ ops: [{ op: 'scan', prefix: 'big:', limit: 2 }] });
     expect(small.json().results[0].truncated).toBeUndefined();
+  });
+
+  it('a scan skips keys holding a hash, and its limit counts the strings it answers', async () => {
+    // Found from outside: a scan answered a hash's internal encoding as its value.
+    const hash = encodeHash(new Map([['f', Buffer.from('v')]]));
+    for (const k of ['hs:1', 'hs:2', 'hs:4'])
+      await db.pipeline.put(Buffer.from(k), hash, undefined, ValueType.HASH);
+    for (const k of ['hs:3', 'hs:5']) await db.set(k, k);
+    const scan = async (op: object) => {
+      const res = await post({ ops: [{ op: 'scan', prefix: 'hs:', ...op }] });
+      expect(res.statusCode, res.body).toBe(200);
+      return (res.json().results[0].items as { key: string }[]).map((i) => i.key);
+    };
+    expect(await scan({})).toEqual(['hs:3', 'hs:5']);
+    expect(await scan({ limit: 1 })).toEqual(['hs:3']);
+    expect(await scan({ limit: 2 })).toEqual(['hs:3', 'hs:5']);
+    expect(await scan({ limit: 1, reverse: true })).toEqual(['hs:5']);
+    // The transaction's own writes are strings, and a string written over a hash is one.
+    const res = await post({
+      ops: [
+        { op: 'set', key: 'hs:1', value: 'now a string' },
+        { op: 'scan', prefix: 'hs:', limit: 2 },
+      ],
+    });
+    expect(res.json().results[1].items).toEqual([
+      { key: 'hs:1', value: 'now a string' },
+      { key: 'hs:3', value: 'hs:3' },
+    ]);
   });
 
   it('is atomic: an operation over a limit writes nothing', async () => {

@@ -23,6 +23,7 @@ export type { Durability, EngineStats, Revision } from './storage/engine.js';
 export { BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from './storage/limits.js';
 export type {
   CasOp,
+  CasOptions,
   CasRequest,
   CasResult,
   CompareOp,

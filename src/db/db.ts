@@ -25,7 +25,7 @@ import { EXPIRES_AT_MAX } from '../storage/limits.js';
 import { readMeta } from '../storage/meta.js';
 import { checkDataDir, checkExpiresAt, checkScanReverse, textBytes } from '../storage/validate.js';
 import { valueTypeName } from '../storage/value-type.js';
-import { type CasRequest, type CasResult, compareAndSwap } from '../txn/compare-and-swap.js';
+import { type CasOptions, type CasRequest, type CasResult, compareAndSwap } from '../txn/compare-and-swap.js';
 import { TxnFinishedError } from '../txn/errors.js';
 import {
   DEFAULT_ISOLATION,
@@ -310,15 +310,19 @@ export class Db {
     }
   }
 
-  /** compareAndSwap runs an etcd-style compare/then/else transaction in one atomic step. */
-  compareAndSwap(request: CasRequest): Promise<CasResult> {
+  /**
+   * compareAndSwap runs an etcd-style compare/then/else transaction in one atomic step.
+   * `options.resultBytesMax` bounds the value bytes its gets return (LimitError past it, nothing
+   * written): servers pass their answer limit.
+   */
+  compareAndSwap(request: CasRequest, options?: CasOptions): Promise<CasResult> {
     try {
       // Checked here: a request that touches no key never reaches the engine, which would refuse it.
       this.checkOpen();
     } catch (err) {
       return Promise.reject(err);
     }
-    return compareAndSwap(this.writes, request);
+    return compareAndSwap(this.writes, request, options);
   }
 
   /**

@@ -12,7 +12,7 @@
 import { compareBytes, copyBytes } from '../stdx/bytes.js';
 import { keyString } from '../stdx/key-string.js';
 import type { Revision } from '../storage/engine.js';
-import { InvalidArgumentError, WrongTypeError } from '../storage/errors.js';
+import { InvalidArgumentError, LimitError, WrongTypeError } from '../storage/errors.js';
 import { BATCH_OPS_MAX } from '../storage/limits.js';
 import { revisionOfPut } from '../storage/revision.js';
 import { checkKey, checkValue, textBytes } from '../storage/validate.js';
@@ -46,6 +46,16 @@ export interface CasRequest {
   readonly compare: readonly Comparison[];
   readonly success?: readonly CasOp[];
   readonly failure?: readonly CasOp[];
+}
+
+/** CasOptions: what a server bounds in a compare-and-swap it runs for a client. */
+export interface CasOptions {
+  /**
+   * resultBytesMax: the most value bytes the gets of the branch that runs may return together.
+   * Past it the request fails with LimitError before anything is written: each get returns a
+   * copy of its value, so `n` gets of one large value would otherwise hold `n` copies at once.
+   */
+  readonly resultBytesMax?: number;
 }
 
 /**
@@ -175,8 +185,13 @@ function holds(op: CompareOp, d: number): boolean {
 }
 
 /** compareAndSwap runs `req` atomically on the newest state; resolves once its writes are durable. */
-export async function compareAndSwap(pipeline: WritePipeline, req: CasRequest): Promise<CasResult> {
+export async function compareAndSwap(
+  pipeline: WritePipeline,
+  req: CasRequest,
+  options: CasOptions = {},
+): Promise<CasResult> {
   const p = prepare(req);
+  const { resultBytesMax } = options;
   const { result, durable, ts } = pipeline.updateMany(p.keys, (current, _expiries, revisions, types) => {
     // Compare-and-swap reads strings: a value comparison or a get of a key holding another type
     // (a hash) is refused rather than answered from its encoding. `exists` and revision
@@ -206,6 +221,16 @@ export async function compareAndSwap(pipeline: WritePipeline, req: CasRequest): 
         state[op.at] = op.value;
         touched.add(op.at);
         results.push({ type: op.type });
+      }
+    }
+    if (resultBytesMax !== undefined) {
+      // Checked before the writes are queued: a refused request changes nothing.
+      let bytes = 0;
+      for (const r of results) if (r.type === 'get') bytes += r.value?.length ?? 0;
+      if (bytes > resultBytesMax) {
+        throw new LimitError(
+          `the values this compare-and-swap's gets return pass ${resultBytesMax} bytes (${bytes}); get fewer keys at a time`,
+        );
       }
     }
     const writes = [...touched].map((at) => ({ key: p.keys[at]!, value: state[at] ?? null }));

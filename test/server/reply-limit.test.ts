@@ -59,6 +59,20 @@ describe('the reply limit', () => {
     expect(ok?.[0]).toEqual([null, 1]);
   });
 
+  it('TXN.CAS whose gets pass the limit writes nothing', async () => {
+    // Each get returns its own copy of the value: 10 000 gets of one large value made one
+    // request hold that many copies (found from outside, over HTTP and RESP alike).
+    await c.set('cas:n', '0');
+    const gets = (n: number) => Array.from({ length: n }, () => ['GET', 'big']).flat();
+    await expect(c.call('TXN.CAS', '0', 'THEN', '6', 'SET', 'cas:n', '1', ...gets(5))).rejects.toThrow(
+      /gets return pass 1048576 bytes .*get fewer keys at a time/,
+    );
+    expect(await c.get('cas:n')).toBe('0');
+    const ok = (await c.call('TXN.CAS', '0', 'THEN', '4', 'SET', 'cas:n', '1', ...gets(3))) as unknown[];
+    expect(ok[0]).toBe(1);
+    expect(await c.get('cas:n')).toBe('1');
+  });
+
   it('KEYS refuses once the keys it matched pass the limit; SCAN still lists them', async () => {
     const keyBytes = 32 * 1024;
     const names = Array.from(

@@ -1,5 +1,6 @@
 // Every limit of the HTTP API, in one place. Units are last in the names. The storage limits
 // (src/storage/limits.ts) still apply underneath and answer 413 LIMIT.
+import { assert } from '../../stdx/assert.js';
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../../storage/limits.js';
 import { CLOSE_GRACE_MS, MAX_CLIENTS } from '../resp/limits.js';
 
@@ -52,6 +53,16 @@ export const LIST_PAGE_BYTES_MAX = 8 * 1024 * 1024;
 export const TXN_OPS_MAX = 10_000;
 
 /**
+ * TXN_ANSWER_BYTES_MAX: the most key and value bytes one POST /v1/txn may read for its answer,
+ * every get and scan together (a scan's entry that its page cap leaves out counts too: it was
+ * read). Past it the request is 413 LIMIT and nothing is written. Each scan has its page cap,
+ * but 10 000 of them (or 10 000 gets of one 64 MiB value) made one request hold gigabytes and
+ * kill the server (found from outside). One maximal value still fits, and the JSON of this many
+ * bytes stays below V8's string limit (512 MiB) even with every byte escaped as `\u00XX` (6x).
+ */
+export const TXN_ANSWER_BYTES_MAX = 80 * 1024 * 1024;
+
+/**
  * REQUEST_TIMEOUT_MS: how long a client has to send one whole request (headers and body). Without
  * it a body that never completes (an endless chunked body, one short of its Content-Length) holds
  * its connection and up to the body limit of memory for ever. Five minutes still lets a maximal
@@ -87,3 +98,6 @@ export const HTTP_CONNECTIONS_MAX = MAX_CLIENTS;
  * shutdown for ever. The same grace as RESP's CLOSE_GRACE_MS.
  */
 export const HTTP_CLOSE_GRACE_MS = CLOSE_GRACE_MS;
+
+assert(TXN_ANSWER_BYTES_MAX >= VALUE_BYTES_MAX + KEY_BYTES_MAX, 'a transaction answer holds a maximal value');
+assert(6 * TXN_ANSWER_BYTES_MAX < 512 * 1024 * 1024, 'a transaction answer fits one JSON string');

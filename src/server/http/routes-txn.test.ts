@@ -9,7 +9,7 @@ import { TxnConflictError } from '../../txn/errors.js';
 import { Transaction } from '../../txn/transaction.js';
 import { createMetrics } from '../metrics.js';
 import { createHttpApp } from './app.js';
-import { LIST_LIMIT_MAX, LIST_PAGE_BYTES_MAX } from './limits.js';
+import { LIST_LIMIT_MAX, LIST_PAGE_BYTES_MAX, TXN_ANSWER_BYTES_MAX } from './limits.js';
 
 let db: Db;
 let app: FastifyInstance;
@@ -214,6 +214,33 @@ describe('POST /v1/txn: one-shot transactions', () => {
       { key: 'hs:1', value: 'now a string' },
       { key: 'hs:3', value: 'hs:3' },
     ]);
+  });
+
+  it('refuses with 413 a request whose gets and scans together read past TXN_ANSWER_BYTES_MAX, writing nothing', async () => {
+    // Found from outside: every scan had its page cap but the request none, so 10 000 scans (or
+    // gets of one large value) held gigabytes and killed the server.
+    const value = Buffer.alloc(8 * 1024 * 1024, 0x61);
+    const perAnswer = Math.floor(TXN_ANSWER_BYTES_MAX / value.length);
+    await db.set('ans:big', value);
+    const gets = (n: number) => Array.from({ length: n }, () => ({ op: 'get', key: 'ans:big' }));
+    const oneShot = await post({ ops: [{ op: 'set', key: 'ans:w', value: 'x' }, ...gets(perAnswer + 1)] });
+    expect(oneShot.statusCode).toBe(413);
+    expect(oneShot.json().error.message).toMatch(/TXN_ANSWER_BYTES_MAX/);
+    const scans = Array.from({ length: perAnswer + 1 }, () => ({ op: 'scan', prefix: 'ans:' }));
+    expect((await post({ ops: [{ op: 'set', key: 'ans:w', value: 'x' }, ...scans] })).statusCode).toBe(413);
+    const cas = await post({
+      compare: [],
+      success: [{ op: 'set', key: 'ans:w', value: 'x' }, ...gets(perAnswer + 1)],
+    });
+    expect(cas.statusCode).toBe(413);
+    expect(cas.json().error.code).toBe('LIMIT');
+    expect(await db.get('ans:w')).toBeUndefined();
+    // Within the budget both forms answer.
+    const within = await post({ ops: [{ op: 'set', key: 'ans:w', value: 'x' }, ...gets(perAnswer - 1)] });
+    expect(within.statusCode).toBe(200);
+    expect(within.json().results).toHaveLength(perAnswer);
+    expect((await post({ compare: [], success: gets(perAnswer) })).statusCode).toBe(200);
+    await db.delete('ans:big');
   });
 
   it('is atomic: an operation over a limit writes nothing', async () => {

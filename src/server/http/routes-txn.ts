@@ -8,13 +8,14 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Db } from '../../db/db.js';
 import type { Revision } from '../../storage/engine.js';
+import { LimitError } from '../../storage/errors.js';
 import { ValueType } from '../../storage/value-type.js';
 import type { CasOp, CasResult, CompareOp, Comparison, RevisionTarget } from '../../txn/compare-and-swap.js';
 import type { Isolation } from '../../txn/mvcc.js';
 import type { Transaction } from '../../txn/transaction.js';
 import { decodeBase64, encodeBase64, jsonBytes } from './encoding.js';
 import { invalidArgument } from './errors.js';
-import { LIST_LIMIT_DEFAULT, LIST_PAGE_BYTES_MAX } from './limits.js';
+import { LIST_LIMIT_DEFAULT, LIST_PAGE_BYTES_MAX, TXN_ANSWER_BYTES_MAX } from './limits.js';
 import { item, type ListItem } from './routes-list.js';
 import { TXN_BODY_SCHEMA, TXN_RESPONSE_SCHEMA } from './schemas.js';
 
@@ -128,11 +129,27 @@ function decodeOps(ops: readonly OpBody[], bytes: Decode): Op[] {
   });
 }
 
+/** answerTooLarge: the refusal of a request whose answer would pass TXN_ANSWER_BYTES_MAX. */
+function answerTooLarge(what: string): LimitError {
+  return new LimitError(
+    `the ${what} of this transaction pass ${TXN_ANSWER_BYTES_MAX} bytes (TXN_ANSWER_BYTES_MAX); read less per request (a listing pages: GET /v1/kv)`,
+  );
+}
+
 async function runOps(tx: Transaction, ops: readonly Op[], base64: boolean): Promise<TxnResult[]> {
   const results: TxnResult[] = [];
+  // Key and value bytes read for the answer so far, every operation together.
+  let spent = 0;
+  const spend = (bytes: number): void => {
+    spent += bytes;
+    if (spent > TXN_ANSWER_BYTES_MAX) throw answerTooLarge('keys and values read');
+  };
   for (const op of ops) {
-    if (op.op === 'get') results.push(getResult(await tx.get(op.key), base64));
-    else if (op.op === 'set') {
+    if (op.op === 'get') {
+      const value = await tx.get(op.key);
+      spend(value?.length ?? 0);
+      results.push(getResult(value, base64));
+    } else if (op.op === 'set') {
       tx.set(op.key, op.value);
       results.push({ op: 'set' });
     } else if (op.op === 'delete') {
@@ -150,6 +167,7 @@ async function runOps(tx: Transaction, ops: readonly Op[], base64: boolean): Pro
       // (and so what a serializable transaction read) at the last key answered.
       for await (const [k, v] of tx.scan({ ...op, limit: undefined })) {
         if (tx.valueTypeOf(k) !== ValueType.STRING) continue;
+        spend(k.length + v.length);
         if (items.length > 0 && bytes + k.length + v.length > LIST_PAGE_BYTES_MAX) {
           truncated = true;
           break;
@@ -236,7 +254,9 @@ export function txnRoutes(db: Db): FastifyPluginAsync {
           const ops = decodeOps(body.ops, bytes);
           return oneShot(db, body.isolation ?? 'serializable', ops, base64);
         }
-        const result = await db.compareAndSwap(casRequest(body, bytes));
+        const result = await db.compareAndSwap(casRequest(body, bytes), {
+          resultBytesMax: TXN_ANSWER_BYTES_MAX,
+        });
         return { succeeded: result.succeeded, ts: result.ts, results: casResults(result, base64) };
       },
     );

@@ -106,7 +106,11 @@ async function cas(ctx: CommandContext, args: Buffer[]): Promise<void> {
     failure = repeat(c.count(), () => operation(c));
   }
   if (!c.done) throw new CommandError(ERR_SYNTAX);
-  const result = await ctx.server.db.compareAndSwap({ compare, success, failure });
+  // The gets' values are bounded as MGET's are: each get returns a copy of its value.
+  const result = await ctx.server.db.compareAndSwap(
+    { compare, success, failure },
+    { resultBytesMax: ctx.server.limits.replyBytes },
+  );
   const w = ctx.w;
   w.arrayHeader(2);
   w.integer(result.succeeded ? 1 : 0);

@@ -35,6 +35,7 @@ import { memberRoutes } from './routes-members.js';
 import { metricsRoutes } from './routes-metrics.js';
 import { snapshotRoutes } from './routes-snapshot.js';
 import { txnRoutes } from './routes-txn.js';
+import { NO_QUERY_SCHEMA } from './schemas.js';
 
 export interface HttpAppOptions {
   readonly db: Db;
@@ -284,6 +285,13 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
       server.once('close', () => clearTimeout(cut));
     }
     done();
+  });
+
+  // Query strings are closed on every route, as docs/http.md promises: a route that declares no
+  // query schema takes no parameter, and one given anyway is refused by name.
+  app.addHook('onRoute', (route) => {
+    if (route.schema?.querystring === undefined)
+      route.schema = { ...route.schema, querystring: NO_QUERY_SCHEMA };
   });
 
   clusterHooks(app, options.cluster);

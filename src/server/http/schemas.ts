@@ -38,6 +38,17 @@ export const KEY_PARAMS_SCHEMA = {
 // The query schemas are closed like the bodies': a misspelt parameter (`?ttl=`, `?b64`,
 // `?prefx=`) is refused by name instead of silently ignored (a key that never expires, a key
 // read as text, a listing of everything).
+/**
+ * NO_QUERY_SCHEMA: the query of every route that takes no parameter (app.ts gives it to each route
+ * without a query schema of its own): `POST /v1/batch?base64` would otherwise run the batch with
+ * its keys read as text, and a misspelt parameter anywhere would be silently ignored.
+ */
+export const NO_QUERY_SCHEMA = {
+  type: 'object',
+  properties: {},
+  additionalProperties: false,
+} as const;
+
 export const KV_QUERY_SCHEMA = {
   type: 'object',
   properties: {

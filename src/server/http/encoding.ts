@@ -116,10 +116,3 @@ export function decodeCursor(token: string, reverse: boolean, scope: CursorScope
   }
   return lastKey;
 }
-
-/** keyAfter returns the smallest key greater than `key` (append a zero byte). */
-export function keyAfter(key: Uint8Array): Buffer {
-  const out = Buffer.alloc(key.length + 1);
-  out.set(key, 0);
-  return out;
-}

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import { type Db, open } from '../../db/db.js';
 import { encodeHash } from '../../storage/hash-codec.js';
+import { KEY_BYTES_MAX } from '../../storage/limits.js';
 import { ValueType } from '../../storage/value-type.js';
 import { createMetrics } from '../metrics.js';
 import { createHttpApp } from './app.js';
@@ -172,5 +173,14 @@ describe('GET /v1/kv', () => {
     expect(await walk('prefix=h:&limit=1')).toEqual([['h:2'], ['h:3'], ['h:5']]);
     expect(await walk('prefix=h:&limit=2')).toEqual([['h:2', 'h:3'], ['h:5']]);
     expect(await walk('prefix=h:&limit=2&reverse')).toEqual([['h:5', 'h:3'], ['h:2']]);
+  });
+
+  it('pages on after a key at the length limit (its cursor resumed at a bound over the limit: 413)', async () => {
+    const first = `z${'m'.repeat(KEY_BYTES_MAX - 1)}`;
+    const second = `z${'m'.repeat(KEY_BYTES_MAX - 2)}n`;
+    const last = `z${'\xff'.repeat(10)}`; // UTF-8 c3 bf: sorts after both
+    for (const k of [first, second, last]) await db.set(k, 'v');
+    const pages = await walk('prefix=z&limit=1&values=false');
+    expect(pages).toEqual([[first], [second], [last]]);
   });
 });

@@ -3,7 +3,8 @@
 // last key returned, so a page resumes exactly after it however the store changed meanwhile.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Db } from '../../db/db.js';
-import { compareBytes } from '../../stdx/bytes.js';
+import { compareBytes, keyAfter } from '../../stdx/bytes.js';
+import { KEY_BYTES_MAX } from '../../storage/limits.js';
 import {
   type CursorScope,
   decodeBase64,
@@ -11,7 +12,6 @@ import {
   encodeBase64,
   encodeCursor,
   jsonBytes,
-  keyAfter,
   parseFlag,
 } from './encoding.js';
 import { invalidArgument } from './errors.js';
@@ -96,8 +96,11 @@ export function listRoutes(db: Db): FastifyPluginAsync {
           if (reverse) {
             if (end === undefined || compareBytes(last, end) < 0) end = last;
           } else {
-            const after = keyAfter(last);
-            if (start === undefined || compareBytes(after, start) > 0) start = after;
+            // Just after the last key: a key at the length limit has no longer successor, so
+            // `last + 0x00` would be a bound over the key limit, refused by the engine (413).
+            const after = keyAfter(last, KEY_BYTES_MAX);
+            if (after === undefined) return { items: [] };
+            if (start === undefined || compareBytes(after, start) > 0) start = Buffer.from(after);
           }
         }
 

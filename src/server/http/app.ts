@@ -86,7 +86,12 @@ export function schemaMessage(errors: readonly SchemaError[], dataVar: string): 
   return shown
     .map((e) => {
       const at = `${dataVar}${e.instancePath}`;
-      if (e.keyword === 'false schema') return `${at} is not allowed with this op`;
+      // A comparison has a target, not an op (`{"target":"exists","op":"="}`).
+      if (e.keyword === 'false schema')
+        return `${at} is not allowed with this ${/^\/compare\/\d+\//.test(e.instancePath) ? 'target' : 'op'}`;
+      // A query value is a string, or an array when the parameter is repeated (`?limit=1&limit=2`).
+      if (dataVar === 'querystring' && e.keyword === 'type')
+        return `query parameter ${JSON.stringify(e.instancePath.slice(1))} is given more than once`;
       const unknown = e.keyword === 'additionalProperties' ? e.params?.additionalProperty : undefined;
       if (typeof unknown === 'string')
         return dataVar === 'querystring'

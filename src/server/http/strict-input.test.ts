@@ -332,6 +332,18 @@ describe('digit parameters', () => {
     const limit = await app.inject({ method: 'GET', url: '/v1/kv?limit=x' });
     expect(messageOf(limit.json())).toMatch(/^querystring\/limit must be a positive integer/);
   });
+
+  it('says that a parameter is repeated, not that it "must be string"', async () => {
+    for (const [method, url, name] of [
+      ['GET', '/v1/kv?prefix=a&prefix=b', 'prefix'],
+      ['PUT', '/v1/kv/t?ttlMs=1&ttlMs=2', 'ttlMs'],
+      ['GET', '/v1/kv/t?base64&base64', 'base64'],
+    ] as const) {
+      const res = await app.inject({ method, url, payload: method === 'PUT' ? 'v' : undefined });
+      expect(res.statusCode, url).toBe(400);
+      expect(messageOf(res.json()), url).toBe(`query parameter "${name}" is given more than once`);
+    }
+  });
 });
 
 describe('compare-and-swap comparisons', () => {
@@ -345,7 +357,8 @@ describe('compare-and-swap comparisons', () => {
     for (const [comparison, field] of cases) {
       const res = await post('/v1/txn', { compare: [comparison], success: [] });
       expect(res.status, JSON.stringify(comparison)).toBe(400);
-      expect(messageOf(res.json)).toBe(`${field} is not allowed with this op`);
+      // "this target": a comparison has no op of that kind (it said "this op", found from outside).
+      expect(messageOf(res.json)).toBe(`${field} is not allowed with this target`);
     }
     const ok = await post('/v1/txn', {
       compare: [{ key: 'a', target: 'exists', exists: false }],

@@ -291,7 +291,8 @@ export class Metrics {
  */
 class CommandHistogram {
   readonly name = `${METRIC_PREFIX}command_duration_seconds`;
-  readonly help = 'Time to process a command, from parsed request to queued reply.';
+  readonly help =
+    'Time to process a command: RESP from the read that brought it to the flush of its reply, HTTP from the request to its response.';
   readonly type = 'histogram' as const;
   readonly aggregator = 'sum' as const;
 

@@ -41,8 +41,8 @@ export const LIST_LIMIT_MAX = 1000;
 
 /**
  * LIST_PAGE_BYTES_MAX: a listing page stops early (with a `next` cursor) once its keys and values
- * reach this many bytes, so 1000 large values do not become one enormous response. A page always
- * holds at least one item.
+ * reach this many bytes, so 1000 large values do not become one enormous response (nor, with
+ * `values=false`, one enormous read). A page always holds at least one item.
  */
 export const LIST_PAGE_BYTES_MAX = 8 * 1024 * 1024;
 

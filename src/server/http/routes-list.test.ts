@@ -183,4 +183,14 @@ describe('GET /v1/kv', () => {
     const pages = await walk('prefix=z&limit=1&values=false');
     expect(pages).toEqual([[first], [second], [last]]);
   });
+
+  it('bounds what a keys-only page reads: values count against the page cap with values=false', async () => {
+    const value = Buffer.alloc(3 * 1024 * 1024, 1);
+    for (let i = 0; i < 8; i++) await db.set(`kv:${i}`, value);
+    const pages = await walk('prefix=kv:&values=false');
+    // 3 MiB each: a page stops once 8 MiB are read (at its third key), as it does with values.
+    expect(pages.map((p) => p.length)).toEqual([3, 3, 2]);
+    expect(pages.flat()).toEqual(Array.from({ length: 8 }, (_, i) => `kv:${i}`));
+    expect((await walk('prefix=kv:')).map((p) => p.length)).toEqual([3, 3, 2]);
+  });
 });

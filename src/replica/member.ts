@@ -75,7 +75,7 @@ import { REQUEST_TIMEOUT_MS, Replica, type ReplicaLogger } from './replica.js';
 import { ReplicatedEngine } from './replicated-engine.js';
 import { finishInstall, installEngineFiles, isEngineEntry } from './snapshot-install.js';
 import { removeStagedDir } from './snapshot-staging.js';
-import { runStartCheck, type StartStatus } from './start-check.js';
+import { runStartCheck, START_CHECK_CONFIRM_MS, type StartAnswer } from './start-check.js';
 import { createTcpTransport, type TcpTransport } from './tcp-transport.js';
 import type { Peer, PeerInfo } from './transport.js';
 
@@ -327,7 +327,7 @@ export class ClusterMember {
         },
       },
       isRemoved: (id) => this.membership.isRemoved(id),
-      startStatus: (id) => this.startStatus(id),
+      startStatus: (id) => this.startAnswer(id),
       logger: this.logger,
       clock: this.clock,
       snapshotDir: path.join(this.dir, RAFT_DIR, SNAPSHOT_STAGING_DIR),
@@ -367,8 +367,10 @@ export class ClusterMember {
         );
       }
       this.logger.info(
-        { answered: decision.answered },
-        'start check passed: no peer records this member as started',
+        { answered: decision.answered, via: decision.via },
+        decision.via === 'confirmed'
+          ? 'start check passed: a peer confirmed with the leader that no member records this one as started'
+          : 'start check passed: a majority of the members, this one included, know nothing yet (a new cluster)',
       );
     }
     const { startCheck: _, ...passed } = this.recorded;
@@ -380,13 +382,22 @@ export class ClusterMember {
     await this.saving;
   }
 
-  /** startStatus: the answer to a peer's start check (start-check.ts). */
-  private startStatus(id: NodeId): StartStatus {
-    return {
-      started: this.membership.isStarted(id),
-      checking: this.checking,
-      index: this.membership.index,
-    };
+  /**
+   * startAnswer: the answer to a peer's start check (start-check.ts). A started mark this member
+   * applied is the answer at once (committed, never taken back). A member that knows nothing
+   * (checking, or fresh: no leader's entry in its log) says so. Otherwise it confirms its state
+   * with the leader first (a ReadIndex round, then applied through the read index: every mark
+   * committed before the question), and answers unconfirmed when it cannot within
+   * START_CHECK_CONFIRM_MS (no leader, no quorum): an answer from its own state could be behind.
+   */
+  private async startAnswer(id: NodeId): Promise<StartAnswer> {
+    const started = (): StartAnswer => ({ answer: 'started', index: this.replica.applied });
+    if (this.membership.isStarted(id)) return started();
+    if (this.checking || this.replica.fresh) return { answer: 'fresh', index: this.replica.applied };
+    const confirmed = await withinMs(this.clock, this.replica.linearizable(), START_CHECK_CONFIRM_MS);
+    if (!confirmed) return { answer: 'unconfirmed', index: this.replica.applied };
+    if (this.membership.isStarted(id)) return started();
+    return { answer: 'not-started', index: this.replica.applied };
   }
 
   /**
@@ -871,7 +882,26 @@ const STARTED_MARK_INTERVAL_MS = 250;
 /** LEADER_POLL_MS: how often a request waiting for a leader looks again (besides change events). */
 const LEADER_POLL_MS = 50;
 
-/** hasStore: whether `dir` already holds a store (engine metadata or data files). */
+/**
+ * withinMs: whether `p` resolves within `ms` (false when it rejects or takes longer; a late
+ * settlement is ignored).
+ */
+function withinMs(clock: Clock, p: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const timer = clock.after(ms, () => resolve(false));
+    p.then(
+      () => {
+        timer.cancel();
+        resolve(true);
+      },
+      () => {
+        timer.cancel();
+        resolve(false);
+      },
+    );
+  });
+}
+
 /** removeTree removes a file, or a directory with everything in it. */
 async function removeTree(fs: FileSystem, target: string): Promise<void> {
   if ((await fs.kind(target)) === 'directory') {
@@ -882,6 +912,7 @@ async function removeTree(fs: FileSystem, target: string): Promise<void> {
   }
 }
 
+/** hasStore: whether `dir` already holds a store (engine metadata or data files). */
 async function hasStore(fs: FileSystem, dir: string): Promise<boolean> {
   if ((await fs.kind(dir)) !== 'directory') return false;
   const names = await fs.readdir(dir);

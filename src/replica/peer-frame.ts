@@ -27,10 +27,18 @@ export const MAX_PEER_FRAME_BYTES = FRAME_HEADER_BYTES + MAX_PEER_FRAME_PAYLOAD_
 /**
  * FrameKind says what a payload holds. Codes are stable wire values; 'snapshot' frames carry a
  * snapshot stream and its ack on a connection of their own (snapshot-frame.ts); 'status-request'
- * and 'status' are the start check's question and answer, one each on a connection of their own
- * (start-check.ts).
+ * and 'status' or 'start-answer' are the start check's question and answer, one each on a
+ * connection of their own (start-check.ts; 'status' answers askers built before 'start-answer').
  */
-export type FrameKind = 'hello' | 'welcome' | 'refuse' | 'raft' | 'snapshot' | 'status-request' | 'status';
+export type FrameKind =
+  | 'hello'
+  | 'welcome'
+  | 'refuse'
+  | 'raft'
+  | 'snapshot'
+  | 'status-request'
+  | 'status'
+  | 'start-answer';
 
 const KIND_CODES: Readonly<Record<FrameKind, number>> = {
   hello: 1,
@@ -40,6 +48,7 @@ const KIND_CODES: Readonly<Record<FrameKind, number>> = {
   snapshot: 5,
   'status-request': 6,
   status: 7,
+  'start-answer': 8,
 };
 
 const KINDS_BY_CODE: ReadonlyMap<number, FrameKind> = new Map(

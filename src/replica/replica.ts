@@ -119,6 +119,8 @@ export const ELECTION_TICKS = 10;
 export const HEARTBEAT_TICKS = 1;
 /** REQUEST_TIMEOUT_MS: how long a proposal or a read waits before failing (the issue's default 5 s). */
 export const REQUEST_TIMEOUT_MS = 5_000;
+/** BOOTSTRAP_TERM: the term of a new cluster's bootstrap entries (Raft.bootstrap); leaders' entries are later. */
+const BOOTSTRAP_TERM = 1;
 /**
  * SNAPSHOT_ENTRIES: applied entries between two snapshots of the engine, each followed by a
  * compaction of the log (etcd's --snapshot-count, whose default is 10,000 since v3.6).
@@ -625,6 +627,15 @@ export class Replica {
   /** leaderReady: this member may run writes and transactions now. */
   get leaderReady(): boolean {
     return this.failed === undefined && !this.closed && this.role === 'leader' && this.termApplied;
+  }
+
+  /**
+   * fresh: this member's log holds no entry of any leader: nothing, or only a new cluster's
+   * bootstrap entries (term BOOTSTRAP_TERM). It acknowledged nothing a quorum could count on, so
+   * it knows nothing a start check asks about (docs/cluster.md, "A member that lost its directory").
+   */
+  get fresh(): boolean {
+    return this.rn.raft.raftLog.lastTerm() <= BOOTSTRAP_TERM;
   }
 
   get leader(): NodeId {

@@ -9,10 +9,17 @@ import {
   type AskResult,
   askStartStatus,
   decideStart,
+  decodeStartAnswer,
   decodeStartStatus,
+  decodeStatusRequest,
+  encodeStartAnswer,
   encodeStartStatus,
+  encodeStatusRequest,
+  fromLegacyStatus,
+  legacyStatus,
   runStartCheck,
-  type StartStatus,
+  type StartAnswer,
+  type StartAnswerKind,
 } from './start-check.js';
 import { createTcpTransport, type TcpTransport } from './tcp-transport.js';
 
@@ -26,7 +33,7 @@ afterEach(async () => {
 
 /** answering: a transport for member `name` (id 1) whose peer is 'asker' (id 2). */
 async function answering(
-  status: ((id: NodeId) => StartStatus) | undefined,
+  status: ((id: NodeId) => StartAnswer | Promise<StartAnswer>) | undefined,
   isRemoved?: (id: NodeId) => boolean,
 ): Promise<string> {
   const t = await createTcpTransport({
@@ -37,25 +44,26 @@ async function answering(
     handlers: { onMessages() {}, onUnreachable() {}, onPeerInfo() {} },
     logger: quiet,
     clock: systemClock,
-    ...(status === undefined ? {} : { startStatus: status }),
+    ...(status === undefined ? {} : { startStatus: async (id: NodeId) => status(id) }),
     ...(isRemoved === undefined ? {} : { isRemoved }),
   });
   open.push(t);
   return `127.0.0.1:${t.address().port}`;
 }
 
-const ask = (peerAddr: string, timeoutMs?: number): Promise<AskResult> =>
+const ask = (peerAddr: string, timeoutMs?: number, legacyRequest = false): Promise<AskResult> =>
   askStartStatus({
     self: { id: 2, name: 'asker', resp: '127.0.0.1:2', http: '' },
     clusterToken: TOKEN,
     peer: { id: 1, name: 'n1', peerAddr },
+    legacyRequest,
     ...(timeoutMs === undefined ? {} : { timeoutMs }),
   });
 
-const status = (peer: string, started: boolean, checking = false): AskResult => ({
-  kind: 'status',
+const said = (peer: string, answer: StartAnswerKind): AskResult => ({
+  kind: 'answer',
   peer,
-  status: { started, checking, index: 7 },
+  answer: { answer, index: 7 },
 });
 const none = (peer: string): AskResult => ({ kind: 'no-answer', peer, reason: 'down' });
 
@@ -74,21 +82,71 @@ describe('start status codec', () => {
   });
 });
 
+describe('start answer codec', () => {
+  it('round-trips every answer and refuses anything else', () => {
+    for (const answer of ['not-started', 'started', 'fresh', 'unconfirmed'] as const) {
+      const a = { answer, index: 2 ** 40 };
+      expect(decodeStartAnswer(encodeStartAnswer(a))).toEqual(a);
+    }
+    expect(encodeStartAnswer({ answer: 'fresh', index: 1 }).length).toBe(9);
+    const bad = encodeStartAnswer({ answer: 'started', index: 1 });
+    bad[0] = 4;
+    expect(() => decodeStartAnswer(bad)).toThrow(PeerProtocolError);
+    expect(() => decodeStartAnswer(new Uint8Array(10))).toThrow(PeerProtocolError);
+  });
+
+  it('reads a request of either version and maps answers between the versions', () => {
+    expect(decodeStatusRequest(new Uint8Array(0))).toBe(1);
+    expect(decodeStatusRequest(encodeStatusRequest())).toBe(2);
+    expect(() => decodeStatusRequest(new Uint8Array([3]))).toThrow(PeerProtocolError);
+    expect(() => decodeStatusRequest(new Uint8Array([2, 0]))).toThrow(PeerProtocolError);
+    // An older asker goes on any status: it gets none when the answer is unconfirmed.
+    expect(legacyStatus({ answer: 'unconfirmed', index: 3 })).toBeUndefined();
+    expect(legacyStatus({ answer: 'fresh', index: 3 })).toEqual({ started: false, checking: true, index: 3 });
+    // An older peer's "not started" was read from its own state, possibly behind: unconfirmed.
+    expect(fromLegacyStatus({ started: false, checking: false, index: 3 }).answer).toBe('unconfirmed');
+    expect(fromLegacyStatus({ started: true, checking: false, index: 3 }).answer).toBe('started');
+    expect(fromLegacyStatus({ started: false, checking: true, index: 3 }).answer).toBe('fresh');
+  });
+});
+
 describe('decideStart', () => {
-  it('refuses on any started or removed answer, goes on any other answer, else waits', () => {
-    expect(decideStart([none('a'), status('b', false), status('c', true)])).toEqual({
+  it('refuses on any started or removed answer', () => {
+    expect(decideStart([none('a'), said('b', 'not-started'), said('c', 'started')], 3)).toEqual({
       kind: 'refuse',
       peer: 'c',
       why: 'started',
     });
-    expect(decideStart([{ kind: 'removed', peer: 'a', reason: 'x' }, status('b', false)]).kind).toBe(
+    expect(decideStart([{ kind: 'removed', peer: 'a', reason: 'x' }, said('b', 'not-started')], 3).kind).toBe(
       'refuse',
     );
-    // A peer that is itself checking knows nothing, and still lets a new cluster form.
-    expect(decideStart([none('a'), status('b', false, true)])).toEqual({ kind: 'go', answered: ['b'] });
+  });
+
+  it('goes on a confirmed answer, never on a peer that only read its own state', () => {
+    expect(decideStart([none('a'), said('b', 'not-started')], 3)).toEqual({
+      kind: 'go',
+      via: 'confirmed',
+      answered: ['b'],
+    });
+    // A peer that is behind (it has not applied the mark) and cannot reach the leader: wait.
+    expect(decideStart([none('a'), said('b', 'unconfirmed')], 3)).toEqual({ kind: 'wait' });
     // Nobody answers: wait (the lost-write repro had every peer down).
-    expect(decideStart([none('a'), none('b')])).toEqual({ kind: 'wait' });
-    expect(decideStart([])).toEqual({ kind: 'wait' });
+    expect(decideStart([none('a'), none('b')], 3)).toEqual({ kind: 'wait' });
+    expect(decideStart([], 3)).toEqual({ kind: 'wait' });
+  });
+
+  it('goes when this member and the peers that know nothing are a majority, and none holds state it could not confirm', () => {
+    // A new cluster of three: one peer up, itself checking.
+    expect(decideStart([none('a'), said('b', 'fresh')], 3)).toEqual({
+      kind: 'go',
+      via: 'fresh',
+      answered: ['b'],
+    });
+    // Of five, one fresh peer is not enough: the other three could have committed with this id.
+    expect(decideStart([said('a', 'fresh'), none('b'), none('c'), none('d')], 5)).toEqual({ kind: 'wait' });
+    expect(decideStart([said('a', 'fresh'), said('b', 'fresh'), none('c'), none('d')], 5).kind).toBe('go');
+    // A peer with state that cannot confirm: it may hold entries this id acknowledged.
+    expect(decideStart([said('a', 'fresh'), said('b', 'unconfirmed')], 3)).toEqual({ kind: 'wait' });
   });
 
   it('runStartCheck asks again until a peer answers', async () => {
@@ -101,7 +159,7 @@ describe('decideStart', () => {
       logger: quiet,
       stopped: () => false,
       retryMs: 1,
-      ask: async (o) => (++round < 3 ? none(o.peer.name) : status(o.peer.name, true)),
+      ask: async (o) => (++round < 3 ? none(o.peer.name) : said(o.peer.name, 'started')),
     });
     expect(round).toBe(3);
     expect(decision).toEqual({ kind: 'refuse', peer: 'n1', why: 'started' });
@@ -109,23 +167,38 @@ describe('decideStart', () => {
 });
 
 describe('askStartStatus over the peer transport', () => {
-  it('gets the answering member’s record of the asker', async () => {
+  it('gets the answering member’s answer, also one that takes a while (a ReadIndex round)', async () => {
     const asked: NodeId[] = [];
-    const addr = await answering((id) => {
+    const addr = await answering(async (id) => {
       asked.push(id);
-      return { started: true, checking: false, index: 12 };
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      return { answer: 'not-started', index: 12 };
     });
     expect(await ask(addr)).toEqual({
-      kind: 'status',
+      kind: 'answer',
       peer: 'n1',
-      status: { started: true, checking: false, index: 12 },
+      answer: { answer: 'not-started', index: 12 },
     });
     expect(asked).toEqual([2]);
   });
 
+  it('answers an older asker in its format, and nothing when unconfirmed', async () => {
+    let answer: StartAnswer = { answer: 'started', index: 12 };
+    const addr = await answering(() => answer);
+    // The legacy status, read back as an older asker would have (mapped by fromLegacyStatus).
+    expect(await ask(addr, undefined, true)).toEqual({
+      kind: 'answer',
+      peer: 'n1',
+      answer: { answer: 'started', index: 12 },
+    });
+    answer = { answer: 'unconfirmed', index: 12 };
+    expect(await ask(addr, undefined, true)).toMatchObject({ kind: 'no-answer' });
+    expect(await ask(addr)).toEqual({ kind: 'answer', peer: 'n1', answer });
+  });
+
   it('a removed asker hears so; a down peer or one without the check gives no answer', async () => {
     const removed = await answering(
-      () => ({ started: false, checking: false, index: 0 }),
+      () => ({ answer: 'not-started', index: 0 }),
       () => true,
     );
     const r = await ask(removed);

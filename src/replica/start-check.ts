@@ -8,17 +8,25 @@
 // The question travels on a connection of its own, after the usual hello and welcome
 // (docs/peer-protocol.md, "Start check"):
 //
-//   status-request := (empty)                     asking side, once, as the first frame
+//   status-request := [ version u8 ]              asking side, once, as the first frame; empty
+//                                                 from a build before the start answers (v1)
+//   start-answer   := answer u8 | index u64       answering side to a version-2 request, once,
+//                                                 then it closes
 //   status         := started bool | checking bool | index u64
-//                                                 answering side, once, then it closes
+//                                                 answering side to an empty (v1) request
 //
-// started: the answering member's membership records the asker's id as started (a started mark,
-// membership.ts); checking: the answering member is itself waiting for its own start check (it
-// knows nothing yet: a new cluster whose members start one at a time); index: the membership
-// index the answer describes.
+// answer: 0 not-started: the answering member confirmed its state with the leader after the
+// question arrived (a ReadIndex round: index is the read index, and it applied through it) and
+// records no started mark of the asker; 1 started: it has applied the asker's mark (a mark is
+// committed and never taken back, so no confirmation is needed); 2 fresh: it knows nothing, since
+// its log holds no entry of any leader (it is checking itself, or is a member of a new cluster that
+// has not elected one yet); 3 unconfirmed: it holds state but could not confirm it in time (no
+// leader, no quorum). A v1 asker gets `status` only for the first three (started, or checking for
+// fresh) and no frame at all for unconfirmed: an old asker goes on any answer.
 import * as net from 'node:net';
 import type { Clock } from '../io/clock.js';
 import type { NodeId } from '../raft/types.js';
+import { assert } from '../stdx/assert.js';
 import { readSafeU64LE, writeU64LE } from '../stdx/u64.js';
 import { PeerProtocolError } from './errors.js';
 import {
@@ -34,19 +42,47 @@ import { parseHostPort } from './peer-address.js';
 import { encodeFrame, FrameReader } from './peer-frame.js';
 import type { Peer } from './transport.js';
 
-/** START_STATUS_BYTES: started u8, checking u8, index u64. */
+/** START_STATUS_BYTES: started u8, checking u8, index u64 (v1). */
 const START_STATUS_BYTES = 1 + 1 + 8;
+/** START_ANSWER_BYTES: answer u8, index u64. */
+const START_ANSWER_BYTES = 1 + 8;
+/** START_CHECK_VERSION: the version a status-request of this build carries. */
+export const START_CHECK_VERSION = 2;
 /** START_CHECK_ASK_TIMEOUT_MS: one question's whole exchange (connect, handshake, answer). */
 export const START_CHECK_ASK_TIMEOUT_MS = 2_000;
+/**
+ * START_CHECK_CONFIRM_MS: how long an answering member tries to confirm its state with the leader
+ * before it answers unconfirmed: well within the asker's timeout, with room for the handshake.
+ */
+export const START_CHECK_CONFIRM_MS = 1_000;
 /** START_CHECK_RETRY_MS: between rounds while no peer answers (peers down or still starting). */
 export const START_CHECK_RETRY_MS = 500;
 /** START_CHECK_LOG_EVERY_ROUNDS: a waiting member says so again this often (not every second). */
 export const START_CHECK_LOG_EVERY_ROUNDS = 60;
 
-/** StartStatus: what a peer knows about the asking member. */
+/** StartStatus: the v1 answer (askers built before start-answer). */
 export interface StartStatus {
   readonly started: boolean;
   readonly checking: boolean;
+  readonly index: number;
+}
+
+/** StartAnswerKind: what a peer can say about the asking member (see the header). */
+export type StartAnswerKind = 'not-started' | 'started' | 'fresh' | 'unconfirmed';
+
+const ANSWER_CODES: Readonly<Record<StartAnswerKind, number>> = {
+  'not-started': 0,
+  started: 1,
+  fresh: 2,
+  unconfirmed: 3,
+};
+const ANSWERS_BY_CODE: ReadonlyMap<number, StartAnswerKind> = new Map(
+  (Object.entries(ANSWER_CODES) as [StartAnswerKind, number][]).map(([k, c]) => [c, k]),
+);
+
+/** StartAnswer: one peer's answer; index: the read index (not-started) or its applied index. */
+export interface StartAnswer {
+  readonly answer: StartAnswerKind;
   readonly index: number;
 }
 
@@ -70,9 +106,65 @@ export function decodeStartStatus(payload: Uint8Array): StartStatus {
   return { started: flag(payload[0], 'started'), checking: flag(payload[1], 'checking'), index };
 }
 
+export function encodeStartAnswer(a: StartAnswer): Buffer {
+  const out = Buffer.alloc(START_ANSWER_BYTES);
+  out[0] = ANSWER_CODES[a.answer];
+  writeU64LE(out, a.index, 1);
+  return out;
+}
+
+export function decodeStartAnswer(payload: Uint8Array): StartAnswer {
+  if (payload.length !== START_ANSWER_BYTES)
+    throw new PeerProtocolError(`a start answer of ${payload.length} bytes`);
+  const answer = ANSWERS_BY_CODE.get(payload[0] ?? -1);
+  if (answer === undefined) throw new PeerProtocolError(`start answer ${payload[0]} is not 0 to 3`);
+  const index = readSafeU64LE(payload, 1);
+  if (index === undefined) throw new PeerProtocolError('start answer index is not a safe integer');
+  return { answer, index };
+}
+
+/** encodeStatusRequest: the question of this build (version 2). */
+export function encodeStatusRequest(): Buffer {
+  return Buffer.from([START_CHECK_VERSION]);
+}
+
+/** decodeStatusRequest: the asker's version, 1 for the empty request of an older build. */
+export function decodeStatusRequest(payload: Uint8Array): 1 | 2 {
+  if (payload.length === 0) return 1;
+  if (payload.length === 1 && payload[0] === START_CHECK_VERSION) return 2;
+  throw new PeerProtocolError(`a status request of ${payload.length} bytes, version ${payload[0]}`);
+}
+
+/**
+ * legacyStatus: the v1 answer to an older asker, or undefined for none (unconfirmed: an older
+ * asker goes on any status, so it gets none rather than one it would take as a yes).
+ */
+export function legacyStatus(a: StartAnswer): StartStatus | undefined {
+  switch (a.answer) {
+    case 'started':
+      return { started: true, checking: false, index: a.index };
+    case 'not-started':
+      return { started: false, checking: false, index: a.index };
+    case 'fresh':
+      return { started: false, checking: true, index: a.index };
+    case 'unconfirmed':
+      return undefined;
+  }
+}
+
+/**
+ * fromLegacyStatus: what a v1 answer (a peer built before start-answer) is worth: its "not
+ * started" was read from its own state, possibly behind, so it counts as unconfirmed.
+ */
+export function fromLegacyStatus(s: StartStatus): StartAnswer {
+  if (s.started) return { answer: 'started', index: s.index };
+  if (s.checking) return { answer: 'fresh', index: s.index };
+  return { answer: 'unconfirmed', index: s.index };
+}
+
 /** AskResult: one peer's answer, or why there is none. */
 export type AskResult =
-  | { readonly kind: 'status'; readonly peer: string; readonly status: StartStatus }
+  | { readonly kind: 'answer'; readonly peer: string; readonly answer: StartAnswer }
   | { readonly kind: 'removed'; readonly peer: string; readonly reason: string }
   | { readonly kind: 'no-answer'; readonly peer: string; readonly reason: string };
 
@@ -82,6 +174,8 @@ export interface AskOptions {
   readonly clusterToken: string;
   readonly peer: Peer;
   readonly timeoutMs?: number;
+  /** legacyRequest: ask as a build before start-answer did (an empty request; compatibility tests). */
+  readonly legacyRequest?: boolean;
 }
 
 /**
@@ -89,7 +183,8 @@ export interface AskOptions {
  * this member, another cluster) or is down gives no answer; one that says this member was
  * removed gives `removed`. A peer built before the start check drops the connection at the
  * request: no answer either (it cannot tell), so a lost directory cannot be restarted until one
- * peer runs a build with the check.
+ * peer runs a build with the check. A peer built before start-answer answers `status` (its
+ * version ignores the request's payload): fromLegacyStatus.
  */
 export function askStartStatus(opts: AskOptions): Promise<AskResult> {
   const { peer } = opts;
@@ -153,9 +248,13 @@ export function askStartStatus(opts: AskOptions): Promise<AskResult> {
             const why = checkWelcome(decodeWelcome(f.payload), peer);
             if (why !== undefined) return noAnswer(why);
             welcomed = true;
-            socket.write(encodeFrame('status-request', new Uint8Array(0)));
+            const request = opts.legacyRequest === true ? new Uint8Array(0) : encodeStatusRequest();
+            socket.write(encodeFrame('status-request', request));
+          } else if (f.kind === 'start-answer' && welcomed) {
+            finish({ kind: 'answer', peer: peer.name, answer: decodeStartAnswer(f.payload) });
           } else if (f.kind === 'status' && welcomed) {
-            finish({ kind: 'status', peer: peer.name, status: decodeStartStatus(f.payload) });
+            const answer = fromLegacyStatus(decodeStartStatus(f.payload));
+            finish({ kind: 'answer', peer: peer.name, answer });
           } else {
             noAnswer(`unexpected ${f.kind} frame`);
           }
@@ -170,24 +269,50 @@ export function askStartStatus(opts: AskOptions): Promise<AskResult> {
 /** StartDecision: what a round of answers decides. */
 export type StartDecision =
   | { readonly kind: 'refuse'; readonly peer: string; readonly why: 'started' | 'removed' }
-  | { readonly kind: 'go'; readonly answered: readonly string[] }
+  | {
+      readonly kind: 'go';
+      /** via: a peer confirmed with the leader ('confirmed'), or a majority knows nothing ('fresh'). */
+      readonly via: 'confirmed' | 'fresh';
+      readonly answered: readonly string[];
+    }
   | { readonly kind: 'wait' };
 
+/** majorityOf: the smallest majority of `members` voters. */
+export function majorityOf(members: number): number {
+  return Math.floor(members / 2) + 1;
+}
+
 /**
- * decideStart: any peer that records this id as started (or removed) refuses the start; else any
- * answer lets it go (a member that knows nothing because it is itself checking counts: the
- * members of a new cluster started one at a time must let each other go); else wait and ask
- * again. Waiting, not going, when nobody answers: a member whose peers are all down is exactly
- * the case that lost a write (the repro in docs/cluster.md), and a member that waits has not
- * voted, so it costs availability only until a peer is up.
+ * decideStart, given the answers of one round and the number of members the asker knows
+ * (itself included):
+ * - any peer that records this id as started, or as removed, refuses the start;
+ * - else any confirmed "not started" lets it go: that peer answered from state at least as new as
+ *   the commit index the leader confirmed after the question, which holds every mark committed
+ *   before it;
+ * - else, when no peer that holds state says it could not confirm, and this member with the peers
+ *   that know nothing (fresh: no entry of any leader in their logs) makes a majority, it goes: a
+ *   new cluster forming (its members must let each other start before any leader exists). No entry
+ *   can have been committed without one of that majority's acknowledgements, and all but this
+ *   member have none;
+ * - else it waits and asks again. Waiting, not going, when nobody answers: a member whose peers
+ *   are all down is exactly the case that lost a write (the repro in docs/cluster.md), and a member
+ *   that waits has not voted, so it costs availability only until a peer is up.
  */
-export function decideStart(results: readonly AskResult[]): StartDecision {
+export function decideStart(results: readonly AskResult[], members: number): StartDecision {
+  assert(members >= 1, 'a start check without the asking member');
   for (const r of results) {
     if (r.kind === 'removed') return { kind: 'refuse', peer: r.peer, why: 'removed' };
-    if (r.kind === 'status' && r.status.started) return { kind: 'refuse', peer: r.peer, why: 'started' };
+    if (r.kind === 'answer' && r.answer.answer === 'started')
+      return { kind: 'refuse', peer: r.peer, why: 'started' };
   }
-  const answered = results.filter((r) => r.kind === 'status').map((r) => r.peer);
-  return answered.length > 0 ? { kind: 'go', answered } : { kind: 'wait' };
+  const answers = results.filter((r) => r.kind === 'answer');
+  const confirmed = answers.filter((r) => r.answer.answer === 'not-started').map((r) => r.peer);
+  if (confirmed.length > 0) return { kind: 'go', via: 'confirmed', answered: confirmed };
+  if (answers.some((r) => r.answer.answer === 'unconfirmed')) return { kind: 'wait' };
+  const fresh = answers.filter((r) => r.answer.answer === 'fresh').map((r) => r.peer);
+  if (fresh.length > 0 && 1 + fresh.length >= majorityOf(members))
+    return { kind: 'go', via: 'fresh', answered: fresh };
+  return { kind: 'wait' };
 }
 
 /** StartCheckLogger: the part of a pino logger the check uses. */
@@ -216,11 +341,16 @@ export async function runStartCheck(opts: {
     const results = await Promise.all(
       opts.peers.map((peer) => ask({ self: opts.self, clusterToken: opts.clusterToken, peer })),
     );
-    const decision = decideStart(results);
+    const decision = decideStart(results, opts.peers.length + 1);
     if (decision.kind === 'go' || decision.kind === 'refuse') return decision;
     if (round % START_CHECK_LOG_EVERY_ROUNDS === 0) {
       opts.logger.warn(
-        { peers: results.map((r) => ({ peer: r.peer, reason: r.kind === 'no-answer' ? r.reason : r.kind })) },
+        {
+          peers: results.map((r) => ({
+            peer: r.peer,
+            reason: r.kind === 'no-answer' ? r.reason : r.kind === 'answer' ? r.answer.answer : r.kind,
+          })),
+        },
         'first start of this member: waiting until a peer confirms that this member id never started before (it neither votes nor acknowledges until then; docs/cluster.md, "A member that lost its directory")',
       );
     }

@@ -66,7 +66,14 @@ import {
 } from './snapshot-frame.js';
 import { SnapshotSender } from './snapshot-sender.js';
 import { prepareStagingDir, removeStagedDir, stagedDirFor } from './snapshot-staging.js';
-import { encodeStartStatus, type StartStatus } from './start-check.js';
+import {
+  decodeStatusRequest,
+  encodeStartAnswer,
+  encodeStartStatus,
+  legacyStatus,
+  START_CHECK_VERSION,
+  type StartAnswer,
+} from './start-check.js';
 import type { Peer, PeerInfo, SnapshotSource, Transport, TransportHandlers } from './transport.js';
 
 /** RECONNECT_BACKOFF_MIN_MS: the first retry after a failed connection; a restarting peer is back soon. */
@@ -130,9 +137,10 @@ export interface TcpTransportOptions {
   readonly snapshotIdleMs?: number;
   /**
    * startStatus: what this member knows of peer `id`'s start, the answer to a start check
-   * (start-check.ts). Without it a status-request is a protocol error (the connection drops).
+   * (start-check.ts); it may take a while (a ReadIndex round) but settles within
+   * START_CHECK_CONFIRM_MS. Without it a status-request is a protocol error (the connection drops).
    */
-  readonly startStatus?: (id: NodeId) => StartStatus;
+  readonly startStatus?: (id: NodeId) => Promise<StartAnswer>;
 }
 
 /** SnapshotStats: counters of snapshot streams since the transport started. */
@@ -723,7 +731,7 @@ class TcpTransportImpl implements TcpTransport {
           }
           if (good.length > 0) this.callHandler(() => this.opts.handlers.onMessages(good));
         } else if (f.kind === 'status-request' && conn.mode === 'new') {
-          this.answerStatus(conn, peer);
+          this.answerStatus(conn, peer, decodeStatusRequest(f.payload));
         } else if (f.kind === 'refuse') {
           const { reason } = decodeRefuse(f.payload);
           logger.warn({ remote: conn.remote, peer: peer.name, reason }, 'peer refused our welcome');
@@ -799,25 +807,48 @@ class TcpTransportImpl implements TcpTransport {
 
   /**
    * answerStatus answers a start check (start-check.ts) and closes: the peer's only question on
-   * this connection. Logged, since it is asked only by a member starting from an empty directory.
+   * this connection. The answer may wait for a ReadIndex round (bounded by the member); the
+   * connection is dropped if it is still open after HANDSHAKE_TIMEOUT_MS. An asker of version 1
+   * gets the old status frame, or nothing when the answer is unconfirmed. Logged, since it is
+   * asked only by a member starting from an empty directory.
    */
-  private answerStatus(conn: Inbound, peer: { readonly id: NodeId; readonly name: string }): void {
+  private answerStatus(
+    conn: Inbound,
+    peer: { readonly id: NodeId; readonly name: string },
+    version: 1 | 2,
+  ): void {
     const startStatus = this.opts.startStatus;
     if (startStatus === undefined) throw new PeerProtocolError('a start check this member does not answer');
     conn.mode = 'status';
-    const status = startStatus(peer.id);
-    this.opts.logger[status.started ? 'warn' : 'info'](
-      { peer: peer.name, ...status },
-      status.started
-        ? 'a member that already started asked to start afresh: told it so (its start is refused)'
-        : 'answered the start check of a member starting from an empty directory',
-    );
     conn.refused = true;
     conn.timer?.cancel();
     conn.timer = this.opts.clock.after(HANDSHAKE_TIMEOUT_MS, () =>
-      this.dropInbound(conn, 'debug', 'start status sent'),
+      this.dropInbound(conn, 'debug', 'start status not sent in time'),
     );
-    conn.socket.end(encodeFrame('status', encodeStartStatus(status)));
+    const answered = (answer: StartAnswer): void => {
+      if (conn.dropped) return;
+      this.opts.logger[answer.answer === 'started' ? 'warn' : 'info'](
+        { peer: peer.name, version, ...answer },
+        answer.answer === 'started'
+          ? 'a member that already started asked to start afresh: told it so (its start is refused)'
+          : 'answered the start check of a member starting from an empty directory',
+      );
+      conn.timer?.cancel();
+      conn.timer = this.opts.clock.after(HANDSHAKE_TIMEOUT_MS, () =>
+        this.dropInbound(conn, 'debug', 'start status sent'),
+      );
+      if (version === START_CHECK_VERSION) {
+        conn.socket.end(encodeFrame('start-answer', encodeStartAnswer(answer)));
+        return;
+      }
+      const legacy = legacyStatus(answer);
+      if (legacy === undefined) conn.socket.end();
+      else conn.socket.end(encodeFrame('status', encodeStartStatus(legacy)));
+    };
+    startStatus(peer.id).then(answered, (err: unknown) => {
+      this.opts.logger.warn({ peer: peer.name, err }, 'could not answer a start check');
+      answered({ answer: 'unconfirmed', index: 0 });
+    });
   }
 
   // --- receiving snapshots -------------------------------------------------------------------

@@ -46,6 +46,20 @@ async function waitStarted(
   }
 }
 
+/** waitMember waits until `name` has `other` in its member list (its own view). */
+async function waitMember(c: ProcCluster, name: string, other: string): Promise<void> {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const res = await fetch(
+      `http://127.0.0.1:${c.spec(name).http}/v1/cluster/members?consistency=serializable`,
+    ).catch(() => undefined);
+    const body = (await res?.json()) as { members: { name: string }[] } | undefined;
+    if (body?.members.some((m) => m.name === other)) return;
+    if (Date.now() > deadline) throw new Error(`${name} does not list ${other}\n${c.dumpLogs()}`);
+    await sleep(100);
+  }
+}
+
 describe('a member that lost its directory', () => {
   it('is refused at its restart, and the acknowledged write survives', async () => {
     cluster = await ProcCluster.start(['m1', 'm2', 'm3']);
@@ -76,6 +90,43 @@ describe('a member that lost its directory', () => {
     expect(now).toBe(lead);
     expect(String(await c.call(behind, 'GET', 'acked-x'))).toBe('1');
     expect(String(await c.call(lead, 'GET', 'acked-x'))).toBe('1');
+  }, 90_000);
+
+  it('waits while the only peer up is behind (it never applied the mark), and is refused once one that did answers', async () => {
+    cluster = await ProcCluster.start(['m1', 'm2', 'm3']);
+    const c = cluster;
+    const all = ['m1', 'm2', 'm3'];
+    const lead = await c.leader();
+    await waitStarted(c, all, all);
+    const { spec, args } = await c.addSpec('m4');
+    const added = await fetch(`http://127.0.0.1:${c.spec(lead).http}/v1/cluster/members`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'm4', peerAddr: `127.0.0.1:${spec.peer}` }),
+    });
+    expect(added.status, await added.text()).toBe(201);
+    // m3 applies the addition of m4, then goes down: m4's start and its mark pass it by.
+    await waitMember(c, 'm3', 'm4');
+    await c.kill('m3');
+    await c.startMember('m4', args);
+    await waitStarted(c, ['m1', 'm2'], ['m1', 'm2', 'm3', 'm4']);
+    // m4 loses its directory; the members that applied its mark go down; m3, behind, comes back.
+    await c.kill('m4');
+    fs.rmSync(spec.dir, { recursive: true, force: true });
+    await c.kill('m1');
+    await c.kill('m2');
+    await c.startMember('m3');
+    await c.startMember('m4', args);
+    // m3 holds state it cannot confirm (no quorum without m1 or m2): it gives no "never started"
+    // (before the fix it did, from its own state, and m4 started afresh under its old id).
+    await sleep(3_000);
+    expect(c.isRunning('m4'), c.dumpLogs()).toBe(true);
+    expect(c.log('m4')).toMatch(/waiting until a peer confirms/);
+    // m2 applied the mark: the start is refused.
+    await c.startMember('m2');
+    const code = await Promise.race([c.exited('m4'), sleep(WAIT_MS).then(() => 'still running')]);
+    expect(code, c.dumpLogs()).toBe(EXIT_MEMBER_STARTED_BEFORE);
+    expect(c.log('m4')).toMatch(/already started in this cluster/);
   }, 90_000);
 
   it('does not stop a new cluster whose members start seconds apart', async () => {

@@ -4,6 +4,7 @@
 // seconds apart still forms (each start check passes on the others' answers).
 import * as fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { run } from '../cli/support.js';
 import { ProcCluster, sleep } from './proc-cluster.js';
 
 /** EXIT_MEMBER_STARTED_BEFORE: src/cli/program.ts (not imported: the test runs the built CLI). */
@@ -44,6 +45,22 @@ async function waitStarted(
       await sleep(100);
     }
   }
+}
+
+/** startedColumn: NAME -> STARTED from `cairn member list`'s table. */
+function startedColumn(table: string): Record<string, string> {
+  const rows = table.split('\n').map((line) => line.split('│').map((cell) => cell.trim()));
+  const header = rows.find((cells) => cells.includes('STARTED'));
+  if (header === undefined) throw new Error(`no STARTED column in\n${table}`);
+  const name = header.indexOf('NAME');
+  const started = header.indexOf('STARTED');
+  const out: Record<string, string> = {};
+  for (const cells of rows) {
+    const n = cells[name];
+    if (cells !== header && cells.length === header.length && n !== undefined && n !== '')
+      out[n] = cells[started] ?? '';
+  }
+  return out;
 }
 
 /** waitMember waits until `name` has `other` in its member list (its own view). */
@@ -139,6 +156,10 @@ describe('a member that lost its directory', () => {
     // n1 and n2 are recorded as started before n3 ever runs: n3 is not, and may start.
     await waitStarted(c, ['n1', 'n2'], ['n1', 'n2']);
     expect(await startedSeenBy(c, lead)).toEqual(['n1', 'n2']);
+    // cairn member list shows the marks (STARTED).
+    const listed = await run('cairn', ['member', 'list', '--endpoints', c.endpoints(lead)], process.cwd());
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(startedColumn(listed.out)).toEqual({ n1: 'yes', n2: 'yes', n3: 'no' });
     await c.startMember('n3');
     expect(await c.call('n3', 'SET', 'k', 'v')).toBe('OK');
     expect(String(await c.call('n3', 'GET', 'k'))).toBe('v');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { shellWord } from './member.js';
+import { MEMBER_LIST_HEADERS, type MemberJson, memberRows, shellWord } from './member.js';
 
 describe('shellWord', () => {
   it('leaves plain tokens and addresses alone', () => {
@@ -12,5 +12,26 @@ describe('shellWord', () => {
     expect(shellWord('$HOME')).toBe("'$HOME'");
     expect(shellWord("it's")).toBe("'it'\\''s'");
     expect(shellWord('')).toBe("''");
+  });
+});
+
+describe('member list rows', () => {
+  const m = (name: string, started: boolean | undefined): MemberJson => ({
+    name,
+    id: '1',
+    peerAddr: '127.0.0.1:1',
+    resp: '',
+    http: '',
+    role: 'voter',
+    isLeader: false,
+    ...(started === undefined ? {} : { started }),
+  });
+
+  it('shows whether each member is recorded as started', () => {
+    const col = MEMBER_LIST_HEADERS.indexOf('STARTED');
+    expect(col).toBeGreaterThan(0);
+    const rows = memberRows([m('n1', true), m('n2', false), m('n3', undefined)]);
+    expect(rows.map((r) => r[col])).toEqual(['yes', 'no', '?']);
+    for (const r of rows) expect(r.length).toBe(MEMBER_LIST_HEADERS.length);
   });
 });

@@ -7,7 +7,7 @@ import { type Cli, EXIT_FAILURE } from '../program.js';
 import { addEndpointsOption, endpointsOf } from './cluster-options.js';
 import { table } from './table.js';
 
-interface MemberJson {
+export interface MemberJson {
   name: string;
   id: string;
   peerAddr: string;
@@ -15,6 +15,30 @@ interface MemberJson {
   http: string;
   role: string;
   isLeader: boolean;
+  /** started: the member is recorded as started (absent: an answering member built before the marks). */
+  started?: boolean;
+}
+
+/** MEMBER_LIST_HEADERS: the columns of `cairn member list`. */
+export const MEMBER_LIST_HEADERS = ['NAME', 'ID', 'ROLE', 'LEADER', 'STARTED', 'PEER ADDR', 'HTTP', 'RESP'];
+
+/**
+ * memberRows: the rows of `cairn member list`. STARTED: whether the cluster recorded that the
+ * member has started (a started mark; docs/cluster.md, "A member that lost its directory"): "no"
+ * for one that never acknowledged anything yet, so an empty directory may start it; "?" when the
+ * answering member does not say (a build before the marks).
+ */
+export function memberRows(members: readonly MemberJson[]): string[][] {
+  return members.map((m) => [
+    m.name,
+    m.id,
+    m.role,
+    m.isLeader ? 'yes' : '',
+    m.started === undefined ? '?' : m.started ? 'yes' : 'no',
+    m.peerAddr,
+    m.http,
+    m.resp,
+  ]);
 }
 
 export function registerMember(program: Command, cli: Cli): void {
@@ -33,12 +57,7 @@ export function registerMember(program: Command, cli: Cli): void {
       await write(`${JSON.stringify(body)}\n`);
       return;
     }
-    await write(
-      table(
-        ['NAME', 'ID', 'ROLE', 'LEADER', 'PEER ADDR', 'HTTP', 'RESP'],
-        body.members.map((m) => [m.name, m.id, m.role, m.isLeader ? 'yes' : '', m.peerAddr, m.http, m.resp]),
-      ),
-    );
+    await write(table(MEMBER_LIST_HEADERS, memberRows(body.members)));
   });
 
   addEndpointsOption(

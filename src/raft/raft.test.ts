@@ -757,3 +757,55 @@ describe('a node whose state machine is missing (RawNode.setStateMachineMissing)
     expect(data(c, 3)).toEqual(['before', 'held']);
   });
 });
+
+describe('a node with a vote floor (RawNode.setVoteFloor)', () => {
+  it('acknowledges, does not campaign, and votes only for a candidate whose log reaches the floor', () => {
+    const c = cluster(3);
+    elect(c, 1);
+    c.node(1).rn.propose(enc.encode('x'));
+    c.stabilize(undefined, false);
+    const leaderLog = c.node(1).rn.raft.raftLog;
+    const floor = { index: leaderLog.lastIndex(), term: leaderLog.lastTerm() };
+    // Node 3 holds its votes up to the leader's last entry; node 2 is cut off and misses it.
+    const held = c.node(3);
+    held.rn.setVoteFloor(floor);
+    c.isolate(2);
+    c.node(1).rn.propose(enc.encode('y'));
+    c.stabilize(undefined, false);
+    // It acknowledged: 'y' is committed by nodes 1 and 3 and applied there.
+    expect(data(c, 3)).toEqual(['x', 'y']);
+    expect(data(c, 2)).toEqual(['x']);
+
+    // No campaign: neither on its own, nor asked, nor by a transfer.
+    held.rn.campaign();
+    tickElection(c, 3);
+    c.stabilize(undefined, false);
+    expect(held.rn.raft.state).toBe('follower');
+    c.node(1).rn.transferLeader(3);
+    c.stabilize(undefined, false);
+    for (let i = 0; i < ELECTION; i++) c.node(1).rn.tick();
+    c.stabilize(undefined, false);
+    expect(c.leader()).toBe(1);
+
+    // Node 2 is behind the floor: without node 1, node 3 does not elect it.
+    c.heal();
+    c.isolate(1);
+    tickAll(c, [2, 3], 4 * ELECTION);
+    expect(c.node(2).rn.raft.state).not.toBe('leader');
+    expect(held.rn.raft.state).not.toBe('leader');
+  });
+
+  it('votes for a candidate whose log reaches the floor (a leader can be elected without it)', () => {
+    const c = cluster(3);
+    elect(c, 1);
+    c.node(1).rn.propose(enc.encode('x'));
+    c.stabilize(undefined, false);
+    const leaderLog = c.node(1).rn.raft.raftLog;
+    const held = c.node(3);
+    held.rn.setVoteFloor({ index: leaderLog.lastIndex(), term: leaderLog.lastTerm() });
+    c.isolate(1);
+    tickAll(c, [2, 3], 4 * ELECTION);
+    expect(c.node(2).rn.raft.state).toBe('leader');
+    expect(data(c, 2)).toEqual(['x']);
+  });
+});

@@ -270,12 +270,37 @@ export class Raft {
   }
 
   /**
-   * promotable says whether this node may campaign: it is a voter of the active config, and its
-   * application has a state machine (a leader must apply what it commits and serve reads).
+   * promotable says whether this node may campaign: it is a voter of the active config, its
+   * application has a state machine (a leader must apply what it commits and serve reads), and it
+   * does not hold its votes.
    */
   promotable(): boolean {
     const pr = this.trk.progress.get(this.id);
-    return pr !== undefined && !pr.isLearner && !this.raftLog.unstable.snapshot && !this.stateMachineMissing;
+    return (
+      pr !== undefined &&
+      !pr.isLearner &&
+      !this.raftLog.unstable.snapshot &&
+      !this.stateMachineMissing &&
+      this.voteFloor === undefined
+    );
+  }
+
+  /**
+   * voteFloor: the application knows this node's log may lack committed entries up to `index`
+   * (whose term is `term`) that were committed with an acknowledgement of this node (Cairn: a
+   * member restarted on an empty directory; docs/cluster.md, "The window before the mark"). Until
+   * it is cleared the node does not campaign (its own log may be too short to lead), and it grants
+   * a vote or pre-vote only to a candidate whose log is at least as up to date as the floor as well
+   * as its own: a log whose last entry is (term, index) or later holds every entry committed up to
+   * it (Leader Completeness and Log Matching), so such a candidate misses nothing this node once
+   * acknowledged before the floor. It still appends and acknowledges what it receives.
+   */
+  voteFloor: { readonly index: number; readonly term: number } | undefined = undefined;
+
+  /** aboveVoteFloor: a candidate's log (lasti, term) is at least as up to date as the vote floor. */
+  private aboveVoteFloor(lasti: number, term: number): boolean {
+    const f = this.voteFloor;
+    return f === undefined || term > f.term || (term === f.term && lasti >= f.index);
   }
 
   /**
@@ -609,7 +634,11 @@ export class Raft {
           this.vote === m.from ||
           (this.vote === NONE && this.lead === NONE) ||
           (m.type === 'MsgPreVote' && m.term > this.term);
-        if (canVote && this.raftLog.isUpToDate(m.index, m.logTerm)) {
+        if (
+          canVote &&
+          this.raftLog.isUpToDate(m.index, m.logTerm) &&
+          this.aboveVoteFloor(m.index, m.logTerm)
+        ) {
           const respType = m.type === 'MsgVote' ? 'MsgVoteResp' : 'MsgPreVoteResp';
           // The response carries the candidate's term: for pre-votes we stay in our own term.
           this.send({ type: respType, to: m.from, term: m.term });

@@ -55,6 +55,15 @@ export class RawNode {
     this.raft.raftLog.applyHeld = missing;
   }
 
+  /**
+   * setVoteFloor: this node's log may lack entries up to (term, index) committed with its
+   * acknowledgement; until setVoteFloor(undefined) it does not campaign and votes only for
+   * candidates whose log reaches the floor (Raft.voteFloor).
+   */
+  setVoteFloor(floor: { readonly index: number; readonly term: number } | undefined): void {
+    this.raft.voteFloor = floor;
+  }
+
   /** tick advances the logical clock by one tick (the driver decides how long a tick is). */
   tick(): void {
     this.raft.tick();

@@ -11,11 +11,16 @@
 //                   "members": [{ "id", "name", "peerAddr" }], "bootstrapped": "new"|"existing",
 //                   "removed"?: [{ "id", "name", "peerAddr" }], "membershipIndex"?: number,
 //                   "clientAddrs"?: { "resp": HOST:PORT, "http": HOST:PORT | "" },
-//                   "started"?: [id], "startCheck"?: "pending" }
+//                   "started"?: [id], "startCheck"?: "pending",
+//                   "voteFloor"?: { "index": n, "term": n } }
 //
 // `started` is the checkpoint of the started marks (membership.ts) as of `membershipIndex`;
 // `startCheck: "pending"` is written by a first start and removed once the start check passed
 // (start-check.ts): until then the member has taken no part in Raft, and a restart checks again.
+// A check that passed on a peer's confirmed answer (a running cluster) records `voteFloor`, the
+// entry that peer had applied, removed once this member applied it: until then it holds its votes
+// (a restart too), since its log may still lack entries committed with an acknowledgement it
+// forgot.
 //
 // Written atomically (temporary file, fdatasync, rename, fsync of the directory): once at the
 // first start, and again after each applied membership change, when `members` becomes the
@@ -78,6 +83,11 @@ export interface Identity {
    * started before (start-check.ts); until then it neither votes nor acknowledges anything.
    */
   readonly startCheck?: 'pending';
+  /**
+   * voteFloor: after a start check a running cluster confirmed, the entry the confirming peer had
+   * applied, until this member has applied it: until then it holds its votes (Replica.holdVotes).
+   */
+  readonly voteFloor?: { readonly index: number; readonly term: number };
 }
 
 /** ClientAddrs: where a member serves clients: RESP and HTTP ("" for none), HOST:PORT. */
@@ -187,6 +197,11 @@ export async function readIdentity(fs: FileSystem, dir: string): Promise<Identit
     (id.started !== undefined &&
       (!Array.isArray(id.started) || !id.started.every((n) => Number.isSafeInteger(n)))) ||
     (id.startCheck !== undefined && id.startCheck !== 'pending') ||
+    (id.voteFloor !== undefined &&
+      (typeof id.voteFloor !== 'object' ||
+        id.voteFloor === null ||
+        !Number.isSafeInteger(id.voteFloor.index) ||
+        !Number.isSafeInteger(id.voteFloor.term))) ||
     (id.clientAddrs !== undefined &&
       (typeof id.clientAddrs !== 'object' ||
         id.clientAddrs === null ||

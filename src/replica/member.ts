@@ -59,7 +59,6 @@ import {
   decodeSnapshotData,
   encodeMemberContext,
   encodeSnapshotData,
-  encodeStartedContext,
   Membership,
   type MembershipState,
   snapshotLogTs,
@@ -71,11 +70,12 @@ import {
   checkRemove,
   type ReconfigView,
 } from './reconfig-check.js';
-import { REQUEST_TIMEOUT_MS, Replica, type ReplicaLogger } from './replica.js';
+import { REQUEST_TIMEOUT_MS, Replica, type ReplicaLogger, type VoteFloor } from './replica.js';
 import { ReplicatedEngine } from './replicated-engine.js';
 import { finishInstall, installEngineFiles, isEngineEntry } from './snapshot-install.js';
 import { removeStagedDir } from './snapshot-staging.js';
-import { runStartCheck, START_CHECK_CONFIRM_MS, type StartAnswer } from './start-check.js';
+import { runStartCheck, type StartAnswer } from './start-check.js';
+import { answerStartCheck, nextStartedMark, STARTED_MARK_INTERVAL_MS } from './started-marks.js';
 import { createTcpTransport, type TcpTransport } from './tcp-transport.js';
 import type { Peer, PeerInfo } from './transport.js';
 
@@ -169,6 +169,7 @@ export class ClusterMember {
       started: identity.started ?? [],
     });
     replica.onConfChange((cc, cs, index) => this.confChangeApplied(cc, cs, index));
+    if (identity.voteFloor !== undefined) this.holdVotes(identity.voteFloor);
   }
 
   static async open(options: MemberOptions): Promise<ClusterMember> {
@@ -349,6 +350,7 @@ export class ClusterMember {
   private async checkStart(addresses: { resp: string; http: string }): Promise<void> {
     const self = this.identity;
     const peers = this.peers();
+    let floor: VoteFloor | undefined;
     if (peers.length > 0) {
       const decision = await runStartCheck({
         self: { id: self.id, name: self.name, resp: addresses.resp, http: addresses.http },
@@ -369,13 +371,15 @@ export class ClusterMember {
       this.logger.info(
         { answered: decision.answered, via: decision.via },
         decision.via === 'confirmed'
-          ? 'start check passed: a peer confirmed with the leader that no member records this one as started'
+          ? 'start check passed: a peer confirmed with the leader that no member records this one as started (votes are held until this member has applied what the peer had)'
           : 'start check passed: a majority of the members, this one included, know nothing yet (a new cluster)',
       );
+      floor = decision.floor;
     }
     const { startCheck: _, ...passed } = this.recorded;
-    this.recorded = passed;
+    this.recorded = floor === undefined ? passed : { ...passed, voteFloor: floor };
     this.checking = false;
+    if (floor !== undefined) this.holdVotes(floor);
     this.saveCheckpoint();
     // Durable before Raft runs: a restart after this vote-capable point must not ask again
     // (its peers would by then record it as started, and refuse it).
@@ -383,21 +387,31 @@ export class ClusterMember {
   }
 
   /**
-   * startAnswer: the answer to a peer's start check (start-check.ts). A started mark this member
-   * applied is the answer at once (committed, never taken back). A member that knows nothing
-   * (checking, or fresh: no leader's entry in its log) says so. Otherwise it confirms its state
-   * with the leader first (a ReadIndex round, then applied through the read index: every mark
-   * committed before the question), and answers unconfirmed when it cannot within
-   * START_CHECK_CONFIRM_MS (no leader, no quorum): an answer from its own state could be behind.
+   * holdVotes: a member that passed its start check on a running cluster's confirmed answer holds
+   * its votes until it has applied the entry the confirming peer had applied (Replica.holdVotes):
+   * its lost directory may have acknowledged entries up to there that a quorum counted on
+   * (docs/cluster.md, "The window before the mark"). member.json keeps the floor until then.
    */
-  private async startAnswer(id: NodeId): Promise<StartAnswer> {
-    const started = (): StartAnswer => ({ answer: 'started', index: this.replica.applied });
-    if (this.membership.isStarted(id)) return started();
-    if (this.checking || this.replica.fresh) return { answer: 'fresh', index: this.replica.applied };
-    const confirmed = await withinMs(this.clock, this.replica.linearizable(), START_CHECK_CONFIRM_MS);
-    if (!confirmed) return { answer: 'unconfirmed', index: this.replica.applied };
-    if (this.membership.isStarted(id)) return started();
-    return { answer: 'not-started', index: this.replica.applied };
+  private holdVotes(floor: VoteFloor): void {
+    this.replica.holdVotes(floor, () => {
+      const { voteFloor: _, ...released } = this.recorded;
+      this.recorded = released;
+      this.saveCheckpoint();
+    });
+  }
+
+  /** startAnswer: the answer to a peer's start check (started-marks.ts). */
+  private startAnswer(id: NodeId): Promise<StartAnswer> {
+    const { membership } = this;
+    return answerStartCheck(
+      {
+        isStarted: (m) => membership.isStarted(m),
+        checking: this.checking,
+        replica: this.replica,
+        clock: this.clock,
+      },
+      id,
+    );
   }
 
   /**
@@ -409,23 +423,11 @@ export class ClusterMember {
    */
   private markStarted(): void {
     if (this.marking !== undefined || this.removed || !this.replica.leaderReady) return;
-    const st = this.replica.status();
-    const candidates = [...st.voters, ...st.learners].filter(
-      (id) =>
-        !this.membership.isStarted(id) &&
-        this.membership.record(id) !== undefined &&
-        (id === this.identity.id || (st.progress.get(id)?.match ?? 0) > 0),
-    );
-    const id = candidates[0];
-    if (id === undefined) return;
-    const record = this.membership.record(id) as MemberRecord;
+    const next = nextStartedMark(this.replica.status(), this.identity.id, this.membership);
+    if (next === undefined) return;
+    const { record, change } = next;
     const marking = this.replica
-      .proposeConfChange({
-        transition: 'auto',
-        // The member's current role again: no change to the Raft configuration.
-        changes: [{ type: st.voters.includes(id) ? 'addNode' : 'addLearner', nodeId: id }],
-        context: encodeStartedContext(record),
-      })
+      .proposeConfChange(change)
       .then(
         () => this.logger.info({ member: record.name }, 'recorded that the member has started'),
         (err: unknown) =>
@@ -872,35 +874,8 @@ function withOwnView(state: MembershipState, own: readonly MemberRecord[]): Memb
 /** NO_CONTEXT: the context of a change that adds no member record. */
 const NO_CONTEXT = new Uint8Array(0);
 
-/**
- * STARTED_MARK_INTERVAL_MS: how often the leader looks for members to record as started. The
- * window between a member's first acknowledgement and its mark is what the start check cannot
- * see (docs/cluster.md); a quarter second keeps it short without a look every turn.
- */
-const STARTED_MARK_INTERVAL_MS = 250;
-
 /** LEADER_POLL_MS: how often a request waiting for a leader looks again (besides change events). */
 const LEADER_POLL_MS = 50;
-
-/**
- * withinMs: whether `p` resolves within `ms` (false when it rejects or takes longer; a late
- * settlement is ignored).
- */
-function withinMs(clock: Clock, p: Promise<unknown>, ms: number): Promise<boolean> {
-  return new Promise<boolean>((resolve) => {
-    const timer = clock.after(ms, () => resolve(false));
-    p.then(
-      () => {
-        timer.cancel();
-        resolve(true);
-      },
-      () => {
-        timer.cancel();
-        resolve(false);
-      },
-    );
-  });
-}
 
 /** removeTree removes a file, or a directory with everything in it. */
 async function removeTree(fs: FileSystem, target: string): Promise<void> {

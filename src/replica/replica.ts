@@ -119,6 +119,12 @@ export const ELECTION_TICKS = 10;
 export const HEARTBEAT_TICKS = 1;
 /** REQUEST_TIMEOUT_MS: how long a proposal or a read waits before failing (the issue's default 5 s). */
 export const REQUEST_TIMEOUT_MS = 5_000;
+/** VoteFloor: a committed entry (index and term) a member's votes are held up to (Replica.holdVotes). */
+export interface VoteFloor {
+  readonly index: number;
+  readonly term: number;
+}
+
 /** BOOTSTRAP_TERM: the term of a new cluster's bootstrap entries (Raft.bootstrap); leaders' entries are later. */
 const BOOTSTRAP_TERM = 1;
 /**
@@ -415,6 +421,8 @@ export class Replica {
    * queued them), when it hands the entry to the engine. Client tracking's invalidations.
    */
   readonly onForeignWrite = new Set<(keys: readonly Uint8Array[]) => void>();
+  /** voteFloor: the vote floor this member holds until it applied it (holdVotes). */
+  private voteFloor: { readonly floor: VoteFloor; readonly released: () => void } | undefined;
   /** readWaiters: reads waiting for the next ReadIndex round (batched per turn). */
   private readWaiters: ReadWaiter[] = [];
   private readonly readRounds = new Map<string, ReadWaiter[]>();
@@ -636,6 +644,48 @@ export class Replica {
    */
   get fresh(): boolean {
     return this.rn.raft.raftLog.lastTerm() <= BOOTSTRAP_TERM;
+  }
+
+  /**
+   * appliedTerm: the term of the entry at the applied index (0 before any), or undefined when the
+   * log no longer knows it: with the applied index, what a start check's confirmed answer says.
+   */
+  get appliedTerm(): number | undefined {
+    if (this.appliedIndex === 0) return 0;
+    return this.rn.raft.raftLog.term(this.appliedIndex);
+  }
+
+  /**
+   * holdVotes sets a vote floor (Raft.voteFloor): until this member has applied `floor.index`,
+   * it does not campaign and votes only for candidates whose log reaches the floor; then the floor
+   * is dropped and `released` is called. A member restarted on an empty directory holds its votes
+   * this way up to the commit index its start check confirmed (docs/cluster.md, "The window before
+   * the mark"). No floor at or below the applied index is set.
+   */
+  holdVotes(floor: VoteFloor, released: () => void): void {
+    if (floor.index <= this.appliedIndex) {
+      released();
+      return;
+    }
+    this.voteFloor = { floor, released };
+    this.rn.setVoteFloor(floor);
+    this.logger.info(
+      { ...floor },
+      'votes held until this member has applied the entry its start check confirmed',
+    );
+  }
+
+  /** releaseVoteFloor: the applied index reached the vote floor (holdVotes). */
+  private releaseVoteFloor(index: number): void {
+    const held = this.voteFloor;
+    if (held === undefined || index < held.floor.index) return;
+    this.voteFloor = undefined;
+    this.rn.setVoteFloor(undefined);
+    this.logger.info(
+      { index },
+      'votes no longer held: this member holds every entry its start check confirmed',
+    );
+    held.released();
   }
 
   get leader(): NodeId {
@@ -1195,6 +1245,7 @@ export class Replica {
     if (index > this.appliedIndex) {
       this.appliedIndex = index;
       this.releaseIndexWaiters(index);
+      this.releaseVoteFloor(index);
     }
     // The log restarts after the snapshot: its writes are all at or below what it recorded.
     this.logTs = this.snapshots?.logTsOf?.(snap.data) ?? 0;
@@ -1662,6 +1713,7 @@ export class Replica {
     if (own !== undefined && own.term === term) this.settle(index, own, undefined);
     if (this.role === 'leader' && !this.termApplied && term === this.rn.raft.term) this.becomeReady(term);
     this.releaseIndexWaiters(index);
+    this.releaseVoteFloor(index);
   }
 
   private releaseIndexWaiters(index: number): void {

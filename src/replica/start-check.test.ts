@@ -63,7 +63,7 @@ const ask = (peerAddr: string, timeoutMs?: number, legacyRequest = false): Promi
 const said = (peer: string, answer: StartAnswerKind): AskResult => ({
   kind: 'answer',
   peer,
-  answer: { answer, index: 7 },
+  answer: { answer, index: 7, term: 2 },
 });
 const none = (peer: string): AskResult => ({ kind: 'no-answer', peer, reason: 'down' });
 
@@ -85,14 +85,14 @@ describe('start status codec', () => {
 describe('start answer codec', () => {
   it('round-trips every answer and refuses anything else', () => {
     for (const answer of ['not-started', 'started', 'fresh', 'unconfirmed'] as const) {
-      const a = { answer, index: 2 ** 40 };
+      const a = { answer, index: 2 ** 40, term: 2 ** 33 };
       expect(decodeStartAnswer(encodeStartAnswer(a))).toEqual(a);
     }
-    expect(encodeStartAnswer({ answer: 'fresh', index: 1 }).length).toBe(9);
-    const bad = encodeStartAnswer({ answer: 'started', index: 1 });
+    expect(encodeStartAnswer({ answer: 'fresh', index: 1, term: 0 }).length).toBe(17);
+    const bad = encodeStartAnswer({ answer: 'started', index: 1, term: 0 });
     bad[0] = 4;
     expect(() => decodeStartAnswer(bad)).toThrow(PeerProtocolError);
-    expect(() => decodeStartAnswer(new Uint8Array(10))).toThrow(PeerProtocolError);
+    expect(() => decodeStartAnswer(new Uint8Array(9))).toThrow(PeerProtocolError);
   });
 
   it('reads a request of either version and maps answers between the versions', () => {
@@ -101,8 +101,12 @@ describe('start answer codec', () => {
     expect(() => decodeStatusRequest(new Uint8Array([3]))).toThrow(PeerProtocolError);
     expect(() => decodeStatusRequest(new Uint8Array([2, 0]))).toThrow(PeerProtocolError);
     // An older asker goes on any status: it gets none when the answer is unconfirmed.
-    expect(legacyStatus({ answer: 'unconfirmed', index: 3 })).toBeUndefined();
-    expect(legacyStatus({ answer: 'fresh', index: 3 })).toEqual({ started: false, checking: true, index: 3 });
+    expect(legacyStatus({ answer: 'unconfirmed', index: 3, term: 1 })).toBeUndefined();
+    expect(legacyStatus({ answer: 'fresh', index: 3, term: 0 })).toEqual({
+      started: false,
+      checking: true,
+      index: 3,
+    });
     // An older peer's "not started" was read from its own state, possibly behind: unconfirmed.
     expect(fromLegacyStatus({ started: false, checking: false, index: 3 }).answer).toBe('unconfirmed');
     expect(fromLegacyStatus({ started: true, checking: false, index: 3 }).answer).toBe('started');
@@ -127,7 +131,16 @@ describe('decideStart', () => {
       kind: 'go',
       via: 'confirmed',
       answered: ['b'],
+      floor: { index: 7, term: 2 },
     });
+    // The vote floor is the newest entry a confirming peer applied.
+    const at = (peer: string, index: number, term: number): AskResult => ({
+      kind: 'answer',
+      peer,
+      answer: { answer: 'not-started', index, term },
+    });
+    expect(decideStart([at('a', 9, 2), at('b', 8, 3)], 3)).toMatchObject({ floor: { index: 8, term: 3 } });
+    expect(decideStart([at('a', 9, 3), at('b', 8, 3)], 3)).toMatchObject({ floor: { index: 9, term: 3 } });
     // A peer that is behind (it has not applied the mark) and cannot reach the leader: wait.
     expect(decideStart([none('a'), said('b', 'unconfirmed')], 3)).toEqual({ kind: 'wait' });
     // Nobody answers: wait (the lost-write repro had every peer down).
@@ -172,33 +185,33 @@ describe('askStartStatus over the peer transport', () => {
     const addr = await answering(async (id) => {
       asked.push(id);
       await new Promise((resolve) => setTimeout(resolve, 50));
-      return { answer: 'not-started', index: 12 };
+      return { answer: 'not-started', index: 12, term: 4 };
     });
     expect(await ask(addr)).toEqual({
       kind: 'answer',
       peer: 'n1',
-      answer: { answer: 'not-started', index: 12 },
+      answer: { answer: 'not-started', index: 12, term: 4 },
     });
     expect(asked).toEqual([2]);
   });
 
   it('answers an older asker in its format, and nothing when unconfirmed', async () => {
-    let answer: StartAnswer = { answer: 'started', index: 12 };
+    let answer: StartAnswer = { answer: 'started', index: 12, term: 0 };
     const addr = await answering(() => answer);
     // The legacy status, read back as an older asker would have (mapped by fromLegacyStatus).
     expect(await ask(addr, undefined, true)).toEqual({
       kind: 'answer',
       peer: 'n1',
-      answer: { answer: 'started', index: 12 },
+      answer: { answer: 'started', index: 12, term: 0 },
     });
-    answer = { answer: 'unconfirmed', index: 12 };
+    answer = { answer: 'unconfirmed', index: 12, term: 0 };
     expect(await ask(addr, undefined, true)).toMatchObject({ kind: 'no-answer' });
     expect(await ask(addr)).toEqual({ kind: 'answer', peer: 'n1', answer });
   });
 
   it('a removed asker hears so; a down peer or one without the check gives no answer', async () => {
     const removed = await answering(
-      () => ({ answer: 'not-started', index: 0 }),
+      () => ({ answer: 'not-started', index: 0, term: 0 }),
       () => true,
     );
     const r = await ask(removed);

@@ -10,14 +10,15 @@
 //
 //   status-request := [ version u8 ]              asking side, once, as the first frame; empty
 //                                                 from a build before the start answers (v1)
-//   start-answer   := answer u8 | index u64       answering side to a version-2 request, once,
+//   start-answer   := answer u8 | index u64 | term u64
+//                                                 answering side to a version-2 request, once,
 //                                                 then it closes
 //   status         := started bool | checking bool | index u64
 //                                                 answering side to an empty (v1) request
 //
 // answer: 0 not-started: the answering member confirmed its state with the leader after the
-// question arrived (a ReadIndex round: index is the read index, and it applied through it) and
-// records no started mark of the asker; 1 started: it has applied the asker's mark (a mark is
+// question arrived (a ReadIndex round, then it applied through the read index: index is its
+// applied index, term that entry's term) and records no started mark of the asker; 1 started: it has applied the asker's mark (a mark is
 // committed and never taken back, so no confirmation is needed); 2 fresh: it knows nothing, since
 // its log holds no entry of any leader (it is checking itself, or is a member of a new cluster that
 // has not elected one yet); 3 unconfirmed: it holds state but could not confirm it in time (no
@@ -44,8 +45,8 @@ import type { Peer } from './transport.js';
 
 /** START_STATUS_BYTES: started u8, checking u8, index u64 (v1). */
 const START_STATUS_BYTES = 1 + 1 + 8;
-/** START_ANSWER_BYTES: answer u8, index u64. */
-const START_ANSWER_BYTES = 1 + 8;
+/** START_ANSWER_BYTES: answer u8, index u64, term u64. */
+const START_ANSWER_BYTES = 1 + 8 + 8;
 /** START_CHECK_VERSION: the version a status-request of this build carries. */
 export const START_CHECK_VERSION = 2;
 /** START_CHECK_ASK_TIMEOUT_MS: one question's whole exchange (connect, handshake, answer). */
@@ -80,10 +81,14 @@ const ANSWERS_BY_CODE: ReadonlyMap<number, StartAnswerKind> = new Map(
   (Object.entries(ANSWER_CODES) as [StartAnswerKind, number][]).map(([k, c]) => [c, k]),
 );
 
-/** StartAnswer: one peer's answer; index: the read index (not-started) or its applied index. */
+/**
+ * StartAnswer: one peer's answer; index: its applied index (for not-started, at or past the read
+ * index the leader confirmed), term: that entry's term (0 when not known: other answers).
+ */
 export interface StartAnswer {
   readonly answer: StartAnswerKind;
   readonly index: number;
+  readonly term: number;
 }
 
 export function encodeStartStatus(s: StartStatus): Buffer {
@@ -110,6 +115,7 @@ export function encodeStartAnswer(a: StartAnswer): Buffer {
   const out = Buffer.alloc(START_ANSWER_BYTES);
   out[0] = ANSWER_CODES[a.answer];
   writeU64LE(out, a.index, 1);
+  writeU64LE(out, a.term, 9);
   return out;
 }
 
@@ -119,8 +125,10 @@ export function decodeStartAnswer(payload: Uint8Array): StartAnswer {
   const answer = ANSWERS_BY_CODE.get(payload[0] ?? -1);
   if (answer === undefined) throw new PeerProtocolError(`start answer ${payload[0]} is not 0 to 3`);
   const index = readSafeU64LE(payload, 1);
-  if (index === undefined) throw new PeerProtocolError('start answer index is not a safe integer');
-  return { answer, index };
+  const term = readSafeU64LE(payload, 9);
+  if (index === undefined || term === undefined)
+    throw new PeerProtocolError('start answer index or term is not a safe integer');
+  return { answer, index, term };
 }
 
 /** encodeStatusRequest: the question of this build (version 2). */
@@ -157,9 +165,9 @@ export function legacyStatus(a: StartAnswer): StartStatus | undefined {
  * started" was read from its own state, possibly behind, so it counts as unconfirmed.
  */
 export function fromLegacyStatus(s: StartStatus): StartAnswer {
-  if (s.started) return { answer: 'started', index: s.index };
-  if (s.checking) return { answer: 'fresh', index: s.index };
-  return { answer: 'unconfirmed', index: s.index };
+  if (s.started) return { answer: 'started', index: s.index, term: 0 };
+  if (s.checking) return { answer: 'fresh', index: s.index, term: 0 };
+  return { answer: 'unconfirmed', index: s.index, term: 0 };
 }
 
 /** AskResult: one peer's answer, or why there is none. */
@@ -274,6 +282,11 @@ export type StartDecision =
       /** via: a peer confirmed with the leader ('confirmed'), or a majority knows nothing ('fresh'). */
       readonly via: 'confirmed' | 'fresh';
       readonly answered: readonly string[];
+      /**
+       * floor: with 'confirmed', the newest entry (index, term) the confirming peers applied: this
+       * member holds its votes until it has applied it (Replica.holdVotes).
+       */
+      readonly floor?: { readonly index: number; readonly term: number };
     }
   | { readonly kind: 'wait' };
 
@@ -306,8 +319,17 @@ export function decideStart(results: readonly AskResult[], members: number): Sta
       return { kind: 'refuse', peer: r.peer, why: 'started' };
   }
   const answers = results.filter((r) => r.kind === 'answer');
-  const confirmed = answers.filter((r) => r.answer.answer === 'not-started').map((r) => r.peer);
-  if (confirmed.length > 0) return { kind: 'go', via: 'confirmed', answered: confirmed };
+  const confirmed = answers.filter((r) => r.answer.answer === 'not-started');
+  const newest = confirmed
+    .map((r) => r.answer)
+    .reduce<StartAnswer | undefined>(
+      (a, b) => (a === undefined || b.term > a.term || (b.term === a.term && b.index > a.index) ? b : a),
+      undefined,
+    );
+  if (newest !== undefined) {
+    const floor = { index: newest.index, term: newest.term };
+    return { kind: 'go', via: 'confirmed', answered: confirmed.map((r) => r.peer), floor };
+  }
   if (answers.some((r) => r.answer.answer === 'unconfirmed')) return { kind: 'wait' };
   const fresh = answers.filter((r) => r.answer.answer === 'fresh').map((r) => r.peer);
   if (fresh.length > 0 && 1 + fresh.length >= majorityOf(members))

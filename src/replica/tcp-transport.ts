@@ -847,7 +847,7 @@ class TcpTransportImpl implements TcpTransport {
     };
     startStatus(peer.id).then(answered, (err: unknown) => {
       this.opts.logger.warn({ peer: peer.name, err }, 'could not answer a start check');
-      answered({ answer: 'unconfirmed', index: 0 });
+      answered({ answer: 'unconfirmed', index: 0, term: 0 });
     });
   }
 

@@ -12,11 +12,18 @@ import { InjectedFault } from '../src/io/faulty-file-system.js';
 import type { ConfState, Entry, HardState, Message, NodeId, Snapshot } from '../src/raft/index.js';
 import { DiskLog } from '../src/replica/disk-log.js';
 import { decodeWrite } from '../src/replica/entry-codec.js';
-import { snapshotLogTs } from '../src/replica/membership.js';
+import {
+  decodeSnapshotData,
+  encodeSnapshotData,
+  Membership,
+  snapshotLogTs,
+} from '../src/replica/membership.js';
 import { Replica, type ReplicaLog, type StateDigest } from '../src/replica/replica.js';
 import { ReplicatedEngine } from '../src/replica/replicated-engine.js';
 import { finishInstall, installEngineFiles } from '../src/replica/snapshot-install.js';
 import { removeStagedDir } from '../src/replica/snapshot-staging.js';
+import type { StartAnswer } from '../src/replica/start-check.js';
+import { answerStartCheck, nextStartedMark, STARTED_MARK_INTERVAL_MS } from '../src/replica/started-marks.js';
 import type { Transport } from '../src/replica/transport.js';
 import type { Prng } from '../src/stdx/prng.js';
 import { SafetyViolation } from './checkers.js';
@@ -25,6 +32,7 @@ import { SimEngine } from './replica-engine.js';
 import { type IoLatency, SimFileSystem } from './replica-fs.js';
 import type { ReplicaNet, SnapshotFile } from './replica-net.js';
 import { SimClock, SimProcess, type SimScheduler } from './replica-scheduler.js';
+import { type Answerer, readStartCheck, runSimStartCheck, writeStartCheck } from './replica-start-check.js';
 
 /** DATA_DIR: the member's data directory, which exists (durably) before the first start. */
 export const DATA_DIR = '/data';
@@ -54,6 +62,18 @@ export interface MemberEnv {
   readonly snapshotCatchupEntries: number;
   /** onFatal: the member's Replica stopped (an I/O failure); the simulator restarts it. */
   readonly onFatal: (member: SimMember, err: unknown) => void;
+  /**
+   * startChecks: the lost-directory scenario: a start from an empty disk runs the start check,
+   * and the ready leader records started marks, as `cairn serve` does (sim/replica-start-check.ts).
+   */
+  readonly startChecks?: boolean;
+  /** members: every member, to ask in a start check. */
+  readonly members?: () => readonly SimMember[];
+  /**
+   * onStartChecked: a start check of `member` ended (refused: it stays down for good); setting
+   * `member.refused` takes a member that passed out as well.
+   */
+  readonly onStartChecked?: (member: SimMember, decision: 'refuse' | 'confirmed' | 'fresh') => void;
 }
 
 /** Running: the objects of a live process. */
@@ -66,10 +86,17 @@ export interface Running {
   readonly replica: Replica;
   readonly db: Db;
   readonly transport: Transport;
+  /** membership: the member list with its started marks (kept only with env.startChecks). */
+  readonly membership: Membership;
+  /** checking: the process is running its start check (Raft messages are dropped). */
+  checking: boolean;
 }
 
 export class SimMember {
-  readonly disk = new SimDisk([DATA_DIR]);
+  /** disk: replaced by an empty one when the member loses its directory (wipe). */
+  disk = new SimDisk([DATA_DIR]);
+  /** refused: its start check refused it (it lost its directory after it was marked): down for good. */
+  refused = false;
   incarnation = 0;
   proc: SimProcess | undefined;
   running: Running | undefined;
@@ -97,20 +124,122 @@ export class SimMember {
     this.applyHash = 0;
     this.leaderTerm = 0;
     this.env.trace(`start ${proc.name}`);
-    this.open(proc).then(
-      (running) => {
+    this.open(proc)
+      .then(async (running) => {
         if (!proc.alive) return;
         this.running = running;
+        if (this.env.startChecks === true && !(await this.checkStart(running))) return;
         running.replica.start(running.transport);
         this.env.trace(`up ${proc.name}`);
-      },
-      (err: unknown) => {
-        if (!proc.alive) return;
-        // An injected fault while opening: the process exits and is started again later.
-        if (err instanceof InjectedFault) this.env.onFatal(this, err);
-        else this.env.sched.fail(err);
-      },
-    );
+        if (this.env.startChecks === true) this.markEvery(running);
+      })
+      .then(
+        () => {},
+        (err: unknown) => {
+          if (!proc.alive) return;
+          // An injected fault while opening: the process exits and is started again later.
+          if (err instanceof InjectedFault) this.env.onFatal(this, err);
+          else this.env.sched.fail(err);
+        },
+      );
+  }
+
+  /** wipe: the member's directory is lost (a disk replaced): it crashes and its disk is empty. */
+  wipe(): void {
+    this.crash(false, 0);
+    this.disk = new SimDisk([DATA_DIR]);
+    this.env.trace(`n${this.id} lost its directory`);
+  }
+
+  /**
+   * checkStart runs the start check when the disk says so (an empty disk: a first start, or a
+   * wiped one) and holds votes after a pass on a confirmed answer; false when the process must
+   * not go on (refused: it exits and stays down; or it died).
+   */
+  private async checkStart(run: Running): Promise<boolean> {
+    const { env } = this;
+    let state = await readStartCheck(run.fs, DATA_DIR);
+    if (state === undefined) {
+      await writeStartCheck(run.fs, DATA_DIR, 'pending');
+      state = 'pending';
+    }
+    if (state === 'pending') {
+      const peers: Answerer[] = (env.members?.() ?? [])
+        .filter((m) => m.id !== this.id)
+        .map((m) => ({ id: m.id, live: () => m.answerer() }));
+      const decision = await runSimStartCheck({
+        net: env.net,
+        proc: run.proc,
+        self: this.id,
+        peers,
+        trace: env.trace,
+      });
+      if (decision === undefined || !run.proc.alive) return false;
+      if (decision.kind === 'refuse') {
+        env.trace(`n${this.id} refused at its start (${decision.why}, says ${decision.peer}): down for good`);
+        this.refused = true;
+        env.onStartChecked?.(this, 'refuse');
+        this.crash(false, 0);
+        return false;
+      }
+      state = decision.floor === undefined ? 'passed' : { floor: decision.floor };
+      await writeStartCheck(run.fs, DATA_DIR, state);
+      if (!run.proc.alive) return false;
+      env.onStartChecked?.(this, decision.via);
+      if (this.refused) {
+        // The run took it out (a second fault the check does not promise to survive).
+        this.crash(false, 0);
+        return false;
+      }
+    }
+    run.checking = false;
+    if (typeof state !== 'string') {
+      const { floor } = state;
+      run.replica.holdVotes(floor, () => {
+        env.trace(`n${this.id} applied ${floor.index}: votes no longer held`);
+        void writeStartCheck(run.fs, DATA_DIR, 'passed').catch(() => {});
+      });
+    }
+    return run.proc.alive;
+  }
+
+  /** answerer: this member's answer to a start check, while it runs (answerStartCheck). */
+  answerer(): { readonly proc: SimProcess; answer(asker: NodeId): Promise<StartAnswer> } | undefined {
+    const run = this.running;
+    if (run === undefined || !run.proc.alive) return undefined;
+    return {
+      proc: run.proc,
+      answer: (asker) =>
+        answerStartCheck(
+          {
+            isStarted: (id) => run.membership.isStarted(id),
+            checking: run.checking,
+            replica: run.replica,
+            clock: new SimClock(run.proc, this.skewMs),
+          },
+          asker,
+        ),
+    };
+  }
+
+  /** markEvery: the ready leader records started marks (nextStartedMark), as ClusterMember does. */
+  private markEvery(run: Running): void {
+    let marking = false;
+    new SimClock(run.proc, this.skewMs).every(STARTED_MARK_INTERVAL_MS, () => {
+      if (marking || !run.replica.leaderReady) return;
+      const next = nextStartedMark(run.replica.status(), this.id, run.membership);
+      if (next === undefined) return;
+      marking = true;
+      run.replica.proposeConfChange(next.change).then(
+        () => {
+          marking = false;
+          this.env.trace(`n${this.id} marked n${next.record.id} as started`);
+        },
+        () => {
+          marking = false;
+        },
+      );
+    });
   }
 
   private async open(proc: SimProcess): Promise<Running> {
@@ -131,6 +260,14 @@ export class SimMember {
     );
     const fresh = disk.lastIndex() === 0 && disk.hardState().term === 0;
     let running: Running | undefined;
+    const membership = new Membership(
+      decodeSnapshotData(disk.snapshot().data) ?? {
+        members: env.ids.map((id) => ({ id, name: `n${id}`, peerAddr: `sim:${id}` })),
+        removed: [],
+        index: 0,
+        started: [],
+      },
+    );
     const replica = new Replica({
       id: this.id,
       log,
@@ -146,10 +283,12 @@ export class SimMember {
       snapshotEntries: env.snapshotEntries,
       snapshotCatchupEntries: env.snapshotCatchupEntries,
       snapshots: {
-        // The simulated members are fixed: no member list travels with a snapshot.
-        data: (logTs) => Buffer.from(JSON.stringify({ logTs })),
+        // The simulated members are fixed; the list travels with its started marks.
+        data: (logTs) => encodeSnapshotData(membership.state(), logTs),
         logTsOf: snapshotLogTs,
-        install: async (stage) => {
+        install: async (stage, snap) => {
+          const state = decodeSnapshotData(snap.data);
+          if (state !== undefined) membership.restore(state);
           await engine.close();
           await installEngineFiles(fs, ENGINE_DIR, stage);
           engine = await SimEngine.open(fs, ENGINE_DIR, clock);
@@ -159,6 +298,9 @@ export class SimMember {
         },
         discard: (stage) => removeStagedDir(fs, stage),
       },
+    });
+    replica.onConfChange((cc, _cs, index) => {
+      membership.apply(cc, index);
     });
     replica.onDigest.add((d) => {
       if (proc.alive) env.onDigest(this.id, d);
@@ -184,16 +326,35 @@ export class SimMember {
       this.id,
       proc,
       {
-        onMessages: (msgs) => replica.step(msgs),
-        onUnreachable: (to) => replica.unreachable(to),
+        // A member running its start check takes no part in Raft (ClusterMember drops the same).
+        onMessages: (msgs) => {
+          if (running?.checking !== true) replica.step(msgs);
+        },
+        onUnreachable: (to) => {
+          if (running?.checking !== true) replica.unreachable(to);
+        },
         onPeerInfo: () => {},
-        onSnapshot: (m, dir) => replica.stepSnapshot(m, dir),
+        onSnapshot: (m, dir) => {
+          if (running?.checking === true) void removeStagedDir(fs, dir).catch(() => {});
+          else replica.stepSnapshot(m, dir);
+        },
       },
       stage,
     );
     const replicated = new ReplicatedEngine(engine, replica, () => transport.close());
     const db = new Db(DATA_DIR, replicated, { clock });
-    running = { proc, fs, log, engine, replica, db, transport };
+    // With start checks, Raft messages are dropped until the marker says the check passed.
+    running = {
+      proc,
+      fs,
+      log,
+      engine,
+      replica,
+      db,
+      transport,
+      membership,
+      checking: env.startChecks === true,
+    };
     return running;
   }
 

@@ -62,6 +62,17 @@ export class ReplicaNet {
     return this.cut.has(`${from}>${to}`);
   }
 
+  /** reachable: whether a message from `from` would reach `to` now (it is up, the link is not cut). */
+  reachable(from: NodeId, to: NodeId): boolean {
+    const dest = this.endpoints.get(to);
+    return dest !== undefined && dest.proc.alive && !this.isCut(from, to);
+  }
+
+  /** latency: one message's delay as the network draws it (for exchanges beside Raft: the start check). */
+  latency(): number {
+    return this.delay();
+  }
+
   /** partition cuts every link between the groups (and heals every other link). */
   partition(groups: readonly (readonly NodeId[])[]): void {
     this.cut.clear();

@@ -5,6 +5,8 @@
 //   --nodes 3|5    cluster size; by default odd seeds run 3 members and even seeds 5
 //   --chaos-ms M   length of the fault phase of each seed (default CHAOS_MS_DEFAULT)
 //   --no-follower-deletes  clients send DELETEs only to the leader (once a finding: docs/replica-sim.md)
+//   --lost-directory       start checks and started marks on; one member loses its directory
+//                          (docs/replica-sim.md, "Lost directories")
 // Exit status 1 if any seed failed.
 import { randomInt } from 'node:crypto';
 import {
@@ -32,6 +34,7 @@ interface Args {
   chaosMs: number;
   trace: boolean;
   followerDeletes: boolean;
+  lostDirectory: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
@@ -43,6 +46,7 @@ function parseArgs(argv: readonly string[]): Args {
     chaosMs: CHAOS_MS_DEFAULT,
     trace: false,
     followerDeletes: true,
+    lostDirectory: false,
   };
   const num = (i: number, name: string): number => {
     const v = Number(argv[i + 1]);
@@ -58,6 +62,7 @@ function parseArgs(argv: readonly string[]): Args {
     else if (a === '--chaos-ms') args.chaosMs = num(i++, a);
     else if (a === '--trace') args.trace = true;
     else if (a === '--no-follower-deletes') args.followerDeletes = false;
+    else if (a === '--lost-directory') args.lostDirectory = true;
     else if (a === '--') continue;
     else throw new Error(`unknown argument ${a}`);
   }
@@ -72,7 +77,7 @@ function summary(r: ReplicaRunResult): string {
     `${r.simMs} ms simulated, ${r.events} events, ${r.messages} messages, ops ${r.ops.issued} ` +
     `(${r.ops.ok} ok, ${r.ops.ambiguous} ambiguous, ${r.ops.dropped} refused), ${r.crashes} crashes ` +
     `(${r.powerLosses} power losses, ${r.crashesMidSave} with log saves in flight), ${r.ioFaults} I/O fault windows, ${r.leaders} leaders, ` +
-    `applied ${r.applied}, digest ${r.digest}`
+    `applied ${r.applied}, digest ${r.digest}, start checks ${JSON.stringify(r.startChecks)}`
   );
 }
 
@@ -84,6 +89,7 @@ async function main(): Promise<number> {
       seed: args.seed,
       chaosMs: args.chaosMs,
       followerDeletes: args.followerDeletes,
+      lostDirectory: args.lostDirectory,
       ...(args.nodes === undefined ? {} : { nodes: args.nodes }),
       ...(trace === undefined ? {} : { trace }),
     });
@@ -104,12 +110,13 @@ async function main(): Promise<number> {
       nodes,
       chaosMs: args.chaosMs,
       followerDeletes: args.followerDeletes,
+      lostDirectory: args.lostDirectory,
     });
     midSave += r.crashesMidSave;
     if (!r.ok) {
       failures++;
       console.log(
-        `seed ${seed} FAILED: ${r.error}\n  replay: ${replayCommand(r, args.chaosMs, args.followerDeletes)}`,
+        `seed ${seed} FAILED: ${r.error}\n  replay: ${replayCommand(r, args.chaosMs, args.followerDeletes, args.lostDirectory)}`,
       );
     }
     const done = seed - from + 1;

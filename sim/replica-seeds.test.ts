@@ -31,10 +31,13 @@ const NEWER_STAGED_SEED = 344028894;
 const DEAD_RECEIVER_SEED = 344031376;
 /** AHEAD_OF_LOG_SEED: a seed whose restarted follower digested a check with a later write in its engine. */
 const AHEAD_OF_LOG_SEED = 730469247;
+/** LOST_DIRECTORY_SEEDS_CI: lost-directory seeds per CI run (a few seconds). */
+const LOST_DIRECTORY_SEEDS_CI = 12;
 /** SEED_SPACE: fresh seeds are drawn below this. */
 const SEED_SPACE = 2 ** 31;
 
 const count = Number(process.env.CAIRN_REPLICA_SIM_SEEDS ?? REPLICA_SEEDS_CI);
+const lostCount = Number(process.env.CAIRN_REPLICA_SIM_LOST_DIRECTORY_SEEDS ?? LOST_DIRECTORY_SEEDS_CI);
 const from = Number(process.env.CAIRN_REPLICA_SIM_FROM ?? randomInt(1, SEED_SPACE));
 
 describe('replica simulator', () => {
@@ -55,6 +58,31 @@ describe('replica simulator', () => {
       if (count >= REPLICA_SEEDS_CI) expect(midSave).toBeGreaterThan(0);
     },
     count * SEED_MS_BUDGET,
+  );
+
+  // A member loses its directory and is restarted on the empty disk (docs/replica-sim.md, "Lost
+  // directories"): start checks and started marks on, the restart refused whenever its mark was
+  // applied anywhere, and no acknowledged write lost. CAIRN_REPLICA_SIM_LOST_DIRECTORY_SEEDS=N runs
+  // N seeds (from CAIRN_REPLICA_SIM_FROM, as above).
+  it(
+    `${lostCount} fresh seeds with a lost directory: the restart refused, nothing acknowledged lost`,
+    async () => {
+      console.log(`replica simulator, lost directory: seeds ${from}..${from + lostCount - 1}`);
+      const failures: string[] = [];
+      let refused = 0;
+      for (let seed = from; seed < from + lostCount; seed++) {
+        const r = await runReplicaSeed({ seed, lostDirectory: true });
+        refused += r.startChecks.refused;
+        if (!r.ok)
+          failures.push(
+            `seed ${seed}: ${r.error}\n  replay: ${replayCommand(r, CHAOS_MS_DEFAULT, true, true)}`,
+          );
+      }
+      expect(failures).toEqual([]);
+      // Most wiped members were marked by then: their restarts must have been refused.
+      if (lostCount >= LOST_DIRECTORY_SEEDS_CI) expect(refused).toBeGreaterThan(0);
+    },
+    lostCount * SEED_MS_BUDGET,
   );
 
   /**
@@ -151,5 +179,13 @@ describe('replica simulator', () => {
     expect(a.ok).toBe(true);
     expect(b).toEqual(a);
     expect(a.ops.ok).toBeGreaterThan(0);
+  });
+
+  it('a lost-directory seed replays exactly too', async () => {
+    const a = await runReplicaSeed({ seed: REPLAY_SEED, lostDirectory: true });
+    const b = await runReplicaSeed({ seed: REPLAY_SEED, lostDirectory: true });
+    expect(a.ok).toBe(true);
+    expect(b).toEqual(a);
+    expect(a.startChecks.wipes).toBe(1);
   });
 });

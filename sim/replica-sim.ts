@@ -40,6 +40,8 @@ const CLIENTS_MAX = 5;
 const KEYS_MAX = 4;
 /** SKEW_MS_MAX: how far a member's wall clock may be off. */
 const SKEW_MS_MAX = 2000;
+/** WIPE_PRNG_SALT: the lost-directory scenario's own stream (when and whom it wipes). */
+const WIPE_PRNG_SALT = 0x1d1e;
 
 export interface ReplicaRunOptions {
   readonly seed: number;
@@ -52,6 +54,13 @@ export interface ReplicaRunOptions {
    * must refuse them (once a finding: docs/replica-sim.md); on by default.
    */
   readonly followerDeletes?: boolean;
+  /**
+   * lostDirectory: members run the start check and the leader records started marks; once in the
+   * chaos phase a member loses its directory and is restarted on the empty disk. Its start must be
+   * refused when any member had applied its mark (else a SafetyViolation), and no acknowledged
+   * write may be lost either way (docs/replica-sim.md, "Lost directories").
+   */
+  readonly lostDirectory?: boolean;
 }
 
 export interface ReplicaRunResult {
@@ -74,6 +83,14 @@ export interface ReplicaRunResult {
   readonly messages: number;
   /** applied: the final applied index (equal on every member). */
   readonly applied: number;
+  /** startChecks: how start checks ended (lostDirectory runs; every member's first start is one). */
+  readonly startChecks: {
+    refused: number;
+    confirmed: number;
+    fresh: number;
+    wipes: number;
+    doubleFaults: number;
+  };
 }
 
 export function nodesForSeed(seed: number, nodes: number | undefined): number {
@@ -85,10 +102,12 @@ export function replayCommand(
   r: Pick<ReplicaRunResult, 'seed' | 'nodes'>,
   chaosMs: number,
   followerDeletes = true,
+  lostDirectory = false,
 ): string {
   const chaos = chaosMs === CHAOS_MS_DEFAULT ? '' : ` --chaos-ms ${chaosMs}`;
   const deletes = followerDeletes ? '' : ' --no-follower-deletes';
-  return `npm run sim:replica -- --seed ${r.seed} --nodes ${r.nodes}${chaos}${deletes} --trace`;
+  const lost = lostDirectory ? ' --lost-directory' : '';
+  return `npm run sim:replica -- --seed ${r.seed} --nodes ${r.nodes}${chaos}${deletes}${lost} --trace`;
 }
 
 function randomNetwork(p: Prng): NetworkOptions {
@@ -143,9 +162,13 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     m.crash(powerLoss, tornRate);
     crashes++;
     sched.at(p.range(...RESTART_DELAY_MS), () => {
-      if (m.proc === undefined) m.start();
+      if (m.proc === undefined && !m.refused) m.start();
     });
   };
+  const lostDirectory = opts.lostDirectory === true;
+  const startChecks = { refused: 0, confirmed: 0, fresh: 0, wipes: 0, doubleFaults: 0 };
+  /** markedAtWipe: the wiped member, and whether some member had applied its mark then. */
+  let wiped: { member: SimMember; marked: boolean } | undefined;
   // Snapshot spacing comes from its own stream, so the main stream's draws stay as they were.
   const snap = new Prng(opts.seed ^ SNAPSHOT_PRNG_SALT);
   const snapshotEntries = snap.pick(SNAPSHOT_ENTRIES_CHOICES);
@@ -174,6 +197,30 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     segmentBytes: p.pick([4096, 16 * 1024, 64 * 1024 * 1024]),
     trace,
     onPersist: (id, entries, prevTerm) => checkers.onPersist(id, entries, prevTerm),
+    startChecks: lostDirectory,
+    members: () => members,
+    onStartChecked: (m, decision) => {
+      // The refused process exits: its clients' requests fail as at a crash.
+      if (decision === 'refuse' && m.proc !== undefined) clients.crashed(m.proc);
+      if (decision === 'refuse') startChecks.refused++;
+      else startChecks[decision]++;
+      if (wiped?.member !== m || !wiped.marked || decision === 'refuse') return;
+      if (decision === 'confirmed') {
+        sched.fail(
+          new SafetyViolation(
+            `n${m.id} lost its directory after its started mark was applied, and a peer confirmed it never started`,
+          ),
+        );
+        return;
+      }
+      // Passed on fresh answers: a majority with this member held no leader's entry, so a member
+      // besides it lost acknowledged entries too (a power cut before its save) or never had any:
+      // two faults, which the check does not promise to survive (docs/cluster.md, "Not covered").
+      // The run takes the member out, as if refused, and goes on checking the rest.
+      trace(`n${m.id} passed on fresh answers after its mark: a second fault; taken out`);
+      startChecks.doubleFaults++;
+      m.refused = true;
+    },
     onFatal: (m, err) => {
       const proc = m.proc;
       trace(`fatal ${proc?.name ?? `n${m.id}`}: ${err instanceof Error ? err.message : String(err)}`);
@@ -187,6 +234,39 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     members.push(new SimMember(id, env, p.chance(0.5) ? p.range(-SKEW_MS_MAX, SKEW_MS_MAX) : 0));
   const keys = Array.from({ length: p.range(1, KEYS_MAX) }, (_, i) => `k${i}`);
   const clients = new SimClients(sched, p, members, keys, trace, opts.followerDeletes !== false);
+
+  // The lost directory, once per run (lostDirectory): only while every other member holds a
+  // leader's entry (a wiped member whose peers know nothing is the case the check lets through by
+  // design: docs/cluster.md). As soon as some member's mark is applied on one member and not yet on
+  // another (looked for after every event), that member is the victim, and the network cuts it and
+  // the members behind off from the rest: its only reachable peers are then behind (the gap the
+  // first version of the check had). Else a random member, a quarter to three quarters through the
+  // chaos phase.
+  const wipes = new Prng(opts.seed ^ WIPE_PRNG_SALT);
+  let wipeAt = Number.POSITIVE_INFINITY;
+  let chaosOn = false;
+  let wipePending = false;
+  const wipeReady = (victim: SimMember): boolean =>
+    members.every(
+      (m) => m.running !== undefined && !m.running.checking && (m === victim || !m.running.replica.fresh),
+    );
+  const wipe = (victim: SimMember, split: readonly NodeId[] | undefined): void => {
+    if (!wipeReady(victim)) return;
+    const marked = members.some((m) => m.running?.membership.isStarted(victim.id) === true);
+    wiped = { member: victim, marked };
+    startChecks.wipes++;
+    trace(`n${victim.id} loses its directory (${marked ? 'marked' : 'not marked yet'})`);
+    if (split !== undefined) {
+      const behind = [victim.id, ...split];
+      net.partition([behind, ids.filter((id) => !behind.includes(id))]);
+      trace(`partition ${behind.join(',')} (behind on n${victim.id}'s mark) | the rest`);
+    }
+    if (victim.proc !== undefined) clients.crashed(victim.proc);
+    victim.wipe();
+    sched.at(p.range(...RESTART_DELAY_MS), () => {
+      if (victim.proc === undefined && !victim.refused) victim.start();
+    });
+  };
 
   // Checked after every event: election safety, leader completeness, state machine safety.
   let maxTerm = 0;
@@ -220,7 +300,19 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
       }
     }
   };
-  sched.afterEvent = observe;
+  sched.afterEvent = () => {
+    observe();
+    if (!lostDirectory || !chaosOn || wiped !== undefined || wipePending) return;
+    const split = splitMark(members);
+    if (split !== undefined && wipeReady(split.victim)) {
+      // Not from inside the checkers' hook: as the next event.
+      wipePending = true;
+      sched.at(0, () => {
+        wipePending = false;
+        if (wiped === undefined && chaosOn) wipe(split.victim, split.behind);
+      });
+    }
+  };
   const run = (ms: number, stop?: () => boolean): Promise<void> => sched.runUntil(sched.now + ms, stop);
 
   let error = '';
@@ -230,8 +322,11 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     clients.start(p.range(1, CLIENTS_MAX));
     // Chaos: one action per gap, then the clock runs on.
     const chaosEnd = sched.now + chaosMs;
+    chaosOn = true;
+    wipeAt = sched.now + wipes.range(Math.floor(chaosMs / 4), Math.floor((3 * chaosMs) / 4));
     while (sched.now < chaosEnd) {
       chaos(p, midSave, members, net, clients, restart, trace, () => ioFaults++);
+      if (lostDirectory && wiped === undefined && sched.now >= wipeAt) wipe(wipes.pick(members), undefined);
       // A check (`cairn check hash`) now and then, from the second stream: every member that
       // applies it digests its engine there, and the digests must agree (onDigest below).
       if (snap.chance(CHECK_RATE)) {
@@ -243,13 +338,14 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
       }
       await run(p.range(...CHAOS_GAP_MS));
     }
+    chaosOn = false;
     // Heal: every member up, the network reliable, no more faults; the clients finish.
     clients.stop();
     net.heal();
     net.options = RELIABLE;
     for (const m of members) {
       if (m.running !== undefined) m.running.fs.faults = { ...NO_FAULTS };
-      if (m.proc === undefined) m.start();
+      if (m.proc === undefined && !m.refused) m.start();
     }
     trace('healed');
     const healedAt = sched.now;
@@ -257,7 +353,11 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
       const leader = clients.leader();
       if (leader === undefined || clients.pending > 0) return false;
       const commit = leader.running?.replica.status().commit ?? 0;
-      return members.every((m) => m.running !== undefined && m.running.replica.applied === commit);
+      return members.every(
+        (m) =>
+          m.refused ||
+          (m.running !== undefined && !m.running.checking && m.running.replica.applied === commit),
+      );
     };
     await run(LIVENESS_BOUND_MS, converged);
     if (!converged()) {
@@ -286,13 +386,15 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     await run(LIVENESS_BOUND_MS, converged);
     if (!converged()) throw new Error(`liveness: no convergence after the final reads (${states(members)})`);
     // Convergence: identical engines at one applied index.
-    const digests = members.map((m) => engineDigest(m));
-    applied = members[0]?.running?.replica.applied ?? 0;
+    const live = members.filter((m) => !m.refused);
+    const digests = live.map((m) => engineDigest(m));
+    applied = live[0]?.running?.replica.applied ?? 0;
     for (const [i, d] of digests.entries()) {
-      trace(`digest n${i + 1} ${d}`);
+      const id = live[i]?.id ?? 0;
+      trace(`digest n${id} ${d}`);
       if (d !== digests[0])
         throw new Error(
-          `convergence: member ${i + 1}'s engine differs from member 1's at applied ${applied}`,
+          `convergence: member ${id}'s engine differs from member ${live[0]?.id}'s at applied ${applied}`,
         );
     }
     const lin = checkLinearizability(clients.history, { stepBudget: LIN_STEP_BUDGET });
@@ -321,6 +423,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     leaders: checkers.leaders.size,
     messages: net.sent,
     applied,
+    startChecks,
   };
 }
 
@@ -385,6 +488,28 @@ function chaos(
     net.options = randomNetwork(p);
     trace(`network ${JSON.stringify(net.options)}`);
   }
+}
+
+/**
+ * splitMark: a member whose started mark some member has applied and some other running member
+ * has not (it is behind), with those behind; undefined when there is none.
+ */
+function splitMark(
+  members: readonly SimMember[],
+): { readonly victim: SimMember; readonly behind: readonly NodeId[] } | undefined {
+  for (const victim of members) {
+    const others = members.filter((m) => m !== victim);
+    const behind = others.filter(
+      (m) => m.running !== undefined && !m.running.membership.isStarted(victim.id),
+    );
+    if (
+      behind.length > 0 &&
+      behind.length < others.length &&
+      others.some((m) => m.running?.membership.isStarted(victim.id))
+    )
+      return { victim, behind: behind.map((m) => m.id) };
+  }
+  return undefined;
 }
 
 function states(members: readonly SimMember[]): string {

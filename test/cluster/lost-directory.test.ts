@@ -147,7 +147,12 @@ describe('a member that lost its directory', () => {
   }, 90_000);
 
   it('does not stop a new cluster whose members start seconds apart', async () => {
-    cluster = await ProcCluster.start(['n1', 'n2', 'n3'], { deferStart: true });
+    // At info level: the log says when a member holds its votes (docs/cluster.md, "The window
+    // before the mark").
+    cluster = await ProcCluster.start(['n1', 'n2', 'n3'], {
+      deferStart: true,
+      extraArgs: ['--log-level', 'info'],
+    });
     const c = cluster;
     await c.startMember('n1');
     await sleep(1_500);
@@ -165,5 +170,17 @@ describe('a member that lost its directory', () => {
     expect(String(await c.call('n3', 'GET', 'k'))).toBe('v');
     await waitStarted(c, ['n1', 'n2', 'n3'], ['n1', 'n2', 'n3']);
     for (const n of ['n1', 'n2', 'n3']) expect(c.isRunning(n)).toBe(true);
+    // n1 and n2 passed on each other's fresh answers (a new cluster) and hold nothing; n3 passed on
+    // a running cluster's confirmed answer, held its votes up to what the peer had applied, and
+    // let them go once it applied that entry (member.json no longer records the floor).
+    for (const n of ['n1', 'n2']) expect(c.log(n)).not.toMatch(/votes held until/);
+    expect(c.log('n3')).toMatch(/votes held until this member has applied/);
+    const released = Date.now() + WAIT_MS;
+    while (!/votes no longer held/.test(c.log('n3')) && Date.now() < released) await sleep(100);
+    expect(c.log('n3')).toMatch(/votes no longer held/);
+    const memberJson = (): object =>
+      JSON.parse(fs.readFileSync(`${c.spec('n3').dir}/raft/member.json`, 'utf8')) as object;
+    while ('voteFloor' in memberJson() && Date.now() < released) await sleep(100);
+    expect(memberJson()).not.toHaveProperty('voteFloor');
   }, 60_000);
 });

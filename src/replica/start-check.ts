@@ -17,13 +17,15 @@
 //                                                 answering side to an empty (v1) request
 //
 // answer: 0 not-started: the answering member confirmed its state with the leader after the
-// question arrived (a ReadIndex round, then it applied through the read index: index is its
-// applied index, term that entry's term) and records no started mark of the asker; 1 started: it has applied the asker's mark (a mark is
-// committed and never taken back, so no confirmation is needed); 2 fresh: it knows nothing, since
-// its log holds no entry of any leader (it is checking itself, or is a member of a new cluster that
-// has not elected one yet); 3 unconfirmed: it holds state but could not confirm it in time (no
-// leader, no quorum). A v1 asker gets `status` only for the first three (started, or checking for
-// fresh) and no frame at all for unconfirmed: an old asker goes on any answer.
+// question arrived (a ReadIndex round, then it applied through the read index; index is its
+// applied index and term that entry's term: the asker's vote floor) and records no started mark
+// of the asker; 1 started: it has applied the asker's mark (a mark is committed and never taken
+// back, so no confirmation is needed); 2 fresh: it knows nothing, since its log holds no entry of
+// any leader (it is checking itself, or is a member of a new cluster that has not elected one
+// yet); 3 unconfirmed: it holds state but could not confirm it in time (no leader, no quorum).
+// For answers 1-3, index is its applied index and term 0. A v1 asker gets `status`: started,
+// checking for fresh, neither for not-started, and no frame at all for unconfirmed (an old asker
+// goes on any status).
 import * as net from 'node:net';
 import type { Clock } from '../io/clock.js';
 import type { NodeId } from '../raft/types.js';

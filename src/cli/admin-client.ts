@@ -63,13 +63,13 @@ export const ADMIN_GET_ATTEMPTS = 3;
 export const ADMIN_RETRY_DELAY_MS = 100;
 
 /** FetchFailure: why fetch() failed, as a code (for decisions) and a text (for people). */
-interface FetchFailure {
+export interface FetchFailure {
   readonly code: string;
   readonly text: string;
 }
 
 /** describeFetchError reads undici's error: the cause holds the system or parser error. */
-function describeFetchError(err: unknown): FetchFailure {
+export function describeFetchError(err: unknown): FetchFailure {
   const e = err as Error & { cause?: { code?: unknown; message?: unknown; name?: unknown } };
   const cause = e.cause;
   if (typeof cause?.code === 'string') return { code: cause.code, text: cause.code };
@@ -77,6 +77,17 @@ function describeFetchError(err: unknown): FetchFailure {
   const detail = [cause?.name, cause?.message].filter((x) => typeof x === 'string' && x !== '').join(': ');
   const text = detail === '' ? e.message : `${e.message}: ${detail}`;
   return { code: e.name === 'TimeoutError' ? 'TIMEOUT' : '', text };
+}
+
+/**
+ * unreachableReason says why an endpoint gave no answer. An answer that is not HTTP (llhttp's
+ * HPE_* parse errors), or a connection closed with no answer (a RESP port drops an HTTP request:
+ * resp.md), is most likely the wrong port.
+ */
+export function unreachableReason(failure: FetchFailure): string {
+  if (failure.code.startsWith('HPE_') || failure.code === 'UND_ERR_SOCKET')
+    return `no HTTP answer: is it a RESP port? --endpoints takes the members' HTTP addresses (--http); ${failure.code}`;
+  return failure.text;
 }
 
 /** transient: a failure worth a second GET (see ADMIN_GET_ATTEMPTS). */
@@ -108,14 +119,7 @@ export async function requestOne(
         await new Promise((resolve) => setTimeout(resolve, ADMIN_RETRY_DELAY_MS));
         continue;
       }
-      // An answer that is not HTTP (llhttp's HPE_* parse errors), or a connection closed with no
-      // answer (a RESP port drops an HTTP request: resp.md): most likely the wrong port.
-      if (failure.code.startsWith('HPE_') || failure.code === 'UND_ERR_SOCKET')
-        throw new EndpointUnreachableError(
-          endpoint,
-          `no HTTP answer: is it a RESP port? --endpoints takes the members' HTTP addresses (--http); ${failure.code}`,
-        );
-      throw new EndpointUnreachableError(endpoint, failure.text);
+      throw new EndpointUnreachableError(endpoint, unreachableReason(failure));
     }
   }
   const text = await res.text();

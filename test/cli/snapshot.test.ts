@@ -5,6 +5,7 @@
 // non-empty DIR, a multi-member seed) leave nothing behind.
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CairnClient } from '../../src/client/client.js';
@@ -144,6 +145,15 @@ describe('cairn snapshot save --endpoints (a single server)', () => {
     const down = await cairn(work, 'snapshot', 'save', 'new.snap', '--endpoint', `127.0.0.1:${port}`);
     expect(down.code).not.toBe(0);
     expect(down.stderr).toMatch(/could not reach/);
+    expect(fs.readdirSync(work)).toEqual(['taken.snap']);
+    // A port that drops the HTTP request unanswered, as a RESP port does: the likely mistake is named.
+    const resp = net.createServer((socket) => socket.once('data', () => socket.destroy()));
+    await new Promise<void>((resolve) => resp.listen(0, '127.0.0.1', resolve));
+    const respPort = (resp.address() as net.AddressInfo).port;
+    const wrong = await cairn(work, 'snapshot', 'save', 'new.snap', '--endpoint', `127.0.0.1:${respPort}`);
+    resp.close();
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr).toMatch(/could not reach .*: no HTTP answer: is it a RESP port\?/);
     expect(fs.readdirSync(work)).toEqual(['taken.snap']);
     const downs = await cairn(
       work,

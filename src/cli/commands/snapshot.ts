@@ -30,7 +30,7 @@ import {
   writeArchive,
 } from '../../storage/snapshot-archive.js';
 import { parseAddress } from '../address.js';
-import { parseEndpoints } from '../admin-client.js';
+import { describeFetchError, parseEndpoints, unreachableReason } from '../admin-client.js';
 import { write } from '../output.js';
 import { type Cli, CliError } from '../program.js';
 import { withDb } from '../store.js';
@@ -204,7 +204,7 @@ async function* download(endpoint: string): AsyncGenerator<Uint8Array> {
     try {
       res = await fetch(url, { signal: abort.signal });
     } catch (err) {
-      throw new CliError(`could not reach ${endpoint}: ${(err as Error).message}`);
+      throw new CliError(`could not reach ${endpoint}: ${unreachableReason(describeFetchError(err))}`);
     }
     if (!res.ok || res.body === null) {
       const text = await res.text().catch(() => '');

@@ -65,7 +65,7 @@ export class ReplicaNet {
   /** reachable: whether a message from `from` would reach `to` now (it is up, the link is not cut). */
   reachable(from: NodeId, to: NodeId): boolean {
     const dest = this.endpoints.get(to);
-    return dest !== undefined && dest.proc.alive && !this.isCut(from, to);
+    return dest?.proc.alive === true && !this.isCut(from, to);
   }
 
   /** latency: one message's delay as the network draws it (for exchanges beside Raft: the start check). */

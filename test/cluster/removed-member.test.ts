@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EXIT_MEMBER_STARTED_BEFORE } from '../../src/cli/program.js';
 import { run } from '../cli/support.js';
-import { ProcCluster, sleep, until } from './proc-cluster.js';
+import { ProcCluster, until } from './proc-cluster.js';
 
 const NAMES = ['n1', 'n2', 'n3'];
 

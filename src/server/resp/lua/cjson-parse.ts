@@ -20,6 +20,8 @@
 // "invalid escape code", "invalid unicode escape code", "unexpected end of string"), <n> 1-based.
 // Nesting: "Found too many nested data structures (<depth>) at character <n>".
 
+import { ByteBuilder } from './byte-builder.js';
+
 /** DECODE_DEPTH_MAX: lua-cjson's decode_max_depth default. */
 export const DECODE_DEPTH_MAX = 1000;
 
@@ -93,6 +95,8 @@ export function decodeJson(data: Uint8Array): JsonValue {
 class Parser {
   private at = 0;
   private depth = 0;
+  /** scratch: the bytes of a string with escapes, reused from one string to the next. */
+  private readonly scratch = new ByteBuilder();
   private readonly token: Token = {
     type: T.END,
     index: 0,
@@ -250,7 +254,19 @@ class Parser {
 
   private stringToken(t: Token): Token {
     this.at++; // the opening quote
-    const out: number[] = [];
+    const start = this.at;
+    // No escape (most strings): a view of the input, which outlives the value tree (it is pushed
+    // to Lua, which copies, within the same call).
+    let end = start;
+    for (let c = this.byte(end); c !== 0x22 && c !== 0x5c && c !== 0; c = this.byte(++end));
+    if (this.byte(end) === 0x22) {
+      this.at = end + 1;
+      t.type = T.STRING;
+      t.string = this.data.subarray(start, end);
+      return t;
+    }
+    const out = this.scratch;
+    out.reset();
     for (;;) {
       let c = this.byte(this.at);
       if (c === 0x22) break;
@@ -268,12 +284,13 @@ class Parser {
         c = mapped;
         this.at++;
       }
-      out.push(c);
+      out.byte(c);
       this.at++;
     }
     this.at++; // the closing quote
     t.type = T.STRING;
-    t.string = Uint8Array.from(out);
+    // A copy: the scratch builder is reused for the next string.
+    t.string = out.view().slice();
     return t;
   }
 
@@ -282,7 +299,7 @@ class Parser {
    * returns the escape's length, or 0 when lua-cjson refuses it (bad digits, a low surrogate
    * first, a high surrogate without an escaped low one after it).
    */
-  private unicodeEscape(out: number[]): number {
+  private unicodeEscape(out: ByteBuilder): number {
     let cp = this.hex4(this.at + 2);
     if (cp < 0) return 0;
     let length = 6;
@@ -294,7 +311,7 @@ class Parser {
       cp = (((cp & 0x3ff) << 10) | (low & 0x3ff)) + 0x10000;
       length = 12;
     }
-    for (const b of Buffer.from(String.fromCodePoint(cp), 'utf8')) out.push(b);
+    out.bytes(Buffer.from(String.fromCodePoint(cp), 'utf8'));
     return length;
   }
 

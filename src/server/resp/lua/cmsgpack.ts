@@ -21,6 +21,8 @@
 // leave on the stack: LUA51_C_STACK_SLOTS below reproduces where Redis stops (7,999 top-level
 // values; arrays nested 3,999 deep), and keeps a hostile input from recursing without bound.
 import { type LuaState, lauxlib, lua, to_luastring } from 'fengari';
+import { ByteBuilder, StringTooLongError } from './byte-builder.js';
+import { STRING_OVERFLOW_MESSAGE } from './limits.js';
 
 const s = to_luastring;
 
@@ -77,56 +79,25 @@ function optWhole(L: LuaState, arg: number, fallback: number): number {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-/** Out: a growing byte buffer. */
-class Out {
-  private buf = Buffer.allocUnsafe(64);
-  length = 0;
-
-  private room(n: number): void {
-    if (this.length + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + n));
-    this.buf.copy(next, 0, 0, this.length);
-    this.buf = next;
-  }
-
-  byte(b: number): void {
-    this.room(1);
-    this.buf[this.length++] = b & 0xff;
-  }
-
-  /** head writes a type byte followed by `n` as a big-endian unsigned integer of `bytes` bytes. */
-  head(type: number, n: number, bytes: 1 | 2 | 4): void {
-    this.room(1 + bytes);
-    this.buf[this.length++] = type;
-    this.buf.writeUIntBE(n, this.length, bytes);
-    this.length += bytes;
-  }
-
-  bytes(b: Uint8Array): void {
-    this.room(b.length);
-    this.buf.set(b, this.length);
-    this.length += b.length;
-  }
-
-  result(): Uint8Array {
-    return this.buf.subarray(0, this.length);
-  }
-}
-
 function pack(L: LuaState): number {
   const n = lua.lua_gettop(L);
   if (n === 0) return lauxlib.luaL_argerror(L, 0, s('MessagePack pack needs input.'));
-  const out = new Out();
-  for (let i = 1; i <= n; i++) {
-    lua.lua_pushvalue(L, i);
-    encodeTop(L, out, 0);
+  const out = new ByteBuilder();
+  try {
+    for (let i = 1; i <= n; i++) {
+      lua.lua_pushvalue(L, i);
+      encodeTop(L, out, 0);
+    }
+  } catch (err) {
+    if (err instanceof StringTooLongError) return lauxlib.luaL_error(L, s(STRING_OVERFLOW_MESSAGE));
+    throw err;
   }
-  lua.lua_pushstring(L, out.result());
+  lua.lua_pushstring(L, out.view());
   return 1;
 }
 
 /** encodeTop encodes the value on top of the stack and pops it. */
-function encodeTop(L: LuaState, out: Out, level: number): void {
+function encodeTop(L: LuaState, out: ByteBuilder, level: number): void {
   let t = lua.lua_type(L, -1);
   if (t === lua.LUA_TTABLE && level === PACK_NESTING_MAX) t = lua.LUA_TNIL;
   if (t === lua.LUA_TSTRING) encodeBytes(out, lua.lua_tolstring(L, -1) as Uint8Array);
@@ -139,7 +110,7 @@ function encodeTop(L: LuaState, out: Out, level: number): void {
   lua.lua_pop(L, 1);
 }
 
-function encodeBytes(out: Out, b: Uint8Array): void {
+function encodeBytes(out: ByteBuilder, b: Uint8Array): void {
   const n = b.length;
   if (n < 32) out.byte(0xa0 | n);
   else if (n <= 0xff) out.head(0xd9, n, 1);
@@ -148,7 +119,7 @@ function encodeBytes(out: Out, b: Uint8Array): void {
   out.bytes(b);
 }
 
-function encodeNumber(out: Out, n: number): void {
+function encodeNumber(out: ByteBuilder, n: number): void {
   // lua-cmsgpack's IS_INT64_EQUIVALENT: finite and unchanged by a cast to int64 (x86-64's cast
   // of anything out of range, NaN included, is INT64_MIN, so only -2^63 itself passes there).
   if (Number.isFinite(n) && Math.trunc(n) === n && n >= -TWO_63 && n < TWO_63) encodeInt(out, n);
@@ -165,7 +136,7 @@ function encodeNumber(out: Out, n: number): void {
   }
 }
 
-function encodeInt(out: Out, n: number): void {
+function encodeInt(out: ByteBuilder, n: number): void {
   if (n >= 0) {
     if (n <= 0x7f) out.byte(n);
     else if (n <= 0xff) out.head(0xcc, n, 1);
@@ -179,20 +150,20 @@ function encodeInt(out: Out, n: number): void {
   else int64(out, 0xd3, n);
 }
 
-function int64(out: Out, type: number, n: number): void {
+function int64(out: ByteBuilder, type: number, n: number): void {
   const b = Buffer.allocUnsafe(8);
   b.writeBigUInt64BE(BigInt.asUintN(64, BigInt(n)));
   out.byte(type);
   out.bytes(b);
 }
 
-function arrayHead(out: Out, n: number): void {
+function arrayHead(out: ByteBuilder, n: number): void {
   if (n <= 15) out.byte(0x90 | n);
   else if (n <= 0xffff) out.head(0xdc, n, 2);
   else out.head(0xdd, n, 4);
 }
 
-function mapHead(out: Out, n: number): void {
+function mapHead(out: ByteBuilder, n: number): void {
   if (n <= 15) out.byte(0x80 | n);
   else if (n <= 0xffff) out.head(0xde, n, 2);
   else out.head(0xdf, n, 4);
@@ -219,7 +190,7 @@ function isArray(L: LuaState): boolean {
   return max === count;
 }
 
-function encodeArray(L: LuaState, out: Out, level: number): void {
+function encodeArray(L: LuaState, out: ByteBuilder, level: number): void {
   const n = lua.lua_rawlen(L, -1);
   arrayHead(out, n);
   for (let j = 1; j <= n; j++) {
@@ -229,7 +200,7 @@ function encodeArray(L: LuaState, out: Out, level: number): void {
   }
 }
 
-function encodeMap(L: LuaState, out: Out, level: number): void {
+function encodeMap(L: LuaState, out: ByteBuilder, level: number): void {
   let n = 0;
   lua.lua_pushnil(L);
   while (lua.lua_next(L, -2) !== 0) {

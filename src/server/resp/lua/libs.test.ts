@@ -165,6 +165,40 @@ describe('hostile input', () => {
   });
 });
 
+describe('large strings', () => {
+  const vm = new LuaVm(60_000);
+
+  it('pack and decode build large strings whole, byte for byte', () => {
+    expect(
+      run(vm, "local s = string.rep('ab', 2^24) return #struct.pack('c0s', s, s) == 4 * 2^24 + 1 and 1 or 0"),
+    ).toBe(1);
+    expect(
+      run(vm, "local s = string.rep('ab', 2^24) return cmsgpack.unpack(cmsgpack.pack(s)) == s and 1 or 0"),
+    ).toBe(1);
+    expect(
+      run(
+        vm,
+        // Escaped: each 'a\\n' of the text (three bytes) decodes to 'a' and a line feed.
+        "local s = string.rep('a' .. string.char(92) .. 'n', 2^23) local d = cjson.decode('\"' .. s .. '\"') return #d == 2^24 and d:sub(1, 2) == 'a' .. string.char(10) and 1 or 0",
+      ),
+    ).toBe(1);
+  });
+
+  it('a packed string past the script string bound is an error, not a heap the size of the table', () => {
+    // One 1 MiB string referenced twice at each of 15 levels: 32 GiB once packed. Refused as soon
+    // as the output passes SCRIPT_STRING_BYTES_MAX.
+    expect(
+      text(
+        run(vm, "local t = string.rep('x', 2^20) for i = 1, 15 do t = {t, t} end return #cmsgpack.pack(t)"),
+      ),
+    ).toMatch(/string length overflow/);
+    expect(text(run(vm, "local s = string.rep('x', 2^28) return #struct.pack('c0c0c0', s, s, s)"))).toMatch(
+      /string length overflow/,
+    );
+    expect(run(vm, 'return 1')).toBe(1);
+  }, 60_000);
+});
+
 describe('struct', () => {
   const vm = new LuaVm(5_000);
 

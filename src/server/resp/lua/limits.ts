@@ -28,3 +28,6 @@ export const SCRIPT_CACHE_MAX = 10_000;
 
 /** SCRIPT_REPLY_DEPTH_MAX: nested tables deeper than this in a script's reply are an error. */
 export const SCRIPT_REPLY_DEPTH_MAX = 1_000;
+
+/** STRING_OVERFLOW_MESSAGE: the error of a string past SCRIPT_STRING_BYTES_MAX, as C Lua's MAX_SIZE. */
+export const STRING_OVERFLOW_MESSAGE = `string length overflow (a script's strings are at most ${SCRIPT_STRING_BYTES_MAX} bytes)`;

@@ -8,7 +8,7 @@
 // allocated by the concatenation is garbage at once.
 import { createRequire } from 'node:module';
 import type { LuaState } from 'fengari';
-import { SCRIPT_STRING_BYTES_MAX } from './limits.js';
+import { SCRIPT_STRING_BYTES_MAX, STRING_OVERFLOW_MESSAGE } from './limits.js';
 
 type Bless = (L: LuaState, str: Uint8Array) => unknown;
 
@@ -28,12 +28,7 @@ if (lstring.luaS_bless.bounded !== true) {
       const { to_luastring } = require('fengari/src/fengaricore.js') as {
         to_luastring: (s: string) => Uint8Array;
       };
-      luaG_runerror(
-        L,
-        to_luastring(
-          `string length overflow (a script's strings are at most ${SCRIPT_STRING_BYTES_MAX} bytes)`,
-        ),
-      );
+      luaG_runerror(L, to_luastring(STRING_OVERFLOW_MESSAGE));
     }
     return bless(L, str);
   };

@@ -14,7 +14,9 @@
 // higher bytes are zero, an unpacked one keeps its low 8 bytes, and out-of-range conversions
 // give what x86-64's do (documented at each place).
 import { type LuaState, lauxlib, lua, to_luastring } from 'fengari';
+import { ByteBuilder, StringTooLongError } from './byte-builder.js';
 import { LUA51_C_STACK_SLOTS } from './cmsgpack.js';
+import { STRING_OVERFLOW_MESSAGE } from './limits.js';
 
 const s = to_luastring;
 
@@ -179,7 +181,20 @@ function pack(L: LuaState): number {
   const f = new Format(L, lauxlib.luaL_checklstring(L, 1));
   // The C library pushes a nil to mark the end of the arguments: a missing one reads as that nil.
   lua.lua_pushnil(L);
-  const out: number[] = [];
+  const out = new ByteBuilder();
+  try {
+    packInto(L, f, out);
+  } catch (err) {
+    if (err instanceof StringTooLongError) return lauxlib.luaL_error(L, s(STRING_OVERFLOW_MESSAGE));
+    throw err;
+  }
+  lua.lua_pushstring(L, out.view());
+  return 1;
+}
+
+const scratch = Buffer.alloc(8);
+
+function packInto(L: LuaState, f: Format, out: ByteBuilder): void {
   let arg = 2;
   let total = 0;
   while (f.more()) {
@@ -187,37 +202,35 @@ function pack(L: LuaState): number {
     let size = f.size(opt);
     const pad = f.padding(total, opt, size);
     total += pad;
-    for (let k = 0; k < pad; k++) out.push(0);
+    out.repeat(0, pad);
     if (isIntegerOption(opt)) {
       let v = toUint64(lauxlib.luaL_checknumber(L, arg++));
-      const bytes = new Array<number>(size);
+      const at = out.length;
+      out.repeat(0, size);
+      const bytes = out.view();
       for (let k = 0; k < size; k++) {
-        bytes[f.little ? k : size - 1 - k] = Number(v & 0xffn);
+        bytes[at + (f.little ? k : size - 1 - k)] = Number(v & 0xffn);
         v >>= 8n;
       }
-      out.push(...bytes);
-    } else if (opt === 0x78 /* x */) out.push(0);
+    } else if (opt === 0x78 /* x */) out.byte(0);
     else if (opt === 0x66 /* f */ || opt === 0x64 /* d */) {
       const n = lauxlib.luaL_checknumber(L, arg++);
-      const b = Buffer.allocUnsafe(size);
-      if (opt === 0x66) f.little ? b.writeFloatLE(n) : b.writeFloatBE(n);
-      else f.little ? b.writeDoubleLE(n) : b.writeDoubleBE(n);
-      out.push(...b);
+      if (opt === 0x66) f.little ? scratch.writeFloatLE(n) : scratch.writeFloatBE(n);
+      else f.little ? scratch.writeDoubleLE(n) : scratch.writeDoubleBE(n);
+      out.bytes(scratch.subarray(0, size));
     } else if (opt === 0x63 /* c */ || opt === 0x73 /* s */) {
       const str = lauxlib.luaL_checklstring(L, arg++);
       if (size === 0) size = str.length;
       // The C library names the argument after the string: `arg` has moved on already.
       if (str.length < size) lauxlib.luaL_argerror(L, arg, s('string too short'));
-      for (let k = 0; k < size; k++) out.push(str[k] as number);
+      out.bytes(str.subarray(0, size));
       if (opt === 0x73) {
-        out.push(0);
+        out.byte(0);
         size++;
       }
     } else f.control(opt);
     total += size;
   }
-  lua.lua_pushstring(L, Uint8Array.from(out));
-  return 1;
 }
 
 /** readInteger: `size` bytes at `at` as the C library reads them (getinteger). */

@@ -4,14 +4,27 @@
 // bootstrap so that a bad argument fails with Lua 5.1's message (`bad argument #1 to 'getn'
 // (table expected, got nil)`), not with the message of a Lua wrapper's body.
 //
+// Also the base functions whose 5.3 forms behave differently where scripts can tell: pcall,
+// xpcall and error (error levels count frames as in Redis, with Redis 7's two additions),
+// tostring (cjson.null) and string.rep (no separator, and a bound before building).
+//
 // The 5.3 additions are taken away in bootstrap.ts (Redis scripts never see them).
 import { getHeapStatistics } from 'node:v8';
 import { type LuaState, lauxlib, lua, to_luastring } from 'fengari';
 import { frexp, ldexp } from './float-parts.js';
+import { SCRIPT_STRING_BYTES_MAX } from './limits.js';
 
 const s = to_luastring;
 
 type Fn = (L: LuaState) => number;
+
+/** Lua51Host: what the base functions ask of the VM. */
+export interface Lua51Host {
+  /** aborted: the VM has stopped the running script (a limit): no pcall may swallow that. */
+  aborted(): boolean;
+  /** cjsonNull: cjson.null's light userdata (tostring prints it as Redis does). */
+  readonly cjsonNull: object;
+}
 
 /** GC_OPTIONS: what collectgarbage accepts in Lua 5.1. */
 const GC_OPTIONS = ['stop', 'restart', 'collect', 'count', 'step', 'setpause', 'setstepmul'];
@@ -24,7 +37,9 @@ const GC_STEPMUL_DEFAULT = 200;
  * and gcinfo (fengari has no collector of its own: its objects live in V8's heap, so 'count' is
  * the process's heap in use, in KiB, and the rest change nothing but answer as Lua 5.1 does).
  */
-export function installLua51Libs(L: LuaState): void {
+export function installLua51Libs(L: LuaState, host: Lua51Host): void {
+  installBase(L, host);
+  installRep(L);
   const num = (i: number): number => lauxlib.luaL_checknumber(L, i);
   const push = (n: number): number => {
     lua.lua_pushnumber(L, n);
@@ -133,5 +148,90 @@ function setAll(L: LuaState, library: string, fns: Record<string, Fn>): void {
     lua.lua_pushjsfunction(L, f);
     lua.lua_setfield(L, -2, s(name));
   }
+  lua.lua_pop(L, 1);
+}
+
+/**
+ * installBase sets Lua 5.1's pcall, xpcall and error as JavaScript functions, so that
+ * an error's level counts the same frames as in Redis (`pcall(error, 'x', 2)` is located in the
+ * script), with two things of Redis 7's: a redis.call error table caught by pcall becomes its
+ * text, and once the VM has stopped a script (a limit) no pcall or xpcall can swallow that.
+ */
+function installBase(L: LuaState, { aborted, cjsonNull }: Lua51Host): void {
+  lua.lua_pushjsfunction(L, (L) => {
+    lauxlib.luaL_checkany(L, 1);
+    const status = lua.lua_pcall(L, lua.lua_gettop(L) - 1, lua.LUA_MULTRET, 0);
+    if (status !== lua.LUA_OK) {
+      if (aborted()) return lua.lua_error(L);
+      if (lua.lua_type(L, -1) === lua.LUA_TTABLE) {
+        if (lua.lua_getfield(L, -1, s('err')) === lua.LUA_TSTRING) lua.lua_replace(L, -2);
+        else lua.lua_pop(L, 1);
+      }
+    }
+    lua.lua_pushboolean(L, status === lua.LUA_OK);
+    lua.lua_insert(L, 1);
+    return lua.lua_gettop(L);
+  });
+  lua.lua_setglobal(L, s('pcall'));
+  // Lua 5.1's xpcall(f, handler) calls f with no arguments (5.3 passes the rest on).
+  lua.lua_pushjsfunction(L, (L) => {
+    lauxlib.luaL_checkany(L, 2);
+    lua.lua_settop(L, 2);
+    lua.lua_insert(L, 1);
+    const status = lua.lua_pcall(L, 0, lua.LUA_MULTRET, 1);
+    if (status !== lua.LUA_OK && aborted()) return lua.lua_error(L);
+    lua.lua_pushboolean(L, status === lua.LUA_OK);
+    lua.lua_replace(L, 1);
+    return lua.lua_gettop(L);
+  });
+  lua.lua_setglobal(L, s('xpcall'));
+  // Lua 5.1's error: a number message is located like a string one (5.3 locates strings only).
+  lua.lua_pushjsfunction(L, (L) => {
+    const level = lua.lua_type(L, 2) <= lua.LUA_TNIL ? 1 : Math.trunc(lauxlib.luaL_checknumber(L, 2));
+    lua.lua_settop(L, 1);
+    if (lua.lua_isstring(L, 1) && level > 0) {
+      lauxlib.luaL_where(L, level);
+      lua.lua_pushvalue(L, 1);
+      lua.lua_concat(L, 2);
+    }
+    return lua.lua_error(L);
+  });
+  lua.lua_setglobal(L, s('error'));
+  // tostring as Lua 5.1's, but cjson.null prints as Redis's (a NULL light userdata: glibc's %p).
+  lua.lua_pushjsfunction(L, (L) => {
+    lauxlib.luaL_checkany(L, 1);
+    if (lua.lua_type(L, 1) === lua.LUA_TLIGHTUSERDATA && lua.lua_touserdata(L, 1) === cjsonNull) {
+      lua.lua_pushstring(L, s('userdata: (nil)'));
+      return 1;
+    }
+    lauxlib.luaL_tolstring(L, 1);
+    return 1;
+  });
+  lua.lua_setglobal(L, s('tostring'));
+}
+
+/** installRep sets string.rep as Lua 5.1's. */
+function installRep(L: LuaState): void {
+  lua.lua_getglobal(L, s('string'));
+  // string.rep as Lua 5.1's (no separator; a count truncated), refusing a string past
+  // SCRIPT_STRING_BYTES_MAX before building it: one call the instruction hook cannot stop.
+  lua.lua_pushjsfunction(L, (L) => {
+    const str = lauxlib.luaL_checklstring(L, 1);
+    const n = Math.trunc(lauxlib.luaL_checknumber(L, 2));
+    if (n <= 0 || str.length === 0) {
+      lua.lua_pushstring(L, new Uint8Array(0));
+      return 1;
+    }
+    if (str.length * n > SCRIPT_STRING_BYTES_MAX)
+      return lauxlib.luaL_error(L, s('resulting string too large'));
+    const out = Buffer.allocUnsafe(str.length * n);
+    out.set(str, 0);
+    // Doubling copies: log2(n) copies, not n.
+    for (let filled = str.length; filled < out.length; filled *= 2)
+      out.copyWithin(filled, 0, Math.min(filled, out.length - filled));
+    lua.lua_pushstring(L, out);
+    return 1;
+  });
+  lua.lua_setfield(L, -2, s('rep'));
   lua.lua_pop(L, 1);
 }

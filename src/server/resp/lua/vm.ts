@@ -39,12 +39,7 @@ import {
   toReply,
 } from './convert.js';
 import { FormatError, luaFormat } from './format.js';
-import {
-  SCRIPT_HEAP_CHECK_EVERY,
-  SCRIPT_HEAP_GROWTH_MAX,
-  SCRIPT_HOOK_INSTRUCTIONS,
-  SCRIPT_STRING_BYTES_MAX,
-} from './limits.js';
+import { SCRIPT_HEAP_CHECK_EVERY, SCRIPT_HEAP_GROWTH_MAX, SCRIPT_HOOK_INSTRUCTIONS } from './limits.js';
 import { installLua51Libs } from './lua51-libs.js';
 import { numberToArgument } from './numbers.js';
 import { isReadonly, type ReadonlyFlag, readonlyFlag, readonlyInstalled, setReadonly } from './readonly.js';
@@ -99,8 +94,7 @@ export class LuaVm {
     this.installRedis();
     this.installBit();
     this.installFormat();
-    this.installProtectedCalls();
-    installLua51Libs(L);
+    installLua51Libs(L, { aborted: () => this.stopReason !== undefined, cjsonNull: CJSON_NULL });
     installCmsgpack(L);
     installStruct(L);
     // cjson: a table whose encode the bootstrap writes in Lua; decode is JSON.parse.
@@ -406,7 +400,7 @@ export class LuaVm {
 
   /**
    * installFormat replaces fengari's string.format (JavaScript's number formatting) with Lua
-   * 5.1's on glibc (format.ts), and string.rep with 5.1's, before the libraries are made read-only.
+   * 5.1's on glibc (format.ts), before the libraries are made read-only.
    */
   private installFormat(): void {
     const L = this.L;
@@ -430,87 +424,7 @@ export class LuaVm {
       return 1;
     });
     lua.lua_setfield(L, -2, s('format'));
-    // string.rep as Lua 5.1's (no separator; a count truncated), refusing a string past
-    // SCRIPT_STRING_BYTES_MAX before building it: one call the instruction hook cannot stop.
-    lua.lua_pushjsfunction(L, (L) => {
-      const str = lauxlib.luaL_checklstring(L, 1);
-      const n = Math.trunc(lauxlib.luaL_checknumber(L, 2));
-      if (n <= 0 || str.length === 0) {
-        lua.lua_pushstring(L, new Uint8Array(0));
-        return 1;
-      }
-      if (str.length * n > SCRIPT_STRING_BYTES_MAX)
-        return lauxlib.luaL_error(L, s('resulting string too large'));
-      const out = Buffer.allocUnsafe(str.length * n);
-      out.set(str, 0);
-      // Doubling copies: log2(n) copies, not n.
-      for (let filled = str.length; filled < out.length; filled *= 2)
-        out.copyWithin(filled, 0, Math.min(filled, out.length - filled));
-      lua.lua_pushstring(L, out);
-      return 1;
-    });
-    lua.lua_setfield(L, -2, s('rep'));
     lua.lua_pop(L, 1);
-  }
-
-  /**
-   * installProtectedCalls sets Lua 5.1's pcall, xpcall and error as JavaScript functions, so that
-   * an error's level counts the same frames as in Redis (`pcall(error, 'x', 2)` is located in the
-   * script), with two things of Redis 7's: a redis.call error table caught by pcall becomes its
-   * text, and once the VM has stopped a script (a limit) no pcall or xpcall can swallow that.
-   */
-  private installProtectedCalls(): void {
-    const L = this.L;
-    lua.lua_pushjsfunction(L, (L) => {
-      lauxlib.luaL_checkany(L, 1);
-      const status = lua.lua_pcall(L, lua.lua_gettop(L) - 1, lua.LUA_MULTRET, 0);
-      if (status !== lua.LUA_OK) {
-        if (this.stopReason !== undefined) return lua.lua_error(L);
-        if (lua.lua_type(L, -1) === lua.LUA_TTABLE) {
-          if (lua.lua_getfield(L, -1, s('err')) === lua.LUA_TSTRING) lua.lua_replace(L, -2);
-          else lua.lua_pop(L, 1);
-        }
-      }
-      lua.lua_pushboolean(L, status === lua.LUA_OK);
-      lua.lua_insert(L, 1);
-      return lua.lua_gettop(L);
-    });
-    lua.lua_setglobal(L, s('pcall'));
-    // Lua 5.1's xpcall(f, handler) calls f with no arguments (5.3 passes the rest on).
-    lua.lua_pushjsfunction(L, (L) => {
-      lauxlib.luaL_checkany(L, 2);
-      lua.lua_settop(L, 2);
-      lua.lua_insert(L, 1);
-      const status = lua.lua_pcall(L, 0, lua.LUA_MULTRET, 1);
-      if (status !== lua.LUA_OK && this.stopReason !== undefined) return lua.lua_error(L);
-      lua.lua_pushboolean(L, status === lua.LUA_OK);
-      lua.lua_replace(L, 1);
-      return lua.lua_gettop(L);
-    });
-    lua.lua_setglobal(L, s('xpcall'));
-    // Lua 5.1's error: a number message is located like a string one (5.3 locates strings only).
-    lua.lua_pushjsfunction(L, (L) => {
-      const level = lua.lua_type(L, 2) <= lua.LUA_TNIL ? 1 : Math.trunc(lauxlib.luaL_checknumber(L, 2));
-      lua.lua_settop(L, 1);
-      if (lua.lua_isstring(L, 1) && level > 0) {
-        lauxlib.luaL_where(L, level);
-        lua.lua_pushvalue(L, 1);
-        lua.lua_concat(L, 2);
-      }
-      return lua.lua_error(L);
-    });
-    lua.lua_setglobal(L, s('error'));
-    // tostring as Lua 5.1's, but cjson.null prints as Redis's (a NULL light userdata: glibc's %p).
-    lua.lua_pushjsfunction(L, (L) => {
-      lauxlib.luaL_checkany(L, 1);
-      if (lua.lua_type(L, 1) === lua.LUA_TLIGHTUSERDATA && lua.lua_touserdata(L, 1) === CJSON_NULL) {
-        lua.lua_pushstring(L, s('userdata: (nil)'));
-        return 1;
-      }
-      lauxlib.luaL_tolstring(L, 1);
-      return 1;
-    });
-    lua.lua_setglobal(L, s('tostring'));
   }
 
   private installBit(): void {

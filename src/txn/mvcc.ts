@@ -406,18 +406,13 @@ export class Mvcc {
     };
   }
 
-  /** durable reads the engine's current (durable) value. */
-  durable(key: Uint8Array): Buffer | undefined {
-    // getStoredSync, not getSync: a snapshot scan reads values of every type.
-    const stored = this.engine.getStoredSync(key);
-    return stored === undefined ? undefined : asBuffer(stored.value);
-  }
-
   /**
    * scanAt yields the entries of `range` as of `s`: the engine's scan (the newest durable state)
-   * merged key by key with the history, which holds every key changed after `s` (docs).
+   * merged key by key with the history, which holds every key changed after `s` (docs). Each
+   * entry carries its value's type (storage/value-type.ts; 0: a string): values of every type
+   * are yielded, and callers that serve strings only skip the rest.
    */
-  async *scanAt(s: number, range: ScanRange): AsyncGenerator<[string, Buffer]> {
+  async *scanAt(s: number, range: ScanRange): AsyncGenerator<[string, Buffer, number]> {
     const reverse = range.reverse === true;
     const startK = range.start === undefined ? undefined : keyString(range.start);
     const endK = range.end === undefined ? undefined : keyString(range.end);
@@ -437,27 +432,36 @@ export class Mvcc {
         if (ek === undefined && hk === undefined) return;
         let k: string;
         let fromEngine: Buffer | undefined;
+        let engineType = 0;
         const engineFirst = ek !== undefined && (hk === undefined || (reverse ? ek >= hk : ek <= hk));
         if (engineFirst) {
           k = ek;
           fromEngine = asBuffer(next.done === true ? new Uint8Array(0) : next.value[1]);
+          engineType = next.done === true ? 0 : (next.value[2] ?? 0);
         } else k = hk!;
         cursor = k;
         // Resolve after the engine's read: a write since then has left its entry in history.
         const entry = this.history.lookup(k, s);
         if (entry?.damaged !== undefined) throw entry.damaged;
-        const value =
-          entry !== undefined
-            ? entry.expiresAt !== undefined && isExpired(entry.expiresAt, this.clock.nowMs())
-              ? undefined
-              : entry.value && Buffer.from(entry.value)
-            : fromEngine !== undefined
-              ? fromEngine
-              : this.durable(keyFromString(k));
+        let value: Buffer | undefined;
+        let valueType = 0;
+        if (entry !== undefined) {
+          const lapsed = entry.expiresAt !== undefined && isExpired(entry.expiresAt, this.clock.nowMs());
+          value = lapsed ? undefined : entry.value && Buffer.from(entry.value);
+          valueType = entry.valueType;
+        } else if (fromEngine !== undefined) {
+          value = fromEngine;
+          valueType = engineType;
+        } else {
+          // getStoredSync, not getSync: a snapshot scan reads values of every type.
+          const stored = this.engine.getStoredSync(keyFromString(k));
+          value = stored === undefined ? undefined : asBuffer(stored.value);
+          valueType = stored?.valueType ?? 0;
+        }
         if (engineFirst || ek === k) next = await iter.next();
         if (value === undefined) continue;
         yielded++;
-        yield [k, value];
+        yield [k, value, valueType];
       }
     } finally {
       await iter.return?.();

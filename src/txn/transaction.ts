@@ -50,6 +50,15 @@ interface Bounds {
   readonly end: Buffer | undefined;
 }
 
+/** TypedEntry: a scanned key, its value and the value's type (storage/value-type.ts; 0: a string). */
+export type TypedEntry = [key: Buffer, value: Buffer, valueType: number];
+
+/** pairs drops the type of each entry (scan's [key, value] pairs). */
+async function* pairs(entries: AsyncIterableIterator<TypedEntry>): AsyncIterableIterator<[Buffer, Buffer]> {
+  // An early return() here reaches `entries` through for-await.
+  for await (const [k, v] of entries) yield [k, v];
+}
+
 /** bounds computes a scan's [start, end) from its options, as copies of the borrowed bytes. */
 function bounds(options: TxnScanOptions): Bounds {
   let start = options.start === undefined ? undefined : copyBytes(textBytes(options.start));
@@ -163,27 +172,49 @@ export class Snapshot {
     return this.getAnyType(key) !== undefined;
   }
 
-  /** scan yields [key, value] pairs in key order, as of the snapshot. */
+  /**
+   * scan yields [key, value] pairs of string values in key order, as of the snapshot. Keys
+   * holding another type (a hash written over RESP) are skipped, as Db.scan skips them and Db.get
+   * refuses them: their values are encodings, not what was written. The limit counts the pairs
+   * yielded.
+   */
   scan(options: TxnScanOptions = {}): AsyncIterableIterator<[Buffer, Buffer]> {
     // Bounds are copied now: the generator's body runs only at the first next().
-    return this.scanBounded(options, bounds(options));
+    return pairs(this.scanBounded(options, bounds(options), true));
   }
 
+  /**
+   * scanTyped yields [key, value, valueType] for keys of every type (storage/value-type.ts; a
+   * hash's value is its encoding), for callers that list every key, as the RESP key stores do
+   * for KEYS, SCAN and DBSIZE. The limit counts every entry.
+   */
+  scanTyped(options: TxnScanOptions = {}): AsyncIterableIterator<TypedEntry> {
+    return this.scanBounded(options, bounds(options), false);
+  }
+
+  /** scanBounded: scan and scanTyped; `stringsOnly` skips other types before the limit counts. */
   protected async *scanBounded(
     options: TxnScanOptions,
     { start, end }: Bounds,
-  ): AsyncIterableIterator<[Buffer, Buffer]> {
+    stringsOnly: boolean,
+  ): AsyncIterableIterator<TypedEntry> {
     this.checkActive();
     checkLimit(options.limit);
     checkScanReverse(options.reverse);
-    for await (const [k, v] of this.mvcc.scanAt(this.reg.startTs, {
+    const limit = options.limit ?? Number.POSITIVE_INFINITY;
+    if (limit === 0) return;
+    let yielded = 0;
+    for await (const [k, v, type] of this.mvcc.scanAt(this.reg.startTs, {
       start,
       end,
-      limit: options.limit,
+      // Skipped types would spend a limit passed down: the count is kept here instead.
+      limit: stringsOnly ? undefined : options.limit,
       reverse: options.reverse,
     })) {
       this.checkActive();
-      yield [keyFromString(k), v];
+      if (stringsOnly && type !== ValueType.STRING) continue;
+      yield [keyFromString(k), v, type];
+      if (++yielded >= limit) return;
     }
   }
 
@@ -313,7 +344,8 @@ export class Transaction extends Snapshot {
   protected override async *scanBounded(
     options: TxnScanOptions,
     { start, end }: Bounds,
-  ): AsyncIterableIterator<[Buffer, Buffer]> {
+    stringsOnly: boolean,
+  ): AsyncIterableIterator<TypedEntry> {
     this.checkActive();
     checkLimit(options.limit);
     checkScanReverse(options.reverse);
@@ -362,19 +394,23 @@ export class Transaction extends Snapshot {
         const ownFirst = ok !== undefined && (sk === undefined || (reverse ? ok >= sk : ok <= sk));
         let k: string;
         let value: Buffer | undefined;
+        let valueType = 0;
         if (ownFirst) {
           k = ok;
-          value = copy(this.writes.get(ok)?.value);
+          const write = this.writes.get(ok);
+          value = copy(write?.value);
+          valueType = write?.valueType ?? 0;
           i++;
           if (sk === ok) next = await snapshot.next();
         } else {
           k = sk!;
           value = next.done === true ? undefined : next.value[1];
+          valueType = next.done === true ? 0 : next.value[2];
           next = await snapshot.next();
         }
         passed = k;
         this.checkActive();
-        if (value === undefined) continue;
+        if (value === undefined || (stringsOnly && valueType !== ValueType.STRING)) continue;
         yielded++;
         // Covered before the caller sees the entry, since the generator may never resume: from
         // the range's start in scan order through `k`. A write there changes what the caller
@@ -387,7 +423,7 @@ export class Transaction extends Snapshot {
           this.ranges.push(covered);
         } else if (reverse) covered.start = k;
         else covered.end = k;
-        yield [keyFromString(k), value];
+        yield [keyFromString(k), value, valueType];
       }
     } finally {
       await snapshot.return(undefined);

@@ -9,7 +9,6 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Db } from '../../db/db.js';
 import type { Revision } from '../../storage/engine.js';
 import { LimitError } from '../../storage/errors.js';
-import { ValueType } from '../../storage/value-type.js';
 import type { CasOp, CasResult, CompareOp, Comparison, RevisionTarget } from '../../txn/compare-and-swap.js';
 import type { Isolation } from '../../txn/mvcc.js';
 import type { Transaction } from '../../txn/transaction.js';
@@ -160,13 +159,10 @@ async function runOps(tx: Transaction, ops: readonly Op[], base64: boolean): Pro
       const items: ListItem[] = [];
       let bytes = 0;
       let truncated = false;
-      // A transaction's scan yields every type (the RESP key stores list hashes too); this API
-      // serves strings only, so keys holding a hash are skipped, as in listings, and the limit
-      // counts the strings answered: a scan limited in the transaction would spend it on
-      // hashes and come back short. Stopping once `limit` strings are in also ends the scan
-      // (and so what a serializable transaction read) at the last key answered.
-      for await (const [k, v] of tx.scan({ ...op, limit: undefined })) {
-        if (tx.valueTypeOf(k) !== ValueType.STRING) continue;
+      // A transaction's scan yields strings only (keys holding a hash are skipped, as in
+      // listings) and its limit counts them; stopping at the limit also ends what a
+      // serializable transaction read at the last key answered.
+      for await (const [k, v] of tx.scan(op)) {
         spend(k.length + v.length);
         if (items.length > 0 && bytes + k.length + v.length > LIST_PAGE_BYTES_MAX) {
           truncated = true;

@@ -103,13 +103,13 @@ export class TxnKeyStore implements KeyStore {
 
   async *keysAfter(after: Buffer | undefined, limit?: number): AsyncIterable<Buffer> {
     const start = after === undefined ? undefined : keyAfter(after);
-    for await (const [k] of this.tx.scan({ start, limit })) yield k;
+    for await (const [k] of this.tx.scanTyped({ start, limit })) yield k;
   }
 
   async countKeys(): Promise<number> {
     // The snapshot has no key count; counting is linear (documented for DBSIZE in a transaction).
     let n = 0;
-    for await (const _ of this.tx.scan()) n++;
+    for await (const _ of this.tx.scanTyped()) n++;
     return n;
   }
 }

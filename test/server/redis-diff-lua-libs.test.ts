@@ -21,11 +21,18 @@ const listing = (lib: string): string =>
   `local names = {} for k, v in pairs(${lib}) do table.insert(names, tostring(k) .. ':' .. type(v)) end table.sort(names) return table.concat(names, ' ')`;
 
 const ENVIRONMENT_CASES: readonly (readonly string[])[] = [
-  ...['string', 'table', 'math', 'coroutine', 'bit', 'cmsgpack', 'struct', 'redis'].map((lib) => [
-    'eval',
-    listing(lib),
-    '0',
-  ]),
+  ...[
+    'string',
+    'table',
+    'math',
+    'coroutine',
+    'bit',
+    'cmsgpack',
+    'struct',
+    'redis',
+    'cjson',
+    'cjson.new()',
+  ].map((lib) => ['eval', listing(lib), '0']),
   // The globals that are not tables (Redis's own error handler aside).
   [
     'eval',
@@ -414,6 +421,166 @@ const CJSON_DECODE_CASES: readonly (readonly string[])[] = [
   ['eval', DECODED, '0', `{"a":${'{"b":'.repeat(1000)}1${'}'.repeat(1001)}`],
 ];
 
+/**
+ * TRIED: a Lua prelude; tried(f, ...) is "ok" and f's answers, or "error" and pcall's message, as
+ * text (a table as "table": its address differs).
+ */
+const TRIED = `local function tried(f, ...)
+  local r = {pcall(f, ...)}
+  for i = 1, table.maxn(r) do r[i] = type(r[i]) == 'table' and 'table' or tostring(r[i]) end
+  r[1] = r[1] == 'true' and 'ok' or 'error'
+  return table.concat(r, ' ')
+end `;
+
+/** ENCODED: cjson.encode of the Lua expression `e`, or the error, as text. */
+const encoded = (e: string, prelude = ''): string[] => [
+  'eval',
+  `${TRIED}${prelude} return tried(cjson.encode, ${e})`,
+  '0',
+];
+
+/**
+ * CJSON_ENCODE_CASES: lua-cjson's encoding with its default settings: arrays, sparse arrays,
+ * objects and their keys, escapes, numbers, errors. (Objects of one key only: the order of a
+ * table's keys is the VM's, which differs.)
+ */
+const CJSON_ENCODE_CASES: readonly (readonly string[])[] = [
+  encoded('{1, 2, 3}'),
+  encoded('{}'),
+  encoded('{a = {1, {b = true}}}'),
+  encoded('{[1] = 1, [3] = 3}'),
+  encoded('{[1] = 1, [11] = 1}'),
+  encoded('{[10] = 1}'),
+  encoded('{[11] = 1}'),
+  encoded('{[0] = 1}'),
+  encoded('{[-1] = 1}'),
+  encoded('{[1.5] = 1}'),
+  encoded('{[true] = 1}'),
+  encoded('{[{}] = 1}'),
+  encoded('{[1e15] = 1}'),
+  encoded('{nil, 2}'),
+  encoded('{cjson.null, false}'),
+  encoded('string.char(0, 1, 8, 9, 10, 12, 13, 31, 34, 47, 92, 127, 128, 255)'),
+  encoded("'plain'"),
+  encoded('0.1'),
+  encoded('-0.0'),
+  encoded('1e15'),
+  encoded('123456789012345678'),
+  encoded('1/3'),
+  encoded('2^53'),
+  encoded('1/0'),
+  encoded('-1/0'),
+  encoded('0/0'),
+  encoded('{1/0}'),
+  encoded('{x = 0/0}'),
+  encoded('coroutine.create(function() end)'),
+  encoded('tostring'),
+  encoded('{f = tostring}'),
+  ['eval', `${TRIED} return tried(cjson.encode)`, '0'],
+  ['eval', `${TRIED} return tried(cjson.encode, 1, 2)`, '0'],
+  encoded('t', 'local t = {} for i = 1, 999 do t = {t} end'),
+  encoded('t', 'local t = {} for i = 1, 1000 do t = {t} end'),
+  encoded('t', 'local t = {} for i = 1, 1000 do t = {x = t} end'),
+];
+
+/**
+ * CJSON_SETTINGS_CASES: the settings functions (defaults, changes, argument checks) and what they
+ * change. A setting stays for later scripts, on Redis as here, so the last case puts every one back.
+ */
+const CJSON_SETTINGS_CASES: readonly (readonly string[])[] = [
+  ['eval', `${TRIED} return tried(cjson.encode_sparse_array)`, '0'],
+  [
+    'eval',
+    `${TRIED} return table.concat({tried(cjson.encode_max_depth), tried(cjson.decode_max_depth), tried(cjson.encode_number_precision), tried(cjson.encode_keep_buffer), tried(cjson.encode_invalid_numbers), tried(cjson.decode_invalid_numbers)}, ' | ')`,
+    '0',
+  ],
+  [
+    'eval',
+    'return {cjson._NAME, cjson._VERSION, type(cjson.null), tostring(cjson.new().null == cjson.null)}',
+    '0',
+  ],
+  ...[
+    'cjson.encode_max_depth, 0',
+    'cjson.encode_max_depth, 2147483648',
+    'cjson.encode_max_depth, 4294967297',
+    "cjson.encode_max_depth, 'x'",
+    "cjson.encode_max_depth, '7'",
+    'cjson.encode_max_depth, 2.9',
+    'cjson.encode_max_depth, {}',
+    'cjson.encode_max_depth, 1, 2',
+    'cjson.encode_max_depth, 0/0',
+    'cjson.encode_max_depth, 1e300',
+    'cjson.decode_max_depth, -1',
+    'cjson.encode_number_precision, 0',
+    'cjson.encode_number_precision, 15',
+    "cjson.encode_sparse_array, 'x'",
+    'cjson.encode_sparse_array, 1',
+    'cjson.encode_sparse_array, nil, -1',
+    'cjson.encode_sparse_array, nil, nil, -1',
+    'cjson.encode_sparse_array, nil, nil, nil, nil',
+    'cjson.encode_sparse_array, {}',
+    'cjson.encode_keep_buffer, 1',
+    'cjson.encode_keep_buffer, {}',
+    "cjson.encode_keep_buffer, 'on'",
+    "cjson.encode_invalid_numbers, 'x'",
+    "cjson.decode_invalid_numbers, 'null'",
+  ].map((args) => ['eval', `${TRIED} return tried(${args})`, '0']),
+  // Encoding under changed settings, each in a module of its own (cjson.new) and on cjson itself.
+  [
+    'eval',
+    `${TRIED} local c = cjson.new() c.encode_number_precision(3)
+     return table.concat({tried(c.encode, 3.14159), tried(cjson.encode, 3.14159), tried(c.encode, {[1.23456] = 1}), tried(c.encode, 123456)}, ' | ')`,
+    '0',
+  ],
+  [
+    'eval',
+    `${TRIED} local c = cjson.new() c.encode_sparse_array(true)
+     local d = cjson.new() d.encode_sparse_array(false, 0)
+     local e = cjson.new() e.encode_sparse_array(false, 1, 1)
+     return table.concat({tried(c.encode, {[20] = 1}), tried(d.encode, {[1000] = 1}), tried(e.encode, {[1] = 1, [3] = 3}), tried(e.encode, {1, 2})}, ' | ')`,
+    '0',
+  ],
+  [
+    'eval',
+    `${TRIED} local c = cjson.new() local d = cjson.new() c.encode_invalid_numbers(true) d.encode_invalid_numbers('null')
+     return table.concat({tried(c.encode, {1/0, -1/0, 0/0}), tried(d.encode, {1/0, 0/0}), tried(d.encode, {[0/0 ~= 0/0 and 1 or 2] = -1/0})}, ' | ')`,
+    '0',
+  ],
+  [
+    'eval',
+    `${TRIED} local c = cjson.new() c.encode_max_depth(2) c.decode_max_depth(2)
+     return table.concat({tried(c.encode, {{1}}), tried(c.encode, {{{1}}}), tried(c.decode, '[[1]]'), tried(c.decode, '[[[1]]]'), tried(c.decode, '{"a":{"b":{}}}')}, ' | ')`,
+    '0',
+  ],
+  [
+    'eval',
+    `${TRIED} local c = cjson.new() c.decode_invalid_numbers(false)
+     local out = {}
+     for _, text in ipairs({'[0x10]', '[+1]', '[-inf]', '[01]', 'nan', 'Infinity', '-0.5', '[0]', '[-0]', '[1e5]', '[-]', '-x', '.5'}) do
+       table.insert(out, text .. ' ' .. tried(c.decode, text))
+     end
+     return table.concat(out, ' | ')`,
+    '0',
+  ],
+  [
+    'eval',
+    `${TRIED} local c = cjson.new() c.encode_max_depth(100000)
+     local t = {} for i = 1, 9000 do t = {t} end
+     local o = {} for i = 1, 5000 do o = {x = o} end
+     local r1, r2 = tried(c.encode, t), tried(c.encode, o)
+     return {r1:sub(1, 60), #r1, r2:sub(1, 60), #r2}`,
+    '0',
+  ],
+  // Settings on cjson itself stay for the scripts after: both servers keep them.
+  ['eval', 'cjson.encode_max_depth(2) return 1', '0'],
+  ['eval', `${TRIED} return tried(cjson.encode, {{{1}}})`, '0'],
+  [
+    'eval',
+    'cjson.encode_sparse_array(false, 2, 10) cjson.encode_max_depth(1000) cjson.decode_max_depth(1000) cjson.encode_number_precision(14) cjson.encode_keep_buffer(true) cjson.encode_invalid_numbers(false) cjson.decode_invalid_numbers(true) return 1',
+    '0',
+  ],
+];
+
 const ACL_CASES: readonly (readonly string[])[] = [
   ['eval', "return redis.acl_check_cmd('get', 'x')", '0'],
   ['eval', "return redis.acl_check_cmd('GET')", '0'],
@@ -449,6 +616,14 @@ describe.skipIf(!hasRedis)("a script's libraries against a real redis-server", (
 
   it('decodes JSON as lua-cjson does: its leniency and its error texts (cjson.decode)', async () => {
     expect(await differences(pair.ours, pair.theirs, CJSON_DECODE_CASES)).toEqual([]);
+  });
+
+  it('encodes JSON as lua-cjson does: arrays, sparse arrays, keys, escapes, numbers, errors (cjson.encode)', async () => {
+    expect(await differences(pair.ours, pair.theirs, CJSON_ENCODE_CASES)).toEqual([]);
+  });
+
+  it("has lua-cjson's settings, checked and applied as Redis does (cjson.new, encode_*, decode_*)", async () => {
+    expect(await differences(pair.ours, pair.theirs, CJSON_SETTINGS_CASES)).toEqual([]);
   });
 
   it('answers redis.acl_check_cmd as Redis does for its default user', async () => {

@@ -2,7 +2,7 @@
 // (vm.ts passes in what it needs as the chunk's arguments). It builds what Redis 7 scripts
 // rely on and then closes the sandbox, as Redis's scriptingInit does:
 // - Lua 5.1 names: unpack, loadstring, string.gfind;
-//   what 5.2 and 5.3 added taken away; cjson.encode (cjson.decode is JavaScript, in vm.ts);
+//   what 5.2 and 5.3 added taken away (cjson is JavaScript, cjson.ts);
 // - once the VM has stopped a script (time or memory limit) no coroutine.resume can swallow that
 //   (pcall and xpcall, in vm.ts, rethrow it too);
 // - os, io, loadfile, dofile, require, package, debug and print are gone;
@@ -10,12 +10,11 @@
 //   and every library read-only);
 // - the error handler adds the script's source and line to an error, as Redis's does (an error
 //   table whose source is false gets none: Redis raises some errors without a location).
-export const BOOTSTRAP = String.raw`
-local aborted, cjson, cjson_null = ...
+export const BOOTSTRAP = `
+local aborted = ...
 local dbg, getinfo = debug, debug.getinfo
 local type, tostring, error, pairs, setmetatable = type, tostring, error, pairs, setmetatable
 local pack, unpack_ = table.pack, table.unpack
-local floor, huge, format = math.floor, math.huge, string.format
 
 unpack = table.unpack
 loadstring = function(s, name) return load(s, name, 't') end
@@ -41,52 +40,6 @@ coroutine.resume = function(...)
   rethrow_if_aborted(r)
   return unpack_(r, 1, r.n)
 end
-
-local escapes = { ['"'] = '\\"', ['\\'] = '\\\\', ['/'] = '\\/', ['\b'] = '\\b', ['\f'] = '\\f',
-  ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t' }
-local function escape(s)
-  return (s:gsub('[%c"\\/]', function(c) return escapes[c] or format('\\u%04x', c:byte()) end))
-end
-local encode
-encode = function(v, depth)
-  local t = type(v)
-  if v == nil or v == cjson_null then return 'null' end
-  if t == 'boolean' then return tostring(v) end
-  if t == 'number' then
-    if v ~= v or v == huge or v == -huge then error('Cannot serialise number: must not be NaN or Inf', 0) end
-    -- tostring is C's "%.14g" (numbers.ts), as lua-cjson's encoding; fengari's format('%.14g')
-    -- is not C's (1e15 is 1000000000000000), and format('%d') stops at 32 bits.
-    return tostring(v)
-  end
-  if t == 'string' then return '"' .. escape(v) .. '"' end
-  if t ~= 'table' then error('Cannot serialise ' .. t .. ': type not supported', 0) end
-  if depth > 1000 then error('Cannot serialise, excessive nesting (1001)', 0) end
-  local n, max, array = 0, 0, true
-  for k in pairs(v) do
-    if type(k) == 'number' and k > 0 and k == floor(k) then
-      n = n + 1
-      if k > max then max = k end
-    else
-      array = false
-      break
-    end
-  end
-  local out = {}
-  if array and n > 0 then
-    if max > 10 and max > n * 2 then error('Cannot serialise table: excessive sparse array', 0) end
-    for i = 1, max do out[i] = encode(v[i], depth + 1) end
-    return '[' .. table.concat(out, ',') .. ']'
-  end
-  for k, x in pairs(v) do
-    local kt = type(k)
-    if kt ~= 'string' and kt ~= 'number' then
-      error('Cannot serialise table: table key must be a number or string', 0)
-    end
-    out[#out + 1] = '"' .. escape(tostring(k)) .. '":' .. encode(x, depth + 1)
-  end
-  return '{' .. table.concat(out, ',') .. '}'
-end
-cjson.encode = function(v) return encode(v, 0) end
 
 os, io, loadfile, dofile, require, package, debug, print = nil, nil, nil, nil, nil, nil, nil, nil
 KEYS, ARGV = {}, {}

@@ -87,9 +87,23 @@ interface Token {
   error: string;
 }
 
+/** DecodeOptions: lua-cjson's decode settings (cjson.decode_max_depth, decode_invalid_numbers). */
+export interface DecodeOptions {
+  /** maxDepth: the deepest nesting of arrays and objects read. */
+  readonly maxDepth: number;
+  /**
+   * invalidNumbers: read numbers JSON does not allow (hexadecimal, '+', leading zeros, Infinity,
+   * NaN); off, a number that starts as one is "invalid number" ('-' or a digit first) or "invalid
+   * token" (anything else).
+   */
+  readonly invalidNumbers: boolean;
+}
+
+const DECODE_DEFAULTS: DecodeOptions = { maxDepth: DECODE_DEPTH_MAX, invalidNumbers: true };
+
 /** decodeJson parses `data` as lua-cjson does, or throws CjsonError. */
-export function decodeJson(data: Uint8Array): JsonValue {
-  return new Parser(data).document();
+export function decodeJson(data: Uint8Array, options: DecodeOptions = DECODE_DEFAULTS): JsonValue {
+  return new Parser(data, options).document();
 }
 
 class Parser {
@@ -106,7 +120,10 @@ class Parser {
     error: '',
   };
 
-  constructor(private readonly data: Uint8Array) {}
+  constructor(
+    private readonly data: Uint8Array,
+    private readonly options: DecodeOptions,
+  ) {}
 
   document(): JsonValue {
     const t = this.next();
@@ -128,7 +145,7 @@ class Parser {
 
   private descend(): void {
     this.depth++;
-    if (this.depth > DECODE_DEPTH_MAX)
+    if (this.depth > this.options.maxDepth)
       throw new CjsonError(`Found too many nested data structures (${this.depth}) at character ${this.at}`);
   }
 
@@ -208,14 +225,38 @@ class Parser {
       return t;
     }
     if (c === 0x22) return this.stringToken(t);
-    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.numberToken(t);
+    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      if (!this.options.invalidNumbers && this.invalidNumberAhead()) return this.error(t, 'invalid number');
+      return this.numberToken(t);
+    }
     if (this.startsWith('true')) return this.literal(t, T.BOOLEAN, 4, true);
     if (this.startsWith('false')) return this.literal(t, T.BOOLEAN, 5, false);
     if (this.startsWith('null')) return this.literal(t, T.NULL, 4, false);
     // '+', and Infinity or NaN in any case: numbers strict JSON refuses and lua-cjson reads.
-    if (c === 0x2b || this.startsWithNoCase('inf') || this.startsWithNoCase('nan'))
-      return this.numberToken(t);
+    if (this.options.invalidNumbers && this.invalidNumberAhead()) return this.numberToken(t);
     return this.error(t, 'invalid token');
+  }
+
+  /**
+   * invalidNumberAhead: whether the text at the cursor starts a number JSON does not allow
+   * (lua-cjson's json_is_invalid_number): a '+', a hexadecimal or a leading zero after an
+   * optional '-', or "inf"/"nan" in any case. Other bad numbers are left to strtod.
+   */
+  private invalidNumberAhead(): boolean {
+    let i = this.at;
+    if (this.byte(i) === 0x2b) return true;
+    if (this.byte(i) === 0x2d) i++;
+    const c = this.byte(i);
+    if (c === 0x30) {
+      const next = this.byte(i + 1);
+      return (next | 0x20) === 0x78 || (next >= 0x30 && next <= 0x39);
+    }
+    if (c <= 0x39) return false;
+    const at = this.at;
+    this.at = i;
+    const named = this.startsWithNoCase('inf') || this.startsWithNoCase('nan');
+    this.at = at;
+    return named;
   }
 
   private error(t: Token, message: string): Token {

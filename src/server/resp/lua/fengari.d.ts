@@ -16,6 +16,8 @@ declare module 'fengari' {
     readonly LUA_TTABLE: number;
     readonly LUA_TLIGHTUSERDATA: number;
     readonly LUA_TFUNCTION: number;
+    readonly LUA_TUSERDATA: number;
+    readonly LUA_TTHREAD: number;
     readonly LUA_RIDX_GLOBALS: number;
     lua_gettop(L: LuaState): number;
     lua_settop(L: LuaState, idx: number): void;

@@ -26,7 +26,7 @@ import { RespError } from '../../../protocol/resp/index.js';
 import { REDIS_COMPAT_VERSION } from '../commands/connection.js';
 import { CommandError } from '../errors.js';
 import { BOOTSTRAP } from './bootstrap.js';
-import { CjsonError, decodeJson, type JsonValue, NULL } from './cjson-parse.js';
+import { installCjson } from './cjson.js';
 import { installCmsgpack } from './cmsgpack.js';
 import {
   normalizeError,
@@ -97,17 +97,7 @@ export class LuaVm {
     installLua51Libs(L, { aborted: () => this.stopReason !== undefined, cjsonNull: CJSON_NULL });
     installCmsgpack(L);
     installStruct(L);
-    // cjson: a table whose encode the bootstrap writes in Lua; decode is JSON.parse.
-    lua.lua_createtable(L, 0, 2);
-    lua.lua_pushjsfunction(L, (L) => this.cjsonDecode(L));
-    lua.lua_setfield(L, -2, s('decode'));
-    lua.lua_setglobal(L, s('cjson'));
-    // cjson.null: a light userdata, as lua-cjson's (type 'userdata'; a script returning it
-    // replies a null, as in Redis).
-    lua.lua_getglobal(L, s('cjson'));
-    lua.lua_pushlightuserdata(L, CJSON_NULL);
-    lua.lua_setfield(L, -2, s('null'));
-    lua.lua_pop(L, 1);
+    installCjson(L, CJSON_NULL);
 
     if (lauxlib.luaL_loadbuffer(L, s(BOOTSTRAP), null, s('=bootstrap')) !== lua.LUA_OK) {
       throw new Error(`scripting bootstrap: ${lua.lua_tojsstring(L, -1)}`);
@@ -116,9 +106,7 @@ export class LuaVm {
       lua.lua_pushboolean(L, this.stopReason !== undefined);
       return 1;
     });
-    lua.lua_getglobal(L, s('cjson'));
-    lua.lua_pushlightuserdata(L, CJSON_NULL);
-    lua.lua_call(L, 3, 1);
+    lua.lua_call(L, 1, 1);
     lua.lua_setfield(L, lua.LUA_REGISTRYINDEX, REG_HANDLER);
     // The loaded-modules table emptied (require is gone): Lua 5.3 names a function in an
     // argument error by looking it up there ('string.rep'); Lua 5.1, as Redis, says '?'.
@@ -513,47 +501,6 @@ export class LuaVm {
       return 1;
     });
     lua.lua_setglobal(L, s('bit'));
-  }
-
-  private cjsonDecode(L: LuaState): number {
-    if (lua.lua_gettop(L) !== 1) return lauxlib.luaL_argerror(L, 1, s('expected 1 argument'));
-    const text = lauxlib.luaL_checklstring(L, 1);
-    // lua-cjson's check for a text in another encoding: a zero byte in either of the first two.
-    if (text.length >= 2 && (text[0] === 0 || text[1] === 0))
-      return lauxlib.luaL_error(L, s('JSON parser does not support UTF-16 or UTF-32'));
-    let value: JsonValue;
-    try {
-      value = decodeJson(text);
-    } catch (err) {
-      if (!(err instanceof CjsonError)) throw err;
-      return lauxlib.luaL_error(L, s('%s'), s(err.message));
-    }
-    this.pushJson(L, value);
-    return 1;
-  }
-
-  /** pushJson pushes a decoded value (nesting is at most DECODE_DEPTH_MAX deep). */
-  private pushJson(L: LuaState, v: JsonValue): void {
-    // Room for this level's table, key and value (lua-cjson's json_decode_checkstack).
-    if (!lua.lua_checkstack(L, 3)) lauxlib.luaL_error(L, s('Too many nested data structures'));
-    if (v === NULL) lua.lua_pushlightuserdata(L, CJSON_NULL);
-    else if (typeof v === 'number') pushNumber(L, v);
-    else if (typeof v === 'boolean') lua.lua_pushboolean(L, v);
-    else if (v instanceof Uint8Array) lua.lua_pushstring(L, v);
-    else if (Array.isArray(v)) {
-      lua.lua_createtable(L, v.length, 0);
-      for (let i = 0; i < v.length; i++) {
-        this.pushJson(L, v[i] as JsonValue);
-        lua.lua_rawseti(L, -2, i + 1);
-      }
-    } else {
-      lua.lua_createtable(L, 0, v.entries.length);
-      for (const [key, x] of v.entries) {
-        lua.lua_pushstring(L, key);
-        this.pushJson(L, x);
-        lua.lua_rawset(L, -3);
-      }
-    }
   }
 }
 

@@ -25,7 +25,15 @@ const b64url = (bytes: Uint8Array | string): string => Buffer.from(bytes).toStri
 describe('GET/PUT/DELETE /v1/kv/:key (raw)', () => {
   it('round-trips raw bytes whatever the content type says', async () => {
     const value = Buffer.from([0, 1, 2, 0xff, 0xfe, 10, 13]);
-    for (const type of ['application/octet-stream', 'application/json', 'text/plain', 'image/png']) {
+    // Malformed types too: fastify's own parser refused them with 415 (found from outside).
+    const malformed = [';;;', '/', 'text/plain;charset="x', 'a/b; c', ''];
+    for (const type of [
+      'application/octet-stream',
+      'application/json',
+      'text/plain',
+      'image/png',
+      ...malformed,
+    ]) {
       const put = await app.inject({
         method: 'PUT',
         url: '/v1/kv/raw',

@@ -57,6 +57,9 @@ const LISTING_PARAMS = Object.keys(LIST_QUERY_SCHEMA.properties).filter(
   (name) => !(name in KV_PUT_QUERY_SCHEMA.properties),
 );
 
+/** OCTET_STREAM: the type the one-key routes read every body as. */
+const OCTET_STREAM = 'application/octet-stream';
+
 export function kvRoutes(db: Db): FastifyPluginAsync {
   return async (app: FastifyInstance) => {
     app.removeAllContentTypeParsers();
@@ -64,6 +67,12 @@ export function kvRoutes(db: Db): FastifyPluginAsync {
     // The store copies what it keeps anyway (the write pipeline), so nothing here depends on that.
     app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => {
       done(null, body);
+    });
+    // The body is the value whatever its Content-Type (docs/http.md), a malformed one included:
+    // fastify refuses a type it cannot parse (`;;;`, `/`) with 415 before any parser runs, so
+    // these routes, which never read the type, present every body as bytes.
+    app.addHook('onRequest', async (request) => {
+      if (request.headers['content-type'] !== undefined) request.headers['content-type'] = OCTET_STREAM;
     });
 
     // `GET /v1/kv/?prefix=a` (a stray slash) names the empty key: said plainly, rather than as an

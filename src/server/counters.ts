@@ -83,6 +83,8 @@ export interface CountersSnapshot {
   readonly connectedClients: Readonly<Record<Protocol, number>>;
   readonly totalConnections: Readonly<Record<Protocol, number>>;
   readonly rejectedConnections: number;
+  /** evictedClients: connections closed for holding too many unread reply bytes (output-budget.ts). */
+  readonly evictedClients: Readonly<Record<Protocol, number>>;
 }
 
 /** CommandRow: one (command, protocol)'s numbers, for the Prometheus export. */
@@ -114,6 +116,7 @@ export class ServerCounters {
   private readonly connected: Record<Protocol, number> = { resp: 0, http: 0 };
   private readonly connections: Record<Protocol, number> = { resp: 0, http: 0 };
   private rejected = 0;
+  private readonly evicted: Record<Protocol, number> = { resp: 0, http: 0 };
 
   constructor(options: CountersOptions = {}) {
     const names: string[] = [];
@@ -173,6 +176,14 @@ export class ServerCounters {
     this.rejected++;
   }
 
+  clientEvicted(protocol: Protocol): void {
+    this.evicted[protocol]++;
+  }
+
+  get evictedClients(): Readonly<Record<Protocol, number>> {
+    return this.evicted;
+  }
+
   get connectedClients(): Readonly<Record<Protocol, number>> {
     return this.connected;
   }
@@ -222,6 +233,7 @@ export class ServerCounters {
       connectedClients: { ...this.connected },
       totalConnections: { ...this.connections },
       rejectedConnections: this.rejected,
+      evictedClients: { ...this.evicted },
     };
   }
 

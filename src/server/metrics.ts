@@ -213,6 +213,16 @@ export class Metrics {
       },
     });
     new Counter({
+      name: `${METRIC_PREFIX}evicted_clients_total`,
+      help: 'Client connections closed because the server held too many reply bytes they had not read (the largest holders first).',
+      labelNames: ['protocol'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const protocol of PROTOCOLS) this.inc({ protocol }, counters.evictedClients[protocol]);
+      },
+    });
+    new Counter({
       name: `${METRIC_PREFIX}rejected_connections_total`,
       help: 'Client connections refused (the client limit was reached).',
       registers,
@@ -251,6 +261,10 @@ export class Metrics {
 
   connectionRejected(): void {
     this.counters.connectionRejected();
+  }
+
+  clientEvicted(protocol: Protocol): void {
+    this.counters.clientEvicted(protocol);
   }
 
   /** snapshot returns the numbers INFO prints; /metrics exports the same ones. */

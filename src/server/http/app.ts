@@ -1,6 +1,8 @@
 // createHttpApp: the HTTP API as a fastify instance, ready for `app.listen` (done by the server
 // wiring) or `app.inject` (tests). It owns no store: the caller opens and closes `db`.
+
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -12,6 +14,7 @@ import type { Db } from '../../db/db.js';
 import type { ClusterMember } from '../../replica/member.js';
 import { KEY_BYTES_MAX } from '../../storage/limits.js';
 import { type Metrics, UNKNOWN_COMMAND } from '../metrics.js';
+import { CLIENT_OUTPUT_BYTES_MAX, OutputBudget } from '../output-budget.js';
 import { clusterHooks, rewriteConsistency } from './cluster.js';
 import { answerClientError, HttpError, invalidArgument, mapError, sendError } from './errors.js';
 import {
@@ -54,6 +57,11 @@ export interface HttpAppOptions {
   readonly maxConnections?: number;
   /** closeGraceMs: how long close() waits for in-flight requests before it cuts the connections. Default HTTP_CLOSE_GRACE_MS. */
   readonly closeGraceMs?: number;
+  /**
+   * clientOutputBytes: response bytes held for all connections together before the largest
+   * holders are closed (src/server/output-budget.ts). Default CLIENT_OUTPUT_BYTES_MAX.
+   */
+  readonly clientOutputBytes?: number;
 }
 
 /** ERROR_URL_CHARS_MAX: how much of a request URL an error message quotes (keys can be 64 KiB). */
@@ -269,10 +277,35 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     done();
   });
 
+  // Responses a client has not read stay in its socket's buffer: the connections together may
+  // hold at most the output budget, past which the largest holders are closed (a client that
+  // asks for large values and never reads cannot make the server hold gigabytes).
+  const clientOutputBytes = options.clientOutputBytes ?? CLIENT_OUTPUT_BYTES_MAX;
+  const outputBudget = new OutputBudget<SocketHolder>(clientOutputBytes, (holder, bytes) => {
+    metrics.clientEvicted('http');
+    app.log.warn(
+      {
+        addr: `${holder.socket.remoteAddress ?? '?'}:${holder.socket.remotePort ?? 0}`,
+        outputBytes: bytes,
+        budgetBytes: clientOutputBytes,
+      },
+      'closing the HTTP connection holding the most unread response bytes: the connections together hold more than the output budget',
+    );
+  });
+  app.addHook('onClose', (_app, done) => {
+    outputBudget.close();
+    done();
+  });
+
   // Count HTTP connections (the server exists before listen; inject() opens none).
   app.server.on('connection', (socket) => {
     metrics.clientConnected('http');
-    socket.once('close', () => metrics.clientDisconnected('http'));
+    const holder = new SocketHolder(socket);
+    outputBudget.add(holder);
+    socket.once('close', () => {
+      metrics.clientDisconnected('http');
+      outputBudget.delete(holder);
+    });
   });
   // Each connection can hold a request body in memory: their number is bounded, as RESP's are.
   app.server.maxConnections = options.maxConnections ?? HTTP_CONNECTIONS_MAX;
@@ -311,4 +344,17 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   void app.register(metricsRoutes(metrics));
   void app.register(openApiRoutes(options.version));
   return app;
+}
+
+/** SocketHolder: an HTTP connection as the output budget sees it (its socket's unsent bytes). */
+class SocketHolder {
+  constructor(readonly socket: Socket) {}
+
+  get outputBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
 }

@@ -1,8 +1,10 @@
 // Every limit of the RESP server (per connection and server-wide), in one place. The codec's
 // frame limits (argument count, bulk length, inline length) are in src/protocol/resp/limits.ts.
+
 import { BULK_BYTES_MAX, INLINE_BYTES_MAX } from '../../protocol/resp/index.js';
 import { assert } from '../../stdx/assert.js';
 import { BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../../storage/limits.js';
+import { CLIENT_OUTPUT_BYTES_MAX } from '../output-budget.js';
 import { SCRIPT_TIME_LIMIT_MS } from './lua/limits.js';
 import { READ_BUFFER_BYTES } from './read-buffer.js';
 import { TRACKING_TABLE_MAX_KEYS } from './tracking.js';
@@ -118,6 +120,11 @@ export interface RespServerLimits {
   readonly queryBufferBytes: number;
   readonly readAheadBytes: number;
   readonly outputBufferBytes: number;
+  /**
+   * clientOutputBytes: reply bytes held for all clients together before the largest holders are
+   * evicted (src/server/output-budget.ts, CLIENT_OUTPUT_BYTES_MAX).
+   */
+  readonly clientOutputBytes: number;
   /** replyBytes: REPLY_BYTES_MAX. */
   readonly replyBytes: number;
   readonly inflightCommands: number;
@@ -143,6 +150,7 @@ export const DEFAULT_LIMITS: RespServerLimits = Object.freeze({
   queryBufferBytes: QUERY_BUFFER_BYTES_MAX,
   readAheadBytes: READ_AHEAD_BYTES_MAX,
   outputBufferBytes: OUTPUT_BUFFER_BYTES_MAX,
+  clientOutputBytes: CLIENT_OUTPUT_BYTES_MAX,
   replyBytes: REPLY_BYTES_MAX,
   inflightCommands: INFLIGHT_COMMANDS_MAX,
   closeGraceMs: CLOSE_GRACE_MS,

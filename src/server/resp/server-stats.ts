@@ -78,6 +78,7 @@ export function countingCommands(metrics: RespMetrics, stats: ServerStats): Resp
     clientConnected: (p) => metrics.clientConnected(p),
     clientDisconnected: (p) => metrics.clientDisconnected(p),
     connectionRejected: () => metrics.connectionRejected(),
+    clientEvicted: (p) => metrics.clientEvicted(p),
     snapshot: () => metrics.snapshot(),
   };
 }

@@ -1,11 +1,13 @@
 // createRespServer: the Redis-compatible server over a Db. Process wiring (flags, signals, logs)
 // lives in src/cli; this module is the listener, the connections and the command table.
+
 import * as net from 'node:net';
 import type { Db } from '../../db/db.js';
 import { type Clock, systemClock } from '../../io/clock.js';
 import type { ClusterMember } from '../../replica/member.js';
 import type { Durability } from '../../storage/engine.js';
 import { ServerCounters } from '../counters.js';
+import { OutputBudget } from '../output-budget.js';
 import { ClusterPublisher } from './cluster-publish.js';
 import { COMMAND_TABLE } from './commands/index.js';
 import { Connection } from './connection.js';
@@ -79,6 +81,18 @@ export function createRespServer(options: RespServerOptions): RespServer {
   // Wrapped so that INFO's instantaneous_ops_per_sec counts exactly the commands the metrics count.
   const metrics: RespMetrics = countingCommands(options.metrics ?? new ServerCounters(), stats);
   const connections = new Map<number, Connection>();
+  const outputBudget = new OutputBudget<Connection>(limits.clientOutputBytes, (conn, bytes) => {
+    metrics.clientEvicted('resp');
+    options.logger?.warn(
+      {
+        client: conn.client.id,
+        addr: conn.client.addr,
+        outputBytes: bytes,
+        budgetBytes: limits.clientOutputBytes,
+      },
+      'evicting the client holding the most unread reply bytes: the clients together hold more than the output budget',
+    );
+  });
   const config: ServerConfig = { requirePass: options.requirePass, maxClients: limits.maxClients };
   let nextClientId = 1;
   let closing: Promise<void> | undefined;
@@ -180,9 +194,11 @@ export function createRespServer(options: RespServerOptions): RespServer {
     };
     const conn = new Connection(socket, ctx, table, client);
     connections.set(id, conn);
+    outputBudget.add(conn);
     metrics.clientConnected('resp');
     socket.on('close', () => {
       connections.delete(id);
+      outputBudget.delete(conn);
       metrics.clientDisconnected('resp');
     });
   });
@@ -213,6 +229,7 @@ export function createRespServer(options: RespServerOptions): RespServer {
       replica?.onEngine.delete(onEngine);
       fanout?.close();
       stats.stop();
+      outputBudget.close();
       closing ??= new Promise<void>((resolve) => {
         const listenerClosed = new Promise<void>((r) => {
           if (!netServer.listening) r();

@@ -70,11 +70,13 @@ export interface RespMetrics {
   clientConnected(protocol: 'resp'): void;
   clientDisconnected(protocol: 'resp'): void;
   connectionRejected(): void;
+  clientEvicted(protocol: 'resp'): void;
   snapshot(): {
     readonly commandsProcessed: number;
     readonly connectedClients: Readonly<Record<'resp', number>>;
     readonly totalConnections: Readonly<Record<'resp', number>>;
     readonly rejectedConnections: number;
+    readonly evictedClients: Readonly<Record<'resp', number>>;
     /** keys, diskBytes, fsyncs, compactions: the store's numbers, when the metrics read them (INFO asks the engine otherwise). */
     readonly keys?: number;
     readonly diskBytes?: number;

@@ -93,6 +93,7 @@ function infoSection(ctx: CommandContext, section: string): string[] | undefined
         `rejected_connections:${snap.rejectedConnections}`,
         `expired_keys:${stats.expiredKeys}`,
         'evicted_keys:0',
+        `evicted_clients:${snap.evictedClients.resp}`,
         `keyspace_hits:${s.stats.keyspaceHits}`,
         `keyspace_misses:${s.stats.keyspaceMisses}`,
         `tracking_total_keys:${s.tracking.size}`,

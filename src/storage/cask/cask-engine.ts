@@ -498,8 +498,8 @@ export class CaskEngine implements Engine {
       throw new InvalidArgumentError(`scan limit must be a non-negative integer, got ${shown(limit)}`);
     }
     let remaining = limit ?? Number.POSITIVE_INFINITY;
-    if (start !== undefined) checkKey(start);
-    if (end !== undefined) checkKey(end);
+    // Bounds are not keys: one longer than KEY_BYTES_MAX orders among keys like any other (a
+    // listing may resume after a long key, or ask for a range of long keys), as on lmdb.
     if (start !== undefined && end !== undefined && compareBytes(start, end) >= 0) return;
     let cursor = reverse ? end : start;
     // Forward scans start inclusive at `start`; reverse scans start exclusive at `end`.

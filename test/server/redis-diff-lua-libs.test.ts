@@ -128,6 +128,26 @@ const STDLIB_CASES: readonly (readonly string[])[] = [
   ],
   ['eval', 'return rawlen({1})', '0'],
   ['eval', 'return {unpack({1, 2, 3})}', '0'],
+  // Integer arguments: Lua 5.1 truncates a double (1.5 is 1); Lua 5.3 refused it, and anything past 2^31.
+  ['eval', "return ('abcde'):sub(1, 5/2)", '0'],
+  ['eval', "return string.byte('abc', 1.7)", '0'],
+  ['eval', "return table.concat({1,2,3}, ',', 1.5)", '0'],
+  ['eval', 'local t = {1,2} table.insert(t, 1.5, 9) return t', '0'],
+  ['eval', "return select(1.5, 'a', 'b')", '0'],
+  ['eval', "return select(-1.5, 'a', 'b')", '0'],
+  ['eval', 'return {unpack({1,2,3}, 1.5)}', '0'],
+  ['eval', "return ('abc'):find('b', 1.5)", '0'],
+  ['eval', 'return math.random(1.5)', '0'],
+  ['eval', 'return string.char(65.9)', '0'],
+  ['eval', "return ('x'):sub(2^31)", '0'],
+  ['eval', "return ('abc'):sub(-2^32, 2)", '0'],
+  ['eval', "return string.byte('abc', 2^31)", '0'],
+  ['eval', "return ('abc'):sub(-1.5)", '0'],
+  ['eval', "return ('abc'):sub('1.5')", '0'],
+  ['eval', "return ('abc'):sub('x')", '0'],
+  ['eval', "return ('abc'):sub(0/0)", '0'],
+  ['eval', "return string.find('abc', 'b', 2^33)", '0'],
+  ['eval', "return {('abcdef'):byte(-2.9, 1e300)}", '0'],
 ];
 
 const nested = (depth: number): string =>

@@ -114,7 +114,10 @@ if (luaconf.doubles !== true) {
   // dependencies require it back before it has defined TValue).
   require('fengari/src/lapi.js');
   const { TValue } = require('fengari/src/lobject.js') as {
-    TValue: { prototype: { ttisinteger(): boolean; ttisfloat(): boolean } };
+    TValue: {
+      new (type: number, value: unknown): { value: number };
+      prototype: { ttisinteger(): boolean; ttisfloat(): boolean };
+    };
   };
   const { LUA_TNUMBER } = (require('fengari/src/defs.js') as { constant_types: { LUA_TNUMBER: number } })
     .constant_types;
@@ -122,4 +125,49 @@ if (luaconf.doubles !== true) {
   TValue.prototype.ttisfloat = function (this: TValueLike): boolean {
     return (this.type & 0x0f) === LUA_TNUMBER;
   };
+  // A library's integer argument (string positions, table.insert's position, select, unpack,
+  // string.char, math.random): Lua 5.1 casts the double to an integer, truncating toward zero,
+  // where Lua 5.3 refuses a non-integral one ("number has no integer representation"): so
+  // `s:sub(1, #s / 2)` failed. Past fengari's 32-bit range the value is clamped to it, which
+  // keeps every position's meaning (no string is that long). lapi's lua_tointegerx (and so
+  // luaL_checkinteger and luaL_optinteger) reads lvm.tointeger through the module at each call.
+  const lvm = require('fengari/src/lvm.js') as { tointeger: (o: unknown) => number | false };
+  const { luaO_str2num } = require('fengari/src/lobject.js') as {
+    luaO_str2num: (s: Uint8Array, o: { value: number }) => number;
+  };
+  lvm.tointeger = (o) => {
+    const v = o as TValueLike & {
+      value: number;
+      ttisnumber(): boolean;
+      ttisstring(): boolean;
+      svalue(): Uint8Array;
+      vslen(): number;
+    };
+    let n: number;
+    if (v.ttisnumber()) n = v.value;
+    else if (v.ttisstring()) {
+      const parsed = new TValue(0, 0);
+      if (luaO_str2num(v.svalue(), parsed) !== v.vslen() + 1) return false;
+      n = parsed.value;
+    } else return false;
+    return luaInteger(n);
+  };
+}
+
+/** LUA_INTEGER_MIN, LUA_INTEGER_MAX: fengari's integers (32-bit). */
+const LUA_INTEGER_MIN = -(2 ** 31);
+const LUA_INTEGER_MAX = 2 ** 31 - 1;
+
+/**
+ * luaInteger: the integer a library function sees for the number `n`, as Lua 5.1 on x86-64 casts
+ * it (truncation toward zero; NaN and values past 64 bits are the "integer indefinite", the
+ * most negative), clamped to fengari's 32-bit integers.
+ */
+export function luaInteger(n: number): number {
+  // Out of a 64-bit integer's range, x86-64's conversion gives its "integer indefinite" too.
+  if (Number.isNaN(n) || Math.abs(n) >= 2 ** 63) return LUA_INTEGER_MIN;
+  const t = Math.trunc(n);
+  if (t > LUA_INTEGER_MAX) return LUA_INTEGER_MAX;
+  if (t < LUA_INTEGER_MIN) return LUA_INTEGER_MIN;
+  return t === 0 ? 0 : t; // not -0
 }

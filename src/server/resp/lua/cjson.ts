@@ -63,17 +63,30 @@ class CjsonConfig {
   decodeInvalidNumbers = 1;
 }
 
+/**
+ * ENCODE_LIMITS_CHECK_EVERY: values encoded between two checks of the script's limits: an encode
+ * is one JavaScript call, which the VM's instruction hook does not interrupt, and a sparse array
+ * of a billion nulls would otherwise run for minutes past the time limit.
+ */
+const ENCODE_LIMITS_CHECK_EVERY = 4096;
+
+/**
+ * CheckLimits raises the script's time or memory limit error when it has passed one (the VM's
+ * hook, called from a long JavaScript function).
+ */
+export type CheckLimits = (L: LuaState) => void;
+
 /** installCjson sets the global `cjson` (before the VM makes the globals read-only). */
-export function installCjson(L: LuaState, nullPointer: object): void {
-  pushModule(L, nullPointer);
+export function installCjson(L: LuaState, nullPointer: object, checkLimits: CheckLimits): void {
+  pushModule(L, nullPointer, checkLimits);
   lua.lua_setglobal(L, s('cjson'));
 }
 
 /** pushModule pushes a new module table with settings of its own (lua_cjson_new). */
-function pushModule(L: LuaState, nullPointer: object): void {
+function pushModule(L: LuaState, nullPointer: object, checkLimits: CheckLimits): void {
   const cfg = new CjsonConfig();
   const functions: [string, (L: LuaState) => number][] = [
-    ['encode', (L) => encode(L, cfg, nullPointer)],
+    ['encode', (L) => encode(L, cfg, nullPointer, checkLimits)],
     ['decode', (L) => decode(L, cfg, nullPointer)],
     [
       'encode_sparse_array',
@@ -136,7 +149,7 @@ function pushModule(L: LuaState, nullPointer: object): void {
     [
       'new',
       (L) => {
-        pushModule(L, nullPointer);
+        pushModule(L, nullPointer, checkLimits);
         return 1;
       },
     ],
@@ -257,11 +270,11 @@ interface Frame {
   next: number;
 }
 
-function encode(L: LuaState, cfg: CjsonConfig, nullPointer: object): number {
+function encode(L: LuaState, cfg: CjsonConfig, nullPointer: object, checkLimits: CheckLimits): number {
   if (lua.lua_gettop(L) !== 1) return lauxlib.luaL_argerror(L, 1, s('expected 1 argument'));
   const out = new ByteBuilder();
   try {
-    encodeTop(L, cfg, nullPointer, out);
+    encodeTop(L, cfg, nullPointer, out, checkLimits);
   } catch (err) {
     if (err instanceof StringTooLongError) return lauxlib.luaL_error(L, s(STRING_OVERFLOW_MESSAGE));
     if (err instanceof EncodeFailure) return lauxlib.luaL_error(L, s('%s'), s(err.message));
@@ -283,12 +296,20 @@ function failure(L: LuaState, i: number, reason: string): EncodeFailure {
  * argument, an array's element, an object's key and value), so nesting stops where Redis's
  * Lua 5.1 stack stops it (LUAI_MAXCSTACK) when the depth setting is raised past that.
  */
-function encodeTop(L: LuaState, cfg: CjsonConfig, nullPointer: object, out: ByteBuilder): void {
+function encodeTop(
+  L: LuaState,
+  cfg: CjsonConfig,
+  nullPointer: object,
+  out: ByteBuilder,
+  checkLimits: CheckLimits,
+): void {
   const frames: Frame[] = [];
   let value = true; // a value to encode is on top of the stack
+  let values = 0;
   for (;;) {
     if (value) {
       value = false;
+      if (++values % ENCODE_LIMITS_CHECK_EVERY === 0) checkLimits(L);
       if (lua.lua_type(L, -1) !== lua.LUA_TTABLE) {
         appendScalar(L, cfg, nullPointer, out);
         lua.lua_pop(L, 1);

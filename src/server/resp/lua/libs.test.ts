@@ -165,6 +165,23 @@ describe('hostile input', () => {
   });
 });
 
+describe('limits inside a library call', () => {
+  it('a cjson.encode that runs past the time limit is stopped by it, not after its billion values', () => {
+    // One JavaScript call, which the VM's instruction hook does not interrupt: encode checks the
+    // script's limits itself. Before, this call ran 34 s, past a 5 s limit.
+    const vm = new LuaVm(200);
+    const started = performance.now();
+    const reply = run(
+      vm,
+      'local c = cjson.new() c.encode_sparse_array(false, 0) return #c.encode({[2^31 - 1] = 1})',
+    );
+    expect(text(reply)).toMatch(/Script killed: it ran longer than the time limit of 200 ms/);
+    expect(performance.now() - started).toBeLessThan(5_000);
+    // The VM goes on.
+    expect(run(vm, "return cjson.encode({1, 'a'})")).toEqual(Buffer.from('[1,"a"]'));
+  });
+});
+
 describe('large strings', () => {
   const vm = new LuaVm(60_000);
 

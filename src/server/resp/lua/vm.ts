@@ -97,7 +97,7 @@ export class LuaVm {
     installLua51Libs(L, { aborted: () => this.stopReason !== undefined, cjsonNull: CJSON_NULL });
     installCmsgpack(L);
     installStruct(L);
-    installCjson(L, CJSON_NULL);
+    installCjson(L, CJSON_NULL, (L) => this.onHook(L));
 
     if (lauxlib.luaL_loadbuffer(L, s(BOOTSTRAP), null, s('=bootstrap')) !== lua.LUA_OK) {
       throw new Error(`scripting bootstrap: ${lua.lua_tojsstring(L, -1)}`);

@@ -21,8 +21,9 @@ export const EXIT_USAGE = 2;
 /**
  * EXIT_MEMBER_STARTED_BEFORE: `cairn serve` refused a cluster member's start from an empty
  * directory because its peers record that member id as started (or removed): its directory was
- * lost. Also a member whose own member.json records its removal from the cluster. Distinct from 2
- * so that a supervisor does not restart it in a loop (docs/cluster-ops.md).
+ * lost. Also a member whose own member.json records its removal from the cluster, and a running
+ * member that learned of its removal and stopped (as etcd's does). Distinct from 2 so that a
+ * supervisor does not restart it in a loop (docs/cluster-ops.md).
  */
 export const EXIT_MEMBER_STARTED_BEFORE = 3;
 /** EXIT_ERROR_CAIRN: cairn's code for an operating error (grep's convention: 0 yes, 1 no, 2 trouble). */

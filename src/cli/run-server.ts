@@ -1,11 +1,16 @@
 // What `cairn serve` and `kvs-server` share: start the server, log where it listens, and shut
 // down gracefully on SIGTERM/SIGINT (stop accepting, finish in-flight requests, fsync, unlock).
+// A cluster member that learns it was removed from the cluster shuts down the same way and
+// fails with RemovedMemberStoppedError (exit code 3), as etcd's removed member stops: the member
+// only reports its removal (ClusterMember.removal); stopping the process is this layer's call.
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { systemClock } from '../io/clock.js';
 import { failpointFileSystem } from '../io/failpoints.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
+import { RemovedMemberStoppedError } from '../replica/errors.js';
 import { RAFT_DIR } from '../replica/identity.js';
+import { describeRemoval, type MemberRemoval } from '../replica/removal.js';
 import type { ServerConfig } from '../server/config.js';
 import { createLogger } from '../server/logger.js';
 import { type RunningServer, ServerStartError, startServer } from '../server/server.js';
@@ -58,9 +63,18 @@ export async function runServer(
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  let removal: MemberRemoval | undefined;
+  void server.cluster?.removal.then((r) => {
+    removal = r;
+    logger.info({ member: r.name, recorded: r.recorded, handedOver: r.handedOver }, 'removed: shutting down');
+    void server.close();
+  });
   await server.closed;
   process.off('SIGTERM', stop);
   process.off('SIGINT', stop);
+  if (removal !== undefined) {
+    throw new RemovedMemberStoppedError(describeRemoval(removal), path.resolve(config.dir), removal.recorded);
+  }
   const failure = server.failure();
   if (failure !== undefined) {
     // A cluster member whose log or engine failed stops; a restart recovers and catches up.

@@ -121,3 +121,23 @@ export class MemberRemovedError extends MemberStartRefusedError {
     );
   }
 }
+
+/**
+ * RemovedMemberStoppedError: a running member learned that it was removed from the cluster
+ * (removal.ts) and stopped, as etcd's does: `cairn serve` closed its listeners and exits with
+ * EXIT_MEMBER_STARTED_BEFORE (3), the code its next start would be refused with
+ * (MemberRemovedError), so that a supervisor does not restart it.
+ */
+export class RemovedMemberStoppedError extends CairnError {
+  constructor(
+    /** removal: what the member said of it (describeRemoval) and where its directory is. */
+    removal: string,
+    dir: string,
+    recorded: boolean,
+  ) {
+    super(
+      'CLUSTER_DOWN',
+      `${removal}; it stopped. ${recorded ? `${dir} records the removal, so it is not started again` : `member.json in ${dir} could not record the removal: a restart learns it again from the cluster and stops again`}. Delete ${dir}; to bring this machine back, add it under a new name: cairn member add NEWNAME --peer-url ADDR, then start NEWNAME on an empty directory with --initial-cluster-state existing (docs/cluster-ops.md, "Removing a member")`,
+    );
+  }
+}

@@ -79,6 +79,12 @@ describe('handshake', () => {
     const unknown = checkHello({ ...hello, fromId: 4 }, knowing);
     expect(unknown).toMatch(/not a member/);
     expect(isRemovedRefusal(unknown ?? '')).toBe(false);
+    // When the acceptor applied the removal itself, the refusal names its index (the removed
+    // member logs it: removal.ts); a removal known only from a checkpoint does not.
+    expect(told).not.toMatch(/index/);
+    const atIndex = checkHello({ ...hello, fromId: 3 }, { ...knowing, removalIndex: () => 57 });
+    expect(atIndex).toMatch(/was removed by the configuration change at index 57;/);
+    expect(isRemovedRefusal(atIndex ?? '')).toBe(true);
   });
 
   it('the connector checks that the welcome comes from whom it meant to reach', () => {

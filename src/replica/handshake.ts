@@ -127,6 +127,8 @@ export interface AcceptorIdentity {
   readonly isMember: (id: NodeId, name: string) => boolean;
   /** isRemoved says whether id was removed from the cluster (this node applied the removal). */
   readonly isRemoved?: (id: NodeId) => boolean;
+  /** removalIndex: the index of the change that removed id, when this node applied it (the refusal names it). */
+  readonly removalIndex?: (id: NodeId) => number | undefined;
 }
 
 /**
@@ -151,7 +153,9 @@ export function checkHello(hello: Hello, self: AcceptorIdentity): string | undef
   if (hello.toName !== self.name) return `this node is '${self.name}', not '${hello.toName}'`;
   if (!self.isMember(hello.fromId, hello.fromName)) {
     if (self.isRemoved?.(hello.fromId) === true) {
-      return `${REMOVED_REFUSAL} '${hello.fromName}' (id ${hello.fromId}) was removed; stop it and delete its directory`;
+      const index = self.removalIndex?.(hello.fromId);
+      const at = index === undefined ? '' : ` by the configuration change at index ${index}`;
+      return `${REMOVED_REFUSAL} '${hello.fromName}' (id ${hello.fromId}) was removed${at}; stop it and delete its directory`;
     }
     return `'${hello.fromName}' (id ${hello.fromId}) is not a member of this node's cluster`;
   }

@@ -70,6 +70,7 @@ import {
   checkRemove,
   type ReconfigView,
 } from './reconfig-check.js';
+import { describeRemoval, type MemberRemoval, REMOVED_LEADER_GRACE_MS, waitForHandoff } from './removal.js';
 import { REQUEST_TIMEOUT_MS, Replica, type ReplicaLogger, type VoteFloor } from './replica.js';
 import { ReplicatedEngine } from './replicated-engine.js';
 import { finishInstall, installEngineFiles, isEngineEntry } from './snapshot-install.js';
@@ -147,6 +148,26 @@ export class ClusterMember {
   private marking: Promise<void> | undefined;
   private markTimer: Timer | undefined;
   private stopping = false;
+  /** lastSaveOk: whether the latest member.json rewrite succeeded (a removal reports it: `recorded`). */
+  private lastSaveOk = true;
+  /**
+   * departing: a leader this member applied the removal of, kept as a peer for
+   * REMOVED_LEADER_GRACE_MS so that its handover (MsgTimeoutNow) still arrives.
+   */
+  private readonly departing = new Map<NodeId, MemberRecord>();
+  /** removing: this member learned of its removal (once; removal.ts). */
+  private removing = false;
+  private resolveRemoval: (r: MemberRemoval) => void = () => {};
+  /**
+   * removal resolves once this member learned that it was removed from the cluster (it applied
+   * its removal, or a peer refused it as removed), recorded that in member.json, and, if it led,
+   * handed the leadership over (removal.ts). It never rejects, and never resolves for a member
+   * that is not removed. The member goes on answering CLUSTER_DOWN until its owner stops it:
+   * `cairn serve` closes and exits with code 3 (src/cli/run-server.ts).
+   */
+  readonly removal: Promise<MemberRemoval> = new Promise((resolve) => {
+    this.resolveRemoval = resolve;
+  });
 
   private constructor(
     identity: Identity,
@@ -323,11 +344,12 @@ export class ClusterMember {
           if (this.checking) void removeStagedDir(this.fs, dir).catch(() => {});
           else this.replica.stepSnapshot(m, dir);
         },
-        onRemoved: (by) => {
-          if (!this.checking) this.toldRemoved(by);
+        onRemoved: (by, reason) => {
+          if (!this.checking) this.toldRemoved(by, reason);
         },
       },
       isRemoved: (id) => this.membership.isRemoved(id),
+      removalIndex: (id) => this.membership.removalIndex(id),
       startStatus: (id) => this.startAnswer(id),
       logger: this.logger,
       clock: this.clock,
@@ -471,10 +493,11 @@ export class ClusterMember {
   /** peers: every other member, for the transport; none once this member was removed. */
   private peers(): Peer[] {
     // A removed member stops connecting: its peers refuse it, and it has nothing to say to them
-    // (it applied its own removal, or was told of it: toldRemoved).
-    if (this.removed) return [];
-    return this.membership
-      .records()
+    // (it applied its own removal, or was told of it: toldRemoved). Except a removed leader
+    // still handing over: its successor needs its last appends and MsgTimeoutNow (removal.ts);
+    // once it stepped down, removedNow drops the peers.
+    if (this.removed && !this.replica.leading) return [];
+    return [...this.membership.records(), ...this.departing.values()]
       .filter((m) => m.id !== this.identity.id)
       .map((m) => ({ id: m.id, name: m.name, peerAddr: m.peerAddr }));
   }
@@ -517,8 +540,8 @@ export class ClusterMember {
   }
 
   /**
-   * removed: this member was removed from the cluster (it applied its own removal). It serves
-   * nothing any more; its data directory may be deleted (docs/cluster-ops.md).
+   * removed: this member was removed from the cluster (it applied its own removal, or a peer
+   * told it). It serves nothing any more; its data directory may be deleted (docs/cluster-ops.md).
    */
   get removed(): boolean {
     return this.membership.isRemoved(this.identity.id);
@@ -549,6 +572,8 @@ export class ClusterMember {
   async leaderAddress(kind: 'resp' | 'http'): Promise<string | undefined> {
     const deadline = this.clock.monotonicMs() + this.requestTimeoutMs;
     for (;;) {
+      // Its peers refuse it: no leader will come, say so now rather than at the timeout.
+      if (this.removed) throw new ClusterDownError('this member was removed from the cluster');
       if (this.replica.leaderReady) return undefined;
       const lead = this.replica.leader;
       if (lead !== NONE && lead !== this.identity.id) {
@@ -581,17 +606,41 @@ export class ClusterMember {
 
   /**
    * toldRemoved: a peer refused this member as removed from the cluster. The removal was
-   * committed without this member (it never applies it); like etcd's, it stops serving, and
-   * member.json records it so a restart does not bring it back.
+   * committed without this member (it never applies it); like etcd's, it stops (removedNow).
    */
-  private toldRemoved(by: NodeId): void {
+  private toldRemoved(by: NodeId, reason: string): void {
     if (!this.membership.markRemoved(this.identity.id)) return;
+    this.removedNow('told', this.membership.record(by)?.name ?? hexId(by), undefined, reason);
+  }
+
+  /**
+   * removedNow: this member was removed (`how`, `by`, `index`, `reason`: MemberRemoval). It says
+   * so once, records the removal in member.json (its next start is refused with exit code 3),
+   * hands the leadership over if it led (the core started that when it applied the change), stops
+   * calling on its peers, and then resolves `removal` for its owner to stop it.
+   */
+  private removedNow(
+    how: MemberRemoval['how'],
+    by: string,
+    index: number | undefined,
+    reason: string | undefined,
+  ): void {
+    if (this.removing) return;
+    this.removing = true;
+    const seen = { name: this.identity.name, how, by, index, reason };
     this.logger.error(
-      { member: this.identity.name, toldBy: this.membership.record(by)?.name ?? hexId(by) },
-      'this member was removed from the cluster: it serves nothing any more; stop it and delete its directory',
+      { member: seen.name, how, removedBy: by === '' ? undefined : by, index, reason },
+      `${describeRemoval(seen)}: it stops; delete its directory (${this.dir}), and add the machine back under a new name if wanted`,
     );
-    this.transport?.setPeers([]);
     this.saveCheckpoint();
+    void (async () => {
+      // Durable before anything else: a member that stopped must not start again.
+      await this.saving;
+      const recorded = this.lastSaveOk;
+      const handedOver = await waitForHandoff(this.replica, this.clock);
+      if (!this.stopping) this.transport?.setPeers(this.peers());
+      this.resolveRemoval({ ...seen, recorded, handedOver });
+    })();
   }
 
   // ---- snapshots -----------------------------------------------------------------------------
@@ -657,21 +706,39 @@ export class ClusterMember {
   // ---- membership --------------------------------------------------------------------------
 
   private confChangeApplied(cc: ConfChange, _cs: ConfState, index: number): void {
+    const lead = this.replica.leader;
+    const leadRecord = this.membership.record(lead);
     if (!this.membership.apply(cc, index)) return;
     for (const c of cc.changes) {
       if (c.type === 'removeNode') {
         this.infos.delete(c.nodeId);
         this.lastHeard.delete(c.nodeId);
-        if (c.nodeId === this.identity.id) {
-          this.logger.warn(
-            { member: this.identity.name },
-            'this member was removed from the cluster: it serves nothing any more; stop it and delete its directory',
-          );
-        }
+        if (c.nodeId === lead && lead !== this.identity.id && leadRecord !== undefined)
+          this.keepDeparting(leadRecord);
       }
     }
     this.transport?.setPeers(this.peers());
     this.saveCheckpoint();
+    if (cc.changes.some((c) => c.type === 'removeNode' && c.nodeId === this.identity.id)) {
+      this.removedNow('applied', this.leaderName(), index, undefined);
+    }
+  }
+
+  /** keepDeparting keeps a removed leader's connections for REMOVED_LEADER_GRACE_MS (`departing`). */
+  private keepDeparting(record: MemberRecord): void {
+    this.departing.set(record.id, record);
+    this.clock.after(REMOVED_LEADER_GRACE_MS, () => {
+      this.departing.delete(record.id);
+      if (!this.stopping) this.transport?.setPeers(this.peers());
+    });
+  }
+
+  /** leaderName: the leader this member follows (or is), by name; "" when it knows none. */
+  private leaderName(): string {
+    const lead = this.replica.leader;
+    if (lead === NONE) return '';
+    if (lead === this.identity.id) return this.identity.name;
+    return this.membership.record(lead)?.name || this.infos.get(lead)?.name || hexId(lead);
   }
 
   /** identity: who this member is, as member.json records it. */
@@ -702,9 +769,15 @@ export class ClusterMember {
     // In order, one at a time; a failed rewrite leaves the older checkpoint, which the log replay
     // (or the next snapshot) brings up to date at the next start.
     this.saving = this.saving.then(() =>
-      writeIdentity(this.fs, this.dir, identity).catch((err: unknown) => {
-        this.logger.warn({ err }, 'could not record the member list in member.json (the log still has it)');
-      }),
+      writeIdentity(this.fs, this.dir, identity).then(
+        () => {
+          this.lastSaveOk = true;
+        },
+        (err: unknown) => {
+          this.lastSaveOk = false;
+          this.logger.warn({ err }, 'could not record the member list in member.json (the log still has it)');
+        },
+      ),
     );
   }
 

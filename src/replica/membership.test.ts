@@ -43,6 +43,9 @@ describe('Membership', () => {
     expect(m.isRemoved(3)).toBe(true);
     expect(m.removed()).toEqual([rec(3)]);
     expect(m.state().index).toBe(11);
+    // The removal's index, for the refusal that tells the removed member (handshake.ts).
+    expect(m.removalIndex(3)).toBe(11);
+    expect(m.removalIndex(2)).toBeUndefined();
   });
 
   it('skips changes the checkpoint already includes (log replay after a restart)', () => {

@@ -156,6 +156,12 @@ export class Membership {
   private readonly gone = new Map<NodeId, MemberRecord>();
   /** begun: current members recorded as started (started marks applied, or the checkpoint's). */
   private readonly begun = new Set<NodeId>();
+  /**
+   * removedAt: the index of the change that removed each id, for the removals this member applied
+   * since it started (not kept in member.json or snapshots: only the refusal a removed member gets
+   * names it, handshake.ts).
+   */
+  private readonly removedAt = new Map<NodeId, number>();
   private appliedIndex: number;
 
   constructor(state: MembershipState) {
@@ -188,6 +194,7 @@ export class Membership {
         this.current.delete(change.nodeId);
         this.begun.delete(change.nodeId);
         this.gone.set(change.nodeId, was ?? { id: change.nodeId, name: '', peerAddr: '' });
+        this.removedAt.set(change.nodeId, index);
       } else if (started) {
         // A mark changes no record: the record it carries is the leader's view of the member's
         // address, and each member keeps its own (a proxy or NAT in between; --initial-cluster
@@ -242,6 +249,11 @@ export class Membership {
 
   isRemoved(id: NodeId): boolean {
     return this.gone.has(id);
+  }
+
+  /** removalIndex: the index of the change that removed `id`, when this member applied it since its start. */
+  removalIndex(id: NodeId): number | undefined {
+    return this.removedAt.get(id);
   }
 
   /** isStarted: `id` is a current member recorded as having started (a started mark). */

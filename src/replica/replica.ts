@@ -638,6 +638,14 @@ export class Replica {
   }
 
   /**
+   * leading: this member acts as the leader (ready or not); a removed leader goes on leading
+   * until it has handed over (removal.ts, waitForHandoff).
+   */
+  get leading(): boolean {
+    return this.role === 'leader';
+  }
+
+  /**
    * fresh: this member's log holds no entry of any leader: nothing, or only a new cluster's
    * bootstrap entries (term BOOTSTRAP_TERM). It acknowledged nothing a quorum could count on, so
    * it knows nothing a start check asks about (docs/cluster.md, "A member that lost its directory").

@@ -133,6 +133,8 @@ export interface TcpTransportOptions {
   readonly snapshotDir?: string;
   /** isRemoved: whether a peer id was removed from the cluster (its hello gets REMOVED_REFUSAL). */
   readonly isRemoved?: (id: NodeId) => boolean;
+  /** removalIndex: the index of the change that removed a peer id, when known (named in its refusal). */
+  readonly removalIndex?: (id: NodeId) => number | undefined;
   /** snapshotIdleMs: SNAPSHOT_IDLE_MS unless a test wants it shorter. */
   readonly snapshotIdleMs?: number;
   /**
@@ -571,7 +573,7 @@ class TcpTransportImpl implements TcpTransport {
           this.failOutbound(out, socket, `refused: ${reason}`, 'silent');
           if (isRemovedRefusal(reason)) {
             const by = out.peer.id;
-            this.callHandler(() => this.opts.handlers.onRemoved?.(by));
+            this.callHandler(() => this.opts.handlers.onRemoved?.(by, reason));
           }
           return;
         }
@@ -754,6 +756,7 @@ class TcpTransportImpl implements TcpTransport {
       clusterToken,
       isMember: (id, name) => this.isMember(id, name),
       isRemoved: this.opts.isRemoved,
+      removalIndex: this.opts.removalIndex,
     });
     if (reason !== undefined) {
       logger.warn(

@@ -40,8 +40,11 @@ export interface TransportHandlers {
    * Optional: a receiver without it refuses snapshot streams (the sender sees a failure).
    */
   onSnapshot?(m: Message, dir: string): void;
-  /** onRemoved: a peer refused this member because it was removed from the cluster (`by`: its id). */
-  onRemoved?(by: NodeId): void;
+  /**
+   * onRemoved: a peer refused this member because it was removed from the cluster (`by`: its id;
+   * `reason`: the refusal, which names the removing change's index when the peer knows it).
+   */
+  onRemoved?(by: NodeId, reason: string): void;
 }
 
 export interface Transport {

@@ -1,7 +1,7 @@
 // cairn serve: a Cairn server on one machine: RESP (redis-cli and every Redis client), the
 // HTTP/JSON API with Prometheus metrics, over an embedded data directory.
 import type { Command } from 'commander';
-import { MemberStartRefusedError } from '../../replica/errors.js';
+import { MemberStartRefusedError, RemovedMemberStoppedError } from '../../replica/errors.js';
 import {
   MAX_CLIENTS_DEFAULT,
   type RawSettings,
@@ -78,9 +78,10 @@ export function registerServe(program: Command, cli: Cli): void {
       try {
         await runServe(runServer, config);
       } catch (err) {
-        // A lost directory, or a removed member's (MemberRemovedError): a code of its own, so
-        // that a supervisor stops restarting it.
-        if (!(err instanceof MemberStartRefusedError)) throw err;
+        // A lost directory, or a removed member's (MemberRemovedError), or a running member
+        // that was removed and stopped (RemovedMemberStoppedError): a code of its own, so that a
+        // supervisor stops restarting it.
+        if (!(err instanceof MemberStartRefusedError || err instanceof RemovedMemberStoppedError)) throw err;
         process.stderr.write(`${cli.name}: ${describeError(err, cli.name)}\n`);
         cli.exitCode = EXIT_MEMBER_STARTED_BEFORE;
       }

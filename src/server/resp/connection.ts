@@ -730,7 +730,13 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
         // Not sent (the leader could not be reached, or an earlier command was refused on the
         // connection): wait for the next leader within the timeout, as for a CLUSTERDOWN reply.
         if (!(err instanceof ClusterDownError)) throw err;
-        if (forwarder.pinned !== undefined || this.server.clock.monotonicMs() >= deadline) {
+        // A member removed meanwhile will have no leader again: refused now, not at the timeout
+        // (it is stopping, and its close waits for this reply).
+        if (
+          forwarder.pinned !== undefined ||
+          cluster.removed ||
+          this.server.clock.monotonicMs() >= deadline
+        ) {
           forwarder.release();
           throw err;
         }
@@ -739,7 +745,11 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
       // CLUSTERDOWN promises the command did not run: while leadership settles (the member we
       // sent it to just lost or has not finished taking it), ask again, within the timeout.
       const refused = reply instanceof RespError && reply.code === 'CLUSTERDOWN';
-      const retry = refused && forwarder.pinned === undefined && this.server.clock.monotonicMs() < deadline;
+      const retry =
+        refused &&
+        forwarder.pinned === undefined &&
+        !cluster.removed &&
+        this.server.clock.monotonicMs() < deadline;
       if (!retry) {
         if (refused) forwarder.release(); // Not retried: later commands need not wait for it.
         return reply;

@@ -6,6 +6,11 @@
 // A crash kills the process (its timers, deferred steps and I/O completions never run) and drops
 // every object; with power loss the disk also reverts to what was durable. A restart reopens the
 // log and the engine from the disk, as a process restart would.
+//
+// A member removed from the cluster (env.removals) stops as `cairn serve` does (removal.ts): once
+// it applied its removal, or a peer that applied it can reach it (the model of the handshake's
+// refusal), it records the removal (`removed`, its member.json), hands over if it led
+// (waitForHandoff, the same code) and its process ends; it is never started again.
 
 import { Db } from '../src/db/db.js';
 import { InjectedFault } from '../src/io/faulty-file-system.js';
@@ -18,6 +23,7 @@ import {
   Membership,
   snapshotLogTs,
 } from '../src/replica/membership.js';
+import { type MemberRemoval, waitForHandoff } from '../src/replica/removal.js';
 import { Replica, type ReplicaLog, type StateDigest } from '../src/replica/replica.js';
 import { ReplicatedEngine } from '../src/replica/replicated-engine.js';
 import { finishInstall, installEngineFiles } from '../src/replica/snapshot-install.js';
@@ -74,7 +80,17 @@ export interface MemberEnv {
    * `member.refused` takes a member that passed out as well.
    */
   readonly onStartChecked?: (member: SimMember, decision: 'refuse' | 'confirmed' | 'fresh') => void;
+  /** removals: the run removes a member; a removed member stops (see the top of this file). */
+  readonly removals?: boolean;
+  /** onRemoved: `member` learned of its removal and its process is about to end. */
+  readonly onRemoved?: (member: SimMember, how: MemberRemoval['how'], handedOver: boolean) => void;
 }
+
+/**
+ * TOLD_CHECK_MS: how often a member of a removal run looks for a peer that would refuse it as
+ * removed: the model of the transport's reconnections (RECONNECT_BACKOFF_MIN_MS and up).
+ */
+const TOLD_CHECK_MS = 100;
 
 /** Running: the objects of a live process. */
 export interface Running {
@@ -97,6 +113,8 @@ export class SimMember {
   disk = new SimDisk([DATA_DIR]);
   /** refused: its start check refused it (it lost its directory after it was marked): down for good. */
   refused = false;
+  /** removed: it learned of its removal and recorded it (its member.json): down for good. */
+  removed = false;
   incarnation = 0;
   proc: SimProcess | undefined;
   running: Running | undefined;
@@ -116,8 +134,18 @@ export class SimMember {
     return this.running !== undefined;
   }
 
+  /** gone: out of the run for good (refused at a start check, or removed): never started again. */
+  get gone(): boolean {
+    return this.refused || this.removed;
+  }
+
   /** start boots a process from the disk; it is up once the log and the engine are open. */
   start(): void {
+    if (this.removed) {
+      // `cairn serve` refuses a directory that records its removal (MemberRemovedError).
+      this.env.trace(`n${this.id} records its removal: not started`);
+      return;
+    }
     const proc = new SimProcess(this.env.sched, `n${this.id}#${++this.incarnation}`);
     this.proc = proc;
     this.appliedSeen = 0;
@@ -132,6 +160,7 @@ export class SimMember {
         running.replica.start(running.transport);
         this.env.trace(`up ${proc.name}`);
         if (this.env.startChecks === true) this.markEvery(running);
+        if (this.env.removals === true) this.watchTold(running);
       })
       .then(
         () => {},
@@ -242,6 +271,38 @@ export class SimMember {
     });
   }
 
+  /**
+   * watchTold: a removed member that never applies its removal learns it from a peer that did,
+   * as soon as that peer can reach it (the refusal of its reconnection, handshake.ts).
+   */
+  private watchTold(run: Running): void {
+    new SimClock(run.proc, this.skewMs).every(TOLD_CHECK_MS, () => {
+      const teller = (this.env.members?.() ?? []).find(
+        (m) =>
+          m !== this &&
+          m.running?.membership.isRemoved(this.id) === true &&
+          this.env.net.reachable(this.id, m.id) &&
+          this.env.net.reachable(m.id, this.id),
+      );
+      if (teller !== undefined) this.removedNow(run, 'told', `n${teller.id}`);
+    });
+  }
+
+  /**
+   * removedNow: this member learned of its removal. As ClusterMember: recorded first, then a
+   * removed leader hands over (waitForHandoff), then the process ends for good.
+   */
+  private removedNow(run: Running, how: MemberRemoval['how'], by: string): void {
+    if (this.removed || this.proc !== run.proc) return;
+    this.removed = true;
+    this.env.trace(`n${this.id} removed (${how}, by ${by}): stops`);
+    void waitForHandoff(run.replica, new SimClock(run.proc, this.skewMs)).then((handedOver) => {
+      if (this.proc !== run.proc) return;
+      this.env.onRemoved?.(this, how, handedOver);
+      this.crash(false, 0);
+    });
+  }
+
   private async open(proc: SimProcess): Promise<Running> {
     const env = this.env;
     const fs = new SimFileSystem(this.disk, proc, env.prng, env.latency);
@@ -301,6 +362,8 @@ export class SimMember {
     });
     replica.onConfChange((cc, _cs, index) => {
       membership.apply(cc, index);
+      const self = cc.changes.some((c) => c.type === 'removeNode' && c.nodeId === this.id);
+      if (self && running !== undefined) this.removedNow(running, 'applied', `n${replica.leader}`);
     });
     replica.onDigest.add((d) => {
       if (proc.alive) env.onDigest(this.id, d);

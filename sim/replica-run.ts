@@ -6,6 +6,7 @@
 //   --chaos-ms M   length of the fault phase of each seed (default CHAOS_MS_DEFAULT)
 //   --no-follower-deletes  clients send DELETEs only to the leader (once a finding: docs/replica-sim.md)
 //   --lost-directory       start checks and started marks on; one member loses its directory
+//   --remove-member        the leader removes one member (itself at times); it must stop for good
 //                          (docs/replica-sim.md, "Lost directories")
 // Exit status 1 if any seed failed.
 import { randomInt } from 'node:crypto';
@@ -35,6 +36,7 @@ interface Args {
   trace: boolean;
   followerDeletes: boolean;
   lostDirectory: boolean;
+  removeMember: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
@@ -47,6 +49,7 @@ function parseArgs(argv: readonly string[]): Args {
     trace: false,
     followerDeletes: true,
     lostDirectory: false,
+    removeMember: false,
   };
   const num = (i: number, name: string): number => {
     const v = Number(argv[i + 1]);
@@ -63,6 +66,7 @@ function parseArgs(argv: readonly string[]): Args {
     else if (a === '--trace') args.trace = true;
     else if (a === '--no-follower-deletes') args.followerDeletes = false;
     else if (a === '--lost-directory') args.lostDirectory = true;
+    else if (a === '--remove-member') args.removeMember = true;
     else if (a === '--') continue;
     else throw new Error(`unknown argument ${a}`);
   }
@@ -77,7 +81,8 @@ function summary(r: ReplicaRunResult): string {
     `${r.simMs} ms simulated, ${r.events} events, ${r.messages} messages, ops ${r.ops.issued} ` +
     `(${r.ops.ok} ok, ${r.ops.ambiguous} ambiguous, ${r.ops.dropped} refused), ${r.crashes} crashes ` +
     `(${r.powerLosses} power losses, ${r.crashesMidSave} with log saves in flight), ${r.ioFaults} I/O fault windows, ${r.leaders} leaders, ` +
-    `applied ${r.applied}, digest ${r.digest}, start checks ${JSON.stringify(r.startChecks)}`
+    `applied ${r.applied}, digest ${r.digest}, start checks ${JSON.stringify(r.startChecks)}` +
+    (r.removal === undefined ? '' : `, removal ${JSON.stringify(r.removal)}`)
   );
 }
 
@@ -90,6 +95,7 @@ async function main(): Promise<number> {
       chaosMs: args.chaosMs,
       followerDeletes: args.followerDeletes,
       lostDirectory: args.lostDirectory,
+      removeMember: args.removeMember,
       ...(args.nodes === undefined ? {} : { nodes: args.nodes }),
       ...(trace === undefined ? {} : { trace }),
     });
@@ -111,12 +117,13 @@ async function main(): Promise<number> {
       chaosMs: args.chaosMs,
       followerDeletes: args.followerDeletes,
       lostDirectory: args.lostDirectory,
+      removeMember: args.removeMember,
     });
     midSave += r.crashesMidSave;
     if (!r.ok) {
       failures++;
       console.log(
-        `seed ${seed} FAILED: ${r.error}\n  replay: ${replayCommand(r, args.chaosMs, args.followerDeletes, args.lostDirectory)}`,
+        `seed ${seed} FAILED: ${r.error}\n  replay: ${replayCommand(r, args.chaosMs, args.followerDeletes, args.lostDirectory, args.removeMember)}`,
       );
     }
     const done = seed - from + 1;

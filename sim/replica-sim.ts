@@ -42,6 +42,8 @@ const KEYS_MAX = 4;
 const SKEW_MS_MAX = 2000;
 /** WIPE_PRNG_SALT: the lost-directory scenario's own stream (when and whom it wipes). */
 const WIPE_PRNG_SALT = 0x1d1e;
+/** REMOVE_PRNG_SALT: the removal scenario's own stream (when and whom it removes). */
+const REMOVE_PRNG_SALT = 0x7e30;
 
 export interface ReplicaRunOptions {
   readonly seed: number;
@@ -61,6 +63,13 @@ export interface ReplicaRunOptions {
    * write may be lost either way (docs/replica-sim.md, "Lost directories").
    */
   readonly lostDirectory?: boolean;
+  /**
+   * removeMember: once in the chaos phase the ready leader removes a member (itself, at times:
+   * the Raft core's handover, without the operator's). The removed member must stop (removal.ts:
+   * it applies its removal or a peer tells it; a removed leader hands over first), stay down, and
+   * no acknowledged write may be lost (docs/replica-sim.md, "Removed members").
+   */
+  readonly removeMember?: boolean;
 }
 
 export interface ReplicaRunResult {
@@ -91,6 +100,8 @@ export interface ReplicaRunResult {
     wipes: number;
     doubleFaults: number;
   };
+  /** removal: the removeMember scenario's removal, once it stopped its member. */
+  readonly removal: { member: number; how: string; handedOver: boolean; wasLeader: boolean } | undefined;
 }
 
 export function nodesForSeed(seed: number, nodes: number | undefined): number {
@@ -103,11 +114,13 @@ export function replayCommand(
   chaosMs: number,
   followerDeletes = true,
   lostDirectory = false,
+  removeMember = false,
 ): string {
   const chaos = chaosMs === CHAOS_MS_DEFAULT ? '' : ` --chaos-ms ${chaosMs}`;
   const deletes = followerDeletes ? '' : ' --no-follower-deletes';
   const lost = lostDirectory ? ' --lost-directory' : '';
-  return `npm run sim:replica -- --seed ${r.seed} --nodes ${r.nodes}${chaos}${deletes}${lost} --trace`;
+  const remove = removeMember ? ' --remove-member' : '';
+  return `npm run sim:replica -- --seed ${r.seed} --nodes ${r.nodes}${chaos}${deletes}${lost}${remove} --trace`;
 }
 
 function randomNetwork(p: Prng): NetworkOptions {
@@ -162,7 +175,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     m.crash(powerLoss, tornRate);
     crashes++;
     sched.at(p.range(...RESTART_DELAY_MS), () => {
-      if (m.proc === undefined && !m.refused) m.start();
+      if (m.proc === undefined && !m.gone) m.start();
     });
   };
   const lostDirectory = opts.lostDirectory === true;
@@ -198,6 +211,13 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     trace,
     onPersist: (id, entries, prevTerm) => checkers.onPersist(id, entries, prevTerm),
     startChecks: lostDirectory,
+    removals: opts.removeMember === true,
+    onRemoved: (m, how, handedOver) => {
+      // The member closes: its clients' requests end as at a crash (ambiguous, never lost).
+      if (m.proc !== undefined) clients.crashed(m.proc);
+      removal = { member: m.id, how, handedOver, wasLeader: removedLeader === m.id };
+      trace(`n${m.id} stopped: removed (${how}${handedOver ? '' : ', no handover within the bound'})`);
+    },
     members: () => members,
     onStartChecked: (m, decision) => {
       // The refused process exits: its clients' requests fail as at a crash.
@@ -264,8 +284,51 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     if (victim.proc !== undefined) clients.crashed(victim.proc);
     victim.wipe();
     sched.at(p.range(...RESTART_DELAY_MS), () => {
-      if (victim.proc === undefined && !victim.refused) victim.start();
+      if (victim.proc === undefined && !victim.gone) victim.start();
     });
+  };
+
+  // The removal, once per run (removeMember): a quarter to three quarters through the chaos, the
+  // ready leader proposes removing a member its own stream picks (possibly itself), again at each
+  // chaos step until one proposal was applied. A second removal never follows.
+  const removes = new Prng(opts.seed ^ REMOVE_PRNG_SALT);
+  let removal: ReplicaRunResult['removal'];
+  let removeAt = Number.POSITIVE_INFINITY;
+  let removedLeader: NodeId | undefined;
+  let removeTarget: SimMember | undefined;
+  let removeProposed = false;
+  let removeInFlight = false;
+  const removeOne = (): void => {
+    if (removeProposed || removeInFlight || sched.now < removeAt) return;
+    const leader = clients.leader();
+    const run = leader?.running;
+    if (leader === undefined || run === undefined) return;
+    removeTarget ??= removes.pick(members);
+    const target = removeTarget;
+    if (run.membership.isRemoved(target.id)) {
+      // An earlier proposal whose outcome was not known did commit.
+      removeProposed = true;
+      return;
+    }
+    removeInFlight = true;
+    trace(`n${leader.id} proposes removing n${target.id}`);
+    run.replica
+      .proposeConfChange({
+        transition: 'auto',
+        changes: [{ type: 'removeNode', nodeId: target.id }],
+        context: new Uint8Array(0),
+      })
+      .then(
+        () => {
+          removeProposed = true;
+          if (target.id === leader.id) removedLeader = leader.id;
+          trace(`n${target.id}'s removal applied on n${leader.id}`);
+        },
+        (err: unknown) => trace(`removal of n${target.id} not applied: ${(err as Error).message}`),
+      )
+      .finally(() => {
+        removeInFlight = false;
+      });
   };
 
   // Checked after every event: election safety, leader completeness, state machine safety.
@@ -324,9 +387,12 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     const chaosEnd = sched.now + chaosMs;
     chaosOn = true;
     wipeAt = sched.now + wipes.range(Math.floor(chaosMs / 4), Math.floor((3 * chaosMs) / 4));
+    if (opts.removeMember === true)
+      removeAt = sched.now + removes.range(Math.floor(chaosMs / 4), Math.floor((3 * chaosMs) / 4));
     while (sched.now < chaosEnd) {
       chaos(p, midSave, members, net, clients, restart, trace, () => ioFaults++);
       if (lostDirectory && wiped === undefined && sched.now >= wipeAt) wipe(wipes.pick(members), undefined);
+      removeOne();
       // A check (`cairn check hash`) now and then, from the second stream: every member that
       // applies it digests its engine there, and the digests must agree (onDigest below).
       if (snap.chance(CHECK_RATE)) {
@@ -345,7 +411,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     net.options = RELIABLE;
     for (const m of members) {
       if (m.running !== undefined) m.running.fs.faults = { ...NO_FAULTS };
-      if (m.proc === undefined && !m.refused) m.start();
+      if (m.proc === undefined && !m.gone) m.start();
     }
     trace('healed');
     const healedAt = sched.now;
@@ -355,8 +421,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
       const commit = leader.running?.replica.status().commit ?? 0;
       return members.every(
         (m) =>
-          m.refused ||
-          (m.running !== undefined && !m.running.checking && m.running.replica.applied === commit),
+          m.gone || (m.running !== undefined && !m.running.checking && m.running.replica.applied === commit),
       );
     };
     await run(LIVENESS_BOUND_MS, converged);
@@ -386,7 +451,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     await run(LIVENESS_BOUND_MS, converged);
     if (!converged()) throw new Error(`liveness: no convergence after the final reads (${states(members)})`);
     // Convergence: identical engines at one applied index.
-    const live = members.filter((m) => !m.refused);
+    const live = members.filter((m) => !m.gone);
     const digests = live.map((m) => engineDigest(m));
     applied = live[0]?.running?.replica.applied ?? 0;
     for (const [i, d] of digests.entries()) {
@@ -424,6 +489,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     messages: net.sent,
     applied,
     startChecks,
+    removal,
   };
 }
 

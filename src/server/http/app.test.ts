@@ -124,6 +124,12 @@ describe('GET /openapi.json', () => {
         '/v1/snapshot',
         '/v1/status',
         '/v1/cluster',
+        '/v1/cluster/members',
+        '/v1/cluster/members/{name}',
+        '/v1/cluster/members/{name}/promote',
+        '/v1/cluster/leader',
+        '/v1/cluster/check',
+        '/v1/cluster/check/{index}',
       ].sort(),
     );
     expect(Object.keys(doc.paths['/v1/kv/{key}'])).toEqual(expect.arrayContaining(['get', 'put', 'delete']));
@@ -144,7 +150,73 @@ describe('GET /openapi.json', () => {
       expect(doc.components.schemas[ref as string]).toBeDefined();
     }
   });
+
+  it('documents every route the app serves, with its methods, and nothing it does not serve', async () => {
+    const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    const documented = Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.keys(item)
+        .filter((k) => HTTP_METHODS.has(k))
+        .map((method) => `${method.toUpperCase()} ${path}`),
+    );
+    expect(documented.sort()).toEqual(servedRoutes(app).sort());
+    // The cluster routes' parameters are the ones the routes validate.
+    const remove = doc.paths['/v1/cluster/members/{name}']?.delete as { parameters: { name: string }[] };
+    expect(remove.parameters.map((p) => p.name)).toEqual(['force']);
+    const check = doc.paths['/v1/cluster/check/{index}'] as { parameters: { schema: { pattern: string } }[] };
+    expect(check.parameters[0]?.schema.pattern).toBe('^[1-9][0-9]{0,15}$');
+    // Each answers the errors it gives: an unknown member is 404, an unknown outcome 504.
+    const promote = doc.paths['/v1/cluster/members/{name}/promote']?.post as { responses: object };
+    expect(Object.keys(promote.responses)).toEqual(
+      expect.arrayContaining(['200', '400', '404', '503', '504']),
+    );
+  });
+
+  it('answers the cluster routes on a single server as documented: 400 INVALID_ARGUMENT', async () => {
+    for (const [method, url, payload] of [
+      ['GET', '/v1/cluster/members', undefined],
+      ['POST', '/v1/cluster/members', { name: 'n4', peerAddr: '127.0.0.1:7004' }],
+      ['POST', '/v1/cluster/members/n2/promote', undefined],
+      ['DELETE', '/v1/cluster/members/n2', undefined],
+      ['POST', '/v1/cluster/leader', { name: 'n2' }],
+      ['POST', '/v1/cluster/check', undefined],
+      ['GET', '/v1/cluster/check/7', undefined],
+    ] as const) {
+      const res = await app.inject({ method, url, ...(payload === undefined ? {} : { payload }) });
+      expect(res.statusCode, `${method} ${url}`).toBe(400);
+      expect(res.json().error.code).toBe('INVALID_ARGUMENT');
+    }
+    const cluster = await app.inject({ method: 'GET', url: '/v1/cluster' });
+    expect(cluster.json()).toEqual({ mode: 'single', members: [] });
+  });
 });
+
+/** HTTP_METHODS: the keys of an OpenAPI path item that are operations. */
+const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'patch', 'options', 'head', 'trace']);
+
+/**
+ * servedRoutes: "METHOD /path" for every route the app serves (from fastify's route tree; HEAD,
+ * which fastify adds to every GET, left out), with `:param` written as OpenAPI's `{param}`.
+ */
+function servedRoutes(app: FastifyInstance): string[] {
+  const out: string[] = [];
+  const stack: string[] = [];
+  for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
+    const m = /^([│ ]*)[├└]── (\S+)(?: \(([^)]+)\))?$/.exec(line);
+    if (m === null) continue;
+    const depth = (m[1] ?? '').length / TREE_INDENT;
+    stack.length = depth;
+    stack.push(m[2] ?? '');
+    const path = stack.join('').replace(/:(\w+)/g, '{$1}');
+    for (const method of (m[3] ?? '').split(', '))
+      if (method !== '' && method !== 'HEAD') out.push(`${method} ${path}`);
+  }
+  return out;
+}
+
+/** TREE_INDENT: characters per level in fastify's printRoutes tree ("│   "). */
+const TREE_INDENT = 4;
 
 describe('errors', () => {
   it('answers unknown routes and methods with 404 NOT_FOUND', async () => {

@@ -1,6 +1,8 @@
 // GET /openapi.json: an OpenAPI 3.1 document of the API, assembled from the same JSON schemas
 // the routes validate with (schemas.ts), so it describes what the server actually enforces.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { clusterPaths } from './openapi-cluster.js';
+import { errors, type JsonObject, json, parameters } from './openapi-parts.js';
 import {
   BATCH_BODY_SCHEMA,
   BATCH_RESPONSE_SCHEMA,
@@ -16,55 +18,6 @@ import {
   TXN_BODY_SCHEMA,
   TXN_RESPONSE_SCHEMA,
 } from './schemas.js';
-
-type JsonObject = Record<string, unknown>;
-
-interface ObjectSchema {
-  readonly properties: Readonly<Record<string, JsonObject>>;
-  readonly required?: readonly string[];
-}
-
-/** parameters turns an object schema (params or querystring) into OpenAPI parameter objects. */
-function parameters(schema: ObjectSchema, where: 'path' | 'query'): JsonObject[] {
-  return Object.entries(schema.properties).map(([name, property]) => {
-    const { description, ...rest } = property;
-    return {
-      name,
-      in: where,
-      required: where === 'path' || (schema.required ?? []).includes(name),
-      ...(description === undefined ? {} : { description }),
-      // Flags may be given bare (`?base64`): an empty value must be allowed.
-      ...(where === 'query' ? { allowEmptyValue: true } : {}),
-      schema: rest,
-    };
-  });
-}
-
-const errorRef = { $ref: '#/components/schemas/Error' };
-
-function errors(...statuses: number[]): JsonObject {
-  const out: JsonObject = {};
-  for (const status of statuses) {
-    out[String(status)] = {
-      description: ERROR_DESCRIPTIONS[status] ?? 'Error',
-      content: { 'application/json': { schema: errorRef } },
-    };
-  }
-  return out;
-}
-
-const ERROR_DESCRIPTIONS: Readonly<Record<number, string>> = {
-  400: 'INVALID_ARGUMENT: malformed parameter, encoding or body',
-  404: 'KEY_NOT_FOUND (or NOT_FOUND for an unknown route)',
-  408: 'REQUEST_TIMEOUT: the request did not arrive whole in time; the connection is closed',
-  409: 'TXN_CONFLICT: concurrent transactions kept conflicting; run it again. WRONG_TYPE: the key holds a hash (written over RESP)',
-  413: 'LIMIT: body, key (or key path), value or batch over a limit',
-  415: 'UNSUPPORTED_MEDIA_TYPE',
-  500: 'CORRUPTION, IO or INTERNAL',
-  503: 'CLOSED or STORE_FAILED: the store is not serving',
-};
-
-const json = (schema: unknown): JsonObject => ({ 'application/json': { schema } });
 
 /** openApiDocument returns the OpenAPI 3.1 document for a server of this version. */
 export function openApiDocument(version: string): JsonObject {
@@ -194,14 +147,7 @@ export function openApiDocument(version: string): JsonObject {
           responses: { 200: { description: 'The status', content: json({ type: 'object' }) } },
         },
       },
-      '/v1/cluster': {
-        get: {
-          operationId: 'cluster',
-          summary:
-            "The cluster's members and leader as this member sees them ({mode: 'single'} on a single server)",
-          responses: { 200: { description: 'The cluster', content: json({ type: 'object' }) } },
-        },
-      },
+      ...clusterPaths(),
       '/healthz': {
         get: {
           operationId: 'health',

@@ -13,7 +13,7 @@ import type { ClusterMember } from '../../replica/member.js';
 import { HttpError } from './errors.js';
 
 /** INDEX_PARAMS: a log index in the path (digits; the API does not coerce types). */
-const INDEX_PARAMS = {
+export const INDEX_PARAMS = {
   type: 'object',
   required: ['index'],
   properties: { index: { type: 'string', pattern: '^[1-9][0-9]{0,15}$' } },

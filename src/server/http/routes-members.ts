@@ -22,27 +22,28 @@ import { ClosedError } from '../../storage/errors.js';
 import { consistency, proxy } from './cluster.js';
 import { HttpError, invalidArgument } from './errors.js';
 
-const NAME_BODY = {
+/** NAME_BODY, ADD_BODY, NAME_PARAMS, FORCE_QUERY: what the routes validate (and openapi-cluster.ts documents). */
+export const NAME_BODY = {
   type: 'object',
   required: ['name'],
   additionalProperties: false,
   properties: { name: { type: 'string', minLength: 1 } },
 } as const;
 
-const ADD_BODY = {
+export const ADD_BODY = {
   type: 'object',
   required: ['name', 'peerAddr'],
   additionalProperties: false,
   properties: { name: { type: 'string', minLength: 1 }, peerAddr: { type: 'string', minLength: 1 } },
 } as const;
 
-const NAME_PARAMS = {
+export const NAME_PARAMS = {
   type: 'object',
   required: ['name'],
   properties: { name: { type: 'string', minLength: 1 } },
 } as const;
 
-const FORCE_QUERY = {
+export const FORCE_QUERY = {
   type: 'object',
   additionalProperties: false,
   properties: { force: { type: 'string', enum: ['true', 'false'] } },

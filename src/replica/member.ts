@@ -632,6 +632,8 @@ export class ClusterMember {
       { member: seen.name, how, removedBy: by === '' ? undefined : by, index, reason },
       `${describeRemoval(seen)}: it stops; delete its directory (${this.dir}), and add the machine back under a new name if wanted`,
     );
+    // Stop calling on peers that refuse it (a removed leader keeps them until it handed over).
+    if (!this.stopping) this.transport?.setPeers(this.peers());
     this.saveCheckpoint();
     void (async () => {
       // Durable before anything else: a member that stopped must not start again.

@@ -6,8 +6,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../test/support/ports.js';
 import { tmpDir } from '../../test/support/tmp-dir.js';
 import { systemClock } from '../io/clock.js';
+import { FaultyFileSystem } from '../io/faulty-file-system.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { NONE } from '../raft/index.js';
+import { RemovedMemberStoppedError } from './errors.js';
 import { readIdentity } from './identity.js';
 import { ClusterMember } from './member.js';
 import { ELECTION_TICKS, TICK_MS } from './replica.js';
@@ -31,10 +33,18 @@ afterEach(async () => {
   for (const m of open.splice(0)) await m.engine.close().catch(() => {});
 });
 
-async function startCluster(): Promise<{ members: ClusterMember[]; dirs: string[] }> {
+/** FAILING_WRITES: enough injected failures that every member.json rewrite of a test fails. */
+const FAILING_WRITES = 1_000;
+
+async function startCluster(): Promise<{
+  members: ClusterMember[];
+  dirs: string[];
+  fss: FaultyFileSystem[];
+}> {
   const peers = await Promise.all(NAMES.map(() => freePort()));
   const initialCluster = NAMES.map((n, i) => `${n}=127.0.0.1:${peers[i]}`).join(',');
   const dirs = NAMES.map((n) => tmpDir(`removal-${n}`));
+  const fss = NAMES.map(() => new FaultyFileSystem(nodeFileSystem));
   const members = await Promise.all(
     NAMES.map((name, i) =>
       ClusterMember.open({
@@ -49,6 +59,7 @@ async function startCluster(): Promise<{ members: ClusterMember[]; dirs: string[
         cask: {},
         clock: systemClock,
         logger: quiet,
+        fs: fss[i],
         onFatal: (err) => {
           throw err;
         },
@@ -57,7 +68,7 @@ async function startCluster(): Promise<{ members: ClusterMember[]; dirs: string[
   );
   open.push(...members);
   await Promise.all(members.map((m) => m.connect({ resp: '', http: '' })));
-  return { members, dirs };
+  return { members, dirs, fss };
 }
 
 async function until(what: string, check: () => boolean, ms: number): Promise<number> {
@@ -159,5 +170,27 @@ describe('ClusterMember.removal', () => {
     );
     // The two remaining members commit.
     await put(next);
+  }, 30_000);
+
+  it('a member whose member.json cannot record the removal still stops, and says so', async () => {
+    const { members, dirs, fss } = await startCluster();
+    const leader = await readyLeader(members);
+    const i = members.findIndex((m) => m !== leader);
+    const doomed = members[i] as ClusterMember;
+    (fss[i] as FaultyFileSystem).inject({
+      op: 'rename',
+      code: 'EIO',
+      path: /member\.json/,
+      times: FAILING_WRITES,
+    });
+    await leader.remove(doomed.identity.name, false);
+    const removal = await doomed.removal;
+    expect(removal.recorded).toBe(false);
+    expect(await recordsRemoval(dirs[i] as string, doomed.identity.name)).toBe(false);
+    // What cairn serve then says: its next start learns the removal again and stops again.
+    const said = new RemovedMemberStoppedError('removed', dirs[i] as string, removal.recorded).message;
+    expect(said).toMatch(
+      /could not record the removal: a restart learns it again from the cluster and stops again/,
+    );
   }, 30_000);
 });

@@ -5,6 +5,9 @@
 //   and bytes durable. Power loss puts back the bytes unsynced writes overwrote below the synced
 //   length and cuts the file at the synced length, except that a prefix of the unsynced tail may
 //   survive (pages written back before the power went: a torn write).
+// - A failed fdatasync loses its writeback as Linux does ("fsyncgate", src/io/lost-writeback.ts):
+//   every byte dirty when it was called stays readable (the next process reads it too), but no
+//   later fdatasync makes it durable unless it is written again; power loss takes it.
 // - Directory entries: a creation, rename or unlink is durable once its directory is fsynced
 //   (syncDir); power loss restores every directory to its last fsynced listing. Files are inodes,
 //   so an unlinked file whose removal was never made durable comes back with its data.
@@ -13,6 +16,7 @@
 // (replica-fs.ts). src/io/faulty-file-system.ts models the same rules over a real directory;
 // this one needs no real I/O, so its timing comes from the seed.
 import * as path from 'node:path';
+import { LostWriteback } from '../src/io/lost-writeback.js';
 
 /** Inode: one file's bytes, and what of them is durable. */
 export class Inode {
@@ -22,9 +26,12 @@ export class Inode {
   syncedSize = 0;
   /** undo: bytes below syncedSize that unsynced writes overwrote (oldest first). */
   undo: { position: number; bytes: Buffer }[] = [];
+  /** lost: bytes a failed fdatasync left readable but not durable. */
+  readonly lost = new LostWriteback();
 
   write(bytes: Uint8Array, position: number): void {
     const end = position + bytes.length;
+    this.lost.written(position, bytes.length);
     const keep = Math.min(end, this.syncedSize);
     if (keep > position) this.undo.push({ position, bytes: Buffer.from(this.data.subarray(position, keep)) });
     this.reserve(end);
@@ -45,12 +52,35 @@ export class Inode {
     this.size = length;
     // Conservative, as FaultyFileSystem: a shrink may reach the disk before any sync.
     this.syncedSize = Math.min(this.syncedSize, length);
+    this.lost.truncated(length);
   }
 
-  /** sync makes the first `size` bytes durable, and forgets the first `undos` undo records. */
-  sync(size: number, undos: number): void {
-    this.syncedSize = Math.min(size, this.size);
-    this.undo.splice(0, undos);
+  /** syncPoint: what an fdatasync called now covers (see sync). */
+  syncPoint(): SyncPoint {
+    return {
+      size: this.size,
+      undos: this.undo.length,
+      rewrites: this.lost.rewrites,
+      failures: this.lost.failures,
+    };
+  }
+
+  /**
+   * sync makes durable what an fdatasync called at `at` covered: the first `size` bytes, the
+   * first `undos` overwrites and `rewrites` rewrites of lost bytes. A writeback that failed
+   * since it was called took its records with it: conservatively, this one then covers nothing.
+   */
+  sync(at: SyncPoint): void {
+    if (at.failures !== this.lost.failures) return;
+    this.syncedSize = Math.min(at.size, this.size);
+    this.undo.splice(0, at.undos);
+    this.lost.synced(at.rewrites);
+  }
+
+  /** syncFailed: an fdatasync failed; every byte dirty now is lost (lost-writeback.ts). */
+  syncFailed(): void {
+    this.lost.failed(this.undo, this.syncedSize, this.size);
+    this.undo = [];
   }
 
   contents(): Buffer {
@@ -61,6 +91,7 @@ export class Inode {
   powerLoss(tornKeep: number): void {
     for (const u of this.undo.reverse()) this.data.set(u.bytes, u.position);
     this.undo = [];
+    this.lost.powerLoss((r) => this.data.set(r.bytes, r.position));
     const tail = Math.max(0, this.size - this.syncedSize);
     this.size = this.syncedSize + Math.min(tornKeep, tail);
     this.syncedSize = this.size;
@@ -72,6 +103,14 @@ export class Inode {
     this.data.copy(grown, 0, 0, this.size);
     this.data = grown;
   }
+}
+
+/** SyncPoint: what an fdatasync covers, captured when it is called (Inode.syncPoint). */
+export interface SyncPoint {
+  readonly size: number;
+  readonly undos: number;
+  readonly rewrites: number;
+  readonly failures: number;
 }
 
 /** DIR marks a directory entry. */

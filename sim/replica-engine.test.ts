@@ -70,6 +70,31 @@ describe('SimDisk and SimFileSystem', () => {
     expect(Buffer.from(await after.settle(after.fs.readFile('/data/a'))).toString()).toBe('abcd');
   });
 
+  it('a failed fdatasync loses its writeback: readable, not saved by a later sync, until rewritten', async () => {
+    for (const rewrite of [false, true]) {
+      const { disk, fs, settle } = setup();
+      const a = await settle(fs.open('/data/a', 'create'));
+      await settle(a.write(Buffer.from('durable|'), 0));
+      await settle(a.datasync());
+      await settle(fs.syncDir('/data'));
+      await settle(a.write(Buffer.from('unsaved'), 8));
+      fs.faults = { failRate: 1, tornRate: 0 };
+      const failed = a.datasync();
+      fs.faults = { failRate: 0, tornRate: 0 };
+      await expect(settle(failed)).rejects.toThrow(/injected fault/);
+      // The next process reads the bytes; its fdatasync succeeds and saves nothing.
+      const next = setup(disk);
+      expect(Buffer.from(await next.settle(next.fs.readFile('/data/a'))).toString()).toBe('durable|unsaved');
+      const b = await next.settle(next.fs.open('/data/a', 'readwrite'));
+      if (rewrite) await next.settle(b.write(Buffer.from('unsaved'), 8));
+      await next.settle(b.datasync());
+      disk.powerLoss(() => 0);
+      const after = setup(disk);
+      const text = Buffer.from(await after.settle(after.fs.readFile('/data/a'))).toString();
+      expect(text).toBe(rewrite ? 'durable|unsaved' : `durable|${'\0'.repeat(7)}`);
+    }
+  });
+
   it('a dead process sees no completions', async () => {
     const { fs, proc, settle, sched } = setup();
     const a = await settle(fs.open('/data/a', 'create'));

@@ -253,21 +253,31 @@ class SimFile implements File {
 
   datasync(): Promise<void> {
     try {
-      this.fs.fault('datasync', this.path);
+      this.syncFault();
     } catch (err) {
       return this.fs.settle('sync', () => {
         throw err;
       });
     }
-    const size = this.inode.size;
-    const undos = this.inode.undo.length;
-    return this.fs.settle('sync', () => this.inode.sync(size, undos));
+    const at = this.inode.syncPoint();
+    return this.fs.settle('sync', () => this.inode.sync(at));
   }
 
   datasyncSync(): void {
     this.live();
-    this.fs.fault('datasync', this.path);
-    this.inode.sync(this.inode.size, this.inode.undo.length);
+    this.syncFault();
+    this.inode.sync(this.inode.syncPoint());
+  }
+
+  /** syncFault throws an injected fdatasync failure, whose writeback is then lost (SimDisk). */
+  private syncFault(): void {
+    try {
+      this.fs.fault('datasync', this.path);
+    } catch (err) {
+      // A dead process's call never reaches the kernel.
+      if (this.fs.proc.alive) this.inode.syncFailed();
+      throw err;
+    }
   }
 
   truncateSync(length: number): void {

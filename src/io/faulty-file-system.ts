@@ -3,11 +3,17 @@
 // power loss (`powerLoss()`: every file falls back to what was fsynced, files whose creation
 // was never made durable by a directory fsync disappear, and later operations fail).
 //
+// A failed datasync loses its writeback as Linux does (lost-writeback.ts, "fsyncgate"): the
+// bytes it should have written stay readable, to this process and to the next one opening the
+// file, but a later successful datasync does not make them durable; only writing them again
+// does. A power loss takes them.
+//
 // It is used by tests only, but lives in io/ beside the real implementation so that both are
 // kept in step with the FileSystem interface.
 import { statSync } from 'node:fs';
 import * as path from 'node:path';
 import { type File, type FileSystem, type OpenMode, type PathKind, writeThenSync } from './file-system.js';
+import { LostWriteback } from './lost-writeback.js';
 
 export type FaultOp =
   | 'open'
@@ -70,6 +76,8 @@ interface Tracked {
   undo: { position: number; bytes: Buffer }[];
   /** durableEntry: its directory entry survives power loss (dir fsynced since creation/rename). */
   durableEntry: boolean;
+  /** lost: bytes a failed datasync left readable but not durable (lost-writeback.ts). */
+  lost: LostWriteback;
 }
 
 export class FaultyFileSystem implements FileSystem {
@@ -133,11 +141,14 @@ export class FaultyFileSystem implements FileSystem {
         continue;
       }
       try {
-        // Unsynced overwrites never reached the disk: put the old bytes back, newest first.
-        if (t.undo.length > 0) {
+        // Unsynced overwrites never reached the disk: put the old bytes back, newest first;
+        // then the bytes whose writeback failed (older still).
+        const restore = [...t.undo.reverse()];
+        t.lost.powerLoss((r) => restore.push(r));
+        if (restore.length > 0) {
           const handle = await fs.open(file, 'r+');
           try {
-            for (const u of t.undo.reverse()) await handle.write(u.bytes, 0, u.bytes.length, u.position);
+            for (const u of restore) await handle.write(u.bytes, 0, u.bytes.length, u.position);
           } finally {
             await handle.close();
           }
@@ -155,7 +166,7 @@ export class FaultyFileSystem implements FileSystem {
   track(file: string): Tracked {
     let t = this.tracked.get(file);
     if (t === undefined) {
-      t = { syncedSize: undefined, durableEntry: true, undo: [] };
+      t = { syncedSize: undefined, durableEntry: true, undo: [], lost: new LostWriteback() };
       this.tracked.set(file, t);
     }
     return t;
@@ -190,7 +201,12 @@ export class FaultyFileSystem implements FileSystem {
     this.tracked.delete(from);
     // A rename is durable only after the directory is fsynced; until then the old state holds.
     // We model the common case: the target's content is the source's, and its entry is pending.
-    this.tracked.set(to, { syncedSize: t?.syncedSize, durableEntry: false, undo: t?.undo ?? [] });
+    this.tracked.set(to, {
+      syncedSize: t?.syncedSize,
+      durableEntry: false,
+      undo: t?.undo ?? [],
+      lost: t?.lost ?? new LostWriteback(),
+    });
   }
 
   async link(existing: string, newPath: string): Promise<void> {
@@ -205,6 +221,8 @@ export class FaultyFileSystem implements FileSystem {
       syncedSize: source?.syncedSize ?? statSync(existing).size,
       durableEntry: false,
       undo: [...(source?.undo ?? [])],
+      // Shared, as the inode is: the pages whose writeback failed are the same pages.
+      lost: source?.lost ?? new LostWriteback(),
     });
   }
 
@@ -257,7 +275,7 @@ class FaultyFile implements File {
 
   async write(data: Uint8Array, position: number): Promise<void> {
     const torn = this.fs.check('write', this.path, data.length);
-    this.remember(position, data.length);
+    this.remember(position, torn?.tornBytes ?? data.length);
     if (torn !== undefined) {
       await this.inner.write(data.subarray(0, torn.tornBytes), position);
       throw new InjectedFault('EIO', 'write', `${this.path} (torn after ${torn.tornBytes} bytes)`);
@@ -267,6 +285,7 @@ class FaultyFile implements File {
 
   /** remember saves what a write is about to overwrite below the synced length. */
   private remember(position: number, length: number): void {
+    this.t.lost.written(position, length);
     const synced = this.t.syncedSize ?? 0;
     const end = Math.min(position + length, synced);
     if (end <= position) return;
@@ -277,7 +296,7 @@ class FaultyFile implements File {
 
   writeSync(data: Uint8Array, position: number): void {
     const torn = this.fs.check('write', this.path, data.length);
-    this.remember(position, data.length);
+    this.remember(position, torn?.tornBytes ?? data.length);
     if (torn !== undefined) {
       this.inner.writeSync(data.subarray(0, torn.tornBytes), position);
       throw new InjectedFault('EIO', 'write', `${this.path} (torn after ${torn.tornBytes} bytes)`);
@@ -286,16 +305,36 @@ class FaultyFile implements File {
   }
 
   datasyncSync(): void {
-    this.fs.check('datasync', this.path);
+    this.checkSync(() => this.sizeSync());
     this.inner.datasyncSync();
     this.t.syncedSize = this.sizeSync();
     this.t.undo = [];
+    this.t.lost.synced();
+  }
+
+  /**
+   * checkSync applies the datasync faults; a failed datasync loses the writeback of every byte
+   * dirty now (lost-writeback.ts): they stay in the file, readable, and come back never.
+   */
+  private checkSync(size: () => number): void {
+    try {
+      this.fs.check('datasync', this.path);
+    } catch (err) {
+      this.t.lost.failed(this.t.undo, this.t.syncedSize ?? 0, size());
+      this.t.undo = [];
+      throw err;
+    }
   }
 
   truncateSync(length: number): void {
     this.fs.check('truncate', this.path);
     this.inner.truncateSync(length);
+    this.truncated(length);
+  }
+
+  private truncated(length: number): void {
     if (this.t.syncedSize !== undefined && this.t.syncedSize > length) this.t.syncedSize = length;
+    this.t.lost.truncated(length);
   }
 
   private sizeSync(): number {
@@ -308,16 +347,17 @@ class FaultyFile implements File {
   }
 
   async datasync(): Promise<void> {
-    this.fs.check('datasync', this.path);
+    this.checkSync(() => this.sizeSync());
     await this.inner.datasync();
     this.t.syncedSize = await this.inner.size();
     this.t.undo = [];
+    this.t.lost.synced();
   }
 
   async truncate(length: number): Promise<void> {
     this.fs.check('truncate', this.path);
     await this.inner.truncate(length);
-    if (this.t.syncedSize !== undefined && this.t.syncedSize > length) this.t.syncedSize = length;
+    this.truncated(length);
   }
 
   size(): Promise<number> {

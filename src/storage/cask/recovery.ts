@@ -24,6 +24,7 @@
 // (copies); a batch's members wait for the rest of the batch, so their keys are copied.
 import * as path from 'node:path';
 import type { File, FileSystem } from '../../io/file-system.js';
+import { rewriteDurably } from '../../io/rewrite-durably.js';
 import { keyString } from '../../stdx/key-string.js';
 import { CorruptionError, IncompatibleError, IoError } from '../errors.js';
 import { ExpiryIndex } from '../expiry-index.js';
@@ -633,9 +634,14 @@ async function scanDataFile(
   const { fs, dir, repair } = options;
   const tornFrom = tornWriteStart(options, id, active);
   const scanned = await scanFile(fs, dir, file, id, fileSize, repair, tornFrom, report, apply);
-  // The active file may hold bytes the crashed writer wrote but never fdatasynced: readers will
-  // see them from now on, so they must be durable first.
-  if (repair && active) await file.datasync();
+  // The active file may hold bytes the crashed writer wrote but never fdatasynced, or whose
+  // fdatasync failed: readers will see them from now on (and a cluster member counts them as
+  // applied), so they must be durable first. A failed fdatasync leaves its pages readable but
+  // clean, and a second one would not write them ("fsyncgate"): everything past what the last
+  // clean close synced is written again, then synced (docs/format.md, "Recovery"). After a
+  // clean close that is nothing. Damage kept in place starts below tornFrom: nothing past it
+  // is trusted then.
+  if (repair && active) await rewriteDurably(file, tornFrom, scanned.uncut ? tornFrom : scanned.size);
   return scanned;
 }
 

@@ -4,6 +4,7 @@
 // anything else. docs/wal.md describes the format, the recovery rules and the fsync discipline.
 import * as path from 'node:path';
 import type { File, FileSystem } from '../io/file-system.js';
+import { rewriteDurably } from '../io/rewrite-durably.js';
 import { assert } from '../stdx/assert.js';
 import { crc32cRange } from '../stdx/crc32c.js';
 import { IoError, StoreFailedError } from '../storage/errors.js';
@@ -19,6 +20,7 @@ import {
   type WalFrame,
 } from './wal-format.js';
 import { WalReplay } from './wal-replay.js';
+import { readSyncedEnd, removeSyncedEnd, type SyncedEnd, writeSyncedEnd } from './wal-synced-end.js';
 
 /** DEFAULT_SEGMENT_BYTES: a segment is sealed once it grows past this (etcd and raft-wal: 64 MB). */
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
@@ -111,6 +113,8 @@ export class Wal {
     /** tail: where the next batch goes in the active segment. */
     private tail: number,
     allocated: number,
+    /** syncedEnd: the synced-end mark on disk, if it holds (wal-synced-end.ts). */
+    private syncedEnd: SyncedEnd | undefined,
   ) {
     this.allocated = allocated;
   }
@@ -169,6 +173,8 @@ export class Wal {
     let file: File;
     let allocated = tail;
     const active = segments[segments.length - 1];
+    const mark = await readSyncedEnd(fs, dir);
+    let markHolds = false;
     if (active === undefined) {
       const seg = segmentAt(dir, FIRST_SEGMENT_SEQ, log.lastIndex() + 1);
       file = await createSegment(fs, dir, seg);
@@ -185,10 +191,18 @@ export class Wal {
       // later would otherwise take entries a quorum counted on, while a later synced write
       // (O_DSYNC covers only its own bytes) keeps the commit index that followed them (the
       // replica simulator's "commit beyond last index", seeds 467748212 and 136613614).
-      await file.datasync();
+      // A datasync alone is not enough: if the crashed process's datasync failed, the kernel
+      // marked the pages clean without writing them, and would not write them now either
+      // ("fsyncgate"). So everything past the last clean close's synced-end mark is written
+      // again, then synced; after a clean close that is nothing (docs/wal.md).
+      markHolds = mark !== undefined && mark.segment === path.basename(active.path) && mark.bytes <= tail;
+      await rewriteDurably(file, markHolds && mark !== undefined ? mark.bytes : SEGMENT_HEADER_BYTES, tail);
       // Zeros after the data (preallocated, see PREALLOCATE_BYTES) stay, for the next appends.
       allocated = await file.size();
     }
+    // A mark for another segment, or past what recovery kept, must not outlive this open: the
+    // next appends would go below it.
+    if (mark !== undefined && !markHolds) await removeSyncedEnd(fs, dir);
     const recovery: WalRecovery = {
       segments: segments.length + (torn?.whole === true ? 1 : 0),
       frames: replay.frames,
@@ -199,7 +213,8 @@ export class Wal {
           ? undefined
           : { segment: torn.segment.path, offset: torn.offset, reason: torn.reason, copy },
     };
-    return { wal: new Wal(fs, dir, segmentBytes, segments, file, tail, allocated), log, recovery };
+    const wal = new Wal(fs, dir, segmentBytes, segments, file, tail, allocated, markHolds ? mark : undefined);
+    return { wal, log, recovery };
   }
 
   /** segmentCount is the number of segment files (for tests and status). */
@@ -354,9 +369,31 @@ export class Wal {
         // A cleanly closed segment ends at its data, as a sealed one does.
         await this.trim();
         if (this.dirty) await this.file.datasync();
+        this.dirty = false;
+        await this.markSyncedEnd();
       }
     } finally {
       await this.file.close();
+    }
+  }
+
+  /**
+   * markSyncedEnd records, at a clean close, that the active segment is durable up to its tail,
+   * so that the next open rewrites nothing (wal-synced-end.ts). Best effort: without the mark
+   * the next open rewrites the whole active segment, which is slower, never wrong.
+   */
+  private async markSyncedEnd(): Promise<void> {
+    const mark: SyncedEnd = {
+      segment: path.basename((this.segments[this.segments.length - 1] as Segment).path),
+      bytes: this.tail,
+    };
+    if (this.syncedEnd?.segment === mark.segment && this.syncedEnd.bytes === mark.bytes) return;
+    try {
+      await writeSyncedEnd(this.fs, this.dir, mark);
+      this.syncedEnd = mark;
+    } catch {
+      // Left as it was: an older mark names fewer bytes (or another segment, which the next
+      // open removes), so the next open rewrites more, never less.
     }
   }
 

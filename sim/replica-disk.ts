@@ -83,6 +83,17 @@ export class Inode {
     this.undo = [];
   }
 
+  /**
+   * undurable says why the first `end` bytes would not survive a power loss as they read now
+   * (unsynced, overwritten since the last sync, or lost to a failed writeback), or undefined.
+   */
+  undurable(end: number): string | undefined {
+    if (this.syncedSize < Math.min(end, this.size)) return `only ${this.syncedSize} of ${end} bytes synced`;
+    if (this.undo.some((u) => u.position < end)) return 'bytes overwritten since the last sync';
+    if (this.lost.lostBelow(end)) return 'bytes whose writeback failed (readable, never written)';
+    return undefined;
+  }
+
   contents(): Buffer {
     return Buffer.from(this.data.subarray(0, this.size));
   }

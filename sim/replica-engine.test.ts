@@ -1,9 +1,10 @@
 // The replica simulator's disk, file system and engine: what survives a power loss, torn tails,
 // injected failures, and the Engine contract SimEngine keeps (docs/replica-sim.md).
 import { describe, expect, it } from 'vitest';
+import { InjectedFault } from '../src/io/faulty-file-system.js';
 import { Prng } from '../src/stdx/prng.js';
 import { StoreFailedError } from '../src/storage/errors.js';
-import { SimDisk } from './replica-disk.js';
+import { type Inode, SimDisk } from './replica-disk.js';
 import { ENGINE_FILE, SimEngine } from './replica-engine.js';
 import { type IoLatency, SimFileSystem } from './replica-fs.js';
 import { SimClock, SimProcess, SimScheduler } from './replica-scheduler.js';
@@ -88,6 +89,12 @@ describe('SimDisk and SimFileSystem', () => {
       const b = await next.settle(next.fs.open('/data/a', 'readwrite'));
       if (rewrite) await next.settle(b.write(Buffer.from('unsaved'), 8));
       await next.settle(b.datasync());
+      // What the open-after-crash checker (durable-at-open.ts) asks.
+      const inode = disk.entries.get('/data/a') as Inode;
+      expect(inode.undurable(8)).toBeUndefined();
+      expect(inode.undurable(15)).toBe(
+        rewrite ? undefined : 'bytes whose writeback failed (readable, never written)',
+      );
       disk.powerLoss(() => 0);
       const after = setup(disk);
       const text = Buffer.from(await after.settle(after.fs.readFile('/data/a'))).toString();
@@ -145,6 +152,35 @@ describe('SimEngine', () => {
     await after.settle(again.write(3, [put('c', '3', 3)]));
     const size = (await after.settle(after.fs.readFile(`/data/engine/${ENGINE_FILE}`))).length;
     expect(again.stats().diskBytes).toBe(size);
+  });
+
+  it('an open makes durable what it shows, also what a failed fdatasync left readable', async () => {
+    const { disk, fs, proc, clock, settle } = setup();
+    const e = await settle(SimEngine.open(fs, '/data/engine', clock));
+    await settle(e.write(1, [put('a', '1', 1)]));
+    // The next fdatasync fails (its write landed): the writeback of write 2 is lost.
+    let armed = true;
+    const fault = fs.fault.bind(fs);
+    fs.fault = (op, target) => {
+      if (op === 'datasync' && armed) {
+        armed = false;
+        throw new InjectedFault('EIO', op, target);
+      }
+      fault(op, target);
+    };
+    await expect(settle(e.write(2, [put('b', '2', 2)]))).rejects.toThrow(/injected fault/);
+    proc.kill(); // the member stops; no power loss: the page cache keeps write 2
+    const next = setup(disk);
+    const restarted = await next.settle(SimEngine.open(next.fs, '/data/engine', next.clock));
+    expect(restarted.lastTs()).toBe(2);
+    expect(restarted.getSync(Buffer.from('b'))).toBeDefined();
+    await next.settle(restarted.flush()); // what a member does before a snapshot
+    next.proc.kill();
+    disk.powerLoss(() => 0);
+    const after = setup(disk);
+    const final = await after.settle(SimEngine.open(after.fs, '/data/engine', after.clock));
+    expect(final.lastTs()).toBe(2);
+    expect(final.getSync(Buffer.from('b'))).toBeDefined();
   });
 
   it('fails the store on an I/O error: that write and every later one reject', async () => {

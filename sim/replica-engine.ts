@@ -8,6 +8,13 @@
 // - One append-only file, `engine.log`: frames of [len u32][crc32c u32][a stamped write as
 //   entry-codec.ts encodes it]. Open replays the frames; a torn or damaged tail (a write cut by a
 //   crash) is cut off, durably, before the store is used.
+// - Open makes durable what it replayed before the store is used, by writing it again and
+//   fdatasyncing, as cask's recovery does (docs/format.md, "Recovery"): a failed fdatasync of an
+//   earlier process left its bytes readable but never to be written (SimDisk models it), and a
+//   store that showed them, counted them in lastTs and then lost them to a power cut broke a
+//   snapshot taken in between (docs/replica-sim.md, seed 1111). SimEngine keeps no clean-close
+//   mark (its one clean close, a snapshot install's, replaces the file with one staged
+//   durably), so it rewrites the whole file: cask rewrites only past its syncedEnd.
 // - Group commit: writes queue in call order; one flush writes every queued frame at once,
 //   fdatasyncs, then makes them visible and resolves them. Reads show only durable writes.
 // - An I/O error fails the store: the write in flight and every later one reject (the Replica
@@ -17,6 +24,7 @@
 import * as path from 'node:path';
 import type { Clock } from '../src/io/clock.js';
 import type { File, FileSystem } from '../src/io/file-system.js';
+import { rewriteDurably } from '../src/io/rewrite-durably.js';
 import { decodeWrite, encodeWrite } from '../src/replica/entry-codec.js';
 import { compareBytes, copyBytes } from '../src/stdx/bytes.js';
 import { crc32c } from '../src/stdx/crc32c.js';
@@ -116,11 +124,11 @@ export class SimEngine implements Engine {
       writes.push(w);
       at = end;
     }
-    if (at < bytes.length) {
-      // A torn tail: the write it held was never acknowledged (it resolves only once synced).
-      await file.truncate(at);
-      await file.datasync();
-    }
+    // A torn tail: the write it held was never acknowledged (it resolves only once synced).
+    if (at < bytes.length) await file.truncate(at);
+    // What was replayed may never have reached the disk (see the top of the file): written
+    // again and synced, with the cut, before anything is shown.
+    await rewriteDurably(file, 0, at);
     const engine = new SimEngine(file, at, clock, writes.at(-1)?.ts ?? 0);
     for (const w of writes) engine.apply(w.ts, w.ops);
     return engine;

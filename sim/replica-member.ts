@@ -33,8 +33,9 @@ import { answerStartCheck, nextStartedMark, STARTED_MARK_INTERVAL_MS } from '../
 import type { Transport } from '../src/replica/transport.js';
 import type { Prng } from '../src/stdx/prng.js';
 import { SafetyViolation } from './checkers.js';
+import { checkDurableAtOpen, checkWalDurableAtOpen } from './durable-at-open.js';
 import { SimDisk } from './replica-disk.js';
-import { SimEngine } from './replica-engine.js';
+import { ENGINE_FILE, SimEngine } from './replica-engine.js';
 import { type IoLatency, SimFileSystem } from './replica-fs.js';
 import type { ReplicaNet, SnapshotFile } from './replica-net.js';
 import { SimClock, SimProcess, type SimScheduler } from './replica-scheduler.js';
@@ -307,11 +308,14 @@ export class SimMember {
     const env = this.env;
     const fs = new SimFileSystem(this.disk, proc, env.prng, env.latency);
     const disk = await DiskLog.open(fs, WAL_DIR, { segmentBytes: env.segmentBytes });
+    if (proc.alive) checkWalDurableAtOpen(this.disk, WAL_DIR, proc.name);
     const clock = new SimClock(proc, this.skewMs);
     const finished = await finishInstall(fs, ENGINE_DIR);
     if (finished !== undefined)
       env.trace(`n${this.id} finished an interrupted snapshot install (${finished.installed})`);
     let engine = await SimEngine.open(fs, ENGINE_DIR, clock);
+    if (proc.alive)
+      checkDurableAtOpen(this.disk, `${ENGINE_DIR}/${ENGINE_FILE}`, engine.stats().diskBytes, proc.name);
     const log = new CheckedLog(
       disk,
       this.id,
@@ -353,6 +357,18 @@ export class SimMember {
           await engine.close();
           await installEngineFiles(fs, ENGINE_DIR, stage);
           engine = await SimEngine.open(fs, ENGINE_DIR, clock);
+          try {
+            if (proc.alive)
+              checkDurableAtOpen(
+                this.disk,
+                `${ENGINE_DIR}/${ENGINE_FILE}`,
+                engine.stats().diskBytes,
+                proc.name,
+              );
+          } catch (err) {
+            env.sched.fail(err); // the Replica would take a failed install for an I/O error
+            throw err;
+          }
           if (running !== undefined) running.engine = engine;
           env.trace(`n${this.id} installed a snapshot (engine lastTs ${engine.lastTs()})`);
           return engine;

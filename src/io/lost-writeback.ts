@@ -39,6 +39,11 @@ export class LostWriteback {
     return this.rewritten.length;
   }
 
+  /** lostBelow: some byte before `end` is lost (a checker's question: is [0, end) durable?). */
+  lostBelow(end: number): boolean {
+    return this.lost.some((r) => r.position < end);
+  }
+
   /** written notes a write of `length` bytes at `position` (it dirties those pages again). */
   written(position: number, length: number): void {
     if (this.lost.length > 0 && length > 0) this.rewritten.push([position, position + length]);

@@ -150,6 +150,16 @@ export class SimDisk {
     for (const [p, node] of listing) this.durable.set(p, node);
   }
 
+  /**
+   * entryDurable: `p` names the same node after a power loss as it does now: its entry, and its
+   * directory's up to the root, were fsynced.
+   */
+  entryDurable(p: string): boolean {
+    for (let at = p; at !== '/'; at = path.dirname(at))
+      if (this.durable.get(at) !== this.entries.get(at)) return false;
+    return true;
+  }
+
   /** listing captures the current entries directly in dir. */
   listing(dir: string): Map<string, Node> {
     const out = new Map<string, Node>();

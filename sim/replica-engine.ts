@@ -127,8 +127,11 @@ export class SimEngine implements Engine {
     // A torn tail: the write it held was never acknowledged (it resolves only once synced).
     if (at < bytes.length) await file.truncate(at);
     // What was replayed may never have reached the disk (see the top of the file): written
-    // again and synced, with the cut, before anything is shown.
+    // again and synced, with the cut, before anything is shown; and the file's directory entry,
+    // and its directory's, which a process that failed as it created them may have left unsynced.
     await rewriteDurably(file, 0, at);
+    await fs.syncDir(dir);
+    await fs.syncDir(path.dirname(dir));
     const engine = new SimEngine(file, at, clock, writes.at(-1)?.ts ?? 0);
     for (const w of writes) engine.apply(w.ts, w.ops);
     return engine;

@@ -92,3 +92,23 @@ describe('WAL: the synced-end mark and the open after a failed fdatasync', () =>
     }
   });
 });
+
+describe('WAL: a segment whose creation failed', () => {
+  it('is made durable, header and directory entry, before a restart appends to it', async () => {
+    const dir = tmpDir('wal-failed-segment');
+    const disk = new FaultyFileSystem(nodeFileSystem);
+    const first = await DiskLog.open(disk, dir, { segmentBytes: 300 });
+    await first.save({ term: 1, vote: 1, commit: 0 }, entries(1, 2), undefined, true);
+    // The save that fills segment 1 rotates; the new segment's header datasync fails (so its
+    // header is readable, not durable, and its directory entry was never fsynced).
+    disk.inject({ op: 'datasync', code: 'EIO', path: /0000000000000002-[0-9]+\.wal$/ });
+    await expect(first.save(undefined, entries(3, 12), undefined, true)).rejects.toThrow(/EIO/);
+    await first.close();
+    expect(disk.fired).toBe(1);
+    const second = await DiskLog.open(disk, dir, { segmentBytes: 1 << 20 });
+    expect(second.lastIndex()).toBe(12);
+    await second.save(undefined, entries(13, 14), undefined, true); // acknowledged
+    await disk.powerLoss();
+    expect(await lastIndexOnDisk(dir)).toBe(14);
+  });
+});

@@ -195,8 +195,17 @@ export class Wal {
       // marked the pages clean without writing them, and would not write them now either
       // ("fsyncgate"). So everything past the last clean close's synced-end mark is written
       // again, then synced; after a clean close that is nothing (docs/wal.md).
+      // The header too: a process whose datasync failed while it created the segment left the
+      // segment behind, its header readable and not durable (the seed 2104244460 of the replica
+      // simulator, --lost-directory: appends after such a header would read as corruption once
+      // a power cut zeroed it). Likewise the segment's directory entry, whose fsync came after,
+      // and the directory's own, which a failed first open may have left (as creating it does).
       markHolds = mark !== undefined && mark.segment === path.basename(active.path) && mark.bytes <= tail;
-      await rewriteDurably(file, markHolds && mark !== undefined ? mark.bytes : SEGMENT_HEADER_BYTES, tail);
+      await rewriteDurably(file, markHolds && mark !== undefined ? mark.bytes : 0, tail);
+      if (!markHolds) {
+        await fs.syncDir(dir);
+        await fs.syncDir(path.dirname(dir));
+      }
       // Zeros after the data (preallocated, see PREALLOCATE_BYTES) stay, for the next appends.
       allocated = await file.size();
     }

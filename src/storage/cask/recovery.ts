@@ -640,7 +640,8 @@ async function scanDataFile(
   // clean, and a second one would not write them ("fsyncgate"): everything past what the last
   // clean close synced is written again, then synced (docs/format.md, "Recovery"). After a
   // clean close that is nothing. Damage kept in place starts below tornFrom: nothing past it
-  // is trusted then.
+  // is trusted then. The header is durable in any data file (createDataFile renames the file to
+  // its name only after the header's fdatasync succeeded; a failed one leaves a `.tmp`).
   if (repair && active) await rewriteDurably(file, tornFrom, scanned.uncut ? tornFrom : scanned.size);
   return scanned;
 }

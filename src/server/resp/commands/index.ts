@@ -1,6 +1,7 @@
 // Every command the server implements, and the command table built from them: the only registry
 // of RESP commands (dispatch, COMMAND, and the command labels of metrics and INFO commandstats).
 import { type CommandSpec, CommandTable } from '../command-table.js';
+import { BITMAP_COMMANDS } from './bitmaps.js';
 import { CLUSTER_COMMANDS } from './cluster.js';
 import { CLUSTER_PROTOCOL_COMMANDS } from './cluster-protocol.js';
 import { CONNECTION_COMMANDS } from './connection.js';
@@ -19,6 +20,7 @@ export function allCommands(): CommandSpec[] {
     ...CONNECTION_COMMANDS,
     ...SERVER_COMMANDS,
     ...STRING_COMMANDS,
+    ...BITMAP_COMMANDS,
     ...COUNTER_COMMANDS,
     ...HASH_COMMANDS,
     ...KEY_COMMANDS,

@@ -117,6 +117,15 @@ const SCRIPT: readonly (readonly string[])[] = [
   ['set', 't', 'x', 'ex', '100'],
   ['setbit', 't', '30', '1'],
   ['ttl', 't'],
+  // From scripts, as commands.
+  [
+    'eval',
+    "redis.call('setbit', KEYS[1], 9, 1) return {redis.call('bitcount', KEYS[1]), redis.call('bitpos', KEYS[1], 1), redis.call('getbit', KEYS[1], 9)}",
+    '1',
+    'lua',
+  ],
+  ['eval', "return redis.call('bitop', 'not', KEYS[1], KEYS[2])", '2', 'lua2', 'lua'],
+  ['eval', "return redis.pcall('setbit', KEYS[1], 1, 5)", '1', 'lua'],
   ['set', 'n', '12345'],
   ['setbit', 'n', '0', '1'],
   ['get', 'n'],

@@ -38,7 +38,7 @@ export const ERR_WRITE_FLAG_IN_RO = 'ERR Can not execute a script with write fla
  * through the KeyStore and answer synchronously over a ScriptStore. Commands that scan the
  * keyspace (KEYS, SCAN, DBSIZE, FLUSHDB) cannot (they read the engine asynchronously).
  */
-const SCRIPT_GROUPS: ReadonlySet<string> = new Set(['string', 'generic', 'hash']);
+const SCRIPT_GROUPS: ReadonlySet<string> = new Set(['string', 'bitmap', 'generic', 'hash']);
 const SCRIPT_NAMES: ReadonlySet<string> = new Set(['ping', 'echo', 'publish']);
 const noop = (): void => {};
 

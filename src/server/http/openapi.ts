@@ -1,8 +1,10 @@
 // GET /openapi.json: an OpenAPI 3.1 document of the API, assembled from the same JSON schemas
 // the routes validate with (schemas.ts), so it describes what the server actually enforces.
+
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { clusterPaths } from './openapi-cluster.js';
 import { errors, type JsonObject, json, parameters } from './openapi-parts.js';
+import { STATUS_SCHEMA } from './routes-members.js';
 import {
   BATCH_BODY_SCHEMA,
   BATCH_RESPONSE_SCHEMA,
@@ -144,7 +146,7 @@ export function openApiDocument(version: string): JsonObject {
         get: {
           operationId: 'status',
           summary: 'This server; on a cluster member its Raft state (docs/cluster-ops.md)',
-          responses: { 200: { description: 'The status', content: json({ type: 'object' }) } },
+          responses: { 200: { description: 'The status', content: json(STATUS_SCHEMA) } },
         },
       },
       ...clusterPaths(),

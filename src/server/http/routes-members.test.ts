@@ -8,7 +8,13 @@ import { APPLY_LAG_ENTRIES_MAX } from '../../replica/apply-lag.js';
 import type { ClusterMember } from '../../replica/member.js';
 import { createMetrics } from '../metrics.js';
 import { createHttpApp } from './app.js';
-import { memberRoutes } from './routes-members.js';
+import { memberRoutes, STATUS_SCHEMA } from './routes-members.js';
+
+/** fitsStatusSchema: every field documented (STATUS_SCHEMA, the OpenAPI document's), the required ones present. */
+function expectStatusSchema(body: Record<string, unknown>): void {
+  for (const field of Object.keys(body)) expect(Object.keys(STATUS_SCHEMA.properties)).toContain(field);
+  for (const field of STATUS_SCHEMA.required) expect(body).toHaveProperty(field);
+}
 
 let db: Db;
 let app: FastifyInstance;
@@ -30,6 +36,7 @@ describe('GET /v1/status on a single server', () => {
     const res = await app.inject({ method: 'GET', url: '/v1/status' });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ mode: 'single', version: '9.9.9', keys: 1, errors: [] });
+    expectStatusSchema(res.json());
   });
 });
 
@@ -58,6 +65,16 @@ describe('GET /v1/status on a cluster member', () => {
     const res = await stub.inject({ method: 'GET', url: '/v1/status' });
     await stub.close();
     expect(res.statusCode).toBe(200);
+    // Every field of a member's status is kept by the response schema and documented by it.
+    expect(res.json()).toMatchObject({
+      mode: 'cluster',
+      name: 'n1',
+      id: '1',
+      leader: 'n2',
+      raftState: 'follower',
+      term: 3,
+    });
+    expectStatusSchema(res.json());
     return res.json() as { errors: string[] };
   }
 

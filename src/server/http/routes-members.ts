@@ -67,7 +67,11 @@ export interface MemberJson {
 
 export function memberRoutes(db: Db, member: ClusterMember | undefined, version: string): FastifyPluginAsync {
   return async (app: FastifyInstance) => {
-    app.get('/v1/status', { config: { command: 'status' } }, () => statusOf(db, member, version));
+    app.get(
+      '/v1/status',
+      { config: { command: 'status' }, schema: { response: { 200: STATUS_SCHEMA } } },
+      () => statusOf(db, member, version),
+    );
 
     app.get('/v1/cluster/members', { config: { command: 'member.list' } }, async (request) => {
       const m = requireCluster(member);
@@ -182,6 +186,45 @@ function memberJson(member: ClusterMember, m: MemberView): MemberJson {
     started: m.started,
   };
 }
+
+/**
+ * STATUS_SCHEMA: GET /v1/status's answer (its response schema, and the OpenAPI document's): the
+ * store's numbers always, a cluster member's identity and Raft state besides.
+ */
+export const STATUS_SCHEMA = {
+  type: 'object',
+  required: ['mode', 'version', 'dataSize', 'liveSize', 'keys', 'errors'],
+  properties: {
+    mode: { type: 'string', enum: ['single', 'cluster'] },
+    version: { type: 'string', description: 'Cairn’s version' },
+    dataSize: {
+      type: ['integer', 'null'],
+      description: 'Bytes of the store’s files (null: the store failed)',
+    },
+    liveSize: { type: ['integer', 'null'], description: 'Bytes of live keys and values' },
+    keys: { type: ['integer', 'null'] },
+    name: { type: 'string', description: 'A cluster member’s name' },
+    id: { type: 'string', description: 'Its member id, in hex' },
+    leader: {
+      type: ['string', 'null'],
+      description: 'The leader’s name (its hex id when unknown); null: no leader',
+    },
+    isLeader: { type: 'boolean' },
+    raftState: { type: 'string', description: 'leader, follower, candidate or precandidate' },
+    isLearner: { type: 'boolean' },
+    term: { type: 'integer' },
+    commit: { type: 'integer', description: 'Raft commit index' },
+    applied: { type: 'integer', description: 'Raft applied index' },
+    lastIndex: { type: 'integer', description: 'Last index in this member’s log' },
+    errors: {
+      type: 'array',
+      items: { type: 'string' },
+      description:
+        'What is wrong (no leader, removed, apply far behind, the store failed); empty when healthy',
+    },
+  },
+  additionalProperties: false,
+} as const;
 
 /** statusOf: GET /v1/status (etcdctl's endpoint status: one member's view of itself). */
 function statusOf(db: Db, member: ClusterMember | undefined, version: string): object {

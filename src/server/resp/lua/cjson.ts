@@ -85,7 +85,7 @@ export function installCjson(L: LuaState, nullPointer: object, checkLimits: Chec
 /** pushModule pushes a new module table with settings of its own (lua_cjson_new). */
 function pushModule(L: LuaState, nullPointer: object, checkLimits: CheckLimits): void {
   const cfg = new CjsonConfig();
-  const functions: [string, (L: LuaState) => number][] = [
+  const functions: Setting[] = [
     ['encode', (L) => encode(L, cfg, nullPointer, checkLimits)],
     ['decode', (L) => decode(L, cfg, nullPointer)],
     [
@@ -98,54 +98,12 @@ function pushModule(L: LuaState, nullPointer: object, checkLimits: CheckLimits):
         return 3;
       },
     ],
-    [
-      'encode_max_depth',
-      (L) => {
-        argInit(L, 1);
-        cfg.encodeMaxDepth = integerOption(L, 1, cfg.encodeMaxDepth, 1, INT_MAX);
-        return 1;
-      },
-    ],
-    [
-      'decode_max_depth',
-      (L) => {
-        argInit(L, 1);
-        cfg.decodeMaxDepth = integerOption(L, 1, cfg.decodeMaxDepth, 1, INT_MAX);
-        return 1;
-      },
-    ],
-    [
-      'encode_number_precision',
-      (L) => {
-        argInit(L, 1);
-        cfg.precision = integerOption(L, 1, cfg.precision, 1, PRECISION_MAX);
-        return 1;
-      },
-    ],
-    [
-      'encode_keep_buffer',
-      (L) => {
-        argInit(L, 1);
-        cfg.keepBuffer = enumOption(L, 1, cfg.keepBuffer, BOOL_OPTIONS);
-        return 1;
-      },
-    ],
-    [
-      'encode_invalid_numbers',
-      (L) => {
-        argInit(L, 1);
-        cfg.encodeInvalidNumbers = enumOption(L, 1, cfg.encodeInvalidNumbers, INVALID_NUMBER_OPTIONS);
-        return 1;
-      },
-    ],
-    [
-      'decode_invalid_numbers',
-      (L) => {
-        argInit(L, 1);
-        cfg.decodeInvalidNumbers = enumOption(L, 1, cfg.decodeInvalidNumbers, BOOL_OPTIONS);
-        return 1;
-      },
-    ],
+    integerSetting('encode_max_depth', 1, INT_MAX, cfg, 'encodeMaxDepth'),
+    integerSetting('decode_max_depth', 1, INT_MAX, cfg, 'decodeMaxDepth'),
+    integerSetting('encode_number_precision', 1, PRECISION_MAX, cfg, 'precision'),
+    enumSetting('encode_keep_buffer', BOOL_OPTIONS, cfg, 'keepBuffer'),
+    enumSetting('encode_invalid_numbers', INVALID_NUMBER_OPTIONS, cfg, 'encodeInvalidNumbers'),
+    enumSetting('decode_invalid_numbers', BOOL_OPTIONS, cfg, 'decodeInvalidNumbers'),
     [
       'new',
       (L) => {
@@ -170,6 +128,46 @@ function pushModule(L: LuaState, nullPointer: object, checkLimits: CheckLimits):
 }
 
 // ---- settings: lua-cjson's json_arg_init, json_integer_option and json_enum_option ----------
+
+type Setting = [name: string, fn: (L: LuaState) => number];
+type NumericField = {
+  [K in keyof CjsonConfig]: CjsonConfig[K] extends number ? K : never;
+}[keyof CjsonConfig];
+
+/** integerSetting: a settings function of one integer argument in [min, max] (json_cfg_*). */
+function integerSetting(
+  name: string,
+  min: number,
+  max: number,
+  cfg: CjsonConfig,
+  field: NumericField,
+): Setting {
+  return [
+    name,
+    (L) => {
+      argInit(L, 1);
+      cfg[field] = integerOption(L, 1, cfg[field], min, max);
+      return 1;
+    },
+  ];
+}
+
+/** enumSetting: a settings function of one boolean or named option (json_cfg_*). */
+function enumSetting(
+  name: string,
+  options: readonly string[],
+  cfg: CjsonConfig,
+  field: NumericField,
+): Setting {
+  return [
+    name,
+    (L) => {
+      argInit(L, 1);
+      cfg[field] = enumOption(L, 1, cfg[field], options);
+      return 1;
+    },
+  ];
+}
 
 /** argInit refuses more than `args` arguments and pads the missing ones with nil. */
 function argInit(L: LuaState, args: number): void {
@@ -220,27 +218,7 @@ function typeError(L: LuaState, i: number, expected: string): never {
 
 /** typeName: lua_typename of the value at `i` (a light userdata is 'userdata'). */
 function typeName(L: LuaState, i: number): string {
-  switch (lua.lua_type(L, i)) {
-    case lua.LUA_TNIL:
-      return 'nil';
-    case lua.LUA_TBOOLEAN:
-      return 'boolean';
-    case lua.LUA_TNUMBER:
-      return 'number';
-    case lua.LUA_TSTRING:
-      return 'string';
-    case lua.LUA_TTABLE:
-      return 'table';
-    case lua.LUA_TFUNCTION:
-      return 'function';
-    case lua.LUA_TTHREAD:
-      return 'thread';
-    case lua.LUA_TLIGHTUSERDATA:
-    case lua.LUA_TUSERDATA:
-      return 'userdata';
-    default:
-      return 'no value';
-  }
+  return Buffer.from(lauxlib.luaL_typename(L, i)).toString('latin1');
 }
 
 /**

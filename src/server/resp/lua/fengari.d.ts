@@ -16,8 +16,6 @@ declare module 'fengari' {
     readonly LUA_TTABLE: number;
     readonly LUA_TLIGHTUSERDATA: number;
     readonly LUA_TFUNCTION: number;
-    readonly LUA_TUSERDATA: number;
-    readonly LUA_TTHREAD: number;
     readonly LUA_RIDX_GLOBALS: number;
     lua_gettop(L: LuaState): number;
     lua_settop(L: LuaState, idx: number): void;
@@ -96,6 +94,8 @@ declare module 'fengari' {
     /** luaL_where pushes "chunk:line: " for the function at `level` (empty when unknown). */
     luaL_where(L: LuaState, level: number): void;
     luaL_argerror(L: LuaState, arg: number, extramsg: Uint8Array): never;
+    /** luaL_typename: the type name of the value at idx ("no value" past the top). */
+    luaL_typename(L: LuaState, idx: number): Uint8Array;
   };
   export const lualib: {
     luaL_openlibs(L: LuaState): void;

@@ -19,3 +19,14 @@ export async function loadApi(dist: string | undefined): Promise<typeof Api> {
       : await import(pathToFileURL(path.resolve(dist, 'dist/src/index.js')).href)
   ) as typeof Api;
 }
+
+/** loadCask imports the cask engine's opener from src/, or from `dist`'s built tree. */
+export async function loadCask(
+  dist: string | undefined,
+): Promise<typeof import('../src/storage/cask/cask-engine.js')> {
+  return (
+    dist === undefined
+      ? await import('../src/storage/cask/cask-engine.js')
+      : await import(pathToFileURL(path.resolve(dist, 'dist/src/storage/cask/cask-engine.js')).href)
+  ) as typeof import('../src/storage/cask/cask-engine.js');
+}

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { crc32c } from './crc32c.js';
 
@@ -34,5 +35,25 @@ describe('crc32c implementations', () => {
         );
       }
     }
+  });
+
+  it('JS and native agree on random bytes, offsets and seeds (property)', async () => {
+    const { crc32c: native } = await import('@node-rs/crc32');
+    const { crc32cRange, CRC_NATIVE_MIN_BYTES } = await import('./crc32c.js');
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: CRC_NATIVE_MIN_BYTES + 64 }),
+        fc.nat(),
+        fc.nat(),
+        fc.integer({ min: 0, max: 0xffff_ffff }),
+        (bytes, a, b, seed) => {
+          const start = bytes.length === 0 ? 0 : a % bytes.length;
+          const end = start + (bytes.length === 0 ? 0 : b % (bytes.length - start + 1));
+          const want = native(Buffer.from(bytes.subarray(start, end)), seed) >>> 0;
+          expect(crc32cRange(bytes, start, end, seed)).toBe(want);
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 });

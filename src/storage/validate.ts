@@ -52,12 +52,20 @@ export function checkExpiresAt(expiresAt: number | undefined): void {
 }
 
 /**
+ * checkKeyDefault is checkKey with its default limit, as one function: a default parameter's
+ * arrow would be a new closure on every call of checkBatch, every write's path (issue 14).
+ */
+function checkKeyDefault(key: Uint8Array): void {
+  checkKey(key);
+}
+
+/**
  * checkBatch validates every operation (keys with `checkOneKey`, so an engine can apply its own
  * key limit) and returns the batch's key-plus-value bytes.
  */
 export function checkBatch(
   ops: readonly CheckedOp[],
-  checkOneKey: (key: Uint8Array) => void = (key) => checkKey(key),
+  checkOneKey: (key: Uint8Array) => void = checkKeyDefault,
 ): number {
   if (!Array.isArray(ops)) throw new InvalidArgumentError('a batch must be an array of operations');
   if (ops.length > BATCH_OPS_MAX) {

@@ -28,6 +28,12 @@ import { readSafeU64LE, writeU64LE } from '../../stdx/u64.js';
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../limits.js';
 
 export const RECORD_HEADER_BYTES = 21;
+/**
+ * KIND_OFFSET: where a record's kind byte lies in its header (after crc32c and seq). Every valid
+ * kind is non-zero, so no record starts KIND_OFFSET bytes before a zero byte (recovery skips runs
+ * of zeros with this).
+ */
+export const KIND_OFFSET = 12;
 
 export const Kind = {
   PUT: 1,
@@ -79,7 +85,7 @@ export function extraBytes(expires: boolean, revision: boolean): number {
 
 /** recordBytesAt is the size the record header at `buf[pos..]` claims (the header must be there). */
 export function recordBytesAt(buf: Buffer, pos: number): number {
-  const kind = buf[pos + 12] as number;
+  const kind = buf[pos + KIND_OFFSET] as number;
   // A TYPED record's type byte is counted in valueLen already.
   return recordBytes(
     buf.readUInt32LE(pos + 13),
@@ -139,7 +145,7 @@ export function encodeRecord(
     out[pos + header + key.length] = valueType;
   }
   writeU64LE(out, seq, pos + 4);
-  out[pos + 12] = rawKind;
+  out[pos + KIND_OFFSET] = rawKind;
   out.writeUInt32LE(key.length, pos + 13);
   out.writeUInt32LE(valueLen, pos + 17);
   out.set(key, pos + header);
@@ -194,7 +200,7 @@ export function decodeRecord(
   verify = true,
 ): Decoded | typeof NEED_MORE | typeof INVALID {
   if (limit - pos < RECORD_HEADER_BYTES) return NEED_MORE;
-  const rawKind = buf[pos + 12] as number;
+  const rawKind = buf[pos + KIND_OFFSET] as number;
   const kind = rawKind & KIND_MASK;
   const member = (rawKind & BATCH_MEMBER) !== 0;
   const expires = (rawKind & EXPIRES) !== 0;

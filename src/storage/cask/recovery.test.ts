@@ -12,6 +12,7 @@ import { checkStore, indexProblems } from './check.js';
 import { decodeHint } from './hint.js';
 import { HintWriterV1 } from './hint-v1.js';
 import { KeyDir } from './key-dir.js';
+import { encodeRecord, Kind, recordBytes } from './record.js';
 
 const b = (s: string) => Buffer.from(s);
 
@@ -88,6 +89,33 @@ describe('recovery', () => {
     await again.close();
     // A clean close leaves no zeros behind.
     expect(fs.readFileSync(file).at(-1)).not.toBe(0);
+  });
+
+  it('resyncs across a run of zeros to a record whose own first bytes are zeros', async () => {
+    // The scan passes a run of zero bytes at once (no record's kind byte is zero); a record
+    // whose checksum starts with zero bytes must still be found where the run ends.
+    const dir = tmpDir('rec');
+    await fill(dir, 5);
+    const file = dataFiles(dir).at(-1)!;
+    const intact = fs.statSync(file).size;
+    const key = b('after-zeros');
+    const value = b('found');
+    const record = Buffer.alloc(recordBytes(key.length, value.length, false, true));
+    let seq = 1_000_000;
+    for (; ; seq++) {
+      encodeRecord(record, 0, seq, Kind.PUT, key, value, undefined, seq, 1);
+      if (record[0] === 0 && record[1] === 0) break; // the CRC's low two bytes
+    }
+    const zeros = 5000;
+    fs.appendFileSync(file, Buffer.concat([Buffer.alloc(zeros), record]));
+
+    const db = await openCaskPipelined(dir);
+    expect(db.engine.recovery.problems).toMatchObject([
+      { kind: 'corrupt-range', from: intact, to: intact + zeros },
+    ]);
+    expect(String(await db.get(key))).toBe('found');
+    for (let i = 0; i < 5; i++) expect(String(await db.get(b(`key${i}`)))).toBe(`value${i}`.padEnd(60, '.'));
+    await db.close();
   });
 
   it('reports a flipped bit in an old file, marks its key damaged, keeps everything else', async () => {

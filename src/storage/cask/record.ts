@@ -24,7 +24,7 @@
 // the byte. String PUTs never carry the flag, so their records are byte for byte format 3.
 import { assert } from '../../stdx/assert.js';
 import { crc32c, crc32cRange } from '../../stdx/crc32c.js';
-import { readSafeU64LE, writeU64LE } from '../../stdx/u64.js';
+import { readSafeU64LE, readU32LE, writeU32LE, writeU64LE } from '../../stdx/u64.js';
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../limits.js';
 
 export const RECORD_HEADER_BYTES = 21;
@@ -88,8 +88,8 @@ export function recordBytesAt(buf: Buffer, pos: number): number {
   const kind = buf[pos + KIND_OFFSET] as number;
   // A TYPED record's type byte is counted in valueLen already.
   return recordBytes(
-    buf.readUInt32LE(pos + 13),
-    buf.readUInt32LE(pos + 17),
+    readU32LE(buf, pos + 13),
+    readU32LE(buf, pos + 17),
     (kind & EXPIRES) !== 0,
     (kind & REVISION) !== 0,
   );
@@ -135,7 +135,7 @@ export function encodeRecord(
     );
     rawKind |= REVISION;
     writeU64LE(out, create, pos + header);
-    out.writeUInt32LE(version, pos + header + 8);
+    writeU32LE(out, version, pos + header + 8);
     header += REVISION_BYTES;
   }
   if (typeBytes !== 0) {
@@ -146,12 +146,14 @@ export function encodeRecord(
   }
   writeU64LE(out, seq, pos + 4);
   out[pos + KIND_OFFSET] = rawKind;
-  out.writeUInt32LE(key.length, pos + 13);
-  out.writeUInt32LE(valueLen, pos + 17);
+  writeU32LE(out, key.length, pos + 13);
+  writeU32LE(out, valueLen, pos + 17);
   out.set(key, pos + header);
   if (value !== undefined) out.set(value, pos + header + key.length + typeBytes);
   const end = pos + header + key.length + valueLen;
-  out.writeUInt32LE(crc32cRange(out, pos + 4, end), pos);
+  // writeU32LE does not check bounds (set above does): a short `out` is a caller's bug.
+  assert(end <= out.length, 'record encoded past the end of its buffer');
+  writeU32LE(out, crc32cRange(out, pos + 4, end), pos);
   return end;
 }
 
@@ -213,8 +215,8 @@ export function decodeRecord(
   )
     return INVALID;
   if ((expires || revision || typed) && kind !== Kind.PUT) return INVALID;
-  const keyLen = buf.readUInt32LE(pos + 13);
-  const valueLen = buf.readUInt32LE(pos + 17);
+  const keyLen = readU32LE(buf, pos + 13);
+  const valueLen = readU32LE(buf, pos + 17);
   if (keyLen > KEY_BYTES_MAX || valueLen > VALUE_BYTES_MAX + (typed ? VALUE_TYPE_BYTES : 0)) return INVALID;
   if (kind === Kind.DELETE && valueLen !== 0) return INVALID;
   if (typed && valueLen < VALUE_TYPE_BYTES) return INVALID;
@@ -222,7 +224,7 @@ export function decodeRecord(
   const header = RECORD_HEADER_BYTES + extraBytes(expires, revision);
   const end = pos + header + keyLen + valueLen;
   if (end > limit) return NEED_MORE;
-  if (verify && crc32cRange(buf, pos + 4, end) !== buf.readUInt32LE(pos)) return INVALID;
+  if (verify && crc32cRange(buf, pos + 4, end) !== readU32LE(buf, pos)) return INVALID;
   const seq = readSafeU64LE(buf, pos + 4);
   if (seq === undefined) return INVALID;
   let expiresAt: number | undefined;
@@ -237,7 +239,7 @@ export function decodeRecord(
     const safeCreate = readSafeU64LE(buf, at);
     if (safeCreate === undefined) return INVALID;
     create = safeCreate;
-    version = buf.readUInt32LE(at + 8);
+    version = readU32LE(buf, at + 8);
     if (version === 0 || create === 0) return INVALID;
   }
   let valueType = 0;

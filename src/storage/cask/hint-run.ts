@@ -16,8 +16,17 @@ import { KEY_BYTES_MAX } from '../limits.js';
 
 /** GROW_MIN: a run's arrays start this long and double. */
 const GROW_MIN = 1024;
-/** SORT_INDEX_MAX: sort's numeric keys hold a 32-bit word and an index below this (2^21: 2^53 in all). */
-const SORT_INDEX_MAX = 2 ** 21;
+/** WINDOW_BYTES: the bytes of a key one pass of HintRun.sort orders by (a 32-bit word). */
+const WINDOW_BYTES = 4;
+/**
+ * LITTLE_ENDIAN: the platform's byte order, which decides where the halves of a u64 lie in a
+ * Uint32Array over it (WindowSorter writes sort keys as two u32 halves, no BigInt per entry).
+ */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const LO = LITTLE_ENDIAN ? 0 : 1;
+const HI = 1 - LO;
+/** INSERTION_SORT_MAX: groups this small are sorted in JS (insertionSort), larger ones natively. */
+const INSERTION_SORT_MAX = 24;
 /** LINEAR_MERGE_RUNS_MAX: up to this many runs are merged by a linear look at their heads, past it through a heap. */
 const LINEAR_MERGE_RUNS_MAX = 8;
 /** SCRATCH_COPY_MAX: keys up to this long are copied into the scratch key byte by byte. */
@@ -131,36 +140,27 @@ export class HintRun {
   /**
    * sort puts the entries in ascending key order (entries of one key keep their order). A
    * comparison sort of a few hundred thousand keys in JS costs as much as inserting them at
-   * random, so the keys are ordered by a number first: the 4 bytes after the prefix all keys
-   * share, with the entry's index in the low bits, sorted natively as a Float64Array; runs of
-   * equal bytes are then put in order by comparing whole keys.
+   * random, so the entries are ordered by numbers, window by window: first by the 4 bytes after
+   * the prefix all keys share (a native sort of 64-bit keys, `word << 32 | index`), then each
+   * group of entries whose window is equal by its next 4 bytes, and so on until the keys are
+   * told apart or end (then the shorter, a prefix of the longer, comes first).
    */
   sort(): void {
     const n = this.count;
     if (n < 2) return;
     const order = new Uint32Array(n);
-    if (n <= SORT_INDEX_MAX) {
-      const prefix = this.sharedPrefix();
-      const keys = new Float64Array(n);
-      for (let i = 0; i < n; i++) keys[i] = this.word(i, prefix) * SORT_INDEX_MAX + i;
-      keys.sort();
-      for (let i = 0; i < n; i++) order[i] = (keys[i] as number) % SORT_INDEX_MAX;
-      // Equal words: order those entries by their whole keys (stable: by index on ties).
-      for (let from = 0; from < n; ) {
-        const w = this.word(order[from] as number, prefix);
-        let to = from + 1;
-        while (to < n && this.word(order[to] as number, prefix) === w) to++;
-        if (to - from > 1) {
-          const group = Array.from(order.subarray(from, to));
-          group.sort((a, b) => compareKeys(this, a, this, b) || a - b);
-          order.set(group, from);
-        }
-        from = to;
-      }
-    } else {
-      const all = Array.from({ length: n }, (_, i) => i);
-      all.sort((a, b) => compareKeys(this, a, this, b) || a - b);
-      order.set(all);
+    for (let i = 0; i < n; i++) order[i] = i;
+    const prefix = this.sharedPrefix();
+    const sorter = new WindowSorter(this, order, n);
+    sorter.sortRange(0, n, prefix);
+    // Each stacked group shares its bytes up to `off` (padded with zeros past a key's end).
+    const stack: number[] = [];
+    sorter.pushTies(0, n, prefix, stack);
+    while (stack.length > 0) {
+      const off = stack.pop() as number;
+      const to = stack.pop() as number;
+      const from = stack.pop() as number;
+      sorter.resolve(from, to, off, stack);
     }
     const u32 = (a: Uint32Array): Uint32Array<ArrayBuffer> => {
       const b = new Uint32Array(a.length);
@@ -257,6 +257,108 @@ export class HintRun {
       return b;
     };
     this.remap(u32, f64);
+  }
+}
+
+/**
+ * WindowSorter orders `order[from..to)` (entry indexes of `run`) by 4-byte windows of their keys
+ * (HintRun.sort). A sort key is a u64, the window's bytes big-endian in the high half and the
+ * entry's index in the low half, written as two u32 halves into a buffer sorted as a
+ * BigUint64Array: ascending by window, then by index, which keeps entries of one key in order.
+ */
+class WindowSorter {
+  private readonly keys: BigUint64Array;
+  private readonly halves: Uint32Array;
+
+  constructor(
+    private readonly run: HintRun,
+    private readonly order: Uint32Array,
+    n: number,
+  ) {
+    this.keys = new BigUint64Array(n);
+    this.halves = new Uint32Array(this.keys.buffer);
+  }
+
+  /** sortRange orders order[from..to) by the window at `off`, then by index. */
+  sortRange(from: number, to: number, off: number): void {
+    const order = this.order;
+    const halves = this.halves;
+    const run = this.run;
+    for (let i = from; i < to; i++) {
+      const e = order[i] as number;
+      halves[2 * i + HI] = run.word(e, off);
+      halves[2 * i + LO] = e;
+    }
+    if (to - from <= INSERTION_SORT_MAX) insertionSort(halves, from, to);
+    else this.keys.subarray(from, to).sort();
+    for (let i = from; i < to; i++) order[i] = halves[2 * i + LO] as number;
+  }
+
+  /**
+   * pushTies stacks every run of two or more entries in order[from..to) whose window at `off`
+   * is equal (just sorted by sortRange, so their high halves are in place), to be resolved
+   * from the next window.
+   */
+  pushTies(from: number, to: number, off: number, stack: number[]): void {
+    const halves = this.halves;
+    for (let i = from; i < to; ) {
+      const w = halves[2 * i + HI] as number;
+      let j = i + 1;
+      while (j < to && halves[2 * j + HI] === w) j++;
+      if (j - i > 1) stack.push(i, j, off + WINDOW_BYTES);
+      i = j;
+    }
+  }
+
+  /**
+   * resolve orders a group whose keys agree up to `off` (past a key's end counting as zeros):
+   * the keys that end by `off` are prefixes of the others, shortest first (one key: by index);
+   * the rest go after them, by their next window.
+   */
+  resolve(from: number, to: number, off: number, stack: number[]): void {
+    const order = this.order;
+    const run = this.run;
+    // Partition, stably: keys that end by `off` first.
+    let ended = 0;
+    for (let i = from; i < to; i++) if ((run.keyLen[order[i] as number] as number) <= off) ended++;
+    if (ended > 0) {
+      const group = Array.from(order.subarray(from, to));
+      let a = from;
+      let b = from + ended;
+      for (const e of group) {
+        if ((run.keyLen[e] as number) <= off) order[a++] = e;
+        else order[b++] = e;
+      }
+      if (ended > 1) {
+        const short = Array.from(order.subarray(from, from + ended));
+        short.sort((x, y) => (run.keyLen[x] as number) - (run.keyLen[y] as number) || x - y);
+        order.set(short, from);
+      }
+    }
+    if (to - (from + ended) < 2) return;
+    this.sortRange(from + ended, to, off);
+    this.pushTies(from + ended, to, off, stack);
+  }
+}
+
+/**
+ * insertionSort sorts the u64 sort keys [from, to) of `halves` (u32 pairs, see WindowSorter) in
+ * place: a group of ties is usually a few entries, for which a typed array's view and a native
+ * sort call cost more than the sort.
+ */
+function insertionSort(halves: Uint32Array, from: number, to: number): void {
+  for (let i = from + 1; i < to; i++) {
+    const hi = halves[2 * i + HI] as number;
+    const lo = halves[2 * i + LO] as number;
+    let j = i - 1;
+    for (; j >= from; j--) {
+      const h = halves[2 * j + HI] as number;
+      if (h < hi || (h === hi && (halves[2 * j + LO] as number) <= lo)) break;
+      halves[2 * (j + 1) + HI] = h;
+      halves[2 * (j + 1) + LO] = halves[2 * j + LO] as number;
+    }
+    halves[2 * (j + 1) + HI] = hi;
+    halves[2 * (j + 1) + LO] = lo;
   }
 }
 

@@ -4,6 +4,7 @@
 // crash or power cut at any step of writing one loses nothing and brings nothing back.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { openCaskPipelined, type PipelinedCask } from '../../../test/support/pipelined-cask.js';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
@@ -160,6 +161,40 @@ describe('hint files of sealed data files', () => {
         );
       expect(got, shape).toEqual(want);
     }
+  });
+
+  it('HintRun.sort agrees with a byte comparison on any keys: zeros, prefixes, long ties (property)', () => {
+    // Keys from a tiny alphabet with a zero byte, so that prefixes, keys that differ only past
+    // another's end, equal keys and long runs of equal 4-byte windows are all common.
+    const keyArb = fc.oneof(
+      fc.uint8Array({ maxLength: 12 }).map((k) => k.map((x) => [0, 1, 255][x % 3] as number)),
+      fc
+        .tuple(fc.constantFrom('', 'shared-prefix-', 'abcdabcd'), fc.nat({ max: 200 }))
+        .map(([p, n]) => Buffer.from(`${p}${String(n).padStart(3, '0')}`, 'latin1')),
+    );
+    fc.assert(
+      fc.property(fc.array(keyArb, { minLength: 0, maxLength: 300 }), (keys) => {
+        const run = new HintRun(1, Buffer.alloc(0));
+        keys.forEach((k, i) => {
+          run.pushCopy(k, i, 0, 0, undefined, 0, 0);
+        });
+        run.sort();
+        const got: [string, number][] = [];
+        for (let i = 0; i < run.count; i++) {
+          const at = run.keyAt[i] as number;
+          got.push([
+            run.bytes.subarray(at, at + (run.keyLen[i] as number)).toString('hex'),
+            run.seq[i] as number,
+          ]);
+        }
+        const want = keys
+          .map((k, i): [Uint8Array, number] => [k, i])
+          .sort((a, b) => Buffer.compare(a[0], b[0]) || a[1] - b[1])
+          .map(([k, i]): [string, number] => [Buffer.from(k).toString('hex'), i]);
+        expect(got).toEqual(want);
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('a crash leaves a large active file without a hint: its scan, sorted, shows the model', async () => {

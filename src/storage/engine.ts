@@ -188,6 +188,15 @@ export interface BackupSource {
   close(): Promise<void>;
 }
 
+/** BorrowedValueSink: takes a value lent for the call only (it copies what it keeps). */
+export interface BorrowedValueSink {
+  bulkBorrowed(value: Buffer): void;
+}
+
+/** READ_INTO: what Engine.readStringInto did. */
+export const READ_INTO = { WRITTEN: 0, ABSENT: 1, OTHER: 2 } as const;
+export type ReadInto = (typeof READ_INTO)[keyof typeof READ_INTO];
+
 export interface Engine {
   readonly name: string;
   /**
@@ -210,6 +219,15 @@ export interface Engine {
    * its commit need not look the key up again.
    */
   getStoredSync(key: Uint8Array): Stored | undefined;
+  /**
+   * readStringInto (optional): getStoredSync's read of a string, handed to `sink` without
+   * copying it first (issue 14: a server's GET, whose reply copies the bytes anyway). When `key`
+   * holds a string now, `sink.bulkBorrowed` gets its value, lent for the call only, and the
+   * result is READ_INTO.WRITTEN; READ_INTO.ABSENT when the key has no live value (nothing is
+   * handed over); READ_INTO.OTHER when the caller must read through getStoredSync (a value of
+   * another type). Errors are getStoredSync's.
+   */
+  readStringInto?(key: Uint8Array, sink: BorrowedValueSink): ReadInto;
   /**
    * expiry returns a live key's expiresAt, null when the key exists without an expiry, and
    * undefined when the key does not exist (or has expired): Redis's PTTL cases.

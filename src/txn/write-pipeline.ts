@@ -46,7 +46,17 @@ import { type Clock, systemClock } from '../io/clock.js';
 import { AssertionError, assert } from '../stdx/assert.js';
 import { asBuffer, copyBytes } from '../stdx/bytes.js';
 import { keyFromString, keyString } from '../stdx/key-string.js';
-import type { Engine, Entry, Revision, ScanRange, Stored, WriteOp } from '../storage/engine.js';
+import {
+  type BorrowedValueSink,
+  type Engine,
+  type Entry,
+  READ_INTO,
+  type ReadInto,
+  type Revision,
+  type ScanRange,
+  type Stored,
+  type WriteOp,
+} from '../storage/engine.js';
 import { CorruptionError } from '../storage/errors.js';
 import { isExpired } from '../storage/expiry-index.js';
 import { revisionOfPut } from '../storage/revision.js';
@@ -269,6 +279,17 @@ export class WritePipeline {
     const newest = this.pending.newest(keyString(key));
     if (newest === undefined) return latestOfStored(this.engine.getStoredSync(key));
     return this.lookupPending(newest).latest;
+  }
+
+  /**
+   * readStringInto is Engine.readStringInto of the newest state (issue 14: a GET without the
+   * Latest and the copies readLatest makes): READ_INTO.OTHER when `key` has pending writes or
+   * the engine cannot, so that the caller reads through readLatest.
+   */
+  readStringInto(key: Uint8Array, sink: BorrowedValueSink): ReadInto {
+    if (this.engine.readStringInto === undefined) return READ_INTO.OTHER;
+    if (this.pending.keys !== 0 && this.pending.has(keyString(key))) return READ_INTO.OTHER;
+    return this.engine.readStringInto(key, sink);
   }
 
   /** prefetch passes a hint about the keys a batch is about to use on to the engine (Engine.prefetch). */

@@ -126,6 +126,22 @@ describe('ReplyWriter', () => {
     expect(w.take().length).toBe(0);
   });
 
+  it('bulkBorrowed copies a large payload it would otherwise keep by reference', () => {
+    const w = new ReplyWriter();
+    const lent = Buffer.alloc(WRITER_COPY_BYTES_MAX + 1, 'x');
+    const small = Buffer.from('small');
+    w.bulkBorrowed(lent);
+    w.bulkBorrowed(small);
+    // The lender reuses its bytes after the call: the reply must not change.
+    lent.fill('z');
+    small.fill('z');
+    const chunks = w.takeChunks();
+    expect(chunks.some((c) => c === lent)).toBe(false);
+    expect(Buffer.concat(chunks).toString()).toBe(
+      `$${lent.length}\r\n${'x'.repeat(lent.length)}\r\n$5\r\nsmall\r\n`,
+    );
+  });
+
   it('grows past a slab for a reply larger than one', () => {
     const w = new ReplyWriter();
     const text = 'y'.repeat(WRITER_SLAB_BYTES * 2);

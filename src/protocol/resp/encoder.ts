@@ -224,6 +224,14 @@ export class ReplyWriter {
     this.crlf();
   }
 
+  /**
+   * bulkBorrowed is `bulk` of bytes lent for the call only (a view of a store's cache): a payload
+   * too long to copy into the slab, which `bulk` would keep by reference, is copied first.
+   */
+  bulkBorrowed(value: Buffer): void {
+    this.bulk(value.length > WRITER_COPY_BYTES_MAX ? Buffer.from(value) : value);
+  }
+
   /** null writes a null: `_` in RESP3, the null bulk string `$-1` in RESP2. */
   null(): void {
     this.raw(this.protocol === 3 ? SHARED.null3 : SHARED.nullBulk);

@@ -6,6 +6,7 @@
 // Buffers: both pass the handlers' arguments (views into socket chunks) straight on; the
 // write pipeline and the Transaction copy what they keep.
 import { asBuffer } from '../../stdx/bytes.js';
+import type { BorrowedValueSink, ReadInto } from '../../storage/engine.js';
 import type {
   BatchOp,
   Change,
@@ -26,6 +27,12 @@ const NUL = Buffer.from([0]);
 export interface KeyStore {
   /** readLatest: the key's value and the durability a reply revealing it must wait for. */
   readLatest(key: Uint8Array): MaybePromise<Latest>;
+  /**
+   * readStringInto (optional): readLatest of a string whose reply can be written now, handed to
+   * `sink` (Engine.readStringInto; READ_INTO.OTHER: use readLatest). Only a store whose reads
+   * answer at once and reveal nothing pending has it.
+   */
+  readStringInto?(key: Uint8Array, sink: BorrowedValueSink): ReadInto;
   /**
    * readMany: readLatest for several keys, consistent with one another. With `budgetBytes`, it
    * refuses (replyTooLarge) as soon as the values read pass that many bytes, holding at most
@@ -117,6 +124,10 @@ export class LatestKeyStore implements KeyStore {
 
   readLatest(key: Uint8Array): Latest {
     return this.pipeline.readLatest(key);
+  }
+
+  readStringInto(key: Uint8Array, sink: BorrowedValueSink): ReadInto {
+    return this.pipeline.readStringInto(key, sink);
   }
 
   prefetch(bytes: Uint8Array, starts: Uint32Array, ends: Uint32Array, count: number): void {

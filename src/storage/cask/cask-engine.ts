@@ -37,16 +37,19 @@ import { nodeFileSystem } from '../../io/node-file-system.js';
 import { AssertionError, assert } from '../../stdx/assert.js';
 import { compareBytes, copyBytes } from '../../stdx/bytes.js';
 import { DirLock } from '../dir-lock.js';
-import type {
-  BackupInfo,
-  Durability,
-  Engine,
-  EngineStats,
-  Entry,
-  Revision,
-  ScanRange,
-  Stored,
-  WriteOp,
+import {
+  type BackupInfo,
+  type BorrowedValueSink,
+  type Durability,
+  type Engine,
+  type EngineStats,
+  type Entry,
+  READ_INTO,
+  type ReadInto,
+  type Revision,
+  type ScanRange,
+  type Stored,
+  type WriteOp,
 } from '../engine.js';
 import { DEFAULT_DURABILITY, DEFAULT_SYNC_INTERVAL_MS, shown } from '../engine-options.js';
 import {
@@ -455,6 +458,31 @@ export class CaskEngine implements Engine {
     const read = { seq: store.readSeq, create: store.readCreate, version: store.readVersion };
     if (caching) store.cache.set(key, value, read.seq, read.create, read.version, valueType);
     return { value, expiresAt, revision: revisionOf(read), valueType };
+  }
+
+  readStringInto(key: Uint8Array, sink: BorrowedValueSink): ReadInto {
+    this.checkOpen();
+    checkKey(key);
+    const store = this.store;
+    const expiresAt = store.expiryOf(key);
+    if (expiresAt !== undefined && isExpired(expiresAt, this.clock.nowMs())) return READ_INTO.ABSENT;
+    // As getStoredSync, without the copy of the value, the Stored and the revision it makes.
+    const caching = store.cache.enabled;
+    if (caching) {
+      const cached = store.cache.lookup(key);
+      if (cached !== undefined) {
+        if (cached.valueType !== 0) return READ_INTO.OTHER;
+        sink.bulkBorrowed(cached.value);
+        return READ_INTO.WRITTEN;
+      }
+    }
+    const value = store.readKey(key, expiresAt !== undefined);
+    if (value === undefined) return READ_INTO.ABSENT;
+    const valueType = store.readType;
+    if (caching) store.cache.set(key, value, store.readSeq, store.readCreate, store.readVersion, valueType);
+    if (valueType !== 0) return READ_INTO.OTHER;
+    sink.bulkBorrowed(value);
+    return READ_INTO.WRITTEN;
   }
 
   revisionSync(key: Uint8Array): Revision | undefined {

@@ -4,6 +4,7 @@
 // comes with its durability promise, and the reply is held until it resolves.
 // Expiry follows Redis: SET (without KEEPTTL), GETSET and MSET clear a key's TTL; APPEND keeps it.
 
+import { READ_INTO } from '../../../storage/engine.js';
 import { VALUE_BYTES_MAX } from '../../../storage/limits.js';
 import { ValueType } from '../../../storage/value-type.js';
 import type { Latest } from '../../../txn/write-pipeline.js';
@@ -28,8 +29,18 @@ function read(ctx: CommandContext, key: Buffer): MaybePromise<Latest> {
   });
 }
 
-function get(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
-  return andThen(read(ctx, args[1]!), (latest) => held(latest.durable, (w) => w.bulk(latest.value ?? null)));
+function get(ctx: CommandContext, args: Buffer[]): MaybePromise<Held | undefined> {
+  const key = args[1]!;
+  // A string the reply can show now goes straight from the store into the reply (issue 14);
+  // anything else (pending writes, another type, a transaction's or a script's store) reads
+  // through readLatest.
+  const into = ctx.store.readStringInto?.(key, ctx.w) ?? READ_INTO.OTHER;
+  if (into !== READ_INTO.OTHER) {
+    if (into === READ_INTO.ABSENT) ctx.w.null();
+    ctx.server.stats.countRead(into === READ_INTO.WRITTEN);
+    return undefined;
+  }
+  return andThen(read(ctx, key), (latest) => held(latest.durable, (w) => w.bulk(latest.value ?? null)));
 }
 
 /** SetOptions: SET's and GETEX's options (Redis parseExtendedStringArgumentsOrReply). */

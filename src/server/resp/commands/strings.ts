@@ -19,6 +19,9 @@ import { ALL_KEYS, FIRST_KEY, spec } from './spec.js';
 const EMPTY = Buffer.alloc(0);
 const string = (since: string, summary: string) => ({ group: 'string', since, summary });
 
+/** replyOk: the reply of a write answered +OK, one function for every such write (no closure per command). */
+const replyOk: Held['reply'] = (w) => w.ok();
+
 /** read: a GET-style read of one key, counted in INFO's keyspace_hits / keyspace_misses. */
 function read(ctx: CommandContext, key: Buffer): MaybePromise<Latest> {
   return andThen(ctx.store.readLatest(key), (latest) => {
@@ -101,7 +104,7 @@ function set(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   if (args.length === 3) {
     const durable = latest.put(key, value);
     notify(ctx, durable, NOTIFY.string, 'set', key);
-    return held(durable, (w) => w.ok());
+    return held(durable, replyOk);
   }
   const o = parseSetOptions(args, 3, false);
   const nowMs = db.clock.nowMs();
@@ -155,7 +158,7 @@ function setex(unit: 'ex' | 'px', command: string) {
     const durable = ctx.store.put(args[1]!, args[3]!, expiresAt);
     notify(ctx, durable, NOTIFY.string, 'set', args[1]!);
     notify(ctx, durable, NOTIFY.generic, 'expire', args[1]!);
-    return held(durable, (w) => w.ok());
+    return held(durable, replyOk);
   };
 }
 
@@ -250,7 +253,7 @@ function mset(ctx: CommandContext, args: Buffer[]): Held {
   const ops = pairs(args, 'mset').map((p) => ({ type: 'put' as const, key: p.key, value: p.value }));
   const durable = ctx.store.batch(ops);
   for (const op of ops) notify(ctx, durable, NOTIFY.string, 'set', op.key);
-  return held(durable, (w) => w.ok());
+  return held(durable, replyOk);
 }
 
 function msetnx(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {

@@ -42,6 +42,19 @@ describe('NodeFileSystem.mkdir', () => {
     expect(fs.statSync(dir).isDirectory()).toBe(true);
   });
 
+  // Node's recursive mkdir never settles there (it spins at full CPU): `cairn set k v --dir
+  // /proc/x` hung for ever.
+  it.skipIf(!fs.existsSync('/proc/self'))(
+    'fails with ENOENT where the parent exists but takes no directory (/proc)',
+    async () => {
+      const err = await nodeFileSystem.mkdir('/proc/cairn-no-such-dir/x').catch((e: unknown) => e);
+      expect((err as NodeJS.ErrnoException).code).toBe('ENOENT');
+      const direct = await nodeFileSystem.mkdir('/proc/cairn-no-such-dir').catch((e: unknown) => e);
+      expect((direct as NodeJS.ErrnoException).code).toBe('ENOENT');
+    },
+    5000,
+  );
+
   // Node's recursive mkdir says ENOENT under a read-only file system; the system said EROFS.
   const isRoot = process.getuid?.() === 0;
   it.skipIf(!isRoot)('under a read-only file system fails with EROFS, not ENOENT (root: tmpfs)', async () => {

@@ -116,15 +116,11 @@ export class NodeFileSystem implements FileSystem {
   }
 
   async mkdir(dir: string): Promise<void> {
-    try {
-      await fsp.mkdir(dir, { recursive: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      // Node's recursive mkdir answers ENOENT where the system said EROFS or EACCES (it retries
-      // the parent and reports that). One level at a time gives the real error (or succeeds,
-      // if a parent was created meanwhile).
-      await mkdirEachLevel(dir);
-    }
+    // Not Node's recursive mkdir: it answers ENOENT where the system said EROFS or EACCES (it
+    // retries the parent and reports that), and it never returns where mkdir says ENOENT under
+    // a parent that exists (`/proc/x`: it creates the parent, which exists, and retries for
+    // ever at full CPU). One level at a time gives the real error.
+    await mkdirEachLevel(dir);
   }
 
   rename(from: string, to: string): Promise<void> {

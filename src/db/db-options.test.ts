@@ -250,6 +250,53 @@ describe('every call validates its options and arguments', () => {
     }
   });
 
+  // Found from outside: a bound that was neither a string nor bytes passed through unchecked.
+  // Db.scan({ prefix: 5 }) listed every key and { end: 5 } none; a transaction's or snapshot's
+  // scan threw a bare TypeError, took an array as bytes, and ignored a misspelt option.
+  it('refuses scan bounds that are not strings or bytes, in Db, transactions and snapshots', async () => {
+    const db = await open(tmpDir('opt-bounds'));
+    try {
+      await db.batch([
+        { type: 'set', key: 'a', value: '1' },
+        { type: 'set', key: 'b', value: '2' },
+      ]);
+      const tx = await db.begin();
+      const snap = await db.snapshot();
+      const scanners = [(o: object) => db.scan(o), (o: object) => tx.scan(o), (o: object) => snap.scan(o)];
+      for (const [i, scan] of scanners.entries()) {
+        for (const name of ['start', 'end', 'prefix']) {
+          for (const bound of [5, null, {}, [98], true]) {
+            const all = async () => {
+              for await (const _ of scan({ [name]: bound }));
+            };
+            const err = await all().catch((e: unknown) => e);
+            expect(err, `${i} ${name} ${JSON.stringify(bound)}`).toBeInstanceOf(InvalidArgumentError);
+            expect((err as Error).message).toMatch(
+              new RegExp(`scan ${name} must be a string or a Uint8Array, got`),
+            );
+          }
+        }
+        const misspelt = async () => {
+          for await (const _ of scan({ prefx: 'b' }));
+        };
+        await expect(misspelt(), String(i)).rejects.toThrow(/unknown option prefx/);
+        const nul = async () => {
+          for await (const _ of scan(null as never));
+        };
+        await expect(nul(), String(i)).rejects.toThrow(/options must be an object, got null/);
+        // Good bounds still work, as strings and as bytes.
+        const keys: string[] = [];
+        for await (const [k] of scan({ prefix: Buffer.from('b') })) keys.push(k.toString());
+        for await (const [k] of scan({ start: 'a', end: new Uint8Array([98]) })) keys.push(k.toString());
+        expect(keys, String(i)).toEqual(['b', 'a']);
+      }
+      tx.rollback();
+      snap.release();
+    } finally {
+      await db.close();
+    }
+  });
+
   it('rollback() and release() are idempotent, as documented: a finally may call them again', async () => {
     const db = await open(tmpDir('opt-idem'));
     try {

@@ -23,7 +23,7 @@ import { ClosedError, InvalidArgumentError, KeyNotFoundError, WrongTypeError } f
 import { isExpired } from '../storage/expiry-index.js';
 import { EXPIRES_AT_MAX } from '../storage/limits.js';
 import { readMeta } from '../storage/meta.js';
-import { checkDataDir, checkExpiresAt, checkScanReverse, textBytes } from '../storage/validate.js';
+import { checkDataDir, checkExpiresAt, checkScanReverse, scanBound, textBytes } from '../storage/validate.js';
 import { valueTypeName } from '../storage/value-type.js';
 import { type CasOptions, type CasRequest, type CasResult, compareAndSwap } from '../txn/compare-and-swap.js';
 import { TxnFinishedError } from '../txn/errors.js';
@@ -524,10 +524,10 @@ export class Db {
     checkOptionsObject(options);
     checkKnown(options, SCAN_OPTION_NAMES);
     checkScanReverse(options.reverse);
-    let start = options.start === undefined ? undefined : textBytes(options.start);
-    let end = options.end === undefined ? undefined : textBytes(options.end);
+    let start = options.start === undefined ? undefined : scanBound('start', options.start);
+    let end = options.end === undefined ? undefined : scanBound('end', options.end);
     if (options.prefix !== undefined) {
-      const prefix = textBytes(options.prefix);
+      const prefix = scanBound('prefix', options.prefix);
       if (start === undefined || compareBytes(prefix, start) > 0) start = prefix;
       const upper = prefixEnd(prefix);
       if (upper !== undefined && (end === undefined || compareBytes(upper, end) < 0)) end = upper;

@@ -100,6 +100,18 @@ export function checkScanReverse(reverse: unknown): void {
 }
 
 /**
+ * scanBound turns a scan's `start`, `end` or `prefix` into bytes, refusing what is neither a
+ * string nor bytes by name: a number or an array used to pass through and give a wrong answer
+ * (`scan({ prefix: 5 })` listed every key, `scan({ end: 5 })` none) or a TypeError.
+ */
+export function scanBound(name: 'start' | 'end' | 'prefix', bound: unknown): Uint8Array {
+  if (typeof bound !== 'string' && !(bound instanceof Uint8Array)) {
+    throw new InvalidArgumentError(`scan ${name} must be a string or a Uint8Array, got ${shown(bound)}`);
+  }
+  return textBytes(bound);
+}
+
+/**
  * ownScanRange copies a scan's bounds, which the caller only lends for the call: an engine's scan
  * is a generator whose body runs at the first next(), so it takes this copy first. A bound that
  * is not bytes is left for the scan's own validation to refuse.

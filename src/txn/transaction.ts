@@ -10,8 +10,16 @@
 import { assert } from '../stdx/assert.js';
 import { asBuffer, compareBytes, copyBytes, prefixEnd } from '../stdx/bytes.js';
 import { keyFromString, keyString } from '../stdx/key-string.js';
+import { checkKnown, checkOptionsObject } from '../storage/engine-options.js';
 import { InvalidArgumentError, WrongTypeError } from '../storage/errors.js';
-import { checkExpiresAt, checkKey, checkScanReverse, checkValue, textBytes } from '../storage/validate.js';
+import {
+  checkExpiresAt,
+  checkKey,
+  checkScanReverse,
+  checkValue,
+  scanBound,
+  textBytes,
+} from '../storage/validate.js';
 import { checkValueType, ValueType, valueTypeName } from '../storage/value-type.js';
 import { TxnConflictError, TxnFinishedError, TxnManagedError } from './errors.js';
 import {
@@ -45,6 +53,9 @@ export interface CommitResult {
   readonly ts: number;
 }
 
+/** TXN_SCAN_OPTION_NAMES: the options of a transaction's or snapshot's scan. */
+const TXN_SCAN_OPTION_NAMES: readonly string[] = ['start', 'end', 'prefix', 'limit', 'reverse'];
+
 interface Bounds {
   readonly start: Buffer | undefined;
   readonly end: Buffer | undefined;
@@ -61,10 +72,13 @@ async function* pairs(entries: AsyncIterableIterator<TypedEntry>): AsyncIterable
 
 /** bounds computes a scan's [start, end) from its options, as copies of the borrowed bytes. */
 function bounds(options: TxnScanOptions): Bounds {
-  let start = options.start === undefined ? undefined : copyBytes(textBytes(options.start));
-  let end = options.end === undefined ? undefined : copyBytes(textBytes(options.end));
+  // A misspelt option (`prefx`) is refused, as Db.scan refuses it: ignored, it scanned everything.
+  checkOptionsObject(options);
+  checkKnown(options, TXN_SCAN_OPTION_NAMES);
+  let start = options.start === undefined ? undefined : copyBytes(scanBound('start', options.start));
+  let end = options.end === undefined ? undefined : copyBytes(scanBound('end', options.end));
   if (options.prefix !== undefined) {
-    const prefix = copyBytes(textBytes(options.prefix));
+    const prefix = copyBytes(scanBound('prefix', options.prefix));
     if (start === undefined || compareBytes(prefix, start) > 0) start = prefix;
     const upper = prefixEnd(prefix);
     if (upper !== undefined && (end === undefined || compareBytes(upper, end) < 0)) end = asBuffer(upper);

@@ -162,7 +162,8 @@ async function runOps(tx: Transaction, ops: readonly Op[], base64: boolean): Pro
       // A transaction's scan yields strings only (keys holding a hash are skipped, as in
       // listings) and its limit counts them; stopping at the limit also ends what a
       // serializable transaction read at the last key answered.
-      for await (const [k, v] of tx.scan(op)) {
+      const { prefix, start, end, limit, reverse } = op;
+      for await (const [k, v] of tx.scan({ prefix, start, end, limit, reverse })) {
         spend(k.length + v.length);
         if (items.length > 0 && bytes + k.length + v.length > LIST_PAGE_BYTES_MAX) {
           truncated = true;

@@ -186,6 +186,39 @@ describe('every call validates its options and arguments', () => {
           /'set' operation's value must be a string or bytes, got number/,
         ],
         [() => db.compareAndSwap({ compare: [], success: [null] } as never), /must be an object/],
+        // Found from outside: misspelt fields were ignored (`sucess` "succeeded" writing nothing).
+        [
+          () => db.compareAndSwap({ compare: [], sucess: [{ type: 'set', key: 'k', value: 'v' }] } as never),
+          /unknown option sucess/,
+        ],
+        [
+          () =>
+            db.compareAndSwap({
+              compare: [],
+              success: [{ type: 'set', key: 'k', value: 'v', ttlMs: 1000 }],
+            } as never),
+          /unknown option ttlMs/,
+        ],
+        [
+          () =>
+            db.compareAndSwap({ compare: [], success: [{ type: 'delete', key: 'k', value: 'v' }] } as never),
+          /unknown option value/,
+        ],
+        [
+          () =>
+            db.compareAndSwap({
+              compare: [{ key: 'k', target: 'version', op: '=', vaule: 0 }],
+            } as never),
+          /unknown option vaule/,
+        ],
+        [
+          () => db.compareAndSwap({ compare: [{ key: 'k', target: 'exists', value: true }] } as never),
+          /unknown option value/,
+        ],
+        [
+          () => db.compareAndSwap({ compare: [null] } as never),
+          /every comparison of `compare` must be an object/,
+        ],
       ];
       for (const [call, message] of cases) {
         const err = await call().catch((e: unknown) => e);

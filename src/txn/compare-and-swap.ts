@@ -12,6 +12,7 @@
 import { compareBytes, copyBytes } from '../stdx/bytes.js';
 import { keyString } from '../stdx/key-string.js';
 import type { Revision } from '../storage/engine.js';
+import { checkKnown } from '../storage/engine-options.js';
 import { InvalidArgumentError, LimitError, WrongTypeError } from '../storage/errors.js';
 import { BATCH_OPS_MAX } from '../storage/limits.js';
 import { revisionOfPut } from '../storage/revision.js';
@@ -96,10 +97,20 @@ interface PreparedOp {
   readonly value: Buffer | undefined;
 }
 
+/** The fields of a request, a comparison and an operation (anything else is refused). */
+const CAS_REQUEST_FIELDS: readonly string[] = ['compare', 'success', 'failure'];
+const COMPARISON_FIELDS: readonly string[] = ['key', 'target', 'op', 'value'];
+const EXISTS_COMPARISON_FIELDS: readonly string[] = ['key', 'target', 'exists'];
+const SET_OP_FIELDS: readonly string[] = ['type', 'key', 'value'];
+const KEY_OP_FIELDS: readonly string[] = ['type', 'key'];
+
 function prepare(req: CasRequest): Prepared {
   if (req === null || typeof req !== 'object' || !Array.isArray(req.compare)) {
     throw new InvalidArgumentError('a compare-and-swap request needs a `compare` array');
   }
+  // A misspelt field is refused by name: ignored, `sucess` ran a compare-and-swap that
+  // "succeeded" and wrote nothing, and a set's `ttlMs` stored the key without its expiry.
+  checkKnown(req, CAS_REQUEST_FIELDS);
   const keys: Buffer[] = [];
   const index = new Map<string, number>();
   const slot = (key: unknown): number => {
@@ -119,6 +130,9 @@ function prepare(req: CasRequest): Prepared {
     return at;
   };
   const compare = req.compare.map((c) => {
+    if (c === null || typeof c !== 'object')
+      throw new InvalidArgumentError('every comparison of `compare` must be an object');
+    checkKnown(c, c.target === 'exists' ? EXISTS_COMPARISON_FIELDS : COMPARISON_FIELDS);
     const at = slot(c.key);
     if (c.target === 'exists') {
       if (typeof c.exists !== 'boolean')
@@ -165,6 +179,7 @@ function prepare(req: CasRequest): Prepared {
     return list.map((op) => {
       if (op === null || typeof op !== 'object')
         throw new InvalidArgumentError(`every operation of \`${name}\` must be an object`);
+      checkKnown(op, op.type === 'set' ? SET_OP_FIELDS : KEY_OP_FIELDS);
       const at = slot(op.key);
       if (op.type === 'get' || op.type === 'delete') return { type: op.type, at, value: undefined };
       if (op.type === 'set') {

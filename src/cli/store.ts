@@ -4,7 +4,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Command, Option } from 'commander';
 import { type Db, ENGINE_NAMES, type EngineName, open } from '../db/db.js';
+import { nodeFileSystem } from '../io/node-file-system.js';
+import { holdsStoreFiles } from '../storage/cask/cask-engine.js';
 import { ReadOnlyError } from '../storage/errors.js';
+import { readMeta } from '../storage/meta.js';
 import { CliError } from './program.js';
 
 export interface StoreOptions {
@@ -35,8 +38,9 @@ export function storeOptions(values: Record<string, unknown>): StoreOptions {
 
 /**
  * withDb opens the store, runs `fn`, and closes the store whatever happens. With
- * `mustExist`, a directory that does not exist is an error instead of being created (reads
- * should not leave an empty store behind a typo).
+ * `mustExist`, a directory that does not exist, or holds no store, is an error instead of being
+ * created (reads should not leave an empty store behind a typo: `cairn stats` in a directory
+ * of one's own used to write META-1, META-2 and a data file into it).
  */
 export async function withDb<T>(
   options: StoreOptions,
@@ -45,7 +49,10 @@ export async function withDb<T>(
   /** readsOnly: `fn` only reads, so a directory that cannot be written is opened read-only. */
   readsOnly = false,
 ): Promise<T> {
-  if (mustExist) requireDirectory(options.dir);
+  if (mustExist) {
+    requireDirectory(options.dir);
+    await requireStore(options.dir);
+  }
   const base = options.engine === undefined ? {} : { engine: options.engine };
   let db: Db;
   try {
@@ -77,4 +84,22 @@ export function requireDirectory(dir: string): void {
     throw new CliError(`no such directory: ${path.resolve(dir)}`);
   }
   if (!stat.isDirectory()) throw new CliError(`not a directory: ${path.resolve(dir)}`);
+}
+
+/**
+ * requireStore throws a CliError when `dir` holds no store at all: no metadata copy and no data.
+ * A directory with store files but no valid metadata is left to `open`, which refuses it.
+ */
+async function requireStore(dir: string): Promise<void> {
+  const { copiesFound } = await readMeta(nodeFileSystem, dir);
+  if (copiesFound > 0) return;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return; // open reports why the directory cannot be read
+  }
+  if (!holdsStoreFiles(names)) {
+    throw new CliError(`no store in ${path.resolve(dir)} (\`cairn set\` creates one)`);
+  }
 }

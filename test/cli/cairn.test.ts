@@ -154,6 +154,29 @@ describe.concurrent('cairn: data commands', () => {
     expect(fs.existsSync(dir)).toBe(false);
   });
 
+  // Found from outside: `cairn stats` (or get, rm, scan, snapshot save --dir) in a directory
+  // without a store wrote META-1, META-2 and a data file into it.
+  it('read commands on a directory without a store fail without writing into it', async ({ expect }) => {
+    const dir = tmpDir('cli');
+    fs.writeFileSync(path.join(dir, 'notes.txt'), 'mine');
+    const runs = [
+      ['get', 'k'],
+      ['rm', 'k'],
+      ['scan'],
+      ['stats'],
+      ['snapshot', 'save', path.join(dir, 'x.snap')],
+    ];
+    for (const args of runs) {
+      const r = await cairn(ROOT, ...args, '--dir', dir);
+      expect(r.code, args[0]).toBe(2);
+      expect(r.stderr).toBe(`cairn: no store in ${dir} (\`cairn set\` creates one)\n`);
+    }
+    expect(fs.readdirSync(dir)).toEqual(['notes.txt']);
+    // set creates the store there, and the reads then work.
+    expect((await cairn(ROOT, 'set', 'k', 'v', '--dir', dir)).code).toBe(0);
+    expect((await cairn(ROOT, 'get', 'k', '--dir', dir)).out).toBe('v\n');
+  });
+
   it('a locked directory: one line on stderr, exit 2', async ({ expect }) => {
     const dir = tmpDir('cli');
     const db = await open(dir);

@@ -341,12 +341,7 @@ export class CaskEngine implements Engine {
       // "Empty" means no store files: a directory may hold unrelated files (kvs runs in the
       // current directory), but data or hint files without metadata must not be started over,
       // nor an lmdb store's `lmdb/` (docs/format.md: its data lives there) whose metadata is gone.
-      const isEmpty = !names.some(
-        (n) =>
-          n === LMDB_DATA_DIR ||
-          parseFileId(n, DATA_SUFFIX) !== undefined ||
-          parseFileId(n, HINT_SUFFIX) !== undefined,
-      );
+      const isEmpty = !holdsStoreFiles(names);
       const loaded = await loadOrCreateMeta(fs, dir, ENGINE_NAME, clock.nowMs(), isEmpty);
       const problems = loaded.problems;
       let meta = loaded.meta;
@@ -1013,6 +1008,19 @@ async function listDataFiles(fs: FileSystem, dir: string, meta: Meta, recovered:
 
 /** LMDB_DATA_DIR: where an lmdb store keeps its data (lmdb-engine.ts's LMDB_SUBDIR, not imported: that module loads lmdb). */
 const LMDB_DATA_DIR = 'lmdb';
+
+/**
+ * holdsStoreFiles: whether a directory listing has a store's data (data or hint files, or an lmdb
+ * store's `lmdb/`), metadata aside: such a directory is never started over as a new store.
+ */
+export function holdsStoreFiles(names: readonly string[]): boolean {
+  return names.some(
+    (n) =>
+      n === LMDB_DATA_DIR ||
+      parseFileId(n, DATA_SUFFIX) !== undefined ||
+      parseFileId(n, HINT_SUFFIX) !== undefined,
+  );
+}
 
 /** nextTurn resolves on the next turn of the event loop (after pending I/O callbacks). */
 function nextTurn(): Promise<void> {

@@ -16,7 +16,7 @@ import { type Clock, systemClock } from '../io/clock.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { asBuffer, compareBytes, prefixEnd } from '../stdx/bytes.js';
 import type { CaskOptions } from '../storage/cask/cask-options.js';
-import { CASK_OPTION_NAMES, validateCaskOptions } from '../storage/cask/cask-options.js';
+import { CASK_OPTION_NAMES, guardedListener, validateCaskOptions } from '../storage/cask/cask-options.js';
 import type { BackupInfo, BackupSource, Engine, EngineStats, Revision } from '../storage/engine.js';
 import { checkKnown, checkOneOf, checkOptionsObject, optionError, shown } from '../storage/engine-options.js';
 import { ClosedError, InvalidArgumentError, KeyNotFoundError, WrongTypeError } from '../storage/errors.js';
@@ -207,7 +207,7 @@ export class Db {
   ) {
     this.clock = options.clock ?? systemClock;
     this.engine = engine;
-    const onEvent = options.onEvent;
+    const onEvent = guardedListener(options.onEvent);
     this.writes = new WritePipeline(engine, this.clock, {
       versionRetentionMs: options.versionRetentionMs,
       onExpiryFailure:

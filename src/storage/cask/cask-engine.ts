@@ -74,6 +74,7 @@ import {
   DEFAULT_COMPACTION_STEP_MS,
   DEFAULT_DATA_FILE_BYTES,
   debugChecksOn,
+  guardedListener,
   validateCaskOptions,
 } from './cask-options.js';
 import { planCompaction } from './compaction-plan.js';
@@ -269,8 +270,11 @@ export class CaskEngine implements Engine {
     return this.store.metaFields();
   }
 
-  static async open(dir: string, options: CaskOptions = {}): Promise<CaskEngine> {
-    validateCaskOptions(options);
+  static async open(dir: string, given: CaskOptions = {}): Promise<CaskEngine> {
+    validateCaskOptions(given);
+    // Every event goes through the guard: a listener's throw must not change what a step does.
+    const options =
+      given.onEvent === undefined ? given : { ...given, onEvent: guardedListener(given.onEvent) };
     try {
       return options.readOnly === true
         ? await CaskEngine.openReadOnly(dir, options)

@@ -157,3 +157,26 @@ export function validateCaskOptions(options: CaskOptions): void {
   }
   checkBoolean('debugChecks', options.debugChecks);
 }
+
+/**
+ * guardedListener wraps an `onEvent` listener so that an error it throws never reaches the step
+ * that emitted the event: that step carries on as if the listener had returned, and the error is
+ * reported as a process warning (code CAIRN_ON_EVENT_THREW) naming the event. Unguarded, a
+ * listener's bug failed open() at 'recovered', every compaction at 'compaction-start', and
+ * turned a failed write that had been undone into StoreFailedError.
+ */
+export function guardedListener(
+  onEvent: ((event: CaskEvent) => void) | undefined,
+): ((event: CaskEvent) => void) | undefined {
+  if (onEvent === undefined) return undefined;
+  return (event) => {
+    try {
+      onEvent(event);
+    } catch (err) {
+      process.emitWarning(
+        `the onEvent listener threw on a '${event.type}' event (the store carries on unaffected): ${err instanceof Error ? err.message : String(err)}`,
+        { code: 'CAIRN_ON_EVENT_THREW' },
+      );
+    }
+  };
+}

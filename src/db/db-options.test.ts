@@ -75,6 +75,24 @@ describe('open() validates its options', () => {
         ],
         [{ clock: { ...systemClock, after: 5 } }, /option clock .*; after is not a function/],
         [{ clock: null }, /option clock must be an object with the methods .*, got null/],
+        // Found from outside: a clock answering a Date, a string or NaN was taken, and the new
+        // store's metadata was written with it: every later open refused the directory.
+        [
+          { clock: { ...systemClock, nowMs: () => new Date() } },
+          /option clock: nowMs\(\) must return the time as a number of milliseconds/,
+        ],
+        [
+          { clock: { ...systemClock, nowMs: () => String(Date.now()) } },
+          /option clock: nowMs\(\) must return/,
+        ],
+        [
+          { clock: { ...systemClock, nowMs: () => Number.NaN } },
+          /option clock: nowMs\(\) must return .*got NaN/,
+        ],
+        [
+          { clock: { ...systemClock, monotonicMs: () => undefined } },
+          /option clock: monotonicMs\(\) must return/,
+        ],
         [
           { fs: {} },
           /option fs must be an object with the methods open, readdir, mkdir, .*; open, readdir, .* are not a function/,

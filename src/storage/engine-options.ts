@@ -143,5 +143,28 @@ export function validateEngineOptions(options: EngineOptions): void {
   }
   checkMethods('fs', options.fs, FILE_SYSTEM_METHODS);
   checkMethods('clock', options.clock, CLOCK_METHODS);
+  checkClockReadings(options.clock);
   checkBoolean('readOnly', options.readOnly);
+}
+
+/**
+ * checkClockReadings asks an injected clock for the time once: nowMs() must be a number of ms
+ * since the epoch and monotonicMs() a finite number. Found from outside: a clock whose nowMs
+ * returned a Date, a string or NaN was taken, and the new store's metadata was written with
+ * that time in it, so every later open refused the directory ("no valid metadata copy").
+ */
+function checkClockReadings(clock: Clock | undefined): void {
+  if (clock === undefined) return;
+  const now: unknown = clock.nowMs();
+  if (!(typeof now === 'number' && Number.isFinite(now) && now >= 0 && now <= Number.MAX_SAFE_INTEGER)) {
+    throw new InvalidArgumentError(
+      `option clock: nowMs() must return the time as a number of milliseconds since the Unix epoch (as Date.now() does), got ${shown(now)}`,
+    );
+  }
+  const monotonic: unknown = clock.monotonicMs();
+  if (!(typeof monotonic === 'number' && Number.isFinite(monotonic))) {
+    throw new InvalidArgumentError(
+      `option clock: monotonicMs() must return a finite number of milliseconds (as performance.now() does), got ${shown(monotonic)}`,
+    );
+  }
 }

@@ -19,7 +19,14 @@ import type { CaskOptions } from '../storage/cask/cask-options.js';
 import { CASK_OPTION_NAMES, guardedListener, validateCaskOptions } from '../storage/cask/cask-options.js';
 import type { BackupInfo, BackupSource, Engine, EngineStats, Revision } from '../storage/engine.js';
 import { checkKnown, checkOneOf, checkOptionsObject, optionError, shown } from '../storage/engine-options.js';
-import { ClosedError, InvalidArgumentError, KeyNotFoundError, WrongTypeError } from '../storage/errors.js';
+import {
+  CairnError,
+  ClosedError,
+  InvalidArgumentError,
+  IoError,
+  KeyNotFoundError,
+  WrongTypeError,
+} from '../storage/errors.js';
 import { isExpired } from '../storage/expiry-index.js';
 import { EXPIRES_AT_MAX } from '../storage/limits.js';
 import { readMeta } from '../storage/meta.js';
@@ -575,7 +582,15 @@ export class Db {
         `the ${this.engine.name} engine cannot be backed up online; copy its directory while it is closed`,
       );
     }
-    return this.engine.backup(path.resolve(dir));
+    const target = path.resolve(dir);
+    try {
+      return await this.engine.backup(target);
+    } catch (err) {
+      // A file-system error of the copy (ENOSPC, ENOTDIR, EACCES) came out as a bare Node error.
+      if (err instanceof CairnError) throw err;
+      const message = err instanceof Error ? err.message : String(err);
+      throw new IoError(`the backup into ${target} failed: ${message}`, err);
+    }
   }
 
   /**

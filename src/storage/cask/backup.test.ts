@@ -10,7 +10,7 @@ import { type Db, open } from '../../db/db.js';
 import { FaultyFileSystem } from '../../io/faulty-file-system.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { Prng } from '../../stdx/prng.js';
-import { CorruptionError, InvalidArgumentError } from '../errors.js';
+import { CorruptionError, InvalidArgumentError, IoError } from '../errors.js';
 import { CaskEngine } from './cask-engine.js';
 
 /** Op: one write of the workload: a set, a delete, or a batch of sets and deletes. */
@@ -269,6 +269,34 @@ describe('db.backup targets', () => {
     const copy = await open(target);
     expect(sameMap(await contents(copy), expected)).toBe(true);
     await copy.close();
+  });
+
+  // Found from outside: these came out as bare Node errors (Error ENOSPC, Error ENOTDIR), not
+  // the CairnError every embedded call promises.
+  it('a file-system failure of the copy is an IoError naming the target', async () => {
+    const faulty = new FaultyFileSystem(nodeFileSystem);
+    const db = await open(tmpDir('backup-src'), { fs: faulty });
+    try {
+      await db.set('a', '1');
+      const file = path.join(tmpDir('backup-dst'), 'plain-file');
+      fsSync.writeFileSync(file, 'x');
+      const under = path.join(file, 'copy');
+      const notDir = await db.backup(under).catch((e: unknown) => e);
+      expect(notDir).toBeInstanceOf(IoError);
+      expect((notDir as Error).message).toMatch(new RegExp(`the backup into ${under} failed: ENOTDIR`));
+      faulty.inject({ op: 'link', code: 'EXDEV', times: Number.POSITIVE_INFINITY });
+      faulty.inject({ op: 'write', code: 'ENOSPC', path: /backup-dst/ });
+      const target = path.join(tmpDir('backup-dst'), 'copy');
+      const full = await db.backup(target).catch((e: unknown) => e);
+      expect(full).toBeInstanceOf(IoError);
+      expect((full as Error).message).toMatch(/the backup into .* failed: ENOSPC/);
+      // The store goes on, and a retry into the same (now empty) target works.
+      faulty.clearFaults();
+      await db.set('b', '2');
+      expect((await db.backup(target)).keys).toBe(2);
+    } finally {
+      await db.close();
+    }
   });
 
   it('an empty store backs up to an empty store', async () => {

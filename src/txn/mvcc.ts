@@ -458,7 +458,16 @@ export class Mvcc {
           value = stored === undefined ? undefined : asBuffer(stored.value);
           valueType = stored?.valueType ?? 0;
         }
-        if (engineFirst || ek === k) next = await iter.next();
+        if (engineFirst || ek === k) {
+          try {
+            next = await iter.next();
+          } catch (err) {
+            // The engine could not read the entry after this one (a damaged record): this one is
+            // still yielded, so the scan stops at the damaged key, not one entry before it.
+            if (value !== undefined) yield [k, value, valueType];
+            throw err;
+          }
+        }
         if (value === undefined) continue;
         yielded++;
         yield [k, value, valueType];

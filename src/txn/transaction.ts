@@ -393,7 +393,15 @@ export class Transaction extends Snapshot {
     const snapshot = this.mvcc.scanAt(this.reg.startTs, { start, end, reverse });
     try {
       let next = await snapshot.next();
+      // advance: the snapshot's entry was used; the next one is read when the loop resumes, not
+      // before this one is yielded, so that a damaged record after it (CorruptionError) stops
+      // the scan at the damaged key instead of one entry before it.
+      let advance = false;
       while (yielded < limit) {
+        if (advance) {
+          next = await snapshot.next();
+          advance = false;
+        }
         if (this.writesChanged !== ownAsOf) {
           own = ownAhead(passed);
           ownAsOf = this.writesChanged;
@@ -415,12 +423,12 @@ export class Transaction extends Snapshot {
           value = copy(write?.value);
           valueType = write?.valueType ?? 0;
           i++;
-          if (sk === ok) next = await snapshot.next();
+          if (sk === ok) advance = true;
         } else {
           k = sk!;
           value = next.done === true ? undefined : next.value[1];
           valueType = next.done === true ? 0 : next.value[2];
-          next = await snapshot.next();
+          advance = true;
         }
         passed = k;
         this.checkActive();

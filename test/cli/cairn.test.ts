@@ -177,6 +177,32 @@ describe.concurrent('cairn: data commands', () => {
     expect((await cairn(ROOT, 'get', 'k', '--dir', dir)).out).toBe('v\n');
   });
 
+  // Found from outside: the entries before a damaged record were gathered for output and dropped
+  // with the error, so `cairn scan` of a damaged store printed nothing at all.
+  it('scan prints the entries before a damaged record, then the error (exit 2)', async ({ expect }) => {
+    const dir = tmpDir('cli');
+    const db = await open(dir);
+    for (const k of ['a', 'b', 'c', 'd']) await db.set(`key-${k}`, `value-${k}`);
+    await db.close();
+    const dataName = fs.readdirSync(dir).find((n) => n.endsWith('.data'));
+    const dataFile = path.join(dir, dataName!);
+    const bytes = fs.readFileSync(dataFile);
+    const at = bytes.indexOf('value-c');
+    expect(at).toBeGreaterThan(0);
+    bytes[at] = (bytes[at] as number) ^ 0x01;
+    fs.writeFileSync(dataFile, bytes);
+    for (const json of [false, true]) {
+      const r = await cairn(ROOT, 'scan', '--dir', dir, ...(json ? ['--json'] : []));
+      expect(r.code).toBe(2);
+      expect(r.out).toBe(
+        json
+          ? '{"key":"key-a","value":"value-a"}\n{"key":"key-b","value":"value-b"}\n'
+          : 'key-a\tvalue-a\nkey-b\tvalue-b\n',
+      );
+      expect(r.stderr).toMatch(/^cairn: record at .* failed verification\n$/);
+    }
+  });
+
   it('a locked directory: one line on stderr, exit 2', async ({ expect }) => {
     const dir = tmpDir('cli');
     const db = await open(dir);

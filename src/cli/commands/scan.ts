@@ -2,7 +2,7 @@
 // one JSON object per line. Keys and values that are not valid UTF-8 are given in base64 in
 // JSON output, flagged by "keyEncoding"/"valueEncoding": "base64".
 import { type Command, InvalidArgumentError as InvalidOptionError } from 'commander';
-import { write } from '../output.js';
+import { PipeClosedError, write } from '../output.js';
 import type { Cli } from '../program.js';
 import { addStoreOptions, storeOptions, withDb } from '../store.js';
 
@@ -42,21 +42,29 @@ export function registerScan(program: Command, _cli: Cli): void {
           pendingBytes = 0;
           await write(chunk);
         };
-        for await (const [key, value] of db.scan({
-          prefix: str('prefix'),
-          start: str('start'),
-          end: str('end'),
-          limit,
-          reverse: options.reverse === true,
-        })) {
-          const line = json
-            ? [Buffer.from(`${jsonLine(key, value)}\n`, 'utf8')]
-            : [Buffer.from(key), TAB, Buffer.from(value), NEWLINE];
-          for (const part of line) {
-            pending.push(part);
-            pendingBytes += part.length;
+        try {
+          for await (const [key, value] of db.scan({
+            prefix: str('prefix'),
+            start: str('start'),
+            end: str('end'),
+            limit,
+            reverse: options.reverse === true,
+          })) {
+            const line = json
+              ? [Buffer.from(`${jsonLine(key, value)}\n`, 'utf8')]
+              : [Buffer.from(key), TAB, Buffer.from(value), NEWLINE];
+            for (const part of line) {
+              pending.push(part);
+              pendingBytes += part.length;
+            }
+            if (pendingBytes >= OUTPUT_CHUNK_BYTES) await flush();
           }
-          if (pendingBytes >= OUTPUT_CHUNK_BYTES) await flush();
+        } catch (err) {
+          // The entries read before the failure (a damaged record) are printed, then the error:
+          // they were dropped with the unflushed chunk, so a scan of a damaged store printed
+          // nothing of what preceded the damage.
+          if (!(err instanceof PipeClosedError)) await flush().catch(() => undefined);
+          throw err;
         }
         await flush();
       },

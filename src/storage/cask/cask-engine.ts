@@ -545,6 +545,11 @@ export class CaskEngine implements Engine {
       let last: Uint8Array | undefined;
       let visits = 0;
       let cut = false;
+      // failure: a value that could not be read (a damaged record). The entries before it in
+      // this chunk are yielded first: the scan stops at the damaged key, as documented, instead
+      // of dropping up to a chunk of good entries ahead of it (a forward scan of a store with a
+      // damaged 70th key yielded nothing).
+      let failure: unknown;
       this.store.keyDir.walk(cursor, exclusive, reverse, (key, loc) => {
         if (
           reverse
@@ -567,7 +572,13 @@ export class CaskEngine implements Engine {
         if (expiresAt === undefined || !isExpired(expiresAt, nowMs)) {
           if (keysOnly) chunk.push([key, NO_VALUE]);
           else {
-            const value = this.store.readValue(key, loc, expiresAt !== undefined);
+            let value: Uint8Array;
+            try {
+              value = this.store.readValue(key, loc, expiresAt !== undefined);
+            } catch (err) {
+              failure = err;
+              return false;
+            }
             const valueType = this.store.readType;
             chunk.push(valueType === 0 ? [key, value] : [key, value, valueType]);
           }
@@ -593,6 +604,7 @@ export class CaskEngine implements Engine {
         yield valueType === 0 ? [entry[0], value] : [entry[0], value, valueType];
         remaining--;
       }
+      if (failure !== undefined) throw failure;
       if (chunk.length < want && !cut) return;
       cursor = last;
       exclusive = true;

@@ -74,9 +74,9 @@ describe('a 3-member cluster', () => {
       }
     }
     const role = (await cluster.call(leader, 'ROLE')) as unknown[];
-    expect(role[0]).toBe('master');
+    expect(role[0]).toEqual(Buffer.from('master'));
     expect((role[2] as unknown[]).length).toBe(2);
-    expect(((await cluster.call(follower, 'ROLE')) as unknown[])[0]).toBe('slave');
+    expect(((await cluster.call(follower, 'ROLE')) as unknown[])[0]).toEqual(Buffer.from('slave'));
     const info = String(await cluster.call(follower, 'INFO', 'replication'));
     expect(info).toMatch(/role:slave/);
     expect(info).toMatch(new RegExp(`cairn_leader:${leader}`));

@@ -174,6 +174,10 @@ describe.skipIf(!hasRedis)('connection and transaction commands against a real r
     }
   });
 
+  it('ROLE: the role as a bulk string, the offset and replicas as Redis (it sent +master)', async () => {
+    expect(await diff([['role'], ['role', 'x']])).toEqual([]);
+  });
+
   it('ioredis connects with the username "default" and any password', async () => {
     const c = new Redis({
       port: pair.ours.options.port!,

@@ -16,27 +16,41 @@ function splitAddress(addr: string): [string, number] {
   return [addr.slice(0, at).replace(/^\[|\]$/g, ''), Number(addr.slice(at + 1))];
 }
 
+/**
+ * role: Redis's ROLE (replication.c roleCommand): the role, hosts and replica offsets as bulk
+ * strings (not simple strings), the master's offset and a replica's master port as integers.
+ */
 function role(ctx: CommandContext): void {
+  const w = ctx.w;
   const member = ctx.server.cluster;
   if (member === undefined) {
-    ctx.w.array(['master', 0, []]);
+    w.arrayHeader(3);
+    w.bulk('master');
+    w.integer(0);
+    w.arrayHeader(0);
     return;
   }
   const st = member.replica.status();
   if (st.role === 'leader') {
-    const replicas = member
-      .members()
-      .filter((m) => m.id !== st.id)
-      .map((m) => {
-        const [host, port] = splitAddress(m.resp);
-        return [host, String(port), String(st.progress.get(m.id)?.match ?? 0)];
-      });
-    ctx.w.array(['master', st.applied, replicas]);
+    const others = member.members().filter((m) => m.id !== st.id);
+    w.arrayHeader(3);
+    w.bulk('master');
+    w.integer(st.applied);
+    w.arrayHeader(others.length);
+    for (const m of others) {
+      const [host, port] = splitAddress(m.resp);
+      w.bulkArray([host, String(port), String(st.progress.get(m.id)?.match ?? 0)]);
+    }
     return;
   }
   const leader = st.leader === NONE ? undefined : member.member(st.leader);
   const [host, port] = splitAddress(leader?.resp ?? '');
-  ctx.w.array(['slave', host, port, leader === undefined ? 'connect' : 'connected', st.applied]);
+  w.arrayHeader(5);
+  w.bulk('slave');
+  w.bulk(host);
+  w.integer(port);
+  w.bulk(leader === undefined ? 'connect' : 'connected');
+  w.integer(st.applied);
 }
 
 /** replicationInfo: INFO replication's lines (Redis's fields first, then Raft's). */

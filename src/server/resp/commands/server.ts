@@ -14,17 +14,28 @@ import { NO_KEYS, spec } from './spec.js';
 const server = (since: string, summary: string) => ({ group: 'server', since, summary });
 
 const APPENDFSYNC = { always: 'always', interval: 'everysec', never: 'no' } as const;
-const DEFAULT_SECTIONS = [
+/**
+ * INFO's sections in Redis 7's order (server.c genRedisInfoString): a reply lists the sections
+ * asked for in this order, each once, whatever the order and repetitions of the request. Redis's
+ * errorstats and latencystats have no counterpart here.
+ */
+const SECTION_ORDER = [
   'server',
   'clients',
   'memory',
   'persistence',
   'stats',
   'replication',
+  'cpu',
+  'modules',
+  'commandstats',
   'cluster',
   'keyspace',
 ];
-const ALL_SECTIONS = [...DEFAULT_SECTIONS, 'commandstats'];
+const DEFAULT_SECTIONS = SECTION_ORDER.filter((s) => s !== 'commandstats');
+
+/** US_PER_S: process.cpuUsage() counts microseconds; INFO cpu shows seconds. */
+const US_PER_S = 1e6;
 
 function infoSection(ctx: CommandContext, section: string): string[] | undefined {
   const s = ctx.server;
@@ -101,6 +112,18 @@ function infoSection(ctx: CommandContext, section: string): string[] | undefined
       ];
     case 'replication':
       return replicationInfo(ctx);
+    case 'cpu': {
+      // The whole process's CPU time (Redis adds its main thread's alone; Node does not give it).
+      const cpu = process.cpuUsage();
+      return [
+        `used_cpu_sys:${(cpu.system / US_PER_S).toFixed(6)}`,
+        `used_cpu_user:${(cpu.user / US_PER_S).toFixed(6)}`,
+        'used_cpu_sys_children:0.000000',
+        'used_cpu_user_children:0.000000',
+      ];
+    }
+    case 'modules':
+      return [];
     case 'cluster':
       // 1 on a cluster member: it answers CLUSTER SLOTS and friends (cluster-protocol.ts).
       return [`cluster_enabled:${s.cluster === undefined ? 0 : 1}`];
@@ -137,17 +160,18 @@ export function bytesHuman(bytes: number): string {
   return `${value.toFixed(2)}${HUMAN_UNITS[unit]}`;
 }
 
-const TITLES: Record<string, string> = { commandstats: 'Commandstats' };
+const TITLES: Record<string, string> = { commandstats: 'Commandstats', cpu: 'CPU' };
 
 function info(ctx: CommandContext, args: Buffer[]): void {
-  let sections = DEFAULT_SECTIONS;
-  if (args.length > 1) {
-    const asked = args.slice(1).map(lower);
-    if (asked.includes('all') || asked.includes('everything')) sections = ALL_SECTIONS;
-    else if (!asked.includes('default')) sections = asked;
-  }
+  // As Redis 7 (genInfoSectionDict): no argument or "default" is the default sections, "all"
+  // and "everything" add commandstats, other names add themselves; unknown names add nothing.
+  const asked = new Set(args.length > 1 ? args.slice(1).map(lower) : ['default']);
+  const everything = asked.has('all') || asked.has('everything');
+  const wanted = (section: string): boolean =>
+    asked.has(section) || everything || (asked.has('default') && DEFAULT_SECTIONS.includes(section));
   let text = '';
-  for (const section of sections) {
+  for (const section of SECTION_ORDER) {
+    if (!wanted(section)) continue;
     const lines = infoSection(ctx, section);
     if (lines === undefined) continue;
     if (text !== '') text += '\r\n';

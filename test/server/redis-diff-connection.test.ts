@@ -212,6 +212,33 @@ describe.skipIf(!hasRedis)('connection and transaction commands against a real r
     expect(await fields(pair.ours)).toEqual(await fields(pair.theirs));
   });
 
+  it('CONFIG GET: the parameters clients check, alone and by pattern', async () => {
+    expect(
+      await diff([
+        ['config', 'get', 'maxmemory-policy'],
+        ['config', 'get', 'cluster-enabled'],
+        ['config', 'get', 'maxmemory'],
+        ['config', 'get', 'MaxMemory-Policy'],
+        ['config', 'get', 'maxmemory-policy', 'MAXMEMORY-POLICY'],
+        ['config', 'get', 'MAXMEMORY-POLICY', 'maxmemory-pol*'],
+        ['config', 'get', 'nosuch'],
+        ['config', 'get', 'nosuch*'],
+      ]),
+    ).toEqual([]);
+    // Several parameters: Redis answers in its hash table's order, so the pairs compare sorted.
+    const pairs = async (c: Redis, ...args: string[]) => {
+      const flat = (await c.call('config', 'get', ...args)) as string[];
+      return flat.flatMap((v, i) => (i % 2 === 0 ? [`${v}=${flat[i + 1]}`] : [])).sort();
+    };
+    for (const args of [
+      ['timeout', 'MAXMEMORY-POLICY', 'save'],
+      ['save', 'sav?', 'Timeout', 'TIMEOUT'],
+      ['requirepass', 'maxclients', 'notify-keyspace-events', 'REQUIREPASS'],
+    ]) {
+      expect(await pairs(pair.ours, ...args), args.join(' ')).toEqual(await pairs(pair.theirs, ...args));
+    }
+  });
+
   it('ioredis connects with the username "default" and any password', async () => {
     const c = new Redis({
       port: pair.ours.options.port!,

@@ -195,6 +195,10 @@ function configValues(ctx: CommandContext): [string, string][] {
     ['port', String(s.port())],
     ['timeout', '0'],
     ['maxmemory', '0'],
+    // Cairn keeps values on disk and never evicts (INFO memory says the same).
+    ['maxmemory-policy', 'noeviction'],
+    // A cluster member answers CLUSTER SLOTS and friends (cluster-protocol.ts), as INFO cluster says.
+    ['cluster-enabled', s.cluster === undefined ? 'no' : 'yes'],
     ['proto-max-bulk-len', String(BULK_BYTES_MAX)],
     ['client-query-buffer-limit', String(s.limits.queryBufferBytes)],
     ['notify-keyspace-events', formatNotifyFlags(s.notifier.flags)],
@@ -232,11 +236,25 @@ function config(ctx: CommandContext, args: Buffer[]): void {
   const w: ReplyWriter = ctx.w;
   if (sub === 'get') {
     if (args.length < 3) throw wrongArity('config|get');
-    const values = configValues(ctx).filter(([name]) =>
-      args.slice(2).some((p) => globMatch(Buffer.from(lower(p)), Buffer.from(name))),
-    );
-    w.mapHeader(values.length);
-    for (const [name, value] of values) {
+    // As Redis 7 (config.c configGetCommand): a name without glob characters is looked up
+    // without case and answered under the name as given; a pattern matches (without case) and
+    // answers under the parameters' names; each parameter once, under its first match.
+    const known = configValues(ctx);
+    const matches = new Map<string, [string, string]>();
+    for (const arg of args.slice(2)) {
+      const pattern = lower(arg);
+      if (!/[[*?]/.test(pattern)) {
+        const found = known.find(([name]) => name === pattern);
+        if (found !== undefined && !matches.has(pattern)) matches.set(pattern, [arg.toString(), found[1]]);
+        continue;
+      }
+      for (const [name, value] of known) {
+        if (!matches.has(name) && globMatch(Buffer.from(pattern), Buffer.from(name)))
+          matches.set(name, [name, value]);
+      }
+    }
+    w.mapHeader(matches.size);
+    for (const [name, value] of matches.values()) {
       w.bulk(name);
       w.bulk(value);
     }

@@ -4,6 +4,7 @@ import { OutputBudget } from './output-budget.js';
 
 class Holder {
   destroyed = false;
+  noEvict = false;
   constructor(
     readonly name: string,
     public outputBytes: number,
@@ -31,6 +32,22 @@ describe('OutputBudget', () => {
     expect(budget.sweep()).toBe(2);
     expect(evicted).toEqual(['a:60', 'b:500', 'c:400']);
     expect(d.destroyed).toBe(false); // holds nothing
+    budget.close();
+  });
+
+  it('never evicts a no-evict holder (CLIENT NO-EVICT ON) but counts its bytes', () => {
+    const evicted: string[] = [];
+    const budget = new OutputBudget<Holder>(100, (h) => evicted.push(h.name), 60_000);
+    const [a, b, c] = [new Holder('a', 120), new Holder('b', 30), new Holder('c', 5)];
+    a.noEvict = true;
+    for (const h of [a, b, c]) budget.add(h);
+    // 155 in all: a is the largest but exempt; b goes, then c, and a alone stays past the budget.
+    expect(budget.sweep()).toBe(2);
+    expect(evicted).toEqual(['b', 'c']);
+    expect(a.destroyed).toBe(false);
+    a.noEvict = false;
+    expect(budget.sweep()).toBe(1);
+    expect(a.destroyed).toBe(true);
     budget.close();
   });
 

@@ -30,6 +30,8 @@ export interface OutputHolder {
   readonly outputBytes: number;
   /** destroy closes the connection at once (its held replies are dropped). */
   destroy(): void;
+  /** noEvict: never evicted (RESP's CLIENT NO-EVICT ON, as Redis's no-evict clients); its bytes still count. */
+  readonly noEvict?: boolean;
 }
 
 export class OutputBudget<H extends OutputHolder = OutputHolder> {
@@ -61,6 +63,7 @@ export class OutputBudget<H extends OutputHolder = OutputHolder> {
     for (const h of this.holders) total += h.outputBytes;
     if (total <= this.maxBytes) return 0;
     const largest = [...this.holders]
+      .filter((holder) => holder.noEvict !== true)
       .map((holder) => ({ holder, bytes: holder.outputBytes }))
       .sort((a, b) => b.bytes - a.bytes);
     let evictions = 0;

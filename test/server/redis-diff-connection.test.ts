@@ -239,6 +239,27 @@ describe.skipIf(!hasRedis)('connection and transaction commands against a real r
     }
   });
 
+  it('CLIENT NO-EVICT: ON and OFF, its errors, and the e flag of CLIENT INFO', async () => {
+    expect(
+      await diff([
+        ['client', 'no-evict', 'on'],
+        ['client', 'no-evict', 'OFF'],
+        ['client', 'no-evict', 'maybe'],
+        ['client', 'no-evict'],
+        ['client', 'no-evict', 'on', 'x'],
+      ]),
+    ).toEqual([]);
+    const flags = async (c: Redis) => {
+      const out: string[] = [];
+      for (const args of [['no-evict', 'on'], ['info'], ['no-evict', 'off'], ['info']]) {
+        const reply = String(await c.call('client', ...args));
+        out.push(/ flags=(\S*) /.exec(reply)?.[1] ?? reply);
+      }
+      return out;
+    };
+    expect(await flags(pair.ours)).toEqual(await flags(pair.theirs));
+  });
+
   it('ioredis connects with the username "default" and any password', async () => {
     const c = new Redis({
       port: pair.ours.options.port!,

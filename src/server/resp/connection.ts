@@ -367,6 +367,11 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
     return this.replies.inflight;
   }
 
+  /** noEvict: CLIENT NO-EVICT ON was sent; the output budget passes this connection over. */
+  get noEvict(): boolean {
+    return this.client.noEvict;
+  }
+
   /** outputBytes counts reply bytes not yet taken by the client. */
   get outputBytes(): number {
     return this.socket.writableLength + this.replies.pendingBytes;

@@ -188,6 +188,7 @@ export function createRespServer(options: RespServerOptions): RespServer {
       lastCommand: 'NULL',
       readonlyReads: false,
       forwarded: false,
+      noEvict: false,
       sub: 0,
       psub: 0,
       ssub: 0,

@@ -59,6 +59,8 @@ export interface ClientState {
   ssub: number;
   /** tracking: CLIENT TRACKING's settings; undefined while tracking is off (tracking.ts). */
   tracking?: TrackingState | undefined;
+  /** noEvict: CLIENT NO-EVICT ON: the output budget never closes this connection (output-budget.ts). */
+  noEvict: boolean;
 }
 
 /**

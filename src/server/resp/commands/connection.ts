@@ -234,9 +234,11 @@ function clientFlags(c: ClientState): string {
   const t = c.tracking;
   if (t !== undefined) {
     flags += 't';
-    if (t.bcast) flags += 'B';
+    // Redis's order (networking.c catClientInfoString): R before B.
     if (t.brokenRedirect) flags += 'R';
+    if (t.bcast) flags += 'B';
   }
+  if (c.noEvict) flags += 'e';
   return flags === '' ? 'N' : flags;
 }
 
@@ -306,6 +308,8 @@ const CLIENT_HELP = [
   '    Report tracking status for the current connection.',
   'GETREDIR',
   '    Return the client ID we are redirecting to when tracking is enabled.',
+  'NO-EVICT (ON|OFF)',
+  '    Protect current client connection from eviction.',
   'HELP',
   '    Print this help.',
 ];
@@ -371,6 +375,16 @@ function client(ctx: CommandContext, args: Buffer[]): void {
       arity(2);
       trackingInfo(w, ctx.client.tracking);
       return;
+    case 'no-evict': {
+      // As Redis 7: exempts the connection from the output budget's evictions (RESET keeps it,
+      // as Redis 7.0).
+      arity(3);
+      const on = lower(args[2]!);
+      if (on !== 'on' && on !== 'off') throw new CommandError(ERR_SYNTAX);
+      ctx.client.noEvict = on === 'on';
+      w.ok();
+      return;
+    }
     case 'help':
       w.array(CLIENT_HELP);
       return;

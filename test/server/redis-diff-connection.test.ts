@@ -260,6 +260,53 @@ describe.skipIf(!hasRedis)('connection and transaction commands against a real r
     expect(await flags(pair.ours)).toEqual(await flags(pair.theirs));
   });
 
+  it('COMMAND GETKEYS and COMMAND HELP (unknown subcommands before)', async () => {
+    expect(
+      await diff([
+        ['command', 'getkeys', 'get', 'a'],
+        ['command', 'getkeys', 'GET', 'a'],
+        ['command', 'getkeys', 'get'],
+        ['command', 'getkeys', 'get', 'a', 'b'],
+        ['command', 'getkeys', 'mset', 'a', '1', 'b', '2'],
+        ['command', 'getkeys', 'mset', 'a', '1', 'b'],
+        ['command', 'getkeys', 'del', 'a', 'b', 'a'],
+        ['command', 'getkeys', 'exists', 'a', 'a'],
+        ['command', 'getkeys', 'rename', 'a', 'b'],
+        ['command', 'getkeys', 'copy', 'a', 'b', 'db', '0'],
+        ['command', 'getkeys', 'hset', 'h', 'f', 'v'],
+        ['command', 'getkeys', 'set', 'k', 'v', 'ex', '10'],
+        ['command', 'getkeys', 'watch', 'a', 'b'],
+        ['command', 'getkeys', 'bitop', 'and', 'd', 'a', 'b'],
+        ['command', 'getkeys', 'eval', 'return 1', '0'],
+        ['command', 'getkeys', 'eval', 'return 1', '2', 'a', 'b', 'c'],
+        ['command', 'getkeys', 'eval', 'return 1', '3', 'a', 'b'],
+        ['command', 'getkeys', 'eval', 'return 1', 'x'],
+        ['command', 'getkeys', 'eval', 'return 1', '-1'],
+        ['command', 'getkeys', 'evalsha_ro', 'abc', '1', 'k'],
+        ['command', 'getkeys', 'memory', 'usage', 'k'],
+        ['command', 'getkeys', 'MEMORY', 'USAGE', 'k', 'samples', '5'],
+        ['command', 'getkeys', 'memory', 'foo', 'k'],
+        ['command', 'getkeys', 'memory', 'help'],
+        ['command', 'getkeys', 'ping', 'x'],
+        ['command', 'getkeys', 'publish', 'c', 'm'],
+        ['command', 'getkeys', 'spublish', 'c', 'm'],
+        ['command', 'getkeys', 'keys', '*'],
+        ['command', 'getkeys', 'scan', '0'],
+        ['command', 'getkeys', 'nosuch', 'x'],
+        ['command', 'getkeys', 'ping'],
+        ['command', 'getkeys'],
+        ['command', 'help', 'x'],
+      ]),
+    ).toEqual([]);
+    // Redis's help, less GETKEYSANDFLAGS (Cairn keeps no key specs, so no key flags).
+    const theirs = (await pair.theirs.call('command', 'help')) as string[];
+    const at = theirs.indexOf('GETKEYSANDFLAGS <full-command>');
+    expect(at).toBeGreaterThan(0);
+    expect(await pair.ours.call('command', 'help')).toEqual(
+      theirs.filter((_, i) => i !== at && i !== at + 1),
+    );
+  });
+
   it('ioredis connects with the username "default" and any password', async () => {
     const c = new Redis({
       port: pair.ours.options.port!,

@@ -90,6 +90,38 @@ describe('small commands', () => {
     );
   });
 
+  it('COMMAND GETKEYS finds TXN.CAS keys by its grammar', async () => {
+    expect(
+      await c.call(
+        'COMMAND',
+        'GETKEYS',
+        'TXN.CAS',
+        '2',
+        'a',
+        'EXISTS',
+        '0',
+        'b',
+        'VALUE',
+        '=',
+        'x',
+        'THEN',
+        '1',
+        'SET',
+        'c',
+        'v',
+        'ELSE',
+        '2',
+        'GET',
+        'a',
+        'DEL',
+        'd',
+      ),
+    ).toEqual(['a', 'b', 'c', 'a', 'd']);
+    await expect(c.call('COMMAND', 'GETKEYS', 'TXN.CAS', '1', 'a', 'EXISTS', '0', 'THEN')).rejects.toThrow(
+      'ERR Invalid arguments specified for command',
+    );
+  });
+
   it('INFO has the fields tools read, in Redis sections', async () => {
     const text = (await c.info('everything')) as string;
     const f = infoFields(text);

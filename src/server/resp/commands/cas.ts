@@ -92,6 +92,26 @@ function repeat<T>(n: number, f: () => T): T[] {
   return out;
 }
 
+/**
+ * casKeys: the keys a TXN.CAS call names, in order (repeats kept), for COMMAND GETKEYS;
+ * undefined when the call does not parse.
+ */
+export function casKeys(args: Buffer[]): Buffer[] | undefined {
+  try {
+    const c = new Cursor(args);
+    const keys = repeat(c.count(), () => comparison(c).key as Buffer);
+    c.word('then');
+    keys.push(...repeat(c.count(), () => operation(c).key as Buffer));
+    if (!c.done) {
+      c.word('else');
+      keys.push(...repeat(c.count(), () => operation(c).key as Buffer));
+    }
+    return c.done ? keys : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function cas(ctx: CommandContext, args: Buffer[]): Promise<void> {
   if (ctx.session.txn !== undefined) {
     throw new CommandError('ERR TXN.CAS cannot run inside a TXN.BEGIN transaction');

@@ -7,6 +7,7 @@ import { globMatch } from '../glob.js';
 import { ERR_NOTIFY_FLAGS, formatNotifyFlags, parseNotifyFlags } from '../notifications.js';
 import type { CommandContext, Held } from '../types.js';
 import { andThen, held, int64Arg, lower, type MaybePromise, parseInt64 } from './args.js';
+import { casKeys } from './cas.js';
 import { replicationInfo } from './cluster.js';
 import { REDIS_COMPAT_VERSION } from './connection.js';
 import { NO_KEYS, spec } from './spec.js';
@@ -349,6 +350,76 @@ function commandListFilter(args: Buffer[]): (c: CommandSpec) => boolean {
   throw new CommandError(ERR_SYNTAX);
 }
 
+/** COMMAND_HELP: COMMAND HELP's lines (Redis's, less GETKEYSANDFLAGS: Cairn keeps no key specs). */
+const COMMAND_HELP = [
+  'COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
+  '(no subcommand)',
+  '    Return details about all Redis commands.',
+  'COUNT',
+  '    Return the total number of commands in this Redis server.',
+  'LIST',
+  '    Return a list of all commands in this Redis server.',
+  'INFO [<command-name> ...]',
+  '    Return details about multiple Redis commands.',
+  '    If no command names are given, documentation details for all',
+  '    commands are returned.',
+  'DOCS [<command-name> ...]',
+  '    Return documentation details about multiple Redis commands.',
+  '    If no command names are given, documentation details for all',
+  '    commands are returned.',
+  'GETKEYS <full-command>',
+  '    Return the keys from a full Redis command.',
+  'HELP',
+  '    Prints this help.',
+];
+
+/** NUMKEYS_COMMANDS: commands whose third argument counts the keys that follow it. */
+const NUMKEYS_COMMANDS = new Set(['eval', 'evalsha', 'eval_ro', 'evalsha_ro']);
+
+/** KeyPositions: where a command's keys lie (CommandSpec's firstKey, lastKey, step). */
+type KeyPositions = Pick<CommandSpec, 'name' | 'arity' | 'flags' | 'firstKey' | 'lastKey' | 'step'>;
+
+/** MEMORY_USAGE: MEMORY USAGE's own positions (the table has no entries for subcommands). */
+const MEMORY_USAGE: KeyPositions = {
+  name: 'memory|usage',
+  arity: -3,
+  flags: [],
+  firstKey: 2,
+  lastKey: 2,
+  step: 1,
+};
+
+/**
+ * getKeys: COMMAND GETKEYS <command> <arg>..., Redis 7's getKeysSubcommandImpl: the keys of the
+ * call by the command's key positions (EVAL's numkeys, TXN.CAS's grammar), with Redis's errors.
+ * A bad EVAL numkeys gives no keys, as Redis (EVAL has no mandatory keys).
+ */
+function getKeys(ctx: CommandContext, call: Buffer[]): void {
+  let spec: KeyPositions | undefined = ctx.server.commands.lookup(call[0]!);
+  if (spec?.name === 'memory') {
+    const sub = lower(call[1]!);
+    spec = sub === 'usage' ? MEMORY_USAGE : sub === 'help' ? { ...spec, firstKey: 0 } : undefined;
+  }
+  if (spec === undefined) throw new CommandError('ERR Invalid command specified');
+  if (spec.firstKey <= 0 && !spec.flags.includes('movablekeys'))
+    throw new CommandError('ERR The command has no key arguments');
+  if (spec.arity >= 0 ? call.length !== spec.arity : call.length < -spec.arity)
+    throw new CommandError('ERR Invalid number of arguments specified for command');
+  let keys: Buffer[] = [];
+  if (NUMKEYS_COMMANDS.has(spec.name)) {
+    const n = parseInt64(call[2]!);
+    if (n !== undefined && n >= 0n && n <= BigInt(call.length - 3)) keys = call.slice(3, 3 + Number(n));
+  } else if (spec.name === 'txn.cas') {
+    const found = casKeys(call);
+    if (found === undefined) throw new CommandError('ERR Invalid arguments specified for command');
+    keys = found;
+  } else {
+    const last = spec.lastKey < 0 ? call.length + spec.lastKey : Math.min(spec.lastKey, call.length - 1);
+    for (let i = spec.firstKey; i <= last; i += Math.max(1, spec.step)) keys.push(call[i]!);
+  }
+  ctx.w.bulkArray(keys);
+}
+
 function command(ctx: CommandContext, args: Buffer[]): void {
   const table = ctx.server.commands;
   const w = ctx.w;
@@ -381,6 +452,12 @@ function command(ctx: CommandContext, args: Buffer[]): void {
     }
   } else if (sub === 'list') {
     w.bulkArray([...table.all()].filter(commandListFilter(args)).map((c) => c.name));
+  } else if (sub === 'getkeys') {
+    if (args.length < 4) throw wrongArity('command|getkeys');
+    getKeys(ctx, args.slice(2));
+  } else if (sub === 'help') {
+    if (args.length !== 2) throw wrongArity('command|help');
+    w.array(COMMAND_HELP);
   } else {
     throw unknownSubcommand(args[1]!, 'command');
   }

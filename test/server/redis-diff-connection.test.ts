@@ -260,6 +260,19 @@ describe.skipIf(!hasRedis)('connection and transaction commands against a real r
     expect(await flags(pair.ours)).toEqual(await flags(pair.theirs));
   });
 
+  it('CLIENT INFO and CLIENT LIST lines have the fields of Redis, in its order', async () => {
+    // Field names only (the values differ); lib-name and lib-ver are Redis 7.2's (CLIENT SETINFO).
+    const names = async (c: Redis, ...args: string[]) =>
+      String(await c.call('client', ...args))
+        .trim()
+        .split(' ')
+        .map((f) => f.split('=')[0])
+        .filter((f) => f !== 'lib-name' && f !== 'lib-ver');
+    expect(await names(pair.ours, 'info')).toEqual(await names(pair.theirs, 'info'));
+    const own = async (c: Redis) => names(c, 'list', 'id', String(await c.client('ID')));
+    expect(await own(pair.ours)).toEqual(await own(pair.theirs));
+  });
+
   it('COMMAND GETKEYS and COMMAND HELP (unknown subcommands before)', async () => {
     expect(
       await diff([

@@ -280,7 +280,7 @@ export function clientLine(c: ClientState, now: number, current: string): string
   const idle = Math.floor((now - c.lastCommandAt) / 1000);
   return (
     `id=${c.id} addr=${c.addr} laddr=${c.laddr} fd=-1 name=${c.name} age=${age} idle=${idle} ` +
-    `flags=${clientFlags(c)} db=0 sub=${c.sub} psub=${c.psub} ssub=${c.ssub} multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 obl=0 oll=0 omem=0 tot-mem=0 ` +
+    `flags=${clientFlags(c)} db=0 sub=${c.sub} psub=${c.psub} ssub=${c.ssub} multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 ` +
     `events=r cmd=${current} user=default redir=${c.tracking?.redirect ?? -1} resp=${c.protocol} lib-name=${c.libName} lib-ver=${c.libVer}\n`
   );
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Prng } from '../../stdx/prng.js';
+import { aclCategories } from './commands/acl-categories.js';
 import { COMMAND_TABLE } from './commands/index.js';
 
 /** bySpelling: what lookup answered before its packed fast path (a lower-cased string). */
@@ -37,5 +38,18 @@ describe('CommandTable.lookup', () => {
     expect(COMMAND_TABLE.lookup(Buffer.from('SET\0', 'latin1'))).toBeUndefined();
     expect(COMMAND_TABLE.lookup(Buffer.from('\0SET', 'latin1'))).toBeUndefined();
     expect(COMMAND_TABLE.lookup(Buffer.alloc(0))).toBeUndefined();
+  });
+});
+
+describe('ACL categories', () => {
+  it('every command has some, and exactly one of fast and slow', () => {
+    for (const spec of COMMAND_TABLE.all()) {
+      const categories = aclCategories(spec);
+      expect(categories.length, spec.name).toBeGreaterThan(0);
+      expect(
+        categories.filter((c) => c === 'fast' || c === 'slow'),
+        spec.name,
+      ).toHaveLength(1);
+    }
   });
 });

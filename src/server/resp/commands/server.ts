@@ -6,6 +6,7 @@ import { CommandError, ERR_SYNTAX, unknownSubcommand, wrongArity } from '../erro
 import { globMatch } from '../glob.js';
 import { ERR_NOTIFY_FLAGS, formatNotifyFlags, parseNotifyFlags } from '../notifications.js';
 import type { CommandContext, Held } from '../types.js';
+import { aclCategories } from './acl-categories.js';
 import { andThen, held, int64Arg, lower, type MaybePromise, parseInt64 } from './args.js';
 import { casKeys } from './cas.js';
 import { replicationInfo } from './cluster.js';
@@ -314,8 +315,9 @@ function writeInfo(w: ReplyWriter, c: CommandSpec): void {
   w.integer(c.firstKey);
   w.integer(c.lastKey);
   w.integer(c.step);
-  w.setHeader(1);
-  w.simple(`@${c.group}`);
+  const categories = aclCategories(c);
+  w.setHeader(categories.length);
+  for (const category of categories) w.simple(`@${category}`);
   w.arrayHeader(0);
   w.arrayHeader(0);
   w.arrayHeader(0);
@@ -333,7 +335,7 @@ function writeDocs(w: ReplyWriter, c: CommandSpec): void {
 
 /**
  * commandListFilter: COMMAND LIST's [FILTERBY MODULE name | ACLCAT category | PATTERN pattern],
- * as Redis 7 (the pattern matches without case; a command's one ACL category here is its group,
+ * as Redis 7 (the pattern matches without case; ACL categories are Redis's, acl-categories.ts,
  * as COMMAND INFO shows; no modules). Anything else: a syntax error.
  */
 function commandListFilter(args: Buffer[]): (c: CommandSpec) => boolean {
@@ -342,7 +344,7 @@ function commandListFilter(args: Buffer[]): (c: CommandSpec) => boolean {
   const by = lower(args[3]!);
   const value = lower(args[4]!);
   if (by === 'module') return () => false;
-  if (by === 'aclcat') return (c) => c.group === value;
+  if (by === 'aclcat') return (c) => aclCategories(c).includes(value);
   if (by === 'pattern') {
     const pattern = Buffer.from(value, 'latin1');
     return (c) => globMatch(pattern, Buffer.from(c.name, 'latin1'));

@@ -351,6 +351,35 @@ describe.skipIf(!hasRedis)('connection and transaction commands against a real r
     }
   });
 
+  it('COMMAND INFO: the arity, flags and key positions of Redis', async () => {
+    // Aside: containers (CLIENT, CONFIG, ...: Redis gives them no flags, Cairn has no subcommand
+    // entries to put them on) and the shard channel commands (Redis gives their channel a key
+    // position with a not_key key spec).
+    const aside = new Set([
+      'client',
+      'cluster',
+      'config',
+      'memory',
+      'script',
+      'spublish',
+      'ssubscribe',
+      'sunsubscribe',
+    ]);
+    const names = ((await pair.ours.call('command', 'list')) as string[]).filter((n) => !aside.has(n)).sort();
+    const shape = async (c: Redis) =>
+      ((await c.call('command', 'info', ...names)) as (unknown[] | null)[]).map((info) =>
+        info === null
+          ? null
+          : JSON.stringify([info[1], [...(info[2] as string[])].sort(), info[3], info[4], info[5]]),
+      );
+    const [ours, theirs] = [await shape(pair.ours), await shape(pair.theirs)];
+    expect(
+      names.flatMap((n, i) =>
+        theirs[i] === null || ours[i] === theirs[i] ? [] : [`${n}: ${ours[i]} ${theirs[i]}`],
+      ),
+    ).toEqual([]);
+  });
+
   it('ioredis connects with the username "default" and any password', async () => {
     const c = new Redis({
       port: pair.ours.options.port!,

@@ -73,6 +73,11 @@ const CASES: readonly (readonly string[])[] = [
   ['eval', 'error()', '0'],
   ['eval', 'x = 1', '0'],
   ['eval', "return redis.call('multi')", '0'],
+  // noscript in Redis too (they answered Cairn's "not supported inside scripts").
+  ['eval', "return redis.pcall('auth', 'x')", '0'],
+  ['eval', "return redis.pcall('hello')", '0'],
+  ['eval', "return redis.pcall('quit')", '0'],
+  ['eval', "return redis.pcall('client', 'id')", '0'],
   ['eval', "return redis.call('eval', 'return 1', '0')", '0'],
   ['eval', 'return redis.call()', '0'],
   ['eval', "return redis.call('get', {})", '0'],

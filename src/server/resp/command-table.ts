@@ -17,7 +17,9 @@ export type CommandFlag =
   | 'no_multi'
   | 'skip_slowlog'
   | 'movablekeys'
-  | 'pubsub';
+  | 'pubsub'
+  | 'skip_monitor'
+  | 'no_mandatory_keys';
 
 export interface CommandSpec {
   /** name: lower case, as Redis prints it. */

@@ -412,9 +412,16 @@ export const CONNECTION_COMMANDS = [
       else ctx.w.pong();
     },
   ),
-  spec('echo', 2, ['fast'], NO_KEYS, connection('1.0.0', 'Returns the given string.'), (ctx, args) => {
-    ctx.w.bulk(args[1]!);
-  }),
+  spec(
+    'echo',
+    2,
+    ['fast', 'loading', 'stale'],
+    NO_KEYS,
+    connection('1.0.0', 'Returns the given string.'),
+    (ctx, args) => {
+      ctx.w.bulk(args[1]!);
+    },
+  ),
   spec(
     'select',
     2,
@@ -431,7 +438,7 @@ export const CONNECTION_COMMANDS = [
   spec(
     'quit',
     -1,
-    ['no_auth', 'fast', 'allow_busy'],
+    ['no_auth', 'fast', 'allow_busy', 'noscript', 'loading', 'stale'],
     NO_KEYS,
     connection('1.0.0', 'Closes the connection.'),
     (ctx) => {
@@ -453,7 +460,7 @@ export const CONNECTION_COMMANDS = [
   spec(
     'auth',
     -2,
-    ['no_auth', 'fast', 'loading', 'stale'],
+    ['no_auth', 'fast', 'loading', 'stale', 'noscript', 'allow_busy'],
     NO_KEYS,
     connection('1.0.0', 'Authenticates the connection.'),
     auth,
@@ -461,7 +468,7 @@ export const CONNECTION_COMMANDS = [
   spec(
     'hello',
     -1,
-    ['no_auth', 'fast', 'loading', 'stale'],
+    ['no_auth', 'fast', 'loading', 'stale', 'noscript', 'allow_busy'],
     NO_KEYS,
     connection('6.0.0', 'Handshakes with the Redis server.'),
     hello,
@@ -469,7 +476,8 @@ export const CONNECTION_COMMANDS = [
   spec(
     'client',
     -2,
-    ['loading', 'stale'],
+    // noscript: every CLIENT subcommand is noscript in Redis (its container has no flags).
+    ['loading', 'stale', 'noscript'],
     NO_KEYS,
     connection('2.4.0', 'A container for client connection commands.'),
     client,

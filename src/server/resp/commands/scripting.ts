@@ -197,8 +197,8 @@ function script(ctx: CommandContext, args: Buffer[]): void {
 }
 
 const doc = (since: string, summary: string) => ({ group: 'scripting', since, summary });
-const EVAL_FLAGS = ['noscript', 'stale', 'movablekeys'] as const;
-const EVAL_RO_FLAGS = ['noscript', 'stale', 'movablekeys', 'readonly'] as const;
+const EVAL_FLAGS = ['noscript', 'stale', 'movablekeys', 'skip_monitor', 'no_mandatory_keys'] as const;
+const EVAL_RO_FLAGS = [...EVAL_FLAGS, 'readonly'] as const;
 
 export const SCRIPTING_COMMANDS = [
   spec(

@@ -569,7 +569,7 @@ export const SERVER_COMMANDS = [
   spec(
     'shutdown',
     -1,
-    ['admin', 'noscript', 'loading', 'stale', 'no_multi'],
+    ['admin', 'noscript', 'loading', 'stale', 'no_multi', 'allow_busy'],
     NO_KEYS,
     server('1.0.0', 'Synchronously saves the database(s) to disk and shuts down the Redis server.'),
     shutdown,

@@ -78,6 +78,10 @@ const CASES: readonly (readonly string[])[] = [
   ['eval', "return redis.pcall('hello')", '0'],
   ['eval', "return redis.pcall('quit')", '0'],
   ['eval', "return redis.pcall('client', 'id')", '0'],
+  // TIME runs in scripts, as Redis 7 (its value differs: only its shape is compared).
+  ['eval', "local t = redis.call('time'); return {type(t), #t, type(t[1]), #t[2] > 0}", '0'],
+  ['eval_ro', "return #redis.call('time')", '0'],
+  ['eval', "return redis.pcall('time', 'x')", '0'],
   ['eval', "return redis.call('eval', 'return 1', '0')", '0'],
   ['eval', 'return redis.call()', '0'],
   ['eval', "return redis.call('get', {})", '0'],

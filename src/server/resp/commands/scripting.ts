@@ -39,7 +39,7 @@ export const ERR_WRITE_FLAG_IN_RO = 'ERR Can not execute a script with write fla
  * keyspace (KEYS, SCAN, DBSIZE, FLUSHDB) cannot (they read the engine asynchronously).
  */
 const SCRIPT_GROUPS: ReadonlySet<string> = new Set(['string', 'bitmap', 'generic', 'hash']);
-const SCRIPT_NAMES: ReadonlySet<string> = new Set(['ping', 'echo', 'publish']);
+const SCRIPT_NAMES: ReadonlySet<string> = new Set(['ping', 'echo', 'publish', 'time']);
 const noop = (): void => {};
 
 /** callFromScript runs one redis.call against the script's store; errors are RespError replies. */

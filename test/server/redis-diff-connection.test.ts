@@ -380,6 +380,61 @@ describe.skipIf(!hasRedis)('connection and transaction commands against a real r
     ).toEqual([]);
   });
 
+  it('CLIENT KILL: its two forms, errors, and the connections it closes', async () => {
+    expect(
+      await diff([
+        ['client', 'kill'],
+        ['client', 'kill', '1.2.3.4:5'],
+        ['client', 'kill', 'a', 'b'],
+        ['client', 'kill', 'id', '0'],
+        ['client', 'kill', 'id', 'x'],
+        ['client', 'kill', 'id', '999999'],
+        ['client', 'kill', 'id', '999999', 'type'],
+        ['client', 'kill', 'type', 'foo'],
+        ['client', 'kill', 'TYPE', 'master'],
+        ['client', 'kill', 'type', 'replica', 'skipme', 'no'],
+        ['client', 'kill', 'user', 'nobody'],
+        ['client', 'kill', 'user', 'default', 'id', '999999'],
+        ['client', 'kill', 'skipme', 'maybe'],
+        ['ping'],
+      ]),
+    ).toEqual([]);
+    const run = async (server: Redis) => {
+      const port = server.options.port!;
+      const victim = new Redis({
+        port,
+        host: '127.0.0.1',
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
+      const killer = new Redis({
+        port,
+        host: '127.0.0.1',
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
+      const closed = (c: Redis) => new Promise<string>((resolve) => c.once('end', () => resolve('closed')));
+      try {
+        const out: unknown[] = [];
+        const id = String(await victim.client('ID'));
+        const victimClosed = closed(victim);
+        out.push(await killer.call('client', 'kill', 'id', id, 'type', 'normal'));
+        out.push(await victimClosed);
+        out.push(await killer.call('client', 'kill', 'id', id));
+        // The old form may name the caller: it gets OK, then the connection closes.
+        const addr = / addr=(\S+) /.exec(String(await killer.call('client', 'info')))![1]!;
+        const killerClosed = closed(killer);
+        out.push(await killer.call('client', 'kill', addr));
+        out.push(await killerClosed);
+        return out;
+      } finally {
+        victim.disconnect();
+        killer.disconnect();
+      }
+    };
+    expect(await run(pair.ours)).toEqual(await run(pair.theirs));
+  });
+
   it('ioredis connects with the username "default" and any password', async () => {
     const c = new Redis({
       port: pair.ours.options.port!,

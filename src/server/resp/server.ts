@@ -157,6 +157,7 @@ export function createRespServer(options: RespServerOptions): RespServer {
       return a !== null && typeof a === 'object' ? a.port : 0;
     },
     clients: () => [...connections.values()].map((c) => c.client),
+    killClient: (id) => connections.get(id)?.destroy(),
     shutdown: () => {
       if (options.onShutdown === undefined) return false;
       options.onShutdown();

@@ -148,6 +148,8 @@ export interface ServerContext {
   /** port: the port the server listens on (0 before listen). */
   port(): number;
   clients(): Iterable<ClientState>;
+  /** killClient cuts another connection now, its unsent replies dropped (CLIENT KILL). */
+  killClient(id: number): void;
   /** shutdown asks the owner to stop the server (SHUTDOWN); false when no owner listens. */
   shutdown(): boolean;
   /**

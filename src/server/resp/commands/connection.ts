@@ -255,9 +255,8 @@ function clientList(ctx: CommandContext, args: readonly Buffer[]): ClientState[]
   if (args.length === 2) return all;
   if (args.length === 4 && is(args[2]!, 'type')) {
     const type = lower(args[3]!);
-    const pubsub = (c: ClientState): boolean => c.sub + c.psub + c.ssub > 0;
-    if (type === 'normal') return all.filter((c) => !pubsub(c));
-    if (type === 'pubsub') return all.filter(pubsub);
+    if (type === 'normal') return all.filter((c) => !isPubsub(c));
+    if (type === 'pubsub') return all.filter(isPubsub);
     if (type === 'master' || type === 'replica' || type === 'slave') return [];
     throw new CommandError(`ERR Unknown client type '${args[3]!.toString('latin1')}'`);
   }
@@ -273,6 +272,73 @@ function clientList(ctx: CommandContext, args: readonly Buffer[]): ClientState[]
     return out;
   }
   throw new CommandError(ERR_SYNTAX);
+}
+
+/** isPubsub: CLIENT LIST/KILL TYPE pubsub: a connection with subscriptions. */
+function isPubsub(c: ClientState): boolean {
+  return c.sub + c.psub + c.ssub > 0;
+}
+
+/**
+ * clientKill: CLIENT KILL addr:port (the old form: OK, or ERR No such client; it may name the
+ * caller) or CLIENT KILL [ID id] [TYPE type] [USER name] [ADDR addr] [LADDR addr] [SKIPME yes|no]
+ * (the number killed; the caller is skipped unless SKIPME no), as Redis 7.0's clientKillCommand.
+ * Other connections are cut at once; the caller gets its reply, then is closed.
+ */
+function clientKill(ctx: CommandContext, args: Buffer[]): void {
+  let addr: string | undefined;
+  let laddr: string | undefined;
+  let type: string | undefined;
+  let id: number | undefined;
+  let skipMe = true;
+  if (args.length === 3) {
+    addr = args[2]!.toString('latin1');
+    skipMe = false;
+  } else {
+    for (let i = 2; i < args.length; i += 2) {
+      const opt = lower(args[i]!);
+      const value = args[i + 1];
+      if (value === undefined) throw new CommandError(ERR_SYNTAX);
+      if (opt === 'id') {
+        const n = parseInt64(value);
+        if (n === undefined || n < 1n) throw new CommandError('ERR client-id should be greater than 0');
+        id = n > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(n);
+      } else if (opt === 'type') {
+        type = lower(value);
+        if (type === 'replica') type = 'slave';
+        if (!['normal', 'slave', 'pubsub', 'master'].includes(type))
+          throw new CommandError(`ERR Unknown client type '${value.toString('latin1')}'`);
+      } else if (opt === 'addr') addr = value.toString('latin1');
+      else if (opt === 'laddr') laddr = value.toString('latin1');
+      else if (opt === 'user') {
+        // Only the default user exists (AUTH).
+        if (value.toString('latin1') !== 'default')
+          throw new CommandError(`ERR No such user '${value.toString('latin1')}'`);
+      } else if (opt === 'skipme') {
+        const yes = lower(value);
+        if (yes !== 'yes' && yes !== 'no') throw new CommandError(ERR_SYNTAX);
+        skipMe = yes === 'yes';
+      } else throw new CommandError(ERR_SYNTAX);
+    }
+  }
+  let killed = 0;
+  let closeSelf = false;
+  for (const c of [...ctx.server.clients()]) {
+    if (addr !== undefined && c.addr !== addr) continue;
+    if (laddr !== undefined && c.laddr !== laddr) continue;
+    if (type !== undefined && type !== (isPubsub(c) ? 'pubsub' : 'normal')) continue;
+    if (id !== undefined && c.id !== id) continue;
+    if (c === ctx.client) {
+      if (skipMe) continue;
+      closeSelf = true;
+    } else ctx.server.killClient(c.id);
+    killed++;
+  }
+  if (args.length === 3) {
+    if (killed === 0) throw new CommandError('ERR No such client');
+    ctx.w.ok();
+  } else ctx.w.integer(killed);
+  if (closeSelf) ctx.closeAfterReply();
 }
 
 export function clientLine(c: ClientState, now: number, current: string): string {
@@ -293,6 +359,20 @@ const CLIENT_HELP = [
   '    Return the ID of the current connection.',
   'INFO',
   '    Return information about the current client connection.',
+  'KILL <ip:port>',
+  '    Kill connection made from <ip:port>.',
+  'KILL <option> <value> [<option> <value> [...]]',
+  '    Kill connections. Options are:',
+  '    * ADDR (<ip:port>|<unixsocket>:0)',
+  '      Kill connections made from the specified address',
+  '    * LADDR (<ip:port>|<unixsocket>:0)',
+  '      Kill connections made to specified local address',
+  '    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)',
+  '      Kill connections by type.',
+  '    * USER <username>',
+  '      Kill connections authenticated by <username>.',
+  '    * SKIPME (YES|NO)',
+  '      Skip killing current connection (default: yes).',
   'LIST',
   '    Return information about client connections.',
   'SETINFO <option> <value>',
@@ -374,6 +454,10 @@ function client(ctx: CommandContext, args: Buffer[]): void {
     case 'trackinginfo':
       arity(2);
       trackingInfo(w, ctx.client.tracking);
+      return;
+    case 'kill':
+      if (args.length < 3) throw wrongArity('client|kill');
+      clientKill(ctx, args);
       return;
     case 'no-evict': {
       // As Redis 7: exempts the connection from the output budget's evictions (RESET keeps it,

@@ -435,6 +435,34 @@ describe.skipIf(!hasRedis)('connection and transaction commands against a real r
     expect(await run(pair.ours)).toEqual(await run(pair.theirs));
   });
 
+  it('INFO stats counts channels, patterns and shard channels with subscribers, as Redis', async () => {
+    const counts = async (server: Redis) => {
+      const fields = async () =>
+        ((await server.info('stats')) as string)
+          .split('\r\n')
+          .filter((l) => /^pubsub(shard)?_(channels|patterns):/.test(l));
+      const sub = new Redis({ port: server.options.port!, host: '127.0.0.1' });
+      const other = new Redis({ port: server.options.port!, host: '127.0.0.1' });
+      try {
+        await sub.subscribe('a', 'b');
+        await other.subscribe('b');
+        await sub.psubscribe('p*');
+        await other.psubscribe('p*', 'q*');
+        await sub.ssubscribe('s');
+        const during = await fields();
+        await sub.unsubscribe('a', 'b');
+        await other.punsubscribe('p*', 'q*');
+        return [during, await fields()];
+      } finally {
+        sub.disconnect();
+        other.disconnect();
+      }
+    };
+    const ours = await counts(pair.ours);
+    expect(ours[0]).toEqual(['pubsub_channels:2', 'pubsub_patterns:2', 'pubsubshard_channels:1']);
+    expect(ours).toEqual(await counts(pair.theirs));
+  });
+
   it('ioredis connects with the username "default" and any password', async () => {
     const c = new Redis({
       port: pair.ours.options.port!,

@@ -137,6 +137,11 @@ export class PubSubBroker {
   numpat(): number {
     return this.patterns.byName.size;
   }
+
+  /** numchannels: INFO's pubsub_channels / pubsubshard_channels: channels with a subscriber. */
+  numchannels(shard: boolean): number {
+    return (shard ? this.shardChannels : this.channels).byName.size;
+  }
 }
 
 /**

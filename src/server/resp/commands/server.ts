@@ -56,6 +56,7 @@ function infoSection(ctx: CommandContext, section: string): string[] | undefined
         `process_id:${process.pid}`,
         `run_id:${s.stats.runId}`,
         `tcp_port:${s.port()}`,
+        `server_time_usec:${Math.floor(s.clock.nowMs() * 1000)}`,
         `uptime_in_seconds:${uptime}`,
         `uptime_in_days:${Math.floor(uptime / 86400)}`,
         `executable:${process.execPath}`,
@@ -109,6 +110,9 @@ function infoSection(ctx: CommandContext, section: string): string[] | undefined
         `evicted_clients:${snap.evictedClients.resp}`,
         `keyspace_hits:${s.stats.keyspaceHits}`,
         `keyspace_misses:${s.stats.keyspaceMisses}`,
+        `pubsub_channels:${s.pubsub.numchannels(false)}`,
+        `pubsub_patterns:${s.pubsub.numpat()}`,
+        `pubsubshard_channels:${s.pubsub.numchannels(true)}`,
         `tracking_total_keys:${s.tracking.size}`,
         `tracking_total_prefixes:${s.tracking.prefixCount}`,
       ];

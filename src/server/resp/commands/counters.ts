@@ -57,10 +57,11 @@ export function floatSum(current: Buffer | undefined, delta: LongDouble, notFloa
 /** incrByFloat is INCRBYFLOAT key increment: the sum keeps the key's TTL; event `incrbyfloat`. */
 function incrByFloat(ctx: CommandContext, key: Buffer, arg: Buffer): MaybePromise<Held> {
   const delta = parseLongDouble(arg.toString('latin1'));
-  if (delta === undefined) throw new CommandError(ERR_NOT_FLOAT);
-  if (!isFiniteLongDouble(delta)) throw new CommandError(ERR_NAN_OR_INFINITY);
   const updated = ctx.store.update(key, (current, expiresAt, valueType) => {
+    // Redis's order (incrbyfloatCommand): the key's type, its value, then the increment; an
+    // infinite increment fails as the sum does (floatSum), after the value is read.
     checkType(current, valueType, ValueType.STRING);
+    if (delta === undefined) throw new CommandError(ERR_NOT_FLOAT);
     const text = floatSum(current, delta, ERR_NOT_FLOAT);
     return { result: text, write: text, expiresAt };
   });

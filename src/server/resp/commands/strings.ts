@@ -166,13 +166,15 @@ function getex(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   const o = parseSetOptions(args, 2, true);
   const db = ctx.server.db;
   const nowMs = db.clock.nowMs();
-  const expiresAt = o.unit === undefined ? undefined : setExpireAt(o.expire!, o.unit, nowMs, 'getex');
   let event: string | undefined;
   return andThen(
     ctx.store.update(args[1]!, (current, currentExpiry, valueType) => {
       event = undefined;
       checkType(current, valueType, ValueType.STRING);
       if (current === undefined) return { result: current };
+      // Redis's order (getexCommand): the options' syntax, the key (missing: nil) and its type,
+      // then the expire time's value.
+      const expiresAt = o.unit === undefined ? undefined : setExpireAt(o.expire!, o.unit, nowMs, 'getex');
       if (expiresAt !== undefined) {
         event = alreadyExpired(expiresAt, nowMs) ? 'del' : 'expire';
         if (event === 'del') return { result: current, write: null };
@@ -296,13 +298,15 @@ function setrange(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   const value = args[3]!;
   const offset = int64Arg(args[2]!);
   if (offset < 0n) throw new CommandError('ERR offset is out of range');
-  if (offset + BigInt(value.length) > BigInt(VALUE_BYTES_MAX))
-    throw new CommandError('ERR string exceeds maximum allowed size (proto-max-bulk-len)');
   const at = Number(offset);
   const updated = ctx.store.update(key, (current, expiresAt, valueType) => {
+    // Redis's order (setrangeCommand): the key's type, an empty value (nothing to do, whatever
+    // the offset), then the length.
     checkType(current, valueType, ValueType.STRING);
     const old = current ?? EMPTY;
     if (value.length === 0) return { result: old.length };
+    if (offset + BigInt(value.length) > BigInt(VALUE_BYTES_MAX))
+      throw new CommandError('ERR string exceeds maximum allowed size (proto-max-bulk-len)');
     const next = Buffer.alloc(Math.max(old.length, at + value.length));
     old.copy(next);
     value.copy(next, at);

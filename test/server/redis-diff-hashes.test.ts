@@ -148,6 +148,12 @@ const SCRIPT: readonly (readonly string[])[] = [
   ['hscan', 'sc', '0', 'FOO', 'bar'],
   ['hscan', 'sc', 'x'],
   ['hscan', 'missing', '0'],
+  // Redis's order: the cursor, the key (missing: an empty page) and its type, then the options.
+  ['hscan', 'missing', '0', 'COUNT', 'x'],
+  ['hscan', 'missing', '0', 'FOO'],
+  ['hscan', 'missing', '0', 'MATCH'],
+  ['hscan', 's', '0', 'COUNT', 'x'],
+  ['hscan', 's', '0', 'FOO'],
   ['hrandfield', 'missing'],
   ['hrandfield', 'missing', '2'],
   ['hrandfield', 'sc', '0'],

@@ -369,19 +369,28 @@ function hscan(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
     if (saved === undefined) throw new CommandError('ERR invalid cursor');
     after = saved.toString('latin1');
   }
-  const o: ScanOptions = { pattern: undefined, count: HSCAN_COUNT_DEFAULT };
-  let noValues = false;
-  for (let i = 3; i < args.length; i++) {
-    const opt = lower(args[i]!);
-    if (opt === 'novalues') {
-      noValues = true;
-      continue;
-    }
-    if (i + 1 >= args.length) throw new CommandError(ERR_SYNTAX);
-    if (!scanOption(o, opt, args[++i]!)) throw new CommandError(ERR_SYNTAX);
-  }
-  const { pattern, count } = o;
   return readHash(ctx, key, (hash, latest) => {
+    // Redis's order (hscanCommand): the cursor, the key (missing: an empty page, whatever the
+    // options) and its type, then the options.
+    if (latest.value === undefined) {
+      return held(latest.durable, (w) => {
+        w.arrayHeader(2);
+        w.bulk('0');
+        w.arrayHeader(0);
+      });
+    }
+    const o: ScanOptions = { pattern: undefined, count: HSCAN_COUNT_DEFAULT };
+    let noValues = false;
+    for (let i = 3; i < args.length; i++) {
+      const opt = lower(args[i]!);
+      if (opt === 'novalues') {
+        noValues = true;
+        continue;
+      }
+      if (i + 1 >= args.length) throw new CommandError(ERR_SYNTAX);
+      if (!scanOption(o, opt, args[++i]!)) throw new CommandError(ERR_SYNTAX);
+    }
+    const { pattern, count } = o;
     const fields = sortedFields(hash);
     let page: string[];
     let next = '0';

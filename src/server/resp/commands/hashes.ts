@@ -280,11 +280,17 @@ function hincrbyfloat(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
  * where this server builds it whole, and one `HRANDFIELD h -100000000` ran the process out of
  * memory (docs/compat.md).
  */
-function randomCount(arg: Buffer, withValues: boolean): number {
+/** countArg: HRANDFIELD's count, an integer in [-2^63 + 1, 2^63 - 1] (Redis's first check). */
+function countArg(arg: Buffer): bigint {
   const n = int64Arg(arg);
   if (n < -INT64_MAX) {
     throw new CommandError(`ERR value is out of range, value must between ${-INT64_MAX} and ${INT64_MAX}`);
   }
+  return n;
+}
+
+function randomCount(arg: Buffer, withValues: boolean): number {
+  const n = countArg(arg);
   // WITHVALUES doubles the reply's length: Redis 7.0 refuses a count past half the range.
   if (withValues && (n > INT64_MAX / 2n || n < -INT64_MAX / 2n))
     throw new CommandError('ERR value is out of range');
@@ -298,6 +304,8 @@ function randomCount(arg: Buffer, withValues: boolean): number {
 
 /** hrandfield: HRANDFIELD key [count [WITHVALUES]] (Redis 6.2). */
 function hrandfield(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
+  // Redis's order (hrandfieldCommand): the count, the syntax, then WITHVALUES's range.
+  if (args.length >= 3) countArg(args[2]!);
   if (args.length > 4 || (args.length === 4 && lower(args[3]!) !== 'withvalues')) {
     throw new CommandError(ERR_SYNTAX);
   }
@@ -360,18 +368,29 @@ function hrandfield(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
  * naming the last field returned (the server's cursor table, as SCAN), so fields written or
  * deleted between pages never make it repeat or skip the fields that stay.
  */
+const ERR_INVALID_CURSOR = 'ERR invalid cursor';
+/** CURSOR_MAX: the largest cursor Redis's strtoul takes (an unsigned 64-bit long). */
+const CURSOR_MAX = 2n ** 64n - 1n;
+
+/**
+ * scanCursorSyntax: whether Redis's parseScanCursorOrReply (strtoul) takes the cursor: an
+ * optional sign and decimal digits of at most 2^64 - 1, or nothing at all (0).
+ */
+function scanCursorSyntax(cursor: string): boolean {
+  if (cursor === '') return true;
+  if (!/^[+-]?\d+$/.test(cursor)) return false;
+  const digits = cursor.replace(/^[+-]/, '');
+  return BigInt(digits) <= CURSOR_MAX;
+}
+
 function hscan(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   const key = args[1]!;
   const cursor = args[2]!.toString('latin1');
-  let after: string | undefined;
-  if (cursor !== '0') {
-    const saved = /^\d+$/.test(cursor) ? ctx.server.cursors.get(cursor) : undefined;
-    if (saved === undefined) throw new CommandError('ERR invalid cursor');
-    after = saved.toString('latin1');
-  }
+  if (!scanCursorSyntax(cursor)) throw new CommandError(ERR_INVALID_CURSOR);
   return readHash(ctx, key, (hash, latest) => {
-    // Redis's order (hscanCommand): the cursor, the key (missing: an empty page, whatever the
-    // options) and its type, then the options.
+    // Redis's order (hscanCommand): the cursor's syntax, the key (missing: an empty page,
+    // whatever the cursor's value and the options) and its type, then the options. A cursor
+    // this server did not give out is refused once the key is known to be a hash.
     if (latest.value === undefined) {
       return held(latest.durable, (w) => {
         w.arrayHeader(2);
@@ -391,6 +410,12 @@ function hscan(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
       if (!scanOption(o, opt, args[++i]!)) throw new CommandError(ERR_SYNTAX);
     }
     const { pattern, count } = o;
+    let after: string | undefined;
+    if (!/^[+-]?0*$/.test(cursor)) {
+      const saved = /^\d+$/.test(cursor) ? ctx.server.cursors.get(cursor) : undefined;
+      if (saved === undefined) throw new CommandError(ERR_INVALID_CURSOR);
+      after = saved.toString('latin1');
+    }
     const fields = sortedFields(hash);
     let page: string[];
     let next = '0';
@@ -406,7 +431,7 @@ function hscan(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
       if (from + count < fields.length) {
         next = ctx.server.cursors.save(
           fieldBytes(page[page.length - 1]!),
-          cursor === '0' ? undefined : cursor,
+          after === undefined ? undefined : cursor,
         );
       }
     }

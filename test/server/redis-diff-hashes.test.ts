@@ -167,6 +167,8 @@ const SCRIPT: readonly (readonly string[])[] = [
   ['hscan', 'sc', ''],
   ['hscan', 'sc', '00'],
   ['hscan', 'sc', '+0'],
+  ['hscan', 'sc', '12345'],
+  ['hscan', 'sc', '-1'],
   // HRANDFIELD: the count before the syntax.
   ['hrandfield', 's', 'x', 'x'],
   ['hrandfield', 'missing', 'x', 'withvalues'],

@@ -410,13 +410,15 @@ function hscan(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
       if (!scanOption(o, opt, args[++i]!)) throw new CommandError(ERR_SYNTAX);
     }
     const { pattern, count } = o;
+    const fields = sortedFields(hash);
     let after: string | undefined;
     if (!/^[+-]?0*$/.test(cursor)) {
       const saved = /^\d+$/.test(cursor) ? ctx.server.cursors.get(cursor) : undefined;
-      if (saved === undefined) throw new CommandError(ERR_INVALID_CURSOR);
-      after = saved.toString('latin1');
+      // A hash returned in one page ignores an unknown cursor, as Redis's listpack hashes do.
+      if (saved === undefined && fields.length > HSCAN_ONE_PAGE_FIELDS)
+        throw new CommandError(ERR_INVALID_CURSOR);
+      after = saved?.toString('latin1');
     }
-    const fields = sortedFields(hash);
     let page: string[];
     let next = '0';
     if (fields.length <= HSCAN_ONE_PAGE_FIELDS && after === undefined) page = fields;

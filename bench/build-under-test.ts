@@ -1,4 +1,5 @@
-// Shared by the in-process write benchmarks (db-writes.ts, put-path.ts): their flags, and the
+// Shared by the in-process write benchmarks (db-writes.ts, put-path.ts, engine-write.ts,
+// write-path-floor.ts): their flags, their workload's keys and order, and the
 // build they measure: src/ through tsx, or with `--dist DIR` the built tree `DIR/dist/src`, for
 // A/B runs of two builds (a worktree of the build before a change).
 import * as path from 'node:path';
@@ -29,4 +30,25 @@ export async function loadCask(
       ? await import('../src/storage/cask/cask-engine.js')
       : await import(pathToFileURL(path.resolve(dist, 'dist/src/storage/cask/cask-engine.js')).href)
   ) as typeof import('../src/storage/cask/cask-engine.js');
+}
+
+/** redisStyleKeys: `key:` and 12 digits, as redis-benchmark -r writes them, for 0..n-1. */
+export function redisStyleKeys(n: number): Buffer[] {
+  return Array.from({ length: n }, (_, i) => Buffer.from(`key:${String(i).padStart(12, '0')}`));
+}
+
+/**
+ * fixedOrder: `count` key indexes below `keyCount` in a fixed pseudo-random order (xorshift), the
+ * same for every build and every benchmark that uses it.
+ */
+export function fixedOrder(count: number, keyCount: number): Uint32Array {
+  let seed = 2463534242;
+  const order = new Uint32Array(count);
+  for (let i = 0; i < count; i++) {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    order[i] = (seed >>> 0) % keyCount;
+  }
+  return order;
 }

@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { argValue, loadCask } from './build-under-test.js';
+import { argValue, fixedOrder, loadCask, redisStyleKeys } from './build-under-test.js';
 
 /** KEYS_DEFAULT, WRITES_DEFAULT, TURN, VALUE_BYTES: as put-path.ts. */
 const KEYS_DEFAULT = 100_000;
@@ -27,16 +27,8 @@ const { openCask } = await loadCask(dist);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-engine-write-'));
 const engine = await openCask(dir, { durability: 'never', autoCompact: false, cacheBytes: CACHE_BYTES });
 const value = Buffer.alloc(VALUE_BYTES, 7);
-const keys = Array.from({ length: keyCount }, (_, i) => Buffer.from(`key:${String(i).padStart(12, '0')}`));
-// The same fixed pseudo-random order as put-path.ts (xorshift).
-let seed = 2463534242;
-const order = new Uint32Array(writes);
-for (let i = 0; i < writes; i++) {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  order[i] = (seed >>> 0) % keyCount;
-}
+const keys = redisStyleKeys(keyCount);
+const order = fixedOrder(writes, keyCount);
 let ts = engine.lastTs();
 const created = new Float64Array(keyCount);
 const versions = new Uint32Array(keyCount);

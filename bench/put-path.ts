@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { argValue, loadApi } from './build-under-test.js';
+import { argValue, fixedOrder, loadApi, redisStyleKeys } from './build-under-test.js';
 
 /** KEYS_DEFAULT, PUTS_DEFAULT, TURN, VALUE_BYTES: the workload (redis-benchmark -r 100000 -d 100). */
 const KEYS_DEFAULT = 100_000;
@@ -28,16 +28,8 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-put-path-'));
 const db = await api.open(dir, { durability: 'never', autoCompact: false });
 const pipeline = db.pipeline;
 const value = Buffer.alloc(VALUE_BYTES, 7);
-const keys = Array.from({ length: keyCount }, (_, i) => Buffer.from(`key:${String(i).padStart(12, '0')}`));
-// A fixed pseudo-random order (xorshift), the same for every build.
-let seed = 2463534242;
-const order = new Uint32Array(puts);
-for (let i = 0; i < puts; i++) {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  order[i] = (seed >>> 0) % keyCount;
-}
+const keys = redisStyleKeys(keyCount);
+const order = fixedOrder(puts, keyCount);
 
 async function run(from: number, to: number): Promise<void> {
   for (let i = from; i < to; i += TURN) {

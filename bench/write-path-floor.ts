@@ -15,7 +15,7 @@ import { keyString } from '../src/stdx/key-string.js';
 import { KeyDir } from '../src/storage/cask/key-dir.js';
 import { encodeRecord, recordBytes } from '../src/storage/cask/record.js';
 import { ValueCache } from '../src/storage/cask/value-cache.js';
-import { argValue } from './build-under-test.js';
+import { argValue, fixedOrder, redisStyleKeys } from './build-under-test.js';
 
 /** As put-path.ts. */
 const KEYS_DEFAULT = 100_000;
@@ -35,15 +35,8 @@ while (!keyDir.buildPointIndex(1 << 20)) {}
 const cache = new ValueCache(CACHE_BYTES);
 const pending = new Map<string, { ts: number; value: Buffer; create: number; version: number }>();
 const value = Buffer.alloc(VALUE_BYTES, 7);
-const keys = Array.from({ length: keyCount }, (_, i) => Buffer.from(`key:${String(i).padStart(12, '0')}`));
-let seed = 2463534242;
-const order = new Uint32Array(writes);
-for (let i = 0; i < writes; i++) {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  order[i] = (seed >>> 0) % keyCount;
-}
+const keys = redisStyleKeys(keyCount);
+const order = fixedOrder(writes, keyCount);
 let ts = 0;
 let fileOffset = 0;
 const group = Buffer.allocUnsafe(TURN * recordBytes(16, VALUE_BYTES, false, true));

@@ -28,9 +28,15 @@ import {
   WrongTypeError,
 } from '../storage/errors.js';
 import { isExpired } from '../storage/expiry-index.js';
-import { EXPIRES_AT_MAX } from '../storage/limits.js';
 import { readMeta } from '../storage/meta.js';
-import { checkDataDir, checkExpiresAt, checkScanReverse, scanBound, textBytes } from '../storage/validate.js';
+import {
+  checkDataDir,
+  checkScanReverse,
+  EXPIRY_OPTION_NAMES,
+  expiresAtOfOptions,
+  scanBound,
+  textBytes,
+} from '../storage/validate.js';
 import { valueTypeName } from '../storage/value-type.js';
 import { type CasOptions, type CasRequest, type CasResult, compareAndSwap } from '../txn/compare-and-swap.js';
 import { TxnFinishedError } from '../txn/errors.js';
@@ -117,7 +123,6 @@ export interface ScanOptions {
  * The options each call takes: a misspelt one (`ttl` for `ttlMs`) is refused by name, not
  * ignored (which stored a key without its expiry, or ran a transaction at another isolation).
  */
-const EXPIRY_OPTION_NAMES: readonly string[] = ['ttlMs', 'expiresAt'];
 const BATCH_SET_FIELDS: readonly string[] = ['type', 'key', 'value', ...EXPIRY_OPTION_NAMES];
 const BATCH_DELETE_FIELDS: readonly string[] = ['type', 'key'];
 const TRANSACTION_OPTION_NAMES: readonly string[] = ['isolation'];
@@ -498,28 +503,9 @@ export class Db {
     );
   }
 
-  /** expiresAtOf turns ExpiryOptions into an absolute time, validating them. */
+  /** expiresAtOf turns ExpiryOptions into an absolute time on the store's clock, validating them. */
   private expiresAtOf(options: ExpiryOptions | undefined): number | undefined {
-    if (options === undefined) return undefined;
-    const { ttlMs, expiresAt } = options;
-    if (ttlMs !== undefined && expiresAt !== undefined) {
-      throw new InvalidArgumentError('give ttlMs or expiresAt, not both');
-    }
-    if (ttlMs !== undefined) {
-      if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) {
-        throw new InvalidArgumentError(`ttlMs must be a positive integer, got ${shown(ttlMs)}`);
-      }
-      const nowMs = this.clock.nowMs();
-      if (ttlMs > EXPIRES_AT_MAX - nowMs) {
-        // Said in terms of what the caller sent, not of the expiresAt it would make.
-        throw new InvalidArgumentError(
-          `ttlMs ${ttlMs} is too large: an expiry can be at most ${EXPIRES_AT_MAX} ms since the epoch, so ttlMs at most ${EXPIRES_AT_MAX - nowMs} now`,
-        );
-      }
-      return nowMs + ttlMs;
-    }
-    checkExpiresAt(expiresAt);
-    return expiresAt;
+    return expiresAtOfOptions(options, () => this.clock.nowMs());
   }
 
   /**

@@ -41,6 +41,40 @@ export function checkValue(value: Uint8Array): void {
   }
 }
 
+/** EXPIRY_OPTION_NAMES: the fields of an expiry's options (`{ ttlMs }` or `{ expiresAt }`). */
+export const EXPIRY_OPTION_NAMES: readonly string[] = ['ttlMs', 'expiresAt'];
+
+/**
+ * expiresAtOfOptions turns expiry options (`ttlMs` from `nowMs()`, or an absolute `expiresAt`)
+ * into an absolute time, validating them; undefined when they give none. Db.set, batch 'set'
+ * operations and a transaction's set share it.
+ */
+export function expiresAtOfOptions(
+  options: { readonly ttlMs?: number | undefined; readonly expiresAt?: number | undefined } | undefined,
+  nowMs: () => number,
+): number | undefined {
+  if (options === undefined) return undefined;
+  const { ttlMs, expiresAt } = options;
+  if (ttlMs !== undefined && expiresAt !== undefined) {
+    throw new InvalidArgumentError('give ttlMs or expiresAt, not both');
+  }
+  if (ttlMs !== undefined) {
+    if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) {
+      throw new InvalidArgumentError(`ttlMs must be a positive integer, got ${shown(ttlMs)}`);
+    }
+    const now = nowMs();
+    if (ttlMs > EXPIRES_AT_MAX - now) {
+      // Said in terms of what the caller sent, not of the expiresAt it would make.
+      throw new InvalidArgumentError(
+        `ttlMs ${ttlMs} is too large: an expiry can be at most ${EXPIRES_AT_MAX} ms since the epoch, so ttlMs at most ${EXPIRES_AT_MAX - now} now`,
+      );
+    }
+    return now + ttlMs;
+  }
+  checkExpiresAt(expiresAt);
+  return expiresAt;
+}
+
 /** checkExpiresAt accepts undefined (no expiry) or an integer time in [0, EXPIRES_AT_MAX]. */
 export function checkExpiresAt(expiresAt: number | undefined): void {
   if (expiresAt === undefined) return;

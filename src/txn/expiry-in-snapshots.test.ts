@@ -34,6 +34,36 @@ describe('expiry through snapshots and transactions', () => {
     }
   });
 
+  it("a transaction's set takes Db.set's expiry options, ttlMs on the store's clock", async () => {
+    const clock = new ManualClock(T0);
+    const db = await open(tmpDir('tx-ttl-options'), { clock });
+    try {
+      await db.transaction(async (tx) => {
+        tx.set('ttl', 'a', { ttlMs: 100 });
+        tx.set('at', 'b', { expiresAt: T0 + 200 });
+        tx.set('number', 'c', T0 + 300); // the absolute form stays
+        tx.set('none', 'd', {});
+      });
+      expect(await db.expiry('ttl')).toBe(T0 + 100);
+      expect(await db.expiry('at')).toBe(T0 + 200);
+      expect(await db.expiry('number')).toBe(T0 + 300);
+      expect(await db.expiry('none')).toBeNull();
+      clock.set(T0 + 150);
+      expect(await db.get('ttl')).toBeUndefined();
+      expect(await db.getString('at')).toBe('b');
+      // Refused as Db.set refuses them, and nothing is buffered.
+      const tx = await db.begin();
+      expect(() => tx.set('x', 'v', { ttl: 5 } as never)).toThrow(/unknown option ttl/);
+      expect(() => tx.set('x', 'v', { ttlMs: 5, expiresAt: T0 })).toThrow(/not both/);
+      expect(() => tx.set('x', 'v', { ttlMs: -1 })).toThrow(/ttlMs must be a positive integer/);
+      expect(() => tx.set('x', 'v', 'soon' as never)).toThrow(/expiresAt must be/);
+      expect(tx.writeCount).toBe(0);
+      tx.rollback();
+    } finally {
+      await db.close();
+    }
+  });
+
   it('a transaction sees expiries of what it read and what it wrote, and can keep them', async () => {
     const clock = new ManualClock(T0);
     const db = await open(tmpDir('tx-ttl'), { clock });

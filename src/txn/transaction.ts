@@ -17,6 +17,8 @@ import {
   checkKey,
   checkScanReverse,
   checkValue,
+  EXPIRY_OPTION_NAMES,
+  expiresAtOfOptions,
   scanBound,
   textBytes,
 } from '../storage/validate.js';
@@ -306,16 +308,30 @@ export class Transaction extends Snapshot {
   }
 
   /**
-   * set buffers a write; it takes effect at commit. `expiresAt` (ms since the epoch) gives the
-   * key an expiry; without it the key has none (like Db.set).
+   * set buffers a write; it takes effect at commit. `expiry` gives the key an expiry, as Db.set's
+   * options do (`{ ttlMs }`, counted from now on the store's clock, or `{ expiresAt }`), or as a
+   * time in ms since the epoch; without it the key has none (like Db.set).
    */
-  set(key: TxnKey, value: TxnValue, expiresAt?: number, valueType?: number): void {
+  set(
+    key: TxnKey,
+    value: TxnValue,
+    expiry?: number | { readonly ttlMs?: number | undefined; readonly expiresAt?: number | undefined },
+    valueType?: number,
+  ): void {
     this.checkActive();
     const k = textBytes(key);
     const v = textBytes(value);
     checkKey(k);
     checkValue(v);
-    checkExpiresAt(expiresAt);
+    let expiresAt: number | undefined;
+    if (typeof expiry === 'object' && expiry !== null) {
+      checkOptionsObject(expiry);
+      checkKnown(expiry, EXPIRY_OPTION_NAMES);
+      expiresAt = expiresAtOfOptions(expiry, () => this.pipeline.clock.nowMs());
+    } else {
+      expiresAt = expiry;
+      checkExpiresAt(expiresAt);
+    }
     checkValueType(valueType);
     // Copies: the caller may reuse its buffers before commit.
     this.buffer(copyBytes(k), copyBytes(v), expiresAt, valueType ?? 0);

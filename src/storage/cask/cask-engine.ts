@@ -150,6 +150,17 @@ export async function openCask(dir: string, options: CaskOptions = {}): Promise<
   return CaskEngine.open(dir, options);
 }
 
+/** LiveRead: what CaskEngine.readLive found besides the value. */
+interface LiveRead {
+  /** cached: the value is a view of the value cache (copy it before it leaves the engine). */
+  cached: boolean;
+  expiresAt: number | undefined;
+  valueType: number;
+  seq: number;
+  create: number;
+  version: number;
+}
+
 export class CaskEngine implements Engine {
   readonly name = ENGINE_NAME;
   /** @internal store: the state reads, the group commit and compaction share (tests look in). */
@@ -159,6 +170,15 @@ export class CaskEngine implements Engine {
   private readonly durability: Durability;
   /** closing: close has begun; every call but close fails, and compaction stops. */
   private closing = false;
+  /** live: what the last readLive found besides the value (one reused object, no allocation per read). */
+  private readonly live: LiveRead = {
+    cached: false,
+    expiresAt: undefined,
+    valueType: 0,
+    seq: 0,
+    create: 0,
+    version: 0,
+  };
   private compactions = 0;
   private compacting: Promise<void> | undefined;
   /** compactionRetryAtMs: after a failed background compaction, no new one before this time. */
@@ -391,28 +411,47 @@ export class CaskEngine implements Engine {
   }
 
   getSync(key: Uint8Array): Uint8Array | undefined {
+    const value = this.readLive(key);
+    if (value === undefined) return undefined;
+    // A typed value (a hash) is never handed out as a string: one number compared, no allocation.
+    if (this.live.valueType !== 0) throw wrongType(this.live.valueType);
+    return this.live.cached ? copyBytes(value) : value;
+  }
+
+  /**
+   * readLive is every point read's lookup (getSync, getStoredSync, readStringInto): the live
+   * value of `key`, from the value cache (a view of it, valid until the cache next changes) or
+   * read and verified (the call's own buffer, which the cache then copies); undefined when the
+   * key has none or it expired. What else the read found is left in `live`.
+   */
+  private readLive(key: Uint8Array): Buffer | undefined {
     this.checkOpen();
     checkKey(key);
-    const expiresAt = this.store.expiryOf(key);
-    if (expiresAt !== undefined && isExpired(expiresAt, this.clock.nowMs())) return undefined;
-    // A typed value (a hash) is never handed out as a string: one number compared, no allocation.
     const store = this.store;
-    if (!store.cache.enabled) {
-      const value = store.readKey(key, expiresAt !== undefined);
-      if (value !== undefined && store.readType !== 0) throw wrongType(store.readType);
-      return value;
+    const live = this.live;
+    const expiresAt = store.expiryOf(key);
+    if (expiresAt !== undefined && isExpired(expiresAt, this.clock.nowMs())) return undefined;
+    live.expiresAt = expiresAt;
+    const caching = store.cache.enabled;
+    if (caching) {
+      const cached = store.cache.lookup(key);
+      if (cached !== undefined) {
+        live.cached = true;
+        live.valueType = cached.valueType;
+        live.seq = cached.seq;
+        live.create = cached.create;
+        live.version = cached.version;
+        return cached.value;
+      }
     }
-    const cached = store.cache.lookup(key);
-    if (cached !== undefined) {
-      if (cached.valueType !== 0) throw wrongType(cached.valueType);
-      return copyBytes(cached.value);
-    }
-    // readKey's buffer is this call's own: the cache keeps a copy, the caller gets it.
     const value = store.readKey(key, expiresAt !== undefined);
     if (value === undefined) return undefined;
-    const valueType = store.readType;
-    store.cache.set(key, value, store.readSeq, store.readCreate, store.readVersion, valueType);
-    if (valueType !== 0) throw wrongType(valueType);
+    live.cached = false;
+    live.valueType = store.readType;
+    live.seq = store.readSeq;
+    live.create = store.readCreate;
+    live.version = store.readVersion;
+    if (caching) store.cache.set(key, value, live.seq, live.create, live.version, live.valueType);
     return value;
   }
 
@@ -431,55 +470,24 @@ export class CaskEngine implements Engine {
   }
 
   getStoredSync(key: Uint8Array): Stored | undefined {
-    this.checkOpen();
-    checkKey(key);
-    const expiresAt = this.store.expiryOf(key);
-    if (expiresAt !== undefined && isExpired(expiresAt, this.clock.nowMs())) return undefined;
-    // The same value cache as get(): the server reads through getStoredSync (the write pipeline). The value
-    // and the revision are read in one synchronous step, from one key-directory lookup (or one
-    // cache entry), so they belong together.
-    const caching = this.store.cache.enabled;
-    if (caching) {
-      const cached = this.store.cache.lookup(key);
-      if (cached !== undefined) {
-        return {
-          value: copyBytes(cached.value),
-          expiresAt,
-          revision: revisionOf(cached),
-          valueType: cached.valueType,
-        };
-      }
-    }
-    const store = this.store;
-    const value = store.readKey(key, expiresAt !== undefined);
+    // The server reads through getStoredSync (the write pipeline). The value and the revision
+    // come from one synchronous lookup (one cache entry or one record), so they belong together.
+    const value = this.readLive(key);
     if (value === undefined) return undefined;
-    const valueType = store.readType;
-    const read = { seq: store.readSeq, create: store.readCreate, version: store.readVersion };
-    if (caching) store.cache.set(key, value, read.seq, read.create, read.version, valueType);
-    return { value, expiresAt, revision: revisionOf(read), valueType };
+    const live = this.live;
+    return {
+      value: live.cached ? copyBytes(value) : value,
+      expiresAt: live.expiresAt,
+      revision: revisionOf(live),
+      valueType: live.valueType,
+    };
   }
 
   readStringInto(key: Uint8Array, sink: BorrowedValueSink): ReadInto {
-    this.checkOpen();
-    checkKey(key);
-    const store = this.store;
-    const expiresAt = store.expiryOf(key);
-    if (expiresAt !== undefined && isExpired(expiresAt, this.clock.nowMs())) return READ_INTO.ABSENT;
     // As getStoredSync, without the copy of the value, the Stored and the revision it makes.
-    const caching = store.cache.enabled;
-    if (caching) {
-      const cached = store.cache.lookup(key);
-      if (cached !== undefined) {
-        if (cached.valueType !== 0) return READ_INTO.OTHER;
-        sink.bulkBorrowed(cached.value);
-        return READ_INTO.WRITTEN;
-      }
-    }
-    const value = store.readKey(key, expiresAt !== undefined);
+    const value = this.readLive(key);
     if (value === undefined) return READ_INTO.ABSENT;
-    const valueType = store.readType;
-    if (caching) store.cache.set(key, value, store.readSeq, store.readCreate, store.readVersion, valueType);
-    if (valueType !== 0) return READ_INTO.OTHER;
+    if (this.live.valueType !== 0) return READ_INTO.OTHER;
     sink.bulkBorrowed(value);
     return READ_INTO.WRITTEN;
   }

@@ -6,6 +6,15 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type * as Api from '../src/index.js';
 
+/**
+ * The write workload of put-path.ts, engine-write.ts and write-path-floor.ts: redis-benchmark's
+ * `-r 100000 -d 100`, writes in turns of WORKLOAD_TURN (a read of pipelined commands from many
+ * clients).
+ */
+export const WORKLOAD_KEYS = 100_000;
+export const WORKLOAD_TURN = 800;
+export const WORKLOAD_VALUE_BYTES = 100;
+
 /** argValue: the value after flag `name` on the command line, if given. */
 export function argValue(name: string): string | undefined {
   const i = process.argv.indexOf(name);

@@ -9,15 +9,23 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { argValue, fixedOrder, loadCask, redisStyleKeys } from './build-under-test.js';
+import { DEFAULT_CACHE_BYTES } from '../src/storage/cask/cask-options.js';
+import {
+  argValue,
+  fixedOrder,
+  loadCask,
+  redisStyleKeys,
+  WORKLOAD_KEYS,
+  WORKLOAD_TURN,
+  WORKLOAD_VALUE_BYTES,
+} from './build-under-test.js';
 
-/** KEYS_DEFAULT, WRITES_DEFAULT, TURN, VALUE_BYTES: as put-path.ts. */
-const KEYS_DEFAULT = 100_000;
+const KEYS_DEFAULT = WORKLOAD_KEYS;
 const WRITES_DEFAULT = 1_000_000;
-const TURN = 800;
-const VALUE_BYTES = 100;
-/** CACHE_BYTES: the servers' value cache (SERVER_CACHE_BYTES_DEFAULT). */
-const CACHE_BYTES = 80 * 1024 * 1024;
+const TURN = WORKLOAD_TURN;
+const VALUE_BYTES = WORKLOAD_VALUE_BYTES;
+/** CACHE_BYTES: the servers' value cache (SERVER_CACHE_BYTES_DEFAULT is the engine's default). */
+const CACHE_BYTES = DEFAULT_CACHE_BYTES;
 
 const keyCount = Number(argValue('--keys') ?? KEYS_DEFAULT);
 const writes = Number(argValue('--writes') ?? WRITES_DEFAULT);

@@ -11,13 +11,20 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { argValue, fixedOrder, loadApi, redisStyleKeys } from './build-under-test.js';
+import {
+  argValue,
+  fixedOrder,
+  loadApi,
+  redisStyleKeys,
+  WORKLOAD_KEYS,
+  WORKLOAD_TURN,
+  WORKLOAD_VALUE_BYTES,
+} from './build-under-test.js';
 
-/** KEYS_DEFAULT, PUTS_DEFAULT, TURN, VALUE_BYTES: the workload (redis-benchmark -r 100000 -d 100). */
-const KEYS_DEFAULT = 100_000;
+const KEYS_DEFAULT = WORKLOAD_KEYS;
 const PUTS_DEFAULT = 400_000;
-const TURN = 800;
-const VALUE_BYTES = 100;
+const TURN = WORKLOAD_TURN;
+const VALUE_BYTES = WORKLOAD_VALUE_BYTES;
 
 const keyCount = Number(argValue('--keys') ?? KEYS_DEFAULT);
 const puts = Number(argValue('--puts') ?? PUTS_DEFAULT);

@@ -12,18 +12,25 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { keyString } from '../src/stdx/key-string.js';
+import { DEFAULT_CACHE_BYTES } from '../src/storage/cask/cask-options.js';
 import { KeyDir } from '../src/storage/cask/key-dir.js';
 import { encodeRecord, recordBytes } from '../src/storage/cask/record.js';
 import { ValueCache } from '../src/storage/cask/value-cache.js';
-import { argValue, fixedOrder, redisStyleKeys } from './build-under-test.js';
+import {
+  argValue,
+  fixedOrder,
+  redisStyleKeys,
+  WORKLOAD_KEYS,
+  WORKLOAD_TURN,
+  WORKLOAD_VALUE_BYTES,
+} from './build-under-test.js';
 
-/** As put-path.ts. */
-const KEYS_DEFAULT = 100_000;
+const KEYS_DEFAULT = WORKLOAD_KEYS;
 const WRITES_DEFAULT = 1_000_000;
-const TURN = 800;
-const VALUE_BYTES = 100;
-/** CACHE_BYTES: the servers' value cache default. */
-const CACHE_BYTES = 80 * 1024 * 1024;
+const TURN = WORKLOAD_TURN;
+const VALUE_BYTES = WORKLOAD_VALUE_BYTES;
+/** CACHE_BYTES: the servers' value cache (SERVER_CACHE_BYTES_DEFAULT is the engine's default). */
+const CACHE_BYTES = DEFAULT_CACHE_BYTES;
 
 const keyCount = Number(argValue('--keys') ?? KEYS_DEFAULT);
 const writes = Number(argValue('--writes') ?? WRITES_DEFAULT);

@@ -61,3 +61,14 @@ export function fixedOrder(count: number, keyCount: number): Uint32Array {
   }
   return order;
 }
+
+/**
+ * workloadSize reads `--keys N` (default WORKLOAD_KEYS) and the count of writes after
+ * `countFlag` (default `countDefault`) from the command line.
+ */
+export function workloadSize(countFlag: string, countDefault: number): { keyCount: number; count: number } {
+  return {
+    keyCount: Number(argValue('--keys') ?? WORKLOAD_KEYS),
+    count: Number(argValue(countFlag) ?? countDefault),
+  };
+}

@@ -1,5 +1,5 @@
 // The cask engine's `write` alone, in process: the workload of put-path.ts (100-byte values to
-// random keys of a store that holds them all, in turns of TURN writes, durability 'never',
+// random keys of a store that holds them all, in turns of WORKLOAD_TURN writes, durability 'never',
 // compaction off, the servers' value cache) without the write pipeline above it, so the two
 // together split a SET's cost below RESP into the engine's part and the pipeline's. Each write
 // carries the revision the pipeline would give it. Prints CPU µs per write. For A/B runs,
@@ -15,26 +15,24 @@ import {
   fixedOrder,
   loadCask,
   redisStyleKeys,
-  WORKLOAD_KEYS,
   WORKLOAD_TURN,
   WORKLOAD_VALUE_BYTES,
+  workloadSize,
 } from './build-under-test.js';
 
-const KEYS_DEFAULT = WORKLOAD_KEYS;
 const WRITES_DEFAULT = 1_000_000;
-const TURN = WORKLOAD_TURN;
-const VALUE_BYTES = WORKLOAD_VALUE_BYTES;
-/** CACHE_BYTES: the servers' value cache (SERVER_CACHE_BYTES_DEFAULT is the engine's default). */
-const CACHE_BYTES = DEFAULT_CACHE_BYTES;
 
-const keyCount = Number(argValue('--keys') ?? KEYS_DEFAULT);
-const writes = Number(argValue('--writes') ?? WRITES_DEFAULT);
+const { keyCount, count: writes } = workloadSize('--writes', WRITES_DEFAULT);
 const dist = argValue('--dist');
 const { openCask } = await loadCask(dist);
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-engine-write-'));
-const engine = await openCask(dir, { durability: 'never', autoCompact: false, cacheBytes: CACHE_BYTES });
-const value = Buffer.alloc(VALUE_BYTES, 7);
+const engine = await openCask(dir, {
+  durability: 'never',
+  autoCompact: false,
+  cacheBytes: DEFAULT_CACHE_BYTES,
+});
+const value = Buffer.alloc(WORKLOAD_VALUE_BYTES, 7);
 const keys = redisStyleKeys(keyCount);
 const order = fixedOrder(writes, keyCount);
 let ts = engine.lastTs();
@@ -42,9 +40,9 @@ const created = new Float64Array(keyCount);
 const versions = new Uint32Array(keyCount);
 
 async function run(from: number, to: number, pick: (i: number) => number): Promise<void> {
-  for (let i = from; i < to; i += TURN) {
+  for (let i = from; i < to; i += WORKLOAD_TURN) {
     let last: Promise<void> | undefined;
-    for (let j = i; j < Math.min(to, i + TURN); j++) {
+    for (let j = i; j < Math.min(to, i + WORKLOAD_TURN); j++) {
       const k = pick(j);
       ts++;
       if (versions[k] === 0) created[k] = ts;

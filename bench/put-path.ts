@@ -1,5 +1,5 @@
 // The server's SET path below the RESP layer, in process: `pipeline.put` of 100-byte values to
-// random keys of a store that holds them all, in turns of TURN puts (as a read of pipelined
+// random keys of a store that holds them all, in turns of WORKLOAD_TURN puts (as a read of pipelined
 // commands from many clients), durability 'never' and compaction off, so that what is measured
 // is the JavaScript cost of a write (stamp, pending state, encode, group commit, publish), not
 // the disk. Prints CPU µs per put, and the young-generation collections (scavenges) and their
@@ -16,40 +16,36 @@ import {
   fixedOrder,
   loadApi,
   redisStyleKeys,
-  WORKLOAD_KEYS,
   WORKLOAD_TURN,
   WORKLOAD_VALUE_BYTES,
+  workloadSize,
 } from './build-under-test.js';
 
-const KEYS_DEFAULT = WORKLOAD_KEYS;
 const PUTS_DEFAULT = 400_000;
-const TURN = WORKLOAD_TURN;
-const VALUE_BYTES = WORKLOAD_VALUE_BYTES;
 
-const keyCount = Number(argValue('--keys') ?? KEYS_DEFAULT);
-const puts = Number(argValue('--puts') ?? PUTS_DEFAULT);
+const { keyCount, count: puts } = workloadSize('--puts', PUTS_DEFAULT);
 const dist = argValue('--dist');
 const api = await loadApi(dist);
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-put-path-'));
 const db = await api.open(dir, { durability: 'never', autoCompact: false });
 const pipeline = db.pipeline;
-const value = Buffer.alloc(VALUE_BYTES, 7);
+const value = Buffer.alloc(WORKLOAD_VALUE_BYTES, 7);
 const keys = redisStyleKeys(keyCount);
 const order = fixedOrder(puts, keyCount);
 
 async function run(from: number, to: number): Promise<void> {
-  for (let i = from; i < to; i += TURN) {
+  for (let i = from; i < to; i += WORKLOAD_TURN) {
     let last: Promise<void> | undefined;
-    for (let j = i; j < Math.min(to, i + TURN); j++) last = pipeline.put(keys[order[j]!]!, value);
+    for (let j = i; j < Math.min(to, i + WORKLOAD_TURN); j++) last = pipeline.put(keys[order[j]!]!, value);
     await last;
   }
 }
 
 try {
-  for (let i = 0; i < keyCount; i += TURN) {
+  for (let i = 0; i < keyCount; i += WORKLOAD_TURN) {
     let last: Promise<void> | undefined;
-    for (let j = i; j < Math.min(keyCount, i + TURN); j++) last = pipeline.put(keys[j]!, value);
+    for (let j = i; j < Math.min(keyCount, i + WORKLOAD_TURN); j++) last = pipeline.put(keys[j]!, value);
     await last;
   }
   await run(0, Math.min(puts, 50_000)); // warm-up

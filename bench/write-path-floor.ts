@@ -1,6 +1,6 @@
 // write-path-floor: what a SET's write path below RESP costs with today's data structures and
 // none of the layers' objects around them (issue 14). The same workload as put-path.ts and
-// engine-write.ts (100-byte values to random keys of 100k, in turns of TURN writes), done by
+// engine-write.ts (100-byte values to random keys of 100k, in turns of WORKLOAD_TURN writes), done by
 // hand: per write a pending-write map entry (key string), a revision from the value cache, the
 // record encoded with its CRC into one group buffer, and at the end of the turn one file write,
 // then per write the key directory's set (point index and tree), the value cache's set and the
@@ -17,41 +17,34 @@ import { KeyDir } from '../src/storage/cask/key-dir.js';
 import { encodeRecord, recordBytes } from '../src/storage/cask/record.js';
 import { ValueCache } from '../src/storage/cask/value-cache.js';
 import {
-  argValue,
   fixedOrder,
   redisStyleKeys,
-  WORKLOAD_KEYS,
   WORKLOAD_TURN,
   WORKLOAD_VALUE_BYTES,
+  workloadSize,
 } from './build-under-test.js';
 
-const KEYS_DEFAULT = WORKLOAD_KEYS;
 const WRITES_DEFAULT = 1_000_000;
-const TURN = WORKLOAD_TURN;
-const VALUE_BYTES = WORKLOAD_VALUE_BYTES;
-/** CACHE_BYTES: the servers' value cache (SERVER_CACHE_BYTES_DEFAULT is the engine's default). */
-const CACHE_BYTES = DEFAULT_CACHE_BYTES;
 
-const keyCount = Number(argValue('--keys') ?? KEYS_DEFAULT);
-const writes = Number(argValue('--writes') ?? WRITES_DEFAULT);
+const { keyCount, count: writes } = workloadSize('--writes', WRITES_DEFAULT);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-floor-'));
 const fd = fs.openSync(path.join(dir, 'data'), 'w');
 const keyDir = new KeyDir();
 keyDir.startPointIndex();
 while (!keyDir.buildPointIndex(1 << 20)) {}
-const cache = new ValueCache(CACHE_BYTES);
+const cache = new ValueCache(DEFAULT_CACHE_BYTES);
 const pending = new Map<string, { ts: number; value: Buffer; create: number; version: number }>();
-const value = Buffer.alloc(VALUE_BYTES, 7);
+const value = Buffer.alloc(WORKLOAD_VALUE_BYTES, 7);
 const keys = redisStyleKeys(keyCount);
 const order = fixedOrder(writes, keyCount);
 let ts = 0;
 let fileOffset = 0;
-const group = Buffer.allocUnsafe(TURN * recordBytes(16, VALUE_BYTES, false, true));
-const turnKeys: Buffer[] = new Array(TURN);
-const turnAt = new Uint32Array(TURN);
-const turnCreate = new Float64Array(TURN);
-const turnVersion = new Uint32Array(TURN);
-const turnNames: string[] = new Array(TURN);
+const group = Buffer.allocUnsafe(WORKLOAD_TURN * recordBytes(16, WORKLOAD_VALUE_BYTES, false, true));
+const turnKeys: Buffer[] = new Array(WORKLOAD_TURN);
+const turnAt = new Uint32Array(WORKLOAD_TURN);
+const turnCreate = new Float64Array(WORKLOAD_TURN);
+const turnVersion = new Uint32Array(WORKLOAD_TURN);
+const turnNames: string[] = new Array(WORKLOAD_TURN);
 
 function turn(from: number, to: number, pick: (i: number) => number): void {
   let pos = 0;
@@ -101,12 +94,19 @@ function turn(from: number, to: number, pick: (i: number) => number): void {
       key,
       1,
       fileOffset + valueAt,
-      VALUE_BYTES,
+      WORKLOAD_VALUE_BYTES,
       seq,
       turnCreate[i] as number,
       turnVersion[i] as number,
     );
-    cache.set(key, group.subarray(valueAt, valueAt + VALUE_BYTES), seq, turnCreate[i], turnVersion[i], 0);
+    cache.set(
+      key,
+      group.subarray(valueAt, valueAt + WORKLOAD_VALUE_BYTES),
+      seq,
+      turnCreate[i],
+      turnVersion[i],
+      0,
+    );
     const name = turnNames[i] as string;
     if (pending.get(name)?.ts === seq) pending.delete(name);
   }
@@ -114,7 +114,7 @@ function turn(from: number, to: number, pick: (i: number) => number): void {
 }
 
 function run(from: number, to: number, pick: (i: number) => number): void {
-  for (let i = from; i < to; i += TURN) turn(i, Math.min(to, i + TURN), pick);
+  for (let i = from; i < to; i += WORKLOAD_TURN) turn(i, Math.min(to, i + WORKLOAD_TURN), pick);
 }
 
 run(0, keyCount, (i) => i);

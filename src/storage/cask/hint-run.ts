@@ -477,17 +477,19 @@ export function mergeCursors(cursors: readonly KeyCursor[], visit: (cursor: KeyC
     while (c.next());
     return;
   }
-  if (live.length > LINEAR_MERGE_RUNS_MAX) {
-    mergeByHeap(live, visit);
-    return;
-  }
-  // Few cursors (one per data file): the smallest head is found by looking at each, which costs
-  // less than a heap's bookkeeping at these sizes. Keys compare by the 4 bytes after the prefix
-  // all of them share first (words[k], one number; equal words compare whole keys): keys of one
-  // store tend to share a long prefix.
+  // Keys compare by the WORD_BYTES bytes after the prefix all of them share first (one number
+  // per cursor; equal words compare whole keys): keys of one store tend to share a long prefix,
+  // and counters written as digits (redis-benchmark's `key:000000012345`) differ only in their
+  // last few bytes.
   const first = live[0] as KeyCursor;
   let prefix = Number.POSITIVE_INFINITY;
   for (const c of live) prefix = Math.min(prefix, c.prefix, c.keyLen, commonPrefix(c, first));
+  if (live.length > LINEAR_MERGE_RUNS_MAX) {
+    mergeByHeap(live, prefix, visit);
+    return;
+  }
+  // Few cursors (one per data file): the smallest head is found by looking at each, which costs
+  // less than a heap's bookkeeping at these sizes.
   const words = live.map((c) => wordOf(c, prefix));
   while (live.length > 0) {
     let m = 0;
@@ -520,13 +522,23 @@ function commonPrefix(a: KeyCursor, b: KeyCursor): number {
   return k;
 }
 
-/** wordOf: bytes [from, from + 4) of the cursor's current key as a big-endian number (0 past its end). */
+/**
+ * WORD_BYTES: how many bytes of a key (after the shared prefix) one merge word holds: six, the
+ * most a double holds exactly (2^48 < 2^53).
+ */
+const WORD_BYTES = 6;
+
+/**
+ * wordOf: bytes [from, from + WORD_BYTES) of the cursor's current key as a big-endian number,
+ * zero past its end. Unequal words order keys as their bytes do (a key that ends is padded with
+ * zeros, which never exceed a real byte); equal words say nothing.
+ */
 function wordOf(c: KeyCursor, from: number): number {
   const at = c.keyAt + from;
   const left = c.keyLen - from;
   const b = c.keys;
   let w = 0;
-  for (let k = 0; k < 4; k++) w = w * 256 + (k < left ? (b[at + k] as number) : 0);
+  for (let k = 0; k < WORD_BYTES; k++) w = w * 256 + (k < left ? (b[at + k] as number) : 0);
   return w;
 }
 
@@ -544,10 +556,19 @@ function compareCursors(a: KeyCursor, b: KeyCursor): number {
   return a.keyLen - b.keyLen;
 }
 
-/** mergeByHeap is mergeCursors for many cursors: a binary min-heap of them (ties: older file first). */
-function mergeByHeap(cursors: KeyCursor[], visit: (cursor: KeyCursor) => void): void {
+/**
+ * mergeByHeap is mergeCursors for many cursors: a binary min-heap of them (ties: older file
+ * first), each position's word (wordOf after `prefix`) kept beside it so that most comparisons
+ * are of two numbers.
+ */
+function mergeByHeap(cursors: KeyCursor[], prefix: number, visit: (cursor: KeyCursor) => void): void {
   const heap = cursors;
+  const words = new Float64Array(heap.length);
+  for (let i = 0; i < heap.length; i++) words[i] = wordOf(heap[i] as KeyCursor, prefix);
   const less = (x: number, y: number): boolean => {
+    const wx = words[x] as number;
+    const wy = words[y] as number;
+    if (wx !== wy) return wx < wy;
     const a = heap[x] as KeyCursor;
     const b = heap[y] as KeyCursor;
     const c = compareCursors(a, b);
@@ -563,6 +584,9 @@ function mergeByHeap(cursors: KeyCursor[], visit: (cursor: KeyCursor) => void): 
       const c = heap[i] as KeyCursor;
       heap[i] = heap[m] as KeyCursor;
       heap[m] = c;
+      const w = words[i] as number;
+      words[i] = words[m] as number;
+      words[m] = w;
       i = m;
     }
   };
@@ -570,10 +594,12 @@ function mergeByHeap(cursors: KeyCursor[], visit: (cursor: KeyCursor) => void): 
   while (heap.length > 0) {
     const c = heap[0] as KeyCursor;
     visit(c);
-    if (!c.next()) {
+    if (c.next()) words[0] = wordOf(c, prefix);
+    else {
       const last = heap.pop() as KeyCursor;
       if (heap.length === 0) return;
       heap[0] = last;
+      words[0] = words[heap.length] as number;
     }
     down(0);
   }

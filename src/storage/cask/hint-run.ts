@@ -362,22 +362,6 @@ function insertionSort(halves: Uint32Array, from: number, to: number): void {
   }
 }
 
-/** compareKeys compares entry i of run a with entry j of run b as unsigned bytes. */
-function compareKeys(a: HintRun, i: number, b: HintRun, j: number): number {
-  const ab = a.bytes;
-  const bb = b.bytes;
-  const as = a.keyAt[i] as number;
-  const bs = b.keyAt[j] as number;
-  const al = a.keyLen[i] as number;
-  const bl = b.keyLen[j] as number;
-  const n = Math.min(al, bl);
-  for (let k = 0; k < n; k++) {
-    const d = (ab[as + k] as number) - (bb[bs + k] as number);
-    if (d !== 0) return d;
-  }
-  return al - bl;
-}
-
 /**
  * KeyCursor: a position in a sorted run of entries that the open merges: a version-2 hint file
  * decoded one entry at a time (hint.ts's HintCursor) or a HintRun (RunCursor). The current

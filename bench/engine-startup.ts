@@ -1,15 +1,18 @@
 // Start-up and space benchmark of the cask engine (issue 14). Not a test: it prints numbers and
 // the targets they are held to.
 //
-//   npx tsx bench/engine-startup.ts --startup [--keys N]     open time of a never-compacted store
+//   npx tsx bench/engine-startup.ts --startup [--keys N] [--data-file-bytes B]
+//                                                           open time of a never-compacted store
 //   npx tsx bench/engine-startup.ts --space [--keys N]       disk use and write amplification
 //       [--dead-ratio R --min-dead-bytes B --data-file-bytes B]  compaction options to try
 //
 // --startup: a child process writes N keys (default 1M: 16-byte keys, 100-byte values, random
 // order) from WRITERS concurrent writers, each awaiting one put at a time (durability 'always',
 // compaction off, as a store that never compacted), then either closes the store ("clean") or
-// kills itself with SIGKILL before closing ("crash"). Each measurement opens a fresh copy of that
-// directory in a fresh process and times openCask alone; best of OPEN_ROUNDS. Target: < 1 s at 1M.
+// kills itself with SIGKILL before closing ("crash"), or overwrites random keys until the active
+// file is nearly full and then dies ("crash-full": the most records an open must scan). Each
+// measurement opens a fresh copy of that directory in a fresh process and times openCask alone;
+// best of OPEN_ROUNDS. Target: < 1 s at 1M.
 //
 // --space: N keys (default 200k) are written once, then rewritten REWRITES times, every pass in a
 // new random order from WRITERS writers, default options (compaction as configured). Reported:
@@ -23,6 +26,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Prng } from '../src/stdx/prng.js';
 import { openCask } from '../src/storage/cask/cask-engine.js';
+import { DEFAULT_DATA_FILE_BYTES } from '../src/storage/cask/cask-options.js';
 import { pipelined } from '../src/txn/pipelined-engine.js';
 
 const KEY_BYTES = 16;
@@ -37,6 +41,8 @@ const SEED = 0x5eed;
 const KEY_PREFIX = Buffer.from('cairnkey', 'latin1');
 /** Targets of issue 14. */
 const TARGET_OPEN_MS = 1000;
+/** FULL_ACTIVE_SHARE: how full the "crash-full" history leaves the active file. */
+const FULL_ACTIVE_SHARE = 0.97;
 const TARGET_SPACE_RATIO = 2.0;
 
 const SELF = fileURLToPath(import.meta.url);
@@ -103,11 +109,33 @@ function wchar(): number {
 
 // ---- child modes ----
 
-/** build: write `n` keys into `dir`, then close ("clean") or die by SIGKILL ("crash"). */
-async function build(dir: string, n: number, history: string): Promise<void> {
-  const store = pipelined(await openCask(dir, { durability: 'always', autoCompact: false }));
-  await writeAll(store, n, new Prng(SEED), valuePool(new Prng(SEED + 1)), 0);
-  if (history === 'crash') process.kill(process.pid, 'SIGKILL');
+/**
+ * build: write `n` keys into `dir`, then close ("clean") or die by SIGKILL ("crash"); or
+ * ("crash-full") overwrite random keys until the active file is FULL_ACTIVE_SHARE full, then die:
+ * the worst case of a crash open, the most records without a hint file.
+ */
+async function build(
+  dir: string,
+  n: number,
+  history: string,
+  dataFileBytes: number | undefined,
+): Promise<void> {
+  const engine = await openCask(dir, { durability: 'always', autoCompact: false, dataFileBytes });
+  const store = pipelined(engine);
+  const values = valuePool(new Prng(SEED + 1));
+  const prng = new Prng(SEED);
+  await writeAll(store, n, prng, values, 0);
+  if (history === 'crash-full') {
+    const full = FULL_ACTIVE_SHARE * (dataFileBytes ?? DEFAULT_DATA_FILE_BYTES);
+    const writer = async (): Promise<void> => {
+      while (engine.store.active.size < full) {
+        const index = prng.int(n);
+        await store.put(keyOf(index), values[(index + 1) % VALUE_POOL_SIZE] as Buffer);
+      }
+    };
+    await Promise.all(Array.from({ length: WRITERS }, writer));
+  }
+  if (history !== 'clean') process.kill(process.pid, 'SIGKILL');
   await store.close();
 }
 
@@ -164,13 +192,13 @@ interface OpenResult {
   readonly problems: number;
 }
 
-async function startup(n: number): Promise<void> {
+async function startup(n: number, dataFileBytes: number | undefined): Promise<void> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-startup-'));
   try {
-    for (const history of ['clean', 'crash']) {
+    for (const history of ['clean', 'crash', 'crash-full']) {
       const dir = path.join(root, history);
       const started = performance.now();
-      await runChild(['build', dir, String(n), history], history === 'crash');
+      await runChild(['build', dir, String(n), history, String(dataFileBytes ?? '')], history !== 'clean');
       console.error(
         `  ${history}: built ${n} keys in ${((performance.now() - started) / 1000).toFixed(1)} s`,
       );
@@ -252,7 +280,13 @@ function fmt(x: number): string {
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const mode = argv[0];
-  if (mode === 'build') return build(argv[1] as string, Number(argv[2]), argv[3] as string);
+  if (mode === 'build')
+    return build(
+      argv[1] as string,
+      Number(argv[2]),
+      argv[3] as string,
+      argv[4] ? Number(argv[4]) : undefined,
+    );
   if (mode === 'open') return openOnce(argv[1] as string);
   let keys: number | undefined;
   const scenarios: string[] = [];
@@ -276,7 +310,7 @@ async function main(): Promise<void> {
     `machine: ${os.availableParallelism()} CPUs, ${os.cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version} (shared: numbers are noisy)`,
   );
   for (const s of scenarios) {
-    if (s === '--startup') await startup(keys ?? STARTUP_KEYS);
+    if (s === '--startup') await startup(keys ?? STARTUP_KEYS, tried.dataFileBytes);
     else await space(keys ?? SPACE_KEYS, tried);
   }
 }

@@ -191,6 +191,21 @@ export class HintRun {
     return shared;
   }
 
+  /**
+   * sortedSharedPrefix is sharedPrefix of a sorted run: what its first and last keys share, as
+   * every key between them shares it (one comparison instead of a pass over every key, which was
+   * a twentieth of a crash open's merge).
+   */
+  sortedSharedPrefix(): number {
+    const b = this.bytes;
+    const first = this.keyAt[0] as number;
+    const last = this.keyAt[this.count - 1] as number;
+    const n = Math.min(this.keyLen[0] as number, this.keyLen[this.count - 1] as number);
+    let k = 0;
+    while (k < n && b[first + k] === b[last + k]) k++;
+    return k;
+  }
+
   /** word: bytes [from, from + 4) of entry i's key as a big-endian number (0 past its end). */
   word(i: number, from: number): number {
     const at = (this.keyAt[i] as number) + from;
@@ -406,7 +421,7 @@ export class RunCursor implements KeyCursor {
   constructor(readonly run: HintRun) {
     this.id = run.id;
     this.keys = run.bytes;
-    this.prefix = run.count > 0 ? run.sharedPrefix() : 0;
+    this.prefix = run.count > 0 ? run.sortedSharedPrefix() : 0;
   }
 
   next(): boolean {

@@ -843,13 +843,16 @@ export class KeyDir {
     // key ranges): a key above the last key appends to the last leaf without a search.
     // The path is recorded only when the append must split the leaf (what split needs).
     let tail = this.lastLeaf();
-    if (tail.n === 0 ? this.count === 0 : tail.compareAt(tail.n - 1, key) < 0) {
+    const last = tail.n === 0 ? (this.count === 0 ? -1 : 1) : tail.compareAt(tail.n - 1, key);
+    if (last < 0) {
       if (tail.n === LEAF_SLOTS_MAX) tail = this.lastLeafRecorded();
       this.insert(tail, tail.n, key, fileId, valueOffset, valueLen, seq, create, version);
       return true;
     }
-    const leaf = this.findLeaf(key, true);
-    const i = leaf.search(key);
+    // The same key again (a merge visits a key's entries from several files one after another):
+    // it is the last key, so no descent.
+    const leaf = last === 0 ? tail : this.findLeaf(key, true);
+    const i = last === 0 ? tail.n - 1 : leaf.search(key);
     if (i >= 0) {
       const s = i * SLOT_WORDS;
       const existing = u64FromHalves(leaf.slots[s + S_SEQ_HI] as number, leaf.slots[s + S_SEQ_LO] as number);

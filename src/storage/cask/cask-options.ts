@@ -96,7 +96,15 @@ export function debugChecksOn(options: CaskOptions): boolean {
   return options.debugChecks ?? process.env[DEBUG_CHECKS_ENV] === '1';
 }
 
-export const DEFAULT_DATA_FILE_BYTES = 64 * 1024 * 1024;
+/**
+ * DEFAULT_DATA_FILE_BYTES: where a data file is sealed by default. It bounds what an open after a
+ * crash must scan, decode and sort record by record: every sealed file gets a hint file, the
+ * active one has none. At 64 MiB a crash with a full active file (about 440k records of 100-byte
+ * values) opened 1M keys in 1.2-1.6 s; at 16 MiB in 0.75-0.8 s, with the same space and write
+ * throughput in `bench/engine-startup.ts --space` (docs/benchmarks.md, 2026-12-07). Smaller files
+ * also leave compaction needing less free space (one file's live records).
+ */
+export const DEFAULT_DATA_FILE_BYTES = 16 * 1024 * 1024;
 /**
  * DEFAULT_COMPACTION_DEAD_RATIO, DEFAULT_COMPACTION_MIN_DEAD_BYTES: since compaction rewrites
  * only the most fragmented files (compaction-plan.ts), a lower trigger costs little in writes:

@@ -150,6 +150,18 @@ export function checkCompatible(meta: Meta, engine: string, dir: string): void {
 }
 
 /**
+ * lostMetaAdvice: what an open that finds no valid metadata copy tells the operator (the open
+ * refuses; the rebuild is theirs to run, since it cannot know everything the metadata knew:
+ * docs/hardening.md, "Lost metadata").
+ */
+export function lostMetaAdvice(dir: string): string {
+  return (
+    `run \`cairn check ${dir}\` to inspect it, then \`cairn repair ${dir}\` to rebuild the metadata ` +
+    'from the data files (cask stores)'
+  );
+}
+
+/**
  * loadOrCreateMeta opens the metadata of a store directory for `engine`: it creates it for a
  * fresh directory, repairs a damaged copy from the good one, and refuses a directory whose
  * metadata is all gone while other files remain (never "start empty" over existing data).
@@ -166,7 +178,7 @@ export async function loadOrCreateMeta(
     if (read.copiesFound > 0 || !isEmpty) {
       throw new CorruptionError(
         `${dir}: no valid metadata copy (${read.problems.join('; ')}) but the directory holds store files; ` +
-          'run `cairn check` to inspect it',
+          lostMetaAdvice(dir),
       );
     }
     const meta: Meta = { format: FORMAT_NEW_STORE, engine, generation: 1, createdAtMs: nowMs, fields: {} };

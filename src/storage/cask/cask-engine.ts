@@ -61,7 +61,15 @@ import {
   WrongTypeError,
 } from '../errors.js';
 import { type ExpiryIndex, isExpired } from '../expiry-index.js';
-import { checkCompatible, loadOrCreateMeta, META_FILES, type Meta, readMeta, writeMeta } from '../meta.js';
+import {
+  checkCompatible,
+  loadOrCreateMeta,
+  lostMetaAdvice,
+  META_FILES,
+  type Meta,
+  readMeta,
+  writeMeta,
+} from '../meta.js';
 import { checkKeyVersion, checkTs } from '../revision.js';
 import { checkBatch, checkDataDir, checkKey, ownScanRange } from '../validate.js';
 import { valueTypeName } from '../value-type.js';
@@ -319,7 +327,7 @@ export class CaskEngine implements Engine {
     try {
       const { meta } = await readMeta(fs, dir);
       if (meta === undefined)
-        throw new CorruptionError(`${dir} holds no valid Cairn metadata; run \`cairn check\``);
+        throw new CorruptionError(`${dir} holds no valid Cairn metadata; ${lostMetaAdvice(dir)}`);
       checkCompatible(meta, ENGINE_NAME, dir);
       const recovered = await recoverStore(fs, dir, meta, {
         repair: false,

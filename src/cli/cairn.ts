@@ -7,6 +7,7 @@ import { registerEndpoint } from './commands/endpoint.js';
 import { registerGet } from './commands/get.js';
 import { registerMember } from './commands/member.js';
 import { registerMoveLeader } from './commands/move-leader.js';
+import { registerRepair } from './commands/repair.js';
 import { registerRm } from './commands/rm.js';
 import { registerScan } from './commands/scan.js';
 import { registerServe } from './commands/serve.js';
@@ -28,9 +29,10 @@ registerGet(program, cli);
 registerSet(program, cli);
 registerRm(program, cli);
 registerScan(program, cli);
-// Inspection.
+// Inspection and repair.
 registerStats(program, cli);
 registerCheck(program, cli);
+registerRepair(program, cli);
 // Servers.
 registerServe(program, cli);
 registerSnapshot(program, cli);

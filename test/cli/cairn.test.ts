@@ -360,3 +360,81 @@ describe.concurrent('cairn check', () => {
     expect(r.out).toMatch(/META-1: missing/);
   });
 });
+
+describe.concurrent('cairn repair', () => {
+  it('rebuilds lost metadata: refused before, every key after, refused again', async ({ expect }) => {
+    const dir = await seeded([
+      ['a', '1'],
+      ['b', '2'],
+      ['c', '3'],
+    ]);
+    const db = await open(dir);
+    await db.delete('b');
+    await db.set('ttl', 'v', { ttlMs: 3_600_000 });
+    await db.close();
+    fs.unlinkSync(path.join(dir, 'META-1'));
+    fs.truncateSync(path.join(dir, 'META-2'), 4);
+
+    const refused = await cairn(ROOT, 'get', 'a', '--dir', dir);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^cairn: .*no valid metadata copy.*`cairn repair .*`/);
+    const check = await cairn(ROOT, 'check', dir);
+    expect(check.code).toBe(1);
+    expect(check.out).toMatch(/`cairn repair .*`/);
+
+    const r = await cairn(ROOT, 'repair', dir);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^metadata: +generation 1, engine cask, format 3$/m);
+    expect(r.out).toMatch(/^saved copy: +corrupt\/META-2\.\d+ /m);
+    expect(r.out).toMatch(/^status: +metadata rebuilt/m);
+
+    expect((await cairn(ROOT, 'get', 'a', '--dir', dir)).out).toBe('1\n');
+    expect((await cairn(ROOT, 'get', 'b', '--dir', dir)).code).toBe(1);
+    expect((await cairn(ROOT, 'scan', '--dir', dir)).out).toBe('a\t1\nc\t3\nttl\tv\n');
+    const reopened = await open(dir);
+    expect(await reopened.ttl('ttl')).toBeGreaterThan(3_000_000);
+    await reopened.close();
+    expect((await cairn(ROOT, 'check', dir)).code).toBe(0);
+
+    const again = await cairn(dir, 'repair', '--json');
+    expect(again.code).toBe(2);
+    expect(again.out).toBe('');
+    expect(again.stderr).toMatch(/^cairn: nothing to rebuild: .* has a valid metadata copy/);
+  });
+
+  it('--json: one object with the metadata written and what it inferred', async ({ expect }) => {
+    const dir = await seeded([['k', 'v']]);
+    for (const name of ['META-1', 'META-2']) fs.unlinkSync(path.join(dir, name));
+    const r = await cairn(ROOT, 'repair', dir, '--json');
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.out) as Record<string, unknown>;
+    expect(report).toMatchObject({
+      dir,
+      meta: { engine: 'cask', format: FORMAT_NEW_STORE, generation: 1 },
+      source: 'data files',
+      keys: 1,
+      suspects: { count: 0, named: [] },
+      saved: [],
+    });
+  });
+
+  it('refuses a directory that is no store, and an lmdb store, changing nothing', async ({ expect }) => {
+    const empty = tmpDir('cli');
+    const none = await cairn(ROOT, 'repair', empty);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/^cairn: nothing to rebuild from: .* holds no data files/);
+    expect(fs.readdirSync(empty)).toEqual([]);
+
+    const lmdb = tmpDir('cli');
+    const db = await open(lmdb, { engine: 'lmdb' });
+    await db.set('k', 'v');
+    await db.close();
+    for (const name of ['META-1', 'META-2']) fs.unlinkSync(path.join(lmdb, name));
+    const before = snapshot(lmdb);
+    const r = await cairn(ROOT, 'repair', lmdb);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^cairn: .* holds an lmdb store/);
+    expect(snapshot(lmdb)).toEqual(before);
+  });
+});

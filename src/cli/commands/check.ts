@@ -61,6 +61,8 @@ export function formatReport(
         : `metadata:        generation ${meta.generation}, engine ${meta.engine}, format ${meta.format}`,
     );
     for (const problem of metaProblems) lines.push(`  metadata problem: ${problem}`);
+    if (meta === undefined)
+      lines.push(`  a cask store's metadata is rebuilt from its data files by \`cairn repair ${dir}\``);
     if (report === undefined) {
       if (meta !== undefined) lines.push(`data:            not checked (cairn check reads cask stores only)`);
     } else {

@@ -19,6 +19,7 @@ export {
 export * from './db/errors.js';
 export type { CaskEvent } from './storage/cask/cask-options.js';
 export { type CheckResult, checkStore } from './storage/cask/check.js';
+export { type RebuildReport, rebuildMeta } from './storage/cask/rebuild-meta.js';
 export type { Durability, EngineStats, Revision } from './storage/engine.js';
 export { BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX } from './storage/limits.js';
 export type {

@@ -262,6 +262,12 @@ describe('rebuildMeta after both metadata copies are lost', () => {
       loseMeta(dir, 'truncate');
       const report = await rebuildMeta(dir);
       expect(report.source).toBe('META-2.tmp');
+      // Every copy is kept before it is replaced, the temporary one included.
+      expect(report.saved.map((n) => path.basename(n).replace(/\.\d+$/, '')).sort()).toEqual([
+        'META-1',
+        'META-2',
+        'META-2.tmp',
+      ]);
       expect(report.meta.fields.retired).toEqual([1, 2]);
       expect(report.suspects.count).toBe(0);
       const db = await openCaskPipelined(dir);

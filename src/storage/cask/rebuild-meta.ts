@@ -422,13 +422,15 @@ function suspectKeys(
 }
 
 /**
- * saveDamagedCopies copies each metadata copy still on disk to `corrupt/META-n.<ms>` (fsynced)
- * before it is replaced: nothing the directory held is thrown away. Returns the saved names.
+ * saveDamagedCopies copies each metadata copy still on disk (`META-n`, `META-n.tmp`) to
+ * `corrupt/<name>.<ms>` (fsynced) before it is replaced: nothing the directory held is thrown
+ * away. Returns the saved names.
  */
 async function saveDamagedCopies(fs: FileSystem, dir: string, nowMs: number): Promise<string[]> {
   const saved: string[] = [];
   const corrupt = path.join(dir, CORRUPT_DIR);
-  for (const name of META_FILES) {
+  // The temporary copies too: writeMeta replaces them (an intact one was read already).
+  for (const name of [...META_FILES, ...META_FILES.map((m) => `${m}${TEMP_SUFFIX}`)]) {
     const from = path.join(dir, name);
     if (!(await fs.exists(from))) continue;
     const bytes = await fs.readFile(from);

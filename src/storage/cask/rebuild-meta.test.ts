@@ -208,9 +208,11 @@ describe('rebuildMeta after both metadata copies are lost', () => {
   describe('a compaction input left on disk after the commit (its `retired` list lost)', () => {
     /**
      * leftInput: `gone` is put in file 1 and deleted in file 2; a full compaction of both drops
-     * the tombstone (no older put survives outside the inputs). Input 1 is then put back, as a
-     * deletion cut short leaves it (a crash between the inputs' unlinks, or a failed unlink,
-     * which leaves it listed in `retired` for the next open to delete).
+     * the tombstone (no older put survives outside the inputs). Input 1 is then put back: the
+     * simplest layout of an input that outlived its compaction's commit while the input holding
+     * the tombstone did not. (Inputs are deleted oldest first, so a crash leaves that layout when
+     * the older put is in the higher-numbered input, an earlier compaction's output; the cut
+     * points of a real compaction are the test below.)
      */
     async function leftInput(): Promise<string> {
       const dir = tmpDir('rebuild');

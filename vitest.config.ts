@@ -29,6 +29,8 @@ export default defineConfig({
     // Debug checks in the storage engine (CaskOptions.debugChecks), here and in every process a
     // test spawns: the whole key directory and expiry index verified after recovery and compaction.
     env: { CAIRN_DEBUG_CHECKS: '1' },
+    // Byte arrays compare by their bytes in one call (test/support/byte-equality.ts).
+    setupFiles: ['./test/support/byte-equality.ts'],
     reporters: ['default', './test/support/summary-reporter.ts'],
     // Two groups, one after the other (sequence.groupOrder): the in-process suites two files at
     // a time, then the multi-process suites one file at a time.

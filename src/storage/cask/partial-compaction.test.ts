@@ -10,9 +10,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { openCaskPipelined, type PipelinedCask } from '../../../test/support/pipelined-cask.js';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
+import {
+  buildTombstoneStore,
+  newerHalf,
+  TOMBSTONE_STORE_OPTIONS,
+} from '../../../test/support/tombstone-store.js';
 import { FaultyFileSystem } from '../../io/faulty-file-system.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
-import { Prng } from '../../stdx/prng.js';
 import type { CaskOptions } from './cask-options.js';
 import { planCompaction } from './compaction-plan.js';
 
@@ -175,44 +179,8 @@ describe('partial compaction against a Map model', () => {
 });
 
 describe('a partial compaction that crashes or fails at any step', () => {
-  const OPTIONS = { dataFileBytes: 4096, autoCompact: false } as const;
-
-  /**
-   * build writes the same store every time: puts of 40 keys spread over the older files, then
-   * deletes and rewrites in the newer ones, so that the newer files hold tombstones whose older
-   * puts live in files a compaction of the newer ones leaves alone. Returns the contents.
-   */
-  async function build(dir: string): Promise<Map<string, string>> {
-    const rng = new Prng(11);
-    const model = new Map<string, string>();
-    const db = await openCaskPipelined(dir, OPTIONS);
-    for (let i = 0; i < 40; i++) {
-      const value = `first${i}`.padEnd(60, '.');
-      await db.put(Buffer.from(`key${i}`), Buffer.from(value));
-      model.set(`key${i}`, value);
-    }
-    await db.engine.rotate();
-    for (let i = 0; i < 120; i++) {
-      const key = `key${rng.int(40)}`;
-      if (rng.chance(0.4)) {
-        await db.delete(Buffer.from(key));
-        model.delete(key);
-      } else {
-        const value = `v${i}`.padEnd(rng.range(1, 80), '.');
-        await db.put(Buffer.from(key), Buffer.from(value));
-        model.set(key, value);
-      }
-    }
-    await db.engine.hintsSettled();
-    await db.close();
-    return model;
-  }
-
-  /** newerHalf: the newer half of the store's data files, the active one included. */
-  const newerHalf = (db: PipelinedCask): number[] => {
-    const ids = db.engine.files.ids();
-    return ids.slice(ids.length >> 1);
-  };
+  const OPTIONS = TOMBSTONE_STORE_OPTIONS;
+  const build = buildTombstoneStore;
 
   async function expectContents(dir: string, model: Map<string, string>, dropHints: boolean): Promise<void> {
     if (dropHints)

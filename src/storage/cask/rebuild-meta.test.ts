@@ -9,6 +9,11 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openCaskPipelined, type PipelinedCask } from '../../../test/support/pipelined-cask.js';
 import { tmpDir } from '../../../test/support/tmp-dir.js';
+import {
+  buildTombstoneStore,
+  newerHalf,
+  TOMBSTONE_STORE_OPTIONS,
+} from '../../../test/support/tombstone-store.js';
 import { open } from '../../db/db.js';
 import { FaultyFileSystem } from '../../io/faulty-file-system.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
@@ -281,38 +286,8 @@ describe('rebuildMeta after both metadata copies are lost', () => {
   });
 
   describe('a partial compaction cut by a power loss at any step, then the metadata lost', () => {
-    const OPTIONS = { dataFileBytes: 4096, autoCompact: false } as const;
-
-    /** build: puts spread over the older files, deletes and rewrites in the newer ones (partial-compaction.test.ts). */
-    async function build(dir: string): Promise<Map<string, string>> {
-      const rng = new Prng(11);
-      const model = new Map<string, string>();
-      const db = await openCaskPipelined(dir, OPTIONS);
-      for (let i = 0; i < 40; i++) {
-        const value = `first${i}`.padEnd(60, '.');
-        await db.put(b(`key${i}`), b(value));
-        model.set(`key${i}`, value);
-      }
-      await db.engine.rotate();
-      for (let i = 0; i < 120; i++) {
-        const key = `key${rng.int(40)}`;
-        if (rng.chance(0.4)) {
-          await db.delete(b(key));
-          model.delete(key);
-        } else {
-          const value = `v${i}`.padEnd(rng.range(1, 80), '.');
-          await db.put(b(key), b(value));
-          model.set(key, value);
-        }
-      }
-      await db.engine.hintsSettled();
-      await db.close();
-      return model;
-    }
-    const newerHalf = (db: PipelinedCask): number[] => {
-      const ids = db.engine.files.ids();
-      return ids.slice(ids.length >> 1);
-    };
+    const OPTIONS = TOMBSTONE_STORE_OPTIONS;
+    const build = buildTombstoneStore;
 
     it('every put is back; a deleted key is back only if the repair names it', async () => {
       const probeDir = tmpDir('rebuild');

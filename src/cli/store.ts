@@ -6,7 +6,7 @@ import { type Command, Option } from 'commander';
 import { type Db, ENGINE_NAMES, type EngineName, open } from '../db/db.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { holdsStoreFiles } from '../storage/cask/cask-engine.js';
-import { ReadOnlyError } from '../storage/errors.js';
+import { ClusterMemberDirectoryError, ReadOnlyError } from '../storage/errors.js';
 import { readMeta } from '../storage/meta.js';
 import { CliError } from './program.js';
 
@@ -59,8 +59,9 @@ export async function withDb<T>(
     db = await open(options.dir, base);
   } catch (err) {
     // A command that only reads (get, scan, stats) works on a directory it may not write: a
-    // read-only file system, a backup, a snapshot.
-    if (!(readsOnly && err instanceof ReadOnlyError)) throw err;
+    // read-only file system, a backup, a snapshot, a stopped cluster member's directory.
+    if (!(readsOnly && (err instanceof ReadOnlyError || err instanceof ClusterMemberDirectoryError)))
+      throw err;
     db = await open(options.dir, { ...base, readOnly: true });
   }
   let result: T;

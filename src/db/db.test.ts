@@ -1,10 +1,39 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tmpDir } from '../../test/support/tmp-dir.js';
 import { ManualClock } from '../io/manual-clock.js';
-import { IncompatibleError, InvalidArgumentError, KeyNotFoundError } from '../storage/errors.js';
-import { open } from './db.js';
+import { identityPath, RAFT_DIR } from '../replica/identity.js';
+import {
+  ClusterMemberDirectoryError,
+  IncompatibleError,
+  InvalidArgumentError,
+  KeyNotFoundError,
+} from '../storage/errors.js';
+import { MEMBER_IDENTITY_PATH, open } from './db.js';
 
 describe('Db (embedded API)', () => {
+  it("refuses to open a cluster member's directory for writing; reads it with readOnly", async () => {
+    // A write here bypasses the cluster's log: the member's data would differ from the others'
+    // for good (found from outside: `cairn set --dir` on a stopped member, then `check hash`).
+    const dir = tmpDir('db');
+    const db = await open(dir);
+    await db.set('k', 'v');
+    await db.close();
+    fs.mkdirSync(path.join(dir, RAFT_DIR));
+    fs.writeFileSync(identityPath(dir), '{}');
+    const before = fs.readdirSync(dir).sort();
+    const err = await open(dir).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ClusterMemberDirectoryError);
+    expect(err).toBeInstanceOf(IncompatibleError);
+    expect((err as Error).message).toContain("is a cluster member's data directory");
+    expect(fs.readdirSync(dir).sort()).toEqual(before); // no LOCK left, nothing written
+    const ro = await open(dir, { readOnly: true });
+    expect(await ro.getString('k')).toBe('v');
+    await ro.close();
+    expect(path.join(...MEMBER_IDENTITY_PATH)).toBe(path.relative(dir, identityPath(dir)));
+  });
+
   it('accepts strings and bytes, returns Buffers', async () => {
     const db = await open(tmpDir('db'));
     await db.set('name', 'cairn');

@@ -22,6 +22,7 @@ import { checkKnown, checkOneOf, checkOptionsObject, optionError, shown } from '
 import {
   CairnError,
   ClosedError,
+  ClusterMemberDirectoryError,
   InvalidArgumentError,
   IoError,
   KeyNotFoundError,
@@ -152,10 +153,23 @@ export function validateOpenOptions(options: OpenOptions): void {
   validateCaskOptions(options);
 }
 
-/** open opens (creating if needed) the store in `dir`. */
+/**
+ * MEMBER_IDENTITY_PATH: the file that makes a directory a cluster member's (identity.ts's
+ * RAFT_DIR and IDENTITY_FILE; this layer may not import the replica's). `open` refuses to write
+ * such a directory: ClusterMemberDirectoryError.
+ */
+export const MEMBER_IDENTITY_PATH: readonly string[] = ['raft', 'member.json'];
+
+/**
+ * open opens (creating if needed) the store in `dir`. A cluster member's directory is refused
+ * unless `readOnly` (ClusterMemberDirectoryError): only the member writes its store.
+ */
 export async function open(dir: string, options: OpenOptions = {}): Promise<Db> {
   validateOpenOptions(options);
-  await checkDataDir(options.fs ?? nodeFileSystem, dir);
+  const fs = options.fs ?? nodeFileSystem;
+  await checkDataDir(fs, dir);
+  if (options.readOnly !== true && (await fs.exists(path.join(dir, ...MEMBER_IDENTITY_PATH))))
+    throw new ClusterMemberDirectoryError(dir);
   const engine = options.engine ?? (await recordedEngine(dir, options)) ?? 'cask';
   let impl: Engine;
   if (engine === 'cask') {

@@ -4,6 +4,7 @@ export {
   CairnError,
   ClosedError,
   ClusterDownError,
+  ClusterMemberDirectoryError,
   CorruptionError,
   type ErrorCode,
   IncompatibleError,

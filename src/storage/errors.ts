@@ -86,6 +86,22 @@ export class IncompatibleError extends CairnError {
   }
 }
 
+/**
+ * ClusterMemberDirectoryError: an open for writing of a cluster member's data directory (it
+ * holds `raft/member.json`). Only the member itself (`cairn serve`) writes that engine, in the
+ * order of the cluster's log, and repairs it from its log or its peers: a write by any other
+ * program makes this member's data differ from the others' for good (and a write's timestamp
+ * above entries it has not applied yet makes its replay skip them), and a repairing open hides
+ * damage from the member's own repair. Reading it with `{ readOnly: true }` is allowed.
+ */
+export class ClusterMemberDirectoryError extends IncompatibleError {
+  constructor(readonly dir: string) {
+    super(
+      `${dir} is a cluster member's data directory (it holds raft/member.json): only the member itself writes its store, in the order of the cluster's log, so a write from here would make this member's data differ from the other members'. Write through the cluster (any member's RESP or HTTP address), or read this directory while the member is stopped with { readOnly: true } (\`cairn get\`, \`scan\` and \`stats\` do that by themselves)`,
+    );
+  }
+}
+
 /** IoError: a read, write or fsync failed. The operation that saw it did not take effect. */
 export class IoError extends CairnError {
   constructor(

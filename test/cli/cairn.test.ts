@@ -203,6 +203,30 @@ describe.concurrent('cairn: data commands', () => {
     }
   });
 
+  it("a stopped cluster member's directory: writes refused (exit 2, nothing written), reads work", async ({
+    expect,
+  }) => {
+    const dir = await seeded([['k', 'v']]);
+    fs.mkdirSync(path.join(dir, 'raft'));
+    fs.writeFileSync(path.join(dir, 'raft', 'member.json'), '{}');
+    const before = snapshot(dir);
+    for (const args of [
+      ['set', 'k', 'x'],
+      ['rm', 'k'],
+    ]) {
+      const r = await cairn(dir, ...args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/^cairn: .* is a cluster member's data directory .*Write through the cluster/);
+      expect(r.stderr).not.toMatch(STACK_FRAME);
+    }
+    const k = await kvs(dir, 'set', 'k', 'x');
+    expect(k.code).toBe(1);
+    expect(k.stderr).toMatch(/^kvs: .* is a cluster member's data directory/);
+    expect(snapshot(dir)).toEqual(before);
+    const got = await cairn(dir, 'get', 'k');
+    expect({ code: got.code, out: got.out }).toEqual({ code: 0, out: 'v\n' });
+  });
+
   it('a locked directory: one line on stderr, exit 2', async ({ expect }) => {
     const dir = tmpDir('cli');
     const db = await open(dir);

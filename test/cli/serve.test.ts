@@ -153,6 +153,25 @@ describe('cairn serve', () => {
     expect(await server.exited).toBe(0);
   });
 
+  it('endpoint health and status take a single server: healthy, exit 0', async ({ expect }) => {
+    // It was "unhealthy: this server is not a cluster member", exit 1, while its /healthz said 200.
+    const http = `127.0.0.1:${await freePort()}`;
+    const server = await serve(
+      ['--dir', tmpDir('serve'), '--addr', `127.0.0.1:${await freePort()}`, '--http', http],
+      {},
+      /Cairn is serving/,
+    );
+    const health = await run('cairn', ['endpoint', 'health', '--endpoints', http, '--json'], '.');
+    expect(health.stderr).toBe('');
+    expect(health.code).toBe(0);
+    expect(JSON.parse(health.out)).toEqual([{ endpoint: http, health: true, tookMs: expect.any(Number) }]);
+    const status = await run('cairn', ['endpoint', 'status', '--endpoints', http, '--json'], '.');
+    expect(status.code).toBe(0);
+    expect((JSON.parse(status.out) as { mode: string }[])[0]?.mode).toBe('single');
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+  });
+
   it('says a --dir naming a file is a file, not a Raft path inside it', async ({ expect }) => {
     const file = path.join(tmpDir('serve'), 'afile');
     fs.writeFileSync(file, 'x');

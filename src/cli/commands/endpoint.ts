@@ -8,10 +8,10 @@
 // health: an endpoint is healthy when /healthz answers 200 (its store serves; a member also
 //   confirmed a linearizable read through the leader and applied up to it, within the server's
 //   HEALTH_READ_TIMEOUT_MS, and its 503 says what failed) and a linearizable read (GET
-//   /v1/cluster/members: a ReadIndex round through the leader) succeeds within --timeout.
-//   Unhealthy endpoints are reported on stderr; exit 1 if any.
+//   /v1/cluster/members: a ReadIndex round through the leader) succeeds within --timeout (a
+//   single server: its /healthz alone). Unhealthy endpoints are reported on stderr; exit 1 if any.
 import type { Command } from 'commander';
-import { EndpointUnreachableError, requestAny, requestOne } from '../admin-client.js';
+import { AdminHttpError, EndpointUnreachableError, requestAny, requestOne } from '../admin-client.js';
 import { write } from '../output.js';
 import { type Cli, CliError, describeError, EXIT_ERROR_CAIRN, EXIT_FAILURE } from '../program.js';
 import { addEndpointsOption, endpointsOf } from './cluster-options.js';
@@ -123,7 +123,7 @@ export function registerEndpoint(program: Command, cli: Cli): void {
       const started = performance.now();
       try {
         await requestOne(e, 'GET', '/healthz', undefined, timeoutMs);
-        await requestOne(e, 'GET', '/v1/cluster/members', undefined, timeoutMs);
+        await linearizableRead(e, timeoutMs);
         results.push({ endpoint: e, health: true, tookMs: Math.round(performance.now() - started) });
       } catch (err) {
         const why =
@@ -146,6 +146,22 @@ export function registerEndpoint(program: Command, cli: Cli): void {
       else process.stderr.write(`${r.endpoint || r.name} is unhealthy: ${r.error ?? ''}\n`);
     }
   });
+}
+
+/**
+ * linearizableRead: a read through the leader's ReadIndex round (GET /v1/cluster/members). A
+ * single server has no member list and needs no round: every read it serves is linearizable, so
+ * its /healthz 200 is the whole answer (it was reported unhealthy, "this server is not a cluster
+ * member", though `endpoint status` and `snapshot save` take single servers).
+ */
+async function linearizableRead(endpoint: string, timeoutMs: number): Promise<void> {
+  try {
+    await requestOne(endpoint, 'GET', '/v1/cluster/members', undefined, timeoutMs);
+  } catch (err) {
+    if (!(err instanceof AdminHttpError && err.code === 'INVALID_ARGUMENT')) throw err;
+    const status = (await requestOne(endpoint, 'GET', '/v1/status', undefined, timeoutMs)) as StatusJson;
+    if (status.mode !== 'single') throw err;
+  }
 }
 
 /** targets: the endpoints to ask: --endpoints, or with --cluster every member's HTTP address. */

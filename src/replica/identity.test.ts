@@ -4,7 +4,14 @@ import { describe, expect, it } from 'vitest';
 import { tmpDir } from '../../test/support/tmp-dir.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { InvalidArgumentError } from '../storage/errors.js';
-import { identityPath, memberId, parseInitialCluster, readIdentity, resolveIdentity } from './identity.js';
+import {
+  checkAddress,
+  identityPath,
+  memberId,
+  parseInitialCluster,
+  readIdentity,
+  resolveIdentity,
+} from './identity.js';
 
 const CLUSTER = 'a=127.0.0.1:7001,b=127.0.0.1:7002,c=127.0.0.1:7003';
 const first = { name: 'a', initialCluster: CLUSTER, listenPeer: '127.0.0.1:7001', clusterToken: 't1' };
@@ -78,6 +85,18 @@ describe('member identity', () => {
     expect(() => parseInitialCluster('=127.0.0.1:1', 't')).toThrow(/NAME=HOST:PORT/);
     expect(() => parseInitialCluster('a b=127.0.0.1:1', 't')).toThrow(/member name/);
     expect(parseInitialCluster('[::1]:7001'.replace(/^/, 'a='), 't')[0]?.peerAddr).toBe('[::1]:7001');
+  });
+
+  it('refuses port 0 in a peer address: no member can dial it (member add --peer-url HOST:0 was accepted)', async () => {
+    expect(() => parseInitialCluster('a=127.0.0.1:0', 't')).toThrow(/port 0 is no address/);
+    expect(() => checkAddress('127.0.0.1:0', 'member add --peer-url')).toThrow(
+      /^member add --peer-url: invalid address '127\.0\.0\.1:0': port 0/,
+    );
+    expect(() => checkAddress('127.0.0.1:1', 'member add --peer-url')).not.toThrow();
+    const dir = tmpDir('identity');
+    await expect(
+      resolveIdentity(nodeFileSystem, dir, { ...first, listenPeer: '127.0.0.1:0' }, false),
+    ).rejects.toThrow(/--listen-peer: invalid address '127\.0\.0\.1:0': port 0/);
   });
 
   it('reports a damaged record instead of guessing', async () => {

@@ -154,10 +154,19 @@ export function checkName(name: string, where: string): void {
   }
 }
 
+/**
+ * checkAddress: a peer address, HOST:PORT with a port in 1..65535. Port 0 (any free port) is no
+ * address the other members can dial: `member add --peer-url HOST:0` used to be accepted,
+ * leaving a learner nobody could reach in the cluster's one learner slot.
+ */
 export function checkAddress(addr: string, where: string): void {
   const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(addr);
   if (m === null || Number(m[3]) > 65535)
     throw new InvalidArgumentError(`${where}: invalid address '${addr}', expected HOST:PORT`);
+  if (Number(m[3]) === 0)
+    throw new InvalidArgumentError(
+      `${where}: invalid address '${addr}': port 0 is no address the other members can reach; give a port in 1-65535`,
+    );
 }
 
 /** clusterIdOf: one cluster's fingerprint: its token and its initial members. */

@@ -94,7 +94,7 @@ export function checkRemove(view: ReconfigView, id: NodeId, force: boolean): str
   if (force) return undefined;
   const active = next.filter((v) => view.active.has(v)).length;
   if (active < quorum(next.length)) {
-    return `only ${active} of the ${next.length} remaining voters are active; a quorum of ${quorum(next.length)} is needed (use force if the inactive members are gone for good)`;
+    return `only ${active} of the ${next.length} remaining voters are active; a quorum of ${quorum(next.length)} is needed (if the inactive members are gone for good: cairn member remove --force, or ?force=true over HTTP)`;
   }
   return undefined;
 }

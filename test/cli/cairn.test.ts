@@ -285,6 +285,12 @@ describe.concurrent('cairn: usage', () => {
     }
   });
 
+  it('a cluster command names the default --endpoints once', async ({ expect }) => {
+    const r = await cairn(tmpDir('cli'), 'member', 'list', '--help');
+    expect(r.code).toBe(0);
+    expect(r.out.match(/127\.0\.0\.1:8379/g)).toHaveLength(1);
+  });
+
   it('check --help says how to check a store directory named hash', async ({ expect }) => {
     const r = await cairn(tmpDir('cli'), 'check', '--help');
     expect(r.code).toBe(0);

@@ -7,7 +7,7 @@ export function addEndpointsOption(command: Command): Command {
   return command
     .option(
       '--endpoints <HOST:PORT,...>',
-      `the members' HTTP addresses, tried in order (default ${DEFAULT_ENDPOINTS})`,
+      "the members' HTTP addresses, tried in order", // commander adds `(default: "...")`
       DEFAULT_ENDPOINTS,
     )
     .option('--json', 'print JSON');

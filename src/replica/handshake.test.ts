@@ -94,4 +94,14 @@ describe('handshake', () => {
     expect(checkWelcome({ ...w, name: 'c' }, { id: 2, name: 'b' })).toMatch(/reached 'c'/);
     expect(checkWelcome({ ...w, version: 2 }, { id: 2, name: 'b' })).toMatch(/version 2/);
   });
+
+  it('names ids in hex, as member list, endpoint status and the logs do', () => {
+    // The removed member's refusal said "(id 213932973024324)" for member list's c29226dce444.
+    const id = 0xc29226dce444;
+    const knowing = { ...acceptor, isRemoved: (x: number) => x === id };
+    expect(checkHello({ ...hello, fromId: id }, knowing)).toMatch(/\(id c29226dce444\) was removed/);
+    expect(checkHello({ ...hello, fromId: id }, acceptor)).toMatch(/\(id c29226dce444\) is not a member/);
+    const w = { version: 1, id, name: 'b', resp: '', http: '' };
+    expect(checkWelcome(w, { id: 0x1f, name: 'b' })).toMatch(/\(id 1f\) but reached 'b' \(id c29226dce444\)/);
+  });
 });

@@ -155,9 +155,9 @@ export function checkHello(hello: Hello, self: AcceptorIdentity): string | undef
     if (self.isRemoved?.(hello.fromId) === true) {
       const index = self.removalIndex?.(hello.fromId);
       const at = index === undefined ? '' : ` by the configuration change at index ${index}`;
-      return `${REMOVED_REFUSAL} '${hello.fromName}' (id ${hello.fromId}) was removed${at}; stop it and delete its directory`;
+      return `${REMOVED_REFUSAL} '${hello.fromName}' (id ${hello.fromId.toString(16)}) was removed${at}; stop it and delete its directory`;
     }
-    return `'${hello.fromName}' (id ${hello.fromId}) is not a member of this node's cluster`;
+    return `'${hello.fromName}' (id ${hello.fromId.toString(16)}) is not a member of this node's cluster`;
   }
   return undefined;
 }
@@ -169,7 +169,7 @@ export function checkWelcome(
 ): string | undefined {
   if (welcome.version !== PEER_PROTOCOL_VERSION) return `welcome with protocol version ${welcome.version}`;
   if (welcome.id !== expected.id || welcome.name !== expected.name) {
-    return `expected '${expected.name}' (id ${expected.id}) but reached '${welcome.name}' (id ${welcome.id})`;
+    return `expected '${expected.name}' (id ${expected.id.toString(16)}) but reached '${welcome.name}' (id ${welcome.id.toString(16)})`;
   }
   return undefined;
 }

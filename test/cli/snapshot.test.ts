@@ -203,6 +203,15 @@ describe('cairn snapshot save --dir (a stopped store) and restore', () => {
     const again = await cairn(work, 'snapshot', 'restore', 'a.snap', '--dir', restoredDir);
     expect(again.code).not.toBe(0);
     expect(again.stderr).toMatch(/not empty/);
+    // A directory where the archive goes, and a missing archive: each named for what it is
+    // (a directory was "no such file").
+    const notFile = await cairn(work, 'snapshot', 'restore', restoredDir, '--dir', path.join(work, 'x'));
+    expect(notFile.code).toBe(2);
+    expect(notFile.stderr).toMatch(/^cairn: .*restored is a directory, not a snapshot archive/);
+    const missing = await cairn(work, 'snapshot', 'restore', 'none.snap', '--dir', path.join(work, 'x'));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/^cairn: no such file: .*none\.snap\n$/);
+    expect(fs.existsSync(path.join(work, 'x'))).toBe(false);
     // A damaged archive: truncated, and with a flipped bit in the middle.
     const bytes = fs.readFileSync(path.join(work, 'a.snap'));
     fs.writeFileSync(path.join(work, 'short.snap'), bytes.subarray(0, bytes.length - 100));

@@ -118,7 +118,12 @@ export function registerSnapshot(program: Command, _cli: Cli): void {
         checkSeedable(members, flags);
       }
       const source = path.resolve(file);
-      if ((await nodeFileSystem.kind(source)) !== 'file') throw new CliError(`no such file: ${source}`);
+      const kind = await nodeFileSystem.kind(source);
+      if (kind === undefined) throw new CliError(`no such file: ${source}`);
+      if (kind !== 'file')
+        throw new CliError(
+          `${source} is ${kind === 'directory' ? 'a directory' : 'not a regular file'}, not a snapshot archive (give the FILE cairn snapshot save wrote)`,
+        );
       // A restore that fails removes the files it wrote (restoreArchive), and the directory too
       // when it made it: nothing is left behind.
       const existed = (await nodeFileSystem.kind(dir)) !== undefined;

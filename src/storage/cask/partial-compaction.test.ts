@@ -12,7 +12,9 @@ import { openCaskPipelined, type PipelinedCask } from '../../../test/support/pip
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import {
   buildTombstoneStore,
+  crashPartialCompaction,
   newerHalf,
+  partialCompactionSteps,
   TOMBSTONE_STORE_OPTIONS,
 } from '../../../test/support/tombstone-store.js';
 import { FaultyFileSystem } from '../../io/faulty-file-system.js';
@@ -195,32 +197,13 @@ describe('a partial compaction that crashes or fails at any step', () => {
     }
   }
 
-  /** compactionSteps: how many file-system mutations the partial compaction of a fresh store makes. */
-  async function compactionSteps(): Promise<number> {
-    const probeDir = tmpDir('partial-probe');
-    await build(probeDir);
-    const probeFs = new FaultyFileSystem(nodeFileSystem);
-    const probe = await openCaskPipelined(probeDir, { ...OPTIONS, fs: probeFs });
-    const start = probeFs.mutations;
-    await probe.engine.compactFiles(newerHalf(probe));
-    const steps = probeFs.mutations - start;
-    await probe.close();
-    return steps;
-  }
-
   it('loses no put and revives no deleted key when the machine dies at any step', async () => {
-    const steps = await compactionSteps();
+    const steps = await partialCompactionSteps(tmpDir('partial-probe'));
     expect(steps).toBeGreaterThan(10);
 
     for (let k = 0; k <= steps; k++) {
       const dir = tmpDir('partial-crash');
-      const model = await build(dir);
-      const faulty = new FaultyFileSystem(nodeFileSystem);
-      const db = await openCaskPipelined(dir, { ...OPTIONS, fs: faulty });
-      faulty.dieAfter = faulty.mutations + k;
-      await db.engine.compactFiles(newerHalf(db)).catch(() => {});
-      await db.close().catch(() => {});
-      await faulty.powerLoss();
+      const model = await crashPartialCompaction(dir, k);
       try {
         await expectContents(dir, model, false);
         // And with every file scanned, as after a crash before hint files were written: the
@@ -248,7 +231,7 @@ describe('a partial compaction that crashes or fails at any step', () => {
   });
 
   it('loses nothing when a step fails (EIO), and the store keeps working', async () => {
-    const steps = await compactionSteps();
+    const steps = await partialCompactionSteps(tmpDir('partial-probe'));
 
     for (let k = 0; k < steps; k += 3) {
       const dir = tmpDir('partial-eio');

@@ -11,11 +11,11 @@ import { openCaskPipelined, type PipelinedCask } from '../../../test/support/pip
 import { tmpDir } from '../../../test/support/tmp-dir.js';
 import {
   buildTombstoneStore,
-  newerHalf,
+  crashPartialCompaction,
+  partialCompactionSteps,
   TOMBSTONE_STORE_OPTIONS,
 } from '../../../test/support/tombstone-store.js';
 import { open } from '../../db/db.js';
-import { FaultyFileSystem } from '../../io/faulty-file-system.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { Prng } from '../../stdx/prng.js';
 import type { Stored } from '../engine.js';
@@ -287,29 +287,16 @@ describe('rebuildMeta after both metadata copies are lost', () => {
 
   describe('a partial compaction cut by a power loss at any step, then the metadata lost', () => {
     const OPTIONS = TOMBSTONE_STORE_OPTIONS;
-    const build = buildTombstoneStore;
+    const _build = buildTombstoneStore;
 
     it('every put is back; a deleted key is back only if the repair names it', async () => {
-      const probeDir = tmpDir('rebuild');
-      await build(probeDir);
-      const probeFs = new FaultyFileSystem(nodeFileSystem);
-      const probe = await openCaskPipelined(probeDir, { ...OPTIONS, fs: probeFs });
-      const start = probeFs.mutations;
-      await probe.engine.compactFiles(newerHalf(probe));
-      const steps = probeFs.mutations - start;
-      await probe.close();
+      const steps = await partialCompactionSteps(tmpDir('rebuild'));
       expect(steps).toBeGreaterThan(10);
 
       let reported = 0;
       for (let k = 0; k <= steps; k++) {
         const dir = tmpDir('rebuild');
-        const model = await build(dir);
-        const faulty = new FaultyFileSystem(nodeFileSystem);
-        const db = await openCaskPipelined(dir, { ...OPTIONS, fs: faulty });
-        faulty.dieAfter = faulty.mutations + k;
-        await db.engine.compactFiles(newerHalf(db)).catch(() => {});
-        await db.close().catch(() => {});
-        await faulty.powerLoss();
+        const model = await crashPartialCompaction(dir, k);
         for (const name of META_FILES) fs.rmSync(path.join(dir, name), { force: true });
         const report = await rebuildMeta(dir);
         const suspects = new Set(report.suspects.named);

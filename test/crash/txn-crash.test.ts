@@ -9,11 +9,17 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { open } from '../../src/db/db.js';
 import { Prng } from '../../src/stdx/prng.js';
+import type { Revision } from '../../src/storage/engine.js';
 import { tmpDir } from '../support/tmp-dir.js';
 import { killAfterReady } from './kill-child.js';
 import { ACCOUNTS, account, INITIAL, TXN_KEYS, txnKey, txnValue } from './txn-shape.js';
 
 const CYCLES = Number(process.env.CAIRN_TXN_CRASH_CYCLES ?? 6);
+
+/** check throws `what()` when `ok` is false (a per-key check that costs nothing when it holds). */
+function check(ok: boolean, what: () => string): void {
+  if (!ok) throw new Error(what());
+}
 const CHILD = path.join(import.meta.dirname, 'txn-writer.ts');
 
 /** runAndKill runs the writer until killed; returns the acknowledged transaction ids and timestamps. */
@@ -53,19 +59,27 @@ describe('transaction crash test (SIGKILL)', () => {
         // carries the transaction's commit timestamp as its mod.
         const counts = new Map<string, number>();
         const before = Math.max(0, ...mods.values());
+        // Every key of every transaction is checked at every cycle, so the work grows with the
+        // store: a failed check throws its message directly, without an `expect` per key (four
+        // of them per key made 150 cycles outrun the test's timeout).
         for await (const [k, v] of db.scan({ start: 'c', end: 'd' })) {
           const id = k.toString().split('/')[0]!;
-          expect(v.toString(), `value of ${k}`).toBe(txnValue(id));
+          const value = v.toString();
+          check(value === txnValue(id), () => `value of ${k}: ${value}, expected ${txnValue(id)}`);
           counts.set(id, (counts.get(id) ?? 0) + 1);
-          const rev = (await db.revision(k))!;
-          expect(rev.create, `revision of ${k}`).toBe(rev.mod);
-          expect(rev.version, `revision of ${k}`).toBe(1);
-          const mod = mods.get(id);
-          if (mod === undefined) {
-            mods.set(id, rev.mod);
+          const rev = await db.revision(k);
+          check(rev !== undefined, () => `no revision for ${k}`);
+          const { create, mod, version } = rev as Revision;
+          check(create === mod && version === 1, () => `revision of ${k}: ${JSON.stringify(rev)}`);
+          const known = mods.get(id);
+          if (known === undefined) {
+            mods.set(id, mod);
             // Written after the previous restart: above every timestamp from before it.
-            if (id.startsWith(`c${cycle}-`)) expect(rev.mod).toBeGreaterThan(before);
-          } else expect(rev.mod, `mod of ${k}`).toBe(mod);
+            check(
+              !id.startsWith(`c${cycle}-`) || mod > before,
+              () => `mod of ${k}: ${mod}, not above ${before}`,
+            );
+          } else check(mod === known, () => `mod of ${k}: ${mod}, expected ${known}`);
         }
         for (const [id, n] of counts) expect(n, `transaction ${id} is torn`).toBe(TXN_KEYS);
         for (const [id, ts] of acked) {

@@ -15,6 +15,7 @@ import type { NodeId } from '../raft/types.js';
 import { assert } from '../stdx/assert.js';
 import { readSafeU64LE, writeU64LE } from '../stdx/u64.js';
 import { PeerProtocolError } from './errors.js';
+import { hexId } from './log-ids.js';
 
 /** PEER_PROTOCOL_VERSION: the version this code speaks; bump it on any change to the wire format. */
 export const PEER_PROTOCOL_VERSION = 1;
@@ -155,9 +156,9 @@ export function checkHello(hello: Hello, self: AcceptorIdentity): string | undef
     if (self.isRemoved?.(hello.fromId) === true) {
       const index = self.removalIndex?.(hello.fromId);
       const at = index === undefined ? '' : ` by the configuration change at index ${index}`;
-      return `${REMOVED_REFUSAL} '${hello.fromName}' (id ${hello.fromId.toString(16)}) was removed${at}; stop it and delete its directory`;
+      return `${REMOVED_REFUSAL} '${hello.fromName}' (id ${hexId(hello.fromId)}) was removed${at}; stop it and delete its directory`;
     }
-    return `'${hello.fromName}' (id ${hello.fromId.toString(16)}) is not a member of this node's cluster`;
+    return `'${hello.fromName}' (id ${hexId(hello.fromId)}) is not a member of this node's cluster`;
   }
   return undefined;
 }
@@ -169,7 +170,7 @@ export function checkWelcome(
 ): string | undefined {
   if (welcome.version !== PEER_PROTOCOL_VERSION) return `welcome with protocol version ${welcome.version}`;
   if (welcome.id !== expected.id || welcome.name !== expected.name) {
-    return `expected '${expected.name}' (id ${expected.id.toString(16)}) but reached '${welcome.name}' (id ${welcome.id.toString(16)})`;
+    return `expected '${expected.name}' (id ${hexId(expected.id)}) but reached '${welcome.name}' (id ${hexId(welcome.id)})`;
   }
   return undefined;
 }

@@ -12,6 +12,7 @@
 //   never (the Raft core refuses it too).
 import type { NodeId } from '../raft/index.js';
 import { MAX_MEMBERS, type MemberRecord } from './identity.js';
+import { hexId } from './log-ids.js';
 
 /** LEARNER_READY_FRACTION: a learner is promoted once its match index is at least this share of the leader's last index. */
 export const LEARNER_READY_FRACTION = 0.9;
@@ -49,7 +50,7 @@ export function checkAddLearner(view: ReconfigView, record: MemberRecord): strin
   const byAddr = view.members.find((m) => m.peerAddr === record.peerAddr);
   if (byAddr !== undefined) return `member '${byAddr.name}' already uses peer address ${record.peerAddr}`;
   if (view.members.some((m) => m.id === record.id) || inConfig(view, record.id)) {
-    return `member id ${record.id.toString(16)} is already in the cluster`;
+    return `member id ${hexId(record.id)} is already in the cluster`;
   }
   if (view.removed.some((m) => m.id === record.id || m.name === record.name)) {
     return `a member named '${record.name}' was removed from this cluster; a removed member's name (and id) is never reused: choose another name`;

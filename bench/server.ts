@@ -11,7 +11,11 @@
 // - redis always: `appendonly yes`, `appendfsync always` (fsync per write batch, compared with our always);
 // - redis everysec: `appendonly yes`, `appendfsync everysec` (compared with our interval; ours fsyncs
 //   every 100 ms, so it does more durable work than Redis here);
-// - redis nopersist: `save ""`, `appendonly no` (compared with our never).
+// - redis nopersist: `save ""`, `appendonly no` (compared with our never);
+// - floor always / never: bench/floor-server.mjs, the least a Node.js RESP server does for SET and
+//   GET (socket I/O, parsing, a Map, one log append per turn and, for always, one fdatasync per
+//   turn): its ratio to Redis, printed beside each target's, is the ceiling Node reaches on this
+//   machine.
 // Each target gets `redis-benchmark -t set,get -n N -r 100000 -d 100 -c 50` with -P 1, then -P 16
 // (one redis-benchmark per test, so that the server's CPU time, from /proc/PID/stat, is read
 // around each: CPU per request is printed beside requests/s, and it is the steadier measure on a
@@ -65,6 +69,7 @@ const TARGET_MIXED_GET_P99_MS = 1.0;
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CAIRN_CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'cairn.js');
 const DEFAULT_OUT = path.join(REPO_ROOT, 'docs', 'bench-server.md');
+const FLOOR_SERVER = path.join(REPO_ROOT, 'bench', 'floor-server.mjs');
 
 type TargetName =
   | 'cairn always'
@@ -72,7 +77,9 @@ type TargetName =
   | 'cairn never'
   | 'redis always'
   | 'redis everysec'
-  | 'redis nopersist';
+  | 'redis nopersist'
+  | 'floor always'
+  | 'floor never';
 
 interface TargetSpec {
   readonly name: TargetName;
@@ -121,13 +128,21 @@ const redis = (name: TargetName, persistence: readonly string[]): TargetSpec => 
   ],
 });
 
+const floor = (sync: 'always' | 'never'): TargetSpec => ({
+  name: `floor ${sync}`,
+  command: process.execPath,
+  args: (dir, port) => [FLOOR_SERVER, '--dir', dir, '--port', String(port), '--sync', sync],
+});
+
 const TARGETS: readonly TargetSpec[] = [
   cairn('always'),
   redis('redis always', ['--save', '', '--appendonly', 'yes', '--appendfsync', 'always']),
+  floor('always'),
   cairn('interval'),
   redis('redis everysec', ['--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec']),
   cairn('never'),
   redis('redis nopersist', ['--save', '', '--appendonly', 'no']),
+  floor('never'),
 ];
 
 interface Args {
@@ -219,8 +234,8 @@ async function startTarget(spec: TargetSpec): Promise<Running> {
   }
   // The recorded command line, with placeholders for what changes from run to run.
   const shown = args.map((a) =>
-    a === CAIRN_CLI
-      ? path.relative(REPO_ROOT, CAIRN_CLI)
+    a === CAIRN_CLI || a === FLOOR_SERVER
+      ? path.relative(REPO_ROOT, a)
       : a === dir
         ? 'DIR'
         : a === String(port)
@@ -403,7 +418,9 @@ async function benchTarget(
         throw new Error(`${spec.name}: server exited during the benchmark: ${run.stderr()}`);
       }
     }
-    if (spec.name.endsWith(' always')) {
+    // The floor server keeps no command statistics (the mixed load reads them) and holds every
+    // reply of a turn with a write until its fdatasync: no reference for reads beside writes.
+    if (spec.name === 'cairn always' || spec.name === 'redis always') {
       const m = await mixed(run.port, requests);
       mixedResults.set(spec.name, m);
       console.error(
@@ -496,6 +513,8 @@ interface Comparison {
   readonly theirs: TargetName;
   /** target: the ratio to reach, or undefined for an informative comparison. */
   readonly target: number | undefined;
+  /** floor: the Node floor server with the same persistence, whose ratio to `theirs` is printed beside. */
+  readonly floor?: TargetName;
 }
 
 const COMPARISONS: readonly Comparison[] = [
@@ -507,6 +526,7 @@ const COMPARISONS: readonly Comparison[] = [
       ours: 'cairn always',
       theirs: 'redis always',
       target: TARGET_ALWAYS_SET_VS_REDIS[p],
+      floor: 'floor always',
     }),
   ),
   ...PIPELINES.flatMap((p) =>
@@ -518,6 +538,7 @@ const COMPARISONS: readonly Comparison[] = [
         ours: 'cairn never',
         theirs: 'redis nopersist',
         target: TARGET_NEVER_VS_REDIS[p],
+        floor: 'floor never',
       }),
     ),
   ),
@@ -541,6 +562,7 @@ const COMPARISONS: readonly Comparison[] = [
       ours: 'cairn always',
       theirs: 'redis always',
       target: undefined,
+      floor: 'floor always',
     }),
   ),
 ];
@@ -548,6 +570,8 @@ const COMPARISONS: readonly Comparison[] = [
 interface Checked {
   readonly label: string;
   readonly ratio: string;
+  /** floorRatio: the Node floor server's ratio to the same Redis target ('-' without one). */
+  readonly floorRatio: string;
   readonly target: string;
   readonly verdict: 'PASS' | 'MISS' | 'info' | 'n/a';
 }
@@ -556,10 +580,14 @@ function check(results: ReadonlyMap<Key, number>): Checked[] {
   return COMPARISONS.map((c) => {
     const ours = results.get(key(c.ours, c.test, c.pipeline));
     const theirs = results.get(key(c.theirs, c.test, c.pipeline));
+    const floor = c.floor === undefined ? undefined : results.get(key(c.floor, c.test, c.pipeline));
+    const floorRatio =
+      floor === undefined || theirs === undefined || theirs === 0 ? '-' : `${(floor / theirs).toFixed(2)}x`;
     if (ours === undefined || theirs === undefined || theirs === 0) {
       return {
         label: c.label,
         ratio: '-',
+        floorRatio,
         target: c.target === undefined ? '-' : `>= ${c.target}x`,
         verdict: 'n/a',
       };
@@ -568,6 +596,7 @@ function check(results: ReadonlyMap<Key, number>): Checked[] {
     return {
       label: c.label,
       ratio: `${r.toFixed(2)}x`,
+      floorRatio,
       target: c.target === undefined ? '-' : `>= ${c.target}x`,
       verdict: c.target === undefined ? 'info' : r >= c.target ? 'PASS' : 'MISS',
     };
@@ -592,8 +621,8 @@ const cell = (results: ReadonlyMap<Key, number>, t: TargetName, test: Test, p: P
 const cpuCell = (cpu: ReadonlyMap<Key, Cpu>, t: TargetName, test: Test, p: Pipeline): string => {
   const v = cpu.get(key(t, test, p))?.serverUs;
   if (v === undefined) return '-';
-  // The Redis target COMPARISONS pairs this one with.
-  const pair = COMPARISONS.find((c) => c.ours === t)?.theirs;
+  // The Redis target COMPARISONS pairs this one (or this floor server) with.
+  const pair = COMPARISONS.find((c) => c.ours === t || c.floor === t)?.theirs;
   const theirs = pair === undefined ? undefined : cpu.get(key(pair, test, p))?.serverUs;
   return theirs === undefined || theirs === 0
     ? v.toFixed(1)
@@ -653,9 +682,9 @@ async function markdown(
       (t) => `| ${t} | ${COLUMNS.map(([test, p]) => clientCell(cpu, t, test, p)).join(' | ')} |`,
     ),
     '',
-    '| comparison (requests/s ratio) | ratio | target | result |',
-    '|---|---:|---:|---|',
-    ...checked.map((c) => `| ${c.label} | ${c.ratio} | ${c.target} | ${c.verdict} |`),
+    '| comparison (requests/s ratio) | ratio | Node floor / the same Redis | target | result |',
+    '|---|---:|---:|---:|---|',
+    ...checked.map((c) => `| ${c.label} | ${c.ratio} | ${c.floorRatio} | ${c.target} | ${c.verdict} |`),
     '',
   ];
   return lines.join('\n');
@@ -692,7 +721,7 @@ async function main(): Promise<void> {
   const commands = new Map<TargetName, string>();
   const skipped: string[] = [];
   for (const spec of TARGETS) {
-    if (args.mixedOnly && !spec.name.endsWith(' always')) continue;
+    if (args.mixedOnly && spec.name !== 'cairn always' && spec.name !== 'redis always') continue;
     console.error(`${spec.name}: redis-benchmark -n ${fmt(requests)}, -P ${PIPELINES.join(' and -P ')}`);
     try {
       await benchTarget(spec, requests, results, cpuResults, commands, mixedResults, args.mixedOnly);
@@ -716,8 +745,8 @@ async function main(): Promise<void> {
     clientTable.push([t, ...COLUMNS.map(([test, p]) => clientCell(cpuResults, t, test, p))]);
   console.log(clientTable.toString());
   const checked = check(results);
-  const ratios = new Table({ head: ['comparison', 'ratio', 'target', 'result'] });
-  for (const c of checked) ratios.push([c.label, c.ratio, c.target, c.verdict]);
+  const ratios = new Table({ head: ['comparison', 'ratio', 'Node floor / same Redis', 'target', 'result'] });
+  for (const c of checked) ratios.push([c.label, c.ratio, c.floorRatio, c.target, c.verdict]);
   console.log(ratios.toString());
   const mixedRows = mixedLines(mixedResults);
   for (const line of mixedRows) console.log(line);

@@ -63,6 +63,7 @@ import {
   type MembershipState,
   snapshotLogTs,
 } from './membership.js';
+import { unreachableListen } from './peer-address.js';
 import {
   ACTIVE_WINDOW_MS,
   checkAddLearner,
@@ -322,6 +323,7 @@ export class ClusterMember {
   /** connect starts the peer transport, advertising this member's client addresses, and Raft. */
   async connect(addresses: { resp: string; http: string }): Promise<{ host: string; port: number }> {
     const self = this.identity;
+    this.warnUnreachableListen();
     const transport = await createTcpTransport({
       self: { id: self.id, name: self.name, resp: addresses.resp, http: addresses.http },
       listen: this.listenPeer,
@@ -362,6 +364,28 @@ export class ClusterMember {
     this.replica.start(transport);
     this.markTimer = this.clock.every(STARTED_MARK_INTERVAL_MS, () => this.markStarted());
     return transport.address();
+  }
+
+  /**
+   * warnUnreachableListen says so when peers dialing this member's --initial-cluster address would
+   * miss its --listen-peer (see unreachableListen): a first start would otherwise wait for its
+   * peers without a word.
+   */
+  private warnUnreachableListen(): void {
+    const self = this.identity;
+    const advertised = self.members.find((m) => m.id === self.id)?.peerAddr;
+    if (advertised === undefined) return;
+    const why = unreachableListen(this.listenPeer, advertised);
+    if (why === undefined) return;
+    // The directory records the listen address, and a restart may not contradict it: a first
+    // start that has not reached its peers holds nothing yet, so it can start over.
+    const fix = this.checking
+      ? `if that is a mistake, stop it, empty ${this.dir} (this first start holds nothing yet) and start it again with --listen-peer ${advertised} or without --listen-peer`
+      : `${this.dir} records this listen address: a member that must listen elsewhere is replaced (docs/cluster-ops.md, "Replacing a dead member")`;
+    this.logger.warn(
+      { listenPeer: this.listenPeer, advertised },
+      `this member listens for peers on ${this.listenPeer} (--listen-peer), but its peers dial ${advertised} (its address in --initial-cluster): ${why}. Unless a proxy or NAT forwards ${advertised} to ${this.listenPeer}, no peer reaches this member; ${fix}`,
+    );
   }
 
   /**

@@ -80,11 +80,12 @@ const PART_BUFFER_SLACK = 1.25;
 const PART_BUFFER_GROWTH = 4;
 
 /**
- * PUBLISH_PREFETCH_WRITES: publish prefetches the keys of this many writes at a time before it
- * applies them (CaskStore.prefetchWrites): enough misses to overlap, few enough that what it
- * touched is still cached when their turn comes.
+ * PUBLISH_PREFETCH_KEYS: publish prefetches the keys of about this many operations at a time
+ * before it applies them (CaskStore.prefetchWrites): enough misses to overlap, few enough that
+ * what it touched is still cached when their turn comes. Counted in keys, not writes: a write
+ * may hold one key or many (MSET, a server's run of SETs).
  */
-const PUBLISH_PREFETCH_WRITES = 16;
+const PUBLISH_PREFETCH_KEYS = 16;
 
 /** A queued write: its encoded records, and the part it settles with. */
 interface QueuedWrite extends DurableWrite {
@@ -693,10 +694,14 @@ export class GroupCommit {
   private publish(writes: QueuedWrite[], start: number): void {
     let at = start;
     const fileId = this.store.active.id;
+    // writes[i..prefetchedTo) have had their keys prefetched. A lone write of one key has nothing
+    // to overlap with.
+    let prefetchedTo = 0;
+    const prefetch = writes.length > 1 || (writes[0] as QueuedWrite).ops.length > 1;
     for (let i = 0; i < writes.length; i++) {
       // The next writes' keys first, so that their lookups' cache misses overlap (prefetchWrites).
-      if (i % PUBLISH_PREFETCH_WRITES === 0 && writes.length > 1)
-        this.store.prefetchWrites(writes, i, Math.min(writes.length, i + PUBLISH_PREFETCH_WRITES));
+      if (i === prefetchedTo && prefetch)
+        prefetchedTo = this.store.prefetchWrites(writes, i, PUBLISH_PREFETCH_KEYS);
       const w = writes[i] as QueuedWrite;
       this.store.apply(w, fileId, at);
       this.store.durableTs = w.seq;

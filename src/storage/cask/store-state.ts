@@ -496,19 +496,24 @@ export class CaskStore {
   }
 
   /**
-   * prefetchWrites is prefetchRanges for the keys of `writes[from..to)`, about to be applied in
-   * turn (the group commit's publish: by then what a read's prefetch touched is long out of the
-   * CPU's caches, as a group holds every write of a turn of the loop).
+   * prefetchWrites is prefetchRanges for the keys of the writes from `writes[from]` on, whole
+   * writes until they hold `keys` keys (at least the first write, at most PREFETCH_KEYS_MAX of
+   * its keys), about to be applied in turn (the group commit's publish: by then what a read's
+   * prefetch touched is long out of the CPU's caches, as a group holds every write of a turn of
+   * the loop). Returns the index of the first write it did not prefetch.
    */
-  prefetchWrites(writes: readonly DurableWrite[], from: number, to: number): void {
+  prefetchWrites(writes: readonly DurableWrite[], from: number, keys: number): number {
     const hashes = this.prefetchHashes;
+    const max = Math.min(keys, PREFETCH_KEYS_MAX);
     let n = 0;
-    for (let i = from; i < to && n < PREFETCH_KEYS_MAX; i++) {
+    let i = from;
+    for (; i < writes.length && (n === 0 || n < max); i++) {
       const ops = (writes[i] as DurableWrite).ops;
       for (let j = 0; j < ops.length && n < PREFETCH_KEYS_MAX; j++)
         hashes[n++] = hash32((ops[j] as DurableOp).key);
     }
     this.touch(n, true);
+    return i;
   }
 
   /**

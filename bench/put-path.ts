@@ -6,7 +6,10 @@
 // time, which follow from the bytes a put allocates. For A/B runs of two builds, `--dist DIR`
 // loads the built tree `DIR/dist/src/index.js`; alternate the builds, this VM drifts.
 //
-//   npx tsx bench/put-path.ts [--keys N] [--puts N] [--dist DIR]
+// `--batch K` writes K keys per `pipeline.batch` call instead of one `put` each (what a write of
+// several keys, such as MSET's, costs per key).
+//
+//   npx tsx bench/put-path.ts [--keys N] [--puts N] [--batch K] [--dist DIR]
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -25,6 +28,8 @@ const PUTS_DEFAULT = 400_000;
 
 const { keyCount, count: puts } = workloadSize('--puts', PUTS_DEFAULT);
 const dist = argValue('--dist');
+const batch = Number(argValue('--batch') ?? 1);
+if (!Number.isInteger(batch) || batch < 1) throw new Error('--batch takes a whole number of keys >= 1');
 const api = await loadApi(dist);
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-put-path-'));
@@ -37,7 +42,15 @@ const order = fixedOrder(puts, keyCount);
 async function run(from: number, to: number): Promise<void> {
   for (let i = from; i < to; i += WORKLOAD_TURN) {
     let last: Promise<void> | undefined;
-    for (let j = i; j < Math.min(to, i + WORKLOAD_TURN); j++) last = pipeline.put(keys[order[j]!]!, value);
+    const end = Math.min(to, i + WORKLOAD_TURN);
+    if (batch === 1) for (let j = i; j < end; j++) last = pipeline.put(keys[order[j]!]!, value);
+    else
+      for (let j = i; j < end; j += batch) {
+        const ops = [];
+        for (let k = j; k < Math.min(end, j + batch); k++)
+          ops.push({ type: 'put' as const, key: keys[order[k]!]!, value });
+        last = pipeline.batch(ops);
+      }
     await last;
   }
 }
@@ -73,7 +86,7 @@ try {
   console.log(
     `${dist ?? 'src'}: ${cpuUs.toFixed(2)} µs CPU per put, ${Math.round((puts / wallMs) * 1000)} puts/s, ` +
       `${scavenges} scavenges (${scavengeMs.toFixed(0)} ms, ${((scavengeMs * 1000) / puts).toFixed(2)} µs a put), ` +
-      `${majors} other collections (${keyCount} keys, ${puts} puts)`,
+      `${majors} other collections (${keyCount} keys, ${puts} puts${batch > 1 ? `, ${batch} per batch` : ''})`,
   );
 } finally {
   await db.close();

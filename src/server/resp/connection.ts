@@ -27,9 +27,11 @@ import {
   type RespValue,
   type RespVersion,
 } from '../../protocol/resp/index.js';
+import { assert } from '../../stdx/assert.js';
 import { CairnError, ClusterDownError } from '../../storage/errors.js';
 import { isDataCommand, mayWrite, needsReadIndex } from './cluster-route.js';
 import { arityOk, type CommandSpec, type CommandTable } from './command-table.js';
+import { plainSetQueued } from './commands/strings.js';
 import { CommandError, ERR_NOAUTH, errorReply, wrongArity } from './errors.js';
 import { Forwarder } from './forwarder.js';
 import { RUN_WHEN_TXN_IDLE } from './interactive-txn.js';
@@ -40,6 +42,7 @@ import { type Subscriber, Subscriptions } from './pubsub.js';
 import { lendReads } from './read-buffer.js';
 import { ReplyOrder } from './reply-order.js';
 import { Session } from './session.js';
+import { isRunnableSet, keyInRun, runOps, SET_RUN_MAX } from './set-run.js';
 import { type TrackingPeer, type TrackingState, trackRead } from './tracking.js';
 import type { ClientState, CommandContext, Held, Outcome, ServerContext } from './types.js';
 
@@ -102,6 +105,9 @@ const PREFETCH_KEYS_MAX = 64;
 const PREFETCH_COMMANDS_MIN = 2;
 const PREFETCH_STARTS = new Uint32Array(PREFETCH_KEYS_MAX);
 const PREFETCH_ENDS = new Uint32Array(PREFETCH_KEYS_MAX);
+
+/** STOP: runSets ended the batch (a protocol error while it read ahead). */
+const STOP = Symbol('stop');
 
 /** FORWARD_RETRY_MS: the pause before a forwarded command refused with CLUSTERDOWN is sent again. */
 const FORWARD_RETRY_MS = 50;
@@ -169,6 +175,8 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
   private deferred: (() => void)[] = [];
   /** prevCommand: the previous command's name (CLIENT CACHING lasts until a non-CLIENT command). */
   private prevCommand = '';
+  /** setRun: runSets' scratch list of a run's commands (emptied after each run). */
+  private readonly setRun: Buffer[][] = [];
   /** lending: a read into the shared read buffer is being handled: parsed arguments are views of it. */
   private lending = false;
   /**
@@ -479,7 +487,101 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
         started = this.server.clock.monotonicMs();
         wallMs = this.server.clock.nowMs();
       }
-      this.execute(args, started, wallMs);
+      // A run ends at the first command that cannot join it, read to find the end: a SET of a
+      // key the run holds starts the next run, anything else runs as usual.
+      let next: Buffer[] | null | typeof STOP = args;
+      while (next !== null && next !== STOP && !this.closing && isRunnableSet(next) && this.maySetRun())
+        next = this.runSets(next, started, wallMs);
+      if (next === STOP) break;
+      if (next === null || this.closing) continue;
+      this.execute(next, started, wallMs);
+    }
+  }
+
+  /**
+   * maySetRun: this connection's SETs may run as runs (set-run.ts): in the plain state only, where
+   * a SET is its write and nothing else (no cluster routing, no client tracking of its keys, no
+   * MULTI queue, open transaction or idle rollback, no subscribed mode, and authenticated).
+   */
+  private maySetRun(): boolean {
+    return (
+      this.server.cluster === undefined &&
+      this.client.authenticated &&
+      this.client.tracking === undefined &&
+      !this.session.queuing &&
+      this.session.store === undefined &&
+      this.session.rolledBackForIdleness === undefined &&
+      !(this.client.protocol === 2 && this.pubsub.total > 0)
+    );
+  }
+
+  /**
+   * runSets runs `first` and the runnable SETs the parser holds after it, as one write when there
+   * are two or more (set-run.ts). Returns the command read after them (to run as usual), null when
+   * the parser holds no more, STOP after a protocol error (reported, after the run's replies).
+   */
+  private runSets(first: Buffer[], started: number, wallMs: number): Buffer[] | null | typeof STOP {
+    const run = this.setRun;
+    run[0] = first;
+    let n = 1;
+    let after: Buffer[] | null = null;
+    let error: unknown;
+    // Each SET holds its reply until the write is durable: a run stays within the held-reply limit.
+    const room = Math.min(SET_RUN_MAX, this.server.limits.inflightCommands - this.inflight);
+    while (n < room) {
+      let next: Buffer[] | null;
+      try {
+        next = this.parser.next();
+      } catch (err) {
+        error = err;
+        break;
+      }
+      if (next === null) break;
+      if (!isRunnableSet(next) || keyInRun(run, n, next[1] as Buffer)) {
+        after = next;
+        break;
+      }
+      run[n++] = next;
+    }
+    if (n === 1) this.execute(first, started, wallMs);
+    else this.executeRun(run, n, started, wallMs);
+    run.length = 0; // no views of a read kept past it
+    if (error !== undefined) {
+      this.protocolError(error);
+      return STOP;
+    }
+    return after;
+  }
+
+  /**
+   * executeRun is execute for run[0..n), runnable SETs of distinct keys: each gets a SET's
+   * bookkeeping, event and reply; their writes are one batch of the store.
+   */
+  private executeRun(run: Buffer[][], n: number, started: number, wallMs: number): void {
+    const spec = this.table.lookup((run[0] as Buffer[])[0] as Buffer);
+    if (spec?.name !== 'set') {
+      for (let i = 0; i < n; i++) this.execute(run[i] as Buffer[], started, wallMs);
+      return;
+    }
+    this.client.lastCommandAt = wallMs;
+    this.session.touch(started);
+    this.client.lastCommand = spec.name;
+    this.prevCommand = spec.name;
+    this.executing = true;
+    const tracker = this.server.tracking;
+    tracker.writer = this.client.id;
+    let durable: Promise<void> | undefined;
+    try {
+      durable = this.store.batch(runOps(run, n));
+    } catch (err) {
+      durable = Promise.reject(err);
+    } finally {
+      tracker.writer = undefined;
+    }
+    assert(durable !== undefined, 'a run of SETs outside a transaction has a durability');
+    for (let i = 0; i < n; i++) {
+      this.executing = true;
+      this.complete(spec, plainSetQueued(this, (run[i] as Buffer[])[1] as Buffer, durable), started);
     }
   }
 

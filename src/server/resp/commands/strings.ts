@@ -96,16 +96,22 @@ function parseSetOptions(args: Buffer[], from: number, forGetex: boolean): SetOp
   return o;
 }
 
+/**
+ * plainSetQueued: what a plain SET (`SET key value`) does once its write is queued with
+ * durability `durable`: its keyspace event, and its +OK held until the write is durable. Also
+ * the end of each SET of a run (set-run.ts), whose writes are one.
+ */
+export function plainSetQueued(ctx: CommandContext, key: Buffer, durable: Promise<void> | undefined): Held {
+  notify(ctx, durable, NOTIFY.string, 'set', key);
+  return held(durable, replyOk);
+}
+
 function set(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   const key = args[1]!;
   const value = args[2]!;
   const db = ctx.server.db;
   const latest = ctx.store;
-  if (args.length === 3) {
-    const durable = latest.put(key, value);
-    notify(ctx, durable, NOTIFY.string, 'set', key);
-    return held(durable, replyOk);
-  }
+  if (args.length === 3) return plainSetQueued(ctx, key, latest.put(key, value));
   const o = parseSetOptions(args, 3, false);
   const nowMs = db.clock.nowMs();
   const expiresAt = o.unit === undefined ? undefined : setExpireAt(o.expire!, o.unit, nowMs, 'set');

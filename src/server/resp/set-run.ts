@@ -1,0 +1,64 @@
+// A run of plain SETs: consecutive `SET key value` commands (no options) of one connection's
+// read, written as one write of the store (the write pipeline's batch) instead of one write each
+// (issue 14; docs/server.md, "Runs of SETs"). A pipelining client (redis-benchmark -P 16, a
+// client library's pipeline, a bulk load) sends them back to back; each write costs the pipeline
+// and the engine a promise, pending state, a queued write and a publish of its own, about a
+// quarter of a SET's cost below the RESP layer (`npx tsx bench/put-path.ts --batch 16`).
+//
+// What a client can tell: the SETs of a run commit together, at one commit timestamp, as MSET's
+// keys do; each still gets its own reply, keyspace event, command statistics and latency, in
+// order. A run never holds two SETs of one key (each write of a key counts in its revision), and
+// only SETs that cannot be refused one by one join it (a key or value over a limit, which would
+// fail the run's other SETs with it, is run on its own), so every SET's reply is what it would
+// have been alone. A failed write (a full disk, a failed store) fails every SET of the run, as
+// it fails every write of the group commit that held them.
+import { bytesEqual } from '../../stdx/bytes.js';
+import type { BatchOp } from '../../txn/write-pipeline.js';
+
+/** SET_RUN_MAX: SETs in one run at most (a read of redis-benchmark -P 16 brings 16 per client). */
+export const SET_RUN_MAX = 64;
+/**
+ * SET_RUN_KEY_BYTES_MAX, SET_RUN_VALUE_BYTES_MAX: a SET joins a run only with a key and value up
+ * to these, far under every engine's limits (lmdb's keys: 1977 bytes; values: VALUE_BYTES_MAX),
+ * so that no SET of a run can be refused for its size and take the others down with it.
+ */
+export const SET_RUN_KEY_BYTES_MAX = 512;
+export const SET_RUN_VALUE_BYTES_MAX = 64 * 1024;
+
+/** SET_NAME: the command name's bytes, as a client may send them in any case. */
+const SET_NAME_LENGTH = 3;
+
+/**
+ * isRunnableSet: `args` is `SET key value`, without options, with a key and value a run takes.
+ * The name is compared by its bytes, case-insensitively, without a command-table lookup.
+ */
+export function isRunnableSet(args: readonly Buffer[]): boolean {
+  if (args.length !== 3) return false;
+  const name = args[0] as Buffer;
+  if (name.length !== SET_NAME_LENGTH) return false;
+  // ASCII letters: OR 0x20 lowers the case (and maps nothing else onto 's', 'e' or 't').
+  if ((name[0]! | 0x20) !== 0x73 || (name[1]! | 0x20) !== 0x65 || (name[2]! | 0x20) !== 0x74) return false;
+  return (
+    (args[1] as Buffer).length <= SET_RUN_KEY_BYTES_MAX &&
+    (args[2] as Buffer).length <= SET_RUN_VALUE_BYTES_MAX
+  );
+}
+
+/** keyInRun: `key` is the key of one of run[0..n)'s SETs. */
+export function keyInRun(run: readonly (readonly Buffer[])[], n: number, key: Buffer): boolean {
+  for (let i = 0; i < n; i++) {
+    const other = (run[i] as readonly Buffer[])[1] as Buffer;
+    if (other.length === key.length && bytesEqual(other, key)) return true;
+  }
+  return false;
+}
+
+/** runOps: the store's batch of run[0..n)'s SETs (the pipeline copies what it keeps). */
+export function runOps(run: readonly (readonly Buffer[])[], n: number): BatchOp[] {
+  const ops: BatchOp[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const args = run[i] as readonly Buffer[];
+    ops[i] = { type: 'put', key: args[1] as Buffer, value: args[2] as Buffer };
+  }
+  return ops;
+}

@@ -1,6 +1,6 @@
 // A run of plain SETs: consecutive `SET key value` commands (no options) of one connection's
 // read, written as one write of the store (the write pipeline's batch) instead of one write each
-// (issue 14; docs/server.md, "Runs of SETs"). A pipelining client (redis-benchmark -P 16, a
+// (issue 14; docs/resp-commands.md, "Runs of SETs"). A pipelining client (redis-benchmark -P 16, a
 // client library's pipeline, a bulk load) sends them back to back; each write costs the pipeline
 // and the engine a promise, pending state, a queued write and a publish of its own, about a
 // quarter of a SET's cost below the RESP layer (`npx tsx bench/put-path.ts --batch 16`).

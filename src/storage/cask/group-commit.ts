@@ -13,6 +13,7 @@
 // reopen runs recovery; reads go on.
 import type { Clock, Timer } from '../../io/clock.js';
 import { assert } from '../../stdx/assert.js';
+import { bytesEqual } from '../../stdx/bytes.js';
 import { keyString } from '../../stdx/key-string.js';
 import type { Durability, WriteOp } from '../engine.js';
 import { IoError, StoreFailedError } from '../errors.js';
@@ -221,12 +222,39 @@ function encodeInto(
 }
 
 /**
+ * DISTINCT_BY_COMPARE_MAX: a write of up to this many operations is checked for repeated keys
+ * by comparing their bytes pairwise (at most 120 comparisons, most ended by the length or the
+ * last byte) instead of a key string and a set entry per key: a pipelined run of SETs or an
+ * MSET of a few keys (issue 14).
+ */
+const DISTINCT_BY_COMPARE_MAX = 16;
+
+/** distinctKeys: no two of `ops` name the same key. */
+function distinctKeys(ops: readonly WriteOp[]): boolean {
+  for (let i = 1; i < ops.length; i++) {
+    const key = (ops[i] as WriteOp).key;
+    for (let j = 0; j < i; j++) {
+      const other = (ops[j] as WriteOp).key;
+      // The last byte first: keys that share a prefix (counters, ids) differ at their ends.
+      if (
+        other.length === key.length &&
+        other[other.length - 1] === key[key.length - 1] &&
+        bytesEqual(other, key)
+      )
+        return false;
+    }
+  }
+  return true;
+}
+
+/**
  * lastOpPerKey drops operations that a later operation on the same key in the same write
  * overrides. Members of a batch share one sequence number, so on disk "later in the batch"
  * could not otherwise be told apart from "earlier" once recovery reads them back.
  */
 function lastOpPerKey(ops: readonly WriteOp[]): readonly WriteOp[] {
   if (ops.length === 1) return ops;
+  if (ops.length <= DISTINCT_BY_COMPARE_MAX && distinctKeys(ops)) return ops;
   const seen = new Set<string>();
   const kept: WriteOp[] = [];
   for (let i = ops.length - 1; i >= 0; i--) {

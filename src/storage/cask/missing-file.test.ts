@@ -64,6 +64,10 @@ async function threeFiles(name: string): Promise<string> {
   await db.put(b('c'), b('c2'));
   await db.engine.rotate();
   await db.put(b('a'), b('a3'));
+  // Sealed files get their hints in the background after each rotation, and a close gives up
+  // a hint still queued or walking the key directory (seal-hint.ts: the file is scanned at the
+  // next open instead). On a loaded machine file 2's was sometimes still queued at the close.
+  await db.engine.hintsSettled();
   await db.close();
   for (const id of [1, 2]) expect(fs.existsSync(path.join(dir, hintFileName(id)))).toBe(true);
   expect(listed(dir)).toEqual([1, 2, 3]);

@@ -35,10 +35,20 @@ import { finishInstall, INSTALL_MARKER, installEngineFiles, SET_ASIDE_PREFIX } f
 import { removeStagedDir } from './snapshot-staging.js';
 
 const CASK = { durability: 'never' as const };
-/** TICK_MS: 20x faster than production: elections take tens of milliseconds. */
+/** TICK_MS: 20x faster than production (heartbeats every 5 ms). */
 const TICK_MS = 5;
-/** ELECTIONS_MS: long enough for many election timeouts (10-20 ticks each). */
-const ELECTIONS_MS = 400;
+/**
+ * ELECTION_TICKS: election timeouts of 60-120 ticks (300-600 ms) instead of production's 10-20,
+ * which at TICK_MS would be only 50-100 ms. A member sends nothing, heartbeats included, while
+ * it takes a snapshot of its own (replica.ts, `turn`: snapshotAndCompact runs alone), as every
+ * member here does every SNAPSHOT_ENTRIES entries. On a loaded machine the leader's took up to
+ * 90 ms (applies drained, the engine flushed, the log compacted): the followers' timers ran out
+ * meanwhile, one of them was elected, and the test's next write on the old leader was refused
+ * with ClusterDownError. The ticks are 20x faster than production but the disk is not.
+ */
+const ELECTION_TICKS = 60;
+/** ELECTIONS_MS: long enough for several election timeouts (ELECTION_TICKS to twice that, each). */
+const ELECTIONS_MS = 1_500;
 /** SNAPSHOT_ENTRIES, CATCHUP_ENTRIES: small, so that 100 writes compact every log. */
 const SNAPSHOT_ENTRIES = 20;
 const CATCHUP_ENTRIES = 5;
@@ -139,6 +149,7 @@ async function start(
     logger,
     bootstrap: log.lastIndex() === 0 ? ids : [],
     tickMs: TICK_MS,
+    electionTicks: ELECTION_TICKS,
     requestTimeoutMs: 2_000,
     onFatal:
       faults.onFatal ??
@@ -273,10 +284,13 @@ describe('a member whose engine is damaged after its log was compacted', () => {
     // It never leads: not by asking it, not by a transfer, not when the leader is cut off.
     victim.replica.campaign();
     leader.replica.transferLeader(victim.id);
-    await sleep(ELECTIONS_MS);
-    expect(victim.said).toContain(
-      'leadership was offered to this member, which refuses it until its engine is repaired',
+    await until(() =>
+      victim.said.includes(
+        'leadership was offered to this member, which refuses it until its engine is repaired',
+      ),
     );
+    await sleep(ELECTIONS_MS);
+    expect(led).toBe(false);
     hub.isolate(leader.id);
     // The third member wins, with the victim's vote (votes depend on the log alone).
     await until(() => third.replica.leaderReady);

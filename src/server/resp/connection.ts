@@ -490,11 +490,15 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
       // A run ends at the first command that cannot join it, read to find the end: a SET of a
       // key the run holds starts the next run, anything else runs as usual.
       let next: Buffer[] | null | typeof STOP = args;
-      while (next !== null && next !== STOP && !this.closing && isRunnableSet(next) && this.maySetRun())
-        next = this.runSets(next, started, wallMs);
+      let spec = this.table.lookup(args[0]!);
+      while (isRunnableSet(spec, next) && this.maySetRun() && !this.closing) {
+        next = this.runSets(next, spec as CommandSpec, started, wallMs);
+        if (next === null || next === STOP) break;
+        spec = this.table.lookup(next[0]!);
+      }
       if (next === STOP) break;
       if (next === null || this.closing) continue;
-      this.execute(next, started, wallMs);
+      this.execute(next, started, wallMs, spec);
     }
   }
 
@@ -520,7 +524,12 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
    * are two or more (set-run.ts). Returns the command read after them (to run as usual), null when
    * the parser holds no more, STOP after a protocol error (reported, after the run's replies).
    */
-  private runSets(first: Buffer[], started: number, wallMs: number): Buffer[] | null | typeof STOP {
+  private runSets(
+    first: Buffer[],
+    spec: CommandSpec,
+    started: number,
+    wallMs: number,
+  ): Buffer[] | null | typeof STOP {
     const run = this.setRun;
     run[0] = first;
     let n = 1;
@@ -537,14 +546,14 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
         break;
       }
       if (next === null) break;
-      if (!isRunnableSet(next) || keyInRun(run, n, next[1] as Buffer)) {
+      if (!isRunnableSet(this.table.lookup(next[0]!), next) || keyInRun(run, n, next[1] as Buffer)) {
         after = next;
         break;
       }
       run[n++] = next;
     }
-    if (n === 1) this.execute(first, started, wallMs);
-    else this.executeRun(run, n, started, wallMs);
+    if (n === 1) this.execute(first, started, wallMs, spec);
+    else this.executeRun(run, n, spec, started, wallMs);
     run.length = 0; // no views of a read kept past it
     if (error !== undefined) {
       this.protocolError(error);
@@ -557,12 +566,7 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
    * executeRun is execute for run[0..n), runnable SETs of distinct keys: each gets a SET's
    * bookkeeping, event and reply; their writes are one batch of the store.
    */
-  private executeRun(run: Buffer[][], n: number, started: number, wallMs: number): void {
-    const spec = this.table.lookup((run[0] as Buffer[])[0] as Buffer);
-    if (spec?.name !== 'set') {
-      for (let i = 0; i < n; i++) this.execute(run[i] as Buffer[], started, wallMs);
-      return;
-    }
+  private executeRun(run: Buffer[][], n: number, spec: CommandSpec, started: number, wallMs: number): void {
     this.client.lastCommandAt = wallMs;
     this.session.touch(started);
     this.client.lastCommand = spec.name;
@@ -585,9 +589,16 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
     }
   }
 
-  /** execute runs one command of a batch that started at `started` (monotonic ms), `wallMs`. */
-  private execute(lentArgs: Buffer[], started: number, wallMs: number): void {
-    const spec = this.table.lookup(lentArgs[0]!);
+  /**
+   * execute runs one command of a batch that started at `started` (monotonic ms), `wallMs`;
+   * `spec` is its command, when the caller has looked it up already.
+   */
+  private execute(
+    lentArgs: Buffer[],
+    started: number,
+    wallMs: number,
+    spec = this.table.lookup(lentArgs[0]!),
+  ): void {
     const args = this.lending && !this.mayLend(spec) ? ownArgs(lentArgs) : lentArgs;
     this.client.lastCommandAt = wallMs;
     this.session.touch(started); // the batch's clock reading

@@ -14,6 +14,7 @@
 // it fails every write of the group commit that held them.
 import { bytesEqual } from '../../stdx/bytes.js';
 import type { BatchOp } from '../../txn/write-pipeline.js';
+import type { CommandSpec } from './command-table.js';
 
 /** SET_RUN_MAX: SETs in one run at most (a read of redis-benchmark -P 16 brings 16 per client). */
 export const SET_RUN_MAX = 64;
@@ -25,20 +26,14 @@ export const SET_RUN_MAX = 64;
 export const SET_RUN_KEY_BYTES_MAX = 512;
 export const SET_RUN_VALUE_BYTES_MAX = 64 * 1024;
 
-/** SET_NAME: the command name's bytes, as a client may send them in any case. */
-const SET_NAME_LENGTH = 3;
-
 /**
- * isRunnableSet: `args` is `SET key value`, without options, with a key and value a run takes.
- * The name is compared by its bytes, case-insensitively, without a command-table lookup.
+ * isRunnableSet: `args` (whose command the table found as `spec`) is `SET key value`, without
+ * options, with a key and value a run takes.
  */
-export function isRunnableSet(args: readonly Buffer[]): boolean {
-  if (args.length !== 3) return false;
-  const name = args[0] as Buffer;
-  if (name.length !== SET_NAME_LENGTH) return false;
-  // ASCII letters: OR 0x20 lowers the case (and maps nothing else onto 's', 'e' or 't').
-  if ((name[0]! | 0x20) !== 0x73 || (name[1]! | 0x20) !== 0x65 || (name[2]! | 0x20) !== 0x74) return false;
+export function isRunnableSet(spec: CommandSpec | undefined, args: readonly Buffer[]): boolean {
   return (
+    spec?.name === 'set' &&
+    args.length === 3 &&
     (args[1] as Buffer).length <= SET_RUN_KEY_BYTES_MAX &&
     (args[2] as Buffer).length <= SET_RUN_VALUE_BYTES_MAX
   );

@@ -3,7 +3,7 @@
 // every write acknowledged before the save; the restored directory serves as a single server;
 // --dir snapshots of a stopped store; refusals (an existing FILE, a damaged archive, a
 // non-empty DIR, a multi-member seed) leave nothing behind.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -13,9 +13,8 @@ import { open } from '../../src/db/db.js';
 import { freePort } from '../support/ports.js';
 import { AckLog, expectPrefix, modTimes, shuffledKeys } from '../support/snapshot-check.js';
 import { tmpDir } from '../support/tmp-dir.js';
-import { BIN, cairn, ensureBuilt } from './support.js';
+import { cairn, ensureBuilt, type ServedCairn, serveCairn } from './support.js';
 
-const START_TIMEOUT_MS = 15_000;
 const children: ChildProcess[] = [];
 
 beforeAll(async () => {
@@ -26,58 +25,17 @@ afterAll(() => {
   for (const c of children) c.kill('SIGKILL');
 });
 
-interface Server {
-  readonly child: ChildProcess;
-  readonly resp: number;
+interface Server extends ServedCairn {
   readonly http: number;
-  stop(): Promise<void>;
 }
 
 async function serve(dir: string): Promise<Server> {
-  const resp = await freePort();
   const http = await freePort();
-  const child = spawn(
-    process.execPath,
-    [
-      BIN.cairn,
-      'serve',
-      '--dir',
-      dir,
-      '--addr',
-      `127.0.0.1:${resp}`,
-      '--http',
-      `127.0.0.1:${http}`,
-      '--log-level',
-      'warn',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+  const served = await serveCairn(
+    ['--dir', dir, '--http', `127.0.0.1:${http}`, '--log-level', 'warn'],
+    children,
   );
-  children.push(child);
-  let log = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    log += d.toString();
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`cairn serve exited: ${log}`);
-    try {
-      await (await CairnClient.connect('127.0.0.1', resp, 500)).close();
-      break;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`cairn serve did not start: ${log}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-  return {
-    child,
-    resp,
-    http,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
+  return { ...served, http };
 }
 
 describe('cairn snapshot save --endpoints (a single server)', () => {

@@ -1,10 +1,12 @@
 // Helpers for the CLI end-to-end tests: build dist/ once when it is older than the sources, and
 // run the built `kvs` / `cairn` binaries as child processes.
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { CairnClient } from '../../src/client/client.js';
+import { freePort } from '../support/ports.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
 export const BIN = {
@@ -132,6 +134,60 @@ export function kvs(cwd: string, ...args: string[]): Promise<RunResult> {
 /** cairn runs `cairn args...` in `cwd`. */
 export function cairn(cwd: string, ...args: string[]): Promise<RunResult> {
   return run('cairn', args, cwd);
+}
+
+/** SERVE_START_TIMEOUT_MS: how long a started `cairn serve` may take to accept RESP connections. */
+const SERVE_START_TIMEOUT_MS = 30_000;
+const SERVE_POLL_MS = 25;
+
+/** ServedCairn: a `cairn serve` child that serveCairn started. */
+export interface ServedCairn {
+  readonly child: ChildProcess;
+  /** resp: its RESP port on 127.0.0.1. */
+  readonly resp: number;
+  /** exited: resolves when the process has exited, however it ended. */
+  readonly exited: Promise<void>;
+  /** stop ends it with SIGTERM (a clean shutdown) and waits for its exit. */
+  stop(): Promise<void>;
+}
+
+/**
+ * serveCairn starts the built `cairn serve --addr 127.0.0.1:<a free port> args...` and resolves
+ * once it accepts a RESP connection. The child is added to `children`, for the test file's
+ * cleanup to kill.
+ */
+export async function serveCairn(args: readonly string[], children: ChildProcess[]): Promise<ServedCairn> {
+  const resp = await freePort();
+  const child = spawn(process.execPath, [BIN.cairn, 'serve', '--addr', `127.0.0.1:${resp}`, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let log = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    log += d.toString();
+  });
+  child.stdout?.resume();
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + SERVE_START_TIMEOUT_MS;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`cairn serve exited: ${log}`);
+    try {
+      await (await CairnClient.connect('127.0.0.1', resp, 500)).close();
+      break;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`cairn serve did not start: ${log}`);
+      await new Promise((r) => setTimeout(r, SERVE_POLL_MS));
+    }
+  }
+  return {
+    child,
+    resp,
+    exited,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
 /** STACK_FRAME matches a line of a JavaScript stack trace. */

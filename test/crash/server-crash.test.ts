@@ -5,11 +5,11 @@
 //
 // CAIRN_SERVER_CRASH_CYCLES sets the number of kills (default: a sample for CI; `npm run
 // test:crash` asks for more).
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Prng } from '../../src/stdx/prng.js';
-import { BIN, ensureBuilt } from '../cli/support.js';
+import { ensureBuilt, type ServedCairn, serveCairn } from '../cli/support.js';
 import { tmpDir } from '../support/tmp-dir.js';
 
 const CYCLES = Number(process.env.CAIRN_SERVER_CRASH_CYCLES ?? 4);
@@ -21,7 +21,6 @@ const KILL_AFTER_MS_MIN = 100;
 const KILL_AFTER_MS_MAX = 400;
 /** KEY_SPACE: keys per client, so that random picks overwrite. */
 const KEY_SPACE = 2_000;
-const STARTUP_WAIT_MS = 30_000;
 
 const children: ChildProcess[] = [];
 
@@ -33,44 +32,9 @@ afterAll(() => {
   for (const c of children) c.kill('SIGKILL');
 });
 
-/** start serves `dir` on a free loopback port; resolves with the server and its RESP port. */
-async function start(dir: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(
-    process.execPath,
-    [
-      BIN.cairn,
-      'serve',
-      '--dir',
-      dir,
-      '--addr',
-      '127.0.0.1:0',
-      '--http',
-      'off',
-      '--sync',
-      'always',
-      '--log-level',
-      'info',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  children.push(child);
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const t0 = performance.now();
-  for (;;) {
-    const m = /"msg":"RESP server listening"/.test(out)
-      ? /"port":(\d+)[^\n]*RESP server listening/.exec(out)
-      : null;
-    if (m !== null) return { child, port: Number(m[1]) };
-    if (child.exitCode !== null) throw new Error(`cairn serve exited: ${out}`);
-    if (performance.now() - t0 > STARTUP_WAIT_MS) throw new Error(`cairn serve did not start: ${out}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** start serves `dir`, fsyncing every write before its reply. */
+function start(dir: string): Promise<ServedCairn> {
+  return serveCairn(['--dir', dir, '--http', 'off', '--sync', 'always', '--log-level', 'warn'], children);
 }
 
 /** What one client sent to one key, in order, and how many of those writes were acknowledged. */
@@ -186,8 +150,7 @@ describe('cairn serve killed during pipelined SETs', () => {
     // Per key: every value any cycle sent, and the index after the last acknowledged one.
     const logs = new Map<string, KeyLog>();
     for (let cycle = 0; cycle < CYCLES; cycle++) {
-      const { child, port } = await start(dir);
-      const exited = new Promise((r) => child.once('exit', r));
+      const { child, resp: port, exited } = await start(dir);
       const writers = Array.from({ length: CLIENTS }, (_, c) => writer(port, c, cycle, logs));
       await new Promise((r) =>
         setTimeout(r, KILL_AFTER_MS_MIN + rng.int(KILL_AFTER_MS_MAX - KILL_AFTER_MS_MIN)),
@@ -200,7 +163,7 @@ describe('cairn serve killed during pipelined SETs', () => {
       // Restart and check: each key holds its last acknowledged value or one sent after it.
       const again = await start(dir);
       const keys = [...logs.keys()];
-      const got = await readAll(again.port, keys);
+      const got = await readAll(again.resp, keys);
       for (const key of keys) {
         const log = logs.get(key) as KeyLog;
         const value = got.get(key) ?? null;
@@ -214,9 +177,8 @@ describe('cairn serve killed during pipelined SETs', () => {
         log.values.splice(0, at);
         log.acked = 1;
       }
-      const stopped = new Promise((r) => again.child.once('exit', r));
       again.child.kill('SIGKILL');
-      await stopped;
+      await again.exited;
     }
   }, 300_000);
 });

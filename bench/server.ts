@@ -1,8 +1,9 @@
 // Server benchmark: `cairn serve` under redis-benchmark, side by side with a real redis-server
 // started by this script with matching persistence, all in one run.
 //
-//   npm run bench:server                   -n 200000 per test
-//   npm run bench:server -- --quick        -n 50000 per test
+//   npm run bench:server                   -n 100000 per test, median of 3 rounds (the issue's load)
+//   npm run bench:server -- --quick        -n 50000 per test, one round
+//   npm run bench:server -- --rounds 5     rounds per test (the median is reported)
 //   npm run bench:server -- --out /tmp/results.md
 //   npm run bench:server -- --quick --mixed-only   only the mixed load (8 SET + 42 GET clients)
 //
@@ -19,13 +20,17 @@
 // Each target gets `redis-benchmark -t set,get -n N -r 100000 -d 100 -c 50` with -P 1, then -P 16
 // (one redis-benchmark per test, so that the server's CPU time, from /proc/PID/stat, is read
 // around each: CPU per request is printed beside requests/s, and it is the steadier measure on a
-// shared machine).
+// shared machine), in rounds against the same server: each cell is the median of its rounds
+// (requests/s and CPU each), and every round's requests/s is printed and recorded too. Later
+// rounds find the keys the earlier ones wrote, as a server that has been running does.
 // The two `always` targets then get the mixed load of issue 14, "reads while writes are durable":
 // 8 clients doing SET (one redis-benchmark) while 42 do GET (a second one, run at the same time);
 // the GET side's requests/s, p50 and p99 are compared (Redis's reads queue behind its fsyncs).
 // redis-benchmark and the server share the machine's CPUs, so numbers are only comparable
 // within one run on one machine; the recorded block names the machine.
 // Results are printed as a table and appended to --out (default docs/bench-server.md).
+
+import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -36,8 +41,13 @@ import { promisify } from 'node:util';
 import Table from 'cli-table3';
 import { cleanUpOnExit, cleanupSync, freePort as freePortOn, live, tempDirs } from './child-processes.js';
 
-const REQUESTS_FULL = 200_000;
+const REQUESTS_FULL = 100_000;
 const REQUESTS_QUICK = 50_000;
+/** ROUNDS_FULL, ROUNDS_QUICK: rounds of every test per target; cells are their medians. */
+const ROUNDS_FULL = 3;
+const ROUNDS_QUICK = 1;
+/** MAX_ROUNDS: a bound on --rounds (each round of every target takes about a minute here). */
+const MAX_ROUNDS = 20;
 /** KEYSPACE: redis-benchmark -r, random keys out of this many (the issue's workload). */
 const KEYSPACE = 100_000;
 const VALUE_BYTES = 100;
@@ -150,23 +160,32 @@ interface Args {
   readonly out: string;
   /** mixedOnly: only the mixed load, on the two `always` targets. */
   readonly mixedOnly: boolean;
+  /** rounds: runs of each test (and of the mixed load) per target; the median is reported. */
+  readonly rounds: number;
 }
 
 function parseArgs(argv: readonly string[]): Args {
   let quick = false;
   let mixedOnly = false;
   let out = DEFAULT_OUT;
+  let rounds: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--quick') quick = true;
     else if (arg === '--mixed-only') mixedOnly = true;
-    else if (arg === '--out') {
+    else if (arg === '--rounds') {
+      const value = argv[++i];
+      const n = Number(value);
+      if (value === undefined || !Number.isInteger(n) || n < 1 || n > MAX_ROUNDS)
+        throw new Error(`--rounds needs a whole number from 1 to ${MAX_ROUNDS}`);
+      rounds = n;
+    } else if (arg === '--out') {
       const value = argv[++i];
       if (value === undefined) throw new Error('--out needs a value');
       out = path.resolve(value);
     } else throw new Error(`unknown argument: ${arg}`);
   }
-  return { quick, out, mixedOnly };
+  return { quick, out, mixedOnly, rounds: rounds ?? (quick ? ROUNDS_QUICK : ROUNDS_FULL) };
 }
 
 /** Everything started, so that a failure or SIGINT anywhere still stops servers and removes data. */
@@ -364,73 +383,118 @@ interface Cpu {
 type Key = `${TargetName}|${Test}|${Pipeline}`;
 const key = (t: TargetName, test: Test, p: Pipeline): Key => `${t}|${test}|${p}`;
 
-async function benchTarget(
-  spec: TargetSpec,
-  requests: number,
-  results: Map<Key, number>,
-  cpuResults: Map<Key, Cpu>,
-  commands: Map<TargetName, string>,
-  mixedResults: Map<TargetName, MixedResult>,
-  mixedOnly: boolean,
-): Promise<void> {
+/** median of a non-empty list (the mean of the middle two for an even count). */
+function median(xs: readonly number[]): number {
+  assert(xs.length > 0, 'median of nothing');
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Measured: every target's results, filled in by benchTarget. */
+interface Measured {
+  /** results: requests/s per cell, the median of its rounds. */
+  readonly results: Map<Key, number>;
+  /** rounds: requests/s of each round, in the order run. */
+  readonly rounds: Map<Key, number[]>;
+  /** cpu: per cell, the median of each CPU figure over its rounds. */
+  readonly cpu: Map<Key, Cpu>;
+  readonly commands: Map<TargetName, string>;
+  readonly mixed: Map<TargetName, MixedResult>;
+}
+
+async function benchTarget(spec: TargetSpec, requests: number, args: Args, m: Measured): Promise<void> {
   const run = await startTarget(spec);
   try {
-    commands.set(spec.name, run.commandLine);
-    for (const pipeline of mixedOnly ? [] : PIPELINES) {
-      // One redis-benchmark per test (as `-t set,get` runs them, one after the other), so that
-      // the server's CPU time is read around each.
-      for (const test of TESTS) {
-        const cpuBefore = serverCpuMs(run.child.pid);
-        const clientBefore = childrenCpuMs();
-        const wallBefore = performance.now();
-        const { stdout } = await promisify(execFile)(
-          'redis-benchmark',
-          benchArgs(run.port, requests, pipeline, test.toLowerCase()),
-          {
-            timeout: BENCH_TIMEOUT_MS,
-            maxBuffer: BENCH_MAX_BUFFER,
-          },
+    m.commands.set(spec.name, run.commandLine);
+    const cpuRounds = new Map<Key, Cpu[]>();
+    for (let round = 1; round <= args.rounds; round++) {
+      for (const pipeline of args.mixedOnly ? [] : PIPELINES) {
+        // One redis-benchmark per test (as `-t set,get` runs them, one after the other), so that
+        // the server's CPU time is read around each.
+        for (const test of TESTS) {
+          const k = key(spec.name, test, pipeline);
+          const { rps, cpu } = await benchOnce(spec.name, run, requests, pipeline, test);
+          m.rounds.set(k, [...(m.rounds.get(k) ?? []), rps]);
+          if (cpu !== undefined) cpuRounds.set(k, [...(cpuRounds.get(k) ?? []), cpu]);
+        }
+        console.error(
+          `  round ${round}, -P ${pipeline}: ${TESTS.map((t) => `${t} ${fmt(m.rounds.get(key(spec.name, t, pipeline))?.at(-1) ?? 0)}/s`).join(', ')}`,
         );
-        const cpuAfter = serverCpuMs(run.child.pid);
-        const clientAfter = childrenCpuMs();
-        const wallMs = performance.now() - wallBefore;
-        const rps = parseCsv(stdout).get(test);
-        if (rps === undefined)
-          throw new Error(`${spec.name}: no ${test} line in redis-benchmark output:\n${stdout}`);
-        results.set(key(spec.name, test, pipeline), rps);
-        const k = key(spec.name, test, pipeline);
-        if (
-          cpuBefore !== undefined &&
-          cpuAfter !== undefined &&
-          clientBefore !== undefined &&
-          clientAfter !== undefined
-        )
-          cpuResults.set(k, {
-            serverUs: ((cpuAfter - cpuBefore) * 1000) / requests,
-            clientUs: ((clientAfter - clientBefore) * 1000) / requests,
-            cores: (cpuAfter - cpuBefore + clientAfter - clientBefore) / wallMs,
-          });
+        if (run.child.exitCode !== null || run.child.signalCode !== null) {
+          throw new Error(`${spec.name}: server exited during the benchmark: ${run.stderr()}`);
+        }
       }
-      console.error(
-        `  -P ${pipeline}: ${TESTS.map((t) => `${t} ${fmt(results.get(key(spec.name, t, pipeline)) ?? 0)}/s`).join(', ')}`,
-      );
-      if (run.child.exitCode !== null || run.child.signalCode !== null) {
-        throw new Error(`${spec.name}: server exited during the benchmark: ${run.stderr()}`);
-      }
+    }
+    for (const [k, rs] of m.rounds) if (k.startsWith(`${spec.name}|`)) m.results.set(k, median(rs));
+    for (const [k, cs] of cpuRounds) {
+      m.cpu.set(k, {
+        serverUs: median(cs.map((c) => c.serverUs)),
+        clientUs: median(cs.map((c) => c.clientUs)),
+        cores: median(cs.map((c) => c.cores)),
+      });
     }
     // The floor server keeps no command statistics (the mixed load reads them) and holds every
     // reply of a turn with a write until its fdatasync: no reference for reads beside writes.
     if (spec.name === 'cairn always' || spec.name === 'redis always') {
-      const m = await mixed(run.port, requests);
-      mixedResults.set(spec.name, m);
-      console.error(
-        `  mixed (${MIXED_SET_CLIENTS} SET + ${MIXED_GET_CLIENTS} GET clients): GET ${fmt(m.getRps)}/s ` +
-          `p50 ${m.p50Ms} ms p99 ${m.p99Ms} ms; SET ${fmt(m.setRps)}/s`,
-      );
+      const runs: MixedResult[] = [];
+      for (let round = 1; round <= args.rounds; round++) {
+        const r = await mixed(run.port, requests, round === 1);
+        runs.push(r);
+        console.error(
+          `  round ${round}, mixed (${MIXED_SET_CLIENTS} SET + ${MIXED_GET_CLIENTS} GET clients): GET ${fmt(r.getRps)}/s ` +
+            `p50 ${r.p50Ms} ms p99 ${r.p99Ms} ms; SET ${fmt(r.setRps)}/s`,
+        );
+      }
+      m.mixed.set(spec.name, {
+        getRps: median(runs.map((r) => r.getRps)),
+        p50Ms: median(runs.map((r) => r.p50Ms)),
+        p99Ms: median(runs.map((r) => r.p99Ms)),
+        setRps: median(runs.map((r) => r.setRps)),
+        rounds: runs,
+      });
     }
   } finally {
     await stopTarget(run);
   }
+}
+
+/** benchOnce: one redis-benchmark of one test against a running target, with the CPU around it. */
+async function benchOnce(
+  name: TargetName,
+  run: Running,
+  requests: number,
+  pipeline: Pipeline,
+  test: Test,
+): Promise<{ rps: number; cpu: Cpu | undefined }> {
+  const cpuBefore = serverCpuMs(run.child.pid);
+  const clientBefore = childrenCpuMs();
+  const wallBefore = performance.now();
+  const { stdout } = await promisify(execFile)(
+    'redis-benchmark',
+    benchArgs(run.port, requests, pipeline, test.toLowerCase()),
+    {
+      timeout: BENCH_TIMEOUT_MS,
+      maxBuffer: BENCH_MAX_BUFFER,
+    },
+  );
+  const cpuAfter = serverCpuMs(run.child.pid);
+  const clientAfter = childrenCpuMs();
+  const wallMs = performance.now() - wallBefore;
+  const rps = parseCsv(stdout).get(test);
+  if (rps === undefined) throw new Error(`${name}: no ${test} line in redis-benchmark output:\n${stdout}`);
+  const cpu =
+    cpuBefore !== undefined &&
+    cpuAfter !== undefined &&
+    clientBefore !== undefined &&
+    clientAfter !== undefined
+      ? {
+          serverUs: ((cpuAfter - cpuBefore) * 1000) / requests,
+          clientUs: ((clientAfter - clientBefore) * 1000) / requests,
+          cores: (cpuAfter - cpuBefore + clientAfter - clientBefore) / wallMs,
+        }
+      : undefined;
+  return { rps, cpu };
 }
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -441,6 +505,8 @@ interface MixedResult {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly setRps: number;
+  /** rounds: each round's result, in order (the fields above are their medians). */
+  readonly rounds?: readonly MixedResult[];
 }
 
 /**
@@ -448,17 +514,18 @@ interface MixedResult {
  * beside it, started first and stopped when the GETs are done. Keys were filled by the SET tests
  * before, so GETs hit.
  */
-async function mixed(port: number, requests: number): Promise<MixedResult> {
+async function mixed(port: number, requests: number, fill: boolean): Promise<MixedResult> {
   const common = ['-h', HOST, '-p', String(port), '-r', String(KEYSPACE), '-d', String(VALUE_BYTES), '--csv'];
-  // Fill first (pipelined), so that the GETs hit whatever ran before.
-  await promisify(execFile)(
-    'redis-benchmark',
-    [...common, '-t', 'set', '-c', '50', '-P', '16', '-n', String(KEYSPACE * 2)],
-    {
-      timeout: BENCH_TIMEOUT_MS,
-      maxBuffer: BENCH_MAX_BUFFER,
-    },
-  );
+  // Fill first (pipelined), so that the GETs hit whatever ran before; later rounds find it filled.
+  if (fill)
+    await promisify(execFile)(
+      'redis-benchmark',
+      [...common, '-t', 'set', '-c', '50', '-P', '16', '-n', String(KEYSPACE * 2)],
+      {
+        timeout: BENCH_TIMEOUT_MS,
+        maxBuffer: BENCH_MAX_BUFFER,
+      },
+    );
   const setter = spawn(
     'redis-benchmark',
     [...common, '-t', 'set', '-c', String(MIXED_SET_CLIENTS), '-n', String(requests * 100), '-l'],
@@ -643,12 +710,11 @@ const columnHead = ([t, p]: [Test, Pipeline]): string => `${t} -P ${p}`;
 async function markdown(
   args: Args,
   requests: number,
-  results: ReadonlyMap<Key, number>,
-  cpu: ReadonlyMap<Key, Cpu>,
+  measured: Measured,
   checked: readonly Checked[],
-  commands: ReadonlyMap<TargetName, string>,
   skipped: readonly string[],
 ): Promise<string> {
+  const { results, cpu, commands, rounds } = measured;
   const cpus = os.cpus();
   const targets = TARGETS.map((t) => t.name).filter((t) => commands.has(t));
   const lines = [
@@ -659,7 +725,7 @@ async function markdown(
       `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.platform()} ${os.release()}; ` +
       'redis-benchmark runs on the same CPUs as the server under test',
     `- node ${process.version}; ${await versionOf('redis-server')}; ${await versionOf('redis-benchmark')}`,
-    `- load: \`redis-benchmark -h ${HOST} -p PORT ${benchArgs(0, requests, 1).slice(4, -3).join(' ')} -P {${PIPELINES.join(',')}} --csv\` (one run per test, the server's CPU time read around each)`,
+    `- load: \`redis-benchmark -h ${HOST} -p PORT ${benchArgs(0, requests, 1).slice(4, -3).join(' ')} -P {${PIPELINES.join(',')}} --csv\` (one run per test, the server's CPU time read around each; ${args.rounds} round(s) against the same server, each cell the median of its rounds)`,
     '- servers (DIR: a fresh temporary directory each, PORT: a free loopback port):',
     ...targets.map((t) => `  - ${t}: \`${commands.get(t)}\``),
     ...skipped.map((s) => `- skipped: ${s}`),
@@ -668,6 +734,19 @@ async function markdown(
     `|---|${COLUMNS.map(() => '---:|').join('')}`,
     ...targets.map((t) => `| ${t} | ${COLUMNS.map(([test, p]) => cell(results, t, test, p)).join(' | ')} |`),
     '',
+    ...(args.rounds > 1
+      ? [
+          'Every round (requests/s, in the order run):',
+          '',
+          `| target | ${COLUMNS.map(columnHead).join(' | ')} |`,
+          `|---|${COLUMNS.map(() => '---:|').join('')}`,
+          ...targets.map(
+            (t) =>
+              `| ${t} | ${COLUMNS.map(([test, p]) => (rounds.get(key(t, test, p)) ?? []).map(fmt).join(', ') || '-').join(' | ')} |`,
+          ),
+          '',
+        ]
+      : []),
     'Server CPU per request (µs, user + system of every thread; in parentheses: over the paired Redis target):',
     '',
     `| target | ${COLUMNS.map(columnHead).join(' | ')} |`,
@@ -690,6 +769,16 @@ async function markdown(
   return lines.join('\n');
 }
 
+/** roundLines: a target's mixed-load rounds (GET/s, p99), when there was more than one. */
+function roundLines(name: string, r: MixedResult): string[] {
+  const rounds = r.rounds ?? [];
+  if (rounds.length < 2) return [];
+  return [
+    `- ${name}, every round (median above): GET/s ${rounds.map((x) => fmt(x.getRps)).join(', ')}; ` +
+      `GET p99 ms ${rounds.map((x) => x.p99Ms.toFixed(3)).join(', ')}`,
+  ];
+}
+
 /** mixedLines: the mixed load as a markdown table with its two verdicts. */
 function mixedLines(m: ReadonlyMap<TargetName, MixedResult>): string[] {
   const ours = m.get('cairn always');
@@ -706,6 +795,8 @@ function mixedLines(m: ReadonlyMap<TargetName, MixedResult>): string[] {
     row('cairn always', ours),
     ...(theirs === undefined ? [] : [row('redis always', theirs)]),
     '',
+    ...roundLines('cairn always', ours),
+    ...(theirs === undefined ? [] : roundLines('redis always', theirs)),
     `- GET throughput cairn/redis: ${Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : '-'} (target >= ${TARGET_MIXED_GET_VS_REDIS}x): ${Number.isFinite(ratio) ? (ratio >= TARGET_MIXED_GET_VS_REDIS ? 'PASS' : 'MISS') : 'n/a'}`,
     `- cairn GET p99: ${ours.p99Ms} ms (target <= ${TARGET_MIXED_GET_P99_MS} ms): ${ours.p99Ms <= TARGET_MIXED_GET_P99_MS ? 'PASS' : 'MISS'}`,
   ];
@@ -715,16 +806,22 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const requests = args.quick ? REQUESTS_QUICK : REQUESTS_FULL;
   if (!fs.existsSync(CAIRN_CLI)) throw new Error(`${CAIRN_CLI} not found: run \`npm run build\` first`);
-  const results = new Map<Key, number>();
-  const cpuResults = new Map<Key, Cpu>();
-  const mixedResults = new Map<TargetName, MixedResult>();
-  const commands = new Map<TargetName, string>();
+  const measured: Measured = {
+    results: new Map(),
+    rounds: new Map(),
+    cpu: new Map(),
+    commands: new Map(),
+    mixed: new Map(),
+  };
+  const { results, cpu: cpuResults, commands, mixed: mixedResults } = measured;
   const skipped: string[] = [];
   for (const spec of TARGETS) {
     if (args.mixedOnly && spec.name !== 'cairn always' && spec.name !== 'redis always') continue;
-    console.error(`${spec.name}: redis-benchmark -n ${fmt(requests)}, -P ${PIPELINES.join(' and -P ')}`);
+    console.error(
+      `${spec.name}: redis-benchmark -n ${fmt(requests)}, -P ${PIPELINES.join(' and -P ')}, ${args.rounds} round(s)`,
+    );
     try {
-      await benchTarget(spec, requests, results, cpuResults, commands, mixedResults, args.mixedOnly);
+      await benchTarget(spec, requests, args, measured);
     } catch (err) {
       const why = `${spec.name} (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`;
       console.error(`skipping ${why}`);
@@ -755,7 +852,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(path.dirname(args.out), { recursive: true });
   fs.appendFileSync(
     args.out,
-    `${await markdown(args, requests, results, cpuResults, checked, commands, skipped)}\n${mixedRows.join('\n')}\n\n`,
+    `${await markdown(args, requests, measured, checked, skipped)}\n${mixedRows.join('\n')}\n\n`,
   );
   console.log(`results appended to ${path.relative(process.cwd(), args.out) || args.out}`);
 }

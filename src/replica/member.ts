@@ -353,6 +353,9 @@ export class ClusterMember {
       isRemoved: (id) => this.membership.isRemoved(id),
       removalIndex: (id) => this.membership.removalIndex(id),
       startStatus: (id) => this.startAnswer(id),
+      onPeerRoundTrip: (peer, seconds) => {
+        for (const f of this.onPeerRoundTrip) f(peer.name, seconds);
+      },
       logger: this.logger,
       clock: this.clock,
       snapshotDir: path.join(this.dir, RAFT_DIR, SNAPSHOT_STAGING_DIR),
@@ -771,6 +774,9 @@ export class ClusterMember {
   get identity(): Identity {
     return this.recorded;
   }
+
+  /** onPeerRoundTrip: told each answered probe's round trip to a peer, by name (the RTT histogram). */
+  readonly onPeerRoundTrip = new Set<(peer: string, seconds: number) => void>();
 
   /** peerDials: outbound connections to peers attempted since start (the reconnect metric). */
   get peerDials(): number {

@@ -28,7 +28,8 @@ export const MAX_PEER_FRAME_BYTES = FRAME_HEADER_BYTES + MAX_PEER_FRAME_PAYLOAD_
  * FrameKind says what a payload holds. Codes are stable wire values; 'snapshot' frames carry a
  * snapshot stream and its ack on a connection of their own (snapshot-frame.ts); 'status-request'
  * and 'status' or 'start-answer' are the start check's question and answer, one each on a
- * connection of their own (start-check.ts; 'status' answers askers built before 'start-answer').
+ * connection of their own (start-check.ts; 'status' answers askers built before 'start-answer');
+ * 'ping' and 'pong' are the round-trip probes of a probe connection (peer-probe.ts).
  */
 export type FrameKind =
   | 'hello'
@@ -38,7 +39,9 @@ export type FrameKind =
   | 'snapshot'
   | 'status-request'
   | 'status'
-  | 'start-answer';
+  | 'start-answer'
+  | 'ping'
+  | 'pong';
 
 const KIND_CODES: Readonly<Record<FrameKind, number>> = {
   hello: 1,
@@ -49,6 +52,8 @@ const KIND_CODES: Readonly<Record<FrameKind, number>> = {
   'status-request': 6,
   status: 7,
   'start-answer': 8,
+  ping: 9,
+  pong: 10,
 };
 
 const KINDS_BY_CODE: ReadonlyMap<number, FrameKind> = new Map(

@@ -58,6 +58,7 @@ import {
   MAX_PEER_FRAME_PAYLOAD_BYTES,
   sealFrame,
 } from './peer-frame.js';
+import { decodePing, PeerProber } from './peer-probe.js';
 import {
   decodeSnapshotPart,
   encodeSnapshotAck,
@@ -143,6 +144,13 @@ export interface TcpTransportOptions {
    * START_CHECK_CONFIRM_MS. Without it a status-request is a protocol error (the connection drops).
    */
   readonly startStatus?: (id: NodeId) => Promise<StartAnswer>;
+  /**
+   * onPeerRoundTrip: told the round trip of every answered probe to a peer (peer-probe.ts);
+   * without it no probe connections are opened (probes from peers are answered either way).
+   */
+  readonly onPeerRoundTrip?: (peer: Peer, seconds: number) => void;
+  /** probeIntervalMs: PROBE_INTERVAL_MS unless a test wants it shorter. */
+  readonly probeIntervalMs?: number;
 }
 
 /** SnapshotStats: counters of snapshot streams since the transport started. */
@@ -225,7 +233,7 @@ interface Inbound {
   readonly reader: FrameReader;
   /** peer is set once the hello is accepted. */
   peer: { readonly id: NodeId; readonly name: string } | undefined;
-  mode: 'new' | 'raft' | 'snapshot' | 'status';
+  mode: 'new' | 'raft' | 'snapshot' | 'status' | 'probe';
   /** snapshot: the stream being received on a snapshot connection. */
   snapshot: IncomingSnapshot | undefined;
   timer: Timer | undefined;
@@ -271,8 +279,23 @@ class TcpTransportImpl implements TcpTransport {
     snapshotBytesSent: 0,
   };
 
+  /** prober: the round-trip probes to every peer, when options.onPeerRoundTrip wants them. */
+  private readonly prober: PeerProber | undefined;
+
   constructor(private readonly opts: TcpTransportOptions) {
     this.server = net.createServer((socket) => this.accept(socket));
+    const onRoundTrip = opts.onPeerRoundTrip;
+    this.prober =
+      onRoundTrip === undefined
+        ? undefined
+        : new PeerProber({
+            self: opts.self,
+            clusterToken: opts.clusterToken,
+            clock: opts.clock,
+            logger: opts.logger,
+            onRoundTrip: (peer, seconds) => this.callHandler(() => onRoundTrip(peer, seconds)),
+            intervalMs: opts.probeIntervalMs,
+          });
   }
 
   listen(host: string, port: number, text: string): Promise<void> {
@@ -382,11 +405,13 @@ class TcpTransportImpl implements TcpTransport {
         this.dropInbound(conn, 'info', 'peer is no longer a member');
       }
     }
+    this.prober?.setPeers(peers);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.prober?.close();
     if (this.flushScheduled !== undefined) clearImmediate(this.flushScheduled);
     this.flushScheduled = undefined;
     for (const out of this.outbound.values()) this.stopOutbound(out);
@@ -712,9 +737,9 @@ class TcpTransportImpl implements TcpTransport {
         if (peer === undefined) {
           if (f.kind !== 'hello') throw new PeerProtocolError(`${f.kind} frame before the hello`);
           this.onHello(conn, f.payload);
-        } else if (f.kind === 'snapshot' && conn.mode !== 'raft') {
+        } else if (f.kind === 'snapshot' && (conn.mode === 'new' || conn.mode === 'snapshot')) {
           this.onSnapshotFrame(conn, peer, f.payload);
-        } else if (f.kind === 'raft' && conn.mode !== 'snapshot') {
+        } else if (f.kind === 'raft' && (conn.mode === 'new' || conn.mode === 'raft')) {
           if (conn.mode === 'new') this.becomeRaft(conn, peer.id);
           const msgs = decodeMessages(f.payload);
           const good = msgs.filter((m) => m.to === self.id && m.from === peer.id);
@@ -732,6 +757,11 @@ class TcpTransportImpl implements TcpTransport {
             );
           }
           if (good.length > 0) this.callHandler(() => this.opts.handlers.onMessages(good));
+        } else if (f.kind === 'ping' && (conn.mode === 'new' || conn.mode === 'probe')) {
+          // A probe connection (peer-probe.ts): every ping is answered at once with its nonce.
+          decodePing(f.payload);
+          conn.mode = 'probe';
+          conn.socket.write(encodeFrame('pong', f.payload));
         } else if (f.kind === 'status-request' && conn.mode === 'new') {
           this.answerStatus(conn, peer, decodeStatusRequest(f.payload));
         } else if (f.kind === 'refuse') {

@@ -9,7 +9,10 @@ import { METRIC_PREFIX } from './metrics.js';
 
 /** FSYNC_BUCKETS_SECONDS: etcd's WAL fsync buckets (1 ms doubling to about 8 s). */
 const FSYNC_BUCKETS_SECONDS = Array.from({ length: 14 }, (_, i) => 0.001 * 2 ** i);
-/** READ_INDEX_BUCKETS_SECONDS: a ReadIndex round is a heartbeat round trip: 0.1 ms to about 3 s. */
+/**
+ * READ_INDEX_BUCKETS_SECONDS: a ReadIndex round is a heartbeat round trip: 0.1 ms to about 3 s;
+ * the peer round trips use them too (etcd's buckets for its peer round-trip time).
+ */
 const READ_INDEX_BUCKETS_SECONDS = Array.from({ length: 16 }, (_, i) => 0.0001 * 2 ** i);
 
 export function registerRaftMetrics(registry: Registry, member: ClusterMember): void {
@@ -111,4 +114,12 @@ export function registerRaftMetrics(registry: Registry, member: ClusterMember): 
     registers,
   });
   replica.onReadIndex.add((seconds) => readIndex.observe(seconds));
+  const roundTrip = new Histogram({
+    name: name('peer_round_trip_time_seconds'),
+    help: 'Round trip of a probe to each peer on a connection of its own (etcd_network_peer_round_trip_time_seconds).',
+    labelNames: ['to'],
+    buckets: READ_INDEX_BUCKETS_SECONDS,
+    registers,
+  });
+  member.onPeerRoundTrip.add((peer, seconds) => roundTrip.observe({ to: peer }, seconds));
 }

@@ -89,6 +89,23 @@ describe('a 3-member cluster', () => {
     expect(desc.leader).toBe(leader);
     expect(desc.members).toHaveLength(3);
     expect((await fetch(`${http}/v1/kv/h?consistency=sometimes`)).status).toBe(400);
+    // Every member measures its round trip to every other one (a probe at connection, then
+    // every few seconds), whatever the roles.
+    for (const n of NAMES) {
+      for (const to of NAMES.filter((x) => x !== n)) {
+        const sample = `cairn_raft_peer_round_trip_time_seconds_count{to="${to}"}`;
+        const deadline = Date.now() + 10_000;
+        let probes = 0;
+        while (probes < 1 && Date.now() < deadline) {
+          probes = await cluster.metric(n, sample).catch(() => 0);
+          if (probes < 1) await sleep(100);
+        }
+        expect(probes, `${n}: ${sample}`).toBeGreaterThanOrEqual(1);
+        const sum = await cluster.metric(n, `cairn_raft_peer_round_trip_time_seconds_sum{to="${to}"}`);
+        expect(sum / probes).toBeGreaterThan(0);
+        expect(sum / probes).toBeLessThan(1);
+      }
+    }
   }, 60_000);
 
   it('survives SIGKILL of the leader under load: linearizable, nothing acknowledged lost, the member rejoins', async () => {

@@ -67,14 +67,6 @@ async function caughtUp(c: ProcCluster, name: string): Promise<boolean> {
   }
 }
 
-/** metric reads one un-labelled sample from a member's /metrics. */
-async function metric(c: ProcCluster, name: string, sample: string): Promise<number> {
-  const text = await (await fetch(`http://${c.endpoints(name)}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
-  if (line === undefined) throw new Error(`${name} exports no ${sample}`);
-  return Number(line.slice(sample.length + 1));
-}
-
 interface ListedMember {
   name: string;
   role: string;
@@ -158,8 +150,8 @@ describe('membership changes', () => {
           await c.startMember('n4', args);
           await until('n4 catches up', () => caughtUp(c, 'n4'));
           // The load compacted the logs (a snapshot every SNAPSHOT_COUNT entries): n4 caught up by snapshot.
-          expect(await metric(c, 'n4', 'cairn_raft_snapshots_installed_total')).toBeGreaterThanOrEqual(1);
-          expect(await metric(c, 'n4', 'cairn_raft_repairing')).toBe(0);
+          expect(await c.metric('n4', 'cairn_raft_snapshots_installed_total')).toBeGreaterThanOrEqual(1);
+          expect(await c.metric('n4', 'cairn_raft_repairing')).toBe(0);
           let list = await memberList(endpoints);
           expect(list.find((m) => m.name === 'n4')?.role).toBe('learner');
 
@@ -318,9 +310,9 @@ describe('membership changes', () => {
           await c.startMember('n5', args);
           await until('n5 catches up', () => caughtUp(c, 'n5'));
           // The logs were compacted below what n5 needed: it caught up by snapshot.
-          expect(await metric(c, leader, 'cairn_raft_log_first_index')).toBeGreaterThan(1);
-          expect(await metric(c, leader, 'cairn_raft_snapshots_sent_total')).toBeGreaterThanOrEqual(1);
-          expect(await metric(c, 'n5', 'cairn_raft_snapshots_installed_total')).toBeGreaterThanOrEqual(1);
+          expect(await c.metric(leader, 'cairn_raft_log_first_index')).toBeGreaterThan(1);
+          expect(await c.metric(leader, 'cairn_raft_snapshots_sent_total')).toBeGreaterThanOrEqual(1);
+          expect(await c.metric('n5', 'cairn_raft_snapshots_installed_total')).toBeGreaterThanOrEqual(1);
           await until('n5 is promoted', async () => {
             const r = await cairn('member', 'promote', 'n5', '--endpoints', endpoints);
             return r.code === 0;

@@ -150,6 +150,17 @@ export class ProcCluster {
     return names.map((n) => `127.0.0.1:${this.spec(n).http}`).join(',');
   }
 
+  /**
+   * metric reads one sample from a member's /metrics, named with its labels as the exposition
+   * writes them (`cairn_raft_term`, `x_count{to="n2"}`); it throws when the member exports none.
+   */
+  async metric(name: string, sample: string): Promise<number> {
+    const text = await (await fetch(`http://${this.endpoints(name)}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+    if (line === undefined) throw new Error(`${name} exports no ${sample}`);
+    return Number(line.slice(sample.length + 1));
+  }
+
   spec(name: string): MemberSpec {
     const m = this.members.find((x) => x.name === name);
     if (m === undefined) throw new Error(`no member ${name}`);

@@ -14,13 +14,6 @@ const NAMES = ['n1', 'n2', 'n3'];
 const SNAPSHOT_COUNT = 20;
 const WRITES = 200;
 
-async function metric(c: ProcCluster, name: string, sample: string): Promise<number> {
-  const text = await (await fetch(`http://${c.endpoints(name)}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
-  if (line === undefined) throw new Error(`${name} exports no ${sample}`);
-  return Number(line.slice(sample.length + 1));
-}
-
 describe('a snapshot from the leader behind proxies', () => {
   it("leaves the member's own peer addresses in member.json, and it restarts with its own command line", async () => {
     const c = await ProcCluster.start(NAMES, {
@@ -41,7 +34,7 @@ describe('a snapshot from the leader behind proxies', () => {
       for (let i = 0; i < WRITES; i++) expect(await c.call(leader, 'SET', `k${i}`, 'v')).toBe('OK');
       await c.startMember(victim);
       const end = Date.now() + 15_000;
-      while ((await metric(c, victim, 'cairn_raft_snapshots_installed_total')) < 1) {
+      while ((await c.metric(victim, 'cairn_raft_snapshots_installed_total')) < 1) {
         if (Date.now() > end) throw new Error(`${victim} installed no snapshot`);
         await sleep(100);
       }

@@ -16,6 +16,7 @@ import { assert } from '../stdx/assert.js';
 import { readSafeU64LE, writeU64LE } from '../stdx/u64.js';
 import { PeerProtocolError } from './errors.js';
 import { hexId } from './log-ids.js';
+import { encodeFrame } from './peer-frame.js';
 
 /** PEER_PROTOCOL_VERSION: the version this code speaks; bump it on any change to the wire format. */
 export const PEER_PROTOCOL_VERSION = 1;
@@ -54,6 +55,31 @@ export interface Welcome {
 
 export interface Refuse {
   readonly reason: string;
+}
+
+/** HelloSender: who sends a hello (every connection a member opens says so). */
+export interface HelloSender {
+  readonly id: NodeId;
+  readonly name: string;
+  readonly resp: string;
+  readonly http: string;
+}
+
+/**
+ * helloFrame: the frame every connection a member opens to member `toName` starts with (message,
+ * snapshot, start check or probe connection).
+ */
+export function helloFrame(self: HelloSender, clusterToken: string, toName: string): Buffer {
+  const hello = encodeHello({
+    version: PEER_PROTOCOL_VERSION,
+    clusterToken,
+    fromId: self.id,
+    fromName: self.name,
+    toName,
+    resp: self.resp,
+    http: self.http,
+  });
+  return encodeFrame('hello', hello);
 }
 
 export function encodeHello(h: Hello): Buffer {

@@ -20,9 +20,8 @@ import {
   checkWelcome,
   decodeRefuse,
   decodeWelcome,
-  encodeHello,
+  helloFrame,
   MAX_HANDSHAKE_FRAME_PAYLOAD_BYTES,
-  PEER_PROTOCOL_VERSION,
 } from './handshake.js';
 import { parseHostPort } from './peer-address.js';
 import { encodeFrame, FrameReader } from './peer-frame.js';
@@ -140,22 +139,7 @@ export class PeerProber {
     probe.inFlight = undefined;
     socket.setNoDelay(true);
     const { self, clusterToken } = this.opts;
-    socket.on('connect', () => {
-      socket.write(
-        encodeFrame(
-          'hello',
-          encodeHello({
-            version: PEER_PROTOCOL_VERSION,
-            clusterToken,
-            fromId: self.id,
-            fromName: self.name,
-            toName: peer.name,
-            resp: self.resp,
-            http: self.http,
-          }),
-        ),
-      );
-    });
+    socket.on('connect', () => socket.write(helloFrame(self, clusterToken, peer.name)));
     socket.on('data', (chunk: Buffer) => {
       if (probe.socket === socket) this.onData(probe, chunk);
     });

@@ -36,10 +36,9 @@ import {
   checkWelcome,
   decodeRefuse,
   decodeWelcome,
-  encodeHello,
+  helloFrame,
   isRemovedRefusal,
   MAX_HANDSHAKE_FRAME_PAYLOAD_BYTES,
-  PEER_PROTOCOL_VERSION,
 } from './handshake.js';
 import { parseHostPort } from './peer-address.js';
 import { encodeFrame, FrameReader } from './peer-frame.js';
@@ -223,20 +222,7 @@ export function askStartStatus(opts: AskOptions): Promise<AskResult> {
     }
     socket.setNoDelay(true);
     socket.on('connect', () => {
-      socket.write(
-        encodeFrame(
-          'hello',
-          encodeHello({
-            version: PEER_PROTOCOL_VERSION,
-            clusterToken: opts.clusterToken,
-            fromId: opts.self.id,
-            fromName: opts.self.name,
-            toName: peer.name,
-            resp: opts.self.resp,
-            http: opts.self.http,
-          }),
-        ),
-      );
+      socket.write(helloFrame(opts.self, opts.clusterToken, peer.name));
     });
     socket.on('error', (err) => noAnswer(err.message));
     socket.on('close', () =>

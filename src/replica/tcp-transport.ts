@@ -36,9 +36,9 @@ import {
   decodeHello,
   decodeRefuse,
   decodeWelcome,
-  encodeHello,
   encodeRefuse,
   encodeWelcome,
+  helloFrame as helloFrameFor,
   isRemovedRefusal,
   MAX_HANDSHAKE_FRAME_PAYLOAD_BYTES,
   PEER_PROTOCOL_VERSION,
@@ -545,17 +545,7 @@ class TcpTransportImpl implements TcpTransport {
 
   /** helloFrame: what every connection we open to `peer` starts with (message or snapshot). */
   private helloFrame(peer: Peer): Buffer {
-    const { self, clusterToken } = this.opts;
-    const hello = encodeHello({
-      version: PEER_PROTOCOL_VERSION,
-      clusterToken,
-      fromId: self.id,
-      fromName: self.name,
-      toName: peer.name,
-      resp: self.resp,
-      http: self.http,
-    });
-    return encodeFrame('hello', hello);
+    return helloFrameFor(this.opts.self, this.opts.clusterToken, peer.name);
   }
 
   private connect(out: Outbound): void {

@@ -1,6 +1,8 @@
 // A recorded client workload against a ProcCluster: concurrent clients doing GET, SET (unique
-// values), DEL and INCR on a few keys through any member, every call recorded with its invoke
-// and completion times for the linearizability checker (sim/linearizability.ts).
+// values), DEL, compare-and-swap (TXN.CAS: set a unique value if the key still holds what this
+// client last saw of it, or is still missing) and INCR on a few keys through any member, every
+// call recorded with its invoke and completion times for the linearizability checker
+// (sim/linearizability.ts).
 //
 // Outcomes: a reply is a completed call; CLUSTERDOWN means the command did not run, so the call is
 // left out; UNCERTAIN, a lost connection or a timeout of a write leaves it ambiguous (it may have
@@ -30,12 +32,22 @@ export interface WorkloadStats {
   ok: number;
   clusterDown: number;
   ambiguous: number;
+  /** casTook, casRefused: compare-and-swaps answered, by outcome. */
+  casTook: number;
+  casRefused: number;
   errors: Map<string, number>;
 }
 
 export class Workload {
   readonly history: KvOperation[] = [];
-  readonly stats: WorkloadStats = { ok: 0, clusterDown: 0, ambiguous: 0, errors: new Map() };
+  readonly stats: WorkloadStats = {
+    ok: 0,
+    clusterDown: 0,
+    ambiguous: 0,
+    casTook: 0,
+    casRefused: 0,
+    errors: new Map(),
+  };
   private running = false;
   private loops: Promise<void>[] = [];
   /** acknowledged: key -> values whose SET was acknowledged (for the lost-write check). */
@@ -86,6 +98,8 @@ export class Workload {
     let conn: CairnClient | undefined;
     let seq = 0;
     let memberIndex = client % members.length;
+    /** seen: what this client last read or wrote of each key (null: missing), its CAS's expectation. */
+    const seen = new Map<string, string | null>();
     while (this.running) {
       if (conn === undefined) {
         try {
@@ -101,13 +115,19 @@ export class Workload {
       const invoke = performance.now() - t0;
       let args: string[];
       let op: KvOperation;
-      if (dice < 0.45) {
+      if (dice < 0.4) {
         args = ['GET', key];
         op = { client, key, kind: 'get', invoke, complete: undefined };
-      } else if (dice < 0.8) {
+      } else if (dice < 0.7) {
         const value = `c${client}-${++seq}`;
         args = ['SET', key, value];
         op = { client, key, kind: 'put', value, invoke, complete: undefined };
+      } else if (dice < 0.8) {
+        const value = `c${client}-${++seq}`;
+        const expected = seen.get(key) ?? null;
+        const compare = expected === null ? [key, 'EXISTS', '0'] : [key, 'VALUE', '=', expected];
+        args = ['TXN.CAS', '1', ...compare, 'THEN', '1', 'SET', key, value];
+        op = { client, key, kind: 'cas', expected, value, invoke, complete: undefined };
       } else if (dice < 0.9) {
         args = ['DEL', key];
         op = { client, key, kind: 'delete', invoke, complete: undefined };
@@ -127,12 +147,17 @@ export class Workload {
       const complete = performance.now() - t0;
       if (failure === undefined) {
         this.stats.ok++;
-        this.history.push(completed(op, reply, complete));
-        if (op.kind === 'put') {
-          let set = this.acknowledged.get(op.key);
-          if (set === undefined) this.acknowledged.set(op.key, (set = new Set()));
-          set.add(op.value);
-        }
+        const done = completed(op, reply, complete);
+        this.history.push(done);
+        if (done.kind === 'cas' && done.output === true) this.stats.casTook++;
+        else if (done.kind === 'cas') this.stats.casRefused++;
+        if (done.kind === 'put' || (done.kind === 'cas' && done.output === true)) {
+          let set = this.acknowledged.get(done.key);
+          if (set === undefined) this.acknowledged.set(done.key, (set = new Set()));
+          set.add(done.value);
+          seen.set(done.key, done.value);
+        } else if (done.kind === 'get') seen.set(done.key, done.output ?? null);
+        else if (done.kind === 'delete') seen.set(done.key, null);
         continue;
       }
       const code = failure instanceof RespError ? failure.code : (failure as Error).name;
@@ -190,6 +215,11 @@ function completed(op: KvOperation, reply: unknown, complete: number): KvOperati
       return { ...op, complete };
     case 'delete':
       return { ...op, complete, output: reply === 1 };
+    case 'cas': {
+      // [1|0, [the THEN branch's SET: OK]] or [0, []] (no ELSE branch).
+      const [took] = reply as [number, unknown[]];
+      return { ...op, complete, output: took === 1 };
+    }
     case 'incr':
       return { ...op, complete, output: Number(reply) };
     default:
@@ -235,9 +265,16 @@ export function expectSound(w: Workload, final: Map<string, string | null>, cont
     true,
   );
   expect(w.stats.ok).toBeGreaterThan(MIN_OK_OPS);
+  // The compare-and-swaps were answered, so the history checks them too (10-35 took and 25-140
+  // were refused per run when this was written).
+  expect(w.stats.casTook + w.stats.casRefused).toBeGreaterThan(0);
   for (const [key, value] of final) {
     if (value === null || w.isCounter(key)) continue; // counters hold INCR results
-    const written = w.history.some((o) => o.key === key && o.kind === 'put' && o.value === value);
+    // By a SET, or by a compare-and-swap that took (or may have: an ambiguous one).
+    const written = w.history.some(
+      (o) =>
+        o.key === key && (o.kind === 'put' || (o.kind === 'cas' && o.output !== false)) && o.value === value,
+    );
     expect(written, `${context}${key}=${value} was never written`).toBe(true);
   }
 }

@@ -30,7 +30,7 @@ afterEach(async () => {
 });
 
 describe('a 3-member cluster', () => {
-  it('answers every command on every member: writes, reads, transactions, ROLE, INFO, HTTP', async () => {
+  it('answers every command on every member: writes, reads, transactions (a change of leader fails an open one), compare-and-swap, ROLE, INFO, HTTP', async () => {
     cluster = await ProcCluster.start(NAMES);
     const leader = await cluster.leader();
     const follower = NAMES.find((n) => n !== leader)!;
@@ -89,6 +89,98 @@ describe('a 3-member cluster', () => {
     expect(desc.leader).toBe(leader);
     expect(desc.members).toHaveLength(3);
     expect((await fetch(`${http}/v1/kv/h?consistency=sometimes`)).status).toBe(400);
+    // Compare-and-swap, revisions and HTTP transactions through a follower, as on one server.
+    const f = await cluster.client(follower);
+    try {
+      expect(await f.call('TXN.CAS', '1', 'cas', 'EXISTS', '0', 'THEN', '1', 'SET', 'cas', 'v1')).toEqual([
+        1,
+        ['OK'],
+      ]);
+      expect(await f.call('TXN.CAS', '1', 'cas', 'EXISTS', '0', 'THEN', '1', 'SET', 'cas', 'no')).toEqual([
+        0,
+        [],
+      ]);
+      const [value, mod, create, version] = (await f.call('TXN.REVISION', 'cas')) as [
+        Buffer,
+        number,
+        number,
+        number,
+      ];
+      expect(String(value)).toBe('v1');
+      expect(mod).toBe(create);
+      expect(version).toBe(1);
+      const optimistic = ['TXN.CAS', '1', 'cas', 'MOD', '=', String(mod), 'THEN', '1', 'SET', 'cas', 'v2'];
+      expect(await f.call(...optimistic, 'ELSE', '1', 'GET', 'cas')).toEqual([1, ['OK']]);
+      const again = (await f.call(...optimistic, 'ELSE', '1', 'GET', 'cas')) as [number, Buffer[]];
+      expect(again[0]).toBe(0);
+      expect(String(again[1][0])).toBe('v2');
+      // READWRITE after READONLY: reads are linearizable again (a write on the leader is seen at once).
+      expect(await f.call('READONLY')).toBe('OK');
+      expect(await f.call('READWRITE')).toBe('OK');
+      for (let i = 0; i < 5; i++) {
+        expect(await cluster.call(leader, 'SET', 'rw', String(i))).toBe('OK');
+        expect(String(await f.call('GET', 'rw'))).toBe(String(i));
+      }
+    } finally {
+      await f.close();
+    }
+    const txn = async (body: unknown): Promise<{ status: number; json: unknown }> => {
+      const res = await fetch(`${http}/v1/txn`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      return { status: res.status, json: await res.json() };
+    };
+    const oneShot = await txn({
+      ops: [
+        { op: 'get', key: 'cas' },
+        { op: 'set', key: 'cas', value: 'v3' },
+      ],
+    });
+    expect(oneShot.status).toBe(200);
+    expect((oneShot.json as { results: unknown[] }).results[0]).toMatchObject({ found: true, value: 'v2' });
+    const swap = await txn({
+      compare: [{ key: 'cas', target: 'value', op: '=', value: 'v3' }],
+      success: [{ op: 'set', key: 'cas', value: 'v4' }],
+    });
+    expect(swap).toMatchObject({ status: 200, json: { succeeded: true } });
+    expect(String(await cluster.call(leader, 'GET', 'cas'))).toBe('v4');
+    // A change of leader fails an open transaction with a retryable conflict, and it wrote nothing;
+    // the retry on the new leader commits.
+    const open = await cluster.client(leader);
+    try {
+      expect(await open.call('TXN.BEGIN')).toBe('OK');
+      expect(String(await open.call('GET', 'cas'))).toBe('v4');
+      expect(await open.call('SET', 'cas', 'v5')).toBe('OK');
+      const moved = await fetch(`http://127.0.0.1:${cluster.spec(leader).http}/v1/cluster/leader`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: follower }),
+      });
+      expect(moved.status).toBe(200);
+      expect(await moved.json()).toEqual({ leader: follower });
+      const refused = await open.call('TXN.COMMIT').then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(refused).toBeInstanceOf(RespError);
+      expect((refused as RespError).code).toBe('CONFLICT');
+      expect((refused as RespError).message).toMatch(/leader changed/);
+    } finally {
+      await open.close();
+    }
+    expect(String(await cluster.call(follower, 'GET', 'cas'))).toBe('v4');
+    const retry = await cluster.client(follower);
+    try {
+      expect(await retry.call('TXN.BEGIN')).toBe('OK');
+      expect(String(await retry.call('GET', 'cas'))).toBe('v4');
+      expect(await retry.call('SET', 'cas', 'v5')).toBe('OK');
+      expect(await retry.call('TXN.COMMIT')).toBeTypeOf('number');
+    } finally {
+      await retry.close();
+    }
+    for (const n of NAMES) expect(String(await cluster.call(n, 'GET', 'cas'))).toBe('v5');
     // Every member measures its round trip to every other one (a probe at connection, then
     // every few seconds), whatever the roles.
     for (const n of NAMES) {

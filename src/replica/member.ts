@@ -354,6 +354,7 @@ export class ClusterMember {
       removalIndex: (id) => this.membership.removalIndex(id),
       startStatus: (id) => this.startAnswer(id),
       onPeerRoundTrip: (peer, seconds) => {
+        this.roundTrips.set(peer.name, seconds * 1000);
         for (const f of this.onPeerRoundTrip) f(peer.name, seconds);
       },
       logger: this.logger,
@@ -777,6 +778,13 @@ export class ClusterMember {
 
   /** onPeerRoundTrip: told each answered probe's round trip to a peer, by name (the RTT histogram). */
   readonly onPeerRoundTrip = new Set<(peer: string, seconds: number) => void>();
+  /** roundTrips: the last answered probe's round trip to each peer, by name, in ms. */
+  private readonly roundTrips = new Map<string, number>();
+
+  /** lastRoundTripMs: the last answered probe's round trip to peer `name` (undefined: none yet). */
+  lastRoundTripMs(name: string): number | undefined {
+    return this.roundTrips.get(name);
+  }
 
   /** peerDials: outbound connections to peers attempted since start (the reconnect metric). */
   get peerDials(): number {

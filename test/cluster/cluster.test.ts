@@ -198,6 +198,32 @@ describe('a 3-member cluster', () => {
         expect(sum / probes).toBeLessThan(1);
       }
     }
+    // A follower's /v1/cluster carries the leader's replication progress and its own round trips.
+    type Described = {
+      name: string;
+      matchIndex: number | null;
+      lag: number | null;
+      roundTripMs: number | null;
+    };
+    const members = cluster;
+    const view = async (n: string, query = ''): Promise<Described[]> =>
+      (
+        (await (await fetch(`http://127.0.0.1:${members.spec(n).http}/v1/cluster${query}`)).json()) as {
+          members: Described[];
+        }
+      ).members;
+    const newLeader = await cluster.leader();
+    const aFollower = NAMES.find((n) => n !== newLeader)!;
+    for (const m of await view(aFollower)) {
+      expect(m.matchIndex, m.name).toBeGreaterThan(0);
+      expect(m.lag, m.name).toBeGreaterThanOrEqual(0);
+      if (m.name === aFollower) expect(m.roundTripMs).toBeNull();
+      else expect(m.roundTripMs, m.name).toBeGreaterThan(0);
+    }
+    for (const m of await view(aFollower, '?consistency=serializable')) {
+      expect(m.matchIndex, m.name).toBeNull();
+      expect(m.lag, m.name).toBeNull();
+    }
   }, 60_000);
 
   it('survives SIGKILL of the leader under load: linearizable, nothing acknowledged lost, the member rejoins', async () => {

@@ -116,7 +116,47 @@ export function clusterHooks(app: FastifyInstance, member: ClusterMember | undef
     return reply;
   });
 
-  app.get('/v1/cluster', { config: { command: 'cluster' } }, () => describeCluster(member));
+  app.get('/v1/cluster', { config: { command: 'cluster' } }, async (request) => {
+    if (member === undefined) return { mode: 'single', members: [] };
+    const view = describeCluster(member);
+    // Replication progress is the leader's to know: a follower asks it for the members' match
+    // index and lag (one hop, bounded), unless asked for its own view alone.
+    if (consistency(request) === 'serializable') return view;
+    if (member.replica.leaderReady || request.headers[FORWARDED_HEADER] !== undefined) return view;
+    return withLeaderProgress(member, view);
+  });
+}
+
+/** LEADER_VIEW_TIMEOUT_MS: how long a follower's GET /v1/cluster waits for the leader's view. */
+export const LEADER_VIEW_TIMEOUT_MS = 1_000;
+
+/**
+ * withLeaderProgress fills the members' matchIndex and lag of a follower's view from the leader's
+ * own GET /v1/cluster; without a known leader, or when it does not answer within
+ * LEADER_VIEW_TIMEOUT_MS, the view keeps them null (a status page must not hang on a sick cluster).
+ */
+async function withLeaderProgress(member: ClusterMember, view: ClusterView): Promise<ClusterView> {
+  const lead = member.replica.leader;
+  const addr = lead === member.identity.id ? undefined : member.member(lead)?.http;
+  if (addr === undefined || addr === '') return view;
+  try {
+    const res = await fetch(`http://${addr}/v1/cluster`, {
+      headers: { [FORWARDED_HEADER]: '1' },
+      signal: AbortSignal.timeout(LEADER_VIEW_TIMEOUT_MS),
+    });
+    if (!res.ok) return view;
+    const theirs = (await res.json()) as Partial<ClusterView>;
+    const progress = new Map((theirs.members ?? []).map((m) => [m.name, m]));
+    return {
+      ...view,
+      members: view.members.map((m) => {
+        const p = progress.get(m.name);
+        return p === undefined ? m : { ...m, matchIndex: p.matchIndex ?? null, lag: p.lag ?? null };
+      }),
+    };
+  } catch {
+    return view;
+  }
 }
 
 /** proxy sends the request to the member at `addr` (one hop: marked forwarded) and relays its answer. */
@@ -157,9 +197,20 @@ export async function proxy(
   await reply.send(bytes);
 }
 
-/** describeCluster: GET /v1/cluster's body. */
-function describeCluster(member: ClusterMember | undefined): object {
-  if (member === undefined) return { mode: 'single', members: [] };
+/** ClusterView: GET /v1/cluster's body on a cluster member. */
+interface ClusterView {
+  readonly mode: 'cluster';
+  readonly members: readonly {
+    readonly name: string;
+    readonly matchIndex: number | null;
+    readonly lag: number | null;
+    readonly [field: string]: unknown;
+  }[];
+  readonly [field: string]: unknown;
+}
+
+/** describeCluster: GET /v1/cluster's body on a cluster member, as this member knows it. */
+function describeCluster(member: ClusterMember): ClusterView {
   const st = member.replica.status();
   const leader = member.member(st.leader);
   return {
@@ -181,9 +232,11 @@ function describeCluster(member: ClusterMember | undefined): object {
         http: m.http,
         role: m.role,
         isLeader: m.id === st.leader,
-        // Per-member replication, known on the leader only.
+        // Per-member replication, known on the leader (a follower asks it: withLeaderProgress).
         matchIndex: progress?.match ?? null,
         lag: progress === undefined ? null : Math.max(0, st.lastIndex - progress.match),
+        // This member's last probe round trip to it (peer-probe.ts); null for itself.
+        roundTripMs: member.lastRoundTripMs(m.name) ?? null,
       };
     }),
   };

@@ -49,7 +49,7 @@ export function clusterPaths(): JsonObject {
       get: {
         operationId: 'cluster',
         summary:
-          "The cluster's members and leader as this member sees them ({mode: 'single', members: []} on a single server); never proxied",
+          "The cluster's members and leader as this member sees them ({mode: 'single', members: []} on a single server); a follower asks the leader for the members' matchIndex and lag (within 1 s; null without an answer) unless consistency=serializable",
         responses: {
           200: {
             description: 'The cluster',
@@ -73,7 +73,13 @@ export function clusterPaths(): JsonObject {
                       ...MEMBER_SCHEMA.properties,
                       lag: {
                         type: ['integer', 'null'],
-                        description: 'Entries behind the leader’s last index; null unless this member leads',
+                        description:
+                          'Entries behind the leader’s last index, from the leader; null when no leader answered (or consistency=serializable on a follower)',
+                      },
+                      roundTripMs: {
+                        type: ['number', 'null'],
+                        description:
+                          'This member’s last probe round trip to the member, in ms (docs/peer-protocol.md, "Probes"); null for itself or before the first',
                       },
                     },
                   },

@@ -253,7 +253,7 @@ describe('membership changes', () => {
   );
 
   it.concurrent(
-    'replaces a dead member (the newcomer catches up by snapshot); refuses a quorum-losing removal and removing the last voter',
+    'replaces a dead member under load (the newcomer catches up by snapshot); refuses a quorum-losing removal and removing the last voter',
     () =>
       withCluster(
         async (c) => {
@@ -261,6 +261,10 @@ describe('membership changes', () => {
           await load(c, leader);
           const [alive, doomed] = NAMES.filter((n) => n !== leader) as [string, string];
           const endpoints = c.endpoints(alive, leader);
+          // Clients keep reading, writing and swapping through the two live members all along the
+          // replacement; their history is checked once the newcomer is promoted.
+          const w = new Workload(c, { clients: 3, keys: 6, members: [leader, alive], prefix: 'w:' });
+          w.start();
           await c.kill(doomed);
           await sleep(ACTIVE_WAIT_MS);
           const health = await cairn(
@@ -323,6 +327,9 @@ describe('membership changes', () => {
           );
           expect(await c.call('n5', 'SET', 'via-n5', '1')).toBe('OK');
           expect(String(await c.call(alive, 'GET', 'via-n5'))).toBe('1');
+          await w.settle();
+          await w.stop();
+          expectSound(w, await w.readAll('n5'), 'replacing a dead member under load: ');
 
           // A restarted member starts from its member.json checkpoint (the current list, not the
           // initial one) and rejoins.

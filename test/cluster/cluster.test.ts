@@ -6,9 +6,9 @@ import * as path from 'node:path';
 import { Redis } from 'ioredis';
 import { BasicClientSideCache, createClient } from 'redis';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CairnClient } from '../../src/client/client.js';
 import { RespError } from '../../src/protocol/resp/index.js';
 import { run } from '../cli/support.js';
+import { Bank } from './bank.js';
 import { ProcCluster, sleep } from './proc-cluster.js';
 import { expectSound, Workload } from './workload.js';
 
@@ -605,87 +605,18 @@ describe('a 3-member cluster', () => {
     expectSound(w, final);
   }, 90_000);
 
-  it('keeps the bank total across members under concurrent WATCH/MULTI transfers and a leader kill', async () => {
+  it('keeps the bank total across members under concurrent WATCH/MULTI, MULTI and TXN transfers and a leader kill', async () => {
     cluster = await ProcCluster.start(NAMES);
     const leader = await cluster.leader();
-    const ACCOUNTS = 5;
-    const START = 100;
-    for (let i = 0; i < ACCOUNTS; i++) await cluster.call(leader, 'SET', `acct${i}`, String(START));
-    let running = true;
-    let committed = 0;
-    /**
-     * worker runs `transfer(client, a, b)` between two random accounts until the test stops it,
-     * on a client of `member`, then of any member once a connection error closed it.
-     */
-    const worker = async (
-      member: string,
-      transfer: (c: CairnClient, a: number, b: number) => Promise<void>,
-    ): Promise<void> => {
-      let c = await cluster!.client(member).catch(() => undefined);
-      while (running) {
-        if (c === undefined) {
-          await sleep(50);
-          c = await cluster!.client(NAMES[Math.floor(Math.random() * 3)]!).catch(() => undefined);
-          continue;
-        }
-        const a = Math.floor(Math.random() * ACCOUNTS);
-        const b = (a + 1 + Math.floor(Math.random() * (ACCOUNTS - 1))) % ACCOUNTS;
-        try {
-          await transfer(c, a, b);
-        } catch {
-          await c.close().catch(() => {});
-          c = undefined;
-        }
-      }
-      await c?.close().catch(() => {});
-    };
-    // WATCH, read, MULTI, write, EXEC; DISCARD and UNWATCH after an error reply.
-    const careful = async (c: CairnClient, a: number, b: number): Promise<void> => {
-      try {
-        await c.call('WATCH', `acct${a}`, `acct${b}`);
-        const va = Number(await c.call('GET', `acct${a}`));
-        const vb = Number(await c.call('GET', `acct${b}`));
-        await c.call('MULTI');
-        await c.call('SET', `acct${a}`, String(va - 1));
-        await c.call('SET', `acct${b}`, String(vb + 1));
-        if (Array.isArray(await c.call('EXEC'))) committed++;
-      } catch (err) {
-        if (!(err instanceof RespError)) throw err;
-        await c.call('DISCARD').catch(() => {});
-        await c.call('UNWATCH').catch(() => {});
-      }
-    };
-    // A client that goes on with its block after an error (no DISCARD), one command at a time,
-    // as a client that queues regardless or sends the block in one write does. A block whose
-    // transaction was lost on the way must run none of its commands: once, the ones after the
-    // loss ran one by one outside it, and the total drifted (2026-12-06).
-    const stubborn = async (c: CairnClient, a: number, b: number): Promise<void> => {
-      const replies: unknown[] = [];
-      for (const command of [['MULTI'], ['DECRBY', `acct${a}`, '7'], ['INCRBY', `acct${b}`, '7'], ['EXEC']]) {
-        replies.push(
-          await c.call(...command).catch((err: unknown) => {
-            if (err instanceof RespError) return err;
-            throw err;
-          }),
-        );
-      }
-      if (Array.isArray(replies[3])) committed++;
-    };
-    const workers = NAMES.flatMap((n) => [
-      worker(n, careful),
-      worker(n, careful),
-      worker(n, stubborn),
-      worker(n, stubborn),
-    ]);
+    const bank = new Bank(cluster, { accounts: 5, start: 100, members: NAMES });
+    await bank.open(leader);
+    bank.start();
     await sleep(1_000);
     await cluster.kill(leader, 'SIGKILL');
     await sleep(1_500);
-    running = false;
-    await Promise.all(workers);
-    const reader = NAMES.find((n) => n !== leader)!;
-    let total = 0;
-    for (let i = 0; i < ACCOUNTS; i++) total += Number(await cluster.call(reader, 'GET', `acct${i}`));
-    expect(total).toBe(ACCOUNTS * START);
-    expect(committed).toBeGreaterThan(10);
+    await bank.stop();
+    await bank.expectTotal(NAMES.find((n) => n !== leader)!);
+    const { careful, stubborn, interactive } = bank.committed;
+    expect(careful + stubborn + interactive).toBeGreaterThan(10);
   }, 90_000);
 });

@@ -1,12 +1,14 @@
 // Randomized robustness rounds (etcd's robustness tests in spirit): each round starts a 3-member
-// cluster with a fault proxy on every peer link, runs the recorded workload, injects ONE fault
-// picked at random, heals, and checks the history for linearizability and the final values.
+// cluster with a fault proxy on every peer link, runs the recorded workload and bank transfers
+// (bank.ts: WATCH/MULTI, MULTI and TXN.BEGIN/COMMIT) beside it, injects ONE fault picked at
+// random, heals, and checks the history for linearizability, the final values and the bank's total.
 // CI runs CAIRN_CLUSTER_ROUNDS (default 2) rounds with fresh seeds; set it to hundreds locally.
 // Rounds take consecutive seeds and a round's fault is the seed's turn in FAULTS, so the rounds
 // of one run inject different faults (every one once in FAULTS' length of rounds).
 // A failing round prints its seed; CAIRN_CLUSTER_SEED=S replays the same choice of fault.
 import { afterEach, describe, it } from 'vitest';
 import { Prng } from '../../src/stdx/prng.js';
+import { Bank } from './bank.js';
 import { ProcCluster, sleep } from './proc-cluster.js';
 import { expectSound, Workload } from './workload.js';
 
@@ -116,16 +118,20 @@ describe('randomized cluster faults', () => {
       cluster = await ProcCluster.start(NAMES, { proxies: true, extraArgs });
       await cluster.leader();
       const w = new Workload(cluster, { clients: 6, keys: 4, members: NAMES });
+      const bank = new Bank(cluster, { accounts: 4, start: 100, members: NAMES, prefix: 'bank' });
+      await bank.open(await cluster.leader());
       w.start();
+      bank.start();
       await sleep(500);
       const target = await FAULTS[name]!(cluster, rng);
       await sleep(1_000);
       await cluster.leader();
       await sleep(300);
       await w.settle();
-      await w.stop();
+      await Promise.all([w.stop(), bank.stop()]);
       const final = await w.readAll(NAMES[0]!);
       expectSound(w, final, `seed ${seed} (${name} on ${target}): `);
+      await bank.expectTotal(NAMES[0]!, `seed ${seed} (${name} on ${target}): `);
     }, 120_000);
   }
 });

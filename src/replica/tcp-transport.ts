@@ -6,6 +6,10 @@
 // sides connect at once, no head-of-line blocking of one direction by the other) at the cost of
 // one more socket, which a cluster of 3 or 5 members does not notice.
 //
+// Probes: with options.onPeerRoundTrip, a PeerProber (peer-probe.ts) keeps one more outbound
+// connection per peer for round-trip pings; an accepted connection whose first frame after the
+// handshake is a ping is a probe connection: every ping is answered with its pong, nothing else.
+//
 // Sending: send() queues messages per peer; one setImmediate per event-loop turn flushes every
 // queue, each as one corked write (a writev) of one or more raft frames. setImmediate, not the
 // Clock: the flush is "at the end of this turn", not a time, and the simulator does not use this

@@ -2,7 +2,7 @@ import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../io/clock.js';
 import { message, type NodeId } from '../raft/types.js';
-import { decodeHello, encodeHello, encodeWelcome, PEER_PROTOCOL_VERSION } from './handshake.js';
+import { decodeHello, encodeWelcome, helloFrame, PEER_PROTOCOL_VERSION } from './handshake.js';
 import { encodeMessages } from './message-codec.js';
 import { encodeFrame, FrameReader, type PeerFrame } from './peer-frame.js';
 import { PeerProber } from './peer-probe.js';
@@ -115,6 +115,32 @@ describe('peer round-trip probes', () => {
     }
   });
 
+  it("replaces an older probe connection of the same peer (a restarted peer's is left half-open)", async () => {
+    const b = await startMember(2, 'b');
+    b.t.setPeers([{ id: 1, name: 'a', peerAddr: '127.0.0.1:1' }]);
+    const hello = helloFrame({ id: 1, name: 'a', resp: '', http: '' }, TOKEN, 'b');
+    const probe = async (): Promise<{ socket: net.Socket; closed: Promise<void> }> => {
+      const socket = net.connect({ host: '127.0.0.1', port: b.t.address().port });
+      socket.on('error', () => {});
+      const closed = new Promise<void>((r) => socket.on('close', () => r()));
+      const reader = new FrameReader(1 << 20);
+      const pong = new Promise<void>((resolve) =>
+        socket.on('data', (chunk) => {
+          reader.push(chunk);
+          for (let f = reader.next(); f !== undefined; f = reader.next()) if (f.kind === 'pong') resolve();
+        }),
+      );
+      socket.on('connect', () => socket.write(Buffer.concat([hello, encodeFrame('ping', Buffer.alloc(8))])));
+      await pong;
+      return { socket, closed };
+    };
+    const first = await probe();
+    const second = await probe();
+    await first.closed; // dropped by the transport once the second one pinged
+    expect(second.socket.destroyed).toBe(false);
+    second.socket.destroy();
+  });
+
   it('stops probing a peer that is no longer a member', async () => {
     const a = await startMember(1, 'a');
     const b = await startMember(2, 'b');
@@ -147,18 +173,7 @@ describe('peer round-trip probes', () => {
   it('drops a probe connection whose ping is malformed or which sends an unexpected frame, and serves the next', async () => {
     const b = await startMember(2, 'b');
     b.t.setPeers([{ id: 1, name: 'a', peerAddr: '127.0.0.1:1' }]);
-    const hello = encodeFrame(
-      'hello',
-      encodeHello({
-        version: PEER_PROTOCOL_VERSION,
-        clusterToken: TOKEN,
-        fromId: 1,
-        fromName: 'a',
-        toName: 'b',
-        resp: '',
-        http: '',
-      }),
-    );
+    const hello = helloFrame({ id: 1, name: 'a', resp: '', http: '' }, TOKEN, 'b');
     // A short ping, a pong sent to the side that answers, and Raft messages on a probe connection.
     const heartbeat = message({ type: 'MsgHeartbeat', from: 1, to: 2, term: 1 });
     const raftAfterPing = Buffer.concat([

@@ -752,8 +752,15 @@ class TcpTransportImpl implements TcpTransport {
           }
           if (good.length > 0) this.callHandler(() => this.opts.handlers.onMessages(good));
         } else if (f.kind === 'ping' && (conn.mode === 'new' || conn.mode === 'probe')) {
-          // A probe connection (peer-probe.ts): every ping is answered at once with its nonce.
+          // A probe connection (peer-probe.ts): every ping is answered at once with its nonce. A
+          // new one replaces an older one of the same peer (half-open after the peer's machine died).
           decodePing(f.payload);
+          if (conn.mode === 'new') {
+            for (const other of this.inbound) {
+              if (other !== conn && other.peer?.id === peer.id && other.mode === 'probe')
+                this.dropInbound(other, 'debug', 'replaced by a new probe connection');
+            }
+          }
           conn.mode = 'probe';
           conn.socket.write(encodeFrame('pong', f.payload));
         } else if (f.kind === 'status-request' && conn.mode === 'new') {

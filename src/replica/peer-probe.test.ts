@@ -214,7 +214,7 @@ describe('peer round-trip probes', () => {
     socket.destroy();
   });
 
-  it('ends a probe connection whose pong does not come, or answers no ping, and dials again', async () => {
+  it('ends a probe connection whose welcome or pong does not come, or whose pong answers no ping, and dials again', async () => {
     const logs: Logged[] = [];
     const trips: number[] = [];
     // One peer that never answers, one that answers with a nonce nobody sent.
@@ -222,6 +222,16 @@ describe('peer round-trip probes', () => {
     const liar = await fakePeer(3, 'liar', (f, socket) => {
       if (f.kind === 'ping') socket.write(encodeFrame('pong', Buffer.alloc(8, 0xee)));
     });
+    // And one that accepts connections and never says a word, not even a welcome.
+    let silentAccepted = 0;
+    const silentServer = net.createServer((socket) => {
+      silentAccepted++;
+      socket.on('error', () => {});
+      socket.resume(); // reads and drops the hello, so that the prober's close ends it
+    });
+    await new Promise<void>((r) => silentServer.listen(0, '127.0.0.1', () => r()));
+    open.push({ close: () => new Promise<void>((r) => silentServer.close(() => r())) });
+    const silentAddr = `127.0.0.1:${(silentServer.address() as net.AddressInfo).port}`;
     const prober = new PeerProber({
       self: { id: 1, name: 'a', resp: '', http: '' },
       clusterToken: TOKEN,
@@ -235,11 +245,16 @@ describe('peer round-trip probes', () => {
     prober.setPeers([
       { id: 2, name: 'mute', peerAddr: mute.addr },
       { id: 3, name: 'liar', peerAddr: liar.addr },
+      { id: 4, name: 'silent', peerAddr: silentAddr },
     ]);
-    await until(() => mute.accepted() >= 3 && liar.accepted() >= 3, 'three dials of each');
+    await until(
+      () => mute.accepted() >= 3 && liar.accepted() >= 3 && silentAccepted >= 3,
+      'three dials of each',
+    );
     expect(trips).toEqual([]);
     const reasons = logs.map((l) => String(l.obj.reason));
     expect(reasons.some((r) => r.includes('no pong within 100 ms'))).toBe(true);
     expect(reasons.some((r) => r.includes('a pong that answers no ping in flight'))).toBe(true);
+    expect(reasons.some((r) => r.includes('not connected and welcomed within 100 ms'))).toBe(true);
   });
 });

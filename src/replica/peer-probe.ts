@@ -7,7 +7,8 @@
 // and however idle the cluster.
 //
 // One ping is in flight per peer. One without its pong after PROBE_TIMEOUT_MS ends the
-// connection (a stuck or half-open link; the next interval dials again), and is not observed:
+// connection (a stuck or half-open link; the next interval dials again), as does a connection
+// not welcomed within it (a peer whose packets vanish leaves a connect hanging), and is not observed:
 // the histogram holds answered probes, as etcd's. A peer that refuses the hello, or a build before
 // probes (which drops a connection at an unknown frame kind), is dialed again each interval and
 // logged at debug: the message connection's own log already says why a peer cannot be reached.
@@ -62,6 +63,8 @@ interface Probe {
   socket: net.Socket | undefined;
   reader: FrameReader;
   welcomed: boolean;
+  /** dialedMs: when the connection was opened (monotonic ms): a welcome must come within the timeout. */
+  dialedMs: number;
   /** inFlight: the ping waiting for its pong: its nonce and when it left (monotonic ms). */
   inFlight: { readonly nonce: Buffer; readonly sentMs: number } | undefined;
 }
@@ -96,6 +99,7 @@ export class PeerProber {
         socket: undefined,
         reader: new FrameReader(MAX_HANDSHAKE_FRAME_PAYLOAD_BYTES),
         welcomed: false,
+        dialedMs: 0,
         inFlight: undefined,
       };
       this.probes.set(peer.id, probe);
@@ -116,6 +120,8 @@ export class PeerProber {
     const now = this.opts.clock.monotonicMs();
     for (const probe of this.probes.values()) {
       if (probe.socket === undefined) this.dial(probe);
+      else if (!probe.welcomed && now - probe.dialedMs >= this.timeoutMs)
+        this.drop(probe, `not connected and welcomed within ${this.timeoutMs} ms`);
       else if (probe.inFlight !== undefined && now - probe.inFlight.sentMs >= this.timeoutMs)
         this.drop(probe, `no pong within ${this.timeoutMs} ms`);
       else if (probe.welcomed && probe.inFlight === undefined) this.ping(probe);
@@ -136,6 +142,7 @@ export class PeerProber {
     probe.socket = socket;
     probe.reader = new FrameReader(MAX_HANDSHAKE_FRAME_PAYLOAD_BYTES);
     probe.welcomed = false;
+    probe.dialedMs = this.opts.clock.monotonicMs();
     probe.inFlight = undefined;
     socket.setNoDelay(true);
     const { self, clusterToken } = this.opts;

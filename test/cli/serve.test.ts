@@ -4,22 +4,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { CairnClient } from '../../src/client/client.js';
 import { freePort } from '../support/ports.js';
 import { tmpDir } from '../support/tmp-dir.js';
-import { BIN, ensureBuilt, run } from './support.js';
+import { BIN, builtChildren, run } from './support.js';
 
 const STARTUP_WAIT_MS = 15_000;
-const children: ChildProcess[] = [];
-
-beforeAll(async () => {
-  await ensureBuilt();
-}, 120_000);
-
-afterAll(() => {
-  for (const c of children) c.kill('SIGKILL');
-});
+const children = builtChildren();
 
 interface Served {
   readonly child: ChildProcess;

@@ -3,27 +3,18 @@
 // every write acknowledged before the save; the restored directory serves as a single server;
 // --dir snapshots of a stopped store; refusals (an existing FILE, a damaged archive, a
 // non-empty DIR, a multi-member seed) leave nothing behind.
-import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CairnClient } from '../../src/client/client.js';
 import { open } from '../../src/db/db.js';
 import { freePort } from '../support/ports.js';
 import { AckLog, expectPrefix, modTimes, shuffledKeys } from '../support/snapshot-check.js';
 import { tmpDir } from '../support/tmp-dir.js';
-import { cairn, ensureBuilt, type ServedCairn, serveCairn } from './support.js';
+import { builtChildren, cairn, type ServedCairn, serveCairn } from './support.js';
 
-const children: ChildProcess[] = [];
-
-beforeAll(async () => {
-  await ensureBuilt();
-}, 120_000);
-
-afterAll(() => {
-  for (const c of children) c.kill('SIGKILL');
-});
+const children = builtChildren();
 
 interface Server extends ServedCairn {
   readonly http: number;

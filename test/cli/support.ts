@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { CairnClient } from '../../src/client/client.js';
 import { freePort } from '../support/ports.js';
 
@@ -23,6 +24,22 @@ const BUILD_WAIT_STEP_MS = 100;
 const SOURCE_DEPTH_MAX = 16;
 /** RUN_TIMEOUT_MS: a single CLI invocation that takes longer than this has hung. */
 const RUN_TIMEOUT_MS = 20_000;
+
+/** ENSURE_BUILT_TIMEOUT_MS: a build of dist/ (tsc) from scratch, on a loaded machine. */
+const ENSURE_BUILT_TIMEOUT_MS = 120_000;
+
+/**
+ * builtChildren registers a file's hooks: dist/ is built before its tests, and every child
+ * process they add to the returned list is killed (SIGKILL) after them.
+ */
+export function builtChildren(): ChildProcess[] {
+  const children: ChildProcess[] = [];
+  beforeAll(ensureBuilt, ENSURE_BUILT_TIMEOUT_MS);
+  afterAll(() => {
+    for (const c of children) c.kill('SIGKILL');
+  });
+  return children;
+}
 
 /**
  * ensureBuilt compiles src/ into dist/ (tsc -p tsconfig.build.json) unless the CLI's compiled

@@ -5,11 +5,10 @@
 //
 // CAIRN_SERVER_CRASH_CYCLES sets the number of kills (default: a sample for CI; `npm run
 // test:crash` asks for more).
-import type { ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Prng } from '../../src/stdx/prng.js';
-import { ensureBuilt, type ServedCairn, serveCairn } from '../cli/support.js';
+import { builtChildren, type ServedCairn, serveCairn } from '../cli/support.js';
 import { tmpDir } from '../support/tmp-dir.js';
 
 const CYCLES = Number(process.env.CAIRN_SERVER_CRASH_CYCLES ?? 4);
@@ -22,15 +21,7 @@ const KILL_AFTER_MS_MAX = 400;
 /** KEY_SPACE: keys per client, so that random picks overwrite. */
 const KEY_SPACE = 2_000;
 
-const children: ChildProcess[] = [];
-
-beforeAll(async () => {
-  await ensureBuilt();
-}, 120_000);
-
-afterAll(() => {
-  for (const c of children) c.kill('SIGKILL');
-});
+const children = builtChildren();
 
 /** start serves `dir`, fsyncing every write before its reply. */
 function start(dir: string): Promise<ServedCairn> {

@@ -6,6 +6,10 @@
 //   A read that fails is left out (it had no effect and returned nothing).
 // - SET, DELETE, INCR (a read-modify-write through `db.pipeline.update`) on the member that is the
 //   ready leader, or now and then on any member (which must refuse with ClusterDownError).
+// - With `cas` (the transactions scenario): now and then a compare-and-swap instead
+//   (`db.compareAndSwap`, what TXN.CAS and HTTP /v1/txn run), on the ready leader or any member:
+//   set the key to a new value if it still holds what this client last saw of it. A refused one
+//   reads the key in its failure branch, so the next try compares with a fresher value.
 //
 // Outcomes: success completes the operation with its output. ClusterDownError means it did not
 // happen: it is left out of the history, so if it did happen after all, the checker finds a read
@@ -14,6 +18,7 @@
 
 import type { Prng } from '../src/stdx/prng.js';
 import { ClusterDownError } from '../src/storage/errors.js';
+import type { Comparison } from '../src/txn/compare-and-swap.js';
 import type { KvOperation } from './linearizability.js';
 import type { Running, SimMember } from './replica-member.js';
 import type { SimProcess, SimScheduler } from './replica-scheduler.js';
@@ -29,6 +34,8 @@ export const LONG_TTL_MS = 24 * 3600 * 1000;
 export const OP_DEADLINE_MS = 15_000;
 /** FOLLOWER_WRITE_RATE: how often a write goes to a member that is not the ready leader. */
 export const FOLLOWER_WRITE_RATE = 0.05;
+/** CAS_RATE: the share of operations that are compare-and-swaps when `cas` is on. */
+export const CAS_RATE = 0.2;
 /** PUT_VALUE_BASE: SET values are distinct integers from here up (INCR stays valid on them). */
 const PUT_VALUE_BASE = 1_000_000;
 
@@ -48,14 +55,36 @@ export interface ClientStats {
   ok: number;
   ambiguous: number;
   dropped: number;
+  /** casTaken, casRefused: compare-and-swaps that completed, and whether they wrote. */
+  casTaken: number;
+  casRefused: number;
 }
+
+/**
+ * Attached: other simulated clients (sim/replica-bank.ts) that stop, crash and drain with these:
+ * `crashed`, `stop` and `pending` cover them too.
+ */
+export interface Attached {
+  crashed(proc: SimProcess): void;
+  stop(): void;
+  readonly pending: number;
+}
+
+type Call =
+  | { kind: 'get' | 'delete'; key: string }
+  | { kind: 'put'; key: string; value: string }
+  | { kind: 'incr'; key: string; by: number }
+  | { kind: 'cas'; key: string; expected: string | null; value: string };
 
 export class SimClients {
   readonly history: KvOperation[] = [];
-  readonly stats: ClientStats = { issued: 0, ok: 0, ambiguous: 0, dropped: 0 };
+  readonly stats: ClientStats = { issued: 0, ok: 0, ambiguous: 0, dropped: 0, casTaken: 0, casRefused: 0 };
   private readonly inFlight = new Set<InFlight>();
+  private readonly attached: Attached[] = [];
   private stopped = false;
   private nextValue = PUT_VALUE_BASE;
+  /** seen: what each client last saw of each key (`client/key`), the value its CAS expects. */
+  private readonly seen = new Map<string, string | null>();
 
   constructor(
     private readonly sched: SimScheduler,
@@ -65,7 +94,17 @@ export class SimClients {
     private readonly trace: (line: string) => void,
     /** followerDeletes: also send DELETEs to any member (the finding in docs/replica-sim.md). */
     private readonly followerDeletes = true,
+    /**
+     * cas: a stream of its own that decides, before each operation, whether it is a
+     * compare-and-swap (undefined: none, and the main stream's draws stay as they were).
+     */
+    private readonly cas?: Prng,
   ) {}
+
+  /** attach: `other` stops, crashes and drains with these clients. */
+  attach(other: Attached): void {
+    this.attached.push(other);
+  }
 
   start(clients: number): void {
     for (let c = 0; c < clients; c++) this.next(c);
@@ -73,15 +112,17 @@ export class SimClients {
 
   stop(): void {
     this.stopped = true;
+    for (const a of this.attached) a.stop();
   }
 
   get pending(): number {
-    return this.inFlight.size;
+    return this.attached.reduce((n, a) => n + a.pending, this.inFlight.size);
   }
 
   /** crashed ends every operation in flight on a process that died: ambiguous. */
   crashed(proc: SimProcess): void {
     for (const op of [...this.inFlight]) if (op.proc === proc) op.finish({ kind: 'ambiguous' });
+    for (const a of this.attached) a.crashed(proc);
   }
 
   private next(client: number): void {
@@ -102,6 +143,16 @@ export class SimClients {
 
   private issue(client: number): void {
     if (this.stopped) return;
+    if (this.cas?.chance(CAS_RATE)) {
+      const up = this.members.filter((m) => m.up);
+      // Mostly the ready leader; now and then any member, which must refuse unless it leads.
+      const target =
+        this.cas.chance(FOLLOWER_WRITE_RATE) || this.leader() === undefined ? undefined : this.leader();
+      const m = target ?? (up.length > 0 ? this.cas.pick(up) : undefined);
+      if (m === undefined) this.next(client);
+      else this.compareAndSwap(client, this.cas.pick(this.keys), m);
+      return;
+    }
     const key = this.prng.pick(this.keys);
     const roll = this.prng.float();
     if (roll < 0.35) {
@@ -160,6 +211,32 @@ export class SimClients {
     });
   }
 
+  /**
+   * compareAndSwap: set `key` to a new value if it holds what this client last saw of it (absent
+   * if nothing), as TXN.CAS does; a refused one reads the key in its failure branch.
+   */
+  private compareAndSwap(client: number, key: string, m: SimMember): void {
+    const run = m.running as Running;
+    const seenKey = `${client}/${key}`;
+    const expected = this.seen.get(seenKey) ?? null;
+    const value = String(this.nextValue++);
+    const compare: Comparison =
+      expected === null
+        ? { key, target: 'exists', exists: false }
+        : { key, target: 'value', op: '=', value: expected };
+    this.track(client, run.proc, { kind: 'cas', key, expected, value }, async () => {
+      const r = await run.db.compareAndSwap({
+        compare: [compare],
+        success: [{ type: 'set', key, value }],
+        failure: [{ type: 'get', key }],
+      });
+      const read = r.results[0];
+      if (r.succeeded) this.seen.set(seenKey, value);
+      else if (read?.type === 'get') this.seen.set(seenKey, read.value?.toString() ?? null);
+      return r.succeeded;
+    });
+  }
+
   private delete(client: number, key: string, m: SimMember): void {
     const run = m.running as Running;
     this.track(client, run.proc, { kind: 'delete', key }, () => run.db.delete(key));
@@ -182,13 +259,13 @@ export class SimClients {
   private track(
     client: number,
     proc: SimProcess,
-    call: { kind: 'get' | 'put' | 'delete' | 'incr'; key: string; value?: string; by?: number },
+    call: Call,
     run: () => Promise<string | number | boolean | null>,
     onDone?: (ok: boolean) => void,
   ): void {
     const invoke = this.sched.now;
     const id = this.stats.issued++;
-    this.trace(`c${client} #${id} ${call.kind} ${call.key} ${call.value ?? call.by ?? ''} on ${proc.name}`);
+    this.trace(`c${client} #${id} ${call.kind} ${call.key} ${describe(call)} on ${proc.name}`);
     let done = false;
     const op: InFlight = {
       proc,
@@ -219,13 +296,28 @@ export class SimClients {
     );
   }
 
-  private record(
-    client: number,
-    id: number,
-    call: { kind: 'get' | 'put' | 'delete' | 'incr'; key: string; value?: string; by?: number },
-    invoke: number,
-    outcome: Outcome,
-  ): void {
+  /** saw notes what a completed operation told its client of its key (the value a CAS expects). */
+  private saw(client: number, call: Call, output: string | number | boolean | null): void {
+    const seenKey = `${client}/${call.key}`;
+    switch (call.kind) {
+      case 'get':
+        this.seen.set(seenKey, output as string | null);
+        break;
+      case 'put':
+        this.seen.set(seenKey, call.value);
+        break;
+      case 'delete':
+        this.seen.set(seenKey, null);
+        break;
+      case 'incr':
+        this.seen.set(seenKey, String(output));
+        break;
+      case 'cas':
+        break; // compareAndSwap noted it: a refused one's read is in its result only
+    }
+  }
+
+  private record(client: number, id: number, call: Call, invoke: number, outcome: Outcome): void {
     this.trace(`c${client} #${id} ${outcome.kind} ${outcome.kind === 'ok' ? String(outcome.output) : ''}`);
     if (outcome.kind === 'dropped') {
       this.stats.dropped++;
@@ -236,12 +328,24 @@ export class SimClients {
     if (outcome.kind === 'ok') this.stats.ok++;
     else this.stats.ambiguous++;
     const base = { client, key: call.key, invoke, complete };
+    if (outcome.kind === 'ok') this.saw(client, call, outcome.output);
     switch (call.kind) {
       case 'get':
         this.history.push({ ...base, kind: 'get', output: output as string | null });
         break;
       case 'put':
-        this.history.push({ ...base, kind: 'put', value: call.value as string });
+        this.history.push({ ...base, kind: 'put', value: call.value });
+        break;
+      case 'cas':
+        if (output === true) this.stats.casTaken++;
+        else if (output === false) this.stats.casRefused++;
+        this.history.push({
+          ...base,
+          kind: 'cas',
+          expected: call.expected,
+          value: call.value,
+          ...(output === undefined ? {} : { output: output as boolean }),
+        });
         break;
       case 'delete':
         this.history.push({
@@ -254,11 +358,24 @@ export class SimClients {
         this.history.push({
           ...base,
           kind: 'incr',
-          by: call.by as number,
+          by: call.by,
           ...(output === undefined ? {} : { output: output as number }),
         });
         break;
     }
+  }
+}
+
+function describe(call: Call): string {
+  switch (call.kind) {
+    case 'put':
+      return call.value;
+    case 'incr':
+      return String(call.by);
+    case 'cas':
+      return `${call.expected ?? 'absent'} -> ${call.value}`;
+    default:
+      return '';
   }
 }
 

@@ -7,6 +7,7 @@
 //   --no-follower-deletes  clients send DELETEs only to the leader (once a finding: docs/replica-sim.md)
 //   --lost-directory       start checks and started marks on; one member loses its directory
 //   --remove-member        the leader removes one member (itself at times); it must stop for good
+//   --transactions         compare-and-swaps beside the other operations, and bank transfers and audits
 //                          (docs/replica-sim.md, "Lost directories")
 // Exit status 1 if any seed failed.
 import { randomInt } from 'node:crypto';
@@ -37,6 +38,7 @@ interface Args {
   followerDeletes: boolean;
   lostDirectory: boolean;
   removeMember: boolean;
+  transactions: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
@@ -50,6 +52,7 @@ function parseArgs(argv: readonly string[]): Args {
     followerDeletes: true,
     lostDirectory: false,
     removeMember: false,
+    transactions: false,
   };
   const num = (i: number, name: string): number => {
     const v = Number(argv[i + 1]);
@@ -67,6 +70,7 @@ function parseArgs(argv: readonly string[]): Args {
     else if (a === '--no-follower-deletes') args.followerDeletes = false;
     else if (a === '--lost-directory') args.lostDirectory = true;
     else if (a === '--remove-member') args.removeMember = true;
+    else if (a === '--transactions') args.transactions = true;
     else if (a === '--') continue;
     else throw new Error(`unknown argument ${a}`);
   }
@@ -82,7 +86,11 @@ function summary(r: ReplicaRunResult): string {
     `(${r.ops.ok} ok, ${r.ops.ambiguous} ambiguous, ${r.ops.dropped} refused), ${r.crashes} crashes ` +
     `(${r.powerLosses} power losses, ${r.crashesMidSave} with log saves in flight), ${r.ioFaults} I/O fault windows, ${r.leaders} leaders, ` +
     `applied ${r.applied}, digest ${r.digest}, start checks ${JSON.stringify(r.startChecks)}` +
-    (r.removal === undefined ? '' : `, removal ${JSON.stringify(r.removal)}`)
+    (r.removal === undefined ? '' : `, removal ${JSON.stringify(r.removal)}`) +
+    (r.ops.casTaken + r.ops.casRefused === 0
+      ? ''
+      : `, CAS ${r.ops.casTaken} taken ${r.ops.casRefused} refused`) +
+    (r.bank === undefined ? '' : `, bank ${JSON.stringify(r.bank)}`)
   );
 }
 
@@ -96,6 +104,7 @@ async function main(): Promise<number> {
       followerDeletes: args.followerDeletes,
       lostDirectory: args.lostDirectory,
       removeMember: args.removeMember,
+      transactions: args.transactions,
       ...(args.nodes === undefined ? {} : { nodes: args.nodes }),
       ...(trace === undefined ? {} : { trace }),
     });
@@ -118,12 +127,13 @@ async function main(): Promise<number> {
       followerDeletes: args.followerDeletes,
       lostDirectory: args.lostDirectory,
       removeMember: args.removeMember,
+      transactions: args.transactions,
     });
     midSave += r.crashesMidSave;
     if (!r.ok) {
       failures++;
       console.log(
-        `seed ${seed} FAILED: ${r.error}\n  replay: ${replayCommand(r, args.chaosMs, args.followerDeletes, args.lostDirectory, args.removeMember)}`,
+        `seed ${seed} FAILED: ${r.error}\n  replay: ${replayCommand(r, args.chaosMs, args.followerDeletes, args.lostDirectory, args.removeMember, args.transactions)}`,
       );
     }
     const done = seed - from + 1;

@@ -53,20 +53,37 @@ const lostFrom = Number(process.env.CAIRN_REPLICA_SIM_FROM ?? randomInt(1, SEED_
 
 describe('replica simulator', () => {
   it(
-    `${count} fresh seeds: Raft safety, linearizable clients, nothing acknowledged lost, converged engines`,
+    `${count} fresh seeds (half with transactions): Raft safety, linearizable clients, nothing acknowledged lost, balances that add up, converged engines`,
     async () => {
       console.log(`replica simulator: seeds ${from}..${from + count - 1}`);
       const failures: string[] = [];
       let midSave = 0;
+      const txn = { casTaken: 0, casRefused: 0, transfers: 0, conflicts: 0, audits: 0 };
       for (let seed = from; seed < from + count; seed++) {
-        const r = await runReplicaSeed({ seed });
+        // Every other seed adds compare-and-swaps and bank transfers (the transactions scenario).
+        const transactions = seed % 2 === 0;
+        const r = await runReplicaSeed({ seed, transactions });
         midSave += r.crashesMidSave;
-        if (!r.ok) failures.push(`seed ${seed}: ${r.error}\n  replay: ${replayCommand(r, CHAOS_MS_DEFAULT)}`);
+        txn.casTaken += r.ops.casTaken;
+        txn.casRefused += r.ops.casRefused;
+        txn.transfers += r.bank?.acknowledged ?? 0;
+        txn.conflicts += r.bank?.conflicts ?? 0;
+        txn.audits += r.bank?.audits ?? 0;
+        if (!r.ok)
+          failures.push(
+            `seed ${seed}: ${r.error}\n  replay: ${replayCommand(r, CHAOS_MS_DEFAULT, true, false, false, transactions)}`,
+          );
       }
+      console.log(`replica simulator, transactions: ${JSON.stringify(txn)}`);
       expect(failures).toEqual([]);
-      // The driver pipelines log saves (docs/cluster.md, "The driver"): the seeds must crash
-      // members while saves are in flight, their entries already sent or applied.
-      if (count >= REPLICA_SEEDS_CI) expect(midSave).toBeGreaterThan(0);
+      if (count >= REPLICA_SEEDS_CI) {
+        // The driver pipelines log saves (docs/cluster.md, "The driver"): the seeds must crash
+        // members while saves are in flight, their entries already sent or applied.
+        expect(midSave).toBeGreaterThan(0);
+        // The transactions scenario did what it is for: swaps taken and refused, transfers
+        // acknowledged, conflicts, audits.
+        for (const n of Object.values(txn)) expect(n).toBeGreaterThan(0);
+      }
     },
     count * SEED_MS_BUDGET,
   );
@@ -232,6 +249,15 @@ describe('replica simulator', () => {
     expect(a.ok).toBe(true);
     expect(b).toEqual(a);
     expect(a.startChecks.wipes).toBe(1);
+  });
+
+  it('a transactions seed replays exactly too', async () => {
+    const a = await runReplicaSeed({ seed: REPLAY_SEED, transactions: true });
+    const b = await runReplicaSeed({ seed: REPLAY_SEED, transactions: true });
+    expect(a.ok).toBe(true);
+    expect(b).toEqual(a);
+    expect(a.bank?.acknowledged).toBeGreaterThan(0);
+    expect(a.ops.casTaken).toBeGreaterThan(0);
   });
 
   it('a removal seed replays exactly too', async () => {

@@ -15,7 +15,8 @@ import { Checkers, SafetyViolation } from './checkers.js';
 import { checkLinearizability } from './linearizability.js';
 import type { NetworkOptions } from './network.js';
 import { RELIABLE } from './network.js';
-import { SimClients } from './replica-clients.js';
+import { BANK_CLIENTS_MAX, type BankStats, SimBank } from './replica-bank.js';
+import { type ClientStats, SimClients } from './replica-clients.js';
 import { type IoLatency, NO_FAULTS } from './replica-fs.js';
 import { type MemberEnv, SimMember } from './replica-member.js';
 import { ReplicaNet } from './replica-net.js';
@@ -44,6 +45,9 @@ const SKEW_MS_MAX = 2000;
 const WIPE_PRNG_SALT = 0x1d1e;
 /** REMOVE_PRNG_SALT: the removal scenario's own stream (when and whom it removes). */
 const REMOVE_PRNG_SALT = 0x7e30;
+/** CAS_PRNG_SALT, BANK_PRNG_SALT: the transactions scenario's streams (CAS choices; bank clients). */
+const CAS_PRNG_SALT = 0xca5;
+const BANK_PRNG_SALT = 0xba4c;
 
 export interface ReplicaRunOptions {
   readonly seed: number;
@@ -70,6 +74,13 @@ export interface ReplicaRunOptions {
    * no acknowledged write may be lost (docs/replica-sim.md, "Removed members").
    */
   readonly removeMember?: boolean;
+  /**
+   * transactions: clients also run compare-and-swaps on their keys (checked for linearizability
+   * with the rest), and bank clients run multi-key transfers and snapshot audits on other keys
+   * (sim/replica-bank.ts: the balances always add up, no acknowledged transfer is lost and no
+   * failed one applied; docs/replica-sim.md, "Transactions").
+   */
+  readonly transactions?: boolean;
 }
 
 export interface ReplicaRunResult {
@@ -82,7 +93,9 @@ export interface ReplicaRunResult {
   readonly digest: string;
   readonly simMs: number;
   readonly events: number;
-  readonly ops: { issued: number; ok: number; ambiguous: number; dropped: number };
+  readonly ops: ClientStats;
+  /** bank: the transactions scenario's transfers and audits (undefined without it). */
+  readonly bank: BankStats | undefined;
   readonly crashes: number;
   /** crashesMidSave: crashes of a member with pipelined log saves in flight (not yet durable). */
   readonly crashesMidSave: number;
@@ -115,12 +128,14 @@ export function replayCommand(
   followerDeletes = true,
   lostDirectory = false,
   removeMember = false,
+  transactions = false,
 ): string {
   const chaos = chaosMs === CHAOS_MS_DEFAULT ? '' : ` --chaos-ms ${chaosMs}`;
   const deletes = followerDeletes ? '' : ' --no-follower-deletes';
   const lost = lostDirectory ? ' --lost-directory' : '';
   const remove = removeMember ? ' --remove-member' : '';
-  return `npm run sim:replica -- --seed ${r.seed} --nodes ${r.nodes}${chaos}${deletes}${lost}${remove} --trace`;
+  const txn = transactions ? ' --transactions' : '';
+  return `npm run sim:replica -- --seed ${r.seed} --nodes ${r.nodes}${chaos}${deletes}${lost}${remove}${txn} --trace`;
 }
 
 function randomNetwork(p: Prng): NetworkOptions {
@@ -253,7 +268,21 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
   for (const id of ids)
     members.push(new SimMember(id, env, p.chance(0.5) ? p.range(-SKEW_MS_MAX, SKEW_MS_MAX) : 0));
   const keys = Array.from({ length: p.range(1, KEYS_MAX) }, (_, i) => `k${i}`);
-  const clients = new SimClients(sched, p, members, keys, trace, opts.followerDeletes !== false);
+  const transactions = opts.transactions === true;
+  const clients = new SimClients(
+    sched,
+    p,
+    members,
+    keys,
+    trace,
+    opts.followerDeletes !== false,
+    transactions ? new Prng(opts.seed ^ CAS_PRNG_SALT) : undefined,
+  );
+  const bankPrng = new Prng(opts.seed ^ BANK_PRNG_SALT);
+  const bank = transactions
+    ? new SimBank(sched, bankPrng, members, () => clients.leader(), trace)
+    : undefined;
+  if (bank !== undefined) clients.attach(bank);
 
   // The lost directory, once per run (lostDirectory): only while every other member holds a
   // leader's entry (a wiped member whose peers know nothing is the case the check lets through by
@@ -383,6 +412,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
   try {
     for (const m of members) m.start();
     clients.start(p.range(1, CLIENTS_MAX));
+    bank?.start(bankPrng.range(1, BANK_CLIENTS_MAX));
     // Chaos: one action per gap, then the clock runs on.
     const chaosEnd = sched.now + chaosMs;
     chaosOn = true;
@@ -462,6 +492,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
           `convergence: member ${id}'s engine differs from member ${live[0]?.id}'s at applied ${applied}`,
         );
     }
+    bank?.check(live);
     const lin = checkLinearizability(clients.history, { stepBudget: LIN_STEP_BUDGET });
     if (lin.ok === false) throw new Error(`linearizability: ${lin.explanation}`);
     if (lin.ok === 'unknown') throw new Error(`linearizability: undecided (${lin.reason}) on ${lin.key}`);
@@ -481,6 +512,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     simMs: sched.now,
     events: sched.events,
     ops: { ...clients.stats },
+    bank: bank === undefined ? undefined : { ...bank.stats },
     crashes,
     crashesMidSave: members.reduce((n, m) => n + m.crashesMidSave, 0),
     powerLosses: members.reduce((n, m) => n + m.disk.powerLosses, 0),

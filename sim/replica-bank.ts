@@ -1,0 +1,248 @@
+// Bank transfers in the replica simulator (the transactions scenario, docs/replica-sim.md,
+// "Transactions"): the multi-key, interactive transactions the server runs for MULTI/EXEC and
+// TXN.BEGIN/COMMIT, under the same faults as the single-key clients. Accounts `b0..bN` start
+// absent (a balance of 0), so the balances must always add up to 0.
+//
+// - A transfer is `db.transaction(fn, serializable, one attempt)` on the ready leader (now and
+//   then on any member, which must refuse): it reads two accounts and its client's counter
+//   `t<client>`, moves an amount between the accounts and adds one to the counter. A refusal
+//   (ClusterDownError) or a conflict (TxnConflictError: a concurrent transfer, or the leader
+//   changed) promises that nothing was written; anything else (UncertainError, a crash) may or may
+//   not have been.
+// - An audit reads every account in one snapshot (`db.snapshot()`) on any member that is up, a
+//   follower included (its state advances one applied batch at a time): the sum must be 0, else
+//   a transfer was applied in part, or two applied from one balance (a lost update).
+// - At the end, on every member's engine: the balances add up to 0, and each client's counter
+//   lies between its acknowledged transfers and those plus its uncertain ones (an acknowledged
+//   transfer lost, or a failure reported for one that was applied, shows up there).
+
+import type { Prng } from '../src/stdx/prng.js';
+import { ClusterDownError } from '../src/storage/errors.js';
+import { TxnConflictError } from '../src/txn/errors.js';
+import { SafetyViolation } from './checkers.js';
+import type { Attached } from './replica-clients.js';
+import { FOLLOWER_WRITE_RATE, OP_DEADLINE_MS, THINK_MS_MAX } from './replica-clients.js';
+import type { Running, SimMember } from './replica-member.js';
+import type { SimProcess, SimScheduler } from './replica-scheduler.js';
+
+/** ACCOUNTS_MIN, ACCOUNTS_MAX: accounts per run (few, for conflicts). */
+const ACCOUNTS_MIN = 2;
+const ACCOUNTS_MAX = 4;
+/** BANK_CLIENTS_MAX: transfer clients per run (each one transfer at a time). */
+export const BANK_CLIENTS_MAX = 3;
+/** AUDIT_RATE: the share of a bank client's operations that are audits. */
+const AUDIT_RATE = 0.25;
+/** AMOUNT_MAX: the largest amount a transfer moves. */
+const AMOUNT_MAX = 10;
+
+export interface BankStats {
+  transfers: number;
+  acknowledged: number;
+  conflicts: number;
+  refused: number;
+  uncertain: number;
+  audits: number;
+}
+
+interface Pending {
+  readonly proc: SimProcess;
+  readonly finish: (outcome: 'ok' | 'definite' | 'uncertain') => void;
+}
+
+export class SimBank implements Attached {
+  readonly accounts: readonly string[];
+  readonly stats: BankStats = {
+    transfers: 0,
+    acknowledged: 0,
+    conflicts: 0,
+    refused: 0,
+    uncertain: 0,
+    audits: 0,
+  };
+  /** acked, uncertain: per client, transfers acknowledged and those whose outcome is unknown. */
+  private readonly acked: number[] = [];
+  private readonly uncertain: number[] = [];
+  private readonly inFlight = new Set<Pending>();
+  private stopped = false;
+
+  constructor(
+    private readonly sched: SimScheduler,
+    /** prng: a stream of its own, so that the other clients' draws stay as they were. */
+    private readonly prng: Prng,
+    private readonly members: readonly SimMember[],
+    private readonly leader: () => SimMember | undefined,
+    private readonly trace: (line: string) => void,
+  ) {
+    this.accounts = Array.from({ length: prng.range(ACCOUNTS_MIN, ACCOUNTS_MAX) }, (_, i) => `b${i}`);
+  }
+
+  start(clients: number): void {
+    for (let c = 0; c < clients; c++) {
+      this.acked.push(0);
+      this.uncertain.push(0);
+      this.next(c);
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  get pending(): number {
+    return this.inFlight.size;
+  }
+
+  crashed(proc: SimProcess): void {
+    for (const p of [...this.inFlight]) if (p.proc === proc) p.finish('uncertain');
+  }
+
+  /**
+   * check: the end-of-run invariants on every member that is not gone (their engines are equal by
+   * then; each is checked anyway). Throws a SafetyViolation.
+   */
+  check(members: readonly SimMember[]): void {
+    for (const m of members) {
+      if (m.gone || m.running === undefined) continue;
+      const values = new Map<string, string>();
+      for (const e of m.running.engine.entries()) values.set(e.key.toString(), e.value.toString());
+      const sum = this.accounts.reduce((s, a) => s + Number(values.get(a) ?? 0), 0);
+      if (sum !== 0) throw new SafetyViolation(`bank: n${m.id}'s balances add up to ${sum}, not 0`);
+      for (const [c, acked] of this.acked.entries()) {
+        const count = Number(values.get(counterKey(c)) ?? 0);
+        const most = acked + (this.uncertain[c] ?? 0);
+        if (count < acked || count > most)
+          throw new SafetyViolation(
+            `bank: n${m.id} holds ${count} transfers of client ${c}; ${acked} were acknowledged, at most ${most} may have been applied`,
+          );
+      }
+    }
+  }
+
+  private next(client: number): void {
+    if (this.stopped) return;
+    this.sched.at(this.prng.range(0, THINK_MS_MAX), () => this.issue(client));
+  }
+
+  private issue(client: number): void {
+    if (this.stopped) return;
+    const up = this.members.filter((m) => m.up);
+    if (this.prng.chance(AUDIT_RATE)) {
+      if (up.length === 0) this.next(client);
+      else this.audit(client, this.prng.pick(up));
+      return;
+    }
+    const leader = this.prng.chance(FOLLOWER_WRITE_RATE) ? undefined : this.leader();
+    const m = leader ?? (up.length > 0 ? this.prng.pick(up) : undefined);
+    if (m === undefined) {
+      this.next(client);
+      return;
+    }
+    const from = this.prng.pick(this.accounts);
+    const to = this.prng.pick(this.accounts.filter((a) => a !== from));
+    this.transfer(client, m, from, to, this.prng.range(1, AMOUNT_MAX));
+  }
+
+  private transfer(client: number, m: SimMember, from: string, to: string, amount: number): void {
+    const run = m.running as Running;
+    const id = this.stats.transfers++;
+    this.trace(`b${client} #${id} transfer ${amount} ${from}->${to} on ${run.proc.name}`);
+    this.track(
+      run.proc,
+      `b${client} #${id} transfer`,
+      async () => {
+        await run.db.transaction(
+          async (tx) => {
+            const a = Number((await tx.getString(from)) ?? 0);
+            const b = Number((await tx.getString(to)) ?? 0);
+            const n = Number((await tx.getString(counterKey(client))) ?? 0);
+            tx.set(from, String(a - amount));
+            tx.set(to, String(b + amount));
+            tx.set(counterKey(client), String(n + 1));
+          },
+          { isolation: 'serializable', maxAttempts: 1 },
+        );
+      },
+      (outcome) => {
+        if (outcome === 'ok') {
+          this.stats.acknowledged++;
+          this.acked[client] = (this.acked[client] ?? 0) + 1;
+        } else if (outcome === 'uncertain') {
+          this.stats.uncertain++;
+          this.uncertain[client] = (this.uncertain[client] ?? 0) + 1;
+        }
+        this.next(client);
+      },
+    );
+  }
+
+  private audit(client: number, m: SimMember): void {
+    const run = m.running as Running;
+    this.track(
+      run.proc,
+      `b${client} audit`,
+      async () => {
+        const snap = await run.db.snapshot();
+        try {
+          let sum = 0;
+          const seen: string[] = [];
+          for (const a of this.accounts) {
+            const v = (await snap.getString(a)) ?? '0';
+            seen.push(`${a}=${v}`);
+            sum += Number(v);
+          }
+          this.stats.audits++;
+          if (sum !== 0) {
+            this.sched.fail(
+              new SafetyViolation(
+                `bank: an audit on ${run.proc.name} at ${snap.ts} saw ${seen.join(' ')}: a sum of ${sum}, not 0`,
+              ),
+            );
+          }
+        } finally {
+          snap.release();
+        }
+      },
+      () => this.next(client),
+    );
+  }
+
+  /** track runs `op` with the single-key clients' deadline; a definite error is one that promises no effect. */
+  private track(
+    proc: SimProcess,
+    what: string,
+    op: () => Promise<void>,
+    done: (outcome: 'ok' | 'definite' | 'uncertain') => void,
+  ): void {
+    let finished = false;
+    const pending: Pending = {
+      proc,
+      finish: (outcome) => {
+        if (finished) return;
+        finished = true;
+        this.inFlight.delete(pending);
+        deadline.cancel();
+        this.trace(`${what} ${outcome}`);
+        done(outcome);
+      },
+    };
+    const deadline = this.sched.at(OP_DEADLINE_MS, () => {
+      if (!finished && proc.alive)
+        this.sched.fail(new Error(`${what} on ${proc.name} waited ${OP_DEADLINE_MS} ms`));
+    });
+    this.inFlight.add(pending);
+    op().then(
+      () => pending.finish('ok'),
+      (err: unknown) => {
+        if (err instanceof TxnConflictError) this.stats.conflicts++;
+        else if (err instanceof ClusterDownError) this.stats.refused++;
+        pending.finish(
+          err instanceof TxnConflictError || err instanceof ClusterDownError ? 'definite' : 'uncertain',
+        );
+      },
+    );
+  }
+}
+
+function counterKey(client: number): string {
+  return `t${client}`;
+}

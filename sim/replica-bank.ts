@@ -21,8 +21,9 @@ import { ClusterDownError } from '../src/storage/errors.js';
 import { TxnConflictError } from '../src/txn/errors.js';
 import { SafetyViolation } from './checkers.js';
 import type { Attached } from './replica-clients.js';
-import { FOLLOWER_WRITE_RATE, OP_DEADLINE_MS, THINK_MS_MAX } from './replica-clients.js';
+import { FOLLOWER_WRITE_RATE, THINK_MS_MAX } from './replica-clients.js';
 import type { Running, SimMember } from './replica-member.js';
+import { SimOperations } from './replica-operations.js';
 import type { SimProcess, SimScheduler } from './replica-scheduler.js';
 
 /** ACCOUNTS_MIN, ACCOUNTS_MAX: accounts per run (few, for conflicts). */
@@ -44,11 +45,6 @@ export interface BankStats {
   audits: number;
 }
 
-interface Pending {
-  readonly proc: SimProcess;
-  readonly finish: (outcome: 'ok' | 'definite' | 'uncertain') => void;
-}
-
 export class SimBank implements Attached {
   readonly accounts: readonly string[];
   readonly stats: BankStats = {
@@ -62,7 +58,7 @@ export class SimBank implements Attached {
   /** acked, uncertain: per client, transfers acknowledged and those whose outcome is unknown. */
   private readonly acked: number[] = [];
   private readonly uncertain: number[] = [];
-  private readonly inFlight = new Set<Pending>();
+  private readonly inFlight: SimOperations;
   private stopped = false;
 
   constructor(
@@ -73,6 +69,7 @@ export class SimBank implements Attached {
     private readonly leader: () => SimMember | undefined,
     private readonly trace: (line: string) => void,
   ) {
+    this.inFlight = new SimOperations(sched);
     this.accounts = Array.from({ length: prng.range(ACCOUNTS_MIN, ACCOUNTS_MAX) }, (_, i) => `b${i}`);
   }
 
@@ -93,7 +90,7 @@ export class SimBank implements Attached {
   }
 
   crashed(proc: SimProcess): void {
-    for (const p of [...this.inFlight]) if (p.proc === proc) p.finish('uncertain');
+    this.inFlight.crashed(proc);
   }
 
   /**
@@ -206,40 +203,26 @@ export class SimBank implements Attached {
     );
   }
 
-  /** track runs `op` with the single-key clients' deadline; a definite error is one that promises no effect. */
+  /** track runs `op`; a definite failure is an error that promises no effect. */
   private track(
     proc: SimProcess,
     what: string,
     op: () => Promise<void>,
     done: (outcome: 'ok' | 'definite' | 'uncertain') => void,
   ): void {
-    let finished = false;
-    const pending: Pending = {
-      proc,
-      finish: (outcome) => {
-        if (finished) return;
-        finished = true;
-        this.inFlight.delete(pending);
-        deadline.cancel();
-        this.trace(`${what} ${outcome}`);
-        done(outcome);
-      },
-    };
-    const deadline = this.sched.at(OP_DEADLINE_MS, () => {
-      if (!finished && proc.alive)
-        this.sched.fail(new Error(`${what} on ${proc.name} waited ${OP_DEADLINE_MS} ms`));
+    this.inFlight.run(proc, what, op, (settled) => {
+      let outcome: 'ok' | 'definite' | 'uncertain' = 'uncertain';
+      if (settled.kind === 'ok') outcome = 'ok';
+      else if (settled.kind === 'error' && settled.err instanceof TxnConflictError) {
+        this.stats.conflicts++;
+        outcome = 'definite';
+      } else if (settled.kind === 'error' && settled.err instanceof ClusterDownError) {
+        this.stats.refused++;
+        outcome = 'definite';
+      }
+      this.trace(`${what} ${outcome}`);
+      done(outcome);
     });
-    this.inFlight.add(pending);
-    op().then(
-      () => pending.finish('ok'),
-      (err: unknown) => {
-        if (err instanceof TxnConflictError) this.stats.conflicts++;
-        else if (err instanceof ClusterDownError) this.stats.refused++;
-        pending.finish(
-          err instanceof TxnConflictError || err instanceof ClusterDownError ? 'definite' : 'uncertain',
-        );
-      },
-    );
   }
 }
 

@@ -21,29 +21,19 @@ import { ClusterDownError } from '../src/storage/errors.js';
 import type { Comparison } from '../src/txn/compare-and-swap.js';
 import type { KvOperation } from './linearizability.js';
 import type { Running, SimMember } from './replica-member.js';
+import { SimOperations } from './replica-operations.js';
 import type { SimProcess, SimScheduler } from './replica-scheduler.js';
 
 /** THINK_MS_MAX: the longest pause of a client between two operations. */
 export const THINK_MS_MAX = 200;
 /** LONG_TTL_MS: an expiry some SETs carry: far beyond any run, so it never fires, but it is replicated. */
 export const LONG_TTL_MS = 24 * 3600 * 1000;
-/**
- * OP_DEADLINE_MS: no request may wait longer on a live member (the Replica's request timeout is
- * 5 s; a write that waits on an earlier pending write may take two of them).
- */
-export const OP_DEADLINE_MS = 15_000;
 /** FOLLOWER_WRITE_RATE: how often a write goes to a member that is not the ready leader. */
 export const FOLLOWER_WRITE_RATE = 0.05;
 /** CAS_RATE: the share of operations that are compare-and-swaps when `cas` is on. */
 export const CAS_RATE = 0.2;
 /** PUT_VALUE_BASE: SET values are distinct integers from here up (INCR stays valid on them). */
 const PUT_VALUE_BASE = 1_000_000;
-
-interface InFlight {
-  readonly proc: SimProcess;
-  /** finish settles the operation once; later outcomes are ignored. */
-  readonly finish: (outcome: Outcome) => void;
-}
 
 type Outcome =
   | { readonly kind: 'ok'; readonly output: string | number | boolean | null }
@@ -79,7 +69,7 @@ type Call =
 export class SimClients {
   readonly history: KvOperation[] = [];
   readonly stats: ClientStats = { issued: 0, ok: 0, ambiguous: 0, dropped: 0, casTaken: 0, casRefused: 0 };
-  private readonly inFlight = new Set<InFlight>();
+  private readonly inFlight: SimOperations;
   private readonly attached: Attached[] = [];
   private stopped = false;
   private nextValue = PUT_VALUE_BASE;
@@ -99,7 +89,9 @@ export class SimClients {
      * compare-and-swap (undefined: none, and the main stream's draws stay as they were).
      */
     private readonly cas?: Prng,
-  ) {}
+  ) {
+    this.inFlight = new SimOperations(sched);
+  }
 
   /** attach: `other` stops, crashes and drains with these clients. */
   attach(other: Attached): void {
@@ -121,7 +113,7 @@ export class SimClients {
 
   /** crashed ends every operation in flight on a process that died: ambiguous. */
   crashed(proc: SimProcess): void {
-    for (const op of [...this.inFlight]) if (op.proc === proc) op.finish({ kind: 'ambiguous' });
+    this.inFlight.crashed(proc);
     for (const a of this.attached) a.crashed(proc);
   }
 
@@ -266,34 +258,18 @@ export class SimClients {
     const invoke = this.sched.now;
     const id = this.stats.issued++;
     this.trace(`c${client} #${id} ${call.kind} ${call.key} ${describe(call)} on ${proc.name}`);
-    let done = false;
-    const op: InFlight = {
-      proc,
-      finish: (outcome) => {
-        if (done) return;
-        done = true;
-        this.inFlight.delete(op);
-        deadline.cancel();
-        this.record(client, id, call, invoke, outcome);
-        onDone?.(outcome.kind === 'ok');
-        this.next(client);
-      },
-    };
-    const deadline = this.sched.at(OP_DEADLINE_MS, () => {
-      if (!done && proc.alive) {
-        this.sched.fail(
-          new Error(`client ${client} #${id} ${call.kind} on ${proc.name} waited ${OP_DEADLINE_MS} ms`),
-        );
+    this.inFlight.run(proc, `client ${client} #${id} ${call.kind}`, run, (settled) => {
+      let outcome: Outcome;
+      if (settled.kind === 'ok') outcome = { kind: 'ok', output: settled.value };
+      else if (settled.kind === 'crashed') outcome = { kind: 'ambiguous' };
+      else {
+        const definite = settled.err instanceof ClusterDownError || settled.err instanceof NotAnInteger;
+        outcome = definite || call.kind === 'get' ? { kind: 'dropped' } : { kind: 'ambiguous' };
       }
+      this.record(client, id, call, invoke, outcome);
+      onDone?.(outcome.kind === 'ok');
+      this.next(client);
     });
-    this.inFlight.add(op);
-    run().then(
-      (output) => op.finish({ kind: 'ok', output }),
-      (err: unknown) => {
-        const definite = err instanceof ClusterDownError || err instanceof NotAnInteger;
-        op.finish(definite || call.kind === 'get' ? { kind: 'dropped' } : { kind: 'ambiguous' });
-      },
-    );
   }
 
   /** saw notes what a completed operation told its client of its key (the value a CAS expects). */

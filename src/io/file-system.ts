@@ -70,6 +70,18 @@ export interface FileSystem {
   kind(path: string): Promise<PathKind | undefined>;
   /** readFile reads a whole (small) file. */
   readFile(path: string): Promise<Uint8Array>;
+  /**
+   * lockDir keeps every other process out of `dir` until released (LockedError if one holds it);
+   * with `readOnly`, writers only. Absent on the machine's file system, whose engines take the
+   * kernel lock of storage/dir-lock.ts; a file system that is not the machine's (the replica
+   * simulator's disks) has no directory another process could open, and locks its own way.
+   */
+  lockDir?(dir: string, readOnly: boolean): Promise<HeldLock>;
+}
+
+/** HeldLock: a directory lock, given back by release. */
+export interface HeldLock {
+  release(): Promise<void>;
 }
 
 /** writeThenSync is writeDurable's portable form: the file's own write, then its own datasync. */

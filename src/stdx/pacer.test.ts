@@ -3,6 +3,7 @@
 // otherwise, and at least the time to keep up with what was written. Its decisions are checked
 // with a clock of the test's own.
 import { describe, expect, it } from 'vitest';
+import { nodeEventLoop } from './event-loop.js';
 import { IDLE_GAP_MS, MIN_STEP_MS, PACED_SHARE, Pacer, type PaceSource } from './pacer.js';
 
 interface Harness {
@@ -26,7 +27,7 @@ function pacer(stepMs: number, workPerByte?: number): Harness {
     behind: () => h.behind,
     ...(workPerByte === undefined ? {} : { workPerByte }),
   };
-  const p = new Pacer(stepMs, source, () => now, true);
+  const p = new Pacer(stepMs, source, { now: () => now, nextTurn: nodeEventLoop.nextTurn }, true);
   return Object.assign(h, {
     p,
     write: (bytes: number) => {
@@ -139,7 +140,12 @@ describe('Pacer', () => {
 
   it('pause yields a turn of the event loop and measures it with its clock', async () => {
     let now = 0;
-    const p = new Pacer(1, { publishedBytes: () => 0 }, () => now, true);
+    const p = new Pacer(
+      1,
+      { publishedBytes: () => 0 },
+      { now: () => now, nextTurn: nodeEventLoop.nextTurn },
+      true,
+    );
     const order: string[] = [];
     // Work queued before the pause runs before it returns (the turn it measures).
     setImmediate(() => {

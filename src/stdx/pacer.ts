@@ -20,7 +20,7 @@
 //   loop's share.
 //
 // Every budget is at most the whole step budget.
-import { performance } from 'node:perf_hooks';
+import { type EventLoop, nodeEventLoop } from './event-loop.js';
 import { TimeSlice } from './time-slice.js';
 
 /** PACED_SHARE: the share of a busy loop that a background job takes beyond keeping up. */
@@ -57,15 +57,15 @@ export class Pacer extends TimeSlice {
 
   /**
    * `stepMs`: the whole budget of a step; `source`: the store's published bytes and the job's
-   * state; `now`: milliseconds (performance.now; a test's clock).
+   * state; `loop`: the time and the turns (the machine's; a test's or the simulator's).
    */
   constructor(
     private readonly stepMs: number,
     private readonly source: PaceSource,
-    private readonly now: () => number = () => performance.now(),
+    loop: EventLoop = nodeEventLoop,
     record = false,
   ) {
-    super(stepMs);
+    super(stepMs, loop);
     this.published = source.publishedBytes();
     this.budgets = record ? [] : undefined;
   }
@@ -84,6 +84,10 @@ export class Pacer extends TimeSlice {
    * worked reports the work a step begun by `start` has done (for a compaction: the bytes it
    * copied), so that the pacer knows how long keeping up with a write takes.
    */
+  private now(): number {
+    return this.loop.now();
+  }
+
   worked(work: number): void {
     const ms = this.now() - this.startedAt;
     if (work <= 0 || ms < RATE_MIN_MS) return;
@@ -97,7 +101,7 @@ export class Pacer extends TimeSlice {
    */
   readonly pause = async (): Promise<void> => {
     const from = this.now();
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await this.loop.nextTurn();
     this.decide(this.now() - from);
   };
 

@@ -32,10 +32,11 @@
 // directory's seq is a key's mod timestamp; its create timestamp and version count live in the
 // key directory slot beside it and in the record.
 import { type Clock, systemClock } from '../../io/clock.js';
-import type { FileSystem } from '../../io/file-system.js';
+import type { FileSystem, HeldLock } from '../../io/file-system.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { AssertionError, assert } from '../../stdx/assert.js';
 import { compareBytes, copyBytes } from '../../stdx/bytes.js';
+import { type EventLoop, nodeEventLoop } from '../../stdx/event-loop.js';
 import { DirLock } from '../dir-lock.js';
 import {
   type BackupInfo,
@@ -175,6 +176,8 @@ export class CaskEngine implements Engine {
   readonly store: CaskStore;
   private readonly commit: GroupCommit;
   private readonly clock: Clock;
+  /** loop: the time and the turns of the engine's background work (CaskOptions.loop). */
+  private readonly loop: EventLoop;
   private readonly durability: Durability;
   /** closing: close has begun; every call but close fails, and compaction stops. */
   private closing = false;
@@ -210,7 +213,7 @@ export class CaskEngine implements Engine {
   private constructor(
     readonly dir: string,
     private readonly options: CaskOptions,
-    private readonly lock: DirLock,
+    private readonly lock: HeldLock,
     recovered: Recovered,
     meta: Meta,
     active: DataFile,
@@ -219,6 +222,7 @@ export class CaskEngine implements Engine {
     private readonly readOnly = false,
   ) {
     this.clock = options.clock ?? systemClock;
+    this.loop = options.loop ?? nodeEventLoop;
     this.durability = options.durability ?? DEFAULT_DURABILITY;
     this.store = new CaskStore({
       fs: options.fs ?? nodeFileSystem,
@@ -242,6 +246,7 @@ export class CaskEngine implements Engine {
       // A read-only store writes nothing, so it has nothing to sync.
       syncIntervalMs: readOnly ? undefined : (options.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS),
       clock: this.clock,
+      loop: this.loop,
       onEvent: options.onEvent,
       afterGroup: () => this.maybeCompact(),
       onSealed: (id) => this.queueSealHint(id),
@@ -259,7 +264,7 @@ export class CaskEngine implements Engine {
     // Not a chunk in this turn: it would run inside the open (this is the engine's constructor),
     // and the first chunk allocates the index's tables: about 50 ms at 1M keys, which the open
     // had been paying although a65605a meant to take it out.
-    do await nextTurn();
+    do await this.loop.nextTurn();
     while (!this.closing && !this.store.buildPointIndex());
   }
 
@@ -322,7 +327,7 @@ export class CaskEngine implements Engine {
     await checkDataDir(fs, dir);
     if ((await fs.kind(dir)) === undefined)
       throw new InvalidArgumentError(`no store at ${dir} (it does not exist)`);
-    const lock = await DirLock.acquire(dir, true);
+    const lock = await lockDir(fs, dir, true);
     let files: DataFileSet | undefined;
     try {
       const { meta } = await readMeta(fs, dir);
@@ -349,7 +354,7 @@ export class CaskEngine implements Engine {
   private static recovered(
     dir: string,
     options: CaskOptions,
-    lock: DirLock,
+    lock: HeldLock,
     recovered: Recovered,
     meta: Meta,
     active: DataFile,
@@ -366,7 +371,7 @@ export class CaskEngine implements Engine {
     const clock = options.clock ?? systemClock;
     await checkDataDir(fs, dir);
     await fs.mkdir(dir);
-    const lock = await DirLock.acquire(dir);
+    const lock = await lockDir(fs, dir, false);
     let opened: DataFileSet | undefined;
     try {
       const names = await fs.readdir(dir);
@@ -817,6 +822,7 @@ export class CaskEngine implements Engine {
       keyDir: store.keyDir,
       tombstones: store.tombstones,
       stepMs: this.options.compactionStepMs ?? DEFAULT_COMPACTION_STEP_MS,
+      loop: this.loop,
       publishedBytes: () => store.publishedBytes,
       expiryOf: (key) => store.expiryOf(key),
       stopping: () => this.closing,
@@ -926,6 +932,7 @@ export class CaskEngine implements Engine {
       dataFileBytes: store.dataFileBytes,
       files: store.files,
       stepMs: this.options.compactionStepMs ?? DEFAULT_COMPACTION_STEP_MS,
+      loop: this.loop,
       publishedBytes: () => store.publishedBytes,
       behind: () => {
         const total = store.files.totalBytes();
@@ -1054,9 +1061,9 @@ export function holdsStoreFiles(names: readonly string[]): boolean {
   );
 }
 
-/** nextTurn resolves on the next turn of the event loop (after pending I/O callbacks). */
-function nextTurn(): Promise<void> {
-  return new Promise<void>((resolve) => setImmediate(resolve));
+/** lockDir takes `dir`'s lock from the file system, or the kernel's (dir-lock.ts) on the machine's. */
+function lockDir(fs: FileSystem, dir: string, readOnly: boolean): Promise<HeldLock> {
+  return fs.lockDir === undefined ? DirLock.acquire(dir, readOnly) : fs.lockDir(dir, readOnly);
 }
 
 /** wrongType: what get() throws for a key whose value is not a string. */

@@ -42,6 +42,8 @@ const CASK_ONLY: [string, unknown][] = [
   ['compactionStepMs', 0.5],
   ['compactionStepMs', 1001],
   ['syncOnEventLoop', 1],
+  ['loop', 'fast'],
+  ['loop', { now: () => 0 }],
   ['cacheBytes', -1],
   ['cacheBytes', 1.5],
   ['cacheBytes', Number.POSITIVE_INFINITY],

@@ -1,4 +1,5 @@
 // Options of the cask engine, with defaults and units. See README.md for the user-facing table.
+import type { EventLoop } from '../../stdx/event-loop.js';
 import {
   checkBoolean,
   checkInteger,
@@ -57,6 +58,12 @@ export interface CaskOptions extends EngineOptions {
    * 8 writers beside 42 readers; docs/benchmarks.md). Default false.
    */
   readonly syncOnEventLoop?: boolean;
+  /**
+   * loop: where the engine's background work (group commit, compaction, hint files) reads the
+   * time and waits for the next turn of the event loop (stdx/event-loop.ts). Default: the
+   * machine's (performance.now, setImmediate). The replica simulator passes its scheduler's.
+   */
+  readonly loop?: EventLoop;
   /**
    * commitAfterCall: a group commit gathers the writes of one synchronous call and runs in the
    * microtask after it, instead of gathering every write of the event-loop turn and running in
@@ -137,6 +144,7 @@ export const CASK_OPTION_NAMES: readonly string[] = [
   'compactionMinDeadBytes',
   'compactionStepMs',
   'syncOnEventLoop',
+  'loop',
   'commitAfterCall',
   'cacheBytes',
   'onEvent',
@@ -158,6 +166,18 @@ export function validateCaskOptions(options: CaskOptions): void {
   checkInteger('compactionMinDeadBytes', options.compactionMinDeadBytes, 0);
   checkInteger('compactionStepMs', options.compactionStepMs, 0, COMPACTION_STEP_MS_MAX);
   checkBoolean('syncOnEventLoop', options.syncOnEventLoop);
+  const loop: unknown = options.loop;
+  if (
+    loop !== undefined &&
+    !(
+      typeof loop === 'object' &&
+      loop !== null &&
+      typeof (loop as EventLoop).now === 'function' &&
+      typeof (loop as EventLoop).nextTurn === 'function'
+    )
+  ) {
+    throw optionError('loop', 'an object with now() and nextTurn() functions', loop);
+  }
   checkBoolean('commitAfterCall', options.commitAfterCall);
   checkInteger('cacheBytes', options.cacheBytes, 0);
   if (options.onEvent !== undefined && typeof options.onEvent !== 'function') {

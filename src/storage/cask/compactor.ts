@@ -46,6 +46,7 @@
 import type { File, FileSystem } from '../../io/file-system.js';
 import { assert } from '../../stdx/assert.js';
 import { asBuffer } from '../../stdx/bytes.js';
+import type { EventLoop } from '../../stdx/event-loop.js';
 import { keyString } from '../../stdx/key-string.js';
 import { Pacer } from '../../stdx/pacer.js';
 import { CairnError, CorruptionError, IoError } from '../errors.js';
@@ -77,6 +78,8 @@ export interface CompactionHost {
    * busy loop (stdx/pacer.ts, docs/compaction.md "Pacing").
    */
   readonly stepMs: number;
+  /** loop: the time steps are measured by, and the turns between them (CaskOptions.loop). */
+  readonly loop: EventLoop;
   /** publishedBytes: the bytes of the writes the store has published (the pacer keeps up with them). */
   publishedBytes(): number;
   /**
@@ -249,11 +252,15 @@ async function compactInputs(host: CompactionHost): Promise<CompactionResult | u
   let damagedCarried = 0;
   let steps = 0;
   // Every step's time slice, sized to the load (stdx/pacer.ts).
-  const slice = new Pacer(host.stepMs, {
-    publishedBytes: () => host.publishedBytes(),
-    behind: () => host.behind(),
-    workPerByte: host.copyPerWrittenByte,
-  });
+  const slice = new Pacer(
+    host.stepMs,
+    {
+      publishedBytes: () => host.publishedBytes(),
+      behind: () => host.behind(),
+      workPerByte: host.copyPerWrittenByte,
+    },
+    host.loop,
+  );
   /** pause ends a step: the event loop serves requests before the next one. */
   const pause = (): Promise<void> => {
     steps++;
@@ -660,7 +667,7 @@ async function undoFinished(
       const m = back[i]!;
       const fromFile = from[i * FROM_WORDS] as number;
       host.move(m.key, data.id, m.valueAt, fromFile, from[i * FROM_WORDS + 1] as number, m.size);
-      if ((i + 1) % CHUNK_VISITS === 0) await nextTurn();
+      if ((i + 1) % CHUNK_VISITS === 0) await host.loop.nextTurn();
     }
     if (data.liveKeys !== 0) continue; // cannot happen: every key it held went back or was overwritten
     // A backup may be copying this output (it was in `files` when the backup was cut): wait,
@@ -694,10 +701,6 @@ async function discardOutput(host: CompactionHost, out: Output): Promise<void> {
   await host.fs.unlink(compactingPath(host.dir, out.id)).catch(() => {});
   await host.fs.unlink(`${hintPath(host.dir, out.id)}${TEMP_SUFFIX}`).catch(() => {});
   await host.fs.unlink(hintPath(host.dir, out.id)).catch(() => {});
-}
-
-function nextTurn(): Promise<void> {
-  return new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 function messageOf(err: unknown): string {

@@ -14,6 +14,7 @@
 import type { Clock, Timer } from '../../io/clock.js';
 import { assert } from '../../stdx/assert.js';
 import { bytesEqual } from '../../stdx/bytes.js';
+import type { EventLoop } from '../../stdx/event-loop.js';
 import { keyString } from '../../stdx/key-string.js';
 import type { Durability, WriteOp } from '../engine.js';
 import { IoError, StoreFailedError } from '../errors.js';
@@ -142,6 +143,8 @@ export interface GroupCommitOptions {
   /** syncIntervalMs: in `interval` mode, how often dirty bytes are fsynced; undefined: no timer. */
   readonly syncIntervalMs: number | undefined;
   readonly clock: Clock;
+  /** loop: the turn the flush loop waits for (CaskOptions.loop). */
+  readonly loop: EventLoop;
   readonly onEvent: ((event: CaskEvent) => void) | undefined;
   /** afterGroup: told after every group committed (the engine's compaction trigger). */
   readonly afterGroup: () => void;
@@ -399,9 +402,7 @@ export class GroupCommit {
    */
   private kick(): void {
     if (this.flushing !== undefined) return;
-    const start = this.options.afterCall
-      ? Promise.resolve()
-      : new Promise<void>((resolve) => setImmediate(resolve));
+    const start = this.options.afterCall ? Promise.resolve() : this.options.loop.nextTurn();
     this.flushing = start
       .then(() => this.flushLoop())
       .finally(() => {

@@ -22,6 +22,7 @@
 //   directory fsync. A crash at any point leaves no hint (the file is scanned, as before) or a
 //   complete one; recovery checks its CRC and the data file's size, and scans on any doubt.
 import type { FileSystem } from '../../io/file-system.js';
+import type { EventLoop } from '../../stdx/event-loop.js';
 import { Pacer } from '../../stdx/pacer.js';
 import { FORMAT_VERSION } from '../meta.js';
 import type { DataFileSet } from './data-file-set.js';
@@ -58,6 +59,8 @@ export interface SealHintHost {
    * busy loop without writes (stdx/pacer.ts, docs/compaction.md "Pacing").
    */
   readonly stepMs: number;
+  /** loop: the time steps are measured by, and the turns between them (CaskOptions.loop). */
+  readonly loop: EventLoop;
   /** publishedBytes: the bytes of the writes the store has published (the pacer watches them). */
   publishedBytes(): number;
   expiryOf(key: Uint8Array): number | undefined;
@@ -83,7 +86,7 @@ export async function writeSealHint(host: SealHintHost, id: number, yieldBetween
   // No rate reported: while writes are published a step takes the whole budget (files are sealed,
   // and their hints queued, as fast as the writes fill them); on a loop busy with reads only it
   // takes the loop's share (stdx/pacer.ts).
-  const slice = new Pacer(host.stepMs, { publishedBytes: () => host.publishedBytes() });
+  const slice = new Pacer(host.stepMs, { publishedBytes: () => host.publishedBytes() }, host.loop);
   // Without yielding (a close), the whole walk is one step.
   const over = yieldBetween ? slice.over : () => false;
   let hint: HintWriter | undefined;

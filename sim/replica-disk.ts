@@ -140,6 +140,9 @@ export class SimDisk {
     this.durable = new Map(this.entries);
   }
 
+  /** locks: directories locked (FileSystem.lockDir), by the process that holds each. */
+  readonly locks = new Map<string, { readonly alive: boolean }>();
+
   /** powerLosses: how many times this disk lost power (for traces). */
   powerLosses = 0;
 

@@ -8,11 +8,13 @@ import { type FaultCode, type FaultOp, InjectedFault } from '../src/io/faulty-fi
 import {
   type File,
   type FileSystem,
+  type HeldLock,
   type OpenMode,
   type PathKind,
   writeThenSync,
 } from '../src/io/file-system.js';
 import type { Prng } from '../src/stdx/prng.js';
+import { LockedError } from '../src/storage/errors.js';
 import { DIR, Inode, type SimDisk } from './replica-disk.js';
 import type { SimProcess } from './replica-scheduler.js';
 
@@ -43,6 +45,22 @@ export class SimFileSystem implements FileSystem {
   /** link: hard links are not simulated (nothing in the replica layer links); EXDEV makes callers copy. */
   link(_existing: string, _newPath: string): Promise<void> {
     return Promise.reject(Object.assign(new Error('EXDEV: hard links are not simulated'), { code: 'EXDEV' }));
+  }
+
+  /**
+   * lockDir: the process holds `dir` until it releases it or dies (the kernel lock of
+   * storage/dir-lock.ts dies with its process the same way); a second holder is refused.
+   */
+  lockDir(dir: string, _readOnly: boolean): Promise<HeldLock> {
+    const holder = this.disk.locks.get(dir);
+    if (holder !== undefined && holder.alive) return Promise.reject(new LockedError(dir, undefined));
+    this.disk.locks.set(dir, this.proc);
+    return Promise.resolve({
+      release: () => {
+        if (this.disk.locks.get(dir) === this.proc) this.disk.locks.delete(dir);
+        return Promise.resolve();
+      },
+    });
   }
 
   constructor(

@@ -13,6 +13,7 @@
 // steps and pending I/O completions are then skipped, as a killed process runs nothing more.
 import type { Clock, Timer } from '../src/io/clock.js';
 import { assert } from '../src/stdx/assert.js';
+import type { EventLoop } from '../src/stdx/event-loop.js';
 import { MinHeap } from './heap.js';
 
 /** SIM_EPOCH_MS: the wall-clock time at simulated time 0 (any fixed date; 2030-01-01). */
@@ -136,6 +137,17 @@ export class SimProcess {
       this.deathWatchers = this.deathWatchers.filter((f) => f !== fn);
     };
   }
+}
+
+/**
+ * simEventLoop: a process's event loop for the cask engine's background work (CaskOptions.loop):
+ * simulated time, and turns that are the process's deferred steps (they die with it).
+ */
+export function simEventLoop(proc: SimProcess): EventLoop {
+  return {
+    now: () => proc.sched.now,
+    nextTurn: () => new Promise<void>((resolve) => proc.defer(resolve)),
+  };
 }
 
 /**

@@ -31,7 +31,7 @@
 import * as path from 'node:path';
 import { writeFileAtomic } from '../io/atomic-file.js';
 import type { Clock } from '../io/clock.js';
-import type { FileSystem } from '../io/file-system.js';
+import { type FileSystem, mkdirDurable } from '../io/file-system.js';
 import { assert } from '../stdx/assert.js';
 import type { Engine } from '../storage/engine.js';
 import { CorruptionError } from '../storage/errors.js';
@@ -115,7 +115,7 @@ async function freshSetAsideName(fs: FileSystem, dir: string, clock: Clock): Pro
 async function moveEngineFiles(fs: FileSystem, dir: string, name: string): Promise<void> {
   assert(name.startsWith(SET_ASIDE_PREFIX), `a set-aside directory must be named ${SET_ASIDE_PREFIX}*`);
   const target = path.join(dir, name);
-  await fs.mkdir(target);
+  await mkdirDurable(fs, target);
   for (const entry of await fs.readdir(dir)) {
     if (!isEngineEntry(entry)) continue;
     await fs.rename(path.join(dir, entry), path.join(target, entry));
@@ -269,7 +269,7 @@ function markerPath(dir: string): string {
 }
 
 async function writeRepairMarker(fs: FileSystem, dir: string, marker: RepairMarker): Promise<void> {
-  await fs.mkdir(path.join(dir, RAFT_DIR));
+  await mkdirDurable(fs, path.join(dir, RAFT_DIR));
   await writeFileAtomic(fs, markerPath(dir), Buffer.from(`${JSON.stringify(marker)}\n`));
 }
 

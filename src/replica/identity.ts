@@ -31,7 +31,7 @@
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../io/atomic-file.js';
-import type { FileSystem } from '../io/file-system.js';
+import { type FileSystem, mkdirDurable } from '../io/file-system.js';
 import type { NodeId } from '../raft/index.js';
 import { CorruptionError, InvalidArgumentError } from '../storage/errors.js';
 
@@ -345,7 +345,7 @@ function checkAgainstRecord(recorded: Identity, flags: ClusterFlags, dir: string
  */
 export async function writeIdentity(fs: FileSystem, dir: string, identity: Identity): Promise<void> {
   const raftDir = path.join(dir, RAFT_DIR);
-  await fs.mkdir(raftDir);
+  await mkdirDurable(fs, raftDir);
   await writeFileAtomic(fs, identityPath(dir), Buffer.from(`${JSON.stringify(identity, null, 2)}\n`));
   await fs.syncDir(dir);
 }

@@ -3,7 +3,7 @@
 // repairs a torn tail of the last segment (its bytes copied to corrupt/ first) and refuses
 // anything else. docs/wal.md describes the format, the recovery rules and the fsync discipline.
 import * as path from 'node:path';
-import type { File, FileSystem } from '../io/file-system.js';
+import { type File, type FileSystem, mkdirDurable } from '../io/file-system.js';
 import { rewriteDurably } from '../io/rewrite-durably.js';
 import { assert } from '../stdx/assert.js';
 import { crc32cRange } from '../stdx/crc32c.js';
@@ -130,10 +130,8 @@ export class Wal {
       Number.isSafeInteger(segmentBytes) && segmentBytes > 0 && segmentBytes <= MAX_SEGMENT_BYTES,
       'segmentBytes out of range',
     );
-    if ((await fs.kind(dir)) === undefined) {
-      await fs.mkdir(dir);
-      await fs.syncDir(path.dirname(dir)); // the new directory's entry must outlive a power loss too
-    }
+    // The new directory's entry (and its new parents') must outlive a power loss too.
+    await mkdirDurable(fs, dir);
     const segments = await listSegments(fs, dir);
     const log = new LogCache();
     const replay = new WalReplay(

@@ -32,7 +32,7 @@
 // directory's seq is a key's mod timestamp; its create timestamp and version count live in the
 // key directory slot beside it and in the record.
 import { type Clock, systemClock } from '../../io/clock.js';
-import type { FileSystem, HeldLock } from '../../io/file-system.js';
+import { type FileSystem, type HeldLock, mkdirDurable } from '../../io/file-system.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { AssertionError, assert } from '../../stdx/assert.js';
 import { compareBytes, copyBytes } from '../../stdx/bytes.js';
@@ -370,7 +370,7 @@ export class CaskEngine implements Engine {
     const fs = options.fs ?? nodeFileSystem;
     const clock = options.clock ?? systemClock;
     await checkDataDir(fs, dir);
-    await fs.mkdir(dir);
+    await mkdirDurable(fs, dir);
     const lock = await lockDir(fs, dir, false);
     let opened: DataFileSet | undefined;
     try {

@@ -75,6 +75,7 @@ import * as path from 'node:path';
 import { open as openLmdbEnv } from 'lmdb';
 import type { Clock, Timer } from '../../io/clock.js';
 import { systemClock } from '../../io/clock.js';
+import { mkdirDurable } from '../../io/file-system.js';
 import { nodeFileSystem } from '../../io/node-file-system.js';
 import { compareBytes, prefixEnd } from '../../stdx/bytes.js';
 import { keyString } from '../../stdx/key-string.js';
@@ -161,7 +162,7 @@ export async function openLmdb(
   const syncIntervalMs = options.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS;
   await checkDataDir(fs, dir);
 
-  await fs.mkdir(dir);
+  await mkdirDurable(fs, dir);
   const lock = await DirLock.acquire(dir);
   let db: Db | undefined;
   try {

@@ -22,7 +22,7 @@ import { TxnConflictError } from '../src/txn/errors.js';
 import { SafetyViolation } from './checkers.js';
 import type { Attached } from './replica-clients.js';
 import { FOLLOWER_WRITE_RATE, THINK_MS_MAX } from './replica-clients.js';
-import type { Running, SimMember } from './replica-member.js';
+import { engineItems, type Running, type SimMember } from './replica-member.js';
 import { SimOperations } from './replica-operations.js';
 import type { SimProcess, SimScheduler } from './replica-scheduler.js';
 
@@ -97,11 +97,11 @@ export class SimBank implements Attached {
    * check: the end-of-run invariants on every member that is not gone (their engines are equal by
    * then; each is checked anyway). Throws a SafetyViolation.
    */
-  check(members: readonly SimMember[]): void {
+  async check(members: readonly SimMember[]): Promise<void> {
     for (const m of members) {
       if (m.gone || m.running === undefined) continue;
       const values = new Map<string, string>();
-      for (const e of m.running.engine.entries()) values.set(e.key.toString(), e.value.toString());
+      for (const e of await engineItems(m.running.engine)) values.set(e.key.toString(), e.value.toString());
       const sum = this.accounts.reduce((s, a) => s + Number(values.get(a) ?? 0), 0);
       if (sum !== 0) throw new SafetyViolation(`bank: n${m.id}'s balances add up to ${sum}, not 0`);
       for (const [c, acked] of this.acked.entries()) {

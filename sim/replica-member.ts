@@ -16,7 +16,14 @@ import { Db } from '../src/db/db.js';
 import { InjectedFault } from '../src/io/faulty-file-system.js';
 import type { ConfState, Entry, HardState, Message, NodeId, Snapshot } from '../src/raft/index.js';
 import { DiskLog } from '../src/replica/disk-log.js';
+import {
+  damageOf,
+  endRepair,
+  installRepairSnapshot,
+  openMemberEngine,
+} from '../src/replica/engine-repair.js';
 import { decodeWrite } from '../src/replica/entry-codec.js';
+import { ENGINE_SYNC_INTERVAL_MS } from '../src/replica/member.js';
 import {
   decodeSnapshotData,
   encodeSnapshotData,
@@ -31,14 +38,18 @@ import { removeStagedDir } from '../src/replica/snapshot-staging.js';
 import type { StartAnswer } from '../src/replica/start-check.js';
 import { answerStartCheck, nextStartedMark, STARTED_MARK_INTERVAL_MS } from '../src/replica/started-marks.js';
 import type { Transport } from '../src/replica/transport.js';
+import { assert } from '../src/stdx/assert.js';
 import type { Prng } from '../src/stdx/prng.js';
+import { type CaskEngine, openCask } from '../src/storage/cask/cask-engine.js';
+import type { CaskOptions } from '../src/storage/cask/cask-options.js';
+import type { Revision } from '../src/storage/engine.js';
 import { SafetyViolation } from './checkers.js';
 import { checkDurableAtOpen, checkWalDurableAtOpen } from './durable-at-open.js';
 import { SimDisk } from './replica-disk.js';
 import { ENGINE_FILE, SimEngine } from './replica-engine.js';
 import { type IoLatency, SimFileSystem } from './replica-fs.js';
 import type { ReplicaNet, SnapshotFile } from './replica-net.js';
-import { SimClock, SimProcess, type SimScheduler } from './replica-scheduler.js';
+import { SimClock, SimProcess, type SimScheduler, simEventLoop } from './replica-scheduler.js';
 import { type Answerer, readStartCheck, runSimStartCheck, writeStartCheck } from './replica-start-check.js';
 
 /** DATA_DIR: the member's data directory, which exists (durably) before the first start. */
@@ -50,6 +61,49 @@ export const SNAPSHOT_DIR = `${ENGINE_DIR}/raft/snap`;
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
+/**
+ * SimEngineKind: the engine members run: `sim`, the simulator's own (sim/replica-engine.ts,
+ * durability always), or `cask`, the engine `cairn serve` runs, opened as ClusterMember opens it
+ * (durability interval with the log as the durable record, damage rebuilt or repaired:
+ * engine-repair.ts) over the same simulated disk, with small data files so that runs seal files,
+ * write hints and compact.
+ */
+export type SimEngineKind = 'sim' | 'cask';
+/** MemberEngine: what a running member's engine is. */
+export type MemberEngine = SimEngine | CaskEngine;
+/** EngineItem: a stored key, its value, expiry and revision (what digests and the bank check read). */
+export interface EngineItem {
+  readonly key: Buffer;
+  readonly value: Buffer;
+  readonly expiresAt: number | undefined;
+  readonly revision: Revision;
+}
+
+/** engineItems: every key of a member's engine with its value, expiry and revision, in key order. */
+export async function engineItems(engine: MemberEngine): Promise<readonly EngineItem[]> {
+  if (engine instanceof SimEngine) return engine.entries();
+  const out: EngineItem[] = [];
+  // The scan reads in synchronous chunks (no turn of the loop), so it needs no simulated event.
+  for await (const [key, value] of engine.scan()) {
+    const k = Buffer.from(key);
+    const revision = engine.revisionSync(k);
+    assert(revision !== undefined, 'a scanned key has a revision');
+    out.push({
+      key: k,
+      value: Buffer.from(value),
+      expiresAt: (await engine.expiry(k)) ?? undefined,
+      revision,
+    });
+  }
+  return out;
+}
+
+/** CASK_DATA_FILE_BYTES, CASK_COMPACTION_MIN_DEAD_BYTES: small, so that a run's few hundred writes seal and compact. */
+const CASK_DATA_FILE_BYTES = 4096;
+const CASK_COMPACTION_MIN_DEAD_BYTES = 2048;
+/** CASK_CACHE_BYTES: a small value cache, so that reads also go to the simulated disk. */
+const CASK_CACHE_BYTES = 4096;
+
 /** MemberEnv: what every member shares: the scheduler, the seed's Prng, the network, hooks. */
 export interface MemberEnv {
   readonly sched: SimScheduler;
@@ -59,6 +113,8 @@ export interface MemberEnv {
   readonly latency: IoLatency;
   /** segmentBytes: the WAL's segment size (small, so that runs rotate segments). */
   readonly segmentBytes: number;
+  /** engine: which engine the members run (default `sim`). */
+  readonly engine?: SimEngineKind;
   readonly trace: (line: string) => void;
   /** onPersist: entries a member's log made durable, with the term before the first. */
   readonly onPersist: (id: NodeId, entries: readonly Entry[], prevTerm: number | undefined) => void;
@@ -99,7 +155,7 @@ export interface Running {
   readonly fs: SimFileSystem;
   readonly log: CheckedLog;
   /** engine: replaced when the member installs a snapshot. */
-  engine: SimEngine;
+  engine: MemberEngine;
   readonly replica: Replica;
   readonly db: Db;
   readonly transport: Transport;
@@ -313,9 +369,41 @@ export class SimMember {
     const finished = await finishInstall(fs, ENGINE_DIR);
     if (finished !== undefined)
       env.trace(`n${this.id} finished an interrupted snapshot install (${finished.installed})`);
-    let engine = await SimEngine.open(fs, ENGINE_DIR, clock);
-    if (proc.alive)
-      checkDurableAtOpen(this.disk, `${ENGINE_DIR}/${ENGINE_FILE}`, engine.stats().diskBytes, proc.name);
+    const caskOptions: CaskOptions = {
+      fs,
+      clock,
+      loop: simEventLoop(proc),
+      // As ClusterMember opens it (src/replica/member.ts).
+      durability: 'interval',
+      syncIntervalMs: ENGINE_SYNC_INTERVAL_MS,
+      commitAfterCall: true,
+      dataFileBytes: CASK_DATA_FILE_BYTES,
+      compactionMinDeadBytes: CASK_COMPACTION_MIN_DEAD_BYTES,
+      cacheBytes: CASK_CACHE_BYTES,
+    };
+    let engine: MemberEngine;
+    let repairing = false;
+    if (env.engine === 'cask') {
+      const opened = await openMemberEngine({
+        fs,
+        dir: ENGINE_DIR,
+        clock,
+        logger: quiet,
+        open: () => openCask(ENGINE_DIR, caskOptions),
+        rebuildable: disk.firstIndex() === 1,
+        unrepairable: () => undefined,
+      });
+      engine = opened.engine;
+      repairing = opened.repairing;
+      if (proc.alive && engine.recovery.problems.length > 0)
+        env.trace(`n${this.id} engine recovery: ${engine.recovery.problems.map((p) => p.kind).join(', ')}`);
+      env.trace(`n${this.id} engine open: lastTs ${engine.lastTs()}, ${engine.stats().keys} keys`);
+      if (repairing) env.trace(`n${this.id} repairs its engine: waits for a snapshot`);
+    } else {
+      engine = await SimEngine.open(fs, ENGINE_DIR, clock);
+      if (proc.alive)
+        checkDurableAtOpen(this.disk, `${ENGINE_DIR}/${ENGINE_FILE}`, engine.stats().diskBytes, proc.name);
+    }
     const log = new CheckedLog(
       disk,
       this.id,
@@ -347,18 +435,43 @@ export class SimMember {
       },
       snapshotEntries: env.snapshotEntries,
       snapshotCatchupEntries: env.snapshotCatchupEntries,
+      repairing,
       snapshots: {
+        repair: async (stage, snap) => {
+          assert(env.engine === 'cask', 'only a cask engine is repaired');
+          engine = await installRepairSnapshot({
+            fs,
+            dir: ENGINE_DIR,
+            stage,
+            index: snap.metadata.index,
+            current: engine as CaskEngine,
+            open: (dir) => openCask(dir, caskOptions),
+          });
+          if (running !== undefined) running.engine = engine;
+          env.trace(`n${this.id} repaired its engine from a snapshot (engine lastTs ${engine.lastTs()})`);
+          return engine;
+        },
         // The simulated members are fixed; the list travels with its started marks.
         data: (logTs) => encodeSnapshotData(membership.state(), logTs),
         logTsOf: snapshotLogTs,
         install: async (stage, snap) => {
           const state = decodeSnapshotData(snap.data);
           if (state !== undefined) membership.restore(state);
+          if (env.engine === 'cask') {
+            // As ClusterMember.installSnapshot: the staged store must open cleanly first.
+            const probe = await openCask(stage, caskOptions);
+            const damage = damageOf(probe.recovery.problems);
+            await probe.close();
+            if (damage.length > 0) throw new Error(`the snapshot at ${snap.metadata.index} arrived damaged`);
+          }
           await engine.close();
           await installEngineFiles(fs, ENGINE_DIR, stage);
-          engine = await SimEngine.open(fs, ENGINE_DIR, clock);
+          if (env.engine === 'cask') {
+            engine = await openCask(ENGINE_DIR, caskOptions);
+            await endRepair(fs, ENGINE_DIR);
+          } else engine = await SimEngine.open(fs, ENGINE_DIR, clock);
           try {
-            if (proc.alive)
+            if (proc.alive && engine instanceof SimEngine)
               checkDurableAtOpen(
                 this.disk,
                 `${ENGINE_DIR}/${ENGINE_FILE}`,

@@ -8,9 +8,11 @@
 //   --lost-directory       start checks and started marks on; one member loses its directory
 //   --remove-member        the leader removes one member (itself at times); it must stop for good
 //   --transactions         compare-and-swaps beside the other operations, and bank transfers and audits
+//   --engine cask          members run the cask engine (as cairn serve does) instead of the simulator's
 //                          (docs/replica-sim.md, "Lost directories")
 // Exit status 1 if any seed failed.
 import { randomInt } from 'node:crypto';
+import type { SimEngineKind } from './replica-member.js';
 import {
   CHAOS_MS_DEFAULT,
   nodesForSeed,
@@ -39,6 +41,7 @@ interface Args {
   lostDirectory: boolean;
   removeMember: boolean;
   transactions: boolean;
+  engine: SimEngineKind;
 }
 
 function parseArgs(argv: readonly string[]): Args {
@@ -53,6 +56,7 @@ function parseArgs(argv: readonly string[]): Args {
     lostDirectory: false,
     removeMember: false,
     transactions: false,
+    engine: 'sim',
   };
   const num = (i: number, name: string): number => {
     const v = Number(argv[i + 1]);
@@ -71,7 +75,11 @@ function parseArgs(argv: readonly string[]): Args {
     else if (a === '--lost-directory') args.lostDirectory = true;
     else if (a === '--remove-member') args.removeMember = true;
     else if (a === '--transactions') args.transactions = true;
-    else if (a === '--') continue;
+    else if (a === '--engine') {
+      const v = argv[++i];
+      if (v !== 'sim' && v !== 'cask') throw new Error(`--engine takes sim or cask, got ${v}`);
+      args.engine = v;
+    } else if (a === '--') continue;
     else throw new Error(`unknown argument ${a}`);
   }
   if (args.nodes !== undefined && args.nodes !== 3 && args.nodes !== 5)
@@ -105,6 +113,7 @@ async function main(): Promise<number> {
       lostDirectory: args.lostDirectory,
       removeMember: args.removeMember,
       transactions: args.transactions,
+      engine: args.engine,
       ...(args.nodes === undefined ? {} : { nodes: args.nodes }),
       ...(trace === undefined ? {} : { trace }),
     });
@@ -128,12 +137,13 @@ async function main(): Promise<number> {
       lostDirectory: args.lostDirectory,
       removeMember: args.removeMember,
       transactions: args.transactions,
+      engine: args.engine,
     });
     midSave += r.crashesMidSave;
     if (!r.ok) {
       failures++;
       console.log(
-        `seed ${seed} FAILED: ${r.error}\n  replay: ${replayCommand(r, args.chaosMs, args.followerDeletes, args.lostDirectory, args.removeMember, args.transactions)}`,
+        `seed ${seed} FAILED: ${r.error}\n  replay: ${replayCommand(r, args.chaosMs, args.followerDeletes, args.lostDirectory, args.removeMember, args.transactions, args.engine)}`,
       );
     }
     const done = seed - from + 1;

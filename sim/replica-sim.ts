@@ -18,7 +18,7 @@ import { RELIABLE } from './network.js';
 import { BANK_CLIENTS_MAX, type BankStats, SimBank } from './replica-bank.js';
 import { type ClientStats, SimClients } from './replica-clients.js';
 import { type IoLatency, NO_FAULTS } from './replica-fs.js';
-import { type MemberEnv, SimMember } from './replica-member.js';
+import { engineItems, type MemberEnv, type SimEngineKind, SimMember } from './replica-member.js';
 import { ReplicaNet } from './replica-net.js';
 import { SimScheduler } from './replica-scheduler.js';
 
@@ -81,6 +81,11 @@ export interface ReplicaRunOptions {
    * failed one applied; docs/replica-sim.md, "Transactions").
    */
   readonly transactions?: boolean;
+  /**
+   * engine: which engine members run: `sim` (the default: sim/replica-engine.ts) or `cask`, the
+   * engine `cairn serve` runs (docs/replica-sim.md, "The engine").
+   */
+  readonly engine?: SimEngineKind;
 }
 
 export interface ReplicaRunResult {
@@ -129,13 +134,15 @@ export function replayCommand(
   lostDirectory = false,
   removeMember = false,
   transactions = false,
+  engine: SimEngineKind = 'sim',
 ): string {
   const chaos = chaosMs === CHAOS_MS_DEFAULT ? '' : ` --chaos-ms ${chaosMs}`;
   const deletes = followerDeletes ? '' : ' --no-follower-deletes';
   const lost = lostDirectory ? ' --lost-directory' : '';
   const remove = removeMember ? ' --remove-member' : '';
   const txn = transactions ? ' --transactions' : '';
-  return `npm run sim:replica -- --seed ${r.seed} --nodes ${r.nodes}${chaos}${deletes}${lost}${remove}${txn} --trace`;
+  const eng = engine === 'sim' ? '' : ` --engine ${engine}`;
+  return `npm run sim:replica -- --seed ${r.seed} --nodes ${r.nodes}${chaos}${deletes}${lost}${remove}${txn}${eng} --trace`;
 }
 
 function randomNetwork(p: Prng): NetworkOptions {
@@ -223,6 +230,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     ids,
     latency,
     segmentBytes: p.pick([4096, 16 * 1024, 64 * 1024 * 1024]),
+    engine: opts.engine ?? 'sim',
     trace,
     onPersist: (id, entries, prevTerm) => checkers.onPersist(id, entries, prevTerm),
     startChecks: lostDirectory,
@@ -482,7 +490,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     if (!converged()) throw new Error(`liveness: no convergence after the final reads (${states(members)})`);
     // Convergence: identical engines at one applied index.
     const live = members.filter((m) => !m.gone);
-    const digests = live.map((m) => engineDigest(m));
+    const digests = await Promise.all(live.map((m) => engineDigest(m)));
     applied = live[0]?.running?.replica.applied ?? 0;
     for (const [i, d] of digests.entries()) {
       const id = live[i]?.id ?? 0;
@@ -492,7 +500,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
           `convergence: member ${id}'s engine differs from member ${live[0]?.id}'s at applied ${applied}`,
         );
     }
-    bank?.check(live);
+    await bank?.check(live);
     const lin = checkLinearizability(clients.history, { stepBudget: LIN_STEP_BUDGET });
     if (lin.ok === false) throw new Error(`linearizability: ${lin.explanation}`);
     if (lin.ok === 'unknown') throw new Error(`linearizability: undecided (${lin.reason}) on ${lin.key}`);
@@ -634,9 +642,10 @@ function progressOf(members: readonly SimMember[]): string {
 }
 
 /** engineDigest: every stored key, value, expiry and revision of a member's engine. */
-function engineDigest(m: SimMember): string {
+async function engineDigest(m: SimMember): Promise<string> {
   const h = createHash('sha256');
-  for (const i of m.running?.engine.entries() ?? []) {
+  const engine = m.running?.engine;
+  for (const i of engine === undefined ? [] : await engineItems(engine)) {
     h.update(`${i.key.toString('hex')}=${i.value.toString('hex')}@${i.expiresAt ?? '-'}`);
     h.update(`/${i.revision.mod}/${i.revision.create}/${i.revision.version}\n`);
   }

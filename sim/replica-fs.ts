@@ -53,7 +53,7 @@ export class SimFileSystem implements FileSystem {
    */
   lockDir(dir: string, _readOnly: boolean): Promise<HeldLock> {
     const holder = this.disk.locks.get(dir);
-    if (holder !== undefined && holder.alive) return Promise.reject(new LockedError(dir, undefined));
+    if (holder?.alive === true) return Promise.reject(new LockedError(dir, undefined));
     this.disk.locks.set(dir, this.proc);
     return Promise.resolve({
       release: () => {

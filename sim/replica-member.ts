@@ -115,6 +115,8 @@ export interface MemberEnv {
   readonly segmentBytes: number;
   /** engine: which engine the members run (default `sim`). */
   readonly engine?: SimEngineKind;
+  /** onEngineEvent: a cask engine's event (compaction done or failed, a hint not written, ...). */
+  readonly onEngineEvent?: (id: NodeId, type: string) => void;
   readonly trace: (line: string) => void;
   /** onPersist: entries a member's log made durable, with the term before the first. */
   readonly onPersist: (id: NodeId, entries: readonly Entry[], prevTerm: number | undefined) => void;
@@ -380,6 +382,9 @@ export class SimMember {
       dataFileBytes: CASK_DATA_FILE_BYTES,
       compactionMinDeadBytes: CASK_COMPACTION_MIN_DEAD_BYTES,
       cacheBytes: CASK_CACHE_BYTES,
+      onEvent: (e) => {
+        if (proc.alive && e.type !== 'recovered') env.onEngineEvent?.(this.id, e.type);
+      },
     };
     let engine: MemberEngine;
     let repairing = false;

@@ -98,7 +98,8 @@ function summary(r: ReplicaRunResult): string {
     (r.ops.casTaken + r.ops.casRefused === 0
       ? ''
       : `, CAS ${r.ops.casTaken} taken ${r.ops.casRefused} refused`) +
-    (r.bank === undefined ? '' : `, bank ${JSON.stringify(r.bank)}`)
+    (r.bank === undefined ? '' : `, bank ${JSON.stringify(r.bank)}`) +
+    (Object.keys(r.engineEvents).length === 0 ? '' : `, engine events ${JSON.stringify(r.engineEvents)}`)
   );
 }
 

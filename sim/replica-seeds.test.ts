@@ -41,6 +41,12 @@ const REMOVE_MEMBER_SEEDS_CI = 30;
  * snapshot had counted it (fsyncgate; 3 members).
  */
 const FAILED_FSYNC_REOPEN_SEED = 1111;
+/** CASK_DIRECTORY_SEED: a cask seed whose engine lost its directory, unsynced in its parent, to a power cut. */
+const CASK_DIRECTORY_SEED = 27;
+/** TORN_BATCH_SEED: a cask seed whose member counted a batch torn by a power cut in lastTs, and never applied it. */
+const TORN_BATCH_SEED = 570794659;
+/** COMPACTION_SYNC_SEED: a cask seed whose compaction retired inputs that unsynced writes had replaced. */
+const COMPACTION_SYNC_SEED = 570794658;
 /** SEED_SPACE: fresh seeds are drawn below this. */
 const SEED_SPACE = 2 ** 31;
 
@@ -53,16 +59,20 @@ const lostFrom = Number(process.env.CAIRN_REPLICA_SIM_FROM ?? randomInt(1, SEED_
 
 describe('replica simulator', () => {
   it(
-    `${count} fresh seeds (half with transactions): Raft safety, linearizable clients, nothing acknowledged lost, balances that add up, converged engines`,
+    `${count} fresh seeds (half with transactions, half on the cask engine): Raft safety, linearizable clients, nothing acknowledged lost, balances that add up, converged engines`,
     async () => {
       console.log(`replica simulator: seeds ${from}..${from + count - 1}`);
       const failures: string[] = [];
       let midSave = 0;
       const txn = { casTaken: 0, casRefused: 0, transfers: 0, conflicts: 0, audits: 0 };
+      let caskCompactions = 0;
       for (let seed = from; seed < from + count; seed++) {
-        // Every other seed adds compare-and-swaps and bank transfers (the transactions scenario).
+        // Every other seed adds compare-and-swaps and bank transfers (the transactions scenario),
+        // and every other pair runs the cask engine (docs/replica-sim.md, "The engine").
         const transactions = seed % 2 === 0;
-        const r = await runReplicaSeed({ seed, transactions });
+        const engine = seed % 4 < 2 ? 'sim' : 'cask';
+        const r = await runReplicaSeed({ seed, transactions, engine });
+        caskCompactions += r.engineEvents['compaction-done'] ?? 0;
         midSave += r.crashesMidSave;
         txn.casTaken += r.ops.casTaken;
         txn.casRefused += r.ops.casRefused;
@@ -71,10 +81,12 @@ describe('replica simulator', () => {
         txn.audits += r.bank?.audits ?? 0;
         if (!r.ok)
           failures.push(
-            `seed ${seed}: ${r.error}\n  replay: ${replayCommand(r, CHAOS_MS_DEFAULT, true, false, false, transactions)}`,
+            `seed ${seed}: ${r.error}\n  replay: ${replayCommand(r, CHAOS_MS_DEFAULT, true, false, false, transactions, engine)}`,
           );
       }
-      console.log(`replica simulator, transactions: ${JSON.stringify(txn)}`);
+      console.log(
+        `replica simulator, transactions: ${JSON.stringify(txn)}, cask compactions: ${caskCompactions}`,
+      );
       expect(failures).toEqual([]);
       if (count >= REPLICA_SEEDS_CI) {
         // The driver pipelines log saves (docs/cluster.md, "The driver"): the seeds must crash
@@ -83,6 +95,8 @@ describe('replica simulator', () => {
         // The transactions scenario did what it is for: swaps taken and refused, transfers
         // acknowledged, conflicts, audits.
         for (const n of Object.values(txn)) expect(n).toBeGreaterThan(0);
+        // The cask seeds sealed and compacted files.
+        expect(caskCompactions).toBeGreaterThan(0);
       }
     },
     count * SEED_MS_BUDGET,
@@ -146,6 +160,18 @@ describe('replica simulator', () => {
     // The finding in docs/replica-sim.md: a DELETE on a member that is not the ready leader was
     // answered from that member's own state. Fixed (Engine.checkWriteAllowed: the member refuses
     // with ClusterDownError); this seed, which showed it, must pass.
+    [
+      "a torn batch's timestamp is not the cask engine's lastTs after a crash (seed 570794659 on cask, once a finding)",
+      { seed: TORN_BATCH_SEED, engine: 'cask', transactions: true },
+    ],
+    [
+      'a compaction retires its inputs only once the writes that replaced them are durable (seed 570794658 on cask, once a finding)',
+      { seed: COMPACTION_SYNC_SEED, engine: 'cask', transactions: true },
+    ],
+    [
+      "a cask engine's directory survives a power cut (seed 27 on cask, once a finding)",
+      { seed: CASK_DIRECTORY_SEED, engine: 'cask' },
+    ],
     [
       'a follower refuses a DELETE of a key it does not hold (seed 143, once a finding)',
       { seed: FOLLOWER_DELETE_SEED, followerDeletes: true },
@@ -258,6 +284,14 @@ describe('replica simulator', () => {
     expect(b).toEqual(a);
     expect(a.bank?.acknowledged).toBeGreaterThan(0);
     expect(a.ops.casTaken).toBeGreaterThan(0);
+  });
+
+  it('a seed on the cask engine replays exactly too', async () => {
+    const a = await runReplicaSeed({ seed: REPLAY_SEED, engine: 'cask', transactions: true });
+    const b = await runReplicaSeed({ seed: REPLAY_SEED, engine: 'cask', transactions: true });
+    expect(a.ok).toBe(true);
+    expect(b).toEqual(a);
+    expect(a.engineEvents['compaction-done']).toBeGreaterThan(0);
   });
 
   it('a removal seed replays exactly too', async () => {

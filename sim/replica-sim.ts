@@ -18,7 +18,13 @@ import { RELIABLE } from './network.js';
 import { BANK_CLIENTS_MAX, type BankStats, SimBank } from './replica-bank.js';
 import { type ClientStats, SimClients } from './replica-clients.js';
 import { type IoLatency, NO_FAULTS } from './replica-fs.js';
-import { engineItems, type MemberEnv, type SimEngineKind, SimMember } from './replica-member.js';
+import {
+  type EngineItem,
+  engineItems,
+  type MemberEnv,
+  type SimEngineKind,
+  SimMember,
+} from './replica-member.js';
 import { ReplicaNet } from './replica-net.js';
 import { SimScheduler } from './replica-scheduler.js';
 
@@ -99,6 +105,8 @@ export interface ReplicaRunResult {
   readonly simMs: number;
   readonly events: number;
   readonly ops: ClientStats;
+  /** engineEvents: the cask engines' events by type (compactions done and failed, ...). */
+  readonly engineEvents: Readonly<Record<string, number>>;
   /** bank: the transactions scenario's transfers and audits (undefined without it). */
   readonly bank: BankStats | undefined;
   readonly crashes: number;
@@ -192,6 +200,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
   let crashes = 0;
   let ioFaults = 0;
   const members: SimMember[] = [];
+  const engineEvents: Record<string, number> = {};
   const restart = (m: SimMember, powerLoss: boolean, tornRate: number): void => {
     if (m.proc !== undefined) clients.crashed(m.proc);
     m.crash(powerLoss, tornRate);
@@ -231,6 +240,10 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     latency,
     segmentBytes: p.pick([4096, 16 * 1024, 64 * 1024 * 1024]),
     engine: opts.engine ?? 'sim',
+    onEngineEvent: (id, type) => {
+      engineEvents[type] = (engineEvents[type] ?? 0) + 1;
+      trace(`n${id} engine ${type}`);
+    },
     trace,
     onPersist: (id, entries, prevTerm) => checkers.onPersist(id, entries, prevTerm),
     startChecks: lostDirectory,
@@ -497,7 +510,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
       trace(`digest n${id} ${d}`);
       if (d !== digests[0])
         throw new Error(
-          `convergence: member ${id}'s engine differs from member ${live[0]?.id}'s at applied ${applied}`,
+          `convergence: member ${id}'s engine differs from member ${live[0]?.id}'s at applied ${applied}: ${await firstDifference(live[0] as SimMember, live[i] as SimMember)}`,
         );
     }
     await bank?.check(live);
@@ -521,6 +534,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     events: sched.events,
     ops: { ...clients.stats },
     bank: bank === undefined ? undefined : { ...bank.stats },
+    engineEvents,
     crashes,
     crashesMidSave: members.reduce((n, m) => n + m.crashesMidSave, 0),
     powerLosses: members.reduce((n, m) => n + m.disk.powerLosses, 0),
@@ -639,6 +653,23 @@ function progressOf(members: readonly SimMember[]): string {
       out.push(`n${m.id} sees n${id} ${p.state} match ${p.match} next ${p.next}`);
   }
   return out.join(', ') || 'no leader';
+}
+
+/** firstDifference: the first key whose item differs between two members' engines (for the error). */
+async function firstDifference(a: SimMember, b: SimMember): Promise<string> {
+  const show = (i: EngineItem | undefined): string =>
+    i === undefined
+      ? 'absent'
+      : `${i.value.toString()} (expiry ${i.expiresAt ?? '-'}, revision ${i.revision.mod}/${i.revision.create}/${i.revision.version})`;
+  const left = a.running === undefined ? [] : await engineItems(a.running.engine);
+  const right = b.running === undefined ? [] : await engineItems(b.running.engine);
+  const keys = [...new Set([...left, ...right].map((i) => i.key.toString()))].sort();
+  for (const k of keys) {
+    const x = left.find((i) => i.key.toString() === k);
+    const y = right.find((i) => i.key.toString() === k);
+    if (show(x) !== show(y)) return `key ${k}: n${a.id} ${show(x)}, n${b.id} ${show(y)}`;
+  }
+  return 'no key differs (the digests disagree on something else)';
 }
 
 /** engineDigest: every stored key, value, expiry and revision of a member's engine. */

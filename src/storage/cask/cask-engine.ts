@@ -952,6 +952,7 @@ export class CaskEngine implements Engine {
       retired: (id) => {
         store.tombstones.delete(id);
       },
+      sync: () => this.commit.sync(),
       // Every seq fdatasynced now: the seal synced every record of the inputs, and it never
       // counts a write a power cut could still lose (faults.test.ts, "the sequence floor").
       seqFloor: () => store.syncedTs,

@@ -1211,7 +1211,9 @@ class FileScan {
       damaged: false,
     };
     this.report.records++;
-    if (rec.seq > this.report.maxSeq) this.report.maxSeq = rec.seq;
+    // Not maxSeq yet: a batch counts only once its members are applied (flushBatch). One torn at
+    // the end of the active file is dropped, and its seq must not become the store's lastTs: a
+    // cluster member replays the log from lastTs on, and would skip that entry for good.
     this.batch = batch.count === 0 ? undefined : batch;
   }
 

@@ -16,6 +16,7 @@ import { Db } from '../src/db/db.js';
 import { InjectedFault } from '../src/io/faulty-file-system.js';
 import type { ConfState, Entry, HardState, Message, NodeId, Snapshot } from '../src/raft/index.js';
 import { DiskLog } from '../src/replica/disk-log.js';
+import { EngineFailureLatch } from '../src/replica/engine-failure.js';
 import {
   damageOf,
   endRepair,
@@ -116,7 +117,7 @@ export interface MemberEnv {
   /** engine: which engine the members run (default `sim`). */
   readonly engine?: SimEngineKind;
   /** onEngineEvent: a cask engine's event (compaction done or failed, a hint not written, ...). */
-  readonly onEngineEvent?: (id: NodeId, type: string) => void;
+  readonly onEngineEvent?: (id: NodeId, type: string, detail: string) => void;
   readonly trace: (line: string) => void;
   /** onPersist: entries a member's log made durable, with the term before the first. */
   readonly onPersist: (id: NodeId, entries: readonly Entry[], prevTerm: number | undefined) => void;
@@ -371,6 +372,8 @@ export class SimMember {
     const finished = await finishInstall(fs, ENGINE_DIR);
     if (finished !== undefined)
       env.trace(`n${this.id} finished an interrupted snapshot install (${finished.installed})`);
+    // As ClusterMember: a store that fails in the background fails the member (engine-failure.ts).
+    const engineFailure = new EngineFailureLatch();
     const caskOptions: CaskOptions = {
       fs,
       clock,
@@ -383,7 +386,9 @@ export class SimMember {
       compactionMinDeadBytes: CASK_COMPACTION_MIN_DEAD_BYTES,
       cacheBytes: CASK_CACHE_BYTES,
       onEvent: (e) => {
-        if (proc.alive && e.type !== 'recovered') env.onEngineEvent?.(this.id, e.type);
+        engineFailure.observe(e);
+        if (proc.alive && e.type !== 'recovered')
+          env.onEngineEvent?.(this.id, e.type, e.type.endsWith('failed') ? String(e.detail.error ?? '') : '');
       },
     };
     let engine: MemberEngine;
@@ -494,6 +499,7 @@ export class SimMember {
         discard: (stage) => removeStagedDir(fs, stage),
       },
     });
+    engineFailure.attach(replica);
     replica.onConfChange((cc, _cs, index) => {
       membership.apply(cc, index);
       const self = cc.changes.some((c) => c.type === 'removeNode' && c.nodeId === this.id);

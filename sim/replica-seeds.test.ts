@@ -47,6 +47,8 @@ const CASK_DIRECTORY_SEED = 27;
 const TORN_BATCH_SEED = 570794659;
 /** COMPACTION_SYNC_SEED: a cask seed whose compaction retired inputs that unsynced writes had replaced. */
 const COMPACTION_SYNC_SEED = 570794658;
+/** ENGINE_FAILED_SEED: a cask seed whose leader's engine failed an fdatasync and led on, wedging a follower. */
+const ENGINE_FAILED_SEED = 296490866;
 /** SEED_SPACE: fresh seeds are drawn below this. */
 const SEED_SPACE = 2 ** 31;
 
@@ -160,6 +162,10 @@ describe('replica simulator', () => {
     // The finding in docs/replica-sim.md: a DELETE on a member that is not the ready leader was
     // answered from that member's own state. Fixed (Engine.checkWriteAllowed: the member refuses
     // with ClusterDownError); this seed, which showed it, must pass.
+    [
+      'a member whose engine fails in the background fails at once, not leading on (seed 296490866 on cask, once a finding)',
+      { seed: ENGINE_FAILED_SEED, nodes: 5, engine: 'cask' },
+    ],
     [
       "a torn batch's timestamp is not the cask engine's lastTs after a crash (seed 570794659 on cask, once a finding)",
       { seed: TORN_BATCH_SEED, engine: 'cask', transactions: true },

@@ -240,9 +240,9 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     latency,
     segmentBytes: p.pick([4096, 16 * 1024, 64 * 1024 * 1024]),
     engine: opts.engine ?? 'sim',
-    onEngineEvent: (id, type) => {
+    onEngineEvent: (id, type, detail) => {
       engineEvents[type] = (engineEvents[type] ?? 0) + 1;
-      trace(`n${id} engine ${type}`);
+      trace(`n${id} engine ${type}${detail === '' ? '' : `: ${detail}`}`);
     },
     trace,
     onPersist: (id, entries, prevTerm) => checkers.onPersist(id, entries, prevTerm),

@@ -33,6 +33,7 @@ import type { CaskOptions } from '../storage/cask/cask-options.js';
 import type { Engine } from '../storage/engine.js';
 import { ClusterDownError, CorruptionError, UncertainError } from '../storage/errors.js';
 import { DiskLog } from './disk-log.js';
+import { EngineFailureLatch } from './engine-failure.js';
 import {
   damageOf,
   describeDamage,
@@ -205,6 +206,7 @@ export class ClusterMember {
     }
     const log = await DiskLog.open(fs, path.join(options.dir, RAFT_DIR, WAL_DIR));
     let local: Engine | undefined;
+    const engineFailure = new EngineFailureLatch();
     try {
       const { openCask } = await import('../storage/cask/cask-engine.js');
       // The Raft log is where a write becomes durable (a quorum fdatasynced it); the engine
@@ -212,8 +214,15 @@ export class ClusterMember {
       // prefix of the applied entries up to lastTs (its compaction floor counts only synced
       // writes), or reports damage and is rebuilt below; replay from the log refills the rest
       // (docs/cluster.md, "The commit timestamp is the consistent index").
+      const userOnEvent = options.cask?.onEvent;
       const caskOptions: CaskOpenOptions = {
         ...options.cask,
+        // A store that failed in the background (a periodic fdatasync's I/O error) fails the
+        // member at once (engine-failure.ts).
+        onEvent: (event) => {
+          userOnEvent?.(event);
+          engineFailure.observe(event);
+        },
         durability: 'interval' as const,
         syncIntervalMs: ENGINE_SYNC_INTERVAL_MS,
         // A Ready's committed entries are applied in one call: written right after it, not
@@ -291,6 +300,7 @@ export class ClusterMember {
           },
         },
       });
+      engineFailure.attach(replica);
       const engine = new ReplicatedEngine(local, replica, async () => {
         member?.stopMarking();
         await member?.transport?.close();

@@ -884,6 +884,17 @@ export class Replica {
    * onConfChange: told of every membership change this member applies, in log order, with the
    * configuration it leads to (also while replaying the log after a restart).
    */
+  /**
+   * engineFailed: the engine stopped taking writes outside an apply (a background fdatasync or a
+   * compaction's sync met an I/O error: cask's `write-failed` event with `failed`). The member
+   * fails as when an apply's write fails (onFatal: restart it), instead of leading on with an
+   * engine that can neither apply the next write nor send a follower a snapshot, which wedged
+   * a follower behind a compacted log for good (the replica simulator on cask, seed 296490866).
+   */
+  engineFailed(err: unknown): void {
+    this.fail(err);
+  }
+
   onConfChange(listener: (cc: ConfChange, cs: ConfState, index: number) => void): () => void {
     this.confListeners.add(listener);
     return () => this.confListeners.delete(listener);

@@ -20,10 +20,12 @@
 //    then are its keys moved to it, each only if it still points at the record copied
 //    (`relocate`), so a write that raced the copy always wins; in steps, between which the
 //    event loop runs.
-// 4. Commit: write the input ids into the metadata's `retired` list (both copies, atomically).
+// 4. Make durable every write published so far (the group commit's sync): the writes that
+//    replaced the records not copied may still be unsynced (durability interval or never).
+// 5. Commit: write the input ids into the metadata's `retired` list (both copies, atomically).
 //    Before this point a crash leaves the inputs intact and the finished outputs as harmless
 //    duplicates (same records, same seqs); after it, recovery deletes any input still on disk.
-// 5. Close and delete the inputs. Reads are synchronous and the key directory no longer points
+// 6. Close and delete the inputs. Reads are synchronous and the key directory no longer points
 //    at any input, so nothing can be reading them.
 //
 // Damage: a record that fails verification when it is read for the copy (damage behind a hint

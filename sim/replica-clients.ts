@@ -138,8 +138,7 @@ export class SimClients {
     if (this.cas?.chance(CAS_RATE)) {
       const up = this.members.filter((m) => m.up);
       // Mostly the ready leader; now and then any member, which must refuse unless it leads.
-      const target =
-        this.cas.chance(FOLLOWER_WRITE_RATE) || this.leader() === undefined ? undefined : this.leader();
+      const target = this.cas.chance(FOLLOWER_WRITE_RATE) ? undefined : this.leader();
       const m = target ?? (up.length > 0 ? this.cas.pick(up) : undefined);
       if (m === undefined) this.next(client);
       else this.compareAndSwap(client, this.cas.pick(this.keys), m);

@@ -18,13 +18,12 @@ import type { ConfState, Entry, HardState, Message, NodeId, Snapshot } from '../
 import { DiskLog } from '../src/replica/disk-log.js';
 import { EngineFailureLatch } from '../src/replica/engine-failure.js';
 import {
-  damageOf,
-  endRepair,
   installRepairSnapshot,
+  installSnapshotEngine,
   openMemberEngine,
 } from '../src/replica/engine-repair.js';
 import { decodeWrite } from '../src/replica/entry-codec.js';
-import { ENGINE_SYNC_INTERVAL_MS } from '../src/replica/member.js';
+import { memberCaskOptions } from '../src/replica/member.js';
 import {
   decodeSnapshotData,
   encodeSnapshotData,
@@ -42,7 +41,6 @@ import type { Transport } from '../src/replica/transport.js';
 import { assert } from '../src/stdx/assert.js';
 import type { Prng } from '../src/stdx/prng.js';
 import { type CaskEngine, openCask } from '../src/storage/cask/cask-engine.js';
-import type { CaskOptions } from '../src/storage/cask/cask-options.js';
 import type { Revision } from '../src/storage/engine.js';
 import { SafetyViolation } from './checkers.js';
 import { checkDurableAtOpen, checkWalDurableAtOpen } from './durable-at-open.js';
@@ -374,23 +372,26 @@ export class SimMember {
       env.trace(`n${this.id} finished an interrupted snapshot install (${finished.installed})`);
     // As ClusterMember: a store that fails in the background fails the member (engine-failure.ts).
     const engineFailure = new EngineFailureLatch();
-    const caskOptions: CaskOptions = {
-      fs,
-      clock,
-      loop: simEventLoop(proc),
-      // As ClusterMember opens it (src/replica/member.ts).
-      durability: 'interval',
-      syncIntervalMs: ENGINE_SYNC_INTERVAL_MS,
-      commitAfterCall: true,
-      dataFileBytes: CASK_DATA_FILE_BYTES,
-      compactionMinDeadBytes: CASK_COMPACTION_MIN_DEAD_BYTES,
-      cacheBytes: CASK_CACHE_BYTES,
-      onEvent: (e) => {
-        engineFailure.observe(e);
-        if (proc.alive && e.type !== 'recovered')
-          env.onEngineEvent?.(this.id, e.type, e.type.endsWith('failed') ? String(e.detail.error ?? '') : '');
+    // As ClusterMember opens it, on this process's clock and loop, with small files.
+    const caskOptions = memberCaskOptions(
+      {
+        clock,
+        loop: simEventLoop(proc),
+        dataFileBytes: CASK_DATA_FILE_BYTES,
+        compactionMinDeadBytes: CASK_COMPACTION_MIN_DEAD_BYTES,
+        cacheBytes: CASK_CACHE_BYTES,
+        onEvent: (e) => {
+          if (proc.alive && e.type !== 'recovered')
+            env.onEngineEvent?.(
+              this.id,
+              e.type,
+              e.type.endsWith('failed') ? String(e.detail.error ?? '') : '',
+            );
+        },
       },
-    };
+      fs,
+      engineFailure,
+    );
     let engine: MemberEngine;
     let repairing = false;
     if (env.engine === 'cask') {
@@ -467,19 +468,24 @@ export class SimMember {
         install: async (stage, snap) => {
           const state = decodeSnapshotData(snap.data);
           if (state !== undefined) membership.restore(state);
-          if (env.engine === 'cask') {
-            // As ClusterMember.installSnapshot: the staged store must open cleanly first.
-            const probe = await openCask(stage, caskOptions);
-            const damage = damageOf(probe.recovery.problems);
-            await probe.close();
-            if (damage.length > 0) throw new Error(`the snapshot at ${snap.metadata.index} arrived damaged`);
+          if (engine instanceof SimEngine) {
+            await engine.close();
+            await installEngineFiles(fs, ENGINE_DIR, stage);
+            engine = await SimEngine.open(fs, ENGINE_DIR, clock);
+          } else {
+            // As ClusterMember.installSnapshot.
+            engine = await installSnapshotEngine(
+              {
+                fs,
+                dir: ENGINE_DIR,
+                stage,
+                index: snap.metadata.index,
+                current: engine,
+                open: (d) => openCask(d, caskOptions),
+              },
+              (damage) => new Error(`the snapshot at ${snap.metadata.index} arrived damaged (${damage})`),
+            );
           }
-          await engine.close();
-          await installEngineFiles(fs, ENGINE_DIR, stage);
-          if (env.engine === 'cask') {
-            engine = await openCask(ENGINE_DIR, caskOptions);
-            await endRepair(fs, ENGINE_DIR);
-          } else engine = await SimEngine.open(fs, ENGINE_DIR, clock);
           try {
             if (proc.alive && engine instanceof SimEngine)
               checkDurableAtOpen(

@@ -226,22 +226,35 @@ export interface InstallRepairOptions<E extends RecoveredEngine> {
 }
 
 /**
- * installRepairSnapshot replaces the (empty) engine with a fetched snapshot and ends the repair:
- * the staged store must open cleanly (else RepairSnapshotDamagedError, with nothing changed);
- * then the engine closes, its files are replaced with the crash-safe install of
- * snapshot-install.ts, it opens again, and only then is the marker removed.
+ * installRepairSnapshot replaces the (empty) engine with a fetched snapshot and ends the repair
+ * (installSnapshotEngine; RepairSnapshotDamagedError when the staged store is damaged).
  */
-export async function installRepairSnapshot<E extends RecoveredEngine>(
+export function installRepairSnapshot<E extends RecoveredEngine>(o: InstallRepairOptions<E>): Promise<E> {
+  return installSnapshotEngine(
+    o,
+    (damage) =>
+      new RepairSnapshotDamagedError(
+        `the snapshot at index ${o.index} fetched to repair the engine arrived damaged (${damage})`,
+      ),
+  );
+}
+
+/**
+ * installSnapshotEngine replaces a member's engine with a staged snapshot's store (a snapshot
+ * from the leader, or one fetched for a repair): the staged store must open cleanly (else the
+ * error `damaged` makes of its damage, with nothing changed); then the engine closes, its files
+ * are replaced with the crash-safe install of snapshot-install.ts, it opens again, and only then
+ * is a repair's marker removed (the snapshot holds the whole state: an engine under repair is
+ * whole again).
+ */
+export async function installSnapshotEngine<E extends RecoveredEngine>(
   o: InstallRepairOptions<E>,
+  damaged: (damage: string) => Error,
 ): Promise<E> {
   const probe = await o.open(o.stage);
   const damage = damageOf(probe.recovery.problems);
   await probe.close();
-  if (damage.length > 0) {
-    throw new RepairSnapshotDamagedError(
-      `the snapshot at index ${o.index} fetched to repair the engine arrived damaged (${describeDamage(damage)})`,
-    );
-  }
+  if (damage.length > 0) throw damaged(describeDamage(damage));
   await o.current.close();
   await installEngineFiles(o.fs, o.dir, o.stage);
   const engine = await o.open(o.dir);

@@ -341,11 +341,10 @@ function checkAgainstRecord(recorded: Identity, flags: ClusterFlags, dir: string
 
 /**
  * writeIdentity replaces DIR/raft/member.json atomically: a crash leaves the old record or the
- * new one, never a mix (temporary file, fdatasync, rename, fsync of both directories).
+ * new one, never a mix (temporary file, fdatasync, rename, fsync of raft/). A new raft/ (and DIR,
+ * if new) is made durable in its parent first (mkdirDurable).
  */
 export async function writeIdentity(fs: FileSystem, dir: string, identity: Identity): Promise<void> {
-  const raftDir = path.join(dir, RAFT_DIR);
-  await mkdirDurable(fs, raftDir);
+  await mkdirDurable(fs, path.join(dir, RAFT_DIR));
   await writeFileAtomic(fs, identityPath(dir), Buffer.from(`${JSON.stringify(identity, null, 2)}\n`));
-  await fs.syncDir(dir);
 }

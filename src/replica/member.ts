@@ -34,13 +34,7 @@ import type { Engine } from '../storage/engine.js';
 import { ClusterDownError, CorruptionError, UncertainError } from '../storage/errors.js';
 import { DiskLog } from './disk-log.js';
 import { EngineFailureLatch } from './engine-failure.js';
-import {
-  damageOf,
-  describeDamage,
-  endRepair,
-  installRepairSnapshot,
-  openMemberEngine,
-} from './engine-repair.js';
+import { installRepairSnapshot, installSnapshotEngine, openMemberEngine } from './engine-repair.js';
 import { MemberRemovedError, MemberStartRefusedError, MembershipRefusedError } from './errors.js';
 import {
   type ClientAddrs,
@@ -75,7 +69,7 @@ import {
 import { describeRemoval, type MemberRemoval, REMOVED_LEADER_GRACE_MS, waitForHandoff } from './removal.js';
 import { REQUEST_TIMEOUT_MS, Replica, type ReplicaLogger, type VoteFloor } from './replica.js';
 import { ReplicatedEngine } from './replicated-engine.js';
-import { finishInstall, installEngineFiles, isEngineEntry } from './snapshot-install.js';
+import { finishInstall, isEngineEntry } from './snapshot-install.js';
 import { removeStagedDir } from './snapshot-staging.js';
 import { runStartCheck, type StartAnswer } from './start-check.js';
 import { answerStartCheck, nextStartedMark, STARTED_MARK_INTERVAL_MS } from './started-marks.js';
@@ -88,6 +82,37 @@ export const WAL_DIR = 'wal';
 type CaskOpenOptions = CaskOptions & { readonly fs: FileSystem };
 /** ENGINE_SYNC_INTERVAL_MS: how often a member's engine fsyncs what it applied (etcd commits its backend every 100 ms). */
 export const ENGINE_SYNC_INTERVAL_MS = 1_000;
+
+/**
+ * memberCaskOptions: how a member opens its cask engine (the replica simulator's members too),
+ * given the caller's own options. The Raft log is where a write becomes durable (a quorum
+ * fdatasynced it); the engine applies without an fsync per entry and syncs once a second. After
+ * a crash it holds a prefix of the applied entries up to lastTs (its compaction floor counts only
+ * synced writes), or reports damage and is rebuilt; replay from the log refills the rest
+ * (docs/cluster.md, "The commit timestamp is the consistent index"). A store that fails in the
+ * background (a periodic fdatasync's I/O error) fails the member at once (`failure`,
+ * engine-failure.ts).
+ */
+export function memberCaskOptions(
+  base: CaskOptions,
+  fs: FileSystem,
+  failure: EngineFailureLatch,
+): CaskOpenOptions {
+  const onEvent = base.onEvent;
+  return {
+    ...base,
+    onEvent: (event) => {
+      onEvent?.(event);
+      failure.observe(event);
+    },
+    durability: 'interval',
+    syncIntervalMs: ENGINE_SYNC_INTERVAL_MS,
+    // A Ready's committed entries are applied in one call: written right after it, not after
+    // the rest of the turn (the "handed -> visible" stage of a commit's budget).
+    commitAfterCall: true,
+    fs,
+  };
+}
 
 export interface MemberOptions {
   readonly dir: string;
@@ -209,27 +234,7 @@ export class ClusterMember {
     const engineFailure = new EngineFailureLatch();
     try {
       const { openCask } = await import('../storage/cask/cask-engine.js');
-      // The Raft log is where a write becomes durable (a quorum fdatasynced it); the engine
-      // applies without an fsync per entry and syncs once a second. After a crash it holds a
-      // prefix of the applied entries up to lastTs (its compaction floor counts only synced
-      // writes), or reports damage and is rebuilt below; replay from the log refills the rest
-      // (docs/cluster.md, "The commit timestamp is the consistent index").
-      const userOnEvent = options.cask?.onEvent;
-      const caskOptions: CaskOpenOptions = {
-        ...options.cask,
-        // A store that failed in the background (a periodic fdatasync's I/O error) fails the
-        // member at once (engine-failure.ts).
-        onEvent: (event) => {
-          userOnEvent?.(event);
-          engineFailure.observe(event);
-        },
-        durability: 'interval' as const,
-        syncIntervalMs: ENGINE_SYNC_INTERVAL_MS,
-        // A Ready's committed entries are applied in one call: written right after it, not
-        // after the rest of the turn (the "handed -> visible" stage of a commit's budget).
-        commitAfterCall: true,
-        fs,
-      };
+      const caskOptions = memberCaskOptions(options.cask ?? {}, fs, engineFailure);
       // A snapshot install a crash interrupted is finished before the engine opens (the log
       // does not record the snapshot until the install is done: snapshot-install.ts).
       const finished = await finishInstall(fs, options.dir);
@@ -697,19 +702,18 @@ export class ClusterMember {
       throw new CorruptionError(`the snapshot at index ${snap.metadata.index} holds no member list`);
     }
     const { openCask } = await import('../storage/cask/cask-engine.js');
-    const probe = await openCask(stage, this.caskOptions);
-    const damage = damageOf(probe.recovery.problems);
-    await probe.close();
-    if (damage.length > 0) {
-      throw new CorruptionError(
-        `the snapshot at index ${snap.metadata.index} arrived damaged (${describeDamage(damage)})`,
-      );
-    }
-    await this.engine.localEngine.close();
-    await installEngineFiles(this.fs, this.dir, stage);
-    const cask = await openCask(this.dir, this.caskOptions);
-    // The snapshot holds the whole state: an engine under repair is whole again.
-    await endRepair(this.fs, this.dir);
+    const cask = await installSnapshotEngine(
+      {
+        fs: this.fs,
+        dir: this.dir,
+        stage,
+        index: snap.metadata.index,
+        current: this.engine.localEngine,
+        open: (dir) => openCask(dir, this.caskOptions),
+      },
+      (damage) =>
+        new CorruptionError(`the snapshot at index ${snap.metadata.index} arrived damaged (${damage})`),
+    );
     if (this.membership.restore(withOwnView(state, this.membership.records()))) {
       this.transport?.setPeers(this.peers());
       this.saveCheckpoint();

@@ -881,10 +881,6 @@ export class Replica {
   }
 
   /**
-   * onConfChange: told of every membership change this member applies, in log order, with the
-   * configuration it leads to (also while replaying the log after a restart).
-   */
-  /**
    * engineFailed: the engine stopped taking writes outside an apply (a background fdatasync or a
    * compaction's sync met an I/O error: cask's `write-failed` event with `failed`). The member
    * fails as when an apply's write fails (onFatal: restart it), instead of leading on with an
@@ -895,6 +891,10 @@ export class Replica {
     this.fail(err);
   }
 
+  /**
+   * onConfChange: told of every membership change this member applies, in log order, with the
+   * configuration it leads to (also while replaying the log after a restart).
+   */
   onConfChange(listener: (cc: ConfChange, cs: ConfState, index: number) => void): () => void {
     this.confListeners.add(listener);
     return () => this.confListeners.delete(listener);

@@ -76,7 +76,7 @@ export class Pacer extends TimeSlice {
   }
 
   override start(): this {
-    this.startedAt = this.now();
+    this.startedAt = this.loop.now();
     return super.start();
   }
 
@@ -84,12 +84,8 @@ export class Pacer extends TimeSlice {
    * worked reports the work a step begun by `start` has done (for a compaction: the bytes it
    * copied), so that the pacer knows how long keeping up with a write takes.
    */
-  private now(): number {
-    return this.loop.now();
-  }
-
   worked(work: number): void {
-    const ms = this.now() - this.startedAt;
+    const ms = this.loop.now() - this.startedAt;
     if (work <= 0 || ms < RATE_MIN_MS) return;
     const rate = work / ms;
     this.rate = this.rate === undefined ? rate : this.rate + RATE_WEIGHT * (rate - this.rate);
@@ -100,9 +96,9 @@ export class Pacer extends TimeSlice {
    * took and what was written meanwhile (a bound function, to pass as a callback).
    */
   readonly pause = async (): Promise<void> => {
-    const from = this.now();
+    const from = this.loop.now();
     await this.loop.nextTurn();
-    this.decide(this.now() - from);
+    this.decide(this.loop.now() - from);
   };
 
   /** decide sets the next step's budget after a turn of `gapMs` (see the rule at the top). */

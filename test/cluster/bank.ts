@@ -13,9 +13,7 @@ import type { CairnClient } from '../../src/client/client.js';
 import { RespError } from '../../src/protocol/resp/index.js';
 import type { ProcCluster } from './proc-cluster.js';
 import { sleep } from './proc-cluster.js';
-
-/** RECONNECT_PAUSE_MS: a worker whose connection failed waits this long before another member. */
-const RECONNECT_PAUSE_MS = 50;
+import { RECONNECT_PAUSE_MS } from './workload.js';
 
 export interface BankOptions {
   readonly accounts: number;

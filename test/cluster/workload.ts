@@ -17,7 +17,8 @@ import { sleep } from './proc-cluster.js';
 
 /** CALL_TIMEOUT_MS: longer than the members' request timeout, so a member answers first. */
 const CALL_TIMEOUT_MS = 8_000;
-const RECONNECT_PAUSE_MS = 50;
+/** RECONNECT_PAUSE_MS: a client whose connection failed waits this long before another member. */
+export const RECONNECT_PAUSE_MS = 50;
 
 export interface WorkloadOptions {
   readonly clients: number;

@@ -29,12 +29,18 @@ import {
   type Snapshot,
 } from '../raft/index.js';
 import { assert } from '../stdx/assert.js';
+import type { CaskEngine } from '../storage/cask/cask-engine.js';
 import type { CaskOptions } from '../storage/cask/cask-options.js';
 import type { Engine } from '../storage/engine.js';
 import { ClusterDownError, CorruptionError, UncertainError } from '../storage/errors.js';
 import { DiskLog } from './disk-log.js';
 import { EngineFailureLatch } from './engine-failure.js';
-import { installRepairSnapshot, installSnapshotEngine, openMemberEngine } from './engine-repair.js';
+import {
+  type InstallRepairOptions,
+  installRepairSnapshot,
+  installSnapshotEngine,
+  openMemberEngine,
+} from './engine-repair.js';
 import { MemberRemovedError, MemberStartRefusedError, MembershipRefusedError } from './errors.js';
 import {
   type ClientAddrs,
@@ -701,16 +707,8 @@ export class ClusterMember {
     if (state === undefined) {
       throw new CorruptionError(`the snapshot at index ${snap.metadata.index} holds no member list`);
     }
-    const { openCask } = await import('../storage/cask/cask-engine.js');
     const cask = await installSnapshotEngine(
-      {
-        fs: this.fs,
-        dir: this.dir,
-        stage,
-        index: snap.metadata.index,
-        current: this.engine.localEngine,
-        open: (dir) => openCask(dir, this.caskOptions),
-      },
+      await this.installOptions(stage, snap),
       (damage) =>
         new CorruptionError(`the snapshot at index ${snap.metadata.index} arrived damaged (${damage})`),
     );
@@ -725,21 +723,26 @@ export class ClusterMember {
     return cask;
   }
 
-  /**
-   * installRepairSnapshot replaces the empty engine of a member repairing its damaged one with a
-   * snapshot fetched from the leader (engine-repair.ts). The member list is not restored from
-   * it: the log, which this member keeps, replays the changes after its snapshot as on any start.
-   */
-  private async installRepairSnapshot(stage: string, snap: Snapshot): Promise<Engine> {
+  /** installOptions: what installing the snapshot staged in `stage` over this member's engine takes. */
+  private async installOptions(stage: string, snap: Snapshot): Promise<InstallRepairOptions<CaskEngine>> {
     const { openCask } = await import('../storage/cask/cask-engine.js');
-    const cask = await installRepairSnapshot({
+    return {
       fs: this.fs,
       dir: this.dir,
       stage,
       index: snap.metadata.index,
       current: this.engine.localEngine,
       open: (dir) => openCask(dir, this.caskOptions),
-    });
+    };
+  }
+
+  /**
+   * installRepairSnapshot replaces the empty engine of a member repairing its damaged one with a
+   * snapshot fetched from the leader (engine-repair.ts). The member list is not restored from
+   * it: the log, which this member keeps, replays the changes after its snapshot as on any start.
+   */
+  private async installRepairSnapshot(stage: string, snap: Snapshot): Promise<Engine> {
+    const cask = await installRepairSnapshot(await this.installOptions(stage, snap));
     this.logger.warn(
       { index: snap.metadata.index, keys: cask.stats().keys, lastTs: cask.lastTs() },
       'installed the snapshot fetched from the leader to repair the engine',

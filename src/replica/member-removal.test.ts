@@ -140,6 +140,15 @@ describe('ClusterMember.removal', () => {
     const leader = await readyLeader(members);
     const i = members.indexOf(leader);
     const rest = members.filter((m) => m !== leader);
+    // The ready leader proposes the members' started marks, membership changes of its own, one
+    // at a time; a change proposed beside one is refused ("another membership change is still
+    // being applied"). ClusterMember.remove waits for a mark in flight; proposed directly, the
+    // test waits until every member is marked, after which the leader proposes none.
+    await until(
+      'every member marked started',
+      () => leader.members().every((m) => m.started),
+      LEADER_WAIT_MS,
+    );
     // Proposed directly, without the operator's handover (ClusterMember.remove moves the
     // leadership first): the leader commits and applies its own removal, as it may when the
     // leadership comes back to it between the handover and the change.

@@ -55,6 +55,7 @@ import {
   resolveIdentity,
   writeIdentity,
 } from './identity.js';
+import { changeOrTimeout, leaderAddress } from './leader-address.js';
 import { hexId, hexRecords } from './log-ids.js';
 import {
   decodeSnapshotData,
@@ -605,11 +606,6 @@ export class ClusterMember {
     return this.members().find((m) => m.id === id);
   }
 
-  /**
-   * leaderAddress waits until this member is the ready leader (undefined: run here) or knows
-   * the leader's client address of the given kind (forward there); ClusterDownError once the
-   * request timeout passes without either.
-   */
   /** selfAddress: this member's own client address of `kind` (as its peers know it). */
   selfAddress(kind: 'resp' | 'http'): string {
     const addr = this.member(this.identity.id)?.[kind];
@@ -618,39 +614,23 @@ export class ClusterMember {
     return addr;
   }
 
-  async leaderAddress(kind: 'resp' | 'http'): Promise<string | undefined> {
-    const deadline = this.clock.monotonicMs() + this.requestTimeoutMs;
-    for (;;) {
-      // Its peers refuse it: no leader will come, say so now rather than at the timeout.
-      if (this.removed) throw new ClusterDownError('this member was removed from the cluster');
-      if (this.replica.leaderReady) return undefined;
-      const lead = this.replica.leader;
-      if (lead !== NONE && lead !== this.identity.id) {
-        const addr = this.member(lead)?.[kind];
-        if (addr !== undefined && addr !== '') return addr;
-      }
-      const left = deadline - this.clock.monotonicMs();
-      if (left <= 0) {
-        throw new ClusterDownError(
-          lead === NONE
-            ? `no leader elected within ${this.requestTimeoutMs} ms (is a majority of members up and connected?)`
-            : lead === this.identity.id
-              ? 'this member was elected but has not caught up yet'
-              : `the leader's ${kind} address is not known yet`,
-        );
-      }
-      await new Promise<void>((resolve) => {
-        const timer = this.clock.after(Math.min(left, LEADER_POLL_MS), () => {
-          off();
-          resolve();
-        });
-        const off = this.replica.onChange(() => {
-          timer.cancel();
-          off();
-          resolve();
-        });
-      });
-    }
+  /**
+   * leaderAddress waits until this member is the ready leader (undefined: run here) or knows
+   * the leader's client address of the given kind (forward there); ClusterDownError once the
+   * request timeout passes without either (leader-address.ts).
+   */
+  leaderAddress(kind: 'resp' | 'http'): Promise<string | undefined> {
+    return leaderAddress(
+      {
+        replica: this.replica,
+        clock: this.clock,
+        requestTimeoutMs: this.requestTimeoutMs,
+        selfId: this.identity.id,
+        removed: () => this.removed,
+        addressOf: (id, k) => this.member(id)?.[k],
+      },
+      kind,
+    );
   }
 
   /**
@@ -951,7 +931,7 @@ export class ClusterMember {
           `leadership did not move within ${this.requestTimeoutMs} ms; look at the cluster and retry`,
         );
       }
-      await this.changeOrTimeout(left);
+      await changeOrTimeout(this.replica, this.clock, left);
     }
   }
 
@@ -967,21 +947,6 @@ export class ClusterMember {
     const m = this.memberByName(name);
     if (m === undefined) throw new MembershipRefusedError(`no member named '${name}'`, 'not-found');
     return m;
-  }
-
-  /** changeOrTimeout waits for the replica's next change event, at most `ms` (and at most LEADER_POLL_MS). */
-  private changeOrTimeout(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = this.clock.after(Math.min(ms, LEADER_POLL_MS), () => {
-        off();
-        resolve();
-      });
-      const off = this.replica.onChange(() => {
-        timer.cancel();
-        off();
-        resolve();
-      });
-    });
   }
 }
 
@@ -1003,9 +968,6 @@ function withOwnView(state: MembershipState, own: readonly MemberRecord[]): Memb
 
 /** NO_CONTEXT: the context of a change that adds no member record. */
 const NO_CONTEXT = new Uint8Array(0);
-
-/** LEADER_POLL_MS: how often a request waiting for a leader looks again (besides change events). */
-const LEADER_POLL_MS = 50;
 
 /** removeTree removes a file, or a directory with everything in it. */
 async function removeTree(fs: FileSystem, target: string): Promise<void> {

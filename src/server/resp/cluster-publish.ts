@@ -8,8 +8,9 @@
 // answer within PUBLISH_FANOUT_TIMEOUT_MS counts 0 receivers and its link is reopened for the
 // next message: a partition loses messages rather than stalling publishers.
 import type { Clock, Timer } from '../../io/clock.js';
-import type { ClusterMember } from '../../replica/member.js';
+import type { ClusterFront } from './cluster-front.js';
 import { openMemberLink, type Upstream } from './forwarder.js';
+import type { Dial } from './socket.js';
 
 /** PUBLISH_FANOUT_TIMEOUT_MS: how long PUBLISH waits for another member's receiver count. */
 export const PUBLISH_FANOUT_TIMEOUT_MS = 1_000;
@@ -20,9 +21,10 @@ export class ClusterPublisher {
   private closed = false;
 
   constructor(
-    private readonly member: ClusterMember,
+    private readonly member: ClusterFront,
     private readonly password: string | undefined,
     private readonly clock: Clock,
+    private readonly dial: Dial,
   ) {}
 
   /** publish sends the message to every other member; resolves to `local` plus their receivers. */
@@ -50,7 +52,7 @@ export class ClusterPublisher {
   private async send(addr: string, args: readonly Buffer[]): Promise<number> {
     let link = this.links.get(addr);
     if (link === undefined) {
-      link = openMemberLink(addr, this.password, this.clock);
+      link = openMemberLink(addr, this.password, this.clock, this.dial);
       this.links.set(addr, link);
     }
     let timer: Timer | undefined;

@@ -18,7 +18,6 @@
 // when it holds more unexecuted request bytes than the read-ahead limit; it resumes when the
 // socket drains or held replies are released. So a client that never reads its replies costs a
 // bounded amount of memory.
-import type { Socket } from 'node:net';
 import {
   type ReplyWriter,
   RequestParser,
@@ -43,6 +42,7 @@ import { lendReads } from './read-buffer.js';
 import { ReplyOrder } from './reply-order.js';
 import { Session } from './session.js';
 import { isRunnableSet, keyInRun, runOps, SET_RUN_MAX } from './set-run.js';
+import type { RespSocket } from './socket.js';
 import { type TrackingPeer, type TrackingState, trackRead } from './tracking.js';
 import type { ClientState, CommandContext, Held, Outcome, ServerContext } from './types.js';
 
@@ -193,7 +193,7 @@ export class Connection implements CommandContext, Subscriber, TrackingPeer {
   private observedCount = 0;
 
   constructor(
-    private readonly socket: Socket,
+    private readonly socket: RespSocket,
     readonly server: ServerContext,
     private readonly table: CommandTable,
     readonly client: ClientState,

@@ -8,6 +8,7 @@ import { RespError } from '../../protocol/resp/index.js';
 import { ClusterDownError } from '../../storage/errors.js';
 import { TxnConflictError } from '../../txn/errors.js';
 import { Forwarder, UpstreamPool } from './forwarder.js';
+import { tcpDial } from './socket.js';
 
 const TIMEOUT_MS = 5_000;
 const servers: net.Server[] = [];
@@ -53,7 +54,7 @@ async function fakeLeader(
 }
 
 function pool(): UpstreamPool {
-  const p = new UpstreamPool(undefined, systemClock);
+  const p = new UpstreamPool(undefined, systemClock, tcpDial);
   pools.push(p);
   return p;
 }

@@ -24,7 +24,6 @@
 // whole request timeout has failed them all alike). Replies are decoded and re-encoded in the
 // client's protocol (the upstream speaks the same version, set with HELLO), so RESP2's two
 // nulls (nil bulk and nil array) both come back as a nil bulk; clients treat them alike.
-import * as net from 'node:net';
 import type { Clock, Timer } from '../../io/clock.js';
 import {
   encodeCommand,
@@ -37,6 +36,7 @@ import {
 import { assert } from '../../stdx/assert.js';
 import { ClusterDownError, UncertainError } from '../../storage/errors.js';
 import { TxnConflictError } from '../../txn/errors.js';
+import type { Dial, RespSocket } from './socket.js';
 
 /** FORWARD_CONNECT_TIMEOUT_MS: a leader that does not accept within this is treated as down. */
 export const FORWARD_CONNECT_TIMEOUT_MS = 2_000;
@@ -83,19 +83,19 @@ export class Upstream {
 
   constructor(
     readonly addr: string,
-    private readonly socket: net.Socket,
+    private readonly socket: RespSocket,
   ) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => this.fail());
     socket.on('close', () => this.fail());
   }
 
-  static connect(addr: string, clock: Clock): Promise<Upstream> {
+  static connect(addr: string, clock: Clock, dial: Dial): Promise<Upstream> {
     const at = addr.lastIndexOf(':');
     const host = addr.slice(0, at).replace(/^\[|\]$/g, '');
     const port = Number(addr.slice(at + 1));
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host, port });
+      const socket = dial(host, port);
       socket.setNoDelay(true);
       const timer = clock.after(FORWARD_CONNECT_TIMEOUT_MS, () => {
         socket.destroy();
@@ -184,6 +184,7 @@ export class UpstreamPool {
   constructor(
     readonly password: string | undefined,
     private readonly clock: Clock,
+    readonly dial: Dial,
   ) {}
 
   /** get returns an open, unrefused link to `addr` speaking `protocol`, opening one if needed. */
@@ -214,7 +215,7 @@ export class UpstreamPool {
   }
 
   private async open(addr: string, protocol: RespVersion): Promise<Upstream> {
-    const up = await openMemberLink(addr, this.password, this.clock);
+    const up = await openMemberLink(addr, this.password, this.clock, this.dial);
     if (protocol !== up.protocol) {
       const hello = await up.call(['HELLO', String(protocol)]);
       if (hello instanceof RespError) {
@@ -492,7 +493,7 @@ export class Forwarder {
         up.close();
         up = this.dedicated = undefined;
       }
-      up ??= this.dedicated = await openMemberLink(addr, this.pool.password, this.clock);
+      up ??= this.dedicated = await openMemberLink(addr, this.pool.password, this.clock, this.pool.dial);
     }
     const use = up as Upstream;
     if (use.protocol !== protocol) {
@@ -523,8 +524,9 @@ export async function openMemberLink(
   addr: string,
   password: string | undefined,
   clock: Clock,
+  dial: Dial,
 ): Promise<Upstream> {
-  const up = await Upstream.connect(addr, clock);
+  const up = await Upstream.connect(addr, clock, dial);
   try {
     if (password !== undefined) {
       const ok = await up.call(['AUTH', password]);

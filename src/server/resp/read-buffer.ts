@@ -16,7 +16,7 @@
 // Borrowed bytes: the buffer is read into again at the next read of any connection of the server,
 // so the callback's bytes are valid only during the call. Whatever outlives it must be copied
 // (connection.ts: the parser's unparsed rest, arguments of commands that may keep them).
-import type { Socket } from 'node:net';
+import type { RespSocket } from './socket.js';
 
 /** READ_BUFFER_BYTES: the shared read buffer's size (libuv's suggested size for a TCP read). */
 export const READ_BUFFER_BYTES = 64 * 1024;
@@ -30,7 +30,7 @@ interface ReadSymbols {
 let symbols: ReadSymbols | null | undefined;
 
 /** readSymbols finds the Socket fields behind `onread` on `socket`, or null when there are none. */
-function readSymbols(socket: Socket): ReadSymbols | null {
+function readSymbols(socket: RespSocket): ReadSymbols | null {
   if (symbols !== undefined) return symbols;
   const own = Object.getOwnPropertySymbols(socket);
   const named = (name: string): symbol | undefined => own.find((s) => s.description === name);
@@ -55,14 +55,16 @@ interface UserBufferHandle {
  * sockets do not support it.
  */
 export function lendReads(
-  socket: Socket,
+  socket: RespSocket,
   buffer: Buffer,
   onRead: (buffer: Buffer, bytes: number) => void,
 ): boolean {
-  const found = readSymbols(socket);
+  // The handle first: a socket that is not a TCP socket of this Node (the simulator's) must not
+  // decide, for the process, whether this Node's sockets have the fields (readSymbols caches it).
   const handle = (socket as unknown as { _handle?: Partial<UserBufferHandle> | null })._handle;
-  if (found === null || handle === undefined || handle === null || typeof handle.useUserBuffer !== 'function')
-    return false;
+  if (handle === undefined || handle === null || typeof handle.useUserBuffer !== 'function') return false;
+  const found = readSymbols(socket);
+  if (found === null) return false;
   const fields = socket as unknown as Record<symbol, unknown>;
   // The Socket constructor sets all three (null when no onread was given): a socket without
   // them is not the Socket this code was written against.

@@ -4,10 +4,10 @@
 import * as net from 'node:net';
 import type { Db } from '../../db/db.js';
 import { type Clock, systemClock } from '../../io/clock.js';
-import type { ClusterMember } from '../../replica/member.js';
 import type { Durability } from '../../storage/engine.js';
 import { ServerCounters } from '../counters.js';
 import { OutputBudget } from '../output-budget.js';
+import type { ClusterFront } from './cluster-front.js';
 import { ClusterPublisher } from './cluster-publish.js';
 import { COMMAND_TABLE } from './commands/index.js';
 import { Connection } from './connection.js';
@@ -19,6 +19,7 @@ import { KeyspaceNotifier, NOTIFY } from './notifications.js';
 import { PubSubBroker } from './pubsub.js';
 import { ScanCursors } from './scan-cursors.js';
 import { countingCommands, ServerStats } from './server-stats.js';
+import { type Dial, type RespSocket, tcpDial } from './socket.js';
 import { TrackingTable } from './tracking.js';
 import type { ClientState, RespLogger, RespMetrics, ServerConfig, ServerContext } from './types.js';
 
@@ -41,7 +42,9 @@ export interface RespServerOptions {
   /** clock: the source of time and timers. Default: the system clock. */
   readonly clock?: Clock | undefined;
   /** cluster: the member this server fronts, when it runs in a cluster (docs/cluster.md). */
-  readonly cluster?: ClusterMember | undefined;
+  readonly cluster?: ClusterFront | undefined;
+  /** dial: how a member connects to other members' RESP ports (forwarding, PUBLISH). Default: TCP. */
+  readonly dial?: Dial | undefined;
   /**
    * afterRead: called after each socket read into the shared read buffer has been handled, with
    * that buffer (tests overwrite it, to prove nothing kept a view of it).
@@ -59,6 +62,11 @@ export interface RespServer {
   listen(host: string, port: number): Promise<void>;
   /** address: where the server listens (after listen). */
   address(): RespAddress;
+  /**
+   * accept serves a connection that did not come through listen's TCP listener (the replica
+   * simulator's sockets); it is treated as any other.
+   */
+  accept(socket: RespSocket): void;
   /** clientCount: connections open now. */
   readonly clientCount: number;
   /**
@@ -77,6 +85,7 @@ export function createRespServer(options: RespServerOptions): RespServer {
   };
   const table = COMMAND_TABLE;
   const clock = options.clock ?? systemClock;
+  const dial = options.dial ?? tcpDial;
   const stats = new ServerStats(clock);
   // Wrapped so that INFO's instantaneous_ops_per_sec counts exactly the commands the metrics count.
   const metrics: RespMetrics = countingCommands(options.metrics ?? new ServerCounters(), stats);
@@ -103,13 +112,14 @@ export function createRespServer(options: RespServerOptions): RespServer {
   const fanout =
     options.cluster === undefined
       ? undefined
-      : new ClusterPublisher(options.cluster, config.requirePass, clock);
+      : new ClusterPublisher(options.cluster, config.requirePass, clock, dial);
   const publish = (channel: Buffer, payload: Buffer): number | Promise<number> => {
     const local = pubsub.publish(channel, payload);
     return fanout === undefined ? local : fanout.publish(channel, payload, local);
   };
   const notifier = new KeyspaceNotifier(pubsub, publish);
-  const upstreams = options.cluster === undefined ? undefined : new UpstreamPool(config.requirePass, clock);
+  const upstreams =
+    options.cluster === undefined ? undefined : new UpstreamPool(config.requirePass, clock, dial);
   // `expired` events come from the expiry cycle, once its tombstones are durable (Redis also
   // sends them when a read finds an expired key; here the cycle deletes it within a cycle).
   const stopExpired = options.db.pipeline.onExpired((keys) => {
@@ -167,7 +177,7 @@ export function createRespServer(options: RespServerOptions): RespServer {
     readBuffer: limits.readBufferBytes > 0 ? Buffer.allocUnsafeSlow(limits.readBufferBytes) : undefined,
     afterRead: options.afterRead,
   };
-  netServer.on('connection', (socket) => {
+  const accept = (socket: RespSocket): void => {
     if (closing !== undefined || connections.size >= config.maxClients) {
       metrics.connectionRejected();
       socket.on('error', () => {});
@@ -203,7 +213,8 @@ export function createRespServer(options: RespServerOptions): RespServer {
       outputBudget.delete(conn);
       metrics.clientDisconnected('resp');
     });
-  });
+  };
+  netServer.on('connection', accept);
 
   return {
     listen(host, port) {
@@ -216,6 +227,7 @@ export function createRespServer(options: RespServerOptions): RespServer {
         });
       });
     },
+    accept,
     address() {
       const a = netServer.address();
       if (a === null || typeof a === 'string') throw new Error('the RESP server is not listening on TCP');

@@ -3,8 +3,8 @@
 import type { Db } from '../../db/db.js';
 import type { Clock } from '../../io/clock.js';
 import type { ReplyWriter, RespVersion } from '../../protocol/resp/index.js';
-import type { ClusterMember } from '../../replica/member.js';
 import type { Durability } from '../../storage/engine.js';
+import type { ClusterFront } from './cluster-front.js';
 import type { CommandTable } from './command-table.js';
 import type { UpstreamPool } from './forwarder.js';
 import type { KeyStore } from './key-store.js';
@@ -142,7 +142,7 @@ export interface ServerContext {
    */
   publish(channel: Buffer, payload: Buffer): number | Promise<number>;
   /** cluster: this server's cluster membership; undefined for a single server. */
-  readonly cluster: ClusterMember | undefined;
+  readonly cluster: ClusterFront | undefined;
   /** upstreams: a cluster member's shared links to the leader (forwarder.ts); undefined alone. */
   readonly upstreams: UpstreamPool | undefined;
   /** port: the port the server listens on (0 before listen). */

@@ -12,18 +12,27 @@
 // - An audit reads every account in one snapshot (`db.snapshot()`) on any member that is up, a
 //   follower included (its state advances one applied batch at a time): the sum must be 0, else
 //   a transfer was applied in part, or two applied from one balance (a lost update).
+// - With `resp` (the RESP scenario), now and then a transfer is MULTI/EXEC over RESP instead, sent
+//   to any member that is up (it forwards to the leader, on a connection of the client's own
+//   there, where the WATCH and MULTI state lives): WATCH the three keys, MGET them, then MULTI,
+//   the three SETs and EXEC pipelined, as client libraries send them. Nothing before EXEC writes,
+//   so an error or a lost connection before it is definite; EXEC's nil (a watched key changed),
+//   CONFLICT, EXECABORT and CLUSTERDOWN are definite; UNCERTAIN or a connection lost while EXEC
+//   is unanswered are not. An audit is then an MGET of every account on any member.
 // - At the end, on every member's engine: the balances add up to 0, and each client's counter
 //   lies between its acknowledged transfers and those plus its uncertain ones (an acknowledged
 //   transfer lost, or a failure reported for one that was applied, shows up there).
 
+import { RespError, type RespValue } from '../src/protocol/resp/index.js';
 import type { Prng } from '../src/stdx/prng.js';
-import { ClusterDownError } from '../src/storage/errors.js';
+import { ClusterDownError, UncertainError } from '../src/storage/errors.js';
 import { TxnConflictError } from '../src/txn/errors.js';
 import { SafetyViolation } from './checkers.js';
 import type { Attached } from './replica-clients.js';
-import { FOLLOWER_WRITE_RATE, THINK_MS_MAX } from './replica-clients.js';
+import { FOLLOWER_WRITE_RATE, RESP_RATE, THINK_MS_MAX } from './replica-clients.js';
 import { engineItems, type Running, type SimMember } from './replica-member.js';
 import { SimOperations } from './replica-operations.js';
+import { respAddress, type SimRespLinks } from './replica-resp.js';
 import type { SimProcess, SimScheduler } from './replica-scheduler.js';
 
 /** ACCOUNTS_MIN, ACCOUNTS_MAX: accounts per run (few, for conflicts). */
@@ -43,6 +52,8 @@ export interface BankStats {
   refused: number;
   uncertain: number;
   audits: number;
+  /** resp: transfers and audits sent as RESP commands. */
+  resp: number;
 }
 
 export class SimBank implements Attached {
@@ -54,6 +65,7 @@ export class SimBank implements Attached {
     refused: 0,
     uncertain: 0,
     audits: 0,
+    resp: 0,
   };
   /** acked, uncertain: per client, transfers acknowledged and those whose outcome is unknown. */
   private readonly acked: number[] = [];
@@ -68,6 +80,8 @@ export class SimBank implements Attached {
     private readonly members: readonly SimMember[],
     private readonly leader: () => SimMember | undefined,
     private readonly trace: (line: string) => void,
+    /** resp: a stream of its own that picks RESP transfers and audits, and their connections. */
+    private readonly resp?: { readonly prng: Prng; readonly links: SimRespLinks },
   ) {
     this.inFlight = new SimOperations(sched);
     this.accounts = Array.from({ length: prng.range(ACCOUNTS_MIN, ACCOUNTS_MAX) }, (_, i) => `b${i}`);
@@ -123,6 +137,17 @@ export class SimBank implements Attached {
   private issue(client: number): void {
     if (this.stopped) return;
     const up = this.members.filter((m) => m.up);
+    if (this.resp !== undefined && this.resp.prng.chance(RESP_RATE)) {
+      const r = this.resp.prng;
+      if (up.length === 0) this.next(client);
+      else if (r.chance(AUDIT_RATE)) this.respAudit(client, r.pick(up), this.resp.links);
+      else {
+        const from = r.pick(this.accounts);
+        const to = r.pick(this.accounts.filter((a) => a !== from));
+        this.respTransfer(client, r.pick(up), from, to, r.range(1, AMOUNT_MAX), this.resp.links);
+      }
+      return;
+    }
     if (this.prng.chance(AUDIT_RATE)) {
       if (up.length === 0) this.next(client);
       else this.audit(client, this.prng.pick(up));
@@ -159,16 +184,7 @@ export class SimBank implements Attached {
           { isolation: 'serializable', maxAttempts: 1 },
         );
       },
-      (outcome) => {
-        if (outcome === 'ok') {
-          this.stats.acknowledged++;
-          this.acked[client] = (this.acked[client] ?? 0) + 1;
-        } else if (outcome === 'uncertain') {
-          this.stats.uncertain++;
-          this.uncertain[client] = (this.uncertain[client] ?? 0) + 1;
-        }
-        this.next(client);
-      },
+      (outcome) => this.settled(client, outcome),
     );
   }
 
@@ -203,6 +219,114 @@ export class SimBank implements Attached {
     );
   }
 
+  /** respTransfer: the transfer as MULTI/EXEC over RESP on any member (see the top of the file). */
+  private respTransfer(
+    client: number,
+    m: SimMember,
+    from: string,
+    to: string,
+    amount: number,
+    links: SimRespLinks,
+  ): void {
+    const run = m.running as Running;
+    const id = this.stats.transfers++;
+    this.stats.resp++;
+    const who = `b${client}`;
+    const addr = respAddress(m.id);
+    const counter = counterKey(client);
+    this.trace(`b${client} #${id} RESP transfer ${amount} ${from}->${to} via ${run.proc.name}`);
+    const call = (...args: string[]): Promise<RespValue> => links.call(who, addr, args);
+    this.track(
+      run.proc,
+      `b${client} #${id} RESP transfer`,
+      async () => {
+        let exec: Promise<RespValue>;
+        try {
+          beforeExec(await call('WATCH', from, to, counter));
+          const got = beforeExec(await call('MGET', from, to, counter));
+          if (!Array.isArray(got) || got.length !== 3) throw this.unexpected('MGET', got);
+          const [a, b, n] = got.map((v) => Number(v === null ? 0 : String(v)));
+          // Pipelined, as clients send them: one write, replies in order.
+          const queued = [
+            call('MULTI'),
+            call('SET', from, String((a ?? 0) - amount)),
+            call('SET', to, String((b ?? 0) + amount)),
+            call('SET', counter, String((n ?? 0) + 1)),
+          ];
+          exec = call('EXEC');
+          for (const q of queued) q.catch(() => {});
+        } catch (err) {
+          links.drop(who, addr); // its WATCH goes with the connection
+          throw err instanceof RespError || err instanceof ClusterDownError
+            ? err
+            : new ClusterDownError(`not sent: ${(err as Error).message}`);
+        }
+        let reply: RespValue;
+        try {
+          reply = await exec;
+        } catch (err) {
+          throw new UncertainError(`no reply to EXEC: ${(err as Error).message}`);
+        }
+        if (reply === null) throw new TxnConflictError('a watched key changed (EXEC answered nil)');
+        if (reply instanceof RespError) {
+          links.drop(who, addr);
+          if (reply.code === 'CLUSTERDOWN') throw new ClusterDownError(reply.message);
+          if (reply.code === 'CONFLICT' || reply.code === 'EXECABORT')
+            throw new TxnConflictError(reply.message);
+          throw new UncertainError(reply.message);
+        }
+        if (!Array.isArray(reply) || reply.length !== 3 || reply.some((r) => r !== 'OK'))
+          throw this.unexpected('EXEC', reply);
+      },
+      (outcome) => this.settled(client, outcome),
+    );
+  }
+
+  /** respAudit: every account in one MGET on any member (the leader answers it, linearizable). */
+  private respAudit(client: number, m: SimMember, links: SimRespLinks): void {
+    const run = m.running as Running;
+    this.stats.resp++;
+    this.track(
+      run.proc,
+      `b${client} RESP audit via ${run.proc.name}`,
+      async () => {
+        const got = await links.call(`b${client}`, respAddress(m.id), ['MGET', ...this.accounts]);
+        if (got instanceof RespError) throw new ClusterDownError(got.message); // read: no effect
+        if (!Array.isArray(got) || got.length !== this.accounts.length) throw this.unexpected('MGET', got);
+        const values = got.map((v) => (v === null ? '0' : String(v)));
+        this.stats.audits++;
+        const sum = values.reduce((s, v) => s + Number(v), 0);
+        if (sum !== 0) {
+          this.sched.fail(
+            new SafetyViolation(
+              `bank: a RESP audit via ${run.proc.name} saw ${this.accounts.map((a, i) => `${a}=${values[i]}`).join(' ')}: a sum of ${sum}, not 0`,
+            ),
+          );
+        }
+      },
+      () => this.next(client),
+    );
+  }
+
+  /** unexpected: a reply of the wrong shape is a server bug: the run fails. */
+  private unexpected(command: string, reply: RespValue): Error {
+    const err = new Error(`unexpected reply to ${command}: ${String(reply)}`);
+    this.sched.fail(err);
+    return err;
+  }
+
+  /** settled counts a transfer's outcome and starts the client's next operation. */
+  private settled(client: number, outcome: 'ok' | 'definite' | 'uncertain'): void {
+    if (outcome === 'ok') {
+      this.stats.acknowledged++;
+      this.acked[client] = (this.acked[client] ?? 0) + 1;
+    } else if (outcome === 'uncertain') {
+      this.stats.uncertain++;
+      this.uncertain[client] = (this.uncertain[client] ?? 0) + 1;
+    }
+    this.next(client);
+  }
+
   /** track runs `op`; a definite failure is an error that promises no effect. */
   private track(
     proc: SimProcess,
@@ -216,7 +340,10 @@ export class SimBank implements Attached {
       else if (settled.kind === 'error' && settled.err instanceof TxnConflictError) {
         this.stats.conflicts++;
         outcome = 'definite';
-      } else if (settled.kind === 'error' && settled.err instanceof ClusterDownError) {
+      } else if (
+        settled.kind === 'error' &&
+        (settled.err instanceof ClusterDownError || settled.err instanceof RespError)
+      ) {
         this.stats.refused++;
         outcome = 'definite';
       }
@@ -228,4 +355,10 @@ export class SimBank implements Attached {
 
 function counterKey(client: number): string {
   return `t${client}`;
+}
+
+/** beforeExec: a command before EXEC answered with an error: nothing was written (definite). */
+function beforeExec(reply: RespValue): RespValue {
+  if (reply instanceof RespError) throw reply;
+  return reply;
 }

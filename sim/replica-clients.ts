@@ -11,17 +11,24 @@
 //   set the key to a new value if it still holds what this client last saw of it. A refused one
 //   reads the key in its failure branch, so the next try compares with a fresher value.
 //
+// - With `resp` (the RESP scenario): now and then the operation is a RESP command instead (GET,
+//   SET, DEL, INCRBY) sent over a simulated connection to any member that is up, whose RESP
+//   server runs it or forwards it to the leader (sim/replica-resp.ts). A CLUSTERDOWN reply means
+//   it did not happen, UNCERTAIN or a lost connection that it may have.
+//
 // Outcomes: success completes the operation with its output. ClusterDownError means it did not
 // happen: it is left out of the history, so if it did happen after all, the checker finds a read
 // that nobody can explain. UncertainError, any other error, a crash of the member or a member
 // failure leave it ambiguous (complete undefined: it may have happened at any time after invoke).
 
+import { RespError, type RespValue } from '../src/protocol/resp/index.js';
 import type { Prng } from '../src/stdx/prng.js';
-import { ClusterDownError } from '../src/storage/errors.js';
+import { ClusterDownError, UncertainError } from '../src/storage/errors.js';
 import type { Comparison } from '../src/txn/compare-and-swap.js';
 import type { KvOperation } from './linearizability.js';
 import type { Running, SimMember } from './replica-member.js';
 import { SimOperations } from './replica-operations.js';
+import { respAddress, type SimRespLinks } from './replica-resp.js';
 import type { SimProcess, SimScheduler } from './replica-scheduler.js';
 
 /** THINK_MS_MAX: the longest pause of a client between two operations. */
@@ -32,6 +39,8 @@ export const LONG_TTL_MS = 24 * 3600 * 1000;
 export const FOLLOWER_WRITE_RATE = 0.05;
 /** CAS_RATE: the share of operations that are compare-and-swaps when `cas` is on. */
 export const CAS_RATE = 0.2;
+/** RESP_RATE: the share of operations that are RESP commands when `resp` is on. */
+export const RESP_RATE = 0.5;
 /** PUT_VALUE_BASE: SET values are distinct integers from here up (INCR stays valid on them). */
 const PUT_VALUE_BASE = 1_000_000;
 
@@ -48,6 +57,10 @@ export interface ClientStats {
   /** casTaken, casRefused: compare-and-swaps that completed, and whether they wrote. */
   casTaken: number;
   casRefused: number;
+  /** resp, respOk, respRefused: RESP commands sent, answered with success, answered CLUSTERDOWN. */
+  resp: number;
+  respOk: number;
+  respRefused: number;
 }
 
 /**
@@ -68,7 +81,17 @@ type Call =
 
 export class SimClients {
   readonly history: KvOperation[] = [];
-  readonly stats: ClientStats = { issued: 0, ok: 0, ambiguous: 0, dropped: 0, casTaken: 0, casRefused: 0 };
+  readonly stats: ClientStats = {
+    issued: 0,
+    ok: 0,
+    ambiguous: 0,
+    dropped: 0,
+    casTaken: 0,
+    casRefused: 0,
+    resp: 0,
+    respOk: 0,
+    respRefused: 0,
+  };
   private readonly inFlight: SimOperations;
   private readonly attached: Attached[] = [];
   private stopped = false;
@@ -89,6 +112,11 @@ export class SimClients {
      * compare-and-swap (undefined: none, and the main stream's draws stay as they were).
      */
     private readonly cas?: Prng,
+    /**
+     * resp: a stream of its own that decides, before each operation, whether it is a RESP
+     * command, and the connections it goes over (undefined: none).
+     */
+    private readonly resp?: { readonly prng: Prng; readonly links: SimRespLinks },
   ) {
     this.inFlight = new SimOperations(sched);
   }
@@ -135,6 +163,10 @@ export class SimClients {
 
   private issue(client: number): void {
     if (this.stopped) return;
+    if (this.resp?.prng.chance(RESP_RATE)) {
+      this.respCommand(client, this.resp.prng);
+      return;
+    }
     if (this.cas?.chance(CAS_RATE)) {
       const up = this.members.filter((m) => m.up);
       // Mostly the ready leader; now and then any member, which must refuse unless it leads.
@@ -174,6 +206,80 @@ export class SimClients {
     if (roll < 0.6) this.put(client, key, target);
     else if (roll < 0.7) this.delete(client, key, target);
     else this.incr(client, key, target, this.prng.range(1, 5));
+  }
+
+  /**
+   * respCommand: GET, SET, DEL or INCRBY on a random key, sent as RESP to any member that is up
+   * (every member accepts every command: it runs it as the ready leader or forwards it).
+   */
+  private respCommand(client: number, prng: Prng): void {
+    const up = this.members.filter((m) => m.up);
+    if (up.length === 0 || this.resp === undefined) {
+      this.next(client);
+      return;
+    }
+    const m = prng.pick(up);
+    const key = prng.pick(this.keys);
+    const roll = prng.float();
+    let call: Call;
+    let args: string[];
+    if (roll < 0.35) {
+      call = { kind: 'get', key };
+      args = ['GET', key];
+    } else if (roll < 0.6) {
+      call = { kind: 'put', key, value: String(this.nextValue++) };
+      args = ['SET', key, call.value, ...(prng.chance(0.2) ? ['PX', String(LONG_TTL_MS)] : [])];
+    } else if (roll < 0.7) {
+      call = { kind: 'delete', key };
+      args = ['DEL', key];
+    } else {
+      call = { kind: 'incr', key, by: prng.range(1, 5) };
+      args = ['INCRBY', key, String(call.by)];
+    }
+    const links = this.resp.links;
+    const run = m.running as Running;
+    this.stats.resp++;
+    this.track(client, run.proc, call, async () => {
+      const reply = await links.call(`c${client}`, respAddress(m.id), args);
+      const output = this.respOutput(call, reply);
+      this.stats.respOk++;
+      return output;
+    });
+  }
+
+  /** respOutput: what a RESP reply says of the call's outcome, in the history's terms. */
+  private respOutput(call: Call, reply: RespValue): string | number | boolean | null {
+    if (reply instanceof RespError) {
+      // Definite: CLUSTERDOWN (not run), or INCRBY on a value that is not an integer.
+      if (reply.code === 'CLUSTERDOWN') {
+        this.stats.respRefused++;
+        throw new ClusterDownError(reply.message);
+      }
+      if (call.kind === 'incr' && /not an integer/.test(reply.message)) throw new NotAnInteger();
+      // UNCERTAIN, and anything else unexpected: it may have run.
+      throw new UncertainError(reply.message);
+    }
+    switch (call.kind) {
+      case 'get':
+        if (reply === null) return null;
+        if (Buffer.isBuffer(reply) || typeof reply === 'string') return reply.toString();
+        break;
+      case 'put':
+        if (reply === 'OK') return null;
+        break;
+      case 'delete':
+        if (typeof reply === 'number') return reply > 0;
+        break;
+      case 'incr':
+        if (typeof reply === 'number') return reply;
+        break;
+      case 'cas':
+        break;
+    }
+    // A reply of the wrong type is a server bug, not a fault: the run fails.
+    const err = new Error(`unexpected reply to ${call.kind} ${call.key}: ${String(reply)}`);
+    this.sched.fail(err);
+    throw err;
   }
 
   /** get records a linearizable read on member m (the final reads use it too). */

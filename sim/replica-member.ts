@@ -48,7 +48,9 @@ import { SimDisk } from './replica-disk.js';
 import { ENGINE_FILE, SimEngine } from './replica-engine.js';
 import { type IoLatency, SimFileSystem } from './replica-fs.js';
 import type { ReplicaNet, SnapshotFile } from './replica-net.js';
+import { serveResp } from './replica-resp.js';
 import { SimClock, SimProcess, type SimScheduler, simEventLoop } from './replica-scheduler.js';
+import type { SimSockets } from './replica-sockets.js';
 import { type Answerer, readStartCheck, runSimStartCheck, writeStartCheck } from './replica-start-check.js';
 
 /** DATA_DIR: the member's data directory, which exists (durably) before the first start. */
@@ -142,6 +144,11 @@ export interface MemberEnv {
   readonly removals?: boolean;
   /** onRemoved: `member` learned of its removal and its process is about to end. */
   readonly onRemoved?: (member: SimMember, how: MemberRemoval['how'], handedOver: boolean) => void;
+  /**
+   * sockets: each process also runs the RESP server on these simulated sockets, at
+   * respAddress(id), forwarding to the leader what it does not run itself (sim/replica-resp.ts).
+   */
+  readonly sockets?: SimSockets;
 }
 
 /**
@@ -216,6 +223,16 @@ export class SimMember {
         this.running = running;
         if (this.env.startChecks === true && !(await this.checkStart(running))) return;
         running.replica.start(running.transport);
+        if (this.env.sockets !== undefined)
+          serveResp(this.env.sockets, {
+            id: this.id,
+            proc,
+            clock: new SimClock(proc, this.skewMs),
+            replica: running.replica,
+            db: running.db,
+            membership: running.membership,
+            removed: () => this.removed,
+          });
         this.env.trace(`up ${proc.name}`);
         if (this.env.startChecks === true) this.markEvery(running);
         if (this.env.removals === true) this.watchTold(running);

@@ -9,16 +9,18 @@
 //   --remove-member        the leader removes one member (itself at times); it must stop for good
 //   --transactions         compare-and-swaps beside the other operations, and bank transfers and audits
 //   --engine cask          members run the cask engine (as cairn serve does) instead of the simulator's
-//                          (docs/replica-sim.md, "Lost directories")
+//   --resp                 members run the RESP server; clients send part of their commands to any
+//                          member, which forwards them to the leader
+// (docs/replica-sim.md describes each scenario.)
 // Exit status 1 if any seed failed.
 import { randomInt } from 'node:crypto';
-import type { SimEngineKind } from './replica-member.js';
 import {
   CHAOS_MS_DEFAULT,
   nodesForSeed,
   type ReplicaRunResult,
   replayCommand,
   runReplicaSeed,
+  type ScenarioOptions,
 } from './replica-sim.js';
 
 /** MAX_SEEDS bounds one invocation so a typo cannot run forever. */
@@ -35,13 +37,9 @@ interface Args {
   seed: number | undefined;
   from: number | undefined;
   nodes: number | undefined;
-  chaosMs: number;
   trace: boolean;
-  followerDeletes: boolean;
-  lostDirectory: boolean;
-  removeMember: boolean;
-  transactions: boolean;
-  engine: SimEngineKind;
+  /** scenario: what every seed runs (and a replay repeats). */
+  scenario: { -readonly [K in keyof ScenarioOptions]: ScenarioOptions[K] };
 }
 
 function parseArgs(argv: readonly string[]): Args {
@@ -50,14 +48,10 @@ function parseArgs(argv: readonly string[]): Args {
     seed: undefined,
     from: undefined,
     nodes: undefined,
-    chaosMs: CHAOS_MS_DEFAULT,
     trace: false,
-    followerDeletes: true,
-    lostDirectory: false,
-    removeMember: false,
-    transactions: false,
-    engine: 'sim',
+    scenario: { chaosMs: CHAOS_MS_DEFAULT },
   };
+  const sc = args.scenario;
   const num = (i: number, name: string): number => {
     const v = Number(argv[i + 1]);
     if (!Number.isSafeInteger(v) || v < 0) throw new Error(`${name} needs a non-negative integer`);
@@ -69,16 +63,17 @@ function parseArgs(argv: readonly string[]): Args {
     else if (a === '--seed') args.seed = num(i++, a);
     else if (a === '--from') args.from = num(i++, a);
     else if (a === '--nodes') args.nodes = num(i++, a);
-    else if (a === '--chaos-ms') args.chaosMs = num(i++, a);
+    else if (a === '--chaos-ms') sc.chaosMs = num(i++, a);
     else if (a === '--trace') args.trace = true;
-    else if (a === '--no-follower-deletes') args.followerDeletes = false;
-    else if (a === '--lost-directory') args.lostDirectory = true;
-    else if (a === '--remove-member') args.removeMember = true;
-    else if (a === '--transactions') args.transactions = true;
+    else if (a === '--no-follower-deletes') sc.followerDeletes = false;
+    else if (a === '--lost-directory') sc.lostDirectory = true;
+    else if (a === '--remove-member') sc.removeMember = true;
+    else if (a === '--transactions') sc.transactions = true;
+    else if (a === '--resp') sc.resp = true;
     else if (a === '--engine') {
       const v = argv[++i];
       if (v !== 'sim' && v !== 'cask') throw new Error(`--engine takes sim or cask, got ${v}`);
-      args.engine = v;
+      sc.engine = v;
     } else if (a === '--') continue;
     else throw new Error(`unknown argument ${a}`);
   }
@@ -98,6 +93,9 @@ function summary(r: ReplicaRunResult): string {
     (r.ops.casTaken + r.ops.casRefused === 0
       ? ''
       : `, CAS ${r.ops.casTaken} taken ${r.ops.casRefused} refused`) +
+    (r.ops.resp === 0
+      ? ''
+      : `, RESP ${r.ops.resp} sent ${r.ops.respOk} ok ${r.ops.respRefused} CLUSTERDOWN, sockets ${JSON.stringify(r.sockets)}`) +
     (r.bank === undefined ? '' : `, bank ${JSON.stringify(r.bank)}`) +
     (Object.keys(r.engineEvents).length === 0 ? '' : `, engine events ${JSON.stringify(r.engineEvents)}`)
   );
@@ -108,13 +106,8 @@ async function main(): Promise<number> {
   if (args.seed !== undefined) {
     const trace = args.trace ? (line: string) => console.log(line) : undefined;
     const r = await runReplicaSeed({
+      ...args.scenario,
       seed: args.seed,
-      chaosMs: args.chaosMs,
-      followerDeletes: args.followerDeletes,
-      lostDirectory: args.lostDirectory,
-      removeMember: args.removeMember,
-      transactions: args.transactions,
-      engine: args.engine,
       ...(args.nodes === undefined ? {} : { nodes: args.nodes }),
       ...(trace === undefined ? {} : { trace }),
     });
@@ -130,22 +123,11 @@ async function main(): Promise<number> {
   let midSave = 0;
   for (let seed = from; seed < from + args.seeds; seed++) {
     const nodes = nodesForSeed(seed, args.nodes);
-    const r = await runReplicaSeed({
-      seed,
-      nodes,
-      chaosMs: args.chaosMs,
-      followerDeletes: args.followerDeletes,
-      lostDirectory: args.lostDirectory,
-      removeMember: args.removeMember,
-      transactions: args.transactions,
-      engine: args.engine,
-    });
+    const r = await runReplicaSeed({ ...args.scenario, seed, nodes });
     midSave += r.crashesMidSave;
     if (!r.ok) {
       failures++;
-      console.log(
-        `seed ${seed} FAILED: ${r.error}\n  replay: ${replayCommand(r, args.chaosMs, args.followerDeletes, args.lostDirectory, args.removeMember, args.transactions, args.engine)}`,
-      );
+      console.log(`seed ${seed} FAILED: ${r.error}\n  replay: ${replayCommand(r, args.scenario)}`);
     }
     const done = seed - from + 1;
     if (done % PROGRESS_EVERY === 0) {

@@ -61,19 +61,27 @@ const lostFrom = Number(process.env.CAIRN_REPLICA_SIM_FROM ?? randomInt(1, SEED_
 
 describe('replica simulator', () => {
   it(
-    `${count} fresh seeds (half with transactions, half on the cask engine): Raft safety, linearizable clients, nothing acknowledged lost, balances that add up, converged engines`,
+    `${count} fresh seeds (half with transactions, half on the cask engine, half through RESP servers): Raft safety, linearizable clients, nothing acknowledged lost, balances that add up, converged engines`,
     async () => {
       console.log(`replica simulator: seeds ${from}..${from + count - 1}`);
       const failures: string[] = [];
       let midSave = 0;
       const txn = { casTaken: 0, casRefused: 0, transfers: 0, conflicts: 0, audits: 0 };
       let caskCompactions = 0;
+      const resp = { sent: 0, ok: 0, refused: 0, forwardLinks: 0, transfers: 0 };
       for (let seed = from; seed < from + count; seed++) {
         // Every other seed adds compare-and-swaps and bank transfers (the transactions scenario),
-        // and every other pair runs the cask engine (docs/replica-sim.md, "The engine").
+        // every other pair runs the cask engine (docs/replica-sim.md, "The engine"), and every
+        // other four run the RESP servers and send commands to any member ("RESP and forwarding").
         const transactions = seed % 2 === 0;
         const engine = seed % 4 < 2 ? 'sim' : 'cask';
-        const r = await runReplicaSeed({ seed, transactions, engine });
+        const viaResp = Math.floor(seed / 4) % 2 === 1;
+        const r = await runReplicaSeed({ seed, transactions, engine, resp: viaResp });
+        resp.sent += r.ops.resp;
+        resp.ok += r.ops.respOk;
+        resp.refused += r.ops.respRefused;
+        resp.forwardLinks += r.sockets?.memberLinks ?? 0;
+        resp.transfers += r.bank?.resp ?? 0;
         caskCompactions += r.engineEvents['compaction-done'] ?? 0;
         midSave += r.crashesMidSave;
         txn.casTaken += r.ops.casTaken;
@@ -83,11 +91,11 @@ describe('replica simulator', () => {
         txn.audits += r.bank?.audits ?? 0;
         if (!r.ok)
           failures.push(
-            `seed ${seed}: ${r.error}\n  replay: ${replayCommand(r, CHAOS_MS_DEFAULT, true, false, false, transactions, engine)}`,
+            `seed ${seed}: ${r.error}\n  replay: ${replayCommand(r, { transactions, engine, resp: viaResp })}`,
           );
       }
       console.log(
-        `replica simulator, transactions: ${JSON.stringify(txn)}, cask compactions: ${caskCompactions}`,
+        `replica simulator, transactions: ${JSON.stringify(txn)}, cask compactions: ${caskCompactions}, RESP: ${JSON.stringify(resp)}`,
       );
       expect(failures).toEqual([]);
       if (count >= REPLICA_SEEDS_CI) {
@@ -99,6 +107,9 @@ describe('replica simulator', () => {
         for (const n of Object.values(txn)) expect(n).toBeGreaterThan(0);
         // The cask seeds sealed and compacted files.
         expect(caskCompactions).toBeGreaterThan(0);
+        // The RESP seeds sent commands to members that forwarded them to the leader, some
+        // answered, some refused with CLUSTERDOWN, and MULTI/EXEC transfers went that way too.
+        for (const n of Object.values(resp)) expect(n).toBeGreaterThan(0);
       }
     },
     count * SEED_MS_BUDGET,
@@ -118,9 +129,7 @@ describe('replica simulator', () => {
         const r = await runReplicaSeed({ seed, lostDirectory: true });
         refused += r.startChecks.refused;
         if (!r.ok)
-          failures.push(
-            `seed ${seed}: ${r.error}\n  replay: ${replayCommand(r, CHAOS_MS_DEFAULT, true, true)}`,
-          );
+          failures.push(`seed ${seed}: ${r.error}\n  replay: ${replayCommand(r, { lostDirectory: true })}`);
       }
       expect(failures).toEqual([]);
       // Most wiped members were marked by then: their restarts must have been refused.
@@ -143,9 +152,7 @@ describe('replica simulator', () => {
         const r = await runReplicaSeed({ seed, removeMember: true });
         if (r.removal !== undefined) stopped++;
         if (!r.ok)
-          failures.push(
-            `seed ${seed}: ${r.error}\n  replay: ${replayCommand(r, CHAOS_MS_DEFAULT, true, false, true)}`,
-          );
+          failures.push(`seed ${seed}: ${r.error}\n  replay: ${replayCommand(r, { removeMember: true })}`);
       }
       expect(failures).toEqual([]);
       // Nearly every seed removes one (200 seeds from 1: 193, 42 of them the leader itself).
@@ -283,14 +290,18 @@ describe('replica simulator', () => {
     expect(a.startChecks.wipes).toBe(1);
   });
 
-  it('a seed on the cask engine with transactions replays exactly too', async () => {
-    const a = await runReplicaSeed({ seed: REPLAY_SEED, engine: 'cask', transactions: true });
-    const b = await runReplicaSeed({ seed: REPLAY_SEED, engine: 'cask', transactions: true });
+  it('a seed on the cask engine with transactions through RESP servers replays exactly too', async () => {
+    const scenario = { engine: 'cask', transactions: true, resp: true } as const;
+    const a = await runReplicaSeed({ seed: REPLAY_SEED, ...scenario });
+    const b = await runReplicaSeed({ seed: REPLAY_SEED, ...scenario });
     expect(a.ok).toBe(true);
     expect(b).toEqual(a);
     expect(a.engineEvents['compaction-done']).toBeGreaterThan(0);
     expect(a.bank?.acknowledged).toBeGreaterThan(0);
+    expect(a.bank?.resp).toBeGreaterThan(0);
     expect(a.ops.casTaken).toBeGreaterThan(0);
+    expect(a.ops.respOk).toBeGreaterThan(0);
+    expect(a.sockets?.memberLinks).toBeGreaterThan(0);
   });
 
   it('a removal seed replays exactly too', async () => {

@@ -26,7 +26,9 @@ import {
   SimMember,
 } from './replica-member.js';
 import { ReplicaNet } from './replica-net.js';
+import { SimRespLinks } from './replica-resp.js';
 import { SimScheduler } from './replica-scheduler.js';
+import { SimSockets } from './replica-sockets.js';
 
 /** CHAOS_MS_DEFAULT: simulated length of the fault phase (about 150 election timeouts' worth of ticks). */
 export const CHAOS_MS_DEFAULT = 20_000;
@@ -54,6 +56,9 @@ const REMOVE_PRNG_SALT = 0x7e30;
 /** CAS_PRNG_SALT, BANK_PRNG_SALT: the transactions scenario's streams (CAS choices; bank clients). */
 const CAS_PRNG_SALT = 0xca5;
 const BANK_PRNG_SALT = 0xba4c;
+/** RESP_PRNG_SALT: the RESP scenario's stream (which operations are RESP commands, and to whom). */
+const RESP_PRNG_SALT = 0x6379;
+const BANK_RESP_PRNG_SALT = 0x6b79;
 
 export interface ReplicaRunOptions {
   readonly seed: number;
@@ -92,7 +97,16 @@ export interface ReplicaRunOptions {
    * engine `cairn serve` runs (docs/replica-sim.md, "The engine").
    */
   readonly engine?: SimEngineKind;
+  /**
+   * resp: every member runs the RESP server on simulated sockets, and part of the clients'
+   * operations are RESP commands sent to any member, which forwards them to the leader
+   * (docs/replica-sim.md, "RESP and forwarding").
+   */
+  readonly resp?: boolean;
 }
+
+/** ScenarioOptions: a run's options besides its seed (what a replay must repeat). */
+export type ScenarioOptions = Omit<ReplicaRunOptions, 'seed' | 'nodes' | 'trace'>;
 
 export interface ReplicaRunResult {
   readonly seed: number;
@@ -128,6 +142,11 @@ export interface ReplicaRunResult {
   };
   /** removal: the removeMember scenario's removal, once it stopped its member. */
   readonly removal: { member: number; how: string; handedOver: boolean; wasLeader: boolean } | undefined;
+  /**
+   * sockets: the RESP scenario's connections: opened (memberLinks of them by members, to forward
+   * to the leader), reset by a death or a cut link, refused by a member that was down.
+   */
+  readonly sockets: { opened: number; memberLinks: number; reset: number; refused: number } | undefined;
 }
 
 export function nodesForSeed(seed: number, nodes: number | undefined): number {
@@ -135,22 +154,16 @@ export function nodesForSeed(seed: number, nodes: number | undefined): number {
 }
 
 /** replayCommand: how to run one seed again, with its trace. */
-export function replayCommand(
-  r: Pick<ReplicaRunResult, 'seed' | 'nodes'>,
-  chaosMs: number,
-  followerDeletes = true,
-  lostDirectory = false,
-  removeMember = false,
-  transactions = false,
-  engine: SimEngineKind = 'sim',
-): string {
+export function replayCommand(r: Pick<ReplicaRunResult, 'seed' | 'nodes'>, o: ScenarioOptions): string {
+  const chaosMs = o.chaosMs ?? CHAOS_MS_DEFAULT;
   const chaos = chaosMs === CHAOS_MS_DEFAULT ? '' : ` --chaos-ms ${chaosMs}`;
-  const deletes = followerDeletes ? '' : ' --no-follower-deletes';
-  const lost = lostDirectory ? ' --lost-directory' : '';
-  const remove = removeMember ? ' --remove-member' : '';
-  const txn = transactions ? ' --transactions' : '';
-  const eng = engine === 'sim' ? '' : ` --engine ${engine}`;
-  return `npm run sim:replica -- --seed ${r.seed} --nodes ${r.nodes}${chaos}${deletes}${lost}${remove}${txn}${eng} --trace`;
+  const deletes = o.followerDeletes === false ? ' --no-follower-deletes' : '';
+  const lost = o.lostDirectory === true ? ' --lost-directory' : '';
+  const remove = o.removeMember === true ? ' --remove-member' : '';
+  const txn = o.transactions === true ? ' --transactions' : '';
+  const eng = (o.engine ?? 'sim') === 'sim' ? '' : ` --engine ${o.engine}`;
+  const resp = o.resp === true ? ' --resp' : '';
+  return `npm run sim:replica -- --seed ${r.seed} --nodes ${r.nodes}${chaos}${deletes}${lost}${remove}${txn}${eng}${resp} --trace`;
 }
 
 function randomNetwork(p: Prng): NetworkOptions {
@@ -194,6 +207,8 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
   net.onDeliver = (m) =>
     hash.update(`${sched.now}>${m.from}>${m.to}:${m.type}:${m.term}:${m.index}:${m.commit}\n`);
   const checkers = new Checkers();
+  const sockets = opts.resp === true ? new SimSockets(sched, net, trace) : undefined;
+  const links = sockets === undefined ? undefined : new SimRespLinks(sockets);
   const ids: NodeId[] = Array.from({ length: nodes }, (_, i) => i + 1);
   const syncMax = p.range(1, 10);
   const latency: IoLatency = { writeMs: [0, p.range(0, 2)], syncMs: [Math.min(1, syncMax), syncMax] };
@@ -240,6 +255,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     latency,
     segmentBytes: p.pick([4096, 16 * 1024, 64 * 1024 * 1024]),
     engine: opts.engine ?? 'sim',
+    ...(sockets === undefined ? {} : { sockets }),
     onEngineEvent: (id, type, detail) => {
       engineEvents[type] = (engineEvents[type] ?? 0) + 1;
       trace(`n${id} engine ${type}${detail === '' ? '' : `: ${detail}`}`);
@@ -298,10 +314,18 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     trace,
     opts.followerDeletes !== false,
     transactions ? new Prng(opts.seed ^ CAS_PRNG_SALT) : undefined,
+    links === undefined ? undefined : { prng: new Prng(opts.seed ^ RESP_PRNG_SALT), links },
   );
   const bankPrng = new Prng(opts.seed ^ BANK_PRNG_SALT);
   const bank = transactions
-    ? new SimBank(sched, bankPrng, members, () => clients.leader(), trace)
+    ? new SimBank(
+        sched,
+        bankPrng,
+        members,
+        () => clients.leader(),
+        trace,
+        links === undefined ? undefined : { prng: new Prng(opts.seed ^ BANK_RESP_PRNG_SALT), links },
+      )
     : undefined;
   if (bank !== undefined) clients.attach(bank);
 
@@ -544,6 +568,15 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     applied,
     startChecks,
     removal,
+    sockets:
+      sockets === undefined
+        ? undefined
+        : {
+            opened: sockets.opened,
+            memberLinks: sockets.memberLinks,
+            reset: sockets.reset,
+            refused: sockets.refused,
+          },
   };
 }
 

@@ -187,12 +187,20 @@ export class SimMember {
   appliedSeen = 0;
   applyHash = 0;
   leaderTerm = 0;
+  /** snapshotsInstalled: snapshots from a leader this member installed (all its processes). */
+  snapshotsInstalled = 0;
 
   constructor(
     readonly id: NodeId,
     private readonly env: MemberEnv,
     /** skewMs: this member's wall clock minus the true time (timestamps come from it). */
     readonly skewMs: number,
+    /**
+     * joining: a member added to the running cluster (the add-member scenario): it starts with an
+     * empty log and no configuration, as `cairn serve --initial-cluster-state existing` does, and
+     * learns both from the leader.
+     */
+    readonly joining = false,
   ) {}
 
   get up(): boolean {
@@ -455,7 +463,7 @@ export class SimMember {
       engine,
       clock,
       logger: quiet,
-      bootstrap: fresh ? env.ids : [],
+      bootstrap: fresh && !this.joining ? env.ids : [],
       randomSeed: env.prng.u32(),
       defer: proc.defer,
       onFatal: (err) => {
@@ -516,6 +524,7 @@ export class SimMember {
             throw err;
           }
           if (running !== undefined) running.engine = engine;
+          this.snapshotsInstalled++;
           env.trace(`n${this.id} installed a snapshot (engine lastTs ${engine.lastTs()})`);
           return engine;
         },

@@ -61,7 +61,7 @@ const lostFrom = Number(process.env.CAIRN_REPLICA_SIM_FROM ?? randomInt(1, SEED_
 
 describe('replica simulator', () => {
   it(
-    `${count} fresh seeds (half with transactions, half on the cask engine, half through RESP servers): Raft safety, linearizable clients, nothing acknowledged lost, balances that add up, converged engines`,
+    `${count} fresh seeds (half with transactions, half on the cask engine, half through RESP servers, half adding a member): Raft safety, linearizable clients, nothing acknowledged lost, balances that add up, converged engines`,
     async () => {
       console.log(`replica simulator: seeds ${from}..${from + count - 1}`);
       const failures: string[] = [];
@@ -69,14 +69,22 @@ describe('replica simulator', () => {
       const txn = { casTaken: 0, casRefused: 0, transfers: 0, conflicts: 0, audits: 0 };
       let caskCompactions = 0;
       const resp = { sent: 0, ok: 0, refused: 0, forwardLinks: 0, transfers: 0 };
+      const added = { added: 0, promoted: 0, snapshots: 0 };
       for (let seed = from; seed < from + count; seed++) {
         // Every other seed adds compare-and-swaps and bank transfers (the transactions scenario),
         // every other pair runs the cask engine (docs/replica-sim.md, "The engine"), and every
-        // other four run the RESP servers and send commands to any member ("RESP and forwarding").
-        const transactions = seed % 2 === 0;
-        const engine = seed % 4 < 2 ? 'sim' : 'cask';
-        const viaResp = Math.floor(seed / 4) % 2 === 1;
-        const r = await runReplicaSeed({ seed, transactions, engine, resp: viaResp });
+        // other four run the RESP servers and send commands to any member ("RESP and forwarding"),
+        // and every other eight add a member while the faults run ("Added members").
+        const scenario = {
+          transactions: seed % 2 === 0,
+          engine: seed % 4 < 2 ? 'sim' : 'cask',
+          resp: Math.floor(seed / 4) % 2 === 1,
+          addMember: Math.floor(seed / 8) % 2 === 1,
+        } as const;
+        const r = await runReplicaSeed({ seed, ...scenario });
+        if (r.addition?.addedAt !== undefined) added.added++;
+        if (r.addition?.promotedAt !== undefined) added.promoted++;
+        added.snapshots += r.addition?.snapshots ?? 0;
         resp.sent += r.ops.resp;
         resp.ok += r.ops.respOk;
         resp.refused += r.ops.respRefused;
@@ -89,13 +97,10 @@ describe('replica simulator', () => {
         txn.transfers += r.bank?.acknowledged ?? 0;
         txn.conflicts += r.bank?.conflicts ?? 0;
         txn.audits += r.bank?.audits ?? 0;
-        if (!r.ok)
-          failures.push(
-            `seed ${seed}: ${r.error}\n  replay: ${replayCommand(r, { transactions, engine, resp: viaResp })}`,
-          );
+        if (!r.ok) failures.push(`seed ${seed}: ${r.error}\n  replay: ${replayCommand(r, scenario)}`);
       }
       console.log(
-        `replica simulator, transactions: ${JSON.stringify(txn)}, cask compactions: ${caskCompactions}, RESP: ${JSON.stringify(resp)}`,
+        `replica simulator, transactions: ${JSON.stringify(txn)}, cask compactions: ${caskCompactions}, RESP: ${JSON.stringify(resp)}, additions: ${JSON.stringify(added)}`,
       );
       expect(failures).toEqual([]);
       if (count >= REPLICA_SEEDS_CI) {
@@ -110,6 +115,8 @@ describe('replica simulator', () => {
         // The RESP seeds sent commands to members that forwarded them to the leader, some
         // answered, some refused with CLUSTERDOWN, and MULTI/EXEC transfers went that way too.
         for (const n of Object.values(resp)) expect(n).toBeGreaterThan(0);
+        // The add-member seeds added members, promoted them, and some caught up by snapshot.
+        for (const n of Object.values(added)) expect(n).toBeGreaterThan(0);
       }
     },
     count * SEED_MS_BUDGET,
@@ -304,11 +311,12 @@ describe('replica simulator', () => {
     expect(a.sockets?.memberLinks).toBeGreaterThan(0);
   });
 
-  it('a removal seed replays exactly too', async () => {
-    const a = await runReplicaSeed({ seed: REPLAY_SEED, removeMember: true });
-    const b = await runReplicaSeed({ seed: REPLAY_SEED, removeMember: true });
+  it('a membership seed (a member removed, one added and promoted) replays exactly too', async () => {
+    const a = await runReplicaSeed({ seed: REPLAY_SEED, removeMember: true, addMember: true });
+    const b = await runReplicaSeed({ seed: REPLAY_SEED, removeMember: true, addMember: true });
     expect(a.ok).toBe(true);
     expect(b).toEqual(a);
     expect(a.removal).toBeDefined();
+    expect(a.addition?.promotedAt).toBeDefined();
   });
 });

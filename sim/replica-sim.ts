@@ -15,6 +15,7 @@ import { Checkers, SafetyViolation } from './checkers.js';
 import { checkLinearizability } from './linearizability.js';
 import type { NetworkOptions } from './network.js';
 import { RELIABLE } from './network.js';
+import { type AdditionStats, SimAddition } from './replica-addition.js';
 import { BANK_CLIENTS_MAX, type BankStats, SimBank } from './replica-bank.js';
 import { type ClientStats, SimClients } from './replica-clients.js';
 import { type IoLatency, NO_FAULTS } from './replica-fs.js';
@@ -59,6 +60,8 @@ const BANK_PRNG_SALT = 0xba4c;
 /** RESP_PRNG_SALT: the RESP scenario's stream (which operations are RESP commands, and to whom). */
 const RESP_PRNG_SALT = 0x6379;
 const BANK_RESP_PRNG_SALT = 0x6b79;
+/** ADD_PRNG_SALT: the add-member scenario's stream (when it adds). */
+const ADD_PRNG_SALT = 0xadd;
 
 export interface ReplicaRunOptions {
   readonly seed: number;
@@ -103,6 +106,12 @@ export interface ReplicaRunOptions {
    * (docs/replica-sim.md, "RESP and forwarding").
    */
   readonly resp?: boolean;
+  /**
+   * addMember: once in the chaos phase the ready leader adds a new member as a learner; it starts
+   * on an empty disk, catches up and is promoted once caught up (docs/replica-sim.md, "Added
+   * members").
+   */
+  readonly addMember?: boolean;
 }
 
 /** ScenarioOptions: a run's options besides its seed (what a replay must repeat). */
@@ -147,6 +156,8 @@ export interface ReplicaRunResult {
    * to the leader), reset by a death or a cut link, refused by a member that was down.
    */
   readonly sockets: { opened: number; memberLinks: number; reset: number; refused: number } | undefined;
+  /** addition: the add-member scenario's new member: when it was added and promoted. */
+  readonly addition: AdditionStats | undefined;
 }
 
 export function nodesForSeed(seed: number, nodes: number | undefined): number {
@@ -163,7 +174,8 @@ export function replayCommand(r: Pick<ReplicaRunResult, 'seed' | 'nodes'>, o: Sc
   const txn = o.transactions === true ? ' --transactions' : '';
   const eng = (o.engine ?? 'sim') === 'sim' ? '' : ` --engine ${o.engine}`;
   const resp = o.resp === true ? ' --resp' : '';
-  return `npm run sim:replica -- --seed ${r.seed} --nodes ${r.nodes}${chaos}${deletes}${lost}${remove}${txn}${eng}${resp} --trace`;
+  const add = o.addMember === true ? ' --add-member' : '';
+  return `npm run sim:replica -- --seed ${r.seed} --nodes ${r.nodes}${chaos}${deletes}${lost}${remove}${txn}${eng}${resp}${add} --trace`;
 }
 
 function randomNetwork(p: Prng): NetworkOptions {
@@ -405,6 +417,23 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
       });
   };
 
+  // The addition (addMember): a member beyond the initial ones, added and promoted while the
+  // chaos runs (sim/replica-addition.ts). Its skew is drawn from the scenario's own stream.
+  const adds = new Prng(opts.seed ^ ADD_PRNG_SALT);
+  const addition =
+    opts.addMember === true
+      ? new SimAddition(
+          sched,
+          adds,
+          members,
+          new SimMember(nodes + 1, env, adds.chance(0.5) ? adds.range(-SKEW_MS_MAX, SKEW_MS_MAX) : 0, true),
+          () => clients.leader(),
+          net,
+          trace,
+          chaosMs,
+        )
+      : undefined;
+
   // Checked after every event: election safety, leader completeness, state machine safety.
   let maxTerm = 0;
   const observe = (): void => {
@@ -468,6 +497,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
       chaos(p, midSave, members, net, clients, restart, trace, () => ioFaults++);
       if (lostDirectory && wiped === undefined && sched.now >= wipeAt) wipe(wipes.pick(members), undefined);
       removeOne();
+      addition?.step();
       // A check (`cairn check hash`) now and then, from the second stream: every member that
       // applies it digests its engine there, and the digests must agree (onDigest below).
       if (snap.chance(CHECK_RATE)) {
@@ -568,6 +598,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     applied,
     startChecks,
     removal,
+    addition: addition?.final(),
     sockets:
       sockets === undefined
         ? undefined

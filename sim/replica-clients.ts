@@ -12,9 +12,10 @@
 //   reads the key in its failure branch, so the next try compares with a fresher value.
 //
 // - With `resp` (the RESP scenario): now and then the operation is a RESP command instead (GET,
-//   SET, DEL, INCRBY) sent over a simulated connection to any member that is up, whose RESP
-//   server runs it or forwards it to the leader (sim/replica-resp.ts). A CLUSTERDOWN reply means
-//   it did not happen, UNCERTAIN or a lost connection that it may have.
+//   SET, DEL, INCRBY; with `cas`, half of the compare-and-swaps as TXN.CAS), sent over a
+//   simulated connection to any member that is up, whose RESP server runs it or forwards it to
+//   the leader (sim/replica-resp.ts). A CLUSTERDOWN reply means it did not happen, UNCERTAIN or a
+//   lost connection that it may have.
 //
 // Outcomes: success completes the operation with its output. ClusterDownError means it did not
 // happen: it is left out of the history, so if it did happen after all, the checker finds a read
@@ -317,11 +318,18 @@ export class SimClients {
     const seenKey = `${client}/${key}`;
     const expected = this.seen.get(seenKey) ?? null;
     const value = String(this.nextValue++);
+    const call: Call = { kind: 'cas', key, expected, value };
+    if (this.resp?.prng.chance(RESP_RATE)) {
+      // TXN.CAS over RESP, to any member that is up (it forwards to the leader).
+      const up = this.members.filter((x) => x.up);
+      this.respCas(client, call, seenKey, this.resp.prng.pick(up.length > 0 ? up : [m]), this.resp.links);
+      return;
+    }
     const compare: Comparison =
       expected === null
         ? { key, target: 'exists', exists: false }
         : { key, target: 'value', op: '=', value: expected };
-    this.track(client, run.proc, { kind: 'cas', key, expected, value }, async () => {
+    this.track(client, run.proc, call, async () => {
       const r = await run.db.compareAndSwap({
         compare: [compare],
         success: [{ type: 'set', key, value }],
@@ -331,6 +339,36 @@ export class SimClients {
       if (r.succeeded) this.seen.set(seenKey, value);
       else if (read?.type === 'get') this.seen.set(seenKey, read.value?.toString() ?? null);
       return r.succeeded;
+    });
+  }
+
+  /**
+   * respCas: the compare-and-swap as `TXN.CAS 1 <compare> THEN 1 SET key value ELSE 1 GET key`;
+   * the reply is [1, [OK]] when it swapped, [0, [value]] when not.
+   */
+  private respCas(
+    client: number,
+    call: Call & { kind: 'cas' },
+    seenKey: string,
+    m: SimMember,
+    links: SimRespLinks,
+  ): void {
+    const run = m.running as Running;
+    const { key, expected, value } = call;
+    const compare = expected === null ? [key, 'EXISTS', '0'] : [key, 'VALUE', '=', expected];
+    const args = ['TXN.CAS', '1', ...compare, 'THEN', '1', 'SET', key, value, 'ELSE', '1', 'GET', key];
+    this.stats.resp++;
+    this.track(client, run.proc, call, async () => {
+      const reply = await links.call(`c${client}`, respAddress(m.id), args);
+      if (reply instanceof RespError) return this.respOutput(call, reply); // throws
+      const [took, results] = Array.isArray(reply) ? reply : [];
+      if ((took !== 0 && took !== 1) || !Array.isArray(results) || results.length !== 1)
+        return this.respOutput(call, reply); // a reply of the wrong shape: fails the run
+      this.stats.respOk++;
+      const read = results[0];
+      if (took === 1) this.seen.set(seenKey, value);
+      else this.seen.set(seenKey, read === null || read === undefined ? null : String(read));
+      return took === 1;
     });
   }
 

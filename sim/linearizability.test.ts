@@ -82,6 +82,15 @@ const append = (c: number, i: number, r: number | undefined, suffix: string, out
   ...(output === undefined ? {} : { output }),
 });
 
+const expire = (i: number, r: number | undefined, value: string): Op => ({
+  client: -1,
+  kind: 'expire',
+  key: K,
+  value,
+  invoke: i,
+  complete: r,
+});
+
 function expectOk(h: readonly Op[]): void {
   const r = checkLinearizability(h);
   if (r.ok !== true) throw new Error(`expected linearizable:\n${r.ok === false ? r.explanation : r.reason}`);
@@ -157,6 +166,26 @@ describe('linearizability: known-good histories', () => {
 
   it('keys are independent', () => {
     expectOk([put(0, 0, 10, 'a', 'x'), get(1, 1, 2, null, 'y'), get(1, 11, 12, 'a', 'x')]);
+  });
+});
+
+describe('linearizability: expiry', () => {
+  it('a value read absent after its expiry, present before it, and a later write untouched', () => {
+    // put "a" with a time to live of 100: it runs out between 100 and 110.
+    expectOk([put(0, 0, 10, 'a'), expire(100, 110, 'a'), get(1, 50, 60, 'a'), get(1, 120, 130, null)]);
+    // Within the window either answer; a write after it is not expired with it.
+    expectOk([put(0, 0, 10, 'a'), expire(100, 110, 'a'), get(1, 101, 102, 'a'), get(2, 103, 104, null)]);
+    expectOk([put(0, 0, 10, 'a'), expire(100, 110, 'a'), put(0, 120, 130, 'b'), get(1, 140, 150, 'b')]);
+    // Overwritten before it ran out: nothing expires.
+    expectOk([put(0, 0, 10, 'a'), put(0, 20, 30, 'b'), expire(100, 110, 'a'), get(1, 120, 130, 'b')]);
+  });
+
+  it('a value seen after its expiry, a later write lost to it, a value back after it went', () => {
+    expectBad([put(0, 0, 10, 'a'), expire(100, 110, 'a'), get(1, 120, 130, 'a')]);
+    expectBad([put(0, 0, 10, 'a'), expire(100, 110, 'a'), put(0, 120, 130, 'b'), get(1, 140, 150, null)]);
+    expectBad([put(0, 0, 10, 'a'), expire(100, 110, 'a'), get(1, 101, 102, null), get(2, 103, 104, 'a')]);
+    // Gone before its time.
+    expectBad([put(0, 0, 10, 'a'), expire(100, 110, 'a'), get(1, 50, 60, null)]);
   });
 });
 
@@ -326,7 +355,8 @@ function bruteForce(h: readonly Op[]): boolean {
         if (o.complete !== undefined) return false;
         next = state;
       } else {
-        const claimed = o.complete === undefined || o.kind === 'put' ? undefined : o.output;
+        const claimed =
+          o.complete === undefined || o.kind === 'put' || o.kind === 'expire' ? undefined : o.output;
         if (claimed !== undefined && claimed !== r.output) return false;
         next = r.state;
       }

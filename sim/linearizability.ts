@@ -90,7 +90,18 @@ export interface AppendOp extends OperationBase {
   readonly output?: number;
 }
 
-export type KvOperation = GetOp | PutOp | DeleteOp | CasOp | IncrOp | AppendOp;
+/**
+ * ExpireOp is a time to live running out: the key becomes absent if it still holds `value` (the
+ * value a SET with an expiry wrote; values are unique, so a later write is never taken for it).
+ * It has no output. Its window is when every member's clock reaches the expiry: a recorder gives
+ * it the SET's window shifted by the time to live (ambiguous when the SET was).
+ */
+export interface ExpireOp extends OperationBase {
+  readonly kind: 'expire';
+  readonly value: string;
+}
+
+export type KvOperation = GetOp | PutOp | DeleteOp | CasOp | IncrOp | AppendOp | ExpireOp;
 
 /** LinearizationStep is one operation of a (partial) linearization and the key's value after it. */
 export interface LinearizationStep {
@@ -174,12 +185,14 @@ export function applyOp(state: KvValue, op: KvOperation): StepOutcome {
       const next = (state ?? '') + op.suffix;
       return { ok: true, state: next, output: Buffer.byteLength(next, 'utf8') };
     }
+    case 'expire':
+      return { ok: true, state: state === op.value ? null : state, output: undefined };
   }
 }
 
 /** recordedOutput is the output the history claims, or undefined when unknown or irrelevant. */
 function recordedOutput(op: KvOperation): KvValue | boolean | number | undefined {
-  if (op.complete === undefined || op.kind === 'put') return undefined;
+  if (op.complete === undefined || op.kind === 'put' || op.kind === 'expire') return undefined;
   return op.output;
 }
 
@@ -568,8 +581,11 @@ export function describeOp(op: KvOperation): string {
     case 'append':
       call = `append(${show(op.suffix)})`;
       break;
+    case 'expire':
+      call = `expire(${show(op.value)})`;
+      break;
   }
-  const out = op.kind === 'put' ? 'ok' : show(recordedOutput(op));
+  const out = op.kind === 'put' || op.kind === 'expire' ? 'ok' : show(recordedOutput(op));
   const when = op.complete === undefined ? `[${op.invoke}, ?] ambiguous` : `[${op.invoke}, ${op.complete}]`;
   return `client ${op.client} ${JSON.stringify(op.key)} ${call} -> ${op.complete === undefined ? '?' : out} ${when}`;
 }

@@ -16,6 +16,14 @@
 //   simulated connection to any member that is up, whose RESP server runs it or forwards it to
 //   the leader (sim/replica-resp.ts). A CLUSTERDOWN reply means it did not happen, UNCERTAIN or a
 //   lost connection that it may have.
+// - With `ttl` (the expiry scenario): now and then the operation is on the expiry key `x0`
+//   instead: a SET with a time to live of TTL_MS_MIN..TTL_MS_MAX, a plain SET, a DEL or a GET
+//   (no INCR there: INCR keeps a key's expiry, which the model's conditional expiry does not
+//   follow). Every SET with a time to live adds an `expire` of its value to the history, its
+//   window the SET's shifted by the time to live: members' clocks agree in this scenario, so the
+//   key must read as present before then and absent after, on every member, whatever the leader
+//   changes, crashes and the expiry cycle's replicated deletes in between (docs/replica-sim.md,
+//   "Expiry").
 //
 // Outcomes: success completes the operation with its output. ClusterDownError means it did not
 // happen: it is left out of the history, so if it did happen after all, the checker finds a read
@@ -40,6 +48,19 @@ export const LONG_TTL_MS = 24 * 3600 * 1000;
 export const FOLLOWER_WRITE_RATE = 0.05;
 /** CAS_RATE: the share of operations that are compare-and-swaps when `cas` is on. */
 export const CAS_RATE = 0.2;
+/** TTL_KEY: the expiry scenario's key (apart from the others: no INCR on it). */
+export const TTL_KEY = 'x0';
+/** TTL_RATE: the share of operations on TTL_KEY when `ttl` is on. */
+export const TTL_RATE = 0.5;
+/**
+ * TTL_MS_MIN, TTL_MS_SHORT, TTL_MS_MAX: the times to live the expiry scenario's SETs carry: half
+ * up to TTL_MS_SHORT, so that expiries often meet the expiry cycle (every 100 ms) while another
+ * write of the key is pending (a cycle that deleted it then would delete the newer value), half
+ * up to TTL_MS_MAX, across leader changes and crashes.
+ */
+const TTL_MS_MIN = 20;
+const TTL_MS_SHORT = 300;
+const TTL_MS_MAX = 3_000;
 /** RESP_RATE: the share of operations that are RESP commands when `resp` is on. */
 export const RESP_RATE = 0.5;
 /** PUT_VALUE_BASE: SET values are distinct integers from here up (INCR stays valid on them). */
@@ -62,6 +83,9 @@ export interface ClientStats {
   resp: number;
   respOk: number;
   respRefused: number;
+  /** ttlSets, ttlAbsent: acknowledged SETs with a time to live on TTL_KEY, and reads of it that found it absent. */
+  ttlSets: number;
+  ttlAbsent: number;
 }
 
 /**
@@ -76,7 +100,7 @@ export interface Attached {
 
 type Call =
   | { kind: 'get' | 'delete'; key: string }
-  | { kind: 'put'; key: string; value: string }
+  | { kind: 'put'; key: string; value: string; ttlMs?: number }
   | { kind: 'incr'; key: string; by: number }
   | { kind: 'cas'; key: string; expected: string | null; value: string };
 
@@ -92,6 +116,8 @@ export class SimClients {
     resp: 0,
     respOk: 0,
     respRefused: 0,
+    ttlSets: 0,
+    ttlAbsent: 0,
   };
   private readonly inFlight: SimOperations;
   private readonly attached: Attached[] = [];
@@ -118,6 +144,8 @@ export class SimClients {
      * command, and the connections it goes over (undefined: none).
      */
     private readonly resp?: { readonly prng: Prng; readonly links: SimRespLinks },
+    /** ttl: a stream of its own that decides, before each operation, whether it is on TTL_KEY. */
+    private readonly ttl?: Prng,
   ) {
     this.inFlight = new SimOperations(sched);
   }
@@ -164,6 +192,10 @@ export class SimClients {
 
   private issue(client: number): void {
     if (this.stopped) return;
+    if (this.ttl?.chance(TTL_RATE)) {
+      this.ttlOperation(client, this.ttl);
+      return;
+    }
     if (this.resp?.prng.chance(RESP_RATE)) {
       this.respCommand(client, this.resp.prng);
       return;
@@ -210,6 +242,56 @@ export class SimClients {
   }
 
   /**
+   * ttlOperation: on TTL_KEY, a SET with a time to live (40%), a plain SET (10%), a DEL (10%) or a
+   * GET (40%): writes on the ready leader, reads on any member (as `get`).
+   */
+  private ttlOperation(client: number, prng: Prng): void {
+    const roll = prng.float();
+    const up = this.members.filter((m) => m.up);
+    if (this.resp !== undefined && up.length > 0 && this.resp.prng.chance(RESP_RATE)) {
+      // Over RESP to any member, as the others (the resp stream decides, so runs without it
+      // draw as before).
+      this.ttlOverResp(client, roll, prng, this.resp.prng.pick(up), this.resp.links);
+      return;
+    }
+    if (roll < 0.4) {
+      if (up.length === 0) this.next(client);
+      else this.get(client, TTL_KEY, prng.pick(up));
+      return;
+    }
+    const leader = this.leader();
+    if (leader === undefined) {
+      this.next(client);
+      return;
+    }
+    if (roll < 0.9) {
+      const ttlMs =
+        roll < 0.8 ? prng.range(TTL_MS_MIN, prng.chance(0.5) ? TTL_MS_SHORT : TTL_MS_MAX) : undefined;
+      this.put(client, TTL_KEY, leader, ttlMs);
+    } else this.delete(client, TTL_KEY, leader);
+  }
+
+  /** ttlOverResp: ttlOperation's command as RESP: GET, SET PX, SET or DEL of TTL_KEY. */
+  private ttlOverResp(client: number, roll: number, prng: Prng, m: SimMember, links: SimRespLinks): void {
+    const key = TTL_KEY;
+    if (roll < 0.4) {
+      this.sendResp(client, m, { kind: 'get', key }, ['GET', key], links);
+    } else if (roll < 0.9) {
+      const value = String(this.nextValue++);
+      if (roll < 0.8) {
+        const ttlMs = prng.range(TTL_MS_MIN, prng.chance(0.5) ? TTL_MS_SHORT : TTL_MS_MAX);
+        this.sendResp(
+          client,
+          m,
+          { kind: 'put', key, value, ttlMs },
+          ['SET', key, value, 'PX', String(ttlMs)],
+          links,
+        );
+      } else this.sendResp(client, m, { kind: 'put', key, value }, ['SET', key, value], links);
+    } else this.sendResp(client, m, { kind: 'delete', key }, ['DEL', key], links);
+  }
+
+  /**
    * respCommand: GET, SET, DEL or INCRBY on a random key, sent as RESP to any member that is up
    * (every member accepts every command: it runs it as the ready leader or forwards it).
    */
@@ -237,7 +319,17 @@ export class SimClients {
       call = { kind: 'incr', key, by: prng.range(1, 5) };
       args = ['INCRBY', key, String(call.by)];
     }
-    const links = this.resp.links;
+    this.sendResp(client, m, call, args, this.resp.links);
+  }
+
+  /** sendResp sends `args` (the command `call` records) to member m over RESP and tracks it. */
+  private sendResp(
+    client: number,
+    m: SimMember,
+    call: Call,
+    args: readonly string[],
+    links: SimRespLinks,
+  ): void {
     const run = m.running as Running;
     this.stats.resp++;
     this.track(client, run.proc, call, async () => {
@@ -299,11 +391,13 @@ export class SimClients {
     );
   }
 
-  private put(client: number, key: string, m: SimMember): void {
+  /** put: a SET on member m; `ttlMs` for the expiry scenario, else a day now and then (never runs out). */
+  private put(client: number, key: string, m: SimMember, ttlMs?: number): void {
     const run = m.running as Running;
     const value = String(this.nextValue++);
-    const ttl = this.prng.chance(0.2) ? { ttlMs: LONG_TTL_MS } : undefined;
-    this.track(client, run.proc, { kind: 'put', key, value }, async () => {
+    const ttl = ttlMs !== undefined ? { ttlMs } : this.prng.chance(0.2) ? { ttlMs: LONG_TTL_MS } : undefined;
+    const call: Call = ttlMs === undefined ? { kind: 'put', key, value } : { kind: 'put', key, value, ttlMs };
+    this.track(client, run.proc, call, async () => {
       await run.db.set(key, value, ttl);
       return null;
     });
@@ -448,12 +542,27 @@ export class SimClients {
     else this.stats.ambiguous++;
     const base = { client, key: call.key, invoke, complete };
     if (outcome.kind === 'ok') this.saw(client, call, outcome.output);
+    if (outcome.kind === 'ok' && call.key === TTL_KEY) {
+      if (call.kind === 'put' && call.ttlMs !== undefined) this.stats.ttlSets++;
+      if (call.kind === 'get' && outcome.output === null) this.stats.ttlAbsent++;
+    }
     switch (call.kind) {
       case 'get':
         this.history.push({ ...base, kind: 'get', output: output as string | null });
         break;
       case 'put':
         this.history.push({ ...base, kind: 'put', value: call.value });
+        if (call.ttlMs !== undefined) {
+          // The time to live runs out within the SET's window shifted by it (clocks agree).
+          this.history.push({
+            client,
+            key: call.key,
+            kind: 'expire',
+            value: call.value,
+            invoke: invoke + call.ttlMs,
+            complete: complete === undefined ? undefined : complete + call.ttlMs,
+          });
+        }
         break;
       case 'cas':
         if (output === true) this.stats.casTaken++;
@@ -488,7 +597,7 @@ export class SimClients {
 function describe(call: Call): string {
   switch (call.kind) {
     case 'put':
-      return call.value;
+      return call.ttlMs === undefined ? call.value : `${call.value} px ${call.ttlMs}`;
     case 'incr':
       return String(call.by);
     case 'cas':

@@ -10,6 +10,7 @@
 //   --transactions         compare-and-swaps beside the other operations, and bank transfers and audits
 //   --engine cask          members run the cask engine (as cairn serve does) instead of the simulator's
 //   --add-member           the leader adds a member as a learner and promotes it once caught up
+//   --ttl                  a key written with times to live that run out (members' clocks agree)
 //   --resp                 members run the RESP server; clients send part of their commands to any
 //                          member, which forwards them to the leader
 // (docs/replica-sim.md describes each scenario.)
@@ -72,6 +73,7 @@ function parseArgs(argv: readonly string[]): Args {
     else if (a === '--transactions') sc.transactions = true;
     else if (a === '--resp') sc.resp = true;
     else if (a === '--add-member') sc.addMember = true;
+    else if (a === '--ttl') sc.ttl = true;
     else if (a === '--engine') {
       const v = argv[++i];
       if (v !== 'sim' && v !== 'cask') throw new Error(`--engine takes sim or cask, got ${v}`);
@@ -100,6 +102,7 @@ function summary(r: ReplicaRunResult): string {
       : `, RESP ${r.ops.resp} sent ${r.ops.respOk} ok ${r.ops.respRefused} CLUSTERDOWN, sockets ${JSON.stringify(r.sockets)}`) +
     (r.bank === undefined ? '' : `, bank ${JSON.stringify(r.bank)}`) +
     (r.addition === undefined ? '' : `, addition ${JSON.stringify(r.addition)}`) +
+    (r.ops.ttlSets === 0 ? '' : `, TTL ${r.ops.ttlSets} sets, ${r.ops.ttlAbsent} reads absent`) +
     (Object.keys(r.engineEvents).length === 0 ? '' : `, engine events ${JSON.stringify(r.engineEvents)}`)
   );
 }

@@ -61,7 +61,7 @@ const lostFrom = Number(process.env.CAIRN_REPLICA_SIM_FROM ?? randomInt(1, SEED_
 
 describe('replica simulator', () => {
   it(
-    `${count} fresh seeds (half with transactions, half on the cask engine, half through RESP servers, half adding a member): Raft safety, linearizable clients, nothing acknowledged lost, balances that add up, converged engines`,
+    `${count} fresh seeds (half with transactions, half on the cask engine, half through RESP servers, half adding a member, half with keys that expire): Raft safety, linearizable clients, nothing acknowledged lost, balances that add up, converged engines`,
     async () => {
       console.log(`replica simulator: seeds ${from}..${from + count - 1}`);
       const failures: string[] = [];
@@ -70,21 +70,26 @@ describe('replica simulator', () => {
       let caskCompactions = 0;
       const resp = { sent: 0, ok: 0, refused: 0, forwardLinks: 0, transfers: 0 };
       const added = { added: 0, promoted: 0, snapshots: 0 };
+      const expiry = { sets: 0, absent: 0 };
       for (let seed = from; seed < from + count; seed++) {
         // Every other seed adds compare-and-swaps and bank transfers (the transactions scenario),
         // every other pair runs the cask engine (docs/replica-sim.md, "The engine"), and every
         // other four run the RESP servers and send commands to any member ("RESP and forwarding"),
-        // and every other eight add a member while the faults run ("Added members").
+        // every other eight add a member while the faults run ("Added members"), and every other
+        // sixteen write a key with times to live that run out ("Expiry").
         const scenario = {
           transactions: seed % 2 === 0,
           engine: seed % 4 < 2 ? 'sim' : 'cask',
           resp: Math.floor(seed / 4) % 2 === 1,
           addMember: Math.floor(seed / 8) % 2 === 1,
+          ttl: Math.floor(seed / 16) % 2 === 1,
         } as const;
         const r = await runReplicaSeed({ seed, ...scenario });
         if (r.addition?.addedAt !== undefined) added.added++;
         if (r.addition?.promotedAt !== undefined) added.promoted++;
         added.snapshots += r.addition?.snapshots ?? 0;
+        expiry.sets += r.ops.ttlSets;
+        expiry.absent += r.ops.ttlAbsent;
         resp.sent += r.ops.resp;
         resp.ok += r.ops.respOk;
         resp.refused += r.ops.respRefused;
@@ -100,7 +105,7 @@ describe('replica simulator', () => {
         if (!r.ok) failures.push(`seed ${seed}: ${r.error}\n  replay: ${replayCommand(r, scenario)}`);
       }
       console.log(
-        `replica simulator, transactions: ${JSON.stringify(txn)}, cask compactions: ${caskCompactions}, RESP: ${JSON.stringify(resp)}, additions: ${JSON.stringify(added)}`,
+        `replica simulator, transactions: ${JSON.stringify(txn)}, cask compactions: ${caskCompactions}, RESP: ${JSON.stringify(resp)}, additions: ${JSON.stringify(added)}, expiry: ${JSON.stringify(expiry)}`,
       );
       expect(failures).toEqual([]);
       if (count >= REPLICA_SEEDS_CI) {
@@ -117,6 +122,8 @@ describe('replica simulator', () => {
         for (const n of Object.values(resp)) expect(n).toBeGreaterThan(0);
         // The add-member seeds added members, promoted them, and some caught up by snapshot.
         for (const n of Object.values(added)) expect(n).toBeGreaterThan(0);
+        // The expiry seeds wrote values with times to live, and reads found them expired.
+        for (const n of Object.values(expiry)) expect(n).toBeGreaterThan(0);
       }
     },
     count * SEED_MS_BUDGET,
@@ -297,8 +304,8 @@ describe('replica simulator', () => {
     expect(a.startChecks.wipes).toBe(1);
   });
 
-  it('a seed on the cask engine with transactions through RESP servers replays exactly too', async () => {
-    const scenario = { engine: 'cask', transactions: true, resp: true } as const;
+  it('a seed on the cask engine with transactions and expiry through RESP servers replays exactly too', async () => {
+    const scenario = { engine: 'cask', transactions: true, resp: true, ttl: true } as const;
     const a = await runReplicaSeed({ seed: REPLAY_SEED, ...scenario });
     const b = await runReplicaSeed({ seed: REPLAY_SEED, ...scenario });
     expect(a.ok).toBe(true);
@@ -309,6 +316,7 @@ describe('replica simulator', () => {
     expect(a.ops.casTaken).toBeGreaterThan(0);
     expect(a.ops.respOk).toBeGreaterThan(0);
     expect(a.sockets?.memberLinks).toBeGreaterThan(0);
+    expect(a.ops.ttlAbsent).toBeGreaterThan(0);
   });
 
   it('a membership seed (a member removed, one added and promoted) replays exactly too', async () => {

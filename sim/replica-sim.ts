@@ -17,7 +17,7 @@ import type { NetworkOptions } from './network.js';
 import { RELIABLE } from './network.js';
 import { type AdditionStats, SimAddition } from './replica-addition.js';
 import { BANK_CLIENTS_MAX, type BankStats, SimBank } from './replica-bank.js';
-import { type ClientStats, SimClients } from './replica-clients.js';
+import { type ClientStats, SimClients, TTL_KEY } from './replica-clients.js';
 import { type IoLatency, NO_FAULTS } from './replica-fs.js';
 import {
   type EngineItem,
@@ -60,6 +60,8 @@ const BANK_PRNG_SALT = 0xba4c;
 /** RESP_PRNG_SALT: the RESP scenario's stream (which operations are RESP commands, and to whom). */
 const RESP_PRNG_SALT = 0x6379;
 const BANK_RESP_PRNG_SALT = 0x6b79;
+/** TTL_PRNG_SALT: the expiry scenario's stream (which operations are on its key). */
+const TTL_PRNG_SALT = 0x771;
 /** ADD_PRNG_SALT: the add-member scenario's stream (when it adds). */
 const ADD_PRNG_SALT = 0xadd;
 
@@ -112,6 +114,11 @@ export interface ReplicaRunOptions {
    * members").
    */
   readonly addMember?: boolean;
+  /**
+   * ttl: clients also write a key with times to live that run out during the run; members' clocks
+   * agree (no skew), so its expiry must be linearizable (docs/replica-sim.md, "Expiry").
+   */
+  readonly ttl?: boolean;
 }
 
 /** ScenarioOptions: a run's options besides its seed (what a replay must repeat). */
@@ -175,7 +182,8 @@ export function replayCommand(r: Pick<ReplicaRunResult, 'seed' | 'nodes'>, o: Sc
   const eng = (o.engine ?? 'sim') === 'sim' ? '' : ` --engine ${o.engine}`;
   const resp = o.resp === true ? ' --resp' : '';
   const add = o.addMember === true ? ' --add-member' : '';
-  return `npm run sim:replica -- --seed ${r.seed} --nodes ${r.nodes}${chaos}${deletes}${lost}${remove}${txn}${eng}${resp}${add} --trace`;
+  const ttl = o.ttl === true ? ' --ttl' : '';
+  return `npm run sim:replica -- --seed ${r.seed} --nodes ${r.nodes}${chaos}${deletes}${lost}${remove}${txn}${eng}${resp}${add}${ttl} --trace`;
 }
 
 function randomNetwork(p: Prng): NetworkOptions {
@@ -314,8 +322,12 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
       });
     },
   };
-  for (const id of ids)
-    members.push(new SimMember(id, env, p.chance(0.5) ? p.range(-SKEW_MS_MAX, SKEW_MS_MAX) : 0));
+  // Skews are drawn in every run (the stream stays as it was); the expiry scenario sets them to 0.
+  const skew = (prng: Prng): number => {
+    const drawn = prng.chance(0.5) ? prng.range(-SKEW_MS_MAX, SKEW_MS_MAX) : 0;
+    return opts.ttl === true ? 0 : drawn;
+  };
+  for (const id of ids) members.push(new SimMember(id, env, skew(p)));
   const keys = Array.from({ length: p.range(1, KEYS_MAX) }, (_, i) => `k${i}`);
   const transactions = opts.transactions === true;
   const clients = new SimClients(
@@ -327,6 +339,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
     opts.followerDeletes !== false,
     transactions ? new Prng(opts.seed ^ CAS_PRNG_SALT) : undefined,
     links === undefined ? undefined : { prng: new Prng(opts.seed ^ RESP_PRNG_SALT), links },
+    opts.ttl === true ? new Prng(opts.seed ^ TTL_PRNG_SALT) : undefined,
   );
   const bankPrng = new Prng(opts.seed ^ BANK_PRNG_SALT);
   const bank = transactions
@@ -426,7 +439,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
           sched,
           adds,
           members,
-          new SimMember(nodes + 1, env, adds.chance(0.5) ? adds.range(-SKEW_MS_MAX, SKEW_MS_MAX) : 0, true),
+          new SimMember(nodes + 1, env, skew(adds), true),
           () => clients.leader(),
           net,
           trace,
@@ -538,7 +551,7 @@ export async function runReplicaSeed(opts: ReplicaRunOptions): Promise<ReplicaRu
       );
     }
     // Final reads: every key read linearizably on the leader, into the history.
-    for (const key of keys) {
+    for (const key of opts.ttl === true ? [...keys, TTL_KEY] : keys) {
       let done = false;
       while (!done && sched.now - healedAt < 2 * LIVENESS_BOUND_MS) {
         const leader = clients.leader();

@@ -53,10 +53,15 @@ export async function leaderAddress(src: LeaderSource, kind: 'resp' | 'http'): P
   }
 }
 
-/** changeOrTimeout waits for the replica's next change event, at most `ms` (and at most LEADER_POLL_MS). */
-export function changeOrTimeout(replica: Replica, clock: Clock, ms: number): Promise<void> {
+/** changeOrTimeout waits for the replica's next change event, at most `ms` (and at most `pollMs`). */
+export function changeOrTimeout(
+  replica: Pick<Replica, 'onChange'>,
+  clock: Clock,
+  ms: number,
+  pollMs = LEADER_POLL_MS,
+): Promise<void> {
   return new Promise<void>((resolve) => {
-    const timer = clock.after(Math.min(ms, LEADER_POLL_MS), () => {
+    const timer = clock.after(Math.min(ms, pollMs), () => {
       off();
       resolve();
     });

@@ -8,6 +8,7 @@
 // (src/cli/run-server.ts); the replica simulator takes the member out for good. Nothing here
 // exits a process: embedded users decide.
 import type { Clock } from '../io/clock.js';
+import { changeOrTimeout } from './leader-address.js';
 import { ELECTION_TICKS, TICK_MS } from './replica.js';
 
 /**
@@ -101,17 +102,7 @@ export async function waitForHandoff(
       handedOver = false;
       break;
     }
-    await new Promise<void>((resolve) => {
-      const timer = clock.after(Math.min(left, HANDOFF_POLL_MS), () => {
-        off();
-        resolve();
-      });
-      const off = replica.onChange(() => {
-        timer.cancel();
-        off();
-        resolve();
-      });
-    });
+    await changeOrTimeout(replica, clock, left, HANDOFF_POLL_MS);
   }
   await new Promise<void>((resolve) => clock.after(REMOVED_LINGER_MS, resolve));
   return handedOver;

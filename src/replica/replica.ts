@@ -904,6 +904,14 @@ export class Replica {
    * linearizable resolves once this member has applied everything committed before the call
    * (ReadIndex, §6.4): a read after it is linearizable. Batched: every call in one turn shares
    * one round of heartbeats.
+   *
+   * Expiry: on the leader, everything acknowledged is applied, so a read that hides expired keys
+   * by the clock when it runs is linearizable. On a follower the state may be as old as the read
+   * index while the clock is the time it runs: near an expiry, such a read can find a key
+   * expired that a newer, acknowledged write had already replaced (the replica simulator, seed
+   * 615226418 with --ttl --lost-directory). The servers never serve a linearizable read on a
+   * follower (they forward it to the leader; docs/cluster.md), so this is for reads that do not
+   * hide by time, or for the leader.
    */
   linearizable(): Promise<void> {
     return this.read(

@@ -18,7 +18,9 @@
 //   the three SETs and EXEC pipelined, as client libraries send them. Nothing before EXEC writes,
 //   so an error or a lost connection before it is definite; EXEC's nil (a watched key changed),
 //   CONFLICT, EXECABORT and CLUSTERDOWN are definite; UNCERTAIN or a connection lost while EXEC
-//   is unanswered are not. An audit is then an MGET of every account on any member.
+//   is unanswered are not. Half of them are interactive transactions instead: TXN.BEGIN
+//   (serializable), MGET, then the three SETs and TXN.COMMIT pipelined, judged the same way.
+//   An audit is then an MGET of every account on any member.
 // - At the end, on every member's engine: the balances add up to 0, and each client's counter
 //   lies between its acknowledged transfers and those plus its uncertain ones (an acknowledged
 //   transfer lost, or a failure reported for one that was applied, shows up there).
@@ -144,7 +146,8 @@ export class SimBank implements Attached {
       else {
         const from = r.pick(this.accounts);
         const to = r.pick(this.accounts.filter((a) => a !== from));
-        this.respTransfer(client, r.pick(up), from, to, r.range(1, AMOUNT_MAX), this.resp.links);
+        const form = r.chance(0.5) ? 'multi' : 'interactive';
+        this.respTransfer(client, r.pick(up), from, to, r.range(1, AMOUNT_MAX), form, this.resp.links);
       }
       return;
     }
@@ -219,13 +222,17 @@ export class SimBank implements Attached {
     );
   }
 
-  /** respTransfer: the transfer as MULTI/EXEC over RESP on any member (see the top of the file). */
+  /**
+   * respTransfer: the transfer over RESP on any member (see the top of the file), as MULTI/EXEC
+   * after WATCH, or as an interactive transaction (TXN.BEGIN, MGET, the SETs, TXN.COMMIT).
+   */
   private respTransfer(
     client: number,
     m: SimMember,
     from: string,
     to: string,
     amount: number,
+    form: 'multi' | 'interactive',
     links: SimRespLinks,
   ): void {
     const run = m.running as Running;
@@ -234,26 +241,30 @@ export class SimBank implements Attached {
     const who = `b${client}`;
     const addr = respAddress(m.id);
     const counter = counterKey(client);
-    this.trace(`b${client} #${id} RESP transfer ${amount} ${from}->${to} via ${run.proc.name}`);
+    this.trace(`b${client} #${id} RESP ${form} transfer ${amount} ${from}->${to} via ${run.proc.name}`);
     const call = (...args: string[]): Promise<RespValue> => links.call(who, addr, args);
     this.track(
       run.proc,
       `b${client} #${id} RESP transfer`,
       async () => {
+        const multi = form === 'multi';
         let exec: Promise<RespValue>;
         try {
-          beforeExec(await call('WATCH', from, to, counter));
+          const begin = multi
+            ? call('WATCH', from, to, counter)
+            : call('TXN.BEGIN', 'ISOLATION', 'SERIALIZABLE');
+          beforeExec(await begin);
           const got = beforeExec(await call('MGET', from, to, counter));
           if (!Array.isArray(got) || got.length !== 3) throw this.unexpected('MGET', got);
           const [a, b, n] = got.map((v) => Number(v === null ? 0 : String(v)));
           // Pipelined, as clients send them: one write, replies in order.
           const queued = [
-            call('MULTI'),
+            ...(multi ? [call('MULTI')] : []),
             call('SET', from, String((a ?? 0) - amount)),
             call('SET', to, String((b ?? 0) + amount)),
             call('SET', counter, String((n ?? 0) + 1)),
           ];
-          exec = call('EXEC');
+          exec = call(multi ? 'EXEC' : 'TXN.COMMIT');
           for (const q of queued) q.catch(() => {});
         } catch (err) {
           links.drop(who, addr); // its WATCH goes with the connection
@@ -265,9 +276,9 @@ export class SimBank implements Attached {
         try {
           reply = await exec;
         } catch (err) {
-          throw new UncertainError(`no reply to EXEC: ${(err as Error).message}`);
+          throw new UncertainError(`no reply to ${multi ? 'EXEC' : 'TXN.COMMIT'}: ${(err as Error).message}`);
         }
-        if (reply === null) throw new TxnConflictError('a watched key changed (EXEC answered nil)');
+        if (reply === null && multi) throw new TxnConflictError('a watched key changed (EXEC answered nil)');
         if (reply instanceof RespError) {
           links.drop(who, addr);
           if (reply.code === 'CLUSTERDOWN') throw new ClusterDownError(reply.message);
@@ -275,8 +286,11 @@ export class SimBank implements Attached {
             throw new TxnConflictError(reply.message);
           throw new UncertainError(reply.message);
         }
-        if (!Array.isArray(reply) || reply.length !== 3 || reply.some((r) => r !== 'OK'))
-          throw this.unexpected('EXEC', reply);
+        // EXEC: the three SETs' OK; TXN.COMMIT: the commit timestamp.
+        const committed = multi
+          ? Array.isArray(reply) && reply.length === 3 && reply.every((r) => r === 'OK')
+          : typeof reply === 'number' || typeof reply === 'bigint';
+        if (!committed) throw this.unexpected(multi ? 'EXEC' : 'TXN.COMMIT', reply);
       },
       (outcome) => this.settled(client, outcome),
     );

@@ -12,6 +12,7 @@
 //
 // Time alone is no signal here: a single 64 MiB write stays whole in Node's socket buffer until
 // the kernel has taken all of it, so a slow but steady reader looks the same as a stalled one.
+import { type Clock, systemClock, type Timer } from '../io/clock.js';
 import { assert } from '../stdx/assert.js';
 
 /** OUTPUT_SWEEP_MS: how often a server adds up what its connections hold. */
@@ -36,17 +37,21 @@ export interface OutputHolder {
 
 export class OutputBudget<H extends OutputHolder = OutputHolder> {
   private readonly holders = new Set<H>();
-  private readonly timer: NodeJS.Timeout;
+  private readonly timer: Timer;
 
   constructor(
     readonly maxBytes: number,
     /** evicted: called for each evicted holder with what it held, before it is closed. */
     private readonly evicted: (holder: H, bytes: number) => void,
     sweepMs = OUTPUT_SWEEP_MS,
+    /**
+     * clock: the server's (the sweep never keeps the process alive). The replica simulator's
+     * processes pass theirs, so that a dead process's sweep dies with it.
+     */
+    clock: Clock = systemClock,
   ) {
     assert(Number.isSafeInteger(maxBytes) && maxBytes > 0, 'the output budget must be a positive byte count');
-    this.timer = setInterval(() => this.sweep(), sweepMs);
-    this.timer.unref();
+    this.timer = clock.every(sweepMs, () => this.sweep());
   }
 
   add(holder: H): void {
@@ -79,7 +84,7 @@ export class OutputBudget<H extends OutputHolder = OutputHolder> {
   }
 
   close(): void {
-    clearInterval(this.timer);
+    this.timer.cancel();
     this.holders.clear();
   }
 }

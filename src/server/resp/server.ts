@@ -6,7 +6,7 @@ import type { Db } from '../../db/db.js';
 import { type Clock, systemClock } from '../../io/clock.js';
 import type { Durability } from '../../storage/engine.js';
 import { ServerCounters } from '../counters.js';
-import { OutputBudget } from '../output-budget.js';
+import { OUTPUT_SWEEP_MS, OutputBudget } from '../output-budget.js';
 import type { ClusterFront } from './cluster-front.js';
 import { ClusterPublisher } from './cluster-publish.js';
 import { COMMAND_TABLE } from './commands/index.js';
@@ -90,18 +90,23 @@ export function createRespServer(options: RespServerOptions): RespServer {
   // Wrapped so that INFO's instantaneous_ops_per_sec counts exactly the commands the metrics count.
   const metrics: RespMetrics = countingCommands(options.metrics ?? new ServerCounters(), stats);
   const connections = new Map<number, Connection>();
-  const outputBudget = new OutputBudget<Connection>(limits.clientOutputBytes, (conn, bytes) => {
-    metrics.clientEvicted('resp');
-    options.logger?.warn(
-      {
-        client: conn.client.id,
-        addr: conn.client.addr,
-        outputBytes: bytes,
-        budgetBytes: limits.clientOutputBytes,
-      },
-      'evicting the client holding the most unread reply bytes: the clients together hold more than the output budget',
-    );
-  });
+  const outputBudget = new OutputBudget<Connection>(
+    limits.clientOutputBytes,
+    (conn, bytes) => {
+      metrics.clientEvicted('resp');
+      options.logger?.warn(
+        {
+          client: conn.client.id,
+          addr: conn.client.addr,
+          outputBytes: bytes,
+          budgetBytes: limits.clientOutputBytes,
+        },
+        'evicting the client holding the most unread reply bytes: the clients together hold more than the output budget',
+      );
+    },
+    OUTPUT_SWEEP_MS,
+    clock,
+  );
   const config: ServerConfig = { requirePass: options.requirePass, maxClients: limits.maxClients };
   let nextClientId = 1;
   let closing: Promise<void> | undefined;

@@ -24,6 +24,7 @@ import {
 } from '../src/replica/engine-repair.js';
 import { decodeWrite } from '../src/replica/entry-codec.js';
 import { memberCaskOptions } from '../src/replica/member.js';
+import { retireReadersOnChange } from '../src/replica/member-readers.js';
 import {
   decodeSnapshotData,
   encodeSnapshotData,
@@ -578,6 +579,8 @@ export class SimMember {
     );
     const replicated = new ReplicatedEngine(engine, replica, () => transport.close());
     const db = new Db(DATA_DIR, replicated, { clock });
+    // As `cairn serve`: open readers do not outlive a change of leadership or of the engine.
+    retireReadersOnChange(replica, db.pipeline.mvcc);
     // With start checks, Raft messages are dropped until the marker says the check passed.
     running = {
       proc,

@@ -11,6 +11,7 @@ import type { FileSystem } from '../io/file-system.js';
 import { nodeFileSystem } from '../io/node-file-system.js';
 import { type ClientAddrs, readIdentity } from '../replica/identity.js';
 import { ClusterMember } from '../replica/member.js';
+import { retireReadersOnChange } from '../replica/member-readers.js';
 import type { CaskEvent } from '../storage/cask/cask-options.js';
 import { CairnError, InvalidArgumentError } from '../storage/errors.js';
 import type { ServerConfig, SettingName } from './config.js';
@@ -106,18 +107,14 @@ export async function startServer(
     });
   } else {
     db = new Db(path.resolve(config.dir), cluster.engine, { clock, onEvent });
-    // Open transactions, snapshots and watches cannot outlive a change of leadership: writes of
-    // another leader reach the engine without passing through this member's Mvcc.
-    let ready = cluster.replica.leaderReady;
-    cluster.replica.onChange(() => {
-      if (cluster.replica.leaderReady === ready) return;
-      ready = cluster.replica.leaderReady;
-      db.pipeline.mvcc.retireReaders();
+    // Open transactions, snapshots and watches cannot outlive a change of leadership or of the
+    // engine (member-readers.ts).
+    retireReadersOnChange(cluster.replica, db.pipeline.mvcc, (ready) =>
       logger.info(
         { leaderReady: ready, leader: cluster.replica.leader.toString(16) },
         ready ? 'leading' : 'not leading',
-      );
-    });
+      ),
+    );
   }
   const addrs = clientAddrsOf(config, cluster?.identity.clientAddrs);
   // Addresses other than the settings' can only be the recorded ones.

@@ -254,8 +254,11 @@ export class Snapshot {
   protected checkActive(): void {
     if (this.done) throw new TxnFinishedError(this.what);
     if (this.mvcc.isRetired(this.reg)) {
-      // A cluster member's leadership changed since it began (Mvcc.retireReaders).
-      throw new TxnConflictError(`the cluster's leader changed since this ${this.what} began; retry it`);
+      // A cluster member's leadership or engine changed since it began (Mvcc.retireReaders,
+      // src/replica/member-readers.ts).
+      throw new TxnConflictError(
+        `the cluster's leader changed, or a snapshot from the leader replaced this member's state, since this ${this.what} began; retry it`,
+      );
     }
   }
 }

@@ -139,7 +139,7 @@ export class SimBank implements Attached {
   private issue(client: number): void {
     if (this.stopped) return;
     const up = this.members.filter((m) => m.up);
-    if (this.resp !== undefined && this.resp.prng.chance(RESP_RATE)) {
+    if (this.resp?.prng.chance(RESP_RATE)) {
       const r = this.resp.prng;
       if (up.length === 0) this.next(client);
       else if (r.chance(AUDIT_RATE)) this.respAudit(client, r.pick(up), this.resp.links);
@@ -199,21 +199,9 @@ export class SimBank implements Attached {
       async () => {
         const snap = await run.db.snapshot();
         try {
-          let sum = 0;
-          const seen: string[] = [];
-          for (const a of this.accounts) {
-            const v = (await snap.getString(a)) ?? '0';
-            seen.push(`${a}=${v}`);
-            sum += Number(v);
-          }
-          this.stats.audits++;
-          if (sum !== 0) {
-            this.sched.fail(
-              new SafetyViolation(
-                `bank: an audit on ${run.proc.name} at ${snap.ts} saw ${seen.join(' ')}: a sum of ${sum}, not 0`,
-              ),
-            );
-          }
+          const values: string[] = [];
+          for (const a of this.accounts) values.push((await snap.getString(a)) ?? '0');
+          this.audited(`an audit on ${run.proc.name} at ${snap.ts}`, values);
         } finally {
           snap.release();
         }
@@ -307,19 +295,22 @@ export class SimBank implements Attached {
         const got = await links.call(`b${client}`, respAddress(m.id), ['MGET', ...this.accounts]);
         if (got instanceof RespError) throw new ClusterDownError(got.message); // read: no effect
         if (!Array.isArray(got) || got.length !== this.accounts.length) throw this.unexpected('MGET', got);
-        const values = got.map((v) => (v === null ? '0' : String(v)));
-        this.stats.audits++;
-        const sum = values.reduce((s, v) => s + Number(v), 0);
-        if (sum !== 0) {
-          this.sched.fail(
-            new SafetyViolation(
-              `bank: a RESP audit via ${run.proc.name} saw ${this.accounts.map((a, i) => `${a}=${values[i]}`).join(' ')}: a sum of ${sum}, not 0`,
-            ),
-          );
-        }
+        this.audited(
+          `a RESP audit via ${run.proc.name}`,
+          got.map((v) => (v === null ? '0' : String(v))),
+        );
       },
       () => this.next(client),
     );
+  }
+
+  /** audited: an audit read `values` (in account order): they must add up to 0. */
+  private audited(what: string, values: readonly string[]): void {
+    this.stats.audits++;
+    const sum = values.reduce((s, v) => s + Number(v), 0);
+    if (sum === 0) return;
+    const seen = this.accounts.map((a, i) => `${a}=${values[i]}`).join(' ');
+    this.sched.fail(new SafetyViolation(`bank: ${what} saw ${seen}: a sum of ${sum}, not 0`));
   }
 
   /** unexpected: a reply of the wrong shape is a server bug: the run fails. */

@@ -249,45 +249,27 @@ export class SimClients {
    * docs/replica-sim.md, "Findings"). Over RESP (below) any member takes them, as the servers do.
    */
   private ttlOperation(client: number, prng: Prng): void {
+    const key = TTL_KEY;
     const roll = prng.float();
+    let call: Call;
+    if (roll < 0.4) call = { kind: 'get', key };
+    else if (roll < 0.8) {
+      const ttlMs = prng.range(TTL_MS_MIN, prng.chance(0.5) ? TTL_MS_SHORT : TTL_MS_MAX);
+      call = { kind: 'put', key, value: String(this.nextValue++), ttlMs };
+    } else if (roll < 0.9) call = { kind: 'put', key, value: String(this.nextValue++) };
+    else call = { kind: 'delete', key };
     const up = this.members.filter((m) => m.up);
     if (this.resp !== undefined && up.length > 0 && this.resp.prng.chance(RESP_RATE)) {
       // Over RESP to any member, as the others (the resp stream decides, so runs without it
       // draw as before).
-      this.ttlOverResp(client, roll, prng, this.resp.prng.pick(up), this.resp.links);
+      this.sendResp(client, this.resp.prng.pick(up), call, respArgs(call), this.resp.links);
       return;
     }
     const leader = this.leader();
-    if (leader === undefined) {
-      this.next(client);
-      return;
-    }
-    if (roll < 0.4) this.get(client, TTL_KEY, leader);
-    else if (roll < 0.9) {
-      const ttlMs =
-        roll < 0.8 ? prng.range(TTL_MS_MIN, prng.chance(0.5) ? TTL_MS_SHORT : TTL_MS_MAX) : undefined;
-      this.put(client, TTL_KEY, leader, ttlMs);
-    } else this.delete(client, TTL_KEY, leader);
-  }
-
-  /** ttlOverResp: ttlOperation's command as RESP: GET, SET PX, SET or DEL of TTL_KEY. */
-  private ttlOverResp(client: number, roll: number, prng: Prng, m: SimMember, links: SimRespLinks): void {
-    const key = TTL_KEY;
-    if (roll < 0.4) {
-      this.sendResp(client, m, { kind: 'get', key }, ['GET', key], links);
-    } else if (roll < 0.9) {
-      const value = String(this.nextValue++);
-      if (roll < 0.8) {
-        const ttlMs = prng.range(TTL_MS_MIN, prng.chance(0.5) ? TTL_MS_SHORT : TTL_MS_MAX);
-        this.sendResp(
-          client,
-          m,
-          { kind: 'put', key, value, ttlMs },
-          ['SET', key, value, 'PX', String(ttlMs)],
-          links,
-        );
-      } else this.sendResp(client, m, { kind: 'put', key, value }, ['SET', key, value], links);
-    } else this.sendResp(client, m, { kind: 'delete', key }, ['DEL', key], links);
+    if (leader === undefined) this.next(client);
+    else if (call.kind === 'get') this.get(client, key, leader);
+    else if (call.kind === 'put') this.putValue(client, leader, call, call.ttlMs);
+    else this.delete(client, key, leader);
   }
 
   /**
@@ -304,20 +286,13 @@ export class SimClients {
     const key = prng.pick(this.keys);
     const roll = prng.float();
     let call: Call;
-    let args: string[];
-    if (roll < 0.35) {
-      call = { kind: 'get', key };
-      args = ['GET', key];
-    } else if (roll < 0.6) {
-      call = { kind: 'put', key, value: String(this.nextValue++) };
-      args = ['SET', key, call.value, ...(prng.chance(0.2) ? ['PX', String(LONG_TTL_MS)] : [])];
-    } else if (roll < 0.7) {
-      call = { kind: 'delete', key };
-      args = ['DEL', key];
-    } else {
-      call = { kind: 'incr', key, by: prng.range(1, 5) };
-      args = ['INCRBY', key, String(call.by)];
-    }
+    if (roll < 0.35) call = { kind: 'get', key };
+    else if (roll < 0.6) call = { kind: 'put', key, value: String(this.nextValue++) };
+    else if (roll < 0.7) call = { kind: 'delete', key };
+    else call = { kind: 'incr', key, by: prng.range(1, 5) };
+    const args = respArgs(call);
+    // A fifth of the SETs carry an expiry of a day (replicated, never reached in a run).
+    if (call.kind === 'put' && prng.chance(0.2)) args.push('PX', String(LONG_TTL_MS));
     this.sendResp(client, m, call, args, this.resp.links);
   }
 
@@ -390,14 +365,22 @@ export class SimClients {
     );
   }
 
-  /** put: a SET on member m; `ttlMs` for the expiry scenario, else a day now and then (never runs out). */
-  private put(client: number, key: string, m: SimMember, ttlMs?: number): void {
+  /** put: a SET of a new value on member m, a fifth of them with an expiry of a day (never reached). */
+  private put(client: number, key: string, m: SimMember): void {
+    const call = { kind: 'put', key, value: String(this.nextValue++) } as const;
+    this.putValue(client, m, call, this.prng.chance(0.2) ? LONG_TTL_MS : undefined);
+  }
+
+  /** putValue: the SET `call` on member m, with an expiry of `ttlMs` if given. */
+  private putValue(
+    client: number,
+    m: SimMember,
+    call: Call & { kind: 'put' },
+    ttlMs: number | undefined,
+  ): void {
     const run = m.running as Running;
-    const value = String(this.nextValue++);
-    const ttl = ttlMs !== undefined ? { ttlMs } : this.prng.chance(0.2) ? { ttlMs: LONG_TTL_MS } : undefined;
-    const call: Call = ttlMs === undefined ? { kind: 'put', key, value } : { kind: 'put', key, value, ttlMs };
     this.track(client, run.proc, call, async () => {
-      await run.db.set(key, value, ttl);
+      await run.db.set(call.key, call.value, ttlMs === undefined ? undefined : { ttlMs });
       return null;
     });
   }
@@ -447,9 +430,8 @@ export class SimClients {
     links: SimRespLinks,
   ): void {
     const run = m.running as Running;
-    const { key, expected, value } = call;
-    const compare = expected === null ? [key, 'EXISTS', '0'] : [key, 'VALUE', '=', expected];
-    const args = ['TXN.CAS', '1', ...compare, 'THEN', '1', 'SET', key, value, 'ELSE', '1', 'GET', key];
+    const { value } = call;
+    const args = respArgs(call);
     this.stats.resp++;
     this.track(client, run.proc, call, async () => {
       const reply = await links.call(`c${client}`, respAddress(m.id), args);
@@ -603,6 +585,39 @@ function describe(call: Call): string {
       return `${call.expected ?? 'absent'} -> ${call.value}`;
     default:
       return '';
+  }
+}
+
+/** respArgs: the RESP command for a call (SET carries the call's time to live, if any). */
+function respArgs(call: Call): string[] {
+  switch (call.kind) {
+    case 'get':
+      return ['GET', call.key];
+    case 'put':
+      return ['SET', call.key, call.value, ...(call.ttlMs === undefined ? [] : ['PX', String(call.ttlMs)])];
+    case 'delete':
+      return ['DEL', call.key];
+    case 'incr':
+      return ['INCRBY', call.key, String(call.by)];
+    case 'cas': {
+      const compare =
+        call.expected === null ? [call.key, 'EXISTS', '0'] : [call.key, 'VALUE', '=', call.expected];
+      // The ELSE branch reads what the next swap of this client expects.
+      return [
+        'TXN.CAS',
+        '1',
+        ...compare,
+        'THEN',
+        '1',
+        'SET',
+        call.key,
+        call.value,
+        'ELSE',
+        '1',
+        'GET',
+        call.key,
+      ];
+    }
   }
 }
 

@@ -4,7 +4,7 @@
 // failure names its seed and the command that replays it with a trace.
 import { randomInt } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { CHAOS_MS_DEFAULT, type ReplicaRunOptions, replayCommand, runReplicaSeed } from './replica-sim.js';
+import { type ReplicaRunOptions, replayCommand, runReplicaSeed } from './replica-sim.js';
 
 /** REPLICA_SEEDS_CI: seeds per CI run (10-20 s on a shared 2-core machine). */
 const REPLICA_SEEDS_CI = 30;

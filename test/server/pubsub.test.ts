@@ -4,6 +4,11 @@
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/io/clock.js';
+import type { MemberView } from '../../src/replica/member.js';
+import type { ClusterFront } from '../../src/server/resp/cluster-front.js';
+import { ClusterPublisher, FANIN_ORIGINS_MAX, FanIn } from '../../src/server/resp/cluster-publish.js';
+import { tcpDial } from '../../src/server/resp/socket.js';
 import { connectIoredis, RawClient, type Running, startServer } from './support.js';
 
 /** PAYLOAD_BYTES, PUBLISHES_MAX: the slow-subscriber test's message size and its upper bound of messages. */
@@ -100,6 +105,73 @@ describe('RESP2 subscribed mode', () => {
       await c.waitClosed();
     } finally {
       c.close();
+    }
+  });
+});
+
+describe("a cluster's PUBLISH fan-out (CAIRN.PUBLISH)", () => {
+  it('FanIn accepts only what is newer than the last accepted of the same origin, and forgets the oldest origin', () => {
+    const f = new FanIn();
+    expect([f.accept('a@1', 1), f.accept('a@1', 3), f.accept('a@1', 2), f.accept('a@1', 3)]).toEqual([
+      true,
+      true,
+      false,
+      false,
+    ]);
+    // Another origin (another member, or a restart of the same one) has its own numbers.
+    expect([f.accept('a@2', 1), f.accept('b@1', 2), f.accept('a@1', 4)]).toEqual([true, true, true]);
+    // Hearing from a@1 again made it the most recent: filling the table forgets a@2 first.
+    for (let i = 0; i < FANIN_ORIGINS_MAX - 2; i++) expect(f.accept(`c${i}@1`, 1)).toBe(true);
+    expect(f.accept('a@2', 1)).toBe(true); // forgotten: accepted again
+    expect(f.accept('a@1', 4)).toBe(false); // remembered
+  });
+
+  it("delivers a publisher's messages in order and drops one that arrives after a newer one (a given-up link)", async () => {
+    const sub = await RawClient.connect(r.port);
+    const raw = await RawClient.connect(r.port);
+    // A member (id 1) whose only other member (id 2) is the test server.
+    const view = (id: number, resp: string): MemberView => ({
+      id,
+      name: `m${id}`,
+      peerAddr: '',
+      resp,
+      http: '',
+      role: 'voter',
+      started: true,
+    });
+    const members = [view(1, '127.0.0.1:1'), view(2, `127.0.0.1:${r.port}`)];
+    const front = { identity: { id: 1, name: 'm1', clusterId: 'c' }, members: () => members };
+    const publisher = new ClusterPublisher(front as unknown as ClusterFront, undefined, systemClock, tcpDial);
+    try {
+      await expectReply(sub, cmd('SUBSCRIBE', 'fan'), '*3\r\n$9\r\nsubscribe\r\n$3\r\nfan\r\n:1\r\n');
+      // The local count (5 here) plus the test server's one subscriber.
+      for (const m of ['one', 'two', 'three'])
+        expect(await publisher.publish(Buffer.from('fan'), Buffer.from(m), 5)).toBe(6);
+      // What a link given up after a timeout may still bring: an earlier message, after these.
+      await expectReply(raw, cmd('CAIRN.PUBLISH', 'fan', 'late', publisher.origin, '2'), ':0\r\n');
+      await expectReply(raw, cmd('CAIRN.PUBLISH', 'fan', 'late', publisher.origin, '3'), ':0\r\n');
+      expect(await publisher.publish(Buffer.from('fan'), Buffer.from('four'), 0)).toBe(1);
+      // Without an origin (a member of an older version): delivered as before.
+      await expectReply(raw, cmd('CAIRN.PUBLISH', 'fan', 'plain'), ':1\r\n');
+      await expectReply(
+        raw,
+        cmd('CAIRN.PUBLISH', 'fan', 'x', publisher.origin, 'seven'),
+        '-ERR value is not an integer or out of range\r\n',
+      );
+      await expectReply(
+        raw,
+        cmd('CAIRN.PUBLISH', 'fan', 'x', publisher.origin),
+        "-ERR wrong number of arguments for 'cairn.publish' command\r\n",
+      );
+      await sub.until((t) => t.includes('plain'));
+      const got = [...sub.received.toString('latin1').matchAll(/\$3\r\nfan\r\n\$\d+\r\n(\w+)\r\n/g)].map(
+        (m) => m[1],
+      );
+      expect(got).toEqual(['one', 'two', 'three', 'four', 'plain']);
+    } finally {
+      publisher.close();
+      sub.close();
+      raw.close();
     }
   });
 });

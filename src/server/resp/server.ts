@@ -8,7 +8,7 @@ import type { Durability } from '../../storage/engine.js';
 import { ServerCounters } from '../counters.js';
 import { OUTPUT_SWEEP_MS, OutputBudget } from '../output-budget.js';
 import type { ClusterFront } from './cluster-front.js';
-import { ClusterPublisher } from './cluster-publish.js';
+import { ClusterPublisher, FanIn } from './cluster-publish.js';
 import { COMMAND_TABLE } from './commands/index.js';
 import { Connection } from './connection.js';
 import { UpstreamPool } from './forwarder.js';
@@ -167,6 +167,7 @@ export function createRespServer(options: RespServerOptions): RespServer {
     notifier,
     tracking,
     publish,
+    fanIn: new FanIn(),
     port: () => {
       const a = netServer.address();
       return a !== null && typeof a === 'object' ? a.port : 0;

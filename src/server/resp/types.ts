@@ -5,6 +5,7 @@ import type { Clock } from '../../io/clock.js';
 import type { ReplyWriter, RespVersion } from '../../protocol/resp/index.js';
 import type { Durability } from '../../storage/engine.js';
 import type { ClusterFront } from './cluster-front.js';
+import type { FanIn } from './cluster-publish.js';
 import type { CommandTable } from './command-table.js';
 import type { UpstreamPool } from './forwarder.js';
 import type { KeyStore } from './key-store.js';
@@ -141,6 +142,8 @@ export interface ServerContext {
    * member's too; resolves to the number of receivers.
    */
   publish(channel: Buffer, payload: Buffer): number | Promise<number>;
+  /** fanIn: the order filter of other members' fanned-out PUBLISHes (cluster-publish.ts). */
+  readonly fanIn: FanIn;
   /** cluster: this server's cluster membership; undefined for a single server. */
   readonly cluster: ClusterFront | undefined;
   /** upstreams: a cluster member's shared links to the leader (forwarder.ts); undefined alone. */

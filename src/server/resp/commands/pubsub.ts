@@ -4,7 +4,7 @@
 // nothing is subscribed. The broker and the per-connection state are in ../pubsub.ts, the
 // RESP2 subscribed mode in ../connection.ts (docs/pubsub.md).
 import type { ReplyWriter } from '../../../protocol/resp/index.js';
-import { CommandError, unknownSubcommand, wrongArity } from '../errors.js';
+import { CommandError, ERR_NOT_INTEGER, unknownSubcommand, wrongArity } from '../errors.js';
 import type { SubscriptionKind } from '../pubsub.js';
 import type { CommandContext, Held } from '../types.js';
 import { held, lower } from './args.js';
@@ -51,8 +51,22 @@ function publish(ctx: CommandContext, args: Buffer[]): Held | Promise<Held> {
   return receivers.then((n) => held(undefined, (w) => w.integer(n)));
 }
 
-/** cairnPublish: another member's fanned-out PUBLISH: delivered to this member's subscribers only. */
+/**
+ * cairnPublish: `CAIRN.PUBLISH channel message [origin seq]`, another member's fanned-out PUBLISH,
+ * delivered to this member's subscribers only. With an origin, a message that is not newer than
+ * the last one delivered from that origin is dropped (0 receivers): it arrived late, over a link
+ * its publisher had given up (cluster-publish.ts, FanIn).
+ */
 function cairnPublish(ctx: CommandContext, args: Buffer[]): void {
+  if (args.length !== 3 && args.length !== 5) throw wrongArity('cairn.publish');
+  if (args.length === 5) {
+    const seq = Number(args[4]!.toString('latin1'));
+    if (!Number.isSafeInteger(seq) || seq < 1) throw new CommandError(ERR_NOT_INTEGER);
+    if (!ctx.server.fanIn.accept(args[3]!.toString('latin1'), seq)) {
+      ctx.w.integer(0);
+      return;
+    }
+  }
   ctx.w.integer(ctx.server.pubsub.publish(args[1]!, args[2]!));
 }
 
@@ -171,7 +185,7 @@ export const PUBSUB_COMMANDS = [
   spec('spublish', 3, PUBLISH_FLAGS, NO_KEYS, doc('7.0.0', 'Post a message to a shard channel'), spublish),
   spec(
     'cairn.publish',
-    3,
+    -3,
     PUBLISH_FLAGS,
     NO_KEYS,
     doc('0.1.0', "Delivers a message another cluster member published to this member's subscribers only."),

@@ -54,6 +54,8 @@ export interface BankStats {
   refused: number;
   uncertain: number;
   audits: number;
+  /** localAudits: RESP audits read with READONLY from the member's own state (counted in audits too). */
+  localAudits: number;
   /** resp: transfers and audits sent as RESP commands. */
   resp: number;
 }
@@ -67,6 +69,7 @@ export class SimBank implements Attached {
     refused: 0,
     uncertain: 0,
     audits: 0,
+    localAudits: 0,
     resp: 0,
   };
   /** acked, uncertain: per client, transfers acknowledged and those whose outcome is unknown. */
@@ -142,7 +145,7 @@ export class SimBank implements Attached {
     if (this.resp?.prng.chance(RESP_RATE)) {
       const r = this.resp.prng;
       if (up.length === 0) this.next(client);
-      else if (r.chance(AUDIT_RATE)) this.respAudit(client, r.pick(up), this.resp.links);
+      else if (r.chance(AUDIT_RATE)) this.respAudit(client, r.pick(up), r.chance(0.5), this.resp.links);
       else {
         const from = r.pick(this.accounts);
         const to = r.pick(this.accounts.filter((a) => a !== from));
@@ -285,18 +288,36 @@ export class SimBank implements Attached {
   }
 
   /** respAudit: every account in one MGET on any member (the leader answers it, linearizable). */
-  private respAudit(client: number, m: SimMember, links: SimRespLinks): void {
+  /**
+   * respAudit reads every account with one MGET through member `m`: forwarded to the leader, or
+   * with `local` (READONLY, as a client reading from a replica) from `m`'s own applied state,
+   * which may be stale but must still be one point in time. READWRITE follows in the same
+   * pipeline, so the connection's later commands are linearizable again.
+   */
+  private respAudit(client: number, m: SimMember, local: boolean, links: SimRespLinks): void {
     const run = m.running as Running;
     this.stats.resp++;
+    const what = `${local ? 'a READONLY' : 'a'} RESP audit via ${run.proc.name}`;
     this.track(
       run.proc,
-      `b${client} RESP audit via ${run.proc.name}`,
+      `b${client} ${what}`,
       async () => {
-        const got = await links.call(`b${client}`, respAddress(m.id), ['MGET', ...this.accounts]);
+        const who = `b${client}`;
+        const at = respAddress(m.id);
+        const mode = local ? links.call(who, at, ['READONLY']) : undefined;
+        const mget = links.call(who, at, ['MGET', ...this.accounts]);
+        const back = local ? links.call(who, at, ['READWRITE']) : undefined;
+        const [set, got, reset] = await Promise.all([mode, mget, back]);
+        for (const [command, reply] of [
+          ['READONLY', set],
+          ['READWRITE', reset],
+        ] as const)
+          if (reply !== undefined && reply !== 'OK') throw this.unexpected(command, reply);
         if (got instanceof RespError) throw new ClusterDownError(got.message); // read: no effect
         if (!Array.isArray(got) || got.length !== this.accounts.length) throw this.unexpected('MGET', got);
+        if (local) this.stats.localAudits++;
         this.audited(
-          `a RESP audit via ${run.proc.name}`,
+          what,
           got.map((v) => (v === null ? '0' : String(v))),
         );
       },

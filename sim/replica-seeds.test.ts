@@ -68,7 +68,7 @@ describe('replica simulator', () => {
       let midSave = 0;
       const txn = { casTaken: 0, casRefused: 0, transfers: 0, conflicts: 0, audits: 0 };
       let caskCompactions = 0;
-      const resp = { sent: 0, ok: 0, refused: 0, forwardLinks: 0, transfers: 0 };
+      const resp = { sent: 0, ok: 0, refused: 0, forwardLinks: 0, transfers: 0, localAudits: 0 };
       const added = { added: 0, promoted: 0, snapshots: 0 };
       const expiry = { sets: 0, absent: 0 };
       for (let seed = from; seed < from + count; seed++) {
@@ -95,6 +95,7 @@ describe('replica simulator', () => {
         resp.refused += r.ops.respRefused;
         resp.forwardLinks += r.sockets?.memberLinks ?? 0;
         resp.transfers += r.bank?.resp ?? 0;
+        resp.localAudits += r.bank?.localAudits ?? 0;
         caskCompactions += r.engineEvents['compaction-done'] ?? 0;
         midSave += r.crashesMidSave;
         txn.casTaken += r.ops.casTaken;
@@ -118,7 +119,8 @@ describe('replica simulator', () => {
         // The cask seeds sealed and compacted files.
         expect(caskCompactions).toBeGreaterThan(0);
         // The RESP seeds sent commands to members that forwarded them to the leader, some
-        // answered, some refused with CLUSTERDOWN, and MULTI/EXEC transfers went that way too.
+        // answered, some refused with CLUSTERDOWN, MULTI/EXEC transfers went that way too, and
+        // READONLY audits read members' own states.
         for (const n of Object.values(resp)) expect(n).toBeGreaterThan(0);
         // The add-member seeds added members, promoted them, and some caught up by snapshot.
         for (const n of Object.values(added)) expect(n).toBeGreaterThan(0);

@@ -85,6 +85,17 @@ describe('a 3-member cluster', () => {
     expect((await fetch(`${http}/v1/kv/h`, { method: 'PUT', body: 'hello' })).status).toBe(204);
     expect(await (await fetch(`http://127.0.0.1:${cluster.spec(leader).http}/v1/kv/h`)).text()).toBe('hello');
     expect(await (await fetch(`${http}/v1/kv/h?consistency=serializable`)).text()).toMatch(/^(hello)?$/);
+    // The leader's answer is relayed whole: its headers (a key's expiry), and a HEAD's length.
+    expect((await fetch(`${http}/v1/kv/e?ttlMs=600000`, { method: 'PUT', body: 'expiring' })).status).toBe(
+      204,
+    );
+    const direct = await fetch(`http://127.0.0.1:${cluster.spec(leader).http}/v1/kv/e`);
+    const relayed = await fetch(`${http}/v1/kv/e`);
+    expect(relayed.headers.get('cairn-expires-at')).toMatch(/^\d+$/);
+    expect(relayed.headers.get('cairn-expires-at')).toBe(direct.headers.get('cairn-expires-at'));
+    expect(await relayed.text()).toBe('expiring');
+    const head = await fetch(`${http}/v1/kv/e`, { method: 'HEAD' });
+    expect([head.status, head.headers.get('content-length')]).toEqual([200, '8']);
     const desc = (await (await fetch(`${http}/v1/cluster`)).json()) as { leader: string; members: unknown[] };
     expect(desc.leader).toBe(leader);
     expect(desc.members).toHaveLength(3);

@@ -159,7 +159,18 @@ async function withLeaderProgress(member: ClusterMember, view: ClusterView): Pro
   }
 }
 
-/** proxy sends the request to the member at `addr` (one hop: marked forwarded) and relays its answer. */
+/**
+ * PROXY_MARGIN_MS: how much longer than its request timeout a member waits for the leader's
+ * answer to a proxied request. The leader ends its own waits at the same request timeout, with
+ * an error that says why ("has not been heard from recently", "no quorum", ...); without the
+ * margin the proxy gave up first, and the client got "did not answer" instead of the reason.
+ */
+export const PROXY_MARGIN_MS = 1_000;
+
+/**
+ * proxy sends the request to the member at `addr` (one hop: marked forwarded) and relays its
+ * answer, waiting at most `timeoutMs` + PROXY_MARGIN_MS.
+ */
 export async function proxy(
   request: FastifyRequest,
   reply: FastifyReply,
@@ -179,10 +190,12 @@ export async function proxy(
   let res: Response;
   try {
     res = await fetch(`http://${addr}${request.url}`, {
-      method: request.method,
+      // A HEAD goes up as a GET: Fastify's HEAD routes here compute the length from the body
+      // sent (and send none), so the leader's body is what gives the answer its length.
+      method: request.method === 'HEAD' ? 'GET' : request.method,
       headers,
       body,
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: AbortSignal.timeout(timeoutMs + PROXY_MARGIN_MS),
       redirect: 'manual',
     });
   } catch (err) {
@@ -192,10 +205,31 @@ export async function proxy(
   }
   const bytes = Buffer.from(await res.arrayBuffer());
   void reply.code(res.status);
-  const resType = res.headers.get('content-type');
-  if (resType !== null) void reply.header('content-type', resType);
+  // Every header of the answer (Cairn-Expires-At, a snapshot's counts, ...), but not those that
+  // describe the leader's connection or its encoding of the body (fetch has decoded it).
+  res.headers.forEach((value, name) => {
+    if (!NOT_RELAYED.has(name)) void reply.header(name, value);
+  });
   await reply.send(bytes);
 }
+
+/**
+ * NOT_RELAYED: response headers a proxied answer does not carry over: hop-by-hop ones (RFC 9110,
+ * 7.6.1), and those of the leader's own encoding of the body (its length and framing, which this
+ * member sets for the bytes it sends) and date.
+ */
+const NOT_RELAYED: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'content-length',
+  'content-encoding',
+  'date',
+]);
 
 /** ClusterView: GET /v1/cluster's body on a cluster member. */
 interface ClusterView {

@@ -115,7 +115,7 @@ export function resolveConfig(
 }
 
 /** flagName: a setting's command-line flag (camelCase to kebab-case: logLevel, --log-level). */
-function flagName(name: string): string {
+export function flagName(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 

@@ -14,7 +14,7 @@ import { ClusterMember } from '../replica/member.js';
 import { retireReadersOnChange } from '../replica/member-readers.js';
 import type { CaskEvent } from '../storage/cask/cask-options.js';
 import { CairnError, InvalidArgumentError } from '../storage/errors.js';
-import type { ServerConfig, SettingName } from './config.js';
+import { flagName, type ServerConfig, type SettingName } from './config.js';
 import type { createHttpApp } from './http/index.js';
 import { createMetrics } from './metrics.js';
 import { registerRaftMetrics } from './raft-metrics.js';
@@ -123,6 +123,15 @@ export async function startServer(
       { resp: addrs.resp, http: addrs.http || 'off' },
       'serving clients where this member did before (member.json); --addr and --http change it',
     );
+  if (cluster !== undefined && addrs.http === '') {
+    // Without it, every other member's HTTP requests would wait for this one whenever it leads,
+    // and the operator commands (cairn member, move-leader, snapshot save, check hash) with them.
+    await db.close();
+    await discardFirstStart(cluster, logger);
+    throw new InvalidArgumentError(
+      "a cluster member must serve HTTP (--http HOST:PORT): the other members forward HTTP requests to the leader's, and the operator commands (cairn member, move-leader, snapshot save, check hash) use it; keep it on a private address instead of turning it off",
+    );
+  }
   const respAt = parseEndpoint(addrs.resp);
   const httpAt = addrs.http === '' ? undefined : parseEndpoint(addrs.http);
   let resolveClosed: () => void = () => {};
@@ -228,7 +237,25 @@ async function discardFirstStart(cluster: ClusterMember | undefined, logger: Log
 async function isClusterMode(config: ServerConfig): Promise<boolean> {
   if (config.initialCluster !== undefined || config.listenPeer !== undefined || config.name !== undefined)
     return true;
-  return (await readIdentity(nodeFileSystem, config.dir)) !== undefined;
+  if ((await readIdentity(nodeFileSystem, config.dir)) !== undefined) return true;
+  refuseClusterOnly(config);
+  return false;
+}
+
+/** CLUSTER_ONLY: settings that mean something only to a cluster member. */
+const CLUSTER_ONLY = ['initialClusterState', 'clusterToken', 'requestTimeoutMs', 'snapshotCount'] as const;
+
+/**
+ * refuseClusterOnly: a single server started with a member's settings is a mistake (a forgotten
+ * --name, say): refused, rather than a single server whose store then makes the directory
+ * unusable for the member that was meant.
+ */
+function refuseClusterOnly(config: ServerConfig): void {
+  const set = CLUSTER_ONLY.filter((name) => config.given?.has(name) === true).map((n) => `--${flagName(n)}`);
+  if (set.length === 0) return;
+  throw new InvalidArgumentError(
+    `${set.join(', ')} ${set.length === 1 ? 'applies' : 'apply'} only to a cluster member, and ${config.dir} is not a member's directory: a member's first start also needs --name, --listen-peer and --initial-cluster (without them and these, cairn serve runs a single server)`,
+  );
 }
 
 function openMember(

@@ -164,6 +164,19 @@ describe('cairn serve', () => {
     expect(await server.exited).toBe(0);
   });
 
+  it("refuses a member's settings without the member (a forgotten --name), creating nothing", async ({ expect }) => {
+    const dir = path.join(tmpDir('serve'), 'meant-for-a-member');
+    const r = await run(
+      'cairn',
+      ['serve', '--dir', dir, '--addr', `127.0.0.1:${await freePort()}`, '--http', 'off']
+        .concat(['--cluster-token', 'prod', '--initial-cluster-state', 'existing']),
+      '.',
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--initial-cluster-state, --cluster-token apply only to a cluster member/);
+    expect(fs.existsSync(dir)).toBe(false);
+  });
+
   it('says a --dir naming a file is a file, not a Raft path inside it', async ({ expect }) => {
     const file = path.join(tmpDir('serve'), 'afile');
     fs.writeFileSync(file, 'x');

@@ -28,7 +28,7 @@ describe('cluster misuse', () => {
     cluster = await ProcCluster.start(['n1', 'n2', 'n3']);
     const n1 = cluster.spec('n1');
     await cluster.kill('n1', 'SIGKILL');
-    const base = ['--dir', n1.dir, '--addr', `127.0.0.1:${n1.resp}`, '--http', 'off'];
+    const base = ['--dir', n1.dir, '--addr', `127.0.0.1:${n1.resp}`, '--http', `127.0.0.1:${n1.http}`];
     const asOther = serve([...base, '--name', 'n2']);
     expect(asOther.status).not.toBe(0);
     expect(asOther.stderr).toMatch(/belongs to another member/);
@@ -86,7 +86,7 @@ describe('cluster misuse', () => {
         '--addr',
         `127.0.0.1:${resp}`,
         '--http',
-        'off',
+        `127.0.0.1:${http}`,
         '--name',
         'solo',
         '--listen-peer',
@@ -95,6 +95,7 @@ describe('cluster misuse', () => {
         `solo=127.0.0.1:${peer}`,
       ];
       const resp = await freePort();
+      const http = await freePort();
       const failed = serve(args(busy));
       expect(failed.status).not.toBe(0);
       expect(failed.stderr).toMatch(/already in use/);
@@ -122,6 +123,23 @@ describe('cluster misuse', () => {
     }
   }, 40_000);
 
+  it('refuses a member without HTTP (--http off), and its first start leaves nothing behind', async () => {
+    const dir = tmpDir('misuse-no-http');
+    const peer = await freePort();
+    const args = ['--dir', dir, '--addr', `127.0.0.1:${await freePort()}`, '--name', 'a', '--listen-peer'];
+    const off = serve([
+      ...args,
+      `127.0.0.1:${peer}`,
+      '--initial-cluster',
+      `a=127.0.0.1:${peer}`,
+      '--http',
+      'off',
+    ]);
+    expect(off.status).not.toBe(0);
+    expect(off.stderr).toMatch(/a cluster member must serve HTTP/);
+    expect(fs.readdirSync(dir).filter((n) => n !== 'LOCK')).toEqual([]);
+  }, 30_000);
+
   it('a member with the wrong cluster token is refused by its peers, and answers CLUSTERDOWN without waiting forever', async () => {
     cluster = await ProcCluster.start(['n1', 'n2', 'n3']);
     const n3 = cluster.spec('n3');
@@ -138,7 +156,7 @@ describe('cluster misuse', () => {
       '--addr',
       `127.0.0.1:${n3.resp}`,
       '--http',
-      'off',
+      `127.0.0.1:${n3.http}`,
       '--listen-peer',
       `127.0.0.1:${n3.peer}`,
       '--initial-cluster',

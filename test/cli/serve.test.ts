@@ -164,12 +164,18 @@ describe('cairn serve', () => {
     expect(await server.exited).toBe(0);
   });
 
-  it("refuses a member's settings without the member (a forgotten --name), creating nothing", async ({ expect }) => {
+  it("refuses a member's settings without the member (a forgotten --name), creating nothing", async ({
+    expect,
+  }) => {
     const dir = path.join(tmpDir('serve'), 'meant-for-a-member');
     const r = await run(
       'cairn',
-      ['serve', '--dir', dir, '--addr', `127.0.0.1:${await freePort()}`, '--http', 'off']
-        .concat(['--cluster-token', 'prod', '--initial-cluster-state', 'existing']),
+      ['serve', '--dir', dir, '--addr', `127.0.0.1:${await freePort()}`, '--http', 'off'].concat([
+        '--cluster-token',
+        'prod',
+        '--initial-cluster-state',
+        'existing',
+      ]),
       '.',
     );
     expect(r.code).toBe(2);

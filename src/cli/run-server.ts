@@ -31,15 +31,39 @@ export async function runServer(
   if (fs !== nodeFileSystem) logger.warn({ failpoints: process.env.CAIRN_FAILPOINTS }, 'failpoints armed');
   await checkServerDir(config.dir);
   const before = await beforeFirstStart(config);
+  // A signal while starting (a new member can wait for its peers as long as they are away) stops
+  // the start gracefully too: what it opened is closed, and a member's first start undone.
+  const starting = new AbortController();
+  const stopStarting = (signal: string) => {
+    logger.info({ signal }, 'signal received while starting: stopping');
+    starting.abort();
+  };
+  process.once('SIGTERM', stopStarting);
+  process.once('SIGINT', stopStarting);
   let server: RunningServer;
   try {
-    server = await startServer(config, logger, version, systemClock, fs);
+    server = await startServer(config, logger, version, systemClock, fs, starting.signal);
   } catch (err) {
     // A start that never served (the address is in use or not available) must not leave a new
     // store behind: its metadata would fix the directory's engine for the next start.
     if (before !== undefined && err instanceof ServerStartError)
       await undoFirstStart(config.dir, before, logger);
+    if (starting.signal.aborted) {
+      logger.info(
+        { reason: err instanceof Error ? err.message : String(err) },
+        'stopped before the start finished',
+      );
+      return;
+    }
     throw err;
+  } finally {
+    process.off('SIGTERM', stopStarting);
+    process.off('SIGINT', stopStarting);
+  }
+  if (starting.signal.aborted) {
+    await server.close();
+    logger.info('stopped before the start finished');
+    return;
   }
   logger.info(
     {

@@ -62,6 +62,11 @@ export async function startServer(
   clock: Clock = systemClock,
   /** fs: the file system under the store (the failpoints of src/io/failpoints.ts wrap it). */
   fs: FileSystem = nodeFileSystem,
+  /**
+   * stop: aborted when the server should stop before it has finished starting (a SIGTERM while a
+   * new member waits for its peers' start check): the start then ends, closing what it opened.
+   */
+  stop?: AbortSignal,
 ): Promise<RunningServer> {
   // Checked before anything is opened; a cluster member may listen elsewhere (clientAddrsOf).
   parseEndpoint(config.addr);
@@ -194,14 +199,29 @@ export async function startServer(
   const respAddress = resp.address();
   const httpAddress = app?.server.address() as AddressInfo | null | undefined;
   if (cluster !== undefined) {
+    // A member's connect can wait for its peers indefinitely (the start check of a first start):
+    // a stop ends the wait at once and closes what the start opened (the check's own loop then
+    // ends at its next round; its timers keep no process alive).
+    let onStop = (): void => {};
+    const stopped = new Promise<never>((_, reject) => {
+      onStop = () => {
+        void close();
+        reject(new ServerStartError('stopped before the start finished'));
+      };
+    });
+    if (stop?.aborted === true) onStop();
+    else stop?.addEventListener('abort', onStop, { once: true });
     try {
-      const peer = await cluster.connect({
+      const connecting = cluster.connect({
         resp: `${advertised(respAddress.host)}:${respAddress.port}`,
         http: httpAddress ? `${advertised(httpAddress.address)}:${httpAddress.port}` : '',
       });
+      const peer = stop === undefined ? await connecting : await Promise.race([connecting, stopped]);
       logger.info({ peer, member: cluster.identity.name }, 'peer transport listening');
       await cluster.recordClientAddrs(addrs);
+      stop?.removeEventListener('abort', onStop);
     } catch (err) {
+      stop?.removeEventListener('abort', onStop);
       await close();
       await discardFirstStart(cluster, logger);
       throw err instanceof CairnError

@@ -140,6 +140,42 @@ describe('cluster misuse', () => {
     expect(fs.readdirSync(dir).filter((n) => n !== 'LOCK')).toEqual([]);
   }, 30_000);
 
+  it('SIGTERM or SIGINT while a new member waits for its peers stops it gracefully (exit 0) and undoes its first start', async () => {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      const dir = tmpDir('misuse-stop-starting');
+      const [peer, absent1, absent2] = [await freePort(), await freePort(), await freePort()];
+      const args = [
+        '--dir',
+        dir,
+        '--addr',
+        `127.0.0.1:${await freePort()}`,
+        '--http',
+        `127.0.0.1:${await freePort()}`,
+      ]
+        .concat(['--name', 'a', '--listen-peer', `127.0.0.1:${peer}`])
+        .concat(['--initial-cluster', `a=127.0.0.1:${peer},b=127.0.0.1:${absent1},c=127.0.0.1:${absent2}`]);
+      const child = spawn(process.execPath, [BIN.cairn, 'serve', ...args], { stdio: 'pipe' });
+      let out = '';
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      try {
+        // The start check's first round has found no peer: the member waits for them.
+        const end = Date.now() + 15_000;
+        while (!out.includes('waiting until a peer confirms')) {
+          if (Date.now() > end || child.exitCode !== null) throw new Error(`not waiting:\n${out}`);
+          await sleep(50);
+        }
+        child.kill(signal);
+        expect(await exited).toBe(0);
+        expect(out).toMatch(/stopped before the start finished/);
+        expect(out).toMatch(/member directory it created was removed/);
+        expect(fs.readdirSync(dir).filter((n) => n !== 'LOCK')).toEqual([]);
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+    }
+  }, 40_000);
+
   it('a member with the wrong cluster token is refused by its peers, and answers CLUSTERDOWN without waiting forever', async () => {
     cluster = await ProcCluster.start(['n1', 'n2', 'n3']);
     const n3 = cluster.spec('n3');

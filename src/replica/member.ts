@@ -74,7 +74,14 @@ import {
   type ReconfigView,
 } from './reconfig-check.js';
 import { describeRemoval, type MemberRemoval, REMOVED_LEADER_GRACE_MS, waitForHandoff } from './removal.js';
-import { REQUEST_TIMEOUT_MS, Replica, type ReplicaLogger, type VoteFloor } from './replica.js';
+import {
+  HEARTBEAT_TICKS,
+  REQUEST_TIMEOUT_MS,
+  Replica,
+  type ReplicaLogger,
+  TICK_MS,
+  type VoteFloor,
+} from './replica.js';
 import { ReplicatedEngine } from './replicated-engine.js';
 import { finishInstall, isEngineEntry } from './snapshot-install.js';
 import { removeStagedDir } from './snapshot-staging.js';
@@ -138,6 +145,14 @@ export interface MemberOptions {
 
 /** SNAPSHOT_STAGING_DIR: where the transport stages a leader's snapshot, inside DIR/raft. */
 export const SNAPSHOT_STAGING_DIR = 'snap';
+
+/**
+ * TRANSFER_HEARD_WITHIN_MS: how recently the target of a leadership transfer (move-leader) must
+ * have answered: three heartbeats. The membership checks' "active" (ACTIVE_WINDOW_MS, 5 s) is too
+ * wide for this: a transfer to a member that died a second ago stops proposals for an election
+ * timeout and then fails.
+ */
+export const TRANSFER_HEARD_WITHIN_MS = 3 * HEARTBEAT_TICKS * TICK_MS;
 
 /** MemberRole: a member's place in the Raft configuration ('unknown' while a log replay has not reached it). */
 export type MemberRole = 'voter' | 'learner' | 'unknown';
@@ -896,7 +911,7 @@ export class ClusterMember {
         .filter((id) => id !== this.identity.id && view.active.has(id))
         .sort((a, b) => (view.match.get(b) ?? 0) - (view.match.get(a) ?? 0))[0];
       if (successor === undefined) refuseIf('no other active voter can take over the leadership');
-      await this.transferTo(successor as NodeId);
+      await this.transferTo(successor as NodeId, this.member(successor as NodeId)?.name ?? '');
       return { movedTo: successor as NodeId };
     }
     await this.replica.proposeConfChange({
@@ -915,20 +930,36 @@ export class ClusterMember {
     const view = this.reconfigView();
     if (!view.voters.includes(m.id)) refuseIf(`'${name}' is not a voter`);
     if (!view.active.has(m.id)) refuseIf(`'${name}' has not been heard from recently`);
-    await this.transferTo(m.id);
+    // A transfer stops proposals until the target takes over or the core gives up (an election
+    // timeout): a target that stopped answering a moment ago, though still "active" for the
+    // membership checks, is refused here rather than costing the cluster its writes for that long.
+    const heard = this.lastHeard.get(m.id);
+    if (heard === undefined || this.clock.monotonicMs() - heard > TRANSFER_HEARD_WITHIN_MS)
+      refuseIf(
+        `'${name}' has not answered in the last ${TRANSFER_HEARD_WITHIN_MS} ms (is it running and reachable?)`,
+      );
+    await this.transferTo(m.id, name);
   }
 
   /** transferTo asks the core to hand leadership to `to` and waits until this member follows someone else. */
-  private async transferTo(to: NodeId): Promise<void> {
+  private async transferTo(to: NodeId, name: string): Promise<void> {
     this.replica.transferLeader(to);
     const deadline = this.clock.monotonicMs() + this.requestTimeoutMs;
     for (;;) {
       const lead = this.replica.leader;
       if (lead !== NONE && lead !== this.identity.id) return;
+      // Still leading, and the core no longer transfers: it gave up (the target did not catch up
+      // and take over within an election timeout). Uncertain, not refused: the target may yet
+      // act on a TimeoutNow it received late.
+      if (lead === this.identity.id && this.replica.transferee !== to) {
+        throw new UncertainError(
+          `'${name}' did not take over within an election timeout, and this member leads again; look at '${name}' (running? caught up?) and retry`,
+        );
+      }
       const left = deadline - this.clock.monotonicMs();
       if (left <= 0) {
         throw new UncertainError(
-          `leadership did not move within ${this.requestTimeoutMs} ms; look at the cluster and retry`,
+          `leadership did not move to '${name}' within ${this.requestTimeoutMs} ms; look at the cluster and retry`,
         );
       }
       await changeOrTimeout(this.replica, this.clock, left);

@@ -613,6 +613,11 @@ export class Replica {
     this.schedule();
   }
 
+  /** transferee: the target of a leadership transfer in progress (NONE: none); leader only. */
+  get transferee(): NodeId {
+    return this.rn.raft.leadTransferee;
+  }
+
   /** transferLeader asks the leader to hand over to `to` (cairn move-leader). */
   transferLeader(to: NodeId): void {
     this.rn.transferLeader(to);

@@ -12,6 +12,8 @@ import { ProcCluster, sleep, until } from './proc-cluster.js';
 import { expectSound, Workload } from './workload.js';
 
 const NAMES = ['n1', 'n2', 'n3'];
+/** JUST_DEAD_MS: after a kill, past three heartbeats and well within the 5 s "active" window. */
+const JUST_DEAD_MS = 600;
 /** KEYS: the load written before a member joins (it must replay all of it). */
 const KEYS = 300;
 /** ACTIVE_WAIT_MS: beyond the strict checks' 5 s activity window (reconfig-check.ts ACTIVE_WINDOW_MS). */
@@ -266,6 +268,12 @@ describe('membership changes', () => {
           const w = new Workload(c, { clients: 3, keys: 6, members: [leader, alive], prefix: 'w:' });
           w.start();
           await c.kill(doomed);
+          // Dead for a moment: still "active" to the membership checks (heard within 5 s), but a
+          // leadership transfer to it would stop writes for an election timeout: refused at once.
+          await sleep(JUST_DEAD_MS);
+          const toDead = await cairn('move-leader', doomed, '--endpoints', endpoints);
+          expect(toDead.code).toBe(2);
+          expect(toDead.err).toMatch(new RegExp(`'${doomed}' has not answered in the last 300 ms`));
           await sleep(ACTIVE_WAIT_MS);
           const health = await cairn(
             'endpoint',

@@ -13,6 +13,32 @@ export const DEFAULT_ENDPOINTS = '127.0.0.1:8379';
  * arrives before we give up.
  */
 export const ADMIN_REQUEST_TIMEOUT_MS = 15_000;
+/**
+ * PASSWORD_ENV: where the commands find the servers' --requirepass when --password is not given
+ * (as redis-cli's REDISCLI_AUTH: a password on the command line shows in `ps`).
+ */
+export const PASSWORD_ENV = 'CAIRN_PASSWORD';
+
+/** adminPassword: --password of the command being run (setAdminPassword), else PASSWORD_ENV. */
+let adminPassword: string | undefined;
+
+/** setAdminPassword: the command's --password (its preAction hook: addPasswordOption). */
+export function setAdminPassword(password: string | undefined): void {
+  adminPassword = password;
+}
+
+/** adminHeaders: the Authorization header every request carries when a password is known. */
+export function adminHeaders(): Record<string, string> {
+  const password = adminPassword ?? process.env[PASSWORD_ENV];
+  return password === undefined || password === '' ? {} : { authorization: `Bearer ${password}` };
+}
+
+/** answerMessage: an error answer's message, with what to do about a 401. */
+export function answerMessage(status: number, message: string): string {
+  if (status !== 401) return message;
+  return `${message} (the server has --requirepass: give it with --password, or in ${PASSWORD_ENV})`;
+}
+
 /** ENDPOINTS_MAX: more endpoints than a cluster has members is a mistake in the flag. */
 export const ENDPOINTS_MAX = 32;
 
@@ -109,7 +135,8 @@ export async function requestOne(
     try {
       res = await fetch(`http://${endpoint}${path}`, {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers:
+          body === undefined ? adminHeaders() : { 'content-type': 'application/json', ...adminHeaders() },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(timeoutMs),
       });
@@ -139,7 +166,7 @@ export async function requestOne(
     throw new AdminHttpError(
       res.status,
       error?.code ?? 'INTERNAL',
-      error?.message ?? `${endpoint} answered ${res.status}`,
+      answerMessage(res.status, error?.message ?? `${endpoint} answered ${res.status}`),
       endpoint,
     );
   }

@@ -91,7 +91,8 @@ export function checkRemove(view: ReconfigView, id: NodeId, force: boolean): str
   if (view.learners.includes(id)) return undefined;
   if (!view.voters.includes(id)) return 'the member is not in the cluster configuration';
   const next = view.voters.filter((v) => v !== id);
-  if (next.length === 0) return 'cannot remove the last voter: the cluster would have no voters left to elect a leader or commit';
+  if (next.length === 0)
+    return 'cannot remove the last voter: the cluster would have no voters left to elect a leader or commit';
   if (force) return undefined;
   const active = next.filter((v) => view.active.has(v)).length;
   if (active < quorum(next.length)) {

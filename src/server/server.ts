@@ -180,7 +180,14 @@ export async function startServer(
     if (httpAt !== undefined) {
       httpModule ??= import('./http/index.js');
       const { createHttpApp } = await httpModule;
-      app = createHttpApp({ db, metrics, version, logger: logger.child({ component: 'http' }), cluster });
+      app = createHttpApp({
+        db,
+        metrics,
+        version,
+        logger: logger.child({ component: 'http' }),
+        cluster,
+        password: config.requirepass,
+      });
       await app.listen({ host: httpAt.host, port: httpAt.port });
     }
   } catch (err) {
@@ -198,11 +205,6 @@ export async function startServer(
   }
   const respAddress = resp.address();
   const httpAddress = app?.server.address() as AddressInfo | null | undefined;
-  if (config.requirepass !== undefined && httpAt !== undefined)
-    logger.warn(
-      { http: addrs.http },
-      '--requirepass protects RESP only: the HTTP API (data, membership, snapshots, metrics) has no authentication yet; serve it on a private address, or turn it off (--http off, single servers)',
-    );
   if (cluster !== undefined) {
     // A member's connect can wait for its peers indefinitely (the start check of a first start):
     // a stop ends the wait at once and closes what the start opened (the check's own loop then

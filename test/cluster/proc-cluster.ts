@@ -31,6 +31,8 @@ export interface ProcClusterOptions {
   readonly token?: string;
   /** extraArgs: more `cairn serve` flags for every member. */
   readonly extraArgs?: readonly string[];
+  /** password: every member runs with --requirepass PASSWORD; the test's RESP clients AUTH with it. */
+  readonly password?: string;
   /** prepare: runs on each member's (empty) directory before its first start, with its --initial-cluster. */
   readonly prepare?: (spec: MemberSpec, initialCluster: string) => Promise<void>;
   /** deferStart: start no member; the test starts each with startMember (a cluster formed one at a time). */
@@ -141,6 +143,7 @@ export class ProcCluster {
       '--log-level',
       'warn',
       ...(this.options.extraArgs ?? []),
+      ...(this.options.password === undefined ? [] : ['--requirepass', this.options.password]),
     ];
     return { spec, args };
   }
@@ -194,6 +197,7 @@ export class ProcCluster {
       '--log-level',
       'warn',
       ...(this.options.extraArgs ?? []),
+      ...(this.options.password === undefined ? [] : ['--requirepass', this.options.password]),
     ];
     const child = spawn(process.execPath, [BIN.cairn, ...argv], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -247,7 +251,9 @@ export class ProcCluster {
   }
 
   async client(name: string): Promise<CairnClient> {
-    return CairnClient.connect('127.0.0.1', this.spec(name).resp);
+    const c = await CairnClient.connect('127.0.0.1', this.spec(name).resp);
+    if (this.options.password !== undefined) await c.call('AUTH', this.options.password);
+    return c;
   }
 
   /** call runs one command on a member over a fresh connection. */

@@ -30,7 +30,15 @@ import {
   writeArchive,
 } from '../../storage/snapshot-archive.js';
 import { parseAddress } from '../address.js';
-import { describeFetchError, parseEndpoints, unreachableReason } from '../admin-client.js';
+import {
+  adminHeaders,
+  answerMessage,
+  describeFetchError,
+  PASSWORD_ENV,
+  parseEndpoints,
+  setAdminPassword,
+  unreachableReason,
+} from '../admin-client.js';
 import { write } from '../output.js';
 import { type Cli, CliError } from '../program.js';
 import { withDb } from '../store.js';
@@ -55,7 +63,9 @@ export function registerSnapshot(program: Command, _cli: Cli): void {
     .option('--endpoint <HOST:PORT>', 'the same as --endpoints with one address')
     .option('-d, --dir <dir>', 'a stopped store directory, opened here')
     .option('--json', 'print the summary as one JSON object')
+    .option('--password <PASSWORD>', `the servers' --requirepass (env ${PASSWORD_ENV})`)
     .action(async (file: string, options: Record<string, unknown>) => {
+      setAdminPassword(typeof options.password === 'string' ? options.password : undefined);
       const given = [options.endpoints, options.endpoint].filter((e) => typeof e === 'string');
       const dir = typeof options.dir === 'string' ? options.dir : undefined;
       if (given.length + (dir === undefined ? 0 : 1) !== 1) {
@@ -207,13 +217,15 @@ async function* download(endpoint: string): AsyncGenerator<Uint8Array> {
   try {
     let res: Response;
     try {
-      res = await fetch(url, { signal: abort.signal });
+      res = await fetch(url, { signal: abort.signal, headers: adminHeaders() });
     } catch (err) {
       throw new CliError(`could not reach ${endpoint}: ${unreachableReason(describeFetchError(err))}`);
     }
     if (!res.ok || res.body === null) {
       const text = await res.text().catch(() => '');
-      throw new CliError(`${endpoint} refused the snapshot (HTTP ${res.status}): ${errorMessage(text)}`);
+      throw new CliError(
+        `${endpoint} refused the snapshot (HTTP ${res.status}): ${answerMessage(res.status, errorMessage(text))}`,
+      );
     }
     for await (const chunk of res.body) {
       clearTimeout(idle);

@@ -15,6 +15,7 @@ import type { ClusterMember } from '../../replica/member.js';
 import { KEY_BYTES_MAX } from '../../storage/limits.js';
 import { type Metrics, UNKNOWN_COMMAND } from '../metrics.js';
 import { CLIENT_OUTPUT_BYTES_MAX, OutputBudget } from '../output-budget.js';
+import { requirePassword } from './auth.js';
 import { clusterHooks, rewriteConsistency } from './cluster.js';
 import { answerClientError, HttpError, invalidArgument, mapError, sendError } from './errors.js';
 import {
@@ -51,6 +52,8 @@ export interface HttpAppOptions {
   readonly bodyLimitBytes?: number;
   /** cluster: the member this server fronts (routes data requests to the leader); undefined for a single server. */
   readonly cluster?: ClusterMember | undefined;
+  /** password: --requirepass; every route but /healthz and /openapi.json then asks for it (auth.ts). */
+  readonly password?: string | undefined;
   /** requestTimeoutMs: time to receive one whole request, else 408. Default REQUEST_TIMEOUT_MS. */
   readonly requestTimeoutMs?: number;
   /** maxConnections: open connections beyond this are closed on arrival. Default HTTP_CONNECTIONS_MAX. */
@@ -271,6 +274,8 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     }
   });
 
+  if (options.password !== undefined) requirePassword(app, options.password);
+
   app.addHook('onResponse', (request, reply, done) => {
     const ok = reply.statusCode < 400 || absent.has(request);
     metrics.observe(commandOf(request), 'http', reply.elapsedTime / 1000, ok);
@@ -332,7 +337,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
       route.schema = { ...route.schema, querystring: NO_QUERY_SCHEMA };
   });
 
-  clusterHooks(app, options.cluster);
+  clusterHooks(app, options.cluster, options.password);
   void app.register(kvRoutes(db));
   void app.register(listRoutes(db));
   void app.register(batchRoutes(db));

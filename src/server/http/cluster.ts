@@ -13,6 +13,7 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ClusterMember } from '../../replica/member.js';
 import { ClusterDownError, UncertainError } from '../../storage/errors.js';
+import { authorizationFor } from './auth.js';
 import { invalidArgument } from './errors.js';
 
 /** FORWARDED_HEADER: marks a request one member proxied to another (never proxied again). */
@@ -77,7 +78,12 @@ function isAdminWrite(request: FastifyRequest): boolean {
 const isRead = (request: FastifyRequest): boolean => request.method === 'GET' || request.method === 'HEAD';
 
 /** clusterHooks routes data requests on a cluster member (or checks `consistency` on a single server). */
-export function clusterHooks(app: FastifyInstance, member: ClusterMember | undefined): void {
+export function clusterHooks(
+  app: FastifyInstance,
+  member: ClusterMember | undefined,
+  /** password: --requirepass, sent with this member's own requests to the leader (auth.ts). */
+  password?: string,
+): void {
   app.addHook('preHandler', async (request, reply) => {
     if (member !== undefined && isAdminWrite(request)) {
       if (member.replica.leaderReady) return;
@@ -123,7 +129,7 @@ export function clusterHooks(app: FastifyInstance, member: ClusterMember | undef
     // index and lag (one hop, bounded), unless asked for its own view alone.
     if (consistency(request) === 'serializable') return view;
     if (member.replica.leaderReady || request.headers[FORWARDED_HEADER] !== undefined) return view;
-    return withLeaderProgress(member, view);
+    return withLeaderProgress(member, view, password);
   });
 }
 
@@ -135,13 +141,17 @@ export const LEADER_VIEW_TIMEOUT_MS = 1_000;
  * own GET /v1/cluster; without a known leader, or when it does not answer within
  * LEADER_VIEW_TIMEOUT_MS, the view keeps them null (a status page must not hang on a sick cluster).
  */
-async function withLeaderProgress(member: ClusterMember, view: ClusterView): Promise<ClusterView> {
+async function withLeaderProgress(
+  member: ClusterMember,
+  view: ClusterView,
+  password: string | undefined,
+): Promise<ClusterView> {
   const lead = member.replica.leader;
   const addr = lead === member.identity.id ? undefined : member.member(lead)?.http;
   if (addr === undefined || addr === '') return view;
   try {
     const res = await fetch(`http://${addr}/v1/cluster`, {
-      headers: { [FORWARDED_HEADER]: '1' },
+      headers: { [FORWARDED_HEADER]: '1', ...authorizationFor(password) },
       signal: AbortSignal.timeout(LEADER_VIEW_TIMEOUT_MS),
     });
     if (!res.ok) return view;
@@ -182,6 +192,10 @@ export async function proxy(
   if (type !== undefined) headers['content-type'] = type;
   const accept = request.headers.accept;
   if (accept !== undefined) headers.accept = accept;
+  // The client's credentials, checked here already, are the leader's too (members share
+  // --requirepass).
+  const authorization = request.headers.authorization;
+  if (authorization !== undefined) headers.authorization = authorization;
   let body: string | Buffer | undefined;
   const raw = request.body;
   if (raw !== undefined && raw !== null && request.method !== 'GET' && request.method !== 'HEAD') {

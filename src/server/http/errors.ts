@@ -12,6 +12,7 @@ export type HttpErrorCode =
   | 'NOT_FOUND'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'REQUEST_TIMEOUT'
+  | 'UNAUTHORIZED'
   | 'INTERNAL';
 
 export const HTTP_ERROR_CODES: readonly HttpErrorCode[] = [
@@ -21,6 +22,7 @@ export const HTTP_ERROR_CODES: readonly HttpErrorCode[] = [
   'NOT_FOUND',
   'UNSUPPORTED_MEDIA_TYPE',
   'REQUEST_TIMEOUT',
+  'UNAUTHORIZED',
   'CLOSED',
   'STORE_FAILED',
   'LOCKED',
@@ -46,6 +48,8 @@ export const STATUS_BY_CODE: Readonly<Record<HttpErrorCode, number>> = {
   UNSUPPORTED_MEDIA_TYPE: 415,
   // The request was not received in full in time (REQUEST_TIMEOUT_MS); the connection is closed.
   REQUEST_TIMEOUT: 408,
+  // --requirepass is set and the request did not carry that password (auth.ts).
+  UNAUTHORIZED: 401,
   // The store is not serving writes (closed, or failed until reopened): retry elsewhere or later.
   CLOSED: 503,
   STORE_FAILED: 503,

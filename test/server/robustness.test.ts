@@ -4,6 +4,7 @@ import * as net from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeCommand } from '../../src/protocol/resp/index.js';
+import { REJECTED_LINGER_MS } from '../../src/server/resp/server.js';
 import { Prng } from '../../src/stdx/prng.js';
 import { tmpDir } from '../support/tmp-dir.js';
 import { RawClient, type Running, startServer } from './support.js';
@@ -101,6 +102,25 @@ describe('RESP server robustness', () => {
     a.close();
     b.close();
     await s.stop();
+  });
+
+  it('closes the connections it turns away, those that sent a command too, and its close does not wait for them', async () => {
+    const s = await startServer({ maxClients: 1 });
+    const a = await RawClient.connect(s.port);
+    a.send('PING\r\n');
+    await a.until((t) => t.length > 0);
+    const turned: RawClient[] = [];
+    for (let i = 0; i < 20; i++) {
+      const c = await RawClient.connect(s.port);
+      c.send('SET k v\r\n'); // unread by the server: it kept these sockets open for ever
+      turned.push(c);
+    }
+    for (const c of turned) expect(await c.waitClosed()).toBe('-ERR max number of clients reached\r\n');
+    a.close();
+    // The server's close waits for its connections: before the fix it never finished.
+    const started = Date.now();
+    await s.stop();
+    expect(Date.now() - started).toBeLessThan(REJECTED_LINGER_MS + 2_000);
   });
 
   it('requires AUTH when a password is set', async () => {

@@ -23,6 +23,13 @@ import { type Dial, type RespSocket, tcpDial } from './socket.js';
 import { TrackingTable } from './tracking.js';
 import type { ClientState, RespLogger, RespMetrics, ServerConfig, ServerContext } from './types.js';
 
+/**
+ * REJECTED_LINGER_MS: how long a connection turned away (maxclients, or the server closing) may
+ * stay open after its error reply before it is cut: time for the reply to go out and the client
+ * to close its end.
+ */
+export const REJECTED_LINGER_MS = 1_000;
+
 export interface RespServerOptions {
   readonly db: Db;
   /** version: Cairn's version (INFO cairn_version, HELLO). */
@@ -187,6 +194,13 @@ export function createRespServer(options: RespServerOptions): RespServer {
     if (closing !== undefined || connections.size >= config.maxClients) {
       metrics.connectionRejected();
       socket.on('error', () => {});
+      // Read and drop what the client sends, so that its end of the connection is seen and the
+      // socket closes; unread, its request bytes kept the socket (and its descriptor) open for
+      // ever, and the server's close waited for it. A client that never closes is cut off after
+      // REJECTED_LINGER_MS.
+      socket.on('data', () => {});
+      const linger = clock.after(REJECTED_LINGER_MS, () => socket.destroy());
+      socket.on('close', () => linger.cancel());
       socket.end('-ERR max number of clients reached\r\n');
       return;
     }

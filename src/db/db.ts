@@ -244,6 +244,14 @@ export class Db {
     this.mvcc = this.writes.mvcc;
   }
 
+  /**
+   * writeFailure: the failure that refuses every write until the store is reopened (an append
+   * that could not be undone: StoreFailedError), whichever path's write met it; else undefined.
+   */
+  get writeFailure(): Error | undefined {
+    return this.engine.writeFailure?.();
+  }
+
   /** engineName: the storage engine underneath ('cask', 'lmdb'). */
   get engineName(): string {
     return this.engine.name;

@@ -119,6 +119,10 @@ export class ReplicatedEngine implements Engine {
     this.replica.checkWritable();
   }
 
+  writeFailure(): Error | undefined {
+    return this.local.writeFailure?.();
+  }
+
   readBarrier(): Promise<void> {
     return this.replica.linearizable();
   }

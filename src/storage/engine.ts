@@ -259,6 +259,12 @@ export interface Engine {
    */
   checkWriteAllowed?(): void;
   /**
+   * writeFailure (optional): the failure that refuses every write until the store is reopened
+   * (StoreFailedError: an append that could not be undone), or undefined while writes are served.
+   * /healthz reports it, whichever protocol's write met it.
+   */
+  writeFailure?(): Error | undefined;
+  /**
    * readBarrier (optional) resolves once a read of this engine's state made before the call is
    * known to have been current at the call: a cluster member's leader confirms with a ReadIndex
    * round that it still leads (ClusterDownError if it cannot). The write pipeline waits for it

@@ -328,6 +328,39 @@ describe('errors', () => {
     }
   });
 
+  it('/healthz turns 503 on a store failure no HTTP request has met (a RESP write, the expiry cycle)', async () => {
+    let writeFailure: Error | undefined;
+    const stub = {
+      isClosed: false,
+      get writeFailure() {
+        return writeFailure;
+      },
+      stats: () => ({
+        engine: 'stub',
+        keys: 0,
+        diskBytes: 0,
+        liveBytes: 0,
+        writes: 0,
+        fsyncs: 0,
+        compactions: 0,
+      }),
+    } as unknown as Db;
+    const stubApp = createHttpApp({
+      db: stub,
+      metrics: createMetrics(stub, { defaultMetrics: false }),
+      version: 't',
+    });
+    try {
+      expect((await stubApp.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+      writeFailure = new StoreFailedError(new Error('EIO'));
+      const health = await stubApp.inject({ method: 'GET', url: '/healthz' });
+      expect(health.statusCode).toBe(503);
+      expect(health.json()).toMatchObject({ status: 'unavailable', error: { code: 'STORE_FAILED' } });
+    } finally {
+      await stubApp.close();
+    }
+  });
+
   it('answers 503 CLOSED once the store is closed', async () => {
     const dir = tmpDir('http-closed');
     const closing = await open(dir);

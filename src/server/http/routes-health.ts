@@ -1,5 +1,6 @@
 // GET /healthz: whether this server can serve the store. 200 while the store is open, db.stats()
-// answers and no request has seen the store fail; 503 once it is closed or its write path has failed (it then
+// answers and its write path has not failed (db.writeFailure, whichever protocol's write met
+// it); 503 once it is closed or its write path has failed (it then
 // stays failed until the store is reopened, so a load balancer should stop sending writes).
 // On a cluster member also 503 while it knows no leader, while it repairs a damaged engine from
 // the leader (it serves no read until then), once it was removed from the cluster, and whenever
@@ -49,9 +50,11 @@ export function healthRoutes(db: Db, health: StoreHealth, member?: ClusterMember
         },
       },
       async (_request, reply) => {
-        if (health.failure !== undefined) {
-          return reply.code(503).send({ status: 'unavailable', error: health.failure });
-        }
+        // A failure an HTTP request met, or one any other write met (RESP's, the expiry cycle's).
+        const failure =
+          health.failure ??
+          (db.writeFailure === undefined ? undefined : mapError(db.writeFailure).body.error);
+        if (failure !== undefined) return reply.code(503).send({ status: 'unavailable', error: failure });
         const clusterProblem =
           member === undefined
             ? undefined

@@ -739,6 +739,10 @@ export class CaskEngine implements Engine {
     });
   }
 
+  writeFailure(): Error | undefined {
+    return this.commit.failed;
+  }
+
   close(): Promise<void> {
     this.closed ??= this.shutdown();
     return this.closed;

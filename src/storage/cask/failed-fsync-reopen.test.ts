@@ -78,7 +78,10 @@ describe('an open after a failed fdatasync', () => {
     const db = await written(dir, faulty, options);
     faulty.inject({ op: 'datasync', code: 'EIO', path: /\.data$/ });
     faulty.inject({ op: 'truncate', code: 'EIO', path: /\.data$/ });
+    expect(db.writeFailure()).toBeUndefined();
     await expect(db.write(2, [put('k', 'never acknowledged', 2)])).rejects.toBeInstanceOf(StoreFailedError);
+    // What /healthz reports, whichever protocol's write met the failure.
+    expect(db.writeFailure()).toBeInstanceOf(StoreFailedError);
     await db.close();
     const r = await reopenThenCutPower(dir, faulty, options);
     // Never acknowledged, so the open may drop it or keep it; once shown, it must stay.

@@ -166,6 +166,25 @@ describe('hostile input', () => {
 });
 
 describe('limits inside a library call', () => {
+  it('strings made by a few instructions count against the memory bound (they live outside the heap)', () => {
+    const MIB = 1024 * 1024;
+    const vm = new LuaVm(60_000, 64 * MIB);
+    const started = performance.now();
+    // 30 strings of 16 MiB: 480 MiB in 30 loop turns, far too few instructions for the hook.
+    const rep = run(vm, "local t = {} for i = 1, 30 do t[i] = string.rep('x', 2^24) end return #t");
+    expect(text(rep)).toMatch(/Script killed: it used more than 67108864 bytes of memory/);
+    const concat = run(
+      vm,
+      "local t, s = {}, string.rep('y', 2^20) for i = 1, 300 do t[i] = s .. i end return #t",
+    );
+    expect(text(concat)).toMatch(/Script killed: it used more than 67108864 bytes of memory/);
+    expect(performance.now() - started).toBeLessThan(10_000);
+    // Large strings that do not add up stay allowed, and the VM goes on.
+    expect(run(vm, "local n = 0 for i = 1, 20 do n = n + #string.rep('z', 2^21) end return n")).toBe(
+      20 * 2 * MIB,
+    );
+  });
+
   it('a cjson.encode that runs past the time limit is stopped by it, not after its billion values', () => {
     // One JavaScript call, which the VM's instruction hook does not interrupt: encode checks the
     // script's limits itself. Before, this call ran 34 s, past a 5 s limit.

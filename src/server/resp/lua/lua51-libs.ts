@@ -13,6 +13,7 @@ import { getHeapStatistics } from 'node:v8';
 import { type LuaState, lauxlib, lua, to_luastring } from 'fengari';
 import { frexp, ldexp } from './float-parts.js';
 import { SCRIPT_STRING_BYTES_MAX } from './limits.js';
+import { checkLargeString } from './string-limit.js';
 
 const s = to_luastring;
 
@@ -224,6 +225,7 @@ function installRep(L: LuaState): void {
     }
     if (str.length * n > SCRIPT_STRING_BYTES_MAX)
       return lauxlib.luaL_error(L, s('resulting string too large'));
+    checkLargeString(L, str.length * n);
     const out = Buffer.allocUnsafe(str.length * n);
     out.set(str, 0);
     // Doubling copies: log2(n) copies, not n.

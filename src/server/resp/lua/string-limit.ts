@@ -12,6 +12,49 @@ import { SCRIPT_STRING_BYTES_MAX, STRING_OVERFLOW_MESSAGE } from './limits.js';
 
 type Bless = (L: LuaState, str: Uint8Array) => unknown;
 
+/**
+ * LARGE_STRING_BYTES: a string at least this long asks the running script's memory check
+ * (setLargeStringCheck) before it exists: a few such strings, made by a few instructions, could
+ * otherwise pass the memory bound long before the instruction hook's next check.
+ */
+export const LARGE_STRING_BYTES = 1024 * 1024;
+
+/**
+ * largeStringCheck: the running script's memory check (vm.ts), undefined between runs: the reason
+ * to stop the script, or undefined to go on.
+ */
+let largeStringCheck: ((bytes: number) => string | undefined) | undefined;
+
+/** setLargeStringCheck installs the check for one run, and clears it after (undefined). */
+export function setLargeStringCheck(check: ((bytes: number) => string | undefined) | undefined): void {
+  largeStringCheck = check;
+}
+
+/**
+ * checkLargeString asks the running script's memory check about a string of `bytes` about to be
+ * made, and raises a Lua error if the script must stop. Library functions call it (string.rep):
+ * strings pushed from JavaScript are made inside lstring.js, whose own calls do not pass through
+ * the wrapper below; the wrapper calls it for the rest (concatenation).
+ */
+export function checkLargeString(L: LuaState, bytes: number): void {
+  if (bytes < LARGE_STRING_BYTES || largeStringCheck === undefined) return;
+  const stop = largeStringCheck(bytes);
+  if (stop !== undefined) raise(L, stop);
+}
+
+/** raise raises a Lua error with `message` (fengari's luaG_runerror, as C Lua's own errors). */
+function raise(L: LuaState, message: string): never {
+  // Loaded at the first error: ldebug requires the VM, which must load after the wrapper.
+  const { luaG_runerror } = require('fengari/src/ldebug.js') as {
+    luaG_runerror: (L: LuaState, fmt: Uint8Array) => never;
+  };
+  const { to_luastring } = require('fengari/src/fengaricore.js') as {
+    to_luastring: (s: string) => Uint8Array;
+  };
+  // luaG_runerror reads `%` as a format directive.
+  return luaG_runerror(L, to_luastring(message.replaceAll('%', '%%')));
+}
+
 const require = createRequire(import.meta.url);
 // lstring.js requires only defs.js and llimits.js: loading it first loads no module that takes
 // luaS_bless before the wrapper is in place.
@@ -20,16 +63,8 @@ const lstring = require('fengari/src/lstring.js') as { luaS_bless: Bless & { bou
 if (lstring.luaS_bless.bounded !== true) {
   const bless = lstring.luaS_bless;
   const bounded: Bless & { bounded?: true } = (L, str) => {
-    if (str.length > SCRIPT_STRING_BYTES_MAX) {
-      // Loaded at the first refusal: ldebug requires the VM, which must load after the wrapper.
-      const { luaG_runerror } = require('fengari/src/ldebug.js') as {
-        luaG_runerror: (L: LuaState, fmt: Uint8Array) => never;
-      };
-      const { to_luastring } = require('fengari/src/fengaricore.js') as {
-        to_luastring: (s: string) => Uint8Array;
-      };
-      luaG_runerror(L, to_luastring(STRING_OVERFLOW_MESSAGE));
-    }
+    if (str.length > SCRIPT_STRING_BYTES_MAX) raise(L, STRING_OVERFLOW_MESSAGE);
+    checkLargeString(L, str.length);
     return bless(L, str);
   };
   bounded.bounded = true;

@@ -9,8 +9,10 @@
 // unchanged; lua_sethook with an instruction count bounds the run.
 //
 // Bounds: a count hook every SCRIPT_HOOK_INSTRUCTIONS checks the time limit and, every
-// SCRIPT_HEAP_CHECK_EVERY calls, the heap's growth; past either it raises an error, and keeps
-// raising it at every later hook and through pcall, so the script cannot catch its way out.
+// SCRIPT_HEAP_CHECK_EVERY calls, the memory's growth (the heap and the strings' bytes outside it),
+// as does the making of every string of LARGE_STRING_BYTES or more; past either bound it raises
+// an error, and keeps raising it at every later hook and through pcall, so the script cannot
+// catch its way out.
 // First: bounds every string fengari makes (string-limit.ts), before fengari loads.
 import './string-limit.js';
 // Then: every number a double, printed as Lua 5.1 prints it (numbers.ts), before fengari loads.
@@ -43,6 +45,7 @@ import { SCRIPT_HEAP_CHECK_EVERY, SCRIPT_HEAP_GROWTH_MAX, SCRIPT_HOOK_INSTRUCTIO
 import { installLua51Libs } from './lua51-libs.js';
 import { numberToArgument } from './numbers.js';
 import { isReadonly, type ReadonlyFlag, readonlyFlag, readonlyInstalled, setReadonly } from './readonly.js';
+import { setLargeStringCheck } from './string-limit.js';
 import { installStruct } from './struct.js';
 
 /** The levels of redis.log, as Redis numbers them. */
@@ -87,7 +90,11 @@ export class LuaVm {
   /** globals: _G's read-only flag (set in protect). */
   private globals: ReadonlyFlag | undefined;
 
-  constructor(private readonly timeLimitMs: number) {
+  constructor(
+    private readonly timeLimitMs: number,
+    /** memoryGrowthMax: how much memory one run may add (tests lower it). */
+    private readonly memoryGrowthMax = SCRIPT_HEAP_GROWTH_MAX,
+  ) {
     const L = lauxlib.luaL_newstate();
     this.L = L;
     lualib.luaL_openlibs(L);
@@ -174,12 +181,14 @@ export class LuaVm {
     this.stopReason = undefined;
     this.hooks = 0;
     this.deadline = performance.now() + this.timeLimitMs;
-    this.heapStart = getHeapStatistics().used_heap_size;
+    this.heapStart = memoryInUse();
     lua.lua_sethook(L, (L) => this.onHook(L), lua.LUA_MASKCOUNT, SCRIPT_HOOK_INSTRUCTIONS);
+    setLargeStringCheck(() => this.memoryStop());
     let status: number;
     try {
       status = lua.lua_pcall(L, 0, 1, base + 1);
     } finally {
+      setLargeStringCheck(undefined);
       lua.lua_sethook(L, null, 0, 0);
       this.host = undefined;
     }
@@ -219,15 +228,25 @@ export class LuaVm {
       if (performance.now() > this.deadline) {
         this.stopReason = `ERR Script killed: it ran longer than the time limit of ${this.timeLimitMs} ms`;
       } else if (++this.hooks % SCRIPT_HEAP_CHECK_EVERY === 0) {
-        if (getHeapStatistics().used_heap_size - this.heapStart > SCRIPT_HEAP_GROWTH_MAX) {
-          this.stopReason = `ERR Script killed: it used more than ${SCRIPT_HEAP_GROWTH_MAX} bytes of memory`;
-        }
+        this.memoryStop();
       }
     }
     if (this.stopReason !== undefined) {
       pushErrorTable(L, this.stopReason);
       lua.lua_error(L);
     }
+  }
+
+  /**
+   * memoryStop: the reason to stop the script once the memory in use has grown by
+   * memoryGrowthMax since it started (then kept: the script stays stopped), else undefined.
+   * Asked by the instruction hook, and at the making of every large string (string-limit.ts),
+   * which a few instructions can repeat far past the bound between two hooks.
+   */
+  private memoryStop(): string | undefined {
+    if (this.stopReason === undefined && memoryInUse() - this.heapStart > this.memoryGrowthMax)
+      this.stopReason = `ERR Script killed: it used more than ${this.memoryGrowthMax} bytes of memory`;
+    return this.stopReason;
   }
 
   /**
@@ -541,4 +560,14 @@ function raiseTable(L: LuaState, message: string, located = true): never {
     lua.lua_setfield(L, -2, s('source'));
   }
   return lua.lua_error(L);
+}
+
+/**
+ * memoryInUse: V8's heap in use plus the memory outside it that JavaScript objects hold: fengari's
+ * Lua strings are Uint8Arrays, whose bytes are not in the heap (a script building strings of
+ * hundreds of MB did not move used_heap_size at all).
+ */
+function memoryInUse(): number {
+  const h = getHeapStatistics();
+  return h.used_heap_size + h.external_memory;
 }

@@ -53,6 +53,16 @@ describe('small commands', () => {
     await expect(c.call('FLUSHALL', 'LATER')).rejects.toThrow('ERR syntax error');
   });
 
+  it('APPEND and SETRANGE past the largest value answer as Redis does past proto-max-bulk-len', async () => {
+    const MAX = 64 * 1024 * 1024; // VALUE_BYTES_MAX
+    const tooLong = 'ERR string exceeds maximum allowed size (proto-max-bulk-len)';
+    expect(await c.setrange('big', MAX - 1, 'x')).toBe(MAX);
+    await expect(c.append('big', 'y')).rejects.toThrow(tooLong);
+    await expect(c.setrange('big', MAX, 'y')).rejects.toThrow(tooLong);
+    expect(await c.strlen('big')).toBe(MAX);
+    await c.del('big');
+  });
+
   it('TIME is two bulk strings near Date.now(), never going backwards', async () => {
     let previousUs = 0;
     for (let i = 0; i < 5; i++) {

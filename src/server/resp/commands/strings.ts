@@ -278,11 +278,17 @@ function msetnx(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   );
 }
 
+/** ERR_STRING_TOO_LONG: Redis's refusal of a string past its proto-max-bulk-len (here VALUE_BYTES_MAX). */
+const ERR_STRING_TOO_LONG = 'ERR string exceeds maximum allowed size (proto-max-bulk-len)';
+
 function append(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
   const suffix = args[2]!;
   return andThen(
     ctx.store.update(args[1]!, (current, expiresAt, valueType) => {
       checkType(current, valueType, ValueType.STRING);
+      // As SETRANGE and Redis's APPEND (checkStringLength): checked before the bytes are joined.
+      if ((current?.length ?? 0) + suffix.length > VALUE_BYTES_MAX)
+        throw new CommandError(ERR_STRING_TOO_LONG);
       const value = current === undefined ? Buffer.from(suffix) : Buffer.concat([current, suffix]);
       return { result: value.length, write: value, expiresAt };
     }),
@@ -311,8 +317,7 @@ function setrange(ctx: CommandContext, args: Buffer[]): MaybePromise<Held> {
     checkType(current, valueType, ValueType.STRING);
     const old = current ?? EMPTY;
     if (value.length === 0) return { result: old.length };
-    if (offset + BigInt(value.length) > BigInt(VALUE_BYTES_MAX))
-      throw new CommandError('ERR string exceeds maximum allowed size (proto-max-bulk-len)');
+    if (offset + BigInt(value.length) > BigInt(VALUE_BYTES_MAX)) throw new CommandError(ERR_STRING_TOO_LONG);
     const next = Buffer.alloc(Math.max(old.length, at + value.length));
     old.copy(next);
     value.copy(next, at);

@@ -179,9 +179,12 @@ describe('limits inside a library call', () => {
     );
     expect(text(concat)).toMatch(/Script killed: it used more than 67108864 bytes of memory/);
     expect(performance.now() - started).toBeLessThan(10_000);
-    // Large strings that do not add up stay allowed, and the VM goes on.
-    expect(run(vm, "local n = 0 for i = 1, 20 do n = n + #string.rep('z', 2^21) end return n")).toBe(
-      20 * 2 * MIB,
+    // The VM goes on, with large strings below the bound. (Below it even counting each string
+    // twice, as the figure does until V8 collects them: string.rep's buffer and fengari's copy.
+    // 20 strings of 2 MiB, 80 MiB with the copies, were refused in one CI run: the bound counts
+    // garbage not yet collected, as docs/lua.md says.)
+    expect(run(vm, "local n = 0 for i = 1, 12 do n = n + #string.rep('z', 2^21) end return n")).toBe(
+      12 * 2 * MIB,
     );
   });
 

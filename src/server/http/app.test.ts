@@ -31,6 +31,22 @@ afterAll(async () => {
   await db.close();
 });
 
+/** STUB_STATS: db.stats() of the stub stores below. */
+const STUB_STATS = {
+  engine: 'stub',
+  keys: 0,
+  diskBytes: 0,
+  liveBytes: 0,
+  writes: 0,
+  fsyncs: 0,
+  compactions: 0,
+};
+
+/** appOver: the HTTP app over a stub store. */
+function appOver(stub: Db): FastifyInstance {
+  return createHttpApp({ db: stub, metrics: createMetrics(stub, { defaultMetrics: false }), version: 't' });
+}
+
 /** sample returns the value of one Prometheus sample line (`name{labels} value`). */
 function sample(text: string, series: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
@@ -293,14 +309,10 @@ describe('errors', () => {
       },
       stats: () => {
         if (statsFailure !== undefined) throw statsFailure;
-        return { engine: 'stub', keys: 0, diskBytes: 0, liveBytes: 0, writes: 0, fsyncs: 0, compactions: 0 };
+        return STUB_STATS;
       },
     } as unknown as Db;
-    const stubApp = createHttpApp({
-      db: stub,
-      metrics: createMetrics(stub, { defaultMetrics: false }),
-      version: 't',
-    });
+    const stubApp = appOver(stub);
     try {
       const cases: [CairnError, number][] = [
         [new LimitError('too big'), 413],
@@ -335,21 +347,9 @@ describe('errors', () => {
       get writeFailure() {
         return writeFailure;
       },
-      stats: () => ({
-        engine: 'stub',
-        keys: 0,
-        diskBytes: 0,
-        liveBytes: 0,
-        writes: 0,
-        fsyncs: 0,
-        compactions: 0,
-      }),
+      stats: () => STUB_STATS,
     } as unknown as Db;
-    const stubApp = createHttpApp({
-      db: stub,
-      metrics: createMetrics(stub, { defaultMetrics: false }),
-      version: 't',
-    });
+    const stubApp = appOver(stub);
     try {
       expect((await stubApp.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
       writeFailure = new StoreFailedError(new Error('EIO'));

@@ -31,6 +31,14 @@ export async function runServer(
   if (fs !== nodeFileSystem) logger.warn({ failpoints: process.env.CAIRN_FAILPOINTS }, 'failpoints armed');
   await checkServerDir(config.dir);
   const before = await beforeFirstStart(config);
+  // A cluster member's failed first start removes what it created itself (discardIfNew), but
+  // not the directory: an empty one this start made is removed here, as a single server's is.
+  const memberDirExisted = isMemberStart(config)
+    ? await fsp.stat(config.dir).then(
+        () => true,
+        () => false,
+      )
+    : undefined;
   // A signal while starting (a new member can wait for its peers as long as they are away) stops
   // the start gracefully too: what it opened is closed, and a member's first start undone.
   const starting = new AbortController();
@@ -48,6 +56,8 @@ export async function runServer(
     // store behind: its metadata would fix the directory's engine for the next start.
     if (before !== undefined && err instanceof ServerStartError)
       await undoFirstStart(config.dir, before, logger);
+    // Only an empty directory goes (rmdir): a member that had started keeps everything.
+    if (memberDirExisted === false) await fsp.rmdir(config.dir).catch(() => {});
     if (starting.signal.aborted) {
       logger.info(
         { reason: err instanceof Error ? err.message : String(err) },
@@ -131,8 +141,7 @@ interface FirstStart {
  * (whose failed first start the server undoes itself: ClusterMember.discardIfNew).
  */
 async function beforeFirstStart(config: ServerConfig): Promise<FirstStart | undefined> {
-  if (config.initialCluster !== undefined || config.listenPeer !== undefined || config.name !== undefined)
-    return undefined;
+  if (isMemberStart(config)) return undefined;
   let names: string[];
   try {
     names = await fsp.readdir(config.dir);
@@ -143,6 +152,11 @@ async function beforeFirstStart(config: ServerConfig): Promise<FirstStart | unde
   const meta: readonly string[] = META_FILES;
   if (names.some((name) => name === RAFT_DIR || meta.includes(name))) return undefined;
   return { existed: true, names: new Set(names) };
+}
+
+/** isMemberStart: the command line names a cluster member (its first start, or a restart). */
+function isMemberStart(config: ServerConfig): boolean {
+  return config.initialCluster !== undefined || config.listenPeer !== undefined || config.name !== undefined;
 }
 
 /**

@@ -11,7 +11,7 @@ import { nodeFileSystem } from '../io/node-file-system.js';
 import { RemovedMemberStoppedError } from '../replica/errors.js';
 import { RAFT_DIR } from '../replica/identity.js';
 import { describeRemoval, type MemberRemoval } from '../replica/removal.js';
-import type { ServerConfig } from '../server/config.js';
+import { hasMemberFlags, type ServerConfig } from '../server/config.js';
 import { createLogger } from '../server/logger.js';
 import { type RunningServer, ServerStartError, startServer } from '../server/server.js';
 import { DirLock, LOCK_FILE } from '../storage/dir-lock.js';
@@ -33,7 +33,7 @@ export async function runServer(
   const before = await beforeFirstStart(config);
   // A cluster member's failed first start removes what it created itself (discardIfNew), but
   // not the directory: an empty one this start made is removed here, as a single server's is.
-  const memberDirExisted = isMemberStart(config)
+  const memberDirExisted = hasMemberFlags(config)
     ? await fsp.stat(config.dir).then(
         () => true,
         () => false,
@@ -141,7 +141,7 @@ interface FirstStart {
  * (whose failed first start the server undoes itself: ClusterMember.discardIfNew).
  */
 async function beforeFirstStart(config: ServerConfig): Promise<FirstStart | undefined> {
-  if (isMemberStart(config)) return undefined;
+  if (hasMemberFlags(config)) return undefined;
   let names: string[];
   try {
     names = await fsp.readdir(config.dir);
@@ -152,11 +152,6 @@ async function beforeFirstStart(config: ServerConfig): Promise<FirstStart | unde
   const meta: readonly string[] = META_FILES;
   if (names.some((name) => name === RAFT_DIR || meta.includes(name))) return undefined;
   return { existed: true, names: new Set(names) };
-}
-
-/** isMemberStart: the command line names a cluster member (its first start, or a restart). */
-function isMemberStart(config: ServerConfig): boolean {
-  return config.initialCluster !== undefined || config.listenPeer !== undefined || config.name !== undefined;
 }
 
 /**

@@ -114,6 +114,11 @@ export function resolveConfig(
   return out as unknown as ServerConfig;
 }
 
+/** hasMemberFlags: the settings name a cluster member (--name, --listen-peer or --initial-cluster). */
+export function hasMemberFlags(config: ServerConfig): boolean {
+  return config.initialCluster !== undefined || config.listenPeer !== undefined || config.name !== undefined;
+}
+
 /** flagName: a setting's command-line flag (camelCase to kebab-case: logLevel, --log-level). */
 export function flagName(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);

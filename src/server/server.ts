@@ -14,7 +14,7 @@ import { ClusterMember } from '../replica/member.js';
 import { retireReadersOnChange } from '../replica/member-readers.js';
 import type { CaskEvent } from '../storage/cask/cask-options.js';
 import { CairnError, InvalidArgumentError } from '../storage/errors.js';
-import { flagName, type ServerConfig, type SettingName } from './config.js';
+import { flagName, hasMemberFlags, type ServerConfig, type SettingName } from './config.js';
 import type { createHttpApp } from './http/index.js';
 import { createMetrics } from './metrics.js';
 import { registerRaftMetrics } from './raft-metrics.js';
@@ -262,8 +262,7 @@ async function discardFirstStart(cluster: ClusterMember | undefined, logger: Log
 
 /** isClusterMode: cluster flags were given, or the directory records a cluster member. */
 async function isClusterMode(config: ServerConfig): Promise<boolean> {
-  if (config.initialCluster !== undefined || config.listenPeer !== undefined || config.name !== undefined)
-    return true;
+  if (hasMemberFlags(config)) return true;
   if ((await readIdentity(nodeFileSystem, config.dir)) !== undefined) return true;
   refuseClusterOnly(config);
   return false;

@@ -34,14 +34,13 @@ import {
   adminHeaders,
   answerMessage,
   describeFetchError,
-  PASSWORD_ENV,
   parseEndpoints,
-  setAdminPassword,
   unreachableReason,
 } from '../admin-client.js';
 import { write } from '../output.js';
 import { type Cli, CliError } from '../program.js';
 import { withDb } from '../store.js';
+import { addPasswordOption } from './cluster-options.js';
 
 /** SAVE_TIMEOUT_MS: a server that sends nothing for this long has failed the download. */
 const SAVE_IDLE_TIMEOUT_MS = 60_000;
@@ -50,7 +49,7 @@ export function registerSnapshot(program: Command, _cli: Cli): void {
   const snapshot = program
     .command('snapshot')
     .description('save a consistent online snapshot, or restore one');
-  snapshot
+  const save = snapshot
     .command('save')
     .description(
       'save a consistent snapshot of a running server (--endpoints) or a stopped store (--dir) to FILE',
@@ -62,43 +61,41 @@ export function registerSnapshot(program: Command, _cli: Cli): void {
     )
     .option('--endpoint <HOST:PORT>', 'the same as --endpoints with one address')
     .option('-d, --dir <dir>', 'a stopped store directory, opened here')
-    .option('--json', 'print the summary as one JSON object')
-    .option('--password <PASSWORD>', `the servers' --requirepass (env ${PASSWORD_ENV})`)
-    .action(async (file: string, options: Record<string, unknown>) => {
-      setAdminPassword(typeof options.password === 'string' ? options.password : undefined);
-      const given = [options.endpoints, options.endpoint].filter((e) => typeof e === 'string');
-      const dir = typeof options.dir === 'string' ? options.dir : undefined;
-      if (given.length + (dir === undefined ? 0 : 1) !== 1) {
-        throw new CliError('snapshot save needs exactly one of --endpoints HOST:PORT,... or --dir DIR');
-      }
-      const endpoints = given.length === 0 ? undefined : parseEndpoints(given[0] as string);
-      const target = path.resolve(file);
-      if ((await nodeFileSystem.kind(target)) !== undefined)
-        throw new CliError(`${target} exists; choose a new file`);
-      const summary =
-        endpoints === undefined
-          ? await withDb(
-              { dir: dir as string, engine: undefined },
-              true,
-              async (db) => {
-                if (db.engineName !== 'cask') {
-                  // The store is stopped (opened here): its directory is the copy to take.
-                  throw new CliError(
-                    `the ${db.engineName} engine has no snapshot archive; this store is stopped, so copy its directory instead (cp -a ${path.resolve(dir as string)} ...)`,
-                  );
-                }
-                const source = await db.backupSource();
-                try {
-                  return await saveArchive(target, writeArchive(source));
-                } finally {
-                  await source.close();
-                }
-              },
-              true,
-            )
-          : await saveFromFirst(target, endpoints);
-      await report(options.json === true, { file: target, ...summary }, `saved ${target}`);
-    });
+    .option('--json', 'print the summary as one JSON object');
+  addPasswordOption(save).action(async (file: string, options: Record<string, unknown>) => {
+    const given = [options.endpoints, options.endpoint].filter((e) => typeof e === 'string');
+    const dir = typeof options.dir === 'string' ? options.dir : undefined;
+    if (given.length + (dir === undefined ? 0 : 1) !== 1) {
+      throw new CliError('snapshot save needs exactly one of --endpoints HOST:PORT,... or --dir DIR');
+    }
+    const endpoints = given.length === 0 ? undefined : parseEndpoints(given[0] as string);
+    const target = path.resolve(file);
+    if ((await nodeFileSystem.kind(target)) !== undefined)
+      throw new CliError(`${target} exists; choose a new file`);
+    const summary =
+      endpoints === undefined
+        ? await withDb(
+            { dir: dir as string, engine: undefined },
+            true,
+            async (db) => {
+              if (db.engineName !== 'cask') {
+                // The store is stopped (opened here): its directory is the copy to take.
+                throw new CliError(
+                  `the ${db.engineName} engine has no snapshot archive; this store is stopped, so copy its directory instead (cp -a ${path.resolve(dir as string)} ...)`,
+                );
+              }
+              const source = await db.backupSource();
+              try {
+                return await saveArchive(target, writeArchive(source));
+              } finally {
+                await source.close();
+              }
+            },
+            true,
+          )
+        : await saveFromFirst(target, endpoints);
+    await report(options.json === true, { file: target, ...summary }, `saved ${target}`);
+  });
 
   snapshot
     .command('restore')

@@ -300,12 +300,17 @@ describe('errors', () => {
   it('maps store errors to statuses with stable codes, and /healthz turns 503 on STORE_FAILED', async () => {
     let failure: CairnError = new LimitError('x');
     let statsFailure: CairnError | undefined;
+    // As a store does: once a write path failed (StoreFailedError), it says so until reopened.
+    let writeFailure: CairnError | undefined;
+    const fail = (): never => {
+      if (failure instanceof StoreFailedError) writeFailure = failure;
+      throw failure;
+    };
     const stub = {
-      get: async () => {
-        throw failure;
-      },
-      getWithExpiry: async () => {
-        throw failure;
+      get: async () => fail(),
+      getWithExpiry: async () => fail(),
+      get writeFailure() {
+        return writeFailure;
       },
       stats: () => {
         if (statsFailure !== undefined) throw statsFailure;

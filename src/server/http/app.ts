@@ -32,7 +32,7 @@ import { openApiRoutes } from './openapi.js';
 import { commandOf } from './route-config.js';
 import { batchRoutes } from './routes-batch.js';
 import { checkRoutes } from './routes-check.js';
-import { healthRoutes, StoreHealth } from './routes-health.js';
+import { healthRoutes } from './routes-health.js';
 import { kvRoutes } from './routes-kv.js';
 import { listRoutes } from './routes-list.js';
 import { memberRoutes } from './routes-members.js';
@@ -216,7 +216,6 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     }
   });
 
-  const health = new StoreHealth();
   // Requests answered "no such key": counted as successful commands, like a Redis GET of nothing.
   const absent = new WeakSet<FastifyRequest>();
 
@@ -224,7 +223,6 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     const { status, body } = mapError(err);
     if (status >= 500) request.log.error({ err }, 'request failed');
     if (body.error.code === 'KEY_NOT_FOUND') absent.add(request);
-    health.note(body.error);
     return reply.code(status).type(JSON_TYPE).send(body);
   });
   app.setNotFoundHandler((request, reply) =>
@@ -343,7 +341,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   void app.register(batchRoutes(db));
   void app.register(txnRoutes(db));
   void app.register(snapshotRoutes(db, options.cluster));
-  void app.register(healthRoutes(db, health, options.cluster));
+  void app.register(healthRoutes(db, options.cluster));
   void app.register(memberRoutes(db, options.cluster, options.version));
   void app.register(checkRoutes(options.cluster));
   void app.register(metricsRoutes(metrics));

@@ -9,7 +9,7 @@ import { NONE } from '../../raft/index.js';
 import { ReadUnconfirmedError } from '../../replica/errors.js';
 import type { ClusterMember } from '../../replica/member.js';
 import type { ReadConfirmation } from '../../replica/replica.js';
-import { HEALTH_READ_TIMEOUT_MS, healthRoutes, StoreHealth } from './routes-health.js';
+import { HEALTH_READ_TIMEOUT_MS, healthRoutes } from './routes-health.js';
 
 let db: Db;
 
@@ -45,7 +45,7 @@ async function appFor(
   };
   const member = { removed: false, replica } as unknown as ClusterMember;
   const app = fastify();
-  await app.register(healthRoutes(db, new StoreHealth(), member));
+  await app.register(healthRoutes(db, member));
   await app.ready();
   return { app, replica };
 }

@@ -17,7 +17,7 @@ import { NONE } from '../../raft/index.js';
 import { ReadUnconfirmedError } from '../../replica/errors.js';
 import type { ClusterMember } from '../../replica/member.js';
 import { ClosedError } from '../../storage/errors.js';
-import { type ErrorBody, mapError } from './errors.js';
+import { mapError } from './errors.js';
 import { HEALTH_RESPONSE_SCHEMA } from './schemas.js';
 
 /**
@@ -29,17 +29,7 @@ import { HEALTH_RESPONSE_SCHEMA } from './schemas.js';
  */
 export const HEALTH_READ_TIMEOUT_MS = 1_000;
 
-/** StoreHealth remembers a store failure seen by any request (Db has no failed-state accessor). */
-export class StoreHealth {
-  failure: ErrorBody['error'] | undefined;
-
-  /** note records a request's error if it means the store stopped serving writes. */
-  note(error: ErrorBody['error']): void {
-    if (error.code === 'STORE_FAILED') this.failure ??= error;
-  }
-}
-
-export function healthRoutes(db: Db, health: StoreHealth, member?: ClusterMember): FastifyPluginAsync {
+export function healthRoutes(db: Db, member?: ClusterMember): FastifyPluginAsync {
   return async (app: FastifyInstance) => {
     app.get(
       '/healthz',
@@ -50,11 +40,10 @@ export function healthRoutes(db: Db, health: StoreHealth, member?: ClusterMember
         },
       },
       async (_request, reply) => {
-        // A failure an HTTP request met, or one any other write met (RESP's, the expiry cycle's).
-        const failure =
-          health.failure ??
-          (db.writeFailure === undefined ? undefined : mapError(db.writeFailure).body.error);
-        if (failure !== undefined) return reply.code(503).send({ status: 'unavailable', error: failure });
+        // The store's own record of a failed write path, whichever protocol's write met it.
+        const failed = db.writeFailure;
+        if (failed !== undefined)
+          return reply.code(503).send({ status: 'unavailable', error: mapError(failed).body.error });
         const clusterProblem =
           member === undefined
             ? undefined

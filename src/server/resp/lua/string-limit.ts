@@ -23,10 +23,10 @@ export const LARGE_STRING_BYTES = 1024 * 1024;
  * largeStringCheck: the running script's memory check (vm.ts), undefined between runs: the reason
  * to stop the script, or undefined to go on.
  */
-let largeStringCheck: ((bytes: number) => string | undefined) | undefined;
+let largeStringCheck: (() => string | undefined) | undefined;
 
 /** setLargeStringCheck installs the check for one run, and clears it after (undefined). */
-export function setLargeStringCheck(check: ((bytes: number) => string | undefined) | undefined): void {
+export function setLargeStringCheck(check: (() => string | undefined) | undefined): void {
   largeStringCheck = check;
 }
 
@@ -38,7 +38,7 @@ export function setLargeStringCheck(check: ((bytes: number) => string | undefine
  */
 export function checkLargeString(L: LuaState, bytes: number): void {
   if (bytes < LARGE_STRING_BYTES || largeStringCheck === undefined) return;
-  const stop = largeStringCheck(bytes);
+  const stop = largeStringCheck();
   if (stop !== undefined) raise(L, stop);
 }
 
